@@ -1,0 +1,180 @@
+"""The one exception family of the gateway: each error carries the RFC 9457 problem it becomes.
+
+Raised where the fact is known; rendered as `application/problem+json` only in `gateway.api.problems`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+PROBLEM_BASE = "https://gateway.example/problems/"
+QUOTA_EXCEEDED_TYPE = "https://iana.org/assignments/http-problem-types#quota-exceeded"
+
+
+class Category(StrEnum):
+    BUSINESS = "business"
+    VALIDATION = "validation"
+    NOT_FOUND = "not_found"
+    AUTH = "auth"
+    RATE_LIMIT = "rate_limit"
+    IDEMPOTENCY = "idempotency"
+    TECHNICAL = "technical"
+
+
+class Code(StrEnum):
+    """The closed list of problem codes of API v1 (new codes only at a new version)."""
+
+    # business (422)
+    UNKNOWN_SKU = "unknown_sku"
+    PRICE_MISMATCH = "price_mismatch"
+    TAX_ID_REQUIRED = "tax_id_required"
+    INVALID_PAYMENT_TERMS = "invalid_payment_terms"
+    CUSTOMER_NOT_FOUND = "customer_not_found"
+    CUSTOMER_LEGAL_ENTITY_MISMATCH = "customer_legal_entity_mismatch"
+    INVALID_STATE = "invalid_state"
+    ERP_REJECTED = "erp_rejected"
+    # validation
+    VALIDATION_FAILED = "validation_failed"
+    PAYLOAD_TOO_LARGE = "payload_too_large"
+    UNSUPPORTED_VERSION = "unsupported_version"
+    VERSION_SUNSET = "version_sunset"
+    # not found
+    NOT_FOUND = "not_found"
+    # auth
+    UNAUTHORIZED = "unauthorized"
+    FORBIDDEN = "forbidden"
+    # rate limit
+    RATE_LIMITED = "rate_limited"
+    # idempotency
+    IDEMPOTENCY_KEY_MISSING = "idempotency_key_missing"
+    IDEMPOTENCY_KEY_INVALID = "idempotency_key_invalid"
+    IDEMPOTENCY_KEY_REUSED = "idempotency_key_reused"
+    IDEMPOTENCY_IN_PROGRESS = "idempotency_in_progress"
+    # technical (retryable)
+    ERP_TIMEOUT = "erp_timeout"
+    ERP_UNAVAILABLE = "erp_unavailable"
+    ERP_BAD_RESPONSE = "erp_bad_response"
+    STORE_UNAVAILABLE = "store_unavailable"
+    # a bug in the gateway; never expected, still a problem document
+    INTERNAL_ERROR = "internal_error"
+
+
+@dataclass(frozen=True)
+class _CodeSpec:
+    category: Category
+    status: int
+    title: str
+
+
+_SPECS: dict[Code, _CodeSpec] = {
+    Code.UNKNOWN_SKU: _CodeSpec(Category.BUSINESS, 422, "Unknown product"),
+    Code.PRICE_MISMATCH: _CodeSpec(Category.BUSINESS, 422, "Price differs from the ERP's"),
+    Code.TAX_ID_REQUIRED: _CodeSpec(Category.BUSINESS, 422, "Tax id required"),
+    Code.INVALID_PAYMENT_TERMS: _CodeSpec(Category.BUSINESS, 422, "Invalid payment terms"),
+    Code.CUSTOMER_NOT_FOUND: _CodeSpec(Category.BUSINESS, 422, "Customer not found"),
+    Code.CUSTOMER_LEGAL_ENTITY_MISMATCH: _CodeSpec(
+        Category.BUSINESS, 422, "Customer belongs to another legal entity"
+    ),
+    Code.INVALID_STATE: _CodeSpec(Category.BUSINESS, 422, "Not allowed in the record's state"),
+    Code.ERP_REJECTED: _CodeSpec(Category.BUSINESS, 422, "Rejected by the ERP"),
+    Code.VALIDATION_FAILED: _CodeSpec(Category.VALIDATION, 400, "Request validation failed"),
+    Code.PAYLOAD_TOO_LARGE: _CodeSpec(Category.VALIDATION, 413, "Payload too large"),
+    Code.UNSUPPORTED_VERSION: _CodeSpec(Category.VALIDATION, 400, "Unsupported API version"),
+    Code.VERSION_SUNSET: _CodeSpec(Category.VALIDATION, 410, "API version sunset"),
+    Code.NOT_FOUND: _CodeSpec(Category.NOT_FOUND, 404, "Not found"),
+    Code.UNAUTHORIZED: _CodeSpec(Category.AUTH, 401, "Unauthorized"),
+    Code.FORBIDDEN: _CodeSpec(Category.AUTH, 403, "Forbidden"),
+    Code.RATE_LIMITED: _CodeSpec(Category.RATE_LIMIT, 429, "Too many requests"),
+    Code.IDEMPOTENCY_KEY_MISSING: _CodeSpec(
+        Category.IDEMPOTENCY, 400, "Idempotency-Key header required"
+    ),
+    Code.IDEMPOTENCY_KEY_INVALID: _CodeSpec(Category.IDEMPOTENCY, 400, "Invalid Idempotency-Key"),
+    Code.IDEMPOTENCY_KEY_REUSED: _CodeSpec(
+        Category.IDEMPOTENCY, 422, "Idempotency-Key reused for another request"
+    ),
+    Code.IDEMPOTENCY_IN_PROGRESS: _CodeSpec(
+        Category.IDEMPOTENCY, 409, "A request with this Idempotency-Key is in progress"
+    ),
+    Code.ERP_TIMEOUT: _CodeSpec(Category.TECHNICAL, 504, "ERP timed out"),
+    Code.ERP_UNAVAILABLE: _CodeSpec(Category.TECHNICAL, 503, "ERP unavailable"),
+    Code.ERP_BAD_RESPONSE: _CodeSpec(Category.TECHNICAL, 502, "ERP sent a bad response"),
+    Code.STORE_UNAVAILABLE: _CodeSpec(Category.TECHNICAL, 503, "Gateway state store unavailable"),
+    Code.INTERNAL_ERROR: _CodeSpec(Category.TECHNICAL, 500, "Internal error"),
+}
+
+
+def spec_of(code: Code) -> tuple[Category, int, str]:
+    s = _SPECS[code]
+    return s.category, s.status, s.title
+
+
+@dataclass(frozen=True)
+class FieldError:
+    """One bad field: a JSON pointer (RFC 6901) into the client's request and what is wrong."""
+
+    pointer: str
+    detail: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"pointer": self.pointer, "detail": self.detail}
+
+
+@dataclass
+class GatewayError(Exception):
+    """An error that becomes one problem document. `code` fixes category, status and title."""
+
+    code: Code
+    detail: str
+    errors: list[FieldError] = field(default_factory=list)
+    headers: dict[str, str] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
+    type_uri: str | None = None
+
+    def __post_init__(self) -> None:
+        super().__init__(self.detail)
+
+    @property
+    def category(self) -> Category:
+        return _SPECS[self.code].category
+
+    @property
+    def status(self) -> int:
+        return _SPECS[self.code].status
+
+    @property
+    def retryable(self) -> bool:
+        return self.category is Category.TECHNICAL or self.code in _RETRY_UNCHANGED
+
+    def problem(self, correlation_id: str, instance: str | None = None) -> dict[str, Any]:
+        """The RFC 9457 body, with the gateway's extension members."""
+        category, status, title = spec_of(self.code)
+        body: dict[str, Any] = {
+            "type": self.type_uri or PROBLEM_BASE + self.code.value.replace("_", "-"),
+            "title": title,
+            "status": status,
+            "detail": self.detail,
+            "category": category.value,
+            "code": self.code.value,
+            "retryable": self.retryable,
+            "correlation_id": correlation_id,
+        }
+        if instance:
+            body["instance"] = instance
+        if self.errors:
+            body["errors"] = [e.as_dict() for e in self.errors]
+        body.update(self.extra)
+        return body
+
+
+# 409 and 429 are not technical faults, yet the same request may be sent again unchanged.
+_RETRY_UNCHANGED = frozenset({Code.IDEMPOTENCY_IN_PROGRESS, Code.RATE_LIMITED})
+
+
+def business(code: Code, detail: str, *errors: FieldError) -> GatewayError:
+    return GatewayError(code, detail, list(errors))
+
+
+def not_found(detail: str = "No such resource.") -> GatewayError:
+    return GatewayError(Code.NOT_FOUND, detail)

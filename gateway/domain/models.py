@@ -1,0 +1,235 @@
+"""Canonical resources of the domain API, as pydantic models (the newest version's schema).
+
+Not ERP payloads (see `gateway.adapters`) and not HTTP handling (see `gateway.api`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from decimal import Decimal, InvalidOperation
+from enum import StrEnum
+from typing import Annotated, Any, Generic, TypeVar
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    WithJsonSchema,
+)
+
+_DECIMAL_RE = re.compile(r"^-?\d{1,15}(\.\d{1,4})?$")
+
+
+def _decimal_from_string(value: Any) -> Decimal:
+    if isinstance(value, Decimal):
+        return value
+    if not isinstance(value, str) or not _DECIMAL_RE.match(value):
+        raise ValueError("must be a decimal number written as a string, such as \"19.99\"")
+    try:
+        return Decimal(value)
+    except InvalidOperation as exc:  # pragma: no cover - the pattern already excludes these
+        raise ValueError("not a decimal number") from exc
+
+
+def _decimal_to_string(value: Decimal) -> str:
+    return format(value, "f")
+
+
+DecimalStr = Annotated[
+    Decimal,
+    BeforeValidator(_decimal_from_string),
+    PlainSerializer(_decimal_to_string, return_type=str),
+    WithJsonSchema({"type": "string", "pattern": _DECIMAL_RE.pattern, "examples": ["19.99"]}),
+]
+"""A decimal that travels as a JSON string (never a float), e.g. "19.99"."""
+
+T = TypeVar("T")
+
+NonNegativeDecimalStr = Annotated[DecimalStr, Field(ge=0)]
+
+CurrencyCode = Annotated[str, Field(pattern=r"^[A-Z]{3}$", examples=["USD"])]
+CountryCode = Annotated[str, Field(pattern=r"^[A-Z]{2}$", examples=["US"])]
+LegalEntityCode = Annotated[str, Field(pattern=r"^[A-Z0-9]{2,10}$", examples=["US01"])]
+ExternalRef = Annotated[str, Field(min_length=1, max_length=35, examples=["CRM-ACC-1001"])]
+Email = Annotated[
+    str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=241, examples=["ap@acme.example"])
+]
+Text = Annotated[str, Field(min_length=1, max_length=80)]
+
+
+class Strict(BaseModel):
+    """Request models: unknown fields rejected, no silent type coercion, immutable."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class Resource(BaseModel):
+    """Response models: immutable; new fields may appear within a version."""
+
+    model_config = ConfigDict(frozen=True)
+
+
+class Address(Strict):
+    line1: Text
+    line2: Text | None = None
+    city: Text
+    postal_code: Annotated[str, Field(min_length=1, max_length=10)]
+    region: Annotated[str, Field(min_length=1, max_length=3)] | None = None
+    country: CountryCode
+
+
+class CustomerCreate(Strict):
+    external_ref: ExternalRef
+    legal_entity: LegalEntityCode
+    name: Text
+    tax_id: Annotated[str, Field(min_length=1, max_length=20)] | None = None
+    email: Email | None = None
+    currency: CurrencyCode
+    payment_terms: Annotated[str, Field(min_length=1, max_length=10, examples=["NET30"])]
+    credit_limit: NonNegativeDecimalStr
+    address: Address
+
+
+class CustomerStatus(StrEnum):
+    ACTIVE = "active"
+    BLOCKED = "blocked"
+
+
+class Customer(Resource):
+    id: str
+    status: CustomerStatus
+    erp_reference: str
+    external_ref: str | None
+    legal_entity: str
+    name: str
+    tax_id: str | None = None
+    email: str | None = None
+    currency: str
+    payment_terms: str | None = None
+    credit_limit: DecimalStr | None = None
+    address: Address | None = None
+
+
+class OrderLine(Strict):
+    sku: Annotated[str, Field(min_length=1, max_length=40, examples=["WIDGET-1"])]
+    quantity: Annotated[int, Field(gt=0, le=1_000_000)]
+    unit_price: NonNegativeDecimalStr
+
+
+class SalesOrderCreate(Strict):
+    external_ref: ExternalRef
+    legal_entity: LegalEntityCode
+    customer_id: Annotated[str, Field(pattern=r"^cus_[a-z0-9]{1,40}$")]
+    currency: CurrencyCode
+    requested_delivery_date: dt.date
+    lines: Annotated[list[OrderLine], Field(min_length=1, max_length=500)]
+
+
+class QuoteRequest(Strict):
+    legal_entity: LegalEntityCode
+    customer_id: Annotated[str, Field(pattern=r"^cus_[a-z0-9]{1,40}$")]
+    currency: CurrencyCode
+    requested_delivery_date: dt.date | None = None
+    lines: Annotated[list[OrderLine], Field(min_length=1, max_length=500)]
+
+
+class SalesOrderStatus(StrEnum):
+    """v1's closed list; clients must survive new values only at a new version."""
+
+    ACCEPTED = "accepted"
+    ON_HOLD = "on_hold"
+    IN_FULFILLMENT = "in_fulfillment"
+    SHIPPED = "shipped"
+    INVOICED = "invoiced"
+    PAID = "paid"
+    CANCELLED = "cancelled"
+
+
+class HoldReason(StrEnum):
+    CREDIT = "credit"
+    DELIVERY = "delivery"
+
+
+class PricedLine(Resource):
+    sku: str
+    quantity: int
+    unit_price: DecimalStr
+    amount: DecimalStr
+
+
+class SalesOrder(Resource):
+    id: str
+    status: SalesOrderStatus
+    hold_reason: HoldReason | None = None
+    erp_reference: str
+    external_ref: str | None
+    legal_entity: str
+    customer_id: str
+    currency: str
+    requested_delivery_date: dt.date | None
+    lines: list[PricedLine]
+    net_amount: DecimalStr
+    tax_amount: DecimalStr | None = None
+    total_amount: DecimalStr | None = None
+
+
+class ShipmentStatus(StrEnum):
+    PENDING = "pending"  # delivery created, goods not yet issued
+    SHIPPED = "shipped"
+
+
+class ShipmentLine(Resource):
+    sku: str
+    quantity: int
+
+
+class Shipment(Resource):
+    id: str
+    sales_order_id: str
+    status: ShipmentStatus
+    erp_reference: str
+    shipped_at: dt.date | None = None
+    lines: list[ShipmentLine]
+
+
+class InvoiceStatus(StrEnum):
+    OPEN = "open"
+    PAID = "paid"
+    CANCELLED = "cancelled"
+
+
+class Invoice(Resource):
+    id: str
+    sales_order_id: str | None
+    status: InvoiceStatus
+    erp_reference: str
+    currency: str
+    invoice_date: dt.date | None = None
+    due_date: dt.date | None = None
+    net_amount: DecimalStr
+    tax_amount: DecimalStr | None = None
+    total_amount: DecimalStr
+
+
+class CreditCheck(StrEnum):
+    PASSED = "passed"
+    WOULD_BLOCK = "would_block"  # the order would be saved on credit hold
+
+
+class QuoteResult(Resource):
+    valid: bool
+    legal_entity: str
+    customer_id: str
+    currency: str
+    lines: list[PricedLine]
+    net_amount: DecimalStr
+    tax_amount: DecimalStr | None = None
+    total_amount: DecimalStr | None = None
+    credit_check: CreditCheck
+
+
+class Page(Resource, Generic[T]):
+    items: list[T]

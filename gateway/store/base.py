@@ -1,0 +1,159 @@
+"""The Store protocol every state strategy implements, and the records it keeps.
+
+Not an implementation: `memory.py` (embedded, one process) and `redis.py` (shared) are.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any, Protocol
+
+from gateway.domain.errors import Code, GatewayError
+from gateway.domain.operations import Kind
+
+
+class StoreUnavailable(GatewayError):
+    """The gateway's own state store cannot be reached (503 store_unavailable, retryable)."""
+
+    def __init__(self, detail: str = "The gateway's state store is unavailable; retry shortly.") -> None:
+        super().__init__(Code.STORE_UNAVAILABLE, detail, headers={"Retry-After": "1"})
+
+
+@dataclass(frozen=True)
+class XrefRecord:
+    """One gateway id and everything the gateway knows about where that record lives."""
+
+    gateway_id: str
+    kind: Kind
+    legal_entity: str
+    client_id: str
+    backend: str  # the record's home: reads, amendments and cancels go here
+    erp_id: str  # the ERP's internal id (SAP key, NetSuite internal id)
+    erp_document_number: str  # what ERP users see (SAP document number, NetSuite tranId)
+    gateway_ref: str
+    external_ref: str | None = None
+    parent_id: str | None = None  # a shipment's or invoice's sales order; an order's customer
+    created_at: float = 0.0
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, raw: str | bytes) -> XrefRecord:
+        data: dict[str, Any] = json.loads(raw)
+        data["kind"] = Kind(data["kind"])
+        return cls(**data)
+
+
+@dataclass(frozen=True)
+class RateDecision:
+    """The outcome of one GCRA check (STANDARDS.md, rate limits)."""
+
+    allowed: bool
+    remaining: int  # requests still allowed right now, after this one
+    retry_after_s: float  # 0 when allowed; else seconds until one request would pass
+    reset_after_s: float  # seconds until the bucket is full again
+
+
+@dataclass(frozen=True)
+class StoredResponse:
+    """A definitive outcome kept under an idempotency key and replayed byte for byte."""
+
+    status: int
+    headers: dict[str, str]
+    body: bytes
+    backend: str | None = None
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "status": self.status,
+                "headers": self.headers,
+                "body": self.body.decode("utf-8"),
+                "backend": self.backend,
+            },
+            separators=(",", ":"),
+        )
+
+    @classmethod
+    def from_json(cls, raw: str | bytes) -> StoredResponse:
+        data = json.loads(raw)
+        return cls(data["status"], data["headers"], data["body"].encode("utf-8"), data["backend"])
+
+
+@dataclass(frozen=True)
+class IdempotencyClaim:
+    """What `claim_idempotency` found.
+
+    state: "claimed" (the caller owns the key now and must complete or release it),
+    "in_progress" (another owner holds a live lease), "completed" (`response` holds the stored
+    outcome), "mismatch" (the key was used with another fingerprint).
+    `backend` and `attempts` survive a lost lease: a caller who claims a key whose earlier owner
+    forwarded it (attempts > 0) must reconcile with that backend before submitting again.
+    """
+
+    state: str
+    response: StoredResponse | None = None
+    backend: str | None = None
+    attempts: int = 0
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+class Store(Protocol):
+    """Every method raises `StoreUnavailable` when the store cannot be reached."""
+
+    async def ping(self) -> None: ...
+
+    async def aclose(self) -> None: ...
+
+    # -- ID cross-reference -------------------------------------------------------------
+    async def put_xref(self, record: XrefRecord) -> XrefRecord:
+        """Store the record, its reverse index (backend, kind, erp_id) and its external_ref
+        index, atomically. If the reverse index already names another gateway id, store
+        nothing and return that existing record (so concurrent readers agree on one id)."""
+        ...
+
+    async def get_xref(self, gateway_id: str) -> XrefRecord | None: ...
+
+    async def get_xref_by_erp(self, backend: str, kind: Kind, erp_id: str) -> XrefRecord | None: ...
+
+    async def find_xrefs_by_external_ref(self, kind: Kind, external_ref: str) -> list[XrefRecord]:
+        """Every record of `kind` created with this external_ref, oldest first."""
+        ...
+
+    # -- rate limits (GCRA) --------------------------------------------------------------
+    async def rate_limit(self, key: str, rate_per_s: float, burst: int) -> RateDecision:
+        """One GCRA check of one request against the bucket `key` (O(1) state per key)."""
+        ...
+
+    # -- concurrency leases (ERP in-flight budgets) --------------------------------------
+    async def acquire_slot(self, key: str, limit: int, token: str, lease_s: float) -> bool:
+        """Take one of `limit` slots under `key` for `token`, unless all are held by live
+        leases. A slot whose lease expired (its holder died) is free again."""
+        ...
+
+    async def release_slot(self, key: str, token: str) -> None: ...
+
+    # -- idempotency ---------------------------------------------------------------------
+    async def claim_idempotency(
+        self, key: str, fingerprint: str, owner: str, lease_s: float, retention_s: float
+    ) -> IdempotencyClaim:
+        """Claim `key` atomically (SET NX semantics) for `owner` with an in-flight lease of
+        `lease_s`, separate from the record's retention."""
+        ...
+
+    async def mark_forwarded(self, key: str, owner: str, backend: str) -> bool:
+        """Record, before the ERP call, which backend the request goes to (compare owner)."""
+        ...
+
+    async def complete_idempotency(
+        self, key: str, owner: str, response: StoredResponse, retention_s: float
+    ) -> bool:
+        """Store the definitive outcome if `owner` still holds the claim (compare-and-set)."""
+        ...
+
+    async def release_idempotency(self, key: str, owner: str) -> bool:
+        """Drop the in-flight claim if `owner` holds it (compare-and-delete), keeping what is
+        known of earlier forwarding so the next claimer reconciles."""
+        ...
