@@ -1,6 +1,6 @@
 """The one exception family of the gateway: each error carries the RFC 9457 problem it becomes.
 
-Raised where the fact is known; rendered as `application/problem+json` only in `gateway.api.problems`.
+Raised where the fact is known; rendered as problem+json only in `gateway.api.problems`.
 """
 
 from __future__ import annotations

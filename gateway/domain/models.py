@@ -27,7 +27,7 @@ def _decimal_from_string(value: Any) -> Decimal:
     if isinstance(value, Decimal):
         return value
     if not isinstance(value, str) or not _DECIMAL_RE.match(value):
-        raise ValueError("must be a decimal number written as a string, such as \"19.99\"")
+        raise ValueError('must be a decimal number written as a string, such as "19.99"')
     try:
         return Decimal(value)
     except InvalidOperation as exc:  # pragma: no cover - the pattern already excludes these

@@ -16,7 +16,9 @@ from gateway.domain.operations import Kind
 class StoreUnavailable(GatewayError):
     """The gateway's own state store cannot be reached (503 store_unavailable, retryable)."""
 
-    def __init__(self, detail: str = "The gateway's state store is unavailable; retry shortly.") -> None:
+    def __init__(
+        self, detail: str = "The gateway's state store is unavailable; retry shortly."
+    ) -> None:
         super().__init__(Code.STORE_UNAVAILABLE, detail, headers={"Retry-After": "1"})
 
 
