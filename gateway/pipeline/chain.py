@@ -1,0 +1,37 @@
+"""Composition of pipeline steps around an operation's handler, done once at start-up.
+
+Not the steps themselves; only the `Step` and `Handler` shapes and how they nest.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING, Protocol
+
+from starlette.responses import Response
+
+if TYPE_CHECKING:
+    from gateway.pipeline.context import RequestContext
+
+Handler = Callable[["RequestContext"], Awaitable[Response]]
+
+
+class Step(Protocol):
+    """One layer: sees the request on its way in, may see the response on its way out."""
+
+    async def __call__(self, ctx: RequestContext, call_next: Handler) -> Response: ...
+
+
+def _bind(step: Step, call_next: Handler) -> Handler:
+    async def run(ctx: RequestContext) -> Response:
+        return await step(ctx, call_next)
+
+    return run
+
+
+def compose(steps: Sequence[Step], handler: Handler) -> Handler:
+    """The handler wrapped in `steps`, the first step outermost."""
+    composed = handler
+    for step in reversed(steps):
+        composed = _bind(step, composed)
+    return composed
