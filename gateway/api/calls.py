@@ -1,0 +1,53 @@
+"""How a handler calls an ERP: within the backend's timeout and the request's one deadline.
+
+Not the adapters; this only binds a call to its backend, deadline and trace headers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
+from typing import TypeVar
+
+from pydantic import BaseModel
+from starlette.responses import Response
+
+from gateway.adapters.base import CallContext, ErpAdapter
+from gateway.adapters.http import ErpFailure
+from gateway.domain.errors import Code
+from gateway.pipeline.context import RequestContext
+
+T = TypeVar("T")
+JSON = "application/json"
+
+
+async def call_erp(
+    ctx: RequestContext,
+    call: Callable[[ErpAdapter, CallContext], Awaitable[T]],
+    backend: str | None = None,
+) -> T:
+    """Run one whole ERP interaction on `backend` (default: the request's) before the earlier
+    of the request's deadline and the backend's `timeout_s`."""
+    name = backend or ctx.backend
+    assert name is not None, "routing runs before handlers"
+    binding = ctx.runtime.backend(name)
+    deadline = min(ctx.deadline, time.monotonic() + binding.timeout_s)
+    call_ctx = replace(ctx.call_context(), deadline=deadline)
+    try:
+        async with asyncio.timeout(max(0.0, deadline - time.monotonic())):
+            return await call(binding.adapter, call_ctx)
+    except TimeoutError as exc:
+        raise ErpFailure(
+            Code.ERP_TIMEOUT,
+            "The ERP did not answer in time; the outcome is unknown. Retry the same request "
+            "with the same Idempotency-Key.",
+            ambiguous=True,
+        ) from exc
+
+
+def json_response(
+    model: BaseModel, status: int = 200, headers: dict[str, str] | None = None
+) -> Response:
+    return Response(model.model_dump_json().encode(), status, headers, media_type=JSON)

@@ -1,0 +1,71 @@
+"""Customer handlers: create in the routed ERP, read from the record's home, find by CRM ref.
+
+Not validation or policy (pipeline steps did that) and not ERP mapping (the adapters do).
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from starlette.responses import Response
+
+from gateway.adapters.base import References
+from gateway.api.calls import call_erp, json_response
+from gateway.api.views import customer_view
+from gateway.api.xrefs import new_record
+from gateway.domain.errors import not_found
+from gateway.domain.ids import gateway_reference, new_gateway_id
+from gateway.domain.models import Customer, CustomerCreate, Page
+from gateway.domain.operations import Kind
+from gateway.pipeline.context import RequestContext
+from gateway.pipeline.entitlements import entitlement_for
+from gateway.store.base import XrefRecord
+
+
+async def create_customer(ctx: RequestContext) -> Response:
+    request: CustomerCreate = ctx.payload
+    gateway_id = new_gateway_id(Kind.CUSTOMER)
+    refs = References(
+        request.external_ref, gateway_reference(ctx.client_id, ctx.idempotency_key, gateway_id)
+    )
+    erp = await call_erp(ctx, lambda erp, call: erp.create_customer(request, refs, call))
+    assert ctx.backend is not None
+    record = await ctx.runtime.store.put_xref(
+        new_record(
+            Kind.CUSTOMER,
+            gateway_id,
+            legal_entity=request.legal_entity,
+            client_id=ctx.client_id,
+            backend=ctx.backend,
+            erp_id=erp.erp_id,
+            erp_document_number=erp.document_number,
+            gateway_ref=refs.gateway_ref,
+            external_ref=request.external_ref,
+        )
+    )
+    location = f"/{ctx.api_version}/customers/{record.gateway_id}"
+    return json_response(customer_view(erp, record), 201, {"Location": location})
+
+
+async def _read_customer(ctx: RequestContext, record: XrefRecord) -> Customer | None:
+    erp = await call_erp(ctx, lambda a, call: a.get_customer(record.erp_id, call), record.backend)
+    return customer_view(erp, record) if erp is not None else None
+
+
+async def get_customer(ctx: RequestContext) -> Response:
+    assert ctx.record is not None
+    customer = await _read_customer(ctx, ctx.record)
+    if customer is None:
+        raise not_found(f"No customer {ctx.record.gateway_id}.")
+    return json_response(customer)
+
+
+async def find_customers(ctx: RequestContext) -> Response:
+    """Customers created with this CRM reference, in the legal entities the client may see."""
+    entitlement = entitlement_for(ctx)
+    records = await ctx.runtime.store.find_xrefs_by_external_ref(
+        Kind.CUSTOMER, ctx.query.external_ref
+    )
+    visible = [r for r in records if entitlement.may_act_for(r.legal_entity)]
+    found = await asyncio.gather(*(_read_customer(ctx, r) for r in visible))
+    return json_response(Page[Customer](items=[c for c in found if c is not None]))

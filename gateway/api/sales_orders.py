@@ -1,0 +1,128 @@
+"""Sales-order handlers: create (and quote) for a known customer, read and cancel at home.
+
+Not validation or policy (pipeline steps did that) and not ERP mapping (the adapters do).
+"""
+
+from __future__ import annotations
+
+from starlette.responses import Response
+
+from gateway.adapters.base import CustomerContext, References
+from gateway.api.calls import call_erp, json_response
+from gateway.api.views import quote_view, sales_order_view
+from gateway.api.xrefs import new_record
+from gateway.domain.errors import Code, FieldError, business, not_found
+from gateway.domain.ids import gateway_reference, new_gateway_id
+from gateway.domain.models import QuoteRequest, SalesOrderCreate
+from gateway.domain.operations import Kind
+from gateway.pipeline.context import RequestContext
+from gateway.pipeline.entitlements import entitlement_for
+
+
+async def order_customer(
+    ctx: RequestContext, customer_id: str, legal_entity: str
+) -> CustomerContext:
+    """The order's customer as the ERP knows it; 422 unless it exists, is visible to the client,
+    belongs to the order's legal entity and lives in the ERP the order goes to (no ERP call)."""
+    pointer = "/customer_id"
+    record = await ctx.runtime.store.get_xref(customer_id)
+    if (
+        record is None
+        or record.kind is not Kind.CUSTOMER
+        or not entitlement_for(ctx).may_act_for(record.legal_entity)
+    ):
+        raise business(
+            Code.CUSTOMER_NOT_FOUND,
+            f"Customer {customer_id} does not exist. Create it first, or look it up by its "
+            "external_ref.",
+            FieldError(pointer, "Unknown customer."),
+        )
+    if record.legal_entity != legal_entity:
+        raise business(
+            Code.CUSTOMER_LEGAL_ENTITY_MISMATCH,
+            f"Customer {customer_id} belongs to legal entity {record.legal_entity}, not "
+            f"{legal_entity}. An order must use its customer's legal entity.",
+            FieldError("/legal_entity", f"The customer belongs to {record.legal_entity}."),
+        )
+    if record.backend != ctx.backend:
+        # The legal entity has moved ERP but this customer has not been migrated with it.
+        raise business(
+            Code.CUSTOMER_NOT_FOUND,
+            f"Customer {customer_id} is not yet set up in the ERP that now holds "
+            f"{legal_entity}'s orders; it must be migrated first.",
+            FieldError(pointer, "Customer not available in the system of record."),
+        )
+    return CustomerContext(erp_id=record.erp_id, legal_entity=record.legal_entity)
+
+
+async def create_sales_order(ctx: RequestContext) -> Response:
+    request: SalesOrderCreate = ctx.payload
+    customer = await order_customer(ctx, request.customer_id, request.legal_entity)
+    gateway_id = new_gateway_id(Kind.SALES_ORDER)
+    refs = References(
+        request.external_ref, gateway_reference(ctx.client_id, ctx.idempotency_key, gateway_id)
+    )
+    erp = await call_erp(
+        ctx,
+        lambda a, call: a.create_sales_order(
+            request.legal_entity,
+            customer,
+            request.currency,
+            request.requested_delivery_date,
+            list(request.lines),
+            refs,
+            call,
+        ),
+    )
+    assert ctx.backend is not None
+    record = await ctx.runtime.store.put_xref(
+        new_record(
+            Kind.SALES_ORDER,
+            gateway_id,
+            legal_entity=request.legal_entity,
+            client_id=ctx.client_id,
+            backend=ctx.backend,
+            erp_id=erp.erp_id,
+            erp_document_number=erp.document_number,
+            gateway_ref=refs.gateway_ref,
+            external_ref=request.external_ref,
+            parent_id=request.customer_id,
+        )
+    )
+    location = f"/{ctx.api_version}/sales-orders/{record.gateway_id}"
+    return json_response(sales_order_view(erp, record), 201, {"Location": location})
+
+
+async def get_sales_order(ctx: RequestContext) -> Response:
+    record = ctx.record
+    assert record is not None
+    erp = await call_erp(ctx, lambda a, call: a.get_sales_order(record.erp_id, call))
+    if erp is None:
+        raise not_found(f"No sales order {record.gateway_id}.")
+    return json_response(sales_order_view(erp, record))
+
+
+async def cancel_sales_order(ctx: RequestContext) -> Response:
+    record = ctx.record
+    assert record is not None
+    erp = await call_erp(ctx, lambda a, call: a.cancel_sales_order(record.erp_id, call))
+    return json_response(sales_order_view(erp, record))
+
+
+async def validate_quote(ctx: RequestContext) -> Response:
+    request: QuoteRequest = ctx.payload
+    customer = await order_customer(ctx, request.customer_id, request.legal_entity)
+    erp = await call_erp(
+        ctx,
+        lambda a, call: a.validate_quote(
+            request.legal_entity,
+            customer,
+            request.currency,
+            request.requested_delivery_date,
+            list(request.lines),
+            call,
+        ),
+    )
+    return json_response(quote_view(erp, request.legal_entity, request.customer_id))
+
+

@@ -1,0 +1,68 @@
+"""Binding ERP documents to stable gateway ids through the store's cross-reference.
+
+Not the store (see `gateway.store`): this decides what a new xref record holds.
+"""
+
+from __future__ import annotations
+
+import time
+
+from gateway.domain.ids import gateway_reference, new_gateway_id
+from gateway.domain.operations import Kind
+from gateway.store.base import Store, XrefRecord
+
+
+def new_record(
+    kind: Kind,
+    gateway_id: str,
+    *,
+    legal_entity: str,
+    client_id: str,
+    backend: str,
+    erp_id: str,
+    erp_document_number: str,
+    gateway_ref: str,
+    external_ref: str | None = None,
+    parent_id: str | None = None,
+) -> XrefRecord:
+    return XrefRecord(
+        gateway_id=gateway_id,
+        kind=kind,
+        legal_entity=legal_entity,
+        client_id=client_id,
+        backend=backend,
+        erp_id=erp_id,
+        erp_document_number=erp_document_number,
+        gateway_ref=gateway_ref,
+        external_ref=external_ref,
+        parent_id=parent_id,
+        created_at=time.time(),
+    )
+
+
+async def xref_for_erp_document(
+    store: Store,
+    kind: Kind,
+    parent: XrefRecord,
+    erp_id: str,
+    erp_document_number: str,
+) -> XrefRecord:
+    """The gateway record of a document the ERP created on its own (a shipment, an invoice),
+    minted on first sight; concurrent first sights agree on one id (`put_xref` is atomic)."""
+    existing = await store.get_xref_by_erp(parent.backend, kind, erp_id)
+    if existing is not None:
+        return existing
+    gateway_id = new_gateway_id(kind)
+    return await store.put_xref(
+        new_record(
+            kind,
+            gateway_id,
+            legal_entity=parent.legal_entity,
+            client_id=parent.client_id,
+            backend=parent.backend,
+            erp_id=erp_id,
+            erp_document_number=erp_document_number,
+            gateway_ref=gateway_reference(parent.client_id, None, gateway_id),
+            parent_id=parent.gateway_id,
+        )
+    )

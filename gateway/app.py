@@ -1,0 +1,149 @@
+"""Builds the Starlette application from a runtime: routes, the pipeline per operation, health.
+
+Not configuration loading or serving (see `gateway.cli`); give it a runtime and it answers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+import time
+from collections.abc import AsyncIterator, Sequence
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+from gateway.api import v1
+from gateway.api.operations import OperationSpec
+from gateway.api.problems import internal_error, problem_response
+from gateway.domain.errors import Code, GatewayError, not_found
+from gateway.ops.metrics import Metrics
+from gateway.pipeline.auth import Authenticate
+from gateway.pipeline.body import ParseBody
+from gateway.pipeline.chain import Handler, Step, compose
+from gateway.pipeline.context import RequestContext
+from gateway.pipeline.entitlements import Entitle
+from gateway.pipeline.records import ResolveRecord
+from gateway.pipeline.routing import Route as RouteStep
+from gateway.pipeline.tracing import CORRELATION_HEADER, Tracing, correlation_id_from
+from gateway.runtime import Runtime
+from gateway.store.base import StoreUnavailable
+
+log = logging.getLogger("gateway")
+
+SUPPORTED_VERSIONS = ("v1",)
+_VERSION_RE = re.compile(r"^v\d+$")
+READY_TIMEOUT_S = 1.0
+
+
+def default_steps() -> list[Step]:
+    """The pipeline, in the order a request flows through it."""
+    return [Tracing(), Authenticate(), ParseBody(), ResolveRecord(), Entitle(), RouteStep()]
+
+
+def _operation_endpoint(
+    version: str, spec: OperationSpec, handler: Handler, metrics: Metrics
+) -> object:
+    async def endpoint(request: Request) -> Response:
+        runtime: Runtime = request.app.state.runtime
+        ctx = RequestContext(request, spec, runtime, api_version=version)
+        ctx.deadline = ctx.arrived + runtime.request_timeout_s
+        try:
+            response = await handler(ctx)
+        except GatewayError as error:
+            response = problem_response(
+                error, ctx.correlation_id or correlation_id_from(None), request.url.path
+            )
+        except Exception:
+            log.exception(
+                "unhandled error",
+                extra={"correlation_id": ctx.correlation_id, "op": spec.operation},
+            )
+            response = problem_response(internal_error(), ctx.correlation_id, request.url.path)
+        for name, value in ctx.response_headers.items():
+            response.headers.setdefault(name, value)
+        metrics.observe(spec.operation, response.status_code, time.monotonic() - ctx.arrived)
+        return response
+
+    return endpoint
+
+
+def _problem_for_unrouted(request: Request, status: int) -> Response:
+    correlation_id = correlation_id_from(request.headers.get(CORRELATION_HEADER))
+    first = request.url.path.strip("/").split("/", 1)[0]
+    if status == 404 and _VERSION_RE.match(first) and first not in SUPPORTED_VERSIONS:
+        error = GatewayError(
+            Code.UNSUPPORTED_VERSION,
+            f"API version {first} is not supported; supported: {', '.join(SUPPORTED_VERSIONS)}.",
+            extra={"supported_versions": list(SUPPORTED_VERSIONS)},
+        )
+    else:
+        # As Kong does, a method no route serves is "no route matched": 404, not a new code.
+        error = not_found(f"No resource at {request.method} {request.url.path}.")
+    response = problem_response(error, correlation_id, request.url.path)
+    response.headers[CORRELATION_HEADER] = correlation_id
+    return response
+
+
+async def _http_exception(request: Request, exc: Exception) -> Response:
+    status = exc.status_code if isinstance(exc, HTTPException) else 500
+    return _problem_for_unrouted(request, status)
+
+
+async def healthz(_: Request) -> Response:
+    return JSONResponse({"status": "ok"})
+
+
+async def readyz(request: Request) -> Response:
+    runtime: Runtime = request.app.state.runtime
+    try:
+        async with asyncio.timeout(READY_TIMEOUT_S):
+            await runtime.store.ping()
+    except (StoreUnavailable, TimeoutError):
+        error = GatewayError(
+            Code.STORE_UNAVAILABLE,
+            "The gateway's state store is unreachable.",
+            headers={"Retry-After": "1"},
+        )
+        return problem_response(error, correlation_id_from(None), request.url.path)
+    return JSONResponse({"status": "ready", "backends": sorted(runtime.backends)})
+
+
+def build_app(runtime: Runtime, steps: Sequence[Step] | None = None) -> Starlette:
+    """The gateway as an ASGI app serving `runtime` (swap `app.state.runtime` to reload)."""
+    metrics = Metrics()
+    pipeline = list(steps) if steps is not None else default_steps()
+    routes = [
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/readyz", readyz, methods=["GET"]),
+        Route(
+            "/metrics",
+            lambda _: PlainTextResponse(metrics.exposition(), media_type="text/plain"),
+            methods=["GET"],
+        ),
+    ]
+    for method, path, spec in v1.ROUTES:
+        handler = compose(pipeline, spec.handler)
+        endpoint = _operation_endpoint("v1", spec, handler, metrics)
+        routes.append(Route("/v1" + path, endpoint, methods=[method]))  # type: ignore[arg-type]
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        current: Runtime = app.state.runtime
+        await current.aclose_adapters()
+        await current.store.aclose()
+
+    app = Starlette(
+        routes=routes,
+        exception_handlers={HTTPException: _http_exception},
+        lifespan=lifespan,
+    )
+    app.state.runtime = runtime
+    app.state.metrics = metrics
+    return app

@@ -1,0 +1,96 @@
+"""The demo set-up: the dev-only issuer secret, simulator credentials, tokens and the curl tour.
+
+Not for production: `gateway serve` trusts the demo issuer only when GATEWAY_DEMO_SECRET is set.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import MutableMapping, Sequence
+
+import jwt
+
+from gateway.pipeline.auth import AuthPolicy, IssuerConfig
+from gateway.pipeline.entitlements import REQUIRED_SCOPE
+
+# Published in this repository, so never trusted by `gateway serve` unless set explicitly.
+DEV_DEMO_SECRET = "INSECURE-dev-only-demo-secret-published-in-the-repo"
+DEMO_SECRET_ENV = "GATEWAY_DEMO_SECRET"
+
+# The simulators' own demo credentials (the simulators' defaults), for the backends' env names.
+SIMULATOR_CREDENTIALS = {
+    "LEGACY_ERP_USER": "GATEWAY_SVC",
+    "LEGACY_ERP_PASSWORD": "legacy-sim-secret",
+    "CLOUD_ERP_CLIENT_ID": "gateway-demo",
+    "CLOUD_ERP_CLIENT_SECRET": "cloud-sim-secret",
+}
+ALL_SCOPES = tuple(sorted(set(REQUIRED_SCOPE.values())))
+
+
+def demo_issuer(policy: AuthPolicy) -> IssuerConfig:
+    for issuer in policy.issuers:
+        if issuer.demo:
+            return issuer
+    raise LookupError("policies/auth.yaml has no issuer with `demo: true`")
+
+
+def mint_token(
+    issuer: IssuerConfig,
+    secret: str,
+    client_id: str,
+    scopes: Sequence[str] = ALL_SCOPES,
+    ttl_s: int = 3600,
+) -> str:
+    now = int(time.time())
+    claims = {
+        "iss": issuer.issuer,
+        "aud": issuer.audiences[0],
+        "sub": client_id,
+        issuer.client_claim: client_id,
+        "scope": " ".join(scopes),
+        "iat": now,
+        "nbf": now,
+        "exp": now + ttl_s,
+    }
+    return jwt.encode(claims, secret, algorithm=issuer.algorithms[0])
+
+
+def demo_environment(env: MutableMapping[str, str], legacy_url: str, cloud_url: str) -> list[str]:
+    """Point the backends at the local simulators and fill in demo credentials and secret.
+
+    Returns warnings for the operator (the dev secret is loudly labelled).
+    """
+    warnings = []
+    env["GATEWAY_LEGACY_URL"] = legacy_url
+    env["GATEWAY_CLOUD_URL"] = cloud_url
+    for name, value in SIMULATOR_CREDENTIALS.items():
+        env.setdefault(name, value)
+    if not env.get(DEMO_SECRET_ENV):
+        env[DEMO_SECRET_ENV] = DEV_DEMO_SECRET
+        warnings.append(
+            f"WARNING: {DEMO_SECRET_ENV} is not set; using the INSECURE dev-only secret published "
+            "in this repository. Never expose this demo gateway."
+        )
+    return warnings
+
+
+def tour(base_url: str, legacy_url: str, cloud_url: str, token: str) -> str:
+    """The curl examples `gateway demo` prints (the README's tour, with a live token)."""
+    return f"""
+Gateway      {base_url}
+Legacy ERP   {legacy_url}   (SAP-style OData v2 simulator)
+Cloud ERP    {cloud_url}   (NetSuite-style REST simulator)
+
+A token for client crm-demo (valid 1 h):
+
+export TOKEN={token}
+
+curl -s -X POST {base_url}/v1/customers -H "Authorization: Bearer $TOKEN" \\
+  -H 'Content-Type: application/json' -d '{{"external_ref": "CRM-ACC-1001",
+  "legal_entity": "US01", "name": "Acme Corp", "tax_id": "US-12-3456789",
+  "email": "ap@acme.example", "currency": "USD", "payment_terms": "NET30",
+  "credit_limit": "50000.00", "address": {{"line1": "1 Main St", "city": "Austin",
+  "postal_code": "78701", "region": "TX", "country": "US"}}}}'
+
+See README.md for the whole five-minute tour.
+"""
