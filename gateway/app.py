@@ -28,6 +28,7 @@ from gateway.pipeline.body import ParseBody
 from gateway.pipeline.chain import Handler, Step, compose
 from gateway.pipeline.context import RequestContext
 from gateway.pipeline.entitlements import Entitle
+from gateway.pipeline.idempotency import Idempotency
 from gateway.pipeline.records import ResolveRecord
 from gateway.pipeline.routing import Route as RouteStep
 from gateway.pipeline.tracing import CORRELATION_HEADER, Tracing, correlation_id_from
@@ -43,7 +44,15 @@ READY_TIMEOUT_S = 1.0
 
 def default_steps() -> list[Step]:
     """The pipeline, in the order a request flows through it."""
-    return [Tracing(), Authenticate(), ParseBody(), ResolveRecord(), Entitle(), RouteStep()]
+    return [
+        Tracing(),
+        Authenticate(),
+        ParseBody(),
+        ResolveRecord(),
+        Entitle(),
+        RouteStep(),
+        Idempotency(),
+    ]
 
 
 def _operation_endpoint(

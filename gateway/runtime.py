@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from gateway.adapters.base import ErpAdapter
 from gateway.config.backends import BackendConfig, NetSuiteBackend, SapBackend
 from gateway.config.loader import GatewayConfig
 from gateway.pipeline.auth import Authenticator, build_authenticator
 from gateway.pipeline.entitlements import Entitlement, compile_entitlements
+from gateway.pipeline.idempotency import IdempotencyPolicy
 from gateway.routing.rules import RoutingTable, compile_routing
 from gateway.store.base import Store
 
@@ -36,6 +37,7 @@ class Runtime:
     entitlements: Mapping[str, Entitlement]
     backends: Mapping[str, BackendBinding]
     store: Store
+    idempotency: IdempotencyPolicy = field(default_factory=IdempotencyPolicy)
     request_timeout_s: float = DEFAULT_REQUEST_TIMEOUT_S
 
     def backend(self, name: str) -> BackendBinding:

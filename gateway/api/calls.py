@@ -33,6 +33,7 @@ async def call_erp(
     name = backend or ctx.backend
     assert name is not None, "routing runs before handlers"
     binding = ctx.runtime.backend(name)
+    ctx.forwarded = True
     deadline = min(ctx.deadline, time.monotonic() + binding.timeout_s)
     call_ctx = replace(ctx.call_context(), deadline=deadline)
     try:

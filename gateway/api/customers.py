@@ -28,7 +28,13 @@ async def create_customer(ctx: RequestContext) -> Response:
     refs = References(
         request.external_ref, gateway_reference(ctx.client_id, ctx.idempotency_key, gateway_id)
     )
-    erp = await call_erp(ctx, lambda erp, call: erp.create_customer(request, refs, call))
+    erp = None
+    if ctx.reconcile:  # an earlier attempt may have created it: find it before creating again
+        erp = await call_erp(
+            ctx, lambda a, call: a.find_customer_by_gateway_ref(refs.gateway_ref, call)
+        )
+    if erp is None:
+        erp = await call_erp(ctx, lambda a, call: a.create_customer(request, refs, call))
     assert ctx.backend is not None
     record = await ctx.runtime.store.put_xref(
         new_record(

@@ -13,7 +13,7 @@ from gateway.api.views import quote_view, sales_order_view
 from gateway.api.xrefs import new_record
 from gateway.domain.errors import Code, FieldError, business, not_found
 from gateway.domain.ids import gateway_reference, new_gateway_id
-from gateway.domain.models import QuoteRequest, SalesOrderCreate
+from gateway.domain.models import QuoteRequest, SalesOrderCreate, SalesOrderStatus
 from gateway.domain.operations import Kind
 from gateway.pipeline.context import RequestContext
 from gateway.pipeline.entitlements import entitlement_for
@@ -62,18 +62,24 @@ async def create_sales_order(ctx: RequestContext) -> Response:
     refs = References(
         request.external_ref, gateway_reference(ctx.client_id, ctx.idempotency_key, gateway_id)
     )
-    erp = await call_erp(
-        ctx,
-        lambda a, call: a.create_sales_order(
-            request.legal_entity,
-            customer,
-            request.currency,
-            request.requested_delivery_date,
-            list(request.lines),
-            refs,
-            call,
-        ),
-    )
+    erp = None
+    if ctx.reconcile:  # an earlier attempt may have created it: find it before creating again
+        erp = await call_erp(
+            ctx, lambda a, call: a.find_sales_order_by_gateway_ref(refs.gateway_ref, call)
+        )
+    if erp is None:
+        erp = await call_erp(
+            ctx,
+            lambda a, call: a.create_sales_order(
+                request.legal_entity,
+                customer,
+                request.currency,
+                request.requested_delivery_date,
+                list(request.lines),
+                refs,
+                call,
+            ),
+        )
     assert ctx.backend is not None
     record = await ctx.runtime.store.put_xref(
         new_record(
@@ -105,6 +111,10 @@ async def get_sales_order(ctx: RequestContext) -> Response:
 async def cancel_sales_order(ctx: RequestContext) -> Response:
     record = ctx.record
     assert record is not None
+    if ctx.reconcile:  # an earlier attempt may have cancelled it already
+        current = await call_erp(ctx, lambda a, call: a.get_sales_order(record.erp_id, call))
+        if current is not None and current.status is SalesOrderStatus.CANCELLED:
+            return json_response(sales_order_view(current, record))
     erp = await call_erp(ctx, lambda a, call: a.cancel_sales_order(record.erp_id, call))
     return json_response(sales_order_view(erp, record))
 
@@ -124,5 +134,3 @@ async def validate_quote(ctx: RequestContext) -> Response:
         ),
     )
     return json_response(quote_view(erp, request.legal_entity, request.customer_id))
-
-

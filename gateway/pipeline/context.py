@@ -49,6 +49,8 @@ class RequestContext:
     backend: str | None = None  # routing step: the system of record for this request
     route: RouteDecision | None = None  # routing step
     idempotency_key: str | None = None  # idempotency step
+    reconcile: bool = False  # idempotency step: an earlier attempt's outcome is unknown
+    forwarded: bool = False  # set when an ERP call is made: the request left the gateway
     response_headers: dict[str, str] = field(default_factory=dict)  # added by any step
 
     def call_context(self) -> CallContext:

@@ -1,0 +1,187 @@
+"""YAML documents that remember the line of every node, and `${VAR:-default}` expansion.
+
+Not validation (see `gateway.config.loader`): this turns text into data plus a path -> line map.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+
+# The C parser keeps node marks too and is several times faster than the pure-Python one.
+_Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+
+PathKey = str | int
+YamlPath = tuple[PathKey, ...]
+
+# `$${` is a literal `${`; `${NAME}` and `${NAME:-default}` are references; a `${` without `}`
+# is caught by the last alternative so that a typo is reported, not silently kept.
+_REFERENCE = re.compile(r"\$\$\{|\$\{(?P<body>[^}]*)\}|\$\{")
+_BODY = re.compile(r"^(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<default>.*))?$", re.DOTALL)
+
+
+class YamlSyntaxError(Exception):
+    """The text is not YAML; `line` (1-based) is where the parser gave up."""
+
+    def __init__(self, line: int | None, message: str) -> None:
+        super().__init__(message)
+        self.line = line
+        self.message = message
+
+
+@dataclass(frozen=True)
+class YamlDocument:
+    """Parsed data with the line of each node, by its path of mapping keys and list indexes."""
+
+    data: Any
+    lines: Mapping[YamlPath, int]
+    duplicate_keys: tuple[tuple[YamlPath, int], ...] = ()
+
+    def existing_path(self, loc: Sequence[object]) -> YamlPath:
+        """The deepest path of real nodes along `loc`, skipping steps that name no node.
+
+        Validators put steps of their own into an error's location (a union member such as
+        `list[str]`, a discriminator tag, `[key]`); skipping them keeps the path to real nodes.
+        """
+        path: YamlPath = ()
+        for step in loc:
+            if isinstance(step, str | int) and (*path, step) in self.lines:
+                path = (*path, step)
+        return path
+
+    def line_of(self, loc: Sequence[object]) -> int:
+        """The line of the deepest node that exists along `loc` (the document's line at worst)."""
+        return self.lines[self.existing_path(loc)]
+
+
+@dataclass(frozen=True)
+class UnresolvedReference:
+    """A `${...}` in a string value that could not be expanded, at `path`."""
+
+    path: YamlPath
+    message: str
+
+
+def parse_yaml(text: str) -> YamlDocument:
+    """The document in `text`; raises `YamlSyntaxError` with the parser's line."""
+    loader = _Loader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return YamlDocument(None, {(): 1})
+        lines: dict[YamlPath, int] = {(): node.start_mark.line + 1}
+        duplicates: list[tuple[YamlPath, int]] = []
+        _record_lines(loader, node, (), lines, duplicates)
+        data = loader.construct_document(node)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark is not None else None
+        problem = exc.problem or "invalid YAML"
+        context = f" ({exc.context})" if exc.context else ""
+        raise YamlSyntaxError(line, f"invalid YAML: {problem}{context}") from exc
+    except yaml.YAMLError as exc:
+        raise YamlSyntaxError(None, f"invalid YAML: {exc}") from exc
+    finally:
+        loader.dispose()
+    return YamlDocument(data, lines, tuple(duplicates))
+
+
+def _record_lines(
+    loader: yaml.SafeLoader,
+    node: yaml.Node,
+    path: YamlPath,
+    lines: dict[YamlPath, int],
+    duplicates: list[tuple[YamlPath, int]],
+) -> None:
+    # A mapping entry's line is its key's line: that is where an unknown or misspelt key is,
+    # and a nested block value starts only on the next line.
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            if key_node.tag == _MERGE_TAG:
+                continue  # merged entries keep the lines of the anchor they come from
+            child = (*path, _path_key(loader, key_node))
+            line = key_node.start_mark.line + 1
+            if child in lines:
+                duplicates.append((child, line))
+                continue
+            lines[child] = line
+            _record_lines(loader, value_node, child, lines, duplicates)
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            child = (*path, index)
+            lines[child] = item.start_mark.line + 1
+            _record_lines(loader, item, child, lines, duplicates)
+
+
+def _path_key(loader: yaml.SafeLoader, key_node: yaml.Node) -> PathKey:
+    if not isinstance(key_node, yaml.ScalarNode):
+        return str(key_node.start_mark)  # a complex key; construction refuses it anyway
+    key = loader.construct_object(key_node, deep=True)
+    if isinstance(key, int) and not isinstance(key, bool):
+        return key
+    return key if isinstance(key, str) else str(key)
+
+
+def expand_env(data: Any, env: Mapping[str, str]) -> tuple[Any, list[UnresolvedReference]]:
+    """`data` with `${VAR}` and `${VAR:-default}` in string values expanded from `env`.
+
+    As in the shell, `:-` also applies when the variable is set but empty. Keys are not
+    expanded. An unset variable without a default is left as written and reported.
+    """
+    problems: list[UnresolvedReference] = []
+    return _expanded(data, (), env, problems), problems
+
+
+def _expanded(
+    value: Any, path: YamlPath, env: Mapping[str, str], problems: list[UnresolvedReference]
+) -> Any:
+    if isinstance(value, str):
+        return _expanded_string(value, path, env, problems) if "$" in value else value
+    if isinstance(value, dict):
+        return {
+            k: _expanded(v, (*path, _as_path_key(k)), env, problems) for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [_expanded(v, (*path, i), env, problems) for i, v in enumerate(value)]
+    return value
+
+
+def _as_path_key(key: object) -> PathKey:
+    if isinstance(key, int) and not isinstance(key, bool):
+        return key
+    return key if isinstance(key, str) else str(key)
+
+
+def _expanded_string(
+    text: str, path: YamlPath, env: Mapping[str, str], problems: list[UnresolvedReference]
+) -> str:
+    def substitute(match: re.Match[str]) -> str:
+        whole, body = match.group(0), match.group("body")
+        if whole == "$${":
+            return "${"
+        parsed = _BODY.match(body) if body is not None else None
+        if parsed is None:
+            shown = whole if body is not None else text[match.start() :]
+            problems.append(UnresolvedReference(path, f"malformed variable reference {shown!r}"))
+            return whole
+        name, default = parsed.group("name"), parsed.group("default")
+        value = env.get(name)
+        if value is None or (value == "" and default is not None):
+            if default is None:
+                problems.append(
+                    UnresolvedReference(
+                        path,
+                        f"environment variable {name} is not set and has no default "
+                        f"(set it, or write ${{{name}:-default}})",
+                    )
+                )
+                return whole
+            return default
+        return value
+
+    return _REFERENCE.sub(substitute, text)
