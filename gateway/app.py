@@ -29,6 +29,7 @@ from gateway.pipeline.chain import Handler, Step, compose
 from gateway.pipeline.context import RequestContext
 from gateway.pipeline.entitlements import Entitle
 from gateway.pipeline.idempotency import Idempotency
+from gateway.pipeline.ratelimit import ErpBudget, RateLimit
 from gateway.pipeline.records import ResolveRecord
 from gateway.pipeline.routing import Route as RouteStep
 from gateway.pipeline.tracing import CORRELATION_HEADER, Tracing, correlation_id_from
@@ -50,8 +51,10 @@ def default_steps() -> list[Step]:
         ParseBody(),
         ResolveRecord(),
         Entitle(),
+        RateLimit(),
         RouteStep(),
         Idempotency(),
+        ErpBudget(),
     ]
 
 

@@ -16,6 +16,7 @@ from gateway.config.loader import GatewayConfig
 from gateway.pipeline.auth import Authenticator, build_authenticator
 from gateway.pipeline.entitlements import Entitlement, compile_entitlements
 from gateway.pipeline.idempotency import IdempotencyPolicy
+from gateway.pipeline.ratelimit import RateLimitPolicy
 from gateway.routing.rules import RoutingTable, compile_routing
 from gateway.store.base import Store
 
@@ -37,6 +38,7 @@ class Runtime:
     entitlements: Mapping[str, Entitlement]
     backends: Mapping[str, BackendBinding]
     store: Store
+    rate_limits: RateLimitPolicy
     idempotency: IdempotencyPolicy = field(default_factory=IdempotencyPolicy)
     request_timeout_s: float = DEFAULT_REQUEST_TIMEOUT_S
 
@@ -81,6 +83,7 @@ def build_runtime(
         routing=compile_routing(config),
         authenticator=build_authenticator(config.auth, config.config_dir, env),
         entitlements=compile_entitlements(config.clients),
+        rate_limits=config.rate_limits,
         backends=bindings,
         store=store,
     )
