@@ -22,6 +22,7 @@ from gateway.api import v1
 from gateway.api.operations import OperationSpec
 from gateway.api.problems import internal_error, problem_response
 from gateway.domain.errors import Code, GatewayError, not_found
+from gateway.ops.logging import access_log, flush_logs
 from gateway.ops.metrics import Metrics
 from gateway.pipeline.auth import Authenticate
 from gateway.pipeline.body import ParseBody
@@ -79,7 +80,23 @@ def _operation_endpoint(
             response = problem_response(internal_error(), ctx.correlation_id, request.url.path)
         for name, value in ctx.response_headers.items():
             response.headers.setdefault(name, value)
-        metrics.observe(spec.operation, response.status_code, time.monotonic() - ctx.arrived)
+        elapsed = time.monotonic() - ctx.arrived
+        metrics.observe(spec.operation, response.status_code, elapsed)
+        access_log.info(
+            "request",
+            extra={
+                "correlation_id": ctx.correlation_id,
+                "trace_id": ctx.trace.trace_id if ctx.trace else None,
+                "method": request.method,
+                "path": request.url.path,
+                "operation": spec.operation.value,
+                "status": response.status_code,
+                "duration_ms": round(elapsed * 1000, 2),
+                "client_id": ctx.principal.client_id if ctx.principal else None,
+                "legal_entity": ctx.legal_entity,
+                "backend": ctx.backend,
+            },
+        )
         return response
 
     return endpoint
@@ -150,6 +167,7 @@ def build_app(runtime: Runtime, steps: Sequence[Step] | None = None) -> Starlett
         current: Runtime = app.state.runtime
         await current.aclose_adapters()
         await current.store.aclose()
+        flush_logs()
 
     app = Starlette(
         routes=routes,

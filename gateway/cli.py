@@ -27,6 +27,7 @@ from gateway.demo import (
     mint_token,
     tour,
 )
+from gateway.ops.logging import configure_logging
 from gateway.routing.explain import explain
 from gateway.routing.rules import compile_routing
 from gateway.runtime import build_runtime
@@ -42,6 +43,7 @@ def _config_dir(value: str | None) -> Path:
 
 def create_app() -> Starlette:
     """The app `gateway serve` runs, from the environment (a factory: one per worker)."""
+    configure_logging(os.environ.get("GATEWAY_LOG_LEVEL", "INFO"))
     config = load_config(_config_dir(None))
     store = open_store(os.environ.get(REDIS_URL_ENV))
     return build_app(build_runtime(config, store))
@@ -138,7 +140,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         workers=args.workers,
         loop="uvloop",
         http="httptools",
-        log_level="info",
+        log_level="warning",
+        access_log=False,  # the gateway writes its own JSON access log with correlation ids
         timeout_graceful_shutdown=30,
     )
     return 0

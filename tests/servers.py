@@ -10,10 +10,11 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import IO, Any
 
 import httpx
 import uvicorn
@@ -62,6 +63,23 @@ def serve_app(app: Any, port: int | None = None, ready_path: str = "/") -> Itera
         thread.join(timeout=10)
 
 
+class ServerProcess:
+    """A running subprocess and the file its output goes to."""
+
+    def __init__(self, proc: subprocess.Popen[bytes], output: IO[bytes]) -> None:
+        self.proc = proc
+        self._output = output
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def output(self) -> str:
+        self._output.flush()
+        self._output.seek(0)
+        return self._output.read().decode(errors="replace")
+
+
 @contextlib.contextmanager
 def run_process(
     args: Sequence[str],
@@ -69,30 +87,33 @@ def run_process(
     env: dict[str, str] | None = None,
     deadline_s: float = 20.0,
     expect: int | None = None,
-) -> Iterator[subprocess.Popen[bytes]]:
-    """Start a subprocess, wait for `ready_url`, and always stop it (SIGTERM, then SIGKILL)."""
+) -> Iterator[ServerProcess]:
+    """Start a subprocess, wait for `ready_url`, and always stop it (SIGTERM, then SIGKILL).
+
+    Output goes to a file, never an unread pipe: a full pipe would block the server.
+    """
     full_env = {**os.environ, **(env or {})}
-    proc = subprocess.Popen(
-        list(args), env=full_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
-    )
-    try:
+    with tempfile.TemporaryFile() as output:
+        proc = subprocess.Popen(list(args), env=full_env, stdout=output, stderr=subprocess.STDOUT)
+        server = ServerProcess(proc, output)
         try:
-            wait_until_ready(ready_url, deadline_s, expect)
-        except TimeoutError:
-            proc.kill()
-            out = proc.communicate(timeout=5)[0].decode(errors="replace")
-            raise RuntimeError(f"{' '.join(args)} did not become ready:\n{out[-4000:]}") from None
-        yield proc
-    finally:
-        if proc.poll() is None:
-            proc.terminate()
             try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
+                wait_until_ready(ready_url, deadline_s, expect)
+            except TimeoutError:
                 proc.kill()
                 proc.wait(timeout=5)
-        if proc.stdout is not None:
-            proc.stdout.close()
+                raise RuntimeError(
+                    f"{' '.join(args)} did not become ready:\n{server.output()[-4000:]}"
+                ) from None
+            yield server
+        finally:
+            if proc.poll() is None:
+                proc.terminate()
+                try:
+                    proc.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait(timeout=5)
 
 
 PYTHON = sys.executable
