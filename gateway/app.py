@@ -11,6 +11,7 @@ import logging
 import re
 import time
 from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -19,11 +20,13 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from gateway.api import v1
+from gateway.api.admin import admin_routes
 from gateway.api.operations import OperationSpec
 from gateway.api.problems import internal_error, problem_response
 from gateway.domain.errors import Code, GatewayError, not_found
 from gateway.ops.logging import access_log, flush_logs
 from gateway.ops.metrics import Metrics
+from gateway.ops.reload import Reloader
 from gateway.pipeline.auth import Authenticate
 from gateway.pipeline.body import ParseBody
 from gateway.pipeline.chain import Handler, Step, compose
@@ -143,8 +146,18 @@ async def readyz(request: Request) -> Response:
     return JSONResponse({"status": "ready", "backends": sorted(runtime.backends)})
 
 
-def build_app(runtime: Runtime, steps: Sequence[Step] | None = None) -> Starlette:
-    """The gateway as an ASGI app serving `runtime` (swap `app.state.runtime` to reload)."""
+def build_app(
+    runtime: Runtime,
+    steps: Sequence[Step] | None = None,
+    *,
+    config_dir: Path | None = None,
+    watch_config: bool = True,
+) -> Starlette:
+    """The gateway as an ASGI app serving `runtime`.
+
+    With `config_dir`, the configuration reloads from there on file change (if `watch_config`),
+    SIGHUP and `POST /admin/config/reload`, swapping `app.state.runtime` atomically.
+    """
     metrics = Metrics()
     pipeline = list(steps) if steps is not None else default_steps()
     routes = [
@@ -161,9 +174,18 @@ def build_app(runtime: Runtime, steps: Sequence[Step] | None = None) -> Starlett
         endpoint = _operation_endpoint("v1", spec, handler, metrics)
         routes.append(Route("/v1" + path, endpoint, methods=[method]))  # type: ignore[arg-type]
 
+    reloader: Reloader | None = None
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        watcher = None
+        if reloader is not None:
+            reloader.install_sighup()
+            if watch_config:
+                watcher = asyncio.create_task(reloader.watch())
         yield
+        if watcher is not None:
+            watcher.cancel()
         current: Runtime = app.state.runtime
         await current.aclose_adapters()
         await current.store.aclose()
@@ -176,4 +198,7 @@ def build_app(runtime: Runtime, steps: Sequence[Step] | None = None) -> Starlett
     )
     app.state.runtime = runtime
     app.state.metrics = metrics
+    if config_dir is not None:
+        reloader = Reloader(app, config_dir)
+        app.router.routes.extend(admin_routes(reloader))
     return app

@@ -44,9 +44,10 @@ def _config_dir(value: str | None) -> Path:
 def create_app() -> Starlette:
     """The app `gateway serve` runs, from the environment (a factory: one per worker)."""
     configure_logging(os.environ.get("GATEWAY_LOG_LEVEL", "INFO"))
-    config = load_config(_config_dir(None))
+    config_dir = _config_dir(None)
+    config = load_config(config_dir)
     store = open_store(os.environ.get(REDIS_URL_ENV))
-    return build_app(build_runtime(config, store))
+    return build_app(build_runtime(config, store), config_dir=config_dir)
 
 
 def _fail(message: str) -> int:
@@ -152,9 +153,10 @@ async def _serve_demo(args: argparse.Namespace) -> None:
     cloud_url = f"http://127.0.0.1:{args.cloud_port}"
     for warning in demo_environment(os.environ, legacy_url, cloud_url):
         print(warning, file=sys.stderr)
-    config = load_config(_config_dir(args.config_dir))
+    config_dir = _config_dir(args.config_dir)
+    config = load_config(config_dir)
     store = open_store(os.environ.get(REDIS_URL_ENV))
-    gateway_app = build_app(build_runtime(config, store))
+    gateway_app = build_app(build_runtime(config, store), config_dir=config_dir)
     servers = [
         uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
         for app, port in (

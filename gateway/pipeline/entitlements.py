@@ -80,7 +80,7 @@ def compile_entitlements(policy: ClientsPolicy) -> dict[str, Entitlement]:
     }
 
 
-def _insufficient_scope(scope: str) -> GatewayError:
+def insufficient_scope(scope: str) -> GatewayError:
     return GatewayError(
         Code.FORBIDDEN,
         f"This client is not allowed to do this (needs scope `{scope}`).",
@@ -103,7 +103,7 @@ def require_scope(ctx: RequestContext, entitlement: Entitlement, scope: str) -> 
     principal = ctx.principal
     assert principal is not None
     if scope not in entitlement.scopes or (principal.scopes and scope not in principal.scopes):
-        raise _insufficient_scope(scope)
+        raise insufficient_scope(scope)
 
 
 class Entitle:

@@ -1,0 +1,76 @@
+"""Operator endpoints under `/admin`, for callers with the `gateway:admin` scope.
+
+Not the domain API: these change or show the gateway itself (config reloads for now).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from gateway.api.problems import problem_response
+from gateway.domain.errors import Code, FieldError, GatewayError
+from gateway.ops.reload import Reloader
+from gateway.pipeline.entitlements import ADMIN_SCOPE, insufficient_scope
+from gateway.pipeline.tracing import CORRELATION_HEADER, correlation_id_from
+from gateway.runtime import Runtime
+
+AdminHandler = Callable[[Request], Awaitable[Response]]
+
+
+def _require_admin(request: Request) -> None:
+    runtime: Runtime = request.app.state.runtime
+    principal = runtime.authenticator.authenticate(request.headers.get("authorization"))
+    entitlement = runtime.entitlements.get(principal.client_id)
+    if entitlement is None or ADMIN_SCOPE not in entitlement.scopes:
+        raise insufficient_scope(ADMIN_SCOPE)
+
+
+def _admin(handler: AdminHandler) -> AdminHandler:
+    async def endpoint(request: Request) -> Response:
+        correlation_id = correlation_id_from(request.headers.get(CORRELATION_HEADER))
+        try:
+            _require_admin(request)
+            response = await handler(request)
+        except GatewayError as error:
+            response = problem_response(error, correlation_id, request.url.path)
+        response.headers[CORRELATION_HEADER] = correlation_id
+        return response
+
+    return endpoint
+
+
+def admin_routes(reloader: Reloader) -> list[Route]:
+    async def reload(_: Request) -> Response:
+        issues = await reloader.reload()
+        if issues:
+            raise GatewayError(
+                Code.VALIDATION_FAILED,
+                "The new configuration was refused; the running configuration is unchanged.",
+                [FieldError("", str(issue)) for issue in issues],
+                extra={
+                    "issues": [
+                        {"file": i.file, "line": i.line, "message": i.message} for i in issues
+                    ]
+                },
+            )
+        return JSONResponse({"status": "reloaded", "generation": reloader.status.generation})
+
+    async def show(_: Request) -> Response:
+        status = reloader.status
+        return JSONResponse(
+            {
+                "generation": status.generation,
+                "loaded_at": status.loaded_at,
+                "last_attempt_at": status.last_attempt_at,
+                "last_error": [str(i) for i in status.last_error],
+            }
+        )
+
+    return [
+        Route("/admin/config/reload", _admin(reload), methods=["POST"]),
+        Route("/admin/config", _admin(show), methods=["GET"]),
+    ]
