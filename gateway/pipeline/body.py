@@ -111,4 +111,3 @@ class ParseBody:
         if spec.query_model is not None:
             ctx.query = parse_query_model(ctx.request, spec.query_model)
         return await call_next(ctx)
-
