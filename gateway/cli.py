@@ -17,7 +17,8 @@ import uvicorn
 from starlette.applications import Starlette
 
 from gateway.app import build_app
-from gateway.config.loader import ConfigError, check_config, load_config
+from gateway.config.issues import ConfigError
+from gateway.config.loader import check_config, load_config
 from gateway.demo import (
     ALL_SCOPES,
     DEMO_SECRET_ENV,

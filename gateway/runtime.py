@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from gateway.adapters.base import ErpAdapter
 from gateway.config.backends import BackendConfig, NetSuiteBackend, SapBackend
@@ -39,7 +39,7 @@ class Runtime:
     backends: Mapping[str, BackendBinding]
     store: Store
     rate_limits: RateLimitPolicy
-    idempotency: IdempotencyPolicy = field(default_factory=IdempotencyPolicy)
+    idempotency: IdempotencyPolicy
     request_timeout_s: float = DEFAULT_REQUEST_TIMEOUT_S
 
     def backend(self, name: str) -> BackendBinding:
@@ -84,6 +84,7 @@ def build_runtime(
         authenticator=build_authenticator(config.auth, config.config_dir, env),
         entitlements=compile_entitlements(config.clients),
         rate_limits=config.rate_limits,
+        idempotency=config.idempotency,
         backends=bindings,
         store=store,
     )

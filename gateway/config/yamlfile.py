@@ -143,9 +143,7 @@ def _expanded(
     if isinstance(value, str):
         return _expanded_string(value, path, env, problems) if "$" in value else value
     if isinstance(value, dict):
-        return {
-            k: _expanded(v, (*path, _as_path_key(k)), env, problems) for k, v in value.items()
-        }
+        return {k: _expanded(v, (*path, _as_path_key(k)), env, problems) for k, v in value.items()}
     if isinstance(value, list):
         return [_expanded(v, (*path, i), env, problems) for i, v in enumerate(value)]
     return value

@@ -17,7 +17,8 @@ from pathlib import Path
 
 from starlette.applications import Starlette
 
-from gateway.config.loader import ConfigError, ConfigIssue, load_config
+from gateway.config.issues import ConfigError, ConfigIssue
+from gateway.config.loader import load_config
 from gateway.runtime import Runtime, build_runtime
 
 log = logging.getLogger("gateway.reload")

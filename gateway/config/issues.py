@@ -1,0 +1,47 @@
+"""Configuration issues: where each config file lives, one issue at a file and line, the error.
+
+Not the checks that find issues (see `loader.py` and `lint.py`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+# Where each part of the configuration lives, relative to the config directory.
+ROUTES_FILE = "routes.yaml"
+BACKENDS_DIR = "backends"
+AUTH_FILE = "policies/auth.yaml"
+CLIENTS_FILE = "policies/clients.yaml"
+RATE_LIMITS_FILE = "policies/rate-limits.yaml"
+IDEMPOTENCY_FILE = "policies/idempotency.yaml"  # optional: built-in defaults without it
+
+Severity = Literal["error", "warning"]
+
+
+@dataclass(frozen=True)
+class ConfigIssue:
+    """One problem in the configuration; only errors stop the gateway from loading it."""
+
+    file: str  # relative to the config directory
+    line: int | None
+    message: str
+    severity: Severity = "error"
+
+    def __str__(self) -> str:
+        where = self.file if self.line is None else f"{self.file}:{self.line}"
+        return f"{where}: {self.message}"
+
+
+class ConfigError(Exception):
+    """The configuration cannot be loaded; `issues` holds every problem found."""
+
+    def __init__(self, issues: Sequence[ConfigIssue]) -> None:
+        self.issues = list(issues)
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        errors = [i for i in self.issues if i.severity == "error"]
+        head = f"invalid configuration ({len(errors)} error(s)):"
+        return "\n".join([head, *(f"  {i}" for i in errors)])

@@ -1,0 +1,259 @@
+"""Cross-file checks of a configuration, reported as issues at a file and line.
+
+Not parsing or per-file schema validation (see `loader.py`): each file here is already valid.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from gateway.config.backends import BackendConfig
+from gateway.config.issues import (
+    AUTH_FILE,
+    BACKENDS_DIR,
+    CLIENTS_FILE,
+    RATE_LIMITS_FILE,
+    ROUTES_FILE,
+    ConfigIssue,
+)
+from gateway.config.routes import RoutesConfig
+from gateway.config.yamlfile import YamlDocument, YamlPath
+from gateway.domain.operations import ALL_OPERATIONS
+from gateway.pipeline.auth import AuthPolicy
+from gateway.pipeline.entitlements import ADMIN_SCOPE, REQUIRED_SCOPE, ClientsPolicy
+from gateway.pipeline.ratelimit import RateLimitPolicy
+from gateway.routing.rules import (
+    DEFAULT_RULE_ID,
+    RouteDecision,
+    compile_routes,
+    operations_matching,
+)
+
+KNOWN_SCOPES = frozenset({*REQUIRED_SCOPE.values(), ADMIN_SCOPE})
+
+
+@dataclass(frozen=True)
+class ParsedConfig:
+    """What parsed and validated file by file; `None` (or a missing backend) where it did not."""
+
+    config_dir: Path
+    documents: Mapping[str, YamlDocument]  # by file, relative to the config directory
+    routes: RoutesConfig | None
+    backend_names: frozenset[str]  # every backends/<name>.yaml present, valid or not
+    backends: Mapping[str, BackendConfig]  # the valid ones
+    auth: AuthPolicy | None
+    clients: ClientsPolicy | None
+    rate_limits: RateLimitPolicy | None
+
+
+def backend_file(name: str) -> str:
+    return f"{BACKENDS_DIR}/{name}.yaml"
+
+
+class _Reporter:
+    """Builds issues whose line is looked up in the file's parsed document."""
+
+    def __init__(self, documents: Mapping[str, YamlDocument]) -> None:
+        self._documents = documents
+        self.issues: list[ConfigIssue] = []
+
+    def line(self, file: str, path: Sequence[str | int]) -> int | None:
+        document = self._documents.get(file)
+        return document.line_of(path) if document is not None else None
+
+    def error(self, file: str, path: Sequence[str | int], message: str) -> None:
+        self.issues.append(ConfigIssue(file, self.line(file, path), message))
+
+    def warning(self, file: str, path: Sequence[str | int], message: str) -> None:
+        self.issues.append(ConfigIssue(file, self.line(file, path), message, "warning"))
+
+
+def _known(names: Iterable[str]) -> str:
+    listed = ", ".join(sorted(names))
+    return f"(known: {listed or 'none'})"
+
+
+def cross_file_issues(parsed: ParsedConfig) -> list[ConfigIssue]:
+    """Every reference from one file to another that does not resolve, and likely mistakes."""
+    report = _Reporter(parsed.documents)
+    if parsed.routes is not None:
+        _check_routes(report, parsed.routes, parsed.backend_names)
+        _check_routing_outcome(report, parsed.routes, parsed.backends)
+    if parsed.clients is not None:
+        _check_clients(report, parsed.clients, parsed.routes, parsed.rate_limits)
+    if parsed.rate_limits is not None:
+        _check_budgets(report, parsed.rate_limits, parsed.backend_names)
+    if parsed.auth is not None:
+        _check_issuers(report, parsed.auth, parsed.config_dir)
+    return report.issues
+
+
+def _check_routes(report: _Reporter, routes: RoutesConfig, backends: frozenset[str]) -> None:
+    if routes.default_backend not in backends:
+        report.error(
+            ROUTES_FILE,
+            ["default_backend"],
+            f"unknown backend {routes.default_backend!r} {_known(backends)}",
+        )
+    first_line_of: dict[str, int | None] = {}
+    regions = {le.region for le in routes.legal_entities.values()}
+    for i, rule in enumerate(routes.rules):
+        at: YamlPath = ("rules", i)
+        if rule.id in first_line_of:
+            report.error(
+                ROUTES_FILE,
+                [*at, "id"],
+                f"duplicate rule id {rule.id!r} (first at line {first_line_of[rule.id]})",
+            )
+        else:
+            first_line_of[rule.id] = report.line(ROUTES_FILE, [*at, "id"])
+        if rule.backend not in backends:
+            report.error(
+                ROUTES_FILE,
+                [*at, "backend"],
+                f"unknown backend {rule.backend!r} {_known(backends)}",
+            )
+        match = rule.match
+        for j, glob in enumerate(match.operations or []):
+            if not _glob_matches_any(glob):
+                report.error(
+                    ROUTES_FILE,
+                    [*at, "match", "operations", j],
+                    f"operation pattern {glob!r} matches no operation {_known(ALL_OPERATIONS)}",
+                )
+        for j, region in enumerate(match.regions or []):
+            if region not in regions:
+                report.error(
+                    ROUTES_FILE,
+                    [*at, "match", "regions", j],
+                    f"unknown region {region!r} (regions of the legal entities: "
+                    f"{', '.join(sorted(regions))})",
+                )
+        for j, code in enumerate(match.legal_entities or []):
+            if code not in routes.legal_entities:
+                report.error(
+                    ROUTES_FILE,
+                    [*at, "match", "legal_entities", j],
+                    f"unknown legal entity {code!r} {_known(routes.legal_entities)}",
+                )
+
+
+def _glob_matches_any(glob: str) -> bool:
+    return bool(operations_matching((glob,)))
+
+
+def _all_decisions(routes: RoutesConfig) -> dict[tuple[str, str], RouteDecision]:
+    table = compile_routes(routes)
+    return {
+        (op, code): table.decide(op, code)
+        for op in ALL_OPERATIONS
+        for code in routes.legal_entities
+    }
+
+
+def _check_routing_outcome(
+    report: _Reporter, routes: RoutesConfig, backends: Mapping[str, BackendConfig]
+) -> None:
+    decisions = _all_decisions(routes)
+    deciding = {d.rule_id for d in decisions.values()}
+    for i, rule in enumerate(routes.rules):
+        if rule.id not in deciding and _could_match(rule.id, routes):
+            report.warning(
+                ROUTES_FILE,
+                ["rules", i],
+                f"rule {rule.id} never decides anything: earlier rules take every request "
+                "it matches",
+            )
+    routed: dict[str, dict[str, str]] = {}  # backend -> legal entity -> a rule sending it there
+    for (_, code), decision in decisions.items():
+        routed.setdefault(decision.backend, {}).setdefault(code, decision.rule_id)
+    for name, backend in backends.items():
+        mapped = backend.value_maps.legal_entities
+        missing = {code: rule for code, rule in routed.get(name, {}).items() if code not in mapped}
+        for code, rule_id in sorted(missing.items()):
+            by = "as the default backend" if rule_id == DEFAULT_RULE_ID else f"by rule {rule_id}"
+            report.warning(
+                backend_file(name),
+                ["value_maps", "legal_entities"],
+                f"legal entity {code} is routed here ({ROUTES_FILE}, {by}) but has no entry "
+                "in value_maps.legal_entities",
+            )
+
+
+def _could_match(rule_id: str, routes: RoutesConfig) -> bool:
+    """Whether the rule, alone first in the list, would match some operation and entity."""
+    rule = next(r for r in routes.rules if r.id == rule_id)
+    alone = routes.model_copy(update={"rules": [rule]})
+    return any(d.rule_id == rule_id for d in _all_decisions(alone).values())
+
+
+def _check_clients(
+    report: _Reporter,
+    clients: ClientsPolicy,
+    routes: RoutesConfig | None,
+    rate_limits: RateLimitPolicy | None,
+) -> None:
+    seen: set[str] = set()
+    for i, client in enumerate(clients.clients):
+        at: YamlPath = ("clients", i)
+        if client.id in seen:
+            report.error(CLIENTS_FILE, [*at, "id"], f"duplicate client id {client.id!r}")
+        seen.add(client.id)
+        if rate_limits is not None and client.rate_limit not in rate_limits.tiers:
+            report.error(
+                CLIENTS_FILE,
+                [*at, "rate_limit"],
+                f"unknown rate-limit tier {client.rate_limit!r} {_known(rate_limits.tiers)}",
+            )
+        if routes is not None and client.legal_entities != "*":
+            for j, code in enumerate(client.legal_entities):
+                if code not in routes.legal_entities:
+                    report.error(
+                        CLIENTS_FILE,
+                        [*at, "legal_entities", j],
+                        f"unknown legal entity {code!r} {_known(routes.legal_entities)}",
+                    )
+        for j, scope in enumerate(client.scopes):
+            if scope not in KNOWN_SCOPES:
+                report.warning(
+                    CLIENTS_FILE,
+                    [*at, "scopes", j],
+                    f"scope {scope!r} grants nothing {_known(KNOWN_SCOPES)}",
+                )
+
+
+def _check_budgets(
+    report: _Reporter, rate_limits: RateLimitPolicy, backends: frozenset[str]
+) -> None:
+    for name in rate_limits.backends:
+        if name not in backends:
+            report.error(
+                RATE_LIMITS_FILE, ["backends", name], f"unknown backend {name!r} {_known(backends)}"
+            )
+    for name in sorted(backends - set(rate_limits.backends)):
+        report.warning(
+            RATE_LIMITS_FILE,
+            ["backends"],
+            f"backend {name} has no capacity budget under backends: (nothing protects that ERP "
+            "from the sum of all clients)",
+        )
+
+
+def _check_issuers(report: _Reporter, auth: AuthPolicy, config_dir: Path) -> None:
+    names: set[str] = set()
+    urls: set[str] = set()
+    for i, issuer in enumerate(auth.issuers):
+        at: YamlPath = ("issuers", i)
+        if issuer.name in names:
+            report.error(AUTH_FILE, [*at, "name"], f"duplicate issuer name {issuer.name!r}")
+        if issuer.issuer in urls:
+            report.error(AUTH_FILE, [*at, "issuer"], f"duplicate issuer {issuer.issuer!r}")
+        names.add(issuer.name)
+        urls.add(issuer.issuer)
+        key_file = issuer.public_key_file
+        if key_file and not (config_dir / key_file).is_file():
+            report.error(
+                AUTH_FILE, [*at, "public_key_file"], f"public key file {key_file!r} not found"
+            )

@@ -1,0 +1,264 @@
+"""Loads the configuration directory into one validated `GatewayConfig`, or every issue found.
+
+Not the request path's compiled forms (see `gateway.runtime`, `gateway.routing`); run per reload.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pydantic import TypeAdapter, ValidationError
+
+from gateway.config.backends import BackendConfig
+from gateway.config.issues import (
+    AUTH_FILE,
+    BACKENDS_DIR,
+    CLIENTS_FILE,
+    IDEMPOTENCY_FILE,
+    RATE_LIMITS_FILE,
+    ROUTES_FILE,
+    ConfigError,
+    ConfigIssue,
+)
+from gateway.config.lint import ParsedConfig, backend_file, cross_file_issues
+from gateway.config.routes import BACKEND_NAME_PATTERN, RoutesConfig
+from gateway.config.yamlfile import YamlDocument, YamlPath, YamlSyntaxError, expand_env, parse_yaml
+from gateway.pipeline.auth import AuthPolicy
+from gateway.pipeline.entitlements import ClientsPolicy
+from gateway.pipeline.idempotency import IdempotencyPolicy
+from gateway.pipeline.ratelimit import RateLimitPolicy
+
+__all__ = ["ConfigError", "ConfigIssue", "GatewayConfig", "check_config", "load_config"]
+
+log = logging.getLogger("gateway.config")
+
+T = TypeVar("T")
+
+_ROUTES = TypeAdapter(RoutesConfig)
+_BACKEND: TypeAdapter[BackendConfig] = TypeAdapter(BackendConfig)
+_AUTH = TypeAdapter(AuthPolicy)
+_CLIENTS = TypeAdapter(ClientsPolicy)
+_RATE_LIMITS = TypeAdapter(RateLimitPolicy)
+_IDEMPOTENCY = TypeAdapter(IdempotencyPolicy)
+_BACKEND_NAME = re.compile(BACKEND_NAME_PATTERN)
+_VALUE_ERROR_PREFIX = "Value error, "
+_MAX_SHOWN_INPUT = 40
+
+
+@dataclass(frozen=True)
+class GatewayConfig:
+    """The whole validated configuration of one load."""
+
+    config_dir: Path
+    routes: RoutesConfig
+    backends: dict[str, BackendConfig]  # by name: the stem of backends/<name>.yaml
+    auth: AuthPolicy
+    clients: ClientsPolicy
+    rate_limits: RateLimitPolicy
+    # policies/idempotency.yaml is optional: its defaults without it.
+    idempotency: IdempotencyPolicy = field(default_factory=IdempotencyPolicy)
+
+
+def load_config(config_dir: str | Path, env: Mapping[str, str] | None = None) -> GatewayConfig:
+    """The configuration in `config_dir`; raises `ConfigError` listing every error found.
+
+    `${VAR}` and `${VAR:-default}` in string values are expanded from `env` (`os.environ`).
+    Warnings do not stop the load; they are logged.
+    """
+    config, issues = _loaded(Path(config_dir), os.environ if env is None else env)
+    if config is None:
+        raise ConfigError(issues)
+    for issue in issues:
+        log.warning("%s", issue)
+    return config
+
+
+def check_config(config_dir: str | Path, env: Mapping[str, str] | None = None) -> list[ConfigIssue]:
+    """Every issue in `config_dir`, errors and warnings, in file and line order."""
+    return _loaded(Path(config_dir), os.environ if env is None else env)[1]
+
+
+def _loaded(
+    config_dir: Path, env: Mapping[str, str]
+) -> tuple[GatewayConfig | None, list[ConfigIssue]]:
+    if not config_dir.is_dir():
+        issue = ConfigIssue(".", None, f"config directory {config_dir} does not exist")
+        return None, [issue]
+    reader = _Reader(config_dir, env)
+    routes = reader.model(ROUTES_FILE, _ROUTES)
+    names = reader.backend_names()
+    backends = {
+        name: backend
+        for name in sorted(names)
+        if (backend := reader.model(backend_file(name), _BACKEND)) is not None
+    }
+    auth = reader.model(AUTH_FILE, _AUTH)
+    clients = reader.model(CLIENTS_FILE, _CLIENTS)
+    rate_limits = reader.model(RATE_LIMITS_FILE, _RATE_LIMITS)
+    idempotency = (
+        reader.model(IDEMPOTENCY_FILE, _IDEMPOTENCY)
+        if (config_dir / IDEMPOTENCY_FILE).exists()
+        else IdempotencyPolicy()
+    )
+    parsed = ParsedConfig(
+        config_dir, reader.documents, routes, names, backends, auth, clients, rate_limits
+    )
+    issues = sorted([*reader.issues, *cross_file_issues(parsed)], key=_issue_order)
+    if any(i.severity == "error" for i in issues):
+        return None, issues
+    # Each required file gave a model or an error, and there was no error.
+    assert routes is not None and auth is not None and clients is not None
+    assert rate_limits is not None and idempotency is not None
+    config = GatewayConfig(config_dir, routes, backends, auth, clients, rate_limits, idempotency)
+    return config, issues
+
+
+def _issue_order(issue: ConfigIssue) -> tuple[str, int]:
+    return issue.file, issue.line or 0
+
+
+class _Reader:
+    """Reads and validates one file at a time, collecting issues rather than stopping."""
+
+    def __init__(self, config_dir: Path, env: Mapping[str, str]) -> None:
+        self.config_dir = config_dir
+        self.env = env
+        self.documents: dict[str, YamlDocument] = {}
+        self.issues: list[ConfigIssue] = []
+
+    def issue(self, file: str, line: int | None, message: str) -> None:
+        self.issues.append(ConfigIssue(file, line, message))
+
+    def backend_names(self) -> frozenset[str]:
+        directory = self.config_dir / BACKENDS_DIR
+        where = f"{BACKENDS_DIR}/"
+        if not directory.is_dir():
+            self.issue(where, None, "missing directory (one <name>.yaml per ERP backend)")
+            return frozenset()
+        names = set()
+        for path in sorted(directory.iterdir()):
+            if path.suffix == ".yml":
+                self.issues.append(
+                    ConfigIssue(
+                        f"{where}{path.name}",
+                        None,
+                        "ignored: backend files end in .yaml",
+                        "warning",
+                    )
+                )
+            elif path.suffix == ".yaml" and not _BACKEND_NAME.match(path.stem):
+                self.issue(
+                    f"{where}{path.name}",
+                    None,
+                    "a backend's name (its file name) must be lowercase letters, digits, - or _",
+                )
+            elif path.suffix == ".yaml":
+                names.add(path.stem)
+        if not names:
+            self.issue(where, None, "no backend files (one <name>.yaml per ERP backend)")
+        return frozenset(names)
+
+    def model(self, file: str, schema: TypeAdapter[T]) -> T | None:
+        """The file validated against `schema`, or None after recording why not."""
+        document, unresolved = self._document(file)
+        if document is None:
+            return None
+        if not isinstance(document.data, dict):
+            shape = "empty" if document.data is None else "not a mapping of keys"
+            self.issue(file, document.lines[()], f"the file is {shape}")
+            return None
+        try:
+            value = schema.validate_python(document.data)
+        except ValidationError as exc:
+            self.issues.extend(schema_issues(file, document, exc, unresolved))
+            return None
+        return value
+
+    def _document(self, file: str) -> tuple[YamlDocument | None, list[YamlPath]]:
+        try:
+            text = (self.config_dir / file).read_text(encoding="utf-8")
+        except FileNotFoundError:
+            self.issue(file, None, "missing file")
+            return None, []
+        except UnicodeDecodeError:
+            self.issue(file, None, "not UTF-8 text")
+            return None, []
+        except OSError as exc:
+            self.issue(file, None, f"cannot read: {exc.strerror or exc}")
+            return None, []
+        try:
+            parsed = parse_yaml(text)
+        except YamlSyntaxError as exc:
+            self.issue(file, exc.line, exc.message)
+            return None, []
+        for path, line in parsed.duplicate_keys:
+            first = parsed.lines[path]
+            self.issue(file, line, f"duplicate key {path[-1]!r} (first at line {first})")
+        data, problems = expand_env(parsed.data, self.env)
+        document = YamlDocument(data, parsed.lines, parsed.duplicate_keys)
+        self.documents[file] = document
+        for problem in problems:
+            self.issue(file, document.line_of(problem.path), problem.message)
+        return document, [p.path for p in problems]
+
+
+def schema_issues(
+    file: str, document: YamlDocument, exc: ValidationError, skip: Sequence[YamlPath] = ()
+) -> list[ConfigIssue]:
+    """Pydantic's errors as issues at the line of the deepest node each one points into.
+
+    Errors under a path in `skip` (already reported: an unresolved variable) are left out;
+    the errors of one node (one per member of a union) are merged into one issue.
+    """
+    merged: dict[tuple[YamlPath, str, str], list[str]] = {}
+    for error in exc.errors(include_url=False):
+        loc = tuple(error["loc"])
+        ctx = error.get("ctx") or {}
+        if error["type"].startswith("union_tag") and "discriminator" in ctx:
+            loc = (*loc, str(ctx["discriminator"]).strip("'"))
+        path = document.existing_path(loc)
+        if any(path[: len(p)] == p for p in skip):
+            continue
+        head, text, tail = _schema_message(
+            error["type"], error["msg"], error.get("input"), path, loc
+        )
+        texts = merged.setdefault((path, head, tail), [])
+        if text not in texts:
+            texts.append(text)
+    return [
+        ConfigIssue(file, document.lines[path], f"{head}{', or '.join(texts)}{tail}")
+        for (path, head, tail), texts in merged.items()
+    ]
+
+
+def _schema_message(
+    kind: str, msg: str, value: Any, path: YamlPath, loc: tuple[Any, ...]
+) -> tuple[str, str, str]:
+    """An error as (where, what, the offending value) so that a node's errors can merge."""
+    if kind == "missing":
+        return _prefix(path), f"missing key {loc[-1]!r}", ""
+    if kind == "extra_forbidden":
+        return _prefix(path[:-1]), f"unknown key {path[-1]!r}", ""
+    got = ""
+    if isinstance(value, str | int | float | bool) and not kind.startswith("union_tag"):
+        shown = repr(value)
+        got = f" (got {shown})" if len(shown) <= _MAX_SHOWN_INPUT else ""
+    return _prefix(path), msg.removeprefix(_VALUE_ERROR_PREFIX), got
+
+
+def _prefix(path: YamlPath) -> str:
+    return f"{dotted(path)}: " if path else ""
+
+
+def dotted(path: YamlPath) -> str:
+    """A path as an architect would write it: `rules[0].match.regions[1]`."""
+    text = ""
+    for step in path:
+        text += f"[{step}]" if isinstance(step, int) else (f".{step}" if text else step)
+    return text

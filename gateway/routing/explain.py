@@ -1,0 +1,162 @@
+"""Why a request would go where it goes: every rule considered, and why it matched or not.
+
+Not the decision itself (`RoutingTable.decide` makes it; this reports on it); for people.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import difflib
+from dataclasses import dataclass
+from fnmatch import fnmatchcase
+
+from gateway.domain.operations import ALL_OPERATIONS
+from gateway.routing.rules import (
+    DEFAULT_RULE_ID,
+    CompiledRule,
+    LegalEntity,
+    RouteDecision,
+    RoutingTable,
+)
+
+
+@dataclass(frozen=True)
+class RuleVerdict:
+    """One rule as the explanation saw it: matched, not matched (with why), or never reached."""
+
+    rule: CompiledRule
+    matched: bool
+    reached: bool
+    why: tuple[str, ...]  # for a match: the facts that matched; otherwise: what did not
+
+
+@dataclass(frozen=True)
+class Explanation:
+    operation: str
+    legal_entity: LegalEntity
+    verdicts: tuple[RuleVerdict, ...]
+    decision: RouteDecision
+    default_backend: str
+    at: dt.datetime
+    customer_home: str | None = None
+
+    @property
+    def home_differs(self) -> bool:
+        return self.customer_home is not None and self.customer_home != self.decision.backend
+
+    def text(self) -> str:
+        le = self.legal_entity
+        lines = [
+            f"Operation:    {self.operation}",
+            f"Legal entity: {le.code} {le.name} (region {le.region}, country {le.country}, "
+            f"currency {le.currency})",
+            f"At:           {self.at.isoformat(timespec='seconds')}",
+            "",
+            "Rules, in order (the first match wins):" if self.verdicts else "No rules configured.",
+        ]
+        for number, verdict in enumerate(self.verdicts, start=1):
+            lines.extend(_verdict_lines(number, verdict))
+        if self.decision.rule_id == DEFAULT_RULE_ID:
+            lines.append(f"  -  no rule matched: default_backend {self.default_backend}")
+        lines += ["", f"Decision: {self.decision.backend} ({self.decision.reason})"]
+        if self.home_differs:
+            lines.append(
+                f"Note: this customer's home is {self.customer_home}. Only new records follow "
+                f"the decision above; reads, amendments and cancels of existing records still go "
+                f"to their home ({self.customer_home})."
+            )
+        elif self.customer_home is not None:
+            lines.append(f"Note: this customer's home is {self.customer_home} as well.")
+        return "\n".join(lines)
+
+
+def _verdict_lines(number: int, verdict: RuleVerdict) -> list[str]:
+    rule = verdict.rule
+    if not verdict.reached:
+        status = "not reached (an earlier rule matched)"
+    elif verdict.matched:
+        status = "MATCH"
+    else:
+        status = "no match"
+    head = f"  {number}. {rule.id} -> {rule.backend}: {status}"
+    lines = [head]
+    if rule.description:
+        lines.append(f"       {rule.description}")
+    lines.extend(f"       - {why}" for why in verdict.why)
+    return lines
+
+
+def explain(
+    table: RoutingTable,
+    operation: str,
+    legal_entity: str,
+    *,
+    customer_home: str | None = None,
+    at: dt.datetime | None = None,
+) -> Explanation:
+    """Where a new request for `operation` in `legal_entity` goes, and why.
+
+    `customer_home` is the backend an existing customer lives on (from the xref), if known.
+    Raises ValueError, with the known names, for an unknown operation or legal entity.
+    """
+    if operation not in ALL_OPERATIONS:
+        raise ValueError(_unknown("operation", operation, ALL_OPERATIONS))
+    entity = table.legal_entity(legal_entity)
+    if entity is None:
+        raise ValueError(_unknown("legal entity", legal_entity, sorted(table.legal_entities)))
+    decision = table.decide(operation, legal_entity)
+    verdicts = []
+    decided = False
+    for rule in table.rules:
+        why = _reasons(rule, operation, entity)
+        matched = rule.matches(operation, entity)
+        verdicts.append(RuleVerdict(rule, matched and not decided, not decided, why))
+        decided = decided or matched
+    return Explanation(
+        operation,
+        entity,
+        tuple(verdicts),
+        decision,
+        table.default_backend,
+        at or dt.datetime.now(dt.UTC),
+        customer_home,
+    )
+
+
+def _reasons(rule: CompiledRule, operation: str, entity: LegalEntity) -> tuple[str, ...]:
+    """Each criterion of the rule, and whether this request meets it."""
+    reasons = []
+    globs = rule.operation_globs
+    if globs is None:
+        reasons.append("any operation")
+    else:
+        hits = [g for g in globs if fnmatchcase(operation, g)]
+        shown = ", ".join(globs)
+        reasons.append(
+            f"operation {operation} matches {hits[0]!r}"
+            if hits
+            else f"operation {operation} matches none of {shown}"
+        )
+    if rule.regions is None:
+        reasons.append("any region")
+    else:
+        verb = "is" if entity.region in rule.regions else "is not"
+        reasons.append(f"region {entity.region} {verb} in {_listed(rule.regions)}")
+    if rule.legal_entities is not None:
+        verb = "is" if entity.code in rule.legal_entities else "is not"
+        reasons.append(f"legal entity {entity.code} {verb} in {_listed(rule.legal_entities)}")
+    return tuple(reasons)
+
+
+def _listed(values: frozenset[str]) -> str:
+    return "[" + ", ".join(sorted(values)) + "]"
+
+
+def _unknown(what: str, value: str, known: list[str] | tuple[str, ...]) -> str:
+    message = f"unknown {what} {value!r}"
+    close = [k for k in known if k.lower() == value.lower()] or difflib.get_close_matches(
+        value, known, n=1
+    )
+    if close:
+        message += f": did you mean {close[0]!r}?"
+    return f"{message} (known: {', '.join(known)})"

@@ -1,0 +1,159 @@
+"""Cross-file checks: every reference between routes, backends and policies must resolve."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from gateway.config.issues import ConfigError
+from gateway.config.loader import check_config, load_config
+from tests.unit.test_config_loader import config_copy, edit, line_of, only_error
+
+NA_RULE = "  - id: na-on-cloud  "  # the demo's rule, as written (the comment starts later)
+
+
+def add_rule(config: Path, rule: str) -> int:
+    """Insert a rule before the demo's first one; the line where it starts."""
+    return edit(config, "routes.yaml", NA_RULE, rule + NA_RULE)
+
+
+def test_an_unknown_backend_in_a_rule_names_the_known_ones(tmp_path: Path) -> None:
+    config = config_copy(tmp_path)
+    line = edit(config, "routes.yaml", "backend: cloud ", "backend: clowd ")
+    assert str(only_error(config)) == (
+        f"routes.yaml:{line}: unknown backend 'clowd' (known: cloud, legacy)"
+    )
+
+
+def test_an_unknown_default_backend_is_an_error(tmp_path: Path) -> None:
+    config = config_copy(tmp_path)
+    line = edit(config, "routes.yaml", "default_backend: legacy", "default_backend: sap")
+    issue = only_error(config)
+    assert (issue.line, issue.message) == (line, "unknown backend 'sap' (known: cloud, legacy)")
+
+
+def test_a_duplicate_rule_id_is_reported_at_the_second_rule(tmp_path: Path) -> None:
+    config = config_copy(tmp_path)
+    first = add_rule(config, "  - id: na-on-cloud\n    backend: legacy\n")
+    second = line_of(config, "routes.yaml", NA_RULE)
+    issue = only_error(config)
+    assert issue.line == second
+    assert issue.message == f"duplicate rule id 'na-on-cloud' (first at line {first})"
+
+
+def test_an_unknown_legal_entity_in_a_match_is_an_error(tmp_path: Path) -> None:
+    config = config_copy(tmp_path)
+    line = add_rule(
+        config, "  - id: uk\n    match:\n      legal_entities: [UK01]\n    backend: cloud\n"
+    )
+    issue = only_error(config)
+    assert issue.line == line + 2
+    assert issue.message.startswith("unknown legal entity 'UK01' (known: CA01, DE01")
+
+
+def test_an_unknown_region_in_a_match_is_an_error(tmp_path: Path) -> None:
+    config = config_copy(tmp_path)
+    line = edit(config, "routes.yaml", "regions: [NA]", "regions: [NA, LATAM]")
+    issue = only_error(config)
+    assert issue.line == line
+    assert issue.message == "unknown region 'LATAM' (regions of the legal entities: APAC, EMEA, NA)"
+
+
+def test_an_operation_glob_that_matches_nothing_is_an_error(tmp_path: Path) -> None:
+    config = config_copy(tmp_path)
+    line = edit(config, "routes.yaml", 'operations: ["*"]', 'operations: ["sales_order.*"]')
+    issue = only_error(config)
+    assert issue.line == line
+    assert issue.message.startswith("operation pattern 'sales_order.*' matches no operation")
+
+
+def test_a_client_with_an_unknown_tier_or_legal_entity_is_an_error(tmp_path: Path) -> None:
+    config = config_copy(tmp_path)
+    le_line = edit(config, "policies/clients.yaml", "[DE01, FR01, GB01]", "[DE01, FR02, GB01]")
+    tier_line = edit(
+        config,
+        "policies/clients.yaml",
+        "rate_limit: standard                # a tier",
+        "rate_limit: gold                # a tier",
+    )
+    issues = {(i.line, i.message) for i in check_config(config, env={}) if i.severity == "error"}
+    assert issues == {
+        (tier_line, "unknown rate-limit tier 'gold' (known: bulk, standard)"),
+        (le_line, "unknown legal entity 'FR02' (known: CA01, DE01, FR01, GB01, SG01, US01)"),
+    }
+
+
+def test_a_duplicate_client_id_is_an_error(tmp_path: Path) -> None:
+    config = config_copy(tmp_path)
+    line = edit(config, "policies/clients.yaml", "- id: ops-admin", "- id: crm-demo")
+    issue = only_error(config)
+    assert (issue.line, issue.message) == (line, "duplicate client id 'crm-demo'")
+
+
+def test_a_budget_for_an_unknown_backend_is_an_error(tmp_path: Path) -> None:
+    config = config_copy(tmp_path)
+    line = edit(config, "policies/rate-limits.yaml", "  cloud: {", "  netsuite: {")
+    errors = [i for i in check_config(config, env={}) if i.severity == "error"]
+    assert [str(i) for i in errors] == [
+        f"policies/rate-limits.yaml:{line}: unknown backend 'netsuite' (known: cloud, legacy)"
+    ]
+
+
+def test_a_missing_value_map_for_a_routed_legal_entity_warns_but_loads(tmp_path: Path) -> None:
+    config = config_copy(tmp_path)
+    edit(config, "backends/cloud.yaml", '    CA01: {subsidiary: "3", currency: "3"}\n', "")
+    issues = check_config(config, env={})
+    assert [(i.severity, i.file, i.line) for i in issues] == [
+        (
+            "warning",
+            "backends/cloud.yaml",
+            line_of(config, "backends/cloud.yaml", "legal_entities:"),
+        )
+    ]
+    assert "CA01 is routed here (routes.yaml, by rule na-on-cloud)" in issues[0].message
+    assert "CA01" not in load_config(config, env={}).backends["cloud"].value_maps.legal_entities
+
+
+def test_a_rule_shadowed_by_an_earlier_one_warns(tmp_path: Path) -> None:
+    config = config_copy(tmp_path)
+    edit(
+        config,
+        "routes.yaml",
+        "\ndefault_backend:",
+        "  - id: us-orders\n    match: {legal_entities: [US01]}\n    backend: legacy\n"
+        "\ndefault_backend:",
+    )
+    (issue,) = check_config(config, env={})
+    assert issue.severity == "warning"
+    assert issue.line == line_of(config, "routes.yaml", "- id: us-orders")
+    assert issue.message.startswith("rule us-orders never decides anything")
+
+
+def test_a_scope_no_operation_needs_warns(tmp_path: Path) -> None:
+    config = config_copy(tmp_path)
+    line = edit(config, "policies/clients.yaml", '["gateway:admin"]', '["gateway:admn"]')
+    (issue,) = check_config(config, env={})
+    assert (issue.severity, issue.line) == ("warning", line)
+    assert "'gateway:admn' grants nothing" in issue.message
+
+
+def test_a_missing_public_key_file_is_an_error(tmp_path: Path) -> None:
+    config = config_copy(tmp_path)
+    auth = config / "policies/auth.yaml"
+    auth.write_text(
+        auth.read_text() + "  - name: partner\n    issuer: https://idp.partner.example\n"
+        "    audiences: [erp-gateway]\n    algorithms: [RS256]\n"
+        "    public_key_file: keys/partner.pem\n"
+    )
+    issue = only_error(config)
+    assert issue.line == line_of(config, "policies/auth.yaml", "public_key_file: keys/")
+    assert str(issue).startswith("policies/auth.yaml:")
+    assert issue.message == "public key file 'keys/partner.pem' not found"
+
+
+def test_cross_file_errors_stop_the_load(tmp_path: Path) -> None:
+    config = config_copy(tmp_path)
+    edit(config, "routes.yaml", "backend: cloud ", "backend: clowd ")
+    with pytest.raises(ConfigError, match=r"routes\.yaml:\d+: unknown backend 'clowd'"):
+        load_config(config, env={})

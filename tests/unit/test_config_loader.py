@@ -1,0 +1,272 @@
+"""Loading the configuration: the demo config loads; each broken file is reported at file:line."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from gateway.config.issues import ConfigError, ConfigIssue
+from gateway.config.loader import check_config, load_config
+from gateway.config.yamlfile import expand_env, parse_yaml
+
+REPO = Path(__file__).resolve().parents[2]
+CONFIG_PARTS = ("routes.yaml", "backends", "policies")
+
+
+def config_copy(tmp_path: Path) -> Path:
+    """A private copy of the repository's demo configuration."""
+    target = tmp_path / "config"
+    target.mkdir()
+    for part in CONFIG_PARTS:
+        source = REPO / part
+        if source.is_dir():
+            shutil.copytree(source, target / part)
+        else:
+            shutil.copy(source, target / part)
+    return target
+
+
+def edit(config_dir: Path, file: str, old: str, new: str) -> int:
+    """Replace the one occurrence of `old` in `file`; the line where the replacement starts."""
+    path = config_dir / file
+    text = path.read_text()
+    assert text.count(old) == 1, f"{old!r} should occur once in {file}"
+    path.write_text(text.replace(old, new))
+    return text[: text.index(old)].count("\n") + 1
+
+
+def line_of(config_dir: Path, file: str, needle: str) -> int:
+    text = (config_dir / file).read_text()
+    assert text.count(needle) == 1, f"{needle!r} should occur once in {file}"
+    return text[: text.index(needle)].count("\n") + 1
+
+
+def errors_in(config_dir: Path, env: dict[str, str] | None = None) -> list[ConfigIssue]:
+    issues = check_config(config_dir, env={} if env is None else env)
+    return [i for i in issues if i.severity == "error"]
+
+
+def only_error(config_dir: Path, env: dict[str, str] | None = None) -> ConfigIssue:
+    errors = errors_in(config_dir, env)
+    assert len(errors) == 1, [str(e) for e in errors]
+    return errors[0]
+
+
+# -- the demo configuration ---------------------------------------------------------------
+
+
+def test_the_demo_configuration_loads_without_any_issue() -> None:
+    assert check_config(REPO, env={}) == []
+    config = load_config(REPO, env={})
+    assert sorted(config.backends) == ["cloud", "legacy"]
+    assert sorted(config.routes.legal_entities) == ["CA01", "DE01", "FR01", "GB01", "SG01", "US01"]
+    assert config.routes.default_backend == "legacy"
+    assert config.config_dir == REPO
+
+
+def test_the_demo_configuration_has_the_documented_clients_and_issuer() -> None:
+    config = load_config(REPO, env={})
+    clients = {c.id: c for c in config.clients.clients}
+    assert clients["crm-demo"].legal_entities == "*"
+    assert "quotes:write" in clients["crm-demo"].scopes
+    assert clients["crm-emea"].legal_entities == ["DE01", "FR01", "GB01"]
+    assert all(s.endswith(":read") for s in clients["crm-emea"].scopes)
+    assert clients["ops-admin"].scopes == ["gateway:admin"]
+    (issuer,) = config.auth.issuers
+    assert (issuer.issuer, issuer.secret_env, issuer.demo) == (
+        "https://gateway.local/demo",
+        "GATEWAY_DEMO_SECRET",
+        True,
+    )
+    assert config.rate_limits.tiers["standard"].burst == 100
+
+
+# -- YAML and schema errors, each at its file and line ---------------------------------------
+
+
+def test_bad_yaml_is_reported_at_the_line_the_parser_stopped(tmp_path: Path) -> None:
+    config = config_copy(tmp_path)
+    line = edit(config, "routes.yaml", "regions: [NA]}", "regions: [NA}")
+    issue = only_error(config)
+    assert (issue.file, issue.line) == ("routes.yaml", line)
+    assert "invalid YAML" in issue.message
+
+
+def test_a_wrong_type_is_reported_at_the_line_of_the_value(tmp_path: Path) -> None:
+    config = config_copy(tmp_path)
+    line = edit(config, "policies/rate-limits.yaml", "burst: 100}", "burst: lots}")
+    issue = only_error(config)
+    assert (issue.file, issue.line) == ("policies/rate-limits.yaml", line)
+    assert "tiers.standard.burst" in issue.message
+    assert "'lots'" in issue.message
+
+
+def test_an_unknown_key_is_reported_at_its_own_line(tmp_path: Path) -> None:
+    config = config_copy(tmp_path)
+    line = edit(config, "routes.yaml", "    backend: cloud", "    priority: 1\n    backend: cloud")
+    issue = only_error(config)
+    assert str(issue) == f"routes.yaml:{line}: rules[0]: unknown key 'priority'"
+
+
+def test_a_missing_key_is_reported_at_the_line_of_the_entry_that_lacks_it(tmp_path: Path) -> None:
+    config = config_copy(tmp_path)
+    edit(config, "routes.yaml", "    backend: cloud", "")
+    issue = only_error(config)
+    assert issue.line == line_of(config, "routes.yaml", "- id: na-on-cloud")
+    assert issue.message == "rules[0]: missing key 'backend'"
+
+
+def test_a_deeply_nested_error_points_at_the_nested_line(tmp_path: Path) -> None:
+    config = config_copy(tmp_path)
+    line = edit(config, "backends/legacy.yaml", 'sales_organization: "1010"', "sales_org: 1")
+    messages = {i.message for i in errors_in(config) if i.line == line}
+    assert messages == {
+        "value_maps.legal_entities.DE01: missing key 'sales_organization'",
+        "value_maps.legal_entities.DE01: unknown key 'sales_org'",
+    }
+
+
+def test_an_unknown_backend_kind_is_reported_at_the_kind_line(tmp_path: Path) -> None:
+    config = config_copy(tmp_path)
+    line = edit(config, "backends/cloud.yaml", "kind: netsuite-rest", "kind: netsuite-soap")
+    issue = only_error(config)
+    assert (issue.file, issue.line) == ("backends/cloud.yaml", line)
+    assert "netsuite-soap" in issue.message
+
+
+def test_a_rule_checked_by_its_model_names_the_issue_line(tmp_path: Path) -> None:
+    config = config_copy(tmp_path)
+    edit(config, "policies/auth.yaml", "algorithms: [HS256]", "algorithms: [HS256, RS256]")
+    issue = only_error(config)
+    assert issue.file == "policies/auth.yaml"
+    assert issue.line == line_of(config, "policies/auth.yaml", "- name: demo")  # the issuer
+    assert "both HMAC and RSA/EC" in issue.message
+
+
+def test_a_duplicate_yaml_key_is_an_error_at_the_second_occurrence(tmp_path: Path) -> None:
+    config = config_copy(tmp_path)
+    first = line_of(config, "backends/legacy.yaml", "timeout_s: 5")
+    line = edit(config, "backends/legacy.yaml", "pool:", "timeout_s: 50\npool:")
+    issue = only_error(config)
+    expected = f"duplicate key 'timeout_s' (first at line {first})"
+    assert str(issue) == f"backends/legacy.yaml:{line}: {expected}"
+
+
+def test_an_empty_file_is_an_error(tmp_path: Path) -> None:
+    config = config_copy(tmp_path)
+    (config / "policies/clients.yaml").write_text("# nothing yet\n")
+    issue = only_error(config)
+    assert (issue.file, issue.message) == ("policies/clients.yaml", "the file is empty")
+
+
+def test_a_missing_file_is_an_error_without_a_line(tmp_path: Path) -> None:
+    config = config_copy(tmp_path)
+    (config / "policies/auth.yaml").unlink()
+    issue = only_error(config)
+    assert str(issue) == "policies/auth.yaml: missing file"
+
+
+def test_an_empty_backends_directory_is_an_error(tmp_path: Path) -> None:
+    config = config_copy(tmp_path)
+    for path in (config / "backends").iterdir():
+        path.unlink()
+    files = {(i.file, i.message) for i in errors_in(config)}
+    assert ("backends/", "no backend files (one <name>.yaml per ERP backend)") in files
+
+
+def test_a_missing_config_directory_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as raised:
+        load_config(tmp_path / "nowhere", env={})
+    assert "does not exist" in str(raised.value)
+
+
+def test_every_broken_file_is_reported_in_one_run(tmp_path: Path) -> None:
+    config = config_copy(tmp_path)
+    routes_line = edit(config, "routes.yaml", "regions: [NA]}", "regions: [NA}")
+    tiers_line = edit(config, "policies/rate-limits.yaml", "burst: 100}", "burst: -1}")
+    edit(config, "backends/cloud.yaml", "timeout_s: 5", "timeout_s: soon")
+    with pytest.raises(ConfigError) as raised:
+        load_config(config, env={})
+    where = {(i.file, i.line) for i in raised.value.issues}
+    assert ("routes.yaml", routes_line) in where
+    assert ("policies/rate-limits.yaml", tiers_line) in where
+    assert any(file == "backends/cloud.yaml" for file, _ in where)
+    assert f"routes.yaml:{routes_line}: invalid YAML" in str(raised.value)
+
+
+def test_the_optional_idempotency_policy_is_loaded_when_present(tmp_path: Path) -> None:
+    config = config_copy(tmp_path)
+    assert load_config(config, env={}).idempotency.retention_s == 86400  # the default
+    (config / "policies/idempotency.yaml").write_text("retention_s: 3600\n")
+    assert load_config(config, env={}).idempotency.retention_s == 3600
+    (config / "policies/idempotency.yaml").write_text("retention_s: 3600\nlease_s: -1\n")
+    issue = only_error(config)
+    assert (issue.file, issue.line) == ("policies/idempotency.yaml", 2)
+
+
+# -- ${VAR:-default} ----------------------------------------------------------------------------
+
+
+def test_a_variable_default_applies_when_the_variable_is_unset(tmp_path: Path) -> None:
+    config = load_config(REPO, env={})
+    assert config.backends["legacy"].base_url == "http://127.0.0.1:9101"
+
+
+def test_a_set_variable_replaces_its_reference(tmp_path: Path) -> None:
+    config = load_config(REPO, env={"GATEWAY_CLOUD_URL": "http://10.1.2.3:8443"})
+    assert config.backends["cloud"].base_url == "http://10.1.2.3:8443"
+
+
+def test_an_unset_variable_without_default_is_an_error_at_its_line(tmp_path: Path) -> None:
+    config = config_copy(tmp_path)
+    line = edit(
+        config,
+        "backends/legacy.yaml",
+        "${GATEWAY_LEGACY_URL:-http://127.0.0.1:9101}",
+        "${LEGACY_BASE_URL}",
+    )
+    issue = only_error(config)
+    assert (issue.file, issue.line) == ("backends/legacy.yaml", line)
+    assert "LEGACY_BASE_URL is not set" in issue.message
+    assert load_config(config, env={"LEGACY_BASE_URL": "http://erp:1"}).backends[
+        "legacy"
+    ].base_url == ("http://erp:1")
+
+
+def test_expansion_follows_the_shell_rules() -> None:
+    data = {
+        "set": "${A}/x",
+        "empty": "${E:-fallback}",
+        "unset": "${U:-d}",
+        "escaped": "$${A}",
+        "plain": "no $ reference",
+        "nested": [{"k": "${A:-ignored}"}],
+    }
+    expanded, problems = expand_env(data, {"A": "a", "E": ""})
+    assert problems == []
+    assert expanded == {
+        "set": "a/x",
+        "empty": "fallback",
+        "unset": "d",
+        "escaped": "${A}",
+        "plain": "no $ reference",
+        "nested": [{"k": "a"}],
+    }
+
+
+def test_a_malformed_or_unset_reference_is_reported_with_its_path() -> None:
+    _, problems = expand_env({"a": ["${1BAD}", "${MISSING}", "${OPEN"]}, {})
+    assert [(p.path, p.message.split()[0]) for p in problems] == [
+        (("a", 0), "malformed"),
+        (("a", 1), "environment"),
+        (("a", 2), "malformed"),
+    ]
+
+
+def test_line_map_points_at_keys_and_list_items() -> None:
+    document = parse_yaml("a:\n  b:\n    - x\n    - y: 1\n      z: 2\n")
+    assert document.line_of(("a", "b", 1, "z")) == 5
+    assert document.line_of(("a", "b", 1, "nope")) == 4  # the deepest node that exists
+    assert document.line_of(("a", "list[str]", "b", 0)) == 3  # validator steps are skipped

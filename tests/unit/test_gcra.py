@@ -1,0 +1,104 @@
+"""The GCRA arithmetic on its own: what a client of a {rate, burst} tier experiences, by the clock.
+
+Not the stores: tests/contract/test_store_contract.py checks both apply it the same way.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from gateway.store.gcra import GcraResult, gcra
+
+RATE = 20.0  # requests per second: one emission interval is 50 ms
+INTERVAL = 1 / RATE
+BURST = 5
+START = 1000.0
+
+
+def requests_at(now: float, count: int, tat: float | None = None) -> list[GcraResult]:
+    """`count` requests arriving together at `now`, each seeing the TAT the last one left."""
+    results = []
+    for _ in range(count):
+        result = gcra(now, tat, RATE, BURST)
+        results.append(result)
+        tat = result.tat
+    return results
+
+
+def test_exactly_burst_requests_pass_at_once_and_the_next_is_refused() -> None:
+    results = requests_at(START, BURST + 1)
+    assert [r.decision.allowed for r in results] == [True] * BURST + [False]
+
+
+def test_the_refused_request_is_told_to_retry_after_one_emission_interval() -> None:
+    refused = requests_at(START, BURST + 1)[-1].decision
+    assert refused.retry_after_s == pytest.approx(INTERVAL)
+    assert refused.remaining == 0
+
+
+def test_remaining_counts_down_to_zero_through_the_burst() -> None:
+    remaining = [r.decision.remaining for r in requests_at(START, BURST)]
+    assert remaining == [4, 3, 2, 1, 0]
+
+
+def test_reset_after_is_the_time_until_the_bucket_is_full_again() -> None:
+    decisions = [r.decision for r in requests_at(START, BURST + 1)]
+    assert decisions[0].reset_after_s == pytest.approx(INTERVAL)
+    assert decisions[BURST - 1].reset_after_s == pytest.approx(BURST * INTERVAL)
+    # A refusal costs nothing, so the bucket still fills at the same moment.
+    assert decisions[BURST].reset_after_s == pytest.approx(BURST * INTERVAL)
+
+
+def test_an_allowed_request_is_not_asked_to_wait() -> None:
+    assert all(r.decision.retry_after_s == 0.0 for r in requests_at(START, BURST))
+
+
+def test_a_refused_request_leaves_the_bucket_unchanged() -> None:
+    tat = requests_at(START, BURST)[-1].tat
+    assert gcra(START, tat, RATE, BURST).tat == tat
+
+
+def test_one_request_passes_again_one_interval_after_the_burst_but_not_two() -> None:
+    tat = requests_at(START, BURST)[-1].tat
+    later = START + INTERVAL * 1.001
+    first, second = requests_at(later, 2, tat)
+    assert first.decision.allowed
+    assert first.decision.remaining == 0
+    assert not second.decision.allowed
+
+
+def test_just_before_one_interval_the_bucket_still_refuses() -> None:
+    tat = requests_at(START, BURST)[-1].tat
+    early = gcra(START + INTERVAL * 0.5, tat, RATE, BURST).decision
+    assert not early.allowed
+    assert early.retry_after_s == pytest.approx(INTERVAL * 0.5)
+
+
+def test_a_bucket_left_idle_is_full_again_after_reset_after() -> None:
+    burst = requests_at(START, BURST)
+    idle_until = START + burst[-1].decision.reset_after_s
+    assert [r.decision.allowed for r in requests_at(idle_until, BURST + 1, burst[-1].tat)] == [
+        True
+    ] * BURST + [False]
+
+
+def test_a_stale_tat_far_in_the_past_counts_as_a_full_bucket() -> None:
+    decision = gcra(START, START - 3600, RATE, BURST).decision
+    assert decision.allowed
+    assert decision.remaining == BURST - 1
+
+
+def test_remaining_survives_float_rounding_of_awkward_rates() -> None:
+    # 1/3 s intervals do not add up exactly in binary floating point.
+    tat = None
+    remaining = []
+    for _ in range(3):
+        result = gcra(START, tat, 3.0, 3)
+        remaining.append(result.decision.remaining)
+        tat = result.tat
+    assert remaining == [2, 1, 0]
+
+
+def test_a_zero_rate_is_a_configuration_error() -> None:
+    with pytest.raises(ValueError, match="rate_per_s"):
+        gcra(START, None, 0.0, BURST)
