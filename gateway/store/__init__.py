@@ -2,3 +2,25 @@
 
 The xref is the one piece of state the gateway must never lose; see the README on running Redis.
 """
+
+from __future__ import annotations
+
+from gateway.store.base import Store
+from gateway.store.memory import MemoryStore
+from gateway.store.redis import RedisStore
+
+# URL schemes redis-py connects to; anything else is a configuration mistake, not a memory store.
+REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
+
+
+def open_store(url: str | None, *, prefix: str = "gw:") -> Store:
+    """The store a URL names: none or empty -> the embedded memory store; a Redis URL -> Redis."""
+    if not url:
+        return MemoryStore()
+    if url.startswith(REDIS_SCHEMES):
+        return RedisStore.from_url(url, prefix=prefix)
+    # The URL itself may hold a password: name the accepted schemes, never echo it.
+    raise ValueError(f"a store URL must start with one of {', '.join(REDIS_SCHEMES)}")
+
+
+__all__ = ["MemoryStore", "RedisStore", "Store", "open_store"]

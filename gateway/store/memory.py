@@ -1,0 +1,205 @@
+"""The embedded Store: all state in this process's dictionaries, no I/O (the default for demos).
+
+Not shared: two gateway processes each have their own; use the Redis store to run several.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+from gateway.domain.operations import Kind
+from gateway.store.base import IdempotencyClaim, RateDecision, StoredResponse, XrefRecord
+from gateway.store.gcra import gcra
+
+# Expired entries are dropped when touched, and all of them at most this often (clock seconds),
+# so a long-running demo does not keep every key it ever saw.
+SWEEP_INTERVAL_S = 60.0
+
+
+@dataclass
+class _Lease:
+    owner: str
+    fingerprint: str
+    retention_s: float  # kept so mark_forwarded can give the record its retention
+    expires_at: float
+
+
+@dataclass
+class _IdempotencyRecord:
+    fingerprint: str
+    expires_at: float
+    backend: str | None = None
+    attempts: int = 0
+    response: StoredResponse | None = None
+
+
+class MemoryStore:
+    """A `Store` held in memory. Every method runs without awaiting, so each is atomic."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._xrefs: dict[str, XrefRecord] = {}
+        self._by_erp: dict[tuple[str, Kind, str], str] = {}
+        self._by_external_ref: dict[tuple[Kind, str], list[str]] = {}
+        self._tats: dict[str, float] = {}
+        self._slots: dict[str, dict[str, float]] = {}
+        self._leases: dict[str, _Lease] = {}
+        self._records: dict[str, _IdempotencyRecord] = {}
+        self._last_sweep = clock()
+
+    async def ping(self) -> None:
+        return None
+
+    async def aclose(self) -> None:
+        return None
+
+    # -- ID cross-reference -------------------------------------------------------------
+    async def put_xref(self, record: XrefRecord) -> XrefRecord:
+        erp_key = (record.backend, record.kind, record.erp_id)
+        existing = self._by_erp.get(erp_key)
+        if existing is not None and existing != record.gateway_id:
+            return self._xrefs[existing]
+        is_new = record.gateway_id not in self._xrefs
+        self._xrefs[record.gateway_id] = record
+        self._by_erp[erp_key] = record.gateway_id
+        if is_new and record.external_ref is not None:
+            ids = self._by_external_ref.setdefault((record.kind, record.external_ref), [])
+            ids.append(record.gateway_id)
+        return record
+
+    async def get_xref(self, gateway_id: str) -> XrefRecord | None:
+        return self._xrefs.get(gateway_id)
+
+    async def get_xref_by_erp(self, backend: str, kind: Kind, erp_id: str) -> XrefRecord | None:
+        gateway_id = self._by_erp.get((backend, kind, erp_id))
+        return None if gateway_id is None else self._xrefs.get(gateway_id)
+
+    async def find_xrefs_by_external_ref(self, kind: Kind, external_ref: str) -> list[XrefRecord]:
+        ids = self._by_external_ref.get((kind, external_ref), [])
+        return [self._xrefs[gateway_id] for gateway_id in ids]
+
+    # -- rate limits (GCRA) --------------------------------------------------------------
+    async def rate_limit(self, key: str, rate_per_s: float, burst: int) -> RateDecision:
+        now = self._now()
+        result = gcra(now, self._tats.get(key), rate_per_s, burst)
+        if result.decision.allowed:
+            self._tats[key] = result.tat
+        return result.decision
+
+    # -- concurrency leases --------------------------------------------------------------
+    async def acquire_slot(self, key: str, limit: int, token: str, lease_s: float) -> bool:
+        now = self._now()
+        leases = self._live_slots(key, now)
+        if token not in leases and len(leases) >= limit:
+            return False
+        leases[token] = now + lease_s
+        self._slots[key] = leases
+        return True
+
+    async def release_slot(self, key: str, token: str) -> None:
+        leases = self._slots.get(key)
+        if leases is not None:
+            leases.pop(token, None)
+            if not leases:
+                del self._slots[key]
+
+    # -- idempotency ---------------------------------------------------------------------
+    async def claim_idempotency(
+        self, key: str, fingerprint: str, owner: str, lease_s: float, retention_s: float
+    ) -> IdempotencyClaim:
+        now = self._now()
+        record = self._live_record(key, now)
+        if record is not None and record.response is not None:
+            if record.fingerprint != fingerprint:
+                return IdempotencyClaim("mismatch")
+            return IdempotencyClaim("completed", record.response, record.backend, record.attempts)
+        lease = self._live_lease(key, now)
+        if lease is not None:
+            same = lease.fingerprint == fingerprint
+            return IdempotencyClaim("in_progress" if same else "mismatch")
+        if record is not None and record.fingerprint != fingerprint:
+            return IdempotencyClaim("mismatch")
+        self._leases[key] = _Lease(owner, fingerprint, retention_s, now + lease_s)
+        if record is None:
+            return IdempotencyClaim("claimed")
+        return IdempotencyClaim("claimed", None, record.backend, record.attempts)
+
+    async def mark_forwarded(self, key: str, owner: str, backend: str) -> bool:
+        now = self._now()
+        lease = self._owned_lease(key, owner, now)
+        if lease is None:
+            return False
+        record = self._live_record(key, now)
+        expires_at = now + lease.retention_s
+        if record is None:
+            record = _IdempotencyRecord(lease.fingerprint, expires_at)
+            self._records[key] = record
+        record.backend = backend
+        record.attempts += 1
+        record.expires_at = expires_at
+        return True
+
+    async def complete_idempotency(
+        self, key: str, owner: str, response: StoredResponse, retention_s: float
+    ) -> bool:
+        now = self._now()
+        lease = self._owned_lease(key, owner, now)
+        if lease is None:
+            return False
+        record = self._live_record(key, now) or _IdempotencyRecord(lease.fingerprint, 0.0)
+        self._records[key] = replace(
+            record, response=response, fingerprint=lease.fingerprint, expires_at=now + retention_s
+        )
+        del self._leases[key]
+        return True
+
+    async def release_idempotency(self, key: str, owner: str) -> bool:
+        if self._owned_lease(key, owner, self._now()) is None:
+            return False
+        del self._leases[key]
+        return True
+
+    # -- expiry --------------------------------------------------------------------------
+    def _now(self) -> float:
+        """The clock's time, after a full sweep of expired state when one is due."""
+        now = self._clock()
+        if now - self._last_sweep >= SWEEP_INTERVAL_S:
+            self._sweep(now)
+            self._last_sweep = now
+        return now
+
+    def _sweep(self, now: float) -> None:
+        self._leases = {k: v for k, v in self._leases.items() if v.expires_at > now}
+        self._records = {k: v for k, v in self._records.items() if v.expires_at > now}
+        # A TAT in the past means a full bucket, which is what a missing key means too.
+        self._tats = {k: v for k, v in self._tats.items() if v > now}
+        for key in list(self._slots):
+            self._live_slots(key, now)
+
+    def _live_slots(self, key: str, now: float) -> dict[str, float]:
+        leases = {t: end for t, end in self._slots.get(key, {}).items() if end > now}
+        if leases:
+            self._slots[key] = leases
+        else:
+            self._slots.pop(key, None)
+        return leases
+
+    def _live_lease(self, key: str, now: float) -> _Lease | None:
+        lease = self._leases.get(key)
+        if lease is not None and lease.expires_at <= now:
+            del self._leases[key]
+            return None
+        return lease
+
+    def _owned_lease(self, key: str, owner: str, now: float) -> _Lease | None:
+        lease = self._live_lease(key, now)
+        return lease if lease is not None and lease.owner == owner else None
+
+    def _live_record(self, key: str, now: float) -> _IdempotencyRecord | None:
+        record = self._records.get(key)
+        if record is not None and record.expires_at <= now:
+            del self._records[key]
+            return None
+        return record

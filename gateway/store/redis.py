@@ -1,0 +1,352 @@
+"""The shared Store on Redis: each multi-key write is one Lua script, keys cluster-safe by hash tag.
+
+Not a client for anything else in Redis; built with `RedisStore.from_url` (or `open_store`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, cast
+
+import redis.asyncio as aioredis
+import redis.exceptions as redis_errors
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.commands.core import AsyncScript
+
+from gateway.domain.operations import Kind
+from gateway.store.base import (
+    IdempotencyClaim,
+    RateDecision,
+    StoredResponse,
+    StoreUnavailable,
+    XrefRecord,
+)
+from gateway.store.gcra import REMAINING_EPSILON
+
+# Everything that means "Redis cannot answer now" (down, unreachable, slow, failing over), as
+# opposed to a bug in a script: these become 503 store_unavailable, and the pool reconnects on
+# the next call once Redis is back.
+UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
+    redis_errors.ConnectionError,
+    redis_errors.TimeoutError,
+    redis_errors.ReadOnlyError,
+    redis_errors.MasterDownError,
+    redis_errors.ClusterDownError,
+    redis_errors.TryAgainError,
+    OSError,
+)
+
+# All xref keys share one hash tag, so a record, its reverse index and its external_ref index
+# sit in one slot and one script writes them atomically. The trade-off: the whole xref lives on
+# one cluster node. It is small (a few hundred bytes per ERP document), write-once and read-mostly,
+# so one node holds years of it; the hot, high-churn keys (rate limits, leases, idempotency) are
+# spread by their own keys.
+XREF_TAG = "{xref}"
+
+PUT_XREF = """
+-- KEYS[1] record, KEYS[2] reverse index (backend, kind, erp id), KEYS[3] external_ref list (opt.)
+-- ARGV[1] gateway id, ARGV[2] record JSON
+local existing = redis.call('GET', KEYS[2])
+if existing and existing ~= ARGV[1] then
+  return existing
+end
+local is_new = redis.call('EXISTS', KEYS[1]) == 0
+redis.call('SET', KEYS[1], ARGV[2])
+redis.call('SET', KEYS[2], ARGV[1])
+if KEYS[3] and is_new then
+  redis.call('RPUSH', KEYS[3], ARGV[1])
+end
+return false
+"""
+
+# Mirrors gateway.store.gcra.gcra line by line, on Redis's clock so every replica shares one.
+RATE_LIMIT = """
+-- KEYS[1] bucket (its value: the theoretical arrival time, TAT, in seconds)
+-- ARGV[1] rate per second, ARGV[2] burst, ARGV[3] epsilon for counting whole intervals
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local interval = 1.0 / tonumber(ARGV[1])
+local tolerance = interval * tonumber(ARGV[2])
+local tat = redis.call('GET', KEYS[1])
+local current = now
+if tat and tonumber(tat) >= now then
+  current = tonumber(tat)
+end
+local new_tat = current + interval
+local allow_at = new_tat - tolerance
+if now < allow_at then
+  return {0, 0, string.format('%.17g', allow_at - now), string.format('%.17g', current - now)}
+end
+local remaining = math.floor((tolerance - (new_tat - now)) / interval + tonumber(ARGV[3]))
+if remaining < 0 then
+  remaining = 0
+end
+local reset_after = new_tat - now
+redis.call('SET', KEYS[1], string.format('%.17g', new_tat), 'EX', math.ceil(reset_after))
+return {1, remaining, '0', string.format('%.17g', reset_after)}
+"""
+
+ACQUIRE_SLOT = """
+-- KEYS[1] sorted set token -> lease end (ms, Redis clock); ARGV[1] token, ARGV[2] limit,
+-- ARGV[3] lease ms
+local t = redis.call('TIME')
+local now_ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now_ms)
+local held = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if not held and redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[2]) then
+  return 0
+end
+redis.call('ZADD', KEYS[1], now_ms + tonumber(ARGV[3]), ARGV[1])
+if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[3]) then
+  redis.call('PEXPIRE', KEYS[1], ARGV[3])
+end
+return 1
+"""
+
+# Idempotency: KEYS[1] the record (hash: fp, backend, attempts, response; retention TTL),
+# KEYS[2] the in-flight lease (hash: owner, fp, retention_ms; lease TTL). Separate keys so a
+# crashed owner's lease runs out long before the record's retention does.
+CLAIM_IDEMPOTENCY = """
+-- ARGV[1] fingerprint, ARGV[2] owner, ARGV[3] lease ms, ARGV[4] retention ms
+local rec = redis.call('HMGET', KEYS[1], 'fp', 'response', 'backend', 'attempts')
+local attempts = tonumber(rec[4]) or 0
+if rec[2] then
+  if rec[1] ~= ARGV[1] then
+    return {'mismatch'}
+  end
+  return {'completed', rec[2], rec[3], attempts}
+end
+local lease_fp = redis.call('HGET', KEYS[2], 'fp')
+if lease_fp then
+  if lease_fp ~= ARGV[1] then
+    return {'mismatch'}
+  end
+  return {'in_progress'}
+end
+if rec[1] and rec[1] ~= ARGV[1] then
+  return {'mismatch'}
+end
+redis.call('HSET', KEYS[2], 'owner', ARGV[2], 'fp', ARGV[1], 'retention_ms', ARGV[4])
+redis.call('PEXPIRE', KEYS[2], ARGV[3])
+return {'claimed', false, rec[3], attempts}
+"""
+
+MARK_FORWARDED = """
+-- ARGV[1] owner, ARGV[2] backend
+local lease = redis.call('HMGET', KEYS[2], 'owner', 'fp', 'retention_ms')
+if lease[1] ~= ARGV[1] then
+  return 0
+end
+redis.call('HSET', KEYS[1], 'fp', lease[2], 'backend', ARGV[2])
+redis.call('HINCRBY', KEYS[1], 'attempts', 1)
+redis.call('PEXPIRE', KEYS[1], lease[3])
+return 1
+"""
+
+COMPLETE_IDEMPOTENCY = """
+-- ARGV[1] owner, ARGV[2] response JSON, ARGV[3] retention ms
+local lease = redis.call('HMGET', KEYS[2], 'owner', 'fp')
+if lease[1] ~= ARGV[1] then
+  return 0
+end
+redis.call('HSET', KEYS[1], 'fp', lease[2], 'response', ARGV[2])
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+redis.call('DEL', KEYS[2])
+return 1
+"""
+
+RELEASE_IDEMPOTENCY = """
+-- ARGV[1] owner
+if redis.call('HGET', KEYS[2], 'owner') == ARGV[1] then
+  redis.call('DEL', KEYS[2])
+  return 1
+end
+return 0
+"""
+
+
+@contextmanager
+def _unavailable_as_problem() -> Iterator[None]:
+    """Turn Redis being unreachable into the gateway's 503 store_unavailable."""
+    try:
+        yield
+    except UNAVAILABLE_ERRORS as exc:
+        raise StoreUnavailable() from exc
+
+
+def _ms(seconds: float) -> int:
+    """Whole milliseconds for PX/PEXPIRE, at least 1 (Redis refuses 0)."""
+    return max(1, math.ceil(seconds * 1000))
+
+
+def _text(value: bytes | str | None) -> str | None:
+    """A reply as text (the client returns bytes; decode_responses is off)."""
+    if isinstance(value, bytes):
+        return value.decode("utf-8")
+    return value
+
+
+class RedisStore:
+    """A `Store` on Redis (or any cluster node set), shared by every gateway process."""
+
+    def __init__(self, client: aioredis.Redis, prefix: str = "gw:") -> None:
+        self._redis = client
+        self._prefix = prefix
+        self._put_xref = client.register_script(PUT_XREF)
+        self._rate_limit = client.register_script(RATE_LIMIT)
+        self._acquire_slot = client.register_script(ACQUIRE_SLOT)
+        self._claim = client.register_script(CLAIM_IDEMPOTENCY)
+        self._mark_forwarded = client.register_script(MARK_FORWARDED)
+        self._complete = client.register_script(COMPLETE_IDEMPOTENCY)
+        self._release = client.register_script(RELEASE_IDEMPOTENCY)
+
+    @classmethod
+    def from_url(
+        cls,
+        url: str,
+        *,
+        prefix: str = "gw:",
+        max_connections: int = 64,
+        socket_timeout_s: float = 1.0,
+        connect_timeout_s: float = 0.5,
+    ) -> RedisStore:
+        """A store with its own connection pool. No retries: a call fails within one socket
+        timeout, well inside a request's deadline, and the caller decides what to do."""
+        pool = aioredis.BlockingConnectionPool.from_url(
+            url,
+            max_connections=max_connections,
+            # How long a call waits for a free pooled connection before counting as unavailable.
+            timeout=connect_timeout_s,
+            socket_timeout=socket_timeout_s,
+            socket_connect_timeout=connect_timeout_s,
+            retry=Retry(NoBackoff(), 0),
+        )
+        return cls(aioredis.Redis.from_pool(pool), prefix)
+
+    async def ping(self) -> None:
+        with _unavailable_as_problem():
+            await self._redis.ping()
+
+    async def aclose(self) -> None:
+        await self._redis.aclose()
+
+    # -- ID cross-reference -------------------------------------------------------------
+    async def put_xref(self, record: XrefRecord) -> XrefRecord:
+        keys = [
+            self._xref_key(record.gateway_id),
+            self._erp_key(record.backend, record.kind, record.erp_id),
+        ]
+        if record.external_ref is not None:
+            keys.append(self._external_ref_key(record.kind, record.external_ref))
+        with _unavailable_as_problem():
+            existing = await self._run(self._put_xref, keys, [record.gateway_id, record.to_json()])
+            if existing is None:
+                return record
+            # Written in the same script as the reverse index that names it, so it exists.
+            winner = await self.get_xref(str(_text(existing)))
+        if winner is None:
+            raise StoreUnavailable("The gateway's ID cross-reference is inconsistent; retry.")
+        return winner
+
+    async def get_xref(self, gateway_id: str) -> XrefRecord | None:
+        with _unavailable_as_problem():
+            raw = await self._redis.get(self._xref_key(gateway_id))
+        return None if raw is None else XrefRecord.from_json(raw)
+
+    async def get_xref_by_erp(self, backend: str, kind: Kind, erp_id: str) -> XrefRecord | None:
+        with _unavailable_as_problem():
+            gateway_id = await self._redis.get(self._erp_key(backend, kind, erp_id))
+        text = _text(gateway_id)
+        return None if text is None else await self.get_xref(text)
+
+    async def find_xrefs_by_external_ref(self, kind: Kind, external_ref: str) -> list[XrefRecord]:
+        with _unavailable_as_problem():
+            ids = await self._redis.lrange(self._external_ref_key(kind, external_ref), 0, -1)
+            if not ids:
+                return []
+            raws = await self._redis.mget([self._xref_key(str(_text(i))) for i in ids])
+        return [XrefRecord.from_json(raw) for raw in raws if raw is not None]
+
+    # -- rate limits (GCRA) --------------------------------------------------------------
+    async def rate_limit(self, key: str, rate_per_s: float, burst: int) -> RateDecision:
+        if rate_per_s <= 0:
+            raise ValueError(f"rate_per_s must be positive, got {rate_per_s}")
+        args = [repr(float(rate_per_s)), burst, repr(REMAINING_EPSILON)]
+        with _unavailable_as_problem():
+            allowed, remaining, retry_after, reset_after = await self._run(
+                self._rate_limit, [self._key("rate:", key)], args
+            )
+        return RateDecision(bool(allowed), int(remaining), float(retry_after), float(reset_after))
+
+    # -- concurrency leases --------------------------------------------------------------
+    async def acquire_slot(self, key: str, limit: int, token: str, lease_s: float) -> bool:
+        with _unavailable_as_problem():
+            taken = await self._run(
+                self._acquire_slot, [self._key("slots:", key)], [token, limit, _ms(lease_s)]
+            )
+        return bool(taken)
+
+    async def release_slot(self, key: str, token: str) -> None:
+        with _unavailable_as_problem():
+            await self._redis.zrem(self._key("slots:", key), token)
+
+    # -- idempotency ---------------------------------------------------------------------
+    async def claim_idempotency(
+        self, key: str, fingerprint: str, owner: str, lease_s: float, retention_s: float
+    ) -> IdempotencyClaim:
+        args = [fingerprint, owner, _ms(lease_s), _ms(retention_s)]
+        with _unavailable_as_problem():
+            reply = await self._run(self._claim, self._idempotency_keys(key), args)
+        state = str(_text(reply[0]))
+        if state in ("mismatch", "in_progress"):
+            return IdempotencyClaim(state)
+        response = None if reply[1] is None else StoredResponse.from_json(reply[1])
+        return IdempotencyClaim(state, response, _text(reply[2]), int(reply[3]))
+
+    async def mark_forwarded(self, key: str, owner: str, backend: str) -> bool:
+        with _unavailable_as_problem():
+            done = await self._run(
+                self._mark_forwarded, self._idempotency_keys(key), [owner, backend]
+            )
+        return bool(done)
+
+    async def complete_idempotency(
+        self, key: str, owner: str, response: StoredResponse, retention_s: float
+    ) -> bool:
+        args = [owner, response.to_json(), _ms(retention_s)]
+        with _unavailable_as_problem():
+            done = await self._run(self._complete, self._idempotency_keys(key), args)
+        return bool(done)
+
+    async def release_idempotency(self, key: str, owner: str) -> bool:
+        with _unavailable_as_problem():
+            done = await self._run(self._release, self._idempotency_keys(key), [owner])
+        return bool(done)
+
+    # -- keys ----------------------------------------------------------------------------
+    def _key(self, family: str, key: str) -> str:
+        return f"{self._prefix}{family}{key}"
+
+    def _xref_key(self, gateway_id: str) -> str:
+        return f"{self._prefix}{XREF_TAG}:id:{gateway_id}"
+
+    def _erp_key(self, backend: str, kind: Kind, erp_id: str) -> str:
+        return f"{self._prefix}{XREF_TAG}:erp:{backend}:{kind.value}:{erp_id}"
+
+    def _external_ref_key(self, kind: Kind, external_ref: str) -> str:
+        return f"{self._prefix}{XREF_TAG}:ext:{kind.value}:{external_ref}"
+
+    def _idempotency_keys(self, key: str) -> list[str]:
+        """The record and the lease, under one hash tag made from a digest of the key: the
+        client's key may hold braces of its own, which must not decide the slot."""
+        tag = hashlib.blake2b(key.encode("utf-8"), digest_size=8).hexdigest()
+        base = f"{self._prefix}idem:{{{tag}}}:{key}"
+        return [base + ":record", base + ":lease"]
+
+    @staticmethod
+    async def _run(script: AsyncScript, keys: list[str], args: list[Any]) -> Any:
+        return await cast(Any, script)(keys=keys, args=args)

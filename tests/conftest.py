@@ -1,0 +1,135 @@
+"""Shared fixtures: `store` runs a test once on the memory store and once on Redis.
+
+Not a Redis launcher: Redis comes from GATEWAY_TEST_REDIS_URL (`make test` sets it up).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Protocol
+
+import pytest
+import redis.asyncio as aioredis
+
+from gateway.store.base import Store
+from gateway.store.memory import MemoryStore
+from gateway.store.redis import RedisStore
+from tests.redis_server import REDIS_URL_ENV
+
+MEMORY = "memory"
+REDIS = "redis"
+NO_REDIS = (
+    f"{REDIS_URL_ENV} is not set: run `make test` (it finds or starts a Redis) "
+    f"or set it to a redis:// URL"
+)
+
+
+class Clock(Protocol):
+    """Lets a test wait for leases and buckets to move on, whichever store it runs on."""
+
+    async def advance(self, seconds: float) -> None: ...
+
+
+class ManualClock:
+    """The memory store's injected clock: time moves only when a test says so."""
+
+    def __init__(self, start: float = 1000.0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    async def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+class RealClock:
+    """Redis keeps its own time (TIME, PX expiries): the only way forward is to wait."""
+
+    async def advance(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+
+
+def redis_url() -> str:
+    url = os.environ.get(REDIS_URL_ENV, "")
+    if not url:
+        pytest.skip(NO_REDIS)
+    return url
+
+
+def unique_prefix() -> str:
+    """A key prefix no other test (or engineer sharing this Redis) uses."""
+    return f"gwtest:{uuid.uuid4().hex[:12]}:"
+
+
+async def delete_keys(url: str, prefix: str) -> None:
+    client = aioredis.Redis.from_url(url)
+    try:
+        keys = [key async for key in client.scan_iter(match=f"{prefix}*", count=500)]
+        if keys:
+            await client.delete(*keys)
+    finally:
+        await client.aclose()
+
+
+@pytest.fixture(params=[MEMORY, pytest.param(REDIS, marks=pytest.mark.redis)])
+def store_kind(request: pytest.FixtureRequest) -> str:
+    kind: str = request.param
+    return kind
+
+
+@pytest.fixture
+def clock(store_kind: str) -> Clock:
+    return ManualClock() if store_kind == MEMORY else RealClock()
+
+
+@dataclass(frozen=True)
+class PrefixedRedisStore:
+    """A RedisStore and the key prefix it writes under (for tests that inspect the keys)."""
+
+    store: RedisStore
+    prefix: str
+
+
+@contextlib.asynccontextmanager
+async def prefixed_redis_store() -> AsyncIterator[PrefixedRedisStore]:
+    """A RedisStore on the test Redis under a fresh prefix; its keys are deleted afterwards."""
+    url = redis_url()
+    prefix = unique_prefix()
+    store = RedisStore.from_url(url, prefix=prefix)
+    try:
+        yield PrefixedRedisStore(store, prefix)
+    finally:
+        await store.aclose()
+        await delete_keys(url, prefix)
+
+
+@pytest.fixture
+async def redis_store() -> AsyncIterator[PrefixedRedisStore]:
+    async with prefixed_redis_store() as prefixed:
+        yield prefixed
+
+
+@pytest.fixture
+async def store(store_kind: str, clock: Clock) -> AsyncIterator[Store]:
+    if store_kind == MEMORY:
+        assert isinstance(clock, ManualClock)
+        yield MemoryStore(clock=clock)
+    else:
+        async with prefixed_redis_store() as prefixed:
+            yield prefixed.store
+
+
+@pytest.fixture
+async def redis_client() -> AsyncIterator[aioredis.Redis]:
+    """A plain client on the test Redis, for checks of what the store left in it."""
+    client = aioredis.Redis.from_url(redis_url())
+    try:
+        yield client
+    finally:
+        await client.aclose()

@@ -1,0 +1,449 @@
+"""The Store contract, run on every strategy (memory and Redis), plus what only one of them owes.
+
+Not the pipeline: these call the Store directly, as the idempotency and rate-limit steps do.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
+
+import pytest
+import redis.asyncio as aioredis
+from redis.crc import key_slot
+
+from gateway.domain.operations import Kind
+from gateway.store import MemoryStore, open_store
+from gateway.store.base import Store, StoredResponse, StoreUnavailable, XrefRecord
+from gateway.store.memory import SWEEP_INTERVAL_S
+from gateway.store.redis import RedisStore
+from tests.conftest import Clock, ManualClock, PrefixedRedisStore
+from tests.redis_server import RedisProcess, redis_server_installed
+from tests.servers import free_port
+
+LEASE_S = 0.1  # short, so a lost lease runs out within the test
+RETENTION_S = 30.0
+WAIT_PAST_LEASE_S = LEASE_S * 1.5
+CONNECT_TIMEOUT_S = 0.5
+
+
+def xref(
+    gateway_id: str,
+    erp_id: str = "4711",
+    *,
+    kind: Kind = Kind.CUSTOMER,
+    backend: str = "cloud",
+    external_ref: str | None = "CRM-ACC-1001",
+    created_at: float = 1_700_000_000.0,
+) -> XrefRecord:
+    return XrefRecord(
+        gateway_id=gateway_id,
+        kind=kind,
+        legal_entity="US01",
+        client_id="crm-demo",
+        backend=backend,
+        erp_id=erp_id,
+        erp_document_number=f"DOC-{erp_id}",
+        gateway_ref="gw-" + "A" * 26,
+        external_ref=external_ref,
+        created_at=created_at,
+    )
+
+
+def response(body: bytes = b'{"id":"so_1","name":"M\xc3\xbcller GmbH"}') -> StoredResponse:
+    return StoredResponse(201, {"content-type": "application/json"}, body, backend="legacy")
+
+
+# -- ID cross-reference ------------------------------------------------------------------
+
+
+async def test_a_stored_xref_is_found_by_gateway_id_erp_id_and_external_ref(store: Store) -> None:
+    record = xref("cus_one")
+    assert await store.put_xref(record) == record
+    assert await store.get_xref("cus_one") == record
+    assert await store.get_xref_by_erp("cloud", Kind.CUSTOMER, "4711") == record
+    assert await store.find_xrefs_by_external_ref(Kind.CUSTOMER, "CRM-ACC-1001") == [record]
+
+
+async def test_unknown_ids_and_refs_find_nothing(store: Store) -> None:
+    await store.put_xref(xref("cus_one"))
+    assert await store.get_xref("cus_other") is None
+    assert await store.get_xref_by_erp("legacy", Kind.CUSTOMER, "4711") is None
+    assert await store.get_xref_by_erp("cloud", Kind.SALES_ORDER, "4711") is None
+    assert await store.find_xrefs_by_external_ref(Kind.SALES_ORDER, "CRM-ACC-1001") == []
+    assert await store.find_xrefs_by_external_ref(Kind.CUSTOMER, "CRM-ACC-9") == []
+
+
+async def test_a_second_gateway_id_for_a_known_erp_document_gets_the_first_record(
+    store: Store,
+) -> None:
+    first = xref("cus_first")
+    await store.put_xref(first)
+    assert await store.put_xref(xref("cus_second")) == first
+    assert await store.get_xref("cus_second") is None
+    assert await store.find_xrefs_by_external_ref(Kind.CUSTOMER, "CRM-ACC-1001") == [first]
+
+
+async def test_an_external_ref_lists_every_record_created_with_it_oldest_first(
+    store: Store,
+) -> None:
+    records = [xref(f"cus_{n}", erp_id=str(n), created_at=1_700_000_000.0 + n) for n in range(3)]
+    for record in records:
+        await store.put_xref(record)
+    await store.put_xref(records[0])  # storing a record again does not list it twice
+    assert await store.find_xrefs_by_external_ref(Kind.CUSTOMER, "CRM-ACC-1001") == records
+
+
+async def test_a_record_without_external_ref_is_still_found_by_id(store: Store) -> None:
+    record = xref("shp_one", kind=Kind.SHIPMENT, external_ref=None)
+    await store.put_xref(record)
+    assert await store.get_xref_by_erp("cloud", Kind.SHIPMENT, "4711") == record
+
+
+async def test_concurrent_put_xref_for_one_erp_id_agree_on_one_gateway_id(store: Store) -> None:
+    candidates = [xref(f"inv_{n}", kind=Kind.INVOICE, external_ref="CRM-X") for n in range(20)]
+    winners = await asyncio.gather(*(store.put_xref(record) for record in candidates))
+    assert len({winner.gateway_id for winner in winners}) == 1
+    winner = winners[0]
+    assert await store.get_xref_by_erp("cloud", Kind.INVOICE, "4711") == winner
+    assert await store.find_xrefs_by_external_ref(Kind.INVOICE, "CRM-X") == [winner]
+
+
+async def test_an_xref_keeps_every_field_it_was_given(store: Store) -> None:
+    record = replace(xref("so_one", kind=Kind.SALES_ORDER), parent_id="cus_one")
+    await store.put_xref(record)
+    stored = await store.get_xref("so_one")
+    assert stored == record
+    assert stored is not None and stored.kind is Kind.SALES_ORDER
+
+
+# -- rate limits (GCRA) ------------------------------------------------------------------
+
+
+async def test_exactly_burst_requests_pass_at_once_and_the_next_waits_one_interval(
+    store: Store,
+) -> None:
+    # A slow rate, so the burst is "at once" even on a busy machine.
+    decisions = [await store.rate_limit("client-a", 2.0, 3) for _ in range(4)]
+    assert [d.allowed for d in decisions] == [True, True, True, False]
+    assert [d.remaining for d in decisions] == [2, 1, 0, 0]
+    assert decisions[3].retry_after_s == pytest.approx(0.5, abs=0.05)
+    assert decisions[2].reset_after_s == pytest.approx(1.5, abs=0.05)
+    assert all(d.retry_after_s == 0 for d in decisions[:3])
+
+
+async def test_a_refused_client_passes_again_after_the_retry_after_it_was_given(
+    store: Store, clock: Clock
+) -> None:
+    rate = 20.0
+    assert (await store.rate_limit("client-b", rate, 1)).allowed
+    refused = await store.rate_limit("client-b", rate, 1)
+    assert not refused.allowed
+    assert 0 < refused.retry_after_s <= 1 / rate
+    await clock.advance(refused.retry_after_s + 0.005)
+    assert (await store.rate_limit("client-b", rate, 1)).allowed
+
+
+async def test_concurrent_requests_never_pass_more_than_the_burst(store: Store) -> None:
+    decisions = await asyncio.gather(*(store.rate_limit("client-c", 1.0, 5) for _ in range(20)))
+    assert sum(d.allowed for d in decisions) == 5
+
+
+async def test_each_bucket_key_has_its_own_budget(store: Store) -> None:
+    assert (await store.rate_limit("client-d", 1.0, 1)).allowed
+    assert not (await store.rate_limit("client-d", 1.0, 1)).allowed
+    assert (await store.rate_limit("client-e", 1.0, 1)).allowed
+
+
+# -- concurrency leases ------------------------------------------------------------------
+
+
+async def test_concurrent_acquires_never_hold_more_slots_than_the_limit(store: Store) -> None:
+    taken = await asyncio.gather(
+        *(store.acquire_slot("erp:legacy", 5, f"t{n}", 10.0) for n in range(30))
+    )
+    assert sum(taken) == 5
+
+
+async def test_a_released_slot_can_be_taken_by_someone_else(store: Store) -> None:
+    assert await store.acquire_slot("erp:legacy", 1, "first", 10.0)
+    assert not await store.acquire_slot("erp:legacy", 1, "second", 10.0)
+    await store.release_slot("erp:legacy", "first")
+    assert await store.acquire_slot("erp:legacy", 1, "second", 10.0)
+
+
+async def test_a_slot_whose_holder_died_is_free_once_its_lease_expires(
+    store: Store, clock: Clock
+) -> None:
+    assert await store.acquire_slot("erp:cloud", 2, "crashed", LEASE_S)
+    assert await store.acquire_slot("erp:cloud", 2, "alive", 10.0)
+    assert not await store.acquire_slot("erp:cloud", 2, "waiting", LEASE_S)
+    await clock.advance(WAIT_PAST_LEASE_S)
+    assert await store.acquire_slot("erp:cloud", 2, "waiting", LEASE_S)
+    assert not await store.acquire_slot("erp:cloud", 2, "late", LEASE_S)
+
+
+async def test_releasing_a_slot_not_held_changes_nothing(store: Store) -> None:
+    assert await store.acquire_slot("erp:cloud", 1, "holder", 10.0)
+    await store.release_slot("erp:cloud", "stranger")
+    assert not await store.acquire_slot("erp:cloud", 1, "other", 10.0)
+
+
+# -- idempotency -------------------------------------------------------------------------
+
+
+async def test_of_fifty_concurrent_claims_of_one_key_exactly_one_wins(store: Store) -> None:
+    claims = await asyncio.gather(
+        *(store.claim_idempotency("k1", "fp", f"o{n}", 10.0, RETENTION_S) for n in range(50))
+    )
+    assert Counter(c.state for c in claims) == {"claimed": 1, "in_progress": 49}
+
+
+async def test_a_key_reused_with_another_request_is_a_mismatch_in_flight_and_after(
+    store: Store,
+) -> None:
+    assert (await store.claim_idempotency("k2", "fp-a", "o1", 10.0, RETENTION_S)).state == "claimed"
+    in_flight = await store.claim_idempotency("k2", "fp-b", "o2", 10.0, RETENTION_S)
+    assert in_flight.state == "mismatch"
+    assert await store.complete_idempotency("k2", "o1", response(), RETENTION_S)
+    after = await store.claim_idempotency("k2", "fp-b", "o3", 10.0, RETENTION_S)
+    assert after.state == "mismatch"
+    assert after.response is None
+
+
+async def test_a_completed_key_replays_the_same_response_byte_for_byte(store: Store) -> None:
+    await store.claim_idempotency("k3", "fp", "o1", 10.0, RETENTION_S)
+    stored = response()
+    assert await store.complete_idempotency("k3", "o1", stored, RETENTION_S)
+    # A late release (e.g. from a cleanup path) must not undo the completion.
+    assert not await store.release_idempotency("k3", "o1")
+    for owner in ("o2", "o3"):
+        replay = await store.claim_idempotency("k3", "fp", owner, 10.0, RETENTION_S)
+        assert replay.state == "completed"
+        assert replay.response == stored
+        assert replay.response is not None and replay.response.body == stored.body
+
+
+async def test_a_completed_key_outlives_its_in_flight_lease(store: Store, clock: Clock) -> None:
+    await store.claim_idempotency("k4", "fp", "o1", LEASE_S, RETENTION_S)
+    await store.complete_idempotency("k4", "o1", response(), RETENTION_S)
+    await clock.advance(WAIT_PAST_LEASE_S)
+    assert (await store.claim_idempotency("k4", "fp", "o2", LEASE_S, RETENTION_S)).state == (
+        "completed"
+    )
+
+
+async def test_a_completed_key_is_forgotten_after_its_retention(store: Store, clock: Clock) -> None:
+    await store.claim_idempotency("k5", "fp", "o1", LEASE_S, RETENTION_S)
+    await store.complete_idempotency("k5", "o1", response(), 0.2)
+    await clock.advance(0.3)
+    assert (await store.claim_idempotency("k5", "fp", "o2", LEASE_S, RETENTION_S)).state == (
+        "claimed"
+    )
+
+
+async def test_only_the_owner_can_complete_mark_or_release_a_claim(store: Store) -> None:
+    await store.claim_idempotency("k6", "fp", "owner", 10.0, RETENTION_S)
+    assert not await store.complete_idempotency("k6", "intruder", response(), RETENTION_S)
+    assert not await store.mark_forwarded("k6", "intruder", "cloud")
+    assert not await store.release_idempotency("k6", "intruder")
+    still = await store.claim_idempotency("k6", "fp", "other", 10.0, RETENTION_S)
+    assert still.state == "in_progress"
+    assert still.attempts == 0  # the intruder's mark_forwarded counted nothing
+    assert await store.release_idempotency("k6", "owner")
+    assert (await store.claim_idempotency("k6", "fp", "next", 10.0, RETENTION_S)).state == (
+        "claimed"
+    )
+
+
+async def test_a_released_key_can_be_claimed_again_and_remembers_where_it_went(
+    store: Store,
+) -> None:
+    await store.claim_idempotency("k7", "fp", "o1", 10.0, RETENTION_S)
+    assert await store.mark_forwarded("k7", "o1", "legacy")
+    assert await store.release_idempotency("k7", "o1")
+    again = await store.claim_idempotency("k7", "fp", "o2", 10.0, RETENTION_S)
+    assert (again.state, again.backend, again.attempts) == ("claimed", "legacy", 1)
+    assert await store.mark_forwarded("k7", "o2", "legacy")
+    assert await store.release_idempotency("k7", "o2")
+    third = await store.claim_idempotency("k7", "fp", "o3", 10.0, RETENTION_S)
+    assert (third.backend, third.attempts) == ("legacy", 2)
+
+
+async def test_a_released_key_that_never_reached_an_erp_starts_afresh(store: Store) -> None:
+    await store.claim_idempotency("k8", "fp", "o1", 10.0, RETENTION_S)
+    await store.release_idempotency("k8", "o1")
+    again = await store.claim_idempotency("k8", "fp-changed", "o2", 10.0, RETENTION_S)
+    assert (again.state, again.backend, again.attempts) == ("claimed", None, 0)
+
+
+async def test_a_lost_lease_lets_the_next_claim_reconcile_with_the_backend_it_reached(
+    store: Store, clock: Clock
+) -> None:
+    await store.claim_idempotency("k9", "fp", "crashed", LEASE_S, RETENTION_S)
+    assert await store.mark_forwarded("k9", "crashed", "cloud")
+    await clock.advance(WAIT_PAST_LEASE_S)
+    retry = await store.claim_idempotency("k9", "fp", "retry", LEASE_S, RETENTION_S)
+    assert (retry.state, retry.backend, retry.attempts) == ("claimed", "cloud", 1)
+    # The first owner, back from the dead, no longer owns the key.
+    assert not await store.complete_idempotency("k9", "crashed", response(), RETENTION_S)
+    assert await store.complete_idempotency("k9", "retry", response(), RETENTION_S)
+
+
+async def test_a_forwarded_key_reused_with_another_request_is_a_mismatch_after_a_lost_lease(
+    store: Store, clock: Clock
+) -> None:
+    await store.claim_idempotency("k10", "fp-a", "o1", LEASE_S, RETENTION_S)
+    await store.mark_forwarded("k10", "o1", "cloud")
+    await clock.advance(WAIT_PAST_LEASE_S)
+    assert (await store.claim_idempotency("k10", "fp-b", "o2", LEASE_S, RETENTION_S)).state == (
+        "mismatch"
+    )
+
+
+async def test_keys_are_independent(store: Store) -> None:
+    await store.claim_idempotency("client-1:key", "fp", "o1", 10.0, RETENTION_S)
+    other = await store.claim_idempotency("client-2:key", "fp", "o2", 10.0, RETENTION_S)
+    assert other.state == "claimed"
+
+
+# -- choosing a store --------------------------------------------------------------------
+
+
+def test_no_store_url_means_the_embedded_memory_store() -> None:
+    assert isinstance(open_store(None), MemoryStore)
+    assert isinstance(open_store(""), MemoryStore)
+
+
+async def test_a_redis_url_means_the_redis_store() -> None:
+    store = open_store("redis://127.0.0.1:1/0")
+    assert isinstance(store, RedisStore)
+    await store.aclose()
+
+
+def test_an_unknown_store_url_is_refused_without_echoing_it() -> None:
+    with pytest.raises(ValueError) as error:
+        open_store("memcached://user:s3cret@cache:11211")
+    assert "s3cret" not in str(error.value)
+
+
+# -- Redis only: outages, expiry, cluster slots ----------------------------------------
+
+
+async def test_a_redis_store_on_a_closed_port_is_unavailable_at_once() -> None:
+    store = RedisStore.from_url(
+        f"redis://127.0.0.1:{free_port()}/0", connect_timeout_s=CONNECT_TIMEOUT_S
+    )
+    try:
+        calls: list[Callable[[], Awaitable[object]]] = [
+            store.ping,
+            lambda: store.get_xref("cus_x"),
+            lambda: store.put_xref(xref("cus_x")),
+            lambda: store.rate_limit("k", 1.0, 1),
+            lambda: store.acquire_slot("k", 1, "t", 1.0),
+            lambda: store.claim_idempotency("k", "fp", "o", 1.0, 1.0),
+        ]
+        for call in calls:
+            started = time.monotonic()
+            with pytest.raises(StoreUnavailable) as error:
+                await call()
+            assert time.monotonic() - started < CONNECT_TIMEOUT_S
+            assert error.value.status == 503
+    finally:
+        await store.aclose()
+
+
+async def test_a_redis_that_accepts_but_never_answers_is_unavailable_within_the_timeout() -> None:
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read()  # hold the connection open, never reply
+        writer.close()
+
+    server = await asyncio.start_server(silent, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    timeout_s = 0.2
+    store = RedisStore.from_url(f"redis://127.0.0.1:{port}/0", socket_timeout_s=timeout_s)
+    try:
+        started = time.monotonic()
+        with pytest.raises(StoreUnavailable):
+            await store.rate_limit("k", 1.0, 1)
+        assert time.monotonic() - started < 2 * timeout_s  # one timeout, no retries
+    finally:
+        await store.aclose()
+        server.close()
+
+
+@pytest.mark.skipif(not redis_server_installed(), reason="needs the redis-server executable")
+async def test_a_redis_store_works_again_when_redis_comes_back() -> None:
+    with RedisProcess() as server:
+        store = RedisStore.from_url(server.url)
+        try:
+            await store.put_xref(xref("cus_before"))  # leaves a pooled connection behind
+            server.stop()
+            with pytest.raises(StoreUnavailable):
+                await store.get_xref("cus_before")
+            server.start()
+            assert (await store.rate_limit("after", 1.0, 1)).allowed
+            await store.ping()
+        finally:
+            await store.aclose()
+
+
+@pytest.mark.redis
+async def test_everything_redis_keeps_but_the_xref_expires(
+    redis_store: PrefixedRedisStore, redis_client: aioredis.Redis
+) -> None:
+    store = redis_store.store
+    await store.put_xref(xref("cus_kept"))
+    await store.rate_limit("bucket", 10.0, 5)
+    await store.acquire_slot("slots", 2, "t", 5.0)
+    await store.claim_idempotency("done", "fp", "o1", 5.0, RETENTION_S)
+    await store.mark_forwarded("done", "o1", "cloud")
+    await store.complete_idempotency("done", "o1", response(), RETENTION_S)
+    await store.claim_idempotency("pending", "fp", "o2", 5.0, RETENTION_S)
+    keys = [k.decode() async for k in redis_client.scan_iter(match=f"{redis_store.prefix}*")]
+    ttls = {key: await redis_client.ttl(key) for key in keys}
+    forever = sorted(key for key, ttl in ttls.items() if ttl < 0)
+    assert forever and all("{xref}" in key for key in forever)
+    assert len(ttls) - len(forever) == 4  # the bucket, the slots, one record, one lease
+    assert ttls[f"{redis_store.prefix}rate:bucket"] == 1  # ceil(reset_after) = ceil(0.1)
+
+
+@pytest.mark.redis
+async def test_the_keys_of_each_atomic_operation_share_one_cluster_slot(
+    redis_store: PrefixedRedisStore, redis_client: aioredis.Redis
+) -> None:
+    store = redis_store.store
+    await store.put_xref(xref("cus_a", erp_id="1", external_ref="R1"))
+    await store.put_xref(xref("so_b", erp_id="2", kind=Kind.SALES_ORDER, external_ref="R2"))
+    for key in ("client:plain", "client:}{braces}", "client:{"):
+        await store.claim_idempotency(key, "fp", "o", 5.0, RETENTION_S)
+        await store.mark_forwarded(key, "o", "cloud")
+    keys = [k async for k in redis_client.scan_iter(match=f"{redis_store.prefix}*")]
+    xref_slots = {key_slot(k) for k in keys if b"{xref}" in k}
+    assert len(xref_slots) == 1
+    idempotency = [k for k in keys if b":idem:" in k]
+    assert len(idempotency) == 6
+    by_key = Counter(k.rsplit(b":", 1)[0] for k in idempotency)
+    assert all(count == 2 for count in by_key.values())
+    for base in by_key:
+        assert key_slot(base + b":record") == key_slot(base + b":lease")
+
+
+# -- memory only: bounded growth -----------------------------------------------------------
+
+
+async def test_the_memory_store_forgets_expired_state_so_a_long_demo_does_not_grow() -> None:
+    clock = ManualClock()
+    store = MemoryStore(clock=clock)
+    for n in range(100):
+        await store.claim_idempotency(f"k{n}", "fp", "o", LEASE_S, 1.0)
+        await store.mark_forwarded(f"k{n}", "o", "cloud")
+        await store.rate_limit(f"bucket{n}", 10.0, 5)
+        await store.acquire_slot(f"slots{n}", 1, "t", LEASE_S)
+    await clock.advance(SWEEP_INTERVAL_S)
+    await store.rate_limit("trigger", 10.0, 5)
+    assert not store._leases and not store._records and not store._slots
+    assert list(store._tats) == ["trigger"]
