@@ -40,6 +40,7 @@ class Runtime:
     store: Store
     rate_limits: RateLimitPolicy
     idempotency: IdempotencyPolicy
+    env: Mapping[str, str]  # what credentials and secrets were resolved from (reloads reuse it)
     request_timeout_s: float = DEFAULT_REQUEST_TIMEOUT_S
 
     def backend(self, name: str) -> BackendBinding:
@@ -85,6 +86,7 @@ def build_runtime(
         entitlements=compile_entitlements(config.clients),
         rate_limits=config.rate_limits,
         idempotency=config.idempotency,
+        env=env,
         backends=bindings,
         store=store,
     )

@@ -33,6 +33,8 @@ async def call_erp(
     name = backend or ctx.backend
     assert name is not None, "routing runs before handlers"
     binding = ctx.runtime.backend(name)
+    if not ctx.forwarded and ctx.before_forward is not None:
+        await ctx.before_forward(name)
     ctx.forwarded = True
     deadline = min(ctx.deadline, time.monotonic() + binding.timeout_s)
     call_ctx = replace(ctx.call_context(), deadline=deadline)

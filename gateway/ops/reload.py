@@ -11,7 +11,6 @@ import contextlib
 import logging
 import signal
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -45,10 +44,9 @@ def _config_files(config_dir: Path) -> dict[str, float]:
 class Reloader:
     """Owns the app's runtime swaps. Adapters of unchanged backends are kept warm."""
 
-    def __init__(self, app: Starlette, config_dir: Path, env: Mapping[str, str] | None = None):
+    def __init__(self, app: Starlette, config_dir: Path) -> None:
         self._app = app
         self._config_dir = config_dir
-        self._env = env
         self._lock = asyncio.Lock()
         self._seen = _config_files(config_dir)
         self.status = ReloadStatus()
@@ -59,13 +57,13 @@ class Reloader:
             self.status.last_attempt_at = time.time()
             current: Runtime = self._app.state.runtime
             try:
-                config = await asyncio.to_thread(load_config, self._config_dir, self._env)
+                config = await asyncio.to_thread(load_config, self._config_dir, current.env)
                 keep = {
                     name: binding.adapter
                     for name, binding in current.backends.items()
                     if current.config.backends.get(name) == config.backends.get(name)
                 }
-                runtime = build_runtime(config, current.store, self._env, keep)
+                runtime = build_runtime(config, current.store, current.env, keep)
             except ConfigError as exc:
                 self.status.last_error = list(exc.issues)
                 log.error("config reload refused", extra={"issues": [str(i) for i in exc.issues]})

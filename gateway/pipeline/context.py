@@ -6,6 +6,7 @@ Not behaviour: each field is set by exactly one step (named beside it).
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -51,6 +52,8 @@ class RequestContext:
     idempotency_key: str | None = None  # idempotency step
     reconcile: bool = False  # idempotency step: an earlier attempt's outcome is unknown
     forwarded: bool = False  # set when an ERP call is made: the request left the gateway
+    # Awaited once, just before the first ERP call, with the backend's name (idempotency step).
+    before_forward: Callable[[str], Awaitable[None]] | None = None
     response_headers: dict[str, str] = field(default_factory=dict)  # added by any step
 
     def call_context(self) -> CallContext:

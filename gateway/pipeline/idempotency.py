@@ -63,14 +63,33 @@ def parse_key(values: list[str]) -> str | None:
     if len(values) > 1:
         raise _invalid("Send exactly one Idempotency-Key header.")
     raw = values[0].strip()
-    if len(raw) >= 2 and raw[0] == raw[-1] == '"':
-        raw = raw[1:-1]
-        if '"' in raw.replace('\\"', "") or "\\" in raw.replace('\\"', "").replace("\\\\", ""):
-            raise _invalid("The Idempotency-Key is not a valid structured-field string.")
-        raw = raw.replace('\\"', '"').replace("\\\\", "\\")
-    if not 1 <= len(raw) <= _MAX_KEY or not all(" " <= ch <= "~" for ch in raw):
+    key = _sf_string(raw) if raw.startswith('"') else raw
+    if not 1 <= len(key) <= _MAX_KEY or not all(" " <= ch <= "~" for ch in key):
         raise _invalid("An Idempotency-Key is 1 to 255 printable ASCII characters.")
-    return raw
+    return key
+
+
+def _sf_string(raw: str) -> str:
+    """RFC 8941 sf-string: quoted, with only \\" and \\\\ as escapes."""
+    if len(raw) < 2 or not raw.endswith('"'):
+        raise _invalid("The Idempotency-Key is not a valid structured-field string.")
+    chars: list[str] = []
+    escaped = False
+    for ch in raw[1:-1]:
+        if escaped:
+            if ch not in '"\\':
+                raise _invalid("The Idempotency-Key has an invalid escape.")
+            chars.append(ch)
+            escaped = False
+        elif ch == "\\":
+            escaped = True
+        elif ch == '"':
+            raise _invalid("The Idempotency-Key is not a valid structured-field string.")
+        else:
+            chars.append(ch)
+    if escaped:
+        raise _invalid("The Idempotency-Key has an invalid escape.")
+    return "".join(chars)
 
 
 def fingerprint(ctx: RequestContext) -> str:
@@ -143,8 +162,12 @@ class Idempotency:
             # if the routes changed since) and look for its document before submitting again.
             ctx.backend = claim.backend
             ctx.reconcile = True
-        if ctx.backend is not None:
-            await store.mark_forwarded(scoped, owner, ctx.backend)
+
+        async def record_forwarding(backend: str) -> None:
+            # Before the ERP is asked: should this attempt die, the next one reconciles there.
+            await store.mark_forwarded(scoped, owner, backend)
+
+        ctx.before_forward = record_forwarding
         try:
             response = await call_next(ctx)
         except GatewayError as error:

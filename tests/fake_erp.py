@@ -1,0 +1,160 @@
+"""An in-memory ERP adapter for pipeline tests: counts calls, can be slowed or made to fail.
+
+Not a simulator: no HTTP, no ERP mechanics; the simulators cover those over real sockets.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import itertools
+from decimal import Decimal
+from typing import Any
+
+from gateway.adapters.base import (
+    CallContext,
+    CustomerContext,
+    ErpCustomer,
+    ErpInvoice,
+    ErpLine,
+    ErpQuote,
+    ErpSalesOrder,
+    ErpShipment,
+    References,
+)
+from gateway.adapters.http import ErpFailure
+from gateway.domain.errors import Code
+from gateway.domain.models import (
+    CreditCheck,
+    CustomerCreate,
+    CustomerStatus,
+    OrderLine,
+    SalesOrderStatus,
+)
+
+
+class FakeErp:
+    kind = "fake"
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.calls: list[str] = []
+        self.customers: dict[str, ErpCustomer] = {}
+        self.orders: dict[str, ErpSalesOrder] = {}
+        self.delay_s = 0.0
+        self.fail_after_commit = False  # commit, then raise an ambiguous timeout
+        self._ids = itertools.count(1000)
+
+    def _record(self, call: str) -> None:
+        self.calls.append(call)
+
+    async def _pause(self) -> None:
+        if self.delay_s:
+            await asyncio.sleep(self.delay_s)
+
+    def _ambiguous(self) -> None:
+        if self.fail_after_commit:
+            raise ErpFailure(Code.ERP_TIMEOUT, "timed out after commit", ambiguous=True)
+
+    async def create_customer(
+        self, request: CustomerCreate, refs: References, ctx: CallContext
+    ) -> ErpCustomer:
+        self._record("create_customer")
+        await self._pause()
+        erp_id = str(next(self._ids))
+        customer = ErpCustomer(
+            erp_id=erp_id,
+            document_number=f"C{erp_id}",
+            status=CustomerStatus.ACTIVE,
+            name=request.name,
+            legal_entity=request.legal_entity,
+            currency=request.currency,
+            external_ref=refs.external_ref,
+            gateway_ref=refs.gateway_ref,
+        )
+        self.customers[erp_id] = customer
+        self._ambiguous()
+        return customer
+
+    async def get_customer(self, erp_id: str, ctx: CallContext) -> ErpCustomer | None:
+        self._record("get_customer")
+        return self.customers.get(erp_id)
+
+    async def find_customer_by_gateway_ref(
+        self, gateway_ref: str, ctx: CallContext
+    ) -> ErpCustomer | None:
+        self._record("find_customer")
+        return next((c for c in self.customers.values() if c.gateway_ref == gateway_ref), None)
+
+    async def create_sales_order(
+        self,
+        legal_entity: str,
+        customer: CustomerContext,
+        currency: str,
+        requested_delivery_date: dt.date | None,
+        lines: list[OrderLine],
+        refs: References,
+        ctx: CallContext,
+    ) -> ErpSalesOrder:
+        self._record("create_sales_order")
+        await self._pause()
+        erp_id = str(next(self._ids))
+        priced = [
+            ErpLine(ln.sku, ln.quantity, ln.unit_price, ln.unit_price * ln.quantity) for ln in lines
+        ]
+        order = ErpSalesOrder(
+            erp_id=erp_id,
+            document_number=f"SO{erp_id}",
+            status=SalesOrderStatus.ACCEPTED,
+            customer_erp_id=customer.erp_id,
+            currency=currency,
+            lines=priced,
+            net_amount=sum((ln.amount for ln in priced), Decimal(0)),
+            requested_delivery_date=requested_delivery_date,
+            external_ref=refs.external_ref,
+            gateway_ref=refs.gateway_ref,
+        )
+        self.orders[erp_id] = order
+        self._ambiguous()
+        return order
+
+    async def get_sales_order(self, erp_id: str, ctx: CallContext) -> ErpSalesOrder | None:
+        self._record("get_sales_order")
+        return self.orders.get(erp_id)
+
+    async def find_sales_order_by_gateway_ref(
+        self, gateway_ref: str, ctx: CallContext
+    ) -> ErpSalesOrder | None:
+        self._record("find_sales_order")
+        return next((o for o in self.orders.values() if o.gateway_ref == gateway_ref), None)
+
+    async def cancel_sales_order(self, erp_id: str, ctx: CallContext) -> ErpSalesOrder:
+        self._record("cancel_sales_order")
+        order = self.orders[erp_id]
+        cancelled = ErpSalesOrder(**{**order.__dict__, "status": SalesOrderStatus.CANCELLED})
+        self.orders[erp_id] = cancelled
+        return cancelled
+
+    async def list_shipments(self, sales_order_erp_id: str, ctx: CallContext) -> list[ErpShipment]:
+        self._record("list_shipments")
+        return []
+
+    async def get_shipment(self, erp_id: str, ctx: CallContext) -> ErpShipment | None:
+        return None
+
+    async def list_invoices(self, sales_order_erp_id: str, ctx: CallContext) -> list[ErpInvoice]:
+        self._record("list_invoices")
+        return []
+
+    async def get_invoice(self, erp_id: str, ctx: CallContext) -> ErpInvoice | None:
+        return None
+
+    async def validate_quote(self, *args: Any) -> ErpQuote:
+        self._record("validate_quote")
+        return ErpQuote("USD", [], Decimal(0), CreditCheck.PASSED)
+
+    async def ping(self, ctx: CallContext) -> bool:
+        return True
+
+    async def aclose(self) -> None:
+        return None

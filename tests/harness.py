@@ -1,0 +1,61 @@
+"""The gateway in-process over fake ERPs, for pipeline tests: real config, real store, ASGI."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import jwt
+from starlette.applications import Starlette
+
+from gateway.app import build_app
+from gateway.config.loader import load_config
+from gateway.runtime import Runtime, build_runtime
+from gateway.store.base import Store
+from tests.fake_erp import FakeErp
+
+REPO = Path(__file__).resolve().parents[1]
+SECRET = "pipeline-test-secret-0123456789abcdef"
+ENV = {"GATEWAY_DEMO_SECRET": SECRET}
+
+
+def token_for(client_id: str, scope: str | None = None, ttl_s: int = 600) -> str:
+    now = int(time.time())
+    claims = {
+        "iss": "https://gateway.local/demo",
+        "aud": "erp-gateway",
+        "sub": client_id,
+        "azp": client_id,
+        "iat": now,
+        "exp": now + ttl_s,
+    }
+    if scope is not None:
+        claims["scope"] = scope
+    return jwt.encode(claims, SECRET, algorithm="HS256")
+
+
+@dataclass
+class Gateway:
+    app: Starlette
+    runtime: Runtime
+    erps: dict[str, FakeErp]
+
+    def client(self, client_id: str = "crm-demo") -> httpx.AsyncClient:
+        return httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=self.app),
+            base_url="http://gateway.test",
+            headers={"Authorization": f"Bearer {token_for(client_id)}"},
+        )
+
+
+@asynccontextmanager
+async def in_process_gateway(store: Store, config_dir: Path = REPO) -> AsyncIterator[Gateway]:
+    config = load_config(config_dir, env=ENV)
+    erps = {name: FakeErp(name) for name in config.backends}
+    runtime = build_runtime(config, store, ENV, adapters=erps)
+    app = build_app(runtime, config_dir=config_dir, watch_config=False)
+    yield Gateway(app, runtime, erps)

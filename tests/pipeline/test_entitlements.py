@@ -1,0 +1,58 @@
+"""Entitlements: scopes per operation, legal entities per client; no ERP call when refused."""
+
+from __future__ import annotations
+
+import pytest
+
+from gateway.store.base import Store
+from tests.e2e import payloads
+from tests.harness import in_process_gateway
+
+
+async def test_a_write_for_a_legal_entity_the_client_may_not_act_for_is_403_without_erp_call(
+    store: Store,
+) -> None:
+    async with in_process_gateway(store) as gw, gw.client("crm-emea") as emea:
+        # crm-emea is read-only and limited to DE01, FR01, GB01.
+        response = await emea.post("/v1/customers", json=payloads.customer("US01"))
+        assert response.status_code == 403
+        assert response.json()["code"] == "forbidden"
+        assert all(not erp.calls for erp in gw.erps.values())
+
+
+async def test_a_write_without_the_scope_is_403_insufficient_scope(store: Store) -> None:
+    async with in_process_gateway(store) as gw, gw.client("crm-emea") as emea:
+        response = await emea.post("/v1/customers", json=payloads.customer("DE01"))
+        assert response.status_code == 403
+        assert 'error="insufficient_scope"' in response.headers["www-authenticate"]
+        assert all(not erp.calls for erp in gw.erps.values())
+
+
+async def test_a_record_in_a_legal_entity_the_client_may_not_see_is_404(store: Store) -> None:
+    async with in_process_gateway(store) as gw, gw.client() as demo, gw.client("crm-emea") as emea:
+        created = await demo.post("/v1/customers", json=payloads.customer("US01"))
+        assert created.status_code == 201, created.text
+        calls_before = {name: list(erp.calls) for name, erp in gw.erps.items()}
+        hidden = await emea.get(f"/v1/customers/{created.json()['id']}")
+        assert hidden.status_code == 404
+        assert hidden.json()["code"] == "not_found"
+        unknown = await emea.get("/v1/customers/cus_doesnotexist")
+        assert unknown.status_code == 404
+        assert hidden.json()["detail"].split()[0] == unknown.json()["detail"].split()[0]
+        assert {name: erp.calls for name, erp in gw.erps.items()} == calls_before
+
+
+@pytest.mark.parametrize("path", ["/admin/config", "/admin/config/reload"])
+async def test_admin_endpoints_need_the_admin_scope(store: Store, path: str) -> None:
+    method = "POST" if path.endswith("reload") else "GET"
+    async with in_process_gateway(store) as gw, gw.client() as demo, gw.client("ops-admin") as ops:
+        refused = await demo.request(method, path)
+        assert refused.status_code == 403
+        assert 'scope="gateway:admin"' in refused.headers["www-authenticate"]
+        assert (await ops.request(method, path)).status_code == 200
+
+
+async def test_an_unregistered_client_is_403(store: Store) -> None:
+    async with in_process_gateway(store) as gw, gw.client("stranger") as stranger:
+        response = await stranger.get("/v1/customers", params={"external_ref": "X"})
+        assert response.status_code == 403

@@ -1,0 +1,185 @@
+"""Idempotency keys through the pipeline, on each store: claim, replay, refuse, reconcile."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import httpx
+import pytest
+
+from gateway.domain.errors import GatewayError
+from gateway.pipeline.idempotency import parse_key
+from gateway.store.base import Store
+from tests.e2e import payloads
+from tests.harness import Gateway, in_process_gateway
+
+
+async def _customer(api: httpx.AsyncClient, legal_entity: str = "US01") -> dict[str, Any]:
+    response = await api.post("/v1/customers", json=payloads.customer(legal_entity))
+    assert response.status_code == 201, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def _orders(gw: Gateway) -> int:
+    return sum(len(erp.orders) for erp in gw.erps.values())
+
+
+async def test_a_sales_order_without_a_key_is_400_and_not_forwarded(store: Store) -> None:
+    async with in_process_gateway(store) as gw, gw.client() as api:
+        customer = await _customer(api)
+        response = await api.post("/v1/sales-orders", json=payloads.order("US01", customer["id"]))
+        assert response.status_code == 400
+        assert response.json()["code"] == "idempotency_key_missing"
+        assert _orders(gw) == 0
+
+
+async def test_a_retry_replays_the_stored_answer_byte_for_byte(store: Store) -> None:
+    async with in_process_gateway(store) as gw, gw.client() as api:
+        customer = await _customer(api)
+        body = payloads.order("US01", customer["id"])
+        first = await api.post("/v1/sales-orders", json=body, headers={"Idempotency-Key": "k-1"})
+        again = await api.post(
+            "/v1/sales-orders",
+            json=body,
+            headers={"Idempotency-Key": '"k-1"', "X-Correlation-ID": "retry-corr"},
+        )
+        assert first.status_code == again.status_code == 201
+        assert again.content == first.content
+        assert again.headers["idempotent-replayed"] == "true"
+        assert again.headers["location"] == first.headers["location"]
+        assert again.headers["x-correlation-id"] == "retry-corr"
+        assert "idempotent-replayed" not in first.headers
+        assert _orders(gw) == 1
+
+
+async def test_the_same_key_with_another_body_is_422(store: Store) -> None:
+    async with in_process_gateway(store) as gw, gw.client() as api:
+        customer = await _customer(api)
+        body = payloads.order("US01", customer["id"])
+        headers = {"Idempotency-Key": "k-2"}
+        assert (await api.post("/v1/sales-orders", json=body, headers=headers)).status_code == 201
+        other = {**body, "external_ref": "SOMETHING-ELSE"}
+        reused = await api.post("/v1/sales-orders", json=other, headers=headers)
+        assert reused.status_code == 422
+        assert reused.json()["code"] == "idempotency_key_reused"
+        assert _orders(gw) == 1
+
+
+async def test_the_same_key_from_another_client_is_an_independent_request(store: Store) -> None:
+    async with in_process_gateway(store) as gw, gw.client() as api:
+        customer = await _customer(api)
+        body = payloads.order("US01", customer["id"])
+        headers = {"Idempotency-Key": "shared-key"}
+        await api.post("/v1/sales-orders", json=body, headers=headers)
+        # The key is scoped to the caller: a different client id makes a different claim.
+        claim = await store.claim_idempotency("other-client:shared-key", "fp", "owner", 5, 60)
+        assert claim.state == "claimed"
+
+
+async def test_concurrent_identical_creates_make_exactly_one_order(store: Store) -> None:
+    async with in_process_gateway(store) as gw, gw.client() as api:
+        customer = await _customer(api)
+        gw.erps["cloud"].delay_s = 0.05
+        body = payloads.order("US01", customer["id"])
+        headers = {"Idempotency-Key": "k-burst"}
+        answers = await asyncio.gather(
+            *(api.post("/v1/sales-orders", json=body, headers=headers) for _ in range(50))
+        )
+        assert _orders(gw) == 1
+        created = [a for a in answers if a.status_code == 201]
+        assert {a.status_code for a in answers} <= {201, 409}
+        assert len({a.content for a in created}) == 1
+        assert (
+            all(a.headers.get("idempotent-replayed") == "true" for a in created[1:])
+            or len([a for a in created if "idempotent-replayed" not in a.headers]) == 1
+        )
+        conflicts = [a for a in answers if a.status_code == 409]
+        assert all(a.headers["retry-after"] for a in conflicts)
+
+
+async def test_failures_before_forwarding_are_not_stored(store: Store) -> None:
+    async with in_process_gateway(store) as gw, gw.client() as api:
+        bad = payloads.order("US01", "cus_doesnotexist")
+        headers = {"Idempotency-Key": "k-fix-me"}
+        first = await api.post("/v1/sales-orders", json=bad, headers=headers)
+        assert first.status_code == 422
+        assert first.json()["code"] == "customer_not_found"
+        customer = await _customer(api)
+        fixed = {**bad, "customer_id": customer["id"]}
+        # The body changed, so this is a new fingerprint: not stored means not "reused".
+        second = await api.post("/v1/sales-orders", json=fixed, headers=headers)
+        assert second.status_code == 201, second.text
+        assert _orders(gw) == 1
+
+
+async def test_an_ambiguous_timeout_is_reconciled_on_retry_without_a_second_order(
+    store: Store,
+) -> None:
+    async with in_process_gateway(store) as gw, gw.client() as api:
+        customer = await _customer(api)
+        erp = gw.erps["cloud"]
+        erp.fail_after_commit = True
+        body = payloads.order("US01", customer["id"])
+        headers = {"Idempotency-Key": "k-ambiguous"}
+        first = await api.post("/v1/sales-orders", json=body, headers=headers)
+        assert first.status_code == 504
+        assert first.json()["retryable"] is True
+        assert len(erp.orders) == 1  # committed, though the gateway could not know
+        erp.fail_after_commit = False
+        retry = await api.post("/v1/sales-orders", json=body, headers=headers)
+        assert retry.status_code == 201, retry.text
+        assert len(erp.orders) == 1
+        assert "find_sales_order" in erp.calls
+        assert retry.json()["erp_reference"] == next(iter(erp.orders.values())).document_number
+        replay = await api.post("/v1/sales-orders", json=body, headers=headers)
+        assert replay.content == retry.content
+
+
+async def test_a_retry_after_a_cutover_goes_to_the_original_erp(store: Store) -> None:
+    async with in_process_gateway(store) as gw, gw.client() as api:
+        customer = await _customer(api, "DE01")
+        legacy = gw.erps["legacy"]
+        legacy.fail_after_commit = True
+        body = payloads.order("DE01", customer["id"])
+        headers = {"Idempotency-Key": "k-cutover"}
+        assert (await api.post("/v1/sales-orders", json=body, headers=headers)).status_code == 504
+        legacy.fail_after_commit = False
+        # Wave: DE01 moves to the cloud ERP between the request and its retry.
+        gw.app.state.runtime = _with_de01_on_cloud(gw)
+        retry = await api.post("/v1/sales-orders", json=body, headers=headers)
+        assert retry.status_code == 201, retry.text
+        assert len(legacy.orders) == 1
+        assert not gw.erps["cloud"].orders
+
+
+def _with_de01_on_cloud(gw: Gateway) -> Any:
+    from dataclasses import replace
+
+    from gateway.config.routes import RoutesConfig
+    from gateway.routing.rules import compile_routes
+
+    routes = gw.runtime.config.routes.model_dump()
+    routes["rules"].insert(
+        0, {"id": "de01-wave", "match": {"legal_entities": ["DE01"]}, "backend": "cloud"}
+    )
+    table = compile_routes(RoutesConfig.model_validate(routes))
+    return replace(gw.runtime, routing=table)
+
+
+@pytest.mark.parametrize(
+    ("header", "key"),
+    [("abc", "abc"), ('"abc"', "abc"), ('"a\\"b"', 'a"b'), ("x" * 255, "x" * 255)],
+)
+def test_keys_are_accepted_quoted_or_bare(header: str, key: str) -> None:
+    assert parse_key([header]) == key
+
+
+@pytest.mark.parametrize(
+    "headers", [["a", "b"], [""], ["x" * 256], ["caf\u00e9"], ['"unterminated']]
+)
+def test_malformed_keys_are_400(headers: list[str]) -> None:
+    with pytest.raises(GatewayError) as info:
+        parse_key(headers)
+    assert info.value.status == 400

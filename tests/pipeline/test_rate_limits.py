@@ -1,0 +1,76 @@
+"""Rate limits through the pipeline, on each store: GCRA per client, headers, ERP budgets."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from pathlib import Path
+
+import pytest
+
+from gateway.pipeline.ratelimit import TierConfig, limit_header, policy_header
+from gateway.store.base import RateDecision, Store
+from tests.conftest import Clock
+from tests.e2e import payloads
+from tests.harness import REPO, in_process_gateway
+
+RATE_LIMITS = """
+tiers:
+  standard: {rate_per_s: 2, burst: 5}
+backends:
+  legacy: {max_rps: 1000, max_in_flight: 3}
+  cloud: {max_rps: 1000, max_in_flight: 3}
+"""
+
+
+@pytest.fixture
+def config_dir(tmp_path: Path) -> Path:
+    shutil.copy(REPO / "routes.yaml", tmp_path / "routes.yaml")
+    shutil.copytree(REPO / "backends", tmp_path / "backends")
+    shutil.copytree(REPO / "policies", tmp_path / "policies")
+    (tmp_path / "policies" / "rate-limits.yaml").write_text(RATE_LIMITS)
+    return tmp_path
+
+
+def test_headers_follow_the_ratelimit_draft() -> None:
+    tier = TierConfig(rate_per_s=2, burst=5)
+    assert policy_header("standard", tier) == '"standard";q=5;w=3'
+    decision = RateDecision(allowed=True, remaining=3, retry_after_s=0, reset_after_s=1.2)
+    assert limit_header("standard", decision) == '"standard";r=3;t=2'
+
+
+async def test_exactly_burst_requests_pass_then_429_with_retry_after(
+    store: Store, clock: Clock, config_dir: Path
+) -> None:
+    async with in_process_gateway(store, config_dir) as gw, gw.client() as api:
+        lookups = [
+            await api.get("/v1/customers", params={"external_ref": "RL-1"}) for _ in range(6)
+        ]
+        assert [r.status_code for r in lookups] == [200] * 5 + [429]
+        remaining = [r.headers["ratelimit"] for r in lookups[:5]]
+        assert [h.split(";")[1] for h in remaining] == ["r=4", "r=3", "r=2", "r=1", "r=0"]
+        assert all(r.headers["ratelimit-policy"] == '"standard";q=5;w=3' for r in lookups)
+        refused = lookups[5]
+        assert refused.headers["retry-after"] == "1"  # one emission interval, 1/rate = 0.5 s
+        problem = refused.json()
+        assert problem["type"] == "https://iana.org/assignments/http-problem-types#quota-exceeded"
+        assert problem["violated-policies"] == ["standard"]
+        assert problem["code"] == "rate_limited"
+        assert "x-ratelimit-limit" not in refused.headers
+        await clock.advance(0.55)
+        assert (await api.get("/v1/customers", params={"external_ref": "RL-1"})).status_code == 200
+
+
+async def test_an_erps_in_flight_budget_sheds_excess_with_503(
+    store: Store, config_dir: Path
+) -> None:
+    async with in_process_gateway(store, config_dir) as gw, gw.client("crm-demo") as api:
+        gw.erps["cloud"].delay_s = 0.3
+        bodies = [payloads.customer("US01") for _ in range(5)]
+        answers = await asyncio.gather(*(api.post("/v1/customers", json=b) for b in bodies))
+        statuses = sorted(a.status_code for a in answers)
+        assert statuses == [201, 201, 201, 503, 503]
+        shed = [a for a in answers if a.status_code == 503]
+        assert all(a.json()["code"] == "erp_unavailable" for a in shed)
+        assert all(a.headers["retry-after"] for a in shed)
+        assert len(gw.erps["cloud"].customers) == 3
