@@ -21,9 +21,9 @@ from gateway.runtime import Runtime
 AdminHandler = Callable[[Request], Awaitable[Response]]
 
 
-def _require_admin(request: Request) -> None:
+async def _require_admin(request: Request) -> None:
     runtime: Runtime = request.app.state.runtime
-    principal = runtime.authenticator.authenticate(request.headers.get("authorization"))
+    principal = await runtime.authenticator.authenticate(request.headers.get("authorization"))
     entitlement = runtime.entitlements.get(principal.client_id)
     if entitlement is None or ADMIN_SCOPE not in entitlement.scopes:
         raise insufficient_scope(ADMIN_SCOPE)
@@ -33,7 +33,7 @@ def _admin(handler: AdminHandler) -> AdminHandler:
     async def endpoint(request: Request) -> Response:
         correlation_id = correlation_id_from(request.headers.get(CORRELATION_HEADER))
         try:
-            _require_admin(request)
+            await _require_admin(request)
             response = await handler(request)
         except GatewayError as error:
             response = problem_response(error, correlation_id, request.url.path)

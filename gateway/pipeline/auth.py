@@ -11,7 +11,7 @@ from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 import jwt
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
@@ -21,6 +21,7 @@ from starlette.responses import Response
 from gateway.domain.errors import Code, GatewayError
 from gateway.pipeline.chain import Handler
 from gateway.pipeline.context import Principal, RequestContext
+from gateway.pipeline.keys import JwksKeys, KeySource, StaticKey
 
 
 class _Model(BaseModel):
@@ -98,26 +99,27 @@ def _no_credentials() -> GatewayError:
 
 @dataclass(frozen=True)
 class IssuerVerifier:
-    """One issuer's compiled verification: its key and the checks PyJWT must make."""
+    """One issuer's compiled verification: its key source and the checks PyJWT must make."""
 
     config: IssuerConfig
-    key: Any  # an HMAC secret (bytes) or a public key object
+    keys: KeySource
 
-    def principal(self, token: str) -> tuple[Principal, float]:
+    async def principal(self, token: str, kid: str | None) -> tuple[Principal, float]:
         """The verified caller and the token's expiry (epoch seconds); raises on any failure."""
         cfg = self.config
+        key = await self.keys.key_for(kid)
+        if key is None:
+            raise jwt.InvalidTokenError("no key for kid")
         claims = jwt.decode(
             token,
-            self.key,
+            key,
             algorithms=list(cfg.algorithms),
             audience=list(cfg.audiences),
             issuer=cfg.issuer,
             leeway=cfg.leeway_s,
             options={"require": _REQUIRED_CLAIMS, "verify_signature": True},
         )
-        client_id = claims.get(cfg.client_claim) or (
-            claims["sub"] if cfg.client_claim == "sub" else None
-        )
+        client_id = claims.get(cfg.client_claim)
         if not isinstance(client_id, str) or not client_id:
             raise jwt.InvalidTokenError("no client claim")
         raw_scopes = claims.get("scope", claims.get("scp", ""))
@@ -126,16 +128,17 @@ class IssuerVerifier:
         return principal, float(claims["exp"])
 
 
-def issuer_key(config: IssuerConfig, base_dir: Path, env: Mapping[str, str]) -> Any | None:
-    """The verification key an issuer names, or None when its secret is not configured."""
+def key_source(config: IssuerConfig, base_dir: Path, env: Mapping[str, str]) -> KeySource | None:
+    """Where an issuer's keys come from, or None when its secret is not configured."""
     if config.secret_env:
         secret = env.get(config.secret_env)
-        return secret.encode("utf-8") if secret else None
+        return StaticKey(secret.encode("utf-8")) if secret else None
     if config.public_key_file:
         path = Path(config.public_key_file)
         pem = (path if path.is_absolute() else base_dir / path).read_bytes()
-        return load_pem_public_key(pem)
-    return None  # jwks_url: fetched asynchronously (see the access-policies issue)
+        return StaticKey(load_pem_public_key(pem))
+    assert config.jwks_url is not None  # the model requires exactly one key source
+    return JwksKeys(config.jwks_url)
 
 
 class Authenticator:
@@ -153,7 +156,7 @@ class Authenticator:
     def issuers(self) -> list[str]:
         return list(self._by_issuer)
 
-    def authenticate(self, authorization: str | None) -> Principal:
+    async def authenticate(self, authorization: str | None) -> Principal:
         if not authorization:
             raise _no_credentials()
         scheme, _, token = authorization.partition(" ")
@@ -164,17 +167,16 @@ class Authenticator:
             raise _invalid_token()
         digest = hashlib.sha256(token.encode("utf-8", "surrogateescape")).digest()
         cached = self._cache.get(digest)
-        now = time.time()
-        if cached is not None and cached[1] > now:
+        if cached is not None and cached[1] > time.time():
             self._cache.move_to_end(digest)
             return cached[0]
-        principal, expires = self._verify(token)
+        principal, expires = await self._verify(token)
         self._cache[digest] = (principal, expires)
         if len(self._cache) > _CACHE_SIZE:
             self._cache.popitem(last=False)
         return principal
 
-    def _verify(self, token: str) -> tuple[Principal, float]:
+    async def _verify(self, token: str) -> tuple[Principal, float]:
         try:
             header = jwt.get_unverified_header(token)
             if "crit" in header:  # we understand no critical extensions (RFC 7515 4.1.11)
@@ -183,7 +185,8 @@ class Authenticator:
             verifier = self._by_issuer.get(issuer) if isinstance(issuer, str) else None
             if verifier is None or header.get("alg") not in verifier.config.algorithms:
                 raise jwt.InvalidTokenError("issuer or algorithm")
-            return verifier.principal(token)
+            kid = header.get("kid")
+            return await verifier.principal(token, kid if isinstance(kid, str) else None)
         except (jwt.PyJWTError, ValueError, TypeError, KeyError) as exc:
             raise _invalid_token() from exc
 
@@ -194,9 +197,9 @@ def build_authenticator(
     """Verifiers for every issuer whose key is available (the demo issuer only with its secret)."""
     verifiers: dict[str, IssuerVerifier] = {}
     for issuer in policy.issuers:
-        key = issuer_key(issuer, base_dir, env)
-        if key is not None:
-            verifiers[issuer.issuer] = IssuerVerifier(issuer, key)
+        source = key_source(issuer, base_dir, env)
+        if source is not None:
+            verifiers[issuer.issuer] = IssuerVerifier(issuer, source)
     return Authenticator(verifiers)
 
 
@@ -205,5 +208,5 @@ class Authenticate:
 
     async def __call__(self, ctx: RequestContext, call_next: Handler) -> Response:
         authorization = ctx.request.headers.get("authorization")
-        ctx.principal = ctx.runtime.authenticator.authenticate(authorization)
+        ctx.principal = await ctx.runtime.authenticator.authenticate(authorization)
         return await call_next(ctx)
