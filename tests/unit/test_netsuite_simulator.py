@@ -1,0 +1,478 @@
+"""The cloud ERP simulator's own mechanics over real HTTP: tokens, records, controls, faults."""
+
+from __future__ import annotations
+
+import base64
+import time
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from gateway.simulators.netsuite import create_app
+from tests.servers import PYTHON, free_port, run_process, serve_app
+
+TOKEN_PATH = "/services/rest/auth/oauth2/v1/token"
+RECORDS = "/services/rest/record/v1"
+BASIC = "Basic " + base64.b64encode(b"gateway-demo:cloud-sim-secret").decode()
+GRANT = {"grant_type": "client_credentials"}
+
+
+@pytest.fixture(scope="module")
+def sim_url() -> Iterator[str]:
+    with serve_app(create_app()) as url:
+        yield url
+
+
+@pytest.fixture
+async def sim(sim_url: str) -> AsyncIterator[httpx.AsyncClient]:
+    """A client on a freshly reset simulator, without faults."""
+    async with httpx.AsyncClient(base_url=sim_url, timeout=5) as client:
+        await client.post("/_sim/reset")
+        yield client
+        await client.delete("/_sim/faults")
+
+
+@pytest.fixture
+async def auth(sim: httpx.AsyncClient) -> dict[str, str]:
+    response = await sim.post(TOKEN_PATH, data=GRANT, headers={"Authorization": BASIC})
+    return {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+
+def customer_body(**overrides: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "externalId": "gw-CUSTOMER-1",
+        "companyName": "Acme Corp",
+        "subsidiary": {"id": "2"},
+        "currency": {"id": "1"},
+        "terms": {"id": "2"},
+        "creditLimit": 50000.00,
+        "accountNumber": "CRM-ACC-1",
+        "addressBook": {
+            "items": [
+                {
+                    "defaultBilling": True,
+                    "addressBookAddress": {
+                        "addr1": "1 Main St",
+                        "city": "Austin",
+                        "zip": "78701",
+                        "country": {"id": "US"},
+                    },
+                }
+            ]
+        },
+    }
+    body.update(overrides)
+    return body
+
+
+def order_body(entity: str, /, **overrides: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "externalId": "gw-ORDER-1",
+        "otherRefNum": "CRM-OPP-1",
+        "entity": {"id": entity},
+        "subsidiary": {"id": "2"},
+        "currency": {"id": "1"},
+        "shipDate": "2026-12-15",
+        "item": {
+            "items": [
+                {"item": {"id": "1001"}, "quantity": 3, "rate": 19.99, "amount": 59.97},
+                {"item": {"id": "1002"}, "quantity": 1, "rate": 149.00},
+            ]
+        },
+    }
+    body.update(overrides)
+    return body
+
+
+async def create(
+    sim: httpx.AsyncClient, auth: dict[str, str], record_type: str, body: dict[str, Any]
+) -> str:
+    response = await sim.post(f"{RECORDS}/{record_type}", json=body, headers=auth)
+    assert response.status_code == 204, response.text
+    return response.headers["location"].rsplit("/", 1)[1]
+
+
+async def read(
+    sim: httpx.AsyncClient, auth: dict[str, str], record_type: str, key: str
+) -> dict[str, Any]:
+    response = await sim.get(
+        f"{RECORDS}/{record_type}/{key}", params={"expandSubResources": "true"}, headers=auth
+    )
+    assert response.status_code == 200, response.text
+    document: dict[str, Any] = response.json()
+    return document
+
+
+def refusal(response: httpx.Response) -> tuple[int, str, str | None]:
+    document = response.json()
+    assert {"type", "title", "status", "o:errorDetails"} <= set(document)
+    assert document["status"] == response.status_code
+    first = document["o:errorDetails"][0]
+    assert first["detail"]
+    return response.status_code, first["o:errorCode"], first.get("o:errorPath")
+
+
+# --- OAuth 2.0 ----------------------------------------------------------------------------------
+
+
+async def test_a_token_is_issued_to_the_client_by_basic_auth_or_by_form_fields(
+    sim: httpx.AsyncClient,
+) -> None:
+    by_basic = await sim.post(TOKEN_PATH, data=GRANT, headers={"Authorization": BASIC})
+    by_form = await sim.post(
+        TOKEN_PATH,
+        data={**GRANT, "client_id": "gateway-demo", "client_secret": "cloud-sim-secret"},
+    )
+    for response in (by_basic, by_form):
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert body["token_type"] == "Bearer"
+        assert int(body["expires_in"]) == 3600
+        assert body["access_token"]
+    assert by_basic.json()["access_token"] != by_form.json()["access_token"]
+
+
+async def test_a_wrong_secret_or_grant_gets_no_token(sim: httpx.AsyncClient) -> None:
+    wrong = "Basic " + base64.b64encode(b"gateway-demo:guess").decode()
+    refused = await sim.post(TOKEN_PATH, data=GRANT, headers={"Authorization": wrong})
+    assert (refused.status_code, refused.json()["error"]) == (401, "invalid_client")
+    grant = await sim.post(
+        TOKEN_PATH, data={"grant_type": "password"}, headers={"Authorization": BASIC}
+    )
+    assert (grant.status_code, grant.json()["error"]) == (400, "unsupported_grant_type")
+
+
+async def test_record_calls_need_a_live_bearer_token(
+    sim: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
+    assert (await sim.get(f"{RECORDS}/subsidiary/2", headers=auth)).status_code == 200
+    for headers in ({}, {"Authorization": "Bearer made-up"}, {"Authorization": BASIC}):
+        response = await sim.get(f"{RECORDS}/subsidiary/2", headers=headers)
+        assert refusal(response) == (401, "INVALID_LOGIN", None)
+
+
+async def test_expiring_the_tokens_makes_issued_tokens_fail_until_a_new_one_is_fetched(
+    sim: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
+    expired = await sim.post("/_sim/tokens/expire")
+    assert expired.json()["expired"] >= 1
+    assert (await sim.get(f"{RECORDS}/term/2", headers=auth)).status_code == 401
+    fresh = await sim.post(TOKEN_PATH, data=GRANT, headers={"Authorization": BASIC})
+    headers = {"Authorization": f"Bearer {fresh.json()['access_token']}"}
+    assert (await sim.get(f"{RECORDS}/term/2", headers=headers)).status_code == 200
+    assert (await sim.get("/_sim/tokens")).json() == {"issued": 2, "live": 1}
+
+
+async def test_a_token_is_refused_once_its_lifetime_is_over() -> None:
+    with serve_app(create_app(token_ttl_s=0)) as url:
+        async with httpx.AsyncClient(base_url=url) as client:
+            token = await client.post(TOKEN_PATH, data=GRANT, headers={"Authorization": BASIC})
+            headers = {"Authorization": f"Bearer {token.json()['access_token']}"}
+            assert (await client.get(f"{RECORDS}/term/2", headers=headers)).status_code == 401
+
+
+# --- records ------------------------------------------------------------------------------------
+
+
+async def test_a_create_answers_204_with_a_location_that_reads_back_with_erp_numbers(
+    sim: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
+    response = await sim.post(f"{RECORDS}/customer", json=customer_body(), headers=auth)
+    assert response.status_code == 204
+    assert response.content == b""
+    location = response.headers["location"]
+    assert location.startswith(str(sim.base_url).rstrip("/") + f"{RECORDS}/customer/")
+    customer = (await sim.get(location, params={"expandSubResources": "true"}, headers=auth)).json()
+    assert customer["entityId"].startswith("CUST-")
+    assert customer["subsidiary"]["id"] == "2"
+    assert customer["creditLimit"] == 50000.0
+    assert customer["taxItem"]["id"]
+    assert customer["addressBook"]["items"][0]["addressBookAddress"]["city"] == "Austin"
+    unexpanded = (await sim.get(location, headers=auth)).json()
+    assert set(unexpanded["addressBook"]) == {"links"}
+
+
+async def test_a_record_is_found_by_its_external_id_and_unknown_ones_are_404(
+    sim: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
+    internal_id = await create(sim, auth, "customer", customer_body())
+    found = await read(sim, auth, "customer", "eid:gw-CUSTOMER-1")
+    assert found["id"] == internal_id
+    missing = await sim.get(f"{RECORDS}/customer/eid:gw-NEVER", headers=auth)
+    assert refusal(missing) == (404, "NONEXISTENT_ID", None)
+    assert (await sim.get(f"{RECORDS}/customer/999999", headers=auth)).status_code == 404
+
+
+async def test_a_second_record_with_the_same_external_id_is_refused_as_a_duplicate(
+    sim: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
+    await create(sim, auth, "customer", customer_body())
+    again = await sim.post(f"{RECORDS}/customer", json=customer_body(), headers=auth)
+    assert refusal(again) == (400, "DUP_RCRD", "externalId")
+    assert (await sim.get("/_sim/stats")).json()["customers"] == 1
+
+
+@pytest.mark.parametrize(
+    ("overrides", "path"),
+    [
+        ({"subsidiary": {"id": "4"}, "currency": {"id": "4"}}, "vatRegNumber"),
+        ({"terms": {"id": "99"}}, "terms"),
+        ({"subsidiary": {"id": "42"}}, "subsidiary"),
+        ({"creditLimit": "50000.00"}, "creditLimit"),
+        ({"nickname": "Acme"}, "nickname"),
+    ],
+)
+async def test_a_customer_the_erp_would_refuse_is_refused_naming_the_field(
+    sim: httpx.AsyncClient, auth: dict[str, str], overrides: dict[str, Any], path: str
+) -> None:
+    response = await sim.post(f"{RECORDS}/customer", json=customer_body(**overrides), headers=auth)
+    assert refusal(response) == (400, "USER_ERROR", path)
+    assert (await sim.get("/_sim/stats")).json()["customers"] == 0
+
+
+async def test_an_eu_customer_with_a_vat_number_is_accepted(
+    sim: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
+    body = customer_body(subsidiary={"id": "5"}, currency={"id": "4"}, vatRegNumber="FR1234")
+    customer = await read(sim, auth, "customer", await create(sim, auth, "customer", body))
+    assert (customer["vatRegNumber"], customer["currency"]["refName"]) == ("FR1234", "EUR")
+
+
+async def test_a_sales_order_is_priced_taxed_and_numbered_by_the_erp(
+    sim: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
+    customer = await create(sim, auth, "customer", customer_body())
+    order = await read(
+        sim, auth, "salesOrder", await create(sim, auth, "salesOrder", order_body(customer))
+    )
+    assert order["tranId"].startswith("SO-")
+    assert (order["orderStatus"]["id"], order["custbody_credit_hold"]) == ("B", False)
+    assert (order["subtotal"], order["taxTotal"], order["total"]) == (208.97, 17.24, 226.21)
+    assert [(ln["item"]["id"], ln["quantity"], ln["amount"]) for ln in order["item"]["items"]] == [
+        ("1001", 3, 59.97),
+        ("1002", 1, 149.0),
+    ]
+    assert (order["otherRefNum"], order["externalId"]) == ("CRM-OPP-1", "gw-ORDER-1")
+    assert (await sim.get("/_sim/stats")).json()["sales_orders"] == 1
+
+
+@pytest.mark.parametrize(
+    ("change", "path"),
+    [
+        ({"item": {"items": [{"item": {"id": "9999"}, "quantity": 1}]}}, "item.items[0].item"),
+        (
+            {
+                "item": {
+                    "items": [
+                        {"item": {"id": "1001"}, "quantity": 1, "rate": 19.99},
+                        {"item": {"id": "1002"}, "quantity": 1, "rate": 99.0},
+                    ]
+                }
+            },
+            "item.items[1].rate",
+        ),
+        ({"entity": {"id": "999999"}}, "entity"),
+        ({"subsidiary": {"id": "3"}}, "subsidiary"),
+        ({"currency": {"id": "4"}}, "currency"),
+        ({"terms": {"id": "77"}}, "terms"),
+    ],
+)
+async def test_an_order_the_erp_would_refuse_is_not_saved_and_names_the_field(
+    sim: httpx.AsyncClient, auth: dict[str, str], change: dict[str, Any], path: str
+) -> None:
+    customer = await create(sim, auth, "customer", customer_body())
+    response = await sim.post(
+        f"{RECORDS}/salesOrder", json=order_body(customer, **change), headers=auth
+    )
+    assert refusal(response) == (400, "USER_ERROR", path)
+    assert (await sim.get("/_sim/stats")).json()["sales_orders"] == 0
+
+
+async def test_an_order_over_the_credit_left_is_saved_pending_approval_on_credit_hold(
+    sim: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
+    customer = await create(sim, auth, "customer", customer_body(creditLimit=300))
+    first = await read(
+        sim, auth, "salesOrder", await create(sim, auth, "salesOrder", order_body(customer))
+    )
+    assert first["custbody_credit_hold"] is False
+    # 226.21 of 300 is now used by the first, unbilled order.
+    second_id = await create(sim, auth, "salesOrder", order_body(customer, externalId="gw-ORDER-2"))
+    second = await read(sim, auth, "salesOrder", second_id)
+    assert (second["orderStatus"]["refName"], second["custbody_credit_hold"]) == (
+        "Pending Approval",
+        True,
+    )
+    exposure = await read(sim, auth, "customer", customer)
+    assert exposure["unbilledOrders"] == 226.21
+
+
+async def test_lists_answer_ids_filtered_by_q_with_netsuites_paging_fields(
+    sim: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
+    customer = await create(sim, auth, "customer", customer_body())
+    first = await create(sim, auth, "salesOrder", order_body(customer))
+    await create(sim, auth, "salesOrder", order_body(customer, externalId="gw-2", otherRefNum="X"))
+    listed = await sim.get(
+        f"{RECORDS}/salesOrder", params={"q": 'otherRefNum IS "CRM-OPP-1"'}, headers=auth
+    )
+    assert listed.status_code == 200, listed.text
+    page = listed.json()
+    assert {k: page[k] for k in ("count", "hasMore", "offset", "totalResults")} == {
+        "count": 1,
+        "hasMore": False,
+        "offset": 0,
+        "totalResults": 1,
+    }
+    assert [item["id"] for item in page["items"]] == [first]
+    paged = (await sim.get(f"{RECORDS}/salesOrder", params={"limit": "1"}, headers=auth)).json()
+    assert (paged["count"], paged["hasMore"], paged["totalResults"]) == (1, True, 2)
+    bad = await sim.get(f"{RECORDS}/salesOrder", params={"q": "otherRefNum LIKE x"}, headers=auth)
+    assert refusal(bad)[:2] == (400, "INVALID_PARAMETER")
+
+
+# --- the passage of time ------------------------------------------------------------------------
+
+
+async def test_advance_moves_an_order_through_fulfillment_shipping_billing_and_payment(
+    sim: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
+    customer = await create(sim, auth, "customer", customer_body())
+    order_id = await create(sim, auth, "salesOrder", order_body(customer))
+    stages = []
+    for _ in range(5):
+        changed = (await sim.post("/_sim/advance")).json()["changed"]
+        stages.append(changed[0]["to"] if changed else None)
+    assert stages == ["in_fulfillment", "shipped", "invoiced", "paid", None]
+
+    order = await read(sim, auth, "salesOrder", order_id)
+    assert order["orderStatus"]["refName"] == "Billed"
+    q = {"q": f"createdFrom ANY_OF [{order_id}]"}
+    fulfillments = (await sim.get(f"{RECORDS}/itemFulfillment", params=q, headers=auth)).json()
+    fulfillment = await read(sim, auth, "itemFulfillment", fulfillments["items"][0]["id"])
+    assert fulfillment["shipStatus"]["refName"] == "Shipped"
+    assert fulfillment["createdFrom"]["id"] == order_id
+    invoices = (await sim.get(f"{RECORDS}/invoice", params=q, headers=auth)).json()
+    invoice = await read(sim, auth, "invoice", invoices["items"][0]["id"])
+    assert (invoice["status"]["refName"], invoice["total"], invoice["amountRemaining"]) == (
+        "Paid In Full",
+        226.21,
+        0.0,
+    )
+    assert (await read(sim, auth, "customer", customer))["balance"] == 0.0
+
+
+async def test_advance_to_a_stage_skips_held_and_cancelled_orders(
+    sim: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
+    customer = await create(sim, auth, "customer", customer_body(creditLimit=300))
+    open_order = await create(sim, auth, "salesOrder", order_body(customer))
+    held = await create(sim, auth, "salesOrder", order_body(customer, externalId="gw-2"))
+    cancelled = await create(
+        sim,
+        auth,
+        "salesOrder",
+        order_body(
+            customer, externalId="gw-3", item={"items": [{"item": {"id": "1001"}, "quantity": 1}]}
+        ),
+    )
+    patch = await sim.patch(
+        f"{RECORDS}/salesOrder/{cancelled}", json={"orderStatus": {"id": "C"}}, headers=auth
+    )
+    assert patch.status_code == 204, patch.text
+    changed = (await sim.post("/_sim/advance", json={"to": "invoiced"})).json()["changed"]
+    assert [(c["salesOrder"], c["from"], c["to"]) for c in changed] == [
+        (open_order, "accepted", "invoiced")
+    ]
+    assert (await read(sim, auth, "salesOrder", held))["orderStatus"]["id"] == "A"
+    one = await sim.post("/_sim/advance", json={"to": "paid", "sales_order": held})
+    assert one.json() == {"changed": []}
+
+
+async def test_an_order_can_be_cancelled_until_it_is_fulfilled(
+    sim: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
+    customer = await create(sim, auth, "customer", customer_body())
+    first = await create(sim, auth, "salesOrder", order_body(customer))
+    second = await create(sim, auth, "salesOrder", order_body(customer, externalId="gw-2"))
+    cancel = {"orderStatus": {"id": "C"}}
+    assert (
+        await sim.patch(f"{RECORDS}/salesOrder/{first}", json=cancel, headers=auth)
+    ).status_code == 204
+    assert (await read(sim, auth, "salesOrder", first))["orderStatus"]["refName"] == "Cancelled"
+    await sim.post("/_sim/advance", json={"to": "in_fulfillment", "sales_order": second})
+    refused = await sim.patch(f"{RECORDS}/salesOrder/{second}", json=cancel, headers=auth)
+    assert refusal(refused) == (400, "USER_ERROR", "orderStatus")
+    assert (await read(sim, auth, "salesOrder", second))["orderStatus"][
+        "refName"
+    ] == "Pending Billing"
+
+
+async def test_stats_count_customers_and_orders_and_reset_clears_them(
+    sim: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
+    customer = await create(sim, auth, "customer", customer_body())
+    await create(sim, auth, "salesOrder", order_body(customer))
+    stats = (await sim.get("/_sim/stats")).json()
+    assert (stats["customers"], stats["sales_orders"]) == (1, 1)
+    assert stats["requests"] >= 3
+    await sim.post("/_sim/reset")
+    stats = (await sim.get("/_sim/stats")).json()
+    assert (stats["customers"], stats["sales_orders"], stats["requests"]) == (0, 0, 0)
+    assert (await sim.get(f"{RECORDS}/customer/{customer}", headers=auth)).status_code == 404
+
+
+# --- faults -------------------------------------------------------------------------------------
+
+
+async def test_an_error_fault_answers_in_netsuites_error_shape_for_its_operation_only(
+    sim: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
+    fault = {"mode": "error", "status": 503, "operations": ["customers.create"]}
+    assert (await sim.post("/_sim/faults", json=fault)).status_code == 200
+    response = await sim.post(f"{RECORDS}/customer", json=customer_body(), headers=auth)
+    assert refusal(response)[0] == 503
+    assert (await sim.get(f"{RECORDS}/term/2", headers=auth)).status_code == 200
+    assert (await sim.get("/_sim/stats")).json()["customers"] == 0
+
+
+async def test_a_malformed_fault_sends_an_unreadable_body(
+    sim: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
+    await sim.post("/_sim/faults", json={"mode": "malformed", "operations": ["items.read"]})
+    response = await sim.get(f"{RECORDS}/inventoryItem/1001", headers=auth)
+    assert response.status_code == 200
+    with pytest.raises(ValueError):
+        response.json()
+
+
+async def test_a_timeout_fault_holds_the_answer_back(
+    sim: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
+    await sim.post("/_sim/faults", json={"mode": "timeout", "latency_ms": 2000})
+    with pytest.raises(httpx.ReadTimeout):
+        await sim.get(f"{RECORDS}/term/2", headers=auth, timeout=0.3)
+
+
+async def test_commit_then_timeout_saves_the_record_before_the_answer_is_lost(
+    sim: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
+    fault = {"mode": "commit_then_timeout", "latency_ms": 2000, "operations": ["customers.create"]}
+    await sim.post("/_sim/faults", json=fault)
+    with pytest.raises(httpx.ReadTimeout):
+        await sim.post(f"{RECORDS}/customer", json=customer_body(), headers=auth, timeout=0.3)
+    await sim.delete("/_sim/faults")
+    assert (await sim.get("/_sim/stats")).json()["customers"] == 1
+    assert (await read(sim, auth, "customer", "eid:gw-CUSTOMER-1"))["companyName"] == "Acme Corp"
+
+
+def test_the_simulator_runs_as_a_module_on_the_port_it_is_given() -> None:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    args = [PYTHON, "-m", "gateway.simulators.netsuite", "--port", str(port)]
+    started = time.monotonic()
+    with run_process(args, url + "/_sim/stats", expect=200):
+        assert httpx.get(url + "/_sim/stats").json()["customers"] == 0
+    assert time.monotonic() - started < 20
