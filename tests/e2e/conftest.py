@@ -9,13 +9,13 @@ from pathlib import Path
 
 import httpx
 import pytest
-from gateway.config.loader import load_config
 
+from gateway.config.loader import load_config
 from gateway.demo import SIMULATOR_CREDENTIALS, demo_issuer, mint_token
 from tests.servers import PYTHON, free_port, run_process
 
 REPO = Path(__file__).resolve().parents[2]
-TEST_SECRET = "e2e-test-secret-not-the-dev-one"
+TEST_SECRET = "e2e-test-secret-not-the-dev-one-0123456789"
 ERP_TIMEOUT_S = 1.5
 # A wave moving FR01 to the cloud ERP, so that each ERP serves one EU legal entity in the tests.
 FR01_WAVE = """  - id: fr01-wave-2

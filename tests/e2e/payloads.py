@@ -74,3 +74,8 @@ def order(legal_entity: str, customer_id: str, **overrides: Any) -> dict[str, An
     }
     body.update(overrides)
     return body
+
+
+def new_key() -> dict[str, str]:
+    """A fresh Idempotency-Key header: one per intended request."""
+    return {"Idempotency-Key": uuid.uuid4().hex}

@@ -57,7 +57,11 @@ def test_customer_and_order_land_in_the_routed_erp_and_read_back(
     customer = _create_customer(api, legal_entity)
     assert customer["id"].startswith("cus_")
     assert customer["erp_reference"]
-    response = api.post("/v1/sales-orders", json=payloads.order(legal_entity, customer["id"]))
+    response = api.post(
+        "/v1/sales-orders",
+        json=payloads.order(legal_entity, customer["id"]),
+        headers=payloads.new_key(),
+    )
     assert response.status_code == 201, response.text
     order = response.json()
     assert order["id"].startswith("so_")
@@ -89,7 +93,11 @@ def test_shipments_and_invoices_get_stable_gateway_ids_after_the_erp_advances(
     api: httpx.Client, sims: dict[str, httpx.Client], legal_entity: str
 ) -> None:
     customer = _create_customer(api, legal_entity)
-    order = api.post("/v1/sales-orders", json=payloads.order(legal_entity, customer["id"])).json()
+    order = api.post(
+        "/v1/sales-orders",
+        json=payloads.order(legal_entity, customer["id"]),
+        headers=payloads.new_key(),
+    ).json()
     sim = sims[ERP_OF[legal_entity]]
     advanced = sim.post("/_sim/advance", json={"to": "invoiced"})
     assert advanced.status_code == 200, advanced.text
@@ -128,7 +136,9 @@ def test_erp_business_refusals_come_back_as_business_problems_pointing_at_the_fi
         lines=[{"sku": "NO-SUCH-SKU", "quantity": 1, "unit_price": "1.00"}],
     )
     _assert_business_problem(
-        api.post("/v1/sales-orders", json=unknown_sku), "unknown_sku", "/lines/0/sku"
+        api.post("/v1/sales-orders", json=unknown_sku, headers=payloads.new_key()),
+        "unknown_sku",
+        "/lines/0/sku",
     )
     stale_price = payloads.order(
         legal_entity,
@@ -139,7 +149,9 @@ def test_erp_business_refusals_come_back_as_business_problems_pointing_at_the_fi
         ],
     )
     _assert_business_problem(
-        api.post("/v1/sales-orders", json=stale_price), "price_mismatch", "/lines/1/unit_price"
+        api.post("/v1/sales-orders", json=stale_price, headers=payloads.new_key()),
+        "price_mismatch",
+        "/lines/1/unit_price",
     )
 
 
@@ -166,7 +178,11 @@ def test_an_order_over_the_credit_limit_is_created_on_credit_hold(
     api: httpx.Client, legal_entity: str
 ) -> None:
     customer = _create_customer(api, legal_entity, credit_limit="100.00")
-    response = api.post("/v1/sales-orders", json=payloads.order(legal_entity, customer["id"]))
+    response = api.post(
+        "/v1/sales-orders",
+        json=payloads.order(legal_entity, customer["id"]),
+        headers=payloads.new_key(),
+    )
     assert response.status_code == 201, response.text
     assert response.json()["status"] == "on_hold"
     assert response.json()["hold_reason"] == "credit"
@@ -178,10 +194,12 @@ def test_an_erp_timeout_is_a_504_erp_timeout_within_the_backend_timeout(
 ) -> None:
     customer = _create_customer(api, legal_entity)
     sim = sims[ERP_OF[legal_entity]]
-    sim.post("/_sim/faults", json={"mode": "timeout", "operations": ["sales_orders.read"]})
     order_id = api.post(
-        "/v1/sales-orders", json=payloads.order(legal_entity, customer["id"])
+        "/v1/sales-orders",
+        json=payloads.order(legal_entity, customer["id"]),
+        headers=payloads.new_key(),
     ).json()["id"]
+    sim.post("/_sim/faults", json={"mode": "timeout", "operations": ["sales_orders.read"]})
     started = time.monotonic()
     response = api.get(f"/v1/sales-orders/{order_id}")
     elapsed = time.monotonic() - started
@@ -232,8 +250,12 @@ def test_a_customer_can_be_found_by_its_crm_reference(api: httpx.Client) -> None
 @pytest.mark.parametrize("legal_entity", ["US01", "DE01"])
 def test_cancelling_an_order_cancels_it_in_its_erp(api: httpx.Client, legal_entity: str) -> None:
     customer = _create_customer(api, legal_entity)
-    order = api.post("/v1/sales-orders", json=payloads.order(legal_entity, customer["id"])).json()
-    cancelled = api.post(f"/v1/sales-orders/{order['id']}/cancel")
+    order = api.post(
+        "/v1/sales-orders",
+        json=payloads.order(legal_entity, customer["id"]),
+        headers=payloads.new_key(),
+    ).json()
+    cancelled = api.post(f"/v1/sales-orders/{order['id']}/cancel", headers=payloads.new_key())
     assert cancelled.status_code == 200, cancelled.text
     assert cancelled.json()["status"] == "cancelled"
     assert api.get(f"/v1/sales-orders/{order['id']}").json()["status"] == "cancelled"
@@ -261,11 +283,17 @@ def test_an_order_must_use_its_customers_legal_entity(
 ) -> None:
     customer = _create_customer(api, "DE01")
     before = _stats(sims["legacy"])["requests"]
-    response = api.post("/v1/sales-orders", json=payloads.order("FR01", customer["id"]))
+    response = api.post(
+        "/v1/sales-orders", json=payloads.order("FR01", customer["id"]), headers=payloads.new_key()
+    )
     _assert_business_problem(response, "customer_legal_entity_mismatch", "/legal_entity")
     assert _stats(sims["legacy"])["requests"] == before
 
 
 def test_an_order_for_an_unknown_customer_is_a_business_problem(api: httpx.Client) -> None:
-    response = api.post("/v1/sales-orders", json=payloads.order("DE01", "cus_doesnotexist"))
+    response = api.post(
+        "/v1/sales-orders",
+        json=payloads.order("DE01", "cus_doesnotexist"),
+        headers=payloads.new_key(),
+    )
     _assert_business_problem(response, "customer_not_found", "/customer_id")
