@@ -1,0 +1,90 @@
+"""The legacy ERP's customizing: company codes, sales areas, materials, taxes and payment terms.
+
+Not business data (see `records`): this is what consultants configured before go-live; it is fixed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+SYSTEM_ID = "S4H"  # the SID in session cookie names, SAP_SESSIONID_<SID>_<client>
+CLIENT = "100"  # the only client (Mandant) of this system
+
+
+@dataclass(frozen=True)
+class CompanyCode:
+    code: str
+    country: str
+    currency: str
+
+
+@dataclass(frozen=True)
+class Material:
+    number: str
+    description: str
+    price: Decimal  # net price per base unit; the same figure in every currency
+    unit: str = "EA"
+
+
+COMPANY_CODES: dict[str, CompanyCode] = {
+    cc.code: cc
+    for cc in (
+        CompanyCode("1710", "US", "USD"),
+        CompanyCode("1720", "CA", "CAD"),
+        CompanyCode("1010", "DE", "EUR"),
+        CompanyCode("1510", "FR", "EUR"),
+        CompanyCode("1410", "GB", "GBP"),
+        CompanyCode("2810", "SG", "SGD"),
+    )
+}
+# Each sales organization sells on behalf of the company code with the same key.
+SALES_ORGANIZATIONS: dict[str, CompanyCode] = dict(COMPANY_CODES)
+DISTRIBUTION_CHANNELS = frozenset({"10"})
+DIVISIONS = frozenset({"00"})
+SALES_ORDER_TYPES = frozenset({"OR"})
+
+MATERIALS: dict[str, Material] = {
+    m.number: m
+    for m in (
+        Material("FG-WIDGET1", "Widget", Decimal("19.99")),
+        Material("FG-GADGET2", "Gadget", Decimal("149.00")),
+        Material("SV-SUPPORT1Y", "Support, one year", Decimal("1200.00")),
+    )
+}
+
+OUTPUT_TAX_RATES: dict[str, Decimal] = {
+    "US": Decimal("0.0825"),
+    "CA": Decimal("0.05"),
+    "DE": Decimal("0.19"),
+    "FR": Decimal("0.20"),
+    "GB": Decimal("0.20"),
+    "SG": Decimal("0.09"),
+}
+
+PAYMENT_TERMS: dict[str, int] = {"NT15": 15, "NT30": 30, "NT45": 45, "NT60": 60}  # net days
+
+# EU member states: a customer there must carry a VAT registration number.
+TAX_NUMBER_REQUIRED = frozenset({"DE", "FR"})
+
+BP_CATEGORIES = frozenset({"1", "2"})  # person, organization
+BP_ROLES = frozenset({"FLCU00", "FLCU01", "FLVN00", "FLVN01"})
+COMPANY_ROLE = "FLCU00"  # FI customer: needed for company-code data
+SALES_ROLE = "FLCU01"  # SD customer: needed for sales-area data
+DEFAULT_RECONCILIATION_ACCOUNT = "0012100000"
+
+# Reasons for rejection (customizing table TVAG); "" removes a rejection.
+REJECTION_REASONS: dict[str, str] = {
+    "01": "Delivery date too late",
+    "02": "Poor quality",
+    "03": "Too expensive",
+    "04": "Competitor better",
+    "05": "Guarantee",
+    "10": "Unreasonable request",
+    "11": "Cust.to receive replacement",
+    "50": "Transaction being checked",
+}
+
+EXPECTED_PRICE_CONDITION = "EDI1"  # the customer's expected price, checked against the price
+NET_PRICE_CONDITION = "PPR0"
+OUTPUT_TAX_CONDITION = "TTX1"

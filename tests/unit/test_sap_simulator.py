@@ -1,0 +1,590 @@
+"""The legacy ERP simulator's own mechanics over real HTTP: logon, CSRF, OData, ETags, control."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import aiohttp
+import httpx
+import pytest
+
+from gateway.simulators.sap import create_app
+from tests.servers import PYTHON, free_port, run_process, serve_app
+
+AUTH = ("GATEWAY_SVC", "legacy-sim-secret")
+ODATA = "/sap/opu/odata/sap"
+BP = ODATA + "/API_BUSINESS_PARTNER/A_BusinessPartner"
+SO = ODATA + "/API_SALES_ORDER_SRV/A_SalesOrder"
+SO_ROOT = ODATA + "/API_SALES_ORDER_SRV/"
+SIMULATION = ODATA + "/API_SALES_ORDER_SIMULATION_SRV/A_SalesOrderSimulation"
+DELIVERY_ITEMS = ODATA + "/API_OUTBOUND_DELIVERY_SRV/A_OutbDeliveryItem"
+BILLING = ODATA + "/API_BILLING_DOCUMENT_SRV/A_BillingDocument"
+BILLING_ITEMS = ODATA + "/API_BILLING_DOCUMENT_SRV/A_BillingDocumentItem"
+COUNTRY_OF = {"1010": "DE", "1510": "FR", "1710": "US", "1410": "GB"}
+CURRENCY_OF = {"1010": "EUR", "1510": "EUR", "1710": "USD", "1410": "GBP"}
+
+
+@pytest.fixture(scope="module")
+def url() -> Iterator[str]:
+    with serve_app(create_app()) as base:
+        yield base
+
+
+@pytest.fixture
+def erp(url: str) -> Iterator[httpx.Client]:
+    """A logged-on client holding a CSRF session (httpx keeps the session cookie)."""
+    with httpx.Client(base_url=url, auth=AUTH, timeout=5) as client:
+        fetched = client.get(SO_ROOT, headers={"X-CSRF-Token": "Fetch"})
+        client.headers["x-csrf-token"] = fetched.headers["x-csrf-token"]
+        yield client
+        client.delete("/_sim/faults")
+
+
+def bp_payload(company_code: str = "1010", **overrides: Any) -> dict[str, Any]:
+    payload: dict[str, Any] = {
+        "BusinessPartnerCategory": "2",
+        "OrganizationBPName1": "Acme Corp",
+        "BusinessPartnerIDByExtSystem": "CRM-ACC-1",
+        "YY1_GatewayRef_SDH": "gw-" + uuid.uuid4().hex[:26],
+        "YY1_CreditLimit_bus": "50000.00",
+        "to_BusinessPartnerRole": [
+            {"BusinessPartnerRole": "FLCU00"},
+            {"BusinessPartnerRole": "FLCU01"},
+        ],
+        "to_BusinessPartnerAddress": {
+            "results": [
+                {
+                    "StreetName": "Hauptstr. 5",
+                    "CityName": "Berlin",
+                    "PostalCode": "10115",
+                    "Country": COUNTRY_OF.get(company_code, "DE"),
+                    "to_EmailAddress": {"results": [{"EmailAddress": "ap@acme.example"}]},
+                }
+            ]
+        },
+        "to_BusinessPartnerTax": {"results": [{"BPTaxType": "DE0", "BPTaxNumber": "DE123456789"}]},
+        "to_Customer": {
+            "to_CustomerCompany": {
+                "results": [{"CompanyCode": company_code, "PaymentTerms": "NT30"}]
+            },
+            "to_CustomerSalesArea": {
+                "results": [
+                    {
+                        "SalesOrganization": company_code,
+                        "DistributionChannel": "10",
+                        "Division": "00",
+                        "Currency": CURRENCY_OF.get(company_code, "EUR"),
+                        "CustomerPaymentTerms": "NT30",
+                    }
+                ]
+            },
+        },
+    }
+    payload.update(overrides)
+    return payload
+
+
+def so_payload(sold_to: str, org: str = "1010", **overrides: Any) -> dict[str, Any]:
+    payload: dict[str, Any] = {
+        "SalesOrderType": "OR",
+        "SalesOrganization": org,
+        "DistributionChannel": "10",
+        "OrganizationDivision": "00",
+        "SoldToParty": sold_to,
+        "PurchaseOrderByCustomer": "CRM-OPP-" + uuid.uuid4().hex[:6],
+        "YY1_GatewayRef_SDH": "gw-" + uuid.uuid4().hex[:26],
+        "RequestedDeliveryDate": "/Date(1797292800000)/",
+        "to_Item": {
+            "results": [
+                {
+                    "SalesOrderItem": "10",
+                    "Material": "FG-WIDGET1",
+                    "RequestedQuantity": "3",
+                    "to_PricingElement": {
+                        "results": [{"ConditionType": "EDI1", "ConditionRateValue": "19.99"}]
+                    },
+                },
+                {"SalesOrderItem": "20", "Material": "FG-GADGET2", "RequestedQuantity": "1"},
+            ]
+        },
+    }
+    payload.update(overrides)
+    return payload
+
+
+def created(response: httpx.Response) -> dict[str, Any]:
+    assert response.status_code == 201, response.text
+    entity: dict[str, Any] = response.json()["d"]
+    return entity
+
+
+def customer(erp: httpx.Client, company_code: str = "1010", **overrides: Any) -> str:
+    number: str = created(erp.post(BP, json=bp_payload(company_code, **overrides)))[
+        "BusinessPartner"
+    ]
+    return number
+
+
+def order(erp: httpx.Client, sold_to: str, org: str = "1010", **overrides: Any) -> dict[str, Any]:
+    return created(
+        erp.post(SO, json=so_payload(sold_to, org, **overrides), params={"$expand": "to_Item"})
+    )
+
+
+def refused(response: httpx.Response, status: int = 400) -> list[tuple[str, str]]:
+    """(code, target) of each error detail, after checking the SAP envelope."""
+    assert response.status_code == status, response.text
+    error = response.json()["error"]
+    details = error["innererror"]["errordetails"]
+    assert error["message"]["lang"] == "en"
+    assert (
+        error["code"] == details[0]["code"] and error["message"]["value"] == details[0]["message"]
+    )
+    return [(d["code"], d["target"]) for d in details]
+
+
+def read_order(erp: httpx.Client, number: str) -> httpx.Response:
+    return erp.get(f"{SO}('{number}')", params={"$expand": "to_Item"})
+
+
+def stats(erp: httpx.Client) -> dict[str, int]:
+    body: dict[str, int] = erp.get("/_sim/stats").json()
+    return body
+
+
+# --- logon and CSRF ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("auth", "params"),
+    [(None, {}), (("GATEWAY_SVC", "wrong"), {}), (AUTH, {"sap-client": "200"})],
+)
+def test_a_call_without_valid_basic_logon_is_401_with_a_basic_challenge(
+    url: str, auth: tuple[str, str] | None, params: dict[str, str]
+) -> None:
+    response = httpx.get(url + SO, auth=auth, params=params)
+
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"] == 'Basic realm="SAP"'
+
+
+def test_a_token_fetch_hands_out_a_token_bound_to_a_session_cookie(url: str) -> None:
+    response = httpx.head(
+        url + SO_ROOT, auth=AUTH, headers={"X-CSRF-Token": "Fetch"}, params={"sap-client": "100"}
+    )
+
+    assert response.status_code == 200
+    assert response.headers["x-csrf-token"] not in ("", "Required")
+    assert response.cookies["SAP_SESSIONID_S4H_100"]
+    assert response.content == b""
+
+
+def test_a_write_without_the_token_of_its_own_session_is_403_required(
+    url: str, erp: httpx.Client
+) -> None:
+    token = erp.headers["x-csrf-token"]
+    cookie = erp.cookies["SAP_SESSIONID_S4H_100"]
+    with httpx.Client(base_url=url, auth=AUTH) as other:
+        other.get(SO_ROOT, headers={"X-CSRF-Token": "Fetch"})
+        attempts = [
+            httpx.post(url + BP, auth=AUTH, json=bp_payload()),  # no token, no cookie
+            httpx.post(url + BP, auth=AUTH, json=bp_payload(), headers={"x-csrf-token": token}),
+            other.post(BP, json=bp_payload(), headers={"x-csrf-token": token}),  # other session
+            httpx.post(
+                url + BP,
+                auth=AUTH,
+                json=bp_payload(),
+                headers={"x-csrf-token": "forged"},
+                cookies={"SAP_SESSIONID_S4H_100": cookie},
+            ),
+        ]
+
+    for response in attempts:
+        assert response.status_code == 403
+        assert response.headers["x-csrf-token"] == "Required"
+    created(erp.post(BP, json=bp_payload()))
+
+
+def test_expired_tokens_are_refused_until_a_new_one_is_fetched(erp: httpx.Client) -> None:
+    old = erp.headers["x-csrf-token"]
+    erp.post("/_sim/csrf/expire").raise_for_status()
+
+    assert erp.post(BP, json=bp_payload()).status_code == 403
+    erp.headers["x-csrf-token"] = erp.get(SO_ROOT, headers={"X-CSRF-Token": "Fetch"}).headers[
+        "x-csrf-token"
+    ]
+    assert erp.headers["x-csrf-token"] != old
+    created(erp.post(BP, json=bp_payload()))
+
+
+def test_a_session_past_its_lifetime_loses_its_token() -> None:
+    with (
+        serve_app(create_app(session_ttl_s=0.0)) as base,
+        httpx.Client(base_url=base, auth=AUTH) as client,
+    ):
+        token = client.get(SO_ROOT, headers={"X-CSRF-Token": "Fetch"}).headers["x-csrf-token"]
+        response = client.post(BP, json=bp_payload(), headers={"x-csrf-token": token})
+
+    assert (response.status_code, response.headers["x-csrf-token"]) == (403, "Required")
+
+
+# --- business partners ------------------------------------------------------------------------
+
+
+def test_a_business_partner_is_created_with_a_10_digit_number_and_reads_back_expanded(
+    erp: httpx.Client,
+) -> None:
+    payload = bp_payload()
+    number = created(erp.post(BP, json=payload))["BusinessPartner"]
+
+    read = erp.get(
+        f"{BP}('{number}')",
+        params={
+            "$expand": "to_BusinessPartnerTax,to_Customer/to_CustomerCompany",
+            "$format": "json",
+        },
+    )
+
+    assert len(number) == 10 and number.isdigit()
+    entity = read.json()["d"]
+    assert entity["__metadata"]["type"] == "API_BUSINESS_PARTNER.A_BusinessPartnerType"
+    assert entity["__metadata"]["uri"].endswith(f"A_BusinessPartner('{number}')")
+    assert (entity["Customer"], entity["YY1_GatewayRef_SDH"]) == (
+        number,
+        payload["YY1_GatewayRef_SDH"],
+    )
+    assert entity["YY1_CreditLimit_bus"] == "50000.00"
+    assert entity["CreationDate"].startswith("/Date(")
+    assert entity["to_BusinessPartnerTax"]["results"][0]["BPTaxNumber"] == "DE123456789"
+    assert entity["to_Customer"]["to_CustomerCompany"]["results"][0]["PaymentTerms"] == "NT30"
+    assert "__deferred" in entity["to_BusinessPartnerAddress"]
+
+
+def bad_terms() -> dict[str, Any]:
+    payload = bp_payload()
+    payload["to_Customer"]["to_CustomerCompany"]["results"][0]["PaymentTerms"] = "NT99"
+    return payload
+
+
+@pytest.mark.parametrize(
+    ("payload", "code", "target"),
+    [
+        (bad_terms(), "CVI_API/011", "/to_Customer/to_CustomerCompany('1010')/PaymentTerms"),
+        (
+            bp_payload("1510", to_BusinessPartnerTax=[]),
+            "CVI_API/012",
+            "/to_BusinessPartnerTax/BPTaxNumber",
+        ),
+        (bp_payload("9999"), "CVI_API/003", "/to_Customer/to_CustomerCompany('9999')/CompanyCode"),
+        (
+            bp_payload(BusinessPartnerIDByExtSystem="X" * 21),
+            "/IWBEP/CM_MGW_RT/004",
+            "BusinessPartnerIDByExtSystem",
+        ),
+        (
+            bp_payload(to_BusinessPartnerRole=[]),
+            "CVI_API/015",
+            "/to_BusinessPartnerRole/BusinessPartnerRole",
+        ),
+    ],
+)
+def test_business_partner_refusals_name_the_offending_property(
+    erp: httpx.Client, payload: dict[str, Any], code: str, target: str
+) -> None:
+    before = stats(erp)["customers"]
+
+    assert (code, target) in refused(erp.post(BP, json=payload))
+    assert stats(erp)["customers"] == before
+
+
+def test_a_us_customer_needs_no_tax_number(erp: httpx.Client) -> None:
+    created(erp.post(BP, json=bp_payload("1710", to_BusinessPartnerTax=[])))
+
+
+# --- sales orders -----------------------------------------------------------------------------
+
+
+def test_an_order_is_priced_from_the_catalog_with_the_countrys_output_tax(
+    erp: httpx.Client,
+) -> None:
+    entity = order(erp, customer(erp, "1710"), "1710")
+
+    assert len(entity["SalesOrder"]) == 10
+    assert (entity["TotalNetAmount"], entity["TransactionCurrency"]) == ("208.97", "USD")
+    items = entity["to_Item"]["results"]
+    assert [(i["NetAmount"], i["TaxAmount"]) for i in items] == [
+        ("59.97", "4.95"),
+        ("149.00", "12.29"),
+    ]
+    assert items[0]["RequestedQuantity"] == "3.000"
+    assert (entity["TotalCreditCheckStatus"], entity["OverallSDProcessStatus"]) == ("A", "A")
+    assert entity["RequestedDeliveryDate"] == "/Date(1797292800000)/"
+
+
+def test_sales_order_refusals_name_the_offending_item_property(erp: httpx.Client) -> None:
+    german = customer(erp, "1010")
+    items = {
+        "results": [
+            {"SalesOrderItem": "10", "Material": "FG-NOPE", "RequestedQuantity": "1"},
+            {
+                "SalesOrderItem": "20",
+                "Material": "FG-GADGET2",
+                "RequestedQuantity": "1",
+                "to_PricingElement": [{"ConditionType": "EDI1", "ConditionRateValue": "99.00"}],
+            },
+        ]
+    }
+
+    assert refused(erp.post(SO, json=so_payload(german, to_Item=items))) == [
+        ("V1/392", "/to_Item(10)/Material"),
+        ("V1/841", "/to_Item(20)/to_PricingElement(EDI1)/ConditionRateValue"),
+    ]
+    assert refused(erp.post(SO, json=so_payload(german, "1510"))) == [("V1/324", "SoldToParty")]
+    assert refused(erp.post(SO, json=so_payload("0999999999"))) == [("V1/302", "SoldToParty")]
+    assert refused(erp.post(SO, json=so_payload(german, "7777")))[0][0] == "V1/311"
+
+
+def test_an_order_over_the_credit_limit_is_saved_with_a_credit_block(erp: httpx.Client) -> None:
+    before = stats(erp)["sales_orders"]
+    entity = order(erp, customer(erp, YY1_CreditLimit_bus="200.00"))
+
+    assert stats(erp)["sales_orders"] == before + 1
+    assert (entity["TotalCreditCheckStatus"], entity["OverallSDProcessStatus"]) == ("B", "A")
+    moved = erp.post("/_sim/advance", json={"sales_order": entity["SalesOrder"]}).json()
+    assert moved == {"changed": []}
+
+
+def test_filters_find_orders_by_references_and_sold_to_party(erp: httpx.Client) -> None:
+    sold_to = customer(erp)
+    first = order(erp, sold_to, PurchaseOrderByCustomer="PO-SHARED")
+    second = order(erp, sold_to, PurchaseOrderByCustomer="PO-SHARED")
+
+    def numbers(filter_text: str, **params: str) -> list[str]:
+        response = erp.get(SO, params={"$filter": filter_text, **params})
+        assert response.status_code == 200, response.text
+        return [e["SalesOrder"] for e in response.json()["d"]["results"]]
+
+    both = [first["SalesOrder"], second["SalesOrder"]]
+    assert numbers(f"YY1_GatewayRef_SDH eq '{first['YY1_GatewayRef_SDH']}'") == both[:1]
+    assert numbers("PurchaseOrderByCustomer eq 'PO-SHARED'") == both
+    assert numbers(f"SoldToParty eq '{sold_to}'") == both
+    assert numbers(f"SoldToParty eq '{sold_to}' and SalesOrder ne '{both[0]}'") == both[1:]
+    assert numbers("PurchaseOrderByCustomer eq 'PO-SHARED'", **{"$top": "1"}) == both[:1]
+    assert numbers("YY1_GatewayRef_SDH eq 'gw-never'") == []
+    assert erp.get(SO, params={"$filter": "SoldToParty eq"}).status_code == 400
+    assert erp.get(SO, params={"$filter": "NoSuchField eq 'x'"}).status_code == 400
+
+
+def test_rejecting_items_needs_the_current_etag_and_changes_it(erp: httpx.Client) -> None:
+    number = order(erp, customer(erp))["SalesOrder"]
+    read = read_order(erp, number)
+    etag = read.headers["etag"]
+    item_etag = read.json()["d"]["to_Item"]["results"][0]["__metadata"]["etag"]
+    item = (
+        f"{ODATA}/API_SALES_ORDER_SRV/A_SalesOrderItem(SalesOrder='{number}',SalesOrderItem='10')"
+    )
+    reject = {"SalesDocumentRjcnReason": "10"}
+
+    assert etag == read.json()["d"]["__metadata"]["etag"]
+    assert erp.patch(item, json=reject).status_code == 428
+    assert erp.patch(item, json=reject, headers={"If-Match": 'W/"stale"'}).status_code == 412
+    done = erp.patch(item, json=reject, headers={"If-Match": item_etag})
+    assert done.status_code == 204 and done.headers["etag"] != item_etag
+    assert erp.patch(item, json=reject, headers={"If-Match": item_etag}).status_code == 412
+
+    partly = read_order(erp, number)
+    assert partly.headers["etag"] != etag
+    assert partly.json()["d"]["OverallSDDocumentRejectionSts"] == "B"
+    assert partly.json()["d"]["TotalNetAmount"] == "149.00"
+    second = partly.json()["d"]["to_Item"]["results"][1]["__metadata"]["etag"]
+    erp.request(
+        "MERGE",
+        item.replace("'10'", "'20'"),
+        json=reject,
+        headers={"If-Match": second},
+    ).raise_for_status()
+    assert read_order(erp, number).json()["d"]["OverallSDDocumentRejectionSts"] == "C"
+
+
+def test_an_order_with_a_delivery_cannot_be_rejected(erp: httpx.Client) -> None:
+    number = order(erp, customer(erp))["SalesOrder"]
+    erp.post("/_sim/advance", json={"sales_order": number}).raise_for_status()
+    item = (
+        f"{ODATA}/API_SALES_ORDER_SRV/A_SalesOrderItem(SalesOrder='{number}',SalesOrderItem='10')"
+    )
+
+    response = erp.patch(item, json={"SalesDocumentRjcnReason": "10"}, headers={"If-Match": "*"})
+
+    assert refused(response) == [("V1/446", "SalesDocumentRjcnReason")]
+
+
+def test_advancing_moves_an_order_through_delivery_goods_issue_billing_and_clearing(
+    erp: httpx.Client,
+) -> None:
+    number = order(erp, customer(erp))["SalesOrder"]
+
+    def header() -> dict[str, Any]:
+        entity: dict[str, Any] = read_order(erp, number).json()["d"]
+        return entity
+
+    def advance(**body: str) -> list[dict[str, str]]:
+        response = erp.post("/_sim/advance", json={"sales_order": number, **body})
+        assert response.status_code == 200, response.text
+        changed: list[dict[str, str]] = response.json()["changed"]
+        return changed
+
+    [step] = advance()
+    assert (step["from"], step["to"]) == ("accepted", "in_fulfillment")
+    assert (header()["OverallSDProcessStatus"], header()["OverallDeliveryStatus"]) == ("B", "B")
+    delivery_items = erp.get(
+        DELIVERY_ITEMS, params={"$filter": f"ReferenceSDDocument eq '{number}'"}
+    )
+    [line, _] = delivery_items.json()["d"]["results"]
+    assert line["DeliveryDocument"] == step["document"] and line["GoodsMovementStatus"] == "A"
+
+    [step] = advance()
+    assert header()["OverallDeliveryStatus"] == "C"
+    delivery = erp.get(
+        f"{ODATA}/API_OUTBOUND_DELIVERY_SRV/A_OutbDeliveryHeader('{step['document']}')",
+        params={"$expand": "to_DeliveryDocumentItem"},
+    ).json()["d"]
+    assert delivery["OverallGoodsMovementStatus"] == "C"
+    assert delivery["ActualGoodsMovementDate"].startswith("/Date(")
+
+    assert [s["to"] for s in advance(to="paid")] == ["invoiced", "paid"]
+    assert header()["OverallSDProcessStatus"] == "C"
+    billing_items = erp.get(BILLING_ITEMS, params={"$filter": f"SalesDocument eq '{number}'"})
+    document = billing_items.json()["d"]["results"][0]["BillingDocument"]
+    bill = erp.get(f"{BILLING}('{document}')", params={"$expand": "to_Item"}).json()["d"]
+    assert (bill["TotalNetAmount"], bill["TotalGrossAmount"]) == ("208.97", "248.67")
+    assert bill["InvoiceClearingStatus"] == "C"
+    assert advance() == [] and advance(to="invoiced") == []
+
+
+def test_advance_refuses_unknown_stages_and_orders(erp: httpx.Client) -> None:
+    assert erp.post("/_sim/advance", json={"to": "lost"}).status_code == 400
+    assert erp.post("/_sim/advance", json={"sales_order": "0000000000"}).status_code == 404
+
+
+def test_a_simulation_prices_and_checks_credit_without_saving(erp: httpx.Client) -> None:
+    sold_to = customer(erp, YY1_CreditLimit_bus="100.00")
+    before = stats(erp)["sales_orders"]
+
+    simulated = created(erp.post(SIMULATION, json=so_payload(sold_to)))
+
+    assert (
+        simulated["TotalNetAmount"],
+        simulated["TotalTaxAmount"],
+        simulated["TotalGrossAmount"],
+    ) == (
+        "208.97",
+        "39.70",
+        "248.67",
+    )
+    assert simulated["TotalCreditCheckStatus"] == "B"
+    assert [i["NetAmount"] for i in simulated["to_Item"]["results"]] == ["59.97", "149.00"]
+    assert stats(erp)["sales_orders"] == before
+
+
+# --- protocol, control and faults -------------------------------------------------------------
+
+
+def test_unknown_resources_are_404_in_the_sap_envelope(erp: httpx.Client) -> None:
+    assert refused(erp.get(f"{SO}('0099999999')"), 404)[0][0] == "/IWBEP/CM_MGW_RT/020"
+    assert erp.get(ODATA + "/API_SALES_ORDER_SRV/A_Nothing").status_code == 404
+    assert erp.get(ODATA + "/NO_SUCH_SRV/").status_code == 404
+    assert erp.get(SO_ROOT).json()["d"]["EntitySets"] == ["A_SalesOrder", "A_SalesOrderItem"]
+    assert "A_SalesOrder" in erp.get(SO_ROOT + "$metadata").text
+
+
+def test_reset_clears_all_data_and_counters(url: str) -> None:
+    with httpx.Client(base_url=url, auth=AUTH) as client:
+        client.get(SO_ROOT, headers={"X-CSRF-Token": "Fetch"})
+        client.post("/_sim/reset").raise_for_status()
+
+        counts = stats(client)
+    assert {k: counts[k] for k in ("customers", "sales_orders", "csrf_fetches", "requests")} == {
+        "customers": 0,
+        "sales_orders": 0,
+        "csrf_fetches": 0,
+        "requests": 0,
+    }
+
+
+def test_an_error_fault_hits_only_its_operation_and_answers_in_the_sap_envelope(
+    erp: httpx.Client,
+) -> None:
+    erp.post(
+        "/_sim/faults", json={"mode": "error", "status": 503, "operations": ["customers.create"]}
+    )
+
+    assert refused(erp.post(BP, json=bp_payload()), 503)[0][0] == "/IWFND/CM_BEC/026"
+    assert erp.get(SO, params={"$top": "1"}).status_code == 200
+
+
+def test_a_malformed_fault_answers_unreadable_json(erp: httpx.Client) -> None:
+    erp.post("/_sim/faults", json={"mode": "malformed", "operations": ["sales_orders.read"]})
+
+    response = erp.get(SO)
+
+    assert response.status_code == 200
+    with pytest.raises(ValueError):
+        response.json()
+
+
+def test_commit_then_timeout_commits_the_write_before_hanging(erp: httpx.Client) -> None:
+    sold_to = customer(erp)
+    payload = so_payload(sold_to)
+    erp.post(
+        "/_sim/faults",
+        json={
+            "mode": "commit_then_timeout",
+            "latency_ms": 800,
+            "operations": ["sales_orders.create"],
+        },
+    )
+
+    with pytest.raises(httpx.ReadTimeout):
+        erp.post(SO, json=payload, timeout=0.3)
+    erp.delete("/_sim/faults")
+
+    found = erp.get(
+        SO, params={"$filter": f"YY1_GatewayRef_SDH eq '{payload['YY1_GatewayRef_SDH']}'"}
+    )
+    assert len(found.json()["d"]["results"]) == 1
+
+
+async def test_hundreds_of_concurrent_requests_are_served(url: str, erp: httpx.Client) -> None:
+    sold_to = customer(erp)
+    session = "; ".join(f"{k}={v}" for k, v in erp.cookies.items())
+    headers = {
+        "Authorization": "Basic " + base64.b64encode(":".join(AUTH).encode()).decode(),
+        "Cookie": session,
+        "x-csrf-token": erp.headers["x-csrf-token"],
+    }
+
+    async def call(method: str, path: str, body: Any = None) -> tuple[int, dict[str, Any]]:
+        async with http.request(method, url + path, json=body, headers=headers) as response:
+            return response.status, await response.json()
+
+    connector = aiohttp.TCPConnector(limit=100)
+    async with aiohttp.ClientSession(connector=connector) as http:
+        writes = [call("POST", SO, so_payload(sold_to)) for _ in range(100)]
+        reads = [call("GET", f"{BP}('{sold_to}')") for _ in range(200)]
+        answers = await asyncio.gather(*writes, *reads)
+
+    assert [status for status, _ in answers] == [201] * 100 + [200] * 200
+    assert len({body["d"]["SalesOrder"] for _, body in answers[:100]}) == 100
+    assert stats(erp)["peak_in_flight"] > 1
+
+
+def test_the_module_runs_as_a_program_on_the_port_it_is_given() -> None:
+    port = free_port()
+    args = [PYTHON, "-m", "gateway.simulators.sap", "--port", str(port)]
+    with run_process(args, f"http://127.0.0.1:{port}/_sim/stats", expect=200):
+        response = httpx.get(f"http://127.0.0.1:{port}{SO_ROOT}", auth=AUTH)
+    assert response.status_code == 200
