@@ -110,7 +110,13 @@ def cmd_token(args: argparse.Namespace) -> int:
 
 def cmd_simulate(args: argparse.Namespace) -> int:
     app = _simulator(args.erp)
-    uvicorn.run(app, host=args.host, port=args.port or _SIM_PORTS[args.erp], log_level="warning")
+    uvicorn.run(
+        app,
+        host=args.host,
+        port=args.port or _SIM_PORTS[args.erp],
+        log_level="warning",
+        timeout_graceful_shutdown=5,  # a simulated hang must not hold a shutdown for long
+    )
     return 0
 
 

@@ -199,7 +199,12 @@ def test_an_erp_timeout_is_a_504_erp_timeout_within_the_backend_timeout(
         json=payloads.order(legal_entity, customer["id"]),
         headers=payloads.new_key(),
     ).json()["id"]
-    sim.post("/_sim/faults", json={"mode": "timeout", "operations": ["sales_orders.read"]})
+    # The simulator holds its answer for 3 s: longer than the gateway waits, short enough that
+    # nothing is left hanging at the end of the run.
+    sim.post(
+        "/_sim/faults",
+        json={"mode": "timeout", "latency_ms": 3000, "operations": ["sales_orders.read"]},
+    )
     started = time.monotonic()
     response = api.get(f"/v1/sales-orders/{order_id}")
     elapsed = time.monotonic() - started
