@@ -3,48 +3,16 @@
 from __future__ import annotations
 
 import time
-from typing import Any
 
 import httpx
 import pytest
 
 from tests.e2e import payloads
+from tests.e2e.checks import assert_business_problem, create_customer, stats
 from tests.e2e.conftest import ERP_TIMEOUT_S
 
 # The e2e routes: North America and FR01 on the cloud ERP, the rest on the legacy ERP.
 ERP_OF = {"US01": "cloud", "FR01": "cloud", "DE01": "legacy"}
-
-
-@pytest.fixture
-def sims(legacy: httpx.Client, cloud: httpx.Client) -> dict[str, httpx.Client]:
-    return {"legacy": legacy, "cloud": cloud}
-
-
-def _stats(sim: httpx.Client) -> dict[str, Any]:
-    response = sim.get("/_sim/stats")
-    response.raise_for_status()
-    body: dict[str, Any] = response.json()
-    return body
-
-
-def _create_customer(api: httpx.Client, legal_entity: str, **overrides: Any) -> dict[str, Any]:
-    response = api.post("/v1/customers", json=payloads.customer(legal_entity, **overrides))
-    assert response.status_code == 201, response.text
-    body: dict[str, Any] = response.json()
-    return body
-
-
-def _assert_business_problem(response: httpx.Response, code: str, pointer: str) -> None:
-    assert response.status_code == 422, response.text
-    assert response.headers["content-type"].startswith("application/problem+json")
-    problem = response.json()
-    assert problem["category"] == "business"
-    assert problem["code"] == code
-    assert problem["retryable"] is False
-    assert problem["status"] == 422
-    assert problem["correlation_id"] == response.headers["x-correlation-id"]
-    assert pointer in [e["pointer"] for e in problem["errors"]], problem
-    assert problem["detail"]
 
 
 @pytest.mark.parametrize("legal_entity", ["US01", "DE01"])
@@ -52,9 +20,9 @@ def test_customer_and_order_land_in_the_routed_erp_and_read_back(
     api: httpx.Client, sims: dict[str, httpx.Client], legal_entity: str
 ) -> None:
     home, other = ERP_OF[legal_entity], ({"legacy", "cloud"} - {ERP_OF[legal_entity]}).pop()
-    before_home, before_other = _stats(sims[home]), _stats(sims[other])
+    before_home, before_other = stats(sims[home]), stats(sims[other])
 
-    customer = _create_customer(api, legal_entity)
+    customer = create_customer(api, legal_entity)
     assert customer["id"].startswith("cus_")
     assert customer["erp_reference"]
     response = api.post(
@@ -70,7 +38,7 @@ def test_customer_and_order_land_in_the_routed_erp_and_read_back(
     assert order["net_amount"] == "208.97"
     assert response.headers["location"] == f"/v1/sales-orders/{order['id']}"
 
-    after_home, after_other = _stats(sims[home]), _stats(sims[other])
+    after_home, after_other = stats(sims[home]), stats(sims[other])
     assert after_home["customers"] == before_home["customers"] + 1
     assert after_home["sales_orders"] == before_home["sales_orders"] + 1
     assert after_other["customers"] == before_other["customers"]
@@ -92,7 +60,7 @@ def test_customer_and_order_land_in_the_routed_erp_and_read_back(
 def test_shipments_and_invoices_get_stable_gateway_ids_after_the_erp_advances(
     api: httpx.Client, sims: dict[str, httpx.Client], legal_entity: str
 ) -> None:
-    customer = _create_customer(api, legal_entity)
+    customer = create_customer(api, legal_entity)
     order = api.post(
         "/v1/sales-orders",
         json=payloads.order(legal_entity, customer["id"]),
@@ -129,13 +97,13 @@ def test_shipments_and_invoices_get_stable_gateway_ids_after_the_erp_advances(
 def test_erp_business_refusals_come_back_as_business_problems_pointing_at_the_field(
     api: httpx.Client, legal_entity: str
 ) -> None:
-    customer = _create_customer(api, legal_entity)
+    customer = create_customer(api, legal_entity)
     unknown_sku = payloads.order(
         legal_entity,
         customer["id"],
         lines=[{"sku": "NO-SUCH-SKU", "quantity": 1, "unit_price": "1.00"}],
     )
-    _assert_business_problem(
+    assert_business_problem(
         api.post("/v1/sales-orders", json=unknown_sku, headers=payloads.new_key()),
         "unknown_sku",
         "/lines/0/sku",
@@ -148,7 +116,7 @@ def test_erp_business_refusals_come_back_as_business_problems_pointing_at_the_fi
             {"sku": "GADGET-2", "quantity": 1, "unit_price": "99.00"},
         ],
     )
-    _assert_business_problem(
+    assert_business_problem(
         api.post("/v1/sales-orders", json=stale_price, headers=payloads.new_key()),
         "price_mismatch",
         "/lines/1/unit_price",
@@ -162,13 +130,13 @@ def test_an_eu_customer_without_tax_id_is_refused_by_either_erp(
     # The e2e config moves FR01 to the cloud ERP (a wave), so each ERP judges one EU entity.
     body = payloads.customer(legal_entity)
     del body["tax_id"]
-    _assert_business_problem(api.post("/v1/customers", json=body), "tax_id_required", "/tax_id")
+    assert_business_problem(api.post("/v1/customers", json=body), "tax_id_required", "/tax_id")
 
 
 @pytest.mark.parametrize("legal_entity", ["US01", "DE01"])
 def test_unknown_payment_terms_are_a_business_problem(api: httpx.Client, legal_entity: str) -> None:
     body = payloads.customer(legal_entity, payment_terms="NET99")
-    _assert_business_problem(
+    assert_business_problem(
         api.post("/v1/customers", json=body), "invalid_payment_terms", "/payment_terms"
     )
 
@@ -177,7 +145,7 @@ def test_unknown_payment_terms_are_a_business_problem(api: httpx.Client, legal_e
 def test_an_order_over_the_credit_limit_is_created_on_credit_hold(
     api: httpx.Client, legal_entity: str
 ) -> None:
-    customer = _create_customer(api, legal_entity, credit_limit="100.00")
+    customer = create_customer(api, legal_entity, credit_limit="100.00")
     response = api.post(
         "/v1/sales-orders",
         json=payloads.order(legal_entity, customer["id"]),
@@ -192,7 +160,7 @@ def test_an_order_over_the_credit_limit_is_created_on_credit_hold(
 def test_an_erp_timeout_is_a_504_erp_timeout_within_the_backend_timeout(
     api: httpx.Client, sims: dict[str, httpx.Client], legal_entity: str
 ) -> None:
-    customer = _create_customer(api, legal_entity)
+    customer = create_customer(api, legal_entity)
     sim = sims[ERP_OF[legal_entity]]
     order_id = api.post(
         "/v1/sales-orders",
@@ -244,7 +212,7 @@ def test_correlation_id_and_traceparent_arrive_at_the_erp(
 
 
 def test_a_customer_can_be_found_by_its_crm_reference(api: httpx.Client) -> None:
-    customer = _create_customer(api, "DE01")
+    customer = create_customer(api, "DE01")
     found = api.get("/v1/customers", params={"external_ref": customer["external_ref"]})
     assert found.status_code == 200, found.text
     assert [c["id"] for c in found.json()["items"]] == [customer["id"]]
@@ -254,7 +222,7 @@ def test_a_customer_can_be_found_by_its_crm_reference(api: httpx.Client) -> None
 
 @pytest.mark.parametrize("legal_entity", ["US01", "DE01"])
 def test_cancelling_an_order_cancels_it_in_its_erp(api: httpx.Client, legal_entity: str) -> None:
-    customer = _create_customer(api, legal_entity)
+    customer = create_customer(api, legal_entity)
     order = api.post(
         "/v1/sales-orders",
         json=payloads.order(legal_entity, customer["id"]),
@@ -270,8 +238,8 @@ def test_cancelling_an_order_cancels_it_in_its_erp(api: httpx.Client, legal_enti
 def test_a_quote_is_priced_without_creating_anything(
     api: httpx.Client, sims: dict[str, httpx.Client], legal_entity: str
 ) -> None:
-    customer = _create_customer(api, legal_entity)
-    before = _stats(sims[ERP_OF[legal_entity]])
+    customer = create_customer(api, legal_entity)
+    before = stats(sims[ERP_OF[legal_entity]])
     body = payloads.order(legal_entity, customer["id"])
     del body["external_ref"]
     response = api.post("/v1/quotes/validate", json=body)
@@ -280,19 +248,19 @@ def test_a_quote_is_priced_without_creating_anything(
     assert quote["valid"] is True
     assert quote["net_amount"] == "208.97"
     assert quote["credit_check"] == "passed"
-    assert _stats(sims[ERP_OF[legal_entity]])["sales_orders"] == before["sales_orders"]
+    assert stats(sims[ERP_OF[legal_entity]])["sales_orders"] == before["sales_orders"]
 
 
 def test_an_order_must_use_its_customers_legal_entity(
     api: httpx.Client, sims: dict[str, httpx.Client]
 ) -> None:
-    customer = _create_customer(api, "DE01")
-    before = _stats(sims["legacy"])["requests"]
+    customer = create_customer(api, "DE01")
+    before = stats(sims["legacy"])["requests"]
     response = api.post(
         "/v1/sales-orders", json=payloads.order("FR01", customer["id"]), headers=payloads.new_key()
     )
-    _assert_business_problem(response, "customer_legal_entity_mismatch", "/legal_entity")
-    assert _stats(sims["legacy"])["requests"] == before
+    assert_business_problem(response, "customer_legal_entity_mismatch", "/legal_entity")
+    assert stats(sims["legacy"])["requests"] == before
 
 
 def test_an_order_for_an_unknown_customer_is_a_business_problem(api: httpx.Client) -> None:
@@ -301,4 +269,4 @@ def test_an_order_for_an_unknown_customer_is_a_business_problem(api: httpx.Clien
         json=payloads.order("DE01", "cus_doesnotexist"),
         headers=payloads.new_key(),
     )
-    _assert_business_problem(response, "customer_not_found", "/customer_id")
+    assert_business_problem(response, "customer_not_found", "/customer_id")

@@ -1,0 +1,36 @@
+"""Small end-to-end helpers: create through the API, read simulator counters, check problems."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from tests.e2e import payloads
+
+
+def stats(sim: httpx.Client) -> dict[str, Any]:
+    response = sim.get("/_sim/stats")
+    response.raise_for_status()
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def create_customer(api: httpx.Client, legal_entity: str, **overrides: Any) -> dict[str, Any]:
+    response = api.post("/v1/customers", json=payloads.customer(legal_entity, **overrides))
+    assert response.status_code == 201, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def assert_business_problem(response: httpx.Response, code: str, pointer: str) -> None:
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    problem = response.json()
+    assert problem["category"] == "business"
+    assert problem["code"] == code
+    assert problem["retryable"] is False
+    assert problem["status"] == 422
+    assert problem["correlation_id"] == response.headers["x-correlation-id"]
+    assert pointer in [e["pointer"] for e in problem["errors"]], problem
+    assert problem["detail"]
