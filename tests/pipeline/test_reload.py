@@ -1,0 +1,89 @@
+"""Configuration reload: a broken file is refused and the running policies stay; a good one is
+swapped in whole, by the admin endpoint or by a file change."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from pathlib import Path
+
+import httpx
+import pytest
+
+from gateway.ops import reload as reload_module
+from gateway.ops.reload import Reloader
+from gateway.store.base import Store
+from tests.e2e import payloads
+from tests.harness import REPO, in_process_gateway
+
+
+@pytest.fixture
+def config_dir(tmp_path: Path) -> Path:
+    shutil.copy(REPO / "routes.yaml", tmp_path / "routes.yaml")
+    shutil.copytree(REPO / "backends", tmp_path / "backends")
+    shutil.copytree(REPO / "policies", tmp_path / "policies")
+    return tmp_path
+
+
+def _narrow_emea_to_gb01(config_dir: Path) -> None:
+    clients = config_dir / "policies" / "clients.yaml"
+    text = clients.read_text()
+    assert "legal_entities: [DE01, FR01, GB01]" in text
+    clients.write_text(text.replace("legal_entities: [DE01, FR01, GB01]", "legal_entities: [GB01]"))
+
+
+async def _emea_can_see_de01(gw_client: httpx.AsyncClient, customer_id: str) -> bool:
+    response = await gw_client.get(f"/v1/customers/{customer_id}")
+    assert response.status_code in (200, 404), response.text
+    return response.status_code == 200
+
+
+async def test_a_broken_policy_file_is_refused_and_the_running_policies_stay(
+    store: Store, config_dir: Path
+) -> None:
+    async with (
+        in_process_gateway(store, config_dir) as gw,
+        gw.client() as demo,
+        gw.client("crm-emea") as emea,
+        gw.client("ops-admin") as ops,
+    ):
+        customer = (await demo.post("/v1/customers", json=payloads.customer("DE01"))).json()
+        assert await _emea_can_see_de01(emea, customer["id"])
+
+        clients = config_dir / "policies" / "clients.yaml"
+        clients.write_text(clients.read_text().replace("rate_limit: standard", "rate_limit: 7", 1))
+        refused = await ops.post("/admin/config/reload")
+        assert refused.status_code == 400
+        issues = refused.json()["issues"]
+        assert any(i["file"] == "policies/clients.yaml" and i["line"] for i in issues), issues
+        assert await _emea_can_see_de01(emea, customer["id"])  # old policies still serve
+        assert (await ops.get("/admin/config")).json()["last_error"]
+
+        clients.write_text(clients.read_text().replace("rate_limit: 7", "rate_limit: standard"))
+        _narrow_emea_to_gb01(config_dir)
+        accepted = await ops.post("/admin/config/reload")
+        assert accepted.status_code == 200, accepted.text
+        assert accepted.json()["generation"] == 2
+        assert not await _emea_can_see_de01(emea, customer["id"])  # new policies now apply
+
+
+async def test_a_changed_file_is_picked_up_by_the_watcher(
+    store: Store, config_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(reload_module, "POLL_INTERVAL_S", 0.05)
+    async with in_process_gateway(store, config_dir) as gw, gw.client("crm-emea") as emea:
+        reloader = Reloader(gw.app, config_dir)
+        watcher = asyncio.create_task(reloader.watch())
+        try:
+            before = gw.app.state.runtime
+            _narrow_emea_to_gb01(config_dir)
+            for _ in range(100):
+                if gw.app.state.runtime is not before:
+                    break
+                await asyncio.sleep(0.02)
+            assert gw.app.state.runtime is not before
+            assert reloader.status.generation == 2
+            hidden = await emea.get("/v1/customers", params={"external_ref": "X"})
+            assert hidden.status_code == 200
+        finally:
+            watcher.cancel()
