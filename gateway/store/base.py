@@ -6,6 +6,7 @@ Not an implementation: `memory.py` (embedded, one process) and `redis.py` (share
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
@@ -102,6 +103,46 @@ class IdempotencyClaim:
     extra: dict[str, str] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class BucketRequest:
+    """One GCRA check: a bucket, its rate and its burst."""
+
+    key: str
+    rate_per_s: float
+    burst: int
+
+
+@dataclass(frozen=True)
+class SlotRequest:
+    """One in-flight slot of `limit` under `key`, held by `token` for at most `lease_s`."""
+
+    key: str
+    limit: int
+    token: str
+    lease_s: float
+
+
+@dataclass(frozen=True)
+class ClaimRequest:
+    """An idempotency claim, and the backend the request is bound for (recorded as forwarded)."""
+
+    key: str
+    fingerprint: str
+    owner: str
+    lease_s: float
+    retention_s: float
+    backend: str | None = None
+
+
+@dataclass(frozen=True)
+class Admission:
+    """What `admit` decided: one RateDecision per bucket, the slot, the claim."""
+
+    rates: list[RateDecision]
+    slot_taken: bool | None
+    claim: IdempotencyClaim | None
+
+
 class Store(Protocol):
     """Every method raises `StoreUnavailable` when the store cannot be reached."""
 
@@ -146,7 +187,8 @@ class Store(Protocol):
         ...
 
     async def mark_forwarded(self, key: str, owner: str, backend: str) -> bool:
-        """Record, before the ERP call, which backend the request goes to (compare owner)."""
+        """Count one attempt toward a backend (compare owner). The first backend recorded for
+        a key stays: a retry goes back where the original went, whatever the routes say now."""
         ...
 
     async def complete_idempotency(
@@ -158,4 +200,27 @@ class Store(Protocol):
     async def release_idempotency(self, key: str, owner: str) -> bool:
         """Drop the in-flight claim if `owner` holds it (compare-and-delete), keeping what is
         known of earlier forwarding so the next claimer reconciles."""
+        ...
+
+    # -- admission: the request path's one round trip ------------------------------------
+    async def admit(
+        self,
+        buckets: Sequence[BucketRequest],
+        slot: SlotRequest | None,
+        claim: ClaimRequest | None,
+    ) -> Admission:
+        """Every bucket checked, the slot taken and the key claimed (and, if claimed with a
+        backend, marked forwarded) in one round trip. Each decision is atomic on its own; the
+        caller gives back what it does not use (`settle`)."""
+        ...
+
+    async def settle(
+        self,
+        slot: SlotRequest | None,
+        claim: ClaimRequest | None,
+        response: StoredResponse | None,
+        retention_s: float = 0.0,
+    ) -> None:
+        """Release the slot and complete the claim with `response` (or release it when None),
+        in one round trip."""
         ...

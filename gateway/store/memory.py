@@ -6,11 +6,20 @@ Not shared: two gateway processes each have their own; use the Redis store to ru
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 from gateway.domain.operations import Kind
-from gateway.store.base import IdempotencyClaim, RateDecision, StoredResponse, XrefRecord
+from gateway.store.base import (
+    Admission,
+    BucketRequest,
+    ClaimRequest,
+    IdempotencyClaim,
+    RateDecision,
+    SlotRequest,
+    StoredResponse,
+    XrefRecord,
+)
 from gateway.store.gcra import gcra
 
 # Expired entries are dropped when touched, and all of them at most this often (clock seconds),
@@ -136,7 +145,8 @@ class MemoryStore:
         if record is None:
             record = _IdempotencyRecord(lease.fingerprint, expires_at)
             self._records[key] = record
-        record.backend = backend
+        if record.backend is None:
+            record.backend = backend
         record.attempts += 1
         record.expires_at = expires_at
         return True
@@ -203,3 +213,38 @@ class MemoryStore:
             del self._records[key]
             return None
         return record
+
+    # -- admission -----------------------------------------------------------------------
+    async def admit(
+        self,
+        buckets: Sequence[BucketRequest],
+        slot: SlotRequest | None,
+        claim: ClaimRequest | None,
+    ) -> Admission:
+        rates = [await self.rate_limit(b.key, b.rate_per_s, b.burst) for b in buckets]
+        taken = None
+        if slot is not None:
+            taken = await self.acquire_slot(slot.key, slot.limit, slot.token, slot.lease_s)
+        outcome = None
+        if claim is not None:
+            outcome = await self.claim_idempotency(
+                claim.key, claim.fingerprint, claim.owner, claim.lease_s, claim.retention_s
+            )
+            if outcome.state == "claimed" and claim.backend is not None:
+                await self.mark_forwarded(claim.key, claim.owner, claim.backend)
+        return Admission(rates, taken, outcome)
+
+    async def settle(
+        self,
+        slot: SlotRequest | None,
+        claim: ClaimRequest | None,
+        response: StoredResponse | None,
+        retention_s: float = 0.0,
+    ) -> None:
+        if slot is not None:
+            await self.release_slot(slot.key, slot.token)
+        if claim is not None:
+            if response is None:
+                await self.release_idempotency(claim.key, claim.owner)
+            else:
+                await self.complete_idempotency(claim.key, claim.owner, response, retention_s)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, cast
 
@@ -16,16 +16,23 @@ import redis.exceptions as redis_errors
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.commands.core import AsyncScript
+from redis.exceptions import NoScriptError
 
 from gateway.domain.operations import Kind
 from gateway.store.base import (
+    Admission,
+    BucketRequest,
+    ClaimRequest,
     IdempotencyClaim,
     RateDecision,
+    SlotRequest,
     StoredResponse,
     StoreUnavailable,
     XrefRecord,
 )
 from gateway.store.gcra import REMAINING_EPSILON
+
+_Call = tuple[AsyncScript, list[str], list[Any]]  # a script, its KEYS and its ARGV
 
 # Everything that means "Redis cannot answer now" (down, unreachable, slow, failing over), as
 # opposed to a bug in a script: these become 503 store_unavailable, and the pool reconnects on
@@ -141,7 +148,8 @@ local lease = redis.call('HMGET', KEYS[2], 'owner', 'fp', 'retention_ms')
 if lease[1] ~= ARGV[1] then
   return 0
 end
-redis.call('HSET', KEYS[1], 'fp', lease[2], 'backend', ARGV[2])
+redis.call('HSET', KEYS[1], 'fp', lease[2])
+redis.call('HSETNX', KEYS[1], 'backend', ARGV[2])  -- the first backend stays (sticky retries)
 redis.call('HINCRBY', KEYS[1], 'attempts', 1)
 redis.call('PEXPIRE', KEYS[1], lease[3])
 return 1
@@ -203,6 +211,15 @@ class RedisStore:
         self._mark_forwarded = client.register_script(MARK_FORWARDED)
         self._complete = client.register_script(COMPLETE_IDEMPOTENCY)
         self._release = client.register_script(RELEASE_IDEMPOTENCY)
+        self._scripts = [
+            self._put_xref,
+            self._rate_limit,
+            self._acquire_slot,
+            self._claim,
+            self._mark_forwarded,
+            self._complete,
+            self._release,
+        ]
 
     @classmethod
     def from_url(
@@ -273,22 +290,32 @@ class RedisStore:
 
     # -- rate limits (GCRA) --------------------------------------------------------------
     async def rate_limit(self, key: str, rate_per_s: float, burst: int) -> RateDecision:
+        args = self._rate_args(rate_per_s, burst)
+        with _unavailable_as_problem():
+            reply = await self._run(self._rate_limit, [self._key("rate:", key)], args)
+        return self._rate_decision(reply)
+
+    @staticmethod
+    def _rate_args(rate_per_s: float, burst: int) -> list[Any]:
         if rate_per_s <= 0:
             raise ValueError(f"rate_per_s must be positive, got {rate_per_s}")
-        args = [repr(float(rate_per_s)), burst, repr(REMAINING_EPSILON)]
-        with _unavailable_as_problem():
-            allowed, remaining, retry_after, reset_after = await self._run(
-                self._rate_limit, [self._key("rate:", key)], args
-            )
+        return [repr(float(rate_per_s)), burst, repr(REMAINING_EPSILON)]
+
+    @staticmethod
+    def _rate_decision(reply: list[Any]) -> RateDecision:
+        allowed, remaining, retry_after, reset_after = reply
         return RateDecision(bool(allowed), int(remaining), float(retry_after), float(reset_after))
 
     # -- concurrency leases --------------------------------------------------------------
     async def acquire_slot(self, key: str, limit: int, token: str, lease_s: float) -> bool:
+        script, keys, args = self._slot_call(SlotRequest(key, limit, token, lease_s))
         with _unavailable_as_problem():
-            taken = await self._run(
-                self._acquire_slot, [self._key("slots:", key)], [token, limit, _ms(lease_s)]
-            )
+            taken = await self._run(script, keys, args)
         return bool(taken)
+
+    def _slot_call(self, slot: SlotRequest) -> _Call:
+        args = [slot.token, slot.limit, _ms(slot.lease_s)]
+        return self._acquire_slot, [self._key("slots:", slot.key)], args
 
     async def release_slot(self, key: str, token: str) -> None:
         with _unavailable_as_problem():
@@ -301,6 +328,10 @@ class RedisStore:
         args = [fingerprint, owner, _ms(lease_s), _ms(retention_s)]
         with _unavailable_as_problem():
             reply = await self._run(self._claim, self._idempotency_keys(key), args)
+        return self._claim_outcome(reply)
+
+    @staticmethod
+    def _claim_outcome(reply: list[Any]) -> IdempotencyClaim:
         state = str(_text(reply[0]))
         if state in ("mismatch", "in_progress"):
             return IdempotencyClaim(state)
@@ -327,6 +358,59 @@ class RedisStore:
             done = await self._run(self._release, self._idempotency_keys(key), [owner])
         return bool(done)
 
+    # -- admission -----------------------------------------------------------------------
+    async def admit(
+        self,
+        buckets: Sequence[BucketRequest],
+        slot: SlotRequest | None,
+        claim: ClaimRequest | None,
+    ) -> Admission:
+        calls = [
+            (self._rate_limit, [self._key("rate:", b.key)], self._rate_args(b.rate_per_s, b.burst))
+            for b in buckets
+        ]
+        if slot is not None:
+            calls.append(self._slot_call(slot))
+        if claim is not None:
+            keys = self._idempotency_keys(claim.key)
+            args = [claim.fingerprint, claim.owner, _ms(claim.lease_s), _ms(claim.retention_s)]
+            calls.append((self._claim, keys, args))
+            if claim.backend is not None:
+                # Queued after the claim: a no-op unless this request just became the owner.
+                calls.append((self._mark_forwarded, keys, [claim.owner, claim.backend]))
+
+        def fill(pipe: Any) -> None:
+            for script, keys, args in calls:
+                self._queue(pipe, script, keys, args)
+
+        replies = await self._pipelined(fill)
+        rates = [self._rate_decision(r) for r in replies[: len(buckets)]]
+        rest = replies[len(buckets) :]
+        taken = bool(rest.pop(0)) if slot is not None else None
+        outcome = self._claim_outcome(rest[0]) if claim is not None else None
+        return Admission(rates, taken, outcome)
+
+    async def settle(
+        self,
+        slot: SlotRequest | None,
+        claim: ClaimRequest | None,
+        response: StoredResponse | None,
+        retention_s: float = 0.0,
+    ) -> None:
+
+        def fill(pipe: Any) -> None:
+            if slot is not None:
+                pipe.zrem(self._key("slots:", slot.key), slot.token)
+            if claim is not None:
+                keys = self._idempotency_keys(claim.key)
+                if response is None:
+                    self._queue(pipe, self._release, keys, [claim.owner])
+                else:
+                    args = [claim.owner, response.to_json(), _ms(retention_s)]
+                    self._queue(pipe, self._complete, keys, args)
+
+        await self._pipelined(fill)
+
     # -- keys ----------------------------------------------------------------------------
     def _key(self, family: str, key: str) -> str:
         return f"{self._prefix}{family}{key}"
@@ -350,3 +434,29 @@ class RedisStore:
     @staticmethod
     async def _run(script: AsyncScript, keys: list[str], args: list[Any]) -> Any:
         return await cast(Any, script)(keys=keys, args=args)
+
+    async def _pipelined(self, fill: Callable[[Any], None]) -> list[Any]:
+        """The commands `fill` queues, sent in one round trip (no MULTI: each script is atomic
+        on its own, and their keys may live in different cluster slots)."""
+        with _unavailable_as_problem():
+            pipe = self._redis.pipeline(transaction=False)
+            fill(pipe)
+            replies: list[Any] = await pipe.execute(raise_on_error=False)
+            if any(isinstance(r, NoScriptError) for r in replies):
+                # Redis restarted or flushed its scripts: load them and send the batch again.
+                for script in self._scripts:
+                    await self._redis.script_load(script.script)
+                pipe = self._redis.pipeline(transaction=False)
+                fill(pipe)
+                replies = await pipe.execute(raise_on_error=False)
+        for reply in replies:
+            if isinstance(reply, Exception):
+                with _unavailable_as_problem():
+                    raise reply
+        return replies
+
+    @staticmethod
+    def _queue(pipe: Any, script: AsyncScript, keys: list[str], args: list[Any]) -> None:
+        # EVALSHA directly: redis-py's script-in-pipeline support checks SCRIPT EXISTS first,
+        # which would cost a second round trip on every request.
+        pipe.evalsha(script.sha, len(keys), *keys, *args)

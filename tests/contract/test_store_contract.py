@@ -17,7 +17,15 @@ from redis.crc import key_slot
 
 from gateway.domain.operations import Kind
 from gateway.store import MemoryStore, open_store
-from gateway.store.base import Store, StoredResponse, StoreUnavailable, XrefRecord
+from gateway.store.base import (
+    BucketRequest,
+    ClaimRequest,
+    SlotRequest,
+    Store,
+    StoredResponse,
+    StoreUnavailable,
+    XrefRecord,
+)
 from gateway.store.memory import SWEEP_INTERVAL_S
 from gateway.store.redis import RedisStore
 from tests.conftest import Clock, ManualClock, PrefixedRedisStore
@@ -447,3 +455,59 @@ async def test_the_memory_store_forgets_expired_state_so_a_long_demo_does_not_gr
     await store.rate_limit("trigger", 10.0, 5)
     assert not store._leases and not store._records and not store._slots
     assert list(store._tats) == ["trigger"]
+
+
+# -- admission: rate limits, budget and claim in one round trip ------------------------------
+
+
+async def test_admit_decides_buckets_slot_and_claim_together(store: Store) -> None:
+    buckets = [BucketRequest("adm-client", 10.0, 2), BucketRequest("adm-erp", 10.0, 5)]
+    slot = SlotRequest("adm-slots", 1, "t1", 10.0)
+    claim = ClaimRequest("adm-k1", "fp", "o1", 10.0, RETENTION_S, backend="cloud")
+    first = await store.admit(buckets, slot, claim)
+    assert [r.allowed for r in first.rates] == [True, True]
+    assert [r.remaining for r in first.rates] == [1, 4]
+    assert first.slot_taken is True
+    assert first.claim is not None and first.claim.state == "claimed"
+
+    second = await store.admit(
+        buckets,
+        SlotRequest("adm-slots", 1, "t2", 10.0),
+        ClaimRequest("adm-k1", "fp", "o2", 10.0, RETENTION_S, backend="cloud"),
+    )
+    assert second.slot_taken is False  # the one slot is held
+    assert second.claim is not None and second.claim.state == "in_progress"
+
+    await store.settle(slot, claim, response(), RETENTION_S)
+    third = await store.admit(
+        [],
+        SlotRequest("adm-slots", 1, "t3", 10.0),
+        ClaimRequest("adm-k1", "fp", "o3", 10.0, RETENTION_S),
+    )
+    assert third.slot_taken is True  # settled: the slot is free again
+    assert third.claim is not None and third.claim.state == "completed"
+    assert third.claim.response == response()
+
+
+async def test_an_admitted_claim_is_marked_forwarded_and_keeps_its_first_backend(
+    store: Store,
+) -> None:
+    await store.admit([], None, ClaimRequest("adm-k2", "fp", "o1", 10.0, RETENTION_S, "legacy"))
+    await store.settle(None, ClaimRequest("adm-k2", "fp", "o1", 10.0, RETENTION_S), None)
+    retry = await store.admit(
+        [], None, ClaimRequest("adm-k2", "fp", "o2", 10.0, RETENTION_S, backend="cloud")
+    )
+    assert retry.claim is not None
+    assert (retry.claim.state, retry.claim.backend, retry.claim.attempts) == (
+        "claimed",
+        "legacy",
+        1,
+    )
+    await store.settle(None, ClaimRequest("adm-k2", "fp", "o2", 10.0, RETENTION_S), None)
+    again = await store.claim_idempotency("adm-k2", "fp", "o3", 10.0, RETENTION_S)
+    assert (again.backend, again.attempts) == ("legacy", 2)  # the cutover did not move it
+
+
+async def test_admit_with_nothing_to_decide_is_empty(store: Store) -> None:
+    admission = await store.admit([], None, None)
+    assert (admission.rates, admission.slot_taken, admission.claim) == ([], None, None)
