@@ -49,10 +49,10 @@ class RequestContext:
     legal_entity: str | None = None  # records step
     backend: str | None = None  # routing step: the system of record for this request
     route: RouteDecision | None = None  # routing step
-    idempotency_key: str | None = None  # idempotency step
-    reconcile: bool = False  # idempotency step: an earlier attempt's outcome is unknown
+    idempotency_key: str | None = None  # admission step
+    reconcile: bool = False  # admission step: an earlier attempt's outcome is unknown
     forwarded: bool = False  # set when an ERP call is made: the request left the gateway
-    # Awaited once, just before the first ERP call, with the backend's name (idempotency step).
+    # Awaited once, just before the first ERP call, with the backend's name (admission step).
     before_forward: Callable[[str], Awaitable[None]] | None = None
     response_headers: dict[str, str] = field(default_factory=dict)  # added by any step
 

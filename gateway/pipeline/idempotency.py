@@ -1,7 +1,8 @@
-"""Idempotency step: exactly-once POSTs per the IETF Idempotency-Key draft (STANDARDS.md).
+"""Idempotency keys: exactly-once POSTs per the IETF Idempotency-Key draft (STANDARDS.md).
 
-Not the storage (the Store claims keys atomically) and not reconciliation with the ERP (the
-handlers search by the gateway reference when `ctx.reconcile` is set).
+The policy, the key and fingerprint, and what a claim's outcome means; the admission step
+claims and settles keys, the Store makes claims atomic, and the handlers reconcile with the
+ERP (by the gateway reference) when `ctx.reconcile` is set.
 """
 
 from __future__ import annotations
@@ -15,12 +16,10 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
-from gateway.api.problems import problem_response
-from gateway.domain.errors import Category, Code, GatewayError
+from gateway.domain.errors import Code, GatewayError
 from gateway.domain.operations import Operation
-from gateway.pipeline.chain import Handler
 from gateway.pipeline.context import RequestContext
-from gateway.store.base import StoredResponse
+from gateway.store.base import ClaimRequest, IdempotencyClaim, StoredResponse
 
 
 class Requirement(StrEnum):
@@ -101,89 +100,56 @@ def fingerprint(ctx: RequestContext) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def _replay(stored: StoredResponse) -> Response:
-    response = Response(stored.body, stored.status, headers=stored.headers)
-    response.headers[REPLAYED_HEADER] = "true"
-    return response
+def claim_request(ctx: RequestContext) -> ClaimRequest | None:
+    """The claim this request makes, if its operation takes keys and it sent one; 400 when a
+    required key is missing or a key is malformed."""
+    policy = ctx.runtime.idempotency
+    requirement = policy.operations.get(ctx.spec.operation, Requirement.OFF)
+    if requirement is Requirement.OFF:
+        return None
+    key = parse_key(ctx.request.headers.getlist(HEADER))
+    if key is None:
+        if requirement is Requirement.REQUIRED:
+            raise GatewayError(
+                Code.IDEMPOTENCY_KEY_MISSING,
+                f"This operation needs an {HEADER} header; send a new unique key per intended "
+                "request and the same key on its retries.",
+                extra={"documentation": DOCS},
+            )
+        return None
+    ctx.idempotency_key = key
+    return ClaimRequest(
+        key=f"{ctx.client_id}:{key}",  # scoped to the caller, never global
+        fingerprint=fingerprint(ctx),
+        owner=uuid.uuid4().hex,
+        lease_s=policy.lease_s,
+        retention_s=policy.retention_s,
+    )
 
 
-def _stored(response: Response, backend: str | None) -> StoredResponse:
+def settled_outcome(ctx: RequestContext, response: Response) -> StoredResponse | None:
+    """What to keep under the key: a definitive outcome (the ERP was asked and answered for
+    good, accepted or refused); None for anything the client should be able to retry."""
+    if not ctx.forwarded or response.status_code >= 500:
+        return None
     headers = {k: v for k, v in response.headers.items() if k in _KEPT_HEADERS}
-    return StoredResponse(response.status_code, headers, bytes(response.body), backend)
+    return StoredResponse(response.status_code, headers, bytes(response.body), ctx.backend)
 
 
-def _definitive(ctx: RequestContext, response: Response) -> bool:
-    """An outcome to keep: the ERP was asked and answered for good (accepted or refused)."""
-    return ctx.forwarded and response.status_code < 500
-
-
-class Idempotency:
-    """Pipeline step: claim, replay or refuse by key; store definitive outcomes only."""
-
-    async def __call__(self, ctx: RequestContext, call_next: Handler) -> Response:
-        policy = ctx.runtime.idempotency
-        requirement = policy.operations.get(ctx.spec.operation, Requirement.OFF)
-        if requirement is Requirement.OFF:
-            return await call_next(ctx)
-        key = parse_key(ctx.request.headers.getlist(HEADER))
-        if key is None:
-            if requirement is Requirement.REQUIRED:
-                raise GatewayError(
-                    Code.IDEMPOTENCY_KEY_MISSING,
-                    f"This operation needs an {HEADER} header; send a new unique key per "
-                    "intended request and the same key on its retries.",
-                    extra={"documentation": DOCS},
-                )
-            return await call_next(ctx)
-
-        store = ctx.runtime.store
-        scoped = f"{ctx.client_id}:{key}"
-        owner = uuid.uuid4().hex
-        claim = await store.claim_idempotency(
-            scoped, fingerprint(ctx), owner, policy.lease_s, policy.retention_s
-        )
-        if claim.state == "completed" and claim.response is not None:
-            return _replay(claim.response)
-        if claim.state == "mismatch":
-            raise GatewayError(
-                Code.IDEMPOTENCY_KEY_REUSED,
-                f"This {HEADER} was used for a different request; use a new key.",
-            )
-        if claim.state == "in_progress":
-            raise GatewayError(
-                Code.IDEMPOTENCY_IN_PROGRESS,
-                "A request with this key is still being processed; retry it unchanged.",
-                headers={"Retry-After": "1"},
-            )
-
-        ctx.idempotency_key = key
-        if claim.attempts > 0 and claim.backend:
-            # An earlier attempt reached this ERP with an unknown outcome: go back there (even
-            # if the routes changed since) and look for its document before submitting again.
-            ctx.backend = claim.backend
-            ctx.reconcile = True
-
-        async def record_forwarding(backend: str) -> None:
-            # Before the ERP is asked: should this attempt die, the next one reconciles there.
-            await store.mark_forwarded(scoped, owner, backend)
-
-        ctx.before_forward = record_forwarding
-        try:
-            response = await call_next(ctx)
-        except GatewayError as error:
-            if error.category is Category.TECHNICAL or not ctx.forwarded:
-                await store.release_idempotency(scoped, owner)
-                raise
-            response = problem_response(error, ctx.correlation_id, ctx.request.url.path)
-            for name, value in error.headers.items():
-                response.headers[name] = value
-        except BaseException:
-            await store.release_idempotency(scoped, owner)
-            raise
-        if _definitive(ctx, response):
-            await store.complete_idempotency(
-                scoped, owner, _stored(response, ctx.backend), policy.retention_s
-            )
-        else:
-            await store.release_idempotency(scoped, owner)
+def refusal(claim: IdempotencyClaim) -> GatewayError | Response:
+    """The answer for a key that is not ours to run: a replay, a conflict or a reuse."""
+    if claim.state == "completed" and claim.response is not None:
+        stored = claim.response
+        response = Response(stored.body, stored.status, headers=stored.headers)
+        response.headers[REPLAYED_HEADER] = "true"
         return response
+    if claim.state == "in_progress":
+        return GatewayError(
+            Code.IDEMPOTENCY_IN_PROGRESS,
+            "A request with this key is still being processed; retry it unchanged.",
+            headers={"Retry-After": "1"},
+        )
+    return GatewayError(
+        Code.IDEMPOTENCY_KEY_REUSED,
+        f"This {HEADER} was used for a different request; use a new key.",
+    )

@@ -1,24 +1,20 @@
-"""Rate-limit step: GCRA per client tier, and each ERP's capacity budget across all clients.
+"""Rate limits: GCRA per client tier, and each ERP's capacity budget across all clients.
 
-Not the algorithm's storage (see `gateway.store`); this decides keys, limits and headers.
+The policy, the buckets and slots a request needs, the headers and the refusals; the admission
+step asks the Store, which runs the GCRA arithmetic (`gateway.store.gcra`).
 """
 
 from __future__ import annotations
 
-import contextlib
-import logging
 import math
 import uuid
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
-from starlette.responses import Response
 
 from gateway.domain.errors import QUOTA_EXCEEDED_TYPE, Code, GatewayError
-from gateway.pipeline.chain import Handler
 from gateway.pipeline.context import RequestContext
-from gateway.pipeline.entitlements import entitlement_for
-from gateway.store.base import RateDecision, StoreUnavailable
+from gateway.store.base import BucketRequest, RateDecision, SlotRequest
 
 
 class _Model(BaseModel):
@@ -48,7 +44,6 @@ class RateLimitPolicy(_Model):
 
 # -- behaviour -----------------------------------------------------------------------------
 
-log = logging.getLogger("gateway.ratelimit")
 _ERP_LEASE_MARGIN_S = 5.0
 
 
@@ -66,84 +61,41 @@ def _retry_after(seconds: float) -> str:
     return str(max(1, math.ceil(seconds)))
 
 
-def _bucket_key(ctx: RequestContext, tier: str, config: TierConfig) -> str:
+def client_bucket(ctx: RequestContext, tier: str, config: TierConfig) -> BucketRequest:
+    """The client's GCRA bucket: per client, optionally per operation and legal entity."""
     parts = ["rl", tier, ctx.client_id]
     if "operation" in config.partition_by:
         parts.append(ctx.spec.operation)
     if "legal_entity" in config.partition_by:
         parts.append(ctx.legal_entity or "-")
-    return ":".join(parts)
+    return BucketRequest(":".join(parts), config.rate_per_s, config.burst)
 
 
-class RateLimit:
-    """Pipeline step: the client's tier (GCRA); headers on every limited response; 429 beyond."""
-
-    async def __call__(self, ctx: RequestContext, call_next: Handler) -> Response:
-        runtime = ctx.runtime
-        tier = entitlement_for(ctx).tier
-        config = runtime.rate_limits.tiers[tier]
-        try:
-            decision = await runtime.store.rate_limit(
-                _bucket_key(ctx, tier, config), config.rate_per_s, config.burst
-            )
-        except StoreUnavailable:
-            if runtime.rate_limits.on_store_error == "closed":
-                raise
-            log.warning("rate limit skipped: store unavailable (fail-open)")
-            return await call_next(ctx)
-        ctx.response_headers["RateLimit-Policy"] = policy_header(tier, config)
-        ctx.response_headers["RateLimit"] = limit_header(tier, decision)
-        if not decision.allowed:
-            raise GatewayError(
-                Code.RATE_LIMITED,
-                f"Rate limit of tier {tier!r} exceeded; retry after the indicated delay.",
-                headers={"Retry-After": _retry_after(decision.retry_after_s)},
-                extra={"violated-policies": [tier]},
-                type_uri=QUOTA_EXCEEDED_TYPE,
-            )
-        return await call_next(ctx)
+def erp_requests(backend: str, budget: BackendBudget) -> BucketRequest:
+    """An ERP's requests-per-second budget, shared by every client."""
+    return BucketRequest(f"erp:{backend}:rps", budget.max_rps, max(1, math.ceil(budget.max_rps)))
 
 
-def _shed(backend: str, retry_after_s: float) -> GatewayError:
+def erp_slot(backend: str, budget: BackendBudget, timeout_s: float) -> SlotRequest:
+    """One of an ERP's in-flight slots: a lease that outlives the ERP interaction."""
+    lease_s = timeout_s + _ERP_LEASE_MARGIN_S
+    return SlotRequest(f"erp:{backend}:in-flight", budget.max_in_flight, uuid.uuid4().hex, lease_s)
+
+
+def rate_limited(tier: str, decision: RateDecision) -> GatewayError:
+    return GatewayError(
+        Code.RATE_LIMITED,
+        f"Rate limit of tier {tier!r} exceeded; retry after the indicated delay.",
+        headers={"Retry-After": _retry_after(decision.retry_after_s)},
+        extra={"violated-policies": [tier]},
+        type_uri=QUOTA_EXCEEDED_TYPE,
+    )
+
+
+def shed(backend: str, retry_after_s: float) -> GatewayError:
+    """503 for a request an ERP's budget has no room for: shed at once, never queued."""
     return GatewayError(
         Code.ERP_UNAVAILABLE,
         f"The {backend} ERP is at capacity; retry shortly with the same request.",
         headers={"Retry-After": _retry_after(retry_after_s)},
     )
-
-
-class ErpBudget:
-    """Pipeline step: each ERP's budget across all clients (requests per second and in flight).
-
-    Excess is shed at once with 503 and Retry-After, never queued. An in-flight slot is a lease,
-    so one held by a process that died is freed when the lease runs out.
-    """
-
-    async def __call__(self, ctx: RequestContext, call_next: Handler) -> Response:
-        runtime = ctx.runtime
-        backend = ctx.backend
-        budget = runtime.rate_limits.backends.get(backend) if backend else None
-        if backend is None or budget is None:
-            return await call_next(ctx)
-        store = runtime.store
-        token = uuid.uuid4().hex
-        slot_key = f"erp:{backend}:in-flight"
-        lease_s = runtime.backend(backend).timeout_s + _ERP_LEASE_MARGIN_S
-        try:
-            rate = await store.rate_limit(
-                f"erp:{backend}:rps", budget.max_rps, max(1, math.ceil(budget.max_rps))
-            )
-            if not rate.allowed:
-                raise _shed(backend, rate.retry_after_s)
-            if not await store.acquire_slot(slot_key, budget.max_in_flight, token, lease_s):
-                raise _shed(backend, 1.0)
-        except StoreUnavailable:
-            if runtime.rate_limits.on_store_error == "closed":
-                raise
-            log.warning("ERP budget skipped: store unavailable (fail-open)")
-            return await call_next(ctx)
-        try:
-            return await call_next(ctx)
-        finally:
-            with contextlib.suppress(StoreUnavailable):
-                await store.release_slot(slot_key, token)
