@@ -7,9 +7,9 @@ import time
 import httpx
 import pytest
 
+from tests.configs import ERP_TIMEOUT_S
 from tests.e2e import payloads
 from tests.e2e.checks import assert_business_problem, create_customer, stats
-from tests.e2e.conftest import ERP_TIMEOUT_S
 
 # The e2e routes: North America and FR01 on the cloud ERP, the rest on the legacy ERP.
 ERP_OF = {"US01": "cloud", "FR01": "cloud", "DE01": "legacy"}

@@ -16,9 +16,10 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.configs import IDEMPOTENCY_LEASE_S
 from tests.e2e import payloads
 from tests.e2e.checks import create_customer, stats
-from tests.e2e.conftest import IDEMPOTENCY_LEASE_S, client_for, start_gateway
+from tests.e2e.gateways import client_for, start_gateway
 
 ERP_OF = {"US01": "cloud", "DE01": "legacy"}
 

@@ -1,0 +1,69 @@
+"""Test configurations: the repository's config copied, with some policies replaced.
+
+Used by the end-to-end tests and the benchmark; nothing here starts a process.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+TEST_SECRET = "e2e-test-secret-not-the-dev-one-0123456789"
+ERP_TIMEOUT_S = 1.5  # the backends' timeout_s in the e2e config, short so timeout tests are fast
+# A wave moving FR01 to the cloud ERP, so that each ERP serves one EU legal entity in the tests.
+FR01_WAVE = """  - id: fr01-wave-2
+    match: {legal_entities: [FR01]}
+    backend: cloud
+"""
+# The production-shape config: a tight tier for one client, small ERP budgets, short leases.
+ERP_MAX_IN_FLIGHT = 8
+IDEMPOTENCY_LEASE_S = 3
+PROD_RATE_LIMITS = f"""
+tiers:
+  standard: {{rate_per_s: 1000, burst: 2000}}
+  tight: {{rate_per_s: 1, burst: 10}}
+backends:
+  legacy: {{max_rps: 5000, max_in_flight: {ERP_MAX_IN_FLIGHT}}}
+  cloud: {{max_rps: 5000, max_in_flight: {ERP_MAX_IN_FLIGHT}}}
+"""
+LIMITED_CLIENT = """
+  - id: crm-limited
+    scopes: [customers:read, customers:write, sales_orders:read, sales_orders:write]
+    legal_entities: "*"
+    rate_limit: tight
+"""
+PROD_IDEMPOTENCY = f"""
+retention_s: 86400
+lease_s: {IDEMPOTENCY_LEASE_S}
+operations: {{sales_orders.create: required, sales_orders.cancel: required,
+             customers.create: optional}}
+"""
+# Wide budgets, for a gateway that must hold many requests in flight at once.
+WIDE_RATE_LIMITS = """
+tiers:
+  standard: {rate_per_s: 1000, burst: 2000}
+backends:
+  legacy: {max_rps: 5000, max_in_flight: 200}
+  cloud: {max_rps: 5000, max_in_flight: 200}
+"""
+
+
+def write_config(target: Path, pool: int | None = None, **policies: str) -> Path:
+    """The repository's config with short ERP timeouts, FR01 on the cloud ERP, and any
+    `policies/<name>.yaml` replaced (`rate_limits=...` writes rate-limits.yaml)."""
+    routes = (REPO / "routes.yaml").read_text()
+    assert "\nrules:\n" in routes, "the e2e config adds a rule at the top of routes.yaml"
+    (target / "routes.yaml").write_text(routes.replace("\nrules:\n", "\nrules:\n" + FR01_WAVE, 1))
+    shutil.copytree(REPO / "policies", target / "policies")
+    (target / "backends").mkdir()
+    for backend in (REPO / "backends").glob("*.yaml"):
+        text = re.sub(r"(?m)^timeout_s: .*$", f"timeout_s: {ERP_TIMEOUT_S}", backend.read_text())
+        if pool is not None:
+            text = re.sub(r"(?m)^  max_connections: .*$", f"  max_connections: {pool}", text)
+        (target / "backends" / backend.name).write_text(text)
+    for name, text in policies.items():
+        path = target / "policies" / f"{name.replace('_', '-')}.yaml"
+        path.write_text(path.read_text() + text if name == "clients" else text)
+    return target

@@ -1,0 +1,33 @@
+"""Gateway processes for end-to-end tests: start one, mint its tokens, talk to it."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+
+from gateway.config.loader import load_config
+from gateway.demo import demo_issuer, mint_token
+from tests.configs import TEST_SECRET
+from tests.servers import PYTHON, ServerProcess, free_port, run_process
+
+
+@contextlib.contextmanager
+def start_gateway(env: dict[str, str], **overrides: str) -> Iterator[tuple[str, ServerProcess]]:
+    """One `gateway serve` process; yields its base URL and the process."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    args = [PYTHON, "-m", "gateway.cli", "serve", "--port", str(port)]
+    with run_process(args, url + "/readyz", env={**env, **overrides}, expect=200) as proc:
+        yield url, proc
+
+
+def token_for(client_id: str, config_dir: Path) -> str:
+    issuer = demo_issuer(load_config(config_dir, env={"GATEWAY_DEMO_SECRET": "x"}).auth)
+    return mint_token(issuer, TEST_SECRET, client_id)
+
+
+def client_for(base_url: str, token: str) -> httpx.Client:
+    return httpx.Client(base_url=base_url, headers={"Authorization": f"Bearer {token}"}, timeout=15)
