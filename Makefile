@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint format clean
+.PHONY: install run test lint format bench clean
 
 install: $(STAMP)
 
@@ -24,6 +24,9 @@ lint: install
 	$(BIN)/ruff check gateway tests bench
 	$(BIN)/ruff format --check gateway tests bench
 	$(BIN)/mypy gateway
+
+bench: install
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
 format: install
 	$(BIN)/ruff format gateway tests bench
