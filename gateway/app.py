@@ -19,13 +19,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
+from gateway.api import v1
 from gateway.api.admin import admin_routes
-from gateway.api.docs import docs_page
-from gateway.api.openapi import openapi_bytes
 from gateway.api.operations import OperationSpec
 from gateway.api.problems import internal_error, problem_response
-from gateway.api.routes import ROUTES
-from gateway.api.versions import VERSIONS, changelog
 from gateway.domain.errors import Code, GatewayError, not_found
 from gateway.ops.logging import access_log, flush_logs
 from gateway.ops.metrics import Metrics
@@ -39,13 +36,12 @@ from gateway.pipeline.entitlements import Entitle
 from gateway.pipeline.records import ResolveRecord
 from gateway.pipeline.routing import Route as RouteStep
 from gateway.pipeline.tracing import CORRELATION_HEADER, Tracing, correlation_id_from
-from gateway.pipeline.versioning import CHANGELOG_PATH, Versioning
 from gateway.runtime import Runtime
 from gateway.store.base import StoreUnavailable
 
 log = logging.getLogger("gateway")
 
-SUPPORTED_VERSIONS = VERSIONS
+SUPPORTED_VERSIONS = ("v1",)
 _VERSION_RE = re.compile(r"^v\d+$")
 READY_TIMEOUT_S = 1.0
 
@@ -54,7 +50,6 @@ def default_steps() -> list[Step]:
     """The pipeline, in the order a request flows through it."""
     return [
         Tracing(),
-        Versioning(),
         Authenticate(),
         ParseBody(),
         ResolveRecord(),
@@ -67,9 +62,6 @@ def default_steps() -> list[Step]:
 def _operation_endpoint(
     version: str, spec: OperationSpec, handler: Handler, metrics: Metrics
 ) -> object:
-    """The endpoint of one route; `version` is empty on an unversioned path (the versioning
-    step decides it)."""
-
     async def endpoint(request: Request) -> Response:
         runtime: Runtime = request.app.state.runtime
         ctx = RequestContext(request, spec, runtime, api_version=version)
@@ -132,40 +124,6 @@ async def _http_exception(request: Request, exc: Exception) -> Response:
     return _problem_for_unrouted(request, status)
 
 
-def _static(content: bytes, media_type: str) -> object:
-    """An endpoint answering the same bytes (built once at start-up) to every caller."""
-
-    async def endpoint(_: Request) -> Response:
-        return Response(content, media_type=media_type)
-
-    return endpoint
-
-
-def reference_routes() -> list[Route]:
-    """The API's contract for people and tools: OpenAPI documents, the docs page, changelog."""
-    routes = [
-        Route(f"/openapi/{v}.json", _static(openapi_bytes(v), "application/json"))  # type: ignore[arg-type]
-        for v in VERSIONS
-    ]
-    routes.append(Route("/docs", _static(docs_page(), "text/html; charset=utf-8")))  # type: ignore[arg-type]
-    markdown = changelog().encode()
-    routes.append(Route(CHANGELOG_PATH, _static(markdown, "text/markdown; charset=utf-8")))  # type: ignore[arg-type]
-    return routes
-
-
-def operation_routes(pipeline: Sequence[Step], metrics: Metrics) -> list[Route]:
-    """Every operation under each version's prefix, and unversioned (the client's pinned
-    version, else the default)."""
-    routes = []
-    for method, path, spec in ROUTES:
-        handler = compose(pipeline, spec.handler)
-        for version in ("", *VERSIONS):
-            prefix = f"/{version}" if version else ""
-            endpoint = _operation_endpoint(version, spec, handler, metrics)
-            routes.append(Route(prefix + path, endpoint, methods=[method]))  # type: ignore[arg-type]
-    return routes
-
-
 async def healthz(_: Request) -> Response:
     return JSONResponse({"status": "ok"})
 
@@ -208,8 +166,10 @@ def build_app(
             methods=["GET"],
         ),
     ]
-    routes += reference_routes()
-    routes += operation_routes(pipeline, metrics)
+    for method, path, spec in v1.ROUTES:
+        handler = compose(pipeline, spec.handler)
+        endpoint = _operation_endpoint("v1", spec, handler, metrics)
+        routes.append(Route("/v1" + path, endpoint, methods=[method]))  # type: ignore[arg-type]
 
     reloader: Reloader | None = None
 
