@@ -19,10 +19,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from gateway.api import v1
 from gateway.api.admin import admin_routes
 from gateway.api.operations import OperationSpec
 from gateway.api.problems import internal_error, problem_response
+from gateway.api.routes import ROUTES
 from gateway.domain.errors import Code, GatewayError, not_found
 from gateway.ops.logging import access_log, flush_logs
 from gateway.ops.metrics import Metrics
@@ -166,7 +166,7 @@ def build_app(
             methods=["GET"],
         ),
     ]
-    for method, path, spec in v1.ROUTES:
+    for method, path, spec in ROUTES:
         handler = compose(pipeline, spec.handler)
         endpoint = _operation_endpoint("v1", spec, handler, metrics)
         routes.append(Route("/v1" + path, endpoint, methods=[method]))  # type: ignore[arg-type]

@@ -4,6 +4,7 @@ out a Redis outage, and sharing rate limits and ERP budgets."""
 from __future__ import annotations
 
 import asyncio
+import json
 import signal
 import threading
 import time
@@ -168,3 +169,30 @@ def test_a_redis_outage_is_503_store_unavailable_and_heals_without_a_restart(
             after = create_customer(api, "US01")
             assert api.get(f"/v1/customers/{after['id']}").status_code == 200
             assert api.get("/readyz").status_code == 200
+
+
+def test_each_request_writes_one_json_access_log_line_with_its_correlation_id(
+    gateway_env: dict[str, str], token: str
+) -> None:
+    with start_gateway(gateway_env, GATEWAY_LOG_LEVEL="INFO") as (url, proc):
+        with client_for(url, token) as api:
+            api.get("/v1/customers/cus_missing", headers={"X-Correlation-ID": "log-check-1"})
+        deadline = time.monotonic() + 5
+        entries: list[dict[str, object]] = []
+        while not entries and time.monotonic() < deadline:
+            entries = [
+                json.loads(line)
+                for line in proc.output().splitlines()
+                if line.startswith("{") and "log-check-1" in line
+            ]
+            time.sleep(0.05)
+    assert len(entries) == 1
+    entry = entries[0]
+    assert entry["logger"] == "gateway.access"
+    assert entry["correlation_id"] == "log-check-1"
+    assert (entry["status"], entry["operation"], entry["client_id"]) == (
+        404,
+        "customers.read",
+        "crm-demo",
+    )
+    assert isinstance(entry["duration_ms"], float)

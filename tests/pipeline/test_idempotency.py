@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -11,8 +12,16 @@ import pytest
 from gateway.domain.errors import GatewayError
 from gateway.pipeline.idempotency import parse_key
 from gateway.store.base import Store
+from tests.configs import write_config
 from tests.e2e import payloads
 from tests.harness import Gateway, in_process_gateway
+
+SECOND_WRITER = """
+  - id: crm-second
+    scopes: [customers:write, sales_orders:write, sales_orders:read]
+    legal_entities: "*"
+    rate_limit: standard
+"""
 
 
 async def _customer(api: httpx.AsyncClient, legal_entity: str = "US01") -> dict[str, Any]:
@@ -67,15 +76,21 @@ async def test_the_same_key_with_another_body_is_422(store: Store) -> None:
         assert _orders(gw) == 1
 
 
-async def test_the_same_key_from_another_client_is_an_independent_request(store: Store) -> None:
-    async with in_process_gateway(store) as gw, gw.client() as api:
+async def test_the_same_key_from_another_client_is_an_independent_request(
+    store: Store, tmp_path: Path
+) -> None:
+    config_dir = write_config(tmp_path, clients=SECOND_WRITER)
+    async with in_process_gateway(store, config_dir) as gw, gw.client() as api:
         customer = await _customer(api)
         body = payloads.order("US01", customer["id"])
         headers = {"Idempotency-Key": "shared-key"}
-        await api.post("/v1/sales-orders", json=body, headers=headers)
-        # The key is scoped to the caller: a different client id makes a different claim.
-        claim = await store.claim_idempotency("other-client:shared-key", "fp", "owner", 5, 60)
-        assert claim.state == "claimed"
+        first = await api.post("/v1/sales-orders", json=body, headers=headers)
+        async with gw.client("crm-second") as second:
+            other = await second.post("/v1/sales-orders", json=body, headers=headers)
+        assert first.status_code == other.status_code == 201
+        assert "idempotent-replayed" not in other.headers
+        assert other.json()["id"] != first.json()["id"]
+        assert _orders(gw) == 2
 
 
 async def test_concurrent_identical_creates_make_exactly_one_order(store: Store) -> None:

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from gateway.pipeline.ratelimit import TierConfig, limit_header, policy_header
-from gateway.store.base import RateDecision, Store
+from gateway.store.base import RateDecision, Store, StoreUnavailable
+from gateway.store.memory import MemoryStore
+from tests.configs import write_config
 from tests.conftest import Clock
 from tests.e2e import payloads
-from tests.harness import REPO, in_process_gateway
+from tests.harness import in_process_gateway
 
 RATE_LIMITS = """
 tiers:
@@ -25,11 +27,7 @@ backends:
 
 @pytest.fixture
 def config_dir(tmp_path: Path) -> Path:
-    shutil.copy(REPO / "routes.yaml", tmp_path / "routes.yaml")
-    shutil.copytree(REPO / "backends", tmp_path / "backends")
-    shutil.copytree(REPO / "policies", tmp_path / "policies")
-    (tmp_path / "policies" / "rate-limits.yaml").write_text(RATE_LIMITS)
-    return tmp_path
+    return write_config(tmp_path, rate_limits=RATE_LIMITS)
 
 
 def test_headers_follow_the_ratelimit_draft() -> None:
@@ -74,3 +72,41 @@ async def test_an_erps_in_flight_budget_sheds_excess_with_503(
         assert all(a.json()["code"] == "erp_unavailable" for a in shed)
         assert all(a.headers["retry-after"] for a in shed)
         assert len(gw.erps["cloud"].customers) == 3
+
+
+class _AdmissionDown(MemoryStore):
+    """A store whose admission calls fail, as when Redis drops mid-request."""
+
+    async def admit(self, *args: Any, **kwargs: Any) -> Any:
+        raise StoreUnavailable()
+
+
+@pytest.mark.parametrize(("setting", "status"), [("open", 200), ("closed", 503)])
+async def test_a_store_outage_fails_rate_limits_open_or_closed_as_configured(
+    tmp_path: Path, setting: str, status: int
+) -> None:
+    config_dir = write_config(tmp_path, rate_limits=RATE_LIMITS + f"on_store_error: {setting}\n")
+    async with in_process_gateway(_AdmissionDown(), config_dir) as gw, gw.client() as api:
+        lookup = await api.get("/v1/customers", params={"external_ref": "X"})
+        assert lookup.status_code == status
+        if status == 503:
+            assert lookup.json()["code"] == "store_unavailable"
+            assert lookup.headers["retry-after"]
+
+
+async def test_a_keyed_write_is_refused_when_the_store_cannot_claim_its_key(
+    tmp_path: Path,
+) -> None:
+    config_dir = write_config(tmp_path, rate_limits=RATE_LIMITS + "on_store_error: open\n")
+    store = _AdmissionDown()
+    async with in_process_gateway(store, config_dir) as gw, gw.client() as api:
+        customer = await api.post("/v1/customers", json=payloads.customer("US01"))
+        assert customer.status_code == 201  # no key: admitted open
+        order = await api.post(
+            "/v1/sales-orders",
+            json=payloads.order("US01", customer.json()["id"]),
+            headers=payloads.new_key(),
+        )
+        assert order.status_code == 503
+        assert order.json()["code"] == "store_unavailable"
+        assert not gw.erps["cloud"].orders

@@ -4,7 +4,6 @@ swapped in whole, by the admin endpoint or by a file change."""
 from __future__ import annotations
 
 import asyncio
-import shutil
 from pathlib import Path
 
 import httpx
@@ -13,16 +12,14 @@ import pytest
 from gateway.ops import reload as reload_module
 from gateway.ops.reload import Reloader
 from gateway.store.base import Store
+from tests.configs import write_config
 from tests.e2e import payloads
-from tests.harness import REPO, in_process_gateway
+from tests.harness import in_process_gateway
 
 
 @pytest.fixture
 def config_dir(tmp_path: Path) -> Path:
-    shutil.copy(REPO / "routes.yaml", tmp_path / "routes.yaml")
-    shutil.copytree(REPO / "backends", tmp_path / "backends")
-    shutil.copytree(REPO / "policies", tmp_path / "policies")
-    return tmp_path
+    return write_config(tmp_path)
 
 
 def _narrow_emea_to_gb01(config_dir: Path) -> None:

@@ -1,0 +1,58 @@
+"""A record lives where it was created: reads and cancels go to its home ERP, whatever the
+routes say for new records after a migration wave."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from gateway.config.routes import RoutesConfig
+from gateway.routing.rules import compile_routes
+from gateway.store.base import Store
+from tests.e2e import payloads
+from tests.harness import Gateway, in_process_gateway
+
+
+def _move_de01_to_cloud(gw: Gateway) -> None:
+    routes = gw.runtime.config.routes.model_dump()
+    routes["rules"].insert(
+        0, {"id": "de01-wave", "match": {"legal_entities": ["DE01"]}, "backend": "cloud"}
+    )
+    table = compile_routes(RoutesConfig.model_validate(routes))
+    gw.app.state.runtime = replace(gw.runtime, routing=table)
+
+
+async def test_reads_and_cancels_go_to_the_records_home_after_a_wave(store: Store) -> None:
+    async with in_process_gateway(store) as gw, gw.client() as api:
+        customer = (await api.post("/v1/customers", json=payloads.customer("DE01"))).json()
+        order = await api.post(
+            "/v1/sales-orders",
+            json=payloads.order("DE01", customer["id"]),
+            headers=payloads.new_key(),
+        )
+        assert order.status_code == 201, order.text
+        legacy, cloud = gw.erps["legacy"], gw.erps["cloud"]
+        assert len(legacy.orders) == 1
+
+        _move_de01_to_cloud(gw)
+        read = await api.get(f"/v1/sales-orders/{order.json()['id']}")
+        assert read.status_code == 200
+        cancel = await api.post(
+            f"/v1/sales-orders/{order.json()['id']}/cancel", headers=payloads.new_key()
+        )
+        assert cancel.status_code == 200, cancel.text
+        assert cancel.json()["status"] == "cancelled"
+        assert legacy.calls.count("get_sales_order") == 1
+        assert "cancel_sales_order" in legacy.calls
+        assert cloud.calls == []
+
+        # New DE01 records follow the new route; their customer must be migrated first.
+        refused = await api.post(
+            "/v1/sales-orders",
+            json=payloads.order("DE01", customer["id"]),
+            headers=payloads.new_key(),
+        )
+        assert refused.status_code == 422
+        assert refused.json()["code"] == "customer_not_found"
+        fresh = await api.post("/v1/customers", json=payloads.customer("DE01"))
+        assert fresh.status_code == 201
+        assert len(cloud.customers) == 1
