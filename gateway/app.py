@@ -23,6 +23,7 @@ from gateway.api.admin import admin_routes
 from gateway.api.operations import OperationSpec
 from gateway.api.problems import internal_error, problem_response
 from gateway.api.routes import ROUTES
+from gateway.api.versions import VERSIONS
 from gateway.domain.errors import Code, GatewayError, not_found
 from gateway.ops.logging import access_log, flush_logs
 from gateway.ops.metrics import Metrics
@@ -36,12 +37,13 @@ from gateway.pipeline.entitlements import Entitle
 from gateway.pipeline.records import ResolveRecord
 from gateway.pipeline.routing import Route as RouteStep
 from gateway.pipeline.tracing import CORRELATION_HEADER, Tracing, correlation_id_from
+from gateway.pipeline.versioning import Versioning
 from gateway.runtime import Runtime
 from gateway.store.base import StoreUnavailable
 
 log = logging.getLogger("gateway")
 
-SUPPORTED_VERSIONS = ("v1",)
+SUPPORTED_VERSIONS = VERSIONS
 _VERSION_RE = re.compile(r"^v\d+$")
 READY_TIMEOUT_S = 1.0
 
@@ -50,6 +52,7 @@ def default_steps() -> list[Step]:
     """The pipeline, in the order a request flows through it."""
     return [
         Tracing(),
+        Versioning(),
         Authenticate(),
         ParseBody(),
         ResolveRecord(),
@@ -62,6 +65,9 @@ def default_steps() -> list[Step]:
 def _operation_endpoint(
     version: str, spec: OperationSpec, handler: Handler, metrics: Metrics
 ) -> object:
+    """The endpoint of one route; `version` is empty on an unversioned path (the versioning
+    step decides it)."""
+
     async def endpoint(request: Request) -> Response:
         runtime: Runtime = request.app.state.runtime
         ctx = RequestContext(request, spec, runtime, api_version=version)
@@ -124,6 +130,19 @@ async def _http_exception(request: Request, exc: Exception) -> Response:
     return _problem_for_unrouted(request, status)
 
 
+def operation_routes(pipeline: Sequence[Step], metrics: Metrics) -> list[Route]:
+    """Every operation under each version's prefix, and unversioned (the client's pinned
+    version, else the default)."""
+    routes = []
+    for method, path, spec in ROUTES:
+        handler = compose(pipeline, spec.handler)
+        for version in ("", *VERSIONS):
+            prefix = f"/{version}" if version else ""
+            endpoint = _operation_endpoint(version, spec, handler, metrics)
+            routes.append(Route(prefix + path, endpoint, methods=[method]))  # type: ignore[arg-type]
+    return routes
+
+
 async def healthz(_: Request) -> Response:
     return JSONResponse({"status": "ok"})
 
@@ -166,10 +185,7 @@ def build_app(
             methods=["GET"],
         ),
     ]
-    for method, path, spec in ROUTES:
-        handler = compose(pipeline, spec.handler)
-        endpoint = _operation_endpoint("v1", spec, handler, metrics)
-        routes.append(Route("/v1" + path, endpoint, methods=[method]))  # type: ignore[arg-type]
+    routes += operation_routes(pipeline, metrics)
 
     reloader: Reloader | None = None
 

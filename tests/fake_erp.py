@@ -28,7 +28,7 @@ from gateway.domain.models import (
     CreditCheck,
     CustomerCreate,
     CustomerStatus,
-    OrderLine,
+    OrderItem,
     SalesOrderStatus,
 )
 
@@ -66,7 +66,7 @@ class FakeErp:
             erp_id=erp_id,
             document_number=f"C{erp_id}",
             status=CustomerStatus.ACTIVE,
-            name=request.name,
+            legal_name=request.legal_name,
             legal_entity=request.legal_entity,
             currency=request.currency,
             external_ref=refs.external_ref,
@@ -92,7 +92,7 @@ class FakeErp:
         customer: CustomerContext,
         currency: str,
         requested_delivery_date: dt.date | None,
-        lines: list[OrderLine],
+        lines: list[OrderItem],
         refs: References,
         ctx: CallContext,
     ) -> ErpSalesOrder:
@@ -100,7 +100,8 @@ class FakeErp:
         await self._pause()
         erp_id = str(next(self._ids))
         priced = [
-            ErpLine(ln.sku, ln.quantity, ln.unit_price, ln.unit_price * ln.quantity) for ln in lines
+            ErpLine(ln.product_id, ln.quantity, ln.price.amount, ln.price.amount * ln.quantity)
+            for ln in lines
         ]
         order = ErpSalesOrder(
             erp_id=erp_id,

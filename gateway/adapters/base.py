@@ -12,13 +12,13 @@ from decimal import Decimal
 from typing import Protocol
 
 from gateway.domain.models import (
-    Address,
     CreditCheck,
+    CustomerAddress,
     CustomerCreate,
     CustomerStatus,
     HoldReason,
     InvoiceStatus,
-    OrderLine,
+    OrderItem,
     SalesOrderStatus,
     ShipmentStatus,
 )
@@ -58,7 +58,7 @@ class ErpCustomer:
     erp_id: str
     document_number: str  # what a user of the ERP sees (SAP BP number, NetSuite entityId)
     status: CustomerStatus
-    name: str
+    legal_name: str
     legal_entity: str | None
     currency: str | None
     external_ref: str | None = None
@@ -67,7 +67,8 @@ class ErpCustomer:
     email: str | None = None
     payment_terms: str | None = None  # canonical code, e.g. NET30
     credit_limit: Decimal | None = None
-    address: Address | None = None
+    addresses: tuple[CustomerAddress, ...] = ()  # the billing address first
+    display_name: str | None = None
 
 
 @dataclass(frozen=True)
@@ -168,7 +169,7 @@ class ErpAdapter(Protocol):
         customer: CustomerContext,
         currency: str,
         requested_delivery_date: dt.date | None,
-        lines: list[OrderLine],
+        items: list[OrderItem],
         refs: References,
         ctx: CallContext,
     ) -> ErpSalesOrder: ...
@@ -199,7 +200,7 @@ class ErpAdapter(Protocol):
         customer: CustomerContext,
         currency: str,
         requested_delivery_date: dt.date | None,
-        lines: list[OrderLine],
+        items: list[OrderItem],
         ctx: CallContext,
     ) -> ErpQuote: ...
 

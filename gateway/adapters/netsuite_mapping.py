@@ -32,12 +32,14 @@ from gateway.config.backends import NetSuiteLegalEntity, NetSuiteValueMaps
 from gateway.domain.errors import Code, FieldError, GatewayError
 from gateway.domain.models import (
     Address,
+    AddressType,
     CreditCheck,
+    CustomerAddress,
     CustomerCreate,
     CustomerStatus,
     HoldReason,
     InvoiceStatus,
-    OrderLine,
+    OrderItem,
     SalesOrderStatus,
     ShipmentStatus,
 )
@@ -163,18 +165,20 @@ class NetSuiteMaps:
             )
         return terms_id
 
-    def item_ids(self, lines: Sequence[OrderLine]) -> list[str]:
-        """The item internal id of each line; unknown SKUs are refused together, by line."""
+    def item_ids(self, items: Sequence[OrderItem]) -> list[str]:
+        """The item internal id of each order item; unknown products are refused together."""
         unknown: list[FieldError] = []
         skus: list[str] = []
-        for i, line in enumerate(lines):
-            if line.sku not in self.items:
-                unknown.append(FieldError(f"/lines/{i}/sku", f"Unknown SKU {line.sku}."))
-                skus.append(line.sku)
+        for i, item in enumerate(items):
+            if item.product_id not in self.items:
+                unknown.append(
+                    FieldError(f"/items/{i}/product_id", f"Unknown SKU {item.product_id}.")
+                )
+                skus.append(item.product_id)
         if unknown:
             names = ", ".join(dict.fromkeys(skus))
             raise GatewayError(Code.UNKNOWN_SKU, f"Unknown product(s): {names}.", unknown)
-        return [self.items[line.sku] for line in lines]
+        return [self.items[item.product_id] for item in items]
 
     def currency_code(self, record: Mapping[str, Any], field: str = "currency") -> str | None:
         value = record.get(field)
@@ -219,8 +223,9 @@ def json_number(value: Decimal, pointer: str) -> float:
     return as_float
 
 
-def line_amount(line: OrderLine, currency: str) -> Decimal:
-    return (line.unit_price * line.quantity).quantize(minor_unit(currency), rounding=ROUND_HALF_UP)
+def line_amount(item: OrderItem, currency: str) -> Decimal:
+    amount = item.price.amount * item.quantity
+    return amount.quantize(minor_unit(currency), rounding=ROUND_HALF_UP)
 
 
 def _ref_id(value: Any) -> str | None:
@@ -334,34 +339,15 @@ def customer_record(
     legal = maps.legal_entity(request.legal_entity)
     currency_id = maps.currency_id(request.currency)
     terms_id = maps.terms_id(request.payment_terms)
-    address = request.address
-    book_address: dict[str, Any] = {
-        "addr1": address.line1,
-        "city": address.city,
-        "zip": address.postal_code,
-        "country": {"id": address.country},
-    }
-    if address.line2:
-        book_address["addr2"] = address.line2
-    if address.region:
-        book_address["state"] = address.region
     record: dict[str, Any] = {
         "externalId": refs.gateway_ref,
-        "companyName": request.name,
+        "companyName": request.legal_name,
         "isPerson": False,
         "subsidiary": {"id": legal.subsidiary},
         "currency": {"id": currency_id},
         "terms": {"id": terms_id},
         "creditLimit": json_number(request.credit_limit, "/credit_limit"),
-        "addressBook": {
-            "items": [
-                {
-                    "defaultBilling": True,
-                    "defaultShipping": True,
-                    "addressBookAddress": book_address,
-                }
-            ]
-        },
+        "addressBook": {"items": _address_book(request)},
     }
     if refs.external_ref:
         # The CRM's account reference, where NetSuite keeps a customer's account number.
@@ -373,27 +359,56 @@ def customer_record(
     return record
 
 
+def _address_book(request: CustomerCreate) -> list[dict[str, Any]]:
+    """One address book line per canonical address, in the request's order (so NetSuite's
+    `addressBook.items[n]` error paths point at `/addresses/n`); the billing address is also
+    the default shipping one unless a shipping address is given."""
+    ships_to_billing = request.shipping_address is None
+    return [
+        {
+            "defaultBilling": address.type is AddressType.BILLING,
+            "defaultShipping": address.type is AddressType.SHIPPING or ships_to_billing,
+            "addressBookAddress": _book_address(address),
+        }
+        for address in request.addresses
+    ]
+
+
+def _book_address(address: Address) -> dict[str, Any]:
+    book_address: dict[str, Any] = {
+        "addr1": address.line1,
+        "city": address.city,
+        "zip": address.postal_code,
+        "country": {"id": address.country},
+    }
+    if address.line2:
+        book_address["addr2"] = address.line2
+    if address.region:
+        book_address["state"] = address.region
+    return book_address
+
+
 def sales_order_record(
     legal_entity: str,
     customer_erp_id: str,
     currency: str,
     requested_delivery_date: dt.date | None,
-    lines: Sequence[OrderLine],
+    order_items: Sequence[OrderItem],
     refs: References,
     maps: NetSuiteMaps,
 ) -> dict[str, Any]:
     """The `salesOrder` record for a create; refuses inputs the value maps cannot translate."""
     legal = maps.legal_entity(legal_entity)
     currency_id = maps.currency_id(currency)
-    item_ids = maps.item_ids(lines)
+    item_ids = maps.item_ids(order_items)
     items = [
         {
             "item": {"id": item_id},
-            "quantity": line.quantity,
-            "rate": json_number(line.unit_price, f"/lines/{i}/unit_price"),
-            "amount": json_number(line_amount(line, currency), f"/lines/{i}/unit_price"),
+            "quantity": item.quantity,
+            "rate": json_number(item.price.amount, f"/items/{i}/price/amount"),
+            "amount": json_number(line_amount(item, currency), f"/items/{i}/price/amount"),
         }
-        for i, (line, item_id) in enumerate(zip(lines, item_ids, strict=True))
+        for i, (item, item_id) in enumerate(zip(order_items, item_ids, strict=True))
     ]
     record: dict[str, Any] = {
         "externalId": refs.gateway_ref,
@@ -415,16 +430,26 @@ CANCEL_PATCH: dict[str, Any] = {"orderStatus": {"id": "C"}}
 # --- NetSuite -> canonical --------------------------------------------------------------------
 
 
-def _address(record: Mapping[str, Any]) -> Address | None:
+def _addresses(record: Mapping[str, Any]) -> tuple[CustomerAddress, ...]:
+    """The default billing address (else the first), then a separate default shipping one."""
     lines = _sublist(record, "addressBook")
     if not lines:
-        return None
-    chosen = next((a for a in lines if a.get("defaultBilling") is True), lines[0])
-    raw = chosen.get("addressBookAddress")
+        return ()
+    billing = next((a for a in lines if a.get("defaultBilling") is True), lines[0])
+    shipping = next((a for a in lines if a.get("defaultShipping") is True), billing)
+    typed = [(billing, AddressType.BILLING)]
+    if shipping is not billing:
+        typed.append((shipping, AddressType.SHIPPING))
+    found = (_address(line.get("addressBookAddress"), kind) for line, kind in typed)
+    return tuple(a for a in found if a is not None)
+
+
+def _address(raw: Any, kind: AddressType) -> CustomerAddress | None:
     if not isinstance(raw, dict):
         return None
     try:
-        return Address(
+        return CustomerAddress(
+            type=kind,
             line1=_text(raw, "addr1") or "",
             line2=_text(raw, "addr2"),
             city=_text(raw, "city") or "",
@@ -449,7 +474,7 @@ def erp_customer(record: Mapping[str, Any], maps: NetSuiteMaps) -> ErpCustomer:
         erp_id=erp_id,
         document_number=_text(record, "entityId") or erp_id,
         status=CustomerStatus.BLOCKED if blocked else CustomerStatus.ACTIVE,
-        name=_text(record, "companyName") or _text(record, "entityId") or erp_id,
+        legal_name=_text(record, "companyName") or _text(record, "entityId") or erp_id,
         legal_entity=maps.legal_entity_of_subsidiary.get(subsidiary) if subsidiary else None,
         currency=currency,
         external_ref=_text(record, "accountNumber"),
@@ -458,7 +483,7 @@ def erp_customer(record: Mapping[str, Any], maps: NetSuiteMaps) -> ErpCustomer:
         email=_text(record, "email"),
         payment_terms=maps.terms_of_id.get(terms) if terms else None,
         credit_limit=money(credit_limit, currency) if credit_limit is not None else None,
-        address=_address(record),
+        addresses=_addresses(record),
     )
 
 
@@ -510,6 +535,8 @@ def sales_order_status(
         all_shipped = bool(shipments) and all(s.status is ShipmentStatus.SHIPPED for s in shipments)
         if code == _FULLY_FULFILLED and all_shipped:
             return SalesOrderStatus.SHIPPED, None
+        if any(s.status is ShipmentStatus.SHIPPED for s in shipments):
+            return SalesOrderStatus.PARTIALLY_SHIPPED, None
         return SalesOrderStatus.IN_FULFILLMENT, None
     if code == _BILLED:
         live = [i for i in invoices if i.status is not InvoiceStatus.CANCELLED]
@@ -684,7 +711,7 @@ def available_credit(customer: Mapping[str, Any], currency: str) -> Decimal | No
 
 
 def priced_quote(
-    lines: Sequence[OrderLine],
+    items: Sequence[OrderItem],
     item_ids: Sequence[str],
     prices: Mapping[str, Decimal | None],
     currency: str,
@@ -694,15 +721,18 @@ def priced_quote(
     """Prices the lines as NetSuite would price the order, refusing stale prices by line."""
     stale = []
     missing = []
-    for i, (line, item_id) in enumerate(zip(lines, item_ids, strict=True)):
+    for i, (item, item_id) in enumerate(zip(items, item_ids, strict=True)):
         price = prices.get(item_id)
+        sku, quoted = item.product_id, item.price.amount
         if price is None:
-            missing.append(FieldError(f"/lines/{i}/sku", f"{line.sku} has no price in {currency}."))
-        elif price != line.unit_price:
+            missing.append(
+                FieldError(f"/items/{i}/product_id", f"{sku} has no price in {currency}.")
+            )
+        elif price != quoted:
             stale.append(
                 FieldError(
-                    f"/lines/{i}/unit_price",
-                    f"The ERP's price of {line.sku} is {price} {currency}, not {line.unit_price}.",
+                    f"/items/{i}/price/amount",
+                    f"The ERP's price of {sku} is {price} {currency}, not {quoted}.",
                 )
             )
     if missing:
@@ -716,8 +746,8 @@ def priced_quote(
             stale,
         )
     priced = [
-        ErpLine(line.sku, line.quantity, line.unit_price, line_amount(line, currency))
-        for line in lines
+        ErpLine(item.product_id, item.quantity, item.price.amount, line_amount(item, currency))
+        for item in items
     ]
     net = sum((ln.amount for ln in priced), Decimal(0))
     unit = minor_unit(currency)
@@ -760,7 +790,7 @@ def token_from_response(response: ErpResponse) -> tuple[str, float]:
 # --- errors -----------------------------------------------------------------------------------
 
 _LINE_PATH = re.compile(r"^item\.items\[(\d+)\]\.(\w+)")
-_ADDRESS_PATH = re.compile(r"^addressBook(?:\.items\[\d+\](?:\.addressBookAddress)?)?\.?(\w*)")
+_ADDRESS_PATH = re.compile(r"^addressBook(?:\.items\[(\d+)\](?:\.addressBookAddress)?)?\.?(\w*)")
 
 _CUSTOMER_FIELDS: dict[str, tuple[Code, str]] = {
     "vatRegNumber": (Code.TAX_ID_REQUIRED, "/tax_id"),
@@ -768,17 +798,17 @@ _CUSTOMER_FIELDS: dict[str, tuple[Code, str]] = {
     "subsidiary": (Code.ERP_REJECTED, "/legal_entity"),
     "currency": (Code.ERP_REJECTED, "/currency"),
     "email": (Code.ERP_REJECTED, "/email"),
-    "companyName": (Code.ERP_REJECTED, "/name"),
+    "companyName": (Code.ERP_REJECTED, "/legal_name"),
     "creditLimit": (Code.ERP_REJECTED, "/credit_limit"),
     "accountNumber": (Code.ERP_REJECTED, "/external_ref"),
 }
 _ADDRESS_FIELDS = {
-    "addr1": "/address/line1",
-    "addr2": "/address/line2",
-    "city": "/address/city",
-    "zip": "/address/postal_code",
-    "state": "/address/region",
-    "country": "/address/country",
+    "addr1": "line1",
+    "addr2": "line2",
+    "city": "city",
+    "zip": "postal_code",
+    "state": "region",
+    "country": "country",
 }
 _ORDER_FIELDS: dict[str, tuple[Code, str]] = {
     "entity": (Code.CUSTOMER_NOT_FOUND, "/customer_id"),
@@ -788,9 +818,9 @@ _ORDER_FIELDS: dict[str, tuple[Code, str]] = {
     "otherRefNum": (Code.ERP_REJECTED, "/external_ref"),
 }
 _ORDER_LINE_FIELDS: dict[str, tuple[Code, str]] = {
-    "item": (Code.UNKNOWN_SKU, "sku"),
-    "rate": (Code.PRICE_MISMATCH, "unit_price"),
-    "amount": (Code.ERP_REJECTED, "unit_price"),
+    "item": (Code.UNKNOWN_SKU, "product_id"),
+    "rate": (Code.PRICE_MISMATCH, "price/amount"),
+    "amount": (Code.ERP_REJECTED, "price/amount"),
     "quantity": (Code.ERP_REJECTED, "quantity"),
 }
 
@@ -798,8 +828,12 @@ _ORDER_LINE_FIELDS: dict[str, tuple[Code, str]] = {
 def _customer_pointer(path: str) -> tuple[Code, str] | None:
     if path.startswith("addressBook"):
         match = _ADDRESS_PATH.match(path)
-        field = match.group(1) if match else ""
-        return Code.ERP_REJECTED, _ADDRESS_FIELDS.get(field, "/address")
+        index, field = match.groups() if match else (None, "")
+        # Address book lines are written in the request's order (see `_address_book`).
+        address = f"/addresses/{index or 0}"
+        return Code.ERP_REJECTED, (
+            f"{address}/{_ADDRESS_FIELDS[field]}" if field in _ADDRESS_FIELDS else address
+        )
     return _CUSTOMER_FIELDS.get(path)
 
 
@@ -808,9 +842,9 @@ def _order_pointer(path: str) -> tuple[Code, str] | None:
     if match:
         code_and_field = _ORDER_LINE_FIELDS.get(match.group(2))
         if code_and_field is None:
-            return Code.ERP_REJECTED, f"/lines/{match.group(1)}"
+            return Code.ERP_REJECTED, f"/items/{match.group(1)}"
         code, field = code_and_field
-        return code, f"/lines/{match.group(1)}/{field}"
+        return code, f"/items/{match.group(1)}/{field}"
     return _ORDER_FIELDS.get(path)
 
 

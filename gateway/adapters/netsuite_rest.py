@@ -60,7 +60,7 @@ from gateway.adapters.netsuite_mapping import (
 )
 from gateway.config.backends import NETSUITE_KIND, NetSuiteBackend
 from gateway.domain.errors import Code, FieldError, GatewayError
-from gateway.domain.models import CustomerCreate, OrderLine
+from gateway.domain.models import CustomerCreate, OrderItem
 
 GRANT_FORM = {"grant_type": "client_credentials"}
 RENEW_MARGIN_S = 60.0  # renew a token this long before it expires (at most half its lifetime)
@@ -289,7 +289,7 @@ class NetSuiteRestAdapter:
         customer: CustomerContext,
         currency: str,
         requested_delivery_date: dt.date | None,
-        lines: list[OrderLine],
+        items: list[OrderItem],
         refs: References,
         ctx: CallContext,
     ) -> ErpSalesOrder:
@@ -298,7 +298,7 @@ class NetSuiteRestAdapter:
             customer.erp_id,
             currency,
             requested_delivery_date,
-            lines,
+            items,
             refs,
             self._maps,
         )
@@ -375,33 +375,33 @@ class NetSuiteRestAdapter:
         customer: CustomerContext,
         currency: str,
         requested_delivery_date: dt.date | None,
-        lines: list[OrderLine],
+        items: list[OrderItem],
         ctx: CallContext,
     ) -> ErpQuote:
         legal = self._maps.legal_entity(legal_entity)
         currency_id = self._maps.currency_id(currency)
-        item_ids = self._maps.item_ids(lines)
+        item_ids = self._maps.item_ids(items)
         unique_ids = list(dict.fromkeys(item_ids))
-        customer_record_, *items = await asyncio.gather(
+        customer_record_, *records = await asyncio.gather(
             self._read(CUSTOMER, customer.erp_id, ctx),
             *(self._item(i, ctx) for i in unique_ids),
         )
         missing = [
-            FieldError(f"/lines/{n}/sku", f"The ERP has no product {line.sku}.")
-            for n, (line, item_id) in enumerate(zip(lines, item_ids, strict=True))
-            if items[unique_ids.index(item_id)] is None
+            FieldError(f"/items/{n}/product_id", f"The ERP has no product {item.product_id}.")
+            for n, (item, item_id) in enumerate(zip(items, item_ids, strict=True))
+            if records[unique_ids.index(item_id)] is None
         ]
         if missing:
             raise GatewayError(Code.UNKNOWN_SKU, "Some products do not exist in the ERP.", missing)
         buyer = customer_for_order(customer_record_, legal, currency_id, currency)
         prices = {
-            item_id: item_price(item, currency_id)
-            for item_id, item in zip(unique_ids, items, strict=True)
-            if item is not None
+            item_id: item_price(record, currency_id)
+            for item_id, record in zip(unique_ids, records, strict=True)
+            if record is not None
         }
         rate = await self._tax_rate(buyer, ctx)
         return priced_quote(
-            lines, item_ids, prices, currency, rate, available_credit(buyer, currency)
+            items, item_ids, prices, currency, rate, available_credit(buyer, currency)
         )
 
     # --- health -------------------------------------------------------------------------------

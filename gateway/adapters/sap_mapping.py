@@ -30,12 +30,14 @@ from gateway.config.backends import SapLegalEntity, SapValueMaps
 from gateway.domain.errors import Code, FieldError, GatewayError, business
 from gateway.domain.models import (
     Address,
+    AddressType,
     CreditCheck,
+    CustomerAddress,
     CustomerCreate,
     CustomerStatus,
     HoldReason,
     InvoiceStatus,
-    OrderLine,
+    OrderItem,
     SalesOrderStatus,
     ShipmentStatus,
 )
@@ -151,11 +153,11 @@ def customer_payload(request: CustomerCreate, refs: References, maps: SapMaps) -
         )
     payload: dict[str, Any] = {
         "BusinessPartnerCategory": ORGANIZATION,
-        "OrganizationBPName1": request.name[:NAME_PART_LENGTH],
+        "OrganizationBPName1": request.legal_name[:NAME_PART_LENGTH],
         "YY1_GatewayRef_SDH": refs.gateway_ref,
         CREDIT_LIMIT_FIELD: format(request.credit_limit, "f"),
         "to_BusinessPartnerRole": _results([{"BusinessPartnerRole": r} for r in CUSTOMER_ROLES]),
-        "to_BusinessPartnerAddress": _results([_address_payload(request)]),
+        "to_BusinessPartnerAddress": _results(_address_rows(request)),
         "to_Customer": {
             "to_CustomerCompany": _results(
                 [{"CompanyCode": entity.company_code, "PaymentTerms": terms}]
@@ -173,20 +175,29 @@ def customer_payload(request: CustomerCreate, refs: References, maps: SapMaps) -
             ),
         },
     }
-    if len(request.name) > NAME_PART_LENGTH:
-        payload["OrganizationBPName2"] = request.name[NAME_PART_LENGTH:]
+    if len(request.legal_name) > NAME_PART_LENGTH:
+        payload["OrganizationBPName2"] = request.legal_name[NAME_PART_LENGTH:]
+    if request.display_name:
+        payload["SearchTerm1"] = request.display_name  # the short name SAP users search by
     if refs.external_ref:
         payload["BusinessPartnerIDByExtSystem"] = refs.external_ref
     if request.tax_id:
-        tax_type = request.address.country + "0"  # e.g. DE0: the country's VAT number
+        tax_type = request.billing_address.country + "0"  # e.g. DE0: the country's VAT number
         payload["to_BusinessPartnerTax"] = _results(
             [{"BPTaxType": tax_type, "BPTaxNumber": request.tax_id}]
         )
     return payload
 
 
-def _address_payload(request: CustomerCreate) -> dict[str, Any]:
-    address = request.address
+def _address_rows(request: CustomerCreate) -> list[dict[str, Any]]:
+    """The business partner's addresses: the billing (standard) address first, then shipping."""
+    rows = [_address_row(request.billing_address, request.email)]
+    if request.shipping_address is not None:
+        rows.append(_address_row(request.shipping_address, None))
+    return rows
+
+
+def _address_row(address: Address, email: str | None) -> dict[str, Any]:
     row: dict[str, Any] = {
         "StreetName": address.line1,
         "CityName": address.city,
@@ -198,8 +209,8 @@ def _address_payload(request: CustomerCreate) -> dict[str, Any]:
         row["StreetSuffixName"] = address.line2
     if address.region:
         row["Region"] = address.region
-    if request.email:
-        row["to_EmailAddress"] = _results([{"EmailAddress": request.email}])
+    if email:
+        row["to_EmailAddress"] = _results([{"EmailAddress": email}])
     return row
 
 
@@ -208,7 +219,7 @@ def sales_order_payload(
     customer_erp_id: str,
     currency: str,
     requested_delivery_date: dt.date | None,
-    lines: Sequence[OrderLine],
+    items: Sequence[OrderItem],
     maps: SapMaps,
     refs: References | None = None,
 ) -> dict[str, Any]:
@@ -218,12 +229,14 @@ def sales_order_payload(
     SAP refuses the order when its own price differs: the CRM's quote was stale.
     """
     unknown = [
-        FieldError(f"/lines/{i}/sku", f"{line.sku} is not a product of the legacy ERP.")
-        for i, line in enumerate(lines)
-        if line.sku not in maps.skus
+        FieldError(
+            f"/items/{i}/product_id", f"{item.product_id} is not a product of the legacy ERP."
+        )
+        for i, item in enumerate(items)
+        if item.product_id not in maps.skus
     ]
     if unknown:
-        skus = ", ".join(sorted({lines[int(e.pointer.split("/")[2])].sku for e in unknown}))
+        skus = ", ".join(sorted({i.product_id for i in items if i.product_id not in maps.skus}))
         raise business(Code.UNKNOWN_SKU, f"Unknown product: {skus}.", *unknown)
     payload: dict[str, Any] = {
         "SalesOrderType": entity.sales_order_type,
@@ -240,21 +253,21 @@ def sales_order_payload(
             payload["PurchaseOrderByCustomer"] = refs.external_ref
         payload[GATEWAY_REF_FIELD] = refs.gateway_ref
     payload["to_Item"] = _results(
-        [_item_payload(i, line, currency, maps) for i, line in enumerate(lines)]
+        [_item_payload(i, item, currency, maps) for i, item in enumerate(items)]
     )
     return payload
 
 
-def _item_payload(index: int, line: OrderLine, currency: str, maps: SapMaps) -> dict[str, Any]:
+def _item_payload(index: int, item: OrderItem, currency: str, maps: SapMaps) -> dict[str, Any]:
     return {
         "SalesOrderItem": str((index + 1) * ITEM_STEP),
-        "Material": maps.skus[line.sku],
-        "RequestedQuantity": str(line.quantity),
+        "Material": maps.skus[item.product_id],
+        "RequestedQuantity": str(item.quantity),
         "to_PricingElement": _results(
             [
                 {
                     "ConditionType": EXPECTED_PRICE_CONDITION,
-                    "ConditionRateValue": format(line.unit_price, "f"),
+                    "ConditionRateValue": format(item.price.amount, "f"),
                     "ConditionCurrency": currency,
                 }
             ]
@@ -404,7 +417,8 @@ def customer_from_sap(entity: Mapping[str, Any], maps: SapMaps) -> ErpCustomer:
         erp_id=number,
         document_number=number,
         status=CustomerStatus.BLOCKED if blocked else CustomerStatus.ACTIVE,
-        name=name,
+        legal_name=name,
+        display_name=_text(entity, "SearchTerm1") or None,
         legal_entity=legal_entity,
         currency=_text(area, "Currency") or None,
         external_ref=_text(entity, "BusinessPartnerIDByExtSystem") or None,
@@ -413,13 +427,22 @@ def customer_from_sap(entity: Mapping[str, Any], maps: SapMaps) -> ErpCustomer:
         email=(_text(emails[0], "EmailAddress") or None) if emails else None,
         payment_terms=maps.terms_by_key.get(terms_key),
         credit_limit=_decimal(entity, CREDIT_LIMIT_FIELD),
-        address=_address_of(addresses[0]) if addresses else None,
+        addresses=_addresses_of(addresses),
     )
 
 
-def _address_of(row: Mapping[str, Any]) -> Address | None:
+def _addresses_of(rows: Sequence[Mapping[str, Any]]) -> tuple[CustomerAddress, ...]:
+    """The standard address is the billing one; a second, the shipping one (as the adapter
+    writes them); rows maintained by hand that do not fit the canonical schema are left out."""
+    typed = zip(rows, (AddressType.BILLING, AddressType.SHIPPING), strict=False)
+    found = (_address_of(row, kind) for row, kind in typed)
+    return tuple(a for a in found if a is not None)
+
+
+def _address_of(row: Mapping[str, Any], kind: AddressType) -> CustomerAddress | None:
     try:
-        return Address(
+        return CustomerAddress(
+            type=kind,
             line1=_text(row, "StreetName"),
             line2=_text(row, "StreetSuffixName") or None,
             city=_text(row, "CityName"),
@@ -602,20 +625,23 @@ SAP_MESSAGE_CODES: dict[str, Code] = {
     "V1/446": Code.INVALID_STATE,  # subsequent documents exist (delivered, billed)
 }
 
+# SAP's error targets do not say which address; the billing one is the partner's standard address.
+BILLING_ADDRESS = "/addresses/0"
 _CUSTOMER_POINTERS = {
-    "OrganizationBPName1": "/name",
-    "OrganizationBPName2": "/name",
+    "OrganizationBPName1": "/legal_name",
+    "OrganizationBPName2": "/legal_name",
+    "SearchTerm1": "/display_name",
     "BusinessPartnerIDByExtSystem": "/external_ref",
     CREDIT_LIMIT_FIELD: "/credit_limit",
     "BPTaxNumber": "/tax_id",
     "BPTaxType": "/tax_id",
     "EmailAddress": "/email",
-    "StreetName": "/address/line1",
-    "StreetSuffixName": "/address/line2",
-    "CityName": "/address/city",
-    "PostalCode": "/address/postal_code",
-    "Region": "/address/region",
-    "Country": "/address/country",
+    "StreetName": BILLING_ADDRESS + "/line1",
+    "StreetSuffixName": BILLING_ADDRESS + "/line2",
+    "CityName": BILLING_ADDRESS + "/city",
+    "PostalCode": BILLING_ADDRESS + "/postal_code",
+    "Region": BILLING_ADDRESS + "/region",
+    "Country": BILLING_ADDRESS + "/country",
     "PaymentTerms": "/payment_terms",
     "CustomerPaymentTerms": "/payment_terms",
     "CompanyCode": "/legal_entity",
@@ -636,10 +662,10 @@ _ORDER_POINTERS = {
     "CustomerPaymentTerms": "/customer_id",  # the order takes the customer's terms
 }
 _ITEM_FIELDS = {
-    "Material": "sku",
+    "Material": "product_id",
     "RequestedQuantity": "quantity",
     "RequestedQuantityUnit": "quantity",
-    "ConditionRateValue": "unit_price",
+    "ConditionRateValue": "price/amount",
 }
 _DEFAULT_POINTERS = {
     Code.TAX_ID_REQUIRED: "/tax_id",
@@ -682,12 +708,25 @@ def pointer_for(target: str, subject: Subject, code: Code) -> str:
     if subject is Subject.SALES_ORDER:
         item = _ITEM_TARGET_RE.search(target)
         if item is not None:
-            line = f"/lines/{int(item[1]) // ITEM_STEP - 1}"
+            line = f"/items/{int(item[1]) // ITEM_STEP - 1}"
             return f"{line}/{_ITEM_FIELDS[field]}" if field in _ITEM_FIELDS else line
         pointer = _ORDER_POINTERS.get(field)
     else:
         pointer = _CUSTOMER_POINTERS.get(field)
     return pointer or _DEFAULT_POINTERS.get(code, "")
+
+
+def at_billing_address(error: GatewayError, index: int) -> GatewayError:
+    """`error` with its address pointers moved to where the request has its billing address."""
+    prefix = BILLING_ADDRESS + "/"
+    if index:
+        error.errors = [
+            FieldError(f"/addresses/{index}/" + e.pointer.removeprefix(prefix), e.detail)
+            if e.pointer.startswith(prefix)
+            else e
+            for e in error.errors
+        ]
+    return error
 
 
 def error_from_sap(body: Any, subject: Subject) -> GatewayError:

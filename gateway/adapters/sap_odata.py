@@ -44,6 +44,7 @@ from gateway.adapters.sap_mapping import (
     SapAnswerError,
     SapMaps,
     Subject,
+    at_billing_address,
     customer_from_sap,
     customer_payload,
     document_numbers,
@@ -64,7 +65,7 @@ from gateway.adapters.sap_mapping import (
 )
 from gateway.config.backends import SAP_KIND, SapBackend
 from gateway.domain.errors import Code, GatewayError, not_found
-from gateway.domain.models import CustomerCreate, OrderLine, SalesOrderStatus
+from gateway.domain.models import CustomerCreate, OrderItem, SalesOrderStatus
 
 T = TypeVar("T")
 
@@ -116,7 +117,10 @@ class SapODataAdapter:
     ) -> ErpCustomer:
         payload = customer_payload(request, refs, self._maps)
         response = await self._write("POST", BUSINESS_PARTNERS, payload, ctx)
-        body = self._answer(response, Subject.CUSTOMER, write=True)
+        try:
+            body = self._answer(response, Subject.CUSTOMER, write=True)
+        except GatewayError as error:
+            raise at_billing_address(error, request.billing_index) from None
         return self._mapped(lambda: customer_from_sap(entity_of(body), self._maps), write=True)
 
     async def get_customer(self, erp_id: str, ctx: CallContext) -> ErpCustomer | None:
@@ -145,13 +149,13 @@ class SapODataAdapter:
         customer: CustomerContext,
         currency: str,
         requested_delivery_date: dt.date | None,
-        lines: list[OrderLine],
+        items: list[OrderItem],
         refs: References,
         ctx: CallContext,
     ) -> ErpSalesOrder:
         entity = self._maps.legal_entity(legal_entity)
         payload = sales_order_payload(
-            entity, customer.erp_id, currency, requested_delivery_date, lines, self._maps, refs
+            entity, customer.erp_id, currency, requested_delivery_date, items, self._maps, refs
         )
         response = await self._write("POST", SALES_ORDERS, payload, ctx)
         body = self._answer(response, Subject.SALES_ORDER, write=True)
@@ -268,13 +272,13 @@ class SapODataAdapter:
         customer: CustomerContext,
         currency: str,
         requested_delivery_date: dt.date | None,
-        lines: list[OrderLine],
+        items: list[OrderItem],
         ctx: CallContext,
     ) -> ErpQuote:
         """Price and credit-check through the simulation service: SAP saves nothing."""
         entity = self._maps.legal_entity(legal_entity)
         payload = sales_order_payload(
-            entity, customer.erp_id, currency, requested_delivery_date, lines, self._maps
+            entity, customer.erp_id, currency, requested_delivery_date, items, self._maps
         )
         response = await self._write("POST", SIMULATIONS, payload, ctx)
         body = self._answer(response, Subject.SALES_ORDER, write=False)

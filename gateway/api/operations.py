@@ -1,6 +1,6 @@
 """What the pipeline needs to know about one API operation: its schema, record and handler.
 
-Not the HTTP route table (see `v1.py`); a spec is the operation's description for the steps.
+Not the HTTP route table (see `routes.py`); a spec is the operation's description for the steps.
 """
 
 from __future__ import annotations
@@ -27,6 +27,10 @@ class OperationSpec:
     record_kind: Kind | None = None  # the kind of record the request addresses, if any
     record_param: str = "id"  # path parameter (or query field) that names that record
     record_in_query: bool = False
+    # For the OpenAPI documents: what a success returns, with which status, and a summary.
+    response_model: type[BaseModel] | None = None
+    success_status: int = 200
+    summary: str = ""
 
     def record_id(self, ctx: RequestContext) -> str:
         if self.record_in_query:

@@ -5,15 +5,17 @@ Not validation or policy (pipeline steps did that) and not ERP mapping (the adap
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from starlette.responses import Response
 
 from gateway.adapters.base import CustomerContext, References
 from gateway.api.calls import call_erp, json_response
 from gateway.api.views import quote_view, sales_order_view
 from gateway.api.xrefs import new_record
-from gateway.domain.errors import Code, FieldError, business, not_found
+from gateway.domain.errors import Code, FieldError, GatewayError, business, not_found
 from gateway.domain.ids import gateway_reference, new_gateway_id
-from gateway.domain.models import QuoteRequest, SalesOrderCreate, SalesOrderStatus
+from gateway.domain.models import OrderItem, QuoteRequest, SalesOrderCreate, SalesOrderStatus
 from gateway.domain.operations import Kind
 from gateway.pipeline.context import RequestContext
 from gateway.pipeline.entitlements import entitlement_for
@@ -55,8 +57,22 @@ async def order_customer(
     return CustomerContext(erp_id=record.erp_id, legal_entity=record.legal_entity)
 
 
+def check_price_currencies(currency: str, items: Sequence[OrderItem]) -> None:
+    """400 unless every item is priced in the order's currency (the ERPs price in one)."""
+    errors = [
+        FieldError(f"/items/{i}/price/currency", f"Must be the order's currency, {currency}.")
+        for i, item in enumerate(items)
+        if item.price.currency != currency
+    ]
+    if errors:
+        raise GatewayError(
+            Code.VALIDATION_FAILED, "Every item must be priced in the order's currency.", errors
+        )
+
+
 async def create_sales_order(ctx: RequestContext) -> Response:
     request: SalesOrderCreate = ctx.payload
+    check_price_currencies(request.currency, request.items)
     customer = await order_customer(ctx, request.customer_id, request.legal_entity)
     gateway_id = new_gateway_id(Kind.SALES_ORDER)
     refs = References(
@@ -75,7 +91,7 @@ async def create_sales_order(ctx: RequestContext) -> Response:
                 customer,
                 request.currency,
                 request.requested_delivery_date,
-                list(request.lines),
+                list(request.items),
                 refs,
                 call,
             ),
@@ -121,6 +137,7 @@ async def cancel_sales_order(ctx: RequestContext) -> Response:
 
 async def validate_quote(ctx: RequestContext) -> Response:
     request: QuoteRequest = ctx.payload
+    check_price_currencies(request.currency, request.items)
     customer = await order_customer(ctx, request.customer_id, request.legal_entity)
     erp = await call_erp(
         ctx,
@@ -129,7 +146,7 @@ async def validate_quote(ctx: RequestContext) -> Response:
             customer,
             request.currency,
             request.requested_delivery_date,
-            list(request.lines),
+            list(request.items),
             call,
         ),
     )

@@ -5,6 +5,8 @@ Not ERP mapping (the adapters did that); this only adds gateway ids and the reco
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from gateway.adapters.base import (
     ErpCustomer,
     ErpInvoice,
@@ -16,18 +18,32 @@ from gateway.adapters.base import (
 from gateway.domain.models import (
     Customer,
     Invoice,
-    PricedLine,
+    Money,
+    PricedItem,
     QuoteResult,
     SalesOrder,
     Shipment,
-    ShipmentLine,
+    ShipmentItem,
 )
 from gateway.store.base import XrefRecord
 
 
-def _lines(lines: list[ErpLine]) -> list[PricedLine]:
+def _money(amount: Decimal, currency: str) -> Money:
+    return Money(amount=amount, currency=currency)
+
+
+def _optional_money(amount: Decimal | None, currency: str) -> Money | None:
+    return _money(amount, currency) if amount is not None else None
+
+
+def _items(lines: list[ErpLine], currency: str) -> list[PricedItem]:
     return [
-        PricedLine(sku=ln.sku, quantity=ln.quantity, unit_price=ln.unit_price, amount=ln.amount)
+        PricedItem(
+            product_id=ln.sku,
+            quantity=ln.quantity,
+            price=_money(ln.unit_price, currency),
+            amount=_money(ln.amount, currency),
+        )
         for ln in lines
     ]
 
@@ -39,13 +55,14 @@ def customer_view(erp: ErpCustomer, record: XrefRecord) -> Customer:
         erp_reference=erp.document_number,
         external_ref=erp.external_ref or record.external_ref,
         legal_entity=record.legal_entity,
-        name=erp.name,
+        legal_name=erp.legal_name,
+        display_name=erp.display_name,
         tax_id=erp.tax_id,
         email=erp.email,
         currency=erp.currency or "",
         payment_terms=erp.payment_terms,
         credit_limit=erp.credit_limit,
-        address=erp.address,
+        addresses=list(erp.addresses),
     )
 
 
@@ -60,10 +77,10 @@ def sales_order_view(erp: ErpSalesOrder, record: XrefRecord) -> SalesOrder:
         customer_id=record.parent_id or "",
         currency=erp.currency,
         requested_delivery_date=erp.requested_delivery_date,
-        lines=_lines(erp.lines),
-        net_amount=erp.net_amount,
-        tax_amount=erp.tax_amount,
-        total_amount=erp.total_amount,
+        items=_items(erp.lines, erp.currency),
+        net_amount=_money(erp.net_amount, erp.currency),
+        tax_amount=_optional_money(erp.tax_amount, erp.currency),
+        total_amount=_optional_money(erp.total_amount, erp.currency),
     )
 
 
@@ -74,7 +91,7 @@ def shipment_view(erp: ErpShipment, record: XrefRecord) -> Shipment:
         status=erp.status,
         erp_reference=erp.document_number,
         shipped_at=erp.shipped_at,
-        lines=[ShipmentLine(sku=ln.sku, quantity=ln.quantity) for ln in erp.lines],
+        items=[ShipmentItem(product_id=ln.sku, quantity=ln.quantity) for ln in erp.lines],
     )
 
 
@@ -87,9 +104,9 @@ def invoice_view(erp: ErpInvoice, record: XrefRecord) -> Invoice:
         currency=erp.currency,
         invoice_date=erp.invoice_date,
         due_date=erp.due_date,
-        net_amount=erp.net_amount,
-        tax_amount=erp.tax_amount,
-        total_amount=erp.total_amount,
+        net_amount=_money(erp.net_amount, erp.currency),
+        tax_amount=_optional_money(erp.tax_amount, erp.currency),
+        total_amount=_money(erp.total_amount, erp.currency),
     )
 
 
@@ -99,9 +116,9 @@ def quote_view(erp: ErpQuote, legal_entity: str, customer_id: str) -> QuoteResul
         legal_entity=legal_entity,
         customer_id=customer_id,
         currency=erp.currency,
-        lines=_lines(erp.lines),
-        net_amount=erp.net_amount,
-        tax_amount=erp.tax_amount,
-        total_amount=erp.total_amount,
+        items=_items(erp.lines, erp.currency),
+        net_amount=_money(erp.net_amount, erp.currency),
+        tax_amount=_optional_money(erp.tax_amount, erp.currency),
+        total_amount=_optional_money(erp.total_amount, erp.currency),
         credit_check=erp.credit_check,
     )

@@ -17,6 +17,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from gateway.config.backends import BackendConfig
 from gateway.config.issues import (
+    API_VERSIONS_FILE,
     AUTH_FILE,
     BACKENDS_DIR,
     CLIENTS_FILE,
@@ -33,6 +34,7 @@ from gateway.pipeline.auth import AuthPolicy
 from gateway.pipeline.entitlements import ClientsPolicy
 from gateway.pipeline.idempotency import IdempotencyPolicy
 from gateway.pipeline.ratelimit import RateLimitPolicy
+from gateway.pipeline.versioning import ApiVersionsPolicy
 
 __all__ = ["ConfigError", "ConfigIssue", "GatewayConfig", "check_config", "load_config"]
 
@@ -46,6 +48,7 @@ _AUTH = TypeAdapter(AuthPolicy)
 _CLIENTS = TypeAdapter(ClientsPolicy)
 _RATE_LIMITS = TypeAdapter(RateLimitPolicy)
 _IDEMPOTENCY = TypeAdapter(IdempotencyPolicy)
+_API_VERSIONS = TypeAdapter(ApiVersionsPolicy)
 _BACKEND_NAME = re.compile(BACKEND_NAME_PATTERN)
 _VALUE_ERROR_PREFIX = "Value error, "
 _MAX_SHOWN_INPUT = 40
@@ -63,6 +66,8 @@ class GatewayConfig:
     rate_limits: RateLimitPolicy
     # policies/idempotency.yaml is optional: its defaults without it.
     idempotency: IdempotencyPolicy = field(default_factory=IdempotencyPolicy)
+    # policies/api-versions.yaml is optional: every version current, the newest the default.
+    api_versions: ApiVersionsPolicy = field(default_factory=ApiVersionsPolicy)
 
 
 def load_config(config_dir: str | Path, env: Mapping[str, str] | None = None) -> GatewayConfig:
@@ -106,6 +111,11 @@ def _loaded(
         if (config_dir / IDEMPOTENCY_FILE).exists()
         else IdempotencyPolicy()
     )
+    api_versions = (
+        reader.model(API_VERSIONS_FILE, _API_VERSIONS)
+        if (config_dir / API_VERSIONS_FILE).exists()
+        else ApiVersionsPolicy()
+    )
     parsed = ParsedConfig(
         config_dir, reader.documents, routes, names, backends, auth, clients, rate_limits
     )
@@ -114,8 +124,10 @@ def _loaded(
         return None, issues
     # Each required file gave a model or an error, and there was no error.
     assert routes is not None and auth is not None and clients is not None
-    assert rate_limits is not None and idempotency is not None
-    config = GatewayConfig(config_dir, routes, backends, auth, clients, rate_limits, idempotency)
+    assert rate_limits is not None and idempotency is not None and api_versions is not None
+    config = GatewayConfig(
+        config_dir, routes, backends, auth, clients, rate_limits, idempotency, api_versions
+    )
     return config, issues
 
 

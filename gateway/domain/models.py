@@ -12,6 +12,7 @@ from enum import StrEnum
 from typing import Annotated, Any, Generic, TypeVar
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -81,16 +82,55 @@ class Address(Strict):
     country: CountryCode
 
 
+class AddressType(StrEnum):
+    BILLING = "billing"
+    SHIPPING = "shipping"
+
+
+class CustomerAddress(Address):
+    type: AddressType
+
+
+def _one_address_per_type(addresses: list[CustomerAddress]) -> list[CustomerAddress]:
+    types = [a.type for a in addresses]
+    if AddressType.BILLING not in types:
+        raise ValueError("a billing address is required")
+    if len(set(types)) != len(types):
+        raise ValueError("at most one address of each type")
+    return addresses
+
+
+CustomerAddresses = Annotated[
+    list[CustomerAddress],
+    Field(min_length=1, max_length=len(AddressType)),
+    AfterValidator(_one_address_per_type),
+]
+
+
 class CustomerCreate(Strict):
     external_ref: ExternalRef
     legal_entity: LegalEntityCode
-    name: Text
+    legal_name: Text
+    display_name: Annotated[str, Field(min_length=1, max_length=20)] | None = None
     tax_id: Annotated[str, Field(min_length=1, max_length=20)] | None = None
     email: Email | None = None
     currency: CurrencyCode
     payment_terms: Annotated[str, Field(min_length=1, max_length=10, examples=["NET30"])]
     credit_limit: NonNegativeDecimalStr
-    address: Address
+    addresses: CustomerAddresses
+
+    @property
+    def billing_index(self) -> int:
+        """Where the billing address sits in `addresses` (the ERP's main address)."""
+        return next(i for i, a in enumerate(self.addresses) if a.type is AddressType.BILLING)
+
+    @property
+    def billing_address(self) -> CustomerAddress:
+        return self.addresses[self.billing_index]
+
+    @property
+    def shipping_address(self) -> CustomerAddress | None:
+        return next((a for a in self.addresses if a.type is AddressType.SHIPPING), None)
 
 
 class CustomerStatus(StrEnum):
@@ -104,19 +144,35 @@ class Customer(Resource):
     erp_reference: str
     external_ref: str | None
     legal_entity: str
-    name: str
+    legal_name: str
+    display_name: str | None = None
     tax_id: str | None = None
     email: str | None = None
     currency: str
     payment_terms: str | None = None
     credit_limit: DecimalStr | None = None
-    address: Address | None = None
+    addresses: list[CustomerAddress]
 
 
-class OrderLine(Strict):
-    sku: Annotated[str, Field(min_length=1, max_length=40, examples=["WIDGET-1"])]
+class Price(Strict):
+    """A unit price the CRM quotes, in the order's currency."""
+
+    amount: NonNegativeDecimalStr
+    currency: CurrencyCode
+
+
+class Money(Resource):
+    amount: DecimalStr
+    currency: str
+
+
+class OrderItem(Strict):
+    product_id: Annotated[str, Field(min_length=1, max_length=40, examples=["WIDGET-1"])]
     quantity: Annotated[int, Field(gt=0, le=1_000_000)]
-    unit_price: NonNegativeDecimalStr
+    price: Price
+
+
+OrderItems = Annotated[list[OrderItem], Field(min_length=1, max_length=500)]
 
 
 class SalesOrderCreate(Strict):
@@ -125,7 +181,7 @@ class SalesOrderCreate(Strict):
     customer_id: Annotated[str, Field(pattern=r"^cus_[a-z0-9]{1,40}$")]
     currency: CurrencyCode
     requested_delivery_date: dt.date
-    lines: Annotated[list[OrderLine], Field(min_length=1, max_length=500)]
+    items: OrderItems
 
 
 class QuoteRequest(Strict):
@@ -133,15 +189,16 @@ class QuoteRequest(Strict):
     customer_id: Annotated[str, Field(pattern=r"^cus_[a-z0-9]{1,40}$")]
     currency: CurrencyCode
     requested_delivery_date: dt.date | None = None
-    lines: Annotated[list[OrderLine], Field(min_length=1, max_length=500)]
+    items: OrderItems
 
 
 class SalesOrderStatus(StrEnum):
-    """v1's closed list; clients must survive new values only at a new version."""
+    """The newest version's closed list; clients must survive new values only at a new version."""
 
     ACCEPTED = "accepted"
     ON_HOLD = "on_hold"
     IN_FULFILLMENT = "in_fulfillment"
+    PARTIALLY_SHIPPED = "partially_shipped"
     SHIPPED = "shipped"
     INVOICED = "invoiced"
     PAID = "paid"
@@ -153,11 +210,11 @@ class HoldReason(StrEnum):
     DELIVERY = "delivery"
 
 
-class PricedLine(Resource):
-    sku: str
+class PricedItem(Resource):
+    product_id: str
     quantity: int
-    unit_price: DecimalStr
-    amount: DecimalStr
+    price: Money
+    amount: Money
 
 
 class SalesOrder(Resource):
@@ -170,10 +227,10 @@ class SalesOrder(Resource):
     customer_id: str
     currency: str
     requested_delivery_date: dt.date | None
-    lines: list[PricedLine]
-    net_amount: DecimalStr
-    tax_amount: DecimalStr | None = None
-    total_amount: DecimalStr | None = None
+    items: list[PricedItem]
+    net_amount: Money
+    tax_amount: Money | None = None
+    total_amount: Money | None = None
 
 
 class ShipmentStatus(StrEnum):
@@ -181,8 +238,8 @@ class ShipmentStatus(StrEnum):
     SHIPPED = "shipped"
 
 
-class ShipmentLine(Resource):
-    sku: str
+class ShipmentItem(Resource):
+    product_id: str
     quantity: int
 
 
@@ -192,7 +249,7 @@ class Shipment(Resource):
     status: ShipmentStatus
     erp_reference: str
     shipped_at: dt.date | None = None
-    lines: list[ShipmentLine]
+    items: list[ShipmentItem]
 
 
 class InvoiceStatus(StrEnum):
@@ -209,9 +266,9 @@ class Invoice(Resource):
     currency: str
     invoice_date: dt.date | None = None
     due_date: dt.date | None = None
-    net_amount: DecimalStr
-    tax_amount: DecimalStr | None = None
-    total_amount: DecimalStr
+    net_amount: Money
+    tax_amount: Money | None = None
+    total_amount: Money
 
 
 class CreditCheck(StrEnum):
@@ -224,10 +281,10 @@ class QuoteResult(Resource):
     legal_entity: str
     customer_id: str
     currency: str
-    lines: list[PricedLine]
-    net_amount: DecimalStr
-    tax_amount: DecimalStr | None = None
-    total_amount: DecimalStr | None = None
+    items: list[PricedItem]
+    net_amount: Money
+    tax_amount: Money | None = None
+    total_amount: Money | None = None
     credit_check: CreditCheck
 
 

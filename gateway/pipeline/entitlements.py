@@ -8,9 +8,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from starlette.responses import Response
 
+from gateway.api.versions import VERSIONS
 from gateway.domain.errors import Code, GatewayError, not_found
 from gateway.domain.operations import Operation
 from gateway.pipeline.chain import Handler
@@ -29,6 +30,14 @@ class ClientConfig(_Model):
     scopes: list[str] = []
     legal_entities: list[str] | Literal["*"] = "*"
     rate_limit: Annotated[str, Field(min_length=1)]
+    api_version: str | None = None  # the version of unversioned paths for this client
+
+    @field_validator("api_version")
+    @classmethod
+    def _known_version(cls, version: str | None) -> str | None:
+        if version is not None and version not in VERSIONS:
+            raise ValueError(f"unknown API version; supported: {', '.join(VERSIONS)}")
+        return version
 
 
 class ClientsPolicy(_Model):

@@ -22,16 +22,18 @@ from gateway.adapters.netsuite_rest import NetSuiteRestAdapter, build_netsuite_a
 from gateway.config.backends import NetSuiteBackend
 from gateway.domain.errors import Code, GatewayError
 from gateway.domain.models import (
+    AddressType,
     CreditCheck,
     CustomerCreate,
     CustomerStatus,
     HoldReason,
     InvoiceStatus,
-    OrderLine,
+    OrderItem,
     SalesOrderStatus,
     ShipmentStatus,
 )
 from gateway.simulators.netsuite import create_app
+from tests.canonical import order_item
 from tests.fake_transport import FakeTransport, empty_response, json_response
 from tests.servers import free_port, serve_app
 
@@ -53,8 +55,8 @@ ADDRESSES = {
 }
 CURRENCIES = {"US01": "USD", "CA01": "CAD", "DE01": "EUR"}
 ORDER_LINES = [
-    OrderLine(sku="WIDGET-1", quantity=3, unit_price=Decimal("19.99")),
-    OrderLine(sku="GADGET-2", quantity=1, unit_price=Decimal("149.00")),
+    order_item("WIDGET-1", 3, Decimal("19.99")),
+    order_item("GADGET-2", 1, Decimal("149.00")),
 ]
 
 
@@ -79,13 +81,13 @@ def customer_request(legal_entity: str = "US01", **overrides: Any) -> CustomerCr
     body: dict[str, Any] = {
         "external_ref": "CRM-ACC-1001",
         "legal_entity": legal_entity,
-        "name": "Acme Corp",
+        "legal_name": "Acme Corp",
         "tax_id": f"{legal_entity[:2]}123456789",
         "email": "ap@acme.example",
         "currency": CURRENCIES[legal_entity],
         "payment_terms": "NET30",
         "credit_limit": "50000.00",
-        "address": ADDRESSES[legal_entity],
+        "addresses": [{**ADDRESSES[legal_entity], "type": AddressType.BILLING}],
     }
     body.update(overrides)
     return CustomerCreate.model_validate(body)
@@ -148,7 +150,7 @@ async def new_customer(
 async def new_order(
     adapter: NetSuiteRestAdapter,
     customer: CustomerContext,
-    lines: list[OrderLine] = ORDER_LINES,
+    lines: list[OrderItem] = ORDER_LINES,
     legal_entity: str | None = None,
 ) -> Any:
     legal_entity = legal_entity or customer.legal_entity
@@ -186,7 +188,7 @@ async def test_a_customer_is_created_in_its_subsidiary_and_reads_back(
     )
     assert (created.external_ref, created.gateway_ref) == ("CRM-ACC-1001", reference.gateway_ref)
     assert created.credit_limit == Decimal("50000.00")
-    assert created.address is not None and created.address.city == ADDRESSES[legal_entity]["city"]
+    assert created.addresses[0].city == ADDRESSES[legal_entity]["city"]
     assert (await stats(sim))["customers"] == before + 1
     read = await adapter.get_customer(created.erp_id, context())
     assert read == created
@@ -342,10 +344,10 @@ async def test_a_quote_with_a_stale_price_is_refused_from_reads(
     adapter: NetSuiteRestAdapter,
 ) -> None:
     customer = await new_customer(adapter)
-    stale = [ORDER_LINES[0], OrderLine(sku="GADGET-2", quantity=1, unit_price=Decimal("99.00"))]
+    stale = [ORDER_LINES[0], order_item("GADGET-2", 1, Decimal("99.00"))]
     with pytest.raises(GatewayError) as raised:
         await adapter.validate_quote("US01", customer, "USD", None, stale, context())
-    assert_business(raised.value, Code.PRICE_MISMATCH, "/lines/1/unit_price")
+    assert_business(raised.value, Code.PRICE_MISMATCH, "/items/1/price/amount")
     other = CustomerContext(customer.erp_id, "CA01")
     with pytest.raises(GatewayError) as raised:
         await adapter.validate_quote("CA01", other, "CAD", None, ORDER_LINES, context())
@@ -371,10 +373,10 @@ async def test_an_unknown_sku_is_refused_by_line_before_or_by_the_erp(
         customer = await new_customer(erp)
         before = (await stats(sim))["sales_orders"]
         for sku in ("NO-SUCH-SKU", "NOPE-9"):
-            line = OrderLine(sku=sku, quantity=1, unit_price=Decimal("1.00"))
+            line = order_item(sku, 1, Decimal("1.00"))
             with pytest.raises(GatewayError) as raised:
                 await new_order(erp, customer, [ORDER_LINES[0], line])
-            assert_business(raised.value, Code.UNKNOWN_SKU, "/lines/1/sku")
+            assert_business(raised.value, Code.UNKNOWN_SKU, "/items/1/product_id")
         assert (await stats(sim))["sales_orders"] == before
     finally:
         await erp.aclose()
@@ -384,10 +386,10 @@ async def test_a_stale_price_is_refused_by_the_erp_at_that_line(
     adapter: NetSuiteRestAdapter,
 ) -> None:
     customer = await new_customer(adapter)
-    stale = [ORDER_LINES[0], OrderLine(sku="GADGET-2", quantity=1, unit_price=Decimal("99.00"))]
+    stale = [ORDER_LINES[0], order_item("GADGET-2", 1, Decimal("99.00"))]
     with pytest.raises(GatewayError) as raised:
         await new_order(adapter, customer, stale)
-    assert_business(raised.value, Code.PRICE_MISMATCH, "/lines/1/unit_price")
+    assert_business(raised.value, Code.PRICE_MISMATCH, "/items/1/price/amount")
     assert "149.00" in raised.value.detail  # NetSuite's own words tell the CRM user the price
 
 
@@ -516,7 +518,7 @@ async def test_a_create_whose_answer_is_lost_is_ambiguous_and_found_by_its_refer
     assert (raised.value.code, raised.value.ambiguous) == (Code.ERP_TIMEOUT, True)
     await sim.delete("/_sim/faults")
     found = await adapter.find_customer_by_gateway_ref(reference.gateway_ref, context())
-    assert found is not None and found.name == "Acme Corp"
+    assert found is not None and found.legal_name == "Acme Corp"
 
 
 async def test_ping_is_true_for_a_live_erp_and_false_for_an_unreachable_one(

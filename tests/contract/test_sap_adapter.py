@@ -25,17 +25,16 @@ from gateway.adapters.sap_odata import SapODataAdapter, build_sap_adapter
 from gateway.config.backends import SapBackend
 from gateway.domain.errors import Code, GatewayError
 from gateway.domain.models import (
-    Address,
     CreditCheck,
     CustomerCreate,
     CustomerStatus,
     HoldReason,
     InvoiceStatus,
-    OrderLine,
     SalesOrderStatus,
     ShipmentStatus,
 )
 from gateway.simulators.sap import create_app
+from tests.canonical import billing, order_item
 from tests.fake_transport import FakeTransport, empty_response, json_response
 from tests.servers import serve_app
 
@@ -44,12 +43,12 @@ USER, PASSWORD = "GATEWAY_SVC", "legacy-sim-secret"
 TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 DELIVERY = dt.date(2026, 12, 15)
 ORDER_LINES = [
-    OrderLine(sku="WIDGET-1", quantity=3, unit_price=Decimal("19.99")),
-    OrderLine(sku="GADGET-2", quantity=1, unit_price=Decimal("149.00")),
+    order_item("WIDGET-1", 3, Decimal("19.99")),
+    order_item("GADGET-2", 1, Decimal("149.00")),
 ]
 ADDRESSES = {
-    "DE01": Address(line1="Hauptstr. 5", city="Berlin", postal_code="10115", country="DE"),
-    "US01": Address(
+    "DE01": billing(line1="Hauptstr. 5", city="Berlin", postal_code="10115", country="DE"),
+    "US01": billing(
         line1="1 Main St", city="Austin", postal_code="78701", region="TX", country="US"
     ),
 }
@@ -78,13 +77,13 @@ def customer_request(legal_entity: str = "DE01", **overrides: Any) -> CustomerCr
     fields: dict[str, Any] = {
         "external_ref": f"CRM-{uuid.uuid4().hex[:8].upper()}",
         "legal_entity": legal_entity,
-        "name": "Acme Corp",
+        "legal_name": "Acme Corp",
         "tax_id": f"{legal_entity[:2]}123456789",
         "email": "ap@acme.example",
         "currency": CURRENCIES[legal_entity],
         "payment_terms": "NET30",
         "credit_limit": Decimal("50000.00"),
-        "address": ADDRESSES[legal_entity],
+        "addresses": [ADDRESSES[legal_entity]],
     }
     fields.update(overrides)
     return CustomerCreate(**fields)
@@ -168,16 +167,16 @@ async def test_a_customer_is_created_and_reads_back_with_every_field(
     assert len(created.document_number) == 10 and created.document_number.isdigit()
     assert read == created
     assert read.status is CustomerStatus.ACTIVE
-    assert (read.name, read.legal_entity, read.currency) == (
+    assert (read.legal_name, read.legal_entity, read.currency) == (
         "Acme Corp",
         legal_entity,
         request.currency,
     )
     assert (read.payment_terms, read.credit_limit) == ("NET30", Decimal("50000.00"))
-    assert (read.tax_id, read.email, read.address) == (
+    assert (read.tax_id, read.email, read.addresses) == (
         request.tax_id,
         request.email,
-        request.address,
+        tuple(request.addresses),
     )
     assert (read.external_ref, read.gateway_ref) == (request.external_ref, refs.gateway_ref)
 
@@ -336,11 +335,11 @@ async def test_a_sku_without_a_value_map_entry_is_unknown_sku_at_its_line_before
 ) -> None:
     customer = await new_customer(adapter)
     before = (await stats(sim))["requests"]
-    lines = [ORDER_LINES[0], OrderLine(sku="NO-SUCH-SKU", quantity=1, unit_price=Decimal("1.00"))]
+    lines = [ORDER_LINES[0], order_item("NO-SUCH-SKU", 1, Decimal("1.00"))]
 
     error = await refusal(new_order(adapter, customer, lines=lines))
 
-    assert (error.code, pointers(error)) == (Code.UNKNOWN_SKU, ["/lines/1/sku"])
+    assert (error.code, pointers(error)) == (Code.UNKNOWN_SKU, ["/items/1/product_id"])
     assert (await stats(sim))["requests"] == before
 
 
@@ -354,12 +353,12 @@ async def test_a_material_sap_does_not_have_is_unknown_sku_at_its_line(sim_url: 
     )
     try:
         customer = await new_customer(erp)
-        lines = [ORDER_LINES[0], OrderLine(sku="GIZMO-3", quantity=1, unit_price=Decimal("5.00"))]
+        lines = [ORDER_LINES[0], order_item("GIZMO-3", 1, Decimal("5.00"))]
         error = await refusal(new_order(erp, customer, lines=lines))
     finally:
         await erp.aclose()
 
-    assert (error.code, pointers(error)) == (Code.UNKNOWN_SKU, ["/lines/1/sku"])
+    assert (error.code, pointers(error)) == (Code.UNKNOWN_SKU, ["/items/1/product_id"])
     assert "FG-GIZMO3" in error.detail
 
 
@@ -367,11 +366,11 @@ async def test_a_stale_price_is_price_mismatch_at_the_lines_unit_price(
     adapter: SapODataAdapter,
 ) -> None:
     customer = await new_customer(adapter)
-    lines = [ORDER_LINES[0], OrderLine(sku="GADGET-2", quantity=1, unit_price=Decimal("99.00"))]
+    lines = [ORDER_LINES[0], order_item("GADGET-2", 1, Decimal("99.00"))]
 
     error = await refusal(new_order(adapter, customer, lines=lines))
 
-    assert (error.code, pointers(error)) == (Code.PRICE_MISMATCH, ["/lines/1/unit_price"])
+    assert (error.code, pointers(error)) == (Code.PRICE_MISMATCH, ["/items/1/price/amount"])
     assert "149.00" in error.detail
 
 
@@ -529,11 +528,11 @@ async def test_a_quote_is_priced_and_credit_checked_without_creating_an_order(
 
 async def test_a_quote_with_a_stale_price_is_price_mismatch(adapter: SapODataAdapter) -> None:
     customer = CustomerContext(erp_id=await new_customer(adapter), legal_entity="DE01")
-    lines = [OrderLine(sku="WIDGET-1", quantity=1, unit_price=Decimal("18.00"))]
+    lines = [order_item("WIDGET-1", 1, Decimal("18.00"))]
 
     error = await refusal(adapter.validate_quote("DE01", customer, "EUR", None, lines, context()))
 
-    assert (error.code, pointers(error)) == (Code.PRICE_MISMATCH, ["/lines/0/unit_price"])
+    assert (error.code, pointers(error)) == (Code.PRICE_MISMATCH, ["/items/0/price/amount"])
 
 
 # --- mechanics --------------------------------------------------------------------------------
@@ -755,7 +754,7 @@ def order_answer(number: str = "0010000001", **fields: Any) -> dict[str, Any]:
 async def test_a_customer_create_sends_exactly_this_http() -> None:
     transport = FakeTransport([token_answer(), bp_answer()])
     ctx = context(correlation_id="corr-pinned")
-    request = customer_request("DE01", external_ref="CRM-ACC-1001", name="Acme Corp")
+    request = customer_request("DE01", external_ref="CRM-ACC-1001", legal_name="Acme Corp")
     refs = References(external_ref="CRM-ACC-1001", gateway_ref="gw-ABCDEFGHIJKLMNOPQRSTUVWXYZ")
 
     await fake_adapter(transport).create_customer(request, refs, ctx)

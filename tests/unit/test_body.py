@@ -1,4 +1,4 @@
-"""Request validation: one JSON pointer per bad field, unknown fields refused, size limited."""
+"""Request validation (on v1 bodies): one JSON pointer per bad field, unknown fields refused."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
+from gateway.api.versions.v1_models import CustomerCreate, SalesOrderCreate
 from gateway.domain.errors import Code, GatewayError
-from gateway.domain.models import CustomerCreate, SalesOrderCreate
 from gateway.pipeline.body import json_pointer, parse_json_model
 
 ORDER: dict[str, Any] = {

@@ -270,3 +270,35 @@ def test_line_map_points_at_keys_and_list_items() -> None:
     assert document.line_of(("a", "b", 1, "z")) == 5
     assert document.line_of(("a", "b", 1, "nope")) == 4  # the deepest node that exists
     assert document.line_of(("a", "list[str]", "b", 0)) == 3  # validator steps are skipped
+
+
+def test_the_optional_api_versions_policy_is_loaded_when_present(tmp_path: Path) -> None:
+    config = config_copy(tmp_path)
+    assert load_config(config, env={}).api_versions.default == "v2"  # the newest by default
+    (config / "policies/api-versions.yaml").write_text(
+        "default: v1\nversions:\n  v1: {deprecated: 2026-06-01, sunset: 2027-06-01}\n"
+    )
+    policy = load_config(config, env={}).api_versions
+    assert policy.default == "v1"
+    assert str(policy.versions["v1"].sunset) == "2027-06-01"
+
+
+def test_an_api_versions_policy_naming_an_unknown_version_is_an_error(tmp_path: Path) -> None:
+    config = config_copy(tmp_path)
+    (config / "policies/api-versions.yaml").write_text("versions:\n  v7: {}\n")
+    issue = only_error(config)
+    assert issue.file == "policies/api-versions.yaml"
+    assert "v7" in issue.message and "v1, v2" in issue.message
+
+
+def test_a_client_pinned_to_an_unknown_api_version_is_an_error_at_its_line(tmp_path: Path) -> None:
+    config = config_copy(tmp_path)
+    line = edit(
+        config,
+        "policies/clients.yaml",
+        "    rate_limit: standard                # a tier of policies/rate-limits.yaml\n",
+        "    rate_limit: standard\n    api_version: v3\n",
+    )
+    issue = only_error(config)
+    assert (issue.file, issue.line) == ("policies/clients.yaml", line + 1)
+    assert "v1, v2" in issue.message

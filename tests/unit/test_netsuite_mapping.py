@@ -36,15 +36,17 @@ from gateway.adapters.netsuite_mapping import (
 from gateway.config.backends import NetSuiteValueMaps
 from gateway.domain.errors import Category, Code, GatewayError
 from gateway.domain.models import (
+    AddressType,
     CreditCheck,
     CustomerCreate,
     CustomerStatus,
     HoldReason,
     InvoiceStatus,
-    OrderLine,
+    OrderItem,
     SalesOrderStatus,
     ShipmentStatus,
 )
+from tests.canonical import order_item
 
 REPO = Path(__file__).resolve().parents[2]
 REFS = References(external_ref="CRM-ACC-1001", gateway_ref="gw-ABCDEFGHIJKLMNOPQRSTUVWXYZ")
@@ -60,26 +62,29 @@ def customer_request(**overrides: Any) -> CustomerCreate:
     body: dict[str, Any] = {
         "external_ref": "CRM-ACC-1001",
         "legal_entity": "US01",
-        "name": "Acme Corp",
+        "legal_name": "Acme Corp",
         "tax_id": "US-12-3456789",
         "email": "ap@acme.example",
         "currency": "USD",
         "payment_terms": "NET30",
         "credit_limit": "50000.00",
-        "address": {
-            "line1": "1 Main St",
-            "city": "Austin",
-            "postal_code": "78701",
-            "region": "TX",
-            "country": "US",
-        },
+        "addresses": [
+            {
+                "type": AddressType.BILLING,
+                "line1": "1 Main St",
+                "city": "Austin",
+                "postal_code": "78701",
+                "region": "TX",
+                "country": "US",
+            }
+        ],
     }
     body.update(overrides)
     return CustomerCreate.model_validate(body)
 
 
-def lines(*specs: tuple[str, int, str]) -> list[OrderLine]:
-    return [OrderLine(sku=s, quantity=q, unit_price=Decimal(p)) for s, q, p in specs]
+def lines(*specs: tuple[str, int, str]) -> list[OrderItem]:
+    return [order_item(s, q, Decimal(p)) for s, q, p in specs]
 
 
 def netsuite_error(status: int, *details: dict[str, str]) -> ErpResponse:
@@ -211,15 +216,18 @@ def test_every_unknown_sku_is_refused_with_a_pointer_at_its_line(maps: NetSuiteM
             maps,
         )
     assert raised.value.code is Code.UNKNOWN_SKU
-    assert [e.pointer for e in raised.value.errors] == ["/lines/0/sku", "/lines/2/sku"]
+    assert [e.pointer for e in raised.value.errors] == [
+        "/items/0/product_id",
+        "/items/2/product_id",
+    ]
     assert "NOPE-1" in raised.value.detail and "NOPE-2" in raised.value.detail
 
 
 def test_an_amount_a_json_number_cannot_carry_exactly_is_refused() -> None:
     assert json_number(Decimal("19.99"), "/x") == 19.99
     with pytest.raises(GatewayError) as raised:
-        json_number(Decimal("123456789012345.6789"), "/lines/0/unit_price")
-    assert [e.pointer for e in raised.value.errors] == ["/lines/0/unit_price"]
+        json_number(Decimal("123456789012345.6789"), "/items/0/price/amount")
+    assert [e.pointer for e in raised.value.errors] == ["/items/0/price/amount"]
 
 
 # --- NetSuite -> canonical ----------------------------------------------------------------------
@@ -274,8 +282,8 @@ def test_a_netsuite_customer_reads_back_in_canonical_codes(maps: NetSuiteMaps) -
         "gw-ABC",
         "DE123456789",
     )
-    assert customer.address is not None
-    assert (customer.address.line1, customer.address.postal_code, customer.address.country) == (
+    address = customer.addresses[0]
+    assert (address.line1, address.postal_code, address.country) == (
         "Hauptstr. 5",
         "10115",
         "DE",
@@ -289,7 +297,7 @@ def test_an_inactive_netsuite_customer_is_blocked(maps: NetSuiteMaps) -> None:
 def test_an_address_that_does_not_fit_the_canonical_schema_is_left_out(maps: NetSuiteMaps) -> None:
     document = customer_document()
     document["addressBook"]["items"][0]["addressBookAddress"]["state"] = "Bavaria"
-    assert erp_customer(document, maps).address is None
+    assert erp_customer(document, maps).addresses == ()
 
 
 def order_document(**overrides: Any) -> dict[str, Any]:
@@ -371,6 +379,13 @@ def invoice(status: InvoiceStatus) -> ErpInvoice:
             "D",
             False,
             [shipment(ShipmentStatus.SHIPPED)],
+            [],
+            (SalesOrderStatus.PARTIALLY_SHIPPED, None),
+        ),
+        (
+            "D",
+            False,
+            [shipment(ShipmentStatus.PENDING)],
             [],
             (SalesOrderStatus.IN_FULFILLMENT, None),
         ),
@@ -527,7 +542,7 @@ def test_a_stale_price_in_a_quote_points_at_that_lines_unit_price() -> None:
             None,
         )
     assert raised.value.code is Code.PRICE_MISMATCH
-    assert [e.pointer for e in raised.value.errors] == ["/lines/1/unit_price"]
+    assert [e.pointer for e in raised.value.errors] == ["/items/1/price/amount"]
     assert "149.00" in raised.value.errors[0].detail
 
 
@@ -563,18 +578,23 @@ def test_a_token_answer_gives_the_token_and_its_lifetime_even_as_a_string() -> N
 @pytest.mark.parametrize(
     ("interaction", "path", "code", "pointer"),
     [
-        (Interaction.SALES_ORDER_CREATE, "item.items[0].item", Code.UNKNOWN_SKU, "/lines/0/sku"),
+        (
+            Interaction.SALES_ORDER_CREATE,
+            "item.items[0].item",
+            Code.UNKNOWN_SKU,
+            "/items/0/product_id",
+        ),
         (
             Interaction.SALES_ORDER_CREATE,
             "item.items[2].rate",
             Code.PRICE_MISMATCH,
-            "/lines/2/unit_price",
+            "/items/2/price/amount",
         ),
         (
             Interaction.SALES_ORDER_CREATE,
             "item.items[1].quantity",
             Code.ERP_REJECTED,
-            "/lines/1/quantity",
+            "/items/1/quantity",
         ),
         (Interaction.SALES_ORDER_CREATE, "entity", Code.CUSTOMER_NOT_FOUND, "/customer_id"),
         (
@@ -591,7 +611,7 @@ def test_a_token_answer_gives_the_token_and_its_lifetime_even_as_a_string() -> N
             Interaction.CUSTOMER_CREATE,
             "addressBook.items[0].addressBookAddress.zip",
             Code.ERP_REJECTED,
-            "/address/postal_code",
+            "/addresses/0/postal_code",
         ),
     ],
 )

@@ -36,16 +36,15 @@ from gateway.adapters.sap_mapping import (
 from gateway.config.backends import SapLegalEntity, SapValueMaps
 from gateway.domain.errors import Code, GatewayError
 from gateway.domain.models import (
-    Address,
     CreditCheck,
     CustomerCreate,
     CustomerStatus,
     HoldReason,
     InvoiceStatus,
-    OrderLine,
     SalesOrderStatus,
     ShipmentStatus,
 )
+from tests.canonical import billing, order_item
 
 MAPS = SapMaps.from_config(
     SapValueMaps(
@@ -59,8 +58,8 @@ MAPS = SapMaps.from_config(
 )
 REFS = References(external_ref="CRM-ACC-1001", gateway_ref="gw-ABCDEFGHIJKLMNOPQRSTUVWXYZ")
 LINES = [
-    OrderLine(sku="WIDGET-1", quantity=3, unit_price=Decimal("19.99")),
-    OrderLine(sku="GADGET-2", quantity=1, unit_price=Decimal("149.00")),
+    order_item("WIDGET-1", 3, Decimal("19.99")),
+    order_item("GADGET-2", 1, Decimal("149.00")),
 ]
 
 
@@ -68,13 +67,15 @@ def customer(**overrides: Any) -> CustomerCreate:
     fields: dict[str, Any] = {
         "external_ref": "CRM-ACC-1001",
         "legal_entity": "DE01",
-        "name": "Acme Corp",
+        "legal_name": "Acme Corp",
         "tax_id": "DE123456789",
         "email": "ap@acme.example",
         "currency": "EUR",
         "payment_terms": "NET30",
         "credit_limit": Decimal("50000.00"),
-        "address": Address(line1="Hauptstr. 5", city="Berlin", postal_code="10115", country="DE"),
+        "addresses": [
+            billing(line1="Hauptstr. 5", city="Berlin", postal_code="10115", country="DE")
+        ],
     }
     fields.update(overrides)
     return CustomerCreate(**fields)
@@ -133,7 +134,7 @@ def test_a_customer_becomes_a_business_partner_with_customer_data_in_its_company
 
 def test_a_long_name_spills_into_the_second_name_field_and_optional_fields_stay_out() -> None:
     name = "A" * 40 + "B" * 25
-    address = Address(
+    address = billing(
         line1="1 Main St",
         line2="Suite 5",
         city="Austin",
@@ -142,7 +143,9 @@ def test_a_long_name_spills_into_the_second_name_field_and_optional_fields_stay_
         country="US",
     )
     payload = customer_payload(
-        customer(name=name, tax_id=None, email=None, legal_entity="US01", address=address),
+        customer(
+            legal_name=name, tax_id=None, email=None, legal_entity="US01", addresses=[address]
+        ),
         References(external_ref=None, gateway_ref="gw-x"),
         MAPS,
     )
@@ -202,15 +205,15 @@ def test_a_quote_payload_carries_no_references_and_no_date_when_none_is_asked() 
 
 def test_every_unmapped_sku_is_reported_at_its_own_line() -> None:
     lines = [
-        OrderLine(sku="NOPE-1", quantity=1, unit_price=Decimal("1")),
+        order_item("NOPE-1", 1, Decimal("1")),
         LINES[0],
-        OrderLine(sku="NOPE-2", quantity=1, unit_price=Decimal("1")),
+        order_item("NOPE-2", 1, Decimal("1")),
     ]
 
     error = raised(sales_order_payload, MAPS.legal_entity("DE01"), "1", "EUR", None, lines, MAPS)
 
     assert error.code is Code.UNKNOWN_SKU
-    assert [e.pointer for e in error.errors] == ["/lines/0/sku", "/lines/2/sku"]
+    assert [e.pointer for e in error.errors] == ["/items/0/product_id", "/items/2/product_id"]
     assert "NOPE-1, NOPE-2" in error.detail
 
 
@@ -283,11 +286,11 @@ def test_a_business_partner_reads_as_a_canonical_customer() -> None:
         "0001000001",
         CustomerStatus.ACTIVE,
     )
-    assert (read.name, read.legal_entity, read.currency) == ("A" * 40 + "B", "DE01", "EUR")
+    assert (read.legal_name, read.legal_entity, read.currency) == ("A" * 40 + "B", "DE01", "EUR")
     assert (read.payment_terms, read.credit_limit) == ("NET15", Decimal("1000.00"))
     assert (read.tax_id, read.email) == ("DE1", "ap@acme.example")
-    assert read.address == Address(
-        line1="Hauptstr. 5", city="Berlin", postal_code="10115", country="DE"
+    assert read.addresses == (
+        billing(line1="Hauptstr. 5", city="Berlin", postal_code="10115", country="DE"),
     )
     assert (read.external_ref, read.gateway_ref) == ("CRM-ACC-1001", "gw-1")
 
@@ -306,7 +309,7 @@ def test_a_blocked_partner_without_expanded_data_reads_with_what_sap_sent() -> N
 
     assert read.status is CustomerStatus.BLOCKED
     assert (read.legal_entity, read.currency, read.payment_terms) == (None, None, None)
-    assert (read.tax_id, read.email, read.address, read.credit_limit) == (None, None, None, None)
+    assert (read.tax_id, read.email, read.addresses, read.credit_limit) == (None, None, (), None)
 
 
 def so_entity(**overrides: Any) -> dict[str, Any]:
@@ -537,12 +540,12 @@ def test_an_answer_without_a_collection_is_unreadable_and_a_bad_amount_too() -> 
     ("detail", "subject", "code", "pointer"),
     [
         (("V1/392", "Material X does not exist", "/to_Item(20)/Material"),
-         Subject.SALES_ORDER, Code.UNKNOWN_SKU, "/lines/1/sku"),
+         Subject.SALES_ORDER, Code.UNKNOWN_SKU, "/items/1/product_id"),
         (("V1/841", "Expected price differs",
           "/to_Item(10)/to_PricingElement(EDI1)/ConditionRateValue"),
-         Subject.SALES_ORDER, Code.PRICE_MISMATCH, "/lines/0/unit_price"),
+         Subject.SALES_ORDER, Code.PRICE_MISMATCH, "/items/0/price/amount"),
         (("V1/501", "Quantity not valid", "/to_Item(30)/RequestedQuantity"),
-         Subject.SALES_ORDER, Code.ERP_REJECTED, "/lines/2/quantity"),
+         Subject.SALES_ORDER, Code.ERP_REJECTED, "/items/2/quantity"),
         (("V1/302", "Sold-to party does not exist", "SoldToParty"),
          Subject.SALES_ORDER, Code.CUSTOMER_NOT_FOUND, "/customer_id"),
         (("V1/324", "Sold-to party not in sales area", "SoldToParty"),
@@ -555,7 +558,7 @@ def test_an_answer_without_a_collection_is_unreadable_and_a_bad_amount_too() -> 
         (("/IWBEP/CM_MGW_RT/004", "Value too long", "BusinessPartnerIDByExtSystem"),
          Subject.CUSTOMER, Code.ERP_REJECTED, "/external_ref"),
         (("/IWBEP/CM_MGW_RT/004", "Value too long", "/to_BusinessPartnerAddress/CityName"),
-         Subject.CUSTOMER, Code.ERP_REJECTED, "/address/city"),
+         Subject.CUSTOMER, Code.ERP_REJECTED, "/addresses/0/city"),
         (("CVI_API/012", "Enter a tax number", ""),
          Subject.CUSTOMER, Code.TAX_ID_REQUIRED, "/tax_id"),
         (("ZZ/999", "Something SAP-specific", "SomeField"),
@@ -582,7 +585,7 @@ def test_several_sap_details_keep_every_pointer_and_message() -> None:
     error = error_from_sap(body, Subject.SALES_ORDER)
 
     assert error.code is Code.UNKNOWN_SKU
-    assert [e.pointer for e in error.errors] == ["/lines/0/sku", "/lines/1/unit_price"]
+    assert [e.pointer for e in error.errors] == ["/items/0/product_id", "/items/1/price/amount"]
     assert error.detail == "Material FG-X does not exist; Expected price 99.00 differs from 149.00"
 
 
