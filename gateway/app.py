@@ -20,10 +20,12 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from gateway.api.admin import admin_routes
+from gateway.api.docs import docs_page
+from gateway.api.openapi import openapi_bytes
 from gateway.api.operations import OperationSpec
 from gateway.api.problems import internal_error, problem_response
 from gateway.api.routes import ROUTES
-from gateway.api.versions import VERSIONS
+from gateway.api.versions import VERSIONS, changelog
 from gateway.domain.errors import Code, GatewayError, not_found
 from gateway.ops.logging import access_log, flush_logs
 from gateway.ops.metrics import Metrics
@@ -37,7 +39,7 @@ from gateway.pipeline.entitlements import Entitle
 from gateway.pipeline.records import ResolveRecord
 from gateway.pipeline.routing import Route as RouteStep
 from gateway.pipeline.tracing import CORRELATION_HEADER, Tracing, correlation_id_from
-from gateway.pipeline.versioning import Versioning
+from gateway.pipeline.versioning import CHANGELOG_PATH, Versioning
 from gateway.runtime import Runtime
 from gateway.store.base import StoreUnavailable
 
@@ -130,6 +132,27 @@ async def _http_exception(request: Request, exc: Exception) -> Response:
     return _problem_for_unrouted(request, status)
 
 
+def _static(content: bytes, media_type: str) -> object:
+    """An endpoint answering the same bytes (built once at start-up) to every caller."""
+
+    async def endpoint(_: Request) -> Response:
+        return Response(content, media_type=media_type)
+
+    return endpoint
+
+
+def reference_routes() -> list[Route]:
+    """The API's contract for people and tools: OpenAPI documents, the docs page, changelog."""
+    routes = [
+        Route(f"/openapi/{v}.json", _static(openapi_bytes(v), "application/json"))  # type: ignore[arg-type]
+        for v in VERSIONS
+    ]
+    routes.append(Route("/docs", _static(docs_page(), "text/html; charset=utf-8")))  # type: ignore[arg-type]
+    markdown = changelog().encode()
+    routes.append(Route(CHANGELOG_PATH, _static(markdown, "text/markdown; charset=utf-8")))  # type: ignore[arg-type]
+    return routes
+
+
 def operation_routes(pipeline: Sequence[Step], metrics: Metrics) -> list[Route]:
     """Every operation under each version's prefix, and unversioned (the client's pinned
     version, else the default)."""
@@ -185,6 +208,7 @@ def build_app(
             methods=["GET"],
         ),
     ]
+    routes += reference_routes()
     routes += operation_routes(pipeline, metrics)
 
     reloader: Reloader | None = None

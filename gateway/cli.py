@@ -108,6 +108,13 @@ def cmd_token(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_changelog(_: argparse.Namespace) -> int:
+    from gateway.api.versions import changelog
+
+    print(changelog())
+    return 0
+
+
 def cmd_simulate(args: argparse.Namespace) -> int:
     app = _simulator(args.erp)
     uvicorn.run(
@@ -235,6 +242,9 @@ def _parser() -> argparse.ArgumentParser:
     token.add_argument("--scope", action="append")
     token.add_argument("--ttl", type=int, default=3600)
     token.set_defaults(func=cmd_token)
+
+    changes = sub.add_parser("changelog", help="the API changelog, from the version changes")
+    changes.set_defaults(func=cmd_changelog)
     return parser
 
 
