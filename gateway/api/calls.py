@@ -50,6 +50,19 @@ async def call_erp(
         ) from exc
 
 
+ErpCall = Callable[[ErpAdapter, CallContext], Awaitable[T]]
+
+
+async def found_or_created(ctx: RequestContext, find: ErpCall[T | None], create: ErpCall[T]) -> T:
+    """The document an earlier attempt of this request created, when that attempt's outcome is
+    unknown (`ctx.reconcile`); otherwise, or if the ERP has none, a new one."""
+    if ctx.reconcile:
+        found = await call_erp(ctx, find)
+        if found is not None:
+            return found
+    return await call_erp(ctx, create)
+
+
 def json_response(
     model: BaseModel, status: int = 200, headers: dict[str, str] | None = None
 ) -> Response:

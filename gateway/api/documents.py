@@ -6,9 +6,11 @@ Not ERP mapping (the adapters do that); read where the sales order lives.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 
 from starlette.responses import Response
 
+from gateway.adapters.base import ErpInvoice, ErpShipment
 from gateway.api.calls import call_erp, json_response
 from gateway.api.views import invoice_view, shipment_view
 from gateway.api.xrefs import xref_for_erp_document
@@ -16,19 +18,31 @@ from gateway.domain.errors import not_found
 from gateway.domain.models import Invoice, Page, Shipment
 from gateway.domain.operations import Kind
 from gateway.pipeline.context import RequestContext
+from gateway.store.base import XrefRecord
+
+
+async def _with_ids(
+    ctx: RequestContext, kind: Kind, documents: Sequence[ErpShipment] | Sequence[ErpInvoice]
+) -> list[XrefRecord]:
+    """The gateway record of each document of the request's sales order, minted on first sight."""
+    order = ctx.record
+    assert order is not None
+    store = ctx.runtime.store
+    return list(
+        await asyncio.gather(
+            *(
+                xref_for_erp_document(store, kind, order, d.erp_id, d.document_number)
+                for d in documents
+            )
+        )
+    )
 
 
 async def list_shipments(ctx: RequestContext) -> Response:
     order = ctx.record
     assert order is not None
     shipments = await call_erp(ctx, lambda a, call: a.list_shipments(order.erp_id, call))
-    store = ctx.runtime.store
-    records = await asyncio.gather(
-        *(
-            xref_for_erp_document(store, Kind.SHIPMENT, order, s.erp_id, s.document_number)
-            for s in shipments
-        )
-    )
+    records = await _with_ids(ctx, Kind.SHIPMENT, shipments)
     items = [shipment_view(s, r) for s, r in zip(shipments, records, strict=True)]
     return json_response(Page[Shipment](items=items))
 
@@ -37,13 +51,7 @@ async def list_invoices(ctx: RequestContext) -> Response:
     order = ctx.record
     assert order is not None
     invoices = await call_erp(ctx, lambda a, call: a.list_invoices(order.erp_id, call))
-    store = ctx.runtime.store
-    records = await asyncio.gather(
-        *(
-            xref_for_erp_document(store, Kind.INVOICE, order, i.erp_id, i.document_number)
-            for i in invoices
-        )
-    )
+    records = await _with_ids(ctx, Kind.INVOICE, invoices)
     items = [invoice_view(i, r) for i, r in zip(invoices, records, strict=True)]
     return json_response(Page[Invoice](items=items))
 

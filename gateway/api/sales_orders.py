@@ -10,9 +10,9 @@ from collections.abc import Sequence
 from starlette.responses import Response
 
 from gateway.adapters.base import CustomerContext, References
-from gateway.api.calls import call_erp, json_response
+from gateway.api.calls import call_erp, found_or_created, json_response
 from gateway.api.views import quote_view, sales_order_view
-from gateway.api.xrefs import new_record
+from gateway.api.xrefs import bind_created
 from gateway.domain.errors import Code, FieldError, GatewayError, business, not_found
 from gateway.domain.ids import gateway_reference, new_gateway_id
 from gateway.domain.models import OrderItem, QuoteRequest, SalesOrderCreate, SalesOrderStatus
@@ -78,38 +78,28 @@ async def create_sales_order(ctx: RequestContext) -> Response:
     refs = References(
         request.external_ref, gateway_reference(ctx.client_id, ctx.idempotency_key, gateway_id)
     )
-    erp = None
-    if ctx.reconcile:  # an earlier attempt may have created it: find it before creating again
-        erp = await call_erp(
-            ctx, lambda a, call: a.find_sales_order_by_gateway_ref(refs.gateway_ref, call)
-        )
-    if erp is None:
-        erp = await call_erp(
-            ctx,
-            lambda a, call: a.create_sales_order(
-                request.legal_entity,
-                customer,
-                request.currency,
-                request.requested_delivery_date,
-                list(request.items),
-                refs,
-                call,
-            ),
-        )
-    assert ctx.backend is not None
-    record = await ctx.runtime.store.put_xref(
-        new_record(
-            Kind.SALES_ORDER,
-            gateway_id,
-            legal_entity=request.legal_entity,
-            client_id=ctx.client_id,
-            backend=ctx.backend,
-            erp_id=erp.erp_id,
-            erp_document_number=erp.document_number,
-            gateway_ref=refs.gateway_ref,
-            external_ref=request.external_ref,
-            parent_id=request.customer_id,
-        )
+    erp = await found_or_created(
+        ctx,
+        lambda a, call: a.find_sales_order_by_gateway_ref(refs.gateway_ref, call),
+        lambda a, call: a.create_sales_order(
+            request.legal_entity,
+            customer,
+            request.currency,
+            request.requested_delivery_date,
+            list(request.items),
+            refs,
+            call,
+        ),
+    )
+    record = await bind_created(
+        ctx,
+        Kind.SALES_ORDER,
+        gateway_id,
+        legal_entity=request.legal_entity,
+        erp_id=erp.erp_id,
+        erp_document_number=erp.document_number,
+        refs=refs,
+        parent_id=request.customer_id,
     )
     location = f"/{ctx.api_version}/sales-orders/{record.gateway_id}"
     return json_response(sales_order_view(erp, record), 201, {"Location": location})

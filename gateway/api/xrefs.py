@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import time
 
+from gateway.adapters.base import References
 from gateway.domain.ids import gateway_reference, new_gateway_id
 from gateway.domain.operations import Kind
+from gateway.pipeline.context import RequestContext
 from gateway.store.base import Store, XrefRecord
 
 
@@ -37,6 +39,36 @@ def new_record(
         external_ref=external_ref,
         parent_id=parent_id,
         created_at=time.time(),
+    )
+
+
+async def bind_created(
+    ctx: RequestContext,
+    kind: Kind,
+    gateway_id: str,
+    *,
+    legal_entity: str,
+    erp_id: str,
+    erp_document_number: str,
+    refs: References,
+    parent_id: str | None = None,
+) -> XrefRecord:
+    """The xref of a document this request created (or reconciled) in its backend; if the
+    document already has a gateway id (an earlier attempt bound it), that record."""
+    assert ctx.backend is not None, "routing runs before handlers"
+    return await ctx.runtime.store.put_xref(
+        new_record(
+            kind,
+            gateway_id,
+            legal_entity=legal_entity,
+            client_id=ctx.client_id,
+            backend=ctx.backend,
+            erp_id=erp_id,
+            erp_document_number=erp_document_number,
+            gateway_ref=refs.gateway_ref,
+            external_ref=refs.external_ref,
+            parent_id=parent_id,
+        )
     )
 
 
