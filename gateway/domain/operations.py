@@ -1,6 +1,6 @@
 """The closed list of domain operations, by the names policies and routes use.
 
-Not the HTTP routes (see `gateway.api.v1`); these are what entitlements and rules refer to.
+Not the HTTP routes (see `gateway.api.routes`); these are what entitlements and rules refer to.
 """
 
 from enum import StrEnum
