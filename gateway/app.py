@@ -35,7 +35,7 @@ from gateway.pipeline.auth import Authenticate
 from gateway.pipeline.body import ParseBody
 from gateway.pipeline.chain import Handler, Step, compose
 from gateway.pipeline.context import RequestContext
-from gateway.pipeline.entitlements import Entitle
+from gateway.pipeline.entitlements import Authorize, Entitle
 from gateway.pipeline.records import ResolveRecord
 from gateway.pipeline.routing import Route as RouteStep
 from gateway.pipeline.tracing import CORRELATION_HEADER, Tracing, correlation_id_from
@@ -56,6 +56,7 @@ def default_steps() -> list[Step]:
         Tracing(),
         Versioning(),
         Authenticate(),
+        Authorize(),
         ParseBody(),
         ResolveRecord(),
         Entitle(),

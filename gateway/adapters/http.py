@@ -80,6 +80,9 @@ def remaining_seconds(deadline: float | None, cap: float) -> float:
     return min(left, cap)
 
 
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
 class AiohttpTransport:
     """Pooled keep-alive connections to one base URL (aiohttp: ~0.2 ms CPU a request).
 
@@ -100,8 +103,11 @@ class AiohttpTransport:
         self._keepalive_s = keepalive_s
         self._timeout_s = timeout_s
         self._session: aiohttp.ClientSession | None = None
+        self._closed = False
 
     def _ensure_session(self) -> aiohttp.ClientSession:
+        if self._closed:  # a replaced backend's transport: never reopened behind our back
+            raise ErpFailure(Code.ERP_UNAVAILABLE, "The ERP connection pool was shut down.")
         # Created lazily so that the session binds to the running event loop.
         if self._session is None or self._session.closed:
             connector = aiohttp.TCPConnector(
@@ -138,7 +144,9 @@ class AiohttpTransport:
             send_headers.setdefault("Content-Type", "application/json")
         elif form is not None:
             data = aiohttp.FormData(dict(form))
-        sent = False
+        # Anything but a failure to connect may have reached the ERP: for a write, the outcome
+        # is then unknown. Reads are safe to repeat whatever happened.
+        writes = method.upper() not in _SAFE_METHODS
         try:
             async with session.request(
                 method,
@@ -149,28 +157,28 @@ class AiohttpTransport:
                 timeout=aiohttp.ClientTimeout(total=timeout),
                 allow_redirects=False,
             ) as response:
-                sent = True
                 body = await response.read()
                 cookies = {name: morsel.value for name, morsel in response.cookies.items()}
                 return ErpResponse(response.status, response.headers, body, cookies)
+        except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
+            raise ErpFailure(
+                Code.ERP_UNAVAILABLE, "The ERP is not reachable.", ambiguous=False
+            ) from exc
         except TimeoutError as exc:
             raise ErpFailure(
                 Code.ERP_TIMEOUT,
                 "The ERP did not answer in time; the outcome is unknown. Retry the same request "
                 "with the same Idempotency-Key.",
-                ambiguous=True,
-            ) from exc
-        except aiohttp.ClientConnectorError as exc:
-            raise ErpFailure(
-                Code.ERP_UNAVAILABLE, "The ERP is not reachable.", ambiguous=False
+                ambiguous=writes,
             ) from exc
         except (aiohttp.ClientError, asyncio.IncompleteReadError) as exc:
             raise ErpFailure(
                 Code.ERP_BAD_RESPONSE,
                 "The connection to the ERP broke before it answered; the outcome is unknown.",
-                ambiguous=sent or not isinstance(exc, aiohttp.ClientConnectionError),
+                ambiguous=writes,
             ) from exc
 
     async def aclose(self) -> None:
+        self._closed = True
         if self._session is not None and not self._session.closed:
             await self._session.close()

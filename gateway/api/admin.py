@@ -14,7 +14,7 @@ from starlette.routing import Route
 from gateway.api.problems import problem_response
 from gateway.domain.errors import Code, FieldError, GatewayError
 from gateway.ops.reload import Reloader
-from gateway.pipeline.entitlements import ADMIN_SCOPE, insufficient_scope
+from gateway.pipeline.entitlements import ADMIN_SCOPE, registered, require_scope
 from gateway.pipeline.tracing import CORRELATION_HEADER, correlation_id_from
 from gateway.runtime import Runtime
 
@@ -24,9 +24,7 @@ AdminHandler = Callable[[Request], Awaitable[Response]]
 async def _require_admin(request: Request) -> None:
     runtime: Runtime = request.app.state.runtime
     principal = await runtime.authenticator.authenticate(request.headers.get("authorization"))
-    entitlement = runtime.entitlements.get(principal.client_id)
-    if entitlement is None or ADMIN_SCOPE not in entitlement.scopes:
-        raise insufficient_scope(ADMIN_SCOPE)
+    require_scope(principal, registered(runtime.entitlements, principal), ADMIN_SCOPE)
 
 
 def _admin(handler: AdminHandler) -> AdminHandler:

@@ -23,20 +23,22 @@ T = TypeVar("T")
 JSON = "application/json"
 
 
-async def call_erp(
-    ctx: RequestContext,
-    call: Callable[[ErpAdapter, CallContext], Awaitable[T]],
-    backend: str | None = None,
-) -> T:
-    """Run one whole ERP interaction on `backend` (default: the request's) before the earlier
-    of the request's deadline and the backend's `timeout_s`."""
+ErpCall = Callable[[ErpAdapter, CallContext], Awaitable[T]]
+
+
+async def call_erp(ctx: RequestContext, call: ErpCall[T], backend: str | None = None) -> T:
+    """Run an ERP call on `backend` (default: the request's) within the request's one ERP
+    deadline for that backend: `timeout_s` from the request's first call to it (so a search and
+    a create, or a read and a cancel, share it), and never past the request's own deadline."""
     name = backend or ctx.backend
     assert name is not None, "routing runs before handlers"
     binding = ctx.runtime.backend(name)
     if not ctx.forwarded and ctx.before_forward is not None:
         await ctx.before_forward(name)
     ctx.forwarded = True
-    deadline = min(ctx.deadline, time.monotonic() + binding.timeout_s)
+    deadline = ctx.erp_deadlines.setdefault(
+        name, min(ctx.deadline, time.monotonic() + binding.timeout_s)
+    )
     call_ctx = replace(ctx.call_context(), deadline=deadline)
     try:
         async with asyncio.timeout(max(0.0, deadline - time.monotonic())):
@@ -48,9 +50,6 @@ async def call_erp(
             "with the same Idempotency-Key.",
             ambiguous=True,
         ) from exc
-
-
-ErpCall = Callable[[ErpAdapter, CallContext], Awaitable[T]]
 
 
 async def found_or_created(ctx: RequestContext, find: ErpCall[T | None], create: ErpCall[T]) -> T:

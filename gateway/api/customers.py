@@ -21,6 +21,9 @@ from gateway.pipeline.context import RequestContext
 from gateway.pipeline.entitlements import entitlement_for
 from gateway.store.base import XrefRecord
 
+MAX_LOOKUP_MATCHES = 20
+LOOKUP_CONCURRENCY = 4
+
 
 async def create_customer(ctx: RequestContext) -> Response:
     request: CustomerCreate = ctx.payload
@@ -65,6 +68,15 @@ async def find_customers(ctx: RequestContext) -> Response:
     records = await ctx.runtime.store.find_xrefs_by_external_ref(
         Kind.CUSTOMER, ctx.query.external_ref
     )
+    # external_ref is not unique: read at most the newest few matches, a few at a time, so one
+    # lookup cannot fan out into a burst of ERP calls.
     visible = [r for r in records if entitlement.may_act_for(r.legal_entity)]
-    found = await asyncio.gather(*(_read_customer(ctx, r) for r in visible))
+    newest = visible[-MAX_LOOKUP_MATCHES:]
+    gate = asyncio.Semaphore(LOOKUP_CONCURRENCY)
+
+    async def read(record: XrefRecord) -> Customer | None:
+        async with gate:
+            return await _read_customer(ctx, record)
+
+    found = await asyncio.gather(*(read(r) for r in newest))
     return json_response(Page[Customer](items=[c for c in found if c is not None]))

@@ -27,6 +27,13 @@ def gateway_reference(client_id: str, idempotency_key: str | None, gateway_id: s
     From the client and its idempotency key when there is one (so a retry after the gateway lost
     its state still finds the same document), else from the gateway id.
     """
-    seed = client_id + idempotency_key if idempotency_key is not None else gateway_id
+    # Length-prefixed, so that no two (client, key) pairs give the same seed: without it,
+    # client "ab" with key "c" and client "a" with key "bc" would share a reference (and one
+    # could be handed the other's document by an ERP that deduplicates on it).
+    seed = (
+        f"{len(client_id)}:{client_id}{idempotency_key}"
+        if idempotency_key is not None
+        else gateway_id
+    )
     digest = base64.b32encode(hashlib.sha256(seed.encode("utf-8")).digest()).decode("ascii")
     return GATEWAY_REF_PREFIX + digest[:26]

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from starlette.applications import Starlette
 
+from gateway.adapters.base import ErpAdapter
 from gateway.config.issues import ConfigError, ConfigIssue
 from gateway.config.loader import load_config
 from gateway.runtime import Runtime, build_runtime
@@ -41,6 +42,12 @@ def _config_files(config_dir: Path) -> dict[str, float]:
     return files
 
 
+async def _close_later(adapters: list[ErpAdapter], delay_s: float) -> None:
+    await asyncio.sleep(delay_s)
+    for adapter in adapters:
+        await adapter.aclose()
+
+
 class Reloader:
     """Owns the app's runtime swaps. Adapters of unchanged backends are kept warm."""
 
@@ -48,6 +55,7 @@ class Reloader:
         self._app = app
         self._config_dir = config_dir
         self._lock = asyncio.Lock()
+        self._closing: set[asyncio.Future[None]] = set()
         self._seen = _config_files(config_dir)
         self.status = ReloadStatus()
 
@@ -74,9 +82,15 @@ class Reloader:
                 log.error("config reload refused", extra={"issues": [str(issue)]})
                 return [issue]
             self._app.state.runtime = runtime
-            for name, binding in current.backends.items():
-                if keep.get(name) is not binding.adapter:
-                    await binding.adapter.aclose()
+            replaced = [
+                b.adapter for name, b in current.backends.items() if keep.get(name) is not b.adapter
+            ]
+            if replaced:
+                # Requests that started on the old runtime may still be talking to these ERPs:
+                # close the replaced pools once the longest such request must have ended.
+                closing = asyncio.ensure_future(_close_later(replaced, current.request_timeout_s))
+                self._closing.add(closing)  # held, so the task is not garbage-collected
+                closing.add_done_callback(self._closing.discard)
             self.status.generation += 1
             self.status.loaded_at = time.time()
             self.status.last_error = []

@@ -52,6 +52,7 @@ class RequestContext:
     idempotency_key: str | None = None  # admission step
     reconcile: bool = False  # admission step: an earlier attempt's outcome is unknown
     forwarded: bool = False  # set when an ERP call is made: the request left the gateway
+    erp_deadlines: dict[str, float] = field(default_factory=dict)  # by backend, from 1st call
     # Awaited once, just before the first ERP call, with the backend's name (admission step).
     before_forward: Callable[[str], Awaitable[None]] | None = None
     response_headers: dict[str, str] = field(default_factory=dict)  # added by any step

@@ -5,6 +5,7 @@ Not authentication (see `auth.py`); it trusts the client id the token carried.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Annotated, Literal
 
@@ -15,7 +16,7 @@ from gateway.api.versions import VERSIONS
 from gateway.domain.errors import Code, GatewayError, not_found
 from gateway.domain.operations import Operation
 from gateway.pipeline.chain import Handler
-from gateway.pipeline.context import RequestContext
+from gateway.pipeline.context import Principal, RequestContext
 
 
 class _Model(BaseModel):
@@ -101,32 +102,42 @@ def entitlement_for(ctx: RequestContext) -> Entitlement:
     """The calling client's entitlement; a token for an unregistered client gets 403."""
     principal = ctx.principal
     assert principal is not None, "auth runs before entitlements"
-    entitlement = ctx.runtime.entitlements.get(principal.client_id)
+    return registered(ctx.runtime.entitlements, principal)
+
+
+def registered(entitlements: Mapping[str, Entitlement], principal: Principal) -> Entitlement:
+    entitlement = entitlements.get(principal.client_id)
     if entitlement is None:
         raise GatewayError(Code.FORBIDDEN, "This client is not registered with the gateway.")
     return entitlement
 
 
-def require_scope(ctx: RequestContext, entitlement: Entitlement, scope: str) -> None:
+def require_scope(principal: Principal, entitlement: Entitlement, scope: str) -> None:
     """403 unless both the client's policy and (when it carries scopes) its token grant `scope`."""
-    principal = ctx.principal
-    assert principal is not None
     if scope not in entitlement.scopes or (principal.scopes and scope not in principal.scopes):
         raise insufficient_scope(scope)
 
 
+class Authorize:
+    """Pipeline step, before any record is looked up: the client is registered and may perform
+    the operation. Deciding this first means a refusal never depends on whether an id exists."""
+
+    async def __call__(self, ctx: RequestContext, call_next: Handler) -> Response:
+        assert ctx.principal is not None, "auth runs before authorization"
+        require_scope(ctx.principal, entitlement_for(ctx), REQUIRED_SCOPE[ctx.spec.operation])
+        return await call_next(ctx)
+
+
 class Entitle:
-    """Pipeline step: the operation's scope and the legal entity the request acts for.
+    """Pipeline step, once the legal entity is known: the client may act for it.
 
     A write for a legal entity the client may not act for is 403; a record in a legal entity it
-    may not see is 404, so that existence is not leaked.
+    may not see is 404, like a record that does not exist, so that existence is not leaked.
     """
 
     async def __call__(self, ctx: RequestContext, call_next: Handler) -> Response:
-        entitlement = entitlement_for(ctx)
-        require_scope(ctx, entitlement, REQUIRED_SCOPE[ctx.spec.operation])
         legal_entity = ctx.legal_entity
-        if legal_entity is not None and not entitlement.may_act_for(legal_entity):
+        if legal_entity is not None and not entitlement_for(ctx).may_act_for(legal_entity):
             if ctx.record is not None:
                 raise not_found()
             raise GatewayError(

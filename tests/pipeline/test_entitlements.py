@@ -6,7 +6,7 @@ import pytest
 
 from gateway.store.base import Store
 from tests.e2e import payloads
-from tests.harness import in_process_gateway
+from tests.harness import in_process_gateway, token_for
 
 
 async def test_a_write_for_a_legal_entity_the_client_may_not_act_for_is_403_without_erp_call(
@@ -55,4 +55,31 @@ async def test_admin_endpoints_need_the_admin_scope(store: Store, path: str) -> 
 async def test_an_unregistered_client_is_403(store: Store) -> None:
     async with in_process_gateway(store) as gw, gw.client("stranger") as stranger:
         response = await stranger.get("/v1/customers", params={"external_ref": "X"})
+        assert response.status_code == 403
+
+
+async def test_a_refusal_for_a_missing_scope_does_not_depend_on_whether_the_record_exists(
+    store: Store,
+) -> None:
+    async with in_process_gateway(store) as gw, gw.client() as demo, gw.client("crm-emea") as emea:
+        customer = (await demo.post("/v1/customers", json=payloads.customer("US01"))).json()
+        order = await demo.post(
+            "/v1/sales-orders",
+            json=payloads.order("US01", customer["id"]),
+            headers=payloads.new_key(),
+        )
+        headers = payloads.new_key()
+        existing = await emea.post(f"/v1/sales-orders/{order.json()['id']}/cancel", headers=headers)
+        missing = await emea.post("/v1/sales-orders/so_doesnotexist/cancel", headers=headers)
+        assert existing.status_code == missing.status_code == 403
+        assert existing.json()["detail"] == missing.json()["detail"]
+
+
+async def test_an_admin_token_narrowed_to_other_scopes_is_refused(store: Store) -> None:
+    async with in_process_gateway(store) as gw:
+        narrowed = token_for("ops-admin", scope="customers:read")
+        async with gw.client("ops-admin") as ops:
+            response = await ops.get(
+                "/admin/config", headers={"Authorization": f"Bearer {narrowed}"}
+            )
         assert response.status_code == 403
