@@ -43,6 +43,8 @@ class FakeErp:
         self.orders: dict[str, ErpSalesOrder] = {}
         self.delay_s = 0.0
         self.fail_after_commit = False  # commit, then raise an ambiguous timeout
+        self.commit_late = False  # raise an ambiguous timeout, commit when told (commit_pending)
+        self.pending: list[ErpSalesOrder] = []
         self._ids = itertools.count(1000)
 
     def _record(self, call: str) -> None:
@@ -115,9 +117,18 @@ class FakeErp:
             external_ref=refs.external_ref,
             gateway_ref=refs.gateway_ref,
         )
+        if self.commit_late:
+            self.pending.append(order)
+            raise ErpFailure(Code.ERP_TIMEOUT, "timed out; the ERP is still at it", ambiguous=True)
         self.orders[erp_id] = order
         self._ambiguous()
         return order
+
+    def commit_pending(self) -> None:
+        """The ERP finishes what it received before its answer was lost."""
+        for order in self.pending:
+            self.orders[order.erp_id] = order
+        self.pending.clear()
 
     async def get_sales_order(self, erp_id: str, ctx: CallContext) -> ErpSalesOrder | None:
         self._record("get_sales_order")

@@ -10,9 +10,11 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
 from starlette.responses import Response
 
+from gateway.adapters.http import ErpFailure
 from gateway.api.problems import problem_response
 from gateway.domain.errors import Category, GatewayError
 from gateway.pipeline.chain import Handler
@@ -28,7 +30,13 @@ from gateway.pipeline.ratelimit import (
     rate_limited,
     shed,
 )
-from gateway.store.base import ClaimRequest, SlotRequest, StoredResponse, StoreUnavailable
+from gateway.store.base import (
+    BucketRequest,
+    ClaimRequest,
+    SlotRequest,
+    StoredResponse,
+    StoreUnavailable,
+)
 
 log = logging.getLogger("gateway.admission")
 
@@ -41,8 +49,10 @@ class Admit:
         buckets = [client_bucket(ctx, tier, tier_config)]
         budget = runtime.rate_limits.backends.get(ctx.backend) if ctx.backend else None
         slot = None
+        erp_bucket = None
         if ctx.backend is not None and budget is not None:
-            buckets.append(erp_requests(ctx.backend, budget))
+            erp_bucket = erp_requests(ctx.backend, budget)
+            buckets.append(erp_bucket)
             slot = erp_slot(ctx.backend, budget, runtime.backend(ctx.backend).timeout_s)
         claim = claim_request(ctx)
         try:
@@ -57,6 +67,10 @@ class Admit:
 
         held_slot = slot if admission.slot_taken else None
         held_claim = claim if admission.claim and admission.claim.state == "claimed" else None
+        # The ERP's request budget is for requests that reach the ERP: one counted here is
+        # given back if this request is refused or answered without calling the ERP.
+        counted = erp_bucket if erp_bucket is not None and admission.rates[-1].allowed else None
+        held = _Held(held_slot, held_claim, counted)
         client_rate = admission.rates[0]
         ctx.response_headers["RateLimit-Policy"] = policy_header(tier, tier_config)
         ctx.response_headers["RateLimit"] = limit_header(tier, client_rate)
@@ -72,7 +86,7 @@ class Admit:
             if not erp_rate.allowed or not admission.slot_taken:
                 refused = shed(ctx.backend, erp_rate.retry_after_s if not erp_rate.allowed else 1)
         if refused is not None:
-            await _give_back(ctx, held_slot, held_claim)
+            await _give_back(ctx, held)
             if isinstance(refused, GatewayError):
                 raise refused
             return refused
@@ -85,7 +99,7 @@ class Admit:
                 ctx.backend = earlier.backend
                 ctx.reconcile = True
             ctx.before_forward = _marker(ctx, held_claim)
-        return await _run(ctx, call_next, held_slot, held_claim)
+        return await _run(ctx, call_next, held)
 
 
 def _marker(ctx: RequestContext, claim: ClaimRequest) -> Callable[[str], Awaitable[None]]:
@@ -98,50 +112,62 @@ def _marker(ctx: RequestContext, claim: ClaimRequest) -> Callable[[str], Awaitab
     return mark
 
 
-async def _run(
-    ctx: RequestContext,
-    call_next: Handler,
-    slot: SlotRequest | None,
-    claim: ClaimRequest | None,
-) -> Response:
+@dataclass(frozen=True)
+class _Held:
+    """What an admitted request took and must give back on its way out."""
+
+    slot: SlotRequest | None
+    claim: ClaimRequest | None
+    erp_bucket: BucketRequest | None
+
+
+async def _run(ctx: RequestContext, call_next: Handler, held: _Held) -> Response:
+    claim = held.claim
     try:
         response = await call_next(ctx)
     except GatewayError as error:
+        if claim is not None and isinstance(error, ErpFailure) and error.ambiguous:
+            # The ERP may yet commit what it received: a retry must not search it (and find
+            # nothing) and submit again before then. The key stays in progress (409) meanwhile.
+            await _give_back(ctx, held, hold_s=_commit_window(ctx))
+            raise
         if claim is None or error.category is Category.TECHNICAL or not ctx.forwarded:
-            await _give_back(ctx, slot, claim)
+            await _give_back(ctx, held)
             raise
         # A business refusal from the ERP is a definitive outcome: rendered here so that the
         # stored bytes are the bytes the client gets, and replayed as they are.
         response = problem_response(error, ctx.correlation_id, ctx.request.url.path)
         response.headers.update(error.headers)
     except BaseException:
-        await _give_back(ctx, slot, claim)
+        await _give_back(ctx, held)
         raise
     outcome = settled_outcome(ctx, response) if claim is not None else None
-    await _settle(ctx, slot, claim, outcome)
+    await _settle(ctx, held, outcome)
     return response
 
 
+def _commit_window(ctx: RequestContext) -> float:
+    runtime = ctx.runtime
+    assert ctx.backend is not None
+    return runtime.backend(ctx.backend).timeout_s + runtime.idempotency.ambiguous_grace_s
+
+
 async def _settle(
-    ctx: RequestContext,
-    slot: SlotRequest | None,
-    claim: ClaimRequest | None,
-    outcome: StoredResponse | None,
+    ctx: RequestContext, held: _Held, outcome: StoredResponse | None, hold_s: float = 0.0
 ) -> None:
-    if slot is None and claim is None:
+    refunds = [held.erp_bucket] if held.erp_bucket is not None and not ctx.forwarded else []
+    if held.slot is None and held.claim is None and not refunds:
         return
     try:
-        await ctx.runtime.store.settle(slot, claim, outcome, ctx.runtime.idempotency.retention_s)
+        await ctx.runtime.store.settle(
+            held.slot, held.claim, outcome, ctx.runtime.idempotency.retention_s, refunds, hold_s
+        )
     except StoreUnavailable:
         # The answer is already decided; what was held runs out with its lease, and an
         # unstored outcome is reconciled with the ERP on the next attempt.
-        log.warning(
-            "store unavailable while settling", extra={"correlation_id": ctx.correlation_id}
-        )
+        log.warning("store unavailable while settling: %s", ctx.correlation_id)
 
 
-async def _give_back(
-    ctx: RequestContext, slot: SlotRequest | None, claim: ClaimRequest | None
-) -> None:
+async def _give_back(ctx: RequestContext, held: _Held, hold_s: float = 0.0) -> None:
     with contextlib.suppress(StoreUnavailable):
-        await _settle(ctx, slot, claim, None)
+        await _settle(ctx, held, None, hold_s)

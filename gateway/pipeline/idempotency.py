@@ -35,6 +35,9 @@ class IdempotencyPolicy(BaseModel):
 
     retention_s: Annotated[int, Field(ge=60, le=30 * 86400)] = 86400
     lease_s: Annotated[float, Field(gt=0, le=600)] = 30.0
+    # After an ambiguous failure (the ERP may still commit), the key stays in progress for the
+    # backend's timeout_s plus this grace before a retry may search the ERP and resubmit.
+    ambiguous_grace_s: Annotated[float, Field(ge=0, le=600)] = 2.0
     operations: dict[Operation, Requirement] = {
         Operation.SALES_ORDERS_CREATE: Requirement.REQUIRED,
         Operation.SALES_ORDERS_CANCEL: Requirement.REQUIRED,

@@ -220,7 +220,11 @@ class Store(Protocol):
         claim: ClaimRequest | None,
         response: StoredResponse | None,
         retention_s: float = 0.0,
+        refunds: Sequence[BucketRequest] = (),
+        hold_s: float = 0.0,
     ) -> None:
-        """Release the slot and complete the claim with `response` (or release it when None),
-        in one round trip."""
+        """Release the slot, complete the claim with `response` (or, when None, release it, or
+        with `hold_s` keep it in progress that much longer: an ERP that may still commit must
+        not see the request again before then) and give back one request to each of `refunds`
+        (counted at admission, never served), in one round trip."""
         ...

@@ -35,7 +35,15 @@ def gcra(now: float, tat: float | None, rate_per_s: float, burst: int) -> GcraRe
     current = now if tat is None or tat < now else tat
     new_tat = current + interval
     allow_at = new_tat - tolerance
-    if now < allow_at:
+    if now + REMAINING_EPSILON < allow_at:  # float rounding must not cost the last request
         return GcraResult(RateDecision(False, 0, allow_at - now, current - now), current)
     remaining = math.floor((tolerance - (new_tat - now)) / interval + REMAINING_EPSILON)
     return GcraResult(RateDecision(True, max(0, remaining), 0.0, new_tat - now), new_tat)
+
+
+def gcra_refund(now: float, tat: float | None, rate_per_s: float) -> float | None:
+    """The TAT after giving back one request's emission interval (a request that was counted
+    but never served); never earlier than `now`, and None for an empty bucket."""
+    if tat is None or tat <= now:
+        return None
+    return max(now, tat - 1.0 / rate_per_s)

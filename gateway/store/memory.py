@@ -20,7 +20,7 @@ from gateway.store.base import (
     StoredResponse,
     XrefRecord,
 )
-from gateway.store.gcra import gcra
+from gateway.store.gcra import gcra, gcra_refund
 
 # Expired entries are dropped when touched, and all of them at most this often (clock seconds),
 # so a long-running demo does not keep every key it ever saw.
@@ -96,6 +96,13 @@ class MemoryStore:
         if result.decision.allowed:
             self._tats[key] = result.tat
         return result.decision
+
+    def _refund(self, bucket: BucketRequest) -> None:
+        refunded = gcra_refund(self._now(), self._tats.get(bucket.key), bucket.rate_per_s)
+        if refunded is None:
+            self._tats.pop(bucket.key, None)
+        else:
+            self._tats[bucket.key] = refunded
 
     # -- concurrency leases --------------------------------------------------------------
     async def acquire_slot(self, key: str, limit: int, token: str, lease_s: float) -> bool:
@@ -240,11 +247,20 @@ class MemoryStore:
         claim: ClaimRequest | None,
         response: StoredResponse | None,
         retention_s: float = 0.0,
+        refunds: Sequence[BucketRequest] = (),
+        hold_s: float = 0.0,
     ) -> None:
+        for bucket in refunds:
+            self._refund(bucket)
         if slot is not None:
             await self.release_slot(slot.key, slot.token)
         if claim is not None:
-            if response is None:
+            if response is None and hold_s > 0:
+                now = self._now()
+                lease = self._owned_lease(claim.key, claim.owner, now)
+                if lease is not None:
+                    lease.expires_at = now + hold_s
+            elif response is None:
                 await self.release_idempotency(claim.key, claim.owner)
             else:
                 await self.complete_idempotency(claim.key, claim.owner, response, retention_s)

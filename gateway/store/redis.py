@@ -85,7 +85,7 @@ if tat and tonumber(tat) >= now then
 end
 local new_tat = current + interval
 local allow_at = new_tat - tolerance
-if now < allow_at then
+if now + tonumber(ARGV[3]) < allow_at then
   return {0, 0, string.format('%.17g', allow_at - now), string.format('%.17g', current - now)}
 end
 local remaining = math.floor((tolerance - (new_tat - now)) / interval + tonumber(ARGV[3]))
@@ -95,6 +95,23 @@ end
 local reset_after = new_tat - now
 redis.call('SET', KEYS[1], string.format('%.17g', new_tat), 'EX', math.ceil(reset_after))
 return {1, remaining, '0', string.format('%.17g', reset_after)}
+"""
+
+REFUND_RATE = """
+-- KEYS[1] bucket; ARGV[1] rate per second: give back one emission interval (mirrors gcra_refund)
+local tat = redis.call('GET', KEYS[1])
+if not tat then
+  return 0
+end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+tat = tonumber(tat)
+if tat <= now then
+  return 0
+end
+local refunded = math.max(now, tat - 1.0 / tonumber(ARGV[1]))
+redis.call('SET', KEYS[1], string.format('%.17g', refunded), 'KEEPTTL')
+return 1
 """
 
 ACQUIRE_SLOT = """
@@ -167,6 +184,15 @@ redis.call('DEL', KEYS[2])
 return 1
 """
 
+HOLD_IDEMPOTENCY = """
+-- ARGV[1] owner, ARGV[2] hold ms: keep the claim in progress that long from now
+if redis.call('HGET', KEYS[2], 'owner') == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[2], ARGV[2])
+  return 1
+end
+return 0
+"""
+
 RELEASE_IDEMPOTENCY = """
 -- ARGV[1] owner
 if redis.call('HGET', KEYS[2], 'owner') == ARGV[1] then
@@ -206,19 +232,23 @@ class RedisStore:
         self._prefix = prefix
         self._put_xref = client.register_script(PUT_XREF)
         self._rate_limit = client.register_script(RATE_LIMIT)
+        self._refund = client.register_script(REFUND_RATE)
         self._acquire_slot = client.register_script(ACQUIRE_SLOT)
         self._claim = client.register_script(CLAIM_IDEMPOTENCY)
         self._mark_forwarded = client.register_script(MARK_FORWARDED)
         self._complete = client.register_script(COMPLETE_IDEMPOTENCY)
         self._release = client.register_script(RELEASE_IDEMPOTENCY)
+        self._hold = client.register_script(HOLD_IDEMPOTENCY)
         self._scripts = [
             self._put_xref,
             self._rate_limit,
+            self._refund,
             self._acquire_slot,
             self._claim,
             self._mark_forwarded,
             self._complete,
             self._release,
+            self._hold,
         ]
 
     @classmethod
@@ -396,14 +426,21 @@ class RedisStore:
         claim: ClaimRequest | None,
         response: StoredResponse | None,
         retention_s: float = 0.0,
+        refunds: Sequence[BucketRequest] = (),
+        hold_s: float = 0.0,
     ) -> None:
 
         def fill(pipe: Any) -> None:
+            for bucket in refunds:
+                key = [self._key("rate:", bucket.key)]
+                self._queue(pipe, self._refund, key, [repr(float(bucket.rate_per_s))])
             if slot is not None:
                 pipe.zrem(self._key("slots:", slot.key), slot.token)
             if claim is not None:
                 keys = self._idempotency_keys(claim.key)
-                if response is None:
+                if response is None and hold_s > 0:
+                    self._queue(pipe, self._hold, keys, [claim.owner, _ms(hold_s)])
+                elif response is None:
                     self._queue(pipe, self._release, keys, [claim.owner])
                 else:
                     args = [claim.owner, response.to_json(), _ms(retention_s)]

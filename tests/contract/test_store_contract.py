@@ -511,3 +511,23 @@ async def test_an_admitted_claim_is_marked_forwarded_and_keeps_its_first_backend
 async def test_admit_with_nothing_to_decide_is_empty(store: Store) -> None:
     admission = await store.admit([], None, None)
     assert (admission.rates, admission.slot_taken, admission.claim) == ([], None, None)
+
+
+async def test_settle_gives_back_a_counted_request(store: Store) -> None:
+    bucket = BucketRequest("adm-refund", 0.001, 2)
+    await store.admit([bucket], None, None)
+    await store.admit([bucket], None, None)
+    assert not (await store.admit([bucket], None, None)).rates[0].allowed
+    await store.settle(None, None, None, refunds=[bucket])
+    assert (await store.admit([bucket], None, None)).rates[0].allowed
+
+
+async def test_settle_can_hold_a_claim_in_progress_for_a_while(store: Store, clock: Clock) -> None:
+    claim = ClaimRequest("adm-hold", "fp", "o1", 30.0, RETENTION_S)
+    await store.admit([], None, claim)
+    await store.settle(None, claim, None, hold_s=LEASE_S)
+    held = await store.claim_idempotency("adm-hold", "fp", "o2", 10.0, RETENTION_S)
+    assert held.state == "in_progress"
+    await clock.advance(WAIT_PAST_LEASE_S)
+    after = await store.claim_idempotency("adm-hold", "fp", "o3", 10.0, RETENTION_S)
+    assert after.state == "claimed"

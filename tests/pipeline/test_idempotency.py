@@ -12,7 +12,8 @@ import pytest
 from gateway.domain.errors import GatewayError
 from gateway.pipeline.idempotency import parse_key
 from gateway.store.base import Store
-from tests.configs import write_config
+from tests.configs import ERP_TIMEOUT_S, write_config
+from tests.conftest import Clock
 from tests.e2e import payloads
 from tests.harness import Gateway, in_process_gateway
 
@@ -129,10 +130,21 @@ async def test_failures_before_forwarding_are_not_stored(store: Store) -> None:
         assert _orders(gw) == 1
 
 
-async def test_an_ambiguous_timeout_is_reconciled_on_retry_without_a_second_order(
-    store: Store,
+# Short ERP timeouts (tests/configs.py) and grace: the commit window after an ambiguous failure
+# is ERP_TIMEOUT_S + 0.1 s.
+SHORT_GRACE = """
+lease_s: 30
+ambiguous_grace_s: 0.1
+operations: {sales_orders.create: required, sales_orders.cancel: required}
+"""
+COMMIT_WINDOW_S = ERP_TIMEOUT_S + 0.1
+
+
+async def test_an_ambiguous_timeout_is_reconciled_after_the_commit_window_with_one_order(
+    store: Store, clock: Clock, tmp_path: Path
 ) -> None:
-    async with in_process_gateway(store) as gw, gw.client() as api:
+    config_dir = write_config(tmp_path, idempotency=SHORT_GRACE)
+    async with in_process_gateway(store, config_dir) as gw, gw.client() as api:
         customer = await _customer(api)
         erp = gw.erps["cloud"]
         erp.fail_after_commit = True
@@ -143,6 +155,10 @@ async def test_an_ambiguous_timeout_is_reconciled_on_retry_without_a_second_orde
         assert first.json()["retryable"] is True
         assert len(erp.orders) == 1  # committed, though the gateway could not know
         erp.fail_after_commit = False
+        too_soon = await api.post("/v1/sales-orders", json=body, headers=headers)
+        assert too_soon.status_code == 409  # the ERP may still be committing
+        assert too_soon.headers["retry-after"]
+        await clock.advance(COMMIT_WINDOW_S + 0.1)
         retry = await api.post("/v1/sales-orders", json=body, headers=headers)
         assert retry.status_code == 201, retry.text
         assert len(erp.orders) == 1
@@ -152,8 +168,32 @@ async def test_an_ambiguous_timeout_is_reconciled_on_retry_without_a_second_orde
         assert replay.content == retry.content
 
 
-async def test_a_retry_after_a_cutover_goes_to_the_original_erp(store: Store) -> None:
-    async with in_process_gateway(store) as gw, gw.client() as api:
+async def test_an_erp_that_commits_after_the_timeout_is_not_sent_the_order_again(
+    store: Store, clock: Clock, tmp_path: Path
+) -> None:
+    config_dir = write_config(tmp_path, idempotency=SHORT_GRACE)
+    async with in_process_gateway(store, config_dir) as gw, gw.client() as api:
+        customer = await _customer(api, "DE01")
+        erp = gw.erps["legacy"]
+        erp.commit_late = True
+        body = payloads.order("DE01", customer["id"])
+        headers = {"Idempotency-Key": "k-late"}
+        assert (await api.post("/v1/sales-orders", json=body, headers=headers)).status_code == 504
+        erp.commit_late = False
+        # The CRM retries at once, while the ERP is still working on the first request.
+        assert (await api.post("/v1/sales-orders", json=body, headers=headers)).status_code == 409
+        erp.commit_pending()
+        await clock.advance(COMMIT_WINDOW_S + 0.1)
+        retry = await api.post("/v1/sales-orders", json=body, headers=headers)
+        assert retry.status_code == 201, retry.text
+        assert len(erp.orders) == 1
+
+
+async def test_a_retry_after_a_cutover_goes_to_the_original_erp(
+    store: Store, clock: Clock, tmp_path: Path
+) -> None:
+    config_dir = write_config(tmp_path, idempotency=SHORT_GRACE)
+    async with in_process_gateway(store, config_dir) as gw, gw.client() as api:
         customer = await _customer(api, "DE01")
         legacy = gw.erps["legacy"]
         legacy.fail_after_commit = True
@@ -163,6 +203,7 @@ async def test_a_retry_after_a_cutover_goes_to_the_original_erp(store: Store) ->
         legacy.fail_after_commit = False
         # Wave: DE01 moves to the cloud ERP between the request and its retry.
         gw.app.state.runtime = _with_de01_on_cloud(gw)
+        await clock.advance(COMMIT_WINDOW_S + 0.1)
         retry = await api.post("/v1/sales-orders", json=body, headers=headers)
         assert retry.status_code == 201, retry.text
         assert len(legacy.orders) == 1

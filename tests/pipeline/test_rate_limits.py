@@ -110,3 +110,40 @@ async def test_a_keyed_write_is_refused_when_the_store_cannot_claim_its_key(
         assert order.status_code == 503
         assert order.json()["code"] == "store_unavailable"
         assert not gw.erps["cloud"].orders
+
+
+SHARED_ERP = """
+tiers:
+  standard: {rate_per_s: 0.1, burst: 2}
+  roomy: {rate_per_s: 100, burst: 100}
+backends:
+  legacy: {max_rps: 3, max_in_flight: 10}
+  cloud: {max_rps: 3, max_in_flight: 10}
+"""
+SECOND_CLIENT = """
+  - id: crm-second
+    scopes: [customers:read]
+    legal_entities: "*"
+    rate_limit: roomy
+"""
+
+
+async def test_requests_refused_before_the_erp_do_not_spend_its_shared_budget(
+    tmp_path: Path,
+) -> None:
+    config_dir = write_config(tmp_path, rate_limits=SHARED_ERP, clients=SECOND_CLIENT)
+    store = MemoryStore(clock=lambda: 1000.0)  # time stands still: no bucket refills
+    async with in_process_gateway(store, config_dir) as gw:
+        erp = gw.erps["cloud"]
+        async with gw.client() as noisy:
+            created = await noisy.post("/v1/customers", json=payloads.customer("US01"))
+            assert created.status_code == 201  # spends 1 of the ERP's 3 and 1 of the client's 2
+            customer_id = created.json()["id"]
+            answers = [await noisy.get(f"/v1/customers/{customer_id}") for _ in range(5)]
+        assert [a.status_code for a in answers] == [200, 429, 429, 429, 429]
+        async with gw.client("crm-second") as other:
+            # The ERP's bucket (burst 3, 3/s) still holds the one request the noisy
+            # client's refusals did not spend.
+            read = await other.get(f"/v1/customers/{customer_id}")
+        assert read.status_code == 200, read.text
+        assert erp.calls.count("get_customer") == 2

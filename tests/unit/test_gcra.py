@@ -102,3 +102,14 @@ def test_remaining_survives_float_rounding_of_awkward_rates() -> None:
 def test_a_zero_rate_is_a_configuration_error() -> None:
     with pytest.raises(ValueError, match="rate_per_s"):
         gcra(START, None, 0.0, BURST)
+
+
+def test_exactly_burst_requests_pass_at_one_instant_whatever_the_float_rounding() -> None:
+    for rate, burst in [(3.0, 3), (7.0, 7), (0.3, 5), (10.0, 100)]:
+        tat = None
+        passed = 0
+        for _ in range(burst + 1):
+            result = gcra(1000.0, tat, rate, burst)
+            passed += result.decision.allowed
+            tat = result.tat
+        assert passed == burst, (rate, burst)
