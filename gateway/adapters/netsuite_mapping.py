@@ -867,6 +867,26 @@ def error_details(response: ErpResponse) -> list[dict[str, Any]]:
     return details
 
 
+def same_submission(sent: Mapping[str, Any], saved: Mapping[str, Any]) -> bool:
+    """Whether a record saved under our externalId is what we are submitting now (a retry),
+    judged on the fields that identify a submission: who, where, what and how many."""
+
+    def ref(record: Mapping[str, Any], name: str) -> Any:
+        value = record.get(name)
+        return value.get("id") if isinstance(value, Mapping) else value
+
+    def lines(record: Mapping[str, Any]) -> list[tuple[Any, Any]]:
+        items = (
+            record.get("item", {}).get("items", [])
+            if isinstance(record.get("item"), Mapping)
+            else []
+        )
+        return [(ref(i, "item"), float(i.get("quantity", 0))) for i in items]
+
+    fields = [n for n in ("entity", "subsidiary", "companyName") if n in sent]
+    return all(ref(sent, n) == ref(saved, n) for n in fields) and lines(sent) == lines(saved)
+
+
 def is_duplicate_external_id(response: ErpResponse) -> bool:
     if response.status != 400:
         return False

@@ -55,6 +55,7 @@ from gateway.adapters.netsuite_mapping import (
     record_path,
     sales_order_record,
     sales_order_status,
+    same_submission,
     tax_rate,
     token_from_response,
 )
@@ -235,11 +236,14 @@ class NetSuiteRestAdapter:
     ) -> dict[str, Any]:
         """POST (answered 204 + Location), then read the record back for what NetSuite set."""
         response = await self._send("POST", record_path(record_type), ctx, json_body=record)
+        duplicate = False
         if response.status == 204:
             key = record_id_from_location(response.header("Location"), record_type)
         elif is_duplicate_external_id(response):
-            # An earlier attempt with this gateway reference was saved: that is the outcome.
+            # A record with this gateway reference exists: an earlier attempt of this request,
+            # or the same client and key reused (after retention) for another request.
             key = external_id_key(record["externalId"])
+            duplicate = True
         else:
             raise error_from_response(response, interaction, write=True)
         created = await self._read(record_type, key, ctx)
@@ -247,6 +251,11 @@ class NetSuiteRestAdapter:
             raise bad_response(
                 "The ERP accepted the record but could not show it; the outcome is unknown.",
                 ambiguous=True,
+            )
+        if duplicate and not same_submission(record, created):
+            raise GatewayError(
+                Code.IDEMPOTENCY_KEY_REUSED,
+                "This Idempotency-Key was already used for a different request; use a new key.",
             )
         return created
 

@@ -216,6 +216,20 @@ async def test_creating_twice_with_one_gateway_reference_answers_the_first_recor
     assert (await stats(sim))["customers"] == before
 
 
+async def test_a_gateway_reference_reused_for_another_request_is_refused_not_answered(
+    adapter: NetSuiteRestAdapter, sim: httpx.AsyncClient
+) -> None:
+    reference = refs()
+    await adapter.create_customer(customer_request(), reference, context())
+    before = (await stats(sim))["customers"]
+    with pytest.raises(GatewayError) as info:
+        await adapter.create_customer(
+            customer_request(legal_name="Someone Else Ltd"), reference, context()
+        )
+    assert info.value.code is Code.IDEMPOTENCY_KEY_REUSED
+    assert (await stats(sim))["customers"] == before
+
+
 async def test_an_order_is_created_read_back_and_found_by_its_gateway_reference(
     adapter: NetSuiteRestAdapter, sim: httpx.AsyncClient
 ) -> None:
