@@ -27,15 +27,13 @@ from tests.configs import write_config
 from tests.servers import PYTHON, free_port, run_process
 
 # Limits far above what one machine can send: the benchmark measures the gateway, not a 429.
-BENCH_POLICIES = {
-    "rate_limits": """
+BENCH_RATE_LIMITS = """
 tiers:
   standard: {rate_per_s: 1000000, burst: 1000000}
 backends:
   legacy: {max_rps: 1000000, max_in_flight: 1024}
   cloud: {max_rps: 1000000, max_in_flight: 1024}
-""",
-}
+"""
 SECRET = "bench-secret-0123456789abcdef0123456789"
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -94,25 +92,26 @@ async def _drive(
 
 
 async def _scenarios(
-    base: str, token: str, pid: int, requests: int, concurrency: int
+    base: str, version: str, token: str, pid: int, requests: int, concurrency: int
 ) -> list[Result]:
     headers = {"Authorization": f"Bearer {token}"}
     connector = aiohttp.TCPConnector(limit=concurrency)
     results = []
     async with aiohttp.ClientSession(headers=headers, connector=connector) as session:
-        customer = await (await session.post(f"{base}/v1/customers", json=_customer())).json()
-        order_body = _order(customer["id"])
+        created = await session.post(f"{base}/{version}/customers", json=_customer(version))
+        customer = await created.json()
+        order_body = _order(version, customer["id"])
         order = await (
             await session.post(
-                f"{base}/v1/sales-orders",
+                f"{base}/{version}/sales-orders",
                 json=order_body,
                 headers={"Idempotency-Key": uuid.uuid4().hex},
             )
         ).json()
         plans = [
-            ("read sales order (cloud ERP)", "GET", f"{base}/v1/sales-orders/{order['id']}",
+            ("read sales order (cloud ERP)", "GET", f"{base}/{version}/sales-orders/{order['id']}",
              None, False),
-            ("create sales order (cloud ERP)", "POST", f"{base}/v1/sales-orders", order_body,
+            ("create sales order (cloud ERP)", "POST", f"{base}/{version}/sales-orders", order_body,
              True),
         ]  # fmt: skip
         for name, method, url, body, keyed in plans:
@@ -126,28 +125,34 @@ async def _scenarios(
     return results
 
 
-def _customer() -> dict[str, Any]:
-    return {
+ADDRESS = {"line1": "1 Main St", "city": "Austin", "postal_code": "78701", "country": "US"}
+
+
+def _customer(version: str) -> dict[str, Any]:
+    body: dict[str, Any] = {
         "external_ref": "BENCH-1",
         "legal_entity": "US01",
-        "name": "Bench Corp",
         "currency": "USD",
         "payment_terms": "NET30",
         "credit_limit": "100000000.00",
-        "address": {"line1": "1 Main St", "city": "Austin", "postal_code": "78701",
-                    "country": "US"},
-    }  # fmt: skip
+    }
+    if version == "v1":
+        return {**body, "name": "Bench Corp", "address": ADDRESS}
+    return {**body, "legal_name": "Bench Corp", "addresses": [{**ADDRESS, "type": "billing"}]}
 
 
-def _order(customer_id: str) -> dict[str, Any]:
-    return {
+def _order(version: str, customer_id: str) -> dict[str, Any]:
+    body: dict[str, Any] = {
         "external_ref": "BENCH-OPP",
         "legal_entity": "US01",
         "customer_id": customer_id,
         "currency": "USD",
         "requested_delivery_date": "2026-12-15",
-        "lines": [{"sku": "WIDGET-1", "quantity": 1, "unit_price": "19.99"}],
     }
+    if version == "v1":
+        return {**body, "lines": [{"sku": "WIDGET-1", "quantity": 1, "unit_price": "19.99"}]}
+    price = {"amount": "19.99", "currency": "USD"}
+    return {**body, "items": [{"product_id": "WIDGET-1", "quantity": 1, "price": price}]}
 
 
 def main() -> None:
@@ -155,9 +160,12 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=3000)
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--redis-url", default=os.environ.get("GATEWAY_REDIS_URL", ""))
+    parser.add_argument("--api-version", default="v2", choices=["v1", "v2"])
     args = parser.parse_args()
 
-    config_dir = write_config(Path(tempfile.mkdtemp(prefix="gateway-bench-")), **BENCH_POLICIES)
+    config_dir = write_config(
+        Path(tempfile.mkdtemp(prefix="gateway-bench-")), rate_limits=BENCH_RATE_LIMITS
+    )
     legacy_port, cloud_port, port = free_port(), free_port(), free_port()
     legacy, cloud, base = (f"http://127.0.0.1:{p}" for p in (legacy_port, cloud_port, port))
     env = {
@@ -180,10 +188,13 @@ def main() -> None:
     ):
         issuer = demo_issuer(load_config(config_dir, env=env).auth)
         token = mint_token(issuer, SECRET, "crm-demo")
-        results = asyncio.run(_scenarios(base, token, gateway.pid, args.requests, args.concurrency))
+        scenarios = _scenarios(
+            base, args.api_version, token, gateway.pid, args.requests, args.concurrency
+        )
+        results = asyncio.run(scenarios)
     store = "redis" if args.redis_url else "memory"
     for result in results:
-        print(json.dumps({"store": store, **result.report()}))
+        print(json.dumps({"store": store, "api": args.api_version, **result.report()}))
 
 
 if __name__ == "__main__":
