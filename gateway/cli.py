@@ -48,7 +48,10 @@ def create_app() -> Starlette:
     config_dir = _config_dir(None)
     config = load_config(config_dir)
     store = open_store(os.environ.get(REDIS_URL_ENV))
-    return build_app(build_runtime(config, store), config_dir=config_dir)
+    # GATEWAY_CONFIG_POLL=0 turns the file watcher off (reloads then come by SIGHUP or the
+    # admin endpoint only, e.g. where a deployment tool signals each change).
+    watch = os.environ.get("GATEWAY_CONFIG_POLL", "1") != "0"
+    return build_app(build_runtime(config, store), config_dir=config_dir, watch_config=watch)
 
 
 def _fail(message: str) -> int:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.configs import ERP_MAX_IN_FLIGHT
+from tests.configs import ERP_MAX_IN_FLIGHT, write_config
 from tests.e2e import payloads
 from tests.e2e.checks import create_customer, stats
 from tests.e2e.gateways import client_for, start_gateway, token_for
@@ -199,3 +199,28 @@ def test_each_request_writes_one_json_access_log_line_with_its_correlation_id(
         "crm-demo",
     )
     assert isinstance(entry["duration_ms"], float)
+
+
+def test_sighup_reloads_policies_in_a_running_gateway(
+    gateway_env: dict[str, str], tmp_path: Path, token: str
+) -> None:
+    config_dir = write_config(tmp_path)
+    # The file watcher is off, so only the signal can make this reload happen.
+    env = {**gateway_env, "GATEWAY_CONFIG_DIR": str(config_dir), "GATEWAY_CONFIG_POLL": "0"}
+    with start_gateway(env) as (url, proc), client_for(url, token) as api:
+        customer = create_customer(api, "DE01")
+        with client_for(url, token_for("crm-emea", config_dir)) as emea:
+            assert emea.get(f"/v1/customers/{customer['id']}").status_code == 200
+            clients = config_dir / "policies" / "clients.yaml"
+            clients.write_text(
+                clients.read_text().replace(
+                    "legal_entities: [DE01, FR01, GB01]", "legal_entities: [GB01]"
+                )
+            )
+            proc.proc.send_signal(signal.SIGHUP)
+            deadline = time.monotonic() + 10
+            status = 200
+            while status == 200 and time.monotonic() < deadline:
+                status = emea.get(f"/v1/customers/{customer['id']}").status_code
+                time.sleep(0.05)
+            assert status == 404  # DE01 is no longer this client's to see
