@@ -1,0 +1,1 @@
+"""The load benchmark (`make bench`): not a test, never run by `make test`."""
