@@ -30,6 +30,7 @@ from gateway.domain.errors import Code, GatewayError, not_found
 from gateway.ops.logging import access_log, flush_logs
 from gateway.ops.metrics import Metrics
 from gateway.ops.reload import Reloader
+from gateway.ops.telemetry import Telemetry
 from gateway.pipeline.admission import Admit
 from gateway.pipeline.auth import Authenticate
 from gateway.pipeline.body import ParseBody
@@ -192,6 +193,7 @@ def build_app(
     *,
     config_dir: Path | None = None,
     watch_config: bool = True,
+    telemetry: Telemetry | None = None,
 ) -> Starlette:
     """The gateway as an ASGI app serving `runtime`.
 
@@ -227,6 +229,8 @@ def build_app(
         current: Runtime = app.state.runtime
         await current.aclose_adapters()
         await current.store.aclose()
+        if telemetry is not None:
+            telemetry.shutdown()
         flush_logs()
 
     app = Starlette(
@@ -236,6 +240,7 @@ def build_app(
     )
     app.state.runtime = runtime
     app.state.metrics = metrics
+    app.state.telemetry = telemetry
     if config_dir is not None:
         reloader = Reloader(app, config_dir)
         app.router.routes.extend(admin_routes(reloader))

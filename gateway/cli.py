@@ -29,6 +29,7 @@ from gateway.demo import (
     tour,
 )
 from gateway.ops.logging import configure_logging
+from gateway.ops.telemetry import telemetry_from_env
 from gateway.routing.explain import explain
 from gateway.routing.rules import compile_routing
 from gateway.runtime import build_runtime
@@ -51,7 +52,12 @@ def create_app() -> Starlette:
     # GATEWAY_CONFIG_POLL=0 turns the file watcher off (reloads then come by SIGHUP or the
     # admin endpoint only, e.g. where a deployment tool signals each change).
     watch = os.environ.get("GATEWAY_CONFIG_POLL", "1") != "0"
-    return build_app(build_runtime(config, store), config_dir=config_dir, watch_config=watch)
+    return build_app(
+        build_runtime(config, store),
+        config_dir=config_dir,
+        watch_config=watch,
+        telemetry=telemetry_from_env(os.environ),
+    )
 
 
 def _fail(message: str) -> int:
@@ -173,7 +179,11 @@ async def _serve_demo(args: argparse.Namespace) -> None:
     config_dir = _config_dir(args.config_dir)
     config = load_config(config_dir)
     store = open_store(os.environ.get(REDIS_URL_ENV))
-    gateway_app = build_app(build_runtime(config, store), config_dir=config_dir)
+    gateway_app = build_app(
+        build_runtime(config, store),
+        config_dir=config_dir,
+        telemetry=telemetry_from_env(os.environ),
+    )
     servers = [
         uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
         for app, port in (

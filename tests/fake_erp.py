@@ -45,6 +45,7 @@ class FakeErp:
         self.fail_after_commit = False  # commit, then raise an ambiguous timeout
         self.commit_late = False  # raise an ambiguous timeout, commit when told (commit_pending)
         self.pending: list[ErpSalesOrder] = []
+        self.contexts: list[CallContext] = []  # what each create was sent with
         self._ids = itertools.count(1000)
 
     def _record(self, call: str) -> None:
@@ -62,6 +63,7 @@ class FakeErp:
         self, request: CustomerCreate, refs: References, ctx: CallContext
     ) -> ErpCustomer:
         self._record("create_customer")
+        self.contexts.append(ctx)
         await self._pause()
         erp_id = str(next(self._ids))
         customer = ErpCustomer(

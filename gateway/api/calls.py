@@ -17,6 +17,7 @@ from starlette.responses import Response
 from gateway.adapters.base import CallContext, ErpAdapter
 from gateway.adapters.http import ErpFailure
 from gateway.domain.errors import Code
+from gateway.ops.telemetry import erp_span
 from gateway.pipeline.context import RequestContext
 
 T = TypeVar("T")
@@ -40,9 +41,15 @@ async def call_erp(ctx: RequestContext, call: ErpCall[T], backend: str | None = 
         name, min(ctx.deadline, time.monotonic() + binding.timeout_s)
     )
     call_ctx = replace(ctx.call_context(), deadline=deadline)
+    telemetry = getattr(ctx.request.app.state, "telemetry", None)
     try:
-        async with asyncio.timeout(max(0.0, deadline - time.monotonic())):
-            return await call(binding.adapter, call_ctx)
+        if telemetry is None or ctx.span is None:
+            async with asyncio.timeout(max(0.0, deadline - time.monotonic())):
+                return await call(binding.adapter, call_ctx)
+        with erp_span(telemetry, ctx.span, name) as traceparent:
+            traced = replace(call_ctx, traceparent=traceparent)
+            async with asyncio.timeout(max(0.0, deadline - time.monotonic())):
+                return await call(binding.adapter, traced)
     except TimeoutError as exc:
         raise ErpFailure(
             Code.ERP_TIMEOUT,

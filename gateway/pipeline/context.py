@@ -42,6 +42,7 @@ class RequestContext:
     deadline: float = 0.0  # set on arrival from the runtime's request timeout
     correlation_id: str = ""  # tracing step
     trace: TraceContext | None = None  # tracing step
+    span: Any = None  # tracing step: the request's OpenTelemetry span, when telemetry is on
     principal: Principal | None = None  # auth step
     payload: Any = None  # body step: the validated request model
     query: Any = None  # body step: the validated query model

@@ -13,6 +13,9 @@ from typing import TYPE_CHECKING
 
 from starlette.responses import Response
 
+from gateway.domain.errors import GatewayError
+from gateway.ops.telemetry import end_server_span, start_server_span
+
 if TYPE_CHECKING:
     from gateway.pipeline.chain import Handler
     from gateway.pipeline.context import RequestContext
@@ -78,4 +81,17 @@ class Tracing:
         ctx.correlation_id = correlation_id_from(headers.get(CORRELATION_HEADER))
         ctx.trace = trace_context_from(headers.get("traceparent"), headers.get("tracestate"))
         ctx.response_headers[CORRELATION_HEADER] = ctx.correlation_id
-        return await call_next(ctx)
+        telemetry = getattr(ctx.request.app.state, "telemetry", None)
+        if telemetry is None:
+            return await call_next(ctx)
+        span = ctx.span = start_server_span(telemetry, ctx, ctx.trace)
+        status = 500
+        try:
+            response = await call_next(ctx)
+            status = response.status_code
+            return response
+        except GatewayError as error:
+            status = error.status
+            raise
+        finally:
+            end_server_span(span, status)
