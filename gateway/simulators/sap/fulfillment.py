@@ -5,7 +5,8 @@ Not order entry (see `sales`): deliveries and billing documents only follow rele
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from gateway.simulators.sap import catalog, operations
 from gateway.simulators.sap.odata import (
@@ -243,68 +244,72 @@ def billing_item_node(document: BillingDocument, item: BillingItem) -> Node:
 
 
 def delivery_sets(ledger: Ledger) -> dict[str, EntitySet]:
-    def items_of_order(order_number: str) -> list[tuple[Delivery, DeliveryItem]]:
-        order = ledger.orders.get(order_number)
-        deliveries = [ledger.deliveries[n] for n in order.deliveries] if order else []
-        return [(d, i) for d in deliveries for i in d.items]
-
-    def item(key: Mapping[str, str]) -> tuple[Delivery, DeliveryItem] | None:
-        delivery = ledger.deliveries.get(key["DeliveryDocument"])
-        if delivery is None:
-            return None
-        for line in delivery.items:
-            if line.number == key["DeliveryDocumentItem"]:
-                return delivery, line
-        return None
-
-    return {
-        "A_OutbDeliveryHeader": EntitySet(
-            keys=("DeliveryDocument",),
-            read_operation=operations.SHIPMENTS_READ,
-            rows=lambda: ledger.deliveries.values(),
-            lookup=lambda key: ledger.deliveries.get(key["DeliveryDocument"]),
-            node=delivery_node,
-        ),
-        "A_OutbDeliveryItem": EntitySet(
-            keys=("DeliveryDocument", "DeliveryDocumentItem"),
-            read_operation=operations.SHIPMENTS_READ,
-            rows=lambda: ((d, i) for d in ledger.deliveries.values() for i in d.items),
-            lookup=item,
-            node=lambda row: delivery_item_node(*row),
-            indexed={"ReferenceSDDocument": items_of_order},
-        ),
-    }
+    return _document_sets(
+        ledger.deliveries,
+        lambda order: order.deliveries,
+        header=("A_OutbDeliveryHeader", "DeliveryDocument", delivery_node),
+        item=("A_OutbDeliveryItem", "DeliveryDocumentItem", delivery_item_node),
+        order_field="ReferenceSDDocument",
+        read_operation=operations.SHIPMENTS_READ,
+        orders=ledger.orders,
+    )
 
 
 def billing_sets(ledger: Ledger) -> dict[str, EntitySet]:
-    def items_of_order(order_number: str) -> list[tuple[BillingDocument, BillingItem]]:
-        order = ledger.orders.get(order_number)
-        documents = [ledger.billing_documents[n] for n in order.billing_documents] if order else []
-        return [(d, i) for d in documents for i in d.items]
+    return _document_sets(
+        ledger.billing_documents,
+        lambda order: order.billing_documents,
+        header=("A_BillingDocument", "BillingDocument", billing_node),
+        item=("A_BillingDocumentItem", "BillingDocumentItem", billing_item_node),
+        order_field="SalesDocument",
+        read_operation=operations.INVOICES_READ,
+        orders=ledger.orders,
+    )
 
-    def item(key: Mapping[str, str]) -> tuple[BillingDocument, BillingItem] | None:
-        document = ledger.billing_documents.get(key["BillingDocument"])
+
+def _document_sets(
+    documents: Mapping[str, Any],
+    numbers_of: Callable[[Any], list[str]],
+    *,
+    header: tuple[str, str, Callable[[Any], Node]],
+    item: tuple[str, str, Callable[[Any, Any], Node]],
+    order_field: str,
+    read_operation: str,
+    orders: Mapping[str, Any],
+) -> dict[str, EntitySet]:
+    """The header and item entity sets of a follow-on document (delivery or billing document),
+    the items also indexed by the sales order they reference."""
+    header_set, header_key, header_node = header
+    item_set, item_key, item_node = item
+
+    def items_of_order(order_number: str) -> list[tuple[Any, Any]]:
+        order = orders.get(order_number)
+        found = [documents[n] for n in numbers_of(order)] if order else []
+        return [(d, i) for d in found for i in d.items]
+
+    def item_row(key: Mapping[str, str]) -> tuple[Any, Any] | None:
+        document = documents.get(key[header_key])
         if document is None:
             return None
         for line in document.items:
-            if line.number == key["BillingDocumentItem"]:
+            if line.number == key[item_key]:
                 return document, line
         return None
 
     return {
-        "A_BillingDocument": EntitySet(
-            keys=("BillingDocument",),
-            read_operation=operations.INVOICES_READ,
-            rows=lambda: ledger.billing_documents.values(),
-            lookup=lambda key: ledger.billing_documents.get(key["BillingDocument"]),
-            node=billing_node,
+        header_set: EntitySet(
+            keys=(header_key,),
+            read_operation=read_operation,
+            rows=lambda: documents.values(),
+            lookup=lambda key: documents.get(key[header_key]),
+            node=header_node,
         ),
-        "A_BillingDocumentItem": EntitySet(
-            keys=("BillingDocument", "BillingDocumentItem"),
-            read_operation=operations.INVOICES_READ,
-            rows=lambda: ((d, i) for d in ledger.billing_documents.values() for i in d.items),
-            lookup=item,
-            node=lambda row: billing_item_node(*row),
-            indexed={"SalesDocument": items_of_order},
+        item_set: EntitySet(
+            keys=(header_key, item_key),
+            read_operation=read_operation,
+            rows=lambda: ((d, i) for d in documents.values() for i in d.items),
+            lookup=item_row,
+            node=lambda row: item_node(*row),
+            indexed={order_field: items_of_order},
         ),
     }
