@@ -23,7 +23,7 @@ IDEMPOTENCY_LEASE_S = 3
 PROD_RATE_LIMITS = f"""
 tiers:
   standard: {{rate_per_s: 1000, burst: 2000}}
-  tight: {{rate_per_s: 1, burst: 10}}
+  tight: {{rate_per_s: 0.05, burst: 10}}  # one more request every 20 s: no refill mid-test
 backends:
   legacy: {{max_rps: 5000, max_in_flight: {ERP_MAX_IN_FLIGHT}}}
   cloud: {{max_rps: 5000, max_in_flight: {ERP_MAX_IN_FLIGHT}}}
