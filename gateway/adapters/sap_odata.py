@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import datetime as dt
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from http.cookies import CookieError, SimpleCookie
 from typing import Any, TypeVar
@@ -68,6 +68,7 @@ from gateway.domain.errors import Code, GatewayError, not_found
 from gateway.domain.models import CustomerCreate, OrderItem, SalesOrderStatus
 
 T = TypeVar("T")
+D = TypeVar("D")
 
 CSRF_HEADER = "x-csrf-token"
 CSRF_FETCH = "Fetch"
@@ -237,11 +238,13 @@ class SapODataAdapter:
     # --- shipments and invoices -----------------------------------------------------------------
 
     async def list_shipments(self, sales_order_erp_id: str, ctx: CallContext) -> list[ErpShipment]:
-        query = {"$filter": equals_filter("ReferenceSDDocument", sales_order_erp_id)}
-        rows = await self._read_rows(DELIVERY_ITEMS, query, ctx)
-        numbers = self._mapped(lambda: document_numbers(rows, "DeliveryDocument"))
-        found = await asyncio.gather(*(self.get_shipment(n, ctx) for n in numbers))
-        return [shipment for shipment in found if shipment is not None]
+        return await self._follow_on_documents(
+            DELIVERY_ITEMS,
+            ("ReferenceSDDocument", sales_order_erp_id),
+            "DeliveryDocument",
+            lambda number: self.get_shipment(number, ctx),
+            ctx,
+        )
 
     async def get_shipment(self, erp_id: str, ctx: CallContext) -> ErpShipment | None:
         path = entity_path(DELIVERIES, DeliveryDocument=erp_id)
@@ -251,11 +254,29 @@ class SapODataAdapter:
         return self._mapped(lambda: shipment_from_sap(entity_of(body), self._maps))
 
     async def list_invoices(self, sales_order_erp_id: str, ctx: CallContext) -> list[ErpInvoice]:
-        query = {"$filter": equals_filter("SalesDocument", sales_order_erp_id)}
-        rows = await self._read_rows(BILLING_ITEMS, query, ctx)
-        numbers = self._mapped(lambda: document_numbers(rows, "BillingDocument"))
-        found = await asyncio.gather(*(self.get_invoice(n, ctx) for n in numbers))
-        return [invoice for invoice in found if invoice is not None]
+        return await self._follow_on_documents(
+            BILLING_ITEMS,
+            ("SalesDocument", sales_order_erp_id),
+            "BillingDocument",
+            lambda number: self.get_invoice(number, ctx),
+            ctx,
+        )
+
+    async def _follow_on_documents(
+        self,
+        item_set: str,
+        order_reference: tuple[str, str],
+        number_field: str,
+        read_one: Callable[[str], Awaitable[D | None]],
+        ctx: CallContext,
+    ) -> list[D]:
+        """The documents (deliveries, billing documents) whose items reference the order:
+        found through the item entity set, then each read whole."""
+        query = {"$filter": equals_filter(*order_reference)}
+        rows = await self._read_rows(item_set, query, ctx)
+        numbers = self._mapped(lambda: document_numbers(rows, number_field))
+        found = await asyncio.gather(*(read_one(n) for n in numbers))
+        return [document for document in found if document is not None]
 
     async def get_invoice(self, erp_id: str, ctx: CallContext) -> ErpInvoice | None:
         path = entity_path(BILLING_DOCUMENTS, BillingDocument=erp_id)
