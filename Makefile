@@ -21,16 +21,17 @@ test: install
 	$(BIN)/python -m tests.redis_server $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: install
-	$(BIN)/ruff check gateway tests bench
-	$(BIN)/ruff format --check gateway tests bench
-	$(BIN)/mypy gateway
+	$(BIN)/ruff check gateway erp_simulators tests bench
+	$(BIN)/ruff format --check gateway erp_simulators tests bench
+	$(BIN)/mypy gateway erp_simulators
+	$(BIN)/lint-imports --no-logo
 
 bench: install
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
 format: install
-	$(BIN)/ruff format gateway tests bench
-	$(BIN)/ruff check --fix gateway tests bench
+	$(BIN)/ruff format gateway erp_simulators tests bench
+	$(BIN)/ruff check --fix gateway erp_simulators tests bench
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,4 +1,5 @@
-"""Builds the Starlette application from a runtime: routes, the pipeline per operation, health.
+"""Builds the Starlette application from a runtime: the endpoints, the pipeline each request
+flows through, health, the API's reference documents, and the one place problems are rendered.
 
 Not configuration loading or serving (see `gateway.cli`); give it a runtime and it answers.
 """
@@ -10,7 +11,8 @@ import contextlib
 import logging
 import re
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from starlette.applications import Starlette
@@ -21,16 +23,17 @@ from starlette.routing import Route
 
 from gateway.api.admin import admin_routes
 from gateway.api.docs import docs_page
+from gateway.api.endpoints import ENDPOINTS, Endpoint
+from gateway.api.handlers import ApiHandler
 from gateway.api.openapi import openapi_bytes
-from gateway.api.operations import OperationSpec
 from gateway.api.problems import internal_error, problem_response
-from gateway.api.routes import ROUTES
-from gateway.api.versions import VERSIONS, changelog
 from gateway.domain.errors import Code, GatewayError, not_found
-from gateway.ops.logging import access_log, flush_logs
-from gateway.ops.metrics import Metrics
+from gateway.domain.versions import VERSIONS, changelog
+from gateway.observability.logging import access_log, flush_logs
+from gateway.observability.metrics import Metrics
+from gateway.observability.spans import Telemetry
+from gateway.observability.trace_context import CORRELATION_HEADER, correlation_id_from
 from gateway.ops.reload import Reloader
-from gateway.ops.telemetry import Telemetry
 from gateway.pipeline.admission import Admit
 from gateway.pipeline.auth import Authenticate
 from gateway.pipeline.body import ParseBody
@@ -38,54 +41,94 @@ from gateway.pipeline.chain import Handler, Step, compose
 from gateway.pipeline.context import RequestContext
 from gateway.pipeline.entitlements import Authorize, Entitle
 from gateway.pipeline.records import ResolveRecord
-from gateway.pipeline.routing import Route as RouteStep
-from gateway.pipeline.tracing import CORRELATION_HEADER, Tracing, correlation_id_from
+from gateway.pipeline.routing import Routing
+from gateway.pipeline.tracing import Tracing
 from gateway.pipeline.versioning import CHANGELOG_PATH, Versioning
 from gateway.runtime import Runtime
+from gateway.service.services import Services, build_services
 from gateway.store.base import StoreUnavailable
 
 log = logging.getLogger("gateway")
 
-SUPPORTED_VERSIONS = VERSIONS
 _VERSION_RE = re.compile(r"^v\d+$")
 READY_TIMEOUT_S = 1.0
 
 
-def default_steps() -> list[Step]:
-    """The pipeline, in the order a request flows through it."""
+def pipeline_steps(runtime: Runtime, telemetry: Telemetry | None) -> list[Step]:
+    """The pipeline, in the order a request flows through it, each step given what it needs."""
     return [
-        Tracing(),
-        Versioning(),
-        Authenticate(),
-        Authorize(),
+        Tracing(telemetry),
+        Versioning(runtime.versions, runtime.authenticator),
+        Authenticate(runtime.authenticator),
+        Authorize(runtime.entitlements),
         ParseBody(),
-        ResolveRecord(),
+        ResolveRecord(runtime.store, runtime.routing.legal_entities),
         Entitle(),
-        RouteStep(),
-        Admit(),
+        Routing(runtime.routing),
+        Admit(
+            runtime.store,
+            runtime.rate_limits,
+            runtime.idempotency,
+            runtime.timeouts(),
+            problem_response,
+        ),
     ]
 
 
-def _operation_endpoint(
-    version: str, spec: OperationSpec, handler: Handler, metrics: Metrics
-) -> object:
-    """The endpoint of one route; `version` is empty on an unversioned path (the versioning
-    step decides it)."""
+@dataclass(frozen=True)
+class Serving:
+    """One runtime and the pipeline composed from it: what the app answers with until the next
+    reload swaps in another, whole. A request keeps the one it started with."""
 
-    async def endpoint(request: Request) -> Response:
-        runtime: Runtime = request.app.state.runtime
-        ctx = RequestContext(request, spec, runtime, api_version=version)
+    runtime: Runtime
+    handlers: tuple[Handler, ...]  # by index in ENDPOINTS
+
+
+def serving(runtime: Runtime, telemetry: Telemetry | None) -> Serving:
+    steps = pipeline_steps(runtime, telemetry)
+    services = build_services(runtime.backends, runtime.store, telemetry)
+    handlers = tuple(
+        compose(steps, _with_services(endpoint.handler, services)) for endpoint in ENDPOINTS
+    )
+    return Serving(runtime, handlers)
+
+
+def _with_services(handler: ApiHandler, services: Services) -> Handler:
+    async def handle(ctx: RequestContext) -> Response:
+        return await handler(ctx, services)
+
+    return handle
+
+
+def install_runtime(app: Starlette, runtime: Runtime) -> None:
+    """Serve `runtime` from the next request on (start-up, reloads, tests)."""
+    app.state.serving = serving(runtime, app.state.telemetry)
+
+
+def current_runtime(app: Starlette) -> Runtime:
+    current: Serving = app.state.serving
+    return current.runtime
+
+
+def _endpoint(index: int, endpoint: Endpoint, version: str, metrics: Metrics) -> object:
+    """The ASGI endpoint of one operation under one version prefix (`version` is empty on an
+    unversioned path: the versioning step decides it)."""
+    spec = endpoint.spec
+    operation = spec.operation.value
+
+    async def answer(request: Request) -> Response:
+        current: Serving = request.app.state.serving
+        runtime = current.runtime
+        ctx = RequestContext(request, spec, path_version=version)
         ctx.deadline = ctx.arrived + runtime.request_timeout_s
         try:
-            response = await handler(ctx)
+            response = await current.handlers[index](ctx)
         except GatewayError as error:
-            response = problem_response(
-                error, ctx.correlation_id or correlation_id_from(None), request.url.path
-            )
+            correlation_id = ctx.correlation_id or correlation_id_from(None)
+            response = problem_response(error, correlation_id, request.url.path)
         except Exception:
             log.exception(
-                "unhandled error",
-                extra={"correlation_id": ctx.correlation_id, "op": spec.operation},
+                "unhandled error", extra={"correlation_id": ctx.correlation_id, "op": operation}
             )
             response = problem_response(internal_error(), ctx.correlation_id, request.url.path)
         for name, value in ctx.response_headers.items():
@@ -99,27 +142,27 @@ def _operation_endpoint(
                 "trace_id": ctx.trace.trace_id if ctx.trace else None,
                 "method": request.method,
                 "path": request.url.path,
-                "operation": spec.operation.value,
+                "operation": operation,
                 "status": response.status_code,
                 "duration_ms": round(elapsed * 1000, 2),
                 "client_id": ctx.principal.client_id if ctx.principal else None,
                 "legal_entity": ctx.legal_entity,
-                "backend": ctx.backend,
+                "backend": ctx.reconcile_on or ctx.backend,
             },
         )
         return response
 
-    return endpoint
+    return answer
 
 
 def _problem_for_unrouted(request: Request, status: int) -> Response:
     correlation_id = correlation_id_from(request.headers.get(CORRELATION_HEADER))
     first = request.url.path.strip("/").split("/", 1)[0]
-    if status == 404 and _VERSION_RE.match(first) and first not in SUPPORTED_VERSIONS:
+    if status == 404 and _VERSION_RE.match(first) and first not in VERSIONS:
         error = GatewayError(
             Code.UNSUPPORTED_VERSION,
-            f"API version {first} is not supported; supported: {', '.join(SUPPORTED_VERSIONS)}.",
-            extra={"supported_versions": list(SUPPORTED_VERSIONS)},
+            f"API version {first} is not supported; supported: {', '.join(VERSIONS)}.",
+            extra={"supported_versions": list(VERSIONS)},
         )
     else:
         # As Kong does, a method no route serves is "no route matched": 404, not a new code.
@@ -155,16 +198,15 @@ def reference_routes() -> list[Route]:
     return routes
 
 
-def operation_routes(pipeline: Sequence[Step], metrics: Metrics) -> list[Route]:
+def operation_routes(metrics: Metrics) -> list[Route]:
     """Every operation under each version's prefix, and unversioned (the client's pinned
     version, else the default)."""
     routes = []
-    for method, path, spec in ROUTES:
-        handler = compose(pipeline, spec.handler)
+    for index, endpoint in enumerate(ENDPOINTS):
         for version in ("", *VERSIONS):
             prefix = f"/{version}" if version else ""
-            endpoint = _operation_endpoint(version, spec, handler, metrics)
-            routes.append(Route(prefix + path, endpoint, methods=[method]))  # type: ignore[arg-type]
+            answer = _endpoint(index, endpoint, version, metrics)
+            routes.append(Route(prefix + endpoint.path, answer, methods=[endpoint.method]))  # type: ignore[arg-type]
     return routes
 
 
@@ -173,7 +215,7 @@ async def healthz(_: Request) -> Response:
 
 
 async def readyz(request: Request) -> Response:
-    runtime: Runtime = request.app.state.runtime
+    runtime = current_runtime(request.app)
     try:
         async with asyncio.timeout(READY_TIMEOUT_S):
             await runtime.store.ping()
@@ -189,7 +231,6 @@ async def readyz(request: Request) -> Response:
 
 def build_app(
     runtime: Runtime,
-    steps: Sequence[Step] | None = None,
     *,
     config_dir: Path | None = None,
     watch_config: bool = True,
@@ -198,10 +239,9 @@ def build_app(
     """The gateway as an ASGI app serving `runtime`.
 
     With `config_dir`, the configuration reloads from there on file change (if `watch_config`),
-    SIGHUP and `POST /admin/config/reload`, swapping `app.state.runtime` atomically.
+    SIGHUP and `POST /admin/config/reload`, swapping the runtime and its pipeline atomically.
     """
     metrics = Metrics()
-    pipeline = list(steps) if steps is not None else default_steps()
     routes = [
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
@@ -212,7 +252,7 @@ def build_app(
         ),
     ]
     routes += reference_routes()
-    routes += operation_routes(pipeline, metrics)
+    routes += operation_routes(metrics)
 
     reloader: Reloader | None = None
 
@@ -226,7 +266,7 @@ def build_app(
         yield
         if watcher is not None:
             watcher.cancel()
-        current: Runtime = app.state.runtime
+        current = current_runtime(app)
         await current.aclose_adapters()
         await current.store.aclose()
         if telemetry is not None:
@@ -238,10 +278,14 @@ def build_app(
         exception_handlers={HTTPException: _http_exception},
         lifespan=lifespan,
     )
-    app.state.runtime = runtime
     app.state.metrics = metrics
     app.state.telemetry = telemetry
+    install_runtime(app, runtime)
     if config_dir is not None:
-        reloader = Reloader(app, config_dir)
-        app.router.routes.extend(admin_routes(reloader))
+        reloader = Reloader(
+            config_dir,
+            current=lambda: current_runtime(app),
+            install=lambda new: install_runtime(app, new),
+        )
+        app.router.routes.extend(admin_routes(reloader, lambda: current_runtime(app)))
     return app

@@ -16,9 +16,9 @@ from pathlib import Path
 import uvicorn
 from starlette.applications import Starlette
 
+from gateway import configuration
 from gateway.app import build_app
 from gateway.config.issues import ConfigError
-from gateway.config.loader import check_config, load_config
 from gateway.demo import (
     ALL_SCOPES,
     DEMO_SECRET_ENV,
@@ -28,10 +28,10 @@ from gateway.demo import (
     mint_token,
     tour,
 )
-from gateway.ops.logging import configure_logging
-from gateway.ops.telemetry import telemetry_from_env
+from gateway.observability.logging import configure_logging
+from gateway.observability.spans import telemetry_from_env
 from gateway.routing.explain import explain
-from gateway.routing.rules import compile_routing
+from gateway.routing.rules import compile_routes
 from gateway.runtime import build_runtime
 from gateway.store import open_store
 
@@ -47,7 +47,7 @@ def create_app() -> Starlette:
     """The app `gateway serve` runs, from the environment (a factory: one per worker)."""
     configure_logging(os.environ.get("GATEWAY_LOG_LEVEL", "INFO"))
     config_dir = _config_dir(None)
-    config = load_config(config_dir)
+    config = configuration.load(config_dir)
     store = open_store(os.environ.get(REDIS_URL_ENV))
     # GATEWAY_CONFIG_POLL=0 turns the file watcher off (reloads then come by SIGHUP or the
     # admin endpoint only, e.g. where a deployment tool signals each change).
@@ -66,7 +66,7 @@ def _fail(message: str) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    issues = check_config(_config_dir(args.config_dir))
+    issues = configuration.check(_config_dir(args.config_dir))
     for issue in issues:
         print(f"{issue.severity}: {issue}")
     errors = [i for i in issues if i.severity == "error"]
@@ -76,14 +76,18 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 def cmd_explain(args: argparse.Namespace) -> int:
     try:
-        config = load_config(_config_dir(args.config_dir))
+        config = configuration.load(_config_dir(args.config_dir))
     except ConfigError as exc:
         return _fail(str(exc))
     at = dt.datetime.fromisoformat(args.at) if args.at else None
     home = asyncio.run(_customer_home(args.customer_id)) if args.customer_id else None
     try:
         explanation = explain(
-            compile_routing(config), args.operation, args.legal_entity, customer_home=home, at=at
+            compile_routes(config.routes),
+            args.operation,
+            args.legal_entity,
+            customer_home=home,
+            at=at,
         )
     except ValueError as exc:
         return _fail(str(exc))
@@ -102,7 +106,7 @@ async def _customer_home(customer_id: str) -> str | None:
 
 def cmd_token(args: argparse.Namespace) -> int:
     try:
-        config = load_config(_config_dir(args.config_dir))
+        config = configuration.load(_config_dir(args.config_dir))
         issuer = demo_issuer(config.auth)
     except (ConfigError, LookupError) as exc:
         return _fail(str(exc))
@@ -118,7 +122,7 @@ def cmd_token(args: argparse.Namespace) -> int:
 
 
 def cmd_changelog(_: argparse.Namespace) -> int:
-    from gateway.api.versions import changelog
+    from gateway.domain.versions import changelog
 
     print(changelog())
     return 0
@@ -141,19 +145,20 @@ _SIM_PORTS = {"legacy": 9101, "cloud": 9102}
 
 def _simulator(erp: str) -> Starlette:
     if erp == "legacy":
-        from gateway.simulators.sap import create_app as create_legacy
+        import erp_simulators.sap
 
-        return create_legacy()
-    from gateway.simulators.netsuite import create_app as create_cloud
+        return erp_simulators.sap.create_app()
+    import erp_simulators.netsuite
 
-    return create_cloud()
+    return erp_simulators.netsuite.create_app()
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
     if args.config_dir:
         os.environ[CONFIG_DIR_ENV] = args.config_dir
     try:
-        load_config(_config_dir(None))  # fail fast, with file and line, before forking workers
+        # Fail fast, with file and line, before forking workers.
+        configuration.load(_config_dir(None))
     except ConfigError as exc:
         return _fail(str(exc))
     uvicorn.run(
@@ -177,7 +182,7 @@ async def _serve_demo(args: argparse.Namespace) -> None:
     for warning in demo_environment(os.environ, legacy_url, cloud_url):
         print(warning, file=sys.stderr)
     config_dir = _config_dir(args.config_dir)
-    config = load_config(config_dir)
+    config = configuration.load(config_dir)
     store = open_store(os.environ.get(REDIS_URL_ENV))
     gateway_app = build_app(
         build_runtime(config, store),

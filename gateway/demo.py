@@ -10,8 +10,8 @@ from collections.abc import MutableMapping, Sequence
 
 import jwt
 
-from gateway.pipeline.auth import AuthPolicy, IssuerConfig
-from gateway.pipeline.entitlements import REQUIRED_SCOPE
+from gateway.config.auth import AuthPolicy, IssuerConfig
+from gateway.domain.operations import REQUIRED_SCOPE
 
 # Published in this repository, so never trusted by `gateway serve` unless set explicitly.
 DEV_DEMO_SECRET = "INSECURE-dev-only-demo-secret-published-in-the-repo"

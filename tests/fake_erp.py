@@ -22,8 +22,13 @@ from gateway.adapters.base import (
     ErpShipment,
     References,
 )
-from gateway.adapters.http import ErpFailure
-from gateway.domain.errors import Code
+from gateway.domain.errors import (
+    Code,
+    ErpFailure,
+    FieldError,
+    GatewayError,
+    GatewayReferenceTaken,
+)
 from gateway.domain.models import (
     CreditCheck,
     CustomerCreate,
@@ -31,6 +36,8 @@ from gateway.domain.models import (
     OrderItem,
     SalesOrderStatus,
 )
+
+UNKNOWN_SKU = "NOPE-1"
 
 
 class FakeErp:
@@ -44,6 +51,8 @@ class FakeErp:
         self.delay_s = 0.0
         self.fail_after_commit = False  # commit, then raise an ambiguous timeout
         self.commit_late = False  # raise an ambiguous timeout, commit when told (commit_pending)
+        self.taken_references: set[str] = set()  # held by other requests' documents
+        self.unknown_skus = {UNKNOWN_SKU}  # products this ERP refuses orders for
         self.pending: list[ErpSalesOrder] = []
         self.contexts: list[CallContext] = []  # what each create was sent with
         self._ids = itertools.count(1000)
@@ -102,6 +111,15 @@ class FakeErp:
     ) -> ErpSalesOrder:
         self._record("create_sales_order")
         await self._pause()
+        if refs.gateway_ref in self.taken_references:
+            raise GatewayReferenceTaken(refs.gateway_ref)
+        refused = [
+            FieldError(f"/items/{i}/product_id", f"No product {ln.product_id} in this ERP.")
+            for i, ln in enumerate(lines)
+            if ln.product_id in self.unknown_skus
+        ]
+        if refused:
+            raise GatewayError(Code.UNKNOWN_SKU, "The ERP does not sell these products.", refused)
         erp_id = str(next(self._ids))
         priced = [
             ErpLine(ln.product_id, ln.quantity, ln.price.amount, ln.price.amount * ln.quantity)

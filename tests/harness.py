@@ -12,8 +12,9 @@ import httpx
 import jwt
 from starlette.applications import Starlette
 
-from gateway.app import build_app
+from gateway.app import build_app, install_runtime
 from gateway.config.loader import load_config
+from gateway.observability.spans import Telemetry
 from gateway.runtime import Runtime, build_runtime
 from gateway.store.base import Store
 from tests.fake_erp import FakeErp
@@ -51,11 +52,17 @@ class Gateway:
             headers={"Authorization": f"Bearer {token_for(client_id)}"},
         )
 
+    def serve(self, runtime: Runtime) -> None:
+        """Answer from the next request on with `runtime`, as a reload would."""
+        install_runtime(self.app, runtime)
+
 
 @asynccontextmanager
-async def in_process_gateway(store: Store, config_dir: Path = REPO) -> AsyncIterator[Gateway]:
+async def in_process_gateway(
+    store: Store, config_dir: Path = REPO, telemetry: Telemetry | None = None
+) -> AsyncIterator[Gateway]:
     config = load_config(config_dir, env=ENV)
     erps = {name: FakeErp(name) for name in config.backends}
     runtime = build_runtime(config, store, ENV, adapters=erps)
-    app = build_app(runtime, config_dir=config_dir, watch_config=False)
+    app = build_app(runtime, config_dir=config_dir, watch_config=False, telemetry=telemetry)
     yield Gateway(app, runtime, erps)

@@ -1,6 +1,6 @@
 """The adapter contract: what the gateway asks of any ERP, in canonical terms plus ERP ids.
 
-Not an implementation; `sap_odata.py` and `netsuite_rest.py` are. Adapters never see gateway ids:
+Not an implementation; `sap/` and `netsuite/` are. Adapters never see gateway ids:
 the caller maps ERP ids to gateway ids through the xref.
 """
 

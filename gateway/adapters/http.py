@@ -15,15 +15,7 @@ from typing import Any, Protocol
 import aiohttp
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from gateway.domain.errors import Code, GatewayError
-
-
-@dataclass
-class ErpFailure(GatewayError):
-    """A technical failure talking to an ERP. `ambiguous` means the request may have been
-    received and committed (a timeout or dropped connection after sending)."""
-
-    ambiguous: bool = False
+from gateway.domain.errors import Code, ErpFailure
 
 
 @dataclass(frozen=True)

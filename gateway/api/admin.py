@@ -5,33 +5,53 @@ Not the domain API: these change or show the gateway itself (config reloads for 
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Protocol
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from gateway.api.problems import problem_response
+from gateway.config.issues import ConfigIssue
 from gateway.domain.errors import Code, FieldError, GatewayError
-from gateway.ops.reload import Reloader
-from gateway.pipeline.entitlements import ADMIN_SCOPE, registered, require_scope
-from gateway.pipeline.tracing import CORRELATION_HEADER, correlation_id_from
+from gateway.domain.operations import ADMIN_SCOPE
+from gateway.observability.trace_context import CORRELATION_HEADER, correlation_id_from
+from gateway.pipeline.entitlements import registered, require_scope
 from gateway.runtime import Runtime
 
 AdminHandler = Callable[[Request], Awaitable[Response]]
 
 
-async def _require_admin(request: Request) -> None:
-    runtime: Runtime = request.app.state.runtime
-    principal = await runtime.authenticator.authenticate(request.headers.get("authorization"))
-    require_scope(principal, registered(runtime.entitlements, principal), ADMIN_SCOPE)
+class ReloadStatus(Protocol):
+    @property
+    def generation(self) -> int: ...
+    @property
+    def loaded_at(self) -> float: ...
+    @property
+    def last_attempt_at(self) -> float | None: ...
+    @property
+    def last_error(self) -> Sequence[ConfigIssue]: ...
 
 
-def _admin(handler: AdminHandler) -> AdminHandler:
+class ConfigReloader(Protocol):
+    """What the admin endpoints need of the reloader (`gateway.ops.reload.Reloader`)."""
+
+    @property
+    def status(self) -> ReloadStatus: ...
+
+    async def reload(self) -> Sequence[ConfigIssue]: ...
+
+
+def _admin(handler: AdminHandler, current: Callable[[], Runtime]) -> AdminHandler:
     async def endpoint(request: Request) -> Response:
         correlation_id = correlation_id_from(request.headers.get(CORRELATION_HEADER))
+        runtime = current()
         try:
-            await _require_admin(request)
+            principal = await runtime.authenticator.authenticate(
+                request.headers.get("authorization")
+            )
+            require_scope(principal, registered(runtime.entitlements, principal), ADMIN_SCOPE)
             response = await handler(request)
         except GatewayError as error:
             response = problem_response(error, correlation_id, request.url.path)
@@ -41,7 +61,7 @@ def _admin(handler: AdminHandler) -> AdminHandler:
     return endpoint
 
 
-def admin_routes(reloader: Reloader) -> list[Route]:
+def admin_routes(reloader: ConfigReloader, current: Callable[[], Runtime]) -> list[Route]:
     async def reload(_: Request) -> Response:
         issues = await reloader.reload()
         if issues:
@@ -69,6 +89,6 @@ def admin_routes(reloader: Reloader) -> list[Route]:
         )
 
     return [
-        Route("/admin/config/reload", _admin(reload), methods=["POST"]),
-        Route("/admin/config", _admin(show), methods=["GET"]),
+        Route("/admin/config/reload", _admin(reload, current), methods=["POST"]),
+        Route("/admin/config", _admin(show, current), methods=["GET"]),
     ]

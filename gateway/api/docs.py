@@ -12,7 +12,7 @@ from html import escape
 from typing import Any
 
 from gateway.api.openapi import openapi_document
-from gateway.api.versions import LATEST, VERSIONS
+from gateway.domain.versions import LATEST, VERSIONS
 
 Document = dict[str, Any]
 

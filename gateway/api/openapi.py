@@ -12,13 +12,13 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
-from gateway.api.operations import OperationSpec
-from gateway.api.routes import ROUTES
-from gateway.api.versions import LATEST, VERSIONS, downgrade_response
-from gateway.api.versions.v1_models import V1_MODELS
+from gateway.api.endpoints import ENDPOINTS, Endpoint
 from gateway.domain import models
 from gateway.domain.errors import Code, spec_of
 from gateway.domain.operations import Operation
+from gateway.domain.versions import LATEST, VERSIONS, downgrade_response
+from gateway.domain.versions.v1_models import V1_MODELS
+from gateway.pipeline.operation import OperationSpec
 
 REF_TEMPLATE = "#/components/schemas/{model}"
 PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
@@ -289,11 +289,10 @@ def _versioned(model: type[BaseModel], version: str) -> type[BaseModel]:
 def _schemas(version: str) -> tuple[dict[type[BaseModel], Document], Document]:
     """Each operation's request and response schema (a $ref) and every component schema."""
     pairs: list[tuple[type[BaseModel], JsonSchemaMode]] = []
-    for _, _, spec in ROUTES:
-        if spec.body_model is not None:
-            pairs.append((_versioned(spec.body_model, version), "validation"))
-        if spec.response_model is not None:
-            pairs.append((_versioned(spec.response_model, version), "serialization"))
+    for endpoint in ENDPOINTS:
+        if endpoint.spec.body_model is not None:
+            pairs.append((_versioned(endpoint.spec.body_model, version), "validation"))
+        pairs.append((_versioned(endpoint.response_model, version), "serialization"))
     unique = list(dict.fromkeys(pairs))
     refs, definitions = models_json_schema(unique, ref_template=REF_TEMPLATE)
     by_model = {model: refs[(model, mode)] for model, mode in unique}
@@ -338,9 +337,8 @@ def _response_example(model: type[BaseModel], version: str, operation: Operation
     return downgrade_response(version, operation, 200, example) if version != LATEST else example
 
 
-def _operation(
-    method: str, path: str, spec: OperationSpec, version: str, refs: dict[type[BaseModel], Any]
-) -> Document:
+def _operation(endpoint: Endpoint, version: str, refs: dict[type[BaseModel], Any]) -> Document:
+    method, path, spec = endpoint.method, endpoint.path, endpoint.spec
     parameters: list[Document] = [
         {"$ref": "#/components/parameters/CorrelationId"},
         {"$ref": "#/components/parameters/Traceparent"},
@@ -353,8 +351,8 @@ def _operation(
         )
     parameters += _query_parameters(spec)
     operation: Document = {
-        "operationId": f"{spec.operation.value.replace('.', '_')}_{spec.handler.__name__}",
-        "summary": spec.summary,
+        "operationId": f"{spec.operation.value.replace('.', '_')}_{endpoint.handler.__name__}",
+        "summary": endpoint.summary,
         "tags": [spec.operation.value.split(".")[0]],
         "parameters": parameters,
         "responses": {},
@@ -365,17 +363,16 @@ def _operation(
         if example is not None:
             content["example"] = example
         operation["requestBody"] = {"required": True, "content": {"application/json": content}}
-    if spec.response_model is not None:
-        model = _versioned(spec.response_model, version)
-        success: Document = {"schema": refs[model]}
-        example = _response_example(spec.response_model, version, spec.operation)
-        if example is not None:
-            success["example"] = example
-        operation["responses"][str(spec.success_status)] = {
-            "description": "Success",
-            "headers": _response_headers(spec.success_status),
-            "content": {"application/json": success},
-        }
+    model = _versioned(endpoint.response_model, version)
+    success: Document = {"schema": refs[model]}
+    example = _response_example(endpoint.response_model, version, spec.operation)
+    if example is not None:
+        success["example"] = example
+    operation["responses"][str(endpoint.success_status)] = {
+        "description": "Success",
+        "headers": _response_headers(endpoint.success_status),
+        "content": {"application/json": success},
+    }
     for status in _problem_statuses(method, spec):
         operation["responses"][str(status)] = {"$ref": f"#/components/responses/Problem{status}"}
     return operation
@@ -398,9 +395,9 @@ def openapi_document(version: str) -> Document:
     """The OpenAPI 3.1 document of `version`, deterministic (keys in a stable order)."""
     refs, schemas = _schemas(version)
     paths: Document = {}
-    for method, path, spec in ROUTES:
-        full = f"/{version}{path}"
-        paths.setdefault(full, {})[method.lower()] = _operation(method, path, spec, version, refs)
+    for endpoint in ENDPOINTS:
+        full = f"/{version}{endpoint.path}"
+        paths.setdefault(full, {})[endpoint.method.lower()] = _operation(endpoint, version, refs)
     return {
         "openapi": "3.1.0",
         "info": {

@@ -7,25 +7,20 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+
+from gateway.config.base import ConfigModel, EnvName
 
 SAP_KIND = "sap-odata-v2"
 NETSUITE_KIND = "netsuite-rest"
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-EnvName = Annotated[str, Field(pattern=r"^[A-Z_][A-Z0-9_]*$")]
-
-
-class PoolConfig(_Model):
+class PoolConfig(ConfigModel):
     max_connections: Annotated[int, Field(ge=1, le=1024)] = 32
     keepalive_s: Annotated[float, Field(gt=0, le=300)] = 30.0
 
 
-class SapLegalEntity(_Model):
+class SapLegalEntity(ConfigModel):
     company_code: Annotated[str, Field(min_length=4, max_length=4)]
     sales_organization: Annotated[str, Field(min_length=4, max_length=4)]
     distribution_channel: Annotated[str, Field(min_length=2, max_length=2)] = "10"
@@ -33,18 +28,18 @@ class SapLegalEntity(_Model):
     sales_order_type: Annotated[str, Field(min_length=1, max_length=4)] = "OR"
 
 
-class SapCredentials(_Model):
+class SapCredentials(ConfigModel):
     username_env: EnvName
     password_env: EnvName
 
 
-class SapValueMaps(_Model):
+class SapValueMaps(ConfigModel):
     legal_entities: dict[str, SapLegalEntity]
     payment_terms: dict[str, Annotated[str, Field(min_length=4, max_length=4)]]
     skus: dict[str, Annotated[str, Field(min_length=1, max_length=40)]]
 
 
-class SapBackend(_Model):
+class SapBackend(ConfigModel):
     kind: Literal["sap-odata-v2"]
     base_url: Annotated[str, Field(pattern=r"^https?://")]
     sap_client: Annotated[str, Field(pattern=r"^\d{3}$")] = "100"
@@ -54,24 +49,24 @@ class SapBackend(_Model):
     value_maps: SapValueMaps
 
 
-class NetSuiteLegalEntity(_Model):
+class NetSuiteLegalEntity(ConfigModel):
     subsidiary: Annotated[str, Field(min_length=1)]
     currency: Annotated[str, Field(min_length=1)]
 
 
-class NetSuiteCredentials(_Model):
+class NetSuiteCredentials(ConfigModel):
     client_id_env: EnvName
     client_secret_env: EnvName
 
 
-class NetSuiteValueMaps(_Model):
+class NetSuiteValueMaps(ConfigModel):
     legal_entities: dict[str, NetSuiteLegalEntity]
     payment_terms: dict[str, str]
     skus: dict[str, str]
     currencies: dict[str, str]
 
 
-class NetSuiteBackend(_Model):
+class NetSuiteBackend(ConfigModel):
     kind: Literal["netsuite-rest"]
     base_url: Annotated[str, Field(pattern=r"^https?://")]
     token_path: str = "/services/rest/auth/oauth2/v1/token"

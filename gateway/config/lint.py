@@ -1,6 +1,8 @@
-"""Cross-file checks of a configuration, reported as issues at a file and line.
+"""Cross-file checks of a configuration, reported as issues at a file and line: every name one
+file uses that another must define.
 
 Not parsing or per-file schema validation (see `loader.py`): each file here is already valid.
+Not what the routing rules decide (see `gateway.routing.lint`, which reports on outcomes).
 """
 
 from __future__ import annotations
@@ -9,7 +11,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from gateway.config.auth import AuthPolicy
 from gateway.config.backends import BackendConfig
+from gateway.config.clients import ClientsPolicy
 from gateway.config.issues import (
     AUTH_FILE,
     BACKENDS_DIR,
@@ -18,20 +22,10 @@ from gateway.config.issues import (
     ROUTES_FILE,
     ConfigIssue,
 )
+from gateway.config.rate_limits import RateLimitPolicy
 from gateway.config.routes import RoutesConfig
 from gateway.config.yamlfile import YamlDocument, YamlPath
-from gateway.domain.operations import ALL_OPERATIONS
-from gateway.pipeline.auth import AuthPolicy
-from gateway.pipeline.entitlements import ADMIN_SCOPE, REQUIRED_SCOPE, ClientsPolicy
-from gateway.pipeline.ratelimit import RateLimitPolicy
-from gateway.routing.rules import (
-    DEFAULT_RULE_ID,
-    RouteDecision,
-    compile_routes,
-    operations_matching,
-)
-
-KNOWN_SCOPES = frozenset({*REQUIRED_SCOPE.values(), ADMIN_SCOPE})
+from gateway.domain.operations import ALL_OPERATIONS, KNOWN_SCOPES, operations_matching
 
 
 @dataclass(frozen=True)
@@ -52,7 +46,7 @@ def backend_file(name: str) -> str:
     return f"{BACKENDS_DIR}/{name}.yaml"
 
 
-class _Reporter:
+class Reporter:
     """Builds issues whose line is looked up in the file's parsed document."""
 
     def __init__(self, documents: Mapping[str, YamlDocument]) -> None:
@@ -70,17 +64,16 @@ class _Reporter:
         self.issues.append(ConfigIssue(file, self.line(file, path), message, "warning"))
 
 
-def _known(names: Iterable[str]) -> str:
+def known(names: Iterable[str]) -> str:
     listed = ", ".join(sorted(names))
     return f"(known: {listed or 'none'})"
 
 
 def cross_file_issues(parsed: ParsedConfig) -> list[ConfigIssue]:
     """Every reference from one file to another that does not resolve, and likely mistakes."""
-    report = _Reporter(parsed.documents)
+    report = Reporter(parsed.documents)
     if parsed.routes is not None:
         _check_routes(report, parsed.routes, parsed.backend_names)
-        _check_routing_outcome(report, parsed.routes, parsed.backends)
     if parsed.clients is not None:
         _check_clients(report, parsed.clients, parsed.routes, parsed.rate_limits)
     if parsed.rate_limits is not None:
@@ -90,12 +83,12 @@ def cross_file_issues(parsed: ParsedConfig) -> list[ConfigIssue]:
     return report.issues
 
 
-def _check_routes(report: _Reporter, routes: RoutesConfig, backends: frozenset[str]) -> None:
+def _check_routes(report: Reporter, routes: RoutesConfig, backends: frozenset[str]) -> None:
     if routes.default_backend not in backends:
         report.error(
             ROUTES_FILE,
             ["default_backend"],
-            f"unknown backend {routes.default_backend!r} {_known(backends)}",
+            f"unknown backend {routes.default_backend!r} {known(backends)}",
         )
     first_line_of: dict[str, int | None] = {}
     regions = {le.region for le in routes.legal_entities.values()}
@@ -113,7 +106,7 @@ def _check_routes(report: _Reporter, routes: RoutesConfig, backends: frozenset[s
             report.error(
                 ROUTES_FILE,
                 [*at, "backend"],
-                f"unknown backend {rule.backend!r} {_known(backends)}",
+                f"unknown backend {rule.backend!r} {known(backends)}",
             )
         match = rule.match
         for j, glob in enumerate(match.operations or []):
@@ -121,7 +114,7 @@ def _check_routes(report: _Reporter, routes: RoutesConfig, backends: frozenset[s
                 report.error(
                     ROUTES_FILE,
                     [*at, "match", "operations", j],
-                    f"operation pattern {glob!r} matches no operation {_known(ALL_OPERATIONS)}",
+                    f"operation pattern {glob!r} matches no operation {known(ALL_OPERATIONS)}",
                 )
         for j, region in enumerate(match.regions or []):
             if region not in regions:
@@ -136,7 +129,7 @@ def _check_routes(report: _Reporter, routes: RoutesConfig, backends: frozenset[s
                 report.error(
                     ROUTES_FILE,
                     [*at, "match", "legal_entities", j],
-                    f"unknown legal entity {code!r} {_known(routes.legal_entities)}",
+                    f"unknown legal entity {code!r} {known(routes.legal_entities)}",
                 )
 
 
@@ -144,53 +137,8 @@ def _glob_matches_any(glob: str) -> bool:
     return bool(operations_matching((glob,)))
 
 
-def _all_decisions(routes: RoutesConfig) -> dict[tuple[str, str], RouteDecision]:
-    table = compile_routes(routes)
-    return {
-        (op, code): table.decide(op, code)
-        for op in ALL_OPERATIONS
-        for code in routes.legal_entities
-    }
-
-
-def _check_routing_outcome(
-    report: _Reporter, routes: RoutesConfig, backends: Mapping[str, BackendConfig]
-) -> None:
-    decisions = _all_decisions(routes)
-    deciding = {d.rule_id for d in decisions.values()}
-    for i, rule in enumerate(routes.rules):
-        if rule.id not in deciding and _could_match(rule.id, routes):
-            report.warning(
-                ROUTES_FILE,
-                ["rules", i],
-                f"rule {rule.id} never decides anything: earlier rules take every request "
-                "it matches",
-            )
-    routed: dict[str, dict[str, str]] = {}  # backend -> legal entity -> a rule sending it there
-    for (_, code), decision in decisions.items():
-        routed.setdefault(decision.backend, {}).setdefault(code, decision.rule_id)
-    for name, backend in backends.items():
-        mapped = backend.value_maps.legal_entities
-        missing = {code: rule for code, rule in routed.get(name, {}).items() if code not in mapped}
-        for code, rule_id in sorted(missing.items()):
-            by = "as the default backend" if rule_id == DEFAULT_RULE_ID else f"by rule {rule_id}"
-            report.warning(
-                backend_file(name),
-                ["value_maps", "legal_entities"],
-                f"legal entity {code} is routed here ({ROUTES_FILE}, {by}) but has no entry "
-                "in value_maps.legal_entities",
-            )
-
-
-def _could_match(rule_id: str, routes: RoutesConfig) -> bool:
-    """Whether the rule, alone first in the list, would match some operation and entity."""
-    rule = next(r for r in routes.rules if r.id == rule_id)
-    alone = routes.model_copy(update={"rules": [rule]})
-    return any(d.rule_id == rule_id for d in _all_decisions(alone).values())
-
-
 def _check_clients(
-    report: _Reporter,
+    report: Reporter,
     clients: ClientsPolicy,
     routes: RoutesConfig | None,
     rate_limits: RateLimitPolicy | None,
@@ -205,7 +153,7 @@ def _check_clients(
             report.error(
                 CLIENTS_FILE,
                 [*at, "rate_limit"],
-                f"unknown rate-limit tier {client.rate_limit!r} {_known(rate_limits.tiers)}",
+                f"unknown rate-limit tier {client.rate_limit!r} {known(rate_limits.tiers)}",
             )
         if routes is not None and client.legal_entities != "*":
             for j, code in enumerate(client.legal_entities):
@@ -213,24 +161,24 @@ def _check_clients(
                     report.error(
                         CLIENTS_FILE,
                         [*at, "legal_entities", j],
-                        f"unknown legal entity {code!r} {_known(routes.legal_entities)}",
+                        f"unknown legal entity {code!r} {known(routes.legal_entities)}",
                     )
         for j, scope in enumerate(client.scopes):
             if scope not in KNOWN_SCOPES:
                 report.warning(
                     CLIENTS_FILE,
                     [*at, "scopes", j],
-                    f"scope {scope!r} grants nothing {_known(KNOWN_SCOPES)}",
+                    f"scope {scope!r} grants nothing {known(KNOWN_SCOPES)}",
                 )
 
 
 def _check_budgets(
-    report: _Reporter, rate_limits: RateLimitPolicy, backends: frozenset[str]
+    report: Reporter, rate_limits: RateLimitPolicy, backends: frozenset[str]
 ) -> None:
     for name in rate_limits.backends:
         if name not in backends:
             report.error(
-                RATE_LIMITS_FILE, ["backends", name], f"unknown backend {name!r} {_known(backends)}"
+                RATE_LIMITS_FILE, ["backends", name], f"unknown backend {name!r} {known(backends)}"
             )
     for name in sorted(backends - set(rate_limits.backends)):
         report.warning(
@@ -241,7 +189,7 @@ def _check_budgets(
         )
 
 
-def _check_issuers(report: _Reporter, auth: AuthPolicy, config_dir: Path) -> None:
+def _check_issuers(report: Reporter, auth: AuthPolicy, config_dir: Path) -> None:
     names: set[str] = set()
     urls: set[str] = set()
     for i, issuer in enumerate(auth.issuers):

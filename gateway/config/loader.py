@@ -8,14 +8,18 @@ from __future__ import annotations
 import logging
 import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
 from pydantic import TypeAdapter, ValidationError
 
+from gateway.config.api_versions import ApiVersionsPolicy
+from gateway.config.auth import AuthPolicy
 from gateway.config.backends import BackendConfig
+from gateway.config.clients import ClientsPolicy
+from gateway.config.idempotency import IdempotencyPolicy
 from gateway.config.issues import (
     API_VERSIONS_FILE,
     AUTH_FILE,
@@ -28,19 +32,26 @@ from gateway.config.issues import (
     ConfigIssue,
 )
 from gateway.config.lint import ParsedConfig, backend_file, cross_file_issues
+from gateway.config.rate_limits import RateLimitPolicy
 from gateway.config.routes import BACKEND_NAME_PATTERN, RoutesConfig
 from gateway.config.yamlfile import YamlDocument, YamlPath, YamlSyntaxError, expand_env, parse_yaml
-from gateway.pipeline.auth import AuthPolicy
-from gateway.pipeline.entitlements import ClientsPolicy
-from gateway.pipeline.idempotency import IdempotencyPolicy
-from gateway.pipeline.ratelimit import RateLimitPolicy
-from gateway.pipeline.versioning import ApiVersionsPolicy
 
-__all__ = ["ConfigError", "ConfigIssue", "GatewayConfig", "check_config", "load_config"]
+__all__ = [
+    "Check",
+    "ConfigError",
+    "ConfigIssue",
+    "GatewayConfig",
+    "check_config",
+    "load_config",
+]
 
 log = logging.getLogger("gateway.config")
 
 T = TypeVar("T")
+
+Check = Callable[[ParsedConfig], list[ConfigIssue]]
+"""A further check of what parsed (e.g. what the routing rules decide), run after the files'
+own checks; its errors refuse the configuration as theirs do."""
 
 _ROUTES = TypeAdapter(RoutesConfig)
 _BACKEND: TypeAdapter[BackendConfig] = TypeAdapter(BackendConfig)
@@ -70,13 +81,15 @@ class GatewayConfig:
     api_versions: ApiVersionsPolicy = field(default_factory=ApiVersionsPolicy)
 
 
-def load_config(config_dir: str | Path, env: Mapping[str, str] | None = None) -> GatewayConfig:
+def load_config(
+    config_dir: str | Path, env: Mapping[str, str] | None = None, checks: Sequence[Check] = ()
+) -> GatewayConfig:
     """The configuration in `config_dir`; raises `ConfigError` listing every error found.
 
     `${VAR}` and `${VAR:-default}` in string values are expanded from `env` (`os.environ`).
     Warnings do not stop the load; they are logged.
     """
-    config, issues = _loaded(Path(config_dir), os.environ if env is None else env)
+    config, issues = _loaded(Path(config_dir), os.environ if env is None else env, checks)
     if config is None:
         raise ConfigError(issues)
     for issue in issues:
@@ -84,13 +97,15 @@ def load_config(config_dir: str | Path, env: Mapping[str, str] | None = None) ->
     return config
 
 
-def check_config(config_dir: str | Path, env: Mapping[str, str] | None = None) -> list[ConfigIssue]:
+def check_config(
+    config_dir: str | Path, env: Mapping[str, str] | None = None, checks: Sequence[Check] = ()
+) -> list[ConfigIssue]:
     """Every issue in `config_dir`, errors and warnings, in file and line order."""
-    return _loaded(Path(config_dir), os.environ if env is None else env)[1]
+    return _loaded(Path(config_dir), os.environ if env is None else env, checks)[1]
 
 
 def _loaded(
-    config_dir: Path, env: Mapping[str, str]
+    config_dir: Path, env: Mapping[str, str], checks: Sequence[Check]
 ) -> tuple[GatewayConfig | None, list[ConfigIssue]]:
     if not config_dir.is_dir():
         issue = ConfigIssue(".", None, f"config directory {config_dir} does not exist")
@@ -119,7 +134,10 @@ def _loaded(
     parsed = ParsedConfig(
         config_dir, reader.documents, routes, names, backends, auth, clients, rate_limits
     )
-    issues = sorted([*reader.issues, *cross_file_issues(parsed)], key=_issue_order)
+    found = [*reader.issues, *cross_file_issues(parsed)]
+    for check in checks:
+        found += check(parsed)
+    issues = sorted(found, key=_issue_order)
     if any(i.severity == "error" for i in issues):
         return None, issues
     # Each required file gave a model or an error, and there was no error.

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
+from gateway.config.base import ConfigModel
 from gateway.domain.models import CountryCode, CurrencyCode, LegalEntityCode
 
 RuleId = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9._-]*$", max_length=64)]
@@ -18,11 +19,7 @@ RegionCode = Annotated[str, Field(pattern=r"^[A-Z][A-Z0-9_-]*$", max_length=16)]
 OperationGlob = Annotated[str, Field(pattern=r"^[a-z_.*?\[\]!-]+$", max_length=64)]
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class LegalEntityRef(_Model):
+class LegalEntityRef(ConfigModel):
     """One legal entity's reference facts (`legal_entities:` in routes.yaml)."""
 
     name: Annotated[str, Field(min_length=1, max_length=120)]
@@ -31,7 +28,7 @@ class LegalEntityRef(_Model):
     currency: CurrencyCode
 
 
-class RuleMatch(_Model):
+class RuleMatch(ConfigModel):
     """What a rule matches: every given key must match (AND); within a key, any value (OR).
 
     An absent key matches everything; operations are glob patterns over operation names.
@@ -42,7 +39,7 @@ class RuleMatch(_Model):
     legal_entities: Annotated[list[LegalEntityCode], Field(min_length=1)] | None = None
 
 
-class RouteRule(_Model):
+class RouteRule(ConfigModel):
     """One routing rule (`rules:` in routes.yaml, in order; the first match wins)."""
 
     id: RuleId
@@ -51,7 +48,7 @@ class RouteRule(_Model):
     backend: BackendName
 
 
-class RoutesConfig(_Model):
+class RoutesConfig(ConfigModel):
     """`routes.yaml`."""
 
     legal_entities: Annotated[dict[LegalEntityCode, LegalEntityRef], Field(min_length=1)]

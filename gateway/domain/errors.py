@@ -172,6 +172,22 @@ class GatewayError(Exception):
 _RETRY_UNCHANGED = frozenset({Code.IDEMPOTENCY_IN_PROGRESS, Code.RATE_LIMITED})
 
 
+@dataclass
+class ErpFailure(GatewayError):
+    """A technical failure talking to an ERP. `ambiguous` means the request may have been
+    received and committed (a timeout or dropped connection after sending)."""
+
+    ambiguous: bool = False
+
+
+class GatewayReferenceTaken(Exception):
+    """The ERP already holds a different document under this request's gateway reference.
+
+    A fact the adapters report, not a problem: the idempotency layer decides what it means to
+    the client (the same Idempotency-Key sent for another request).
+    """
+
+
 def business(code: Code, detail: str, *errors: FieldError) -> GatewayError:
     return GatewayError(code, detail, list(errors))
 

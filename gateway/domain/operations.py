@@ -1,9 +1,11 @@
 """The closed list of domain operations, by the names policies and routes use.
 
-Not the HTTP routes (see `gateway.api.routes`); these are what entitlements and rules refer to.
+Not the HTTP endpoints (see `gateway.api.endpoints`); these are what policies and rules name.
 """
 
+from collections.abc import Iterable
 from enum import StrEnum
+from fnmatch import fnmatchcase
 
 
 class Operation(StrEnum):
@@ -18,6 +20,29 @@ class Operation(StrEnum):
 
 
 ALL_OPERATIONS: tuple[str, ...] = tuple(op.value for op in Operation)
+
+
+def operations_matching(globs: Iterable[str] | None) -> frozenset[str]:
+    """The known operations any of `globs` matches (all of them for `None`)."""
+    if globs is None:
+        return frozenset(ALL_OPERATIONS)
+    patterns = tuple(globs)
+    return frozenset(op for op in ALL_OPERATIONS if any(fnmatchcase(op, g) for g in patterns))
+
+
+# The scope each operation needs (clients.yaml grants them, tokens may narrow them).
+REQUIRED_SCOPE: dict[str, str] = {
+    Operation.CUSTOMERS_CREATE: "customers:write",
+    Operation.CUSTOMERS_READ: "customers:read",
+    Operation.SALES_ORDERS_CREATE: "sales_orders:write",
+    Operation.SALES_ORDERS_READ: "sales_orders:read",
+    Operation.SALES_ORDERS_CANCEL: "sales_orders:write",
+    Operation.INVOICES_READ: "invoices:read",
+    Operation.SHIPMENTS_READ: "shipments:read",
+    Operation.QUOTES_VALIDATE: "quotes:write",
+}
+ADMIN_SCOPE = "gateway:admin"  # the operator endpoints under /admin
+KNOWN_SCOPES = frozenset({*REQUIRED_SCOPE.values(), ADMIN_SCOPE})
 
 
 class Kind(StrEnum):

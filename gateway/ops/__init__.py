@@ -1,4 +1,5 @@
-"""Operations: metrics now; the journal, audit chain, replay and dashboard as they arrive.
+"""Operations: the operator's controls over a running gateway (configuration reload now; the
+journal, audit chain, replay and dashboard as they arrive).
 
-Not the request pipeline; these observe it.
+Not what the gateway reports as it serves (see `gateway.observability`).
 """

@@ -1,6 +1,6 @@
 """Configuration reload: on file change, SIGHUP or the admin endpoint, swapped atomically.
 
-Not loading itself (see `gateway.config.loader`). A bad file is rejected and reported; the
+Not loading itself (see `gateway.configuration`). A bad file is rejected and reported; the
 running configuration stays.
 """
 
@@ -11,14 +11,13 @@ import contextlib
 import logging
 import signal
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from starlette.applications import Starlette
-
 from gateway.adapters.base import ErpAdapter
 from gateway.config.issues import ConfigError, ConfigIssue
-from gateway.config.loader import load_config
+from gateway.configuration import load
 from gateway.runtime import Runtime, build_runtime
 
 log = logging.getLogger("gateway.reload")
@@ -49,10 +48,20 @@ async def _close_later(adapters: list[ErpAdapter], delay_s: float) -> None:
 
 
 class Reloader:
-    """Owns the app's runtime swaps. Adapters of unchanged backends are kept warm."""
+    """Owns the app's runtime swaps. Adapters of unchanged backends are kept warm.
 
-    def __init__(self, app: Starlette, config_dir: Path) -> None:
-        self._app = app
+    `current` gives the runtime being served; `install` serves a new one from the next request.
+    """
+
+    def __init__(
+        self,
+        config_dir: Path,
+        *,
+        current: Callable[[], Runtime],
+        install: Callable[[Runtime], None],
+    ) -> None:
+        self._current = current
+        self._install = install
         self._config_dir = config_dir
         self._lock = asyncio.Lock()
         self._closing: set[asyncio.Future[None]] = set()
@@ -63,12 +72,12 @@ class Reloader:
         """Load, compile and swap in the configuration; the issues if it was refused."""
         async with self._lock:
             self.status.last_attempt_at = time.time()
-            current: Runtime = self._app.state.runtime
+            current = self._current()
             try:
-                config = await asyncio.to_thread(load_config, self._config_dir, current.env)
+                config = await asyncio.to_thread(load, self._config_dir, current.env)
                 keep = {
-                    name: binding.adapter
-                    for name, binding in current.backends.items()
+                    name: backend.adapter
+                    for name, backend in current.backends.items()
                     if current.config.backends.get(name) == config.backends.get(name)
                 }
                 runtime = build_runtime(config, current.store, current.env, keep)
@@ -81,7 +90,7 @@ class Reloader:
                 self.status.last_error = [issue]
                 log.error("config reload refused", extra={"issues": [str(issue)]})
                 return [issue]
-            self._app.state.runtime = runtime
+            self._install(runtime)
             replaced = [
                 b.adapter for name, b in current.backends.items() if keep.get(name) is not b.adapter
             ]

@@ -9,18 +9,17 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from starlette.responses import Response
 
-from gateway.adapters.http import ErpFailure
-from gateway.api.problems import problem_response
-from gateway.domain.errors import Category, GatewayError
+from gateway.config.idempotency import IdempotencyPolicy
+from gateway.config.rate_limits import RateLimitPolicy
+from gateway.domain.errors import Category, ErpFailure, GatewayError, GatewayReferenceTaken
 from gateway.pipeline.chain import Handler
 from gateway.pipeline.context import RequestContext
-from gateway.pipeline.entitlements import entitlement_for
-from gateway.pipeline.idempotency import claim_request, refusal, settled_outcome
+from gateway.pipeline.idempotency import claim_request, key_reused, refusal, settled_outcome
 from gateway.pipeline.ratelimit import (
     client_bucket,
     erp_requests,
@@ -34,33 +33,55 @@ from gateway.store.base import (
     BucketRequest,
     ClaimRequest,
     SlotRequest,
+    Store,
     StoredResponse,
     StoreUnavailable,
 )
 
 log = logging.getLogger("gateway.admission")
 
+RenderProblem = Callable[[GatewayError, str, str], Response]
+"""How the app renders a problem (error, correlation id, instance): admission stores a business
+refusal as the exact bytes the client gets, so it renders with the app's one renderer."""
+
 
 class Admit:
+    """Pipeline step, last before the handler: the client's rate, the idempotency key and the
+    ERP's budget, decided in one store round trip and settled on the way out."""
+
+    def __init__(
+        self,
+        store: Store,
+        rate_limits: RateLimitPolicy,
+        idempotency: IdempotencyPolicy,
+        timeouts: Mapping[str, float],
+        render_problem: RenderProblem,
+    ) -> None:
+        self._store = store
+        self._rate_limits = rate_limits
+        self._idempotency = idempotency
+        self._timeouts = timeouts  # each backend's timeout_s
+        self._render_problem = render_problem
+
     async def __call__(self, ctx: RequestContext, call_next: Handler) -> Response:
-        runtime = ctx.runtime
-        tier = entitlement_for(ctx).tier
-        tier_config = runtime.rate_limits.tiers[tier]
+        assert ctx.entitlement is not None, "authorization runs before admission"
+        tier = ctx.entitlement.tier
+        tier_config = self._rate_limits.tiers[tier]
         buckets = [client_bucket(ctx, tier, tier_config)]
-        budget = runtime.rate_limits.backends.get(ctx.backend) if ctx.backend else None
+        budget = self._rate_limits.backends.get(ctx.backend) if ctx.backend else None
         slot = None
         erp_bucket = None
         if ctx.backend is not None and budget is not None:
             erp_bucket = erp_requests(ctx.backend, budget)
             buckets.append(erp_bucket)
-            slot = erp_slot(ctx.backend, budget, runtime.backend(ctx.backend).timeout_s)
-        claim = claim_request(ctx)
+            slot = erp_slot(ctx.backend, budget, self._timeouts[ctx.backend])
+        claim = claim_request(ctx, self._idempotency)
         try:
-            admission = await runtime.store.admit(buckets, slot, claim)
+            admission = await self._store.admit(buckets, slot, claim)
         except StoreUnavailable:
             # Limits may fail open (a setting); exactly-once may not: without the store, no
             # claim, so a keyed request is refused as retryable.
-            if claim is not None or runtime.rate_limits.on_store_error == "closed":
+            if claim is not None or self._rate_limits.on_store_error == "closed":
                 raise
             log.warning("store unavailable: request admitted without rate limits (fail-open)")
             return await call_next(ctx)
@@ -86,7 +107,7 @@ class Admit:
             if not erp_rate.allowed or not admission.slot_taken:
                 refused = shed(ctx.backend, erp_rate.retry_after_s if not erp_rate.allowed else 1)
         if refused is not None:
-            await _give_back(ctx, held)
+            await self._give_back(ctx, held)
             if isinstance(refused, GatewayError):
                 raise refused
             return refused
@@ -96,20 +117,62 @@ class Admit:
             if earlier.attempts > 0 and earlier.backend:
                 # An earlier attempt reached this ERP with an unknown outcome: go back there
                 # (even if the routes changed since) and look for its document first.
-                ctx.backend = earlier.backend
-                ctx.reconcile = True
-            ctx.before_forward = _marker(ctx, held_claim)
-        return await _run(ctx, call_next, held)
+                ctx.reconcile_on = earlier.backend
+            # The ERP-call layer marks the key as forwarded just before the first ERP call (not
+            # here: a request refused before it reaches an ERP may be fixed and sent again).
+            ctx.claim = held_claim
+        return await self._run(ctx, call_next, held)
 
+    async def _run(self, ctx: RequestContext, call_next: Handler, held: _Held) -> Response:
+        try:
+            response = await call_next(ctx)
+        except GatewayReferenceTaken:
+            # The ERP holds another request's document under this key's gateway reference.
+            response = await self._refused(ctx, held, key_reused())
+        except GatewayError as error:
+            response = await self._refused(ctx, held, error)
+        except BaseException:
+            await self._give_back(ctx, held)
+            raise
+        outcome = settled_outcome(ctx, response) if held.claim is not None else None
+        await self._settle(ctx, held, outcome)
+        return response
 
-def _marker(ctx: RequestContext, claim: ClaimRequest) -> Callable[[str], Awaitable[None]]:
-    """Marks the key as forwarded just before the first ERP call (not at admission: a request
-    refused before it reaches an ERP may be fixed and sent again under the same key)."""
+    async def _refused(self, ctx: RequestContext, held: _Held, error: GatewayError) -> Response:
+        """The stored answer to a definitive refusal; raises `error` for anything else."""
+        if held.claim is not None and isinstance(error, ErpFailure) and error.ambiguous:
+            # The ERP may yet commit what it received: a retry must not search it (and find
+            # nothing) and submit again before then. The key stays in progress (409) meanwhile.
+            await self._give_back(ctx, held, hold_s=self._commit_window(ctx))
+            raise error
+        if held.claim is None or error.category is Category.TECHNICAL or not ctx.forwarded:
+            await self._give_back(ctx, held)
+            raise error
+        # A business refusal from the ERP is a definitive outcome: rendered here so that the
+        # stored bytes are the bytes the client gets, and replayed as they are.
+        return self._render_problem(error, ctx.correlation_id, ctx.request.url.path)
 
-    async def mark(backend: str) -> None:
-        await ctx.runtime.store.mark_forwarded(claim.key, claim.owner, backend)
+    def _commit_window(self, ctx: RequestContext) -> float:
+        return self._timeouts[ctx.system_of_record] + self._idempotency.ambiguous_grace_s
 
-    return mark
+    async def _settle(
+        self, ctx: RequestContext, held: _Held, outcome: StoredResponse | None, hold_s: float = 0.0
+    ) -> None:
+        refunds = [held.erp_bucket] if held.erp_bucket is not None and not ctx.forwarded else []
+        if held.slot is None and held.claim is None and not refunds:
+            return
+        try:
+            await self._store.settle(
+                held.slot, held.claim, outcome, self._idempotency.retention_s, refunds, hold_s
+            )
+        except StoreUnavailable:
+            # The answer is already decided; what was held runs out with its lease, and an
+            # unstored outcome is reconciled with the ERP on the next attempt.
+            log.warning("store unavailable while settling: %s", ctx.correlation_id)
+
+    async def _give_back(self, ctx: RequestContext, held: _Held, hold_s: float = 0.0) -> None:
+        with contextlib.suppress(StoreUnavailable):
+            await self._settle(ctx, held, None, hold_s)
 
 
 @dataclass(frozen=True)
@@ -119,55 +182,3 @@ class _Held:
     slot: SlotRequest | None
     claim: ClaimRequest | None
     erp_bucket: BucketRequest | None
-
-
-async def _run(ctx: RequestContext, call_next: Handler, held: _Held) -> Response:
-    claim = held.claim
-    try:
-        response = await call_next(ctx)
-    except GatewayError as error:
-        if claim is not None and isinstance(error, ErpFailure) and error.ambiguous:
-            # The ERP may yet commit what it received: a retry must not search it (and find
-            # nothing) and submit again before then. The key stays in progress (409) meanwhile.
-            await _give_back(ctx, held, hold_s=_commit_window(ctx))
-            raise
-        if claim is None or error.category is Category.TECHNICAL or not ctx.forwarded:
-            await _give_back(ctx, held)
-            raise
-        # A business refusal from the ERP is a definitive outcome: rendered here so that the
-        # stored bytes are the bytes the client gets, and replayed as they are.
-        response = problem_response(error, ctx.correlation_id, ctx.request.url.path)
-        response.headers.update(error.headers)
-    except BaseException:
-        await _give_back(ctx, held)
-        raise
-    outcome = settled_outcome(ctx, response) if claim is not None else None
-    await _settle(ctx, held, outcome)
-    return response
-
-
-def _commit_window(ctx: RequestContext) -> float:
-    runtime = ctx.runtime
-    assert ctx.backend is not None
-    return runtime.backend(ctx.backend).timeout_s + runtime.idempotency.ambiguous_grace_s
-
-
-async def _settle(
-    ctx: RequestContext, held: _Held, outcome: StoredResponse | None, hold_s: float = 0.0
-) -> None:
-    refunds = [held.erp_bucket] if held.erp_bucket is not None and not ctx.forwarded else []
-    if held.slot is None and held.claim is None and not refunds:
-        return
-    try:
-        await ctx.runtime.store.settle(
-            held.slot, held.claim, outcome, ctx.runtime.idempotency.retention_s, refunds, hold_s
-        )
-    except StoreUnavailable:
-        # The answer is already decided; what was held runs out with its lease, and an
-        # unstored outcome is reconciled with the ERP on the next attempt.
-        log.warning("store unavailable while settling: %s", ctx.correlation_id)
-
-
-async def _give_back(ctx: RequestContext, held: _Held, hold_s: float = 0.0) -> None:
-    with contextlib.suppress(StoreUnavailable):
-        await _settle(ctx, held, None, hold_s)

@@ -1,6 +1,7 @@
 """Authentication step: verifies the bearer JWT against the issuers of `policies/auth.yaml`.
 
-Not authorization (see `entitlements.py`): it says who the caller is, not what it may do.
+Not authorization (see `entitlements.py`): it says who the caller is, not what it may do. Not the
+policy file's schema (see `gateway.config.auth`).
 """
 
 from __future__ import annotations
@@ -11,68 +12,16 @@ from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Literal
 
 import jwt
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
-from pydantic import BaseModel, ConfigDict, Field, model_validator
 from starlette.responses import Response
 
+from gateway.config.auth import AuthPolicy, IssuerConfig
 from gateway.domain.errors import Code, GatewayError
 from gateway.pipeline.chain import Handler
 from gateway.pipeline.context import Principal, RequestContext
 from gateway.pipeline.keys import JwksKeys, KeySource, StaticKey
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-HMAC_ALGORITHMS = frozenset({"HS256", "HS384", "HS512"})
-ASYMMETRIC_ALGORITHMS = frozenset(
-    {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
-)
-
-
-class IssuerConfig(_Model):
-    """One trusted token issuer (`policies/auth.yaml`, `issuers:` list)."""
-
-    name: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")]
-    issuer: Annotated[str, Field(min_length=1)]
-    audiences: Annotated[list[str], Field(min_length=1)]
-    algorithms: Annotated[list[str], Field(min_length=1)]
-    jwks_url: str | None = None
-    public_key_file: str | None = None
-    secret_env: Annotated[str, Field(pattern=r"^[A-Z_][A-Z0-9_]*$")] | None = None
-    leeway_s: Annotated[int, Field(ge=0, le=60)] = 30
-    client_claim: Literal["azp", "client_id", "sub"] = "azp"
-    demo: bool = False  # `gateway token` mints for it; `serve` trusts it only if its secret is set
-
-    @model_validator(mode="after")
-    def _one_key_source_matching_algorithms(self) -> IssuerConfig:
-        sources = [s for s in (self.jwks_url, self.public_key_file, self.secret_env) if s]
-        if len(sources) != 1:
-            raise ValueError("exactly one of jwks_url, public_key_file, secret_env is required")
-        algs = set(self.algorithms)
-        unknown = algs - HMAC_ALGORITHMS - ASYMMETRIC_ALGORITHMS
-        if unknown:
-            raise ValueError(f"unsupported algorithms: {sorted(unknown)} ('none' is never allowed)")
-        if algs & HMAC_ALGORITHMS and algs & ASYMMETRIC_ALGORITHMS:
-            raise ValueError("an issuer may not accept both HMAC and RSA/EC algorithms")
-        if self.secret_env and not algs <= HMAC_ALGORITHMS:
-            raise ValueError("secret_env goes with HMAC algorithms only")
-        if not self.secret_env and algs & HMAC_ALGORITHMS:
-            raise ValueError("HMAC algorithms need secret_env")
-        return self
-
-
-class AuthPolicy(_Model):
-    """`policies/auth.yaml`."""
-
-    issuers: Annotated[list[IssuerConfig], Field(min_length=1)]
-
-
-# -- behaviour -----------------------------------------------------------------------------
 
 MAX_TOKEN_BYTES = 8192
 _CACHE_SIZE = 10_000
@@ -206,7 +155,10 @@ def build_authenticator(
 class Authenticate:
     """Pipeline step: sets `ctx.principal` or answers 401."""
 
+    def __init__(self, authenticator: Authenticator) -> None:
+        self._authenticator = authenticator
+
     async def __call__(self, ctx: RequestContext, call_next: Handler) -> Response:
         authorization = ctx.request.headers.get("authorization")
-        ctx.principal = await ctx.runtime.authenticator.authenticate(authorization)
+        ctx.principal = await self._authenticator.authenticate(authorization)
         return await call_next(ctx)

@@ -102,12 +102,16 @@ def parse_query_model(request: Request, model: type[BaseModel]) -> Any:
 
 
 class ParseBody:
-    """Pipeline step: `ctx.payload` from the JSON body, `ctx.query` from the query string."""
+    """Pipeline step: `ctx.payload` from the JSON body (upgraded first when an older version's
+    body), `ctx.query` from the query string."""
 
     async def __call__(self, ctx: RequestContext, call_next: Handler) -> Response:
         spec = ctx.spec
         if spec.body_model is not None:
-            ctx.payload = parse_json_model(await read_body(ctx.request), spec.body_model)
+            raw = await read_body(ctx.request)
+            if ctx.body_upgrade is not None:
+                raw = ctx.body_upgrade.body(raw)
+            ctx.payload = parse_json_model(raw, spec.body_model)
         if spec.query_model is not None:
             ctx.query = parse_query_model(ctx.request, spec.query_model)
         return await call_next(ctx)

@@ -1,25 +1,25 @@
 """The per-request context the pipeline steps fill in, in order, and the handler reads.
 
-Not behaviour: each field is set by exactly one step (named beside it).
+Not behaviour. Each field is written by one step, named beside it; the ERP-call fields at the
+end are written by the service layer's ERP calls (`gateway.service.erp_calls`) and nothing else.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
 
-from gateway.adapters.base import CallContext
-from gateway.pipeline.tracing import TraceContext
-
 if TYPE_CHECKING:
-    from gateway.api.operations import OperationSpec
+    from gateway.observability.spans import Span
+    from gateway.observability.trace_context import TraceContext
+    from gateway.pipeline.entitlements import Entitlement
+    from gateway.pipeline.operation import OperationSpec
+    from gateway.pipeline.versioning import BodyUpgrade
     from gateway.routing.rules import RouteDecision
-    from gateway.runtime import Runtime
-    from gateway.store.base import XrefRecord
+    from gateway.store.base import ClaimRequest, XrefRecord
 
 
 @dataclass(frozen=True)
@@ -34,16 +34,19 @@ class Principal:
 
 @dataclass
 class RequestContext:
+    # On arrival (the endpoint): what was asked, and by when it must be answered.
     request: Request
     spec: OperationSpec
-    runtime: Runtime  # one config snapshot for the whole request, even across a reload
-    api_version: str = "v1"
+    path_version: str = ""  # the version the path names; empty on an unversioned path
     arrived: float = field(default_factory=time.monotonic)
-    deadline: float = 0.0  # set on arrival from the runtime's request timeout
+    deadline: float = 0.0  # arrival plus the runtime's request timeout
     correlation_id: str = ""  # tracing step
     trace: TraceContext | None = None  # tracing step
-    span: Any = None  # tracing step: the request's OpenTelemetry span, when telemetry is on
+    span: Span | None = None  # tracing step: the request's span, when spans are exported
+    api_version: str = ""  # versioning step: the path's, else the client's pin, else the default
+    body_upgrade: BodyUpgrade | None = None  # versioning step: an older version's body, upgraded
     principal: Principal | None = None  # auth step
+    entitlement: Entitlement | None = None  # authorization step
     payload: Any = None  # body step: the validated request model
     query: Any = None  # body step: the validated query model
     record: XrefRecord | None = None  # records step: the record the request addresses
@@ -51,22 +54,26 @@ class RequestContext:
     backend: str | None = None  # routing step: the system of record for this request
     route: RouteDecision | None = None  # routing step
     idempotency_key: str | None = None  # admission step
-    reconcile: bool = False  # admission step: an earlier attempt's outcome is unknown
-    forwarded: bool = False  # set when an ERP call is made: the request left the gateway
+    claim: ClaimRequest | None = None  # admission step: the key this request holds, if any
+    # admission step: the ERP an earlier attempt under the same key reached with an unknown
+    # outcome; this request must look for that attempt's document there before submitting.
+    reconcile_on: str | None = None
+    response_headers: dict[str, str] = field(default_factory=dict)  # added to by any step
+    # ERP calls (service layer): whether the request left the gateway, and its ERP deadlines.
+    forwarded: bool = False
     erp_deadlines: dict[str, float] = field(default_factory=dict)  # by backend, from 1st call
-    # Awaited once, just before the first ERP call, with the backend's name (admission step).
-    before_forward: Callable[[str], Awaitable[None]] | None = None
-    response_headers: dict[str, str] = field(default_factory=dict)  # added by any step
 
-    def call_context(self) -> CallContext:
-        """What the ERP call carries: correlation id, our span's traceparent, the deadline."""
-        trace = self.trace
-        return CallContext(
-            correlation_id=self.correlation_id,
-            traceparent=trace.outgoing() if trace else None,
-            tracestate=trace.tracestate if trace else None,
-            deadline=self.deadline,
-        )
+    @property
+    def reconcile(self) -> bool:
+        """Whether an earlier attempt's outcome is unknown (look for its document first)."""
+        return self.reconcile_on is not None
+
+    @property
+    def system_of_record(self) -> str:
+        """Where this request's ERP calls go: the ERP to reconcile with, else the routed one."""
+        backend = self.reconcile_on or self.backend
+        assert backend is not None, "routing runs before handlers"
+        return backend
 
     @property
     def client_id(self) -> str:

@@ -1,68 +1,23 @@
-"""Entitlements step: which operations and legal entities a client may act for.
+"""Entitlement steps: which operations and legal entities a client may act for.
 
-Not authentication (see `auth.py`); it trusts the client id the token carried.
+Not authentication (see `auth.py`; it trusts the client id the token carried) nor the policy
+file's schema (see `gateway.config.clients`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
 from starlette.responses import Response
 
-from gateway.api.versions import VERSIONS
+from gateway.config.clients import ClientsPolicy
 from gateway.domain.errors import Code, GatewayError, not_found
-from gateway.domain.operations import Operation
+from gateway.domain.operations import REQUIRED_SCOPE
 from gateway.pipeline.chain import Handler
 from gateway.pipeline.context import Principal, RequestContext
 
-
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class ClientConfig(_Model):
-    """One API client (`policies/clients.yaml`, `clients:` list)."""
-
-    id: Annotated[str, Field(min_length=1, max_length=128)]
-    description: str | None = None
-    scopes: list[str] = []
-    legal_entities: list[str] | Literal["*"] = "*"
-    rate_limit: Annotated[str, Field(min_length=1)]
-    api_version: str | None = None  # the version of unversioned paths for this client
-
-    @field_validator("api_version")
-    @classmethod
-    def _known_version(cls, version: str | None) -> str | None:
-        if version is not None and version not in VERSIONS:
-            raise ValueError(f"unknown API version; supported: {', '.join(VERSIONS)}")
-        return version
-
-
-class ClientsPolicy(_Model):
-    """`policies/clients.yaml`."""
-
-    clients: list[ClientConfig]
-
-
-# -- behaviour -----------------------------------------------------------------------------
-
-ADMIN_SCOPE = "gateway:admin"
 _CHALLENGE = 'Bearer realm="gateway", error="insufficient_scope", scope="{scope}"'
-
-# The scope each operation needs; the closed list of operations lives in gateway.domain.
-REQUIRED_SCOPE: dict[str, str] = {
-    Operation.CUSTOMERS_CREATE: "customers:write",
-    Operation.CUSTOMERS_READ: "customers:read",
-    Operation.SALES_ORDERS_CREATE: "sales_orders:write",
-    Operation.SALES_ORDERS_READ: "sales_orders:read",
-    Operation.SALES_ORDERS_CANCEL: "sales_orders:write",
-    Operation.INVOICES_READ: "invoices:read",
-    Operation.SHIPMENTS_READ: "shipments:read",
-    Operation.QUOTES_VALIDATE: "quotes:write",
-}
 
 
 @dataclass(frozen=True)
@@ -98,14 +53,8 @@ def insufficient_scope(scope: str) -> GatewayError:
     )
 
 
-def entitlement_for(ctx: RequestContext) -> Entitlement:
-    """The calling client's entitlement; a token for an unregistered client gets 403."""
-    principal = ctx.principal
-    assert principal is not None, "auth runs before entitlements"
-    return registered(ctx.runtime.entitlements, principal)
-
-
 def registered(entitlements: Mapping[str, Entitlement], principal: Principal) -> Entitlement:
+    """The caller's entitlement; a token for a client not in clients.yaml gets 403."""
     entitlement = entitlements.get(principal.client_id)
     if entitlement is None:
         raise GatewayError(Code.FORBIDDEN, "This client is not registered with the gateway.")
@@ -120,11 +69,18 @@ def require_scope(principal: Principal, entitlement: Entitlement, scope: str) ->
 
 class Authorize:
     """Pipeline step, before any record is looked up: the client is registered and may perform
-    the operation. Deciding this first means a refusal never depends on whether an id exists."""
+    the operation (sets `ctx.entitlement`). Deciding this first means a refusal never depends on
+    whether an id exists."""
+
+    def __init__(self, entitlements: Mapping[str, Entitlement]) -> None:
+        self._entitlements = entitlements
 
     async def __call__(self, ctx: RequestContext, call_next: Handler) -> Response:
-        assert ctx.principal is not None, "auth runs before authorization"
-        require_scope(ctx.principal, entitlement_for(ctx), REQUIRED_SCOPE[ctx.spec.operation])
+        principal = ctx.principal
+        assert principal is not None, "auth runs before authorization"
+        entitlement = registered(self._entitlements, principal)
+        require_scope(principal, entitlement, REQUIRED_SCOPE[ctx.spec.operation])
+        ctx.entitlement = entitlement
         return await call_next(ctx)
 
 
@@ -137,7 +93,9 @@ class Entitle:
 
     async def __call__(self, ctx: RequestContext, call_next: Handler) -> Response:
         legal_entity = ctx.legal_entity
-        if legal_entity is not None and not entitlement_for(ctx).may_act_for(legal_entity):
+        entitlement = ctx.entitlement
+        assert entitlement is not None, "authorization runs before entitlements"
+        if legal_entity is not None and not entitlement.may_act_for(legal_entity):
             if ctx.record is not None:
                 raise not_found()
             raise GatewayError(

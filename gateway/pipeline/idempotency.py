@@ -1,8 +1,9 @@
 """Idempotency keys: exactly-once POSTs per the IETF Idempotency-Key draft (STANDARDS.md).
 
-The policy, the key and fingerprint, and what a claim's outcome means; the admission step
-claims and settles keys, the Store makes claims atomic, and the handlers reconcile with the
-ERP (by the gateway reference) when `ctx.reconcile` is set.
+The key and fingerprint, and what a claim's outcome means; the admission step claims and
+settles keys, the Store makes claims atomic, and the service layer reconciles with the ERP (by
+the gateway reference) when `ctx.reconcile` is set. The policy file's schema is
+`gateway.config.idempotency`.
 """
 
 from __future__ import annotations
@@ -10,42 +11,13 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from enum import StrEnum
-from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
+from gateway.config.idempotency import IdempotencyPolicy, Requirement
 from gateway.domain.errors import Code, GatewayError
-from gateway.domain.operations import Operation
 from gateway.pipeline.context import RequestContext
 from gateway.store.base import ClaimRequest, IdempotencyClaim, StoredResponse
-
-
-class Requirement(StrEnum):
-    REQUIRED = "required"
-    OPTIONAL = "optional"
-    OFF = "off"
-
-
-class IdempotencyPolicy(BaseModel):
-    """`policies/idempotency.yaml`: which operations take keys, and for how long."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    retention_s: Annotated[int, Field(ge=60, le=30 * 86400)] = 86400
-    lease_s: Annotated[float, Field(gt=0, le=600)] = 30.0
-    # After an ambiguous failure (the ERP may still commit), the key stays in progress for the
-    # backend's timeout_s plus this grace before a retry may search the ERP and resubmit.
-    ambiguous_grace_s: Annotated[float, Field(ge=0, le=600)] = 2.0
-    operations: dict[Operation, Requirement] = {
-        Operation.SALES_ORDERS_CREATE: Requirement.REQUIRED,
-        Operation.SALES_ORDERS_CANCEL: Requirement.REQUIRED,
-        Operation.CUSTOMERS_CREATE: Requirement.OPTIONAL,
-    }
-
-
-# -- behaviour -----------------------------------------------------------------------------
 
 HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
@@ -103,10 +75,9 @@ def fingerprint(ctx: RequestContext) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def claim_request(ctx: RequestContext) -> ClaimRequest | None:
+def claim_request(ctx: RequestContext, policy: IdempotencyPolicy) -> ClaimRequest | None:
     """The claim this request makes, if its operation takes keys and it sent one; 400 when a
     required key is missing or a key is malformed."""
-    policy = ctx.runtime.idempotency
     requirement = policy.operations.get(ctx.spec.operation, Requirement.OFF)
     if requirement is Requirement.OFF:
         return None
@@ -136,7 +107,7 @@ def settled_outcome(ctx: RequestContext, response: Response) -> StoredResponse |
     if not ctx.forwarded or response.status_code >= 500:
         return None
     headers = {k: v for k, v in response.headers.items() if k in _KEPT_HEADERS}
-    return StoredResponse(response.status_code, headers, bytes(response.body), ctx.backend)
+    return StoredResponse(response.status_code, headers, bytes(response.body), ctx.system_of_record)
 
 
 def refusal(claim: IdempotencyClaim) -> GatewayError | Response:
@@ -155,4 +126,13 @@ def refusal(claim: IdempotencyClaim) -> GatewayError | Response:
     return GatewayError(
         Code.IDEMPOTENCY_KEY_REUSED,
         f"This {HEADER} was used for a different request; use a new key.",
+    )
+
+
+def key_reused() -> GatewayError:
+    """422 for a key whose gateway reference the ERP already holds for another request: the
+    same client and key were used (after their retention here) for a different request."""
+    return GatewayError(
+        Code.IDEMPOTENCY_KEY_REUSED,
+        f"This {HEADER} was already used for a different request; use a new key.",
     )

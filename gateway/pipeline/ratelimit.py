@@ -1,48 +1,19 @@
 """Rate limits: GCRA per client tier, and each ERP's capacity budget across all clients.
 
-The policy, the buckets and slots a request needs, the headers and the refusals; the admission
-step asks the Store, which runs the GCRA arithmetic (`gateway.store.gcra`).
+The buckets and slots a request needs, the headers and the refusals; the admission step asks
+the Store, which runs the GCRA arithmetic (`gateway.store.gcra`). The policy file's schema is
+`gateway.config.rate_limits`.
 """
 
 from __future__ import annotations
 
 import math
 import uuid
-from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
-
+from gateway.config.rate_limits import BackendBudget, TierConfig
 from gateway.domain.errors import QUOTA_EXCEEDED_TYPE, Code, GatewayError
 from gateway.pipeline.context import RequestContext
 from gateway.store.base import BucketRequest, RateDecision, SlotRequest
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class TierConfig(_Model):
-    rate_per_s: Annotated[float, Field(gt=0)]
-    burst: Annotated[int, Field(ge=1)]
-    # The bucket is per client; optionally per client and operation and/or legal entity.
-    partition_by: list[Literal["operation", "legal_entity"]] = []
-
-
-class BackendBudget(_Model):
-    max_rps: Annotated[float, Field(gt=0)]
-    max_in_flight: Annotated[int, Field(ge=1)]
-
-
-class RateLimitPolicy(_Model):
-    """`policies/rate-limits.yaml`."""
-
-    tiers: dict[str, TierConfig]
-    backends: dict[str, BackendBudget] = {}
-    # When the store is down: "open" lets requests through (logged), "closed" answers 503.
-    on_store_error: Literal["open", "closed"] = "open"
-
-
-# -- behaviour -----------------------------------------------------------------------------
 
 _ERP_LEASE_MARGIN_S = 5.0
 

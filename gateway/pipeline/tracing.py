@@ -1,90 +1,49 @@
-"""Tracing step: the correlation id (Zalando's rule) and W3C Trace Context for each request.
+"""Tracing step: the request's correlation id and W3C trace, echoed on every response, and its
+server span when spans are exported.
 
-Not logging or metrics; it only decides the ids, echoes them and prepares what goes to the ERP.
+Not the parsing of the ids (see `gateway.observability.trace_context`) nor span export.
 """
 
 from __future__ import annotations
 
-import re
-import secrets
-import uuid
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
-
 from starlette.responses import Response
 
 from gateway.domain.errors import GatewayError
-from gateway.ops.telemetry import end_server_span, start_server_span
-
-if TYPE_CHECKING:
-    from gateway.pipeline.chain import Handler
-    from gateway.pipeline.context import RequestContext
-
-CORRELATION_HEADER = "X-Correlation-ID"
-_CORRELATION_RE = re.compile(r"^[A-Za-z0-9._~+/=-]{1,128}$")
-_TRACEPARENT_RE = re.compile(r"^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?$")
-_ZERO_TRACE = "0" * 32
-_ZERO_SPAN = "0" * 16
-_MAX_TRACESTATE_MEMBERS = 32
-
-
-@dataclass(frozen=True)
-class TraceContext:
-    trace_id: str
-    span_id: str  # our span, the parent-id of what we send on
-    parent_id: str | None  # the caller's span, when it sent a valid traceparent
-    flags: str
-    tracestate: str | None = None
-
-    def outgoing(self) -> str:
-        return f"00-{self.trace_id}-{self.span_id}-{self.flags}"
-
-
-def correlation_id_from(header: str | None) -> str:
-    """The caller's correlation id when well-formed, else a fresh UUID."""
-    if header and _CORRELATION_RE.match(header):
-        return header
-    return str(uuid.uuid4())
-
-
-def trace_context_from(traceparent: str | None, tracestate: str | None) -> TraceContext:
-    """Continue a valid W3C trace, or start a new one (and drop tracestate with a bad parent)."""
-    span_id = secrets.token_hex(8)
-    match = _TRACEPARENT_RE.match(traceparent.strip()) if traceparent else None
-    if match:
-        version, trace_id, parent_id, flags, rest = match.groups()
-        valid = (
-            version != "ff"
-            and trace_id != _ZERO_TRACE
-            and parent_id != _ZERO_SPAN
-            and not (version == "00" and rest)
-        )
-        if valid:
-            return TraceContext(trace_id, span_id, parent_id, flags, _valid_tracestate(tracestate))
-    return TraceContext(secrets.token_hex(16), span_id, None, "01", None)
-
-
-def _valid_tracestate(tracestate: str | None) -> str | None:
-    if not tracestate:
-        return None
-    members = [m for m in (p.strip() for p in tracestate.split(",")) if m]
-    if not members or len(members) > _MAX_TRACESTATE_MEMBERS:
-        return None
-    return tracestate
+from gateway.observability.spans import Telemetry, end_server_span, start_server_span
+from gateway.observability.trace_context import (
+    CORRELATION_HEADER,
+    correlation_id_from,
+    trace_context_from,
+)
+from gateway.pipeline.chain import Handler
+from gateway.pipeline.context import RequestContext
 
 
 class Tracing:
     """First step: every response, problems included, carries the correlation id."""
 
+    def __init__(self, telemetry: Telemetry | None) -> None:
+        self._telemetry = telemetry
+
     async def __call__(self, ctx: RequestContext, call_next: Handler) -> Response:
         headers = ctx.request.headers
         ctx.correlation_id = correlation_id_from(headers.get(CORRELATION_HEADER))
-        ctx.trace = trace_context_from(headers.get("traceparent"), headers.get("tracestate"))
+        incoming = trace_context_from(headers.get("traceparent"), headers.get("tracestate"))
         ctx.response_headers[CORRELATION_HEADER] = ctx.correlation_id
-        telemetry = getattr(ctx.request.app.state, "telemetry", None)
+        telemetry = self._telemetry
         if telemetry is None:
+            ctx.trace = incoming
             return await call_next(ctx)
-        span = ctx.span = start_server_span(telemetry, ctx, ctx.trace)
+        request = ctx.request
+        span, ctx.trace = start_server_span(
+            telemetry,
+            request.method,
+            request.url.path,
+            ctx.spec.operation,
+            ctx.correlation_id,
+            incoming,
+        )
+        ctx.span = span
         status = 500
         try:
             response = await call_next(ctx)

@@ -1,7 +1,8 @@
 """Versioning step: which API version serves a request, its deprecation headers, and the
 upgrade of an older version's request and downgrade of its response (resource or problem).
 
-Not the version changes themselves (see `gateway.api.versions`); this only applies them.
+Not the version changes themselves (see `gateway.domain.versions`); this only applies them. The
+policy file's schema is `gateway.config.api_versions`.
 """
 
 from __future__ import annotations
@@ -9,66 +10,28 @@ from __future__ import annotations
 import datetime as dt
 import json
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from email.utils import format_datetime
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
-from starlette.requests import Request
 from starlette.responses import Response
-from starlette.types import Message
 
-from gateway.api.versions import LATEST, VERSIONS, downgrade_response, upgrade_request
-from gateway.api.versions.v1_models import V1_REQUESTS
+from gateway.config.api_versions import ApiVersionsPolicy, VersionPolicy
+from gateway.config.clients import ClientsPolicy
 from gateway.domain.errors import Code, FieldError, GatewayError
 from gateway.domain.operations import Operation
-from gateway.pipeline.body import parse_json_model, read_body
-
-if TYPE_CHECKING:
-    from gateway.config.loader import GatewayConfig
-    from gateway.pipeline.chain import Handler
-    from gateway.pipeline.context import RequestContext
+from gateway.domain.versions import LATEST, VERSIONS, downgrade_response, upgrade_request
+from gateway.domain.versions.v1_models import V1_REQUESTS
+from gateway.pipeline.auth import Authenticator
+from gateway.pipeline.body import parse_json_model
+from gateway.pipeline.chain import Handler
+from gateway.pipeline.context import RequestContext
 
 VERSION_HEADER = "API-Version"
 CHANGELOG_PATH = "/changelog"
 _JSON_TYPES = ("application/json", "application/problem+json")
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class VersionPolicy(_Model):
-    """One version's lifecycle (`policies/api-versions.yaml`, `versions:` map)."""
-
-    deprecated: dt.date | None = None  # from this day: Deprecation and Link headers
-    sunset: dt.date | None = None  # from this day: 410 version_sunset
-
-    @model_validator(mode="after")
-    def _sunset_after_deprecation(self) -> VersionPolicy:
-        deprecated, sunset = self.deprecated, self.sunset
-        if sunset is not None and deprecated is not None and sunset < deprecated:
-            raise ValueError("sunset must not be before deprecated")
-        return self
-
-
-class ApiVersionsPolicy(_Model):
-    """`policies/api-versions.yaml` (optional): version lifecycles and the default version."""
-
-    versions: dict[Annotated[str, Field(pattern=r"^v\d+$")], VersionPolicy] = {}
-    default: str = LATEST  # the version of unversioned paths for clients without a pin
-
-    @model_validator(mode="after")
-    def _known_versions(self) -> ApiVersionsPolicy:
-        unknown = sorted({*self.versions, self.default} - set(VERSIONS))
-        if unknown:
-            raise ValueError(
-                f"unknown API version(s) {', '.join(unknown)}; supported: {', '.join(VERSIONS)}"
-            )
-        return self
-
-
-# -- behaviour -----------------------------------------------------------------------------
+_NO_HEADERS: Mapping[str, str] = {}
 
 
 @dataclass(frozen=True)
@@ -96,11 +59,10 @@ def lifecycle_headers(version: str, policy: VersionPolicy) -> dict[str, str]:
     return headers
 
 
-def compile_versions(config: GatewayConfig) -> VersionTable:
-    policy = config.api_versions
+def compile_versions(policy: ApiVersionsPolicy, clients: ClientsPolicy) -> VersionTable:
     return VersionTable(
         default=policy.default,
-        pins={c.id: c.api_version for c in config.clients.clients if c.api_version},
+        pins={c.id: c.api_version for c in clients.clients if c.api_version},
         headers={v: lifecycle_headers(v, p) for v, p in policy.versions.items()},
         sunset_at={
             v: _midnight_utc(p.sunset).timestamp()
@@ -131,31 +93,23 @@ def upgraded_body(raw: bytes, version: str, operation: Operation) -> bytes:
 
 
 class BodyUpgrade:
-    """The upgrade of one request's body to the newest version, done when the body step reads
-    it (lazily, so that the steps before it, authentication..., answer first as in v2).
+    """The upgrade of one request's body to the newest version, applied by the body step when it
+    reads the body (so that the steps before it, authentication..., answer first as in v2).
 
     Remembers a refusal by the older version's schema: its pointers are already that version's.
     """
 
-    def __init__(self, request: Request, version: str, operation: Operation) -> None:
-        self._original = request
+    def __init__(self, version: str, operation: Operation) -> None:
         self._version = version
         self._operation = operation
-        self._sent = False
         self.refusal: GatewayError | None = None
-        self.request = Request(request.scope, self._receive)
 
-    async def _receive(self) -> Message:
-        if self._sent:
-            return {"type": "http.disconnect"}
+    def body(self, raw: bytes) -> bytes:
         try:
-            raw = await read_body(self._original)
-            body = upgraded_body(raw, self._version, self._operation)
+            return upgraded_body(raw, self._version, self._operation)
         except GatewayError as error:
             self.refusal = error
             raise
-        self._sent = True
-        return {"type": "http.request", "body": body, "more_body": False}
 
 
 def downgraded(response: Response, version: str, operation: Operation) -> Response:
@@ -188,21 +142,16 @@ class Versioning:
     chain of version changes. It is outside idempotency, so a replay is downgraded exactly as
     the original answer was."""
 
-    def __init__(self) -> None:
-        self._compiled: tuple[GatewayConfig, VersionTable] | None = None
+    def __init__(self, table: VersionTable, authenticator: Authenticator) -> None:
+        self._table = table
+        self._authenticator = authenticator
 
-    def _table(self, config: GatewayConfig) -> VersionTable:
-        compiled = self._compiled
-        if compiled is None or compiled[0] is not config:  # recompiled once per reload
-            compiled = (config, compile_versions(config))
-            self._compiled = compiled
-        return compiled[1]
-
-    async def _pinned(self, ctx: RequestContext, table: VersionTable) -> str:
+    async def _pinned(self, ctx: RequestContext) -> str:
         """The caller's pinned version for an unversioned path; the authentication step still
         judges the token (verified tokens are cached, so this costs no second check)."""
+        table = self._table
         try:
-            principal = await ctx.runtime.authenticator.authenticate(
+            principal = await self._authenticator.authenticate(
                 ctx.request.headers.get("authorization")
             )
         except GatewayError:
@@ -210,11 +159,11 @@ class Versioning:
         return table.pins.get(principal.client_id, table.default)
 
     async def __call__(self, ctx: RequestContext, call_next: Handler) -> Response:
-        table = self._table(ctx.runtime.config)
-        version = ctx.api_version or await self._pinned(ctx, table)
+        table = self._table
+        version = ctx.path_version or await self._pinned(ctx)
         ctx.api_version = version
         ctx.response_headers[VERSION_HEADER] = version
-        ctx.response_headers.update(table.headers.get(version, {}))
+        ctx.response_headers.update(table.headers.get(version, _NO_HEADERS))
         sunset_at = table.sunset_at.get(version)
         if sunset_at is not None and time.time() >= sunset_at:
             raise version_sunset(version)
@@ -223,8 +172,7 @@ class Versioning:
         operation = ctx.spec.operation
         upgrade = None
         if ctx.spec.body_model is not None:
-            upgrade = BodyUpgrade(ctx.request, version, operation)
-            ctx.request = upgrade.request
+            upgrade = ctx.body_upgrade = BodyUpgrade(version, operation)
         try:
             response = await call_next(ctx)
         except GatewayError as error:

@@ -8,15 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from fnmatch import fnmatchcase
 from types import MappingProxyType
-from typing import TYPE_CHECKING
 
 from gateway.config.routes import RouteRule, RoutesConfig
-from gateway.domain.operations import ALL_OPERATIONS
-
-if TYPE_CHECKING:
-    from gateway.config.loader import GatewayConfig
+from gateway.domain.operations import ALL_OPERATIONS, operations_matching
 
 DEFAULT_RULE_ID = "default"
 MATCH_ALL = "*"
@@ -83,13 +78,6 @@ class CompiledRule:
         if self.legal_entities is not None:
             facts.append(f"legal entity {entity.code}")
         return f"rule {self.id}: " + (", ".join(facts) if facts else "matches everything")
-
-
-def operations_matching(globs: tuple[str, ...] | None) -> frozenset[str]:
-    """The known operations any of `globs` matches (all of them for `None`)."""
-    if globs is None:
-        return frozenset(ALL_OPERATIONS)
-    return frozenset(op for op in ALL_OPERATIONS if any(fnmatchcase(op, g) for g in globs))
 
 
 def compile_rule(rule: RouteRule) -> CompiledRule:
@@ -178,8 +166,3 @@ def compile_routes(routes: RoutesConfig) -> RoutingTable:
         routes.default_backend,
         legal_entities_of(routes),
     )
-
-
-def compile_routing(config: GatewayConfig) -> RoutingTable:
-    """The routing table of a loaded configuration, built once per load."""
-    return compile_routes(config.routes)

@@ -19,11 +19,12 @@ import httpx
 import pytest
 import yaml
 
+from erp_simulators.sap import create_app
 from gateway.adapters.base import CallContext, CustomerContext, References
-from gateway.adapters.http import AiohttpTransport, ErpFailure, ErpResponse
-from gateway.adapters.sap_odata import SapODataAdapter, build_sap_adapter
+from gateway.adapters.http import AiohttpTransport, ErpResponse
+from gateway.adapters.sap import SapODataAdapter, build_sap_adapter
 from gateway.config.backends import SapBackend
-from gateway.domain.errors import Code, GatewayError
+from gateway.domain.errors import Code, ErpFailure, GatewayError
 from gateway.domain.models import (
     CreditCheck,
     CustomerCreate,
@@ -33,7 +34,6 @@ from gateway.domain.models import (
     SalesOrderStatus,
     ShipmentStatus,
 )
-from gateway.simulators.sap import create_app
 from tests.canonical import billing, order_item
 from tests.fake_transport import FakeTransport, empty_response, json_response
 from tests.servers import serve_app

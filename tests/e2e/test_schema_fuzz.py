@@ -18,7 +18,7 @@ from schemathesis.checks import (  # noqa: E402  (after the import-or-skip)
     response_schema_conformance,
 )
 
-from gateway.api.versions import VERSIONS  # noqa: E402
+from gateway.domain.versions import VERSIONS  # noqa: E402
 
 EXAMPLES_PER_OPERATION = 12
 # The demo client's tier allows 50 requests/s; stay under it so the fuzz run measures the

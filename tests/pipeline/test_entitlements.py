@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from gateway.store.base import Store
+from tests.configs import write_config
 from tests.e2e import payloads
 from tests.harness import in_process_gateway, token_for
 
@@ -18,6 +21,42 @@ async def test_a_write_for_a_legal_entity_the_client_may_not_act_for_is_403_with
         assert response.status_code == 403
         assert response.json()["code"] == "forbidden"
         assert all(not erp.calls for erp in gw.erps.values())
+
+
+US01_WRITER = """
+  - id: crm-us
+    scopes: [customers:write, customers:read, sales_orders:write, sales_orders:read]
+    legal_entities: [US01]
+    rate_limit: standard
+"""
+
+
+async def test_a_writer_for_one_legal_entity_gets_403_for_another_without_erp_call(
+    store: Store, tmp_path: Path
+) -> None:
+    config_dir = write_config(tmp_path, clients=US01_WRITER)
+    async with (
+        in_process_gateway(store, config_dir) as gw,
+        gw.client() as demo,
+        gw.client("crm-us") as us,
+    ):
+        de_customer = (await demo.post("/v1/customers", json=payloads.customer("DE01"))).json()
+        calls_before = {name: list(erp.calls) for name, erp in gw.erps.items()}
+        refused = [
+            await us.post("/v1/customers", json=payloads.customer("DE01")),
+            await us.post(
+                "/v1/sales-orders",
+                json=payloads.order("DE01", de_customer["id"]),
+                headers=payloads.new_key(),
+            ),
+        ]
+        for response in refused:
+            assert response.status_code == 403, response.text
+            assert response.json()["code"] == "forbidden"
+            assert "DE01" in response.json()["detail"]
+        assert {name: erp.calls for name, erp in gw.erps.items()} == calls_before
+        allowed = await us.post("/v1/customers", json=payloads.customer("US01"))
+        assert allowed.status_code == 201, allowed.text
 
 
 async def test_a_write_without_the_scope_is_403_insufficient_scope(store: Store) -> None:

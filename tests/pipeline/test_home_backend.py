@@ -18,7 +18,7 @@ def _move_de01_to_cloud(gw: Gateway) -> None:
         0, {"id": "de01-wave", "match": {"legal_entities": ["DE01"]}, "backend": "cloud"}
     )
     table = compile_routes(RoutesConfig.model_validate(routes))
-    gw.app.state.runtime = replace(gw.runtime, routing=table)
+    gw.serve(replace(gw.runtime, routing=table))
 
 
 async def test_reads_and_cancels_go_to_the_records_home_after_a_wave(store: Store) -> None:

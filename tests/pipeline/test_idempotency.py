@@ -10,11 +10,13 @@ import httpx
 import pytest
 
 from gateway.domain.errors import GatewayError
+from gateway.domain.ids import gateway_reference
 from gateway.pipeline.idempotency import parse_key
 from gateway.store.base import Store
 from tests.configs import ERP_TIMEOUT_S, write_config
 from tests.conftest import Clock
 from tests.e2e import payloads
+from tests.fake_erp import UNKNOWN_SKU
 from tests.harness import Gateway, in_process_gateway
 
 SECOND_WRITER = """
@@ -62,6 +64,45 @@ async def test_a_retry_replays_the_stored_answer_byte_for_byte(store: Store) -> 
         assert again.headers["x-correlation-id"] == "retry-corr"
         assert "idempotent-replayed" not in first.headers
         assert _orders(gw) == 1
+
+
+async def test_an_erp_refusal_is_replayed_byte_for_byte_and_the_erp_is_asked_once(
+    store: Store,
+) -> None:
+    async with in_process_gateway(store) as gw, gw.client() as api:
+        customer = await _customer(api)
+        body = payloads.order(
+            "US01",
+            customer["id"],
+            lines=[{"sku": UNKNOWN_SKU, "quantity": 1, "unit_price": "1.00"}],
+        )
+        headers = {"Idempotency-Key": "k-refused"}
+        first = await api.post("/v1/sales-orders", json=body, headers=headers)
+        assert first.status_code == 422, first.text
+        assert first.json()["code"] == "unknown_sku"
+        again = await api.post("/v1/sales-orders", json=body, headers=headers)
+        assert again.status_code == 422
+        assert again.content == first.content
+        assert again.headers["idempotent-replayed"] == "true"
+        assert gw.erps["cloud"].calls.count("create_sales_order") == 1
+
+
+async def test_a_key_whose_reference_the_erp_holds_for_another_request_is_422_reused(
+    store: Store,
+) -> None:
+    async with in_process_gateway(store) as gw, gw.client() as api:
+        customer = await _customer(api)
+        # Another request under this client's key made a document the ERP still holds (the
+        # gateway forgot the key after its retention): the reference is taken.
+        gw.erps["cloud"].taken_references.add(gateway_reference("crm-demo", "k-old", "unused"))
+        response = await api.post(
+            "/v1/sales-orders",
+            json=payloads.order("US01", customer["id"]),
+            headers={"Idempotency-Key": "k-old"},
+        )
+        assert response.status_code == 422, response.text
+        assert response.json()["code"] == "idempotency_key_reused"
+        assert not gw.erps["cloud"].orders
 
 
 async def test_the_same_key_with_another_body_is_422(store: Store) -> None:
@@ -202,7 +243,7 @@ async def test_a_retry_after_a_cutover_goes_to_the_original_erp(
         assert (await api.post("/v1/sales-orders", json=body, headers=headers)).status_code == 504
         legacy.fail_after_commit = False
         # Wave: DE01 moves to the cloud ERP between the request and its retry.
-        gw.app.state.runtime = _with_de01_on_cloud(gw)
+        gw.serve(_with_de01_on_cloud(gw))
         await clock.advance(COMMIT_WINDOW_S + 0.1)
         retry = await api.post("/v1/sales-orders", json=body, headers=headers)
         assert retry.status_code == 201, retry.text

@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from gateway.pipeline.ratelimit import TierConfig, limit_header, policy_header
+from gateway.config.rate_limits import TierConfig
+from gateway.pipeline.ratelimit import limit_header, policy_header
 from gateway.store.base import RateDecision, Store, StoreUnavailable
 from gateway.store.memory import MemoryStore
 from tests.configs import write_config

@@ -9,6 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from gateway.app import current_runtime
 from gateway.ops import reload as reload_module
 from gateway.ops.reload import Reloader
 from gateway.store.base import Store
@@ -69,16 +70,16 @@ async def test_a_changed_file_is_picked_up_by_the_watcher(
 ) -> None:
     monkeypatch.setattr(reload_module, "POLL_INTERVAL_S", 0.05)
     async with in_process_gateway(store, config_dir) as gw, gw.client("crm-emea") as emea:
-        reloader = Reloader(gw.app, config_dir)
+        reloader = Reloader(config_dir, current=lambda: current_runtime(gw.app), install=gw.serve)
         watcher = asyncio.create_task(reloader.watch())
         try:
-            before = gw.app.state.runtime
+            before = current_runtime(gw.app)
             _narrow_emea_to_gb01(config_dir)
             for _ in range(100):
-                if gw.app.state.runtime is not before:
+                if current_runtime(gw.app) is not before:
                     break
                 await asyncio.sleep(0.02)
-            assert gw.app.state.runtime is not before
+            assert current_runtime(gw.app) is not before
             assert reloader.status.generation == 2
             hidden = await emea.get("/v1/customers", params={"external_ref": "X"})
             assert hidden.status_code == 200

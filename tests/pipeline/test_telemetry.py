@@ -7,7 +7,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 
-from gateway.ops.telemetry import telemetry_from_env, telemetry_with
+from gateway.observability.spans import telemetry_from_env, telemetry_with
 from gateway.store.memory import MemoryStore
 from tests.e2e import payloads
 from tests.harness import in_process_gateway
@@ -19,8 +19,7 @@ CALLER_SPAN = "00f067aa0ba902b7"
 async def test_spans_continue_the_callers_trace_and_name_the_erp_calls_parent() -> None:
     exporter = InMemorySpanExporter()
     telemetry = telemetry_with(SimpleSpanProcessor(exporter))
-    async with in_process_gateway(MemoryStore()) as gw, gw.client() as api:
-        gw.app.state.telemetry = telemetry
+    async with in_process_gateway(MemoryStore(), telemetry=telemetry) as gw, gw.client() as api:
         response = await api.post(
             "/v1/customers",
             json=payloads.customer("US01"),
@@ -40,8 +39,8 @@ async def test_spans_continue_the_callers_trace_and_name_the_erp_calls_parent() 
 
 async def test_a_problem_is_recorded_on_the_server_span() -> None:
     exporter = InMemorySpanExporter()
-    async with in_process_gateway(MemoryStore()) as gw, gw.client() as api:
-        gw.app.state.telemetry = telemetry_with(SimpleSpanProcessor(exporter))
+    telemetry = telemetry_with(SimpleSpanProcessor(exporter))
+    async with in_process_gateway(MemoryStore(), telemetry=telemetry) as gw, gw.client() as api:
         assert (await api.get("/v1/customers/cus_missing")).status_code == 404
     (server,) = exporter.get_finished_spans()
     assert server.attributes is not None

@@ -21,8 +21,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from gateway.config.auth import AuthPolicy
 from gateway.domain.errors import Code, GatewayError
-from gateway.pipeline.auth import Authenticator, AuthPolicy, build_authenticator
+from gateway.pipeline.auth import Authenticator, IssuerVerifier, build_authenticator
 from gateway.pipeline.keys import UNKNOWN_KID_COOLDOWN_S, JwksKeys
 from tests.servers import serve_app
 
@@ -271,3 +272,48 @@ async def test_unknown_kids_refetch_at_most_once_per_cooldown() -> None:
     fetch.keys = {"k1": "key-1", "k2": "key-2"}
     now[0] += UNKNOWN_KID_COOLDOWN_S
     assert await keys.key_for("k2") == "key-2"  # a rotated key is picked up after the cooldown
+
+
+class _CountingKey:
+    """A key source that records every lookup: a token refused before one never reached it."""
+
+    def __init__(self, key: bytes) -> None:
+        self.key = key
+        self.lookups = 0
+
+    async def key_for(self, kid: str | None) -> Any:
+        self.lookups += 1
+        return self.key
+
+
+async def test_an_algorithm_outside_the_issuers_allow_list_is_refused_before_any_key_lookup() -> (
+    None
+):
+    # The gateway's own check, not PyJWT's later one: a token whose `alg` the issuer does not
+    # list never reaches key selection (with a JWKS, that would be a fetch an attacker triggers).
+    config = AuthPolicy.model_validate(
+        {
+            "issuers": [
+                {
+                    "name": "hmac",
+                    "issuer": HMAC_ISS,
+                    "audiences": [AUDIENCE],
+                    "algorithms": ["HS256"],
+                    "secret_env": "UNUSED",
+                }
+            ]
+        }
+    ).issuers[0]
+    secret = HMAC_SECRET * 2  # long enough for HS384 too: only the allow-list may refuse it
+    keys = _CountingKey(secret.encode())
+    authenticator = Authenticator({HMAC_ISS: IssuerVerifier(config, keys)})
+    now = int(time.time())
+    claims = {"iss": HMAC_ISS, "aud": AUDIENCE, "sub": "c", "azp": "c", "iat": now, "exp": now + 60}
+    allowed = jwt.encode(claims, secret, algorithm="HS256")
+    assert (await authenticator.authenticate(f"Bearer {allowed}")).client_id == "c"
+    assert keys.lookups == 1
+    outside = jwt.encode(claims, secret, algorithm="HS384")
+    with pytest.raises(GatewayError) as refused:
+        await authenticator.authenticate(f"Bearer {outside}")
+    assert refused.value.code is Code.UNAUTHORIZED
+    assert keys.lookups == 1

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from gateway.api.versions.v1_models import CustomerCreate, SalesOrderCreate
 from gateway.domain.errors import Code, GatewayError
+from gateway.domain.versions.v1_models import CustomerCreate, SalesOrderCreate
 from gateway.pipeline.body import json_pointer, parse_json_model
 
 ORDER: dict[str, Any] = {

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from gateway import configuration
 from gateway.config.issues import ConfigError
-from gateway.config.loader import check_config, load_config
 from tests.unit.test_config_loader import config_copy, edit, line_of, only_error
 
 NA_RULE = "  - id: na-on-cloud  "  # the demo's rule, as written (the comment starts later)
@@ -77,7 +77,9 @@ def test_a_client_with_an_unknown_tier_or_legal_entity_is_an_error(tmp_path: Pat
         "rate_limit: standard                # a tier",
         "rate_limit: gold                # a tier",
     )
-    issues = {(i.line, i.message) for i in check_config(config, env={}) if i.severity == "error"}
+    issues = {
+        (i.line, i.message) for i in configuration.check(config, env={}) if i.severity == "error"
+    }
     assert issues == {
         (tier_line, "unknown rate-limit tier 'gold' (known: bulk, standard)"),
         (le_line, "unknown legal entity 'FR02' (known: CA01, DE01, FR01, GB01, SG01, US01)"),
@@ -94,7 +96,7 @@ def test_a_duplicate_client_id_is_an_error(tmp_path: Path) -> None:
 def test_a_budget_for_an_unknown_backend_is_an_error(tmp_path: Path) -> None:
     config = config_copy(tmp_path)
     line = edit(config, "policies/rate-limits.yaml", "  cloud: {", "  netsuite: {")
-    errors = [i for i in check_config(config, env={}) if i.severity == "error"]
+    errors = [i for i in configuration.check(config, env={}) if i.severity == "error"]
     assert [str(i) for i in errors] == [
         f"policies/rate-limits.yaml:{line}: unknown backend 'netsuite' (known: cloud, legacy)"
     ]
@@ -103,7 +105,7 @@ def test_a_budget_for_an_unknown_backend_is_an_error(tmp_path: Path) -> None:
 def test_a_missing_value_map_for_a_routed_legal_entity_warns_but_loads(tmp_path: Path) -> None:
     config = config_copy(tmp_path)
     edit(config, "backends/cloud.yaml", '    CA01: {subsidiary: "3", currency: "3"}\n', "")
-    issues = check_config(config, env={})
+    issues = configuration.check(config, env={})
     assert [(i.severity, i.file, i.line) for i in issues] == [
         (
             "warning",
@@ -112,7 +114,9 @@ def test_a_missing_value_map_for_a_routed_legal_entity_warns_but_loads(tmp_path:
         )
     ]
     assert "CA01 is routed here (routes.yaml, by rule na-on-cloud)" in issues[0].message
-    assert "CA01" not in load_config(config, env={}).backends["cloud"].value_maps.legal_entities
+    assert (
+        "CA01" not in configuration.load(config, env={}).backends["cloud"].value_maps.legal_entities
+    )
 
 
 def test_a_rule_shadowed_by_an_earlier_one_warns(tmp_path: Path) -> None:
@@ -124,7 +128,7 @@ def test_a_rule_shadowed_by_an_earlier_one_warns(tmp_path: Path) -> None:
         "  - id: us-orders\n    match: {legal_entities: [US01]}\n    backend: legacy\n"
         "\ndefault_backend:",
     )
-    (issue,) = check_config(config, env={})
+    (issue,) = configuration.check(config, env={})
     assert issue.severity == "warning"
     assert issue.line == line_of(config, "routes.yaml", "- id: us-orders")
     assert issue.message.startswith("rule us-orders never decides anything")
@@ -133,7 +137,7 @@ def test_a_rule_shadowed_by_an_earlier_one_warns(tmp_path: Path) -> None:
 def test_a_scope_no_operation_needs_warns(tmp_path: Path) -> None:
     config = config_copy(tmp_path)
     line = edit(config, "policies/clients.yaml", '["gateway:admin"]', '["gateway:admn"]')
-    (issue,) = check_config(config, env={})
+    (issue,) = configuration.check(config, env={})
     assert (issue.severity, issue.line) == ("warning", line)
     assert "'gateway:admn' grants nothing" in issue.message
 
@@ -156,4 +160,4 @@ def test_cross_file_errors_stop_the_load(tmp_path: Path) -> None:
     config = config_copy(tmp_path)
     edit(config, "routes.yaml", "backend: cloud ", "backend: clowd ")
     with pytest.raises(ConfigError, match=r"routes\.yaml:\d+: unknown backend 'clowd'"):
-        load_config(config, env={})
+        configuration.load(config, env={})

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from gateway.simulators.netsuite import create_app
+from erp_simulators.netsuite import create_app
 from tests.servers import PYTHON, free_port, run_process, serve_app
 
 TOKEN_PATH = "/services/rest/auth/oauth2/v1/token"
@@ -471,7 +471,7 @@ async def test_commit_then_timeout_saves_the_record_before_the_answer_is_lost(
 def test_the_simulator_runs_as_a_module_on_the_port_it_is_given() -> None:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    args = [PYTHON, "-m", "gateway.simulators.netsuite", "--port", str(port)]
+    args = [PYTHON, "-m", "erp_simulators.netsuite", "--port", str(port)]
     started = time.monotonic()
     with run_process(args, url + "/_sim/stats", expect=200):
         assert httpx.get(url + "/_sim/stats").json()["customers"] == 0

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from gateway.api.openapi import openapi_bytes, openapi_document
-from gateway.api.versions import VERSIONS, changelog
 from gateway.cli import main
+from gateway.domain.versions import VERSIONS, changelog
 from gateway.store.memory import MemoryStore
 from tests.harness import in_process_gateway
 

@@ -12,7 +12,7 @@ import aiohttp
 import httpx
 import pytest
 
-from gateway.simulators.sap import create_app
+from erp_simulators.sap import create_app
 from tests.servers import PYTHON, free_port, run_process, serve_app
 
 AUTH = ("GATEWAY_SVC", "legacy-sim-secret")
@@ -584,7 +584,7 @@ async def test_hundreds_of_concurrent_requests_are_served(url: str, erp: httpx.C
 
 def test_the_module_runs_as_a_program_on_the_port_it_is_given() -> None:
     port = free_port()
-    args = [PYTHON, "-m", "gateway.simulators.sap", "--port", str(port)]
+    args = [PYTHON, "-m", "erp_simulators.sap", "--port", str(port)]
     with run_process(args, f"http://127.0.0.1:{port}/_sim/stats", expect=200):
         response = httpx.get(f"http://127.0.0.1:{port}{SO_ROOT}", auth=AUTH)
     assert response.status_code == 200

@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from gateway.pipeline.tracing import correlation_id_from, trace_context_from
+from gateway.observability.trace_context import correlation_id_from, trace_context_from
 
 VALID_TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
 VALID_PARENT = "00f067aa0ba902b7"

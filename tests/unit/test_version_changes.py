@@ -7,7 +7,9 @@ from typing import Any
 
 import pytest
 
-from gateway.api.versions import (
+from gateway.domain import models as v2
+from gateway.domain.operations import Operation
+from gateway.domain.versions import (
     CHANGES,
     VERSIONS,
     changelog,
@@ -16,9 +18,7 @@ from gateway.api.versions import (
     v2_customer_names_and_addresses,
     v2_order_items_and_money,
 )
-from gateway.api.versions import v1_models as v1
-from gateway.domain import models as v2
-from gateway.domain.operations import Operation
+from gateway.domain.versions import v1_models as v1
 
 ADDRESS = {"line1": "1 Main St", "city": "Austin", "postal_code": "78701", "country": "US"}
 V1_CUSTOMER = {

@@ -1,0 +1,278 @@
+"""The adapter for the cloud ERP (NetSuite REST records): what each canonical operation is in
+NetSuite's records, behind the `ErpAdapter` protocol.
+
+Not the HTTP mechanics (see `client.py`, `tokens.py`) nor the mapping (`outbound.py`,
+`inbound.py`, `quotes.py`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any
+
+from gateway.adapters.base import (
+    CallContext,
+    CustomerContext,
+    ErpCustomer,
+    ErpInvoice,
+    ErpQuote,
+    ErpSalesOrder,
+    ErpShipment,
+    References,
+)
+from gateway.adapters.http import AiohttpTransport, ErpTransport
+from gateway.adapters.netsuite.client import NetSuiteClient
+from gateway.adapters.netsuite.errors import error_from_response
+from gateway.adapters.netsuite.fields import bad_response
+from gateway.adapters.netsuite.inbound import (
+    documents_needed,
+    erp_customer,
+    erp_invoice,
+    erp_sales_order,
+    erp_shipment,
+    sales_order_status,
+)
+from gateway.adapters.netsuite.outbound import CANCEL_PATCH, customer_record, sales_order_record
+from gateway.adapters.netsuite.quotes import (
+    available_credit,
+    customer_for_order,
+    item_price,
+    priced_quote,
+    tax_rate,
+)
+from gateway.adapters.netsuite.records import (
+    CUSTOMER,
+    INVOICE,
+    ITEM_FULFILLMENT,
+    ITEM_RECORD_TYPES,
+    SALES_ORDER,
+    SALES_TAX_ITEM,
+    SUBSIDIARY,
+    Documents,
+    Interaction,
+    created_from_query,
+    external_id_key,
+    record_path,
+)
+from gateway.adapters.netsuite.tokens import BearerTokens
+from gateway.adapters.netsuite.value_maps import NetSuiteMaps
+from gateway.config.backends import NETSUITE_KIND, NetSuiteBackend
+from gateway.domain.errors import Code, FieldError, GatewayError
+from gateway.domain.models import CustomerCreate, OrderItem
+
+
+class NetSuiteRestAdapter:
+    """One NetSuite-style backend, behind the `ErpAdapter` protocol."""
+
+    kind = NETSUITE_KIND
+
+    def __init__(
+        self,
+        name: str,
+        config: NetSuiteBackend,
+        transport: ErpTransport,
+        client_id: str,
+        client_secret: str,
+    ) -> None:
+        self.name = name
+        self._tokens = BearerTokens(transport, config.token_path, client_id, client_secret)
+        self._client = NetSuiteClient(transport, self._tokens)
+        self._maps = NetSuiteMaps.from_config(config.value_maps)
+        self._item_types: dict[str, str] = {}  # item internal id -> the record type it has
+
+    # --- customers ----------------------------------------------------------------------------
+
+    async def create_customer(
+        self, request: CustomerCreate, refs: References, ctx: CallContext
+    ) -> ErpCustomer:
+        record = customer_record(request, refs, self._maps)
+        created = await self._client.create(CUSTOMER, record, Interaction.CUSTOMER_CREATE, ctx)
+        return erp_customer(created, self._maps)
+
+    async def get_customer(self, erp_id: str, ctx: CallContext) -> ErpCustomer | None:
+        record = await self._client.read(CUSTOMER, erp_id, ctx)
+        return erp_customer(record, self._maps) if record is not None else None
+
+    async def find_customer_by_gateway_ref(
+        self, gateway_ref: str, ctx: CallContext
+    ) -> ErpCustomer | None:
+        return await self.get_customer(external_id_key(gateway_ref), ctx)
+
+    # --- sales orders -------------------------------------------------------------------------
+
+    async def _sales_order(self, record: dict[str, Any], ctx: CallContext) -> ErpSalesOrder:
+        """The canonical order, reading its fulfillments or invoices when they decide its status."""
+        needed = documents_needed(record)
+        order_id = str(record.get("id", ""))
+        shipments: list[ErpShipment] = []
+        invoices: list[ErpInvoice] = []
+        if needed is Documents.SHIPMENTS:
+            shipments = await self.list_shipments(order_id, ctx)
+        elif needed is Documents.INVOICES:
+            invoices = await self.list_invoices(order_id, ctx)
+        status, hold_reason = sales_order_status(record, shipments, invoices)
+        return erp_sales_order(record, self._maps, status, hold_reason)
+
+    async def create_sales_order(
+        self,
+        legal_entity: str,
+        customer: CustomerContext,
+        currency: str,
+        requested_delivery_date: dt.date | None,
+        items: list[OrderItem],
+        refs: References,
+        ctx: CallContext,
+    ) -> ErpSalesOrder:
+        record = sales_order_record(
+            legal_entity,
+            customer.erp_id,
+            currency,
+            requested_delivery_date,
+            items,
+            refs,
+            self._maps,
+        )
+        created = await self._client.create(
+            SALES_ORDER, record, Interaction.SALES_ORDER_CREATE, ctx
+        )
+        return await self._sales_order(created, ctx)
+
+    async def get_sales_order(self, erp_id: str, ctx: CallContext) -> ErpSalesOrder | None:
+        record = await self._client.read(SALES_ORDER, erp_id, ctx)
+        return await self._sales_order(record, ctx) if record is not None else None
+
+    async def find_sales_order_by_gateway_ref(
+        self, gateway_ref: str, ctx: CallContext
+    ) -> ErpSalesOrder | None:
+        return await self.get_sales_order(external_id_key(gateway_ref), ctx)
+
+    async def cancel_sales_order(self, erp_id: str, ctx: CallContext) -> ErpSalesOrder:
+        path = record_path(SALES_ORDER, erp_id)
+        response = await self._client.send("PATCH", path, ctx, json_body=CANCEL_PATCH)
+        if response.status != 204:
+            raise error_from_response(response, Interaction.CANCEL, write=True)
+        order = await self.get_sales_order(erp_id, ctx)
+        if order is None:
+            raise bad_response("The ERP cancelled the order but could not show it.")
+        return order
+
+    # --- documents the ERP creates ------------------------------------------------------------
+
+    async def _created_from(
+        self, record_type: str, sales_order_erp_id: str, ctx: CallContext
+    ) -> list[dict[str, Any]]:
+        q = created_from_query(sales_order_erp_id)
+        if q is None:
+            return []
+        return await self._client.reads(
+            record_type, await self._client.ids(record_type, q, ctx), ctx
+        )
+
+    async def list_shipments(self, sales_order_erp_id: str, ctx: CallContext) -> list[ErpShipment]:
+        records = await self._created_from(ITEM_FULFILLMENT, sales_order_erp_id, ctx)
+        return [erp_shipment(r, self._maps) for r in records]
+
+    async def get_shipment(self, erp_id: str, ctx: CallContext) -> ErpShipment | None:
+        record = await self._client.read(ITEM_FULFILLMENT, erp_id, ctx)
+        return erp_shipment(record, self._maps) if record is not None else None
+
+    async def list_invoices(self, sales_order_erp_id: str, ctx: CallContext) -> list[ErpInvoice]:
+        records = await self._created_from(INVOICE, sales_order_erp_id, ctx)
+        return [erp_invoice(r, self._maps) for r in records]
+
+    async def get_invoice(self, erp_id: str, ctx: CallContext) -> ErpInvoice | None:
+        record = await self._client.read(INVOICE, erp_id, ctx)
+        return erp_invoice(record, self._maps) if record is not None else None
+
+    # --- quotes: NetSuite has no validate-only mode, so price from reads ----------------------
+
+    async def _item(self, item_id: str, ctx: CallContext) -> dict[str, Any] | None:
+        known = self._item_types.get(item_id)
+        for record_type in (known,) if known else ITEM_RECORD_TYPES:
+            record = await self._client.read(record_type, item_id, ctx)
+            if record is not None:
+                self._item_types[item_id] = record_type
+                return record
+        return None
+
+    async def _tax_rate(self, customer: Mapping[str, Any], ctx: CallContext) -> Decimal | None:
+        tax_item = customer.get("taxItem")
+        tax_item_id = tax_item.get("id") if isinstance(tax_item, dict) else None
+        if tax_item_id is None:
+            return None
+        record = await self._client.read(SALES_TAX_ITEM, str(tax_item_id), ctx)
+        return tax_rate(record) if record is not None else None
+
+    async def validate_quote(
+        self,
+        legal_entity: str,
+        customer: CustomerContext,
+        currency: str,
+        requested_delivery_date: dt.date | None,
+        items: list[OrderItem],
+        ctx: CallContext,
+    ) -> ErpQuote:
+        legal = self._maps.legal_entity(legal_entity)
+        currency_id = self._maps.currency_id(currency)
+        item_ids = self._maps.item_ids(items)
+        unique_ids = list(dict.fromkeys(item_ids))
+        customer_record_, *records = await asyncio.gather(
+            self._client.read(CUSTOMER, customer.erp_id, ctx),
+            *(self._item(i, ctx) for i in unique_ids),
+        )
+        missing = [
+            FieldError(f"/items/{n}/product_id", f"The ERP has no product {item.product_id}.")
+            for n, (item, item_id) in enumerate(zip(items, item_ids, strict=True))
+            if records[unique_ids.index(item_id)] is None
+        ]
+        if missing:
+            raise GatewayError(Code.UNKNOWN_SKU, "Some products do not exist in the ERP.", missing)
+        buyer = customer_for_order(customer_record_, legal, currency_id, currency)
+        prices = {
+            item_id: item_price(record, currency_id)
+            for item_id, record in zip(unique_ids, records, strict=True)
+            if record is not None
+        }
+        rate = await self._tax_rate(buyer, ctx)
+        return priced_quote(
+            items, item_ids, prices, currency, rate, available_credit(buyer, currency)
+        )
+
+    # --- health -------------------------------------------------------------------------------
+
+    async def ping(self, ctx: CallContext) -> bool:
+        """A token and one tiny list: both the auth server and the record API answer."""
+        try:
+            response = await self._client.send(
+                "GET", record_path(SUBSIDIARY), ctx, params={"limit": "1"}
+            )
+        except GatewayError:
+            return False
+        return response.status == 200
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+
+def build_netsuite_adapter(
+    name: str, config: NetSuiteBackend, env: Mapping[str, str]
+) -> NetSuiteRestAdapter:
+    """The production adapter: credentials from the environment variables the config names,
+    and a pooled aiohttp transport to `base_url`."""
+    names = (config.credentials.client_id_env, config.credentials.client_secret_env)
+    missing = [n for n in names if not env.get(n)]
+    if missing:
+        raise ValueError(
+            f"backend {name}: environment variable {', '.join(missing)} is not set "
+            "(the cloud ERP's OAuth client credentials)"
+        )
+    transport = AiohttpTransport(
+        config.base_url,
+        max_connections=config.pool.max_connections,
+        keepalive_s=config.pool.keepalive_s,
+        timeout_s=config.timeout_s,
+    )
+    return NetSuiteRestAdapter(name, config, transport, env[names[0]], env[names[1]])

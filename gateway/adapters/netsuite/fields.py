@@ -1,0 +1,120 @@
+"""Reading NetSuite record fields and amounts: references (`{"id", "refName"}`), text, dates,
+sublists, quantities, and money in a currency's minor units, exact as JSON numbers.
+
+Not any one record's mapping (see `outbound.py`, `inbound.py`, `quotes.py`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+from collections.abc import Callable, Mapping
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any, ParamSpec, TypeVar
+
+from gateway.domain.errors import Code, ErpFailure, FieldError, GatewayError
+from gateway.domain.models import (
+    OrderItem,
+)
+
+# Minor units of the currencies that do not have two (ISO 4217); the rest have two.
+_MINOR_UNITS = {"JPY": 0, "KRW": 0, "CLP": 0, "ISK": 0, "BHD": 3, "KWD": 3, "OMR": 3, "TND": 3}
+_MAX_JSON_DIGITS = 15  # what a JSON number (an IEEE double) carries exactly
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def minor_unit(currency: str | None) -> Decimal:
+    return Decimal(1).scaleb(-_MINOR_UNITS.get(currency or "", 2))
+
+
+def money(value: Any, currency: str | None) -> Decimal:
+    """A NetSuite amount (a JSON number) as an exact Decimal in the currency's minor unit."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str | Decimal):
+        raise TypeError(f"not an amount: {value!r}")
+    return Decimal(str(value)).quantize(minor_unit(currency), rounding=ROUND_HALF_UP)
+
+
+def json_number(value: Decimal, pointer: str) -> float:
+    """A Decimal as the JSON number NetSuite expects; refused if a double would change it."""
+    as_float = float(value)
+    if len(value.as_tuple().digits) > _MAX_JSON_DIGITS or Decimal(repr(as_float)) != value:
+        raise GatewayError(
+            Code.ERP_REJECTED,
+            f"{value} has more digits than the ERP keeps.",
+            [FieldError(pointer, "Too many digits for the ERP.")],
+        )
+    return as_float
+
+
+def line_amount(item: OrderItem, currency: str) -> Decimal:
+    amount = item.price.amount * item.quantity
+    return amount.quantize(minor_unit(currency), rounding=ROUND_HALF_UP)
+
+
+def ref_id(value: Any) -> str | None:
+    if isinstance(value, dict):
+        value = value.get("id")
+    if value is None or isinstance(value, bool) or not isinstance(value, str | int):
+        return None
+    return str(value)
+
+
+def ref_name(value: Any) -> str | None:
+    name = value.get("refName") if isinstance(value, dict) else None
+    return name if isinstance(name, str) else None
+
+
+def text_field(record: Mapping[str, Any], field: str) -> str | None:
+    value = record.get(field)
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str | int) or isinstance(value, bool):
+        raise TypeError(f"{field} is not text")
+    return str(value)
+
+
+def required_text(record: Mapping[str, Any], field: str) -> str:
+    value = text_field(record, field)
+    if value is None:
+        raise KeyError(field)
+    return value
+
+
+def date_field(record: Mapping[str, Any], field: str) -> dt.date | None:
+    value = text_field(record, field)
+    return dt.date.fromisoformat(value[:10]) if value else None
+
+
+def sublist(record: Mapping[str, Any], field: str) -> list[dict[str, Any]]:
+    value = record.get(field)
+    items = value.get("items") if isinstance(value, dict) else None
+    if items is None:
+        return []
+    if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
+        raise TypeError(f"{field} is not a sublist")
+    return items
+
+
+def quantity_of(value: Any) -> int:
+    quantity = Decimal(str(value))
+    if quantity != quantity.to_integral_value():
+        raise ValueError("fractional quantity")
+    return int(quantity)
+
+
+def bad_response(detail: str, *, ambiguous: bool = False) -> ErpFailure:
+    return ErpFailure(Code.ERP_BAD_RESPONSE, detail, ambiguous=ambiguous)
+
+
+def reading(function: Callable[P, R]) -> Callable[P, R]:
+    """Turns a malformed ERP document into erp_bad_response instead of a crash."""
+
+    @functools.wraps(function)
+    def guarded(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return function(*args, **kwargs)
+        except (KeyError, TypeError, ValueError, ArithmeticError, AttributeError) as exc:
+            raise bad_response("The ERP sent a record the gateway could not read.") from exc
+
+    return guarded

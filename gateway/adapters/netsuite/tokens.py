@@ -1,0 +1,106 @@
+"""OAuth 2.0 tokens for the NetSuite REST API: the client-credentials grant, cached until shortly
+before expiry and renewed in the background, one fetch at a time.
+
+Not the calls made with them (see `client.py`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import time
+
+from gateway.adapters.base import CallContext
+from gateway.adapters.http import ErpResponse, ErpTransport
+from gateway.adapters.netsuite.fields import bad_response
+from gateway.domain.errors import Code, ErpFailure
+
+DEFAULT_TOKEN_TTL_S = 600.0  # when a token answer leaves out `expires_in`
+
+
+def token_from_response(response: ErpResponse) -> tuple[str, float]:
+    """The bearer token and its lifetime in seconds from a client-credentials answer."""
+    if response.status != 200:
+        if response.status >= 500 or response.status == 429:
+            raise ErpFailure(Code.ERP_UNAVAILABLE, "The ERP's token service is unavailable.")
+        raise ErpFailure(
+            Code.ERP_UNAVAILABLE,
+            "The ERP refused the gateway's client credentials; an operator must fix them.",
+        )
+    body = response.json()
+    token = body.get("access_token") if isinstance(body, dict) else None
+    if not isinstance(token, str) or not token:
+        raise bad_response("The ERP's token service sent no access token.")
+    try:
+        ttl = float(body.get("expires_in") or DEFAULT_TOKEN_TTL_S)
+    except (TypeError, ValueError):
+        ttl = DEFAULT_TOKEN_TTL_S
+    return token, max(ttl, 1.0)
+
+
+GRANT_FORM = {"grant_type": "client_credentials"}
+RENEW_MARGIN_S = 60.0  # renew a token this long before it expires (at most half its lifetime)
+ACCEPT_JSON = {"Accept": "application/json"}
+
+
+def _forget_failure(task: asyncio.Task[str]) -> None:
+    # A background renewal nobody awaited must not log "exception was never retrieved".
+    if not task.cancelled():
+        task.exception()
+
+
+class BearerTokens:
+    """OAuth 2.0 client-credentials tokens for one backend.
+
+    Cached until shortly before `expires_in`, then renewed in the background while the old token
+    still works; one fetch at a time, however many requests wait for it.
+    """
+
+    def __init__(
+        self, transport: ErpTransport, token_path: str, client_id: str, client_secret: str
+    ) -> None:
+        self._transport = transport
+        self._token_path = token_path
+        credentials = f"{client_id}:{client_secret}".encode()
+        self._authorization = "Basic " + base64.b64encode(credentials).decode("ascii")
+        self._token: str | None = None
+        self._expires_at = 0.0
+        self._renew_at = 0.0
+        self._fetch: asyncio.Task[str] | None = None
+
+    async def current(self, ctx: CallContext) -> str:
+        now = time.monotonic()
+        if self._token is not None and now < self._expires_at:
+            if now >= self._renew_at:
+                self._start_fetch(ctx)
+            return self._token
+        return await asyncio.shield(self._start_fetch(ctx))
+
+    def discard(self, token: str) -> None:
+        """Forget a token the ERP refused (unless a newer one has replaced it already)."""
+        if self._token == token:
+            self._token = None
+
+    def _start_fetch(self, ctx: CallContext) -> asyncio.Task[str]:
+        loop = asyncio.get_running_loop()
+        task = self._fetch
+        if task is None or task.done() or task.get_loop() is not loop:
+            task = loop.create_task(self._fetched(ctx))
+            task.add_done_callback(_forget_failure)
+            self._fetch = task
+        return task
+
+    async def _fetched(self, ctx: CallContext) -> str:
+        response = await self._transport.request(
+            "POST",
+            self._token_path,
+            headers={**ctx.trace_headers(), **ACCEPT_JSON, "Authorization": self._authorization},
+            form=GRANT_FORM,
+            deadline=ctx.deadline,
+        )
+        token, ttl = token_from_response(response)
+        now = time.monotonic()
+        self._token = token
+        self._expires_at = now + ttl
+        self._renew_at = now + ttl - min(RENEW_MARGIN_S, ttl / 2)
+        return token

@@ -1,0 +1,102 @@
+"""The NetSuite backend's value maps, both ways: canonical legal entities, payment terms, SKUs and
+currencies to subsidiaries, term, item and currency internal ids, and back.
+
+Not the YAML schema (see `gateway.config.backends`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from gateway.adapters.netsuite.fields import ref_id
+from gateway.adapters.value_maps import inverse
+from gateway.config.backends import NetSuiteLegalEntity, NetSuiteValueMaps
+from gateway.domain.errors import Code, FieldError, GatewayError
+from gateway.domain.models import (
+    OrderItem,
+)
+
+
+@dataclass(frozen=True)
+class NetSuiteMaps:
+    """The backend's value maps in both directions, compiled once per adapter."""
+
+    legal_entities: Mapping[str, NetSuiteLegalEntity]
+    legal_entity_of_subsidiary: Mapping[str, str]
+    terms: Mapping[str, str]
+    terms_of_id: Mapping[str, str]
+    items: Mapping[str, str]
+    sku_of_item: Mapping[str, str]
+    currencies: Mapping[str, str]
+    currency_of_id: Mapping[str, str]
+
+    @classmethod
+    def from_config(cls, maps: NetSuiteValueMaps) -> NetSuiteMaps:
+        return cls(
+            legal_entities=dict(maps.legal_entities),
+            legal_entity_of_subsidiary=inverse(
+                {le: ids.subsidiary for le, ids in maps.legal_entities.items()}
+            ),
+            terms=dict(maps.payment_terms),
+            terms_of_id=inverse(maps.payment_terms),
+            items=dict(maps.skus),
+            sku_of_item=inverse(maps.skus),
+            currencies=dict(maps.currencies),
+            currency_of_id=inverse(maps.currencies),
+        )
+
+    def legal_entity(self, code: str, pointer: str = "/legal_entity") -> NetSuiteLegalEntity:
+        ids = self.legal_entities.get(code)
+        if ids is None:
+            raise GatewayError(
+                Code.ERP_REJECTED,
+                f"Legal entity {code} has no subsidiary in this ERP's configuration.",
+                [FieldError(pointer, "Not set up in the ERP.")],
+            )
+        return ids
+
+    def currency_id(self, code: str, pointer: str = "/currency") -> str:
+        currency_id = self.currencies.get(code)
+        if currency_id is None:
+            raise GatewayError(
+                Code.ERP_REJECTED,
+                f"Currency {code} is not set up in this ERP.",
+                [FieldError(pointer, "Currency not set up in the ERP.")],
+            )
+        return currency_id
+
+    def terms_id(self, code: str) -> str:
+        terms_id = self.terms.get(code)
+        if terms_id is None:
+            known = ", ".join(sorted(self.terms))
+            raise GatewayError(
+                Code.INVALID_PAYMENT_TERMS,
+                f"Payment terms {code} are not known; use one of {known}.",
+                [FieldError("/payment_terms", f"Unknown payment terms; use one of {known}.")],
+            )
+        return terms_id
+
+    def item_ids(self, items: Sequence[OrderItem]) -> list[str]:
+        """The item internal id of each order item; unknown products are refused together."""
+        unknown: list[FieldError] = []
+        skus: list[str] = []
+        for i, item in enumerate(items):
+            if item.product_id not in self.items:
+                unknown.append(
+                    FieldError(f"/items/{i}/product_id", f"Unknown SKU {item.product_id}.")
+                )
+                skus.append(item.product_id)
+        if unknown:
+            names = ", ".join(dict.fromkeys(skus))
+            raise GatewayError(Code.UNKNOWN_SKU, f"Unknown product(s): {names}.", unknown)
+        return [self.items[item.product_id] for item in items]
+
+    def currency_code(self, record: Mapping[str, Any], field: str = "currency") -> str | None:
+        value = record.get(field)
+        currency_id = ref_id(value)
+        if currency_id is None:
+            return None
+        name = value.get("refName") if isinstance(value, dict) else None
+        return self.currency_of_id.get(currency_id) or (name if isinstance(name, str) else None)

@@ -1,0 +1,307 @@
+"""The adapter for the legacy ERP (SAP S/4HANA OData v2): what each canonical operation is in
+SAP's services, behind the `ErpAdapter` protocol.
+
+Not the HTTP mechanics (see `client.py`) nor the payload mapping (`outbound.py`, `inbound.py`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, TypeVar
+
+from gateway.adapters.base import (
+    CallContext,
+    CustomerContext,
+    ErpCustomer,
+    ErpInvoice,
+    ErpQuote,
+    ErpSalesOrder,
+    ErpShipment,
+    References,
+)
+from gateway.adapters.http import AiohttpTransport, ErpTransport
+from gateway.adapters.sap.client import SapClient
+from gateway.adapters.sap.errors import Subject, at_billing_address, mapped
+from gateway.adapters.sap.inbound import (
+    customer_from_sap,
+    document_numbers,
+    invoice_from_sap,
+    open_item_etags,
+    quote_from_sap,
+    sales_order_from_sap,
+    shipment_from_sap,
+    with_payment,
+)
+from gateway.adapters.sap.odata import entity_of, entity_path, equals_filter
+from gateway.adapters.sap.outbound import customer_payload, rejection_payload, sales_order_payload
+from gateway.adapters.sap.services import (
+    BILLING_DOCUMENTS,
+    BILLING_EXPAND,
+    BILLING_ITEMS,
+    BUSINESS_PARTNERS,
+    CUSTOMER_EXPAND,
+    DELIVERIES,
+    DELIVERY_EXPAND,
+    DELIVERY_ITEMS,
+    GATEWAY_REF_FIELD,
+    ORDER_EXPAND,
+    SALES_ORDER_ITEMS,
+    SALES_ORDER_SERVICE,
+    SALES_ORDERS,
+    SIMULATIONS,
+)
+from gateway.adapters.sap.value_maps import SapMaps
+from gateway.config.backends import SAP_KIND, SapBackend
+from gateway.domain.errors import Code, ErpFailure, GatewayError, not_found
+from gateway.domain.models import CustomerCreate, OrderItem, SalesOrderStatus
+
+D = TypeVar("D")
+_CANCEL_ATTEMPTS = 2  # a concurrent change (412) makes the cancel read the order once more
+
+
+class _StaleItem(Exception):
+    """An item changed between reading its ETag and patching it."""
+
+
+class SapODataAdapter:
+    """One SAP backend. Reuses one CSRF session for all writes; refetches it once on a 403."""
+
+    kind = SAP_KIND
+
+    def __init__(
+        self,
+        name: str,
+        config: SapBackend,
+        transport: ErpTransport,
+        username: str,
+        password: str,
+    ) -> None:
+        self.name = name
+        self._client = SapClient(transport, username, password, config.sap_client)
+        self._maps = SapMaps.from_config(config.value_maps)
+
+    # --- customers ------------------------------------------------------------------------------
+
+    async def create_customer(
+        self, request: CustomerCreate, refs: References, ctx: CallContext
+    ) -> ErpCustomer:
+        payload = customer_payload(request, refs, self._maps)
+        response = await self._client.write("POST", BUSINESS_PARTNERS, payload, ctx)
+        try:
+            body = self._client.answer(response, Subject.CUSTOMER, write=True)
+        except GatewayError as error:
+            raise at_billing_address(error, request.billing_index) from None
+        return mapped(lambda: customer_from_sap(entity_of(body), self._maps), write=True)
+
+    async def get_customer(self, erp_id: str, ctx: CallContext) -> ErpCustomer | None:
+        path = entity_path(BUSINESS_PARTNERS, BusinessPartner=erp_id)
+        body = await self._client.read(path, {"$expand": CUSTOMER_EXPAND}, ctx)
+        if body is None:
+            return None
+        return mapped(lambda: customer_from_sap(entity_of(body), self._maps))
+
+    async def find_customer_by_gateway_ref(
+        self, gateway_ref: str, ctx: CallContext
+    ) -> ErpCustomer | None:
+        query = {
+            "$filter": equals_filter(GATEWAY_REF_FIELD, gateway_ref),
+            "$expand": CUSTOMER_EXPAND,
+            "$top": "1",
+        }
+        rows = await self._client.read_rows(BUSINESS_PARTNERS, query, ctx)
+        return mapped(lambda: customer_from_sap(rows[0], self._maps)) if rows else None
+
+    # --- sales orders ---------------------------------------------------------------------------
+
+    async def create_sales_order(
+        self,
+        legal_entity: str,
+        customer: CustomerContext,
+        currency: str,
+        requested_delivery_date: dt.date | None,
+        items: list[OrderItem],
+        refs: References,
+        ctx: CallContext,
+    ) -> ErpSalesOrder:
+        entity = self._maps.legal_entity(legal_entity)
+        payload = sales_order_payload(
+            entity, customer.erp_id, currency, requested_delivery_date, items, self._maps, refs
+        )
+        response = await self._client.write("POST", SALES_ORDERS, payload, ctx)
+        body = self._client.answer(response, Subject.SALES_ORDER, write=True)
+        return mapped(lambda: sales_order_from_sap(entity_of(body), self._maps), write=True)
+
+    async def get_sales_order(self, erp_id: str, ctx: CallContext) -> ErpSalesOrder | None:
+        body = await self._client.read(self._order_path(erp_id), {"$expand": ORDER_EXPAND}, ctx)
+        if body is None:
+            return None
+        order = mapped(lambda: sales_order_from_sap(entity_of(body), self._maps))
+        return await self._with_payment(order, ctx)
+
+    async def find_sales_order_by_gateway_ref(
+        self, gateway_ref: str, ctx: CallContext
+    ) -> ErpSalesOrder | None:
+        query = {
+            "$filter": equals_filter(GATEWAY_REF_FIELD, gateway_ref),
+            "$expand": ORDER_EXPAND,
+            "$top": "1",
+        }
+        rows = await self._client.read_rows(SALES_ORDERS, query, ctx)
+        if not rows:
+            return None
+        order = mapped(lambda: sales_order_from_sap(rows[0], self._maps))
+        return await self._with_payment(order, ctx)
+
+    async def cancel_sales_order(self, erp_id: str, ctx: CallContext) -> ErpSalesOrder:
+        """Reject every open item (PATCH with the item's ETag), then read the order back."""
+        for attempt in range(_CANCEL_ATTEMPTS):
+            found = await self._order_entity(erp_id, ctx)
+            if found is None:
+                raise not_found("No such sales order in the ERP.")
+            entity, order = found
+            if order.status is SalesOrderStatus.CANCELLED:
+                return order
+            try:
+                await self._reject_items(erp_id, entity, ctx, last=attempt + 1 == _CANCEL_ATTEMPTS)
+            except _StaleItem:
+                continue
+            cancelled = await self.get_sales_order(erp_id, ctx)
+            if cancelled is None:
+                raise ErpFailure(Code.ERP_BAD_RESPONSE, "The ERP lost the order it just changed.")
+            return cancelled
+        raise ErpFailure(Code.ERP_UNAVAILABLE, "The order kept changing in the ERP; retry shortly.")
+
+    async def _order_entity(
+        self, erp_id: str, ctx: CallContext
+    ) -> tuple[dict[str, Any], ErpSalesOrder] | None:
+        """The raw A_SalesOrder with its items (for their ETags) and its canonical reading."""
+        body = await self._client.read(self._order_path(erp_id), {"$expand": ORDER_EXPAND}, ctx)
+        if body is None:
+            return None
+        entity = mapped(lambda: entity_of(body))
+        return entity, mapped(lambda: sales_order_from_sap(entity, self._maps))
+
+    async def _reject_items(
+        self, erp_id: str, entity: Mapping[str, Any], ctx: CallContext, *, last: bool
+    ) -> None:
+        # One item after the other: SAP locks the whole order while an item changes.
+        for item, etag in mapped(lambda: open_item_etags(entity)):
+            path = entity_path(SALES_ORDER_ITEMS, SalesOrder=erp_id, SalesOrderItem=item)
+            response = await self._client.write(
+                "PATCH", path, rejection_payload(), ctx, {"If-Match": etag}
+            )
+            if response.status == 412 and not last:
+                raise _StaleItem
+            if response.status not in (200, 204):
+                raise self._client.refusal(response, Subject.CANCEL, write=True)
+
+    async def _with_payment(self, order: ErpSalesOrder, ctx: CallContext) -> ErpSalesOrder:
+        if order.status is not SalesOrderStatus.INVOICED:
+            return order
+        return with_payment(order, await self.list_invoices(order.erp_id, ctx))
+
+    @staticmethod
+    def _order_path(erp_id: str) -> str:
+        return entity_path(SALES_ORDERS, SalesOrder=erp_id)
+
+    # --- shipments and invoices -----------------------------------------------------------------
+
+    async def list_shipments(self, sales_order_erp_id: str, ctx: CallContext) -> list[ErpShipment]:
+        return await self._follow_on_documents(
+            DELIVERY_ITEMS,
+            ("ReferenceSDDocument", sales_order_erp_id),
+            "DeliveryDocument",
+            lambda number: self.get_shipment(number, ctx),
+            ctx,
+        )
+
+    async def get_shipment(self, erp_id: str, ctx: CallContext) -> ErpShipment | None:
+        path = entity_path(DELIVERIES, DeliveryDocument=erp_id)
+        body = await self._client.read(path, {"$expand": DELIVERY_EXPAND}, ctx)
+        if body is None:
+            return None
+        return mapped(lambda: shipment_from_sap(entity_of(body), self._maps))
+
+    async def list_invoices(self, sales_order_erp_id: str, ctx: CallContext) -> list[ErpInvoice]:
+        return await self._follow_on_documents(
+            BILLING_ITEMS,
+            ("SalesDocument", sales_order_erp_id),
+            "BillingDocument",
+            lambda number: self.get_invoice(number, ctx),
+            ctx,
+        )
+
+    async def _follow_on_documents(
+        self,
+        item_set: str,
+        order_reference: tuple[str, str],
+        number_field: str,
+        read_one: Callable[[str], Awaitable[D | None]],
+        ctx: CallContext,
+    ) -> list[D]:
+        """The documents (deliveries, billing documents) whose items reference the order:
+        found through the item entity set, then each read whole."""
+        query = {"$filter": equals_filter(*order_reference)}
+        rows = await self._client.read_rows(item_set, query, ctx)
+        numbers = mapped(lambda: document_numbers(rows, number_field))
+        found = await asyncio.gather(*(read_one(n) for n in numbers))
+        return [document for document in found if document is not None]
+
+    async def get_invoice(self, erp_id: str, ctx: CallContext) -> ErpInvoice | None:
+        path = entity_path(BILLING_DOCUMENTS, BillingDocument=erp_id)
+        body = await self._client.read(path, {"$expand": BILLING_EXPAND}, ctx)
+        if body is None:
+            return None
+        return mapped(lambda: invoice_from_sap(entity_of(body)))
+
+    # --- quotes and health ----------------------------------------------------------------------
+
+    async def validate_quote(
+        self,
+        legal_entity: str,
+        customer: CustomerContext,
+        currency: str,
+        requested_delivery_date: dt.date | None,
+        items: list[OrderItem],
+        ctx: CallContext,
+    ) -> ErpQuote:
+        """Price and credit-check through the simulation service: SAP saves nothing."""
+        entity = self._maps.legal_entity(legal_entity)
+        payload = sales_order_payload(
+            entity, customer.erp_id, currency, requested_delivery_date, items, self._maps
+        )
+        response = await self._client.write("POST", SIMULATIONS, payload, ctx)
+        body = self._client.answer(response, Subject.SALES_ORDER, write=False)
+        return mapped(lambda: quote_from_sap(entity_of(body), self._maps))
+
+    async def ping(self, ctx: CallContext) -> bool:
+        try:
+            response = await self._client.send("GET", SALES_ORDER_SERVICE + "/", ctx)
+        except GatewayError:
+            return False
+        return response.status == 200
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+
+def build_sap_adapter(name: str, config: SapBackend, env: Mapping[str, str]) -> SapODataAdapter:
+    """The production adapter: credentials from `env`, a pooled aiohttp transport."""
+    username = env.get(config.credentials.username_env)
+    password = env.get(config.credentials.password_env)
+    for variable, value in (
+        (config.credentials.username_env, username),
+        (config.credentials.password_env, password),
+    ):
+        if not value:
+            raise ValueError(f"backend {name}: environment variable {variable} is not set")
+    assert username is not None and password is not None
+    transport = AiohttpTransport(
+        config.base_url,
+        max_connections=config.pool.max_connections,
+        keepalive_s=config.pool.keepalive_s,
+        timeout_s=config.timeout_s,
+    )
+    return SapODataAdapter(name, config, transport, username, password)

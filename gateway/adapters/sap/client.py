@@ -1,0 +1,201 @@
+"""The SAP OData v2 client: Basic auth, the `sap-client`, and one CSRF session (a token bound
+to its session cookie) reused for every write and refetched once after a 403.
+
+Not what the calls mean (see `adapter.py`) nor payloads (`outbound.py`, `inbound.py`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+from collections.abc import Mapping
+from dataclasses import dataclass
+from http.cookies import CookieError, SimpleCookie
+from typing import Any
+
+from multidict import CIMultiDictProxy
+
+from gateway.adapters.base import CallContext
+from gateway.adapters.http import ErpResponse, ErpTransport
+from gateway.adapters.sap.errors import Subject, error_from_sap, mapped, technical_error
+from gateway.adapters.sap.odata import results_of
+from gateway.adapters.sap.services import SALES_ORDER_SERVICE
+from gateway.domain.errors import Code, ErpFailure, GatewayError
+
+CSRF_HEADER = "x-csrf-token"
+CSRF_FETCH = "Fetch"
+CSRF_REQUIRED = "required"
+_BUSINESS_STATUSES = frozenset({400, 409, 422})
+
+
+@dataclass(frozen=True)
+class CsrfSession:
+    """A CSRF token and the session cookie it is bound to: they only work together."""
+
+    token: str
+    cookie: str
+
+
+class SapClient:
+    """Calls to one SAP system; one CSRF session for all writes, fetched once at a time."""
+
+    def __init__(
+        self, transport: ErpTransport, username: str, password: str, sap_client: str
+    ) -> None:
+        self._transport = transport
+        credentials = base64.b64encode(f"{username}:{password}".encode()).decode("ascii")
+        self._authorization = "Basic " + credentials
+        self._client = {"sap-client": sap_client}
+        self._session: CsrfSession | None = None
+        self._session_lock = asyncio.Lock()
+
+    async def aclose(self) -> None:
+        await self._transport.aclose()
+
+    def _headers(self, ctx: CallContext, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+        headers = {
+            "Authorization": self._authorization,
+            "Accept": "application/json",
+            **ctx.trace_headers(),
+        }
+        if self._session is not None:
+            headers["Cookie"] = self._session.cookie  # stay in one SAP session, not a logon each
+        headers.update(extra or {})
+        return headers
+
+    async def send(
+        self,
+        method: str,
+        path: str,
+        ctx: CallContext,
+        *,
+        query: Mapping[str, str] | None = None,
+        body: Any = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> ErpResponse:
+        return await self._transport.request(
+            method,
+            path,
+            params={**self._client, **(query or {})},
+            headers=self._headers(ctx, headers),
+            json_body=body,
+            deadline=ctx.deadline,
+        )
+
+    async def read(
+        self, path: str, query: Mapping[str, str], ctx: CallContext
+    ) -> dict[str, Any] | None:
+        """A GET's JSON body; None when SAP says the entity does not exist."""
+        response = await self.send("GET", path, ctx, query=query)
+        if response.status == 404:
+            return None
+        body: dict[str, Any] = self.answer(response, Subject.READ, write=False)
+        return body
+
+    async def read_rows(
+        self, path: str, query: Mapping[str, str], ctx: CallContext
+    ) -> list[dict[str, Any]]:
+        response = await self.send("GET", path, ctx, query=query)
+        body = self.answer(response, Subject.READ, write=False)
+        return mapped(lambda: results_of(body))
+
+    async def write(
+        self,
+        method: str,
+        path: str,
+        body: Any,
+        ctx: CallContext,
+        headers: Mapping[str, str] | None = None,
+    ) -> ErpResponse:
+        """A modifying request under the CSRF session; one refetch and retry after a 403."""
+        session = await self._csrf_session(ctx, stale=None)
+        response = await self._send_with(session, method, path, body, ctx, headers)
+        if response.status == 403 and _csrf_required(response):
+            session = await self._csrf_session(ctx, stale=session)
+            response = await self._send_with(session, method, path, body, ctx, headers)
+        return response
+
+    async def _send_with(
+        self,
+        session: CsrfSession,
+        method: str,
+        path: str,
+        body: Any,
+        ctx: CallContext,
+        headers: Mapping[str, str] | None,
+    ) -> ErpResponse:
+        extra = {**(headers or {}), CSRF_HEADER: session.token, "Cookie": session.cookie}
+        return await self.send(method, path, ctx, body=body, headers=extra)
+
+    async def _csrf_session(self, ctx: CallContext, stale: CsrfSession | None) -> CsrfSession:
+        """The current session, fetched once however many requests need it at the same time."""
+        current = self._session
+        if current is not None and current is not stale:
+            return current
+        async with self._session_lock:
+            current = self._session
+            if current is not None and current is not stale:
+                return current  # another request fetched it while this one waited
+            self._session = await self._fetch_session(ctx)
+            return self._session
+
+    async def _fetch_session(self, ctx: CallContext) -> CsrfSession:
+        response = await self._transport.request(
+            "HEAD",
+            SALES_ORDER_SERVICE + "/",
+            params=self._client,
+            headers={
+                "Authorization": self._authorization,
+                "Accept": "application/json",
+                CSRF_HEADER: CSRF_FETCH,
+                **ctx.trace_headers(),
+            },
+            deadline=ctx.deadline,
+        )
+        if response.status != 200:
+            raise technical_error(response.status, write=False)
+        token = response.header(CSRF_HEADER)
+        cookies = dict(response.cookies) or _set_cookies(response)
+        if not token or token.lower() == CSRF_REQUIRED or not cookies:
+            raise ErpFailure(Code.ERP_BAD_RESPONSE, "The ERP did not hand out a CSRF token.")
+        cookie = "; ".join(f"{name}={value}" for name, value in sorted(cookies.items()))
+        return CsrfSession(token=token, cookie=cookie)
+
+    def answer(self, response: ErpResponse, subject: Subject, *, write: bool) -> Any:
+        """The JSON of a 2xx answer, or the refusal it means, raised."""
+        if 200 <= response.status < 300:
+            try:
+                return response.json()
+            except ErpFailure as exc:
+                # A write SAP accepted but whose answer is garbled may have committed.
+                raise ErpFailure(exc.code, exc.detail, ambiguous=write) from exc
+        raise self.refusal(response, subject, write=write)
+
+    def refusal(self, response: ErpResponse, subject: Subject, *, write: bool) -> GatewayError:
+        if response.status in _BUSINESS_STATUSES:
+            body = response.json()
+            return mapped(lambda: error_from_sap(body, subject))
+        return technical_error(
+            response.status, write=write, retry_after=response.header("retry-after")
+        )
+
+
+def _csrf_required(response: ErpResponse) -> bool:
+    return (response.header(CSRF_HEADER) or "").lower() == CSRF_REQUIRED
+
+
+def _set_cookies(response: ErpResponse) -> dict[str, str]:
+    """Cookies from raw Set-Cookie headers, for transports that do not parse them."""
+    headers = response.headers
+    raw = headers.getall("set-cookie", []) if isinstance(headers, CIMultiDictProxy) else []
+    if not raw and (single := response.header("set-cookie")):
+        raw = [single]
+    cookies: dict[str, str] = {}
+    for line in raw:
+        jar: SimpleCookie = SimpleCookie()
+        try:
+            jar.load(line)
+        except CookieError:
+            continue
+        cookies.update({name: morsel.value for name, morsel in jar.items()})
+    return cookies

@@ -1,0 +1,207 @@
+"""SAP refusals to canonical problems: the error envelope's messages to codes and pointers into
+the client's request, HTTP failures to technical problems, malformed answers to bad responses.
+
+Not successful answers (see `inbound.py`).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any, TypeVar
+
+from gateway.adapters.sap.odata import SapAnswerError
+from gateway.adapters.sap.services import CREDIT_LIMIT_FIELD, ITEM_STEP
+from gateway.domain.errors import Code, ErpFailure, FieldError, GatewayError
+
+T = TypeVar("T")
+
+_ITEM_TARGET_RE = re.compile(r"to_Item\((?:SalesOrderItem=)?'?(\d+)'?\)")
+_KEY_SUFFIX_RE = re.compile(r"\(.*\)$")
+
+
+class Subject(StrEnum):
+    """What the refused request was, so that SAP's targets become pointers into it."""
+
+    CUSTOMER = "customer"
+    SALES_ORDER = "sales_order"  # also a quote: the same fields
+    CANCEL = "cancel"  # no request body: nothing to point at
+    READ = "read"
+
+
+# SAP message numbers (class/number) the ERP uses for refusals a CRM user can fix.
+SAP_MESSAGE_CODES: dict[str, Code] = {
+    "V1/392": Code.UNKNOWN_SKU,  # material does not exist
+    "V1/841": Code.PRICE_MISMATCH,  # customer expected price differs from the net price
+    "CVI_API/012": Code.TAX_ID_REQUIRED,
+    "CVI_API/011": Code.INVALID_PAYMENT_TERMS,
+    "V1/212": Code.INVALID_PAYMENT_TERMS,
+    "V1/302": Code.CUSTOMER_NOT_FOUND,  # sold-to party does not exist
+    "V1/324": Code.CUSTOMER_LEGAL_ENTITY_MISMATCH,  # sold-to not in the order's sales area
+    "V1/446": Code.INVALID_STATE,  # subsequent documents exist (delivered, billed)
+}
+
+
+# SAP's error targets do not say which address; the billing one is the partner's standard address.
+BILLING_ADDRESS = "/addresses/0"
+_CUSTOMER_POINTERS = {
+    "OrganizationBPName1": "/legal_name",
+    "OrganizationBPName2": "/legal_name",
+    "SearchTerm1": "/display_name",
+    "BusinessPartnerIDByExtSystem": "/external_ref",
+    CREDIT_LIMIT_FIELD: "/credit_limit",
+    "BPTaxNumber": "/tax_id",
+    "BPTaxType": "/tax_id",
+    "EmailAddress": "/email",
+    "StreetName": BILLING_ADDRESS + "/line1",
+    "StreetSuffixName": BILLING_ADDRESS + "/line2",
+    "CityName": BILLING_ADDRESS + "/city",
+    "PostalCode": BILLING_ADDRESS + "/postal_code",
+    "Region": BILLING_ADDRESS + "/region",
+    "Country": BILLING_ADDRESS + "/country",
+    "PaymentTerms": "/payment_terms",
+    "CustomerPaymentTerms": "/payment_terms",
+    "CompanyCode": "/legal_entity",
+    "SalesOrganization": "/legal_entity",
+    "DistributionChannel": "/legal_entity",
+    "Division": "/legal_entity",
+    "Currency": "/currency",
+}
+
+
+_ORDER_POINTERS = {
+    "SoldToParty": "/customer_id",
+    "SalesOrderType": "/legal_entity",
+    "SalesOrganization": "/legal_entity",
+    "DistributionChannel": "/legal_entity",
+    "OrganizationDivision": "/legal_entity",
+    "TransactionCurrency": "/currency",
+    "RequestedDeliveryDate": "/requested_delivery_date",
+    "PurchaseOrderByCustomer": "/external_ref",
+    "CustomerPaymentTerms": "/customer_id",  # the order takes the customer's terms
+}
+
+
+_ITEM_FIELDS = {
+    "Material": "product_id",
+    "RequestedQuantity": "quantity",
+    "RequestedQuantityUnit": "quantity",
+    "ConditionRateValue": "price/amount",
+}
+
+
+_DEFAULT_POINTERS = {
+    Code.TAX_ID_REQUIRED: "/tax_id",
+    Code.INVALID_PAYMENT_TERMS: "/payment_terms",
+    Code.CUSTOMER_NOT_FOUND: "/customer_id",
+    Code.CUSTOMER_LEGAL_ENTITY_MISMATCH: "/customer_id",
+}
+
+
+@dataclass(frozen=True)
+class SapMessage:
+    code: str
+    message: str
+    target: str
+
+
+def sap_messages(body: Any) -> list[SapMessage]:
+    """The error details of an SAP error envelope (the top-level message if there are none)."""
+    error = body.get("error") if isinstance(body, dict) else None
+    if not isinstance(error, dict):
+        raise SapAnswerError("not an SAP error envelope")
+    message = error.get("message")
+    text = message.get("value") if isinstance(message, dict) else message
+    top = SapMessage(str(error.get("code", "")), str(text or "The ERP refused the request."), "")
+    inner = error.get("innererror")
+    details = inner.get("errordetails") if isinstance(inner, dict) else None
+    messages = [
+        SapMessage(str(d.get("code", "")), str(d.get("message", "")), str(d.get("target") or ""))
+        for d in details or []
+        if isinstance(d, dict) and d.get("severity", "error") == "error" and d.get("message")
+    ]
+    return messages or [top]
+
+
+def pointer_for(target: str, subject: Subject, code: Code) -> str:
+    """The JSON pointer into the canonical request that an SAP error target names."""
+    if subject in (Subject.CANCEL, Subject.READ):
+        return ""
+    field = _KEY_SUFFIX_RE.sub("", target.rstrip("/").rsplit("/", 1)[-1])
+    if subject is Subject.SALES_ORDER:
+        item = _ITEM_TARGET_RE.search(target)
+        if item is not None:
+            line = f"/items/{int(item[1]) // ITEM_STEP - 1}"
+            return f"{line}/{_ITEM_FIELDS[field]}" if field in _ITEM_FIELDS else line
+        pointer = _ORDER_POINTERS.get(field)
+    else:
+        pointer = _CUSTOMER_POINTERS.get(field)
+    return pointer or _DEFAULT_POINTERS.get(code, "")
+
+
+def at_billing_address(error: GatewayError, index: int) -> GatewayError:
+    """`error` with its address pointers moved to where the request has its billing address."""
+    prefix = BILLING_ADDRESS + "/"
+    if index:
+        error.errors = [
+            FieldError(f"/addresses/{index}/" + e.pointer.removeprefix(prefix), e.detail)
+            if e.pointer.startswith(prefix)
+            else e
+            for e in error.errors
+        ]
+    return error
+
+
+def error_from_sap(body: Any, subject: Subject) -> GatewayError:
+    """An SAP business refusal as one problem: the first detail's code, every detail's pointer.
+
+    SAP's own message texts are kept for the user; unknown message numbers are erp_rejected.
+    """
+    messages = sap_messages(body)
+    codes = [SAP_MESSAGE_CODES.get(m.code, Code.ERP_REJECTED) for m in messages]
+    errors = [
+        FieldError(pointer_for(m.target, subject, code), m.message)
+        for m, code in zip(messages, codes, strict=True)
+    ]
+    detail = "; ".join(dict.fromkeys(m.message for m in messages))
+    if subject in (Subject.CANCEL, Subject.READ):
+        errors = []
+    return GatewayError(codes[0], detail, errors)
+
+
+def technical_error(status: int, *, write: bool, retry_after: str | None = None) -> ErpFailure:
+    """A non-business HTTP status from SAP as a retryable technical problem."""
+    headers = {"Retry-After": retry_after} if retry_after else {}
+    if status in (401, 403):
+        return ErpFailure(
+            Code.ERP_UNAVAILABLE,
+            "The ERP refused the gateway's logon; an operator must check the backend credentials.",
+            headers=headers,
+        )
+    if status in (408, 504):
+        return ErpFailure(
+            Code.ERP_TIMEOUT,
+            "The ERP did not answer in time; the outcome is unknown. Retry the same request with "
+            "the same Idempotency-Key.",
+            headers=headers,
+            ambiguous=write,
+        )
+    if status == 429 or status >= 500:
+        return ErpFailure(
+            Code.ERP_UNAVAILABLE, f"The ERP is unavailable (HTTP {status}).", headers=headers
+        )
+    return ErpFailure(Code.ERP_BAD_RESPONSE, f"The ERP answered with an unexpected HTTP {status}.")
+
+
+def mapped(mapping: Callable[[], T], *, write: bool = False) -> T:
+    """Run a mapping of an SAP answer; an answer of the wrong shape is a bad response."""
+    try:
+        return mapping()
+    except SapAnswerError as exc:
+        raise ErpFailure(
+            Code.ERP_BAD_RESPONSE,
+            "The ERP sent a response the gateway could not read.",
+            ambiguous=write,
+        ) from exc

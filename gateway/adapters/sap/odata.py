@@ -1,0 +1,131 @@
+"""The OData v2 JSON format as SAP speaks it: `{"d": ...}` envelopes, `results` lists, string
+literals, `/Date(ms)/` dates, and typed readers of an entity's fields.
+
+Not any one entity's mapping (see `outbound.py`, `inbound.py`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Mapping
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+_DATE_RE = re.compile(r"^/Date\((-?\d+)(?:[+-]\d{4})?\)/$")
+
+
+class SapAnswerError(ValueError):
+    """An SAP answer without the shape the mapping needs (the caller reports erp_bad_response)."""
+
+
+def results_payload(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"results": rows}
+
+
+def odata_date(day: dt.date) -> str:
+    """An Edm.DateTime for a calendar date: `/Date(ms since epoch at UTC midnight)/`."""
+    midnight = dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC)
+    return f"/Date({int(midnight.timestamp()) * 1000})/"
+
+
+def string_literal(value: str) -> str:
+    """An OData string literal: quoted, inner quotes doubled."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+def entity_path(entity_set: str, **keys: str) -> str:
+    if len(keys) == 1:
+        return f"{entity_set}({string_literal(next(iter(keys.values())))})"
+    return entity_set + "(" + ",".join(f"{k}={string_literal(v)}" for k, v in keys.items()) + ")"
+
+
+def equals_filter(field: str, value: str) -> str:
+    return f"{field} eq {string_literal(value)}"
+
+
+def entity_of(body: Any) -> dict[str, Any]:
+    """The entity in a `{"d": {...}}` envelope."""
+    d = body.get("d") if isinstance(body, dict) else None
+    if not isinstance(d, dict) or isinstance(d.get("results"), list):
+        raise SapAnswerError("expected a single entity in a 'd' envelope")
+    return d
+
+
+def results_of(body: Any) -> list[dict[str, Any]]:
+    """The entities in a `{"d": {"results": [...]}}` envelope."""
+    d = body.get("d") if isinstance(body, dict) else None
+    rows = d.get("results") if isinstance(d, dict) else d
+    if not isinstance(rows, list) or not all(isinstance(row, dict) for row in rows):
+        raise SapAnswerError("expected a collection in a 'd' envelope")
+    return rows
+
+
+def rows_of(entity: Mapping[str, Any], navigation: str) -> list[dict[str, Any]]:
+    """An expanded to-many navigation; deferred or absent means none were sent."""
+    value = entity.get(navigation)
+    if isinstance(value, dict):
+        value = value.get("results", [])
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(row, dict) for row in value):
+        raise SapAnswerError(f"{navigation} is not a collection")
+    return value
+
+
+def one_of(entity: Mapping[str, Any], navigation: str) -> dict[str, Any] | None:
+    value = entity.get(navigation)
+    if not isinstance(value, dict) or "__deferred" in value:
+        return None
+    return value
+
+
+def text_of(entity: Mapping[str, Any], name: str) -> str:
+    value = entity.get(name)
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise SapAnswerError(f"{name} is not a string")
+    return value
+
+
+def required_text(entity: Mapping[str, Any], name: str) -> str:
+    value = text_of(entity, name)
+    if not value:
+        raise SapAnswerError(f"{name} is missing")
+    return value
+
+
+def decimal_of(entity: Mapping[str, Any], name: str) -> Decimal | None:
+    """An Edm.Decimal (a JSON string); None when absent or empty."""
+    value = entity.get(name)
+    if value is None or value == "":
+        return None
+    try:
+        number = Decimal(value) if isinstance(value, str) else None
+    except InvalidOperation:
+        number = None
+    if number is None or not number.is_finite():
+        raise SapAnswerError(f"{name} is not a decimal")
+    return number
+
+
+def amount_of(entity: Mapping[str, Any], name: str) -> Decimal:
+    value = decimal_of(entity, name)
+    if value is None:
+        raise SapAnswerError(f"{name} is missing")
+    return value
+
+
+def quantity_of(entity: Mapping[str, Any], name: str) -> int:
+    return int(amount_of(entity, name))
+
+
+def date_of(value: Any) -> dt.date | None:
+    """A calendar date from an Edm.DateTime (`/Date(ms)/`); None for null."""
+    if value is None or value == "":
+        return None
+    match = _DATE_RE.match(value) if isinstance(value, str) else None
+    if match is None:
+        raise SapAnswerError(f"{value!r} is not an Edm.DateTime")
+    return dt.datetime.fromtimestamp(int(match[1]) / 1000, dt.UTC).date()

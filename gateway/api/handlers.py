@@ -1,0 +1,81 @@
+"""The HTTP handlers of the domain API: the validated request in, the service's answer out as
+JSON, with the status and headers each operation answers with.
+
+Not what the operations do (see `gateway.service`) nor their endpoints (see `endpoints.py`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from pydantic import BaseModel
+from starlette.responses import Response
+
+from gateway.domain.models import Customer, Invoice, Page, SalesOrder, Shipment
+from gateway.pipeline.context import RequestContext
+from gateway.service.services import Services
+from gateway.store.base import XrefRecord
+
+JSON = "application/json"
+
+ApiHandler = Callable[[RequestContext, Services], Awaitable[Response]]
+
+
+def json_response(
+    model: BaseModel, status: int = 200, headers: dict[str, str] | None = None
+) -> Response:
+    return Response(model.model_dump_json().encode(), status, headers, media_type=JSON)
+
+
+def created(ctx: RequestContext, collection: str, resource: Customer | SalesOrder) -> Response:
+    """201 with the new resource and its `Location` under the request's API version."""
+    location = f"/{ctx.api_version}/{collection}/{resource.id}"
+    return json_response(resource, 201, {"Location": location})
+
+
+def _record(ctx: RequestContext) -> XrefRecord:
+    assert ctx.record is not None, "the records step resolves the addressed record"
+    return ctx.record
+
+
+async def create_customer(ctx: RequestContext, services: Services) -> Response:
+    return created(ctx, "customers", await services.customers.create(ctx, ctx.payload))
+
+
+async def get_customer(ctx: RequestContext, services: Services) -> Response:
+    return json_response(await services.customers.get(ctx, _record(ctx)))
+
+
+async def find_customers(ctx: RequestContext, services: Services) -> Response:
+    found = await services.customers.find(ctx, ctx.query.external_ref)
+    return json_response(Page[Customer](items=found))
+
+
+async def create_sales_order(ctx: RequestContext, services: Services) -> Response:
+    return created(ctx, "sales-orders", await services.sales_orders.create(ctx, ctx.payload))
+
+
+async def get_sales_order(ctx: RequestContext, services: Services) -> Response:
+    return json_response(await services.sales_orders.get(ctx, _record(ctx)))
+
+
+async def cancel_sales_order(ctx: RequestContext, services: Services) -> Response:
+    return json_response(await services.sales_orders.cancel(ctx, _record(ctx)))
+
+
+async def validate_quote(ctx: RequestContext, services: Services) -> Response:
+    return json_response(await services.sales_orders.validate_quote(ctx, ctx.payload))
+
+
+async def list_shipments(ctx: RequestContext, services: Services) -> Response:
+    items = await services.documents.shipments(ctx, _record(ctx))
+    return json_response(Page[Shipment](items=items))
+
+
+async def list_invoices(ctx: RequestContext, services: Services) -> Response:
+    items = await services.documents.invoices(ctx, _record(ctx))
+    return json_response(Page[Invoice](items=items))
+
+
+async def get_invoice(ctx: RequestContext, services: Services) -> Response:
+    return json_response(await services.documents.invoice(ctx, _record(ctx)))

@@ -1,0 +1,43 @@
+"""The schema of `policies/api-versions.yaml` (optional): each API version's lifecycle and the
+default version. Not the negotiation (see `gateway.pipeline.versioning`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated
+
+from pydantic import Field, model_validator
+
+from gateway.config.base import ConfigModel
+from gateway.domain.versions import LATEST, VERSIONS
+
+
+class VersionPolicy(ConfigModel):
+    """One version's lifecycle (`policies/api-versions.yaml`, `versions:` map)."""
+
+    deprecated: dt.date | None = None  # from this day: Deprecation and Link headers
+    sunset: dt.date | None = None  # from this day: 410 version_sunset
+
+    @model_validator(mode="after")
+    def _sunset_after_deprecation(self) -> VersionPolicy:
+        deprecated, sunset = self.deprecated, self.sunset
+        if sunset is not None and deprecated is not None and sunset < deprecated:
+            raise ValueError("sunset must not be before deprecated")
+        return self
+
+
+class ApiVersionsPolicy(ConfigModel):
+    """`policies/api-versions.yaml` (optional): version lifecycles and the default version."""
+
+    versions: dict[Annotated[str, Field(pattern=r"^v\d+$")], VersionPolicy] = {}
+    default: str = LATEST  # the version of unversioned paths for clients without a pin
+
+    @model_validator(mode="after")
+    def _known_versions(self) -> ApiVersionsPolicy:
+        unknown = sorted({*self.versions, self.default} - set(VERSIONS))
+        if unknown:
+            raise ValueError(
+                f"unknown API version(s) {', '.join(unknown)}; supported: {', '.join(VERSIONS)}"
+            )
+        return self

@@ -1,0 +1,26 @@
+"""The configuration directory as the gateway reads it: every file's schema and cross-file
+references (`gateway.config`), then what the routing rules decide (`gateway.routing.lint`).
+
+Not the files' models or their parsing (see `gateway.config.loader`); only what checks a load runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+from gateway.config.issues import ConfigIssue
+from gateway.config.loader import Check, GatewayConfig, check_config, load_config
+from gateway.routing.lint import routing_issues
+
+CHECKS: tuple[Check, ...] = (routing_issues,)
+
+
+def load(config_dir: str | Path, env: Mapping[str, str] | None = None) -> GatewayConfig:
+    """The validated configuration; raises `ConfigError` with every error, logs warnings."""
+    return load_config(config_dir, env, CHECKS)
+
+
+def check(config_dir: str | Path, env: Mapping[str, str] | None = None) -> list[ConfigIssue]:
+    """Every issue, errors and warnings, in file and line order (what `gateway check` prints)."""
+    return check_config(config_dir, env, CHECKS)

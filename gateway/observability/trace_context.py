@@ -1,0 +1,64 @@
+"""The ids that tie a request together: its correlation id (Zalando's rule) and its W3C Trace
+Context (traceparent, tracestate), parsed from the caller's headers or started fresh.
+
+Not spans or their export (see `spans.py`) and not the pipeline step (`gateway.pipeline.tracing`).
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import uuid
+from dataclasses import dataclass
+
+CORRELATION_HEADER = "X-Correlation-ID"
+_CORRELATION_RE = re.compile(r"^[A-Za-z0-9._~+/=-]{1,128}$")
+_TRACEPARENT_RE = re.compile(r"^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?$")
+_ZERO_TRACE = "0" * 32
+_ZERO_SPAN = "0" * 16
+_MAX_TRACESTATE_MEMBERS = 32
+
+
+@dataclass(frozen=True)
+class TraceContext:
+    trace_id: str
+    span_id: str  # our span, the parent-id of what we send on
+    parent_id: str | None  # the caller's span, when it sent a valid traceparent
+    flags: str
+    tracestate: str | None = None
+
+    def outgoing(self) -> str:
+        return f"00-{self.trace_id}-{self.span_id}-{self.flags}"
+
+
+def correlation_id_from(header: str | None) -> str:
+    """The caller's correlation id when well-formed, else a fresh UUID."""
+    if header and _CORRELATION_RE.match(header):
+        return header
+    return str(uuid.uuid4())
+
+
+def trace_context_from(traceparent: str | None, tracestate: str | None) -> TraceContext:
+    """Continue a valid W3C trace, or start a new one (and drop tracestate with a bad parent)."""
+    span_id = secrets.token_hex(8)
+    match = _TRACEPARENT_RE.match(traceparent.strip()) if traceparent else None
+    if match:
+        version, trace_id, parent_id, flags, rest = match.groups()
+        valid = (
+            version != "ff"
+            and trace_id != _ZERO_TRACE
+            and parent_id != _ZERO_SPAN
+            and not (version == "00" and rest)
+        )
+        if valid:
+            return TraceContext(trace_id, span_id, parent_id, flags, _valid_tracestate(tracestate))
+    return TraceContext(secrets.token_hex(16), span_id, None, "01", None)
+
+
+def _valid_tracestate(tracestate: str | None) -> str | None:
+    if not tracestate:
+        return None
+    members = [m for m in (p.strip() for p in tracestate.split(",")) if m]
+    if not members or len(members) > _MAX_TRACESTATE_MEMBERS:
+        return None
+    return tracestate

@@ -1,0 +1,98 @@
+"""How a request calls an ERP: within the backend's timeout and the request's one deadline,
+with its trace headers, and with its idempotency key marked as forwarded before the first call.
+
+Not the adapters (they speak each ERP's API); this binds a call to its backend and deadline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, replace
+from typing import TypeVar
+
+from gateway.adapters.base import CallContext, ErpAdapter
+from gateway.domain.errors import Code, ErpFailure
+from gateway.observability.spans import Telemetry, erp_span
+from gateway.pipeline.context import RequestContext
+from gateway.store.base import Store
+
+T = TypeVar("T")
+
+ErpCall = Callable[[ErpAdapter, CallContext], Awaitable[T]]
+
+
+@dataclass(frozen=True)
+class Backend:
+    """One configured ERP backend: its name, its adapter and its `timeout_s`."""
+
+    name: str
+    adapter: ErpAdapter
+    timeout_s: float
+
+
+def call_context(ctx: RequestContext, deadline: float) -> CallContext:
+    """What an ERP call carries: correlation id, our span's traceparent, the deadline."""
+    trace = ctx.trace
+    return CallContext(
+        correlation_id=ctx.correlation_id,
+        traceparent=trace.outgoing() if trace else None,
+        tracestate=trace.tracestate if trace else None,
+        deadline=deadline,
+    )
+
+
+class ErpCalls:
+    """The ERP calls of every request served by one runtime."""
+
+    def __init__(
+        self, backends: Mapping[str, Backend], store: Store, telemetry: Telemetry | None
+    ) -> None:
+        self._backends = backends
+        self._store = store
+        self._telemetry = telemetry
+
+    async def call(self, ctx: RequestContext, call: ErpCall[T], backend: str | None = None) -> T:
+        """Run an ERP call on `backend` (default: the request's system of record) within the
+        request's one ERP deadline for that backend: `timeout_s` from the request's first call
+        to it (so a search and a create, or a read and a cancel, share it), and never past the
+        request's own deadline."""
+        name = backend or ctx.system_of_record
+        binding = self._backends[name]
+        if not ctx.forwarded and ctx.claim is not None:
+            # From here on the outcome may be the ERP's: a retry under this key reconciles
+            # with this ERP first instead of submitting blindly.
+            await self._store.mark_forwarded(ctx.claim.key, ctx.claim.owner, name)
+        ctx.forwarded = True
+        deadline = ctx.erp_deadlines.setdefault(
+            name, min(ctx.deadline, time.monotonic() + binding.timeout_s)
+        )
+        call_ctx = call_context(ctx, deadline)
+        telemetry = self._telemetry
+        try:
+            if telemetry is None or ctx.span is None:
+                async with asyncio.timeout(max(0.0, deadline - time.monotonic())):
+                    return await call(binding.adapter, call_ctx)
+            with erp_span(telemetry, ctx.span, name) as traceparent:
+                traced = replace(call_ctx, traceparent=traceparent)
+                async with asyncio.timeout(max(0.0, deadline - time.monotonic())):
+                    return await call(binding.adapter, traced)
+        except TimeoutError as exc:
+            raise ErpFailure(
+                Code.ERP_TIMEOUT,
+                "The ERP did not answer in time; the outcome is unknown. Retry the same request "
+                "with the same Idempotency-Key.",
+                ambiguous=True,
+            ) from exc
+
+    async def found_or_created(
+        self, ctx: RequestContext, find: ErpCall[T | None], create: ErpCall[T]
+    ) -> T:
+        """The document an earlier attempt of this request created, when that attempt's outcome
+        is unknown (`ctx.reconcile`); otherwise, or if the ERP has none, a new one."""
+        if ctx.reconcile:
+            found = await self.call(ctx, find)
+            if found is not None:
+                return found
+        return await self.call(ctx, create)

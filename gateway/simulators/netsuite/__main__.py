@@ -1,8 +1,0 @@
-"""`python -m gateway.simulators.netsuite [--host H] [--port N]`: run the cloud ERP simulator.
-
-Not the gateway's own command (see `gateway.cli`, whose `simulate cloud` runs the same app).
-"""
-
-from gateway.simulators.netsuite.app import main
-
-main()

@@ -1,0 +1,109 @@
+"""SAP refusals as canonical problems: codes, pointers into the request, technical statuses."""
+
+from __future__ import annotations
+
+import pytest
+
+from gateway.adapters.sap.errors import Subject, error_from_sap, technical_error
+from gateway.adapters.sap.odata import (
+    SapAnswerError,
+)
+from gateway.domain.errors import Code, ErpFailure
+from tests.unit.adapters.sap.samples import sap_error
+
+
+@pytest.mark.parametrize(
+    ("detail", "subject", "code", "pointer"),
+    [
+        (("V1/392", "Material X does not exist", "/to_Item(20)/Material"),
+         Subject.SALES_ORDER, Code.UNKNOWN_SKU, "/items/1/product_id"),
+        (("V1/841", "Expected price differs",
+          "/to_Item(10)/to_PricingElement(EDI1)/ConditionRateValue"),
+         Subject.SALES_ORDER, Code.PRICE_MISMATCH, "/items/0/price/amount"),
+        (("V1/501", "Quantity not valid", "/to_Item(30)/RequestedQuantity"),
+         Subject.SALES_ORDER, Code.ERP_REJECTED, "/items/2/quantity"),
+        (("V1/302", "Sold-to party does not exist", "SoldToParty"),
+         Subject.SALES_ORDER, Code.CUSTOMER_NOT_FOUND, "/customer_id"),
+        (("V1/324", "Sold-to party not in sales area", "SoldToParty"),
+         Subject.SALES_ORDER, Code.CUSTOMER_LEGAL_ENTITY_MISMATCH, "/customer_id"),
+        (("CVI_API/012", "Enter a tax number", "/to_BusinessPartnerTax/BPTaxNumber"),
+         Subject.CUSTOMER, Code.TAX_ID_REQUIRED, "/tax_id"),
+        (("CVI_API/011", "Terms NT90 not defined",
+          "/to_Customer/to_CustomerCompany('1010')/PaymentTerms"),
+         Subject.CUSTOMER, Code.INVALID_PAYMENT_TERMS, "/payment_terms"),
+        (("/IWBEP/CM_MGW_RT/004", "Value too long", "BusinessPartnerIDByExtSystem"),
+         Subject.CUSTOMER, Code.ERP_REJECTED, "/external_ref"),
+        (("/IWBEP/CM_MGW_RT/004", "Value too long", "/to_BusinessPartnerAddress/CityName"),
+         Subject.CUSTOMER, Code.ERP_REJECTED, "/addresses/0/city"),
+        (("CVI_API/012", "Enter a tax number", ""),
+         Subject.CUSTOMER, Code.TAX_ID_REQUIRED, "/tax_id"),
+        (("ZZ/999", "Something SAP-specific", "SomeField"),
+         Subject.CUSTOMER, Code.ERP_REJECTED, ""),
+    ],
+)  # fmt: skip
+def test_sap_refusals_become_business_problems_pointing_into_the_canonical_request(
+    detail: tuple[str, str, str], subject: Subject, code: Code, pointer: str
+) -> None:
+    error = error_from_sap(sap_error(detail), subject)
+
+    assert (error.code, error.status, error.retryable) == (code, 422, False)
+    assert [(e.pointer, e.detail) for e in error.errors] == [(pointer, detail[1])]
+    assert error.detail == detail[1]
+
+
+def test_several_sap_details_keep_every_pointer_and_message() -> None:
+    price_target = "/to_Item(20)/to_PricingElement(EDI1)/ConditionRateValue"
+    body = sap_error(
+        ("V1/392", "Material FG-X does not exist", "/to_Item(10)/Material"),
+        ("V1/841", "Expected price 99.00 differs from 149.00", price_target),
+    )
+
+    error = error_from_sap(body, Subject.SALES_ORDER)
+
+    assert error.code is Code.UNKNOWN_SKU
+    assert [e.pointer for e in error.errors] == ["/items/0/product_id", "/items/1/price/amount"]
+    assert error.detail == "Material FG-X does not exist; Expected price 99.00 differs from 149.00"
+
+
+def test_a_refused_cancel_is_invalid_state_with_sap_words() -> None:
+    body = sap_error(("V1/446", "Item 10 cannot be rejected: delivery exists", "X"))
+
+    error = error_from_sap(body, Subject.CANCEL)
+
+    assert (error.code, error.errors) == (Code.INVALID_STATE, [])
+    assert "delivery exists" in error.detail
+
+
+def test_an_envelope_without_details_uses_its_top_level_message() -> None:
+    body = {"error": {"code": "V1/392", "message": {"lang": "en", "value": "No material"}}}
+
+    error = error_from_sap(body, Subject.SALES_ORDER)
+
+    assert (error.code, error.detail) == (Code.UNKNOWN_SKU, "No material")
+
+
+def test_a_body_that_is_no_sap_envelope_is_unreadable() -> None:
+    with pytest.raises(SapAnswerError):
+        error_from_sap({"message": "nope"}, Subject.CUSTOMER)
+
+
+@pytest.mark.parametrize(
+    ("status", "write", "code", "ambiguous"),
+    [
+        (500, True, Code.ERP_UNAVAILABLE, False),
+        (503, False, Code.ERP_UNAVAILABLE, False),
+        (429, False, Code.ERP_UNAVAILABLE, False),
+        (401, False, Code.ERP_UNAVAILABLE, False),
+        (504, True, Code.ERP_TIMEOUT, True),
+        (504, False, Code.ERP_TIMEOUT, False),
+        (405, True, Code.ERP_BAD_RESPONSE, False),
+    ],
+)
+def test_technical_statuses_become_retryable_technical_problems(
+    status: int, write: bool, code: Code, ambiguous: bool
+) -> None:
+    error = technical_error(status, write=write, retry_after="3")
+
+    assert isinstance(error, ErpFailure)
+    assert (error.code, error.ambiguous, error.retryable) == (code, ambiguous, True)
+    assert error.headers == ({} if code is Code.ERP_BAD_RESPONSE else {"Retry-After": "3"})
