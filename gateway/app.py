@@ -50,7 +50,7 @@ from gateway.store.base import StoreUnavailable
 
 log = logging.getLogger("gateway")
 
-_VERSION_RE = re.compile(r"^v\d+$")
+_VERSION_RE = re.compile(r"v[0-9]+")
 READY_TIMEOUT_S = 1.0
 
 
@@ -158,7 +158,7 @@ def _endpoint(index: int, endpoint: Endpoint, version: str, metrics: Metrics) ->
 def _problem_for_unrouted(request: Request, status: int) -> Response:
     correlation_id = correlation_id_from(request.headers.get(CORRELATION_HEADER))
     first = request.url.path.strip("/").split("/", 1)[0]
-    if status == 404 and _VERSION_RE.match(first) and first not in VERSIONS:
+    if status == 404 and _VERSION_RE.fullmatch(first) and first not in VERSIONS:
         error = GatewayError(
             Code.UNSUPPORTED_VERSION,
             f"API version {first} is not supported; supported: {', '.join(VERSIONS)}.",

@@ -17,6 +17,7 @@ from gateway.config.issues import ConfigIssue
 from gateway.domain.errors import Code, FieldError, GatewayError
 from gateway.domain.operations import ADMIN_SCOPE
 from gateway.observability.trace_context import CORRELATION_HEADER, correlation_id_from
+from gateway.pipeline.auth import authorization_of
 from gateway.pipeline.entitlements import registered, require_scope
 from gateway.runtime import Runtime
 
@@ -48,9 +49,7 @@ def _admin(handler: AdminHandler, current: Callable[[], Runtime]) -> AdminHandle
         correlation_id = correlation_id_from(request.headers.get(CORRELATION_HEADER))
         runtime = current()
         try:
-            principal = await runtime.authenticator.authenticate(
-                request.headers.get("authorization")
-            )
+            principal = await runtime.authenticator.authenticate(authorization_of(request.headers))
             require_scope(principal, registered(runtime.entitlements, principal), ADMIN_SCOPE)
             response = await handler(request)
         except GatewayError as error:

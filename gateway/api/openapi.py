@@ -31,8 +31,8 @@ One stable, versioned domain API over the legacy and the cloud ERP. Every error 
 """
 
 # The problems each kind of operation can answer, beyond those every operation can.
-_EVERY_OPERATION = (400, 401, 403, 410, 429, 502, 503, 504)
-_WITH_BODY = (413, 422)
+_EVERY_OPERATION = (400, 401, 403, 410, 429, 431, 502, 503, 504)
+_WITH_BODY = (408, 413, 415, 422)
 _WRITE = (409, 422)  # idempotency (in progress, key reused) and business refusals
 _WITH_RECORD = (404,)
 _RETRY_AFTER = (429, 503)

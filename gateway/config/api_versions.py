@@ -30,7 +30,7 @@ class VersionPolicy(ConfigModel):
 class ApiVersionsPolicy(ConfigModel):
     """`policies/api-versions.yaml` (optional): version lifecycles and the default version."""
 
-    versions: dict[Annotated[str, Field(pattern=r"^v\d+$")], VersionPolicy] = {}
+    versions: dict[Annotated[str, Field(pattern=r"^v[0-9]+$")], VersionPolicy] = {}
     default: str = LATEST  # the version of unversioned paths for clients without a pin
 
     @model_validator(mode="after")

@@ -42,7 +42,7 @@ class SapValueMaps(ConfigModel):
 class SapBackend(ConfigModel):
     kind: Literal["sap-odata-v2"]
     base_url: Annotated[str, Field(pattern=r"^https?://")]
-    sap_client: Annotated[str, Field(pattern=r"^\d{3}$")] = "100"
+    sap_client: Annotated[str, Field(pattern=r"^[0-9]{3}$")] = "100"
     credentials: SapCredentials
     timeout_s: Annotated[float, Field(gt=0, le=120)] = 10.0
     pool: PoolConfig = PoolConfig()

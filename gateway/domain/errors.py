@@ -38,6 +38,8 @@ class Code(StrEnum):
     # validation
     VALIDATION_FAILED = "validation_failed"
     PAYLOAD_TOO_LARGE = "payload_too_large"
+    UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
+    HEADERS_TOO_LARGE = "headers_too_large"
     UNSUPPORTED_VERSION = "unsupported_version"
     VERSION_SUNSET = "version_sunset"
     # not found
@@ -57,6 +59,8 @@ class Code(StrEnum):
     ERP_UNAVAILABLE = "erp_unavailable"
     ERP_BAD_RESPONSE = "erp_bad_response"
     STORE_UNAVAILABLE = "store_unavailable"
+    REQUEST_TIMEOUT = "request_timeout"
+    GATEWAY_BUSY = "gateway_busy"
     # a bug in the gateway; never expected, still a problem document
     INTERNAL_ERROR = "internal_error"
 
@@ -81,6 +85,8 @@ _SPECS: dict[Code, _CodeSpec] = {
     Code.ERP_REJECTED: _CodeSpec(Category.BUSINESS, 422, "Rejected by the ERP"),
     Code.VALIDATION_FAILED: _CodeSpec(Category.VALIDATION, 400, "Request validation failed"),
     Code.PAYLOAD_TOO_LARGE: _CodeSpec(Category.VALIDATION, 413, "Payload too large"),
+    Code.UNSUPPORTED_MEDIA_TYPE: _CodeSpec(Category.VALIDATION, 415, "Unsupported media type"),
+    Code.HEADERS_TOO_LARGE: _CodeSpec(Category.VALIDATION, 431, "Request header fields too large"),
     Code.UNSUPPORTED_VERSION: _CodeSpec(Category.VALIDATION, 400, "Unsupported API version"),
     Code.VERSION_SUNSET: _CodeSpec(Category.VALIDATION, 410, "API version sunset"),
     Code.NOT_FOUND: _CodeSpec(Category.NOT_FOUND, 404, "Not found"),
@@ -101,6 +107,9 @@ _SPECS: dict[Code, _CodeSpec] = {
     Code.ERP_UNAVAILABLE: _CodeSpec(Category.TECHNICAL, 503, "ERP unavailable"),
     Code.ERP_BAD_RESPONSE: _CodeSpec(Category.TECHNICAL, 502, "ERP sent a bad response"),
     Code.STORE_UNAVAILABLE: _CodeSpec(Category.TECHNICAL, 503, "Gateway state store unavailable"),
+    # The client sent its request too slowly: sending it again, promptly, is the remedy.
+    Code.REQUEST_TIMEOUT: _CodeSpec(Category.TECHNICAL, 408, "Request not received in time"),
+    Code.GATEWAY_BUSY: _CodeSpec(Category.TECHNICAL, 503, "Gateway at its connection limit"),
     Code.INTERNAL_ERROR: _CodeSpec(Category.TECHNICAL, 500, "Internal error"),
 }
 
@@ -178,6 +187,11 @@ class ErpFailure(GatewayError):
     received and committed (a timeout or dropped connection after sending)."""
 
     ambiguous: bool = False
+
+
+class ClientAborted(Exception):
+    """The client went away before its request was read whole: nobody is left to answer, and
+    it is the client's doing, not a server error (logged as 499, the usual convention)."""
 
 
 class GatewayReferenceTaken(Exception):

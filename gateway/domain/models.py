@@ -18,16 +18,28 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainSerializer,
+    ValidationInfo,
     WithJsonSchema,
+    field_validator,
 )
 
-_DECIMAL_RE = re.compile(r"^-?\d{1,15}(\.\d{1,4})?$")
+# ASCII digits only, matched whole: `\d` would take Arabic-Indic digits, `$` a trailing newline.
+_DECIMAL_PATTERN = r"-?[0-9]{1,15}(\.[0-9]{1,4})?"
+_DECIMAL_RE = re.compile(_DECIMAL_PATTERN)
+# What no string in a client's request may hold: C0 and C1 controls (NUL, CR, LF, TAB...), DEL,
+# and the invisible marks that reorder or hide text (bidirectional overrides and isolates).
+_CONTROL_RE = re.compile(
+    "[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]"
+)
+CLIENT_REQUEST = {"client_request": True}
+"""The validation context of a client's request: strings are checked for control characters
+(an ERP's own data, read back through the same models, is not judged by the client's rules)."""
 
 
 def _decimal_from_string(value: Any) -> Decimal:
     if isinstance(value, Decimal):
         return value
-    if not isinstance(value, str) or not _DECIMAL_RE.match(value):
+    if not isinstance(value, str) or not _DECIMAL_RE.fullmatch(value):
         raise ValueError('must be a decimal number written as a string, such as "19.99"')
     try:
         return Decimal(value)
@@ -43,7 +55,7 @@ DecimalStr = Annotated[
     Decimal,
     BeforeValidator(_decimal_from_string),
     PlainSerializer(_decimal_to_string, return_type=str),
-    WithJsonSchema({"type": "string", "pattern": _DECIMAL_RE.pattern, "examples": ["19.99"]}),
+    WithJsonSchema({"type": "string", "pattern": f"^{_DECIMAL_PATTERN}$", "examples": ["19.99"]}),
 ]
 """A decimal that travels as a JSON string (never a float), e.g. "19.99"."""
 
@@ -62,9 +74,20 @@ Text = Annotated[str, Field(min_length=1, max_length=80)]
 
 
 class Strict(BaseModel):
-    """Request models: unknown fields rejected, no silent type coercion, immutable."""
+    """Request models: unknown fields rejected, no silent type coercion, immutable; validated
+    with `CLIENT_REQUEST` as context, no string may hold a control character."""
 
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_control_characters(cls, value: Any, info: ValidationInfo) -> Any:
+        if isinstance(value, str) and info.context and _CONTROL_RE.search(value):
+            raise ValueError(
+                "control characters (such as NUL, CR, LF, TAB or bidirectional overrides) "
+                "are not allowed"
+            )
+        return value
 
 
 class Resource(BaseModel):

@@ -12,11 +12,18 @@ import uuid
 from dataclasses import dataclass
 
 CORRELATION_HEADER = "X-Correlation-ID"
-_CORRELATION_RE = re.compile(r"^[A-Za-z0-9._~+/=-]{1,128}$")
+_CORRELATION_RE = re.compile(r"[A-Za-z0-9._~+/=-]{1,128}")
 _TRACEPARENT_RE = re.compile(r"^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?$")
 _ZERO_TRACE = "0" * 32
 _ZERO_SPAN = "0" * 16
 _MAX_TRACESTATE_MEMBERS = 32
+_MAX_TRACESTATE_CHARS = 512  # what W3C says to propagate at least; beyond it, members go
+_LONG_MEMBER_CHARS = 128  # members longer than this are the first to go
+# A list-member, `key=value`, by the grammar of W3C Trace Context Level 1 (section 3.3.1.3).
+_MEMBER_RE = re.compile(
+    r"(?:[a-z][a-z0-9_\-*/]{0,255}|[a-z0-9][a-z0-9_\-*/]{0,240}@[a-z][a-z0-9_\-*/]{0,13})"
+    r"=[\x20-\x2b\x2d-\x3c\x3e-\x7e]{0,255}[\x21-\x2b\x2d-\x3c\x3e-\x7e]"
+)
 
 
 @dataclass(frozen=True)
@@ -33,7 +40,7 @@ class TraceContext:
 
 def correlation_id_from(header: str | None) -> str:
     """The caller's correlation id when well-formed, else a fresh UUID."""
-    if header and _CORRELATION_RE.match(header):
+    if header and _CORRELATION_RE.fullmatch(header):
         return header
     return str(uuid.uuid4())
 
@@ -56,9 +63,20 @@ def trace_context_from(traceparent: str | None, tracestate: str | None) -> Trace
 
 
 def _valid_tracestate(tracestate: str | None) -> str | None:
+    """The tracestate to pass on, within W3C's limits: none if a member is malformed or a key
+    repeats; the first 32 members at most; within 512 characters, dropping members longer than
+    128 characters first, then members from the end."""
     if not tracestate:
         return None
-    members = [m for m in (p.strip() for p in tracestate.split(",")) if m]
-    if not members or len(members) > _MAX_TRACESTATE_MEMBERS:
+    members = [m for m in (p.strip(" \t") for p in tracestate.split(",")) if m]
+    if not members or not all(_MEMBER_RE.fullmatch(m) for m in members):
         return None
-    return tracestate
+    keys = [m.partition("=")[0] for m in members]
+    if len(set(keys)) != len(keys):
+        return None
+    members = members[:_MAX_TRACESTATE_MEMBERS]
+    if len(",".join(members)) > _MAX_TRACESTATE_CHARS:
+        members = [m for m in members if len(m) <= _LONG_MEMBER_CHARS]
+    while members and len(",".join(members)) > _MAX_TRACESTATE_CHARS:
+        members.pop()
+    return ",".join(members) or None

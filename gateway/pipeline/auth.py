@@ -15,6 +15,7 @@ from pathlib import Path
 
 import jwt
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
+from starlette.datastructures import Headers
 from starlette.responses import Response
 
 from gateway.config.auth import AuthPolicy, IssuerConfig
@@ -36,6 +37,19 @@ def _invalid_token() -> GatewayError:
         _INVALID,
         headers={"WWW-Authenticate": 'Bearer realm="gateway", error="invalid_token"'},
     )
+
+
+def authorization_of(headers: Headers) -> str | None:
+    """The request's one Authorization header; 401 when it sends more than one (a gateway that
+    picked one of them would judge a different credential than a server behind it might)."""
+    values = headers.getlist("authorization")
+    if len(values) > 1:
+        raise GatewayError(
+            Code.UNAUTHORIZED,
+            "The request has more than one Authorization header; send exactly one.",
+            headers={"WWW-Authenticate": 'Bearer realm="gateway", error="invalid_request"'},
+        )
+    return values[0] if values else None
 
 
 def _no_credentials() -> GatewayError:
@@ -159,6 +173,6 @@ class Authenticate:
         self._authenticator = authenticator
 
     async def __call__(self, ctx: RequestContext, call_next: Handler) -> Response:
-        authorization = ctx.request.headers.get("authorization")
+        authorization = authorization_of(ctx.request.headers)
         ctx.principal = await self._authenticator.authenticate(authorization)
         return await call_next(ctx)

@@ -1,22 +1,29 @@
-"""Body step: reads the request body within its size limit and validates it against the schema.
+"""Body step: reads the request body within its size limit and time, and validates it against
+the schema: JSON only, each key once, no control characters in strings.
 
-Not business rules (the handlers and the ERPs judge those); only shape, types and size.
+Not business rules (the handlers and the ERPs judge those); only media type, shape, types, size.
 """
 
 from __future__ import annotations
 
+import asyncio
+import json
+from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
-from gateway.domain.errors import Code, FieldError, GatewayError
+from gateway.domain.errors import ClientAborted, Code, FieldError, GatewayError
+from gateway.domain.models import CLIENT_REQUEST
 from gateway.pipeline.chain import Handler
 from gateway.pipeline.context import RequestContext
 
 MAX_BODY_BYTES = 1024 * 1024
+BODY_TIMEOUT_S = 10.0  # from the first byte of the body to the last
+JSON_MEDIA_TYPE = "application/json"
 
 
 def json_pointer(location: Sequence[int | str]) -> str:
@@ -47,8 +54,44 @@ def validation_problem(exc: ValidationError, what: str = "request body") -> Gate
     )
 
 
-async def read_body(request: Request, limit: int = MAX_BODY_BYTES) -> bytes:
-    """The body, or 413 as soon as it is known to exceed `limit` (declared or streamed)."""
+def require_json(request: Request) -> None:
+    """415 unless the body is declared as JSON (`application/json` or `application/*+json`,
+    UTF-8 if a charset is named), once: the gateway never guesses what a body is."""
+    declared = request.headers.getlist("content-type")
+    if len(declared) != 1:
+        detail = (
+            "The request has no Content-Type"
+            if not declared
+            else "The request has more than one Content-Type header"
+        )
+        raise _unsupported(f"{detail}; send `Content-Type: {JSON_MEDIA_TYPE}`.")
+    media_type, _, parameters = declared[0].partition(";")
+    media_type = media_type.strip().lower()
+    is_json = media_type == JSON_MEDIA_TYPE or (
+        media_type.startswith("application/") and media_type.endswith("+json")
+    )
+    if not is_json:
+        raise _unsupported(
+            f"The body is declared as {media_type or 'nothing'!r}; this API takes "
+            f"`Content-Type: {JSON_MEDIA_TYPE}` only."
+        )
+    for parameter in parameters.split(";"):
+        name, _, value = parameter.partition("=")
+        if name.strip().lower() == "charset" and value.strip().strip('"').lower() != "utf-8":
+            raise _unsupported("JSON is UTF-8: send `charset=utf-8` or no charset.")
+
+
+def _unsupported(detail: str) -> GatewayError:
+    return GatewayError(
+        Code.UNSUPPORTED_MEDIA_TYPE, detail, headers={"Accept-Post": JSON_MEDIA_TYPE}
+    )
+
+
+async def read_body(
+    request: Request, limit: int = MAX_BODY_BYTES, timeout_s: float = BODY_TIMEOUT_S
+) -> bytes:
+    """The body, or 413 as soon as it is known to exceed `limit` (declared or streamed), or
+    408 (and the connection closed) when it does not arrive whole within `timeout_s`."""
     declared = request.headers.get("content-length")
     too_large = GatewayError(
         Code.PAYLOAD_TOO_LARGE, f"The request body exceeds the limit of {limit} bytes."
@@ -57,12 +100,59 @@ async def read_body(request: Request, limit: int = MAX_BODY_BYTES) -> bytes:
         raise too_large
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise too_large
-        chunks.append(chunk)
+    try:
+        async with asyncio.timeout(timeout_s):
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise too_large
+                chunks.append(chunk)
+    except TimeoutError:
+        raise GatewayError(
+            Code.REQUEST_TIMEOUT,
+            f"The request body did not arrive within {timeout_s:g} s; send it again, whole.",
+            headers={"Connection": "close"},
+        ) from None
+    except ClientDisconnect:
+        raise ClientAborted from None
     return b"".join(chunks)
+
+
+class _Keys(dict[str, Any]):
+    """A JSON object that remembers the keys it was given more than once."""
+
+    repeated: tuple[str, ...] = ()
+
+
+def _object(pairs: list[tuple[str, Any]]) -> _Keys:
+    obj = _Keys(pairs)
+    if len(obj) != len(pairs):
+        counts = Counter(key for key, _ in pairs)
+        obj.repeated = tuple(key for key, count in counts.items() if count > 1)
+    return obj
+
+
+def repeated_keys(raw: bytes) -> list[str]:
+    """Pointers to every key a JSON document gives twice in one object (a parser would keep
+    one of them silently); empty for a document that is not JSON (the schema says why)."""
+    try:
+        document = json.loads(raw, object_pairs_hook=_object)
+    except ValueError:
+        return []
+    found: list[str] = []
+    stack: list[tuple[str, Any]] = [("", document)]
+    while stack:
+        pointer, node = stack.pop()
+        if isinstance(node, _Keys):
+            found += [f"{pointer}/{_escaped(k)}" for k in node.repeated]
+            stack += [(f"{pointer}/{_escaped(k)}", v) for k, v in node.items()]
+        elif isinstance(node, list):
+            stack += [(f"{pointer}/{i}", v) for i, v in enumerate(node)]
+    return sorted(set(found))
+
+
+def _escaped(key: str) -> str:
+    return key.replace("~", "~0").replace("/", "~1")
 
 
 def parse_json_model(raw: bytes, model: type[BaseModel]) -> Any:
@@ -73,8 +163,15 @@ def parse_json_model(raw: bytes, model: type[BaseModel]) -> Any:
             "A JSON request body is required.",
             [FieldError("", "Request body is empty.")],
         )
+    repeated = repeated_keys(raw)
+    if repeated:
+        raise GatewayError(
+            Code.VALIDATION_FAILED,
+            "The request body gives a field more than once; send each field once.",
+            [FieldError(pointer, "Given more than once.") for pointer in repeated],
+        )
     try:
-        return model.model_validate_json(raw)
+        return model.model_validate_json(raw, context=CLIENT_REQUEST)
     except ValidationError as exc:
         if any(e["type"] == "json_invalid" for e in exc.errors()):
             raise GatewayError(
@@ -96,7 +193,7 @@ def parse_query_model(request: Request, model: type[BaseModel]) -> Any:
             )
         params[key] = value
     try:
-        return model.model_validate(params)
+        return model.model_validate(params, context=CLIENT_REQUEST)
     except ValidationError as exc:
         raise validation_problem(exc, "query string") from None
 
@@ -105,10 +202,14 @@ class ParseBody:
     """Pipeline step: `ctx.payload` from the JSON body (upgraded first when an older version's
     body), `ctx.query` from the query string."""
 
+    def __init__(self, timeout_s: float = BODY_TIMEOUT_S) -> None:
+        self._timeout_s = timeout_s
+
     async def __call__(self, ctx: RequestContext, call_next: Handler) -> Response:
         spec = ctx.spec
         if spec.body_model is not None:
-            raw = await read_body(ctx.request)
+            require_json(ctx.request)
+            raw = await read_body(ctx.request, timeout_s=self._timeout_s)
             if ctx.body_upgrade is not None:
                 raw = ctx.body_upgrade.body(raw)
             ctx.payload = parse_json_model(raw, spec.body_model)

@@ -37,6 +37,12 @@ def parse_key(values: list[str]) -> str | None:
     if len(values) > 1:
         raise _invalid("Send exactly one Idempotency-Key header.")
     raw = values[0].strip()
+    if not raw.startswith('"') and "," in raw:
+        # Two headers folded into one (`a, b`), or a list: which key was meant is a guess.
+        raise _invalid(
+            "The Idempotency-Key holds a list; send exactly one key (quote it as a "
+            'structured-field string, `"a,b"`, if the key itself contains a comma).'
+        )
     key = _sf_string(raw) if raw.startswith('"') else raw
     if not 1 <= len(key) <= _MAX_KEY or not all(" " <= ch <= "~" for ch in key):
         raise _invalid("An Idempotency-Key is 1 to 255 printable ASCII characters.")

@@ -23,7 +23,7 @@ from gateway.domain.errors import Code, FieldError, GatewayError
 from gateway.domain.operations import Operation
 from gateway.domain.versions import LATEST, VERSIONS, downgrade_response, upgrade_request
 from gateway.domain.versions.v1_models import V1_REQUESTS
-from gateway.pipeline.auth import Authenticator
+from gateway.pipeline.auth import Authenticator, authorization_of
 from gateway.pipeline.body import parse_json_model
 from gateway.pipeline.chain import Handler
 from gateway.pipeline.context import RequestContext
@@ -152,7 +152,7 @@ class Versioning:
         table = self._table
         try:
             principal = await self._authenticator.authenticate(
-                ctx.request.headers.get("authorization")
+                authorization_of(ctx.request.headers)
             )
         except GatewayError:
             return table.default

@@ -20,6 +20,8 @@ EXPECTED = {
     Code.ERP_REJECTED: (Category.BUSINESS, 422, False),
     Code.VALIDATION_FAILED: (Category.VALIDATION, 400, False),
     Code.PAYLOAD_TOO_LARGE: (Category.VALIDATION, 413, False),
+    Code.UNSUPPORTED_MEDIA_TYPE: (Category.VALIDATION, 415, False),
+    Code.HEADERS_TOO_LARGE: (Category.VALIDATION, 431, False),
     Code.UNSUPPORTED_VERSION: (Category.VALIDATION, 400, False),
     Code.VERSION_SUNSET: (Category.VALIDATION, 410, False),
     Code.NOT_FOUND: (Category.NOT_FOUND, 404, False),
@@ -34,6 +36,8 @@ EXPECTED = {
     Code.ERP_UNAVAILABLE: (Category.TECHNICAL, 503, True),
     Code.ERP_BAD_RESPONSE: (Category.TECHNICAL, 502, True),
     Code.STORE_UNAVAILABLE: (Category.TECHNICAL, 503, True),
+    Code.REQUEST_TIMEOUT: (Category.TECHNICAL, 408, True),
+    Code.GATEWAY_BUSY: (Category.TECHNICAL, 503, True),
     Code.INTERNAL_ERROR: (Category.TECHNICAL, 500, True),
 }
 

@@ -59,6 +59,38 @@ def test_a_future_version_traceparent_with_extra_fields_is_accepted() -> None:
     assert trace.trace_id == VALID_TRACE
 
 
-def test_tracestate_with_more_than_32_members_is_dropped() -> None:
-    state = ",".join(f"k{i}=v" for i in range(33))
-    assert trace_context_from(f"00-{VALID_TRACE}-{VALID_PARENT}-01", state).tracestate is None
+PARENT = f"00-{VALID_TRACE}-{VALID_PARENT}-01"
+
+
+def _members(tracestate: str | None) -> list[str]:
+    return tracestate.split(",") if tracestate else []
+
+
+def test_tracestate_beyond_32_members_loses_the_right_most_ones() -> None:
+    state = ",".join(f"k{i}=v" for i in range(40))
+    kept = _members(trace_context_from(PARENT, state).tracestate)
+    assert kept == [f"k{i}=v" for i in range(32)]
+
+
+def test_tracestate_beyond_512_characters_loses_long_members_first_then_from_the_end() -> None:
+    long_member = "long=" + "x" * 200
+    state = ",".join(["first=1", long_member, *(f"k{i}=" + "v" * 40 for i in range(20))])
+    kept = _members(trace_context_from(PARENT, state).tracestate)
+    assert long_member not in kept
+    assert kept[0] == "first=1"
+    assert len(",".join(kept)) <= 512
+    # From the end: what is kept is a prefix of what remained once the long member went.
+    rest = [m for m in state.split(",") if m != long_member]
+    assert kept == rest[: len(kept)]
+    assert len(",".join(rest[: len(kept) + 1])) > 512
+
+
+def test_a_100_kb_tracestate_never_reaches_the_erp_whole() -> None:
+    state = ",".join(f"k{i}=" + "v" * 250 for i in range(400))
+    forwarded = trace_context_from(PARENT, state).tracestate
+    assert forwarded is None or len(forwarded) <= 512
+
+
+@pytest.mark.parametrize("state", ["Upper=1", "k=1,k=2", "k=", "=v", "k=a,b"])
+def test_a_malformed_tracestate_is_dropped_whole(state: str) -> None:
+    assert trace_context_from(PARENT, state).tracestate is None

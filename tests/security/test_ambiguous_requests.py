@@ -1,0 +1,199 @@
+"""Requests the gateway must refuse rather than guess: repeated credentials, keys or fields,
+bodies that are not JSON, digits and text that only look right, and oversized trace state."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx
+import pytest
+
+from gateway.store.memory import MemoryStore
+from tests.e2e import payloads
+from tests.harness import Gateway, in_process_gateway, token_for
+
+
+def _no_erp_calls(gw: Gateway) -> bool:
+    return all(not erp.calls for erp in gw.erps.values())
+
+
+def _bare(gw: Gateway) -> httpx.AsyncClient:
+    """A client that sends only the headers each request names."""
+    return httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=gw.app), base_url="http://gateway.test"
+    )
+
+
+async def test_two_authorization_headers_are_401_naming_the_repeat() -> None:
+    async with in_process_gateway(MemoryStore()) as gw, _bare(gw) as api:
+        response = await api.get(
+            "/v1/customers",
+            params={"external_ref": "X"},
+            headers=[
+                ("Authorization", f"Bearer {token_for('crm-emea')}"),
+                ("Authorization", f"Bearer {token_for('crm-demo')}"),
+            ],
+        )
+        assert response.status_code == 401
+        assert "more than one Authorization header" in response.json()["detail"]
+        assert 'error="invalid_request"' in response.headers["www-authenticate"]
+
+
+async def test_an_idempotency_key_holding_a_list_is_400_and_not_forwarded() -> None:
+    async with in_process_gateway(MemoryStore()) as gw, gw.client() as api:
+        customer = (await api.post("/v1/customers", json=payloads.customer("US01"))).json()
+        gw.erps["cloud"].calls.clear()
+        response = await api.post(
+            "/v1/sales-orders",
+            json=payloads.order("US01", customer["id"]),
+            headers={"Idempotency-Key": "a, b"},
+        )
+        assert response.status_code == 400
+        assert response.json()["code"] == "idempotency_key_invalid"
+        assert "holds a list" in response.json()["detail"]
+        assert _no_erp_calls(gw)
+
+
+async def test_a_quoted_key_may_contain_a_comma() -> None:
+    async with in_process_gateway(MemoryStore()) as gw, gw.client() as api:
+        customer = (await api.post("/v1/customers", json=payloads.customer("US01"))).json()
+        response = await api.post(
+            "/v1/sales-orders",
+            json=payloads.order("US01", customer["id"]),
+            headers={"Idempotency-Key": '"a,b"'},
+        )
+        assert response.status_code == 201, response.text
+
+
+async def test_a_field_given_twice_is_400_at_its_pointer_and_nothing_is_created() -> None:
+    async with in_process_gateway(MemoryStore()) as gw, gw.client() as api:
+        body = json.dumps(payloads.customer("DE01"))
+        # The same key twice: which legal entity was meant is a guess the gateway won't make.
+        twice = body.replace(
+            '"legal_entity": "DE01"', '"legal_entity": "DE01", "legal_entity": "US01"'
+        )
+        assert twice != body
+        response = await api.post(
+            "/v1/customers", content=twice, headers={"Content-Type": "application/json"}
+        )
+        assert response.status_code == 400
+        assert response.json()["errors"] == [
+            {"pointer": "/legal_entity", "detail": "Given more than once."}
+        ]
+        assert _no_erp_calls(gw)
+
+
+async def test_a_nested_field_given_twice_points_into_its_object() -> None:
+    async with in_process_gateway(MemoryStore()) as gw, gw.client() as api:
+        body = json.dumps(payloads.customer("DE01"))
+        twice = body.replace('"city": "Berlin"', '"city": "Berlin", "city": "Bonn"')
+        response = await api.post(
+            "/v1/customers", content=twice, headers={"Content-Type": "application/json"}
+        )
+        assert response.status_code == 400
+        assert [e["pointer"] for e in response.json()["errors"]] == ["/address/city"]
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    [
+        None,
+        "text/plain",
+        "application/x-www-form-urlencoded",
+        "application/json; charset=latin-1",
+        "multipart/form-data; boundary=x",
+    ],
+)
+async def test_a_body_not_declared_as_json_is_415(content_type: str | None) -> None:
+    async with in_process_gateway(MemoryStore()) as gw, gw.client() as api:
+        headers = {"Content-Type": content_type} if content_type else {}
+        response = await api.post(
+            "/v1/customers", content=json.dumps(payloads.customer("US01")), headers=headers
+        )
+        assert response.status_code == 415, response.text
+        assert response.json()["code"] == "unsupported_media_type"
+        assert response.headers["accept-post"] == "application/json"
+        assert _no_erp_calls(gw)
+
+
+@pytest.mark.parametrize(
+    "content_type", ["application/json", "application/json; charset=UTF-8", "application/x+json"]
+)
+async def test_json_by_any_of_its_names_is_accepted(content_type: str) -> None:
+    async with in_process_gateway(MemoryStore()) as gw, gw.client() as api:
+        response = await api.post(
+            "/v1/customers",
+            content=json.dumps(payloads.customer("US01")),
+            headers={"Content-Type": content_type},
+        )
+        assert response.status_code == 201, response.text
+
+
+@pytest.mark.parametrize(
+    ("price", "why"),
+    [
+        ("\u0661\u0669.\u0669\u0669", "Arabic-Indic digits"),
+        ("19.99\n", "a trailing newline"),
+        ("\uff11\uff19.\uff19\uff19", "full-width digits"),
+    ],
+)
+async def test_a_price_that_only_looks_like_a_decimal_is_400_at_its_pointer(
+    price: str, why: str
+) -> None:
+    async with in_process_gateway(MemoryStore()) as gw, gw.client() as api:
+        customer = (await api.post("/v1/customers", json=payloads.customer("US01"))).json()
+        body = payloads.order(
+            "US01",
+            customer["id"],
+            lines=[{"sku": "WIDGET-1", "quantity": 1, "unit_price": price}],
+        )
+        response = await api.post("/v1/sales-orders", json=body, headers=payloads.new_key())
+        assert response.status_code == 400, why
+        assert [e["pointer"] for e in response.json()["errors"]] == ["/lines/0/unit_price"]
+        assert not gw.erps["cloud"].orders
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("name", "Acme\x00Corp"),
+        ("name", "Acme\r\nX-Injected: 1"),
+        ("name", "Acme \u202egnp.exe"),
+        ("external_ref", "CRM\t1"),
+    ],
+)
+async def test_control_characters_in_a_string_field_are_400_at_its_pointer(
+    field: str, value: str
+) -> None:
+    async with in_process_gateway(MemoryStore()) as gw, gw.client() as api:
+        response = await api.post("/v1/customers", json=payloads.customer("US01", **{field: value}))
+        assert response.status_code == 400, response.text
+        errors = response.json()["errors"]
+        assert [e["pointer"] for e in errors] == [f"/{field}"]
+        assert "control characters" in errors[0]["detail"]
+        assert _no_erp_calls(gw)
+
+
+async def test_control_characters_in_a_nested_field_point_into_it() -> None:
+    async with in_process_gateway(MemoryStore()) as gw, gw.client() as api:
+        address: dict[str, Any] = {**payloads.ADDRESSES["US01"], "line1": "1 Main St\n2nd floor"}
+        body = payloads.customer("US01", address=address)
+        response = await api.post("/v1/customers", json=body)
+        assert response.status_code == 400
+        assert [e["pointer"] for e in response.json()["errors"]] == ["/address/line1"]
+
+
+async def test_a_100_kb_tracestate_reaches_the_erp_within_w3c_limits() -> None:
+    trace = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+    state = ",".join(["vendor=keep", *(f"k{i}=" + "v" * 250 for i in range(400))])
+    assert len(state) > 100_000
+    async with in_process_gateway(MemoryStore()) as gw, gw.client() as api:
+        response = await api.post(
+            "/v1/customers",
+            json=payloads.customer("US01"),
+            headers={"traceparent": trace, "tracestate": state},
+        )
+        assert response.status_code == 201, response.text
+        sent = gw.erps["cloud"].contexts[-1].tracestate
+        assert sent == "vendor=keep"
