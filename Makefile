@@ -3,6 +3,10 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# `make run PORT=8081` (and LEGACY_PORT, CLOUD_PORT) when the default ports are taken.
+PORT ?= 8080
+LEGACY_PORT ?= 9101
+CLOUD_PORT ?= 9102
 
 .PHONY: install run test lint format bench clean
 
@@ -15,7 +19,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: install
-	$(BIN)/gateway demo
+	$(BIN)/gateway demo --port $(PORT) --legacy-port $(LEGACY_PORT) --cloud-port $(CLOUD_PORT)
 
 test: install
 	$(BIN)/python -m tests.redis_server $(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -27,7 +27,13 @@ from gateway.api.endpoints import ENDPOINTS, Endpoint
 from gateway.api.handlers import ApiHandler
 from gateway.api.openapi import openapi_bytes
 from gateway.api.problems import internal_error, problem_response
-from gateway.domain.errors import Code, GatewayError, not_found
+from gateway.domain.errors import (
+    CLIENT_CLOSED_REQUEST,
+    ClientAborted,
+    Code,
+    GatewayError,
+    not_found,
+)
 from gateway.domain.versions import VERSIONS, changelog
 from gateway.observability.logging import access_log, flush_logs
 from gateway.observability.metrics import Metrics
@@ -36,7 +42,7 @@ from gateway.observability.trace_context import CORRELATION_HEADER, correlation_
 from gateway.ops.reload import Reloader
 from gateway.pipeline.admission import Admit
 from gateway.pipeline.auth import Authenticate
-from gateway.pipeline.body import ParseBody
+from gateway.pipeline.body import BODY_TIMEOUT_S, ParseBody
 from gateway.pipeline.chain import Handler, Step, compose
 from gateway.pipeline.context import RequestContext
 from gateway.pipeline.entitlements import Authorize, Entitle
@@ -54,14 +60,16 @@ _VERSION_RE = re.compile(r"v[0-9]+")
 READY_TIMEOUT_S = 1.0
 
 
-def pipeline_steps(runtime: Runtime, telemetry: Telemetry | None) -> list[Step]:
+def pipeline_steps(
+    runtime: Runtime, telemetry: Telemetry | None, body_timeout_s: float = BODY_TIMEOUT_S
+) -> list[Step]:
     """The pipeline, in the order a request flows through it, each step given what it needs."""
     return [
         Tracing(telemetry),
         Versioning(runtime.versions, runtime.authenticator),
         Authenticate(runtime.authenticator),
         Authorize(runtime.entitlements),
-        ParseBody(),
+        ParseBody(body_timeout_s),
         ResolveRecord(runtime.store, runtime.routing.legal_entities),
         Entitle(),
         Routing(runtime.routing),
@@ -84,8 +92,8 @@ class Serving:
     handlers: tuple[Handler, ...]  # by index in ENDPOINTS
 
 
-def serving(runtime: Runtime, telemetry: Telemetry | None) -> Serving:
-    steps = pipeline_steps(runtime, telemetry)
+def serving(runtime: Runtime, telemetry: Telemetry | None, body_timeout_s: float) -> Serving:
+    steps = pipeline_steps(runtime, telemetry, body_timeout_s)
     services = build_services(runtime.backends, runtime.store, telemetry)
     handlers = tuple(
         compose(steps, _with_services(endpoint.handler, services)) for endpoint in ENDPOINTS
@@ -102,7 +110,7 @@ def _with_services(handler: ApiHandler, services: Services) -> Handler:
 
 def install_runtime(app: Starlette, runtime: Runtime) -> None:
     """Serve `runtime` from the next request on (start-up, reloads, tests)."""
-    app.state.serving = serving(runtime, app.state.telemetry)
+    app.state.serving = serving(runtime, app.state.telemetry, app.state.body_timeout_s)
 
 
 def current_runtime(app: Starlette) -> Runtime:
@@ -126,6 +134,10 @@ def _endpoint(index: int, endpoint: Endpoint, version: str, metrics: Metrics) ->
         except GatewayError as error:
             correlation_id = ctx.correlation_id or correlation_id_from(None)
             response = problem_response(error, correlation_id, request.url.path)
+        except ClientAborted:
+            # Nobody is left to answer: counted and logged once as the client's doing, never
+            # as a server error (no traceback, no 5xx alert).
+            response = Response(status_code=CLIENT_CLOSED_REQUEST)
         except Exception:
             log.exception(
                 "unhandled error", extra={"correlation_id": ctx.correlation_id, "op": operation}
@@ -235,6 +247,7 @@ def build_app(
     config_dir: Path | None = None,
     watch_config: bool = True,
     telemetry: Telemetry | None = None,
+    body_timeout_s: float = BODY_TIMEOUT_S,
 ) -> Starlette:
     """The gateway as an ASGI app serving `runtime`.
 
@@ -278,8 +291,12 @@ def build_app(
         exception_handlers={HTTPException: _http_exception},
         lifespan=lifespan,
     )
+    # A path with a trailing slash is unknown like any other (404), never redirected: a
+    # redirect would be built from the client's Host header and skip authentication.
+    app.router.redirect_slashes = False
     app.state.metrics = metrics
     app.state.telemetry = telemetry
+    app.state.body_timeout_s = body_timeout_s
     install_runtime(app, runtime)
     if config_dir is not None:
         reloader = Reloader(

@@ -1,24 +1,32 @@
-"""The `gateway` command: demo, serve, simulate, check, explain, token.
+"""The `gateway` command: demo, serve, simulate, check, explain, token, changelog.
 
-Not the application itself (see `gateway.app`); this parses arguments and starts things.
+Not the application itself (see `gateway.app`); this parses arguments and starts things. Every
+foreseeable mistake (a busy port, a missing variable, a bad argument, a broken config) ends in
+one or two lines that say what to do, and a non-zero exit; never a traceback.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import datetime as dt
+import json
 import os
+import socket
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import uvicorn
 from starlette.applications import Starlette
 
 from gateway import configuration
 from gateway.app import build_app
-from gateway.config.issues import ConfigError
+from gateway.config.backends import credential_variables
+from gateway.config.issues import BACKENDS_DIR, CLIENTS_FILE, ConfigError
+from gateway.config.loader import GatewayConfig
 from gateway.demo import (
     ALL_SCOPES,
     DEMO_SECRET_ENV,
@@ -33,19 +41,49 @@ from gateway.observability.spans import telemetry_from_env
 from gateway.routing.explain import explain
 from gateway.routing.rules import compile_routes
 from gateway.runtime import build_runtime
-from gateway.store import open_store
+from gateway.server import (
+    DRAIN_S,
+    GatewayServerConfig,
+    PortInUse,
+    ServerLimits,
+    listening_socket,
+    run,
+)
+from gateway.store import open_store, store_description
 
 CONFIG_DIR_ENV = "GATEWAY_CONFIG_DIR"
 REDIS_URL_ENV = "GATEWAY_REDIS_URL"
+LOG_LEVEL_ENV = "GATEWAY_LOG_LEVEL"
+# How `gateway serve` hands its server limits to the workers it starts (they build the app).
+LIMITS_ENV = "GATEWAY_SERVER_LIMITS"
+DEMO_PORTS = {"gateway": 8080, "legacy": 9101, "cloud": 9102}
+
+
+class CommandError(Exception):
+    """A mistake the person at the keyboard can fix; the message says how (one or two lines)."""
 
 
 def _config_dir(value: str | None) -> Path:
     return Path(value or os.environ.get(CONFIG_DIR_ENV) or ".")
 
 
+def _load(config_dir: Path) -> GatewayConfig:
+    try:
+        return configuration.load(config_dir)
+    except ConfigError as exc:
+        raise CommandError(
+            f"{exc}\nFix the file(s) above; `gateway check` lists every issue."
+        ) from None
+
+
+def _limits_from_env() -> ServerLimits:
+    raw = os.environ.get(LIMITS_ENV)
+    return ServerLimits(**json.loads(raw)) if raw else ServerLimits()
+
+
 def create_app() -> Starlette:
     """The app `gateway serve` runs, from the environment (a factory: one per worker)."""
-    configure_logging(os.environ.get("GATEWAY_LOG_LEVEL", "INFO"))
+    configure_logging(os.environ.get(LOG_LEVEL_ENV, "INFO"))
     config_dir = _config_dir(None)
     config = configuration.load(config_dir)
     store = open_store(os.environ.get(REDIS_URL_ENV))
@@ -57,12 +95,8 @@ def create_app() -> Starlette:
         config_dir=config_dir,
         watch_config=watch,
         telemetry=telemetry_from_env(os.environ),
+        body_timeout_s=_limits_from_env().body_timeout_s,
     )
-
-
-def _fail(message: str) -> int:
-    print(message, file=sys.stderr)
-    return 1
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -74,12 +108,18 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 1 if errors else 0
 
 
-def cmd_explain(args: argparse.Namespace) -> int:
+def _iso_time(value: str) -> dt.datetime:
     try:
-        config = configuration.load(_config_dir(args.config_dir))
-    except ConfigError as exc:
-        return _fail(str(exc))
-    at = dt.datetime.fromisoformat(args.at) if args.at else None
+        moment = dt.datetime.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is not an ISO 8601 time; write e.g. 2026-12-01T06:00:00Z"
+        ) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    config = _load(_config_dir(args.config_dir))
     home = asyncio.run(_customer_home(args.customer_id)) if args.customer_id else None
     try:
         explanation = explain(
@@ -87,10 +127,10 @@ def cmd_explain(args: argparse.Namespace) -> int:
             args.operation,
             args.legal_entity,
             customer_home=home,
-            at=at,
+            at=args.at,
         )
     except ValueError as exc:
-        return _fail(str(exc))
+        raise CommandError(str(exc)) from None
     print(explanation.text())
     return 0
 
@@ -105,11 +145,17 @@ async def _customer_home(customer_id: str) -> str | None:
 
 
 def cmd_token(args: argparse.Namespace) -> int:
+    config = _load(_config_dir(args.config_dir))
     try:
-        config = configuration.load(_config_dir(args.config_dir))
         issuer = demo_issuer(config.auth)
-    except (ConfigError, LookupError) as exc:
-        return _fail(str(exc))
+    except LookupError as exc:
+        raise CommandError(str(exc)) from None
+    if args.client not in {c.id for c in config.clients.clients}:
+        print(
+            f"warning: client {args.client!r} is not in {CLIENTS_FILE}: the gateway answers "
+            "403 to its token until it is added there",
+            file=sys.stderr,
+        )
     secret = os.environ.get(DEMO_SECRET_ENV)
     if not secret:
         print(
@@ -129,18 +175,17 @@ def cmd_changelog(_: argparse.Namespace) -> int:
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
-    app = _simulator(args.erp)
-    uvicorn.run(
-        app,
-        host=args.host,
-        port=args.port or _SIM_PORTS[args.erp],
+    port = args.port or DEMO_PORTS[args.erp]
+    sock = _listen(args.host, port, f"--port {port + 1}")
+    config = uvicorn.Config(
+        _simulator(args.erp),
         log_level="warning",
+        server_header=False,
         timeout_graceful_shutdown=5,  # a simulated hang must not hold a shutdown for long
     )
+    print(f"{args.erp} ERP simulator on http://{args.host}:{port}", file=sys.stderr)
+    uvicorn.Server(config).run(sockets=[sock])
     return 0
-
-
-_SIM_PORTS = {"legacy": 9101, "cloud": 9102}
 
 
 def _simulator(erp: str) -> Starlette:
@@ -153,122 +198,284 @@ def _simulator(erp: str) -> Starlette:
     return erp_simulators.netsuite.create_app()
 
 
+def _listen(host: str, port: int, instead: str) -> socket.socket:
+    try:
+        return listening_socket(host, port)
+    except PortInUse:
+        raise CommandError(
+            f"port {port} on {host} is already in use (another gateway or demo running?).\n"
+            f"Stop what is using it, or choose another port: {instead}."
+        ) from None
+    except OSError as exc:
+        raise CommandError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+
+
+def _require_credentials(config: GatewayConfig, env: Mapping[str, str]) -> None:
+    missing = [
+        f"{variable} ({BACKENDS_DIR}/{name}.yaml)"
+        for name, backend in sorted(config.backends.items())
+        for variable in credential_variables(backend)
+        if not env.get(variable)
+    ]
+    if missing:
+        raise CommandError(
+            f"ERP credentials not set: {', '.join(missing)}.\n"
+            "Set them in the environment (a secret store in production); `gateway demo` sets "
+            "the simulators' own."
+        )
+
+
+def _limits(args: argparse.Namespace) -> ServerLimits:
+    return ServerLimits(
+        head_timeout_s=args.header_timeout,
+        body_timeout_s=args.body_timeout,
+        keepalive_timeout_s=args.keepalive_timeout,
+        max_head_bytes=args.max_header_bytes,
+        max_headers=args.max_headers,
+        max_connections=args.max_connections,
+    )
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     if args.config_dir:
         os.environ[CONFIG_DIR_ENV] = args.config_dir
+    redis_url = os.environ.get(REDIS_URL_ENV)
+    if args.workers < 1:
+        raise CommandError("--workers must be at least 1")
+    if args.workers > 1 and not redis_url:
+        raise CommandError(
+            f"--workers {args.workers} needs a shared store: set {REDIS_URL_ENV}. The memory "
+            "store lives inside one process,\nso each worker would see only its own ID "
+            "cross-references, idempotency keys and rate limits."
+        )
+    config = _load(_config_dir(None))  # fail fast, with file and line, before forking workers
+    _require_credentials(config, os.environ)
     try:
-        # Fail fast, with file and line, before forking workers.
-        configuration.load(_config_dir(None))
-    except ConfigError as exc:
-        return _fail(str(exc))
-    uvicorn.run(
+        store = store_description(redis_url)
+    except ValueError as exc:
+        raise CommandError(f"{REDIS_URL_ENV}: {exc}") from None
+    limits = _limits(args)
+    os.environ[LIMITS_ENV] = json.dumps(dataclasses.asdict(limits))
+    sock = _listen(args.host, args.port, f"gateway serve --port {args.port + 1}")
+    trusted = (
+        "trusted" if os.environ.get(DEMO_SECRET_ENV) else f"not trusted ({DEMO_SECRET_ENV} unset)"
+    )
+    backends = ", ".join(
+        f"{n} ({b.kind}, {b.base_url})" for n, b in sorted(config.backends.items())
+    )
+    workers = f"{args.workers} worker{'s' if args.workers > 1 else ''}"
+    print(
+        f"gateway serve: http://{args.host}:{args.port} ({workers}); store: {store}\n"
+        f"  backends: {backends}; demo issuer: {trusted}",
+        file=sys.stderr,
+    )
+    server_config = GatewayServerConfig(
         "gateway.cli:create_app",
+        limits=limits,
         factory=True,
-        host=args.host,
-        port=args.port,
         workers=args.workers,
         loop="uvloop",
-        http="httptools",
         log_level="warning",
         access_log=False,  # the gateway writes its own JSON access log with correlation ids
-        timeout_graceful_shutdown=30,
+        timeout_graceful_shutdown=DRAIN_S,
     )
+    run(server_config, sock)
     return 0
 
 
-async def _serve_demo(args: argparse.Namespace) -> None:
+async def _serve_demo(args: argparse.Namespace, sockets: Mapping[str, socket.socket]) -> None:
     legacy_url = f"http://127.0.0.1:{args.legacy_port}"
     cloud_url = f"http://127.0.0.1:{args.cloud_port}"
     for warning in demo_environment(os.environ, legacy_url, cloud_url):
         print(warning, file=sys.stderr)
+    configure_logging(os.environ.get(LOG_LEVEL_ENV, "INFO"), short=True)
     config_dir = _config_dir(args.config_dir)
-    config = configuration.load(config_dir)
+    config = _load(config_dir)
     store = open_store(os.environ.get(REDIS_URL_ENV))
+    limits = _limits(args)
     gateway_app = build_app(
         build_runtime(config, store),
         config_dir=config_dir,
         telemetry=telemetry_from_env(os.environ),
+        body_timeout_s=limits.body_timeout_s,
     )
-    servers = [
-        uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-        for app, port in (
-            (_simulator("legacy"), args.legacy_port),
-            (_simulator("cloud"), args.cloud_port),
-            (gateway_app, args.port),
-        )
-    ]
+
+    def simulator(app: Starlette) -> uvicorn.Config:
+        return uvicorn.Config(app, log_level="warning", server_header=False)
+
+    servers = {
+        "legacy": uvicorn.Server(simulator(_simulator("legacy"))),
+        "cloud": uvicorn.Server(simulator(_simulator("cloud"))),
+        "gateway": uvicorn.Server(
+            GatewayServerConfig(gateway_app, limits=limits, log_level="warning", access_log=False)
+        ),
+    }
     token = mint_token(demo_issuer(config.auth), os.environ[DEMO_SECRET_ENV], "crm-demo")
-    tasks = [asyncio.create_task(s.serve()) for s in servers]
-    while not all(s.started for s in servers):
+    tasks = [asyncio.create_task(s.serve(sockets=[sockets[n]])) for n, s in servers.items()]
+    while not all(s.started for s in servers.values()):
         if any(t.done() for t in tasks):
             break
         await asyncio.sleep(0.05)
     else:
         print(tour(f"http://127.0.0.1:{args.port}", legacy_url, cloud_url, token), flush=True)
+        print("Requests to the gateway appear below, one line each. Ctrl-C stops the demo.\n")
     await asyncio.gather(*tasks)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    ports = {"gateway": args.port, "legacy": args.legacy_port, "cloud": args.cloud_port}
+    if len(set(ports.values())) != len(ports):
+        raise CommandError("the gateway and the two simulators need three different ports")
+    options = {"gateway": "--port", "legacy": "--legacy-port", "cloud": "--cloud-port"}
+    make = {"gateway": "PORT", "legacy": "LEGACY_PORT", "cloud": "CLOUD_PORT"}
+    sockets: dict[str, socket.socket] = {}
     try:
-        asyncio.run(_serve_demo(args))
-    except ConfigError as exc:
-        return _fail(str(exc))
+        for name, port in ports.items():
+            instead = f"make run {make[name]}={port + 1} (gateway demo {options[name]} {port + 1})"
+            sockets[name] = _listen("127.0.0.1", port, instead)
+        asyncio.run(_serve_demo(args, sockets))
     except KeyboardInterrupt:
         pass
+    finally:
+        for sock in sockets.values():
+            sock.close()
     return 0
 
 
+def _add_config_dir(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--config-dir",
+        metavar="DIR",
+        help=f"where routes.yaml, backends/ and policies/ are (default: ${CONFIG_DIR_ENV} or .)",
+    )
+
+
+def _add_limits(parser: argparse.ArgumentParser) -> None:
+    defaults = ServerLimits()
+    group = parser.add_argument_group("limits per request and connection")
+    group.add_argument(
+        "--header-timeout", type=float, default=defaults.head_timeout_s, metavar="S",
+        help="seconds for a request's headers to arrive (then 408 and close)",
+    )  # fmt: skip
+    group.add_argument(
+        "--body-timeout", type=float, default=defaults.body_timeout_s, metavar="S",
+        help="seconds for a request's body to arrive, first byte to last (then 408 and close)",
+    )  # fmt: skip
+    group.add_argument(
+        "--keepalive-timeout", type=float, default=defaults.keepalive_timeout_s, metavar="S",
+        help="seconds an idle connection stays open between requests",
+    )  # fmt: skip
+    group.add_argument(
+        "--max-header-bytes", type=int, default=defaults.max_head_bytes, metavar="N",
+        help="bytes of request line and headers together (then 431)",
+    )  # fmt: skip
+    group.add_argument(
+        "--max-headers", type=int, default=defaults.max_headers, metavar="N",
+        help="header fields per request (then 431)",
+    )  # fmt: skip
+    group.add_argument(
+        "--max-connections", type=int, default=defaults.max_connections, metavar="N",
+        help="open connections per worker (then 503 gateway_busy and close)",
+    )  # fmt: skip
+
+
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows each option's default, unless it has none (the help text then says what applies)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default is None:
+            return action.help
+        return super()._get_help_string(action)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with a bad argument told in two lines rather than the whole usage."""
+
+    def error(self, message: str) -> Any:  # argparse's signature returns NoReturn
+        self.exit(2, f"{self.prog}: {message}\n(see `{self.prog} --help`)\n")
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="gateway", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
+    formatter = _HelpFormatter
+    parser = _Parser(
+        prog="gateway", description=__doc__.split("\n\n")[0], formatter_class=formatter
+    )
+    sub = parser.add_subparsers(
+        dest="command", required=True, metavar="COMMAND", parser_class=_Parser
+    )
 
-    demo = sub.add_parser("demo", help="gateway and both ERP simulators in one command")
-    demo.add_argument("--config-dir")
-    demo.add_argument("--port", type=int, default=8080)
-    demo.add_argument("--legacy-port", type=int, default=9101)
-    demo.add_argument("--cloud-port", type=int, default=9102)
-    demo.set_defaults(func=cmd_demo)
+    def command(name: str, summary: str, func: Callable[[argparse.Namespace], int]) -> Any:
+        p = sub.add_parser(name, help=summary, description=summary, formatter_class=formatter)
+        p.set_defaults(func=func)
+        return p
 
-    serve = sub.add_parser("serve", help="serve the gateway")
-    serve.add_argument("--config-dir")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8080)
-    serve.add_argument("--workers", type=int, default=1)
-    serve.set_defaults(func=cmd_serve)
+    demo = command("demo", "the gateway and both ERP simulators, ready for the tour", cmd_demo)
+    _add_config_dir(demo)
+    demo.add_argument("--port", type=int, default=DEMO_PORTS["gateway"], help="the gateway's port")
+    demo.add_argument(
+        "--legacy-port",
+        type=int,
+        default=DEMO_PORTS["legacy"],
+        help="the SAP-style simulator's port",
+    )
+    demo.add_argument(
+        "--cloud-port",
+        type=int,
+        default=DEMO_PORTS["cloud"],
+        help="the NetSuite-style simulator's port",
+    )
+    _add_limits(demo)
 
-    simulate = sub.add_parser("simulate", help="run one ERP simulator")
-    simulate.add_argument("erp", choices=["legacy", "cloud"])
-    simulate.add_argument("--host", default="127.0.0.1")
-    simulate.add_argument("--port", type=int)
-    simulate.set_defaults(func=cmd_simulate)
+    serve = command("serve", "serve the gateway (uvicorn, uvloop, httptools)", cmd_serve)
+    _add_config_dir(serve)
+    serve.add_argument("--host", default="127.0.0.1", help="the address to listen on")
+    serve.add_argument("--port", type=int, default=8080, help="the port to listen on")
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help=f"worker processes (more than 1 needs {REDIS_URL_ENV})",
+    )
+    _add_limits(serve)
 
-    check = sub.add_parser("check", help="validate routes, backends and policies")
-    check.add_argument("--config-dir")
-    check.set_defaults(func=cmd_check)
+    simulate = command("simulate", "run one ERP simulator", cmd_simulate)
+    simulate.add_argument("erp", choices=["legacy", "cloud"], help="which ERP")
+    simulate.add_argument("--host", default="127.0.0.1", help="the address to listen on")
+    simulate.add_argument(
+        "--port", type=int, help="the port (default: 9101 for legacy, 9102 for cloud)"
+    )
 
-    exp = sub.add_parser("explain", help="which rule and backend a request would get")
-    exp.add_argument("--config-dir")
-    exp.add_argument("--operation", required=True)
-    exp.add_argument("--legal-entity", required=True)
-    exp.add_argument("--customer-id")
-    exp.add_argument("--at", help="ISO time (default: now)")
-    exp.set_defaults(func=cmd_explain)
+    check = command("check", "validate routes, backends and policies (exit 1 on errors)", cmd_check)
+    _add_config_dir(check)
 
-    token = sub.add_parser("token", help="mint a token from the demo issuer")
-    token.add_argument("--config-dir")
-    token.add_argument("--client", required=True)
-    token.add_argument("--scope", action="append")
-    token.add_argument("--ttl", type=int, default=3600)
-    token.set_defaults(func=cmd_token)
+    exp = command("explain", "which rule and backend a request would get, and why", cmd_explain)
+    _add_config_dir(exp)
+    exp.add_argument("--operation", required=True, help="e.g. sales_orders.create")
+    exp.add_argument("--legal-entity", required=True, help="e.g. DE01")
+    exp.add_argument("--customer-id", help="a customer's gateway id, to show its home ERP")
+    exp.add_argument("--at", type=_iso_time, help="an ISO 8601 time (default: now)")
 
-    changes = sub.add_parser("changelog", help="the API changelog, from the version changes")
-    changes.set_defaults(func=cmd_changelog)
+    token = command("token", "mint a token from the demo issuer (development only)", cmd_token)
+    _add_config_dir(token)
+    token.add_argument("--client", required=True, help="the client id, as in clients.yaml")
+    token.add_argument(
+        "--scope", action="append", help="a scope to grant; repeat for more (default: every scope)"
+    )
+    token.add_argument("--ttl", type=int, default=3600, help="lifetime in seconds")
+
+    command("changelog", "the API changelog, generated from the version changes", cmd_changelog)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    result: int = args.func(args)
+    try:
+        result: int = args.func(args)
+    except CommandError as exc:
+        print(f"gateway {args.command}: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
     return result
 
 

@@ -87,12 +87,14 @@ def run_process(
     env: dict[str, str] | None = None,
     deadline_s: float = 20.0,
     expect: int | None = None,
+    inherit_env: bool = True,
 ) -> Iterator[ServerProcess]:
     """Start a subprocess, wait for `ready_url`, and always stop it (SIGTERM, then SIGKILL).
 
+    `env` adds to this process's environment, or is the whole of it without `inherit_env`.
     Output goes to a file, never an unread pipe: a full pipe would block the server.
     """
-    full_env = {**os.environ, **(env or {})}
+    full_env = {**os.environ, **(env or {})} if inherit_env else dict(env or {})
     with tempfile.TemporaryFile() as output:
         proc = subprocess.Popen(list(args), env=full_env, stdout=output, stderr=subprocess.STDOUT)
         server = ServerProcess(proc, output)

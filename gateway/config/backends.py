@@ -5,6 +5,7 @@ Not the adapters' behaviour (see `gateway.adapters`); only what the architects w
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Annotated, Literal
 
 from pydantic import Field
@@ -77,3 +78,21 @@ class NetSuiteBackend(ConfigModel):
 
 
 BackendConfig = Annotated[SapBackend | NetSuiteBackend, Field(discriminator="kind")]
+
+
+def credential_variables(backend: SapBackend | NetSuiteBackend) -> tuple[str, ...]:
+    """The environment variables a backend's credentials are read from, in the file's order."""
+    if isinstance(backend, SapBackend):
+        return (backend.credentials.username_env, backend.credentials.password_env)
+    return (backend.credentials.client_id_env, backend.credentials.client_secret_env)
+
+
+def credentials_from(
+    name: str, backend: SapBackend | NetSuiteBackend, env: Mapping[str, str]
+) -> tuple[str, ...]:
+    """The backend's credential values from `env`; ValueError naming every one not set."""
+    variables = credential_variables(backend)
+    missing = [v for v in variables if not env.get(v)]
+    if missing:
+        raise ValueError(f"backend {name}: environment variable(s) not set: {', '.join(missing)}")
+    return tuple(env[v] for v in variables)

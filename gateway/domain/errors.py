@@ -189,6 +189,9 @@ class ErpFailure(GatewayError):
     ambiguous: bool = False
 
 
+CLIENT_CLOSED_REQUEST = 499  # nginx's status for a client that left before its answer
+
+
 class ClientAborted(Exception):
     """The client went away before its request was read whole: nobody is left to answer, and
     it is the client's doing, not a server error (logged as 499, the usual convention)."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from starlette.responses import Response
 
-from gateway.domain.errors import GatewayError
+from gateway.domain.errors import CLIENT_CLOSED_REQUEST, ClientAborted, GatewayError
 from gateway.observability.spans import Telemetry, end_server_span, start_server_span
 from gateway.observability.trace_context import (
     CORRELATION_HEADER,
@@ -51,6 +51,9 @@ class Tracing:
             return response
         except GatewayError as error:
             status = error.status
+            raise
+        except ClientAborted:
+            status = CLIENT_CLOSED_REQUEST
             raise
         finally:
             end_server_span(span, status)

@@ -5,6 +5,8 @@ The xref is the one piece of state the gateway must never lose; see the README o
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit, urlunsplit
+
 from gateway.store.base import Store
 from gateway.store.memory import MemoryStore
 from gateway.store.redis import RedisStore
@@ -23,4 +25,18 @@ def open_store(url: str | None, *, prefix: str = "gw:") -> Store:
     raise ValueError(f"a store URL must start with one of {', '.join(REDIS_SCHEMES)}")
 
 
-__all__ = ["MemoryStore", "RedisStore", "Store", "open_store"]
+def store_description(url: str | None) -> str:
+    """What `open_store(url)` would open, for people: the Redis URL without its password."""
+    if not url:
+        return "memory (this process only)"
+    if not url.startswith(REDIS_SCHEMES):
+        raise ValueError(f"a store URL must start with one of {', '.join(REDIS_SCHEMES)}")
+    parts = urlsplit(url)
+    if parts.password:
+        host = parts.netloc.rpartition("@")[2]
+        user = f"{parts.username}:" if parts.username else ""
+        parts = parts._replace(netloc=f"{user}***@{host}")
+    return f"Redis {urlunsplit(parts)}"
+
+
+__all__ = ["MemoryStore", "RedisStore", "Store", "open_store", "store_description"]

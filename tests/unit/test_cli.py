@@ -1,14 +1,19 @@
-"""The `gateway` command as a user runs it: check, explain, token."""
+"""The `gateway` command as a user runs it: check, explain, token, and the first ten minutes'
+mistakes (busy ports, missing variables, bad arguments), each told in one or two lines."""
 
 from __future__ import annotations
 
+import os
 import shutil
+import socket
 import subprocess
+import time
 from pathlib import Path
 
+import httpx
 import jwt
 
-from tests.servers import PYTHON
+from tests.servers import PYTHON, free_port, run_process
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -81,3 +86,133 @@ def test_token_mints_a_demo_token_for_the_client_and_scopes() -> None:
         "invoices:read",
         "https://gateway.local/demo",
     )
+
+
+# -- the first ten minutes: every foreseeable mistake is one or two lines, never a traceback --
+
+CREDENTIALS = (
+    "LEGACY_ERP_USER",
+    "LEGACY_ERP_PASSWORD",
+    "CLOUD_ERP_CLIENT_ID",
+    "CLOUD_ERP_CLIENT_SECRET",
+)
+
+
+def _env(**values: str) -> dict[str, str]:
+    """The current environment without the gateway's own variables, plus `values`."""
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_") and k not in CREDENTIALS
+    }
+    return {**env, **values}
+
+
+def _short_failure(result: subprocess.CompletedProcess[str]) -> list[str]:
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert 1 <= len(lines) <= 2, result.stderr
+    return lines
+
+
+def test_serve_without_erp_credentials_names_every_missing_variable_at_once() -> None:
+    result = _gateway("serve", "--config-dir", str(REPO), env=_env())
+    lines = _short_failure(result)
+    for variable in CREDENTIALS:
+        assert variable in lines[0]
+    assert "backends/legacy.yaml" in lines[0] and "backends/cloud.yaml" in lines[0]
+
+
+def test_serve_with_several_workers_on_the_memory_store_is_refused() -> None:
+    credentials = dict.fromkeys(CREDENTIALS, "x")
+    result = _gateway("serve", "--config-dir", str(REPO), "--workers", "2", env=_env(**credentials))
+    lines = _short_failure(result)
+    assert "GATEWAY_REDIS_URL" in lines[0]
+
+
+def test_serve_on_a_busy_port_says_so_and_how_to_choose_another() -> None:
+    credentials = dict.fromkeys(CREDENTIALS, "x")
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = _gateway(
+            "serve", "--config-dir", str(REPO), "--port", str(port), env=_env(**credentials)
+        )
+    lines = _short_failure(result)
+    assert f"port {port}" in lines[0] and "already in use" in lines[0]
+    assert f"--port {port + 1}" in lines[1]
+
+
+def test_a_demo_on_a_busy_port_points_at_make_run() -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = _gateway(
+            "demo", "--config-dir", str(REPO), "--port", str(free_port()),
+            "--legacy-port", str(port), "--cloud-port", str(free_port()), env=_env(),
+        )  # fmt: skip
+    lines = _short_failure(result)
+    assert f"make run LEGACY_PORT={port + 1}" in lines[1]
+
+
+def test_a_bad_argument_is_two_lines_not_the_whole_usage() -> None:
+    result = _gateway(
+        "explain", "--config-dir", str(REPO), "--operation", "sales_orders.create",
+        "--legal-entity", "DE01", "--at", "yesterday",
+    )  # fmt: skip
+    lines = _short_failure(result)
+    assert "ISO 8601" in lines[0]
+    assert "gateway explain --help" in lines[1]
+
+
+def test_a_token_for_a_client_not_in_clients_yaml_comes_with_a_warning() -> None:
+    result = _gateway("token", "--config-dir", str(REPO), "--client", "nobody", env=_env())
+    assert result.returncode == 0
+    assert "'nobody' is not in policies/clients.yaml" in result.stderr
+
+
+def test_every_option_of_every_command_has_a_help_text() -> None:
+    for command in ("demo", "serve", "simulate", "check", "explain", "token", "changelog"):
+        result = _gateway(command, "--help")
+        assert result.returncode == 0
+        options = [ln for ln in result.stdout.splitlines() if ln.strip().startswith("--")]
+        for option in options:
+            described = option.split(maxsplit=2)
+            # `--port PORT  the port ...` or a long option whose text wraps to the next line
+            assert len(described) >= 2 or option.strip().endswith(("S", "N")), option
+
+
+def test_serve_says_where_it_listens_what_store_and_backends_and_the_demo_issuer() -> None:
+    port = free_port()
+    env = _env(**dict.fromkeys(CREDENTIALS, "x"))
+    with run_process(
+        [PYTHON, "-m", "gateway.cli", "serve", "--config-dir", str(REPO), "--port", str(port)],
+        f"http://127.0.0.1:{port}/healthz",
+        env=env,
+        inherit_env=False,
+    ) as server:
+        banner = server.output()
+    assert f"http://127.0.0.1:{port} (1 worker)" in banner
+    assert "store: memory" in banner
+    assert "legacy (sap-odata-v2" in banner and "cloud (netsuite-rest" in banner
+    assert "demo issuer: not trusted" in banner
+
+
+def test_the_demo_shows_each_request_in_one_short_line() -> None:
+    ports = [free_port() for _ in range(3)]
+    args = ["--port", str(ports[0]), "--legacy-port", str(ports[1]), "--cloud-port", str(ports[2])]
+    with run_process(
+        [PYTHON, "-m", "gateway.cli", "demo", "--config-dir", str(REPO), *args],
+        f"http://127.0.0.1:{ports[0]}/healthz",
+        env=_env(),
+        inherit_env=False,
+    ) as demo:
+        # No token: the line shows the 401 all the same.
+        httpx.get(f"http://127.0.0.1:{ports[0]}/v1/sales-orders/so_x")
+        end = time.monotonic() + 10
+        while "GET /v1/sales-orders/so_x 401" not in demo.output():
+            assert time.monotonic() < end, demo.output()
+            time.sleep(0.05)
+        line = next(ln for ln in demo.output().splitlines() if "/v1/sales-orders/so_x" in ln)
+    assert not line.startswith("{")  # a person's line, not a JSON log record

@@ -59,7 +59,7 @@ from gateway.adapters.netsuite.records import (
 )
 from gateway.adapters.netsuite.tokens import BearerTokens
 from gateway.adapters.netsuite.value_maps import NetSuiteMaps
-from gateway.config.backends import NETSUITE_KIND, NetSuiteBackend
+from gateway.config.backends import NETSUITE_KIND, NetSuiteBackend, credentials_from
 from gateway.domain.errors import Code, FieldError, GatewayError
 from gateway.domain.models import CustomerCreate, OrderItem
 
@@ -262,17 +262,11 @@ def build_netsuite_adapter(
 ) -> NetSuiteRestAdapter:
     """The production adapter: credentials from the environment variables the config names,
     and a pooled aiohttp transport to `base_url`."""
-    names = (config.credentials.client_id_env, config.credentials.client_secret_env)
-    missing = [n for n in names if not env.get(n)]
-    if missing:
-        raise ValueError(
-            f"backend {name}: environment variable {', '.join(missing)} is not set "
-            "(the cloud ERP's OAuth client credentials)"
-        )
+    client_id, client_secret = credentials_from(name, config, env)
     transport = AiohttpTransport(
         config.base_url,
         max_connections=config.pool.max_connections,
         keepalive_s=config.pool.keepalive_s,
         timeout_s=config.timeout_s,
     )
-    return NetSuiteRestAdapter(name, config, transport, env[names[0]], env[names[1]])
+    return NetSuiteRestAdapter(name, config, transport, client_id, client_secret)

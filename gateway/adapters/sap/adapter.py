@@ -53,7 +53,7 @@ from gateway.adapters.sap.services import (
     SIMULATIONS,
 )
 from gateway.adapters.sap.value_maps import SapMaps
-from gateway.config.backends import SAP_KIND, SapBackend
+from gateway.config.backends import SAP_KIND, SapBackend, credentials_from
 from gateway.domain.errors import Code, ErpFailure, GatewayError, not_found
 from gateway.domain.models import CustomerCreate, OrderItem, SalesOrderStatus
 
@@ -289,15 +289,7 @@ class SapODataAdapter:
 
 def build_sap_adapter(name: str, config: SapBackend, env: Mapping[str, str]) -> SapODataAdapter:
     """The production adapter: credentials from `env`, a pooled aiohttp transport."""
-    username = env.get(config.credentials.username_env)
-    password = env.get(config.credentials.password_env)
-    for variable, value in (
-        (config.credentials.username_env, username),
-        (config.credentials.password_env, password),
-    ):
-        if not value:
-            raise ValueError(f"backend {name}: environment variable {variable} is not set")
-    assert username is not None and password is not None
+    username, password = credentials_from(name, config, env)
     transport = AiohttpTransport(
         config.base_url,
         max_connections=config.pool.max_connections,

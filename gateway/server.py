@@ -1,0 +1,228 @@
+"""How the gateway is served over HTTP/1.1: uvicorn with limits that a hostile or careless
+client cannot stretch (header and idle timeouts, header size and count, connections per worker).
+
+Not the application (see `gateway.app`, which owns the body read timeout) nor the command line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import logging
+import re
+import socket
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import uvicorn
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.supervisors import Multiprocess
+
+from gateway.api.problems import PROBLEM_MEDIA_TYPE, problem_body
+from gateway.domain.errors import Code, GatewayError
+from gateway.observability.trace_context import CORRELATION_HEADER
+
+log = logging.getLogger("gateway.server")
+
+DRAIN_S = 30  # on SIGTERM: finish what is in flight for at most this long
+# An empty line ends a request's head (request line and header fields).
+_END_OF_HEAD = re.compile(rb"\r?\n\r?\n")
+
+
+@dataclass(frozen=True)
+class ServerLimits:
+    """What one request or connection may take of a worker. The defaults are safe for a CRM
+    client; `gateway serve --help` lists the options that change them."""
+
+    head_timeout_s: float = 10.0  # from a connection (or a request's first byte) to its headers
+    body_timeout_s: float = 10.0  # from the body's first byte to its last (the body step)
+    keepalive_timeout_s: float = 5.0  # an idle connection between requests
+    max_head_bytes: int = 32 * 1024  # request line and header fields together
+    max_headers: int = 100
+    max_connections: int = 1000  # open connections per worker
+
+
+class GatewayServerConfig(uvicorn.Config):
+    """uvicorn's configuration with the gateway's limits (a class, so that workers, which
+    unpickle it, get the limits too)."""
+
+    def __init__(self, app: Any, *, limits: ServerLimits, **kwargs: Any) -> None:
+        super().__init__(
+            app,
+            http=GuardedProtocol,
+            timeout_keep_alive=int(max(1, limits.keepalive_timeout_s)),
+            server_header=False,  # nothing to tell an attacker about what runs here
+            **kwargs,
+        )
+        self.limits = limits
+
+
+class _RequestHead:
+    """Counts a request's head as its bytes arrive, before the parser buffers any of them, so
+    that a 30 MB header is refused at the limit, not after it has been read into memory."""
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        self.awaiting = True
+        self.size = 0
+        self.lines = 0
+        self._tail = b""
+
+    def feed(self, data: bytes) -> None:
+        if self.size == 0:
+            data = data.lstrip(b"\r\n")  # empty lines before a request line are not its end
+            if not data:
+                return
+        window = self._tail + data
+        end = _END_OF_HEAD.search(window)
+        taken = len(data) if end is None else max(0, end.end() - len(self._tail))
+        self.size += taken
+        self.lines += data.count(b"\n", 0, taken)
+        self._tail = window[-3:]
+        if end is not None:
+            self.awaiting = False
+
+
+class GuardedProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol, refusing (with a problem document, then closing) a head
+    that is too slow (408), too large or has too many fields (431), and a connection beyond the
+    worker's limit (503)."""
+
+    def __init__(self, config: uvicorn.Config, *args: Any, **kwargs: Any) -> None:
+        super().__init__(config, *args, **kwargs)
+        self._limits: ServerLimits = getattr(config, "limits", ServerLimits())
+        self._head = _RequestHead()
+        self._head_timer: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        if len(self.connections) > self._limits.max_connections:
+            self._refuse(
+                GatewayError(
+                    Code.GATEWAY_BUSY,
+                    "The gateway has as many connections open as it takes; retry shortly.",
+                    headers={"Retry-After": "1"},
+                )
+            )
+            return
+        self._start_head_timer()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._stop_head_timer()
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        head = self._head
+        if head.awaiting:
+            if head.size == 0 and self._head_timer is None:
+                self._start_head_timer()  # the first byte of the next request on this connection
+            head.feed(data)
+            if head.size > self._limits.max_head_bytes:
+                self._refuse(_too_large(f"larger than {self._limits.max_head_bytes} bytes"))
+                return
+            if head.lines - 2 > self._limits.max_headers:  # less the request and empty lines
+                self._refuse(_too_large(f"more than {self._limits.max_headers} header fields"))
+                return
+            if not head.awaiting:
+                self._stop_head_timer()
+        super().data_received(data)
+
+    def on_message_complete(self) -> None:
+        super().on_message_complete()
+        self._head.reset()
+
+    def _start_head_timer(self) -> None:
+        self._stop_head_timer()
+        self._head_timer = self.loop.call_later(self._limits.head_timeout_s, self._head_too_slow)
+
+    def _stop_head_timer(self) -> None:
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
+
+    def _head_too_slow(self) -> None:
+        self._head_timer = None
+        if self._head.awaiting and not self.transport.is_closing():
+            if self._head.size == 0 and self.cycle is None:
+                self.transport.close()  # connected and never sent a byte: nobody to answer
+                return
+            self._refuse(
+                GatewayError(
+                    Code.REQUEST_TIMEOUT,
+                    f"The request's headers did not arrive within "
+                    f"{self._limits.head_timeout_s:g} s; send the request again, whole.",
+                )
+            )
+
+    def _refuse(self, error: GatewayError) -> None:
+        """Answer `error` as a problem document on the raw connection, then close it."""
+        self._stop_head_timer()
+        correlation_id = str(uuid.uuid4())
+        body = problem_body(error, correlation_id)
+        head = [
+            f"HTTP/1.1 {error.status} {_REASONS[error.status]}",
+            f"content-type: {PROBLEM_MEDIA_TYPE}",
+            f"content-length: {len(body)}",
+            "connection: close",
+            f"{CORRELATION_HEADER.lower()}: {correlation_id}",
+            *(f"{name.lower()}: {value}" for name, value in error.headers.items()),
+        ]
+        self.transport.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + body)
+        self.transport.close()
+        client = f"{self.client[0]}:{self.client[1]}" if self.client else "?"
+        log.info(
+            "connection refused",
+            extra={"status": error.status, "code": error.code.value, "client": client},
+        )
+
+
+_REASONS = {
+    408: "Request Timeout",
+    431: "Request Header Fields Too Large",
+    503: "Service Unavailable",
+}
+
+
+def _too_large(what: str) -> GatewayError:
+    return GatewayError(
+        Code.HEADERS_TOO_LARGE,
+        f"The request's headers are {what}; send fewer or smaller ones.",
+    )
+
+
+class PortInUse(Exception):
+    """The address to listen on is taken (another gateway, another demo, another program)."""
+
+    def __init__(self, host: str, port: int) -> None:
+        super().__init__(f"{host}:{port}")
+        self.host = host
+        self.port = port
+
+
+def listening_socket(host: str, port: int) -> socket.socket:
+    """A bound, listening socket for `host:port`; `PortInUse` when something else has it."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        if exc.errno in (errno.EADDRINUSE, errno.EACCES):
+            raise PortInUse(host, port) from None
+        raise
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+def run(config: GatewayServerConfig, sock: socket.socket) -> None:
+    """Serve on `sock` with `config.workers` processes (one: in this process)."""
+    server = uvicorn.Server(config)
+    if config.workers > 1:
+        Multiprocess(config, sockets=[sock]).run()
+    else:
+        server.run(sockets=[sock])

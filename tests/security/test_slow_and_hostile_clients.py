@@ -1,0 +1,247 @@
+"""Clients that hold a worker: slow headers or bodies, idle connections, huge or numerous headers,
+too many connections, uploads abandoned half-way. Each is refused in bounded time with a
+problem document and a closed connection, over a real socket to the gateway's own server."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import uvicorn
+
+from gateway.app import build_app
+from gateway.server import GatewayServerConfig, ServerLimits, listening_socket
+from gateway.store.memory import MemoryStore
+from tests.e2e import payloads
+from tests.harness import Gateway, in_process_gateway, token_for
+
+LIMITS = ServerLimits(
+    head_timeout_s=0.5,
+    body_timeout_s=0.5,
+    keepalive_timeout_s=1,
+    max_head_bytes=8 * 1024,
+    max_headers=20,
+    max_connections=30,
+)
+DEADLINE_S = 5.0  # what "bounded" means here: far below the 70 s a stalled request took
+
+
+class _Records(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+@pytest.fixture
+def records() -> Iterator[_Records]:
+    handler = _Records()
+    root = logging.getLogger("gateway")
+    level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    try:
+        yield handler
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(level)
+
+
+@pytest.fixture(scope="module")
+def gateway() -> Iterator[tuple[str, int]]:
+    """The gateway's app (over fake ERPs) behind its own server and limits, on a free port."""
+
+    async def build() -> Gateway:
+        async with in_process_gateway(MemoryStore()) as gw:
+            return gw
+
+    runtime = asyncio.run(build()).runtime
+    app = build_app(runtime, watch_config=False, body_timeout_s=LIMITS.body_timeout_s)
+    sock = listening_socket("127.0.0.1", 0)
+    port = sock.getsockname()[1]
+    config = GatewayServerConfig(app, limits=LIMITS, log_level="warning", lifespan="off")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    end = time.monotonic() + 10
+    while not server.started:
+        assert time.monotonic() < end, "server did not start"
+        time.sleep(0.01)
+    try:
+        yield "127.0.0.1", port
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()
+
+
+def _connect(address: tuple[str, int]) -> socket.socket:
+    return socket.create_connection(address, timeout=DEADLINE_S)
+
+
+def _read_until_closed(sock: socket.socket) -> tuple[bytes, float]:
+    """Everything the server sends until it closes the connection, and how long that took."""
+    start = time.monotonic()
+    chunks = []
+    while True:
+        try:
+            chunk = sock.recv(65536)
+        except ConnectionResetError:
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    return b"".join(chunks), time.monotonic() - start
+
+
+def _problem(raw: bytes) -> tuple[int, dict[str, str], dict[str, Any]]:
+    head, _, body = raw.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    status = int(lines[0].split()[1])
+    headers = {k.lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:])}
+    return status, headers, json.loads(body)
+
+
+def _request_head(path: str = "/v1/customers", extra: str = "", body_length: int = 0) -> bytes:
+    return (
+        f"POST {path} HTTP/1.1\r\nHost: gateway.test\r\n"
+        f"Authorization: Bearer {token_for('crm-demo')}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {body_length}\r\n{extra}\r\n"
+    ).encode()
+
+
+def test_a_body_that_stalls_is_408_and_the_connection_closed(gateway: tuple[str, int]) -> None:
+    body = json.dumps(payloads.customer("US01")).encode()
+    with _connect(gateway) as sock:
+        sock.sendall(_request_head(body_length=len(body)) + body[:10])
+        raw, took = _read_until_closed(sock)
+    status, headers, problem = _problem(raw)
+    assert status == 408
+    assert problem["code"] == "request_timeout"
+    assert headers["connection"] == "close"
+    assert took < DEADLINE_S
+
+
+def test_headers_that_stall_are_408_and_the_connection_closed(gateway: tuple[str, int]) -> None:
+    with _connect(gateway) as sock:
+        sock.sendall(b"GET /v1/customers?external_ref=X HTTP/1.1\r\nHost: gateway.te")
+        raw, took = _read_until_closed(sock)
+    status, headers, problem = _problem(raw)
+    assert (status, problem["code"], headers["connection"]) == (408, "request_timeout", "close")
+    assert problem["correlation_id"] == headers["x-correlation-id"]
+    assert took < DEADLINE_S
+
+
+def test_idle_and_half_sent_connections_are_all_closed_in_bounded_time(
+    gateway: tuple[str, int],
+) -> None:
+    sockets = [_connect(gateway) for _ in range(20)]
+    for i, sock in enumerate(sockets):
+        if i % 2:
+            sock.sendall(b"GET / HTTP/1.1\r\nHost")  # half a head; the others send nothing
+    start = time.monotonic()
+    try:
+        for sock in sockets:
+            _read_until_closed(sock)
+        assert time.monotonic() - start < DEADLINE_S
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+def test_an_idle_keep_alive_connection_is_closed_after_its_timeout(
+    gateway: tuple[str, int],
+) -> None:
+    with _connect(gateway) as sock:
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: gateway.test\r\n\r\n")
+        first = sock.recv(65536)
+        assert first.startswith(b"HTTP/1.1 200")
+        _, took = _read_until_closed(sock)
+    assert took < LIMITS.keepalive_timeout_s + 2
+
+
+def test_a_huge_header_is_431_before_it_is_read_whole(gateway: tuple[str, int]) -> None:
+    with _connect(gateway) as sock:
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: gateway.test\r\nX-Big: ")
+        sent = 0
+        with contextlib.suppress(OSError):  # the server hangs up once it has seen enough
+            while sent < 30 * 1024 * 1024:
+                sock.sendall(b"a" * 65536)
+                sent += 65536
+        raw, _ = _read_until_closed(sock)
+    status, headers, problem = _problem(raw)
+    assert (status, problem["code"], headers["connection"]) == (431, "headers_too_large", "close")
+    assert sent < 30 * 1024 * 1024
+
+
+def test_too_many_header_fields_are_431(gateway: tuple[str, int]) -> None:
+    extra = "".join(f"X-Field-{i}: {i}\r\n" for i in range(LIMITS.max_headers + 5))
+    with _connect(gateway) as sock:
+        sock.sendall(f"GET /healthz HTTP/1.1\r\nHost: gateway.test\r\n{extra}\r\n".encode())
+        raw, _ = _read_until_closed(sock)
+    status, _, problem = _problem(raw)
+    assert (status, problem["code"]) == (431, "headers_too_large")
+
+
+def test_a_connection_beyond_the_workers_limit_is_503_with_retry_after(
+    gateway: tuple[str, int],
+) -> None:
+    held = [_connect(gateway) for _ in range(LIMITS.max_connections)]
+    try:
+        time.sleep(0.2)  # let the server accept what is queued (no readiness signal exists)
+        with _connect(gateway) as extra:
+            raw, took = _read_until_closed(extra)
+        status, headers, problem = _problem(raw)
+        assert (status, problem["code"]) == (503, "gateway_busy")
+        assert headers["retry-after"] == "1"
+        assert took < 1.0
+    finally:
+        for sock in held:
+            sock.close()
+
+
+def test_responses_do_not_say_what_server_runs(gateway: tuple[str, int]) -> None:
+    with _connect(gateway) as sock:
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: gateway.test\r\nConnection: close\r\n\r\n")
+        raw, _ = _read_until_closed(sock)
+    assert b"\r\nserver:" not in raw.lower()
+
+
+def test_a_trailing_slash_is_404_never_a_redirect_to_the_hosts_address(
+    gateway: tuple[str, int],
+) -> None:
+    with _connect(gateway) as sock:
+        sock.sendall(
+            b"GET /v1/customers/ HTTP/1.1\r\nHost: evil.example\r\nConnection: close\r\n\r\n"
+        )
+        raw, _ = _read_until_closed(sock)
+    status, headers, problem = _problem(raw)
+    assert (status, problem["code"]) == (404, "not_found")
+    assert "location" not in headers
+    assert b"evil.example" not in raw
+
+
+def test_an_upload_abandoned_half_way_is_a_brief_499_not_a_server_error(
+    gateway: tuple[str, int], records: _Records
+) -> None:
+    body = json.dumps(payloads.customer("US01")).encode()
+    with _connect(gateway) as sock:
+        sock.sendall(_request_head(body_length=len(body)) + body[:20])
+        time.sleep(0.1)
+    end = time.monotonic() + DEADLINE_S
+    while not any(getattr(r, "status", None) == 499 for r in records.records):
+        assert time.monotonic() < end, [r.getMessage() for r in records.records]
+        time.sleep(0.02)
+    assert not [r for r in records.records if r.levelno >= logging.ERROR or r.exc_info]
+    (aborted,) = [r for r in records.records if getattr(r, "status", None) == 499]
+    assert aborted.name == "gateway.access"
