@@ -13,8 +13,12 @@ from typing import Any
 import yaml
 
 # The C parser keeps node marks too and is several times faster than the pure-Python one.
-_Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+# A subclass of it, so that the constructor below is ours alone.
+_Loader: type[yaml.SafeLoader] = type(
+    "_Loader", (getattr(yaml, "CSafeLoader", yaml.SafeLoader),), {}
+)
 _MERGE_TAG = "tag:yaml.org,2002:merge"
+_TIMESTAMP_TAG = "tag:yaml.org,2002:timestamp"
 
 PathKey = str | int
 YamlPath = tuple[PathKey, ...]
@@ -65,6 +69,20 @@ class UnresolvedReference:
 
     path: YamlPath
     message: str
+
+
+def _timestamp(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> object:
+    # PyYAML raises a bare ValueError, without a line, for a date of the right shape that does
+    # not exist (2027-13-01); a marked error names the line like any other YAML error.
+    try:
+        return loader.construct_yaml_timestamp(node)
+    except ValueError as exc:
+        raise yaml.constructor.ConstructorError(
+            None, None, f"{node.value!r} is not a date ({exc})", node.start_mark
+        ) from exc
+
+
+_Loader.add_constructor(_TIMESTAMP_TAG, _timestamp)
 
 
 def parse_yaml(text: str) -> YamlDocument:
