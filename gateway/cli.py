@@ -19,6 +19,7 @@ from starlette.applications import Starlette
 from gateway import configuration
 from gateway.app import build_app
 from gateway.config.issues import ConfigError
+from gateway.config.schemas import schema_documents
 from gateway.demo import (
     ALL_SCOPES,
     DEMO_SECRET_ENV,
@@ -118,6 +119,20 @@ def cmd_token(args: argparse.Namespace) -> int:
         secret = DEV_DEMO_SECRET
     scopes = tuple(args.scope) if args.scope else ALL_SCOPES
     print(mint_token(issuer, secret, args.client, scopes, args.ttl))
+    return 0
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    out = Path(args.out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        for name, text in schema_documents().items():
+            path = out / name
+            # "\n" on every platform: the committed files are compared byte for byte.
+            path.write_text(text, encoding="utf-8", newline="\n")
+            print(f"wrote {path}")
+    except OSError as exc:
+        return _fail(f"cannot write the schemas to {out}: {exc.strerror or exc}")
     return 0
 
 
@@ -260,6 +275,17 @@ def _parser() -> argparse.ArgumentParser:
     token.add_argument("--scope", action="append")
     token.add_argument("--ttl", type=int, default=3600)
     token.set_defaults(func=cmd_token)
+
+    schema = sub.add_parser(
+        "schema", help="write the config files' JSON Schemas, for editors and their YAML support"
+    )
+    schema.add_argument(
+        "--out",
+        default="schemas",
+        metavar="DIR",
+        help="the directory to write them to (default: %(default)s)",
+    )
+    schema.set_defaults(func=cmd_schema)
 
     changes = sub.add_parser("changelog", help="the API changelog, from the version changes")
     changes.set_defaults(func=cmd_changelog)

@@ -26,7 +26,12 @@ YamlPath = tuple[PathKey, ...]
 # `$${` is a literal `${`; `${NAME}` and `${NAME:-default}` are references; a `${` without `}`
 # is caught by the last alternative so that a typo is reported, not silently kept.
 _REFERENCE = re.compile(r"\$\$\{|\$\{(?P<body>[^}]*)\}|\$\{")
-_BODY = re.compile(r"^(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<default>.*))?$", re.DOTALL)
+_NAME = r"[A-Za-z_][A-Za-z0-9_]*"
+_BODY = re.compile(rf"^(?P<name>{_NAME})(?::-(?P<default>.*))?$", re.DOTALL)
+
+ENV_REFERENCE_PATTERN = rf"(?:^|[^$])\$\{{{_NAME}(?::-[^}}]*)?\}}"
+"""A regular expression found (searched, not matched) in a string holding a well-formed
+reference; what the JSON Schemas accept in place of a value (see `schemas.py`)."""
 
 
 class YamlSyntaxError(Exception):

@@ -1,4 +1,4 @@
-"""The `gateway` command as a user runs it: check, explain, token."""
+"""The `gateway` command as a user runs it: check, explain, token, schema."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from pathlib import Path
 
 import jwt
 
+from gateway.config.schemas import schema_documents
 from tests.servers import PYTHON
 
 REPO = Path(__file__).resolve().parents[2]
@@ -81,3 +82,23 @@ def test_token_mints_a_demo_token_for_the_client_and_scopes() -> None:
         "invoices:read",
         "https://gateway.local/demo",
     )
+
+
+def test_schema_writes_each_config_schema_and_names_each_file_written(tmp_path: Path) -> None:
+    out = tmp_path / "new" / "schemas"
+    result = _gateway("schema", "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    expected = schema_documents()
+    assert result.stdout.splitlines() == [f"wrote {out / name}" for name in expected]
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == {
+        name: text.encode("utf-8") for name, text in expected.items()
+    }
+
+
+def test_schema_refuses_a_directory_it_cannot_write_in_one_line(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    result = _gateway("schema", "--out", str(blocker / "schemas"))
+    assert result.returncode == 1
+    [message] = result.stderr.splitlines()
+    assert message.startswith(f"cannot write the schemas to {blocker / 'schemas'}: ")
