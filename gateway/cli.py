@@ -27,6 +27,7 @@ from gateway.app import build_app
 from gateway.config.backends import credential_variables
 from gateway.config.issues import BACKENDS_DIR, CLIENTS_FILE, ConfigError
 from gateway.config.loader import GatewayConfig
+from gateway.config.schemas import schema_documents
 from gateway.demo import (
     ALL_SCOPES,
     DEMO_SECRET_ENV,
@@ -164,6 +165,20 @@ def cmd_token(args: argparse.Namespace) -> int:
         secret = DEV_DEMO_SECRET
     scopes = tuple(args.scope) if args.scope else ALL_SCOPES
     print(mint_token(issuer, secret, args.client, scopes, args.ttl))
+    return 0
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    out = Path(args.out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        for name, text in schema_documents().items():
+            path = out / name
+            # "\n" on every platform: the committed files are compared byte for byte.
+            path.write_text(text, encoding="utf-8", newline="\n")
+            print(f"wrote {path}")
+    except OSError as exc:
+        raise CommandError(f"cannot write the schemas to {out}: {exc.strerror or exc}") from None
     return 0
 
 
@@ -462,6 +477,15 @@ def _parser() -> argparse.ArgumentParser:
         "--scope", action="append", help="a scope to grant; repeat for more (default: every scope)"
     )
     token.add_argument("--ttl", type=int, default=3600, help="lifetime in seconds")
+
+    schema = command(
+        "schema",
+        "write the config files' JSON Schemas, for editors and their YAML support",
+        cmd_schema,
+    )
+    schema.add_argument(
+        "--out", default="schemas", metavar="DIR", help="the directory to write them to"
+    )
 
     command("changelog", "the API changelog, generated from the version changes", cmd_changelog)
     return parser

@@ -16,8 +16,14 @@ from gateway.domain.versions import LATEST, VERSIONS
 class VersionPolicy(ConfigModel):
     """One version's lifecycle (`policies/api-versions.yaml`, `versions:` map)."""
 
-    deprecated: dt.date | None = None  # from this day: Deprecation and Link headers
-    sunset: dt.date | None = None  # from this day: 410 version_sunset
+    deprecated: Annotated[
+        dt.date | None,
+        Field(description="From this day: Deprecation, Sunset and Link headers (YYYY-MM-DD)."),
+    ] = None
+    sunset: Annotated[
+        dt.date | None,
+        Field(description="From this day: 410 version_sunset (YYYY-MM-DD)."),
+    ] = None
 
     @model_validator(mode="after")
     def _sunset_after_deprecation(self) -> VersionPolicy:
@@ -30,8 +36,22 @@ class VersionPolicy(ConfigModel):
 class ApiVersionsPolicy(ConfigModel):
     """`policies/api-versions.yaml` (optional): version lifecycles and the default version."""
 
-    versions: dict[Annotated[str, Field(pattern=r"^v[0-9]+$")], VersionPolicy] = {}
-    default: str = LATEST  # the version of unversioned paths for clients without a pin
+    versions: Annotated[
+        dict[Annotated[str, Field(pattern=r"^v[0-9]+$")], VersionPolicy],
+        Field(
+            description="Version -> lifecycle; a version not listed is current.",
+            # What `_known_versions` accepts, so that an editor can offer them.
+            json_schema_extra={"propertyNames": {"enum": list(VERSIONS)}},
+        ),
+    ] = {}
+    default: Annotated[
+        str,
+        Field(
+            description=f"The version of unversioned paths for clients without a pin "
+            f"({', '.join(VERSIONS)}); absent: the newest.",
+            json_schema_extra={"enum": list(VERSIONS)},
+        ),
+    ] = LATEST
 
     @model_validator(mode="after")
     def _known_versions(self) -> ApiVersionsPolicy:

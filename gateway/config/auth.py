@@ -18,18 +18,62 @@ ASYMMETRIC_ALGORITHMS = frozenset(
 
 
 class IssuerConfig(ConfigModel):
-    """One trusted token issuer (`policies/auth.yaml`, `issuers:` list)."""
+    """One trusted token issuer (`policies/auth.yaml`, `issuers:` list).
 
-    name: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")]
-    issuer: Annotated[str, Field(min_length=1)]
-    audiences: Annotated[list[str], Field(min_length=1)]
-    algorithms: Annotated[list[str], Field(min_length=1)]
-    jwks_url: str | None = None
-    public_key_file: str | None = None
-    secret_env: EnvName | None = None
-    leeway_s: Annotated[int, Field(ge=0, le=60)] = 30
-    client_claim: Literal["azp", "client_id", "sub"] = "azp"
-    demo: bool = False  # `gateway token` mints for it; `serve` trusts it only if its secret is set
+    Exactly one key source: `secret_env` (HMAC), `public_key_file` or `jwks_url` (RSA/EC).
+    """
+
+    name: Annotated[
+        str,
+        Field(
+            pattern=r"^[a-z0-9][a-z0-9_-]*$",
+            description="A short name, for logs and `gateway token`.",
+        ),
+    ]
+    issuer: Annotated[
+        str, Field(min_length=1, description="Must equal the token's `iss` claim exactly.")
+    ]
+    audiences: Annotated[
+        list[str],
+        Field(min_length=1, description="The token's `aud` must contain one of these."),
+    ]
+    algorithms: Annotated[
+        list[str],
+        Field(
+            min_length=1,
+            description="The signature algorithms accepted (an allow-list); never HMAC and "
+            "RSA/EC together, never `none`.",
+            # What the validator below accepts, so that an editor can offer them.
+            json_schema_extra={
+                "items": {"enum": sorted(HMAC_ALGORITHMS | ASYMMETRIC_ALGORITHMS), "type": "string"}
+            },
+        ),
+    ]
+    jwks_url: Annotated[
+        str | None, Field(description="Key source for RSA/EC: the issuer's JWKS URL.")
+    ] = None
+    public_key_file: Annotated[
+        str | None,
+        Field(description="Key source for RSA/EC: a PEM file, relative to the config directory."),
+    ] = None
+    secret_env: Annotated[
+        EnvName | None,
+        Field(description="Key source for HMAC: the environment variable holding the secret."),
+    ] = None
+    leeway_s: Annotated[
+        int, Field(ge=0, le=60, description="Seconds of clock skew tolerated on exp, nbf, iat.")
+    ] = 30
+    client_claim: Annotated[
+        Literal["azp", "client_id", "sub"],
+        Field(description="The claim naming the client (an `id` in policies/clients.yaml)."),
+    ] = "azp"
+    demo: Annotated[
+        bool,
+        Field(
+            description="`gateway token` mints for it; `gateway serve` trusts it only when its "
+            "secret is set."
+        ),
+    ] = False
 
     @model_validator(mode="after")
     def _one_key_source_matching_algorithms(self) -> IssuerConfig:
@@ -50,6 +94,9 @@ class IssuerConfig(ConfigModel):
 
 
 class AuthPolicy(ConfigModel):
-    """`policies/auth.yaml`."""
+    """`policies/auth.yaml`: the token issuers the gateway trusts."""
 
-    issuers: Annotated[list[IssuerConfig], Field(min_length=1)]
+    issuers: Annotated[
+        list[IssuerConfig],
+        Field(min_length=1, description="A token is checked by the issuer named in its `iss`."),
+    ]

@@ -15,66 +15,166 @@ from gateway.config.base import ConfigModel, EnvName
 SAP_KIND = "sap-odata-v2"
 NETSUITE_KIND = "netsuite-rest"
 
+BaseUrl = Annotated[
+    str,
+    Field(
+        pattern=r"^https?://",
+        description="The ERP's base URL (http or https); `${VAR:-default}` lets the environment "
+        "point it elsewhere.",
+    ),
+]
+TimeoutS = Annotated[
+    float,
+    Field(
+        gt=0,
+        le=120,
+        description="Seconds for one whole ERP interaction (token or CSRF fetch, write, "
+        "read-back), at most 120.",
+    ),
+]
+
 
 class PoolConfig(ConfigModel):
-    max_connections: Annotated[int, Field(ge=1, le=1024)] = 32
-    keepalive_s: Annotated[float, Field(gt=0, le=300)] = 30.0
+    """The pooled keep-alive connections to the ERP (`pool:`), per gateway process."""
+
+    max_connections: Annotated[
+        int, Field(ge=1, le=1024, description="Most connections open to the ERP at once.")
+    ] = 32
+    keepalive_s: Annotated[
+        float, Field(gt=0, le=300, description="Seconds an idle connection is kept for reuse.")
+    ] = 30.0
 
 
 class SapLegalEntity(ConfigModel):
-    company_code: Annotated[str, Field(min_length=4, max_length=4)]
-    sales_organization: Annotated[str, Field(min_length=4, max_length=4)]
-    distribution_channel: Annotated[str, Field(min_length=2, max_length=2)] = "10"
-    division: Annotated[str, Field(min_length=2, max_length=2)] = "00"
-    sales_order_type: Annotated[str, Field(min_length=1, max_length=4)] = "OR"
+    """Where one legal entity lives in SAP: its company code and sales area."""
+
+    company_code: Annotated[
+        str, Field(min_length=4, max_length=4, description="The SAP company code (4 characters).")
+    ]
+    sales_organization: Annotated[
+        str,
+        Field(min_length=4, max_length=4, description="The SAP sales organization (4 characters)."),
+    ]
+    distribution_channel: Annotated[
+        str,
+        Field(
+            min_length=2, max_length=2, description="The SAP distribution channel (2 characters)."
+        ),
+    ] = "10"
+    division: Annotated[
+        str, Field(min_length=2, max_length=2, description="The SAP division (2 characters).")
+    ] = "00"
+    sales_order_type: Annotated[
+        str,
+        Field(min_length=1, max_length=4, description="The SAP sales document type of its orders."),
+    ] = "OR"
 
 
 class SapCredentials(ConfigModel):
-    username_env: EnvName
-    password_env: EnvName
+    """The names of the environment variables holding the ERP user; never the secrets."""
+
+    username_env: Annotated[
+        EnvName, Field(description="The environment variable holding the SAP user name.")
+    ]
+    password_env: Annotated[
+        EnvName, Field(description="The environment variable holding the SAP password.")
+    ]
 
 
 class SapValueMaps(ConfigModel):
-    legal_entities: dict[str, SapLegalEntity]
-    payment_terms: dict[str, Annotated[str, Field(min_length=4, max_length=4)]]
-    skus: dict[str, Annotated[str, Field(min_length=1, max_length=40)]]
+    """Canonical codes -> this SAP system's keys."""
+
+    legal_entities: Annotated[
+        dict[str, SapLegalEntity],
+        Field(description="Legal entity code -> company code and sales area."),
+    ]
+    payment_terms: Annotated[
+        dict[str, Annotated[str, Field(min_length=4, max_length=4)]],
+        Field(description="Canonical payment terms (e.g. NET30) -> SAP 4-character key."),
+    ]
+    skus: Annotated[
+        dict[str, Annotated[str, Field(min_length=1, max_length=40)]],
+        Field(description="Canonical SKU -> SAP material number."),
+    ]
 
 
 class SapBackend(ConfigModel):
-    kind: Literal["sap-odata-v2"]
-    base_url: Annotated[str, Field(pattern=r"^https?://")]
-    sap_client: Annotated[str, Field(pattern=r"^[0-9]{3}$")] = "100"
-    credentials: SapCredentials
-    timeout_s: Annotated[float, Field(gt=0, le=120)] = 10.0
-    pool: PoolConfig = PoolConfig()
-    value_maps: SapValueMaps
+    """A SAP S/4HANA-style ERP spoken to over OData v2."""
+
+    kind: Annotated[
+        Literal["sap-odata-v2"],
+        Field(description="The ERP kind: `sap-odata-v2` or `netsuite-rest`."),
+    ]
+    base_url: BaseUrl
+    sap_client: Annotated[
+        str,
+        Field(pattern=r"^[0-9]{3}$", description="The SAP client (3 digits), sent as sap-client."),
+    ] = "100"
+    credentials: Annotated[
+        SapCredentials, Field(description="Where the ERP credentials come from.")
+    ]
+    timeout_s: TimeoutS = 10.0
+    pool: Annotated[PoolConfig, Field(description="The connection pool to the ERP.")] = PoolConfig()
+    value_maps: Annotated[SapValueMaps, Field(description="Canonical codes -> this ERP's keys.")]
 
 
 class NetSuiteLegalEntity(ConfigModel):
-    subsidiary: Annotated[str, Field(min_length=1)]
-    currency: Annotated[str, Field(min_length=1)]
+    """Where one legal entity lives in NetSuite: its subsidiary and currency."""
+
+    subsidiary: Annotated[
+        str, Field(min_length=1, description="The NetSuite subsidiary's internal id.")
+    ]
+    currency: Annotated[
+        str, Field(min_length=1, description="The internal id of the subsidiary's currency.")
+    ]
 
 
 class NetSuiteCredentials(ConfigModel):
-    client_id_env: EnvName
-    client_secret_env: EnvName
+    """The names of the environment variables holding the OAuth client; never the secrets."""
+
+    client_id_env: Annotated[
+        EnvName, Field(description="The environment variable holding the OAuth client id.")
+    ]
+    client_secret_env: Annotated[
+        EnvName, Field(description="The environment variable holding the OAuth client secret.")
+    ]
 
 
 class NetSuiteValueMaps(ConfigModel):
-    legal_entities: dict[str, NetSuiteLegalEntity]
-    payment_terms: dict[str, str]
-    skus: dict[str, str]
-    currencies: dict[str, str]
+    """Canonical codes -> this NetSuite account's internal ids."""
+
+    legal_entities: Annotated[
+        dict[str, NetSuiteLegalEntity],
+        Field(description="Legal entity code -> subsidiary and currency internal ids."),
+    ]
+    payment_terms: Annotated[
+        dict[str, str], Field(description="Canonical payment terms -> term internal id.")
+    ]
+    skus: Annotated[dict[str, str], Field(description="Canonical SKU -> item internal id.")]
+    currencies: Annotated[
+        dict[str, str], Field(description="ISO 4217 code -> currency internal id.")
+    ]
 
 
 class NetSuiteBackend(ConfigModel):
-    kind: Literal["netsuite-rest"]
-    base_url: Annotated[str, Field(pattern=r"^https?://")]
-    token_path: str = "/services/rest/auth/oauth2/v1/token"
-    credentials: NetSuiteCredentials
-    timeout_s: Annotated[float, Field(gt=0, le=120)] = 10.0
-    pool: PoolConfig = PoolConfig()
-    value_maps: NetSuiteValueMaps
+    """A NetSuite-style ERP spoken to over REST records with OAuth 2.0 client credentials."""
+
+    kind: Annotated[
+        Literal["netsuite-rest"],
+        Field(description="The ERP kind: `sap-odata-v2` or `netsuite-rest`."),
+    ]
+    base_url: BaseUrl
+    token_path: Annotated[
+        str, Field(description="The OAuth 2.0 token endpoint's path under base_url.")
+    ] = "/services/rest/auth/oauth2/v1/token"
+    credentials: Annotated[
+        NetSuiteCredentials, Field(description="Where the ERP credentials come from.")
+    ]
+    timeout_s: TimeoutS = 10.0
+    pool: Annotated[PoolConfig, Field(description="The connection pool to the ERP.")] = PoolConfig()
+    value_maps: Annotated[
+        NetSuiteValueMaps, Field(description="Canonical codes -> this ERP's internal ids.")
+    ]
 
 
 BackendConfig = Annotated[SapBackend | NetSuiteBackend, Field(discriminator="kind")]

@@ -16,12 +16,32 @@ from gateway.domain.versions import VERSIONS
 class ClientConfig(ConfigModel):
     """One API client (`policies/clients.yaml`, `clients:` list)."""
 
-    id: Annotated[str, Field(min_length=1, max_length=128)]
-    description: str | None = None
-    scopes: list[str] = []
-    legal_entities: list[str] | Literal["*"] = "*"
-    rate_limit: Annotated[str, Field(min_length=1)]
-    api_version: str | None = None  # the version of unversioned paths for this client
+    id: Annotated[
+        str,
+        Field(
+            min_length=1, max_length=128, description="Matched against the token's client claim."
+        ),
+    ]
+    description: Annotated[str | None, Field(description="Who the client is, for people.")] = None
+    scopes: Annotated[
+        list[str], Field(description="What it may call, e.g. `sales_orders:write`.")
+    ] = []
+    legal_entities: Annotated[
+        list[str] | Literal["*"],
+        Field(description='The legal entities it may act for: a list of codes, or "*" for all.'),
+    ] = "*"
+    rate_limit: Annotated[
+        str, Field(min_length=1, description="Its tier: a name under `tiers:` in rate-limits.yaml.")
+    ]
+    api_version: Annotated[
+        str | None,
+        Field(
+            description=f"Its pin: the API version of unversioned paths ({', '.join(VERSIONS)}); "
+            "absent: the default of api-versions.yaml.",
+            # What the validator below accepts, so that an editor can offer them.
+            json_schema_extra={"anyOf": [{"enum": list(VERSIONS)}, {"type": "null"}]},
+        ),
+    ] = None
 
     @field_validator("api_version")
     @classmethod
@@ -32,6 +52,6 @@ class ClientConfig(ConfigModel):
 
 
 class ClientsPolicy(ConfigModel):
-    """`policies/clients.yaml`."""
+    """`policies/clients.yaml`: each API client's scopes, legal entities and rate-limit tier."""
 
-    clients: list[ClientConfig]
+    clients: Annotated[list[ClientConfig], Field(description="The API clients the gateway serves.")]

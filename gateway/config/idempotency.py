@@ -14,6 +14,8 @@ from gateway.domain.operations import Operation
 
 
 class Requirement(StrEnum):
+    """Whether an operation takes an Idempotency-Key."""
+
     REQUIRED = "required"
     OPTIONAL = "optional"
     OFF = "off"
@@ -22,12 +24,35 @@ class Requirement(StrEnum):
 class IdempotencyPolicy(ConfigModel):
     """`policies/idempotency.yaml`: which operations take keys, and for how long."""
 
-    retention_s: Annotated[int, Field(ge=60, le=30 * 86400)] = 86400
-    lease_s: Annotated[float, Field(gt=0, le=600)] = 30.0
-    # After an ambiguous failure (the ERP may still commit), the key stays in progress for the
-    # backend's timeout_s plus this grace before a retry may search the ERP and resubmit.
-    ambiguous_grace_s: Annotated[float, Field(ge=0, le=600)] = 2.0
-    operations: dict[Operation, Requirement] = {
+    retention_s: Annotated[
+        int,
+        Field(
+            ge=60,
+            le=30 * 86400,
+            description="Seconds a definitive outcome is replayed after completion (60 s to 30 d).",
+        ),
+    ] = 86400
+    lease_s: Annotated[
+        float,
+        Field(
+            gt=0,
+            le=600,
+            description="In-flight lease: a crashed gateway blocks a key at most this long.",
+        ),
+    ] = 30.0
+    ambiguous_grace_s: Annotated[
+        float,
+        Field(
+            ge=0,
+            le=600,
+            description="After a write timed out, the key stays in progress for the backend's "
+            "timeout_s plus this, so the ERP can finish a late commit.",
+        ),
+    ] = 2.0
+    operations: Annotated[
+        dict[Operation, Requirement],
+        Field(description="Operation -> required, optional or off; an unlisted one is off."),
+    ] = {
         Operation.SALES_ORDERS_CREATE: Requirement.REQUIRED,
         Operation.SALES_ORDERS_CANCEL: Requirement.REQUIRED,
         Operation.CUSTOMERS_CREATE: Requirement.OPTIONAL,

@@ -13,21 +13,38 @@ from gateway.config.base import ConfigModel
 
 
 class TierConfig(ConfigModel):
-    rate_per_s: Annotated[float, Field(gt=0)]
-    burst: Annotated[int, Field(ge=1)]
-    # The bucket is per client; optionally per client and operation and/or legal entity.
-    partition_by: list[Literal["operation", "legal_entity"]] = []
+    """One client tier: a GCRA limit per client (`tiers:`)."""
+
+    rate_per_s: Annotated[float, Field(gt=0, description="Sustained requests per second.")]
+    burst: Annotated[int, Field(ge=1, description="Requests allowed at once.")]
+    partition_by: Annotated[
+        list[Literal["operation", "legal_entity"]],
+        Field(
+            description="One bucket per client and each of these (operation, legal_entity); "
+            "absent: one bucket per client."
+        ),
+    ] = []
 
 
 class BackendBudget(ConfigModel):
-    max_rps: Annotated[float, Field(gt=0)]
-    max_in_flight: Annotated[int, Field(ge=1)]
+    """One ERP's capacity, shared by all clients and gateway processes (`backends:`)."""
+
+    max_rps: Annotated[float, Field(gt=0, description="Requests per second to the ERP.")]
+    max_in_flight: Annotated[int, Field(ge=1, description="ERP calls in flight at once.")]
 
 
 class RateLimitPolicy(ConfigModel):
-    """`policies/rate-limits.yaml`."""
+    """`policies/rate-limits.yaml`: client tiers and each ERP's capacity budget."""
 
-    tiers: dict[str, TierConfig]
-    backends: dict[str, BackendBudget] = {}
-    # When the store is down: "open" lets requests through (logged), "closed" answers 503.
-    on_store_error: Literal["open", "closed"] = "open"
+    tiers: Annotated[dict[str, TierConfig], Field(description="Tier name -> limit per client.")]
+    backends: Annotated[
+        dict[str, BackendBudget],
+        Field(description="Backend name -> budget; excess gets 503 with Retry-After, never waits."),
+    ] = {}
+    on_store_error: Annotated[
+        Literal["open", "closed"],
+        Field(
+            description="While the store is down: `open` lets requests through (logged), "
+            "`closed` answers 503."
+        ),
+    ] = "open"

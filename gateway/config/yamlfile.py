@@ -13,8 +13,12 @@ from typing import Any
 import yaml
 
 # The C parser keeps node marks too and is several times faster than the pure-Python one.
-_Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+# A subclass of it, so that the constructor below is ours alone.
+_Loader: type[yaml.SafeLoader] = type(
+    "_Loader", (getattr(yaml, "CSafeLoader", yaml.SafeLoader),), {}
+)
 _MERGE_TAG = "tag:yaml.org,2002:merge"
+_TIMESTAMP_TAG = "tag:yaml.org,2002:timestamp"
 
 PathKey = str | int
 YamlPath = tuple[PathKey, ...]
@@ -22,7 +26,12 @@ YamlPath = tuple[PathKey, ...]
 # `$${` is a literal `${`; `${NAME}` and `${NAME:-default}` are references; a `${` without `}`
 # is caught by the last alternative so that a typo is reported, not silently kept.
 _REFERENCE = re.compile(r"\$\$\{|\$\{(?P<body>[^}]*)\}|\$\{")
-_BODY = re.compile(r"^(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<default>.*))?$", re.DOTALL)
+_NAME = r"[A-Za-z_][A-Za-z0-9_]*"
+_BODY = re.compile(rf"^(?P<name>{_NAME})(?::-(?P<default>.*))?$", re.DOTALL)
+
+ENV_REFERENCE_PATTERN = rf"(?:^|[^$])\$\{{{_NAME}(?::-[^}}]*)?\}}"
+"""A regular expression found (searched, not matched) in a string holding a well-formed
+reference; what the JSON Schemas accept in place of a value (see `schemas.py`)."""
 
 
 class YamlSyntaxError(Exception):
@@ -65,6 +74,20 @@ class UnresolvedReference:
 
     path: YamlPath
     message: str
+
+
+def _timestamp(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> object:
+    # PyYAML raises a bare ValueError, without a line, for a date of the right shape that does
+    # not exist (2027-13-01); a marked error names the line like any other YAML error.
+    try:
+        return loader.construct_yaml_timestamp(node)
+    except ValueError as exc:
+        raise yaml.constructor.ConstructorError(
+            None, None, f"{node.value!r} is not a date ({exc})", node.start_mark
+        ) from exc
+
+
+_Loader.add_constructor(_TIMESTAMP_TAG, _timestamp)
 
 
 def parse_yaml(text: str) -> YamlDocument:

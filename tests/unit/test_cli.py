@@ -1,5 +1,5 @@
-"""The `gateway` command as a user runs it: check, explain, token, and the first ten minutes'
-mistakes (busy ports, missing variables, bad arguments), each told in one or two lines."""
+"""The `gateway` command as a user runs it: check, explain, token, schema, and the first ten
+minutes' mistakes (busy ports, missing variables, bad arguments), each told in one or two lines."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 import jwt
 
+from gateway.config.schemas import schema_documents
 from tests.servers import PYTHON, free_port, run_process
 
 REPO = Path(__file__).resolve().parents[2]
@@ -216,3 +217,25 @@ def test_the_demo_shows_each_request_in_one_short_line() -> None:
             time.sleep(0.05)
         line = next(ln for ln in demo.output().splitlines() if "/v1/sales-orders/so_x" in ln)
     assert not line.startswith("{")  # a person's line, not a JSON log record
+
+
+def test_schema_writes_each_config_schema_and_names_each_file_written(tmp_path: Path) -> None:
+    out = tmp_path / "new" / "schemas"
+    result = _gateway("schema", "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    expected = schema_documents()
+    assert result.stdout.splitlines() == [f"wrote {out / name}" for name in expected]
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == {
+        name: text.encode("utf-8") for name, text in expected.items()
+    }
+
+
+def test_schema_refuses_a_directory_it_cannot_write_in_one_line(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    result = _gateway("schema", "--out", str(blocker / "schemas"))
+    assert result.returncode == 1
+    [message] = result.stderr.splitlines()
+    assert message.startswith(
+        f"gateway schema: cannot write the schemas to {blocker / 'schemas'}: "
+    )

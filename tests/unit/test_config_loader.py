@@ -94,6 +94,14 @@ def test_bad_yaml_is_reported_at_the_line_the_parser_stopped(tmp_path: Path) -> 
     assert "invalid YAML" in issue.message
 
 
+def test_a_date_that_does_not_exist_is_reported_at_its_line(tmp_path: Path) -> None:
+    config = config_copy(tmp_path)
+    line = edit(config, "policies/api-versions.yaml", "  v2: {}", "  v2: {sunset: 2027-13-01}")
+    issue = only_error(config)
+    assert (issue.file, issue.line) == ("policies/api-versions.yaml", line)
+    assert "'2027-13-01' is not a date" in issue.message
+
+
 def test_a_wrong_type_is_reported_at_the_line_of_the_value(tmp_path: Path) -> None:
     config = config_copy(tmp_path)
     line = edit(config, "policies/rate-limits.yaml", "burst: 100}", "burst: lots}")
