@@ -3,15 +3,19 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# Every dependency's version, locked: `make install`, CI and the image's wheelhouse use it.
+CONSTRAINTS := constraints.txt
+LOCK_VENV := .lock-venv
+LINTED := gateway tests bench
 
-.PHONY: install run test lint format bench clean
+.PHONY: install run test lint format bench lock clean
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(CONSTRAINTS)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -c $(CONSTRAINTS) -e '.[dev]'
 	touch $(STAMP)
 
 run: install
@@ -21,16 +25,29 @@ test: install
 	$(BIN)/python -m tests.redis_server $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: install
-	$(BIN)/ruff check gateway tests bench
-	$(BIN)/ruff format --check gateway tests bench
+	$(BIN)/ruff check $(LINTED)
+	$(BIN)/ruff format --check $(LINTED)
 	$(BIN)/mypy gateway
 
 bench: install
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
 format: install
-	$(BIN)/ruff format gateway tests bench
-	$(BIN)/ruff check --fix gateway tests bench
+	$(BIN)/ruff format $(LINTED)
+	$(BIN)/ruff check --fix $(LINTED)
+
+# Re-lock: the newest versions pyproject.toml allows, installed into a fresh venv, frozen.
+# async-timeout is installed explicitly: redis needs it on Python < 3.11.3 (Debian bookworm's
+# 3.11.2, the image's local base), which a newer Python here would not pull in.
+lock:
+	rm -rf $(LOCK_VENV)
+	$(PYTHON) -m venv $(LOCK_VENV)
+	$(LOCK_VENV)/bin/pip install --quiet --upgrade pip
+	$(LOCK_VENV)/bin/pip install --quiet '.[dev]' async-timeout
+	{ sed -n '/^#/p' $(CONSTRAINTS); \
+	  $(LOCK_VENV)/bin/pip freeze --exclude erp-coexistence-gateway; } > $(CONSTRAINTS).new
+	mv $(CONSTRAINTS).new $(CONSTRAINTS)
+	rm -rf $(LOCK_VENV)
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(LOCK_VENV) build .pytest_cache .mypy_cache .ruff_cache
