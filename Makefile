@@ -6,9 +6,9 @@ STAMP := $(VENV)/.installed
 # Every dependency's version, locked: `make install`, CI and the image's wheelhouse use it.
 CONSTRAINTS := constraints.txt
 LOCK_VENV := .lock-venv
-LINTED := gateway tests bench
+LINTED := gateway tests bench deploy
 
-.PHONY: install run test lint format bench lock clean
+.PHONY: install run test lint format bench lock wheelhouse clean
 
 install: $(STAMP)
 
@@ -28,6 +28,7 @@ lint: install
 	$(BIN)/ruff check $(LINTED)
 	$(BIN)/ruff format --check $(LINTED)
 	$(BIN)/mypy gateway
+	$(BIN)/mypy deploy/wheelhouse.py
 
 bench: install
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
@@ -49,5 +50,9 @@ lock:
 	mv $(CONSTRAINTS).new $(CONSTRAINTS)
 	rm -rf $(LOCK_VENV)
 
+# The project and its runtime dependencies as wheels for the image (wheelhouse/), from the lock.
+wheelhouse: install
+	$(BIN)/python deploy/wheelhouse.py $(WHEELHOUSE_ARGS)
+
 clean:
-	rm -rf $(VENV) $(LOCK_VENV) build .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(LOCK_VENV) wheelhouse build .pytest_cache .mypy_cache .ruff_cache
