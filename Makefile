@@ -8,7 +8,7 @@ CONSTRAINTS := constraints.txt
 LOCK_VENV := .lock-venv
 LINTED := gateway tests bench deploy
 
-.PHONY: install run test lint format bench lock wheelhouse clean
+.PHONY: install run test lint format bench lock wheelhouse image image-test clean
 
 install: $(STAMP)
 
@@ -28,7 +28,7 @@ lint: install
 	$(BIN)/ruff check $(LINTED)
 	$(BIN)/ruff format --check $(LINTED)
 	$(BIN)/mypy gateway
-	$(BIN)/mypy deploy/wheelhouse.py
+	$(BIN)/mypy deploy/wheelhouse.py deploy/run_image_test.py
 
 bench: install
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
@@ -53,6 +53,14 @@ lock:
 # The project and its runtime dependencies as wheels for the image (wheelhouse/), from the lock.
 wheelhouse: install
 	$(BIN)/python deploy/wheelhouse.py $(WHEELHOUSE_ARGS)
+
+# The container image (erp-coexistence-gateway:local); the engine and the base as image-test.
+image: install
+	$(BIN)/python deploy/run_image_test.py --build-only $(IMAGE_TEST_ARGS)
+
+# Build the image and run it: Redis, both simulators, /readyz, an order, a SIGTERM drain.
+image-test: install
+	$(BIN)/python deploy/run_image_test.py $(IMAGE_TEST_ARGS)
 
 clean:
 	rm -rf $(VENV) $(LOCK_VENV) wheelhouse build .pytest_cache .mypy_cache .ruff_cache
