@@ -11,12 +11,13 @@ Each step says what it does on one line:
 3. wheelhouse: the project's wheel and its locked dependencies for the base's Python
    (deploy/wheelhouse.py).
 4. image: `docker build --network none`: nothing is pulled or downloaded during the build.
-5. run (not with --build-only): Redis (the host's on 127.0.0.1:6379, database 14, else a private
-   redis-server), both simulators and the gateway (2 workers, the image's own CMD) from the
-   image on the host network and free ports; the image's user and configuration; /readyz and
-   the health check; a customer and a sales order on each ERP, the idempotent replay and the
-   read-back; then SIGTERM with a slow request in flight, which must complete before the
-   gateway exits 0. And, when a compose is installed, `compose config` on deploy/compose.yaml.
+5. run (not with --build-only): an empty Redis database (database 14 of the host's Redis on
+   127.0.0.1:6379, else a private redis-server), both simulators and the gateway (2 workers, the
+   image's own CMD) from the image on the host network and free ports; the image's user and
+   configuration; /readyz and the health check; a customer and a sales order on each ERP, the
+   idempotent replay and the read-back; then SIGTERM with a slow request in flight, which must
+   complete before the gateway exits 0. And, when a compose is installed, `compose config` on
+   deploy/compose.yaml.
 
 Containers are removed whatever happens; so are a dockerd and a redis-server started here.
 
@@ -45,6 +46,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import redis
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_BASE = "python:3.11-slim"
@@ -64,7 +66,7 @@ HEALTHY_DEADLINE_S = 30.0
 # compose's stop_grace_period for the gateway: longer than its 30 s drain.
 STOP_GRACE_S = 40.0
 SLOW_ERP_MS = 3000
-REDIS_DB = 14  # on a shared Redis, the image test's own database (make test uses 15)
+REDIS_DB = 14  # on the host's Redis, the image test's own database (make test uses 15)
 LABEL = "erp-coexistence-gateway.image-test"
 # The simulators' accounts (gateway/demo.py SIMULATOR_CREDENTIALS): not secrets.
 ERP_CREDENTIALS = {
@@ -498,17 +500,26 @@ class Containers:
             self.names.clear()
 
 
+def emptied(url: str) -> str:
+    """The simulators start empty and number their documents from 1 again, while the gateway
+    maps each ERP document to its gateway id for good: the store must start empty too."""
+    with redis.Redis.from_url(url, socket_timeout=5) as client:
+        client.flushdb()
+    return url
+
+
 @contextlib.contextmanager
 def redis_for_test() -> Iterator[str]:
-    """A Redis URL: IMAGE_TEST_REDIS_URL, the host's Redis (database 14), or a private one."""
+    """An empty Redis database: IMAGE_TEST_REDIS_URL's, database 14 of the host's Redis, or a
+    private redis-server's."""
     url = os.environ.get("IMAGE_TEST_REDIS_URL")
     if url:
-        say(f"redis: using IMAGE_TEST_REDIS_URL ({url})")
-        yield url
+        say(f"redis: using IMAGE_TEST_REDIS_URL ({url}), emptied first")
+        yield emptied(url)
         return
     if redis_pings("127.0.0.1", 6379):
-        say(f"redis: using the Redis on 127.0.0.1:6379, database {REDIS_DB}")
-        yield f"redis://127.0.0.1:6379/{REDIS_DB}"
+        say(f"redis: using the Redis on 127.0.0.1:6379, database {REDIS_DB}, emptied first")
+        yield emptied(f"redis://127.0.0.1:6379/{REDIS_DB}")
         return
     executable = shutil.which("redis-server")
     if executable is None:
