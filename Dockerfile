@@ -12,6 +12,7 @@
 ARG BASE_IMAGE=python:3.11-slim
 
 FROM ${BASE_IMAGE} AS install
+LABEL org.opencontainers.image.title=erp-coexistence-gateway
 COPY wheelhouse /wheels
 COPY constraints.txt /wheels/constraints.txt
 # pip and setuptools only install; the runtime venv keeps neither.
@@ -21,6 +22,7 @@ RUN python3 -m venv /opt/venv \
  && /opt/venv/bin/pip uninstall --yes --quiet pip setuptools
 
 FROM ${BASE_IMAGE}
+LABEL org.opencontainers.image.title=erp-coexistence-gateway
 RUN groupadd --gid 10001 gateway \
  && useradd --uid 10001 --gid 10001 --home-dir /app --no-create-home --shell /usr/sbin/nologin \
       gateway

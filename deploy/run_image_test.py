@@ -68,6 +68,7 @@ STOP_GRACE_S = 40.0
 SLOW_ERP_MS = 3000
 REDIS_DB = 14  # on the host's Redis, the image test's own database (make test uses 15)
 LABEL = "erp-coexistence-gateway.image-test"
+IMAGE_LABEL = "org.opencontainers.image.title=erp-coexistence-gateway"  # the Dockerfile's
 # The simulators' accounts (gateway/demo.py SIMULATOR_CREDENTIALS): not secrets.
 ERP_CREDENTIALS = {
     "LEGACY_ERP_USER": "GATEWAY_SVC",
@@ -396,39 +397,36 @@ def build_image(base: str, tag: str) -> None:
         timeout=600,
     )
     say(last_line(result.stdout))
-    previous = image_id(tag)
     started = time.monotonic()
     log = Path(tempfile.gettempdir()) / "erp-gateway-image-build.log"
+    log.unlink(missing_ok=True)
     say(f"image: docker build --network none --build-arg BASE_IMAGE={base} -t {tag} (log: {log})")
-    with log.open("w") as out:
+    # The install stage first, under a tag of its own: it stays the cache of the next build,
+    # and every untagged image of this Dockerfile can then go (an earlier build's).
+    docker_build(base, f"{tag}-install", log, "--target", "install")
+    docker_build(base, tag, log)
+    size = run(["docker", "image", "inspect", "--format", "{{.Size}}", tag]).stdout.strip()
+    elapsed = time.monotonic() - started
+    say(f"image: built {tag} ({int(size) / 1e6:.0f} MB) in {elapsed:.0f} s")
+    run(["docker", "image", "prune", "--force", "--filter", f"label={IMAGE_LABEL}"])
+
+
+def docker_build(base: str, tag: str, log: Path, *args: str) -> None:
+    build_args = ["--network", "none", "--build-arg", f"BASE_IMAGE={base}", "--tag", tag, *args]
+    # The classic builder unless told otherwise: BuildKit needs the buildx plugin.
+    env = {**os.environ, "DOCKER_BUILDKIT": os.environ.get("DOCKER_BUILDKIT", "0")}
+    with log.open("a") as out:
         build = subprocess.run(
-            [
-                "docker",
-                "build",
-                "--network",
-                "none",
-                "--build-arg",
-                f"BASE_IMAGE={base}",
-                "--tag",
-                tag,
-                str(ROOT),
-            ],
+            ["docker", "build", *build_args, str(ROOT)],
             stdout=out,
             stderr=subprocess.STDOUT,
-            env={**os.environ, "DOCKER_BUILDKIT": os.environ.get("DOCKER_BUILDKIT", "0")},
+            env=env,
             timeout=BUILD_TIMEOUT_S,
             check=False,
         )
     if build.returncode != 0:
         tail = "\n".join(log.read_text(errors="replace").splitlines()[-25:])
         raise Failure(f"image: docker build failed (exit {build.returncode}):\n{tail}")
-    current = image_id(tag)
-    size = run(["docker", "image", "inspect", "--format", "{{.Size}}", tag]).stdout.strip()
-    elapsed = time.monotonic() - started
-    say(f"image: built {tag} ({int(size) / 1e6:.0f} MB) in {elapsed:.0f} s")
-    if previous and previous != current:
-        # The replaced image: untagged now, and of no further use.
-        run(["docker", "rmi", previous], check_rc=False)
 
 
 # --- 5. the run ------------------------------------------------------------------------------
