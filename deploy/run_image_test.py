@@ -87,8 +87,11 @@ class Failure(Exception):
         self.status = status
 
 
+STARTED = time.monotonic()
+
+
 def say(message: str) -> None:
-    print(f"image-test: {message}", flush=True)
+    print(f"image-test [{time.monotonic() - STARTED:4.0f} s] {message}", flush=True)
 
 
 def check(condition: bool, what: str, detail: object = "") -> None:
@@ -225,6 +228,7 @@ class Engine:
             install_with_apt(["docker.io"], "no Docker engine is running and dockerd is missing")
         if os.geteuid() != 0:
             raise Failure("engine: no Docker engine is running, and only root can start dockerd")
+        self.log_path.unlink(missing_ok=True)
         for flags in (DOCKERD_FLAGS, (*DOCKERD_FLAGS, "--storage-driver=vfs")):
             if self._start(flags):
                 return
@@ -807,7 +811,6 @@ def main() -> int:
     parser.add_argument("--image", default=os.environ.get("IMAGE") or DEFAULT_IMAGE)
     parser.add_argument("--build-only", action="store_true", help="build the image, run nothing")
     args = parser.parse_args()
-    started = time.monotonic()
     engine = Engine()
     # A TERM (CI giving up, say) cleans up like a Ctrl-C does.
     signal.signal(signal.SIGTERM, interrupted)
@@ -828,7 +831,7 @@ def main() -> int:
         engine.stop()
     outcome = "passed" if status == 0 else "FAILED"
     what = "image built" if args.build_only else "image test"
-    say(f"{what} {outcome} in {time.monotonic() - started:.0f} s")
+    say(f"{what} {outcome} in {time.monotonic() - STARTED:.0f} s")
     return status
 
 
