@@ -60,6 +60,7 @@ DEFAULT_MIRROR = "http://deb.debian.org/debian"
 DOCKERD_FLAGS = ("--bridge=none", "--iptables=false", "--ip-forward=false", "--ip-masq=false")
 DOCKERD_PIDFILE = Path("/var/run/docker.pid")
 CONTAINERD_PIDFILE = Path("/var/run/docker/containerd/containerd.pid")
+HOST_NETNS_MOUNT = "/run/docker/netns/default"
 ENGINE_START_S = 60.0
 BUILD_TIMEOUT_S = 900.0
 READY_DEADLINE_S = 60.0
@@ -283,6 +284,9 @@ class Engine:
             self.proc.kill()
             self.proc.wait()
         self.proc = None
+        # dockerd leaves the host network's namespace mounted here; nothing else uses it.
+        if os.path.ismount(HOST_NETNS_MOUNT):
+            run(["umount", HOST_NETNS_MOUNT], check_rc=False)
 
 
 # --- 2. the base -----------------------------------------------------------------------------
