@@ -843,7 +843,7 @@ def main() -> int:
     finally:
         engine.stop()
     outcome = "passed" if status == 0 else "FAILED"
-    what = "image built" if args.build_only else "image test"
+    what = "image build" if args.build_only else "image test"
     say(f"{what} {outcome} in {time.monotonic() - STARTED:.0f} s")
     return status
 
