@@ -7,15 +7,19 @@ STAMP := $(VENV)/.installed
 PORT ?= 8080
 LEGACY_PORT ?= 9101
 CLOUD_PORT ?= 9102
+# Every dependency's version, locked: `make install`, CI and the image's wheelhouse use it.
+CONSTRAINTS := constraints.txt
+LOCK_VENV := .lock-venv
+LINTED := gateway erp_simulators tests bench deploy
 
-.PHONY: install run test lint format bench clean
+.PHONY: install run test lint format bench lock wheelhouse image image-test clean
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(CONSTRAINTS)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -c $(CONSTRAINTS) -e '.[dev]'
 	touch $(STAMP)
 
 run: install
@@ -25,17 +29,43 @@ test: install
 	$(BIN)/python -m tests.redis_server $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: install
-	$(BIN)/ruff check gateway erp_simulators tests bench
-	$(BIN)/ruff format --check gateway erp_simulators tests bench
+	$(BIN)/ruff check $(LINTED)
+	$(BIN)/ruff format --check $(LINTED)
 	$(BIN)/mypy gateway erp_simulators
+	$(BIN)/mypy deploy/wheelhouse.py deploy/run_image_test.py
 	$(BIN)/lint-imports --no-logo
 
 bench: install
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
 format: install
-	$(BIN)/ruff format gateway erp_simulators tests bench
-	$(BIN)/ruff check --fix gateway erp_simulators tests bench
+	$(BIN)/ruff format $(LINTED)
+	$(BIN)/ruff check --fix $(LINTED)
+
+# Re-lock: the newest versions pyproject.toml allows, installed into a fresh venv, frozen.
+# async-timeout is installed explicitly: redis needs it on Python < 3.11.3 (Debian bookworm's
+# 3.11.2, the image's local base), which a newer Python here would not pull in.
+lock:
+	rm -rf $(LOCK_VENV)
+	$(PYTHON) -m venv $(LOCK_VENV)
+	$(LOCK_VENV)/bin/pip install --quiet --upgrade pip
+	$(LOCK_VENV)/bin/pip install --quiet '.[dev]' async-timeout
+	{ sed -n '/^#/p' $(CONSTRAINTS); \
+	  $(LOCK_VENV)/bin/pip freeze --exclude erp-coexistence-gateway; } > $(CONSTRAINTS).new
+	mv $(CONSTRAINTS).new $(CONSTRAINTS)
+	rm -rf $(LOCK_VENV)
+
+# The project and its runtime dependencies as wheels for the image (wheelhouse/), from the lock.
+wheelhouse: install
+	$(BIN)/python deploy/wheelhouse.py $(WHEELHOUSE_ARGS)
+
+# The container image (erp-coexistence-gateway:local); the engine and the base as image-test.
+image: install
+	$(BIN)/python deploy/run_image_test.py --build-only $(IMAGE_TEST_ARGS)
+
+# Build the image and run it: Redis, both simulators, /readyz, an order, a SIGTERM drain.
+image-test: install
+	$(BIN)/python deploy/run_image_test.py $(IMAGE_TEST_ARGS)
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(LOCK_VENV) wheelhouse build .pytest_cache .mypy_cache .ruff_cache
