@@ -1,5 +1,6 @@
 """The OpenAPI contract of each version, pinned by a snapshot so that an accidental breaking
-change fails CI; and the reference page, changelog and documents the gateway serves."""
+change fails CI, described and exemplified throughout; and the reference page, changelog and
+documents the gateway serves."""
 
 from __future__ import annotations
 
@@ -8,10 +9,12 @@ import os
 from pathlib import Path
 from typing import Any
 
+import jsonschema_rs
 import pytest
 
-from gateway.api.openapi import openapi_bytes, openapi_document
+from gateway.api.openapi import Document, openapi_bytes, openapi_document
 from gateway.cli import main
+from gateway.domain.errors import Code, spec_of
 from gateway.domain.versions import VERSIONS, changelog
 from gateway.store.memory import MemoryStore
 from tests.harness import in_process_gateway
@@ -118,6 +121,7 @@ def test_each_document_is_openapi_3_1_with_security_headers_and_every_problem(
         success = next(r for s, r in op["responses"].items() if s in ("200", "201"))
         assert "schema" in success["content"]["application/json"]
     create = document["paths"][f"/{version}/sales-orders"]["post"]
+    assert {"$ref": "#/components/parameters/IdempotencyKey"} in create["parameters"]
     assert "example" in create["requestBody"]["content"]["application/json"]
     assert {"409", "413", "422"} <= set(create["responses"])
 
@@ -152,6 +156,113 @@ async def test_the_gateway_serves_both_documents_the_docs_page_and_the_changelog
     assert not any(tag in page for tag in ("src=", "<link", "@import", "url("))
     assert log.headers["content-type"].startswith("text/markdown")
     assert log.text == changelog()
+
+
+def _resolved(document: Document, node: Document) -> Document:
+    while "$ref" in node:
+        target: Any = document
+        for part in node["$ref"].removeprefix("#/").split("/"):
+            target = target[part]
+        node = target
+    return node
+
+
+def _operations(document: Document) -> list[tuple[str, Document]]:
+    return [
+        (f"{method.upper()} {path}", op)
+        for path, methods in document["paths"].items()
+        for method, op in methods.items()
+    ]
+
+
+def _responses(document: Document) -> list[tuple[str, Document]]:
+    """Every response object: the components' and each operation's (resolved)."""
+    found = [(f"response {n}", r) for n, r in document["components"]["responses"].items()]
+    for where, op in _operations(document):
+        found += [
+            (f"{where} {status}", _resolved(document, r)) for status, r in op["responses"].items()
+        ]
+    return found
+
+
+def _parameters(document: Document) -> list[tuple[str, Document]]:
+    found = [(f"parameter {n}", p) for n, p in document["components"]["parameters"].items()]
+    for where, op in _operations(document):
+        found += [
+            (f"{where} parameter {p.get('name', p.get('$ref'))}", _resolved(document, p))
+            for p in op["parameters"]
+        ]
+    return found
+
+
+def _headers(document: Document) -> list[tuple[str, Document]]:
+    found = [(f"header {n}", h) for n, h in document["components"]["headers"].items()]
+    for where, response in _responses(document):
+        found += [
+            (f"{where} header {name}", _resolved(document, h))
+            for name, h in response.get("headers", {}).items()
+        ]
+    return found
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_every_parameter_header_and_problem_has_a_description_and_an_example(
+    version: str,
+) -> None:
+    document = openapi_document(version)
+    missing = []
+    for where, item in [*_parameters(document), *_headers(document)]:
+        if not item.get("description", "").strip():
+            missing.append(f"{where}: no description")
+        if "example" not in item and not item.get("examples"):
+            missing.append(f"{where}: no example")
+    problems = document["components"]["responses"]
+    for name, response in problems.items():
+        status = int(name.removeprefix("Problem"))
+        if not response.get("description", "").strip():
+            missing.append(f"{name}: no description")
+        shown = {
+            example["value"]["code"]
+            for example in response["content"]["application/problem+json"]["examples"].values()
+        }
+        for code in Code:
+            if spec_of(code)[1] == status and code.value not in shown:
+                missing.append(f"{name}: no example of {code.value}")
+
+    assert problems, "the documents describe their problems"
+    assert not missing, "\n".join(missing)
+
+
+def _examples(document: Document) -> list[tuple[str, Any, Document]]:
+    """(where, example, schema) for every example in the document."""
+    found: list[tuple[str, Any, Document]] = []
+    for where, item in [*_parameters(document), *_headers(document)]:
+        if "example" in item:
+            found.append((where, item["example"], item["schema"]))
+    bodies = [(w, r) for w, r in _responses(document)]
+    bodies += [(w, op["requestBody"]) for w, op in _operations(document) if "requestBody" in op]
+    for where, body in bodies:
+        for media_type, content in body.get("content", {}).items():
+            if "example" in content:
+                found.append((f"{where} {media_type}", content["example"], content["schema"]))
+            for name, example in content.get("examples", {}).items():
+                found.append((f"{where} {media_type} {name}", example["value"], content["schema"]))
+    return found
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_every_example_in_the_documents_matches_its_schema(version: str) -> None:
+    document = openapi_document(version)
+    examples = _examples(document)
+    invalid = []
+    for where, example, schema in examples:
+        # The schema inside a document that has the components its $refs point at.
+        rooted = {"allOf": [schema], "components": document["components"]}
+        validator = jsonschema_rs.Draft202012Validator(rooted, validate_formats=True)
+        invalid += [f"{where}: {error.message}" for error in validator.iter_errors(example)]
+
+    assert len(examples) > 100
+    assert not invalid, "\n".join(invalid)
 
 
 def test_the_changelog_command_prints_the_generated_changelog(
