@@ -21,14 +21,15 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from gateway.api import docs
+from gateway.api import changelog, docs
 from gateway.api.admin import admin_routes
 from gateway.api.endpoints import ENDPOINTS, Endpoint
 from gateway.api.handlers import ApiHandler
+from gateway.api.negotiation import preferred
 from gateway.api.openapi import openapi_bytes
 from gateway.api.problems import internal_error, problem_response
 from gateway.domain.errors import Code, GatewayError, not_found
-from gateway.domain.versions import VERSIONS, changelog
+from gateway.domain.versions import VERSIONS
 from gateway.observability.logging import access_log, flush_logs
 from gateway.observability.metrics import Metrics
 from gateway.observability.spans import Telemetry
@@ -186,6 +187,24 @@ def _static(content: bytes, media_type: str, headers: Mapping[str, str] | None =
     return endpoint
 
 
+def _changelog() -> object:
+    """The changelog, negotiated: HTML for a browser, markdown for `text/markdown` and by
+    default (`*/*`, no Accept). Both representations are built once, at start-up."""
+    documents = changelog.changelog_documents()
+    html = {**changelog.PAGE_HEADERS, "Vary": "Accept"}
+
+    async def endpoint(request: Request) -> Response:
+        if preferred(request.headers.get("accept"), changelog.OFFERS) == changelog.HTML:
+            return Response(documents.html, media_type="text/html; charset=utf-8", headers=html)
+        return Response(
+            documents.markdown,
+            media_type="text/markdown; charset=utf-8",
+            headers={"Vary": "Accept"},
+        )
+
+    return endpoint
+
+
 def reference_routes() -> list[Route]:
     """The API's contract for people and tools: OpenAPI documents, the reference page and its
     assets, the changelog."""
@@ -200,8 +219,7 @@ def reference_routes() -> list[Route]:
         Route(path, _static(asset.content, asset.media_type, docs.ASSET_HEADERS))  # type: ignore[arg-type]
         for path, asset in site.assets.items()
     ]
-    markdown = changelog().encode()
-    routes.append(Route(CHANGELOG_PATH, _static(markdown, "text/markdown; charset=utf-8")))  # type: ignore[arg-type]
+    routes.append(Route(CHANGELOG_PATH, _changelog()))  # type: ignore[arg-type]
     return routes
 
 

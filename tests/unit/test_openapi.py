@@ -161,6 +161,9 @@ def _parsed(html: str) -> _Page:
     return page
 
 
+BROWSER_ACCEPT = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+
+
 async def test_the_gateway_serves_both_documents_and_the_docs_page_with_its_own_assets() -> None:
     async with in_process_gateway(MemoryStore()) as gw, gw.client() as api:
         documents = {v: await api.get(f"/openapi/{v}.json") for v in VERSIONS}
@@ -189,6 +192,23 @@ async def test_the_gateway_serves_both_documents_and_the_docs_page_with_its_own_
     for version in VERSIONS:
         assert f'"/openapi/{version}.json"' in initializer
     assert '"validatorUrl": null' in initializer
+
+
+async def test_the_changelog_is_html_for_browsers_and_markdown_for_tools() -> None:
+    async with in_process_gateway(MemoryStore()) as gw, gw.client() as api:
+        browser = await api.get("/changelog", headers={"Accept": BROWSER_ACCEPT})
+        markdown = await api.get("/changelog", headers={"Accept": "text/markdown"})
+        curl = await api.get("/changelog", headers={"Accept": "*/*"})
+
+    assert browser.headers["content-type"].startswith("text/html")
+    page = _parsed(browser.text)
+    # A deprecated version's `Link: </changelog#v1>` lands on its section.
+    assert set(VERSIONS) <= page.ids
+    assert browser.text.count("<h3") == changelog().count("\n### ") > 0
+    for response in (markdown, curl):
+        assert response.headers["content-type"].startswith("text/markdown")
+        assert response.text == changelog()
+    assert browser.headers["vary"] == markdown.headers["vary"] == "Accept"
 
 
 def _resolved(document: Document, node: Document) -> Document:
