@@ -11,7 +11,7 @@ import contextlib
 import logging
 import re
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,10 +21,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
+from gateway.api import changelog, docs
 from gateway.api.admin import admin_routes
-from gateway.api.docs import docs_page
 from gateway.api.endpoints import ENDPOINTS, Endpoint
 from gateway.api.handlers import ApiHandler
+from gateway.api.negotiation import preferred
 from gateway.api.openapi import openapi_bytes
 from gateway.api.problems import internal_error, problem_response
 from gateway.domain.errors import (
@@ -34,7 +35,7 @@ from gateway.domain.errors import (
     GatewayError,
     not_found,
 )
-from gateway.domain.versions import VERSIONS, changelog
+from gateway.domain.versions import VERSIONS
 from gateway.observability.logging import access_log, flush_logs
 from gateway.observability.metrics import Metrics
 from gateway.observability.spans import Telemetry
@@ -189,24 +190,48 @@ async def _http_exception(request: Request, exc: Exception) -> Response:
     return _problem_for_unrouted(request, status)
 
 
-def _static(content: bytes, media_type: str) -> object:
+def _static(content: bytes, media_type: str, headers: Mapping[str, str] | None = None) -> object:
     """An endpoint answering the same bytes (built once at start-up) to every caller."""
 
     async def endpoint(_: Request) -> Response:
-        return Response(content, media_type=media_type)
+        return Response(content, media_type=media_type, headers=headers)
+
+    return endpoint
+
+
+def _changelog() -> object:
+    """The changelog, negotiated: HTML for a browser, markdown for `text/markdown` and by
+    default (`*/*`, no Accept). Both representations are built once, at start-up."""
+    documents = changelog.changelog_documents()
+    html = {**changelog.PAGE_HEADERS, "Vary": "Accept"}
+
+    async def endpoint(request: Request) -> Response:
+        if preferred(request.headers.get("accept"), changelog.OFFERS) == changelog.HTML:
+            return Response(documents.html, media_type="text/html; charset=utf-8", headers=html)
+        return Response(
+            documents.markdown,
+            media_type="text/markdown; charset=utf-8",
+            headers={"Vary": "Accept"},
+        )
 
     return endpoint
 
 
 def reference_routes() -> list[Route]:
-    """The API's contract for people and tools: OpenAPI documents, the docs page, changelog."""
+    """The API's contract for people and tools: OpenAPI documents, the reference page and its
+    assets, the changelog."""
     routes = [
         Route(f"/openapi/{v}.json", _static(openapi_bytes(v), "application/json"))  # type: ignore[arg-type]
         for v in VERSIONS
     ]
-    routes.append(Route("/docs", _static(docs_page(), "text/html; charset=utf-8")))  # type: ignore[arg-type]
-    markdown = changelog().encode()
-    routes.append(Route(CHANGELOG_PATH, _static(markdown, "text/markdown; charset=utf-8")))  # type: ignore[arg-type]
+    site = docs.docs_site()
+    page = _static(site.page, "text/html; charset=utf-8", docs.PAGE_HEADERS)
+    routes.append(Route(docs.DOCS_PATH, page))  # type: ignore[arg-type]
+    routes += [
+        Route(path, _static(asset.content, asset.media_type, docs.ASSET_HEADERS))  # type: ignore[arg-type]
+        for path, asset in site.assets.items()
+    ]
+    routes.append(Route(CHANGELOG_PATH, _changelog()))  # type: ignore[arg-type]
     return routes
 
 

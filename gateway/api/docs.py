@@ -1,130 +1,125 @@
-"""The API reference page at `/docs`: one self-contained HTML page rendered from the OpenAPI
-documents, with its CSS and script inline (no CDN, no external fonts).
+"""The API reference page at `/docs`: Swagger UI over both OpenAPI documents (a version switch,
+every parameter, header, schema constraint and problem example, and "Try it out" with a bearer
+token), its assets served by the gateway from the `swagger-ui-bundle-v2` package, never a CDN.
 
-Not the OpenAPI documents themselves (see `openapi.py`).
+Not the OpenAPI documents themselves (see `openapi.py`) nor the changelog (see `changelog.py`).
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
-from html import escape
+from dataclasses import dataclass
 from typing import Any
 
-from gateway.api.openapi import openapi_document
+from swagger_ui_bundle import swagger_ui_path
+
 from gateway.domain.versions import LATEST, VERSIONS
 
-Document = dict[str, Any]
+DOCS_PATH = "/docs"
+ASSETS_PATH = f"{DOCS_PATH}/assets"
+_JS = "text/javascript; charset=utf-8"
+_CSS = "text/css; charset=utf-8"
+# What the page loads from the package (not its source maps, templates or ES-module builds).
+_VENDORED = {
+    "swagger-ui.css": _CSS,
+    "index.css": _CSS,
+    "swagger-ui-bundle.js": _JS,
+    "swagger-ui-standalone-preset.js": _JS,
+    "favicon-32x32.png": "image/png",
+}
+_INITIALIZER = "docs.js"
 
-_STYLE = """
-body{font:15px/1.5 system-ui,-apple-system,"Segoe UI",sans-serif;margin:0;color:#1d2430}
-header{background:#1d2430;color:#fff;padding:1rem 2rem}header h1{margin:0;font-size:1.3rem}
-nav{display:flex;gap:.5rem;margin-top:.5rem}
-nav button{background:#334;color:#fff;border:1px solid #556;padding:.3rem .9rem;cursor:pointer}
-nav button[aria-selected=true]{background:#fff;color:#1d2430}
-main{padding:1rem 2rem;max-width:70rem}section.version[hidden]{display:none}
-.op{border:1px solid #d5dae1;border-radius:6px;margin:.8rem 0;padding:.6rem 1rem}
-.method{font-weight:700;font-family:monospace;padding:.1rem .4rem;border-radius:3px;color:#fff}
-.get{background:#2f7d32}.post{background:#1565c0}code,pre{font-family:ui-monospace,monospace}
-pre{background:#f4f6f8;padding:.6rem;overflow:auto;font-size:13px}
-table{border-collapse:collapse;font-size:14px}td,th{border:1px solid #d5dae1;padding:.2rem .5rem}
-.schema{margin:.6rem 0}.muted{color:#5b6573}
-"""
+# The browser refuses anything from elsewhere, so a page that works here works offline. Swagger
+# UI sets inline styles (React), hence 'unsafe-inline' for styles only; its SVG icons are data:.
+_CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; connect-src 'self'; font-src 'self'; form-action 'none'; "
+    "frame-ancestors 'none'; base-uri 'none'"
+)
+PAGE_HEADERS = {"Content-Security-Policy": _CSP, "X-Content-Type-Options": "nosniff"}
+# Asset paths carry a digest of their content, so they may be cached for good.
+ASSET_HEADERS = {
+    "Cache-Control": "public, max-age=31536000, immutable",
+    "X-Content-Type-Options": "nosniff",
+}
 
-_SCRIPT = """
-document.querySelectorAll("nav button").forEach(function (b) {
-  b.addEventListener("click", function () {
-    document.querySelectorAll("nav button").forEach(function (o) {
-      o.setAttribute("aria-selected", String(o === b));
-    });
-    document.querySelectorAll("section.version").forEach(function (s) {
-      s.hidden = s.id !== b.dataset.version;
-    });
-  });
+_SETTINGS: dict[str, Any] = {
+    "urls": [{"url": f"/openapi/{v}.json", "name": v} for v in reversed(VERSIONS)],
+    "urls.primaryName": LATEST,  # `/docs?urls.primaryName=v1` opens another version
+    "dom_id": "#swagger-ui",
+    "layout": "StandaloneLayout",
+    "deepLinking": True,
+    "validatorUrl": None,  # no badge fetched from swagger.io
+    "docExpansion": "list",
+    "filter": True,
+    "showCommonExtensions": True,  # a parameter's pattern, lengths, bounds
+    "displayRequestDuration": True,
+    "requestSnippetsEnabled": True,  # the curl command of each tried request
+    "defaultModelExpandDepth": 3,
+    "persistAuthorization": False,  # a pasted token is forgotten with the tab
+}
+_INITIALIZER_JS = """\
+window.addEventListener("load", function () {
+  var settings = %s;
+  settings.presets = [SwaggerUIBundle.presets.apis, SwaggerUIStandalonePreset];
+  settings.plugins = [SwaggerUIBundle.plugins.DownloadUrl];
+  window.ui = SwaggerUIBundle(settings);
 });
 """
 
-
-def _type_of(version: str, schema: Document) -> str:
-    """A schema's type in words, linking to the component schemas it refers to."""
-    if "$ref" in schema:
-        name = escape(schema["$ref"].rsplit("/", 1)[-1])
-        return f'<a href="#{version}-schema-{name}">{name}</a>'
-    if "anyOf" in schema:
-        return " | ".join(_type_of(version, s) for s in schema["anyOf"])
-    if schema.get("type") == "array":
-        return f"array of {_type_of(version, schema.get('items', {}))}"
-    if "enum" in schema:
-        return "one of " + ", ".join(f"<code>{escape(str(e))}</code>" for e in schema["enum"])
-    return escape(str(schema.get("type", "any")))
-
-
-def _schema_table(version: str, name: str, schema: Document) -> str:
-    rows = []
-    required = set(schema.get("required", []))
-    for field, prop in schema.get("properties", {}).items():
-        kind = _type_of(version, prop)
-        rows.append(
-            f"<tr><td><code>{escape(field)}</code></td><td>{kind}</td>"
-            f"<td>{'required' if field in required else ''}</td></tr>"
-        )
-    body = "".join(rows) or f"<tr><td colspan=3>{_type_of(version, schema)}</td></tr>"
-    return (
-        f'<div class="schema" id="{version}-schema-{escape(name)}"><h4>{escape(name)}</h4>'
-        f"<table><tr><th>field</th><th>type</th><th></th></tr>{body}</table></div>"
-    )
+_PAGE = """\
+<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>ERP coexistence gateway: API reference</title>
+<link rel="stylesheet" href="{assets}/swagger-ui.css">
+<link rel="stylesheet" href="{assets}/index.css">
+<link rel="icon" type="image/png" href="{assets}/favicon-32x32.png">
+</head>
+<body>
+<noscript>This page needs JavaScript. The OpenAPI documents are at {documents}; the changelog
+at <a href="/changelog">/changelog</a>.</noscript>
+<div id="swagger-ui"></div>
+<script src="{assets}/swagger-ui-bundle.js"></script>
+<script src="{assets}/swagger-ui-standalone-preset.js"></script>
+<script src="{assets}/{initializer}"></script>
+</body>
+</html>
+"""
 
 
-def _operation_html(version: str, method: str, path: str, op: Document) -> str:
-    parts = [
-        f'<div class="op" id="{version}-{escape(op["operationId"])}">',
-        f'<span class="method {method}">{method.upper()}</span> <code>{escape(path)}</code>',
-        f" <span class=muted>{escape(op.get('summary', ''))}</span>",
-    ]
-    body = op.get("requestBody", {}).get("content", {}).get("application/json")
-    if body is not None:
-        parts.append(f"<p>Request body: {_type_of(version, body['schema'])}</p>")
-        if "example" in body:
-            parts.append(f"<pre>{escape(json.dumps(body['example'], indent=2))}</pre>")
-    statuses = ", ".join(f"<code>{escape(s)}</code>" for s in op["responses"])
-    parts.append(f"<p>Responses: {statuses}</p></div>")
-    return "".join(parts)
+@dataclass(frozen=True)
+class Asset:
+    content: bytes
+    media_type: str
 
 
-def _version_html(version: str, document: Document) -> str:
-    ops = [
-        _operation_html(version, method, path, op)
-        for path, methods in document["paths"].items()
-        for method, op in methods.items()
-    ]
-    schemas = [
-        _schema_table(version, name, schema)
-        for name, schema in document["components"]["schemas"].items()
-    ]
-    hidden = "" if version == LATEST else " hidden"
-    return (
-        f'<section class="version" id="{version}"{hidden}>'
-        f"<p>{escape(document['info']['description'])}</p>"
-        f'<p>OpenAPI document: <a href="/openapi/{version}.json">/openapi/{version}.json</a>. '
-        f"Authentication: <code>Authorization: Bearer &lt;JWT&gt;</code>.</p>"
-        f"<h2>Operations</h2>{''.join(ops)}<h2>Schemas</h2>{''.join(schemas)}</section>"
-    )
+@dataclass(frozen=True)
+class DocsSite:
+    """The page and every asset it loads, by URL path: bytes read and built once."""
+
+    page: bytes
+    assets: dict[str, Asset]
 
 
 @functools.cache
-def docs_page() -> bytes:
-    """The page, rendered once per process."""
-    tabs = "".join(
-        f'<button data-version="{v}" aria-selected="{str(v == LATEST).lower()}">{v}</button>'
-        for v in reversed(VERSIONS)
+def docs_site() -> DocsSite:
+    """The reference page and its assets, built once per process."""
+    files = {
+        name: Asset((swagger_ui_path / name).read_bytes(), kind) for name, kind in _VENDORED.items()
+    }
+    initializer = _INITIALIZER_JS % json.dumps(_SETTINGS, indent=2)
+    files[_INITIALIZER] = Asset(initializer.encode(), _JS)
+    digest = hashlib.sha256()
+    for name in sorted(files):
+        digest.update(name.encode() + b"\0" + files[name].content)
+    prefix = f"{ASSETS_PATH}/{digest.hexdigest()[:16]}"
+    documents = ", ".join(
+        f'<a href="/openapi/{v}.json">/openapi/{v}.json</a>' for v in reversed(VERSIONS)
     )
-    sections = "".join(_version_html(v, openapi_document(v)) for v in reversed(VERSIONS))
-    html = (
-        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
-        "<title>ERP coexistence gateway API reference</title>"
-        f"<style>{_STYLE}</style></head><body>"
-        f"<header><h1>ERP coexistence gateway API</h1><nav>{tabs}"
-        '<a href="/changelog" style="color:#fff;margin-left:1rem">changelog</a></nav></header>'
-        f"<main>{sections}</main><script>{_SCRIPT}</script></body></html>"
-    )
-    return html.encode()
+    page = _PAGE.format(assets=prefix, documents=documents, initializer=_INITIALIZER)
+    return DocsSite(page.encode(), {f"{prefix}/{name}": asset for name, asset in files.items()})

@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field
 
 from gateway.api import handlers
 from gateway.api.handlers import ApiHandler
+from gateway.api.openapi_examples import RECORD_IDS
 from gateway.domain.models import (
     Customer,
     CustomerCreate,
@@ -32,12 +33,23 @@ from gateway.pipeline.operation import OperationSpec
 
 class CustomerLookup(Strict):
     model_config = Strict.model_config | {"strict": False}
-    external_ref: ExternalRef
+    external_ref: Annotated[
+        ExternalRef,
+        Field(description="The CRM's reference of the customer; the newest 20 matches."),
+    ]
 
 
 class InvoiceQuery(Strict):
     model_config = Strict.model_config | {"strict": False}
-    sales_order_id: Annotated[str, Field(min_length=1, max_length=64)]
+    sales_order_id: Annotated[
+        str,
+        Field(
+            min_length=1,
+            max_length=64,
+            description="The sales order (gateway id) whose invoices to list.",
+            examples=[RECORD_IDS[Kind.SALES_ORDER]],
+        ),
+    ]
 
 
 @dataclass(frozen=True)

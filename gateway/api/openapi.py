@@ -12,13 +12,18 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
+from gateway.api import openapi_examples as examples
 from gateway.api.endpoints import ENDPOINTS, Endpoint
 from gateway.domain import models
 from gateway.domain.errors import Code, spec_of
-from gateway.domain.operations import Operation
+from gateway.domain.operations import Kind, Operation
 from gateway.domain.versions import LATEST, VERSIONS, downgrade_response
 from gateway.domain.versions.v1_models import V1_MODELS
+from gateway.observability.trace_context import CORRELATION_HEADER
+from gateway.pipeline.idempotency import HEADER as IDEMPOTENCY_HEADER
+from gateway.pipeline.idempotency import REPLAYED_HEADER
 from gateway.pipeline.operation import OperationSpec
+from gateway.pipeline.versioning import VERSION_HEADER
 
 REF_TEMPLATE = "#/components/schemas/{model}"
 PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
@@ -26,8 +31,13 @@ Document = dict[str, Any]
 
 _DESCRIPTION = """\
 One stable, versioned domain API over the legacy and the cloud ERP. Every error is an
-`application/problem+json` document (RFC 9457). Version {version}; supported versions:
-{versions}. See `/changelog` for what changed between versions.
+`application/problem+json` document (RFC 9457): each response lists the problems it can be, with
+an example of each code. Version {version}; supported versions: {versions}. See
+[the changelog](/changelog) for what changed between versions.
+
+**Authentication**: a bearer JWT (`Authorization: Bearer <token>`; the demo issues one with
+`gateway token --client crm-demo`). **Writes**: send an `Idempotency-Key` (required for
+sales-order creates and cancels) and the same key on every retry.
 """
 
 # The problems each kind of operation can answer, beyond those every operation can.
@@ -36,127 +46,30 @@ _WITH_BODY = (408, 413, 415, 422)
 _WRITE = (409, 422)  # idempotency (in progress, key reused) and business refusals
 _WITH_RECORD = (404,)
 _RETRY_AFTER = (429, 503)
+_CHALLENGED = (401, 403)  # WWW-Authenticate
 
-_EXAMPLE_ADDRESS = {
-    "line1": "1 Main St",
-    "city": "Austin",
-    "postal_code": "78701",
-    "region": "TX",
-    "country": "US",
-}
-_REQUEST_EXAMPLES: dict[str, dict[Operation, Document]] = {
-    "v2": {
-        Operation.CUSTOMERS_CREATE: {
-            "external_ref": "CRM-ACC-1001",
-            "legal_entity": "US01",
-            "legal_name": "Acme Corporation",
-            "display_name": "Acme",
-            "tax_id": "US-12-3456789",
-            "email": "ap@acme.example",
-            "currency": "USD",
-            "payment_terms": "NET30",
-            "credit_limit": "50000.00",
-            "addresses": [{**_EXAMPLE_ADDRESS, "type": "billing"}],
-        },
-        Operation.SALES_ORDERS_CREATE: {
-            "external_ref": "CRM-OPP-77",
-            "legal_entity": "US01",
-            "customer_id": "cus_01hzx3k9m2",
-            "currency": "USD",
-            "requested_delivery_date": "2026-12-15",
-            "items": [
-                {
-                    "product_id": "WIDGET-1",
-                    "quantity": 3,
-                    "price": {"amount": "19.99", "currency": "USD"},
-                }
-            ],
-        },
-        Operation.QUOTES_VALIDATE: {
-            "legal_entity": "US01",
-            "customer_id": "cus_01hzx3k9m2",
-            "currency": "USD",
-            "items": [
-                {
-                    "product_id": "WIDGET-1",
-                    "quantity": 3,
-                    "price": {"amount": "19.99", "currency": "USD"},
-                }
-            ],
-        },
-    },
-    "v1": {
-        Operation.CUSTOMERS_CREATE: {
-            "external_ref": "CRM-ACC-1001",
-            "legal_entity": "US01",
-            "name": "Acme Corp",
-            "tax_id": "US-12-3456789",
-            "email": "ap@acme.example",
-            "currency": "USD",
-            "payment_terms": "NET30",
-            "credit_limit": "50000.00",
-            "address": _EXAMPLE_ADDRESS,
-        },
-        Operation.SALES_ORDERS_CREATE: {
-            "external_ref": "CRM-OPP-77",
-            "legal_entity": "US01",
-            "customer_id": "cus_01hzx3k9m2",
-            "currency": "USD",
-            "requested_delivery_date": "2026-12-15",
-            "lines": [{"sku": "WIDGET-1", "quantity": 3, "unit_price": "19.99"}],
-        },
-        Operation.QUOTES_VALIDATE: {
-            "legal_entity": "US01",
-            "customer_id": "cus_01hzx3k9m2",
-            "currency": "USD",
-            "lines": [{"sku": "WIDGET-1", "quantity": 3, "unit_price": "19.99"}],
-        },
-    },
-}
-
-
-def _money(amount: str) -> Document:
-    return {"amount": amount, "currency": "USD"}
-
-
-# Newest-version response examples; older versions' are these, downgraded.
-_RESPONSE_EXAMPLES: dict[type[BaseModel], Document] = {
-    models.Customer: {
-        "id": "cus_01hzx3k9m2",
-        "status": "active",
-        "erp_reference": "CUS-1001",
-        "external_ref": "CRM-ACC-1001",
-        "legal_entity": "US01",
-        "legal_name": "Acme Corporation",
-        "display_name": "Acme",
-        "tax_id": "US-12-3456789",
-        "email": "ap@acme.example",
-        "currency": "USD",
-        "payment_terms": "NET30",
-        "credit_limit": "50000.00",
-        "addresses": [{**_EXAMPLE_ADDRESS, "type": "billing"}],
-    },
-    models.SalesOrder: {
-        "id": "so_01hzx3m7qa",
-        "status": "accepted",
-        "erp_reference": "SO-5001",
-        "external_ref": "CRM-OPP-77",
-        "legal_entity": "US01",
-        "customer_id": "cus_01hzx3k9m2",
-        "currency": "USD",
-        "requested_delivery_date": "2026-12-15",
-        "items": [
-            {
-                "product_id": "WIDGET-1",
-                "quantity": 3,
-                "price": _money("19.99"),
-                "amount": _money("59.97"),
-            }
-        ],
-        "net_amount": _money("59.97"),
-        "tax_amount": _money("4.95"),
-        "total_amount": _money("64.92"),
-    },
+_STATUS_MEANINGS = {
+    400: "The request is malformed (body, query, API version or Idempotency-Key): fix it "
+    "before sending it again; `errors` points at each bad field.",
+    401: "No valid bearer token: get a new one.",
+    403: "The client may not perform this operation, or not for this legal entity.",
+    404: "No such record, or one in a legal entity the client may not see.",
+    409: "A request with the same Idempotency-Key is still in progress: send it again, "
+    "unchanged, after `Retry-After`.",
+    410: "This API version has passed its sunset date: move to a newer one (see `/changelog`).",
+    408: "The request (its headers or body) did not arrive in time and the connection was "
+    "closed: send it again, whole and promptly.",
+    413: "The request body is larger than the gateway accepts.",
+    415: "The body is not declared as JSON: send `Content-Type: application/json`.",
+    431: "The request's headers are too large or too many: send fewer or smaller ones.",
+    422: "A business rule refused the request and the user can fix it (`category: business`, "
+    "with `errors` pointing at the field), or the Idempotency-Key was used for another request.",
+    429: "The client's rate limit is exhausted: send the same request again after `Retry-After`.",
+    502: "The ERP answered with something the gateway could not read: retryable.",
+    503: "The ERP (or the gateway's state store) is unavailable or at capacity: send the same "
+    "request, with the same Idempotency-Key, after `Retry-After`.",
+    504: "The ERP did not answer in time and the outcome is unknown: send the same request with "
+    "the same Idempotency-Key; the gateway reconciles with the ERP and never creates twice.",
 }
 
 _PROBLEM_SCHEMA: Document = {
@@ -207,72 +120,76 @@ _PROBLEM_SCHEMA: Document = {
 
 _PARAMETERS: Document = {
     "IdempotencyKey": {
-        "name": "Idempotency-Key",
+        "name": IDEMPOTENCY_HEADER,
         "in": "header",
         "required": False,
         "description": "Makes a write exactly-once: a retry with the same key replays the first "
-        "outcome. Required for sales-order creates and cancels (policies/idempotency.yaml).",
+        "outcome byte for byte (marked `Idempotent-Replayed: true`); the same key with another "
+        "request is 422 `idempotency_key_reused`, and while the first is still in flight 409 "
+        "`idempotency_in_progress`. 1 to 255 printable ASCII characters, quoted (an RFC 8941 "
+        "string) or bare; scoped to the client; outcomes kept 24 h. **Required** for sales-order "
+        "creates and cancels (400 `idempotency_key_missing` without it), optional for customer "
+        "creates and ignored elsewhere, as `policies/idempotency.yaml` ships. Send a new key per "
+        "intended request and the same key on its retries.",
         "schema": {"type": "string", "minLength": 1, "maxLength": 257},
-        "example": '"8e03978e-40d5-43e8-bc93-6894a57f9324"',
+        "example": examples.IDEMPOTENCY_KEY,
     },
     "CorrelationId": {
-        "name": "X-Correlation-ID",
+        "name": CORRELATION_HEADER,
         "in": "header",
         "required": False,
-        "description": "Echoed on every response and written into every problem; generated "
-        "when absent or malformed.",
+        "description": "Your id for this request: echoed on every response, written into every "
+        "problem and log line and forwarded to the ERP; generated when absent or malformed.",
         "schema": {"type": "string", "pattern": "^[A-Za-z0-9._~+/=-]{1,128}$"},
+        "example": examples.CORRELATION_ID,
     },
     "Traceparent": {
         "name": "traceparent",
         "in": "header",
         "required": False,
-        "description": "W3C Trace Context; propagated to the ERP.",
+        "description": "W3C Trace Context: the gateway continues your trace and propagates it "
+        "to the ERP.",
         "schema": {"type": "string"},
-        "example": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+        "example": examples.TRACEPARENT,
     },
 }
 
-_HEADERS: Document = {
-    "CorrelationId": {
-        "description": "The request's correlation id.",
-        "schema": {"type": "string"},
-    },
-    "ApiVersion": {
-        "description": "The API version that served the request.",
-        "schema": {"type": "string", "enum": list(VERSIONS)},
-    },
-    "RateLimitPolicy": {
-        "description": 'The client\'s quota policy, e.g. `"standard";q=100;w=10`.',
-        "schema": {"type": "string"},
-    },
-    "RateLimit": {
-        "description": 'What is left of the quota, e.g. `"standard";r=42;t=3`.',
-        "schema": {"type": "string"},
-    },
-    "RetryAfter": {
-        "description": "Seconds to wait before retrying.",
-        "schema": {"type": "string"},
-    },
-    "Deprecation": {
-        "description": "RFC 9745: when this version was (or will be) deprecated.",
-        "schema": {"type": "string"},
-    },
-    "Sunset": {
-        "description": "RFC 8594: when this version stops answering (410 afterwards).",
-        "schema": {"type": "string"},
-    },
-}
-
-_HEADER_NAMES = {
-    "CorrelationId": "X-Correlation-ID",
-    "ApiVersion": "API-Version",
-    "RateLimitPolicy": "RateLimit-Policy",
-    "RateLimit": "RateLimit",
-    "RetryAfter": "Retry-After",
-    "Deprecation": "Deprecation",
-    "Sunset": "Sunset",
-}
+# Each response header: its component name, its name on the wire and what it says.
+_HEADERS: tuple[tuple[str, str, str], ...] = (
+    ("CorrelationId", CORRELATION_HEADER, "The request's correlation id (yours, or generated)."),
+    ("ApiVersion", VERSION_HEADER, "The API version that served the request."),
+    ("RateLimitPolicy", "RateLimit-Policy", "The client's quota: `q` requests per `w` seconds."),
+    ("RateLimit", "RateLimit", "What is left of the quota: `r` requests, full again in `t` s."),
+    ("RetryAfter", "Retry-After", "Seconds to wait before sending the same request again."),
+    (
+        "Deprecation",
+        "Deprecation",
+        "RFC 9745: when this version was (or will be) deprecated, as `@<epoch seconds>`; only "
+        "on a deprecated version's responses.",
+    ),
+    (
+        "Sunset",
+        "Sunset",
+        "RFC 8594: when this version stops answering (410 `version_sunset` afterwards).",
+    ),
+    (
+        "Link",
+        "Link",
+        "On a deprecated version's responses: the changelog section that says how to move on.",
+    ),
+    (
+        "IdempotentReplayed",
+        REPLAYED_HEADER,
+        "`true` when this is the stored answer to an earlier request with the same "
+        "Idempotency-Key, replayed byte for byte.",
+    ),
+    (
+        "WwwAuthenticate",
+        "WWW-Authenticate",
+        "RFC 6750: the bearer challenge, with the error (`invalid_token`) or missing scope.",
+    ),
+)
+_HEADER_NAMES = {component: name for component, name, _ in _HEADERS}
 
 
 def _versioned(model: type[BaseModel], version: str) -> type[BaseModel]:
@@ -301,14 +218,36 @@ def _schemas(version: str) -> tuple[dict[type[BaseModel], Document], Document]:
 
 
 def _query_parameters(spec: OperationSpec) -> list[Document]:
+    """Each field of the operation's query model as a parameter, described by the field (every
+    query field has a description and an example: the documents promise both)."""
     if spec.query_model is None:
         return []
     schema = spec.query_model.model_json_schema()
     required = set(schema.get("required", []))
     return [
-        {"name": name, "in": "query", "required": name in required, "schema": prop}
+        {
+            "name": name,
+            "in": "query",
+            "required": name in required,
+            "description": prop["description"],
+            "schema": prop,
+            "example": prop["examples"][0],
+        }
         for name, prop in schema["properties"].items()
     ]
+
+
+def _id_parameter(kind: Kind) -> Document:
+    words = kind.value.replace("_", " ")
+    return {
+        "name": "id",
+        "in": "path",
+        "required": True,
+        "description": f"The {words}'s gateway id (`{kind.prefix}...`), as the gateway returned "
+        f"it; 404 for an unknown id or a {words} in a legal entity the client may not see.",
+        "schema": {"type": "string"},
+        "example": examples.RECORD_IDS[kind],
+    }
 
 
 def _problem_statuses(method: str, spec: OperationSpec) -> list[int]:
@@ -322,16 +261,42 @@ def _problem_statuses(method: str, spec: OperationSpec) -> list[int]:
     return sorted(statuses)
 
 
-def _response_headers(status: int) -> Document:
+def _response_headers(status: int, method: str = "GET") -> Document:
     names = ["CorrelationId", "ApiVersion", "RateLimitPolicy", "RateLimit"]
     if status in _RETRY_AFTER:
         names.append("RetryAfter")
-    names += ["Deprecation", "Sunset"]
+    if status in _CHALLENGED:
+        names.append("WwwAuthenticate")
+    if method == "POST" and status < 400:
+        names.append("IdempotentReplayed")
+    names += ["Deprecation", "Sunset", "Link"]
     return {_HEADER_NAMES[n]: {"$ref": f"#/components/headers/{n}"} for n in names}
 
 
+def _headers(version: str) -> Document:
+    """The response headers' components, each with its description and an example."""
+    wire_examples = examples.header_examples(version)
+    components: Document = {}
+    for component, name, description in _HEADERS:
+        schema: Document = {"type": "string"}
+        if component == "ApiVersion":
+            schema["enum"] = list(VERSIONS)
+        components[component] = {
+            "description": description,
+            "schema": schema,
+            "example": wire_examples[name],
+        }
+    return components
+
+
 def _response_example(model: type[BaseModel], version: str, operation: Operation) -> Any:
-    example = _RESPONSE_EXAMPLES.get(model)
+    """A success body of `version`, from the newest version's example of its resource."""
+    metadata = model.__pydantic_generic_metadata__
+    if metadata["origin"] is models.Page:
+        item = examples.RESPONSE_EXAMPLES.get(metadata["args"][0])
+        example = None if item is None else {"items": [item]}
+    else:
+        example = examples.RESPONSE_EXAMPLES.get(model)
     if example is None:
         return None
     return downgrade_response(version, operation, 200, example) if version != LATEST else example
@@ -346,9 +311,8 @@ def _operation(endpoint: Endpoint, version: str, refs: dict[type[BaseModel], Any
     if method == "POST":
         parameters.append({"$ref": "#/components/parameters/IdempotencyKey"})
     if "{id}" in path:
-        parameters.append(
-            {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
-        )
+        assert spec.record_kind is not None, f"{path} names a record: give it a record_kind"
+        parameters.append(_id_parameter(spec.record_kind))
     parameters += _query_parameters(spec)
     operation: Document = {
         "operationId": f"{spec.operation.value.replace('.', '_')}_{endpoint.handler.__name__}",
@@ -359,7 +323,7 @@ def _operation(endpoint: Endpoint, version: str, refs: dict[type[BaseModel], Any
     }
     if spec.body_model is not None:
         content: Document = {"schema": refs[_versioned(spec.body_model, version)]}
-        example = _REQUEST_EXAMPLES[version].get(spec.operation)
+        example = examples.REQUEST_EXAMPLES[version].get(spec.operation)
         if example is not None:
             content["example"] = example
         operation["requestBody"] = {"required": True, "content": {"application/json": content}}
@@ -369,8 +333,8 @@ def _operation(endpoint: Endpoint, version: str, refs: dict[type[BaseModel], Any
     if example is not None:
         success["example"] = example
     operation["responses"][str(endpoint.success_status)] = {
-        "description": "Success",
-        "headers": _response_headers(endpoint.success_status),
+        "description": "Created" if endpoint.success_status == 201 else "Success",
+        "headers": _response_headers(endpoint.success_status, method),
         "content": {"application/json": success},
     }
     for status in _problem_statuses(method, spec):
@@ -378,14 +342,37 @@ def _operation(endpoint: Endpoint, version: str, refs: dict[type[BaseModel], Any
     return operation
 
 
-def _problem_responses() -> Document:
+def _problem_examples(version: str) -> dict[int, Document]:
+    """By status, one example of each problem code, as `version` shows it (its pointers)."""
+    by_status: dict[int, Document] = {}
+    for error in examples.PROBLEM_EXAMPLES:
+        body = error.problem(examples.CORRELATION_ID)
+        if version != LATEST:
+            body = downgrade_response(version, examples.PROBLEM_OPERATION, error.status, body)
+        summary = f"{error.code.value}: {spec_of(error.code)[2]}"
+        by_status.setdefault(error.status, {})[error.code.value] = {
+            "summary": summary,
+            "value": body,
+        }
+    return by_status
+
+
+def _problem_responses(version: str) -> Document:
     statuses = sorted({*_EVERY_OPERATION, *_WITH_BODY, *_WRITE, *_WITH_RECORD})
-    titles = {status: [c.value for c in Code if spec_of(c)[1] == status] for status in statuses}
+    codes = {status: [c.value for c in Code if spec_of(c)[1] == status] for status in statuses}
+    problem_examples = _problem_examples(version)
     return {
         f"Problem{status}": {
-            "description": f"Problem: {', '.join(titles[status])}",
+            "description": f"{_STATUS_MEANINGS[status]} Codes: "
+            + ", ".join(f"`{code}`" for code in codes[status])
+            + ".",
             "headers": _response_headers(status),
-            "content": {"application/problem+json": {"schema": PROBLEM_REF}},
+            "content": {
+                "application/problem+json": {
+                    "schema": PROBLEM_REF,
+                    "examples": problem_examples[status],
+                }
+            },
         }
         for status in statuses
     }
@@ -410,11 +397,17 @@ def openapi_document(version: str) -> Document:
         "paths": paths,
         "components": {
             "securitySchemes": {
-                "bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+                "bearerAuth": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "bearerFormat": "JWT",
+                    "description": "A JWT from an issuer in `policies/auth.yaml`, for a client "
+                    "in `policies/clients.yaml`. For the demo: `gateway token --client crm-demo`.",
+                }
             },
             "parameters": _PARAMETERS,
-            "headers": _HEADERS,
-            "responses": _problem_responses(),
+            "headers": _headers(version),
+            "responses": _problem_responses(version),
             "schemas": schemas,
         },
     }
