@@ -11,7 +11,7 @@ import contextlib
 import logging
 import re
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -66,7 +66,7 @@ def pipeline_steps(
 ) -> list[Step]:
     """The pipeline, in the order a request flows through it, each step given what it needs."""
     return [
-        Tracing(telemetry),
+        Tracing(telemetry, runtime.config.version),
         Versioning(runtime.versions, runtime.authenticator),
         Authenticate(runtime.authenticator),
         Authorize(runtime.entitlements),
@@ -95,7 +95,7 @@ class Serving:
 
 def serving(runtime: Runtime, telemetry: Telemetry | None, body_timeout_s: float) -> Serving:
     steps = pipeline_steps(runtime, telemetry, body_timeout_s)
-    services = build_services(runtime.backends, runtime.store, telemetry)
+    services = build_services(runtime.backends, runtime.store, runtime.routing, telemetry)
     handlers = tuple(
         compose(steps, _with_services(endpoint.handler, services)) for endpoint in ENDPOINTS
     )
@@ -119,7 +119,9 @@ def current_runtime(app: Starlette) -> Runtime:
     return current.runtime
 
 
-def _endpoint(index: int, endpoint: Endpoint, version: str, metrics: Metrics) -> object:
+def _endpoint(
+    index: int, endpoint: Endpoint, version: str, metrics: Metrics, clock: Callable[[], float]
+) -> object:
     """The ASGI endpoint of one operation under one version prefix (`version` is empty on an
     unversioned path: the versioning step decides it)."""
     spec = endpoint.spec
@@ -128,7 +130,7 @@ def _endpoint(index: int, endpoint: Endpoint, version: str, metrics: Metrics) ->
     async def answer(request: Request) -> Response:
         current: Serving = request.app.state.serving
         runtime = current.runtime
-        ctx = RequestContext(request, spec, path_version=version)
+        ctx = RequestContext(request, spec, path_version=version, arrived_at=clock())
         ctx.deadline = ctx.arrived + runtime.request_timeout_s
         try:
             response = await current.handlers[index](ctx)
@@ -161,6 +163,8 @@ def _endpoint(index: int, endpoint: Endpoint, version: str, metrics: Metrics) ->
                 "client_id": ctx.principal.client_id if ctx.principal else None,
                 "legal_entity": ctx.legal_entity,
                 "backend": ctx.reconcile_on or ctx.backend,
+                "rule": ctx.route.rule_id if ctx.route else None,
+                "config_version": runtime.config.version,
             },
         )
         return response
@@ -235,14 +239,14 @@ def reference_routes() -> list[Route]:
     return routes
 
 
-def operation_routes(metrics: Metrics) -> list[Route]:
+def operation_routes(metrics: Metrics, clock: Callable[[], float] = time.time) -> list[Route]:
     """Every operation under each version's prefix, and unversioned (the client's pinned
     version, else the default)."""
     routes = []
     for index, endpoint in enumerate(ENDPOINTS):
         for version in ("", *VERSIONS):
             prefix = f"/{version}" if version else ""
-            answer = _endpoint(index, endpoint, version, metrics)
+            answer = _endpoint(index, endpoint, version, metrics, clock)
             routes.append(Route(prefix + endpoint.path, answer, methods=[endpoint.method]))  # type: ignore[arg-type]
     return routes
 
@@ -273,8 +277,10 @@ def build_app(
     watch_config: bool = True,
     telemetry: Telemetry | None = None,
     body_timeout_s: float = BODY_TIMEOUT_S,
+    clock: Callable[[], float] = time.time,
 ) -> Starlette:
-    """The gateway as an ASGI app serving `runtime`.
+    """The gateway as an ASGI app serving `runtime`. `clock` gives each request's arrival
+    instant, which routing decides on (tests move it through waves without waiting).
 
     With `config_dir`, the configuration reloads from there on file change (if `watch_config`),
     SIGHUP and `POST /admin/config/reload`, swapping the runtime and its pipeline atomically.
@@ -290,7 +296,7 @@ def build_app(
         ),
     ]
     routes += reference_routes()
-    routes += operation_routes(metrics)
+    routes += operation_routes(metrics, clock)
 
     reloader: Reloader | None = None
 

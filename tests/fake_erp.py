@@ -84,6 +84,12 @@ class FakeErp:
             currency=request.currency,
             external_ref=refs.external_ref,
             gateway_ref=refs.gateway_ref,
+            tax_id=request.tax_id,
+            email=request.email,
+            payment_terms=request.payment_terms,
+            credit_limit=request.credit_limit,
+            addresses=tuple(request.addresses),
+            display_name=request.display_name,
         )
         self.customers[erp_id] = customer
         self._ambiguous()

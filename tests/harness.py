@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,10 +59,15 @@ class Gateway:
 
 @asynccontextmanager
 async def in_process_gateway(
-    store: Store, config_dir: Path = REPO, telemetry: Telemetry | None = None
+    store: Store,
+    config_dir: Path = REPO,
+    telemetry: Telemetry | None = None,
+    clock: Callable[[], float] = time.time,
 ) -> AsyncIterator[Gateway]:
     config = load_config(config_dir, env=ENV)
     erps = {name: FakeErp(name) for name in config.backends}
     runtime = build_runtime(config, store, ENV, adapters=erps)
-    app = build_app(runtime, config_dir=config_dir, watch_config=False, telemetry=telemetry)
+    app = build_app(
+        runtime, config_dir=config_dir, watch_config=False, telemetry=telemetry, clock=clock
+    )
     yield Gateway(app, runtime, erps)

@@ -21,7 +21,9 @@ from gateway.pipeline.entitlements import insufficient_scope
 from gateway.pipeline.idempotency import DOCS as IDEMPOTENCY_DOCS
 from gateway.pipeline.idempotency import REPLAYED_HEADER, key_reused
 from gateway.pipeline.ratelimit import limit_header, policy_header, rate_limited, shed
+from gateway.pipeline.routing import legal_entity_frozen
 from gateway.pipeline.versioning import VERSION_HEADER, lifecycle_headers, version_sunset
+from gateway.routing.rules import CompiledFreeze, Window
 from gateway.store.base import RateDecision, StoreUnavailable
 
 Document = dict[str, Any]
@@ -172,6 +174,16 @@ PROBLEM_OPERATION = Operation.SALES_ORDERS_CREATE
 
 # One problem for each code a client can meet, as the gateway raises it (through the same
 # factory where there is one), with pointers into a v2 sales-order create.
+_CUTOVER_START = dt.datetime(2026, 12, 1, 5, 45, tzinfo=dt.UTC).timestamp()
+_CUTOVER = CompiledFreeze(
+    "ca01-cutover",
+    frozenset({"CA01"}),
+    frozenset({Operation.SALES_ORDERS_CREATE}),
+    Window(_CUTOVER_START, _CUTOVER_START + 900),
+    "CA01 is moving to the cloud ERP",
+)
+_CUTOVER_NOW = _CUTOVER_START + 600
+
 PROBLEM_EXAMPLES: tuple[GatewayError, ...] = (
     GatewayError(
         Code.VALIDATION_FAILED,
@@ -269,6 +281,7 @@ PROBLEM_EXAMPLES: tuple[GatewayError, ...] = (
     GatewayError(Code.ERP_BAD_RESPONSE, "The ERP answered with an unexpected HTTP 302."),
     shed("legacy", 1.0),
     StoreUnavailable(),
+    legal_entity_frozen(_CUTOVER, _CUTOVER_NOW),
     GatewayError(
         Code.ERP_TIMEOUT,
         "The ERP did not answer in time; the outcome is unknown. Retry the same request with "

@@ -5,6 +5,7 @@ Not the request path's compiled forms (see `gateway.runtime`, `gateway.routing`)
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import re
@@ -79,6 +80,8 @@ class GatewayConfig:
     idempotency: IdempotencyPolicy = field(default_factory=IdempotencyPolicy)
     # policies/api-versions.yaml is optional: every version current, the newest the default.
     api_versions: ApiVersionsPolicy = field(default_factory=ApiVersionsPolicy)
+    # A digest of every file's text: the same files give the same version on every process.
+    version: str = ""
 
 
 def load_config(
@@ -144,7 +147,15 @@ def _loaded(
     assert routes is not None and auth is not None and clients is not None
     assert rate_limits is not None and idempotency is not None and api_versions is not None
     config = GatewayConfig(
-        config_dir, routes, backends, auth, clients, rate_limits, idempotency, api_versions
+        config_dir,
+        routes,
+        backends,
+        auth,
+        clients,
+        rate_limits,
+        idempotency,
+        api_versions,
+        reader.version(),
     )
     return config, issues
 
@@ -161,6 +172,15 @@ class _Reader:
         self.env = env
         self.documents: dict[str, YamlDocument] = {}
         self.issues: list[ConfigIssue] = []
+        self._texts: dict[str, str] = {}
+
+    def version(self) -> str:
+        """A short digest of every file read, in file order."""
+        digest = hashlib.sha256()
+        for file, text in sorted(self._texts.items()):
+            digest.update(f"{len(file)}:{file}{len(text)}:".encode())
+            digest.update(text.encode("utf-8"))
+        return digest.hexdigest()[:12]
 
     def issue(self, file: str, line: int | None, message: str) -> None:
         self.issues.append(ConfigIssue(file, line, message))
@@ -222,6 +242,7 @@ class _Reader:
         except OSError as exc:
             self.issue(file, None, f"cannot read: {exc.strerror or exc}")
             return None, []
+        self._texts[file] = text
         try:
             parsed = parse_yaml(text)
         except YamlSyntaxError as exc:

@@ -1,13 +1,15 @@
-"""The schema of `routes.yaml`: legal-entity reference data, ordered routing rules, the default.
+"""The schema of `routes.yaml`: legal-entity reference data, ordered routing rules (each may
+hold for a window of time), freezes, the default backend and customer replication.
 
 Not the matching (see `gateway.routing.rules`) and not cross-file checks (see `lint.py`).
 """
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Annotated
 
-from pydantic import Field
+from pydantic import AwareDatetime, Field, model_validator
 
 from gateway.config.base import ConfigModel
 from gateway.domain.models import CountryCode, CurrencyCode, LegalEntityCode
@@ -55,7 +57,9 @@ class RuleMatch(ConfigModel):
 
 
 class RouteRule(ConfigModel):
-    """One routing rule (`rules:` in routes.yaml, in order; the first match wins)."""
+    """One routing rule (`rules:` in routes.yaml, in order; the first match wins). With
+    `effective_from` and/or `effective_until` (RFC 3339 with an offset), it matches only from
+    that second (inclusive) until that second (exclusive): a wave, at a scheduled time."""
 
     id: Annotated[
         RuleId, Field(description="A unique id, shown by `gateway explain` and in metrics.")
@@ -69,13 +73,78 @@ class RouteRule(ConfigModel):
         BackendName,
         Field(description="Where what matches goes: a file name under backends/, no `.yaml`."),
     ]
+    effective_from: Annotated[
+        AwareDatetime | None,
+        Field(description="From this second on (RFC 3339 with an offset) the rule matches."),
+    ] = None
+    effective_until: Annotated[
+        AwareDatetime | None,
+        Field(description="From this second on (RFC 3339 with an offset) it no longer matches."),
+    ] = None
+
+    @model_validator(mode="after")
+    def _window_in_order(self) -> RouteRule:
+        start, end = self.effective_from, self.effective_until
+        if start is not None and end is not None and end <= start:
+            raise ValueError("effective_until must be after effective_from")
+        return self
+
+
+class Freeze(ConfigModel):
+    """A window in which writes for some legal entities are refused (503, retryable), e.g.
+    while a cutover runs (`freezes:` in routes.yaml). Reads are never frozen."""
+
+    model_config = ConfigModel.model_config | {"populate_by_name": True}
+
+    id: Annotated[RuleId, Field(description="A unique id, shown in explain and in the problem.")]
+    legal_entities: Annotated[
+        list[LegalEntityCode],
+        Field(min_length=1, description="The legal entities whose writes are frozen."),
+    ]
+    operations: Annotated[
+        list[OperationGlob] | None,
+        Field(
+            min_length=1,
+            description="Globs over operation names; absent: every write operation.",
+        ),
+    ] = None
+    starts: Annotated[
+        AwareDatetime,
+        Field(alias="from", description="The second the freeze starts (RFC 3339, offset)."),
+    ]
+    ends: Annotated[
+        AwareDatetime,
+        Field(alias="until", description="The second it ends (RFC 3339, offset); Retry-After."),
+    ]
+    reason: Annotated[
+        str,
+        Field(
+            min_length=1,
+            max_length=300,
+            description="Why, in words a CRM user can act on: the problem's detail.",
+        ),
+    ]
+
+    @model_validator(mode="after")
+    def _window_in_order(self) -> Freeze:
+        if self.ends <= self.starts:
+            raise ValueError("until must be after from")
+        return self
+
+
+class Replication(StrEnum):
+    """What an order for a customer absent from the ERP it is routed to does."""
+
+    ON_DEMAND = "on_demand"  # copy the customer there first, once, then submit the order
+    OFF = "off"  # 422 customer_not_found: migrate the customer first
 
 
 class RoutesConfig(ConfigModel):
     """`routes.yaml`: which ERP is the system of record for new requests.
 
-    Legal-entity reference data, ordered routing rules (the first match wins) and the backend
-    for everything no rule matches.
+    Legal-entity reference data, ordered routing rules (the first match wins, each for its
+    window of time), freezes, the backend for everything no rule matches, and whether customers
+    are copied on demand to the ERP an order goes to.
     """
 
     legal_entities: Annotated[
@@ -89,3 +158,13 @@ class RoutesConfig(ConfigModel):
         BackendName,
         Field(description="Where what no rule matches goes: a file name under backends/."),
     ]
+    freezes: Annotated[
+        list[Freeze], Field(description="Windows in which writes are refused (503, retryable).")
+    ] = []
+    replicate_customers: Annotated[
+        Replication,
+        Field(
+            description="on_demand: an order's customer is copied to the ERP the order goes to "
+            "if absent there; off: such an order is 422 customer_not_found."
+        ),
+    ] = Replication.ON_DEMAND

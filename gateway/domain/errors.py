@@ -61,6 +61,7 @@ class Code(StrEnum):
     STORE_UNAVAILABLE = "store_unavailable"
     REQUEST_TIMEOUT = "request_timeout"
     GATEWAY_BUSY = "gateway_busy"
+    LEGAL_ENTITY_FROZEN = "legal_entity_frozen"
     # a bug in the gateway; never expected, still a problem document
     INTERNAL_ERROR = "internal_error"
 
@@ -110,6 +111,8 @@ _SPECS: dict[Code, _CodeSpec] = {
     # The client sent its request too slowly: sending it again, promptly, is the remedy.
     Code.REQUEST_TIMEOUT: _CodeSpec(Category.TECHNICAL, 408, "Request not received in time"),
     Code.GATEWAY_BUSY: _CodeSpec(Category.TECHNICAL, 503, "Gateway at its connection limit"),
+    # A cutover is running: the same write succeeds once the freeze ends (Retry-After).
+    Code.LEGAL_ENTITY_FROZEN: _CodeSpec(Category.TECHNICAL, 503, "Legal entity frozen"),
     Code.INTERNAL_ERROR: _CodeSpec(Category.TECHNICAL, 500, "Internal error"),
 }
 

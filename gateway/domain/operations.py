@@ -30,6 +30,12 @@ def operations_matching(globs: Iterable[str] | None) -> frozenset[str]:
     return frozenset(op for op in ALL_OPERATIONS if any(fnmatchcase(op, g) for g in patterns))
 
 
+# What changes records in an ERP: what a freeze stops by default. Reads never are; a quote
+# changes nothing (a freeze may still name it).
+WRITE_OPERATIONS: frozenset[str] = frozenset(
+    {Operation.CUSTOMERS_CREATE, Operation.SALES_ORDERS_CREATE, Operation.SALES_ORDERS_CANCEL}
+)
+
 # The scope each operation needs (clients.yaml grants them, tokens may narrow them).
 REQUIRED_SCOPE: dict[str, str] = {
     Operation.CUSTOMERS_CREATE: "customers:write",
@@ -42,7 +48,8 @@ REQUIRED_SCOPE: dict[str, str] = {
     Operation.QUOTES_VALIDATE: "quotes:write",
 }
 ADMIN_SCOPE = "gateway:admin"  # the operator endpoints under /admin
-KNOWN_SCOPES = frozenset({*REQUIRED_SCOPE.values(), ADMIN_SCOPE})
+DEBUG_SCOPE = "gateway:debug"  # see the routing decision on each response (X-Route-Rule...)
+KNOWN_SCOPES = frozenset({*REQUIRED_SCOPE.values(), ADMIN_SCOPE, DEBUG_SCOPE})
 
 
 class Kind(StrEnum):

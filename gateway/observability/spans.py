@@ -90,8 +90,10 @@ def start_server_span(
     return span, traced
 
 
-def end_server_span(span: Span, status: int) -> None:
+def end_server_span(span: Span, status: int, attributes: Mapping[str, str] | None = None) -> None:
     span.set_attribute("http.response.status_code", status)
+    for name, value in (attributes or {}).items():
+        span.set_attribute(name, value)
     if status >= 500:
         span.set_status(Status(StatusCode.ERROR))
     span.end()

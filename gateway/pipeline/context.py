@@ -39,6 +39,7 @@ class RequestContext:
     spec: OperationSpec
     path_version: str = ""  # the version the path names; empty on an unversioned path
     arrived: float = field(default_factory=time.monotonic)
+    arrived_at: float = field(default_factory=time.time)  # the wall clock: what routing decides on
     deadline: float = 0.0  # arrival plus the runtime's request timeout
     correlation_id: str = ""  # tracing step
     trace: TraceContext | None = None  # tracing step

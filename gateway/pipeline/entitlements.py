@@ -61,9 +61,14 @@ def registered(entitlements: Mapping[str, Entitlement], principal: Principal) ->
     return entitlement
 
 
+def grants(principal: Principal, entitlement: Entitlement, scope: str) -> bool:
+    """Whether both the client's policy and (when it carries scopes) its token grant `scope`."""
+    return scope in entitlement.scopes and (not principal.scopes or scope in principal.scopes)
+
+
 def require_scope(principal: Principal, entitlement: Entitlement, scope: str) -> None:
     """403 unless both the client's policy and (when it carries scopes) its token grant `scope`."""
-    if scope not in entitlement.scopes or (principal.scopes and scope not in principal.scopes):
+    if not grants(principal, entitlement, scope):
         raise insufficient_scope(scope)
 
 

@@ -1,28 +1,73 @@
-"""Routing step: chooses the system of record for the request.
+"""Routing step: chooses the system of record for the request, at the second it arrived, and
+refuses a write to a frozen legal entity.
 
-An existing record goes to its home, whatever today's rules say; a new one follows `routes.yaml`.
-Not the rules themselves (see `gateway.routing`).
+An order, shipment or invoice goes to its home, whatever today's rules say; a customer is read
+where the rules send its legal entity if it is present there, else at its home; a new record
+follows `routes.yaml`. Not the rules themselves (see `gateway.routing`).
 """
 
 from __future__ import annotations
 
 from starlette.responses import Response
 
+from gateway.domain.errors import Code, GatewayError
+from gateway.domain.operations import DEBUG_SCOPE, Kind
 from gateway.pipeline.chain import Handler
 from gateway.pipeline.context import RequestContext
-from gateway.routing.rules import RoutingTable
+from gateway.pipeline.entitlements import grants
+from gateway.routing.rules import CompiledFreeze, Instant, RouteDecision, RoutingTable
+from gateway.store.base import XrefRecord
+
+HOME_RULE_ID = "home"  # what X-Route-Rule says when a record's home decided, not a rule
+RULE_HEADER = "X-Route-Rule"
+BACKEND_HEADER = "X-Gateway-Backend"
+
+
+def legal_entity_frozen(freeze: CompiledFreeze, at: Instant) -> GatewayError:
+    return GatewayError(
+        Code.LEGAL_ENTITY_FROZEN,
+        f"{freeze.reason} (freeze {freeze.id}, {freeze.window.text()}). Send the same request "
+        "again after Retry-After.",
+        headers={"Retry-After": str(freeze.retry_after_s(at))},
+    )
+
+
+def placement(record: XrefRecord, decision: RouteDecision) -> RouteDecision:
+    """Where a request about an existing record goes: a customer to the ERP the rules name if
+    it is present there; anything else, or a customer not present there, to its home."""
+    if record.kind is Kind.CUSTOMER and record.document_in(decision.backend) is not None:
+        return decision
+    return RouteDecision(record.backend, HOME_RULE_ID, f"the record lives in {record.backend}")
 
 
 class Routing:
-    """Pipeline step: sets `ctx.backend` (and `ctx.route` when the rules decided)."""
+    """Pipeline step: sets `ctx.backend` and `ctx.route`; 503 legal_entity_frozen for a frozen
+    write. A client granted `gateway:debug` sees the decision in X-Route-Rule and
+    X-Gateway-Backend."""
 
     def __init__(self, table: RoutingTable) -> None:
         self._table = table
 
     async def __call__(self, ctx: RequestContext, call_next: Handler) -> Response:
-        if ctx.record is not None:
-            ctx.backend = ctx.record.backend
-        elif ctx.legal_entity is not None:
-            ctx.route = self._table.decide(ctx.spec.operation, ctx.legal_entity)
-            ctx.backend = ctx.route.backend
+        legal_entity = ctx.legal_entity
+        if legal_entity is not None:
+            operation = ctx.spec.operation
+            frozen = self._table.frozen(operation, legal_entity, ctx.arrived_at)
+            if frozen is not None:
+                raise legal_entity_frozen(frozen, ctx.arrived_at)
+            decision = self._table.decide(operation, legal_entity, ctx.arrived_at)
+            if ctx.record is not None:
+                decision = placement(ctx.record, decision)
+            ctx.route = decision
+            ctx.backend = decision.backend
+            if self._debug(ctx):
+                ctx.response_headers[RULE_HEADER] = decision.rule_id
+                ctx.response_headers[BACKEND_HEADER] = decision.backend
         return await call_next(ctx)
+
+    @staticmethod
+    def _debug(ctx: RequestContext) -> bool:
+        principal, entitlement = ctx.principal, ctx.entitlement
+        if principal is None or entitlement is None:
+            return False
+        return grants(principal, entitlement, DEBUG_SCOPE)

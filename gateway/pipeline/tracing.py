@@ -22,8 +22,9 @@ from gateway.pipeline.context import RequestContext
 class Tracing:
     """First step: every response, problems included, carries the correlation id."""
 
-    def __init__(self, telemetry: Telemetry | None) -> None:
+    def __init__(self, telemetry: Telemetry | None, config_version: str = "") -> None:
         self._telemetry = telemetry
+        self._config_version = config_version
 
     async def __call__(self, ctx: RequestContext, call_next: Handler) -> Response:
         headers = ctx.request.headers
@@ -56,4 +57,8 @@ class Tracing:
             status = CLIENT_CLOSED_REQUEST
             raise
         finally:
-            end_server_span(span, status)
+            attributes = {"gateway.config.version": self._config_version}
+            if ctx.route is not None:
+                attributes["gateway.route.rule"] = ctx.route.rule_id
+                attributes["gateway.backend"] = ctx.route.backend
+            end_server_span(span, status, attributes)

@@ -13,10 +13,12 @@ from fnmatch import fnmatchcase
 from gateway.domain.operations import ALL_OPERATIONS
 from gateway.routing.rules import (
     DEFAULT_RULE_ID,
+    CompiledFreeze,
     CompiledRule,
     LegalEntity,
     RouteDecision,
     RoutingTable,
+    rfc3339,
 )
 
 
@@ -39,6 +41,7 @@ class Explanation:
     default_backend: str
     at: dt.datetime
     customer_home: str | None = None
+    frozen: CompiledFreeze | None = None
 
     @property
     def home_differs(self) -> bool:
@@ -59,6 +62,14 @@ class Explanation:
         if self.decision.rule_id == DEFAULT_RULE_ID:
             lines.append(f"  -  no rule matched: default_backend {self.default_backend}")
         lines += ["", f"Decision: {self.decision.backend} ({self.decision.reason})"]
+        if self.decision.until is not None:
+            lines.append(f"Until:    {rfc3339(self.decision.until)} (the rules change then)")
+        if self.frozen is not None:
+            freeze = self.frozen
+            lines.append(
+                f"Frozen:   by {freeze.id} {freeze.window.text()}: writes get 503 "
+                f"legal_entity_frozen ({freeze.reason})"
+            )
         if self.home_differs:
             lines.append(
                 f"Note: this customer's home is {self.customer_home}. Only new records follow "
@@ -78,7 +89,8 @@ def _verdict_lines(number: int, verdict: RuleVerdict) -> list[str]:
         status = "MATCH"
     else:
         status = "no match"
-    head = f"  {number}. {rule.id} -> {rule.backend}: {status}"
+    window = f" [{rule.window.text()}]" if rule.window.bounded else ""
+    head = f"  {number}. {rule.id} -> {rule.backend}{window}: {status}"
     lines = [head]
     if rule.description:
         lines.append(f"       {rule.description}")
@@ -104,12 +116,14 @@ def explain(
     entity = table.legal_entity(legal_entity)
     if entity is None:
         raise ValueError(_unknown("legal entity", legal_entity, sorted(table.legal_entities)))
-    decision = table.decide(operation, legal_entity)
+    moment = at or dt.datetime.now(dt.UTC)
+    instant = moment.timestamp()
+    decision = table.decide(operation, legal_entity, instant)
     verdicts = []
     decided = False
     for rule in table.rules:
-        why = _reasons(rule, operation, entity)
-        matched = rule.matches(operation, entity)
+        why = _reasons(rule, operation, entity, instant)
+        matched = rule.matches(operation, entity, instant)
         verdicts.append(RuleVerdict(rule, matched and not decided, not decided, why))
         decided = decided or matched
     return Explanation(
@@ -118,14 +132,18 @@ def explain(
         tuple(verdicts),
         decision,
         table.default_backend,
-        at or dt.datetime.now(dt.UTC),
+        moment,
         customer_home,
+        table.frozen(operation, legal_entity, instant),
     )
 
 
-def _reasons(rule: CompiledRule, operation: str, entity: LegalEntity) -> tuple[str, ...]:
+def _reasons(rule: CompiledRule, operation: str, entity: LegalEntity, at: float) -> tuple[str, ...]:
     """Each criterion of the rule, and whether this request meets it."""
     reasons = []
+    if rule.window.bounded:
+        verb = "is" if rule.window.holds_at(at) else "is not"
+        reasons.append(f"the time {verb} within its window ({rule.window.text()})")
     globs = rule.operation_globs
     if globs is None:
         reasons.append("any operation")

@@ -1,4 +1,5 @@
-"""The compiled routing table: which backend is the system of record for an operation and entity.
+"""The compiled routing table: which backend is the system of record for an operation and legal
+entity at a given second, and which writes are frozen then.
 
 Not the YAML schema (see `gateway.config.routes`) and not records' homes (an existing record is
 served where it lives; see `gateway.pipeline.routing`). Built once per load; `decide` is the seam.
@@ -6,15 +7,60 @@ served where it lives; see `gateway.pipeline.routing`). Built once per load; `de
 
 from __future__ import annotations
 
+import bisect
+import datetime as dt
+import math
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
-from gateway.config.routes import RouteRule, RoutesConfig
-from gateway.domain.operations import ALL_OPERATIONS, operations_matching
+from gateway.config.routes import Freeze, Replication, RouteRule, RoutesConfig
+from gateway.domain.operations import ALL_OPERATIONS, WRITE_OPERATIONS, operations_matching
 
 DEFAULT_RULE_ID = "default"
 MATCH_ALL = "*"
+
+Instant = float  # seconds since the epoch (UTC), as `time.time()` gives them
+
+
+def _instant(moment: dt.datetime | None) -> Instant | None:
+    return moment.timestamp() if moment is not None else None
+
+
+def rfc3339(instant: Instant) -> str:
+    """An instant as people write it in routes.yaml: `2026-12-01T06:00:00Z`."""
+    moment = dt.datetime.fromtimestamp(instant, dt.UTC)
+    text = moment.isoformat(timespec="seconds" if moment.microsecond == 0 else "milliseconds")
+    return text.replace("+00:00", "Z")
+
+
+@dataclass(frozen=True)
+class Window:
+    """A span of time: from `starts` (inclusive) to `ends` (exclusive); None is unbounded."""
+
+    starts: Instant | None = None
+    ends: Instant | None = None
+
+    @property
+    def bounded(self) -> bool:
+        return self.starts is not None or self.ends is not None
+
+    def holds_at(self, at: Instant) -> bool:
+        return (self.starts is None or at >= self.starts) and (self.ends is None or at < self.ends)
+
+    def overlaps(self, other: Window) -> bool:
+        starts = max(self.starts or -math.inf, other.starts or -math.inf)
+        ends = min(self.ends or math.inf, other.ends or math.inf)
+        return starts < ends
+
+    def text(self) -> str:
+        parts = []
+        if self.starts is not None:
+            parts.append(f"from {rfc3339(self.starts)}")
+        if self.ends is not None:
+            parts.append(f"until {rfc3339(self.ends)}")
+        return " ".join(parts) or "always"
 
 
 @dataclass(frozen=True)
@@ -30,11 +76,13 @@ class LegalEntity:
 
 @dataclass(frozen=True)
 class RouteDecision:
-    """Where a new request goes, which rule sent it there and why, in one short sentence."""
+    """Where a new request goes, which rule sent it there and why, in one short sentence, and
+    until when this holds (`until`: the next second the rules change; None: for good)."""
 
     backend: str
     rule_id: str
     reason: str
+    until: Instant | None = None
 
 
 @dataclass(frozen=True)
@@ -51,6 +99,7 @@ class CompiledRule:
     operations: frozenset[str]
     regions: frozenset[str] | None
     legal_entities: frozenset[str] | None
+    window: Window = Window()
 
     def covers_operation(self, operation: str) -> bool:
         return operation in self.operations
@@ -61,12 +110,16 @@ class CompiledRule:
     def covers_legal_entity(self, entity: LegalEntity) -> bool:
         return self.legal_entities is None or entity.code in self.legal_entities
 
-    def matches(self, operation: str, entity: LegalEntity) -> bool:
+    def covers(self, operation: str, entity: LegalEntity) -> bool:
+        """Whether the rule matches `operation` for `entity` at some time (its window aside)."""
         return (
             self.covers_operation(operation)
             and self.covers_region(entity)
             and self.covers_legal_entity(entity)
         )
+
+    def matches(self, operation: str, entity: LegalEntity, at: Instant) -> bool:
+        return self.window.holds_at(at) and self.covers(operation, entity)
 
     def reason(self, operation: str, entity: LegalEntity) -> str:
         """Why this rule matches `operation` for `entity` (call only when it does)."""
@@ -77,7 +130,37 @@ class CompiledRule:
             facts.append(f"region {entity.region}")
         if self.legal_entities is not None:
             facts.append(f"legal entity {entity.code}")
+        if self.window.bounded:
+            facts.append(self.window.text())
         return f"rule {self.id}: " + (", ".join(facts) if facts else "matches everything")
+
+
+@dataclass(frozen=True)
+class CompiledFreeze:
+    """A freeze with its operation globs expanded."""
+
+    id: str
+    legal_entities: frozenset[str]
+    operations: frozenset[str]
+    window: Window
+    reason: str
+
+    def covers(self, operation: str, legal_entity: str) -> bool:
+        return operation in self.operations and legal_entity in self.legal_entities
+
+    def retry_after_s(self, at: Instant) -> int:
+        """Whole seconds until the freeze ends, at least 1 (for `Retry-After`)."""
+        assert self.window.ends is not None
+        return max(1, math.ceil(self.window.ends - at))
+
+
+@dataclass(frozen=True)
+class Period:
+    """A span of time in which no rule or freeze starts or ends: one lookup table for it."""
+
+    window: Window
+    decisions: Mapping[tuple[str, str], RouteDecision]
+    freezes: Mapping[tuple[str, str], CompiledFreeze]
 
 
 def compile_rule(rule: RouteRule) -> CompiledRule:
@@ -93,14 +176,29 @@ def compile_rule(rule: RouteRule) -> CompiledRule:
         legal_entities=(
             frozenset(match.legal_entities) if match.legal_entities is not None else None
         ),
+        window=Window(_instant(rule.effective_from), _instant(rule.effective_until)),
+    )
+
+
+def compile_freeze(freeze: Freeze) -> CompiledFreeze:
+    globs = tuple(freeze.operations) if freeze.operations is not None else None
+    return CompiledFreeze(
+        id=freeze.id,
+        legal_entities=frozenset(freeze.legal_entities),
+        operations=operations_matching(globs) if globs is not None else WRITE_OPERATIONS,
+        window=Window(freeze.starts.timestamp(), freeze.ends.timestamp()),
+        reason=freeze.reason,
     )
 
 
 class RoutingTable:
-    """Every (operation, legal entity) decision, computed at compile time.
+    """Every (operation, legal entity) decision and freeze, per period of time, computed at
+    compile time.
 
-    There are 8 operations and a handful of legal entities, so `decide` is one dict lookup:
-    no glob, regex or rule scan on the request path.
+    The rules' and freezes' windows cut time into periods; each period has its own table, so
+    `decide` is a binary search over a handful of instants and one dict lookup: no glob, regex
+    or rule scan on the request path, and a wave takes effect at its second on every process
+    that has the same routes.yaml, without a reload.
     """
 
     def __init__(
@@ -108,35 +206,79 @@ class RoutingTable:
         rules: tuple[CompiledRule, ...],
         default_backend: str,
         legal_entities: Mapping[str, LegalEntity],
+        freezes: tuple[CompiledFreeze, ...] = (),
+        replicate_customers: Replication = Replication.ON_DEMAND,
     ) -> None:
         self.rules = rules
         self.default_backend = default_backend
         self.legal_entities: Mapping[str, LegalEntity] = MappingProxyType(dict(legal_entities))
+        self.freezes = freezes
+        self.replicate_customers = replicate_customers
         self._by_operation: dict[str, tuple[CompiledRule, ...]] = {
             op: tuple(r for r in rules if r.covers_operation(op)) for op in ALL_OPERATIONS
         }
-        self._decisions: dict[tuple[str, str], RouteDecision] = {
-            (op, code): self._first_match(op, entity)
-            for op in ALL_OPERATIONS
-            for code, entity in self.legal_entities.items()
-        }
+        windows = [r.window for r in rules] + [f.window for f in freezes]
+        self._boundaries = sorted(
+            {w.starts for w in windows if w.starts is not None}
+            | {w.ends for w in windows if w.ends is not None}
+        )
+        edges: list[Instant | None] = [None, *self._boundaries, None]
+        self._periods = tuple(
+            self._period(Window(edges[i], edges[i + 1])) for i in range(len(edges) - 1)
+        )
 
-    def _first_match(self, operation: str, entity: LegalEntity) -> RouteDecision:
+    def _period(self, window: Window) -> Period:
+        # Every instant of the period decides alike; its start (or a moment before its end,
+        # for the first) stands for all of them.
+        at = window.starts if window.starts is not None else (window.ends or 0.0) - 1.0
+        decisions = {}
+        freezes = {}
+        for op in ALL_OPERATIONS:
+            for code, entity in self.legal_entities.items():
+                decisions[(op, code)] = self._first_match(op, entity, at, window.ends)
+                frozen = next(
+                    (f for f in self.freezes if f.window.holds_at(at) and f.covers(op, code)), None
+                )
+                if frozen is not None:
+                    freezes[(op, code)] = frozen
+        return Period(window, decisions, freezes)
+
+    def _first_match(
+        self, operation: str, entity: LegalEntity, at: Instant, until: Instant | None
+    ) -> RouteDecision:
         for rule in self._by_operation[operation]:
-            if rule.covers_region(entity) and rule.covers_legal_entity(entity):
-                return RouteDecision(rule.backend, rule.id, rule.reason(operation, entity))
+            if rule.matches(operation, entity, at):
+                return RouteDecision(rule.backend, rule.id, rule.reason(operation, entity), until)
         return RouteDecision(
             self.default_backend,
             DEFAULT_RULE_ID,
             f"no rule matched; default backend {self.default_backend}",
+            until,
         )
 
-    def decide(self, operation: str, legal_entity: str) -> RouteDecision:
-        """The backend a new request for `operation` in `legal_entity` goes to."""
-        decision = self._decisions.get((operation, legal_entity))
+    def period_at(self, at: Instant) -> Period:
+        return self._periods[bisect.bisect_right(self._boundaries, at)]
+
+    @property
+    def periods(self) -> tuple[Period, ...]:
+        """The periods, in time order (the first and last are unbounded)."""
+        return self._periods
+
+    def decide(self, operation: str, legal_entity: str, at: Instant | None = None) -> RouteDecision:
+        """The backend a new request for `operation` in `legal_entity` goes to at `at`
+        (default: now)."""
+        period = self.period_at(time.time() if at is None else at)
+        decision = period.decisions.get((operation, legal_entity))
         if decision is None:
             raise ValueError(self._unknown(operation, legal_entity))
         return decision
+
+    def frozen(
+        self, operation: str, legal_entity: str, at: Instant | None = None
+    ) -> CompiledFreeze | None:
+        """The freeze that refuses `operation` in `legal_entity` at `at`, if any."""
+        period = self.period_at(time.time() if at is None else at)
+        return period.freezes.get((operation, legal_entity))
 
     def legal_entity(self, code: str) -> LegalEntity | None:
         return self.legal_entities.get(code)
@@ -165,4 +307,6 @@ def compile_routes(routes: RoutesConfig) -> RoutingTable:
         tuple(compile_rule(r) for r in routes.rules),
         routes.default_backend,
         legal_entities_of(routes),
+        tuple(compile_freeze(f) for f in routes.freezes),
+        routes.replicate_customers,
     )

@@ -13,6 +13,8 @@ from gateway.domain.ids import new_gateway_id
 from gateway.domain.models import Customer, CustomerCreate
 from gateway.domain.operations import Kind
 from gateway.pipeline.context import RequestContext
+from gateway.pipeline.routing import placement
+from gateway.routing.rules import RoutingTable
 from gateway.service.erp_calls import ErpCalls
 from gateway.service.views import customer_view
 from gateway.service.xrefs import bind_created, references
@@ -23,9 +25,10 @@ LOOKUP_CONCURRENCY = 4
 
 
 class Customers:
-    def __init__(self, erp: ErpCalls, store: Store) -> None:
+    def __init__(self, erp: ErpCalls, store: Store, routing: RoutingTable) -> None:
         self._erp = erp
         self._store = store
+        self._routing = routing
 
     async def create(self, ctx: RequestContext, request: CustomerCreate) -> Customer:
         gateway_id = new_gateway_id(Kind.CUSTOMER)
@@ -47,14 +50,17 @@ class Customers:
         )
         return customer_view(erp, record)
 
-    async def _read(self, ctx: RequestContext, record: XrefRecord) -> Customer | None:
+    async def _read(self, ctx: RequestContext, record: XrefRecord, backend: str) -> Customer | None:
+        """The customer as `backend` holds it (one of the ERPs it is present in)."""
+        document = record.document_in(backend) or record.home
         erp = await self._erp.call(
-            ctx, lambda a, call: a.get_customer(record.erp_id, call), record.backend
+            ctx, lambda a, call: a.get_customer(document.erp_id, call), document.backend
         )
         return customer_view(erp, record) if erp is not None else None
 
     async def get(self, ctx: RequestContext, record: XrefRecord) -> Customer:
-        customer = await self._read(ctx, record)
+        """The customer, read where the routing step placed the request."""
+        customer = await self._read(ctx, record, ctx.system_of_record)
         if customer is None:
             raise not_found(f"No customer {record.gateway_id}.")
         return customer
@@ -71,8 +77,9 @@ class Customers:
         gate = asyncio.Semaphore(LOOKUP_CONCURRENCY)
 
         async def read(record: XrefRecord) -> Customer | None:
+            decision = self._routing.decide(ctx.spec.operation, record.legal_entity, ctx.arrived_at)
             async with gate:
-                return await self._read(ctx, record)
+                return await self._read(ctx, record, placement(record, decision).backend)
 
         found = await asyncio.gather(*(read(r) for r in newest))
         return [c for c in found if c is not None]

@@ -10,7 +10,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 from gateway.adapters.base import CallContext, ErpAdapter
 from gateway.domain.errors import Code, ErpFailure
@@ -21,6 +21,12 @@ from gateway.store.base import Store
 T = TypeVar("T")
 
 ErpCall = Callable[[ErpAdapter, CallContext], Awaitable[T]]
+
+
+class Caller(Protocol):
+    """Runs one ERP call on a backend, within whatever deadline and budget its user keeps."""
+
+    def __call__(self, backend: str, call: ErpCall[T]) -> Awaitable[T]: ...
 
 
 @dataclass(frozen=True)
@@ -86,6 +92,10 @@ class ErpCalls:
                 ambiguous=True,
             ) from exc
 
+    def caller(self, ctx: RequestContext) -> Caller:
+        """ERP calls on any backend, on behalf of `ctx` (its deadlines, trace, forwarding)."""
+        return _RequestCaller(self, ctx)
+
     async def found_or_created(
         self, ctx: RequestContext, find: ErpCall[T | None], create: ErpCall[T]
     ) -> T:
@@ -96,3 +106,12 @@ class ErpCalls:
             if found is not None:
                 return found
         return await self.call(ctx, create)
+
+
+class _RequestCaller:
+    def __init__(self, erp: ErpCalls, ctx: RequestContext) -> None:
+        self._erp = erp
+        self._ctx = ctx
+
+    async def __call__(self, backend: str, call: ErpCall[T]) -> T:
+        return await self._erp.call(self._ctx, call, backend)

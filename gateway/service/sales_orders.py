@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from gateway.adapters.base import CustomerContext
+from gateway.config.routes import Replication
 from gateway.domain.errors import Code, FieldError, GatewayError, business, not_found
 from gateway.domain.ids import new_gateway_id
 from gateway.domain.models import (
@@ -22,6 +23,7 @@ from gateway.domain.models import (
 from gateway.domain.operations import Kind
 from gateway.pipeline.context import RequestContext
 from gateway.service.erp_calls import ErpCalls
+from gateway.service.replication import copy_customer, not_migrated
 from gateway.service.views import quote_view, sales_order_view
 from gateway.service.xrefs import bind_created, references
 from gateway.store.base import Store, XrefRecord
@@ -41,16 +43,17 @@ def check_price_currencies(currency: str, items: Sequence[OrderItem]) -> None:
 
 
 class SalesOrders:
-    def __init__(self, erp: ErpCalls, store: Store) -> None:
+    def __init__(self, erp: ErpCalls, store: Store, replication: Replication) -> None:
         self._erp = erp
         self._store = store
+        self._replication = replication
 
     async def order_customer(
         self, ctx: RequestContext, customer_id: str, legal_entity: str
     ) -> CustomerContext:
-        """The order's customer as the ERP knows it; 422 unless it exists, is visible to the
-        client, belongs to the order's legal entity and lives in the ERP the order goes to (no
-        ERP call)."""
+        """The order's customer as the ERP the order goes to knows it; 422 unless it exists, is
+        visible to the client and belongs to the order's legal entity. A customer not present
+        in that ERP yet is copied there first (once), unless copies are off."""
         pointer = "/customer_id"
         entitlement = ctx.entitlement
         assert entitlement is not None, "authorization runs before handlers"
@@ -73,15 +76,16 @@ class SalesOrders:
                 f"{legal_entity}. An order must use its customer's legal entity.",
                 FieldError("/legal_entity", f"The customer belongs to {record.legal_entity}."),
             )
-        if record.backend != ctx.system_of_record:
-            # The legal entity has moved ERP but this customer has not been migrated with it.
-            raise business(
-                Code.CUSTOMER_NOT_FOUND,
-                f"Customer {customer_id} is not yet set up in the ERP that now holds "
-                f"{legal_entity}'s orders; it must be migrated first.",
-                FieldError(pointer, "Customer not available in the system of record."),
-            )
-        return CustomerContext(erp_id=record.erp_id, legal_entity=record.legal_entity)
+        backend = ctx.system_of_record
+        document = record.document_in(backend)
+        if document is None:
+            # The legal entity has moved ERP but this customer has not moved with it yet.
+            if self._replication is Replication.OFF:
+                raise not_migrated(customer_id, legal_entity, backend)
+            copied = await copy_customer(self._erp.caller(ctx), self._store, record, backend)
+            document = copied.document_in(backend)
+            assert document is not None, "copy_customer binds the customer in the target"
+        return CustomerContext(erp_id=document.erp_id, legal_entity=record.legal_entity)
 
     async def create(self, ctx: RequestContext, request: SalesOrderCreate) -> SalesOrder:
         check_price_currencies(request.currency, request.items)

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from gateway.observability.spans import Telemetry
+from gateway.routing.rules import RoutingTable
 from gateway.service.customers import Customers
 from gateway.service.documents import Documents
 from gateway.service.erp_calls import Backend, ErpCalls
@@ -24,7 +25,14 @@ class Services:
 
 
 def build_services(
-    backends: Mapping[str, Backend], store: Store, telemetry: Telemetry | None
+    backends: Mapping[str, Backend],
+    store: Store,
+    routing: RoutingTable,
+    telemetry: Telemetry | None,
 ) -> Services:
     erp = ErpCalls(backends, store, telemetry)
-    return Services(Customers(erp, store), SalesOrders(erp, store), Documents(erp, store))
+    return Services(
+        Customers(erp, store, routing),
+        SalesOrders(erp, store, routing.replicate_customers),
+        Documents(erp, store),
+    )

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Protocol
 
 from gateway.domain.errors import Code, GatewayError
@@ -24,20 +24,69 @@ class StoreUnavailable(GatewayError):
 
 
 @dataclass(frozen=True)
+class ErpDocument:
+    """A record as one ERP holds it: the backend, its internal id and its document number."""
+
+    backend: str
+    erp_id: str  # the ERP's internal id (SAP key, NetSuite internal id)
+    erp_document_number: str  # what ERP users see (SAP document number, NetSuite tranId)
+
+
+@dataclass(frozen=True)
 class XrefRecord:
-    """One gateway id and everything the gateway knows about where that record lives."""
+    """One gateway id and everything the gateway knows about where that record lives.
+
+    `backend`, `erp_id` and `erp_document_number` are its home: where it was created (or, for
+    a record moved by a migration, where it lives now); reads, amendments and cancels of orders,
+    shipments and invoices go there. A customer may also be present in other ERPs (`replicas`):
+    during coexistence it is created in, or copied to, each ERP its orders are routed to.
+    """
 
     gateway_id: str
     kind: Kind
     legal_entity: str
     client_id: str
-    backend: str  # the record's home: reads, amendments and cancels go here
-    erp_id: str  # the ERP's internal id (SAP key, NetSuite internal id)
-    erp_document_number: str  # what ERP users see (SAP document number, NetSuite tranId)
+    backend: str
+    erp_id: str
+    erp_document_number: str
     gateway_ref: str
     external_ref: str | None = None
     parent_id: str | None = None  # a shipment's or invoice's sales order; an order's customer
     created_at: float = 0.0
+    replicas: tuple[ErpDocument, ...] = ()
+
+    @property
+    def home(self) -> ErpDocument:
+        return ErpDocument(self.backend, self.erp_id, self.erp_document_number)
+
+    @property
+    def documents(self) -> tuple[ErpDocument, ...]:
+        """Every ERP document of the record, its home first."""
+        return (self.home, *self.replicas)
+
+    def document_in(self, backend: str) -> ErpDocument | None:
+        """The record's document in `backend`, if it is present there."""
+        return next((d for d in self.documents if d.backend == backend), None)
+
+    def with_document(self, document: ErpDocument, *, home: bool = False) -> XrefRecord:
+        """The record bound to `document` too, or with `home` living there from now on (a
+        customer keeps its other documents; an order, shipment or invoice has one home)."""
+        others = [d for d in self.documents if d.backend != document.backend]
+        if home:
+            if self.kind is not Kind.CUSTOMER:
+                others = [d for d in others if d != self.home]
+            return replace(
+                self,
+                backend=document.backend,
+                erp_id=document.erp_id,
+                erp_document_number=document.erp_document_number,
+                replicas=tuple(others),
+            )
+        if document.backend == self.backend:
+            return replace(
+                self, erp_id=document.erp_id, erp_document_number=document.erp_document_number
+            )
+        return replace(self, replicas=(*(d for d in others if d != self.home), document))
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), separators=(",", ":"))
@@ -46,7 +95,28 @@ class XrefRecord:
     def from_json(cls, raw: str | bytes) -> XrefRecord:
         data: dict[str, Any] = json.loads(raw)
         data["kind"] = Kind(data["kind"])
+        data["replicas"] = tuple(ErpDocument(**d) for d in data.get("replicas", ()))
         return cls(**data)
+
+
+@dataclass(frozen=True)
+class Binding:
+    """Bind a record (by gateway id) to a document in an ERP: present there too, or, with
+    `home`, living there from now on (a record moved by a migration)."""
+
+    gateway_id: str
+    document: ErpDocument
+    home: bool = False
+
+
+@dataclass(frozen=True)
+class BindOutcome:
+    """What a binding did: the record as it now stands, or why not (`missing`: no record with
+    that gateway id; `taken_by`: the ERP document is bound to another gateway id already)."""
+
+    record: XrefRecord | None = None
+    missing: bool = False
+    taken_by: str | None = None
 
 
 @dataclass(frozen=True)
@@ -164,6 +234,24 @@ class Store(Protocol):
     async def find_xrefs_by_external_ref(self, kind: Kind, external_ref: str) -> list[XrefRecord]:
         """Every record of `kind` created with this external_ref, oldest first."""
         ...
+
+    async def xrefs_of(self, kind: Kind, legal_entity: str) -> list[XrefRecord]:
+        """Every record of `kind` in `legal_entity`, oldest first (migrations, exports)."""
+        ...
+
+    async def bind_documents(self, bindings: Sequence[Binding]) -> list[BindOutcome]:
+        """Apply each binding atomically with its reverse index (backend, kind, erp id); one
+        outcome per binding, in order. Bindings of one record apply one after the other. A
+        document already bound to the record is no change; one bound to another record is
+        refused (`taken_by`)."""
+        ...
+
+    # -- jobs (migrations) -----------------------------------------------------------------
+    async def put_job(self, job_id: str, state: str, retention_s: float) -> None:
+        """Keep a job's state (JSON) for `retention_s`, for any gateway process to show."""
+        ...
+
+    async def get_job(self, job_id: str) -> str | None: ...
 
     # -- rate limits (GCRA) --------------------------------------------------------------
     async def rate_limit(self, key: str, rate_per_s: float, burst: int) -> RateDecision:

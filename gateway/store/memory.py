@@ -12,6 +12,8 @@ from dataclasses import dataclass, replace
 from gateway.domain.operations import Kind
 from gateway.store.base import (
     Admission,
+    Binding,
+    BindOutcome,
     BucketRequest,
     ClaimRequest,
     IdempotencyClaim,
@@ -52,6 +54,8 @@ class MemoryStore:
         self._xrefs: dict[str, XrefRecord] = {}
         self._by_erp: dict[tuple[str, Kind, str], str] = {}
         self._by_external_ref: dict[tuple[Kind, str], list[str]] = {}
+        self._by_legal_entity: dict[tuple[Kind, str], list[str]] = {}
+        self._jobs: dict[str, tuple[str, float]] = {}  # id -> (state, expires at)
         self._tats: dict[str, float] = {}
         self._slots: dict[str, dict[str, float]] = {}
         self._leases: dict[str, _Lease] = {}
@@ -76,6 +80,10 @@ class MemoryStore:
         if is_new and record.external_ref is not None:
             ids = self._by_external_ref.setdefault((record.kind, record.external_ref), [])
             ids.append(record.gateway_id)
+        if is_new:
+            self._by_legal_entity.setdefault((record.kind, record.legal_entity), []).append(
+                record.gateway_id
+            )
         return record
 
     async def get_xref(self, gateway_id: str) -> XrefRecord | None:
@@ -88,6 +96,37 @@ class MemoryStore:
     async def find_xrefs_by_external_ref(self, kind: Kind, external_ref: str) -> list[XrefRecord]:
         ids = self._by_external_ref.get((kind, external_ref), [])
         return [self._xrefs[gateway_id] for gateway_id in ids]
+
+    async def xrefs_of(self, kind: Kind, legal_entity: str) -> list[XrefRecord]:
+        ids = self._by_legal_entity.get((kind, legal_entity), [])
+        return [self._xrefs[gateway_id] for gateway_id in ids]
+
+    async def bind_documents(self, bindings: Sequence[Binding]) -> list[BindOutcome]:
+        return [self._bind(binding) for binding in bindings]
+
+    def _bind(self, binding: Binding) -> BindOutcome:
+        record = self._xrefs.get(binding.gateway_id)
+        if record is None:
+            return BindOutcome(missing=True)
+        document = binding.document
+        erp_key = (document.backend, record.kind, document.erp_id)
+        owner = self._by_erp.get(erp_key)
+        if owner is not None and owner != record.gateway_id:
+            return BindOutcome(taken_by=owner)
+        bound = record.with_document(document, home=binding.home)
+        self._xrefs[record.gateway_id] = bound
+        self._by_erp[erp_key] = record.gateway_id
+        return BindOutcome(record=bound)
+
+    # -- jobs ------------------------------------------------------------------------------
+    async def put_job(self, job_id: str, state: str, retention_s: float) -> None:
+        self._jobs[job_id] = (state, self._clock() + retention_s)
+
+    async def get_job(self, job_id: str) -> str | None:
+        found = self._jobs.get(job_id)
+        if found is None or found[1] <= self._clock():
+            return None
+        return found[0]
 
     # -- rate limits (GCRA) --------------------------------------------------------------
     async def rate_limit(self, key: str, rate_per_s: float, burst: int) -> RateDecision:

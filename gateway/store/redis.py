@@ -5,8 +5,10 @@ Not a client for anything else in Redis; built with `RedisStore.from_url` (or `o
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import math
+import random
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, cast
@@ -21,6 +23,8 @@ from redis.exceptions import NoScriptError
 from gateway.domain.operations import Kind
 from gateway.store.base import (
     Admission,
+    Binding,
+    BindOutcome,
     BucketRequest,
     ClaimRequest,
     IdempotencyClaim,
@@ -55,8 +59,8 @@ UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
 XREF_TAG = "{xref}"
 
 PUT_XREF = """
--- KEYS[1] record, KEYS[2] reverse index (backend, kind, erp id), KEYS[3] external_ref list (opt.)
--- ARGV[1] gateway id, ARGV[2] record JSON
+-- KEYS[1] record, KEYS[2] reverse index (backend, kind, erp id), KEYS[3] legal-entity list,
+-- KEYS[4] external_ref list (optional); ARGV[1] gateway id, ARGV[2] record JSON
 local existing = redis.call('GET', KEYS[2])
 if existing and existing ~= ARGV[1] then
   return existing
@@ -64,11 +68,39 @@ end
 local is_new = redis.call('EXISTS', KEYS[1]) == 0
 redis.call('SET', KEYS[1], ARGV[2])
 redis.call('SET', KEYS[2], ARGV[1])
-if KEYS[3] and is_new then
+if is_new then
   redis.call('RPUSH', KEYS[3], ARGV[1])
+  if KEYS[4] then
+    redis.call('RPUSH', KEYS[4], ARGV[1])
+  end
 end
 return false
 """
+
+# A compare-and-set of one record with one more ERP document: the caller read the record and
+# computed the new one; if the record changed meanwhile, it reads again and retries.
+BIND_DOCUMENT = """
+-- KEYS[1] record, KEYS[2] the document's reverse index (backend, kind, erp id)
+-- ARGV[1] gateway id, ARGV[2] the record as read, ARGV[3] the record bound
+local current = redis.call('GET', KEYS[1])
+if not current then
+  return {0, false}
+end
+if current ~= ARGV[2] then
+  return {1, current}
+end
+local owner = redis.call('GET', KEYS[2])
+if owner and owner ~= ARGV[1] then
+  return {2, owner}
+end
+redis.call('SET', KEYS[1], ARGV[3])
+redis.call('SET', KEYS[2], ARGV[1])
+return {3, false}
+"""
+_BIND_MISSING, _BIND_CHANGED, _BIND_TAKEN, _BIND_DONE = 0, 1, 2, 3
+_BIND_BATCH = 500  # records read and bound per round trip
+_BIND_ATTEMPTS = 20
+_BIND_BACKOFF_S = 0.005  # between attempts, jittered: writers of one record take turns
 
 # Mirrors gateway.store.gcra.gcra line by line, on Redis's clock so every replica shares one.
 RATE_LIMIT = """
@@ -231,6 +263,7 @@ class RedisStore:
         self._redis = client
         self._prefix = prefix
         self._put_xref = client.register_script(PUT_XREF)
+        self._bind_document = client.register_script(BIND_DOCUMENT)
         self._rate_limit = client.register_script(RATE_LIMIT)
         self._refund = client.register_script(REFUND_RATE)
         self._acquire_slot = client.register_script(ACQUIRE_SLOT)
@@ -241,6 +274,7 @@ class RedisStore:
         self._hold = client.register_script(HOLD_IDEMPOTENCY)
         self._scripts = [
             self._put_xref,
+            self._bind_document,
             self._rate_limit,
             self._refund,
             self._acquire_slot,
@@ -286,6 +320,7 @@ class RedisStore:
         keys = [
             self._xref_key(record.gateway_id),
             self._erp_key(record.backend, record.kind, record.erp_id),
+            self._legal_entity_key(record.kind, record.legal_entity),
         ]
         if record.external_ref is not None:
             keys.append(self._external_ref_key(record.kind, record.external_ref))
@@ -317,6 +352,87 @@ class RedisStore:
                 return []
             raws = await self._redis.mget([self._xref_key(str(_text(i))) for i in ids])
         return [XrefRecord.from_json(raw) for raw in raws if raw is not None]
+
+    async def xrefs_of(self, kind: Kind, legal_entity: str) -> list[XrefRecord]:
+        with _unavailable_as_problem():
+            ids = await self._redis.lrange(self._legal_entity_key(kind, legal_entity), 0, -1)
+        records: list[XrefRecord] = []
+        for start in range(0, len(ids), _BIND_BATCH):
+            batch = ids[start : start + _BIND_BATCH]
+            with _unavailable_as_problem():
+                raws = await self._redis.mget([self._xref_key(str(_text(i))) for i in batch])
+            records += [XrefRecord.from_json(raw) for raw in raws if raw is not None]
+        return records
+
+    async def bind_documents(self, bindings: Sequence[Binding]) -> list[BindOutcome]:
+        outcomes: list[BindOutcome | None] = [None] * len(bindings)
+        pending = list(range(len(bindings)))
+        for attempt in range(_BIND_ATTEMPTS):
+            if not pending:
+                break
+            if attempt:
+                await asyncio.sleep(random.uniform(0, _BIND_BACKOFF_S * attempt))
+            retry: list[int] = []
+            for start in range(0, len(pending), _BIND_BATCH):
+                batch = pending[start : start + _BIND_BATCH]
+                retry += await self._bind_batch(bindings, batch, outcomes)
+            pending = retry
+        if pending:
+            raise StoreUnavailable("The gateway's ID cross-reference kept changing; retry.")
+        return [outcome or BindOutcome(missing=True) for outcome in outcomes]
+
+    async def _bind_batch(
+        self, bindings: Sequence[Binding], batch: list[int], outcomes: list[BindOutcome | None]
+    ) -> list[int]:
+        """Bind `batch` (indexes into `bindings`) in two round trips: read the records, then
+        compare-and-set each; the indexes whose record changed meanwhile, to retry."""
+        keys = [self._xref_key(bindings[i].gateway_id) for i in batch]
+        with _unavailable_as_problem():
+            raws = await self._redis.mget(keys)
+        calls: list[tuple[int, list[str], list[Any]]] = []
+        seen: set[str] = set()
+        retry: list[int] = []
+        for i, key, raw in zip(batch, keys, raws, strict=True):
+            binding = bindings[i]
+            if raw is None:
+                outcomes[i] = BindOutcome(missing=True)
+                continue
+            if binding.gateway_id in seen:  # a second binding of one record: after the first
+                retry.append(i)
+                continue
+            seen.add(binding.gateway_id)
+            record = XrefRecord.from_json(raw)
+            document = binding.document
+            bound = record.with_document(document, home=binding.home)
+            erp_key = self._erp_key(document.backend, record.kind, document.erp_id)
+            calls.append((i, [key, erp_key], [binding.gateway_id, _text(raw), bound.to_json()]))
+
+        def fill(pipe: Any) -> None:
+            for _, call_keys, args in calls:
+                self._queue(pipe, self._bind_document, call_keys, args)
+
+        replies = await self._pipelined(fill) if calls else []
+        for (i, _, args), reply in zip(calls, replies, strict=True):
+            status, detail = int(reply[0]), _text(reply[1])
+            if status == _BIND_DONE:
+                outcomes[i] = BindOutcome(record=XrefRecord.from_json(args[2]))
+            elif status == _BIND_TAKEN:
+                outcomes[i] = BindOutcome(taken_by=detail)
+            elif status == _BIND_MISSING:
+                outcomes[i] = BindOutcome(missing=True)
+            else:
+                retry.append(i)
+        return retry
+
+    # -- jobs ------------------------------------------------------------------------------
+    async def put_job(self, job_id: str, state: str, retention_s: float) -> None:
+        with _unavailable_as_problem():
+            await self._redis.set(self._key("job:", job_id), state, px=_ms(retention_s))
+
+    async def get_job(self, job_id: str) -> str | None:
+        with _unavailable_as_problem():
+            raw = await self._redis.get(self._key("job:", job_id))
+        return _text(raw)
 
     # -- rate limits (GCRA) --------------------------------------------------------------
     async def rate_limit(self, key: str, rate_per_s: float, burst: int) -> RateDecision:
@@ -457,6 +573,9 @@ class RedisStore:
 
     def _erp_key(self, backend: str, kind: Kind, erp_id: str) -> str:
         return f"{self._prefix}{XREF_TAG}:erp:{backend}:{kind.value}:{erp_id}"
+
+    def _legal_entity_key(self, kind: Kind, legal_entity: str) -> str:
+        return f"{self._prefix}{XREF_TAG}:le:{kind.value}:{legal_entity}"
 
     def _external_ref_key(self, kind: Kind, external_ref: str) -> str:
         return f"{self._prefix}{XREF_TAG}:ext:{kind.value}:{external_ref}"

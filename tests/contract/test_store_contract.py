@@ -18,8 +18,10 @@ from redis.crc import key_slot
 from gateway.domain.operations import Kind
 from gateway.store import MemoryStore, open_store
 from gateway.store.base import (
+    Binding,
     BucketRequest,
     ClaimRequest,
+    ErpDocument,
     SlotRequest,
     Store,
     StoredResponse,
@@ -126,6 +128,108 @@ async def test_an_xref_keeps_every_field_it_was_given(store: Store) -> None:
     stored = await store.get_xref("so_one")
     assert stored == record
     assert stored is not None and stored.kind is Kind.SALES_ORDER
+
+
+# -- records in several ERPs: replicas, moved homes, bulk bindings -----------------------
+
+
+def _in(backend: str, erp_id: str) -> ErpDocument:
+    return ErpDocument(backend, erp_id, f"DOC-{erp_id}")
+
+
+async def test_a_customer_bound_in_a_second_erp_is_found_from_either(store: Store) -> None:
+    await store.put_xref(xref("cus_both", "100", backend="legacy"))
+    (outcome,) = await store.bind_documents([Binding("cus_both", _in("cloud", "900"))])
+    assert outcome.record is not None
+    assert outcome.record.document_in("cloud") == _in("cloud", "900")
+    assert outcome.record.document_in("legacy") == _in("legacy", "100")
+    assert outcome.record.backend == "legacy"  # its home stays where it was created
+    assert await store.get_xref("cus_both") == outcome.record
+    assert await store.get_xref_by_erp("cloud", Kind.CUSTOMER, "900") == outcome.record
+    assert await store.get_xref_by_erp("legacy", Kind.CUSTOMER, "100") == outcome.record
+
+
+async def test_binding_the_same_document_twice_changes_nothing(store: Store) -> None:
+    await store.put_xref(xref("cus_twice", "101", backend="legacy"))
+    first, again = await store.bind_documents(
+        [Binding("cus_twice", _in("cloud", "901")), Binding("cus_twice", _in("cloud", "901"))]
+    )
+    assert first.record == again.record
+    assert again.record is not None and len(again.record.replicas) == 1
+
+
+async def test_a_document_bound_to_another_record_is_refused(store: Store) -> None:
+    await store.put_xref(xref("cus_a", "102", backend="legacy"))
+    await store.put_xref(xref("cus_b", "902", backend="cloud"))
+    (outcome,) = await store.bind_documents([Binding("cus_a", _in("cloud", "902"))])
+    assert (outcome.record, outcome.taken_by) == (None, "cus_b")
+    assert (await store.get_xref("cus_a")) == xref("cus_a", "102", backend="legacy")
+
+
+async def test_binding_an_unknown_gateway_id_says_it_is_missing(store: Store) -> None:
+    (outcome,) = await store.bind_documents([Binding("cus_none", _in("cloud", "903"))])
+    assert outcome.missing and outcome.record is None
+
+
+async def test_a_moved_order_lives_at_its_new_home_and_its_old_id_still_finds_it(
+    store: Store,
+) -> None:
+    await store.put_xref(xref("so_moved", "5001", kind=Kind.SALES_ORDER, backend="legacy"))
+    (outcome,) = await store.bind_documents([Binding("so_moved", _in("cloud", "77"), home=True)])
+    moved = await store.get_xref("so_moved")
+    assert moved == outcome.record
+    assert moved is not None and (moved.backend, moved.erp_id) == ("cloud", "77")
+    assert moved.replicas == ()  # an order has one home
+    assert await store.get_xref_by_erp("legacy", Kind.SALES_ORDER, "5001") == moved
+
+
+async def test_concurrent_bindings_of_one_customer_keep_every_document(store: Store) -> None:
+    await store.put_xref(xref("cus_many", "104", backend="legacy"))
+    backends = [f"erp{n}" for n in range(10)]
+    await asyncio.gather(
+        *(
+            store.bind_documents([Binding("cus_many", _in(b, f"9{n}"))])
+            for n, b in enumerate(backends)
+        )
+    )
+    record = await store.get_xref("cus_many")
+    assert record is not None
+    assert {d.backend for d in record.replicas} == set(backends)
+
+
+async def test_two_thousand_bindings_in_one_call_each_get_their_outcome(store: Store) -> None:
+    count = 2000
+    for n in range(count):
+        await store.put_xref(xref(f"cus_bulk{n}", str(10_000 + n), backend="legacy"))
+    bindings = [Binding(f"cus_bulk{n}", _in("cloud", str(50_000 + n))) for n in range(count)]
+    bindings.append(Binding("cus_bulk_missing", _in("cloud", "1")))
+    outcomes = await store.bind_documents(bindings)
+    assert len(outcomes) == count + 1
+    assert all(o.record is not None for o in outcomes[:count])
+    assert outcomes[-1].missing
+    found = await store.get_xref_by_erp("cloud", Kind.CUSTOMER, str(50_000 + count - 1))
+    assert found is not None and found.gateway_id == f"cus_bulk{count - 1}"
+
+
+async def test_the_records_of_a_legal_entity_are_listed_by_kind_oldest_first(
+    store: Store,
+) -> None:
+    first = replace(xref("cus_le1", "201"), legal_entity="CA01")
+    second = replace(xref("cus_le2", "202"), legal_entity="CA01")
+    elsewhere = replace(xref("cus_le3", "203"), legal_entity="US01")
+    order = replace(xref("so_le", "204", kind=Kind.SALES_ORDER), legal_entity="CA01")
+    for record in (first, second, elsewhere, order):
+        await store.put_xref(record)
+    assert await store.xrefs_of(Kind.CUSTOMER, "CA01") == [first, second]
+    assert await store.xrefs_of(Kind.SALES_ORDER, "CA01") == [order]
+
+
+async def test_a_job_state_is_kept_for_its_retention(store: Store, clock: Clock) -> None:
+    await store.put_job("job1", '{"status":"running"}', retention_s=0.2)
+    assert await store.get_job("job1") == '{"status":"running"}'
+    assert await store.get_job("job2") is None
+    await clock.advance(0.3)
+    assert await store.get_job("job1") is None
 
 
 # -- rate limits (GCRA) ------------------------------------------------------------------

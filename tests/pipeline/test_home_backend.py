@@ -12,11 +12,12 @@ from tests.e2e import payloads
 from tests.harness import Gateway, in_process_gateway
 
 
-def _move_de01_to_cloud(gw: Gateway) -> None:
-    routes = gw.runtime.config.routes.model_dump()
+def _move_de01_to_cloud(gw: Gateway, replicate: str = "on_demand") -> None:
+    routes = gw.runtime.config.routes.model_dump(by_alias=True)
     routes["rules"].insert(
         0, {"id": "de01-wave", "match": {"legal_entities": ["DE01"]}, "backend": "cloud"}
     )
+    routes["replicate_customers"] = replicate
     table = compile_routes(RoutesConfig.model_validate(routes))
     gw.serve(replace(gw.runtime, routing=table))
 
@@ -45,7 +46,30 @@ async def test_reads_and_cancels_go_to_the_records_home_after_a_wave(store: Stor
         assert "cancel_sales_order" in legacy.calls
         assert cloud.calls == []
 
-        # New DE01 records follow the new route; their customer must be migrated first.
+        # New DE01 records follow the new route; the order's customer is copied there first.
+        for _ in range(2):
+            placed = await api.post(
+                "/v1/sales-orders",
+                json=payloads.order("DE01", customer["id"]),
+                headers=payloads.new_key(),
+            )
+            assert placed.status_code == 201, placed.text
+        assert len(cloud.orders) == 2
+        assert len(cloud.customers) == 1  # copied once, for the first order only
+        (copy,) = cloud.customers.values()
+        assert copy.legal_name == customer["name"]
+        assert {o.customer_erp_id for o in cloud.orders.values()} == {copy.erp_id}
+        fresh = await api.post("/v1/customers", json=payloads.customer("DE01"))
+        assert fresh.status_code == 201
+        assert len(cloud.customers) == 2
+
+
+async def test_with_copies_off_an_order_for_a_customer_not_yet_moved_is_422(
+    store: Store,
+) -> None:
+    async with in_process_gateway(store) as gw, gw.client() as api:
+        customer = (await api.post("/v1/customers", json=payloads.customer("DE01"))).json()
+        _move_de01_to_cloud(gw, replicate="off")
         refused = await api.post(
             "/v1/sales-orders",
             json=payloads.order("DE01", customer["id"]),
@@ -53,6 +77,31 @@ async def test_reads_and_cancels_go_to_the_records_home_after_a_wave(store: Stor
         )
         assert refused.status_code == 422
         assert refused.json()["code"] == "customer_not_found"
-        fresh = await api.post("/v1/customers", json=payloads.customer("DE01"))
-        assert fresh.status_code == 201
-        assert len(cloud.customers) == 1
+        assert "migrated first" in refused.json()["detail"]
+        assert not gw.erps["cloud"].customers and not gw.erps["cloud"].orders
+
+
+async def test_a_customer_present_in_both_erps_is_read_where_the_rules_send_it(
+    store: Store,
+) -> None:
+    async with in_process_gateway(store) as gw, gw.client() as api:
+        customer = (await api.post("/v1/customers", json=payloads.customer("DE01"))).json()
+        legacy, cloud = gw.erps["legacy"], gw.erps["cloud"]
+        _move_de01_to_cloud(gw, replicate="off")
+        # Not present in the cloud ERP yet: read at its home.
+        assert (await api.get(f"/v1/customers/{customer['id']}")).status_code == 200
+        assert legacy.calls.count("get_customer") == 1 and "get_customer" not in cloud.calls
+        _move_de01_to_cloud(gw)
+        order = await api.post(
+            "/v1/sales-orders",
+            json=payloads.order("DE01", customer["id"]),
+            headers=payloads.new_key(),
+        )
+        assert order.status_code == 201, order.text  # copies the customer to the cloud ERP
+        legacy.calls.clear()
+        cloud.calls.clear()
+        read = await api.get(f"/v1/customers/{customer['id']}")
+        assert read.status_code == 200
+        assert cloud.calls == ["get_customer"] and legacy.calls == []
+        (copy,) = cloud.customers.values()
+        assert read.json()["erp_reference"] == copy.document_number

@@ -73,7 +73,7 @@ def test_explain_names_the_rule_and_backend() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert "Decision: cloud" in result.stdout
-    assert "na-on-cloud" in result.stdout
+    assert "wave-1" in result.stdout
 
 
 def test_token_mints_a_demo_token_for_the_client_and_scopes() -> None:

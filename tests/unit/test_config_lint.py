@@ -10,7 +10,7 @@ from gateway import configuration
 from gateway.config.issues import ConfigError
 from tests.unit.test_config_loader import config_copy, edit, line_of, only_error
 
-NA_RULE = "  - id: na-on-cloud  "  # the demo's rule, as written (the comment starts later)
+NA_RULE = "  - id: wave-1  "  # the demo's rule, as written (the comment starts later)
 
 
 def add_rule(config: Path, rule: str) -> int:
@@ -35,11 +35,11 @@ def test_an_unknown_default_backend_is_an_error(tmp_path: Path) -> None:
 
 def test_a_duplicate_rule_id_is_reported_at_the_second_rule(tmp_path: Path) -> None:
     config = config_copy(tmp_path)
-    first = add_rule(config, "  - id: na-on-cloud\n    backend: legacy\n")
+    first = add_rule(config, "  - id: wave-1\n    backend: legacy\n")
     second = line_of(config, "routes.yaml", NA_RULE)
     issue = only_error(config)
     assert issue.line == second
-    assert issue.message == f"duplicate rule id 'na-on-cloud' (first at line {first})"
+    assert issue.message == f"duplicate rule id 'wave-1' (first at line {first})"
 
 
 def test_an_unknown_legal_entity_in_a_match_is_an_error(tmp_path: Path) -> None:
@@ -54,7 +54,12 @@ def test_an_unknown_legal_entity_in_a_match_is_an_error(tmp_path: Path) -> None:
 
 def test_an_unknown_region_in_a_match_is_an_error(tmp_path: Path) -> None:
     config = config_copy(tmp_path)
-    line = edit(config, "routes.yaml", "regions: [NA]", "regions: [NA, LATAM]")
+    line = edit(
+        config,
+        "routes.yaml",
+        "legal_entities: [US01]}",
+        "legal_entities: [US01], regions: [LATAM]}",
+    )
     issue = only_error(config)
     assert issue.line == line
     assert issue.message == "unknown region 'LATAM' (regions of the legal entities: APAC, EMEA, NA)"
@@ -104,7 +109,7 @@ def test_a_budget_for_an_unknown_backend_is_an_error(tmp_path: Path) -> None:
 
 def test_a_missing_value_map_for_a_routed_legal_entity_warns_but_loads(tmp_path: Path) -> None:
     config = config_copy(tmp_path)
-    edit(config, "backends/cloud.yaml", '    CA01: {subsidiary: "3", currency: "3"}\n', "")
+    edit(config, "backends/cloud.yaml", '    US01: {subsidiary: "2", currency: "1"}\n', "")
     issues = configuration.check(config, env={})
     assert [(i.severity, i.file, i.line) for i in issues] == [
         (
@@ -113,9 +118,9 @@ def test_a_missing_value_map_for_a_routed_legal_entity_warns_but_loads(tmp_path:
             line_of(config, "backends/cloud.yaml", "legal_entities:"),
         )
     ]
-    assert "CA01 is routed here (routes.yaml, by rule na-on-cloud)" in issues[0].message
+    assert "US01 is routed here (routes.yaml, by rule wave-1)" in issues[0].message
     assert (
-        "CA01" not in configuration.load(config, env={}).backends["cloud"].value_maps.legal_entities
+        "US01" not in configuration.load(config, env={}).backends["cloud"].value_maps.legal_entities
     )
 
 

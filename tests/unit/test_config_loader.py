@@ -88,7 +88,7 @@ def test_the_demo_configuration_has_the_documented_clients_and_issuer() -> None:
 
 def test_bad_yaml_is_reported_at_the_line_the_parser_stopped(tmp_path: Path) -> None:
     config = config_copy(tmp_path)
-    line = edit(config, "routes.yaml", "regions: [NA]}", "regions: [NA}")
+    line = edit(config, "routes.yaml", "legal_entities: [US01]}", "legal_entities: [US01}")
     issue = only_error(config)
     assert (issue.file, issue.line) == ("routes.yaml", line)
     assert "invalid YAML" in issue.message
@@ -122,7 +122,7 @@ def test_a_missing_key_is_reported_at_the_line_of_the_entry_that_lacks_it(tmp_pa
     config = config_copy(tmp_path)
     edit(config, "routes.yaml", "    backend: cloud", "")
     issue = only_error(config)
-    assert issue.line == line_of(config, "routes.yaml", "- id: na-on-cloud")
+    assert issue.line == line_of(config, "routes.yaml", "- id: wave-1")
     assert issue.message == "rules[0]: missing key 'backend'"
 
 
@@ -192,7 +192,7 @@ def test_a_missing_config_directory_is_an_error(tmp_path: Path) -> None:
 
 def test_every_broken_file_is_reported_in_one_run(tmp_path: Path) -> None:
     config = config_copy(tmp_path)
-    routes_line = edit(config, "routes.yaml", "regions: [NA]}", "regions: [NA}")
+    routes_line = edit(config, "routes.yaml", "legal_entities: [US01]}", "legal_entities: [US01}")
     tiers_line = edit(config, "policies/rate-limits.yaml", "burst: 100}", "burst: -1}")
     edit(config, "backends/cloud.yaml", "timeout_s: 5", "timeout_s: soon")
     with pytest.raises(ConfigError) as raised:

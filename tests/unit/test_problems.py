@@ -38,6 +38,7 @@ EXPECTED = {
     Code.STORE_UNAVAILABLE: (Category.TECHNICAL, 503, True),
     Code.REQUEST_TIMEOUT: (Category.TECHNICAL, 408, True),
     Code.GATEWAY_BUSY: (Category.TECHNICAL, 503, True),
+    Code.LEGAL_ENTITY_FROZEN: (Category.TECHNICAL, 503, True),
     Code.INTERNAL_ERROR: (Category.TECHNICAL, 500, True),
 }
 

@@ -39,14 +39,14 @@ def demo() -> RoutingTable:
     return compile_routes(load_config(REPO, env={}).routes)
 
 
-def test_the_demo_routes_north_america_to_the_cloud_and_the_rest_to_legacy(
+def test_the_demo_routes_us01_to_the_cloud_and_the_rest_to_legacy(
     demo: RoutingTable,
 ) -> None:
     for operation in ALL_OPERATIONS:
         backends = {code: demo.decide(operation, code).backend for code in demo.legal_entities}
         assert backends == {
             "US01": "cloud",
-            "CA01": "cloud",
+            "CA01": "legacy",
             "DE01": "legacy",
             "FR01": "legacy",
             "GB01": "legacy",
@@ -56,7 +56,7 @@ def test_the_demo_routes_north_america_to_the_cloud_and_the_rest_to_legacy(
 
 def test_a_matching_rule_gives_its_id_and_a_short_reason(demo: RoutingTable) -> None:
     assert demo.decide("sales_orders.create", "US01") == RouteDecision(
-        "cloud", "na-on-cloud", "rule na-on-cloud: region NA"
+        "cloud", "wave-1", "rule wave-1: legal entity US01"
     )
 
 
@@ -160,16 +160,16 @@ AT = dt.datetime(2026, 3, 1, 9, 30, tzinfo=dt.UTC)
 def test_explain_shows_the_facts_the_matching_rule_and_the_backend(demo: RoutingTable) -> None:
     text = explain(demo, "sales_orders.create", "US01", at=AT).text()
     assert "US01 Acme US Inc. (region NA, country US, currency USD)" in text
-    assert "1. na-on-cloud -> cloud: MATCH" in text
-    assert "region NA is in [NA]" in text
+    assert "1. wave-1 -> cloud: MATCH" in text
+    assert "legal entity US01 is in [US01]" in text
     assert "2026-03-01T09:30:00+00:00" in text
-    assert text.splitlines()[-1] == "Decision: cloud (rule na-on-cloud: region NA)"
+    assert text.splitlines()[-1] == "Decision: cloud (rule wave-1: legal entity US01)"
 
 
 def test_explain_says_why_each_rule_missed_before_the_default(demo: RoutingTable) -> None:
     text = explain(demo, "invoices.read", "DE01", at=AT).text()
-    assert "1. na-on-cloud -> cloud: no match" in text
-    assert "region EMEA is not in [NA]" in text
+    assert "1. wave-1 -> cloud: no match" in text
+    assert "legal entity DE01 is not in [US01]" in text
     assert "no rule matched: default_backend legacy" in text
     assert text.splitlines()[-1] == "Decision: legacy (no rule matched; default backend legacy)"
 

@@ -1,0 +1,85 @@
+"""Copying a customer to another ERP: read where it is present, create it in the target with the
+target's value maps under the customer's own gateway reference, bind the new document in the xref.
+
+Idempotent: the target is searched by the gateway reference first, so a second copy (a retried
+order, a rerun or resumed migration) finds the first and creates nothing. Not the migration job
+that runs it for a whole legal entity (see `gateway.ops.migrations`).
+"""
+
+from __future__ import annotations
+
+from pydantic import ValidationError
+
+from gateway.adapters.base import ErpCustomer, References
+from gateway.domain.errors import Code, FieldError, GatewayError, business
+from gateway.domain.models import CustomerCreate
+from gateway.service.erp_calls import Caller
+from gateway.store.base import Binding, ErpDocument, Store, XrefRecord
+
+
+def customer_request(erp: ErpCustomer, record: XrefRecord) -> CustomerCreate:
+    """The canonical create request that makes `erp`'s customer again in another ERP."""
+    try:
+        return CustomerCreate.model_validate(
+            {
+                "external_ref": erp.external_ref or record.external_ref or record.gateway_id,
+                "legal_entity": record.legal_entity,
+                "legal_name": erp.legal_name,
+                "display_name": erp.display_name,
+                "tax_id": erp.tax_id,
+                "email": erp.email,
+                "currency": erp.currency,
+                "payment_terms": erp.payment_terms,
+                "credit_limit": erp.credit_limit,
+                "addresses": [a.model_dump() for a in erp.addresses],
+            },
+            strict=False,
+        )
+    except ValidationError as exc:
+        missing = ", ".join(sorted({".".join(map(str, e["loc"])) for e in exc.errors()}))
+        raise GatewayError(
+            Code.ERP_REJECTED,
+            f"Customer {record.gateway_id} cannot be copied: its record in {record.backend} "
+            f"lacks or has unusable {missing}; complete it there first.",
+        ) from None
+
+
+async def copy_customer(call: Caller, store: Store, record: XrefRecord, target: str) -> XrefRecord:
+    """`record`'s customer present in `target` too: found there by its gateway reference, or
+    created there from where it is present now; the xref bound either way."""
+    present = record.document_in(target)
+    if present is not None:
+        return record
+    refs = References(record.external_ref, record.gateway_ref)
+    copied = await call(target, lambda a, c: a.find_customer_by_gateway_ref(refs.gateway_ref, c))
+    if copied is None:
+        source = record.home
+        erp = await call(source.backend, lambda a, c: a.get_customer(source.erp_id, c))
+        if erp is None:
+            raise GatewayError(
+                Code.ERP_BAD_RESPONSE,
+                f"Customer {record.gateway_id} is not in {source.backend} any more, though the "
+                "gateway bound it there.",
+            )
+        request = customer_request(erp, record)
+        copied = await call(target, lambda a, c: a.create_customer(request, refs, c))
+    document = ErpDocument(target, copied.erp_id, copied.document_number)
+    (outcome,) = await store.bind_documents([Binding(record.gateway_id, document)])
+    if outcome.record is None:
+        holder = outcome.taken_by or "nothing"
+        raise GatewayError(
+            Code.ERP_REJECTED,
+            f"Customer {record.gateway_id}'s copy in {target} ({copied.document_number}) is "
+            f"bound to {holder} in the gateway; an operator must resolve it.",
+        )
+    return outcome.record
+
+
+def not_migrated(customer_id: str, legal_entity: str, backend: str) -> GatewayError:
+    """422 for an order whose customer is absent from the order's ERP, copies being off."""
+    return business(
+        Code.CUSTOMER_NOT_FOUND,
+        f"Customer {customer_id} is not yet set up in {backend}, the ERP that now holds "
+        f"{legal_entity}'s orders; it must be migrated first (gateway migrate).",
+        FieldError("/customer_id", "Customer not available in the system of record."),
+    )

@@ -1,0 +1,140 @@
+"""A wave through the pipeline: new CA01 orders move at the wave's second, writes are refused
+while a freeze holds (503 with Retry-After to its end), reads never are, and a client granted
+`gateway:debug` sees each decision. The gateway's clock is injected, never waited for."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import httpx
+
+from gateway.store.base import Store
+from tests.configs import write_config
+from tests.e2e import payloads
+from tests.harness import in_process_gateway
+
+WAVE = dt.datetime(2026, 12, 1, 6, 0, tzinfo=dt.UTC).timestamp()
+RULES = """  - id: ca01-wave
+    match: {legal_entities: [CA01]}
+    backend: cloud
+    effective_from: 2026-12-01T06:00:00Z
+"""
+FREEZES = """freezes:
+  - id: ca01-cutover
+    legal_entities: [CA01]
+    from: 2026-12-01T05:45:00Z
+    until: 2026-12-01T06:00:00Z
+    reason: CA01 is moving to the cloud ERP
+"""
+DEBUG_CLIENT = """
+  - id: crm-debug
+    scopes: [customers:write, customers:read, sales_orders:write, sales_orders:read,
+             gateway:debug]
+    legal_entities: "*"
+    rate_limit: standard
+"""
+
+
+class Clock:
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def wave_config(tmp_path: Path) -> Path:
+    config = write_config(tmp_path, clients=DEBUG_CLIENT)
+    routes = config / "routes.yaml"
+    text = routes.read_text().replace("\nrules:\n", "\nrules:\n" + RULES, 1)
+    routes.write_text(text.replace("freezes: []\n", FREEZES, 1))
+    return config
+
+
+async def _order(api: httpx.AsyncClient, customer_id: str) -> httpx.Response:
+    return await api.post(
+        "/v1/sales-orders", json=payloads.order("CA01", customer_id), headers=payloads.new_key()
+    )
+
+
+async def test_new_orders_move_at_the_waves_second_and_old_ones_stay_home(
+    store: Store, tmp_path: Path
+) -> None:
+    clock = Clock(WAVE - 3600)
+    async with (
+        in_process_gateway(store, wave_config(tmp_path), clock=clock) as gw,
+        gw.client() as api,
+    ):
+        legacy, cloud = gw.erps["legacy"], gw.erps["cloud"]
+        customer = (await api.post("/v1/customers", json=payloads.customer("CA01"))).json()
+        before = await _order(api, customer["id"])
+        assert before.status_code == 201, before.text
+        clock.now = WAVE
+        after = await _order(api, customer["id"])
+        assert after.status_code == 201, after.text
+        assert len(legacy.orders) == 1 and len(cloud.orders) == 1
+        legacy.calls.clear()
+        cloud.calls.clear()
+        assert (await api.get(f"/v1/sales-orders/{before.json()['id']}")).status_code == 200
+        assert legacy.calls == ["get_sales_order"] and cloud.calls == []
+
+
+async def test_a_frozen_write_is_503_with_retry_after_and_reads_go_on(
+    store: Store, tmp_path: Path
+) -> None:
+    clock = Clock(WAVE - 3600)
+    async with (
+        in_process_gateway(store, wave_config(tmp_path), clock=clock) as gw,
+        gw.client() as api,
+    ):
+        customer = (await api.post("/v1/customers", json=payloads.customer("CA01"))).json()
+        clock.now = WAVE - 100.5
+        frozen = await _order(api, customer["id"])
+        assert frozen.status_code == 503
+        problem = frozen.json()
+        assert (problem["code"], problem["category"], problem["retryable"]) == (
+            "legal_entity_frozen",
+            "technical",
+            True,
+        )
+        assert "CA01 is moving to the cloud ERP" in problem["detail"]
+        assert frozen.headers["retry-after"] == "101"
+        assert not any(erp.orders for erp in gw.erps.values())
+        read = await api.get(f"/v1/customers/{customer['id']}")
+        assert read.status_code == 200
+        other = await api.post("/v1/customers", json=payloads.customer("DE01"))
+        assert other.status_code == 201  # another legal entity is not frozen
+        # The same request, retried after Retry-After, goes through (to the cloud ERP by now).
+        clock.now = WAVE
+        retried = await api.post(
+            "/v1/sales-orders",
+            json=payloads.order("CA01", customer["id"]),
+            headers=dict(frozen.request.headers),
+        )
+        assert retried.status_code == 201, retried.text
+        assert len(gw.erps["cloud"].orders) == 1
+
+
+async def test_only_a_client_granted_debug_sees_the_routing_decision(
+    store: Store, tmp_path: Path
+) -> None:
+    clock = Clock(WAVE)
+    async with (
+        in_process_gateway(store, wave_config(tmp_path), clock=clock) as gw,
+        gw.client() as demo,
+        gw.client("crm-debug") as debug,
+    ):
+        created = await debug.post("/v1/customers", json=payloads.customer("CA01"))
+        assert created.status_code == 201
+        assert created.headers["x-route-rule"] == "ca01-wave"
+        assert created.headers["x-gateway-backend"] == "cloud"
+        plain = await demo.post("/v1/customers", json=payloads.customer("CA01"))
+        assert plain.status_code == 201
+        assert "x-route-rule" not in plain.headers and "x-gateway-backend" not in plain.headers
+        order = await _order(debug, created.json()["id"])
+        read = await debug.get(f"/v1/sales-orders/{order.json()['id']}")
+        assert (read.headers["x-route-rule"], read.headers["x-gateway-backend"]) == (
+            "home",
+            "cloud",
+        )

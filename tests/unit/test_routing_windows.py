@@ -1,0 +1,155 @@
+"""Rules in time: waves that take effect at their second, windows that end, freezes that refuse
+writes for a while. The time is given to `decide`, never waited for."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pytest
+
+from gateway.config.routes import RoutesConfig
+from gateway.domain.operations import ALL_OPERATIONS, WRITE_OPERATIONS
+from gateway.routing.explain import explain
+from gateway.routing.rules import RoutingTable, compile_routes
+from tests.unit.test_routing import LEGAL_ENTITIES
+
+WAVE = dt.datetime(2026, 12, 1, 6, 0, tzinfo=dt.UTC)
+T = WAVE.timestamp()
+FREEZE = {
+    "id": "ca01-cutover",
+    "legal_entities": ["CA01"],
+    "from": "2026-12-01T05:45:00Z",
+    "until": "2026-12-01T06:00:00Z",
+    "reason": "CA01 is moving to the cloud ERP",
+}
+
+
+def table(*rules: dict[str, Any], freezes: tuple[dict[str, Any], ...] = ()) -> RoutingTable:
+    return compile_routes(
+        RoutesConfig.model_validate(
+            {
+                "legal_entities": LEGAL_ENTITIES,
+                "rules": list(rules),
+                "default_backend": "legacy",
+                "freezes": list(freezes),
+            }
+        )
+    )
+
+
+def wave(**window: str) -> dict[str, Any]:
+    return {"id": "ca01-wave", "match": {"legal_entities": ["CA01"]}, "backend": "cloud", **window}
+
+
+def test_a_wave_takes_effect_at_its_second_and_not_a_moment_before() -> None:
+    routes = table(wave(effective_from="2026-12-01T06:00:00Z"))
+    before = routes.decide("sales_orders.create", "CA01", T - 0.001)
+    at = routes.decide("sales_orders.create", "CA01", T)
+    assert (before.backend, before.rule_id) == ("legacy", "default")
+    assert (at.backend, at.rule_id) == ("cloud", "ca01-wave")
+    assert before.until == T  # the decision says when it changes
+    assert at.until is None
+    assert "from 2026-12-01T06:00:00Z" in at.reason
+
+
+def test_a_window_that_ends_sends_new_requests_back() -> None:
+    routes = table(
+        wave(effective_from="2026-12-01T06:00:00Z", effective_until="2026-12-02T06:00:00+00:00")
+    )
+    end = dt.datetime(2026, 12, 2, 6, 0, tzinfo=dt.UTC).timestamp()
+    assert routes.decide("customers.create", "CA01", end - 1).backend == "cloud"
+    assert routes.decide("customers.create", "CA01", end).backend == "legacy"
+    assert routes.decide("customers.create", "CA01", end - 1).until == end
+
+
+def test_a_rule_with_only_an_end_holds_until_it() -> None:
+    routes = table(wave(effective_until="2026-12-01T06:00:00+01:00"))  # 05:00Z
+    assert routes.decide("customers.read", "CA01", T - 3601).backend == "cloud"
+    assert routes.decide("customers.read", "CA01", T - 3600).backend == "legacy"
+
+
+def test_an_earlier_rule_out_of_its_window_lets_a_later_one_decide() -> None:
+    routes = table(
+        wave(effective_from="2026-12-01T06:00:00Z"),
+        {"id": "na", "match": {"regions": ["NA"]}, "backend": "legacy"},
+    )
+    assert routes.decide("sales_orders.create", "CA01", T - 1).rule_id == "na"
+    assert routes.decide("sales_orders.create", "CA01", T).rule_id == "ca01-wave"
+
+
+def test_other_legal_entities_are_untouched_by_a_wave() -> None:
+    routes = table(wave(effective_from="2026-12-01T06:00:00Z"))
+    for moment in (T - 1, T, T + 86400):
+        assert routes.decide("sales_orders.create", "DE01", moment).backend == "legacy"
+
+
+def test_a_freeze_refuses_writes_in_its_window_and_never_reads() -> None:
+    routes = table(freezes=(FREEZE,))
+    start = T - 900
+    for operation in ALL_OPERATIONS:
+        frozen = routes.frozen(operation, "CA01", start)
+        if operation in WRITE_OPERATIONS:
+            assert frozen is not None and frozen.id == "ca01-cutover", operation
+        else:
+            assert frozen is None, operation
+    assert routes.frozen("sales_orders.create", "CA01", start - 0.001) is None
+    assert routes.frozen("sales_orders.create", "CA01", T) is None  # until is exclusive
+    assert routes.frozen("sales_orders.create", "DE01", start) is None
+
+
+def test_a_freeze_says_how_long_to_wait_in_whole_seconds_and_at_least_one() -> None:
+    freeze = table(freezes=(FREEZE,)).frozen("sales_orders.create", "CA01", T - 600)
+    assert freeze is not None
+    assert freeze.retry_after_s(T - 600) == 600
+    assert freeze.retry_after_s(T - 10.2) == 11
+    assert freeze.retry_after_s(T - 0.001) == 1
+
+
+def test_a_freeze_may_name_its_operations_by_glob_even_a_quote() -> None:
+    routes = table(freezes=({**FREEZE, "operations": ["sales_orders.*", "quotes.validate"]},))
+    start = T - 900
+    assert routes.frozen("quotes.validate", "CA01", start) is not None
+    assert routes.frozen("sales_orders.cancel", "CA01", start) is not None
+    assert routes.frozen("customers.create", "CA01", start) is None
+
+
+@pytest.mark.parametrize(
+    ("window", "message"),
+    [
+        (
+            {"effective_from": "2026-12-01T06:00:00Z", "effective_until": "2026-12-01T06:00:00Z"},
+            "after",
+        ),
+        ({"effective_from": "2026-12-01T06:00:00"}, "timezone"),
+    ],
+)
+def test_a_window_must_be_in_order_and_carry_an_offset(
+    window: dict[str, str], message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        table(wave(**window))
+
+
+def test_the_table_has_one_period_per_span_between_instants() -> None:
+    routes = table(
+        wave(effective_from="2026-12-01T06:00:00Z", effective_until="2026-12-02T06:00:00Z"),
+        freezes=(FREEZE,),
+    )
+    # 05:45, 06:00 (freeze end and wave start), 06:00 next day: four periods.
+    assert len(routes.periods) == 4
+    assert routes.periods[0].window.starts is None and routes.periods[-1].window.ends is None
+
+
+def test_explain_names_the_window_and_why_a_rule_does_not_match_yet() -> None:
+    routes = table(wave(effective_from="2026-12-01T06:00:00Z"), freezes=(FREEZE,))
+    before = explain(routes, "sales_orders.create", "CA01", at=WAVE - dt.timedelta(minutes=10))
+    text = before.text()
+    assert "1. ca01-wave -> cloud [from 2026-12-01T06:00:00Z]: no match" in text
+    assert "the time is not within its window (from 2026-12-01T06:00:00Z)" in text
+    assert "Decision: legacy" in text
+    assert "Until:    2026-12-01T06:00:00Z" in text
+    assert "Frozen:   by ca01-cutover" in text and "CA01 is moving to the cloud ERP" in text
+    after = explain(routes, "sales_orders.create", "CA01", at=WAVE).text()
+    assert "1. ca01-wave -> cloud [from 2026-12-01T06:00:00Z]: MATCH" in after
+    assert "Frozen" not in after
