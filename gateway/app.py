@@ -40,6 +40,7 @@ from gateway.observability.logging import access_log, flush_logs
 from gateway.observability.metrics import Metrics
 from gateway.observability.spans import Telemetry
 from gateway.observability.trace_context import CORRELATION_HEADER, correlation_id_from
+from gateway.ops.migrations import Migrations
 from gateway.ops.reload import Reloader
 from gateway.pipeline.admission import Admit
 from gateway.pipeline.auth import Authenticate
@@ -299,6 +300,7 @@ def build_app(
     routes += operation_routes(metrics, clock)
 
     reloader: Reloader | None = None
+    migrations: Migrations | None = None
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -310,6 +312,8 @@ def build_app(
         yield
         if watcher is not None:
             watcher.cancel()
+        if migrations is not None:
+            await migrations.aclose()
         current = current_runtime(app)
         await current.aclose_adapters()
         await current.store.aclose()
@@ -335,5 +339,6 @@ def build_app(
             current=lambda: current_runtime(app),
             install=lambda new: install_runtime(app, new),
         )
-        app.router.routes.extend(admin_routes(reloader, lambda: current_runtime(app)))
+        migrations = Migrations(lambda: current_runtime(app))
+        app.router.routes.extend(admin_routes(reloader, migrations, lambda: current_runtime(app)))
     return app

@@ -1,47 +1,39 @@
-"""Operator endpoints under `/admin`, for callers with the `gateway:admin` scope.
+"""Operator endpoints under `/admin`, for callers with the `gateway:admin` scope: configuration
+reloads, migration jobs, the ID cross-reference's exchange as CSV, and routing explanations.
 
-Not the domain API: these change or show the gateway itself (config reloads for now).
+Not the domain API: these change or show the gateway itself. Not the work behind them (see
+`gateway.ops`, `gateway.routing`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
-from typing import Protocol
+import datetime as dt
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Annotated, Any
 
+from pydantic import Field
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from gateway.api.problems import problem_response
-from gateway.config.issues import ConfigIssue
-from gateway.domain.errors import Code, FieldError, GatewayError
-from gateway.domain.operations import ADMIN_SCOPE
+from gateway.domain.errors import Code, FieldError, GatewayError, not_found
+from gateway.domain.models import LegalEntityCode, Strict
+from gateway.domain.operations import ADMIN_SCOPE, Kind
 from gateway.observability.trace_context import CORRELATION_HEADER, correlation_id_from
+from gateway.ops.migrations import JOB_PREFIX, MigrationRequest, Migrations
+from gateway.ops.reload import Reloader
+from gateway.ops.xref_exchange import export_rows, import_mappings
 from gateway.pipeline.auth import authorization_of
+from gateway.pipeline.body import parse_json_model, parse_query_model, read_body, require_json
 from gateway.pipeline.entitlements import registered, require_scope
+from gateway.routing.explain import explain
 from gateway.runtime import Runtime
 
 AdminHandler = Callable[[Request], Awaitable[Response]]
-
-
-class ReloadStatus(Protocol):
-    @property
-    def generation(self) -> int: ...
-    @property
-    def loaded_at(self) -> float: ...
-    @property
-    def last_attempt_at(self) -> float | None: ...
-    @property
-    def last_error(self) -> Sequence[ConfigIssue]: ...
-
-
-class ConfigReloader(Protocol):
-    """What the admin endpoints need of the reloader (`gateway.ops.reload.Reloader`)."""
-
-    @property
-    def status(self) -> ReloadStatus: ...
-
-    async def reload(self) -> Sequence[ConfigIssue]: ...
+CSV = "text/csv; charset=utf-8"
+MAX_IMPORT_BYTES = 64 * 1024 * 1024  # a CSV of several hundred thousand mappings
 
 
 def _admin(handler: AdminHandler, current: Callable[[], Runtime]) -> AdminHandler:
@@ -60,7 +52,34 @@ def _admin(handler: AdminHandler, current: Callable[[], Runtime]) -> AdminHandle
     return endpoint
 
 
-def admin_routes(reloader: ConfigReloader, current: Callable[[], Runtime]) -> list[Route]:
+class ExplainRequest(Strict):
+    """`POST /admin/routes/explain`."""
+
+    operation: Annotated[str, Field(min_length=1, max_length=64)]
+    legal_entity: LegalEntityCode
+    customer_id: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+    at: dt.datetime | None = None
+
+
+class ExportQuery(Strict):
+    model_config = Strict.model_config | {"strict": False}
+    legal_entity: LegalEntityCode | None = None
+
+
+class ImportQuery(Strict):
+    model_config = Strict.model_config | {"strict": False}
+    dry_run: bool = False
+    first_line: Annotated[int, Field(ge=1)] = 1
+
+
+async def _json_body(request: Request, model: type[Strict]) -> Any:
+    require_json(request)
+    return parse_json_model(await read_body(request), model)
+
+
+def admin_routes(
+    reloader: Reloader, migrations: Migrations, current: Callable[[], Runtime]
+) -> list[Route]:
     async def reload(_: Request) -> Response:
         issues = await reloader.reload()
         if issues:
@@ -81,13 +100,92 @@ def admin_routes(reloader: ConfigReloader, current: Callable[[], Runtime]) -> li
         return JSONResponse(
             {
                 "generation": status.generation,
+                "version": current().config.version,
                 "loaded_at": status.loaded_at,
                 "last_attempt_at": status.last_attempt_at,
                 "last_error": [str(i) for i in status.last_error],
             }
         )
 
+    async def start_migration(request: Request) -> Response:
+        job = await migrations.start(await _json_body(request, MigrationRequest))
+        location = f"/admin/migrations/{job.id}"
+        return JSONResponse(job.view(time.time()), 202, {"Location": location})
+
+    async def migration(request: Request) -> Response:
+        job_id = str(request.path_params["id"])
+        job = await migrations.get(job_id) if job_id.startswith(JOB_PREFIX) else None
+        if job is None:
+            raise not_found(f"No migration job {job_id}.")
+        return JSONResponse(job.view(time.time()))
+
+    async def export_xref(request: Request) -> Response:
+        query = parse_query_model(request, ExportQuery)
+        runtime = current()
+        codes = (
+            [query.legal_entity] if query.legal_entity else sorted(runtime.routing.legal_entities)
+        )
+
+        async def rows() -> AsyncIterator[str]:
+            records = [
+                record
+                for code in codes
+                for kind in Kind
+                for record in await runtime.store.xrefs_of(kind, code)
+            ]
+            for chunk in export_rows(records):
+                yield chunk
+
+        return StreamingResponse(rows(), media_type=CSV)
+
+    async def import_xref(request: Request) -> Response:
+        query = parse_query_model(request, ImportQuery)
+        raw = await read_body(request, limit=MAX_IMPORT_BYTES)
+        try:
+            text = raw.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            raise GatewayError(
+                Code.VALIDATION_FAILED, "The CSV is not UTF-8 text.", [FieldError("", "Not UTF-8.")]
+            ) from None
+        runtime = current()
+        report = await import_mappings(
+            runtime.store,
+            text,
+            sorted(runtime.backends),
+            dry_run=query.dry_run,
+            first_line=query.first_line,
+        )
+        return JSONResponse({"dry_run": query.dry_run, **report.as_dict()})
+
+    async def explain_route(request: Request) -> Response:
+        asked: ExplainRequest = await _json_body(request, ExplainRequest)
+        runtime = current()
+        home = None
+        if asked.customer_id:
+            record = await runtime.store.get_xref(asked.customer_id)
+            home = record.backend if record else None
+        try:
+            explanation = explain(
+                runtime.routing,
+                asked.operation,
+                asked.legal_entity,
+                customer_home=home,
+                at=asked.at
+                if asked.at is None or asked.at.tzinfo
+                else asked.at.replace(tzinfo=dt.UTC),
+            )
+        except ValueError as exc:
+            raise GatewayError(
+                Code.VALIDATION_FAILED, str(exc), [FieldError("/operation", str(exc))]
+            ) from None
+        return JSONResponse(explanation.as_dict())
+
     return [
         Route("/admin/config/reload", _admin(reload, current), methods=["POST"]),
         Route("/admin/config", _admin(show, current), methods=["GET"]),
+        Route("/admin/migrations", _admin(start_migration, current), methods=["POST"]),
+        Route("/admin/migrations/{id}", _admin(migration, current), methods=["GET"]),
+        Route("/admin/xref/export", _admin(export_xref, current), methods=["GET"]),
+        Route("/admin/xref/import", _admin(import_xref, current), methods=["POST"]),
+        Route("/admin/routes/explain", _admin(explain_route, current), methods=["POST"]),
     ]

@@ -21,7 +21,7 @@ from gateway.configuration import load
 from gateway.runtime import Runtime, build_runtime
 
 log = logging.getLogger("gateway.reload")
-POLL_INTERVAL_S = 2.0
+POLL_INTERVAL_S = 1.0  # an edited file is serving within 2 s
 
 
 @dataclass

@@ -9,6 +9,7 @@ import datetime as dt
 import difflib
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
+from typing import Any
 
 from gateway.domain.operations import ALL_OPERATIONS
 from gateway.routing.rules import (
@@ -47,6 +48,39 @@ class Explanation:
     def home_differs(self) -> bool:
         return self.customer_home is not None and self.customer_home != self.decision.backend
 
+    def as_dict(self) -> dict[str, Any]:
+        """The explanation as data (`POST /admin/routes/explain`), with its text."""
+        decision = self.decision
+        frozen = self.frozen
+        return {
+            "operation": self.operation,
+            "legal_entity": self.legal_entity.code,
+            "at": self.at.isoformat(),
+            "decision": {
+                "backend": decision.backend,
+                "rule": decision.rule_id,
+                "reason": decision.reason,
+                "until": rfc3339(decision.until) if decision.until is not None else None,
+            },
+            "rules": [
+                {
+                    "id": v.rule.id,
+                    "backend": v.rule.backend,
+                    "window": v.rule.window.text(),
+                    "verdict": _status(v),
+                    "why": list(v.why),
+                }
+                for v in self.verdicts
+            ],
+            "frozen": (
+                {"id": frozen.id, "window": frozen.window.text(), "reason": frozen.reason}
+                if frozen is not None
+                else None
+            ),
+            "customer_home": self.customer_home,
+            "text": self.text(),
+        }
+
     def text(self) -> str:
         le = self.legal_entity
         lines = [
@@ -81,14 +115,15 @@ class Explanation:
         return "\n".join(lines)
 
 
+def _status(verdict: RuleVerdict) -> str:
+    if not verdict.reached:
+        return "not reached (an earlier rule matched)"
+    return "MATCH" if verdict.matched else "no match"
+
+
 def _verdict_lines(number: int, verdict: RuleVerdict) -> list[str]:
     rule = verdict.rule
-    if not verdict.reached:
-        status = "not reached (an earlier rule matched)"
-    elif verdict.matched:
-        status = "MATCH"
-    else:
-        status = "no match"
+    status = _status(verdict)
     window = f" [{rule.window.text()}]" if rule.window.bounded else ""
     head = f"  {number}. {rule.id} -> {rule.backend}{window}: {status}"
     lines = [head]

@@ -235,6 +235,16 @@ class Store(Protocol):
         """Every record of `kind` created with this external_ref, oldest first."""
         ...
 
+    async def get_xrefs(self, gateway_ids: Sequence[str]) -> list[XrefRecord | None]:
+        """Many records at once (bulk work: imports), in order, None where there is none."""
+        ...
+
+    async def get_xrefs_by_erp(
+        self, documents: Sequence[tuple[str, Kind, str]]
+    ) -> list[XrefRecord | None]:
+        """The records bound to many (backend, kind, erp id) at once, in order."""
+        ...
+
     async def xrefs_of(self, kind: Kind, legal_entity: str) -> list[XrefRecord]:
         """Every record of `kind` in `legal_entity`, oldest first (migrations, exports)."""
         ...

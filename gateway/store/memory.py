@@ -97,6 +97,15 @@ class MemoryStore:
         ids = self._by_external_ref.get((kind, external_ref), [])
         return [self._xrefs[gateway_id] for gateway_id in ids]
 
+    async def get_xrefs(self, gateway_ids: Sequence[str]) -> list[XrefRecord | None]:
+        return [self._xrefs.get(gateway_id) for gateway_id in gateway_ids]
+
+    async def get_xrefs_by_erp(
+        self, documents: Sequence[tuple[str, Kind, str]]
+    ) -> list[XrefRecord | None]:
+        ids = [self._by_erp.get(document) for document in documents]
+        return [self._xrefs.get(i) if i is not None else None for i in ids]
+
     async def xrefs_of(self, kind: Kind, legal_entity: str) -> list[XrefRecord]:
         ids = self._by_legal_entity.get((kind, legal_entity), [])
         return [self._xrefs[gateway_id] for gateway_id in ids]

@@ -353,16 +353,33 @@ class RedisStore:
             raws = await self._redis.mget([self._xref_key(str(_text(i))) for i in ids])
         return [XrefRecord.from_json(raw) for raw in raws if raw is not None]
 
+    async def get_xrefs(self, gateway_ids: Sequence[str]) -> list[XrefRecord | None]:
+        records: list[XrefRecord | None] = []
+        for start in range(0, len(gateway_ids), _BIND_BATCH):
+            batch = gateway_ids[start : start + _BIND_BATCH]
+            with _unavailable_as_problem():
+                raws = await self._redis.mget([self._xref_key(i) for i in batch])
+            records += [XrefRecord.from_json(raw) if raw is not None else None for raw in raws]
+        return records
+
+    async def get_xrefs_by_erp(
+        self, documents: Sequence[tuple[str, Kind, str]]
+    ) -> list[XrefRecord | None]:
+        ids: list[str | None] = []
+        for start in range(0, len(documents), _BIND_BATCH):
+            batch = documents[start : start + _BIND_BATCH]
+            with _unavailable_as_problem():
+                found = await self._redis.mget([self._erp_key(*d) for d in batch])
+            ids += [_text(i) for i in found]
+        known = [i for i in ids if i is not None]
+        by_id = dict(zip(known, await self.get_xrefs(known), strict=True))
+        return [by_id.get(i) if i is not None else None for i in ids]
+
     async def xrefs_of(self, kind: Kind, legal_entity: str) -> list[XrefRecord]:
         with _unavailable_as_problem():
             ids = await self._redis.lrange(self._legal_entity_key(kind, legal_entity), 0, -1)
-        records: list[XrefRecord] = []
-        for start in range(0, len(ids), _BIND_BATCH):
-            batch = ids[start : start + _BIND_BATCH]
-            with _unavailable_as_problem():
-                raws = await self._redis.mget([self._xref_key(str(_text(i))) for i in batch])
-            records += [XrefRecord.from_json(raw) for raw in raws if raw is not None]
-        return records
+        found = await self.get_xrefs([str(_text(i)) for i in ids])
+        return [record for record in found if record is not None]
 
     async def bind_documents(self, bindings: Sequence[Binding]) -> list[BindOutcome]:
         outcomes: list[BindOutcome | None] = [None] * len(bindings)

@@ -224,6 +224,22 @@ async def test_the_records_of_a_legal_entity_are_listed_by_kind_oldest_first(
     assert await store.xrefs_of(Kind.SALES_ORDER, "CA01") == [order]
 
 
+async def test_many_records_are_read_at_once_by_id_or_erp_document(store: Store) -> None:
+    await store.put_xref(xref("cus_m1", "301", backend="legacy"))
+    await store.put_xref(xref("cus_m2", "302", backend="legacy"))
+    first, second = await store.get_xrefs(["cus_m1", "cus_m2"])
+    assert [r.gateway_id if r else None for r in (first, second)] == ["cus_m1", "cus_m2"]
+    assert await store.get_xrefs(["cus_m2", "cus_none", "cus_m1"]) == [second, None, first]
+    found = await store.get_xrefs_by_erp(
+        [
+            ("legacy", Kind.CUSTOMER, "302"),
+            ("cloud", Kind.CUSTOMER, "302"),
+            ("legacy", Kind.CUSTOMER, "301"),
+        ]
+    )
+    assert found == [second, None, first]
+
+
 async def test_a_job_state_is_kept_for_its_retention(store: Store, clock: Clock) -> None:
     await store.put_job("job1", '{"status":"running"}', retention_s=0.2)
     assert await store.get_job("job1") == '{"status":"running"}'
