@@ -1,4 +1,5 @@
-"""The `gateway` command: demo, serve, simulate, check, explain, token, changelog.
+"""The `gateway` command: demo, serve, simulate, check, explain, plan, migrate, xref, token,
+schema, changelog.
 
 Not the application itself (see `gateway.app`); this parses arguments and starts things. Every
 foreseeable mistake (a busy port, a missing variable, a bad argument, a broken config) ends in
@@ -15,18 +16,22 @@ import json
 import os
 import socket
 import sys
+import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import uvicorn
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from starlette.applications import Starlette
 
 from gateway import configuration
+from gateway.admin_client import ADMIN_TOKEN_ENV, DEFAULT_URL, AdminClient, AdminError, admin_token
 from gateway.app import build_app
 from gateway.config.backends import credential_variables
 from gateway.config.issues import BACKENDS_DIR, CLIENTS_FILE, ConfigError
-from gateway.config.loader import GatewayConfig
+from gateway.config.loader import GatewayConfig, load_routes
 from gateway.config.schemas import schema_documents
 from gateway.demo import (
     ALL_SCOPES,
@@ -39,7 +44,9 @@ from gateway.demo import (
 )
 from gateway.observability.logging import configure_logging
 from gateway.observability.spans import telemetry_from_env
+from gateway.ops.xref_exchange import IMPORT_COLUMNS
 from gateway.routing.explain import explain
+from gateway.routing.plan import plan
 from gateway.routing.rules import compile_routes
 from gateway.runtime import build_runtime
 from gateway.server import (
@@ -58,6 +65,7 @@ LOG_LEVEL_ENV = "GATEWAY_LOG_LEVEL"
 # How `gateway serve` hands its server limits to the workers it starts (they build the app).
 LIMITS_ENV = "GATEWAY_SERVER_LIMITS"
 DEMO_PORTS = {"gateway": 8080, "legacy": 9101, "cloud": 9102}
+_stderr = Console(stderr=True)
 
 
 class CommandError(Exception):
@@ -180,6 +188,142 @@ def cmd_schema(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise CommandError(f"cannot write the schemas to {out}: {exc.strerror or exc}") from None
     return 0
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    try:
+        old, new = load_routes(args.old), load_routes(args.new)
+    except ConfigError as exc:
+        raise CommandError(str(exc)) from None
+    except OSError as exc:
+        raise CommandError(f"cannot read {exc.filename}: {exc.strerror}") from None
+    config_dir = _config_dir(args.config_dir)
+    known = {p.stem for p in (config_dir / BACKENDS_DIR).glob("*.yaml")}
+    unknown = sorted({r.backend for r in new.rules} | {new.default_backend}) if known else []
+    for backend in (b for b in unknown if b not in known):
+        print(f"warning: {args.new} routes to {backend!r}, not a backend in {config_dir}")
+    change = plan(compile_routes(old), compile_routes(new), time.time())
+    print(change.text())
+    return 0
+
+
+def _admin(args: argparse.Namespace) -> AdminClient:
+    try:
+        token, note = admin_token(os.environ, _config_dir(args.config_dir))
+    except AdminError as exc:
+        raise CommandError(str(exc)) from None
+    if note:
+        print(note, file=sys.stderr)
+    return AdminClient(args.url, token)
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    client = _admin(args)
+    body = {
+        "legal_entity": args.legal_entity,
+        "to": args.to,
+        "records": args.records,
+        "dry_run": args.dry_run,
+    }
+    try:
+        job = client.start_migration(body)
+        what = "counting (dry run)" if args.dry_run else "copying"
+        with Progress(*_COLUMNS, transient=False) as progress:
+            task = progress.add_task(f"{args.legal_entity} -> {args.to}: {what}", total=None)
+            while True:
+                progress.update(
+                    task, total=job["total"] or None, completed=job["done"] + job["failed"]
+                )
+                if job["status"] != "running":
+                    break
+                time.sleep(0.2)
+                job = client.migration(job["id"])
+    except AdminError as exc:
+        raise CommandError(str(exc)) from None
+    finally:
+        client.close()
+    for error in job["errors"]:
+        print(f"  {error['record'] or 'job'}: {error['message']}", file=sys.stderr)
+    verb = "would copy" if args.dry_run else "copied"
+    print(
+        f"migration {job['id']} {job['status']}: {job['done']} of {job['total']} done "
+        f"({verb} {job['copied']}), {job['failed']} failed"
+    )
+    return 0 if job["status"] == "succeeded" else 1
+
+
+_COLUMNS = (
+    TextColumn("{task.description}"),
+    BarColumn(),
+    MofNCompleteColumn(),
+    TimeElapsedColumn(),
+)
+IMPORT_CHUNK_ROWS = 2000
+
+
+def cmd_xref_export(args: argparse.Namespace) -> int:
+    client = _admin(args)
+    target = open(args.out, "wb") if args.out != "-" else sys.stdout.buffer  # noqa: SIM115
+    rows = 0
+    try:
+        with Progress(*_COLUMNS, transient=True, console=_stderr) as progress:
+            task = progress.add_task("exporting rows", total=None)
+            for chunk in client.export_xref(args.legal_entity):
+                target.write(chunk)
+                rows += chunk.count(b"\n")
+                progress.update(task, completed=max(0, rows - 1))
+    except AdminError as exc:
+        raise CommandError(str(exc)) from None
+    finally:
+        client.close()
+        if target is not sys.stdout.buffer:
+            target.close()
+    where = args.out if args.out != "-" else "standard output"
+    print(f"exported {max(0, rows - 1)} row(s) to {where}", file=sys.stderr)
+    return 0
+
+
+def cmd_xref_import(args: argparse.Namespace) -> int:
+    try:
+        lines = Path(args.file).read_text(encoding="utf-8-sig").splitlines()
+    except OSError as exc:
+        raise CommandError(f"cannot read {args.file}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise CommandError(f"{args.file} is not UTF-8 text") from None
+    if not lines:
+        raise CommandError(f"{args.file} is empty; the first line names the columns")
+    header, rows = lines[0], lines[1:]
+    client = _admin(args)
+    errors: list[dict[str, Any]] = []
+    totals = {"valid": 0, "bound": 0}
+    try:
+        # Every row is validated first, then (unless a dry run) the good ones are bound.
+        passes = [True] if args.dry_run else [True, False]
+        with Progress(*_COLUMNS, console=_stderr) as progress:
+            for dry_run in passes:
+                label = "validating" if dry_run else "binding"
+                task = progress.add_task(f"{label} {args.file}", total=len(rows))
+                for start in range(0, len(rows), IMPORT_CHUNK_ROWS):
+                    chunk = rows[start : start + IMPORT_CHUNK_ROWS]
+                    text = "\n".join([header, *chunk]) + "\n"
+                    report = client.import_xref(text, dry_run=dry_run, first_line=start + 1)
+                    if dry_run:
+                        errors += report["errors"]
+                        totals["valid"] += report["valid"]
+                    else:
+                        totals["bound"] += report["bound"]
+                    progress.advance(task, len(chunk))
+    except AdminError as exc:
+        raise CommandError(str(exc)) from None
+    finally:
+        client.close()
+    for error in errors:
+        print(f"{args.file}:{error['line']}: {error['message']}", file=sys.stderr)
+    print(
+        f"{len(rows)} row(s): {totals['valid']} valid, {len(errors)} refused; "
+        + ("nothing bound (dry run)" if args.dry_run else f"{totals['bound']} bound")
+    )
+    return 1 if errors else 0
 
 
 def cmd_changelog(_: argparse.Namespace) -> int:
@@ -365,6 +509,20 @@ def _add_config_dir(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_remote(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--url", default=DEFAULT_URL, help="the running gateway")
+    parser.add_argument(
+        "--config-dir",
+        metavar="DIR",
+        help=f"for a demo-issuer admin token when ${ADMIN_TOKEN_ENV} is unset "
+        f"(default: ${CONFIG_DIR_ENV} or .)",
+    )
+
+
+def _xref_usage(_: argparse.Namespace) -> int:  # pragma: no cover - argparse requires a verb
+    return 2
+
+
 def _add_limits(parser: argparse.ArgumentParser) -> None:
     defaults = ServerLimits()
     group = parser.add_argument_group("limits per request and connection")
@@ -486,6 +644,48 @@ def _parser() -> argparse.ArgumentParser:
     schema.add_argument(
         "--out", default="schemas", metavar="DIR", help="the directory to write them to"
     )
+
+    plan_ = command(
+        "plan", "what a new routes.yaml would change, for review before it goes live", cmd_plan
+    )
+    plan_.add_argument("old", help="the routes.yaml in force")
+    plan_.add_argument("new", help="the routes.yaml proposed")
+    _add_config_dir(plan_)
+
+    migrate = command(
+        "migrate", "copy a legal entity's customers to another ERP (a running gateway)", cmd_migrate
+    )
+    migrate.add_argument("--legal-entity", required=True, help="e.g. CA01")
+    migrate.add_argument("--to", required=True, help="the target backend, e.g. cloud")
+    migrate.add_argument(
+        "--records", action="append", choices=["customers"], default=None,
+        help="what to copy (default: customers)",
+    )  # fmt: skip
+    migrate.add_argument(
+        "--dry-run", action="store_true", help="count what would move; copy nothing"
+    )
+    _add_remote(migrate)
+
+    xref = command("xref", "the ID cross-reference as CSV (a running gateway)", _xref_usage)
+    xref_sub = xref.add_subparsers(
+        dest="xref", required=True, metavar="export|import", parser_class=_Parser
+    )
+    export = xref_sub.add_parser(
+        "export", help="every ERP document of the records, as CSV", formatter_class=formatter
+    )
+    export.add_argument("--legal-entity", help="only this legal entity's records (default: all)")
+    export.add_argument("--out", default="-", help="the file to write (- for standard output)")
+    export.set_defaults(func=cmd_xref_export)
+    _add_remote(export)
+    import_ = xref_sub.add_parser(
+        "import",
+        help="bind mappings (gateway id or source ERP id -> target ERP id) from a CSV file",
+        formatter_class=formatter,
+    )
+    import_.add_argument("file", help="the CSV: " + ",".join(IMPORT_COLUMNS))
+    import_.add_argument("--dry-run", action="store_true", help="validate every row; bind nothing")
+    import_.set_defaults(func=cmd_xref_import)
+    _add_remote(import_)
 
     command("changelog", "the API changelog, generated from the version changes", cmd_changelog)
     return parser

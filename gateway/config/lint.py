@@ -74,6 +74,7 @@ def cross_file_issues(parsed: ParsedConfig) -> list[ConfigIssue]:
     report = Reporter(parsed.documents)
     if parsed.routes is not None:
         _check_routes(report, parsed.routes, parsed.backend_names)
+        _check_freezes(report, parsed.routes)
     if parsed.clients is not None:
         _check_clients(report, parsed.clients, parsed.routes, parsed.rate_limits)
     if parsed.rate_limits is not None:
@@ -129,6 +130,34 @@ def _check_routes(report: Reporter, routes: RoutesConfig, backends: frozenset[st
                 report.error(
                     ROUTES_FILE,
                     [*at, "match", "legal_entities", j],
+                    f"unknown legal entity {code!r} {known(routes.legal_entities)}",
+                )
+
+
+def _check_freezes(report: Reporter, routes: RoutesConfig) -> None:
+    first_line_of: dict[str, int | None] = {}
+    for i, freeze in enumerate(routes.freezes):
+        at: YamlPath = ("freezes", i)
+        if freeze.id in first_line_of:
+            report.error(
+                ROUTES_FILE,
+                [*at, "id"],
+                f"duplicate freeze id {freeze.id!r} (first at line {first_line_of[freeze.id]})",
+            )
+        else:
+            first_line_of[freeze.id] = report.line(ROUTES_FILE, [*at, "id"])
+        for j, glob in enumerate(freeze.operations or []):
+            if not _glob_matches_any(glob):
+                report.error(
+                    ROUTES_FILE,
+                    [*at, "operations", j],
+                    f"operation pattern {glob!r} matches no operation {known(ALL_OPERATIONS)}",
+                )
+        for j, code in enumerate(freeze.legal_entities):
+            if code not in routes.legal_entities:
+                report.error(
+                    ROUTES_FILE,
+                    [*at, "legal_entities", j],
                     f"unknown legal entity {code!r} {known(routes.legal_entities)}",
                 )
 

@@ -44,6 +44,7 @@ __all__ = [
     "GatewayConfig",
     "check_config",
     "load_config",
+    "load_routes",
 ]
 
 log = logging.getLogger("gateway.config")
@@ -105,6 +106,16 @@ def check_config(
 ) -> list[ConfigIssue]:
     """Every issue in `config_dir`, errors and warnings, in file and line order."""
     return _loaded(Path(config_dir), os.environ if env is None else env, checks)[1]
+
+
+def load_routes(path: str | Path, env: Mapping[str, str] | None = None) -> RoutesConfig:
+    """One routes file on its own (`gateway plan` compares two); `ConfigError` naming the file
+    and line of each problem. Cross-file references are not checked (`gateway check` does)."""
+    reader = _Reader(Path("."), os.environ if env is None else env)
+    routes = reader.model(str(path), _ROUTES)
+    if routes is None:
+        raise ConfigError(reader.issues)
+    return routes
 
 
 def _loaded(

@@ -1,44 +1,62 @@
-"""What the routing rules decide, checked for likely mistakes: a rule that never decides anything,
-a legal entity routed to a backend that has no value map for it. Warnings, at a file and line.
+"""What the routing rules decide, checked for likely mistakes: a rule hidden by earlier ones, a
+legal entity routed to a backend without a value map for it, waves that overlap, freezes over.
+Warnings, at a file and line.
 
 Not references between files (see `gateway.config.lint`) nor the decision itself (`rules.py`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 
 from gateway.config.backends import BackendConfig
 from gateway.config.issues import ROUTES_FILE, ConfigIssue
 from gateway.config.lint import ParsedConfig, Reporter, backend_file
 from gateway.config.routes import RoutesConfig
 from gateway.domain.operations import ALL_OPERATIONS
-from gateway.routing.rules import DEFAULT_RULE_ID, RouteDecision, compile_routes
+from gateway.routing.rules import (
+    DEFAULT_RULE_ID,
+    CompiledRule,
+    RouteDecision,
+    RoutingTable,
+    compile_routes,
+    rfc3339,
+)
+
+Clock = Callable[[], float]
 
 
-def routing_issues(parsed: ParsedConfig) -> list[ConfigIssue]:
-    """Warnings about what the rules of a parsed routes.yaml decide (none if it did not parse)."""
+def routing_issues(parsed: ParsedConfig, clock: Clock = time.time) -> list[ConfigIssue]:
+    """Warnings about what the rules of a parsed routes.yaml decide (none if it did not parse);
+    `clock` says what "now" is (freezes already over)."""
     if parsed.routes is None:
         return []
     report = Reporter(parsed.documents)
-    _check_routing_outcome(report, parsed.routes, parsed.backends)
+    table = compile_routes(parsed.routes)
+    _check_routing_outcome(report, parsed.routes, table, parsed.backends)
+    _check_overlapping_waves(report, table)
+    _check_freezes_over(report, parsed.routes, clock())
     return report.issues
 
 
-def _all_decisions(routes: RoutesConfig) -> dict[tuple[str, str], RouteDecision]:
-    table = compile_routes(routes)
-    return {
-        (op, code): table.decide(op, code)
-        for op in ALL_OPERATIONS
-        for code in routes.legal_entities
-    }
+def _all_decisions(table: RoutingTable) -> list[tuple[str, str, RouteDecision]]:
+    """Every decision the table makes, in every period of time."""
+    return [
+        (op, code, decision)
+        for period in table.periods
+        for (op, code), decision in period.decisions.items()
+    ]
 
 
 def _check_routing_outcome(
-    report: Reporter, routes: RoutesConfig, backends: Mapping[str, BackendConfig]
+    report: Reporter,
+    routes: RoutesConfig,
+    table: RoutingTable,
+    backends: Mapping[str, BackendConfig],
 ) -> None:
-    decisions = _all_decisions(routes)
-    deciding = {d.rule_id for d in decisions.values()}
+    decisions = _all_decisions(table)
+    deciding = {d.rule_id for _, _, d in decisions}
     for i, rule in enumerate(routes.rules):
         if rule.id not in deciding and _could_match(rule.id, routes):
             report.warning(
@@ -48,7 +66,7 @@ def _check_routing_outcome(
                 "it matches",
             )
     routed: dict[str, dict[str, str]] = {}  # backend -> legal entity -> a rule sending it there
-    for (_, code), decision in decisions.items():
+    for _, code, decision in decisions:
         routed.setdefault(decision.backend, {}).setdefault(code, decision.rule_id)
     for name, backend in backends.items():
         mapped = backend.value_maps.legal_entities
@@ -66,5 +84,49 @@ def _check_routing_outcome(
 def _could_match(rule_id: str, routes: RoutesConfig) -> bool:
     """Whether the rule, alone first in the list, would match some operation and entity."""
     rule = next(r for r in routes.rules if r.id == rule_id)
-    alone = routes.model_copy(update={"rules": [rule]})
-    return any(d.rule_id == rule_id for d in _all_decisions(alone).values())
+    alone = compile_routes(routes.model_copy(update={"rules": [rule]}))
+    return any(d.rule_id == rule_id for _, _, d in _all_decisions(alone))
+
+
+def _check_overlapping_waves(report: Reporter, table: RoutingTable) -> None:
+    """Two rules with windows that overlap in time, for a legal entity and operation they
+    both cover, sending it to different backends: which one was meant to hold?"""
+    rules = table.rules
+    for later_index, later in enumerate(rules):
+        for earlier in rules[:later_index]:
+            if not (earlier.window.bounded or later.window.bounded):
+                continue
+            if earlier.backend == later.backend or not earlier.window.overlaps(later.window):
+                continue
+            shared = _shared_coverage(table, earlier, later)
+            if shared is None:
+                continue
+            code, operation = shared
+            report.warning(
+                ROUTES_FILE,
+                ["rules", later_index],
+                f"rule {later.id} ({later.window.text()}) overlaps rule {earlier.id} "
+                f"({earlier.window.text()}) for {code} {operation}: {earlier.id} wins while "
+                "both hold; give one of them a window that ends where the other starts",
+            )
+
+
+def _shared_coverage(
+    table: RoutingTable, first: CompiledRule, second: CompiledRule
+) -> tuple[str, str] | None:
+    for code, entity in sorted(table.legal_entities.items()):
+        for operation in ALL_OPERATIONS:
+            if first.covers(operation, entity) and second.covers(operation, entity):
+                return code, operation
+    return None
+
+
+def _check_freezes_over(report: Reporter, routes: RoutesConfig, now: float) -> None:
+    for i, freeze in enumerate(routes.freezes):
+        if freeze.ends.timestamp() <= now:
+            report.warning(
+                ROUTES_FILE,
+                ["freezes", i],
+                f"freeze {freeze.id} is over (it ended {rfc3339(freeze.ends.timestamp())}); "
+                "remove it",
+            )
