@@ -41,8 +41,10 @@ class Fault:
     mode: str
     rate: float = 1.0
     latency_ms: int = 0
-    status: int = 500
+    status: int | None = None  # None: the mode's own (500 for `error`)
     operations: frozenset[str] = frozenset()
+    body: bytes | None = None  # `malformed`: this JSON instead of unreadable bytes
+    omit: frozenset[str] = frozenset()  # `malformed`: the real answer without these fields
 
     def applies_to(self, operation: str, rng: random.Random) -> bool:
         if self.operations and operation not in self.operations:
@@ -92,15 +94,40 @@ async def perturbed(
         await asyncio.sleep(fault.latency_ms / 1000 if fault.latency_ms else HANG_S)
         return error_response(504)
     if fault.mode == "error":
-        return error_response(fault.status)
+        return error_response(fault.status or 500)
     if fault.mode == "malformed":
-        return Response(b'{"d": {"results": [', status_code=200, media_type="application/json")
+        return await _malformed(fault, commit)
     if fault.mode == "drop":
         raise DropConnection
     # commit_then_timeout: the ERP commits, and its answer never arrives in time.
     response = await commit()
     await asyncio.sleep(fault.latency_ms / 1000 if fault.latency_ms else HANG_S)
     return response
+
+
+async def _malformed(fault: Fault, commit: Callable[[], Awaitable[Response]]) -> Response:
+    """A 200 whose body the client cannot use: unreadable JSON, the JSON the test chose, or the
+    real answer (the work is done) with some of its record's fields left out."""
+    status = fault.status or 200
+    if fault.omit:
+        return _without(await commit(), fault.omit)
+    body = fault.body if fault.body is not None else b'{"d": {"results": ['
+    return Response(body, status_code=status, media_type="application/json")
+
+
+def _without(response: Response, fields: frozenset[str]) -> Response:
+    """`response` with `fields` removed from its JSON record (inside an OData `d` envelope)."""
+    try:
+        document = json.loads(bytes(response.body))
+    except ValueError:
+        return response
+    record = document.get("d", document) if isinstance(document, dict) else None
+    if not isinstance(record, dict):
+        return response
+    for name in fields:
+        record.pop(name, None)
+    headers = {k: v for k, v in response.headers.items() if k.lower() != "content-length"}
+    return Response(json.dumps(document).encode(), response.status_code, headers)
 
 
 class DropConnection(Exception):
@@ -163,12 +190,15 @@ def control_routes(control: SimControl, counts: Callable[[], dict[str, int]]) ->
             unknown = operations - set(OPERATIONS)
             if unknown:
                 raise ValueError(f"unknown operations: {sorted(unknown)}")
+            status = body.get("status")
             fault = Fault(
                 mode=mode,
                 rate=float(body.get("rate", 1.0)),
                 latency_ms=int(body.get("latency_ms", 0)),
-                status=int(body.get("status", 500)),
+                status=int(status) if status is not None else None,
                 operations=operations,
+                body=json.dumps(body["body"]).encode() if "body" in body else None,
+                omit=frozenset(str(name) for name in body.get("omit") or ()),
             )
         except (KeyError, ValueError, TypeError) as exc:
             return JSONResponse({"error": f"bad fault: {exc}"}, status_code=400)

@@ -7,7 +7,7 @@ the caller maps ERP ids to gateway ids through the xref.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Protocol
 
@@ -29,12 +29,18 @@ class CallContext:
     """What travels with every ERP call: tracing headers and the request's absolute deadline.
 
     `deadline` is in `time.monotonic()` seconds; the ERP interaction must end by then.
+    `operation` names the adapter operation the call serves (`create_sales_order`), for logs.
     """
 
     correlation_id: str
     traceparent: str | None = None
     tracestate: str | None = None
     deadline: float | None = None
+    operation: str = ""
+
+    def serving(self, operation: str) -> CallContext:
+        """This context for the calls of one adapter operation."""
+        return replace(self, operation=operation)
 
     def trace_headers(self) -> dict[str, str]:
         headers = {"X-Correlation-ID": self.correlation_id}

@@ -26,10 +26,11 @@ class ErpResponse:
     cookies: Mapping[str, str] = field(default_factory=dict)
 
     def json(self) -> Any:
-        """The body as JSON; an ERP that answers with something else is a bad response."""
+        """The body as JSON; an ERP that answers with something else (including NaN or
+        Infinity, which are no JSON, or nesting deeper than Python parses) is a bad response."""
         try:
-            return json.loads(self.body)
-        except ValueError as exc:
+            return json.loads(self.body, parse_constant=_no_constant)
+        except (ValueError, RecursionError) as exc:
             raise ErpFailure(
                 Code.ERP_BAD_RESPONSE, "The ERP sent a response the gateway could not read."
             ) from exc
@@ -42,6 +43,10 @@ class ErpResponse:
             if key.lower() == lowered:
                 return value
         return None
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
 
 
 class ErpTransport(Protocol):

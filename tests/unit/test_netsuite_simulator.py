@@ -448,6 +448,20 @@ async def test_a_malformed_fault_sends_an_unreadable_body(
         response.json()
 
 
+async def test_a_malformed_fault_can_send_chosen_json_or_the_record_without_some_fields(
+    sim: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
+    fault = {"mode": "malformed", "body": {"d": None}, "operations": ["items.read"]}
+    await sim.post("/_sim/faults", json=fault)
+    chosen = await sim.get(f"{RECORDS}/inventoryItem/1001", headers=auth)
+    assert (chosen.status_code, chosen.json()) == (200, {"d": None})
+    fault = {"mode": "malformed", "omit": ["itemId", "price"], "operations": ["items.read"]}
+    await sim.post("/_sim/faults", json=fault)
+    trimmed = (await sim.get(f"{RECORDS}/inventoryItem/1001", headers=auth)).json()
+    assert trimmed["id"] == "1001"
+    assert not {"itemId", "price"} & set(trimmed)
+
+
 async def test_a_timeout_fault_holds_the_answer_back(
     sim: httpx.AsyncClient, auth: dict[str, str]
 ) -> None:

@@ -536,6 +536,20 @@ def test_a_malformed_fault_answers_unreadable_json(erp: httpx.Client) -> None:
         response.json()
 
 
+def test_a_malformed_fault_can_send_the_real_entity_without_some_properties(
+    erp: httpx.Client,
+) -> None:
+    order = erp.post(SO, json=so_payload(customer(erp))).json()["d"]["SalesOrder"]
+    erp.post(
+        "/_sim/faults",
+        json={"mode": "malformed", "omit": ["SoldToParty"], "operations": ["sales_orders.read"]},
+    )
+
+    entity = erp.get(f"{SO}('{order}')").json()["d"]
+
+    assert entity["SalesOrder"] == order and "SoldToParty" not in entity
+
+
 def test_commit_then_timeout_commits_the_write_before_hanging(erp: httpx.Client) -> None:
     sold_to = customer(erp)
     payload = so_payload(sold_to)
