@@ -11,14 +11,23 @@ import random
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from http import HTTPStatus
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-FAULT_MODES = ("latency", "timeout", "error", "drop", "malformed", "commit_then_timeout")
+FAULT_MODES = (
+    "latency",
+    "timeout",
+    "error",
+    "drop",
+    "malformed",
+    "commit_then_timeout",
+    "html",
+)
 # Operation labels a fault may be limited to; each simulator labels its routes with these.
 OPERATIONS = (
     "auth",
@@ -33,6 +42,12 @@ OPERATIONS = (
     "items.read",
 )
 HANG_S = 120.0  # "timeout" modes hold the answer back longer than any client waits
+# What a reverse proxy (nginx here) in front of an ERP answers when it, not the ERP, fails.
+PROXY_PAGE = (
+    "<html>\r\n<head><title>{status} {phrase}</title></head>\r\n<body>\r\n"
+    "<center><h1>{status} {phrase}</h1></center>\r\n<hr><center>nginx</center>\r\n"
+    "</body>\r\n</html>\r\n"
+)
 _LOGGED_HEADERS = ("x-correlation-id", "traceparent", "tracestate", "authorization", "x-csrf-token")
 
 
@@ -97,12 +112,23 @@ async def perturbed(
         return error_response(fault.status or 500)
     if fault.mode == "malformed":
         return await _malformed(fault, commit)
+    if fault.mode == "html":
+        return proxy_page(fault.status or 502)
     if fault.mode == "drop":
         raise DropConnection
     # commit_then_timeout: the ERP commits, and its answer never arrives in time.
     response = await commit()
     await asyncio.sleep(fault.latency_ms / 1000 if fault.latency_ms else HANG_S)
     return response
+
+
+def proxy_page(status: int) -> Response:
+    """The HTML error page of a proxy in front of the ERP: the ERP never saw the request."""
+    try:
+        phrase = HTTPStatus(status).phrase
+    except ValueError:
+        phrase = "Error"
+    return HTMLResponse(PROXY_PAGE.format(status=status, phrase=phrase), status_code=status)
 
 
 async def _malformed(fault: Fault, commit: Callable[[], Awaitable[Response]]) -> Response:

@@ -62,3 +62,40 @@ def test_an_erp_answering_200_with_the_wrong_shape_is_a_retryable_502(
 
     sim.delete("/_sim/faults")
     assert api.get(f"/v1/sales-orders/{order['id']}").status_code == 200
+
+
+@pytest.mark.parametrize("legal_entity", ["US01", "DE01"])
+def test_a_404_page_from_a_proxy_for_a_known_order_is_a_retryable_502_not_a_not_found(
+    api: httpx.Client, sims: dict[str, httpx.Client], legal_entity: str
+) -> None:
+    order = new_order(api, legal_entity)
+    sim = sims[ERP_OF[legal_entity]]
+    fault = {"mode": "html", "status": 404, "operations": ["sales_orders.read"]}
+    sim.post("/_sim/faults", json=fault).raise_for_status()
+
+    assert_technical(api.get(f"/v1/sales-orders/{order['id']}"), 502, "erp_bad_response")
+
+
+def test_a_legacy_answer_of_null_for_a_known_order_is_a_retryable_502_not_a_not_found(
+    api: httpx.Client, legacy: httpx.Client
+) -> None:
+    order = new_order(api, "DE01")
+    fault = {"mode": "malformed", "body": None, "operations": ["sales_orders.read"]}
+    legacy.post("/_sim/faults", json=fault).raise_for_status()
+
+    assert_technical(api.get(f"/v1/sales-orders/{order['id']}"), 502, "erp_bad_response")
+
+
+@pytest.mark.parametrize("legal_entity", ["US01", "DE01"])
+def test_an_order_the_erp_itself_says_is_gone_is_still_a_404(
+    api: httpx.Client, sims: dict[str, httpx.Client], legal_entity: str
+) -> None:
+    order = new_order(api, legal_entity)
+    sim = sims[ERP_OF[legal_entity]]
+    fault = {"mode": "error", "status": 404, "operations": ["sales_orders.read"]}
+    sim.post("/_sim/faults", json=fault).raise_for_status()
+
+    response = api.get(f"/v1/sales-orders/{order['id']}")
+
+    assert response.status_code == 404, response.text
+    assert response.json()["code"] == "not_found"

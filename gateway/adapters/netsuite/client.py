@@ -17,6 +17,7 @@ from gateway.adapters.http import ErpResponse, ErpTransport
 from gateway.adapters.netsuite.errors import (
     error_from_response,
     is_duplicate_external_id,
+    is_not_found,
     same_submission,
 )
 from gateway.adapters.netsuite.fields import bad_response, ref_id
@@ -84,9 +85,10 @@ class NetSuiteClient:
         )
 
     async def read(self, record_type: str, key: str, ctx: CallContext) -> dict[str, Any] | None:
-        """One record with its sublists; None when NetSuite has no such record."""
+        """One record with its sublists; None when NetSuite itself says it has no such record
+        (any other 404 is a bad response: the record is not known gone)."""
         response = await self.send("GET", record_path(record_type, key), ctx, params=EXPANDED)
-        if response.status == 404:
+        if response.status == 404 and self._answers.mapped(ctx, lambda: is_not_found(response)):
             return None
         if response.status != 200:
             raise self.refusal(response, Interaction.READ, ctx, write=False)

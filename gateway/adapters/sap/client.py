@@ -18,7 +18,7 @@ from multidict import CIMultiDictProxy
 from gateway.adapters.answers import AnswerBoundary
 from gateway.adapters.base import CallContext
 from gateway.adapters.http import ErpResponse, ErpTransport
-from gateway.adapters.sap.errors import Subject, error_from_sap, technical_error
+from gateway.adapters.sap.errors import Subject, error_from_sap, is_not_found, technical_error
 from gateway.adapters.sap.odata import results_of
 from gateway.adapters.sap.services import SALES_ORDER_SERVICE
 from gateway.domain.errors import GatewayError
@@ -92,11 +92,16 @@ class SapClient:
     async def read(
         self, path: str, query: Mapping[str, str], ctx: CallContext
     ) -> dict[str, Any] | None:
-        """A GET's JSON body; None when SAP says the entity does not exist."""
+        """A GET's JSON document; None when SAP itself says the entity does not exist (any other
+        404, or a body that is no document, is a bad response: the record is not known gone)."""
         response = await self.send("GET", path, ctx, query=query)
-        if response.status == 404:
+        if response.status == 404 and self._answers.mapped(ctx, lambda: is_not_found(response)):
             return None
-        body: dict[str, Any] = self.answer(response, Subject.READ, ctx, write=False)
+        body = self.answer(response, Subject.READ, ctx, write=False)
+        if not isinstance(body, dict):
+            raise self._answers.bad_response(
+                ctx, f"a JSON {type(body).__name__} instead of an OData document", write=False
+            )
         return body
 
     async def read_rows(

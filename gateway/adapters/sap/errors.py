@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from gateway.adapters.http import ErpResponse
 from gateway.adapters.sap.odata import SapAnswerError
 from gateway.adapters.sap.services import CREDIT_LIMIT_FIELD, ITEM_STEP
 from gateway.domain.errors import Code, ErpFailure, FieldError, GatewayError
@@ -120,6 +121,23 @@ def sap_messages(body: Any) -> list[SapMessage]:
         if isinstance(d, dict) and d.get("severity", "error") == "error" and d.get("message")
     ]
     return messages or [top]
+
+
+def is_not_found(response: ErpResponse) -> bool:
+    """SAP's own not-found: HTTP 404 with its OData error envelope (a message code and text).
+    A 404 without it (an HTML page, an empty body, `null`) comes from something in front of
+    SAP, a proxy or a load balancer, and says nothing about the record."""
+    if response.status != 404:
+        return False
+    try:
+        body = response.json()
+    except ErpFailure:
+        return False
+    error = body.get("error") if isinstance(body, dict) else None
+    if not isinstance(error, dict):
+        return False
+    code = error.get("code")
+    return isinstance(code, str) and bool(code) and "message" in error
 
 
 def pointer_for(target: str, subject: Subject, code: Code) -> str:
