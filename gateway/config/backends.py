@@ -13,6 +13,11 @@ from gateway.config.base import ConfigModel, EnvName
 
 SAP_KIND = "sap-odata-v2"
 NETSUITE_KIND = "netsuite-rest"
+# An ERP's answer is held whole to be parsed, so its size is capped (after decompression): the
+# largest order with all its items is a few hundred KiB; a runaway answer or a gzip bomb must
+# not take the gateway's memory.
+DEFAULT_MAX_RESPONSE_BYTES = 4 * 1024 * 1024
+ResponseCap = Annotated[int, Field(ge=64 * 1024, le=256 * 1024 * 1024)]
 
 
 class PoolConfig(ConfigModel):
@@ -46,6 +51,7 @@ class SapBackend(ConfigModel):
     credentials: SapCredentials
     timeout_s: Annotated[float, Field(gt=0, le=120)] = 10.0
     pool: PoolConfig = PoolConfig()
+    max_response_bytes: ResponseCap = DEFAULT_MAX_RESPONSE_BYTES
     value_maps: SapValueMaps
 
 
@@ -73,6 +79,7 @@ class NetSuiteBackend(ConfigModel):
     credentials: NetSuiteCredentials
     timeout_s: Annotated[float, Field(gt=0, le=120)] = 10.0
     pool: PoolConfig = PoolConfig()
+    max_response_bytes: ResponseCap = DEFAULT_MAX_RESPONSE_BYTES
     value_maps: NetSuiteValueMaps
 
 

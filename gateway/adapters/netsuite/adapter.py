@@ -323,5 +323,7 @@ def build_netsuite_adapter(
         max_connections=config.pool.max_connections,
         keepalive_s=config.pool.keepalive_s,
         timeout_s=config.timeout_s,
+        max_response_bytes=config.max_response_bytes,
+        backend=name,
     )
     return NetSuiteRestAdapter(name, config, transport, env[names[0]], env[names[1]])

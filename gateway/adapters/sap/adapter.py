@@ -329,5 +329,7 @@ def build_sap_adapter(name: str, config: SapBackend, env: Mapping[str, str]) -> 
         max_connections=config.pool.max_connections,
         keepalive_s=config.pool.keepalive_s,
         timeout_s=config.timeout_s,
+        max_response_bytes=config.max_response_bytes,
+        backend=name,
     )
     return SapODataAdapter(name, config, transport, username, password)
