@@ -1,33 +1,26 @@
 """The control surface every simulator shares: `/_sim/stats`, `/_sim/faults`, `/_sim/requests`.
 
-Not an ERP: it counts and perturbs requests; each simulator decides what an operation is.
+Not an ERP: it counts and perturbs requests (the faults themselves are in `faults.py`); each
+simulator decides what an operation is.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import random
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from http import HTTPStatus
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-FAULT_MODES = (
-    "latency",
-    "timeout",
-    "error",
-    "drop",
-    "malformed",
-    "commit_then_timeout",
-    "html",
-)
+from erp_simulators.connections import end_connection
+from erp_simulators.faults import FAULT_MODES, DropConnection, Fault, Work, faulty
+
 # Operation labels a fault may be limited to; each simulator labels its routes with these.
 OPERATIONS = (
     "auth",
@@ -41,30 +34,7 @@ OPERATIONS = (
     "quotes.validate",
     "items.read",
 )
-HANG_S = 120.0  # "timeout" modes hold the answer back longer than any client waits
-# What a reverse proxy (nginx here) in front of an ERP answers when it, not the ERP, fails.
-PROXY_PAGE = (
-    "<html>\r\n<head><title>{status} {phrase}</title></head>\r\n<body>\r\n"
-    "<center><h1>{status} {phrase}</h1></center>\r\n<hr><center>nginx</center>\r\n"
-    "</body>\r\n</html>\r\n"
-)
 _LOGGED_HEADERS = ("x-correlation-id", "traceparent", "tracestate", "authorization", "x-csrf-token")
-
-
-@dataclass
-class Fault:
-    mode: str
-    rate: float = 1.0
-    latency_ms: int = 0
-    status: int | None = None  # None: the mode's own (500 for `error`)
-    operations: frozenset[str] = frozenset()
-    body: bytes | None = None  # `malformed`: this JSON instead of unreadable bytes
-    omit: frozenset[str] = frozenset()  # `malformed`: the real answer without these fields
-
-    def applies_to(self, operation: str, rng: random.Random) -> bool:
-        if self.operations and operation not in self.operations:
-            return False
-        return self.rate >= 1.0 or rng.random() < self.rate
 
 
 @dataclass
@@ -95,69 +65,14 @@ class SimControl:
 async def perturbed(
     control: SimControl,
     operation: str,
-    commit: Callable[[], Awaitable[Response]],
+    commit: Work,
     error_response: Callable[[int], Response],
 ) -> Response:
     """Run `commit` (the real work of the request) under the active fault, if any applies."""
     fault = control.fault_for(operation)
     if fault is None:
         return await commit()
-    if fault.mode == "latency":
-        await asyncio.sleep(fault.latency_ms / 1000)
-        return await commit()
-    if fault.mode == "timeout":
-        await asyncio.sleep(fault.latency_ms / 1000 if fault.latency_ms else HANG_S)
-        return error_response(504)
-    if fault.mode == "error":
-        return error_response(fault.status or 500)
-    if fault.mode == "malformed":
-        return await _malformed(fault, commit)
-    if fault.mode == "html":
-        return proxy_page(fault.status or 502)
-    if fault.mode == "drop":
-        raise DropConnection
-    # commit_then_timeout: the ERP commits, and its answer never arrives in time.
-    response = await commit()
-    await asyncio.sleep(fault.latency_ms / 1000 if fault.latency_ms else HANG_S)
-    return response
-
-
-def proxy_page(status: int) -> Response:
-    """The HTML error page of a proxy in front of the ERP: the ERP never saw the request."""
-    try:
-        phrase = HTTPStatus(status).phrase
-    except ValueError:
-        phrase = "Error"
-    return HTMLResponse(PROXY_PAGE.format(status=status, phrase=phrase), status_code=status)
-
-
-async def _malformed(fault: Fault, commit: Callable[[], Awaitable[Response]]) -> Response:
-    """A 200 whose body the client cannot use: unreadable JSON, the JSON the test chose, or the
-    real answer (the work is done) with some of its record's fields left out."""
-    status = fault.status or 200
-    if fault.omit:
-        return _without(await commit(), fault.omit)
-    body = fault.body if fault.body is not None else b'{"d": {"results": ['
-    return Response(body, status_code=status, media_type="application/json")
-
-
-def _without(response: Response, fields: frozenset[str]) -> Response:
-    """`response` with `fields` removed from its JSON record (inside an OData `d` envelope)."""
-    try:
-        document = json.loads(bytes(response.body))
-    except ValueError:
-        return response
-    record = document.get("d", document) if isinstance(document, dict) else None
-    if not isinstance(record, dict):
-        return response
-    for name in fields:
-        record.pop(name, None)
-    headers = {k: v for k, v in response.headers.items() if k.lower() != "content-length"}
-    return Response(json.dumps(document).encode(), response.status_code, headers)
-
-
-class DropConnection(Exception):
-    """Raised to make the middleware close the connection without an answer."""
+    return await faulty(fault, commit, error_response)
 
 
 class SimMiddleware:
@@ -186,9 +101,11 @@ class SimMiddleware:
         )
         try:
             await self.app(scope, receive, send)
-        except DropConnection:
-            # Closing without any response start: the client sees the connection drop.
-            return
+        except DropConnection as drop:
+            if not await end_connection(
+                scope, receive, reset=drop.reset, last_words=drop.last_words
+            ):
+                raise  # an in-process client: it sees the exception instead
         finally:
             control.in_flight -= 1
 
