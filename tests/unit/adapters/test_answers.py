@@ -5,13 +5,14 @@ refusals a mapping raises on purpose pass through."""
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import pytest
 
 from gateway.adapters.answers import AnswerBoundary
-from gateway.adapters.base import CustomerContext, References
+from gateway.adapters.base import CallContext, CustomerContext, References
 from gateway.domain.errors import Code, ErpFailure, GatewayError, business
 from tests.canonical import order_item
 from tests.fake_transport import FakeTransport, empty_response, json_response
@@ -78,6 +79,11 @@ def test_an_unreadable_answer_is_logged_once_with_backend_and_operation_without_
     )
     assert "SalesOrder" in record.reason  # type: ignore[attr-defined]
     assert record.exc_info is None
+
+
+def test_a_context_serving_an_operation_keeps_everything_else_it_carries() -> None:
+    ctx = CallContext("corr-1", "00-" + "a" * 32 + "-" + "b" * 16 + "-01", "v=1", 12.5, "get")
+    assert ctx.serving("cancel_sales_order") == replace(ctx, operation="cancel_sales_order")
 
 
 # --- through the adapters ------------------------------------------------------------------------
