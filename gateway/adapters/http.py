@@ -182,6 +182,7 @@ class AiohttpTransport:
                 "ERP answer over the size cap",
                 extra={
                     "backend": self._backend,
+                    "correlation_id": send_headers.get("X-Correlation-ID"),
                     "method": method,
                     "path": path,
                     "max_response_bytes": self._max_response_bytes,

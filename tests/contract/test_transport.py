@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import functools
 import json
+import logging
 import time
 import tracemalloc
 import zlib
@@ -153,14 +154,20 @@ async def test_an_answer_exactly_at_the_cap_is_read_whole_and_plain_or_gzipped()
         assert response.body == body
 
 
-async def test_a_streamed_answer_over_the_cap_is_a_retryable_502_read_no_further() -> None:
+async def test_a_streamed_answer_over_the_cap_is_a_retryable_502_read_no_further(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     async with erp_answering(chunked_huge) as (url, served):
-        failure, peak = await _failure(AiohttpTransport(url, max_response_bytes=CAP))
+        transport = AiohttpTransport(url, max_response_bytes=CAP, backend="legacy")
+        with caplog.at_level(logging.WARNING, logger="gateway.adapters"):
+            failure, peak = await _failure(transport)
 
     assert (failure.code, failure.status, failure.retryable) == (Code.ERP_BAD_RESPONSE, 502, True)
     assert failure.ambiguous is False
     assert peak < MEMORY_BOUND, f"{peak / 2**20:.1f} MiB allocated"
     assert served.sent < HUGE / 2  # the server was cut off, not read to the end
+    (logged,) = [r for r in caplog.records if r.name == "gateway.adapters"]
+    assert (logged.backend, logged.path) == ("legacy", "/answer")  # type: ignore[attr-defined]
 
 
 async def test_a_write_whose_answer_is_over_the_cap_is_ambiguous() -> None:
