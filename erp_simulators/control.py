@@ -1,15 +1,15 @@
 """The control surface every simulator shares: `/_sim/stats`, `/_sim/faults`, `/_sim/requests`.
 
-Not an ERP: it counts and perturbs requests; each simulator decides what an operation is.
+Not an ERP: it counts and perturbs requests (the faults themselves are in `faults.py`); each
+simulator decides what an operation is.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import random
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,7 +18,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-FAULT_MODES = ("latency", "timeout", "error", "drop", "malformed", "commit_then_timeout")
+from erp_simulators.connections import end_connection
+from erp_simulators.faults import FAULT_MODES, DropConnection, Fault, Work, faulty
+
 # Operation labels a fault may be limited to; each simulator labels its routes with these.
 OPERATIONS = (
     "auth",
@@ -32,22 +34,7 @@ OPERATIONS = (
     "quotes.validate",
     "items.read",
 )
-HANG_S = 120.0  # "timeout" modes hold the answer back longer than any client waits
 _LOGGED_HEADERS = ("x-correlation-id", "traceparent", "tracestate", "authorization", "x-csrf-token")
-
-
-@dataclass
-class Fault:
-    mode: str
-    rate: float = 1.0
-    latency_ms: int = 0
-    status: int = 500
-    operations: frozenset[str] = frozenset()
-
-    def applies_to(self, operation: str, rng: random.Random) -> bool:
-        if self.operations and operation not in self.operations:
-            return False
-        return self.rate >= 1.0 or rng.random() < self.rate
 
 
 @dataclass
@@ -78,33 +65,14 @@ class SimControl:
 async def perturbed(
     control: SimControl,
     operation: str,
-    commit: Callable[[], Awaitable[Response]],
+    commit: Work,
     error_response: Callable[[int], Response],
 ) -> Response:
     """Run `commit` (the real work of the request) under the active fault, if any applies."""
     fault = control.fault_for(operation)
     if fault is None:
         return await commit()
-    if fault.mode == "latency":
-        await asyncio.sleep(fault.latency_ms / 1000)
-        return await commit()
-    if fault.mode == "timeout":
-        await asyncio.sleep(fault.latency_ms / 1000 if fault.latency_ms else HANG_S)
-        return error_response(504)
-    if fault.mode == "error":
-        return error_response(fault.status)
-    if fault.mode == "malformed":
-        return Response(b'{"d": {"results": [', status_code=200, media_type="application/json")
-    if fault.mode == "drop":
-        raise DropConnection
-    # commit_then_timeout: the ERP commits, and its answer never arrives in time.
-    response = await commit()
-    await asyncio.sleep(fault.latency_ms / 1000 if fault.latency_ms else HANG_S)
-    return response
-
-
-class DropConnection(Exception):
-    """Raised to make the middleware close the connection without an answer."""
+    return await faulty(fault, commit, error_response)
 
 
 class SimMiddleware:
@@ -133,9 +101,11 @@ class SimMiddleware:
         )
         try:
             await self.app(scope, receive, send)
-        except DropConnection:
-            # Closing without any response start: the client sees the connection drop.
-            return
+        except DropConnection as drop:
+            if not await end_connection(
+                scope, receive, reset=drop.reset, last_words=drop.last_words
+            ):
+                raise  # an in-process client: it sees the exception instead
         finally:
             control.in_flight -= 1
 
@@ -163,12 +133,15 @@ def control_routes(control: SimControl, counts: Callable[[], dict[str, int]]) ->
             unknown = operations - set(OPERATIONS)
             if unknown:
                 raise ValueError(f"unknown operations: {sorted(unknown)}")
+            status = body.get("status")
             fault = Fault(
                 mode=mode,
                 rate=float(body.get("rate", 1.0)),
                 latency_ms=int(body.get("latency_ms", 0)),
-                status=int(body.get("status", 500)),
+                status=int(status) if status is not None else None,
                 operations=operations,
+                body=json.dumps(body["body"]).encode() if "body" in body else None,
+                omit=frozenset(str(name) for name in body.get("omit") or ()),
             )
         except (KeyError, ValueError, TypeError) as exc:
             return JSONResponse({"error": f"bad fault: {exc}"}, status_code=400)

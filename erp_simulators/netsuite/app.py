@@ -31,6 +31,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from erp_simulators.connections import SimulatorApp
 from erp_simulators.control import SimControl, SimMiddleware, control_routes, perturbed
 from erp_simulators.netsuite.books import Books
 from erp_simulators.netsuite.documents import (
@@ -327,7 +328,7 @@ def create_app(
 ) -> Starlette:
     """A fresh simulated NetSuite account, with its own records, tokens and counters."""
     simulator = NetSuiteSimulator(client_id, client_secret, token_ttl_s)
-    app = Starlette(
+    app = SimulatorApp(
         routes=simulator.routes(),
         middleware=[Middleware(SimMiddleware, control=simulator.control)],
     )

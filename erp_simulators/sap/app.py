@@ -18,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from erp_simulators.connections import SimulatorApp
 from erp_simulators.control import SimControl, SimMiddleware, control_routes, perturbed
 from erp_simulators.sap import fulfillment, operations, partners, sales
 from erp_simulators.sap.catalog import CLIENT
@@ -333,7 +334,7 @@ def create_app(
         Route(SERVICE_ROOT + "/{service}", endpoint, methods=_METHODS),
         Route(SERVICE_ROOT + "/{service}/{resource:path}", endpoint, methods=_METHODS),
     ]
-    return Starlette(routes=routes, middleware=[Middleware(SimMiddleware, control=control)])
+    return SimulatorApp(routes=routes, middleware=[Middleware(SimMiddleware, control=control)])
 
 
 def main(argv: list[str] | None = None) -> None:

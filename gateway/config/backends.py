@@ -14,6 +14,19 @@ from gateway.config.base import ConfigModel, EnvName
 
 SAP_KIND = "sap-odata-v2"
 NETSUITE_KIND = "netsuite-rest"
+# An ERP's answer is held whole to be parsed, so its size is capped (after decompression): the
+# largest order with all its items is a few hundred KiB; a runaway answer or a gzip bomb must
+# not take the gateway's memory.
+DEFAULT_MAX_RESPONSE_BYTES = 4 * 1024 * 1024
+ResponseCap = Annotated[
+    int,
+    Field(
+        ge=64 * 1024,
+        le=256 * 1024 * 1024,
+        description="The largest ERP answer read, in bytes after decompression (64 KiB to "
+        "256 MiB); beyond it the answer is 502 erp_bad_response.",
+    ),
+]
 
 BaseUrl = Annotated[
     str,
@@ -115,6 +128,7 @@ class SapBackend(ConfigModel):
     ]
     timeout_s: TimeoutS = 10.0
     pool: Annotated[PoolConfig, Field(description="The connection pool to the ERP.")] = PoolConfig()
+    max_response_bytes: ResponseCap = DEFAULT_MAX_RESPONSE_BYTES
     value_maps: Annotated[SapValueMaps, Field(description="Canonical codes -> this ERP's keys.")]
 
 
@@ -172,6 +186,7 @@ class NetSuiteBackend(ConfigModel):
     ]
     timeout_s: TimeoutS = 10.0
     pool: Annotated[PoolConfig, Field(description="The connection pool to the ERP.")] = PoolConfig()
+    max_response_bytes: ResponseCap = DEFAULT_MAX_RESPONSE_BYTES
     value_maps: Annotated[
         NetSuiteValueMaps, Field(description="Canonical codes -> this ERP's internal ids.")
     ]

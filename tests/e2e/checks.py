@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import httpx
@@ -34,3 +35,16 @@ def assert_business_problem(response: httpx.Response, code: str, pointer: str) -
     assert problem["correlation_id"] == response.headers["x-correlation-id"]
     assert pointer in [e["pointer"] for e in problem["errors"]], problem
     assert problem["detail"]
+
+
+def retry_while_in_progress(
+    api: httpx.Client, body: dict[str, Any], key: dict[str, str]
+) -> httpx.Response:
+    """What a well-behaved CRM does: retry the same request while the gateway answers 409
+    (the ERP may still be committing the first attempt), waiting Retry-After each time."""
+    deadline = time.monotonic() + 15
+    while True:
+        response = api.post("/v1/sales-orders", json=body, headers=key)
+        if response.status_code != 409 or time.monotonic() > deadline:
+            return response
+        time.sleep(float(response.headers["retry-after"]))

@@ -18,7 +18,7 @@ import pytest
 
 from tests.configs import IDEMPOTENCY_LEASE_S
 from tests.e2e import payloads
-from tests.e2e.checks import create_customer, stats
+from tests.e2e.checks import create_customer, retry_while_in_progress, stats
 from tests.e2e.gateways import client_for, start_gateway
 
 ERP_OF = {"US01": "cloud", "DE01": "legacy"}
@@ -111,7 +111,7 @@ def test_a_retry_after_commit_then_timeout_returns_the_one_order(
     assert first.json()["retryable"] is True
     assert stats(sim)["sales_orders"] == before + 1  # the ERP did commit
     sim.delete("/_sim/faults")
-    retry = _retry_while_in_progress(api, body, key)
+    retry = retry_while_in_progress(api, body, key)
     assert retry.status_code == 201, retry.text
     assert stats(sim)["sales_orders"] == before + 1
     order = retry.json()
@@ -196,19 +196,6 @@ def test_a_gateway_killed_mid_request_is_reconciled_after_its_lease(
         retry = api.post("/v1/sales-orders", json=body, headers=key)
         assert retry.status_code == 201, retry.text
     assert stats(legacy)["sales_orders"] == before + 1
-
-
-def _retry_while_in_progress(
-    api: httpx.Client, body: dict[str, Any], key: dict[str, str]
-) -> httpx.Response:
-    """What a well-behaved CRM does: retry the same request while the gateway answers 409
-    (the ERP may still be committing the first attempt), waiting Retry-After each time."""
-    deadline = time.monotonic() + 15
-    while True:
-        response = api.post("/v1/sales-orders", json=body, headers=key)
-        if response.status_code != 409 or time.monotonic() > deadline:
-            return response
-        time.sleep(float(response.headers["retry-after"]))
 
 
 def _swallow(call: Any) -> None:

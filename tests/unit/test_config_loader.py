@@ -153,6 +153,27 @@ def test_a_rule_checked_by_its_model_names_the_issue_line(tmp_path: Path) -> Non
     assert "both HMAC and RSA/EC" in issue.message
 
 
+def test_each_backend_caps_the_size_of_its_erps_answers() -> None:
+    config = load_config(REPO, env={})
+    assert {name: b.max_response_bytes for name, b in config.backends.items()} == {
+        "cloud": 4 * 1024 * 1024,
+        "legacy": 4 * 1024 * 1024,
+    }
+
+
+@pytest.mark.parametrize("cap", ["0", "1073741824", "big"])
+def test_a_response_cap_outside_its_bounds_is_an_error_at_its_line(
+    tmp_path: Path, cap: str
+) -> None:
+    config = config_copy(tmp_path)
+    line = edit(
+        config, "backends/cloud.yaml", "max_response_bytes: 4194304", f"max_response_bytes: {cap}"
+    )
+    error = only_error(config)
+    assert (error.file, error.line) == ("backends/cloud.yaml", line)
+    assert "max_response_bytes" in error.message
+
+
 def test_a_duplicate_yaml_key_is_an_error_at_the_second_occurrence(tmp_path: Path) -> None:
     config = config_copy(tmp_path)
     first = line_of(config, "backends/legacy.yaml", "timeout_s: 5")

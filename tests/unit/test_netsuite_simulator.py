@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import base64
+import errno
 import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
+import aiohttp
 import httpx
 import pytest
 
+from erp_simulators.faults import DRIP_BYTES
 from erp_simulators.netsuite import create_app
 from tests.servers import PYTHON, free_port, run_process, serve_app
 
@@ -446,6 +449,79 @@ async def test_a_malformed_fault_sends_an_unreadable_body(
     assert response.status_code == 200
     with pytest.raises(ValueError):
         response.json()
+
+
+async def test_a_malformed_fault_can_send_chosen_json_or_the_record_without_some_fields(
+    sim: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
+    fault = {"mode": "malformed", "body": {"d": None}, "operations": ["items.read"]}
+    await sim.post("/_sim/faults", json=fault)
+    chosen = await sim.get(f"{RECORDS}/inventoryItem/1001", headers=auth)
+    assert (chosen.status_code, chosen.json()) == (200, {"d": None})
+    fault = {"mode": "malformed", "omit": ["itemId", "price"], "operations": ["items.read"]}
+    await sim.post("/_sim/faults", json=fault)
+    trimmed = (await sim.get(f"{RECORDS}/inventoryItem/1001", headers=auth)).json()
+    assert trimmed["id"] == "1001"
+    assert not {"itemId", "price"} & set(trimmed)
+
+
+async def _aiohttp_call(
+    sim_url: str, method: str, path: str, auth: dict[str, str], **kwargs: Any
+) -> bytes:
+    """One request with the gateway's HTTP client, aiohttp."""
+    async with (
+        aiohttp.ClientSession() as session,
+        session.request(method, sim_url + path, headers=auth, **kwargs) as response,
+    ):
+        return await response.read()
+
+
+async def test_a_drop_fault_closes_the_connection_without_an_answer_or_any_work(
+    sim: httpx.AsyncClient, sim_url: str, auth: dict[str, str]
+) -> None:
+    await sim.post("/_sim/faults", json={"mode": "drop", "operations": ["customers.create"]})
+
+    with pytest.raises(aiohttp.ServerDisconnectedError):
+        await _aiohttp_call(sim_url, "POST", f"{RECORDS}/customer", auth, json=customer_body())
+
+    assert (await sim.get("/_sim/stats")).json()["customers"] == 0
+
+
+async def test_a_reset_fault_does_the_work_then_resets_the_connection(
+    sim: httpx.AsyncClient, sim_url: str, auth: dict[str, str]
+) -> None:
+    await sim.post("/_sim/faults", json={"mode": "reset", "operations": ["customers.create"]})
+
+    with pytest.raises(aiohttp.ClientOSError) as raised:
+        await _aiohttp_call(sim_url, "POST", f"{RECORDS}/customer", auth, json=customer_body())
+
+    assert raised.value.errno == errno.ECONNRESET
+    assert (await sim.get("/_sim/stats")).json()["customers"] == 1
+
+
+async def test_a_truncated_fault_declares_more_than_it_sends_then_closes(
+    sim: httpx.AsyncClient, sim_url: str, auth: dict[str, str]
+) -> None:
+    await sim.post("/_sim/faults", json={"mode": "truncated", "operations": ["items.read"]})
+
+    with pytest.raises(aiohttp.ClientPayloadError):
+        await _aiohttp_call(sim_url, "GET", f"{RECORDS}/inventoryItem/1001", auth)
+
+
+async def test_a_slow_drip_fault_sends_the_whole_answer_a_few_bytes_at_a_time(
+    sim: httpx.AsyncClient, sim_url: str, auth: dict[str, str]
+) -> None:
+    path = f"{RECORDS}/inventoryItem/1001"
+    whole = (await sim.get(path, headers=auth)).content
+    await sim.post("/_sim/faults", json={"mode": "slow_drip", "operations": ["items.read"]})
+
+    with pytest.raises(TimeoutError):  # the deadline runs out mid-body
+        await _aiohttp_call(sim_url, "GET", path, auth, timeout=aiohttp.ClientTimeout(0.5))
+    await sim.post(
+        "/_sim/faults", json={"mode": "slow_drip", "latency_ms": 1, "operations": ["items.read"]}
+    )
+    assert await _aiohttp_call(sim_url, "GET", path, auth) == whole
+    assert len(whole) > 10 * DRIP_BYTES
 
 
 async def test_a_timeout_fault_holds_the_answer_back(

@@ -536,6 +536,34 @@ def test_a_malformed_fault_answers_unreadable_json(erp: httpx.Client) -> None:
         response.json()
 
 
+def test_a_malformed_fault_can_send_the_real_entity_without_some_properties(
+    erp: httpx.Client,
+) -> None:
+    order = erp.post(SO, json=so_payload(customer(erp))).json()["d"]["SalesOrder"]
+    erp.post(
+        "/_sim/faults",
+        json={"mode": "malformed", "omit": ["SoldToParty"], "operations": ["sales_orders.read"]},
+    )
+
+    entity = erp.get(f"{SO}('{order}')").json()["d"]
+
+    assert entity["SalesOrder"] == order and "SoldToParty" not in entity
+
+
+def test_an_html_fault_answers_a_proxys_error_page_and_the_erp_never_sees_the_request(
+    erp: httpx.Client,
+) -> None:
+    before = erp.get("/_sim/stats").json()["customers"]
+    erp.post("/_sim/faults", json={"mode": "html", "status": 404})
+
+    response = erp.post(BP, json=bp_payload())
+
+    assert response.status_code == 404
+    assert response.headers["content-type"].startswith("text/html")
+    assert "<h1>404 Not Found</h1>" in response.text
+    assert erp.get("/_sim/stats").json()["customers"] == before
+
+
 def test_commit_then_timeout_commits_the_write_before_hanging(erp: httpx.Client) -> None:
     sold_to = customer(erp)
     payload = so_payload(sold_to)

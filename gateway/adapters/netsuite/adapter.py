@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
+from gateway.adapters.answers import AnswerBoundary
 from gateway.adapters.base import (
     CallContext,
     CustomerContext,
@@ -25,8 +26,7 @@ from gateway.adapters.base import (
 )
 from gateway.adapters.http import AiohttpTransport, ErpTransport
 from gateway.adapters.netsuite.client import NetSuiteClient
-from gateway.adapters.netsuite.errors import error_from_response
-from gateway.adapters.netsuite.fields import bad_response
+from gateway.adapters.netsuite.fields import required_text
 from gateway.adapters.netsuite.inbound import (
     documents_needed,
     erp_customer,
@@ -78,8 +78,13 @@ class NetSuiteRestAdapter:
         client_secret: str,
     ) -> None:
         self.name = name
-        self._tokens = BearerTokens(transport, config.token_path, client_id, client_secret)
-        self._client = NetSuiteClient(transport, self._tokens)
+        # Every NetSuite answer is mapped through this one boundary (here, in the client and
+        # in the token fetch).
+        self._answers = AnswerBoundary(name)
+        self._tokens = BearerTokens(
+            transport, config.token_path, client_id, client_secret, self._answers
+        )
+        self._client = NetSuiteClient(transport, self._tokens, self._answers)
         self._maps = NetSuiteMaps.from_config(config.value_maps)
         self._item_types: dict[str, str] = {}  # item internal id -> the record type it has
 
@@ -88,33 +93,47 @@ class NetSuiteRestAdapter:
     async def create_customer(
         self, request: CustomerCreate, refs: References, ctx: CallContext
     ) -> ErpCustomer:
+        ctx = ctx.serving("create_customer")
         record = customer_record(request, refs, self._maps)
         created = await self._client.create(CUSTOMER, record, Interaction.CUSTOMER_CREATE, ctx)
-        return erp_customer(created, self._maps)
+        return self._answers.mapped(ctx, lambda: erp_customer(created, self._maps), write=True)
 
     async def get_customer(self, erp_id: str, ctx: CallContext) -> ErpCustomer | None:
-        record = await self._client.read(CUSTOMER, erp_id, ctx)
-        return erp_customer(record, self._maps) if record is not None else None
+        return await self._customer(erp_id, ctx.serving("get_customer"))
 
     async def find_customer_by_gateway_ref(
         self, gateway_ref: str, ctx: CallContext
     ) -> ErpCustomer | None:
-        return await self.get_customer(external_id_key(gateway_ref), ctx)
+        ctx = ctx.serving("find_customer_by_gateway_ref")
+        return await self._customer(external_id_key(gateway_ref), ctx)
+
+    async def _customer(self, key: str, ctx: CallContext) -> ErpCustomer | None:
+        record = await self._client.read(CUSTOMER, key, ctx)
+        if record is None:
+            return None
+        return self._answers.mapped(ctx, lambda: erp_customer(record, self._maps))
 
     # --- sales orders -------------------------------------------------------------------------
 
-    async def _sales_order(self, record: dict[str, Any], ctx: CallContext) -> ErpSalesOrder:
+    async def _sales_order(
+        self, record: dict[str, Any], ctx: CallContext, *, write: bool = False
+    ) -> ErpSalesOrder:
         """The canonical order, reading its fulfillments or invoices when they decide its status."""
-        needed = documents_needed(record)
-        order_id = str(record.get("id", ""))
+        needed, order_id = self._answers.mapped(
+            ctx, lambda: (documents_needed(record), required_text(record, "id")), write=write
+        )
         shipments: list[ErpShipment] = []
         invoices: list[ErpInvoice] = []
         if needed is Documents.SHIPMENTS:
             shipments = await self.list_shipments(order_id, ctx)
         elif needed is Documents.INVOICES:
             invoices = await self.list_invoices(order_id, ctx)
-        status, hold_reason = sales_order_status(record, shipments, invoices)
-        return erp_sales_order(record, self._maps, status, hold_reason)
+
+        def canonical() -> ErpSalesOrder:
+            status, hold_reason = sales_order_status(record, shipments, invoices)
+            return erp_sales_order(record, self._maps, status, hold_reason)
+
+        return self._answers.mapped(ctx, canonical, write=write)
 
     async def create_sales_order(
         self,
@@ -126,6 +145,7 @@ class NetSuiteRestAdapter:
         refs: References,
         ctx: CallContext,
     ) -> ErpSalesOrder:
+        ctx = ctx.serving("create_sales_order")
         record = sales_order_record(
             legal_entity,
             customer.erp_id,
@@ -138,25 +158,35 @@ class NetSuiteRestAdapter:
         created = await self._client.create(
             SALES_ORDER, record, Interaction.SALES_ORDER_CREATE, ctx
         )
-        return await self._sales_order(created, ctx)
+        return await self._sales_order(created, ctx, write=True)
 
     async def get_sales_order(self, erp_id: str, ctx: CallContext) -> ErpSalesOrder | None:
-        record = await self._client.read(SALES_ORDER, erp_id, ctx)
-        return await self._sales_order(record, ctx) if record is not None else None
+        return await self._order(erp_id, ctx.serving("get_sales_order"))
 
     async def find_sales_order_by_gateway_ref(
         self, gateway_ref: str, ctx: CallContext
     ) -> ErpSalesOrder | None:
-        return await self.get_sales_order(external_id_key(gateway_ref), ctx)
+        ctx = ctx.serving("find_sales_order_by_gateway_ref")
+        return await self._order(external_id_key(gateway_ref), ctx)
+
+    async def _order(self, key: str, ctx: CallContext) -> ErpSalesOrder | None:
+        record = await self._client.read(SALES_ORDER, key, ctx)
+        return await self._sales_order(record, ctx) if record is not None else None
 
     async def cancel_sales_order(self, erp_id: str, ctx: CallContext) -> ErpSalesOrder:
+        ctx = ctx.serving("cancel_sales_order")
         path = record_path(SALES_ORDER, erp_id)
         response = await self._client.send("PATCH", path, ctx, json_body=CANCEL_PATCH)
         if response.status != 204:
-            raise error_from_response(response, Interaction.CANCEL, write=True)
-        order = await self.get_sales_order(erp_id, ctx)
+            raise self._client.refusal(response, Interaction.CANCEL, ctx, write=True)
+        order = await self._order(erp_id, ctx)
         if order is None:
-            raise bad_response("The ERP cancelled the order but could not show it.")
+            raise self._answers.bad_response(
+                ctx,
+                "the order cannot be read back after its cancel",
+                write=False,
+                detail="The ERP cancelled the order but could not show it.",
+            )
         return order
 
     # --- documents the ERP creates ------------------------------------------------------------
@@ -172,20 +202,28 @@ class NetSuiteRestAdapter:
         )
 
     async def list_shipments(self, sales_order_erp_id: str, ctx: CallContext) -> list[ErpShipment]:
+        ctx = ctx.serving("list_shipments")
         records = await self._created_from(ITEM_FULFILLMENT, sales_order_erp_id, ctx)
-        return [erp_shipment(r, self._maps) for r in records]
+        return self._answers.mapped(ctx, lambda: [erp_shipment(r, self._maps) for r in records])
 
     async def get_shipment(self, erp_id: str, ctx: CallContext) -> ErpShipment | None:
+        ctx = ctx.serving("get_shipment")
         record = await self._client.read(ITEM_FULFILLMENT, erp_id, ctx)
-        return erp_shipment(record, self._maps) if record is not None else None
+        if record is None:
+            return None
+        return self._answers.mapped(ctx, lambda: erp_shipment(record, self._maps))
 
     async def list_invoices(self, sales_order_erp_id: str, ctx: CallContext) -> list[ErpInvoice]:
+        ctx = ctx.serving("list_invoices")
         records = await self._created_from(INVOICE, sales_order_erp_id, ctx)
-        return [erp_invoice(r, self._maps) for r in records]
+        return self._answers.mapped(ctx, lambda: [erp_invoice(r, self._maps) for r in records])
 
     async def get_invoice(self, erp_id: str, ctx: CallContext) -> ErpInvoice | None:
+        ctx = ctx.serving("get_invoice")
         record = await self._client.read(INVOICE, erp_id, ctx)
-        return erp_invoice(record, self._maps) if record is not None else None
+        if record is None:
+            return None
+        return self._answers.mapped(ctx, lambda: erp_invoice(record, self._maps))
 
     # --- quotes: NetSuite has no validate-only mode, so price from reads ----------------------
 
@@ -204,7 +242,9 @@ class NetSuiteRestAdapter:
         if tax_item_id is None:
             return None
         record = await self._client.read(SALES_TAX_ITEM, str(tax_item_id), ctx)
-        return tax_rate(record) if record is not None else None
+        if record is None:
+            return None
+        return self._answers.mapped(ctx, lambda: tax_rate(record))
 
     async def validate_quote(
         self,
@@ -215,6 +255,7 @@ class NetSuiteRestAdapter:
         items: list[OrderItem],
         ctx: CallContext,
     ) -> ErpQuote:
+        ctx = ctx.serving("validate_quote")
         legal = self._maps.legal_entity(legal_entity)
         currency_id = self._maps.currency_id(currency)
         item_ids = self._maps.item_ids(items)
@@ -230,15 +271,23 @@ class NetSuiteRestAdapter:
         ]
         if missing:
             raise GatewayError(Code.UNKNOWN_SKU, "Some products do not exist in the ERP.", missing)
-        buyer = customer_for_order(customer_record_, legal, currency_id, currency)
-        prices = {
-            item_id: item_price(record, currency_id)
-            for item_id, record in zip(unique_ids, records, strict=True)
-            if record is not None
-        }
+        buyer, prices = self._answers.mapped(
+            ctx,
+            lambda: (
+                customer_for_order(customer_record_, legal, currency_id, currency),
+                {
+                    item_id: item_price(record, currency_id)
+                    for item_id, record in zip(unique_ids, records, strict=True)
+                    if record is not None
+                },
+            ),
+        )
         rate = await self._tax_rate(buyer, ctx)
-        return priced_quote(
-            items, item_ids, prices, currency, rate, available_credit(buyer, currency)
+        return self._answers.mapped(
+            ctx,
+            lambda: priced_quote(
+                items, item_ids, prices, currency, rate, available_credit(buyer, currency)
+            ),
         )
 
     # --- health -------------------------------------------------------------------------------
@@ -268,5 +317,7 @@ def build_netsuite_adapter(
         max_connections=config.pool.max_connections,
         keepalive_s=config.pool.keepalive_s,
         timeout_s=config.timeout_s,
+        max_response_bytes=config.max_response_bytes,
+        backend=name,
     )
     return NetSuiteRestAdapter(name, config, transport, client_id, client_secret)

@@ -7,17 +7,20 @@ Not what the calls mean (see `adapter.py`) nor payloads (`outbound.py`, `inbound
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from gateway.adapters.answers import AnswerBoundary
 from gateway.adapters.base import CallContext
 from gateway.adapters.http import ErpResponse, ErpTransport
 from gateway.adapters.netsuite.errors import (
     error_from_response,
     is_duplicate_external_id,
+    is_not_found,
     same_submission,
 )
-from gateway.adapters.netsuite.fields import bad_response
+from gateway.adapters.netsuite.fields import bad_response, ref_id
 from gateway.adapters.netsuite.records import (
     Interaction,
     external_id_key,
@@ -25,7 +28,7 @@ from gateway.adapters.netsuite.records import (
     record_path,
 )
 from gateway.adapters.netsuite.tokens import ACCEPT_JSON, BearerTokens
-from gateway.domain.errors import GatewayReferenceTaken
+from gateway.domain.errors import GatewayError, GatewayReferenceTaken
 
 EXPANDED = {"expandSubResources": "true"}
 PAGE_SIZE = 1000
@@ -34,9 +37,12 @@ PAGE_SIZE = 1000
 class NetSuiteClient:
     """Calls to one NetSuite account under its OAuth tokens."""
 
-    def __init__(self, transport: ErpTransport, tokens: BearerTokens) -> None:
+    def __init__(
+        self, transport: ErpTransport, tokens: BearerTokens, answers: AnswerBoundary
+    ) -> None:
         self._transport = transport
         self._tokens = tokens
+        self._answers = answers
 
     async def aclose(self) -> None:
         await self._transport.aclose()
@@ -79,16 +85,14 @@ class NetSuiteClient:
         )
 
     async def read(self, record_type: str, key: str, ctx: CallContext) -> dict[str, Any] | None:
-        """One record with its sublists; None when NetSuite has no such record."""
+        """One record with its sublists; None when NetSuite itself says it has no such record
+        (any other 404 is a bad response: the record is not known gone)."""
         response = await self.send("GET", record_path(record_type, key), ctx, params=EXPANDED)
-        if response.status == 404:
+        if response.status == 404 and self._answers.mapped(ctx, lambda: is_not_found(response)):
             return None
         if response.status != 200:
-            raise error_from_response(response, Interaction.READ, write=False)
-        record = response.json()
-        if not isinstance(record, dict):
-            raise bad_response("The ERP sent something other than a record.")
-        return record
+            raise self.refusal(response, Interaction.READ, ctx, write=False)
+        return self._answers.mapped(ctx, lambda: _record(response))
 
     async def ids(self, record_type: str, q: str, ctx: CallContext) -> list[str]:
         """Internal ids of the records matching a `q` query, every page of them."""
@@ -98,15 +102,12 @@ class NetSuiteClient:
             params = {"q": q, "limit": str(PAGE_SIZE), "offset": str(offset)}
             response = await self.send("GET", record_path(record_type), ctx, params=params)
             if response.status != 200:
-                raise error_from_response(response, Interaction.READ, write=False)
-            page = response.json()
-            items = page.get("items") if isinstance(page, dict) else None
-            if not isinstance(items, list):
-                raise bad_response("The ERP sent a list the gateway could not read.")
-            ids.extend(str(i["id"]) for i in items if isinstance(i, dict) and "id" in i)
-            if page.get("hasMore") is not True or not items:
+                raise self.refusal(response, Interaction.READ, ctx, write=False)
+            page_ids, more = self._answers.mapped(ctx, functools.partial(_page, response))
+            ids.extend(page_ids)
+            if not more:
                 return ids
-            offset += len(items)
+            offset += len(page_ids)
 
     async def reads(
         self, record_type: str, ids: Sequence[str], ctx: CallContext
@@ -125,22 +126,57 @@ class NetSuiteClient:
         response = await self.send("POST", record_path(record_type), ctx, json_body=record)
         duplicate = False
         if response.status == 204:
-            key = record_id_from_location(response.header("Location"), record_type)
-        elif is_duplicate_external_id(response):
+            location = response.header("Location")
+            key = self._answers.mapped(
+                ctx, lambda: record_id_from_location(location, record_type), write=True
+            )
+        elif self._answers.mapped(ctx, lambda: is_duplicate_external_id(response)):
             # A record with this gateway reference exists: an earlier attempt of this request,
             # or the same client and key reused (after retention) for another request.
             key = external_id_key(record["externalId"])
             duplicate = True
         else:
-            raise error_from_response(response, interaction, write=True)
+            raise self.refusal(response, interaction, ctx, write=True)
         created = await self.read(record_type, key, ctx)
         if created is None:
-            raise bad_response(
-                "The ERP accepted the record but could not show it; the outcome is unknown.",
-                ambiguous=True,
+            raise self._answers.bad_response(
+                ctx,
+                "the created record cannot be read back",
+                write=True,
+                detail="The ERP accepted the record but could not show it; the outcome is unknown.",
             )
-        if duplicate and not same_submission(record, created):
+        if duplicate and not self._answers.mapped(
+            ctx, lambda: same_submission(record, created), write=True
+        ):
             # Another request's document holds this gateway reference: a fact the idempotency
             # layer turns into its answer (the same key used for a different request).
             raise GatewayReferenceTaken(record["externalId"])
         return created
+
+    def refusal(
+        self, response: ErpResponse, interaction: Interaction, ctx: CallContext, *, write: bool
+    ) -> GatewayError:
+        """The problem a NetSuite answer that is not a success means, to raise."""
+        return self._answers.refusal(
+            ctx, lambda: error_from_response(response, interaction, write=write)
+        )
+
+
+def _record(response: ErpResponse) -> dict[str, Any]:
+    record = response.json()
+    if not isinstance(record, dict):
+        raise bad_response("The ERP sent something other than a record.")
+    return record
+
+
+def _page(response: ErpResponse) -> tuple[list[str], bool]:
+    """The internal ids on one page of a list, and whether more pages follow."""
+    page = response.json()
+    items = page.get("items") if isinstance(page, dict) else None
+    if not isinstance(items, list):
+        raise bad_response("The ERP sent a list the gateway could not read.")
+    ids = [ref_id(item) if isinstance(item, dict) else None for item in items]
+    known = [i for i in ids if i is not None]
+    if len(known) < len(ids):
+        raise bad_response("The ERP sent a list item without an id.")
+    return known, page.get("hasMore") is True and bool(items)

@@ -16,6 +16,7 @@ from gateway.adapters.netsuite.records import Interaction
 from gateway.domain.errors import Code, ErpFailure, FieldError, GatewayError
 
 DUPLICATE_RECORD_CODE = "DUP_RCRD"
+NOT_FOUND_CODE = "NONEXISTENT_ID"  # what NetSuite says of a record id (or eid:) it has not
 _LINE_PATH = re.compile(r"^item\.items\[(\d+)\]\.(\w+)")
 _ADDRESS_PATH = re.compile(r"^addressBook(?:\.items\[(\d+)\](?:\.addressBookAddress)?)?\.?(\w*)")
 
@@ -121,6 +122,23 @@ def same_submission(sent: Mapping[str, Any], saved: Mapping[str, Any]) -> bool:
     return all(ref(sent, n) == ref(saved, n) for n in fields) and lines(sent) == lines(saved)
 
 
+def is_not_found(response: ErpResponse) -> bool:
+    """NetSuite's own not-found: HTTP 404 with an error document whose code is NONEXISTENT_ID.
+    A 404 without it (an HTML page, an empty body, `null`) comes from something in front of
+    NetSuite, a proxy or a load balancer, and says nothing about the record."""
+    if response.status != 404:
+        return False
+    try:
+        details = error_details(response)
+    except ErpFailure:
+        return False
+    return _not_found(details)
+
+
+def _not_found(details: list[dict[str, Any]]) -> bool:
+    return any(d.get("o:errorCode") == NOT_FOUND_CODE for d in details)
+
+
 def is_duplicate_external_id(response: ErpResponse) -> bool:
     if response.status != 400:
         return False
@@ -167,6 +185,8 @@ def error_from_response(
     text = " ".join(str(d.get("detail") or "").strip() for d in details).strip()
     text = text or f"The ERP refused the request (HTTP {status})."
     if status == 404:
+        if not _not_found(details):
+            return bad_response("The ERP answered 404 without saying the record does not exist.")
         return GatewayError(Code.NOT_FOUND, text)
     if interaction is Interaction.CANCEL:
         return GatewayError(Code.INVALID_STATE, text)

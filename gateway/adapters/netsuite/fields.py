@@ -1,5 +1,7 @@
 """Reading NetSuite record fields and amounts: references (`{"id", "refName"}`), text, dates,
-sublists, quantities, and money in a currency's minor units, exact as JSON numbers.
+sublists, quantities, and money in a currency's minor units, exact as JSON numbers. A field of
+the wrong shape raises (`TypeError`, `ValueError`...); the adapter's answer boundary
+(`gateway.adapters.answers`) turns that into erp_bad_response.
 
 Not any one record's mapping (see `outbound.py`, `inbound.py`, `quotes.py`).
 """
@@ -7,10 +9,9 @@ Not any one record's mapping (see `outbound.py`, `inbound.py`, `quotes.py`).
 from __future__ import annotations
 
 import datetime as dt
-import functools
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any, ParamSpec, TypeVar
+from typing import Any
 
 from gateway.domain.errors import Code, ErpFailure, FieldError, GatewayError
 from gateway.domain.models import (
@@ -20,19 +21,29 @@ from gateway.domain.models import (
 # Minor units of the currencies that do not have two (ISO 4217); the rest have two.
 _MINOR_UNITS = {"JPY": 0, "KRW": 0, "CLP": 0, "ISK": 0, "BHD": 3, "KWD": 3, "OMR": 3, "TND": 3}
 _MAX_JSON_DIGITS = 15  # what a JSON number (an IEEE double) carries exactly
-P = ParamSpec("P")
-R = TypeVar("R")
+# No amount or quantity of a sales document has more integer digits: a bigger number (say
+# "1E+999999999") is no amount, and turning it into an int would take the process's memory.
+_MAX_INTEGER_DIGITS = 18
 
 
 def minor_unit(currency: str | None) -> Decimal:
     return Decimal(1).scaleb(-_MINOR_UNITS.get(currency or "", 2))
 
 
+def number(value: Any) -> Decimal:
+    """A NetSuite number (a JSON number, or its text) as an exact, finite Decimal of a size a
+    sales document can hold."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str | Decimal):
+        raise TypeError(f"not a number: {value!r}")
+    exact = Decimal(str(value))
+    if not exact.is_finite() or exact.adjusted() >= _MAX_INTEGER_DIGITS:
+        raise ValueError(f"not a plausible amount or quantity: {exact}")
+    return exact
+
+
 def money(value: Any, currency: str | None) -> Decimal:
     """A NetSuite amount (a JSON number) as an exact Decimal in the currency's minor unit."""
-    if isinstance(value, bool) or not isinstance(value, int | float | str | Decimal):
-        raise TypeError(f"not an amount: {value!r}")
-    return Decimal(str(value)).quantize(minor_unit(currency), rounding=ROUND_HALF_UP)
+    return number(value).quantize(minor_unit(currency), rounding=ROUND_HALF_UP)
 
 
 def json_number(value: Decimal, pointer: str) -> float:
@@ -97,7 +108,7 @@ def sublist(record: Mapping[str, Any], field: str) -> list[dict[str, Any]]:
 
 
 def quantity_of(value: Any) -> int:
-    quantity = Decimal(str(value))
+    quantity = number(value)
     if quantity != quantity.to_integral_value():
         raise ValueError("fractional quantity")
     return int(quantity)
@@ -105,16 +116,3 @@ def quantity_of(value: Any) -> int:
 
 def bad_response(detail: str, *, ambiguous: bool = False) -> ErpFailure:
     return ErpFailure(Code.ERP_BAD_RESPONSE, detail, ambiguous=ambiguous)
-
-
-def reading(function: Callable[P, R]) -> Callable[P, R]:
-    """Turns a malformed ERP document into erp_bad_response instead of a crash."""
-
-    @functools.wraps(function)
-    def guarded(*args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            return function(*args, **kwargs)
-        except (KeyError, TypeError, ValueError, ArithmeticError, AttributeError) as exc:
-            raise bad_response("The ERP sent a record the gateway could not read.") from exc
-
-    return guarded

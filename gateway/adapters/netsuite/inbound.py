@@ -24,7 +24,6 @@ from gateway.adapters.netsuite.fields import (
     date_field,
     money,
     quantity_of,
-    reading,
     ref_id,
     ref_name,
     required_text,
@@ -97,7 +96,6 @@ def _address(raw: Any, kind: AddressType) -> CustomerAddress | None:
         return None
 
 
-@reading
 def erp_customer(record: Mapping[str, Any], maps: NetSuiteMaps) -> ErpCustomer:
     erp_id = required_text(record, "id")
     currency = maps.currency_code(record)
@@ -154,7 +152,6 @@ def documents_needed(record: Mapping[str, Any]) -> Documents:
     return Documents.NONE
 
 
-@reading
 def sales_order_status(
     record: Mapping[str, Any],
     shipments: Sequence[ErpShipment] = (),
@@ -181,7 +178,6 @@ def sales_order_status(
     return SalesOrderStatus.ACCEPTED, None
 
 
-@reading
 def erp_sales_order(
     record: Mapping[str, Any],
     maps: NetSuiteMaps,
@@ -225,7 +221,6 @@ def erp_sales_order(
     )
 
 
-@reading
 def erp_shipment(record: Mapping[str, Any], maps: NetSuiteMaps) -> ErpShipment:
     ship_status = record.get("shipStatus") or record.get("status")
     shipped = any(
@@ -250,7 +245,6 @@ def erp_shipment(record: Mapping[str, Any], maps: NetSuiteMaps) -> ErpShipment:
     )
 
 
-@reading
 def erp_invoice(record: Mapping[str, Any], maps: NetSuiteMaps) -> ErpInvoice:
     currency = maps.currency_code(record)
     if currency is None:

@@ -18,7 +18,7 @@ from gateway.adapters.netsuite.fields import (
     line_amount,
     minor_unit,
     money,
-    reading,
+    number,
     ref_id,
     ref_name,
     sublist,
@@ -32,7 +32,6 @@ from gateway.domain.models import (
 )
 
 
-@reading
 def item_price(item: Mapping[str, Any], currency_id: str) -> Decimal | None:
     """The item's base price in a currency, from its expanded `price` sublist."""
     for price in sublist(item, "price"):
@@ -44,16 +43,15 @@ def item_price(item: Mapping[str, Any], currency_id: str) -> Decimal | None:
         quantity = price.get("quantity")
         minimum = quantity.get("value") if isinstance(quantity, dict) else quantity
         if minimum in (None, "", 0, "0") and price.get("price") is not None:
-            return Decimal(str(price["price"]))
+            return number(price["price"])
     return None
 
 
-@reading
 def tax_rate(tax_item: Mapping[str, Any]) -> Decimal:
     """A tax code's rate as a fraction (NetSuite shows percent, e.g. 8.25 or "8.25%")."""
     rate = tax_item["rate"]
-    text = str(rate).strip().rstrip("%") if not isinstance(rate, bool) else ""
-    return Decimal(text) / 100
+    text = rate.strip().rstrip("%") if isinstance(rate, str) else rate
+    return number(text) / 100
 
 
 def customer_for_order(
@@ -85,7 +83,6 @@ def customer_for_order(
     return customer
 
 
-@reading
 def available_credit(customer: Mapping[str, Any], currency: str) -> Decimal | None:
     """Credit limit less open receivables and unbilled orders; None when there is no limit."""
     limit = customer.get("creditLimit")

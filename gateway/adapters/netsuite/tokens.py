@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import math
 import time
 
+from gateway.adapters.answers import AnswerBoundary
 from gateway.adapters.base import CallContext
 from gateway.adapters.http import ErpResponse, ErpTransport
 from gateway.adapters.netsuite.fields import bad_response
@@ -35,6 +37,8 @@ def token_from_response(response: ErpResponse) -> tuple[str, float]:
         ttl = float(body.get("expires_in") or DEFAULT_TOKEN_TTL_S)
     except (TypeError, ValueError):
         ttl = DEFAULT_TOKEN_TTL_S
+    if not math.isfinite(ttl):
+        ttl = DEFAULT_TOKEN_TTL_S
     return token, max(ttl, 1.0)
 
 
@@ -57,9 +61,15 @@ class BearerTokens:
     """
 
     def __init__(
-        self, transport: ErpTransport, token_path: str, client_id: str, client_secret: str
+        self,
+        transport: ErpTransport,
+        token_path: str,
+        client_id: str,
+        client_secret: str,
+        answers: AnswerBoundary,
     ) -> None:
         self._transport = transport
+        self._answers = answers
         self._token_path = token_path
         credentials = f"{client_id}:{client_secret}".encode()
         self._authorization = "Basic " + base64.b64encode(credentials).decode("ascii")
@@ -98,7 +108,7 @@ class BearerTokens:
             form=GRANT_FORM,
             deadline=ctx.deadline,
         )
-        token, ttl = token_from_response(response)
+        token, ttl = self._answers.mapped(ctx, lambda: token_from_response(response))
         now = time.monotonic()
         self._token = token
         self._expires_at = now + ttl

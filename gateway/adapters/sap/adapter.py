@@ -11,6 +11,7 @@ import datetime as dt
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeVar
 
+from gateway.adapters.answers import AnswerBoundary
 from gateway.adapters.base import (
     CallContext,
     CustomerContext,
@@ -23,7 +24,7 @@ from gateway.adapters.base import (
 )
 from gateway.adapters.http import AiohttpTransport, ErpTransport
 from gateway.adapters.sap.client import SapClient
-from gateway.adapters.sap.errors import Subject, at_billing_address, mapped
+from gateway.adapters.sap.errors import Subject, at_billing_address
 from gateway.adapters.sap.inbound import (
     customer_from_sap,
     document_numbers,
@@ -79,7 +80,9 @@ class SapODataAdapter:
         password: str,
     ) -> None:
         self.name = name
-        self._client = SapClient(transport, username, password, config.sap_client)
+        # Every SAP answer is mapped through this one boundary (here and in the client).
+        self._answers = AnswerBoundary(name)
+        self._client = SapClient(transport, username, password, config.sap_client, self._answers)
         self._maps = SapMaps.from_config(config.value_maps)
 
     # --- customers ------------------------------------------------------------------------------
@@ -87,31 +90,38 @@ class SapODataAdapter:
     async def create_customer(
         self, request: CustomerCreate, refs: References, ctx: CallContext
     ) -> ErpCustomer:
+        ctx = ctx.serving("create_customer")
         payload = customer_payload(request, refs, self._maps)
         response = await self._client.write("POST", BUSINESS_PARTNERS, payload, ctx)
         try:
-            body = self._client.answer(response, Subject.CUSTOMER, write=True)
+            body = self._client.answer(response, Subject.CUSTOMER, ctx, write=True)
         except GatewayError as error:
             raise at_billing_address(error, request.billing_index) from None
-        return mapped(lambda: customer_from_sap(entity_of(body), self._maps), write=True)
+        return self._answers.mapped(
+            ctx, lambda: customer_from_sap(entity_of(body), self._maps), write=True
+        )
 
     async def get_customer(self, erp_id: str, ctx: CallContext) -> ErpCustomer | None:
+        ctx = ctx.serving("get_customer")
         path = entity_path(BUSINESS_PARTNERS, BusinessPartner=erp_id)
         body = await self._client.read(path, {"$expand": CUSTOMER_EXPAND}, ctx)
         if body is None:
             return None
-        return mapped(lambda: customer_from_sap(entity_of(body), self._maps))
+        return self._answers.mapped(ctx, lambda: customer_from_sap(entity_of(body), self._maps))
 
     async def find_customer_by_gateway_ref(
         self, gateway_ref: str, ctx: CallContext
     ) -> ErpCustomer | None:
+        ctx = ctx.serving("find_customer_by_gateway_ref")
         query = {
             "$filter": equals_filter(GATEWAY_REF_FIELD, gateway_ref),
             "$expand": CUSTOMER_EXPAND,
             "$top": "1",
         }
         rows = await self._client.read_rows(BUSINESS_PARTNERS, query, ctx)
-        return mapped(lambda: customer_from_sap(rows[0], self._maps)) if rows else None
+        if not rows:
+            return None
+        return self._answers.mapped(ctx, lambda: customer_from_sap(rows[0], self._maps))
 
     # --- sales orders ---------------------------------------------------------------------------
 
@@ -125,24 +135,29 @@ class SapODataAdapter:
         refs: References,
         ctx: CallContext,
     ) -> ErpSalesOrder:
+        ctx = ctx.serving("create_sales_order")
         entity = self._maps.legal_entity(legal_entity)
         payload = sales_order_payload(
             entity, customer.erp_id, currency, requested_delivery_date, items, self._maps, refs
         )
         response = await self._client.write("POST", SALES_ORDERS, payload, ctx)
-        body = self._client.answer(response, Subject.SALES_ORDER, write=True)
-        return mapped(lambda: sales_order_from_sap(entity_of(body), self._maps), write=True)
+        body = self._client.answer(response, Subject.SALES_ORDER, ctx, write=True)
+        return self._answers.mapped(
+            ctx, lambda: sales_order_from_sap(entity_of(body), self._maps), write=True
+        )
 
     async def get_sales_order(self, erp_id: str, ctx: CallContext) -> ErpSalesOrder | None:
+        ctx = ctx.serving("get_sales_order")
         body = await self._client.read(self._order_path(erp_id), {"$expand": ORDER_EXPAND}, ctx)
         if body is None:
             return None
-        order = mapped(lambda: sales_order_from_sap(entity_of(body), self._maps))
+        order = self._answers.mapped(ctx, lambda: sales_order_from_sap(entity_of(body), self._maps))
         return await self._with_payment(order, ctx)
 
     async def find_sales_order_by_gateway_ref(
         self, gateway_ref: str, ctx: CallContext
     ) -> ErpSalesOrder | None:
+        ctx = ctx.serving("find_sales_order_by_gateway_ref")
         query = {
             "$filter": equals_filter(GATEWAY_REF_FIELD, gateway_ref),
             "$expand": ORDER_EXPAND,
@@ -151,11 +166,12 @@ class SapODataAdapter:
         rows = await self._client.read_rows(SALES_ORDERS, query, ctx)
         if not rows:
             return None
-        order = mapped(lambda: sales_order_from_sap(rows[0], self._maps))
+        order = self._answers.mapped(ctx, lambda: sales_order_from_sap(rows[0], self._maps))
         return await self._with_payment(order, ctx)
 
     async def cancel_sales_order(self, erp_id: str, ctx: CallContext) -> ErpSalesOrder:
         """Reject every open item (PATCH with the item's ETag), then read the order back."""
+        ctx = ctx.serving("cancel_sales_order")
         for attempt in range(_CANCEL_ATTEMPTS):
             found = await self._order_entity(erp_id, ctx)
             if found is None:
@@ -169,7 +185,12 @@ class SapODataAdapter:
                 continue
             cancelled = await self.get_sales_order(erp_id, ctx)
             if cancelled is None:
-                raise ErpFailure(Code.ERP_BAD_RESPONSE, "The ERP lost the order it just changed.")
+                raise self._answers.bad_response(
+                    ctx,
+                    "the order was not found right after its items were rejected",
+                    write=False,
+                    detail="The ERP lost the order it just changed.",
+                )
             return cancelled
         raise ErpFailure(Code.ERP_UNAVAILABLE, "The order kept changing in the ERP; retry shortly.")
 
@@ -180,14 +201,14 @@ class SapODataAdapter:
         body = await self._client.read(self._order_path(erp_id), {"$expand": ORDER_EXPAND}, ctx)
         if body is None:
             return None
-        entity = mapped(lambda: entity_of(body))
-        return entity, mapped(lambda: sales_order_from_sap(entity, self._maps))
+        entity = self._answers.mapped(ctx, lambda: entity_of(body))
+        return entity, self._answers.mapped(ctx, lambda: sales_order_from_sap(entity, self._maps))
 
     async def _reject_items(
         self, erp_id: str, entity: Mapping[str, Any], ctx: CallContext, *, last: bool
     ) -> None:
         # One item after the other: SAP locks the whole order while an item changes.
-        for item, etag in mapped(lambda: open_item_etags(entity)):
+        for item, etag in self._answers.mapped(ctx, lambda: open_item_etags(entity)):
             path = entity_path(SALES_ORDER_ITEMS, SalesOrder=erp_id, SalesOrderItem=item)
             response = await self._client.write(
                 "PATCH", path, rejection_payload(), ctx, {"If-Match": etag}
@@ -195,7 +216,7 @@ class SapODataAdapter:
             if response.status == 412 and not last:
                 raise _StaleItem
             if response.status not in (200, 204):
-                raise self._client.refusal(response, Subject.CANCEL, write=True)
+                raise self._client.refusal(response, Subject.CANCEL, ctx, write=True)
 
     async def _with_payment(self, order: ErpSalesOrder, ctx: CallContext) -> ErpSalesOrder:
         if order.status is not SalesOrderStatus.INVOICED:
@@ -209,6 +230,7 @@ class SapODataAdapter:
     # --- shipments and invoices -----------------------------------------------------------------
 
     async def list_shipments(self, sales_order_erp_id: str, ctx: CallContext) -> list[ErpShipment]:
+        ctx = ctx.serving("list_shipments")
         return await self._follow_on_documents(
             DELIVERY_ITEMS,
             ("ReferenceSDDocument", sales_order_erp_id),
@@ -218,13 +240,15 @@ class SapODataAdapter:
         )
 
     async def get_shipment(self, erp_id: str, ctx: CallContext) -> ErpShipment | None:
+        ctx = ctx.serving("get_shipment")
         path = entity_path(DELIVERIES, DeliveryDocument=erp_id)
         body = await self._client.read(path, {"$expand": DELIVERY_EXPAND}, ctx)
         if body is None:
             return None
-        return mapped(lambda: shipment_from_sap(entity_of(body), self._maps))
+        return self._answers.mapped(ctx, lambda: shipment_from_sap(entity_of(body), self._maps))
 
     async def list_invoices(self, sales_order_erp_id: str, ctx: CallContext) -> list[ErpInvoice]:
+        ctx = ctx.serving("list_invoices")
         return await self._follow_on_documents(
             BILLING_ITEMS,
             ("SalesDocument", sales_order_erp_id),
@@ -245,16 +269,17 @@ class SapODataAdapter:
         found through the item entity set, then each read whole."""
         query = {"$filter": equals_filter(*order_reference)}
         rows = await self._client.read_rows(item_set, query, ctx)
-        numbers = mapped(lambda: document_numbers(rows, number_field))
+        numbers = self._answers.mapped(ctx, lambda: document_numbers(rows, number_field))
         found = await asyncio.gather(*(read_one(n) for n in numbers))
         return [document for document in found if document is not None]
 
     async def get_invoice(self, erp_id: str, ctx: CallContext) -> ErpInvoice | None:
+        ctx = ctx.serving("get_invoice")
         path = entity_path(BILLING_DOCUMENTS, BillingDocument=erp_id)
         body = await self._client.read(path, {"$expand": BILLING_EXPAND}, ctx)
         if body is None:
             return None
-        return mapped(lambda: invoice_from_sap(entity_of(body)))
+        return self._answers.mapped(ctx, lambda: invoice_from_sap(entity_of(body)))
 
     # --- quotes and health ----------------------------------------------------------------------
 
@@ -268,13 +293,14 @@ class SapODataAdapter:
         ctx: CallContext,
     ) -> ErpQuote:
         """Price and credit-check through the simulation service: SAP saves nothing."""
+        ctx = ctx.serving("validate_quote")
         entity = self._maps.legal_entity(legal_entity)
         payload = sales_order_payload(
             entity, customer.erp_id, currency, requested_delivery_date, items, self._maps
         )
         response = await self._client.write("POST", SIMULATIONS, payload, ctx)
-        body = self._client.answer(response, Subject.SALES_ORDER, write=False)
-        return mapped(lambda: quote_from_sap(entity_of(body), self._maps))
+        body = self._client.answer(response, Subject.SALES_ORDER, ctx, write=False)
+        return self._answers.mapped(ctx, lambda: quote_from_sap(entity_of(body), self._maps))
 
     async def ping(self, ctx: CallContext) -> bool:
         try:
@@ -295,5 +321,7 @@ def build_sap_adapter(name: str, config: SapBackend, env: Mapping[str, str]) -> 
         max_connections=config.pool.max_connections,
         keepalive_s=config.pool.keepalive_s,
         timeout_s=config.timeout_s,
+        max_response_bytes=config.max_response_bytes,
+        backend=name,
     )
     return SapODataAdapter(name, config, transport, username, password)

@@ -15,12 +15,13 @@ from typing import Any
 
 from multidict import CIMultiDictProxy
 
+from gateway.adapters.answers import AnswerBoundary
 from gateway.adapters.base import CallContext
 from gateway.adapters.http import ErpResponse, ErpTransport
-from gateway.adapters.sap.errors import Subject, error_from_sap, mapped, technical_error
+from gateway.adapters.sap.errors import Subject, error_from_sap, is_not_found, technical_error
 from gateway.adapters.sap.odata import results_of
 from gateway.adapters.sap.services import SALES_ORDER_SERVICE
-from gateway.domain.errors import Code, ErpFailure, GatewayError
+from gateway.domain.errors import GatewayError
 
 CSRF_HEADER = "x-csrf-token"
 CSRF_FETCH = "Fetch"
@@ -40,9 +41,15 @@ class SapClient:
     """Calls to one SAP system; one CSRF session for all writes, fetched once at a time."""
 
     def __init__(
-        self, transport: ErpTransport, username: str, password: str, sap_client: str
+        self,
+        transport: ErpTransport,
+        username: str,
+        password: str,
+        sap_client: str,
+        answers: AnswerBoundary,
     ) -> None:
         self._transport = transport
+        self._answers = answers
         credentials = base64.b64encode(f"{username}:{password}".encode()).decode("ascii")
         self._authorization = "Basic " + credentials
         self._client = {"sap-client": sap_client}
@@ -85,19 +92,24 @@ class SapClient:
     async def read(
         self, path: str, query: Mapping[str, str], ctx: CallContext
     ) -> dict[str, Any] | None:
-        """A GET's JSON body; None when SAP says the entity does not exist."""
+        """A GET's JSON document; None when SAP itself says the entity does not exist (any other
+        404, or a body that is no document, is a bad response: the record is not known gone)."""
         response = await self.send("GET", path, ctx, query=query)
-        if response.status == 404:
+        if response.status == 404 and self._answers.mapped(ctx, lambda: is_not_found(response)):
             return None
-        body: dict[str, Any] = self.answer(response, Subject.READ, write=False)
+        body = self.answer(response, Subject.READ, ctx, write=False)
+        if not isinstance(body, dict):
+            raise self._answers.bad_response(
+                ctx, f"a JSON {type(body).__name__} instead of an OData document", write=False
+            )
         return body
 
     async def read_rows(
         self, path: str, query: Mapping[str, str], ctx: CallContext
     ) -> list[dict[str, Any]]:
         response = await self.send("GET", path, ctx, query=query)
-        body = self.answer(response, Subject.READ, write=False)
-        return mapped(lambda: results_of(body))
+        body = self.answer(response, Subject.READ, ctx, write=False)
+        return self._answers.mapped(ctx, lambda: results_of(body))
 
     async def write(
         self,
@@ -157,27 +169,34 @@ class SapClient:
         token = response.header(CSRF_HEADER)
         cookies = dict(response.cookies) or _set_cookies(response)
         if not token or token.lower() == CSRF_REQUIRED or not cookies:
-            raise ErpFailure(Code.ERP_BAD_RESPONSE, "The ERP did not hand out a CSRF token.")
+            raise self._answers.bad_response(
+                ctx,
+                "no CSRF token and session cookie in the answer",
+                write=False,
+                detail="The ERP did not hand out a CSRF token.",
+            )
         cookie = "; ".join(f"{name}={value}" for name, value in sorted(cookies.items()))
         return CsrfSession(token=token, cookie=cookie)
 
-    def answer(self, response: ErpResponse, subject: Subject, *, write: bool) -> Any:
-        """The JSON of a 2xx answer, or the refusal it means, raised."""
+    def answer(
+        self, response: ErpResponse, subject: Subject, ctx: CallContext, *, write: bool
+    ) -> Any:
+        """The JSON of a 2xx answer, or the refusal it means, raised. A write SAP accepted but
+        whose answer is garbled may have committed: that bad response is ambiguous."""
         if 200 <= response.status < 300:
-            try:
-                return response.json()
-            except ErpFailure as exc:
-                # A write SAP accepted but whose answer is garbled may have committed.
-                raise ErpFailure(exc.code, exc.detail, ambiguous=write) from exc
-        raise self.refusal(response, subject, write=write)
+            return self._answers.mapped(ctx, response.json, write=write)
+        raise self.refusal(response, subject, ctx, write=write)
 
-    def refusal(self, response: ErpResponse, subject: Subject, *, write: bool) -> GatewayError:
-        if response.status in _BUSINESS_STATUSES:
-            body = response.json()
-            return mapped(lambda: error_from_sap(body, subject))
-        return technical_error(
-            response.status, write=write, retry_after=response.header("retry-after")
-        )
+    def refusal(
+        self, response: ErpResponse, subject: Subject, ctx: CallContext, *, write: bool
+    ) -> GatewayError:
+        return self._answers.refusal(ctx, lambda: _refusal(response, subject, write=write))
+
+
+def _refusal(response: ErpResponse, subject: Subject, *, write: bool) -> GatewayError:
+    if response.status in _BUSINESS_STATUSES:
+        return error_from_sap(response.json(), subject)
+    return technical_error(response.status, write=write, retry_after=response.header("retry-after"))
 
 
 def _csrf_required(response: ErpResponse) -> bool:

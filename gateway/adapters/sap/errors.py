@@ -1,22 +1,20 @@
 """SAP refusals to canonical problems: the error envelope's messages to codes and pointers into
-the client's request, HTTP failures to technical problems, malformed answers to bad responses.
+the client's request, and HTTP failures to technical problems.
 
-Not successful answers (see `inbound.py`).
+Not successful answers (see `inbound.py`) nor unreadable ones (`gateway.adapters.answers`).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, TypeVar
+from typing import Any
 
+from gateway.adapters.http import ErpResponse
 from gateway.adapters.sap.odata import SapAnswerError
 from gateway.adapters.sap.services import CREDIT_LIMIT_FIELD, ITEM_STEP
 from gateway.domain.errors import Code, ErpFailure, FieldError, GatewayError
-
-T = TypeVar("T")
 
 _ITEM_TARGET_RE = re.compile(r"to_Item\((?:SalesOrderItem=)?'?(\d+)'?\)")
 _KEY_SUFFIX_RE = re.compile(r"\(.*\)$")
@@ -125,6 +123,23 @@ def sap_messages(body: Any) -> list[SapMessage]:
     return messages or [top]
 
 
+def is_not_found(response: ErpResponse) -> bool:
+    """SAP's own not-found: HTTP 404 with its OData error envelope (a message code and text).
+    A 404 without it (an HTML page, an empty body, `null`) comes from something in front of
+    SAP, a proxy or a load balancer, and says nothing about the record."""
+    if response.status != 404:
+        return False
+    try:
+        body = response.json()
+    except ErpFailure:
+        return False
+    error = body.get("error") if isinstance(body, dict) else None
+    if not isinstance(error, dict):
+        return False
+    code = error.get("code")
+    return isinstance(code, str) and bool(code) and "message" in error
+
+
 def pointer_for(target: str, subject: Subject, code: Code) -> str:
     """The JSON pointer into the canonical request that an SAP error target names."""
     if subject in (Subject.CANCEL, Subject.READ):
@@ -193,15 +208,3 @@ def technical_error(status: int, *, write: bool, retry_after: str | None = None)
             Code.ERP_UNAVAILABLE, f"The ERP is unavailable (HTTP {status}).", headers=headers
         )
     return ErpFailure(Code.ERP_BAD_RESPONSE, f"The ERP answered with an unexpected HTTP {status}.")
-
-
-def mapped(mapping: Callable[[], T], *, write: bool = False) -> T:
-    """Run a mapping of an SAP answer; an answer of the wrong shape is a bad response."""
-    try:
-        return mapping()
-    except SapAnswerError as exc:
-        raise ErpFailure(
-            Code.ERP_BAD_RESPONSE,
-            "The ERP sent a response the gateway could not read.",
-            ambiguous=write,
-        ) from exc

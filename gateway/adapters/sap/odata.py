@@ -13,6 +13,9 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 _DATE_RE = re.compile(r"^/Date\((-?\d+)(?:[+-]\d{4})?\)/$")
+# SAP's amounts and quantities are Edm.Decimal of at most 16 digits: a bigger number (say
+# "1E+999999999") is no amount, and turning it into an int would take the process's memory.
+_MAX_INTEGER_DIGITS = 18
 
 
 class SapAnswerError(ValueError):
@@ -105,7 +108,7 @@ def decimal_of(entity: Mapping[str, Any], name: str) -> Decimal | None:
         number = Decimal(value) if isinstance(value, str) else None
     except InvalidOperation:
         number = None
-    if number is None or not number.is_finite():
+    if number is None or not number.is_finite() or number.adjusted() >= _MAX_INTEGER_DIGITS:
         raise SapAnswerError(f"{name} is not a decimal")
     return number
 

@@ -124,6 +124,36 @@ def order_document(**overrides: Any) -> dict[str, Any]:
     return document
 
 
+def fulfillment_document(**overrides: Any) -> dict[str, Any]:
+    document: dict[str, Any] = {
+        "id": "7002",
+        "tranId": "IF-000001",
+        "tranDate": "2026-12-01",
+        "createdFrom": {"id": "7001"},
+        "shipStatus": {"id": "C", "refName": "Shipped"},
+        "item": {"items": [{"item": {"id": "1003"}, "quantity": 2}]},
+    }
+    document.update(overrides)
+    return document
+
+
+def invoice_document(**overrides: Any) -> dict[str, Any]:
+    document: dict[str, Any] = {
+        "id": "7003",
+        "tranId": "INV-000001",
+        "tranDate": "2026-12-02",
+        "dueDate": "2027-01-01",
+        "createdFrom": {"id": "7001"},
+        "currency": {"id": "4"},
+        "status": {"id": "Paid In Full", "refName": "Paid In Full"},
+        "subtotal": 100.1,
+        "taxTotal": 19.02,
+        "total": 119.12,
+    }
+    document.update(overrides)
+    return document
+
+
 def shipment(status: ShipmentStatus) -> ErpShipment:
     return ErpShipment("1", "IF-1", "7001", status, None)
 

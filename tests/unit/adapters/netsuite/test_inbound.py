@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
@@ -19,7 +20,6 @@ from gateway.adapters.netsuite.inbound import (
 )
 from gateway.adapters.netsuite.records import Documents
 from gateway.adapters.netsuite.value_maps import NetSuiteMaps
-from gateway.domain.errors import Code, ErpFailure
 from gateway.domain.models import (
     CustomerStatus,
     HoldReason,
@@ -29,7 +29,9 @@ from gateway.domain.models import (
 )
 from tests.unit.adapters.netsuite.samples import (
     customer_document,
+    fulfillment_document,
     invoice,
+    invoice_document,
     order_document,
     shipment,
 )
@@ -168,35 +170,11 @@ def test_the_status_name_is_understood_when_the_letter_is_missing() -> None:
 
 
 def test_a_fulfillment_and_an_invoice_read_back_as_shipment_and_invoice(maps: NetSuiteMaps) -> None:
-    fulfillment = erp_shipment(
-        {
-            "id": "7002",
-            "tranId": "IF-000001",
-            "tranDate": "2026-12-01",
-            "createdFrom": {"id": "7001"},
-            "shipStatus": {"id": "C", "refName": "Shipped"},
-            "item": {"items": [{"item": {"id": "1003"}, "quantity": 2}]},
-        },
-        maps,
-    )
+    fulfillment = erp_shipment(fulfillment_document(), maps)
     assert fulfillment.status is ShipmentStatus.SHIPPED
     assert fulfillment.shipped_at == dt.date(2026, 12, 1)
     assert [(ln.sku, ln.quantity) for ln in fulfillment.lines] == [("SUPPORT-1Y", 2)]
-    bill = erp_invoice(
-        {
-            "id": "7003",
-            "tranId": "INV-000001",
-            "tranDate": "2026-12-02",
-            "dueDate": "2027-01-01",
-            "createdFrom": {"id": "7001"},
-            "currency": {"id": "4"},
-            "status": {"id": "Paid In Full", "refName": "Paid In Full"},
-            "subtotal": 100.1,
-            "taxTotal": 19.02,
-            "total": 119.12,
-        },
-        maps,
-    )
+    bill = erp_invoice(invoice_document(), maps)
     assert (bill.status, bill.currency, bill.sales_order_erp_id) == (
         InvoiceStatus.PAID,
         "EUR",
@@ -210,7 +188,18 @@ def test_a_fulfillment_and_an_invoice_read_back_as_shipment_and_invoice(maps: Ne
     assert bill.due_date == dt.date(2027, 1, 1)
 
 
-def test_a_record_missing_what_the_gateway_needs_is_a_bad_response(maps: NetSuiteMaps) -> None:
-    with pytest.raises(ErpFailure) as raised:
+def test_a_record_missing_what_the_gateway_needs_is_refused_naming_the_field(
+    maps: NetSuiteMaps,
+) -> None:
+    # The adapter's answer boundary turns this into erp_bad_response (see test_answers.py).
+    with pytest.raises(KeyError, match="tranId"):
         erp_sales_order(order_document(tranId=None), maps, SalesOrderStatus.ACCEPTED, None)
-    assert raised.value.code is Code.ERP_BAD_RESPONSE
+
+
+@pytest.mark.parametrize("quantity", ["1E+999999999", "NaN", 1e300, True, None])
+def test_a_quantity_no_sales_document_can_hold_is_refused_at_once(
+    maps: NetSuiteMaps, quantity: Any
+) -> None:
+    lines = {"items": [{"item": {"id": "1001"}, "quantity": quantity, "rate": 1, "amount": 1}]}
+    with pytest.raises((TypeError, ValueError)):
+        erp_sales_order(order_document(item=lines), maps, SalesOrderStatus.ACCEPTED, None)

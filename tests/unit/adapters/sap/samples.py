@@ -158,5 +158,39 @@ def so_entity(**overrides: Any) -> dict[str, Any]:
     return entity
 
 
+def delivery_entity(**overrides: Any) -> dict[str, Any]:
+    entity: dict[str, Any] = {
+        "DeliveryDocument": "0080000001",
+        "OverallGoodsMovementStatus": "A",
+        "ActualGoodsMovementDate": None,
+        "to_DeliveryDocumentItem": {
+            "results": [
+                {
+                    "DeliveryDocument": "0080000001",
+                    "Material": "FG-GADGET2",
+                    "ActualDeliveryQuantity": "2.000",
+                    "ReferenceSDDocument": "0010000001",
+                }
+            ]
+        },
+    }
+    entity.update(overrides)
+    return entity
+
+
+def billing_entity(**overrides: Any) -> dict[str, Any]:
+    entity: dict[str, Any] = {
+        "BillingDocument": "0090000001",
+        "TransactionCurrency": "EUR",
+        "TotalNetAmount": "100.00",
+        "TotalTaxAmount": "19.00",
+        "TotalGrossAmount": "119.00",
+        "BillingDocumentDate": "/Date(1797292800000)/",
+        "to_Item": {"results": [{"BillingDocument": "0090000001", "SalesDocument": "0010000001"}]},
+    }
+    entity.update(overrides)
+    return entity
+
+
 def invoice(status: InvoiceStatus) -> ErpInvoice:
     return ErpInvoice("9", "9", "1", status, "EUR", Decimal(1), Decimal(1))

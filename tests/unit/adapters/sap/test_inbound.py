@@ -28,7 +28,14 @@ from gateway.domain.models import (
     ShipmentStatus,
 )
 from tests.canonical import billing
-from tests.unit.adapters.sap.samples import MAPS, bp_entity, invoice, so_entity
+from tests.unit.adapters.sap.samples import (
+    MAPS,
+    billing_entity,
+    bp_entity,
+    delivery_entity,
+    invoice,
+    so_entity,
+)
 
 
 def test_a_business_partner_reads_as_a_canonical_customer() -> None:
@@ -138,20 +145,7 @@ def test_an_invoiced_order_is_paid_only_when_every_live_invoice_is_cleared() -> 
 
 
 def test_a_delivery_reads_as_pending_until_goods_are_issued() -> None:
-    delivery: dict[str, Any] = {
-        "DeliveryDocument": "0080000001",
-        "OverallGoodsMovementStatus": "A",
-        "ActualGoodsMovementDate": None,
-        "to_DeliveryDocumentItem": {
-            "results": [
-                {
-                    "Material": "FG-GADGET2",
-                    "ActualDeliveryQuantity": "2.000",
-                    "ReferenceSDDocument": "0010000001",
-                }
-            ]
-        },
-    }
+    delivery = delivery_entity()
     pending = shipment_from_sap(delivery, MAPS)
     shipped = shipment_from_sap(
         {**delivery, "OverallGoodsMovementStatus": "C", "ActualGoodsMovementDate": "/Date(0)/"},
@@ -181,16 +175,7 @@ def test_a_delivery_reads_as_pending_until_goods_are_issued() -> None:
 def test_a_billing_document_reads_as_open_paid_or_cancelled(
     fields: dict[str, Any], status: InvoiceStatus
 ) -> None:
-    document = {
-        "BillingDocument": "0090000001",
-        "TransactionCurrency": "EUR",
-        "TotalNetAmount": "100.00",
-        "TotalTaxAmount": "19.00",
-        "TotalGrossAmount": "119.00",
-        "BillingDocumentDate": "/Date(1797292800000)/",
-        "to_Item": {"results": [{"SalesDocument": "0010000001"}]},
-        **fields,
-    }
+    document = billing_entity(**fields)
 
     read = invoice_from_sap(document)
 

@@ -62,3 +62,10 @@ def test_an_answer_without_a_collection_is_unreadable_and_a_bad_amount_too() -> 
         results_of({"d": {"SalesOrder": "1"}})
     with pytest.raises(SapAnswerError):
         sales_order_from_sap(so_entity(TotalNetAmount=208.97), MAPS)  # a float, not Edm.Decimal
+
+
+@pytest.mark.parametrize("quantity", ["1E+999999999", "NaN", "-Infinity"])
+def test_a_quantity_no_sales_document_can_hold_is_unreadable_at_once(quantity: str) -> None:
+    item = {**so_entity()["to_Item"]["results"][0], "RequestedQuantity": quantity}
+    with pytest.raises(SapAnswerError):
+        sales_order_from_sap(so_entity(to_Item={"results": [item]}), MAPS)
