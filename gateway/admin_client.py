@@ -6,7 +6,6 @@ Not the endpoints (see `gateway.api.admin`) nor the progress shown (see `gateway
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -101,18 +100,16 @@ class AdminClient:
 
 
 def _refusal(response: httpx.Response) -> str:
+    """A refusal in one line: the problem's detail, and its field errors where they add to it."""
     try:
         problem = response.json()
-        detail = problem.get("detail") or problem.get("title")
+        detail = str(problem.get("detail") or problem.get("title"))
         errors = problem.get("errors") or []
     except ValueError:
         detail, errors = response.text[:200], []
-    more = "; ".join(str(e.get("detail")) for e in errors if isinstance(e, dict))
+    notes = [str(e.get("detail")) for e in errors if isinstance(e, dict)]
+    more = "; ".join(n for n in notes if n not in detail)
     hint = f" (set {ADMIN_TOKEN_ENV})" if response.status_code in (401, 403) else ""
     return (
-        f"the gateway answered {response.status_code}: {detail}{'; ' + more if more else ''}{hint}"
+        f"the gateway answered {response.status_code}: {detail}{f' ({more})' if more else ''}{hint}"
     )
-
-
-def config_dir_from(value: str | None) -> Path:
-    return Path(value or os.environ.get("GATEWAY_CONFIG_DIR") or ".")

@@ -222,7 +222,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     body = {
         "legal_entity": args.legal_entity,
         "to": args.to,
-        "records": args.records,
+        "records": args.records or ["customers"],
         "dry_run": args.dry_run,
     }
     try:

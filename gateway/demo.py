@@ -11,7 +11,7 @@ from collections.abc import MutableMapping, Sequence
 import jwt
 
 from gateway.config.auth import AuthPolicy, IssuerConfig
-from gateway.domain.operations import REQUIRED_SCOPE
+from gateway.domain.operations import KNOWN_SCOPES
 
 # Published in this repository, so never trusted by `gateway serve` unless set explicitly.
 DEV_DEMO_SECRET = "INSECURE-dev-only-demo-secret-published-in-the-repo"
@@ -24,7 +24,8 @@ SIMULATOR_CREDENTIALS = {
     "CLOUD_ERP_CLIENT_ID": "gateway-demo",
     "CLOUD_ERP_CLIENT_SECRET": "cloud-sim-secret",
 }
-ALL_SCOPES = tuple(sorted(set(REQUIRED_SCOPE.values())))
+# Every scope there is: a demo token is then bounded by what clients.yaml grants its client.
+ALL_SCOPES = tuple(sorted(KNOWN_SCOPES))
 
 
 def demo_issuer(policy: AuthPolicy) -> IssuerConfig:

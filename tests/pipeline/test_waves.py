@@ -28,6 +28,10 @@ FREEZES = """freezes:
     reason: CA01 is moving to the cloud ERP
 """
 DEBUG_CLIENT = """
+  - id: crm-plain
+    scopes: [customers:write, customers:read, sales_orders:write, sales_orders:read]
+    legal_entities: "*"
+    rate_limit: standard
   - id: crm-debug
     scopes: [customers:write, customers:read, sales_orders:write, sales_orders:read,
              gateway:debug]
@@ -122,14 +126,14 @@ async def test_only_a_client_granted_debug_sees_the_routing_decision(
     clock = Clock(WAVE)
     async with (
         in_process_gateway(store, wave_config(tmp_path), clock=clock) as gw,
-        gw.client() as demo,
+        gw.client("crm-plain") as plain_client,
         gw.client("crm-debug") as debug,
     ):
         created = await debug.post("/v1/customers", json=payloads.customer("CA01"))
         assert created.status_code == 201
         assert created.headers["x-route-rule"] == "ca01-wave"
         assert created.headers["x-gateway-backend"] == "cloud"
-        plain = await demo.post("/v1/customers", json=payloads.customer("CA01"))
+        plain = await plain_client.post("/v1/customers", json=payloads.customer("CA01"))
         assert plain.status_code == 201
         assert "x-route-rule" not in plain.headers and "x-gateway-backend" not in plain.headers
         order = await _order(debug, created.json()["id"])

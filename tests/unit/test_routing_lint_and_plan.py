@@ -1,0 +1,181 @@
+"""What `gateway check` says of waves and freezes, and what `gateway plan` says a change to
+routes.yaml would do: each finding at its file and line, each change with its second."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+from gateway import configuration
+from gateway.config.lint import ParsedConfig
+from gateway.config.loader import load_routes
+from gateway.routing.lint import routing_issues
+from gateway.routing.plan import plan
+from gateway.routing.rules import compile_routes
+from tests.unit.test_config_loader import config_copy, edit, only_error
+
+RULES_AT = "\nrules:\n"
+WAVE = dt.datetime(2027, 1, 4, 6, 0, tzinfo=dt.UTC).timestamp()
+CA01_WAVE = """  - id: ca01-wave
+    match: {legal_entities: [CA01]}
+    backend: cloud
+    effective_from: 2027-01-04T06:00:00Z
+"""
+
+
+def add_rules(config: Path, rules: str) -> int:
+    """Insert rules at the top of routes.yaml; the line of the first one."""
+    return edit(config, "routes.yaml", RULES_AT, RULES_AT + rules) + 2
+
+
+def set_freezes(config: Path, freezes: str) -> int:
+    return edit(config, "routes.yaml", "freezes: []\n", "freezes:\n" + freezes)
+
+
+def warnings(config: Path) -> list[str]:
+    return [str(i) for i in configuration.check(config, env={}) if i.severity == "warning"]
+
+
+def test_overlapping_waves_for_one_legal_entity_warn_at_the_later_rule(tmp_path: Path) -> None:
+    config = config_copy(tmp_path)
+    line = add_rules(
+        config,
+        CA01_WAVE.replace(
+            "effective_from: 2027-01-04T06:00:00Z",
+            "effective_from: 2027-01-04T06:00:00Z\n    effective_until: 2027-01-10T06:00:00Z",
+        )
+        + """  - id: ca01-back
+    match: {legal_entities: [CA01], operations: ["sales_orders.*"]}
+    backend: legacy
+    effective_from: 2027-01-05T06:00:00Z
+""",
+    )
+    found = warnings(config)
+    assert len(found) == 1, found
+    assert found[0].startswith(f"routes.yaml:{line + 5}: rule ca01-back")
+    assert "overlaps rule ca01-wave" in found[0] and "CA01 sales_orders.create" in found[0]
+
+
+def test_a_wave_that_ends_where_the_next_starts_is_no_overlap(tmp_path: Path) -> None:
+    config = config_copy(tmp_path)
+    add_rules(
+        config,
+        CA01_WAVE.replace(
+            "effective_from: 2027-01-04T06:00:00Z",
+            "effective_from: 2027-01-04T06:00:00Z\n    effective_until: 2027-01-05T06:00:00Z",
+        )
+        + """  - id: ca01-back
+    match: {legal_entities: [CA01]}
+    backend: legacy
+    effective_from: 2027-01-05T06:00:00Z
+""",
+    )
+    assert warnings(config) == []
+
+
+def test_a_freeze_already_over_warns_at_its_line(tmp_path: Path) -> None:
+    config = config_copy(tmp_path)
+    line = set_freezes(
+        config,
+        """  - {id: old-cutover, legal_entities: [CA01], from: 2020-01-01T00:00:00Z,
+     until: 2020-01-01T01:00:00Z, reason: done}
+""",
+    )
+    found = warnings(config)
+    assert found == [
+        f"routes.yaml:{line + 1}: freeze old-cutover is over (it ended "
+        "2020-01-01T01:00:00Z); remove it"
+    ]
+
+
+def test_the_time_a_freeze_is_judged_over_is_injected(tmp_path: Path) -> None:
+    config = config_copy(tmp_path)
+    set_freezes(
+        config,
+        """  - {id: cutover, legal_entities: [CA01], from: 2027-01-04T05:30:00Z,
+     until: 2027-01-04T06:00:00Z, reason: moving}
+""",
+    )
+    parsed = _parsed(config)
+    assert routing_issues(parsed, clock=lambda: WAVE - 1) == []
+    (over,) = routing_issues(parsed, clock=lambda: WAVE)
+    assert "freeze cutover is over" in over.message
+
+
+def _parsed(config: Path) -> ParsedConfig:
+    """The routes alone, as the linter sees them (lines aside)."""
+    routes = load_routes(config / "routes.yaml")
+    return ParsedConfig(config, {}, routes, frozenset(), {}, None, None, None)
+
+
+def test_a_freeze_naming_an_unknown_legal_entity_or_operation_is_an_error(
+    tmp_path: Path,
+) -> None:
+    config = config_copy(tmp_path)
+    line = set_freezes(
+        config,
+        """  - id: cutover
+    legal_entities: [CA02]
+    from: 2027-01-04T05:30:00Z
+    until: 2027-01-04T06:00:00Z
+    reason: moving
+""",
+    )
+    issue = only_error(config)
+    assert issue.line == line + 2
+    assert issue.message.startswith("unknown legal entity 'CA02'")
+
+
+def test_a_window_in_the_wrong_order_is_an_error_at_its_rule(tmp_path: Path) -> None:
+    config = config_copy(tmp_path)
+    line = add_rules(
+        config,
+        CA01_WAVE.replace(
+            "effective_from: 2027-01-04T06:00:00Z",
+            "effective_from: 2027-01-04T06:00:00Z\n    effective_until: 2027-01-04T05:00:00Z",
+        ),
+    )
+    issue = only_error(config)
+    assert issue.line == line
+    assert "effective_until must be after effective_from" in issue.message
+
+
+def test_plan_names_each_move_from_its_second_and_each_freeze(tmp_path: Path) -> None:
+    old = tmp_path / "old.yaml"
+    new = tmp_path / "new.yaml"
+    config = config_copy(tmp_path)
+    old.write_text((config / "routes.yaml").read_text())
+    add_rules(config, CA01_WAVE)
+    set_freezes(
+        config,
+        """  - {id: ca01-cutover, legal_entities: [CA01], from: 2027-01-04T05:30:00Z,
+     until: 2027-01-04T06:00:00Z, reason: CA01 moves}
+""",
+    )
+    new.write_text((config / "routes.yaml").read_text())
+    change = plan(compile_routes(load_routes(old)), compile_routes(load_routes(new)), WAVE - 86400)
+    (move,) = change.moves
+    assert (move.legal_entity, move.old, move.new, move.rule) == (
+        "CA01",
+        "legacy",
+        "cloud",
+        "ca01-wave",
+    )
+    assert (move.starts, move.ends) == (WAVE, None)
+    (freeze,) = change.freezes
+    assert (freeze.change, freeze.freeze.id) == ("added", "ca01-cutover")
+    text = change.text()
+    assert (
+        "CA01 every operation: legacy -> cloud from 2027-01-04T06:00:00Z (rule ca01-wave)" in text
+    )
+    back = plan(compile_routes(load_routes(new)), compile_routes(load_routes(old)), WAVE + 1)
+    assert "CA01 every operation: cloud -> legacy at once (rule default)" in back.text()
+    assert "freeze ca01-cutover removed" in back.text()
+
+
+def test_plan_of_a_file_against_itself_changes_nothing(tmp_path: Path) -> None:
+    config = config_copy(tmp_path)
+    routes = load_routes(config / "routes.yaml")
+    change = plan(compile_routes(routes), compile_routes(routes), WAVE)
+    assert change.moves == () and change.freezes == ()
+    assert "none" in change.text() and "no change" in change.text()
