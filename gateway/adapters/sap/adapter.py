@@ -113,15 +113,22 @@ class SapODataAdapter:
         self, gateway_ref: str, ctx: CallContext
     ) -> ErpCustomer | None:
         ctx = ctx.serving("find_customer_by_gateway_ref")
+        row = await self._by_gateway_ref(BUSINESS_PARTNERS, CUSTOMER_EXPAND, gateway_ref, ctx)
+        if row is None:
+            return None
+        return self._answers.mapped(ctx, lambda: customer_from_sap(row, self._maps))
+
+    async def _by_gateway_ref(
+        self, entity_set: str, expand: str, gateway_ref: str, ctx: CallContext
+    ) -> dict[str, Any] | None:
+        """The one entity of `entity_set` whose custom field holds the gateway reference."""
         query = {
             "$filter": equals_filter(GATEWAY_REF_FIELD, gateway_ref),
-            "$expand": CUSTOMER_EXPAND,
+            "$expand": expand,
             "$top": "1",
         }
-        rows = await self._client.read_rows(BUSINESS_PARTNERS, query, ctx)
-        if not rows:
-            return None
-        return self._answers.mapped(ctx, lambda: customer_from_sap(rows[0], self._maps))
+        rows = await self._client.read_rows(entity_set, query, ctx)
+        return rows[0] if rows else None
 
     # --- sales orders ---------------------------------------------------------------------------
 
@@ -158,15 +165,10 @@ class SapODataAdapter:
         self, gateway_ref: str, ctx: CallContext
     ) -> ErpSalesOrder | None:
         ctx = ctx.serving("find_sales_order_by_gateway_ref")
-        query = {
-            "$filter": equals_filter(GATEWAY_REF_FIELD, gateway_ref),
-            "$expand": ORDER_EXPAND,
-            "$top": "1",
-        }
-        rows = await self._client.read_rows(SALES_ORDERS, query, ctx)
-        if not rows:
+        row = await self._by_gateway_ref(SALES_ORDERS, ORDER_EXPAND, gateway_ref, ctx)
+        if row is None:
             return None
-        order = self._answers.mapped(ctx, lambda: sales_order_from_sap(rows[0], self._maps))
+        order = self._answers.mapped(ctx, lambda: sales_order_from_sap(row, self._maps))
         return await self._with_payment(order, ctx)
 
     async def cancel_sales_order(self, erp_id: str, ctx: CallContext) -> ErpSalesOrder:
