@@ -143,11 +143,14 @@ def _write_routes(config: Path, rules: str, freezes: str) -> None:
     staging.replace(routes)
 
 
+RELOAD_S = 3.0  # "within 2 s", with room for a loaded machine
+
+
 def _serving(ops: httpx.Client, version: str) -> None:
     """Wait until the gateway serves a configuration other than `version`."""
-    end = time.monotonic() + 5
+    end = time.monotonic() + RELOAD_S
     while ops.get("/admin/config").json()["version"] == version:
-        assert time.monotonic() < end, "the edited routes.yaml was not picked up within 5 s"
+        assert time.monotonic() < end, f"the edited routes.yaml was not serving in {RELOAD_S} s"
         time.sleep(0.05)
 
 

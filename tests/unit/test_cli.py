@@ -239,3 +239,23 @@ def test_schema_refuses_a_directory_it_cannot_write_in_one_line(tmp_path: Path) 
     assert message.startswith(
         f"gateway schema: cannot write the schemas to {blocker / 'schemas'}: "
     )
+
+
+def test_make_run_takes_the_three_ports() -> None:
+    result = subprocess.run(
+        ["make", "-n", "run", "PORT=8081", "LEGACY_PORT=9201", "CLOUD_PORT=9202"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "gateway demo --port 8081 --legacy-port 9201 --cloud-port 9202" in result.stdout
+
+
+def test_the_readme_lists_every_command() -> None:
+    readme = (REPO / "README.md").read_text()
+    for command in ("demo", "serve", "simulate", "check", "explain", "plan", "migrate",
+                    "xref", "token", "schema", "changelog"):  # fmt: skip
+        assert f"| `gateway {command}" in readme, command
