@@ -63,6 +63,15 @@ class References:
 
 
 @dataclass(frozen=True)
+class ErpNotice:
+    """A warning the ERP gave with a success (SAP's `sap-message` header...): its text in
+    canonical terms (SKUs, legal entities, not materials or company codes) and as the ERP said."""
+
+    message: str
+    erp_message: str | None = None
+
+
+@dataclass(frozen=True)
 class ErpCustomer:
     erp_id: str
     document_number: str  # what a user of the ERP sees (SAP BP number, NetSuite entityId)
@@ -78,6 +87,7 @@ class ErpCustomer:
     credit_limit: Decimal | None = None
     addresses: tuple[CustomerAddress, ...] = ()  # the billing address first
     display_name: str | None = None
+    notices: tuple[ErpNotice, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -103,6 +113,7 @@ class ErpSalesOrder:
     requested_delivery_date: dt.date | None = None
     external_ref: str | None = None
     gateway_ref: str | None = None
+    notices: tuple[ErpNotice, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -143,6 +154,7 @@ class ErpQuote:
     credit_check: CreditCheck
     tax_amount: Decimal | None = None
     total_amount: Decimal | None = None
+    notices: tuple[ErpNotice, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -101,6 +101,11 @@ _PROBLEM_SCHEMA: Document = {
                 },
             },
         },
+        "erp_message": {
+            "type": "string",
+            "description": "What the ERP said, in its own words and keys, for support; "
+            "`detail` says it in canonical terms.",
+        },
         "supported_versions": {"type": "array", "items": {"type": "string"}},
         "violated-policies": {"type": "array", "items": {"type": "string"}},
         "documentation": {"type": "string"},

@@ -143,6 +143,8 @@ class GatewayError(Exception):
     headers: dict[str, str] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
     type_uri: str | None = None
+    # What the ERP said, in its own words and keys, for support (the detail is canonical).
+    erp_message: str | None = None
 
     def __post_init__(self) -> None:
         super().__init__(self.detail)
@@ -176,6 +178,8 @@ class GatewayError(Exception):
             body["instance"] = instance
         if self.errors:
             body["errors"] = [e.as_dict() for e in self.errors]
+        if self.erp_message:
+            body["erp_message"] = self.erp_message
         body.update(self.extra)
         return body
 

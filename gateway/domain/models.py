@@ -161,6 +161,14 @@ class CustomerStatus(StrEnum):
     BLOCKED = "blocked"
 
 
+class Notice(Resource):
+    """Something the ERP said while accepting the request, in canonical terms (a price taken
+    from a list, a delivery date moved...), and its own words for support."""
+
+    message: str
+    erp_message: str | None = None
+
+
 class Customer(Resource):
     id: str
     status: CustomerStatus
@@ -175,6 +183,7 @@ class Customer(Resource):
     payment_terms: str | None = None
     credit_limit: DecimalStr | None = None
     addresses: list[CustomerAddress]
+    warnings: list[Notice] = []
 
 
 class Price(Strict):
@@ -254,6 +263,7 @@ class SalesOrder(Resource):
     net_amount: Money
     tax_amount: Money | None = None
     total_amount: Money | None = None
+    warnings: list[Notice] = []
 
 
 class ShipmentStatus(StrEnum):
@@ -309,6 +319,7 @@ class QuoteResult(Resource):
     tax_amount: Money | None = None
     total_amount: Money | None = None
     credit_check: CreditCheck
+    warnings: list[Notice] = []
 
 
 class Page(Resource, Generic[T]):

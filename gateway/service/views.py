@@ -11,6 +11,7 @@ from gateway.adapters.base import (
     ErpCustomer,
     ErpInvoice,
     ErpLine,
+    ErpNotice,
     ErpQuote,
     ErpSalesOrder,
     ErpShipment,
@@ -19,6 +20,7 @@ from gateway.domain.models import (
     Customer,
     Invoice,
     Money,
+    Notice,
     PricedItem,
     QuoteResult,
     SalesOrder,
@@ -48,6 +50,10 @@ def _items(lines: list[ErpLine], currency: str) -> list[PricedItem]:
     ]
 
 
+def _notices(notices: tuple[ErpNotice, ...]) -> list[Notice]:
+    return [Notice(message=n.message, erp_message=n.erp_message) for n in notices]
+
+
 def customer_view(erp: ErpCustomer, record: XrefRecord) -> Customer:
     return Customer(
         id=record.gateway_id,
@@ -63,6 +69,7 @@ def customer_view(erp: ErpCustomer, record: XrefRecord) -> Customer:
         payment_terms=erp.payment_terms,
         credit_limit=erp.credit_limit,
         addresses=list(erp.addresses),
+        warnings=_notices(erp.notices),
     )
 
 
@@ -81,6 +88,7 @@ def sales_order_view(erp: ErpSalesOrder, record: XrefRecord) -> SalesOrder:
         net_amount=_money(erp.net_amount, erp.currency),
         tax_amount=_optional_money(erp.tax_amount, erp.currency),
         total_amount=_optional_money(erp.total_amount, erp.currency),
+        warnings=_notices(erp.notices),
     )
 
 
@@ -121,4 +129,5 @@ def quote_view(erp: ErpQuote, legal_entity: str, customer_id: str) -> QuoteResul
         tax_amount=_optional_money(erp.tax_amount, erp.currency),
         total_amount=_optional_money(erp.total_amount, erp.currency),
         credit_check=erp.credit_check,
+        warnings=_notices(erp.notices),
     )

@@ -24,6 +24,7 @@ from gateway.domain.models import (
     InvoiceStatus,
     LegalEntityCode,
     NonNegativeDecimalStr,
+    Notice,
     Resource,
     ShipmentStatus,
     Strict,
@@ -59,6 +60,7 @@ class Customer(Resource):
     payment_terms: str | None = None
     credit_limit: DecimalStr | None = None
     address: Address | None = None
+    warnings: list[Notice] = []
 
 
 class OrderLine(Strict):
@@ -120,6 +122,7 @@ class SalesOrder(Resource):
     net_amount: DecimalStr
     tax_amount: DecimalStr | None = None
     total_amount: DecimalStr | None = None
+    warnings: list[Notice] = []
 
 
 class ShipmentLine(Resource):
@@ -159,6 +162,7 @@ class QuoteResult(Resource):
     tax_amount: DecimalStr | None = None
     total_amount: DecimalStr | None = None
     credit_check: CreditCheck
+    warnings: list[Notice] = []
 
 
 # The v1 schema that stands in for each of the newest version's models.
