@@ -78,8 +78,14 @@ class AdminClient:
 
     def export_xref(self, legal_entity: str | None) -> Iterator[bytes]:
         params = {"legal_entity": legal_entity} if legal_entity else {}
+        return self._stream("/admin/xref/export", params)
+
+    def export_audit(self) -> Iterator[bytes]:
+        return self._stream("/admin/audit", {})
+
+    def _stream(self, path: str, params: Mapping[str, str]) -> Iterator[bytes]:
         try:
-            with self._http.stream("GET", "/admin/xref/export", params=params) as response:
+            with self._http.stream("GET", path, params=params) as response:
                 if response.status_code >= 400:
                     response.read()
                     raise AdminError(_refusal(response))

@@ -18,7 +18,7 @@ from pathlib import Path
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from gateway.api import changelog, docs
@@ -27,6 +27,7 @@ from gateway.api.endpoints import ENDPOINTS, Endpoint
 from gateway.api.handlers import ApiHandler
 from gateway.api.negotiation import preferred
 from gateway.api.openapi import openapi_bytes
+from gateway.api.operations import operations_routes
 from gateway.api.problems import internal_error, problem_response
 from gateway.domain.errors import (
     CLIENT_CLOSED_REQUEST,
@@ -37,17 +38,25 @@ from gateway.domain.errors import (
 )
 from gateway.domain.versions import VERSIONS
 from gateway.observability.logging import access_log, flush_logs
-from gateway.observability.metrics import Metrics
+from gateway.observability.metrics import (
+    CONTENT_TYPE,
+    NO_BACKEND,
+    OPEN_EXCEPTIONS,
+    REQUEST_SECONDS,
+    exposition,
+)
 from gateway.observability.spans import Telemetry
 from gateway.observability.trace_context import CORRELATION_HEADER, correlation_id_from
 from gateway.ops.migrations import Migrations
 from gateway.ops.reload import Reloader
+from gateway.ops.replay import Replays
 from gateway.pipeline.admission import Admit
 from gateway.pipeline.auth import Authenticate
 from gateway.pipeline.body import BODY_TIMEOUT_S, ParseBody
 from gateway.pipeline.chain import Handler, Step, compose
 from gateway.pipeline.context import RequestContext
 from gateway.pipeline.entitlements import Authorize, Entitle
+from gateway.pipeline.journal import JOURNALED, Journal
 from gateway.pipeline.records import ResolveRecord
 from gateway.pipeline.routing import Routing
 from gateway.pipeline.tracing import Tracing
@@ -71,6 +80,7 @@ def pipeline_steps(
         Versioning(runtime.versions, runtime.authenticator),
         Authenticate(runtime.authenticator),
         Authorize(runtime.entitlements),
+        Journal(runtime.journal, runtime.audit, runtime.config.version),
         ParseBody(body_timeout_s),
         ResolveRecord(runtime.store, runtime.routing.legal_entities),
         Entitle(),
@@ -92,15 +102,21 @@ class Serving:
 
     runtime: Runtime
     handlers: tuple[Handler, ...]  # by index in ENDPOINTS
+    # The same pipeline without authentication, for an operator's replay of a transaction:
+    # the replayed client's principal is set on its context, authorization still applies.
+    replay_handlers: tuple[Handler, ...]
 
 
 def serving(runtime: Runtime, telemetry: Telemetry | None, body_timeout_s: float) -> Serving:
     steps = pipeline_steps(runtime, telemetry, body_timeout_s)
+    replay_steps = [step for step in steps if not isinstance(step, Authenticate)]
     services = build_services(runtime.backends, runtime.store, runtime.routing, telemetry)
-    handlers = tuple(
-        compose(steps, _with_services(endpoint.handler, services)) for endpoint in ENDPOINTS
+    answers = [_with_services(endpoint.handler, services) for endpoint in ENDPOINTS]
+    return Serving(
+        runtime,
+        tuple(compose(steps, answer) for answer in answers),
+        tuple(compose(replay_steps, answer) for answer in answers),
     )
-    return Serving(runtime, handlers)
 
 
 def _with_services(handler: ApiHandler, services: Services) -> Handler:
@@ -120,57 +136,68 @@ def current_runtime(app: Starlette) -> Runtime:
     return current.runtime
 
 
-def _endpoint(
-    index: int, endpoint: Endpoint, version: str, metrics: Metrics, clock: Callable[[], float]
-) -> object:
+async def answer(handler: Handler, ctx: RequestContext) -> Response:
+    """Run a request's context through its composed pipeline: the response, problems rendered,
+    the steps' headers added, timed and logged once."""
+    request = ctx.request
+    operation = ctx.spec.operation.value
+    try:
+        response = await handler(ctx)
+    except GatewayError as error:
+        correlation_id = ctx.correlation_id or correlation_id_from(None)
+        response = problem_response(error, correlation_id, request.url.path)
+    except ClientAborted:
+        # Nobody is left to answer: counted and logged once as the client's doing, never
+        # as a server error (no traceback, no 5xx alert).
+        response = Response(status_code=CLIENT_CLOSED_REQUEST)
+    except Exception:
+        log.exception(
+            "unhandled error", extra={"correlation_id": ctx.correlation_id, "op": operation}
+        )
+        response = problem_response(internal_error(), ctx.correlation_id, request.url.path)
+    for name, value in ctx.response_headers.items():
+        response.headers.setdefault(name, value)
+    elapsed = time.monotonic() - ctx.arrived
+    backend = ctx.reconcile_on or ctx.backend
+    REQUEST_SECONDS.labels(operation, str(response.status_code), backend or NO_BACKEND).observe(
+        elapsed
+    )
+    access_log.info(
+        "request",
+        extra={
+            "correlation_id": ctx.correlation_id,
+            "trace_id": ctx.trace.trace_id if ctx.trace else None,
+            "method": request.method,
+            "path": request.url.path,
+            "operation": operation,
+            "status": response.status_code,
+            "duration_ms": round(elapsed * 1000, 2),
+            "client_id": ctx.principal.client_id if ctx.principal else None,
+            "legal_entity": ctx.legal_entity,
+            "backend": backend,
+            "rule": ctx.route.rule_id if ctx.route else None,
+            "journal_id": ctx.journal_id,
+            "replayed_by": ctx.replayed_by,
+            "config_version": ctx.config_version,
+        },
+    )
+    return response
+
+
+def _endpoint(index: int, endpoint: Endpoint, version: str, clock: Callable[[], float]) -> object:
     """The ASGI endpoint of one operation under one version prefix (`version` is empty on an
     unversioned path: the versioning step decides it)."""
     spec = endpoint.spec
-    operation = spec.operation.value
 
-    async def answer(request: Request) -> Response:
+    async def endpoint_answer(request: Request) -> Response:
         current: Serving = request.app.state.serving
         runtime = current.runtime
         ctx = RequestContext(request, spec, path_version=version, arrived_at=clock())
         ctx.deadline = ctx.arrived + runtime.request_timeout_s
-        try:
-            response = await current.handlers[index](ctx)
-        except GatewayError as error:
-            correlation_id = ctx.correlation_id or correlation_id_from(None)
-            response = problem_response(error, correlation_id, request.url.path)
-        except ClientAborted:
-            # Nobody is left to answer: counted and logged once as the client's doing, never
-            # as a server error (no traceback, no 5xx alert).
-            response = Response(status_code=CLIENT_CLOSED_REQUEST)
-        except Exception:
-            log.exception(
-                "unhandled error", extra={"correlation_id": ctx.correlation_id, "op": operation}
-            )
-            response = problem_response(internal_error(), ctx.correlation_id, request.url.path)
-        for name, value in ctx.response_headers.items():
-            response.headers.setdefault(name, value)
-        elapsed = time.monotonic() - ctx.arrived
-        metrics.observe(spec.operation, response.status_code, elapsed)
-        access_log.info(
-            "request",
-            extra={
-                "correlation_id": ctx.correlation_id,
-                "trace_id": ctx.trace.trace_id if ctx.trace else None,
-                "method": request.method,
-                "path": request.url.path,
-                "operation": operation,
-                "status": response.status_code,
-                "duration_ms": round(elapsed * 1000, 2),
-                "client_id": ctx.principal.client_id if ctx.principal else None,
-                "legal_entity": ctx.legal_entity,
-                "backend": ctx.reconcile_on or ctx.backend,
-                "rule": ctx.route.rule_id if ctx.route else None,
-                "config_version": runtime.config.version,
-            },
-        )
-        return response
+        ctx.config_version = runtime.config.version
+        return await answer(current.handlers[index], ctx)
 
-    return answer
+    return endpoint_answer
 
 
 def _problem_for_unrouted(request: Request, status: int) -> Response:
@@ -240,16 +267,30 @@ def reference_routes() -> list[Route]:
     return routes
 
 
-def operation_routes(metrics: Metrics, clock: Callable[[], float] = time.time) -> list[Route]:
+def operation_routes(clock: Callable[[], float] = time.time) -> list[Route]:
     """Every operation under each version's prefix, and unversioned (the client's pinned
     version, else the default)."""
     routes = []
     for index, endpoint in enumerate(ENDPOINTS):
         for version in ("", *VERSIONS):
             prefix = f"/{version}" if version else ""
-            answer = _endpoint(index, endpoint, version, metrics, clock)
-            routes.append(Route(prefix + endpoint.path, answer, methods=[endpoint.method]))  # type: ignore[arg-type]
+            endpoint_answer = _endpoint(index, endpoint, version, clock)
+            routes.append(Route(prefix + endpoint.path, endpoint_answer, methods=[endpoint.method]))  # type: ignore[arg-type]
     return routes
+
+
+async def metrics(request: Request) -> Response:
+    """Prometheus's scrape: the open exceptions read from the journal first (whichever worker
+    answers, they are the store's), then every metric."""
+    runtime = current_runtime(request.app)
+    try:
+        async with asyncio.timeout(READY_TIMEOUT_S):
+            ages = await runtime.store.journal.open_exceptions(time.time())
+    except (StoreUnavailable, TimeoutError):
+        ages = {}
+    for age, count in ages.items():
+        OPEN_EXCEPTIONS.labels(age).set(count)
+    return Response(exposition(), media_type=CONTENT_TYPE)
 
 
 async def healthz(_: Request) -> Response:
@@ -286,24 +327,30 @@ def build_app(
     With `config_dir`, the configuration reloads from there on file change (if `watch_config`),
     SIGHUP and `POST /admin/config/reload`, swapping the runtime and its pipeline atomically.
     """
-    metrics = Metrics()
     routes = [
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
-        Route(
-            "/metrics",
-            lambda _: PlainTextResponse(metrics.exposition(), media_type="text/plain"),
-            methods=["GET"],
-        ),
+        Route("/metrics", metrics, methods=["GET"]),
     ]
     routes += reference_routes()
-    routes += operation_routes(metrics, clock)
+    routes += operation_routes(clock)
 
     reloader: Reloader | None = None
     migrations: Migrations | None = None
+    by_operation = {endpoint.spec.operation.value: i for i, endpoint in enumerate(ENDPOINTS)}
+
+    async def dispatch_replay(ctx: RequestContext) -> Response:
+        current: Serving = app.state.serving
+        return await answer(current.replay_handlers[by_operation[ctx.spec.operation]], ctx)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        started = current_runtime(app)
+        started.audit.record(
+            "config.loaded",
+            "startup",
+            {"version": started.config.version, "backends": sorted(started.backends)},
+        )
         watcher = None
         if reloader is not None:
             reloader.install_sighup()
@@ -314,9 +361,7 @@ def build_app(
             watcher.cancel()
         if migrations is not None:
             await migrations.aclose()
-        current = current_runtime(app)
-        await current.aclose_adapters()
-        await current.store.aclose()
+        await current_runtime(app).aclose()
         if telemetry is not None:
             telemetry.shutdown()
         flush_logs()
@@ -329,10 +374,16 @@ def build_app(
     # A path with a trailing slash is unknown like any other (404), never redirected: a
     # redirect would be built from the client's Host header and skip authentication.
     app.router.redirect_slashes = False
-    app.state.metrics = metrics
     app.state.telemetry = telemetry
     app.state.body_timeout_s = body_timeout_s
     install_runtime(app, runtime)
+    replays = Replays(
+        lambda: current_runtime(app),
+        dispatch_replay,
+        {e.spec.operation.value: e.spec for e in ENDPOINTS if e.spec.operation in JOURNALED},
+        clock,
+    )
+    app.router.routes.extend(operations_routes(replays, lambda: current_runtime(app)))
     if config_dir is not None:
         reloader = Reloader(
             config_dir,

@@ -1,5 +1,5 @@
-"""The `gateway` command: demo, serve, simulate, check, explain, plan, migrate, xref, token,
-schema, changelog.
+"""The `gateway` command: demo, serve, simulate, check, explain, plan, migrate, xref, audit,
+token, schema, changelog.
 
 Not the application itself (see `gateway.app`); this parses arguments and starts things. Every
 foreseeable mistake (a busy port, a missing variable, a bad argument, a broken config) ends in
@@ -58,6 +58,7 @@ from gateway.server import (
     run,
 )
 from gateway.store import open_store, store_description
+from gateway.store.audit import verify_file
 
 CONFIG_DIR_ENV = "GATEWAY_CONFIG_DIR"
 REDIS_URL_ENV = "GATEWAY_REDIS_URL"
@@ -519,8 +520,54 @@ def _add_remote(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _xref_usage(_: argparse.Namespace) -> int:  # pragma: no cover - argparse requires a verb
+def _verb_usage(_: argparse.Namespace) -> int:  # pragma: no cover - argparse requires a verb
     return 2
+
+
+def cmd_audit_export(args: argparse.Namespace) -> int:
+    client = _admin(args)
+    target = open(args.out, "wb") if args.out != "-" else sys.stdout.buffer  # noqa: SIM115
+    lines = 0
+    try:
+        for chunk in client.export_audit():
+            target.write(chunk)
+            lines += chunk.count(b"\n")
+    except AdminError as exc:
+        raise CommandError(str(exc)) from None
+    finally:
+        client.close()
+        if target is not sys.stdout.buffer:
+            target.close()
+    where = args.out if args.out != "-" else "standard output"
+    print(f"exported {lines} audit entr{'y' if lines == 1 else 'ies'} to {where}", file=sys.stderr)
+    return 0
+
+
+def cmd_audit_verify(args: argparse.Namespace) -> int:
+    try:
+        if args.file == "-":
+            lines = sys.stdin.read().splitlines()
+        else:
+            lines = Path(args.file).read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise CommandError(f"cannot read {args.file}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise CommandError(f"{args.file} is not UTF-8 text") from None
+    verdict = verify_file(lines)
+    if not verdict.intact:
+        print(f"{args.file}:{verdict.bad_line}: {verdict.reason}", file=sys.stderr)
+        print(f"{verdict.entries} entr{'y' if verdict.entries == 1 else 'ies'} before it verified")
+        return 1
+    if verdict.entries == 0:
+        raise CommandError(f"{args.file} holds no audit entries")
+    first = verdict.first_seq or 1
+    last = first + verdict.entries - 1
+    start = "from the first entry" if first == 1 else f"anchored at entry {first}"
+    print(
+        f"audit trail intact: {verdict.entries} entries (seq {first} to {last}, {start}); "
+        f"head {verdict.head}"
+    )
+    return 0
 
 
 def _add_limits(parser: argparse.ArgumentParser) -> None:
@@ -666,7 +713,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     _add_remote(migrate)
 
-    xref = command("xref", "the ID cross-reference as CSV (a running gateway)", _xref_usage)
+    xref = command("xref", "the ID cross-reference as CSV (a running gateway)", _verb_usage)
     xref_sub = xref.add_subparsers(
         dest="xref", required=True, metavar="export|import", parser_class=_Parser
     )
@@ -686,6 +733,31 @@ def _parser() -> argparse.ArgumentParser:
     import_.add_argument("--dry-run", action="store_true", help="validate every row; bind nothing")
     import_.set_defaults(func=cmd_xref_import)
     _add_remote(import_)
+
+    audit = command("audit", "the hash-chained audit trail", _verb_usage)
+    audit_sub = audit.add_subparsers(
+        dest="audit", required=True, metavar="export|verify", parser_class=_Parser
+    )
+    audit_export = audit_sub.add_parser(
+        "export",
+        help="the whole trail from a running gateway, as JSON lines",
+        formatter_class=formatter,
+    )
+    audit_export.add_argument(
+        "--out", default="-", help="the file to write (- for standard output)"
+    )
+    audit_export.set_defaults(func=cmd_audit_export)
+    _add_remote(audit_export)
+    audit_verify = audit_sub.add_parser(
+        "verify",
+        help="check an exported trail; exit 1 naming the first edited, removed, inserted or "
+        "reordered line",
+        formatter_class=formatter,
+    )
+    audit_verify.add_argument(
+        "--file", required=True, help="the exported JSON lines (- for standard input)"
+    )
+    audit_verify.set_defaults(func=cmd_audit_verify)
 
     command("changelog", "the API changelog, generated from the version changes", cmd_changelog)
     return parser

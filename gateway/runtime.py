@@ -11,18 +11,24 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from gateway.adapters.base import ErpAdapter
+from gateway.adapters.http import RetryHooks, transport_for
 from gateway.adapters.netsuite import build_netsuite_adapter
 from gateway.adapters.sap import build_sap_adapter
 from gateway.config.backends import BackendConfig, NetSuiteBackend, SapBackend
 from gateway.config.idempotency import IdempotencyPolicy
 from gateway.config.loader import GatewayConfig
-from gateway.config.rate_limits import RateLimitPolicy
+from gateway.config.rate_limits import BackendBudget, RateLimitPolicy
+from gateway.observability.metrics import ERP_RETRIES, JOURNAL_WRITE_FAILURES
 from gateway.pipeline.auth import Authenticator, build_authenticator
 from gateway.pipeline.entitlements import Entitlement, compile_entitlements
+from gateway.pipeline.ratelimit import erp_requests
 from gateway.pipeline.versioning import VersionTable, compile_versions
 from gateway.routing.rules import RoutingTable, compile_routes
+from gateway.service.breaker import Breakers
 from gateway.service.erp_calls import Backend
-from gateway.store.base import Store
+from gateway.store.audit import AuditTrail
+from gateway.store.base import Store, StoreUnavailable
+from gateway.store.journal import JournalLog, JournalRetention
 
 DEFAULT_REQUEST_TIMEOUT_S = 15.0
 
@@ -39,6 +45,10 @@ class Runtime:
     rate_limits: RateLimitPolicy
     idempotency: IdempotencyPolicy
     env: Mapping[str, str]  # what credentials and secrets were resolved from (reloads reuse it)
+    # What lives as long as the process, handed from runtime to runtime on reload.
+    breakers: Breakers
+    journal: JournalLog
+    audit: AuditTrail
     request_timeout_s: float = DEFAULT_REQUEST_TIMEOUT_S
 
     def timeouts(self) -> dict[str, float]:
@@ -49,14 +59,51 @@ class Runtime:
         for backend in self.backends.values():
             await backend.adapter.aclose()
 
+    async def aclose(self) -> None:
+        """At shutdown: the journal and the audit trail written out, then every connection
+        closed (the ERPs' pools, the store)."""
+        await self.journal.aclose()
+        await self.audit.aclose()
+        await self.aclose_adapters()
+        await self.store.aclose()
 
-def build_adapter(name: str, config: BackendConfig, env: Mapping[str, str]) -> ErpAdapter:
-    """The adapter for a backend's kind, with its pooled transport and credentials from `env`."""
+
+def build_adapter(
+    name: str,
+    config: BackendConfig,
+    env: Mapping[str, str],
+    store: Store | None = None,
+    budget: BackendBudget | None = None,
+) -> ErpAdapter:
+    """The adapter for a backend's kind, with its pooled transport and credentials from `env`;
+    with `store`, each retry of the transport spends a request of `budget`."""
+    hooks = _retry_hooks(name, store, budget) if store is not None else None
+    transport = transport_for(name, config, hooks)
     if isinstance(config, SapBackend):
-        return build_sap_adapter(name, config, env)
+        return build_sap_adapter(name, config, env, transport)
     if isinstance(config, NetSuiteBackend):
-        return build_netsuite_adapter(name, config, env)
+        return build_netsuite_adapter(name, config, env, transport)
     raise ValueError(f"backend {name}: unsupported kind")  # pragma: no cover - schema forbids
+
+
+def _retry_hooks(name: str, store: Store, budget: BackendBudget | None) -> RetryHooks:
+    """A retry spends a request of the backend's budget (an adapter is rebuilt on reload when
+    its budget changes), and is counted."""
+
+    async def permit() -> bool:
+        if budget is None:
+            return True
+        bucket = erp_requests(name, budget)
+        try:
+            decision = await store.rate_limit(bucket.key, bucket.rate_per_s, bucket.burst)
+        except StoreUnavailable:
+            return False
+        return decision.allowed
+
+    def observe(reason: str) -> None:
+        ERP_RETRIES.labels(name, reason).inc()
+
+    return RetryHooks(permit, observe)
 
 
 def build_runtime(
@@ -64,16 +111,29 @@ def build_runtime(
     store: Store,
     env: Mapping[str, str] | None = None,
     adapters: Mapping[str, ErpAdapter] | None = None,
+    previous: Runtime | None = None,
 ) -> Runtime:
     """Compile a loaded configuration into the request path's runtime.
 
-    `adapters` reuses live adapters by backend name (a reload keeps warm ERP connections).
+    `adapters` reuses live adapters by backend name (a reload keeps warm ERP connections);
+    `previous` hands over what lives as long as the process: the circuit breakers, the journal
+    and the audit trail (their settings updated from `config`).
     """
     env = os.environ if env is None else env
+    if previous is not None:
+        breakers, journal, audit = previous.breakers, previous.journal, previous.audit
+        journal.retention = _retention(config)
+        audit.max_entries = config.operations.audit.max_entries
+    else:
+        breakers = Breakers()
+        journal = JournalLog(store.journal, _retention(config), _journal_failed)
+        audit = AuditTrail(store.audit, config.operations.audit.max_entries, _audit_failed)
     backends = {}
     for name, backend in config.backends.items():
-        adapter = (adapters or {}).get(name) or build_adapter(name, backend, env)
-        backends[name] = Backend(name, adapter, backend.timeout_s)
+        budget = config.rate_limits.backends.get(name)
+        adapter = (adapters or {}).get(name) or build_adapter(name, backend, env, store, budget)
+        breaker = breakers.for_backend(name, backend.breaker)
+        backends[name] = Backend(name, adapter, backend.timeout_s, breaker)
     return Runtime(
         config=config,
         routing=compile_routes(config.routes),
@@ -85,4 +145,20 @@ def build_runtime(
         env=env,
         backends=backends,
         store=store,
+        breakers=breakers,
+        journal=journal,
+        audit=audit,
     )
+
+
+def _retention(config: GatewayConfig) -> JournalRetention:
+    policy = config.operations.journal
+    return JournalRetention(float(policy.retention_s), policy.max_entries)
+
+
+def _journal_failed(count: int) -> None:
+    JOURNAL_WRITE_FAILURES.inc(count)
+
+
+def _audit_failed(count: int) -> None:
+    JOURNAL_WRITE_FAILURES.inc(count)

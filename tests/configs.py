@@ -50,9 +50,22 @@ backends:
 """
 
 
-def write_config(target: Path, pool: int | None = None, **policies: str) -> Path:
+# The gateways most end-to-end tests share run many ERP-fault tests in a row: a breaker would
+# carry one test's failures into the next, and retries would blur how often the ERP was
+# called. Those tests run with neither; the resilience tests set their own (`resilience=`).
+NO_RESILIENCE = {"attempts": 1, "enabled": "false"}
+
+
+def write_config(
+    target: Path,
+    pool: int | None = None,
+    resilience: dict[str, object] | None = None,
+    **policies: str,
+) -> Path:
     """The repository's config with short ERP timeouts, FR01 on the cloud ERP, and any
-    `policies/<name>.yaml` replaced (`rate_limits=...` writes rate-limits.yaml)."""
+    `policies/<name>.yaml` replaced (`rate_limits=...` writes rate-limits.yaml). `resilience`
+    sets the backends' retry and breaker keys by name (`attempts`, `failures`, `enabled`,
+    `cool_down_s`, ...); by default retries and breakers are off (NO_RESILIENCE)."""
     routes = (REPO / "routes.yaml").read_text()
     assert "\nrules:\n" in routes, "the e2e config adds a rule at the top of routes.yaml"
     (target / "routes.yaml").write_text(routes.replace("\nrules:\n", "\nrules:\n" + FR01_WAVE, 1))
@@ -62,6 +75,9 @@ def write_config(target: Path, pool: int | None = None, **policies: str) -> Path
         text = re.sub(r"(?m)^timeout_s: .*$", f"timeout_s: {ERP_TIMEOUT_S}", backend.read_text())
         if pool is not None:
             text = re.sub(r"(?m)^  max_connections: .*$", f"  max_connections: {pool}", text)
+        for key, value in (NO_RESILIENCE if resilience is None else resilience).items():
+            text, found = re.subn(rf"(?m)^(\s*){key}: .*$", rf"\g<1>{key}: {value}", text)
+            assert found, f"{backend.name} has no {key}: to set"
         (target / "backends" / backend.name).write_text(text)
     for name, text in policies.items():
         path = target / "policies" / f"{name.replace('_', '-')}.yaml"

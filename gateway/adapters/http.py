@@ -8,15 +8,17 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import random
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
+from urllib.parse import urlencode
 
 import aiohttp
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from gateway.config.backends import DEFAULT_MAX_RESPONSE_BYTES
+from gateway.config.backends import DEFAULT_MAX_RESPONSE_BYTES, BackendConnection, RetryPolicy
 from gateway.domain.errors import Code, ErpFailure
 
 log = logging.getLogger("gateway.adapters")
@@ -92,11 +94,41 @@ class _TooLarge(Exception):
         self.declared = declared
 
 
+@dataclass(frozen=True)
+class RetryHooks:
+    """What a transport asks before a retry and tells after it, from outside the adapters:
+    `permit` spends a request of the ERP's budget (False: no retry); `observe` counts it."""
+
+    permit: Callable[[], Awaitable[bool]] | None = None
+    observe: Callable[[str], None] | None = None
+
+
+# Statuses worth repeating a read for: the ERP (or what fronts it) says it could not answer now.
+_RETRY_STATUSES = frozenset({429, 502, 503, 504})
+# Time a retry needs left before the deadline to be worth starting.
+_MIN_ATTEMPT_S = 0.05
+
+
+class _Failed(Exception):
+    """One attempt's failure: the ErpFailure it becomes, and whether the attempt may be repeated
+    (`reason` says why, for the retry metric; None: it may not)."""
+
+    def __init__(self, failure: ErpFailure, reason: str | None) -> None:
+        super().__init__(failure.detail)
+        self.failure = failure
+        self.reason = reason
+
+
 class AiohttpTransport:
     """Pooled keep-alive connections to one base URL (aiohttp: ~0.2 ms CPU a request).
 
     Cookies are not kept here: an adapter that needs a session (SAP) handles its cookie itself,
     so that the session it binds a CSRF token to is explicit.
+
+    Each attempt has its own connect and read timeouts inside the interaction's `timeout_s` and
+    the caller's deadline. An attempt is repeated (`retries`) only where that is safe: a read
+    whatever went wrong, or that the ERP answered 429/502/503/504; a write only when the
+    connection was never made, so the ERP cannot have seen it. Never an ambiguous write.
 
     An answer is read at most `max_response_bytes` far, counted after decompression: aiohttp
     inflates a compressed body as it is read, a bounded piece at a time, so a gzip bomb stops
@@ -110,6 +142,10 @@ class AiohttpTransport:
         max_connections: int = 32,
         keepalive_s: float = 30.0,
         timeout_s: float = 10.0,
+        connect_timeout_s: float | None = None,
+        read_timeout_s: float | None = None,
+        retries: RetryPolicy | None = None,
+        hooks: RetryHooks | None = None,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
         backend: str = "",
     ) -> None:
@@ -117,6 +153,10 @@ class AiohttpTransport:
         self._max_connections = max_connections
         self._keepalive_s = keepalive_s
         self._timeout_s = timeout_s
+        self._connect_timeout_s = connect_timeout_s
+        self._read_timeout_s = read_timeout_s
+        self._retries = retries or RetryPolicy(attempts=1)
+        self._hooks = hooks or RetryHooks()
         self._max_response_bytes = max_response_bytes
         self._backend = backend
         self._session: aiohttp.ClientSession | None = None
@@ -151,27 +191,94 @@ class AiohttpTransport:
         form: Mapping[str, str] | None = None,
         deadline: float | None = None,
     ) -> ErpResponse:
-        timeout = remaining_seconds(deadline, self._timeout_s)
-        session = self._ensure_session()
-        url = self._base_url + path
-        data: Any = None
         send_headers = CIMultiDict(headers or {})
+        data: bytes | None = None
         if json_body is not None:
             data = json.dumps(json_body, separators=(",", ":")).encode("utf-8")
             send_headers.setdefault("Content-Type", "application/json")
         elif form is not None:
-            data = aiohttp.FormData(dict(form))
+            data = urlencode(dict(form)).encode("ascii")
+            send_headers.setdefault("Content-Type", "application/x-www-form-urlencoded")
+        safe = method.upper() in _SAFE_METHODS
+        attempt = 1
+        while True:
+            try:
+                response = await self._attempt(method, path, params, send_headers, data, deadline)
+            except _Failed as failed:
+                if failed.reason is None or not await self._retry(
+                    attempt, deadline, failed.reason, None
+                ):
+                    raise failed.failure from failed.__cause__
+            else:
+                if not safe or response.status not in _RETRY_STATUSES:
+                    return response
+                reason = f"http_{response.status}"
+                if not await self._retry(attempt, deadline, reason, response.header("Retry-After")):
+                    return response
+            attempt += 1
+
+    async def _retry(
+        self, attempt: int, deadline: float | None, reason: str, retry_after: str | None
+    ) -> bool:
+        """Whether to try again after `attempt` failed for `reason`, having waited the backoff:
+        not past the policy's attempts, only if the wait and a useful attempt fit before the
+        deadline, and only with a request of the ERP's budget to spend."""
+        policy = self._retries
+        if attempt >= policy.attempts:
+            return False
+        ceiling = min(policy.max_backoff_s, policy.backoff_s * 2 ** (attempt - 1))
+        wait = random.uniform(0, ceiling)  # full jitter: retries of many requests spread out
+        asked = _seconds(retry_after)
+        if asked is not None:
+            wait = max(wait, asked)
+        if deadline is not None and deadline - time.monotonic() < wait + _MIN_ATTEMPT_S:
+            return False
+        permit = self._hooks.permit
+        if permit is not None and not await permit():
+            return False
+        if self._hooks.observe is not None:
+            self._hooks.observe(reason)
+        log.info(
+            "ERP request retried",
+            extra={"backend": self._backend, "attempt": attempt + 1, "reason": reason},
+        )
+        await asyncio.sleep(wait)
+        return True
+
+    async def _attempt(
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, str] | None,
+        send_headers: CIMultiDict[str],
+        data: bytes | None,
+        deadline: float | None,
+    ) -> ErpResponse:
+        """One try; `_Failed` says what it becomes and whether it may be repeated."""
+        try:
+            total = remaining_seconds(deadline, self._timeout_s)
+        except ErpFailure as failure:
+            raise _Failed(failure, None) from None
+        session = self._ensure_session()
+        connect = self._connect_timeout_s
+        read = self._read_timeout_s
+        timeout = aiohttp.ClientTimeout(
+            total=total,
+            sock_connect=min(connect, total) if connect is not None else None,
+            sock_read=min(read, total) if read is not None else None,
+        )
         # Anything but a failure to connect may have reached the ERP: for a write, the outcome
         # is then unknown. Reads are safe to repeat whatever happened.
         writes = method.upper() not in _SAFE_METHODS
+        read_again = None if writes else "read_failed"
         try:
             async with session.request(
                 method,
-                url,
+                self._base_url + path,
                 params=params,
                 headers=send_headers,
                 data=data,
-                timeout=aiohttp.ClientTimeout(total=timeout),
+                timeout=timeout,
                 allow_redirects=False,
             ) as response:
                 body = await self._body(response, method)
@@ -189,28 +296,32 @@ class AiohttpTransport:
                     "declared_bytes": exc.declared,
                 },
             )
-            raise ErpFailure(
+            too_large = ErpFailure(
                 Code.ERP_BAD_RESPONSE,
                 "The ERP's answer is larger than this backend allows (max_response_bytes).",
                 ambiguous=writes,
-            ) from None
+            )
+            raise _Failed(too_large, None) from None  # the same answer again would be no smaller
         except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
-            raise ErpFailure(
+            unreachable = ErpFailure(
                 Code.ERP_UNAVAILABLE, "The ERP is not reachable.", ambiguous=False
-            ) from exc
+            )
+            raise _Failed(unreachable, "connect_failed") from exc
         except TimeoutError as exc:
-            raise ErpFailure(
+            timed_out = ErpFailure(
                 Code.ERP_TIMEOUT,
                 "The ERP did not answer in time; the outcome is unknown. Retry the same request "
                 "with the same Idempotency-Key.",
                 ambiguous=writes,
-            ) from exc
+            )
+            raise _Failed(timed_out, None if writes else "timeout") from exc
         except (aiohttp.ClientError, asyncio.IncompleteReadError) as exc:
-            raise ErpFailure(
+            broken = ErpFailure(
                 Code.ERP_BAD_RESPONSE,
                 "The connection to the ERP broke before it answered; the outcome is unknown.",
                 ambiguous=writes,
-            ) from exc
+            )
+            raise _Failed(broken, read_again) from exc
 
     async def _body(self, response: aiohttp.ClientResponse, method: str) -> bytes:
         """The whole (decoded) body, read no further than the cap; the connection of an answer
@@ -235,3 +346,29 @@ class AiohttpTransport:
         self._closed = True
         if self._session is not None and not self._session.closed:
             await self._session.close()
+
+
+def _seconds(retry_after: str | None) -> float | None:
+    """A Retry-After given in seconds; None for none, or for an HTTP date (not worth parsing:
+    an ERP that asks for minutes will not be waited for inside one request anyway)."""
+    if retry_after is None or not retry_after.strip().isdigit():
+        return None
+    return float(retry_after.strip())
+
+
+def transport_for(
+    name: str, config: BackendConnection, hooks: RetryHooks | None = None
+) -> AiohttpTransport:
+    """The pooled transport a backend's configuration describes."""
+    return AiohttpTransport(
+        config.base_url,
+        max_connections=config.pool.max_connections,
+        keepalive_s=config.pool.keepalive_s,
+        timeout_s=config.timeout_s,
+        connect_timeout_s=config.connect_timeout,
+        read_timeout_s=config.read_timeout,
+        retries=config.retries,
+        hooks=hooks,
+        max_response_bytes=config.max_response_bytes,
+        backend=name,
+    )

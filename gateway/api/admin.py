@@ -36,13 +36,17 @@ CSV = "text/csv; charset=utf-8"
 MAX_IMPORT_BYTES = 64 * 1024 * 1024  # a CSV of several hundred thousand mappings
 
 
-def _admin(handler: AdminHandler, current: Callable[[], Runtime]) -> AdminHandler:
+def admin_endpoint(handler: AdminHandler, current: Callable[[], Runtime]) -> AdminHandler:
+    """`handler` for callers with the `gateway:admin` scope only (the caller's client id is in
+    `request.state.actor`, for the audit trail), its problems rendered."""
+
     async def endpoint(request: Request) -> Response:
         correlation_id = correlation_id_from(request.headers.get(CORRELATION_HEADER))
         runtime = current()
         try:
             principal = await runtime.authenticator.authenticate(authorization_of(request.headers))
             require_scope(principal, registered(runtime.entitlements, principal), ADMIN_SCOPE)
+            request.state.actor = principal.client_id
             response = await handler(request)
         except GatewayError as error:
             response = problem_response(error, correlation_id, request.url.path)
@@ -80,8 +84,8 @@ async def _json_body(request: Request, model: type[Strict]) -> Any:
 def admin_routes(
     reloader: Reloader, migrations: Migrations, current: Callable[[], Runtime]
 ) -> list[Route]:
-    async def reload(_: Request) -> Response:
-        issues = await reloader.reload()
+    async def reload(request: Request) -> Response:
+        issues = await reloader.reload(f"admin {request.state.actor}")
         if issues:
             raise GatewayError(
                 Code.VALIDATION_FAILED,
@@ -108,7 +112,13 @@ def admin_routes(
         )
 
     async def start_migration(request: Request) -> Response:
-        job = await migrations.start(await _json_body(request, MigrationRequest))
+        asked: MigrationRequest = await _json_body(request, MigrationRequest)
+        job = await migrations.start(asked)
+        current().audit.record(
+            "admin.migration",
+            request.state.actor,
+            {"job": job.id, **asked.model_dump(mode="json")},
+        )
         location = f"/admin/migrations/{job.id}"
         return JSONResponse(job.view(time.time()), 202, {"Location": location})
 
@@ -155,6 +165,9 @@ def admin_routes(
             dry_run=query.dry_run,
             first_line=query.first_line,
         )
+        if not query.dry_run:
+            summary = {k: v for k, v in report.as_dict().items() if not isinstance(v, list)}
+            runtime.audit.record("admin.xref_import", request.state.actor, summary)
         return JSONResponse({"dry_run": query.dry_run, **report.as_dict()})
 
     async def explain_route(request: Request) -> Response:
@@ -181,11 +194,11 @@ def admin_routes(
         return JSONResponse(explanation.as_dict())
 
     return [
-        Route("/admin/config/reload", _admin(reload, current), methods=["POST"]),
-        Route("/admin/config", _admin(show, current), methods=["GET"]),
-        Route("/admin/migrations", _admin(start_migration, current), methods=["POST"]),
-        Route("/admin/migrations/{id}", _admin(migration, current), methods=["GET"]),
-        Route("/admin/xref/export", _admin(export_xref, current), methods=["GET"]),
-        Route("/admin/xref/import", _admin(import_xref, current), methods=["POST"]),
-        Route("/admin/routes/explain", _admin(explain_route, current), methods=["POST"]),
+        Route("/admin/config/reload", admin_endpoint(reload, current), methods=["POST"]),
+        Route("/admin/config", admin_endpoint(show, current), methods=["GET"]),
+        Route("/admin/migrations", admin_endpoint(start_migration, current), methods=["POST"]),
+        Route("/admin/migrations/{id}", admin_endpoint(migration, current), methods=["GET"]),
+        Route("/admin/xref/export", admin_endpoint(export_xref, current), methods=["GET"]),
+        Route("/admin/xref/import", admin_endpoint(import_xref, current), methods=["POST"]),
+        Route("/admin/routes/explain", admin_endpoint(explain_route, current), methods=["POST"]),
     ]

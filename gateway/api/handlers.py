@@ -7,18 +7,20 @@ Not what the operations do (see `gateway.service`) nor their endpoints (see `end
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 from pydantic import BaseModel
 from starlette.responses import Response
 
-from gateway.domain.models import Customer, Invoice, Page, SalesOrder, Shipment
-from gateway.pipeline.context import RequestContext
+from gateway.domain.models import Customer, Invoice, Page, QuoteResult, SalesOrder, Shipment
+from gateway.pipeline.context import DocumentOutcome, RequestContext
 from gateway.service.services import Services
 from gateway.store.base import XrefRecord
 
 JSON = "application/json"
 
 ApiHandler = Callable[[RequestContext, Services], Awaitable[Response]]
+T = TypeVar("T")
 
 
 def json_response(
@@ -38,8 +40,20 @@ def _record(ctx: RequestContext) -> XrefRecord:
     return ctx.record
 
 
+def _noted(ctx: RequestContext, resource: T) -> T:
+    """The resource, noted on the context as the transaction's document (for the journal)."""
+    if isinstance(resource, QuoteResult):
+        ctx.document = DocumentOutcome(None, None, "valid" if resource.valid else "invalid")
+    elif isinstance(resource, SalesOrder):
+        ctx.document = DocumentOutcome(resource.id, resource.erp_reference, resource.status.value)
+    elif isinstance(resource, Customer):
+        ctx.document = DocumentOutcome(resource.id, resource.erp_reference, None)
+    return resource
+
+
 async def create_customer(ctx: RequestContext, services: Services) -> Response:
-    return created(ctx, "customers", await services.customers.create(ctx, ctx.payload))
+    customer = _noted(ctx, await services.customers.create(ctx, ctx.payload))
+    return created(ctx, "customers", customer)
 
 
 async def get_customer(ctx: RequestContext, services: Services) -> Response:
@@ -52,7 +66,8 @@ async def find_customers(ctx: RequestContext, services: Services) -> Response:
 
 
 async def create_sales_order(ctx: RequestContext, services: Services) -> Response:
-    return created(ctx, "sales-orders", await services.sales_orders.create(ctx, ctx.payload))
+    order = _noted(ctx, await services.sales_orders.create(ctx, ctx.payload))
+    return created(ctx, "sales-orders", order)
 
 
 async def get_sales_order(ctx: RequestContext, services: Services) -> Response:
@@ -60,11 +75,12 @@ async def get_sales_order(ctx: RequestContext, services: Services) -> Response:
 
 
 async def cancel_sales_order(ctx: RequestContext, services: Services) -> Response:
-    return json_response(await services.sales_orders.cancel(ctx, _record(ctx)))
+    return json_response(_noted(ctx, await services.sales_orders.cancel(ctx, _record(ctx))))
 
 
 async def validate_quote(ctx: RequestContext, services: Services) -> Response:
-    return json_response(await services.sales_orders.validate_quote(ctx, ctx.payload))
+    quote = await services.sales_orders.validate_quote(ctx, ctx.payload)
+    return json_response(_noted(ctx, quote))
 
 
 async def list_shipments(ctx: RequestContext, services: Services) -> Response:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from gateway.config.base import ConfigModel, EnvName
 
@@ -47,6 +47,87 @@ TimeoutS = Annotated[
 ]
 
 
+DEFAULT_CONNECT_TIMEOUT_S = 2.0
+ConnectTimeoutS = Annotated[
+    float | None,
+    Field(
+        gt=0,
+        le=60,
+        description="Seconds to open a connection to the ERP (at most timeout_s; default 2, or "
+        "timeout_s if shorter): a refused or unanswered connect fails fast and, never having "
+        "reached the ERP, may be retried.",
+    ),
+]
+ReadTimeoutS = Annotated[
+    float | None,
+    Field(
+        gt=0,
+        le=120,
+        description="Seconds the ERP may stay silent while answering one HTTP request (at most "
+        "timeout_s, its default); the whole interaction stays within timeout_s and the "
+        "request's deadline.",
+    ),
+]
+
+
+class RetryPolicy(ConfigModel):
+    """Retries of one HTTP request to the ERP (`retries:`), only where it is safe: reads, and
+    writes that never reached the ERP (a refused connection). An ambiguous write is never
+    retried here; the idempotency layer reconciles it instead. Each retry spends a request of
+    the backend's budget and happens only if it fits in the request's deadline."""
+
+    attempts: Annotated[
+        int,
+        Field(ge=1, le=10, description="Tries of one HTTP request in all (1: never retried)."),
+    ] = 3
+    backoff_s: Annotated[
+        float,
+        Field(
+            gt=0,
+            le=10,
+            description="Base of the exponential backoff: the n-th retry waits a random time "
+            "up to backoff_s * 2^(n-1) (full jitter), at most max_backoff_s.",
+        ),
+    ] = 0.05
+    max_backoff_s: Annotated[
+        float, Field(gt=0, le=60, description="The longest wait before one retry.")
+    ] = 1.0
+
+    @model_validator(mode="after")
+    def _backoff_within_max(self) -> RetryPolicy:
+        if self.backoff_s > self.max_backoff_s:
+            raise ValueError(
+                f"backoff_s ({self.backoff_s:g}) is above max_backoff_s ({self.max_backoff_s:g})"
+            )
+        return self
+
+
+class BreakerPolicy(ConfigModel):
+    """The circuit breaker of this backend (`breaker:`), per gateway process: after `failures`
+    technical failures in a row the gateway stops calling the ERP and answers 503
+    erp_unavailable at once; after `cool_down_s` one trial request goes through, and its
+    outcome closes the breaker or opens it again."""
+
+    enabled: Annotated[bool, Field(description="Whether the breaker protects this ERP.")] = True
+    failures: Annotated[
+        int,
+        Field(
+            ge=1,
+            le=1000,
+            description="Technical failures in a row (timeouts, unreachable, 5xx, unreadable "
+            "answers; never business rejections) that open the breaker.",
+        ),
+    ] = 5
+    cool_down_s: Annotated[
+        float,
+        Field(
+            gt=0,
+            le=3600,
+            description="Seconds the breaker stays open before it lets one trial request through.",
+        ),
+    ] = 30.0
+
+
 class PoolConfig(ConfigModel):
     """The pooled keep-alive connections to the ERP (`pool:`), per gateway process."""
 
@@ -56,6 +137,43 @@ class PoolConfig(ConfigModel):
     keepalive_s: Annotated[
         float, Field(gt=0, le=300, description="Seconds an idle connection is kept for reuse.")
     ] = 30.0
+
+
+class BackendConnection(ConfigModel):
+    """What every backend kind shares: where the ERP is and how the gateway talks to it."""
+
+    base_url: BaseUrl
+    timeout_s: TimeoutS = 10.0
+    connect_timeout_s: ConnectTimeoutS = None
+    read_timeout_s: ReadTimeoutS = None
+    pool: Annotated[PoolConfig, Field(description="The connection pool to the ERP.")] = PoolConfig()
+    max_response_bytes: ResponseCap = DEFAULT_MAX_RESPONSE_BYTES
+    retries: Annotated[
+        RetryPolicy, Field(description="Retries of one HTTP request, only where safe.")
+    ] = RetryPolicy()
+    breaker: Annotated[
+        BreakerPolicy, Field(description="The circuit breaker that stops calling a failing ERP.")
+    ] = BreakerPolicy()
+
+    @property
+    def connect_timeout(self) -> float:
+        """Seconds to connect: `connect_timeout_s`, by default 2 s or `timeout_s` if shorter."""
+        if self.connect_timeout_s is None:
+            return min(DEFAULT_CONNECT_TIMEOUT_S, self.timeout_s)
+        return self.connect_timeout_s
+
+    @property
+    def read_timeout(self) -> float:
+        """Seconds the ERP may stay silent: `read_timeout_s`, by default `timeout_s`."""
+        return self.timeout_s if self.read_timeout_s is None else self.read_timeout_s
+
+    @field_validator("connect_timeout_s", "read_timeout_s")
+    @classmethod
+    def _within_whole(cls, value: float | None, info: ValidationInfo) -> float | None:
+        whole = info.data.get("timeout_s")
+        if value is not None and whole is not None and value > whole:
+            raise ValueError(f"above timeout_s ({whole:g}), the whole interaction's limit")
+        return value
 
 
 class SapLegalEntity(ConfigModel):
@@ -111,14 +229,13 @@ class SapValueMaps(ConfigModel):
     ]
 
 
-class SapBackend(ConfigModel):
+class SapBackend(BackendConnection):
     """A SAP S/4HANA-style ERP spoken to over OData v2."""
 
     kind: Annotated[
         Literal["sap-odata-v2"],
         Field(description="The ERP kind: `sap-odata-v2` or `netsuite-rest`."),
     ]
-    base_url: BaseUrl
     sap_client: Annotated[
         str,
         Field(pattern=r"^[0-9]{3}$", description="The SAP client (3 digits), sent as sap-client."),
@@ -126,9 +243,6 @@ class SapBackend(ConfigModel):
     credentials: Annotated[
         SapCredentials, Field(description="Where the ERP credentials come from.")
     ]
-    timeout_s: TimeoutS = 10.0
-    pool: Annotated[PoolConfig, Field(description="The connection pool to the ERP.")] = PoolConfig()
-    max_response_bytes: ResponseCap = DEFAULT_MAX_RESPONSE_BYTES
     value_maps: Annotated[SapValueMaps, Field(description="Canonical codes -> this ERP's keys.")]
 
 
@@ -170,23 +284,19 @@ class NetSuiteValueMaps(ConfigModel):
     ]
 
 
-class NetSuiteBackend(ConfigModel):
+class NetSuiteBackend(BackendConnection):
     """A NetSuite-style ERP spoken to over REST records with OAuth 2.0 client credentials."""
 
     kind: Annotated[
         Literal["netsuite-rest"],
         Field(description="The ERP kind: `sap-odata-v2` or `netsuite-rest`."),
     ]
-    base_url: BaseUrl
     token_path: Annotated[
         str, Field(description="The OAuth 2.0 token endpoint's path under base_url.")
     ] = "/services/rest/auth/oauth2/v1/token"
     credentials: Annotated[
         NetSuiteCredentials, Field(description="Where the ERP credentials come from.")
     ]
-    timeout_s: TimeoutS = 10.0
-    pool: Annotated[PoolConfig, Field(description="The connection pool to the ERP.")] = PoolConfig()
-    max_response_bytes: ResponseCap = DEFAULT_MAX_RESPONSE_BYTES
     value_maps: Annotated[
         NetSuiteValueMaps, Field(description="Canonical codes -> this ERP's internal ids.")
     ]

@@ -16,6 +16,7 @@ AUTH_FILE = "policies/auth.yaml"
 CLIENTS_FILE = "policies/clients.yaml"
 RATE_LIMITS_FILE = "policies/rate-limits.yaml"
 IDEMPOTENCY_FILE = "policies/idempotency.yaml"  # optional: built-in defaults without it
+OPERATIONS_FILE = "policies/operations.yaml"  # optional: built-in defaults without it
 API_VERSIONS_FILE = "policies/api-versions.yaml"  # optional: every version current, newest default
 
 Severity = Literal["error", "warning"]

@@ -27,12 +27,14 @@ from gateway.config.issues import (
     BACKENDS_DIR,
     CLIENTS_FILE,
     IDEMPOTENCY_FILE,
+    OPERATIONS_FILE,
     RATE_LIMITS_FILE,
     ROUTES_FILE,
     ConfigError,
     ConfigIssue,
 )
 from gateway.config.lint import ParsedConfig, backend_file, cross_file_issues
+from gateway.config.operations import OperationsPolicy
 from gateway.config.rate_limits import RateLimitPolicy
 from gateway.config.routes import BACKEND_NAME_PATTERN, RoutesConfig
 from gateway.config.yamlfile import YamlDocument, YamlPath, YamlSyntaxError, expand_env, parse_yaml
@@ -61,6 +63,7 @@ _AUTH = TypeAdapter(AuthPolicy)
 _CLIENTS = TypeAdapter(ClientsPolicy)
 _RATE_LIMITS = TypeAdapter(RateLimitPolicy)
 _IDEMPOTENCY = TypeAdapter(IdempotencyPolicy)
+_OPERATIONS = TypeAdapter(OperationsPolicy)
 _API_VERSIONS = TypeAdapter(ApiVersionsPolicy)
 _BACKEND_NAME = re.compile(BACKEND_NAME_PATTERN)
 _VALUE_ERROR_PREFIX = "Value error, "
@@ -81,6 +84,8 @@ class GatewayConfig:
     idempotency: IdempotencyPolicy = field(default_factory=IdempotencyPolicy)
     # policies/api-versions.yaml is optional: every version current, the newest the default.
     api_versions: ApiVersionsPolicy = field(default_factory=ApiVersionsPolicy)
+    # policies/operations.yaml is optional: the journal's and audit trail's default retention.
+    operations: OperationsPolicy = field(default_factory=OperationsPolicy)
     # A digest of every file's text: the same files give the same version on every process.
     version: str = ""
 
@@ -140,6 +145,11 @@ def _loaded(
         if (config_dir / IDEMPOTENCY_FILE).exists()
         else IdempotencyPolicy()
     )
+    operations = (
+        reader.model(OPERATIONS_FILE, _OPERATIONS)
+        if (config_dir / OPERATIONS_FILE).exists()
+        else OperationsPolicy()
+    )
     api_versions = (
         reader.model(API_VERSIONS_FILE, _API_VERSIONS)
         if (config_dir / API_VERSIONS_FILE).exists()
@@ -157,6 +167,7 @@ def _loaded(
     # Each required file gave a model or an error, and there was no error.
     assert routes is not None and auth is not None and clients is not None
     assert rate_limits is not None and idempotency is not None and api_versions is not None
+    assert operations is not None
     config = GatewayConfig(
         config_dir,
         routes,
@@ -166,6 +177,7 @@ def _loaded(
         rate_limits,
         idempotency,
         api_versions,
+        operations,
         reader.version(),
     )
     return config, issues

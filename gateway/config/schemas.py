@@ -26,9 +26,11 @@ from gateway.config.issues import (
     BACKENDS_DIR,
     CLIENTS_FILE,
     IDEMPOTENCY_FILE,
+    OPERATIONS_FILE,
     RATE_LIMITS_FILE,
     ROUTES_FILE,
 )
+from gateway.config.operations import OperationsPolicy
 from gateway.config.rate_limits import RateLimitPolicy
 from gateway.config.routes import RoutesConfig
 from gateway.config.yamlfile import ENV_REFERENCE_PATTERN
@@ -95,6 +97,7 @@ CONFIG_SCHEMAS: tuple[ConfigSchema, ...] = (
     ConfigSchema("clients.schema.json", CLIENTS_FILE, ClientsPolicy),
     ConfigSchema("rate-limits.schema.json", RATE_LIMITS_FILE, RateLimitPolicy),
     ConfigSchema("idempotency.schema.json", IDEMPOTENCY_FILE, IdempotencyPolicy),
+    ConfigSchema("operations.schema.json", OPERATIONS_FILE, OperationsPolicy),
     ConfigSchema("api-versions.schema.json", API_VERSIONS_FILE, ApiVersionsPolicy),
 )
 

@@ -1,62 +1,172 @@
-"""Request metrics in the Prometheus text format, kept in process memory.
+"""The gateway's metrics, through prometheus_client: technical (requests, ERP calls, retries,
+breakers, refusals, reloads) and business (orders by outcome, acceptance time, customers,
+open exceptions), the business ones labelled by legal entity and backend.
 
-Not tracing or logging; counts and latency buckets per operation and status only.
+With `PROMETHEUS_MULTIPROC_DIR` set (`gateway serve --workers N` sets it), each worker writes
+its figures there and `/metrics` adds them up: one truth whichever worker is scraped.
+
+Not tracing or logging; counts and latency buckets only, with bounded label values.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
-from dataclasses import dataclass, field
+import os
+from typing import Any
 
-_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+
+MULTIPROC_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+NO_BACKEND = "none"  # the label of a request that never reached a backend
+
+_LATENCY = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+_ACCEPTANCE = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 3600.0)
+
+# Technical.
+REQUEST_SECONDS = Histogram(
+    "gateway_request_duration_seconds",
+    "Time from a request's arrival to its answer, by operation, HTTP status and backend.",
+    ["operation", "status", "backend"],
+    buckets=_LATENCY,
+)
+ERP_CALL_SECONDS = Histogram(
+    "gateway_erp_call_duration_seconds",
+    "Time of one ERP call (retries included), by backend, ERP operation and outcome "
+    "(ok, rejected, timeout, unavailable, bad_response, breaker_open).",
+    ["backend", "erp_operation", "outcome"],
+    buckets=_LATENCY,
+)
+ERP_RETRIES = Counter(
+    "gateway_erp_retries_total",
+    "HTTP requests to an ERP tried again, by backend and reason.",
+    ["backend", "reason"],
+)
+BREAKER_STATE = Gauge(
+    "gateway_breaker_state",
+    "Each backend's circuit breaker, the worst of any process: 0 closed, 1 half-open, 2 open.",
+    ["backend"],
+    multiprocess_mode="max",
+)
+BREAKER_TRANSITIONS = Counter(
+    "gateway_breaker_transitions_total",
+    "Circuit breaker changes of state, by backend and the state entered.",
+    ["backend", "state"],
+)
+RATE_LIMITED = Counter(
+    "gateway_rate_limited_total",
+    "Requests refused 429 for their client's rate limit, by tier.",
+    ["tier"],
+)
+SHED = Counter(
+    "gateway_shed_total",
+    "Requests refused 503 because an ERP's budget had no room, by backend.",
+    ["backend"],
+)
+IDEMPOTENT_REPLAYS = Counter(
+    "gateway_idempotent_replays_total",
+    "Requests answered with a stored outcome under their Idempotency-Key, by operation.",
+    ["operation"],
+)
+RELOADS = Counter(
+    "gateway_config_reloads_total",
+    "Configuration reloads, by result (applied or refused).",
+    ["result"],
+)
+JOURNAL_WRITE_FAILURES = Counter(
+    "gateway_journal_write_failures_total",
+    "Journal entries the store refused (kept in memory and written again).",
+)
+
+# Business.
+ORDERS = Counter(
+    "gateway_orders_total",
+    "Sales orders the ERP answered, by legal entity, backend and outcome "
+    "(accepted, on_hold, rejected).",
+    ["legal_entity", "backend", "outcome"],
+)
+ORDER_ACCEPTANCE_SECONDS = Histogram(
+    "gateway_order_acceptance_seconds",
+    "Time from an order's arrival to the ERP's acceptance, by legal entity and backend.",
+    ["legal_entity", "backend"],
+    buckets=_ACCEPTANCE,
+)
+CUSTOMERS_CREATED = Counter(
+    "gateway_customers_created_total",
+    "Customers the ERP created, by legal entity and backend.",
+    ["legal_entity", "backend"],
+)
+OPEN_EXCEPTIONS = Gauge(
+    "gateway_open_exceptions",
+    "Transactions that failed and were not replayed or retried since, by age "
+    "(lt_1h, 1h_to_24h, gt_24h); read from the journal when scraped.",
+    ["age"],
+    multiprocess_mode="mostrecent",
+)
 
 
-@dataclass
-class Metrics:
-    requests: defaultdict[tuple[str, int], int] = field(default_factory=lambda: defaultdict(int))
-    buckets: defaultdict[str, list[int]] = field(
-        default_factory=lambda: defaultdict(lambda: [0] * (len(_BUCKETS) + 1))
-    )
-    seconds: defaultdict[str, float] = field(default_factory=lambda: defaultdict(float))
+def _registry() -> CollectorRegistry:
+    """This process's metrics, or with multiprocess mode on, every worker's added up."""
+    if os.environ.get(MULTIPROC_DIR_ENV):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        return registry
+    return REGISTRY
 
-    def observe(self, operation: str, status: int, elapsed_s: float) -> None:
-        self.requests[(operation, status)] += 1
-        counts = self.buckets[operation]
-        for i, bound in enumerate(_BUCKETS):
-            if elapsed_s <= bound:
-                counts[i] += 1
-                break
-        else:
-            counts[-1] += 1
-        self.seconds[operation] += elapsed_s
 
-    def exposition(self) -> str:
-        lines = [
-            "# HELP gateway_requests_total Requests answered, by operation and HTTP status.",
-            "# TYPE gateway_requests_total counter",
-        ]
-        for (operation, status), count in sorted(self.requests.items()):
-            lines.append(
-                f'gateway_requests_total{{operation="{operation}",status="{status}"}} {count}'
-            )
-        lines += [
-            "# HELP gateway_request_duration_seconds Time from arrival to response.",
-            "# TYPE gateway_request_duration_seconds histogram",
-        ]
-        for operation, counts in sorted(self.buckets.items()):
-            cumulative = 0
-            for bound, count in zip((*_BUCKETS, float("inf")), counts, strict=True):
-                cumulative += count
-                le = "+Inf" if bound == float("inf") else repr(bound)
-                lines.append(
-                    f'gateway_request_duration_seconds_bucket{{operation="{operation}",'
-                    f'le="{le}"}} {cumulative}'
-                )
-            lines.append(
-                f'gateway_request_duration_seconds_sum{{operation="{operation}"}} '
-                f"{self.seconds[operation]:.6f}"
-            )
-            lines.append(
-                f'gateway_request_duration_seconds_count{{operation="{operation}"}} {cumulative}'
-            )
-        return "\n".join(lines) + "\n"
+def exposition() -> bytes:
+    """Every metric in the text format."""
+    return generate_latest(_registry())
+
+
+def business_figures() -> dict[str, list[dict[str, Any]]]:
+    """The business figures since the gateway started, for the operations dashboard: orders by
+    outcome, mean acceptance time and customers created, per legal entity and backend; ERP
+    retries per backend."""
+    samples: dict[str, list[tuple[dict[str, str], float]]] = {}
+    for metric in _registry().collect():
+        for sample in metric.samples:
+            samples.setdefault(sample.name, []).append((sample.labels, sample.value))
+    orders = [
+        {**labels, "count": int(value)}
+        for labels, value in samples.get("gateway_orders_total", [])
+        if value
+    ]
+    customers = [
+        {**labels, "count": int(value)}
+        for labels, value in samples.get("gateway_customers_created_total", [])
+        if value
+    ]
+    sums = {
+        (labels["legal_entity"], labels["backend"]): value
+        for labels, value in samples.get("gateway_order_acceptance_seconds_sum", [])
+    }
+    acceptance = [
+        {
+            "legal_entity": labels["legal_entity"],
+            "backend": labels["backend"],
+            "count": int(value),
+            "mean_s": round(sums.get((labels["legal_entity"], labels["backend"]), 0.0) / value, 3),
+        }
+        for labels, value in samples.get("gateway_order_acceptance_seconds_count", [])
+        if value
+    ]
+    retries = [
+        {**labels, "count": int(value)}
+        for labels, value in samples.get("gateway_erp_retries_total", [])
+        if value
+    ]
+    return {
+        "orders": sorted(orders, key=lambda r: (r["legal_entity"], r["backend"], r["outcome"])),
+        "order_acceptance": sorted(acceptance, key=lambda r: (r["legal_entity"], r["backend"])),
+        "customers_created": sorted(customers, key=lambda r: (r["legal_entity"], r["backend"])),
+        "erp_retries": sorted(retries, key=lambda r: (r["backend"], r["reason"])),
+    }

@@ -29,6 +29,7 @@ from gateway.runtime import Runtime
 from gateway.service.erp_calls import ErpCall
 from gateway.service.replication import copy_customer
 from gateway.store.base import XrefRecord
+from gateway.store.journal import JournalRecord
 
 log = logging.getLogger("gateway.migrations")
 
@@ -38,6 +39,7 @@ RETENTION_S = 7 * 86400  # how long a job's state can be read back
 HEARTBEAT_S = 1.0  # a running job saves its progress at least this often
 STALE_AFTER_S = 30.0  # a running job not heard of for this long was interrupted
 MAX_CONCURRENCY = 8
+MIGRATION_OPERATION = "migrations.run"  # a migration job's operation in the journal
 JOB_PREFIX = "mig_"
 
 
@@ -196,6 +198,7 @@ class Migrations:
 
     async def _run(self, runtime: Runtime, job: MigrationJob) -> None:
         log.info("migration started", extra={"job": job.id, "legal_entity": job.legal_entity})
+        started = time.time()
         try:
             records = await runtime.store.xrefs_of(Kind.CUSTOMER, job.legal_entity)
             job.total = len(records)
@@ -221,6 +224,7 @@ class Migrations:
         job.finished_at = time.time()
         with contextlib.suppress(GatewayError):
             await self._save(runtime, job)
+        runtime.journal.record(_journal_record(job, started))
         log.info(
             "migration finished",
             extra={
@@ -250,3 +254,41 @@ class Migrations:
             await asyncio.sleep(HEARTBEAT_S)
             with contextlib.suppress(GatewayError):
                 await self._save(runtime, job)
+
+
+def _journal_record(job: MigrationJob, started: float) -> JournalRecord:
+    """A migration job's journal entry: one transaction, accepted when every record moved."""
+    ended = job.finished_at or time.time()
+    status = "accepted" if job.status is JobStatus.SUCCEEDED else "failed"
+    error = None
+    if job.errors:
+        error = {
+            "category": "technical",
+            "code": "migration_incomplete",
+            "detail": f"{job.failed} record(s) not migrated; run the job again.",
+        }
+    return JournalRecord(
+        id=job.id,
+        arrived_at=started,
+        ended_at=ended,
+        fields={
+            "operation": MIGRATION_OPERATION,
+            "status": status,
+            "client": "gateway",
+            "legal_entity": job.legal_entity,
+            "backend": job.to,
+            "error": error,
+            "migration": {
+                "total": job.total,
+                "done": job.done,
+                "copied": job.copied,
+                "failed": job.failed,
+                "dry_run": job.dry_run,
+            },
+        },
+        states=[
+            {"state": "received", "at": started, "by": "migration job"},
+            {"state": "submitted", "at": started, "by": "migration job"},
+            {"state": status, "at": ended, "by": "migration job"},
+        ],
+    )

@@ -17,7 +17,9 @@ from pathlib import Path
 
 from gateway.adapters.base import ErpAdapter
 from gateway.config.issues import ConfigError, ConfigIssue
+from gateway.config.loader import GatewayConfig
 from gateway.configuration import load
+from gateway.observability.metrics import RELOADS
 from gateway.runtime import Runtime, build_runtime
 
 log = logging.getLogger("gateway.reload")
@@ -39,6 +41,14 @@ def _config_files(config_dir: Path) -> dict[str, float]:
             with contextlib.suppress(OSError):
                 files[str(path)] = path.stat().st_mtime
     return files
+
+
+def _unchanged(name: str, old: GatewayConfig, new: GatewayConfig) -> bool:
+    """Whether a backend's adapter may be kept: its file and its budget (its retries spend
+    it) are the same."""
+    return old.backends.get(name) == new.backends.get(name) and old.rate_limits.backends.get(
+        name
+    ) == new.rate_limits.backends.get(name)
 
 
 async def _close_later(adapters: list[ErpAdapter], delay_s: float) -> None:
@@ -68,8 +78,24 @@ class Reloader:
         self._seen = _config_files(config_dir)
         self.status = ReloadStatus()
 
-    async def reload(self) -> list[ConfigIssue]:
-        """Load, compile and swap in the configuration; the issues if it was refused."""
+    async def reload(self, trigger: str = "admin") -> list[ConfigIssue]:
+        """Load, compile and swap in the configuration; the issues if it was refused. Either way
+        the audit trail records it, with `trigger` (who or what asked)."""
+        issues = await self._reload()
+        current = self._current()
+        if issues:
+            RELOADS.labels("refused").inc()
+            current.audit.record(
+                "config.refused",
+                trigger,
+                {"running_version": current.config.version, "issues": [str(i) for i in issues]},
+            )
+        else:
+            RELOADS.labels("applied").inc()
+            current.audit.record("config.reloaded", trigger, {"version": current.config.version})
+        return issues
+
+    async def _reload(self) -> list[ConfigIssue]:
         async with self._lock:
             self.status.last_attempt_at = time.time()
             current = self._current()
@@ -78,9 +104,9 @@ class Reloader:
                 keep = {
                     name: backend.adapter
                     for name, backend in current.backends.items()
-                    if current.config.backends.get(name) == config.backends.get(name)
+                    if _unchanged(name, current.config, config)
                 }
-                runtime = build_runtime(config, current.store, current.env, keep)
+                runtime = build_runtime(config, current.store, current.env, keep, current)
             except ConfigError as exc:
                 self.status.last_error = list(exc.issues)
                 log.error("config reload refused", extra={"issues": [str(i) for i in exc.issues]})
@@ -114,9 +140,11 @@ class Reloader:
             seen = await asyncio.to_thread(_config_files, self._config_dir)
             if seen != self._seen:
                 self._seen = seen
-                await self.reload()
+                await self.reload("file change")
 
     def install_sighup(self) -> None:
         loop = asyncio.get_running_loop()
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-            loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(self.reload()))
+            loop.add_signal_handler(
+                signal.SIGHUP, lambda: asyncio.ensure_future(self.reload("SIGHUP"))
+            )

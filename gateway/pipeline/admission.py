@@ -17,6 +17,7 @@ from starlette.responses import Response
 from gateway.config.idempotency import IdempotencyPolicy
 from gateway.config.rate_limits import RateLimitPolicy
 from gateway.domain.errors import Category, ErpFailure, GatewayError, GatewayReferenceTaken
+from gateway.observability.metrics import IDEMPOTENT_REPLAYS, RATE_LIMITED, SHED
 from gateway.pipeline.chain import Handler
 from gateway.pipeline.context import RequestContext
 from gateway.pipeline.idempotency import claim_request, key_reused, refusal, settled_outcome
@@ -100,12 +101,16 @@ class Admit:
         refused: GatewayError | Response | None = None
         if not client_rate.allowed:
             refused = rate_limited(tier, client_rate)
+            RATE_LIMITED.labels(tier).inc()
         elif admission.claim is not None and held_claim is None:
             refused = refusal(admission.claim)
+            if isinstance(refused, Response):
+                IDEMPOTENT_REPLAYS.labels(ctx.spec.operation).inc()
         elif ctx.backend is not None and slot is not None:
             erp_rate = admission.rates[1]
             if not erp_rate.allowed or not admission.slot_taken:
                 refused = shed(ctx.backend, erp_rate.retry_after_s if not erp_rate.allowed else 1)
+                SHED.labels(ctx.backend).inc()
         if refused is not None:
             await self._give_back(ctx, held)
             if isinstance(refused, GatewayError):

@@ -209,7 +209,7 @@ class ParseBody:
         spec = ctx.spec
         if spec.body_model is not None:
             require_json(ctx.request)
-            raw = await read_body(ctx.request, timeout_s=self._timeout_s)
+            raw = ctx.raw_body = await read_body(ctx.request, timeout_s=self._timeout_s)
             if ctx.body_upgrade is not None:
                 raw = ctx.body_upgrade.body(raw)
             ctx.payload = parse_json_model(raw, spec.body_model)

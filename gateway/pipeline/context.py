@@ -32,6 +32,16 @@ class Principal:
     scopes: frozenset[str]
 
 
+@dataclass(frozen=True)
+class DocumentOutcome:
+    """What the ERP answered a transaction with: the gateway id, the ERP's own document number
+    and the canonical status (e.g. open, on_hold, cancelled; a quote's valid or invalid)."""
+
+    gateway_id: str | None
+    erp_reference: str | None
+    status: str | None
+
+
 @dataclass
 class RequestContext:
     # On arrival (the endpoint): what was asked, and by when it must be answered.
@@ -41,6 +51,10 @@ class RequestContext:
     arrived: float = field(default_factory=time.monotonic)
     arrived_at: float = field(default_factory=time.time)  # the wall clock: what routing decides on
     deadline: float = 0.0  # arrival plus the runtime's request timeout
+    config_version: str = ""  # the configuration the request is served by
+    # On arrival, for a replay only: the transaction replayed and who replays it.
+    journal_id: str | None = None  # else the journal step names the transaction
+    replayed_by: str | None = None
     correlation_id: str = ""  # tracing step
     trace: TraceContext | None = None  # tracing step
     span: Span | None = None  # tracing step: the request's span, when spans are exported
@@ -48,21 +62,26 @@ class RequestContext:
     body_upgrade: BodyUpgrade | None = None  # versioning step: an older version's body, upgraded
     principal: Principal | None = None  # auth step
     entitlement: Entitlement | None = None  # authorization step
+    raw_body: bytes | None = None  # body step: the JSON body as the client sent it
     payload: Any = None  # body step: the validated request model
     query: Any = None  # body step: the validated query model
     record: XrefRecord | None = None  # records step: the record the request addresses
     legal_entity: str | None = None  # records step
     backend: str | None = None  # routing step: the system of record for this request
     route: RouteDecision | None = None  # routing step
+    routed_at: float | None = None  # routing step: the wall clock when it decided
     idempotency_key: str | None = None  # admission step
     claim: ClaimRequest | None = None  # admission step: the key this request holds, if any
     # admission step: the ERP an earlier attempt under the same key reached with an unknown
     # outcome; this request must look for that attempt's document there before submitting.
     reconcile_on: str | None = None
     response_headers: dict[str, str] = field(default_factory=dict)  # added to by any step
+    # handler: the document the ERP answered with (its ids and status), for the journal.
+    document: DocumentOutcome | None = None
     # ERP calls (service layer): whether the request left the gateway, and its ERP deadlines.
     forwarded: bool = False
     erp_deadlines: dict[str, float] = field(default_factory=dict)  # by backend, from 1st call
+    submitted_at: float | None = None  # the wall clock of the first ERP call
 
     @property
     def reconcile(self) -> bool:

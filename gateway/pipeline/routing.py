@@ -8,6 +8,8 @@ follows `routes.yaml`. Not the rules themselves (see `gateway.routing`).
 
 from __future__ import annotations
 
+import time
+
 from starlette.responses import Response
 
 from gateway.domain.errors import Code, GatewayError
@@ -60,6 +62,7 @@ class Routing:
                 decision = placement(ctx.record, decision)
             ctx.route = decision
             ctx.backend = decision.backend
+            ctx.routed_at = time.time()
             if self._debug(ctx):
                 ctx.response_headers[RULE_HEADER] = decision.rule_id
                 ctx.response_headers[BACKEND_HEADER] = decision.backend

@@ -60,5 +60,9 @@ class Tracing:
             attributes = {"gateway.config.version": self._config_version}
             if ctx.route is not None:
                 attributes["gateway.route.rule"] = ctx.route.rule_id
-                attributes["gateway.backend"] = ctx.route.backend
+                attributes["gateway.backend"] = ctx.reconcile_on or ctx.route.backend
+            if ctx.legal_entity is not None:
+                attributes["gateway.legal_entity"] = ctx.legal_entity
+            if ctx.journal_id is not None:
+                attributes["gateway.journal.id"] = ctx.journal_id
             end_server_span(span, status, attributes)

@@ -1,5 +1,6 @@
-"""How a request calls an ERP: within the backend's timeout and the request's one deadline,
-with its trace headers, and with its idempotency key marked as forwarded before the first call.
+"""How a request calls an ERP: through the backend's circuit breaker, within the backend's
+timeout and the request's one deadline, with its trace headers, its idempotency key marked as
+forwarded before the first call, and timed by backend, ERP operation and outcome.
 
 Not the adapters (they speak each ERP's API); this binds a call to its backend and deadline.
 """
@@ -10,12 +11,14 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar, cast
 
 from gateway.adapters.base import CallContext, ErpAdapter
-from gateway.domain.errors import Code, ErpFailure
+from gateway.domain.errors import Code, ErpFailure, GatewayError, GatewayReferenceTaken
+from gateway.observability.metrics import ERP_CALL_SECONDS
 from gateway.observability.spans import Telemetry, erp_span
 from gateway.pipeline.context import RequestContext
+from gateway.service.breaker import CircuitBreaker
 from gateway.store.base import Store
 
 T = TypeVar("T")
@@ -31,11 +34,12 @@ class Caller(Protocol):
 
 @dataclass(frozen=True)
 class Backend:
-    """One configured ERP backend: its name, its adapter and its `timeout_s`."""
+    """One configured ERP backend: its name, its adapter, its `timeout_s` and its breaker."""
 
     name: str
     adapter: ErpAdapter
     timeout_s: float
+    breaker: CircuitBreaker
 
 
 def call_context(ctx: RequestContext, deadline: float) -> CallContext:
@@ -66,24 +70,56 @@ class ErpCalls:
         request's own deadline."""
         name = backend or ctx.system_of_record
         binding = self._backends[name]
+        started = time.monotonic()
+        try:
+            trial = binding.breaker.admit()  # an open breaker refuses before anything is sent
+        except ErpFailure:
+            ERP_CALL_SECONDS.labels(name, "none", "breaker_open").observe(0.0)
+            raise
         if not ctx.forwarded and ctx.claim is not None:
             # From here on the outcome may be the ERP's: a retry under this key reconciles
             # with this ERP first instead of submitting blindly.
             await self._store.mark_forwarded(ctx.claim.key, ctx.claim.owner, name)
         ctx.forwarded = True
+        if ctx.submitted_at is None:
+            ctx.submitted_at = time.time()
         deadline = ctx.erp_deadlines.setdefault(
             name, min(ctx.deadline, time.monotonic() + binding.timeout_s)
         )
+        named = _Named(binding.adapter)
+        outcome = "ok"
+        try:
+            result = await self._timed_call(ctx, name, named.adapter, call, deadline)
+        except ErpFailure as failure:
+            binding.breaker.failed(trial)
+            outcome = failure.code.value.removeprefix("erp_")
+            raise
+        except (GatewayError, GatewayReferenceTaken):
+            binding.breaker.succeeded(trial)  # the ERP answered: a refusal is not a failure
+            outcome = "rejected"
+            raise
+        except BaseException:
+            binding.breaker.abandoned(trial)
+            outcome = "abandoned"
+            raise
+        finally:
+            ERP_CALL_SECONDS.labels(name, named.used, outcome).observe(time.monotonic() - started)
+        binding.breaker.succeeded(trial)
+        return result
+
+    async def _timed_call(
+        self, ctx: RequestContext, name: str, adapter: ErpAdapter, call: ErpCall[T], deadline: float
+    ) -> T:
         call_ctx = call_context(ctx, deadline)
         telemetry = self._telemetry
         try:
             if telemetry is None or ctx.span is None:
                 async with asyncio.timeout(max(0.0, deadline - time.monotonic())):
-                    return await call(binding.adapter, call_ctx)
+                    return await call(adapter, call_ctx)
             with erp_span(telemetry, ctx.span, name) as traceparent:
                 traced = replace(call_ctx, traceparent=traceparent)
                 async with asyncio.timeout(max(0.0, deadline - time.monotonic())):
-                    return await call(binding.adapter, traced)
+                    return await call(adapter, traced)
         except TimeoutError as exc:
             raise ErpFailure(
                 Code.ERP_TIMEOUT,
@@ -115,3 +151,22 @@ class _RequestCaller:
 
     async def __call__(self, backend: str, call: ErpCall[T]) -> T:
         return await self._erp.call(self._ctx, call, backend)
+
+
+class _Named:
+    """The adapter as a call sees it, remembering which of its operations the call used (the
+    ERP operation label of the call's metric)."""
+
+    def __init__(self, adapter: ErpAdapter) -> None:
+        self._adapter = adapter
+        self.used = "none"
+
+    @property
+    def adapter(self) -> ErpAdapter:
+        return cast(ErpAdapter, self)
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self._adapter, name)
+        if callable(attribute):
+            self.used = name
+        return attribute

@@ -8,7 +8,11 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from gateway.store.audit import AuditStore
+    from gateway.store.journal import JournalStore
 
 from gateway.domain.errors import Code, GatewayError
 from gateway.domain.operations import Kind
@@ -216,6 +220,9 @@ class Admission:
 class Store(Protocol):
     """Every method raises `StoreUnavailable` when the store cannot be reached."""
 
+    journal: JournalStore  # the transaction journal (see `gateway.store.journal`)
+    audit: AuditStore  # the hash-chained audit trail (see `gateway.store.audit`)
+
     async def ping(self) -> None: ...
 
     async def aclose(self) -> None: ...
@@ -298,6 +305,12 @@ class Store(Protocol):
     async def release_idempotency(self, key: str, owner: str) -> bool:
         """Drop the in-flight claim if `owner` holds it (compare-and-delete), keeping what is
         known of earlier forwarding so the next claimer reconciles."""
+        ...
+
+    async def forget_refusal(self, key: str) -> bool:
+        """Drop a key's stored business refusal (a 4xx outcome), so that the same key can carry
+        a corrected request (an operator's replay); never an accepted outcome or a key in
+        progress. What is known of earlier forwarding stays, so the next claimer reconciles."""
         ...
 
     # -- admission: the request path's one round trip ------------------------------------

@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 from gateway.domain.operations import Kind
+from gateway.store.audit import AuditStore, MemoryAudit
 from gateway.store.base import (
     Admission,
     Binding,
@@ -23,6 +24,7 @@ from gateway.store.base import (
     XrefRecord,
 )
 from gateway.store.gcra import gcra, gcra_refund
+from gateway.store.journal import JournalStore, MemoryJournal
 
 # Expired entries are dropped when touched, and all of them at most this often (clock seconds),
 # so a long-running demo does not keep every key it ever saw.
@@ -51,6 +53,8 @@ class MemoryStore:
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
+        self.journal: JournalStore = MemoryJournal()
+        self.audit: AuditStore = MemoryAudit()
         self._xrefs: dict[str, XrefRecord] = {}
         self._by_erp: dict[tuple[str, Kind, str], str] = {}
         self._by_external_ref: dict[tuple[Kind, str], list[str]] = {}
@@ -183,7 +187,7 @@ class MemoryStore:
         if lease is not None:
             same = lease.fingerprint == fingerprint
             return IdempotencyClaim("in_progress" if same else "mismatch")
-        if record is not None and record.fingerprint != fingerprint:
+        if record is not None and record.fingerprint and record.fingerprint != fingerprint:
             return IdempotencyClaim("mismatch")
         self._leases[key] = _Lease(owner, fingerprint, retention_s, now + lease_s)
         if record is None:
@@ -202,6 +206,7 @@ class MemoryStore:
             self._records[key] = record
         if record.backend is None:
             record.backend = backend
+        record.fingerprint = lease.fingerprint
         record.attempts += 1
         record.expires_at = expires_at
         return True
@@ -224,6 +229,17 @@ class MemoryStore:
         if self._owned_lease(key, owner, self._now()) is None:
             return False
         del self._leases[key]
+        return True
+
+    async def forget_refusal(self, key: str) -> bool:
+        now = self._now()
+        record = self._live_record(key, now)
+        if record is None or record.response is None or self._live_lease(key, now) is not None:
+            return False
+        if not 400 <= record.response.status < 500:
+            return False
+        record.response = None
+        record.fingerprint = ""
         return True
 
     # -- expiry --------------------------------------------------------------------------

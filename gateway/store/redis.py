@@ -9,18 +9,17 @@ import asyncio
 import hashlib
 import math
 import random
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from typing import Any, cast
 
 import redis.asyncio as aioredis
-import redis.exceptions as redis_errors
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.commands.core import AsyncScript
 from redis.exceptions import NoScriptError
 
 from gateway.domain.operations import Kind
+from gateway.store.audit import AuditStore, RedisAudit
 from gateway.store.base import (
     Admission,
     Binding,
@@ -35,21 +34,11 @@ from gateway.store.base import (
     XrefRecord,
 )
 from gateway.store.gcra import REMAINING_EPSILON
+from gateway.store.journal import JournalStore, RedisJournal
+from gateway.store.redis_errors import unavailable_as_problem
 
 _Call = tuple[AsyncScript, list[str], list[Any]]  # a script, its KEYS and its ARGV
 
-# Everything that means "Redis cannot answer now" (down, unreachable, slow, failing over), as
-# opposed to a bug in a script: these become 503 store_unavailable, and the pool reconnects on
-# the next call once Redis is back.
-UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
-    redis_errors.ConnectionError,
-    redis_errors.TimeoutError,
-    redis_errors.ReadOnlyError,
-    redis_errors.MasterDownError,
-    redis_errors.ClusterDownError,
-    redis_errors.TryAgainError,
-    OSError,
-)
 
 # All xref keys share one hash tag, so a record, its reverse index and its external_ref index
 # sit in one slot and one script writes them atomically. The trade-off: the whole xref lives on
@@ -234,14 +223,22 @@ end
 return 0
 """
 
-
-@contextmanager
-def _unavailable_as_problem() -> Iterator[None]:
-    """Turn Redis being unreachable into the gateway's 503 store_unavailable."""
-    try:
-        yield
-    except UNAVAILABLE_ERRORS as exc:
-        raise StoreUnavailable() from exc
+FORGET_REFUSAL = """
+-- a stored 4xx outcome, and no claim in flight: drop the outcome and its fingerprint
+if redis.call('EXISTS', KEYS[2]) == 1 then
+  return 0
+end
+local stored = redis.call('HGET', KEYS[1], 'response')
+if not stored then
+  return 0
+end
+local status = tonumber(cjson.decode(stored)['status'])
+if status < 400 or status >= 500 then
+  return 0
+end
+redis.call('HDEL', KEYS[1], 'response', 'fp')
+return 1
+"""
 
 
 def _ms(seconds: float) -> int:
@@ -262,6 +259,8 @@ class RedisStore:
     def __init__(self, client: aioredis.Redis, prefix: str = "gw:") -> None:
         self._redis = client
         self._prefix = prefix
+        self.journal: JournalStore = RedisJournal(client, prefix)
+        self.audit: AuditStore = RedisAudit(client, prefix)
         self._put_xref = client.register_script(PUT_XREF)
         self._bind_document = client.register_script(BIND_DOCUMENT)
         self._rate_limit = client.register_script(RATE_LIMIT)
@@ -272,6 +271,7 @@ class RedisStore:
         self._complete = client.register_script(COMPLETE_IDEMPOTENCY)
         self._release = client.register_script(RELEASE_IDEMPOTENCY)
         self._hold = client.register_script(HOLD_IDEMPOTENCY)
+        self._forget = client.register_script(FORGET_REFUSAL)
         self._scripts = [
             self._put_xref,
             self._bind_document,
@@ -283,6 +283,7 @@ class RedisStore:
             self._complete,
             self._release,
             self._hold,
+            self._forget,
         ]
 
     @classmethod
@@ -309,7 +310,7 @@ class RedisStore:
         return cls(aioredis.Redis.from_pool(pool), prefix)
 
     async def ping(self) -> None:
-        with _unavailable_as_problem():
+        with unavailable_as_problem():
             await self._redis.ping()
 
     async def aclose(self) -> None:
@@ -324,7 +325,7 @@ class RedisStore:
         ]
         if record.external_ref is not None:
             keys.append(self._external_ref_key(record.kind, record.external_ref))
-        with _unavailable_as_problem():
+        with unavailable_as_problem():
             existing = await self._run(self._put_xref, keys, [record.gateway_id, record.to_json()])
             if existing is None:
                 return record
@@ -335,18 +336,18 @@ class RedisStore:
         return winner
 
     async def get_xref(self, gateway_id: str) -> XrefRecord | None:
-        with _unavailable_as_problem():
+        with unavailable_as_problem():
             raw = await self._redis.get(self._xref_key(gateway_id))
         return None if raw is None else XrefRecord.from_json(raw)
 
     async def get_xref_by_erp(self, backend: str, kind: Kind, erp_id: str) -> XrefRecord | None:
-        with _unavailable_as_problem():
+        with unavailable_as_problem():
             gateway_id = await self._redis.get(self._erp_key(backend, kind, erp_id))
         text = _text(gateway_id)
         return None if text is None else await self.get_xref(text)
 
     async def find_xrefs_by_external_ref(self, kind: Kind, external_ref: str) -> list[XrefRecord]:
-        with _unavailable_as_problem():
+        with unavailable_as_problem():
             ids = await self._redis.lrange(self._external_ref_key(kind, external_ref), 0, -1)
             if not ids:
                 return []
@@ -357,7 +358,7 @@ class RedisStore:
         records: list[XrefRecord | None] = []
         for start in range(0, len(gateway_ids), _BIND_BATCH):
             batch = gateway_ids[start : start + _BIND_BATCH]
-            with _unavailable_as_problem():
+            with unavailable_as_problem():
                 raws = await self._redis.mget([self._xref_key(i) for i in batch])
             records += [XrefRecord.from_json(raw) if raw is not None else None for raw in raws]
         return records
@@ -368,7 +369,7 @@ class RedisStore:
         ids: list[str | None] = []
         for start in range(0, len(documents), _BIND_BATCH):
             batch = documents[start : start + _BIND_BATCH]
-            with _unavailable_as_problem():
+            with unavailable_as_problem():
                 found = await self._redis.mget([self._erp_key(*d) for d in batch])
             ids += [_text(i) for i in found]
         known = [i for i in ids if i is not None]
@@ -376,7 +377,7 @@ class RedisStore:
         return [by_id.get(i) if i is not None else None for i in ids]
 
     async def xrefs_of(self, kind: Kind, legal_entity: str) -> list[XrefRecord]:
-        with _unavailable_as_problem():
+        with unavailable_as_problem():
             ids = await self._redis.lrange(self._legal_entity_key(kind, legal_entity), 0, -1)
         found = await self.get_xrefs([str(_text(i)) for i in ids])
         return [record for record in found if record is not None]
@@ -404,7 +405,7 @@ class RedisStore:
         """Bind `batch` (indexes into `bindings`) in two round trips: read the records, then
         compare-and-set each; the indexes whose record changed meanwhile, to retry."""
         keys = [self._xref_key(bindings[i].gateway_id) for i in batch]
-        with _unavailable_as_problem():
+        with unavailable_as_problem():
             raws = await self._redis.mget(keys)
         calls: list[tuple[int, list[str], list[Any]]] = []
         seen: set[str] = set()
@@ -443,18 +444,18 @@ class RedisStore:
 
     # -- jobs ------------------------------------------------------------------------------
     async def put_job(self, job_id: str, state: str, retention_s: float) -> None:
-        with _unavailable_as_problem():
+        with unavailable_as_problem():
             await self._redis.set(self._key("job:", job_id), state, px=_ms(retention_s))
 
     async def get_job(self, job_id: str) -> str | None:
-        with _unavailable_as_problem():
+        with unavailable_as_problem():
             raw = await self._redis.get(self._key("job:", job_id))
         return _text(raw)
 
     # -- rate limits (GCRA) --------------------------------------------------------------
     async def rate_limit(self, key: str, rate_per_s: float, burst: int) -> RateDecision:
         args = self._rate_args(rate_per_s, burst)
-        with _unavailable_as_problem():
+        with unavailable_as_problem():
             reply = await self._run(self._rate_limit, [self._key("rate:", key)], args)
         return self._rate_decision(reply)
 
@@ -472,7 +473,7 @@ class RedisStore:
     # -- concurrency leases --------------------------------------------------------------
     async def acquire_slot(self, key: str, limit: int, token: str, lease_s: float) -> bool:
         script, keys, args = self._slot_call(SlotRequest(key, limit, token, lease_s))
-        with _unavailable_as_problem():
+        with unavailable_as_problem():
             taken = await self._run(script, keys, args)
         return bool(taken)
 
@@ -481,7 +482,7 @@ class RedisStore:
         return self._acquire_slot, [self._key("slots:", slot.key)], args
 
     async def release_slot(self, key: str, token: str) -> None:
-        with _unavailable_as_problem():
+        with unavailable_as_problem():
             await self._redis.zrem(self._key("slots:", key), token)
 
     # -- idempotency ---------------------------------------------------------------------
@@ -489,7 +490,7 @@ class RedisStore:
         self, key: str, fingerprint: str, owner: str, lease_s: float, retention_s: float
     ) -> IdempotencyClaim:
         args = [fingerprint, owner, _ms(lease_s), _ms(retention_s)]
-        with _unavailable_as_problem():
+        with unavailable_as_problem():
             reply = await self._run(self._claim, self._idempotency_keys(key), args)
         return self._claim_outcome(reply)
 
@@ -502,7 +503,7 @@ class RedisStore:
         return IdempotencyClaim(state, response, _text(reply[2]), int(reply[3]))
 
     async def mark_forwarded(self, key: str, owner: str, backend: str) -> bool:
-        with _unavailable_as_problem():
+        with unavailable_as_problem():
             done = await self._run(
                 self._mark_forwarded, self._idempotency_keys(key), [owner, backend]
             )
@@ -512,13 +513,18 @@ class RedisStore:
         self, key: str, owner: str, response: StoredResponse, retention_s: float
     ) -> bool:
         args = [owner, response.to_json(), _ms(retention_s)]
-        with _unavailable_as_problem():
+        with unavailable_as_problem():
             done = await self._run(self._complete, self._idempotency_keys(key), args)
         return bool(done)
 
     async def release_idempotency(self, key: str, owner: str) -> bool:
-        with _unavailable_as_problem():
+        with unavailable_as_problem():
             done = await self._run(self._release, self._idempotency_keys(key), [owner])
+        return bool(done)
+
+    async def forget_refusal(self, key: str) -> bool:
+        with unavailable_as_problem():
+            done = await self._run(self._forget, self._idempotency_keys(key), [])
         return bool(done)
 
     # -- admission -----------------------------------------------------------------------
@@ -611,7 +617,7 @@ class RedisStore:
     async def _pipelined(self, fill: Callable[[Any], None]) -> list[Any]:
         """The commands `fill` queues, sent in one round trip (no MULTI: each script is atomic
         on its own, and their keys may live in different cluster slots)."""
-        with _unavailable_as_problem():
+        with unavailable_as_problem():
             pipe = self._redis.pipeline(transaction=False)
             fill(pipe)
             replies: list[Any] = await pipe.execute(raise_on_error=False)
@@ -624,7 +630,7 @@ class RedisStore:
                 replies = await pipe.execute(raise_on_error=False)
         for reply in replies:
             if isinstance(reply, Exception):
-                with _unavailable_as_problem():
+                with unavailable_as_problem():
                     raise reply
         return replies
 

@@ -24,7 +24,7 @@ from gateway.adapters.base import (
     ErpShipment,
     References,
 )
-from gateway.adapters.http import AiohttpTransport, ErpTransport
+from gateway.adapters.http import ErpTransport, transport_for
 from gateway.adapters.netsuite.client import NetSuiteClient
 from gateway.adapters.netsuite.fields import required_text
 from gateway.adapters.netsuite.inbound import (
@@ -307,17 +307,13 @@ class NetSuiteRestAdapter:
 
 
 def build_netsuite_adapter(
-    name: str, config: NetSuiteBackend, env: Mapping[str, str]
+    name: str,
+    config: NetSuiteBackend,
+    env: Mapping[str, str],
+    transport: ErpTransport | None = None,
 ) -> NetSuiteRestAdapter:
     """The production adapter: credentials from the environment variables the config names,
-    and a pooled aiohttp transport to `base_url`."""
+    and the pooled transport the backend's configuration describes (or `transport`)."""
     client_id, client_secret = credentials_from(name, config, env)
-    transport = AiohttpTransport(
-        config.base_url,
-        max_connections=config.pool.max_connections,
-        keepalive_s=config.pool.keepalive_s,
-        timeout_s=config.timeout_s,
-        max_response_bytes=config.max_response_bytes,
-        backend=name,
-    )
+    transport = transport or transport_for(name, config)
     return NetSuiteRestAdapter(name, config, transport, client_id, client_secret)

@@ -22,7 +22,7 @@ from gateway.adapters.base import (
     ErpShipment,
     References,
 )
-from gateway.adapters.http import AiohttpTransport, ErpTransport
+from gateway.adapters.http import ErpTransport, transport_for
 from gateway.adapters.sap.client import SapClient
 from gateway.adapters.sap.errors import Subject, at_billing_address
 from gateway.adapters.sap.inbound import (
@@ -315,15 +315,11 @@ class SapODataAdapter:
         await self._client.aclose()
 
 
-def build_sap_adapter(name: str, config: SapBackend, env: Mapping[str, str]) -> SapODataAdapter:
-    """The production adapter: credentials from `env`, a pooled aiohttp transport."""
+def build_sap_adapter(
+    name: str, config: SapBackend, env: Mapping[str, str], transport: ErpTransport | None = None
+) -> SapODataAdapter:
+    """The production adapter: credentials from `env`, the pooled transport the backend's
+    configuration describes (or `transport`)."""
     username, password = credentials_from(name, config, env)
-    transport = AiohttpTransport(
-        config.base_url,
-        max_connections=config.pool.max_connections,
-        keepalive_s=config.pool.keepalive_s,
-        timeout_s=config.timeout_s,
-        max_response_bytes=config.max_response_bytes,
-        backend=name,
-    )
+    transport = transport or transport_for(name, config)
     return SapODataAdapter(name, config, transport, username, password)

@@ -1,0 +1,201 @@
+"""Operator endpoints for running the gateway day to day (scope `gateway:admin`): the
+transaction journal and replays, the audit trail and its verification, the ERP backends'
+circuit breakers, and one overview for the operations dashboard.
+
+Not the work behind them (see `gateway.store.journal`, `gateway.store.audit`,
+`gateway.ops.replay`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import Annotated, Any
+
+from pydantic import Field
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from gateway.api.admin import admin_endpoint
+from gateway.domain.errors import Code, FieldError, GatewayError, not_found
+from gateway.domain.models import Strict
+from gateway.observability.metrics import business_figures
+from gateway.ops.replay import Replays, corrected_body_of
+from gateway.pipeline.body import parse_query_model, read_body
+from gateway.pipeline.journal import INSTANCE, STATUSES, public_view
+from gateway.routing.map import migration_map
+from gateway.runtime import Runtime
+from gateway.store.audit import verify_lines
+from gateway.store.journal import MAX_PAGE, BadCursor, JournalQuery
+
+JSON_LINES = "application/jsonl; charset=utf-8"
+_AUDIT_CHUNK = 1000
+
+
+class TransactionsQuery(Strict):
+    """`GET /admin/transactions`: every filter optional, newest first, a page at a time."""
+
+    model_config = Strict.model_config | {"strict": False}
+    status: Annotated[str, Field(max_length=32)] | None = None
+    legal_entity: Annotated[str, Field(max_length=16)] | None = None
+    backend: Annotated[str, Field(max_length=64)] | None = None
+    client: Annotated[str, Field(max_length=128)] | None = None
+    correlation_id: Annotated[str, Field(max_length=200)] | None = None
+    operation: Annotated[str, Field(max_length=64)] | None = None
+    since: dt.datetime | None = None
+    cursor: Annotated[str, Field(max_length=200)] | None = None
+    limit: Annotated[int, Field(ge=1, le=MAX_PAGE)] = 50
+
+
+class AuditQuery(Strict):
+    model_config = Strict.model_config | {"strict": False}
+    start: Annotated[int, Field(ge=0)] = 0
+    limit: Annotated[int, Field(ge=1)] | None = None
+
+
+def _since(moment: dt.datetime | None) -> float | None:
+    if moment is None:
+        return None
+    return (moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)).timestamp()
+
+
+def operations_routes(replays: Replays, current: Callable[[], Runtime]) -> list[Route]:
+    async def transactions(request: Request) -> Response:
+        asked = parse_query_model(request, TransactionsQuery)
+        if asked.status is not None and asked.status not in STATUSES:
+            raise GatewayError(
+                Code.VALIDATION_FAILED,
+                f"Unknown status {asked.status!r}.",
+                [FieldError("status", f"One of: {', '.join(STATUSES)}.")],
+            )
+        query = JournalQuery(
+            status=asked.status,
+            legal_entity=asked.legal_entity,
+            backend=asked.backend,
+            client=asked.client,
+            correlation_id=asked.correlation_id,
+            operation=asked.operation,
+            since=_since(asked.since),
+            cursor=asked.cursor,
+            limit=asked.limit,
+        )
+        runtime = current()
+        await runtime.journal.flush()
+        try:
+            page = await runtime.store.journal.page(query)
+        except BadCursor:
+            raise GatewayError(
+                Code.VALIDATION_FAILED,
+                "The cursor is not one this gateway handed out.",
+                [FieldError("cursor", "Use next_cursor from the previous page, as it was.")],
+            ) from None
+        items = [_summary(entry) for entry in page.items]
+        return JSONResponse({"items": items, "next_cursor": page.next_cursor})
+
+    async def transaction(request: Request) -> Response:
+        transaction_id = str(request.path_params["id"])
+        runtime = current()
+        await runtime.journal.flush()
+        entry = await runtime.store.journal.entry(transaction_id)
+        if entry is None:
+            raise not_found(f"No transaction {transaction_id} in the journal.")
+        return JSONResponse(public_view(entry))
+
+    async def replay(request: Request) -> Response:
+        corrected = corrected_body_of(await read_body(request))
+        outcome = await replays.replay(
+            str(request.path_params["id"]), corrected, str(request.state.actor)
+        )
+        entry = await current().store.journal.entry(outcome.transaction_id)
+        return JSONResponse(
+            {
+                "transaction": public_view(entry) if entry else None,
+                "replay": {
+                    "status": outcome.status,
+                    "answer": outcome.answer,
+                    "correlation_id": outcome.correlation_id,
+                },
+            }
+        )
+
+    async def audit(request: Request) -> Response:
+        asked = parse_query_model(request, AuditQuery)
+        runtime = current()
+        await runtime.audit.flush()
+
+        async def lines() -> AsyncIterator[str]:
+            start, left = asked.start, asked.limit
+            while left is None or left > 0:
+                count = _AUDIT_CHUNK if left is None else min(_AUDIT_CHUNK, left)
+                chunk = await runtime.store.audit.lines(start, count)
+                if not chunk:
+                    return
+                yield "".join(line + "\n" for line in chunk)
+                start += len(chunk)
+                if left is not None:
+                    left -= len(chunk)
+
+        return StreamingResponse(lines(), media_type=JSON_LINES)
+
+    async def audit_verify(_: Request) -> Response:
+        runtime = current()
+        await runtime.audit.flush()
+        anchor = await runtime.store.audit.anchor()
+        everything: list[str] = []
+        start = 0
+        while chunk := await runtime.store.audit.lines(start, _AUDIT_CHUNK):
+            everything += chunk
+            start += len(chunk)
+        verdict = verify_lines(everything, anchor)
+        return JSONResponse(verdict.as_dict(), status_code=200 if verdict.intact else 409)
+
+    async def backends(_: Request) -> Response:
+        runtime = current()
+        return JSONResponse({"instance": INSTANCE, "backends": _backends(runtime)})
+
+    async def overview(_: Request) -> Response:
+        runtime = current()
+        now = time.time()
+        await runtime.journal.flush()
+        open_exceptions = await runtime.store.journal.open_exceptions(now)
+        return JSONResponse(
+            {
+                "instance": INSTANCE,
+                "config_version": runtime.config.version,
+                "at": dt.datetime.fromtimestamp(now, dt.UTC).isoformat(timespec="seconds"),
+                "migration_map": [row.as_dict() for row in migration_map(runtime.routing, now)],
+                "backends": _backends(runtime),
+                "open_exceptions": open_exceptions,
+                "figures": business_figures(),
+            }
+        )
+
+    return [
+        Route("/admin/transactions", admin_endpoint(transactions, current), methods=["GET"]),
+        Route("/admin/transactions/{id}", admin_endpoint(transaction, current), methods=["GET"]),
+        Route("/admin/transactions/{id}/replay", admin_endpoint(replay, current), methods=["POST"]),
+        Route("/admin/audit", admin_endpoint(audit, current), methods=["GET"]),
+        Route("/admin/audit/verify", admin_endpoint(audit_verify, current), methods=["GET"]),
+        Route("/admin/backends", admin_endpoint(backends, current), methods=["GET"]),
+        Route("/admin/overview", admin_endpoint(overview, current), methods=["GET"]),
+    ]
+
+
+def _summary(entry: dict[str, Any]) -> dict[str, Any]:
+    """A listed entry: everything but the request it carried."""
+    return {k: v for k, v in entry.items() if k != "request"}
+
+
+def _backends(runtime: Runtime) -> list[dict[str, Any]]:
+    """Each configured backend with this process's breaker for it."""
+    return [
+        {
+            "backend": view.backend,
+            "kind": runtime.config.backends[view.backend].kind,
+            "breaker": view.as_dict(),
+        }
+        for view in runtime.breakers.views()
+        if view.backend in runtime.backends
+    ]

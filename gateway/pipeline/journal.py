@@ -1,0 +1,288 @@
+"""Journal step: every domain transaction (create, cancel, quote) leaves one journal entry —
+who asked, for which legal entity, where it was routed and by which rule, what the ERP
+answered, and the states it passed through — written off the request's critical path.
+
+Attempts at one transaction (the CRM's retries under one Idempotency-Key, an operator's
+replays) join one entry. An answer from the key's stored outcome, or a refusal for traffic
+(429, 409 in progress), is added to the entry's states without settling it: it says nothing
+new about the transaction. The step also counts the business figures (orders by outcome,
+acceptance time, customers created) and records write outcomes in the audit trail.
+
+Not the storage (see `gateway.store.journal`) nor replays (see `gateway.ops.replay`).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import socket
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.responses import Response
+
+from gateway.domain.errors import Category, ClientAborted, Code, ErpFailure, GatewayError
+from gateway.domain.operations import WRITE_OPERATIONS, Operation
+from gateway.observability.metrics import CUSTOMERS_CREATED, ORDER_ACCEPTANCE_SECONDS, ORDERS
+from gateway.pipeline.chain import Handler
+from gateway.pipeline.context import RequestContext
+from gateway.pipeline.idempotency import REPLAYED_HEADER
+from gateway.store.audit import AuditTrail
+from gateway.store.journal import JournalLog, JournalRecord
+
+JOURNALED = frozenset(
+    {
+        Operation.CUSTOMERS_CREATE,
+        Operation.SALES_ORDERS_CREATE,
+        Operation.SALES_ORDERS_CANCEL,
+        Operation.QUOTES_VALIDATE,
+    }
+)
+# Statuses an entry ends in; "failed" is technical (retry or replay), "rejected" is not.
+ACCEPTED, ON_HOLD, REJECTED, FAILED = "accepted", "on_hold", "rejected", "failed"
+STATUSES = ("received", "routed", "submitted", ACCEPTED, ON_HOLD, REJECTED, FAILED)
+# Refused for traffic or a freeze, not for what the transaction is: the client sends it again
+# unchanged, later.
+_TRAFFIC = frozenset(
+    {Code.RATE_LIMITED.value, Code.IDEMPOTENCY_IN_PROGRESS.value, Code.LEGAL_ENTITY_FROZEN.value}
+)
+INSTANCE = f"{socket.gethostname()}:{os.getpid()}"
+
+
+def transaction_id(client_id: str, idempotency_key: str | None) -> str:
+    """A transaction's journal id: from its client and Idempotency-Key, so that every attempt
+    under that key joins one entry; random for a request without a key."""
+    if idempotency_key is None:
+        digest = uuid.uuid4().bytes
+    else:
+        digest = hashlib.sha256(f"{client_id}\0{idempotency_key}".encode()).digest()
+    return "tx_" + base64.b32encode(digest).decode().lower().rstrip("=")[:26]
+
+
+def key_digest(idempotency_key: str | None) -> str | None:
+    """What the journal shows of an Idempotency-Key: its SHA-256, which the CRM can compute
+    from its own key to find the transaction."""
+    if idempotency_key is None:
+        return None
+    return hashlib.sha256(idempotency_key.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    status: str  # one of STATUSES' final ones, or "replayed" / "refused" (not settling)
+    http_status: int
+    error: dict[str, str] | None = None
+    outcome_unknown: bool = False
+
+    @property
+    def settles(self) -> bool:
+        return self.status in (ACCEPTED, ON_HOLD, REJECTED, FAILED)
+
+
+def _outcome(
+    ctx: RequestContext, response: Response | None, error: BaseException | None
+) -> _Outcome:
+    if isinstance(error, GatewayError):
+        problem = {
+            "category": error.category.value,
+            "code": error.code.value,
+            "detail": error.detail,
+        }
+        ambiguous = isinstance(error, ErpFailure) and error.ambiguous
+        return _outcome_of_problem(problem, error.status, ambiguous)
+    if response is None:  # an unexpected error: the app answers 500
+        problem = {"category": Category.TECHNICAL.value, "code": "internal_error", "detail": ""}
+        return _Outcome(FAILED, 500, problem)
+    if response.headers.get(REPLAYED_HEADER) == "true":
+        return _Outcome("replayed", response.status_code)
+    if response.status_code >= 400:
+        return _outcome_of_problem(_problem_of(response), response.status_code, False)
+    document = ctx.document
+    if document is not None and document.status == "on_hold":
+        return _Outcome(ON_HOLD, response.status_code)
+    return _Outcome(ACCEPTED, response.status_code)
+
+
+def _outcome_of_problem(problem: dict[str, str], status: int, ambiguous: bool) -> _Outcome:
+    if problem.get("code") in _TRAFFIC:
+        return _Outcome("refused", status, problem)
+    final = FAILED if problem.get("category") == Category.TECHNICAL.value else REJECTED
+    return _Outcome(final, status, problem, ambiguous)
+
+
+def _problem_of(response: Response) -> dict[str, str]:
+    """The category, code and detail of a problem the pipeline answered as a response (a
+    stored business refusal); a rare path, so the body is read back."""
+    try:
+        body = json.loads(bytes(response.body))
+    except (ValueError, UnicodeDecodeError):
+        body = {}
+    if not isinstance(body, dict):
+        body = {}
+    category = body.get("category") or (
+        Category.TECHNICAL.value if response.status_code >= 500 else Category.BUSINESS.value
+    )
+    return {
+        "category": str(category),
+        "code": str(body.get("code", "")),
+        "detail": str(body.get("detail", "")),
+    }
+
+
+class Journal:
+    """Pipeline step, after authorization (the client is known): journals each transaction's
+    attempt once it is answered, whatever the answer."""
+
+    def __init__(self, journal: JournalLog, audit: AuditTrail, config_version: str) -> None:
+        self._journal = journal
+        self._audit = audit
+        self._config_version = config_version
+
+    async def __call__(self, ctx: RequestContext, call_next: Handler) -> Response:
+        if ctx.spec.operation not in JOURNALED:
+            return await call_next(ctx)
+        response: Response | None = None
+        error: BaseException | None = None
+        try:
+            response = await call_next(ctx)
+            return response
+        except ClientAborted:
+            raise  # the request never arrived whole: nothing was attempted
+        except BaseException as exc:
+            error = exc
+            raise
+        finally:
+            if not isinstance(error, ClientAborted):
+                self._record(ctx, response, error)
+
+    def _record(
+        self, ctx: RequestContext, response: Response | None, error: BaseException | None
+    ) -> None:
+        ended = time.time()
+        outcome = _outcome(ctx, response, error)
+        operation = ctx.spec.operation
+        client = ctx.client_id
+        entry_id = ctx.journal_id or transaction_id(client, ctx.idempotency_key)
+        ctx.journal_id = entry_id
+        by = f"replay by {ctx.replayed_by}" if ctx.replayed_by else "client"
+        mark = {"correlation_id": ctx.correlation_id, "by": by}
+        states: list[dict[str, Any]] = [{"state": "received", "at": ctx.arrived_at, **mark}]
+        if ctx.routed_at is not None:
+            states.append({"state": "routed", "at": ctx.routed_at, **mark})
+        if ctx.submitted_at is not None:
+            states.append({"state": "submitted", "at": ctx.submitted_at, **mark})
+        final: dict[str, Any] = {"state": outcome.status, "at": ended, **mark}
+        if outcome.error is not None:
+            final["code"] = outcome.error.get("code")
+        states.append(final)
+        fields = self._fields(ctx, outcome, operation, client) if outcome.settles else {}
+        if not outcome.settles:
+            # Nothing new about the transaction; a first sighting still names it.
+            fields = {"operation": operation, "client": client, "status": "received"}
+        record = JournalRecord(
+            id=entry_id,
+            arrived_at=ctx.arrived_at,
+            ended_at=ended,
+            fields=fields,
+            states=states,
+            open=outcome.status == FAILED and operation in WRITE_OPERATIONS,
+            settles=outcome.settles,
+        )
+        self._journal.record(record)
+        if outcome.settles:
+            self._count(ctx, outcome, operation, ended)
+            if operation in WRITE_OPERATIONS or ctx.replayed_by:
+                self._audit.record(
+                    "transaction",
+                    ctx.replayed_by or client,
+                    {
+                        "id": entry_id,
+                        "operation": operation,
+                        "status": outcome.status,
+                        "client": client,
+                        "legal_entity": ctx.legal_entity,
+                        "backend": ctx.reconcile_on or ctx.backend,
+                        "gateway_id": fields.get("gateway_id"),
+                        "erp_document": fields.get("erp_document"),
+                        "code": (outcome.error or {}).get("code"),
+                        "correlation_id": ctx.correlation_id,
+                    },
+                )
+
+    def _fields(
+        self, ctx: RequestContext, outcome: _Outcome, operation: str, client: str
+    ) -> dict[str, Any]:
+        document = ctx.document
+        record = ctx.record
+        return {
+            "operation": operation,
+            "status": outcome.status,
+            "http_status": outcome.http_status,
+            "error": outcome.error,
+            "outcome_unknown": outcome.outcome_unknown,
+            "client": client,
+            "legal_entity": ctx.legal_entity,
+            "rule": ctx.route.rule_id if ctx.route else None,
+            "config_version": self._config_version,
+            "backend": ctx.reconcile_on or ctx.backend,
+            "gateway_id": (document.gateway_id if document else None)
+            or (record.gateway_id if record else None),
+            "erp_document": (document.erp_reference if document else None)
+            or (record.erp_id if record else None),
+            "document_status": document.status if document else None,
+            "idempotency_key_sha256": key_digest(ctx.idempotency_key),
+            "correlation_id": ctx.correlation_id,
+            "trace_id": ctx.trace.trace_id if ctx.trace else None,
+            "api_version": ctx.api_version,
+            "instance": INSTANCE,
+            "request": _request_of(ctx),
+        }
+
+    @staticmethod
+    def _count(ctx: RequestContext, outcome: _Outcome, operation: str, ended: float) -> None:
+        legal_entity = ctx.legal_entity
+        backend = ctx.reconcile_on or ctx.backend
+        if legal_entity is None or backend is None:
+            return
+        if operation == Operation.SALES_ORDERS_CREATE and outcome.status != FAILED:
+            ORDERS.labels(legal_entity, backend, outcome.status).inc()
+            if outcome.status != REJECTED:
+                ORDER_ACCEPTANCE_SECONDS.labels(legal_entity, backend).observe(
+                    max(0.0, ended - ctx.arrived_at)
+                )
+        elif operation == Operation.CUSTOMERS_CREATE and outcome.status == ACCEPTED:
+            CUSTOMERS_CREATED.labels(legal_entity, backend).inc()
+
+
+def _request_of(ctx: RequestContext) -> dict[str, Any]:
+    """What a replay sends again: the request as the client sent it (its key kept apart, for
+    the replay only; the API shows its digest)."""
+    request = ctx.request
+    body: Any = None
+    if ctx.raw_body is not None:
+        try:
+            body = json.loads(ctx.raw_body)
+        except ValueError:
+            body = None
+    return {
+        "method": request.method,
+        "path": request.url.path,
+        "path_params": dict(request.path_params),
+        "query": request.url.query,
+        "body": body,
+        "idempotency_key": ctx.idempotency_key,
+    }
+
+
+def public_view(entry: Mapping[str, Any]) -> dict[str, Any]:
+    """An entry as the admin API shows it: the request without its Idempotency-Key."""
+    shown = dict(entry)
+    request = shown.get("request")
+    if isinstance(request, dict):
+        shown["request"] = {k: v for k, v in request.items() if k != "idempotency_key"}
+    return shown

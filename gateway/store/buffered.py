@@ -1,0 +1,113 @@
+"""A buffered writer: items put on the request path (no I/O there), written to the store by a
+background task in batches, and flushed whole when the process stops gracefully.
+
+A batch the store refuses is kept and written again later; only beyond `max_pending` items
+does the oldest go (counted and logged), so that a store outage cannot take the memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import deque
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Generic, TypeVar
+
+from gateway.store.base import StoreUnavailable
+
+T = TypeVar("T")
+log = logging.getLogger("gateway.store")
+
+FLUSH_INTERVAL_S = 0.05
+MAX_BATCH = 256
+RETRY_INTERVAL_S = 1.0
+
+
+class BufferedWriter(Generic[T]):
+    def __init__(
+        self,
+        name: str,
+        write: Callable[[Sequence[T]], Awaitable[None]],
+        *,
+        max_pending: int = 100_000,
+        on_failure: Callable[[int], None] | None = None,
+    ) -> None:
+        self._name = name
+        self._write = write
+        self._pending: deque[T] = deque()
+        self._max_pending = max_pending
+        self._on_failure = on_failure
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._lock = asyncio.Lock()
+        self._dropped = 0
+
+    def put(self, item: T) -> None:
+        """Queue one item; the background task writes it within about FLUSH_INTERVAL_S."""
+        if len(self._pending) >= self._max_pending:
+            self._pending.popleft()
+            self._dropped += 1
+            if self._dropped == 1 or self._dropped % 1000 == 0:
+                log.error(
+                    "%s: store unreachable for long, oldest entries dropped",
+                    self._name,
+                    extra={"dropped": self._dropped},
+                )
+        self._pending.append(item)
+        self._ensure_running()
+        self._wake.set()
+
+    @property
+    def pending(self) -> int:
+        return len(self._pending)
+
+    def _ensure_running(self) -> None:
+        if self._task is None or self._task.done():
+            with contextlib.suppress(RuntimeError):  # no running loop: flushed on close
+                self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def _run(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            await asyncio.sleep(FLUSH_INTERVAL_S)  # gather a batch
+            if not await self.flush():
+                await asyncio.sleep(RETRY_INTERVAL_S)
+                self._wake.set()
+
+    async def flush(self) -> bool:
+        """Write everything pending; False if the store refused (the items stay pending)."""
+        async with self._lock:
+            while self._pending:
+                batch = [self._pending[i] for i in range(min(MAX_BATCH, len(self._pending)))]
+                try:
+                    await self._write(batch)
+                except StoreUnavailable:
+                    if self._on_failure is not None:
+                        self._on_failure(len(batch))
+                    log.warning(
+                        "%s: store unavailable, %d entries kept for later",
+                        self._name,
+                        len(self._pending),
+                    )
+                    return False
+                for _ in batch:
+                    self._pending.popleft()
+            return True
+
+    async def aclose(self, timeout_s: float = 5.0) -> None:
+        """Stop the background task and write what is left (a graceful shutdown loses none,
+        unless the store stays unreachable for `timeout_s`)."""
+        if self._task is not None:
+            async with self._lock:  # a write under way ends first, never cut in half
+                self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        deadline = asyncio.get_running_loop().time() + timeout_s
+        while self._pending and not await self.flush():
+            if asyncio.get_running_loop().time() >= deadline:
+                log.error("%s: %d entries not written at shutdown", self._name, len(self._pending))
+                return
+            await asyncio.sleep(0.2)

@@ -1,0 +1,447 @@
+"""The transaction journal's storage: one entry per domain transaction, each attempt at it
+(the CRM's retries, replays) merged in, kept for a bounded time and number of entries.
+
+An entry is listed in the order transactions arrived (newest first), filtered, a page at a
+time; its summary is the latest attempt's (an attempt that ends earlier than one already
+written does not overwrite it), its states are every attempt's.
+
+On Redis: a hash and a list per entry, a sorted set of ids by arrival, and a sorted set of
+open exceptions, all under one hash tag (one cluster slot); each attempt is merged by one
+script, atomically, whichever process writes it. A sorted set rather than a stream: entries
+change after they are first written (retries, replays) and are read by id.
+
+Not what goes into an entry or when (see `gateway.pipeline.journal`).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import math
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol, cast
+
+import redis.asyncio as aioredis
+
+from gateway.store.buffered import BufferedWriter
+from gateway.store.redis_errors import unavailable_as_problem
+
+MAX_PAGE = 200
+_SCAN_BATCH = 200
+_SCAN_LIMIT = 5000  # entries looked at for one page of a filtered listing, at most
+# Ages of open exceptions, for the metric: (label, youngest age in seconds).
+EXCEPTION_AGES = (("lt_1h", 0.0), ("1h_to_24h", 3600.0), ("gt_24h", 86400.0))
+
+
+@dataclass(frozen=True)
+class JournalRecord:
+    """One attempt at a transaction, to be merged into its entry.
+
+    `fields` become the entry's summary unless a later attempt was already written; `states`
+    are appended; `open` says whether the transaction is now an open exception (a technical
+    failure that no later attempt or replay has settled). An attempt that does not `settle`
+    (an answer from a stored outcome, a refusal for traffic) only adds its states, and its
+    fields only name a transaction seen for the first time.
+    """
+
+    id: str
+    arrived_at: float  # this attempt's arrival (the entry keeps its first)
+    ended_at: float
+    fields: Mapping[str, Any]
+    states: Sequence[Mapping[str, Any]]
+    open: bool = False
+    settles: bool = True
+
+
+@dataclass(frozen=True)
+class JournalQuery:
+    """Filters of a listing (None: any), where to continue from, how many to return."""
+
+    status: str | None = None
+    legal_entity: str | None = None
+    backend: str | None = None
+    client: str | None = None
+    correlation_id: str | None = None
+    operation: str | None = None
+    since: float | None = None  # arrived at or after (epoch seconds)
+    cursor: str | None = None
+    limit: int = 50
+
+    def matches(self, entry: Mapping[str, Any]) -> bool:
+        for name in ("status", "legal_entity", "backend", "client", "operation"):
+            wanted = getattr(self, name)
+            if wanted is not None and entry.get(name) != wanted:
+                return False
+        if self.correlation_id is None:
+            return True
+        seen = {entry.get("correlation_id")}
+        seen.update(s.get("correlation_id") for s in entry.get("states", ()))
+        return self.correlation_id in seen
+
+
+@dataclass(frozen=True)
+class JournalPage:
+    items: list[dict[str, Any]]
+    next_cursor: str | None  # None: nothing older matches
+
+
+@dataclass(frozen=True)
+class JournalRetention:
+    """How long entries are kept, and how many at most (the oldest go first)."""
+
+    retention_s: float = 7 * 86400.0
+    max_entries: int = 100_000
+
+
+class JournalStore(Protocol):
+    async def write(self, records: Sequence[JournalRecord], retention: JournalRetention) -> None:
+        """Merge each attempt into its entry, then drop what the retention no longer keeps."""
+        ...
+
+    async def entry(self, entry_id: str) -> dict[str, Any] | None: ...
+
+    async def page(self, query: JournalQuery) -> JournalPage: ...
+
+    async def open_exceptions(self, now: float) -> dict[str, int]:
+        """How many transactions are open exceptions, by age (EXCEPTION_AGES labels)."""
+        ...
+
+
+class BadCursor(ValueError):
+    """A cursor this journal did not hand out."""
+
+
+def encode_cursor(arrived_ms: int, entry_id: str) -> str:
+    raw = f"{arrived_ms}:{entry_id}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[int, str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        ms, entry_id = raw.split(":", 1)
+        return int(ms), entry_id
+    except (ValueError, UnicodeDecodeError, binascii.Error) as exc:
+        raise BadCursor(cursor) from exc
+
+
+def _ms(seconds: float) -> int:
+    return math.floor(seconds * 1000)
+
+
+def _age_counts(created: Sequence[float], now: float) -> dict[str, int]:
+    counts = dict.fromkeys((label for label, _ in EXCEPTION_AGES), 0)
+    for arrived in created:
+        age = now - arrived
+        label = EXCEPTION_AGES[0][0]
+        for name, youngest in EXCEPTION_AGES:
+            if age >= youngest:
+                label = name
+        counts[label] += 1
+    return counts
+
+
+# -- memory --------------------------------------------------------------------------------
+
+
+@dataclass
+class _Entry:
+    arrived_ms: int
+    updated_ms: int
+    attempts: int = 0
+    fields: dict[str, Any] = field(default_factory=dict)
+    states: list[dict[str, Any]] = field(default_factory=list)
+    open: bool = False
+
+
+class MemoryJournal:
+    """The journal in one process's memory (tests, a single-process demo)."""
+
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        self._clock = clock
+        self._entries: dict[str, _Entry] = {}
+
+    async def write(self, records: Sequence[JournalRecord], retention: JournalRetention) -> None:
+        for record in records:
+            entry = self._entries.get(record.id)
+            fresh = entry is None
+            if entry is None:
+                entry = self._entries[record.id] = _Entry(_ms(record.arrived_at), 0)
+            entry.attempts += 1
+            entry.states.extend(dict(s) for s in record.states)
+            ended = _ms(record.ended_at)
+            if fresh or (record.settles and ended >= entry.updated_ms):
+                entry.updated_ms = ended
+                entry.fields.update(record.fields)
+                entry.open = record.open
+        oldest = _ms(self._clock() - retention.retention_s)
+        by_age = sorted(self._entries.items(), key=lambda item: (item[1].arrived_ms, item[0]))
+        excess = max(0, len(by_age) - retention.max_entries)
+        for index, (entry_id, entry) in enumerate(by_age):
+            if index < excess or entry.arrived_ms < oldest:
+                del self._entries[entry_id]
+
+    async def entry(self, entry_id: str) -> dict[str, Any] | None:
+        entry = self._entries.get(entry_id)
+        return None if entry is None else _view(entry_id, entry)
+
+    async def page(self, query: JournalQuery) -> JournalPage:
+        after = decode_cursor(query.cursor) if query.cursor else None
+        ordered = sorted(
+            self._entries.items(), key=lambda item: (item[1].arrived_ms, item[0]), reverse=True
+        )
+        items: list[dict[str, Any]] = []
+        since = _ms(query.since) if query.since is not None else None
+        for entry_id, entry in ordered:
+            position = (entry.arrived_ms, entry_id)
+            if after is not None and position >= after:
+                continue
+            if since is not None and entry.arrived_ms < since:
+                break
+            view = _view(entry_id, entry)
+            if query.matches(view):
+                items.append(view)
+                if len(items) == query.limit:
+                    return JournalPage(items, encode_cursor(*position))
+        return JournalPage(items, None)
+
+    async def open_exceptions(self, now: float) -> dict[str, int]:
+        created = [e.arrived_ms / 1000 for e in self._entries.values() if e.open]
+        return _age_counts(created, now)
+
+
+def _view(entry_id: str, entry: _Entry) -> dict[str, Any]:
+    return _shaped(
+        entry_id, entry.arrived_ms, entry.updated_ms, entry.attempts, entry.fields, entry.states
+    )
+
+
+def _shaped(
+    entry_id: str,
+    arrived_ms: int,
+    updated_ms: int,
+    attempts: int,
+    fields: Mapping[str, Any],
+    states: Sequence[Mapping[str, Any]],
+) -> dict[str, Any]:
+    ordered = sorted((dict(s) for s in states), key=lambda s: float(s.get("at", 0)))
+    for state in ordered:
+        state["at"] = iso(float(state.get("at", 0)))
+    return {
+        "id": entry_id,
+        **fields,
+        "arrived_at": iso(arrived_ms / 1000),
+        "updated_at": iso(updated_ms / 1000),
+        "attempts": attempts,
+        "states": ordered,
+    }
+
+
+def iso(epoch_s: float) -> str:
+    """An instant as the API shows it: ISO 8601 in UTC, to the millisecond."""
+    return datetime.fromtimestamp(epoch_s, UTC).isoformat(timespec="milliseconds")
+
+
+# -- Redis ---------------------------------------------------------------------------------
+
+WRITE_ATTEMPT = """
+-- KEYS: entry hash, its states list, the arrival index, the open exceptions
+-- ARGV: id, arrived_ms, ended_ms, retention_ms, open (0/1), number of states, states...,
+--       settles (0/1), then field, value pairs (values JSON)
+local fresh = redis.call('HSETNX', KEYS[1], '@arrived', ARGV[2]) == 1
+redis.call('HINCRBY', KEYS[1], '@attempts', 1)
+local states = tonumber(ARGV[6])
+for i = 7, 6 + states do
+  redis.call('RPUSH', KEYS[2], ARGV[i])
+end
+local updated = tonumber(redis.call('HGET', KEYS[1], '@updated') or '-1')
+local ended = tonumber(ARGV[3])
+local arrived = redis.call('HGET', KEYS[1], '@arrived')
+if fresh or (ARGV[7 + states] == '1' and ended >= updated) then
+  redis.call('HSET', KEYS[1], '@updated', ARGV[3])
+  for i = 8 + states, #ARGV, 2 do
+    redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
+  end
+  if ARGV[5] == '1' then
+    redis.call('ZADD', KEYS[4], arrived, ARGV[1])
+  else
+    redis.call('ZREM', KEYS[4], ARGV[1])
+  end
+end
+redis.call('PEXPIRE', KEYS[1], ARGV[4])
+redis.call('PEXPIRE', KEYS[2], ARGV[4])
+redis.call('ZADD', KEYS[3], 'NX', arrived, ARGV[1])
+return 1
+"""
+
+TRIM = """
+-- KEYS: the arrival index, the open exceptions
+-- ARGV: entry key prefix, oldest arrival kept (ms), most entries kept
+local dropped = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[2])
+local excess = redis.call('ZCARD', KEYS[1]) - #dropped - tonumber(ARGV[3])
+if excess > 0 then
+  local more = redis.call('ZRANGEBYSCORE', KEYS[1], ARGV[2], '+inf', 'LIMIT', 0, excess)
+  for _, id in ipairs(more) do
+    dropped[#dropped + 1] = id
+  end
+end
+for _, id in ipairs(dropped) do
+  redis.call('DEL', ARGV[1] .. id, ARGV[1] .. id .. ':states')
+  redis.call('ZREM', KEYS[1], id)
+  redis.call('ZREM', KEYS[2], id)
+end
+return #dropped
+"""
+
+
+class RedisJournal:
+    """The journal on Redis, shared by every gateway process."""
+
+    def __init__(self, client: aioredis.Redis, prefix: str) -> None:
+        self._redis = client
+        self._base = f"{prefix}{{journal}}:"  # one hash tag: the trim touches every key
+        self._index = self._base + "index"
+        self._open = self._base + "open"
+        self._write = client.register_script(WRITE_ATTEMPT)
+        self._trim = client.register_script(TRIM)
+
+    def _entry_key(self, entry_id: str) -> str:
+        return self._base + "tx:" + entry_id
+
+    async def write(self, records: Sequence[JournalRecord], retention: JournalRetention) -> None:
+        retention_ms = max(1, _ms(retention.retention_s))
+        with unavailable_as_problem():
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for record in records:
+                    key = self._entry_key(record.id)
+                    args: list[Any] = [
+                        record.id,
+                        _ms(record.arrived_at),
+                        _ms(record.ended_at),
+                        retention_ms,
+                        "1" if record.open else "0",
+                        len(record.states),
+                        *(json.dumps(s, separators=(",", ":")) for s in record.states),
+                        "1" if record.settles else "0",
+                    ]
+                    for name, value in record.fields.items():
+                        args += [name, json.dumps(value, separators=(",", ":"))]
+                    keys = [key, key + ":states", self._index, self._open]
+                    await cast(Any, self._write)(keys=keys, args=args, client=pipe)
+                oldest = _ms(time.time() - retention.retention_s)
+                await cast(Any, self._trim)(
+                    keys=[self._index, self._open],
+                    args=[self._base + "tx:", oldest, retention.max_entries],
+                    client=pipe,
+                )
+                await pipe.execute()
+
+    async def entry(self, entry_id: str) -> dict[str, Any] | None:
+        found = await self._entries([entry_id])
+        return found[0]
+
+    async def _entries(self, ids: Sequence[str]) -> list[dict[str, Any] | None]:
+        with unavailable_as_problem():
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for entry_id in ids:
+                    key = self._entry_key(entry_id)
+                    pipe.hgetall(key)
+                    pipe.lrange(key + ":states", 0, -1)
+                replies = await pipe.execute()
+        found: list[dict[str, Any] | None] = []
+        for index, entry_id in enumerate(ids):
+            raw: dict[bytes, bytes] = replies[2 * index]
+            states: list[bytes] = replies[2 * index + 1]
+            if not raw:
+                found.append(None)
+                continue
+            fields = {k.decode(): v.decode() for k, v in raw.items()}
+            arrived = int(fields.pop("@arrived"))
+            updated = int(fields.pop("@updated", arrived))
+            attempts = int(fields.pop("@attempts", 0))
+            values = {name: json.loads(value) for name, value in fields.items()}
+            found.append(
+                _shaped(
+                    entry_id, arrived, updated, attempts, values, [json.loads(s) for s in states]
+                )
+            )
+        return found
+
+    async def page(self, query: JournalQuery) -> JournalPage:
+        high: Any = "+inf"
+        after = decode_cursor(query.cursor) if query.cursor else None
+        if after is not None:
+            high = after[0]
+        low: Any = _ms(query.since) if query.since is not None else "-inf"
+        items: list[dict[str, Any]] = []
+        seen = 0
+        offset = 0
+        while seen < _SCAN_LIMIT:
+            with unavailable_as_problem():
+                batch: list[tuple[bytes, float]] = await cast(Any, self._redis).zrevrangebyscore(
+                    self._index, high, low, start=offset, num=_SCAN_BATCH, withscores=True
+                )
+            if not batch:
+                return JournalPage(items, None)
+            offset += len(batch)
+            positions = [(int(score), member.decode()) for member, score in batch]
+            if after is not None:
+                positions = [p for p in positions if p < after]
+            entries = await self._entries([entry_id for _, entry_id in positions])
+            for position, entry in zip(positions, entries, strict=True):
+                seen += 1
+                if entry is not None and query.matches(entry):
+                    items.append(entry)
+                    if len(items) == query.limit:
+                        return JournalPage(items, encode_cursor(*position))
+            if len(batch) < _SCAN_BATCH:
+                return JournalPage(items, None)
+        # Looked at enough for one answer: the caller continues from the last one looked at.
+        last = positions[-1] if positions else None
+        return JournalPage(items, encode_cursor(*last) if last else None)
+
+    async def open_exceptions(self, now: float) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        with unavailable_as_problem():
+            async with self._redis.pipeline(transaction=False) as pipe:
+                bounds = [youngest for _, youngest in EXCEPTION_AGES[1:]] + [math.inf]
+                for (label, youngest), oldest in zip(EXCEPTION_AGES, bounds, strict=True):
+                    high = _ms(now - youngest)
+                    low: Any = "-inf" if oldest == math.inf else f"({_ms(now - oldest)}"
+                    pipe.zcount(self._open, low, high)
+                    counts[label] = 0
+                replies = await pipe.execute()
+        return dict(zip(counts, (int(r) for r in replies), strict=True))
+
+
+class JournalLog:
+    """The journal as the request path writes it: `record` queues an attempt (no I/O), a
+    background task writes batches to the store, `aclose` writes what is left."""
+
+    def __init__(
+        self,
+        store: JournalStore,
+        retention: JournalRetention,
+        on_failure: Callable[[int], None] | None = None,
+    ) -> None:
+        self.store = store
+        self.retention = retention  # a reload may change it
+        self._writer: BufferedWriter[JournalRecord] = BufferedWriter(
+            "journal", self._write, on_failure=on_failure
+        )
+
+    async def _write(self, records: Sequence[JournalRecord]) -> None:
+        await self.store.write(records, self.retention)
+
+    def record(self, record: JournalRecord) -> None:
+        self._writer.put(record)
+
+    async def flush(self) -> bool:
+        return await self._writer.flush()
+
+    async def aclose(self) -> None:
+        await self._writer.aclose()

@@ -1,0 +1,31 @@
+"""What counts as Redis being unavailable, as opposed to a bug in a script: these become the
+gateway's 503 store_unavailable, and the pool reconnects on the next call once Redis is back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import redis.exceptions as redis_errors
+
+from gateway.store.base import StoreUnavailable
+
+UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
+    redis_errors.ConnectionError,
+    redis_errors.TimeoutError,
+    redis_errors.ReadOnlyError,
+    redis_errors.MasterDownError,
+    redis_errors.ClusterDownError,
+    redis_errors.TryAgainError,
+    OSError,
+)
+
+
+@contextmanager
+def unavailable_as_problem() -> Iterator[None]:
+    """Turn Redis being unreachable into StoreUnavailable."""
+    try:
+        yield
+    except UNAVAILABLE_ERRORS as exc:
+        raise StoreUnavailable() from exc

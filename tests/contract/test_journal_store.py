@@ -1,0 +1,171 @@
+"""The transaction journal's storage, the same on memory and on Redis: attempts merge into one
+entry, the latest settling attempt gives the summary, listings filter and page newest first,
+open exceptions are counted by age, and the retention drops the oldest."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from typing import Any
+
+import pytest
+
+from gateway.store.base import Store
+from gateway.store.journal import (
+    BadCursor,
+    JournalQuery,
+    JournalRecord,
+    JournalRetention,
+)
+
+KEEP = JournalRetention(retention_s=86400, max_entries=1000)
+
+
+def attempt(
+    entry_id: str,
+    arrived: float,
+    ended: float,
+    status: str,
+    open_: bool = False,
+    settles: bool = True,
+    **fields: Any,
+) -> JournalRecord:
+    return JournalRecord(
+        id=entry_id,
+        arrived_at=arrived,
+        ended_at=ended,
+        fields={"status": status, "operation": "sales_orders.create", **fields},
+        states=[{"state": "received", "at": arrived}, {"state": status, "at": ended}],
+        open=open_,
+        settles=settles,
+    )
+
+
+async def test_attempts_under_one_id_merge_and_the_latest_gives_the_summary(store: Store) -> None:
+    now = time.time()
+    await store.journal.write(
+        [
+            attempt("tx_a", now, now + 1, "failed", open_=True, legal_entity="DE01"),
+            attempt("tx_a", now + 5, now + 6, "accepted", erp_document="42"),
+        ],
+        KEEP,
+    )
+    entry = await store.journal.entry("tx_a")
+    assert entry is not None
+    assert (entry["status"], entry["erp_document"], entry["legal_entity"]) == (
+        "accepted",
+        "42",
+        "DE01",
+    )
+    assert entry["attempts"] == 2
+    assert [s["state"] for s in entry["states"]] == ["received", "failed", "received", "accepted"]
+    assert await store.journal.open_exceptions(now + 10) == {
+        "lt_1h": 0,
+        "1h_to_24h": 0,
+        "gt_24h": 0,
+    }
+
+
+async def test_an_attempt_written_late_does_not_overwrite_a_later_outcome(store: Store) -> None:
+    now = time.time()
+    await store.journal.write([attempt("tx_b", now + 2, now + 3, "accepted")], KEEP)
+    await store.journal.write([attempt("tx_b", now, now + 1, "failed", open_=True)], KEEP)
+    entry = await store.journal.entry("tx_b")
+    assert entry is not None and entry["status"] == "accepted"
+    assert (await store.journal.open_exceptions(now + 10))["lt_1h"] == 0
+
+
+async def test_an_answer_that_settles_nothing_only_adds_states(store: Store) -> None:
+    now = time.time()
+    await store.journal.write(
+        [
+            attempt("tx_c", now, now + 1, "failed", open_=True, code="erp_timeout"),
+            attempt("tx_c", now + 2, now + 3, "refused", settles=False),
+        ],
+        KEEP,
+    )
+    entry = await store.journal.entry("tx_c")
+    assert entry is not None
+    assert (entry["status"], entry["code"]) == ("failed", "erp_timeout")
+    assert entry["states"][-1]["state"] == "refused"
+    assert (await store.journal.open_exceptions(now + 10))["lt_1h"] == 1
+
+
+async def test_open_exceptions_are_counted_by_age(store: Store) -> None:
+    now = time.time()
+    await store.journal.write(
+        [
+            attempt("tx_young", now - 60, now - 59, "failed", open_=True),
+            attempt("tx_day", now - 7200, now - 7199, "failed", open_=True),
+            attempt("tx_old", now - 2 * 86400, now - 2 * 86400 + 1, "failed", open_=True),
+        ],
+        JournalRetention(retention_s=7 * 86400, max_entries=1000),
+    )
+    assert await store.journal.open_exceptions(now) == {
+        "lt_1h": 1,
+        "1h_to_24h": 1,
+        "gt_24h": 1,
+    }
+
+
+async def test_listings_filter_and_page_newest_first(store: Store) -> None:
+    now = time.time()
+    records = [
+        attempt(
+            f"tx_{i:02d}",
+            now + i,
+            now + i + 0.5,
+            "failed" if i % 3 == 0 else "accepted",
+            legal_entity="DE01" if i % 2 else "US01",
+            client="crm-demo",
+            correlation_id=f"corr-{i}",
+        )
+        for i in range(12)
+    ]
+    await store.journal.write(records, KEEP)
+
+    first = await store.journal.page(JournalQuery(limit=5))
+    assert [e["id"] for e in first.items] == ["tx_11", "tx_10", "tx_09", "tx_08", "tx_07"]
+    second = await store.journal.page(JournalQuery(limit=5, cursor=first.next_cursor))
+    assert [e["id"] for e in second.items] == ["tx_06", "tx_05", "tx_04", "tx_03", "tx_02"]
+    third = await store.journal.page(JournalQuery(limit=5, cursor=second.next_cursor))
+    assert [e["id"] for e in third.items] == ["tx_01", "tx_00"]
+    assert third.next_cursor is None
+
+    failed = await store.journal.page(JournalQuery(status="failed", legal_entity="DE01"))
+    assert [e["id"] for e in failed.items] == ["tx_09", "tx_03"]
+    found = await store.journal.page(JournalQuery(correlation_id="corr-7"))
+    assert [e["id"] for e in found.items] == ["tx_07"]
+    recent = await store.journal.page(JournalQuery(since=now + 10))
+    assert [e["id"] for e in recent.items] == ["tx_11", "tx_10"]
+
+
+async def test_a_cursor_it_did_not_hand_out_is_refused(store: Store) -> None:
+    with pytest.raises(BadCursor):
+        await store.journal.page(JournalQuery(cursor="not-a-cursor!"))
+
+
+async def test_the_oldest_entries_go_beyond_the_retention(store: Store) -> None:
+    now = time.time()
+    small = JournalRetention(retention_s=3600, max_entries=3)
+    await store.journal.write(
+        [attempt(f"tx_{i}", now + i, now + i, "accepted") for i in range(5)]
+        + [attempt("tx_stale", now - 7200, now - 7200, "failed", open_=True)],
+        small,
+    )
+    listed = await store.journal.page(JournalQuery(limit=10))
+    assert [e["id"] for e in listed.items] == ["tx_4", "tx_3", "tx_2"]
+    assert await store.journal.entry("tx_0") is None
+    assert await store.journal.entry("tx_stale") is None
+    assert (await store.journal.open_exceptions(now))["1h_to_24h"] == 0
+
+
+async def test_times_are_shown_in_utc_iso_8601(store: Store) -> None:
+    arrived = float(int(time.time()))
+    await store.journal.write([attempt("tx_t", arrived, arrived + 1.25, "accepted")], KEEP)
+    entry = await store.journal.entry("tx_t")
+    assert entry is not None
+    utc = dt.datetime.fromtimestamp(arrived, dt.UTC)
+    assert entry["arrived_at"] == utc.strftime("%Y-%m-%dT%H:%M:%S.000+00:00")
+    later = utc + dt.timedelta(seconds=1.25)
+    assert entry["states"][-1]["at"] == later.strftime("%Y-%m-%dT%H:%M:%S.250+00:00")
