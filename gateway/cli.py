@@ -14,8 +14,10 @@ import dataclasses
 import datetime as dt
 import json
 import os
+import shutil
 import socket
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -43,6 +45,7 @@ from gateway.demo import (
     tour,
 )
 from gateway.observability.logging import configure_logging
+from gateway.observability.metrics import MULTIPROC_DIR_ENV
 from gateway.observability.spans import telemetry_from_env
 from gateway.ops.xref_exchange import IMPORT_COLUMNS
 from gateway.routing.explain import explain
@@ -429,6 +432,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         f"  backends: {backends}; demo issuer: {trusted}",
         file=sys.stderr,
     )
+    metrics_dir = _metrics_dir(args.workers)
     server_config = GatewayServerConfig(
         "gateway.cli:create_app",
         limits=limits,
@@ -439,8 +443,32 @@ def cmd_serve(args: argparse.Namespace) -> int:
         access_log=False,  # the gateway writes its own JSON access log with correlation ids
         timeout_graceful_shutdown=DRAIN_S,
     )
-    run(server_config, sock)
+    try:
+        run(server_config, sock)
+    finally:
+        if metrics_dir is not None:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
     return 0
+
+
+def _metrics_dir(workers: int) -> str | None:
+    """For several workers, a directory where each writes its metrics, so that /metrics adds
+    them up whichever worker answers (prometheus_client's multiprocess mode). One the operator
+    set is used as it is (it must be empty at start); else a fresh one, removed at exit."""
+    if workers < 2:
+        return None
+    given = os.environ.get(MULTIPROC_DIR_ENV)
+    if given:
+        if not Path(given).is_dir():
+            raise CommandError(f"{MULTIPROC_DIR_ENV}={given} is not a directory")
+        if any(Path(given).glob("*.db")):
+            raise CommandError(
+                f"{MULTIPROC_DIR_ENV}={given} holds an earlier run's metrics; empty it first"
+            )
+        return None
+    created = tempfile.mkdtemp(prefix="gateway-metrics-")
+    os.environ[MULTIPROC_DIR_ENV] = created
+    return created
 
 
 async def _serve_demo(args: argparse.Namespace, sockets: Mapping[str, socket.socket]) -> None:

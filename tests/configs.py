@@ -50,6 +50,17 @@ backends:
 """
 
 
+# The operations tests' gateway: retries on, and a breaker that opens after 3 failures in a
+# row and tries again after 1 s (short, so that a test sees it open and close).
+BREAKER_FAILURES = 3
+BREAKER_COOL_DOWN_S = 1.0
+RESILIENT = {
+    "attempts": 3,
+    "enabled": "true",
+    "failures": BREAKER_FAILURES,
+    "cool_down_s": BREAKER_COOL_DOWN_S,
+}
+
 # The gateways most end-to-end tests share run many ERP-fault tests in a row: a breaker would
 # carry one test's failures into the next, and retries would blur how often the ERP was
 # called. Those tests run with neither; the resilience tests set their own (`resilience=`).

@@ -46,10 +46,15 @@ JOURNALED = frozenset(
 # Statuses an entry ends in; "failed" is technical (retry or replay), "rejected" is not.
 ACCEPTED, ON_HOLD, REJECTED, FAILED = "accepted", "on_hold", "rejected", "failed"
 STATUSES = ("received", "routed", "submitted", ACCEPTED, ON_HOLD, REJECTED, FAILED)
-# Refused for traffic or a freeze, not for what the transaction is: the client sends it again
-# unchanged, later.
-_TRAFFIC = frozenset(
-    {Code.RATE_LIMITED.value, Code.IDEMPOTENCY_IN_PROGRESS.value, Code.LEGAL_ENTITY_FROZEN.value}
+# Answers that say nothing about the transaction itself: refused for traffic or a freeze (the
+# client sends it again unchanged, later), or for a different request sent under its key.
+_NOT_AN_ATTEMPT = frozenset(
+    {
+        Code.RATE_LIMITED.value,
+        Code.IDEMPOTENCY_IN_PROGRESS.value,
+        Code.IDEMPOTENCY_KEY_REUSED.value,
+        Code.LEGAL_ENTITY_FROZEN.value,
+    }
 )
 INSTANCE = f"{socket.gethostname()}:{os.getpid()}"
 
@@ -109,7 +114,7 @@ def _outcome(
 
 
 def _outcome_of_problem(problem: dict[str, str], status: int, ambiguous: bool) -> _Outcome:
-    if problem.get("code") in _TRAFFIC:
+    if problem.get("code") in _NOT_AN_ATTEMPT:
         return _Outcome("refused", status, problem)
     final = FAILED if problem.get("category") == Category.TECHNICAL.value else REJECTED
     return _Outcome(final, status, problem, ambiguous)
@@ -211,6 +216,7 @@ class Journal:
                         "erp_document": fields.get("erp_document"),
                         "code": (outcome.error or {}).get("code"),
                         "correlation_id": ctx.correlation_id,
+                        "instance": INSTANCE,
                     },
                 )
 

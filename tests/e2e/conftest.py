@@ -18,6 +18,7 @@ from tests.configs import (
     LIMITED_CLIENT,
     PROD_IDEMPOTENCY,
     PROD_RATE_LIMITS,
+    RESILIENT,
     TEST_SECRET,
     WIDE_RATE_LIMITS,
     write_config,
@@ -109,6 +110,33 @@ def redis_gateways(
     }
     with start_gateway(env) as (first, _), start_gateway(env) as (second, _):
         yield first, second
+
+
+@pytest.fixture(scope="session")
+def ops_config_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_config(
+        tmp_path_factory.mktemp("ops-config"), rate_limits=WIDE_RATE_LIMITS, resilience=RESILIENT
+    )
+
+
+@pytest.fixture(scope="session")
+def ops_gateway_url(gateway_env: dict[str, str], ops_config_dir: Path) -> Iterator[str]:
+    """A gateway of its own for the operations tests, with retries and breakers on (the shared
+    one runs without: its fault tests would trip a breaker for the next test)."""
+    with start_gateway(gateway_env, GATEWAY_CONFIG_DIR=str(ops_config_dir)) as (url, _):
+        yield url
+
+
+@pytest.fixture
+def ops_api(ops_gateway_url: str, ops_config_dir: Path) -> Iterator[httpx.Client]:
+    with client_for(ops_gateway_url, token_for("crm-demo", ops_config_dir)) as client:
+        yield client
+
+
+@pytest.fixture
+def ops_admin(ops_gateway_url: str, ops_config_dir: Path) -> Iterator[httpx.Client]:
+    with client_for(ops_gateway_url, token_for("ops-admin", ops_config_dir)) as client:
+        yield client
 
 
 @pytest.fixture(scope="session")

@@ -15,11 +15,13 @@ from tests.servers import PYTHON, ServerProcess, free_port, run_process
 
 
 @contextlib.contextmanager
-def start_gateway(env: dict[str, str], **overrides: str) -> Iterator[tuple[str, ServerProcess]]:
-    """One `gateway serve` process; yields its base URL and the process."""
+def start_gateway(
+    env: dict[str, str], *extra_args: str, **overrides: str
+) -> Iterator[tuple[str, ServerProcess]]:
+    """One `gateway serve` process (with `extra_args`); yields its base URL and the process."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    args = [PYTHON, "-m", "gateway.cli", "serve", "--port", str(port)]
+    args = [PYTHON, "-m", "gateway.cli", "serve", "--port", str(port), *extra_args]
     with run_process(args, url + "/readyz", env={**env, **overrides}, expect=200) as proc:
         yield url, proc
 

@@ -1,0 +1,65 @@
+"""`gateway serve --workers 2`: the workers write their metrics to one directory and /metrics
+adds them up, so every scrape tells one truth whichever worker answers it."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.e2e import payloads
+from tests.e2e.gateways import start_gateway, token_for
+from tests.redis_server import RedisProcess
+
+CREATES = 24
+SCRAPES = 6
+
+
+def created(exposition: str) -> float:
+    """Customer creates answered 201, over every backend label."""
+    pattern = (
+        r'gateway_request_duration_seconds_count\{backend="[^"]*",'
+        r'operation="customers.create",status="201"\} ([0-9.e+]+)'
+    )
+    return sum(float(n) for n in re.findall(pattern, exposition))
+
+
+@pytest.mark.redis
+def test_every_scrape_of_several_workers_counts_every_request(
+    gateway_env: dict[str, str], prod_config_dir: Path, private_redis: RedisProcess
+) -> None:
+    env = {
+        **gateway_env,
+        "GATEWAY_CONFIG_DIR": str(prod_config_dir),
+        "GATEWAY_REDIS_URL": private_redis.url,
+    }
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    token = token_for("crm-demo", prod_config_dir)
+    admin_token = token_for("ops-admin", prod_config_dir)
+    with start_gateway(env, "--workers", "2") as (url, _):
+        ids = []
+        for _ in range(CREATES):
+            # A connection each: the kernel hands them to either worker.
+            response = httpx.post(
+                f"{url}/v1/customers",
+                json=payloads.customer("DE01"),
+                headers={"Authorization": f"Bearer {token}"},
+                timeout=15,
+            )
+            assert response.status_code == 201, response.text
+            ids.append(response.headers["x-correlation-id"])
+        admin = {"Authorization": f"Bearer {admin_token}"}
+        instances = set()
+        for correlation_id in ids:
+            found = httpx.get(
+                f"{url}/admin/transactions",
+                params={"correlation_id": correlation_id},
+                headers=admin,
+                timeout=15,
+            ).json()["items"]
+            instances.add(found[0]["instance"])
+        assert len(instances) == 2, "both workers must have served creates for this to show"
+        counts = {created(httpx.get(f"{url}/metrics", timeout=15).text) for _ in range(SCRAPES)}
+    assert counts == {float(CREATES)}

@@ -1,0 +1,135 @@
+"""The journal step in-process: which requests become transactions, how an answer becomes a
+state and a category, what the business metrics count, and what spans and /metrics carry."""
+
+from __future__ import annotations
+
+import re
+import time
+
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind
+from prometheus_client import REGISTRY
+
+from gateway.observability.spans import telemetry_with
+from gateway.store.journal import JournalQuery
+from gateway.store.memory import MemoryStore
+from tests.e2e import payloads
+from tests.harness import Gateway, in_process_gateway
+
+
+async def entries(gw: Gateway) -> list[dict[str, object]]:
+    await gw.runtime.journal.flush()
+    page = await gw.runtime.store.journal.page(JournalQuery(limit=200))
+    return page.items
+
+
+def sample(name: str, **labels: str) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+async def test_writes_and_quotes_are_journaled_and_reads_are_not() -> None:
+    async with in_process_gateway(MemoryStore()) as gw, gw.client() as api:
+        customer = (await api.post("/v1/customers", json=payloads.customer("US01"))).json()
+        assert (await api.get(f"/v1/customers/{customer['id']}")).status_code == 200
+        order = await api.post(
+            "/v1/sales-orders",
+            json=payloads.order("US01", customer["id"]),
+            headers=payloads.new_key(),
+        )
+        assert order.status_code == 201
+        journaled = await entries(gw)
+    operations = sorted(str(e["operation"]) for e in journaled)
+    assert operations == ["customers.create", "sales_orders.create"]
+    created = next(e for e in journaled if e["operation"] == "sales_orders.create")
+    assert created["status"] == "accepted"
+    assert created["gateway_id"] == order.json()["id"]
+    assert created["erp_document"] == order.json()["erp_reference"]
+    assert (created["legal_entity"], created["backend"], created["client"]) == (
+        "US01",
+        "cloud",
+        "crm-demo",
+    )
+    assert created["rule"] and created["config_version"] == gw.runtime.config.version
+    states = [s["state"] for s in created["states"]]  # type: ignore[union-attr]
+    assert states == ["received", "routed", "submitted", "accepted"]
+
+
+async def test_a_refusal_by_the_gateway_is_a_rejection_with_its_code() -> None:
+    async with in_process_gateway(MemoryStore()) as gw, gw.client() as api:
+        response = await api.post(
+            "/v1/sales-orders",
+            json={**payloads.order("US01", "cus_x"), "currency": "XX"},
+            headers=payloads.new_key(),
+        )
+        assert response.status_code == 400
+        (entry,) = await entries(gw)
+    assert entry["status"] == "rejected"
+    assert entry["error"] == {
+        "category": "validation",
+        "code": "validation_failed",
+        "detail": response.json()["detail"],
+    }
+    assert [s["state"] for s in entry["states"]] == ["received", "rejected"]  # type: ignore[union-attr]
+
+
+async def test_an_erp_failure_is_an_open_exception_until_a_retry_succeeds() -> None:
+    async with in_process_gateway(MemoryStore()) as gw, gw.client() as api:
+        customer = (await api.post("/v1/customers", json=payloads.customer("US01"))).json()
+        body = payloads.order("US01", customer["id"])
+        key = payloads.new_key()
+        gw.erps["cloud"].fail_after_commit = True
+        failed = await api.post("/v1/sales-orders", json=body, headers=key)
+        assert failed.status_code == 504
+        await gw.runtime.journal.flush()
+        assert (await gw.runtime.store.journal.open_exceptions(0))["gt_24h"] == 0
+        now_open = await gw.runtime.store.journal.open_exceptions(time.time())
+        assert now_open["lt_1h"] == 1
+        gw.erps["cloud"].fail_after_commit = False
+        metrics = (await api.get("/metrics")).text
+        assert re.search(r'gateway_open_exceptions\{age="lt_1h"\} 1\.0', metrics)
+
+
+def orders(outcome: str) -> float:
+    return sample("gateway_orders_total", legal_entity="DE01", backend="legacy", outcome=outcome)
+
+
+async def test_orders_and_customers_are_counted_by_legal_entity_backend_and_outcome() -> None:
+    where = {"legal_entity": "DE01", "backend": "legacy"}
+    accepted, rejected = orders("accepted"), orders("rejected")
+    customers = sample("gateway_customers_created_total", **where)
+    timed = sample("gateway_order_acceptance_seconds_count", **where)
+    async with in_process_gateway(MemoryStore()) as gw, gw.client() as api:
+        customer = (await api.post("/v1/customers", json=payloads.customer("DE01"))).json()
+        body = payloads.order("DE01", customer["id"])
+        ok = await api.post("/v1/sales-orders", json=body, headers=payloads.new_key())
+        assert ok.status_code == 201
+        gw.erps["legacy"].unknown_skus.add("GADGET-2")  # the ERP refuses what it does not sell
+        refused = await api.post("/v1/sales-orders", json=body, headers=payloads.new_key())
+        assert refused.status_code == 422
+        exposition = (await api.get("/metrics")).text
+    assert (orders("accepted"), orders("rejected")) == (accepted + 1, rejected + 1)
+    assert sample("gateway_customers_created_total", **where) == customers + 1
+    assert sample("gateway_order_acceptance_seconds_count", **where) == timed + 1
+    for name in (
+        "gateway_request_duration_seconds_bucket",
+        "gateway_erp_call_duration_seconds_bucket",
+        "gateway_orders_total",
+        "gateway_breaker_state",
+    ):
+        assert name in exposition
+
+
+async def test_the_server_span_names_the_legal_entity_backend_rule_and_journal_entry() -> None:
+    exporter = InMemorySpanExporter()
+    telemetry = telemetry_with(SimpleSpanProcessor(exporter))
+    async with in_process_gateway(MemoryStore(), telemetry=telemetry) as gw, gw.client() as api:
+        response = await api.post("/v1/customers", json=payloads.customer("US01"))
+        assert response.status_code == 201
+        (entry,) = await entries(gw)
+    server = next(s for s in exporter.get_finished_spans() if s.kind is SpanKind.SERVER)
+    assert server.attributes is not None
+    assert server.attributes["gateway.legal_entity"] == "US01"
+    assert server.attributes["gateway.backend"] == "cloud"
+    assert server.attributes["gateway.route.rule"] == entry["rule"]
+    assert server.attributes["gateway.journal.id"] == entry["id"]
