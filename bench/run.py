@@ -2,7 +2,9 @@
 
 Not a test: it reports throughput, latency percentiles and the gateway's CPU cost per request
 (user + system time of the gateway process divided by requests served), the figure DESIGN.md
-sets for the ERP client on the request path. Run with `make bench` (or `python -m bench.run`).
+sets for the ERP client on the request path; then the same creates on a gateway with the
+journal off (policies/operations.yaml), and what journaling and auditing each create costs:
+the difference. Run with `make bench` (or `python -m bench.run`).
 """
 
 from __future__ import annotations
@@ -34,7 +36,13 @@ backends:
   legacy: {max_rps: 1000000, max_in_flight: 1024}
   cloud: {max_rps: 1000000, max_in_flight: 1024}
 """
+# The same gateway without the transaction journal (nor the outcomes' audit entries).
+JOURNAL_OFF = """
+journal:
+  enabled: false
+"""
 SECRET = "bench-secret-0123456789abcdef0123456789"
+CREATE = "create sales order (cloud ERP)"
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -92,7 +100,13 @@ async def _drive(
 
 
 async def _scenarios(
-    base: str, version: str, token: str, pid: int, requests: int, concurrency: int
+    base: str,
+    version: str,
+    token: str,
+    pid: int,
+    requests: int,
+    concurrency: int,
+    only: str | None = None,
 ) -> list[Result]:
     headers = {"Authorization": f"Bearer {token}"}
     connector = aiohttp.TCPConnector(limit=concurrency)
@@ -111,10 +125,11 @@ async def _scenarios(
         plans = [
             ("read sales order (cloud ERP)", "GET", f"{base}/{version}/sales-orders/{order['id']}",
              None, False),
-            ("create sales order (cloud ERP)", "POST", f"{base}/{version}/sales-orders", order_body,
-             True),
+            (CREATE, "POST", f"{base}/{version}/sales-orders", order_body, True),
         ]  # fmt: skip
         for name, method, url, body, keyed in plans:
+            if only is not None and name != only:
+                continue
             await _drive(session, method, [url] * 200, body, concurrency, keyed)  # warm-up
             cpu_before = _cpu_seconds(pid)
             statuses, latencies, seconds = await _drive(
@@ -161,11 +176,33 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--redis-url", default=os.environ.get("GATEWAY_REDIS_URL", ""))
     parser.add_argument("--api-version", default="v2", choices=["v1", "v2"])
+    parser.add_argument(
+        "--skip-journal-cost", action="store_true", help="skip the run with the journal off"
+    )
     args = parser.parse_args()
 
-    config_dir = write_config(
-        Path(tempfile.mkdtemp(prefix="gateway-bench-")), rate_limits=BENCH_RATE_LIMITS
-    )
+    store = "redis" if args.redis_url else "memory"
+    results = _run(args, write_config(_fresh_dir(), rate_limits=BENCH_RATE_LIMITS))
+    for result in results:
+        print(json.dumps({"store": store, "api": args.api_version, **result.report()}))
+    if args.skip_journal_cost:
+        return
+    config = write_config(_fresh_dir(), rate_limits=BENCH_RATE_LIMITS, operations=JOURNAL_OFF)
+    (without,) = _run(args, config, only=CREATE)
+    print(json.dumps({"store": store, "api": args.api_version, "journal": "off",
+                      **without.report()}))  # fmt: skip
+    (with_journal,) = [r for r in results if r.scenario == CREATE]
+    cost = with_journal.report()["gateway_cpu_ms_per_request"]
+    cost -= without.report()["gateway_cpu_ms_per_request"]
+    print(json.dumps({"store": store, "journal_and_audit_cpu_ms_per_create": round(cost, 3)}))
+
+
+def _fresh_dir() -> Path:
+    return Path(tempfile.mkdtemp(prefix="gateway-bench-"))
+
+
+def _run(args: argparse.Namespace, config_dir: Path, only: str | None = None) -> list[Result]:
+    """Both simulators and one gateway on `config_dir`, driven through the scenarios."""
     legacy_port, cloud_port, port = free_port(), free_port(), free_port()
     legacy, cloud, base = (f"http://127.0.0.1:{p}" for p in (legacy_port, cloud_port, port))
     env = {
@@ -189,12 +226,9 @@ def main() -> None:
         issuer = demo_issuer(load_config(config_dir, env=env).auth)
         token = mint_token(issuer, SECRET, "crm-demo")
         scenarios = _scenarios(
-            base, args.api_version, token, gateway.pid, args.requests, args.concurrency
+            base, args.api_version, token, gateway.pid, args.requests, args.concurrency, only
         )
-        results = asyncio.run(scenarios)
-    store = "redis" if args.redis_url else "memory"
-    for result in results:
-        print(json.dumps({"store": store, "api": args.api_version, **result.report()}))
+        return asyncio.run(scenarios)
 
 
 if __name__ == "__main__":

@@ -75,12 +75,15 @@ def pipeline_steps(
     runtime: Runtime, telemetry: Telemetry | None, body_timeout_s: float = BODY_TIMEOUT_S
 ) -> list[Step]:
     """The pipeline, in the order a request flows through it, each step given what it needs."""
+    journal: list[Step] = []
+    if runtime.config.operations.journal.enabled:
+        journal.append(Journal(runtime.journal, runtime.audit, runtime.config.version))
     return [
         Tracing(telemetry, runtime.config.version),
         Versioning(runtime.versions, runtime.authenticator),
         Authenticate(runtime.authenticator),
         Authorize(runtime.entitlements),
-        Journal(runtime.journal, runtime.audit, runtime.config.version),
+        *journal,
         ParseBody(body_timeout_s),
         ResolveRecord(runtime.store, runtime.routing.legal_entities),
         Entitle(),

@@ -14,6 +14,13 @@ from gateway.config.base import ConfigModel
 class JournalPolicy(ConfigModel):
     """`journal:`: the transaction journal's retention in the store."""
 
+    enabled: Annotated[
+        bool,
+        Field(
+            description="Whether transactions are journaled (and their outcomes audited); off "
+            "only to measure what it costs: without it there is nothing to replay."
+        ),
+    ] = True
     retention_s: Annotated[
         int,
         Field(

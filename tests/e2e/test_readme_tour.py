@@ -1,5 +1,6 @@
-"""The README's five-minute tour, run as written, twice in a row against one demo: each step
-prints what the README shows under it (ids, document numbers, counts and times aside)."""
+"""The README's five-minute tour and its "Operating it" walkthrough, each run as written, twice
+in a row against one demo: each step prints what the README shows under it (ids, document
+numbers, counts and times aside)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import os
 import re
 import shutil
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -24,16 +26,25 @@ _VARYING = (
     (re.compile(r'"customers":\d+,"sales_orders":\d+'), '"customers":N,"sales_orders":N'),
     (re.compile(r"^real\t\S+$", re.M), "real\tTIME"),
     (re.compile(r"^(user|sys)\t\S+\n?", re.M), ""),
+    (re.compile(r"^(gateway_\w+\{[^}]*\}) [0-9.e+]+$", re.M), r"\1 N"),
 )
 
 
-def tour_steps() -> list[tuple[str, str]]:
-    """The tour's (commands, expected output) pairs, in order."""
+def section_steps(start: str, end: str, at_least: int) -> list[tuple[str, str]]:
+    """The (commands, expected output) pairs of the README section from `start` to `end`."""
     readme = (REPO / "README.md").read_text()
-    tour = readme[readme.index("## A five-minute tour") : readme.index("## Moving a legal entity")]
-    steps = re.findall(r"```sh\n(.*?)```\s*```text\n(.*?)```", tour, re.S)
-    assert len(steps) >= 8, "the tour's steps and their outputs are not where the test looks"
+    section = readme[readme.index(start) : readme.index(end)]
+    steps = re.findall(r"```sh\n(.*?)```\s*```text\n(.*?)```", section, re.S)
+    assert len(steps) >= at_least, f"the steps of {start!r} are not where the test looks"
     return [(commands, expected.strip()) for commands, expected in steps]
+
+
+def tour_steps() -> list[tuple[str, str]]:
+    return section_steps("## A five-minute tour", "## Moving a legal entity", 8)
+
+
+def operating_steps() -> list[tuple[str, str]]:
+    return section_steps("## Operating it", "## Reference", 5)
 
 
 def normalized(text: str) -> str:
@@ -66,8 +77,11 @@ def run_tour(steps: list[tuple[str, str]], ports: dict[str, int]) -> list[str]:
 
 
 @pytest.mark.skipif(not shutil.which("jq"), reason="the tour uses jq (apt-get install jq)")
-def test_the_tour_prints_what_the_readme_says_twice_in_a_row() -> None:
-    steps = tour_steps()
+@pytest.mark.parametrize("section", [tour_steps, operating_steps], ids=["tour", "operating it"])
+def test_the_walkthrough_prints_what_the_readme_says_twice_in_a_row(
+    section: Callable[[], list[tuple[str, str]]],
+) -> None:
+    steps = section()
     ports = {"gateway": free_port(), "legacy": free_port(), "cloud": free_port()}
     env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
     args = [
