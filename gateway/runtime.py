@@ -77,7 +77,7 @@ def build_adapter(
 ) -> ErpAdapter:
     """The adapter for a backend's kind, with its pooled transport and credentials from `env`;
     with `store`, each retry of the transport spends a request of `budget`."""
-    hooks = _retry_hooks(name, store, budget) if store is not None else None
+    hooks = retry_hooks(name, store, budget) if store is not None else None
     transport = transport_for(name, config, hooks)
     if isinstance(config, SapBackend):
         return build_sap_adapter(name, config, env, transport)
@@ -86,7 +86,7 @@ def build_adapter(
     raise ValueError(f"backend {name}: unsupported kind")  # pragma: no cover - schema forbids
 
 
-def _retry_hooks(name: str, store: Store, budget: BackendBudget | None) -> RetryHooks:
+def retry_hooks(name: str, store: Store, budget: BackendBudget | None) -> RetryHooks:
     """A retry spends a request of the backend's budget (an adapter is rebuilt on reload when
     its budget changes), and is counted."""
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Annotated, Literal
 
-from pydantic import Field, ValidationInfo, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator
 
 from gateway.config.base import ConfigModel, EnvName
 
@@ -93,13 +93,13 @@ class RetryPolicy(ConfigModel):
         float, Field(gt=0, le=60, description="The longest wait before one retry.")
     ] = 1.0
 
-    @model_validator(mode="after")
-    def _backoff_within_max(self) -> RetryPolicy:
-        if self.backoff_s > self.max_backoff_s:
-            raise ValueError(
-                f"backoff_s ({self.backoff_s:g}) is above max_backoff_s ({self.max_backoff_s:g})"
-            )
-        return self
+    @field_validator("max_backoff_s")
+    @classmethod
+    def _not_below_backoff(cls, value: float, info: ValidationInfo) -> float:
+        backoff = info.data.get("backoff_s")
+        if backoff is not None and value < backoff:
+            raise ValueError(f"below backoff_s ({backoff:g}), the first retry's longest wait")
+        return value
 
 
 class BreakerPolicy(ConfigModel):

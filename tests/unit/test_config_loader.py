@@ -331,3 +331,27 @@ def test_a_client_pinned_to_an_unknown_api_version_is_an_error_at_its_line(tmp_p
     issue = only_error(config)
     assert (issue.file, issue.line) == ("policies/clients.yaml", line + 1)
     assert "v1, v2" in issue.message
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "says"),
+    [
+        ("  failures: 5 ", "  failures: 0 ", "breaker.failures: Input should be greater than"),
+        ("  attempts: 3 ", "  attempts: 11 ", "retries.attempts: Input should be less than"),
+        ("  max_backoff_s: 1 ", "  max_backoff_s: 0.01 ", "max_backoff_s: below backoff_s"),
+        (
+            "# connect_timeout_s: 2 ",
+            "connect_timeout_s: 9 ",
+            "connect_timeout_s: above timeout_s (5)",
+        ),
+    ],
+    ids=["breaker failures", "retry attempts", "backoff over its max", "connect over the whole"],
+)
+def test_resilience_settings_out_of_range_are_errors_at_their_line(
+    tmp_path: Path, old: str, new: str, says: str
+) -> None:
+    config = config_copy(tmp_path)
+    line = edit(config, "backends/legacy.yaml", old, new)
+    error = only_error(config)
+    assert (error.file, error.line) == ("backends/legacy.yaml", line)
+    assert says in error.message, error.message

@@ -1,0 +1,125 @@
+"""The operators' side in-process: admin actions and reloads in the audit trail with who did
+them, a migration job as a journal entry, the overview, and retries spending the ERP budget."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from gateway.config.rate_limits import BackendBudget
+from gateway.runtime import retry_hooks
+from gateway.store.audit import GENESIS, verify_lines
+from gateway.store.memory import MemoryStore
+from tests.e2e import payloads
+from tests.harness import REPO, in_process_gateway
+
+JOB_DEADLINE_S = 10.0
+
+
+async def audit_of(ops: httpx.AsyncClient) -> list[dict[str, Any]]:
+    response = await ops.get("/admin/audit")
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith("application/jsonl")
+    lines = response.text.splitlines()
+    assert verify_lines(lines, GENESIS).intact
+    return [json.loads(line) for line in lines]
+
+
+async def test_reloads_and_refused_reloads_are_audited_with_what_triggered_them(
+    tmp_path: Path,
+) -> None:
+    config = tmp_path / "config"
+    shutil.copytree(REPO / "policies", config / "policies")
+    shutil.copytree(REPO / "backends", config / "backends")
+    shutil.copy(REPO / "routes.yaml", config / "routes.yaml")
+    async with in_process_gateway(MemoryStore(), config) as gw, gw.client("ops-admin") as ops:
+        assert (await ops.post("/admin/config/reload")).status_code == 200
+        routes = config / "routes.yaml"
+        routes.write_text(routes.read_text() + "\nunknown_key: 1\n")
+        assert (await ops.post("/admin/config/reload")).status_code == 400
+        audit = await audit_of(ops)
+    kinds = [(a["kind"], a["actor"]) for a in audit]
+    assert ("config.reloaded", "admin ops-admin") in kinds
+    refused = next(a for a in audit if a["kind"] == "config.refused")
+    assert refused["actor"] == "admin ops-admin"
+    assert any("routes.yaml" in issue for issue in refused["details"]["issues"])
+    assert refused["details"]["running_version"] == gw.runtime.config.version
+
+
+async def test_a_migration_job_is_audited_and_journaled() -> None:
+    async with (
+        in_process_gateway(MemoryStore()) as gw,
+        gw.client() as api,
+        gw.client("ops-admin") as ops,
+    ):
+        for _ in range(2):
+            assert (
+                await api.post("/v1/customers", json=payloads.customer("CA01"))
+            ).status_code == 201
+        started = await ops.post("/admin/migrations", json={"legal_entity": "CA01", "to": "cloud"})
+        assert started.status_code == 202, started.text
+        job_id = started.json()["id"]
+        end = time.monotonic() + JOB_DEADLINE_S
+        while (await ops.get(f"/admin/migrations/{job_id}")).json()["status"] == "running":
+            assert time.monotonic() < end
+            await asyncio.sleep(0.02)
+        entry = (await ops.get(f"/admin/transactions/{job_id}")).json()
+        audit = await audit_of(ops)
+    assert (entry["operation"], entry["status"], entry["legal_entity"], entry["backend"]) == (
+        "migrations.run",
+        "accepted",
+        "CA01",
+        "cloud",
+    )
+    assert entry["migration"]["copied"] == 2
+    started_by = next(a for a in audit if a["kind"] == "admin.migration")
+    assert (started_by["actor"], started_by["details"]["job"]) == ("ops-admin", job_id)
+
+
+async def test_an_xref_import_is_audited_and_a_dry_run_is_not() -> None:
+    csv_text = (
+        "kind,gateway_id,source_backend,source_erp_id,target_backend,target_erp_id,"
+        "target_document_number\n"
+    )
+    async with in_process_gateway(MemoryStore()) as gw, gw.client("ops-admin") as ops:
+        headers = {"Content-Type": "text/csv"}
+        for dry_run in ("true", "false"):
+            response = await ops.post(
+                f"/admin/xref/import?dry_run={dry_run}", content=csv_text, headers=headers
+            )
+            assert response.status_code == 200, response.text
+        audit = await audit_of(ops)
+    imports = [a for a in audit if a["kind"] == "admin.xref_import"]
+    assert [(a["actor"], a["details"]["rows"]) for a in imports] == [("ops-admin", 0)]
+
+
+async def test_the_overview_shows_the_migration_map_breakers_and_figures() -> None:
+    async with in_process_gateway(MemoryStore()) as gw, gw.client("ops-admin") as ops:
+        overview = (await ops.get("/admin/overview")).json()
+        assert (await ops.get("/admin/overview")).status_code == 200
+        async with gw.client() as api:
+            assert (await api.get("/admin/overview")).status_code == 403
+    rows = {row["legal_entity"]: row for row in overview["migration_map"]}
+    assert rows["US01"]["backend"] == "cloud" and rows["DE01"]["backend"] == "legacy"
+    assert {b["backend"]: b["breaker"]["state"] for b in overview["backends"]} == {
+        "cloud": "closed",
+        "legacy": "closed",
+    }
+    assert set(overview["open_exceptions"]) == {"lt_1h", "1h_to_24h", "gt_24h"}
+    assert set(overview["figures"]) >= {"orders", "order_acceptance", "customers_created"}
+
+
+async def test_a_retry_spends_a_request_of_the_erp_budget_and_none_is_left_after() -> None:
+    store = MemoryStore()
+    hooks = retry_hooks("legacy", store, BackendBudget(max_rps=1, max_in_flight=4))
+    assert hooks.permit is not None
+    assert await hooks.permit() is True
+    assert await hooks.permit() is False  # the budget's one request this second is spent
+    unlimited = retry_hooks("legacy", store, None)
+    assert unlimited.permit is not None and await unlimited.permit() is True

@@ -1,0 +1,75 @@
+"""The buffered writer behind the journal and the audit trail: nothing written on the request
+path, batches written in the background, everything left written at a graceful shutdown, and a
+store outage survived without losing entries."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+from gateway.store.base import StoreUnavailable
+from gateway.store.buffered import BufferedWriter
+
+
+class Sink:
+    def __init__(self) -> None:
+        self.batches: list[list[int]] = []
+        self.down = False
+        self.calls = 0
+
+    async def write(self, items: Sequence[int]) -> None:
+        self.calls += 1
+        await asyncio.sleep(0)
+        if self.down:
+            raise StoreUnavailable()
+        self.batches.append(list(items))
+
+    @property
+    def written(self) -> list[int]:
+        return [i for batch in self.batches for i in batch]
+
+
+async def test_items_are_written_in_batches_off_the_callers_path() -> None:
+    sink = Sink()
+    writer = BufferedWriter("test", sink.write)
+    for i in range(10):
+        writer.put(i)
+    assert sink.written == []  # put does no I/O
+    await asyncio.sleep(0.2)
+    assert sink.written == list(range(10))
+    assert len(sink.batches) == 1
+    await writer.aclose()
+
+
+async def test_a_graceful_shutdown_writes_what_is_left() -> None:
+    sink = Sink()
+    writer = BufferedWriter("test", sink.write)
+    for i in range(1000):
+        writer.put(i)
+    await writer.aclose()
+    assert sink.written == list(range(1000))
+
+
+async def test_a_store_outage_keeps_the_entries_until_it_is_back() -> None:
+    sink = Sink()
+    failures: list[int] = []
+    writer = BufferedWriter("test", sink.write, on_failure=failures.append)
+    sink.down = True
+    for i in range(5):
+        writer.put(i)
+    assert await writer.flush() is False
+    assert writer.pending == 5 and failures == [5]
+    sink.down = False
+    await writer.aclose()
+    assert sink.written == [0, 1, 2, 3, 4]
+
+
+async def test_beyond_its_bound_the_oldest_entries_go_first() -> None:
+    sink = Sink()
+    writer = BufferedWriter("test", sink.write, max_pending=3)
+    sink.down = True
+    for i in range(5):
+        writer.put(i)
+    sink.down = False
+    await writer.aclose()
+    assert sink.written == [2, 3, 4]
