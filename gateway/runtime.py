@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 from gateway.adapters.base import ErpAdapter
 from gateway.adapters.netsuite import build_netsuite_adapter
@@ -50,12 +51,15 @@ class Runtime:
             await backend.adapter.aclose()
 
 
-def build_adapter(name: str, config: BackendConfig, env: Mapping[str, str]) -> ErpAdapter:
-    """The adapter for a backend's kind, with its pooled transport and credentials from `env`."""
+def build_adapter(
+    name: str, config: BackendConfig, env: Mapping[str, str], config_dir: Path | None = None
+) -> ErpAdapter:
+    """The adapter for a backend's kind, with its pooled transport and credentials from `env`
+    (and key files, relative to `config_dir`)."""
     if isinstance(config, SapBackend):
         return build_sap_adapter(name, config, env)
     if isinstance(config, NetSuiteBackend):
-        return build_netsuite_adapter(name, config, env)
+        return build_netsuite_adapter(name, config, env, config_dir)
     raise ValueError(f"backend {name}: unsupported kind")  # pragma: no cover - schema forbids
 
 
@@ -72,7 +76,7 @@ def build_runtime(
     env = os.environ if env is None else env
     backends = {}
     for name, backend in config.backends.items():
-        adapter = (adapters or {}).get(name) or build_adapter(name, backend, env)
+        adapter = (adapters or {}).get(name) or build_adapter(name, backend, env, config.config_dir)
         backends[name] = Backend(name, adapter, backend.timeout_s)
     return Runtime(
         config=config,
