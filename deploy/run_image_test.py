@@ -49,6 +49,8 @@ from typing import Any
 import httpx
 import redis
 
+from gateway.demo import SIMULATOR_CREDENTIALS
+
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_BASE = "python:3.11-slim"
 LOCAL_BASE = "erp-coexistence-gateway-base:bookworm"
@@ -71,12 +73,17 @@ SLOW_ERP_MS = 3000
 REDIS_DB = 14  # on the host's Redis, the image test's own database (make test uses 15)
 LABEL = "erp-coexistence-gateway.image-test"
 IMAGE_LABEL = "org.opencontainers.image.title=erp-coexistence-gateway"  # the Dockerfile's
-# The simulators' accounts (gateway/demo.py SIMULATOR_CREDENTIALS): not secrets.
+# The simulators' accounts (gateway/demo.py SIMULATOR_CREDENTIALS, published, so no secrets):
+# what backends/*.yaml name, the cloud ERP's certificate key included.
 ERP_CREDENTIALS = {
-    "LEGACY_ERP_USER": "GATEWAY_SVC",
-    "LEGACY_ERP_PASSWORD": "legacy-sim-secret",
-    "CLOUD_ERP_CLIENT_ID": "gateway-demo",
-    "CLOUD_ERP_CLIENT_SECRET": "cloud-sim-secret",
+    name: SIMULATOR_CREDENTIALS[name]
+    for name in (
+        "LEGACY_ERP_USER",
+        "LEGACY_ERP_PASSWORD",
+        "CLOUD_ERP_CLIENT_ID",
+        "CLOUD_ERP_CERTIFICATE_ID",
+        "CLOUD_ERP_PRIVATE_KEY",
+    )
 }
 EXIT_FAILED, EXIT_NO_ENGINE, EXIT_NO_INSTALL = 1, 2, 3
 

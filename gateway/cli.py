@@ -29,9 +29,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from starlette.applications import Starlette
 
 from gateway import configuration
+from gateway.adapters.netsuite.credentials import netsuite_credentials
 from gateway.admin_client import ADMIN_TOKEN_ENV, DEFAULT_URL, AdminClient, AdminError, admin_token
 from gateway.app import build_app
-from gateway.config.backends import credential_variables
+from gateway.config.backends import NetSuiteBackend, credential_variables
 from gateway.config.issues import BACKENDS_DIR, CLIENTS_FILE, ConfigError
 from gateway.config.loader import GatewayConfig, load_routes
 from gateway.config.schemas import schema_documents
@@ -341,7 +342,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     port = args.port or DEMO_PORTS[args.erp]
     sock = _listen(args.host, port, f"--port {port + 1}")
     config = uvicorn.Config(
-        _simulator(args.erp),
+        _simulator(args.erp, args if args.erp == "cloud" else None),
         log_level="warning",
         server_header=False,
         timeout_graceful_shutdown=5,  # a simulated hang must not hold a shutdown for long
@@ -351,14 +352,14 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _simulator(erp: str) -> Starlette:
+def _simulator(erp: str, options: argparse.Namespace | None = None) -> Starlette:
     if erp == "legacy":
         import erp_simulators.sap
 
         return erp_simulators.sap.create_app()
-    import erp_simulators.netsuite
+    from erp_simulators.netsuite.app import app_from_options, create_app
 
-    return erp_simulators.netsuite.create_app()
+    return app_from_options(options) if options is not None else create_app()
 
 
 def _listen(host: str, port: int, instead: str) -> socket.socket:
@@ -386,6 +387,15 @@ def _require_credentials(config: GatewayConfig, env: Mapping[str, str]) -> None:
             "Set them in the environment (a secret store in production); `gateway demo` sets "
             "the simulators' own."
         )
+    unusable = []
+    for name, backend in sorted(config.backends.items()):
+        if isinstance(backend, NetSuiteBackend):
+            try:  # a key that is no key, or a key file that cannot be read
+                netsuite_credentials(name, backend, env, config.config_dir)
+            except ValueError as exc:
+                unusable.append(str(exc))
+    if unusable:
+        raise CommandError(f"ERP credentials unusable: {'; '.join(unusable)}.")
 
 
 def _limits(args: argparse.Namespace) -> ServerLimits:
@@ -692,6 +702,9 @@ def _parser() -> argparse.ArgumentParser:
     simulate.add_argument(
         "--port", type=int, help="the port (default: 9101 for legacy, 9102 for cloud)"
     )
+    from erp_simulators.netsuite.app import add_options as add_cloud_options
+
+    add_cloud_options(simulate)
 
     check = command("check", "validate routes, backends and policies (exit 1 on errors)", cmd_check)
     _add_config_dir(check)

@@ -17,12 +17,27 @@ from gateway.domain.operations import KNOWN_SCOPES
 DEV_DEMO_SECRET = "INSECURE-dev-only-demo-secret-published-in-the-repo"
 DEMO_SECRET_ENV = "GATEWAY_DEMO_SECRET"
 
-# The simulators' own demo credentials (the simulators' defaults), for the backends' env names.
+# The private key of the cloud simulator's demo certificate (EC P-256, ES256): INSECURE,
+# published in this repository, trusted by the simulator only (its public half is
+# erp_simulators/netsuite/integrations.py DEMO_PUBLIC_KEY). Never map it in a real account.
+DEMO_CLOUD_PRIVATE_KEY = """-----BEGIN PRIVATE KEY-----
+MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgWxNe9oXR1oPfSmjr
+Ju5RRIBR2bICKVueR3lZcBC7P5ahRANCAATcvgMYR1cwWKYNqNNMFBWx+R/MRrqC
+i8UKYR2xD+HunIOqGZvo7VfXJ4lZKqBdL7hwPr7QM3bx35ndUJO3TpbE
+-----END PRIVATE KEY-----
+"""
+# The simulators' own demo credentials (the simulators' defaults), for the backends' env names:
+# the cloud ERP's for both of its login methods (backends/cloud.yaml uses the certificate).
 SIMULATOR_CREDENTIALS = {
     "LEGACY_ERP_USER": "GATEWAY_SVC",
     "LEGACY_ERP_PASSWORD": "legacy-sim-secret",
     "CLOUD_ERP_CLIENT_ID": "gateway-demo",
-    "CLOUD_ERP_CLIENT_SECRET": "cloud-sim-secret",
+    "CLOUD_ERP_CERTIFICATE_ID": "gateway-demo-certificate",
+    "CLOUD_ERP_PRIVATE_KEY": DEMO_CLOUD_PRIVATE_KEY,
+    "CLOUD_ERP_CONSUMER_KEY": "gateway-demo",
+    "CLOUD_ERP_CONSUMER_SECRET": "INSECURE-demo-consumer-secret-published-in-the-repo",
+    "CLOUD_ERP_TOKEN_ID": "gateway-demo-token",
+    "CLOUD_ERP_TOKEN_SECRET": "INSECURE-demo-token-secret-published-in-the-repo",
 }
 # Every scope there is: a demo token is then bounded by what clients.yaml grants its client.
 ALL_SCOPES = tuple(sorted(KNOWN_SCOPES))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 from gateway.adapters.base import ErpAdapter
 from gateway.adapters.http import RetryHooks, transport_for
@@ -74,15 +75,17 @@ def build_adapter(
     env: Mapping[str, str],
     store: Store | None = None,
     budget: BackendBudget | None = None,
+    config_dir: Path | None = None,
 ) -> ErpAdapter:
-    """The adapter for a backend's kind, with its pooled transport and credentials from `env`;
-    with `store`, each retry of the transport spends a request of `budget`."""
+    """The adapter for a backend's kind, with its pooled transport and credentials from `env`
+    (and key files, relative to `config_dir`); with `store`, each retry of the transport spends
+    a request of `budget`."""
     hooks = retry_hooks(name, store, budget) if store is not None else None
     transport = transport_for(name, config, hooks)
     if isinstance(config, SapBackend):
         return build_sap_adapter(name, config, env, transport)
     if isinstance(config, NetSuiteBackend):
-        return build_netsuite_adapter(name, config, env, transport)
+        return build_netsuite_adapter(name, config, env, config_dir, transport)
     raise ValueError(f"backend {name}: unsupported kind")  # pragma: no cover - schema forbids
 
 
@@ -131,7 +134,9 @@ def build_runtime(
     backends = {}
     for name, backend in config.backends.items():
         budget = config.rate_limits.backends.get(name)
-        adapter = (adapters or {}).get(name) or build_adapter(name, backend, env, store, budget)
+        adapter = (adapters or {}).get(name) or build_adapter(
+            name, backend, env, store, budget, config.config_dir
+        )
         breaker = breakers.for_backend(name, backend.breaker)
         backends[name] = Backend(name, adapter, backend.timeout_s, breaker)
     return Runtime(

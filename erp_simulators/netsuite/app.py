@@ -1,25 +1,37 @@
 """The cloud ERP simulator's HTTP surface: NetSuite's token endpoint and REST record API.
 
-Not the rules or the documents (see `books`, `documents`); this binds them to routes, bearer
-tokens, faults (`erp_simulators.control`) and the `/_sim/...` controls.
+Not the rules or the documents (see `books`, `documents`); this binds them to routes,
+authentication (`oauth`, `tba`), concurrency governance, faults (`erp_simulators.control`) and
+the `/_sim/...` controls.
 
-- `POST /services/rest/auth/oauth2/v1/token`: client credentials (HTTP Basic or form fields)
-  -> `{"access_token", "token_type": "Bearer", "expires_in": "3600"}`.
+- `POST /services/rest/auth/oauth2/v1/token`: the client-credentials grant with a JWT client
+  assertion (see `oauth`; a client secret is refused) -> `{"access_token", "token_type":
+  "Bearer", "expires_in": "3600"}`.
+- Every record call carries `Authorization: Bearer <token>` or a token-based authentication
+  (OAuth 1.0a) signature (see `tba`); anything else is 401 INVALID_LOGIN.
 - `/services/rest/record/v1/<type>`: GET lists ids (`q`, `limit`, `offset`); POST creates
   (`customer`, `salesOrder`) answering 204 + `Location`. `.../<type>/<id or eid:ref>`: GET
-  (`expandSubResources=true` expands sublists); PATCH on `salesOrder` (`orderStatus` C cancels,
-  `item.items[].isClosed` closes lines). Read-only: `itemFulfillment`, `invoice`,
-  `inventoryItem`, `serviceSaleItem` (with a `price` sublist), `subsidiary`, `term`, `currency`,
-  `salesTaxItem` (`rate` in percent; each customer's `taxItem` points at its country's).
+  (`expandSubResources=true` expands sublists); PATCH on `salesOrder` (`orderStatus` B approves,
+  `item.items[].isClosed` closes lines; all closed: H); PUT `.../<type>/eid:<ref>` upserts
+  (creates, or updates the record with that external id). Read-only: `itemFulfillment`,
+  `invoice`, `inventoryItem`, `serviceSaleItem` (with a `price` sublist), `subsidiary`, `term`,
+  `currency`, `salesTaxItem` (`rate` in percent; each customer's `taxItem` points at its
+  country's).
+- `/services/rest/record/v1/metadata-catalog[/<type>]`: the record types, and one type's fields
+  as JSON Schema (`Accept: application/schema+json`), custom fields flagged.
+- Concurrency governance: past `concurrency_limit` requests in flight for one integration, 429
+  with `o:errorCode` CONCURRENCY_LIMIT_EXCEEDED, as NetSuite answers REST web services.
 - `/_sim/stats`, `/_sim/faults`, `/_sim/requests` (shared); `POST /_sim/advance`
-  (`{"to", "sales_order"}`), `POST /_sim/reset`, `POST /_sim/tokens/expire`, `GET /_sim/tokens`.
+  (`{"to", "sales_order"}`), `POST /_sim/reset`, `POST /_sim/tokens/expire`, `GET /_sim/tokens`,
+  `GET`/`POST /_sim/governance` (`{"concurrency_limit": n or null}`), `GET /_sim/logins` (the
+  login audit trail: why each refused login was refused).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from decimal import Decimal
 from typing import Any
 from urllib.parse import urlencode
@@ -52,14 +64,32 @@ from erp_simulators.netsuite.errors import (
     error_response_for,
     user_error,
 )
+from erp_simulators.netsuite.governance import Governance
+from erp_simulators.netsuite.integrations import (
+    DEMO_ACCOUNT_ID,
+    DEMO_INTEGRATION,
+    Integration,
+    Integrations,
+)
+from erp_simulators.netsuite.logins import Logins
+from erp_simulators.netsuite.metadata import (
+    CATALOG_PATH,
+    OPENAPI_MEDIA_TYPE,
+    SCHEMA_MEDIA_TYPE,
+    STANDARD_FIELDS,
+    catalog,
+    record_schema,
+)
 from erp_simulators.netsuite.oauth import TokenError, TokenIssuer
 from erp_simulators.netsuite.query import parse_query
+from erp_simulators.netsuite.tba import DEFAULT_WINDOW_S, TbaVerifier
 
 TOKEN_PATH = "/services/rest/auth/oauth2/v1/token"
 DEFAULT_PORT = 9102
 RECORD_MEDIA_TYPE = "application/vnd.oracle.resource+json; type=singular-resource"
 COLLECTION_MEDIA_TYPE = "application/vnd.oracle.resource+json; type=collection"
 DEFAULT_LIMIT, MAX_LIMIT = 1000, 1000
+EXTERNAL_ID_KEY = "eid:"
 
 # Fault labels (erp_simulators.control.OPERATIONS) of each record type's calls.
 READ_OPERATIONS = {
@@ -119,15 +149,35 @@ def _expand(request: Request) -> bool:
 
 
 class NetSuiteSimulator:
-    """One simulated NetSuite account: its books, tokens and control counters."""
+    """One simulated NetSuite account: its books, integrations, logins and control counters."""
 
-    def __init__(self, client_id: str, client_secret: str, token_ttl_s: int) -> None:
+    def __init__(
+        self,
+        integrations: Sequence[Integration],
+        account_id: str,
+        token_ttl_s: int,
+        *,
+        concurrency_limit: int | None = None,
+        custom_fields: bool = True,
+        tba_window_s: int = DEFAULT_WINDOW_S,
+    ) -> None:
         self.control = SimControl("netsuite")
         self.books = Books()
-        self.tokens = TokenIssuer(client_id, client_secret, token_ttl_s)
+        registry = Integrations(list(integrations))
+        self.tokens = TokenIssuer(registry, token_ttl_s)
+        self.logins = Logins(self.tokens, TbaVerifier(account_id, registry, tba_window_s))
+        self.governance = Governance(concurrency_limit)
+        self.custom_fields = custom_fields
 
-    async def _answer(self, operation: str, work: Work) -> Response:
-        """Run `work` under any fault injected for `operation`; refusals become error documents."""
+    def _renderer(self, request: Request) -> Renderer:
+        return Renderer(self.books, str(request.base_url), custom_fields=self.custom_fields)
+
+    async def _call(self, request: Request, operation: str, work: Work) -> Response:
+        """A record API call: its caller authenticated, governed, under any fault injected for
+        `operation`; refusals become NetSuite error documents."""
+        caller = self.logins.caller(request)
+        if caller is None:
+            return error_response(401)
 
         async def guarded() -> Response:
             try:
@@ -135,31 +185,23 @@ class NetSuiteSimulator:
             except RecordError as error:
                 return error_response_for(error)
 
-        return await perturbed(self.control, operation, guarded, error_response)
-
-    def _unauthorized(self, request: Request) -> Response | None:
-        header = request.headers.get("authorization", "")
-        scheme, _, token = header.partition(" ")
-        if scheme.lower() == "bearer" and self.tokens.is_live(token.strip()):
-            return None
-        return error_response(401)
+        return await self.governance.governed(
+            caller, lambda: perturbed(self.control, operation, guarded, error_response)
+        )
 
     # --- OAuth 2.0 ----------------------------------------------------------------------------
 
     async def token(self, request: Request) -> Response:
         raw = await request.body()
+        token_url = str(request.base_url).rstrip("/") + TOKEN_PATH
 
         async def work() -> Response:
             try:
-                answer = self.tokens.issue(request.headers.get("authorization"), raw)
+                answer = self.tokens.issue(request.headers.get("authorization"), raw, token_url)
             except TokenError as error:
-                headers = (
-                    {"WWW-Authenticate": 'Basic realm="netsuite"'} if error.status == 401 else {}
-                )
+                self.logins.record("OAuth 2.0", None, error.description)
                 return JSONResponse(
-                    {"error": error.code, "error_description": error.description},
-                    error.status,
-                    headers=headers,
+                    {"error": error.code, "error_description": error.description}, error.status
                 )
             return JSONResponse(answer, headers={"Cache-Control": "no-store", "Pragma": "no-cache"})
 
@@ -169,16 +211,12 @@ class NetSuiteSimulator:
 
     async def list_records(self, request: Request) -> Response:
         record_type = request.path_params["record_type"]
-        denied = self._unauthorized(request)
-        if denied is not None:
-            return denied
-        base_url = str(request.base_url)
 
         async def work() -> Response:
             limit = _page_number(request, "limit", DEFAULT_LIMIT, MAX_LIMIT)
             offset = _page_number(request, "offset", 0, 10**9)
             q = request.query_params.get("q")
-            renderer = Renderer(self.books, base_url)
+            renderer = self._renderer(request)
             records = list(all_records(self.books, record_type))
             if q:
                 matches = parse_query(q)
@@ -195,19 +233,15 @@ class NetSuiteSimulator:
             document = collection(renderer, record_type, ids, offset, limit, page_href)
             return _document(document, COLLECTION_MEDIA_TYPE)
 
-        return await self._answer(_read_operation(record_type), work)
+        return await self._call(request, _read_operation(record_type), work)
 
     async def get_record(self, request: Request) -> Response:
         record_type, key = request.path_params["record_type"], request.path_params["key"]
         sub_resource: str | None = request.path_params.get("sub_resource")
-        denied = self._unauthorized(request)
-        if denied is not None:
-            return denied
-        base_url = str(request.base_url)
 
         async def work() -> Response:
             record = find_record(self.books, record_type, key)
-            renderer = Renderer(self.books, base_url)
+            renderer = self._renderer(request)
             document = render_record(
                 renderer, record_type, record, sub_resource is not None or _expand(request)
             )
@@ -220,47 +254,101 @@ class NetSuiteSimulator:
                 )
             return _document(part, COLLECTION_MEDIA_TYPE)
 
-        return await self._answer(_read_operation(record_type), work)
+        return await self._call(request, _read_operation(record_type), work)
+
+    def _created(self, record_type: str, body: dict[str, Any]) -> str:
+        if record_type == "customer":
+            return self.books.create_customer(body).id
+        return self.books.create_sales_order(body).id
 
     async def create_record(self, request: Request) -> Response:
         record_type = request.path_params["record_type"]
-        denied = self._unauthorized(request)
-        if denied is not None:
-            return denied
+        operation = CREATE_OPERATIONS.get(record_type, REFERENCE_READ_OPERATION)
         raw = await request.body()
-        base_url = str(request.base_url)
-        operation = CREATE_OPERATIONS.get(record_type)
-        if operation is None:
-            return error_response_for(_not_writable(record_type, "created"))
 
         async def work() -> Response:
-            body = _json_body(raw)
-            if record_type == "customer":
-                internal_id = self.books.create_customer(body).id
-            else:
-                internal_id = self.books.create_sales_order(body).id
-            location = Renderer(self.books, base_url).href(record_type, internal_id)
+            if record_type not in CREATE_OPERATIONS:
+                raise _not_writable(record_type, "created")
+            internal_id = self._created(record_type, _json_body(raw))
+            location = self._renderer(request).href(record_type, internal_id)
             return Response(status_code=204, headers={"Location": location})
 
-        return await self._answer(operation, work)
+        return await self._call(request, operation, work)
 
     async def update_record(self, request: Request) -> Response:
         record_type, key = request.path_params["record_type"], request.path_params["key"]
-        denied = self._unauthorized(request)
-        if denied is not None:
-            return denied
+        operation = UPDATE_OPERATIONS.get(record_type, REFERENCE_READ_OPERATION)
         raw = await request.body()
-        operation = UPDATE_OPERATIONS.get(record_type)
-        if operation is None:
-            return error_response_for(_not_writable(record_type, "updated"))
 
         async def work() -> Response:
-            body = _json_body(raw)
+            if record_type not in UPDATE_OPERATIONS:
+                raise _not_writable(record_type, "updated")
             order = find_record(self.books, record_type, key)
-            self.books.update_sales_order(order, body)
+            self.books.update_sales_order(order, _json_body(raw))
             return Response(status_code=204)
 
-        return await self._answer(operation, work)
+        return await self._call(request, operation, work)
+
+    async def upsert_record(self, request: Request) -> Response:
+        """PUT `.../<type>/eid:<externalId>`: creates the record, or updates the one holding
+        that external id (NetSuite's upsert)."""
+        record_type, key = request.path_params["record_type"], request.path_params["key"]
+        operation = CREATE_OPERATIONS.get(record_type, REFERENCE_READ_OPERATION)
+        raw = await request.body()
+
+        async def work() -> Response:
+            if record_type not in CREATE_OPERATIONS:
+                raise _not_writable(record_type, "upserted")
+            if not key.startswith(EXTERNAL_ID_KEY) or len(key) == len(EXTERNAL_ID_KEY):
+                raise user_error("An upsert names its record by external ID: eid:<externalId>.")
+            external_id = key[len(EXTERNAL_ID_KEY) :]
+            body = _json_body(raw)
+            if body.pop("externalId", external_id) != external_id:
+                raise user_error("The externalId differs from the one in the URL.", "externalId")
+            existing = self.books.external_ids[record_type].get(external_id)
+            if existing is None:
+                internal_id = self._created(record_type, {**body, "externalId": external_id})
+            elif record_type == "customer":
+                internal_id = self.books.update_customer(self.books.customers[existing], body).id
+            else:
+                order = self.books.sales_orders[existing]
+                internal_id = self.books.update_sales_order(order, body).id
+            location = self._renderer(request).href(record_type, internal_id)
+            return Response(status_code=204, headers={"Location": location})
+
+        return await self._call(request, operation, work)
+
+    # --- metadata -----------------------------------------------------------------------------
+
+    async def metadata_catalog(self, request: Request) -> Response:
+        root = str(request.base_url).rstrip("/") + CATALOG_PATH
+
+        async def work() -> Response:
+            return _document(catalog(root), "application/json")
+
+        return await self._call(request, REFERENCE_READ_OPERATION, work)
+
+    async def record_metadata(self, request: Request) -> Response:
+        record_type = request.path_params["record_type"]
+        accept = request.headers.get("accept", "")
+        href = str(request.base_url).rstrip("/") + f"{CATALOG_PATH}/{record_type}"
+
+        async def work() -> Response:
+            if record_type not in STANDARD_FIELDS:
+                raise unknown_record_type(record_type)
+            schema = record_schema(record_type, self.custom_fields)
+            if SCHEMA_MEDIA_TYPE in accept:
+                return _document(schema, SCHEMA_MEDIA_TYPE)
+            if OPENAPI_MEDIA_TYPE in accept:
+                document = {"openapi": "3.0.1", "components": {"schemas": {record_type: schema}}}
+                return _document(document, OPENAPI_MEDIA_TYPE)
+            links = [
+                {"rel": "alternate", "href": href, "mediaType": media_type}
+                for media_type in (OPENAPI_MEDIA_TYPE, SCHEMA_MEDIA_TYPE)
+            ]
+            return _document({"name": record_type, "links": links}, "application/json")
+
+        return await self._call(request, REFERENCE_READ_OPERATION, work)
 
     # --- controls -----------------------------------------------------------------------------
 
@@ -288,19 +376,45 @@ class NetSuiteSimulator:
     async def token_stats(self, _: Request) -> Response:
         return JSONResponse({"issued": self.tokens.issued, "live": self.tokens.live_count()})
 
+    async def governance_state(self, _: Request) -> Response:
+        return JSONResponse(self.governance.state())
+
+    async def set_governance(self, request: Request) -> Response:
+        try:
+            limit = json.loads(await request.body() or b"{}").get("concurrency_limit")
+            if limit is not None and (not isinstance(limit, int) or limit < 1):
+                raise ValueError
+        except (ValueError, AttributeError):
+            return JSONResponse(
+                {"error": "concurrency_limit is a positive integer or null"}, status_code=400
+            )
+        self.governance.concurrency_limit = limit
+        return JSONResponse(self.governance.state())
+
+    async def login_audit(self, request: Request) -> Response:
+        limit = int(request.query_params.get("limit", "50"))
+        return JSONResponse({"logins": list(self.logins.audit)[-limit:]})
+
     def routes(self) -> list[Route]:
         record = RECORD_ROOT + "/{record_type}"
         return [
             Route(TOKEN_PATH, self.token, methods=["POST"]),
+            # Before the record routes, which would take "metadata-catalog" for a record type.
+            Route(CATALOG_PATH, self.metadata_catalog, methods=["GET"]),
+            Route(CATALOG_PATH + "/{record_type}", self.record_metadata, methods=["GET"]),
             Route(record, self.list_records, methods=["GET"]),
             Route(record, self.create_record, methods=["POST"]),
             Route(record + "/{key}", self.get_record, methods=["GET"]),
             Route(record + "/{key}", self.update_record, methods=["PATCH"]),
+            Route(record + "/{key}", self.upsert_record, methods=["PUT"]),
             Route(record + "/{key}/{sub_resource}", self.get_record, methods=["GET"]),
             Route("/_sim/advance", self.advance, methods=["POST"]),
             Route("/_sim/reset", self.reset, methods=["POST"]),
             Route("/_sim/tokens/expire", self.expire_tokens, methods=["POST"]),
             Route("/_sim/tokens", self.token_stats, methods=["GET"]),
+            Route("/_sim/governance", self.governance_state, methods=["GET"]),
+            Route("/_sim/governance", self.set_governance, methods=["POST"]),
+            Route("/_sim/logins", self.login_audit, methods=["GET"]),
             *control_routes(self.control, self.books.counts),
         ]
 
@@ -322,18 +436,61 @@ def _not_writable(record_type: str, verb: str) -> RecordError:
 
 def create_app(
     *,
-    client_id: str = "gateway-demo",
-    client_secret: str = "cloud-sim-secret",
+    integrations: Sequence[Integration] = (DEMO_INTEGRATION,),
+    account_id: str = DEMO_ACCOUNT_ID,
     token_ttl_s: int = 3600,
+    concurrency_limit: int | None = None,
+    custom_fields: bool = True,
+    tba_window_s: int = DEFAULT_WINDOW_S,
 ) -> Starlette:
-    """A fresh simulated NetSuite account, with its own records, tokens and counters."""
-    simulator = NetSuiteSimulator(client_id, client_secret, token_ttl_s)
+    """A fresh simulated NetSuite account, with its own records, tokens and counters.
+
+    By default its one integration is the demo's (INSECURE, published credentials), it has the
+    custom fields the gateway relies on, and no concurrency limit.
+    """
+    simulator = NetSuiteSimulator(
+        integrations,
+        account_id,
+        token_ttl_s,
+        concurrency_limit=concurrency_limit,
+        custom_fields=custom_fields,
+        tba_window_s=tba_window_s,
+    )
     app = SimulatorApp(
         routes=simulator.routes(),
         middleware=[Middleware(SimMiddleware, control=simulator.control)],
     )
     app.state.simulator = simulator
     return app
+
+
+def _positive(value: str) -> int:
+    if not value.isdigit() or int(value) < 1:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a positive whole number")
+    return int(value)
+
+
+def add_options(parser: argparse.ArgumentParser) -> None:
+    """The account's options, for this module's command and `gateway simulate cloud`."""
+    parser.add_argument(
+        "--without-custom-fields",
+        action="store_true",
+        help="cloud: an account without the custom fields the gateway relies on "
+        "(custbody_credit_hold)",
+    )
+    parser.add_argument(
+        "--concurrency-limit",
+        type=_positive,
+        metavar="N",
+        help="cloud: requests one integration may have in flight; more are refused with 429 "
+        "CONCURRENCY_LIMIT_EXCEEDED (default: no limit)",
+    )
+
+
+def app_from_options(args: argparse.Namespace) -> Starlette:
+    return create_app(
+        custom_fields=not args.without_custom_fields, concurrency_limit=args.concurrency_limit
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -343,5 +500,6 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=DEFAULT_PORT)
+    add_options(parser)
     args = parser.parse_args(argv)
-    uvicorn.run(create_app(), host=args.host, port=args.port, log_level="warning")
+    uvicorn.run(app_from_options(args), host=args.host, port=args.port, log_level="warning")

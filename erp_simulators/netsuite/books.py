@@ -6,6 +6,8 @@ NetSuite-like state kept here, as the REST records show it:
 - `salesOrder.orderStatus` letters: A Pending Approval, B Pending Fulfillment, C Cancelled,
   D Partially Fulfilled, E Pending Billing/Partially Fulfilled, F Pending Billing, G Billed,
   H Closed. An order over the customer's credit is saved as A with `custbody_credit_hold: true`.
+  An integration sets `orderStatus` only to approve (A to B); it ends an order by closing its
+  lines (`item.items[].isClosed`), which makes it H once every line is closed.
 - Credit: `customer.creditLimit` against `balance` (open invoices) plus `unbilledOrders`
   (approved orders not yet billed), compared with the order's `total` (tax included).
 - `itemFulfillment.shipStatus`: A Picked, B Packed, C Shipped. `invoice.status`: Open, Paid In Full.
@@ -81,6 +83,15 @@ CUSTOMER_FIELDS = frozenset(
         "isInactive",
     }
 )
+# What an update (an upsert of an existing customer) may change.
+CUSTOMER_UPDATE_FIELDS = CUSTOMER_FIELDS - {
+    "externalId",
+    "entityId",
+    "subsidiary",
+    "currency",
+    "addressBook",
+    "isPerson",
+}
 ADDRESS_LINE_FIELDS = frozenset(
     {"defaultBilling", "defaultShipping", "isResidential", "label", "addressBookAddress"}
 )
@@ -186,7 +197,7 @@ class Books:
         if vat is None and subsidiary.country in ref.EU_COUNTRIES:
             raise user_error(
                 "Please enter value(s) for: VAT Registration Number. Customers of subsidiary "
-                f"{subsidiary.name} ({subsidiary.country}) must have one.",
+                f"{subsidiary.id} ({subsidiary.country}) must have one.",
                 "vatRegNumber",
             )
         addresses = [
@@ -222,6 +233,33 @@ class Books:
         self.customers[internal_id] = customer
         if external_id is not None:
             self.external_ids["customer"][external_id] = internal_id
+        return customer
+
+    def update_customer(self, customer: Customer, body: JsonObject) -> Customer:
+        """The fields an update may change (an upsert of an existing customer), all or none."""
+        reject_unknown_fields(body, CUSTOMER_UPDATE_FIELDS)
+        company_name = text(body, "companyName", "companyName", 83)
+        email = text(body, "email", "email", 254)
+        if email is not None and "@" not in email:
+            raise user_error("Please enter a valid email address.", "email")
+        terms = self._terms(body, customer.terms)
+        credit_limit = number(body, "creditLimit", "creditLimit")
+        if credit_limit is not None and credit_limit < 0:
+            raise invalid_value("creditLimit")
+        changes = {
+            "company_name": company_name,
+            "email": email,
+            "phone": text(body, "phone", "phone", 32),
+            "credit_limit": money(credit_limit) if credit_limit is not None else None,
+            "vat_reg_number": text(body, "vatRegNumber", "vatRegNumber", 20),
+            "account_number": text(body, "accountNumber", "accountNumber", 99),
+            "comments": text(body, "comments", "comments", 999),
+            "is_inactive": boolean(body, "isInactive", "isInactive"),
+        }
+        for name, value in changes.items():
+            if value is not None:
+                setattr(customer, name, value)
+        customer.terms = terms
         return customer
 
     def _subsidiary(self, body: JsonObject) -> ref.Subsidiary:
@@ -358,9 +396,9 @@ class Books:
         if subsidiary is None:
             raise invalid_field_value(subsidiary_id, "subsidiary")
         if subsidiary.id != customer.subsidiary.id:
+            # NetSuite's own words, with internal ids (the gateway turns them into its codes).
             raise user_error(
-                f"The customer {customer.entity_id} {customer.company_name} is not a customer of "
-                f"subsidiary {subsidiary.name}; it belongs to {customer.subsidiary.name}.",
+                f"Invalid entity reference key {customer.id} for subsidiary {subsidiary.id}.",
                 "subsidiary",
             )
         return subsidiary
@@ -385,7 +423,7 @@ class Books:
             rate = price
         elif rate != price:
             raise user_error(
-                f"The rate {shown(rate)} of item {item.item_id} on line {index + 1} differs from "
+                f"The rate {shown(rate)} of item {item.id} on line {index + 1} differs from "
                 f"its {ref.BASE_PRICE_LEVEL_NAME} of {price} {currency.symbol}. Use the current "
                 "price.",
                 path + ".rate",
@@ -414,9 +452,9 @@ class Books:
         memo = text(body, "memo", "memo", 999)
         other_ref = text(body, "otherRefNum", "otherRefNum", 45)
         ship_date = date(body, "shipDate", "shipDate")
-        if status == CANCELLED:
-            self._cancel(order)
-        elif status == PENDING_FULFILLMENT and order.status == PENDING_APPROVAL:
+        # Over REST an order's status is set only to approve it (A to B): Cancel is a button of
+        # NetSuite's user interface, so an integration closes the order's lines instead (H).
+        if status == PENDING_FULFILLMENT and order.status == PENDING_APPROVAL:
             if order.credit_hold:
                 raise user_error(
                     f"Sales order {order.tran_id} is on credit hold and cannot be approved.",
@@ -431,18 +469,6 @@ class Books:
         order.other_ref_num = other_ref if other_ref is not None else order.other_ref_num
         order.ship_date = ship_date if ship_date is not None else order.ship_date
         return order
-
-    def _cancel(self, order: SalesOrder) -> None:
-        if order.status == CANCELLED:
-            return
-        if order.status not in (PENDING_APPROVAL, PENDING_FULFILLMENT) or order.fulfillment_ids:
-            raise user_error(
-                f"You cannot cancel sales order {order.tran_id}: its status is "
-                f"{ORDER_STATUS_NAMES[order.status]}. Only orders pending approval or pending "
-                "fulfillment can be cancelled.",
-                "orderStatus",
-            )
-        self._set_status(order, CANCELLED)
 
     def _lines_to_close(self, order: SalesOrder, body: JsonObject) -> list[OrderLine]:
         raw_lines = sublist(body, "item", "item") or []

@@ -38,9 +38,11 @@ def _compact(document: Document) -> Document:
 class Renderer:
     """Writes the records of one `Books` with links under one base URL."""
 
-    def __init__(self, books: Books, base_url: str) -> None:
+    def __init__(self, books: Books, base_url: str, *, custom_fields: bool = True) -> None:
         self.books = books
         self.root = base_url.rstrip("/") + RECORD_ROOT
+        # An account without the custom fields shows none of them on its records.
+        self.custom_fields = custom_fields
 
     def href(self, record_type: str, internal_id: str, *rest: str) -> str:
         return "/".join((self.root, record_type, internal_id, *rest))
@@ -194,7 +196,7 @@ class Renderer:
                 "memo": o.memo,
                 "orderStatus": {"id": o.status, "refName": status_name},
                 "status": {"id": status_name, "refName": status_name},
-                "custbody_credit_hold": o.credit_hold,
+                "custbody_credit_hold": o.credit_hold if self.custom_fields else None,
                 "subtotal": o.subtotal,
                 "taxItem": self.tax_item_ref(o.tax_item),
                 "taxRate": o.tax_item.rate if o.tax_item else None,

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Annotated, Literal
 
-from pydantic import Field, ValidationInfo, field_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from gateway.config.base import ConfigModel, EnvName
 
@@ -257,15 +257,125 @@ class NetSuiteLegalEntity(ConfigModel):
     ]
 
 
-class NetSuiteCredentials(ConfigModel):
-    """The names of the environment variables holding the OAuth client; never the secrets."""
+class NetSuiteClientCredentials(ConfigModel):
+    """OAuth 2.0 client credentials (machine to machine), NetSuite's default for new
+    integrations: a JWT assertion signed with the private key of a certificate mapped to the
+    integration. NetSuite takes no client secret. Secrets come from the environment or a file,
+    never from this file."""
 
+    method: Annotated[
+        Literal["client_credentials"],
+        Field(description="`client_credentials` (OAuth 2.0) or `token_based` (OAuth 1.0a TBA)."),
+    ]
     client_id_env: Annotated[
-        EnvName, Field(description="The environment variable holding the OAuth client id.")
+        EnvName,
+        Field(
+            description="The environment variable holding the integration record's client ID "
+            "(its consumer key): the assertion's `iss`."
+        ),
     ]
-    client_secret_env: Annotated[
-        EnvName, Field(description="The environment variable holding the OAuth client secret.")
+    certificate_id: Annotated[
+        str | None,
+        Field(
+            min_length=1,
+            description="The certificate ID NetSuite shows for the mapped certificate (Setup > "
+            "Integration > OAuth 2.0 Client Credentials (M2M) Setup): the assertion's `kid`. "
+            "Or `certificate_id_env`.",
+        ),
+    ] = None
+    certificate_id_env: Annotated[
+        EnvName | None,
+        Field(description="The environment variable holding the certificate ID, instead."),
+    ] = None
+    private_key_env: Annotated[
+        EnvName | None,
+        Field(
+            description="The environment variable holding the certificate's private key (PEM, "
+            "unencrypted). Or `private_key_file`."
+        ),
+    ] = None
+    private_key_file: Annotated[
+        str | None,
+        Field(
+            min_length=1,
+            description="A file holding the certificate's private key (PEM, unencrypted), e.g. "
+            "a mounted secret; a relative path is relative to the configuration directory.",
+        ),
+    ] = None
+    algorithm: Annotated[
+        Literal["PS256", "PS384", "PS512", "ES256", "ES384", "ES512"],
+        Field(
+            description="How the assertion is signed: PS* with an RSA key, ES256/ES384/ES512 "
+            "with an EC key on P-256/P-384/P-521."
+        ),
+    ] = "PS256"
+    scopes: Annotated[
+        list[Literal["rest_webservices", "restlets", "suite_analytics"]],
+        Field(
+            min_length=1,
+            description="The scopes asked for; the integration must have them. The adapter "
+            "needs `rest_webservices`.",
+        ),
+    ] = ["rest_webservices"]
+
+    @model_validator(mode="after")
+    def _one_source_each(self) -> NetSuiteClientCredentials:
+        if (self.certificate_id is None) == (self.certificate_id_env is None):
+            raise ValueError("exactly one of certificate_id, certificate_id_env is required")
+        if (self.private_key_env is None) == (self.private_key_file is None):
+            raise ValueError("exactly one of private_key_env, private_key_file is required")
+        if "rest_webservices" not in self.scopes:
+            raise ValueError("scopes must include rest_webservices (the REST record API)")
+        return self
+
+    def variables(self) -> tuple[str, ...]:
+        named = (self.client_id_env, self.certificate_id_env, self.private_key_env)
+        return tuple(v for v in named if v)
+
+
+class NetSuiteTokenBased(ConfigModel):
+    """Token-based authentication (OAuth 1.0a, HMAC-SHA256): every request signed with the
+    integration's consumer key and secret and an access token's id and secret, all four from
+    the environment."""
+
+    method: Annotated[
+        Literal["token_based"],
+        Field(description="`client_credentials` (OAuth 2.0) or `token_based` (OAuth 1.0a TBA)."),
     ]
+    account_id: Annotated[
+        str,
+        Field(
+            pattern=r"^[A-Z0-9_]+$",
+            description="The NetSuite account ID, the signature's realm, in upper case with "
+            "its sandbox suffix if any (e.g. 1234567_SB1).",
+        ),
+    ]
+    consumer_key_env: Annotated[
+        EnvName, Field(description="The environment variable holding the consumer key.")
+    ]
+    consumer_secret_env: Annotated[
+        EnvName, Field(description="The environment variable holding the consumer secret.")
+    ]
+    token_id_env: Annotated[
+        EnvName, Field(description="The environment variable holding the access token's ID.")
+    ]
+    token_secret_env: Annotated[
+        EnvName,
+        Field(description="The environment variable holding the access token's secret."),
+    ]
+
+    def variables(self) -> tuple[str, ...]:
+        return (
+            self.consumer_key_env,
+            self.consumer_secret_env,
+            self.token_id_env,
+            self.token_secret_env,
+        )
+
+
+NetSuiteAuth = Annotated[
+    NetSuiteClientCredentials | NetSuiteTokenBased, Field(discriminator="method")
+]
 
 
 class NetSuiteValueMaps(ConfigModel):
@@ -285,21 +395,41 @@ class NetSuiteValueMaps(ConfigModel):
 
 
 class NetSuiteBackend(BackendConnection):
-    """A NetSuite-style ERP spoken to over REST records with OAuth 2.0 client credentials."""
+    """A NetSuite-style ERP spoken to over REST records, logged in with OAuth 2.0 client
+    credentials or token-based authentication."""
 
     kind: Annotated[
         Literal["netsuite-rest"],
         Field(description="The ERP kind: `sap-odata-v2` or `netsuite-rest`."),
     ]
     token_path: Annotated[
-        str, Field(description="The OAuth 2.0 token endpoint's path under base_url.")
+        str,
+        Field(
+            description="The OAuth 2.0 token endpoint's path under base_url (client "
+            "credentials only); its URL is the assertion's `aud`."
+        ),
     ] = "/services/rest/auth/oauth2/v1/token"
-    credentials: Annotated[
-        NetSuiteCredentials, Field(description="Where the ERP credentials come from.")
+    auth: Annotated[
+        NetSuiteAuth,
+        Field(
+            description="How the gateway logs in: `method: client_credentials` (a "
+            "certificate-signed JWT assertion) or `method: token_based` (OAuth 1.0a)."
+        ),
     ]
     value_maps: Annotated[
         NetSuiteValueMaps, Field(description="Canonical codes -> this ERP's internal ids.")
     ]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_client_secret(cls, data: object) -> object:
+        if isinstance(data, dict) and "credentials" in data and "auth" not in data:
+            raise ValueError(
+                "`credentials` (a client id and secret) is gone: NetSuite takes no client "
+                "secret. Write `auth:` with `method: client_credentials` (a certificate) or "
+                "`method: token_based` (TBA); see README, Configuration files"
+            )
+        return data
 
 
 BackendConfig = Annotated[SapBackend | NetSuiteBackend, Field(discriminator="kind")]
@@ -309,7 +439,7 @@ def credential_variables(backend: SapBackend | NetSuiteBackend) -> tuple[str, ..
     """The environment variables a backend's credentials are read from, in the file's order."""
     if isinstance(backend, SapBackend):
         return (backend.credentials.username_env, backend.credentials.password_env)
-    return (backend.credentials.client_id_env, backend.credentials.client_secret_env)
+    return backend.auth.variables()
 
 
 def credentials_from(

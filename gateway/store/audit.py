@@ -12,8 +12,10 @@ whose `prev` is the anchor recorded at the trim.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
+import random
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -27,7 +29,11 @@ from gateway.store.buffered import BufferedWriter
 from gateway.store.redis_errors import unavailable_as_problem
 
 GENESIS = "0" * 64  # the `prev` of the first entry ever
-_APPEND_TRIES = 20
+# Appends that lose the race to another process try again, after a short random wait that
+# grows with each loss (so that two busy processes take turns), this many times at most.
+_APPEND_TRIES = 64
+_APPEND_BACKOFF_S = 0.001
+_APPEND_MAX_BACKOFF_S = 0.05
 
 
 @dataclass(frozen=True)
@@ -254,7 +260,10 @@ class RedisAudit:
             if head is None:
                 raw = await self._redis.get(self._keys[1])
                 head = _parse_head(_text(raw)) if raw else ChainHead(0, GENESIS)
-            for _ in range(_APPEND_TRIES):
+            for attempt in range(_APPEND_TRIES):
+                if attempt:
+                    ceiling = min(_APPEND_MAX_BACKOFF_S, _APPEND_BACKOFF_S * 2**attempt)
+                    await asyncio.sleep(random.uniform(0, ceiling))
                 lines = chained(events, head)
                 last = json.loads(lines[-1])
                 new_head = ChainHead(last["seq"], last["hash"])

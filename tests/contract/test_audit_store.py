@@ -110,6 +110,7 @@ async def main() -> None:
     for i in range(int(sys.argv[3])):
         event = AuditEvent("transaction", sys.argv[4], {"n": i}, time.time())
         await store.audit.append([event], max_entries=100000)
+        await asyncio.sleep(0.002)  # as a gateway's writer does between its batches
     await store.aclose()
 
 asyncio.run(main())

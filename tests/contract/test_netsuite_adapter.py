@@ -4,7 +4,6 @@ shapes through a recording transport."""
 from __future__ import annotations
 
 import asyncio
-import base64
 import datetime as dt
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -13,14 +12,25 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import jwt
 import pytest
 import yaml
+from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
 from erp_simulators.netsuite import create_app
+from erp_simulators.netsuite.integrations import (
+    DEMO_ACCOUNT_ID,
+    DEMO_INTEGRATION,
+    DEMO_PUBLIC_KEY,
+    Integrations,
+)
+from erp_simulators.netsuite.tba import TbaError, TbaVerifier
 from gateway.adapters.base import CallContext, CustomerContext, References
-from gateway.adapters.http import AiohttpTransport
 from gateway.adapters.netsuite import NetSuiteRestAdapter, build_netsuite_adapter
+from gateway.adapters.netsuite.credentials import netsuite_credentials
+from gateway.adapters.netsuite.tokens import BearerTokens
 from gateway.config.backends import NetSuiteBackend
+from gateway.demo import SIMULATOR_CREDENTIALS
 from gateway.domain.errors import Code, ErpFailure, GatewayError, GatewayReferenceTaken
 from gateway.domain.models import (
     AddressType,
@@ -35,13 +45,25 @@ from gateway.domain.models import (
 )
 from tests.canonical import order_item
 from tests.fake_transport import FakeTransport, empty_response, json_response
+from tests.netsuite_auth import TOKEN_PATH, assertion, token_form
 from tests.servers import free_port, serve_app
 
 REPO = Path(__file__).resolve().parents[2]
-CLIENT_ID, CLIENT_SECRET = "gateway-demo", "cloud-sim-secret"
+CLIENT_ID = SIMULATOR_CREDENTIALS["CLOUD_ERP_CLIENT_ID"]
+# The two ways NetSuite lets an integration log in; the simulator's demo integration has both.
+AUTH_METHODS: dict[str, dict[str, str] | None] = {
+    "client_credentials": None,  # as backends/cloud.yaml has it
+    "token_based": {
+        "method": "token_based",
+        "account_id": DEMO_ACCOUNT_ID,
+        "consumer_key_env": "CLOUD_ERP_CONSUMER_KEY",
+        "consumer_secret_env": "CLOUD_ERP_CONSUMER_SECRET",
+        "token_id_env": "CLOUD_ERP_TOKEN_ID",
+        "token_secret_env": "CLOUD_ERP_TOKEN_SECRET",
+    },
+}
 TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 RECORDS = "/services/rest/record/v1"
-TOKEN_PATH = "/services/rest/auth/oauth2/v1/token"
 ADDRESSES = {
     "US01": {
         "line1": "1 Main St",
@@ -61,11 +83,15 @@ ORDER_LINES = [
 
 
 def backend_config(
-    base_url: str = "http://127.0.0.1:9", **extra_maps: dict[str, str]
+    base_url: str = "http://127.0.0.1:9",
+    method: str = "client_credentials",
+    **extra_maps: dict[str, str],
 ) -> NetSuiteBackend:
-    """backends/cloud.yaml as the gateway loads it, pointed at `base_url`."""
+    """backends/cloud.yaml as the gateway loads it, pointed at `base_url`, logging in by
+    `method`."""
     raw = yaml.safe_load((REPO / "backends" / "cloud.yaml").read_text())
     raw["base_url"] = base_url
+    raw["auth"] = AUTH_METHODS[method] or raw["auth"]
     for name, entries in extra_maps.items():
         raw["value_maps"][name].update(entries)
     return NetSuiteBackend.model_validate(raw)
@@ -116,16 +142,49 @@ async def sim(sim_url: str) -> AsyncIterator[httpx.AsyncClient]:
         await client.delete("/_sim/faults")
 
 
-def make_adapter(url: str, **extra_maps: dict[str, str]) -> NetSuiteRestAdapter:
-    config = backend_config(url, **extra_maps)
-    return NetSuiteRestAdapter("cloud", config, AiohttpTransport(url), CLIENT_ID, CLIENT_SECRET)
+def make_adapter(
+    url: str, method: str = "client_credentials", **extra_maps: dict[str, str]
+) -> NetSuiteRestAdapter:
+    """The adapter as the gateway builds it, with the demo credentials the simulator trusts."""
+    return build_netsuite_adapter(
+        "cloud", backend_config(url, method, **extra_maps), SIMULATOR_CREDENTIALS
+    )
+
+
+@pytest.fixture(params=list(AUTH_METHODS))
+async def adapter(
+    sim_url: str, request: pytest.FixtureRequest
+) -> AsyncIterator[NetSuiteRestAdapter]:
+    """The adapter logging in each way NetSuite allows: every test using it runs with both."""
+    erp = make_adapter(sim_url, request.param)
+    yield erp
+    await erp.aclose()
 
 
 @pytest.fixture
-async def adapter(sim_url: str) -> AsyncIterator[NetSuiteRestAdapter]:
+async def oauth2_adapter(sim_url: str) -> AsyncIterator[NetSuiteRestAdapter]:
+    """The adapter with OAuth 2.0 client credentials, for what concerns its bearer tokens."""
     erp = make_adapter(sim_url)
     yield erp
     await erp.aclose()
+
+
+async def erp_record(sim: httpx.AsyncClient, record_type: str, key: str) -> dict[str, Any]:
+    """A record as the ERP holds it (read with a token of the test's own)."""
+    form = token_form(assertion(str(sim.base_url)))
+    token = (await sim.post(TOKEN_PATH, data=form)).json()["access_token"]
+    response = await sim.get(
+        f"{RECORDS}/{record_type}/{key}",
+        params={"expandSubResources": "true"},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    record: dict[str, Any] = response.json()
+    return record
+
+
+async def requests_seen(sim: httpx.AsyncClient, method: str) -> int:
+    log = (await sim.get("/_sim/requests", params={"limit": 500})).json()["requests"]
+    return sum(1 for r in log if r["method"] == method)
 
 
 async def stats(sim: httpx.AsyncClient) -> dict[str, int]:
@@ -163,6 +222,14 @@ async def new_order(
         refs(),
         context(),
     )
+
+
+def assert_canonical(error: GatewayError, said: str, canonical: str) -> None:
+    """The problem speaks the client's terms (`canonical`), in its detail and each field's;
+    what NetSuite said, internal ids and all (`said`), is kept as `erp_message` only."""
+    assert error.erp_message is not None and said in error.erp_message, error.erp_message
+    for text in (error.detail, *(e.detail for e in error.errors)):
+        assert canonical in text and said not in text, text
 
 
 def assert_business(error: GatewayError, code: Code, pointer: str) -> None:
@@ -259,12 +326,21 @@ async def test_an_order_is_created_read_back_and_found_by_its_gateway_reference(
     assert await adapter.find_sales_order_by_gateway_ref("gw-NEVERSENT", context()) is None
 
 
-async def test_cancelling_an_open_order_cancels_it_in_the_erp(adapter: NetSuiteRestAdapter) -> None:
+async def test_cancelling_an_open_order_closes_its_lines_in_the_erp_once(
+    adapter: NetSuiteRestAdapter, sim: httpx.AsyncClient
+) -> None:
     order = await new_order(adapter, await new_customer(adapter))
     cancelled = await adapter.cancel_sales_order(order.erp_id, context())
     assert cancelled.status is SalesOrderStatus.CANCELLED
     read = await adapter.get_sales_order(order.erp_id, context())
     assert read is not None and read.status is SalesOrderStatus.CANCELLED
+    record = await erp_record(sim, "salesOrder", order.erp_id)
+    assert record["orderStatus"]["id"] == "H"  # Closed: NetSuite's way, not C
+    assert all(line["isClosed"] for line in record["item"]["items"])
+    patches = await requests_seen(sim, "PATCH")
+    again = await adapter.cancel_sales_order(order.erp_id, context())
+    assert again.status is SalesOrderStatus.CANCELLED
+    assert await requests_seen(sim, "PATCH") == patches  # nothing left to close
 
 
 async def test_after_the_erp_moves_on_the_order_shows_its_shipments_and_invoices(
@@ -320,7 +396,9 @@ async def test_cancelling_a_shipped_order_is_refused_as_invalid_state(
     with pytest.raises(GatewayError) as raised:
         await adapter.cancel_sales_order(order.erp_id, context())
     assert raised.value.code is Code.INVALID_STATE
-    assert "cannot cancel" in raised.value.detail
+    assert "cannot be cancelled" in raised.value.detail
+    read = await adapter.get_sales_order(order.erp_id, context())
+    assert read is not None and read.status is SalesOrderStatus.SHIPPED  # nothing was closed
 
 
 async def test_a_quote_is_priced_taxed_and_credit_checked_without_creating_anything(
@@ -391,6 +469,8 @@ async def test_an_unknown_sku_is_refused_by_line_before_or_by_the_erp(
                 await new_order(erp, customer, [ORDER_LINES[0], line])
             assert_business(raised.value, Code.UNKNOWN_SKU, "/items/1/product_id")
         assert (await stats(sim))["sales_orders"] == before
+        # NetSuite named item 9999: the client reads the SKU, support keeps NetSuite's words.
+        assert_canonical(raised.value, said="9999", canonical="NOPE-9")
     finally:
         await erp.aclose()
 
@@ -404,6 +484,7 @@ async def test_a_stale_price_is_refused_by_the_erp_at_that_line(
         await new_order(adapter, customer, stale)
     assert_business(raised.value, Code.PRICE_MISMATCH, "/items/1/price/amount")
     assert "149.00" in raised.value.detail  # NetSuite's own words tell the CRM user the price
+    assert_canonical(raised.value, said="item 1002", canonical="GADGET-2")
 
 
 async def test_an_eu_customer_without_a_tax_id_is_refused_by_the_erp(
@@ -414,6 +495,7 @@ async def test_an_eu_customer_without_a_tax_id_is_refused_by_the_erp(
         await adapter.create_customer(customer_request("DE01", tax_id=None), refs(), context())
     assert_business(raised.value, Code.TAX_ID_REQUIRED, "/tax_id")
     assert (await stats(sim))["customers"] == before
+    assert_canonical(raised.value, said="subsidiary 4", canonical="legal entity DE01")
 
 
 async def test_payment_terms_are_refused_when_unmapped_or_unknown_to_the_erp(
@@ -430,6 +512,7 @@ async def test_payment_terms_are_refused_when_unmapped_or_unknown_to_the_erp(
         with pytest.raises(GatewayError) as raised:
             await erp.create_customer(customer_request(payment_terms="NET90"), refs(), context())
         assert_business(raised.value, Code.INVALID_PAYMENT_TERMS, "/payment_terms")
+        assert_canonical(raised.value, said="Value 9 ", canonical="NET90")
     finally:
         await erp.aclose()
 
@@ -441,6 +524,10 @@ async def test_an_order_for_a_customer_of_another_subsidiary_is_refused_by_the_e
     with pytest.raises(GatewayError) as raised:
         await new_order(adapter, CustomerContext(us_customer.erp_id, "CA01"), legal_entity="CA01")
     assert_business(raised.value, Code.CUSTOMER_LEGAL_ENTITY_MISMATCH, "/customer_id")
+    assert_canonical(
+        raised.value, said=f"key {us_customer.erp_id} for subsidiary 3", canonical="CA01"
+    )
+    assert us_customer.erp_id not in raised.value.detail
 
 
 async def test_an_order_for_a_customer_the_erp_does_not_know_is_customer_not_found(
@@ -455,31 +542,33 @@ async def test_an_order_for_a_customer_the_erp_does_not_know_is_customer_not_fou
 
 
 async def test_an_expired_token_is_renewed_once_and_the_call_succeeds(
-    adapter: NetSuiteRestAdapter, sim: httpx.AsyncClient
+    oauth2_adapter: NetSuiteRestAdapter, sim: httpx.AsyncClient
 ) -> None:
     before = await tokens_issued(sim)
-    customer = await new_customer(adapter)
+    customer = await new_customer(oauth2_adapter)
     assert await tokens_issued(sim) == before + 1
     await sim.post("/_sim/tokens/expire")
-    read = await adapter.get_customer(customer.erp_id, context())
+    read = await oauth2_adapter.get_customer(customer.erp_id, context())
     assert read is not None and read.erp_id == customer.erp_id
     assert await tokens_issued(sim) == before + 2
 
 
 async def test_concurrent_first_calls_share_one_token_fetch(
-    adapter: NetSuiteRestAdapter, sim: httpx.AsyncClient
+    oauth2_adapter: NetSuiteRestAdapter, sim: httpx.AsyncClient
 ) -> None:
     before = await tokens_issued(sim)
-    results = await asyncio.gather(*(adapter.get_customer("999999", context()) for _ in range(20)))
+    results = await asyncio.gather(
+        *(oauth2_adapter.get_customer("999999", context()) for _ in range(20))
+    )
     assert results == [None] * 20
     assert await tokens_issued(sim) == before + 1
 
 
 async def test_correlation_id_and_trace_context_arrive_at_the_erp(
-    adapter: NetSuiteRestAdapter, sim: httpx.AsyncClient
+    oauth2_adapter: NetSuiteRestAdapter, sim: httpx.AsyncClient
 ) -> None:
     ctx = context(correlation_id="corr-trace-check-42")
-    await adapter.get_customer("999999", ctx)
+    await oauth2_adapter.get_customer("999999", ctx)
     seen = (await sim.get("/_sim/requests", params={"limit": 50})).json()["requests"]
     mine = [r for r in seen if r["headers"].get("x-correlation-id") == "corr-trace-check-42"]
     assert {r["path"] for r in mine} >= {TOKEN_PATH, f"{RECORDS}/customer/999999"}
@@ -547,22 +636,133 @@ async def test_ping_is_true_for_a_live_erp_and_false_for_an_unreachable_one(
 
 def test_the_factory_names_a_missing_credential_variable() -> None:
     config = backend_config()
-    with pytest.raises(ValueError, match="CLOUD_ERP_CLIENT_SECRET"):
+    with pytest.raises(ValueError, match="CLOUD_ERP_CERTIFICATE_ID, CLOUD_ERP_PRIVATE_KEY"):
         build_netsuite_adapter("cloud", config, {"CLOUD_ERP_CLIENT_ID": "x"})
-    adapter = build_netsuite_adapter(
-        "cloud", config, {"CLOUD_ERP_CLIENT_ID": "x", "CLOUD_ERP_CLIENT_SECRET": "y"}
-    )
+    adapter = build_netsuite_adapter("cloud", config, SIMULATOR_CREDENTIALS)
     assert (adapter.name, adapter.kind) == ("cloud", "netsuite-rest")
+
+
+@pytest.mark.parametrize("method", list(AUTH_METHODS))
+async def test_past_netsuites_concurrency_limit_a_call_is_erp_unavailable_to_retry(
+    method: str,
+) -> None:
+    # An account of its own: requests other tests left hanging would count against the limit.
+    with serve_app(create_app(concurrency_limit=1)) as url:
+        erp = make_adapter(url, method)
+        async with httpx.AsyncClient(base_url=url, timeout=5) as sim:
+            try:
+                customer = await new_customer(erp)
+                fault = {"mode": "latency", "latency_ms": 800, "operations": ["customers.read"]}
+                await sim.post("/_sim/faults", json=fault)
+                held = asyncio.create_task(erp.get_customer(customer.erp_id, context()))
+                deadline = time.monotonic() + 5
+                while not (await sim.get("/_sim/governance")).json()["in_flight"]:
+                    assert time.monotonic() < deadline, "the held call never arrived"
+                    await asyncio.sleep(0.01)
+                with pytest.raises(ErpFailure) as raised:
+                    await erp.create_customer(customer_request(), refs(), context())
+                assert (await held) is not None
+                assert (await stats(sim))["customers"] == 1
+            finally:
+                await erp.aclose()
+    assert raised.value.code is Code.ERP_UNAVAILABLE
+    assert raised.value.retryable and not raised.value.ambiguous  # NetSuite did nothing
+    assert raised.value.headers == {"Retry-After": "1"}
+
+
+@pytest.mark.parametrize("method", list(AUTH_METHODS))
+async def test_the_doctor_finds_a_ready_account_ready(sim_url: str, method: str) -> None:
+    erp = make_adapter(sim_url, method)
+    try:
+        checks = await erp.diagnose(context())
+    finally:
+        await erp.aclose()
+    assert [c for c in checks if not c.ok] == []
+    names = [c.name for c in checks]
+    assert names[0] == "login"
+    assert {"record type salesOrder", "custom field salesOrder.custbody_credit_hold"} <= set(names)
+    assert {"value map legal_entities.US01", "value map skus.WIDGET-1"} <= set(names)
+    assert "value map currencies.EUR" in names and "value map payment_terms.NET60" in names
+
+
+async def test_the_doctor_names_a_missing_custom_field_and_wrong_value_maps_with_fixes() -> None:
+    with serve_app(create_app(custom_fields=False)) as url:
+        maps = {"skus": {"GHOST-1": "9999"}, "currencies": {"JPY": "2"}}
+        erp = make_adapter(url, **maps)
+        try:
+            failed = {c.name: c.message for c in await erp.diagnose(context()) if not c.ok}
+        finally:
+            await erp.aclose()
+    assert set(failed) == {
+        "custom field salesOrder.custbody_credit_hold",
+        "value map skus.GHOST-1",
+        "value map currencies.JPY",
+    }
+    assert "Transaction Body Field" in failed["custom field salesOrder.custbody_credit_hold"]
+    assert "internal id 9999" in failed["value map skus.GHOST-1"]
+    assert "is GBP, not JPY" in failed["value map currencies.JPY"]
+    assert all("Fix:" in message for message in failed.values())
+
+
+@pytest.mark.parametrize(
+    ("method", "variable", "fix"),
+    [
+        ("client_credentials", "CLOUD_ERP_CERTIFICATE_ID", "certificate nope is mapped"),
+        ("token_based", "CLOUD_ERP_TOKEN_SECRET", "Access Tokens"),
+    ],
+)
+async def test_the_doctor_stops_at_a_refused_login_and_says_what_to_check(
+    sim_url: str, method: str, variable: str, fix: str
+) -> None:
+    credentials = {**SIMULATOR_CREDENTIALS, variable: "nope"}
+    erp = build_netsuite_adapter("cloud", backend_config(sim_url, method), credentials)
+    try:
+        checks = await erp.diagnose(context())
+    finally:
+        await erp.aclose()
+    assert [(c.name, c.ok) for c in checks] == [("login", False)]
+    assert fix in checks[0].message
 
 
 # --- pinned HTTP shapes (recording transport) ---------------------------------------------------
 
 TOKEN_ANSWER = {"access_token": "tok-1", "token_type": "Bearer", "expires_in": "3600"}
-BASIC = "Basic " + base64.b64encode(f"{CLIENT_ID}:{CLIENT_SECRET}".encode()).decode()
+PINNED_URL = "http://127.0.0.1:9"  # backend_config()'s base_url
 
 
-def pinned_adapter(transport: FakeTransport) -> NetSuiteRestAdapter:
-    return NetSuiteRestAdapter("cloud", backend_config(), transport, CLIENT_ID, CLIENT_SECRET)
+def pinned_adapter(
+    transport: FakeTransport, method: str = "client_credentials"
+) -> NetSuiteRestAdapter:
+    config = backend_config(PINNED_URL, method)
+    credentials = netsuite_credentials("cloud", config, SIMULATOR_CREDENTIALS)
+    return NetSuiteRestAdapter("cloud", config, transport, credentials)
+
+
+def assert_signed_assertion(form: dict[str, str] | None) -> None:
+    """A token request as NetSuite wants it: no secret, a JWT assertion the demo certificate's
+    public key verifies, naming the certificate, for the token endpoint, living <= an hour."""
+    assert form is not None
+    assert set(form) == {"grant_type", "client_assertion_type", "client_assertion"}
+    assert form["grant_type"] == "client_credentials"
+    assert form["client_assertion_type"] == (
+        "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+    )
+    assertion = form["client_assertion"]
+    header = jwt.get_unverified_header(assertion)
+    assert (header["kid"], header["alg"]) == (
+        SIMULATOR_CREDENTIALS["CLOUD_ERP_CERTIFICATE_ID"],
+        "ES256",
+    )
+    claims = jwt.decode(
+        assertion,
+        load_pem_public_key(DEMO_PUBLIC_KEY.encode()),  # the simulator's copy: independent
+        algorithms=["ES256"],
+        audience=PINNED_URL + TOKEN_PATH,
+        issuer=CLIENT_ID,
+    )
+    assert claims["scope"] == ["rest_webservices"]
+    assert 0 < claims["exp"] - claims["iat"] <= 3600
+    assert abs(claims["iat"] - time.time()) < 60
 
 
 def customer_document(internal_id: str = "301") -> dict[str, Any]:
@@ -611,12 +811,9 @@ async def test_a_customer_create_is_token_then_post_204_then_read_back_exactly()
     assert (created.erp_id, created.document_number) == ("301", "CUST-000001")
 
     token, post, read = transport.sent
-    assert (token.method, token.path, token.form) == (
-        "POST",
-        TOKEN_PATH,
-        {"grant_type": "client_credentials"},
-    )
-    assert token.header("Authorization") == BASIC
+    assert (token.method, token.path) == ("POST", TOKEN_PATH)
+    assert_signed_assertion(token.form)
+    assert token.header("Authorization") is None  # no client secret, in any form
     assert (post.method, post.path, post.params) == ("POST", f"{RECORDS}/customer", None)
     assert post.headers == {
         "X-Correlation-ID": "corr-netsuite-1",
@@ -698,19 +895,56 @@ async def test_a_sales_order_create_posts_exactly_this_record() -> None:
     assert transport.sent[2].path == f"{RECORDS}/salesOrder/7001"
 
 
-async def test_a_cancel_is_a_patch_of_the_order_status_then_a_read() -> None:
-    cancelled = {**order_document(), "orderStatus": {"id": "C", "refName": "Cancelled"}}
+async def test_a_cancel_reads_the_order_closes_its_open_lines_then_reads_it_back() -> None:
+    two_lines = {
+        **order_document(),
+        "item": {
+            "items": [
+                {"line": 1, "item": {"id": "1001"}, "quantity": 3, "rate": 19.99, "amount": 59.97},
+                {"line": 2, "item": {"id": "1002"}, "quantity": 1, "rate": 149, "amount": 149},
+            ]
+        },
+    }
+    closed = {**two_lines, "orderStatus": {"id": "H", "refName": "Closed"}}
     transport = FakeTransport(
-        [json_response(200, TOKEN_ANSWER), empty_response(204), json_response(200, cancelled)]
+        [
+            json_response(200, TOKEN_ANSWER),
+            json_response(200, two_lines),
+            empty_response(204),
+            json_response(200, closed),
+        ]
     )
     order = await pinned_adapter(transport).cancel_sales_order("7001", context())
     assert order.status is SalesOrderStatus.CANCELLED
-    patch = transport.sent[1]
+    _, read, patch, read_back = transport.sent
+    assert (read.method, read.path) == ("GET", f"{RECORDS}/salesOrder/7001")
     assert (patch.method, patch.path, patch.json_body) == (
         "PATCH",
         f"{RECORDS}/salesOrder/7001",
-        {"orderStatus": {"id": "C"}},
+        {"item": {"items": [{"line": 1, "isClosed": True}, {"line": 2, "isClosed": True}]}},
     )
+    assert read_back.path == f"{RECORDS}/salesOrder/7001"
+
+
+async def test_a_token_based_call_is_signed_over_its_method_url_and_query() -> None:
+    transport = FakeTransport(
+        responder=lambda sent: json_response(200, {"items": [], "hasMore": False})
+    )
+    adapter = pinned_adapter(transport, "token_based")
+    await adapter.list_shipments("7001", context())
+    [sent] = transport.sent
+    assert sent.params == {"q": "createdFrom ANY_OF [7001]", "limit": "1000", "offset": "0"}
+    header = sent.header("Authorization")
+    assert header is not None and header.startswith(f'OAuth realm="{DEMO_ACCOUNT_ID}", ')
+    # The simulator's verifier, an implementation of its own, accepts exactly this request...
+    verifier = TbaVerifier(DEMO_ACCOUNT_ID, Integrations([DEMO_INTEGRATION]))
+    url = f"{PINNED_URL}{RECORDS}/itemFulfillment"
+    query = list(sent.params.items())
+    assert verifier.principal("GET", url, query, header[len("OAuth ") :]) == CLIENT_ID
+    # ...and no other query.
+    other = TbaVerifier(DEMO_ACCOUNT_ID, Integrations([DEMO_INTEGRATION]))
+    with pytest.raises(TbaError, match="signature"):
+        other.principal("GET", url, [*query[:2], ("offset", "1000")], header[len("OAuth ") :])
 
 
 async def test_a_401_renews_the_token_once_and_sends_the_call_again() -> None:
@@ -737,9 +971,9 @@ async def test_a_401_renews_the_token_once_and_sends_the_call_again() -> None:
     assert customer is not None
     paths = [(r.method, r.path, r.header("Authorization")) for r in transport.sent]
     assert paths == [
-        ("POST", TOKEN_PATH, BASIC),
+        ("POST", TOKEN_PATH, None),
         ("GET", f"{RECORDS}/customer/301", "Bearer tok-1"),
-        ("POST", TOKEN_PATH, BASIC),
+        ("POST", TOKEN_PATH, None),
         ("GET", f"{RECORDS}/customer/301", "Bearer tok-2"),
     ]
 
@@ -774,7 +1008,9 @@ async def test_a_token_close_to_expiry_is_renewed_in_the_background_while_still_
     adapter = pinned_adapter(transport)
     await adapter.get_customer("301", context())
     # 90 s tokens are renewed after 45 s; pretend those have passed.
-    adapter._tokens._renew_at = time.monotonic() - 1
+    tokens = adapter._client._auth
+    assert isinstance(tokens, BearerTokens)
+    tokens._renew_at = time.monotonic() - 1
     await adapter.get_customer("301", context())
     await asyncio.sleep(0.01)
     await adapter.get_customer("301", context())

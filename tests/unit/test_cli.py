@@ -14,6 +14,7 @@ import httpx
 import jwt
 
 from gateway.config.schemas import schema_documents
+from gateway.demo import SIMULATOR_CREDENTIALS
 from tests.servers import PYTHON, free_port, run_process
 
 REPO = Path(__file__).resolve().parents[2]
@@ -95,14 +96,19 @@ CREDENTIALS = (
     "LEGACY_ERP_USER",
     "LEGACY_ERP_PASSWORD",
     "CLOUD_ERP_CLIENT_ID",
-    "CLOUD_ERP_CLIENT_SECRET",
+    "CLOUD_ERP_CERTIFICATE_ID",
+    "CLOUD_ERP_PRIVATE_KEY",
 )
+# Credentials of the right shape (the cloud ERP's private key must be one).
+PRESENT = {name: SIMULATOR_CREDENTIALS[name] for name in CREDENTIALS}
 
 
 def _env(**values: str) -> dict[str, str]:
     """The current environment without the gateway's own variables, plus `values`."""
     env = {
-        k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_") and k not in CREDENTIALS
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("GATEWAY_") and k not in SIMULATOR_CREDENTIALS
     }
     return {**env, **values}
 
@@ -124,20 +130,25 @@ def test_serve_without_erp_credentials_names_every_missing_variable_at_once() ->
 
 
 def test_serve_with_several_workers_on_the_memory_store_is_refused() -> None:
-    credentials = dict.fromkeys(CREDENTIALS, "x")
-    result = _gateway("serve", "--config-dir", str(REPO), "--workers", "2", env=_env(**credentials))
+    result = _gateway("serve", "--config-dir", str(REPO), "--workers", "2", env=_env(**PRESENT))
     lines = _short_failure(result)
     assert "GATEWAY_REDIS_URL" in lines[0]
 
 
+def test_serve_with_a_private_key_that_is_no_key_names_its_variable_in_one_line() -> None:
+    credentials = {**PRESENT, "CLOUD_ERP_PRIVATE_KEY": "not a key"}
+    result = _gateway("serve", "--config-dir", str(REPO), env=_env(**credentials))
+    lines = _short_failure(result)
+    assert "CLOUD_ERP_PRIVATE_KEY" in lines[0] and "no usable private key" in lines[0]
+
+
 def test_serve_on_a_busy_port_says_so_and_how_to_choose_another() -> None:
-    credentials = dict.fromkeys(CREDENTIALS, "x")
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
         result = _gateway(
-            "serve", "--config-dir", str(REPO), "--port", str(port), env=_env(**credentials)
+            "serve", "--config-dir", str(REPO), "--port", str(port), env=_env(**PRESENT)
         )
     lines = _short_failure(result)
     assert f"port {port}" in lines[0] and "already in use" in lines[0]
@@ -177,16 +188,20 @@ def test_every_option_of_every_command_has_a_help_text() -> None:
     for command in ("demo", "serve", "simulate", "check", "explain", "token", "changelog"):
         result = _gateway(command, "--help")
         assert result.returncode == 0
-        options = [ln for ln in result.stdout.splitlines() if ln.strip().startswith("--")]
-        for option in options:
+        lines = result.stdout.splitlines()
+        for number, option in enumerate(lines):
+            if not option.strip().startswith("--"):
+                continue
             described = option.split(maxsplit=2)
-            # `--port PORT  the port ...` or a long option whose text wraps to the next line
-            assert len(described) >= 2 or option.strip().endswith(("S", "N")), option
+            following = lines[number + 1] if number + 1 < len(lines) else ""
+            # `--port PORT  the port ...`, or a long option whose text starts on the next line
+            wrapped = following.startswith(" " * 8) and not following.strip().startswith("-")
+            assert len(described) >= 2 or option.strip().endswith(("S", "N")) or wrapped, option
 
 
 def test_serve_says_where_it_listens_what_store_and_backends_and_the_demo_issuer() -> None:
     port = free_port()
-    env = _env(**dict.fromkeys(CREDENTIALS, "x"))
+    env = _env(**PRESENT)
     with run_process(
         [PYTHON, "-m", "gateway.cli", "serve", "--config-dir", str(REPO), "--port", str(port)],
         f"http://127.0.0.1:{port}/healthz",

@@ -144,6 +144,60 @@ def test_an_unknown_backend_kind_is_reported_at_the_kind_line(tmp_path: Path) ->
     assert "netsuite-soap" in issue.message
 
 
+CLOUD_AUTH_KEY = "  private_key_env: CLOUD_ERP_PRIVATE_KEY"
+
+
+def test_a_cloud_backend_with_two_private_key_sources_is_an_error_at_its_auth_line(
+    tmp_path: Path,
+) -> None:
+    config = config_copy(tmp_path)
+    edit(
+        config,
+        "backends/cloud.yaml",
+        CLOUD_AUTH_KEY,
+        f"{CLOUD_AUTH_KEY}\n  private_key_file: k.pem",
+    )
+    issue = only_error(config)
+    assert (issue.file, issue.line) == (
+        "backends/cloud.yaml",
+        line_of(config, "backends/cloud.yaml", "\nauth:") + 1,
+    )
+    assert "exactly one of private_key_env, private_key_file" in issue.message
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        ("  algorithm: ES256", "  algorithm: RS256", "algorithm"),
+        ("  method: client_credentials", "  method: client_secret", "method"),
+        (CLOUD_AUTH_KEY, "  client_secret_env: CLOUD_ERP_CLIENT_SECRET", "client_secret_env"),
+    ],
+    ids=["rs256", "no-such-method", "a-client-secret"],
+)
+def test_what_netsuite_would_refuse_in_a_cloud_backends_auth_is_an_error_at_its_line(
+    tmp_path: Path, old: str, new: str, message: str
+) -> None:
+    config = config_copy(tmp_path)
+    line = edit(config, "backends/cloud.yaml", old, new)
+    errors = errors_in(config)
+    assert any(
+        (e.file, e.line) == ("backends/cloud.yaml", line) and message in e.message for e in errors
+    ), [str(e) for e in errors]
+
+
+def test_a_cloud_backend_still_written_with_a_client_secret_says_what_replaced_it(
+    tmp_path: Path,
+) -> None:
+    config = config_copy(tmp_path)
+    text = (config / "backends/cloud.yaml").read_text()
+    start, end = text.index("auth:"), text.index("timeout_s:")
+    old = "credentials:\n  client_id_env: CLOUD_ERP_CLIENT_ID\n  client_secret_env: X\n"
+    (config / "backends/cloud.yaml").write_text(text[:start] + old + text[end:])
+    issue = only_error(config)
+    assert issue.file == "backends/cloud.yaml"
+    assert "NetSuite takes no client secret" in issue.message and "auth:" in issue.message
+
+
 def test_a_rule_checked_by_its_model_names_the_issue_line(tmp_path: Path) -> None:
     config = config_copy(tmp_path)
     edit(config, "policies/auth.yaml", "algorithms: [HS256]", "algorithms: [HS256, RS256]")

@@ -1,8 +1,8 @@
 """The adapter for the cloud ERP (NetSuite REST records): what each canonical operation is in
 NetSuite's records, behind the `ErpAdapter` protocol.
 
-Not the HTTP mechanics (see `client.py`, `tokens.py`) nor the mapping (`outbound.py`,
-`inbound.py`, `quotes.py`).
+Not the HTTP mechanics (see `client.py`, `auth.py`) nor the mapping (`outbound.py`,
+`inbound.py`, `quotes.py`, `cancellation.py`).
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import asyncio
 import datetime as dt
 from collections.abc import Mapping
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 from gateway.adapters.answers import AnswerBoundary
@@ -25,7 +26,11 @@ from gateway.adapters.base import (
     References,
 )
 from gateway.adapters.http import ErpTransport, transport_for
+from gateway.adapters.netsuite.auth import authorizer_for
+from gateway.adapters.netsuite.cancellation import closing_patch
 from gateway.adapters.netsuite.client import NetSuiteClient
+from gateway.adapters.netsuite.credentials import NetSuiteCredentials, netsuite_credentials
+from gateway.adapters.netsuite.doctor import Check, diagnose
 from gateway.adapters.netsuite.fields import required_text
 from gateway.adapters.netsuite.inbound import (
     documents_needed,
@@ -35,7 +40,7 @@ from gateway.adapters.netsuite.inbound import (
     erp_shipment,
     sales_order_status,
 )
-from gateway.adapters.netsuite.outbound import CANCEL_PATCH, customer_record, sales_order_record
+from gateway.adapters.netsuite.outbound import customer_record, sales_order_record
 from gateway.adapters.netsuite.quotes import (
     available_credit,
     customer_for_order,
@@ -57,9 +62,8 @@ from gateway.adapters.netsuite.records import (
     external_id_key,
     record_path,
 )
-from gateway.adapters.netsuite.tokens import BearerTokens
 from gateway.adapters.netsuite.value_maps import NetSuiteMaps
-from gateway.config.backends import NETSUITE_KIND, NetSuiteBackend, credentials_from
+from gateway.config.backends import NETSUITE_KIND, NetSuiteBackend
 from gateway.domain.errors import Code, FieldError, GatewayError
 from gateway.domain.models import CustomerCreate, OrderItem
 
@@ -74,18 +78,18 @@ class NetSuiteRestAdapter:
         name: str,
         config: NetSuiteBackend,
         transport: ErpTransport,
-        client_id: str,
-        client_secret: str,
+        credentials: NetSuiteCredentials,
     ) -> None:
         self.name = name
         # Every NetSuite answer is mapped through this one boundary (here, in the client and
         # in the token fetch).
         self._answers = AnswerBoundary(name)
-        self._tokens = BearerTokens(
-            transport, config.token_path, client_id, client_secret, self._answers
-        )
-        self._client = NetSuiteClient(transport, self._tokens, self._answers)
         self._maps = NetSuiteMaps.from_config(config.value_maps)
+        auth = authorizer_for(
+            credentials, transport, config.base_url, config.token_path, self._answers
+        )
+        self._client = NetSuiteClient(transport, auth, self._answers, self._maps)
+        self._credentials = credentials
         self._item_types: dict[str, str] = {}  # item internal id -> the record type it has
 
     # --- customers ----------------------------------------------------------------------------
@@ -174,20 +178,27 @@ class NetSuiteRestAdapter:
         return await self._sales_order(record, ctx) if record is not None else None
 
     async def cancel_sales_order(self, erp_id: str, ctx: CallContext) -> ErpSalesOrder:
+        """Closes the order's lines (NetSuite's way to end an order over REST): Closed, H."""
         ctx = ctx.serving("cancel_sales_order")
+        order = await self._client.read(SALES_ORDER, erp_id, ctx)
+        if order is None:
+            raise GatewayError(Code.NOT_FOUND, "The ERP has no such sales order.")
+        patch = self._answers.mapped(ctx, lambda: closing_patch(order))
+        if patch is None:  # cancelled or closed already: the cancel was sent before
+            return await self._sales_order(order, ctx)
         path = record_path(SALES_ORDER, erp_id)
-        response = await self._client.send("PATCH", path, ctx, json_body=CANCEL_PATCH)
+        response = await self._client.send("PATCH", path, ctx, json_body=patch)
         if response.status != 204:
             raise self._client.refusal(response, Interaction.CANCEL, ctx, write=True)
-        order = await self._order(erp_id, ctx)
-        if order is None:
+        closed = await self._order(erp_id, ctx)
+        if closed is None:
             raise self._answers.bad_response(
                 ctx,
                 "the order cannot be read back after its cancel",
                 write=False,
                 detail="The ERP cancelled the order but could not show it.",
             )
-        return order
+        return closed
 
     # --- documents the ERP creates ------------------------------------------------------------
 
@@ -292,6 +303,10 @@ class NetSuiteRestAdapter:
 
     # --- health -------------------------------------------------------------------------------
 
+    async def diagnose(self, ctx: CallContext) -> list[Check]:
+        """Whether the account is ready for the gateway, check by check (`gateway doctor`)."""
+        return await diagnose(self._client, self._maps, self._credentials, ctx)
+
     async def ping(self, ctx: CallContext) -> bool:
         """A token and one tiny list: both the auth server and the record API answer."""
         try:
@@ -310,10 +325,12 @@ def build_netsuite_adapter(
     name: str,
     config: NetSuiteBackend,
     env: Mapping[str, str],
+    config_dir: Path | None = None,
     transport: ErpTransport | None = None,
 ) -> NetSuiteRestAdapter:
-    """The production adapter: credentials from the environment variables the config names,
-    and the pooled transport the backend's configuration describes (or `transport`)."""
-    client_id, client_secret = credentials_from(name, config, env)
+    """The production adapter: credentials from the environment variables (and key file) the
+    config names, and the pooled transport the backend's configuration describes (or
+    `transport`)."""
+    credentials = netsuite_credentials(name, config, env, config_dir)
     transport = transport or transport_for(name, config)
-    return NetSuiteRestAdapter(name, config, transport, client_id, client_secret)
+    return NetSuiteRestAdapter(name, config, transport, credentials)

@@ -1,4 +1,4 @@
-"""The NetSuite REST client: bearer-token calls (a refused token renewed once), records read
+"""The NetSuite REST client: authorised calls (a refused bearer token renewed once), records read
 with their sublists, `q` queries paged through, and creates answered 204 + Location.
 
 Not what the calls mean (see `adapter.py`) nor payloads (`outbound.py`, `inbound.py`).
@@ -9,11 +9,13 @@ from __future__ import annotations
 import asyncio
 import functools
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from gateway.adapters.answers import AnswerBoundary
 from gateway.adapters.base import CallContext
 from gateway.adapters.http import ErpResponse, ErpTransport
+from gateway.adapters.netsuite.auth import Authorizer
 from gateway.adapters.netsuite.errors import (
     error_from_response,
     is_duplicate_external_id,
@@ -27,7 +29,8 @@ from gateway.adapters.netsuite.records import (
     record_id_from_location,
     record_path,
 )
-from gateway.adapters.netsuite.tokens import ACCEPT_JSON, BearerTokens
+from gateway.adapters.netsuite.tokens import ACCEPT_JSON
+from gateway.adapters.netsuite.value_maps import NetSuiteMaps
 from gateway.domain.errors import GatewayError, GatewayReferenceTaken
 
 EXPANDED = {"expandSubResources": "true"}
@@ -35,14 +38,19 @@ PAGE_SIZE = 1000
 
 
 class NetSuiteClient:
-    """Calls to one NetSuite account under its OAuth tokens."""
+    """Calls to one NetSuite account, each authorised by the backend's login method."""
 
     def __init__(
-        self, transport: ErpTransport, tokens: BearerTokens, answers: AnswerBoundary
+        self,
+        transport: ErpTransport,
+        auth: Authorizer,
+        answers: AnswerBoundary,
+        maps: NetSuiteMaps,
     ) -> None:
         self._transport = transport
-        self._tokens = tokens
+        self._auth = auth
         self._answers = answers
+        self._maps = maps  # to word NetSuite's refusals in canonical terms
 
     async def aclose(self) -> None:
         await self._transport.aclose()
@@ -55,34 +63,34 @@ class NetSuiteClient:
         *,
         params: Mapping[str, str] | None = None,
         json_body: Any = None,
+        accept: Mapping[str, str] = ACCEPT_JSON,
     ) -> ErpResponse:
         """One authorised call; a refused token is renewed once and the call sent again."""
-        token = await self._tokens.current(ctx)
-        response = await self._request(method, path, ctx, token, params, json_body)
-        if response.status == 401:
+        response = await self._request(method, path, ctx, params, json_body, accept)
+        if response.status == 401 and self._auth.refused(response.authorization):
             # Not processed, so safe to send again, writes included.
-            self._tokens.discard(token)
-            token = await self._tokens.current(ctx)
-            response = await self._request(method, path, ctx, token, params, json_body)
-        return response
+            response = await self._request(method, path, ctx, params, json_body, accept)
+        return response.answer
 
     async def _request(
         self,
         method: str,
         path: str,
         ctx: CallContext,
-        token: str,
         params: Mapping[str, str] | None,
         json_body: Any,
-    ) -> ErpResponse:
-        return await self._transport.request(
+        accept: Mapping[str, str],
+    ) -> _Sent:
+        authorization = await self._auth.authorization(method, path, params, ctx)
+        answer = await self._transport.request(
             method,
             path,
             params=params,
-            headers={**ctx.trace_headers(), **ACCEPT_JSON, "Authorization": f"Bearer {token}"},
+            headers={**ctx.trace_headers(), **accept, "Authorization": authorization},
             json_body=json_body,
             deadline=ctx.deadline,
         )
+        return _Sent(authorization, answer)
 
     async def read(self, record_type: str, key: str, ctx: CallContext) -> dict[str, Any] | None:
         """One record with its sublists; None when NetSuite itself says it has no such record
@@ -158,8 +166,20 @@ class NetSuiteClient:
     ) -> GatewayError:
         """The problem a NetSuite answer that is not a success means, to raise."""
         return self._answers.refusal(
-            ctx, lambda: error_from_response(response, interaction, write=write)
+            ctx, lambda: error_from_response(response, interaction, write=write, maps=self._maps)
         )
+
+
+@dataclass(frozen=True)
+class _Sent:
+    """An answer, and the authorization it answered (to forget if refused)."""
+
+    authorization: str
+    answer: ErpResponse
+
+    @property
+    def status(self) -> int:
+        return self.answer.status
 
 
 def _record(response: ErpResponse) -> dict[str, Any]:

@@ -1,7 +1,8 @@
 """NetSuite refusals to canonical problems: `o:errorDetails` to codes and pointers into the
-client's request, HTTP failures to technical problems, and the duplicate-externalId answer.
+client's request, in canonical words (NetSuite's own kept as `erp_message`), HTTP failures and
+concurrency governance to technical problems, and the duplicate-externalId answer.
 
-Not successful answers (see `inbound.py`).
+Not successful answers (see `inbound.py`) nor the wording (see `messages.py`).
 """
 
 from __future__ import annotations
@@ -12,11 +13,19 @@ from typing import Any
 
 from gateway.adapters.http import ErpResponse
 from gateway.adapters.netsuite.fields import bad_response
+from gateway.adapters.netsuite.messages import canonical_text
 from gateway.adapters.netsuite.records import Interaction
+from gateway.adapters.netsuite.value_maps import NetSuiteMaps
 from gateway.domain.errors import Code, ErpFailure, FieldError, GatewayError
 
 DUPLICATE_RECORD_CODE = "DUP_RCRD"
 NOT_FOUND_CODE = "NONEXISTENT_ID"  # what NetSuite says of a record id (or eid:) it has not
+# Concurrency governance: REST web services answer 429 CONCURRENCY_LIMIT_EXCEEDED; RESTlets and
+# older answers used 400 with these codes. Refused on arrival, so safe to send again.
+GOVERNANCE_CODES = frozenset(
+    {"CONCURRENCY_LIMIT_EXCEEDED", "REQUEST_LIMIT_EXCEEDED", "SSS_REQUEST_LIMIT_EXCEEDED"}
+)
+GOVERNANCE_RETRY_AFTER_S = "1"  # NetSuite sends no Retry-After; one second is its own advice
 _LINE_PATH = re.compile(r"^item\.items\[(\d+)\]\.(\w+)")
 _ADDRESS_PATH = re.compile(r"^addressBook(?:\.items\[(\d+)\](?:\.addressBookAddress)?)?\.?(\w*)")
 
@@ -122,17 +131,22 @@ def same_submission(sent: Mapping[str, Any], saved: Mapping[str, Any]) -> bool:
     return all(ref(sent, n) == ref(saved, n) for n in fields) and lines(sent) == lines(saved)
 
 
+def _details_of(response: ErpResponse, status: int) -> list[dict[str, Any]]:
+    """The error details of an answer with `status`; none for another status, or for a body
+    that is no NetSuite error document."""
+    if response.status != status:
+        return []
+    try:
+        return error_details(response)
+    except ErpFailure:
+        return []
+
+
 def is_not_found(response: ErpResponse) -> bool:
     """NetSuite's own not-found: HTTP 404 with an error document whose code is NONEXISTENT_ID.
     A 404 without it (an HTML page, an empty body, `null`) comes from something in front of
     NetSuite, a proxy or a load balancer, and says nothing about the record."""
-    if response.status != 404:
-        return False
-    try:
-        details = error_details(response)
-    except ErpFailure:
-        return False
-    return _not_found(details)
+    return _not_found(_details_of(response, 404))
 
 
 def _not_found(details: list[dict[str, Any]]) -> bool:
@@ -140,22 +154,27 @@ def _not_found(details: list[dict[str, Any]]) -> bool:
 
 
 def is_duplicate_external_id(response: ErpResponse) -> bool:
-    if response.status != 400:
-        return False
-    try:
-        details = error_details(response)
-    except ErpFailure:
-        return False
     return any(
         d.get("o:errorCode") == DUPLICATE_RECORD_CODE or d.get("o:errorPath") == "externalId"
-        for d in details
+        for d in _details_of(response, 400)
+    )
+
+
+def _governed(response: ErpResponse) -> bool:
+    return response.status == 429 or any(
+        d.get("o:errorCode") in GOVERNANCE_CODES for d in _details_of(response, 400)
     )
 
 
 def error_from_response(
-    response: ErpResponse, interaction: Interaction, *, write: bool
+    response: ErpResponse,
+    interaction: Interaction,
+    *,
+    write: bool,
+    maps: NetSuiteMaps | None = None,
 ) -> GatewayError:
-    """The gateway error for a NetSuite answer that is not a success."""
+    """The gateway error for a NetSuite answer that is not a success; with the backend's
+    `maps`, its words name legal entities, SKUs, terms and currencies, never internal ids."""
     status = response.status
     if status >= 500:
         # A 503 is a refusal before any work; other server errors may follow a commit.
@@ -164,12 +183,11 @@ def error_from_response(
             f"The ERP failed (HTTP {status}).",
             ambiguous=write and status != 503,
         )
-    if status == 429:
-        retry_after = response.header("Retry-After")
+    if _governed(response):
         return ErpFailure(
             Code.ERP_UNAVAILABLE,
-            "The ERP is refusing requests for now (concurrency limit).",
-            headers={"Retry-After": retry_after} if retry_after else {},
+            "The ERP is refusing requests for now (its concurrency limit); nothing was done.",
+            headers={"Retry-After": response.header("Retry-After") or GOVERNANCE_RETRY_AFTER_S},
         )
     if status in (401, 403):
         return ErpFailure(
@@ -182,23 +200,30 @@ def error_from_response(
         details = error_details(response)
     except ErpFailure as unreadable:
         return unreadable
-    text = " ".join(str(d.get("detail") or "").strip() for d in details).strip()
-    text = text or f"The ERP refused the request (HTTP {status})."
-    if status == 404:
-        if not _not_found(details):
-            return bad_response("The ERP answered 404 without saying the record does not exist.")
-        return GatewayError(Code.NOT_FOUND, text)
-    if interaction is Interaction.CANCEL:
-        return GatewayError(Code.INVALID_STATE, text)
+    if status == 404 and not _not_found(details):
+        return bad_response("The ERP answered 404 without saying the record does not exist.")
     pointer_of = _POINTERS.get(interaction)
     code: Code | None = None
     errors: list[FieldError] = []
+    said: list[str] = []
+    words: list[str] = []
     for detail in details:
         path = detail.get("o:errorPath")
-        found = pointer_of(path) if pointer_of and isinstance(path, str) else None
-        if found is None:
-            continue
-        code = code or found[0]
-        message = str(detail.get("detail") or "Refused by the ERP.")
-        errors.append(FieldError(found[1], message))
-    return GatewayError(code or Code.ERP_REJECTED, text, errors)
+        path = path if isinstance(path, str) else None
+        found = pointer_of(path) if pointer_of and path else None
+        message = str(detail.get("detail") or "").strip()
+        canonical = (
+            canonical_text(message, maps, path, found[1] if found else None) if maps else message
+        )
+        said.append(message)
+        words.append(canonical)
+        if found is not None:
+            code = code or found[0]
+            errors.append(FieldError(found[1], canonical or "Refused by the ERP."))
+    erp_message = " ".join(m for m in said if m) or None
+    text = " ".join(w for w in words if w) or f"The ERP refused the request (HTTP {status})."
+    if status == 404:
+        return GatewayError(Code.NOT_FOUND, text, erp_message=erp_message)
+    if interaction is Interaction.CANCEL:
+        return GatewayError(Code.INVALID_STATE, text, erp_message=erp_message)
+    return GatewayError(code or Code.ERP_REJECTED, text, errors, erp_message=erp_message)

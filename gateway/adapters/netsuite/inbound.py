@@ -42,17 +42,20 @@ from gateway.domain.models import (
     ShipmentStatus,
 )
 
-# NetSuite sales-order statuses (`orderStatus` letters; `status` names the same states).
-_ORDER_STATUS_NAMES = {
-    "pending approval": "A",
-    "pending fulfillment": "B",
-    "cancelled": "C",
-    "partially fulfilled": "D",
-    "pending billing/partially fulfilled": "E",
-    "pending billing": "F",
-    "billed": "G",
-    "closed": "H",
+# NetSuite's sales-order statuses: the letter REST sends as `orderStatus.id`, and its name
+# (`orderStatus.refName`, and the `status` field). C is set by the Cancel button of NetSuite's
+# user interface; H by closing every line (how the gateway cancels, see `cancellation.py`).
+ORDER_STATUS_LABELS = {
+    "A": "Pending Approval",
+    "B": "Pending Fulfillment",
+    "C": "Cancelled",
+    "D": "Partially Fulfilled",
+    "E": "Pending Billing/Partially Fulfilled",
+    "F": "Pending Billing",
+    "G": "Billed",
+    "H": "Closed",
 }
+_ORDER_STATUS_NAMES = {name.lower(): letter for letter, name in ORDER_STATUS_LABELS.items()}
 
 
 _ENDED = frozenset({"C", "H"})

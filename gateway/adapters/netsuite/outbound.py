@@ -1,5 +1,5 @@
 """Canonical requests to NetSuite records: the customer with its address book, the sales order
-with its item sublist, the patch that cancels an order. Pure functions.
+with its item sublist. Pure functions.
 
 Not NetSuite's answers (see `inbound.py`).
 """
@@ -113,6 +113,3 @@ def sales_order_record(
     if requested_delivery_date is not None:
         record["shipDate"] = requested_delivery_date.isoformat()
     return record
-
-
-CANCEL_PATCH: dict[str, Any] = {"orderStatus": {"id": "C"}}

@@ -1,5 +1,6 @@
-"""Where things live in NetSuite: record types, their REST paths, the `eid:` external-id key, the
-`q` query that finds an order's documents, and the kinds of interaction error paths depend on.
+"""Where things live in NetSuite: record types, their REST paths and metadata, the `eid:`
+external-id key, the `q` query that finds an order's documents, and the kinds of interaction
+error paths depend on.
 
 Not how to call them (see `client.py`, `adapter.py`).
 """
@@ -18,6 +19,10 @@ ITEM_FULFILLMENT = "itemFulfillment"
 INVOICE = "invoice"
 SALES_TAX_ITEM = "salesTaxItem"
 SUBSIDIARY = "subsidiary"
+TERM = "term"
+CURRENCY = "currency"
+# Each record type's fields, custom ones included, as JSON Schema (Accept: application/schema+json).
+METADATA_ROOT = RECORD_ROOT + "/metadata-catalog"
 
 
 # Item internal ids are unique across item types, but each type has its own endpoint; the
@@ -48,6 +53,10 @@ def record_path(record_type: str, key: str | None = None) -> str:
     if key is None:
         return f"{RECORD_ROOT}/{record_type}"
     return f"{RECORD_ROOT}/{record_type}/{url_quote(key, safe=':')}"
+
+
+def metadata_path(record_type: str) -> str:
+    return f"{METADATA_ROOT}/{record_type}"
 
 
 def external_id_key(gateway_ref: str) -> str:

@@ -1,5 +1,6 @@
-"""OAuth 2.0 tokens for the NetSuite REST API: the client-credentials grant, cached until shortly
-before expiry and renewed in the background, one fetch at a time.
+"""OAuth 2.0 tokens for the NetSuite REST API: the client-credentials grant (a certificate-signed
+assertion, see `assertions.py`), cached until shortly before expiry and renewed in the
+background, one fetch at a time.
 
 Not the calls made with them (see `client.py`).
 """
@@ -7,13 +8,15 @@ Not the calls made with them (see `client.py`).
 from __future__ import annotations
 
 import asyncio
-import base64
 import math
 import time
+from collections.abc import Mapping
 
 from gateway.adapters.answers import AnswerBoundary
 from gateway.adapters.base import CallContext
 from gateway.adapters.http import ErpResponse, ErpTransport
+from gateway.adapters.netsuite.assertions import token_request
+from gateway.adapters.netsuite.credentials import ClientCredentials
 from gateway.adapters.netsuite.fields import bad_response
 from gateway.domain.errors import Code, ErpFailure
 
@@ -27,7 +30,8 @@ def token_from_response(response: ErpResponse) -> tuple[str, float]:
             raise ErpFailure(Code.ERP_UNAVAILABLE, "The ERP's token service is unavailable.")
         raise ErpFailure(
             Code.ERP_UNAVAILABLE,
-            "The ERP refused the gateway's client credentials; an operator must fix them.",
+            "The ERP refused the gateway's client assertion (its certificate, client id or "
+            "scopes); an operator must fix them.",
         )
     body = response.json()
     token = body.get("access_token") if isinstance(body, dict) else None
@@ -42,7 +46,6 @@ def token_from_response(response: ErpResponse) -> tuple[str, float]:
     return token, max(ttl, 1.0)
 
 
-GRANT_FORM = {"grant_type": "client_credentials"}
 RENEW_MARGIN_S = 60.0  # renew a token this long before it expires (at most half its lifetime)
 ACCEPT_JSON = {"Accept": "application/json"}
 
@@ -63,20 +66,31 @@ class BearerTokens:
     def __init__(
         self,
         transport: ErpTransport,
+        base_url: str,
         token_path: str,
-        client_id: str,
-        client_secret: str,
+        credentials: ClientCredentials,
         answers: AnswerBoundary,
     ) -> None:
         self._transport = transport
         self._answers = answers
         self._token_path = token_path
-        credentials = f"{client_id}:{client_secret}".encode()
-        self._authorization = "Basic " + base64.b64encode(credentials).decode("ascii")
+        # NetSuite checks the assertion's audience against its token endpoint's URL.
+        self._audience = base_url.rstrip("/") + token_path
+        self._credentials = credentials
         self._token: str | None = None
         self._expires_at = 0.0
         self._renew_at = 0.0
         self._fetch: asyncio.Task[str] | None = None
+
+    async def authorization(
+        self, method: str, path: str, params: Mapping[str, str] | None, ctx: CallContext
+    ) -> str:
+        return "Bearer " + await self.current(ctx)
+
+    def refused(self, authorization: str) -> bool:
+        """Forget a token the ERP refused; a new one may well be accepted (it expired early)."""
+        self.discard(authorization.removeprefix("Bearer "))
+        return True
 
     async def current(self, ctx: CallContext) -> str:
         now = time.monotonic()
@@ -101,11 +115,13 @@ class BearerTokens:
         return task
 
     async def _fetched(self, ctx: CallContext) -> str:
+        # Signed here, once an hour or so: an RSA signature costs about a millisecond.
+        form = token_request(self._credentials, self._audience, int(time.time()))
         response = await self._transport.request(
             "POST",
             self._token_path,
-            headers={**ctx.trace_headers(), **ACCEPT_JSON, "Authorization": self._authorization},
-            form=GRANT_FORM,
+            headers={**ctx.trace_headers(), **ACCEPT_JSON},
+            form=form,
             deadline=ctx.deadline,
         )
         token, ttl = self._answers.mapped(ctx, lambda: token_from_response(response))

@@ -16,8 +16,10 @@ import yaml
 from gateway.adapters.base import CallContext
 from gateway.adapters.http import ErpResponse
 from gateway.adapters.netsuite import NetSuiteRestAdapter
+from gateway.adapters.netsuite.credentials import netsuite_credentials
 from gateway.adapters.sap import SapODataAdapter
 from gateway.config.backends import NetSuiteBackend, SapBackend
+from gateway.demo import SIMULATOR_CREDENTIALS
 from tests.fake_transport import FakeTransport, json_response
 
 REPO = Path(__file__).resolve().parents[3]
@@ -39,7 +41,8 @@ def sap_adapter(transport: FakeTransport) -> SapODataAdapter:
 
 def netsuite_adapter(transport: FakeTransport) -> NetSuiteRestAdapter:
     config = NetSuiteBackend.model_validate(_backend("cloud"))
-    return NetSuiteRestAdapter("cloud", config, transport, "C", "S")
+    credentials = netsuite_credentials("cloud", config, SIMULATOR_CREDENTIALS)
+    return NetSuiteRestAdapter("cloud", config, transport, credentials)
 
 
 def csrf_answer() -> ErpResponse:

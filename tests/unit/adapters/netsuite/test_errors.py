@@ -7,6 +7,7 @@ import pytest
 from gateway.adapters.http import ErpResponse
 from gateway.adapters.netsuite.errors import error_from_response
 from gateway.adapters.netsuite.records import Interaction
+from gateway.adapters.netsuite.value_maps import NetSuiteMaps
 from gateway.domain.errors import Code, ErpFailure
 from tests.unit.adapters.netsuite.samples import detail, netsuite_error
 
@@ -95,3 +96,44 @@ def test_technical_failures_are_retryable_problems(
     assert error.code is code
     assert error.retryable
     assert isinstance(error, ErpFailure) and error.ambiguous is ambiguous
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "retry_after", "expected"),
+    [
+        (429, "CONCURRENCY_LIMIT_EXCEEDED", None, "1"),
+        (429, "CONCURRENCY_LIMIT_EXCEEDED", "7", "7"),
+        (400, "REQUEST_LIMIT_EXCEEDED", None, "1"),
+        (400, "SSS_REQUEST_LIMIT_EXCEEDED", None, "1"),
+    ],
+)
+def test_concurrency_governance_is_erp_unavailable_to_retry_after_never_ambiguous(
+    status: int, code: str, retry_after: str | None, expected: str
+) -> None:
+    answer = netsuite_error(status, detail(None, "Concurrent request limit exceeded.", code))
+    headers = {"Retry-After": retry_after} if retry_after else {}
+    error = error_from_response(
+        ErpResponse(status, headers, answer.body), Interaction.SALES_ORDER_CREATE, write=True
+    )
+    assert error.code is Code.ERP_UNAVAILABLE
+    assert error.headers == {"Retry-After": expected}
+    assert isinstance(error, ErpFailure) and error.ambiguous is False  # refused on arrival
+
+
+def test_with_the_value_maps_a_refusal_names_skus_and_keeps_netsuites_words(
+    maps: NetSuiteMaps,
+) -> None:
+    said = (
+        "Error while accessing a resource. You have entered an Invalid Field Value 1002 for "
+        "the following field: item.items[1].item"
+    )
+    response = netsuite_error(400, detail("item.items[1].item", said))
+    error = error_from_response(response, Interaction.SALES_ORDER_CREATE, write=True, maps=maps)
+    assert error.code is Code.UNKNOWN_SKU
+    assert error.detail == "Invalid value GADGET-2 for the SKU"
+    assert [(e.pointer, e.detail) for e in error.errors] == [
+        ("/items/1/product_id", "Invalid value GADGET-2 for the SKU")
+    ]
+    assert error.erp_message == said
+    assert "1002" not in error.detail
+    assert error.problem("corr")["erp_message"] == said
