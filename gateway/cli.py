@@ -337,7 +337,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     port = args.port or DEMO_PORTS[args.erp]
     sock = _listen(args.host, port, f"--port {port + 1}")
     config = uvicorn.Config(
-        _simulator(args.erp),
+        _simulator(args.erp, args),
         log_level="warning",
         server_header=False,
         timeout_graceful_shutdown=5,  # a simulated hang must not hold a shutdown for long
@@ -347,14 +347,22 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _simulator(erp: str) -> Starlette:
+def _simulator(erp: str, args: argparse.Namespace | None = None) -> Starlette:
+    """A simulator app; the legacy one as `gateway simulate`'s flags say (defaults otherwise)."""
     if erp == "legacy":
         import erp_simulators.sap
 
-        return erp_simulators.sap.create_app()
+        options = erp_simulators.sap.options_from(args) if args is not None else None
+        return erp_simulators.sap.create_app(options=options)
     import erp_simulators.netsuite
 
     return erp_simulators.netsuite.create_app()
+
+
+def _sap_simulator_options(group: argparse._ArgumentGroup) -> None:
+    import erp_simulators.sap
+
+    erp_simulators.sap.add_options(group)
 
 
 def _listen(host: str, port: int, instead: str) -> socket.socket:
@@ -617,6 +625,8 @@ def _parser() -> argparse.ArgumentParser:
     simulate.add_argument(
         "--port", type=int, help="the port (default: 9101 for legacy, 9102 for cloud)"
     )
+    legacy = simulate.add_argument_group("legacy ERP (SAP) only")
+    _sap_simulator_options(legacy)
 
     check = command("check", "validate routes, backends and policies (exit 1 on errors)", cmd_check)
     _add_config_dir(check)

@@ -438,7 +438,7 @@ def create_app(
     return SimulatorApp(routes=routes, middleware=[Middleware(SimMiddleware, control=control)])
 
 
-def add_options(parser: argparse.ArgumentParser) -> None:
+def add_options(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
     """The command-line flags that choose what kind of SAP system to simulate."""
     parser.add_argument(
         "--release",
