@@ -389,8 +389,10 @@ def _statuses(order: SalesOrder) -> dict[str, str]:
     }
 
 
-def order_node(order: SalesOrder) -> Node:
-    properties: dict[str, Any] = {
+def _header_properties(order: SalesOrder) -> dict[str, Any]:
+    """The order header's properties; each service's entity type declares which it shows (the
+    simulation's, for one, has no totals and no statuses)."""
+    return {
         "SalesOrder": order.number,
         "SalesOrderType": order.order_type,
         "SalesOrganization": order.sales_organization,
@@ -401,13 +403,17 @@ def order_node(order: SalesOrder) -> Node:
         "YY1_GatewayRef_SDH": order.gateway_ref,
         "CreationDate": edm_datetime(order.created_ms),
         "SalesOrderDate": edm_datetime(order.created_ms),
+        "PricingDate": edm_datetime(order.created_ms),
         "LastChangeDateTime": edm_datetimeoffset(order.changed_us),
         "RequestedDeliveryDate": edm_datetime(order.requested_delivery_ms),
         "TransactionCurrency": order.currency,
         "CustomerPaymentTerms": order.payment_terms,
         "TotalNetAmount": edm_decimal(order.net_amount),
-        **_statuses(order),
     }
+
+
+def order_node(order: SalesOrder) -> Node:
+    properties = {**_header_properties(order), **_statuses(order)}
     return Node(
         path="A_SalesOrder" + key_text(SalesOrder=order.number),
         type_name=f"{SERVICE}.A_SalesOrderType",
@@ -596,20 +602,7 @@ def simulation_node(order: SalesOrder, *, pricing: bool, credit: bool) -> Node:
     return Node(
         path="A_SalesOrderSimulation" + key_text(SalesOrder=order.number),
         type_name=f"{SIMULATION_SERVICE}.A_SalesOrderSimulationType",
-        properties={
-            "SalesOrder": order.number,
-            "SalesOrderType": order.order_type,
-            "SalesOrganization": order.sales_organization,
-            "DistributionChannel": order.distribution_channel,
-            "OrganizationDivision": order.division,
-            "SoldToParty": order.sold_to,
-            "PurchaseOrderByCustomer": order.purchase_order,
-            "SalesOrderDate": edm_datetime(order.created_ms),
-            "TransactionCurrency": order.currency,
-            "PricingDate": edm_datetime(order.created_ms),
-            "RequestedDeliveryDate": edm_datetime(order.requested_delivery_ms),
-            "CustomerPaymentTerms": order.payment_terms,
-        },
+        properties=_header_properties(order),
         navigation=navigation,
         warnings=_warnings(order),
     )

@@ -168,6 +168,35 @@ BUSINESS_PARTNER = Service(
 )
 
 
+# What the order and the simulation services both declare, alike, of an order and its items.
+_ORDER_HEADER = (
+    text("SalesOrder", 10, key=True),
+    text("SalesOrderType", 4),
+    text("SalesOrganization", 4),
+    text("DistributionChannel", 2),
+    text("OrganizationDivision", 2),
+    text("SoldToParty", 10),
+    text("PurchaseOrderByCustomer", 35),
+    date("SalesOrderDate"),
+    text("TransactionCurrency", 5),
+    date("PricingDate"),
+    date("RequestedDeliveryDate"),
+    text("CustomerPaymentTerms", 4),
+)
+_ORDER_ITEM = (
+    text("SalesOrder", 10, key=True),
+    text("SalesOrderItem", 6, key=True),
+    text("SalesOrderItemCategory", 4),
+    text("SalesOrderItemText", 40),
+    text("Material", 40),
+    decimal("RequestedQuantity", 15, 3),
+    text("RequestedQuantityUnit", 3),
+    text("TransactionCurrency", 5),
+    decimal("NetAmount", 16, 3),
+    text("SalesDocumentRjcnReason", 2),
+)
+
+
 def _pricing_element(name: str) -> EntityType:
     """An item's pricing element (condition); the order and simulation services have one each."""
     return EntityType(
@@ -196,22 +225,12 @@ SALES_ORDER = Service(
             "A_SalesOrderType",
             ("SalesOrder",),
             (
-                text("SalesOrder", 10, key=True),
-                text("SalesOrderType", 4),
-                text("SalesOrganization", 4),
-                text("DistributionChannel", 2),
-                text("OrganizationDivision", 2),
-                text("SoldToParty", 10),
+                *_ORDER_HEADER,
                 date("CreationDate"),
                 stamp("LastChangeDateTime", etag=True),  # the only ETag of the service
-                text("PurchaseOrderByCustomer", 35),
-                date("SalesOrderDate"),
                 decimal("TotalNetAmount", 16, 3),
-                text("TransactionCurrency", 5),
-                date("RequestedDeliveryDate"),
                 text("HeaderBillingBlockReason", 2),
                 text("DeliveryBlockReason", 2),
-                text("CustomerPaymentTerms", 4),
                 text("OverallSDProcessStatus", 1),
                 text("TotalCreditCheckStatus", 1),
                 text("OverallTotalDeliveryStatus", 1),
@@ -227,16 +246,7 @@ SALES_ORDER = Service(
             "A_SalesOrderItemType",
             ("SalesOrder", "SalesOrderItem"),
             (
-                text("SalesOrder", 10, key=True),
-                text("SalesOrderItem", 6, key=True),
-                text("SalesOrderItemCategory", 4),
-                text("SalesOrderItemText", 40),
-                text("Material", 40),
-                decimal("RequestedQuantity", 15, 3),
-                text("RequestedQuantityUnit", 3),
-                text("TransactionCurrency", 5),
-                decimal("NetAmount", 16, 3),
-                text("SalesDocumentRjcnReason", 2),
+                *_ORDER_ITEM,
                 text("ItemBillingBlockReason", 2),
                 text("SDProcessStatus", 1),
                 text("DeliveryStatus", 1),
@@ -261,20 +271,7 @@ SALES_ORDER_SIMULATION = Service(
         EntityType(
             "A_SalesOrderSimulationType",
             ("SalesOrder",),
-            (
-                text("SalesOrder", 10, key=True),
-                text("SalesOrderType", 4),
-                text("SalesOrganization", 4),
-                text("DistributionChannel", 2),
-                text("OrganizationDivision", 2),
-                text("SoldToParty", 10),
-                text("PurchaseOrderByCustomer", 35),
-                date("SalesOrderDate"),
-                text("TransactionCurrency", 5),
-                date("PricingDate"),
-                date("RequestedDeliveryDate"),
-                text("CustomerPaymentTerms", 4),
-            ),
+            _ORDER_HEADER,
             (
                 many("to_Item", "A_SalesOrderItemSimulationType"),
                 one("to_Pricing", "A_SalesOrderPricingSimulationType"),
@@ -284,19 +281,7 @@ SALES_ORDER_SIMULATION = Service(
         EntityType(
             "A_SalesOrderItemSimulationType",
             ("SalesOrder", "SalesOrderItem"),
-            (
-                text("SalesOrder", 10, key=True),
-                text("SalesOrderItem", 6, key=True),
-                text("SalesOrderItemCategory", 4),
-                text("SalesOrderItemText", 40),
-                text("Material", 40),
-                decimal("RequestedQuantity", 15, 3),
-                text("RequestedQuantityUnit", 3),
-                text("TransactionCurrency", 5),
-                decimal("NetAmount", 16, 3),
-                decimal("TaxAmount", 14, 3),
-                text("SalesDocumentRjcnReason", 2),
-            ),
+            (*_ORDER_ITEM, decimal("TaxAmount", 14, 3)),
             (many("to_PricingElement", "A_SalesOrderItmPrcgElmntSimlnType"),),
         ),
         _pricing_element("A_SalesOrderItmPrcgElmntSimlnType"),
