@@ -444,11 +444,12 @@ def add_options(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> No
         "--release",
         choices=[r.value for r in Release],
         default=Release.BASELINE.value,
-        help="which release's properties the services declare (latest adds e.g. "
-        "OverallDeliveryStatus and item TaxAmount)",
+        metavar="NAME",
+        help="which release's properties the services declare: baseline, or latest (which "
+        "adds e.g. OverallDeliveryStatus and item TaxAmount)",
     )
     parser.add_argument(
-        "--without-custom-fields",
+        "--no-custom-fields",
         action="store_true",
         help="a tenant without the key-user fields YY1_GatewayRef_SDH and YY1_CreditLimit_bus",
     )
@@ -470,7 +471,7 @@ def options_from(args: argparse.Namespace) -> SimOptions:
         raise SystemExit("--page-size must be at least 1")
     return SimOptions(
         release=Release(args.release),
-        custom_fields=not args.without_custom_fields,
+        custom_fields=not args.no_custom_fields,
         page_size=args.page_size,
         unpadded_keys=args.unpadded_keys,
     )

@@ -835,7 +835,7 @@ def test_the_newer_release_adds_its_fields_and_the_baseline_has_none_of_them(
 def test_gateway_simulate_legacy_takes_the_kind_of_sap_system_from_its_flags() -> None:
     port = free_port()
     args = [PYTHON, "-m", "gateway.cli", "simulate", "legacy", "--port", str(port)]
-    flags = ["--without-custom-fields", "--page-size", "1", "--release", "latest"]
+    flags = ["--no-custom-fields", "--page-size", "1", "--release", "latest"]
     with run_process([*args, *flags], f"http://127.0.0.1:{port}/_sim/stats", expect=200):
         metadata = httpx.get(
             f"http://127.0.0.1:{port}{ODATA}/API_SALES_ORDER_SRV/$metadata", auth=AUTH
