@@ -342,7 +342,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     port = args.port or DEMO_PORTS[args.erp]
     sock = _listen(args.host, port, f"--port {port + 1}")
     config = uvicorn.Config(
-        _simulator(args.erp, args if args.erp == "cloud" else None),
+        _simulator(args.erp, args),
         log_level="warning",
         server_header=False,
         timeout_graceful_shutdown=5,  # a simulated hang must not hold a shutdown for long
@@ -352,14 +352,16 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _simulator(erp: str, options: argparse.Namespace | None = None) -> Starlette:
+def _simulator(erp: str, args: argparse.Namespace | None = None) -> Starlette:
+    """A simulator app, as `gateway simulate`'s flags say (defaults otherwise)."""
     if erp == "legacy":
         import erp_simulators.sap
 
-        return erp_simulators.sap.create_app()
+        options = erp_simulators.sap.options_from(args) if args is not None else None
+        return erp_simulators.sap.create_app(options=options)
     from erp_simulators.netsuite.app import app_from_options, create_app
 
-    return app_from_options(options) if options is not None else create_app()
+    return app_from_options(args) if args is not None else create_app()
 
 
 def _listen(host: str, port: int, instead: str) -> socket.socket:
@@ -702,9 +704,21 @@ def _parser() -> argparse.ArgumentParser:
     simulate.add_argument(
         "--port", type=int, help="the port (default: 9101 for legacy, 9102 for cloud)"
     )
+    simulate.add_argument(
+        "--no-custom-fields",
+        action="store_true",
+        help="a system without the custom fields the gateway relies on (SAP: "
+        "YY1_GatewayRef_SDH, YY1_CreditLimit_bus; NetSuite: custbody_credit_hold)",
+    )
+    import erp_simulators.sap
     from erp_simulators.netsuite.app import add_options as add_cloud_options
 
-    add_cloud_options(simulate)
+    erp_simulators.sap.add_options(
+        simulate.add_argument_group("legacy ERP (SAP) only"), custom_fields_flag=False
+    )
+    add_cloud_options(
+        simulate.add_argument_group("cloud ERP (NetSuite) only"), custom_fields_flag=False
+    )
 
     check = command("check", "validate routes, backends and policies (exit 1 on errors)", cmd_check)
     _add_config_dir(check)

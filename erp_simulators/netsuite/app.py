@@ -470,14 +470,18 @@ def _positive(value: str) -> int:
     return int(value)
 
 
-def add_options(parser: argparse.ArgumentParser) -> None:
-    """The account's options, for this module's command and `gateway simulate cloud`."""
-    parser.add_argument(
-        "--without-custom-fields",
-        action="store_true",
-        help="cloud: an account without the custom fields the gateway relies on "
-        "(custbody_credit_hold)",
-    )
+def add_options(
+    parser: argparse.ArgumentParser | argparse._ArgumentGroup, *, custom_fields_flag: bool = True
+) -> None:
+    """The account's options, for this module's command and `gateway simulate cloud` (which
+    declares `--no-custom-fields` once for both simulators)."""
+    if custom_fields_flag:
+        parser.add_argument(
+            "--no-custom-fields",
+            action="store_true",
+            help="an account without the custom fields the gateway relies on "
+            "(custbody_credit_hold)",
+        )
     parser.add_argument(
         "--concurrency-limit",
         type=_positive,
@@ -489,7 +493,7 @@ def add_options(parser: argparse.ArgumentParser) -> None:
 
 def app_from_options(args: argparse.Namespace) -> Starlette:
     return create_app(
-        custom_fields=not args.without_custom_fields, concurrency_limit=args.concurrency_limit
+        custom_fields=not args.no_custom_fields, concurrency_limit=args.concurrency_limit
     )
 
 

@@ -25,6 +25,9 @@ class Material:
     description: str
     price: Decimal  # net price per base unit; the same figure in every currency
     unit: str = "EA"
+    # What availability check confirms for any one requested delivery date; None: no limit
+    # (a service). More is accepted, with a warning, and confirmed later.
+    available: Decimal | None = None
 
 
 COMPANY_CODES: dict[str, CompanyCode] = {
@@ -47,8 +50,8 @@ SALES_ORDER_TYPES = frozenset({"OR"})
 MATERIALS: dict[str, Material] = {
     m.number: m
     for m in (
-        Material("FG-WIDGET1", "Widget", Decimal("19.99")),
-        Material("FG-GADGET2", "Gadget", Decimal("149.00")),
+        Material("FG-WIDGET1", "Widget", Decimal("19.99"), available=Decimal("1000")),
+        Material("FG-GADGET2", "Gadget", Decimal("149.00"), available=Decimal("50")),
         Material("SV-SUPPORT1Y", "Support, one year", Decimal("1200.00")),
     )
 }
@@ -88,3 +91,5 @@ REJECTION_REASONS: dict[str, str] = {
 EXPECTED_PRICE_CONDITION = "EDI1"  # the customer's expected price, checked against the price
 NET_PRICE_CONDITION = "PPR0"
 OUTPUT_TAX_CONDITION = "TTX1"
+PRICE_CONDITION_CLASS = "B"  # condition classes: B prices, D taxes
+TAX_CONDITION_CLASS = "D"

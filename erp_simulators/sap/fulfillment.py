@@ -13,7 +13,9 @@ from erp_simulators.sap.odata import (
     EntitySet,
     Node,
     edm_datetime,
+    edm_datetimeoffset,
     edm_decimal,
+    etag_of,
     key_text,
 )
 from erp_simulators.sap.records import (
@@ -72,11 +74,14 @@ def _enter_stage(ledger: Ledger, order: SalesOrder, stage: str) -> str:
             delivery = ledger.deliveries[number]
             if delivery.goods_issue_ms is None:
                 delivery.goods_issue_ms = today_ms()
+                delivery.version += 1
         return order.deliveries[-1]
     if stage == "invoiced":
         return _create_billing_document(ledger, order).number
     for number in order.billing_documents:
-        ledger.billing_documents[number].cleared = True
+        document = ledger.billing_documents[number]
+        document.cleared = True
+        document.changed_us = ledger.now_us()
     return order.billing_documents[-1]
 
 
@@ -137,6 +142,7 @@ def _create_billing_document(ledger: Ledger, order: SalesOrder) -> BillingDocume
         payment_terms=order.payment_terms,
         billing_date_ms=today_ms(),
         items=items,
+        changed_us=ledger.now_us(),
     )
     ledger.billing_documents[number] = document
     order.billing_documents.append(number)
@@ -162,16 +168,28 @@ def delivery_node(delivery: Delivery) -> Node:
             "DeliveryDate": edm_datetime(delivery.planned_goods_issue_ms),
             "PlannedGoodsIssueDate": edm_datetime(delivery.planned_goods_issue_ms),
             "ActualGoodsMovementDate": edm_datetime(delivery.goods_issue_ms),
+            "SalesOrganization": delivery.shipping_point,
             "OverallPickingStatus": "C",
             "OverallGoodsMovementStatus": "C" if issued else "A",
             "OverallSDProcessStatus": "C" if issued else "A",
+            "DeliveryVersion": _version(delivery),
         },
         navigation={
             "to_DeliveryDocumentItem": lambda: [
                 delivery_item_node(delivery, item) for item in delivery.items
             ]
         },
+        etag=_version_etag(delivery),
     )
+
+
+def _version(delivery: Delivery) -> str:
+    return f"{delivery.version:04d}"
+
+
+def _version_etag(delivery: Delivery) -> str:
+    """The delivery's ETag, from its DeliveryVersion (header and items share it)."""
+    return f"W/\"'{_version(delivery)}'\""
 
 
 def delivery_item_node(delivery: Delivery, item: DeliveryItem) -> Node:
@@ -188,7 +206,9 @@ def delivery_item_node(delivery: Delivery, item: DeliveryItem) -> Node:
             "ReferenceSDDocumentItem": item.sales_order_item,
             "ReferenceSDDocumentCategory": "C",
             "GoodsMovementStatus": "C" if delivery.goods_issue_ms is not None else "A",
+            "DeliveryVersion": _version(delivery),
         },
+        etag=_version_etag(delivery),
     )
 
 
@@ -209,14 +229,16 @@ def billing_node(document: BillingDocument) -> Node:
             "TransactionCurrency": document.currency,
             "CustomerPaymentTerms": document.payment_terms,
             "TotalNetAmount": edm_decimal(document.net_amount),
-            "TotalTaxAmount": edm_decimal(document.tax_amount),
+            "TaxAmount": edm_decimal(document.tax_amount),
             "TotalGrossAmount": edm_decimal(document.net_amount + document.tax_amount),
             "AccountingPostingStatus": "C",
             "BillingDocumentIsCancelled": document.cancelled,
             # A: open item in receivables, C: cleared by an incoming payment.
             "InvoiceClearingStatus": "C" if document.cleared else "A",
+            "LastChangeDateTime": edm_datetimeoffset(document.changed_us),
         },
         navigation={"to_Item": lambda: [billing_item_node(document, i) for i in document.items]},
+        etag=etag_of(document.changed_us),
     )
 
 

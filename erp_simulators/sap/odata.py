@@ -16,6 +16,8 @@ from typing import Any
 
 from starlette.responses import Response
 
+from erp_simulators.sap.edm import EntityType, Service
+
 JSON_TYPE = "application/json; charset=utf-8"
 PROTOCOL_HEADERS = {"dataserviceversion": "2.0"}
 
@@ -87,6 +89,17 @@ class SapError(Exception):
         return json_response(self.body(), self.status)
 
 
+def message_header(details: list[ErrorDetail]) -> str:
+    """The `sap-message` header SAP Gateway adds to a successful answer that has messages: the
+    first message, with the others as its details."""
+    first, *rest = details
+
+    def one(d: ErrorDetail) -> dict[str, Any]:
+        return {"code": d.code, "message": d.message, "severity": d.severity, "target": d.target}
+
+    return json.dumps({**one(first), "details": [one(d) for d in rest]}, separators=(",", ":"))
+
+
 def bad_request(code: str, message: str, target: str = "") -> SapError:
     return SapError.one(400, code, message, target)
 
@@ -125,10 +138,14 @@ def entity_envelope(entity: dict[str, Any]) -> dict[str, Any]:
     return {"d": entity}
 
 
-def collection_envelope(entities: list[dict[str, Any]], count: int | None) -> dict[str, Any]:
+def collection_envelope(
+    entities: list[dict[str, Any]], count: int | None, next_link: str | None = None
+) -> dict[str, Any]:
     d: dict[str, Any] = {"results": entities}
     if count is not None:
         d["__count"] = str(count)
+    if next_link is not None:
+        d["__next"] = next_link
     return {"d": d}
 
 
@@ -222,6 +239,35 @@ def inline_rows(payload: Mapping[str, Any], name: str) -> list[dict[str, Any]]:
 
 Loader = Callable[[], "Node | list[Node] | None"]
 
+# Document and partner numbers SAP keeps with leading zeros (conversion exit ALPHA): input is
+# always padded to ten digits; output is padded too unless the system shows them unpadded.
+ALPHA_FIELDS = frozenset(
+    {
+        "BusinessPartner",
+        "Customer",
+        "SoldToParty",
+        "ShipToParty",
+        "PayerParty",
+        "SalesOrder",
+        "SalesDocument",
+        "DeliveryDocument",
+        "ReferenceSDDocument",
+        "BillingDocument",
+    }
+)
+_ALPHA_LENGTH = 10
+_PADDED_KEY_RE = re.compile(r"'0+(\d)")
+
+
+def alpha_in(value: str) -> str:
+    """A number as SAP stores it: numeric values padded with zeros to ten digits."""
+    return value.zfill(_ALPHA_LENGTH) if value.isdigit() else value
+
+
+def alpha_out(value: str) -> str:
+    """A number as SAP shows it with the conversion exit on: without leading zeros."""
+    return (value.lstrip("0") or "0") if value.isdigit() else value
+
 
 @dataclass
 class Node:
@@ -232,38 +278,77 @@ class Node:
     properties: dict[str, Any]
     navigation: dict[str, Loader] = field(default_factory=dict)
     etag: str | None = None
+    warnings: list[ErrorDetail] = field(default_factory=list)  # for the sap-message header
 
 
 Expand = dict[str, "Expand"]
+Select = dict[str, "Select"]  # a property is a leaf ({}); a navigation holds its own selection
 
 
-def node_json(node: Node, expand: Expand, root: str, *, strict: bool = True) -> dict[str, Any]:
-    """The entity's JSON, with `expand`ed navigation inline and the rest deferred.
+@dataclass(frozen=True)
+class Rendering:
+    """How entities of one service are written: the properties its metadata declares (in the
+    release and with the custom fields the simulator runs with), under its root URL."""
 
-    `strict` refuses navigation properties the entity does not have (a client's `$expand`).
-    """
-    uri = root + node.path
-    metadata: dict[str, str] = {"id": uri, "uri": uri, "type": node.type_name}
-    if node.etag is not None:
-        metadata["etag"] = node.etag
-    out: dict[str, Any] = {"__metadata": metadata, **node.properties}
-    unknown = set(expand) - set(node.navigation)
-    if unknown and strict:
-        name = sorted(unknown)[0]
-        raise bad_request(
-            "/IWBEP/CM_MGW_RT/005", f"Property '{name}' is not a navigation property", name
-        )
-    for name, load in node.navigation.items():
-        sub = expand.get(name)
-        if sub is None:
-            out[name] = {"__deferred": {"uri": f"{uri}/{name}"}}
-            continue
-        value = load()
-        if isinstance(value, list):
-            out[name] = {"results": [node_json(v, sub, root, strict=strict) for v in value]}
-        else:
-            out[name] = None if value is None else node_json(value, sub, root, strict=strict)
-    return out
+    service: Service
+    root: str
+    unpadded: bool = False
+
+    def path(self, node: Node) -> str:
+        return _PADDED_KEY_RE.sub(r"'\1", node.path) if self.unpadded else node.path
+
+    def entity(
+        self, node: Node, expand: Expand, select: Select | None = None, *, strict: bool = True
+    ) -> dict[str, Any]:
+        """The entity's JSON, with `expand`ed navigation inline and the rest deferred; only
+        the `select`ed properties when a selection is given.
+
+        `strict` refuses what the entity type does not have (a client's `$expand`/`$select`).
+        """
+        entity_type = self.service.entity_type(node.type_name)
+        if select and strict:
+            _check_selection(entity_type, select)
+        uri = self.root + self.path(node)
+        metadata: dict[str, str] = {"id": uri, "uri": uri, "type": node.type_name}
+        if node.etag is not None and entity_type.etag_property is not None:
+            metadata["etag"] = node.etag
+        out: dict[str, Any] = {"__metadata": metadata}
+        for name, value in node.properties.items():
+            if entity_type.property_named(name) is None or (select and name not in select):
+                continue
+            if self.unpadded and name in ALPHA_FIELDS and isinstance(value, str):
+                value = alpha_out(value)
+            out[name] = value
+        unknown = set(expand) - set(node.navigation)
+        if unknown and strict:
+            name = sorted(unknown)[0]
+            raise bad_request(
+                "/IWBEP/CM_MGW_RT/005", f"Property '{name}' is not a navigation property", name
+            )
+        for name, load in node.navigation.items():
+            if select and name not in select:
+                continue
+            sub = expand.get(name)
+            if sub is None:
+                out[name] = {"__deferred": {"uri": f"{uri}/{name}"}}
+                continue
+            inner = (select or {}).get(name) or None
+            value = load()
+            if isinstance(value, list):
+                out[name] = {"results": [self.entity(v, sub, inner, strict=strict) for v in value]}
+            else:
+                out[name] = None if value is None else self.entity(value, sub, inner, strict=strict)
+        return out
+
+
+def _check_selection(entity_type: EntityType, select: Select) -> None:
+    for name in select:
+        if entity_type.property_named(name) is None and entity_type.navigation_named(name) is None:
+            raise bad_request(
+                "/IWBEP/CM_MGW_RT/011",
+                f"Property '{name}' not found in type '{entity_type.name}'",
+                name,
+            )
 
 
 def key_text(**keys: str) -> str:
@@ -285,7 +370,7 @@ class EntitySet:
     indexed: Mapping[str, Callable[[str], Iterable[Any]]] = field(default_factory=dict)
     create: Callable[[dict[str, Any]], Node] | None = None
     create_operation: str = ""
-    update: Callable[[Any, dict[str, Any], str | None], Node] | None = None
+    update: Callable[[Any, dict[str, Any]], Node] | None = None
     update_operation: str = ""
 
 
@@ -315,12 +400,13 @@ def parse_resource(path: str) -> Resource:
 
 
 def named_key(key: dict[str, str], names: tuple[str, ...], path: str) -> dict[str, str]:
-    """The key predicate with its property names: `('1')` names the one key property."""
+    """The key predicate with its property names (`('1')` names the one key property), its
+    numbers padded as SAP stores them."""
     if set(key) == {""} and len(names) == 1:
-        return {names[0]: key[""]}
+        key = {names[0]: key[""]}
     if set(key) != set(names):
         raise bad_request("/IWBEP/CM_MGW_RT/021", "Key predicate does not match the keys", path)
-    return key
+    return {name: alpha_in(value) if name in ALPHA_FIELDS else value for name, value in key.items()}
 
 
 Condition = tuple[str, str, Any]  # (property, "eq"|"ne", value)
@@ -334,7 +420,10 @@ def parse_filter(text: str) -> list[Condition]:
         match = _FILTER_TERM_RE.match(text, position)
         if match is None:
             raise bad_request("/IWBEP/CM_MGW_RT/011", f"Invalid filter expression: '{text}'")
-        conditions.append((match["field"], match["op"].lower(), _literal(match["value"])))
+        name, value = match["field"], _literal(match["value"])
+        if name in ALPHA_FIELDS and isinstance(value, str):
+            value = alpha_in(value)
+        conditions.append((name, match["op"].lower(), value))
         position = match.end()
         if position >= len(text):
             return conditions
@@ -382,6 +471,22 @@ def parse_expand(text: str) -> Expand:
         for name in path.split("/"):
             if not _NAV_NAME_RE.match(name):
                 raise bad_request("/IWBEP/CM_MGW_RT/005", f"Invalid $expand '{path}'")
+            branch = branch.setdefault(name, {})
+    return tree
+
+
+def parse_select(text: str) -> Select:
+    """`$select` paths as a tree: `SalesOrder,to_Item/Material` selects SalesOrder and, in the
+    expanded items, Material."""
+    tree: Select = {}
+    for path in text.split(","):
+        path = path.strip()
+        if not path or path == "*":
+            continue
+        branch = tree
+        for name in path.split("/"):
+            if not _NAV_NAME_RE.match(name):
+                raise bad_request("/IWBEP/CM_MGW_RT/011", f"Invalid $select '{path}'")
             branch = branch.setdefault(name, {})
     return tree
 

@@ -18,6 +18,7 @@ from erp_simulators.sap.odata import (
     bad_request,
     decimal_value,
     edm_datetime,
+    edm_datetimeoffset,
     edm_decimal,
     inline_rows,
     key_text,
@@ -319,8 +320,8 @@ def _role_node(number: str, role: str) -> Node:
         properties={
             "BusinessPartner": number,
             "BusinessPartnerRole": role,
-            "ValidFrom": edm_datetime(0),
-            "ValidTo": "/Date(253402214400000)/",
+            "ValidFrom": edm_datetimeoffset(0),
+            "ValidTo": edm_datetimeoffset(253402214400000000),
         },
     )
 

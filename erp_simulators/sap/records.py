@@ -130,6 +130,9 @@ class SalesOrder:
     stage: str = STAGES[0]
     deliveries: list[str] = field(default_factory=list)
     billing_documents: list[str] = field(default_factory=list)
+    # What pricing and availability said when the order was entered: answered once, with the
+    # create (SAP's sap-message header), never stored on the document.
+    warnings: list[tuple[str, str, str]] = field(default_factory=list)  # (code, text, target)
 
     def open_items(self) -> list[SalesOrderItem]:
         return [item for item in self.items if not item.rejected]
@@ -176,6 +179,7 @@ class Delivery:
     planned_goods_issue_ms: int
     goods_issue_ms: int | None
     items: list[DeliveryItem]
+    version: int = 1  # DeliveryVersion: its ETag, counted up by each change
 
 
 @dataclass
@@ -202,6 +206,7 @@ class BillingDocument:
     payment_terms: str
     billing_date_ms: int
     items: list[BillingItem]
+    changed_us: int = 0  # LastChangeDateTime: its ETag
     cleared: bool = False
     cancelled: bool = False
 

@@ -15,6 +15,7 @@ from erp_simulators.sap.odata import (
     ErrorDetail,
     Node,
     SapError,
+    alpha_in,
     bad_request,
     date_ms,
     decimal_value,
@@ -54,16 +55,20 @@ MSG_QUANTITY_INVALID = "V1/501"
 MSG_ITEM_DUPLICATE = "V1/555"
 MSG_PRICE_MISMATCH = "V1/841"
 MSG_CONDITION_NOT_MANUAL = "V1/843"
-MSG_ETAG_MISMATCH = "/IWBEP/CM_MGW_RT/022"
-MSG_ETAG_MISSING = "/IWBEP/CM_MGW_RT/025"
+# A warning, answered in the sap-message header of a successful create (the number is the
+# simulator's choice: the availability check's real message numbers are not public).
+MSG_PARTLY_CONFIRMED = "V1/880"
 
 _CENT = Decimal("0.01")
 _QUANTITY_PLACES = Decimal("0.001")
 _ITEM_STEP = 10
 
 
-def priced_order(ledger: Ledger, payload: dict[str, Any]) -> SalesOrder:
-    """Validate, price and credit-check a deep insert of A_SalesOrder; nothing is kept."""
+def priced_order(
+    ledger: Ledger, payload: dict[str, Any], *, credit_check: bool = True
+) -> SalesOrder:
+    """Validate, price and (unless told not to) credit-check a deep insert of A_SalesOrder;
+    nothing is kept."""
     order_type = text_value(payload, "SalesOrderType", 4)
     if order_type not in catalog.SALES_ORDER_TYPES:
         raise bad_request(
@@ -85,7 +90,7 @@ def priced_order(ledger: Ledger, payload: dict[str, Any]) -> SalesOrder:
                 f"Sales area {org}/{channel}/{division} is not defined",
                 name,
             )
-    sold_to = _alpha(text_value(payload, "SoldToParty", 10))
+    sold_to = alpha_in(text_value(payload, "SoldToParty", 10))
     partner = ledger.partners.get(sold_to)
     problems = _sold_to_problems(sold_to, partner, org, channel, division)
     area = partner.sales_area(org, channel, division) if partner is not None else None
@@ -95,7 +100,7 @@ def priced_order(ledger: Ledger, payload: dict[str, Any]) -> SalesOrder:
         problems.extend(_header_problems(currency, terms))
     country = catalog.SALES_ORGANIZATIONS[org].country
     changed = ledger.now_us()
-    items, item_problems = _items(payload, currency, country, changed)
+    items, item_problems, warnings = _items(payload, currency, country, changed)
     problems.extend(item_problems)
     if problems:
         raise SapError(400, problems)
@@ -118,9 +123,12 @@ def priced_order(ledger: Ledger, payload: dict[str, Any]) -> SalesOrder:
         credit_blocked=False,
         credit_checked=False,
         items=items,
+        warnings=warnings,
     )
     assert partner is not None  # no problems means the sold-to exists
-    if partner.credit_limit is not None:
+    # The check stands in for SAP Credit Management, whose credit limit this simulator keeps
+    # in the partner's custom field (a real tenant's limit lives in Credit Management).
+    if credit_check and partner.credit_limit is not None:
         order.credit_checked = True
         order.credit_blocked = order.gross_amount > partner.credit_limit - _exposure(
             ledger, sold_to
@@ -133,11 +141,6 @@ def create_order(ledger: Ledger, payload: dict[str, Any]) -> SalesOrder:
     order.number = ledger.next_number("sales_order")
     ledger.add_order(order)
     return order
-
-
-def _alpha(number: str) -> str:
-    """SAP's ALPHA conversion: numeric keys are stored with leading zeros."""
-    return number.zfill(10) if number.isdigit() else number
 
 
 def _sold_to_problems(
@@ -183,12 +186,14 @@ def _header_problems(currency: str, terms: str) -> list[ErrorDetail]:
 
 def _items(
     payload: Mapping[str, Any], currency: str, country: str, changed: int
-) -> tuple[list[SalesOrderItem], list[ErrorDetail]]:
+) -> tuple[list[SalesOrderItem], list[ErrorDetail], list[tuple[str, str, str]]]:
+    """The priced items, the problems that refuse the order, and warnings that do not."""
     rows = inline_rows(payload, "to_Item")
     if not rows:
-        return [], [ErrorDetail(MSG_MANDATORY, "Enter at least one item", "to_Item")]
+        return [], [ErrorDetail(MSG_MANDATORY, "Enter at least one item", "to_Item")], []
     items: list[SalesOrderItem] = []
     problems: list[ErrorDetail] = []
+    warnings: list[tuple[str, str, str]] = []
     seen: set[str] = set()
     for index, row in enumerate(rows):
         raw_number = text_value(row, "SalesOrderItem", 6, "to_Item/SalesOrderItem")
@@ -206,7 +211,25 @@ def _items(
         problems.extend(item_problems)
         if item is not None:
             items.append(item)
-    return items, problems
+            warnings.extend(_availability(item, target))
+    return items, problems, warnings
+
+
+def _availability(item: SalesOrderItem, target: str) -> list[tuple[str, str, str]]:
+    """A warning when the availability check confirms less than the requested quantity: the
+    order is still taken, the rest confirmed later."""
+    available = catalog.MATERIALS[item.material].available
+    if available is None or item.quantity <= available:
+        return []
+    later = item.quantity - available
+    return [
+        (
+            MSG_PARTLY_CONFIRMED,
+            f"Only {available} {item.unit} of material {item.material} can be confirmed for the "
+            f"requested delivery date; {later} {item.unit} will be confirmed later",
+            target + "RequestedQuantity",
+        )
+    ]
 
 
 def _item(
@@ -305,21 +328,10 @@ def _exposure(ledger: Ledger, sold_to: str) -> Decimal:
 
 
 def reject_item(
-    ledger: Ledger,
-    order: SalesOrder,
-    item: SalesOrderItem,
-    payload: dict[str, Any],
-    if_match: str | None,
+    ledger: Ledger, order: SalesOrder, item: SalesOrderItem, payload: dict[str, Any]
 ) -> None:
-    """Set or clear an item's reason for rejection, under optimistic locking (If-Match)."""
-    if if_match is None:
-        raise SapError.one(428, MSG_ETAG_MISSING, "Operation requires an If-Match header")
-    if if_match != "*" and if_match != etag_of(item.changed_us):
-        raise SapError.one(
-            412,
-            MSG_ETAG_MISMATCH,
-            "The data has been changed in the meantime; read it again (ETag)",
-        )
+    """Set or clear an item's reason for rejection. The item has no ETag of its own (only the
+    header has one), so no If-Match is asked for; SAP locks the order while it changes."""
     for name, value in payload.items():
         unchanged = {"SalesOrder": order.number, "SalesOrderItem": item.number}
         if (
@@ -350,30 +362,24 @@ def reject_item(
 # --- entities ---------------------------------------------------------------------------------
 
 
-def _process_status(stage: str) -> str:
-    """A: not yet processed, B: in delivery, C: completed (billed)."""
-    if stage == "accepted":
-        return "A"
-    return "C" if stage in ("invoiced", "paid") else "B"
-
-
-def _delivery_status(stage: str) -> str:
-    """A: not delivered, B: a delivery exists, C: its goods are issued."""
-    if stage == "accepted":
-        return "A"
-    return "B" if stage == "in_fulfillment" else "C"
+def _delivered(order: SalesOrder) -> bool:
+    """Whether the order's delivery exists: SAP counts an order delivered once the delivery
+    document is created for its quantity, goods issued or not (that is the delivery's status)."""
+    return order.stage != "accepted"
 
 
 def _statuses(order: SalesOrder) -> dict[str, str]:
     rejected = sum(item.rejected for item in order.items)
     all_rejected = rejected == len(order.items)
-    process = "C" if all_rejected else _process_status(order.stage)
-    delivery = _delivery_status(order.stage)
+    delivered = _delivered(order)
+    delivery = "C" if delivered else "A"
     credit = "" if not order.credit_checked else ("B" if order.credit_blocked else "A")
     return {
-        "OverallSDProcessStatus": process,
-        "OverallDeliveryStatus": delivery,
+        # A: open, C: completed. Delivery-related billing is tracked on the delivery, so the
+        # order is complete once delivered (or rejected).
+        "OverallSDProcessStatus": "C" if all_rejected or delivered else "A",
         "OverallTotalDeliveryStatus": delivery,
+        "OverallDeliveryStatus": delivery,
         "OverallOrdReltdBillgStatus": "",  # billing follows the delivery, not the order
         "TotalCreditCheckStatus": credit,
         "OverallSDDocumentRejectionSts": "A" if not rejected else ("C" if all_rejected else "B"),
@@ -383,10 +389,10 @@ def _statuses(order: SalesOrder) -> dict[str, str]:
     }
 
 
-def order_node(order: SalesOrder, *, simulated: bool = False) -> Node:
-    kind = "A_SalesOrderSimulation" if simulated else "A_SalesOrder"
-    namespace = SIMULATION_SERVICE if simulated else SERVICE
-    properties: dict[str, Any] = {
+def _header_properties(order: SalesOrder) -> dict[str, Any]:
+    """The order header's properties; each service's entity type declares which it shows (the
+    simulation's, for one, has no totals and no statuses)."""
+    return {
         "SalesOrder": order.number,
         "SalesOrderType": order.order_type,
         "SalesOrganization": order.sales_organization,
@@ -397,69 +403,85 @@ def order_node(order: SalesOrder, *, simulated: bool = False) -> Node:
         "YY1_GatewayRef_SDH": order.gateway_ref,
         "CreationDate": edm_datetime(order.created_ms),
         "SalesOrderDate": edm_datetime(order.created_ms),
+        "PricingDate": edm_datetime(order.created_ms),
         "LastChangeDateTime": edm_datetimeoffset(order.changed_us),
         "RequestedDeliveryDate": edm_datetime(order.requested_delivery_ms),
         "TransactionCurrency": order.currency,
         "CustomerPaymentTerms": order.payment_terms,
         "TotalNetAmount": edm_decimal(order.net_amount),
-        **_statuses(order),
     }
-    if simulated:
-        properties["TotalTaxAmount"] = edm_decimal(order.tax_amount)
-        properties["TotalGrossAmount"] = edm_decimal(order.gross_amount)
+
+
+def order_node(order: SalesOrder) -> Node:
+    properties = {**_header_properties(order), **_statuses(order)}
     return Node(
-        path=kind + key_text(SalesOrder=order.number),
-        type_name=f"{namespace}.{kind}Type",
+        path="A_SalesOrder" + key_text(SalesOrder=order.number),
+        type_name=f"{SERVICE}.A_SalesOrderType",
         properties=properties,
-        navigation={
-            "to_Item": lambda: [item_node(order, item, simulated=simulated) for item in order.items]
-        },
-        etag=None if simulated else etag_of(order.changed_us),
+        navigation={"to_Item": lambda: [item_node(order, item) for item in order.items]},
+        etag=etag_of(order.changed_us),
     )
 
 
-def item_node(order: SalesOrder, item: SalesOrderItem, *, simulated: bool = False) -> Node:
-    kind = "A_SalesOrderSimulationItem" if simulated else "A_SalesOrderItem"
-    namespace = SIMULATION_SERVICE if simulated else SERVICE
+def item_node(order: SalesOrder, item: SalesOrderItem) -> Node:
     keys = {"SalesOrder": order.number, "SalesOrderItem": item.number}
+    delivered = _delivered(order)
     return Node(
-        path=kind + key_text(**keys),
-        type_name=f"{namespace}.{kind}Type",
+        path="A_SalesOrderItem" + key_text(**keys),
+        type_name=f"{SERVICE}.A_SalesOrderItemType",
         properties={
             **keys,
-            "SalesOrderItemCategory": "TAN",
-            "SalesOrderItemText": item.description,
-            "Material": item.material,
-            "RequestedQuantity": edm_decimal(item.quantity, 3),
-            "RequestedQuantityUnit": item.unit,
-            "NetPriceAmount": edm_decimal(item.net_price),
-            "NetPriceQuantity": "1",
-            "NetAmount": edm_decimal(item.net_amount),
-            "TaxAmount": edm_decimal(item.tax_amount),
-            "TransactionCurrency": order.currency,
-            "SalesDocumentRjcnReason": item.rejection_reason,
-            "SDProcessStatus": "C" if item.rejected else _process_status(order.stage),
-            "DeliveryStatus": "" if item.rejected else _delivery_status(order.stage),
+            **_item_properties(order, item),
+            "SDProcessStatus": "C" if item.rejected or delivered else "A",
+            "DeliveryStatus": "" if item.rejected else ("C" if delivered else "A"),
             "ItemBillingBlockReason": "",
         },
-        navigation={"to_PricingElement": lambda: _pricing_nodes(order, item, namespace, kind)},
-        etag=None if simulated else etag_of(item.changed_us),
+        navigation={
+            "to_PricingElement": lambda: _pricing_nodes(
+                order, item, SERVICE, "A_SalesOrderItemPrElement"
+            )
+        },
     )
+
+
+def _item_properties(order: SalesOrder, item: SalesOrderItem) -> dict[str, Any]:
+    return {
+        "SalesOrderItemCategory": "TAN",
+        "SalesOrderItemText": item.description,
+        "Material": item.material,
+        "RequestedQuantity": edm_decimal(item.quantity, 3),
+        "RequestedQuantityUnit": item.unit,
+        "NetAmount": edm_decimal(item.net_amount),
+        "TaxAmount": edm_decimal(item.tax_amount),
+        "TransactionCurrency": order.currency,
+        "SalesDocumentRjcnReason": item.rejection_reason,
+    }
 
 
 def _pricing_nodes(
-    order: SalesOrder, item: SalesOrderItem, namespace: str, kind: str
+    order: SalesOrder, item: SalesOrderItem, namespace: str, entity_set: str
 ) -> list[Node]:
-    conditions: list[tuple[str, Decimal, Decimal]] = [
-        (catalog.NET_PRICE_CONDITION, item.net_price, item.net_amount),
-        (catalog.OUTPUT_TAX_CONDITION, Decimal("0"), item.tax_amount),
+    conditions: list[tuple[str, str, Decimal, Decimal]] = [
+        (
+            catalog.NET_PRICE_CONDITION,
+            catalog.PRICE_CONDITION_CLASS,
+            item.net_price,
+            item.net_amount,
+        ),
+        (catalog.OUTPUT_TAX_CONDITION, catalog.TAX_CONDITION_CLASS, Decimal("0"), item.tax_amount),
     ]
     if item.expected_price is not None:
         conditions.insert(
-            0, (catalog.EXPECTED_PRICE_CONDITION, item.expected_price, item.net_amount)
+            0,
+            (
+                catalog.EXPECTED_PRICE_CONDITION,
+                catalog.PRICE_CONDITION_CLASS,
+                item.expected_price,
+                item.net_amount,
+            ),
         )
     nodes = []
-    for counter, (condition, rate, amount) in enumerate(conditions, 1):
+    for counter, (condition, kind, rate, amount) in enumerate(conditions, 1):
         keys = {
             "SalesOrder": order.number,
             "SalesOrderItem": item.number,
@@ -468,23 +490,31 @@ def _pricing_nodes(
         }
         nodes.append(
             Node(
-                path=kind.replace("Item", "ItemPrElement") + key_text(**keys),
-                type_name=f"{namespace}.{kind.replace('Item', 'ItemPrElement')}Type",
+                path=entity_set + key_text(**keys),
+                type_name=f"{namespace}.{entity_set}Type",
                 properties={
                     **keys,
                     "ConditionType": condition,
                     "ConditionRateValue": edm_decimal(rate),
                     "ConditionCurrency": order.currency,
                     "ConditionAmount": edm_decimal(amount),
+                    "ConditionClass": kind,
+                    # The customer's expected price only checks the price; it prices nothing.
+                    "ConditionIsForStatistics": condition == catalog.EXPECTED_PRICE_CONDITION,
+                    "TransactionCurrency": order.currency,
                 },
             )
         )
     return nodes
 
 
+def _warnings(order: SalesOrder) -> list[ErrorDetail]:
+    return [ErrorDetail(code, text, target, "warning") for code, text, target in order.warnings]
+
+
 def entity_sets(ledger: Ledger) -> dict[str, EntitySet]:
     def order(key: Mapping[str, str]) -> SalesOrder | None:
-        return ledger.orders.get(_alpha(key["SalesOrder"]))
+        return ledger.orders.get(key["SalesOrder"])
 
     def item(key: Mapping[str, str]) -> tuple[SalesOrder, SalesOrderItem] | None:
         found = order(key)
@@ -499,15 +529,16 @@ def entity_sets(ledger: Ledger) -> dict[str, EntitySet]:
         return [ledger.orders[n] for n in ledger.orders_by_ref.get(ref, ())]
 
     def by_sold_to(sold_to: str) -> list[SalesOrder]:
-        return [ledger.orders[n] for n in ledger.orders_by_sold_to.get(_alpha(sold_to), ())]
+        return [ledger.orders[n] for n in ledger.orders_by_sold_to.get(sold_to, ())]
 
     def create(payload: dict[str, Any]) -> Node:
-        return order_node(create_order(ledger, payload))
+        created = create_order(ledger, payload)
+        node = order_node(created)
+        node.warnings = _warnings(created)
+        return node
 
-    def update(
-        row: tuple[SalesOrder, SalesOrderItem], payload: dict[str, Any], if_match: str | None
-    ) -> Node:
-        reject_item(ledger, row[0], row[1], payload, if_match)
+    def update(row: tuple[SalesOrder, SalesOrderItem], payload: dict[str, Any]) -> Node:
+        reject_item(ledger, row[0], row[1], payload)
         return item_node(*row)
 
     return {
@@ -529,7 +560,7 @@ def entity_sets(ledger: Ledger) -> dict[str, EntitySet]:
             node=lambda row: item_node(*row),
             indexed={
                 "SalesOrder": lambda n: [
-                    (o, i) for o in [ledger.orders.get(_alpha(n))] if o for i in o.items
+                    (o, i) for o in [ledger.orders.get(n)] if o for i in o.items
                 ]
             },
             update=update,
@@ -538,11 +569,71 @@ def entity_sets(ledger: Ledger) -> dict[str, EntitySet]:
     }
 
 
+# --- the simulation ---------------------------------------------------------------------------
+
+PRICING = "to_Pricing"
+CREDIT = "to_Credit"
+
+
+def simulation_node(order: SalesOrder, *, pricing: bool, credit: bool) -> Node:
+    """A_SalesOrderSimulation as SAP answers it: the header without totals or credit status;
+    those come under to_Pricing and to_Credit, and only when the request asked for them (an
+    empty object each). Without to_Pricing the items carry no prices."""
+    navigation: dict[str, Any] = {
+        "to_Item": lambda: [_simulated_item(order, i, pricing=pricing) for i in order.items]
+    }
+    if pricing:
+        navigation[PRICING] = lambda: Node(
+            path="A_SalesOrderPricingSimulation" + key_text(SalesOrder=order.number),
+            type_name=f"{SIMULATION_SERVICE}.A_SalesOrderPricingSimulationType",
+            properties={
+                "SalesOrder": order.number,
+                "TotalNetAmount": edm_decimal(order.net_amount),
+                "TransactionCurrency": order.currency,
+            },
+        )
+    if credit:
+        status = "B" if order.credit_blocked else "A"
+        navigation[CREDIT] = lambda: Node(
+            path="A_SalesOrderCreditSimulation" + key_text(SalesOrder=order.number),
+            type_name=f"{SIMULATION_SERVICE}.A_SalesOrderCreditSimulationType",
+            properties={"SalesOrder": order.number, "TotalCreditCheckStatus": status},
+        )
+    return Node(
+        path="A_SalesOrderSimulation" + key_text(SalesOrder=order.number),
+        type_name=f"{SIMULATION_SERVICE}.A_SalesOrderSimulationType",
+        properties=_header_properties(order),
+        navigation=navigation,
+        warnings=_warnings(order),
+    )
+
+
+def _simulated_item(order: SalesOrder, item: SalesOrderItem, *, pricing: bool) -> Node:
+    keys = {"SalesOrder": order.number, "SalesOrderItem": item.number}
+    properties = {**keys, **_item_properties(order, item)}
+    if not pricing:
+        properties.update(NetAmount=edm_decimal(Decimal("0")), TaxAmount=edm_decimal(Decimal("0")))
+    return Node(
+        path="A_SalesOrderItemSimulation" + key_text(**keys),
+        type_name=f"{SIMULATION_SERVICE}.A_SalesOrderItemSimulationType",
+        properties=properties,
+        navigation={
+            "to_PricingElement": lambda: (
+                _pricing_nodes(order, item, SIMULATION_SERVICE, "A_SalesOrderItmPrcgElmntSimln")
+                if pricing
+                else []
+            )
+        },
+    )
+
+
 def simulation_sets(ledger: Ledger) -> dict[str, EntitySet]:
     """A_SalesOrderSimulation: POST an order, get it priced and credit-checked, nothing saved."""
 
     def simulate(payload: dict[str, Any]) -> Node:
-        return order_node(priced_order(ledger, payload), simulated=True)
+        credit = CREDIT in payload
+        order = priced_order(ledger, payload, credit_check=credit)
+        return simulation_node(order, pricing=PRICING in payload, credit=credit)
 
     return {
         "A_SalesOrderSimulation": EntitySet(
@@ -550,7 +641,7 @@ def simulation_sets(ledger: Ledger) -> dict[str, EntitySet]:
             read_operation=operations.QUOTES_VALIDATE,
             rows=lambda: (),
             lookup=lambda key: None,
-            node=lambda order: order_node(order, simulated=True),
+            node=lambda order: simulation_node(order, pricing=True, credit=True),
             create=simulate,
             create_operation=operations.QUOTES_VALIDATE,
         )

@@ -55,7 +55,7 @@ ADDRESSES = {
 CURRENCIES = {"DE01": "EUR", "US01": "USD", "FR01": "EUR"}
 
 
-def legacy_config(base_url: str, **extra_maps: dict[str, str]) -> SapBackend:
+def legacy_config(base_url: str, **extra_maps: dict[str, Any]) -> SapBackend:
     """The repository's backends/legacy.yaml, pointed at `base_url`, maps optionally extended."""
     raw = yaml.safe_load((REPO / "backends" / "legacy.yaml").read_text())
     raw["base_url"] = base_url
@@ -262,7 +262,9 @@ async def test_payment_terms_sap_does_not_know_come_back_as_invalid_payment_term
 
     assert error.code is Code.INVALID_PAYMENT_TERMS
     assert set(pointers(error)) == {"/payment_terms"}
-    assert "NT90" in error.detail  # SAP's own words reach the user
+    # SAP's words reach the user in canonical terms, and support as SAP said them
+    assert "NET90" in error.detail and "NT90" not in error.detail
+    assert "NT90" in str(error.erp_message)
 
 
 async def test_a_legal_entity_without_a_company_code_is_refused_before_calling_sap(
@@ -359,7 +361,10 @@ async def test_a_material_sap_does_not_have_is_unknown_sku_at_its_line(sim_url: 
         await erp.aclose()
 
     assert (error.code, pointers(error)) == (Code.UNKNOWN_SKU, ["/items/1/product_id"])
-    assert "FG-GIZMO3" in error.detail
+    assert (error.detail, error.erp_message) == (
+        "Product GIZMO-3 does not exist",
+        "Material FG-GIZMO3 does not exist",
+    )
 
 
 async def test_a_stale_price_is_price_mismatch_at_the_lines_unit_price(
@@ -726,14 +731,12 @@ def bp_answer(number: str = "0001000001") -> ErpResponse:
 def order_answer(number: str = "0010000001", **fields: Any) -> dict[str, Any]:
     items = [
         {
-            "__metadata": {"etag": f"W/\"datetimeoffset'item{n}'\""},
             "SalesOrderItem": str(n * 10),
             "Material": "FG-WIDGET1",
             "RequestedQuantity": "1.000",
-            "NetPriceAmount": "19.99",
             "NetAmount": "19.99",
-            "TaxAmount": "3.80",
             "SalesDocumentRjcnReason": "",
+            "to_PricingElement": {"results": [{"ConditionClass": "D", "ConditionAmount": "3.80"}]},
         }
         for n in (1, 2)
     ]
@@ -743,7 +746,7 @@ def order_answer(number: str = "0010000001", **fields: Any) -> dict[str, Any]:
         "TransactionCurrency": "EUR",
         "TotalNetAmount": "39.98",
         "OverallSDProcessStatus": "A",
-        "OverallDeliveryStatus": "A",
+        "OverallTotalDeliveryStatus": "A",
         "OverallSDDocumentRejectionSts": "A",
         "to_Item": {"results": items},
         **fields,
@@ -939,7 +942,7 @@ async def test_concurrent_writes_wait_for_one_token_fetch() -> None:
     assert {r.header("x-csrf-token") for r in transport.sent if r.method == "POST"} == {"t0k3n"}
 
 
-async def test_cancel_patches_each_open_item_with_its_etag_then_reads_back() -> None:
+async def test_cancel_patches_each_open_item_without_an_etag_then_reads_back() -> None:
     rejected = order_answer(OverallSDDocumentRejectionSts="C", OverallSDProcessStatus="C")
     transport = FakeTransport(
         [
@@ -954,50 +957,25 @@ async def test_cancel_patches_each_open_item_with_its_etag_then_reads_back() -> 
     order = await fake_adapter(transport).cancel_sales_order("0010000001", context())
 
     patches = [r for r in transport.sent if r.method == "PATCH"]
+    # Only the order header has an ETag in SAP's metadata: items are changed without If-Match.
     assert [(p.path, p.header("If-Match"), p.json_body) for p in patches] == [
         (
             "/sap/opu/odata/sap/API_SALES_ORDER_SRV/"
             "A_SalesOrderItem(SalesOrder='0010000001',SalesOrderItem='10')",
-            "W/\"datetimeoffset'item1'\"",
+            None,
             {"SalesDocumentRjcnReason": "10"},
         ),
         (
             "/sap/opu/odata/sap/API_SALES_ORDER_SRV/"
             "A_SalesOrderItem(SalesOrder='0010000001',SalesOrderItem='20')",
-            "W/\"datetimeoffset'item2'\"",
+            None,
             {"SalesDocumentRjcnReason": "10"},
         ),
     ]
-    assert transport.sent[0].params == {"sap-client": "100", "$expand": "to_Item"}
+    read = transport.sent[0].params or {}
+    assert (read["$expand"], read["sap-client"]) == ("to_Item/to_PricingElement", "100")
+    assert read["$select"].startswith("SalesOrder,SoldToParty,")
     assert order.status is SalesOrderStatus.CANCELLED
-
-
-async def test_cancel_after_a_concurrent_change_reads_the_new_etag_and_retries() -> None:
-    stale = json_response(412, {"error": {"code": "/IWBEP/CM_MGW_RT/022", "message": "changed"}})
-    transport = FakeTransport(
-        [
-            json_response(200, order_answer()),
-            token_answer(),
-            stale,
-            json_response(200, order_answer()),
-            empty_response(204),
-            empty_response(204),
-            json_response(200, order_answer(OverallSDDocumentRejectionSts="C")),
-        ]
-    )
-
-    order = await fake_adapter(transport).cancel_sales_order("0010000001", context())
-
-    assert order.status is SalesOrderStatus.CANCELLED
-    assert [r.method for r in transport.sent] == [
-        "GET",
-        "HEAD",
-        "PATCH",
-        "GET",
-        "PATCH",
-        "PATCH",
-        "GET",
-    ]
 
 
 async def test_a_transport_failure_passes_through_unchanged() -> None:

@@ -636,7 +636,7 @@ def test_gateway_simulate_cloud_takes_the_accounts_options() -> None:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     args = [PYTHON, "-m", "gateway.cli", "simulate", "cloud", "--port", str(port)]
-    options = ["--without-custom-fields", "--concurrency-limit", "3"]
+    options = ["--no-custom-fields", "--concurrency-limit", "3"]
     with run_process([*args, *options], url + "/_sim/stats", expect=200):
         assert httpx.get(url + "/_sim/governance").json()["concurrency_limit"] == 3
         with httpx.Client(base_url=url) as client:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import replace
 from typing import Any, TypeVar
 
 from gateway.adapters.answers import AnswerBoundary
@@ -27,47 +28,60 @@ from gateway.adapters.sap.client import SapClient
 from gateway.adapters.sap.errors import Subject, at_billing_address
 from gateway.adapters.sap.inbound import (
     customer_from_sap,
+    delivery_status,
     document_numbers,
     invoice_from_sap,
-    open_item_etags,
+    open_items,
     quote_from_sap,
     sales_order_from_sap,
     shipment_from_sap,
-    with_payment,
+    with_follow_on,
 )
-from gateway.adapters.sap.odata import entity_of, entity_path, equals_filter
-from gateway.adapters.sap.outbound import customer_payload, rejection_payload, sales_order_payload
+from gateway.adapters.sap.odata import entity_of, entity_path, equals_filter, text_of
+from gateway.adapters.sap.outbound import (
+    customer_payload,
+    rejection_payload,
+    sales_order_payload,
+    simulation_payload,
+)
 from gateway.adapters.sap.services import (
     BILLING_DOCUMENTS,
     BILLING_EXPAND,
     BILLING_ITEMS,
+    BILLING_SELECT,
     BUSINESS_PARTNERS,
     CUSTOMER_EXPAND,
+    CUSTOMER_SELECT,
     DELIVERIES,
     DELIVERY_EXPAND,
+    DELIVERY_ITEM_SELECT,
     DELIVERY_ITEMS,
+    DELIVERY_SELECT,
     GATEWAY_REF_FIELD,
     ORDER_EXPAND,
+    ORDER_SELECT,
     SALES_ORDER_ITEMS,
     SALES_ORDER_SERVICE,
     SALES_ORDERS,
     SIMULATIONS,
 )
+from gateway.adapters.sap.terms import SapTerms
 from gateway.adapters.sap.value_maps import SapMaps
 from gateway.config.backends import SAP_KIND, SapBackend, credentials_from
-from gateway.domain.errors import Code, ErpFailure, GatewayError, not_found
+from gateway.domain.errors import GatewayError, not_found
 from gateway.domain.models import CustomerCreate, OrderItem, SalesOrderStatus
 
 D = TypeVar("D")
-_CANCEL_ATTEMPTS = 2  # a concurrent change (412) makes the cancel read the order once more
-
-
-class _StaleItem(Exception):
-    """An item changed between reading its ETag and patching it."""
+_CUSTOMER_READ = {"$expand": CUSTOMER_EXPAND, "$select": CUSTOMER_SELECT}
+_ORDER_READ = {"$expand": ORDER_EXPAND, "$select": ORDER_SELECT}
+_DELIVERY_READ = {"$expand": DELIVERY_EXPAND, "$select": DELIVERY_SELECT}
+_BILLING_READ = {"$expand": BILLING_EXPAND, "$select": BILLING_SELECT}
 
 
 class SapODataAdapter:
-    """One SAP backend. Reuses one CSRF session for all writes; refetches it once on a 403."""
+    """One SAP backend. Reuses one CSRF session for all writes; refetches it once on a 403.
+    What SAP says with a success (`sap-message`) reaches the result as notices, and every SAP
+    text the user sees names SKUs and legal entities, never materials or company codes."""
 
     kind = SAP_KIND
 
@@ -82,8 +96,24 @@ class SapODataAdapter:
         self.name = name
         # Every SAP answer is mapped through this one boundary (here and in the client).
         self._answers = AnswerBoundary(name)
-        self._client = SapClient(transport, username, password, config.sap_client, self._answers)
         self._maps = SapMaps.from_config(config.value_maps)
+        self._client = SapClient(
+            transport,
+            username,
+            password,
+            config.sap_client,
+            self._answers,
+            SapTerms(self._maps),
+        )
+
+    @property
+    def client(self) -> SapClient:
+        """The HTTP client, for checks of the tenant's set-up (see `doctor.py`)."""
+        return self._client
+
+    @property
+    def maps(self) -> SapMaps:
+        return self._maps
 
     # --- customers ------------------------------------------------------------------------------
 
@@ -97,14 +127,15 @@ class SapODataAdapter:
             body = self._client.answer(response, Subject.CUSTOMER, ctx, write=True)
         except GatewayError as error:
             raise at_billing_address(error, request.billing_index) from None
-        return self._answers.mapped(
+        customer = self._answers.mapped(
             ctx, lambda: customer_from_sap(entity_of(body), self._maps), write=True
         )
+        return replace(customer, notices=self._client.notices(response))
 
     async def get_customer(self, erp_id: str, ctx: CallContext) -> ErpCustomer | None:
         ctx = ctx.serving("get_customer")
         path = entity_path(BUSINESS_PARTNERS, BusinessPartner=erp_id)
-        body = await self._client.read(path, {"$expand": CUSTOMER_EXPAND}, ctx)
+        body = await self._client.read(path, _CUSTOMER_READ, ctx)
         if body is None:
             return None
         return self._answers.mapped(ctx, lambda: customer_from_sap(entity_of(body), self._maps))
@@ -113,20 +144,16 @@ class SapODataAdapter:
         self, gateway_ref: str, ctx: CallContext
     ) -> ErpCustomer | None:
         ctx = ctx.serving("find_customer_by_gateway_ref")
-        row = await self._by_gateway_ref(BUSINESS_PARTNERS, CUSTOMER_EXPAND, gateway_ref, ctx)
+        row = await self._by_gateway_ref(BUSINESS_PARTNERS, _CUSTOMER_READ, gateway_ref, ctx)
         if row is None:
             return None
         return self._answers.mapped(ctx, lambda: customer_from_sap(row, self._maps))
 
     async def _by_gateway_ref(
-        self, entity_set: str, expand: str, gateway_ref: str, ctx: CallContext
+        self, entity_set: str, read: Mapping[str, str], gateway_ref: str, ctx: CallContext
     ) -> dict[str, Any] | None:
         """The one entity of `entity_set` whose custom field holds the gateway reference."""
-        query = {
-            "$filter": equals_filter(GATEWAY_REF_FIELD, gateway_ref),
-            "$expand": expand,
-            "$top": "1",
-        }
+        query = {"$filter": equals_filter(GATEWAY_REF_FIELD, gateway_ref), **read, "$top": "1"}
         rows = await self._client.read_rows(entity_set, query, ctx)
         return rows[0] if rows else None
 
@@ -149,81 +176,86 @@ class SapODataAdapter:
         )
         response = await self._client.write("POST", SALES_ORDERS, payload, ctx)
         body = self._client.answer(response, Subject.SALES_ORDER, ctx, write=True)
-        return self._answers.mapped(
-            ctx, lambda: sales_order_from_sap(entity_of(body), self._maps), write=True
-        )
+        created, order = self._answers.mapped(ctx, lambda: self._order_of(body), write=True)
+        order = await self._with_follow_on(order, created, ctx)
+        return replace(order, notices=self._client.notices(response))
 
     async def get_sales_order(self, erp_id: str, ctx: CallContext) -> ErpSalesOrder | None:
         ctx = ctx.serving("get_sales_order")
-        body = await self._client.read(self._order_path(erp_id), {"$expand": ORDER_EXPAND}, ctx)
-        if body is None:
+        found = await self._order_entity(erp_id, ctx)
+        if found is None:
             return None
-        order = self._answers.mapped(ctx, lambda: sales_order_from_sap(entity_of(body), self._maps))
-        return await self._with_payment(order, ctx)
+        entity, order = found
+        return await self._with_follow_on(order, entity, ctx)
 
     async def find_sales_order_by_gateway_ref(
         self, gateway_ref: str, ctx: CallContext
     ) -> ErpSalesOrder | None:
         ctx = ctx.serving("find_sales_order_by_gateway_ref")
-        row = await self._by_gateway_ref(SALES_ORDERS, ORDER_EXPAND, gateway_ref, ctx)
+        row = await self._by_gateway_ref(SALES_ORDERS, _ORDER_READ, gateway_ref, ctx)
         if row is None:
             return None
         order = self._answers.mapped(ctx, lambda: sales_order_from_sap(row, self._maps))
-        return await self._with_payment(order, ctx)
+        return await self._with_follow_on(order, row, ctx)
 
     async def cancel_sales_order(self, erp_id: str, ctx: CallContext) -> ErpSalesOrder:
-        """Reject every open item (PATCH with the item's ETag), then read the order back."""
+        """Reject every open item (a PATCH each; items carry no ETag), then read the order back.
+        SAP itself refuses once a delivery exists (invalid_state)."""
         ctx = ctx.serving("cancel_sales_order")
-        for attempt in range(_CANCEL_ATTEMPTS):
-            found = await self._order_entity(erp_id, ctx)
-            if found is None:
-                raise not_found("No such sales order in the ERP.")
-            entity, order = found
-            if order.status is SalesOrderStatus.CANCELLED:
-                return order
-            try:
-                await self._reject_items(erp_id, entity, ctx, last=attempt + 1 == _CANCEL_ATTEMPTS)
-            except _StaleItem:
-                continue
-            cancelled = await self.get_sales_order(erp_id, ctx)
-            if cancelled is None:
-                raise self._answers.bad_response(
-                    ctx,
-                    "the order was not found right after its items were rejected",
-                    write=False,
-                    detail="The ERP lost the order it just changed.",
-                )
-            return cancelled
-        raise ErpFailure(Code.ERP_UNAVAILABLE, "The order kept changing in the ERP; retry shortly.")
+        found = await self._order_entity(erp_id, ctx)
+        if found is None:
+            raise not_found("No such sales order in the ERP.")
+        entity, order = found
+        if order.status is SalesOrderStatus.CANCELLED:
+            return order
+        # One item after the other: SAP locks the whole order while an item changes.
+        for item in self._answers.mapped(ctx, lambda: open_items(entity)):
+            path = entity_path(SALES_ORDER_ITEMS, SalesOrder=erp_id, SalesOrderItem=item)
+            response = await self._client.write("PATCH", path, rejection_payload(), ctx)
+            if response.status not in (200, 204):
+                raise self._client.refusal(response, Subject.CANCEL, ctx, write=True)
+        cancelled = await self.get_sales_order(erp_id, ctx)
+        if cancelled is None:
+            raise self._answers.bad_response(
+                ctx,
+                "the order was not found right after its items were rejected",
+                write=False,
+                detail="The ERP lost the order it just changed.",
+            )
+        return cancelled
 
     async def _order_entity(
         self, erp_id: str, ctx: CallContext
     ) -> tuple[dict[str, Any], ErpSalesOrder] | None:
-        """The raw A_SalesOrder with its items (for their ETags) and its canonical reading."""
-        body = await self._client.read(self._order_path(erp_id), {"$expand": ORDER_EXPAND}, ctx)
+        """The raw A_SalesOrder with its items and its canonical reading (header only)."""
+        body = await self._client.read(self._order_path(erp_id), _ORDER_READ, ctx)
         if body is None:
             return None
-        entity = self._answers.mapped(ctx, lambda: entity_of(body))
-        return entity, self._answers.mapped(ctx, lambda: sales_order_from_sap(entity, self._maps))
+        return self._answers.mapped(ctx, lambda: self._order_of(body))
 
-    async def _reject_items(
-        self, erp_id: str, entity: Mapping[str, Any], ctx: CallContext, *, last: bool
-    ) -> None:
-        # One item after the other: SAP locks the whole order while an item changes.
-        for item, etag in self._answers.mapped(ctx, lambda: open_item_etags(entity)):
-            path = entity_path(SALES_ORDER_ITEMS, SalesOrder=erp_id, SalesOrderItem=item)
-            response = await self._client.write(
-                "PATCH", path, rejection_payload(), ctx, {"If-Match": etag}
-            )
-            if response.status == 412 and not last:
-                raise _StaleItem
-            if response.status not in (200, 204):
-                raise self._client.refusal(response, Subject.CANCEL, ctx, write=True)
+    def _order_of(self, body: Any) -> tuple[dict[str, Any], ErpSalesOrder]:
+        entity = entity_of(body)
+        return entity, sales_order_from_sap(entity, self._maps)
 
-    async def _with_payment(self, order: ErpSalesOrder, ctx: CallContext) -> ErpSalesOrder:
-        if order.status is not SalesOrderStatus.INVOICED:
+    async def _with_follow_on(
+        self, order: ErpSalesOrder, entity: Mapping[str, Any], ctx: CallContext
+    ) -> ErpSalesOrder:
+        """An order in fulfilment, read on in its deliveries (goods issued: shipped) and, once
+        goods are issued, its billing documents (invoiced, paid)."""
+        if order.status is not SalesOrderStatus.IN_FULFILLMENT:
             return order
-        return with_payment(order, await self.list_invoices(order.erp_id, ctx))
+        query = {
+            "$filter": equals_filter("ReferenceSDDocument", order.erp_id),
+            "$select": DELIVERY_ITEM_SELECT,
+        }
+        rows = await self._client.read_rows(DELIVERY_ITEMS, query, ctx)
+        movements = self._answers.mapped(
+            ctx, lambda: [text_of(row, "GoodsMovementStatus") for row in rows]
+        )
+        issued = "C" in movements
+        invoices = await self.list_invoices(order.erp_id, ctx) if issued else []
+        fully = self._answers.mapped(ctx, lambda: delivery_status(entity) == "C")
+        return with_follow_on(order, movements, invoices, fully_delivered=fully)
 
     @staticmethod
     def _order_path(erp_id: str) -> str:
@@ -244,7 +276,7 @@ class SapODataAdapter:
     async def get_shipment(self, erp_id: str, ctx: CallContext) -> ErpShipment | None:
         ctx = ctx.serving("get_shipment")
         path = entity_path(DELIVERIES, DeliveryDocument=erp_id)
-        body = await self._client.read(path, {"$expand": DELIVERY_EXPAND}, ctx)
+        body = await self._client.read(path, _DELIVERY_READ, ctx)
         if body is None:
             return None
         return self._answers.mapped(ctx, lambda: shipment_from_sap(entity_of(body), self._maps))
@@ -269,7 +301,7 @@ class SapODataAdapter:
     ) -> list[D]:
         """The documents (deliveries, billing documents) whose items reference the order:
         found through the item entity set, then each read whole."""
-        query = {"$filter": equals_filter(*order_reference)}
+        query = {"$filter": equals_filter(*order_reference), "$select": number_field}
         rows = await self._client.read_rows(item_set, query, ctx)
         numbers = self._answers.mapped(ctx, lambda: document_numbers(rows, number_field))
         found = await asyncio.gather(*(read_one(n) for n in numbers))
@@ -278,7 +310,7 @@ class SapODataAdapter:
     async def get_invoice(self, erp_id: str, ctx: CallContext) -> ErpInvoice | None:
         ctx = ctx.serving("get_invoice")
         path = entity_path(BILLING_DOCUMENTS, BillingDocument=erp_id)
-        body = await self._client.read(path, {"$expand": BILLING_EXPAND}, ctx)
+        body = await self._client.read(path, _BILLING_READ, ctx)
         if body is None:
             return None
         return self._answers.mapped(ctx, lambda: invoice_from_sap(entity_of(body)))
@@ -297,12 +329,13 @@ class SapODataAdapter:
         """Price and credit-check through the simulation service: SAP saves nothing."""
         ctx = ctx.serving("validate_quote")
         entity = self._maps.legal_entity(legal_entity)
-        payload = sales_order_payload(
+        payload = simulation_payload(
             entity, customer.erp_id, currency, requested_delivery_date, items, self._maps
         )
         response = await self._client.write("POST", SIMULATIONS, payload, ctx)
         body = self._client.answer(response, Subject.SALES_ORDER, ctx, write=False)
-        return self._answers.mapped(ctx, lambda: quote_from_sap(entity_of(body), self._maps))
+        quote = self._answers.mapped(ctx, lambda: quote_from_sap(entity_of(body), self._maps))
+        return replace(quote, notices=self._client.notices(response))
 
     async def ping(self, ctx: CallContext) -> bool:
         try:

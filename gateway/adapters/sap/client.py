@@ -10,17 +10,25 @@ import asyncio
 import base64
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import partial
 from http.cookies import CookieError, SimpleCookie
 from typing import Any
 
 from multidict import CIMultiDictProxy
 
 from gateway.adapters.answers import AnswerBoundary
-from gateway.adapters.base import CallContext
+from gateway.adapters.base import CallContext, ErpNotice
 from gateway.adapters.http import ErpResponse, ErpTransport
-from gateway.adapters.sap.errors import Subject, error_from_sap, is_not_found, technical_error
-from gateway.adapters.sap.odata import results_of
-from gateway.adapters.sap.services import SALES_ORDER_SERVICE
+from gateway.adapters.sap.errors import (
+    Subject,
+    error_from_sap,
+    is_not_found,
+    notices_from,
+    technical_error,
+)
+from gateway.adapters.sap.odata import next_request, page_of
+from gateway.adapters.sap.services import MAX_PAGES, ODATA_ROOT, SALES_ORDER_SERVICE
+from gateway.adapters.sap.terms import SapTerms
 from gateway.domain.errors import GatewayError
 
 CSRF_HEADER = "x-csrf-token"
@@ -47,9 +55,11 @@ class SapClient:
         password: str,
         sap_client: str,
         answers: AnswerBoundary,
+        terms: SapTerms,
     ) -> None:
         self._transport = transport
         self._answers = answers
+        self._terms = terms
         credentials = base64.b64encode(f"{username}:{password}".encode()).decode("ascii")
         self._authorization = "Basic " + credentials
         self._client = {"sap-client": sap_client}
@@ -107,9 +117,28 @@ class SapClient:
     async def read_rows(
         self, path: str, query: Mapping[str, str], ctx: CallContext
     ) -> list[dict[str, Any]]:
-        response = await self.send("GET", path, ctx, query=query)
-        body = self.answer(response, Subject.READ, ctx, write=False)
-        return self._answers.mapped(ctx, lambda: results_of(body))
+        """Every entity of a collection: SAP pages big answers itself (`__next`), and each
+        page is asked for in turn, up to MAX_PAGES."""
+        rows: list[dict[str, Any]] = []
+        for _ in range(MAX_PAGES):
+            response = await self.send("GET", path, ctx, query=query)
+            page, link = self._answers.mapped(
+                ctx, partial(page_of, self.answer(response, Subject.READ, ctx, write=False))
+            )
+            rows.extend(page)
+            if link is None:
+                return rows
+            path, query = self._answers.mapped(ctx, partial(next_request, link, ODATA_ROOT))
+        raise self._answers.bad_response(
+            ctx,
+            f"more than {MAX_PAGES} pages",
+            write=False,
+            detail="The ERP's answer runs to more pages than the gateway reads.",
+        )
+
+    def notices(self, response: ErpResponse) -> tuple[ErpNotice, ...]:
+        """The warnings SAP sent with a success (`sap-message`), for the user to see."""
+        return notices_from(response.header("sap-message"), self._terms)
 
     async def write(
         self,
@@ -190,12 +219,16 @@ class SapClient:
     def refusal(
         self, response: ErpResponse, subject: Subject, ctx: CallContext, *, write: bool
     ) -> GatewayError:
-        return self._answers.refusal(ctx, lambda: _refusal(response, subject, write=write))
+        return self._answers.refusal(
+            ctx, lambda: _refusal(response, subject, self._terms, write=write)
+        )
 
 
-def _refusal(response: ErpResponse, subject: Subject, *, write: bool) -> GatewayError:
+def _refusal(
+    response: ErpResponse, subject: Subject, terms: SapTerms, *, write: bool
+) -> GatewayError:
     if response.status in _BUSINESS_STATUSES:
-        return error_from_sap(response.json(), subject)
+        return error_from_sap(response.json(), subject, terms)
     return technical_error(response.status, write=write, retry_after=response.header("retry-after"))
 
 

@@ -6,14 +6,17 @@ Not successful answers (see `inbound.py`) nor unreadable ones (`gateway.adapters
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from gateway.adapters.base import ErpNotice
 from gateway.adapters.http import ErpResponse
 from gateway.adapters.sap.odata import SapAnswerError
 from gateway.adapters.sap.services import CREDIT_LIMIT_FIELD, ITEM_STEP
+from gateway.adapters.sap.terms import SapTerms
 from gateway.domain.errors import Code, ErpFailure, FieldError, GatewayError
 
 _ITEM_TARGET_RE = re.compile(r"to_Item\((?:SalesOrderItem=)?'?(\d+)'?\)")
@@ -169,21 +172,51 @@ def at_billing_address(error: GatewayError, index: int) -> GatewayError:
     return error
 
 
-def error_from_sap(body: Any, subject: Subject) -> GatewayError:
+def error_from_sap(body: Any, subject: Subject, terms: SapTerms) -> GatewayError:
     """An SAP business refusal as one problem: the first detail's code, every detail's pointer.
 
-    SAP's own message texts are kept for the user; unknown message numbers are erp_rejected.
+    SAP's messages reach the user in canonical terms (SKUs and legal entities, not materials
+    and company codes), and as SAP said them in `erp_message`; unknown message numbers are
+    erp_rejected.
     """
     messages = sap_messages(body)
     codes = [SAP_MESSAGE_CODES.get(m.code, Code.ERP_REJECTED) for m in messages]
     errors = [
-        FieldError(pointer_for(m.target, subject, code), m.message)
+        FieldError(pointer_for(m.target, subject, code), terms.canonical_text(m.message))
         for m, code in zip(messages, codes, strict=True)
     ]
-    detail = "; ".join(dict.fromkeys(m.message for m in messages))
+    said = "; ".join(dict.fromkeys(m.message for m in messages))
     if subject in (Subject.CANCEL, Subject.READ):
         errors = []
-    return GatewayError(codes[0], detail, errors)
+    return GatewayError(codes[0], terms.canonical_text(said), errors, erp_message=said)
+
+
+# Severities of sap-message entries a user is told about; "success" says nothing new.
+_NOTICE_SEVERITIES = frozenset({"info", "warning", "error"})
+
+
+def notices_from(header: str | None, terms: SapTerms) -> tuple[ErpNotice, ...]:
+    """What SAP said with a success, from its `sap-message` header (a JSON message with its
+    `details`), in canonical terms and in SAP's words. A header that is not SAP's JSON says
+    nothing the gateway can tell a user, and does not undo the success: it is left out."""
+    if not header:
+        return ()
+    try:
+        message = json.loads(header)
+    except ValueError:
+        return ()
+    if not isinstance(message, dict):
+        return ()
+    details = message.get("details")
+    entries = [message, *(details if isinstance(details, list) else [])]
+    texts = [
+        str(entry["message"])
+        for entry in entries
+        if isinstance(entry, dict)
+        and entry.get("message")
+        and str(entry.get("severity", "")).lower() in _NOTICE_SEVERITIES
+    ]
+    return tuple(ErpNotice(terms.canonical_text(t), t) for t in dict.fromkeys(texts))
 
 
 def technical_error(status: int, *, write: bool, retry_after: str | None = None) -> ErpFailure:

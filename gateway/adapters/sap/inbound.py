@@ -24,6 +24,7 @@ from gateway.adapters.base import (
     ErpShipmentLine,
 )
 from gateway.adapters.sap.odata import (
+    SapAnswerError,
     amount_of,
     date_of,
     decimal_of,
@@ -31,9 +32,17 @@ from gateway.adapters.sap.odata import (
     quantity_of,
     required_text,
     rows_of,
+    sap_number,
     text_of,
 )
-from gateway.adapters.sap.services import CREDIT_LIMIT_FIELD, GATEWAY_REF_FIELD, ORGANIZATION
+from gateway.adapters.sap.services import (
+    CREDIT_LIMIT_FIELD,
+    GATEWAY_REF_FIELD,
+    ORGANIZATION,
+    SIMULATE_CREDIT,
+    SIMULATE_PRICING,
+    TAX_CONDITION_CLASS,
+)
 from gateway.adapters.sap.value_maps import SapMaps
 from gateway.domain.models import (
     AddressType,
@@ -50,7 +59,7 @@ _CENT = Decimal("0.01")
 
 
 def customer_from_sap(entity: Mapping[str, Any], maps: SapMaps) -> ErpCustomer:
-    number = required_text(entity, "BusinessPartner")
+    shown = required_text(entity, "BusinessPartner")
     customer = one_of(entity, "to_Customer") or {}
     companies = rows_of(customer, "to_CustomerCompany")
     areas = rows_of(customer, "to_CustomerSalesArea")
@@ -69,8 +78,8 @@ def customer_from_sap(entity: Mapping[str, Any], maps: SapMaps) -> ErpCustomer:
         name = text_of(entity, "BusinessPartnerFullName")
     blocked = entity.get("BusinessPartnerIsBlocked") is True
     return ErpCustomer(
-        erp_id=number,
-        document_number=number,
+        erp_id=sap_number(shown),
+        document_number=shown,
         status=CustomerStatus.BLOCKED if blocked else CustomerStatus.ACTIVE,
         legal_name=name,
         display_name=text_of(entity, "SearchTerm1") or None,
@@ -110,19 +119,15 @@ def _address_of(row: Mapping[str, Any], kind: AddressType) -> CustomerAddress | 
 
 
 def order_status(entity: Mapping[str, Any]) -> tuple[SalesOrderStatus, HoldReason | None]:
-    """The canonical status of an A_SalesOrder from its header statuses.
+    """The canonical status of an A_SalesOrder as far as its header tells.
 
-    Billed is as far as the order itself knows; whether the invoice is paid needs the billing
-    documents (see `with_payment`).
+    Once a delivery exists the order is in fulfilment; whether its goods are issued (shipped)
+    or it is billed is for the delivery and billing documents to say (see `with_follow_on`):
+    SAP sets the order's delivery status when the delivery is created, not at goods issue.
     """
     if text_of(entity, "OverallSDDocumentRejectionSts") == "C":
         return SalesOrderStatus.CANCELLED, None
-    if text_of(entity, "OverallSDProcessStatus") == "C":
-        return SalesOrderStatus.INVOICED, None
-    delivery = text_of(entity, "OverallDeliveryStatus")
-    if delivery == "C":
-        return SalesOrderStatus.SHIPPED, None
-    if delivery == "B" or text_of(entity, "OverallSDProcessStatus") == "B":
+    if delivery_status(entity) in ("B", "C"):
         return SalesOrderStatus.IN_FULFILLMENT, None
     if text_of(entity, "TotalCreditCheckStatus") == "B":
         return SalesOrderStatus.ON_HOLD, HoldReason.CREDIT
@@ -131,27 +136,90 @@ def order_status(entity: Mapping[str, Any]) -> tuple[SalesOrderStatus, HoldReaso
     return SalesOrderStatus.ACCEPTED, None
 
 
+def delivery_status(entity: Mapping[str, Any]) -> str:
+    """A: not delivered, B: partly, C: fully. Newer releases name it OverallDeliveryStatus;
+    every release has OverallTotalDeliveryStatus."""
+    return text_of(entity, "OverallDeliveryStatus") or text_of(entity, "OverallTotalDeliveryStatus")
+
+
+def with_follow_on(
+    order: ErpSalesOrder,
+    goods_movements: Sequence[str],
+    invoices: Sequence[ErpInvoice],
+    *,
+    fully_delivered: bool,
+) -> ErpSalesOrder:
+    """An order in fulfilment, moved on by its follow-on documents: the goods-movement status
+    of each delivery item (C: goods issued) and the billing documents; paid when every live
+    billing document is cleared."""
+    if order.status is not SalesOrderStatus.IN_FULFILLMENT:
+        return order
+    live = [i for i in invoices if i.status is not InvoiceStatus.CANCELLED]
+    issued = [movement == "C" for movement in goods_movements]
+    if live:
+        paid = all(i.status is InvoiceStatus.PAID for i in live)
+        status = SalesOrderStatus.PAID if paid else SalesOrderStatus.INVOICED
+    elif issued and all(issued) and fully_delivered:
+        status = SalesOrderStatus.SHIPPED
+    elif any(issued):
+        status = SalesOrderStatus.PARTIALLY_SHIPPED
+    else:
+        return order
+    return replace(order, status=status)
+
+
 def sales_order_from_sap(entity: Mapping[str, Any], maps: SapMaps) -> ErpSalesOrder:
-    number = required_text(entity, "SalesOrder")
+    shown = required_text(entity, "SalesOrder")
     items = rows_of(entity, "to_Item")
     status, hold = order_status(entity)
     net = amount_of(entity, "TotalNetAmount")
     open_items = [item for item in items if not text_of(item, "SalesDocumentRjcnReason")]
-    tax = sum((amount_of(item, "TaxAmount") for item in open_items), Decimal("0.00"))
+    tax = _tax_of(open_items) if items else None
     return ErpSalesOrder(
-        erp_id=number,
-        document_number=number,
+        erp_id=sap_number(shown),
+        document_number=shown,
         status=status,
         hold_reason=hold,
-        customer_erp_id=required_text(entity, "SoldToParty"),
+        customer_erp_id=sap_number(required_text(entity, "SoldToParty")),
         currency=required_text(entity, "TransactionCurrency"),
         lines=[_line_of(item, maps) for item in items],
         net_amount=net,
-        tax_amount=tax if items else None,
-        total_amount=net + tax if items else None,
+        tax_amount=tax,
+        total_amount=net + tax if tax is not None else None,
         requested_delivery_date=date_of(entity.get("RequestedDeliveryDate")),
         external_ref=text_of(entity, "PurchaseOrderByCustomer") or None,
         gateway_ref=text_of(entity, GATEWAY_REF_FIELD) or None,
+    )
+
+
+def _tax_of(items: Sequence[Mapping[str, Any]]) -> Decimal | None:
+    """The items' tax: each item's TaxAmount where the release has it, else its tax pricing
+    elements; None when an item carries neither (its pricing elements were not expanded)."""
+    total = Decimal("0.00")
+    for item in items:
+        tax = _item_tax(item)
+        if tax is None:
+            return None
+        total += tax
+    return total
+
+
+def _item_tax(item: Mapping[str, Any]) -> Decimal | None:
+    if item.get("TaxAmount") is not None:
+        return amount_of(item, "TaxAmount")
+    elements = item.get("to_PricingElement")
+    if not isinstance(elements, (dict, list)) or (
+        isinstance(elements, dict) and "__deferred" in elements
+    ):
+        return None
+    return sum(
+        (
+            amount_of(element, "ConditionAmount")
+            for element in rows_of(item, "to_PricingElement")
+            if text_of(element, "ConditionClass") == TAX_CONDITION_CLASS
+            and element.get("ConditionIsForStatistics") is not True
+        ),
+        Decimal("0.00"),
     )
 
 
@@ -159,53 +227,38 @@ def _line_of(item: Mapping[str, Any], maps: SapMaps) -> ErpLine:
     material = required_text(item, "Material")
     quantity = quantity_of(item, "RequestedQuantity")
     amount = amount_of(item, "NetAmount")
-    unit_price = decimal_of(item, "NetPriceAmount")
-    if unit_price is None:
-        unit_price = (amount / quantity).quantize(_CENT) if quantity else amount
     return ErpLine(
         sku=maps.sku_by_material.get(material, material),
         quantity=quantity,
-        unit_price=unit_price,
+        # No release has the item's net price (NetPriceAmount): net value over quantity.
+        unit_price=(amount / quantity).quantize(_CENT) if quantity else amount,
         amount=amount,
     )
 
 
-def with_payment(order: ErpSalesOrder, invoices: Sequence[ErpInvoice]) -> ErpSalesOrder:
-    """An invoiced order whose every live invoice is cleared is paid."""
-    live = [i for i in invoices if i.status is not InvoiceStatus.CANCELLED]
-    paid = bool(live) and all(i.status is InvoiceStatus.PAID for i in live)
-    if order.status is SalesOrderStatus.INVOICED and paid:
-        return replace(order, status=SalesOrderStatus.PAID)
-    return order
-
-
-def open_item_etags(entity: Mapping[str, Any]) -> list[tuple[str, str]]:
-    """(item number, ETag) of each item not yet rejected, for the cancel PATCHes."""
-    pairs = []
-    for item in rows_of(entity, "to_Item"):
-        if text_of(item, "SalesDocumentRjcnReason"):
-            continue
-        metadata = item.get("__metadata")
-        etag = metadata.get("etag") if isinstance(metadata, dict) else None
-        pairs.append(
-            (required_text(item, "SalesOrderItem"), etag if isinstance(etag, str) else "*")
-        )
-    return pairs
+def open_items(entity: Mapping[str, Any]) -> list[str]:
+    """The numbers of the order's items not yet rejected, for the cancel PATCHes."""
+    return [
+        required_text(item, "SalesOrderItem")
+        for item in rows_of(entity, "to_Item")
+        if not text_of(item, "SalesDocumentRjcnReason")
+    ]
 
 
 def document_numbers(rows: Sequence[Mapping[str, Any]], field: str) -> list[str]:
     """The distinct document numbers of item rows, in order of appearance."""
-    return list(dict.fromkeys(required_text(row, field) for row in rows))
+    return list(dict.fromkeys(sap_number(required_text(row, field)) for row in rows))
 
 
 def shipment_from_sap(entity: Mapping[str, Any], maps: SapMaps) -> ErpShipment:
-    number = required_text(entity, "DeliveryDocument")
+    shown = required_text(entity, "DeliveryDocument")
     items = rows_of(entity, "to_DeliveryDocumentItem")
     issued = text_of(entity, "OverallGoodsMovementStatus") == "C"
+    order = text_of(items[0], "ReferenceSDDocument") if items else ""
     return ErpShipment(
-        erp_id=number,
-        document_number=number,
-        sales_order_erp_id=text_of(items[0], "ReferenceSDDocument") if items else "",
+        erp_id=sap_number(shown),
+        document_number=shown,
+        sales_order_erp_id=sap_number(order) if order else "",
         status=ShipmentStatus.SHIPPED if issued else ShipmentStatus.PENDING,
         shipped_at=date_of(entity.get("ActualGoodsMovementDate")) if issued else None,
         lines=[
@@ -219,40 +272,50 @@ def shipment_from_sap(entity: Mapping[str, Any], maps: SapMaps) -> ErpShipment:
 
 
 def invoice_from_sap(entity: Mapping[str, Any]) -> ErpInvoice:
-    number = required_text(entity, "BillingDocument")
+    shown = required_text(entity, "BillingDocument")
     items = rows_of(entity, "to_Item")
+    order = text_of(items[0], "SalesDocument") if items else ""
     if entity.get("BillingDocumentIsCancelled") is True:
         status = InvoiceStatus.CANCELLED
     elif text_of(entity, "InvoiceClearingStatus") == "C":
         status = InvoiceStatus.PAID
     else:
         status = InvoiceStatus.OPEN
+    # The billing document's tax is TaxAmount; TotalTaxAmount is read only where a service
+    # sends it unasked (no release we know of declares it).
+    tax = decimal_of(entity, "TaxAmount")
     return ErpInvoice(
-        erp_id=number,
-        document_number=number,
-        sales_order_erp_id=(text_of(items[0], "SalesDocument") or None) if items else None,
+        erp_id=sap_number(shown),
+        document_number=shown,
+        sales_order_erp_id=sap_number(order) if order else None,
         status=status,
         currency=required_text(entity, "TransactionCurrency"),
         net_amount=amount_of(entity, "TotalNetAmount"),
-        tax_amount=decimal_of(entity, "TotalTaxAmount"),
+        tax_amount=tax if tax is not None else decimal_of(entity, "TotalTaxAmount"),
         total_amount=amount_of(entity, "TotalGrossAmount"),
         invoice_date=date_of(entity.get("BillingDocumentDate")),
     )
 
 
 def quote_from_sap(entity: Mapping[str, Any], maps: SapMaps) -> ErpQuote:
+    """A_SalesOrderSimulation's answer: the totals under to_Pricing and the credit status under
+    to_Credit (the header has neither), tax from the items."""
     items = rows_of(entity, "to_Item")
-    net = amount_of(entity, "TotalNetAmount")
-    tax = decimal_of(entity, "TotalTaxAmount")
-    if tax is None:
-        tax = sum((amount_of(item, "TaxAmount") for item in items), Decimal("0.00"))
-    total = decimal_of(entity, "TotalGrossAmount")
-    blocked = text_of(entity, "TotalCreditCheckStatus") == "B"
+    pricing = one_of(entity, SIMULATE_PRICING)
+    credit = one_of(entity, SIMULATE_CREDIT)
+    if pricing is not None:
+        net = amount_of(pricing, "TotalNetAmount")
+    elif entity.get("TotalNetAmount") is not None:
+        net = amount_of(entity, "TotalNetAmount")
+    else:
+        raise SapAnswerError(f"no totals: {SIMULATE_PRICING} is missing")
+    tax = _tax_of(items)
+    status = text_of(credit if credit is not None else entity, "TotalCreditCheckStatus")
     return ErpQuote(
         currency=required_text(entity, "TransactionCurrency"),
         lines=[_line_of(item, maps) for item in items],
         net_amount=net,
         tax_amount=tax,
-        total_amount=total if total is not None else net + tax,
-        credit_check=CreditCheck.WOULD_BLOCK if blocked else CreditCheck.PASSED,
+        total_amount=net + tax if tax is not None else None,
+        credit_check=CreditCheck.WOULD_BLOCK if status == "B" else CreditCheck.PASSED,
     )

@@ -11,11 +11,13 @@ import re
 from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
 _DATE_RE = re.compile(r"^/Date\((-?\d+)(?:[+-]\d{4})?\)/$")
 # SAP's amounts and quantities are Edm.Decimal of at most 16 digits: a bigger number (say
 # "1E+999999999") is no amount, and turning it into an int would take the process's memory.
 _MAX_INTEGER_DIGITS = 18
+_NUMBER_LENGTH = 10  # SAP's document and partner numbers (conversion exit ALPHA)
 
 
 class SapAnswerError(ValueError):
@@ -57,11 +59,36 @@ def entity_of(body: Any) -> dict[str, Any]:
 
 def results_of(body: Any) -> list[dict[str, Any]]:
     """The entities in a `{"d": {"results": [...]}}` envelope."""
+    return page_of(body)[0]
+
+
+def page_of(body: Any) -> tuple[list[dict[str, Any]], str | None]:
+    """One page of a collection: its entities and the link to the next page (`__next`), if
+    the server pages the answer."""
     d = body.get("d") if isinstance(body, dict) else None
     rows = d.get("results") if isinstance(d, dict) else d
     if not isinstance(rows, list) or not all(isinstance(row, dict) for row in rows):
         raise SapAnswerError("expected a collection in a 'd' envelope")
-    return rows
+    link = d.get("__next") if isinstance(d, dict) else None
+    if link is not None and not (isinstance(link, str) and link):
+        raise SapAnswerError("__next is not a link")
+    return rows, link
+
+
+def next_request(link: str, root: str) -> tuple[str, dict[str, str]]:
+    """The path (from the OData root on) and query of a `__next` link. The host it names is
+    ignored: the next page is asked of the same backend, never of a host an answer chose."""
+    parts = urlsplit(link)
+    at = parts.path.find(root)
+    if at < 0:
+        raise SapAnswerError("__next leads outside the OData services")
+    return parts.path[at:], dict(parse_qsl(parts.query, keep_blank_values=True))
+
+
+def sap_number(value: str) -> str:
+    """A document or partner number as SAP stores it: numbers padded with zeros to ten digits,
+    whether the service shows them padded (0017100001) or not (17100001)."""
+    return value.zfill(_NUMBER_LENGTH) if value.isdigit() else value
 
 
 def rows_of(entity: Mapping[str, Any], navigation: str) -> list[dict[str, Any]]:

@@ -23,6 +23,8 @@ from gateway.adapters.sap.services import (
     ITEM_STEP,
     NAME_PART_LENGTH,
     ORGANIZATION,
+    SIMULATE_CREDIT,
+    SIMULATE_PRICING,
 )
 from gateway.adapters.sap.value_maps import SapMaps
 from gateway.config.backends import SapLegalEntity
@@ -169,6 +171,22 @@ def _item_payload(index: int, item: OrderItem, currency: str, maps: SapMaps) -> 
             ]
         ),
     }
+
+
+def simulation_payload(
+    entity: SapLegalEntity,
+    customer_erp_id: str,
+    currency: str,
+    requested_delivery_date: dt.date | None,
+    items: Sequence[OrderItem],
+    maps: SapMaps,
+) -> dict[str, Any]:
+    """The A_SalesOrderSimulation deep insert: the order, asking for pricing and the credit
+    check (SAP does each only when the request carries its navigation, empty)."""
+    payload = sales_order_payload(
+        entity, customer_erp_id, currency, requested_delivery_date, items, maps
+    )
+    return {**payload, SIMULATE_PRICING: {}, SIMULATE_CREDIT: {}}
 
 
 def rejection_payload() -> dict[str, str]:

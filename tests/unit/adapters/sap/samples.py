@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from gateway.adapters.base import ErpInvoice, References
+from gateway.adapters.sap.terms import SapTerms
 from gateway.adapters.sap.value_maps import SapMaps
 from gateway.config.backends import SapLegalEntity, SapValueMaps
 from gateway.domain.errors import GatewayError
@@ -27,6 +28,8 @@ MAPS = SapMaps.from_config(
         skus={"WIDGET-1": "FG-WIDGET1", "GADGET-2": "FG-GADGET2"},
     )
 )
+
+TERMS = SapTerms(MAPS)
 
 
 REFS = References(external_ref="CRM-ACC-1001", gateway_ref="gw-ABCDEFGHIJKLMNOPQRSTUVWXYZ")
@@ -126,33 +129,59 @@ def so_entity(**overrides: Any) -> dict[str, Any]:
         "PurchaseOrderByCustomer": "CRM-OPP-77",
         "YY1_GatewayRef_SDH": "gw-2",
         "OverallSDProcessStatus": "A",
-        "OverallDeliveryStatus": "A",
+        "OverallTotalDeliveryStatus": "A",
         "TotalCreditCheckStatus": "A",
         "OverallSDDocumentRejectionSts": "A",
         "DeliveryBlockReason": "",
         "to_Item": {
             "results": [
                 {
-                    "__metadata": {"etag": 'W/"e10"'},
                     "SalesOrderItem": "10",
                     "Material": "FG-WIDGET1",
                     "RequestedQuantity": "3.000",
-                    "NetPriceAmount": "19.99",
                     "NetAmount": "59.97",
-                    "TaxAmount": "11.39",
                     "SalesDocumentRjcnReason": "",
+                    "to_PricingElement": {
+                        "results": [
+                            pricing_element("B", "59.97"),
+                            pricing_element("B", "59.97", statistical=True),
+                            pricing_element("D", "11.39"),
+                        ]
+                    },
                 },
                 {
-                    "__metadata": {"etag": 'W/"e20"'},
                     "SalesOrderItem": "20",
                     "Material": "FG-UNMAPPED",
                     "RequestedQuantity": "2.000",
                     "NetAmount": "298.00",
-                    "TaxAmount": "56.62",
                     "SalesDocumentRjcnReason": "10",
+                    "to_PricingElement": {"results": [pricing_element("D", "56.62")]},
                 },
             ]
         },
+    }
+    entity.update(overrides)
+    return entity
+
+
+def pricing_element(condition_class: str, amount: str, statistical: bool = False) -> dict[str, Any]:
+    return {
+        "ConditionClass": condition_class,
+        "ConditionAmount": amount,
+        "ConditionIsForStatistics": statistical,
+    }
+
+
+def simulation_entity(**overrides: Any) -> dict[str, Any]:
+    """A_SalesOrderSimulation as SAP answers it: totals and credit under their navigations."""
+    items = so_entity()["to_Item"]["results"][:1]
+    entity: dict[str, Any] = {
+        "SalesOrder": "",
+        "SoldToParty": "0001000001",
+        "TransactionCurrency": "EUR",
+        "to_Item": {"results": items},
+        "to_Pricing": {"SalesOrder": "", "TotalNetAmount": "59.97", "TransactionCurrency": "EUR"},
+        "to_Credit": {"SalesOrder": "", "TotalCreditCheckStatus": "A"},
     }
     entity.update(overrides)
     return entity
@@ -183,7 +212,7 @@ def billing_entity(**overrides: Any) -> dict[str, Any]:
         "BillingDocument": "0090000001",
         "TransactionCurrency": "EUR",
         "TotalNetAmount": "100.00",
-        "TotalTaxAmount": "19.00",
+        "TaxAmount": "19.00",
         "TotalGrossAmount": "119.00",
         "BillingDocumentDate": "/Date(1797292800000)/",
         "to_Item": {"results": [{"BillingDocument": "0090000001", "SalesDocument": "0010000001"}]},

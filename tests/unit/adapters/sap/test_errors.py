@@ -9,7 +9,7 @@ from gateway.adapters.sap.odata import (
     SapAnswerError,
 )
 from gateway.domain.errors import Code, ErpFailure
-from tests.unit.adapters.sap.samples import sap_error
+from tests.unit.adapters.sap.samples import TERMS, sap_error
 
 
 @pytest.mark.parametrize(
@@ -44,11 +44,32 @@ from tests.unit.adapters.sap.samples import sap_error
 def test_sap_refusals_become_business_problems_pointing_into_the_canonical_request(
     detail: tuple[str, str, str], subject: Subject, code: Code, pointer: str
 ) -> None:
-    error = error_from_sap(sap_error(detail), subject)
+    error = error_from_sap(sap_error(detail), subject, TERMS)
 
     assert (error.code, error.status, error.retryable) == (code, 422, False)
     assert [(e.pointer, e.detail) for e in error.errors] == [(pointer, detail[1])]
-    assert error.detail == detail[1]
+    assert error.detail == error.erp_message == detail[1]  # nothing in them to translate
+
+
+def test_a_refusal_names_skus_and_legal_entities_and_keeps_sap_words_for_support() -> None:
+    target = "/to_Item(10)/to_PricingElement(EDI1)/ConditionRateValue"
+    price = "Customer expected price 99.00 EUR differs from the net price 149.00 EUR"
+    tax = "Enter a tax number: customers of company code 1010 (DE) need a VAT number"
+    body = sap_error(("V1/841", price + " of material FG-GADGET2", target))
+
+    error = error_from_sap(body, Subject.SALES_ORDER, TERMS)
+    customer = error_from_sap(
+        sap_error(("CVI_API/012", tax, "/to_BusinessPartnerTax/BPTaxNumber")),
+        Subject.CUSTOMER,
+        TERMS,
+    )
+
+    assert error.detail == price + " of product GADGET-2"
+    assert [e.detail for e in error.errors] == [price + " of product GADGET-2"]
+    assert error.erp_message == price + " of material FG-GADGET2"
+    assert error.problem("c")["erp_message"] == price + " of material FG-GADGET2"
+    assert customer.detail == tax.replace("company code 1010", "legal entity DE01")
+    assert customer.errors[0].detail == customer.detail and "1010" in str(customer.erp_message)
 
 
 def test_several_sap_details_keep_every_pointer_and_message() -> None:
@@ -58,7 +79,7 @@ def test_several_sap_details_keep_every_pointer_and_message() -> None:
         ("V1/841", "Expected price 99.00 differs from 149.00", price_target),
     )
 
-    error = error_from_sap(body, Subject.SALES_ORDER)
+    error = error_from_sap(body, Subject.SALES_ORDER, TERMS)
 
     assert error.code is Code.UNKNOWN_SKU
     assert [e.pointer for e in error.errors] == ["/items/0/product_id", "/items/1/price/amount"]
@@ -68,7 +89,7 @@ def test_several_sap_details_keep_every_pointer_and_message() -> None:
 def test_a_refused_cancel_is_invalid_state_with_sap_words() -> None:
     body = sap_error(("V1/446", "Item 10 cannot be rejected: delivery exists", "X"))
 
-    error = error_from_sap(body, Subject.CANCEL)
+    error = error_from_sap(body, Subject.CANCEL, TERMS)
 
     assert (error.code, error.errors) == (Code.INVALID_STATE, [])
     assert "delivery exists" in error.detail
@@ -77,14 +98,14 @@ def test_a_refused_cancel_is_invalid_state_with_sap_words() -> None:
 def test_an_envelope_without_details_uses_its_top_level_message() -> None:
     body = {"error": {"code": "V1/392", "message": {"lang": "en", "value": "No material"}}}
 
-    error = error_from_sap(body, Subject.SALES_ORDER)
+    error = error_from_sap(body, Subject.SALES_ORDER, TERMS)
 
     assert (error.code, error.detail) == (Code.UNKNOWN_SKU, "No material")
 
 
 def test_a_body_that_is_no_sap_envelope_is_unreadable() -> None:
     with pytest.raises(SapAnswerError):
-        error_from_sap({"message": "nope"}, Subject.CUSTOMER)
+        error_from_sap({"message": "nope"}, Subject.CUSTOMER, TERMS)
 
 
 @pytest.mark.parametrize(

@@ -12,13 +12,14 @@ from gateway.adapters.base import ErpSalesOrder
 from gateway.adapters.sap.inbound import (
     customer_from_sap,
     invoice_from_sap,
-    open_item_etags,
+    open_items,
     order_status,
     quote_from_sap,
     sales_order_from_sap,
     shipment_from_sap,
-    with_payment,
+    with_follow_on,
 )
+from gateway.adapters.sap.odata import SapAnswerError
 from gateway.domain.models import (
     CreditCheck,
     CustomerStatus,
@@ -34,6 +35,7 @@ from tests.unit.adapters.sap.samples import (
     bp_entity,
     delivery_entity,
     invoice,
+    simulation_entity,
     so_entity,
 )
 
@@ -79,7 +81,7 @@ def test_a_sales_order_reads_with_lines_amounts_and_references() -> None:
         ("WIDGET-1", 3, Decimal("19.99"), Decimal("59.97")),
         ("FG-UNMAPPED", 2, Decimal("149.00"), Decimal("298.00")),  # price from the net amount
     ]
-    # the rejected item carries no tax
+    # tax from the tax pricing elements (class D); the rejected item carries none
     assert (read.net_amount, read.tax_amount, read.total_amount) == (
         Decimal("208.97"),
         Decimal("11.39"),
@@ -91,7 +93,39 @@ def test_a_sales_order_reads_with_lines_amounts_and_references() -> None:
         "gw-2",
         "0001000001",
     )
-    assert open_item_etags(so_entity()) == [("10", 'W/"e10"')]
+    assert open_items(so_entity()) == ["10"]
+
+
+def test_a_newer_releases_item_tax_amount_is_read_where_it_comes() -> None:
+    entity = so_entity()
+    entity["to_Item"]["results"][0] = {
+        **entity["to_Item"]["results"][0],
+        "TaxAmount": "11.40",
+        "to_PricingElement": {"__deferred": {"uri": "x"}},
+    }
+
+    assert sales_order_from_sap(entity, MAPS).tax_amount == Decimal("11.40")
+
+
+def test_an_order_whose_items_bring_no_tax_has_no_tax_rather_than_a_zero() -> None:
+    entity = so_entity()
+    entity["to_Item"]["results"][0]["to_PricingElement"] = {"__deferred": {"uri": "x"}}
+
+    read = sales_order_from_sap(entity, MAPS)
+
+    assert (read.tax_amount, read.total_amount) == (None, None)
+
+
+def test_numbers_sap_shows_unpadded_are_padded_in_ids_and_kept_as_shown_for_users() -> None:
+    read = sales_order_from_sap(so_entity(SalesOrder="10000001", SoldToParty="17100001"), MAPS)
+    customer = customer_from_sap(bp_entity(BusinessPartner="17100001"), MAPS)
+
+    assert (read.erp_id, read.document_number, read.customer_erp_id) == (
+        "0010000001",
+        "10000001",
+        "0017100001",
+    )
+    assert (customer.erp_id, customer.document_number) == ("0017100001", "17100001")
 
 
 @pytest.mark.parametrize(
@@ -100,17 +134,17 @@ def test_a_sales_order_reads_with_lines_amounts_and_references() -> None:
         ({}, (SalesOrderStatus.ACCEPTED, None)),
         ({"TotalCreditCheckStatus": "B"}, (SalesOrderStatus.ON_HOLD, HoldReason.CREDIT)),
         ({"DeliveryBlockReason": "01"}, (SalesOrderStatus.ON_HOLD, HoldReason.DELIVERY)),
+        # SAP sets the delivery status when the delivery is created: in fulfilment, whatever
+        # the overall processing status says (C once delivered: billing is the delivery's)
         (
-            {"OverallSDProcessStatus": "B", "OverallDeliveryStatus": "B"},
+            {"OverallSDProcessStatus": "C", "OverallTotalDeliveryStatus": "C"},
             (SalesOrderStatus.IN_FULFILLMENT, None),
         ),
+        ({"OverallTotalDeliveryStatus": "B"}, (SalesOrderStatus.IN_FULFILLMENT, None)),
+        # a newer release's OverallDeliveryStatus, when it comes, says the same
         (
-            {"OverallSDProcessStatus": "B", "OverallDeliveryStatus": "C"},
-            (SalesOrderStatus.SHIPPED, None),
-        ),
-        (
-            {"OverallSDProcessStatus": "C", "OverallDeliveryStatus": "C"},
-            (SalesOrderStatus.INVOICED, None),
+            {"OverallTotalDeliveryStatus": None, "OverallDeliveryStatus": "C"},
+            (SalesOrderStatus.IN_FULFILLMENT, None),
         ),
         (
             {"OverallSDDocumentRejectionSts": "C", "OverallSDProcessStatus": "C"},
@@ -125,23 +159,29 @@ def test_sap_header_statuses_map_to_the_closed_list_of_order_statuses(
     assert order_status(so_entity(**statuses)) == expected
 
 
-def test_an_invoiced_order_is_paid_only_when_every_live_invoice_is_cleared() -> None:
-    invoiced: ErpSalesOrder = sales_order_from_sap(
-        so_entity(OverallSDProcessStatus="C", OverallDeliveryStatus="C"), MAPS
+def fulfilment(*movements: str, fully: bool = True, invoices: Any = ()) -> SalesOrderStatus:
+    order: ErpSalesOrder = sales_order_from_sap(so_entity(OverallTotalDeliveryStatus="C"), MAPS)
+    return with_follow_on(order, movements, list(invoices), fully_delivered=fully).status
+
+
+def test_an_order_in_fulfilment_is_shipped_only_when_its_deliveries_goods_are_issued() -> None:
+    assert fulfilment("A", "A") is SalesOrderStatus.IN_FULFILLMENT
+    assert fulfilment("C", "A") is SalesOrderStatus.PARTIALLY_SHIPPED
+    assert fulfilment("C", "C", fully=False) is SalesOrderStatus.PARTIALLY_SHIPPED
+    assert fulfilment("C", "C") is SalesOrderStatus.SHIPPED
+
+
+def test_a_billed_order_is_paid_only_when_every_live_invoice_is_cleared() -> None:
+    paid, open_, cancelled = (
+        invoice(InvoiceStatus.PAID),
+        invoice(InvoiceStatus.OPEN),
+        invoice(InvoiceStatus.CANCELLED),
     )
 
-    assert with_payment(invoiced, [invoice(InvoiceStatus.PAID)]).status is SalesOrderStatus.PAID
-    assert (
-        with_payment(
-            invoiced, [invoice(InvoiceStatus.PAID), invoice(InvoiceStatus.CANCELLED)]
-        ).status
-        is SalesOrderStatus.PAID
-    )
-    assert (
-        with_payment(invoiced, [invoice(InvoiceStatus.PAID), invoice(InvoiceStatus.OPEN)]).status
-        is SalesOrderStatus.INVOICED
-    )
-    assert with_payment(invoiced, []).status is SalesOrderStatus.INVOICED
+    assert fulfilment("C", invoices=[paid]) is SalesOrderStatus.PAID
+    assert fulfilment("C", invoices=[paid, cancelled]) is SalesOrderStatus.PAID
+    assert fulfilment("C", invoices=[paid, open_]) is SalesOrderStatus.INVOICED
+    assert fulfilment("C", invoices=[cancelled]) is SalesOrderStatus.SHIPPED
 
 
 def test_a_delivery_reads_as_pending_until_goods_are_issued() -> None:
@@ -188,16 +228,29 @@ def test_a_billing_document_reads_as_open_paid_or_cancelled(
     assert (read.sales_order_erp_id, read.invoice_date) == ("0010000001", dt.date(2026, 12, 15))
 
 
-def test_a_simulation_reads_as_a_quote_with_its_credit_check() -> None:
-    simulation = so_entity(TotalNetAmount="59.97", TotalTaxAmount="11.39", TotalGrossAmount="71.36")
-
-    passed = quote_from_sap(simulation, MAPS)
-    blocked = quote_from_sap({**simulation, "TotalCreditCheckStatus": "B"}, MAPS)
+def test_a_simulation_reads_totals_and_credit_from_its_navigations() -> None:
+    passed = quote_from_sap(simulation_entity(), MAPS)
+    blocked = quote_from_sap(
+        simulation_entity(to_Credit={"SalesOrder": "", "TotalCreditCheckStatus": "B"}), MAPS
+    )
 
     assert (passed.net_amount, passed.tax_amount, passed.total_amount) == (
         Decimal("59.97"),
         Decimal("11.39"),
         Decimal("71.36"),
     )
+    assert [(ln.sku, ln.amount) for ln in passed.lines] == [("WIDGET-1", Decimal("59.97"))]
     assert passed.credit_check is CreditCheck.PASSED
     assert blocked.credit_check is CreditCheck.WOULD_BLOCK
+
+
+def test_a_simulation_without_its_pricing_navigation_is_no_quote() -> None:
+    with pytest.raises(SapAnswerError, match="to_Pricing"):
+        quote_from_sap(simulation_entity(to_Pricing=None), MAPS)
+
+
+def test_a_billing_document_of_a_service_sending_total_tax_amount_still_has_its_tax() -> None:
+    document = billing_entity(TotalTaxAmount="19.00")
+    del document["TaxAmount"]
+
+    assert invoice_from_sap(document).tax_amount == Decimal("19.00")
