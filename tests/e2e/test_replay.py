@@ -254,5 +254,6 @@ def test_two_gateway_processes_on_one_redis_keep_one_audit_chain(
         verdict = admin.get("/admin/audit/verify").json()
     assert verdict["intact"] is True, verdict
     instances = {a["details"].get("instance") for a in audit if a["kind"] == "transaction"}
-    assert len(instances - {None}) == 2  # both processes appended to the one chain
+    # Both processes (and any other this Redis served in the session) appended to one chain.
+    assert len(instances - {None}) >= 2
     assert [a["seq"] for a in audit] == list(range(audit[0]["seq"], audit[0]["seq"] + len(audit)))
