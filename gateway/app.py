@@ -21,7 +21,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from gateway.api import changelog, docs
+from gateway.api import changelog, dashboard, docs
 from gateway.api.admin import admin_routes
 from gateway.api.endpoints import ENDPOINTS, Endpoint
 from gateway.api.handlers import ApiHandler
@@ -272,6 +272,14 @@ def reference_routes() -> list[Route]:
     return routes
 
 
+def dashboard_routes() -> list[Route]:
+    """The operations dashboard and its assets: no token needed for the page itself, which
+    then reads the admin API with the operator's."""
+    return _site_routes(
+        dashboard.DASHBOARD_PATH, dashboard.dashboard_site(), dashboard.PAGE_HEADERS
+    )
+
+
 def operation_routes(clock: Callable[[], float] = time.time) -> list[Route]:
     """Every operation under each version's prefix, and unversioned (the client's pinned
     version, else the default)."""
@@ -338,6 +346,7 @@ def build_app(
         Route("/metrics", metrics, methods=["GET"]),
     ]
     routes += reference_routes()
+    routes += dashboard_routes()
     routes += operation_routes(clock)
 
     reloader: Reloader | None = None
