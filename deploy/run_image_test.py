@@ -14,7 +14,8 @@ Each step says what it does on one line:
 5. run (not with --build-only): an empty Redis database (database 14 of the host's Redis on
    127.0.0.1:6379, else a private redis-server), both simulators and the gateway (2 workers, the
    image's own CMD) from the image on the host network and free ports; the image's user and
-   configuration; /readyz and the health check; a customer and a sales order on each ERP, the
+   configuration; /readyz and the health check; the /ops dashboard's page and assets (package
+   data the wheel must carry); a customer and a sales order on each ERP, the
    idempotent replay and the read-back; then SIGTERM with a slow request in flight, which must
    complete before the gateway exits 0. And, when a compose is installed, `compose config` on
    deploy/compose.yaml.
@@ -32,6 +33,7 @@ import concurrent.futures
 import contextlib
 import json
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -690,6 +692,19 @@ def order_end_to_end(client: httpx.Client, legal_entity: str, erp: str, run_id: 
     return str(order["id"])
 
 
+def dashboard_served(client: httpx.Client) -> None:
+    """The operations dashboard and every asset its page names: files the wheel carries as
+    package data, missing from the image if pyproject.toml stopped naming them."""
+    page = client.get("/ops")
+    assets = re.findall(r'(?:src|href)="(/ops/assets/[^"]+)"', page.text)
+    missing = [path for path in assets if client.get(path).status_code != 200]
+    check(
+        page.status_code == 200 and bool(assets) and not missing,
+        f"the /ops dashboard and its {len(assets)} assets are served (200)",
+        f"{page.status_code}; not served: {missing}",
+    )
+
+
 def drain(
     client: httpx.Client, containers: Containers, gateway: str, legacy_url: str, order_id: str
 ) -> None:
@@ -802,6 +817,7 @@ def run_image(image: str) -> None:
                 check(True, f"both simulators up, and the gateway's /readyz 200, in {took:.1f} s")
                 took = wait_until_healthy(containers, gateway)
                 check(True, f"the image's HEALTHCHECK reports healthy ({took:.1f} s)")
+                dashboard_served(client)
                 token = containers.one_off(
                     "gateway", "token", "--client", "crm-demo", env={"GATEWAY_DEMO_SECRET": secret}
                 )

@@ -14,12 +14,11 @@ import httpx
 
 from gateway.config.issues import ConfigError
 from gateway.config.loader import load_config
-from gateway.demo import DEMO_SECRET_ENV, DEV_DEMO_SECRET, demo_issuer, mint_token
+from gateway.demo import ADMIN_CLIENT, DEMO_SECRET_ENV, DEV_DEMO_SECRET, demo_issuer, mint_token
 from gateway.domain.operations import ADMIN_SCOPE
 
 ADMIN_TOKEN_ENV = "GATEWAY_ADMIN_TOKEN"
 DEFAULT_URL = "http://127.0.0.1:8080"
-ADMIN_CLIENT = "ops-admin"  # the demo's operator client (policies/clients.yaml)
 TIMEOUT_S = 30.0
 
 

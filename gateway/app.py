@@ -21,7 +21,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from gateway.api import changelog, docs
+from gateway.api import changelog, dashboard, docs
 from gateway.api.admin import admin_routes
 from gateway.api.endpoints import ENDPOINTS, Endpoint
 from gateway.api.handlers import ApiHandler
@@ -29,6 +29,7 @@ from gateway.api.negotiation import preferred
 from gateway.api.openapi import openapi_bytes
 from gateway.api.operations import operations_routes
 from gateway.api.problems import internal_error, problem_response
+from gateway.api.static_site import ASSET_HEADERS, HTML, StaticSite
 from gateway.domain.errors import (
     CLIENT_CLOSED_REQUEST,
     ClientAborted,
@@ -242,7 +243,7 @@ def _changelog() -> object:
 
     async def endpoint(request: Request) -> Response:
         if preferred(request.headers.get("accept"), changelog.OFFERS) == changelog.HTML:
-            return Response(documents.html, media_type="text/html; charset=utf-8", headers=html)
+            return Response(documents.html, media_type=HTML, headers=html)
         return Response(
             documents.markdown,
             media_type="text/markdown; charset=utf-8",
@@ -252,6 +253,16 @@ def _changelog() -> object:
     return endpoint
 
 
+def _site_routes(path: str, site: StaticSite, page_headers: Mapping[str, str]) -> list[Route]:
+    """A page at `path` and each of its assets at its own path, answered from memory."""
+    routes = [Route(path, _static(site.page, HTML, page_headers))]  # type: ignore[arg-type]
+    routes += [
+        Route(asset_path, _static(asset.content, asset.media_type, ASSET_HEADERS))  # type: ignore[arg-type]
+        for asset_path, asset in site.assets.items()
+    ]
+    return routes
+
+
 def reference_routes() -> list[Route]:
     """The API's contract for people and tools: OpenAPI documents, the reference page and its
     assets, the changelog."""
@@ -259,15 +270,17 @@ def reference_routes() -> list[Route]:
         Route(f"/openapi/{v}.json", _static(openapi_bytes(v), "application/json"))  # type: ignore[arg-type]
         for v in VERSIONS
     ]
-    site = docs.docs_site()
-    page = _static(site.page, "text/html; charset=utf-8", docs.PAGE_HEADERS)
-    routes.append(Route(docs.DOCS_PATH, page))  # type: ignore[arg-type]
-    routes += [
-        Route(path, _static(asset.content, asset.media_type, docs.ASSET_HEADERS))  # type: ignore[arg-type]
-        for path, asset in site.assets.items()
-    ]
+    routes += _site_routes(docs.DOCS_PATH, docs.docs_site(), docs.PAGE_HEADERS)
     routes.append(Route(CHANGELOG_PATH, _changelog()))  # type: ignore[arg-type]
     return routes
+
+
+def dashboard_routes() -> list[Route]:
+    """The operations dashboard and its assets: no token needed for the page itself, which
+    then reads the admin API with the operator's."""
+    return _site_routes(
+        dashboard.DASHBOARD_PATH, dashboard.dashboard_site(), dashboard.PAGE_HEADERS
+    )
 
 
 def operation_routes(clock: Callable[[], float] = time.time) -> list[Route]:
@@ -336,6 +349,7 @@ def build_app(
         Route("/metrics", metrics, methods=["GET"]),
     ]
     routes += reference_routes()
+    routes += dashboard_routes()
     routes += operation_routes(clock)
 
     reloader: Reloader | None = None

@@ -10,12 +10,14 @@ from collections.abc import MutableMapping, Sequence
 
 import jwt
 
+from gateway.api.dashboard import DASHBOARD_PATH
 from gateway.config.auth import AuthPolicy, IssuerConfig
 from gateway.domain.operations import KNOWN_SCOPES
 
 # Published in this repository, so never trusted by `gateway serve` unless set explicitly.
 DEV_DEMO_SECRET = "INSECURE-dev-only-demo-secret-published-in-the-repo"
 DEMO_SECRET_ENV = "GATEWAY_DEMO_SECRET"
+ADMIN_CLIENT = "ops-admin"  # the demo's operator client (policies/clients.yaml)
 
 # The private key of the cloud simulator's demo certificate (EC P-256, ES256): INSECURE,
 # published in this repository, trusted by the simulator only (its public half is
@@ -96,6 +98,8 @@ def tour(base_url: str, legacy_url: str, cloud_url: str, token: str) -> str:
 Gateway      {base_url}
 Legacy ERP   {legacy_url}   (SAP-style OData v2 simulator)
 Cloud ERP    {cloud_url}   (NetSuite-style REST simulator)
+Operations   {base_url}{DASHBOARD_PATH}   (the dashboard; an admin token for it:
+             .venv/bin/gateway token --client {ADMIN_CLIENT})
 
 A token for client crm-demo (valid 1 h):
 

@@ -8,26 +8,23 @@ Not the OpenAPI documents themselves (see `openapi.py`) nor the changelog (see `
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
-from dataclasses import dataclass
 from typing import Any
 
 from swagger_ui_bundle import swagger_ui_path
 
+from gateway.api.static_site import CSS, JS, PNG, Asset, StaticSite, asset_prefix, published
 from gateway.domain.versions import LATEST, VERSIONS
 
 DOCS_PATH = "/docs"
 ASSETS_PATH = f"{DOCS_PATH}/assets"
-_JS = "text/javascript; charset=utf-8"
-_CSS = "text/css; charset=utf-8"
 # What the page loads from the package (not its source maps, templates or ES-module builds).
 _VENDORED = {
-    "swagger-ui.css": _CSS,
-    "index.css": _CSS,
-    "swagger-ui-bundle.js": _JS,
-    "swagger-ui-standalone-preset.js": _JS,
-    "favicon-32x32.png": "image/png",
+    "swagger-ui.css": CSS,
+    "index.css": CSS,
+    "swagger-ui-bundle.js": JS,
+    "swagger-ui-standalone-preset.js": JS,
+    "favicon-32x32.png": PNG,
 }
 _INITIALIZER = "docs.js"
 
@@ -39,11 +36,6 @@ _CSP = (
     "frame-ancestors 'none'; base-uri 'none'"
 )
 PAGE_HEADERS = {"Content-Security-Policy": _CSP, "X-Content-Type-Options": "nosniff"}
-# Asset paths carry a digest of their content, so they may be cached for good.
-ASSET_HEADERS = {
-    "Cache-Control": "public, max-age=31536000, immutable",
-    "X-Content-Type-Options": "nosniff",
-}
 
 _SETTINGS: dict[str, Any] = {
     "urls": [{"url": f"/openapi/{v}.json", "name": v} for v in reversed(VERSIONS)],
@@ -92,34 +84,17 @@ at <a href="/changelog">/changelog</a>.</noscript>
 """
 
 
-@dataclass(frozen=True)
-class Asset:
-    content: bytes
-    media_type: str
-
-
-@dataclass(frozen=True)
-class DocsSite:
-    """The page and every asset it loads, by URL path: bytes read and built once."""
-
-    page: bytes
-    assets: dict[str, Asset]
-
-
 @functools.cache
-def docs_site() -> DocsSite:
+def docs_site() -> StaticSite:
     """The reference page and its assets, built once per process."""
     files = {
         name: Asset((swagger_ui_path / name).read_bytes(), kind) for name, kind in _VENDORED.items()
     }
     initializer = _INITIALIZER_JS % json.dumps(_SETTINGS, indent=2)
-    files[_INITIALIZER] = Asset(initializer.encode(), _JS)
-    digest = hashlib.sha256()
-    for name in sorted(files):
-        digest.update(name.encode() + b"\0" + files[name].content)
-    prefix = f"{ASSETS_PATH}/{digest.hexdigest()[:16]}"
+    files[_INITIALIZER] = Asset(initializer.encode(), JS)
+    prefix = asset_prefix(ASSETS_PATH, files)
     documents = ", ".join(
         f'<a href="/openapi/{v}.json">/openapi/{v}.json</a>' for v in reversed(VERSIONS)
     )
     page = _PAGE.format(assets=prefix, documents=documents, initializer=_INITIALIZER)
-    return DocsSite(page.encode(), {f"{prefix}/{name}": asset for name, asset in files.items()})
+    return StaticSite(page.encode(), published(prefix, files))

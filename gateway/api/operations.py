@@ -185,7 +185,7 @@ def operations_routes(replays: Replays, current: Callable[[], Runtime]) -> list[
 
 def _summary(entry: dict[str, Any]) -> dict[str, Any]:
     """A listed entry: everything but the request it carried."""
-    return {k: v for k, v in entry.items() if k != "request"}
+    return {k: v for k, v in public_view(entry).items() if k != "request"}
 
 
 def _backends(runtime: Runtime) -> list[dict[str, Any]]:

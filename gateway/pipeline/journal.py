@@ -57,6 +57,34 @@ _NOT_AN_ATTEMPT = frozenset(
     }
 )
 INSTANCE = f"{socket.gethostname()}:{os.getpid()}"
+# Facts an attempt learns on its way (where it went, what the ERP made of it): kept from an
+# earlier attempt when a later one ends before learning them.
+_LEARNED = frozenset(
+    {
+        "legal_entity",
+        "rule",
+        "backend",
+        "gateway_id",
+        "erp_document",
+        "document_status",
+        "trace_id",
+        "idempotency_key_sha256",
+    }
+)
+# Every field an entry shows, None until some attempt learns it.
+ENTRY_FIELDS = (
+    "operation",
+    "status",
+    "http_status",
+    "error",
+    "outcome_unknown",
+    "client",
+    *sorted(_LEARNED),
+    "correlation_id",
+    "config_version",
+    "api_version",
+    "instance",
+)
 
 
 def transaction_id(client_id: str, idempotency_key: str | None) -> str:
@@ -186,6 +214,11 @@ class Journal:
             final["code"] = outcome.error.get("code")
         states.append(final)
         fields = self._fields(ctx, outcome, operation, client) if outcome.settles else {}
+        # What an attempt did not get to know (a refused correction is never routed) does not
+        # erase what an earlier one found; nor does a refused correction replace the request.
+        fields = {k: v for k, v in fields.items() if v is not None or k not in _LEARNED}
+        if ctx.replayed_by and outcome.status == REJECTED:
+            fields.pop("request", None)
         if not outcome.settles:
             # Nothing new about the transaction; a first sighting still names it.
             fields = {"operation": operation, "client": client, "status": "received"}
@@ -286,8 +319,9 @@ def _request_of(ctx: RequestContext) -> dict[str, Any]:
 
 
 def public_view(entry: Mapping[str, Any]) -> dict[str, Any]:
-    """An entry as the admin API shows it: the request without its Idempotency-Key."""
-    shown = dict(entry)
+    """An entry as the admin API shows it: every field (None where unknown), the request
+    without its Idempotency-Key."""
+    shown = {**dict.fromkeys(ENTRY_FIELDS), **entry}
     request = shown.get("request")
     if isinstance(request, dict):
         shown["request"] = {k: v for k, v in request.items() if k != "idempotency_key"}

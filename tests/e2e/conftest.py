@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -162,6 +163,17 @@ def cloud(cloud_url: str) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=cloud_url, timeout=10) as client:
         yield client
         client.delete("/_sim/faults")
+
+
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[Any]:
+    """One headless Chromium per browser test module, closed before the next module's tests
+    (which may run event loops of their own). Imported here, not at the top: without
+    Playwright only the browser tests are skipped (tests/e2e/browsers.py), not this folder."""
+    from tests.e2e.browsers import launched_chromium
+
+    with launched_chromium() as browser:
+        yield browser
 
 
 @pytest.fixture

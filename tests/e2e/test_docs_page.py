@@ -5,9 +5,8 @@ a request with a pasted token."""
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -15,42 +14,19 @@ import pytest
 
 from gateway.api.openapi import openapi_document
 from gateway.domain.versions import LATEST, VERSIONS
+from tests.e2e.browsers import WatchedPage, skip_without_chromium, watched_page
 from tests.e2e.checks import create_customer
 
-sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
-
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-if CHROMIUM is None:
-    pytest.skip(
-        "chromium is not installed (apt-get install chromium; .ci/run installs it)",
-        allow_module_level=True,
-    )
-
-# Flags seen to start Chromium headless and quiet in a root container with no network.
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-TIMEOUT_MS = 15_000
+skip_without_chromium()
 
 
 @dataclass
-class Browser:
-    """One page on the gateway, and what it tried to load from elsewhere, threw or refused."""
-
-    page: Any
-    base_url: str
-    refused: list[str] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
+class Browser(WatchedPage):
+    """The reference page, and how a reader finds their way around it."""
 
     def open_docs(self) -> None:
         self.page.goto(f"{self.base_url}/docs")
-        self.page.wait_for_selector(".opblock", timeout=TIMEOUT_MS)
+        self.page.wait_for_selector(".opblock")
 
     def show_version(self, version: str) -> None:
         """Pick `version` in the page's definition switch and wait for its operations."""
@@ -73,46 +49,10 @@ class Browser:
         }
 
 
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Any]:
-    """One Chromium for the module; Playwright gives it a new, empty profile directory."""
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
-        )
-        try:
-            yield browser
-        finally:
-            browser.close()
-
-
 @pytest.fixture
 def browser(chromium: Any, gateway_url: str) -> Iterator[Browser]:
-    context = chromium.new_context()  # no cookies, storage or authorization from other tests
-    page = context.new_page()
-    page.set_default_timeout(TIMEOUT_MS)
-    seen = Browser(page, gateway_url)
-
-    def only_the_gateway(route: Any) -> None:
-        url = route.request.url
-        if url.startswith(gateway_url + "/"):
-            route.continue_()
-        else:
-            seen.refused.append(url)
-            route.abort()
-
-    page.route("**/*", only_the_gateway)
-    page.on("pageerror", lambda error: seen.errors.append(str(error)))
-    # A load the page's Content-Security-Policy refuses (a CDN script, a web font) never reaches
-    # the route above; the browser reports it as a console error instead.
-    page.on(
-        "console",
-        lambda message: seen.errors.append(message.text) if message.type == "error" else None,
-    )
-    try:
-        yield seen
-    finally:
-        context.close()
+    with watched_page(chromium, gateway_url) as seen:
+        yield Browser(seen.page, seen.base_url, seen.refused, seen.errors)
 
 
 def test_the_docs_page_lists_every_operation_of_each_version_and_loads_nothing_from_elsewhere(

@@ -123,3 +123,35 @@ async def test_a_retry_spends_a_request_of_the_erp_budget_and_none_is_left_after
     assert await hooks.permit() is False  # the budget's one request this second is spent
     unlimited = retry_hooks("legacy", store, None)
     assert unlimited.permit is not None and await unlimited.permit() is True
+
+
+async def test_a_refused_correction_keeps_what_the_journal_knew_and_the_request() -> None:
+    async with (
+        in_process_gateway(MemoryStore()) as gw,
+        gw.client() as api,
+        gw.client("ops-admin") as ops,
+    ):
+        customer = (await api.post("/v1/customers", json=payloads.customer("DE01"))).json()
+        body = payloads.order("DE01", customer["id"])
+        gw.erps["legacy"].unknown_skus.add("GADGET-2")
+        rejected = await api.post("/v1/sales-orders", json=body, headers=payloads.new_key())
+        assert rejected.status_code == 422
+        correlation_id = rejected.headers["x-correlation-id"]
+        listed = await ops.get("/admin/transactions", params={"correlation_id": correlation_id})
+        entry_id = listed.json()["items"][0]["id"]
+
+        bad = {**body, "currency": "XX"}
+        refused = await ops.post(f"/admin/transactions/{entry_id}/replay", json={"body": bad})
+        assert refused.json()["replay"]["status"] == 400
+        after = (await ops.get(f"/admin/transactions/{entry_id}")).json()
+        assert (after["status"], after["legal_entity"], after["backend"]) == (
+            "rejected",
+            "DE01",
+            "legacy",
+        )
+        assert after["rule"] is not None
+        assert after["request"]["body"] == body  # the original, for the next correction
+
+        gw.erps["legacy"].unknown_skus.discard("GADGET-2")
+        fixed = await ops.post(f"/admin/transactions/{entry_id}/replay", json={"body": body})
+        assert fixed.json()["transaction"]["status"] == "accepted"
