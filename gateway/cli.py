@@ -1,5 +1,5 @@
-"""The `gateway` command: demo, serve, simulate, check, explain, plan, migrate, xref, audit,
-token, schema, changelog.
+"""The `gateway` command: demo, serve, simulate, check, doctor, explain, plan, migrate, xref,
+audit, token, schema, changelog.
 
 Not the application itself (see `gateway.app`); this parses arguments and starts things. Every
 foreseeable mistake (a busy port, a missing variable, a bad argument, a broken config) ends in
@@ -19,6 +19,7 @@ import socket
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -29,10 +30,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from starlette.applications import Starlette
 
 from gateway import configuration
+from gateway.adapters.base import CallContext, DoctorCheck
 from gateway.adapters.netsuite.credentials import netsuite_credentials
 from gateway.admin_client import ADMIN_TOKEN_ENV, DEFAULT_URL, AdminClient, AdminError, admin_token
 from gateway.app import build_app
-from gateway.config.backends import NetSuiteBackend, credential_variables
+from gateway.config.backends import BackendConfig, NetSuiteBackend, credential_variables
 from gateway.config.issues import BACKENDS_DIR, CLIENTS_FILE, ConfigError
 from gateway.config.loader import GatewayConfig, load_routes
 from gateway.config.schemas import schema_documents
@@ -40,6 +42,7 @@ from gateway.demo import (
     ALL_SCOPES,
     DEMO_SECRET_ENV,
     DEV_DEMO_SECRET,
+    SIMULATOR_CREDENTIALS,
     demo_environment,
     demo_issuer,
     mint_token,
@@ -52,7 +55,7 @@ from gateway.ops.xref_exchange import IMPORT_COLUMNS
 from gateway.routing.explain import explain
 from gateway.routing.plan import plan
 from gateway.routing.rules import compile_routes
-from gateway.runtime import build_runtime
+from gateway.runtime import build_adapter, build_runtime
 from gateway.server import (
     DRAIN_S,
     GatewayServerConfig,
@@ -398,6 +401,42 @@ def _require_credentials(config: GatewayConfig, env: Mapping[str, str]) -> None:
                 unusable.append(str(exc))
     if unusable:
         raise CommandError(f"ERP credentials unusable: {'; '.join(unusable)}.")
+
+
+DOCTOR_TIMEOUT_S = 30.0  # for every check of one backend
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    config = _load(_config_dir(args.config_dir))
+    backend = config.backends.get(args.backend)
+    if backend is None:
+        known = ", ".join(sorted(config.backends))
+        raise CommandError(f"no backend {args.backend!r} in {BACKENDS_DIR}/ (known: {known})")
+    env = {**os.environ, **SIMULATOR_CREDENTIALS} if args.demo_credentials else dict(os.environ)
+    single = GatewayConfig(**{**vars(config), "backends": {args.backend: backend}})
+    _require_credentials(single, env)
+    print(f"gateway doctor: {args.backend} ({backend.kind}) at {backend.base_url}")
+    checks = asyncio.run(_diagnose(args.backend, backend, env, config.config_dir))
+    for check in checks:
+        print(f"  {'ok  ' if check.ok else 'FAIL'} {check.name}: {check.message}")
+    failed = sum(1 for c in checks if not c.ok)
+    verdict = "ready for the gateway" if not failed else f"{failed} check(s) failed"
+    print(f"{args.backend}: {verdict}")
+    return 1 if failed else 0
+
+
+async def _diagnose(
+    name: str, backend: BackendConfig, env: Mapping[str, str], config_dir: Path
+) -> list[DoctorCheck]:
+    adapter = build_adapter(name, backend, env, config_dir=config_dir)
+    ctx = CallContext(
+        correlation_id=f"doctor-{uuid.uuid4().hex[:12]}",
+        deadline=time.monotonic() + DOCTOR_TIMEOUT_S,
+    )
+    try:
+        return await adapter.diagnose(ctx)
+    finally:
+        await adapter.aclose()
 
 
 def _limits(args: argparse.Namespace) -> ServerLimits:
@@ -813,6 +852,20 @@ def _parser() -> argparse.ArgumentParser:
         "--file", required=True, help="the exported JSON lines (- for standard input)"
     )
     audit_verify.set_defaults(func=cmd_audit_verify)
+
+    doctor = command(
+        "doctor",
+        "check a live ERP is set up as the gateway needs (login, services, custom fields, "
+        "value maps); exit 1 if not",
+        cmd_doctor,
+    )
+    doctor.add_argument("backend", help="the backend's name (backends/<name>.yaml)")
+    _add_config_dir(doctor)
+    doctor.add_argument(
+        "--demo-credentials",
+        action="store_true",
+        help="log in with the simulators' published demo credentials, as `gateway demo` does",
+    )
 
     command("changelog", "the API changelog, generated from the version changes", cmd_changelog)
     return parser

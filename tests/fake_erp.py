@@ -13,6 +13,7 @@ from typing import Any
 
 from gateway.adapters.base import (
     CallContext,
+    DoctorCheck,
     CustomerContext,
     ErpCustomer,
     ErpInvoice,
@@ -190,6 +191,9 @@ class FakeErp:
     async def validate_quote(self, *args: Any) -> ErpQuote:
         self._record("validate_quote")
         return ErpQuote("USD", [], Decimal(0), CreditCheck.PASSED)
+
+    async def diagnose(self, ctx: CallContext) -> list[DoctorCheck]:
+        return [DoctorCheck("in memory", True, "a fake ERP is always ready")]
 
     async def ping(self, ctx: CallContext) -> bool:
         return True

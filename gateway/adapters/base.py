@@ -165,6 +165,16 @@ class CustomerContext:
     legal_entity: str
 
 
+@dataclass(frozen=True)
+class DoctorCheck:
+    """One check of whether an ERP is set up as the gateway needs it (`gateway doctor`): its
+    name, whether it passed, and what was found, with the fix when it failed."""
+
+    name: str
+    ok: bool
+    message: str
+
+
 class ErpAdapter(Protocol):
     """One ERP backend. Every method raises `GatewayError` for business refusals (422 codes with
     pointers into the canonical request) and technical failures (erp_timeout, erp_unavailable,
@@ -226,5 +236,10 @@ class ErpAdapter(Protocol):
     ) -> ErpQuote: ...
 
     async def ping(self, ctx: CallContext) -> bool: ...
+
+    async def diagnose(self, ctx: CallContext) -> list[DoctorCheck]:
+        """Whether the ERP is ready for the gateway, check by check: login, services, custom
+        fields, the value maps' keys (`gateway doctor`)."""
+        ...
 
     async def aclose(self) -> None: ...

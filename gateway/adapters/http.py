@@ -103,6 +103,8 @@ class RetryHooks:
     observe: Callable[[str], None] | None = None
 
 
+# What a connection that could not be made is called (an operator's check tells it apart).
+UNREACHABLE = "The ERP is not reachable."
 # Statuses worth repeating a read for: the ERP (or what fronts it) says it could not answer now.
 _RETRY_STATUSES = frozenset({429, 502, 503, 504})
 # Time a retry needs left before the deadline to be worth starting.
@@ -303,9 +305,7 @@ class AiohttpTransport:
             )
             raise _Failed(too_large, None) from None  # the same answer again would be no smaller
         except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
-            unreachable = ErpFailure(
-                Code.ERP_UNAVAILABLE, "The ERP is not reachable.", ambiguous=False
-            )
+            unreachable = ErpFailure(Code.ERP_UNAVAILABLE, UNREACHABLE, ambiguous=False)
             raise _Failed(unreachable, "connect_failed") from exc
         except TimeoutError as exc:
             timed_out = ErpFailure(

@@ -44,7 +44,7 @@ def tour_steps() -> list[tuple[str, str]]:
 
 
 def operating_steps() -> list[tuple[str, str]]:
-    return section_steps("## Operating it", "## Reference", 5)
+    return section_steps("## Operating it", "## Connecting a real ERP", 5)
 
 
 def normalized(text: str) -> str:

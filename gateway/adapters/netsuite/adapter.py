@@ -18,6 +18,7 @@ from gateway.adapters.answers import AnswerBoundary
 from gateway.adapters.base import (
     CallContext,
     CustomerContext,
+    DoctorCheck,
     ErpCustomer,
     ErpInvoice,
     ErpQuote,
@@ -30,7 +31,7 @@ from gateway.adapters.netsuite.auth import authorizer_for
 from gateway.adapters.netsuite.cancellation import closing_patch
 from gateway.adapters.netsuite.client import NetSuiteClient
 from gateway.adapters.netsuite.credentials import NetSuiteCredentials, netsuite_credentials
-from gateway.adapters.netsuite.doctor import Check, diagnose
+from gateway.adapters.netsuite.doctor import diagnose
 from gateway.adapters.netsuite.fields import required_text
 from gateway.adapters.netsuite.inbound import (
     documents_needed,
@@ -303,7 +304,7 @@ class NetSuiteRestAdapter:
 
     # --- health -------------------------------------------------------------------------------
 
-    async def diagnose(self, ctx: CallContext) -> list[Check]:
+    async def diagnose(self, ctx: CallContext) -> list[DoctorCheck]:
         """Whether the account is ready for the gateway, check by check (`gateway doctor`)."""
         return await diagnose(self._client, self._maps, self._credentials, ctx)
 

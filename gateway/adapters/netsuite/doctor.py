@@ -10,9 +10,10 @@ from __future__ import annotations
 import asyncio
 import functools
 from collections.abc import Awaitable, Callable
-from typing import Any, NamedTuple
+from typing import Any
 
-from gateway.adapters.base import CallContext
+from gateway.adapters.base import CallContext, DoctorCheck
+from gateway.adapters.http import UNREACHABLE
 from gateway.adapters.netsuite.client import NetSuiteClient
 from gateway.adapters.netsuite.credentials import ClientCredentials, NetSuiteCredentials
 from gateway.adapters.netsuite.fields import ref_id
@@ -37,12 +38,7 @@ SCHEMA_JSON = {"Accept": "application/schema+json"}
 PARALLEL_CHECKS = 4  # stays well under an account's concurrency limit
 
 
-class Check(NamedTuple):
-    """One check: its name, whether it passed, and what it found (with the fix if it failed)."""
-
-    name: str
-    ok: bool
-    message: str
+Check = DoctorCheck
 
 
 # The record types the adapter reads or writes, and the role permission each needs.
@@ -87,6 +83,15 @@ def _login_fix(credentials: NetSuiteCredentials) -> str:
     )
 
 
+def _who(credentials: NetSuiteCredentials) -> str:
+    if isinstance(credentials, ClientCredentials):
+        return (
+            f"integration {credentials.client_id} with certificate {credentials.certificate_id} "
+            f"({credentials.algorithm})"
+        )
+    return f"access token {credentials.token_id} in account {credentials.account_id} (TBA)"
+
+
 async def _status(client: NetSuiteClient, path: str, ctx: CallContext) -> int:
     return (await client.send("GET", path, ctx, params={"limit": "1"})).status
 
@@ -97,6 +102,13 @@ async def _login(
     try:
         status = await _status(client, record_path(SUBSIDIARY), ctx)
     except GatewayError as failure:
+        if failure.detail == UNREACHABLE:
+            return Check(
+                "login",
+                False,
+                "NetSuite could not be reached. Fix: check base_url (your account's "
+                "<account>.suitetalk.api.netsuite.com) and that this host may reach it.",
+            )
         return Check("login", False, f"{failure.detail} Fix: {_login_fix(credentials)}.")
     if status in (401, 403):
         return Check(
@@ -104,7 +116,9 @@ async def _login(
             False,
             f"NetSuite refused the login (HTTP {status}). Fix: {_login_fix(credentials)}.",
         )
-    return Check("login", status == 200, f"NetSuite answered HTTP {status}.")
+    if status != 200:
+        return Check("login", False, f"NetSuite answered HTTP {status} to a list of subsidiaries.")
+    return Check("login", True, f"logged in as {_who(credentials)}")
 
 
 async def _record_type(client: NetSuiteClient, record_type: str, ctx: CallContext) -> Check:

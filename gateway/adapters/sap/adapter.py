@@ -16,6 +16,7 @@ from gateway.adapters.answers import AnswerBoundary
 from gateway.adapters.base import (
     CallContext,
     CustomerContext,
+    DoctorCheck,
     ErpCustomer,
     ErpInvoice,
     ErpQuote,
@@ -25,6 +26,7 @@ from gateway.adapters.base import (
 )
 from gateway.adapters.http import ErpTransport, transport_for
 from gateway.adapters.sap.client import SapClient
+from gateway.adapters.sap.doctor import diagnose
 from gateway.adapters.sap.errors import Subject, at_billing_address
 from gateway.adapters.sap.inbound import (
     customer_from_sap,
@@ -94,6 +96,7 @@ class SapODataAdapter:
         password: str,
     ) -> None:
         self.name = name
+        self._logon = (username, config.sap_client)
         # Every SAP answer is mapped through this one boundary (here and in the client).
         self._answers = AnswerBoundary(name)
         self._maps = SapMaps.from_config(config.value_maps)
@@ -343,6 +346,10 @@ class SapODataAdapter:
         except GatewayError:
             return False
         return response.status == 200
+
+    async def diagnose(self, ctx: CallContext) -> list[DoctorCheck]:
+        """Whether the tenant is ready for the gateway, check by check (`gateway doctor`)."""
+        return await diagnose(self, ctx, *self._logon)
 
     async def aclose(self) -> None:
         await self._client.aclose()

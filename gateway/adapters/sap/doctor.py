@@ -1,6 +1,7 @@
-"""Whether an SAP tenant is set up as the adapter needs it: the key-user custom fields in the
-services' `$metadata`, and the company codes, sales organizations and materials of the value maps
-in SAP's master data. Each check says what it found and, when it fails, how to fix it.
+"""Whether an SAP tenant is set up as the adapter needs it: the logon, each service published,
+the key-user custom fields in the services' `$metadata`, and the company codes, sales
+organizations and materials of the value maps in SAP's master data. Each check says what it
+found and, when it fails, how to fix it.
 
 Not the request path (an operator runs these, `gateway doctor`), nor the value maps' syntax
 (`gateway check`). Terms of payment are not checked: no released read service offers them; an
@@ -12,30 +13,98 @@ from __future__ import annotations
 import re
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from gateway.adapters.base import CallContext
-from gateway.adapters.sap.adapter import SapODataAdapter
+from gateway.adapters.base import CallContext, DoctorCheck
 from gateway.adapters.sap.odata import entity_path
 from gateway.adapters.sap.services import (
+    BILLING_SERVICE,
     BP_SERVICE,
     COMPANY_CODES,
     CREDIT_LIMIT_FIELD,
+    DELIVERY_SERVICE,
     GATEWAY_REF_FIELD,
     METADATA,
     PRODUCTS,
     SALES_ORDER_SERVICE,
     SALES_ORGANIZATIONS,
+    SIMULATION_SERVICE,
 )
 from gateway.domain.errors import GatewayError
+
+if TYPE_CHECKING:
+    from gateway.adapters.sap.adapter import SapODataAdapter
 
 _ENTITY_TYPE_RE = r'<EntityType\s[^>]*Name="{name}"[^>]*>(.*?)</EntityType>'
 
 
-@dataclass(frozen=True)
-class TenantCheck:
-    name: str
-    ok: bool
-    message: str  # what was found; when not ok, what to do about it
+TenantCheck = DoctorCheck
+# The services the adapter calls (and the master data the checks read), each with what
+# publishes it on a tenant: a communication arrangement in the cloud, an activated service
+# (transaction /IWFND/MAINT_SERVICE) on premise.
+_SERVICES = (
+    (BP_SERVICE, "customers", "SAP_COM_0008 (Business Partner, Customer and Supplier Integration)"),
+    (SALES_ORDER_SERVICE, "sales orders", "SAP_COM_0109 (Sales Order Integration)"),
+    (SIMULATION_SERVICE, "quote validation", "SAP_COM_0109 (Sales Order Integration)"),
+    (DELIVERY_SERVICE, "shipments", "the outbound delivery integration arrangement"),
+    (BILLING_SERVICE, "invoices", "the billing document integration arrangement"),
+)
+
+
+async def diagnose(
+    adapter: SapODataAdapter, ctx: CallContext, user: str, sap_client: str
+) -> list[DoctorCheck]:
+    """Every check, in a stable order; only the logon's when the logon fails."""
+    logon = await _logon(adapter, ctx, user, sap_client)
+    if not logon.ok:
+        return [logon]
+    services = [await _service(adapter, s, use, publish, ctx) for s, use, publish in _SERVICES]
+    return [logon, *services, *await tenant_checks(adapter, ctx)]
+
+
+async def _logon(
+    adapter: SapODataAdapter, ctx: CallContext, user: str, sap_client: str
+) -> DoctorCheck:
+    name = "logon"
+    try:
+        response = await adapter.client.send("GET", SALES_ORDER_SERVICE + "/", ctx)
+    except GatewayError as error:
+        return DoctorCheck(
+            name,
+            False,
+            f"SAP could not be reached: {error.detail} Fix: check base_url and that the gateway's "
+            "host may reach it (proxy, firewall, TLS).",
+        )
+    if response.status in (401, 403):
+        return DoctorCheck(
+            name,
+            False,
+            f"SAP refused user {user} in client {sap_client} (HTTP {response.status}). Fix: check "
+            "the credentials' environment variables (the communication user of the gateway's "
+            "communication arrangements) and sap_client.",
+        )
+    if response.status >= 400 and response.status != 404:
+        return DoctorCheck(name, False, f"SAP answered HTTP {response.status} to the logon.")
+    return DoctorCheck(name, True, f"logged on as {user} in client {sap_client}")
+
+
+async def _service(
+    adapter: SapODataAdapter, service: str, use: str, publish: str, ctx: CallContext
+) -> DoctorCheck:
+    label = service.rsplit("/", 1)[-1]
+    name = f"service {label}"
+    try:
+        response = await adapter.client.send("GET", service + METADATA, ctx)
+    except GatewayError as error:
+        return DoctorCheck(name, False, f"its $metadata could not be read: {error.detail}")
+    if response.status == 200:
+        return DoctorCheck(name, True, f"published ({use})")
+    return DoctorCheck(
+        name,
+        False,
+        f"HTTP {response.status} for its $metadata: the gateway cannot serve {use}. Fix: publish "
+        f"it for the gateway's communication user: {publish}.",
+    )
 
 
 @dataclass(frozen=True)
