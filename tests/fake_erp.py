@@ -13,8 +13,8 @@ from typing import Any
 
 from gateway.adapters.base import (
     CallContext,
-    DoctorCheck,
     CustomerContext,
+    DoctorCheck,
     ErpCustomer,
     ErpInvoice,
     ErpLine,
