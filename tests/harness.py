@@ -70,4 +70,11 @@ async def in_process_gateway(
     app = build_app(
         runtime, config_dir=config_dir, watch_config=False, telemetry=telemetry, clock=clock
     )
-    yield Gateway(app, runtime, erps)
+    try:
+        yield Gateway(app, runtime, erps)
+    finally:
+        # What the app's lifespan does at shutdown (ASGITransport runs no lifespan): the
+        # journal and the audit trail written out while the store is still open.
+        current = app.state.serving.runtime
+        await current.journal.aclose()
+        await current.audit.aclose()

@@ -68,11 +68,16 @@ class BufferedWriter(Generic[T]):
                 self._task = asyncio.get_running_loop().create_task(self._run())
 
     async def _run(self) -> None:
+        task = asyncio.current_task()
         while True:
             await self._wake.wait()
             self._wake.clear()
             await asyncio.sleep(FLUSH_INTERVAL_S)  # gather a batch
             if not await self.flush():
+                if task is not None and task.cancelling():
+                    # Stopped while the store was failing (a client library may turn the
+                    # cancellation into a timeout): what is pending waits for aclose.
+                    return
                 await asyncio.sleep(RETRY_INTERVAL_S)
                 self._wake.set()
 

@@ -73,3 +73,32 @@ async def test_beyond_its_bound_the_oldest_entries_go_first() -> None:
     sink.down = False
     await writer.aclose()
     assert sink.written == [2, 3, 4]
+
+
+async def test_a_writer_cancelled_while_the_store_fails_stops_even_if_the_store_swallows_it() -> (
+    None
+):
+    failing = True
+
+    async def swallowing(items: Sequence[int]) -> None:
+        # As a client library may: the cancellation comes back as the store being unreachable.
+        if not failing:
+            return
+        try:
+            await asyncio.sleep(10)
+        except asyncio.CancelledError:
+            raise StoreUnavailable() from None
+
+    writer = BufferedWriter("test", swallowing)
+    before = asyncio.all_tasks()
+    writer.put(1)
+    await asyncio.sleep(0.1)  # the background write is under way
+    (task,) = asyncio.all_tasks() - before
+    task.cancel()  # what an event loop shutting down does
+    done, _ = await asyncio.wait({task}, timeout=2)
+    failing = False  # a writer that did not stop would now idle, and stop at the next cancel
+    if task not in done:
+        task.cancel()
+        await asyncio.wait({task}, timeout=2)
+    assert task in done, "the writer kept retrying after it was cancelled"
+    assert writer.pending == 1  # stopped, the item kept
