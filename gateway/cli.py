@@ -144,6 +144,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
             args.operation,
             args.legal_entity,
             customer_home=home,
+            customer=args.customer_id or args.external_ref,
             at=args.at,
         )
     except ValueError as exc:
@@ -207,7 +208,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
         raise CommandError(f"cannot read {exc.filename}: {exc.strerror}") from None
     config_dir = _config_dir(args.config_dir)
     known = {p.stem for p in (config_dir / BACKENDS_DIR).glob("*.yaml")}
-    unknown = sorted({r.backend for r in new.rules} | {new.default_backend}) if known else []
+    targets = {backend for rule in new.rules for backend in rule.targets}
+    unknown = sorted(targets | {new.default_backend}) if known else []
     for backend in (b for b in unknown if b not in known):
         print(f"warning: {args.new} routes to {backend!r}, not a backend in {config_dir}")
     change = plan(compile_routes(old), compile_routes(new), time.time())
@@ -766,7 +768,13 @@ def _parser() -> argparse.ArgumentParser:
     _add_config_dir(exp)
     exp.add_argument("--operation", required=True, help="e.g. sales_orders.create")
     exp.add_argument("--legal-entity", required=True, help="e.g. DE01")
-    exp.add_argument("--customer-id", help="a customer's gateway id, to show its home ERP")
+    exp.add_argument(
+        "--customer-id",
+        help="a customer's gateway id: its home ERP, and its share under a canary split",
+    )
+    exp.add_argument(
+        "--external-ref", help="a new customer's external_ref: its share under a canary split"
+    )
     exp.add_argument("--at", type=_iso_time, help="an ISO 8601 time (default: now)")
 
     token = command("token", "mint a token from the demo issuer (development only)", cmd_token)

@@ -62,6 +62,7 @@ class ExplainRequest(Strict):
     operation: Annotated[str, Field(min_length=1, max_length=64)]
     legal_entity: LegalEntityCode
     customer_id: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+    external_ref: Annotated[str, Field(min_length=1, max_length=64)] | None = None
     at: dt.datetime | None = None
 
 
@@ -183,6 +184,7 @@ def admin_routes(
                 asked.operation,
                 asked.legal_entity,
                 customer_home=home,
+                customer=asked.customer_id or asked.external_ref,
                 at=asked.at
                 if asked.at is None or asked.at.tzinfo
                 else asked.at.replace(tzinfo=dt.UTC),

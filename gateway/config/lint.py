@@ -103,12 +103,19 @@ def _check_routes(report: Reporter, routes: RoutesConfig, backends: frozenset[st
             )
         else:
             first_line_of[rule.id] = report.line(ROUTES_FILE, [*at, "id"])
-        if rule.backend not in backends:
+        if rule.backend is not None and rule.backend not in backends:
             report.error(
                 ROUTES_FILE,
                 [*at, "backend"],
                 f"unknown backend {rule.backend!r} {known(backends)}",
             )
+        for backend in rule.split or {}:
+            if backend not in backends:
+                report.error(
+                    ROUTES_FILE,
+                    [*at, "split", backend],
+                    f"unknown backend {backend!r} in the split {known(backends)}",
+                )
         match = rule.match
         for j, glob in enumerate(match.operations or []):
             if not _glob_matches_any(glob):

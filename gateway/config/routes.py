@@ -9,7 +9,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import AwareDatetime, Field, model_validator
+from pydantic import AwareDatetime, Field, field_validator, model_validator
 
 from gateway.config.base import ConfigModel
 from gateway.domain.models import CountryCode, CurrencyCode, LegalEntityCode
@@ -19,6 +19,10 @@ BACKEND_NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]*$"  # also the stem of backends/<na
 BackendName = Annotated[str, Field(pattern=BACKEND_NAME_PATTERN, max_length=64)]
 RegionCode = Annotated[str, Field(pattern=r"^[A-Z][A-Z0-9_-]*$", max_length=16)]
 OperationGlob = Annotated[str, Field(pattern=r"^[a-z_.*?\[\]!-]+$", max_length=64)]
+Percent = Annotated[
+    float,
+    Field(ge=0, le=100, multiple_of=0.01, description="A share in percent, to 0.01 %."),
+]
 
 
 class LegalEntityRef(ConfigModel):
@@ -70,9 +74,21 @@ class RouteRule(ConfigModel):
         Field(description="What the rule matches; every given key must match. Absent: all."),
     ] = RuleMatch()
     backend: Annotated[
-        BackendName,
-        Field(description="Where what matches goes: a file name under backends/, no `.yaml`."),
-    ]
+        BackendName | None,
+        Field(
+            description="Where what matches goes: a file name under backends/, no `.yaml`. "
+            "A rule has `backend` or `split`."
+        ),
+    ] = None
+    split: Annotated[
+        dict[BackendName, Percent] | None,
+        Field(
+            description="A canary: backend -> percent of customers (summing to 100), instead "
+            "of `backend`. Each customer is hashed into one bucket (its gateway id; a new "
+            "customer's external_ref), so its requests never alternate; the first backend "
+            "listed takes the lowest buckets, so raising its share keeps the customers it had."
+        ),
+    ] = None
     effective_from: Annotated[
         AwareDatetime | None,
         Field(description="From this second on (RFC 3339 with an offset) the rule matches."),
@@ -87,7 +103,28 @@ class RouteRule(ConfigModel):
         start, end = self.effective_from, self.effective_until
         if start is not None and end is not None and end <= start:
             raise ValueError("effective_until must be after effective_from")
+        if self.backend is None and self.split is None:
+            raise ValueError("missing key 'backend' (or 'split', for a canary)")
+        if self.backend is not None and self.split is not None:
+            raise ValueError("both 'backend' and 'split': a rule has one of them")
         return self
+
+    @field_validator("split")
+    @classmethod
+    def _shares_make_a_whole(cls, split: dict[str, float] | None) -> dict[str, float] | None:
+        if split is None:
+            return None
+        if len(split) < 2:
+            raise ValueError("a split names at least two backends (else use `backend`)")
+        total = sum(split.values())
+        if abs(total - 100) > 1e-6:
+            raise ValueError(f"its percentages sum to {total:g}, not 100")
+        return split
+
+    @property
+    def targets(self) -> tuple[str, ...]:
+        """Every backend the rule may send a request to."""
+        return (self.backend,) if self.backend is not None else tuple(self.split or {})
 
 
 class Freeze(ConfigModel):

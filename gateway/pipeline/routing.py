@@ -13,7 +13,7 @@ import time
 from starlette.responses import Response
 
 from gateway.domain.errors import Code, GatewayError
-from gateway.domain.operations import DEBUG_SCOPE, Kind
+from gateway.domain.operations import DEBUG_SCOPE, Kind, Operation
 from gateway.pipeline.chain import Handler
 from gateway.pipeline.context import RequestContext
 from gateway.pipeline.entitlements import grants
@@ -42,6 +42,18 @@ def placement(record: XrefRecord, decision: RouteDecision) -> RouteDecision:
     return RouteDecision(record.backend, HOME_RULE_ID, f"the record lives in {record.backend}")
 
 
+def affinity(ctx: RequestContext) -> str | None:
+    """The customer a request is about, which a canary split hashes: an existing customer's
+    gateway id, the customer an order or quote names, or a new customer's external_ref."""
+    record = ctx.record
+    if record is not None:
+        return record.gateway_id if record.kind is Kind.CUSTOMER else None
+    payload = ctx.payload
+    if ctx.spec.operation == Operation.CUSTOMERS_CREATE:
+        return getattr(payload, "external_ref", None)
+    return getattr(payload, "customer_id", None)
+
+
 class Routing:
     """Pipeline step: sets `ctx.backend` and `ctx.route`; 503 legal_entity_frozen for a frozen
     write. A client granted `gateway:debug` sees the decision in X-Route-Rule and
@@ -57,7 +69,7 @@ class Routing:
             frozen = self._table.frozen(operation, legal_entity, ctx.arrived_at)
             if frozen is not None:
                 raise legal_entity_frozen(frozen, ctx.arrived_at)
-            decision = self._table.decide(operation, legal_entity, ctx.arrived_at)
+            decision = self._table.decide(operation, legal_entity, ctx.arrived_at, affinity(ctx))
             if ctx.record is not None:
                 decision = placement(ctx.record, decision)
             ctx.route = decision

@@ -13,12 +13,16 @@ from typing import Any
 
 from gateway.domain.operations import ALL_OPERATIONS
 from gateway.routing.rules import (
+    BUCKETS,
     DEFAULT_RULE_ID,
+    Allocation,
     CompiledFreeze,
     CompiledRule,
     LegalEntity,
     RouteDecision,
     RoutingTable,
+    SplitDecision,
+    bucket_of,
     rfc3339,
 )
 
@@ -34,6 +38,37 @@ class RuleVerdict:
 
 
 @dataclass(frozen=True)
+class SplitPlacement:
+    """Under a canary split: its shares, and the customer's key and bucket if one was named."""
+
+    allocation: Allocation
+    customer: str | None
+    bucket: int | None
+
+    def text(self) -> str:
+        shares = self.allocation.text()
+        if self.bucket is None:
+            return (
+                f"split {shares}: name a customer (--customer-id) to see its share; a request "
+                "that names none goes to the largest share"
+            )
+        place = self.bucket * 100 / BUCKETS
+        backend = self.allocation.pick(self.bucket)
+        return (
+            f"split {shares}: customer {self.customer} hashes to {place:.2f} % of the buckets, "
+            f"in {backend}'s share"
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "shares": {b: self.allocation.percent(b) for b in self.allocation.backends},
+            "customer": self.customer,
+            "bucket_percent": None if self.bucket is None else self.bucket * 100 / BUCKETS,
+            "text": self.text(),
+        }
+
+
+@dataclass(frozen=True)
 class Explanation:
     operation: str
     legal_entity: LegalEntity
@@ -43,6 +78,7 @@ class Explanation:
     at: dt.datetime
     customer_home: str | None = None
     frozen: CompiledFreeze | None = None
+    split: SplitPlacement | None = None
 
     @property
     def home_differs(self) -> bool:
@@ -65,7 +101,7 @@ class Explanation:
             "rules": [
                 {
                     "id": v.rule.id,
-                    "backend": v.rule.backend,
+                    "backend": v.rule.target,
                     "window": v.rule.window.text(),
                     "verdict": _status(v),
                     "why": list(v.why),
@@ -78,6 +114,7 @@ class Explanation:
                 else None
             ),
             "customer_home": self.customer_home,
+            "split": self.split.as_dict() if self.split is not None else None,
             "text": self.text(),
         }
 
@@ -96,6 +133,8 @@ class Explanation:
         if self.decision.rule_id == DEFAULT_RULE_ID:
             lines.append(f"  -  no rule matched: default_backend {self.default_backend}")
         lines += ["", f"Decision: {self.decision.backend} ({self.decision.reason})"]
+        if self.split is not None:
+            lines.append(f"Split:    {self.split.text()}")
         if self.decision.until is not None:
             lines.append(f"Until:    {rfc3339(self.decision.until)} (the rules change then)")
         if self.frozen is not None:
@@ -125,7 +164,7 @@ def _verdict_lines(number: int, verdict: RuleVerdict) -> list[str]:
     rule = verdict.rule
     status = _status(verdict)
     window = f" [{rule.window.text()}]" if rule.window.bounded else ""
-    head = f"  {number}. {rule.id} -> {rule.backend}{window}: {status}"
+    head = f"  {number}. {rule.id} -> {rule.target}{window}: {status}"
     lines = [head]
     if rule.description:
         lines.append(f"       {rule.description}")
@@ -139,11 +178,13 @@ def explain(
     legal_entity: str,
     *,
     customer_home: str | None = None,
+    customer: str | None = None,
     at: dt.datetime | None = None,
 ) -> Explanation:
     """Where a new request for `operation` in `legal_entity` goes, and why.
 
-    `customer_home` is the backend an existing customer lives on (from the xref), if known.
+    `customer_home` is the backend an existing customer lives on (from the xref), if known;
+    `customer` its key under a split (its gateway id; a new customer's external_ref).
     Raises ValueError, with the known names, for an unknown operation or legal entity.
     """
     if operation not in ALL_OPERATIONS:
@@ -153,7 +194,13 @@ def explain(
         raise ValueError(_unknown("legal entity", legal_entity, sorted(table.legal_entities)))
     moment = at or dt.datetime.now(dt.UTC)
     instant = moment.timestamp()
-    decision = table.decide(operation, legal_entity, instant)
+    cell = table.cell(operation, legal_entity, instant)
+    decision = table.decide(operation, legal_entity, instant, customer)
+    split = None
+    if isinstance(cell, SplitDecision):
+        split = SplitPlacement(
+            cell.allocation, customer, bucket_of(customer) if customer is not None else None
+        )
     verdicts = []
     decided = False
     for rule in table.rules:
@@ -170,6 +217,7 @@ def explain(
         moment,
         customer_home,
         table.frozen(operation, legal_entity, instant),
+        split,
     )
 
 

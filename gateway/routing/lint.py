@@ -20,6 +20,7 @@ from gateway.routing.rules import (
     CompiledRule,
     RouteDecision,
     RoutingTable,
+    SplitDecision,
     compile_routes,
     rfc3339,
 )
@@ -41,11 +42,12 @@ def routing_issues(parsed: ParsedConfig, clock: Clock = time.time) -> list[Confi
 
 
 def _all_decisions(table: RoutingTable) -> list[tuple[str, str, RouteDecision]]:
-    """Every decision the table makes, in every period of time."""
+    """Every decision the table makes, in every period of time (each share of a split)."""
     return [
         (op, code, decision)
         for period in table.periods
-        for (op, code), decision in period.decisions.items()
+        for (op, code), cell in period.decisions.items()
+        for decision in (cell.choices if isinstance(cell, SplitDecision) else (cell,))
     ]
 
 
@@ -96,7 +98,7 @@ def _check_overlapping_waves(report: Reporter, table: RoutingTable) -> None:
         for earlier in rules[:later_index]:
             if not (earlier.window.bounded or later.window.bounded):
                 continue
-            if earlier.backend == later.backend or not earlier.window.overlaps(later.window):
+            if earlier.allocation == later.allocation or not earlier.window.overlaps(later.window):
                 continue
             shared = _shared_coverage(table, earlier, later)
             if shared is None:

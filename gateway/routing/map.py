@@ -11,7 +11,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from gateway.domain.operations import Operation
-from gateway.routing.rules import CompiledFreeze, Instant, RoutingTable, rfc3339
+from gateway.routing.rules import (
+    CompiledFreeze,
+    Instant,
+    RoutingTable,
+    allocation_of,
+    rfc3339,
+)
 
 # The operation a legal entity's "home" is judged by: where its new orders go.
 MAP_OPERATION = Operation.SALES_ORDERS_CREATE
@@ -22,7 +28,7 @@ class MapRow:
     legal_entity: str
     name: str
     region: str
-    backend: str
+    backend: str  # a backend, or a split's shares ("cloud 10 % / legacy 90 %")
     rule: str
     next_backend: str | None
     next_rule: str | None
@@ -67,14 +73,14 @@ def migration_map(table: RoutingTable, at: Instant) -> list[MapRow]:
     rows = []
     for code in sorted(table.legal_entities):
         entity = table.legal_entities[code]
-        now = table.decide(MAP_OPERATION, code, at)
+        now = table.cell(MAP_OPERATION, code, at)
         upcoming = None
         for period in table.periods:
             starts = period.window.starts
             if starts is None or starts <= at:
                 continue
             later = period.decisions[(MAP_OPERATION, code)]
-            if later.backend != now.backend:
+            if allocation_of(later) != allocation_of(now):
                 upcoming = (later, starts)
                 break
         current_freeze = next(
@@ -94,9 +100,9 @@ def migration_map(table: RoutingTable, at: Instant) -> list[MapRow]:
                 code,
                 entity.name,
                 entity.region,
-                now.backend,
+                allocation_of(now).text(),
                 now.rule_id,
-                upcoming[0].backend if upcoming else None,
+                allocation_of(upcoming[0]).text() if upcoming else None,
                 upcoming[0].rule_id if upcoming else None,
                 upcoming[1] if upcoming else None,
                 current_freeze,

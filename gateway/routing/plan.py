@@ -9,7 +9,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from gateway.domain.operations import ALL_OPERATIONS
-from gateway.routing.rules import CompiledFreeze, Instant, RoutingTable, rfc3339
+from gateway.routing.rules import (
+    Allocation,
+    CompiledFreeze,
+    Instant,
+    RoutingTable,
+    allocation_of,
+    rfc3339,
+)
 
 
 @dataclass(frozen=True)
@@ -19,11 +26,13 @@ class Move:
 
     legal_entity: str
     operations: tuple[str, ...]
-    old: str
+    old: str  # a backend, or a split's shares
     new: str
     rule: str
     starts: Instant | None
     ends: Instant | None
+    # Under a split: (from, to, percent of the customers) for each share that moves.
+    moving: tuple[tuple[str, str, float], ...] = ()
 
     def text(self) -> str:
         when = f"from {rfc3339(self.starts)}" if self.starts is not None else "at once"
@@ -34,7 +43,11 @@ class Move:
             if set(self.operations) == set(ALL_OPERATIONS)
             else ", ".join(self.operations)
         )
-        return f"{self.legal_entity} {what}: {self.old} -> {self.new} {when} (rule {self.rule})"
+        line = f"{self.legal_entity} {what}: {self.old} -> {self.new} {when} (rule {self.rule})"
+        if self.moving:
+            shares = ", ".join(f"{p:g} % of customers {a} -> {b}" for a, b, p in self.moving)
+            line += f"; {shares}"
+        return line
 
 
 @dataclass(frozen=True)
@@ -71,31 +84,48 @@ def plan(old: RoutingTable, new: RoutingTable, now: Instant) -> Plan:
     codes = sorted(set(old.legal_entities) & set(new.legal_entities))
     moves: list[Move] = []
     for code in codes:
-        spans: dict[tuple[str, str, str, Instant | None, Instant | None], list[str]] = {}
+        spans: dict[tuple[Allocation, Allocation, str, Instant | None, Instant | None], list[str]]
+        spans = {}
         for operation in ALL_OPERATIONS:
             for starts, ends, before, after in _differences(old, new, operation, code, instants):
                 key = (before, after[0], after[1], starts, ends)
                 spans.setdefault(key, []).append(operation)
-        for (before, backend, rule, starts, ends), operations in spans.items():
+        for (before, allocation, rule, starts, ends), operations in spans.items():
             shown_start = None if starts is not None and starts <= now else starts
-            moves.append(Move(code, tuple(operations), before, backend, rule, shown_start, ends))
+            moving: tuple[tuple[str, str, float], ...] = ()
+            if before.is_split or allocation.is_split:
+                moving = tuple(
+                    (a, b, percent) for (a, b), percent in allocation.moves_from(before).items()
+                )
+            moves.append(
+                Move(
+                    code,
+                    tuple(operations),
+                    before.text(),
+                    allocation.text(),
+                    rule,
+                    shown_start,
+                    ends,
+                    moving,
+                )
+            )
     moves.sort(key=lambda m: (m.starts or 0.0, m.legal_entity, m.operations))
     return Plan(tuple(moves), _freeze_changes(old, new))
 
 
 def _differences(
     old: RoutingTable, new: RoutingTable, operation: str, code: str, instants: list[Instant]
-) -> list[tuple[Instant | None, Instant | None, str, tuple[str, str]]]:
+) -> list[tuple[Instant | None, Instant | None, Allocation, tuple[Allocation, str]]]:
     """The spans of time (start, end) in which the two tables send `operation` for `code`
-    to different backends, merged where consecutive spans differ alike."""
-    spans: list[tuple[Instant | None, Instant | None, str, tuple[str, str]]] = []
+    to different backends (or shares of them), merged where consecutive spans differ alike."""
+    spans: list[tuple[Instant | None, Instant | None, Allocation, tuple[Allocation, str]]] = []
     for i, at in enumerate(instants):
-        before = old.decide(operation, code, at).backend
-        decision = new.decide(operation, code, at)
+        before = allocation_of(old.cell(operation, code, at))
+        cell = new.cell(operation, code, at)
         ends = instants[i + 1] if i + 1 < len(instants) else None
-        if before == decision.backend:
+        if before == allocation_of(cell):
             continue
-        after = (decision.backend, decision.rule_id)
+        after = (allocation_of(cell), cell.rule_id)
         if spans and spans[-1][1] == at and spans[-1][2:] == (before, after):
             spans[-1] = (spans[-1][0], ends, before, after)
         else:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import bisect
 import datetime as dt
+import hashlib
+import itertools
 import math
 import time
 from collections.abc import Mapping
@@ -22,6 +24,74 @@ DEFAULT_RULE_ID = "default"
 MATCH_ALL = "*"
 
 Instant = float  # seconds since the epoch (UTC), as `time.time()` gives them
+BUCKETS = 10_000  # a customer's place in a canary split, to 0.01 %
+
+
+def bucket_of(affinity: str) -> int:
+    """The customer's bucket (0 to BUCKETS - 1): a hash of its key, the same on every process
+    and every load, so that a customer stays where a split put it."""
+    digest = hashlib.blake2b(affinity.encode("utf-8"), digest_size=8).digest()
+    return int.from_bytes(digest, "big") % BUCKETS
+
+
+@dataclass(frozen=True)
+class Allocation:
+    """Where a rule sends what it matches: one backend, or shares of the customers (a split).
+    `shares` are (backend, the bucket its share ends before), cumulative, in the rule's order:
+    the first backend takes the lowest buckets, so raising its share keeps its customers."""
+
+    shares: tuple[tuple[str, int], ...]
+
+    @classmethod
+    def single(cls, backend: str) -> Allocation:
+        return cls(((backend, BUCKETS),))
+
+    @classmethod
+    def split(cls, percents: Mapping[str, float]) -> Allocation:
+        shares, upper = [], 0
+        for backend, percent in percents.items():
+            upper += round(percent * BUCKETS / 100)
+            shares.append((backend, upper))
+        last_backend, _ = shares[-1]
+        shares[-1] = (last_backend, BUCKETS)  # whatever rounding left goes to the last share
+        return cls(tuple(shares))
+
+    @property
+    def is_split(self) -> bool:
+        return len(self.shares) > 1
+
+    @property
+    def backends(self) -> tuple[str, ...]:
+        return tuple(backend for backend, _ in self.shares)
+
+    def pick(self, bucket: int) -> str:
+        for backend, upper in self.shares:
+            if bucket < upper:
+                return backend
+        return self.shares[-1][0]
+
+    def percent(self, backend: str) -> float:
+        lower = 0
+        for name, upper in self.shares:
+            if name == backend:
+                return (upper - lower) * 100 / BUCKETS
+            lower = upper
+        return 0.0
+
+    def text(self) -> str:
+        if not self.is_split:
+            return self.shares[0][0]
+        return " / ".join(f"{b} {self.percent(b):g} %" for b in self.backends)
+
+    def moves_from(self, before: Allocation) -> dict[tuple[str, str], float]:
+        """(from, to) -> percent of customers whose backend changes from `before` to this."""
+        edges = sorted({0, *(u for _, u in self.shares), *(u for _, u in before.shares)})
+        moved: dict[tuple[str, str], float] = {}
+        for low, high in itertools.pairwise(edges):
+            old, new = before.pick(low), self.pick(low)
+            if old != new:
+                moved[(old, new)] = moved.get((old, new), 0.0) + (high - low) * 100 / BUCKETS
+        return moved
 
 
 def _instant(moment: dt.datetime | None) -> Instant | None:
@@ -94,12 +164,17 @@ class CompiledRule:
 
     id: str
     description: str | None
-    backend: str
+    allocation: Allocation
     operation_globs: tuple[str, ...] | None
     operations: frozenset[str]
     regions: frozenset[str] | None
     legal_entities: frozenset[str] | None
     window: Window = Window()
+
+    @property
+    def target(self) -> str:
+        """Where it sends requests, as people read it: a backend, or a split's shares."""
+        return self.allocation.text()
 
     def covers_operation(self, operation: str) -> bool:
         return operation in self.operations
@@ -155,21 +230,50 @@ class CompiledFreeze:
 
 
 @dataclass(frozen=True)
+class SplitDecision:
+    """A split rule's decision, before the customer is known: one RouteDecision per share,
+    each built at compile time; `pick` only hashes the customer's key and bisects."""
+
+    allocation: Allocation
+    rule_id: str
+    choices: tuple[RouteDecision, ...]  # in the allocation's order
+    bounds: tuple[int, ...]
+    fallback: RouteDecision  # the largest share: for a request that names no customer
+
+    def pick(self, affinity: str | None) -> RouteDecision:
+        if affinity is None:
+            return self.fallback
+        return self.choices[bisect.bisect_right(self.bounds, bucket_of(affinity))]
+
+
+Cell = RouteDecision | SplitDecision  # what the table holds per operation and legal entity
+
+
+def allocation_of(cell: Cell) -> Allocation:
+    return cell.allocation if isinstance(cell, SplitDecision) else Allocation.single(cell.backend)
+
+
+@dataclass(frozen=True)
 class Period:
     """A span of time in which no rule or freeze starts or ends: one lookup table for it."""
 
     window: Window
-    decisions: Mapping[tuple[str, str], RouteDecision]
+    decisions: Mapping[tuple[str, str], Cell]
     freezes: Mapping[tuple[str, str], CompiledFreeze]
 
 
 def compile_rule(rule: RouteRule) -> CompiledRule:
     match = rule.match
     globs = tuple(match.operations) if match.operations is not None else None
+    allocation = (
+        Allocation.split(rule.split)
+        if rule.split is not None
+        else Allocation.single(rule.targets[0])
+    )
     return CompiledRule(
         id=rule.id,
         description=rule.description,
-        backend=rule.backend,
+        allocation=allocation,
         operation_globs=globs,
         operations=operations_matching(globs),
         regions=frozenset(match.regions) if match.regions is not None else None,
@@ -245,10 +349,37 @@ class RoutingTable:
 
     def _first_match(
         self, operation: str, entity: LegalEntity, at: Instant, until: Instant | None
-    ) -> RouteDecision:
+    ) -> Cell:
         for rule in self._by_operation[operation]:
             if rule.matches(operation, entity, at):
-                return RouteDecision(rule.backend, rule.id, rule.reason(operation, entity), until)
+                reason = rule.reason(operation, entity)
+                allocation = rule.allocation
+                if not allocation.is_split:
+                    return RouteDecision(allocation.backends[0], rule.id, reason, until)
+                choices = tuple(
+                    RouteDecision(
+                        backend,
+                        rule.id,
+                        f"{reason}; the customer is in {backend}'s "
+                        f"{allocation.percent(backend):g} % of the split {allocation.text()}",
+                        until,
+                    )
+                    for backend in allocation.backends
+                )
+                largest = max(allocation.backends, key=allocation.percent)
+                return SplitDecision(
+                    allocation,
+                    rule.id,
+                    choices,
+                    tuple(upper for _, upper in allocation.shares),
+                    RouteDecision(
+                        largest,
+                        rule.id,
+                        f"{reason}; no customer named: the largest share of the split "
+                        f"{allocation.text()}",
+                        until,
+                    ),
+                )
         return RouteDecision(
             self.default_backend,
             DEFAULT_RULE_ID,
@@ -264,14 +395,26 @@ class RoutingTable:
         """The periods, in time order (the first and last are unbounded)."""
         return self._periods
 
-    def decide(self, operation: str, legal_entity: str, at: Instant | None = None) -> RouteDecision:
+    def decide(
+        self,
+        operation: str,
+        legal_entity: str,
+        at: Instant | None = None,
+        affinity: str | None = None,
+    ) -> RouteDecision:
         """The backend a new request for `operation` in `legal_entity` goes to at `at`
-        (default: now)."""
+        (default: now); under a split, the share `affinity` (the customer's key) falls in."""
+        cell = self.cell(operation, legal_entity, at)
+        return cell if isinstance(cell, RouteDecision) else cell.pick(affinity)
+
+    def cell(self, operation: str, legal_entity: str, at: Instant | None = None) -> Cell:
+        """What the table holds for `operation` in `legal_entity` at `at`: a decision, or a
+        split's decisions before the customer is known."""
         period = self.period_at(time.time() if at is None else at)
-        decision = period.decisions.get((operation, legal_entity))
-        if decision is None:
+        cell = period.decisions.get((operation, legal_entity))
+        if cell is None:
             raise ValueError(self._unknown(operation, legal_entity))
-        return decision
+        return cell
 
     def frozen(
         self, operation: str, legal_entity: str, at: Instant | None = None

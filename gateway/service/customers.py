@@ -77,7 +77,9 @@ class Customers:
         gate = asyncio.Semaphore(LOOKUP_CONCURRENCY)
 
         async def read(record: XrefRecord) -> Customer | None:
-            decision = self._routing.decide(ctx.spec.operation, record.legal_entity, ctx.arrived_at)
+            decision = self._routing.decide(
+                ctx.spec.operation, record.legal_entity, ctx.arrived_at, record.gateway_id
+            )
             async with gate:
                 return await self._read(ctx, record, placement(record, decision).backend)
 

@@ -123,7 +123,7 @@ def test_a_missing_key_is_reported_at_the_line_of_the_entry_that_lacks_it(tmp_pa
     edit(config, "routes.yaml", "    backend: cloud", "")
     issue = only_error(config)
     assert issue.line == line_of(config, "routes.yaml", "- id: wave-1")
-    assert issue.message == "rules[0]: missing key 'backend'"
+    assert issue.message == "rules[0]: missing key 'backend' (or 'split', for a canary)"
 
 
 def test_a_deeply_nested_error_points_at_the_nested_line(tmp_path: Path) -> None:

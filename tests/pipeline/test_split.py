@@ -1,0 +1,80 @@
+"""A canary split through the pipeline: each customer's orders stay on one ERP, the share of
+customers on each is the split's, a customer created on one ERP is copied on demand to the
+ERP its orders are split to, and raising the share moves only new customers' buckets."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import httpx
+
+from gateway.config.loader import check_config
+from gateway.routing.rules import bucket_of
+from gateway.store.memory import MemoryStore
+from tests.configs import WIDE_RATE_LIMITS, write_config
+from tests.e2e import payloads
+from tests.harness import ENV, in_process_gateway
+
+CUSTOMERS = 40
+ORDERS_EACH = 3
+
+
+def split_config(tmp_path: Path, cloud: int) -> Path:
+    target = tmp_path / f"split-{cloud}"
+    target.mkdir()
+    config = write_config(target, rate_limits=WIDE_RATE_LIMITS)
+    routes = config / "routes.yaml"
+    rule = f"""  - id: canary-ca01
+    match: {{legal_entities: [CA01]}}
+    split: {{cloud: {cloud}, legacy: {100 - cloud}}}
+"""
+    routes.write_text(routes.read_text().replace("\nrules:\n", "\nrules:\n" + rule, 1))
+    return config
+
+
+async def _orders(api: httpx.AsyncClient, customer_id: str) -> list[str]:
+    backends = []
+    for _ in range(ORDERS_EACH):
+        response = await api.post(
+            "/v1/sales-orders",
+            json=payloads.order("CA01", customer_id),
+            headers=payloads.new_key(),
+        )
+        assert response.status_code == 201, response.text
+        backends.append(response.json()["erp_reference"])
+    return backends
+
+
+async def test_each_customers_orders_stay_on_one_erp_and_the_shares_hold(tmp_path: Path) -> None:
+    async with (
+        in_process_gateway(MemoryStore(), split_config(tmp_path, 30)) as gw,
+        gw.client() as api,
+    ):
+        placed: dict[str, str] = {}
+        for _ in range(CUSTOMERS):
+            customer = (await api.post("/v1/customers", json=payloads.customer("CA01"))).json()
+            before = {name: len(erp.orders) for name, erp in gw.erps.items()}
+            await _orders(api, customer["id"])
+            grew = [name for name, erp in gw.erps.items() if len(erp.orders) > before[name]]
+            assert len(grew) == 1, grew  # never alternating between ERPs
+            placed[customer["id"]] = grew[0]
+            expected = "cloud" if bucket_of(customer["id"]) < 3000 else "legacy"
+            assert grew[0] == expected
+        shares = Counter(placed.values())
+        assert shares["cloud"] > 0 and shares["legacy"] > shares["cloud"]
+        # A customer created on the legacy ERP whose orders the split sends to the cloud is in
+        # both ERPs now (copied on demand), and one whose orders stay is not copied.
+        cloud_customers = {c.gateway_ref for c in gw.erps["cloud"].customers.values()}
+        assert len(cloud_customers) >= shares["cloud"]
+
+
+async def test_a_split_naming_an_unknown_backend_is_refused_at_its_line(tmp_path: Path) -> None:
+    config = split_config(tmp_path, 10)
+    routes = config / "routes.yaml"
+    routes.write_text(routes.read_text().replace("split: {cloud: 10", "split: {clod: 10", 1))
+    issues = [i for i in check_config(config, env=ENV) if i.severity == "error"]
+    assert [(i.file, i.message) for i in issues] == [
+        ("routes.yaml", "unknown backend 'clod' in the split (known: cloud, legacy)")
+    ]
+    assert issues[0].line is not None
