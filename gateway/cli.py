@@ -20,7 +20,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -271,17 +271,24 @@ _COLUMNS = (
 IMPORT_CHUNK_ROWS = 2000
 
 
-def cmd_xref_export(args: argparse.Namespace) -> int:
+def _export(
+    args: argparse.Namespace,
+    chunks: Callable[[AdminClient], Iterator[bytes]],
+    nouns: tuple[str, str],
+    header: int = 0,
+) -> int:
+    """Write what the gateway streams to `--out` (or standard output), with a progress line
+    while it comes; then say how many lines (`nouns`: one, many) it wrote, `header` aside."""
     client = _admin(args)
     target = open(args.out, "wb") if args.out != "-" else sys.stdout.buffer  # noqa: SIM115
-    rows = 0
+    lines = 0
     try:
         with Progress(*_COLUMNS, transient=True, console=_stderr) as progress:
-            task = progress.add_task("exporting rows", total=None)
-            for chunk in client.export_xref(args.legal_entity):
+            task = progress.add_task(f"exporting {nouns[1]}", total=None)
+            for chunk in chunks(client):
                 target.write(chunk)
-                rows += chunk.count(b"\n")
-                progress.update(task, completed=max(0, rows - 1))
+                lines += chunk.count(b"\n")
+                progress.update(task, completed=max(0, lines - header))
     except AdminError as exc:
         raise CommandError(str(exc)) from None
     finally:
@@ -289,8 +296,14 @@ def cmd_xref_export(args: argparse.Namespace) -> int:
         if target is not sys.stdout.buffer:
             target.close()
     where = args.out if args.out != "-" else "standard output"
-    print(f"exported {max(0, rows - 1)} row(s) to {where}", file=sys.stderr)
+    count = max(0, lines - header)
+    print(f"exported {count} {nouns[0] if count == 1 else nouns[1]} to {where}", file=sys.stderr)
     return 0
+
+
+def cmd_xref_export(args: argparse.Namespace) -> int:
+    rows = ("row", "rows")
+    return _export(args, lambda client: client.export_xref(args.legal_entity), rows, header=1)
 
 
 def cmd_xref_import(args: argparse.Namespace) -> int:
@@ -606,22 +619,7 @@ def _verb_usage(_: argparse.Namespace) -> int:  # pragma: no cover - argparse re
 
 
 def cmd_audit_export(args: argparse.Namespace) -> int:
-    client = _admin(args)
-    target = open(args.out, "wb") if args.out != "-" else sys.stdout.buffer  # noqa: SIM115
-    lines = 0
-    try:
-        for chunk in client.export_audit():
-            target.write(chunk)
-            lines += chunk.count(b"\n")
-    except AdminError as exc:
-        raise CommandError(str(exc)) from None
-    finally:
-        client.close()
-        if target is not sys.stdout.buffer:
-            target.close()
-    where = args.out if args.out != "-" else "standard output"
-    print(f"exported {lines} audit entr{'y' if lines == 1 else 'ies'} to {where}", file=sys.stderr)
-    return 0
+    return _export(args, lambda client: client.export_audit(), ("audit entry", "audit entries"))
 
 
 def cmd_audit_verify(args: argparse.Namespace) -> int:
