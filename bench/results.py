@@ -274,8 +274,8 @@ def markdown(run: Run) -> str:
     for scenario, svg, samples, top in run.profiles:
         out += [
             "",
-            f"**Profile of the gateway under {scenario}** (py-spy, {samples} samples; flame "
-            f"graph `{svg}`), the top functions by own time:",
+            f"**Profile of the gateway under {scenario}** (py-spy, {samples} samples; its flame "
+            f"graph: `{svg}`), the top functions by own time:",
             "",
             "| function | own samples | share |",
             "|---|---:|---:|",

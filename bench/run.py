@@ -567,7 +567,8 @@ def _profile(bench: Bench) -> None:
 
             bench.args.results.mkdir(parents=True, exist_ok=True)
             found = profiler.profile(executable, pid, bench.seconds, load, svg, title)
-            bench.run.profiles.append((scenario.name, svg.name, found.samples, found.top))
+            shown = svg.relative_to(REPO) if svg.is_relative_to(REPO) else svg
+            bench.run.profiles.append((scenario.name, str(shown), found.samples, found.top))
             print(f"bench: profile of {scenario.name} ({found.samples} samples): {svg}")
             for name, count in found.top:
                 print(f"  {100 * count / max(found.samples, 1):5.1f}%  {count:6d}  {name}")
