@@ -1,34 +1,75 @@
-"""Load benchmark: the gateway and both simulators as processes, driven over loopback.
+"""Load benchmark, side by side on one cloud ERP simulator: nginx as a reverse proxy, a bare
+Python proxy (`bench.bare_proxy`), and the gateway with every policy on (JWT, entitlements,
+rate limits, ERP budget, idempotency, routing, version translation, journal and audit, access
+log), on the memory store and on Redis, with one and two workers.
 
-Not a test: it reports throughput, latency percentiles and the gateway's CPU cost per request
-(user + system time of the gateway process divided by requests served), the figure DESIGN.md
-sets for the ERP client on the request path; then the same creates on a gateway with the
-journal off (policies/operations.yaml), and what journaling and auditing each create costs:
-the difference. Run with `make bench` (or `python -m bench.run`).
+wrk drives each scenario from one core, the server under test runs on the other; for each
+row: requests/s, latency percentiles, the CPU each process spent per request (the server, the
+simulator, the bench's Redis), the ERP calls and connections per request, and the gateway's
+ratios to the proxies and issue 16's targets. Then the creates again with the journal off, to
+show what the journal and the audit trail cost. Results go to bench/results/ (JSON lines and
+Markdown); `--update-readme` writes the Markdown into the README's Performance section.
+
+Not a test: nothing here asserts. Run with `make bench` (`BENCH_ARGS="--quick"`, `--profile`,
+`--update-readme`, ...; `--help` lists them).
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
+import contextlib
+import datetime as dt
+import functools
 import json
 import os
-import statistics
+import platform
+import shutil
+import sys
 import tempfile
 import time
 import uuid
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-import aiohttp
+import httpx
 
+from bench import debian, profiler, results
+from bench.cpu import CpuMeter
+from bench.nginx import nginx_command
+from bench.results import BARE, GATEWAY, MEMORY, NGINX, REDIS, Row, Run
+from bench.scenarios import (
+    GATEWAY_SCENARIOS,
+    GET,
+    GET_V2,
+    POST_ORDER,
+    PROXY_SCENARIOS,
+    WRITE_VERSION,
+    Scenario,
+    customer_body,
+    gateway_scenarios,
+    netsuite_customer,
+    netsuite_order,
+    order_body,
+    proxy_scenarios,
+)
+from bench.wrk import UNIQUE, Load, WrkResult, lua_script, run_wrk
+from gateway.adapters.netsuite.assertions import token_request
+from gateway.adapters.netsuite.credentials import ClientCredentials, netsuite_credentials
+from gateway.adapters.netsuite.records import CUSTOMER, SALES_ORDER, record_path
+from gateway.adapters.netsuite.value_maps import NetSuiteMaps
+from gateway.config.backends import NetSuiteBackend
 from gateway.config.loader import load_config
 from gateway.demo import SIMULATOR_CREDENTIALS, demo_issuer, mint_token
 from tests.configs import write_config
+from tests.redis_server import RedisProcess, redis_server_installed
 from tests.servers import PYTHON, free_port, run_process
 
+REPO = Path(__file__).resolve().parents[1]
+RESULTS = Path(__file__).resolve().parent / "results"
 # Limits far above what one machine can send: the benchmark measures the gateway, not a 429.
+# The policies still run on every request.
 BENCH_RATE_LIMITS = """
 tiers:
   standard: {rate_per_s: 1000000, burst: 1000000}
@@ -42,194 +83,521 @@ journal:
   enabled: false
 """
 SECRET = "bench-secret-0123456789abcdef0123456789"
-CREATE = "create sales order (cloud ERP)"
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+CLIENT = "crm-demo"
+CLOUD = "cloud"
+BARE_SERVER = "bare"  # --servers' name for the bare proxy
+SECONDS, WARMUP_S = 8, 1  # a scenario's measured run and the warm-up before it
+QUICK_SECONDS = 2
+CONNECTIONS = 32
+HALF = 0.5  # the paced runs offer this share of the gateway's saturated GET rate
+
+
+@dataclass(frozen=True)
+class Pins:
+    """Where wrk and the server under test run: `taskset` prefixes, and the same in words."""
+
+    load: list[str]
+    server: list[str]
+    both: list[str]  # a server with two workers: both cores, wrk's included
+    words: str
+
+    @classmethod
+    def for_machine(cls, taskset: str | None) -> Pins:
+        cpus = sorted(os.sched_getaffinity(0))
+        if taskset is None or len(cpus) < 2:
+            why = "no taskset" if taskset is None else "one CPU"
+            return cls([], [], [], f"Nothing pinned ({why}): every process shares the CPUs.")
+        first, second = str(cpus[0]), str(cpus[1])
+        return cls(
+            [taskset, "-c", first],
+            [taskset, "-c", second],
+            [taskset, "-c", f"{first},{second}"],
+            f"wrk runs on CPU {first}, the server under test on CPU {second} (two gateway "
+            f"workers: on both, sharing CPU {first} with wrk); the simulators and Redis are not "
+            "pinned and share both.",
+        )
+
+
+@dataclass(frozen=True)
+class Subject:
+    """The server under test, as its rows name it."""
+
+    server: str  # NGINX, BARE or GATEWAY
+    store: str = ""  # the gateway's
+    workers: int = 1
+    journal: bool = True
 
 
 @dataclass
-class Result:
-    scenario: str
-    requests: int
-    seconds: float
-    statuses: dict[int, int]
-    latencies_ms: list[float]
-    cpu_s: float
+class Bench:
+    """One run's servers under test, their fixtures and the rows they give."""
 
-    def report(self) -> dict[str, Any]:
-        lat = sorted(self.latencies_ms)
-        return {
-            "scenario": self.scenario,
-            "requests": self.requests,
-            "rps": round(self.requests / self.seconds, 1),
-            "p50_ms": round(statistics.median(lat), 2),
-            "p99_ms": round(lat[int(len(lat) * 0.99) - 1], 2),
-            "gateway_cpu_ms_per_request": round(1000 * self.cpu_s / self.requests, 3),
-            "statuses": self.statuses,
-        }
+    args: argparse.Namespace
+    run: Run
+    stamp: str  # names this run's files
+    pins: Pins
+    wrk: list[str]
+    work: Path  # a private directory, removed at the end
+    seconds: int
+    env: dict[str, str]  # the gateway's: simulators, credentials, demo secret
+    cloud_url: str
+    cloud_pid: int
+    redis_url: str = ""
+    redis_pid: int | None = None  # the bench's own Redis, whose CPU is measured
+    config_dir: Path = field(init=False)
+    _scripts: int = 0
 
+    def __post_init__(self) -> None:
+        self.config_dir = self._config()
 
-def _cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime + stime
+    def _config(self, operations: str | None = None) -> Path:
+        target = Path(tempfile.mkdtemp(prefix="config-", dir=self.work))
+        # resilience={}: retries and breakers as backends/*.yaml ship them.
+        if operations is None:
+            return write_config(target, resilience={}, rate_limits=BENCH_RATE_LIMITS)
+        return write_config(
+            target, resilience={}, rate_limits=BENCH_RATE_LIMITS, operations=operations
+        )
 
+    # --- measuring ----------------------------------------------------------------------------
 
-async def _drive(
-    session: aiohttp.ClientSession,
-    method: str,
-    urls: list[str],
-    body: Any,
-    concurrency: int,
-    key_per_request: bool,
-) -> tuple[dict[int, int], list[float], float]:
-    statuses: dict[int, int] = {}
-    latencies: list[float] = []
-    queue = iter(urls)
+    def measure(
+        self,
+        subject: Subject,
+        scenario: Scenario,
+        base_url: str,
+        server_pid: int,
+        paced_rps: float | None = None,
+    ) -> Row:
+        """Warm up, then one measured wrk run of `scenario` against `base_url`."""
+        load = scenario.load
+        if paced_rps is not None:
+            load = Load(
+                load.method, load.path, load.headers, load.body, delay_ms=self._delay(paced_rps)
+            )
+        self.load(load, base_url, WARMUP_S)
+        server, simulator = CpuMeter(server_pid), CpuMeter(self.cloud_pid)
+        redis = CpuMeter(self.redis_pid) if self.redis_pid and subject.store == REDIS else None
+        before = self._simulator_stats()
+        for meter in (server, simulator, redis):
+            if meter is not None:
+                meter.start()
+        result = self.load(load, base_url, self.seconds)
+        server_s, simulator_s = server.stop(), simulator.stop()
+        redis_s = redis.stop() if redis is not None else None
+        after = self._simulator_stats()
+        n = max(result.requests, 1)
+        measured = Row(
+            server=subject.server,
+            store=subject.store,
+            workers=subject.workers,
+            journal=subject.journal,
+            scenario=scenario.name,
+            connections=self.args.connections,
+            seconds=result.seconds,
+            requests=result.requests,
+            errors=result.errors,
+            p50_ms=result.p50_ms,
+            p99_ms=result.p99_ms,
+            p999_ms=result.p999_ms,
+            server_cpu_ms=1000 * server_s / n,
+            simulator_cpu_ms=1000 * simulator_s / n,
+            redis_cpu_ms=None if redis_s is None else 1000 * redis_s / n,
+            erp_calls=(after["requests"] - before["requests"]) / n,
+            erp_connections_per_1000=1000 * (after["connections"] - before["connections"]) / n,
+            pinning=self.pins.words,
+            paced_rps=paced_rps,
+        )
+        self.run.rows.append(measured)
+        errors = f", errors {measured.errors}" if measured.errors else ""
+        print(
+            f"bench: {measured.label}: {measured.scenario_label}: {measured.rps:.0f} req/s, "
+            f"p99 {measured.p99_ms:.1f} ms, {measured.server_cpu_ms:.3f} ms CPU/req{errors}",
+            file=sys.stderr,
+        )
+        return measured
 
-    async def worker() -> None:
-        for url in queue:
-            headers = {"Idempotency-Key": uuid.uuid4().hex} if key_per_request else {}
-            started = time.perf_counter()
-            async with session.request(method, url, json=body, headers=headers) as response:
-                await response.read()
-                statuses[response.status] = statuses.get(response.status, 0) + 1
-            latencies.append((time.perf_counter() - started) * 1000)
+    def _delay(self, rps: float) -> float:
+        # Each connection waits this long before each request: together about `rps` a second
+        # (a little less, by the time each answer takes).
+        return 1000.0 * int(self.args.connections) / rps
 
-    started = time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
-    return statuses, latencies, time.perf_counter() - started
+    def load(self, load: Load, base_url: str, seconds: int) -> WrkResult:
+        self._scripts += 1
+        script = self.work / f"load-{self._scripts}.lua"
+        # A fresh prefix for each wrk run: its keys and references are used by no other.
+        script.write_text(lua_script(load, f"{uuid.uuid4().hex[:8]}-"))
+        return run_wrk(
+            [*self.pins.load, *self.wrk],
+            base_url,
+            script,
+            seconds=seconds,
+            connections=self.args.connections,
+        )
 
+    def _simulator_stats(self) -> dict[str, int]:
+        stats: dict[str, int] = httpx.get(f"{self.cloud_url}/_sim/stats", timeout=10).json()
+        return stats
 
-async def _scenarios(
-    base: str,
-    version: str,
-    token: str,
-    pid: int,
-    requests: int,
-    concurrency: int,
-    only: str | None = None,
-) -> list[Result]:
-    headers = {"Authorization": f"Bearer {token}"}
-    connector = aiohttp.TCPConnector(limit=concurrency)
-    results = []
-    async with aiohttp.ClientSession(headers=headers, connector=connector) as session:
-        created = await session.post(f"{base}/{version}/customers", json=_customer(version))
-        customer = await created.json()
-        order_body = _order(version, customer["id"])
-        order = await (
-            await session.post(
-                f"{base}/{version}/sales-orders",
-                json=order_body,
+    # --- servers under test -------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def gateway(self, store: str, workers: int, journal: bool = True) -> Iterator[tuple[str, int]]:
+        port = free_port()
+        base = f"http://127.0.0.1:{port}"
+        config = self.config_dir if journal else self._config(JOURNAL_OFF)
+        env = {**self.env, "GATEWAY_CONFIG_DIR": str(config)}
+        env["GATEWAY_REDIS_URL"] = self.redis_url if store == REDIS else ""
+        pin = self.pins.both if workers > 1 else self.pins.server
+        serve = [PYTHON, "-m", "gateway.cli", "serve", "--port", str(port)]
+        serve += ["--workers", str(workers)]
+        with run_process([*pin, *serve], base + "/readyz", env=env, expect=200) as process:
+            yield base, process.pid
+
+    @contextlib.contextmanager
+    def bare_proxy(self) -> Iterator[tuple[str, int]]:
+        port = free_port()
+        base = f"http://127.0.0.1:{port}"
+        command = [PYTHON, "-m", "bench.bare_proxy", "--port", str(port)]
+        command += ["--upstream", self.cloud_url]
+        with run_process([*self.pins.server, *command], base + "/_sim/stats", expect=200) as p:
+            yield base, p.pid
+
+    @contextlib.contextmanager
+    def nginx(self, nginx: str) -> Iterator[tuple[str, int]]:
+        port = free_port()
+        base = f"http://127.0.0.1:{port}"
+        directory = Path(tempfile.mkdtemp(prefix="nginx-", dir=self.work))
+        command = nginx_command(nginx, directory, port, int(self.cloud_url.rsplit(":", 1)[1]))
+        with run_process([*self.pins.server, *command], base + "/_sim/stats", expect=200) as p:
+            yield base, p.pid
+
+    # --- fixtures -----------------------------------------------------------------------------
+
+    def gateway_scenarios(self, base_url: str) -> list[Scenario]:
+        """The gateway's scenarios, on a customer and an order created through it."""
+        issuer = demo_issuer(load_config(self.config_dir, env=self.env).auth)
+        token = mint_token(issuer, SECRET, CLIENT)
+        auth = {"Authorization": f"Bearer {token}"}
+        with httpx.Client(base_url=base_url, headers=auth, timeout=10) as client:
+            answer = client.post(
+                f"/{WRITE_VERSION}/customers", json=customer_body(WRITE_VERSION, "BENCH-SETUP")
+            )
+            customer = _created(answer)
+            answer = client.post(
+                f"/{WRITE_VERSION}/sales-orders",
+                json=order_body(WRITE_VERSION, customer, "BENCH-SETUP"),
                 headers={"Idempotency-Key": uuid.uuid4().hex},
             )
-        ).json()
-        plans = [
-            ("read sales order (cloud ERP)", "GET", f"{base}/{version}/sales-orders/{order['id']}",
-             None, False),
-            (CREATE, "POST", f"{base}/{version}/sales-orders", order_body, True),
-        ]  # fmt: skip
-        for name, method, url, body, keyed in plans:
-            if only is not None and name != only:
-                continue
-            await _drive(session, method, [url] * 200, body, concurrency, keyed)  # warm-up
-            cpu_before = _cpu_seconds(pid)
-            statuses, latencies, seconds = await _drive(
-                session, method, [url] * requests, body, concurrency, keyed
-            )
-            cpu = _cpu_seconds(pid) - cpu_before
-            results.append(Result(name, requests, seconds, statuses, latencies, cpu))
-    return results
+            order = _created(answer)
+        return gateway_scenarios(token, order, customer)
 
-
-ADDRESS = {"line1": "1 Main St", "city": "Austin", "postal_code": "78701", "country": "US"}
-
-
-def _customer(version: str) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "external_ref": "BENCH-1",
-        "legal_entity": "US01",
-        "currency": "USD",
-        "payment_terms": "NET30",
-        "credit_limit": "100000000.00",
-    }
-    if version == "v1":
-        return {**body, "name": "Bench Corp", "address": ADDRESS}
-    return {**body, "legal_name": "Bench Corp", "addresses": [{**ADDRESS, "type": "billing"}]}
-
-
-def _order(version: str, customer_id: str) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "external_ref": "BENCH-OPP",
-        "legal_entity": "US01",
-        "customer_id": customer_id,
-        "currency": "USD",
-        "requested_delivery_date": "2026-12-15",
-    }
-    if version == "v1":
-        return {**body, "lines": [{"sku": "WIDGET-1", "quantity": 1, "unit_price": "19.99"}]}
-    price = {"amount": "19.99", "currency": "USD"}
-    return {**body, "items": [{"product_id": "WIDGET-1", "quantity": 1, "price": price}]}
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--requests", type=int, default=3000)
-    parser.add_argument("--concurrency", type=int, default=32)
-    parser.add_argument("--redis-url", default=os.environ.get("GATEWAY_REDIS_URL", ""))
-    parser.add_argument("--api-version", default="v2", choices=["v1", "v2"])
-    parser.add_argument(
-        "--skip-journal-cost", action="store_true", help="skip the run with the journal off"
-    )
-    args = parser.parse_args()
-
-    store = "redis" if args.redis_url else "memory"
-    results = _run(args, write_config(_fresh_dir(), rate_limits=BENCH_RATE_LIMITS))
-    for result in results:
-        print(json.dumps({"store": store, "api": args.api_version, **result.report()}))
-    if args.skip_journal_cost:
-        return
-    config = write_config(_fresh_dir(), rate_limits=BENCH_RATE_LIMITS, operations=JOURNAL_OFF)
-    (without,) = _run(args, config, only=CREATE)
-    print(json.dumps({"store": store, "api": args.api_version, "journal": "off",
-                      **without.report()}))  # fmt: skip
-    (with_journal,) = [r for r in results if r.scenario == CREATE]
-    cost = with_journal.report()["gateway_cpu_ms_per_request"]
-    cost -= without.report()["gateway_cpu_ms_per_request"]
-    print(json.dumps({"store": store, "journal_and_audit_cpu_ms_per_create": round(cost, 3)}))
-
-
-def _fresh_dir() -> Path:
-    return Path(tempfile.mkdtemp(prefix="gateway-bench-"))
-
-
-def _run(args: argparse.Namespace, config_dir: Path, only: str | None = None) -> list[Result]:
-    """Both simulators and one gateway on `config_dir`, driven through the scenarios."""
-    legacy_port, cloud_port, port = free_port(), free_port(), free_port()
-    legacy, cloud, base = (f"http://127.0.0.1:{p}" for p in (legacy_port, cloud_port, port))
-    env = {
-        **SIMULATOR_CREDENTIALS,
-        "GATEWAY_LEGACY_URL": legacy,
-        "GATEWAY_CLOUD_URL": cloud,
-        "GATEWAY_DEMO_SECRET": SECRET,
-        "GATEWAY_CONFIG_DIR": str(config_dir),
-        "GATEWAY_REDIS_URL": args.redis_url,
-        "GATEWAY_LOG_LEVEL": "WARNING",
-    }
-    sim = [PYTHON, "-m", "gateway.cli", "simulate"]
-    serve = [PYTHON, "-m", "gateway.cli", "serve", "--port", str(port)]
-    with (
-        run_process(
-            [*sim, "legacy", "--port", str(legacy_port)], legacy + "/_sim/stats", expect=200
-        ),
-        run_process([*sim, "cloud", "--port", str(cloud_port)], cloud + "/_sim/stats", expect=200),
-        run_process(serve, base + "/readyz", env=env, expect=200) as gateway,
-    ):
-        issuer = demo_issuer(load_config(config_dir, env=env).auth)
-        token = mint_token(issuer, SECRET, "crm-demo")
-        scenarios = _scenarios(
-            base, args.api_version, token, gateway.pid, args.requests, args.concurrency, only
+    def proxy_scenarios(self) -> list[Scenario]:
+        """The proxies' scenarios, on a customer and an order created in the simulator."""
+        config = load_config(self.config_dir, env=self.env)
+        backend = config.backends[CLOUD]
+        assert isinstance(backend, NetSuiteBackend), "backends/cloud.yaml is NetSuite's"
+        credentials = netsuite_credentials(CLOUD, backend, self.env, self.config_dir)
+        assert isinstance(credentials, ClientCredentials), (
+            "backends/cloud.yaml logs in by OAuth 2.0"
         )
-        return asyncio.run(scenarios)
+        token_url = self.cloud_url + backend.token_path
+        form = token_request(credentials, token_url, int(time.time()))
+        token = httpx.post(token_url, data=form, timeout=10).raise_for_status().json()
+        auth = {"Authorization": f"Bearer {token['access_token']}"}
+        maps = NetSuiteMaps.from_config(backend.value_maps)
+        reference = f"bench-{uuid.uuid4().hex[:8]}"
+
+        def create(record_type: str, record: dict[str, Any]) -> str:
+            body = _with(record, reference)
+            answer = httpx.post(
+                self.cloud_url + record_path(record_type), json=body, headers=auth, timeout=10
+            )
+            if answer.status_code != 204:
+                raise RuntimeError(f"the simulator refused the setup {record_type}: {answer.text}")
+            return answer.headers["location"].rsplit("/", 1)[1]
+
+        customer = create(CUSTOMER, netsuite_customer(maps))
+        order = create(SALES_ORDER, netsuite_order(maps, customer))
+        return proxy_scenarios(token["access_token"], maps, order, customer)
+
+
+def _created(answer: httpx.Response) -> str:
+    if answer.status_code != 201:
+        raise RuntimeError(
+            f"the gateway refused a setup request: {answer.status_code} {answer.text}"
+        )
+    created: str = answer.json()["id"]
+    return created
+
+
+def _with(record: dict[str, Any], reference: str) -> dict[str, Any]:
+    """`record` with UNIQUE replaced by `reference` wherever it stands."""
+    replaced: dict[str, Any] = json.loads(json.dumps(record).replace(UNIQUE, reference))
+    return replaced
+
+
+@contextlib.contextmanager
+def simulators() -> Iterator[tuple[str, int, str]]:
+    """Both ERP simulators (the gateway's config names both); the cloud one's URL and pid."""
+    legacy_port, cloud_port = free_port(), free_port()
+    legacy, cloud = (f"http://127.0.0.1:{p}" for p in (legacy_port, cloud_port))
+
+    def simulate(erp: str, port: int, url: str) -> contextlib.AbstractContextManager[Any]:
+        command = [PYTHON, "-m", "gateway.cli", "simulate", erp, "--port", str(port)]
+        return run_process(command, url + "/_sim/stats", expect=200)
+
+    with simulate("legacy", legacy_port, legacy), simulate(CLOUD, cloud_port, cloud) as sim:
+        yield cloud, sim.pid, legacy
+
+
+def machine() -> str:
+    model = platform.processor() or platform.machine()
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    cores = len(os.sched_getaffinity(0))
+    return f"{model}, {cores} cores, Python {platform.python_version()}"
+
+
+def command_line(argv: list[str]) -> str:
+    return "make bench" + (f' BENCH_ARGS="{" ".join(argv)}"' if argv else "")
+
+
+def _arguments(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.run",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help=f"{QUICK_SECONDS} s a scenario instead of {SECONDS}"
+    )
+    parser.add_argument(
+        "--seconds", type=int, help=f"a scenario's measured run (default {SECONDS})"
+    )
+    parser.add_argument("--connections", type=int, default=CONNECTIONS, help="wrk's connections")
+    parser.add_argument(
+        "--servers",
+        default=f"{NGINX},{BARE_SERVER},{GATEWAY}",
+        help="which servers to measure (default: all three: nginx,bare,gateway)",
+    )
+    parser.add_argument(
+        "--stores", default=f"{MEMORY},{REDIS}", help="the gateway's stores (memory,redis)"
+    )
+    parser.add_argument(
+        "--redis-url",
+        default=os.environ.get("GATEWAY_REDIS_URL", ""),
+        help="a Redis to use (default: a private redis-server the bench starts, whose CPU it "
+        "measures)",
+    )
+    parser.add_argument(
+        "--skip-journal-cost", action="store_true", help="skip the creates with the journal off"
+    )
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="also record py-spy flame graphs of the gateway under the GET and POST loads",
+    )
+    parser.add_argument("--results", type=Path, default=RESULTS, help="where results go")
+    parser.add_argument(
+        "--update-readme", action="store_true", help="regenerate the README's Performance table"
+    )
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    args = _arguments(argv)
+    servers = set(args.servers.split(","))
+    stores = [s for s in (MEMORY, REDIS) if s in args.stores.split(",")]
+    started = time.monotonic()
+    now = dt.datetime.now(dt.UTC)
+    notes: list[str] = []
+
+    wrk = debian.ensure("wrk", "wrk")
+    if wrk.path is None:
+        print(f"bench: cannot run without wrk: {wrk.note}", file=sys.stderr)
+        return 1
+    taskset = debian.ensure("taskset", "util-linux")
+    nginx = debian.ensure("nginx", "nginx") if NGINX in servers else None
+    for tool in (wrk, taskset, nginx):
+        if tool is not None and (tool.path is None or tool.installed):
+            notes.append(tool.note)
+    pins = Pins.for_machine(taskset.path)
+    seconds = args.seconds or (QUICK_SECONDS if args.quick else SECONDS)
+    run = Run(
+        machine=machine(),
+        command=command_line(argv),
+        date=now.strftime("%Y-%m-%d %H:%M UTC"),
+        setup=(
+            f"wrk (1 thread, {args.connections} connections) runs each scenario for {seconds} s "
+            f"after a {WARMUP_S} s warm-up. {pins.words} The machine is shared with other work: "
+            "its numbers are noisy, compare ratios within one run."
+        ),
+        notes=notes,
+    )
+    work = Path(tempfile.mkdtemp(prefix="gateway-bench-"))
+    try:
+        with contextlib.ExitStack() as stack:
+            redis_url, redis_pid = _redis(args, stores, notes, stack)
+            cloud, cloud_pid, legacy = stack.enter_context(simulators())
+            env = {
+                **SIMULATOR_CREDENTIALS,
+                "GATEWAY_DEMO_SECRET": SECRET,
+                "GATEWAY_LEGACY_URL": legacy,
+                "GATEWAY_CLOUD_URL": cloud,
+            }
+            bench = Bench(
+                args, run, now.strftime("%Y-%m-%d-%H%M%S"), pins, [wrk.path], work, seconds,
+                env, cloud, cloud_pid, redis_url, redis_pid,
+            )  # fmt: skip
+            _measure_all(bench, servers, stores, nginx.path if nginx else None)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    notes.append(f"The whole run took {time.monotonic() - started:.0f} s.")
+    _write(bench)
+    return 0
+
+
+def _redis(
+    args: argparse.Namespace, stores: list[str], notes: list[str], stack: contextlib.ExitStack
+) -> tuple[str, int | None]:
+    """The Redis the gateway's Redis rows use, and its pid when the bench started it."""
+    if REDIS not in stores:
+        return "", None
+    if args.redis_url:
+        notes.append("Redis: the one --redis-url names; its CPU is not measured.")
+        return args.redis_url, None
+    if not redis_server_installed():
+        stores.remove(REDIS)
+        notes.append("Redis rows skipped: no --redis-url, and redis-server is not installed.")
+        return "", None
+    redis = stack.enter_context(RedisProcess())
+    return redis.url, redis.pid
+
+
+def _measure_all(bench: Bench, servers: set[str], stores: list[str], nginx: str | None) -> None:
+    half: float | None = None
+    if GATEWAY in servers and MEMORY in stores:
+        # First: its saturated GET rate sets the paced runs' rate.
+        half = _attempt(
+            bench, "the gateway (memory)", lambda: _gateway_rows(bench, MEMORY, 1, paced=True)
+        )
+    if BARE_SERVER in servers:
+        _attempt(bench, "the bare proxy", lambda: _proxy_rows(bench, BARE, half))
+    if nginx is not None:
+        _attempt(bench, "nginx", lambda: _proxy_rows(bench, NGINX, None, nginx))
+    if GATEWAY in servers and REDIS in stores:
+        for workers in (1, 2):
+            _attempt(
+                bench,
+                f"the gateway (redis, {workers} workers)",
+                functools.partial(_gateway_rows, bench, REDIS, workers),
+            )
+    if GATEWAY in servers and not bench.args.skip_journal_cost:
+        for store in stores:
+            _attempt(
+                bench,
+                f"the gateway ({store}, journal off)",
+                functools.partial(_gateway_rows, bench, store, 1, journal=False),
+            )
+    if bench.args.profile and GATEWAY in servers:
+        _attempt(bench, "the profile", lambda: _profile(bench))
+
+
+T = TypeVar("T")
+
+
+def _attempt(bench: Bench, what: str, rows: Callable[[], T]) -> T | None:
+    """`rows()`; if it fails, the run goes on without them and its report says why."""
+    try:
+        return rows()
+    except Exception as exc:  # a server that would not start, a tool that failed: reported
+        note = f"{what} skipped: {type(exc).__name__}: {str(exc).strip()[-600:]}"
+        bench.run.notes.append(note)
+        print(f"bench: {note}", file=sys.stderr)
+        return None
+
+
+def _proxy_rows(bench: Bench, server: str, half: float | None, nginx: str = "") -> None:
+    """A proxy's scenarios; with `half`, its GET again at that rate."""
+    with bench.nginx(nginx) if server == NGINX else bench.bare_proxy() as (base, pid):
+        for scenario in bench.proxy_scenarios():
+            bench.measure(Subject(server), scenario, base, pid)
+            if scenario.name == GET and half is not None:
+                bench.measure(Subject(server), scenario, base, pid, paced_rps=half)
+
+
+def _gateway_rows(
+    bench: Bench, store: str, workers: int, *, journal: bool = True, paced: bool = False
+) -> float | None:
+    """The gateway's scenarios (only the create, with the journal off); with `paced`, GET v2
+    again at half its saturated rate, which is returned."""
+    subject = Subject(GATEWAY, store, workers, journal)
+    half = None
+    with bench.gateway(store, workers, journal) as (base, pid):
+        for scenario in bench.gateway_scenarios(base):
+            if not journal and scenario.name != POST_ORDER:
+                continue
+            measured = bench.measure(subject, scenario, base, pid)
+            if paced and scenario.name == GET_V2:
+                half = HALF * measured.rps
+                bench.measure(subject, scenario, base, pid, paced_rps=half)
+    return half
+
+
+def _profile(bench: Bench) -> None:
+    executable = profiler.py_spy()
+    if executable is None:
+        bench.run.notes.append("No profile: py-spy is not installed (`make install`).")
+        return
+    with bench.gateway(MEMORY, 1) as (base, pid):
+        for scenario in bench.gateway_scenarios(base):
+            if scenario.name not in (GET_V2, POST_ORDER):
+                continue
+            bench.load(scenario.load, base, WARMUP_S)
+            svg = bench.args.results / f"{bench.stamp}-{_slug(scenario.name)}.svg"
+            title = f"gateway, memory store, 1 worker: {scenario.name}"
+
+            def load(scenario: Scenario = scenario) -> object:
+                return bench.load(scenario.load, base, bench.seconds)
+
+            bench.args.results.mkdir(parents=True, exist_ok=True)
+            found = profiler.profile(executable, pid, bench.seconds, load, svg, title)
+            shown = svg.relative_to(REPO) if svg.is_relative_to(REPO) else svg
+            bench.run.profiles.append((scenario.name, str(shown), found.samples, found.top))
+            print(f"bench: profile of {scenario.name} ({found.samples} samples): {svg}")
+            for name, count in found.top:
+                print(f"  {100 * count / max(found.samples, 1):5.1f}%  {count:6d}  {name}")
+
+
+def _slug(text: str) -> str:
+    return "-".join(text.lower().split())
+
+
+def _write(bench: Bench) -> None:
+    run, args, stamp = bench.run, bench.args, bench.stamp
+    order = {NGINX: 0, BARE: 1, GATEWAY: 2}
+    scenarios = {name: i for i, name in enumerate((*PROXY_SCENARIOS, *GATEWAY_SCENARIOS))}
+    run.rows.sort(
+        key=lambda r: (
+            order[r.server], r.store != MEMORY, r.workers, not r.journal,
+            scenarios[r.scenario], r.paced_rps is not None,
+        )
+    )  # fmt: skip
+    args.results.mkdir(parents=True, exist_ok=True)
+    report = results.markdown(run)
+    (args.results / f"{stamp}.json").write_text(results.json_lines(run))
+    (args.results / f"{stamp}.md").write_text(report)
+    print(report)
+    print(f"bench: results in {args.results / stamp}.md and .json", file=sys.stderr)
+    if args.update_readme:
+        results.update_readme(REPO / "README.md", report)
+        print("bench: README.md's Performance table regenerated", file=sys.stderr)
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

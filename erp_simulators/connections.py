@@ -1,5 +1,6 @@
-"""The TCP connection under a request, which ASGI does not expose: how a simulator drops it,
-resets it (RST) or cuts an answer short, as a failing network or ERP would.
+"""The TCP connection under a request, which ASGI does not expose: which one a request came on
+(so that a simulator counts connections), and how a simulator drops it, resets it (RST) or cuts
+an answer short, as a failing network or ERP would.
 
 Not which fault applies to a request (see `control.py`).
 """
@@ -33,7 +34,8 @@ class SimulatorApp(Starlette):
         await super().__call__(scope, receive, send)
 
 
-def _transport_of(scope: Scope) -> Any:
+def transport_of(scope: Scope) -> Any:
+    """The request's connection (its transport), or None when the server exposes none."""
     cycle = getattr(scope.get(_SERVER_SEND), "__self__", None)
     transport = getattr(cycle, "transport", None)
     return transport if hasattr(transport, "abort") else None
@@ -46,7 +48,7 @@ async def end_connection(
     with a FIN, or with a RST when `reset`. Returns once the server has noticed, so that it
     does not answer on its own; False (nothing done) when the server offers no way to do it,
     as an in-process test client does not."""
-    transport = _transport_of(scope)
+    transport = transport_of(scope)
     if transport is None:
         return False
     if last_words:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import random
+import weakref
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,7 +19,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from erp_simulators.connections import end_connection
+from erp_simulators.connections import end_connection, transport_of
 from erp_simulators.faults import FAULT_MODES, DropConnection, Fault, Work, faulty
 
 # Operation labels a fault may be limited to; each simulator labels its routes with these.
@@ -39,15 +40,28 @@ _LOGGED_HEADERS = ("x-correlation-id", "traceparent", "tracestate", "authorizati
 
 @dataclass
 class SimControl:
-    """Counters, the active fault and a log of recent requests, for one simulator."""
+    """Counters, the active fault and a log of recent requests, for one simulator.
+
+    `connections` counts the TCP connections that carried ERP requests (not `/_sim` ones), each
+    once however many requests it carried: what a benchmark divides by requests to see whether
+    a client reuses its keep-alive connections."""
 
     name: str
     requests: int = 0
+    connections: int = 0
     in_flight: int = 0
     peak_in_flight: int = 0
     fault: Fault | None = None
     rng: random.Random = field(default_factory=lambda: random.Random(7))
     log: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=500))
+    # Weak: a closed connection's transport is forgotten with it.
+    _seen: weakref.WeakSet[Any] = field(default_factory=weakref.WeakSet, repr=False, compare=False)
+
+    def count_connection(self, transport: Any) -> None:
+        """Count `transport`'s connection, the first time one of its requests arrives."""
+        if transport is not None and transport not in self._seen:
+            self._seen.add(transport)
+            self.connections += 1
 
     def fault_for(self, operation: str) -> Fault | None:
         fault = self.fault
@@ -57,6 +71,7 @@ class SimControl:
 
     def reset(self) -> None:
         self.requests = 0
+        self.connections = 0  # connections open now stay seen: not counted again
         self.peak_in_flight = self.in_flight
         self.fault = None
         self.log.clear()
@@ -88,6 +103,7 @@ class SimMiddleware:
             return
         control = self.control
         control.requests += 1
+        control.count_connection(transport_of(scope))
         control.in_flight += 1
         control.peak_in_flight = max(control.peak_in_flight, control.in_flight)
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
@@ -118,6 +134,7 @@ def control_routes(control: SimControl, counts: Callable[[], dict[str, int]]) ->
             {
                 **counts(),
                 "requests": control.requests,
+                "connections": control.connections,
                 "in_flight": control.in_flight,
                 "peak_in_flight": control.peak_in_flight,
             }

@@ -60,6 +60,10 @@ class RedisProcess:
         return f"redis://{LOCAL_HOST}:{self.port}/0"
 
     @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self.running and self._proc is not None else None
+
+    @property
     def running(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
 

@@ -326,6 +326,24 @@ async def test_an_order_is_created_read_back_and_found_by_its_gateway_reference(
     assert await adapter.find_sales_order_by_gateway_ref("gw-NEVERSENT", context()) is None
 
 
+async def test_an_adapters_calls_share_one_keep_alive_connection_the_simulator_counts_once(
+    adapter: NetSuiteRestAdapter, sim: httpx.AsyncClient, sim_url: str
+) -> None:
+    before = await stats(sim)
+    customer = await new_customer(adapter)  # its login, the create and the read-back
+    for _ in range(20):
+        assert await adapter.get_customer(customer.erp_id, context()) is not None
+    after = await stats(sim)
+    assert after["requests"] - before["requests"] >= 22
+    assert after["connections"] - before["connections"] == 1
+    other = make_adapter(sim_url)
+    try:
+        assert await other.get_customer(customer.erp_id, context()) is not None
+    finally:
+        await other.aclose()
+    assert (await stats(sim))["connections"] - after["connections"] == 1
+
+
 async def test_cancelling_an_open_order_closes_its_lines_in_the_erp_once(
     adapter: NetSuiteRestAdapter, sim: httpx.AsyncClient
 ) -> None:
