@@ -64,6 +64,7 @@ from erp_simulators.netsuite.errors import (
     error_response_for,
     user_error,
 )
+from erp_simulators.netsuite.events import RecordChanges
 from erp_simulators.netsuite.governance import Governance
 from erp_simulators.netsuite.integrations import (
     DEMO_ACCOUNT_ID,
@@ -83,6 +84,7 @@ from erp_simulators.netsuite.metadata import (
 from erp_simulators.netsuite.oauth import TokenError, TokenIssuer
 from erp_simulators.netsuite.query import parse_query
 from erp_simulators.netsuite.tba import DEFAULT_WINDOW_S, TbaVerifier
+from erp_simulators.notifications import NotifyMiddleware, Outbox, notification_routes
 
 TOKEN_PATH = "/services/rest/auth/oauth2/v1/token"
 DEFAULT_PORT = 9102
@@ -456,9 +458,13 @@ def create_app(
         custom_fields=custom_fields,
         tba_window_s=tba_window_s,
     )
+    outbox = Outbox(RecordChanges(simulator.books))
     app = SimulatorApp(
-        routes=simulator.routes(),
-        middleware=[Middleware(SimMiddleware, control=simulator.control)],
+        routes=[*simulator.routes(), *notification_routes(outbox)],
+        middleware=[
+            Middleware(SimMiddleware, control=simulator.control),
+            Middleware(NotifyMiddleware, outbox=outbox),
+        ],
     )
     app.state.simulator = simulator
     return app
