@@ -43,6 +43,7 @@ from gateway.demo import (
     DEMO_SECRET_ENV,
     DEV_DEMO_SECRET,
     SIMULATOR_CREDENTIALS,
+    connect_notifications,
     demo_environment,
     demo_issuer,
     mint_token,
@@ -571,7 +572,11 @@ async def _serve_demo(args: argparse.Namespace, sockets: Mapping[str, socket.soc
             break
         await asyncio.sleep(0.05)
     else:
-        print(tour(f"http://127.0.0.1:{args.port}", legacy_url, cloud_url, token), flush=True)
+        gateway_url = f"http://127.0.0.1:{args.port}"
+        simulators = {"legacy": legacy_url, "cloud": cloud_url}
+        pushing = await connect_notifications(config, os.environ, gateway_url, simulators)
+        print(f"ERP change notifications: {', '.join(pushing) or 'none'} push to the gateway")
+        print(tour(gateway_url, legacy_url, cloud_url, token), flush=True)
         print("Requests to the gateway appear below, one line each. Ctrl-C stops the demo.\n")
     await asyncio.gather(*tasks)
 

@@ -13,11 +13,12 @@ import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 
 from cloudevents.core.exceptions import BaseCloudEventException
 from cloudevents.core.formats.json import JSONFormat
 from cloudevents.core.v1.event import CloudEvent
+from pydantic import BaseModel, Field, RootModel
 
 from gateway.domain.models import SalesOrderStatus
 
@@ -192,3 +193,29 @@ def parse_event(body: str | bytes) -> CloudEvent:
 def batch_json(bodies: Sequence[str]) -> bytes:
     """Events (each already JSON) as one CloudEvents JSON batch (an array)."""
     return ("[" + ",".join(bodies) + "]").encode()
+
+
+class DomainEvent(BaseModel):
+    """One event as the API and webhooks show it: a CloudEvents 1.0 event (JSON format)."""
+
+    specversion: Annotated[str, Field(examples=["1.0"])]
+    id: Annotated[str, Field(description="Unique per event; the same in every delivery of it.")]
+    source: Annotated[str, Field(description="The ERP backend that reported the change.")]
+    type: Annotated[str, Field(description=f"One of: {', '.join(EVENT_TYPES)}.")]
+    subject: Annotated[str, Field(description="The gateway id of the order, shipment or invoice.")]
+    time: Annotated[str, Field(description="When the gateway recorded it (RFC 3339).")]
+    datacontenttype: str = "application/json"
+    correlationid: Annotated[
+        str | None,
+        Field(description="The correlation id of the request that created the order."),
+    ] = None
+    legalentity: Annotated[str, Field(description="The order's legal entity.")]
+    erpbackend: Annotated[str, Field(description="The ERP backend the order lives in.")]
+    data: Annotated[
+        dict[str, Any],
+        Field(description="The sales order, shipment or invoice, as this API version shows it."),
+    ]
+
+
+class EventBatch(RootModel[list[DomainEvent]]):
+    """Events in the CloudEvents JSON batch format (an array), oldest first."""

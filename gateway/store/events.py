@@ -192,13 +192,15 @@ class MemoryEvents:
         if self._documents.get(document, DocumentState()).sequence != expected:
             return False
         self._documents[document] = state
-        for event in events:
+        for index, event in enumerate(events):
             self._timelines.setdefault(event.order_id, []).append(event.body)
             self._log.append((self._next, event.body))
             self._next += 1
             for subscription in event.subscriptions:
                 key = delivery_id(subscription, event.id)
-                self._due[key] = _Due(Delivery(key, subscription, event.id, event.body), now)
+                # Due in the order recorded: one commit's events go out in order.
+                due = now + index * 1e-6
+                self._due[key] = _Due(Delivery(key, subscription, event.id, event.body), due)
         del self._log[: max(0, len(self._log) - self.log_max_len)]
         return True
 
@@ -302,7 +304,8 @@ if sequence ~= tonumber(ARGV[2]) then
 end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
 local i = 9
-for _ = 1, tonumber(ARGV[8]) do
+for index = 1, tonumber(ARGV[8]) do
+  local due = tonumber(ARGV[5]) + (index - 1) * 0.001  -- one commit's events go out in order
   local id, order, body, n = ARGV[i], ARGV[i + 1], ARGV[i + 2], tonumber(ARGV[i + 3])
   redis.call('RPUSH', ARGV[7] .. order, body)
   redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[6], '*', 'event', body)
@@ -312,7 +315,7 @@ for _ = 1, tonumber(ARGV[8]) do
     local delivery = cjson.encode({id = key, subscription = subscription, event_id = id,
                                    body = body, attempts = 0})
     redis.call('HSET', KEYS[4], key, delivery)
-    redis.call('ZADD', KEYS[3], ARGV[5], key)
+    redis.call('ZADD', KEYS[3], due, key)
   end
   i = i + 4 + n
 end
