@@ -359,8 +359,14 @@ class NetSuiteSimulator:
         try:
             body = _json_body(raw) if raw.strip() else {}
             to, order_id = body.get("to"), body.get("sales_order")
-            if not isinstance(to, str | None) or not isinstance(order_id, str | None):
-                raise user_error("'to' and 'sales_order' are strings.")
+            tran_id = body.get("tran_id")  # or the order by its document number (SO-000001)
+            if not all(isinstance(v, str | None) for v in (to, order_id, tran_id)):
+                raise user_error("'to', 'sales_order' and 'tran_id' are strings.")
+            if tran_id is not None:
+                order_id = next(
+                    (o.id for o in self.books.sales_orders.values() if o.tran_id == tran_id),
+                    "unknown",
+                )
             changed = self.books.advance(to, order_id)
         except RecordError as error:
             return error_response_for(error)
