@@ -26,6 +26,7 @@ CLOUDEVENTS_JSON = "application/cloudevents+json"
 CLOUDEVENTS_BATCH_JSON = "application/cloudevents-batch+json"
 CORRELATION_EXTENSION = "correlationid"  # CloudEvents extension names: lowercase letters, digits
 BACKEND_EXTENSION = "erpbackend"
+SEQUENCE_EXTENSION = "sequence"  # the CloudEvents sequence extension: place in the timeline
 LEGAL_ENTITY_EXTENSION = "legalentity"
 _FORMAT = JSONFormat()
 
@@ -157,8 +158,15 @@ class EventContext:
 
 
 def cloud_event(
-    order_id: str, change: Change, data: Mapping[str, Any], context: EventContext, at: dt.datetime
+    order_id: str,
+    change: Change,
+    data: Mapping[str, Any],
+    context: EventContext,
+    at: dt.datetime,
+    position: int,
 ) -> CloudEvent:
+    """The event of `change`; `position` is its place in the order's timeline (from 1), as
+    the CloudEvents `sequence` extension: what a subscriber restores the order by."""
     attributes: dict[str, Any] = {
         "id": event_id(order_id, change),
         "source": f"/backends/{context.backend}",
@@ -168,6 +176,7 @@ def cloud_event(
         "datacontenttype": "application/json",
         LEGAL_ENTITY_EXTENSION: context.legal_entity,
         BACKEND_EXTENSION: context.backend,
+        SEQUENCE_EXTENSION: str(position),
     }
     if context.correlation_id:
         attributes[CORRELATION_EXTENSION] = context.correlation_id
@@ -210,6 +219,14 @@ class DomainEvent(BaseModel):
         Field(description="The correlation id of the request that created the order."),
     ] = None
     legalentity: Annotated[str, Field(description="The order's legal entity.")]
+    sequence: Annotated[
+        str,
+        Field(
+            description="Its place in the order's timeline, from 1 (an integer as a string): "
+            "what a subscriber restores the order by after retries.",
+            examples=["3"],
+        ),
+    ]
     erpbackend: Annotated[str, Field(description="The ERP backend the order lives in.")]
     data: Annotated[
         dict[str, Any],

@@ -169,10 +169,11 @@ class OrderEvents:
         now = dt.datetime.fromtimestamp(self._clock(), dt.UTC)
         data_of = {d["id"]: d["data"] for d in documents}
         events = []
-        for change in changes:
+        recorded = int((state.snapshot or {}).get("events", 0))
+        for position, change in enumerate(changes, recorded + 1):
             data = order["data"] if change.document_id == record.gateway_id else None
             data = data if data is not None else data_of[change.document_id]
-            event = cloud_event(record.gateway_id, change, data, context, now)
+            event = cloud_event(record.gateway_id, change, data, context, now, position)
             events.append(
                 NewEvent(
                     event.get_id(),
@@ -181,7 +182,12 @@ class OrderEvents:
                     self._subscribers.of(change.type.value, record.legal_entity),
                 )
             )
-        snapshot = {**after.to_snapshot(), "backend": backend, "correlation_id": correlation_id}
+        snapshot = {
+            **after.to_snapshot(),
+            "backend": backend,
+            "correlation_id": correlation_id,
+            "events": recorded + len(events),
+        }
         new_state = DocumentState(sequence, snapshot)
         if not await self._store.events.commit(
             record.gateway_id, state.sequence, new_state, events, self._clock()

@@ -286,6 +286,7 @@ def test_an_orders_events_arrive_in_order_and_each_delivery_verifies(
     receipts = wait_for(delivered, "every event of the order at the subscriber")
     events = [verified(r) for r in receipts]
     assert [e["id"] for e in events] == ids  # in order, each once
+    assert [e["sequence"] for e in events] == [str(n) for n in range(1, len(ids) + 1)]
     assert [r.headers["webhook-id"] for r in receipts] == ids
     assert all(e["legalentity"] == legal_entity for e in events)
     assert all(e["erpbackend"] == erp_of(legal_entity) for e in events)

@@ -60,7 +60,7 @@ def test_the_envelope_is_cloudevents_json_with_our_extensions() -> None:
     change = Change(EventType.SHIPPED, ORDER)
     context = EventContext("legacy", "DE01", "corr-1")
     at = dt.datetime(2026, 11, 30, 12, 0, tzinfo=dt.UTC)
-    body = event_json(cloud_event(ORDER, change, {"id": ORDER}, context, at))
+    body = event_json(cloud_event(ORDER, change, {"id": ORDER}, context, at, 4))
     document = json.loads(body)
     assert document["specversion"] == "1.0"
     assert (document["type"], document["subject"], document["data"]) == (
@@ -69,6 +69,7 @@ def test_the_envelope_is_cloudevents_json_with_our_extensions() -> None:
         {"id": ORDER},
     )
     assert (document["correlationid"], document["legalentity"]) == ("corr-1", "DE01")
-    again = event_json(cloud_event(ORDER, change, {"id": ORDER}, context, at))
+    assert document["sequence"] == "4"
+    again = event_json(cloud_event(ORDER, change, {"id": ORDER}, context, at, 4))
     assert json.loads(again)["id"] == document["id"]  # the same change: the same id
     assert parse_event(body).get_id() == document["id"]
