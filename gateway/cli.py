@@ -623,6 +623,31 @@ def _verb_usage(_: argparse.Namespace) -> int:  # pragma: no cover - argparse re
     return 2
 
 
+def cmd_events_dead_letters(args: argparse.Namespace) -> int:
+    """List the webhook dead letters, or with --replay, replay them (the ids given, or all)."""
+    client = _admin(args)
+    try:
+        letters = client.dead_letters(args.limit)
+        if args.replay is None:
+            for d in letters:
+                event = d["event"]
+                print(
+                    f"{d['id']}  {event.get('type')}  {event.get('subject')}  "
+                    f"attempts={d['attempts']}  {d['last_error']}"
+                )
+            print(f"{len(letters)} dead letter(s)", file=sys.stderr)
+            return 0
+        chosen = args.replay or [d["id"] for d in letters]
+        for delivery in chosen:
+            client.replay_dead_letter(delivery)
+            print(f"{delivery}: due again")
+    except AdminError as exc:
+        raise CommandError(str(exc)) from None
+    finally:
+        client.close()
+    return 0
+
+
 def cmd_audit_export(args: argparse.Namespace) -> int:
     return _export(args, lambda client: client.export_audit(), ("audit entry", "audit entries"))
 
@@ -838,6 +863,25 @@ def _parser() -> argparse.ArgumentParser:
     import_.add_argument("--dry-run", action="store_true", help="validate every row; bind nothing")
     import_.set_defaults(func=cmd_xref_import)
     _add_remote(import_)
+
+    events = command("events", "webhook deliveries of domain events", _verb_usage)
+    events_sub = events.add_subparsers(
+        dest="events", required=True, metavar="dead-letters", parser_class=_Parser
+    )
+    dead_letters = events_sub.add_parser(
+        "dead-letters",
+        help="list the deliveries past their last retry; --replay sends them again",
+        formatter_class=formatter,
+    )
+    dead_letters.add_argument("--limit", type=int, default=100, help="the most to list")
+    dead_letters.add_argument(
+        "--replay",
+        nargs="*",
+        metavar="ID",
+        help="replay these dead letters (no ids: every one listed)",
+    )
+    dead_letters.set_defaults(func=cmd_events_dead_letters)
+    _add_remote(dead_letters)
 
     audit = command("audit", "the hash-chained audit trail", _verb_usage)
     audit_sub = audit.add_subparsers(

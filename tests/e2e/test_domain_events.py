@@ -10,7 +10,9 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
+import os
 import secrets
+import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -259,6 +261,23 @@ def walk_to_paid(sims: dict[str, str], api: httpx.Client, order: dict[str, Any])
         )
 
 
+def cli(*args: str, token: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
+    env["GATEWAY_ADMIN_TOKEN"] = token
+    return subprocess.run(
+        [PYTHON, "-m", "gateway.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env=env,
+    )
+
+
+def admin_token(admin: httpx.Client) -> str:
+    return str(admin.headers["authorization"]).removeprefix("Bearer ")
+
+
 def verified(receipt: Receipt) -> dict[str, Any]:
     """The event, once its Standard Webhooks signature checks out (raises otherwise)."""
     event: dict[str, Any] = Webhook(HOOK_SECRET).verify(receipt.body, receipt.headers)
@@ -428,8 +447,14 @@ def test_a_subscriber_down_past_the_last_retry_gets_its_dead_letters_on_replay(
         assert letter["last_error"] == "HTTP 503"
         assert subscriber.events("/flaky", order["id"]) == []
         del subscriber.failing["/flaky"]
-        replay = admin.post(f"/admin/events/dead-letters/{letter['id']}/replay")
-        assert replay.status_code == 202, replay.text
+        listed = cli("events", "dead-letters", "--url", gateway, token=admin_token(admin))
+        assert f"{letter['id']}  sales_order.accepted  {order['id']}" in listed.stdout
+        replay = cli(
+            "events", "dead-letters", "--url", gateway, "--replay", letter["id"],
+            token=admin_token(admin),
+        )  # fmt: skip
+        assert replay.returncode == 0, replay.stderr
+        assert f"{letter['id']}: due again" in replay.stdout
         (receipt,) = wait_for(
             lambda: [r for r in subscriber.receipts("/flaky") if r.event["id"] == accepted["id"]],
             "the replayed delivery",
