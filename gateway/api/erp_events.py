@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -21,7 +22,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from gateway.api.problems import problem_response
+from gateway.api.problems import internal_error, problem_response
 from gateway.config.backends import NetSuiteBackend, SapBackend
 from gateway.config.events import BackendEvents
 from gateway.domain.errors import Code, FieldError, GatewayError, not_found
@@ -31,6 +32,8 @@ from gateway.observability.trace_context import CORRELATION_HEADER, correlation_
 from gateway.pipeline.body import read_body
 from gateway.runtime import Runtime
 from gateway.service.order_events import OrderEvents, Subscribers
+
+log = logging.getLogger("gateway.events")
 
 INGRESS_PATH = "/erp-events/{backend}"
 MAX_NOTIFICATION_BYTES = 64 * 1024
@@ -150,6 +153,9 @@ def erp_event_routes(
             if error.code is Code.UNAUTHORIZED:
                 ERP_NOTIFICATIONS.labels(name, "unauthorized").inc()
             response = problem_response(error, correlation_id, request.url.path)
+        except Exception:
+            log.exception("an ERP notification failed", extra={"correlation_id": correlation_id})
+            response = problem_response(internal_error(), correlation_id, request.url.path)
         response.headers[CORRELATION_HEADER] = correlation_id
         return response
 
