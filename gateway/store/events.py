@@ -177,6 +177,7 @@ class MemoryEvents:
     _due: dict[str, _Due] = field(default_factory=dict)
     _dead: dict[str, tuple[float, Delivery]] = field(default_factory=dict)
     _polls: dict[str, float] = field(default_factory=dict)
+    _claims: int = 0
 
     async def document_state(self, document: str) -> DocumentState:
         return self._documents.get(document, DocumentState())
@@ -222,8 +223,9 @@ class MemoryEvents:
             key=lambda d: (d.due, d.delivery.id),
         )
         for entry in due[:limit]:
+            self._claims += 1  # each claim its own token: an expired one settles nothing
             entry.lease_until = now + lease_s
-            entry.delivery = replace(entry.delivery, lease=owner)
+            entry.delivery = replace(entry.delivery, lease=f"{owner}:{self._claims}")
             claimed.append(entry.delivery)
         return claimed
 

@@ -65,8 +65,9 @@ async def test_a_delivery_is_claimed_by_one_owner_until_its_lease_ends(store: St
     assert len(first) == 1 and first[0].subscription == subscription
     again = await store.events.claim_deliveries(now + 1, 100, 30, "b")
     assert new.id not in {d.event_id for d in again}
-    # The holder died: after its lease another owner claims it, and the first may not settle it.
-    later = await store.events.claim_deliveries(now + 31, 100, 30, "b")
+    # The holder stalled: after its lease another claim (even by the same owner) takes it over,
+    # and the first claim may not settle it.
+    later = await store.events.claim_deliveries(now + 31, 100, 30, "a")
     taken = [d for d in later if d.event_id == new.id]
     assert len(taken) == 1
     assert not await store.events.delivered(first[0])
