@@ -108,8 +108,9 @@ class EventStore(Protocol):
         events: Sequence[NewEvent],
         now: float,
     ) -> bool:
-        """Apply `state` to `document` and record `events` (timeline, log, one due delivery
-        per subscription), if the document's sequence is still `expected`; else nothing."""
+        """Apply `state` to `document` and record `events` (all of one order: its timeline,
+        the log, one due delivery per subscription), if the document's sequence is still
+        `expected`; else nothing."""
         ...
 
     async def timeline(self, order_id: str) -> list[str]:
@@ -293,8 +294,8 @@ def _memory_cursor(cursor: str | None) -> int:
 # -- Redis ---------------------------------------------------------------------------------
 
 COMMIT = """
--- KEYS: documents hash, stream, due zset, deliveries hash
--- ARGV: document, expected, state JSON, sequence, now_ms, log max len, timeline prefix,
+-- KEYS: documents hash, stream, due zset, deliveries hash, the order's timeline list
+-- ARGV: document, expected, state JSON, sequence, now_ms, log max len, (unused),
 --       number of events, then per event: id, order id, body, n subscriptions, subscriptions...
 local current = redis.call('HGET', KEYS[1], ARGV[1])
 local sequence = 0
@@ -309,7 +310,7 @@ local i = 9
 for index = 1, tonumber(ARGV[8]) do
   local due = tonumber(ARGV[5]) + (index - 1) * 0.001  -- one commit's events go out in order
   local id, order, body, n = ARGV[i], ARGV[i + 1], ARGV[i + 2], tonumber(ARGV[i + 3])
-  redis.call('RPUSH', ARGV[7] .. order, body)
+  redis.call('RPUSH', KEYS[5], body)
   redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[6], '*', 'event', body)
   for s = 1, n do
     local subscription = ARGV[i + 3 + s]
@@ -443,13 +444,17 @@ class RedisEvents:
             state.sequence,
             _ms(now),
             self._log_max_len,
-            self._timeline,
+            "",
             len(events),
         ]
         for event in events:
             args += [event.id, event.order_id, event.body, len(event.subscriptions)]
             args += list(event.subscriptions)
-        keys = [self._documents, self.stream, self._due, self._deliveries]
+        orders = {event.order_id for event in events}
+        if len(orders) > 1:
+            raise ValueError("one commit records the events of one order")
+        timeline = self._timeline + (orders.pop() if orders else document)
+        keys = [self._documents, self.stream, self._due, self._deliveries, timeline]
         with unavailable_as_problem():
             applied = await cast(Any, self._commit)(keys=keys, args=args)
         return bool(applied)
