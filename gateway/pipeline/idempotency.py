@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import uuid
 
 from starlette.responses import Response
 
 from gateway.config.idempotency import IdempotencyPolicy, Requirement
 from gateway.domain.errors import Code, GatewayError
+from gateway.domain.ids import random_hex
 from gateway.pipeline.context import RequestContext
 from gateway.store.base import ClaimRequest, IdempotencyClaim, StoredResponse
 
@@ -101,7 +101,7 @@ def claim_request(ctx: RequestContext, policy: IdempotencyPolicy) -> ClaimReques
     return ClaimRequest(
         key=f"{ctx.client_id}:{key}",  # scoped to the caller, never global
         fingerprint=fingerprint(ctx),
-        owner=uuid.uuid4().hex,
+        owner=random_hex(16),
         lease_s=policy.lease_s,
         retention_s=policy.retention_s,
     )
