@@ -97,6 +97,7 @@ def pipeline_steps(
             runtime.idempotency,
             runtime.timeouts(),
             problem_response,
+            runtime.releases,
         ),
     ]
 

@@ -30,6 +30,8 @@ from gateway.pipeline.ratelimit import (
     rate_limited,
     shed,
 )
+from gateway.pipeline.records import StaleRecord
+from gateway.pipeline.releases import PendingReleases
 from gateway.store.base import (
     BucketRequest,
     ClaimRequest,
@@ -57,12 +59,14 @@ class Admit:
         idempotency: IdempotencyPolicy,
         timeouts: Mapping[str, float],
         render_problem: RenderProblem,
+        releases: PendingReleases,
     ) -> None:
         self._store = store
         self._rate_limits = rate_limits
         self._idempotency = idempotency
         self._timeouts = timeouts  # each backend's timeout_s
         self._render_problem = render_problem
+        self.releases = releases
 
     async def __call__(self, ctx: RequestContext, call_next: Handler) -> Response:
         assert ctx.entitlement is not None, "authorization runs before admission"
@@ -77,9 +81,14 @@ class Admit:
             buckets.append(erp_bucket)
             slot = erp_slot(ctx.backend, budget, self._timeouts[ctx.backend])
         claim = claim_request(ctx, self._idempotency)
+        # A record the records step took from its hints is read fresh in the same round trip.
+        hinted = (ctx.record.gateway_id,) if ctx.record_hinted and ctx.record is not None else ()
+        reads = (*hinted, *ctx.related_ids)
+        back = self.releases.take()
         try:
-            admission = await self._store.admit(buckets, slot, claim)
+            admission = await self._store.admit(buckets, slot, claim, reads, back)
         except StoreUnavailable:
+            self.releases.restore(back)
             # Limits may fail open (a setting); exactly-once may not: without the store, no
             # claim, so a keyed request is refused as retryable.
             if claim is not None or self._rate_limits.on_store_error == "closed":
@@ -93,6 +102,15 @@ class Admit:
         # given back if this request is refused or answered without calling the ERP.
         counted = erp_bucket if erp_bucket is not None and admission.rates[-1].allowed else None
         held = _Held(held_slot, held_claim, counted)
+        if hinted and admission.records[0] != ctx.record:
+            # Decided on a stale hint: give back everything, the client's request included,
+            # and let the records step send the request through again with the fresh record.
+            counted_here = [b for b, r in zip(buckets, admission.rates, strict=True) if r.allowed]
+            with contextlib.suppress(StoreUnavailable):
+                await self._store.settle(held_slot, held_claim, None, 0.0, counted_here)
+            raise StaleRecord(admission.records[0])
+        ctx.record_hinted = False
+        ctx.related = dict(zip(ctx.related_ids, admission.records[len(hinted) :], strict=True))
         client_rate = admission.rates[0]
         ctx.response_headers["RateLimit-Policy"] = policy_header(tier, tier_config)
         ctx.response_headers["RateLimit"] = limit_header(tier, client_rate)
@@ -164,7 +182,9 @@ class Admit:
         self, ctx: RequestContext, held: _Held, outcome: StoredResponse | None, hold_s: float = 0.0
     ) -> None:
         refunds = [held.erp_bucket] if held.erp_bucket is not None and not ctx.forwarded else []
-        if held.slot is None and held.claim is None and not refunds:
+        if held.claim is None:
+            # No outcome to store: the client need not wait (see `releases.py`).
+            self.releases.add(held.slot, refunds)
             return
         try:
             await self._store.settle(

@@ -12,11 +12,13 @@ from dataclasses import dataclass, replace
 from gateway.domain.operations import Kind
 from gateway.store.audit import AuditStore, MemoryAudit
 from gateway.store.base import (
+    NOTHING_BACK,
     Admission,
     Binding,
     BindOutcome,
     BucketRequest,
     ClaimRequest,
+    GiveBack,
     IdempotencyClaim,
     RateDecision,
     SlotRequest,
@@ -291,7 +293,10 @@ class MemoryStore:
         buckets: Sequence[BucketRequest],
         slot: SlotRequest | None,
         claim: ClaimRequest | None,
+        reads: Sequence[str] = (),
+        back: GiveBack = NOTHING_BACK,
     ) -> Admission:
+        await self.give_back(back)
         rates = [await self.rate_limit(b.key, b.rate_per_s, b.burst) for b in buckets]
         taken = None
         if slot is not None:
@@ -303,7 +308,8 @@ class MemoryStore:
             )
             if outcome.state == "claimed" and claim.backend is not None:
                 await self.mark_forwarded(claim.key, claim.owner, claim.backend)
-        return Admission(rates, taken, outcome)
+        records = await self.get_xrefs(reads) if reads else []
+        return Admission(rates, taken, outcome, records)
 
     async def settle(
         self,
@@ -314,10 +320,7 @@ class MemoryStore:
         refunds: Sequence[BucketRequest] = (),
         hold_s: float = 0.0,
     ) -> None:
-        for bucket in refunds:
-            self._refund(bucket)
-        if slot is not None:
-            await self.release_slot(slot.key, slot.token)
+        await self.give_back(GiveBack([slot] if slot is not None else [], refunds))
         if claim is not None:
             if response is None and hold_s > 0:
                 now = self._now()
@@ -328,3 +331,9 @@ class MemoryStore:
                 await self.release_idempotency(claim.key, claim.owner)
             else:
                 await self.complete_idempotency(claim.key, claim.owner, response, retention_s)
+
+    async def give_back(self, back: GiveBack) -> None:
+        for bucket in back.refunds:
+            self._refund(bucket)
+        for slot in back.slots:
+            await self.release_slot(slot.key, slot.token)

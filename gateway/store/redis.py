@@ -21,11 +21,13 @@ from redis.exceptions import NoScriptError
 from gateway.domain.operations import Kind
 from gateway.store.audit import AuditStore, RedisAudit
 from gateway.store.base import (
+    NOTHING_BACK,
     Admission,
     Binding,
     BindOutcome,
     BucketRequest,
     ClaimRequest,
+    GiveBack,
     IdempotencyClaim,
     RateDecision,
     SlotRequest,
@@ -533,6 +535,8 @@ class RedisStore:
         buckets: Sequence[BucketRequest],
         slot: SlotRequest | None,
         claim: ClaimRequest | None,
+        reads: Sequence[str] = (),
+        back: GiveBack = NOTHING_BACK,
     ) -> Admission:
         calls = [
             (self._rate_limit, [self._key("rate:", b.key)], self._rate_args(b.rate_per_s, b.burst))
@@ -549,15 +553,22 @@ class RedisStore:
                 calls.append((self._mark_forwarded, keys, [claim.owner, claim.backend]))
 
         def fill(pipe: Any) -> None:
+            self._queue_give_back(pipe, back)
             for script, keys, args in calls:
                 self._queue(pipe, script, keys, args)
+            for gateway_id in reads:
+                pipe.get(self._xref_key(gateway_id))
 
-        replies = await self._pipelined(fill)
+        replies = (await self._pipelined(fill))[len(back.refunds) + len(back.slots) :]
+        records = [
+            None if raw is None else XrefRecord.from_json(raw)
+            for raw in replies[len(replies) - len(reads) :]
+        ]
+        rest = replies[len(buckets) : len(replies) - len(reads)]
         rates = [self._rate_decision(r) for r in replies[: len(buckets)]]
-        rest = replies[len(buckets) :]
         taken = bool(rest.pop(0)) if slot is not None else None
         outcome = self._claim_outcome(rest[0]) if claim is not None else None
-        return Admission(rates, taken, outcome)
+        return Admission(rates, taken, outcome, records)
 
     async def settle(
         self,
@@ -570,11 +581,7 @@ class RedisStore:
     ) -> None:
 
         def fill(pipe: Any) -> None:
-            for bucket in refunds:
-                key = [self._key("rate:", bucket.key)]
-                self._queue(pipe, self._refund, key, [repr(float(bucket.rate_per_s))])
-            if slot is not None:
-                pipe.zrem(self._key("slots:", slot.key), slot.token)
+            self._queue_give_back(pipe, GiveBack([slot] if slot is not None else [], refunds))
             if claim is not None:
                 keys = self._idempotency_keys(claim.key)
                 if response is None and hold_s > 0:
@@ -586,6 +593,17 @@ class RedisStore:
                     self._queue(pipe, self._complete, keys, args)
 
         await self._pipelined(fill)
+
+    async def give_back(self, back: GiveBack) -> None:
+        if back:
+            await self._pipelined(lambda pipe: self._queue_give_back(pipe, back))
+
+    def _queue_give_back(self, pipe: Any, back: GiveBack) -> None:
+        for bucket in back.refunds:
+            key = [self._key("rate:", bucket.key)]
+            self._queue(pipe, self._refund, key, [repr(float(bucket.rate_per_s))])
+        for slot in back.slots:
+            pipe.zrem(self._key("slots:", slot.key), slot.token)
 
     # -- keys ----------------------------------------------------------------------------
     def _key(self, family: str, key: str) -> str:
