@@ -80,7 +80,7 @@ class Admit:
             erp_bucket = erp_requests(ctx.backend, budget)
             buckets.append(erp_bucket)
             slot = erp_slot(ctx.backend, budget, self._timeouts[ctx.backend])
-        claim = claim_request(ctx, self._idempotency)
+        claim = claim_request(ctx, self._idempotency, ctx.backend)
         # A record the records step took from its hints is read fresh in the same round trip.
         hinted = (ctx.record.gateway_id,) if ctx.record_hinted and ctx.record is not None else ()
         reads = (*hinted, *ctx.related_ids)
@@ -141,8 +141,9 @@ class Admit:
                 # An earlier attempt reached this ERP with an unknown outcome: go back there
                 # (even if the routes changed since) and look for its document first.
                 ctx.reconcile_on = earlier.backend
-            # The ERP-call layer marks the key as forwarded just before the first ERP call (not
-            # here: a request refused before it reaches an ERP may be fixed and sent again).
+            # Marked forwarded with the claim (to the routed backend; an earlier attempt's
+            # stays): a request refused before it reaches an ERP takes that back when it
+            # settles, so that it may be fixed and sent again as new.
             ctx.claim = held_claim
         return await self._run(ctx, call_next, held)
 
@@ -186,9 +187,17 @@ class Admit:
             # No outcome to store: the client need not wait (see `releases.py`).
             self.releases.add(held.slot, refunds)
             return
+        # A claim marked forwarded at admission whose request never reached an ERP.
+        unforward = held.claim.backend is not None and not ctx.forwarded
         try:
             await self._store.settle(
-                held.slot, held.claim, outcome, self._idempotency.retention_s, refunds, hold_s
+                held.slot,
+                held.claim,
+                outcome,
+                self._idempotency.retention_s,
+                refunds,
+                hold_s,
+                unforward,
             )
         except StoreUnavailable:
             # The answer is already decided; what was held runs out with its lease, and an

@@ -81,9 +81,11 @@ def fingerprint(ctx: RequestContext) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def claim_request(ctx: RequestContext, policy: IdempotencyPolicy) -> ClaimRequest | None:
-    """The claim this request makes, if its operation takes keys and it sent one; 400 when a
-    required key is missing or a key is malformed."""
+def claim_request(
+    ctx: RequestContext, policy: IdempotencyPolicy, backend: str | None = None
+) -> ClaimRequest | None:
+    """The claim this request makes, if its operation takes keys and it sent one, marked
+    forwarded to `backend` when given; 400 when a required key is missing or malformed."""
     requirement = policy.operations.get(ctx.spec.operation, Requirement.OFF)
     if requirement is Requirement.OFF:
         return None
@@ -104,6 +106,7 @@ def claim_request(ctx: RequestContext, policy: IdempotencyPolicy) -> ClaimReques
         owner=random_hex(16),
         lease_s=policy.lease_s,
         retention_s=policy.retention_s,
+        backend=backend,
     )
 
 

@@ -76,9 +76,10 @@ class ErpCalls:
         except ErpFailure:
             ERP_CALL_SECONDS_BY.labels(name, "none", "breaker_open").observe(0.0)
             raise
-        if not ctx.forwarded and ctx.claim is not None:
+        if not ctx.forwarded and ctx.claim is not None and ctx.claim.backend is None:
             # From here on the outcome may be the ERP's: a retry under this key reconciles
-            # with this ERP first instead of submitting blindly.
+            # with this ERP first instead of submitting blindly. (A claim admission marked
+            # forwarded already, with the backend it was routed to, needs no second mark.)
             await self._store.mark_forwarded(ctx.claim.key, ctx.claim.owner, name)
         ctx.forwarded = True
         if ctx.submitted_at is None:

@@ -319,9 +319,11 @@ class Store(Protocol):
         """Store the definitive outcome if `owner` still holds the claim (compare-and-set)."""
         ...
 
-    async def release_idempotency(self, key: str, owner: str) -> bool:
+    async def release_idempotency(self, key: str, owner: str, *, unforward: bool = False) -> bool:
         """Drop the in-flight claim if `owner` holds it (compare-and-delete), keeping what is
-        known of earlier forwarding so the next claimer reconciles."""
+        known of earlier forwarding so the next claimer reconciles. With `unforward`, the claim
+        was marked forwarded at admission but never reached an ERP: that attempt is taken back
+        (and the key forgotten if it was its only one)."""
         ...
 
     async def forget_refusal(self, key: str) -> bool:
@@ -353,11 +355,13 @@ class Store(Protocol):
         retention_s: float = 0.0,
         refunds: Sequence[BucketRequest] = (),
         hold_s: float = 0.0,
+        unforward: bool = False,
     ) -> None:
-        """Release the slot, complete the claim with `response` (or, when None, release it, or
-        with `hold_s` keep it in progress that much longer: an ERP that may still commit must
-        not see the request again before then) and give back one request to each of `refunds`
-        (counted at admission, never served), in one round trip."""
+        """Release the slot, complete the claim with `response` (or, when None, release it
+        (`unforward`: see `release_idempotency`), or with `hold_s` keep it in progress that much
+        longer: an ERP that may still commit must not see the request again before then) and
+        give back one request to each of `refunds` (counted at admission, never served), in
+        one round trip."""
         ...
 
     async def give_back(self, back: GiveBack) -> None:

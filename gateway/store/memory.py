@@ -227,10 +227,15 @@ class MemoryStore:
         del self._leases[key]
         return True
 
-    async def release_idempotency(self, key: str, owner: str) -> bool:
+    async def release_idempotency(self, key: str, owner: str, *, unforward: bool = False) -> bool:
         if self._owned_lease(key, owner, self._now()) is None:
             return False
         del self._leases[key]
+        record = self._records.get(key)
+        if unforward and record is not None:
+            record.attempts -= 1
+            if record.attempts <= 0:
+                del self._records[key]
         return True
 
     async def forget_refusal(self, key: str) -> bool:
@@ -319,6 +324,7 @@ class MemoryStore:
         retention_s: float = 0.0,
         refunds: Sequence[BucketRequest] = (),
         hold_s: float = 0.0,
+        unforward: bool = False,
     ) -> None:
         await self.give_back(GiveBack([slot] if slot is not None else [], refunds))
         if claim is not None:
@@ -328,7 +334,7 @@ class MemoryStore:
                 if lease is not None:
                     lease.expires_at = now + hold_s
             elif response is None:
-                await self.release_idempotency(claim.key, claim.owner)
+                await self.release_idempotency(claim.key, claim.owner, unforward=unforward)
             else:
                 await self.complete_idempotency(claim.key, claim.owner, response, retention_s)
 

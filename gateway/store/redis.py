@@ -218,9 +218,12 @@ return 0
 """
 
 RELEASE_IDEMPOTENCY = """
--- ARGV[1] owner
+-- ARGV[1] owner, ARGV[2] '1': take back the attempt admission marked (it reached no ERP)
 if redis.call('HGET', KEYS[2], 'owner') == ARGV[1] then
   redis.call('DEL', KEYS[2])
+  if ARGV[2] == '1' and redis.call('HINCRBY', KEYS[1], 'attempts', -1) <= 0 then
+    redis.call('DEL', KEYS[1])
+  end
   return 1
 end
 return 0
@@ -541,9 +544,10 @@ class RedisStore:
             done = await self._run(self._complete, self._idempotency_keys(key), args)
         return bool(done)
 
-    async def release_idempotency(self, key: str, owner: str) -> bool:
+    async def release_idempotency(self, key: str, owner: str, *, unforward: bool = False) -> bool:
+        args = [owner, "1" if unforward else "0"]
         with unavailable_as_problem():
-            done = await self._run(self._release, self._idempotency_keys(key), [owner])
+            done = await self._run(self._release, self._idempotency_keys(key), args)
         return bool(done)
 
     async def forget_refusal(self, key: str) -> bool:
@@ -600,6 +604,7 @@ class RedisStore:
         retention_s: float = 0.0,
         refunds: Sequence[BucketRequest] = (),
         hold_s: float = 0.0,
+        unforward: bool = False,
     ) -> None:
 
         def fill(pipe: Batch) -> None:
@@ -609,7 +614,8 @@ class RedisStore:
                 if response is None and hold_s > 0:
                     self._queue(pipe, self._hold, keys, [claim.owner, _ms(hold_s)])
                 elif response is None:
-                    self._queue(pipe, self._release, keys, [claim.owner])
+                    release = [claim.owner, "1" if unforward else "0"]
+                    self._queue(pipe, self._release, keys, release)
                 else:
                     args = [claim.owner, response.to_json(), _ms(retention_s)]
                     self._queue(pipe, self._complete, keys, args)

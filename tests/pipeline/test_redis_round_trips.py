@@ -40,12 +40,12 @@ CREATE = "create a sales order"
 # later, batched, from their own task, and are not counted here). A read of a record this
 # process has seen: admission (the client's and the backend's rate limits, the ERP slot) and
 # the order's xref, fresh, in one pipeline; its slot goes back with the next admission. A
-# create: admission with the idempotency claim and the customer's xref; the forwarding mark;
-# the new xref; then the release with the stored outcome. Issue 16 asks for at most two round
+# create: admission with the idempotency claim (marked forwarded to the routed ERP) and the
+# customer's xref; the new xref; then the release with the stored outcome. Issue 16 asks for at most two round
 # trips a create: lower them here with the work. A rise is a regression and fails CI.
 EXPECTED = {
     READ: Cost(round_trips=1, commands=4),
-    CREATE: Cost(round_trips=4, commands=9),
+    CREATE: Cost(round_trips=3, commands=9),
 }
 # The tasks the buffered journal and audit writers flush from, and the timer's flush of
 # pending releases (a read's slot goes back with the next admission, or then): off the
