@@ -41,8 +41,9 @@ CREATE = "create a sales order"
 # process has seen: admission (the client's and the backend's rate limits, the ERP slot) and
 # the order's xref, fresh, in one pipeline; its slot goes back with the next admission. A
 # create: admission with the idempotency claim (marked forwarded to the routed ERP) and the
-# customer's xref; the new xref; then the release with the stored outcome. Issue 16 asks for at most two round
-# trips a create: lower them here with the work. A rise is a regression and fails CI.
+# customer's xref; the new xref; then the release with the stored outcome. Issue 16 asks for
+# at most two round trips a create: lower them here with the work. A rise is a regression and
+# fails CI.
 EXPECTED = {
     READ: Cost(round_trips=1, commands=4),
     CREATE: Cost(round_trips=3, commands=9),
