@@ -162,8 +162,7 @@ async def answer(handler: Handler, ctx: RequestContext) -> Response:
             "unhandled error", extra={"correlation_id": ctx.correlation_id, "op": operation}
         )
         response = problem_response(internal_error(), ctx.correlation_id, request.url.path)
-    for name, value in ctx.response_headers.items():
-        response.headers.setdefault(name, value)
+    _add_headers(response, ctx.response_headers)
     elapsed = time.monotonic() - ctx.arrived
     backend = ctx.reconcile_on or ctx.backend
     REQUEST_SECONDS_BY.labels(operation, str(response.status_code), backend or NO_BACKEND).observe(
@@ -188,6 +187,17 @@ async def answer(handler: Handler, ctx: RequestContext) -> Response:
         }
     )
     return response
+
+
+def _add_headers(response: Response, headers: Mapping[str, str]) -> None:
+    """The steps' headers on the response, unless the response sets them itself (as
+    `MutableHeaders.setdefault`, without a scan of the response's headers per name)."""
+    raw = response.raw_headers
+    present = {name for name, _ in raw}
+    for name, value in headers.items():
+        key = name.lower().encode("latin-1")
+        if key not in present:
+            raw.append((key, value.encode("latin-1")))
 
 
 def _endpoint(index: int, endpoint: Endpoint, version: str, clock: Callable[[], float]) -> Answer:
