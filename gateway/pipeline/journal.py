@@ -23,6 +23,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from starlette.responses import Response
 
 from gateway.domain.errors import Category, ClientAborted, Code, ErpFailure, GatewayError
@@ -305,7 +306,7 @@ def _request_of(ctx: RequestContext) -> dict[str, Any]:
     body: Any = None
     if ctx.raw_body is not None:
         try:
-            body = json.loads(ctx.raw_body)
+            body = orjson.loads(ctx.raw_body)
         except ValueError:
             body = None
     return {

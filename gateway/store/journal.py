@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol, cast
 
+import orjson
 import redis.asyncio as aioredis
 
 from gateway.store.buffered import BufferedWriter
@@ -329,11 +330,11 @@ class RedisJournal:
                 retention_ms,
                 "1" if record.open else "0",
                 len(record.states),
-                *(json.dumps(s, separators=(",", ":")) for s in record.states),
+                *(orjson.dumps(s) for s in record.states),
                 "1" if record.settles else "0",
             ]
             for name, value in record.fields.items():
-                args += [name, json.dumps(value, separators=(",", ":"))]
+                args += [name, orjson.dumps(value)]
             batch.script(self._write, [key, key + ":states", self._index, self._open], args)
         oldest = _ms(time.time() - retention.retention_s)
         trim_args = [self._base + "tx:", oldest, retention.max_entries]
