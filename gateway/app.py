@@ -20,9 +20,11 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from gateway.api import changelog, dashboard, docs
 from gateway.api.admin import admin_routes
+from gateway.api.dispatch import Answer, FastRoutes
 from gateway.api.endpoints import ENDPOINTS, Endpoint
 from gateway.api.erp_events import erp_event_routes
 from gateway.api.event_admin import event_admin_routes
@@ -45,7 +47,7 @@ from gateway.observability.metrics import (
     CONTENT_TYPE,
     NO_BACKEND,
     OPEN_EXCEPTIONS,
-    REQUEST_SECONDS,
+    REQUEST_SECONDS_BY,
     exposition,
 )
 from gateway.observability.spans import Telemetry
@@ -99,6 +101,7 @@ def pipeline_steps(
             runtime.idempotency,
             runtime.timeouts(),
             problem_response,
+            runtime.releases,
         ),
     ]
 
@@ -163,16 +166,14 @@ async def answer(handler: Handler, ctx: RequestContext) -> Response:
             "unhandled error", extra={"correlation_id": ctx.correlation_id, "op": operation}
         )
         response = problem_response(internal_error(), ctx.correlation_id, request.url.path)
-    for name, value in ctx.response_headers.items():
-        response.headers.setdefault(name, value)
+    _add_headers(response, ctx.response_headers)
     elapsed = time.monotonic() - ctx.arrived
     backend = ctx.reconcile_on or ctx.backend
-    REQUEST_SECONDS.labels(operation, str(response.status_code), backend or NO_BACKEND).observe(
+    REQUEST_SECONDS_BY.labels(operation, str(response.status_code), backend or NO_BACKEND).observe(
         elapsed
     )
-    access_log.info(
-        "request",
-        extra={
+    access_log.write(
+        {
             "correlation_id": ctx.correlation_id,
             "trace_id": ctx.trace.trace_id if ctx.trace else None,
             "method": request.method,
@@ -187,12 +188,23 @@ async def answer(handler: Handler, ctx: RequestContext) -> Response:
             "journal_id": ctx.journal_id,
             "replayed_by": ctx.replayed_by,
             "config_version": ctx.config_version,
-        },
+        }
     )
     return response
 
 
-def _endpoint(index: int, endpoint: Endpoint, version: str, clock: Callable[[], float]) -> object:
+def _add_headers(response: Response, headers: Mapping[str, str]) -> None:
+    """The steps' headers on the response, unless the response sets them itself (as
+    `MutableHeaders.setdefault`, without a scan of the response's headers per name)."""
+    raw = response.raw_headers
+    present = {name for name, _ in raw}
+    for name, value in headers.items():
+        key = name.lower().encode("latin-1")
+        if key not in present:
+            raw.append((key, value.encode("latin-1")))
+
+
+def _endpoint(index: int, endpoint: Endpoint, version: str, clock: Callable[[], float]) -> Answer:
     """The ASGI endpoint of one operation under one version prefix (`version` is empty on an
     unversioned path: the versioning step decides it)."""
     spec = endpoint.spec
@@ -287,16 +299,43 @@ def dashboard_routes() -> list[Route]:
     )
 
 
-def operation_routes(clock: Callable[[], float] = time.time) -> list[Route]:
-    """Every operation under each version's prefix, and unversioned (the client's pinned
-    version, else the default)."""
-    routes = []
+def operation_answers(clock: Callable[[], float] = time.time) -> dict[tuple[str, str], Answer]:
+    """Every operation's answer by (method, path template): under each version's prefix, and
+    unversioned (the client's pinned version, else the default)."""
+    answers: dict[tuple[str, str], Answer] = {}
     for index, endpoint in enumerate(ENDPOINTS):
         for version in ("", *VERSIONS):
             prefix = f"/{version}" if version else ""
-            endpoint_answer = _endpoint(index, endpoint, version, clock)
-            routes.append(Route(prefix + endpoint.path, endpoint_answer, methods=[endpoint.method]))  # type: ignore[arg-type]
-    return routes
+            answers[(endpoint.method, prefix + endpoint.path)] = _endpoint(
+                index, endpoint, version, clock
+            )
+    return answers
+
+
+def operation_routes(answers: Mapping[tuple[str, str], Answer]) -> list[Route]:
+    """The same answers as Starlette routes: what the dict dispatch leaves to Starlette (HEAD
+    on a GET, and tests that mount the routes on an app of their own)."""
+    return [Route(path, answer, methods=[method]) for (method, path), answer in answers.items()]
+
+
+class GatewayApp(Starlette):
+    """The gateway's Starlette app, with the domain API dispatched by a dict lookup first
+    (`gateway.api.dispatch`); everything else goes through Starlette's router as usual."""
+
+    fast_routes: FastRoutes | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        fast = self.fast_routes
+        if fast is not None and scope["type"] == "http" and not scope.get("root_path"):
+            found = fast.match(scope["method"], scope["path"])
+            if found is not None:
+                endpoint, params = found
+                scope["app"] = self
+                scope["path_params"] = params
+                response = await endpoint(Request(scope, receive, send))
+                await response(scope, receive, send)
+                return
+        await super().__call__(scope, receive, send)
 
 
 async def metrics(request: Request) -> Response:
@@ -356,7 +395,8 @@ def build_app(
     ]
     routes += reference_routes()
     routes += dashboard_routes()
-    routes += operation_routes(clock)
+    answers = operation_answers(clock)
+    routes += operation_routes(answers)
 
     reloader: Reloader | None = None
     migrations: Migrations | None = None
@@ -394,11 +434,12 @@ def build_app(
             telemetry.shutdown()
         flush_logs()
 
-    app = Starlette(
+    app = GatewayApp(
         routes=routes,
         exception_handlers={HTTPException: _http_exception},
         lifespan=lifespan,
     )
+    app.fast_routes = FastRoutes(answers)
     # A path with a trailing slash is unknown like any other (404), never redirected: a
     # redirect would be built from the client's Host header and skip authentication.
     app.router.redirect_slashes = False

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 from urllib.parse import urlencode
 
 import aiohttp
+import orjson
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from gateway.config.backends import DEFAULT_MAX_RESPONSE_BYTES, BackendConnection, RetryPolicy
@@ -33,7 +34,12 @@ class ErpResponse:
 
     def json(self) -> Any:
         """The body as JSON; an ERP that answers with something else (including NaN or
-        Infinity, which are no JSON, or nesting deeper than Python parses) is a bad response."""
+        Infinity, which are no JSON, or nesting deeper than 1024) is a bad response. Integers
+        beyond 64 bits, which orjson refuses, are read by the standard library instead."""
+        try:
+            return orjson.loads(self.body)
+        except orjson.JSONDecodeError:
+            pass  # rare: an integer beyond 64 bits, or no JSON at all
         try:
             return json.loads(self.body, parse_constant=_no_constant)
         except (ValueError, RecursionError) as exc:

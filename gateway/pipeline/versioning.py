@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from email.utils import format_datetime
 from typing import Any
 
+import orjson
 from starlette.responses import Response
 
 from gateway.config.api_versions import ApiVersionsPolicy, VersionPolicy
@@ -117,10 +118,10 @@ def downgraded(response: Response, version: str, operation: Operation) -> Respon
     media_type = (response.headers.get("content-type") or "").split(";")[0]
     if media_type not in _JSON_TYPES or not response.body:
         return response
-    body: Any = json.loads(bytes(response.body))
+    body: Any = orjson.loads(response.body)
     if isinstance(body, dict):
         body = downgrade_response(version, operation, response.status_code, body)
-    content = json.dumps(body, separators=(",", ":")).encode()
+    content = orjson.dumps(body)
     headers = {
         k: v for k, v in response.headers.items() if k not in ("content-length", "content-type")
     }

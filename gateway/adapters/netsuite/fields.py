@@ -26,16 +26,26 @@ _MAX_JSON_DIGITS = 15  # what a JSON number (an IEEE double) carries exactly
 _MAX_INTEGER_DIGITS = 18
 
 
+_QUANTA = {currency: Decimal(1).scaleb(-units) for currency, units in _MINOR_UNITS.items()}
+_CENT = Decimal("0.01")
+
+
 def minor_unit(currency: str | None) -> Decimal:
-    return Decimal(1).scaleb(-_MINOR_UNITS.get(currency or "", 2))
+    return _QUANTA.get(currency or "", _CENT)
 
 
 def number(value: Any) -> Decimal:
     """A NetSuite number (a JSON number, or its text) as an exact, finite Decimal of a size a
     sales document can hold."""
-    if isinstance(value, bool) or not isinstance(value, int | float | str | Decimal):
+    kind = type(value)
+    if kind is float:
+        exact = Decimal(repr(value))  # the shortest text that reads back as the same double
+    elif kind is int or kind is str or kind is Decimal:
+        exact = Decimal(value)
+    elif isinstance(value, bool) or not isinstance(value, int | float | str | Decimal):
         raise TypeError(f"not a number: {value!r}")
-    exact = Decimal(str(value))
+    else:
+        exact = Decimal(str(value))  # a subclass of a number type
     if not exact.is_finite() or exact.adjusted() >= _MAX_INTEGER_DIGITS:
         raise ValueError(f"not a plausible amount or quantity: {exact}")
     return exact
