@@ -96,6 +96,7 @@ class EventDelivery:
 
     async def _run(self) -> None:
         while True:
+            self._wake.clear()  # before looking: a wake while looking is not lost
             try:
                 sent = await self.run_once()
             except StoreUnavailable:
@@ -105,7 +106,6 @@ class EventDelivery:
                 sent = 0
                 log.exception("event delivery failed")
             if sent == 0:
-                self._wake.clear()
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(IDLE_S):
                         await self._wake.wait()
