@@ -11,6 +11,7 @@ import base64
 import contextlib
 import json
 import os
+import re
 import secrets
 import subprocess
 import threading
@@ -552,3 +553,44 @@ def test_two_gateway_processes_on_one_redis_deliver_each_event_once(
     )
     taken = [r.event["id"] for r in subscriber.receipts("/crm") if r.event["id"] in ids]
     assert sorted(taken) == sorted(ids)  # each once, whichever process sent it
+
+
+@pytest.fixture(scope="module")
+def polling_gateway(
+    tmp_path_factory: pytest.TempPathFactory,
+    sims: dict[str, str],
+    subscriber: Subscriber,
+    gateway: str,
+) -> Iterator[str]:
+    """A gateway that polls the legacy ERP (which does not push meanwhile)."""
+    config_dir = write_config(
+        tmp_path_factory.mktemp("polling-config"), subscriptions=subscriptions(subscriber.url)
+    )
+    legacy = config_dir / "backends" / "legacy.yaml"
+    text, found = re.subn(
+        r"(?m)^  mode: push.*$", "  mode: poll\n  poll_interval_s: 0.5", legacy.read_text()
+    )
+    assert found == 1
+    legacy.write_text(text)
+    httpx.delete(f"{sims['legacy']}/_sim/notifications").raise_for_status()
+    try:
+        with start_gateway(env_for(sims, config_dir)) as (url, _):
+            yield url
+    finally:
+        push_to(sims, {"legacy": gateway, "cloud": gateway})
+
+
+def test_a_gateway_polls_an_erp_that_cannot_push_and_records_its_changes(
+    polling_gateway: str, sims: dict[str, str], events_config: Path
+) -> None:
+    with client_for(polling_gateway, token_for("crm-demo", events_config)) as api:
+        order = new_order(api, "GB01")
+        wait_for(lambda: timeline(api, order["id"]), "the polled accepted event")
+        advance(sims, order, "shipped")
+        wait_for(
+            lambda: "sales_order.shipped" in types_of(timeline(api, order["id"])),
+            "the polled shipped event",
+        )
+        assert types_of(timeline(api, order["id"])) == ORDER_EVENTS[:4]
+    notified = httpx.get(f"{sims['legacy']}/_sim/notifications").json()
+    assert notified["enabled"] is False  # nothing was pushed: the gateway read the ERP
