@@ -515,6 +515,28 @@ def test_an_event_of_a_legal_entity_the_client_may_not_see_is_never_delivered(
     assert bad.status_code == 400
 
 
+@pytest.mark.parametrize("legal_entity", ["US01", "DE01"])
+def test_a_held_order_and_a_cancelled_one_give_their_events(
+    gateway: str, crm: httpx.Client, legal_entity: str
+) -> None:
+    customer = create_customer(crm, legal_entity, credit_limit="100.00")
+    held = crm.post(
+        "/v1/sales-orders", json=payloads.order(legal_entity, customer["id"]),
+        headers=payloads.new_key(),
+    )  # fmt: skip
+    assert held.status_code == 201 and held.json()["status"] == "on_hold", held.text
+    wait_for(lambda: timeline(crm, held.json()["id"]), "the on_hold event")
+    assert types_of(timeline(crm, held.json()["id"])) == ["sales_order.on_hold"]
+    order = new_order(crm, legal_entity)
+    wait_for(lambda: timeline(crm, order["id"]), "the accepted event")
+    cancelled = crm.post(f"/v1/sales-orders/{order['id']}/cancel", headers=payloads.new_key())
+    assert cancelled.status_code == 200, cancelled.text
+    wait_for(lambda: len(timeline(crm, order["id"])) == 2, "the cancelled event")
+    events = timeline(crm, order["id"])
+    assert types_of(events) == ["sales_order.accepted", "sales_order.cancelled"]
+    assert events[1]["data"]["status"] == "cancelled"
+
+
 @pytest.fixture(scope="module")
 def redis_pair(
     sims: dict[str, str],
