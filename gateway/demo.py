@@ -121,6 +121,10 @@ curl -s -X POST {base_url}/v1/customers -H "Authorization: Bearer $TOKEN" \\
   "credit_limit": "50000.00", "address": {{"line1": "1 Main St", "city": "Austin",
   "postal_code": "78701", "region": "TX", "country": "US"}}}}'
 
+Both ERPs push their order changes to the gateway: an order's events are at
+{base_url}/v2/sales-orders/<id>/events, and policies/subscriptions.yaml sends them as
+signed webhooks to http://127.0.0.1:9200/webhooks (README: Domain events).
+
 See README.md for the whole five-minute tour.
 """
 
