@@ -90,8 +90,9 @@ class Admit:
         except StoreUnavailable:
             self.releases.restore(back)
             # Limits may fail open (a setting); exactly-once may not: without the store, no
-            # claim, so a keyed request is refused as retryable.
-            if claim is not None or self._rate_limits.on_store_error == "closed":
+            # claim, so a keyed request is refused as retryable. Nor may a record's home be
+            # guessed: a hinted record unchecked could send the request to where it was.
+            if claim is not None or hinted or self._rate_limits.on_store_error == "closed":
                 raise
             log.warning("store unavailable: request admitted without rate limits (fail-open)")
             return await call_next(ctx)
