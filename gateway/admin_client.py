@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
@@ -74,6 +75,16 @@ class AdminClient:
     def migration(self, job_id: str) -> dict[str, Any]:
         job: dict[str, Any] = self._send("GET", f"/admin/migrations/{job_id}").json()
         return job
+
+    def dead_letters(self, limit: int) -> list[dict[str, Any]]:
+        found: dict[str, Any] = self._send(
+            "GET", "/admin/events/dead-letters", params={"limit": str(limit)}
+        ).json()
+        items: list[dict[str, Any]] = found["items"]
+        return items
+
+    def replay_dead_letter(self, delivery: str) -> None:
+        self._send("POST", f"/admin/events/dead-letters/{quote(delivery, safe='')}/replay")
 
     def export_xref(self, legal_entity: str | None) -> Iterator[bytes]:
         params = {"legal_entity": legal_entity} if legal_entity else {}

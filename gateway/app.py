@@ -26,6 +26,8 @@ from gateway.api import changelog, dashboard, docs
 from gateway.api.admin import admin_routes
 from gateway.api.dispatch import Answer, FastRoutes
 from gateway.api.endpoints import ENDPOINTS, Endpoint
+from gateway.api.erp_events import erp_event_routes
+from gateway.api.event_admin import event_admin_routes
 from gateway.api.handlers import ApiHandler
 from gateway.api.negotiation import preferred
 from gateway.api.openapi import openapi_bytes
@@ -50,6 +52,8 @@ from gateway.observability.metrics import (
 )
 from gateway.observability.spans import Telemetry
 from gateway.observability.trace_context import CORRELATION_HEADER, correlation_id_from
+from gateway.ops.erp_polling import ErpPolling
+from gateway.ops.event_delivery import EventDelivery
 from gateway.ops.migrations import Migrations
 from gateway.ops.reload import Reloader
 from gateway.ops.replay import Replays
@@ -375,12 +379,14 @@ def build_app(
     telemetry: Telemetry | None = None,
     body_timeout_s: float = BODY_TIMEOUT_S,
     clock: Callable[[], float] = time.time,
+    deliver_events: bool = True,
 ) -> Starlette:
     """The gateway as an ASGI app serving `runtime`. `clock` gives each request's arrival
     instant, which routing decides on (tests move it through waves without waiting).
 
     With `config_dir`, the configuration reloads from there on file change (if `watch_config`),
     SIGHUP and `POST /admin/config/reload`, swapping the runtime and its pipeline atomically.
+    With `deliver_events`, it sends webhook deliveries and polls the ERPs set to `poll`.
     """
     routes = [
         Route("/healthz", healthz, methods=["GET"]),
@@ -408,6 +414,9 @@ def build_app(
             "startup",
             {"version": started.config.version, "backends": sorted(started.backends)},
         )
+        if deliver_events:
+            delivery.start()
+            polling.start()
         watcher = None
         if reloader is not None:
             reloader.install_sighup()
@@ -418,6 +427,8 @@ def build_app(
             watcher.cancel()
         if migrations is not None:
             await migrations.aclose()
+        await polling.aclose()
+        await delivery.aclose()
         await current_runtime(app).aclose()
         if telemetry is not None:
             telemetry.shutdown()
@@ -442,6 +453,10 @@ def build_app(
         clock,
     )
     app.router.routes.extend(operations_routes(replays, lambda: current_runtime(app)))
+    delivery = EventDelivery(lambda: current_runtime(app))
+    polling = ErpPolling(lambda: current_runtime(app), delivery.wake)
+    app.router.routes.extend(erp_event_routes(lambda: current_runtime(app), delivery.wake))
+    app.router.routes.extend(event_admin_routes(lambda: current_runtime(app), delivery.wake))
     if config_dir is not None:
         reloader = Reloader(
             config_dir,

@@ -43,6 +43,7 @@ from gateway.demo import (
     DEMO_SECRET_ENV,
     DEV_DEMO_SECRET,
     SIMULATOR_CREDENTIALS,
+    connect_notifications,
     demo_environment,
     demo_issuer,
     mint_token,
@@ -571,7 +572,11 @@ async def _serve_demo(args: argparse.Namespace, sockets: Mapping[str, socket.soc
             break
         await asyncio.sleep(0.05)
     else:
-        print(tour(f"http://127.0.0.1:{args.port}", legacy_url, cloud_url, token), flush=True)
+        gateway_url = f"http://127.0.0.1:{args.port}"
+        simulators = {"legacy": legacy_url, "cloud": cloud_url}
+        pushing = await connect_notifications(config, os.environ, gateway_url, simulators)
+        print(f"ERP change notifications: {', '.join(pushing) or 'none'} push to the gateway")
+        print(tour(gateway_url, legacy_url, cloud_url, token), flush=True)
         print("Requests to the gateway appear below, one line each. Ctrl-C stops the demo.\n")
     await asyncio.gather(*tasks)
 
@@ -616,6 +621,31 @@ def _add_remote(parser: argparse.ArgumentParser) -> None:
 
 def _verb_usage(_: argparse.Namespace) -> int:  # pragma: no cover - argparse requires a verb
     return 2
+
+
+def cmd_events_dead_letters(args: argparse.Namespace) -> int:
+    """List the webhook dead letters, or with --replay, replay them (the ids given, or all)."""
+    client = _admin(args)
+    try:
+        letters = client.dead_letters(args.limit)
+        if args.replay is None:
+            for d in letters:
+                event = d["event"]
+                print(
+                    f"{d['id']}  {event.get('type')}  {event.get('subject')}  "
+                    f"attempts={d['attempts']}  {d['last_error']}"
+                )
+            print(f"{len(letters)} dead letter(s)", file=sys.stderr)
+            return 0
+        chosen = args.replay or [d["id"] for d in letters]
+        for delivery in chosen:
+            client.replay_dead_letter(delivery)
+            print(f"{delivery}: due again")
+    except AdminError as exc:
+        raise CommandError(str(exc)) from None
+    finally:
+        client.close()
+    return 0
 
 
 def cmd_audit_export(args: argparse.Namespace) -> int:
@@ -833,6 +863,25 @@ def _parser() -> argparse.ArgumentParser:
     import_.add_argument("--dry-run", action="store_true", help="validate every row; bind nothing")
     import_.set_defaults(func=cmd_xref_import)
     _add_remote(import_)
+
+    events = command("events", "webhook deliveries of domain events", _verb_usage)
+    events_sub = events.add_subparsers(
+        dest="events", required=True, metavar="dead-letters", parser_class=_Parser
+    )
+    dead_letters = events_sub.add_parser(
+        "dead-letters",
+        help="list the deliveries past their last retry; --replay sends them again",
+        formatter_class=formatter,
+    )
+    dead_letters.add_argument("--limit", type=int, default=100, help="the most to list")
+    dead_letters.add_argument(
+        "--replay",
+        nargs="*",
+        metavar="ID",
+        help="replay these dead letters (no ids: every one listed)",
+    )
+    dead_letters.set_defaults(func=cmd_events_dead_letters)
+    _add_remote(dead_letters)
 
     audit = command("audit", "the hash-chained audit trail", _verb_usage)
     audit_sub = audit.add_subparsers(

@@ -6,12 +6,14 @@ Not for production: `gateway serve` trusts the demo issuer only when GATEWAY_DEM
 from __future__ import annotations
 
 import time
-from collections.abc import MutableMapping, Sequence
+from collections.abc import Mapping, MutableMapping, Sequence
 
+import httpx
 import jwt
 
 from gateway.api.dashboard import DASHBOARD_PATH
 from gateway.config.auth import AuthPolicy, IssuerConfig
+from gateway.config.loader import GatewayConfig
 from gateway.domain.operations import KNOWN_SCOPES
 
 # Published in this repository, so never trusted by `gateway serve` unless set explicitly.
@@ -40,6 +42,13 @@ SIMULATOR_CREDENTIALS = {
     "CLOUD_ERP_CONSUMER_SECRET": "INSECURE-demo-consumer-secret-published-in-the-repo",
     "CLOUD_ERP_TOKEN_ID": "gateway-demo-token",
     "CLOUD_ERP_TOKEN_SECRET": "INSECURE-demo-token-secret-published-in-the-repo",
+}
+# The demo's event secrets: what the simulators authenticate their change notifications with,
+# and the demo webhook subscription's signing key. INSECURE: published in this repository.
+DEMO_EVENT_SECRETS = {
+    "LEGACY_EVENTS_SECRET": "INSECURE-demo-legacy-events-secret",
+    "CLOUD_EVENTS_SECRET": "INSECURE-demo-cloud-events-secret",
+    "CRM_WEBHOOK_SECRET": "whsec_SU5TRUNVUkUtZGVtby13ZWJob29rLWtleS0zMmJ5dGU=",
 }
 # Every scope there is: a demo token is then bounded by what clients.yaml grants its client.
 ALL_SCOPES = tuple(sorted(KNOWN_SCOPES))
@@ -81,7 +90,7 @@ def demo_environment(env: MutableMapping[str, str], legacy_url: str, cloud_url: 
     warnings = []
     env["GATEWAY_LEGACY_URL"] = legacy_url
     env["GATEWAY_CLOUD_URL"] = cloud_url
-    for name, value in SIMULATOR_CREDENTIALS.items():
+    for name, value in {**SIMULATOR_CREDENTIALS, **DEMO_EVENT_SECRETS}.items():
         env.setdefault(name, value)
     if not env.get(DEMO_SECRET_ENV):
         env[DEMO_SECRET_ENV] = DEV_DEMO_SECRET
@@ -112,5 +121,36 @@ curl -s -X POST {base_url}/v1/customers -H "Authorization: Bearer $TOKEN" \\
   "credit_limit": "50000.00", "address": {{"line1": "1 Main St", "city": "Austin",
   "postal_code": "78701", "region": "TX", "country": "US"}}}}'
 
+Both ERPs push their order changes to the gateway: an order's events are at
+{base_url}/v2/sales-orders/<id>/events, and policies/subscriptions.yaml sends them as
+signed webhooks to http://127.0.0.1:9200/webhooks (README: Domain events).
+
 See README.md for the whole five-minute tour.
 """
+
+
+async def connect_notifications(
+    config: GatewayConfig,
+    env: Mapping[str, str],
+    gateway_url: str,
+    simulators: Mapping[str, str],
+    **options: bool,
+) -> list[str]:
+    """Tell each simulator whose backend is set to push events to notify the gateway (with the
+    backend's secret); `options` are the simulators' (`duplicates`, `reorder`). The backends
+    set up, by name."""
+    connected = []
+    async with httpx.AsyncClient(timeout=5) as client:
+        for name, backend in sorted(config.backends.items()):
+            events, url = backend.events, simulators.get(name)
+            if events is None or events.mode != "push" or url is None:
+                continue
+            target = {
+                "url": f"{gateway_url}/erp-events/{name}",
+                "secret": env.get(events.secret_env or "", ""),
+                **options,
+            }
+            response = await client.post(f"{url}/_sim/notifications", json=target)
+            response.raise_for_status()
+            connected.append(name)
+    return connected

@@ -64,6 +64,7 @@ from erp_simulators.netsuite.errors import (
     error_response_for,
     user_error,
 )
+from erp_simulators.netsuite.events import RecordChanges
 from erp_simulators.netsuite.governance import Governance
 from erp_simulators.netsuite.integrations import (
     DEMO_ACCOUNT_ID,
@@ -83,6 +84,7 @@ from erp_simulators.netsuite.metadata import (
 from erp_simulators.netsuite.oauth import TokenError, TokenIssuer
 from erp_simulators.netsuite.query import parse_query
 from erp_simulators.netsuite.tba import DEFAULT_WINDOW_S, TbaVerifier
+from erp_simulators.notifications import NotifyMiddleware, Outbox, notification_routes
 
 TOKEN_PATH = "/services/rest/auth/oauth2/v1/token"
 DEFAULT_PORT = 9102
@@ -357,8 +359,14 @@ class NetSuiteSimulator:
         try:
             body = _json_body(raw) if raw.strip() else {}
             to, order_id = body.get("to"), body.get("sales_order")
-            if not isinstance(to, str | None) or not isinstance(order_id, str | None):
-                raise user_error("'to' and 'sales_order' are strings.")
+            tran_id = body.get("tran_id")  # or the order by its document number (SO-000001)
+            if not all(isinstance(v, str | None) for v in (to, order_id, tran_id)):
+                raise user_error("'to', 'sales_order' and 'tran_id' are strings.")
+            if tran_id is not None:
+                order_id = next(
+                    (o.id for o in self.books.sales_orders.values() if o.tran_id == tran_id),
+                    "unknown",
+                )
             changed = self.books.advance(to, order_id)
         except RecordError as error:
             return error_response_for(error)
@@ -456,9 +464,13 @@ def create_app(
         custom_fields=custom_fields,
         tba_window_s=tba_window_s,
     )
+    outbox = Outbox(RecordChanges(simulator.books))
     app = SimulatorApp(
-        routes=simulator.routes(),
-        middleware=[Middleware(SimMiddleware, control=simulator.control)],
+        routes=[*simulator.routes(), *notification_routes(outbox)],
+        middleware=[
+            Middleware(SimMiddleware, control=simulator.control),
+            Middleware(NotifyMiddleware, outbox=outbox),
+        ],
     )
     app.state.simulator = simulator
     return app

@@ -22,10 +22,12 @@ from starlette.routing import Route
 
 from erp_simulators.connections import SimulatorApp
 from erp_simulators.control import SimControl, SimMiddleware, control_routes, perturbed
+from erp_simulators.notifications import NotifyMiddleware, Outbox, notification_routes
 from erp_simulators.sap import fulfillment, operations, partners, reference, sales
 from erp_simulators.sap.catalog import CLIENT
 from erp_simulators.sap.edm import Release, Service
 from erp_simulators.sap.edmx import edmx
+from erp_simulators.sap.events import SalesOrderEvents
 from erp_simulators.sap.odata import (
     EntitySet,
     Expand,
@@ -430,12 +432,18 @@ def create_app(
     sessions = Sessions(username, password, session_ttl_s)
     erp = LegacyErp(Ledger(), sessions, control, options or SimOptions())
     endpoint: Callable[[Request], Awaitable[Response]] = erp.endpoint
+    outbox = Outbox(SalesOrderEvents(erp.ledger))
     routes = [
         *_control_routes(erp),
+        *notification_routes(outbox),
         Route(SERVICE_ROOT + "/{service}", endpoint, methods=_METHODS),
         Route(SERVICE_ROOT + "/{service}/{resource:path}", endpoint, methods=_METHODS),
     ]
-    return SimulatorApp(routes=routes, middleware=[Middleware(SimMiddleware, control=control)])
+    middleware = [
+        Middleware(SimMiddleware, control=control),
+        Middleware(NotifyMiddleware, outbox=outbox),
+    ]
+    return SimulatorApp(routes=routes, middleware=middleware)
 
 
 def add_options(

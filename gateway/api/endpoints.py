@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field
 from gateway.api import handlers
 from gateway.api.handlers import ApiHandler
 from gateway.api.openapi_examples import RECORD_IDS
+from gateway.domain.events import CLOUDEVENTS_BATCH_JSON, EventBatch
 from gateway.domain.models import (
     Customer,
     CustomerCreate,
@@ -52,6 +53,23 @@ class InvoiceQuery(Strict):
     ]
 
 
+class EventsQuery(Strict):
+    model_config = Strict.model_config | {"strict": False}
+    after: Annotated[
+        str | None,
+        Field(
+            max_length=64,
+            pattern=r"^[0-9-]+$",
+            description="Where to continue: the cursor of the previous answer's "
+            '`Link: <...>; rel="next"`; absent: from the oldest event kept.',
+            examples=["1764504000000-0"],
+        ),
+    ] = None
+    limit: Annotated[
+        int, Field(ge=1, le=500, description="The most events in one answer.", examples=[100])
+    ] = 100
+
+
 @dataclass(frozen=True)
 class Endpoint:
     """One endpoint: its method and path (relative to the version prefix: `/v1`, `/v2` or
@@ -64,6 +82,7 @@ class Endpoint:
     response_model: type[BaseModel]
     summary: str
     success_status: int = 200
+    media_type: str = "application/json"
 
 
 ENDPOINTS: tuple[Endpoint, ...] = (
@@ -146,6 +165,24 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         handlers.get_invoice,
         Invoice,
         "Read an invoice",
+    ),
+    Endpoint(
+        "GET",
+        "/sales-orders/{id}/events",
+        OperationSpec(Operation.SALES_ORDERS_READ, record_kind=Kind.SALES_ORDER),
+        handlers.list_order_events,
+        EventBatch,
+        "List a sales order's events (its timeline, CloudEvents)",
+        media_type=CLOUDEVENTS_BATCH_JSON,
+    ),
+    Endpoint(
+        "GET",
+        "/events",
+        OperationSpec(Operation.SALES_ORDERS_READ, query_model=EventsQuery),
+        handlers.list_events,
+        EventBatch,
+        "Poll the events of the legal entities the client may see, after a cursor",
+        media_type=CLOUDEVENTS_BATCH_JSON,
     ),
     Endpoint(
         "POST",

@@ -12,10 +12,13 @@ from typing import TypeVar
 from pydantic import BaseModel
 from starlette.responses import Response
 
+from gateway.domain.errors import Code, FieldError, GatewayError
+from gateway.domain.events import CLOUDEVENTS_BATCH_JSON, batch_json
 from gateway.domain.models import Customer, Invoice, Page, QuoteResult, SalesOrder, Shipment
 from gateway.pipeline.context import DocumentOutcome, RequestContext
 from gateway.service.services import Services
 from gateway.store.base import XrefRecord
+from gateway.store.events import BadCursor
 
 JSON = "application/json"
 
@@ -95,3 +98,28 @@ async def list_invoices(ctx: RequestContext, services: Services) -> Response:
 
 async def get_invoice(ctx: RequestContext, services: Services) -> Response:
     return json_response(await services.documents.invoice(ctx, _record(ctx)))
+
+
+async def list_order_events(ctx: RequestContext, services: Services) -> Response:
+    """The order's timeline: its events, oldest first, with their data as the version shows it."""
+    bodies = await services.events.timeline(_record(ctx).gateway_id, ctx.api_version)
+    return Response(batch_json(bodies), 200, media_type=CLOUDEVENTS_BATCH_JSON)
+
+
+async def list_events(ctx: RequestContext, services: Services) -> Response:
+    """Every event after a cursor that the client may see: the polling fallback of webhooks.
+    `Link: <...?after=CURSOR>; rel="next"` says where to continue, even when none came."""
+    assert ctx.entitlement is not None, "the authorization step sets the entitlement"
+    query = ctx.query
+    try:
+        bodies, cursor = await services.events.log(
+            query.after, query.limit, ctx.entitlement, ctx.api_version
+        )
+    except BadCursor as exc:
+        raise GatewayError(
+            Code.VALIDATION_FAILED,
+            "The cursor is not one this gateway handed out.",
+            errors=[FieldError("/after", 'use the cursor of the last Link: rel="next"')],
+        ) from exc
+    link = f'</{ctx.api_version}/events?after={cursor}&limit={query.limit}>; rel="next"'
+    return Response(batch_json(bodies), 200, {"Link": link}, media_type=CLOUDEVENTS_BATCH_JSON)

@@ -341,7 +341,7 @@ def _operation(endpoint: Endpoint, version: str, refs: dict[type[BaseModel], Any
     operation["responses"][str(endpoint.success_status)] = {
         "description": "Created" if endpoint.success_status == 201 else "Success",
         "headers": _response_headers(endpoint.success_status, method),
-        "content": {"application/json": success},
+        "content": {endpoint.media_type: success},
     }
     for status in _problem_statuses(method, spec):
         operation["responses"][str(status)] = {"$ref": f"#/components/responses/Problem{status}"}

@@ -11,6 +11,7 @@ from typing import Annotated, Literal
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from gateway.config.base import ConfigModel, EnvName
+from gateway.config.events import BackendEvents
 
 SAP_KIND = "sap-odata-v2"
 NETSUITE_KIND = "netsuite-rest"
@@ -154,6 +155,13 @@ class BackendConnection(ConfigModel):
     breaker: Annotated[
         BreakerPolicy, Field(description="The circuit breaker that stops calling a failing ERP.")
     ] = BreakerPolicy()
+    events: Annotated[
+        BackendEvents | None,
+        Field(
+            description="How the ERP's changes reach the gateway (domain events); "
+            "absent: not at all."
+        ),
+    ] = None
 
     @property
     def connect_timeout(self) -> float:

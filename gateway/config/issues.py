@@ -18,6 +18,7 @@ RATE_LIMITS_FILE = "policies/rate-limits.yaml"
 IDEMPOTENCY_FILE = "policies/idempotency.yaml"  # optional: built-in defaults without it
 OPERATIONS_FILE = "policies/operations.yaml"  # optional: built-in defaults without it
 API_VERSIONS_FILE = "policies/api-versions.yaml"  # optional: every version current, newest default
+SUBSCRIPTIONS_FILE = "policies/subscriptions.yaml"  # optional: no webhook subscriptions
 
 Severity = Literal["error", "warning"]
 

@@ -9,22 +9,26 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from fnmatch import fnmatchcase
 from pathlib import Path
 
 from gateway.config.auth import AuthPolicy
 from gateway.config.backends import BackendConfig
 from gateway.config.clients import ClientsPolicy
+from gateway.config.events import SubscriptionsPolicy
 from gateway.config.issues import (
     AUTH_FILE,
     BACKENDS_DIR,
     CLIENTS_FILE,
     RATE_LIMITS_FILE,
     ROUTES_FILE,
+    SUBSCRIPTIONS_FILE,
     ConfigIssue,
 )
 from gateway.config.rate_limits import RateLimitPolicy
 from gateway.config.routes import RoutesConfig
 from gateway.config.yamlfile import YamlDocument, YamlPath
+from gateway.domain.events import EVENT_TYPES
 from gateway.domain.operations import ALL_OPERATIONS, KNOWN_SCOPES, operations_matching
 
 
@@ -241,3 +245,33 @@ def _check_issuers(report: Reporter, auth: AuthPolicy, config_dir: Path) -> None
             report.error(
                 AUTH_FILE, [*at, "public_key_file"], f"public key file {key_file!r} not found"
             )
+
+
+def subscription_issues(
+    documents: Mapping[str, YamlDocument],
+    policy: SubscriptionsPolicy,
+    clients: ClientsPolicy,
+) -> list[ConfigIssue]:
+    """Subscriptions naming an unknown client or event type, and duplicate ids."""
+    report = Reporter(documents)
+    client_ids = {c.id for c in clients.clients}
+    seen: set[str] = set()
+    for i, subscription in enumerate(policy.subscriptions):
+        at: YamlPath = ("subscriptions", i)
+        if subscription.id in seen:
+            report.error(SUBSCRIPTIONS_FILE, [*at, "id"], f"duplicate id {subscription.id!r}")
+        seen.add(subscription.id)
+        if subscription.client not in client_ids:
+            report.error(
+                SUBSCRIPTIONS_FILE,
+                [*at, "client"],
+                f"unknown client {subscription.client!r} {known(client_ids)}",
+            )
+        for j, glob in enumerate(subscription.types):
+            if not any(fnmatchcase(t, glob) for t in EVENT_TYPES):
+                report.error(
+                    SUBSCRIPTIONS_FILE,
+                    [*at, "types", j],
+                    f"{glob!r} matches no event type {known(EVENT_TYPES)}",
+                )
+    return report.issues

@@ -20,6 +20,7 @@ from gateway.config.api_versions import ApiVersionsPolicy
 from gateway.config.auth import AuthPolicy
 from gateway.config.backends import BackendConfig
 from gateway.config.clients import ClientsPolicy
+from gateway.config.events import SubscriptionsPolicy
 from gateway.config.idempotency import IdempotencyPolicy
 from gateway.config.issues import (
     API_VERSIONS_FILE,
@@ -30,10 +31,16 @@ from gateway.config.issues import (
     OPERATIONS_FILE,
     RATE_LIMITS_FILE,
     ROUTES_FILE,
+    SUBSCRIPTIONS_FILE,
     ConfigError,
     ConfigIssue,
 )
-from gateway.config.lint import ParsedConfig, backend_file, cross_file_issues
+from gateway.config.lint import (
+    ParsedConfig,
+    backend_file,
+    cross_file_issues,
+    subscription_issues,
+)
 from gateway.config.operations import OperationsPolicy
 from gateway.config.rate_limits import RateLimitPolicy
 from gateway.config.routes import BACKEND_NAME_PATTERN, RoutesConfig
@@ -65,6 +72,7 @@ _RATE_LIMITS = TypeAdapter(RateLimitPolicy)
 _IDEMPOTENCY = TypeAdapter(IdempotencyPolicy)
 _OPERATIONS = TypeAdapter(OperationsPolicy)
 _API_VERSIONS = TypeAdapter(ApiVersionsPolicy)
+_SUBSCRIPTIONS = TypeAdapter(SubscriptionsPolicy)
 _BACKEND_NAME = re.compile(BACKEND_NAME_PATTERN)
 _VALUE_ERROR_PREFIX = "Value error, "
 _MAX_SHOWN_INPUT = 40
@@ -86,6 +94,8 @@ class GatewayConfig:
     api_versions: ApiVersionsPolicy = field(default_factory=ApiVersionsPolicy)
     # policies/operations.yaml is optional: the journal's and audit trail's default retention.
     operations: OperationsPolicy = field(default_factory=OperationsPolicy)
+    # policies/subscriptions.yaml is optional: no webhook subscriptions without it.
+    subscriptions: SubscriptionsPolicy = field(default_factory=SubscriptionsPolicy)
     # A digest of every file's text: the same files give the same version on every process.
     version: str = ""
 
@@ -155,6 +165,13 @@ def _loaded(
         if (config_dir / API_VERSIONS_FILE).exists()
         else ApiVersionsPolicy()
     )
+    subscriptions = (
+        reader.model(SUBSCRIPTIONS_FILE, _SUBSCRIPTIONS)
+        if (config_dir / SUBSCRIPTIONS_FILE).exists()
+        else SubscriptionsPolicy()
+    )
+    if subscriptions is not None and clients is not None:
+        reader.issues += subscription_issues(reader.documents, subscriptions, clients)
     parsed = ParsedConfig(
         config_dir, reader.documents, routes, names, backends, auth, clients, rate_limits
     )
@@ -167,7 +184,7 @@ def _loaded(
     # Each required file gave a model or an error, and there was no error.
     assert routes is not None and auth is not None and clients is not None
     assert rate_limits is not None and idempotency is not None and api_versions is not None
-    assert operations is not None
+    assert operations is not None and subscriptions is not None
     config = GatewayConfig(
         config_dir,
         routes,
@@ -178,6 +195,7 @@ def _loaded(
         idempotency,
         api_versions,
         operations,
+        subscriptions,
         reader.version(),
     )
     return config, issues

@@ -19,6 +19,7 @@ from gateway.config.api_versions import ApiVersionsPolicy
 from gateway.config.auth import AuthPolicy
 from gateway.config.backends import BackendConfig
 from gateway.config.clients import ClientsPolicy
+from gateway.config.events import SubscriptionsPolicy
 from gateway.config.idempotency import IdempotencyPolicy
 from gateway.config.issues import (
     API_VERSIONS_FILE,
@@ -29,6 +30,7 @@ from gateway.config.issues import (
     OPERATIONS_FILE,
     RATE_LIMITS_FILE,
     ROUTES_FILE,
+    SUBSCRIPTIONS_FILE,
 )
 from gateway.config.operations import OperationsPolicy
 from gateway.config.rate_limits import RateLimitPolicy
@@ -99,6 +101,7 @@ CONFIG_SCHEMAS: tuple[ConfigSchema, ...] = (
     ConfigSchema("idempotency.schema.json", IDEMPOTENCY_FILE, IdempotencyPolicy),
     ConfigSchema("operations.schema.json", OPERATIONS_FILE, OperationsPolicy),
     ConfigSchema("api-versions.schema.json", API_VERSIONS_FILE, ApiVersionsPolicy),
+    ConfigSchema("subscriptions.schema.json", SUBSCRIPTIONS_FILE, SubscriptionsPolicy),
 )
 
 

@@ -13,6 +13,7 @@ from gateway.routing.rules import RoutingTable
 from gateway.service.customers import Customers
 from gateway.service.documents import Documents
 from gateway.service.erp_calls import Backend, ErpCalls
+from gateway.service.order_events import EventLog
 from gateway.service.sales_orders import SalesOrders
 from gateway.store.base import Store
 
@@ -22,6 +23,7 @@ class Services:
     customers: Customers
     sales_orders: SalesOrders
     documents: Documents
+    events: EventLog
 
 
 def build_services(
@@ -35,4 +37,5 @@ def build_services(
         Customers(erp, store, routing),
         SalesOrders(erp, store, routing.replicate_customers),
         Documents(erp, store),
+        EventLog(store),
     )

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from gateway.store.audit import AuditStore
+    from gateway.store.events import EventStore
     from gateway.store.journal import JournalStore
 
 from gateway.domain.errors import Code, GatewayError
@@ -239,6 +240,7 @@ class Store(Protocol):
 
     journal: JournalStore  # the transaction journal (see `gateway.store.journal`)
     audit: AuditStore  # the hash-chained audit trail (see `gateway.store.audit`)
+    events: EventStore  # domain events and their deliveries (see `gateway.store.events`)
 
     async def ping(self) -> None: ...
 

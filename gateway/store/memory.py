@@ -25,6 +25,7 @@ from gateway.store.base import (
     StoredResponse,
     XrefRecord,
 )
+from gateway.store.events import EventStore, MemoryEvents
 from gateway.store.gcra import gcra, gcra_refund
 from gateway.store.journal import JournalStore, MemoryJournal
 
@@ -57,6 +58,7 @@ class MemoryStore:
         self._clock = clock
         self.journal: JournalStore = MemoryJournal()
         self.audit: AuditStore = MemoryAudit()
+        self.events: EventStore = MemoryEvents()
         self._xrefs: dict[str, XrefRecord] = {}
         self._by_erp: dict[tuple[str, Kind, str], str] = {}
         self._by_external_ref: dict[tuple[Kind, str], list[str]] = {}

@@ -35,6 +35,7 @@ from gateway.store.base import (
     StoreUnavailable,
     XrefRecord,
 )
+from gateway.store.events import EventStore, RedisEvents
 from gateway.store.gcra import REMAINING_EPSILON
 from gateway.store.journal import JournalStore, RedisJournal
 from gateway.store.redis_batch import Batch
@@ -278,6 +279,7 @@ class RedisStore:
         self._prefix = prefix
         self.journal: JournalStore = RedisJournal(client, prefix)
         self.audit: AuditStore = RedisAudit(client, prefix)
+        self.events: EventStore = RedisEvents(client, prefix)
         self._put_xref = client.register_script(PUT_XREF)
         self._bind_document = client.register_script(BIND_DOCUMENT)
         self._rate_limit = client.register_script(RATE_LIMIT)

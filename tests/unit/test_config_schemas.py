@@ -34,7 +34,7 @@ def config_files() -> list[str]:
         for pattern in ("routes.yaml", "backends/*.yaml", "policies/*.yaml")
         for path in sorted(REPO.glob(pattern))
     ]
-    assert len(found) == 8, found  # routes, two backends, five policies
+    assert len(found) == 9, found  # routes, two backends, six policies
     return found
 
 

@@ -1,0 +1,162 @@
+"""The ERPs' way in: `POST /erp-events/{backend}`, where an ERP pushes its change
+notifications, each in its own style, authenticated with the backend's shared secret.
+
+An SAP-style backend sends business events (CloudEvents JSON, `sap.s4.beh.salesorder.v1.
+SalesOrder.Changed.v1`, the document key in `data.SalesOrder`, the change stamp in the
+`sequence` extension) with `Authorization: Bearer <secret>`; a NetSuite-style backend sends
+record-change notifications (`recordType`, `recordId`, `sequence`) signed `X-Signature:
+sha256=<hex HMAC-SHA256 of the body>`. Not what a change means (see
+`gateway.service.order_events`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from gateway.api.problems import internal_error, problem_response
+from gateway.config.backends import NetSuiteBackend, SapBackend
+from gateway.config.events import BackendEvents
+from gateway.domain.errors import Code, FieldError, GatewayError, not_found
+from gateway.domain.events import parse_event
+from gateway.observability.event_metrics import ERP_NOTIFICATIONS
+from gateway.observability.trace_context import CORRELATION_HEADER, correlation_id_from
+from gateway.pipeline.body import read_body
+from gateway.runtime import Runtime
+from gateway.service.order_events import OrderEvents, Subscribers
+
+log = logging.getLogger("gateway.events")
+
+INGRESS_PATH = "/erp-events/{backend}"
+MAX_NOTIFICATION_BYTES = 64 * 1024
+SAP_SALES_ORDER_EVENT = "sap.s4.beh.salesorder.v1.SalesOrder."
+NETSUITE_SIGNATURE = "x-signature"
+_BEARER = "bearer "
+
+
+def order_events(runtime: Runtime) -> OrderEvents:
+    subscribers = Subscribers(runtime.config.subscriptions, runtime.entitlements)
+    return OrderEvents(runtime.backends, runtime.store, subscribers)
+
+
+def _unauthorized() -> GatewayError:
+    return GatewayError(
+        Code.UNAUTHORIZED, "The notification is not authenticated with this backend's secret."
+    )
+
+
+def _invalid(pointer: str, detail: str) -> GatewayError:
+    return GatewayError(
+        Code.VALIDATION_FAILED,
+        "The notification is not one this backend sends.",
+        errors=[FieldError(pointer, detail)],
+    )
+
+
+def _authenticate(request: Request, body: bytes, kind: str, secret: str) -> None:
+    if kind == "sap":
+        given = request.headers.get("authorization", "")
+        token = given[len(_BEARER) :] if given.lower().startswith(_BEARER) else ""
+        if not token or not hmac.compare_digest(token.encode(), secret.encode()):
+            raise _unauthorized()
+        return
+    signature = request.headers.get(NETSUITE_SIGNATURE, "")
+    expected = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    if not hmac.compare_digest(signature.encode(), expected.encode()):
+        raise _unauthorized()
+
+
+def _sap_change(body: bytes) -> tuple[str, int] | None:
+    """(sales order, sequence) of an SAP business event; None for another event type."""
+    try:
+        event = parse_event(body)
+    except ValueError as exc:
+        raise _invalid("", str(exc)) from exc
+    if not event.get_type().startswith(SAP_SALES_ORDER_EVENT):
+        return None
+    data = event.get_data()
+    order = data.get("SalesOrder") if isinstance(data, dict) else None
+    if not isinstance(order, str) or not order:
+        raise _invalid("/data/SalesOrder", "the sales order's number is missing")
+    sequence = event.get_extension("sequence")
+    if sequence is not None:
+        if not str(sequence).isdigit():
+            raise _invalid("/sequence", "must be a non-negative integer, as a string")
+        return order, int(str(sequence))
+    at = event.get_time()
+    if at is None:
+        raise _invalid("/time", "an event without sequence must have a time")
+    return order, int(at.timestamp() * 1_000_000)
+
+
+def _netsuite_change(body: bytes) -> tuple[str, int] | None:
+    """(internal id, sequence) of a sales order's record-change notification."""
+    try:
+        notice: Any = json.loads(body)
+    except ValueError as exc:
+        raise _invalid("", f"not JSON: {exc}") from exc
+    if not isinstance(notice, dict):
+        raise _invalid("", "must be a JSON object")
+    if notice.get("recordType") != "salesOrder":
+        return None
+    record_id, sequence = notice.get("recordId"), notice.get("sequence")
+    if not isinstance(record_id, str) or not record_id:
+        raise _invalid("/recordId", "the record's internal id is missing")
+    if not isinstance(sequence, int) or isinstance(sequence, bool) or sequence < 0:
+        raise _invalid("/sequence", "must be a non-negative integer")
+    return record_id, sequence
+
+
+def erp_event_routes(
+    current: Callable[[], Runtime], recorded: Callable[[], None] | None = None
+) -> list[Route]:
+    """The ingress route; `recorded` is called when a notification recorded events (to wake
+    this process's delivery worker at once)."""
+
+    async def receive(request: Request) -> Response:
+        correlation_id = correlation_id_from(request.headers.get(CORRELATION_HEADER))
+        runtime = current()
+        name = request.path_params["backend"]
+        try:
+            backend = runtime.config.backends.get(name)
+            events: BackendEvents | None = backend.events if backend is not None else None
+            if backend is None or events is None or events.mode != "push":
+                raise not_found(f"Backend {name!r} does not push events to this gateway.")
+            kind = "sap" if isinstance(backend, SapBackend) else "netsuite"
+            assert isinstance(backend, SapBackend | NetSuiteBackend)
+            body = await read_body(request, MAX_NOTIFICATION_BYTES)
+            secret = runtime.env.get(events.secret_env or "", "")
+            if not secret:
+                raise _unauthorized()  # a backend without its secret accepts nothing
+            _authenticate(request, body, kind, secret)
+            change = _sap_change(body) if kind == "sap" else _netsuite_change(body)
+            if change is None:
+                ERP_NOTIFICATIONS.labels(name, "ignored").inc()
+                response: Response = JSONResponse({"outcome": "ignored"}, status_code=202)
+            else:
+                observed = await order_events(runtime).observe(name, *change)
+                ERP_NOTIFICATIONS.labels(name, observed.reason).inc()
+                if observed.recorded and recorded is not None:
+                    recorded()
+                response = JSONResponse(
+                    {"outcome": observed.reason, "recorded": observed.recorded}, status_code=202
+                )
+        except GatewayError as error:
+            if error.code is Code.UNAUTHORIZED:
+                ERP_NOTIFICATIONS.labels(name, "unauthorized").inc()
+            response = problem_response(error, correlation_id, request.url.path)
+        except Exception:
+            log.exception("an ERP notification failed", extra={"correlation_id": correlation_id})
+            response = problem_response(internal_error(), correlation_id, request.url.path)
+        response.headers[CORRELATION_HEADER] = correlation_id
+        return response
+
+    return [Route(INGRESS_PATH, receive, methods=["POST"])]

@@ -1,0 +1,81 @@
+"""Operator endpoints for domain events (scope `gateway:admin`): the webhook deliveries that
+exhausted their retries (dead letters), and their replay.
+
+Not the sending (see `gateway.ops.event_delivery`); a replayed dead letter is due at once and
+gets the whole retry schedule again.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from typing import Annotated
+
+from pydantic import Field
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from gateway.api.admin import admin_endpoint
+from gateway.domain.errors import not_found
+from gateway.domain.models import Strict
+from gateway.observability.event_metrics import WEBHOOK_DELIVERIES
+from gateway.pipeline.body import parse_query_model
+from gateway.runtime import Runtime
+
+MAX_DEAD_LETTERS = 1000
+
+
+class DeadLetterQuery(Strict):
+    model_config = Strict.model_config | {"strict": False}
+    limit: Annotated[int, Field(ge=1, le=MAX_DEAD_LETTERS)] = 100
+
+
+def event_admin_routes(
+    current: Callable[[], Runtime], replayed: Callable[[], None] | None = None
+) -> list[Route]:
+    """`GET /admin/events/dead-letters` and `POST /admin/events/dead-letters/{id}/replay`;
+    `replayed` wakes this process's delivery worker."""
+
+    async def dead_letters(request: Request) -> Response:
+        asked = parse_query_model(request, DeadLetterQuery)
+        found = await current().store.events.dead_letters(asked.limit)
+        items = [
+            {
+                "id": d.id,
+                "subscription": d.subscription,
+                "event_id": d.event_id,
+                "attempts": d.attempts,
+                "last_error": d.last_error,
+                "event": json.loads(d.body),
+            }
+            for d in found
+        ]
+        return JSONResponse({"items": items})
+
+    async def replay(request: Request) -> Response:
+        delivery = request.path_params["id"]
+        runtime = current()
+        if not await runtime.store.events.replay_dead_letter(delivery, time.time()):
+            raise not_found(f"No dead letter {delivery}.")
+        runtime.audit.record(
+            "events.dead_letter.replayed", request.state.actor, {"delivery": delivery}
+        )
+        WEBHOOK_DELIVERIES.labels(delivery.split(":", 1)[0], "replayed").inc()
+        if replayed is not None:
+            replayed()
+        return JSONResponse({"id": delivery, "status": "due"}, status_code=202)
+
+    return [
+        Route(
+            "/admin/events/dead-letters",
+            admin_endpoint(dead_letters, current),
+            methods=["GET"],
+        ),
+        Route(
+            "/admin/events/dead-letters/{id}/replay",
+            admin_endpoint(replay, current),
+            methods=["POST"],
+        ),
+    ]

@@ -1,0 +1,125 @@
+"""The schemas of domain events: a backend's `events:` (how its ERP tells the gateway about
+changes) and `policies/subscriptions.yaml` (who receives which events, and the retry schedule).
+
+Not the ingress, the derivation or the delivery (see `gateway.api.erp_events`,
+`gateway.service.order_events`, `gateway.ops.event_delivery`); only what the files say.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import AnyHttpUrl, Field, model_validator
+
+from gateway.config.base import ConfigModel, EnvName
+from gateway.domain.events import EVENT_TYPES
+
+
+class BackendEvents(ConfigModel):
+    """`events:` in a backend file: how the ERP's changes reach the gateway."""
+
+    mode: Annotated[
+        Literal["push", "poll"],
+        Field(
+            description="`push`: the ERP notifies `POST /erp-events/<backend>` (SAP business "
+            "events, NetSuite record-change notifications); `poll`: the gateway reads the "
+            "orders it knows in that ERP every `poll_interval_s` instead."
+        ),
+    ] = "push"
+    secret_env: Annotated[
+        EnvName | None,
+        Field(
+            description="The environment variable holding the shared secret the ERP "
+            "authenticates its notifications with (SAP: `Authorization: Bearer <secret>`; "
+            "NetSuite: the HMAC-SHA256 key of `X-Signature`). Required for `push`."
+        ),
+    ] = None
+    poll_interval_s: Annotated[
+        float, Field(gt=0, le=86400, description="Seconds between two polls (`poll` mode).")
+    ] = 30.0
+
+    @model_validator(mode="after")
+    def _push_needs_secret(self) -> BackendEvents:
+        if self.mode == "push" and self.secret_env is None:
+            raise ValueError("push mode needs secret_env: notifications must be authenticated")
+        return self
+
+
+class SubscriptionConfig(ConfigModel):
+    """One webhook subscription (`subscriptions:` list)."""
+
+    id: Annotated[
+        str,
+        Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$", description="Names it in deliveries."),
+    ]
+    url: Annotated[AnyHttpUrl, Field(description="Where events are POSTed.")]
+    client: Annotated[
+        str,
+        Field(
+            min_length=1,
+            description="The owning client (policies/clients.yaml): only events of legal "
+            "entities it may see are delivered.",
+        ),
+    ]
+    types: Annotated[
+        list[str],
+        Field(
+            min_length=1,
+            description=f"Event types, or globs of them (`sales_order.*`); known: "
+            f"{', '.join(EVENT_TYPES)}.",
+        ),
+    ] = ["*"]
+    legal_entities: Annotated[
+        list[str] | Literal["*"],
+        Field(description='Legal entities wanted (within the client\'s), or "*" for all.'),
+    ] = "*"
+    secret_env: Annotated[
+        EnvName,
+        Field(
+            description="The environment variable holding the signing secret (Standard "
+            "Webhooks: `whsec_` and base64)."
+        ),
+    ]
+
+
+class DeliveryPolicy(ConfigModel):
+    """`delivery:`: how deliveries are retried."""
+
+    retry_schedule_s: Annotated[
+        list[float],
+        Field(
+            min_length=0,
+            max_length=20,
+            description="The delay before each retry (full jitter: a random delay up to it); "
+            "after the last, the delivery is a dead letter.",
+        ),
+    ] = [5, 30, 120, 600, 1800, 7200, 21600]
+    timeout_s: Annotated[
+        float, Field(gt=0, le=60, description="Seconds a subscriber has to answer.")
+    ] = 10.0
+    lease_s: Annotated[
+        float,
+        Field(
+            gt=0,
+            le=600,
+            description="Seconds one gateway process holds a delivery it is sending; another "
+            "takes it over only after that (longer than `timeout_s`).",
+        ),
+    ] = 60.0
+
+    @model_validator(mode="after")
+    def _lease_outlasts_timeout(self) -> DeliveryPolicy:
+        if self.lease_s <= self.timeout_s:
+            raise ValueError("lease_s must be longer than timeout_s (a delivery is sent once)")
+        if any(delay < 0 for delay in self.retry_schedule_s):
+            raise ValueError("retry_schedule_s: delays are seconds, not negative")
+        return self
+
+
+class SubscriptionsPolicy(ConfigModel):
+    """`policies/subscriptions.yaml` (optional): webhook subscriptions to domain events."""
+
+    subscriptions: Annotated[
+        list[SubscriptionConfig], Field(description="Who receives which events.")
+    ] = []
+    delivery: Annotated[DeliveryPolicy, Field(description="Retries and leases.")] = DeliveryPolicy()

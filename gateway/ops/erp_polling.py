@@ -1,0 +1,100 @@
+"""Polling the ERPs that cannot push (`events: {mode: poll}` in their backend file): every
+`poll_interval_s`, one gateway process reads the open sales orders the gateway knows in that ERP
+and records what changed, as a pushed notification would.
+
+The store's watermark (the last round's start) makes one process poll per interval, whichever
+runs; a round's start is the change sequence of what it reads, so a later round always wins.
+Not an ERP change query: the adapters read orders by id, so a round costs one read per open
+order (cheap for the gateway's own orders; a paid or cancelled order is not read again).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+
+from gateway.domain.models import SalesOrderStatus
+from gateway.domain.operations import Kind
+from gateway.observability.event_metrics import ERP_NOTIFICATIONS
+from gateway.runtime import Runtime
+from gateway.service.order_events import OrderEvents, Subscribers
+
+log = logging.getLogger("gateway.events")
+
+TICK_S = 0.5  # how often the poller checks whether a backend's interval has passed
+_SETTLED = frozenset({SalesOrderStatus.PAID.value, SalesOrderStatus.CANCELLED.value})
+
+
+class ErpPolling:
+    def __init__(
+        self,
+        current: Callable[[], Runtime],
+        recorded: Callable[[], None] | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._current = current
+        self._recorded = recorded
+        self._clock = clock
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run())
+
+    async def aclose(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self.poll_once()
+            except Exception:
+                log.exception("polling an ERP for changes failed")
+            await asyncio.sleep(TICK_S)
+
+    async def poll_once(self) -> int:
+        """One round for each polled backend whose interval has passed; events recorded."""
+        runtime = self._current()
+        recorded = 0
+        for name, backend in runtime.config.backends.items():
+            events = backend.events
+            if events is None or events.mode != "poll" or name not in runtime.backends:
+                continue
+            started = self._clock()
+            watermark = await runtime.store.events.claim_poll(name, events.poll_interval_s, started)
+            if watermark is None:
+                continue
+            recorded += await self._round(runtime, name, int(started * 1_000_000))
+        if recorded and self._recorded is not None:
+            self._recorded()
+        return recorded
+
+    async def _round(self, runtime: Runtime, backend: str, sequence: int) -> int:
+        observer = OrderEvents(
+            runtime.backends,
+            runtime.store,
+            Subscribers(runtime.config.subscriptions, runtime.entitlements),
+        )
+        recorded = 0
+        for legal_entity in sorted(runtime.config.routes.legal_entities):
+            for record in await runtime.store.xrefs_of(Kind.SALES_ORDER, legal_entity):
+                if record.backend != backend:
+                    continue
+                state = await runtime.store.events.document_state(record.gateway_id)
+                if state.snapshot and state.snapshot.get("status") in _SETTLED:
+                    continue
+                try:
+                    observed = await observer.observe(backend, record.erp_id, sequence)
+                except Exception:
+                    log.warning("polling %s: order %s unreadable", backend, record.gateway_id)
+                    continue
+                ERP_NOTIFICATIONS.labels(backend, observed.reason).inc()
+                recorded += observed.recorded
+        return recorded

@@ -1,0 +1,218 @@
+"""The webhook delivery worker: due deliveries claimed from the store under a lease, signed per
+Standard Webhooks, POSTed to the subscriber, retried with full jitter on the configured
+schedule, dead-lettered after the last try.
+
+Every gateway process runs one; the store's lease makes each delivery go out from one process
+at a time, so with several processes on one Redis a subscriber gets each event once (unless a
+process dies mid-send: then it may get it again, under the same `webhook-id`). Not what goes
+into an event (see `gateway.service.order_events`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import json
+import logging
+import os
+import random
+import socket
+import time
+import uuid
+from collections.abc import Callable
+from itertools import groupby
+
+import aiohttp
+from standardwebhooks.webhooks import Webhook
+
+from gateway.config.events import DeliveryPolicy, SubscriptionConfig
+from gateway.domain.events import CLOUDEVENTS_JSON, LEGAL_ENTITY_EXTENSION
+from gateway.observability.event_metrics import WEBHOOK_DELIVERIES, WEBHOOK_DELIVERY_SECONDS
+from gateway.runtime import Runtime
+from gateway.store.base import StoreUnavailable
+from gateway.store.events import Delivery
+
+log = logging.getLogger("gateway.events")
+
+BATCH = 50
+IDLE_S = 0.2  # how often an idle worker looks for due deliveries (other processes' events)
+_ERROR_TEXT = 200
+
+
+def signed_headers(secret: str, message_id: str, body: str, at: dt.datetime) -> dict[str, str]:
+    """The Standard Webhooks headers of one delivery, signed with the subscription's secret."""
+    return {
+        "webhook-id": message_id,
+        "webhook-timestamp": str(int(at.timestamp())),
+        "webhook-signature": Webhook(secret).sign(message_id, at, body),
+        "content-type": CLOUDEVENTS_JSON,
+    }
+
+
+def retry_delay(policy: DeliveryPolicy, failed_attempts: int, rng: random.Random) -> float | None:
+    """Seconds until the next try after `failed_attempts` failures (full jitter: uniform up to
+    the schedule's delay), or None when the schedule is spent."""
+    schedule = policy.retry_schedule_s
+    if failed_attempts > len(schedule):
+        return None
+    return rng.uniform(0, schedule[failed_attempts - 1])
+
+
+class EventDelivery:
+    """One process's delivery worker."""
+
+    def __init__(
+        self,
+        current: Callable[[], Runtime],
+        rng: random.Random | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._current = current
+        self._rng = rng or random.Random()
+        self._clock = clock
+        self._owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._session: aiohttp.ClientSession | None = None
+
+    def wake(self) -> None:
+        """New deliveries are due: look now rather than at the next idle tick."""
+        self._wake.set()
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run())
+
+    async def aclose(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def _run(self) -> None:
+        while True:
+            self._wake.clear()  # before looking: a wake while looking is not lost
+            try:
+                sent = await self.run_once()
+            except StoreUnavailable:
+                sent = 0
+                log.warning("event delivery: the store is unavailable; trying again")
+            except Exception:
+                sent = 0
+                log.exception("event delivery failed")
+            if sent == 0:
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(IDLE_S):
+                        await self._wake.wait()
+
+    async def run_once(self) -> int:
+        """Claim the due deliveries and send them: each subscription's in order, subscriptions
+        side by side. Returns how many were claimed."""
+        runtime = self._current()
+        policy = runtime.config.subscriptions.delivery
+        claimed = await runtime.store.events.claim_deliveries(
+            self._clock(), BATCH, policy.lease_s, self._owner
+        )
+        if not claimed:
+            return 0
+        if self._session is None:
+            self._session = aiohttp.ClientSession()
+        session = self._session
+        ordered = sorted(claimed, key=lambda d: d.subscription)  # stable: claim order kept
+        await asyncio.gather(
+            *(
+                self._send_in_order(runtime, session, list(group))
+                for _, group in groupby(ordered, key=lambda d: d.subscription)
+            )
+        )
+        return len(claimed)
+
+    async def _send_in_order(
+        self, runtime: Runtime, session: aiohttp.ClientSession, deliveries: list[Delivery]
+    ) -> None:
+        for delivery in deliveries:
+            await self._deliver(runtime, session, delivery)
+
+    async def _deliver(
+        self, runtime: Runtime, session: aiohttp.ClientSession, delivery: Delivery
+    ) -> None:
+        events = runtime.config.subscriptions
+        policy = events.delivery
+        store = runtime.store.events
+        subscription = next(
+            (s for s in events.subscriptions if s.id == delivery.subscription), None
+        )
+        if subscription is None:
+            await store.dead_letter(
+                delivery, "the subscription is no longer configured", self._clock()
+            )
+            WEBHOOK_DELIVERIES.labels(delivery.subscription, "dead_lettered").inc()
+            return
+        if not _still_entitled(runtime, subscription, delivery.body):
+            await store.delivered(delivery)  # its client may no longer see it: never sent
+            WEBHOOK_DELIVERIES.labels(subscription.id, "withheld").inc()
+            return
+        error = await self._post(runtime, session, subscription, delivery, policy)
+        if error is None:
+            await store.delivered(delivery)
+            WEBHOOK_DELIVERIES.labels(subscription.id, "delivered").inc()
+            return
+        delay = retry_delay(policy, delivery.attempts + 1, self._rng)
+        if delay is None:
+            await store.dead_letter(delivery, error, self._clock())
+            WEBHOOK_DELIVERIES.labels(subscription.id, "dead_lettered").inc()
+            log.warning(
+                "webhook dead-lettered",
+                extra={"subscription": subscription.id, "delivery": delivery.id, "error": error},
+            )
+        else:
+            await store.retry_at(delivery, self._clock() + delay, error)
+            WEBHOOK_DELIVERIES.labels(subscription.id, "retried").inc()
+
+    async def _post(
+        self,
+        runtime: Runtime,
+        session: aiohttp.ClientSession,
+        subscription: SubscriptionConfig,
+        delivery: Delivery,
+        policy: DeliveryPolicy,
+    ) -> str | None:
+        """None when the subscriber took it (2xx), else what went wrong."""
+        secret = runtime.env.get(subscription.secret_env)
+        if not secret:
+            return f"the signing secret {subscription.secret_env} is not set"
+        at = dt.datetime.fromtimestamp(self._clock(), dt.UTC)
+        headers = signed_headers(secret, delivery.event_id, delivery.body, at)
+        started = time.monotonic()
+        try:
+            async with session.post(
+                str(subscription.url),
+                data=delivery.body.encode(),
+                headers=headers,
+                timeout=aiohttp.ClientTimeout(total=policy.timeout_s),
+                allow_redirects=False,
+            ) as response:
+                await response.read()
+                status = response.status
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            return f"{type(exc).__name__}: {exc}"[:_ERROR_TEXT]
+        finally:
+            WEBHOOK_DELIVERY_SECONDS.labels(subscription.id).observe(time.monotonic() - started)
+        if 200 <= status < 300:
+            return None
+        return f"HTTP {status}"
+
+
+def _still_entitled(runtime: Runtime, subscription: SubscriptionConfig, body: str) -> bool:
+    """Whether the subscription's client may see the event's legal entity under today's
+    policies (they may have changed since the event was recorded)."""
+    entitlement = runtime.entitlements.get(subscription.client)
+    legal_entity = str(json.loads(body).get(LEGAL_ENTITY_EXTENSION))
+    if entitlement is None or not entitlement.may_act_for(legal_entity):
+        return False
+    return subscription.legal_entities == "*" or legal_entity in subscription.legal_entities

@@ -1,0 +1,535 @@
+"""The domain events' storage: each ERP document's last applied change, each order's timeline,
+the log every event is appended to (a Redis Stream), and the webhook deliveries with their
+leases, retries and dead letters.
+
+One `commit` applies a change to a document and appends its events, their timeline entries,
+their log entries and their deliveries atomically, only if nobody applied another change to the
+document since it was read (compare-and-set on the document's sequence): whichever gateway
+process receives an ERP's notification, each canonical event is recorded once, in order.
+
+On Redis every key shares one hash tag (`{events}`: one cluster slot, as the journal's do), so
+that a commit touches the document, the timeline, the stream and the deliveries in one script.
+Not what the events are or how they are derived (see `gateway.service.order_events`) nor how
+deliveries are sent (see `gateway.ops.event_delivery`).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, Protocol, cast
+
+import redis.asyncio as aioredis
+
+from gateway.store.redis_errors import unavailable_as_problem
+
+MAX_LOG_PAGE = 500
+DEFAULT_LOG_MAX_LEN = 100_000  # events the log (stream) keeps at most; the oldest go first
+
+
+@dataclass(frozen=True)
+class DocumentState:
+    """The last change applied to one ERP document: the ERP's own sequence (0: none yet) and
+    what the gateway derived from it (a JSON-able snapshot; None before the first change)."""
+
+    sequence: int = 0
+    snapshot: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class NewEvent:
+    """One canonical event to record: its id, the order whose timeline it joins, its
+    CloudEvents JSON, and the subscriptions it is to be delivered to."""
+
+    id: str
+    order_id: str
+    body: str
+    subscriptions: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One event on its way to one subscription."""
+
+    id: str  # "<subscription>:<event id>"
+    subscription: str
+    event_id: str
+    body: str
+    attempts: int = 0
+    last_error: str | None = None
+    lease: str | None = None  # the owner of the current claim
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "id": self.id,
+                "subscription": self.subscription,
+                "event_id": self.event_id,
+                "body": self.body,
+                "attempts": self.attempts,
+                "last_error": self.last_error,
+            },
+            separators=(",", ":"),
+        )
+
+    @classmethod
+    def from_json(cls, raw: str | bytes, lease: str | None = None) -> Delivery:
+        data = json.loads(raw)
+        return cls(lease=lease, **data)
+
+
+@dataclass(frozen=True)
+class LogPage:
+    """Events of the log after a cursor, oldest first, and the cursor to continue from."""
+
+    events: list[str]
+    cursor: str
+
+
+class BadCursor(ValueError):
+    """A cursor this log did not hand out."""
+
+
+def delivery_id(subscription: str, event_id: str) -> str:
+    return f"{subscription}:{event_id}"
+
+
+class EventStore(Protocol):
+    async def document_state(self, document: str) -> DocumentState: ...
+
+    async def commit(
+        self,
+        document: str,
+        expected: int,
+        state: DocumentState,
+        events: Sequence[NewEvent],
+        now: float,
+    ) -> bool:
+        """Apply `state` to `document` and record `events` (all of one order: its timeline,
+        the log, one due delivery per subscription), if the document's sequence is still
+        `expected`; else nothing."""
+        ...
+
+    async def timeline(self, order_id: str) -> list[str]:
+        """The order's events (CloudEvents JSON), in the order they were recorded."""
+        ...
+
+    async def log(self, after: str | None, limit: int) -> LogPage:
+        """Events recorded after the cursor `after` (None: from the oldest kept)."""
+        ...
+
+    async def claim_deliveries(
+        self, now: float, limit: int, lease_s: float, owner: str
+    ) -> list[Delivery]:
+        """Up to `limit` due deliveries, each claimed by `owner` for `lease_s`: no other claim
+        gets it before it is settled or the lease runs out (its holder died)."""
+        ...
+
+    async def delivered(self, delivery: Delivery) -> bool:
+        """Done with it, if the caller's claim still holds."""
+        ...
+
+    async def retry_at(self, delivery: Delivery, at: float, error: str) -> bool:
+        """Due again at `at` after one more failed attempt, if the caller's claim still holds."""
+        ...
+
+    async def dead_letter(self, delivery: Delivery, error: str, now: float) -> bool:
+        """No more tries: listed among the dead letters, if the caller's claim still holds."""
+        ...
+
+    async def dead_letters(self, limit: int) -> list[Delivery]:
+        """The dead letters, oldest first."""
+        ...
+
+    async def replay_dead_letter(self, delivery: str, now: float) -> bool:
+        """A dead letter due again now, its attempts counted afresh; False if there is none."""
+        ...
+
+    async def claim_poll(self, backend: str, interval_s: float, now: float) -> float | None:
+        """For polling an ERP that cannot push: the watermark (the previous round's start) if
+        the caller may poll now (none did in the last `interval_s`), and the round recorded as
+        started at `now`; None otherwise."""
+        ...
+
+
+# -- memory --------------------------------------------------------------------------------
+
+
+@dataclass
+class _Due:
+    delivery: Delivery
+    due: float
+    lease_until: float = 0.0
+
+
+@dataclass
+class MemoryEvents:
+    """The events in one process's memory. Every method runs without awaiting: each is atomic."""
+
+    log_max_len: int = DEFAULT_LOG_MAX_LEN
+    clock: Callable[[], float] = time.time
+    _documents: dict[str, DocumentState] = field(default_factory=dict)
+    _timelines: dict[str, list[str]] = field(default_factory=dict)
+    _log: list[tuple[int, str]] = field(default_factory=list)
+    _next: int = 1
+    _due: dict[str, _Due] = field(default_factory=dict)
+    _dead: dict[str, tuple[float, Delivery]] = field(default_factory=dict)
+    _polls: dict[str, float] = field(default_factory=dict)
+    _claims: int = 0
+
+    async def document_state(self, document: str) -> DocumentState:
+        return self._documents.get(document, DocumentState())
+
+    async def commit(
+        self,
+        document: str,
+        expected: int,
+        state: DocumentState,
+        events: Sequence[NewEvent],
+        now: float,
+    ) -> bool:
+        if self._documents.get(document, DocumentState()).sequence != expected:
+            return False
+        self._documents[document] = state
+        for index, event in enumerate(events):
+            self._timelines.setdefault(event.order_id, []).append(event.body)
+            self._log.append((self._next, event.body))
+            self._next += 1
+            for subscription in event.subscriptions:
+                key = delivery_id(subscription, event.id)
+                # Due in the order recorded: one commit's events go out in order.
+                due = now + index * 1e-6
+                self._due[key] = _Due(Delivery(key, subscription, event.id, event.body), due)
+        del self._log[: max(0, len(self._log) - self.log_max_len)]
+        return True
+
+    async def timeline(self, order_id: str) -> list[str]:
+        return list(self._timelines.get(order_id, ()))
+
+    async def log(self, after: str | None, limit: int) -> LogPage:
+        position = _memory_cursor(after)
+        events = [(n, body) for n, body in self._log if n > position][:limit]
+        last = events[-1][0] if events else max(position, 0)
+        return LogPage([body for _, body in events], str(last))
+
+    async def claim_deliveries(
+        self, now: float, limit: int, lease_s: float, owner: str
+    ) -> list[Delivery]:
+        claimed: list[Delivery] = []
+        due = sorted(
+            (d for d in self._due.values() if max(d.due, d.lease_until) <= now),
+            key=lambda d: (d.due, d.delivery.id),
+        )
+        for entry in due[:limit]:
+            self._claims += 1  # each claim its own token: an expired one settles nothing
+            entry.lease_until = now + lease_s
+            entry.delivery = replace(entry.delivery, lease=f"{owner}:{self._claims}")
+            claimed.append(entry.delivery)
+        return claimed
+
+    def _held(self, delivery: Delivery) -> _Due | None:
+        entry = self._due.get(delivery.id)
+        if entry is None or entry.delivery.lease != delivery.lease:
+            return None
+        return entry
+
+    async def delivered(self, delivery: Delivery) -> bool:
+        if self._held(delivery) is None:
+            return False
+        del self._due[delivery.id]
+        return True
+
+    async def retry_at(self, delivery: Delivery, at: float, error: str) -> bool:
+        entry = self._held(delivery)
+        if entry is None:
+            return False
+        entry.delivery = replace(
+            entry.delivery, attempts=entry.delivery.attempts + 1, last_error=error, lease=None
+        )
+        entry.due, entry.lease_until = at, 0.0
+        return True
+
+    async def dead_letter(self, delivery: Delivery, error: str, now: float) -> bool:
+        entry = self._held(delivery)
+        if entry is None:
+            return False
+        del self._due[delivery.id]
+        dead = replace(
+            entry.delivery, attempts=entry.delivery.attempts + 1, last_error=error, lease=None
+        )
+        self._dead[delivery.id] = (now, dead)
+        return True
+
+    async def dead_letters(self, limit: int) -> list[Delivery]:
+        ordered = sorted(self._dead.values(), key=lambda item: (item[0], item[1].id))
+        return [delivery for _, delivery in ordered[:limit]]
+
+    async def replay_dead_letter(self, delivery: str, now: float) -> bool:
+        found = self._dead.pop(delivery, None)
+        if found is None:
+            return False
+        self._due[delivery] = _Due(replace(found[1], attempts=0), now)
+        return True
+
+    async def claim_poll(self, backend: str, interval_s: float, now: float) -> float | None:
+        previous = self._polls.get(backend)
+        if previous is not None and now < previous + interval_s:
+            return None
+        self._polls[backend] = now
+        return previous if previous is not None else 0.0
+
+
+def _memory_cursor(cursor: str | None) -> int:
+    if cursor is None:
+        return 0
+    try:
+        return int(cursor)
+    except ValueError as exc:
+        raise BadCursor(cursor) from exc
+
+
+# -- Redis ---------------------------------------------------------------------------------
+
+COMMIT = """
+-- KEYS: documents hash, stream, due zset, deliveries hash, the order's timeline list
+-- ARGV: document, expected, state JSON, sequence, now_ms, log max len, (unused),
+--       number of events, then per event: id, order id, body, n subscriptions, subscriptions...
+local current = redis.call('HGET', KEYS[1], ARGV[1])
+local sequence = 0
+if current then
+  sequence = tonumber(cjson.decode(current)['sequence'])
+end
+if sequence ~= tonumber(ARGV[2]) then
+  return 0
+end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
+local i = 9
+for index = 1, tonumber(ARGV[8]) do
+  local due = tonumber(ARGV[5]) + (index - 1) * 0.001  -- one commit's events go out in order
+  local id, order, body, n = ARGV[i], ARGV[i + 1], ARGV[i + 2], tonumber(ARGV[i + 3])
+  redis.call('RPUSH', KEYS[5], body)
+  redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[6], '*', 'event', body)
+  for s = 1, n do
+    local subscription = ARGV[i + 3 + s]
+    local key = subscription .. ':' .. id
+    local delivery = cjson.encode({id = key, subscription = subscription, event_id = id,
+                                   body = body, attempts = 0})
+    redis.call('HSET', KEYS[4], key, delivery)
+    redis.call('ZADD', KEYS[3], due, key)
+  end
+  i = i + 4 + n
+end
+return 1
+"""
+
+CLAIM = """
+-- KEYS: due zset, deliveries hash, leases hash
+-- ARGV: now_ms, limit, lease_ms, owner
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
+local claimed = {}
+for _, key in ipairs(due) do
+  local body = redis.call('HGET', KEYS[2], key)
+  if body then
+    redis.call('ZADD', KEYS[1], tonumber(ARGV[1]) + tonumber(ARGV[3]), key)
+    local token = ARGV[4] .. ':' .. redis.call('HINCRBY', KEYS[3], '@seq', 1)
+    redis.call('HSET', KEYS[3], key, token)
+    claimed[#claimed + 1] = token
+    claimed[#claimed + 1] = body
+  else
+    redis.call('ZREM', KEYS[1], key)
+  end
+end
+return claimed
+"""
+
+SETTLE = """
+-- KEYS: due zset, deliveries hash, leases hash, dead zset
+-- ARGV: delivery id, lease, outcome (done|retry|dead), at_ms, delivery JSON
+if redis.call('HGET', KEYS[3], ARGV[1]) ~= ARGV[2] then
+  return 0
+end
+redis.call('HDEL', KEYS[3], ARGV[1])
+if ARGV[3] == 'retry' then
+  redis.call('HSET', KEYS[2], ARGV[1], ARGV[5])
+  redis.call('ZADD', KEYS[1], ARGV[4], ARGV[1])
+  return 1
+end
+redis.call('ZREM', KEYS[1], ARGV[1])
+if ARGV[3] == 'dead' then
+  redis.call('HSET', KEYS[2], ARGV[1], ARGV[5])
+  redis.call('ZADD', KEYS[4], ARGV[4], ARGV[1])
+else
+  redis.call('HDEL', KEYS[2], ARGV[1])
+end
+return 1
+"""
+
+REPLAY = """
+-- KEYS: due zset, deliveries hash, dead zset
+-- ARGV: delivery id, now_ms
+if redis.call('ZREM', KEYS[3], ARGV[1]) == 0 then
+  return 0
+end
+local delivery = cjson.decode(redis.call('HGET', KEYS[2], ARGV[1]))
+delivery['attempts'] = 0
+redis.call('HSET', KEYS[2], ARGV[1], cjson.encode(delivery))
+redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
+return 1
+"""
+
+CLAIM_POLL = """
+-- KEYS: polls hash; ARGV: backend, interval_ms, now_ms
+local previous = redis.call('HGET', KEYS[1], ARGV[1])
+if previous and tonumber(ARGV[3]) < tonumber(previous) + tonumber(ARGV[2]) then
+  return false
+end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
+return previous or '0'
+"""
+
+
+def _ms(seconds: float) -> int:
+    return math.floor(seconds * 1000)
+
+
+class RedisEvents:
+    """The events on Redis, shared by every gateway process."""
+
+    def __init__(
+        self, client: aioredis.Redis, prefix: str, log_max_len: int = DEFAULT_LOG_MAX_LEN
+    ) -> None:
+        self._redis = client
+        base = f"{prefix}{{events}}:"
+        self._documents = base + "documents"
+        self.stream = base + "stream"  # for internal consumers (README: consumer groups)
+        self._due = base + "due"
+        self._deliveries = base + "deliveries"
+        self._leases = base + "leases"
+        self._dead = base + "dead"
+        self._polls = base + "polls"
+        self._timeline = base + "timeline:"
+        self._log_max_len = log_max_len
+        self._commit = client.register_script(COMMIT)
+        self._claim = client.register_script(CLAIM)
+        self._settle = client.register_script(SETTLE)
+        self._replay = client.register_script(REPLAY)
+        self._claim_poll = client.register_script(CLAIM_POLL)
+
+    async def document_state(self, document: str) -> DocumentState:
+        with unavailable_as_problem():
+            raw = await cast(Any, self._redis).hget(self._documents, document)
+        if raw is None:
+            return DocumentState()
+        data = json.loads(raw)
+        return DocumentState(int(data["sequence"]), data["snapshot"])
+
+    async def commit(
+        self,
+        document: str,
+        expected: int,
+        state: DocumentState,
+        events: Sequence[NewEvent],
+        now: float,
+    ) -> bool:
+        state_json = json.dumps(
+            {"sequence": state.sequence, "snapshot": state.snapshot}, separators=(",", ":")
+        )
+        args: list[Any] = [
+            document,
+            expected,
+            state_json,
+            state.sequence,
+            _ms(now),
+            self._log_max_len,
+            "",
+            len(events),
+        ]
+        for event in events:
+            args += [event.id, event.order_id, event.body, len(event.subscriptions)]
+            args += list(event.subscriptions)
+        orders = {event.order_id for event in events}
+        if len(orders) > 1:
+            raise ValueError("one commit records the events of one order")
+        timeline = self._timeline + (orders.pop() if orders else document)
+        keys = [self._documents, self.stream, self._due, self._deliveries, timeline]
+        with unavailable_as_problem():
+            applied = await cast(Any, self._commit)(keys=keys, args=args)
+        return bool(applied)
+
+    async def timeline(self, order_id: str) -> list[str]:
+        with unavailable_as_problem():
+            raw = await cast(Any, self._redis).lrange(self._timeline + order_id, 0, -1)
+        return [r.decode() for r in raw]
+
+    async def log(self, after: str | None, limit: int) -> LogPage:
+        start = "-" if after is None else f"({after}"
+        if after is not None and not _is_stream_id(after):
+            raise BadCursor(after)
+        with unavailable_as_problem():
+            entries = await cast(Any, self._redis).xrange(self.stream, start, "+", count=limit)
+        events = [fields[b"event"].decode() for _, fields in entries]
+        cursor = entries[-1][0].decode() if entries else (after or "0-0")
+        return LogPage(events, cursor)
+
+    async def claim_deliveries(
+        self, now: float, limit: int, lease_s: float, owner: str
+    ) -> list[Delivery]:
+        keys = [self._due, self._deliveries, self._leases]
+        with unavailable_as_problem():
+            reply = await cast(Any, self._claim)(
+                keys=keys, args=[_ms(now), limit, max(1, _ms(lease_s)), owner]
+            )
+        return [
+            Delivery.from_json(reply[i + 1], lease=reply[i].decode())
+            for i in range(0, len(reply), 2)
+        ]
+
+    async def _settled(self, delivery: Delivery, outcome: str, at: float, state: str) -> bool:
+        keys = [self._due, self._deliveries, self._leases, self._dead]
+        with unavailable_as_problem():
+            done = await cast(Any, self._settle)(
+                keys=keys, args=[delivery.id, delivery.lease or "", outcome, _ms(at), state]
+            )
+        return bool(done)
+
+    async def delivered(self, delivery: Delivery) -> bool:
+        return await self._settled(delivery, "done", 0, "")
+
+    async def retry_at(self, delivery: Delivery, at: float, error: str) -> bool:
+        failed = replace(delivery, attempts=delivery.attempts + 1, last_error=error)
+        return await self._settled(delivery, "retry", at, failed.to_json())
+
+    async def dead_letter(self, delivery: Delivery, error: str, now: float) -> bool:
+        dead = replace(delivery, attempts=delivery.attempts + 1, last_error=error)
+        return await self._settled(delivery, "dead", now, dead.to_json())
+
+    async def dead_letters(self, limit: int) -> list[Delivery]:
+        with unavailable_as_problem():
+            ids = await cast(Any, self._redis).zrange(self._dead, 0, limit - 1)
+            if not ids:
+                return []
+            bodies = await cast(Any, self._redis).hmget(self._deliveries, ids)
+        return [Delivery.from_json(b) for b in bodies if b is not None]
+
+    async def replay_dead_letter(self, delivery: str, now: float) -> bool:
+        keys = [self._due, self._deliveries, self._dead]
+        with unavailable_as_problem():
+            replayed = await cast(Any, self._replay)(keys=keys, args=[delivery, _ms(now)])
+        return bool(replayed)
+
+    async def claim_poll(self, backend: str, interval_s: float, now: float) -> float | None:
+        with unavailable_as_problem():
+            previous = await cast(Any, self._claim_poll)(
+                keys=[self._polls], args=[backend, _ms(interval_s), _ms(now)]
+            )
+        if previous is None:
+            return None
+        return int(previous) / 1000
+
+
+def _is_stream_id(cursor: str) -> bool:
+    ms, _, seq = cursor.partition("-")
+    return ms.isdigit() and seq.isdigit()

@@ -1,0 +1,127 @@
+"""The domain events' storage, the same on memory and on Redis: a change applies only on the
+sequence it was read at, its events join the timeline and the log in order, and each delivery
+is claimed by one owner at a time, retried, dead-lettered and replayed."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+
+import pytest
+
+from gateway.store.base import Store
+from gateway.store.events import BadCursor, DocumentState, NewEvent
+from tests.conftest import CLUSTER, MEMORY, REDIS
+
+
+@pytest.fixture(
+    params=[
+        MEMORY,
+        pytest.param(REDIS, marks=pytest.mark.redis),
+        pytest.param(CLUSTER, marks=pytest.mark.redis),
+    ]
+)
+def store_kind(request: pytest.FixtureRequest) -> str:
+    """The events' storage holds on memory, one Redis and a Redis Cluster."""
+    kind: str = request.param
+    return kind
+
+
+def event(order_id: str, kind: str, *subscriptions: str) -> NewEvent:
+    event_id = f"evt_{uuid.uuid4().hex}"
+    body = json.dumps({"id": event_id, "type": kind, "subject": order_id})
+    return NewEvent(event_id, order_id, body, subscriptions)
+
+
+def types(bodies: list[str]) -> list[str]:
+    return [json.loads(b)["type"] for b in bodies]
+
+
+async def test_a_change_applies_only_at_the_sequence_it_was_read_at(store: Store) -> None:
+    document = f"legacy:sales_order:{uuid.uuid4().hex}"
+    order = f"so_{uuid.uuid4().hex}"
+    assert await store.events.document_state(document) == DocumentState()
+    first = DocumentState(10, {"status": "accepted"})
+    assert await store.events.commit(document, 0, first, [event(order, "a")], time.time())
+    # A second writer that read the document before the first commit loses: nothing recorded.
+    late = DocumentState(11, {"status": "shipped"})
+    assert not await store.events.commit(document, 0, late, [event(order, "b")], time.time())
+    assert await store.events.document_state(document) == first
+    assert await store.events.commit(document, 10, late, [event(order, "c")], time.time())
+    assert types(await store.events.timeline(order)) == ["a", "c"]
+
+
+async def test_the_log_pages_after_a_cursor_oldest_first(store: Store) -> None:
+    start = await store.events.log(None, 10_000)
+    order = f"so_{uuid.uuid4().hex}"
+    document = f"cloud:sales_order:{uuid.uuid4().hex}"
+    events = [event(order, f"t{i}") for i in range(5)]
+    assert await store.events.commit(document, 0, DocumentState(1, {}), events, time.time())
+    page = await store.events.log(start.cursor, 3)
+    assert types(page.events) == ["t0", "t1", "t2"]
+    rest = await store.events.log(page.cursor, 3)
+    assert types(rest.events) == ["t3", "t4"]
+    empty = await store.events.log(rest.cursor, 3)
+    assert empty.events == [] and empty.cursor == rest.cursor
+    with pytest.raises(BadCursor):
+        await store.events.log("not-a-cursor", 3)
+
+
+async def test_a_delivery_is_claimed_by_one_owner_until_its_lease_ends(store: Store) -> None:
+    subscription = f"sub-{uuid.uuid4().hex}"
+    now = time.time()
+    new = event(f"so_{uuid.uuid4().hex}", "sales_order.accepted", subscription)
+    assert await store.events.commit(f"d:{new.id}", 0, DocumentState(1, {}), [new], now)
+    first = [
+        d for d in await store.events.claim_deliveries(now, 100, 30, "a") if d.event_id == new.id
+    ]
+    assert len(first) == 1 and first[0].subscription == subscription
+    again = await store.events.claim_deliveries(now + 1, 100, 30, "b")
+    assert new.id not in {d.event_id for d in again}
+    # The holder stalled: after its lease another claim (even by the same owner) takes it over,
+    # and the first claim may not settle it.
+    later = await store.events.claim_deliveries(now + 31, 100, 30, "a")
+    taken = [d for d in later if d.event_id == new.id]
+    assert len(taken) == 1
+    assert not await store.events.delivered(first[0])
+    assert await store.events.delivered(taken[0])
+    after = await store.events.claim_deliveries(now + 100, 100, 30, "c")
+    assert new.id not in {d.event_id for d in after}
+
+
+async def test_a_failed_delivery_is_retried_then_dead_lettered_and_replayed(store: Store) -> None:
+    subscription = f"sub-{uuid.uuid4().hex}"
+    now = time.time()
+    new = event(f"so_{uuid.uuid4().hex}", "sales_order.shipped", subscription)
+    assert await store.events.commit(f"d:{new.id}", 0, DocumentState(1, {}), [new], now)
+
+    def mine(claimed: list) -> list:  # type: ignore[type-arg]
+        return [d for d in claimed if d.event_id == new.id]
+
+    (claimed,) = mine(await store.events.claim_deliveries(now, 100, 30, "w"))
+    assert await store.events.retry_at(claimed, now + 5, "HTTP 503")
+    assert mine(await store.events.claim_deliveries(now + 4, 100, 30, "w")) == []
+    (retried,) = mine(await store.events.claim_deliveries(now + 5, 100, 30, "w"))
+    assert (retried.attempts, retried.last_error) == (1, "HTTP 503")
+    assert await store.events.dead_letter(retried, "HTTP 500", now + 6)
+    assert mine(await store.events.claim_deliveries(now + 1000, 100, 30, "w")) == []
+    dead = [d for d in await store.events.dead_letters(1000) if d.event_id == new.id]
+    assert len(dead) == 1 and (dead[0].attempts, dead[0].last_error) == (2, "HTTP 500")
+    assert json.loads(dead[0].body)["id"] == new.id
+
+    assert await store.events.replay_dead_letter(dead[0].id, now + 7)
+    assert not await store.events.replay_dead_letter(dead[0].id, now + 7)
+    assert new.id not in {d.event_id for d in await store.events.dead_letters(1000)}
+    (replayed,) = mine(await store.events.claim_deliveries(now + 7, 100, 30, "w"))
+    assert replayed.attempts == 0
+    assert await store.events.delivered(replayed)
+
+
+async def test_one_poller_at_a_time_and_the_watermark_it_left(store: Store) -> None:
+    backend = f"erp-{uuid.uuid4().hex}"
+    now = time.time()
+    assert await store.events.claim_poll(backend, 10, now) == 0.0
+    assert await store.events.claim_poll(backend, 10, now + 5) is None
+    watermark = await store.events.claim_poll(backend, 10, now + 10)
+    assert watermark == pytest.approx(now, abs=0.002)

@@ -1,0 +1,53 @@
+"""policies/subscriptions.yaml and a backend's `events:`: mistakes named with file and line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from gateway.config.loader import check_config, load_config
+from tests.configs import write_config
+
+
+def errors(config_dir: Path) -> list[tuple[str, int | None, str]]:
+    return [(i.file, i.line, i.message) for i in check_config(config_dir) if i.severity == "error"]
+
+
+def test_the_repositorys_subscriptions_load(tmp_path: Path) -> None:
+    config = load_config(write_config(tmp_path))
+    (subscription,) = config.subscriptions.subscriptions
+    assert subscription.client == "crm-demo"
+    assert config.backends["legacy"].events is not None
+
+
+def test_an_unknown_client_or_event_type_is_named_at_its_line(tmp_path: Path) -> None:
+    config_dir = write_config(
+        tmp_path,
+        subscriptions="""subscriptions:
+  - id: hook
+    url: http://127.0.0.1:9/x
+    client: nobody
+    types: [sales_order.shiped]
+    secret_env: HOOK_SECRET
+""",
+    )
+    found = errors(config_dir)
+    assert ("policies/subscriptions.yaml", 4, found[0][2]) in found
+    assert "unknown client 'nobody'" in found[0][2]
+    assert any(line == 5 and "matches no event type" in message for _, line, message in found)
+
+
+def test_a_lease_shorter_than_the_timeout_is_refused(tmp_path: Path) -> None:
+    config_dir = write_config(tmp_path, subscriptions="delivery: {timeout_s: 10, lease_s: 5}\n")
+    ((file, line, message),) = errors(config_dir)
+    assert (file, line) == ("policies/subscriptions.yaml", 1)
+    assert "lease_s must be longer than timeout_s" in message
+
+
+def test_a_pushing_backend_needs_a_secret(tmp_path: Path) -> None:
+    config_dir = write_config(tmp_path)
+    legacy = config_dir / "backends" / "legacy.yaml"
+    text = legacy.read_text()
+    legacy.write_text(text.replace("  secret_env: LEGACY_EVENTS_SECRET", "  # no secret"))
+    found = errors(config_dir)
+    assert len(found) == 1 and found[0][0] == "backends/legacy.yaml"
+    assert "push mode needs secret_env" in found[0][2]
