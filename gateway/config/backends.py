@@ -154,6 +154,14 @@ class BackendConnection(ConfigModel):
     breaker: Annotated[
         BreakerPolicy, Field(description="The circuit breaker that stops calling a failing ERP.")
     ] = BreakerPolicy()
+    sandbox: Annotated[
+        bool,
+        Field(
+            description="A sandbox account, not production: shadow writes may be sent here "
+            "(`gateway check` refuses them into any other backend but the legacy ERP's "
+            "sales-order simulation)."
+        ),
+    ] = False
 
     @property
     def connect_timeout(self) -> float:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 if TYPE_CHECKING:
     from gateway.store.audit import AuditStore
     from gateway.store.journal import JournalStore
+    from gateway.store.shadow import ShadowStore
 
 from gateway.domain.errors import Code, GatewayError
 from gateway.domain.operations import Kind
@@ -222,6 +223,7 @@ class Store(Protocol):
 
     journal: JournalStore  # the transaction journal (see `gateway.store.journal`)
     audit: AuditStore  # the hash-chained audit trail (see `gateway.store.audit`)
+    shadow: ShadowStore  # the shadow report's counters (see `gateway.store.shadow`)
 
     async def ping(self) -> None: ...
 
