@@ -75,6 +75,10 @@ class AdminClient:
         job: dict[str, Any] = self._send("GET", f"/admin/migrations/{job_id}").json()
         return job
 
+    def shadow_report(self) -> dict[str, Any]:
+        report: dict[str, Any] = self._send("GET", "/admin/shadow/report").json()
+        return report
+
     def export_xref(self, legal_entity: str | None) -> Iterator[bytes]:
         params = {"legal_entity": legal_entity} if legal_entity else {}
         return self._stream("/admin/xref/export", params)

@@ -1,5 +1,5 @@
 """The `gateway` command: demo, serve, simulate, check, doctor, explain, plan, migrate, xref,
-audit, token, schema, changelog.
+shadow, audit, token, schema, changelog.
 
 Not the application itself (see `gateway.app`); this parses arguments and starts things. Every
 foreseeable mistake (a busy port, a missing variable, a bad argument, a broken config) ends in
@@ -55,6 +55,7 @@ from gateway.ops.xref_exchange import IMPORT_COLUMNS
 from gateway.routing.explain import explain
 from gateway.routing.plan import plan
 from gateway.routing.rules import compile_routes
+from gateway.routing.shadow_report import report_text
 from gateway.runtime import build_adapter, build_runtime
 from gateway.server import (
     DRAIN_S,
@@ -298,6 +299,21 @@ def _export(
     where = args.out if args.out != "-" else "standard output"
     count = max(0, lines - header)
     print(f"exported {count} {nouns[0] if count == 1 else nouns[1]} to {where}", file=sys.stderr)
+    return 0
+
+
+def cmd_shadow_report(args: argparse.Namespace) -> int:
+    client = _admin(args)
+    try:
+        report = client.shadow_report()
+    except AdminError as exc:
+        raise CommandError(str(exc)) from None
+    finally:
+        client.close()
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        print(report_text(report["scopes"]))
     return 0
 
 
@@ -833,6 +849,20 @@ def _parser() -> argparse.ArgumentParser:
     import_.add_argument("--dry-run", action="store_true", help="validate every row; bind nothing")
     import_.set_defaults(func=cmd_xref_import)
     _add_remote(import_)
+
+    shadow = command("shadow", "shadow traffic: evidence before a move", _verb_usage)
+    shadow_sub = shadow.add_subparsers(
+        dest="shadow", required=True, metavar="report", parser_class=_Parser
+    )
+    shadow_report_ = shadow_sub.add_parser(
+        "report",
+        help="per legal entity and operation: samples, match rate, the fields that differ, "
+        "noise (a running gateway)",
+        formatter_class=formatter,
+    )
+    shadow_report_.add_argument("--json", action="store_true", help="the report as JSON")
+    shadow_report_.set_defaults(func=cmd_shadow_report)
+    _add_remote(shadow_report_)
 
     audit = command("audit", "the hash-chained audit trail", _verb_usage)
     audit_sub = audit.add_subparsers(

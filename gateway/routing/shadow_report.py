@@ -138,3 +138,29 @@ def match_rates(reports: Iterable[ScopeReport]) -> dict[str, tuple[int, int]]:
         matches, comparable = rates.get(report.legal_entity, (0, 0))
         rates[report.legal_entity] = (matches + report.matches, comparable + report.comparable)
     return rates
+
+
+def _percent(rate: float | None) -> str:
+    return "n/a" if rate is None else f"{rate * 100:.1f} %"
+
+
+def report_text(scopes: Sequence[Mapping[str, Any]]) -> str:
+    """The report as `gateway shadow report` prints it, from the admin API's JSON."""
+    if not scopes:
+        return "no shadow samples yet (does a rule in routes.yaml carry a `shadow:`?)"
+    lines = []
+    for s in scopes:
+        lines.append(
+            f"{s['legal_entity']} {s['operation']}: {s['samples']} samples, "
+            f"{s['comparable']} comparable, match rate {_percent(s['match_rate'])} "
+            f"({s['matches']} of {s['comparable']}); {s['not_comparable']} not comparable, "
+            f"{s['skipped']} skipped, {s['failed']} failed"
+        )
+        for d in s["differences"]:
+            lines.append(f"  differs  {d['field']}: {d['count']}")
+            for e in d["examples"]:
+                lines.append(f"           primary {e['primary']!r}  shadow {e['shadow']!r}")
+        noise = ", ".join(f"{n['field']} ({n['count']})" for n in s["noise"])
+        if noise:
+            lines.append(f"  noise    {noise} (in {s['noise_checks']} noise checks)")
+    return "\n".join(lines)
