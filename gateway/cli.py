@@ -55,7 +55,7 @@ from gateway.ops.xref_exchange import IMPORT_COLUMNS
 from gateway.routing.explain import explain
 from gateway.routing.plan import plan
 from gateway.routing.rules import compile_routes
-from gateway.routing.shadow_report import report_text
+from gateway.routing.shadow_report import match_rates, report_text
 from gateway.runtime import build_adapter, build_runtime
 from gateway.server import (
     DRAIN_S,
@@ -214,7 +214,16 @@ def cmd_plan(args: argparse.Namespace) -> int:
     for backend in (b for b in unknown if b not in known):
         print(f"warning: {args.new} routes to {backend!r}, not a backend in {config_dir}")
     change = plan(compile_routes(old), compile_routes(new), time.time())
-    print(change.text())
+    rates = None
+    if args.shadow:
+        client = _admin(args)
+        try:
+            rates = match_rates(client.shadow_report()["scopes"])
+        except AdminError as exc:
+            raise CommandError(str(exc)) from None
+        finally:
+            client.close()
+    print(change.text(rates))
     return 0
 
 
@@ -813,6 +822,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     plan_.add_argument("old", help="the routes.yaml in force")
     plan_.add_argument("new", help="the routes.yaml proposed")
+    plan_.add_argument(
+        "--shadow",
+        action="store_true",
+        help="print the shadow match rate beside each legal entity that moves (asks a running "
+        "gateway: --url)",
+    )
+    plan_.add_argument("--url", default=DEFAULT_URL, help="the running gateway --shadow asks")
     _add_config_dir(plan_)
 
     migrate = command(

@@ -130,13 +130,16 @@ def shadow_report(
     return [scope_report(s, counters[s], examples.get(s, ())) for s in sorted(counters)]
 
 
-def match_rates(reports: Iterable[ScopeReport]) -> dict[str, tuple[int, int]]:
-    """Per legal entity, (matches, comparable) over its operations: what `gateway plan`
-    prints beside a legal entity a change would move."""
+def match_rates(scopes: Iterable[Mapping[str, Any]]) -> dict[str, tuple[int, int]]:
+    """Per legal entity, (matches, comparable) over its operations, from the report's JSON:
+    what `gateway plan` prints beside a legal entity a change would move."""
     rates: dict[str, tuple[int, int]] = {}
-    for report in reports:
-        matches, comparable = rates.get(report.legal_entity, (0, 0))
-        rates[report.legal_entity] = (matches + report.matches, comparable + report.comparable)
+    for scope in scopes:
+        matches, comparable = rates.get(scope["legal_entity"], (0, 0))
+        rates[scope["legal_entity"]] = (
+            matches + scope["matches"],
+            comparable + scope["comparable"],
+        )
     return rates
 
 

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 
+from gateway.config.routes import RoutesConfig
+from gateway.routing.plan import plan
+from gateway.routing.rules import compile_routes
 from gateway.routing.shadow_report import (
     COMPARABLE,
     NOISE,
@@ -67,4 +70,30 @@ def test_match_rates_sum_a_legal_entitys_operations() -> None:
         {},
     )
     assert [r.legal_entity for r in reports] == ["DE01", "DE01", "FR01"]
-    assert match_rates(reports) == {"DE01": (4, 5), "FR01": (0, 2)}
+    assert match_rates(r.to_json() for r in reports) == {"DE01": (4, 5), "FR01": (0, 2)}
+
+
+def test_plan_prints_the_match_rate_beside_each_legal_entity_that_moves() -> None:
+    entities = {
+        "DE01": {"name": "D", "region": "EMEA", "country": "DE", "currency": "EUR"},
+        "GB01": {"name": "G", "region": "EMEA", "country": "GB", "currency": "GBP"},
+    }
+    old = RoutesConfig.model_validate({"legal_entities": entities, "default_backend": "legacy"})
+    new = RoutesConfig.model_validate(
+        {
+            "legal_entities": entities,
+            "default_backend": "legacy",
+            "rules": [
+                {"id": "de01", "match": {"legal_entities": ["DE01"]}, "backend": "cloud"},
+                {"id": "gb01", "match": {"legal_entities": ["GB01"]}, "backend": "cloud"},
+            ],
+        }
+    )
+    change = plan(compile_routes(old), compile_routes(new), 0.0)
+    text = change.text({"DE01": (30, 40)})
+    assert "DE01 every operation: legacy -> cloud at once (rule de01); shadow match rate " in text
+    assert "75.0 % (30 of 40)" in text
+    assert (
+        "GB01 every operation: legacy -> cloud at once (rule gb01); shadow: no comparable" in text
+    )
+    assert "shadow" not in change.text()
