@@ -103,8 +103,9 @@ def scope_report(
     for raw in examples:
         example = json.loads(raw)
         kept = pairs.setdefault(example["field"], [])
-        if len(kept) < EXAMPLES_PER_FIELD:
-            kept.append({"primary": example["primary"], "shadow": example["shadow"]})
+        pair = {"primary": example["primary"], "shadow": example["shadow"]}
+        if len(kept) < EXAMPLES_PER_FIELD and pair not in kept:  # a few distinct pairs
+            kept.append(pair)
     top = sorted(by_field.items(), key=lambda item: (-item[1], item[0]))[:TOP_FIELDS]
     return ScopeReport(
         legal_entity=legal_entity,

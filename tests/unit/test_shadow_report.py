@@ -97,3 +97,12 @@ def test_plan_prints_the_match_rate_beside_each_legal_entity_that_moves() -> Non
         "GB01 every operation: legacy -> cloud at once (rule gb01); shadow: no comparable" in text
     )
     assert "shadow" not in change.text()
+
+
+def test_examples_are_distinct_pairs() -> None:
+    same = json.dumps({"field": "email", "primary": "string(16)", "shadow": "string(23)"})
+    other = json.dumps({"field": "email", "primary": "string(9)", "shadow": "string(23)"})
+    counts = {COMPARABLE: 3, signature(["email"]): 3}
+    report = scope_report(scope_of("DE01", "customers.read"), counts, [same, same, other])
+    [email] = report.differences
+    assert [e["primary"] for e in email.examples] == ["string(16)", "string(9)"]
