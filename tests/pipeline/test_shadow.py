@@ -16,6 +16,7 @@ from gateway.config.loader import check_config
 from gateway.routing.shadow_report import shadow_report
 from gateway.routing.shadows import sampled
 from gateway.service.shadow import Shadowing
+from gateway.store.base import Binding, ErpDocument
 from gateway.store.memory import MemoryStore
 from tests.configs import WIDE_RATE_LIMITS, write_config
 from tests.e2e import payloads
@@ -242,3 +243,38 @@ def test_check_refuses_a_shadow_into_its_own_backend_and_writes_with_no_safe_pat
     assert messages[0].startswith("rule fr01-shadowed already sends its requests to legacy")
     assert messages[1].startswith("customers.create cannot be shadowed")
     assert messages[2].startswith("sales_orders.cancel cannot be shadowed")
+
+
+async def test_a_create_shadowed_into_a_sandbox_creates_there_and_nowhere_else(
+    tmp_path: Path,
+) -> None:
+    config = write_config(tmp_path, rate_limits=WIDE_RATE_LIMITS)
+    cloud = (config / "backends" / "cloud.yaml").read_text()
+    (config / "backends" / "cloud-sandbox.yaml").write_text(cloud + "sandbox: true\n")
+    routes = config / "routes.yaml"
+    rule = _shadowing_rule("legacy", "cloud-sandbox", "sales_orders.create")
+    routes.write_text(routes.read_text().replace("\nrules:\n", "\nrules:\n" + rule, 1))
+    async with in_process_gateway(MemoryStore(), config) as gw, gw.client() as api:
+        customer = (await api.post("/v1/customers", json=payloads.customer("FR01"))).json()
+        # the customer as the sandbox holds it (a refreshed sandbox, bound by xref import)
+        sandbox = gw.erps["cloud-sandbox"]
+        [created] = gw.erps["legacy"].customers.values()
+        sandbox.customers["77"] = created
+        await gw.runtime.store.bind_documents(
+            [Binding(customer["id"], ErpDocument("cloud-sandbox", "77", "C77"))]
+        )
+        ids = [f"create-{n}" for n in range(8)]
+        sampled_ids = [i for i in ids if sampled(i, 0.25)]
+        for correlation_id in ids:
+            order = await api.post(
+                "/v1/sales-orders",
+                json=payloads.order("FR01", customer["id"]),
+                headers={**payloads.new_key(), "X-Correlation-ID": correlation_id},
+            )
+            assert order.status_code == 201, order.text
+        report = await _report(gw)
+    assert len(gw.erps["legacy"].orders) == len(ids)  # the client's orders, in the primary
+    assert len(sandbox.orders) == len(sampled_ids) > 0  # the shadows, in the sandbox only
+    assert gw.erps["cloud"].orders == {}
+    assert (report["samples"], report["comparable"]) == (len(sampled_ids), len(sampled_ids))
+    assert report["matches"] == len(sampled_ids)
