@@ -40,7 +40,7 @@ SHADOW_RULES = """  - id: de01-gb01-shadowed
     shadow:
       backend: legacy
       sample: 1.0
-      operations: [sales_orders.create]
+      operations: [sales_orders.create, quotes.validate]
       tolerance: {absolute: 0.01}
 """
 DE01_SUBSIDIARY = "4"  # backends/cloud.yaml
@@ -188,13 +188,26 @@ def test_shadowed_creates_use_the_simulation_and_create_nothing_in_the_legacy_er
         ),
         headers=payloads.new_key(),
     )  # fmt: skip
-    report = _report(admin, {("FR01", "sales_orders.create"): 3})
+    quote = api.post(
+        "/v1/quotes/validate",
+        json={
+            "legal_entity": "FR01",
+            "customer_id": customers[1]["id"],
+            "currency": "EUR",
+            "lines": [{"sku": "SUPPORT-1Y", "quantity": 50, "unit_price": "1200.00"}],
+        },
+    )
+    report = _report(admin, {("FR01", "sales_orders.create"): 3, ("FR01", "quotes.validate"): 1})
 
     assert statuses == [201, 201] and refused.status_code == 422
     assert refused.json()["code"] == "unknown_sku"
     fr = report[("FR01", "sales_orders.create")]
     # both ERPs decide alike: accepted at the same prices, refused for the same reason
     assert (fr["samples"], fr["comparable"], fr["matches"]) == (3, 3, 3), fr
+    # a quote over the credit limit: both would block it on credit, at the same prices
+    assert quote.status_code == 200 and quote.json()["credit_check"] == "would_block"
+    quoted = report[("FR01", "quotes.validate")]
+    assert (quoted["samples"], quoted["comparable"], quoted["matches"]) == (1, 1, 1), quoted
     # the orders exist in the cloud ERP only: the legacy ERP simulated, it created nothing
     assert stats(cloud)["sales_orders"] - cloud_before["sales_orders"] == 2
     assert stats(legacy)["sales_orders"] == legacy_before["sales_orders"]
