@@ -171,7 +171,10 @@ def _with_services(
 
 def install_runtime(app: Starlette, runtime: Runtime) -> None:
     """Serve `runtime` from the next request on (start-up, reloads, tests)."""
+    before: Serving | None = getattr(app.state, "serving", None)
     app.state.serving = serving(runtime, app.state.telemetry, app.state.body_timeout_s)
+    if before is not None and before.shadowing is not None:
+        before.shadowing.retire()
 
 
 def current_runtime(app: Starlette) -> Runtime:

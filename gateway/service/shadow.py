@@ -61,6 +61,7 @@ log = logging.getLogger("gateway.shadow")
 MISSING = "(missing)"  # the field a sample differs in when the shadow ERP has no such record
 DECISIONS = frozenset({Operation.SALES_ORDERS_CREATE, Operation.QUOTES_VALIDATE})
 Tree = Any  # a canonical answer as parsed JSON
+_RETIRING: set[asyncio.Task[None]] = set()  # shadowings replaced by a reload, finishing
 
 
 @dataclass(frozen=True)
@@ -167,6 +168,7 @@ class Shadowing:
         self._reveal = reveal_values  # clients whose values the report may show
         self._in_flight: dict[str, int] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self.retiring: asyncio.Task[None] | None = None  # once replaced by a reload
         self._writer: BufferedWriter[ShadowTally] = BufferedWriter(
             "shadow report", store.shadow.add, max_pending=10_000
         )
@@ -450,6 +452,19 @@ class Shadowing:
         while self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
         await self._writer.flush()
+
+    def retire(self) -> None:
+        """Replaced by a reload: the samples under way finish and are written, then the
+        writer stops (no new sample comes: the new runtime's shadowing takes them)."""
+        with contextlib.suppress(RuntimeError):  # no running loop: nothing is under way
+            task = asyncio.get_running_loop().create_task(self._retired())
+            _RETIRING.add(task)
+            task.add_done_callback(_RETIRING.discard)
+            self.retiring = task
+
+    async def _retired(self) -> None:
+        await self.flush()
+        await self._writer.aclose()
 
     async def aclose(self) -> None:
         for task in list(self._tasks):

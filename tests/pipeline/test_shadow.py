@@ -12,9 +12,10 @@ from typing import Any
 
 import httpx
 
-from gateway.config.loader import check_config
+from gateway.config.loader import check_config, load_config
 from gateway.routing.shadow_report import shadow_report
 from gateway.routing.shadows import sampled
+from gateway.runtime import build_runtime
 from gateway.service.shadow import Shadowing
 from gateway.store.base import Binding, ErpDocument
 from gateway.store.memory import MemoryStore
@@ -278,3 +279,21 @@ async def test_a_create_shadowed_into_a_sandbox_creates_there_and_nowhere_else(
     assert gw.erps["cloud"].orders == {}
     assert (report["samples"], report["comparable"]) == (len(sampled_ids), len(sampled_ids))
     assert report["matches"] == len(sampled_ids)
+
+
+async def test_a_sample_under_way_at_a_reload_is_still_counted(tmp_path: Path) -> None:
+    config = shadow_config(tmp_path)
+    async with in_process_gateway(MemoryStore(), config) as gw, gw.client() as api:
+        customer = await _customer_in_both(api)
+        gate = asyncio.Event()
+        _blocked(gw, gate)
+        read = await api.get(f"/v1/customers/{customer['id']}")
+        replaced = _shadowing(gw)
+        reloaded = build_runtime(load_config(config, env=ENV), gw.runtime.store, ENV, gw.erps)
+        gw.serve(reloaded)
+        gate.set()
+        assert replaced.retiring is not None
+        await replaced.retiring  # its sample finished and was written, its writer stopped
+        counters, _ = await gw.runtime.store.shadow.read()
+    assert read.status_code == 200
+    assert counters == {"DE01|customers.read": {"samples": 1, "comparable": 1, "sig:": 1}}
