@@ -8,7 +8,7 @@ Not the shadow traffic itself (see `gateway.service.shadow`) nor the report's ar
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from fnmatch import fnmatchcase
 from typing import Any
@@ -17,6 +17,7 @@ ABSENT: Any = object()  # a path one answer has and the other has not
 # What differs between two ERPs by construction, never a finding: each ERP numbers its own
 # documents, and words its own messages.
 BUILT_IN_IGNORES: tuple[str, ...] = ("erp_reference", "warnings.*.erp_message")
+MAX_REMEMBERED = 4096
 
 
 @dataclass(frozen=True)
@@ -28,15 +29,32 @@ class CompareRules:
     absolute: float = 0.0
     relative: float = 0.0
     tolerance_fields: tuple[str, ...] = ("*",)
+    # Verdicts by path: an answer's paths repeat from sample to sample.
+    _ignored: dict[str, bool] = field(default_factory=dict, compare=False, repr=False)
+    _tolerated: dict[str, bool] = field(default_factory=dict, compare=False, repr=False)
 
     def ignores(self, path: str) -> bool:
-        patterns = (*BUILT_IN_IGNORES, *self.ignore)
-        parts = path.split(".")
-        prefixes = (".".join(parts[: n + 1]) for n in range(len(parts)))
-        return any(fnmatchcase(p, g) for p in prefixes for g in patterns)
+        verdict = self._ignored.get(path)
+        if verdict is None:
+            patterns = (*BUILT_IN_IGNORES, *self.ignore)
+            parts = path.split(".")
+            prefixes = [".".join(parts[: n + 1]) for n in range(len(parts))]
+            verdict = any(fnmatchcase(p, g) for p in prefixes for g in patterns)
+            _remember(self._ignored, path, verdict)
+        return verdict
 
     def tolerates(self, path: str) -> bool:
-        return any(fnmatchcase(path, g) for g in self.tolerance_fields)
+        verdict = self._tolerated.get(path)
+        if verdict is None:
+            verdict = any(fnmatchcase(path, g) for g in self.tolerance_fields)
+            _remember(self._tolerated, path, verdict)
+        return verdict
+
+
+def _remember(verdicts: dict[str, bool], path: str, verdict: bool) -> None:
+    if len(verdicts) >= MAX_REMEMBERED:  # long lists make many paths: start over
+        verdicts.clear()
+    verdicts[path] = verdict
 
 
 @dataclass(frozen=True)
