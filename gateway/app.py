@@ -20,9 +20,11 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from gateway.api import changelog, dashboard, docs
 from gateway.api.admin import admin_routes
+from gateway.api.dispatch import Answer, FastRoutes
 from gateway.api.endpoints import ENDPOINTS, Endpoint
 from gateway.api.handlers import ApiHandler
 from gateway.api.negotiation import preferred
@@ -44,7 +46,7 @@ from gateway.observability.metrics import (
     CONTENT_TYPE,
     NO_BACKEND,
     OPEN_EXCEPTIONS,
-    REQUEST_SECONDS,
+    REQUEST_SECONDS_BY,
     exposition,
 )
 from gateway.observability.spans import Telemetry
@@ -98,6 +100,7 @@ def pipeline_steps(
             runtime.idempotency,
             runtime.timeouts(),
             problem_response,
+            runtime.releases,
         ),
     ]
 
@@ -205,12 +208,11 @@ async def answer(handler: Handler, ctx: RequestContext) -> Response:
         response.headers.setdefault(name, value)
     elapsed = time.monotonic() - ctx.arrived
     backend = ctx.reconcile_on or ctx.backend
-    REQUEST_SECONDS.labels(operation, str(response.status_code), backend or NO_BACKEND).observe(
+    REQUEST_SECONDS_BY.labels(operation, str(response.status_code), backend or NO_BACKEND).observe(
         elapsed
     )
-    access_log.info(
-        "request",
-        extra={
+    access_log.write(
+        {
             "correlation_id": ctx.correlation_id,
             "trace_id": ctx.trace.trace_id if ctx.trace else None,
             "method": request.method,
@@ -225,12 +227,12 @@ async def answer(handler: Handler, ctx: RequestContext) -> Response:
             "journal_id": ctx.journal_id,
             "replayed_by": ctx.replayed_by,
             "config_version": ctx.config_version,
-        },
+        }
     )
     return response
 
 
-def _endpoint(index: int, endpoint: Endpoint, version: str, clock: Callable[[], float]) -> object:
+def _endpoint(index: int, endpoint: Endpoint, version: str, clock: Callable[[], float]) -> Answer:
     """The ASGI endpoint of one operation under one version prefix (`version` is empty on an
     unversioned path: the versioning step decides it)."""
     spec = endpoint.spec
@@ -325,16 +327,43 @@ def dashboard_routes() -> list[Route]:
     )
 
 
-def operation_routes(clock: Callable[[], float] = time.time) -> list[Route]:
-    """Every operation under each version's prefix, and unversioned (the client's pinned
-    version, else the default)."""
-    routes = []
+def operation_answers(clock: Callable[[], float] = time.time) -> dict[tuple[str, str], Answer]:
+    """Every operation's answer by (method, path template): under each version's prefix, and
+    unversioned (the client's pinned version, else the default)."""
+    answers: dict[tuple[str, str], Answer] = {}
     for index, endpoint in enumerate(ENDPOINTS):
         for version in ("", *VERSIONS):
             prefix = f"/{version}" if version else ""
-            endpoint_answer = _endpoint(index, endpoint, version, clock)
-            routes.append(Route(prefix + endpoint.path, endpoint_answer, methods=[endpoint.method]))  # type: ignore[arg-type]
-    return routes
+            answers[(endpoint.method, prefix + endpoint.path)] = _endpoint(
+                index, endpoint, version, clock
+            )
+    return answers
+
+
+def operation_routes(answers: Mapping[tuple[str, str], Answer]) -> list[Route]:
+    """The same answers as Starlette routes: what the dict dispatch leaves to Starlette (HEAD
+    on a GET, and tests that mount the routes on an app of their own)."""
+    return [Route(path, answer, methods=[method]) for (method, path), answer in answers.items()]
+
+
+class GatewayApp(Starlette):
+    """The gateway's Starlette app, with the domain API dispatched by a dict lookup first
+    (`gateway.api.dispatch`); everything else goes through Starlette's router as usual."""
+
+    fast_routes: FastRoutes | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        fast = self.fast_routes
+        if fast is not None and scope["type"] == "http" and not scope.get("root_path"):
+            found = fast.match(scope["method"], scope["path"])
+            if found is not None:
+                endpoint, params = found
+                scope["app"] = self
+                scope["path_params"] = params
+                response = await endpoint(Request(scope, receive, send))
+                await response(scope, receive, send)
+                return
+        await super().__call__(scope, receive, send)
 
 
 async def metrics(request: Request) -> Response:
@@ -392,7 +421,8 @@ def build_app(
     ]
     routes += reference_routes()
     routes += dashboard_routes()
-    routes += operation_routes(clock)
+    answers = operation_answers(clock)
+    routes += operation_routes(answers)
 
     reloader: Reloader | None = None
     migrations: Migrations | None = None
@@ -428,11 +458,12 @@ def build_app(
             telemetry.shutdown()
         flush_logs()
 
-    app = Starlette(
+    app = GatewayApp(
         routes=routes,
         exception_handlers={HTTPException: _http_exception},
         lifespan=lifespan,
     )
+    app.fast_routes = FastRoutes(answers)
     # A path with a trailing slash is unknown like any other (404), never redirected: a
     # redirect would be built from the client's Host header and skip authentication.
     app.router.redirect_slashes = False

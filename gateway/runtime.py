@@ -23,6 +23,7 @@ from gateway.observability.metrics import ERP_RETRIES, JOURNAL_WRITE_FAILURES
 from gateway.pipeline.auth import Authenticator, build_authenticator
 from gateway.pipeline.entitlements import Entitlement, compile_entitlements
 from gateway.pipeline.ratelimit import erp_requests
+from gateway.pipeline.releases import PendingReleases
 from gateway.pipeline.versioning import VersionTable, compile_versions
 from gateway.routing.rules import RoutingTable, compile_routes
 from gateway.service.breaker import Breakers
@@ -50,6 +51,7 @@ class Runtime:
     breakers: Breakers
     journal: JournalLog
     audit: AuditTrail
+    releases: PendingReleases
     request_timeout_s: float = DEFAULT_REQUEST_TIMEOUT_S
 
     def timeouts(self) -> dict[str, float]:
@@ -65,6 +67,7 @@ class Runtime:
         closed (the ERPs' pools, the store)."""
         await self.journal.aclose()
         await self.audit.aclose()
+        await self.releases.aclose()
         await self.aclose_adapters()
         await self.store.aclose()
 
@@ -119,18 +122,20 @@ def build_runtime(
     """Compile a loaded configuration into the request path's runtime.
 
     `adapters` reuses live adapters by backend name (a reload keeps warm ERP connections);
-    `previous` hands over what lives as long as the process: the circuit breakers, the journal
-    and the audit trail (their settings updated from `config`).
+    `previous` hands over what lives as long as the process: the circuit breakers, the journal,
+    the audit trail (their settings updated from `config`) and the pending releases.
     """
     env = os.environ if env is None else env
     if previous is not None:
         breakers, journal, audit = previous.breakers, previous.journal, previous.audit
+        releases = previous.releases
         journal.retention = _retention(config)
         audit.max_entries = config.operations.audit.max_entries
     else:
         breakers = Breakers()
         journal = JournalLog(store.journal, _retention(config), _journal_failed)
         audit = AuditTrail(store.audit, config.operations.audit.max_entries, _audit_failed)
+        releases = PendingReleases(store)
     backends = {}
     for name, backend in config.backends.items():
         budget = config.rate_limits.backends.get(name)
@@ -153,6 +158,7 @@ def build_runtime(
         breakers=breakers,
         journal=journal,
         audit=audit,
+        releases=releases,
     )
 
 

@@ -9,7 +9,7 @@ import asyncio
 import contextlib
 import os
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -19,10 +19,12 @@ import redis.asyncio as aioredis
 from gateway.store.base import Store
 from gateway.store.memory import MemoryStore
 from gateway.store.redis import RedisStore
+from tests.redis_cluster import RedisClusterProcesses, redis_cluster_possible
 from tests.redis_server import REDIS_URL_ENV
 
 MEMORY = "memory"
 REDIS = "redis"
+CLUSTER = "cluster"  # a local three-master Redis Cluster (tests/redis_cluster.py)
 NO_REDIS = (
     f"{REDIS_URL_ENV} is not set: run `make test` (it finds or starts a Redis) "
     f"or set it to a redis:// URL"
@@ -83,6 +85,15 @@ def store_kind(request: pytest.FixtureRequest) -> str:
     return kind
 
 
+@pytest.fixture(scope="session")
+def redis_cluster() -> Iterator[RedisClusterProcesses]:
+    """A local three-master Redis Cluster for this session (skips without redis-server)."""
+    if not redis_cluster_possible():
+        pytest.skip("redis-server and redis-cli are needed for the Redis Cluster tests")
+    with RedisClusterProcesses() as cluster:
+        yield cluster
+
+
 @pytest.fixture
 def clock(store_kind: str) -> Clock:
     return ManualClock() if store_kind == MEMORY else RealClock()
@@ -116,10 +127,19 @@ async def redis_store() -> AsyncIterator[PrefixedRedisStore]:
 
 
 @pytest.fixture
-async def store(store_kind: str, clock: Clock) -> AsyncIterator[Store]:
+async def store(
+    store_kind: str, clock: Clock, request: pytest.FixtureRequest
+) -> AsyncIterator[Store]:
     if store_kind == MEMORY:
         assert isinstance(clock, ManualClock)
         yield MemoryStore(clock=clock)
+    elif store_kind == CLUSTER:
+        cluster: RedisClusterProcesses = request.getfixturevalue("redis_cluster")
+        store = RedisStore.cluster_from_url(cluster.node_url, prefix=unique_prefix())
+        try:
+            yield store
+        finally:
+            await store.aclose()  # the cluster goes with the session: no keys to delete
     else:
         async with prefixed_redis_store() as prefixed:
             yield prefixed.store

@@ -78,3 +78,4 @@ async def in_process_gateway(
         current = app.state.serving.runtime
         await current.journal.aclose()
         await current.audit.aclose()
+        await current.releases.aclose()

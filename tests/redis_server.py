@@ -49,9 +49,15 @@ class RedisProcess:
     """A private `redis-server` (no persistence) on 127.0.0.1, which can be stopped and
     started again on the same port, e.g. to test what the gateway does during an outage."""
 
-    def __init__(self, port: int | None = None, executable: str = "redis-server") -> None:
+    def __init__(
+        self,
+        port: int | None = None,
+        executable: str = "redis-server",
+        extra_args: tuple[str, ...] = (),
+    ) -> None:
         self.port = port or free_port()
         self._executable = executable
+        self._extra_args = extra_args
         self._dir = Path(tempfile.mkdtemp(prefix="gateway-redis-"))
         self._proc: subprocess.Popen[bytes] | None = None
 
@@ -79,6 +85,7 @@ class RedisProcess:
             "--save", "",
             "--appendonly", "no",
             "--dir", str(self._dir),
+            *self._extra_args,
         ]  # fmt: skip
         with log:
             self._proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)

@@ -31,6 +31,22 @@ NO_BACKEND = "none"  # the label of a request that never reached a backend
 _LATENCY = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 _ACCEPTANCE = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 3600.0)
 
+
+class Children:
+    """A metric's labelled children, kept by their label values: prometheus_client's `labels`
+    builds and locks on every call, which shows on the request path."""
+
+    def __init__(self, metric: Histogram) -> None:
+        self._metric = metric
+        self._children: dict[tuple[str, ...], Histogram] = {}
+
+    def labels(self, *values: str) -> Histogram:
+        child = self._children.get(values)
+        if child is None:
+            child = self._children[values] = self._metric.labels(*values)
+        return child
+
+
 # Technical.
 REQUEST_SECONDS = Histogram(
     "gateway_request_duration_seconds",
@@ -45,6 +61,8 @@ ERP_CALL_SECONDS = Histogram(
     ["backend", "erp_operation", "outcome"],
     buckets=_LATENCY,
 )
+REQUEST_SECONDS_BY = Children(REQUEST_SECONDS)
+ERP_CALL_SECONDS_BY = Children(ERP_CALL_SECONDS)
 ERP_RETRIES = Counter(
     "gateway_erp_retries_total",
     "HTTP requests to an ERP tried again, by backend and reason.",

@@ -7,9 +7,9 @@ Not spans or their export (see `spans.py`) and not the pipeline step (`gateway.p
 from __future__ import annotations
 
 import re
-import secrets
-import uuid
 from dataclasses import dataclass
+
+from gateway.domain.ids import new_uuid4, random_hex
 
 CORRELATION_HEADER = "X-Correlation-ID"
 _CORRELATION_RE = re.compile(r"[A-Za-z0-9._~+/=-]{1,128}")
@@ -42,12 +42,12 @@ def correlation_id_from(header: str | None) -> str:
     """The caller's correlation id when well-formed, else a fresh UUID."""
     if header and _CORRELATION_RE.fullmatch(header):
         return header
-    return str(uuid.uuid4())
+    return new_uuid4()
 
 
 def trace_context_from(traceparent: str | None, tracestate: str | None) -> TraceContext:
     """Continue a valid W3C trace, or start a new one (and drop tracestate with a bad parent)."""
-    span_id = secrets.token_hex(8)
+    span_id = random_hex(8)
     match = _TRACEPARENT_RE.match(traceparent.strip()) if traceparent else None
     if match:
         version, trace_id, parent_id, flags, rest = match.groups()
@@ -59,7 +59,7 @@ def trace_context_from(traceparent: str | None, tracestate: str | None) -> Trace
         )
         if valid:
             return TraceContext(trace_id, span_id, parent_id, flags, _valid_tracestate(tracestate))
-    return TraceContext(secrets.token_hex(16), span_id, None, "01", None)
+    return TraceContext(random_hex(16), span_id, None, "01", None)
 
 
 def _valid_tracestate(tracestate: str | None) -> str | None:

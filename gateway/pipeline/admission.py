@@ -30,6 +30,8 @@ from gateway.pipeline.ratelimit import (
     rate_limited,
     shed,
 )
+from gateway.pipeline.records import StaleRecord
+from gateway.pipeline.releases import PendingReleases
 from gateway.store.base import (
     BucketRequest,
     ClaimRequest,
@@ -57,12 +59,14 @@ class Admit:
         idempotency: IdempotencyPolicy,
         timeouts: Mapping[str, float],
         render_problem: RenderProblem,
+        releases: PendingReleases,
     ) -> None:
         self._store = store
         self._rate_limits = rate_limits
         self._idempotency = idempotency
         self._timeouts = timeouts  # each backend's timeout_s
         self._render_problem = render_problem
+        self.releases = releases
 
     async def __call__(self, ctx: RequestContext, call_next: Handler) -> Response:
         assert ctx.entitlement is not None, "authorization runs before admission"
@@ -76,10 +80,15 @@ class Admit:
             erp_bucket = erp_requests(ctx.backend, budget)
             buckets.append(erp_bucket)
             slot = erp_slot(ctx.backend, budget, self._timeouts[ctx.backend])
-        claim = claim_request(ctx, self._idempotency)
+        claim = claim_request(ctx, self._idempotency, ctx.backend)
+        # A record the records step took from its hints is read fresh in the same round trip.
+        hinted = (ctx.record.gateway_id,) if ctx.record_hinted and ctx.record is not None else ()
+        reads = (*hinted, *ctx.related_ids)
+        back = self.releases.take()
         try:
-            admission = await self._store.admit(buckets, slot, claim)
+            admission = await self._store.admit(buckets, slot, claim, reads, back)
         except StoreUnavailable:
+            self.releases.restore(back)
             # Limits may fail open (a setting); exactly-once may not: without the store, no
             # claim, so a keyed request is refused as retryable.
             if claim is not None or self._rate_limits.on_store_error == "closed":
@@ -93,6 +102,15 @@ class Admit:
         # given back if this request is refused or answered without calling the ERP.
         counted = erp_bucket if erp_bucket is not None and admission.rates[-1].allowed else None
         held = _Held(held_slot, held_claim, counted)
+        if hinted and admission.records[0] != ctx.record:
+            # Decided on a stale hint: give back everything, the client's request included,
+            # and let the records step send the request through again with the fresh record.
+            counted_here = [b for b, r in zip(buckets, admission.rates, strict=True) if r.allowed]
+            with contextlib.suppress(StoreUnavailable):
+                await self._store.settle(held_slot, held_claim, None, 0.0, counted_here)
+            raise StaleRecord(admission.records[0])
+        ctx.record_hinted = False
+        ctx.related = dict(zip(ctx.related_ids, admission.records[len(hinted) :], strict=True))
         client_rate = admission.rates[0]
         ctx.response_headers["RateLimit-Policy"] = policy_header(tier, tier_config)
         ctx.response_headers["RateLimit"] = limit_header(tier, client_rate)
@@ -123,8 +141,9 @@ class Admit:
                 # An earlier attempt reached this ERP with an unknown outcome: go back there
                 # (even if the routes changed since) and look for its document first.
                 ctx.reconcile_on = earlier.backend
-            # The ERP-call layer marks the key as forwarded just before the first ERP call (not
-            # here: a request refused before it reaches an ERP may be fixed and sent again).
+            # Marked forwarded with the claim (to the routed backend; an earlier attempt's
+            # stays): a request refused before it reaches an ERP takes that back when it
+            # settles, so that it may be fixed and sent again as new.
             ctx.claim = held_claim
         return await self._run(ctx, call_next, held)
 
@@ -164,11 +183,21 @@ class Admit:
         self, ctx: RequestContext, held: _Held, outcome: StoredResponse | None, hold_s: float = 0.0
     ) -> None:
         refunds = [held.erp_bucket] if held.erp_bucket is not None and not ctx.forwarded else []
-        if held.slot is None and held.claim is None and not refunds:
+        if held.claim is None:
+            # No outcome to store: the client need not wait (see `releases.py`).
+            self.releases.add(held.slot, refunds)
             return
+        # A claim marked forwarded at admission whose request never reached an ERP.
+        unforward = held.claim.backend is not None and not ctx.forwarded
         try:
             await self._store.settle(
-                held.slot, held.claim, outcome, self._idempotency.retention_s, refunds, hold_s
+                held.slot,
+                held.claim,
+                outcome,
+                self._idempotency.retention_s,
+                refunds,
+                hold_s,
+                unforward,
             )
         except StoreUnavailable:
             # The answer is already decided; what was held runs out with its lease, and an

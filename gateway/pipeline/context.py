@@ -67,6 +67,13 @@ class RequestContext:
     query: Any = None  # body step: the validated query model
     record: XrefRecord | None = None  # records step: the record the request addresses
     legal_entity: str | None = None  # records step
+    # records step: `record` is this process's last knowledge of it, not read for this
+    # request; admission reads it fresh in its round trip and checks (see `records.py`).
+    record_hinted: bool = False
+    # records step: other records the handler will read (the customer an order names), which
+    # admission reads in its round trip into `related` (None where there is none).
+    related_ids: tuple[str, ...] = ()
+    related: dict[str, XrefRecord | None] = field(default_factory=dict)
     backend: str | None = None  # routing step: the system of record for this request
     route: RouteDecision | None = None  # routing step
     routed_at: float | None = None  # routing step: the wall clock when it decided

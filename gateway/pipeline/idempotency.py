@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import uuid
 
 from starlette.responses import Response
 
 from gateway.config.idempotency import IdempotencyPolicy, Requirement
 from gateway.domain.errors import Code, GatewayError
+from gateway.domain.ids import random_hex
 from gateway.pipeline.context import RequestContext
 from gateway.store.base import ClaimRequest, IdempotencyClaim, StoredResponse
 
@@ -81,9 +81,11 @@ def fingerprint(ctx: RequestContext) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def claim_request(ctx: RequestContext, policy: IdempotencyPolicy) -> ClaimRequest | None:
-    """The claim this request makes, if its operation takes keys and it sent one; 400 when a
-    required key is missing or a key is malformed."""
+def claim_request(
+    ctx: RequestContext, policy: IdempotencyPolicy, backend: str | None = None
+) -> ClaimRequest | None:
+    """The claim this request makes, if its operation takes keys and it sent one, marked
+    forwarded to `backend` when given; 400 when a required key is missing or malformed."""
     requirement = policy.operations.get(ctx.spec.operation, Requirement.OFF)
     if requirement is Requirement.OFF:
         return None
@@ -101,9 +103,10 @@ def claim_request(ctx: RequestContext, policy: IdempotencyPolicy) -> ClaimReques
     return ClaimRequest(
         key=f"{ctx.client_id}:{key}",  # scoped to the caller, never global
         fingerprint=fingerprint(ctx),
-        owner=uuid.uuid4().hex,
+        owner=random_hex(16),
         lease_s=policy.lease_s,
         retention_s=policy.retention_s,
+        backend=backend,
     )
 
 

@@ -19,7 +19,6 @@ import json
 import os
 import socket
 import time
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -27,6 +26,7 @@ from typing import Any
 from starlette.responses import Response
 
 from gateway.domain.errors import Category, ClientAborted, Code, ErpFailure, GatewayError
+from gateway.domain.ids import random_bytes
 from gateway.domain.operations import WRITE_OPERATIONS, Operation
 from gateway.observability.metrics import CUSTOMERS_CREATED, ORDER_ACCEPTANCE_SECONDS, ORDERS
 from gateway.pipeline.chain import Handler
@@ -91,7 +91,7 @@ def transaction_id(client_id: str, idempotency_key: str | None) -> str:
     """A transaction's journal id: from its client and Idempotency-Key, so that every attempt
     under that key joins one entry; random for a request without a key."""
     if idempotency_key is None:
-        digest = uuid.uuid4().bytes
+        digest = random_bytes(16)
     else:
         digest = hashlib.sha256(f"{client_id}\0{idempotency_key}".encode()).digest()
     return "tx_" + base64.b32encode(digest).decode().lower().rstrip("=")[:26]

@@ -8,10 +8,10 @@ the Store, which runs the GCRA arithmetic (`gateway.store.gcra`). The policy fil
 from __future__ import annotations
 
 import math
-import uuid
 
 from gateway.config.rate_limits import BackendBudget, TierConfig
 from gateway.domain.errors import QUOTA_EXCEEDED_TYPE, Code, GatewayError
+from gateway.domain.ids import random_hex
 from gateway.pipeline.context import RequestContext
 from gateway.store.base import BucketRequest, RateDecision, SlotRequest
 
@@ -50,7 +50,7 @@ def erp_requests(backend: str, budget: BackendBudget) -> BucketRequest:
 def erp_slot(backend: str, budget: BackendBudget, timeout_s: float) -> SlotRequest:
     """One of an ERP's in-flight slots: a lease that outlives the ERP interaction."""
     lease_s = timeout_s + _ERP_LEASE_MARGIN_S
-    return SlotRequest(f"erp:{backend}:in-flight", budget.max_in_flight, uuid.uuid4().hex, lease_s)
+    return SlotRequest(f"erp:{backend}:in-flight", budget.max_in_flight, random_hex(16), lease_s)
 
 
 def rate_limited(tier: str, decision: RateDecision) -> GatewayError:

@@ -15,7 +15,7 @@ from typing import Any, Protocol, TypeVar, cast
 
 from gateway.adapters.base import CallContext, ErpAdapter
 from gateway.domain.errors import Code, ErpFailure, GatewayError, GatewayReferenceTaken
-from gateway.observability.metrics import ERP_CALL_SECONDS
+from gateway.observability.metrics import ERP_CALL_SECONDS_BY
 from gateway.observability.spans import Telemetry, erp_span
 from gateway.pipeline.context import RequestContext
 from gateway.service.breaker import CircuitBreaker
@@ -74,11 +74,12 @@ class ErpCalls:
         try:
             trial = binding.breaker.admit()  # an open breaker refuses before anything is sent
         except ErpFailure:
-            ERP_CALL_SECONDS.labels(name, "none", "breaker_open").observe(0.0)
+            ERP_CALL_SECONDS_BY.labels(name, "none", "breaker_open").observe(0.0)
             raise
-        if not ctx.forwarded and ctx.claim is not None:
+        if not ctx.forwarded and ctx.claim is not None and ctx.claim.backend is None:
             # From here on the outcome may be the ERP's: a retry under this key reconciles
-            # with this ERP first instead of submitting blindly.
+            # with this ERP first instead of submitting blindly. (A claim admission marked
+            # forwarded already, with the backend it was routed to, needs no second mark.)
             await self._store.mark_forwarded(ctx.claim.key, ctx.claim.owner, name)
         ctx.forwarded = True
         if ctx.submitted_at is None:
@@ -103,7 +104,9 @@ class ErpCalls:
             outcome = "abandoned"
             raise
         finally:
-            ERP_CALL_SECONDS.labels(name, named.used, outcome).observe(time.monotonic() - started)
+            ERP_CALL_SECONDS_BY.labels(name, named.used, outcome).observe(
+                time.monotonic() - started
+            )
         binding.breaker.succeeded(trial)
         return result
 

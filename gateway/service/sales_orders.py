@@ -57,7 +57,10 @@ class SalesOrders:
         pointer = "/customer_id"
         entitlement = ctx.entitlement
         assert entitlement is not None, "authorization runs before handlers"
-        record = await self._store.get_xref(customer_id)
+        if customer_id in ctx.related:  # read with the request's admission
+            record = ctx.related[customer_id]
+        else:
+            record = await self._store.get_xref(customer_id)
         if (
             record is None
             or record.kind is not Kind.CUSTOMER

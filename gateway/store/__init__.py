@@ -12,13 +12,18 @@ from gateway.store.memory import MemoryStore
 from gateway.store.redis import RedisStore
 
 # URL schemes redis-py connects to; anything else is a configuration mistake, not a memory store.
-REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
+# `+cluster`: the URL names one node of a Redis Cluster.
+CLUSTER_SCHEMES = ("redis+cluster://", "rediss+cluster://")
+REDIS_SCHEMES = ("redis://", "rediss://", "unix://", *CLUSTER_SCHEMES)
 
 
 def open_store(url: str | None, *, prefix: str = "gw:") -> Store:
-    """The store a URL names: none or empty -> the embedded memory store; a Redis URL -> Redis."""
+    """The store a URL names: none or empty -> the embedded memory store; a Redis URL -> Redis;
+    `redis+cluster://` or `rediss+cluster://` and one node's address -> a Redis Cluster."""
     if not url:
         return MemoryStore()
+    if url.startswith(CLUSTER_SCHEMES):
+        return RedisStore.cluster_from_url(url.replace("+cluster", "", 1), prefix=prefix)
     if url.startswith(REDIS_SCHEMES):
         return RedisStore.from_url(url, prefix=prefix)
     # The URL itself may hold a password: name the accepted schemes, never echo it.
@@ -36,7 +41,8 @@ def store_description(url: str | None) -> str:
         host = parts.netloc.rpartition("@")[2]
         user = f"{parts.username}:" if parts.username else ""
         parts = parts._replace(netloc=f"{user}***@{host}")
-    return f"Redis {urlunsplit(parts)}"
+    kind = "Redis Cluster" if url.startswith(CLUSTER_SCHEMES) else "Redis"
+    return f"{kind} {urlunsplit(parts)}"
 
 
 __all__ = ["MemoryStore", "RedisStore", "Store", "open_store", "store_description"]

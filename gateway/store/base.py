@@ -210,12 +210,29 @@ class ClaimRequest:
 
 
 @dataclass(frozen=True)
+class GiveBack:
+    """Slots to release, and buckets to give one request back to (counted, never served):
+    what requests that store no outcome give back, in a batch."""
+
+    slots: Sequence[SlotRequest] = ()
+    refunds: Sequence[BucketRequest] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.slots or self.refunds)
+
+
+NOTHING_BACK = GiveBack()
+
+
+@dataclass(frozen=True)
 class Admission:
-    """What `admit` decided: one RateDecision per bucket, the slot, the claim."""
+    """What `admit` decided: one RateDecision per bucket, the slot, the claim, and the xref
+    records it was asked to read (fresh, in order; None where there is none)."""
 
     rates: list[RateDecision]
     slot_taken: bool | None
     claim: IdempotencyClaim | None
+    records: list[XrefRecord | None] = field(default_factory=list)
 
 
 class Store(Protocol):
@@ -304,9 +321,11 @@ class Store(Protocol):
         """Store the definitive outcome if `owner` still holds the claim (compare-and-set)."""
         ...
 
-    async def release_idempotency(self, key: str, owner: str) -> bool:
+    async def release_idempotency(self, key: str, owner: str, *, unforward: bool = False) -> bool:
         """Drop the in-flight claim if `owner` holds it (compare-and-delete), keeping what is
-        known of earlier forwarding so the next claimer reconciles."""
+        known of earlier forwarding so the next claimer reconciles. With `unforward`, the claim
+        was marked forwarded at admission but never reached an ERP: that attempt is taken back
+        (and the key forgotten if it was its only one)."""
         ...
 
     async def forget_refusal(self, key: str) -> bool:
@@ -321,10 +340,13 @@ class Store(Protocol):
         buckets: Sequence[BucketRequest],
         slot: SlotRequest | None,
         claim: ClaimRequest | None,
+        reads: Sequence[str] = (),
+        back: GiveBack = NOTHING_BACK,
     ) -> Admission:
-        """Every bucket checked, the slot taken and the key claimed (and, if claimed with a
-        backend, marked forwarded) in one round trip. Each decision is atomic on its own; the
-        caller gives back what it does not use (`settle`)."""
+        """`back` given back first (as `give_back`), then every bucket checked, the slot taken
+        and the key claimed (and, if claimed with a backend, marked forwarded), and the xref
+        records of `reads` (gateway ids) read, in one round trip. Each decision is atomic on
+        its own; the caller gives back what it does not use (`settle`)."""
         ...
 
     async def settle(
@@ -335,9 +357,16 @@ class Store(Protocol):
         retention_s: float = 0.0,
         refunds: Sequence[BucketRequest] = (),
         hold_s: float = 0.0,
+        unforward: bool = False,
     ) -> None:
-        """Release the slot, complete the claim with `response` (or, when None, release it, or
-        with `hold_s` keep it in progress that much longer: an ERP that may still commit must
-        not see the request again before then) and give back one request to each of `refunds`
-        (counted at admission, never served), in one round trip."""
+        """Release the slot, complete the claim with `response` (or, when None, release it
+        (`unforward`: see `release_idempotency`), or with `hold_s` keep it in progress that much
+        longer: an ERP that may still commit must not see the request again before then) and
+        give back one request to each of `refunds` (counted at admission, never served), in
+        one round trip."""
+        ...
+
+    async def give_back(self, back: GiveBack) -> None:
+        """Release `back`'s slots and give back one request to each of its refunds, in one
+        round trip (see `gateway.pipeline.releases`)."""
         ...

@@ -28,6 +28,7 @@ from typing import Any, Protocol, cast
 import redis.asyncio as aioredis
 
 from gateway.store.buffered import BufferedWriter
+from gateway.store.redis_batch import Batch
 from gateway.store.redis_errors import unavailable_as_problem
 
 MAX_PAGE = 200
@@ -314,31 +315,26 @@ class RedisJournal:
 
     async def write(self, records: Sequence[JournalRecord], retention: JournalRetention) -> None:
         retention_ms = max(1, _ms(retention.retention_s))
-        with unavailable_as_problem():
-            async with self._redis.pipeline(transaction=False) as pipe:
-                for record in records:
-                    key = self._entry_key(record.id)
-                    args: list[Any] = [
-                        record.id,
-                        _ms(record.arrived_at),
-                        _ms(record.ended_at),
-                        retention_ms,
-                        "1" if record.open else "0",
-                        len(record.states),
-                        *(json.dumps(s, separators=(",", ":")) for s in record.states),
-                        "1" if record.settles else "0",
-                    ]
-                    for name, value in record.fields.items():
-                        args += [name, json.dumps(value, separators=(",", ":"))]
-                    keys = [key, key + ":states", self._index, self._open]
-                    await cast(Any, self._write)(keys=keys, args=args, client=pipe)
-                oldest = _ms(time.time() - retention.retention_s)
-                await cast(Any, self._trim)(
-                    keys=[self._index, self._open],
-                    args=[self._base + "tx:", oldest, retention.max_entries],
-                    client=pipe,
-                )
-                await pipe.execute()
+        batch = Batch()
+        for record in records:
+            key = self._entry_key(record.id)
+            args: list[Any] = [
+                record.id,
+                _ms(record.arrived_at),
+                _ms(record.ended_at),
+                retention_ms,
+                "1" if record.open else "0",
+                len(record.states),
+                *(json.dumps(s, separators=(",", ":")) for s in record.states),
+                "1" if record.settles else "0",
+            ]
+            for name, value in record.fields.items():
+                args += [name, json.dumps(value, separators=(",", ":"))]
+            batch.script(self._write, [key, key + ":states", self._index, self._open], args)
+        oldest = _ms(time.time() - retention.retention_s)
+        trim_args = [self._base + "tx:", oldest, retention.max_entries]
+        batch.script(self._trim, [self._index, self._open], trim_args)
+        await batch.send(self._redis)
 
     async def entry(self, entry_id: str) -> dict[str, Any] | None:
         found = await self._entries([entry_id])

@@ -12,11 +12,13 @@ from dataclasses import dataclass, replace
 from gateway.domain.operations import Kind
 from gateway.store.audit import AuditStore, MemoryAudit
 from gateway.store.base import (
+    NOTHING_BACK,
     Admission,
     Binding,
     BindOutcome,
     BucketRequest,
     ClaimRequest,
+    GiveBack,
     IdempotencyClaim,
     RateDecision,
     SlotRequest,
@@ -227,10 +229,15 @@ class MemoryStore:
         del self._leases[key]
         return True
 
-    async def release_idempotency(self, key: str, owner: str) -> bool:
+    async def release_idempotency(self, key: str, owner: str, *, unforward: bool = False) -> bool:
         if self._owned_lease(key, owner, self._now()) is None:
             return False
         del self._leases[key]
+        record = self._records.get(key)
+        if unforward and record is not None:
+            record.attempts -= 1
+            if record.attempts <= 0:
+                del self._records[key]
         return True
 
     async def forget_refusal(self, key: str) -> bool:
@@ -293,7 +300,10 @@ class MemoryStore:
         buckets: Sequence[BucketRequest],
         slot: SlotRequest | None,
         claim: ClaimRequest | None,
+        reads: Sequence[str] = (),
+        back: GiveBack = NOTHING_BACK,
     ) -> Admission:
+        await self.give_back(back)
         rates = [await self.rate_limit(b.key, b.rate_per_s, b.burst) for b in buckets]
         taken = None
         if slot is not None:
@@ -305,7 +315,8 @@ class MemoryStore:
             )
             if outcome.state == "claimed" and claim.backend is not None:
                 await self.mark_forwarded(claim.key, claim.owner, claim.backend)
-        return Admission(rates, taken, outcome)
+        records = await self.get_xrefs(reads) if reads else []
+        return Admission(rates, taken, outcome, records)
 
     async def settle(
         self,
@@ -315,11 +326,9 @@ class MemoryStore:
         retention_s: float = 0.0,
         refunds: Sequence[BucketRequest] = (),
         hold_s: float = 0.0,
+        unforward: bool = False,
     ) -> None:
-        for bucket in refunds:
-            self._refund(bucket)
-        if slot is not None:
-            await self.release_slot(slot.key, slot.token)
+        await self.give_back(GiveBack([slot] if slot is not None else [], refunds))
         if claim is not None:
             if response is None and hold_s > 0:
                 now = self._now()
@@ -327,6 +336,12 @@ class MemoryStore:
                 if lease is not None:
                     lease.expires_at = now + hold_s
             elif response is None:
-                await self.release_idempotency(claim.key, claim.owner)
+                await self.release_idempotency(claim.key, claim.owner, unforward=unforward)
             else:
                 await self.complete_idempotency(claim.key, claim.owner, response, retention_s)
+
+    async def give_back(self, back: GiveBack) -> None:
+        for bucket in back.refunds:
+            self._refund(bucket)
+        for slot in back.slots:
+            await self.release_slot(slot.key, slot.token)

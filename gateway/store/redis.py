@@ -13,19 +13,21 @@ from collections.abc import Callable, Sequence
 from typing import Any, cast
 
 import redis.asyncio as aioredis
+from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.commands.core import AsyncScript
-from redis.exceptions import NoScriptError
 
 from gateway.domain.operations import Kind
 from gateway.store.audit import AuditStore, RedisAudit
 from gateway.store.base import (
+    NOTHING_BACK,
     Admission,
     Binding,
     BindOutcome,
     BucketRequest,
     ClaimRequest,
+    GiveBack,
     IdempotencyClaim,
     RateDecision,
     SlotRequest,
@@ -35,6 +37,7 @@ from gateway.store.base import (
 )
 from gateway.store.gcra import REMAINING_EPSILON
 from gateway.store.journal import JournalStore, RedisJournal
+from gateway.store.redis_batch import Batch
 from gateway.store.redis_errors import unavailable_as_problem
 from gateway.store.shadow import RedisShadow, ShadowStore
 
@@ -216,9 +219,12 @@ return 0
 """
 
 RELEASE_IDEMPOTENCY = """
--- ARGV[1] owner
+-- ARGV[1] owner, ARGV[2] '1': take back the attempt admission marked (it reached no ERP)
 if redis.call('HGET', KEYS[2], 'owner') == ARGV[1] then
   redis.call('DEL', KEYS[2])
+  if ARGV[2] == '1' and redis.call('HINCRBY', KEYS[1], 'attempts', -1) <= 0 then
+    redis.call('DEL', KEYS[1])
+  end
   return 1
 end
 return 0
@@ -254,6 +260,17 @@ def _text(value: bytes | str | None) -> str | None:
     return value
 
 
+class _Cluster(RedisCluster):
+    """redis-py's asyncio cluster client, set up before its first command: commands sent at
+    once on a fresh client look up command policies on a node that is not set up yet, and
+    share one of its connections (seen as "Connection closed by server")."""
+
+    async def execute_command(self, *args: Any, **kwargs: Any) -> Any:
+        if self._initialize:
+            await self.initialize()
+        return await super().execute_command(*args, **kwargs)
+
+
 class RedisStore:
     """A `Store` on Redis (or any cluster node set), shared by every gateway process."""
 
@@ -274,19 +291,7 @@ class RedisStore:
         self._release = client.register_script(RELEASE_IDEMPOTENCY)
         self._hold = client.register_script(HOLD_IDEMPOTENCY)
         self._forget = client.register_script(FORGET_REFUSAL)
-        self._scripts = [
-            self._put_xref,
-            self._bind_document,
-            self._rate_limit,
-            self._refund,
-            self._acquire_slot,
-            self._claim,
-            self._mark_forwarded,
-            self._complete,
-            self._release,
-            self._hold,
-            self._forget,
-        ]
+        self._loaded = False  # every script loaded on every node, before the first pipeline
 
     @classmethod
     def from_url(
@@ -310,6 +315,28 @@ class RedisStore:
             retry=Retry(NoBackoff(), 0),
         )
         return cls(aioredis.Redis.from_pool(pool), prefix)
+
+    @classmethod
+    def cluster_from_url(
+        cls,
+        url: str,
+        *,
+        prefix: str = "gw:",
+        max_connections: int = 64,
+        socket_timeout_s: float = 1.0,
+        connect_timeout_s: float = 0.5,
+    ) -> RedisStore:
+        """A store on a Redis Cluster, found from one of its nodes (`url`, a redis:// or
+        rediss:// URL): redis-py's cluster client follows the slots to the right node. Every
+        key a script touches shares one hash tag (see the key layout in the README)."""
+        client = _Cluster.from_url(
+            url,
+            max_connections=max_connections,
+            socket_timeout=socket_timeout_s,
+            socket_connect_timeout=connect_timeout_s,
+            retry=Retry(NoBackoff(), 0),
+        )
+        return cls(cast(aioredis.Redis, client), prefix)
 
     async def ping(self) -> None:
         with unavailable_as_problem():
@@ -427,7 +454,7 @@ class RedisStore:
             erp_key = self._erp_key(document.backend, record.kind, document.erp_id)
             calls.append((i, [key, erp_key], [binding.gateway_id, _text(raw), bound.to_json()]))
 
-        def fill(pipe: Any) -> None:
+        def fill(pipe: Batch) -> None:
             for _, call_keys, args in calls:
                 self._queue(pipe, self._bind_document, call_keys, args)
 
@@ -519,9 +546,10 @@ class RedisStore:
             done = await self._run(self._complete, self._idempotency_keys(key), args)
         return bool(done)
 
-    async def release_idempotency(self, key: str, owner: str) -> bool:
+    async def release_idempotency(self, key: str, owner: str, *, unforward: bool = False) -> bool:
+        args = [owner, "1" if unforward else "0"]
         with unavailable_as_problem():
-            done = await self._run(self._release, self._idempotency_keys(key), [owner])
+            done = await self._run(self._release, self._idempotency_keys(key), args)
         return bool(done)
 
     async def forget_refusal(self, key: str) -> bool:
@@ -535,6 +563,8 @@ class RedisStore:
         buckets: Sequence[BucketRequest],
         slot: SlotRequest | None,
         claim: ClaimRequest | None,
+        reads: Sequence[str] = (),
+        back: GiveBack = NOTHING_BACK,
     ) -> Admission:
         calls = [
             (self._rate_limit, [self._key("rate:", b.key)], self._rate_args(b.rate_per_s, b.burst))
@@ -550,16 +580,23 @@ class RedisStore:
                 # Queued after the claim: a no-op unless this request just became the owner.
                 calls.append((self._mark_forwarded, keys, [claim.owner, claim.backend]))
 
-        def fill(pipe: Any) -> None:
+        def fill(pipe: Batch) -> None:
+            self._queue_give_back(pipe, back)
             for script, keys, args in calls:
                 self._queue(pipe, script, keys, args)
+            for gateway_id in reads:
+                pipe.command("GET", self._xref_key(gateway_id))
 
-        replies = await self._pipelined(fill)
+        replies = (await self._pipelined(fill))[len(back.refunds) + len(back.slots) :]
+        records = [
+            None if raw is None else XrefRecord.from_json(raw)
+            for raw in replies[len(replies) - len(reads) :]
+        ]
+        rest = replies[len(buckets) : len(replies) - len(reads)]
         rates = [self._rate_decision(r) for r in replies[: len(buckets)]]
-        rest = replies[len(buckets) :]
         taken = bool(rest.pop(0)) if slot is not None else None
         outcome = self._claim_outcome(rest[0]) if claim is not None else None
-        return Admission(rates, taken, outcome)
+        return Admission(rates, taken, outcome, records)
 
     async def settle(
         self,
@@ -569,25 +606,34 @@ class RedisStore:
         retention_s: float = 0.0,
         refunds: Sequence[BucketRequest] = (),
         hold_s: float = 0.0,
+        unforward: bool = False,
     ) -> None:
 
-        def fill(pipe: Any) -> None:
-            for bucket in refunds:
-                key = [self._key("rate:", bucket.key)]
-                self._queue(pipe, self._refund, key, [repr(float(bucket.rate_per_s))])
-            if slot is not None:
-                pipe.zrem(self._key("slots:", slot.key), slot.token)
+        def fill(pipe: Batch) -> None:
+            self._queue_give_back(pipe, GiveBack([slot] if slot is not None else [], refunds))
             if claim is not None:
                 keys = self._idempotency_keys(claim.key)
                 if response is None and hold_s > 0:
                     self._queue(pipe, self._hold, keys, [claim.owner, _ms(hold_s)])
                 elif response is None:
-                    self._queue(pipe, self._release, keys, [claim.owner])
+                    release = [claim.owner, "1" if unforward else "0"]
+                    self._queue(pipe, self._release, keys, release)
                 else:
                     args = [claim.owner, response.to_json(), _ms(retention_s)]
                     self._queue(pipe, self._complete, keys, args)
 
         await self._pipelined(fill)
+
+    async def give_back(self, back: GiveBack) -> None:
+        if back:
+            await self._pipelined(lambda pipe: self._queue_give_back(pipe, back))
+
+    def _queue_give_back(self, pipe: Batch, back: GiveBack) -> None:
+        for bucket in back.refunds:
+            key = [self._key("rate:", bucket.key)]
+            self._queue(pipe, self._refund, key, [repr(float(bucket.rate_per_s))])
+        for slot in back.slots:
+            pipe.command("ZREM", self._key("slots:", slot.key), slot.token)
 
     # -- keys ----------------------------------------------------------------------------
     def _key(self, family: str, key: str) -> str:
@@ -616,28 +662,22 @@ class RedisStore:
     async def _run(script: AsyncScript, keys: list[str], args: list[Any]) -> Any:
         return await cast(Any, script)(keys=keys, args=args)
 
-    async def _pipelined(self, fill: Callable[[Any], None]) -> list[Any]:
-        """The commands `fill` queues, sent in one round trip (no MULTI: each script is atomic
-        on its own, and their keys may live in different cluster slots)."""
-        with unavailable_as_problem():
-            pipe = self._redis.pipeline(transaction=False)
-            fill(pipe)
-            replies: list[Any] = await pipe.execute(raise_on_error=False)
-            if any(isinstance(r, NoScriptError) for r in replies):
-                # Redis restarted or flushed its scripts: load them and send the batch again.
-                for script in self._scripts:
+    async def _pipelined(self, fill: Callable[[Batch], None]) -> list[Any]:
+        """The commands `fill` queues, sent in one round trip (see `redis_batch.py`)."""
+        if not self._loaded:
+            # Loaded up front, so that a pipeline's scripts all run in the order queued (one
+            # missing on a node is sent again after the others; see `redis_batch.py`).
+            with unavailable_as_problem():
+                for script in self._all_scripts():
                     await self._redis.script_load(script.script)
-                pipe = self._redis.pipeline(transaction=False)
-                fill(pipe)
-                replies = await pipe.execute(raise_on_error=False)
-        for reply in replies:
-            if isinstance(reply, Exception):
-                with unavailable_as_problem():
-                    raise reply
-        return replies
+            self._loaded = True
+        batch = Batch()
+        fill(batch)
+        return await batch.send(self._redis)
+
+    def _all_scripts(self) -> list[AsyncScript]:
+        return [v for v in vars(self).values() if isinstance(v, AsyncScript)]
 
     @staticmethod
-    def _queue(pipe: Any, script: AsyncScript, keys: list[str], args: list[Any]) -> None:
-        # EVALSHA directly: redis-py's script-in-pipeline support checks SCRIPT EXISTS first,
-        # which would cost a second round trip on every request.
-        pipe.evalsha(script.sha, len(keys), *keys, *args)
+    def _queue(batch: Batch, script: AsyncScript, keys: list[str], args: list[Any]) -> None:
+        batch.script(script, keys, args)

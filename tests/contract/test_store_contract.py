@@ -22,6 +22,7 @@ from gateway.store.base import (
     BucketRequest,
     ClaimRequest,
     ErpDocument,
+    GiveBack,
     SlotRequest,
     Store,
     StoredResponse,
@@ -30,7 +31,7 @@ from gateway.store.base import (
 )
 from gateway.store.memory import SWEEP_INTERVAL_S
 from gateway.store.redis import RedisStore
-from tests.conftest import Clock, ManualClock, PrefixedRedisStore
+from tests.conftest import CLUSTER, MEMORY, REDIS, Clock, ManualClock, PrefixedRedisStore
 from tests.redis_server import RedisProcess, redis_server_installed
 from tests.servers import free_port
 
@@ -38,6 +39,19 @@ LEASE_S = 0.1  # short, so a lost lease runs out within the test
 RETENTION_S = 30.0
 WAIT_PAST_LEASE_S = LEASE_S * 1.5
 CONNECT_TIMEOUT_S = 0.5
+
+
+@pytest.fixture(
+    params=[
+        MEMORY,
+        pytest.param(REDIS, marks=pytest.mark.redis),
+        pytest.param(CLUSTER, marks=pytest.mark.redis),
+    ]
+)
+def store_kind(request: pytest.FixtureRequest) -> str:
+    """The contract holds on the memory store, on one Redis and on a Redis Cluster."""
+    kind: str = request.param
+    return kind
 
 
 def xref(
@@ -607,6 +621,31 @@ async def test_admit_decides_buckets_slot_and_claim_together(store: Store) -> No
     assert third.slot_taken is True  # settled: the slot is free again
     assert third.claim is not None and third.claim.state == "completed"
     assert third.claim.response == response()
+
+
+async def test_admit_gives_back_first_and_reads_the_records_it_is_asked_for(
+    store: Store,
+) -> None:
+    record = await store.put_xref(xref("so_adm1", erp_id="adm-4711"))
+    held = SlotRequest("adm-one", 1, "t1", 10.0)
+    assert await store.acquire_slot(held.key, 1, held.token, 10.0)
+    erp = BucketRequest("adm-refund", 1.0, 1)
+    assert (await store.rate_limit(erp.key, 1.0, 1)).allowed
+
+    admitted = await store.admit(
+        [erp],
+        SlotRequest("adm-one", 1, "t2", 10.0),
+        None,
+        reads=["so_adm1", "so_unknown"],
+        back=GiveBack([held], [erp]),
+    )
+    # Given back before deciding: the one slot and the bucket's one request are free again.
+    assert admitted.slot_taken is True
+    assert [r.allowed for r in admitted.rates] == [True]
+    assert admitted.records == [record, None]
+
+    await store.give_back(GiveBack([SlotRequest("adm-one", 1, "t2", 10.0)], []))
+    assert (await store.admit([], SlotRequest("adm-one", 1, "t3", 10.0), None)).slot_taken
 
 
 async def test_an_admitted_claim_is_marked_forwarded_and_keeps_its_first_backend(

@@ -25,6 +25,7 @@ from tests.configs import (
     write_config,
 )
 from tests.e2e.gateways import client_for, start_gateway, token_for
+from tests.redis_cluster import RedisClusterProcesses
 from tests.redis_server import RedisProcess, redis_server_installed
 from tests.servers import PYTHON, free_port, run_process
 
@@ -108,6 +109,20 @@ def redis_gateways(
         **gateway_env,
         "GATEWAY_CONFIG_DIR": str(prod_config_dir),
         "GATEWAY_REDIS_URL": private_redis.url,
+    }
+    with start_gateway(env) as (first, _), start_gateway(env) as (second, _):
+        yield first, second
+
+
+@pytest.fixture(scope="session")
+def cluster_gateways(
+    gateway_env: dict[str, str], prod_config_dir: Path, redis_cluster: RedisClusterProcesses
+) -> Iterator[tuple[str, str]]:
+    """Two gateway processes sharing a three-master Redis Cluster (`redis+cluster://`)."""
+    env = {
+        **gateway_env,
+        "GATEWAY_CONFIG_DIR": str(prod_config_dir),
+        "GATEWAY_REDIS_URL": redis_cluster.url,
     }
     with start_gateway(env) as (first, _), start_gateway(env) as (second, _):
         yield first, second

@@ -24,12 +24,16 @@ from tests.e2e.gateways import client_for, start_gateway
 ERP_OF = {"US01": "cloud", "DE01": "legacy"}
 
 
-@pytest.fixture(params=["memory", "redis"])
-def gateway(
-    request: pytest.FixtureRequest, gateway_url: str, redis_gateways: tuple[str, str]
-) -> str:
-    """The memory-store gateway, or the first of the two Redis-backed ones."""
-    return gateway_url if request.param == "memory" else redis_gateways[0]
+SHARED_STORES = {"redis": "redis_gateways", "cluster": "cluster_gateways"}
+
+
+@pytest.fixture(params=["memory", *SHARED_STORES])
+def gateway(request: pytest.FixtureRequest, gateway_url: str) -> str:
+    """The memory-store gateway, or the first of the two on one Redis, or on a Redis Cluster."""
+    if request.param == "memory":
+        return gateway_url
+    pair: tuple[str, str] = request.getfixturevalue(SHARED_STORES[request.param])
+    return pair[0]
 
 
 @pytest.fixture
@@ -123,10 +127,11 @@ def test_a_retry_after_commit_then_timeout_returns_the_one_order(
     assert replay.headers["idempotent-replayed"] == "true"
 
 
+@pytest.mark.parametrize("shared", list(SHARED_STORES))
 def test_duplicates_split_across_two_gateways_make_one_order(
-    redis_gateways: tuple[str, str], token: str, cloud: httpx.Client
+    request: pytest.FixtureRequest, shared: str, token: str, cloud: httpx.Client
 ) -> None:
-    first, second = redis_gateways
+    first, second = request.getfixturevalue(SHARED_STORES[shared])
     with client_for(first, token) as one:
         customer = create_customer(one, "US01")
     before = stats(cloud)["sales_orders"]

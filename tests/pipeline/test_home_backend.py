@@ -7,7 +7,7 @@ from dataclasses import replace
 
 from gateway.config.routes import RoutesConfig
 from gateway.routing.rules import compile_routes
-from gateway.store.base import Store
+from gateway.store.base import Binding, ErpDocument, Store
 from tests.e2e import payloads
 from tests.harness import Gateway, in_process_gateway
 
@@ -105,3 +105,39 @@ async def test_a_customer_present_in_both_erps_is_read_where_the_rules_send_it(
         assert cloud.calls == ["get_customer"] and legacy.calls == []
         (copy,) = cloud.customers.values()
         assert read.json()["erp_reference"] == copy.document_number
+
+
+async def test_a_read_follows_a_record_moved_after_this_process_last_read_it(
+    store: Store,
+) -> None:
+    # The records step answers from what this process read last (a hint); admission reads the
+    # record fresh in its round trip. A record moved meanwhile (by a migration in another
+    # process) is read at its new home, never at the old one.
+    async with in_process_gateway(store) as gw, gw.client() as api:
+        customer = (await api.post("/v1/customers", json=payloads.customer("DE01"))).json()
+        created = await api.post(
+            "/v1/sales-orders",
+            json=payloads.order("DE01", customer["id"]),
+            headers=payloads.new_key(),
+        )
+        assert created.status_code == 201, created.text
+        order_id = created.json()["id"]
+        legacy, cloud = gw.erps["legacy"], gw.erps["cloud"]
+        for _ in range(2):
+            assert (await api.get(f"/v1/sales-orders/{order_id}")).status_code == 200
+        assert legacy.calls.count("get_sales_order") == 2
+
+        (erp_order,) = legacy.orders.values()
+        moved = replace(erp_order, erp_id="moved-1", document_number="CL-1")
+        cloud.orders[moved.erp_id] = moved
+        del legacy.orders[erp_order.erp_id]
+        home = ErpDocument("cloud", moved.erp_id, moved.document_number)
+        (outcome,) = await store.bind_documents([Binding(order_id, home, home=True)])
+        assert outcome.record is not None and outcome.record.backend == "cloud"
+
+        for _ in range(2):
+            read = await api.get(f"/v1/sales-orders/{order_id}")
+            assert read.status_code == 200, read.text
+            assert read.json()["erp_reference"] == "CL-1"
+        assert legacy.calls.count("get_sales_order") == 2
+        assert cloud.calls.count("get_sales_order") == 2

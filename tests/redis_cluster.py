@@ -1,0 +1,110 @@
+"""A local Redis Cluster of three masters (no replicas, no persistence) on free ports, for the
+store's contract suite and the exactly-once tests: `redis-server --cluster-enabled yes` three
+times, then `redis-cli --cluster create`.
+
+Not a production layout (see the README's scale-out section): it proves that every script's
+keys share a slot and that the gateway's pipelines work through redis-py's cluster client.
+"""
+
+from __future__ import annotations
+
+import random
+import shutil
+import socket
+import subprocess
+import time
+from types import TracebackType
+
+from tests.redis_server import LOCAL_HOST, POLL_INTERVAL_S, START_DEADLINE_S, RedisProcess
+
+NODES = 3
+CREATE_OPTIONS = ("--cluster-replicas", "0", "--cluster-yes")
+
+
+def _free(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind((LOCAL_HOST, port))
+        except OSError:
+            return False
+    return True
+
+
+def _cluster_port() -> int:
+    """A free port whose cluster bus port (10,000 higher, at most 65,535) is free too."""
+    for _ in range(200):
+        port = random.randint(20_000, 55_000)
+        if _free(port) and _free(port + 10_000):
+            return port
+    raise RuntimeError("no free port pair for a local Redis Cluster node")
+
+
+def redis_cluster_possible() -> bool:
+    return shutil.which("redis-server") is not None and shutil.which("redis-cli") is not None
+
+
+class RedisClusterProcesses:
+    def __init__(self) -> None:
+        self.nodes = [
+            RedisProcess(
+                port=_cluster_port(),
+                extra_args=("--cluster-enabled", "yes", "--cluster-node-timeout", "5000"),
+            )
+            for _ in range(NODES)
+        ]
+
+    @property
+    def url(self) -> str:
+        """The gateway's setting for this cluster: one node's address, `+cluster` scheme."""
+        return f"redis+cluster://{LOCAL_HOST}:{self.nodes[0].port}"
+
+    @property
+    def node_url(self) -> str:
+        """One node, as redis-py's cluster client takes it."""
+        return f"redis://{LOCAL_HOST}:{self.nodes[0].port}"
+
+    def start(self) -> None:
+        for node in self.nodes:
+            node.start()
+        addresses = [f"{LOCAL_HOST}:{node.port}" for node in self.nodes]
+        subprocess.run(
+            ["redis-cli", "--cluster", "create", *addresses, *CREATE_OPTIONS],
+            check=True,
+            capture_output=True,
+            timeout=30,
+        )
+        end = time.monotonic() + START_DEADLINE_S
+        while not all(self._ready(node.port) for node in self.nodes):
+            if time.monotonic() > end:
+                raise RuntimeError("the local Redis Cluster did not reach cluster_state:ok")
+            time.sleep(POLL_INTERVAL_S * 10)
+
+    @staticmethod
+    def _ready(port: int) -> bool:
+        info = subprocess.run(
+            ["redis-cli", "-p", str(port), "cluster", "info"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+        ).stdout
+        return "cluster_state:ok" in info
+
+    def close(self) -> None:
+        for node in self.nodes:
+            node.close()
+
+    def __enter__(self) -> RedisClusterProcesses:
+        try:
+            self.start()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
