@@ -1,8 +1,9 @@
 """The shadow report's storage: counters and a few example pairs per legal entity and
 operation, added to in batches, read whole by the report.
 
-On Redis: a set of scopes, one hash of counters and one capped list of examples per scope; a
-batch of tallies is one pipelined round trip (HINCRBY, LPUSH, LTRIM), whichever process adds it.
+On Redis: a set of scopes, one hash of counters and one capped list of examples per scope, under
+one hash tag; a batch of tallies is one pipelined round trip (SADD, HINCRBY, LPUSH, LTRIM),
+whichever process adds it.
 Not what is counted (see `gateway.service.shadow`) nor what it means (see
 `gateway.routing.shadow_report`).
 """
@@ -77,8 +78,10 @@ class MemoryShadow:
 class RedisShadow:
     def __init__(self, client: aioredis.Redis, prefix: str) -> None:
         self._redis = client
-        self._scopes = f"{prefix}shadow:scopes"
-        self._prefix = f"{prefix}shadow:"
+        # One hash tag: the report reads, and a reset deletes, every key at once (one cluster
+        # slot); the counters are a few small hashes, written in batches.
+        self._prefix = f"{prefix}{{shadow}}:"
+        self._scopes = f"{self._prefix}scopes"
 
     def _counters_key(self, scope: str) -> str:
         return f"{self._prefix}c:{scope}"
