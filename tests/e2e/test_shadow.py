@@ -11,6 +11,8 @@ field as noise only; clients get the primary's answers, and the legacy ERP holds
 from __future__ import annotations
 
 import contextlib
+import os
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -77,7 +79,7 @@ def shadow_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, s
 
 
 @pytest.fixture(scope="module")
-def clients(shadow_env: dict[str, str]) -> Iterator[dict[str, httpx.Client]]:
+def clients(shadow_env: dict[str, str]) -> Iterator[dict[str, Any]]:
     config = Path(shadow_env["GATEWAY_CONFIG_DIR"])
     with (
         start_gateway(shadow_env) as (url, _),
@@ -86,7 +88,20 @@ def clients(shadow_env: dict[str, str]) -> Iterator[dict[str, httpx.Client]]:
         httpx.Client(base_url=shadow_env["GATEWAY_LEGACY_URL"], timeout=10) as legacy,
         httpx.Client(base_url=shadow_env["GATEWAY_CLOUD_URL"], timeout=10) as cloud,
     ):
-        yield {"api": api, "admin": admin, "legacy": legacy, "cloud": cloud}
+        yield {"api": api, "admin": admin, "legacy": legacy, "cloud": cloud, "config": config}
+
+
+def _gateway(*args: str, config: Path) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
+    env["GATEWAY_ADMIN_TOKEN"] = token_for("ops-admin", config)
+    return subprocess.run(
+        [PYTHON, "-m", "gateway.cli", *args, "--config-dir", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        check=False,
+    )
 
 
 def _migrate(admin: httpx.Client, legal_entity: str, to: str) -> None:
@@ -114,7 +129,7 @@ def _report(admin: httpx.Client, samples: dict[tuple[str, str], int]) -> dict[tu
 
 
 def test_the_report_shows_the_skewed_legal_entity_field_and_noise(
-    clients: dict[str, httpx.Client],
+    clients: dict[str, Any],
 ) -> None:
     api, admin, legacy, cloud = (clients[k] for k in ("api", "admin", "legacy", "cloud"))
     de01 = [create_customer(api, "DE01", name=SKEWED_NAME)]
@@ -164,7 +179,7 @@ def test_the_report_shows_the_skewed_legal_entity_field_and_noise(
 
 
 def test_shadowed_creates_use_the_simulation_and_create_nothing_in_the_legacy_erp(
-    clients: dict[str, httpx.Client],
+    clients: dict[str, Any],
 ) -> None:
     api, admin, legacy, cloud = (clients[k] for k in ("api", "admin", "legacy", "cloud"))
     customers = [create_customer(api, "FR01") for _ in range(2)]
@@ -211,3 +226,25 @@ def test_shadowed_creates_use_the_simulation_and_create_nothing_in_the_legacy_er
     # the orders exist in the cloud ERP only: the legacy ERP simulated, it created nothing
     assert stats(cloud)["sales_orders"] - cloud_before["sales_orders"] == 2
     assert stats(legacy)["sales_orders"] == legacy_before["sales_orders"]
+
+    # The operator's commands say the same.
+    url, config = str(api.base_url), Path(clients["config"])
+    printed = _gateway("shadow", "report", "--url", url, config=config)
+    assert printed.returncode == 0, printed.stderr
+    assert "FR01 sales_orders.create: 3 samples, 3 comparable, match rate 100.0 % (3 of 3)" in (
+        printed.stdout
+    )
+    back = config / "routes.back.yaml"
+    back.write_text(
+        (config / "routes.yaml")
+        .read_text()
+        .replace("backend: cloud\n    shadow:", "backend: legacy\n    shadow:")
+    )
+    planned = _gateway(
+        "plan", str(config / "routes.yaml"), str(back), "--shadow", "--url", url, config=config
+    )
+    assert planned.returncode == 0, planned.stderr
+    assert (
+        "FR01 every operation: cloud -> legacy at once (rule fr01-shadowed); "
+        "shadow match rate 100.0 % (4 of 4)"
+    ) in planned.stdout
