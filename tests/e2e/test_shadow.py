@@ -26,6 +26,7 @@ from tests.configs import TEST_SECRET, WIDE_RATE_LIMITS, write_config
 from tests.e2e import payloads
 from tests.e2e.checks import create_customer, stats
 from tests.e2e.gateways import client_for, start_gateway, token_for
+from tests.redis_server import RedisProcess, redis_server_installed
 from tests.servers import PYTHON, free_port, run_process
 
 SHADOW_RULES = """  - id: de01-gb01-shadowed
@@ -248,3 +249,34 @@ def test_shadowed_creates_use_the_simulation_and_create_nothing_in_the_legacy_er
         "FR01 every operation: cloud -> legacy at once (rule fr01-shadowed); "
         "shadow match rate 100.0 % (4 of 4)"
     ) in planned.stdout
+
+
+def test_two_gateway_processes_on_one_redis_keep_one_report(
+    shadow_env: dict[str, str],
+) -> None:
+    if not redis_server_installed():
+        pytest.skip("redis-server is not installed (apt-get install redis-server)")
+    config = Path(shadow_env["GATEWAY_CONFIG_DIR"])
+    with RedisProcess() as redis:
+        redis.start()
+        env = {**shadow_env, "GATEWAY_REDIS_URL": redis.url}
+        with (
+            start_gateway(env) as (first_url, _),
+            start_gateway(env) as (second_url, _),
+            client_for(first_url, token_for("crm-demo", config)) as first,
+            client_for(second_url, token_for("crm-demo", config)) as second,
+            client_for(second_url, token_for("ops-admin", config)) as admin,
+        ):
+            customers = [create_customer(first, "GB01") for _ in range(3)]
+            _migrate(admin, "GB01", "cloud")
+            reads = [
+                api.get(f"/v1/customers/{c['id']}") for c in customers for api in (first, second)
+            ]
+            report = _report(admin, {("GB01", "customers.read"): len(reads)})
+    assert all(r.status_code == 200 for r in reads)
+    gb = report[("GB01", "customers.read")]
+    # every sample of both processes, in one report, whichever process is asked
+    assert (gb["samples"], gb["comparable"]) == (6, 6), gb
+    # (the cloud ERP's adapter keeps no display name, SAP's search term: a real difference in
+    # every sample, that the first test's per-call skew had turned into noise)
+    assert [(d["field"], d["count"]) for d in gb["differences"]] == [("display_name", 6)]
