@@ -207,6 +207,13 @@ def _check_shadow(
             "backends (name the other ERP)",
         )
     config = backends.get(target)
+    shadowed = operations_matching(shadow.operations) & SHADOWABLE
+    if shadowed and not shadowed & operations_matching(rule.match.operations):
+        report.warning(
+            ROUTES_FILE,
+            [*at, "operations"],
+            f"rule {rule.id} matches none of the operations its shadow names: nothing is shadowed",
+        )
     for j, glob in enumerate(shadow.operations):
         ops = operations_matching((glob,))
         if not ops:

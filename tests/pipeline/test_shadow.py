@@ -297,3 +297,22 @@ async def test_a_sample_under_way_at_a_reload_is_still_counted(tmp_path: Path) -
         counters, _ = await gw.runtime.store.shadow.read()
     assert read.status_code == 200
     assert counters == {"DE01|customers.read": {"samples": 1, "comparable": 1, "sig:": 1}}
+
+
+def test_check_warns_of_a_shadow_of_operations_its_rule_does_not_match(tmp_path: Path) -> None:
+    tmp_path.mkdir(exist_ok=True)
+    config = write_config(tmp_path)
+    rule = """  - id: fr01-orders
+    match: {legal_entities: [FR01], operations: ["sales_orders.*"]}
+    backend: legacy
+    shadow: {backend: cloud, sample: 0.5, operations: [customers.read]}
+"""
+    routes = config / "routes.yaml"
+    routes.write_text(routes.read_text().replace("\nrules:\n", "\nrules:\n" + rule, 1))
+    issues = [i for i in check_config(config, env=ENV) if i.file == "routes.yaml"]
+    assert [(i.severity, i.message) for i in issues] == [
+        (
+            "warning",
+            "rule fr01-orders matches none of the operations its shadow names: nothing is shadowed",
+        )
+    ]
