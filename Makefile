@@ -12,7 +12,7 @@ CONSTRAINTS := constraints.txt
 LOCK_VENV := .lock-venv
 LINTED := gateway erp_simulators tests bench deploy
 
-.PHONY: install run test lint format bench lock wheelhouse image image-test clean
+.PHONY: install run test lint format bench bench-shadow lock wheelhouse image image-test clean
 
 install: $(STAMP)
 
@@ -37,6 +37,9 @@ lint: install
 
 bench: install
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
+
+bench-shadow: install
+	$(BIN)/python -m bench.shadow_cost $(SHADOW_ARGS)
 
 format: install
 	$(BIN)/ruff format $(LINTED)

@@ -86,6 +86,10 @@ class AdminClient:
     def replay_dead_letter(self, delivery: str) -> None:
         self._send("POST", f"/admin/events/dead-letters/{quote(delivery, safe='')}/replay")
 
+    def shadow_report(self) -> dict[str, Any]:
+        report: dict[str, Any] = self._send("GET", "/admin/shadow/report").json()
+        return report
+
     def export_xref(self, legal_entity: str | None) -> Iterator[bytes]:
         params = {"legal_entity": legal_entity} if legal_entity else {}
         return self._stream("/admin/xref/export", params)

@@ -34,6 +34,7 @@ from gateway.api.openapi import openapi_bytes
 from gateway.api.operations import operations_routes
 from gateway.api.problems import internal_error, problem_response
 from gateway.api.static_site import ASSET_HEADERS, HTML, StaticSite
+from gateway.config.backends import SAP_KIND
 from gateway.domain.errors import (
     CLIENT_CLOSED_REQUEST,
     ClientAborted,
@@ -68,8 +69,10 @@ from gateway.pipeline.records import ResolveRecord
 from gateway.pipeline.routing import Routing
 from gateway.pipeline.tracing import Tracing
 from gateway.pipeline.versioning import CHANGELOG_PATH, Versioning
+from gateway.routing.shadows import ShadowTable, compile_shadows
 from gateway.runtime import Runtime
 from gateway.service.services import Services, build_services
+from gateway.service.shadow import Shadowing, reveal_values
 from gateway.store.base import StoreUnavailable
 
 log = logging.getLogger("gateway")
@@ -116,30 +119,69 @@ class Serving:
     # The same pipeline without authentication, for an operator's replay of a transaction:
     # the replayed client's principal is set on its context, authorization still applies.
     replay_handlers: tuple[Handler, ...]
+    shadowing: Shadowing | None = None  # None: no rule shadows anything
 
 
 def serving(runtime: Runtime, telemetry: Telemetry | None, body_timeout_s: float) -> Serving:
     steps = pipeline_steps(runtime, telemetry, body_timeout_s)
     replay_steps = [step for step in steps if not isinstance(step, Authenticate)]
     services = build_services(runtime.backends, runtime.store, runtime.routing, telemetry)
-    answers = [_with_services(endpoint.handler, services) for endpoint in ENDPOINTS]
+    shadowing = shadowing_of(runtime)
+    answers = [_with_services(endpoint.handler, services, shadowing) for endpoint in ENDPOINTS]
     return Serving(
         runtime,
         tuple(compose(steps, answer) for answer in answers),
         tuple(compose(replay_steps, answer) for answer in answers),
+        shadowing,
     )
 
 
-def _with_services(handler: ApiHandler, services: Services) -> Handler:
-    async def handle(ctx: RequestContext) -> Response:
-        return await handler(ctx, services)
+def shadowing_of(runtime: Runtime) -> Shadowing | None:
+    """The runtime's shadow traffic, if any rule of its routes.yaml has a `shadow:`."""
+    config = runtime.config
+    table = ShadowTable(runtime.routing, compile_shadows(config.routes))
+    if not table:
+        return None
+    return Shadowing(
+        table,
+        runtime.backends,
+        runtime.store,
+        runtime.rate_limits.backends,
+        simulated=frozenset(n for n, b in config.backends.items() if b.kind == SAP_KIND),
+        reveal_values=reveal_values(config.clients.clients),
+    )
 
-    return handle
+
+def _with_services(
+    handler: ApiHandler, services: Services, shadowing: Shadowing | None = None
+) -> Handler:
+    if shadowing is None:
+
+        async def handle(ctx: RequestContext) -> Response:
+            return await handler(ctx, services)
+
+        return handle
+
+    async def handle_and_shadow(ctx: RequestContext) -> Response:
+        # The primary's answer first, as it is; a sample of it is then shadowed off the
+        # request path (observe only schedules, and never raises).
+        try:
+            response = await handler(ctx, services)
+        except GatewayError as error:
+            shadowing.observe(ctx, None, error)
+            raise
+        shadowing.observe(ctx, response, None)
+        return response
+
+    return handle_and_shadow
 
 
 def install_runtime(app: Starlette, runtime: Runtime) -> None:
     """Serve `runtime` from the next request on (start-up, reloads, tests)."""
+    before: Serving | None = getattr(app.state, "serving", None)
     app.state.serving = serving(runtime, app.state.telemetry, app.state.body_timeout_s)
+    if before is not None and before.shadowing is not None:
+        before.shadowing.retire()
 
 
 def current_runtime(app: Starlette) -> Runtime:
@@ -429,6 +471,9 @@ def build_app(
             await migrations.aclose()
         await polling.aclose()
         await delivery.aclose()
+        last: Serving = app.state.serving
+        if last.shadowing is not None:
+            await last.shadowing.aclose()
         await current_runtime(app).aclose()
         if telemetry is not None:
             telemetry.shutdown()

@@ -1,5 +1,5 @@
 """The `gateway` command: demo, serve, simulate, check, doctor, explain, plan, migrate, xref,
-audit, token, schema, changelog.
+shadow, audit, token, schema, changelog.
 
 Not the application itself (see `gateway.app`); this parses arguments and starts things. Every
 foreseeable mistake (a busy port, a missing variable, a bad argument, a broken config) ends in
@@ -56,6 +56,7 @@ from gateway.ops.xref_exchange import IMPORT_COLUMNS
 from gateway.routing.explain import explain
 from gateway.routing.plan import plan
 from gateway.routing.rules import compile_routes
+from gateway.routing.shadow_report import match_rates, report_text
 from gateway.runtime import build_adapter, build_runtime
 from gateway.server import (
     DRAIN_S,
@@ -214,7 +215,16 @@ def cmd_plan(args: argparse.Namespace) -> int:
     for backend in (b for b in unknown if b not in known):
         print(f"warning: {args.new} routes to {backend!r}, not a backend in {config_dir}")
     change = plan(compile_routes(old), compile_routes(new), time.time())
-    print(change.text())
+    rates = None
+    if args.shadow:
+        client = _admin(args)
+        try:
+            rates = match_rates(client.shadow_report()["scopes"])
+        except AdminError as exc:
+            raise CommandError(str(exc)) from None
+        finally:
+            client.close()
+    print(change.text(rates))
     return 0
 
 
@@ -299,6 +309,21 @@ def _export(
     where = args.out if args.out != "-" else "standard output"
     count = max(0, lines - header)
     print(f"exported {count} {nouns[0] if count == 1 else nouns[1]} to {where}", file=sys.stderr)
+    return 0
+
+
+def cmd_shadow_report(args: argparse.Namespace) -> int:
+    client = _admin(args)
+    try:
+        report = client.shadow_report()
+    except AdminError as exc:
+        raise CommandError(str(exc)) from None
+    finally:
+        client.close()
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        print(report_text(report["scopes"]))
     return 0
 
 
@@ -827,6 +852,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     plan_.add_argument("old", help="the routes.yaml in force")
     plan_.add_argument("new", help="the routes.yaml proposed")
+    plan_.add_argument(
+        "--shadow",
+        action="store_true",
+        help="print the shadow match rate beside each legal entity that moves (asks a running "
+        "gateway: --url)",
+    )
+    plan_.add_argument("--url", default=DEFAULT_URL, help="the running gateway --shadow asks")
     _add_config_dir(plan_)
 
     migrate = command(
@@ -882,6 +914,19 @@ def _parser() -> argparse.ArgumentParser:
     )
     dead_letters.set_defaults(func=cmd_events_dead_letters)
     _add_remote(dead_letters)
+    shadow = command("shadow", "shadow traffic: evidence before a move", _verb_usage)
+    shadow_sub = shadow.add_subparsers(
+        dest="shadow", required=True, metavar="report", parser_class=_Parser
+    )
+    shadow_report_ = shadow_sub.add_parser(
+        "report",
+        help="per legal entity and operation: samples, match rate, the fields that differ, "
+        "noise (a running gateway)",
+        formatter_class=formatter,
+    )
+    shadow_report_.add_argument("--json", action="store_true", help="the report as JSON")
+    shadow_report_.set_defaults(func=cmd_shadow_report)
+    _add_remote(shadow_report_)
 
     audit = command("audit", "the hash-chained audit trail", _verb_usage)
     audit_sub = audit.add_subparsers(

@@ -1,5 +1,6 @@
 """Operator endpoints under `/admin`, for callers with the `gateway:admin` scope: configuration
-reloads, migration jobs, the ID cross-reference's exchange as CSV, and routing explanations.
+reloads, migration jobs, the ID cross-reference's exchange as CSV, routing explanations and the
+shadow report.
 
 Not the domain API: these change or show the gateway itself. Not the work behind them (see
 `gateway.ops`, `gateway.routing`).
@@ -29,6 +30,7 @@ from gateway.pipeline.auth import authorization_of
 from gateway.pipeline.body import parse_json_model, parse_query_model, read_body, require_json
 from gateway.pipeline.entitlements import registered, require_scope
 from gateway.routing.explain import explain
+from gateway.routing.shadow_report import shadow_report
 from gateway.runtime import Runtime
 
 AdminHandler = Callable[[Request], Awaitable[Response]]
@@ -195,7 +197,22 @@ def admin_routes(
             ) from None
         return JSONResponse(explanation.as_dict())
 
+    async def show_shadow_report(_: Request) -> Response:
+        counters, examples = await current().store.shadow.read()
+        reports = shadow_report(counters, examples)
+        return JSONResponse({"scopes": [r.to_json() for r in reports]})
+
+    async def reset_shadow_report(request: Request) -> Response:
+        runtime = current()
+        await runtime.store.shadow.reset()
+        runtime.audit.record("admin.shadow_reset", request.state.actor, {})
+        return Response(status_code=204)
+
     return [
+        Route("/admin/shadow/report", admin_endpoint(show_shadow_report, current), methods=["GET"]),
+        Route(
+            "/admin/shadow/report", admin_endpoint(reset_shadow_report, current), methods=["DELETE"]
+        ),
         Route("/admin/config/reload", admin_endpoint(reload, current), methods=["POST"]),
         Route("/admin/config", admin_endpoint(show, current), methods=["GET"]),
         Route("/admin/migrations", admin_endpoint(start_migration, current), methods=["POST"]),

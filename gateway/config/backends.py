@@ -162,6 +162,14 @@ class BackendConnection(ConfigModel):
             "absent: not at all."
         ),
     ] = None
+    sandbox: Annotated[
+        bool,
+        Field(
+            description="A sandbox account, not production: shadow writes may be sent here "
+            "(`gateway check` refuses them into any other backend but the legacy ERP's "
+            "sales-order simulation)."
+        ),
+    ] = False
 
     @property
     def connect_timeout(self) -> float:

@@ -33,6 +33,13 @@ class ClientConfig(ConfigModel):
     rate_limit: Annotated[
         str, Field(min_length=1, description="Its tier: a name under `tiers:` in rate-limits.yaml.")
     ]
+    shadow_values: Annotated[
+        bool,
+        Field(
+            description="Whether the shadow report may show this client's field values in its "
+            "example pairs; otherwise only their type and length."
+        ),
+    ] = False
     api_version: Annotated[
         str | None,
         Field(

@@ -13,7 +13,7 @@ from fnmatch import fnmatchcase
 from pathlib import Path
 
 from gateway.config.auth import AuthPolicy
-from gateway.config.backends import BackendConfig
+from gateway.config.backends import SAP_KIND, BackendConfig
 from gateway.config.clients import ClientsPolicy
 from gateway.config.events import SubscriptionsPolicy
 from gateway.config.issues import (
@@ -26,10 +26,16 @@ from gateway.config.issues import (
     ConfigIssue,
 )
 from gateway.config.rate_limits import RateLimitPolicy
-from gateway.config.routes import RoutesConfig
+from gateway.config.routes import RouteRule, RoutesConfig
 from gateway.config.yamlfile import YamlDocument, YamlPath
 from gateway.domain.events import EVENT_TYPES
-from gateway.domain.operations import ALL_OPERATIONS, KNOWN_SCOPES, operations_matching
+from gateway.domain.operations import (
+    ALL_OPERATIONS,
+    KNOWN_SCOPES,
+    SHADOW_WRITES,
+    SHADOWABLE,
+    operations_matching,
+)
 
 
 @dataclass(frozen=True)
@@ -79,6 +85,7 @@ def cross_file_issues(parsed: ParsedConfig) -> list[ConfigIssue]:
     if parsed.routes is not None:
         _check_routes(report, parsed.routes, parsed.backend_names)
         _check_freezes(report, parsed.routes)
+        _check_shadows(report, parsed.routes, parsed.backend_names, parsed.backends)
     if parsed.clients is not None:
         _check_clients(report, parsed.clients, parsed.routes, parsed.rate_limits)
     if parsed.rate_limits is not None:
@@ -171,6 +178,70 @@ def _check_freezes(report: Reporter, routes: RoutesConfig) -> None:
                     [*at, "legal_entities", j],
                     f"unknown legal entity {code!r} {known(routes.legal_entities)}",
                 )
+
+
+def _check_shadows(
+    report: Reporter,
+    routes: RoutesConfig,
+    names: frozenset[str],
+    backends: Mapping[str, BackendConfig],
+) -> None:
+    for i, rule in enumerate(routes.rules):
+        if rule.shadow is not None:
+            _check_shadow(report, ("rules", i, "shadow"), rule, names, backends)
+
+
+def _check_shadow(
+    report: Reporter,
+    at: YamlPath,
+    rule: RouteRule,
+    names: frozenset[str],
+    backends: Mapping[str, BackendConfig],
+) -> None:
+    shadow = rule.shadow
+    assert shadow is not None
+    target = shadow.backend
+    if target not in names:
+        report.error(ROUTES_FILE, [*at, "backend"], f"unknown backend {target!r} {known(names)}")
+    elif rule.backend == target:
+        report.error(
+            ROUTES_FILE,
+            [*at, "backend"],
+            f"rule {rule.id} already sends its requests to {target}: a shadow compares two "
+            "backends (name the other ERP)",
+        )
+    config = backends.get(target)
+    shadowed = operations_matching(shadow.operations) & SHADOWABLE
+    if shadowed and not shadowed & operations_matching(rule.match.operations):
+        report.warning(
+            ROUTES_FILE,
+            [*at, "operations"],
+            f"rule {rule.id} matches none of the operations its shadow names: nothing is shadowed",
+        )
+    for j, glob in enumerate(shadow.operations):
+        ops = operations_matching((glob,))
+        if not ops:
+            report.error(
+                ROUTES_FILE,
+                [*at, "operations", j],
+                f"operation pattern {glob!r} matches no operation {known(ALL_OPERATIONS)}",
+            )
+        for op in sorted(ops - SHADOWABLE):
+            report.error(
+                ROUTES_FILE,
+                [*at, "operations", j],
+                f"{op} cannot be shadowed: it has no side-effect-free path or its records live "
+                f"in one ERP only {known(SHADOWABLE)}",
+            )
+        writes = ops & SHADOW_WRITES
+        if writes and config is not None and not config.sandbox and config.kind != SAP_KIND:
+            report.error(
+                ROUTES_FILE,
+                [*at, "operations", j],
+                f"would shadow {', '.join(sorted(writes))} into production backend {target}: "
+                f"only the legacy ERP's sales-order simulation or a backend marked "
+                f"`sandbox: true` in {backend_file(target)} is free of side effects",
+            )
 
 
 def _glob_matches_any(glob: str) -> bool:

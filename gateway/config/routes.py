@@ -60,6 +60,71 @@ class RuleMatch(ConfigModel):
     ] = None
 
 
+DottedGlob = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.*?\[\]!-]+$", max_length=200)]
+
+
+class Tolerance(ConfigModel):
+    """How far a number may drift between the two answers and still match: within `absolute`
+    or within `relative` (a fraction of the larger), whichever is wider."""
+
+    absolute: Annotated[float, Field(ge=0, description="A difference up to this matches.")] = 0.0
+    relative: Annotated[
+        float, Field(ge=0, le=1, description="A difference up to this share matches (0.001).")
+    ] = 0.0
+    fields: Annotated[
+        list[DottedGlob],
+        Field(min_length=1, description="Globs over dotted paths it applies to; all by default."),
+    ] = ["*"]
+
+
+class Shadow(ConfigModel):
+    """Shadow traffic for what the rule matches: a sample of requests is also answered by
+    another backend, off the request path, and both answers compared in canonical form. The
+    client always gets the primary's answer."""
+
+    backend: Annotated[BackendName, Field(description="The backend that answers in the shadow.")]
+    sample: Annotated[
+        float, Field(ge=0, le=1, description="The share of requests shadowed (0.25: a quarter).")
+    ]
+    operations: Annotated[
+        list[OperationGlob],
+        Field(
+            min_length=1,
+            description="Operation globs shadowed, within the rule's. Reads: customers.read, "
+            "sales_orders.read, quotes.validate; the one write: sales_orders.create (through the "
+            "legacy ERP's sales-order simulation, or a backend marked `sandbox: true`).",
+        ),
+    ]
+    ignore: Annotated[
+        list[DottedGlob],
+        Field(description="Globs over dotted paths of the canonical answer never compared."),
+    ] = []
+    tolerance: Annotated[Tolerance, Field(description="Numeric tolerance; exact by default.")] = (
+        Tolerance()
+    )
+    noise_sample: Annotated[
+        float,
+        Field(
+            ge=0,
+            le=1,
+            description="The share of shadowed requests whose primary is called a second time "
+            "to learn which fields differ between two calls to the same ERP (noise).",
+        ),
+    ] = 0.1
+    timeout_s: Annotated[
+        float, Field(gt=0, le=60, description="The whole shadow sample's deadline, in seconds.")
+    ] = 5.0
+    max_in_flight: Annotated[
+        int,
+        Field(
+            ge=1,
+            le=1000,
+            description="Shadow samples running at once per process; beyond, a sample is "
+            "skipped and counted.",
+        ),
+    ] = 8
+
+
 class RouteRule(ConfigModel):
     """One routing rule (`rules:` in routes.yaml, in order; the first match wins). With
     `effective_from` and/or `effective_until` (RFC 3339 with an offset), it matches only from
@@ -88,6 +153,10 @@ class RouteRule(ConfigModel):
             "customer's external_ref), so its requests never alternate; the first backend "
             "listed takes the lowest buckets, so raising its share keeps the customers it had."
         ),
+    ] = None
+    shadow: Annotated[
+        Shadow | None,
+        Field(description="Evidence before a move: shadow a sample to another backend."),
     ] = None
     effective_from: Annotated[
         AwareDatetime | None,

@@ -36,6 +36,15 @@ WRITE_OPERATIONS: frozenset[str] = frozenset(
     {Operation.CUSTOMERS_CREATE, Operation.SALES_ORDERS_CREATE, Operation.SALES_ORDERS_CANCEL}
 )
 
+# What a rule's `shadow:` may name. Reads (a quote creates nothing) are sent to the shadow
+# backend as they are; the one write, through a side-effect-free path only: the legacy ERP's
+# sales-order simulation, or a sandbox account. Shipments and invoices live in one ERP only.
+SHADOW_READS: frozenset[str] = frozenset(
+    {Operation.CUSTOMERS_READ, Operation.SALES_ORDERS_READ, Operation.QUOTES_VALIDATE}
+)
+SHADOW_WRITES: frozenset[str] = frozenset({Operation.SALES_ORDERS_CREATE})
+SHADOWABLE: frozenset[str] = SHADOW_READS | SHADOW_WRITES
+
 # The scope each operation needs (clients.yaml grants them, tokens may narrow them).
 REQUIRED_SCOPE: dict[str, str] = {
     Operation.CUSTOMERS_CREATE: "customers:write",

@@ -188,3 +188,28 @@ def business_figures() -> dict[str, list[dict[str, Any]]]:
         "customers_created": sorted(customers, key=lambda r: (r["legal_entity"], r["backend"])),
         "erp_retries": sorted(retries, key=lambda r: (r["backend"], r["reason"])),
     }
+
+
+# Shadow traffic (evidence before a move), by the legal entity and operation of the report.
+SHADOW_SAMPLES = Counter(
+    "gateway_shadow_samples_total",
+    "Requests sampled for shadow traffic, by legal entity, operation and outcome (compared, "
+    "not_comparable, skipped, failed).",
+    ["legal_entity", "operation", "outcome"],
+)
+SHADOW_MATCHES = Counter(
+    "gateway_shadow_matches_total",
+    "Compared samples whose two answers matched, noise fields aside.",
+    ["legal_entity", "operation"],
+)
+SHADOW_DIFFERENCES = Counter(
+    "gateway_shadow_differences_total",
+    "Compared samples in which a field differed between the ERPs, by field (list positions "
+    "folded to *); fields found to be noise in the same sample are not counted.",
+    ["legal_entity", "operation", "field"],
+)
+SHADOW_NOISE = Counter(
+    "gateway_shadow_noise_total",
+    "Noise-baseline samples in which a field differed between two calls to the primary.",
+    ["legal_entity", "operation", "field"],
+)

@@ -6,6 +6,7 @@ Not the decision (see `rules.py`) nor the lint (see `lint.py`); it compares two 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from gateway.domain.operations import ALL_OPERATIONS
@@ -66,12 +67,24 @@ class Plan:
     moves: tuple[Move, ...]
     freezes: tuple[FreezeChange, ...]
 
-    def text(self) -> str:
+    def text(self, match_rates: Mapping[str, tuple[int, int]] | None = None) -> str:
+        """The plan for review; with `match_rates` (legal entity -> (matches, comparable)
+        shadow samples), the evidence beside each legal entity that moves."""
         lines = ["Backends that change for new requests:"]
-        lines += [f"  {m.text()}" for m in self.moves] or ["  none"]
+        lines += [f"  {m.text()}{_evidence(m.legal_entity, match_rates)}" for m in self.moves]
+        lines += [] if self.moves else ["  none"]
         lines += ["", "Freezes:"]
         lines += [f"  {f.text()}" for f in self.freezes] or ["  no change"]
         return "\n".join(lines)
+
+
+def _evidence(legal_entity: str, match_rates: Mapping[str, tuple[int, int]] | None) -> str:
+    if match_rates is None:
+        return ""
+    matches, comparable = match_rates.get(legal_entity, (0, 0))
+    if not comparable:
+        return "; shadow: no comparable sample yet"
+    return f"; shadow match rate {matches * 100 / comparable:.1f} % ({matches} of {comparable})"
 
 
 def plan(old: RoutingTable, new: RoutingTable, now: Instant) -> Plan:

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from gateway.store.audit import AuditStore
     from gateway.store.events import EventStore
     from gateway.store.journal import JournalStore
+    from gateway.store.shadow import ShadowStore
 
 from gateway.domain.errors import Code, GatewayError
 from gateway.domain.operations import Kind
@@ -241,6 +242,7 @@ class Store(Protocol):
     journal: JournalStore  # the transaction journal (see `gateway.store.journal`)
     audit: AuditStore  # the hash-chained audit trail (see `gateway.store.audit`)
     events: EventStore  # domain events and their deliveries (see `gateway.store.events`)
+    shadow: ShadowStore  # the shadow report's counters (see `gateway.store.shadow`)
 
     async def ping(self) -> None: ...
 

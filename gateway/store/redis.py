@@ -40,6 +40,7 @@ from gateway.store.gcra import REMAINING_EPSILON
 from gateway.store.journal import JournalStore, RedisJournal
 from gateway.store.redis_batch import Batch
 from gateway.store.redis_errors import unavailable_as_problem
+from gateway.store.shadow import RedisShadow, ShadowStore
 
 _Call = tuple[AsyncScript, list[str], list[Any]]  # a script, its KEYS and its ARGV
 
@@ -280,6 +281,7 @@ class RedisStore:
         self.journal: JournalStore = RedisJournal(client, prefix)
         self.audit: AuditStore = RedisAudit(client, prefix)
         self.events: EventStore = RedisEvents(client, prefix)
+        self.shadow: ShadowStore = RedisShadow(client, prefix)
         self._put_xref = client.register_script(PUT_XREF)
         self._bind_document = client.register_script(BIND_DOCUMENT)
         self._rate_limit = client.register_script(RATE_LIMIT)

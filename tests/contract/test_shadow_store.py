@@ -1,0 +1,56 @@
+"""The shadow report's storage, on every Store: tallies add up per scope, examples are kept
+newest first and capped, a reset forgets everything."""
+
+from __future__ import annotations
+
+import pytest
+
+from gateway.store.base import Store
+from gateway.store.shadow import MAX_EXAMPLES, ShadowTally
+from tests.conftest import CLUSTER, MEMORY, REDIS
+
+
+@pytest.fixture(
+    params=[
+        MEMORY,
+        pytest.param(REDIS, marks=pytest.mark.redis),
+        pytest.param(CLUSTER, marks=pytest.mark.redis),
+    ]
+)
+def store_kind(request: pytest.FixtureRequest) -> str:
+    """On the memory store, on one Redis and on a Redis Cluster (every key in one slot)."""
+    kind: str = request.param
+    return kind
+
+
+async def test_tallies_add_up_per_scope_across_batches(store: Store) -> None:
+    await store.shadow.add(
+        [
+            ShadowTally("DE01|customers.read", {"samples": 1, "sig:": 1}),
+            ShadowTally("DE01|customers.read", {"samples": 1, "sig:email": 1}, ('{"a":1}',)),
+            ShadowTally("FR01|sales_orders.create", {"samples": 1, "skipped": 1}),
+        ]
+    )
+    await store.shadow.add([ShadowTally("DE01|customers.read", {"samples": 2, "sig:": 2})])
+    counters, examples = await store.shadow.read()
+    assert counters == {
+        "DE01|customers.read": {"samples": 4, "sig:": 3, "sig:email": 1},
+        "FR01|sales_orders.create": {"samples": 1, "skipped": 1},
+    }
+    assert examples.get("DE01|customers.read") == ['{"a":1}']
+    assert not examples.get("FR01|sales_orders.create")
+
+
+async def test_examples_are_kept_newest_first_and_capped(store: Store) -> None:
+    for n in range(MAX_EXAMPLES + 5):
+        await store.shadow.add([ShadowTally("GB01|customers.read", {"samples": 1}, (str(n),))])
+    _, examples = await store.shadow.read()
+    kept = examples["GB01|customers.read"]
+    assert len(kept) == MAX_EXAMPLES
+    assert kept[0] == str(MAX_EXAMPLES + 4) and kept[-1] == "5"
+
+
+async def test_a_reset_forgets_every_scope(store: Store) -> None:
+    await store.shadow.add([ShadowTally("DE01|customers.read", {"samples": 1}, ("x",))])
+    await store.shadow.reset()
+    assert await store.shadow.read() == ({}, {})

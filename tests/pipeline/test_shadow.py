@@ -1,0 +1,318 @@
+"""Shadow traffic through the pipeline, on fake ERPs: the client's answer is the primary's
+whatever the shadow does; a full concurrency cap skips and counts; a slow or failing shadow is
+counted as failed; sampling follows the correlation id; a noise check calls the primary twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from gateway.config.loader import check_config, load_config
+from gateway.routing.shadow_report import shadow_report
+from gateway.routing.shadows import sampled
+from gateway.runtime import build_runtime
+from gateway.service.shadow import Shadowing
+from gateway.store.base import Binding, ErpDocument
+from gateway.store.memory import MemoryStore
+from tests.configs import WIDE_RATE_LIMITS, write_config
+from tests.e2e import payloads
+from tests.harness import ENV, Gateway, in_process_gateway
+
+CAP = 2
+
+
+def shadow_config(tmp_path: Path, sample: float = 1.0, **shadow: object) -> Path:
+    config = write_config(tmp_path, rate_limits=WIDE_RATE_LIMITS)
+    settings = {"max_in_flight": CAP, "noise_sample": 0, **shadow}
+    extra = "".join(f", {key}: {value}" for key, value in settings.items())
+    rules = f"""  - id: de01-orders-cloud
+    match: {{legal_entities: [DE01], operations: ["sales_orders.*"]}}
+    backend: cloud
+  - id: de01-shadowed
+    match: {{legal_entities: [DE01]}}
+    backend: legacy
+    shadow: {{backend: cloud, sample: {sample}, operations: [customers.read]{extra}}}
+"""
+    routes = config / "routes.yaml"
+    routes.write_text(routes.read_text().replace("\nrules:\n", "\nrules:\n" + rules, 1))
+    return config
+
+
+async def _customer_in_both(api: httpx.AsyncClient) -> dict[str, Any]:
+    """A DE01 customer, created in the legacy ERP and copied to the cloud by its first order."""
+    customer = (await api.post("/v1/customers", json=payloads.customer("DE01"))).json()
+    order = await api.post(
+        "/v1/sales-orders", json=payloads.order("DE01", customer["id"]), headers=payloads.new_key()
+    )
+    assert order.status_code == 201, order.text
+    return dict(customer)
+
+
+def _shadowing(gw: Gateway) -> Shadowing:
+    shadowing = gw.app.state.serving.shadowing
+    assert isinstance(shadowing, Shadowing)
+    return shadowing
+
+
+async def _report(gw: Gateway) -> dict[str, Any]:
+    await _shadowing(gw).flush()
+    counters, examples = await gw.runtime.store.shadow.read()
+    [scope] = shadow_report(counters, examples)
+    return scope.to_json()
+
+
+def _blocked(gw: Gateway, gate: asyncio.Event) -> list[str]:
+    """Make the cloud ERP's customer reads wait for `gate`; the ids it was asked for."""
+    cloud = gw.erps["cloud"]
+    real = cloud.get_customer
+    asked: list[str] = []
+
+    async def get_customer(erp_id: str, ctx: Any) -> Any:
+        asked.append(erp_id)
+        await gate.wait()
+        return await real(erp_id, ctx)
+
+    cloud.get_customer = get_customer  # type: ignore[method-assign]
+    return asked
+
+
+async def test_a_full_cap_skips_samples_and_never_delays_or_changes_the_answer(
+    tmp_path: Path,
+) -> None:
+    async with (
+        in_process_gateway(MemoryStore(), shadow_config(tmp_path)) as gw,
+        gw.client() as api,
+    ):
+        customer = await _customer_in_both(api)
+        gate = asyncio.Event()
+        asked = _blocked(gw, gate)
+        reads = [await api.get(f"/v1/customers/{customer['id']}") for _ in range(5)]
+        # every answer came while the shadow calls were still held: off the request path
+        assert [r.status_code for r in reads] == [200] * 5
+        assert all(r.json() == reads[0].json() for r in reads)
+        assert reads[0].json()["email"] == customer["email"]
+        gate.set()
+        report = await _report(gw)
+    assert len(asked) == CAP  # the skipped samples asked nothing of the shadow backend
+    assert (report["samples"], report["skipped"], report["comparable"]) == (5, 5 - CAP, CAP)
+    assert report["matches"] == CAP
+
+
+async def test_a_shadow_past_its_timeout_counts_as_failed(tmp_path: Path) -> None:
+    async with (
+        in_process_gateway(MemoryStore(), shadow_config(tmp_path, timeout_s=0.05)) as gw,
+        gw.client() as api,
+    ):
+        customer = await _customer_in_both(api)
+        _blocked(gw, asyncio.Event())  # never answers
+        read = await api.get(f"/v1/customers/{customer['id']}")
+        report = await _report(gw)
+    assert read.status_code == 200 and read.json()["email"] == customer["email"]
+    assert (report["samples"], report["failed"], report["comparable"]) == (1, 1, 0)
+
+
+async def test_a_shadow_that_raises_never_reaches_the_client(tmp_path: Path) -> None:
+    async with (
+        in_process_gateway(MemoryStore(), shadow_config(tmp_path)) as gw,
+        gw.client() as api,
+    ):
+        customer = await _customer_in_both(api)
+
+        async def broken(erp_id: str, ctx: Any) -> Any:
+            raise RuntimeError("a bug in the shadow backend's adapter")
+
+        gw.erps["cloud"].get_customer = broken  # type: ignore[method-assign]
+        read = await api.get(f"/v1/customers/{customer['id']}")
+        report = await _report(gw)
+    assert read.status_code == 200 and read.json()["email"] == customer["email"]
+    assert (report["samples"], report["failed"]) == (1, 1)
+
+
+async def test_a_record_in_one_erp_only_is_not_comparable(tmp_path: Path) -> None:
+    async with (
+        in_process_gateway(MemoryStore(), shadow_config(tmp_path)) as gw,
+        gw.client() as api,
+    ):
+        customer = (await api.post("/v1/customers", json=payloads.customer("DE01"))).json()
+        read = await api.get(f"/v1/customers/{customer['id']}")
+        report = await _report(gw)
+    assert read.status_code == 200
+    assert (report["samples"], report["not_comparable"], report["comparable"]) == (1, 1, 0)
+    assert gw.erps["cloud"].calls == []  # nothing asked of the shadow backend
+
+
+async def test_the_sample_is_the_correlation_ids_and_differences_are_found(
+    tmp_path: Path,
+) -> None:
+    async with (
+        in_process_gateway(MemoryStore(), shadow_config(tmp_path, 0.5, max_in_flight=100)) as gw,
+        gw.client() as api,
+    ):
+        customer = await _customer_in_both(api)
+        cloud = gw.erps["cloud"]
+        [(erp_id, copy)] = cloud.customers.items()
+        cloud.customers[erp_id] = dataclasses.replace(copy, email="other@acme.example")
+        ids = [f"corr-{n}" for n in range(20)]
+        for correlation_id in ids:
+            read = await api.get(
+                f"/v1/customers/{customer['id']}", headers={"X-Correlation-ID": correlation_id}
+            )
+            assert read.json()["email"] == customer["email"]
+        report = await _report(gw)
+    expected = sum(sampled(i, 0.5) for i in ids)
+    assert 0 < expected < len(ids)
+    assert (report["samples"], report["comparable"], report["matches"]) == (expected, expected, 0)
+    assert [(d["field"], d["count"]) for d in report["differences"]] == [("email", expected)]
+
+
+async def test_a_noise_check_reads_the_primary_twice(tmp_path: Path) -> None:
+    async with (
+        in_process_gateway(MemoryStore(), shadow_config(tmp_path, noise_sample=1)) as gw,
+        gw.client() as api,
+    ):
+        customer = await _customer_in_both(api)
+        legacy = gw.erps["legacy"]
+        before = legacy.calls.count("get_customer")
+        await api.get(f"/v1/customers/{customer['id']}")
+        report = await _report(gw)
+    assert legacy.calls.count("get_customer") - before == 2  # the client's read, and the check
+    assert (report["noise_checks"], report["noise"], report["matches"]) == (1, [], 1)
+
+
+def _checked(tmp_path: Path, rule: str, sandbox: bool = False) -> list[tuple[str, int | None, str]]:
+    tmp_path.mkdir(exist_ok=True)
+    config = write_config(tmp_path)
+    if sandbox:
+        text = (config / "backends" / "cloud.yaml").read_text()
+        (config / "backends" / "cloud-sandbox.yaml").write_text(text + "sandbox: true\n")
+    routes = config / "routes.yaml"
+    routes.write_text(routes.read_text().replace("\nrules:\n", "\nrules:\n" + rule, 1))
+    issues = check_config(config, env=ENV)
+    return [(i.file, i.line, i.message) for i in issues if i.severity == "error"]
+
+
+def _shadowing_rule(backend: str, target: str, operations: str) -> str:
+    return f"""  - id: fr01-shadowed
+    match: {{legal_entities: [FR01]}}
+    backend: {backend}
+    shadow:
+      backend: {target}
+      sample: 0.25
+      operations: [{operations}]
+"""
+
+
+def test_check_refuses_shadow_writes_into_a_production_backend_at_their_line(
+    tmp_path: Path,
+) -> None:
+    issues = _checked(tmp_path, _shadowing_rule("legacy", "cloud", "sales_orders.create"))
+    assert issues == [
+        (
+            "routes.yaml",
+            issues[0][1],
+            "would shadow sales_orders.create into production backend cloud: only the legacy "
+            "ERP's sales-order simulation or a backend marked `sandbox: true` in "
+            "backends/cloud.yaml is free of side effects",
+        )
+    ]
+    line = issues[0][1]
+    assert line is not None
+    routes = (tmp_path / "routes.yaml").read_text().splitlines()
+    assert "operations: [sales_orders.create]" in routes[line - 1]
+
+
+def test_check_accepts_shadow_writes_through_the_simulation_or_into_a_sandbox(
+    tmp_path: Path,
+) -> None:
+    simulated = _shadowing_rule("cloud", "legacy", "sales_orders.create")
+    assert _checked(tmp_path / "simulation", simulated) == []
+    sandboxed = _shadowing_rule("legacy", "cloud-sandbox", "sales_orders.create")
+    assert _checked(tmp_path / "sandbox", sandboxed, sandbox=True) == []
+
+
+def test_check_refuses_a_shadow_into_its_own_backend_and_writes_with_no_safe_path(
+    tmp_path: Path,
+) -> None:
+    rule = _shadowing_rule("legacy", "legacy", "customers.create, sales_orders.cancel")
+    messages = [message for _, _, message in _checked(tmp_path, rule)]
+    assert len(messages) == 3
+    assert messages[0].startswith("rule fr01-shadowed already sends its requests to legacy")
+    assert messages[1].startswith("customers.create cannot be shadowed")
+    assert messages[2].startswith("sales_orders.cancel cannot be shadowed")
+
+
+async def test_a_create_shadowed_into_a_sandbox_creates_there_and_nowhere_else(
+    tmp_path: Path,
+) -> None:
+    config = write_config(tmp_path, rate_limits=WIDE_RATE_LIMITS)
+    cloud = (config / "backends" / "cloud.yaml").read_text()
+    (config / "backends" / "cloud-sandbox.yaml").write_text(cloud + "sandbox: true\n")
+    routes = config / "routes.yaml"
+    rule = _shadowing_rule("legacy", "cloud-sandbox", "sales_orders.create")
+    routes.write_text(routes.read_text().replace("\nrules:\n", "\nrules:\n" + rule, 1))
+    async with in_process_gateway(MemoryStore(), config) as gw, gw.client() as api:
+        customer = (await api.post("/v1/customers", json=payloads.customer("FR01"))).json()
+        # the customer as the sandbox holds it (a refreshed sandbox, bound by xref import)
+        sandbox = gw.erps["cloud-sandbox"]
+        [created] = gw.erps["legacy"].customers.values()
+        sandbox.customers["77"] = created
+        await gw.runtime.store.bind_documents(
+            [Binding(customer["id"], ErpDocument("cloud-sandbox", "77", "C77"))]
+        )
+        ids = [f"create-{n}" for n in range(8)]
+        sampled_ids = [i for i in ids if sampled(i, 0.25)]
+        for correlation_id in ids:
+            order = await api.post(
+                "/v1/sales-orders",
+                json=payloads.order("FR01", customer["id"]),
+                headers={**payloads.new_key(), "X-Correlation-ID": correlation_id},
+            )
+            assert order.status_code == 201, order.text
+        report = await _report(gw)
+    assert len(gw.erps["legacy"].orders) == len(ids)  # the client's orders, in the primary
+    assert len(sandbox.orders) == len(sampled_ids) > 0  # the shadows, in the sandbox only
+    assert gw.erps["cloud"].orders == {}
+    assert (report["samples"], report["comparable"]) == (len(sampled_ids), len(sampled_ids))
+    assert report["matches"] == len(sampled_ids)
+
+
+async def test_a_sample_under_way_at_a_reload_is_still_counted(tmp_path: Path) -> None:
+    config = shadow_config(tmp_path)
+    async with in_process_gateway(MemoryStore(), config) as gw, gw.client() as api:
+        customer = await _customer_in_both(api)
+        gate = asyncio.Event()
+        _blocked(gw, gate)
+        read = await api.get(f"/v1/customers/{customer['id']}")
+        replaced = _shadowing(gw)
+        reloaded = build_runtime(load_config(config, env=ENV), gw.runtime.store, ENV, gw.erps)
+        gw.serve(reloaded)
+        gate.set()
+        assert replaced.retiring is not None
+        await replaced.retiring  # its sample finished and was written, its writer stopped
+        counters, _ = await gw.runtime.store.shadow.read()
+    assert read.status_code == 200
+    assert counters == {"DE01|customers.read": {"samples": 1, "comparable": 1, "sig:": 1}}
+
+
+def test_check_warns_of_a_shadow_of_operations_its_rule_does_not_match(tmp_path: Path) -> None:
+    tmp_path.mkdir(exist_ok=True)
+    config = write_config(tmp_path)
+    rule = """  - id: fr01-orders
+    match: {legal_entities: [FR01], operations: ["sales_orders.*"]}
+    backend: legacy
+    shadow: {backend: cloud, sample: 0.5, operations: [customers.read]}
+"""
+    routes = config / "routes.yaml"
+    routes.write_text(routes.read_text().replace("\nrules:\n", "\nrules:\n" + rule, 1))
+    issues = [i for i in check_config(config, env=ENV) if i.file == "routes.yaml"]
+    assert [(i.severity, i.message) for i in issues] == [
+        (
+            "warning",
+            "rule fr01-orders matches none of the operations its shadow names: nothing is shadowed",
+        )
+    ]

@@ -1,0 +1,108 @@
+"""The shadow report and its noise baseline: counters in, per legal entity and operation out."""
+
+from __future__ import annotations
+
+import json
+
+from gateway.config.routes import RoutesConfig
+from gateway.routing.plan import plan
+from gateway.routing.rules import compile_routes
+from gateway.routing.shadow_report import (
+    COMPARABLE,
+    NOISE,
+    NOISE_CHECKS,
+    SAMPLES,
+    SKIPPED,
+    match_rates,
+    scope_of,
+    scope_report,
+    shadow_report,
+    signature,
+)
+
+
+def test_match_rate_counts_samples_without_differences() -> None:
+    counts = {SAMPLES: 10, COMPARABLE: 8, signature([]): 6, signature(["email"]): 2}
+    report = scope_report(scope_of("DE01", "customers.read"), counts)
+    assert (report.legal_entity, report.operation) == ("DE01", "customers.read")
+    assert report.matches == 6 and report.match_rate == 6 / 8
+    assert [(f.field, f.count) for f in report.differences] == [("email", 2)]
+
+
+def test_a_noise_field_is_reported_apart_and_never_as_a_difference() -> None:
+    counts = {
+        SAMPLES: 4,
+        COMPARABLE: 4,
+        NOISE_CHECKS: 1,
+        NOISE + "display_name": 1,
+        signature(["display_name"]): 3,
+        signature(["display_name", "email"]): 1,
+    }
+    report = scope_report(scope_of("DE01", "customers.read"), counts)
+    assert [f.field for f in report.noise] == ["display_name"]
+    assert [f.field for f in report.differences] == ["email"]
+    # the samples that differed in noise only are matches: noise learnt later still counts
+    assert report.matches == 3 and report.match_rate == 3 / 4
+
+
+def test_fields_are_ranked_by_count_with_a_few_examples_each() -> None:
+    counts = {COMPARABLE: 6, signature(["a"]): 1, signature(["a", "b"]): 3, signature(["b"]): 1}
+    examples = [json.dumps({"field": "b", "primary": f"p{n}", "shadow": "s"}) for n in range(5)]
+    report = scope_report(scope_of("US01", "sales_orders.read"), counts, examples)
+    # equal counts: by name
+    assert [(f.field, f.count) for f in report.differences] == [("a", 4), ("b", 4)]
+    b = next(f for f in report.differences if f.field == "b")
+    assert [e["primary"] for e in b.examples] == ["p0", "p1", "p2"]
+
+
+def test_no_comparable_sample_has_no_match_rate() -> None:
+    report = scope_report(scope_of("SG01", "customers.read"), {SAMPLES: 2, SKIPPED: 2})
+    assert report.match_rate is None and report.skipped == 2
+
+
+def test_match_rates_sum_a_legal_entitys_operations() -> None:
+    reports = shadow_report(
+        {
+            scope_of("DE01", "customers.read"): {COMPARABLE: 4, signature([]): 3},
+            scope_of("DE01", "quotes.validate"): {COMPARABLE: 1, signature([]): 1},
+            scope_of("FR01", "customers.read"): {COMPARABLE: 2, signature(["x"]): 2},
+        },
+        {},
+    )
+    assert [r.legal_entity for r in reports] == ["DE01", "DE01", "FR01"]
+    assert match_rates(r.to_json() for r in reports) == {"DE01": (4, 5), "FR01": (0, 2)}
+
+
+def test_plan_prints_the_match_rate_beside_each_legal_entity_that_moves() -> None:
+    entities = {
+        "DE01": {"name": "D", "region": "EMEA", "country": "DE", "currency": "EUR"},
+        "GB01": {"name": "G", "region": "EMEA", "country": "GB", "currency": "GBP"},
+    }
+    old = RoutesConfig.model_validate({"legal_entities": entities, "default_backend": "legacy"})
+    new = RoutesConfig.model_validate(
+        {
+            "legal_entities": entities,
+            "default_backend": "legacy",
+            "rules": [
+                {"id": "de01", "match": {"legal_entities": ["DE01"]}, "backend": "cloud"},
+                {"id": "gb01", "match": {"legal_entities": ["GB01"]}, "backend": "cloud"},
+            ],
+        }
+    )
+    change = plan(compile_routes(old), compile_routes(new), 0.0)
+    text = change.text({"DE01": (30, 40)})
+    assert "DE01 every operation: legacy -> cloud at once (rule de01); shadow match rate " in text
+    assert "75.0 % (30 of 40)" in text
+    assert (
+        "GB01 every operation: legacy -> cloud at once (rule gb01); shadow: no comparable" in text
+    )
+    assert "shadow" not in change.text()
+
+
+def test_examples_are_distinct_pairs() -> None:
+    same = json.dumps({"field": "email", "primary": "string(16)", "shadow": "string(23)"})
+    other = json.dumps({"field": "email", "primary": "string(9)", "shadow": "string(23)"})
+    counts = {COMPARABLE: 3, signature(["email"]): 3}
+    report = scope_report(scope_of("DE01", "customers.read"), counts, [same, same, other])
+    [email] = report.differences
+    assert [e["primary"] for e in email.examples] == ["string(16)", "string(9)"]
