@@ -135,7 +135,7 @@ async def store(
         yield MemoryStore(clock=clock)
     elif store_kind == CLUSTER:
         cluster: RedisClusterProcesses = request.getfixturevalue("redis_cluster")
-        store = RedisStore.cluster_from_url(cluster.node_url, prefix=unique_prefix())
+        store = RedisStore.from_url(cluster.node_url, prefix=unique_prefix(), cluster=True)
         try:
             yield store
         finally:

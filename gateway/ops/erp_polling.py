@@ -11,7 +11,6 @@ order (cheap for the gateway's own orders; a paid or cancelled order is not read
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -19,6 +18,7 @@ from collections.abc import Callable
 from gateway.domain.models import SalesOrderStatus
 from gateway.domain.operations import Kind
 from gateway.observability.event_metrics import ERP_NOTIFICATIONS
+from gateway.ops.background import BackgroundTask
 from gateway.runtime import Runtime
 from gateway.service.order_events import OrderEvents, Subscribers
 
@@ -38,18 +38,13 @@ class ErpPolling:
         self._current = current
         self._recorded = recorded
         self._clock = clock
-        self._task: asyncio.Task[None] | None = None
+        self._task = BackgroundTask(self._run)
 
     def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._run())
+        self._task.start()
 
     async def aclose(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._task.aclose()
 
     async def _run(self) -> None:
         while True:

@@ -29,6 +29,7 @@ from standardwebhooks.webhooks import Webhook
 from gateway.config.events import DeliveryPolicy, SubscriptionConfig
 from gateway.domain.events import CLOUDEVENTS_JSON, LEGAL_ENTITY_EXTENSION
 from gateway.observability.event_metrics import WEBHOOK_DELIVERIES, WEBHOOK_DELIVERY_SECONDS
+from gateway.ops.background import BackgroundTask
 from gateway.runtime import Runtime
 from gateway.store.base import StoreUnavailable
 from gateway.store.events import Delivery
@@ -73,7 +74,7 @@ class EventDelivery:
         self._clock = clock
         self._owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._task = BackgroundTask(self._run)
         self._session: aiohttp.ClientSession | None = None
 
     def wake(self) -> None:
@@ -81,15 +82,10 @@ class EventDelivery:
         self._wake.set()
 
     def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._run())
+        self._task.start()
 
     async def aclose(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._task.aclose()
         if self._session is not None:
             await self._session.close()
             self._session = None

@@ -23,7 +23,7 @@ def open_store(url: str | None, *, prefix: str = "gw:") -> Store:
     if not url:
         return MemoryStore()
     if url.startswith(CLUSTER_SCHEMES):
-        return RedisStore.cluster_from_url(url.replace("+cluster", "", 1), prefix=prefix)
+        return RedisStore.from_url(url.replace("+cluster", "", 1), prefix=prefix, cluster=True)
     if url.startswith(REDIS_SCHEMES):
         return RedisStore.from_url(url, prefix=prefix)
     # The URL itself may hold a password: name the accepted schemes, never echo it.

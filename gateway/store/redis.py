@@ -51,6 +51,9 @@ _Call = tuple[AsyncScript, list[str], list[Any]]  # a script, its KEYS and its A
 # so one node holds years of it; the hot, high-churn keys (rate limits, leases, idempotency) are
 # spread by their own keys.
 XREF_TAG = "{xref}"
+MAX_CONNECTIONS = 64  # per process (per node of a cluster)
+SOCKET_TIMEOUT_S = 1.0
+CONNECT_TIMEOUT_S = 0.5
 
 PUT_XREF = """
 -- KEYS[1] record, KEYS[2] reverse index (backend, kind, erp id), KEYS[3] legal-entity list,
@@ -301,44 +304,26 @@ class RedisStore:
         url: str,
         *,
         prefix: str = "gw:",
-        max_connections: int = 64,
-        socket_timeout_s: float = 1.0,
-        connect_timeout_s: float = 0.5,
+        cluster: bool = False,
+        socket_timeout_s: float = SOCKET_TIMEOUT_S,
+        connect_timeout_s: float = CONNECT_TIMEOUT_S,
     ) -> RedisStore:
-        """A store with its own connection pool. No retries: a call fails within one socket
-        timeout, well inside a request's deadline, and the caller decides what to do."""
-        pool = aioredis.BlockingConnectionPool.from_url(
-            url,
-            max_connections=max_connections,
-            # How long a call waits for a free pooled connection before counting as unavailable.
-            timeout=connect_timeout_s,
-            socket_timeout=socket_timeout_s,
-            socket_connect_timeout=connect_timeout_s,
-            retry=Retry(NoBackoff(), 0),
-        )
+        """A store with its own connections: to one Redis, or (`cluster`) to a Redis Cluster
+        found from one of its nodes, whose client follows the slots to the right node (every
+        key a script touches shares one hash tag: see the key layout in the README). No
+        retries: a call fails within one socket timeout, well inside a request's deadline, and
+        the caller decides what to do."""
+        options: dict[str, Any] = {
+            "max_connections": MAX_CONNECTIONS,
+            "socket_timeout": socket_timeout_s,
+            "socket_connect_timeout": connect_timeout_s,
+            "retry": Retry(NoBackoff(), 0),
+        }
+        if cluster:
+            return cls(cast(aioredis.Redis, _Cluster.from_url(url, **options)), prefix)
+        # How long a call waits for a free pooled connection before counting as unavailable.
+        pool = aioredis.BlockingConnectionPool.from_url(url, timeout=connect_timeout_s, **options)
         return cls(aioredis.Redis.from_pool(pool), prefix)
-
-    @classmethod
-    def cluster_from_url(
-        cls,
-        url: str,
-        *,
-        prefix: str = "gw:",
-        max_connections: int = 64,
-        socket_timeout_s: float = 1.0,
-        connect_timeout_s: float = 0.5,
-    ) -> RedisStore:
-        """A store on a Redis Cluster, found from one of its nodes (`url`, a redis:// or
-        rediss:// URL): redis-py's cluster client follows the slots to the right node. Every
-        key a script touches shares one hash tag (see the key layout in the README)."""
-        client = _Cluster.from_url(
-            url,
-            max_connections=max_connections,
-            socket_timeout=socket_timeout_s,
-            socket_connect_timeout=connect_timeout_s,
-            retry=Retry(NoBackoff(), 0),
-        )
-        return cls(cast(aioredis.Redis, client), prefix)
 
     async def ping(self) -> None:
         with unavailable_as_problem():

@@ -12,20 +12,6 @@ import pytest
 
 from gateway.store.base import Store
 from gateway.store.events import BadCursor, DocumentState, NewEvent
-from tests.conftest import CLUSTER, MEMORY, REDIS
-
-
-@pytest.fixture(
-    params=[
-        MEMORY,
-        pytest.param(REDIS, marks=pytest.mark.redis),
-        pytest.param(CLUSTER, marks=pytest.mark.redis),
-    ]
-)
-def store_kind(request: pytest.FixtureRequest) -> str:
-    """The events' storage holds on memory, one Redis and a Redis Cluster."""
-    kind: str = request.param
-    return kind
 
 
 def event(order_id: str, kind: str, *subscriptions: str) -> NewEvent:

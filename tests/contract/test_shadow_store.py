@@ -3,24 +3,8 @@ newest first and capped, a reset forgets everything."""
 
 from __future__ import annotations
 
-import pytest
-
 from gateway.store.base import Store
 from gateway.store.shadow import MAX_EXAMPLES, ShadowTally
-from tests.conftest import CLUSTER, MEMORY, REDIS
-
-
-@pytest.fixture(
-    params=[
-        MEMORY,
-        pytest.param(REDIS, marks=pytest.mark.redis),
-        pytest.param(CLUSTER, marks=pytest.mark.redis),
-    ]
-)
-def store_kind(request: pytest.FixtureRequest) -> str:
-    """On the memory store, on one Redis and on a Redis Cluster (every key in one slot)."""
-    kind: str = request.param
-    return kind
 
 
 async def test_tallies_add_up_per_scope_across_batches(store: Store) -> None:

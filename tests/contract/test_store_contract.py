@@ -31,7 +31,7 @@ from gateway.store.base import (
 )
 from gateway.store.memory import SWEEP_INTERVAL_S
 from gateway.store.redis import RedisStore
-from tests.conftest import CLUSTER, MEMORY, REDIS, Clock, ManualClock, PrefixedRedisStore
+from tests.conftest import Clock, ManualClock, PrefixedRedisStore
 from tests.redis_server import RedisProcess, redis_server_installed
 from tests.servers import free_port
 
@@ -39,19 +39,6 @@ LEASE_S = 0.1  # short, so a lost lease runs out within the test
 RETENTION_S = 30.0
 WAIT_PAST_LEASE_S = LEASE_S * 1.5
 CONNECT_TIMEOUT_S = 0.5
-
-
-@pytest.fixture(
-    params=[
-        MEMORY,
-        pytest.param(REDIS, marks=pytest.mark.redis),
-        pytest.param(CLUSTER, marks=pytest.mark.redis),
-    ]
-)
-def store_kind(request: pytest.FixtureRequest) -> str:
-    """The contract holds on the memory store, on one Redis and on a Redis Cluster."""
-    kind: str = request.param
-    return kind
 
 
 def xref(

@@ -6,7 +6,6 @@ production shape (several processes acting as one gateway).
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,10 +23,9 @@ from tests.configs import (
     WIDE_RATE_LIMITS,
     write_config,
 )
-from tests.e2e.gateways import client_for, start_gateway, token_for
+from tests.e2e.gateways import client_for, start_gateway, start_simulator, token_for
 from tests.redis_cluster import RedisClusterProcesses
 from tests.redis_server import RedisProcess, redis_server_installed
-from tests.servers import PYTHON, free_port, run_process
 
 
 @pytest.fixture(scope="session")
@@ -52,24 +50,15 @@ def wide_config_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
 
 
-@contextlib.contextmanager
-def _simulator(erp: str) -> Iterator[str]:
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    args = [PYTHON, "-m", "gateway.cli", "simulate", erp, "--port", str(port)]
-    with run_process(args, url + "/_sim/stats", expect=200):
-        yield url
-
-
 @pytest.fixture(scope="session")
 def legacy_url() -> Iterator[str]:
-    with _simulator("legacy") as url:
+    with start_simulator("legacy") as url:
         yield url
 
 
 @pytest.fixture(scope="session")
 def cloud_url() -> Iterator[str]:
-    with _simulator("cloud") as url:
+    with start_simulator("cloud") as url:
         yield url
 
 

@@ -15,6 +15,16 @@ from tests.servers import PYTHON, ServerProcess, free_port, run_process
 
 
 @contextlib.contextmanager
+def start_simulator(erp: str) -> Iterator[str]:
+    """`gateway simulate ERP` on a free port, once it answers; its base URL."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    args = [PYTHON, "-m", "gateway.cli", "simulate", erp, "--port", str(port)]
+    with run_process(args, url + "/_sim/stats", expect=200):
+        yield url
+
+
+@contextlib.contextmanager
 def start_gateway(
     env: dict[str, str], *extra_args: str, **overrides: str
 ) -> Iterator[tuple[str, ServerProcess]]:

@@ -8,7 +8,6 @@ only); each test advances only its own orders.
 from __future__ import annotations
 
 import base64
-import contextlib
 import json
 import os
 import re
@@ -30,9 +29,9 @@ from gateway.demo import SIMULATOR_CREDENTIALS
 from tests.configs import TEST_SECRET, write_config
 from tests.e2e import payloads
 from tests.e2e.checks import create_customer
-from tests.e2e.gateways import client_for, start_gateway, token_for
+from tests.e2e.gateways import client_for, start_gateway, start_simulator, token_for
 from tests.redis_server import RedisProcess
-from tests.servers import PYTHON, free_port, run_process
+from tests.servers import PYTHON, free_port
 
 LEGACY_SECRET = "legacy-events-" + secrets.token_hex(8)
 CLOUD_SECRET = "cloud-events-" + secrets.token_hex(8)
@@ -154,18 +153,9 @@ def events_config(tmp_path_factory: pytest.TempPathFactory, subscriber: Subscrib
     )
 
 
-@contextlib.contextmanager
-def _simulator(erp: str) -> Iterator[str]:
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    args = [PYTHON, "-m", "gateway.cli", "simulate", erp, "--port", str(port)]
-    with run_process(args, url + "/_sim/stats", expect=200):
-        yield url
-
-
 @pytest.fixture(scope="module")
 def sims() -> Iterator[dict[str, str]]:
-    with _simulator("legacy") as legacy, _simulator("cloud") as cloud:
+    with start_simulator("legacy") as legacy, start_simulator("cloud") as cloud:
         yield {"legacy": legacy, "cloud": cloud}
 
 

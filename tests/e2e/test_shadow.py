@@ -10,7 +10,6 @@ field as noise only; clients get the primary's answers, and the legacy ERP holds
 
 from __future__ import annotations
 
-import contextlib
 import os
 import subprocess
 import time
@@ -25,9 +24,9 @@ from gateway.demo import SIMULATOR_CREDENTIALS
 from tests.configs import TEST_SECRET, WIDE_RATE_LIMITS, write_config
 from tests.e2e import payloads
 from tests.e2e.checks import create_customer, stats
-from tests.e2e.gateways import client_for, start_gateway, token_for
+from tests.e2e.gateways import client_for, start_gateway, start_simulator, token_for
 from tests.redis_server import RedisProcess, redis_server_installed
-from tests.servers import PYTHON, free_port, run_process
+from tests.servers import PYTHON
 
 SHADOW_RULES = """  - id: de01-gb01-shadowed
     match: {legal_entities: [DE01, GB01]}
@@ -52,15 +51,6 @@ JOB_DEADLINE_S = 30.0
 REPORT_DEADLINE_S = 15.0
 
 
-@contextlib.contextmanager
-def _simulator(erp: str) -> Iterator[str]:
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    args = [PYTHON, "-m", "gateway.cli", "simulate", erp, "--port", str(port)]
-    with run_process(args, url + "/_sim/stats", expect=200):
-        yield url
-
-
 @pytest.fixture(scope="module")
 def shadow_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     """A gateway of its own, on simulators of its own (their skews must not reach other
@@ -68,7 +58,7 @@ def shadow_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, s
     config = write_config(tmp_path_factory.mktemp("shadow-config"), rate_limits=WIDE_RATE_LIMITS)
     routes = (config / "routes.yaml").read_text()
     (config / "routes.yaml").write_text(routes.replace("\nrules:\n", "\nrules:\n" + SHADOW_RULES))
-    with _simulator("legacy") as legacy_url, _simulator("cloud") as cloud_url:
+    with start_simulator("legacy") as legacy_url, start_simulator("cloud") as cloud_url:
         yield {
             **SIMULATOR_CREDENTIALS,
             "GATEWAY_LEGACY_URL": legacy_url,
