@@ -24,6 +24,19 @@ def create_customer(api: httpx.Client, legal_entity: str, **overrides: Any) -> d
     return body
 
 
+def new_order(api: httpx.Client, legal_entity: str) -> dict[str, Any]:
+    """A new customer of `legal_entity` and an order for it (201), keyed."""
+    customer = create_customer(api, legal_entity)
+    response = api.post(
+        "/v1/sales-orders",
+        json=payloads.order(legal_entity, customer["id"]),
+        headers=payloads.new_key(),
+    )
+    assert response.status_code == 201, response.text
+    order: dict[str, Any] = response.json()
+    return order
+
+
 def assert_business_problem(response: httpx.Response, code: str, pointer: str) -> None:
     assert response.status_code == 422, response.text
     assert response.headers["content-type"].startswith("application/problem+json")

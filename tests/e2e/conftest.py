@@ -6,6 +6,7 @@ production shape (several processes acting as one gateway).
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -94,13 +95,8 @@ def redis_gateways(
     gateway_env: dict[str, str], prod_config_dir: Path, private_redis: RedisProcess
 ) -> Iterator[tuple[str, str]]:
     """Two gateway processes sharing one Redis: the production shape."""
-    env = {
-        **gateway_env,
-        "GATEWAY_CONFIG_DIR": str(prod_config_dir),
-        "GATEWAY_REDIS_URL": private_redis.url,
-    }
-    with start_gateway(env) as (first, _), start_gateway(env) as (second, _):
-        yield first, second
+    with _two_gateways(gateway_env, prod_config_dir, private_redis.url) as pair:
+        yield pair
 
 
 @pytest.fixture(scope="session")
@@ -108,11 +104,15 @@ def cluster_gateways(
     gateway_env: dict[str, str], prod_config_dir: Path, redis_cluster: RedisClusterProcesses
 ) -> Iterator[tuple[str, str]]:
     """Two gateway processes sharing a three-master Redis Cluster (`redis+cluster://`)."""
-    env = {
-        **gateway_env,
-        "GATEWAY_CONFIG_DIR": str(prod_config_dir),
-        "GATEWAY_REDIS_URL": redis_cluster.url,
-    }
+    with _two_gateways(gateway_env, prod_config_dir, redis_cluster.url) as pair:
+        yield pair
+
+
+@contextlib.contextmanager
+def _two_gateways(
+    gateway_env: dict[str, str], config_dir: Path, redis_url: str
+) -> Iterator[tuple[str, str]]:
+    env = {**gateway_env, "GATEWAY_CONFIG_DIR": str(config_dir), "GATEWAY_REDIS_URL": redis_url}
     with start_gateway(env) as (first, _), start_gateway(env) as (second, _):
         yield first, second
 

@@ -10,21 +10,9 @@ import httpx
 import pytest
 
 from tests.e2e import payloads
-from tests.e2e.checks import create_customer, retry_while_in_progress
+from tests.e2e.checks import create_customer, new_order, retry_while_in_progress
 
 ERP_OF = {"US01": "cloud", "DE01": "legacy"}
-
-
-def new_order(api: httpx.Client, legal_entity: str) -> dict[str, Any]:
-    customer = create_customer(api, legal_entity)
-    response = api.post(
-        "/v1/sales-orders",
-        json=payloads.order(legal_entity, customer["id"]),
-        headers=payloads.new_key(),
-    )
-    assert response.status_code == 201, response.text
-    order: dict[str, Any] = response.json()
-    return order
 
 
 def assert_technical(response: httpx.Response, status: int, code: str) -> None:

@@ -28,7 +28,7 @@ from standardwebhooks.webhooks import Webhook
 from gateway.demo import SIMULATOR_CREDENTIALS
 from tests.configs import TEST_SECRET, write_config
 from tests.e2e import payloads
-from tests.e2e.checks import create_customer
+from tests.e2e.checks import create_customer, new_order
 from tests.e2e.gateways import client_for, start_gateway, start_simulator, token_for
 from tests.redis_server import RedisProcess
 from tests.servers import PYTHON, free_port
@@ -203,18 +203,6 @@ def wait_for(check: Callable[[], Any], what: str, deadline_s: float = WAIT_S) ->
             return found
         time.sleep(0.05)
     raise AssertionError(f"timed out waiting for {what}")
-
-
-def new_order(api: httpx.Client, legal_entity: str) -> dict[str, Any]:
-    customer = create_customer(api, legal_entity)
-    response = api.post(
-        "/v1/sales-orders",
-        json=payloads.order(legal_entity, customer["id"]),
-        headers=payloads.new_key(),
-    )
-    assert response.status_code == 201, response.text
-    order: dict[str, Any] = response.json()
-    return order
 
 
 def erp_of(legal_entity: str) -> str:
