@@ -101,12 +101,19 @@ def test_garbage_is_not_an_audit_entry() -> None:
 
 APPENDER = """
 import asyncio, sys, time
+import redis.asyncio as aioredis
 from gateway.store.audit import AuditEvent
 from gateway.store.redis import RedisStore
 
 async def main() -> None:
     store = RedisStore.from_url(sys.argv[1], prefix=sys.argv[2])
-    await asyncio.sleep(max(0.0, float(sys.argv[5]) - time.time()))  # both start together
+    # Both start together, however long each took to start: each says it is ready, then waits
+    # for the other.
+    ready, client = sys.argv[2] + "ready", aioredis.Redis.from_url(sys.argv[1])
+    await client.incr(ready)
+    while int(await client.get(ready)) < int(sys.argv[5]):
+        await asyncio.sleep(0.005)
+    await client.aclose()
     for i in range(int(sys.argv[3])):
         event = AuditEvent("transaction", sys.argv[4], {"n": i}, time.time())
         await store.audit.append([event], max_entries=100000)
@@ -130,10 +137,12 @@ async def _lines(url: str, prefix: str) -> list[str]:
 def test_two_processes_on_one_redis_append_to_one_valid_chain() -> None:
     url = redis_url()
     prefix = unique_prefix()
-    start = str(time.time() + 2.0)
+    names = ("gateway-a", "gateway-b")
     processes = [
-        subprocess.Popen([sys.executable, "-c", APPENDER, url, prefix, "150", name, start])
-        for name in ("gateway-a", "gateway-b")
+        subprocess.Popen(
+            [sys.executable, "-c", APPENDER, url, prefix, "150", name, str(len(names))]
+        )
+        for name in names
     ]
     for process in processes:
         assert process.wait(timeout=60) == 0
