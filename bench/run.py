@@ -28,7 +28,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -338,13 +338,14 @@ def _with(record: dict[str, Any], reference: str) -> dict[str, Any]:
 
 
 @contextlib.contextmanager
-def simulators() -> Iterator[tuple[str, int, str]]:
-    """Both ERP simulators (the gateway's config names both); the cloud one's URL and pid."""
+def simulators(pin: Sequence[str] = ()) -> Iterator[tuple[str, int, str]]:
+    """Both ERP simulators (the gateway's config names both), run under `pin` (a taskset
+    prefix; none: unpinned); the cloud one's URL and pid."""
     legacy_port, cloud_port = free_port(), free_port()
     legacy, cloud = (f"http://127.0.0.1:{p}" for p in (legacy_port, cloud_port))
 
     def simulate(erp: str, port: int, url: str) -> contextlib.AbstractContextManager[Any]:
-        command = [PYTHON, "-m", "gateway.cli", "simulate", erp, "--port", str(port)]
+        command = [*pin, PYTHON, "-m", "gateway.cli", "simulate", erp, "--port", str(port)]
         return run_process(command, url + "/_sim/stats", expect=200)
 
     with simulate("legacy", legacy_port, legacy), simulate(CLOUD, cloud_port, cloud) as sim:

@@ -19,6 +19,7 @@ import aiohttp
 import orjson
 from multidict import CIMultiDict, CIMultiDictProxy
 
+from gateway.adapters.priority import after_clients
 from gateway.config.backends import DEFAULT_MAX_RESPONSE_BYTES, BackendConnection, RetryPolicy
 from gateway.domain.errors import Code, ErpFailure
 
@@ -218,6 +219,8 @@ class AiohttpTransport:
                 ):
                     raise failed.failure from failed.__cause__
             else:
+                # A shadow sample's answer waits for the loop to be idle before it is read.
+                await after_clients()
                 if not safe or response.status not in _RETRY_STATUSES:
                     return response
                 reason = f"http_{response.status}"

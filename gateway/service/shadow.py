@@ -24,6 +24,7 @@ from typing import Any
 from starlette.responses import Response
 
 from gateway.adapters.base import CallContext, CustomerContext, ErpSalesOrder, References
+from gateway.adapters.priority import background_work, when_idle
 from gateway.config.clients import ClientConfig
 from gateway.config.rate_limits import BackendBudget
 from gateway.domain.errors import Category, ErpFailure, GatewayError
@@ -239,7 +240,9 @@ class Shadowing:
     # -- off the request path -----------------------------------------------------------
     async def _run(self, sample: Sample) -> None:
         scope = scope_of(sample.legal_entity, sample.operation)
+        background_work.set(True)  # this task's ERP answers wait for the clients' (priority.py)
         try:
+            await when_idle()
             async with asyncio.timeout(sample.shadow.timeout_s):
                 await self._compare(sample, scope)
         except (TimeoutError, ErpFailure, StoreUnavailable, GatewayError) as exc:
@@ -282,6 +285,7 @@ class Shadowing:
                     noise = self._differing(primary, again, shadow)
                     counts[NOISE_CHECKS] = 1
                     counts.update({NOISE + f: 1 for f in noise})
+        await when_idle()
         found = differences(primary, theirs, shadow.compare) if theirs is not None else []
         fields = {field_of(d.path) for d in found} if theirs is not None else {MISSING}
         counts[signature(fields)] = 1

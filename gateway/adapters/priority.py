@@ -1,0 +1,39 @@
+"""Work no client waits for (a shadow sample) gives way to the work clients wait for.
+
+The event loop runs whatever is ready in the order it became ready: a shadow sample's ERP
+answer, mapped and compared as soon as it arrives, would hold up the requests whose answers
+arrived behind it, and on a busy process raise their latency by the CPU it takes. Background
+work marks its task (`background_work`) and, before each of its CPU-heavy pieces, waits for a
+pass of the loop in which nothing else was ready (`when_idle`). A piece that has started still
+runs to its end: what a client may still wait for is one piece, not the queue of them.
+
+Not what runs in the background (see `gateway.service.shadow`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from contextvars import ContextVar
+
+background_work: ContextVar[bool] = ContextVar("background_work", default=False)
+
+IDLE_PASS_S = 0.0002  # a pass of the loop this short ran nothing else
+MAX_WAIT_S = 1.0  # then the work goes ahead anyway: a saturated process still finishes it
+
+
+async def when_idle(max_wait_s: float = MAX_WAIT_S) -> None:
+    """Return after a pass of the event loop that ran nothing else (or after `max_wait_s`)."""
+    loop = asyncio.get_running_loop()
+    give_up = loop.time() + max_wait_s
+    while True:
+        started = loop.time()
+        await asyncio.sleep(0)
+        now = loop.time()
+        if now - started < IDLE_PASS_S or now >= give_up:
+            return
+
+
+async def after_clients() -> None:
+    """In background work, wait until the loop is idle; elsewhere, nothing."""
+    if background_work.get():
+        await when_idle()
