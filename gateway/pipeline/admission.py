@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from starlette.responses import Response
@@ -104,11 +104,11 @@ class Admit:
         counted = erp_bucket if erp_bucket is not None and admission.rates[-1].allowed else None
         held = _Held(held_slot, held_claim, counted)
         if hinted and admission.records[0] != ctx.record:
-            # Decided on a stale hint: give back everything, the client's request included,
-            # and let the records step send the request through again with the fresh record.
-            counted_here = [b for b, r in zip(buckets, admission.rates, strict=True) if r.allowed]
-            with contextlib.suppress(StoreUnavailable):
-                await self._store.settle(held_slot, held_claim, None, 0.0, counted_here)
+            # Decided on a stale hint: give back everything (the forwarding mark too), the
+            # client's request included, and let the records step send the request through
+            # again with the fresh record.
+            client_counted = buckets[:1] if admission.rates[0].allowed else []
+            await self._give_back(ctx, held, also_refund=client_counted)
             raise StaleRecord(admission.records[0])
         ctx.record_hinted = False
         ctx.related = dict(zip(ctx.related_ids, admission.records[len(hinted) :], strict=True))
@@ -181,9 +181,15 @@ class Admit:
         return self._timeouts[ctx.system_of_record] + self._idempotency.ambiguous_grace_s
 
     async def _settle(
-        self, ctx: RequestContext, held: _Held, outcome: StoredResponse | None, hold_s: float = 0.0
+        self,
+        ctx: RequestContext,
+        held: _Held,
+        outcome: StoredResponse | None,
+        hold_s: float = 0.0,
+        also_refund: Sequence[BucketRequest] = (),
     ) -> None:
         refunds = [held.erp_bucket] if held.erp_bucket is not None and not ctx.forwarded else []
+        refunds += also_refund
         if held.claim is None:
             # No outcome to store: the client need not wait (see `releases.py`).
             self.releases.add(held.slot, refunds)
@@ -205,9 +211,15 @@ class Admit:
             # unstored outcome is reconciled with the ERP on the next attempt.
             log.warning("store unavailable while settling: %s", ctx.correlation_id)
 
-    async def _give_back(self, ctx: RequestContext, held: _Held, hold_s: float = 0.0) -> None:
+    async def _give_back(
+        self,
+        ctx: RequestContext,
+        held: _Held,
+        hold_s: float = 0.0,
+        also_refund: Sequence[BucketRequest] = (),
+    ) -> None:
         with contextlib.suppress(StoreUnavailable):
-            await self._settle(ctx, held, None, hold_s)
+            await self._settle(ctx, held, None, hold_s, also_refund)
 
 
 @dataclass(frozen=True)

@@ -141,3 +141,36 @@ async def test_a_read_follows_a_record_moved_after_this_process_last_read_it(
             assert read.json()["erp_reference"] == "CL-1"
         assert legacy.calls.count("get_sales_order") == 2
         assert cloud.calls.count("get_sales_order") == 2
+
+
+async def test_a_keyed_cancel_decided_on_a_stale_hint_goes_to_the_records_new_home(
+    store: Store,
+) -> None:
+    # Admission marks a keyed request forwarded to the ERP it was routed to; a request sent
+    # through again because its record had moved takes that mark back, so that it is not
+    # reconciled with the ERP where the record no longer lives.
+    async with in_process_gateway(store) as gw, gw.client() as api:
+        customer = (await api.post("/v1/customers", json=payloads.customer("DE01"))).json()
+        created = await api.post(
+            "/v1/sales-orders",
+            json=payloads.order("DE01", customer["id"]),
+            headers=payloads.new_key(),
+        )
+        assert created.status_code == 201, created.text
+        order_id = created.json()["id"]
+        assert (await api.get(f"/v1/sales-orders/{order_id}")).status_code == 200  # hinted
+        legacy, cloud = gw.erps["legacy"], gw.erps["cloud"]
+        (erp_order,) = legacy.orders.values()
+        moved = replace(erp_order, erp_id="moved-2", document_number="CL-2")
+        cloud.orders[moved.erp_id] = moved
+        del legacy.orders[erp_order.erp_id]
+        home = ErpDocument("cloud", moved.erp_id, moved.document_number)
+        (outcome,) = await store.bind_documents([Binding(order_id, home, home=True)])
+        assert outcome.record is not None
+
+        legacy_before = list(legacy.calls)
+        cancel = await api.post(f"/v1/sales-orders/{order_id}/cancel", headers=payloads.new_key())
+        assert cancel.status_code == 200, cancel.text
+        assert cancel.json()["status"] == "cancelled"
+        assert "cancel_sales_order" in cloud.calls
+        assert legacy.calls == legacy_before  # never searched where the order was
