@@ -24,7 +24,7 @@ from gateway.adapters.base import CallContext
 from gateway.domain.errors import Code, ErpFailure, FieldError, GatewayError
 from gateway.domain.models import LegalEntityCode, Strict
 from gateway.domain.operations import Kind
-from gateway.pipeline.ratelimit import erp_requests, erp_slot
+from gateway.pipeline.ratelimit import take_erp_budget
 from gateway.runtime import Runtime
 from gateway.service.erp_calls import ErpCall
 from gateway.service.replication import copy_customer
@@ -118,17 +118,12 @@ class _BudgetedCaller:
         budget = runtime.rate_limits.backends.get(backend)
         slot = None
         if budget is not None:
-            bucket = erp_requests(backend, budget)
-            while True:
-                slot = erp_slot(backend, budget, binding.timeout_s)
-                admission = await runtime.store.admit([bucket], slot, None)
-                rate = admission.rates[0]
-                if rate.allowed and admission.slot_taken:
-                    break
-                held = slot if admission.slot_taken else None
-                await runtime.store.settle(
-                    held, None, None, refunds=[bucket] if rate.allowed else []
+            while True:  # a job waits its turn; it is never shed
+                slot, rate = await take_erp_budget(
+                    runtime.store, backend, budget, binding.timeout_s
                 )
+                if slot is not None:
+                    break
                 await asyncio.sleep(max(rate.retry_after_s, 0.05))
         try:
             deadline = time.monotonic() + binding.timeout_s

@@ -13,7 +13,7 @@ from gateway.config.rate_limits import BackendBudget, TierConfig
 from gateway.domain.errors import QUOTA_EXCEEDED_TYPE, Code, GatewayError
 from gateway.domain.ids import random_hex
 from gateway.pipeline.context import RequestContext
-from gateway.store.base import BucketRequest, RateDecision, SlotRequest
+from gateway.store.base import BucketRequest, RateDecision, SlotRequest, Store
 
 _ERP_LEASE_MARGIN_S = 5.0
 
@@ -51,6 +51,24 @@ def erp_slot(backend: str, budget: BackendBudget, timeout_s: float) -> SlotReque
     """One of an ERP's in-flight slots: a lease that outlives the ERP interaction."""
     lease_s = timeout_s + _ERP_LEASE_MARGIN_S
     return SlotRequest(f"erp:{backend}:in-flight", budget.max_in_flight, random_hex(16), lease_s)
+
+
+async def take_erp_budget(
+    store: Store, backend: str, budget: BackendBudget, timeout_s: float
+) -> tuple[SlotRequest | None, RateDecision]:
+    """One request's worth of an ERP's budget for work no client request admits (migration
+    jobs, shadow samples), in one round trip: the slot held when the rate and a slot were both
+    had (give it back with `Store.settle`), else None, with what was taken given back; and the
+    rate's decision (its `retry_after_s`)."""
+    bucket = erp_requests(backend, budget)
+    slot = erp_slot(backend, budget, timeout_s)
+    admission = await store.admit([bucket], slot, None)
+    rate = admission.rates[0]
+    if rate.allowed and admission.slot_taken:
+        return slot, rate
+    held = slot if admission.slot_taken else None
+    await store.settle(held, None, None, refunds=[bucket] if rate.allowed else [])
+    return None, rate
 
 
 def rate_limited(tier: str, decision: RateDecision) -> GatewayError:

@@ -37,7 +37,7 @@ from gateway.observability.metrics import (
     SHADOW_SAMPLES,
 )
 from gateway.pipeline.context import RequestContext
-from gateway.pipeline.ratelimit import erp_requests, erp_slot
+from gateway.pipeline.ratelimit import take_erp_budget
 from gateway.routing.shadow_compare import differences, field_of, shown
 from gateway.routing.shadow_report import (
     COMPARABLE,
@@ -437,13 +437,9 @@ class Shadowing:
         if budget is None:
             yield True
             return
-        bucket = erp_requests(backend, budget)
-        slot = erp_slot(backend, budget, self._backends[backend].timeout_s)
-        admission = await self._store.admit([bucket], slot, None)
-        rate_ok = admission.rates[0].allowed
-        held = slot if admission.slot_taken else None
-        if not (rate_ok and held is not None):
-            await self._store.settle(held, None, None, refunds=[bucket] if rate_ok else [])
+        timeout_s = self._backends[backend].timeout_s
+        held, _ = await take_erp_budget(self._store, backend, budget, timeout_s)
+        if held is None:
             yield False
             return
         try:
