@@ -50,6 +50,23 @@ def assert_business_problem(response: httpx.Response, code: str, pointer: str) -
     assert problem["detail"]
 
 
+JOB_DEADLINE_S = 30.0
+
+
+def run_migration(admin: httpx.Client, legal_entity: str, to: str) -> dict[str, Any]:
+    """Start a migration job through the admin API and wait until it is no longer running;
+    the job as it ended."""
+    started = admin.post("/admin/migrations", json={"legal_entity": legal_entity, "to": to})
+    assert started.status_code == 202, started.text
+    end = time.monotonic() + JOB_DEADLINE_S
+    while True:
+        job: dict[str, Any] = admin.get(started.headers["location"]).json()
+        if job["status"] != "running":
+            return job
+        assert time.monotonic() < end, job
+        time.sleep(0.1)
+
+
 def retry_while_in_progress(
     api: httpx.Client, body: dict[str, Any], key: dict[str, str]
 ) -> httpx.Response:

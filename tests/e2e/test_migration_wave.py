@@ -17,7 +17,6 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -25,7 +24,7 @@ from redis import Redis
 
 from tests.configs import write_config
 from tests.e2e import payloads
-from tests.e2e.checks import stats
+from tests.e2e.checks import JOB_DEADLINE_S, run_migration, stats
 from tests.e2e.gateways import client_for, start_gateway, token_for
 from tests.redis_server import RedisProcess
 
@@ -40,7 +39,6 @@ CUSTOMERS = 4
 LEAD_S = 4.0  # the freeze starts this far ahead of writing it (two reload polls and margin)
 FREEZE_S = 3.0
 MARGIN_S = 0.5  # requests this close to a boundary are not judged by their send time
-JOB_DEADLINE_S = 30.0
 
 
 def _own_database(redis: RedisProcess) -> str:
@@ -154,18 +152,6 @@ def _serving(ops: httpx.Client, version: str) -> None:
         time.sleep(0.05)
 
 
-def _migrate(ops: httpx.Client) -> dict[str, Any]:
-    started = ops.post("/admin/migrations", json={"legal_entity": "CA01", "to": "cloud"})
-    assert started.status_code == 202, started.text
-    end = time.monotonic() + JOB_DEADLINE_S
-    while True:
-        job: dict[str, Any] = ops.get(started.headers["location"]).json()
-        if job["status"] != "running":
-            return job
-        assert time.monotonic() < end, job
-        time.sleep(0.1)
-
-
 @pytest.fixture
 def wave_config(tmp_path: Path) -> Path:
     config = write_config(tmp_path, clients=DEBUG_CLIENT)
@@ -207,7 +193,7 @@ def test_a_wave_under_live_traffic_moves_new_orders_and_nothing_fails_twice(
 
         with traffic(apis, customers) as stream:
             # 1. The customers go first, by a job, while orders keep coming to the legacy ERP.
-            job = _migrate(ops)
+            job = run_migration(ops, "CA01", "cloud")
             assert (job["status"], job["done"], job["failed"]) == ("succeeded", CUSTOMERS, 0)
             assert stats(cloud)["customers"] - before["cloud"]["customers"] == CUSTOMERS
 
@@ -326,7 +312,7 @@ def test_a_migration_interrupted_by_a_killed_gateway_and_run_again_copies_each_c
         assert interrupted["status"] == "running" and interrupted["done"] < count
         cloud.delete("/_sim/faults")
         # The operator runs it again, on the gateway that is still up.
-        job = _migrate(ops)
+        job = run_migration(ops, "CA01", "cloud")
         assert (job["status"], job["done"], job["failed"]) == ("succeeded", count, 0), job
         assert stats(cloud)["customers"] - before == count  # each copied exactly once
         exported = ops.get("/admin/xref/export", params={"legal_entity": "CA01"})

@@ -23,7 +23,7 @@ import pytest
 from gateway.demo import SIMULATOR_CREDENTIALS
 from tests.configs import TEST_SECRET, WIDE_RATE_LIMITS, write_config
 from tests.e2e import payloads
-from tests.e2e.checks import create_customer, stats
+from tests.e2e.checks import create_customer, run_migration, stats
 from tests.e2e.gateways import client_for, start_gateway, start_simulator, token_for
 from tests.redis_server import RedisProcess, redis_server_installed
 from tests.servers import PYTHON
@@ -47,7 +47,6 @@ SHADOW_RULES = """  - id: de01-gb01-shadowed
 """
 DE01_SUBSIDIARY = "4"  # backends/cloud.yaml
 SKEWED_NAME = "Skewed Corp"
-JOB_DEADLINE_S = 30.0
 REPORT_DEADLINE_S = 15.0
 
 
@@ -96,12 +95,7 @@ def _gateway(*args: str, config: Path) -> subprocess.CompletedProcess[str]:
 
 
 def _migrate(admin: httpx.Client, legal_entity: str, to: str) -> None:
-    started = admin.post("/admin/migrations", json={"legal_entity": legal_entity, "to": to})
-    assert started.status_code == 202, started.text
-    end = time.monotonic() + JOB_DEADLINE_S
-    while (job := admin.get(started.headers["location"]).json())["status"] == "running":
-        assert time.monotonic() < end, job
-        time.sleep(0.1)
+    job = run_migration(admin, legal_entity, to)
     assert job["status"] == "succeeded" and job["failed"] == 0, job
 
 
