@@ -66,7 +66,7 @@ class Admit:
         self._idempotency = idempotency
         self._timeouts = timeouts  # each backend's timeout_s
         self._render_problem = render_problem
-        self.releases = releases
+        self._releases = releases
 
     async def __call__(self, ctx: RequestContext, call_next: Handler) -> Response:
         assert ctx.entitlement is not None, "authorization runs before admission"
@@ -84,11 +84,11 @@ class Admit:
         # A record the records step took from its hints is read fresh in the same round trip.
         hinted = (ctx.record.gateway_id,) if ctx.record_hinted and ctx.record is not None else ()
         reads = (*hinted, *ctx.related_ids)
-        back = self.releases.take()
+        back = self._releases.take()
         try:
             admission = await self._store.admit(buckets, slot, claim, reads, back)
         except StoreUnavailable:
-            self.releases.restore(back)
+            self._releases.restore(back)
             # Limits may fail open (a setting); exactly-once may not: without the store, no
             # claim, so a keyed request is refused as retryable. Nor may a record's home be
             # guessed: a hinted record unchecked could send the request to where it was.
@@ -192,7 +192,7 @@ class Admit:
         refunds += also_refund
         if held.claim is None:
             # No outcome to store: the client need not wait (see `releases.py`).
-            self.releases.add(held.slot, refunds)
+            self._releases.add(held.slot, refunds)
             return
         # A claim marked forwarded at admission whose request never reached an ERP.
         unforward = held.claim.backend is not None and not ctx.forwarded
