@@ -18,9 +18,10 @@ from collections.abc import Callable
 from gateway.domain.models import SalesOrderStatus
 from gateway.domain.operations import Kind
 from gateway.observability.event_metrics import ERP_NOTIFICATIONS
-from gateway.ops.background import BackgroundTask
+from gateway.ops.background import BackgroundTask, StoreOutage
 from gateway.runtime import Runtime
 from gateway.service.order_events import OrderEvents, Subscribers
+from gateway.store.base import StoreUnavailable
 
 log = logging.getLogger("gateway.events")
 
@@ -39,6 +40,7 @@ class ErpPolling:
         self._recorded = recorded
         self._clock = clock
         self._task = BackgroundTask(self._run)
+        self._outage = StoreOutage(log, "ERP polling")
 
     def start(self) -> None:
         self._task.start()
@@ -50,6 +52,9 @@ class ErpPolling:
         while True:
             try:
                 await self.poll_once()
+                self._outage.up()
+            except StoreUnavailable:
+                self._outage.down()
             except Exception:
                 log.exception("polling an ERP for changes failed")
             await asyncio.sleep(TICK_S)

@@ -29,7 +29,7 @@ from standardwebhooks.webhooks import Webhook
 from gateway.config.events import DeliveryPolicy, SubscriptionConfig
 from gateway.domain.events import CLOUDEVENTS_JSON, LEGAL_ENTITY_EXTENSION
 from gateway.observability.event_metrics import WEBHOOK_DELIVERIES, WEBHOOK_DELIVERY_SECONDS
-from gateway.ops.background import BackgroundTask
+from gateway.ops.background import BackgroundTask, StoreOutage
 from gateway.runtime import Runtime
 from gateway.store.base import StoreUnavailable
 from gateway.store.events import Delivery
@@ -75,6 +75,7 @@ class EventDelivery:
         self._owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._wake = asyncio.Event()
         self._task = BackgroundTask(self._run)
+        self._outage = StoreOutage(log, "event delivery")
         self._session: aiohttp.ClientSession | None = None
 
     def wake(self) -> None:
@@ -95,9 +96,10 @@ class EventDelivery:
             self._wake.clear()  # before looking: a wake while looking is not lost
             try:
                 sent = await self.run_once()
+                self._outage.up()
             except StoreUnavailable:
                 sent = 0
-                log.warning("event delivery: the store is unavailable; trying again")
+                self._outage.down()
             except Exception:
                 sent = 0
                 log.exception("event delivery failed")

@@ -17,6 +17,8 @@ from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.commands.core import AsyncScript
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisClusterException
 
 from gateway.domain.operations import Kind
 from gateway.store.audit import AuditStore, RedisAudit
@@ -273,6 +275,14 @@ class _Cluster(RedisCluster):
         if self._initialize:
             await self.initialize()
         return await super().execute_command(*args, **kwargs)
+
+    async def initialize(self, *args: Any, **kwargs: Any) -> _Cluster:
+        # No node reachable is Redis being unavailable (a 503, a one-line warning), not a bug.
+        try:
+            await super().initialize(*args, **kwargs)
+        except RedisClusterException as exc:
+            raise RedisConnectionError(str(exc)) from exc
+        return self
 
 
 class RedisStore:

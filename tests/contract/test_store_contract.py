@@ -462,6 +462,17 @@ def test_an_unknown_store_url_is_refused_without_echoing_it() -> None:
 # -- Redis only: outages, expiry, cluster slots ----------------------------------------
 
 
+async def test_a_cluster_store_with_no_node_reachable_is_unavailable_not_an_error() -> None:
+    store = RedisStore.from_url(f"redis://127.0.0.1:{free_port()}", cluster=True)
+    try:
+        with pytest.raises(StoreUnavailable):
+            await store.get_xref("cus_x")
+        with pytest.raises(StoreUnavailable):
+            await store.rate_limit("k", 1.0, 1)
+    finally:
+        await store.aclose()
+
+
 async def test_a_redis_store_on_a_closed_port_is_unavailable_at_once() -> None:
     store = RedisStore.from_url(
         f"redis://127.0.0.1:{free_port()}/0", connect_timeout_s=CONNECT_TIMEOUT_S
