@@ -30,7 +30,7 @@ import orjson
 import redis.asyncio as aioredis
 
 from gateway.store.buffered import BufferedWriter
-from gateway.store.redis_batch import Batch
+from gateway.store.redis_batch import Batch, Pipelines
 from gateway.store.redis_errors import unavailable_as_problem
 
 MAX_PAGE = 200
@@ -307,8 +307,9 @@ return #dropped
 class RedisJournal:
     """The journal on Redis, shared by every gateway process."""
 
-    def __init__(self, client: aioredis.Redis, prefix: str) -> None:
+    def __init__(self, client: aioredis.Redis, prefix: str, pipelines: Pipelines) -> None:
         self._redis = client
+        self._pipelines = pipelines  # the writes' batches
         self._base = f"{prefix}{{journal}}:"  # one hash tag: the trim touches every key
         self._index = self._base + "index"
         self._open = self._base + "open"
@@ -339,7 +340,7 @@ class RedisJournal:
         oldest = _ms(time.time() - retention.retention_s)
         trim_args = [self._base + "tx:", oldest, retention.max_entries]
         batch.script(self._trim, [self._index, self._open], trim_args)
-        await batch.send(self._redis)
+        await batch.send(self._pipelines)
 
     async def entry(self, entry_id: str) -> dict[str, Any] | None:
         found = await self._entries([entry_id])

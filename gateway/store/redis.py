@@ -40,8 +40,9 @@ from gateway.store.base import (
 from gateway.store.events import EventStore, RedisEvents
 from gateway.store.gcra import REMAINING_EPSILON
 from gateway.store.journal import JournalStore, RedisJournal
-from gateway.store.redis_batch import Batch
+from gateway.store.redis_batch import Batch, Pipelines, RedisPyPipelines
 from gateway.store.redis_errors import unavailable_as_problem
+from gateway.store.redis_wire import SharedConnection
 from gateway.store.shadow import RedisShadow, ShadowStore
 
 _Call = tuple[AsyncScript, list[str], list[Any]]  # a script, its KEYS and its ARGV
@@ -288,10 +289,15 @@ class _Cluster(RedisCluster):
 class RedisStore:
     """A `Store` on Redis (or any cluster node set), shared by every gateway process."""
 
-    def __init__(self, client: aioredis.Redis, prefix: str = "gw:") -> None:
+    def __init__(
+        self, client: aioredis.Redis, prefix: str = "gw:", pipelines: Pipelines | None = None
+    ) -> None:
         self._redis = client
+        # The request path's batches (admission, settle, the xref's scripts) and the journal's;
+        # every other command goes through `client`.
+        self._pipelines = pipelines or RedisPyPipelines(client)
         self._prefix = prefix
-        self.journal: JournalStore = RedisJournal(client, prefix)
+        self.journal: JournalStore = RedisJournal(client, prefix, self._pipelines)
         self.audit: AuditStore = RedisAudit(client, prefix)
         self.events: EventStore = RedisEvents(client, prefix)
         self.shadow: ShadowStore = RedisShadow(client, prefix)
@@ -322,7 +328,8 @@ class RedisStore:
         found from one of its nodes, whose client follows the slots to the right node (every
         key a script touches shares one hash tag: see the key layout in the README). No
         retries: a call fails within one socket timeout, well inside a request's deadline, and
-        the caller decides what to do."""
+        the caller decides what to do. To one Redis over TCP or a Unix socket, the request
+        path's batches share one connection (`redis_wire`); the rest use the pool."""
         options: dict[str, Any] = {
             "max_connections": MAX_CONNECTIONS,
             "socket_timeout": socket_timeout_s,
@@ -333,13 +340,20 @@ class RedisStore:
             return cls(cast(aioredis.Redis, _Cluster.from_url(url, **options)), prefix)
         # How long a call waits for a free pooled connection before counting as unavailable.
         pool = aioredis.BlockingConnectionPool.from_url(url, timeout=connect_timeout_s, **options)
-        return cls(aioredis.Redis.from_pool(pool), prefix)
+        shared = None
+        if url.startswith(("redis://", "unix://")):
+            shared = SharedConnection.from_url(
+                url, connect_timeout_s=connect_timeout_s, timeout_s=socket_timeout_s
+            )
+        return cls(aioredis.Redis.from_pool(pool), prefix, shared)
 
     async def ping(self) -> None:
         with unavailable_as_problem():
             await self._redis.ping()
 
     async def aclose(self) -> None:
+        if isinstance(self._pipelines, SharedConnection):
+            await self._pipelines.aclose()
         await self._redis.aclose()
 
     # -- ID cross-reference -------------------------------------------------------------
@@ -655,9 +669,9 @@ class RedisStore:
         base = f"{self._prefix}idem:{{{tag}}}:{key}"
         return [base + ":record", base + ":lease"]
 
-    @staticmethod
-    async def _run(script: AsyncScript, keys: list[str], args: list[Any]) -> Any:
-        return await cast(Any, script)(keys=keys, args=args)
+    async def _run(self, script: AsyncScript, keys: list[str], args: list[Any]) -> Any:
+        (reply,) = await self._pipelined(lambda batch: batch.script(script, keys, args))
+        return reply
 
     async def _pipelined(self, fill: Callable[[Batch], None]) -> list[Any]:
         """The commands `fill` queues, sent in one round trip (see `redis_batch.py`)."""
@@ -670,7 +684,7 @@ class RedisStore:
             self._loaded = True
         batch = Batch()
         fill(batch)
-        return await batch.send(self._redis)
+        return await batch.send(self._pipelines)
 
     def _all_scripts(self) -> list[AsyncScript]:
         return [v for v in vars(self).values() if isinstance(v, AsyncScript)]

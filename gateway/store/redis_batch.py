@@ -7,17 +7,48 @@ it are sent again, so that a script that did run is never run twice. Those then 
 batch's other commands, not in their place: callers load their scripts up front so that this
 happens only after a server lost them.
 
-Not the scripts themselves (see `gateway.store.redis`, `journal.py`, `audit.py`).
+Not the scripts themselves (see `gateway.store.redis`, `journal.py`, `audit.py`), nor the
+connection a pipeline goes on (`Pipelines`: redis-py's, or `redis_wire.SharedConnection`).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 from redis.commands.core import AsyncScript
 from redis.exceptions import NoScriptError
 
 from gateway.store.redis_errors import unavailable_as_problem
+
+ScriptSource = str | bytes | memoryview  # a script's Lua source, as redis-py keeps it
+
+
+class Pipelines(Protocol):
+    """Where a batch is sent: each command's reply in order, a server error as its exception
+    (a redis-py pipeline run with `raise_on_error=False`)."""
+
+    async def execute(self, commands: list[tuple[Any, ...]]) -> list[Any]: ...
+
+    async def load_script(self, source: ScriptSource) -> None: ...
+
+
+class RedisPyPipelines:
+    """Batches through a redis-py client's pipelines: for a Redis Cluster (its pipeline
+    splits a batch by node and sends to each at once) and TLS."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+
+    async def execute(self, commands: list[tuple[Any, ...]]) -> list[Any]:
+        # No MULTI: each script is atomic on its own, and their keys may live in different slots.
+        pipe = self._client.pipeline(transaction=False)
+        for args in commands:
+            pipe.execute_command(*args)
+        replies: list[Any] = await pipe.execute(raise_on_error=False)
+        return replies
+
+    async def load_script(self, source: ScriptSource) -> None:
+        await self._client.script_load(source)
 
 
 class Batch:
@@ -35,19 +66,19 @@ class Batch:
     def __len__(self) -> int:
         return len(self._commands)
 
-    async def send(self, client: Any) -> list[Any]:
+    async def send(self, pipelines: Pipelines) -> list[Any]:
         """Every command's reply; a server error other than a lost script raises (as
         `StoreUnavailable` when Redis is unreachable)."""
         if not self._commands:
             return []
         with unavailable_as_problem():
-            replies = await _execute(client, [args for _, args in self._commands])
+            replies = await pipelines.execute([args for _, args in self._commands])
             lost = [i for i, reply in enumerate(replies) if isinstance(reply, NoScriptError)]
             if lost:
                 scripts = {id(s): s for i in lost if (s := self._commands[i][0]) is not None}
                 for script in scripts.values():
-                    await client.script_load(script.script)
-                again = await _execute(client, [self._commands[i][1] for i in lost])
+                    await pipelines.load_script(script.script)
+                again = await pipelines.execute([self._commands[i][1] for i in lost])
                 for i, reply in zip(lost, again, strict=True):
                     replies[i] = reply
         for reply in replies:
@@ -55,12 +86,3 @@ class Batch:
                 with unavailable_as_problem():
                     raise reply
         return replies
-
-
-async def _execute(client: Any, commands: list[tuple[Any, ...]]) -> list[Any]:
-    # No MULTI: each script is atomic on its own, and their keys may live in different slots.
-    pipe = client.pipeline(transaction=False)
-    for args in commands:
-        pipe.execute_command(*args)
-    replies: list[Any] = await pipe.execute(raise_on_error=False)
-    return replies

@@ -1,5 +1,6 @@
 """How many Redis round trips (and commands) a read and a create send through the whole
-pipeline on the RedisStore, counted by a redis-py connection that logs what it sends.
+pipeline on the RedisStore, counted where they leave the process: the shared connection of
+the request path's batches, and redis-py's connections for everything else.
 
 Not a benchmark (see `bench/`): nothing is timed; a count that rises fails CI.
 """
@@ -20,7 +21,8 @@ from redis.asyncio.connection import Connection
 
 from gateway.pipeline.releases import PendingReleases
 from gateway.store.buffered import BufferedWriter
-from gateway.store.redis import RedisStore
+from gateway.store.redis import CONNECT_TIMEOUT_S, SOCKET_TIMEOUT_S, RedisStore
+from gateway.store.redis_wire import Address, Command, SharedConnection
 from tests.conftest import delete_keys, redis_url, unique_prefix
 from tests.e2e import payloads
 from tests.harness import in_process_gateway
@@ -96,6 +98,23 @@ class CountingConnection(Connection):
         await super().send_packed_command(command, check_health)
 
 
+class CountingSharedConnection(SharedConnection):
+    """The request path's shared connection, logging each pipeline it sends in `sent`."""
+
+    def __init__(self, url: str, sent: list[RoundTrip]) -> None:
+        address = Address.from_url(url)
+        super().__init__(address, connect_timeout_s=CONNECT_TIMEOUT_S, timeout_s=SOCKET_TIMEOUT_S)
+        self._sent = sent
+
+    async def execute(self, commands: list[Command]) -> list[Any]:
+        task = asyncio.current_task()
+        coroutine = task.get_coro() if task is not None else None
+        name = getattr(coroutine, "__qualname__", "?")
+        packed = tuple(" ".join(_text(arg) for arg in command[:2]) for command in commands)
+        self._sent.append(RoundTrip(packed, name))
+        return await super().execute(commands)
+
+
 def _text(arg: Any) -> str:
     return arg.decode(errors="replace") if isinstance(arg, bytes) else str(arg)
 
@@ -109,7 +128,8 @@ async def counted_redis_store() -> AsyncIterator[tuple[RedisStore, list[RoundTri
     pool = aioredis.BlockingConnectionPool.from_url(
         url, connection_class=CountingConnection, sent=sent
     )
-    store = RedisStore(aioredis.Redis.from_pool(pool), prefix)
+    shared = CountingSharedConnection(url, sent)
+    store = RedisStore(aioredis.Redis.from_pool(pool), prefix, shared)
     try:
         yield store, sent
     finally:

@@ -1,0 +1,138 @@
+"""The request path's shared Redis connection (`gateway.store.redis_wire`) on a real Redis:
+each pipeline gets its own replies however many share the socket, a server error stands in
+its command's place, and a lost or stalled connection fails only what it held, never hands a
+reply to the wrong caller, and is opened again by the next pipeline."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+import pytest
+import redis.asyncio as aioredis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import NoScriptError, ResponseError
+
+from gateway.store.redis_wire import Address, SharedConnection
+from tests.conftest import delete_keys, redis_url, unique_prefix
+from tests.redis_server import RedisProcess, redis_server_installed
+
+TIMEOUT_S = 2.0
+
+
+def shared(url: str, timeout_s: float = TIMEOUT_S) -> SharedConnection:
+    return SharedConnection.from_url(url, connect_timeout_s=1.0, timeout_s=timeout_s)
+
+
+@contextlib.asynccontextmanager
+async def connection() -> AsyncIterator[tuple[SharedConnection, str]]:
+    url, prefix = redis_url(), unique_prefix()
+    wire = shared(url)
+    try:
+        yield wire, prefix
+    finally:
+        await wire.aclose()
+        await delete_keys(url, prefix)
+
+
+@pytest.mark.redis
+async def test_concurrent_pipelines_on_one_connection_each_get_their_own_replies() -> None:
+    async with connection() as (wire, prefix):
+
+        async def one(n: int) -> list[object]:
+            key = f"{prefix}n:{n}"
+            return await wire.execute(
+                [("SET", key, f"v{n}"), ("INCRBY", key + ":c", n), ("GET", key)]
+            )
+
+        replies = await asyncio.gather(*(one(n) for n in range(300)))
+        assert replies == [[b"OK", n, f"v{n}".encode()] for n in range(300)]
+        (client_id,) = await wire.execute([("CLIENT", "ID")])
+        assert await wire.execute([("CLIENT", "ID")]) == [client_id]  # one socket throughout
+
+
+@pytest.mark.redis
+async def test_a_server_error_is_its_commands_reply_and_the_others_still_answer() -> None:
+    async with connection() as (wire, prefix):
+        key = f"{prefix}text"
+        replies = await wire.execute(
+            [("SET", key, "x"), ("EVALSHA", "0" * 40, 0), ("LPUSH", key, "y"), ("GET", key)]
+        )
+        assert replies[0] == b"OK" and replies[3] == b"x"
+        assert isinstance(replies[1], NoScriptError)  # what `Batch` reloads scripts on
+        assert isinstance(replies[2], ResponseError) and "WRONGTYPE" in str(replies[2])
+
+
+@pytest.mark.redis
+async def test_a_cancelled_caller_does_not_shift_the_replies_of_the_next() -> None:
+    async with connection() as (wire, prefix):
+        key = f"{prefix}after"
+        await wire.execute([("SET", key, "mine")])
+        waiting = asyncio.create_task(wire.execute([("BLPOP", f"{prefix}empty", 0.2)]))
+        await asyncio.sleep(0.05)
+        waiting.cancel()
+        assert await wire.execute([("GET", key)]) == [b"mine"]
+
+
+@pytest.mark.redis
+async def test_a_killed_connection_fails_what_it_held_and_the_next_pipeline_reconnects() -> None:
+    async with connection() as (wire, prefix):
+        key = f"{prefix}k"
+        (before,) = await wire.execute([("CLIENT", "ID")])
+        held = asyncio.create_task(wire.execute([("BLPOP", f"{prefix}empty", 5)]))
+        await asyncio.sleep(0.05)
+        admin = aioredis.Redis.from_url(redis_url())
+        try:
+            assert await admin.client_kill_filter(_id=before) == 1
+        finally:
+            await admin.aclose()
+        with pytest.raises(RedisConnectionError):
+            await held
+        assert await wire.execute([("SET", key, "v"), ("GET", key)]) == [b"OK", b"v"]
+        (after,) = await wire.execute([("CLIENT", "ID")])
+        assert after != before
+
+
+@pytest.mark.redis
+async def test_the_database_of_the_url_is_selected() -> None:
+    base = redis_url().rsplit("/", 1)[0]
+    key = f"{unique_prefix()}db"
+    wire = shared(f"{base}/7")
+    other = aioredis.Redis.from_url(f"{base}/7")
+    try:
+        await wire.execute([("SET", key, "seven", "PX", 60_000)])
+        assert await other.get(key) == b"seven"
+    finally:
+        await other.delete(key)
+        await other.aclose()
+        await wire.aclose()
+
+
+@pytest.mark.skipif(not redis_server_installed(), reason="needs the redis-server executable")
+async def test_a_password_logs_in_and_a_wrong_one_is_refused() -> None:
+    with RedisProcess() as server:
+        admin = aioredis.Redis.from_url(server.url)
+        await admin.config_set("requirepass", "s3cret")
+        await admin.aclose()
+        url = server.url.replace("redis://", "redis://:s3cret@")
+        assert Address.from_url(url).handshake() == [("AUTH", "s3cret")]
+        right = shared(url)
+        try:
+            assert await right.execute([("PING",)]) == [b"PONG"]
+        finally:
+            await right.aclose()
+        wrong = shared(server.url.replace("redis://", "redis://:nope@"))
+        with pytest.raises(RedisConnectionError):  # AuthenticationError: Redis unavailable
+            await wrong.execute([("PING",)])
+
+
+@pytest.mark.redis
+def test_one_shared_connection_serves_a_second_event_loop() -> None:
+    wire = shared(redis_url())
+
+    async def ping() -> list[object]:
+        return await wire.execute([("PING",)])
+
+    assert asyncio.run(ping()) == [b"PONG"]
+    assert asyncio.run(ping()) == [b"PONG"]  # the first loop's socket is not reused
