@@ -91,8 +91,8 @@ class _Connection(asyncio.Protocol):
 
     # -- asyncio.Protocol ---------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self._transport = transport
+        # asyncio's or uvloop's (whose transports are not asyncio.Transport subclasses).
+        self._transport = cast(asyncio.Transport, transport)
         self._schedule_watch()
 
     def data_received(self, data: bytes) -> None:

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 import redis.asyncio as aioredis
+import uvloop
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError, ResponseError
 
@@ -125,6 +126,22 @@ async def test_a_password_logs_in_and_a_wrong_one_is_refused() -> None:
         wrong = shared(server.url.replace("redis://", "redis://:nope@"))
         with pytest.raises(RedisConnectionError):  # AuthenticationError: Redis unavailable
             await wrong.execute([("PING",)])
+
+
+@pytest.mark.redis
+def test_it_works_on_uvloop_as_gateway_serve_runs_it() -> None:
+    url = redis_url()
+    base = url.rsplit("/", 1)[0]
+
+    async def ping() -> list[object]:
+        # A database other than 0: its SELECT is the connection's first exchange.
+        wire = shared(f"{base}/5")
+        try:
+            return await wire.execute([("PING",)])
+        finally:
+            await wire.aclose()
+
+    assert uvloop.run(ping()) == [b"PONG"]
 
 
 @pytest.mark.redis
