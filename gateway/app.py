@@ -199,7 +199,7 @@ async def answer(handler: Handler, ctx: RequestContext) -> Response:
         response = await handler(ctx)
     except GatewayError as error:
         correlation_id = ctx.correlation_id or correlation_id_from(None)
-        response = problem_response(error, correlation_id, request.url.path)
+        response = problem_response(error, correlation_id, ctx.path)
     except ClientAborted:
         # Nobody is left to answer: counted and logged once as the client's doing, never
         # as a server error (no traceback, no 5xx alert).
@@ -208,7 +208,7 @@ async def answer(handler: Handler, ctx: RequestContext) -> Response:
         log.exception(
             "unhandled error", extra={"correlation_id": ctx.correlation_id, "op": operation}
         )
-        response = problem_response(internal_error(), ctx.correlation_id, request.url.path)
+        response = problem_response(internal_error(), ctx.correlation_id, ctx.path)
     _add_headers(response, ctx.response_headers)
     elapsed = time.monotonic() - ctx.arrived
     backend = ctx.reconcile_on or ctx.backend
@@ -220,7 +220,7 @@ async def answer(handler: Handler, ctx: RequestContext) -> Response:
             "correlation_id": ctx.correlation_id,
             "trace_id": ctx.trace.trace_id if ctx.trace else None,
             "method": request.method,
-            "path": request.url.path,
+            "path": ctx.path,
             "operation": operation,
             "status": response.status_code,
             "duration_ms": round(elapsed * 1000, 2),

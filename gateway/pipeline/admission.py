@@ -175,7 +175,7 @@ class Admit:
             raise error
         # A business refusal from the ERP is a definitive outcome: rendered here so that the
         # stored bytes are the bytes the client gets, and replayed as they are.
-        return self._render_problem(error, ctx.correlation_id, ctx.request.url.path)
+        return self._render_problem(error, ctx.correlation_id, ctx.path)
 
     def _commit_window(self, ctx: RequestContext) -> float:
         return self._timeouts[ctx.system_of_record] + self._idempotency.ambiguous_grace_s

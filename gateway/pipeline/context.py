@@ -22,6 +22,13 @@ if TYPE_CHECKING:
     from gateway.store.base import ClaimRequest, XrefRecord
 
 
+def request_path(request: Request) -> str:
+    """`request.url.path` without building the URL (which parses the Host header, on every
+    request): the ASGI path, with `?`, `#` and `\\` escaped as the URL escapes them."""
+    path: str = request.scope["path"]
+    return path.replace("?", "%3F").replace("#", "%23").replace("\\", "%5C")
+
+
 @dataclass(frozen=True)
 class Principal:
     """The authenticated caller: its client id, the token's subject and its scopes."""
@@ -42,7 +49,7 @@ class DocumentOutcome:
     status: str | None
 
 
-@dataclass
+@dataclass(slots=True)
 class RequestContext:
     # On arrival (the endpoint): what was asked, and by when it must be answered.
     request: Request
@@ -89,6 +96,11 @@ class RequestContext:
     forwarded: bool = False
     erp_deadlines: dict[str, float] = field(default_factory=dict)  # by backend, from 1st call
     submitted_at: float | None = None  # the wall clock of the first ERP call
+
+    @property
+    def path(self) -> str:
+        """The request's path (as `request.url.path`)."""
+        return request_path(self.request)
 
     @property
     def reconcile(self) -> bool:

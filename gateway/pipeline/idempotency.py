@@ -76,7 +76,7 @@ def fingerprint(ctx: RequestContext) -> str:
     """What makes two requests "the same": method, path and canonical body."""
     body = ctx.payload.model_dump(mode="json") if ctx.payload is not None else None
     canonical = json.dumps(
-        [ctx.request.method, ctx.request.url.path, body], sort_keys=True, separators=(",", ":")
+        [ctx.request.method, ctx.path, body], sort_keys=True, separators=(",", ":")
     )
     return hashlib.sha256(canonical.encode()).hexdigest()
 

@@ -311,9 +311,9 @@ def _request_of(ctx: RequestContext) -> dict[str, Any]:
             body = None
     return {
         "method": request.method,
-        "path": request.url.path,
+        "path": ctx.path,
         "path_params": dict(request.path_params),
-        "query": request.url.query,
+        "query": request.scope["query_string"].decode(),
         "body": body,
         "idempotency_key": ctx.idempotency_key,
     }

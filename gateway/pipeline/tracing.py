@@ -39,7 +39,7 @@ class Tracing:
         span, ctx.trace = start_server_span(
             telemetry,
             request.method,
-            request.url.path,
+            ctx.path,
             ctx.spec.operation,
             ctx.correlation_id,
             incoming,
