@@ -20,12 +20,13 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol, cast
+from typing import Any, Protocol
 
 import redis.asyncio as aioredis
 
 from gateway.store.base import StoreUnavailable
 from gateway.store.buffered import BufferedWriter
+from gateway.store.redis_batch import Batch, Pipelines
 from gateway.store.redis_errors import unavailable_as_problem
 
 GENESIS = "0" * 64  # the `prev` of the first entry ever
@@ -245,8 +246,9 @@ def _parse_head(text: str) -> ChainHead:
 class RedisAudit:
     """The chain on Redis: one list and its head under one hash tag, shared by all processes."""
 
-    def __init__(self, client: aioredis.Redis, prefix: str) -> None:
+    def __init__(self, client: aioredis.Redis, prefix: str, pipelines: Pipelines) -> None:
         self._redis = client
+        self._pipelines = pipelines  # the appends
         base = f"{prefix}{{audit}}:"
         self._keys = [base + "chain", base + "head", base + "anchor"]
         self._append = client.register_script(APPEND)
@@ -268,7 +270,9 @@ class RedisAudit:
                 last = json.loads(lines[-1])
                 new_head = ChainHead(last["seq"], last["hash"])
                 args = [_head_text(head), _head_text(new_head), max_entries, *lines]
-                current = await cast(Any, self._append)(keys=self._keys, args=args)
+                batch = Batch()
+                batch.script(self._append, self._keys, args)
+                (current,) = await batch.send(self._pipelines)
                 if current is None:
                     self._head = new_head
                     return

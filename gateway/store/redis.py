@@ -298,7 +298,7 @@ class RedisStore:
         self._pipelines = pipelines or RedisPyPipelines(client)
         self._prefix = prefix
         self.journal: JournalStore = RedisJournal(client, prefix, self._pipelines)
-        self.audit: AuditStore = RedisAudit(client, prefix)
+        self.audit: AuditStore = RedisAudit(client, prefix, self._pipelines)
         self.events: EventStore = RedisEvents(client, prefix)
         self.shadow: ShadowStore = RedisShadow(client, prefix)
         self._put_xref = client.register_script(PUT_XREF)
