@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+import statistics
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from typing import cast
 
 from bench.scenarios import GET, GET_V1, GET_V2, POST_ORDER, REFERENCE
 
@@ -46,6 +49,7 @@ class Row:
     erp_connections_per_1000: float  # connections the simulator accepted, per 1,000 requests
     pinning: str
     paced_rps: float | None = None  # the offered rate of a paced run; None: as fast as it goes
+    rounds: int = 1  # the interleaved turns it sums (see `bench.run`)
 
     @property
     def rps(self) -> float:
@@ -104,6 +108,39 @@ class Run:
             (r for r in self.rows if (r.server, r.scenario) == (server, scenario) and r.paced_rps),
             None,
         )
+
+
+def combined(turns: list[Row]) -> Row:
+    """One row of the turns of one scenario on one server: counts and CPU summed over them
+    (CPU per request weighted by each turn's requests), latency percentiles their medians."""
+    first = turns[0]
+    requests = sum(t.requests for t in turns)
+    n = max(requests, 1)
+
+    def per_request(value: Callable[[Row], float | None]) -> float | None:
+        values = [value(t) for t in turns]
+        if any(v is None for v in values):
+            return None
+        return sum(cast(float, v) * t.requests for v, t in zip(values, turns, strict=True)) / n
+
+    errors: Counter[str] = Counter()
+    for turn in turns:
+        errors.update(turn.errors)
+    return replace(
+        first,
+        seconds=sum(t.seconds for t in turns),
+        requests=requests,
+        errors=dict(errors),
+        p50_ms=statistics.median(t.p50_ms for t in turns),
+        p99_ms=statistics.median(t.p99_ms for t in turns),
+        p999_ms=statistics.median(t.p999_ms for t in turns),
+        server_cpu_ms=cast(float, per_request(lambda t: t.server_cpu_ms)),
+        simulator_cpu_ms=cast(float, per_request(lambda t: t.simulator_cpu_ms)),
+        redis_cpu_ms=per_request(lambda t: t.redis_cpu_ms),
+        erp_calls=cast(float, per_request(lambda t: t.erp_calls)),
+        erp_connections_per_1000=cast(float, per_request(lambda t: t.erp_connections_per_1000)),
+        rounds=len(turns),
+    )
 
 
 def _ratio(numerator: float, denominator: float) -> float | None:

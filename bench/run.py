@@ -88,6 +88,7 @@ CLOUD = "cloud"
 BARE_SERVER = "bare"  # --servers' name for the bare proxy
 SECONDS, WARMUP_S = 8, 1  # a scenario's measured run and the warm-up before it
 QUICK_SECONDS = 2
+ROUNDS, QUICK_ROUNDS = 4, 2
 CONNECTIONS = 32
 HALF = 0.5  # the paced runs offer this share of the gateway's saturated GET rate
 
@@ -126,6 +127,16 @@ class Subject:
     store: str = ""  # the gateway's
     workers: int = 1
     journal: bool = True
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One scenario on one running server: what a round measures once."""
+
+    subject: Subject
+    scenario: Scenario
+    base_url: str
+    pid: int
 
 
 @dataclass
@@ -170,24 +181,62 @@ class Bench:
         paced_rps: float | None = None,
     ) -> Row:
         """Warm up, then one measured wrk run of `scenario` against `base_url`."""
+        self.load(self._load(scenario, paced_rps), base_url, WARMUP_S)
+        measured = self._measured_run(
+            subject, scenario, base_url, server_pid, self.seconds, paced_rps
+        )
+        self._report(measured)
+        return measured
+
+    def measure_rounds(self, cells: Sequence[Cell], rounds: int) -> list[Row]:
+        """Every cell measured in `rounds` turns, one after the other (each warmed up before
+        its first): a machine that slows down for a while slows every server, not just the one
+        measured then. A cell's row sums its turns (requests, CPU, ERP calls) and takes the
+        median of their latency percentiles."""
+        turn_s = max(1, round(self.seconds / rounds))
+        turns: dict[int, list[Row]] = {i: [] for i in range(len(cells))}
+        for n in range(rounds):
+            for i, cell in enumerate(cells):
+                if n == 0:
+                    self.load(cell.scenario.load, cell.base_url, WARMUP_S)
+                turns[i].append(
+                    self._measured_run(cell.subject, cell.scenario, cell.base_url, cell.pid, turn_s)
+                )
+            print(f"bench: round {n + 1} of {rounds} done", file=sys.stderr)
+        measured = [results.combined(turns[i]) for i in range(len(cells))]
+        for row in measured:
+            self._report(row)
+        return measured
+
+    def _load(self, scenario: Scenario, paced_rps: float | None) -> Load:
         load = scenario.load
-        if paced_rps is not None:
-            load = Load(
-                load.method, load.path, load.headers, load.body, delay_ms=self._delay(paced_rps)
-            )
-        self.load(load, base_url, WARMUP_S)
+        if paced_rps is None:
+            return load
+        return Load(
+            load.method, load.path, load.headers, load.body, delay_ms=self._delay(paced_rps)
+        )
+
+    def _measured_run(
+        self,
+        subject: Subject,
+        scenario: Scenario,
+        base_url: str,
+        server_pid: int,
+        seconds: int,
+        paced_rps: float | None = None,
+    ) -> Row:
         server, simulator = CpuMeter(server_pid), CpuMeter(self.cloud_pid)
         redis = CpuMeter(self.redis_pid) if self.redis_pid and subject.store == REDIS else None
         before = self._simulator_stats()
         for meter in (server, simulator, redis):
             if meter is not None:
                 meter.start()
-        result = self.load(load, base_url, self.seconds)
+        result = self.load(self._load(scenario, paced_rps), base_url, seconds)
         server_s, simulator_s = server.stop(), simulator.stop()
         redis_s = redis.stop() if redis is not None else None
         after = self._simulator_stats()
         n = max(result.requests, 1)
-        measured = Row(
+        return Row(
             server=subject.server,
             store=subject.store,
             workers=subject.workers,
@@ -208,6 +257,8 @@ class Bench:
             pinning=self.pins.words,
             paced_rps=paced_rps,
         )
+
+    def _report(self, measured: Row) -> None:
         self.run.rows.append(measured)
         errors = f", errors {measured.errors}" if measured.errors else ""
         print(
@@ -215,7 +266,6 @@ class Bench:
             f"p99 {measured.p99_ms:.1f} ms, {measured.server_cpu_ms:.3f} ms CPU/req{errors}",
             file=sys.stderr,
         )
-        return measured
 
     def _delay(self, rps: float) -> float:
         # Each connection waits this long before each request: together about `rps` a second
@@ -379,6 +429,12 @@ def _arguments(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--seconds", type=int, help=f"a scenario's measured run (default {SECONDS})"
     )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        help=f"turns each one-worker scenario's measured time is split into, interleaved with "
+        f"the other servers' (default {ROUNDS}; {QUICK_ROUNDS} with --quick)",
+    )
     parser.add_argument("--connections", type=int, default=CONNECTIONS, help="wrk's connections")
     parser.add_argument(
         "--servers",
@@ -429,14 +485,19 @@ def main(argv: list[str] | None = None) -> int:
             notes.append(tool.note)
     pins = Pins.for_machine(taskset.path)
     seconds = args.seconds or (QUICK_SECONDS if args.quick else SECONDS)
+    args.rounds = max(1, args.rounds or (QUICK_ROUNDS if args.quick else ROUNDS))
     run = Run(
         machine=machine(),
         command=command_line(argv),
         date=now.strftime("%Y-%m-%d %H:%M UTC"),
         setup=(
             f"wrk (1 thread, {args.connections} connections) runs each scenario for {seconds} s "
-            f"after a {WARMUP_S} s warm-up. {pins.words} The machine is shared with other work: "
-            "its numbers are noisy, compare ratios within one run."
+            f"after a {WARMUP_S} s warm-up. The one-worker servers run side by side and are "
+            f"measured in {args.rounds} interleaved rounds (each scenario's seconds split among "
+            "them; a row sums its rounds, its latencies are the rounds' medians), so that the "
+            "machine's slow and fast spells fall on every server alike. The paced and the "
+            f"two-worker runs come after, once each. {pins.words} The machine is shared with "
+            "other work: its numbers are noisy, compare ratios within one run."
         ),
         notes=notes,
     )
@@ -481,30 +542,65 @@ def _redis(
 
 
 def _measure_all(bench: Bench, servers: set[str], stores: list[str], nginx: str | None) -> None:
-    half: float | None = None
-    if GATEWAY in servers and MEMORY in stores:
-        # First: its saturated GET rate sets the paced runs' rate.
-        half = _attempt(
-            bench, "the gateway (memory)", lambda: _gateway_rows(bench, MEMORY, 1, paced=True)
+    """The one-worker servers side by side, in interleaved rounds (their ratios are the
+    targets); then the paced GETs at half the gateway's saturated rate; then two workers."""
+    with contextlib.ExitStack() as running:
+        cells: list[Cell] = []
+
+        def start(what: str, opened: Callable[[], list[Cell]]) -> None:
+            found = _attempt(bench, what, opened)
+            cells.extend(found or [])
+
+        def gateway(store: str, journal: bool = True) -> list[Cell]:
+            subject = Subject(GATEWAY, store, 1, journal)
+            base, pid = running.enter_context(bench.gateway(store, 1, journal))
+            scenarios = bench.gateway_scenarios(base)
+            if not journal:  # only the create: what the journal costs it
+                scenarios = [s for s in scenarios if s.name == POST_ORDER]
+            return [Cell(subject, scenario, base, pid) for scenario in scenarios]
+
+        def proxy(server: str) -> list[Cell]:
+            opened = bench.nginx(nginx or "") if server == NGINX else bench.bare_proxy()
+            base, pid = running.enter_context(opened)
+            return [Cell(Subject(server), s, base, pid) for s in bench.proxy_scenarios()]
+
+        for store in stores if GATEWAY in servers else []:
+            start(f"the gateway ({store})", functools.partial(gateway, store))
+        if BARE_SERVER in servers:
+            start("the bare proxy", functools.partial(proxy, BARE))
+        if nginx is not None:
+            start("nginx", functools.partial(proxy, NGINX))
+        for store in stores if GATEWAY in servers and not bench.args.skip_journal_cost else []:
+            start(f"the gateway ({store}, journal off)", functools.partial(gateway, store, False))
+        rows = _attempt(
+            bench, "the side-by-side rounds", lambda: bench.measure_rounds(cells, bench.args.rounds)
         )
-    if BARE_SERVER in servers:
-        _attempt(bench, "the bare proxy", lambda: _proxy_rows(bench, BARE, half))
-    if nginx is not None:
-        _attempt(bench, "nginx", lambda: _proxy_rows(bench, NGINX, None, nginx))
+        gateway_get = next(
+            (
+                (row, cell)
+                for row, cell in zip(rows or [], cells, strict=False)
+                if row.server == GATEWAY and row.store == MEMORY and row.scenario == GET_V2
+            ),
+            None,
+        )
+        if gateway_get is not None:
+            half = HALF * gateway_get[0].rps
+            paced = [gateway_get[1]]
+            paced += [c for c in cells if c.subject.server == BARE and c.scenario.name == GET]
+            for cell in paced:
+                _attempt(
+                    bench,
+                    f"{cell.subject.server}'s paced GET",
+                    functools.partial(
+                        bench.measure, cell.subject, cell.scenario, cell.base_url, cell.pid, half
+                    ),
+                )
     if GATEWAY in servers and REDIS in stores:
-        for workers in (1, 2):
-            _attempt(
-                bench,
-                f"the gateway (redis, {workers} workers)",
-                functools.partial(_gateway_rows, bench, REDIS, workers),
-            )
-    if GATEWAY in servers and not bench.args.skip_journal_cost:
-        for store in stores:
-            _attempt(
-                bench,
-                f"the gateway ({store}, journal off)",
-                functools.partial(_gateway_rows, bench, store, 1, journal=False),
-            )
+        _attempt(
+            bench,
+            "the gateway (redis, 2 workers)",
+            functools.partial(_gateway_rows, bench, REDIS, 2),
+        )
     if bench.args.profile and GATEWAY in servers:
         _attempt(bench, "the profile", lambda: _profile(bench))
 
@@ -523,31 +619,12 @@ def _attempt(bench: Bench, what: str, rows: Callable[[], T]) -> T | None:
         return None
 
 
-def _proxy_rows(bench: Bench, server: str, half: float | None, nginx: str = "") -> None:
-    """A proxy's scenarios; with `half`, its GET again at that rate."""
-    with bench.nginx(nginx) if server == NGINX else bench.bare_proxy() as (base, pid):
-        for scenario in bench.proxy_scenarios():
-            bench.measure(Subject(server), scenario, base, pid)
-            if scenario.name == GET and half is not None:
-                bench.measure(Subject(server), scenario, base, pid, paced_rps=half)
-
-
-def _gateway_rows(
-    bench: Bench, store: str, workers: int, *, journal: bool = True, paced: bool = False
-) -> float | None:
-    """The gateway's scenarios (only the create, with the journal off); with `paced`, GET v2
-    again at half its saturated rate, which is returned."""
-    subject = Subject(GATEWAY, store, workers, journal)
-    half = None
-    with bench.gateway(store, workers, journal) as (base, pid):
+def _gateway_rows(bench: Bench, store: str, workers: int) -> None:
+    """The gateway's scenarios, each measured once."""
+    subject = Subject(GATEWAY, store, workers)
+    with bench.gateway(store, workers) as (base, pid):
         for scenario in bench.gateway_scenarios(base):
-            if not journal and scenario.name != POST_ORDER:
-                continue
-            measured = bench.measure(subject, scenario, base, pid)
-            if paced and scenario.name == GET_V2:
-                half = HALF * measured.rps
-                bench.measure(subject, scenario, base, pid, paced_rps=half)
-    return half
+            bench.measure(subject, scenario, base, pid)
 
 
 def _profile(bench: Bench) -> None:
