@@ -33,6 +33,10 @@ GENESIS = "0" * 64  # the `prev` of the first entry ever
 # Appends that lose the race to another process try again, after a short random wait that
 # grows with each loss (so that two busy processes take turns), this many times at most.
 _APPEND_TRIES = 64
+# A refused append learns the new head from the refusal: the first retries go at once, while
+# that head is likely still the head (a process appending steadily would otherwise win every
+# time against one that waits longer and longer); only then with backoff.
+_APPEND_EAGER = 3
 _APPEND_BACKOFF_S = 0.001
 _APPEND_MAX_BACKOFF_S = 0.05
 
@@ -263,7 +267,7 @@ class RedisAudit:
                 raw = await self._redis.get(self._keys[1])
                 head = _parse_head(_text(raw)) if raw else ChainHead(0, GENESIS)
             for attempt in range(_APPEND_TRIES):
-                if attempt:
+                if attempt >= _APPEND_EAGER:
                     ceiling = min(_APPEND_MAX_BACKOFF_S, _APPEND_BACKOFF_S * 2**attempt)
                     await asyncio.sleep(random.uniform(0, ceiling))
                 lines = chained(events, head)
