@@ -165,11 +165,16 @@ class MemoryStore:
     # -- concurrency leases --------------------------------------------------------------
     async def acquire_slot(self, key: str, limit: int, token: str, lease_s: float) -> bool:
         now = self._now()
-        leases = self._live_slots(key, now)
-        if token not in leases and len(leases) >= limit:
-            return False
+        leases = self._slots.get(key)
+        if leases is None:
+            leases = self._slots[key] = {}
+        elif token not in leases and len(leases) >= limit:
+            # Full as counted: only then do the expired leases (gone holders) matter.
+            leases = self._live_slots(key, now)
+            if len(leases) >= limit:
+                return False
+            self._slots[key] = leases
         leases[token] = now + lease_s
-        self._slots[key] = leases
         return True
 
     async def release_slot(self, key: str, token: str) -> None:
