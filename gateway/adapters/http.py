@@ -203,7 +203,7 @@ class AiohttpTransport:
         send_headers = CIMultiDict(headers or {})
         data: bytes | None = None
         if json_body is not None:
-            data = json.dumps(json_body, separators=(",", ":")).encode("utf-8")
+            data = orjson.dumps(json_body)  # compact UTF-8, as the ERP's JSON APIs take it
             send_headers.setdefault("Content-Type", "application/json")
         elif form is not None:
             data = urlencode(dict(form)).encode("ascii")
