@@ -124,20 +124,30 @@ class _Keys(dict[str, Any]):
     repeated: tuple[str, ...] = ()
 
 
-def _object(pairs: list[tuple[str, Any]]) -> _Keys:
-    obj = _Keys(pairs)
-    if len(obj) != len(pairs):
-        counts = Counter(key for key, _ in pairs)
-        obj.repeated = tuple(key for key, count in counts.items() if count > 1)
-    return obj
+class _Objects:
+    """The parser's hook for objects: each as a `_Keys`, and whether any repeated a key."""
+
+    def __init__(self) -> None:
+        self.repeats = False
+
+    def __call__(self, pairs: list[tuple[str, Any]]) -> _Keys:
+        obj = _Keys(pairs)
+        if len(obj) != len(pairs):
+            counts = Counter(key for key, _ in pairs)
+            obj.repeated = tuple(key for key, count in counts.items() if count > 1)
+            self.repeats = True
+        return obj
 
 
 def repeated_keys(raw: bytes) -> list[str]:
     """Pointers to every key a JSON document gives twice in one object (a parser would keep
     one of them silently); empty for a document that is not JSON (the schema says why)."""
+    objects = _Objects()
     try:
-        document = json.loads(raw, object_pairs_hook=_object)
+        document = json.loads(raw, object_pairs_hook=objects)
     except ValueError:
+        return []
+    if not objects.repeats:  # nearly always: no pointers to build
         return []
     found: list[str] = []
     stack: list[tuple[str, Any]] = [("", document)]
