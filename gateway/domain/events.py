@@ -7,7 +7,6 @@ Pure: no ERP, no store. Not how the state is read or where events go (see
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import hashlib
 from collections.abc import Mapping, Sequence
@@ -20,6 +19,7 @@ from cloudevents.core.formats.json import JSONFormat
 from cloudevents.core.v1.event import CloudEvent
 from pydantic import BaseModel, Field, RootModel
 
+from gateway.domain.ids import base32_prefix
 from gateway.domain.models import SalesOrderStatus
 
 CLOUDEVENTS_JSON = "application/cloudevents+json"
@@ -145,7 +145,7 @@ def event_id(order_id: str, change: Change) -> str:
     """Deterministic: the same change of the same order has the same id in every process (and
     is what a subscriber deduplicates by: Standard Webhooks' `webhook-id`)."""
     digest = hashlib.sha256(f"{order_id}\n{change.type}\n{change.document_id}".encode()).digest()
-    return "evt_" + base64.b32encode(digest).decode().rstrip("=").lower()[:26]
+    return "evt_" + base32_prefix(digest, 26).lower()
 
 
 @dataclass(frozen=True)

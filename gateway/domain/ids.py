@@ -56,10 +56,17 @@ def new_uuid4() -> str:
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
+def base32_prefix(data: bytes, chars: int) -> str:
+    """The first `chars` characters of `data` in base32 (RFC 4648, upper case), encoding only
+    the bytes they come from: base32 turns each 5 bytes into 8 characters on their own, and
+    the standard library's encoder is a Python loop over every 5 bytes of a whole digest."""
+    groups = -(-chars // 8)  # 8 characters per 5 bytes
+    return base64.b32encode(data[: 5 * groups]).decode("ascii")[:chars]
+
+
 def new_gateway_id(kind: Kind) -> str:
-    """A fresh, unguessable gateway id such as `so_6x2m...` (130 random bits, lowercase base32)."""
-    raw = base64.b32encode(_random.take(16)).decode("ascii").rstrip("=").lower()
-    return kind.prefix + raw
+    """A fresh, unguessable gateway id such as `so_6x2m...` (128 random bits, lowercase base32)."""
+    return kind.prefix + base32_prefix(_random.take(16), 26).lower()
 
 
 def gateway_reference(client_id: str, idempotency_key: str | None, gateway_id: str) -> str:
@@ -76,5 +83,4 @@ def gateway_reference(client_id: str, idempotency_key: str | None, gateway_id: s
         if idempotency_key is not None
         else gateway_id
     )
-    digest = base64.b32encode(hashlib.sha256(seed.encode("utf-8")).digest()).decode("ascii")
-    return GATEWAY_REF_PREFIX + digest[:26]
+    return GATEWAY_REF_PREFIX + base32_prefix(hashlib.sha256(seed.encode("utf-8")).digest(), 26)

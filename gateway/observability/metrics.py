@@ -11,7 +11,7 @@ Not tracing or logging; counts and latency buckets only, with bounded label valu
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -32,15 +32,18 @@ _LATENCY = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 _ACCEPTANCE = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 3600.0)
 
 
-class Children:
+M = TypeVar("M", Counter, Histogram)
+
+
+class Children(Generic[M]):
     """A metric's labelled children, kept by their label values: prometheus_client's `labels`
     builds and locks on every call, which shows on the request path."""
 
-    def __init__(self, metric: Histogram) -> None:
-        self._metric = metric
-        self._children: dict[tuple[str, ...], Histogram] = {}
+    def __init__(self, metric: M) -> None:
+        self._metric: M = metric
+        self._children: dict[tuple[str, ...], M] = {}
 
-    def labels(self, *values: str) -> Histogram:
+    def labels(self, *values: str) -> M:
         child = self._children.get(values)
         if child is None:
             child = self._children[values] = self._metric.labels(*values)
@@ -61,8 +64,8 @@ ERP_CALL_SECONDS = Histogram(
     ["backend", "erp_operation", "outcome"],
     buckets=_LATENCY,
 )
-REQUEST_SECONDS_BY = Children(REQUEST_SECONDS)
-ERP_CALL_SECONDS_BY = Children(ERP_CALL_SECONDS)
+REQUEST_SECONDS_BY: Children[Histogram] = Children(REQUEST_SECONDS)
+ERP_CALL_SECONDS_BY: Children[Histogram] = Children(ERP_CALL_SECONDS)
 ERP_RETRIES = Counter(
     "gateway_erp_retries_total",
     "HTTP requests to an ERP tried again, by backend and reason.",
@@ -122,6 +125,9 @@ CUSTOMERS_CREATED = Counter(
     "Customers the ERP created, by legal entity and backend.",
     ["legal_entity", "backend"],
 )
+ORDERS_BY: Children[Counter] = Children(ORDERS)
+ORDER_ACCEPTANCE_SECONDS_BY: Children[Histogram] = Children(ORDER_ACCEPTANCE_SECONDS)
+CUSTOMERS_CREATED_BY: Children[Counter] = Children(CUSTOMERS_CREATED)
 OPEN_EXCEPTIONS = Gauge(
     "gateway_open_exceptions",
     "Transactions that failed and were not replayed or retried since, by age "

@@ -13,7 +13,6 @@ Not the storage (see `gateway.store.journal`) nor replays (see `gateway.ops.repl
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 import os
@@ -27,9 +26,13 @@ import orjson
 from starlette.responses import Response
 
 from gateway.domain.errors import Category, ClientAborted, Code, ErpFailure, GatewayError
-from gateway.domain.ids import random_bytes
+from gateway.domain.ids import base32_prefix, random_bytes
 from gateway.domain.operations import WRITE_OPERATIONS, Operation
-from gateway.observability.metrics import CUSTOMERS_CREATED, ORDER_ACCEPTANCE_SECONDS, ORDERS
+from gateway.observability.metrics import (
+    CUSTOMERS_CREATED_BY,
+    ORDER_ACCEPTANCE_SECONDS_BY,
+    ORDERS_BY,
+)
 from gateway.pipeline.chain import Handler
 from gateway.pipeline.context import RequestContext
 from gateway.pipeline.idempotency import REPLAYED_HEADER
@@ -95,7 +98,7 @@ def transaction_id(client_id: str, idempotency_key: str | None) -> str:
         digest = random_bytes(16)
     else:
         digest = hashlib.sha256(f"{client_id}\0{idempotency_key}".encode()).digest()
-    return "tx_" + base64.b32encode(digest).decode().lower().rstrip("=")[:26]
+    return "tx_" + base32_prefix(digest, 26).lower()
 
 
 def key_digest(idempotency_key: str | None) -> str | None:
@@ -290,13 +293,13 @@ class Journal:
         if legal_entity is None or backend is None:
             return
         if operation == Operation.SALES_ORDERS_CREATE and outcome.status != FAILED:
-            ORDERS.labels(legal_entity, backend, outcome.status).inc()
+            ORDERS_BY.labels(legal_entity, backend, outcome.status).inc()
             if outcome.status != REJECTED:
-                ORDER_ACCEPTANCE_SECONDS.labels(legal_entity, backend).observe(
+                ORDER_ACCEPTANCE_SECONDS_BY.labels(legal_entity, backend).observe(
                     max(0.0, ended - ctx.arrived_at)
                 )
         elif operation == Operation.CUSTOMERS_CREATE and outcome.status == ACCEPTED:
-            CUSTOMERS_CREATED.labels(legal_entity, backend).inc()
+            CUSTOMERS_CREATED_BY.labels(legal_entity, backend).inc()
 
 
 def _request_of(ctx: RequestContext) -> dict[str, Any]:

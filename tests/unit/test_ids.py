@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import os
 import re
 
-from gateway.domain.ids import gateway_reference, new_gateway_id
+from gateway.domain.ids import base32_prefix, gateway_reference, new_gateway_id
 from gateway.domain.operations import Kind, kind_of_id
+from gateway.pipeline.journal import transaction_id
 
 
 def test_the_reference_fits_sap_fields_and_is_deterministic() -> None:
@@ -30,3 +34,23 @@ def test_gateway_ids_carry_their_kind_and_are_unique() -> None:
     assert len(ids) == 1000
     assert all(kind_of_id(i) is Kind.SALES_ORDER for i in ids)
     assert kind_of_id("foo_123") is None
+
+
+def test_a_base32_prefix_is_the_start_of_the_whole_encoding() -> None:
+    for length in (16, 20, 32):
+        for _ in range(200):
+            data = os.urandom(length)
+            whole = base64.b32encode(data).decode("ascii").rstrip("=")
+            for chars in (1, 8, 9, 25, 26):
+                assert base32_prefix(data, chars) == whole[:chars]
+
+
+def test_references_and_transaction_ids_stay_what_earlier_versions_made() -> None:
+    # Processes of two versions side by side (a rolling upgrade) must agree on both.
+    seed = hashlib.sha256(b"8:crm-demokey-1").digest()
+    assert (
+        gateway_reference("crm-demo", "key-1", "x") == "gw-" + base64.b32encode(seed).decode()[:26]
+    )
+    key = hashlib.sha256(b"crm-demo\0key-1").digest()
+    expected = "tx_" + base64.b32encode(key).decode().lower().rstrip("=")[:26]
+    assert transaction_id("crm-demo", "key-1") == expected
