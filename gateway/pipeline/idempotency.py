@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+from typing import Any
 
+import orjson
 from starlette.responses import Response
 
 from gateway.config.idempotency import IdempotencyPolicy, Requirement
@@ -75,10 +77,18 @@ def _sf_string(raw: str) -> str:
 def fingerprint(ctx: RequestContext) -> str:
     """What makes two requests "the same": method, path and canonical body."""
     body = ctx.payload.model_dump(mode="json") if ctx.payload is not None else None
-    canonical = json.dumps(
-        [ctx.request.method, ctx.path, body], sort_keys=True, separators=(",", ":")
-    )
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    return hashlib.sha256(canonical_json([ctx.request.method, ctx.path, body])).hexdigest()
+
+
+def canonical_json(value: Any) -> bytes:
+    """`value` as JSON with sorted keys and no spaces, every character beyond ASCII escaped:
+    the bytes fingerprints were always made of (a key stored by an earlier version must still
+    match), by orjson where they are the same bytes (text of printable ASCII and control
+    characters; the request models hold no floats), else by the standard library."""
+    canonical = orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+    if canonical.isascii() and b"\x7f" not in canonical:  # the library escapes DEL too
+        return canonical
+    return json.dumps(value, sort_keys=True, separators=(",", ":")).encode()
 
 
 def claim_request(
