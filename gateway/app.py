@@ -12,7 +12,7 @@ import gc
 import logging
 import re
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -129,10 +129,11 @@ def serving(runtime: Runtime, telemetry: Telemetry | None, body_timeout_s: float
     services = build_services(runtime.backends, runtime.store, runtime.routing, telemetry)
     shadowing = shadowing_of(runtime)
     answers = [_with_services(endpoint.handler, services, shadowing) for endpoint in ENDPOINTS]
+    specs = [endpoint.spec for endpoint in ENDPOINTS]
     return Serving(
         runtime,
-        tuple(compose(steps, answer) for answer in answers),
-        tuple(compose(replay_steps, answer) for answer in answers),
+        tuple(compose(steps, a, spec) for a, spec in zip(answers, specs, strict=True)),
+        tuple(compose(replay_steps, a, spec) for a, spec in zip(answers, specs, strict=True)),
         shadowing,
     )
 
@@ -158,8 +159,8 @@ def _with_services(
 ) -> Handler:
     if shadowing is None:
 
-        async def handle(ctx: RequestContext) -> Response:
-            return await handler(ctx, services)
+        def handle(ctx: RequestContext) -> Awaitable[Response]:
+            return handler(ctx, services)  # the handler's own coroutine: no second one
 
         return handle
 

@@ -20,6 +20,7 @@ from gateway.domain.errors import ClientAborted, Code, FieldError, GatewayError
 from gateway.domain.models import CLIENT_REQUEST
 from gateway.pipeline.chain import Handler
 from gateway.pipeline.context import RequestContext
+from gateway.pipeline.operation import OperationSpec
 
 MAX_BODY_BYTES = 1024 * 1024
 BODY_TIMEOUT_S = 10.0  # from the first byte of the body to the last
@@ -214,6 +215,10 @@ class ParseBody:
 
     def __init__(self, timeout_s: float = BODY_TIMEOUT_S) -> None:
         self._timeout_s = timeout_s
+
+    @staticmethod
+    def applies(spec: OperationSpec) -> bool:
+        return spec.body_model is not None or spec.query_model is not None
 
     async def __call__(self, ctx: RequestContext, call_next: Handler) -> Response:
         spec = ctx.spec

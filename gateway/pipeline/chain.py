@@ -12,6 +12,7 @@ from starlette.responses import Response
 
 if TYPE_CHECKING:
     from gateway.pipeline.context import RequestContext
+    from gateway.pipeline.operation import OperationSpec
 
 Handler = Callable[["RequestContext"], Awaitable[Response]]
 
@@ -31,9 +32,13 @@ def _bind(step: Step, call_next: Handler) -> Handler:
     return run
 
 
-def compose(steps: Sequence[Step], handler: Handler) -> Handler:
-    """The handler wrapped in `steps`, the first step outermost."""
+def compose(steps: Sequence[Step], handler: Handler, spec: OperationSpec | None = None) -> Handler:
+    """The handler wrapped in `steps`, the first step outermost; for one operation (`spec`),
+    without the steps that say they have nothing to do for it (an `applies(spec)` that is
+    false), so that its requests do not pass through them."""
     composed = handler
     for step in reversed(steps):
-        composed = _bind(step, composed)
+        applies = getattr(step, "applies", None)
+        if spec is None or applies is None or applies(spec):
+            composed = _bind(step, composed)
     return composed

@@ -36,6 +36,7 @@ from gateway.observability.metrics import (
 from gateway.pipeline.chain import Handler
 from gateway.pipeline.context import RequestContext
 from gateway.pipeline.idempotency import REPLAYED_HEADER
+from gateway.pipeline.operation import OperationSpec
 from gateway.store.audit import AuditTrail
 from gateway.store.journal import JournalLog, JournalRecord
 
@@ -179,6 +180,10 @@ class Journal:
         self._journal = journal
         self._audit = audit
         self._config_version = config_version
+
+    @staticmethod
+    def applies(spec: OperationSpec) -> bool:
+        return spec.operation in JOURNALED
 
     async def __call__(self, ctx: RequestContext, call_next: Handler) -> Response:
         if ctx.spec.operation not in JOURNALED:
