@@ -87,6 +87,7 @@ class _Connection(asyncio.Protocol):
         self._waiting: collections.deque[_Waiting] = collections.deque()
         self._transport: asyncio.Transport | None = None
         self._watch: asyncio.TimerHandle | None = None
+        self._unsent: list[bytes] = []  # pipelines written in this pass of the event loop
         self.lost = False
 
     # -- asyncio.Protocol ---------------------------------------------------------------
@@ -129,8 +130,18 @@ class _Connection(asyncio.Protocol):
             future.set_exception(RedisConnectionError("Connection to Redis lost"))
             return future
         self._waiting.append(_Waiting(future, len(commands), time.monotonic()))
-        self._transport.write(b"".join([hiredis.pack_command(c) for c in commands]))
+        if not self._unsent:
+            asyncio.get_running_loop().call_soon(self._write)
+        self._unsent += [hiredis.pack_command(c) for c in commands]
         return future
+
+    def _write(self) -> None:
+        """Every pipeline written in one pass of the event loop, in one write to the socket:
+        a send costs more than the pipelines it carries, and the requests admitted together
+        are answered together."""
+        unsent, self._unsent = self._unsent, []
+        if not self.lost and self._transport is not None and unsent:
+            self._transport.write(b"".join(unsent))
 
     def close(self) -> None:
         if self._transport is not None:
@@ -141,6 +152,7 @@ class _Connection(asyncio.Protocol):
         """No reply can be trusted to its pipeline any more: every waiting one fails, and the
         socket is dropped so that the next pipeline opens a new one."""
         self.lost = True
+        self._unsent.clear()
         if self._watch is not None:
             self._watch.cancel()
             self._watch = None

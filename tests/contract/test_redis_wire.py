@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from asyncio import selector_events
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
@@ -51,6 +53,26 @@ async def test_concurrent_pipelines_on_one_connection_each_get_their_own_replies
         assert replies == [[b"OK", n, f"v{n}".encode()] for n in range(300)]
         (client_id,) = await wire.execute([("CLIENT", "ID")])
         assert await wire.execute([("CLIENT", "ID")]) == [client_id]  # one socket throughout
+
+
+@pytest.mark.redis
+async def test_pipelines_sent_in_one_pass_of_the_event_loop_share_one_write(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    writes: list[int] = []
+    original = selector_events._SelectorSocketTransport.write
+
+    def counted(transport: Any, data: Any) -> None:
+        writes.append(len(data))
+        original(transport, data)
+
+    monkeypatch.setattr(selector_events._SelectorSocketTransport, "write", counted)
+    async with connection() as (wire, prefix):
+        await wire.execute([("PING",)])  # connected
+        writes.clear()
+        replies = await asyncio.gather(*(wire.execute([("INCR", f"{prefix}w")]) for _ in range(50)))
+        assert sorted(reply[0] for reply in replies) == list(range(1, 51))
+        assert len(writes) == 1
 
 
 @pytest.mark.redis
