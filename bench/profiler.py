@@ -44,6 +44,9 @@ def profile(
             "--rate", str(RATE_HZ),
             "--duration", str(seconds),
             "--nolineno",  # one frame per function, not per line
+            # Only the thread running Python: the log writer threads waiting on their queues
+            # would otherwise fill the top of the list without spending any CPU.
+            "--gil",
             "--format", "raw",
             "--output", str(raw),
         ],
