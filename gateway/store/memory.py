@@ -149,6 +149,9 @@ class MemoryStore:
 
     # -- rate limits (GCRA) --------------------------------------------------------------
     async def rate_limit(self, key: str, rate_per_s: float, burst: int) -> RateDecision:
+        return self._rate_limit(key, rate_per_s, burst)
+
+    def _rate_limit(self, key: str, rate_per_s: float, burst: int) -> RateDecision:
         now = self._now()
         result = gcra(now, self._tats.get(key), rate_per_s, burst)
         if result.decision.allowed:
@@ -164,6 +167,9 @@ class MemoryStore:
 
     # -- concurrency leases --------------------------------------------------------------
     async def acquire_slot(self, key: str, limit: int, token: str, lease_s: float) -> bool:
+        return self._acquire_slot(key, limit, token, lease_s)
+
+    def _acquire_slot(self, key: str, limit: int, token: str, lease_s: float) -> bool:
         now = self._now()
         leases = self._slots.get(key)
         if leases is None:
@@ -178,6 +184,9 @@ class MemoryStore:
         return True
 
     async def release_slot(self, key: str, token: str) -> None:
+        self._release_slot(key, token)
+
+    def _release_slot(self, key: str, token: str) -> None:
         leases = self._slots.get(key)
         if leases is not None:
             leases.pop(token, None)
@@ -310,11 +319,12 @@ class MemoryStore:
         reads: Sequence[str] = (),
         back: GiveBack = NOTHING_BACK,
     ) -> Admission:
-        await self.give_back(back)
-        rates = [await self.rate_limit(b.key, b.rate_per_s, b.burst) for b in buckets]
+        # The same steps as the public calls, without a coroutine each (nothing here waits).
+        self._give_back(back)
+        rates = [self._rate_limit(b.key, b.rate_per_s, b.burst) for b in buckets]
         taken = None
         if slot is not None:
-            taken = await self.acquire_slot(slot.key, slot.limit, slot.token, slot.lease_s)
+            taken = self._acquire_slot(slot.key, slot.limit, slot.token, slot.lease_s)
         outcome = None
         if claim is not None:
             outcome = await self.claim_idempotency(
@@ -322,7 +332,7 @@ class MemoryStore:
             )
             if outcome.state == "claimed" and claim.backend is not None:
                 await self.mark_forwarded(claim.key, claim.owner, claim.backend)
-        records = await self.get_xrefs(reads) if reads else []
+        records = [self._xrefs.get(gateway_id) for gateway_id in reads]
         return Admission(rates, taken, outcome, records)
 
     async def settle(
@@ -335,7 +345,7 @@ class MemoryStore:
         hold_s: float = 0.0,
         unforward: bool = False,
     ) -> None:
-        await self.give_back(GiveBack([slot] if slot is not None else [], refunds))
+        self._give_back(GiveBack([slot] if slot is not None else [], refunds))
         if claim is not None:
             if response is None and hold_s > 0:
                 now = self._now()
@@ -348,7 +358,10 @@ class MemoryStore:
                 await self.complete_idempotency(claim.key, claim.owner, response, retention_s)
 
     async def give_back(self, back: GiveBack) -> None:
+        self._give_back(back)
+
+    def _give_back(self, back: GiveBack) -> None:
         for bucket in back.refunds:
             self._refund(bucket)
         for slot in back.slots:
-            await self.release_slot(slot.key, slot.token)
+            self._release_slot(slot.key, slot.token)
