@@ -50,6 +50,7 @@ class Row:
     pinning: str
     paced_rps: float | None = None  # the offered rate of a paced run; None: as fast as it goes
     rounds: int = 1  # the interleaved turns it sums (see `bench.run`)
+    server_cpu_ms_rounds: tuple[float, ...] = ()  # each turn's, when it has several
 
     @property
     def rps(self) -> float:
@@ -111,17 +112,19 @@ class Run:
 
 
 def combined(turns: list[Row]) -> Row:
-    """One row of the turns of one scenario on one server: counts and CPU summed over them
-    (CPU per request weighted by each turn's requests), latency percentiles their medians."""
+    """One row of the turns of one scenario on one server: requests, seconds and errors summed
+    over them; CPU per request, ERP calls and latency percentiles their medians. A median,
+    not a total: another tenant's burst that slows one turn of one server moves its total by
+    as much as the differences being measured, and its median hardly at all. Each turn's CPU
+    per request is kept beside it (`server_cpu_ms_rounds`)."""
     first = turns[0]
     requests = sum(t.requests for t in turns)
-    n = max(requests, 1)
 
     def per_request(value: Callable[[Row], float | None]) -> float | None:
         values = [value(t) for t in turns]
         if any(v is None for v in values):
             return None
-        return sum(cast(float, v) * t.requests for v, t in zip(values, turns, strict=True)) / n
+        return statistics.median(cast(float, v) for v in values)
 
     errors: Counter[str] = Counter()
     for turn in turns:
@@ -140,6 +143,7 @@ def combined(turns: list[Row]) -> Row:
         erp_calls=cast(float, per_request(lambda t: t.erp_calls)),
         erp_connections_per_1000=cast(float, per_request(lambda t: t.erp_connections_per_1000)),
         rounds=len(turns),
+        server_cpu_ms_rounds=tuple(round(t.server_cpu_ms, 3) for t in turns),
     )
 
 

@@ -191,8 +191,8 @@ class Bench:
     def measure_rounds(self, cells: Sequence[Cell], rounds: int) -> list[Row]:
         """Every cell measured in `rounds` turns, one after the other (each warmed up before
         its first): a machine that slows down for a while slows every server, not just the one
-        measured then. A cell's row sums its turns (requests, CPU, ERP calls) and takes the
-        median of their latency percentiles."""
+        measured then. A cell's row adds up its turns' requests and takes the median of their
+        CPU per request and latencies (`results.combined`)."""
         turn_s = max(1, round(self.seconds / rounds))
         turns: dict[int, list[Row]] = {i: [] for i in range(len(cells))}
         for n in range(rounds):
@@ -494,8 +494,9 @@ def main(argv: list[str] | None = None) -> int:
             f"wrk (1 thread, {args.connections} connections) runs each scenario for {seconds} s "
             f"after a {WARMUP_S} s warm-up. The one-worker servers run side by side and are "
             f"measured in {args.rounds} interleaved rounds (each scenario's seconds split among "
-            "them; a row sums its rounds, its latencies are the rounds' medians), so that the "
-            "machine's slow and fast spells fall on every server alike. The paced and the "
+            "them; a row adds up its rounds' requests, its CPU per request and latencies are "
+            "the rounds' medians), so that the machine's slow and fast spells fall on every "
+            "server alike. The paced and the "
             f"two-worker runs come after, once each. {pins.words} The machine is shared with "
             "other work: its numbers are noisy, compare ratios within one run."
         ),

@@ -33,13 +33,14 @@ def turn(requests: int, cpu_ms: float, p99_ms: float, **changes: object) -> Row:
     return replace(row, **changes)  # type: ignore[arg-type]
 
 
-def test_cpu_per_request_is_the_total_over_every_rounds_requests() -> None:
-    # 1,000 requests at 0.5 ms and 3,000 at 0.3 ms: 1.4 s over 4,000 requests.
-    row = combined([turn(1000, 0.5, 10.0), turn(3000, 0.3, 30.0)])
-    assert row.requests == 4000 and row.seconds == 4.0 and row.rounds == 2
-    assert row.server_cpu_ms == pytest.approx(0.35)
-    assert row.simulator_cpu_ms == pytest.approx(0.175)
-    assert row.rps == pytest.approx(1000.0)
+def test_requests_add_up_and_cpu_per_request_is_the_rounds_median() -> None:
+    # One turn slowed down by a neighbour (0.9 ms) moves the median, not by its weight.
+    row = combined([turn(1000, 0.5, 10.0), turn(3000, 0.3, 30.0), turn(500, 0.9, 20.0)])
+    assert row.requests == 4500 and row.seconds == 6.0 and row.rounds == 3
+    assert row.server_cpu_ms == pytest.approx(0.5)
+    assert row.simulator_cpu_ms == pytest.approx(0.25)
+    assert row.server_cpu_ms_rounds == (0.5, 0.3, 0.9)
+    assert row.rps == pytest.approx(750.0)
 
 
 def test_latencies_are_the_rounds_medians_and_errors_add_up() -> None:
@@ -56,4 +57,4 @@ def test_latencies_are_the_rounds_medians_and_errors_add_up() -> None:
 def test_redis_cpu_stays_unmeasured_unless_every_round_measured_it() -> None:
     assert combined([turn(10, 1.0, 1.0), turn(10, 1.0, 1.0)]).redis_cpu_ms is None
     both = [turn(10, 1.0, 1.0, redis_cpu_ms=0.2), turn(30, 1.0, 1.0, redis_cpu_ms=0.1)]
-    assert combined(both).redis_cpu_ms == pytest.approx(0.125)
+    assert combined(both).redis_cpu_ms == pytest.approx(0.15)
