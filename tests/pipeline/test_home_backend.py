@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import httpx
+
 from gateway.config.routes import RoutesConfig
 from gateway.routing.rules import compile_routes
 from gateway.store.base import Binding, ErpDocument, Store
@@ -20,6 +22,34 @@ def _move_de01_to_cloud(gw: Gateway, replicate: str = "on_demand") -> None:
     routes["replicate_customers"] = replicate
     table = compile_routes(RoutesConfig.model_validate(routes))
     gw.serve(replace(gw.runtime, routing=table))
+
+
+async def _new_de01_order(api: httpx.AsyncClient) -> str:
+    """A DE01 customer and an order for it, created in the legacy ERP; the order's id."""
+    customer = (await api.post("/v1/customers", json=payloads.customer("DE01"))).json()
+    created = await api.post(
+        "/v1/sales-orders",
+        json=payloads.order("DE01", customer["id"]),
+        headers=payloads.new_key(),
+    )
+    assert created.status_code == 201, created.text
+    order_id: str = created.json()["id"]
+    return order_id
+
+
+async def _move_order_to_cloud(
+    gw: Gateway, store: Store, order_id: str, erp_id: str, document_number: str
+) -> None:
+    """What a migration in another process does: the legacy ERP's one order now lives in the
+    cloud ERP under `erp_id`, and the xref says so (this process's hint does not know)."""
+    legacy, cloud = gw.erps["legacy"], gw.erps["cloud"]
+    (erp_order,) = legacy.orders.values()
+    moved = replace(erp_order, erp_id=erp_id, document_number=document_number)
+    cloud.orders[moved.erp_id] = moved
+    del legacy.orders[erp_order.erp_id]
+    home = ErpDocument("cloud", moved.erp_id, moved.document_number)
+    (outcome,) = await store.bind_documents([Binding(order_id, home, home=True)])
+    assert outcome.record is not None and outcome.record.backend == "cloud"
 
 
 async def test_reads_and_cancels_go_to_the_records_home_after_a_wave(store: Store) -> None:
@@ -114,26 +144,13 @@ async def test_a_read_follows_a_record_moved_after_this_process_last_read_it(
     # record fresh in its round trip. A record moved meanwhile (by a migration in another
     # process) is read at its new home, never at the old one.
     async with in_process_gateway(store) as gw, gw.client() as api:
-        customer = (await api.post("/v1/customers", json=payloads.customer("DE01"))).json()
-        created = await api.post(
-            "/v1/sales-orders",
-            json=payloads.order("DE01", customer["id"]),
-            headers=payloads.new_key(),
-        )
-        assert created.status_code == 201, created.text
-        order_id = created.json()["id"]
+        order_id = await _new_de01_order(api)
         legacy, cloud = gw.erps["legacy"], gw.erps["cloud"]
         for _ in range(2):
             assert (await api.get(f"/v1/sales-orders/{order_id}")).status_code == 200
         assert legacy.calls.count("get_sales_order") == 2
 
-        (erp_order,) = legacy.orders.values()
-        moved = replace(erp_order, erp_id="moved-1", document_number="CL-1")
-        cloud.orders[moved.erp_id] = moved
-        del legacy.orders[erp_order.erp_id]
-        home = ErpDocument("cloud", moved.erp_id, moved.document_number)
-        (outcome,) = await store.bind_documents([Binding(order_id, home, home=True)])
-        assert outcome.record is not None and outcome.record.backend == "cloud"
+        await _move_order_to_cloud(gw, store, order_id, "moved-1", "CL-1")
 
         for _ in range(2):
             read = await api.get(f"/v1/sales-orders/{order_id}")
@@ -150,23 +167,10 @@ async def test_a_keyed_cancel_decided_on_a_stale_hint_goes_to_the_records_new_ho
     # through again because its record had moved takes that mark back, so that it is not
     # reconciled with the ERP where the record no longer lives.
     async with in_process_gateway(store) as gw, gw.client() as api:
-        customer = (await api.post("/v1/customers", json=payloads.customer("DE01"))).json()
-        created = await api.post(
-            "/v1/sales-orders",
-            json=payloads.order("DE01", customer["id"]),
-            headers=payloads.new_key(),
-        )
-        assert created.status_code == 201, created.text
-        order_id = created.json()["id"]
+        order_id = await _new_de01_order(api)
         assert (await api.get(f"/v1/sales-orders/{order_id}")).status_code == 200  # hinted
         legacy, cloud = gw.erps["legacy"], gw.erps["cloud"]
-        (erp_order,) = legacy.orders.values()
-        moved = replace(erp_order, erp_id="moved-2", document_number="CL-2")
-        cloud.orders[moved.erp_id] = moved
-        del legacy.orders[erp_order.erp_id]
-        home = ErpDocument("cloud", moved.erp_id, moved.document_number)
-        (outcome,) = await store.bind_documents([Binding(order_id, home, home=True)])
-        assert outcome.record is not None
+        await _move_order_to_cloud(gw, store, order_id, "moved-2", "CL-2")
 
         legacy_before = list(legacy.calls)
         cancel = await api.post(f"/v1/sales-orders/{order_id}/cancel", headers=payloads.new_key())
