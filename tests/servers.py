@@ -13,7 +13,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import IO, Any
 
 import httpx
@@ -119,3 +119,22 @@ def run_process(
 
 
 PYTHON = sys.executable
+
+
+def run_cli(
+    *args: str, admin_token: str | None = None, env: Mapping[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """`gateway ARGS` in a subprocess, as a person runs it: in `env`, else in this environment
+    without the test run's own `GATEWAY_` settings; with `admin_token` as GATEWAY_ADMIN_TOKEN."""
+    if env is None:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
+    if admin_token is not None:
+        env = {**env, "GATEWAY_ADMIN_TOKEN": admin_token}
+    return subprocess.run(
+        [PYTHON, "-m", "gateway.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        check=False,
+    )

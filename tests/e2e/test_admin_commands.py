@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 import subprocess
 from pathlib import Path
 
@@ -13,21 +12,11 @@ import httpx
 
 from tests.e2e import payloads
 from tests.e2e.gateways import token_for
-from tests.servers import PYTHON
+from tests.servers import run_cli
 
 
 def _gateway(*args: str, token: str | None = None) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
-    if token is not None:
-        env["GATEWAY_ADMIN_TOKEN"] = token
-    return subprocess.run(
-        [PYTHON, "-m", "gateway.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=env,
-        check=False,
-    )
+    return run_cli(*args, admin_token=token)
 
 
 def test_migrate_copies_a_legal_entitys_customers_and_says_so(

@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import re
 import secrets
-import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -31,7 +29,7 @@ from tests.e2e import payloads
 from tests.e2e.checks import create_customer, new_order
 from tests.e2e.gateways import client_for, start_gateway, start_simulator, token_for
 from tests.redis_server import RedisProcess
-from tests.servers import PYTHON, free_port
+from tests.servers import free_port, run_cli
 
 LEGACY_SECRET = "legacy-events-" + secrets.token_hex(8)
 CLOUD_SECRET = "cloud-events-" + secrets.token_hex(8)
@@ -240,19 +238,6 @@ def walk_to_paid(sims: dict[str, str], api: httpx.Client, order: dict[str, Any])
         )
 
 
-def cli(*args: str, token: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
-    env["GATEWAY_ADMIN_TOKEN"] = token
-    return subprocess.run(
-        [PYTHON, "-m", "gateway.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-        env=env,
-    )
-
-
 def admin_token(admin: httpx.Client) -> str:
     return str(admin.headers["authorization"]).removeprefix("Bearer ")
 
@@ -426,11 +411,11 @@ def test_a_subscriber_down_past_the_last_retry_gets_its_dead_letters_on_replay(
         assert letter["last_error"] == "HTTP 503"
         assert subscriber.events("/flaky", order["id"]) == []
         del subscriber.failing["/flaky"]
-        listed = cli("events", "dead-letters", "--url", gateway, token=admin_token(admin))
+        listed = run_cli("events", "dead-letters", "--url", gateway, admin_token=admin_token(admin))
         assert f"{letter['id']}  sales_order.accepted  {order['id']}" in listed.stdout
-        replay = cli(
+        replay = run_cli(
             "events", "dead-letters", "--url", gateway, "--replay", letter["id"],
-            token=admin_token(admin),
+            admin_token=admin_token(admin),
         )  # fmt: skip
         assert replay.returncode == 0, replay.stderr
         assert f"{letter['id']}: due again" in replay.stdout

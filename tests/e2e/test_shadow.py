@@ -10,7 +10,6 @@ field as noise only; clients get the primary's answers, and the legacy ERP holds
 
 from __future__ import annotations
 
-import os
 import subprocess
 import time
 from collections.abc import Iterator
@@ -26,7 +25,7 @@ from tests.e2e import payloads
 from tests.e2e.checks import create_customer, run_migration, stats
 from tests.e2e.gateways import client_for, start_gateway, start_simulator, token_for
 from tests.redis_server import RedisProcess, redis_server_installed
-from tests.servers import PYTHON
+from tests.servers import run_cli
 
 SHADOW_RULES = """  - id: de01-gb01-shadowed
     match: {legal_entities: [DE01, GB01]}
@@ -82,16 +81,8 @@ def clients(shadow_env: dict[str, str]) -> Iterator[dict[str, Any]]:
 
 
 def _gateway(*args: str, config: Path) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
-    env["GATEWAY_ADMIN_TOKEN"] = token_for("ops-admin", config)
-    return subprocess.run(
-        [PYTHON, "-m", "gateway.cli", *args, "--config-dir", str(config)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=env,
-        check=False,
-    )
+    admin = token_for("ops-admin", config)
+    return run_cli(*args, "--config-dir", str(config), admin_token=admin)
 
 
 def _migrate(admin: httpx.Client, legal_entity: str, to: str) -> None:

@@ -15,20 +15,13 @@ import jwt
 
 from gateway.config.schemas import schema_documents
 from gateway.demo import SIMULATOR_CREDENTIALS
-from tests.servers import PYTHON, free_port, run_process
+from tests.servers import PYTHON, free_port, run_cli, run_process
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 def _gateway(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [PYTHON, "-m", "gateway.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=env,
-        check=False,
-    )
+    return run_cli(*args, env=env)
 
 
 def _copy_config(tmp_path: Path) -> Path:
