@@ -32,13 +32,13 @@ def _bind(step: Step, call_next: Handler) -> Handler:
     return run
 
 
-def compose(steps: Sequence[Step], handler: Handler, spec: OperationSpec | None = None) -> Handler:
-    """The handler wrapped in `steps`, the first step outermost; for one operation (`spec`),
+def compose(steps: Sequence[Step], handler: Handler, spec: OperationSpec) -> Handler:
+    """The handler of one operation (`spec`) wrapped in `steps`, the first step outermost,
     without the steps that say they have nothing to do for it (an `applies(spec)` that is
     false), so that its requests do not pass through them."""
     composed = handler
     for step in reversed(steps):
         applies = getattr(step, "applies", None)
-        if spec is None or applies is None or applies(spec):
+        if applies is None or applies(spec):
             composed = _bind(step, composed)
     return composed

@@ -22,13 +22,6 @@ if TYPE_CHECKING:
     from gateway.store.base import ClaimRequest, XrefRecord
 
 
-def request_path(request: Request) -> str:
-    """`request.url.path` without building the URL (which parses the Host header, on every
-    request): the ASGI path, with `?`, `#` and `\\` escaped as the URL escapes them."""
-    path: str = request.scope["path"]
-    return path.replace("?", "%3F").replace("#", "%23").replace("\\", "%5C")
-
-
 @dataclass(frozen=True)
 class Principal:
     """The authenticated caller: its client id, the token's subject and its scopes."""
@@ -99,8 +92,10 @@ class RequestContext:
 
     @property
     def path(self) -> str:
-        """The request's path (as `request.url.path`)."""
-        return request_path(self.request)
+        """`request.url.path` without building the URL (which parses the Host header, on every
+        request): the ASGI path, with `?`, `#` and `\\` escaped as the URL escapes them."""
+        path: str = self.request.scope["path"]
+        return path.replace("?", "%3F").replace("#", "%23").replace("\\", "%5C")
 
     @property
     def reconcile(self) -> bool:

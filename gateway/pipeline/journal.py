@@ -186,8 +186,7 @@ class Journal:
         return spec.operation in JOURNALED
 
     async def __call__(self, ctx: RequestContext, call_next: Handler) -> Response:
-        if ctx.spec.operation not in JOURNALED:
-            return await call_next(ctx)
+        # Only in the pipelines of journaled operations (`applies`).
         response: Response | None = None
         error: BaseException | None = None
         try:
