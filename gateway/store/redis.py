@@ -293,8 +293,8 @@ class RedisStore:
         self, client: aioredis.Redis, prefix: str = "gw:", pipelines: Pipelines | None = None
     ) -> None:
         self._redis = client
-        # The request path's batches (admission, settle, the xref's scripts) and the journal's;
-        # every other command goes through `client`.
+        # The request path's batches (admission, settle, the xref's scripts) and the journal's
+        # and audit chain's writes; every other command goes through `client`.
         self._pipelines = pipelines or RedisPyPipelines(client)
         self._prefix = prefix
         self.journal: JournalStore = RedisJournal(client, prefix, self._pipelines)
@@ -352,8 +352,7 @@ class RedisStore:
             await self._redis.ping()
 
     async def aclose(self) -> None:
-        if isinstance(self._pipelines, SharedConnection):
-            await self._pipelines.aclose()
+        await self._pipelines.aclose()
         await self._redis.aclose()
 
     # -- ID cross-reference -------------------------------------------------------------
@@ -680,7 +679,7 @@ class RedisStore:
             # missing on a node is sent again after the others; see `redis_batch.py`).
             with unavailable_as_problem():
                 for script in self._all_scripts():
-                    await self._redis.script_load(script.script)
+                    await self._pipelines.load_script(script.script)
             self._loaded = True
         batch = Batch()
         fill(batch)

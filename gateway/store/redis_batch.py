@@ -31,6 +31,8 @@ class Pipelines(Protocol):
 
     async def load_script(self, source: ScriptSource) -> None: ...
 
+    async def aclose(self) -> None: ...
+
 
 class RedisPyPipelines:
     """Batches through a redis-py client's pipelines: for a Redis Cluster (its pipeline
@@ -49,6 +51,9 @@ class RedisPyPipelines:
 
     async def load_script(self, source: ScriptSource) -> None:
         await self._client.script_load(source)
+
+    async def aclose(self) -> None:
+        """Nothing of its own: the client is its owner's to close."""
 
 
 class Batch:
