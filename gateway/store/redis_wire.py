@@ -124,7 +124,8 @@ class _Connection(asyncio.Protocol):
 
     # -- pipelines ----------------------------------------------------------------------
     def send(self, commands: list[Command]) -> asyncio.Future[list[Any]]:
-        """Write `commands` now; the future gets their replies (errors as exceptions)."""
+        """Queue `commands` for this pass's write (`_write`); the future gets their replies
+        (errors as exceptions)."""
         future: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
         if self.lost or self._transport is None:
             future.set_exception(RedisConnectionError("Connection to Redis lost"))
@@ -144,8 +145,6 @@ class _Connection(asyncio.Protocol):
             self._transport.write(b"".join(unsent))
 
     def close(self) -> None:
-        if self._transport is not None:
-            self._transport.close()
         self._fail(RedisConnectionError("Connection to Redis closed"))
 
     def _fail(self, error: Exception) -> None:
