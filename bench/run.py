@@ -194,16 +194,16 @@ class Bench:
         measured then. A cell's row adds up its turns' requests and takes the median of their
         CPU per request and latencies (`results.combined`)."""
         turn_s = max(1, round(self.seconds / rounds))
-        turns: dict[int, list[Row]] = {i: [] for i in range(len(cells))}
+        turns: list[list[Row]] = [[] for _ in cells]  # each cell's, in order
         for n in range(rounds):
-            for i, cell in enumerate(cells):
+            for cell, done in zip(cells, turns, strict=True):
                 if n == 0:
                     self.load(cell.scenario.load, cell.base_url, WARMUP_S)
-                turns[i].append(
+                done.append(
                     self._measured_run(cell.subject, cell.scenario, cell.base_url, cell.pid, turn_s)
                 )
             print(f"bench: round {n + 1} of {rounds} done", file=sys.stderr)
-        measured = [results.combined(turns[i]) for i in range(len(cells))]
+        measured = [results.combined(done) for done in turns]
         for row in measured:
             self._report(row)
         return measured
