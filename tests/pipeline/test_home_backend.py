@@ -4,6 +4,7 @@ routes say for new records after a migration wave."""
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Any
 
 import httpx
 
@@ -24,8 +25,9 @@ def _move_de01_to_cloud(gw: Gateway, replicate: str = "on_demand") -> None:
     gw.serve(replace(gw.runtime, routing=table))
 
 
-async def _new_de01_order(api: httpx.AsyncClient) -> str:
-    """A DE01 customer and an order for it, created in the legacy ERP; the order's id."""
+async def _new_de01_order(api: httpx.AsyncClient) -> tuple[dict[str, Any], str]:
+    """A DE01 customer and an order for it, created in the legacy ERP: the customer as
+    answered, and the order's id."""
     customer = (await api.post("/v1/customers", json=payloads.customer("DE01"))).json()
     created = await api.post(
         "/v1/sales-orders",
@@ -34,7 +36,7 @@ async def _new_de01_order(api: httpx.AsyncClient) -> str:
     )
     assert created.status_code == 201, created.text
     order_id: str = created.json()["id"]
-    return order_id
+    return customer, order_id
 
 
 async def _move_order_to_cloud(
@@ -54,22 +56,14 @@ async def _move_order_to_cloud(
 
 async def test_reads_and_cancels_go_to_the_records_home_after_a_wave(store: Store) -> None:
     async with in_process_gateway(store) as gw, gw.client() as api:
-        customer = (await api.post("/v1/customers", json=payloads.customer("DE01"))).json()
-        order = await api.post(
-            "/v1/sales-orders",
-            json=payloads.order("DE01", customer["id"]),
-            headers=payloads.new_key(),
-        )
-        assert order.status_code == 201, order.text
+        customer, order_id = await _new_de01_order(api)
         legacy, cloud = gw.erps["legacy"], gw.erps["cloud"]
         assert len(legacy.orders) == 1
 
         _move_de01_to_cloud(gw)
-        read = await api.get(f"/v1/sales-orders/{order.json()['id']}")
+        read = await api.get(f"/v1/sales-orders/{order_id}")
         assert read.status_code == 200
-        cancel = await api.post(
-            f"/v1/sales-orders/{order.json()['id']}/cancel", headers=payloads.new_key()
-        )
+        cancel = await api.post(f"/v1/sales-orders/{order_id}/cancel", headers=payloads.new_key())
         assert cancel.status_code == 200, cancel.text
         assert cancel.json()["status"] == "cancelled"
         assert legacy.calls.count("get_sales_order") == 1
@@ -144,7 +138,7 @@ async def test_a_read_follows_a_record_moved_after_this_process_last_read_it(
     # record fresh in its round trip. A record moved meanwhile (by a migration in another
     # process) is read at its new home, never at the old one.
     async with in_process_gateway(store) as gw, gw.client() as api:
-        order_id = await _new_de01_order(api)
+        _, order_id = await _new_de01_order(api)
         legacy, cloud = gw.erps["legacy"], gw.erps["cloud"]
         for _ in range(2):
             assert (await api.get(f"/v1/sales-orders/{order_id}")).status_code == 200
@@ -167,7 +161,7 @@ async def test_a_keyed_cancel_decided_on_a_stale_hint_goes_to_the_records_new_ho
     # through again because its record had moved takes that mark back, so that it is not
     # reconciled with the ERP where the record no longer lives.
     async with in_process_gateway(store) as gw, gw.client() as api:
-        order_id = await _new_de01_order(api)
+        _, order_id = await _new_de01_order(api)
         assert (await api.get(f"/v1/sales-orders/{order_id}")).status_code == 200  # hinted
         legacy, cloud = gw.erps["legacy"], gw.erps["cloud"]
         await _move_order_to_cloud(gw, store, order_id, "moved-2", "CL-2")
