@@ -39,6 +39,7 @@ from gateway.store.base import (
     Store,
     StoredResponse,
     StoreUnavailable,
+    XrefRecord,
 )
 
 log = logging.getLogger("gateway.admission")
@@ -160,7 +161,7 @@ class Admit:
             await self._give_back(ctx, held)
             raise
         outcome = settled_outcome(ctx, response) if held.claim is not None else None
-        await self._settle(ctx, held, outcome)
+        await self._settle(ctx, held, outcome, bind=ctx.binding)
         return response
 
     async def _refused(self, ctx: RequestContext, held: _Held, error: GatewayError) -> Response:
@@ -187,17 +188,19 @@ class Admit:
         outcome: StoredResponse | None,
         hold_s: float = 0.0,
         also_refund: Sequence[BucketRequest] = (),
+        bind: XrefRecord | None = None,
     ) -> None:
         refunds = [held.erp_bucket] if held.erp_bucket is not None and not ctx.forwarded else []
         refunds += also_refund
         if held.claim is None:
             # No outcome to store: the client need not wait (see `releases.py`).
+            assert bind is None, "only a request holding a key binds as it settles"
             self._releases.add(held.slot, refunds)
             return
         # A claim marked forwarded at admission whose request never reached an ERP.
         unforward = held.claim.backend is not None and not ctx.forwarded
         try:
-            await self._store.settle(
+            taken = await self._store.settle(
                 held.slot,
                 held.claim,
                 outcome,
@@ -205,11 +208,24 @@ class Admit:
                 refunds,
                 hold_s,
                 unforward,
+                bind=bind,
             )
         except StoreUnavailable:
+            if bind is not None:
+                # The answer names a gateway id that may not be bound: not given. What was
+                # held runs out with its lease; the next attempt reconciles with the ERP.
+                raise
             # The answer is already decided; what was held runs out with its lease, and an
             # unstored outcome is reconciled with the ERP on the next attempt.
             log.warning("store unavailable while settling: %s", ctx.correlation_id)
+            return
+        if taken is not None:
+            # Cannot happen to a document just created; if it does, the key was released as
+            # attempted, and its retry reconciles and answers with the id the document has.
+            raise StoreUnavailable(
+                f"The document this request created is bound to {taken} already; retry with "
+                "the same Idempotency-Key."
+            )
 
     async def _give_back(
         self,

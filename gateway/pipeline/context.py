@@ -83,6 +83,9 @@ class RequestContext:
     # outcome; this request must look for that attempt's document there before submitting.
     reconcile_on: str | None = None
     response_headers: dict[str, str] = field(default_factory=dict)  # added to by any step
+    # service layer: the xref of a document this request created under the key it holds,
+    # bound when admission settles, with the outcome (see `gateway.service.xrefs`).
+    binding: XrefRecord | None = None
     # handler: the document the ERP answered with (its ids and status), for the journal.
     document: DocumentOutcome | None = None
     # ERP calls (service layer): whether the request left the gateway, and its ERP deadlines.

@@ -63,21 +63,27 @@ async def bind_created(
     parent_id: str | None = None,
 ) -> XrefRecord:
     """The xref of a document this request created (or reconciled) in its backend; if the
-    document already has a gateway id (an earlier attempt bound it), that record."""
-    return await store.put_xref(
-        new_record(
-            kind,
-            gateway_id,
-            legal_entity=legal_entity,
-            client_id=ctx.client_id,
-            backend=ctx.system_of_record,
-            erp_id=erp_id,
-            erp_document_number=erp_document_number,
-            gateway_ref=refs.gateway_ref,
-            external_ref=refs.external_ref,
-            parent_id=parent_id,
-        )
+    document already has a gateway id (an earlier attempt bound it), that record.
+
+    A document just created under a key the request holds (not an earlier attempt's, found
+    again) has no gateway id yet, nor can another request give it one: its record is bound when
+    admission settles, in the same round trip as the request's outcome."""
+    record = new_record(
+        kind,
+        gateway_id,
+        legal_entity=legal_entity,
+        client_id=ctx.client_id,
+        backend=ctx.system_of_record,
+        erp_id=erp_id,
+        erp_document_number=erp_document_number,
+        gateway_ref=refs.gateway_ref,
+        external_ref=refs.external_ref,
+        parent_id=parent_id,
     )
+    if ctx.claim is not None and not ctx.reconcile:
+        ctx.binding = record
+        return record
+    return await store.put_xref(record)
 
 
 async def xref_for_erp_document(

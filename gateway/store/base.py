@@ -361,12 +361,18 @@ class Store(Protocol):
         refunds: Sequence[BucketRequest] = (),
         hold_s: float = 0.0,
         unforward: bool = False,
-    ) -> None:
+        bind: XrefRecord | None = None,
+    ) -> str | None:
         """Release the slot, complete the claim with `response` (or, when None, release it
         (`unforward`: see `release_idempotency`), or with `hold_s` keep it in progress that much
         longer: an ERP that may still commit must not see the request again before then) and
         give back one request to each of `refunds` (counted at admission, never served), in
-        one round trip."""
+        one round trip.
+
+        With `bind`, the xref of a document the request created is written first (as
+        `put_xref`); if the document has another gateway id already, the claim is released
+        instead of completed (its attempt stays counted, so the next one reconciles) and that
+        id is returned. On one Redis, this too is in the same round trip."""
         ...
 
     async def give_back(self, back: GiveBack) -> None:

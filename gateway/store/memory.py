@@ -344,7 +344,13 @@ class MemoryStore:
         refunds: Sequence[BucketRequest] = (),
         hold_s: float = 0.0,
         unforward: bool = False,
-    ) -> None:
+        bind: XrefRecord | None = None,
+    ) -> str | None:
+        taken = None
+        if bind is not None:
+            bound = await self.put_xref(bind)
+            if bound.gateway_id != bind.gateway_id:
+                taken, response, unforward = bound.gateway_id, None, False
         self._give_back(GiveBack([slot] if slot is not None else [], refunds))
         if claim is not None:
             if response is None and hold_s > 0:
@@ -356,6 +362,7 @@ class MemoryStore:
                 await self.release_idempotency(claim.key, claim.owner, unforward=unforward)
             else:
                 await self.complete_idempotency(claim.key, claim.owner, response, retention_s)
+        return taken
 
     async def give_back(self, back: GiveBack) -> None:
         self._give_back(back)

@@ -58,24 +58,36 @@ MAX_CONNECTIONS = 64  # per process (per node of a cluster)
 SOCKET_TIMEOUT_S = 1.0
 CONNECT_TIMEOUT_S = 0.5
 
-PUT_XREF = """
--- KEYS[1] record, KEYS[2] reverse index (backend, kind, erp id), KEYS[3] legal-entity list,
--- KEYS[4] external_ref list (optional); ARGV[1] gateway id, ARGV[2] record JSON
-local existing = redis.call('GET', KEYS[2])
-if existing and existing ~= ARGV[1] then
-  return existing
-end
-local is_new = redis.call('EXISTS', KEYS[1]) == 0
-redis.call('SET', KEYS[1], ARGV[2])
-redis.call('SET', KEYS[2], ARGV[1])
-if is_new then
-  redis.call('RPUSH', KEYS[3], ARGV[1])
-  if KEYS[4] then
-    redis.call('RPUSH', KEYS[4], ARGV[1])
+_PUT_XREF_FN = """
+-- the record (its key, its reverse index by backend, kind and erp id, its legal-entity list,
+-- its external_ref list or nil) under its gateway id, unless the document has another id:
+-- then that id, and nothing written
+local function put_xref(record_key, erp_key, le_key, ext_key, gateway_id, record)
+  local existing = redis.call('GET', erp_key)
+  if existing and existing ~= gateway_id then
+    return existing
   end
+  local is_new = redis.call('EXISTS', record_key) == 0
+  redis.call('SET', record_key, record)
+  redis.call('SET', erp_key, gateway_id)
+  if is_new then
+    redis.call('RPUSH', le_key, gateway_id)
+    if ext_key then
+      redis.call('RPUSH', ext_key, gateway_id)
+    end
+  end
+  return false
 end
-return false
 """
+
+PUT_XREF = (
+    _PUT_XREF_FN
+    + """
+-- KEYS[1] record, KEYS[2] reverse index, KEYS[3] legal-entity list, KEYS[4] external_ref list
+-- (optional); ARGV[1] gateway id, ARGV[2] record JSON
+return put_xref(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[1], ARGV[2])
+"""
+)
 
 # A compare-and-set of one record with one more ERP document: the caller read the record and
 # computed the new one; if the record changed meanwhile, it reads again and retries.
@@ -204,17 +216,26 @@ redis.call('PEXPIRE', KEYS[1], lease[3])
 return 1
 """
 
-COMPLETE_IDEMPOTENCY = """
--- ARGV[1] owner, ARGV[2] response JSON, ARGV[3] retention ms
-local lease = redis.call('HMGET', KEYS[2], 'owner', 'fp')
-if lease[1] ~= ARGV[1] then
-  return 0
+_COMPLETE_FN = """
+local function complete(record_key, lease_key, owner, response, retention_ms)
+  local lease = redis.call('HMGET', lease_key, 'owner', 'fp')
+  if lease[1] ~= owner then
+    return 0
+  end
+  redis.call('HSET', record_key, 'fp', lease[2], 'response', response)
+  redis.call('PEXPIRE', record_key, retention_ms)
+  redis.call('DEL', lease_key)
+  return 1
 end
-redis.call('HSET', KEYS[1], 'fp', lease[2], 'response', ARGV[2])
-redis.call('PEXPIRE', KEYS[1], ARGV[3])
-redis.call('DEL', KEYS[2])
-return 1
 """
+
+COMPLETE_IDEMPOTENCY = (
+    _COMPLETE_FN
+    + """
+-- ARGV[1] owner, ARGV[2] response JSON, ARGV[3] retention ms
+return complete(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3])
+"""
+)
 
 HOLD_IDEMPOTENCY = """
 -- ARGV[1] owner, ARGV[2] hold ms: keep the claim in progress that long from now
@@ -225,17 +246,49 @@ end
 return 0
 """
 
-RELEASE_IDEMPOTENCY = """
--- ARGV[1] owner, ARGV[2] '1': take back the attempt admission marked (it reached no ERP)
-if redis.call('HGET', KEYS[2], 'owner') == ARGV[1] then
-  redis.call('DEL', KEYS[2])
-  if ARGV[2] == '1' and redis.call('HINCRBY', KEYS[1], 'attempts', -1) <= 0 then
-    redis.call('DEL', KEYS[1])
+_RELEASE_FN = """
+-- unforward '1': take back the attempt admission marked (it reached no ERP)
+local function release(record_key, lease_key, owner, unforward)
+  if redis.call('HGET', lease_key, 'owner') == owner then
+    redis.call('DEL', lease_key)
+    if unforward == '1' and redis.call('HINCRBY', record_key, 'attempts', -1) <= 0 then
+      redis.call('DEL', record_key)
+    end
+    return 1
   end
-  return 1
+  return 0
 end
-return 0
 """
+
+RELEASE_IDEMPOTENCY = (
+    _RELEASE_FN
+    + """
+-- ARGV[1] owner, ARGV[2] unforward
+return release(KEYS[1], KEYS[2], ARGV[1], ARGV[2])
+"""
+)
+
+# A created document's xref and the outcome of the request that created it, together: on one
+# Redis only (the idempotency key and the xref are in different hash slots). If the document
+# has another gateway id already, the outcome is not stored and the claim is released (the
+# attempt stays counted, so the next one reconciles); that id is returned.
+BIND_AND_COMPLETE = (
+    _PUT_XREF_FN
+    + _COMPLETE_FN
+    + _RELEASE_FN
+    + """
+-- KEYS[1] idempotency record, KEYS[2] its lease, KEYS[3..6] put_xref's keys (the last optional)
+-- ARGV[1] owner, ARGV[2] response JSON, ARGV[3] retention ms, ARGV[4] gateway id,
+-- ARGV[5] record JSON
+local taken = put_xref(KEYS[3], KEYS[4], KEYS[5], KEYS[6], ARGV[4], ARGV[5])
+if taken then
+  release(KEYS[1], KEYS[2], ARGV[1], '0')
+  return taken
+end
+complete(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3])
+return false
+"""
+)
 
 FORGET_REFUSAL = """
 -- a stored 4xx outcome, and no claim in flight: drop the outcome and its fingerprint
@@ -312,6 +365,9 @@ class RedisStore:
         self._release = client.register_script(RELEASE_IDEMPOTENCY)
         self._hold = client.register_script(HOLD_IDEMPOTENCY)
         self._forget = client.register_script(FORGET_REFUSAL)
+        self._bind_and_complete = client.register_script(BIND_AND_COMPLETE)
+        # One Redis, not a cluster: a script may write keys of different hash slots.
+        self._one_node = not isinstance(client, RedisCluster)
         self._loaded = False  # every script loaded on every node, before the first pipeline
 
     @classmethod
@@ -357,15 +413,10 @@ class RedisStore:
 
     # -- ID cross-reference -------------------------------------------------------------
     async def put_xref(self, record: XrefRecord) -> XrefRecord:
-        keys = [
-            self._xref_key(record.gateway_id),
-            self._erp_key(record.backend, record.kind, record.erp_id),
-            self._legal_entity_key(record.kind, record.legal_entity),
-        ]
-        if record.external_ref is not None:
-            keys.append(self._external_ref_key(record.kind, record.external_ref))
         with unavailable_as_problem():
-            existing = await self._run(self._put_xref, keys, [record.gateway_id, record.to_json()])
+            existing = await self._run(
+                self._put_xref, self._put_xref_keys(record), [record.gateway_id, record.to_json()]
+            )
             if existing is None:
                 return record
             # Written in the same script as the reverse index that names it, so it exists.
@@ -373,6 +424,16 @@ class RedisStore:
         if winner is None:
             raise StoreUnavailable("The gateway's ID cross-reference is inconsistent; retry.")
         return winner
+
+    def _put_xref_keys(self, record: XrefRecord) -> list[str]:
+        keys = [
+            self._xref_key(record.gateway_id),
+            self._erp_key(record.backend, record.kind, record.erp_id),
+            self._legal_entity_key(record.kind, record.legal_entity),
+        ]
+        if record.external_ref is not None:
+            keys.append(self._external_ref_key(record.kind, record.external_ref))
+        return keys
 
     async def get_xref(self, gateway_id: str) -> XrefRecord | None:
         with unavailable_as_problem():
@@ -617,13 +678,28 @@ class RedisStore:
         refunds: Sequence[BucketRequest] = (),
         hold_s: float = 0.0,
         unforward: bool = False,
-    ) -> None:
+        bind: XrefRecord | None = None,
+    ) -> str | None:
+        together = bind is not None and claim is not None and response is not None
+        taken = None
+        if bind is not None and not (together and self._one_node):
+            # On a cluster the xref and the key are in different slots: the bind first, then
+            # the settle as its outcome says.
+            bound = await self.put_xref(bind)
+            if bound.gateway_id != bind.gateway_id:
+                taken, response, unforward = bound.gateway_id, None, False
+            bind = None
 
         def fill(pipe: Batch) -> None:
             self._queue_give_back(pipe, GiveBack([slot] if slot is not None else [], refunds))
             if claim is not None:
                 keys = self._idempotency_keys(claim.key)
-                if response is None and hold_s > 0:
+                if bind is not None and response is not None:
+                    keys += self._put_xref_keys(bind)
+                    args = [claim.owner, response.to_json(), _ms(retention_s)]
+                    args += [bind.gateway_id, bind.to_json()]
+                    self._queue(pipe, self._bind_and_complete, keys, args)
+                elif response is None and hold_s > 0:
                     self._queue(pipe, self._hold, keys, [claim.owner, _ms(hold_s)])
                 elif response is None:
                     release = [claim.owner, "1" if unforward else "0"]
@@ -632,7 +708,10 @@ class RedisStore:
                     args = [claim.owner, response.to_json(), _ms(retention_s)]
                     self._queue(pipe, self._complete, keys, args)
 
-        await self._pipelined(fill)
+        replies = await self._pipelined(fill)
+        if bind is not None:
+            taken = _text(replies[-1])
+        return taken
 
     async def give_back(self, back: GiveBack) -> None:
         if back:

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import pytest
 
 from gateway.domain.errors import GatewayError
-from gateway.domain.ids import gateway_reference
+from gateway.domain.ids import gateway_reference, new_gateway_id
 from gateway.pipeline.idempotency import parse_key
-from gateway.store.base import Store
+from gateway.store.base import Store, StoreUnavailable, XrefRecord
 from tests.configs import ERP_TIMEOUT_S, write_config
 from tests.conftest import Clock
 from tests.e2e import payloads
@@ -179,6 +180,11 @@ ambiguous_grace_s: 0.1
 operations: {sales_orders.create: required, sales_orders.cancel: required}
 """
 COMMIT_WINDOW_S = ERP_TIMEOUT_S + 0.1
+LEASE_S = 0.5
+SHORT_LEASE = f"""
+lease_s: {LEASE_S}
+operations: {{sales_orders.create: required, sales_orders.cancel: required}}
+"""
 
 
 async def test_an_ambiguous_timeout_is_reconciled_after_the_commit_window_with_one_order(
@@ -251,9 +257,65 @@ async def test_a_retry_after_a_cutover_goes_to_the_original_erp(
         assert not gw.erps["cloud"].orders
 
 
-def _with_de01_on_cloud(gw: Gateway) -> Any:
-    from dataclasses import replace
+class _FirstBindFails:
+    """The store, except that the first settle binding a document fails: Redis gone
+    (`unavailable`), or the document found bound to another gateway id (`taken`)."""
 
+    def __init__(self, store: Store, how: str) -> None:
+        self._store = store
+        self._how = how
+        self.taken_by: str | None = None
+        self.failed = False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+    async def settle(self, *args: Any, bind: XrefRecord | None = None, **kwargs: Any) -> Any:
+        if bind is not None and not self.failed:
+            self.failed = True
+            if self._how == "unavailable":
+                raise StoreUnavailable()
+            other = replace(bind, gateway_id=new_gateway_id(bind.kind))
+            await self._store.put_xref(other)
+            self.taken_by = other.gateway_id
+        return await self._store.settle(*args, bind=bind, **kwargs)
+
+
+@pytest.mark.parametrize("how", ["unavailable", "taken"])
+async def test_a_create_whose_id_cannot_be_bound_is_503_and_its_retry_has_the_order(
+    store: Store, clock: Clock, tmp_path: Path, how: str
+) -> None:
+    # The new order's id is bound as the request settles: a client told 201 with an id the
+    # store never bound could not read its order. So not 201, but 503; the retry reconciles.
+    config_dir = write_config(tmp_path, idempotency=SHORT_LEASE)
+    failing = _FirstBindFails(store, how)
+    async with (
+        in_process_gateway(cast(Store, failing), config_dir) as gw,
+        gw.client() as api,
+    ):
+        customer = await _customer(api)
+        body = payloads.order("US01", customer["id"])
+        headers = {"Idempotency-Key": "k-unbound"}
+        first = await api.post("/v1/sales-orders", json=body, headers=headers)
+        assert failing.failed
+        assert first.status_code == 503, first.text
+        assert first.json()["retryable"] is True
+        erp = gw.erps["cloud"]
+        assert len(erp.orders) == 1
+        if how == "unavailable":
+            await clock.advance(LEASE_S + 0.1)  # the unsettled claim runs out with its lease
+        retry = await api.post("/v1/sales-orders", json=body, headers=headers)
+        assert retry.status_code == 201, retry.text
+        assert len(erp.orders) == 1
+        assert "find_sales_order" in erp.calls
+        if failing.taken_by is not None:
+            assert retry.json()["id"] == failing.taken_by
+        read = await api.get(f"/v1/sales-orders/{retry.json()['id']}")
+        assert read.status_code == 200, read.text
+        assert read.json()["erp_reference"] == retry.json()["erp_reference"]
+
+
+def _with_de01_on_cloud(gw: Gateway) -> Any:
     from gateway.config.routes import RoutesConfig
     from gateway.routing.rules import compile_routes
 

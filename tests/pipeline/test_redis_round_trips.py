@@ -43,12 +43,11 @@ CREATE = "create a sales order"
 # process has seen: admission (the client's and the backend's rate limits, the ERP slot) and
 # the order's xref, fresh, in one pipeline; its slot goes back with the next admission. A
 # create: admission with the idempotency claim (marked forwarded to the routed ERP) and the
-# customer's xref; the new xref; then the release with the stored outcome. Issue 16 asks for
-# at most two round trips a create: lower them here with the work. A rise is a regression and
-# fails CI.
+# customer's xref; then the release of the slot with the new order's xref and the stored
+# outcome, bound and completed by one script. A rise is a regression and fails CI.
 EXPECTED = {
     READ: Cost(round_trips=1, commands=4),
-    CREATE: Cost(round_trips=3, commands=9),
+    CREATE: Cost(round_trips=2, commands=8),
 }
 # The tasks the buffered journal and audit writers flush from, and the timer's flush of
 # pending releases (a read's slot goes back with the next admission, or then): off the
