@@ -161,7 +161,14 @@ class Admit:
             await self._give_back(ctx, held)
             raise
         outcome = settled_outcome(ctx, response) if held.claim is not None else None
-        await self._settle(ctx, held, outcome, bind=ctx.binding)
+        bind, ctx.binding = ctx.binding, None
+        if await self._settle(ctx, held, outcome, bind=bind):
+            # The ERP handed back a document an earlier attempt of this request created and
+            # bound (NetSuite does, for a reference it holds): answer as the retry that
+            # reconciles would, with the id the document has, and settle that. The slot went
+            # back with the bind; the claim is still held.
+            ctx.reconcile_on = ctx.system_of_record
+            return await self._run(ctx, call_next, _Held(None, held.claim, None))
         return response
 
     async def _refused(self, ctx: RequestContext, held: _Held, error: GatewayError) -> Response:
@@ -189,14 +196,16 @@ class Admit:
         hold_s: float = 0.0,
         also_refund: Sequence[BucketRequest] = (),
         bind: XrefRecord | None = None,
-    ) -> None:
+    ) -> bool:
+        """Whether `bind` found its document bound to another id (nothing settled then but
+        the slot and the refunds)."""
         refunds = [held.erp_bucket] if held.erp_bucket is not None and not ctx.forwarded else []
         refunds += also_refund
         if held.claim is None:
             # No outcome to store: the client need not wait (see `releases.py`).
             assert bind is None, "only a request holding a key binds as it settles"
             self._releases.add(held.slot, refunds)
-            return
+            return False
         # A claim marked forwarded at admission whose request never reached an ERP.
         unforward = held.claim.backend is not None and not ctx.forwarded
         try:
@@ -218,14 +227,8 @@ class Admit:
             # The answer is already decided; what was held runs out with its lease, and an
             # unstored outcome is reconciled with the ERP on the next attempt.
             log.warning("store unavailable while settling: %s", ctx.correlation_id)
-            return
-        if taken is not None:
-            # Cannot happen to a document just created; if it does, the key was released as
-            # attempted, and its retry reconciles and answers with the id the document has.
-            raise StoreUnavailable(
-                f"The document this request created is bound to {taken} already; retry with "
-                "the same Idempotency-Key."
-            )
+            return False
+        return taken is not None
 
     async def _give_back(
         self,

@@ -65,9 +65,9 @@ async def bind_created(
     """The xref of a document this request created (or reconciled) in its backend; if the
     document already has a gateway id (an earlier attempt bound it), that record.
 
-    A document just created under a key the request holds (not an earlier attempt's, found
-    again) has no gateway id yet, nor can another request give it one: its record is bound when
-    admission settles, in the same round trip as the request's outcome."""
+    Under a key the request holds, unless it reconciles with an earlier attempt, the record
+    is bound when admission settles, in the same round trip as the request's outcome; should
+    the document have an id already, admission answers again, reconciling (see `admission.py`)."""
     record = new_record(
         kind,
         gateway_id,

@@ -369,10 +369,11 @@ class Store(Protocol):
         give back one request to each of `refunds` (counted at admission, never served), in
         one round trip.
 
-        With `bind`, the xref of a document the request created is written first (as
-        `put_xref`); if the document has another gateway id already, the claim is released
-        instead of completed (its attempt stays counted, so the next one reconciles) and that
-        id is returned. On one Redis, this too is in the same round trip."""
+        With `bind`, the xref of a document the request created is written too (as `put_xref`),
+        on one Redis in the same round trip; if the document has another gateway id already
+        (the ERP handed back an earlier attempt's document), the claim is left held, neither
+        completed nor released, and that id is returned: the caller answers for it and settles
+        again (the slot and refunds are given back either way)."""
         ...
 
     async def give_back(self, back: GiveBack) -> None:

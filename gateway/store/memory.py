@@ -346,12 +346,11 @@ class MemoryStore:
         unforward: bool = False,
         bind: XrefRecord | None = None,
     ) -> str | None:
-        taken = None
+        self._give_back(GiveBack([slot] if slot is not None else [], refunds))
         if bind is not None:
             bound = await self.put_xref(bind)
             if bound.gateway_id != bind.gateway_id:
-                taken, response, unforward = bound.gateway_id, None, False
-        self._give_back(GiveBack([slot] if slot is not None else [], refunds))
+                return bound.gateway_id  # the claim stays held
         if claim is not None:
             if response is None and hold_s > 0:
                 now = self._now()
@@ -362,7 +361,7 @@ class MemoryStore:
                 await self.release_idempotency(claim.key, claim.owner, unforward=unforward)
             else:
                 await self.complete_idempotency(claim.key, claim.owner, response, retention_s)
-        return taken
+        return None
 
     async def give_back(self, back: GiveBack) -> None:
         self._give_back(back)

@@ -270,19 +270,16 @@ return release(KEYS[1], KEYS[2], ARGV[1], ARGV[2])
 
 # A created document's xref and the outcome of the request that created it, together: on one
 # Redis only (the idempotency key and the xref are in different hash slots). If the document
-# has another gateway id already, the outcome is not stored and the claim is released (the
-# attempt stays counted, so the next one reconciles); that id is returned.
+# has another gateway id already, that id is returned and the claim stays held.
 BIND_AND_COMPLETE = (
     _PUT_XREF_FN
     + _COMPLETE_FN
-    + _RELEASE_FN
     + """
 -- KEYS[1] idempotency record, KEYS[2] its lease, KEYS[3..6] put_xref's keys (the last optional)
 -- ARGV[1] owner, ARGV[2] response JSON, ARGV[3] retention ms, ARGV[4] gateway id,
 -- ARGV[5] record JSON
 local taken = put_xref(KEYS[3], KEYS[4], KEYS[5], KEYS[6], ARGV[4], ARGV[5])
 if taken then
-  release(KEYS[1], KEYS[2], ARGV[1], '0')
   return taken
 end
 complete(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3])
@@ -687,7 +684,7 @@ class RedisStore:
             # the settle as its outcome says.
             bound = await self.put_xref(bind)
             if bound.gateway_id != bind.gateway_id:
-                taken, response, unforward = bound.gateway_id, None, False
+                taken, claim = bound.gateway_id, None  # the claim stays held
             bind = None
 
         def fill(pipe: Batch) -> None:

@@ -692,26 +692,30 @@ async def test_settle_binds_a_created_document_with_the_outcome(store: Store) ->
     assert (replay.state, replay.response) == ("completed", response())
 
 
-async def test_settle_stores_no_outcome_for_a_document_bound_to_another_id(store: Store) -> None:
+async def test_settle_leaves_the_claim_held_for_a_document_bound_to_another_id(
+    store: Store,
+) -> None:
     first = await store.put_xref(xref("cus_first", erp_id="bind-2"))
     claim = ClaimRequest("adm-taken", "fp", "o1", 10.0, RETENTION_S, backend="cloud")
     slot = SlotRequest("adm-taken-slots", 1, "t1", 10.0)
     await store.admit([], slot, claim)
     later = xref("cus_later", erp_id="bind-2", external_ref="CRM-BIND-2")
-    taken = await store.settle(slot, claim, response(), RETENTION_S, bind=later)
+    taken = await store.settle(
+        slot, claim, response(b'{"id":"cus_later"}'), RETENTION_S, bind=later
+    )
     assert taken == "cus_first"
     assert await store.get_xref("cus_later") is None
     assert await store.get_xref_by_erp("cloud", Kind.CUSTOMER, "bind-2") == first
     assert await store.find_xrefs_by_external_ref(Kind.CUSTOMER, "CRM-BIND-2") == []
-    # Released, not completed, its attempt still counted: the next attempt reconciles.
-    retry = await store.admit([], SlotRequest("adm-taken-slots", 1, "t2", 10.0), claim)
-    assert retry.slot_taken is True
-    assert retry.claim is not None
-    assert (retry.claim.state, retry.claim.backend, retry.claim.attempts) == (
-        "claimed",
-        "cloud",
-        1,
-    )
+    # The slot is given back; the claim is neither completed nor released: the caller answers
+    # for the id the document has, and settles that.
+    other = ClaimRequest("adm-taken", "fp", "o2", 10.0, RETENTION_S, backend="cloud")
+    meanwhile = await store.admit([], SlotRequest("adm-taken-slots", 1, "t2", 10.0), other)
+    assert meanwhile.slot_taken is True
+    assert meanwhile.claim is not None and meanwhile.claim.state == "in_progress"
+    assert await store.settle(None, claim, response(), RETENTION_S) is None
+    replay = await store.claim_idempotency("adm-taken", "fp", "o3", 10.0, RETENTION_S)
+    assert (replay.state, replay.response) == ("completed", response())
 
 
 async def test_settle_can_hold_a_claim_in_progress_for_a_while(store: Store, clock: Clock) -> None:

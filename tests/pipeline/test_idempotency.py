@@ -257,7 +257,7 @@ async def test_a_retry_after_a_cutover_goes_to_the_original_erp(
         assert not gw.erps["cloud"].orders
 
 
-class _FirstBindFails:
+class _FirstBind:
     """The store, except that the first settle binding a document fails: Redis gone
     (`unavailable`), or the document found bound to another gateway id (`taken`)."""
 
@@ -281,14 +281,13 @@ class _FirstBindFails:
         return await self._store.settle(*args, bind=bind, **kwargs)
 
 
-@pytest.mark.parametrize("how", ["unavailable", "taken"])
 async def test_a_create_whose_id_cannot_be_bound_is_503_and_its_retry_has_the_order(
-    store: Store, clock: Clock, tmp_path: Path, how: str
+    store: Store, clock: Clock, tmp_path: Path
 ) -> None:
     # The new order's id is bound as the request settles: a client told 201 with an id the
     # store never bound could not read its order. So not 201, but 503; the retry reconciles.
     config_dir = write_config(tmp_path, idempotency=SHORT_LEASE)
-    failing = _FirstBindFails(store, how)
+    failing = _FirstBind(store, "unavailable")
     async with (
         in_process_gateway(cast(Store, failing), config_dir) as gw,
         gw.client() as api,
@@ -302,17 +301,36 @@ async def test_a_create_whose_id_cannot_be_bound_is_503_and_its_retry_has_the_or
         assert first.json()["retryable"] is True
         erp = gw.erps["cloud"]
         assert len(erp.orders) == 1
-        if how == "unavailable":
-            await clock.advance(LEASE_S + 0.1)  # the unsettled claim runs out with its lease
+        await clock.advance(LEASE_S + 0.1)  # the unsettled claim runs out with its lease
         retry = await api.post("/v1/sales-orders", json=body, headers=headers)
         assert retry.status_code == 201, retry.text
         assert len(erp.orders) == 1
         assert "find_sales_order" in erp.calls
-        if failing.taken_by is not None:
-            assert retry.json()["id"] == failing.taken_by
         read = await api.get(f"/v1/sales-orders/{retry.json()['id']}")
         assert read.status_code == 200, read.text
         assert read.json()["erp_reference"] == retry.json()["erp_reference"]
+
+
+async def test_a_created_document_bound_already_is_answered_with_the_id_it_has(
+    store: Store,
+) -> None:
+    # As when NetSuite hands back the document an earlier attempt created and bound.
+    binding = _FirstBind(store, "taken")
+    async with in_process_gateway(cast(Store, binding)) as gw, gw.client() as api:
+        customer = await _customer(api)
+        body = payloads.order("US01", customer["id"])
+        headers = {"Idempotency-Key": "k-bound-already"}
+        first = await api.post("/v1/sales-orders", json=body, headers=headers)
+        assert binding.failed
+        assert first.status_code == 201, first.text
+        assert first.json()["id"] == binding.taken_by
+        erp = gw.erps["cloud"]
+        assert len(erp.orders) == 1
+        assert "find_sales_order" in erp.calls  # answered again, reconciling
+        replay = await api.post("/v1/sales-orders", json=body, headers=headers)
+        assert replay.content == first.content
+        read = await api.get(f"/v1/sales-orders/{binding.taken_by}")
+        assert read.status_code == 200, read.text
 
 
 def _with_de01_on_cloud(gw: Gateway) -> Any:
