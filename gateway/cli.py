@@ -75,6 +75,7 @@ LOG_LEVEL_ENV = "GATEWAY_LOG_LEVEL"
 # How `gateway serve` hands its server limits to the workers it starts (they build the app).
 LIMITS_ENV = "GATEWAY_SERVER_LIMITS"
 DEMO_PORTS = {"gateway": 8080, "legacy": 9101, "cloud": 9102}
+SIMULATOR_KEEPALIVE_S = 75  # seconds an idle connection to a simulator stays open
 _stderr = Console(stderr=True)
 
 
@@ -390,6 +391,10 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         log_level="warning",
         server_header=False,
         timeout_graceful_shutdown=5,  # a simulated hang must not hold a shutdown for long
+        # As an ERP's front end (nginx's default): longer than the gateway keeps an idle
+        # connection (pool.keepalive_s), so that the gateway never sends a request on a
+        # connection the ERP is closing at that moment (a write whose outcome is unknown).
+        timeout_keep_alive=SIMULATOR_KEEPALIVE_S,
     )
     print(f"{args.erp} ERP simulator on http://{args.host}:{port}", file=sys.stderr)
     uvicorn.Server(config).run(sockets=[sock])

@@ -136,7 +136,13 @@ class PoolConfig(ConfigModel):
         int, Field(ge=1, le=1024, description="Most connections open to the ERP at once.")
     ] = 32
     keepalive_s: Annotated[
-        float, Field(gt=0, le=300, description="Seconds an idle connection is kept for reuse.")
+        float,
+        Field(
+            gt=0,
+            le=300,
+            description="Seconds an idle connection is kept for reuse; keep it below the ERP's "
+            "own idle timeout, or a request may go out on a connection the ERP is closing.",
+        ),
     ] = 30.0
 
 

@@ -13,6 +13,9 @@ from pathlib import Path
 import httpx
 import jwt
 
+from gateway.cli import SIMULATOR_KEEPALIVE_S
+from gateway.config.backends import PoolConfig
+from gateway.config.loader import load_config
 from gateway.config.schemas import schema_documents
 from gateway.demo import SIMULATOR_CREDENTIALS
 from tests.servers import PYTHON, free_port, run_cli, run_process
@@ -267,3 +270,11 @@ def test_the_readme_lists_every_command() -> None:
     for command in ("demo", "serve", "simulate", "check", "explain", "plan", "migrate",
                     "xref", "token", "schema", "changelog"):  # fmt: skip
         assert f"| `gateway {command}" in readme, command
+
+
+def test_the_simulators_keep_idle_connections_longer_than_the_gateway_does() -> None:
+    # Else the gateway may send a request on a connection the simulator is closing at that
+    # moment, and a create's outcome becomes unknown (502) for no fault of either.
+    config = load_config(REPO, env=dict(SIMULATOR_CREDENTIALS))
+    kept = [backend.pool.keepalive_s for backend in config.backends.values()]
+    assert max([*kept, PoolConfig().keepalive_s]) < SIMULATOR_KEEPALIVE_S
