@@ -44,13 +44,16 @@ def redis_cluster_possible() -> bool:
 
 
 class RedisClusterProcesses:
-    def __init__(self) -> None:
+    """`nodes` masters; one serves every slot itself (a Redis in cluster mode that a plain
+    client can use: as a managed service's single shard)."""
+
+    def __init__(self, nodes: int = NODES) -> None:
         self.nodes = [
             RedisProcess(
                 port=_cluster_port(),
                 extra_args=("--cluster-enabled", "yes", "--cluster-node-timeout", "5000"),
             )
-            for _ in range(NODES)
+            for _ in range(nodes)
         ]
 
     @property
@@ -66,13 +69,13 @@ class RedisClusterProcesses:
     def start(self) -> None:
         for node in self.nodes:
             node.start()
-        addresses = [f"{LOCAL_HOST}:{node.port}" for node in self.nodes]
-        subprocess.run(
-            ["redis-cli", "--cluster", "create", *addresses, *CREATE_OPTIONS],
-            check=True,
-            capture_output=True,
-            timeout=30,
-        )
+        if len(self.nodes) == 1:
+            command = ["redis-cli", "-p", str(self.nodes[0].port)]
+            command += ["cluster", "addslotsrange", "0", "16383"]
+        else:
+            addresses = [f"{LOCAL_HOST}:{node.port}" for node in self.nodes]
+            command = ["redis-cli", "--cluster", "create", *addresses, *CREATE_OPTIONS]
+        subprocess.run(command, check=True, capture_output=True, timeout=30)
         end = time.monotonic() + START_DEADLINE_S
         while not all(self._ready(node.port) for node in self.nodes):
             if time.monotonic() > end:

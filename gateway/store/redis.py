@@ -246,27 +246,17 @@ end
 return 0
 """
 
-_RELEASE_FN = """
--- unforward '1': take back the attempt admission marked (it reached no ERP)
-local function release(record_key, lease_key, owner, unforward)
-  if redis.call('HGET', lease_key, 'owner') == owner then
-    redis.call('DEL', lease_key)
-    if unforward == '1' and redis.call('HINCRBY', record_key, 'attempts', -1) <= 0 then
-      redis.call('DEL', record_key)
-    end
-    return 1
+RELEASE_IDEMPOTENCY = """
+-- ARGV[1] owner, ARGV[2] '1': take back the attempt admission marked (it reached no ERP)
+if redis.call('HGET', KEYS[2], 'owner') == ARGV[1] then
+  redis.call('DEL', KEYS[2])
+  if ARGV[2] == '1' and redis.call('HINCRBY', KEYS[1], 'attempts', -1) <= 0 then
+    redis.call('DEL', KEYS[1])
   end
-  return 0
+  return 1
 end
+return 0
 """
-
-RELEASE_IDEMPOTENCY = (
-    _RELEASE_FN
-    + """
--- ARGV[1] owner, ARGV[2] unforward
-return release(KEYS[1], KEYS[2], ARGV[1], ARGV[2])
-"""
-)
 
 # A created document's xref and the outcome of the request that created it, together: on one
 # Redis only (the idempotency key and the xref are in different hash slots). If the document
@@ -364,7 +354,7 @@ class RedisStore:
         self._forget = client.register_script(FORGET_REFUSAL)
         self._bind_and_complete = client.register_script(BIND_AND_COMPLETE)
         # One Redis, not a cluster: a script may write keys of different hash slots.
-        self._one_node = not isinstance(client, RedisCluster)
+        self._one_node = not isinstance(client, RedisCluster)  # and not in cluster mode: _ready
         self._loaded = False  # every script loaded on every node, before the first pipeline
 
     @classmethod
@@ -677,6 +667,7 @@ class RedisStore:
         unforward: bool = False,
         bind: XrefRecord | None = None,
     ) -> str | None:
+        await self._ready()
         together = bind is not None and claim is not None and response is not None
         taken = None
         if bind is not None and not (together and self._one_node):
@@ -750,16 +741,25 @@ class RedisStore:
 
     async def _pipelined(self, fill: Callable[[Batch], None]) -> list[Any]:
         """The commands `fill` queues, sent in one round trip (see `redis_batch.py`)."""
-        if not self._loaded:
-            # Loaded up front, so that a pipeline's scripts all run in the order queued (one
-            # missing on a node is sent again after the others; see `redis_batch.py`).
-            with unavailable_as_problem():
-                for script in self._all_scripts():
-                    await self._pipelines.load_script(script.script)
-            self._loaded = True
+        await self._ready()
         batch = Batch()
         fill(batch)
         return await batch.send(self._pipelines)
+
+    async def _ready(self) -> None:
+        """Once, before the first pipeline: every script loaded, so that a pipeline's scripts
+        all run in the order queued (one missing on a node is sent again after the others;
+        see `redis_batch.py`); and whether a script may write keys of several slots."""
+        if self._loaded:
+            return
+        with unavailable_as_problem():
+            if self._one_node:
+                # A Redis in cluster mode refuses that, even when it serves every slot.
+                info = await self._redis.info("cluster")
+                self._one_node = not info.get("cluster_enabled")
+            for script in self._all_scripts():
+                await self._pipelines.load_script(script.script)
+        self._loaded = True
 
     def _all_scripts(self) -> list[AsyncScript]:
         return [v for v in vars(self).values() if isinstance(v, AsyncScript)]

@@ -31,7 +31,8 @@ from gateway.store.base import (
 )
 from gateway.store.memory import SWEEP_INTERVAL_S
 from gateway.store.redis import RedisStore
-from tests.conftest import Clock, ManualClock, PrefixedRedisStore
+from tests.conftest import Clock, ManualClock, PrefixedRedisStore, unique_prefix
+from tests.redis_cluster import RedisClusterProcesses, redis_cluster_possible
 from tests.redis_server import RedisProcess, redis_server_installed
 from tests.servers import free_port
 
@@ -570,6 +571,26 @@ async def test_the_keys_of_each_atomic_operation_share_one_cluster_slot(
     assert all(count == 2 for count in by_key.values())
     for base in by_key:
         assert key_slot(base + b":record") == key_slot(base + b":lease")
+
+
+@pytest.mark.redis
+async def test_a_plain_client_on_a_redis_in_cluster_mode_binds_and_settles_apart() -> None:
+    # A script's keys must share a slot in cluster mode, even with every slot on one node (a
+    # managed service's single shard, named by redis://): a create's xref is bound first there.
+    if not redis_cluster_possible():
+        pytest.skip("redis-server and redis-cli are needed for a Redis in cluster mode")
+    with RedisClusterProcesses(nodes=1) as single:
+        store = RedisStore.from_url(single.node_url, prefix=unique_prefix())
+        try:
+            claim = ClaimRequest("one-shard", "fp", "o1", 10.0, RETENTION_S, backend="cloud")
+            await store.admit([], None, claim)
+            record = xref("cus_shard", erp_id="shard-1")
+            assert await store.settle(None, claim, response(), RETENTION_S, bind=record) is None
+            assert await store.get_xref("cus_shard") == record
+            replay = await store.claim_idempotency("one-shard", "fp", "o2", 10.0, RETENTION_S)
+            assert replay.state == "completed"
+        finally:
+            await store.aclose()
 
 
 # -- memory only: bounded growth -----------------------------------------------------------
