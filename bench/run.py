@@ -29,7 +29,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -137,6 +137,7 @@ class Cell:
     scenario: Scenario
     base_url: str
     pid: int
+    paced_rps: float | None = None  # wrk's rate, if paced; else as fast as it goes
 
 
 @dataclass
@@ -198,9 +199,11 @@ class Bench:
         for n in range(rounds):
             for cell, done in zip(cells, turns, strict=True):
                 if n == 0:
-                    self.load(cell.scenario.load, cell.base_url, WARMUP_S)
+                    self.load(self._load(cell.scenario, cell.paced_rps), cell.base_url, WARMUP_S)
                 done.append(
-                    self._measured_run(cell.subject, cell.scenario, cell.base_url, cell.pid, turn_s)
+                    self._measured_run(
+                        cell.subject, cell.scenario, cell.base_url, cell.pid, turn_s, cell.paced_rps
+                    )
                 )
             print(f"bench: round {n + 1} of {rounds} done", file=sys.stderr)
         measured = [results.combined(done) for done in turns]
@@ -496,8 +499,8 @@ def main(argv: list[str] | None = None) -> int:
             f"measured in {args.rounds} interleaved rounds (each scenario's seconds split among "
             "them; a row adds up its rounds' requests, its CPU per request and latencies are "
             "the rounds' medians), so that the machine's slow and fast spells fall on every "
-            "server alike. The paced and the "
-            f"two-worker runs come after, once each. {pins.words} The machine is shared with "
+            "server alike. Then the gateway's and the bare proxy's paced GETs, in as many "
+            f"rounds; then the two workers, once. {pins.words} The machine is shared with "
             "other work: its numbers are noisy, compare ratios within one run."
         ),
         notes=notes,
@@ -585,17 +588,19 @@ def _measure_all(bench: Bench, servers: set[str], stores: list[str], nginx: str 
             None,
         )
         if gateway_get is not None:
+            # At half the gateway's saturated rate, the gateway and the bare proxy in
+            # interleaved rounds too: a p99 moves with the machine's spells more than a CPU
+            # figure does.
             half = HALF * gateway_get[0].rps
             paced = [gateway_get[1]]
             paced += [c for c in cells if c.subject.server == BARE and c.scenario.name == GET]
-            for cell in paced:
-                _attempt(
-                    bench,
-                    f"{cell.subject.server}'s paced GET",
-                    functools.partial(
-                        bench.measure, cell.subject, cell.scenario, cell.base_url, cell.pid, half
-                    ),
-                )
+            _attempt(
+                bench,
+                "the paced GETs",
+                lambda: bench.measure_rounds(
+                    [replace(cell, paced_rps=half) for cell in paced], bench.args.rounds
+                ),
+            )
     if GATEWAY in servers and REDIS in stores:
         _attempt(
             bench,
