@@ -281,6 +281,16 @@ class _FirstBind:
         return await self._store.settle(*args, bind=bind, **kwargs)
 
 
+async def _first_order(
+    api: httpx.AsyncClient, key: str
+) -> tuple[dict[str, Any], dict[str, str], httpx.Response]:
+    """A US01 order's body and headers under `key`, and the answer to its first POST."""
+    customer = await _customer(api)
+    body = payloads.order("US01", customer["id"])
+    headers = {"Idempotency-Key": key}
+    return body, headers, await api.post("/v1/sales-orders", json=body, headers=headers)
+
+
 async def test_a_create_whose_id_cannot_be_bound_is_503_and_its_retry_has_the_order(
     store: Store, clock: Clock, tmp_path: Path
 ) -> None:
@@ -292,10 +302,7 @@ async def test_a_create_whose_id_cannot_be_bound_is_503_and_its_retry_has_the_or
         in_process_gateway(cast(Store, failing), config_dir) as gw,
         gw.client() as api,
     ):
-        customer = await _customer(api)
-        body = payloads.order("US01", customer["id"])
-        headers = {"Idempotency-Key": "k-unbound"}
-        first = await api.post("/v1/sales-orders", json=body, headers=headers)
+        body, headers, first = await _first_order(api, "k-unbound")
         assert failing.failed
         assert first.status_code == 503, first.text
         assert first.json()["retryable"] is True
@@ -317,10 +324,7 @@ async def test_a_created_document_bound_already_is_answered_with_the_id_it_has(
     # As when NetSuite hands back the document an earlier attempt created and bound.
     binding = _FirstBind(store, "taken")
     async with in_process_gateway(cast(Store, binding)) as gw, gw.client() as api:
-        customer = await _customer(api)
-        body = payloads.order("US01", customer["id"])
-        headers = {"Idempotency-Key": "k-bound-already"}
-        first = await api.post("/v1/sales-orders", json=body, headers=headers)
+        body, headers, first = await _first_order(api, "k-bound-already")
         assert binding.failed
         assert first.status_code == 201, first.text
         assert first.json()["id"] == binding.taken_by
