@@ -671,8 +671,8 @@ class RedisStore:
         together = bind is not None and claim is not None and response is not None
         taken = None
         if bind is not None and not (together and self._one_node):
-            # On a cluster the xref and the key are in different slots: the bind first, then
-            # the settle as its outcome says.
+            # Where one script cannot do both (the xref and the key in different slots of a
+            # cluster) or has no outcome to store: the bind first, then the settle as it says.
             bound = await self.put_xref(bind)
             if bound.gateway_id != bind.gateway_id:
                 taken, claim = bound.gateway_id, None  # the claim stays held
