@@ -6,6 +6,7 @@ Not a client for anything else in Redis; built with `RedisStore.from_url` (or `o
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import math
 import random
@@ -18,7 +19,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.commands.core import AsyncScript
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisClusterException
+from redis.exceptions import RedisClusterException, ResponseError
 
 from gateway.domain.operations import Kind
 from gateway.store.audit import AuditStore, RedisAudit
@@ -754,9 +755,11 @@ class RedisStore:
             return
         with unavailable_as_problem():
             if self._one_node:
-                # A Redis in cluster mode refuses that, even when it serves every slot.
-                info = await self._redis.info("cluster")
-                self._one_node = not info.get("cluster_enabled")
+                # A Redis in cluster mode refuses that, even when it serves every slot. One
+                # that refuses INFO (a renamed command) is taken for what its URL says.
+                with contextlib.suppress(ResponseError):
+                    info = await self._redis.info("cluster")
+                    self._one_node = not info.get("cluster_enabled")
             for script in self._all_scripts():
                 await self._pipelines.load_script(script.script)
         self._loaded = True

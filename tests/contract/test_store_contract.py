@@ -6,6 +6,7 @@ Not the pipeline: these call the Store directly, as the idempotency and rate-lim
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
@@ -573,14 +574,36 @@ async def test_the_keys_of_each_atomic_operation_share_one_cluster_slot(
         assert key_slot(base + b":record") == key_slot(base + b":lease")
 
 
-@pytest.mark.redis
-async def test_a_plain_client_on_a_redis_in_cluster_mode_binds_and_settles_apart() -> None:
-    # A script's keys must share a slot in cluster mode, even with every slot on one node (a
-    # managed service's single shard, named by redis://): a create's xref is bound first there.
+def _one_shard() -> contextlib.AbstractContextManager[RedisClusterProcesses]:
     if not redis_cluster_possible():
         pytest.skip("redis-server and redis-cli are needed for a Redis in cluster mode")
-    with RedisClusterProcesses(nodes=1) as single:
-        store = RedisStore.from_url(single.node_url, prefix=unique_prefix())
+    return RedisClusterProcesses(nodes=1)
+
+
+def _info_renamed() -> contextlib.AbstractContextManager[RedisProcess]:
+    if not redis_server_installed():
+        pytest.skip("needs the redis-server executable")
+    return RedisProcess(extra_args=("--rename-command", "INFO", ""))
+
+
+@pytest.mark.redis
+@pytest.mark.parametrize(
+    "server",
+    [
+        # A script's keys must share a slot in cluster mode, even with every slot on one node
+        # (a managed service's single shard, named by redis://): a create's xref is bound
+        # first there.
+        pytest.param(_one_shard, id="cluster mode, one shard"),
+        # A Redis that refuses INFO is taken for the one Redis its URL names.
+        pytest.param(_info_renamed, id="INFO renamed"),
+    ],
+)
+async def test_a_plain_redis_url_binds_and_settles_whatever_the_server_allows(
+    server: Callable[[], contextlib.AbstractContextManager[RedisClusterProcesses | RedisProcess]],
+) -> None:
+    with server() as running:
+        url = running.node_url if isinstance(running, RedisClusterProcesses) else running.url
+        store = RedisStore.from_url(url, prefix=unique_prefix())
         try:
             claim = ClaimRequest("one-shard", "fp", "o1", 10.0, RETENTION_S, backend="cloud")
             await store.admit([], None, claim)
