@@ -1,0 +1,45 @@
+"""Pending releases: given back with the next admission, or by a timer when none comes."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import cast
+
+from gateway.pipeline.releases import PendingReleases
+from gateway.store.base import GiveBack, SlotRequest, Store
+
+DELAY_S = 0.01
+SLOT = SlotRequest("erp:cloud:in-flight", 4, "t1", 5.0)
+
+
+class _GivenBack:
+    """A store that notes what the timer gives back."""
+
+    def __init__(self) -> None:
+        self.given: list[GiveBack] = []
+
+    async def give_back(self, back: GiveBack) -> None:
+        self.given.append(back)
+
+
+async def test_the_timer_gives_back_what_no_admission_took() -> None:
+    store = _GivenBack()
+    releases = PendingReleases(cast(Store, store), delay_s=DELAY_S)
+    releases.add(SLOT, [])
+    await asyncio.sleep(DELAY_S * 5)
+    assert [back.slots for back in store.given] == [[SLOT]]
+    await releases.aclose()
+
+
+async def test_what_an_admission_took_is_not_given_back_again_by_the_timer() -> None:
+    store = _GivenBack()
+    releases = PendingReleases(cast(Store, store), delay_s=DELAY_S)
+    releases.add(SLOT, [])
+    assert releases.take().slots == [SLOT]  # sent with an admission
+    await asyncio.sleep(DELAY_S * 5)  # the timer set by add runs out with nothing to send
+    assert store.given == []
+    later = SlotRequest("erp:cloud:in-flight", 4, "t2", 5.0)
+    releases.add(later, [])  # the next one sets a timer again
+    await asyncio.sleep(DELAY_S * 5)
+    assert [back.slots for back in store.given] == [[later]]
+    await releases.aclose()
