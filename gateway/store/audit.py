@@ -26,7 +26,7 @@ import redis.asyncio as aioredis
 
 from gateway.store.base import StoreUnavailable
 from gateway.store.buffered import BufferedWriter
-from gateway.store.redis_batch import Batch, Pipelines
+from gateway.store.redis_batch import Pipelines, run_script
 from gateway.store.redis_errors import unavailable_as_problem
 
 GENESIS = "0" * 64  # the `prev` of the first entry ever
@@ -274,9 +274,7 @@ class RedisAudit:
                 last = json.loads(lines[-1])
                 new_head = ChainHead(last["seq"], last["hash"])
                 args = [_head_text(head), _head_text(new_head), max_entries, *lines]
-                batch = Batch()
-                batch.script(self._append, self._keys, args)
-                (current,) = await batch.send(self._pipelines)
+                current = await run_script(self._pipelines, self._append, self._keys, args)
                 if current is None:
                     self._head = new_head
                     return

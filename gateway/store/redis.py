@@ -41,7 +41,7 @@ from gateway.store.base import (
 from gateway.store.events import EventStore, RedisEvents
 from gateway.store.gcra import REMAINING_EPSILON
 from gateway.store.journal import JournalStore, RedisJournal
-from gateway.store.redis_batch import Batch, Pipelines, RedisPyPipelines
+from gateway.store.redis_batch import Batch, Pipelines, RedisPyPipelines, run_script
 from gateway.store.redis_errors import unavailable_as_problem
 from gateway.store.redis_wire import SharedConnection
 from gateway.store.shadow import RedisShadow, ShadowStore
@@ -737,8 +737,8 @@ class RedisStore:
         return [base + ":record", base + ":lease"]
 
     async def _run(self, script: AsyncScript, keys: list[str], args: list[Any]) -> Any:
-        (reply,) = await self._pipelined(lambda batch: batch.script(script, keys, args))
-        return reply
+        await self._ready()
+        return await run_script(self._pipelines, script, keys, args)
 
     async def _pipelined(self, fill: Callable[[Batch], None]) -> list[Any]:
         """The commands `fill` queues, sent in one round trip (see `redis_batch.py`)."""

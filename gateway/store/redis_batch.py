@@ -91,3 +91,13 @@ class Batch:
                 with unavailable_as_problem():
                     raise reply
         return replies
+
+
+async def run_script(
+    pipelines: Pipelines, script: AsyncScript, keys: list[str], args: list[Any]
+) -> Any:
+    """One script's reply, sent as a batch of one (a lost script loaded and run again)."""
+    batch = Batch()
+    batch.script(script, keys, args)
+    (reply,) = await batch.send(pipelines)
+    return reply
