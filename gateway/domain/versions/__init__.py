@@ -42,21 +42,27 @@ CHANGES: dict[str, tuple[VersionChange, ...]] = {
 }
 
 
-def _changes_after(version: str) -> list[VersionChange]:
+def _changes_after(version: str) -> tuple[VersionChange, ...]:
     later = VERSIONS[VERSIONS.index(version) + 1 :]
-    return [change for v in later for change in CHANGES.get(v, ())]
+    return tuple(change for v in later for change in CHANGES.get(v, ()))
+
+
+# Each version's way up to the newest (the changes in the order they upgrade a request), and
+# back down (the order they downgrade a response): made once, not per request.
+_UP = {version: _changes_after(version) for version in VERSIONS}
+_DOWN = {version: changes[::-1] for version, changes in _UP.items()}
 
 
 def upgrade_request(version: str, operation: Operation, body: Document) -> Document:
     """A request body of `version` as the newest version's."""
-    for change in _changes_after(version):
+    for change in _UP[version]:
         body = change.upgrade_request(operation, body)
     return body
 
 
 def downgrade_response(version: str, operation: Operation, status: int, body: Document) -> Document:
     """A newest-version response body (resource or problem) as `version` shows it."""
-    for change in reversed(_changes_after(version)):
+    for change in _DOWN[version]:
         body = change.downgrade_response(operation, status, body)
     return body
 
