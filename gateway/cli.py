@@ -413,9 +413,9 @@ def _simulator(erp: str, args: argparse.Namespace | None = None) -> Starlette:
     return app_from_options(args) if args is not None else create_app()
 
 
-def _listen(host: str, port: int, instead: str) -> socket.socket:
+def _listen(host: str, port: int, instead: str, workers: int = 1) -> socket.socket:
     try:
-        return listening_socket(host, port)
+        return listening_socket(host, port, workers=workers)
     except PortInUse:
         raise CommandError(
             f"port {port} on {host} is already in use (another gateway or demo running?).\n"
@@ -516,7 +516,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         raise CommandError(f"{REDIS_URL_ENV}: {exc}") from None
     limits = _limits(args)
     os.environ[LIMITS_ENV] = json.dumps(dataclasses.asdict(limits))
-    sock = _listen(args.host, args.port, f"gateway serve --port {args.port + 1}")
+    sock = _listen(args.host, args.port, f"gateway serve --port {args.port + 1}", args.workers)
     trusted = (
         "trusted" if os.environ.get(DEMO_SECRET_ENV) else f"not trusted ({DEMO_SECRET_ENV} unset)"
     )

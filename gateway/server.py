@@ -10,11 +10,13 @@ import asyncio
 import errno
 import logging
 import socket
+import sys
 import uuid
 from dataclasses import dataclass
 from typing import Any
 
 import uvicorn
+from uvicorn.config import STARTUP_FAILURE
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.supervisors import Multiprocess
 
@@ -210,11 +212,40 @@ class PortInUse(Exception):
         self.port = port
 
 
-def listening_socket(host: str, port: int) -> socket.socket:
-    """A bound, listening socket for `host:port`; `PortInUse` when something else has it."""
+# Linux spreads the connections to one address over the sockets listening on it with
+# SO_REUSEPORT, each connection to one of them by a hash of its addresses.
+SPREAD_BY_KERNEL = sys.platform == "linux" and hasattr(socket, "SO_REUSEPORT")
+BACKLOG = 2048
+
+
+def listening_socket(host: str, port: int, *, workers: int = 1) -> socket.socket:
+    """A bound socket for `host:port`; `PortInUse` when something else has it.
+
+    Listening, for one worker (or where the kernel does not spread connections). For several
+    workers on Linux, bound with SO_REUSEPORT and not listening: it holds the address, and
+    each worker listens on a socket of its own there (`run`). On one shared socket, the
+    connections a client opens at once (a pool, a load balancer's) were all accepted by the
+    worker that woke first (32 of 32 under the benchmark's load), and the other one idled."""
+    spread = workers > 1 and SPREAD_BY_KERNEL
+    if spread:
+        # A plain bind first: one with SO_REUSEPORT would share a port another gateway of
+        # the same user listens on, where it must say the port is taken. (A gateway whose
+        # workers are still starting does not listen yet: in that second, a second one would
+        # share its port.)
+        _bound(host, port, reuse_port=False).close()
+    sock = _bound(host, port, reuse_port=spread)
+    if not spread:
+        sock.listen(BACKLOG)
+    sock.set_inheritable(True)
+    return sock
+
+
+def _bound(host: str, port: int, *, reuse_port: bool) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if reuse_port:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     try:
         sock.bind((host, port))
     except OSError as exc:
@@ -222,15 +253,44 @@ def listening_socket(host: str, port: int) -> socket.socket:
         if exc.errno in (errno.EADDRINUSE, errno.EACCES):
             raise PortInUse(host, port) from None
         raise
-    sock.listen(2048)
-    sock.set_inheritable(True)
+    return sock
+
+
+class _WorkerListener:
+    """A worker's own listening socket, as the supervisor hands it over: pickled as the
+    address, so that each worker it starts (or starts again) unpickles a new socket."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self._family = sock.family
+        self._address = sock.getsockname()
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (worker_socket, (self._family, self._address))
+
+
+def worker_socket(family: socket.AddressFamily, address: Any) -> socket.socket:
+    """In a worker: a socket listening on `address` beside its siblings' (SO_REUSEPORT)."""
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind(address)
+        sock.listen(BACKLOG)
+    except OSError as exc:
+        sock.close()
+        log.error("a worker cannot listen on %s: %s", address, exc.strerror or exc)
+        raise SystemExit(STARTUP_FAILURE) from None  # the supervisor stops: no restart loop
     return sock
 
 
 def run(config: GatewayServerConfig, sock: socket.socket) -> None:
-    """Serve on `sock` with `config.workers` processes (one: in this process)."""
+    """Serve on `sock` with `config.workers` processes (one: in this process); on a socket
+    that is not listening (`listening_socket` for several workers), each worker listens on a
+    socket of its own at its address."""
     server = uvicorn.Server(config)
     if config.workers > 1:
-        Multiprocess(config, sockets=[sock]).run()
+        listening = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN)
+        sockets: list[Any] = [sock] if listening else [_WorkerListener(sock)]
+        Multiprocess(config, sockets=sockets).run()
     else:
         server.run(sockets=[sock])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,6 +13,8 @@ from gateway.config.loader import load_config
 from gateway.demo import demo_issuer, mint_token
 from tests.configs import TEST_SECRET
 from tests.servers import PYTHON, ServerProcess, free_port, run_process
+
+JOURNAL_WAIT_S = 5.0  # at most: each process writes its journal entries within about 50 ms
 
 
 @contextlib.contextmanager
@@ -43,3 +46,21 @@ def token_for(client_id: str, config_dir: Path) -> str:
 
 def client_for(base_url: str, token: str) -> httpx.Client:
     return httpx.Client(base_url=base_url, headers={"Authorization": f"Bearer {token}"}, timeout=15)
+
+
+def instance_of(url: str, admin: dict[str, str], correlation_id: str) -> str:
+    """The gateway process (worker) that served a journaled request, from its journal entry
+    (which each process writes from a buffer within about 50 ms: the last may not be there)."""
+    deadline = time.monotonic() + JOURNAL_WAIT_S
+    while True:
+        found = httpx.get(
+            f"{url}/admin/transactions",
+            params={"correlation_id": correlation_id},
+            headers=admin,
+            timeout=15,
+        ).json()["items"]
+        if found or time.monotonic() > deadline:
+            assert found, f"no journal entry for {correlation_id}"
+            instance: str = found[0]["instance"]
+            return instance
+        time.sleep(0.05)

@@ -4,19 +4,17 @@ adds them up, so every scrape tells one truth whichever worker answers it."""
 from __future__ import annotations
 
 import re
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.e2e import payloads
-from tests.e2e.gateways import start_gateway, token_for
+from tests.e2e.gateways import instance_of, start_gateway, token_for
 from tests.redis_server import RedisProcess
 
 CREATES = 24  # a batch
 MAX_BATCHES = 5
-JOURNAL_WAIT_S = 5.0  # at most: the buffered writes go within about 50 ms
 SCRAPES = 6
 
 
@@ -27,24 +25,6 @@ def created(exposition: str) -> float:
         r'operation="customers.create",status="201"\} ([0-9.e+]+)'
     )
     return sum(float(n) for n in re.findall(pattern, exposition))
-
-
-def _instance_of(url: str, admin: dict[str, str], correlation_id: str) -> str:
-    """The worker that served a request, from its journal entry (which each worker writes
-    from a buffer within about 50 ms: the last creates may not be there yet)."""
-    deadline = time.monotonic() + JOURNAL_WAIT_S
-    while True:
-        found = httpx.get(
-            f"{url}/admin/transactions",
-            params={"correlation_id": correlation_id},
-            headers=admin,
-            timeout=15,
-        ).json()["items"]
-        if found or time.monotonic() > deadline:
-            assert found, f"no journal entry for {correlation_id}"
-            instance: str = found[0]["instance"]
-            return instance
-        time.sleep(0.05)
 
 
 @pytest.mark.redis
@@ -77,7 +57,7 @@ def test_every_scrape_of_several_workers_counts_every_request(
                 assert response.status_code == 201, response.text
                 creates += 1
                 ids.append(response.headers["x-correlation-id"])
-            instances.update(_instance_of(url, admin, correlation_id) for correlation_id in ids)
+            instances.update(instance_of(url, admin, correlation_id) for correlation_id in ids)
         assert len(instances) == 2, "both workers must have served creates for this to show"
         counts = {created(httpx.get(f"{url}/metrics", timeout=15).text) for _ in range(SCRAPES)}
     assert counts == {float(creates)}
