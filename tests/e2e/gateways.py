@@ -39,6 +39,19 @@ def start_gateway(
         yield url, proc
 
 
+@contextlib.contextmanager
+def start_workers(
+    env: dict[str, str], config_dir: Path, redis_url: str, workers: int = 2
+) -> Iterator[tuple[str, ServerProcess]]:
+    """`gateway serve --workers N` with `config_dir`'s configuration on the Redis at
+    `redis_url` (several workers need a shared store); each worker's metrics go to a fresh
+    directory, as `gateway serve` makes when none is given."""
+    env = {**env, "GATEWAY_CONFIG_DIR": str(config_dir), "GATEWAY_REDIS_URL": redis_url}
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    with start_gateway(env, "--workers", str(workers)) as started:
+        yield started
+
+
 def token_for(client_id: str, config_dir: Path) -> str:
     issuer = demo_issuer(load_config(config_dir, env={"GATEWAY_DEMO_SECRET": "x"}).auth)
     return mint_token(issuer, TEST_SECRET, client_id)

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from tests.e2e import payloads
-from tests.e2e.gateways import instance_of, start_gateway, token_for
+from tests.e2e.gateways import instance_of, start_workers, token_for
 from tests.redis_server import RedisProcess
 
 CREATES = 24  # a batch
@@ -31,15 +31,9 @@ def created(exposition: str) -> float:
 def test_every_scrape_of_several_workers_counts_every_request(
     gateway_env: dict[str, str], prod_config_dir: Path, private_redis: RedisProcess
 ) -> None:
-    env = {
-        **gateway_env,
-        "GATEWAY_CONFIG_DIR": str(prod_config_dir),
-        "GATEWAY_REDIS_URL": private_redis.url,
-    }
-    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     token = token_for("crm-demo", prod_config_dir)
     admin_token = token_for("ops-admin", prod_config_dir)
-    with start_gateway(env, "--workers", "2") as (url, _):
+    with start_workers(gateway_env, prod_config_dir, private_redis.url) as (url, _):
         admin = {"Authorization": f"Bearer {admin_token}"}
         instances: set[str] = set()
         creates = 0

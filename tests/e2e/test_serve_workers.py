@@ -16,7 +16,7 @@ import pytest
 
 from gateway.server import SPREAD_BY_KERNEL
 from tests.e2e import payloads
-from tests.e2e.gateways import instance_of, start_gateway, token_for
+from tests.e2e.gateways import instance_of, start_workers, token_for
 from tests.redis_server import RedisProcess
 
 CONNECTIONS = 24
@@ -35,15 +35,9 @@ pytestmark = pytest.mark.skipif(
 def test_connections_opened_at_once_are_served_by_every_worker(
     gateway_env: dict[str, str], prod_config_dir: Path, private_redis: RedisProcess
 ) -> None:
-    env = {
-        **gateway_env,
-        "GATEWAY_CONFIG_DIR": str(prod_config_dir),
-        "GATEWAY_REDIS_URL": private_redis.url,
-    }
-    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     token = token_for("crm-demo", prod_config_dir)
     admin = {"Authorization": f"Bearer {token_for('ops-admin', prod_config_dir)}"}
-    with start_gateway(env, "--workers", "2") as (url, _):
+    with start_workers(gateway_env, prod_config_dir, private_redis.url) as (url, _):
         address = urlsplit(url)
 
         def connection() -> http.client.HTTPConnection:
