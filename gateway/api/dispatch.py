@@ -23,9 +23,19 @@ Answer = Callable[[Request], Awaitable[Response]]
 
 @dataclass(frozen=True)
 class _Template:
-    segments: tuple[str | None, ...]  # a literal, or None where a parameter goes
+    order: int  # its place in the table given: where two templates match, the first wins
     names: tuple[str, ...]  # the parameters' names, in order
     answer: Answer
+
+
+@dataclass(frozen=True)
+class _Shape:
+    """The templates of one method and number of segments with their parameters at the same
+    places, by their literal segments: one dict lookup finds a path's template."""
+
+    literals: tuple[int, ...]  # where the literal segments are
+    params: tuple[int, ...]  # where the parameters are
+    templates: dict[tuple[str, ...], _Template]
 
 
 class FastRoutes:
@@ -34,16 +44,22 @@ class FastRoutes:
 
     def __init__(self, routes: Mapping[tuple[str, str], Answer]) -> None:
         self._static: dict[tuple[str, str], Answer] = {}
-        self._templates: dict[tuple[str, int], list[_Template]] = {}
-        for (method, template), answer in routes.items():
-            parts = tuple(template.strip("/").split("/"))
-            if not any(p.startswith("{") for p in parts):
+        self._shapes: dict[tuple[str, int], list[_Shape]] = {}
+        for order, ((method, template), answer) in enumerate(routes.items()):
+            parts = template.strip("/").split("/")
+            params = tuple(i for i, p in enumerate(parts) if p.startswith("{"))
+            if not params:
                 self._static[(method, template)] = answer
                 continue
-            segments = tuple(None if p.startswith("{") else p for p in parts)
-            names = tuple(p[1:-1] for p in parts if p.startswith("{"))
-            key = (method, len(parts))
-            self._templates.setdefault(key, []).append(_Template(segments, names, answer))
+            literals = tuple(i for i in range(len(parts)) if i not in params)
+            shapes = self._shapes.setdefault((method, len(parts)), [])
+            shape = next((s for s in shapes if s.params == params), None)
+            if shape is None:
+                shape = _Shape(literals, params, {})
+                shapes.append(shape)
+            key = tuple(parts[i] for i in literals)
+            names = tuple(parts[i][1:-1] for i in params)
+            shape.templates.setdefault(key, _Template(order, names, answer))
 
     def match(self, method: str, path: str) -> tuple[Answer, dict[str, str]] | None:
         """The answer for this request and its path parameters; None when this table does
@@ -52,15 +68,15 @@ class FastRoutes:
         if answer is not None:
             return answer, {}
         parts = path[1:].split("/")
-        for template in self._templates.get((method, len(parts)), ()):
-            values = []
-            for expected, actual in zip(template.segments, parts, strict=True):
-                if expected is None:
-                    if not actual:
-                        break
-                    values.append(actual)
-                elif expected != actual:
-                    break
-            else:
-                return template.answer, dict(zip(template.names, values, strict=True))
-        return None
+        found: _Template | None = None
+        values: list[str] = []
+        for shape in self._shapes.get((method, len(parts)), ()):
+            template = shape.templates.get(tuple([parts[i] for i in shape.literals]))
+            if template is None or (found is not None and found.order < template.order):
+                continue
+            given = [parts[i] for i in shape.params]
+            if all(given):
+                found, values = template, given
+        if found is None:
+            return None
+        return found.answer, dict(zip(found.names, values, strict=True))
