@@ -227,31 +227,35 @@ def listening_socket(host: str, port: int, *, workers: int = 1) -> socket.socket
     connections a client opens at once (a pool, a load balancer's) were all accepted by the
     worker that woke first (32 of 32 under the benchmark's load), and the other one idled."""
     spread = workers > 1 and SPREAD_BY_KERNEL
-    if spread:
-        # A plain bind first: one with SO_REUSEPORT would share a port another gateway of
-        # the same user listens on, where it must say the port is taken. (A gateway whose
-        # workers are still starting does not listen yet: in that second, a second one would
-        # share its port.)
-        _bound(host, port, reuse_port=False).close()
-    sock = _bound(host, port, reuse_port=spread)
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        if spread:
+            # A plain bind first: one with SO_REUSEPORT would share a port another gateway
+            # of the same user listens on, where it must say the port is taken. (A gateway
+            # whose workers are still starting does not listen yet: in that second, a second
+            # one would share its port.)
+            _bound(family, (host, port), reuse_port=False).close()
+        sock = _bound(family, (host, port), reuse_port=spread)
+    except OSError as exc:
+        if exc.errno in (errno.EADDRINUSE, errno.EACCES):
+            raise PortInUse(host, port) from None
+        raise
     if not spread:
         sock.listen(BACKLOG)
     sock.set_inheritable(True)
     return sock
 
 
-def _bound(host: str, port: int, *, reuse_port: bool) -> socket.socket:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+def _bound(family: socket.AddressFamily, address: Any, *, reuse_port: bool) -> socket.socket:
+    """A TCP socket bound to `address` (closed again if it cannot be)."""
     sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    if reuse_port:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     try:
-        sock.bind((host, port))
-    except OSError as exc:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if reuse_port:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind(address)
+    except OSError:
         sock.close()
-        if exc.errno in (errno.EADDRINUSE, errno.EACCES):
-            raise PortInUse(host, port) from None
         raise
     return sock
 
@@ -270,14 +274,10 @@ class _WorkerListener:
 
 def worker_socket(family: socket.AddressFamily, address: Any) -> socket.socket:
     """In a worker: a socket listening on `address` beside its siblings' (SO_REUSEPORT)."""
-    sock = socket.socket(family, socket.SOCK_STREAM)
     try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-        sock.bind(address)
+        sock = _bound(family, address, reuse_port=True)
         sock.listen(BACKLOG)
     except OSError as exc:
-        sock.close()
         log.error("a worker cannot listen on %s: %s", address, exc.strerror or exc)
         raise SystemExit(STARTUP_FAILURE) from None  # the supervisor stops: no restart loop
     return sock
