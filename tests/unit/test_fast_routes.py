@@ -5,7 +5,6 @@ goes on to Starlette's router)."""
 
 from __future__ import annotations
 
-import pytest
 from starlette.routing import Match, Route
 
 from gateway.api.dispatch import Answer, FastRoutes
@@ -50,9 +49,15 @@ def test_the_table_holds_templates_of_several_shapes() -> None:
     assert len(shapes) >= 5  # else the comparison below proves little
 
 
-@pytest.mark.parametrize(("method", "path"), _requests())
-def test_a_path_finds_what_starlettes_router_finds(method: str, path: str) -> None:
-    assert FastRoutes(ANSWERS).match(method, path) == _starlette(method, path)
+def test_every_path_finds_what_starlettes_router_finds() -> None:
+    table = FastRoutes(ANSWERS)
+    requests = _requests()
+    differ = [
+        (method, path)
+        for method, path in requests
+        if table.match(method, path) != _starlette(method, path)
+    ]
+    assert len(requests) > 1000 and not differ, differ
 
 
 def test_where_two_templates_take_a_path_the_first_wins() -> None:
