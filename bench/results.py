@@ -78,6 +78,29 @@ class Row:
         }
 
 
+@dataclass(frozen=True)
+class Profiled:
+    """One server sampled under one scenario's load (`bench.profiler`), with the CPU per
+    request it spent meanwhile."""
+
+    server: str  # GATEWAY or BARE
+    scenario: str
+    svg: str  # its flame graph
+    samples: int
+    top: list[tuple[str, int]]  # functions by own samples, most first
+    parts: dict[str, int]  # samples by the part of the server they ran in
+    cpu_ms: float  # the server's CPU per request while it was sampled
+
+    def part_ms(self) -> dict[str, float]:
+        """Each part's CPU per request: its share of the samples, of the CPU measured."""
+        total = sum(self.parts.values())
+        return {part: self.cpu_ms * n / total for part, n in self.parts.items()} if total else {}
+
+    def record(self) -> dict[str, object]:
+        parts = {part: round(ms, 4) for part, ms in self.part_ms().items()}
+        return {**asdict(self), "cpu_ms": round(self.cpu_ms, 4), "part_cpu_ms": parts}
+
+
 @dataclass
 class Run:
     """The rows of one run and what it says about itself."""
@@ -88,7 +111,7 @@ class Run:
     setup: str  # load, durations and pinning, in words
     rows: list[Row] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # skipped rows and why, installs
-    profiles: list[tuple[str, str, int, list[tuple[str, int]]]] = field(default_factory=list)
+    profiles: list[Profiled] = field(default_factory=list)
 
     def find(
         self, server: str, scenario: str, store: str = "", workers: int = 1, journal: bool = True
@@ -245,10 +268,7 @@ def json_lines(run: Run) -> str:
         {"journal_and_audit_cpu_ms_per_create": {"store": s, "ms": round(ms, 3)}}
         for s, ms in journal_costs(run)
     ]
-    lines += [
-        {"profile": {"scenario": scenario, "svg": svg, "samples": samples, "top": top}}
-        for scenario, svg, samples, top in run.profiles
-    ]
+    lines += [{"profile": profiled.record()} for profiled in run.profiles]
     lines += [{"note": note} for note in run.notes]
     return "".join(json.dumps(line) + "\n" for line in lines)
 
@@ -312,22 +332,61 @@ def markdown(run: Run) -> str:
             f"**What the journal and the audit trail cost** a create, in gateway CPU (the "
             f"create with the journal on less the same with it off): {said}.",
         ]
-    for scenario, svg, samples, top in run.profiles:
-        out += [
-            "",
-            f"**Profile of the gateway under {scenario}** (py-spy, {samples} samples; its flame "
-            f"graph: `{svg}`), the top functions by own time:",
-            "",
-            "| function | own samples | share |",
-            "|---|---:|---:|",
-        ]
-        out += [
-            f"| `{name.replace('|', '/')}` | {count} | {100 * count / max(samples, 1):.1f}% |"
-            for name, count in top
-        ]
+    for profiled in run.profiles:
+        if profiled.server == GATEWAY:
+            out += _profile_markdown(run, profiled)
     if run.notes:
         out += ["", *(f"- {note}" for note in run.notes)]
     return "\n".join(out) + "\n"
+
+
+def breakdown(gateway: Profiled, bare: Profiled) -> list[tuple[str, float, float]]:
+    """Each part's CPU per request in the bare proxy and in the gateway, the parts the gateway
+    spends most more on first."""
+    ours, theirs = gateway.part_ms(), bare.part_ms()
+    rows = [(part, theirs.get(part, 0.0), ours.get(part, 0.0)) for part in {**theirs, **ours}]
+    return sorted(rows, key=lambda r: r[1] - r[2])
+
+
+def _profile_markdown(run: Run, profiled: Profiled) -> list[str]:
+    reference = REFERENCE[profiled.scenario]
+    bare = next((p for p in run.profiles if p.server == BARE and p.scenario == reference), None)
+    out = [
+        "",
+        f"**Profile of the gateway under {profiled.scenario}** (py-spy, {profiled.samples} "
+        f"samples, {profiled.cpu_ms:.3f} ms of CPU a request meanwhile; its flame graph: "
+        f"`{profiled.svg}`).",
+    ]
+    if bare is not None:
+        out += [
+            f"Where the CPU of a request goes, beside the bare proxy's under {reference} "
+            f"({bare.samples} samples, {bare.cpu_ms:.3f} ms a request): each part's share of "
+            "the samples (the thread holding the GIL; a function of the standard library "
+            "counts in the part that called it) times the CPU a request measured meanwhile:",
+            "",
+            "| part | bare proxy ms/req | gateway ms/req | gateway - bare |",
+            "|---|---:|---:|---:|",
+        ]
+        out += [
+            f"| {part} | {theirs:.3f} | {ours:.3f} | {ours - theirs:+.3f} |"
+            for part, theirs, ours in breakdown(profiled, bare)
+        ]
+        out += [
+            f"| **all** | {bare.cpu_ms:.3f} | {profiled.cpu_ms:.3f} "
+            f"| {profiled.cpu_ms - bare.cpu_ms:+.3f} |",
+        ]
+    out += [
+        "",
+        "The gateway's top functions by own time:",
+        "",
+        "| function | own samples | share |",
+        "|---|---:|---:|",
+    ]
+    out += [
+        f"| `{name.replace('|', '/')}` | {count} | {100 * count / max(profiled.samples, 1):.1f}% |"
+        for name, count in profiled.top
+    ]
+    return out
 
 
 def update_readme(readme: Path, report: str) -> None:

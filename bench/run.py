@@ -38,13 +38,14 @@ import httpx
 from bench import debian, profiler, results
 from bench.cpu import CpuMeter
 from bench.nginx import nginx_command
-from bench.results import BARE, GATEWAY, MEMORY, NGINX, REDIS, Row, Run
+from bench.results import BARE, GATEWAY, MEMORY, NGINX, REDIS, Profiled, Row, Run
 from bench.scenarios import (
     GATEWAY_SCENARIOS,
     GET,
     GET_V2,
     POST_ORDER,
     PROXY_SCENARIOS,
+    REFERENCE,
     WRITE_VERSION,
     Scenario,
     customer_body,
@@ -91,6 +92,7 @@ QUICK_SECONDS = 2
 ROUNDS, QUICK_ROUNDS = 4, 2
 CONNECTIONS = 32
 HALF = 0.5  # the paced runs offer this share of the gateway's saturated GET rate
+PROFILED = (GET_V2, POST_ORDER)  # the gateway's scenarios --profile samples
 
 
 @dataclass(frozen=True)
@@ -608,7 +610,7 @@ def _measure_all(bench: Bench, servers: set[str], stores: list[str], nginx: str 
             functools.partial(_gateway_rows, bench, REDIS, 2),
         )
     if bench.args.profile and GATEWAY in servers:
-        _attempt(bench, "the profile", lambda: _profile(bench))
+        _attempt(bench, "the profile", lambda: _profile(bench, servers))
 
 
 T = TypeVar("T")
@@ -633,29 +635,53 @@ def _gateway_rows(bench: Bench, store: str, workers: int) -> None:
             bench.measure(subject, scenario, base, pid)
 
 
-def _profile(bench: Bench) -> None:
+def _profile(bench: Bench, servers: set[str]) -> None:
+    """The gateway (memory store, one worker) sampled under PROFILED's loads, and the bare
+    proxy under the loads it is compared with, one after the other."""
     executable = profiler.py_spy()
     if executable is None:
         bench.run.notes.append("No profile: py-spy is not installed (`make install`).")
         return
     with bench.gateway(MEMORY, 1) as (base, pid):
         for scenario in bench.gateway_scenarios(base):
-            if scenario.name not in (GET_V2, POST_ORDER):
-                continue
-            bench.load(scenario.load, base, WARMUP_S)
-            svg = bench.args.results / f"{bench.stamp}-{_slug(scenario.name)}.svg"
-            title = f"gateway, memory store, 1 worker: {scenario.name}"
+            if scenario.name in PROFILED:
+                _sample(bench, executable, GATEWAY, scenario, base, pid)
+    if BARE_SERVER in servers:
+        compared = {REFERENCE[name] for name in PROFILED}
+        with bench.bare_proxy() as (base, pid):
+            for scenario in bench.proxy_scenarios():
+                if scenario.name in compared:
+                    _sample(bench, executable, BARE, scenario, base, pid)
 
-            def load(scenario: Scenario = scenario) -> object:
-                return bench.load(scenario.load, base, bench.seconds)
 
-            bench.args.results.mkdir(parents=True, exist_ok=True)
-            found = profiler.profile(executable, pid, bench.seconds, load, svg, title)
-            shown = svg.relative_to(REPO) if svg.is_relative_to(REPO) else svg
-            bench.run.profiles.append((scenario.name, str(shown), found.samples, found.top))
-            print(f"bench: profile of {scenario.name} ({found.samples} samples): {svg}")
-            for name, count in found.top:
-                print(f"  {100 * count / max(found.samples, 1):5.1f}%  {count:6d}  {name}")
+def _sample(
+    bench: Bench, executable: str, server: str, scenario: Scenario, base: str, pid: int
+) -> None:
+    """One server sampled by py-spy under one scenario's load, and the CPU per request it
+    spent meanwhile."""
+    bench.load(scenario.load, base, WARMUP_S)
+    svg = bench.args.results / f"{bench.stamp}-{_slug(server)}-{_slug(scenario.name)}.svg"
+    title = f"{server}{', memory store, 1 worker' if server == GATEWAY else ''}: {scenario.name}"
+    meter = CpuMeter(pid)
+    cpu_ms: list[float] = []
+
+    def load() -> object:
+        meter.start()
+        served = bench.load(scenario.load, base, bench.seconds)
+        cpu_ms.append(1000 * meter.stop() / max(served.requests, 1))
+        return served
+
+    bench.args.results.mkdir(parents=True, exist_ok=True)
+    found = profiler.profile(executable, pid, bench.seconds, load, svg, title)
+    shown = svg.relative_to(REPO) if svg.is_relative_to(REPO) else svg
+    bench.run.profiles.append(
+        Profiled(
+            server, scenario.name, str(shown), found.samples, found.top, found.parts, cpu_ms[0]
+        )
+    )
+    print(f"bench: profile of the {server} under {scenario.name} ({found.samples} samples): {svg}")
+    for name, count in found.top:
+        print(f"  {100 * count / max(found.samples, 1):5.1f}%  {count:6d}  {name}")
 
 
 def _slug(text: str) -> str:
