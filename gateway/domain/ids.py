@@ -5,7 +5,6 @@ Not the cross-reference itself (see `gateway.store`); only how ids and reference
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import os
 import threading
@@ -56,12 +55,21 @@ def new_uuid4() -> str:
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
+_BASE32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"  # RFC 4648
+_BASE32_PAIRS = tuple(a + b for a in _BASE32 for b in _BASE32)  # each 10 bits' two characters
+
+
 def base32_prefix(data: bytes, chars: int) -> str:
     """The first `chars` characters of `data` in base32 (RFC 4648, upper case), encoding only
-    the bytes they come from: base32 turns each 5 bytes into 8 characters on their own, and
-    the standard library's encoder is a Python loop over every 5 bytes of a whole digest."""
+    the bytes they come from (each 5 bytes make 8 characters on their own): read as one
+    integer and taken 10 bits at a time. The standard library's encoder goes 5 bytes at a time
+    through a table of 1,024 byte strings, which costs a request several cache misses."""
     groups = -(-chars // 8)  # 8 characters per 5 bytes
-    return base64.b32encode(data[: 5 * groups]).decode("ascii")[:chars]
+    chunk = data[: 5 * groups]
+    n = int.from_bytes(chunk, "big") << 8 * (5 * groups - len(chunk))  # short: zero bits after
+    pairs = _BASE32_PAIRS
+    text = "".join([pairs[(n >> shift) & 0x3FF] for shift in range(40 * groups - 10, -1, -10)])
+    return text[:chars]
 
 
 def new_gateway_id(kind: Kind) -> str:
