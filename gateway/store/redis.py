@@ -20,6 +20,7 @@ from redis.backoff import NoBackoff
 from redis.commands.core import AsyncScript
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisClusterException, ResponseError
+from redis.maint_notifications import MaintNotificationsConfig
 
 from gateway.domain.operations import Kind
 from gateway.store.audit import AuditStore, RedisAudit
@@ -383,7 +384,16 @@ class RedisStore:
         if cluster:
             return cls(cast(aioredis.Redis, _Cluster.from_url(url, **options)), prefix)
         # How long a call waits for a free pooled connection before counting as unavailable.
-        pool = aioredis.BlockingConnectionPool.from_url(url, timeout=connect_timeout_s, **options)
+        # Maintenance notifications off: with them on (redis-py 8.1 turns them on for RESP3),
+        # the pool hands out a connection the server closed while it idled (a Redis restart,
+        # a failover, an idle cut-off) without checking it, and with no retries its command
+        # fails (redis/redis-py#4252). Off, the pool replaces such a connection when it is taken.
+        pool = aioredis.BlockingConnectionPool.from_url(
+            url,
+            timeout=connect_timeout_s,
+            maint_notifications_config=MaintNotificationsConfig(enabled=False),
+            **options,
+        )
         shared = None
         if url.startswith(("redis://", "unix://")):
             shared = SharedConnection.from_url(
