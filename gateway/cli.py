@@ -63,6 +63,7 @@ from gateway.server import (
     GatewayServerConfig,
     PortInUse,
     ServerLimits,
+    StartupFailed,
     listening_socket,
     run,
 )
@@ -542,6 +543,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     )
     try:
         run(server_config, sock)
+    except StartupFailed:
+        raise CommandError(
+            f"the gateway stopped before it served on {args.host}:{args.port}; the lines above "
+            "say why."
+        ) from None
     finally:
         if metrics_dir is not None:
             shutil.rmtree(metrics_dir, ignore_errors=True)

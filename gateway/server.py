@@ -222,20 +222,20 @@ def listening_socket(host: str, port: int, *, workers: int = 1) -> socket.socket
     """A bound socket for `host:port`; `PortInUse` when something else has it.
 
     Listening, for one worker (or where the kernel does not spread connections). For several
-    workers on Linux, bound with SO_REUSEPORT and not listening: it holds the address, and
-    each worker listens on a socket of its own there (`run`). On one shared socket, the
-    connections a client opens at once (a pool, a load balancer's) were all accepted by the
-    worker that woke first (32 of 32 under the benchmark's load), and the other one idled."""
+    workers on Linux, a socket that holds the address without listening, and each worker
+    listens on a socket of its own there once it has started (`run`). On one shared socket,
+    the connections a client opens at once (a pool, a load balancer's) were all accepted by
+    the worker that woke first (32 of 32 under the benchmark's load), and the other one idled."""
     spread = workers > 1 and SPREAD_BY_KERNEL
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     try:
         if spread:
-            # A plain bind first: one with SO_REUSEPORT would share a port another gateway
-            # of the same user listens on, where it must say the port is taken. (A gateway
-            # whose workers are still starting does not listen yet: in that second, a second
-            # one would share its port.)
-            _bound(family, (host, port), reuse_port=False).close()
-        sock = _bound(family, (host, port), reuse_port=spread)
+            # A plain bind first (SO_REUSEADDR, as servers bind): it fails where another
+            # server listens, or where another gateway's workers are starting (its holder).
+            _bound(family, (host, port), reuse_address=True).close()
+            sock = _holder(family, (host, port))
+        else:
+            sock = _bound(family, (host, port), reuse_address=True)
     except OSError as exc:
         if exc.errno in (errno.EADDRINUSE, errno.EACCES):
             raise PortInUse(host, port) from None
@@ -246,11 +246,29 @@ def listening_socket(host: str, port: int, *, workers: int = 1) -> socket.socket
     return sock
 
 
-def _bound(family: socket.AddressFamily, address: Any, *, reuse_port: bool) -> socket.socket:
+def _holder(family: socket.AddressFamily, address: Any) -> socket.socket:
+    """The parent's socket while its workers run: SO_REUSEPORT without SO_REUSEADDR, so that
+    its workers (SO_REUSEPORT, the same user) bind beside it, and nothing else can: two
+    sockets with SO_REUSEADDR may share an address while neither listens, which would let a
+    second gateway or another server in while this one's workers start. Where connections
+    of an earlier server without SO_REUSEPORT linger in TIME_WAIT (their address is only
+    reusable with SO_REUSEADDR), it holds the address with both, as the workers do."""
+    try:
+        return _bound(family, address, reuse_address=False, reuse_port=True)
+    except OSError as exc:
+        if exc.errno != errno.EADDRINUSE:
+            raise
+        return _bound(family, address, reuse_address=True, reuse_port=True)
+
+
+def _bound(
+    family: socket.AddressFamily, address: Any, *, reuse_address: bool, reuse_port: bool = False
+) -> socket.socket:
     """A TCP socket bound to `address` (closed again if it cannot be)."""
     sock = socket.socket(family, socket.SOCK_STREAM)
     try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if reuse_address:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         if reuse_port:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         sock.bind(address)
@@ -261,8 +279,8 @@ def _bound(family: socket.AddressFamily, address: Any, *, reuse_port: bool) -> s
 
 
 class _WorkerListener:
-    """A worker's own listening socket, as the supervisor hands it over: pickled as the
-    address, so that each worker it starts (or starts again) unpickles a new socket."""
+    """A worker's own socket, as the supervisor hands it over: pickled as the address, so that
+    each worker it starts (or starts again) unpickles a new socket."""
 
     def __init__(self, sock: socket.socket) -> None:
         self._family = sock.family
@@ -273,24 +291,32 @@ class _WorkerListener:
 
 
 def worker_socket(family: socket.AddressFamily, address: Any) -> socket.socket:
-    """In a worker: a socket listening on `address` beside its siblings' (SO_REUSEPORT)."""
+    """In a worker: a socket bound to `address` beside its siblings' (SO_REUSEPORT). It listens
+    when the worker's server starts, after the app has: until then the kernel hands new
+    connections to the workers already serving, not to one that would keep them waiting."""
     try:
-        sock = _bound(family, address, reuse_port=True)
-        sock.listen(BACKLOG)
+        return _bound(family, address, reuse_address=True, reuse_port=True)
     except OSError as exc:
         log.error("a worker cannot listen on %s: %s", address, exc.strerror or exc)
         raise SystemExit(STARTUP_FAILURE) from None  # the supervisor stops: no restart loop
-    return sock
+
+
+class StartupFailed(Exception):
+    """A worker stopped before it served, and its supervisor with it (its log says why)."""
 
 
 def run(config: GatewayServerConfig, sock: socket.socket) -> None:
     """Serve on `sock` with `config.workers` processes (one: in this process); on a socket
     that is not listening (`listening_socket` for several workers), each worker listens on a
-    socket of its own at its address."""
-    server = uvicorn.Server(config)
+    socket of its own at its address. `StartupFailed` when a worker stopped before it served."""
     if config.workers > 1:
         listening = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN)
         sockets: list[Any] = [sock] if listening else [_WorkerListener(sock)]
-        Multiprocess(config, sockets=sockets).run()
-    else:
-        server.run(sockets=[sock])
+        supervisor = Multiprocess(config, sockets=sockets)
+        supervisor.run()
+        # The supervisor stops when a worker exits before it served (a broken app, a socket
+        # it cannot have), and would restart it forever otherwise.
+        if any(p.exitcode == STARTUP_FAILURE for p in supervisor.processes):
+            raise StartupFailed
+        return
+    uvicorn.Server(config).run(sockets=[sock])  # a startup failure exits (STARTUP_FAILURE)
