@@ -68,10 +68,19 @@ class _RequestHead:
         self.awaiting = True
         self.size = 0
         self.lines = 0
+        self.begun = False  # the parser has begun the request (its request line)
         self._tail = b""
 
+    def begin(self, read: bytes | None) -> None:
+        """The parser began a request. With nothing of it counted, it began in `read` after an
+        earlier request ended there (pipelined): what `read` holds of its head goes uncounted
+        (at most one read), and its last bytes may be part of the head's end."""
+        if self.size == 0 and read is not None:
+            self._tail = read[-3:]
+        self.begun = True
+
     def feed(self, data: bytes) -> None:
-        if self.size == 0:
+        if self.size == 0 and not self.begun:
             data = data.lstrip(b"\r\n")  # empty lines before a request line are not its end
             if not data:
                 return
@@ -106,6 +115,7 @@ class GuardedProtocol(HttpToolsProtocol):
         self._limits: ServerLimits = getattr(config, "limits", ServerLimits())
         self._head = _RequestHead()
         self._head_timer: asyncio.TimerHandle | None = None
+        self._read: bytes | None = None  # what the parser is parsing, while it does
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -138,7 +148,24 @@ class GuardedProtocol(HttpToolsProtocol):
                 return
             if not head.awaiting:
                 self._stop_head_timer()
-        super().data_received(data)
+        self._read = data
+        try:
+            super().data_received(data)
+        finally:
+            self._read = None
+
+    # The parser's word on where a request begins and its head ends is the last: one read may
+    # end a request and hold the next one's head, or part of it (pipelining).
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._head.begin(self._read)
+        if self._head.awaiting and self._head_timer is None:
+            self._start_head_timer()
+
+    def on_headers_complete(self) -> None:
+        self._head.awaiting = False
+        self._stop_head_timer()
+        super().on_headers_complete()
 
     def on_message_complete(self) -> None:
         super().on_message_complete()
@@ -156,7 +183,7 @@ class GuardedProtocol(HttpToolsProtocol):
     def _head_too_slow(self) -> None:
         self._head_timer = None
         if self._head.awaiting and not self.transport.is_closing():
-            if self._head.size == 0 and self.cycle is None:
+            if self._head.size == 0 and not self._head.begun and self.cycle is None:
                 self.transport.close()  # connected and never sent a byte: nobody to answer
                 return
             self._refuse(

@@ -9,6 +9,7 @@ import contextlib
 import io
 import json
 import logging
+import re
 import socket
 import threading
 import time
@@ -273,3 +274,20 @@ def test_an_upload_abandoned_half_way_is_a_brief_499_not_a_server_error(
     assert not [r for r in records.records if r.levelno >= logging.ERROR or r.exc_info]
     (aborted,) = [e for e in access_lines.entries if e.get("status") == 499]
     assert aborted["logger"] == "gateway.access"
+
+
+def test_a_pipelined_requests_body_is_not_counted_as_its_head(gateway: tuple[str, int]) -> None:
+    # A read that ends one request holds the next one's head: its body, in the next read and
+    # larger than a head may be, is a body (not 431), and both are answered in order.
+    body = json.dumps(payloads.customer("DE01")).encode()
+    body += b" " * (2 * LIMITS.max_head_bytes - len(body))  # JSON may end in white space
+    with _connect(gateway) as sock:
+        sock.sendall(
+            b"GET /healthz HTTP/1.1\r\nHost: gateway.test\r\n\r\n"
+            + _request_head(extra="Connection: close\r\n", body_length=len(body))
+        )
+        time.sleep(0.2)  # the body in a read of its own
+        sock.sendall(body)
+        raw, _ = _read_until_closed(sock)
+    statuses = [int(status) for status in re.findall(rb"HTTP/1\.1 (\d{3}) ", raw)]
+    assert statuses == [200, 201], raw

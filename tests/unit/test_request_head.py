@@ -51,3 +51,24 @@ def test_a_head_counts_the_same_however_the_connection_splits_it(data: bytes) ->
                 if head.awaiting and chunk:
                     head.feed(chunk)
             assert (head.awaiting, head.size, head.lines) == _reference(data), (first, second)
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "head_part"),
+    [
+        (b"POST / HTTP/1.1\r\nContent-Len", b"gth: 4\r\n\r\nbody", b"gth: 4\r\n\r\n"),
+        # The read ends on the last field's line: the empty line that ends the head is not
+        # taken for empty lines before a request line.
+        (b"POST / HTTP/1.1\r\nContent-Length: 4\r\n", b"\r\nbody", b"\r\n"),
+    ],
+)
+def test_a_head_begun_in_the_read_that_ended_the_request_before_it_ends_in_the_next(
+    first: bytes, second: bytes, head_part: bytes
+) -> None:
+    earlier = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
+    head = _RequestHead()
+    head.feed(earlier + first)  # counted up to the end of the first request's head
+    head.reset()  # the parser: the first request is complete...
+    head.begin(earlier + first)  # ...and the next one began in the same read
+    head.feed(second)
+    assert (head.awaiting, head.size) == (False, len(head_part))
