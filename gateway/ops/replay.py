@@ -25,6 +25,7 @@ from gateway.domain.errors import Code, FieldError, GatewayError, not_found
 from gateway.observability.trace_context import CORRELATION_HEADER, correlation_id_from
 from gateway.pipeline.context import Principal, RequestContext
 from gateway.pipeline.idempotency import HEADER as IDEMPOTENCY_HEADER
+from gateway.pipeline.idempotency import scoped_key
 from gateway.pipeline.journal import FAILED, REJECTED
 from gateway.pipeline.operation import OperationSpec
 from gateway.runtime import Runtime
@@ -113,7 +114,7 @@ class Replays:
             raise _invalid_state(f"Operation {operation} is not replayed.")
         key = request.get("idempotency_key")
         if corrected and key:
-            await runtime.store.forget_refusal(f"{client}:{key}")
+            await runtime.store.forget_refusal(scoped_key(client, key))
         body = corrected_body if corrected else request.get("body")
         correlation_id = correlation_id_from(None)
         http_request = _request(request, body, key, correlation_id)

@@ -91,6 +91,16 @@ def canonical_json(value: Any) -> bytes:
     return json.dumps(value, sort_keys=True, separators=(",", ":")).encode()
 
 
+def scoped_key(client_id: str, key: str) -> str:
+    """The store's name for `client_id`'s idempotency `key`: `client:key`, with `%` and `:`
+    percent-encoded in the client id, so that no two (client, key) pairs share a name (client
+    `crm` with key `eu:1` and client `crm:eu` with key `1` would). A client id with neither,
+    as client ids are, is written as it is: its keys keep the names they had."""
+    if ":" in client_id or "%" in client_id:
+        client_id = client_id.replace("%", "%25").replace(":", "%3A")
+    return f"{client_id}:{key}"
+
+
 def claim_request(
     ctx: RequestContext, policy: IdempotencyPolicy, backend: str | None = None
 ) -> ClaimRequest | None:
@@ -111,7 +121,7 @@ def claim_request(
         return None
     ctx.idempotency_key = key
     return ClaimRequest(
-        key=f"{ctx.client_id}:{key}",  # scoped to the caller, never global
+        key=scoped_key(ctx.client_id, key),  # the caller's, never global
         fingerprint=fingerprint(ctx),
         owner=random_hex(16),
         lease_s=policy.lease_s,

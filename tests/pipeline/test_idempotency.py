@@ -12,7 +12,7 @@ import pytest
 
 from gateway.domain.errors import GatewayError
 from gateway.domain.ids import gateway_reference, new_gateway_id
-from gateway.pipeline.idempotency import parse_key
+from gateway.pipeline.idempotency import parse_key, scoped_key
 from gateway.store.base import Store, StoreUnavailable, XrefRecord
 from tests.configs import ERP_TIMEOUT_S, write_config
 from tests.conftest import Clock
@@ -134,6 +134,44 @@ async def test_the_same_key_from_another_client_is_an_independent_request(
         assert "idempotent-replayed" not in other.headers
         assert other.json()["id"] != first.json()["id"]
         assert _orders(gw) == 2
+
+
+COLON_CLIENTS = """
+  - id: crm
+    scopes: [customers:write, sales_orders:write, sales_orders:read]
+    legal_entities: "*"
+    rate_limit: standard
+  - id: "crm:eu"
+    scopes: [customers:write, sales_orders:write, sales_orders:read]
+    legal_entities: "*"
+    rate_limit: standard
+"""
+
+
+async def test_a_client_id_and_key_split_differently_are_two_requests(
+    store: Store, tmp_path: Path
+) -> None:
+    # Client crm:eu with key k1, and client crm with key eu:k1: the same text joined by ":".
+    config_dir = write_config(tmp_path, clients=COLON_CLIENTS)
+    async with in_process_gateway(store, config_dir) as gw:
+        async with gw.client("crm:eu") as eu, gw.client("crm") as crm:
+            customer = await _customer(eu)
+            body = payloads.order("US01", customer["id"])
+            first = await eu.post("/v1/sales-orders", json=body, headers={"Idempotency-Key": "k1"})
+            other = await crm.post(
+                "/v1/sales-orders", json=body, headers={"Idempotency-Key": "eu:k1"}
+            )
+        assert first.status_code == other.status_code == 201
+        assert "idempotent-replayed" not in other.headers
+        assert other.json()["id"] != first.json()["id"]
+        assert _orders(gw) == 2
+
+
+def test_keys_are_named_by_client_and_key_as_before_unless_the_client_id_needs_escaping() -> None:
+    assert scoped_key("crm-demo", "k:1") == "crm-demo:k:1"  # the names earlier versions used
+    assert scoped_key("crm:eu", "k1") == "crm%3Aeu:k1"
+    assert scoped_key("crm", "eu:k1") == "crm:eu:k1"
+    assert scoped_key("crm%3Aeu", "k1") == "crm%253Aeu:k1"
 
 
 async def test_concurrent_identical_creates_make_exactly_one_order(store: Store) -> None:
