@@ -22,10 +22,20 @@ UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
+def busy(error: BaseException) -> bool:
+    """Redis refusing commands while a script runs past its time limit (`-BUSY`), which
+    redis-py reports as a plain ResponseError: unavailable for now, not a bug."""
+    return isinstance(error, redis_errors.ResponseError) and str(error).startswith("BUSY")
+
+
 @contextmanager
 def unavailable_as_problem() -> Iterator[None]:
-    """Turn Redis being unreachable into StoreUnavailable."""
+    """Turn Redis being unreachable, or busy, into StoreUnavailable."""
     try:
         yield
     except UNAVAILABLE_ERRORS as exc:
         raise StoreUnavailable() from exc
+    except redis_errors.ResponseError as exc:
+        if busy(exc):
+            raise StoreUnavailable() from exc
+        raise

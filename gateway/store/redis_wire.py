@@ -130,10 +130,12 @@ class _Connection(asyncio.Protocol):
         if self.lost or self._transport is None:
             future.set_exception(RedisConnectionError("Connection to Redis lost"))
             return future
+        packed = [hiredis.pack_command(c) for c in commands]  # a bad argument raises here,
+        # before the pipeline takes a place in the order of the replies it would then shift
         self._waiting.append(_Waiting(future, len(commands), time.monotonic()))
         if not self._unsent:
             asyncio.get_running_loop().call_soon(self._write)
-        self._unsent += [hiredis.pack_command(c) for c in commands]
+        self._unsent += packed
         return future
 
     def _write(self) -> None:
@@ -216,7 +218,14 @@ class SharedConnection:
             try:
                 connection = await self._open()
             except BaseException as exc:
-                self._connecting.set_exception(exc)
+                # The opener's own cancellation is not the others' to share: they get Redis
+                # unavailable (503), and the next caller opens again.
+                failure = (
+                    RedisConnectionError("Opening the connection to Redis was abandoned")
+                    if isinstance(exc, asyncio.CancelledError)
+                    else exc
+                )
+                self._connecting.set_exception(failure)
                 self._connecting.exception()  # retrieved: the waiters, if any, re-raise it
                 self._connecting = None
                 raise
@@ -248,7 +257,12 @@ class SharedConnection:
             raise RedisConnectionError(f"Cannot connect to Redis at {where}: {exc}") from exc
         handshake = address.handshake()
         if handshake:
-            for reply in await connection.send(handshake):
+            try:
+                replies = await connection.send(handshake)
+            except BaseException:
+                connection.close()  # cancelled or lost while logging in: never left open
+                raise
+            for reply in replies:
                 if isinstance(reply, Exception):
                     connection.close()
                     raise reply

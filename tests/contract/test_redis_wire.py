@@ -175,3 +175,50 @@ def test_one_shared_connection_serves_a_second_event_loop() -> None:
 
     assert asyncio.run(ping()) == [b"PONG"]
     assert asyncio.run(ping()) == [b"PONG"]  # the first loop's socket is not reused
+
+
+@pytest.mark.redis
+async def test_a_command_that_cannot_be_sent_takes_no_place_in_the_order_of_replies() -> None:
+    async with connection() as (wire, _):
+        with pytest.raises(TypeError):  # hiredis packs str, int, float and bytes only
+            await wire.execute([("ECHO", None)])  # type: ignore[list-item]
+        first = asyncio.ensure_future(wire.execute([("ECHO", "first")]))
+        second = asyncio.ensure_future(wire.execute([("ECHO", "second")]))
+        assert await first == [b"first"]
+        assert await second == [b"second"]
+
+
+async def test_the_opener_cancelled_while_it_logs_in_fails_the_others_as_unavailable() -> None:
+    # A slow "Redis" (it answers the SELECT after 0.3 s): the caller opening the connection is
+    # cancelled meanwhile (a shadow sample's deadline); a request waiting for that connection
+    # gets Redis unavailable (a 503), not its own cancellation, and no socket is left open.
+    opened: list[asyncio.StreamWriter] = []
+    closed: list[asyncio.StreamWriter] = []
+
+    async def slow_redis(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        opened.append(writer)
+        await reader.read(100)
+        await asyncio.sleep(0.3)
+        writer.write(b"+OK\r\n")
+        with contextlib.suppress(ConnectionError):
+            while await reader.read(100):
+                writer.write(b"+PONG\r\n")
+        closed.append(writer)
+
+    server = await asyncio.start_server(slow_redis, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    wire = shared(f"redis://127.0.0.1:{port}/13")
+    try:
+        opener = asyncio.create_task(wire.execute([("PING",)]))
+        await asyncio.sleep(0.05)
+        other = asyncio.create_task(wire.execute([("PING",)]))
+        await asyncio.sleep(0.05)
+        opener.cancel()
+        with pytest.raises(RedisConnectionError):
+            await other
+        await asyncio.sleep(0.4)  # the SELECT's answer comes to a socket that is closed
+        assert len(closed) == len(opened) == 1
+        assert await wire.execute([("PING",)]) == [b"PONG"]  # the next caller opens again
+    finally:
+        await wire.aclose()
+        server.close()
