@@ -6,7 +6,8 @@ The answer to such a request does not depend on its release, so the client does 
 one: a read costs one store round trip, not two. Queued ahead of the next admission's own
 commands, a release is applied before that admission takes a slot (one client reading in a
 loop never finds its own last slot held). A release that is lost (the store unreachable, the
-process gone) holds its slot until its lease runs out, as a crashed holder's would.
+process gone) holds its slot until its lease runs out, as a crashed holder's would. Nothing is
+refunded twice: a round trip that failed may still have reached the store.
 
 Not what a keyed request settles: its outcome is stored before its answer leaves.
 """
@@ -49,8 +50,12 @@ class PendingReleases:
         return taken
 
     def restore(self, back: GiveBack) -> None:
+        """What `take` handed out, back for the next round trip, after the one that carried it
+        failed: its slots, which a second release leaves released, but not its refunds. That
+        round trip may have reached the store before it failed (a reply too late, a connection
+        lost after the write), and a refund given twice gives an ERP's budget back twice; one
+        lost costs that budget one request, until its window moves on."""
         self._slots[:0] = back.slots
-        self._refunds[:0] = back.refunds
         self._schedule()
 
     def _schedule(self) -> None:

@@ -6,7 +6,7 @@ import asyncio
 from typing import cast
 
 from gateway.pipeline.releases import PendingReleases
-from gateway.store.base import GiveBack, SlotRequest, Store
+from gateway.store.base import BucketRequest, GiveBack, SlotRequest, Store
 
 DELAY_S = 0.01
 SLOT = SlotRequest("erp:cloud:in-flight", 4, "t1", 5.0)
@@ -42,4 +42,18 @@ async def test_what_an_admission_took_is_not_given_back_again_by_the_timer() -> 
     releases.add(later, [])  # the next one sets a timer again
     await asyncio.sleep(DELAY_S * 5)
     assert [back.slots for back in store.given] == [[later]]
+    await releases.aclose()
+
+
+async def test_after_a_failed_round_trip_slots_are_sent_again_and_refunds_never_twice() -> None:
+    # The round trip that carried them may have reached the store before it failed (its reply
+    # came too late): a second release of a slot is harmless, a second refund is not.
+    store = _GivenBack()
+    releases = PendingReleases(cast(Store, store), delay_s=DELAY_S)
+    refund = BucketRequest("erp:cloud:rps", 100.0, 10)
+    releases.add(SLOT, [refund])
+    back = releases.take()  # sent with an admission, whose round trip fails
+    releases.restore(back)
+    await asyncio.sleep(DELAY_S * 5)
+    assert [(list(b.slots), list(b.refunds)) for b in store.given] == [([SLOT], [])]
     await releases.aclose()
