@@ -158,7 +158,11 @@ class Admit:
         except GatewayError as error:
             response = await self._refused(ctx, held, error)
         except BaseException:
-            await self._give_back(ctx, held)
+            # Cancelled (a shutdown past its drain), maybe once the ERP has what it was sent:
+            # the key stays in progress for the commit window, as after an ambiguous timeout,
+            # so that a retry does not search the ERP too soon, find nothing and submit again.
+            forwarded = held.claim is not None and ctx.forwarded
+            await self._give_back(ctx, held, hold_s=self._commit_window(ctx) if forwarded else 0.0)
             raise
         outcome = settled_outcome(ctx, response) if held.claim is not None else None
         bind, ctx.binding = ctx.binding, None

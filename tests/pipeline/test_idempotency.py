@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, cast
@@ -271,6 +272,35 @@ async def test_an_erp_that_commits_after_the_timeout_is_not_sent_the_order_again
         await clock.advance(COMMIT_WINDOW_S + 0.1)
         retry = await api.post("/v1/sales-orders", json=body, headers=headers)
         assert retry.status_code == 201, retry.text
+        assert len(erp.orders) == 1
+
+
+async def test_a_request_cancelled_once_the_erp_has_it_holds_its_key_for_the_commit_window(
+    store: Store,
+) -> None:
+    async with in_process_gateway(store) as gw, gw.client() as api:
+        customer = await _customer(api, "DE01")
+        erp = gw.erps["legacy"]
+        create = erp.create_sales_order
+        received = asyncio.Event()
+
+        async def commits_anyway(*args: Any, **kwargs: Any) -> Any:
+            # The ERP received the POST and commits it whether the gateway waits or not.
+            received.set()
+            return await asyncio.shield(asyncio.ensure_future(create(*args, **kwargs)))
+
+        erp.create_sales_order = commits_anyway  # type: ignore[method-assign]
+        erp.delay_s = 0.2
+        body = payloads.order("DE01", customer["id"])
+        headers = {"Idempotency-Key": "k-cancelled"}
+        first = asyncio.ensure_future(api.post("/v1/sales-orders", json=body, headers=headers))
+        await received.wait()
+        first.cancel()  # as at the end of a shutdown's drain
+        with contextlib.suppress(asyncio.CancelledError):
+            await first
+        retry = await api.post("/v1/sales-orders", json=body, headers=headers)
+        assert retry.status_code == 409  # still in progress: not searched and sent again
+        await asyncio.sleep(0.3)  # the ERP commits the first
         assert len(erp.orders) == 1
 
 
