@@ -18,6 +18,7 @@ UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
     redis_errors.MasterDownError,
     redis_errors.ClusterDownError,
     redis_errors.TryAgainError,
+    redis_errors.OutOfMemoryError,  # `-OOM`: full under `noeviction`, until keys expire
     OSError,
 )
 
@@ -25,12 +26,12 @@ UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
 def busy(error: BaseException) -> bool:
     """Redis refusing commands while a script runs past its time limit (`-BUSY`), which
     redis-py reports as a plain ResponseError: unavailable for now, not a bug."""
-    return isinstance(error, redis_errors.ResponseError) and str(error).startswith("BUSY")
+    return isinstance(error, redis_errors.ResponseError) and str(error).startswith("BUSY ")
 
 
 @contextmanager
 def unavailable_as_problem() -> Iterator[None]:
-    """Turn Redis being unreachable, or busy, into StoreUnavailable."""
+    """Turn Redis being unreachable, busy or full into StoreUnavailable."""
     try:
         yield
     except UNAVAILABLE_ERRORS as exc:
