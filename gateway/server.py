@@ -146,8 +146,6 @@ class GuardedProtocol(HttpToolsProtocol):
             if head.lines - 2 > self._limits.max_headers:  # less the request and empty lines
                 self._refuse(_too_large(f"more than {self._limits.max_headers} header fields"))
                 return
-            if not head.awaiting:
-                self._stop_head_timer()
         self._read = data
         try:
             super().data_received(data)
