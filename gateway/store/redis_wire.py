@@ -88,6 +88,7 @@ class _Connection(asyncio.Protocol):
         self._transport: asyncio.Transport | None = None
         self._watch: asyncio.TimerHandle | None = None
         self._unsent: list[bytes] = []  # pipelines written in this pass of the event loop
+        self._overdue: _Waiting | None = None  # past the timeout at the last look
         self.lost = False
 
     # -- asyncio.Protocol ---------------------------------------------------------------
@@ -168,10 +169,18 @@ class _Connection(asyncio.Protocol):
         self._watch = asyncio.get_running_loop().call_later(_WATCH_S, self._check_timeout)
 
     def _check_timeout(self) -> None:
-        oldest = self._waiting[0].sent_at if self._waiting else None
-        if oldest is not None and time.monotonic() - oldest > self._timeout_s:
-            self._fail(RedisTimeoutError(f"Redis did not answer within {self._timeout_s} s"))
-            return
+        """Fail the connection when the oldest pipeline has waited past the timeout at two
+        looks in a row: after a stall of the event loop longer than the timeout (a long GC
+        pause), uvloop runs this timer before it reads the socket, where the replies may be
+        waiting; the second look comes after that read."""
+        oldest = self._waiting[0] if self._waiting else None
+        if oldest is not None and time.monotonic() - oldest.sent_at > self._timeout_s:
+            if oldest is self._overdue:
+                self._fail(RedisTimeoutError(f"Redis did not answer within {self._timeout_s} s"))
+                return
+            self._overdue = oldest
+        else:
+            self._overdue = None
         self._schedule_watch()
 
 
@@ -187,6 +196,7 @@ class SharedConnection:
         self._connection: _Connection | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._connecting: asyncio.Future[_Connection] | None = None
+        self._closes = 0  # how many times `aclose` ran: a connection opened across one is shut
 
     @classmethod
     def from_url(cls, url: str, *, connect_timeout_s: float, timeout_s: float) -> SharedConnection:
@@ -204,6 +214,7 @@ class SharedConnection:
             raise reply
 
     async def aclose(self) -> None:
+        self._closes += 1
         if self._connection is not None and self._loop is asyncio.get_running_loop():
             self._connection.close()
         self._connection = None
@@ -215,8 +226,12 @@ class SharedConnection:
             self._connection, self._connecting, self._loop = None, None, loop
         if self._connecting is None:
             self._connecting = loop.create_future()
+            closes = self._closes
             try:
                 connection = await self._open()
+                if self._closes != closes:  # closed meanwhile (a shutdown): not left open
+                    connection.close()
+                    raise RedisConnectionError("The connection to Redis was closed as it opened")
             except BaseException as exc:
                 # The opener's own cancellation is not the others' to share: they get Redis
                 # unavailable (503), and the next caller opens again.

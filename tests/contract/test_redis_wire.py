@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
+import time
 from asyncio import selector_events
 from collections.abc import AsyncIterator
 from typing import Any
@@ -16,6 +18,7 @@ import redis.asyncio as aioredis
 import uvloop
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError, ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from gateway.store.redis_wire import Address, SharedConnection
 from tests.conftest import delete_keys, redis_url, unique_prefix
@@ -192,20 +195,8 @@ async def test_the_opener_cancelled_while_it_logs_in_fails_the_others_as_unavail
     # A slow "Redis" (it answers the SELECT after 0.3 s): the caller opening the connection is
     # cancelled meanwhile (a shadow sample's deadline); a request waiting for that connection
     # gets Redis unavailable (a 503), not its own cancellation, and no socket is left open.
-    opened: list[asyncio.StreamWriter] = []
-    closed: list[asyncio.StreamWriter] = []
-
-    async def slow_redis(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        opened.append(writer)
-        await reader.read(100)
-        await asyncio.sleep(0.3)
-        writer.write(b"+OK\r\n")
-        with contextlib.suppress(ConnectionError):
-            while await reader.read(100):
-                writer.write(b"+PONG\r\n")
-        closed.append(writer)
-
-    server = await asyncio.start_server(slow_redis, "127.0.0.1", 0)
+    slow = _SlowToLogIn()
+    server = await asyncio.start_server(slow.serve, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
     wire = shared(f"redis://127.0.0.1:{port}/13")
     try:
@@ -217,8 +208,100 @@ async def test_the_opener_cancelled_while_it_logs_in_fails_the_others_as_unavail
         with pytest.raises(RedisConnectionError):
             await other
         await asyncio.sleep(0.4)  # the SELECT's answer comes to a socket that is closed
-        assert len(closed) == len(opened) == 1
+        assert slow.closed == slow.opened == 1
         assert await wire.execute([("PING",)]) == [b"PONG"]  # the next caller opens again
+    finally:
+        await wire.aclose()
+        server.close()
+
+
+async def test_closing_while_the_connection_opens_leaves_no_socket_open() -> None:
+    # A shutdown (aclose) while a request opens the connection: the request gets Redis
+    # unavailable once the login is answered, and the new socket is closed, not left open.
+    slow = _SlowToLogIn()
+    server = await asyncio.start_server(slow.serve, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    wire = shared(f"redis://127.0.0.1:{port}/13")
+    try:
+        opener = asyncio.create_task(wire.execute([("PING",)]))
+        await asyncio.sleep(0.05)
+        await wire.aclose()
+        with pytest.raises(RedisConnectionError):
+            await opener
+        await asyncio.sleep(0.1)
+        assert slow.closed == slow.opened == 1
+    finally:
+        server.close()
+
+
+class _SlowToLogIn:
+    """A "Redis" that answers a connection's first command (its SELECT) after 0.3 s, then PONG
+    to anything; it counts the connections opened and closed."""
+
+    def __init__(self) -> None:
+        self.opened = 0
+        self.closed = 0
+
+    async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.opened += 1
+        await reader.read(100)
+        await asyncio.sleep(0.3)
+        writer.write(b"+OK\r\n")
+        with contextlib.suppress(ConnectionError):
+            while await reader.read(100):
+                writer.write(b"+PONG\r\n")
+        self.closed += 1
+
+
+@pytest.mark.redis
+def test_replies_that_came_while_the_event_loop_was_stalled_are_not_a_timeout() -> None:
+    # uvloop runs due timers before it reads the sockets: after a stall longer than the reply
+    # timeout (a long GC pause, a slow callback), the timeout watch must not fail pipelines
+    # whose replies came meanwhile and wait, unread, in the socket.
+    url = redis_url()
+
+    async def stalled() -> list[object]:
+        wire = shared(url, timeout_s=0.3)
+        here, there = socket.socketpair()
+        loop = asyncio.get_running_loop()
+        try:
+            await wire.execute([("PING",)])  # connected
+            connection: Any = wire._connection
+            write = connection._write
+
+            def write_then_wake() -> None:  # the stall starts right after the pipeline is sent
+                write()
+                there.send(b"x")
+
+            connection._write = write_then_wake
+            loop.add_reader(here, lambda: (here.recv(1), time.sleep(0.6)))
+            return await wire.execute([("ECHO", "late")])
+        finally:
+            loop.remove_reader(here)
+            here.close()
+            there.close()
+            await wire.aclose()
+
+    assert uvloop.run(stalled()) == [b"late"]
+
+
+async def test_a_redis_that_does_not_answer_fails_its_pipelines_as_a_timeout() -> None:
+    # A "Redis" that takes the bytes and never answers: the pipeline fails with redis-py's
+    # TimeoutError (the store's unavailable, a 503) soon after the timeout, not never.
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(ConnectionError):
+            while await reader.read(100):
+                pass
+        writer.close()
+
+    server = await asyncio.start_server(silent, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    wire = shared(f"redis://127.0.0.1:{port}", timeout_s=0.2)
+    try:
+        started = asyncio.get_running_loop().time()
+        with pytest.raises(RedisTimeoutError):
+            await asyncio.wait_for(wire.execute([("PING",)]), timeout=5.0)
+        assert asyncio.get_running_loop().time() - started >= 0.2
     finally:
         await wire.aclose()
         server.close()
