@@ -76,6 +76,10 @@ class RedisClusterProcesses:
             addresses = [f"{LOCAL_HOST}:{node.port}" for node in self.nodes]
             command = ["redis-cli", "--cluster", "create", *addresses, *CREATE_OPTIONS]
         subprocess.run(command, check=True, capture_output=True, timeout=30)
+        self.wait_ready()
+
+    def wait_ready(self) -> None:
+        """Until every node says cluster_state:ok (after a start, or a node's restart)."""
         end = time.monotonic() + START_DEADLINE_S
         while not all(self._ready(node.port) for node in self.nodes):
             if time.monotonic() > end:

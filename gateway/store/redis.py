@@ -10,11 +10,12 @@ import contextlib
 import hashlib
 import math
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, cast
 
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster
+from redis.asyncio.connection import Connection
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.commands.core import AsyncScript
@@ -309,10 +310,34 @@ def _text(value: bytes | str | None) -> str | None:
     return value
 
 
+class _CheckedConnection(Connection):
+    """A cluster node's connection that is opened again, before a command is sent on it, when
+    the node closed it while it idled (a node restart, a failover, an idle cut-off): redis-py's
+    cluster nodes hand out an idle connection unchecked, and with no retries its command would
+    fail. Only a close already seen counts: nothing was sent, so nothing can run twice."""
+
+    async def send_packed_command(
+        self, command: bytes | str | Iterable[bytes], check_health: bool = True
+    ) -> None:
+        reader = self._reader
+        if reader is not None and reader.at_eof():
+            await self.disconnect()
+        await super().send_packed_command(command, check_health)
+
+
 class _Cluster(RedisCluster):
     """redis-py's asyncio cluster client, set up before its first command: commands sent at
     once on a fresh client look up command policies on a node that is not set up yet, and
-    share one of its connections (seen as "Connection closed by server")."""
+    share one of its connections (seen as "Connection closed by server"). Its nodes'
+    connections are `_CheckedConnection`s."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # The client takes no connection class: the nodes it finds are made with these
+        # settings, and the ones it was given to find them with are already made.
+        self.connection_kwargs["connection_class"] = _CheckedConnection
+        for node in self.startup_nodes:
+            node.connection_class = _CheckedConnection
 
     async def execute_command(self, *args: Any, **kwargs: Any) -> Any:
         if self._initialize:
