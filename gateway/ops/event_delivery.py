@@ -2,15 +2,19 @@
 Standard Webhooks, POSTed to the subscriber, retried with full jitter on the configured
 schedule, dead-lettered after the last try.
 
-Every gateway process runs one; the store's lease makes each delivery go out from one process
-at a time, so with several processes on one Redis a subscriber gets each event once (unless a
-process dies mid-send: then it may get it again, under the same `webhook-id`). Not what goes
-into an event (see `gateway.service.order_events`).
+Every gateway process runs one. A claim holds the subscriptions it took deliveries for, under
+a lease: one process at a time sends to a subscriber, one delivery after another, in the order
+they fell due, so with several processes on one Redis a subscriber gets each event once and in
+order (unless a process dies mid-send: then it may get it again, under the same `webhook-id`).
+Each subscription's deliveries go out in a task of their own: a slow or hanging subscriber holds
+up no other. A sender stops before its lease could run out mid-send and lets go of the rest.
+Not what goes into an event (see `gateway.service.order_events`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import binascii
 import contextlib
 import datetime as dt
 import json
@@ -77,6 +81,7 @@ class EventDelivery:
         self._task = BackgroundTask(self._run)
         self._outage = StoreOutage(log, "event delivery")
         self._session: aiohttp.ClientSession | None = None
+        self._senders: set[asyncio.Task[int]] = set()  # one per subscription being sent to
 
     def wake(self) -> None:
         """New deliveries are due: look now rather than at the next idle tick."""
@@ -87,6 +92,9 @@ class EventDelivery:
 
     async def aclose(self) -> None:
         await self._task.aclose()
+        for sender in self._senders:
+            sender.cancel()  # what it held is due again when its lease runs out
+        await asyncio.gather(*self._senders, return_exceptions=True)
         if self._session is not None:
             await self._session.close()
             self._session = None
@@ -95,15 +103,18 @@ class EventDelivery:
         while True:
             self._wake.clear()  # before looking: a wake while looking is not lost
             try:
-                sent = await self.run_once()
+                senders = await self._claim_and_send()
                 self._outage.up()
             except StoreUnavailable:
-                sent = 0
+                senders = []
                 self._outage.down()
             except Exception:
-                sent = 0
+                senders = []
                 log.exception("event delivery failed")
-            if sent == 0:
+            for sender in senders:  # not awaited: the next claim skips what they hold
+                self._senders.add(sender)
+                sender.add_done_callback(self._senders.discard)
+            if not senders:
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(IDLE_S):
                         await self._wake.wait()
@@ -111,30 +122,64 @@ class EventDelivery:
     async def run_once(self) -> int:
         """Claim the due deliveries and send them: each subscription's in order, subscriptions
         side by side. Returns how many were claimed."""
+        senders = await self._claim_and_send()
+        return sum(await asyncio.gather(*senders))
+
+    async def _claim_and_send(self) -> list[asyncio.Task[int]]:
+        """Claim the due deliveries of the subscriptions nobody is sending to; a task sends
+        each subscription's, in order."""
         runtime = self._current()
         policy = runtime.config.subscriptions.delivery
+        now = self._clock()
         claimed = await runtime.store.events.claim_deliveries(
-            self._clock(), BATCH, policy.lease_s, self._owner
+            now, BATCH, policy.lease_s, self._owner
         )
         if not claimed:
-            return 0
+            return []
         if self._session is None:
             self._session = aiohttp.ClientSession()
         session = self._session
+        # A send may start until a timeout (and a margin to settle it) before the lease runs
+        # out; then the sender lets go of what is left. The first always fits (lease_s is
+        # longer than timeout_s).
+        margin = min(1.0, (policy.lease_s - policy.timeout_s) / 2)
+        stop_at = now + policy.lease_s - policy.timeout_s - margin
         ordered = sorted(claimed, key=lambda d: d.subscription)  # stable: claim order kept
-        await asyncio.gather(
-            *(
-                self._send_in_order(runtime, session, list(group))
-                for _, group in groupby(ordered, key=lambda d: d.subscription)
-            )
-        )
-        return len(claimed)
+        return [
+            asyncio.create_task(self._send_in_order(runtime, session, list(group), stop_at))
+            for _, group in groupby(ordered, key=lambda d: d.subscription)
+        ]
 
     async def _send_in_order(
-        self, runtime: Runtime, session: aiohttp.ClientSession, deliveries: list[Delivery]
-    ) -> None:
-        for delivery in deliveries:
-            await self._deliver(runtime, session, delivery)
+        self,
+        runtime: Runtime,
+        session: aiohttp.ClientSession,
+        deliveries: list[Delivery],
+        stop_at: float,
+    ) -> int:
+        """Send one subscription's deliveries one after another, then let go of it (and look
+        for more at once: more may have come due meanwhile). Returns how many it took."""
+        store = runtime.store.events
+        first = deliveries[0]
+        try:
+            for index, delivery in enumerate(deliveries):
+                if index and self._clock() > stop_at:
+                    break  # the rest stay due, in their places, for the next claim
+                await self._deliver(runtime, session, delivery)
+        except StoreUnavailable:
+            self._outage.down()  # what is held is due again when the lease runs out
+            return len(deliveries)
+        except Exception:
+            # Held until the lease runs out: a delivery that fails this way is not tried
+            # again at once, over and over.
+            log.exception("event delivery failed", extra={"subscription": first.subscription})
+            return len(deliveries)
+        try:
+            await store.release(first.subscription, first.lease or "")
+        except StoreUnavailable:
+            self._outage.down()
+        self.wake()
+        return len(deliveries)
 
     async def _deliver(
         self, runtime: Runtime, session: aiohttp.ClientSession, delivery: Delivery
@@ -185,7 +230,13 @@ class EventDelivery:
         if not secret:
             return f"the signing secret {subscription.secret_env} is not set"
         at = dt.datetime.fromtimestamp(self._clock(), dt.UTC)
-        headers = signed_headers(secret, delivery.event_id, delivery.body, at)
+        try:
+            headers = signed_headers(secret, delivery.event_id, delivery.body, at)
+        except (ValueError, binascii.Error):
+            return (
+                f"the signing secret {subscription.secret_env} is not a Standard Webhooks "
+                "secret (whsec_ and base64)"
+            )
         started = time.monotonic()
         try:
             async with session.post(

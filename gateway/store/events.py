@@ -27,6 +27,9 @@ import redis.asyncio as aioredis
 from gateway.store.redis_errors import unavailable_as_problem
 
 MAX_LOG_PAGE = 500
+# A claim looks at most this many due deliveries per one it may take: past the backlog of
+# subscriptions another process is sending to, never through all of it.
+_MOST_LOOKED_AT = 20
 DEFAULT_LOG_MAX_LEN = 100_000  # events the log (stream) keeps at most; the oldest go first
 
 
@@ -124,8 +127,16 @@ class EventStore(Protocol):
     async def claim_deliveries(
         self, now: float, limit: int, lease_s: float, owner: str
     ) -> list[Delivery]:
-        """Up to `limit` due deliveries, each claimed by `owner` for `lease_s`: no other claim
-        gets it before it is settled or the lease runs out (its holder died)."""
+        """Up to `limit` due deliveries, oldest due first, of subscriptions no claim holds:
+        each subscription they are for is held by this claim (its token: the deliveries'
+        `lease`) for `lease_s`, so that one process at a time sends to a subscriber, in order.
+        No other claim gets a delivery of it until `release` (or the lease runs out: its
+        holder died). A delivery claimed and never settled is due again then, in its place."""
+        ...
+
+    async def release(self, subscription: str, lease: str) -> bool:
+        """The claim `lease` is done with `subscription` (its unsettled deliveries stay due, in
+        their places), if that claim still holds it."""
         ...
 
     async def delivered(self, delivery: Delivery) -> bool:
@@ -162,7 +173,6 @@ class EventStore(Protocol):
 class _Due:
     delivery: Delivery
     due: float
-    lease_until: float = 0.0
 
 
 @dataclass
@@ -178,6 +188,7 @@ class MemoryEvents:
     _due: dict[str, _Due] = field(default_factory=dict)
     _dead: dict[str, tuple[float, Delivery]] = field(default_factory=dict)
     _polls: dict[str, float] = field(default_factory=dict)
+    _held_until: dict[str, tuple[float, str]] = field(default_factory=dict)  # subscription's
     _claims: int = 0
 
     async def document_state(self, document: str) -> DocumentState:
@@ -218,17 +229,34 @@ class MemoryEvents:
     async def claim_deliveries(
         self, now: float, limit: int, lease_s: float, owner: str
     ) -> list[Delivery]:
-        claimed: list[Delivery] = []
+        self._claims += 1  # each claim its own token: an expired one settles nothing
+        token = f"{owner}:{self._claims}"
         due = sorted(
-            (d for d in self._due.values() if max(d.due, d.lease_until) <= now),
+            (d for d in self._due.values() if d.due <= now),
             key=lambda d: (d.due, d.delivery.id),
         )
-        for entry in due[:limit]:
-            self._claims += 1  # each claim its own token: an expired one settles nothing
-            entry.lease_until = now + lease_s
-            entry.delivery = replace(entry.delivery, lease=f"{owner}:{self._claims}")
+        claimed: list[Delivery] = []
+        mine: set[str] = set()
+        for entry in due:
+            if len(claimed) == limit:
+                break
+            subscription = entry.delivery.subscription
+            if subscription not in mine:
+                held = self._held_until.get(subscription)
+                if held is not None and held[0] > now:
+                    continue
+                self._held_until[subscription] = (now + lease_s, token)
+                mine.add(subscription)
+            entry.delivery = replace(entry.delivery, lease=token)
             claimed.append(entry.delivery)
         return claimed
+
+    async def release(self, subscription: str, lease: str) -> bool:
+        held = self._held_until.get(subscription)
+        if held is None or held[1] != lease:
+            return False
+        del self._held_until[subscription]
+        return True
 
     def _held(self, delivery: Delivery) -> _Due | None:
         entry = self._due.get(delivery.id)
@@ -249,7 +277,7 @@ class MemoryEvents:
         entry.delivery = replace(
             entry.delivery, attempts=entry.delivery.attempts + 1, last_error=error, lease=None
         )
-        entry.due, entry.lease_until = at, 0.0
+        entry.due = at
         return True
 
     async def dead_letter(self, delivery: Delivery, error: str, now: float) -> bool:
@@ -326,23 +354,62 @@ return 1
 """
 
 CLAIM = """
--- KEYS: due zset, deliveries hash, leases hash
--- ARGV: now_ms, limit, lease_ms, owner
-local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
-local claimed = {}
-for _, key in ipairs(due) do
-  local body = redis.call('HGET', KEYS[2], key)
-  if body then
-    redis.call('ZADD', KEYS[1], tonumber(ARGV[1]) + tonumber(ARGV[3]), key)
-    local token = ARGV[4] .. ':' .. redis.call('HINCRBY', KEYS[3], '@seq', 1)
-    redis.call('HSET', KEYS[3], key, token)
-    claimed[#claimed + 1] = token
-    claimed[#claimed + 1] = body
-  else
-    redis.call('ZREM', KEYS[1], key)
+-- KEYS: due zset, deliveries hash, leases hash, subscriptions' leases hash
+-- ARGV: now_ms, limit, lease_ms, owner, most due entries to look at
+-- Returns the claim's token, then the bodies of the deliveries it claimed.
+local now, limit = tonumber(ARGV[1]), tonumber(ARGV[2])
+local token = ARGV[4] .. ':' .. redis.call('HINCRBY', KEYS[3], '@seq', 1)
+local held_until = now + tonumber(ARGV[3])
+local mine, busy, gone = {}, {}, {}
+local claimed = {token}
+local offset = 0
+while #claimed <= limit and offset < tonumber(ARGV[5]) do
+  local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', offset, 100)
+  if #due == 0 then
+    break
+  end
+  offset = offset + #due
+  for _, key in ipairs(due) do
+    if #claimed > limit then
+      break
+    end
+    local subscription = string.match(key, '^(.*):[^:]*$')
+    local body = nil
+    if not busy[subscription] then
+      body = redis.call('HGET', KEYS[2], key)
+      if not body then
+        gone[#gone + 1] = key
+      end
+    end
+    if body and not mine[subscription] then
+      local lease = redis.call('HGET', KEYS[4], subscription)
+      if lease and tonumber(string.match(lease, '^(%S+)')) > now then
+        busy[subscription] = true
+      else
+        redis.call('HSET', KEYS[4], subscription, held_until .. ' ' .. token)
+        mine[subscription] = true
+      end
+    end
+    if body and mine[subscription] then
+      redis.call('HSET', KEYS[3], key, token)
+      claimed[#claimed + 1] = body
+    end
   end
 end
+for _, key in ipairs(gone) do
+  redis.call('ZREM', KEYS[1], key)
+end
 return claimed
+"""
+
+RELEASE = """
+-- KEYS: subscriptions' leases hash; ARGV: subscription, token
+local lease = redis.call('HGET', KEYS[1], ARGV[1])
+if not lease or string.match(lease, '^%S+ (.*)$') ~= ARGV[2] then
+  return 0
+end
+redis.call('HDEL', KEYS[1], ARGV[1])
+return 1
 """
 
 SETTLE = """
@@ -408,12 +475,14 @@ class RedisEvents:
         self._due = base + "due"
         self._deliveries = base + "deliveries"
         self._leases = base + "leases"
+        self._held = base + "subscriptions"  # each subscription's claim: "<until ms> <token>"
         self._dead = base + "dead"
         self._polls = base + "polls"
         self._timeline = base + "timeline:"
         self._log_max_len = log_max_len
         self._commit = client.register_script(COMMIT)
         self._claim = client.register_script(CLAIM)
+        self._release = client.register_script(RELEASE)
         self._settle = client.register_script(SETTLE)
         self._replay = client.register_script(REPLAY)
         self._claim_poll = client.register_script(CLAIM_POLL)
@@ -477,15 +546,17 @@ class RedisEvents:
     async def claim_deliveries(
         self, now: float, limit: int, lease_s: float, owner: str
     ) -> list[Delivery]:
-        keys = [self._due, self._deliveries, self._leases]
+        keys = [self._due, self._deliveries, self._leases, self._held]
+        args = [_ms(now), limit, max(1, _ms(lease_s)), owner, _MOST_LOOKED_AT * limit]
         with unavailable_as_problem():
-            reply = await cast(Any, self._claim)(
-                keys=keys, args=[_ms(now), limit, max(1, _ms(lease_s)), owner]
-            )
-        return [
-            Delivery.from_json(reply[i + 1], lease=reply[i].decode())
-            for i in range(0, len(reply), 2)
-        ]
+            token, *bodies = await cast(Any, self._claim)(keys=keys, args=args)
+        lease = token.decode()
+        return [Delivery.from_json(body, lease=lease) for body in bodies]
+
+    async def release(self, subscription: str, lease: str) -> bool:
+        with unavailable_as_problem():
+            released = await cast(Any, self._release)(keys=[self._held], args=[subscription, lease])
+        return bool(released)
 
     async def _settled(self, delivery: Delivery, outcome: str, at: float, state: str) -> bool:
         keys = [self._due, self._deliveries, self._leases, self._dead]

@@ -1,6 +1,7 @@
 """The domain events' storage, the same on memory and on Redis: a change applies only on the
 sequence it was read at, its events join the timeline and the log in order, and each delivery
-is claimed by one owner at a time, retried, dead-lettered and replayed."""
+is claimed by one owner at a time (its subscription with it), retried, dead-lettered and
+replayed."""
 
 from __future__ import annotations
 
@@ -76,6 +77,39 @@ async def test_a_delivery_is_claimed_by_one_owner_until_its_lease_ends(store: St
     assert new.id not in {d.event_id for d in after}
 
 
+async def test_a_claim_holds_its_subscriptions_until_it_lets_go_and_order_is_kept(
+    store: Store,
+) -> None:
+    # One process at a time sends to a subscriber: while a claim holds a subscription, no
+    # other claim gets any of its deliveries (not even one that fell due since), but others'.
+    held, other = f"sub-{uuid.uuid4().hex}", f"sub-{uuid.uuid4().hex}"
+    now = time.time()
+    order = f"so_{uuid.uuid4().hex}"
+    first = [event(order, f"t{i}", held) for i in range(3)]
+    for i, new in enumerate(first):
+        assert await store.events.commit(f"d:{new.id}", 0, DocumentState(1, {}), [new], now + i)
+
+    def of(subscription: str, claimed: list) -> list[str]:  # type: ignore[type-arg]
+        return [d.event_id for d in claimed if d.subscription == subscription]
+
+    claim = await store.events.claim_deliveries(now + 5, 100, 30, "a")
+    assert of(held, claim) == [new.id for new in first]  # in the order they fell due
+    later, elsewhere = event(order, "t3", held), event(order, "x", other)
+    assert await store.events.commit(f"d:{later.id}", 0, DocumentState(1, {}), [later], now + 6)
+    assert await store.events.commit(
+        f"d:{elsewhere.id}", 0, DocumentState(1, {}), [elsewhere], now + 6
+    )
+    second = await store.events.claim_deliveries(now + 7, 100, 30, "b")
+    assert of(held, second) == [] and of(other, second) == [elsewhere.id]
+    # The holder sends the first, then lets go: the rest are due again in their places.
+    (sent,) = [d for d in claim if d.event_id == first[0].id]
+    assert await store.events.delivered(sent)
+    assert not await store.events.release(held, "b:stale")  # only the holder lets go
+    assert await store.events.release(held, sent.lease or "")
+    again = await store.events.claim_deliveries(now + 8, 100, 30, "b")
+    assert of(held, again) == [first[1].id, first[2].id, later.id]
+
+
 async def test_a_failed_delivery_is_retried_then_dead_lettered_and_replayed(store: Store) -> None:
     subscription = f"sub-{uuid.uuid4().hex}"
     now = time.time()
@@ -87,10 +121,12 @@ async def test_a_failed_delivery_is_retried_then_dead_lettered_and_replayed(stor
 
     (claimed,) = mine(await store.events.claim_deliveries(now, 100, 30, "w"))
     assert await store.events.retry_at(claimed, now + 5, "HTTP 503")
+    assert await store.events.release(subscription, claimed.lease or "")
     assert mine(await store.events.claim_deliveries(now + 4, 100, 30, "w")) == []
     (retried,) = mine(await store.events.claim_deliveries(now + 5, 100, 30, "w"))
     assert (retried.attempts, retried.last_error) == (1, "HTTP 503")
     assert await store.events.dead_letter(retried, "HTTP 500", now + 6)
+    assert await store.events.release(subscription, retried.lease or "")
     assert mine(await store.events.claim_deliveries(now + 1000, 100, 30, "w")) == []
     dead = [d for d in await store.events.dead_letters(1000) if d.event_id == new.id]
     assert len(dead) == 1 and (dead[0].attempts, dead[0].last_error) == (2, "HTTP 500")

@@ -1,0 +1,183 @@
+"""The webhook delivery workers of several gateway processes on one store: a subscriber gets
+each event once and in order however slowly it answers, a slow subscriber holds up no other,
+and a delivery that cannot be signed is dead-lettered, not tried for ever."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from aiohttp import web
+
+from gateway.config.events import DeliveryPolicy, SubscriptionConfig, SubscriptionsPolicy
+from gateway.ops.event_delivery import EventDelivery
+from gateway.pipeline.entitlements import Entitlement
+from gateway.runtime import Runtime
+from gateway.store.base import Store
+from gateway.store.events import DocumentState, EventStore, NewEvent
+
+SECRET = "whsec_" + base64.b64encode(b"k" * 32).decode()
+SLOW_S = 0.6  # how long the slow subscriber takes to answer
+
+
+@dataclass
+class Subscribers:
+    """Two webhook subscribers on one local server: /slow answers after SLOW_S, /fast at once."""
+
+    port: int = 0
+    received: list[tuple[str, str, float]] = field(default_factory=list)  # path, id, when
+    fast_reached: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def handle(self, request: web.Request) -> web.Response:
+        await request.read()
+        self.received.append((request.path, request.headers["webhook-id"], time.monotonic()))
+        if request.path == "/fast":
+            self.fast_reached.set()
+        if request.path == "/slow":
+            await asyncio.sleep(SLOW_S)
+        return web.Response(status=204)
+
+    def ids(self, path: str) -> list[str]:
+        return [event_id for at, event_id, _ in self.received if at == path]
+
+
+@pytest.fixture
+async def subscribers() -> AsyncIterator[Subscribers]:
+    subscribers = Subscribers()
+    app = web.Application()
+    app.router.add_post("/{name}", subscribers.handle)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    subscribers.port = runner.addresses[0][1]
+    yield subscribers
+    await runner.cleanup()
+
+
+def runtime(
+    events: EventStore, subscribers: Subscribers, policy: DeliveryPolicy, secret: str = SECRET
+) -> Runtime:
+    """What the delivery worker reads of a runtime: subscriptions, the store, env, clients."""
+    subscriptions = [
+        SubscriptionConfig(
+            id=name,
+            url=f"http://127.0.0.1:{subscribers.port}/{name}",
+            client="crm",
+            secret_env="HOOK_SECRET",
+        )
+        for name in ("slow", "fast")
+    ]
+    fake: Any = SimpleNamespace(
+        config=SimpleNamespace(
+            subscriptions=SubscriptionsPolicy(subscriptions=subscriptions, delivery=policy)
+        ),
+        store=SimpleNamespace(events=events),
+        env={"HOOK_SECRET": secret},
+        entitlements={"crm": Entitlement("crm", frozenset(), None, "standard")},
+    )
+    return fake  # type: ignore[no-any-return]
+
+
+async def record(events: EventStore, order: str, subscription: str) -> str:
+    """One event of `order` for `subscription`, recorded now; its id."""
+    event_id = f"evt_{uuid.uuid4().hex}"
+    body = json.dumps({"id": event_id, "legalentity": "DE01"})
+    new = NewEvent(event_id, order, body, (subscription,))
+    assert await events.commit(f"doc:{event_id}", 0, DocumentState(1, {}), [new], time.time())
+    await asyncio.sleep(0.002)  # the next one falls due after it (Redis keeps milliseconds)
+    return event_id
+
+
+async def test_two_processes_send_a_slow_subscriber_each_event_once_and_in_order(
+    store: Store, subscribers: Subscribers
+) -> None:
+    # Five events take the slow subscriber 3 s, twice the lease: the first process lets go of
+    # what it cannot send within its lease, and the second, looking meanwhile, takes nothing
+    # the first holds.
+    policy = DeliveryPolicy(retry_schedule_s=[1], timeout_s=1, lease_s=1.5)
+    current = runtime(store.events, subscribers, policy)
+    order = f"so_{uuid.uuid4().hex}"
+    recorded = [await record(store.events, order, "slow") for _ in range(5)]
+    first, second = EventDelivery(lambda: current), EventDelivery(lambda: current)
+    try:
+        sending = asyncio.create_task(first.run_once())
+        for _ in range(40):  # the second process looks every 0.1 s, as idle workers do
+            await asyncio.sleep(0.1)
+            await second.run_once()
+            if len(subscribers.ids("/slow")) >= 5:
+                break
+        await sending
+    finally:
+        await first.aclose()
+        await second.aclose()
+    assert subscribers.ids("/slow") == recorded
+
+
+async def test_a_slow_subscriber_holds_up_no_other(store: Store, subscribers: Subscribers) -> None:
+    policy = DeliveryPolicy(retry_schedule_s=[1], timeout_s=5, lease_s=60)
+    current = runtime(store.events, subscribers, policy)
+    for _ in range(5):
+        await record(store.events, f"so_{uuid.uuid4().hex}", "slow")  # 3 s of sending
+    worker = EventDelivery(lambda: current)
+    worker.start()
+    try:
+        await asyncio.sleep(0.2)  # the worker is sending to /slow
+        await record(store.events, f"so_{uuid.uuid4().hex}", "fast")
+        recorded = time.monotonic()
+        worker.wake()
+        await asyncio.wait_for(subscribers.fast_reached.wait(), timeout=10)
+        (arrived,) = [at for path, _, at in subscribers.received if path == "/fast"]
+    finally:
+        await worker.aclose()
+    assert arrived - recorded < 1.0  # not behind the slow subscriber's 3 s
+
+
+async def test_events_recorded_while_another_process_sends_wait_their_turn(
+    store: Store, subscribers: Subscribers
+) -> None:
+    # The first process sends an event slowly; one recorded meanwhile for the same subscriber
+    # is not sent by the second process ahead of the one recorded before it.
+    policy = DeliveryPolicy(retry_schedule_s=[1], timeout_s=5, lease_s=60)
+    current = runtime(store.events, subscribers, policy)
+    order = f"so_{uuid.uuid4().hex}"
+    earlier = [await record(store.events, order, "slow") for _ in range(2)]
+    first, second = EventDelivery(lambda: current), EventDelivery(lambda: current)
+    try:
+        sending = asyncio.create_task(first.run_once())
+        await asyncio.sleep(0.2)
+        later = await record(store.events, order, "slow")
+        assert await second.run_once() == 0  # the subscriber is the first process's
+        await sending
+        assert await second.run_once() == 1
+    finally:
+        await first.aclose()
+        await second.aclose()
+    assert subscribers.ids("/slow") == [*earlier, later]
+
+
+async def test_a_secret_that_is_not_a_webhook_secret_dead_letters_the_delivery(
+    store: Store, subscribers: Subscribers
+) -> None:
+    # An operator set the signing secret to a password: the delivery fails with a reason that
+    # names the variable, and after the schedule it is a dead letter, not claimed for ever.
+    policy = DeliveryPolicy(retry_schedule_s=[], timeout_s=1, lease_s=2)
+    current = runtime(store.events, subscribers, policy, secret="whsec_not-base64!")
+    event_id = await record(store.events, f"so_{uuid.uuid4().hex}", "fast")
+    worker = EventDelivery(lambda: current)
+    try:
+        assert await worker.run_once() >= 1
+    finally:
+        await worker.aclose()
+    assert subscribers.received == []
+    dead = [d for d in await store.events.dead_letters(1000) if d.event_id == event_id]
+    assert len(dead) == 1
+    assert "HOOK_SECRET" in (dead[0].last_error or "")
