@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Annotated, Any
 
@@ -67,25 +67,42 @@ _STATUS_EVENTS = {
 @dataclass(frozen=True)
 class OrderState:
     """What the gateway knows of an order, to compare with the next change: its canonical
-    status and the gateway ids of its shipments and invoices."""
+    status, the gateway ids of its shipments and invoices, and the furthest stage of its life
+    it has reached (kept through a hold: an order released from one goes on from there)."""
 
     status: SalesOrderStatus
     shipments: tuple[str, ...] = ()
     invoices: tuple[str, ...] = ()
+    furthest: SalesOrderStatus | None = None
+
+    @property
+    def reached(self) -> SalesOrderStatus | None:
+        """The furthest stage of the order's life reached, as far as known."""
+        stage = _stage(self.status)
+        known = [s for s in (self.furthest, stage) if s in _LIFECYCLE]
+        return max(known, key=_LIFECYCLE.index) if known else None
+
+    def following(self, before: OrderState | None) -> OrderState:
+        """This state as the one after `before`: the furthest stage reached carried on."""
+        known = [s for s in (before.reached if before else None, self.reached) if s is not None]
+        return replace(self, furthest=max(known, key=_LIFECYCLE.index) if known else None)
 
     def to_snapshot(self) -> dict[str, Any]:
         return {
             "status": self.status.value,
             "shipments": list(self.shipments),
             "invoices": list(self.invoices),
+            "furthest": self.furthest.value if self.furthest else None,
         }
 
     @classmethod
     def from_snapshot(cls, snapshot: Mapping[str, Any]) -> OrderState:
+        furthest = snapshot.get("furthest")  # absent in snapshots of earlier versions
         return cls(
             SalesOrderStatus(snapshot["status"]),
             tuple(snapshot.get("shipments", ())),
             tuple(snapshot.get("invoices", ())),
+            SalesOrderStatus(furthest) if furthest else None,
         )
 
 
@@ -105,19 +122,17 @@ def _stage(status: SalesOrderStatus) -> SalesOrderStatus:
     return status
 
 
-def _status_changes(
-    before: SalesOrderStatus | None, after: SalesOrderStatus
-) -> list[SalesOrderStatus]:
+def _status_changes(before: OrderState | None, after: SalesOrderStatus) -> list[SalesOrderStatus]:
     after = _stage(after)
-    before = _stage(before) if before is not None else None
-    if before == after:
+    if before is not None and _stage(before.status) == after:
         return []
     if after not in _LIFECYCLE:
         return [after]  # on hold, cancelled
-    start = _LIFECYCLE.index(before) + 1 if before in _LIFECYCLE else 0
+    reached = before.reached if before is not None else None
+    start = _LIFECYCLE.index(reached) + 1 if reached is not None else 0
     end = _LIFECYCLE.index(after)
     if start > end:
-        return [after]  # backwards: not seen in either ERP, reported as it is
+        return [after]  # back to a stage (a hold released), or backwards: as it is
     return list(_LIFECYCLE[start : end + 1])
 
 
@@ -128,7 +143,7 @@ def changes_between(order_id: str, before: OrderState | None, after: OrderState)
     new_shipments = [s for s in after.shipments if before is None or s not in before.shipments]
     new_invoices = [i for i in after.invoices if before is None or i not in before.invoices]
     changes: list[Change] = []
-    for status in _status_changes(before.status if before else None, after.status):
+    for status in _status_changes(before, after.status):
         changes.append(Change(_STATUS_EVENTS[status], order_id))
         if status is SalesOrderStatus.IN_FULFILLMENT:
             changes += [Change(EventType.SHIPMENT_CREATED, s) for s in new_shipments]
@@ -141,11 +156,12 @@ def changes_between(order_id: str, before: OrderState | None, after: OrderState)
     return changes
 
 
-def event_id(order_id: str, change: Change) -> str:
-    """Deterministic: the same change of the same order has the same id in every process (and
-    is what a subscriber deduplicates by: Standard Webhooks' `webhook-id`)."""
-    digest = hashlib.sha256(f"{order_id}\n{change.type}\n{change.document_id}".encode()).digest()
-    return "evt_" + base32_prefix(digest, 26).lower()
+def event_id(order_id: str, change: Change, position: int) -> str:
+    """Deterministic: the same change at the same place in the order's timeline has the same id
+    in every process (and is what a subscriber deduplicates by: Standard Webhooks'
+    `webhook-id`). The place makes an order accepted again after a hold a new event."""
+    seed = f"{order_id}\n{position}\n{change.type}\n{change.document_id}"
+    return "evt_" + base32_prefix(hashlib.sha256(seed.encode()).digest(), 26).lower()
 
 
 @dataclass(frozen=True)
@@ -168,7 +184,7 @@ def cloud_event(
     """The event of `change`; `position` is its place in the order's timeline (from 1), as
     the CloudEvents `sequence` extension: what a subscriber restores the order by."""
     attributes: dict[str, Any] = {
-        "id": event_id(order_id, change),
+        "id": event_id(order_id, change, position),
         "source": f"/backends/{context.backend}",
         "type": change.type.value,
         "subject": change.document_id,

@@ -152,7 +152,7 @@ class OrderEvents:
             order["status_enum"],
             tuple(d["id"] for d in documents if d["kind"] == "shipment"),
             tuple(d["id"] for d in documents if d["kind"] == "invoice"),
-        )
+        ).following(before)
         correlation_id = (state.snapshot or {}).get("correlation_id")
         if correlation_id is None:
             correlation_id = await self._originating_correlation_id(record)
