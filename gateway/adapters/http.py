@@ -360,9 +360,10 @@ class AiohttpTransport:
 def _seconds(retry_after: str | None) -> float | None:
     """A Retry-After given in seconds; None for none, or for an HTTP date (not worth parsing:
     an ERP that asks for minutes will not be waited for inside one request anyway)."""
-    if retry_after is None or not retry_after.strip().isdigit():
+    seconds = (retry_after or "").strip()
+    if not (seconds.isascii() and seconds.isdigit()):  # str.isdigit() takes "²" too
         return None
-    return float(retry_after.strip())
+    return float(seconds)
 
 
 def transport_for(

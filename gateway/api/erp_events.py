@@ -88,7 +88,7 @@ def _sap_change(body: bytes) -> tuple[str, int] | None:
         raise _invalid("/data/SalesOrder", "the sales order's number is missing")
     sequence = event.get_extension("sequence")
     if sequence is not None:
-        if not str(sequence).isdigit():
+        if not (str(sequence).isascii() and str(sequence).isdigit()):  # not "²"
             raise _invalid("/sequence", "must be a non-negative integer, as a string")
         return order, int(str(sequence))
     at = event.get_time()

@@ -102,8 +102,8 @@ class DeliveryPolicy(ConfigModel):
         Field(
             gt=0,
             le=600,
-            description="Seconds one gateway process holds a delivery it is sending; another "
-            "takes it over only after that (longer than `timeout_s`).",
+            description="Seconds one gateway process holds a subscriber it is sending to; "
+            "another takes it over only after that (longer than `timeout_s`).",
         ),
     ] = 60.0
 

@@ -97,7 +97,7 @@ async def read_body(
     too_large = GatewayError(
         Code.PAYLOAD_TOO_LARGE, f"The request body exceeds the limit of {limit} bytes."
     )
-    if declared is not None and declared.isdigit() and int(declared) > limit:
+    if declared is not None and declared.isascii() and declared.isdigit() and int(declared) > limit:
         raise too_large
     chunks: list[bytes] = []
     size = 0

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Protocol, cast
 
 import redis.asyncio as aioredis
+from redis.exceptions import ResponseError
 
 from gateway.store.redis_errors import unavailable_as_problem
 
@@ -30,6 +31,8 @@ MAX_LOG_PAGE = 500
 # A claim looks at most this many due deliveries per one it may take: past the backlog of
 # subscriptions another process is sending to, never through all of it.
 _MOST_LOOKED_AT = 20
+_STREAM_ID_LIMIT = 2**64
+_LAST_ID = f"{2**64 - 1}-{2**64 - 1}"
 DEFAULT_LOG_MAX_LEN = 100_000  # events the log (stream) keeps at most; the oldest go first
 
 
@@ -538,7 +541,10 @@ class RedisEvents:
         if after is not None and not _is_stream_id(after):
             raise BadCursor(after)
         with unavailable_as_problem():
-            entries = await cast(Any, self._redis).xrange(self.stream, start, "+", count=limit)
+            try:
+                entries = await cast(Any, self._redis).xrange(self.stream, start, "+", count=limit)
+            except ResponseError as exc:  # an id Redis does not take, past the checks above
+                raise BadCursor(after or "") from exc
         events = [fields[b"event"].decode() for _, fields in entries]
         cursor = entries[-1][0].decode() if entries else (after or "0-0")
         return LogPage(events, cursor)
@@ -603,4 +609,7 @@ class RedisEvents:
 
 def _is_stream_id(cursor: str) -> bool:
     ms, _, seq = cursor.partition("-")
-    return ms.isdigit() and seq.isdigit()
+    # Redis takes two 64-bit unsigned numbers, the last one of all not as an exclusive start.
+    if not (cursor.isascii() and ms.isdigit() and seq.isdigit()):
+        return False
+    return int(ms) < _STREAM_ID_LIMIT and int(seq) < _STREAM_ID_LIMIT and cursor != _LAST_ID

@@ -51,8 +51,9 @@ async def test_the_log_pages_after_a_cursor_oldest_first(store: Store) -> None:
     assert types(rest.events) == ["t3", "t4"]
     empty = await store.events.log(rest.cursor, 3)
     assert empty.events == [] and empty.cursor == rest.cursor
-    with pytest.raises(BadCursor):
-        await store.events.log("not-a-cursor", 3)
+    for forged in ("not-a-cursor", "99999999999999999999-0", f"{2**64 - 1}-{2**64 - 1}", "²-1"):
+        with pytest.raises(BadCursor):
+            await store.events.log(forged, 3)
 
 
 async def test_a_delivery_is_claimed_by_one_owner_until_its_lease_ends(store: Store) -> None:

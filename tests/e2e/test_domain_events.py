@@ -344,6 +344,12 @@ def test_a_replayed_or_stale_notification_records_nothing(
     answer = httpx.post(f"{gateway}/erp-events/legacy", json=stale, headers=headers)
     assert (answer.status_code, answer.json()["outcome"]) == (202, "stale")
     assert types_of(timeline(crm, order["id"])) == ["sales_order.accepted"]
+    for sequence in ("\u00b2", "\u2460"):  # digits to str.isdigit(), not to int()
+        odd = httpx.post(
+            f"{gateway}/erp-events/legacy", json={**stale, "sequence": sequence}, headers=headers
+        )
+        assert odd.status_code == 400
+        assert odd.json()["errors"][0]["pointer"] == "/sequence"
 
 
 @pytest.mark.parametrize(

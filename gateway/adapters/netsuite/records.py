@@ -65,7 +65,7 @@ def external_id_key(gateway_ref: str) -> str:
 
 def created_from_query(sales_order_erp_id: str) -> str | None:
     """The `q` that lists documents created from an order; None for an id NetSuite never has."""
-    if not sales_order_erp_id.isdigit():
+    if not (sales_order_erp_id.isascii() and sales_order_erp_id.isdigit()):
         return None
     return f"createdFrom ANY_OF [{sales_order_erp_id}]"
 
@@ -76,7 +76,7 @@ def record_id_from_location(location: str | None, record_type: str) -> str:
     marker = f"/{record_type}/"
     if location and marker in location:
         internal_id = location.rstrip("/").rpartition("/")[2]
-        if internal_id.isdigit():
+        if internal_id.isascii() and internal_id.isdigit():
             return internal_id
     raise bad_response(
         "The ERP did not say where it saved the record; the outcome is unknown.", ambiguous=True
