@@ -12,6 +12,7 @@ Not the HTTP endpoint (see `gateway.api.operations`) nor the pipeline (composed 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -22,6 +23,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from gateway.domain.errors import Code, FieldError, GatewayError, not_found
+from gateway.domain.ids import random_hex
 from gateway.observability.trace_context import CORRELATION_HEADER, correlation_id_from
 from gateway.pipeline.context import Principal, RequestContext
 from gateway.pipeline.idempotency import HEADER as IDEMPOTENCY_HEADER
@@ -29,6 +31,7 @@ from gateway.pipeline.idempotency import scoped_key
 from gateway.pipeline.journal import FAILED, REJECTED
 from gateway.pipeline.operation import OperationSpec
 from gateway.runtime import Runtime
+from gateway.store.base import StoreUnavailable
 
 REPLAY_ISSUER = "gateway-replay"
 
@@ -97,7 +100,26 @@ class Replays:
     async def replay(
         self, transaction_id: str, corrected_body: Any | None, actor: str
     ) -> ReplayOutcome:
+        """Replay one transaction; one replay of it at a time (two at once, a double click or
+        two operators, are 409 for the second), each deciding on the journal as the one
+        before it left it."""
         runtime = self._current()
+        lock, token = f"replay:{transaction_id}", random_hex(16)
+        if not await runtime.store.acquire_slot(lock, 1, token, runtime.request_timeout_s + 5):
+            raise GatewayError(
+                Code.IDEMPOTENCY_IN_PROGRESS,
+                "Another replay of this transaction is running; look at its outcome in a moment.",
+                headers={"Retry-After": "1"},
+            )
+        try:
+            return await self._replay(runtime, transaction_id, corrected_body, actor)
+        finally:
+            with contextlib.suppress(StoreUnavailable):  # else it runs out with its lease
+                await runtime.store.release_slot(lock, token)
+
+    async def _replay(
+        self, runtime: Runtime, transaction_id: str, corrected_body: Any | None, actor: str
+    ) -> ReplayOutcome:
         await runtime.journal.flush()  # the latest attempt decides what may be replayed
         entry = await runtime.store.journal.entry(transaction_id)
         if entry is None:
@@ -128,6 +150,10 @@ class Replays:
         )
         ctx.deadline = ctx.arrived + runtime.request_timeout_s
         ctx.config_version = runtime.config.version
+        if entry.get("outcome_unknown") and entry.get("backend"):
+            # The ERP may have the first attempt's document: look for it there first, whether
+            # or not the key's record is still kept (24 h; the journal keeps the entry 7 days).
+            ctx.reconcile_on = str(entry["backend"])
         ctx.principal = Principal(client, f"replay by {actor}", REPLAY_ISSUER, entitlement.scopes)
         response = await self._dispatch(ctx)
         runtime.audit.record(
