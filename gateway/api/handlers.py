@@ -16,6 +16,7 @@ from gateway.domain.errors import Code, FieldError, GatewayError
 from gateway.domain.events import CLOUDEVENTS_BATCH_JSON, batch_json
 from gateway.domain.models import Customer, Invoice, Page, QuoteResult, SalesOrder, Shipment
 from gateway.pipeline.context import DocumentOutcome, RequestContext
+from gateway.pipeline.entitlements import grants
 from gateway.service.services import Services
 from gateway.store.base import XrefRecord
 from gateway.store.events import BadCursor
@@ -102,8 +103,16 @@ async def get_invoice(ctx: RequestContext, services: Services) -> Response:
 
 async def list_order_events(ctx: RequestContext, services: Services) -> Response:
     """The order's timeline: its events, oldest first, with their data as the version shows it."""
-    bodies = await services.events.timeline(_record(ctx).gateway_id, ctx.api_version)
+    bodies = await services.events.timeline(_record(ctx).gateway_id, ctx.api_version, _granted(ctx))
     return Response(batch_json(bodies), 200, media_type=CLOUDEVENTS_BATCH_JSON)
+
+
+def _granted(ctx: RequestContext) -> Callable[[str], bool]:
+    """Whether the caller (its client's policy and its token) has a scope: an event's data is
+    shown to those who may read that resource (an invoice's to `invoices:read`)."""
+    principal, entitlement = ctx.principal, ctx.entitlement
+    assert principal is not None and entitlement is not None, "authorization ran"
+    return lambda scope: grants(principal, entitlement, scope)
 
 
 async def list_events(ctx: RequestContext, services: Services) -> Response:
@@ -113,7 +122,7 @@ async def list_events(ctx: RequestContext, services: Services) -> Response:
     query = ctx.query
     try:
         bodies, cursor = await services.events.log(
-            query.after, query.limit, ctx.entitlement, ctx.api_version
+            query.after, query.limit, ctx.entitlement, ctx.api_version, _granted(ctx)
         )
     except BadCursor as exc:
         raise GatewayError(

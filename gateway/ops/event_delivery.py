@@ -35,6 +35,7 @@ from gateway.domain.events import CLOUDEVENTS_JSON, LEGAL_ENTITY_EXTENSION
 from gateway.observability.event_metrics import WEBHOOK_DELIVERIES, WEBHOOK_DELIVERY_SECONDS
 from gateway.ops.background import BackgroundTask, StoreOutage
 from gateway.runtime import Runtime
+from gateway.service.order_events import event_scope
 from gateway.store.base import StoreUnavailable
 from gateway.store.events import Delivery
 
@@ -258,10 +259,13 @@ class EventDelivery:
 
 
 def _still_entitled(runtime: Runtime, subscription: SubscriptionConfig, body: str) -> bool:
-    """Whether the subscription's client may see the event's legal entity under today's
-    policies (they may have changed since the event was recorded)."""
+    """Whether the subscription's client may see the event (its legal entity, its data's
+    scope) under today's policies (they may have changed since the event was recorded)."""
     entitlement = runtime.entitlements.get(subscription.client)
-    legal_entity = str(json.loads(body).get(LEGAL_ENTITY_EXTENSION))
+    event = json.loads(body)
+    legal_entity = str(event.get(LEGAL_ENTITY_EXTENSION))
     if entitlement is None or not entitlement.may_act_for(legal_entity):
+        return False
+    if event_scope(event.get("type")) not in entitlement.scopes:
         return False
     return subscription.legal_entities == "*" or legal_entity in subscription.legal_entities

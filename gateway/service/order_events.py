@@ -17,7 +17,7 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from typing import Any
@@ -32,7 +32,7 @@ from gateway.domain.events import (
     cloud_event,
     event_json,
 )
-from gateway.domain.operations import Kind, Operation
+from gateway.domain.operations import REQUIRED_SCOPE, Kind, Operation
 from gateway.domain.versions import LATEST, downgrade_response
 from gateway.observability.event_metrics import EVENTS_RECORDED
 from gateway.pipeline.entitlements import Entitlement
@@ -72,11 +72,15 @@ class Subscribers:
 
     def of(self, event_type: str, legal_entity: str) -> tuple[str, ...]:
         """The subscriptions an event goes to: its type wanted, its legal entity wanted, and
-        one the owning client may see (a client absent from clients.yaml sees nothing)."""
+        one the owning client may see: its legal entity, and its data's scope (an invoice's
+        needs `invoices:read`); a client absent from clients.yaml sees nothing."""
+        scope = event_scope(event_type)
         chosen = []
         for sub in self.policy.subscriptions:
             entitlement = self.entitlements.get(sub.client)
             if entitlement is None or not entitlement.may_act_for(legal_entity):
+                continue
+            if scope not in entitlement.scopes:
                 continue
             if sub.legal_entities != "*" and legal_entity not in sub.legal_entities:
                 continue
@@ -255,22 +259,44 @@ class EventLog:
     def __init__(self, store: Store) -> None:
         self._store = store
 
-    async def timeline(self, order_id: str, version: str) -> list[str]:
-        """The order's events as `version` shows them (CloudEvents JSON, oldest first)."""
-        return [as_version(body, version) for body in await self._store.events.timeline(order_id)]
+    async def timeline(
+        self, order_id: str, version: str, granted: Callable[[str], bool]
+    ) -> list[str]:
+        """The order's events as `version` shows them (CloudEvents JSON, oldest first), those
+        whose data's scope is `granted` (a shipment's needs `shipments:read`)."""
+        bodies = await self._store.events.timeline(order_id)
+        return [
+            as_version(body, version)
+            for body in bodies
+            if granted(event_scope(json.loads(body).get("type")))
+        ]
 
     async def log(
-        self, after: str | None, limit: int, entitlement: Entitlement, version: str
+        self,
+        after: str | None,
+        limit: int,
+        entitlement: Entitlement,
+        version: str,
+        granted: Callable[[str], bool],
     ) -> tuple[list[str], str]:
-        """Events after the cursor that the client may see, and the cursor to continue from.
-        Raises `BadCursor`."""
+        """Events after the cursor that the client may see (their legal entity, their data's
+        scope `granted`), and the cursor to continue from. Raises `BadCursor`."""
         page = await self._store.events.log(after, limit)
-        visible = [
-            as_version(body, version)
-            for body in page.events
-            if entitlement.may_act_for(str(json.loads(body).get("legalentity")))
-        ]
+        visible = []
+        for body in page.events:
+            event = json.loads(body)
+            if entitlement.may_act_for(str(event.get("legalentity"))) and granted(
+                event_scope(event.get("type"))
+            ):
+                visible.append(as_version(body, version))
         return visible, page.cursor
+
+
+def event_scope(event_type: Any) -> str:
+    """The scope that shows an event's data: its resource's read scope (`sales_order.*` needs
+    `sales_orders:read`, `invoice.created` `invoices:read`)."""
+    kind = str(event_type or "").split(".", 1)[0]
+    return REQUIRED_SCOPE[_DATA_OPERATION.get(kind, Operation.SALES_ORDERS_READ)]
 
 
 def as_version(body: str, version: str) -> str:

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import time
 from pathlib import Path
 
 import pytest
 
+from gateway.domain.events import Change, EventContext, EventType, cloud_event, event_json
 from gateway.store.base import Store
+from gateway.store.events import DocumentState, NewEvent
 from tests.configs import write_config
 from tests.e2e import payloads
 from tests.harness import in_process_gateway, token_for
@@ -122,3 +126,54 @@ async def test_an_admin_token_narrowed_to_other_scopes_is_refused(store: Store) 
                 "/admin/config", headers={"Authorization": f"Bearer {narrowed}"}
             )
         assert response.status_code == 403
+
+
+ORDERS_ONLY = """
+  - id: crm-orders
+    scopes: [sales_orders:read]
+    legal_entities: [DE01]
+    rate_limit: standard
+"""
+
+
+async def test_an_invoice_in_the_events_needs_invoices_read_as_the_invoice_does(
+    store: Store, tmp_path: Path
+) -> None:
+    # A client refused GET /invoices for want of invoices:read does not read the same invoice
+    # as the data of an invoice.created event, polled or in the order's timeline.
+    async with (
+        in_process_gateway(store, write_config(tmp_path, clients=ORDERS_ONLY)) as gw,
+        gw.client() as demo,
+        gw.client("crm-orders") as orders_only,
+    ):
+        customer = (await demo.post("/v1/customers", json=payloads.customer("DE01"))).json()
+        order = await demo.post(
+            "/v1/sales-orders",
+            json=payloads.order("DE01", customer["id"]),
+            headers=payloads.new_key(),
+        )
+        order_id = order.json()["id"]
+        context = EventContext("legacy", "DE01", None)
+        at = dt.datetime.now(dt.UTC)
+        invoice = {"id": "inv_1", "sales_order_id": order_id, "total": "12345.67"}
+        events = [
+            cloud_event(
+                order_id, Change(EventType.ACCEPTED, order_id), {"id": order_id}, context, at, 1
+            ),
+            cloud_event(
+                order_id, Change(EventType.INVOICE_CREATED, "inv_1"), invoice, context, at, 2
+            ),
+        ]
+        recorded = [NewEvent(e.get_id(), order_id, event_json(e)) for e in events]
+        assert await store.events.commit(order_id, 0, DocumentState(1, {}), recorded, time.time())
+        assert (
+            await orders_only.get("/v2/invoices", params={"sales_order_id": order_id})
+        ).status_code == 403
+        polled = await orders_only.get("/v2/events")
+        timeline = await orders_only.get(f"/v2/sales-orders/{order_id}/events")
+        everything = await demo.get(f"/v2/sales-orders/{order_id}/events")
+    for answer in (polled, timeline):
+        assert answer.status_code == 200
+        seen = [event["type"] for event in answer.json() if event["subject"] in (order_id, "inv_1")]
+        assert seen == ["sales_order.accepted"]
+    assert [e["type"] for e in everything.json()] == ["sales_order.accepted", "invoice.created"]
