@@ -33,6 +33,7 @@ from gateway.config.yamlfile import YamlDocument, YamlPath
 from gateway.domain.events import EVENT_TYPES
 from gateway.domain.operations import (
     ALL_OPERATIONS,
+    FREEZABLE,
     KNOWN_SCOPES,
     SHADOW_WRITES,
     SHADOWABLE,
@@ -175,6 +176,14 @@ def _check_freezes(report: Reporter, routes: RoutesConfig) -> None:
                     ROUTES_FILE,
                     [*at, "operations", j],
                     f"operation pattern {glob!r} matches no operation {known(ALL_OPERATIONS)}",
+                )
+            reads = sorted(operations_matching((glob,)) - FREEZABLE)
+            if reads:
+                report.warning(
+                    ROUTES_FILE,
+                    [*at, "operations", j],
+                    f"freeze {freeze.id}: {glob!r} matches {', '.join(reads)}, which it does "
+                    "not freeze: reads are never frozen",
                 )
         for j, code in enumerate(freeze.legal_entities):
             if code not in routes.legal_entities:

@@ -211,7 +211,8 @@ class Freeze(ConfigModel):
         list[OperationGlob] | None,
         Field(
             min_length=1,
-            description="Globs over operation names; absent: every write operation.",
+            description="Globs over operation names; they freeze the writes and quotes.validate "
+            "they match, never a read; absent: every write operation.",
         ),
     ] = None
     starts: Annotated[

@@ -30,11 +30,13 @@ def operations_matching(globs: Iterable[str] | None) -> frozenset[str]:
     return frozenset(op for op in ALL_OPERATIONS if any(fnmatchcase(op, g) for g in patterns))
 
 
-# What changes records in an ERP: what a freeze stops by default. Reads never are; a quote
-# changes nothing (a freeze may still name it).
+# What changes records in an ERP: what a freeze stops by default.
 WRITE_OPERATIONS: frozenset[str] = frozenset(
     {Operation.CUSTOMERS_CREATE, Operation.SALES_ORDERS_CREATE, Operation.SALES_ORDERS_CANCEL}
 )
+# What a freeze may stop when its globs name it: the writes, and a quote (it changes nothing,
+# but its prices may be about to). Reads never are, whatever a glob matches.
+FREEZABLE: frozenset[str] = WRITE_OPERATIONS | {Operation.QUOTES_VALIDATE}
 
 # What a rule's `shadow:` may name. Reads (a quote creates nothing) are sent to the shadow
 # backend as they are; the one write, through a side-effect-free path only: the legacy ERP's

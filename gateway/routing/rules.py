@@ -18,7 +18,12 @@ from dataclasses import dataclass
 from types import MappingProxyType
 
 from gateway.config.routes import Freeze, Replication, RouteRule, RoutesConfig
-from gateway.domain.operations import ALL_OPERATIONS, WRITE_OPERATIONS, operations_matching
+from gateway.domain.operations import (
+    ALL_OPERATIONS,
+    FREEZABLE,
+    WRITE_OPERATIONS,
+    operations_matching,
+)
 
 DEFAULT_RULE_ID = "default"
 MATCH_ALL = "*"
@@ -285,11 +290,15 @@ def compile_rule(rule: RouteRule) -> CompiledRule:
 
 
 def compile_freeze(freeze: Freeze) -> CompiledFreeze:
-    globs = tuple(freeze.operations) if freeze.operations is not None else None
+    """A freeze stops what its globs match among the freezable operations (every write when
+    it names none): a glob such as `sales_orders.*` or `*` never freezes a read."""
+    globs = freeze.operations
     return CompiledFreeze(
         id=freeze.id,
         legal_entities=frozenset(freeze.legal_entities),
-        operations=operations_matching(globs) if globs is not None else WRITE_OPERATIONS,
+        operations=(
+            operations_matching(globs) & FREEZABLE if globs is not None else WRITE_OPERATIONS
+        ),
         window=Window(freeze.starts.timestamp(), freeze.ends.timestamp()),
         reason=freeze.reason,
     )

@@ -120,6 +120,30 @@ async def test_a_frozen_write_is_503_with_retry_after_and_reads_go_on(
         assert len(gw.erps["cloud"].orders) == 1
 
 
+async def test_a_freeze_whose_glob_covers_reads_still_lets_an_order_be_read(
+    store: Store, tmp_path: Path
+) -> None:
+    config = wave_config(tmp_path)
+    routes = config / "routes.yaml"
+    routes.write_text(
+        routes.read_text().replace(
+            "    legal_entities: [CA01]\n    from:",
+            "    legal_entities: [CA01]\n    operations: [sales_orders.*]\n    from:",
+            1,
+        )
+    )
+    clock = Clock(WAVE - 3600)
+    async with in_process_gateway(store, config, clock=clock) as gw, gw.client() as api:
+        customer = (await api.post("/v1/customers", json=payloads.customer("CA01"))).json()
+        order = await _order(api, customer["id"])
+        assert order.status_code == 201, order.text
+        clock.now = WAVE - 100
+        assert (await _order(api, customer["id"])).status_code == 503
+        read = await api.get(f"/v1/sales-orders/{order.json()['id']}")
+        assert read.status_code == 200, read.text
+        assert read.json()["id"] == order.json()["id"]
+
+
 async def test_only_a_client_granted_debug_sees_the_routing_decision(
     store: Store, tmp_path: Path
 ) -> None:

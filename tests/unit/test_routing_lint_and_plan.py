@@ -126,6 +126,31 @@ def test_a_freeze_naming_an_unknown_legal_entity_or_operation_is_an_error(
     assert issue.message.startswith("unknown legal entity 'CA02'")
 
 
+def test_a_freeze_glob_that_names_reads_warns_at_its_line_that_reads_are_never_frozen(
+    tmp_path: Path,
+) -> None:
+    config = config_copy(tmp_path)
+    line = set_freezes(
+        config,
+        """  - id: cutover
+    legal_entities: [CA01]
+    operations:
+      - customers.create
+      - "sales_orders.*"
+      - customers.read
+    from: 2030-01-04T05:30:00Z
+    until: 2030-01-04T06:00:00Z
+    reason: moving
+""",
+    )
+    assert warnings(config) == [
+        f"routes.yaml:{line + 5}: freeze cutover: 'sales_orders.*' matches sales_orders.read, "
+        "which it does not freeze: reads are never frozen",
+        f"routes.yaml:{line + 6}: freeze cutover: 'customers.read' matches customers.read, "
+        "which it does not freeze: reads are never frozen",
+    ]
+
+
 def test_a_window_in_the_wrong_order_is_an_error_at_its_rule(tmp_path: Path) -> None:
     config = config_copy(tmp_path)
     line = add_rules(

@@ -115,6 +115,22 @@ def test_a_freeze_may_name_its_operations_by_glob_even_a_quote() -> None:
 
 
 @pytest.mark.parametrize(
+    ("glob", "frozen"),
+    [
+        ("*", {*WRITE_OPERATIONS, "quotes.validate"}),
+        ("sales_orders.*", {"sales_orders.create", "sales_orders.cancel"}),
+        ("customers.read", set()),
+    ],
+)
+def test_a_freeze_glob_that_covers_reads_freezes_only_the_writes(
+    glob: str, frozen: set[str]
+) -> None:
+    routes = table(freezes=({**FREEZE, "operations": [glob]},))
+    refused = {op for op in ALL_OPERATIONS if routes.frozen(op, "CA01", T - 900) is not None}
+    assert refused == frozen
+
+
+@pytest.mark.parametrize(
     ("window", "message"),
     [
         (
