@@ -42,12 +42,26 @@ def placement(record: XrefRecord, decision: RouteDecision) -> RouteDecision:
     return RouteDecision(record.backend, HOME_RULE_ID, f"the record lives in {record.backend}")
 
 
+def record_placement(
+    table: RoutingTable, operation: str, record: XrefRecord, at: Instant
+) -> RouteDecision:
+    """Where a request about `record` goes at `at` (see `placement`). A record of a legal
+    entity routes.yaml no longer lists has no rule to decide for it; it is served at home."""
+    if table.legal_entity(record.legal_entity) is None:
+        return RouteDecision(
+            record.backend,
+            HOME_RULE_ID,
+            f"the record lives in {record.backend} (legal entity {record.legal_entity} is "
+            "not in routes.yaml)",
+        )
+    affinity = record.gateway_id if record.kind is Kind.CUSTOMER else None
+    return placement(record, table.decide(operation, record.legal_entity, at, affinity))
+
+
 def affinity(ctx: RequestContext) -> str | None:
-    """The customer a request is about, which a canary split hashes: an existing customer's
-    gateway id, the customer an order or quote names, or a new customer's external_ref."""
-    record = ctx.record
-    if record is not None:
-        return record.gateway_id if record.kind is Kind.CUSTOMER else None
+    """The customer a request for a new record is about, which a canary split hashes: the
+    customer an order or quote names, or a new customer's external_ref (an existing
+    customer's is its gateway id: see `record_placement`)."""
     payload = ctx.payload
     if ctx.spec.operation == Operation.CUSTOMERS_CREATE:
         return getattr(payload, "external_ref", None)
@@ -69,9 +83,12 @@ class Routing:
             frozen = self._table.frozen(operation, legal_entity, ctx.arrived_at)
             if frozen is not None:
                 raise legal_entity_frozen(frozen, ctx.arrived_at)
-            decision = self._table.decide(operation, legal_entity, ctx.arrived_at, affinity(ctx))
             if ctx.record is not None:
-                decision = placement(ctx.record, decision)
+                decision = record_placement(self._table, operation, ctx.record, ctx.arrived_at)
+            else:  # a new record's legal entity is one routes.yaml lists (see ResolveRecord)
+                decision = self._table.decide(
+                    operation, legal_entity, ctx.arrived_at, affinity(ctx)
+                )
             ctx.route = decision
             ctx.backend = decision.backend
             ctx.routed_at = time.time()

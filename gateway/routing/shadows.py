@@ -82,8 +82,8 @@ class ShadowTable:
         return bool(self._shadows)
 
     def shadow_for(self, operation: str, legal_entity: str, at: Instant) -> CompiledShadow | None:
-        if not self._shadows:
-            return None
+        if not self._shadows or self._table.legal_entity(legal_entity) is None:
+            return None  # a record of a legal entity routes.yaml no longer lists: no rule
         cell = self._table.cell(operation, legal_entity, at)
         shadow = self._shadows.get(cell.rule_id)
         return shadow if shadow is not None and operation in shadow.operations else None

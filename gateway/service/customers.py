@@ -13,7 +13,7 @@ from gateway.domain.ids import new_gateway_id
 from gateway.domain.models import Customer, CustomerCreate
 from gateway.domain.operations import Kind
 from gateway.pipeline.context import RequestContext
-from gateway.pipeline.routing import placement
+from gateway.pipeline.routing import record_placement
 from gateway.routing.rules import RoutingTable
 from gateway.service.erp_calls import ErpCalls
 from gateway.service.views import customer_view
@@ -77,11 +77,9 @@ class Customers:
         gate = asyncio.Semaphore(LOOKUP_CONCURRENCY)
 
         async def read(record: XrefRecord) -> Customer | None:
-            decision = self._routing.decide(
-                ctx.spec.operation, record.legal_entity, ctx.arrived_at, record.gateway_id
-            )
+            placed = record_placement(self._routing, ctx.spec.operation, record, ctx.arrived_at)
             async with gate:
-                return await self._read(ctx, record, placement(record, decision).backend)
+                return await self._read(ctx, record, placed.backend)
 
         found = await asyncio.gather(*(read(r) for r in newest))
         return [c for c in found if c is not None]

@@ -4,6 +4,7 @@ routes say for new records after a migration wave."""
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -11,6 +12,7 @@ import httpx
 from gateway.config.routes import RoutesConfig
 from gateway.routing.rules import compile_routes
 from gateway.store.base import Binding, ErpDocument, Store
+from tests.configs import write_config
 from tests.e2e import payloads
 from tests.harness import Gateway, in_process_gateway
 
@@ -172,3 +174,54 @@ async def test_a_keyed_cancel_decided_on_a_stale_hint_goes_to_the_records_new_ho
         assert cancel.json()["status"] == "cancelled"
         assert "cancel_sales_order" in cloud.calls
         assert legacy.calls == legacy_before  # never searched where the order was
+
+
+async def test_a_record_whose_legal_entity_left_routes_yaml_is_still_served_at_home(
+    store: Store, tmp_path: Path
+) -> None:
+    # No rule decides for a legal entity routes.yaml no longer lists, but its records still
+    # live somewhere: they are read, found and cancelled there; a new one is refused.
+    config = write_config(tmp_path)
+    async with (
+        in_process_gateway(store, config) as gw,
+        gw.client() as api,
+        gw.client("ops-admin") as ops,
+    ):
+        customer = (await api.post("/v1/customers", json=payloads.customer("SG01"))).json()
+        order = await api.post(
+            "/v1/sales-orders",
+            json=payloads.order("SG01", customer["id"]),
+            headers=payloads.new_key(),
+        )
+        assert order.status_code == 201, order.text
+        routes = config / "routes.yaml"
+        kept = [line for line in routes.read_text().splitlines() if "SG01:" not in line]
+        routes.write_text("\n".join(kept) + "\n")
+        reloaded = await ops.post("/admin/config/reload")
+        assert reloaded.status_code == 200, reloaded.text
+        legacy = gw.erps["legacy"]
+        legacy.calls.clear()
+
+        read = await api.get(f"/v1/sales-orders/{order.json()['id']}")
+        assert read.status_code == 200, read.text
+        assert (await api.get(f"/v1/customers/{customer['id']}")).status_code == 200
+        found = await api.get("/v1/customers", params={"external_ref": customer["external_ref"]})
+        assert found.status_code == 200, found.text
+        assert [c["id"] for c in found.json()["items"]] == [customer["id"]]
+        cancel = await api.post(
+            f"/v1/sales-orders/{order.json()['id']}/cancel", headers=payloads.new_key()
+        )
+        assert cancel.status_code == 200, cancel.text
+        assert legacy.calls == [
+            "get_sales_order",
+            "get_customer",
+            "get_customer",
+            "cancel_sales_order",
+        ]
+        another = await api.post(
+            "/v1/sales-orders",
+            json=payloads.order("SG01", customer["id"]),
+            headers=payloads.new_key(),
+        )
+        assert another.status_code == 400, another.text
+        assert another.json()["errors"][0]["pointer"] == "/legal_entity"

@@ -16,6 +16,7 @@ from gateway.domain import operations as operations_module
 from gateway.domain.operations import ALL_OPERATIONS
 from gateway.routing.explain import explain
 from gateway.routing.rules import RouteDecision, RoutingTable, compile_routes
+from gateway.routing.shadows import ShadowTable, compile_shadows
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -201,3 +202,20 @@ def test_explain_rejects_unknown_names_with_a_suggestion(demo: RoutingTable) -> 
         explain(demo, "sales_order.create", "US01")
     with pytest.raises(ValueError, match="did you mean 'US01'"):
         explain(demo, "sales_orders.create", "us01")
+
+
+def test_a_legal_entity_routes_yaml_no_longer_lists_has_no_shadow_and_no_error() -> None:
+    rule = {
+        "id": "de01-shadowed",
+        "match": {"legal_entities": ["DE01"]},
+        "backend": "legacy",
+        "shadow": {"backend": "cloud", "sample": 1, "operations": ["customers.read"]},
+    }
+    routes = RoutesConfig.model_validate(
+        {"legal_entities": LEGAL_ENTITIES, "rules": [rule], "default_backend": "legacy"}
+    )
+    shadows = ShadowTable(compile_routes(routes), compile_shadows(routes))
+    assert shadows.shadow_for("customers.read", "DE01", AT.timestamp()) is not None
+    assert (
+        shadows.shadow_for("customers.read", "SG01", AT.timestamp()) is None
+    )  # its records are still read
