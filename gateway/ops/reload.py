@@ -11,7 +11,7 @@ import contextlib
 import logging
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -100,7 +100,9 @@ class Reloader:
             self.status.last_attempt_at = time.time()
             current = self._current()
             try:
-                config = await asyncio.to_thread(load, self._config_dir, current.env)
+                # The files as they were before they were read: one edited while they load
+                # is still news to the watcher once this configuration is serving.
+                seen, config = await asyncio.to_thread(self._snapshot_and_load, current.env)
                 keep = {
                     name: backend.adapter
                     for name, backend in current.backends.items()
@@ -129,9 +131,13 @@ class Reloader:
             self.status.generation += 1
             self.status.loaded_at = time.time()
             self.status.last_error = []
-            self._seen = _config_files(self._config_dir)
+            self._seen = seen
             log.info("config reloaded", extra={"generation": self.status.generation})
             return []
+
+    def _snapshot_and_load(self, env: Mapping[str, str]) -> tuple[dict[str, float], GatewayConfig]:
+        seen = _config_files(self._config_dir)
+        return seen, load(self._config_dir, env)
 
     async def watch(self) -> None:
         """Poll the config files' mtimes; reload when one changes (cheap: a few stat calls)."""

@@ -4,12 +4,14 @@ swapped in whole, by the admin endpoint or by a file change."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from pathlib import Path
 
 import httpx
 import pytest
 
 from gateway.app import current_runtime
+from gateway.config.loader import GatewayConfig
 from gateway.ops import reload as reload_module
 from gateway.ops.reload import Reloader
 from gateway.store.base import Store
@@ -83,5 +85,44 @@ async def test_a_changed_file_is_picked_up_by_the_watcher(
             assert reloader.status.generation == 2
             hidden = await emea.get("/v1/customers", params={"external_ref": "X"})
             assert hidden.status_code == 200
+        finally:
+            watcher.cancel()
+
+
+async def test_an_edit_landing_while_the_watcher_reloads_is_picked_up_by_the_next_poll(
+    store: Store, config_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # routes.yaml is edited; while the watcher's reload of it is loading, clients.yaml is
+    # edited too. The reload serves the old clients.yaml; the next poll must see the new one.
+    monkeypatch.setattr(reload_module, "POLL_INTERVAL_S", 0.05)
+    real_load = reload_module.load
+    loads = 0
+
+    def load_then_edit_clients(directory: Path, env: Mapping[str, str]) -> GatewayConfig:
+        nonlocal loads
+        loaded = real_load(directory, env)
+        loads += 1
+        if loads == 1:
+            _narrow_emea_to_gb01(config_dir)  # the operator's second edit, before the swap
+        return loaded
+
+    monkeypatch.setattr(reload_module, "load", load_then_edit_clients)
+    async with (
+        in_process_gateway(store, config_dir) as gw,
+        gw.client() as demo,
+        gw.client("crm-emea") as emea,
+    ):
+        customer = (await demo.post("/v1/customers", json=payloads.customer("DE01"))).json()
+        reloader = Reloader(config_dir, current=lambda: current_runtime(gw.app), install=gw.serve)
+        watcher = asyncio.create_task(reloader.watch())
+        try:
+            routes = config_dir / "routes.yaml"
+            routes.write_text(routes.read_text() + "# the first edit\n")
+            for _ in range(100):
+                if reloader.status.generation >= 3:
+                    break
+                await asyncio.sleep(0.02)
+            assert (loads, reloader.status.generation) == (2, 3)
+            assert not await _emea_can_see_de01(emea, customer["id"])
         finally:
             watcher.cancel()
