@@ -6,14 +6,38 @@ Not the matching (see `gateway.routing.rules`) and not cross-file checks (see `l
 
 from __future__ import annotations
 
+import datetime as dt
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import AwareDatetime, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from gateway.config.base import ConfigModel
 from gateway.domain.models import CountryCode, CurrencyCode, LegalEntityCode
 
+
+def _within_utc_years(moment: dt.datetime, info: ValidationInfo) -> dt.datetime:
+    # RFC 3339 allows 9999-12-31T23:59:59-05:00, which is in year 10000 in UTC: past what the
+    # routing table (and every message that names the instant) can hold.
+    try:
+        moment.astimezone(dt.UTC)
+    except OverflowError:
+        forever = " (a rule without effective_until holds for good)"
+        raise ValueError(
+            "must fall within the years 0001 to 9999 in UTC"
+            + (forever if info.field_name == "effective_until" else "")
+        ) from None
+    return moment
+
+
+Rfc3339Time = Annotated[AwareDatetime, AfterValidator(_within_utc_years)]
 RuleId = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9._-]*$", max_length=64)]
 BACKEND_NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]*$"  # also the stem of backends/<name>.yaml
 BackendName = Annotated[str, Field(pattern=BACKEND_NAME_PATTERN, max_length=64)]
@@ -159,11 +183,11 @@ class RouteRule(ConfigModel):
         Field(description="Evidence before a move: shadow a sample to another backend."),
     ] = None
     effective_from: Annotated[
-        AwareDatetime | None,
+        Rfc3339Time | None,
         Field(description="From this second on (RFC 3339 with an offset) the rule matches."),
     ] = None
     effective_until: Annotated[
-        AwareDatetime | None,
+        Rfc3339Time | None,
         Field(description="From this second on (RFC 3339 with an offset) it no longer matches."),
     ] = None
 
@@ -216,11 +240,11 @@ class Freeze(ConfigModel):
         ),
     ] = None
     starts: Annotated[
-        AwareDatetime,
+        Rfc3339Time,
         Field(alias="from", description="The second the freeze starts (RFC 3339, offset)."),
     ]
     ends: Annotated[
-        AwareDatetime,
+        Rfc3339Time,
         Field(alias="until", description="The second it ends (RFC 3339, offset); Retry-After."),
     ]
     reason: Annotated[

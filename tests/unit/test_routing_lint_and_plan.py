@@ -165,6 +165,37 @@ def test_a_window_in_the_wrong_order_is_an_error_at_its_rule(tmp_path: Path) -> 
     assert "effective_until must be after effective_from" in issue.message
 
 
+def test_an_instant_past_year_9999_in_utc_is_an_error_at_its_line(tmp_path: Path) -> None:
+    # A valid RFC 3339 time ("for good", in a local offset) that Python cannot hold in UTC.
+    config = config_copy(tmp_path)
+    line = add_rules(
+        config,
+        CA01_WAVE.replace(
+            "effective_from: 2027-01-04T06:00:00Z",
+            "effective_from: 2027-01-04T06:00:00Z\n    effective_until: 9999-12-31T23:59:59-05:00",
+        ),
+    )
+    issue = only_error(config)
+    assert (issue.file, issue.line) == ("routes.yaml", line + 4)
+    assert "years 0001 to 9999 in UTC" in issue.message
+
+
+def test_a_freeze_ending_past_year_9999_in_utc_is_an_error_at_its_line(tmp_path: Path) -> None:
+    config = config_copy(tmp_path)
+    line = set_freezes(
+        config,
+        """  - id: cutover
+    legal_entities: [CA01]
+    from: 2030-01-04T05:30:00Z
+    until: 9999-12-31T23:59:59-05:00
+    reason: moving
+""",
+    )
+    issue = only_error(config)
+    assert (issue.file, issue.line) == ("routes.yaml", line + 4)
+    assert "years 0001 to 9999 in UTC" in issue.message
+
+
 def test_plan_names_each_move_from_its_second_and_each_freeze(tmp_path: Path) -> None:
     old = tmp_path / "old.yaml"
     new = tmp_path / "new.yaml"
