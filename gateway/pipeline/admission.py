@@ -82,6 +82,8 @@ class Admit:
             buckets.append(erp_bucket)
             slot = erp_slot(ctx.backend, budget, self._timeouts[ctx.backend])
         claim = claim_request(ctx, self._idempotency, ctx.backend)
+        if ctx.frozen is not None and claim is None:
+            raise ctx.frozen  # no key, so no stored answer to replay: not worth a round trip
         # A record the records step took from its hints is read fresh in the same round trip.
         hinted = (ctx.record.gateway_id,) if ctx.record_hinted and ctx.record is not None else ()
         reads = (*hinted, *ctx.related_ids)
@@ -90,6 +92,8 @@ class Admit:
             admission = await self._store.admit(buckets, slot, claim, reads, back)
         except StoreUnavailable:
             self._releases.restore(back)
+            if ctx.frozen is not None:
+                raise ctx.frozen from None  # decided without the store; no replay to look up
             # Limits may fail open (a setting); exactly-once may not: without the store, no
             # claim, so a keyed request is refused as retryable. Nor may a record's home be
             # guessed: a hinted record unchecked could send the request to where it was.
@@ -117,7 +121,9 @@ class Admit:
         ctx.response_headers["RateLimit-Policy"] = policy_header(tier, tier_config)
         ctx.response_headers["RateLimit"] = limit_header(tier, client_rate)
         # In this order: the client's own limit; then a key that is not ours to run (a replay
-        # or a conflict needs no ERP, so it is never shed); then the ERP's budget.
+        # or a conflict needs no ERP, so it is neither frozen nor shed); then a freeze, which
+        # refuses a new attempt and a reconciling one alike (both would call the ERP); then
+        # the ERP's budget.
         refused: GatewayError | Response | None = None
         if not client_rate.allowed:
             refused = rate_limited(tier, client_rate)
@@ -126,6 +132,8 @@ class Admit:
             refused = refusal(admission.claim)
             if isinstance(refused, Response):
                 IDEMPOTENT_REPLAYS.labels(ctx.spec.operation).inc()
+        elif ctx.frozen is not None:
+            refused = ctx.frozen
         elif ctx.backend is not None and slot is not None:
             erp_rate = admission.rates[1]
             if not erp_rate.allowed or not admission.slot_taken:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from starlette.requests import Request
 
 if TYPE_CHECKING:
+    from gateway.domain.errors import GatewayError
     from gateway.observability.spans import Span
     from gateway.observability.trace_context import TraceContext
     from gateway.pipeline.entitlements import Entitlement
@@ -77,6 +78,9 @@ class RequestContext:
     backend: str | None = None  # routing step: the system of record for this request
     route: RouteDecision | None = None  # routing step
     routed_at: float | None = None  # routing step: the wall clock when it decided
+    # routing step: a frozen write's refusal (with no backend routed), which admission gives
+    # unless the key holds a stored answer to replay (a replay writes nothing).
+    frozen: GatewayError | None = None
     idempotency_key: str | None = None  # admission step
     claim: ClaimRequest | None = None  # admission step: the key this request holds, if any
     # admission step: the ERP an earlier attempt under the same key reached with an unknown

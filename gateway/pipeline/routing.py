@@ -1,5 +1,5 @@
-"""Routing step: chooses the system of record for the request, at the second it arrived, and
-refuses a write to a frozen legal entity.
+"""Routing step: chooses the system of record for the request, at the second it arrived, or
+finds its legal entity frozen for it (admission refuses it, unless it replays a stored answer).
 
 An order, shipment or invoice goes to its home, whatever today's rules say; a customer is read
 where the rules send its legal entity if it is present there, else at its home; a new record
@@ -69,9 +69,9 @@ def affinity(ctx: RequestContext) -> str | None:
 
 
 class Routing:
-    """Pipeline step: sets `ctx.backend` and `ctx.route`; 503 legal_entity_frozen for a frozen
-    write. A client granted `gateway:debug` sees the decision in X-Route-Rule and
-    X-Gateway-Backend."""
+    """Pipeline step: sets `ctx.backend` and `ctx.route`; for a frozen write, `ctx.frozen`
+    instead (the 503 legal_entity_frozen admission gives). A client granted `gateway:debug`
+    sees the decision in X-Route-Rule and X-Gateway-Backend."""
 
     def __init__(self, table: RoutingTable) -> None:
         self._table = table
@@ -82,7 +82,10 @@ class Routing:
             operation = ctx.spec.operation
             frozen = self._table.frozen(operation, legal_entity, ctx.arrived_at)
             if frozen is not None:
-                raise legal_entity_frozen(frozen, ctx.arrived_at)
+                # Refused by admission, which alone knows (in its one round trip) whether the
+                # key holds an answer to replay; no backend, so no ERP budget is asked for.
+                ctx.frozen = legal_entity_frozen(frozen, ctx.arrived_at)
+                return await call_next(ctx)
             if ctx.record is not None:
                 decision = record_placement(self._table, operation, ctx.record, ctx.arrived_at)
             else:  # a new record's legal entity is one routes.yaml lists (see ResolveRecord)

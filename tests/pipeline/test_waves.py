@@ -10,7 +10,8 @@ from pathlib import Path
 import httpx
 
 from gateway.store.base import Store
-from tests.configs import write_config
+from tests.configs import ERP_TIMEOUT_S, write_config
+from tests.conftest import Clock as ConftestClock
 from tests.e2e import payloads
 from tests.harness import in_process_gateway
 
@@ -26,6 +27,11 @@ FREEZES = """freezes:
     from: 2026-12-01T05:45:00Z
     until: 2026-12-01T06:00:00Z
     reason: CA01 is moving to the cloud ERP
+"""
+SHORT_GRACE = """
+lease_s: 30
+ambiguous_grace_s: 0.1
+operations: {sales_orders.create: required, sales_orders.cancel: required}
 """
 DEBUG_CLIENT = """
   - id: crm-plain
@@ -48,8 +54,8 @@ class Clock:
         return self.now
 
 
-def wave_config(tmp_path: Path) -> Path:
-    config = write_config(tmp_path, clients=DEBUG_CLIENT)
+def wave_config(tmp_path: Path, **policies: str) -> Path:
+    config = write_config(tmp_path, clients=DEBUG_CLIENT, **policies)
     routes = config / "routes.yaml"
     text = routes.read_text().replace("\nrules:\n", "\nrules:\n" + RULES, 1)
     routes.write_text(text.replace("freezes: []\n", FREEZES, 1))
@@ -118,6 +124,65 @@ async def test_a_frozen_write_is_503_with_retry_after_and_reads_go_on(
         )
         assert retried.status_code == 201, retried.text
         assert len(gw.erps["cloud"].orders) == 1
+
+
+async def test_a_retry_of_an_order_answered_before_the_freeze_gets_its_answer_during_it(
+    store: Store, tmp_path: Path
+) -> None:
+    # A CRM lost the 201 of an order placed just before the cutover and retries it during the
+    # freeze: the stored answer writes nothing, so it is replayed; a new order is still frozen.
+    clock = Clock(WAVE - 901)
+    async with (
+        in_process_gateway(store, wave_config(tmp_path), clock=clock) as gw,
+        gw.client() as api,
+    ):
+        customer = (await api.post("/v1/customers", json=payloads.customer("CA01"))).json()
+        body, key = payloads.order("CA01", customer["id"]), payloads.new_key()
+        first = await api.post("/v1/sales-orders", json=body, headers=key)
+        assert first.status_code == 201, first.text
+        clock.now = WAVE - 600
+        retried = await api.post("/v1/sales-orders", json=body, headers=key)
+        assert retried.status_code == 201, retried.text
+        assert retried.headers["idempotent-replayed"] == "true"
+        assert retried.content == first.content
+        new = await _order(api, customer["id"])
+        assert (new.status_code, new.json()["code"]) == (503, "legal_entity_frozen")
+        assert new.headers["retry-after"] == "600"
+        unkeyed = await api.post("/v1/customers", json=payloads.customer("CA01"))
+        assert (unkeyed.status_code, unkeyed.json()["code"]) == (503, "legal_entity_frozen")
+        assert len(gw.erps["legacy"].orders) == 1 and len(gw.erps["legacy"].customers) == 1
+
+
+async def test_an_order_of_unknown_outcome_is_not_reconciled_during_a_freeze_but_after_it(
+    store: Store, clock: ConftestClock, tmp_path: Path
+) -> None:
+    # An attempt timed out after the ERP committed; its retry would search the ERP by the
+    # gateway reference, but no ERP is called for a frozen legal entity until the freeze ends.
+    gateway_clock = Clock(WAVE - 901)
+    config = wave_config(tmp_path, idempotency=SHORT_GRACE)
+    async with (
+        in_process_gateway(store, config, clock=gateway_clock) as gw,
+        gw.client() as api,
+    ):
+        customer = (await api.post("/v1/customers", json=payloads.customer("CA01"))).json()
+        legacy = gw.erps["legacy"]
+        legacy.fail_after_commit = True
+        body, key = payloads.order("CA01", customer["id"]), payloads.new_key()
+        first = await api.post("/v1/sales-orders", json=body, headers=key)
+        assert first.status_code == 504, first.text
+        legacy.fail_after_commit = False
+        await clock.advance(ERP_TIMEOUT_S + 0.2)  # past the commit window
+        gateway_clock.now = WAVE - 600
+        legacy.calls.clear()
+        frozen = await api.post("/v1/sales-orders", json=body, headers=key)
+        assert (frozen.status_code, frozen.json()["code"]) == (503, "legal_entity_frozen")
+        assert frozen.headers["retry-after"] == "600"
+        assert legacy.calls == []
+        gateway_clock.now = WAVE
+        retried = await api.post("/v1/sales-orders", json=body, headers=key)
+        assert retried.status_code == 201, retried.text
+        assert "find_sales_order" in legacy.calls
+        assert len(legacy.orders) == 1 and not gw.erps["cloud"].orders
 
 
 async def test_a_freeze_whose_glob_covers_reads_still_lets_an_order_be_read(
