@@ -118,9 +118,9 @@ async def import_mappings(
         report.errors.append(RowError(first_line, f"missing column(s): {', '.join(missing)}"))
         return report
     rows: list[_Row] = []
-    for number, raw in enumerate(reader, start=first_line + 1):
+    for raw in reader:
         report.rows += 1
-        row = _parsed(number, raw, backends, report)
+        row = _parsed(first_line - 1 + _starts_on(reader.line_num, raw), raw, backends, report)
         if row is not None:
             rows.append(row)
     rows = await _resolved(store, rows, report)
@@ -138,6 +138,15 @@ async def import_mappings(
             report.errors.append(RowError(row.line, f"not bound: {why}"))
     report.errors.sort(key=lambda e: e.line)
     return report
+
+
+def _starts_on(last_line: int, raw: Mapping[str, str | list[str] | None]) -> int:
+    """The line of the text a row starts on, from the last line the reader read for it: a
+    quoted field may hold line breaks, and blank lines (which the reader skips) are counted."""
+    values = [
+        v for value in raw.values() for v in ([value] if isinstance(value, str) else value or [])
+    ]
+    return last_line - sum(v.count("\n") for v in values)
 
 
 def _parsed(

@@ -193,6 +193,23 @@ async def test_ten_thousand_mappings_with_three_bad_rows_bind_the_rest(store: St
         assert took < 30  # "a few seconds" on a quiet machine; generous for a loaded CI one
 
 
+async def test_an_import_error_names_the_line_its_row_starts_on(store: Store) -> None:
+    # A blank line, and a quoted field spanning two lines, above a bad row do not shift the
+    # line reported for it; a row spanning lines is reported at its first.
+    header = _mappings(0, {})
+    text = (
+        header  # line 1
+        + "\n"  # line 2: blank
+        + 'sales_order,,legacy,"1\n2",cloud,77,SO77\n'  # lines 3-4: no such order
+        + "sales_order,,legacy,5,oracle,78,SO78\n"  # line 5: oracle is not a backend
+    )
+    async with in_process_gateway(store) as gw, gw.client("ops-admin") as ops:
+        report = await _import(ops, text, dry_run=True)
+    assert [e["line"] for e in report["errors"]] == [3, 5], report["errors"]
+    assert "no sales_order legacy" in report["errors"][0]["message"]
+    assert "oracle" in report["errors"][1]["message"]
+
+
 async def test_a_moved_order_is_read_at_its_new_home(store: Store) -> None:
     async with in_process_gateway(store) as gw, gw.client() as api, gw.client("ops-admin") as ops:
         customer = (await api.post("/v1/customers", json=payloads.customer("DE01"))).json()
