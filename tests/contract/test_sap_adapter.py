@@ -618,6 +618,30 @@ async def test_an_erp_error_is_erp_unavailable_and_retryable(
     assert (error.code, error.status, error.retryable) == (Code.ERP_UNAVAILABLE, 503, True)
 
 
+@pytest.mark.parametrize(
+    ("fault", "ambiguous"),
+    [
+        ({"mode": "error", "status": 500}, True),  # a short dump, perhaps after the commit
+        ({"mode": "html", "status": 502}, True),  # a dispatcher that lost SAP's answer
+        ({"mode": "error", "status": 503}, False),  # refused before any work
+        ({"mode": "error", "status": 429}, False),
+    ],
+    ids=["500", "502", "503", "429"],
+)
+async def test_a_create_answered_with_a_server_error_is_ambiguous_unless_refused_on_arrival(
+    adapter: SapODataAdapter, sim: httpx.AsyncClient, fault: dict[str, Any], ambiguous: bool
+) -> None:
+    customer = await new_customer(adapter)
+    operations = ["sales_orders.create"]
+    (await sim.post("/_sim/faults", json={**fault, "operations": operations})).raise_for_status()
+
+    error = await refusal(new_order(adapter, customer))
+
+    assert isinstance(error, ErpFailure)
+    assert (error.code, error.retryable) == (Code.ERP_UNAVAILABLE, True)
+    assert error.ambiguous is ambiguous  # ambiguous: the key is held, the retry reconciles
+
+
 async def test_a_malformed_answer_is_erp_bad_response(
     adapter: SapODataAdapter, sim: httpx.AsyncClient
 ) -> None:

@@ -237,7 +237,12 @@ def technical_error(status: int, *, write: bool, retry_after: str | None = None)
             ambiguous=write,
         )
     if status == 429 or status >= 500:
+        # 503 and 429 refuse a request before any work; any other server error (a short dump
+        # after the commit, a web dispatcher that lost SAP's answer) may follow a commit.
         return ErpFailure(
-            Code.ERP_UNAVAILABLE, f"The ERP is unavailable (HTTP {status}).", headers=headers
+            Code.ERP_UNAVAILABLE,
+            f"The ERP is unavailable (HTTP {status}).",
+            headers=headers,
+            ambiguous=write and status not in (429, 503),
         )
     return ErpFailure(Code.ERP_BAD_RESPONSE, f"The ERP answered with an unexpected HTTP {status}.")

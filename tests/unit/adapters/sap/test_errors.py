@@ -111,7 +111,11 @@ def test_a_body_that_is_no_sap_envelope_is_unreadable() -> None:
 @pytest.mark.parametrize(
     ("status", "write", "code", "ambiguous"),
     [
-        (500, True, Code.ERP_UNAVAILABLE, False),
+        (500, True, Code.ERP_UNAVAILABLE, True),  # may follow the commit
+        (502, True, Code.ERP_UNAVAILABLE, True),
+        (500, False, Code.ERP_UNAVAILABLE, False),
+        (503, True, Code.ERP_UNAVAILABLE, False),  # refused before any work
+        (429, True, Code.ERP_UNAVAILABLE, False),
         (503, False, Code.ERP_UNAVAILABLE, False),
         (429, False, Code.ERP_UNAVAILABLE, False),
         (401, False, Code.ERP_UNAVAILABLE, False),
