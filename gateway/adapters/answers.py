@@ -12,13 +12,14 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from gateway.adapters.base import CallContext
-from gateway.domain.errors import Code, ErpFailure, GatewayError
+from gateway.domain.errors import Category, Code, ErpFailure, GatewayError
 
 T = TypeVar("T")
 
 log = logging.getLogger("gateway.adapters")
 
 UNREADABLE = "The ERP sent a response the gateway could not read."
+REFUSED_QUERY = "The ERP refused a query the gateway sent it."
 _REASON_CHARS = 300  # enough to name the field; an ERP's whole body never goes to the log
 
 
@@ -51,10 +52,22 @@ class AnswerBoundary:
         except Exception as exc:
             raise self.bad_response(ctx, _reason(exc), write=write) from exc
 
-    def refusal(self, ctx: CallContext, mapping: Callable[[], GatewayError]) -> GatewayError:
+    def refusal(
+        self, ctx: CallContext, mapping: Callable[[], GatewayError], *, read: bool = False
+    ) -> GatewayError:
         """The problem an ERP's refusal maps to, for the caller to raise. The ERP refused, so
-        nothing was committed: an unreadable refusal is a bad response, but not ambiguous."""
+        nothing was committed: an unreadable refusal is a bad response, but not ambiguous.
+
+        A refused `read` refused the gateway's own query (a filter or field the ERP's release
+        does not take), nothing the client sent or could fix: a bad response, not a business
+        problem, which a reconciling retry would otherwise store as the key's outcome.
+        """
         error = self.mapped(ctx, mapping)
+        if read and error.category is Category.BUSINESS:
+            said = error.erp_message or error.detail
+            return self.bad_response(
+                ctx, f"a read refused: {said}", write=False, detail=REFUSED_QUERY
+            )
         if isinstance(error, ErpFailure) and error.code is Code.ERP_BAD_RESPONSE:
             self._log(ctx, error.detail, error.ambiguous)
         return error

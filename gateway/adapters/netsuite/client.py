@@ -166,7 +166,9 @@ class NetSuiteClient:
     ) -> GatewayError:
         """The problem a NetSuite answer that is not a success means, to raise."""
         return self._answers.refusal(
-            ctx, lambda: error_from_response(response, interaction, write=write, maps=self._maps)
+            ctx,
+            lambda: error_from_response(response, interaction, write=write, maps=self._maps),
+            read=interaction is Interaction.READ,
         )
 
 

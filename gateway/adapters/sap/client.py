@@ -220,7 +220,9 @@ class SapClient:
         self, response: ErpResponse, subject: Subject, ctx: CallContext, *, write: bool
     ) -> GatewayError:
         return self._answers.refusal(
-            ctx, lambda: _refusal(response, subject, self._terms, write=write)
+            ctx,
+            lambda: _refusal(response, subject, self._terms, write=write),
+            read=subject is Subject.READ,
         )
 
 

@@ -167,3 +167,65 @@ async def test_a_legacy_order_created_with_an_unreadable_answer_is_an_ambiguous_
 
     assert isinstance(error, ErpFailure)
     assert (error.code, error.ambiguous) == (Code.ERP_BAD_RESPONSE, True)
+
+
+# A read is the gateway's own query: a refusal of it is nothing the client could fix.
+SAP_READ_REFUSAL = {
+    "error": {
+        "code": "/IWBEP/CM_MGW_RT/022",
+        "message": {"lang": "en", "value": "Property YY1_GatewayRef_SDH not found."},
+    }
+}
+NETSUITE_READ_REFUSAL = {
+    "title": "Bad Request",
+    "status": 400,
+    "o:errorDetails": [
+        {"detail": "Invalid search query.", "o:errorCode": "INVALID_PARAMETER"},
+    ],
+}
+
+
+@pytest.mark.parametrize(
+    ("erp", "said"),
+    [("legacy", "Property YY1_GatewayRef_SDH not found."), ("cloud", "Invalid search query.")],
+)
+async def test_an_erp_refusing_the_reconcile_search_is_a_retryable_bad_response_not_a_422(
+    erp: str, said: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    if erp == "legacy":
+        adapter: Any = sap_adapter(FakeTransport([json_response(400, SAP_READ_REFUSAL)]))
+    else:
+        transport = FakeTransport([token_answer(), json_response(400, NETSUITE_READ_REFUSAL)])
+        adapter = netsuite_adapter(transport)
+
+    with caplog.at_level(logging.WARNING, logger=LOGGER):
+        error = await _refusal(adapter.find_sales_order_by_gateway_ref(REFS.gateway_ref, context()))
+
+    # A 422 here would be stored as the retried create's final outcome.
+    assert isinstance(error, ErpFailure)
+    assert (error.code, error.status, error.retryable) == (Code.ERP_BAD_RESPONSE, 502, True)
+    assert (error.ambiguous, error.errors, error.erp_message) == (False, [], None)
+    (record,) = [r for r in caplog.records if r.name == LOGGER]
+    assert said in record.reason  # type: ignore[attr-defined]  # for the operator, not the client
+
+
+async def test_a_cloud_list_query_the_erp_refuses_is_a_retryable_bad_response() -> None:
+    transport = FakeTransport([token_answer(), json_response(400, NETSUITE_READ_REFUSAL)])
+
+    error = await _refusal(netsuite_adapter(transport).list_shipments("7001", context()))
+
+    assert isinstance(error, ErpFailure)
+    assert (error.code, error.category.value) == (Code.ERP_BAD_RESPONSE, "technical")
+
+
+async def test_a_quote_the_legacy_erp_refuses_is_still_a_business_problem() -> None:
+    refusal = {"error": {"code": "V1/392", "message": {"lang": "en", "value": "No material"}}}
+    transport = FakeTransport([csrf_answer(), json_response(400, refusal)])
+
+    error = await _refusal(
+        sap_adapter(transport).validate_quote(
+            "DE01", CustomerContext("0001000001", "DE01"), "EUR", None, LINES, context()
+        )
+    )
+
+    assert (error.code, error.status) == (Code.UNKNOWN_SKU, 422)
