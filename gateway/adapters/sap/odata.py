@@ -148,7 +148,12 @@ def amount_of(entity: Mapping[str, Any], name: str) -> Decimal:
 
 
 def quantity_of(entity: Mapping[str, Any], name: str) -> int:
-    return int(amount_of(entity, name))
+    """An Edm.Decimal quantity (`"3.000"`) as the whole number the canonical models hold. A
+    fractional one (an item changed in SAP to 2.5 pieces) is refused, never cut to 2."""
+    quantity = amount_of(entity, name)
+    if quantity != quantity.to_integral_value():
+        raise SapAnswerError(f"{name} is not a whole quantity")
+    return int(quantity)
 
 
 def date_of(value: Any) -> dt.date | None:

@@ -9,6 +9,7 @@ import pytest
 
 from gateway.adapters.sap.inbound import (
     sales_order_from_sap,
+    shipment_from_sap,
 )
 from gateway.adapters.sap.odata import (
     SapAnswerError,
@@ -19,7 +20,7 @@ from gateway.adapters.sap.odata import (
     odata_date,
     results_of,
 )
-from tests.unit.adapters.sap.samples import MAPS, so_entity
+from tests.unit.adapters.sap.samples import MAPS, delivery_entity, so_entity
 
 
 def test_keys_and_filters_are_odata_string_literals_with_quotes_doubled() -> None:
@@ -69,3 +70,20 @@ def test_a_quantity_no_sales_document_can_hold_is_unreadable_at_once(quantity: s
     item = {**so_entity()["to_Item"]["results"][0], "RequestedQuantity": quantity}
     with pytest.raises(SapAnswerError):
         sales_order_from_sap(so_entity(to_Item={"results": [item]}), MAPS)
+
+
+@pytest.mark.parametrize("quantity", ["2.500", "0.001"])
+def test_a_fractional_quantity_is_unreadable_not_cut_to_a_whole_one(quantity: str) -> None:
+    item = {**so_entity()["to_Item"]["results"][0], "RequestedQuantity": quantity}
+    with pytest.raises(SapAnswerError):
+        sales_order_from_sap(so_entity(to_Item={"results": [item]}), MAPS)
+    delivered = {**delivery_entity()["to_DeliveryDocumentItem"]["results"][0]}
+    delivered["ActualDeliveryQuantity"] = quantity
+    with pytest.raises(SapAnswerError):
+        shipment_from_sap(delivery_entity(to_DeliveryDocumentItem={"results": [delivered]}), MAPS)
+
+
+def test_a_whole_quantity_with_sap_decimals_reads_as_a_whole_number() -> None:
+    item = {**so_entity()["to_Item"]["results"][0], "RequestedQuantity": "3.000"}
+    line = sales_order_from_sap(so_entity(to_Item={"results": [item]}), MAPS).lines[0]
+    assert (line.quantity, type(line.quantity)) == (3, int)
