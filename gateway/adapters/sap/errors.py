@@ -203,17 +203,18 @@ def notices_from(header: str | None, terms: SapTerms) -> tuple[ErpNotice, ...]:
         return ()
     try:
         message = json.loads(header)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested deeper than the parser goes
         return ()
     if not isinstance(message, dict):
         return ()
     details = message.get("details")
     entries = [message, *(details if isinstance(details, list) else [])]
     texts = [
-        str(entry["message"])
+        entry["message"]
         for entry in entries
         if isinstance(entry, dict)
-        and entry.get("message")
+        and isinstance(entry.get("message"), str)  # SAP's is text; a nested value is not
+        and entry["message"]
         and str(entry.get("severity", "")).lower() in _NOTICE_SEVERITIES
     ]
     return tuple(ErpNotice(terms.canonical_text(t), t) for t in dict.fromkeys(texts))

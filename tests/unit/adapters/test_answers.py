@@ -229,3 +229,16 @@ async def test_a_quote_the_legacy_erp_refuses_is_still_a_business_problem() -> N
     )
 
     assert (error.code, error.status) == (Code.UNKNOWN_SKU, 422)
+
+
+async def test_a_legacy_order_created_with_a_garbled_sap_message_header_is_created() -> None:
+    header = {"sap-message": "[" * 5000}  # within aiohttp's 8190-byte header line
+    answer = json_response(201, {"d": so_entity()}, header)
+    transport = FakeTransport([csrf_answer(), answer])
+
+    order = await sap_adapter(transport).create_sales_order(
+        "DE01", CustomerContext("0001000001", "DE01"), "EUR", None, LINES, REFS, context()
+    )
+
+    # SAP committed the order: it is answered, without the notice nobody can read (not a 500).
+    assert (order.erp_id, order.notices) == ("0010000001", ())

@@ -78,7 +78,19 @@ def test_warnings_in_the_sap_message_header_become_notices_in_canonical_terms() 
     ]
 
 
-@pytest.mark.parametrize("header", [None, "", "not json", "[1, 2]", '{"severity": "warning"}'])
+@pytest.mark.parametrize(
+    "header",
+    [
+        None,
+        "",
+        "not json",
+        "[1, 2]",
+        '{"severity": "warning"}',
+        "[" * 5000,  # nested past the JSON parser's depth: RecursionError, not ValueError
+        '{"severity": "warning", "message": ' + "[" * 900 + "]" * 900 + "}",
+    ],
+    ids=["none", "empty", "not json", "a list", "no message", "too deep", "nested message"],
+)
 def test_a_missing_or_unreadable_sap_message_header_says_nothing(header: str | None) -> None:
     assert notices_from(header, TERMS) == ()
     assert MAPS.sku_by_material  # the maps are not what made it empty
