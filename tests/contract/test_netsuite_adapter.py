@@ -27,6 +27,7 @@ from erp_simulators.netsuite.integrations import (
 from erp_simulators.netsuite.tba import TbaError, TbaVerifier
 from gateway.adapters.base import CallContext, CustomerContext, References
 from gateway.adapters.netsuite import NetSuiteRestAdapter, build_netsuite_adapter
+from gateway.adapters.netsuite.client import MAX_PAGES, PAGE_SIZE
 from gateway.adapters.netsuite.credentials import netsuite_credentials
 from gateway.adapters.netsuite.tokens import BearerTokens
 from gateway.config.backends import NetSuiteBackend
@@ -963,6 +964,65 @@ async def test_a_token_based_call_is_signed_over_its_method_url_and_query() -> N
     other = TbaVerifier(DEMO_ACCOUNT_ID, Integrations([DEMO_INTEGRATION]))
     with pytest.raises(TbaError, match="signature"):
         other.principal("GET", url, [*query[:2], ("offset", "1000")], header[len("OAuth ") :])
+
+
+def list_page(first_id: int, more: bool = True) -> dict[str, Any]:
+    """A full page of a `q` list: PAGE_SIZE ids from `first_id`."""
+    items = [{"id": str(n)} for n in range(first_id, first_id + PAGE_SIZE)]
+    return {"items": items, "count": PAGE_SIZE, "hasMore": more}
+
+
+def pages_read(transport: FakeTransport) -> list[str]:
+    return [r.params["offset"] for r in transport.requests_to(f"{RECORDS}/itemFulfillment")]
+
+
+async def test_a_list_is_read_page_by_page_from_each_offset() -> None:
+    def answer(sent: Any) -> Any:
+        if sent.path == TOKEN_PATH:
+            return json_response(200, TOKEN_ANSWER)
+        if sent.path.startswith(f"{RECORDS}/itemFulfillment/"):
+            return json_response(404, {"o:errorDetails": [{"o:errorCode": "NONEXISTENT_ID"}]})
+        offset = int(sent.params["offset"])
+        return json_response(200, list_page(offset, more=offset < PAGE_SIZE))
+
+    transport = FakeTransport(responder=answer)
+    assert await pinned_adapter(transport).list_shipments("7001", context()) == []
+    assert pages_read(transport) == ["0", "1000"]
+    reads = [r for r in transport.sent if r.path.startswith(f"{RECORDS}/itemFulfillment/")]
+    assert len(reads) == 2 * PAGE_SIZE  # each record of both pages read once
+
+
+async def test_a_list_whose_offset_is_ignored_is_a_bad_response_not_a_wait_for_the_deadline() -> (
+    None
+):
+    def answer(sent: Any) -> Any:
+        if sent.path == TOKEN_PATH:
+            return json_response(200, TOKEN_ANSWER)
+        return json_response(200, list_page(0))  # always the first page, always "more"
+
+    transport = FakeTransport(responder=answer)
+    with pytest.raises(ErpFailure) as raised:
+        async with asyncio.timeout(5):  # unbounded, it pages on until the request's deadline
+            await pinned_adapter(transport).list_shipments("7001", context(deadline_s=60))
+
+    error = raised.value
+    assert (error.code, error.status, error.ambiguous) == (Code.ERP_BAD_RESPONSE, 502, False)
+    assert pages_read(transport) == ["0", "1000"]  # stopped at the first repeat
+
+
+async def test_a_list_that_never_ends_is_cut_off_after_max_pages_as_a_bad_response() -> None:
+    def answer(sent: Any) -> Any:
+        if sent.path == TOKEN_PATH:
+            return json_response(200, TOKEN_ANSWER)
+        return json_response(200, list_page(int(sent.params["offset"])))
+
+    transport = FakeTransport(responder=answer)
+    with pytest.raises(ErpFailure) as raised:
+        async with asyncio.timeout(5):
+            await pinned_adapter(transport).list_invoices("7001", context(deadline_s=60))
+
+    assert (raised.value.code, raised.value.status) == (Code.ERP_BAD_RESPONSE, 502)
+    assert len(transport.requests_to(f"{RECORDS}/invoice")) == MAX_PAGES
 
 
 async def test_a_401_renews_the_token_once_and_sends_the_call_again() -> None:

@@ -35,6 +35,7 @@ from gateway.domain.errors import GatewayError, GatewayReferenceTaken
 
 EXPANDED = {"expandSubResources": "true"}
 PAGE_SIZE = 1000
+MAX_PAGES = 50  # pages of one list query followed (hasMore) before it gives up
 
 
 class NetSuiteClient:
@@ -103,19 +104,34 @@ class NetSuiteClient:
         return self._answers.mapped(ctx, lambda: _record(response))
 
     async def ids(self, record_type: str, q: str, ctx: CallContext) -> list[str]:
-        """Internal ids of the records matching a `q` query, every page of them."""
+        """Internal ids of the records matching a `q` query, every page of them, up to
+        MAX_PAGES. A page that repeats the one before (an account or proxy that ignores
+        `offset`) would be asked for again until the deadline: it is a bad response at once."""
         ids: list[str] = []
-        offset = 0
-        while True:
-            params = {"q": q, "limit": str(PAGE_SIZE), "offset": str(offset)}
+        previous: list[str] = []
+        for _ in range(MAX_PAGES):
+            params = {"q": q, "limit": str(PAGE_SIZE), "offset": str(len(ids))}
             response = await self.send("GET", record_path(record_type), ctx, params=params)
             if response.status != 200:
                 raise self.refusal(response, Interaction.READ, ctx, write=False)
             page_ids, more = self._answers.mapped(ctx, functools.partial(_page, response))
+            if previous and page_ids == previous:
+                raise self._answers.bad_response(
+                    ctx,
+                    f"the page at offset {len(ids)} repeats the one before",
+                    write=False,
+                    detail="The ERP sent the same page of a list twice.",
+                )
             ids.extend(page_ids)
             if not more:
                 return ids
-            offset += len(page_ids)
+            previous = page_ids
+        raise self._answers.bad_response(
+            ctx,
+            f"more than {MAX_PAGES} pages",
+            write=False,
+            detail="The ERP's answer runs to more pages than the gateway reads.",
+        )
 
     async def reads(
         self, record_type: str, ids: Sequence[str], ctx: CallContext
