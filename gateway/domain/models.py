@@ -23,8 +23,10 @@ from pydantic import (
     field_validator,
 )
 
+DECIMAL_PLACES = 4
+"""The most decimals a decimal of the API carries (a unit price of "0.1234")."""
 # ASCII digits only, matched whole: `\d` would take Arabic-Indic digits, `$` a trailing newline.
-_DECIMAL_PATTERN = r"-?[0-9]{1,15}(\.[0-9]{1,4})?"
+_DECIMAL_PATTERN = rf"-?[0-9]{{1,15}}(\.[0-9]{{1,{DECIMAL_PLACES}}})?"
 _DECIMAL_RE = re.compile(_DECIMAL_PATTERN)
 # What no string in a client's request may hold: C0 and C1 controls (NUL, CR, LF, TAB...), DEL,
 # and the invisible marks that reorder or hide text (bidirectional overrides and isolates).

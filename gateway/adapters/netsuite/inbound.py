@@ -22,7 +22,9 @@ from gateway.adapters.base import (
 )
 from gateway.adapters.netsuite.fields import (
     date_field,
+    minor_unit,
     money,
+    number,
     quantity_of,
     ref_id,
     ref_name,
@@ -32,6 +34,7 @@ from gateway.adapters.netsuite.fields import (
 )
 from gateway.adapters.netsuite.records import CREDIT_HOLD_FIELD, Documents
 from gateway.adapters.netsuite.value_maps import NetSuiteMaps
+from gateway.adapters.prices import unit_price
 from gateway.domain.models import (
     AddressType,
     CustomerAddress,
@@ -192,7 +195,7 @@ def erp_sales_order(
         ErpLine(
             sku=sku_of(line.get("item"), maps),
             quantity=quantity_of(line["quantity"]),
-            unit_price=money(line["rate"], currency),
+            unit_price=unit_price(number(line["rate"]), minor_unit(currency)),
             amount=money(line["amount"], currency),
         )
         for line in sublist(record, "item")

@@ -23,6 +23,7 @@ from gateway.adapters.base import (
     ErpShipment,
     ErpShipmentLine,
 )
+from gateway.adapters.prices import unit_price
 from gateway.adapters.sap.odata import (
     SapAnswerError,
     amount_of,
@@ -231,7 +232,7 @@ def _line_of(item: Mapping[str, Any], maps: SapMaps) -> ErpLine:
         sku=maps.sku_by_material.get(material, material),
         quantity=quantity,
         # No release has the item's net price (NetPriceAmount): net value over quantity.
-        unit_price=(amount / quantity).quantize(_CENT) if quantity else amount,
+        unit_price=unit_price(amount / quantity, _CENT) if quantity else amount,
         amount=amount,
     )
 

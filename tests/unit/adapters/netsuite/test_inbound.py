@@ -95,6 +95,29 @@ def test_a_sales_order_reads_back_with_exact_decimal_amounts_and_canonical_skus(
 
 
 @pytest.mark.parametrize(
+    ("rate", "amount", "price"),
+    [
+        (0.1234, 123.4, "0.1234"),  # the four decimals a request may carry: kept
+        (0.123, 123, "0.123"),
+        (0.12345, 123.45, "0.1235"),  # more than the API has: rounded to its four
+        (149, 149000, "149.00"),  # never fewer than the currency's cents
+    ],
+)
+def test_a_line_rate_reads_back_with_its_own_decimals_not_rounded_to_cents(
+    maps: NetSuiteMaps, rate: float, amount: float, price: str
+) -> None:
+    line = {"item": {"id": "1001"}, "quantity": 1000, "rate": rate, "amount": amount}
+    record = order_document(subtotal=amount, item={"items": [line]})
+
+    [read] = erp_sales_order(record, maps, SalesOrderStatus.ACCEPTED, None).lines
+
+    assert (format(read.unit_price, "f"), read.amount) == (
+        price,
+        Decimal(str(amount)).quantize(Decimal("0.01")),
+    )
+
+
+@pytest.mark.parametrize(
     ("order_status", "hold", "shipments", "invoices", "expected"),
     [
         ("B", False, [], [], (SalesOrderStatus.ACCEPTED, None)),

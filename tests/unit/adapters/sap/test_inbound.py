@@ -96,6 +96,26 @@ def test_a_sales_order_reads_with_lines_amounts_and_references() -> None:
     assert open_items(so_entity()) == ["10"]
 
 
+@pytest.mark.parametrize(
+    ("quantity", "net", "price"),
+    [
+        ("1000.000", "123.40", "0.1234"),  # 0.1234 each: kept, not read back as 0.12
+        ("3.000", "0.37", "0.1233"),  # SAP's net value is in cents: to the API's four decimals
+        ("2.000", "298.00", "149.00"),
+    ],
+)
+def test_a_unit_price_is_read_to_the_four_decimals_the_api_takes_not_to_cents(
+    quantity: str, net: str, price: str
+) -> None:
+    item = {**so_entity()["to_Item"]["results"][0], "RequestedQuantity": quantity}
+    item["NetAmount"] = net
+    entity = so_entity(TotalNetAmount=net, to_Item={"results": [item]})
+
+    [line] = sales_order_from_sap(entity, MAPS).lines
+
+    assert (format(line.unit_price, "f"), line.amount) == (price, Decimal(net))
+
+
 def test_a_newer_releases_item_tax_amount_is_read_where_it_comes() -> None:
     entity = so_entity()
     entity["to_Item"]["results"][0] = {
