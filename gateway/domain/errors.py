@@ -184,6 +184,13 @@ class GatewayError(Exception):
         return body
 
 
+@dataclass
+class RefusedBeforeSending(GatewayError):
+    """A refusal an adapter makes itself, before it sends the ERP anything: a SKU, legal entity,
+    currency or payment term its value maps do not know, an amount the ERP's API cannot carry.
+    The same problem for the client; but the ERP said nothing, so no sign of its health."""
+
+
 # 409 and 429 are not technical faults, yet the same request may be sent again unchanged.
 _RETRY_UNCHANGED = frozenset({Code.IDEMPOTENCY_IN_PROGRESS, Code.RATE_LIMITED})
 

@@ -111,8 +111,8 @@ class CircuitBreaker:
                 self._open()
 
     def abandoned(self, trial: bool) -> None:
-        """The call ended with no verdict on the ERP (the client left): a trial frees its place
-        for the next request to be the trial."""
+        """The call ended with no verdict on the ERP (the client left, or the adapter refused
+        before sending anything): a trial frees its place for the next request to be the trial."""
         if trial:
             self._trial = False
 

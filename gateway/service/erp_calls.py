@@ -14,7 +14,13 @@ from dataclasses import dataclass, replace
 from typing import Any, Protocol, TypeVar, cast
 
 from gateway.adapters.base import CallContext, ErpAdapter
-from gateway.domain.errors import Code, ErpFailure, GatewayError, GatewayReferenceTaken
+from gateway.domain.errors import (
+    Code,
+    ErpFailure,
+    GatewayError,
+    GatewayReferenceTaken,
+    RefusedBeforeSending,
+)
 from gateway.observability.metrics import ERP_CALL_SECONDS_BY
 from gateway.observability.spans import Telemetry, erp_span
 from gateway.pipeline.context import RequestContext
@@ -94,6 +100,12 @@ class ErpCalls:
         except ErpFailure as failure:
             binding.breaker.failed(trial)
             outcome = failure.code.value.removeprefix("erp_")
+            raise
+        except RefusedBeforeSending:
+            # The adapter refused before sending anything: the ERP said nothing of its health,
+            # so a half-open trial is not closed by it, nor a run of failures reset.
+            binding.breaker.abandoned(trial)
+            outcome = "rejected"
             raise
         except (GatewayError, GatewayReferenceTaken):
             binding.breaker.succeeded(trial)  # the ERP answered: a refusal is not a failure

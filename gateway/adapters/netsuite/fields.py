@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from gateway.domain.errors import Code, ErpFailure, FieldError, GatewayError
+from gateway.domain.errors import Code, ErpFailure, FieldError, RefusedBeforeSending
 from gateway.domain.models import (
     OrderItem,
 )
@@ -60,7 +60,7 @@ def json_number(value: Decimal, pointer: str) -> float:
     """A Decimal as the JSON number NetSuite expects; refused if a double would change it."""
     as_float = float(value)
     if len(value.as_tuple().digits) > _MAX_JSON_DIGITS or Decimal(repr(as_float)) != value:
-        raise GatewayError(
+        raise RefusedBeforeSending(
             Code.ERP_REJECTED,
             f"{value} has more digits than the ERP keeps.",
             [FieldError(pointer, "Too many digits for the ERP.")],

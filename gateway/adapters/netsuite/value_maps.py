@@ -13,7 +13,7 @@ from typing import Any
 from gateway.adapters.netsuite.fields import ref_id
 from gateway.adapters.value_maps import inverse
 from gateway.config.backends import NetSuiteLegalEntity, NetSuiteValueMaps
-from gateway.domain.errors import Code, FieldError, GatewayError
+from gateway.domain.errors import Code, FieldError, RefusedBeforeSending
 from gateway.domain.models import (
     OrderItem,
 )
@@ -50,7 +50,7 @@ class NetSuiteMaps:
     def legal_entity(self, code: str, pointer: str = "/legal_entity") -> NetSuiteLegalEntity:
         ids = self.legal_entities.get(code)
         if ids is None:
-            raise GatewayError(
+            raise RefusedBeforeSending(
                 Code.ERP_REJECTED,
                 f"Legal entity {code} has no subsidiary in this ERP's configuration.",
                 [FieldError(pointer, "Not set up in the ERP.")],
@@ -60,7 +60,7 @@ class NetSuiteMaps:
     def currency_id(self, code: str, pointer: str = "/currency") -> str:
         currency_id = self.currencies.get(code)
         if currency_id is None:
-            raise GatewayError(
+            raise RefusedBeforeSending(
                 Code.ERP_REJECTED,
                 f"Currency {code} is not set up in this ERP.",
                 [FieldError(pointer, "Currency not set up in the ERP.")],
@@ -71,7 +71,7 @@ class NetSuiteMaps:
         terms_id = self.terms.get(code)
         if terms_id is None:
             known = ", ".join(sorted(self.terms))
-            raise GatewayError(
+            raise RefusedBeforeSending(
                 Code.INVALID_PAYMENT_TERMS,
                 f"Payment terms {code} are not known; use one of {known}.",
                 [FieldError("/payment_terms", f"Unknown payment terms; use one of {known}.")],
@@ -90,7 +90,7 @@ class NetSuiteMaps:
                 skus.append(item.product_id)
         if unknown:
             names = ", ".join(dict.fromkeys(skus))
-            raise GatewayError(Code.UNKNOWN_SKU, f"Unknown product(s): {names}.", unknown)
+            raise RefusedBeforeSending(Code.UNKNOWN_SKU, f"Unknown product(s): {names}.", unknown)
         return [self.items[item.product_id] for item in items]
 
     def currency_code(self, record: Mapping[str, Any], field: str = "currency") -> str | None:

@@ -28,7 +28,7 @@ from gateway.adapters.sap.services import (
 )
 from gateway.adapters.sap.value_maps import SapMaps
 from gateway.config.backends import SapLegalEntity
-from gateway.domain.errors import Code, FieldError, business
+from gateway.domain.errors import Code, FieldError, RefusedBeforeSending
 from gateway.domain.models import (
     Address,
     CustomerCreate,
@@ -41,11 +41,11 @@ def customer_payload(request: CustomerCreate, refs: References, maps: SapMaps) -
     entity = maps.legal_entity(request.legal_entity)
     terms = maps.payment_terms.get(request.payment_terms)
     if terms is None:
-        raise business(
+        raise RefusedBeforeSending(
             Code.INVALID_PAYMENT_TERMS,
             f"Payment terms {request.payment_terms} are not known; use one of "
             f"{', '.join(sorted(maps.payment_terms))}.",
-            FieldError("/payment_terms", f"{request.payment_terms} is not a known payment term."),
+            [FieldError("/payment_terms", f"{request.payment_terms} is not a known payment term.")],
         )
     payload: dict[str, Any] = {
         "BusinessPartnerCategory": ORGANIZATION,
@@ -135,7 +135,7 @@ def sales_order_payload(
     ]
     if unknown:
         skus = ", ".join(sorted({i.product_id for i in items if i.product_id not in maps.skus}))
-        raise business(Code.UNKNOWN_SKU, f"Unknown product: {skus}.", *unknown)
+        raise RefusedBeforeSending(Code.UNKNOWN_SKU, f"Unknown product: {skus}.", unknown)
     payload: dict[str, Any] = {
         "SalesOrderType": entity.sales_order_type,
         "SalesOrganization": entity.sales_organization,

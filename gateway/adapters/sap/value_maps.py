@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from gateway.adapters.value_maps import inverse
 from gateway.config.backends import SapLegalEntity, SapValueMaps
-from gateway.domain.errors import Code, FieldError, business
+from gateway.domain.errors import Code, FieldError, RefusedBeforeSending
 
 
 @dataclass(frozen=True)
@@ -45,9 +45,9 @@ class SapMaps:
     def legal_entity(self, code: str, pointer: str = "/legal_entity") -> SapLegalEntity:
         mapped = self.legal_entities.get(code)
         if mapped is None:
-            raise business(
+            raise RefusedBeforeSending(
                 Code.ERP_REJECTED,
                 f"Legal entity {code} has no company code in the legacy ERP's value maps.",
-                FieldError(pointer, f"{code} is not set up in the legacy ERP."),
+                [FieldError(pointer, f"{code} is not set up in the legacy ERP.")],
             )
         return mapped
