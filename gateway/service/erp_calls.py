@@ -82,6 +82,7 @@ class ErpCalls:
         except ErpFailure:
             ERP_CALL_SECONDS_BY.labels(name, "none", "breaker_open").observe(0.0)
             raise
+        forwarded_before = ctx.forwarded
         if not ctx.forwarded and ctx.claim is not None and ctx.claim.backend is None:
             # From here on the outcome may be the ERP's: a retry under this key reconciles
             # with this ERP first instead of submitting blindly. (A claim admission marked
@@ -103,8 +104,11 @@ class ErpCalls:
             raise
         except RefusedBeforeSending:
             # The adapter refused before sending anything: the ERP said nothing of its health,
-            # so a half-open trial is not closed by it, nor a run of failures reset.
+            # so a half-open trial is not closed by it, nor a run of failures reset. Nor did
+            # the request reach the ERP: a refusal before forwarding is not kept under its key
+            # (the client fixes the SKU and sends it again under the same key).
             binding.breaker.abandoned(trial)
+            ctx.forwarded = forwarded_before
             outcome = "rejected"
             raise
         except (GatewayError, GatewayReferenceTaken):

@@ -131,3 +131,20 @@ async def test_both_adapters_refuse_an_unknown_sku_before_sending_anything(
 
     assert (refused.value.code, refused.value.status) == (Code.UNKNOWN_SKU, 422)
     assert transport.sent == []
+
+
+async def test_a_refusal_before_sending_leaves_the_request_not_forwarded() -> None:
+    # Not forwarded, its refusal is not kept under the Idempotency-Key: the client corrects
+    # the SKU and sends the order again under the same key. An ERP's own refusal is kept.
+    calls = legacy_calls(FakeTransport(), CircuitBreaker("legacy", BreakerPolicy(), Clock()))
+    ctx = request_ctx()
+    with pytest.raises(RefusedBeforeSending):
+        await calls.call(ctx, order_of("NO-SUCH-SKU"))
+    assert ctx.forwarded is False
+
+    answered = FakeTransport([csrf_answer(), json_response(400, SAP_UNKNOWN_MATERIAL)])
+    calls = legacy_calls(answered, CircuitBreaker("legacy", BreakerPolicy(), Clock()))
+    ctx = request_ctx()
+    with pytest.raises(GatewayError):
+        await calls.call(ctx, order_of("WIDGET-1"))
+    assert ctx.forwarded is True
