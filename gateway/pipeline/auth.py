@@ -60,6 +60,22 @@ def _no_credentials() -> GatewayError:
     )
 
 
+def token_scopes(claims: Mapping[str, object]) -> frozenset[str] | None:
+    """The scopes a token names (`scope`, else `scp`: a space-separated string or a list of
+    strings), or None when it carries neither claim. A present claim, even an empty one, is
+    what the token grants: reading an empty claim as "no claim" would give it every scope of
+    its client."""
+    name = "scope" if "scope" in claims else "scp"
+    if name not in claims:
+        return None
+    raw = claims[name]
+    if isinstance(raw, str):
+        return frozenset(raw.split())
+    if isinstance(raw, list) and all(isinstance(scope, str) for scope in raw):
+        return frozenset(raw)
+    raise jwt.InvalidTokenError(f"{name} is neither a string nor a list of strings")
+
+
 @dataclass(frozen=True)
 class IssuerVerifier:
     """One issuer's compiled verification: its key source and the checks PyJWT must make."""
@@ -85,9 +101,7 @@ class IssuerVerifier:
         client_id = claims.get(cfg.client_claim)
         if not isinstance(client_id, str) or not client_id:
             raise jwt.InvalidTokenError("no client claim")
-        raw_scopes = claims.get("scope", claims.get("scp", ""))
-        scopes = raw_scopes.split() if isinstance(raw_scopes, str) else list(raw_scopes)
-        principal = Principal(client_id, str(claims["sub"]), cfg.issuer, frozenset(scopes))
+        principal = Principal(client_id, str(claims["sub"]), cfg.issuer, token_scopes(claims))
         return principal, float(claims["exp"])
 
 

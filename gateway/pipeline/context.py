@@ -25,12 +25,13 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Principal:
-    """The authenticated caller: its client id, the token's subject and its scopes."""
+    """The authenticated caller: its client id, the token's subject and its scopes (None: the
+    token carries no scope claim, so its client's scopes in clients.yaml apply)."""
 
     client_id: str
     subject: str
     issuer: str
-    scopes: frozenset[str]
+    scopes: frozenset[str] | None
 
 
 @dataclass(frozen=True)

@@ -62,12 +62,16 @@ def registered(entitlements: Mapping[str, Entitlement], principal: Principal) ->
 
 
 def grants(principal: Principal, entitlement: Entitlement, scope: str) -> bool:
-    """Whether both the client's policy and (when it carries scopes) its token grant `scope`."""
-    return scope in entitlement.scopes and (not principal.scopes or scope in principal.scopes)
+    """Whether both the client's policy and (when it has a scope claim) its token grant `scope`.
+
+    A token with an empty scope claim grants nothing; only a token without one defers to the
+    policy."""
+    token_grants = principal.scopes is None or scope in principal.scopes
+    return scope in entitlement.scopes and token_grants
 
 
 def require_scope(principal: Principal, entitlement: Entitlement, scope: str) -> None:
-    """403 unless both the client's policy and (when it carries scopes) its token grant `scope`."""
+    """403 unless both the client's policy and (when it has a scope claim) its token grant it."""
     if not grants(principal, entitlement, scope):
         raise insufficient_scope(scope)
 

@@ -128,6 +128,28 @@ async def test_an_admin_token_narrowed_to_other_scopes_is_refused(store: Store) 
         assert response.status_code == 403
 
 
+@pytest.mark.parametrize("scope", ["", " "])
+async def test_an_admin_token_with_an_empty_scope_claim_is_refused(
+    store: Store, scope: str
+) -> None:
+    async with in_process_gateway(store) as gw:
+        empty = token_for("ops-admin", scope=scope)
+        async with gw.client("ops-admin") as ops:
+            response = await ops.get("/admin/config", headers={"Authorization": f"Bearer {empty}"})
+        assert response.status_code == 403
+        assert 'error="insufficient_scope"' in response.headers["www-authenticate"]
+
+
+async def test_a_token_without_a_scope_claim_gets_its_clients_scopes(store: Store) -> None:
+    async with in_process_gateway(store) as gw:
+        unscoped = token_for("ops-admin")
+        async with gw.client("ops-admin") as ops:
+            response = await ops.get(
+                "/admin/config", headers={"Authorization": f"Bearer {unscoped}"}
+            )
+        assert response.status_code == 200
+
+
 ORDERS_ONLY = """
   - id: crm-orders
     scopes: [sales_orders:read]

@@ -194,6 +194,56 @@ async def test_a_valid_token_of_each_issuer_is_accepted(
     assert principal.scopes == {"customers:read"}
 
 
+TWO_SCOPES = {"customers:read", "invoices:read"}
+
+
+@pytest.mark.parametrize(
+    ("claims", "scopes"),
+    [
+        ({"scope": ""}, set()),
+        ({"scope": " "}, set()),
+        ({"scope": None, "scp": []}, set()),
+        ({"scope": None, "scp": ["customers:read", "invoices:read"]}, TWO_SCOPES),
+        ({"scope": None, "scp": "customers:read invoices:read"}, TWO_SCOPES),
+        ({"scope": "customers:read  invoices:read"}, TWO_SCOPES),
+    ],
+)
+async def test_a_present_scope_claim_grants_only_the_scopes_it_names(
+    authenticator: Authenticator, claims: dict[str, Any], scopes: set[str]
+) -> None:
+    principal = await authenticator.authenticate(f"Bearer {_token('hmac', **claims)}")
+    assert principal.scopes == scopes
+
+
+async def test_a_token_without_a_scope_claim_leaves_the_scopes_to_the_client_policy(
+    authenticator: Authenticator,
+) -> None:
+    principal = await authenticator.authenticate(f"Bearer {_token('hmac', scope=None)}")
+    assert principal.scopes is None
+
+
+@pytest.mark.parametrize(
+    "claims",
+    [
+        {"scope": 7},
+        {"scope": ["customers:read", None]},
+        {"scope": None, "scp": ["customers:read", 1]},
+        {"scope": None, "scp": {"customers:read": True}},
+        {"scope": None, "scp": True},
+    ],
+)
+async def test_a_scope_claim_neither_a_string_nor_a_list_of_strings_is_the_generic_401(
+    authenticator: Authenticator, claims: dict[str, Any]
+) -> None:
+    error = await _rejection(authenticator, _token("hmac", **claims))
+    reference = await _rejection(authenticator, "garbage")
+    assert (error.code, error.detail, error.headers) == (
+        reference.code,
+        reference.detail,
+        reference.headers,
+    )
+
+
 @pytest.mark.parametrize("family", list(SIGNERS))
 @pytest.mark.parametrize("attack", list(ATTACKS))
 async def test_each_attack_is_the_same_generic_401(
