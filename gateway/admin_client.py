@@ -15,8 +15,9 @@ import httpx
 
 from gateway.config.issues import ConfigError
 from gateway.config.loader import load_config
-from gateway.demo import ADMIN_CLIENT, DEMO_SECRET_ENV, DEV_DEMO_SECRET, demo_issuer, mint_token
+from gateway.demo import ADMIN_CLIENT, DEMO_SECRET_ENV, demo_issuer, mint_token
 from gateway.domain.operations import ADMIN_SCOPE
+from gateway.pipeline.auth import DEV_DEMO_SECRET
 
 ADMIN_TOKEN_ENV = "GATEWAY_ADMIN_TOKEN"
 DEFAULT_URL = "http://127.0.0.1:8080"

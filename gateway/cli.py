@@ -41,7 +41,6 @@ from gateway.config.schemas import schema_documents
 from gateway.demo import (
     ALL_SCOPES,
     DEMO_SECRET_ENV,
-    DEV_DEMO_SECRET,
     SIMULATOR_CREDENTIALS,
     connect_notifications,
     demo_environment,
@@ -53,6 +52,7 @@ from gateway.observability.logging import configure_logging
 from gateway.observability.metrics import MULTIPROC_DIR_ENV
 from gateway.observability.spans import telemetry_from_env
 from gateway.ops.xref_exchange import IMPORT_COLUMNS
+from gateway.pipeline.auth import DEV_DEMO_SECRET, build_authenticator
 from gateway.routing.explain import explain
 from gateway.routing.plan import plan
 from gateway.routing.rules import compile_routes
@@ -450,6 +450,14 @@ def _require_credentials(config: GatewayConfig, env: Mapping[str, str]) -> None:
         raise CommandError(f"ERP credentials unusable: {'; '.join(unusable)}.")
 
 
+def _require_safe_secrets(config: GatewayConfig, env: Mapping[str, str]) -> None:
+    """No issuer whose HMAC secret anyone could know or guess, said before any worker starts."""
+    try:
+        build_authenticator(config.auth, config.config_dir, env)
+    except ConfigError as exc:
+        raise CommandError("\n".join(str(issue) for issue in exc.issues)) from None
+
+
 DOCTOR_TIMEOUT_S = 30.0  # for every check of one backend
 
 
@@ -511,6 +519,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         )
     config = _load(_config_dir(None))  # fail fast, with file and line, before forking workers
     _require_credentials(config, os.environ)
+    _require_safe_secrets(config, os.environ)
     try:
         store = store_description(redis_url)
     except ValueError as exc:
@@ -585,7 +594,7 @@ async def _serve_demo(args: argparse.Namespace, sockets: Mapping[str, socket.soc
     store = open_store(os.environ.get(REDIS_URL_ENV))
     limits = _limits(args)
     gateway_app = build_app(
-        build_runtime(config, store),
+        build_runtime(config, store, demo=True),
         config_dir=config_dir,
         telemetry=telemetry_from_env(os.environ),
         body_timeout_s=limits.body_timeout_s,

@@ -1,6 +1,7 @@
 """The demo set-up: the dev-only issuer secret, simulator credentials, tokens and the curl tour.
 
-Not for production: `gateway serve` trusts the demo issuer only when GATEWAY_DEMO_SECRET is set.
+Not for production: `gateway serve` trusts the demo issuer only when GATEWAY_DEMO_SECRET is set,
+and never with the dev secret (defined beside that check, in `gateway.pipeline.auth`).
 """
 
 from __future__ import annotations
@@ -15,9 +16,8 @@ from gateway.api.dashboard import DASHBOARD_PATH
 from gateway.config.auth import AuthPolicy, IssuerConfig
 from gateway.config.loader import GatewayConfig
 from gateway.domain.operations import KNOWN_SCOPES
+from gateway.pipeline.auth import DEV_DEMO_SECRET
 
-# Published in this repository, so never trusted by `gateway serve` unless set explicitly.
-DEV_DEMO_SECRET = "INSECURE-dev-only-demo-secret-published-in-the-repo"
 DEMO_SECRET_ENV = "GATEWAY_DEMO_SECRET"
 ADMIN_CLIENT = "ops-admin"  # the demo's operator client (policies/clients.yaml)
 

@@ -53,6 +53,7 @@ class Runtime:
     audit: AuditTrail
     releases: PendingReleases
     request_timeout_s: float = DEFAULT_REQUEST_TIMEOUT_S
+    demo: bool = False  # `gateway demo`: the demo issuer may sign with the published dev secret
 
     def timeouts(self) -> dict[str, float]:
         """Each backend's `timeout_s`, by name."""
@@ -118,14 +119,20 @@ def build_runtime(
     env: Mapping[str, str] | None = None,
     adapters: Mapping[str, ErpAdapter] | None = None,
     previous: Runtime | None = None,
+    demo: bool = False,
 ) -> Runtime:
     """Compile a loaded configuration into the request path's runtime.
 
     `adapters` reuses live adapters by backend name (a reload keeps warm ERP connections);
     `previous` hands over what lives as long as the process: the circuit breakers, the journal,
-    the audit trail (their settings updated from `config`) and the pending releases.
+    the audit trail (their settings updated from `config`), the pending releases and whether
+    this is `gateway demo` (`demo`: trusts the published dev secret; nothing else does).
+    `ConfigError` when an issuer's HMAC secret is unsafe.
     """
     env = os.environ if env is None else env
+    demo = previous.demo if previous is not None else demo
+    # First: a refused secret must leave the running runtime as it was and open no ERP pool.
+    authenticator = build_authenticator(config.auth, config.config_dir, env, demo)
     if previous is not None:
         breakers, journal, audit = previous.breakers, previous.journal, previous.audit
         releases = previous.releases
@@ -147,7 +154,7 @@ def build_runtime(
     return Runtime(
         config=config,
         routing=compile_routes(config.routes),
-        authenticator=build_authenticator(config.auth, config.config_dir, env),
+        authenticator=authenticator,
         entitlements=compile_entitlements(config.clients),
         versions=compile_versions(config.api_versions, config.clients),
         rate_limits=config.rate_limits,
@@ -159,6 +166,7 @@ def build_runtime(
         journal=journal,
         audit=audit,
         releases=releases,
+        demo=demo,
     )
 
 

@@ -19,12 +19,18 @@ from starlette.datastructures import Headers
 from starlette.responses import Response
 
 from gateway.config.auth import AuthPolicy, IssuerConfig
+from gateway.config.issues import AUTH_FILE, ConfigError, ConfigIssue
 from gateway.domain.errors import Code, GatewayError
 from gateway.pipeline.chain import Handler
 from gateway.pipeline.context import Principal, RequestContext
 from gateway.pipeline.keys import JwksKeys, KeySource, StaticKey
 
 MAX_TOKEN_BYTES = 8192
+# The demo issuer's dev-only secret. Published in this repository, so only `gateway demo` trusts
+# it: anyone could mint tokens with it.
+DEV_DEMO_SECRET = "INSECURE-dev-only-demo-secret-published-in-the-repo"
+# RFC 7518 3.2: an HMAC key at least as long as the hash's output, or it can be guessed.
+MIN_HMAC_SECRET_BYTES = {"HS256": 32, "HS384": 48, "HS512": 64}
 _CACHE_SIZE = 10_000
 _REQUIRED_CLAIMS = ["exp", "iat", "iss", "aud", "sub"]
 _INVALID = "The access token is missing, malformed, expired or not issued for this gateway."
@@ -105,11 +111,45 @@ class IssuerVerifier:
         return principal, float(claims["exp"])
 
 
-def key_source(config: IssuerConfig, base_dir: Path, env: Mapping[str, str]) -> KeySource | None:
-    """Where an issuer's keys come from, or None when its secret is not configured."""
+def _unsafe_secret(config: IssuerConfig, secret: bytes, trust_dev_secret: bool) -> str | None:
+    """Why anyone could mint tokens with this HMAC secret and what to do, or None."""
+    variable = config.secret_env
+    if secret == DEV_DEMO_SECRET.encode("utf-8") and not trust_dev_secret:
+        return (
+            f"issuer {config.name}: {variable} holds the dev-only demo secret published in this "
+            "repository; set a secret of your own (`openssl rand -hex 32`), or unset it to turn "
+            "the issuer off"
+        )
+    needed = max(MIN_HMAC_SECRET_BYTES[alg] for alg in config.algorithms)
+    if len(secret) < needed:
+        return (
+            f"issuer {config.name}: {variable} is {len(secret)} bytes, but "
+            f"{', '.join(config.algorithms)} needs at least {needed} (RFC 7518 3.2); set a "
+            f"longer one (`openssl rand -hex {needed}`)"
+        )
+    return None
+
+
+def key_source(
+    config: IssuerConfig,
+    base_dir: Path,
+    env: Mapping[str, str],
+    trust_dev_secret: bool = False,
+) -> KeySource | None:
+    """Where an issuer's keys come from, or None when its secret is not configured.
+
+    An HMAC secret anyone could know (the published dev secret, unless `trust_dev_secret`: only
+    `gateway demo` says so) or guess (shorter than its hash) is a `ConfigError`, never trusted.
+    """
     if config.secret_env:
-        secret = env.get(config.secret_env)
-        return StaticKey(secret.encode("utf-8")) if secret else None
+        value = env.get(config.secret_env)
+        if not value:
+            return None
+        secret = value.encode("utf-8")
+        unsafe = _unsafe_secret(config, secret, trust_dev_secret)
+        if unsafe is not None:
+            raise ConfigError([ConfigIssue(AUTH_FILE, None, unsafe)])
+        return StaticKey(secret)
     if config.public_key_file:
         path = Path(config.public_key_file)
         pem = (path if path.is_absolute() else base_dir / path).read_bytes()
@@ -169,12 +209,13 @@ class Authenticator:
 
 
 def build_authenticator(
-    policy: AuthPolicy, base_dir: Path, env: Mapping[str, str]
+    policy: AuthPolicy, base_dir: Path, env: Mapping[str, str], trust_dev_secret: bool = False
 ) -> Authenticator:
-    """Verifiers for every issuer whose key is available (the demo issuer only with its secret)."""
+    """Verifiers for every issuer whose key is available (the demo issuer only with its secret);
+    `ConfigError` when an HMAC secret is unsafe (see `key_source`)."""
     verifiers: dict[str, IssuerVerifier] = {}
     for issuer in policy.issuers:
-        source = key_source(issuer, base_dir, env)
+        source = key_source(issuer, base_dir, env, trust_dev_secret)
         if source is not None:
             verifiers[issuer.issuer] = IssuerVerifier(issuer, source)
     return Authenticator(verifiers)

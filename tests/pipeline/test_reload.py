@@ -67,6 +67,20 @@ async def test_a_broken_policy_file_is_refused_and_the_running_policies_stay(
         assert not await _emea_can_see_de01(emea, customer["id"])  # new policies now apply
 
 
+async def test_a_policy_whose_hmac_secret_is_too_short_for_it_is_refused_and_the_old_one_stays(
+    store: Store, config_dir: Path
+) -> None:
+    async with in_process_gateway(store, config_dir) as gw, gw.client("ops-admin") as ops:
+        auth = config_dir / "policies" / "auth.yaml"
+        auth.write_text(auth.read_text().replace("algorithms: [HS256]", "algorithms: [HS512]"))
+        refused = await ops.post("/admin/config/reload")
+        assert refused.status_code == 400
+        (issue,) = refused.json()["issues"]
+        assert issue["file"] == "policies/auth.yaml"
+        assert "GATEWAY_DEMO_SECRET" in issue["message"] and "at least 64" in issue["message"]
+        assert (await ops.get("/admin/config")).status_code == 200  # HS256 tokens still pass
+
+
 async def test_a_changed_file_is_picked_up_by_the_watcher(
     store: Store, config_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -22,8 +22,14 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from gateway.config.auth import AuthPolicy
+from gateway.config.issues import ConfigError
 from gateway.domain.errors import Code, GatewayError
-from gateway.pipeline.auth import Authenticator, IssuerVerifier, build_authenticator
+from gateway.pipeline.auth import (
+    DEV_DEMO_SECRET,
+    Authenticator,
+    IssuerVerifier,
+    build_authenticator,
+)
 from gateway.pipeline.keys import UNKNOWN_KID_COOLDOWN_S, JwksKeys
 from tests.servers import serve_app
 
@@ -284,6 +290,46 @@ async def test_an_issuer_whose_secret_is_unset_is_off(policy: AuthPolicy) -> Non
     authenticator = build_authenticator(policy, Path("."), {})
     assert HMAC_ISS not in authenticator.issuers
     await _rejection(authenticator, _token("hmac"))
+
+
+def _hmac_policy(algorithm: str) -> AuthPolicy:
+    issuer = {
+        "name": "hmac",
+        "issuer": HMAC_ISS,
+        "audiences": [AUDIENCE],
+        "algorithms": [algorithm],
+        "secret_env": "TEST_SECRET",
+    }
+    return AuthPolicy.model_validate({"issuers": [issuer]})  # fmt: skip
+
+
+def test_an_hmac_issuer_with_the_demo_secret_published_in_the_repo_is_refused() -> None:
+    with pytest.raises(ConfigError) as info:
+        build_authenticator(_hmac_policy("HS256"), Path("."), {"TEST_SECRET": DEV_DEMO_SECRET})
+    (issue,) = info.value.issues
+    assert issue.file == "policies/auth.yaml"
+    assert "TEST_SECRET" in issue.message and "published" in issue.message
+
+
+@pytest.mark.parametrize(("algorithm", "needed"), [("HS256", 32), ("HS384", 48), ("HS512", 64)])
+async def test_an_hmac_secret_shorter_than_its_hash_is_refused(algorithm: str, needed: int) -> None:
+    with pytest.raises(ConfigError) as info:
+        build_authenticator(_hmac_policy(algorithm), Path("."), {"TEST_SECRET": "k" * (needed - 1)})
+    (issue,) = info.value.issues
+    assert "TEST_SECRET" in issue.message and f"at least {needed}" in issue.message
+    long_enough = "k" * needed
+    authenticator = build_authenticator(
+        _hmac_policy(algorithm), Path("."), {"TEST_SECRET": long_enough}
+    )
+    token = jwt.encode(_claims(HMAC_ISS), long_enough, algorithm=algorithm)
+    assert (await authenticator.authenticate(f"Bearer {token}")).client_id == "crm-demo"
+
+
+async def test_only_the_demo_trusts_the_published_dev_secret() -> None:
+    env = {"TEST_SECRET": DEV_DEMO_SECRET}
+    demo = build_authenticator(_hmac_policy("HS256"), Path("."), env, trust_dev_secret=True)
+    token = jwt.encode(_claims(HMAC_ISS), DEV_DEMO_SECRET, algorithm="HS256")
+    assert (await demo.authenticate(f"Bearer {token}")).client_id == "crm-demo"
 
 
 class _FakeFetch:

@@ -12,12 +12,14 @@ from pathlib import Path
 
 import httpx
 import jwt
+import pytest
 
 from gateway.cli import SIMULATOR_KEEPALIVE_S
 from gateway.config.backends import PoolConfig
 from gateway.config.loader import load_config
 from gateway.config.schemas import schema_documents
 from gateway.demo import SIMULATOR_CREDENTIALS
+from gateway.pipeline.auth import DEV_DEMO_SECRET
 from tests.servers import PYTHON, free_port, run_cli, run_process
 
 REPO = Path(__file__).resolve().parents[2]
@@ -136,6 +138,15 @@ def test_serve_with_a_private_key_that_is_no_key_names_its_variable_in_one_line(
     result = _gateway("serve", "--config-dir", str(REPO), env=_env(**credentials))
     lines = _short_failure(result)
     assert "CLOUD_ERP_PRIVATE_KEY" in lines[0] and "no usable private key" in lines[0]
+
+
+@pytest.mark.parametrize("secret", [DEV_DEMO_SECRET, "short-secret"])
+def test_serve_refuses_a_demo_secret_anyone_could_know_or_guess_in_one_line(secret: str) -> None:
+    result = _gateway(
+        "serve", "--config-dir", str(REPO), env=_env(GATEWAY_DEMO_SECRET=secret, **PRESENT)
+    )
+    lines = _short_failure(result)
+    assert "GATEWAY_DEMO_SECRET" in lines[0] and "openssl rand -hex 32" in lines[0]
 
 
 def test_serve_on_a_busy_port_says_so_and_how_to_choose_another() -> None:
