@@ -9,6 +9,7 @@ Not the domain API: these change or show the gateway itself. Not the work behind
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated, Any
@@ -18,8 +19,15 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from gateway.api.problems import problem_response
-from gateway.domain.errors import Code, FieldError, GatewayError, not_found
+from gateway.api.problems import internal_error, problem_response
+from gateway.domain.errors import (
+    CLIENT_CLOSED_REQUEST,
+    ClientAborted,
+    Code,
+    FieldError,
+    GatewayError,
+    not_found,
+)
 from gateway.domain.models import LegalEntityCode, Strict
 from gateway.domain.operations import ADMIN_SCOPE, Kind
 from gateway.observability.trace_context import CORRELATION_HEADER, correlation_id_from
@@ -33,6 +41,7 @@ from gateway.routing.explain import explain
 from gateway.routing.shadow_report import shadow_report
 from gateway.runtime import Runtime
 
+log = logging.getLogger("gateway.admin")
 AdminHandler = Callable[[Request], Awaitable[Response]]
 CSV = "text/csv; charset=utf-8"
 MAX_IMPORT_BYTES = 64 * 1024 * 1024  # a CSV of several hundred thousand mappings
@@ -40,7 +49,8 @@ MAX_IMPORT_BYTES = 64 * 1024 * 1024  # a CSV of several hundred thousand mapping
 
 def admin_endpoint(handler: AdminHandler, current: Callable[[], Runtime]) -> AdminHandler:
     """`handler` for callers with the `gateway:admin` scope only (the caller's client id is in
-    `request.state.actor`, for the audit trail), its problems rendered."""
+    `request.state.actor`, for the audit trail), its problems rendered; anything else it raises
+    is logged and answered as the gateway's 500 problem, as on the domain API."""
 
     async def endpoint(request: Request) -> Response:
         correlation_id = correlation_id_from(request.headers.get(CORRELATION_HEADER))
@@ -52,6 +62,14 @@ def admin_endpoint(handler: AdminHandler, current: Callable[[], Runtime]) -> Adm
             response = await handler(request)
         except GatewayError as error:
             response = problem_response(error, correlation_id, request.url.path)
+        except ClientAborted:  # nobody is left to answer; the client's doing, not a fault
+            response = Response(status_code=CLIENT_CLOSED_REQUEST)
+        except Exception:
+            log.exception(
+                "unhandled error",
+                extra={"correlation_id": correlation_id, "path": request.url.path},
+            )
+            response = problem_response(internal_error(), correlation_id, request.url.path)
         response.headers[CORRELATION_HEADER] = correlation_id
         return response
 

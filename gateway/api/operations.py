@@ -19,6 +19,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from gateway.api.admin import admin_endpoint
+from gateway.config.operations import MAX_AUDIT_ENTRIES
 from gateway.domain.errors import Code, FieldError, GatewayError, not_found
 from gateway.domain.models import Strict
 from gateway.observability.metrics import business_figures
@@ -51,7 +52,9 @@ class TransactionsQuery(Strict):
 
 class AuditQuery(Strict):
     model_config = Strict.model_config | {"strict": False}
-    start: Annotated[int, Field(ge=0)] = 0
+    # No trail is longer (policies/operations.yaml); the bound also keeps the store's list
+    # indexes in range, so a bad `start` is a 400, not a stream broken after its 200.
+    start: Annotated[int, Field(ge=0, le=MAX_AUDIT_ENTRIES)] = 0
     limit: Annotated[int, Field(ge=1)] | None = None
 
 

@@ -10,6 +10,8 @@ from pydantic import Field
 
 from gateway.config.base import ConfigModel
 
+MAX_AUDIT_ENTRIES = 100_000_000  # the most `audit.max_entries` may keep
+
 
 class JournalPolicy(ConfigModel):
     """`journal:`: the transaction journal's retention in the store."""
@@ -47,7 +49,7 @@ class AuditPolicy(ConfigModel):
         int,
         Field(
             ge=10_000,
-            le=100_000_000,
+            le=MAX_AUDIT_ENTRIES,
             description="Most audit entries kept; beyond it the oldest are trimmed and the "
             "chain is anchored at the first one kept (export and archive before that).",
         ),

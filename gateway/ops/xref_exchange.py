@@ -11,6 +11,7 @@ import io
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from gateway.domain.errors import Code, FieldError, GatewayError
 from gateway.domain.operations import Kind, kind_of_id
 from gateway.store.base import Binding, ErpDocument, Store, XrefRecord
 
@@ -113,16 +114,20 @@ async def import_mappings(
     order, shipment or invoice moves its home there. With `dry_run`, nothing is bound."""
     report = ImportReport()
     reader = csv.DictReader(io.StringIO(text))
-    missing = [c for c in IMPORT_COLUMNS if c not in (reader.fieldnames or ())]
-    if missing:
-        report.errors.append(RowError(first_line, f"missing column(s): {', '.join(missing)}"))
-        return report
     rows: list[_Row] = []
-    for raw in reader:
-        report.rows += 1
-        row = _parsed(first_line - 1 + _starts_on(reader.line_num, raw), raw, backends, report)
-        if row is not None:
-            rows.append(row)
+    try:
+        missing = [c for c in IMPORT_COLUMNS if c not in (reader.fieldnames or ())]
+        if missing:
+            report.errors.append(RowError(first_line, f"missing column(s): {', '.join(missing)}"))
+            return report
+        for raw in reader:
+            report.rows += 1
+            row = _parsed(first_line - 1 + _starts_on(reader.line_num, raw), raw, backends, report)
+            if row is not None:
+                rows.append(row)
+    except csv.Error as exc:  # e.g. a field over the csv module's limit: nothing after it reads
+        # The underlying reader's count: DictReader's own is set only after a row is read.
+        raise _unreadable(first_line + reader.reader.line_num - 1, exc) from None
     rows = await _resolved(store, rows, report)
     report.valid = len(rows)
     report.errors.sort(key=lambda e: e.line)
@@ -147,6 +152,15 @@ def _starts_on(last_line: int, raw: Mapping[str, str | list[str] | None]) -> int
         v for value in raw.values() for v in ([value] if isinstance(value, str) else value or [])
     ]
     return last_line - sum(v.count("\n") for v in values)
+
+
+def _unreadable(line: int, error: csv.Error) -> GatewayError:
+    """The CSV cannot be read past `line`: the whole import is refused, nothing bound."""
+    return GatewayError(
+        Code.VALIDATION_FAILED,
+        f"The CSV cannot be read at line {line}: {error}; nothing was imported.",
+        [FieldError("", f"line {line}: {error}")],
+    )
 
 
 def _parsed(

@@ -11,10 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from gateway.config.rate_limits import BackendBudget
 from gateway.runtime import retry_hooks
 from gateway.store.audit import GENESIS, verify_lines
+from gateway.store.base import Store
 from gateway.store.memory import MemoryStore
 from tests.e2e import payloads
 from tests.harness import REPO, in_process_gateway
@@ -155,3 +157,54 @@ async def test_a_refused_correction_keeps_what_the_journal_knew_and_the_request(
         gw.erps["legacy"].unknown_skus.discard("GADGET-2")
         fixed = await ops.post(f"/admin/transactions/{entry_id}/replay", json={"body": body})
         assert fixed.json()["transaction"]["status"] == "accepted"
+
+
+async def test_an_xref_import_with_a_field_over_the_csv_limit_is_a_400_naming_its_line() -> None:
+    csv_text = (
+        "kind,gateway_id,source_backend,source_erp_id,target_backend,target_erp_id,"
+        "target_document_number\n"
+        "customer,cus_1,,,cloud,1,\n"
+        "customer," + "x" * 200_000 + ",,,cloud,2,\n"
+    )
+    async with in_process_gateway(MemoryStore()) as gw, gw.client("ops-admin") as ops:
+        response = await ops.post(
+            "/admin/xref/import",
+            params={"first_line": "101"},
+            content=csv_text.encode(),
+            headers={"Content-Type": "text/csv"},
+        )
+    assert response.status_code == 400
+    assert response.headers["content-type"] == "application/problem+json"
+    problem = response.json()
+    assert problem["code"] == "validation_failed"
+    assert "line 103" in problem["detail"] and "field limit" in problem["detail"]
+
+
+async def test_an_admin_endpoint_that_fails_unexpectedly_answers_a_problem_with_its_correlation_id(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    store = MemoryStore()
+
+    async def broken() -> None:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(store.shadow, "read", broken)
+    async with in_process_gateway(store) as gw, gw.client("ops-admin") as ops:
+        response = await ops.get("/admin/shadow/report", headers={"X-Correlation-ID": "bug-1"})
+    assert response.status_code == 500
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.headers["x-correlation-id"] == "bug-1"
+    problem = response.json()
+    assert (problem["code"], problem["correlation_id"]) == ("internal_error", "bug-1")
+    assert "a bug" not in response.text
+
+
+async def test_an_audit_listing_from_beyond_any_trail_is_a_400_not_a_broken_stream(
+    store: Store,
+) -> None:
+    async with in_process_gateway(store) as gw, gw.client("ops-admin") as ops:
+        refused = await ops.get("/admin/audit", params={"start": str(10**30)})
+        past_the_end = await ops.get("/admin/audit", params={"start": "99999999"})
+    assert refused.status_code == 400
+    assert refused.json()["errors"][0]["pointer"] == "/start"
+    assert (past_the_end.status_code, past_the_end.text) == (200, "")
