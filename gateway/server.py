@@ -106,9 +106,9 @@ def end_of_head(data: bytes) -> int:
 
 
 class GuardedProtocol(HttpToolsProtocol):
-    """uvicorn's httptools protocol, refusing (with a problem document, then closing) a head
-    that is too slow (408), too large or has too many fields (431), and a connection beyond the
-    worker's limit (503)."""
+    """uvicorn's httptools protocol, refusing (with a problem document, then closing) a request
+    the parser cannot frame (400), a head that is too slow (408), too large or has too many
+    fields (431), and a connection beyond the worker's limit (503)."""
 
     def __init__(self, config: uvicorn.Config, *args: Any, **kwargs: Any) -> None:
         super().__init__(config, *args, **kwargs)
@@ -169,6 +169,19 @@ class GuardedProtocol(HttpToolsProtocol):
         super().on_message_complete()
         self._head.reset()
 
+    def send_400_response(self, msg: str) -> None:
+        # httptools refused the request's framing (both Content-Length and Transfer-Encoding,
+        # two Content-Lengths, a folded header line...): a problem like every other refusal,
+        # not uvicorn's text/plain line.
+        self._refuse(
+            GatewayError(
+                Code.VALIDATION_FAILED,
+                "The request is not well-formed HTTP/1.1 (its framing is ambiguous or its head "
+                "malformed); send each header on one line, and the body's length once: "
+                "Content-Length or Transfer-Encoding, not both.",
+            )
+        )
+
     def _start_head_timer(self) -> None:
         self._stop_head_timer()
         self._head_timer = self.loop.call_later(self._limits.head_timeout_s, self._head_too_slow)
@@ -215,6 +228,7 @@ class GuardedProtocol(HttpToolsProtocol):
 
 
 _REASONS = {
+    400: "Bad Request",
     408: "Request Timeout",
     431: "Request Header Fields Too Large",
     503: "Service Unavailable",

@@ -1,6 +1,7 @@
 """Clients that hold a worker: slow headers or bodies, idle connections, huge or numerous headers,
-too many connections, uploads abandoned half-way. Each is refused in bounded time with a
-problem document and a closed connection, over a real socket to the gateway's own server."""
+too many connections, uploads abandoned half-way; and requests framed so that no one can tell
+where they end. Each is refused in bounded time with a problem document and a closed
+connection, over a real socket to the gateway's own server."""
 
 from __future__ import annotations
 
@@ -274,6 +275,34 @@ def test_an_upload_abandoned_half_way_is_a_brief_499_not_a_server_error(
     assert not [r for r in records.records if r.levelno >= logging.ERROR or r.exc_info]
     (aborted,) = [e for e in access_lines.entries if e.get("status") == 499]
     assert aborted["logger"] == "gateway.access"
+
+
+MALFORMED_FRAMING = {
+    "Content-Length and Transfer-Encoding": b"Content-Length: 5\r\nTransfer-Encoding: chunked\r\n",
+    "two Content-Lengths": b"Content-Length: 5\r\nContent-Length: 6\r\n",
+    "a folded header line": b"X-Folded: a\r\n  b\r\nContent-Length: 5\r\n",
+}
+
+
+@pytest.mark.parametrize("framing", list(MALFORMED_FRAMING))
+def test_a_request_with_malformed_framing_is_a_400_problem_and_the_connection_closed(
+    gateway: tuple[str, int], framing: str
+) -> None:
+    with _connect(gateway) as sock:
+        sock.sendall(
+            b"POST /v1/quotes/validate HTTP/1.1\r\nHost: gateway.test\r\n"
+            b"Content-Type: application/json\r\n" + MALFORMED_FRAMING[framing] + b"\r\n0\r\n\r\n"
+        )
+        raw, took = _read_until_closed(sock)
+    status, headers, problem = _problem(raw)
+    assert (status, headers["content-type"], headers["connection"]) == (
+        400,
+        "application/problem+json",
+        "close",
+    )
+    assert problem["code"] == "validation_failed"
+    assert problem["correlation_id"] == headers["x-correlation-id"]
+    assert took < DEADLINE_S
 
 
 def test_a_pipelined_requests_body_is_not_counted_as_its_head(gateway: tuple[str, int]) -> None:
