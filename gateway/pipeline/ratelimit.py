@@ -8,6 +8,7 @@ the Store, which runs the GCRA arithmetic (`gateway.store.gcra`). The policy fil
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 from gateway.config.rate_limits import BackendBudget, TierConfig
 from gateway.domain.errors import QUOTA_EXCEEDED_TYPE, Code, GatewayError
@@ -54,14 +55,21 @@ def erp_slot(backend: str, budget: BackendBudget, timeout_s: float) -> SlotReque
 
 
 async def take_erp_budget(
-    store: Store, backend: str, budget: BackendBudget, timeout_s: float
+    store: Store, backend: str, budget: BackendBudget, timeout_s: float, *, reserve: float = 0.0
 ) -> tuple[SlotRequest | None, RateDecision]:
     """One request's worth of an ERP's budget for work no client request admits (migration
     jobs, shadow samples), in one round trip: the slot held when the rate and a slot were both
     had (give it back with `Store.settle`), else None, with what was taken given back; and the
-    rate's decision (its `retry_after_s`)."""
+    rate's decision (its `retry_after_s`). With a `reserve` (a share of the budget), the work
+    is admitted only while that share of the burst and of the slots stays free for clients:
+    the clients' own bucket and slots, asked against a smaller burst and limit."""
     bucket = erp_requests(backend, budget)
     slot = erp_slot(backend, budget, timeout_s)
+    if reserve > 0:  # at least one of each kept free
+        bucket = replace(bucket, burst=bucket.burst - math.ceil(bucket.burst * reserve))
+        slot = replace(slot, limit=slot.limit - math.ceil(slot.limit * reserve))
+    if bucket.burst < 1 or slot.limit < 1:  # the whole budget is the clients'
+        return None, RateDecision(False, 0, 1.0 / budget.max_rps, 0.0)
     admission = await store.admit([bucket], slot, None)
     rate = admission.rates[0]
     if rate.allowed and admission.slot_taken:

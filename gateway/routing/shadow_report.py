@@ -19,9 +19,10 @@ NOT_COMPARABLE = "not_comparable"  # the record is present in one ERP only
 SKIPPED = "skipped"  # not sent: the concurrency cap or the shadow backend's budget was full
 FAILED = "failed"  # the shadow call failed or timed out (an ERP fault, not a difference)
 NOISE_CHECKS = "noise_checks"  # samples whose primary was called twice
+NOISE_SKIPPED = "noise_skipped"  # noise checks not made: the primary's budget was the clients'
 SIGNATURE = "sig:"  # + the sorted fields that differed in one comparable sample
 NOISE = "noise:"  # + a field that differed between two calls to the primary
-COUNTERS = (SAMPLES, COMPARABLE, NOT_COMPARABLE, SKIPPED, FAILED, NOISE_CHECKS)
+COUNTERS = (SAMPLES, COMPARABLE, NOT_COMPARABLE, SKIPPED, FAILED, NOISE_CHECKS, NOISE_SKIPPED)
 TOP_FIELDS = 10
 EXAMPLES_PER_FIELD = 3
 SCOPE_SEPARATOR = "|"
@@ -58,6 +59,7 @@ class ScopeReport:
     failed: int
     matches: int
     noise_checks: int
+    noise_skipped: int
     differences: tuple[FieldCount, ...]
     noise: tuple[FieldCount, ...]
 
@@ -77,6 +79,7 @@ class ScopeReport:
             "matches": self.matches,
             "match_rate": self.match_rate,
             "noise_checks": self.noise_checks,
+            "noise_skipped": self.noise_skipped,
             "differences": [f.to_json() for f in self.differences],
             "noise": [f.to_json() for f in self.noise],
         }
@@ -117,6 +120,7 @@ def scope_report(
         failed=counts.get(FAILED, 0),
         matches=matches,
         noise_checks=counts.get(NOISE_CHECKS, 0),
+        noise_skipped=counts.get(NOISE_SKIPPED, 0),
         differences=tuple(FieldCount(f, n, tuple(pairs.get(f, ()))) for f, n in top),
         noise=tuple(
             FieldCount(f, n) for f, n in sorted(noise.items(), key=lambda i: (-i[1], i[0]))
@@ -165,6 +169,8 @@ def report_text(scopes: Sequence[Mapping[str, Any]]) -> str:
             for e in d["examples"]:
                 lines.append(f"           primary {e['primary']!r}  shadow {e['shadow']!r}")
         noise = ", ".join(f"{n['field']} ({n['count']})" for n in s["noise"])
-        if noise:
-            lines.append(f"  noise    {noise} (in {s['noise_checks']} noise checks)")
+        skipped = s.get("noise_skipped", 0)
+        checks = f"{s['noise_checks']} noise checks" + (f", {skipped} skipped" if skipped else "")
+        if noise or skipped:
+            lines.append(f"  noise    {noise or 'none'} (in {checks})")
     return "\n".join(lines)

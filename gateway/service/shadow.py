@@ -3,10 +3,11 @@ both answers compared in canonical form and counted in the store for the shadow 
 
 The client always gets the primary's answer, unchanged: `observe` runs after the answer is
 built, never awaits, never raises; it schedules a task (within a per-rule concurrency cap, else
-the sample is skipped and counted) that has its own timeout and spends the shadow backend's
-ERP budget. Writes are shadowed only through a side-effect-free path: the legacy ERP's
-sales-order simulation, or a sandbox account. Not the comparison (see
-`gateway.routing.shadow_compare`) nor the report (see `gateway.routing.shadow_report`).
+the sample is skipped and counted) that has its own timeout and spends an ERP's budget only
+while the clients' share of it stays free (`CLIENTS_RESERVE`). Writes are shadowed only through
+a side-effect-free path: the legacy ERP's sales-order simulation, or a sandbox account. Not the
+comparison (see `gateway.routing.shadow_compare`) nor the report (see
+`gateway.routing.shadow_report`).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from typing import Any
 from starlette.responses import Response
 
 from gateway.adapters.base import CallContext, CustomerContext, ErpSalesOrder, References
-from gateway.adapters.priority import background_work, when_idle
+from gateway.adapters.priority import NoHeadroom, background_work, held_capacity, when_idle
 from gateway.config.clients import ClientConfig
 from gateway.config.rate_limits import BackendBudget
 from gateway.domain.errors import Category, ErpFailure, GatewayError
@@ -44,6 +45,7 @@ from gateway.routing.shadow_report import (
     FAILED,
     NOISE,
     NOISE_CHECKS,
+    NOISE_SKIPPED,
     NOT_COMPARABLE,
     SAMPLES,
     SKIPPED,
@@ -53,7 +55,7 @@ from gateway.routing.shadow_report import (
 from gateway.routing.shadows import NOISE_SALT, CompiledShadow, ShadowTable, sampled
 from gateway.service.erp_calls import Backend, ErpCall
 from gateway.service.views import customer_view, quote_view, sales_order_view
-from gateway.store.base import Store, StoreUnavailable, XrefRecord
+from gateway.store.base import SlotRequest, Store, StoreUnavailable, XrefRecord
 from gateway.store.buffered import BufferedWriter
 from gateway.store.shadow import ShadowTally
 
@@ -63,6 +65,9 @@ MISSING = "(missing)"  # the field a sample differs in when the shadow ERP has n
 DECISIONS = frozenset({Operation.SALES_ORDERS_CREATE, Operation.QUOTES_VALIDATE})
 Tree = Any  # a canonical answer as parsed JSON
 _RETIRING: set[asyncio.Task[None]] = set()  # shadowings replaced by a reload, finishing
+# The share of an ERP's budget (burst and in-flight slots, at least one of each) a sample leaves
+# to the clients: it is never in their way, so it goes only while that much is still free.
+CLIENTS_RESERVE = 0.25
 
 
 @dataclass(frozen=True)
@@ -146,6 +151,29 @@ def shadow_reference(correlation_id: str) -> str:
 def reveal_values(clients: Iterable[ClientConfig]) -> frozenset[str]:
     """The clients whose field values the report may show (`shadow_values: true`)."""
     return frozenset(c.id for c in clients if c.shadow_values)
+
+
+class _Slot:
+    """A shadow call's in-flight slot of an ERP (`priority.HeldCapacity`): given back while
+    the call waits for the clients, taken again (within the reserve) only if still free."""
+
+    def __init__(self, store: Store, slot: SlotRequest) -> None:
+        self._store = store
+        self._slot = slot
+        self._held = True
+
+    async def let_go(self) -> None:
+        if self._held:
+            self._held = False
+            await self._store.release_slot(self._slot.key, self._slot.token)
+
+    async def take_again(self) -> None:
+        if self._held:
+            return
+        slot = self._slot
+        if not await self._store.acquire_slot(slot.key, slot.limit, slot.token, slot.lease_s):
+            raise NoHeadroom(slot.key)
+        self._held = True
 
 
 class Shadowing:
@@ -245,6 +273,8 @@ class Shadowing:
             await when_idle()
             async with asyncio.timeout(sample.shadow.timeout_s):
                 await self._compare(sample, scope)
+        except NoHeadroom:  # the ERP's budget turned out the clients' again mid-call
+            self._count(scope, {SAMPLES: 1, SKIPPED: 1}, *self._labels(sample), "skipped")
         except (TimeoutError, ErpFailure, StoreUnavailable, GatewayError) as exc:
             log.info(
                 "shadow sample failed",
@@ -279,12 +309,13 @@ class Shadowing:
             sample.correlation_id, shadow.noise_sample, NOISE_SALT
         ):
             # The noise baseline: the primary again (a read, or a quote: nothing is created).
-            async with self._budget(sample.backend) as admitted:
-                if admitted:
-                    again = await self._answer(sample.backend, fetch(sample.backend), sample)
-                    noise = self._differing(primary, again, shadow)
-                    counts[NOISE_CHECKS] = 1
-                    counts.update({NOISE + f: 1 for f in noise})
+            found_noise = await self._noise(sample, fetch, primary)
+            if found_noise is None:
+                counts[NOISE_SKIPPED] = 1
+            else:
+                noise = found_noise
+                counts[NOISE_CHECKS] = 1
+                counts.update({NOISE + f: 1 for f in noise})
         await when_idle()
         found = differences(primary, theirs, shadow.compare) if theirs is not None else []
         fields = {field_of(d.path) for d in found} if theirs is not None else {MISSING}
@@ -307,6 +338,21 @@ class Shadowing:
         for field in noise:
             SHADOW_NOISE.labels(legal_entity, operation, field).inc()
         self._count(scope, counts, legal_entity, operation, "compared", tuple(examples))
+
+    async def _noise(
+        self, sample: Sample, fetch: Callable[[str], Awaitable[Tree]], primary: Tree
+    ) -> set[str] | None:
+        """The fields that differ when the primary is asked again, or None when its budget
+        has no room beside the clients' reserve (the noise check is skipped)."""
+        await when_idle()  # before the primary's slot is taken, never while it is held
+        try:
+            async with self._budget(sample.backend) as admitted:
+                if not admitted:
+                    return None
+                again = await self._answer(sample.backend, fetch(sample.backend), sample)
+        except NoHeadroom:
+            return None
+        return self._differing(primary, again, sample.shadow)
 
     def _differing(self, a: Tree, b: Tree, shadow: CompiledShadow) -> set[str]:
         if b is None:
@@ -432,20 +478,27 @@ class Shadowing:
     @contextlib.asynccontextmanager
     async def _budget(self, backend: str) -> AsyncIterator[bool]:
         """The backend's ERP budget for one shadow call: its rate and one in-flight slot,
-        taken and given back like a request's (True when admitted)."""
+        taken only while the clients' reserve stays free, held by the call but given back
+        while it waits for the clients (`after_clients`), and given back at the end (True
+        when admitted)."""
         budget = self._budgets.get(backend)
         if budget is None:
             yield True
             return
         timeout_s = self._backends[backend].timeout_s
-        held, _ = await take_erp_budget(self._store, backend, budget, timeout_s)
+        held, _ = await take_erp_budget(
+            self._store, backend, budget, timeout_s, reserve=CLIENTS_RESERVE
+        )
         if held is None:
             yield False
             return
+        slot = _Slot(self._store, held)
+        token = held_capacity.set(slot)
         try:
             yield True
         finally:
-            await self._store.settle(held, None, None)
+            held_capacity.reset(token)
+            await slot.let_go()
 
     async def flush(self) -> None:
         """Wait for every running sample and write what they counted (tests, shutdown)."""

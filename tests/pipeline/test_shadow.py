@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 
+from gateway.adapters.priority import background_work
 from gateway.config.loader import check_config, load_config
 from gateway.routing.shadow_report import shadow_report
 from gateway.routing.shadows import sampled
@@ -182,6 +183,67 @@ async def test_a_noise_check_reads_the_primary_twice(tmp_path: Path) -> None:
         report = await _report(gw)
     assert legacy.calls.count("get_customer") - before == 2  # the client's read, and the check
     assert (report["noise_checks"], report["noise"], report["matches"]) == (1, [], 1)
+
+
+def _in_flight(legacy: int, cloud: int) -> str:
+    """rate-limits.yaml: wide rates, and this many ERP calls in flight at once per ERP."""
+    return f"""
+tiers:
+  standard: {{rate_per_s: 1000, burst: 2000}}
+backends:
+  legacy: {{max_rps: 5000, max_in_flight: {legacy}}}
+  cloud: {{max_rps: 5000, max_in_flight: {cloud}}}
+"""
+
+
+async def test_a_noise_check_leaves_the_primarys_last_slot_to_a_client(tmp_path: Path) -> None:
+    config = shadow_config(tmp_path, noise_sample=1)
+    (config / "policies" / "rate-limits.yaml").write_text(_in_flight(legacy=1, cloud=200))
+    async with in_process_gateway(MemoryStore(), config) as gw, gw.client() as api:
+        customer = await _customer_in_both(api)
+        legacy = gw.erps["legacy"]
+        real = legacy.get_customer
+        gate, noise_asked = asyncio.Event(), asyncio.Event()
+
+        async def get_customer(erp_id: str, ctx: Any) -> Any:
+            if background_work.get():  # the noise check: an ERP slow to answer it
+                noise_asked.set()
+                await gate.wait()
+            return await real(erp_id, ctx)
+
+        legacy.get_customer = get_customer  # type: ignore[method-assign]
+        answered = asyncio.Event()
+        _blocked(gw, answered)  # the shadow ERP answers once the client has its answer
+        first = await api.get(f"/v1/customers/{customer['id']}")
+        await gw.runtime.releases.flush()  # its slot back now, not within 5 ms
+        answered.set()
+        samples = asyncio.create_task(_shadowing(gw).flush())
+        asked = asyncio.create_task(noise_asked.wait())
+        await asyncio.wait([samples, asked], timeout=5, return_when=asyncio.FIRST_COMPLETED)
+        second = await api.get(f"/v1/customers/{customer['id']}")  # meanwhile
+        gate.set()
+        await samples
+        asked.cancel()
+        report = await _report(gw)
+    assert (first.status_code, second.status_code) == (200, 200), second.text
+    assert not noise_asked.is_set()  # the one slot is the clients'
+    assert (report["comparable"], report["noise_checks"], report["noise_skipped"]) == (2, 0, 2)
+
+
+async def test_a_sample_is_skipped_while_the_shadow_erp_has_no_room_beside_its_clients(
+    tmp_path: Path,
+) -> None:
+    config = shadow_config(tmp_path)
+    (config / "policies" / "rate-limits.yaml").write_text(_in_flight(legacy=200, cloud=1))
+    async with in_process_gateway(MemoryStore(), config) as gw, gw.client() as api:
+        customer = await _customer_in_both(api)
+        cloud = gw.erps["cloud"]
+        before = list(cloud.calls)
+        read = await api.get(f"/v1/customers/{customer['id']}")
+        report = await _report(gw)
+    assert read.status_code == 200
+    assert (report["samples"], report["skipped"], report["comparable"]) == (1, 1, 0)
+    assert cloud.calls == before  # its one slot is its clients' (a canary's customers)
 
 
 def _checked(tmp_path: Path, rule: str, sandbox: bool = False) -> list[tuple[str, int | None, str]]:

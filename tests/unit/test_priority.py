@@ -7,7 +7,15 @@ import asyncio
 import contextvars
 import time
 
-from gateway.adapters.priority import after_clients, background_work, when_idle
+import pytest
+
+from gateway.adapters.priority import (
+    NoHeadroom,
+    after_clients,
+    background_work,
+    held_capacity,
+    when_idle,
+)
 
 BUSY_S = 0.05
 
@@ -58,3 +66,48 @@ async def test_only_background_work_waits_for_the_clients() -> None:
     # Each in a context of its own, as each request and each shadow task runs in one.
     assert await asyncio.create_task(waited(False), context=contextvars.Context()) is False
     assert await asyncio.create_task(waited(True), context=contextvars.Context()) is True
+
+
+class _Slot:
+    """An ERP slot background work holds; what happened to it, in order."""
+
+    def __init__(self, free_again: bool = True) -> None:
+        self.events: list[str] = []
+        self._free_again = free_again
+
+    async def let_go(self) -> None:
+        self.events.append("let go")
+
+    async def take_again(self) -> None:
+        self.events.append("taken again" if self._free_again else "refused")
+        if not self._free_again:
+            raise NoHeadroom("erp:legacy:in-flight")
+
+
+async def test_background_work_gives_its_erp_slot_back_while_it_waits_for_the_clients() -> None:
+    slot = _Slot()
+
+    async def waiting() -> bool:
+        busy = asyncio.create_task(_busy(time.monotonic() + BUSY_S))
+        await asyncio.sleep(0)
+        background_work.set(True)
+        held_capacity.set(slot)
+        await after_clients()
+        assert slot.events == ["let go", "taken again"]
+        return busy.done()
+
+    # the slot went back before the wait, and came again only after it
+    assert await asyncio.create_task(waiting(), context=contextvars.Context()) is True
+
+
+async def test_background_work_gives_up_when_its_slot_was_taken_meanwhile() -> None:
+    slot = _Slot(free_again=False)
+
+    async def waiting() -> None:
+        background_work.set(True)
+        held_capacity.set(slot)
+        await after_clients()
+
+    with pytest.raises(NoHeadroom):
+        await asyncio.create_task(waiting(), context=contextvars.Context())
+    assert slot.events == ["let go", "refused"]

@@ -11,9 +11,11 @@ from gateway.routing.shadow_report import (
     COMPARABLE,
     NOISE,
     NOISE_CHECKS,
+    NOISE_SKIPPED,
     SAMPLES,
     SKIPPED,
     match_rates,
+    report_text,
     scope_of,
     scope_report,
     shadow_report,
@@ -43,6 +45,13 @@ def test_a_noise_field_is_reported_apart_and_never_as_a_difference() -> None:
     assert [f.field for f in report.differences] == ["email"]
     # the samples that differed in noise only are matches: noise learnt later still counts
     assert report.matches == 3 and report.match_rate == 3 / 4
+
+
+def test_noise_checks_skipped_for_the_clients_are_counted_and_printed() -> None:
+    counts = {SAMPLES: 3, COMPARABLE: 3, NOISE_CHECKS: 1, NOISE_SKIPPED: 2, signature([]): 3}
+    report = scope_report(scope_of("DE01", "customers.read"), counts).to_json()
+    assert (report["noise_checks"], report["noise_skipped"]) == (1, 2)
+    assert "  noise    none (in 1 noise checks, 2 skipped)" in report_text([report]).splitlines()
 
 
 def test_fields_are_ranked_by_count_with_a_few_examples_each() -> None:
