@@ -224,9 +224,12 @@ class Shadowing:
         if shadow is None or not sampled(ctx.correlation_id, shadow.sample):
             return
         if error is not None and not (
-            operation in DECISIONS and error.category is Category.BUSINESS
+            operation in DECISIONS and error.category is Category.BUSINESS and ctx.forwarded
         ):
-            return  # only a business refusal of a create or a quote is an answer to compare
+            # Only an ERP's business refusal of a create or a quote is an answer to compare:
+            # one the gateway made before asking any ERP (a customer of another legal entity,
+            # or one the client may not act for) is the same whichever ERP is primary.
+            return
         if response is not None and not 200 <= response.status_code < 300:
             return
         scope = scope_of(legal_entity, operation)
@@ -411,7 +414,11 @@ class Shadowing:
     async def _decider(self, sample: Sample) -> Callable[[str], Awaitable[Tree]] | None:
         payload, shadow = sample.payload, sample.shadow
         customer = await self._store.get_xref(payload.customer_id)
-        if customer is None or customer.document_in(shadow.backend) is None:
+        if (
+            customer is None
+            or customer.legal_entity != sample.legal_entity  # the gateway's refusal, not an ERP's
+            or customer.document_in(shadow.backend) is None
+        ):
             return None
         simulate = sample.operation == Operation.QUOTES_VALIDATE
         items = list(payload.items)

@@ -246,6 +246,47 @@ async def test_a_sample_is_skipped_while_the_shadow_erp_has_no_room_beside_its_c
     assert cloud.calls == before  # its one slot is its clients' (a canary's customers)
 
 
+def _quotes_shadowed(tmp_path: Path) -> Path:
+    """FR01's quotes on the legacy ERP, shadowed to the cloud; DE01's orders on the cloud."""
+    config = write_config(tmp_path, rate_limits=WIDE_RATE_LIMITS)
+    rules = """  - id: de01-orders-cloud
+    match: {legal_entities: [DE01], operations: ["sales_orders.*"]}
+    backend: cloud
+  - id: fr01-quotes-shadowed
+    match: {legal_entities: [FR01], operations: [quotes.validate]}
+    backend: legacy
+    shadow: {backend: cloud, sample: 1.0, noise_sample: 0, operations: [quotes.validate]}
+"""
+    routes = config / "routes.yaml"
+    routes.write_text(routes.read_text().replace("\nrules:\n", "\nrules:\n" + rules, 1))
+    return config
+
+
+async def test_a_refusal_the_gateway_makes_itself_is_not_shadowed(tmp_path: Path) -> None:
+    async with (
+        in_process_gateway(MemoryStore(), _quotes_shadowed(tmp_path)) as gw,
+        gw.client() as api,
+    ):
+        customer = await _customer_in_both(api)  # a DE01 customer
+        cloud = gw.erps["cloud"]
+        before = list(cloud.calls)
+        quote = await api.post(
+            "/v1/quotes/validate",
+            json={
+                "legal_entity": "FR01",
+                "customer_id": customer["id"],
+                "currency": "EUR",
+                "lines": [{"sku": "WIDGET-1", "quantity": 1, "unit_price": "19.99"}],
+            },
+        )
+        await _shadowing(gw).flush()
+        counters, examples = await gw.runtime.store.shadow.read()
+    assert quote.status_code == 422 and quote.json()["code"] == "customer_legal_entity_mismatch"
+    # the same refusal whichever ERP is primary: no evidence either way, nothing asked
+    assert shadow_report(counters, examples) == []
+    assert cloud.calls == before
+
+
 def _checked(tmp_path: Path, rule: str, sandbox: bool = False) -> list[tuple[str, int | None, str]]:
     tmp_path.mkdir(exist_ok=True)
     config = write_config(tmp_path)
