@@ -151,6 +151,7 @@ def shadowing_of(runtime: Runtime) -> Shadowing | None:
         runtime.rate_limits.backends,
         simulated=frozenset(n for n, b in config.backends.items() if b.kind == SAP_KIND),
         reveal_values=reveal_values(config.clients.clients),
+        systems={name: backend.kind for name, backend in config.backends.items()},
     )
 
 

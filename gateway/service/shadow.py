@@ -188,6 +188,7 @@ class Shadowing:
         *,
         simulated: frozenset[str],
         reveal_values: frozenset[str],
+        systems: Mapping[str, str] | None = None,
     ) -> None:
         self._table = table
         self._backends = backends
@@ -195,6 +196,8 @@ class Shadowing:
         self._budgets = budgets
         self._simulated = simulated  # backends whose quote is the sales-order simulation
         self._reveal = reveal_values  # clients whose values the report may show
+        # Backend -> the ERP it is (its kind): an account and its sandbox are one ERP.
+        self._systems: Mapping[str, str] = systems or {}
         self._in_flight: dict[str, int] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self.retiring: asyncio.Task[None] | None = None  # once replaced by a reload
@@ -288,14 +291,22 @@ class Shadowing:
             log.exception("shadow sample failed", extra={"correlation_id": sample.correlation_id})
             self._count(scope, {SAMPLES: 1, FAILED: 1}, *self._labels(sample), "failed")
 
+    def _same_erp(self, primary: str, shadow: str) -> bool:
+        """Whether two backends are one ERP (a split's share on the shadow's ERP, or its
+        sandbox account): a comparison of that ERP with itself, no evidence for a move."""
+        systems = self._systems
+        return primary == shadow or systems.get(primary, primary) == systems.get(shadow, shadow)
+
     @staticmethod
     def _labels(sample: Sample) -> tuple[str, str]:
         return sample.legal_entity, sample.operation
 
     async def _compare(self, sample: Sample, scope: str) -> None:
         shadow = sample.shadow
-        fetch = await self._fetcher(sample)
-        if fetch is None or sample.backend == shadow.backend:
+        fetch = (
+            None if self._same_erp(sample.backend, shadow.backend) else await self._fetcher(sample)
+        )
+        if fetch is None:
             self._count(
                 scope, {SAMPLES: 1, NOT_COMPARABLE: 1}, *self._labels(sample), "not_comparable"
             )

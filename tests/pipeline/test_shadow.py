@@ -14,6 +14,7 @@ import httpx
 
 from gateway.adapters.priority import background_work
 from gateway.config.loader import check_config, load_config
+from gateway.routing.rules import bucket_of
 from gateway.routing.shadow_report import shadow_report
 from gateway.routing.shadows import sampled
 from gateway.runtime import build_runtime
@@ -382,6 +383,48 @@ async def test_a_create_shadowed_into_a_sandbox_creates_there_and_nowhere_else(
     assert gw.erps["cloud"].orders == {}
     assert (report["samples"], report["comparable"]) == (len(sampled_ids), len(sampled_ids))
     assert report["matches"] == len(sampled_ids)
+
+
+async def test_a_canary_share_on_the_cloud_erp_is_not_compared_with_its_sandbox(
+    tmp_path: Path,
+) -> None:
+    config = write_config(tmp_path, rate_limits=WIDE_RATE_LIMITS)
+    cloud = (config / "backends" / "cloud.yaml").read_text()
+    (config / "backends" / "cloud-sandbox.yaml").write_text(cloud + "sandbox: true\n")
+    rule = """  - id: fr01-canary
+    match: {legal_entities: [FR01]}
+    split: {cloud: 50, legacy: 50}
+    shadow:
+      backend: cloud-sandbox
+      sample: 1.0
+      max_in_flight: 100
+      operations: [sales_orders.create]
+"""
+    routes = config / "routes.yaml"
+    routes.write_text(routes.read_text().replace("\nrules:\n", "\nrules:\n" + rule, 1))
+    async with in_process_gateway(MemoryStore(), config) as gw, gw.client() as api:
+        sandbox = gw.erps["cloud-sandbox"]
+        on_cloud = 0
+        for n in range(12):
+            customer = (await api.post("/v1/customers", json=payloads.customer("FR01"))).json()
+            record = await gw.runtime.store.get_xref(customer["id"])
+            assert record is not None
+            sandbox.customers[f"s{n}"] = gw.erps[record.backend].customers[record.erp_id]
+            await gw.runtime.store.bind_documents(
+                [Binding(customer["id"], ErpDocument("cloud-sandbox", f"s{n}", f"S{n}"))]
+            )
+            order = await api.post(
+                "/v1/sales-orders",
+                json=payloads.order("FR01", customer["id"]),
+                headers=payloads.new_key(),
+            )
+            assert order.status_code == 201, order.text
+            on_cloud += bucket_of(customer["id"]) < 5000  # cloud's 50 %, sticky per customer
+        report = await _report(gw)
+    assert 0 < on_cloud < 12
+    # the cloud ERP compared with its own sandbox is no evidence: only the legacy share counts
+    assert (report["comparable"], report["not_comparable"]) == (12 - on_cloud, on_cloud)
+    assert len(sandbox.orders) == 12 - on_cloud
 
 
 async def test_a_sample_under_way_at_a_reload_is_still_counted(tmp_path: Path) -> None:
