@@ -7,6 +7,7 @@ Not the shadow traffic itself (see `gateway.service.shadow`) nor the report's ar
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
@@ -18,6 +19,11 @@ ABSENT: Any = object()  # a path one answer has and the other has not
 # documents, and words its own messages.
 BUILT_IN_IGNORES: tuple[str, ...] = ("erp_reference", "warnings.*.erp_message")
 MAX_REMEMBERED = 4096
+# Where the canonical schema writes a decimal as a string ("19.99"): a customer's credit limit,
+# a Money's amount (prices, amounts, net, tax, total), and the same in a create's or a quote's
+# decision (`gateway.service.shadow.decision_of`: `items.*.price` is a price's amount). Only
+# there is a string compared as a number; elsewhere ("01067", a postal code) it is text.
+DECIMAL_PATHS: tuple[str, ...] = ("credit_limit", "*amount", "items.*.price")
 
 
 @dataclass(frozen=True)
@@ -79,13 +85,20 @@ def leaves(tree: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
         yield prefix, tree
 
 
-def _number(value: Any) -> Decimal | None:
-    """A JSON number, or a decimal string (the API writes amounts as strings), as a Decimal."""
+@functools.lru_cache(maxsize=MAX_REMEMBERED)
+def is_decimal_path(path: str) -> bool:
+    """Whether the canonical schema writes a decimal amount as a string at `path`."""
+    return any(fnmatchcase(path, g) for g in DECIMAL_PATHS)
+
+
+def _number(value: Any, path: str) -> Decimal | None:
+    """A JSON number, or a decimal string at a decimal path of the canonical schema (the API
+    writes amounts as strings), as a Decimal."""
     if isinstance(value, bool) or value is None:
         return None
     if isinstance(value, int | float):
         return Decimal(str(value))
-    if isinstance(value, str) and value and value[0] in "+-0123456789.":
+    if isinstance(value, str) and value and value[0] in "+-0123456789." and is_decimal_path(path):
         try:
             number = Decimal(value)
         except InvalidOperation:
@@ -99,10 +112,10 @@ def _same(a: Any, b: Any) -> bool:
     return a == b and isinstance(a, bool) == isinstance(b, bool)
 
 
-def _close(a: Any, b: Any, rules: CompareRules) -> bool:
+def _close(a: Any, b: Any, path: str, rules: CompareRules) -> bool:
     if _same(a, b):
         return True
-    x, y = _number(a), _number(b)
+    x, y = _number(a, path), _number(b, path)
     if x is None or y is None:
         return False
     gap = abs(x - y)
@@ -115,14 +128,15 @@ def _close(a: Any, b: Any, rules: CompareRules) -> bool:
 def _equal(a: Any, b: Any, path: str, rules: CompareRules) -> bool:
     if a is ABSENT or b is ABSENT:
         return False
-    return _close(a, b, rules) if rules.tolerates(path) else _same(a, b)
+    return _close(a, b, path, rules) if rules.tolerates(path) else _same(a, b)
 
 
 def differences(
     primary: Any, shadow: Any, rules: CompareRules = CompareRules()
 ) -> list[Difference]:
     """The fields in which two canonical answers differ, in path order, ignored paths left out
-    and numbers within the tolerance counted as equal."""
+    and numbers (and decimal strings at the schema's decimal paths) within the tolerance
+    counted as equal."""
     ours = dict(leaves(primary))
     theirs = dict(leaves(shadow))
     found = []

@@ -95,10 +95,10 @@ def test_absolute_tolerance_accepts_drift_up_to_its_bound_and_not_beyond() -> No
 
 def test_relative_tolerance_scales_with_the_amount() -> None:
     rules = CompareRules(relative=0.001)  # 0.1 %
-    big = ({"total": "100000.00"}, {"total": "100090.00"})
-    small = ({"total": "10.00"}, {"total": "10.09"})
+    big = ({"total_amount": "100000.00"}, {"total_amount": "100090.00"})
+    small = ({"total_amount": "10.00"}, {"total_amount": "10.09"})
     assert differences(*big, rules) == []
-    assert [d.path for d in differences(*small, rules)] == ["total"]
+    assert [d.path for d in differences(*small, rules)] == ["total_amount"]
 
 
 def test_tolerance_applies_only_to_the_fields_it_names() -> None:
@@ -116,6 +116,33 @@ def test_tolerance_never_makes_text_or_a_number_against_text_equal() -> None:
     assert len(differences({"a": "EUR"}, {"a": "USD"}, rules)) == 1
     assert len(differences({"a": "12"}, {"a": "twelve"}, rules)) == 1
     assert len(differences({"a": True}, {"a": 1}, rules)) == 1
+
+
+def _customer(postal_code: str, credit_limit: str = "50000.00") -> dict[str, object]:
+    return {
+        "legal_name": "Kunde GmbH",
+        "credit_limit": credit_limit,
+        "addresses": [{"type": "billing", "city": "Dresden", "postal_code": postal_code}],
+    }
+
+
+def test_a_postal_code_that_lost_its_leading_zero_is_a_difference() -> None:
+    # the classic mapping bug: an ERP that keeps the postal code as a number
+    found = differences(_customer("01067"), _customer("1067"))
+    assert [d.path for d in found] == ["addresses.0.postal_code"]
+
+
+def test_an_amount_tolerance_never_makes_two_postal_codes_equal() -> None:
+    rules = CompareRules(relative=0.001)  # meant for the rounding of amounts; fields: all
+    found = differences(_customer("10115"), _customer("10117"), rules)
+    assert [d.path for d in found] == ["addresses.0.postal_code"]
+
+
+def test_decimal_amounts_of_the_schema_still_compare_as_numbers() -> None:
+    assert differences(_customer("10115", "50000.00"), _customer("10115", "50000.0")) == []
+    decision = {"items": [{"price": "19.99"}], "net_amount": "19.99"}
+    drifted = {"items": [{"price": "19.990"}], "net_amount": "19.990"}
+    assert differences(decision, drifted) == []
 
 
 def test_field_of_folds_list_positions() -> None:
