@@ -29,7 +29,8 @@ DECIMAL_PATHS: tuple[str, ...] = ("credit_limit", "*amount", "items.*.price")
 @dataclass(frozen=True)
 class CompareRules:
     """What a rule's `shadow:` says about comparing: paths to ignore (globs over dotted paths;
-    `items.*.price` ignores `items.0.price.amount` too) and how far numbers may drift."""
+    `items.*.price` ignores `items.0.price.amount` too) and how far numbers may drift, where
+    (`tolerance_fields`: globs that cover what is under them in the same way)."""
 
     ignore: tuple[str, ...] = ()
     absolute: float = 0.0
@@ -42,19 +43,25 @@ class CompareRules:
     def ignores(self, path: str) -> bool:
         verdict = self._ignored.get(path)
         if verdict is None:
-            patterns = (*BUILT_IN_IGNORES, *self.ignore)
-            parts = path.split(".")
-            prefixes = [".".join(parts[: n + 1]) for n in range(len(parts))]
-            verdict = any(fnmatchcase(p, g) for p in prefixes for g in patterns)
+            verdict = _under_any(path, (*BUILT_IN_IGNORES, *self.ignore))
             _remember(self._ignored, path, verdict)
         return verdict
 
     def tolerates(self, path: str) -> bool:
+        """Whether the tolerance applies at `path`: `fields` globs name a field and what is
+        under it (`net_amount` covers `net_amount.amount`), as `ignore` globs do."""
         verdict = self._tolerated.get(path)
         if verdict is None:
-            verdict = any(fnmatchcase(path, g) for g in self.tolerance_fields)
+            verdict = _under_any(path, self.tolerance_fields)
             _remember(self._tolerated, path, verdict)
         return verdict
+
+
+def _under_any(path: str, globs: tuple[str, ...]) -> bool:
+    """Whether `path` or any dotted prefix of it matches one of `globs`."""
+    parts = path.split(".")
+    prefixes = [".".join(parts[: n + 1]) for n in range(len(parts))]
+    return any(fnmatchcase(p, g) for p in prefixes for g in globs)
 
 
 def _remember(verdicts: dict[str, bool], path: str, verdict: bool) -> None:

@@ -111,6 +111,14 @@ def test_tolerance_applies_only_to_the_fields_it_names() -> None:
     ]
 
 
+def test_a_tolerance_field_glob_covers_what_is_under_it_as_ignore_globs_do() -> None:
+    # `fields: [net_amount]` names a Money object: its amount is what drifts
+    rules = CompareRules(absolute=0.01, tolerance_fields=("net_amount", "items.*.price"))
+    ours = {"net_amount": {"amount": "10.00"}, "items": [{"price": {"amount": "1.00"}}]}
+    theirs = {"net_amount": {"amount": "10.01"}, "items": [{"price": {"amount": "1.01"}}]}
+    assert differences(ours, theirs, rules) == []
+
+
 def test_tolerance_never_makes_text_or_a_number_against_text_equal() -> None:
     rules = CompareRules(absolute=1000)
     assert len(differences({"a": "EUR"}, {"a": "USD"}, rules)) == 1
