@@ -30,6 +30,7 @@ from gateway.config.clients import ClientConfig
 from gateway.config.rate_limits import BackendBudget
 from gateway.domain.errors import Category, ErpFailure, GatewayError
 from gateway.domain.ids import GATEWAY_REF_PREFIX
+from gateway.domain.models import HoldReason
 from gateway.domain.operations import Operation
 from gateway.observability.metrics import (
     SHADOW_DIFFERENCES,
@@ -88,8 +89,8 @@ class Sample:
 def decision_of(tree: Tree) -> Tree:
     """What a create (or a quote) decides, from a canonical sales order or quote result:
     accepted, prices, tax, totals and credit hold; the document's own facts left out."""
-    if tree.get("status") is not None:
-        hold = tree.get("status") == "on_hold"
+    if tree.get("status") is not None:  # a delivery block is a hold, but not for credit
+        hold = tree.get("status") == "on_hold" and tree.get("hold_reason") == "credit"
     else:
         hold = tree.get("credit_check") == "would_block"
     return {
@@ -137,7 +138,7 @@ def _order_decision(order: ErpSalesOrder) -> Tree:
         "net_amount": str(order.net_amount),
         "tax_amount": None if order.tax_amount is None else str(order.tax_amount),
         "total_amount": None if order.total_amount is None else str(order.total_amount),
-        "credit_hold": order.status.value == "on_hold",
+        "credit_hold": order.hold_reason is HoldReason.CREDIT,
     }
 
 

@@ -14,6 +14,7 @@ import httpx
 
 from gateway.adapters.priority import background_work
 from gateway.config.loader import check_config, load_config
+from gateway.domain.models import HoldReason, SalesOrderStatus
 from gateway.routing.rules import bucket_of
 from gateway.routing.shadow_report import shadow_report
 from gateway.routing.shadows import sampled
@@ -383,6 +384,56 @@ async def test_a_create_shadowed_into_a_sandbox_creates_there_and_nowhere_else(
     assert gw.erps["cloud"].orders == {}
     assert (report["samples"], report["comparable"]) == (len(sampled_ids), len(sampled_ids))
     assert report["matches"] == len(sampled_ids)
+
+
+async def test_a_delivery_block_is_not_a_credit_hold_in_a_creates_decision(
+    tmp_path: Path,
+) -> None:
+    config = write_config(tmp_path, rate_limits=WIDE_RATE_LIMITS)
+    cloud = (config / "backends" / "cloud.yaml").read_text()
+    (config / "backends" / "cloud-sandbox.yaml").write_text(cloud + "sandbox: true\n")
+    routes = config / "routes.yaml"
+    rule = _shadowing_rule("legacy", "cloud-sandbox", "sales_orders.create")
+    routes.write_text(routes.read_text().replace("\nrules:\n", "\nrules:\n" + rule, 1))
+    async with in_process_gateway(MemoryStore(), config) as gw, gw.client() as api:
+        customer = (await api.post("/v1/customers", json=payloads.customer("FR01"))).json()
+        legacy, sandbox = gw.erps["legacy"], gw.erps["cloud-sandbox"]
+        [created] = legacy.customers.values()
+        sandbox.customers["77"] = created
+        await gw.runtime.store.bind_documents(
+            [Binding(customer["id"], ErpDocument("cloud-sandbox", "77", "C77"))]
+        )
+        blocked: list[Any] = []  # the ERP that puts the next order on a delivery block
+
+        def delivery_blocked(erp: Any) -> None:
+            real = erp.create_sales_order
+
+            async def create(*args: Any) -> Any:
+                order = await real(*args)
+                if erp not in blocked:
+                    return order
+                on_hold = SalesOrderStatus.ON_HOLD
+                return dataclasses.replace(order, status=on_hold, hold_reason=HoldReason.DELIVERY)
+
+            erp.create_sales_order = create
+
+        delivery_blocked(legacy)
+        delivery_blocked(sandbox)
+        ids = [i for i in (f"hold-{n}" for n in range(40)) if sampled(i, 0.25)][:2]
+        answers = []
+        for erp, correlation_id in zip((legacy, sandbox), ids, strict=True):
+            blocked[:] = [erp]  # the primary's order blocked, then the sandbox's
+            order = await api.post(
+                "/v1/sales-orders",
+                json=payloads.order("FR01", customer["id"]),
+                headers={**payloads.new_key(), "X-Correlation-ID": correlation_id},
+            )
+            answers.append((order.status_code, order.json().get("hold_reason")))
+            await _shadowing(gw).flush()  # its sample done before the next order
+        report = await _report(gw)
+    assert answers == [(201, "delivery"), (201, None)]
+    # neither ERP held either order for credit: the decisions agree
+    assert (report["comparable"], report["matches"], report["differences"]) == (2, 2, [])
 
 
 async def test_a_canary_share_on_the_cloud_erp_is_not_compared_with_its_sandbox(
