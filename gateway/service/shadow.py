@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import json
 import logging
 import time
@@ -28,8 +27,8 @@ from gateway.adapters.base import CallContext, CustomerContext, ErpSalesOrder, R
 from gateway.adapters.priority import NoHeadroom, background_work, held_capacity, when_idle
 from gateway.config.clients import ClientConfig
 from gateway.config.rate_limits import BackendBudget
-from gateway.domain.errors import Category, ErpFailure, GatewayError
-from gateway.domain.ids import GATEWAY_REF_PREFIX
+from gateway.domain.errors import Category, ErpFailure, GatewayError, GatewayReferenceTaken
+from gateway.domain.ids import GATEWAY_REF_PREFIX, random_hex
 from gateway.domain.models import HoldReason
 from gateway.domain.operations import Operation
 from gateway.observability.metrics import (
@@ -142,11 +141,10 @@ def _order_decision(order: ErpSalesOrder) -> Tree:
     }
 
 
-def shadow_reference(correlation_id: str) -> str:
-    """The gateway reference of a shadow create in a sandbox: unique per request, and
-    recognisable there."""
-    digest = hashlib.sha256(f"shadow:{correlation_id}".encode()).hexdigest()
-    return GATEWAY_REF_PREFIX + digest[:26]
+def shadow_reference() -> str:
+    """A fresh gateway reference for one shadow create in a sandbox: the gateway's own, unique
+    per sample (the client's correlation id may name a whole business flow of orders)."""
+    return GATEWAY_REF_PREFIX + random_hex(13)
 
 
 def reveal_values(clients: Iterable[ClientConfig]) -> frozenset[str]:
@@ -282,7 +280,13 @@ class Shadowing:
                 await self._compare(sample, scope)
         except NoHeadroom:  # the ERP's budget turned out the clients' again mid-call
             self._count(scope, {SAMPLES: 1, SKIPPED: 1}, *self._labels(sample), "skipped")
-        except (TimeoutError, ErpFailure, StoreUnavailable, GatewayError) as exc:
+        except (
+            TimeoutError,
+            ErpFailure,
+            StoreUnavailable,
+            GatewayError,
+            GatewayReferenceTaken,  # the sandbox holds a document under the sample's reference
+        ) as exc:
             log.info(
                 "shadow sample failed",
                 extra={"correlation_id": sample.correlation_id, "reason": type(exc).__name__},
@@ -456,7 +460,7 @@ class Shadowing:
                 return decision_of(view.model_dump(mode="json"))
             # A sandbox account (checked by `gateway check`): a create there has no effect
             # on the business.
-            refs = References(None, shadow_reference(sample.correlation_id))
+            refs = References(None, shadow_reference())
             created = await self._call(
                 backend,
                 lambda a, c: a.create_sales_order(
@@ -485,7 +489,7 @@ class Shadowing:
         except ErpFailure:
             binding.breaker.failed(trial)
             raise
-        except GatewayError:
+        except (GatewayError, GatewayReferenceTaken):  # the ERP answered
             binding.breaker.succeeded(trial)
             raise
         except BaseException:

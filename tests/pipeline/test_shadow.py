@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from gateway.adapters.priority import background_work
 from gateway.config.loader import check_config, load_config
@@ -476,6 +478,65 @@ async def test_a_canary_share_on_the_cloud_erp_is_not_compared_with_its_sandbox(
     # the cloud ERP compared with its own sandbox is no evidence: only the legacy share counts
     assert (report["comparable"], report["not_comparable"]) == (12 - on_cloud, on_cloud)
     assert len(sandbox.orders) == 12 - on_cloud
+
+
+async def _sandboxed_creates(
+    tmp_path: Path, correlation_ids: list[str], taken: bool
+) -> dict[str, Any]:
+    """FR01's creates on the legacy ERP, every one shadowed into a cloud sandbox that holds one
+    document per gateway reference (NetSuite's externalId) or, if `taken`, every reference
+    already: the report once each create was sent with its correlation id."""
+    config = write_config(tmp_path, rate_limits=WIDE_RATE_LIMITS)
+    cloud = (config / "backends" / "cloud.yaml").read_text()
+    (config / "backends" / "cloud-sandbox.yaml").write_text(cloud + "sandbox: true\n")
+    routes = config / "routes.yaml"
+    rule = _shadowing_rule("legacy", "cloud-sandbox", "sales_orders.create")
+    rule = rule.replace("sample: 0.25", "sample: 1.0")
+    routes.write_text(routes.read_text().replace("\nrules:\n", "\nrules:\n" + rule, 1))
+    async with in_process_gateway(MemoryStore(), config) as gw, gw.client() as api:
+        customer = (await api.post("/v1/customers", json=payloads.customer("FR01"))).json()
+        sandbox = gw.erps["cloud-sandbox"]
+        [created] = gw.erps["legacy"].customers.values()
+        sandbox.customers["77"] = created
+        await gw.runtime.store.bind_documents(
+            [Binding(customer["id"], ErpDocument("cloud-sandbox", "77", "C77"))]
+        )
+        real = sandbox.create_sales_order
+
+        async def create_once_per_reference(*args: Any) -> Any:
+            if taken:
+                sandbox.taken_references.add(args[5].gateway_ref)
+            order = await real(*args)
+            sandbox.taken_references.add(args[5].gateway_ref)
+            return order
+
+        sandbox.create_sales_order = create_once_per_reference
+        for correlation_id in correlation_ids:
+            order = await api.post(
+                "/v1/sales-orders",
+                json=payloads.order("FR01", customer["id"]),
+                headers={**payloads.new_key(), "X-Correlation-ID": correlation_id},
+            )
+            assert order.status_code == 201, order.text
+        return await _report(gw)
+
+
+async def test_two_creates_sharing_a_client_correlation_id_are_both_compared_in_a_sandbox(
+    tmp_path: Path,
+) -> None:
+    # a CRM often sends one correlation id per business flow, not per request
+    report = await _sandboxed_creates(tmp_path, ["crm-flow-4711", "crm-flow-4711"], taken=False)
+    assert (report["samples"], report["failed"], report["comparable"]) == (2, 0, 2)
+
+
+async def test_a_sandbox_reference_already_taken_fails_the_sample_without_a_traceback(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.INFO, logger="gateway.shadow"):
+        report = await _sandboxed_creates(tmp_path, ["crm-flow-4712"], taken=True)
+    assert (report["samples"], report["failed"]) == (1, 1)
+    [failed] = [r for r in caplog.records if r.message == "shadow sample failed"]
+    assert failed.exc_info is None and failed.levelno == logging.INFO
 
 
 async def test_a_sample_under_way_at_a_reload_is_still_counted(tmp_path: Path) -> None:
