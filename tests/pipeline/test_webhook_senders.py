@@ -82,7 +82,9 @@ def runtime(
         ),
         store=SimpleNamespace(events=events),
         env={"HOOK_SECRET": secret},
-        entitlements={"crm": Entitlement("crm", frozenset({"sales_orders:read"}), None, "standard")},
+        entitlements={
+            "crm": Entitlement("crm", frozenset({"sales_orders:read"}), None, "standard")
+        },
     )
     return fake  # type: ignore[no-any-return]
 
