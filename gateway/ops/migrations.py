@@ -106,15 +106,22 @@ class MigrationJob:
 
 class _BudgetedCaller:
     """ERP calls for a job: each takes a slot and a request of the backend's budget, waiting
-    its turn (a job queues; it is never shed like a request), within the backend's timeout."""
+    its turn (a job queues; it is never shed like a request), within the backend's timeout.
+    Each call on the configuration of its moment: a reload during a job (a budget raised to
+    speed it up) gives the rest of the job the new budget and adapter, not the retired one."""
 
-    def __init__(self, runtime: Runtime, correlation_id: str) -> None:
-        self._runtime = runtime
+    def __init__(self, current: Callable[[], Runtime], correlation_id: str) -> None:
+        self._current = current
         self._correlation_id = correlation_id
 
     async def __call__(self, backend: str, call: ErpCall[T]) -> T:
-        runtime = self._runtime
-        binding = runtime.backends[backend]
+        runtime = self._current()
+        binding = runtime.backends.get(backend)
+        if binding is None:
+            raise GatewayError(
+                Code.INVALID_STATE,
+                f"Backend {backend} is no longer configured; the job cannot go on there.",
+            )
         budget = runtime.rate_limits.backends.get(backend)
         slot = None
         if budget is not None:
@@ -198,7 +205,7 @@ class Migrations:
             records = await runtime.store.xrefs_of(Kind.CUSTOMER, job.legal_entity)
             job.total = len(records)
             await self._save(runtime, job)
-            caller = _BudgetedCaller(runtime, job.id)
+            caller = _BudgetedCaller(self._current, job.id)
             budget = runtime.rate_limits.backends.get(job.to)
             width = min(MAX_CONCURRENCY, max(1, budget.max_in_flight // 2)) if budget else 4
             gate = asyncio.Semaphore(width)

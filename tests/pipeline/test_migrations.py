@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 
+from gateway.domain.errors import Code, ErpFailure
 from gateway.domain.operations import Kind
 from gateway.store.base import Store, XrefRecord
 from tests.e2e import payloads
@@ -64,6 +65,53 @@ async def test_a_migration_copies_every_customer_of_the_legal_entity_once(store:
         again = await _migrate(ops)
         assert (again["status"], again["done"], again["copied"]) == ("succeeded", 5, 0)
         assert len(cloud.customers) == 5  # a second run copies nothing
+
+
+async def test_a_job_goes_on_with_the_configuration_a_reload_put_in_place(store: Store) -> None:
+    # An operator raises the target's budget during a job; the reload replaces the target's
+    # adapter (a new connection pool to the same ERP) and closes the old one a little later.
+    # The job's later copies go through the new one: none fails on the retired adapter.
+    async with in_process_gateway(store) as gw, gw.client() as api, gw.client("ops-admin") as ops:
+        await _customers(api, "CA01", 40)  # five times what a job copies at once
+        cloud = gw.erps["cloud"]
+        cloud.delay_s = 0.2
+        retired = _Closable(cloud)
+        gw.serve(_with_adapter(gw.runtime, "cloud", retired))
+        started = await ops.post("/admin/migrations", json={"legal_entity": "CA01", "to": "cloud"})
+        assert started.status_code == 202, started.text
+        await asyncio.sleep(0.05)  # the first copies are under way
+        gw.serve(_with_adapter(gw.runtime, "cloud", cloud))  # the reload
+        await asyncio.sleep(0.45)  # those under way finish; then the old adapter is closed
+        retired.closed = True
+        job = await _finished(ops, started.headers["location"])
+    assert (job["status"], job["failed"]) == ("succeeded", 0), job["errors"]
+    assert len(cloud.customers) == 40
+
+
+class _Closable:
+    """An adapter as a reload leaves it: it works until it is closed, then fails every call."""
+
+    def __init__(self, adapter: Any) -> None:
+        self._adapter = adapter
+        self.closed = False
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self._adapter, name)
+        if not callable(attribute):
+            return attribute
+
+        async def call(*args: Any, **kwargs: Any) -> Any:
+            if self.closed:
+                raise ErpFailure(Code.ERP_UNAVAILABLE, "The ERP connection pool was shut down.")
+            return await attribute(*args, **kwargs)
+
+        return call
+
+
+def _with_adapter(runtime: Any, backend: str, adapter: Any) -> Any:
+    backends = dict(runtime.backends)
+    backends[backend] = replace(backends[backend], adapter=adapter)
+    return replace(runtime, backends=backends)
 
 
 async def test_a_dry_run_counts_what_would_move_and_copies_nothing(store: Store) -> None:
