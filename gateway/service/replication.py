@@ -2,19 +2,31 @@
 target's value maps under the customer's own gateway reference, bind the new document in the xref.
 
 Idempotent: the target is searched by the gateway reference first, so a second copy (a retried
-order, a rerun or resumed migration) finds the first and creates nothing. Not the migration job
-that runs it for a whole legal entity (see `gateway.ops.migrations`).
+order, a rerun or resumed migration) finds the first and creates nothing. One copy of a customer
+to an ERP at a time, in every gateway process: two at once (two orders, an order and a job) would
+both search, find nothing and create it twice, and SAP does not refuse a second business
+partner with the same reference. Not the migration job that runs it for a whole legal entity
+(see `gateway.ops.migrations`).
 """
 
 from __future__ import annotations
+
+import asyncio
+import contextlib
 
 from pydantic import ValidationError
 
 from gateway.adapters.base import ErpCustomer, References
 from gateway.domain.errors import Code, FieldError, GatewayError, business
+from gateway.domain.ids import random_hex
 from gateway.domain.models import CustomerCreate
 from gateway.service.erp_calls import Caller
-from gateway.store.base import Binding, ErpDocument, Store, XrefRecord
+from gateway.store.base import Binding, ErpDocument, Store, StoreUnavailable, XrefRecord
+
+# How long a copy holds its customer and target: longer than its three ERP calls (search, read,
+# create) at any backend's timeout_s (at most 120 s); a holder that died lets go after it.
+COPY_LEASE_S = 400.0
+_WAIT_S = 0.05  # how often a copy waiting for another one looks whether it is done
 
 
 def customer_request(erp: ErpCustomer, record: XrefRecord) -> CustomerCreate:
@@ -46,10 +58,30 @@ def customer_request(erp: ErpCustomer, record: XrefRecord) -> CustomerCreate:
 
 async def copy_customer(call: Caller, store: Store, record: XrefRecord, target: str) -> XrefRecord:
     """`record`'s customer present in `target` too: found there by its gateway reference, or
-    created there from where it is present now; the xref bound either way."""
-    present = record.document_in(target)
-    if present is not None:
+    created there from where it is present now; the xref bound either way. While another copy
+    of it to `target` runs, its outcome is waited for (and taken, if it bound one)."""
+    if record.document_in(target) is not None:
         return record
+    lock, token = f"copy:{record.gateway_id}:{target}", random_hex(16)
+    while not await store.acquire_slot(lock, 1, token, COPY_LEASE_S):
+        await asyncio.sleep(_WAIT_S)
+        copied = await _copied(store, record, target)
+        if copied is not None:
+            return copied
+    try:
+        # The copy that held it before may have finished between the look and the lock.
+        return await _copied(store, record, target) or await _copy(call, store, record, target)
+    finally:
+        with contextlib.suppress(StoreUnavailable):  # else it runs out with its lease
+            await store.release_slot(lock, token)
+
+
+async def _copied(store: Store, record: XrefRecord, target: str) -> XrefRecord | None:
+    fresh = await store.get_xref(record.gateway_id)
+    return fresh if fresh is not None and fresh.document_in(target) is not None else None
+
+
+async def _copy(call: Caller, store: Store, record: XrefRecord, target: str) -> XrefRecord:
     refs = References(record.external_ref, record.gateway_ref)
     copied = await call(target, lambda a, c: a.find_customer_by_gateway_ref(refs.gateway_ref, c))
     if copied is None:

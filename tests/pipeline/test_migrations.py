@@ -9,6 +9,7 @@ import csv
 import io
 import time
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -16,6 +17,7 @@ import httpx
 from gateway.domain.errors import Code, ErpFailure
 from gateway.domain.operations import Kind
 from gateway.store.base import Store, XrefRecord
+from tests.configs import write_config
 from tests.e2e import payloads
 from tests.harness import in_process_gateway
 
@@ -112,6 +114,42 @@ def _with_adapter(runtime: Any, backend: str, adapter: Any) -> Any:
     backends = dict(runtime.backends)
     backends[backend] = replace(backends[backend], adapter=adapter)
     return replace(runtime, backends=backends)
+
+
+async def test_two_orders_at_once_copy_their_customer_to_the_other_erp_once(
+    store: Store, tmp_path: Path
+) -> None:
+    # After a rollback (US01 back on the legacy ERP), two orders at once for a customer the
+    # cloud ERP holds: the legacy ERP, like SAP, would take a second business partner with the
+    # same gateway reference, so the two copies must not both search, find nothing and create.
+    config = write_config(tmp_path)
+    async with (
+        in_process_gateway(store, config) as gw,
+        gw.client() as api,
+        gw.client("ops-admin") as ops,
+    ):
+        customer = (await api.post("/v1/customers", json=payloads.customer("US01"))).json()
+        assert len(gw.erps["cloud"].customers) == 1  # wave-1: US01 is on the cloud ERP
+        routes = config / "routes.yaml"
+        rolled_back = routes.read_text().replace(
+            "legal_entities: [US01]}", "legal_entities: [CA01]}"
+        )
+        routes.write_text(rolled_back)
+        assert (await ops.post("/admin/config/reload")).status_code == 200
+        legacy = gw.erps["legacy"]
+        legacy.delay_s = 0.05
+        orders = await asyncio.gather(
+            *(
+                api.post(
+                    "/v1/sales-orders",
+                    json=payloads.order("US01", customer["id"]),
+                    headers=payloads.new_key(),
+                )
+                for _ in range(2)
+            )
+        )
+        assert [o.status_code for o in orders] == [201, 201], [o.text for o in orders]
+    assert len(legacy.customers) == 1
 
 
 async def test_a_dry_run_counts_what_would_move_and_copies_nothing(store: Store) -> None:
