@@ -66,6 +66,7 @@ from gateway.pipeline.chain import Handler, Step, compose
 from gateway.pipeline.context import RequestContext
 from gateway.pipeline.entitlements import Authorize, Entitle
 from gateway.pipeline.journal import JOURNALED, Journal
+from gateway.pipeline.ratelimit import CountRefusals
 from gateway.pipeline.records import ResolveRecord
 from gateway.pipeline.routing import Routing
 from gateway.pipeline.tracing import Tracing
@@ -93,6 +94,7 @@ def pipeline_steps(
         Tracing(telemetry, runtime.config.version),
         Versioning(runtime.versions, runtime.authenticator),
         Authenticate(runtime.authenticator),
+        CountRefusals(runtime.store, runtime.rate_limits),
         Authorize(runtime.entitlements),
         *journal,
         ParseBody(body_timeout_s),

@@ -71,6 +71,7 @@ class Admit:
 
     async def __call__(self, ctx: RequestContext, call_next: Handler) -> Response:
         assert ctx.entitlement is not None, "authorization runs before admission"
+        ctx.admitted = True
         tier = ctx.entitlement.tier
         tier_config = self._rate_limits.tiers[tier]
         buckets = [client_bucket(ctx, tier, tier_config)]

@@ -82,6 +82,9 @@ class RequestContext:
     # routing step: a frozen write's refusal (with no backend routed), which admission gives
     # unless the key holds a stored answer to replay (a replay writes nothing).
     frozen: GatewayError | None = None
+    # admission step: it took the request (its client's rate is counted there, or not at all
+    # when the store is down and limits fail open); a refusal before it is counted on its own.
+    admitted: bool = False
     idempotency_key: str | None = None  # admission step
     claim: ClaimRequest | None = None  # admission step: the key this request holds, if any
     # admission step: the ERP an earlier attempt under the same key reached with an unknown

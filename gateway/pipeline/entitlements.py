@@ -88,8 +88,8 @@ class Authorize:
         principal = ctx.principal
         assert principal is not None, "auth runs before authorization"
         entitlement = registered(self._entitlements, principal)
+        ctx.entitlement = entitlement  # a refusal for want of a scope counts against its rate
         require_scope(principal, entitlement, REQUIRED_SCOPE[ctx.spec.operation])
-        ctx.entitlement = entitlement
         return await call_next(ctx)
 
 

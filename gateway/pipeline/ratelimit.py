@@ -1,8 +1,8 @@
 """Rate limits: GCRA per client tier, and each ERP's capacity budget across all clients.
 
 The buckets and slots a request needs, the headers and the refusals; the admission step asks
-the Store, which runs the GCRA arithmetic (`gateway.store.gcra`). The policy file's schema is
-`gateway.config.rate_limits`.
+the Store, which runs the GCRA arithmetic (`gateway.store.gcra`), and `CountRefusals` counts the
+requests refused before admission. The policy file's schema is `gateway.config.rate_limits`.
 """
 
 from __future__ import annotations
@@ -10,11 +10,15 @@ from __future__ import annotations
 import math
 from dataclasses import replace
 
-from gateway.config.rate_limits import BackendBudget, TierConfig
+from starlette.responses import Response
+
+from gateway.config.rate_limits import BackendBudget, RateLimitPolicy, TierConfig
 from gateway.domain.errors import QUOTA_EXCEEDED_TYPE, Code, GatewayError
 from gateway.domain.ids import random_hex
+from gateway.observability.metrics import RATE_LIMITED
+from gateway.pipeline.chain import Handler
 from gateway.pipeline.context import RequestContext
-from gateway.store.base import BucketRequest, RateDecision, SlotRequest, Store
+from gateway.store.base import BucketRequest, RateDecision, SlotRequest, Store, StoreUnavailable
 
 _ERP_LEASE_MARGIN_S = 5.0
 
@@ -96,3 +100,33 @@ def shed(backend: str, retry_after_s: float) -> GatewayError:
         f"The {backend} ERP is at capacity; retry shortly with the same request.",
         headers={"Retry-After": _retry_after(retry_after_s)},
     )
+
+
+class CountRefusals:
+    """Pipeline step, right after authentication: a request refused before admission (a 403, a
+    404 for an id the client may not see, a 400) still counts against its client's rate, so
+    that refusals cannot be asked for without limit (each costs a token check and a lookup);
+    over the rate, the answer is the 429. A store round trip for refusals only: admitted
+    requests are counted in admission's."""
+
+    def __init__(self, store: Store, rate_limits: RateLimitPolicy) -> None:
+        self._store = store
+        self._rate_limits = rate_limits
+
+    async def __call__(self, ctx: RequestContext, call_next: Handler) -> Response:
+        try:
+            return await call_next(ctx)
+        except GatewayError as error:
+            entitlement = ctx.entitlement
+            if ctx.admitted or entitlement is None or error.status >= 500:
+                raise
+            tier = entitlement.tier
+            bucket = client_bucket(ctx, tier, self._rate_limits.tiers[tier])
+            try:
+                decision = await self._store.rate_limit(bucket.key, bucket.rate_per_s, bucket.burst)
+            except StoreUnavailable:
+                raise error from None  # the refusal stands; it is just not counted
+            if decision.allowed:
+                raise
+            RATE_LIMITED.labels(tier).inc()
+            raise rate_limited(tier, decision) from None

@@ -60,6 +60,23 @@ async def test_exactly_burst_requests_pass_then_429_with_retry_after(
         assert (await api.get("/v1/customers", params={"external_ref": "RL-1"})).status_code == 200
 
 
+async def test_refused_requests_count_against_the_rate_limit_too(
+    store: Store, config_dir: Path
+) -> None:
+    # Lookups of ids that do not exist (or the client may not see), orders for a legal entity
+    # it may not act for, and operations it has no scope for: each costs the gateway a token
+    # check and a store lookup, so each counts; the sixth within the burst is a 429.
+    async with in_process_gateway(store, config_dir) as gw, gw.client("crm-emea") as emea:
+        refusals = [await emea.get(f"/v1/customers/cus_{n:026d}") for n in range(3)] + [
+            await emea.post("/v1/customers", json=payloads.customer("DE01")),  # no write scope
+            await emea.get("/v1/sales-orders/so_00000000000000000000000000"),
+        ]
+        assert [r.status_code for r in refusals] == [404, 404, 404, 403, 404]
+        over = await emea.get(f"/v1/customers/cus_{9:026d}")
+        assert over.status_code == 429
+        assert over.json()["code"] == "rate_limited" and over.headers["retry-after"] == "1"
+
+
 async def test_an_erps_in_flight_budget_sheds_excess_with_503(
     store: Store, config_dir: Path
 ) -> None:
