@@ -128,17 +128,23 @@ def operations_routes(replays: Replays, current: Callable[[], Runtime]) -> list[
         runtime = current()
         await runtime.audit.flush()
 
+        def count(left: int | None) -> int:
+            return _AUDIT_CHUNK if left is None else min(_AUDIT_CHUNK, left)
+
+        # The first chunk is read before answering: a store that is down is a 503 problem,
+        # not a 200 whose body breaks off (which a client may save as a shorter trail).
+        first = await runtime.store.audit.lines(asked.start, count(asked.limit))
+
         async def lines() -> AsyncIterator[str]:
-            start, left = asked.start, asked.limit
-            while left is None or left > 0:
-                count = _AUDIT_CHUNK if left is None else min(_AUDIT_CHUNK, left)
-                chunk = await runtime.store.audit.lines(start, count)
-                if not chunk:
-                    return
+            chunk, start, left = first, asked.start, asked.limit
+            while chunk:
                 yield "".join(line + "\n" for line in chunk)
                 start += len(chunk)
                 if left is not None:
                     left -= len(chunk)
+                    if left == 0:
+                        return
+                chunk = await runtime.store.audit.lines(start, count(left))
 
         return StreamingResponse(lines(), media_type=JSON_LINES)
 

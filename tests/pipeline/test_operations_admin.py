@@ -15,8 +15,8 @@ import pytest
 
 from gateway.config.rate_limits import BackendBudget
 from gateway.runtime import retry_hooks
-from gateway.store.audit import GENESIS, verify_lines
-from gateway.store.base import Store
+from gateway.store.audit import GENESIS, MemoryAudit, verify_lines
+from gateway.store.base import Store, StoreUnavailable
 from gateway.store.memory import MemoryStore
 from tests.e2e import payloads
 from tests.harness import REPO, in_process_gateway
@@ -31,6 +31,26 @@ async def audit_of(ops: httpx.AsyncClient) -> list[dict[str, Any]]:
     lines = response.text.splitlines()
     assert verify_lines(lines, GENESIS).intact
     return [json.loads(line) for line in lines]
+
+
+class _AuditUnreadable(MemoryAudit):
+    """An audit chain that takes appends but cannot be read, as when Redis went away."""
+
+    async def lines(self, start: int = 0, count: int = 1000) -> list[str]:
+        raise StoreUnavailable()
+
+
+async def test_the_audit_export_is_a_503_problem_not_a_broken_off_200_when_the_store_is_down() -> (
+    None
+):
+    store = MemoryStore()
+    store.audit = _AuditUnreadable()
+    async with in_process_gateway(store) as gw, gw.client("ops-admin") as ops:
+        exported = await ops.get("/admin/audit")
+        verified = await ops.get("/admin/audit/verify")
+    assert (exported.status_code, exported.json()["code"]) == (503, "store_unavailable")
+    assert exported.headers["content-type"].startswith("application/problem+json")
+    assert (verified.status_code, verified.json()["code"]) == (503, "store_unavailable")
 
 
 async def test_reloads_and_refused_reloads_are_audited_with_what_triggered_them(
