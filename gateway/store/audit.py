@@ -119,20 +119,18 @@ def verify_lines(lines: Iterable[str], anchor: str | None = None) -> Verdict:
         if not line.strip():
             continue
         count += 1
-        try:
-            entry = json.loads(line)
-            if not isinstance(entry, dict):
-                raise ValueError
-            claimed_hash, entry_prev, entry_seq = entry["hash"], entry["prev"], entry["seq"]
-        except (ValueError, KeyError, TypeError):
+        entry = _entry_of(line)
+        digest = None if entry is None else _hash_of(entry)
+        if entry is None or digest is None:
             return Verdict(
                 count - 1,
                 number,
-                "not an audit entry (unreadable JSON or missing seq, prev or hash)",
+                "not an audit entry (unreadable JSON, or seq, prev or hash missing or mistyped)",
                 first_seq,
                 prev,
             )
-        if hashlib.sha256(canonical(entry)).hexdigest() != claimed_hash:
+        claimed_hash, entry_prev, entry_seq = entry["hash"], entry["prev"], entry["seq"]
+        if digest != claimed_hash:
             return Verdict(
                 count - 1,
                 number,
@@ -159,18 +157,42 @@ def verify_lines(lines: Iterable[str], anchor: str | None = None) -> Verdict:
     return Verdict(count, None, "", first_seq, prev)
 
 
+def _entry_of(line: str) -> dict[str, Any] | None:
+    """The line as an entry, or None if it cannot be one: not JSON (or nested deeper than the
+    parser goes), not an object, or without an integer `seq` and string `prev` and `hash`.
+    A file to verify may have been tampered with in any way: none of this may raise."""
+    try:
+        entry = json.loads(line)
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(entry, dict):
+        return None
+    seq = entry.get("seq")
+    if type(seq) is not int or seq < 1:  # bool is an int to isinstance
+        return None
+    if not isinstance(entry.get("prev"), str) or not isinstance(entry.get("hash"), str):
+        return None
+    return entry
+
+
+def _hash_of(entry: Mapping[str, Any]) -> str | None:
+    """The entry's SHA-256 as `chained` computed it; None for content no entry can hold
+    (a lone surrogate cannot be encoded)."""
+    try:
+        return hashlib.sha256(canonical(entry)).hexdigest()
+    except (UnicodeEncodeError, RecursionError):
+        return None
+
+
 def verify_file(lines: Sequence[str]) -> Verdict:
     """Check an exported chain: one that starts at the first entry ever must start from the
     genesis; one trimmed earlier is taken from its first line (anchored there)."""
     anchor = None
     for line in lines:
         if line.strip():
-            try:
-                first = json.loads(line)
-                if isinstance(first, dict) and first.get("seq") == 1:
-                    anchor = GENESIS
-            except ValueError:
-                pass
+            first = _entry_of(line)
+            if first is not None and first["seq"] == 1:
+                anchor = GENESIS
             break
     return verify_lines(lines, anchor)
 

@@ -13,7 +13,15 @@ import time
 
 import pytest
 
-from gateway.store.audit import GENESIS, AuditEvent, canonical, verify_file, verify_lines
+from gateway.store.audit import (
+    GENESIS,
+    AuditEvent,
+    ChainHead,
+    canonical,
+    chained,
+    verify_file,
+    verify_lines,
+)
 from gateway.store.base import Store
 from gateway.store.redis import RedisStore
 from tests.conftest import delete_keys, redis_url, unique_prefix
@@ -97,6 +105,17 @@ async def test_the_chain_continues_across_appends_and_trims_to_an_anchor(store: 
 def test_garbage_is_not_an_audit_entry() -> None:
     verdict = verify_lines(["{not json"])
     assert (verdict.bad_line, verdict.intact) == (1, False)
+
+
+@pytest.mark.parametrize("seq", ["2", True, 2.0, None, 0])
+def test_an_entry_whose_seq_is_no_sequence_number_is_not_an_audit_entry(seq: object) -> None:
+    first = chained(events(1), ChainHead(0, GENESIS))[0]
+    second = {"seq": seq, "at": "", "kind": "k", "actor": "a", "details": {}}
+    second["prev"] = json.loads(first)["hash"]
+    second["hash"] = hashlib.sha256(canonical(second)).hexdigest()
+    verdict = verify_lines([first, json.dumps(second)], GENESIS)
+    assert (verdict.bad_line, verdict.entries) == (2, 1)
+    assert verdict.reason.startswith("not an audit entry")
 
 
 APPENDER = """

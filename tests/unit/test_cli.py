@@ -3,6 +3,8 @@ minutes' mistakes (busy ports, missing variables, bad arguments), each told in o
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import shutil
 import socket
@@ -20,6 +22,7 @@ from gateway.config.loader import load_config
 from gateway.config.schemas import schema_documents
 from gateway.demo import SIMULATOR_CREDENTIALS
 from gateway.pipeline.auth import DEV_DEMO_SECRET
+from gateway.store.audit import canonical
 from tests.servers import PYTHON, free_port, run_cli, run_process
 
 REPO = Path(__file__).resolve().parents[2]
@@ -289,3 +292,44 @@ def test_the_simulators_keep_idle_connections_longer_than_the_gateway_does() -> 
     config = load_config(REPO, env=dict(SIMULATOR_CREDENTIALS))
     kept = [backend.pool.keepalive_s for backend in config.backends.values()]
     assert max([*kept, PoolConfig().keepalive_s]) < SIMULATOR_KEEPALIVE_S
+
+
+def _forged_trail(path: Path, seqs: tuple[object, ...]) -> Path:
+    """A trail whose hashes and links hold but whose `seq` values are `seqs`."""
+    lines, prev = [], "0" * 64
+    for seq in seqs:
+        entry = {"seq": seq, "at": "", "kind": "k", "actor": "a", "details": {}, "prev": prev}
+        prev = entry["hash"] = hashlib.sha256(canonical(entry)).hexdigest()
+        lines.append(json.dumps(entry))
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_audit_verify_refuses_an_entry_with_a_seq_that_is_no_number_at_its_line(
+    tmp_path: Path,
+) -> None:
+    for seqs in (("1", 2), (1, "2"), (1, True), (1, 2.0), (1, None)):
+        trail = _forged_trail(tmp_path / "forged.jsonl", seqs)
+        result = _gateway("audit", "verify", "--file", str(trail))
+        assert result.returncode == 1, (seqs, result.stderr)
+        assert "Traceback" not in result.stderr, result.stderr
+        bad = 1 if isinstance(seqs[0], str) else 2
+        assert f"forged.jsonl:{bad}: not an audit entry" in result.stderr, result.stderr
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "[" * 100_000 + "]" * 100_000,  # deeper than the JSON parser goes
+        '{"seq": 2, "prev": "p", "hash": "h", "details": "\\ud800"}',  # a lone surrogate
+    ],
+    ids=["deeply-nested", "lone-surrogate"],
+)
+def test_audit_verify_refuses_an_unreadable_line_at_its_line(tmp_path: Path, line: str) -> None:
+    trail = _forged_trail(tmp_path / "odd.jsonl", (1,))
+    with trail.open("a") as file:
+        file.write(line + "\n")
+    result = _gateway("audit", "verify", "--file", str(trail))
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr, result.stderr
+    assert "odd.jsonl:2: not an audit entry" in result.stderr, result.stderr
