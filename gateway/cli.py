@@ -715,12 +715,18 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
     if verdict.entries == 0:
         raise CommandError(f"{args.file} holds no audit entries")
     first = verdict.first_seq or 1
-    last = first + verdict.entries - 1
+    last = first + verdict.entries + verdict.trimmed - 1
     start = "from the first entry" if first == 1 else f"anchored at entry {first}"
     print(
         f"audit trail intact: {verdict.entries} entries (seq {first} to {last}, {start}); "
         f"head {verdict.head}"
     )
+    if verdict.trimmed:
+        print(
+            f"warning: {verdict.trimmed} entries were trimmed from the store while it was "
+            "exported and are not in the file (verified up to that gap and from it on)",
+            file=sys.stderr,
+        )
     return 0
 
 

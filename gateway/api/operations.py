@@ -28,7 +28,7 @@ from gateway.pipeline.body import parse_query_model, read_body
 from gateway.pipeline.journal import INSTANCE, STATUSES, public_view
 from gateway.routing.map import migration_map
 from gateway.runtime import Runtime
-from gateway.store.audit import verify_lines
+from gateway.store.audit import ChainCheck, chain_chunks, export_text
 from gateway.store.journal import MAX_PAGE, BadCursor, JournalQuery
 
 JSON_LINES = "application/jsonl; charset=utf-8"
@@ -127,37 +127,28 @@ def operations_routes(replays: Replays, current: Callable[[], Runtime]) -> list[
         asked = parse_query_model(request, AuditQuery)
         runtime = current()
         await runtime.audit.flush()
-
-        def count(left: int | None) -> int:
-            return _AUDIT_CHUNK if left is None else min(_AUDIT_CHUNK, left)
-
+        chunks = chain_chunks(runtime.store.audit, asked.start, asked.limit, _AUDIT_CHUNK)
         # The first chunk is read before answering: a store that is down is a 503 problem,
         # not a 200 whose body breaks off (which a client may save as a shorter trail).
-        first = await runtime.store.audit.lines(asked.start, count(asked.limit))
+        first = await anext(chunks)
 
         async def lines() -> AsyncIterator[str]:
-            chunk, start, left = first, asked.start, asked.limit
-            while chunk:
-                yield "".join(line + "\n" for line in chunk)
-                start += len(chunk)
-                if left is not None:
-                    left -= len(chunk)
-                    if left == 0:
-                        return
-                chunk = await runtime.store.audit.lines(start, count(left))
+            yield export_text(first, first=True)
+            async for chunk in chunks:
+                yield export_text(chunk, first=False)
 
         return StreamingResponse(lines(), media_type=JSON_LINES)
 
     async def audit_verify(_: Request) -> Response:
         runtime = current()
         await runtime.audit.flush()
-        anchor = await runtime.store.audit.anchor()
-        everything: list[str] = []
-        start = 0
-        while chunk := await runtime.store.audit.lines(start, _AUDIT_CHUNK):
-            everything += chunk
-            start += len(chunk)
-        verdict = verify_lines(everything, anchor)
+        check = ChainCheck()
+        async for chunk in chain_chunks(runtime.store.audit, chunk=_AUDIT_CHUNK):
+            if chunk.anchor is not None and chunk.first_seq is not None:
+                check.resume(chunk.anchor, chunk.first_seq)
+            if not all(check.add(line) for line in chunk.lines):
+                break
+        verdict = check.verdict()
         return JSONResponse(verdict.as_dict(), status_code=200 if verdict.intact else 409)
 
     async def backends(_: Request) -> Response:

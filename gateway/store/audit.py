@@ -7,7 +7,8 @@ reordering a line breaks the chain where it happened. `verify_lines` finds the f
 Appends are atomic in the store: on Redis a script adds a batch only if the chain's head is
 still the one the batch was hashed onto, else the batch is hashed again onto the new head. The
 oldest entries may be trimmed (`max_entries`); the chain then starts from the first entry kept,
-whose `prev` is the anchor recorded at the trim.
+whose `prev` is the anchor recorded at the trim. Readers page by sequence number, not position,
+since every append at the cap trims the front (`chain_chunks`).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import hashlib
 import json
 import random
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -84,13 +85,16 @@ def chained(events: Sequence[AuditEvent], head: ChainHead) -> list[str]:
 
 @dataclass(frozen=True)
 class Verdict:
-    """What verifying a chain found: `bad_line` (1-based) and why, or None when intact."""
+    """What verifying a chain found: `bad_line` (1-based) and why, or None when intact.
+    `trimmed` entries were taken from the store's front while it was read: the chain is
+    verified on both sides of that gap, not across it."""
 
     entries: int
     bad_line: int | None = None
     reason: str = ""
     first_seq: int | None = None
     head: str | None = None  # the last entry's hash
+    trimmed: int = 0
 
     @property
     def intact(self) -> bool:
@@ -102,59 +106,90 @@ class Verdict:
             found["first_seq"] = self.first_seq
         if self.head is not None:
             found["head"] = self.head
+        if self.trimmed:
+            found["trimmed_while_read"] = self.trimmed
         if not self.intact:
             found["bad_line"] = self.bad_line
             found["reason"] = self.reason
         return found
 
 
-def verify_lines(lines: Iterable[str], anchor: str | None = None) -> Verdict:
-    """Check a chain line by line. The first line's `prev` must be `anchor` when one is given
-    (the genesis for a chain never trimmed); otherwise it is taken on trust."""
-    prev: str | None = anchor
-    seq: int | None = None
-    first_seq: int | None = None
-    count = 0
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        count += 1
+class ChainCheck:
+    """Verifies a chain a line at a time (a chain too long to hold whole): `add` each line,
+    then `verdict`. The first line's `prev` must be `anchor` when one is given (the genesis
+    for a chain never trimmed); otherwise it is taken on trust."""
+
+    def __init__(self, anchor: str | None = None) -> None:
+        self._prev = anchor
+        self._seq: int | None = None
+        self._first_seq: int | None = None
+        self._count = 0
+        self._number = 0
+        self._trimmed = 0
+        self._bad: tuple[int, str] | None = None
+
+    def add(self, line: str) -> bool:
+        """Check the next line; False once the chain is broken (later lines are ignored)."""
+        self._number += 1
+        if self._bad is not None or not line.strip():
+            return self._bad is None
         entry = _entry_of(line)
         digest = None if entry is None else _hash_of(entry)
         if entry is None or digest is None:
-            return Verdict(
-                count - 1,
-                number,
-                "not an audit entry (unreadable JSON, or seq, prev or hash missing or mistyped)",
-                first_seq,
-                prev,
+            return self._broken(
+                "not an audit entry (unreadable JSON, or seq, prev or hash missing or mistyped)"
             )
-        claimed_hash, entry_prev, entry_seq = entry["hash"], entry["prev"], entry["seq"]
-        if digest != claimed_hash:
-            return Verdict(
-                count - 1,
-                number,
-                "entry edited: its hash does not match its content",
-                first_seq,
-                prev,
-            )
-        if prev is not None and entry_prev != prev:
-            return Verdict(
-                count - 1,
-                number,
+        if digest != entry["hash"]:
+            return self._broken("entry edited: its hash does not match its content")
+        if self._prev is not None and entry["prev"] != self._prev:
+            return self._broken(
                 "chain broken: prev is not the hash of the entry "
-                "before (an entry removed, inserted or moved)",
-                first_seq,
-                prev,
+                "before (an entry removed, inserted or moved)"
             )
-        if seq is not None and entry_seq != seq + 1:
-            return Verdict(
-                count - 1, number, f"sequence broken: {entry_seq} follows {seq}", first_seq, prev
-            )
-        if first_seq is None:
-            first_seq = entry_seq
-        seq, prev = entry_seq, claimed_hash
-    return Verdict(count, None, "", first_seq, prev)
+        if self._seq is not None and entry["seq"] != self._seq + 1:
+            return self._broken(f"sequence broken: {entry['seq']} follows {self._seq}")
+        if self._first_seq is None:
+            self._first_seq = entry["seq"]
+        self._count += 1
+        self._seq, self._prev = entry["seq"], entry["hash"]
+        return True
+
+    def skip(self) -> None:
+        """A line that is no entry, nor to be checked as one (an export's own record)."""
+        self._number += 1
+
+    def resume(self, anchor: str, first_seq: int) -> bool:
+        """The next entry is the first the store kept: seq `first_seq`, `prev` the `anchor`
+        recorded at the trim. Between entries, the ones before it were trimmed while the chain
+        was read: verified up to the gap and from it on, not across it. False (broken) for a
+        first kept entry that is not after the last one checked."""
+        if self._seq is not None:
+            if first_seq <= self._seq + 1:
+                return self._broken(f"export record out of place: {first_seq} after {self._seq}")
+            self._trimmed += first_seq - self._seq - 1
+        self._prev, self._seq = anchor, first_seq - 1
+        return True
+
+    def refuse(self, reason: str) -> None:
+        """The line last counted breaks the chain, for `reason`."""
+        self._broken(reason)
+
+    def _broken(self, reason: str) -> bool:
+        self._bad = (self._number, reason)
+        return False
+
+    def verdict(self) -> Verdict:
+        bad_line, reason = self._bad or (None, "")
+        return Verdict(self._count, bad_line, reason, self._first_seq, self._prev, self._trimmed)
+
+
+def verify_lines(lines: Iterable[str], anchor: str | None = None) -> Verdict:
+    """Check a chain line by line (see `ChainCheck`)."""
+    check = ChainCheck(anchor)
+    for line in lines:
+        if not check.add(line):
+            break
+    return check.verdict()
 
 
 def _entry_of(line: str) -> dict[str, Any] | None:
@@ -184,17 +219,69 @@ def _hash_of(entry: Mapping[str, Any]) -> str | None:
         return None
 
 
+EXPORT_RECORD = "export"  # the key of an export's own lines, which no entry has
+TRIMMED = "trimmed"  # the record of entries trimmed from the store while it was exported
+
+
+def export_text(chunk: ChainChunk, first: bool) -> str:
+    """A chunk as an export's JSON lines. Entries trimmed from the store while it was read are
+    said where they are missing: a record of where the chain goes on (seq, anchor), which
+    `verify_file` checks the next entry against."""
+    text = "".join(line + "\n" for line in chunk.lines)
+    if first or chunk.anchor is None:
+        return text
+    record = {EXPORT_RECORD: TRIMMED, "first_seq": chunk.first_seq, "anchor": chunk.anchor}
+    return json.dumps(record, separators=(",", ":")) + "\n" + text
+
+
+def _export_record(line: str) -> dict[str, Any] | None:
+    """The line as one of an export's own records, or None if it is not one."""
+    if EXPORT_RECORD not in line:
+        return None
+    try:
+        found = json.loads(line)
+    except (ValueError, RecursionError):
+        return None
+    return found if isinstance(found, dict) and EXPORT_RECORD in found else None
+
+
 def verify_file(lines: Sequence[str]) -> Verdict:
     """Check an exported chain: one that starts at the first entry ever must start from the
-    genesis; one trimmed earlier is taken from its first line (anchored there)."""
+    genesis; one trimmed earlier is taken from its first line (anchored there). Where the
+    export says entries were trimmed from the store while it read them, the chain must go on
+    from the first entry kept, as the record says."""
     anchor = None
     for line in lines:
-        if line.strip():
+        if line.strip() and _export_record(line) is None:
             first = _entry_of(line)
             if first is not None and first["seq"] == 1:
                 anchor = GENESIS
             break
-    return verify_lines(lines, anchor)
+    check = ChainCheck(anchor)
+    for line in lines:
+        record = _export_record(line)
+        if record is None:
+            if not check.add(line):
+                break
+            continue
+        check.skip()
+        seq, at = record.get("first_seq"), record.get("anchor")
+        if record[EXPORT_RECORD] != TRIMMED or type(seq) is not int or not isinstance(at, str):
+            check.refuse("not an audit entry, nor a record an export writes")
+            break
+        if not check.resume(at, seq):
+            break
+    return check.verdict()
+
+
+@dataclass(frozen=True)
+class AuditRead:
+    """Entries as the store held them at one moment: `lines` (oldest first), the seq of the
+    first entry it kept (the next seq when it keeps none) and that entry's anchor."""
+
+    lines: list[str]
+    first_kept: int
+    anchor: str  # the `prev` the first kept entry must hold: GENESIS until a trim
 
 
 class AuditStore(Protocol):
@@ -202,12 +289,9 @@ class AuditStore(Protocol):
         """Chain `events` onto the head, atomically; trim to `max_entries` (oldest first)."""
         ...
 
-    async def lines(self, start: int = 0, count: int = 1000) -> list[str]:
-        """Entries as JSON lines, oldest first, from position `start` of those kept."""
-        ...
-
-    async def anchor(self) -> str:
-        """The `prev` the first kept entry must hold: GENESIS until a trim."""
+    async def read(self, from_seq: int, count: int, skip: int = 0) -> AuditRead:
+        """Up to `count` entries from the first kept whose seq is at least `from_seq`, and
+        `skip` entries further on; read at one moment with where the kept entries start."""
         ...
 
 
@@ -229,11 +313,54 @@ class MemoryAudit:
             self._anchor = json.loads(dropped[-1])["hash"]
             del self._lines[: len(dropped)]
 
-    async def lines(self, start: int = 0, count: int = 1000) -> list[str]:
-        return self._lines[start : start + count]
+    async def read(self, from_seq: int, count: int, skip: int = 0) -> AuditRead:
+        first_kept = self._head.seq - len(self._lines) + 1
+        index = max(0, from_seq - first_kept) + skip
+        return AuditRead(self._lines[index : index + count], first_kept, self._anchor)
 
-    async def anchor(self) -> str:
-        return self._anchor
+
+@dataclass(frozen=True)
+class ChainChunk:
+    """Entries read from the store, in order. Where they do not simply follow the entries
+    before (the start of the chain; entries trimmed from the store's front past the read),
+    the first line is the first entry kept: seq `first_seq`, `prev` the `anchor`."""
+
+    lines: list[str]
+    anchor: str | None = None
+    first_seq: int | None = None
+
+
+async def chain_chunks(
+    store: AuditStore, start: int = 0, limit: int | None = None, chunk: int = 1000
+) -> AsyncIterator[ChainChunk]:
+    """The chain from position `start` of the entries kept, `limit` entries at most, a chunk
+    at a time. Read by sequence number, so that entries trimmed from the front by other
+    writers meanwhile shift nothing; if they trim past the read, it goes on from the first
+    entry kept and the chunk says so. The first chunk is read on the first `anext`, even when
+    the chain holds nothing (a caller learns that the store is down before it answers)."""
+    left = limit
+
+    def size() -> int:
+        return chunk if left is None else min(chunk, left)
+
+    read = await store.read(0, size(), start)
+    if start == 0:
+        yield ChainChunk(read.lines, read.anchor, read.first_kept)
+    else:
+        yield ChainChunk(read.lines)
+    wanted = read.first_kept + start  # the seq of the line read first, then of the next
+    while read.lines:
+        wanted += len(read.lines)
+        if left is not None:
+            left -= len(read.lines)
+            if left <= 0:
+                return
+        read = await store.read(wanted, size())
+        if read.first_kept > wanted:
+            yield ChainChunk(read.lines, read.anchor, read.first_kept)
+            wanted = read.first_kept
+        elif read.lines:
+            yield ChainChunk(read.lines)
 
 
 APPEND = """
@@ -260,6 +387,31 @@ return false
 """
 
 
+READ = """
+-- KEYS: the chain, its head, its anchor
+-- ARGV: the seq to read from, most entries, entries to skip past it
+-- The first kept entry's seq is read from that entry (a list trimmed from the front keeps
+-- consecutive seqs), or worked out from the head if it is unreadable (a tampered chain: its
+-- verification says where).
+local first
+local oldest = redis.call('LINDEX', KEYS[1], 0)
+if oldest then
+  local ok, entry = pcall(cjson.decode, oldest)
+  if ok and type(entry) == 'table' and type(entry['seq']) == 'number' then
+    first = entry['seq']
+  end
+end
+if not first or first ~= math.floor(first) then
+  local head = redis.call('GET', KEYS[2])
+  first = (head and tonumber(string.match(head, '^(%d+) ')) or 0)
+    - redis.call('LLEN', KEYS[1]) + 1
+end
+local index = math.max(0, tonumber(ARGV[1]) - first) + tonumber(ARGV[3])
+local lines = redis.call('LRANGE', KEYS[1], index, index + tonumber(ARGV[2]) - 1)
+return {first, redis.call('GET', KEYS[3]) or '', lines}
+"""
+
+
 def _head_text(head: ChainHead) -> str:
     return f"{head.seq} {head.hash}"
 
@@ -278,6 +430,7 @@ class RedisAudit:
         base = f"{prefix}{{audit}}:"
         self._keys = [base + "chain", base + "head", base + "anchor"]
         self._append = client.register_script(APPEND)
+        self._read = client.register_script(READ)
         self._head: ChainHead | None = None  # this process's last known head
 
     async def append(self, events: Sequence[AuditEvent], max_entries: int) -> None:
@@ -304,15 +457,10 @@ class RedisAudit:
         self._head = None
         raise StoreUnavailable("The audit chain kept moving; the entries are kept for later.")
 
-    async def lines(self, start: int = 0, count: int = 1000) -> list[str]:
+    async def read(self, from_seq: int, count: int, skip: int = 0) -> AuditRead:
         with unavailable_as_problem():
-            raw = await self._redis.lrange(self._keys[0], start, start + count - 1)
-        return [_text(line) for line in raw]
-
-    async def anchor(self) -> str:
-        with unavailable_as_problem():
-            raw = await self._redis.get(self._keys[2])
-        return _text(raw) if raw else GENESIS
+            first, anchor, raw = await self._read(keys=self._keys, args=[from_seq, count, skip])
+        return AuditRead([_text(line) for line in raw], int(first), _text(anchor) or GENESIS)
 
 
 def _text(value: bytes | str) -> str:

@@ -36,7 +36,7 @@ def events(count: int, actor: str = "tester") -> list[AuditEvent]:
 
 async def chain_of(store: Store, count: int = 6) -> list[str]:
     await store.audit.append(events(count), max_entries=1000)
-    return await store.audit.lines(0, 1000)
+    return (await store.audit.read(0, 1000)).lines
 
 
 async def test_an_untouched_chain_verifies_from_the_genesis(store: Store) -> None:
@@ -94,12 +94,29 @@ async def test_a_first_entry_removed_from_a_whole_chain_is_found(store: Store) -
 async def test_the_chain_continues_across_appends_and_trims_to_an_anchor(store: Store) -> None:
     await store.audit.append(events(5), max_entries=8)
     await store.audit.append(events(5), max_entries=8)
-    lines = await store.audit.lines(0, 100)
+    read = await store.audit.read(0, 100)
+    lines, anchor = read.lines, read.anchor
     assert len(lines) == 8
     assert [json.loads(line)["seq"] for line in lines] == list(range(3, 11))
-    anchor = await store.audit.anchor()
+    assert read.first_kept == 3
     assert verify_lines(lines, anchor).intact
     assert not verify_lines(lines[1:], anchor).intact
+
+
+async def test_a_read_from_a_seq_finds_it_however_many_entries_were_trimmed_before(
+    store: Store,
+) -> None:
+    await store.audit.append(events(6), max_entries=8)
+    before = await store.audit.read(5, 2)
+    await store.audit.append(events(4), max_entries=8)  # seq 1 and 2 trimmed
+    after = await store.audit.read(5, 2)
+    assert after.lines == before.lines
+    assert [json.loads(line)["seq"] for line in after.lines] == [5, 6]
+    assert (before.first_kept, after.first_kept) == (1, 3)
+    passed = await store.audit.read(1, 2)  # trimmed past: from the first entry kept
+    assert [json.loads(line)["seq"] for line in passed.lines] == [3, 4]
+    assert json.loads(passed.lines[0])["prev"] == passed.anchor
+    assert (await store.audit.read(11, 2)).lines == []
 
 
 def test_garbage_is_not_an_audit_entry() -> None:
@@ -146,7 +163,7 @@ asyncio.run(main())
 async def _lines(url: str, prefix: str) -> list[str]:
     store = RedisStore.from_url(url, prefix=prefix)
     try:
-        return await store.audit.lines(0, 1000)
+        return (await store.audit.read(0, 1000)).lines
     finally:
         await store.aclose()
         await delete_keys(url, prefix)

@@ -15,7 +15,14 @@ import pytest
 
 from gateway.config.rate_limits import BackendBudget
 from gateway.runtime import retry_hooks
-from gateway.store.audit import GENESIS, MemoryAudit, verify_lines
+from gateway.store.audit import (
+    GENESIS,
+    AuditEvent,
+    AuditRead,
+    MemoryAudit,
+    verify_file,
+    verify_lines,
+)
 from gateway.store.base import Store, StoreUnavailable
 from gateway.store.memory import MemoryStore
 from tests.e2e import payloads
@@ -36,7 +43,7 @@ async def audit_of(ops: httpx.AsyncClient) -> list[dict[str, Any]]:
 class _AuditUnreadable(MemoryAudit):
     """An audit chain that takes appends but cannot be read, as when Redis went away."""
 
-    async def lines(self, start: int = 0, count: int = 1000) -> list[str]:
+    async def read(self, from_seq: int, count: int, skip: int = 0) -> AuditRead:
         raise StoreUnavailable()
 
 
@@ -51,6 +58,60 @@ async def test_the_audit_export_is_a_503_problem_not_a_broken_off_200_when_the_s
     assert (exported.status_code, exported.json()["code"]) == (503, "store_unavailable")
     assert exported.headers["content-type"].startswith("application/problem+json")
     assert (verified.status_code, verified.json()["code"]) == (503, "store_unavailable")
+
+
+class _AppendedWhileRead(MemoryAudit):
+    """A chain at its cap that another process appends `batch` entries to (and so trims as
+    many from its front) after the first chunk an export or a verification reads."""
+
+    CAP = 1500  # stands for audit.max_entries: any chain longer than one chunk
+
+    def __init__(self, batch: int) -> None:
+        super().__init__()
+        self.batch = batch
+
+    async def read(self, from_seq: int, count: int, skip: int = 0) -> AuditRead:
+        read = await super().read(from_seq, count, skip)
+        if from_seq == 0:
+            await self.append(_events(self.batch), self.CAP)
+        return read
+
+
+def _events(count: int) -> list[AuditEvent]:
+    return [AuditEvent("transaction", "crm-demo", {"n": n}, time.time()) for n in range(count)]
+
+
+async def test_an_untouched_chain_at_its_cap_verifies_and_exports_while_it_is_appended_to() -> None:
+    store = MemoryStore()
+    store.audit = chain = _AppendedWhileRead(batch=5)
+    await chain.append(_events(chain.CAP), chain.CAP)
+    async with in_process_gateway(store) as gw, gw.client("ops-admin") as ops:
+        verified = await ops.get("/admin/audit/verify")
+        exported = await ops.get("/admin/audit")
+    assert verified.status_code == 200, verified.json()
+    assert "trimmed_while_read" not in verified.json()
+    lines = exported.text.splitlines()
+    verdict = verify_file(lines)
+    assert verdict.intact, verdict
+    seqs = [json.loads(line)["seq"] for line in lines]
+    assert seqs == list(range(seqs[0], seqs[0] + len(seqs)))  # none skipped, none twice
+
+
+async def test_entries_trimmed_past_a_read_are_said_missing_and_not_a_broken_chain() -> None:
+    store = MemoryStore()
+    store.audit = chain = _AppendedWhileRead(batch=1200)  # more than a chunk: past the read
+    await chain.append(_events(chain.CAP), chain.CAP)
+    async with in_process_gateway(store) as gw, gw.client("ops-admin") as ops:
+        verified = await ops.get("/admin/audit/verify")
+        exported = await ops.get("/admin/audit")
+    assert verified.status_code == 200, verified.json()
+    assert verified.json()["trimmed_while_read"] > 0
+    verdict = verify_file(exported.text.splitlines())
+    assert verdict.intact, verdict
+    assert verdict.trimmed > 0
+    removed = [line for line in exported.text.splitlines() if '"export"' not in line]
+    del removed[1500]  # an entry removed by hand is still found
+    assert not verify_file(removed).intact
 
 
 async def test_reloads_and_refused_reloads_are_audited_with_what_triggered_them(

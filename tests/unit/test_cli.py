@@ -22,7 +22,15 @@ from gateway.config.loader import load_config
 from gateway.config.schemas import schema_documents
 from gateway.demo import SIMULATOR_CREDENTIALS
 from gateway.pipeline.auth import DEV_DEMO_SECRET
-from gateway.store.audit import canonical
+from gateway.store.audit import (
+    GENESIS,
+    AuditEvent,
+    ChainChunk,
+    ChainHead,
+    canonical,
+    chained,
+    export_text,
+)
 from tests.servers import PYTHON, free_port, run_cli, run_process
 
 REPO = Path(__file__).resolve().parents[2]
@@ -333,3 +341,23 @@ def test_audit_verify_refuses_an_unreadable_line_at_its_line(tmp_path: Path, lin
     assert result.returncode == 1
     assert "Traceback" not in result.stderr, result.stderr
     assert "odd.jsonl:2: not an audit entry" in result.stderr, result.stderr
+
+
+def test_audit_verify_checks_an_export_across_entries_trimmed_while_it_was_read(
+    tmp_path: Path,
+) -> None:
+    lines = chained(
+        [AuditEvent("transaction", "crm-demo", {"n": n}, time.time()) for n in range(7)],
+        ChainHead(0, GENESIS),
+    )
+    gap = ChainChunk(lines[5:], json.loads(lines[4])["hash"], 6)
+    trail = tmp_path / "trail.jsonl"
+    trail.write_text("".join(line + "\n" for line in lines[:3]) + export_text(gap, first=False))
+    result = _gateway("audit", "verify", "--file", str(trail))
+    assert result.returncode == 0, result.stderr
+    assert "5 entries (seq 1 to 7" in result.stdout
+    assert "warning: 2 entries were trimmed" in result.stderr
+    trail.write_text(trail.read_text().replace('"first_seq":6', '"first_seq":5'))
+    result = _gateway("audit", "verify", "--file", str(trail))
+    assert result.returncode == 1
+    assert "trail.jsonl:5: sequence broken: 6 follows 4" in result.stderr, result.stderr
