@@ -17,9 +17,10 @@ import asyncio
 import hashlib
 import json
 import random
+import secrets
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -40,6 +41,9 @@ _APPEND_TRIES = 64
 _APPEND_EAGER = 3
 _APPEND_BACKOFF_S = 0.001
 _APPEND_MAX_BACKOFF_S = 0.05
+# The newest batches appended, by id: a batch written again after its reply was lost is found
+# among them and not chained twice (unless this many batches were appended in between).
+BATCHES_KEPT = 10_000
 
 
 @dataclass(frozen=True)
@@ -50,6 +54,9 @@ class AuditEvent:
     actor: str  # a client id, "file-watch", "SIGHUP", "startup", ...
     details: Mapping[str, Any]
     at: float  # epoch seconds
+    # Not in the entry: the first event's id names a batch, so that a batch written again
+    # (its reply was lost) is chained once.
+    id: str = field(default_factory=lambda: secrets.token_hex(8))
 
 
 @dataclass(frozen=True)
@@ -286,7 +293,8 @@ class AuditRead:
 
 class AuditStore(Protocol):
     async def append(self, events: Sequence[AuditEvent], max_entries: int) -> None:
-        """Chain `events` onto the head, atomically; trim to `max_entries` (oldest first)."""
+        """Chain `events` onto the head, atomically; trim to `max_entries` (oldest first).
+        A batch appended already (the same first event) is not chained again."""
         ...
 
     async def read(self, from_seq: int, count: int, skip: int = 0) -> AuditRead:
@@ -300,11 +308,15 @@ class MemoryAudit:
         self._lines: list[str] = []
         self._head = ChainHead(0, GENESIS)
         self._anchor = GENESIS
+        self._batches: dict[str, None] = {}  # the newest batches' ids, oldest first
 
     async def append(self, events: Sequence[AuditEvent], max_entries: int) -> None:
-        lines = chained(events, self._head)
-        if not lines:
+        if not events or events[0].id in self._batches:
             return
+        self._batches[events[0].id] = None
+        if len(self._batches) > BATCHES_KEPT:
+            del self._batches[next(iter(self._batches))]
+        lines = chained(events, self._head)
         last = json.loads(lines[-1])
         self._lines += lines
         self._head = ChainHead(last["seq"], last["hash"])
@@ -364,8 +376,15 @@ async def chain_chunks(
 
 
 APPEND = """
--- KEYS: the chain (a list), its head ("seq hash"), its anchor
--- ARGV: the head the lines were hashed onto, the new head, most entries kept, lines...
+-- KEYS: the chain (a list), its head ("seq hash"), its anchor, the newest batches' ids (a
+--       sorted set by the seq of their last entry)
+-- ARGV: the head the lines were hashed onto, the new head, most entries kept, the batch's id,
+--       most batch ids kept, lines...
+-- 1: the batch is in already (written again because its reply was lost); a head: the lines
+-- were hashed onto another, to be hashed again onto it; nil: appended.
+if redis.call('ZSCORE', KEYS[4], ARGV[4]) then
+  return 1
+end
 local head = redis.call('GET', KEYS[2])
 if not head then
   head = '0 ' .. string.rep('0', 64)
@@ -373,10 +392,12 @@ end
 if head ~= ARGV[1] then
   return head
 end
-for i = 4, #ARGV do
+for i = 6, #ARGV do
   redis.call('RPUSH', KEYS[1], ARGV[i])
 end
 redis.call('SET', KEYS[2], ARGV[2])
+redis.call('ZADD', KEYS[4], string.match(ARGV[2], '^%d+'), ARGV[4])
+redis.call('ZREMRANGEBYRANK', KEYS[4], 0, -tonumber(ARGV[5]) - 1)
 local excess = redis.call('LLEN', KEYS[1]) - tonumber(ARGV[3])
 if excess > 0 then
   local last = redis.call('LINDEX', KEYS[1], excess - 1)
@@ -428,7 +449,7 @@ class RedisAudit:
         self._redis = client
         self._pipelines = pipelines  # the appends
         base = f"{prefix}{{audit}}:"
-        self._keys = [base + "chain", base + "head", base + "anchor"]
+        self._keys = [base + "chain", base + "head", base + "anchor", base + "batches"]
         self._append = client.register_script(APPEND)
         self._read = client.register_script(READ)
         self._head: ChainHead | None = None  # this process's last known head
@@ -448,10 +469,20 @@ class RedisAudit:
                 lines = chained(events, head)
                 last = json.loads(lines[-1])
                 new_head = ChainHead(last["seq"], last["hash"])
-                args = [_head_text(head), _head_text(new_head), max_entries, *lines]
+                args = [
+                    _head_text(head),
+                    _head_text(new_head),
+                    max_entries,
+                    events[0].id,
+                    BATCHES_KEPT,
+                    *lines,
+                ]
                 current = await run_script(self._pipelines, self._append, self._keys, args)
                 if current is None:
                     self._head = new_head
+                    return
+                if isinstance(current, int):  # in already (its reply was lost): head unknown
+                    self._head = None
                     return
                 head = _parse_head(_text(current))  # another process appended first
         self._head = None

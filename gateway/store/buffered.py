@@ -1,8 +1,10 @@
 """A buffered writer: items put on the request path (no I/O there), written to the store by a
 background task in batches, and flushed whole when the process stops gracefully.
 
-A batch the store refuses is kept and written again later; only beyond `max_pending` items
-does the oldest go (counted and logged), so that a store outage cannot take the memory.
+A batch the store refuses is kept and written again later, whole and before anything put
+since: a store that lost only its reply may hold it already, and the stores recognize a batch
+(the audit chain by its first event) to apply it once. Only beyond `max_pending` items does
+the oldest go (counted and logged), so that a store outage cannot take the memory.
 """
 
 from __future__ import annotations
@@ -36,6 +38,9 @@ class BufferedWriter(Generic[T]):
         self._name = name
         self._write = write
         self._pending: deque[T] = deque()
+        # The first items of `_pending` that were last written without a reply: the next
+        # write is the same batch (the store may hold it already).
+        self._unconfirmed = 0
         self._max_pending = max_pending
         self._on_failure = on_failure
         self._wake = asyncio.Event()
@@ -46,7 +51,11 @@ class BufferedWriter(Generic[T]):
     def put(self, item: T) -> None:
         """Queue one item; the background task writes it within about FLUSH_INTERVAL_S."""
         if len(self._pending) >= self._max_pending:
-            self._pending.popleft()
+            if self._unconfirmed < len(self._pending):  # the oldest outside that batch
+                del self._pending[self._unconfirmed]
+            else:
+                self._pending.popleft()
+                self._unconfirmed -= 1
             self._dropped += 1
             if self._dropped == 1 or self._dropped % 1000 == 0:
                 log.error(
@@ -85,10 +94,12 @@ class BufferedWriter(Generic[T]):
         """Write everything pending; False if the store refused (the items stay pending)."""
         async with self._lock:
             while self._pending:
-                batch = [self._pending[i] for i in range(min(MAX_BATCH, len(self._pending)))]
+                size = self._unconfirmed or min(MAX_BATCH, len(self._pending))
+                batch = [self._pending[i] for i in range(size)]
                 try:
                     await self._write(batch)
                 except StoreUnavailable:
+                    self._unconfirmed = size
                     if self._on_failure is not None:
                         self._on_failure(len(batch))
                     log.warning(
@@ -99,6 +110,7 @@ class BufferedWriter(Generic[T]):
                     return False
                 for _ in batch:
                     self._pending.popleft()
+                self._unconfirmed = 0
             return True
 
     async def aclose(self, timeout_s: float = 5.0) -> None:

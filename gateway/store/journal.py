@@ -7,7 +7,8 @@ written does not overwrite it), its states are every attempt's.
 
 On Redis: a hash and a list per entry, a sorted set of ids by arrival, and a sorted set of
 open exceptions, all under one hash tag (one cluster slot); each attempt is merged by one
-script, atomically, whichever process writes it. A sorted set rather than a stream: entries
+script, atomically, whichever process writes it, and once (by its attempt id: a batch whose
+reply was lost is written again). A sorted set rather than a stream: entries
 change after they are first written (retries, replays) and are read by id.
 
 Not what goes into an entry or when (see `gateway.pipeline.journal`).
@@ -20,6 +21,7 @@ import binascii
 import heapq
 import json
 import math
+import secrets
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -58,6 +60,8 @@ class JournalRecord:
     states: Sequence[Mapping[str, Any]]
     open: bool = False
     settles: bool = True
+    # This attempt's own id: a batch written again (its reply was lost) merges it once.
+    attempt: str = field(default_factory=lambda: secrets.token_hex(8))
 
 
 @dataclass(frozen=True)
@@ -159,6 +163,7 @@ class _Entry:
     fields: dict[str, Any] = field(default_factory=dict)
     states: list[dict[str, Any]] = field(default_factory=list)
     open: bool = False
+    merged: set[str] = field(default_factory=set)  # the attempt ids in it
 
 
 class MemoryJournal:
@@ -178,6 +183,9 @@ class MemoryJournal:
             if entry is None:
                 entry = self._entries[record.id] = _Entry(_ms(record.arrived_at), 0)
                 heapq.heappush(self._by_age, (entry.arrived_ms, record.id))
+            elif record.attempt in entry.merged:
+                continue
+            entry.merged.add(record.attempt)
             entry.attempts += 1
             entry.states.extend(dict(s) for s in record.states)
             ended = _ms(record.ended_at)
@@ -256,30 +264,35 @@ def iso(epoch_s: float) -> str:
 
 WRITE_ATTEMPT = """
 -- KEYS: entry hash, its states list, the arrival index, the open exceptions
--- ARGV: id, arrived_ms, ended_ms, retention_ms, open (0/1), number of states, states...,
---       settles (0/1), then field, value pairs (values JSON)
-local fresh = redis.call('HSETNX', KEYS[1], '@arrived', ARGV[2]) == 1
+-- ARGV: id, attempt id, arrived_ms, ended_ms, retention_ms, open (0/1), number of states,
+--       states..., settles (0/1), then field, value pairs (values JSON)
+-- An attempt is merged once: a batch written again because its reply was lost finds its
+-- attempt's id in the entry already.
+if redis.call('HSETNX', KEYS[1], '@attempt:' .. ARGV[2], '1') == 0 then
+  return 0
+end
+local fresh = redis.call('HSETNX', KEYS[1], '@arrived', ARGV[3]) == 1
 redis.call('HINCRBY', KEYS[1], '@attempts', 1)
-local states = tonumber(ARGV[6])
-for i = 7, 6 + states do
+local states = tonumber(ARGV[7])
+for i = 8, 7 + states do
   redis.call('RPUSH', KEYS[2], ARGV[i])
 end
 local updated = tonumber(redis.call('HGET', KEYS[1], '@updated') or '-1')
-local ended = tonumber(ARGV[3])
+local ended = tonumber(ARGV[4])
 local arrived = redis.call('HGET', KEYS[1], '@arrived')
-if fresh or (ARGV[7 + states] == '1' and ended >= updated) then
-  redis.call('HSET', KEYS[1], '@updated', ARGV[3])
-  for i = 8 + states, #ARGV, 2 do
+if fresh or (ARGV[8 + states] == '1' and ended >= updated) then
+  redis.call('HSET', KEYS[1], '@updated', ARGV[4])
+  for i = 9 + states, #ARGV, 2 do
     redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
   end
-  if ARGV[5] == '1' then
+  if ARGV[6] == '1' then
     redis.call('ZADD', KEYS[4], arrived, ARGV[1])
   else
     redis.call('ZREM', KEYS[4], ARGV[1])
   end
 end
-redis.call('PEXPIRE', KEYS[1], ARGV[4])
-redis.call('PEXPIRE', KEYS[2], ARGV[4])
+redis.call('PEXPIRE', KEYS[1], ARGV[5])
+redis.call('PEXPIRE', KEYS[2], ARGV[5])
 redis.call('ZADD', KEYS[3], 'NX', arrived, ARGV[1])
 return 1
 """
@@ -326,6 +339,7 @@ class RedisJournal:
             key = self._entry_key(record.id)
             args: list[Any] = [
                 record.id,
+                record.attempt,
                 _ms(record.arrived_at),
                 _ms(record.ended_at),
                 retention_ms,
@@ -361,7 +375,9 @@ class RedisJournal:
             if not raw:
                 found.append(None)
                 continue
-            fields = {k.decode(): v.decode() for k, v in raw.items()}
+            fields = {
+                k.decode(): v.decode() for k, v in raw.items() if not k.startswith(b"@attempt:")
+            }
             arrived = int(fields.pop("@arrived"))
             updated = int(fields.pop("@updated", arrived))
             attempts = int(fields.pop("@attempts", 0))

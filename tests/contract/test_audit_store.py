@@ -16,6 +16,7 @@ import pytest
 from gateway.store.audit import (
     GENESIS,
     AuditEvent,
+    AuditTrail,
     ChainHead,
     canonical,
     chained,
@@ -25,6 +26,7 @@ from gateway.store.audit import (
 from gateway.store.base import Store
 from gateway.store.redis import RedisStore
 from tests.conftest import delete_keys, redis_url, unique_prefix
+from tests.lossy_proxy import ReplyLosingProxy
 
 
 def events(count: int, actor: str = "tester") -> list[AuditEvent]:
@@ -117,6 +119,39 @@ async def test_a_read_from_a_seq_finds_it_however_many_entries_were_trimmed_befo
     assert [json.loads(line)["seq"] for line in passed.lines] == [3, 4]
     assert json.loads(passed.lines[0])["prev"] == passed.anchor
     assert (await store.audit.read(11, 2)).lines == []
+
+
+async def test_a_batch_appended_again_is_chained_once(store: Store) -> None:
+    # The buffered writer writes a batch again when the store's reply was lost, maybe after
+    # another process appended.
+    batch = events(3)
+    await store.audit.append(batch, max_entries=1000)
+    await store.audit.append(events(2, actor="other-process"), max_entries=1000)
+    await store.audit.append(batch, max_entries=1000)
+    await store.audit.append(events(1), max_entries=1000)
+    lines = (await store.audit.read(0, 100)).lines
+    assert verify_lines(lines, GENESIS).intact
+    assert len(lines) == 6
+
+
+@pytest.mark.redis
+async def test_a_batch_whose_reply_was_lost_is_not_chained_twice(
+    reply_losing: tuple[ReplyLosingProxy, RedisStore],
+) -> None:
+    proxy, store = reply_losing
+    trail = AuditTrail(store.audit, 1000)
+    trail.record("config.loaded", "startup", {"id": "warm"})
+    assert await trail.flush()  # connected: the next loss is of a reply only
+    trail.record("admin.replay", "ops-admin", {"id": "tx_once"})
+    proxy.losing = True
+    assert not await trail.flush()  # Redis ran the batch; its reply was lost: kept
+    proxy.losing = False
+    trail.record("admin.replay", "ops-admin", {"id": "tx_next"})
+    assert await trail.flush()
+    lines = (await store.audit.read(0, 100)).lines
+    assert verify_lines(lines, GENESIS).intact
+    assert [json.loads(line)["details"]["id"] for line in lines] == ["warm", "tx_once", "tx_next"]
+    await trail.aclose()
 
 
 def test_garbage_is_not_an_audit_entry() -> None:

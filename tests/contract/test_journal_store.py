@@ -13,10 +13,13 @@ import pytest
 from gateway.store.base import Store
 from gateway.store.journal import (
     BadCursor,
+    JournalLog,
     JournalQuery,
     JournalRecord,
     JournalRetention,
 )
+from gateway.store.redis import RedisStore
+from tests.lossy_proxy import ReplyLosingProxy
 
 KEEP = JournalRetention(retention_s=86400, max_entries=1000)
 
@@ -169,3 +172,37 @@ async def test_times_are_shown_in_utc_iso_8601(store: Store) -> None:
     assert entry["arrived_at"] == utc.strftime("%Y-%m-%dT%H:%M:%S.000+00:00")
     later = utc + dt.timedelta(seconds=1.25)
     assert entry["states"][-1]["at"] == later.strftime("%Y-%m-%dT%H:%M:%S.250+00:00")
+
+
+async def test_an_attempt_written_again_is_merged_once(store: Store) -> None:
+    # The buffered writer writes a batch again when the store's reply was lost.
+    now = time.time()
+    once = attempt("tx_once", now, now + 1, "accepted")
+    await store.journal.write([once], KEEP)
+    await store.journal.write([once, attempt("tx_once", now + 2, now + 3, "accepted")], KEEP)
+    entry = await store.journal.entry("tx_once")
+    assert entry is not None
+    assert entry["attempts"] == 2
+    assert [s["state"] for s in entry["states"]] == ["received", "accepted"] * 2
+    assert not any(name.startswith("@") for name in entry)
+
+
+@pytest.mark.redis
+async def test_a_batch_whose_reply_was_lost_is_not_applied_twice(
+    reply_losing: tuple[ReplyLosingProxy, RedisStore],
+) -> None:
+    proxy, store = reply_losing
+    journal = JournalLog(store.journal, KEEP)
+    now = time.time()
+    journal.record(attempt("tx_warm", now, now, "accepted"))
+    assert await journal.flush()  # connected: the next loss is of a reply only
+    journal.record(attempt("tx_once", now, now + 1, "accepted"))
+    proxy.losing = True
+    assert not await journal.flush()  # Redis ran the batch; its reply was lost: kept
+    proxy.losing = False
+    assert await journal.flush()
+    entry = await store.journal.entry("tx_once")
+    assert entry is not None
+    assert entry["attempts"] == 1
+    assert [s["state"] for s in entry["states"]] == ["received", "accepted"]
+    await journal.aclose()

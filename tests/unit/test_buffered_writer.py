@@ -64,6 +64,23 @@ async def test_a_store_outage_keeps_the_entries_until_it_is_back() -> None:
     assert sink.written == [0, 1, 2, 3, 4]
 
 
+async def test_a_batch_that_failed_is_written_again_whole_before_what_came_since() -> None:
+    # The store may have applied it and lost only its reply: it must meet the same batch again
+    # (the audit chain knows a batch by its first event), not one with more in it.
+    sink = Sink()
+    writer = BufferedWriter("test", sink.write, max_pending=4)
+    writer.put(0)
+    writer.put(1)
+    sink.down = True
+    assert await writer.flush() is False
+    for i in range(2, 5):
+        writer.put(i)  # beyond the bound: the oldest outside the batch goes
+    sink.down = False
+    assert await writer.flush() is True
+    assert sink.batches == [[0, 1], [3, 4]]
+    await writer.aclose()
+
+
 async def test_beyond_its_bound_the_oldest_entries_go_first() -> None:
     sink = Sink()
     writer = BufferedWriter("test", sink.write, max_pending=3)
