@@ -12,6 +12,8 @@ import logging
 from collections.abc import Callable, Coroutine
 from typing import Any
 
+_CANCEL_AGAIN_S = 0.5
+
 
 class BackgroundTask:
     def __init__(self, run: Callable[[], Coroutine[Any, Any, None]]) -> None:
@@ -23,10 +25,16 @@ class BackgroundTask:
             self._task = asyncio.create_task(self._run())
 
     async def aclose(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
+        task = self._task
+        if task is not None:
+            while not task.done():
+                # Cancelled again until it stops: a library call may take a cancel for a lost
+                # connection and carry on (redis-py's does, on Python 3.11), and the task would
+                # then run on for ever while this waits for it.
+                task.cancel()
+                await asyncio.wait({task}, timeout=_CANCEL_AGAIN_S)
             with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+                await task
             self._task = None
 
 

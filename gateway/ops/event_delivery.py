@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import binascii
-import contextlib
 import datetime as dt
 import json
 import logging
@@ -116,9 +115,14 @@ class EventDelivery:
                 self._senders.add(sender)
                 sender.add_done_callback(self._senders.discard)
             if not senders:
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(IDLE_S):
-                        await self._wake.wait()
+                # The idle tick sets the event, rather than a timeout around the wait: on
+                # Python 3.11, a cancel that lands as such a timeout expires is taken for the
+                # timeout, and the worker would go on for ever, its `aclose` waiting on it.
+                tick = asyncio.get_running_loop().call_later(IDLE_S, self._wake.set)
+                try:
+                    await self._wake.wait()
+                finally:
+                    tick.cancel()
 
     async def run_once(self) -> int:
         """Claim the due deliveries and send them: each subscription's in order, subscriptions
