@@ -243,7 +243,9 @@ class Migrations:
         if record.document_in(job.to) is None:
             if not job.dry_run:
                 try:
-                    await copy_customer(caller, runtime.store, record, job.to)
+                    await copy_customer(
+                        caller, runtime.store, record, job.to, self._current().timeouts()
+                    )
                 except GatewayError as error:
                     job.failed += 1
                     job.errors.append({"record": record.gateway_id, "message": error.detail})

@@ -69,6 +69,10 @@ class ErpCalls:
         self._store = store
         self._telemetry = telemetry
 
+    def timeouts(self) -> dict[str, float]:
+        """Each backend's `timeout_s`, by name."""
+        return {name: backend.timeout_s for name, backend in self._backends.items()}
+
     async def call(self, ctx: RequestContext, call: ErpCall[T], backend: str | None = None) -> T:
         """Run an ERP call on `backend` (default: the request's system of record) within the
         request's one ERP deadline for that backend: `timeout_s` from the request's first call

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Mapping
 
 from pydantic import ValidationError
 
@@ -23,9 +24,7 @@ from gateway.domain.models import CustomerCreate
 from gateway.service.erp_calls import Caller
 from gateway.store.base import Binding, ErpDocument, Store, StoreUnavailable, XrefRecord
 
-# How long a copy holds its customer and target: longer than its three ERP calls (search, read,
-# create) at any backend's timeout_s (at most 120 s); a holder that died lets go after it.
-COPY_LEASE_S = 400.0
+_LEASE_MARGIN_S = 1.0  # beyond a copy's three ERP calls, for its store round trips
 _WAIT_S = 0.05  # how often a copy waiting for another one looks whether it is done
 
 
@@ -56,14 +55,19 @@ def customer_request(erp: ErpCustomer, record: XrefRecord) -> CustomerCreate:
         ) from None
 
 
-async def copy_customer(call: Caller, store: Store, record: XrefRecord, target: str) -> XrefRecord:
+async def copy_customer(
+    call: Caller, store: Store, record: XrefRecord, target: str, timeouts: Mapping[str, float]
+) -> XrefRecord:
     """`record`'s customer present in `target` too: found there by its gateway reference, or
     created there from where it is present now; the xref bound either way. While another copy
-    of it to `target` runs, its outcome is waited for (and taken, if it bound one)."""
+    of it to `target` runs, its outcome is waited for (and taken, if it bound one); a copy
+    holds the customer for its three ERP calls at the backends' `timeouts` (`timeout_s`), so
+    one whose process died is taken over after that."""
     if record.document_in(target) is not None:
         return record
+    lease_s = timeouts[record.home.backend] + 2 * timeouts[target] + _LEASE_MARGIN_S
     lock, token = f"copy:{record.gateway_id}:{target}", random_hex(16)
-    while not await store.acquire_slot(lock, 1, token, COPY_LEASE_S):
+    while not await store.acquire_slot(lock, 1, token, lease_s):
         await asyncio.sleep(_WAIT_S)
         copied = await _copied(store, record, target)
         if copied is not None:

@@ -85,7 +85,9 @@ class SalesOrders:
             # The legal entity has moved ERP but this customer has not moved with it yet.
             if self._replication is Replication.OFF:
                 raise not_migrated(customer_id, legal_entity, backend)
-            copied = await copy_customer(self._erp.caller(ctx), self._store, record, backend)
+            copied = await copy_customer(
+                self._erp.caller(ctx), self._store, record, backend, self._erp.timeouts()
+            )
             document = copied.document_in(backend)
             assert document is not None, "copy_customer binds the customer in the target"
         return CustomerContext(erp_id=document.erp_id, legal_entity=record.legal_entity)

@@ -27,7 +27,13 @@ from gateway.adapters.base import CallContext, CustomerContext, ErpSalesOrder, R
 from gateway.adapters.priority import NoHeadroom, background_work, held_capacity, when_idle
 from gateway.config.clients import ClientConfig
 from gateway.config.rate_limits import BackendBudget
-from gateway.domain.errors import Category, ErpFailure, GatewayError, GatewayReferenceTaken
+from gateway.domain.errors import (
+    Category,
+    ErpFailure,
+    GatewayError,
+    GatewayReferenceTaken,
+    RefusedBeforeSending,
+)
 from gateway.domain.ids import GATEWAY_REF_PREFIX, random_hex
 from gateway.domain.models import HoldReason
 from gateway.domain.operations import Operation
@@ -225,12 +231,14 @@ class Shadowing:
         shadow = self._table.shadow_for(operation, legal_entity, ctx.arrived_at)
         if shadow is None or not sampled(ctx.correlation_id, shadow.sample):
             return
+        erp_decided = ctx.forwarded or isinstance(error, RefusedBeforeSending)
         if error is not None and not (
-            operation in DECISIONS and error.category is Category.BUSINESS and ctx.forwarded
+            operation in DECISIONS and error.category is Category.BUSINESS and erp_decided
         ):
-            # Only an ERP's business refusal of a create or a quote is an answer to compare:
-            # one the gateway made before asking any ERP (a customer of another legal entity,
-            # or one the client may not act for) is the same whichever ERP is primary.
+            # Only an ERP's business refusal of a create or a quote is an answer to compare
+            # (its adapter's, from that ERP's value maps, included: a SKU the other ERP may
+            # know): one the gateway made before asking any ERP (a customer of another legal
+            # entity, or one the client may not act for) is the same whichever ERP is primary.
             return
         if response is not None and not 200 <= response.status_code < 300:
             return
