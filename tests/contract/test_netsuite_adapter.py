@@ -26,6 +26,7 @@ from erp_simulators.netsuite.integrations import (
 )
 from erp_simulators.netsuite.tba import TbaError, TbaVerifier
 from gateway.adapters.base import CallContext, CustomerContext, References
+from gateway.adapters.http import remaining_seconds
 from gateway.adapters.netsuite import NetSuiteRestAdapter, build_netsuite_adapter
 from gateway.adapters.netsuite.client import MAX_PAGES, PAGE_SIZE
 from gateway.adapters.netsuite.credentials import netsuite_credentials
@@ -873,7 +874,10 @@ async def test_a_customer_create_is_token_then_post_204_then_read_back_exactly()
         f"{RECORDS}/customer/301",
         {"expandSubResources": "true"},
     )
-    assert {r.deadline for r in transport.sent} == {ctx.deadline}
+    # The record calls within the call's deadline; the token fetch, which other calls may
+    # share, within the transport's own timeout_s.
+    assert {r.deadline for r in transport.sent if r.path != TOKEN_PATH} == {ctx.deadline}
+    assert [r.deadline for r in transport.requests_to(TOKEN_PATH)] == [None]
 
 
 async def test_a_sales_order_create_posts_exactly_this_record() -> None:
@@ -1095,6 +1099,41 @@ async def test_a_token_close_to_expiry_is_renewed_in_the_background_while_still_
     used = [r.header("Authorization") for r in transport.sent if r.path != TOKEN_PATH]
     assert used == ["Bearer tok-1", "Bearer tok-1", "Bearer tok-2"]
     assert len(transport.requests_to(TOKEN_PATH)) == 2
+
+
+class _SlowTokenEndpoint:
+    """A token endpoint that takes 0.3 s, each request within its deadline (as the real
+    transport keeps it: `remaining_seconds`, then a timeout)."""
+
+    async def request(
+        self, method: str, path: str, *, deadline: float | None = None, **_: Any
+    ) -> Any:
+        try:
+            async with asyncio.timeout(remaining_seconds(deadline, 10.0)):
+                if path == TOKEN_PATH:
+                    await asyncio.sleep(0.3)
+                    return json_response(200, TOKEN_ANSWER)
+                return json_response(200, customer_document())
+        except TimeoutError:
+            raise ErpFailure(Code.ERP_TIMEOUT, "No answer in time.", ambiguous=False) from None
+
+    async def aclose(self) -> None:
+        pass
+
+
+async def test_a_token_fetch_shared_with_a_hurried_call_is_not_bound_by_its_deadline() -> None:
+    # Two calls need a token at once: the one with 0.1 s left starts the fetch (0.3 s) and
+    # times out; the one with 5 s left still gets its answer, not the other's timeout.
+    adapter = pinned_adapter(_SlowTokenEndpoint())  # type: ignore[arg-type]
+    hurried = CallContext("corr-hurried", deadline=time.monotonic() + 0.1)
+    patient = CallContext("corr-patient", deadline=time.monotonic() + 5.0)
+    first, second = await asyncio.gather(
+        adapter.get_customer("301", hurried),
+        adapter.get_customer("301", patient),
+        return_exceptions=True,
+    )
+    assert isinstance(first, ErpFailure) and first.code is Code.ERP_TIMEOUT
+    assert not isinstance(second, BaseException) and second is not None
 
 
 async def test_concurrent_first_calls_wait_for_a_single_token_request() -> None:

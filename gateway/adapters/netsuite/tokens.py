@@ -14,7 +14,7 @@ from collections.abc import Mapping
 
 from gateway.adapters.answers import AnswerBoundary
 from gateway.adapters.base import CallContext
-from gateway.adapters.http import ErpResponse, ErpTransport
+from gateway.adapters.http import ErpResponse, ErpTransport, remaining_seconds
 from gateway.adapters.netsuite.assertions import token_request
 from gateway.adapters.netsuite.credentials import ClientCredentials
 from gateway.adapters.netsuite.fields import bad_response
@@ -48,6 +48,7 @@ def token_from_response(response: ErpResponse) -> tuple[str, float]:
 
 RENEW_MARGIN_S = 60.0  # renew a token this long before it expires (at most half its lifetime)
 ACCEPT_JSON = {"Accept": "application/json"}
+_LONGEST_FETCH_S = 120.0  # a waiter without a deadline: the longest timeout_s a backend has
 
 
 def _forget_failure(task: asyncio.Task[str]) -> None:
@@ -98,7 +99,19 @@ class BearerTokens:
             if now >= self._renew_at:
                 self._start_fetch(ctx)
             return self._token
-        return await asyncio.shield(self._start_fetch(ctx))
+        fetch = self._start_fetch(ctx)
+        # Each waiter within its own deadline; the fetch they share within the transport's
+        # `timeout_s`, not within the deadline of whichever request started it (a request
+        # nearly out of time would fail every other one waiting for the token).
+        try:
+            async with asyncio.timeout(remaining_seconds(ctx.deadline, _LONGEST_FETCH_S)):
+                return await asyncio.shield(fetch)
+        except TimeoutError:
+            raise ErpFailure(
+                Code.ERP_TIMEOUT,
+                "The ERP's token endpoint did not answer in time.",
+                ambiguous=False,
+            ) from None
 
     def discard(self, token: str) -> None:
         """Forget a token the ERP refused (unless a newer one has replaced it already)."""
@@ -122,7 +135,7 @@ class BearerTokens:
             self._token_path,
             headers={**ctx.trace_headers(), **ACCEPT_JSON},
             form=form,
-            deadline=ctx.deadline,
+            deadline=None,  # the transport's timeout_s: shared, it is no one request's
         )
         token, ttl = self._answers.mapped(ctx, lambda: token_from_response(response))
         now = time.monotonic()
