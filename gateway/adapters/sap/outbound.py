@@ -50,7 +50,7 @@ def customer_payload(request: CustomerCreate, refs: References, maps: SapMaps) -
     payload: dict[str, Any] = {
         "BusinessPartnerCategory": ORGANIZATION,
         "OrganizationBPName1": request.legal_name[:NAME_PART_LENGTH],
-        "YY1_GatewayRef_SDH": refs.gateway_ref,
+        GATEWAY_REF_FIELD: refs.gateway_ref,
         CREDIT_LIMIT_FIELD: format(request.credit_limit, "f"),
         "to_BusinessPartnerRole": results_payload(
             [{"BusinessPartnerRole": r} for r in CUSTOMER_ROLES]
