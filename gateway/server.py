@@ -69,14 +69,20 @@ class _RequestHead:
         self.size = 0
         self.lines = 0
         self.begun = False  # the parser has begun the request (its request line)
+        # A head begun in the read that ended the request before it (pipelined) is counted as
+        # the parser reads it too: what that read holds of it came before it began.
+        self.pipelined = False
+        self.parsed = 0  # bytes of its request line and fields, as parsed
+        self.fields = 0
         self._tail = b""
 
     def begin(self, read: bytes | None) -> None:
         """The parser began a request. With nothing of it counted, it began in `read` after an
-        earlier request ended there (pipelined): what `read` holds of its head goes uncounted
-        (at most one read), and its last bytes may be part of the head's end."""
+        earlier request ended there (pipelined): what `read` holds of its head is counted as
+        the parser reads it, and its last bytes may be part of the head's end."""
         if self.size == 0 and read is not None:
             self._tail = read[-3:]
+            self.pipelined = True
         self.begun = True
 
     def feed(self, data: bytes) -> None:
@@ -116,6 +122,8 @@ class GuardedProtocol(HttpToolsProtocol):
         self._head = _RequestHead()
         self._head_timer: asyncio.TimerHandle | None = None
         self._read: bytes | None = None  # what the parser is parsing, while it does
+        self._too_large: GatewayError | None = None  # a pipelined head over a limit
+        self._refusal: GatewayError | None = None  # answered once the answer before it is
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -160,6 +168,30 @@ class GuardedProtocol(HttpToolsProtocol):
         if self._head.awaiting and self._head_timer is None:
             self._start_head_timer()
 
+    def on_url(self, url: bytes) -> None:
+        super().on_url(url)
+        if self._head.pipelined:
+            self._parsed(len(url) + len(b"GET  HTTP/1.1\r\n"), fields=0)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        super().on_header(name, value)
+        if self._head.pipelined:
+            self._parsed(len(name) + len(value) + len(b": \r\n"), fields=1)
+
+    def _parsed(self, size: int, fields: int) -> None:
+        """Count what the parser read of a pipelined head; over a limit, stop the parser (it
+        then says the request is malformed, `send_400_response`, answered with the 431)."""
+        head = self._head
+        head.parsed += size
+        head.fields += fields
+        if head.parsed > self._limits.max_head_bytes:
+            self._too_large = _too_large(f"larger than {self._limits.max_head_bytes} bytes")
+        elif head.fields > self._limits.max_headers:
+            self._too_large = _too_large(f"more than {self._limits.max_headers} header fields")
+        else:
+            return
+        raise _HeadRefused
+
     def on_headers_complete(self) -> None:
         self._head.awaiting = False
         self._stop_head_timer()
@@ -170,6 +202,9 @@ class GuardedProtocol(HttpToolsProtocol):
         self._head.reset()
 
     def send_400_response(self, msg: str) -> None:
+        if self._too_large is not None:  # the parser stopped for a pipelined head's size
+            self._refuse(self._too_large)
+            return
         # httptools refused the request's framing (both Content-Length and Transfer-Encoding,
         # two Content-Lengths, a folded header line...): a problem like every other refusal,
         # not uvicorn's text/plain line.
@@ -206,8 +241,35 @@ class GuardedProtocol(HttpToolsProtocol):
             )
 
     def _refuse(self, error: GatewayError) -> None:
-        """Answer `error` as a problem document on the raw connection, then close it."""
+        """Answer `error` as a problem document on the raw connection, then close it; after
+        the answer to an earlier request on it, if one is still being written (pipelined),
+        so that each answer stays with its request."""
         self._stop_head_timer()
+        if self._refusal is not None:
+            return  # refused already, waiting for the earlier answer
+        cycle = self.cycle
+        if cycle is not None and not cycle.response_complete and not self.transport.is_closing():
+            self._refusal = error
+            self.transport.pause_reading()  # nothing more is read on this connection
+            return
+        self._refusal = error
+        self._answer_refusal()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        cycle = self.cycle
+        if (
+            self._refusal is not None
+            and not self.pipeline
+            and (cycle is None or cycle.response_complete)
+        ):
+            self._answer_refusal()
+
+    def _answer_refusal(self) -> None:
+        error = self._refusal
+        assert error is not None
+        if self.transport.is_closing():
+            return
         correlation_id = str(uuid.uuid4())
         body = problem_body(error, correlation_id)
         head = [
@@ -233,6 +295,10 @@ _REASONS = {
     431: "Request Header Fields Too Large",
     503: "Service Unavailable",
 }
+
+
+class _HeadRefused(Exception):
+    """Raised in a parser callback to stop parsing a head over a limit."""
 
 
 def _too_large(what: str) -> GatewayError:

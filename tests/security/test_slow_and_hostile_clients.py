@@ -305,6 +305,26 @@ def test_a_request_with_malformed_framing_is_a_400_problem_and_the_connection_cl
     assert took < DEADLINE_S
 
 
+@pytest.mark.parametrize(
+    ("fields", "why"),
+    [
+        (b"".join(b"X-F%d: v\r\n" % i for i in range(LIMITS.max_headers + 5)), b"fields"),
+        (b"X-Big: " + b"v" * (LIMITS.max_head_bytes + 100) + b"\r\n", b"bytes"),
+    ],
+)
+def test_a_pipelined_requests_head_is_held_to_the_limits_too(
+    gateway: tuple[str, int], fields: bytes, why: bytes
+) -> None:
+    # The second request's head rides in the same read as the end of the first one.
+    second = b"GET /healthz HTTP/1.1\r\nHost: gateway.test\r\n" + fields + b"\r\n"
+    with _connect(gateway) as sock:
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: gateway.test\r\n\r\n" + second)
+        raw, _ = _read_until_closed(sock)
+    statuses = re.findall(rb"HTTP/1\.1 (\d{3}) ", raw)
+    assert statuses == [b"200", b"431"], raw
+    assert why in raw.rpartition(b"\r\n\r\n")[2]  # the problem says which limit
+
+
 def test_a_pipelined_requests_body_is_not_counted_as_its_head(gateway: tuple[str, int]) -> None:
     # A read that ends one request holds the next one's head: its body, in the next read and
     # larger than a head may be, is a body (not 431), and both are answered in order.
