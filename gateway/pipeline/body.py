@@ -146,7 +146,7 @@ def repeated_keys(raw: bytes) -> list[str]:
     objects = _Objects()
     try:
         document = json.loads(raw, object_pairs_hook=objects)
-    except ValueError:
+    except (ValueError, RecursionError):  # nested past the interpreter's stack: not for us
         return []
     if not objects.repeats:  # nearly always: no pointers to build
         return []

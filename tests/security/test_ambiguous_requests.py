@@ -84,6 +84,23 @@ async def test_a_field_given_twice_is_400_at_its_pointer_and_nothing_is_created(
         assert _no_erp_calls(gw)
 
 
+@pytest.mark.parametrize("depth", [5_000, 300_000])
+@pytest.mark.parametrize("version", ["v1", "v2"])
+async def test_a_body_nested_past_any_parsers_stack_is_400_not_500(
+    version: str, depth: int
+) -> None:
+    body = json.dumps(payloads.customer("DE01"))[:-1] + ', "x": ' + "[" * depth + "]" * depth
+    async with in_process_gateway(MemoryStore()) as gw, gw.client() as api:
+        response = await api.post(
+            f"/{version}/customers",
+            content=(body + "}").encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        assert response.status_code == 400, response.text
+        assert response.json()["code"] == "validation_failed"
+        assert _no_erp_calls(gw)
+
+
 async def test_a_nested_field_given_twice_points_into_its_object() -> None:
     async with in_process_gateway(MemoryStore()) as gw, gw.client() as api:
         body = json.dumps(payloads.customer("DE01"))
