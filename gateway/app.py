@@ -70,7 +70,7 @@ from gateway.pipeline.ratelimit import CountRefusals
 from gateway.pipeline.records import ResolveRecord
 from gateway.pipeline.routing import Routing
 from gateway.pipeline.tracing import Tracing
-from gateway.pipeline.versioning import CHANGELOG_PATH, Versioning
+from gateway.pipeline.versioning import CHANGELOG_PATH, VERSION_HEADER, Versioning
 from gateway.routing.shadows import ShadowTable, compile_shadows
 from gateway.runtime import Runtime
 from gateway.service.services import Services, build_services
@@ -296,6 +296,8 @@ def _problem_for_unrouted(request: Request, status: int) -> Response:
         error = not_found(f"No resource at {request.method} {request.url.path}.")
     response = problem_response(error, correlation_id, request.url.path)
     response.headers[CORRELATION_HEADER] = correlation_id
+    if first in VERSIONS:  # a path under a version prefix: answered in that version
+        response.headers[VERSION_HEADER] = first
     return response
 
 

@@ -69,8 +69,12 @@ async def test_every_response_says_which_version_served_it_problems_included(
         v2 = await api.get("/v2/customers/cus_missing")
         unversioned = await api.get("/customers/cus_missing")
 
+        no_route = [await api.get("/v1/no-such-collection"), await api.delete("/v2/customers")]
+
     assert [r.status_code for r in (v1, v2, unversioned)] == [404, 404, 404]
     assert [r.headers["API-Version"] for r in (v1, v2, unversioned)] == ["v1", "v2", "v2"]
+    # No route at all under a version's prefix: still answered in that version.
+    assert [r.headers.get("API-Version") for r in no_route] == ["v1", "v2"]
     assert "Deprecation" not in v1.headers  # no lifecycle configured: every version current
 
 
