@@ -257,12 +257,14 @@ def _tune_gc() -> None:
 
 def _add_headers(response: Response, headers: Mapping[str, str]) -> None:
     """The steps' headers on the response, unless the response sets them itself (as
-    `MutableHeaders.setdefault`, without a scan of the response's headers per name)."""
+    `MutableHeaders.setdefault`, without a scan of the response's headers per name); but a
+    `Link` is a list, so both are kept (a poll's `rel="next"`, a deprecated version's
+    `rel="deprecation"`)."""
     raw = response.raw_headers
     present = {name for name, _ in raw}
     for name, value in headers.items():
         key = name.lower().encode("latin-1")
-        if key not in present:
+        if key not in present or key == b"link":
             raw.append((key, value.encode("latin-1")))
 
 

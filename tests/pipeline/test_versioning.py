@@ -120,11 +120,15 @@ async def test_a_deprecated_version_carries_deprecation_sunset_and_a_changelog_l
     async with in_process_gateway(store, config_dir) as gw, gw.client() as api:
         v1 = await api.get("/v1/customers/cus_missing")
         v2 = await api.get("/v2/customers/cus_missing")
+        polled = await api.get("/v1/events")  # a response with a Link of its own
 
     assert v1.headers["Deprecation"] == "@1780272000"  # 2026-06-01T00:00:00Z, RFC 9745
     assert v1.headers["Sunset"] == "Mon, 01 Jun 2099 00:00:00 GMT"  # RFC 8594 HTTP-date
     assert v1.headers["Link"] == '</changelog#v1>; rel="deprecation"'
     assert not {"Deprecation", "Sunset", "Link"} & set(v2.headers)
+    links = polled.headers.get_list("Link")
+    assert len(links) == 2 and '</changelog#v1>; rel="deprecation"' in links
+    assert any(link.endswith('rel="next"') for link in links)
 
 
 async def test_a_version_past_its_sunset_is_410_version_sunset(
