@@ -45,7 +45,7 @@ _EVERY_OPERATION = (400, 401, 403, 410, 429, 431, 502, 503, 504)
 _WITH_BODY = (408, 413, 415, 422)
 _WRITE = (409, 422)  # idempotency (in progress, key reused) and business refusals
 _WITH_RECORD = (404,)
-_RETRY_AFTER = (429, 503)
+_RETRY_AFTER = (409, 429, 503)  # 409: a request with the same key still in progress
 _CHALLENGED = (401, 403)  # WWW-Authenticate
 
 _STATUS_MEANINGS = {
@@ -181,8 +181,10 @@ _HEADERS: tuple[tuple[str, str, str], ...] = (
     (
         "Link",
         "Link",
-        "On a deprecated version's responses: the changelog section that says how to move on.",
+        "On a deprecated version's responses: the changelog section that says how to move on "
+        '(`rel="deprecation"`); on the events poll also where to continue (`rel="next"`).',
     ),
+    ("Location", "Location", "Where the created resource is read (its gateway id's URL)."),
     (
         "IdempotentReplayed",
         REPLAYED_HEADER,
@@ -275,6 +277,8 @@ def _response_headers(status: int, method: str = "GET") -> Document:
         names.append("WwwAuthenticate")
     if method == "POST" and status < 400:
         names.append("IdempotentReplayed")
+    if status == 201:
+        names.append("Location")
     names += ["Deprecation", "Sunset", "Link"]
     return {_HEADER_NAMES[n]: {"$ref": f"#/components/headers/{n}"} for n in names}
 

@@ -305,4 +305,5 @@ def header_examples(version: str) -> dict[str, str]:
         **lifecycle,
         REPLAYED_HEADER: "true",
         "WWW-Authenticate": 'Bearer realm="gateway", error="invalid_token"',
+        "Location": f"/{version}/sales-orders/{RECORD_IDS[Kind.SALES_ORDER]}",
     }

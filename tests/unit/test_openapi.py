@@ -325,3 +325,14 @@ def test_the_changelog_command_prints_the_generated_changelog(
 ) -> None:
     assert main(["changelog"]) == 0
     assert capsys.readouterr().out == changelog() + "\n"
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_the_headers_the_api_sends_are_documented(version: str) -> None:
+    # A create's Location, the Retry-After of a 409 (a request under the same key still in
+    # progress), and the events poll's rel="next" Link.
+    document = openapi_document(version)
+    created = document["paths"][f"/{version}/customers"]["post"]["responses"]["201"]
+    assert "Location" in created["headers"]
+    assert "Retry-After" in document["components"]["responses"]["Problem409"]["headers"]
+    assert 'rel=\\"next\\"' in json.dumps(document["components"]["headers"]["Link"])
