@@ -221,8 +221,17 @@ def _schemas(version: str) -> tuple[dict[type[BaseModel], Document], Document]:
     unique = list(dict.fromkeys(pairs))
     refs, definitions = models_json_schema(unique, ref_template=REF_TEMPLATE)
     by_model = {model: refs[(model, mode)] for model, mode in unique}
-    schemas = {**definitions.get("$defs", {}), "Problem": _PROBLEM_SCHEMA}
+    schemas = {**definitions.get("$defs", {}), "Problem": _problem_schema(version)}
     return by_model, dict(sorted(schemas.items()))
+
+
+def _problem_schema(version: str) -> Document:
+    """The problem document's schema, its example's pointers in `version`'s field names."""
+    if version == LATEST:
+        return _PROBLEM_SCHEMA
+    example = _PROBLEM_SCHEMA["example"]
+    shown = downgrade_response(version, examples.PROBLEM_OPERATION, example["status"], example)
+    return {**_PROBLEM_SCHEMA, "example": shown}
 
 
 def _query_parameters(spec: OperationSpec) -> list[Document]:

@@ -336,3 +336,16 @@ def test_the_headers_the_api_sends_are_documented(version: str) -> None:
     assert "Location" in created["headers"]
     assert "Retry-After" in document["components"]["responses"]["Problem409"]["headers"]
     assert 'rel=\\"next\\"' in json.dumps(document["components"]["headers"]["Link"])
+
+
+def test_the_problem_schemas_example_points_at_the_versions_own_fields() -> None:
+    pointers = {
+        version: [
+            e["pointer"]
+            for e in openapi_document(version)["components"]["schemas"]["Problem"]["example"][
+                "errors"
+            ]
+        ]
+        for version in VERSIONS
+    }
+    assert pointers == {"v1": ["/lines/0/unit_price"], "v2": ["/items/0/price/amount"]}
