@@ -337,7 +337,11 @@ def _schema_message(
     if kind == "missing":
         return _prefix(path), f"missing key {loc[-1]!r}", ""
     if kind == "extra_forbidden":
-        return _prefix(path[:-1]), f"unknown key {path[-1]!r}", ""
+        if path and path == loc[: len(path)] and len(path) == len(loc):
+            return _prefix(path[:-1]), f"unknown key {path[-1]!r}", ""
+        # A key without a line of its own (one a merge key `<<:` brought in): named, at the
+        # line of the mapping it was merged into.
+        return _prefix(path), f"unknown key {loc[-1]!r}", ""
     got = ""
     if isinstance(value, str | int | float | bool) and not kind.startswith("union_tag"):
         shown = repr(value)

@@ -114,6 +114,20 @@ def parse_yaml(text: str) -> YamlDocument:
     return YamlDocument(data, lines, tuple(duplicates))
 
 
+def _record_merged(
+    loader: yaml.SafeLoader, source: yaml.MappingNode, path: YamlPath, lines: dict[YamlPath, int]
+) -> None:
+    """The keys a merge brings into the mapping at `path`, at the anchor's lines; a key the
+    mapping has already (its own, or an earlier merge's) wins, as YAML's merge has it."""
+    for key_node, value_node in source.value:
+        if key_node.tag == _MERGE_TAG:
+            continue
+        inherited = (*path, _path_key(loader, key_node))
+        if inherited not in lines:
+            lines[inherited] = key_node.start_mark.line + 1
+            _record_lines(loader, value_node, inherited, lines, [])
+
+
 def _record_lines(
     loader: yaml.SafeLoader,
     node: yaml.Node,
@@ -124,9 +138,10 @@ def _record_lines(
     # A mapping entry's line is its key's line: that is where an unknown or misspelt key is,
     # and a nested block value starts only on the next line.
     if isinstance(node, yaml.MappingNode):
+        merges = [value for key, value in node.value if key.tag == _MERGE_TAG]
         for key_node, value_node in node.value:
             if key_node.tag == _MERGE_TAG:
-                continue  # merged entries keep the lines of the anchor they come from
+                continue  # below, once the mapping's own keys (which override them) are in
             child = (*path, _path_key(loader, key_node))
             line = key_node.start_mark.line + 1
             if child in lines:
@@ -134,6 +149,11 @@ def _record_lines(
                 continue
             lines[child] = line
             _record_lines(loader, value_node, child, lines, duplicates)
+        for merged in merges:  # `<<: *anchor` or `<<: [*a, *b]`: keys the mapping lacks
+            sources = merged.value if isinstance(merged, yaml.SequenceNode) else [merged]
+            for source in sources:
+                if isinstance(source, yaml.MappingNode):
+                    _record_merged(loader, source, path, lines)
     elif isinstance(node, yaml.SequenceNode):
         for index, item in enumerate(node.value):
             child = (*path, index)

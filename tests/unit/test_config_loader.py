@@ -409,3 +409,36 @@ def test_resilience_settings_out_of_range_are_errors_at_their_line(
     error = only_error(config)
     assert (error.file, error.line) == ("backends/legacy.yaml", line)
     assert says in error.message, error.message
+
+
+def test_an_unknown_key_a_merge_key_brings_in_is_named_at_a_line(tmp_path: Path) -> None:
+    config = config_copy(tmp_path)
+    legacy = config / "backends" / "legacy.yaml"
+    legacy.write_text(legacy.read_text() + "\n<<: {timeout_sec: 5}\n")
+    (error,) = errors_in(config)
+    assert error.file == "backends/legacy.yaml" and error.line is not None
+    assert "unknown key 'timeout_sec'" in error.message
+    (tmp_path / "nested").mkdir()
+    clients = config_copy(tmp_path / "nested") / "policies" / "clients.yaml"
+    clients.write_text(
+        clients.read_text() + '  - <<: {id: c2, scopes: [customers:read], legal_entities: "*",'
+        " rate_limit: standard, rate_limt: x}\n"
+    )
+    (error,) = errors_in(clients.parent.parent)
+    assert "rate_limt" in error.message and error.line is not None
+
+
+def test_a_key_that_overrides_a_merged_one_is_no_duplicate(tmp_path: Path) -> None:
+    config = config_copy(tmp_path)
+    clients = config / "policies" / "clients.yaml"
+    clients.write_text(
+        "defaults: &defaults {scopes: [customers:read], legal_entities: '*', "
+        "rate_limit: standard}\n"
+        + clients.read_text().replace(
+            "clients:\n",
+            "clients:\n  - <<: *defaults\n    id: c2\n    scopes: [sales_orders:read]\n",
+            1,
+        )
+    )
+    issues = errors_in(config)
+    assert not any("more than once" in i.message or "duplicate" in i.message for i in issues)
