@@ -34,12 +34,19 @@ class ReloadStatus:
     last_attempt_at: float | None = None
 
 
-def _config_files(config_dir: Path) -> dict[str, float]:
-    files: dict[str, float] = {}
+_Signatures = dict[str, tuple[int, int, int]]
+
+
+def _config_files(config_dir: Path) -> _Signatures:
+    """Each config file's modification time, size and inode change time, in nanoseconds: a
+    file finished within the same clock tick as the half of it the watcher saw still differs
+    (its size, its change time)."""
+    files: _Signatures = {}
     for pattern in ("routes.yaml", "backends/*.yaml", "policies/*.yaml"):
         for path in config_dir.glob(pattern):
             with contextlib.suppress(OSError):
-                files[str(path)] = path.stat().st_mtime
+                stat = path.stat()
+                files[str(path)] = (stat.st_mtime_ns, stat.st_size, stat.st_ctime_ns)
     return files
 
 
@@ -118,6 +125,11 @@ class Reloader:
                 self.status.last_error = [issue]
                 log.error("config reload refused", extra={"issues": [str(issue)]})
                 return [issue]
+            except Exception as exc:  # a defect in the loader: refused all the same, and said
+                log.exception("config reload failed")
+                issue = ConfigIssue(file=".", line=None, message=f"the reload failed: {exc!r}")
+                self.status.last_error = [issue]
+                return [issue]
             self._install(runtime)
             replaced = [
                 b.adapter for name, b in current.backends.items() if keep.get(name) is not b.adapter
@@ -135,7 +147,7 @@ class Reloader:
             log.info("config reloaded", extra={"generation": self.status.generation})
             return []
 
-    def _snapshot_and_load(self, env: Mapping[str, str]) -> tuple[dict[str, float], GatewayConfig]:
+    def _snapshot_and_load(self, env: Mapping[str, str]) -> tuple[_Signatures, GatewayConfig]:
         seen = _config_files(self._config_dir)
         return seen, load(self._config_dir, env)
 
@@ -146,7 +158,10 @@ class Reloader:
             seen = await asyncio.to_thread(_config_files, self._config_dir)
             if seen != self._seen:
                 self._seen = seen
-                await self.reload("file change")
+                try:
+                    await self.reload("file change")
+                except Exception:  # the watcher goes on: the next edit is looked at too
+                    log.exception("config reload failed")
 
     def install_sighup(self) -> None:
         loop = asyncio.get_running_loop()
