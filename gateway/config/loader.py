@@ -337,7 +337,7 @@ def _schema_message(
     if kind == "missing":
         return _prefix(path), f"missing key {loc[-1]!r}", ""
     if kind == "extra_forbidden":
-        if path and path == loc[: len(path)] and len(path) == len(loc):
+        if path and loc and path[-1] == loc[-1]:  # the key's own line
             return _prefix(path[:-1]), f"unknown key {path[-1]!r}", ""
         # A key without a line of its own (one a merge key `<<:` brought in): named, at the
         # line of the mapping it was merged into.
