@@ -139,6 +139,39 @@ def _iso_time(value: str) -> dt.datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
 
 
+def _port(value: str) -> int:
+    """A TCP port to listen on, 1 to 65535."""
+    if not (value.isascii() and value.isdigit()) or not 1 <= int(value) <= 65535:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a port; give one from 1 to 65535")
+    return int(value)
+
+
+def _at_least(least: int) -> Callable[[str], int]:
+    """A whole number of at least `least` (a limit below it would refuse every request)."""
+
+    def parse(value: str) -> int:
+        try:
+            number = int(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
+        if number < least:
+            raise argparse.ArgumentTypeError(f"{value} is too small; give at least {least}")
+        return number
+
+    return parse
+
+
+def _seconds(value: str) -> float:
+    """A positive number of seconds."""
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number of seconds") from None
+    if not seconds > 0:
+        raise argparse.ArgumentTypeError(f"{value} is not a positive number of seconds")
+    return seconds
+
+
 def cmd_explain(args: argparse.Namespace) -> int:
     config = _load(_config_dir(args.config_dir))
     home = asyncio.run(_customer_home(args.customer_id)) if args.customer_id else None
@@ -293,7 +326,11 @@ def _export(
     """Write what the gateway streams to `--out` (or standard output), with a progress line
     while it comes; then say how many lines (`nouns`: one, many) it wrote, `header` aside."""
     client = _admin(args)
-    target = open(args.out, "wb") if args.out != "-" else sys.stdout.buffer  # noqa: SIM115
+    try:
+        target = open(args.out, "wb") if args.out != "-" else sys.stdout.buffer  # noqa: SIM115
+    except OSError as exc:
+        client.close()
+        raise CommandError(f"cannot write {args.out}: {exc.strerror or exc}") from None
     lines = 0
     try:
         with Progress(*_COLUMNS, transient=True, console=_stderr) as progress:
@@ -734,27 +771,27 @@ def _add_limits(parser: argparse.ArgumentParser) -> None:
     defaults = ServerLimits()
     group = parser.add_argument_group("limits per request and connection")
     group.add_argument(
-        "--header-timeout", type=float, default=defaults.head_timeout_s, metavar="S",
+        "--header-timeout", type=_seconds, default=defaults.head_timeout_s, metavar="S",
         help="seconds for a request's headers to arrive (then 408 and close)",
     )  # fmt: skip
     group.add_argument(
-        "--body-timeout", type=float, default=defaults.body_timeout_s, metavar="S",
+        "--body-timeout", type=_seconds, default=defaults.body_timeout_s, metavar="S",
         help="seconds for a request's body to arrive, first byte to last (then 408 and close)",
     )  # fmt: skip
     group.add_argument(
-        "--keepalive-timeout", type=float, default=defaults.keepalive_timeout_s, metavar="S",
+        "--keepalive-timeout", type=_seconds, default=defaults.keepalive_timeout_s, metavar="S",
         help="seconds an idle connection stays open between requests",
     )  # fmt: skip
     group.add_argument(
-        "--max-header-bytes", type=int, default=defaults.max_head_bytes, metavar="N",
+        "--max-header-bytes", type=_at_least(1024), default=defaults.max_head_bytes, metavar="N",
         help="bytes of request line and headers together (then 431)",
     )  # fmt: skip
     group.add_argument(
-        "--max-headers", type=int, default=defaults.max_headers, metavar="N",
+        "--max-headers", type=_at_least(1), default=defaults.max_headers, metavar="N",
         help="header fields per request (then 431)",
     )  # fmt: skip
     group.add_argument(
-        "--max-connections", type=int, default=defaults.max_connections, metavar="N",
+        "--max-connections", type=_at_least(1), default=defaults.max_connections, metavar="N",
         help="open connections per worker (then 503 gateway_busy and close)",
     )  # fmt: skip
 
@@ -791,16 +828,18 @@ def _parser() -> argparse.ArgumentParser:
 
     demo = command("demo", "the gateway and both ERP simulators, ready for the tour", cmd_demo)
     _add_config_dir(demo)
-    demo.add_argument("--port", type=int, default=DEMO_PORTS["gateway"], help="the gateway's port")
+    demo.add_argument(
+        "--port", type=_port, default=DEMO_PORTS["gateway"], help="the gateway's port"
+    )
     demo.add_argument(
         "--legacy-port",
-        type=int,
+        type=_port,
         default=DEMO_PORTS["legacy"],
         help="the SAP-style simulator's port",
     )
     demo.add_argument(
         "--cloud-port",
-        type=int,
+        type=_port,
         default=DEMO_PORTS["cloud"],
         help="the NetSuite-style simulator's port",
     )
@@ -809,7 +848,7 @@ def _parser() -> argparse.ArgumentParser:
     serve = command("serve", "serve the gateway (uvicorn, uvloop, httptools)", cmd_serve)
     _add_config_dir(serve)
     serve.add_argument("--host", default="127.0.0.1", help="the address to listen on")
-    serve.add_argument("--port", type=int, default=8080, help="the port to listen on")
+    serve.add_argument("--port", type=_port, default=8080, help="the port to listen on")
     serve.add_argument(
         "--workers",
         type=int,
@@ -822,7 +861,7 @@ def _parser() -> argparse.ArgumentParser:
     simulate.add_argument("erp", choices=["legacy", "cloud"], help="which ERP")
     simulate.add_argument("--host", default="127.0.0.1", help="the address to listen on")
     simulate.add_argument(
-        "--port", type=int, help="the port (default: 9101 for legacy, 9102 for cloud)"
+        "--port", type=_port, help="the port (default: 9101 for legacy, 9102 for cloud)"
     )
     simulate.add_argument(
         "--no-custom-fields",

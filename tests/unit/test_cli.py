@@ -196,6 +196,35 @@ def test_a_bad_argument_is_two_lines_not_the_whole_usage() -> None:
     assert "gateway explain --help" in lines[1]
 
 
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (("serve", "--port", "99999"), "not a port"),
+        (("demo", "--port", "70000"), "not a port"),
+        (("simulate", "legacy", "--port", "70000"), "not a port"),
+        (("serve", "--max-connections", "0"), "at least 1"),
+        (("serve", "--max-header-bytes", "0"), "at least 1024"),
+        (("demo", "--keepalive-timeout", "0"), "not a positive number of seconds"),
+    ],
+)
+def test_a_port_or_limit_that_cannot_work_is_two_lines(args: tuple[str, ...], said: str) -> None:
+    # A port past 65535 was a traceback; a limit of 0 started a gateway that refused every
+    # request (503 for every connection, 431 for every head).
+    lines = _short_failure(_gateway(*args))
+    assert said in lines[0]
+
+
+@pytest.mark.parametrize("out", ["/nonexistent/dir/x.csv", "/tmp"])
+def test_an_export_to_a_path_that_cannot_be_written_is_one_line(out: str) -> None:
+    result = _gateway(
+        "xref", "export", "--legal-entity", "DE01", "--out", out, "--url", "http://127.0.0.1:9",
+        env={**_env(), "GATEWAY_ADMIN_TOKEN": "x"},
+    )  # fmt: skip
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    assert f"cannot write {out}" in result.stderr
+
+
 def test_a_token_for_a_client_not_in_clients_yaml_comes_with_a_warning() -> None:
     result = _gateway("token", "--config-dir", str(REPO), "--client", "nobody", env=_env())
     assert result.returncode == 0
