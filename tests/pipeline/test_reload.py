@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -163,16 +163,10 @@ async def test_the_watcher_goes_on_after_a_reload_that_failed_and_applies_the_ne
         watcher = asyncio.create_task(reloader.watch())
         try:
             legacy.write_text(good + "# first edit\n")
-            for _ in range(100):
-                if reloader.status.last_error:
-                    break
-                await asyncio.sleep(0.02)
+            await _until(lambda: bool(reloader.status.last_error))
             assert reloader.status.last_error and not watcher.done()
             legacy.write_text(good + "# second edit\n")
-            for _ in range(100):
-                if reloader.status.generation == 2:
-                    break
-                await asyncio.sleep(0.02)
+            await _until(lambda: reloader.status.generation == 2)
             assert reloader.status.generation == 2
         finally:
             watcher.cancel()
@@ -194,17 +188,20 @@ async def test_a_file_finished_within_the_clock_tick_of_its_half_is_still_reload
         try:
             routes.write_text(full[: len(full) // 3])
             os.utime(routes, ns=(stamp, stamp))
-            for _ in range(100):
-                if reloader.status.last_error:
-                    break
-                await asyncio.sleep(0.02)
+            await _until(lambda: bool(reloader.status.last_error))
             assert reloader.status.last_error  # the half file was seen and refused
             routes.write_text(full)
             os.utime(routes, ns=(stamp, stamp))
-            for _ in range(100):
-                if reloader.status.generation == 2:
-                    break
-                await asyncio.sleep(0.02)
+            await _until(lambda: reloader.status.generation == 2)
             assert reloader.status.generation == 2, [str(i) for i in reloader.status.last_error]
         finally:
             watcher.cancel()
+
+
+async def _until(condition: Callable[[], bool], deadline_s: float = 2.0) -> None:
+    """Wait for `condition` (what the watcher does, polling every 0.05 s here), at most
+    `deadline_s`; the assertion after says what did not happen."""
+    for _ in range(int(deadline_s / 0.02)):
+        if condition():
+            return
+        await asyncio.sleep(0.02)
