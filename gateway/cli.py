@@ -174,7 +174,21 @@ def _seconds(value: str) -> float:
 
 def cmd_explain(args: argparse.Namespace) -> int:
     config = _load(_config_dir(args.config_dir))
-    home = asyncio.run(_customer_home(args.customer_id)) if args.customer_id else None
+    home = None
+    if args.customer_id and not os.environ.get(REDIS_URL_ENV):
+        # A store in memory is another process's (a demo's): this one would find nothing.
+        print(
+            f"note: the customer's home ERP is not shown: this command reads the gateway's "
+            f"store through {REDIS_URL_ENV}, which is not set (ask a running gateway with "
+            "POST /admin/routes/explain)",
+            file=sys.stderr,
+        )
+    elif args.customer_id:
+        home = asyncio.run(_customer_home(args.customer_id))
+        if home is None:
+            print(
+                f"note: customer {args.customer_id} is not in the gateway's store", file=sys.stderr
+            )
     try:
         explanation = explain(
             compile_routes(config.routes),

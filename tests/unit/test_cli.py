@@ -86,6 +86,18 @@ def test_explain_names_the_rule_and_backend() -> None:
     assert "wave-1" in result.stdout
 
 
+def test_explain_of_a_customer_says_when_it_cannot_see_its_home() -> None:
+    # Without GATEWAY_REDIS_URL the command has no store of the gateway's to look in (a demo
+    # keeps its own in memory): the decision is shown, and the missing home said, not hidden.
+    result = _gateway(
+        "explain", "--config-dir", str(REPO), "--operation", "sales_orders.create",
+        "--legal-entity", "US01", "--customer-id", "cus_00000000000000000000000000",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "Decision: cloud" in result.stdout
+    assert "home ERP is not shown" in result.stderr and "GATEWAY_REDIS_URL" in result.stderr
+
+
 def test_token_mints_a_demo_token_for_the_client_and_scopes() -> None:
     result = _gateway(
         "token", "--config-dir", str(REPO), "--client", "crm-emea", "--scope", "invoices:read"
