@@ -48,6 +48,7 @@ from gateway.demo import (
     mint_token,
     tour,
 )
+from gateway.domain.digits import ascii_digits
 from gateway.observability.logging import configure_logging
 from gateway.observability.metrics import MULTIPROC_DIR_ENV
 from gateway.observability.spans import telemetry_from_env
@@ -141,7 +142,7 @@ def _iso_time(value: str) -> dt.datetime:
 
 def _port(value: str) -> int:
     """A TCP port to listen on, 1 to 65535."""
-    if not (value.isascii() and value.isdigit()) or not 1 <= int(value) <= 65535:
+    if not ascii_digits(value) or not 1 <= int(value) <= 65535:
         raise argparse.ArgumentTypeError(f"{value!r} is not a port; give one from 1 to 65535")
     return int(value)
 

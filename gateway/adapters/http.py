@@ -21,6 +21,7 @@ from multidict import CIMultiDict, CIMultiDictProxy
 
 from gateway.adapters.priority import after_clients
 from gateway.config.backends import DEFAULT_MAX_RESPONSE_BYTES, BackendConnection, RetryPolicy
+from gateway.domain.digits import ascii_digits
 from gateway.domain.errors import Code, ErpFailure
 
 log = logging.getLogger("gateway.adapters")
@@ -361,7 +362,7 @@ def _seconds(retry_after: str | None) -> float | None:
     """A Retry-After given in seconds; None for none, or for an HTTP date (not worth parsing:
     an ERP that asks for minutes will not be waited for inside one request anyway)."""
     seconds = (retry_after or "").strip()
-    if not (seconds.isascii() and seconds.isdigit()):  # str.isdigit() takes "²" too
+    if not ascii_digits(seconds):
         return None
     return float(seconds)
 

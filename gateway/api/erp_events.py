@@ -25,6 +25,7 @@ from starlette.routing import Route
 from gateway.api.problems import internal_error, problem_response
 from gateway.config.backends import NetSuiteBackend, SapBackend
 from gateway.config.events import BackendEvents
+from gateway.domain.digits import ascii_digits
 from gateway.domain.errors import Code, FieldError, GatewayError, not_found
 from gateway.domain.events import parse_event
 from gateway.observability.event_metrics import ERP_NOTIFICATIONS
@@ -88,7 +89,7 @@ def _sap_change(body: bytes) -> tuple[str, int] | None:
         raise _invalid("/data/SalesOrder", "the sales order's number is missing")
     sequence = event.get_extension("sequence")
     if sequence is not None:
-        if not (str(sequence).isascii() and str(sequence).isdigit()):  # not "²"
+        if not ascii_digits(str(sequence)):
             raise _invalid("/sequence", "must be a non-negative integer, as a string")
         return order, int(str(sequence))
     at = event.get_time()

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ValidationError
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
+from gateway.domain.digits import ascii_digits
 from gateway.domain.errors import ClientAborted, Code, FieldError, GatewayError
 from gateway.domain.models import CLIENT_REQUEST
 from gateway.pipeline.chain import Handler
@@ -97,7 +98,7 @@ async def read_body(
     too_large = GatewayError(
         Code.PAYLOAD_TOO_LARGE, f"The request body exceeds the limit of {limit} bytes."
     )
-    if declared is not None and declared.isascii() and declared.isdigit() and int(declared) > limit:
+    if declared is not None and ascii_digits(declared) and int(declared) > limit:
         raise too_large
     chunks: list[bytes] = []
     size = 0

@@ -25,6 +25,7 @@ from typing import Any, Protocol, cast
 import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 
+from gateway.domain.digits import ascii_digits
 from gateway.store.redis_errors import unavailable_as_problem
 
 MAX_LOG_PAGE = 500
@@ -610,6 +611,6 @@ class RedisEvents:
 def _is_stream_id(cursor: str) -> bool:
     ms, _, seq = cursor.partition("-")
     # Redis takes two 64-bit unsigned numbers, the last one of all not as an exclusive start.
-    if not (cursor.isascii() and ms.isdigit() and seq.isdigit()):
+    if not (ascii_digits(ms) and ascii_digits(seq)):
         return False
     return int(ms) < _STREAM_ID_LIMIT and int(seq) < _STREAM_ID_LIMIT and cursor != _LAST_ID

@@ -11,6 +11,7 @@ from enum import StrEnum
 from urllib.parse import quote as url_quote
 
 from gateway.adapters.netsuite.fields import bad_response
+from gateway.domain.digits import ascii_digits
 
 RECORD_ROOT = "/services/rest/record/v1"
 CUSTOMER = "customer"
@@ -65,7 +66,7 @@ def external_id_key(gateway_ref: str) -> str:
 
 def created_from_query(sales_order_erp_id: str) -> str | None:
     """The `q` that lists documents created from an order; None for an id NetSuite never has."""
-    if not (sales_order_erp_id.isascii() and sales_order_erp_id.isdigit()):
+    if not ascii_digits(sales_order_erp_id):
         return None
     return f"createdFrom ANY_OF [{sales_order_erp_id}]"
 
@@ -76,7 +77,7 @@ def record_id_from_location(location: str | None, record_type: str) -> str:
     marker = f"/{record_type}/"
     if location and marker in location:
         internal_id = location.rstrip("/").rpartition("/")[2]
-        if internal_id.isascii() and internal_id.isdigit():
+        if ascii_digits(internal_id):
             return internal_id
     raise bad_response(
         "The ERP did not say where it saved the record; the outcome is unknown.", ambiguous=True
