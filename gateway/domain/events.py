@@ -78,14 +78,11 @@ class OrderState:
     @property
     def reached(self) -> SalesOrderStatus | None:
         """The furthest stage of the order's life reached, as far as known."""
-        stage = _stage(self.status)
-        known = [s for s in (self.furthest, stage) if s in _LIFECYCLE]
-        return max(known, key=_LIFECYCLE.index) if known else None
+        return _furthest(self.furthest, _stage(self.status))
 
     def following(self, before: OrderState | None) -> OrderState:
         """This state as the one after `before`: the furthest stage reached carried on."""
-        known = [s for s in (before.reached if before else None, self.reached) if s is not None]
-        return replace(self, furthest=max(known, key=_LIFECYCLE.index) if known else None)
+        return replace(self, furthest=_furthest(before.reached if before else None, self.reached))
 
     def to_snapshot(self) -> dict[str, Any]:
         return {
@@ -113,6 +110,12 @@ class Change:
 
     type: EventType
     document_id: str
+
+
+def _furthest(*stages: SalesOrderStatus | None) -> SalesOrderStatus | None:
+    """The latest in the order's life of `stages` (on hold, cancelled and None are none)."""
+    known = [s for s in stages if s in _LIFECYCLE]
+    return max(known, key=_LIFECYCLE.index) if known else None
 
 
 def _stage(status: SalesOrderStatus) -> SalesOrderStatus:
