@@ -27,7 +27,7 @@ from gateway.pipeline.releases import PendingReleases
 from gateway.pipeline.versioning import VersionTable, compile_versions
 from gateway.routing.rules import RoutingTable, compile_routes
 from gateway.service.breaker import Breakers
-from gateway.service.erp_calls import Backend
+from gateway.service.erp_calls import Backend, timeouts_of
 from gateway.store.audit import AuditTrail
 from gateway.store.base import Store, StoreUnavailable
 from gateway.store.journal import JournalLog, JournalRetention
@@ -57,7 +57,7 @@ class Runtime:
 
     def timeouts(self) -> dict[str, float]:
         """Each backend's `timeout_s`, by name."""
-        return {name: backend.timeout_s for name, backend in self.backends.items()}
+        return timeouts_of(self.backends)
 
     async def aclose_adapters(self) -> None:
         for backend in self.backends.values():

@@ -48,6 +48,11 @@ class Backend:
     breaker: CircuitBreaker
 
 
+def timeouts_of(backends: Mapping[str, Backend]) -> dict[str, float]:
+    """Each backend's `timeout_s`, by name."""
+    return {name: backend.timeout_s for name, backend in backends.items()}
+
+
 def call_context(ctx: RequestContext, deadline: float) -> CallContext:
     """What an ERP call carries: correlation id, our span's traceparent, the deadline."""
     trace = ctx.trace
@@ -71,7 +76,7 @@ class ErpCalls:
 
     def timeouts(self) -> dict[str, float]:
         """Each backend's `timeout_s`, by name."""
-        return {name: backend.timeout_s for name, backend in self._backends.items()}
+        return timeouts_of(self._backends)
 
     async def call(self, ctx: RequestContext, call: ErpCall[T], backend: str | None = None) -> T:
         """Run an ERP call on `backend` (default: the request's system of record) within the
