@@ -17,7 +17,6 @@ import asyncio
 import hashlib
 import json
 import random
-import secrets
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -26,6 +25,7 @@ from typing import Any, Protocol
 
 import redis.asyncio as aioredis
 
+from gateway.domain.ids import random_hex
 from gateway.store.base import StoreUnavailable
 from gateway.store.buffered import BufferedWriter
 from gateway.store.redis_batch import Pipelines, run_script
@@ -56,7 +56,7 @@ class AuditEvent:
     at: float  # epoch seconds
     # Not in the entry: the first event's id names a batch, so that a batch written again
     # (its reply was lost) is chained once.
-    id: str = field(default_factory=lambda: secrets.token_hex(8))
+    id: str = field(default_factory=lambda: random_hex(8))
 
 
 @dataclass(frozen=True)

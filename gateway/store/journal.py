@@ -21,7 +21,6 @@ import binascii
 import heapq
 import json
 import math
-import secrets
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -31,6 +30,7 @@ from typing import Any, Protocol, cast
 import orjson
 import redis.asyncio as aioredis
 
+from gateway.domain.ids import random_hex
 from gateway.store.buffered import BufferedWriter
 from gateway.store.redis_batch import Batch, Pipelines
 from gateway.store.redis_errors import unavailable_as_problem
@@ -61,7 +61,7 @@ class JournalRecord:
     open: bool = False
     settles: bool = True
     # This attempt's own id: a batch written again (its reply was lost) merges it once.
-    attempt: str = field(default_factory=lambda: secrets.token_hex(8))
+    attempt: str = field(default_factory=lambda: random_hex(8))
 
 
 @dataclass(frozen=True)
