@@ -120,7 +120,13 @@ class GuardedProtocol(HttpToolsProtocol):
         super().__init__(config, *args, **kwargs)
         self._limits: ServerLimits = getattr(config, "limits", ServerLimits())
         self._head = _RequestHead()
+        # The head's deadline is checked by one timer per connection, armed lazily: a request
+        # only notes when its head began (`_head_since`), and the timer, firing, refuses a head
+        # past its time, waits on for one that is not, and disarms when none is awaited. A
+        # timer set and cancelled per request cost a keep-alive connection two event-loop
+        # calls a request.
         self._head_timer: asyncio.TimerHandle | None = None
+        self._head_since: float | None = None  # when the awaited head began (loop time)
         self._read: bytes | None = None  # what the parser is parsing, while it does
         self._too_large: GatewayError | None = None  # a pipelined head over a limit
         self._refusal: GatewayError | None = None  # answered once the answer before it is
@@ -145,7 +151,7 @@ class GuardedProtocol(HttpToolsProtocol):
     def data_received(self, data: bytes) -> None:
         head = self._head
         if head.awaiting:
-            if head.size == 0 and self._head_timer is None:
+            if head.size == 0 and self._head_since is None:
                 self._start_head_timer()  # the first byte of the next request on this connection
             head.feed(data)
             if head.size > self._limits.max_head_bytes:
@@ -165,7 +171,7 @@ class GuardedProtocol(HttpToolsProtocol):
     def on_message_begin(self) -> None:
         super().on_message_begin()
         self._head.begin(self._read)
-        if self._head.awaiting and self._head_timer is None:
+        if self._head.awaiting and self._head_since is None:
             self._start_head_timer()
 
     def on_url(self, url: bytes) -> None:
@@ -194,7 +200,7 @@ class GuardedProtocol(HttpToolsProtocol):
 
     def on_headers_complete(self) -> None:
         self._head.awaiting = False
-        self._stop_head_timer()
+        self._head_since = None  # the timer, if armed, disarms when it fires
         super().on_headers_complete()
 
     def on_message_complete(self) -> None:
@@ -218,16 +224,33 @@ class GuardedProtocol(HttpToolsProtocol):
         )
 
     def _start_head_timer(self) -> None:
-        self._stop_head_timer()
-        self._head_timer = self.loop.call_later(self._limits.head_timeout_s, self._head_too_slow)
+        """A head begins now: it must be whole within the head timeout. An armed timer fires
+        no later than that (it was armed for an earlier head) and looks again then."""
+        self._head_since = now = self.loop.time()
+        if self._head_timer is None:
+            self._head_timer = self.loop.call_at(
+                now + self._limits.head_timeout_s, self._head_timer_fired
+            )
 
     def _stop_head_timer(self) -> None:
+        self._head_since = None
         if self._head_timer is not None:
             self._head_timer.cancel()
             self._head_timer = None
 
-    def _head_too_slow(self) -> None:
+    def _head_timer_fired(self) -> None:
         self._head_timer = None
+        since = self._head_since
+        if since is None:
+            return  # no head awaited: armed again when the next one begins
+        due = since + self._limits.head_timeout_s
+        if self.loop.time() < due:  # armed for an earlier head: this one has time left
+            self._head_timer = self.loop.call_at(due, self._head_timer_fired)
+            return
+        self._head_too_slow()
+
+    def _head_too_slow(self) -> None:
+        self._head_since = None
         if self._head.awaiting and not self.transport.is_closing():
             if self._head.size == 0 and not self._head.begun and self.cycle is None:
                 self.transport.close()  # connected and never sent a byte: nobody to answer

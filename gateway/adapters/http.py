@@ -277,7 +277,9 @@ class AiohttpTransport:
         timeout = aiohttp.ClientTimeout(
             total=total,
             sock_connect=min(connect, total) if connect is not None else None,
-            sock_read=min(read, total) if read is not None else None,
+            # A silence as long as the whole attempt is the total's to end: a read timer no
+            # shorter would only be set again on every chunk the ERP sends.
+            sock_read=read if read is not None and read < total else None,
         )
         # Anything but a failure to connect may have reached the ERP: for a write, the outcome
         # is then unknown. Reads are safe to repeat whatever happened.

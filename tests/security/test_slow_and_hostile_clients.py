@@ -172,6 +172,39 @@ def test_headers_that_stall_are_408_and_the_connection_closed(gateway: tuple[str
     assert took < DEADLINE_S
 
 
+def test_a_later_head_on_a_keep_alive_connection_has_its_own_time_limit(
+    gateway: tuple[str, int],
+) -> None:
+    """The head timer is armed per connection, lazily: a request's head that stalls is refused
+    once the timeout has passed since its own first byte, neither at the first head's deadline
+    nor never."""
+    timeout = LIMITS.head_timeout_s
+    with _connect(gateway) as sock:
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: gateway.test\r\n\r\n")
+        assert sock.recv(65536).startswith(b"HTTP/1.1 200")
+        time.sleep(timeout * 0.6)  # the first head's deadline passes while the next one waits
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: gate")
+        began = time.monotonic()
+        raw, _ = _read_until_closed(sock)
+        took = time.monotonic() - began
+    status, _, problem = _problem(raw)
+    assert (status, problem["code"]) == (408, "request_timeout")
+    assert timeout * 0.9 <= took < timeout + 1.0
+
+
+def test_a_head_that_arrives_in_time_on_a_kept_alive_connection_is_answered(
+    gateway: tuple[str, int],
+) -> None:
+    """Heads sent slowly, each within the timeout though the connection has lived longer."""
+    timeout = LIMITS.head_timeout_s
+    with _connect(gateway) as sock:
+        for _ in range(3):
+            sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: ")
+            time.sleep(timeout * 0.5)
+            sock.sendall(b"gateway.test\r\n\r\n")
+            assert sock.recv(65536).startswith(b"HTTP/1.1 200")
+
+
 def test_idle_and_half_sent_connections_are_all_closed_in_bounded_time(
     gateway: tuple[str, int],
 ) -> None:
