@@ -68,6 +68,9 @@ class Admit:
         self._timeouts = timeouts  # each backend's timeout_s
         self._render_problem = render_problem
         self._releases = releases
+        # What is the same for every request, made once per configuration.
+        self._policy_headers = {t: policy_header(t, c) for t, c in rate_limits.tiers.items()}
+        self._erp_buckets = {n: erp_requests(n, b) for n, b in rate_limits.backends.items()}
 
     async def __call__(self, ctx: RequestContext, call_next: Handler) -> Response:
         assert ctx.entitlement is not None, "authorization runs before admission"
@@ -79,7 +82,7 @@ class Admit:
         slot = None
         erp_bucket = None
         if ctx.backend is not None and budget is not None:
-            erp_bucket = erp_requests(ctx.backend, budget)
+            erp_bucket = self._erp_buckets[ctx.backend]
             buckets.append(erp_bucket)
             slot = erp_slot(ctx.backend, budget, self._timeouts[ctx.backend])
         claim = claim_request(ctx, self._idempotency, ctx.backend)
@@ -119,7 +122,7 @@ class Admit:
         ctx.record_hinted = False
         ctx.related = dict(zip(ctx.related_ids, admission.records[len(hinted) :], strict=True))
         client_rate = admission.rates[0]
-        ctx.response_headers["RateLimit-Policy"] = policy_header(tier, tier_config)
+        ctx.response_headers["RateLimit-Policy"] = self._policy_headers[tier]
         ctx.response_headers["RateLimit"] = limit_header(tier, client_rate)
         # In this order: the client's own limit; then a key that is not ours to run (a replay
         # or a conflict needs no ERP, so it is neither frozen nor shed); then a freeze, which

@@ -95,11 +95,8 @@ async def read_body(
     """The body, or 413 as soon as it is known to exceed `limit` (declared or streamed), or
     408 (and the connection closed) when it does not arrive whole within `timeout_s`."""
     declared = request.headers.get("content-length")
-    too_large = GatewayError(
-        Code.PAYLOAD_TOO_LARGE, f"The request body exceeds the limit of {limit} bytes."
-    )
     if declared is not None and ascii_digits(declared) and int(declared) > limit:
-        raise too_large
+        raise _too_large(limit)
     chunks: list[bytes] = []
     size = 0
     try:
@@ -107,7 +104,7 @@ async def read_body(
             async for chunk in request.stream():
                 size += len(chunk)
                 if size > limit:
-                    raise too_large
+                    raise _too_large(limit)
                 chunks.append(chunk)
     except TimeoutError:
         raise GatewayError(
@@ -118,6 +115,12 @@ async def read_body(
     except ClientDisconnect:
         raise ClientAborted from None
     return b"".join(chunks)
+
+
+def _too_large(limit: int) -> GatewayError:
+    return GatewayError(
+        Code.PAYLOAD_TOO_LARGE, f"The request body exceeds the limit of {limit} bytes."
+    )
 
 
 class _Keys(dict[str, Any]):

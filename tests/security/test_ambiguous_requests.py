@@ -214,3 +214,32 @@ async def test_a_100_kb_tracestate_reaches_the_erp_within_w3c_limits() -> None:
         assert response.status_code == 201, response.text
         sent = gw.erps["cloud"].contexts[-1].tracestate
         assert sent == "vendor=keep"
+
+
+async def test_a_body_declared_larger_than_the_limit_is_413_and_not_forwarded() -> None:
+    async with in_process_gateway(MemoryStore()) as gw, gw.client() as api:
+        response = await api.post(
+            "/v1/customers",
+            content=b"{}",
+            headers={"Content-Type": "application/json", "Content-Length": str(2 * 1024**2)},
+        )
+        assert response.status_code == 413
+        assert response.json()["code"] == "payload_too_large"
+        assert "limit of 1048576 bytes" in response.json()["detail"]
+        assert _no_erp_calls(gw)
+
+
+async def test_a_streamed_body_past_the_limit_is_413_and_not_forwarded() -> None:
+    """No Content-Length (chunked): refused as the bytes pass the limit."""
+
+    async def chunks() -> Any:
+        for _ in range(20):
+            yield b" " * 64 * 1024
+
+    async with in_process_gateway(MemoryStore()) as gw, gw.client() as api:
+        response = await api.post(
+            "/v1/customers", content=chunks(), headers={"Content-Type": "application/json"}
+        )
+        assert response.status_code == 413
+        assert response.json()["code"] == "payload_too_large"
+        assert _no_erp_calls(gw)
