@@ -3,7 +3,7 @@
 
 An entry is listed in the order transactions arrived (newest first), filtered, a page at a
 time; its summary is the latest attempt's (an attempt that ends earlier than one already
-written does not overwrite it), its states are every attempt's.
+written does not overwrite it), its states are every attempt's, the latest MAX_STATES of them.
 
 On Redis: a hash and a list per entry, a sorted set of ids by arrival, and a sorted set of
 open exceptions, all under one hash tag (one cluster slot); each attempt is merged by one
@@ -22,6 +22,7 @@ import heapq
 import json
 import math
 import time
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -36,6 +37,13 @@ from gateway.store.redis_batch import Batch, Pipelines
 from gateway.store.redis_errors import unavailable_as_problem
 
 MAX_PAGE = 200
+# The states an entry keeps, the latest: a CRM retrying one key in a loop (each attempt adds
+# two to four) must not grow its entry, nor the listings that show it, without bound; the
+# entry says how many earlier ones it let go (`states_omitted`).
+MAX_STATES = 200
+# The attempt ids an entry remembers, to merge once a batch written again because its
+# reply was lost: written again at once, by the process that wrote it.
+RECENT_ATTEMPTS = 16
 _SCAN_BATCH = 200
 _SCAN_LIMIT = 5000  # entries looked at for one page of a filtered listing, at most
 # Ages of open exceptions, for the metric: (label, youngest age in seconds).
@@ -162,8 +170,10 @@ class _Entry:
     attempts: int = 0
     fields: dict[str, Any] = field(default_factory=dict)
     states: list[dict[str, Any]] = field(default_factory=list)
+    omitted: int = 0  # earlier states let go (MAX_STATES)
     open: bool = False
-    merged: set[str] = field(default_factory=set)  # the attempt ids in it
+    # The latest attempt ids merged into it (RECENT_ATTEMPTS).
+    merged: deque[str] = field(default_factory=lambda: deque(maxlen=RECENT_ATTEMPTS))
 
 
 class MemoryJournal:
@@ -185,9 +195,13 @@ class MemoryJournal:
                 heapq.heappush(self._by_age, (entry.arrived_ms, record.id))
             elif record.attempt in entry.merged:
                 continue
-            entry.merged.add(record.attempt)
+            entry.merged.append(record.attempt)
             entry.attempts += 1
             entry.states.extend(dict(s) for s in record.states)
+            excess = len(entry.states) - MAX_STATES
+            if excess > 0:
+                del entry.states[:excess]
+                entry.omitted += excess
             ended = _ms(record.ended_at)
             if fresh or (record.settles and ended >= entry.updated_ms):
                 entry.updated_ms = ended
@@ -230,7 +244,13 @@ class MemoryJournal:
 
 def _view(entry_id: str, entry: _Entry) -> dict[str, Any]:
     return _shaped(
-        entry_id, entry.arrived_ms, entry.updated_ms, entry.attempts, entry.fields, entry.states
+        entry_id,
+        entry.arrived_ms,
+        entry.updated_ms,
+        entry.attempts,
+        entry.fields,
+        entry.states,
+        entry.omitted,
     )
 
 
@@ -241,6 +261,7 @@ def _shaped(
     attempts: int,
     fields: Mapping[str, Any],
     states: Sequence[Mapping[str, Any]],
+    omitted: int,
 ) -> dict[str, Any]:
     ordered = sorted((dict(s) for s in states), key=lambda s: float(s.get("at", 0)))
     for state in ordered:
@@ -252,6 +273,7 @@ def _shaped(
         "updated_at": iso(updated_ms / 1000),
         "attempts": attempts,
         "states": ordered,
+        "states_omitted": omitted,
     }
 
 
@@ -267,15 +289,29 @@ WRITE_ATTEMPT = """
 -- ARGV: id, attempt id, arrived_ms, ended_ms, retention_ms, open (0/1), number of states,
 --       states..., settles (0/1), then field, value pairs (values JSON)
 -- An attempt is merged once: a batch written again because its reply was lost finds its
--- attempt's id in the entry already.
-if redis.call('HSETNX', KEYS[1], '@attempt:' .. ARGV[2], '1') == 0 then
+-- attempt's id among the entry's latest (' id id ... ', at most RECENT_ATTEMPTS of them).
+local recent = redis.call('HGET', KEYS[1], '@recent') or ' '
+local marked = ' ' .. ARGV[2] .. ' '
+if string.find(recent, marked, 1, true) then
   return 0
 end
+recent = recent .. ARGV[2] .. ' '
+local room = RECENT_CHARS
+if #recent > room then
+  recent = string.sub(recent, string.find(recent, ' ', #recent - room, true))
+end
+redis.call('HSET', KEYS[1], '@recent', recent)
 local fresh = redis.call('HSETNX', KEYS[1], '@arrived', ARGV[3]) == 1
 redis.call('HINCRBY', KEYS[1], '@attempts', 1)
 local states = tonumber(ARGV[7])
+local length = 0
 for i = 8, 7 + states do
-  redis.call('RPUSH', KEYS[2], ARGV[i])
+  length = redis.call('RPUSH', KEYS[2], ARGV[i])
+end
+local excess = length - MAX_STATES
+if excess > 0 then
+  redis.call('LTRIM', KEYS[2], excess, -1)
+  redis.call('HINCRBY', KEYS[1], '@omitted', excess)
 end
 local updated = tonumber(redis.call('HGET', KEYS[1], '@updated') or '-1')
 local ended = tonumber(ARGV[4])
@@ -295,7 +331,11 @@ redis.call('PEXPIRE', KEYS[1], ARGV[5])
 redis.call('PEXPIRE', KEYS[2], ARGV[5])
 redis.call('ZADD', KEYS[3], 'NX', arrived, ARGV[1])
 return 1
-"""
+""".replace("MAX_STATES", str(MAX_STATES)).replace(
+    # An attempt id is 16 hex digits and a space; room for the latest RECENT_ATTEMPTS.
+    "RECENT_CHARS",
+    str(17 * RECENT_ATTEMPTS),
+)
 
 TRIM = """
 -- KEYS: the arrival index, the open exceptions
@@ -375,16 +415,25 @@ class RedisJournal:
             if not raw:
                 found.append(None)
                 continue
+            # Entries written before RECENT_ATTEMPTS kept one `@attempt:<id>` field each.
             fields = {
                 k.decode(): v.decode() for k, v in raw.items() if not k.startswith(b"@attempt:")
             }
             arrived = int(fields.pop("@arrived"))
             updated = int(fields.pop("@updated", arrived))
             attempts = int(fields.pop("@attempts", 0))
+            omitted = int(fields.pop("@omitted", 0))
+            fields.pop("@recent", None)
             values = {name: json.loads(value) for name, value in fields.items()}
             found.append(
                 _shaped(
-                    entry_id, arrived, updated, attempts, values, [json.loads(s) for s in states]
+                    entry_id,
+                    arrived,
+                    updated,
+                    attempts,
+                    values,
+                    [json.loads(s) for s in states],
+                    omitted,
                 )
             )
         return found

@@ -12,6 +12,7 @@ import pytest
 
 from gateway.store.base import Store
 from gateway.store.journal import (
+    MAX_STATES,
     BadCursor,
     JournalLog,
     JournalQuery,
@@ -185,6 +186,42 @@ async def test_an_attempt_written_again_is_merged_once(store: Store) -> None:
     assert entry["attempts"] == 2
     assert [s["state"] for s in entry["states"]] == ["received", "accepted"] * 2
     assert not any(name.startswith("@") for name in entry)
+
+
+async def test_a_transaction_retried_without_end_keeps_a_bounded_entry(store: Store) -> None:
+    """A CRM retrying one key in a loop: the entry keeps its latest MAX_STATES states and says
+    how many earlier ones it let go, and still merges a batch written again only once."""
+    now = time.time()
+    tries = MAX_STATES  # two states each: twice as many as an entry keeps
+    for start in range(0, tries, 50):
+        batch = [
+            attempt("tx_loop", now + i, now + i + 0.5, "failed", correlation_id=f"c{i}")
+            for i in range(start, start + 50)
+        ]
+        await store.journal.write(batch, KEEP)
+    last = attempt("tx_loop", now + tries, now + tries + 0.5, "accepted")
+    await store.journal.write([last], KEEP)
+    await store.journal.write([last], KEEP)  # its reply lost: written again
+    entry = await store.journal.entry("tx_loop")
+    assert entry is not None
+    assert entry["attempts"] == tries + 1
+    assert len(entry["states"]) == MAX_STATES
+    assert entry["states_omitted"] == 2 * (tries + 1) - MAX_STATES
+    assert [s["state"] for s in entry["states"][-2:]] == ["received", "accepted"]
+    assert entry["status"] == "accepted"
+    # What is kept is the latest: the first attempts' states are the ones let go.
+    first_kept = dt.datetime.fromisoformat(entry["states"][0]["at"]).timestamp()
+    assert first_kept >= now + tries + 1 - MAX_STATES / 2 - 1
+    page = await store.journal.page(JournalQuery(limit=10))
+    listed = next(item for item in page.items if item["id"] == "tx_loop")
+    assert len(listed["states"]) == MAX_STATES
+
+
+async def test_an_entry_shows_no_states_omitted_when_none_were(store: Store) -> None:
+    now = time.time()
+    await store.journal.write([attempt("tx_short", now, now + 1, "accepted")], KEEP)
+    entry = await store.journal.entry("tx_short")
+    assert entry is not None and entry["states_omitted"] == 0
 
 
 @pytest.mark.redis

@@ -524,6 +524,7 @@
         field("Arrived", moment(entry.arrived_at)),
         field("Updated", moment(entry.updated_at))),
       el("h3", { text: "States" }),
+      entry.states_omitted ? el("p", { className: "note", text: `${entry.states_omitted} earlier states not kept` }) : "",
       el("ol", { className: "timeline" }, (entry.states || []).map((s) => el("li", {},
         moment(s.at), " ", badge(s.state), " ", el("span", { text: s.by === "client" ? "by the client" : s.by }),
         s.code ? el("span", { className: "code", text: ` ${s.code}` }) : "",
