@@ -35,7 +35,7 @@ from gateway.api.openapi import openapi_bytes
 from gateway.api.operations import operations_routes
 from gateway.api.problems import internal_error, problem_response
 from gateway.api.static_site import ASSET_HEADERS, HTML, StaticSite
-from gateway.config.backends import SAP_KIND
+from gateway.config.backends import SAP_KIND, erp_systems
 from gateway.domain.errors import (
     CLIENT_CLOSED_REQUEST,
     ClientAborted,
@@ -153,7 +153,7 @@ def shadowing_of(runtime: Runtime) -> Shadowing | None:
         runtime.rate_limits.backends,
         simulated=frozenset(n for n, b in config.backends.items() if b.kind == SAP_KIND),
         reveal_values=reveal_values(config.clients.clients),
-        systems={name: backend.kind for name, backend in config.backends.items()},
+        systems=erp_systems(config.backends),
     )
 
 

@@ -176,6 +176,16 @@ class BackendConnection(ConfigModel):
             "sales-order simulation)."
         ),
     ] = False
+    system: Annotated[
+        str | None,
+        Field(
+            pattern=r"^[a-z0-9][a-z0-9_-]*$",
+            description="The backend whose ERP this one reaches, when it is not its own: a "
+            "sandbox account names its production backend. Shadow compares never compare an "
+            "ERP with itself. Default: the backend itself; for a sandbox, the one production "
+            "backend of its kind.",
+        ),
+    ] = None
 
     @property
     def connect_timeout(self) -> float:
@@ -455,6 +465,25 @@ class NetSuiteBackend(BackendConnection):
 
 
 BackendConfig = Annotated[SapBackend | NetSuiteBackend, Field(discriminator="kind")]
+
+
+def erp_systems(backends: Mapping[str, SapBackend | NetSuiteBackend]) -> dict[str, str]:
+    """The ERP each backend reaches, named by a backend: its `system`; else, for a sandbox, the
+    one production backend of its kind (if there is exactly one); else the backend itself. Two
+    backends of one kind are two ERPs unless one says otherwise (an SAP ECC and an S/4HANA)."""
+    production: dict[str, list[str]] = {}
+    for name, backend in backends.items():
+        if not backend.sandbox:
+            production.setdefault(backend.kind, []).append(name)
+    systems = {}
+    for name, backend in backends.items():
+        if backend.system is not None:
+            systems[name] = backend.system
+        elif backend.sandbox and len(production.get(backend.kind, ())) == 1:
+            systems[name] = production[backend.kind][0]
+        else:
+            systems[name] = name
+    return systems
 
 
 def credential_variables(backend: SapBackend | NetSuiteBackend) -> tuple[str, ...]:

@@ -92,6 +92,7 @@ def cross_file_issues(parsed: ParsedConfig) -> list[ConfigIssue]:
         _check_shadows(report, parsed.routes, parsed.backend_names, parsed.backends)
     if parsed.clients is not None:
         _check_clients(report, parsed.clients, parsed.routes, parsed.rate_limits)
+    _check_systems(report, parsed.backends, parsed.backend_names)
     if parsed.rate_limits is not None:
         _check_budgets(report, parsed.rate_limits, parsed.backend_names)
     if parsed.auth is not None:
@@ -255,6 +256,38 @@ def _check_shadow(
                 f"would shadow {', '.join(sorted(writes))} into production backend {target}: "
                 f"only the legacy ERP's sales-order simulation or a backend marked "
                 f"`sandbox: true` in {backend_file(target)} is free of side effects",
+            )
+
+
+def _check_systems(
+    report: Reporter, backends: Mapping[str, BackendConfig], names: frozenset[str]
+) -> None:
+    """A backend's `system` names another backend, one that reaches its own ERP; a sandbox
+    whose kind several production backends share must say which one it belongs to."""
+    production: dict[str, list[str]] = {}
+    for name, backend in backends.items():
+        if not backend.sandbox:
+            production.setdefault(backend.kind, []).append(name)
+    for name, backend in sorted(backends.items()):
+        file, system = backend_file(name), backend.system
+        if system is not None:
+            named = backends.get(system)
+            if system not in names:
+                report.error(file, ["system"], f"unknown backend {system!r} {known(names)}")
+            elif named is not None and named.system not in (None, system):
+                report.error(
+                    file,
+                    ["system"],
+                    f"{system} reaches the ERP of {named.system}: name {named.system} itself",
+                )
+        elif backend.sandbox and len(production.get(backend.kind, ())) > 1:
+            candidates = ", ".join(sorted(production[backend.kind]))
+            report.error(
+                file,
+                ["sandbox"],
+                f"a sandbox of kind {backend.kind}, which {candidates} all are: name the "
+                "production backend it belongs to with `system:`, or shadow compares may "
+                "compare that ERP with its own sandbox",
             )
 
 

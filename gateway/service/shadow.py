@@ -201,7 +201,7 @@ class Shadowing:
         self._budgets = budgets
         self._simulated = simulated  # backends whose quote is the sales-order simulation
         self._reveal = reveal_values  # clients whose values the report may show
-        # Backend -> the ERP it is (its kind): an account and its sandbox are one ERP.
+        # Backend -> the ERP it reaches (`erp_systems`): an account and its sandbox are one.
         self._systems: Mapping[str, str] = systems or {}
         self._in_flight: dict[str, int] = {}
         self._tasks: set[asyncio.Task[None]] = set()

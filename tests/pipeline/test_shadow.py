@@ -574,3 +574,67 @@ def test_check_warns_of_a_shadow_of_operations_its_rule_does_not_match(tmp_path:
             "rule fr01-orders matches none of the operations its shadow names: nothing is shadowed",
         )
     ]
+
+
+def _two_sap_systems(tmp_path: Path) -> Path:
+    """DE01 on the legacy SAP ERP, its customer reads shadowed into a second SAP system (an
+    S/4HANA beside the ECC): two ERPs of one kind."""
+    config = write_config(tmp_path, rate_limits=WIDE_RATE_LIMITS)
+    legacy = (config / "backends" / "legacy.yaml").read_text()
+    (config / "backends" / "s4.yaml").write_text(legacy)
+    rule = """  - id: de01-shadowed
+    match: {legal_entities: [DE01]}
+    backend: legacy
+    shadow: {backend: s4, sample: 1.0, operations: [customers.read], noise_sample: 0}
+"""
+    routes = config / "routes.yaml"
+    routes.write_text(routes.read_text().replace("\nrules:\n", "\nrules:\n" + rule, 1))
+    return config
+
+
+async def test_two_erps_of_one_kind_are_compared(tmp_path: Path) -> None:
+    """An SAP ECC moving to S/4HANA: both `sap-odata-v2`, yet two ERPs; a read of a customer
+    both hold is compared (backends of one kind counted as one ERP, never compared)."""
+    async with (
+        in_process_gateway(MemoryStore(), _two_sap_systems(tmp_path)) as gw,
+        gw.client() as api,
+    ):
+        customer = (await api.post("/v1/customers", json=payloads.customer("DE01"))).json()
+        [created] = gw.erps["legacy"].customers.values()
+        gw.erps["s4"].customers["S4-1"] = created
+        await gw.runtime.store.bind_documents(
+            [Binding(customer["id"], ErpDocument("s4", "S4-1", "S4-1"))]
+        )
+        read = await api.get(f"/v1/customers/{customer['id']}")
+        report = await _report(gw)
+    assert read.status_code == 200
+    assert (report["samples"], report["comparable"], report["matches"]) == (1, 1, 1)
+    assert any("customer" in call for call in gw.erps["s4"].calls)  # asked of the S/4
+
+
+def test_a_sandbox_names_its_production_backend_when_its_kind_has_several(
+    tmp_path: Path,
+) -> None:
+    config = _two_sap_systems(tmp_path)
+    legacy = (config / "backends" / "legacy.yaml").read_text()
+    sandbox = config / "backends" / "s4-sandbox.yaml"
+    sandbox.write_text(legacy + "sandbox: true\n")
+    errors = [i for i in check_config(config, env=ENV) if i.severity == "error"]
+    assert [(i.file, i.message) for i in errors] == [
+        (
+            "backends/s4-sandbox.yaml",
+            "a sandbox of kind sap-odata-v2, which legacy, s4 all are: name the production "
+            "backend it belongs to with `system:`, or shadow compares may compare that ERP "
+            "with its own sandbox",
+        )
+    ]
+    assert errors[0].line == len(legacy.splitlines()) + 1
+    sandbox.write_text(legacy + "sandbox: true\nsystem: s4\n")
+    assert [i for i in check_config(config, env=ENV) if i.severity == "error"] == []
+    sandbox.write_text(legacy + "sandbox: true\nsystem: s5\n")
+    [error] = [i for i in check_config(config, env=ENV) if i.severity == "error"]
+    assert error.message.startswith("unknown backend 's5'")
+    (config / "backends" / "s4.yaml").write_text(legacy + "system: legacy\n")
+    sandbox.write_text(legacy + "sandbox: true\nsystem: s4\n")
+    [error] = [i for i in check_config(config, env=ENV) if i.severity == "error"]
+    assert error.message == "s4 reaches the ERP of legacy: name legacy itself"
