@@ -220,10 +220,17 @@ def cmd_token(args: argparse.Namespace) -> int:
         issuer = demo_issuer(config.auth)
     except LookupError as exc:
         raise CommandError(str(exc)) from None
-    if args.client not in {c.id for c in config.clients.clients}:
+    client = next((c for c in config.clients.clients if c.id == args.client), None)
+    if client is None:
         print(
             f"warning: client {args.client!r} is not in {CLIENTS_FILE}: the gateway answers "
             "403 to its token until it is added there",
+            file=sys.stderr,
+        )
+    elif client.issuer not in (None, issuer.name):
+        print(
+            f"warning: client {args.client!r} belongs to issuer {client.issuer!r} in "
+            f"{CLIENTS_FILE}: the gateway answers 403 to a token of {issuer.name!r} for it",
             file=sys.stderr,
         )
     secret = os.environ.get(DEMO_SECRET_ENV)

@@ -155,7 +155,7 @@ def build_runtime(
         config=config,
         routing=compile_routes(config.routes),
         authenticator=authenticator,
-        entitlements=compile_entitlements(config.clients),
+        entitlements=compile_entitlements(config.clients, config.auth),
         versions=compile_versions(config.api_versions, config.clients),
         rate_limits=config.rate_limits,
         idempotency=config.idempotency,

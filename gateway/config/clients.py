@@ -23,6 +23,15 @@ class ClientConfig(ConfigModel):
         ),
     ]
     description: Annotated[str | None, Field(description="Who the client is, for people.")] = None
+    issuer: Annotated[
+        str | None,
+        Field(
+            pattern=r"^[a-z0-9][a-z0-9_-]*$",
+            description="The `name` of the issuer (policies/auth.yaml) whose tokens speak for "
+            "this client; a token of another issuer naming it is refused. Required when "
+            "auth.yaml trusts more than one issuer.",
+        ),
+    ] = None
     scopes: Annotated[
         list[str], Field(description="What it may call, e.g. `sales_orders:write`.")
     ] = []

@@ -92,6 +92,8 @@ def cross_file_issues(parsed: ParsedConfig) -> list[ConfigIssue]:
         _check_shadows(report, parsed.routes, parsed.backend_names, parsed.backends)
     if parsed.clients is not None:
         _check_clients(report, parsed.clients, parsed.routes, parsed.rate_limits)
+        if parsed.auth is not None:
+            _check_client_issuers(report, parsed.clients, parsed.auth)
     _check_systems(report, parsed.backends, parsed.backend_names)
     if parsed.rate_limits is not None:
         _check_budgets(report, parsed.rate_limits, parsed.backend_names)
@@ -328,6 +330,28 @@ def _check_clients(
                     [*at, "scopes", j],
                     f"scope {scope!r} grants nothing {known(KNOWN_SCOPES)}",
                 )
+
+
+def _check_client_issuers(report: Reporter, clients: ClientsPolicy, auth: AuthPolicy) -> None:
+    """Each client's `issuer` is one auth.yaml trusts; with several trusted, each names one: an
+    issuer's tokens must not speak for a client another issuer's users were given."""
+    names = [i.name for i in auth.issuers]
+    for i, client in enumerate(clients.clients):
+        if client.issuer is not None:
+            if client.issuer not in names:
+                report.error(
+                    CLIENTS_FILE,
+                    ["clients", i, "issuer"],
+                    f"unknown issuer {client.issuer!r} {known(names)}",
+                )
+        elif len(names) > 1:
+            report.error(
+                CLIENTS_FILE,
+                ["clients", i, "id"],
+                f"client {client.id} names no issuer, and {AUTH_FILE} trusts "
+                f"{len(names)} ({', '.join(names)}): add `issuer:` with the one whose tokens "
+                "speak for it, or any of them could name this client",
+            )
 
 
 def _check_budgets(

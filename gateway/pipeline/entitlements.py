@@ -6,40 +6,55 @@ file's schema (see `gateway.config.clients`).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 from starlette.responses import Response
 
+from gateway.config.auth import AuthPolicy
 from gateway.config.clients import ClientsPolicy
 from gateway.domain.errors import Code, GatewayError, not_found
 from gateway.domain.operations import REQUIRED_SCOPE
 from gateway.pipeline.chain import Handler
 from gateway.pipeline.context import Principal, RequestContext
 
+log = logging.getLogger("gateway.auth")
+
 _CHALLENGE = 'Bearer realm="gateway", error="insufficient_scope", scope="{scope}"'
 
 
 @dataclass(frozen=True)
 class Entitlement:
-    """A client's compiled rights: scopes, legal entities (None: all) and rate-limit tier."""
+    """A client's compiled rights: scopes, legal entities (None: all) and rate-limit tier, and
+    the issuer (its `iss`) whose tokens speak for it (None: the one issuer trusted)."""
 
     client_id: str
     scopes: frozenset[str]
     legal_entities: frozenset[str] | None
     tier: str
+    issuer: str | None = None
 
     def may_act_for(self, legal_entity: str) -> bool:
         return self.legal_entities is None or legal_entity in self.legal_entities
 
 
-def compile_entitlements(policy: ClientsPolicy) -> dict[str, Entitlement]:
+# What a client bound to an issuer that auth.yaml does not define is bound to: no token's `iss`.
+# (`gateway check` refuses such a file; this keeps a client from being open to every issuer.)
+_NO_ISSUER = ""
+
+
+def compile_entitlements(
+    policy: ClientsPolicy, auth: AuthPolicy | None = None
+) -> dict[str, Entitlement]:
+    issuers = {i.name: i.issuer for i in auth.issuers} if auth is not None else {}
     return {
         c.id: Entitlement(
             c.id,
             frozenset(c.scopes),
             None if c.legal_entities == "*" else frozenset(c.legal_entities),
             c.rate_limit,
+            issuers.get(c.issuer, _NO_ISSUER) if c.issuer is not None else None,
         )
         for c in policy.clients
     }
@@ -54,8 +69,20 @@ def insufficient_scope(scope: str) -> GatewayError:
 
 
 def registered(entitlements: Mapping[str, Entitlement], principal: Principal) -> Entitlement:
-    """The caller's entitlement; a token for a client not in clients.yaml gets 403."""
+    """The caller's entitlement; a token for a client not in clients.yaml gets 403, and so does
+    one from an issuer other than the client's (as if it named no client of the gateway's:
+    another issuer's tokens may name a client id that happens to be the same)."""
     entitlement = entitlements.get(principal.client_id)
+    if entitlement is not None and entitlement.issuer not in (None, principal.issuer):
+        log.warning(
+            "token of another issuer",
+            extra={
+                "client_id": principal.client_id,
+                "issuer": principal.issuer,
+                "client_issuer": entitlement.issuer,
+            },
+        )
+        entitlement = None
     if entitlement is None:
         raise GatewayError(Code.FORBIDDEN, "This client is not registered with the gateway.")
     return entitlement

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -31,6 +32,7 @@ from gateway.store.audit import (
     chained,
     export_text,
 )
+from tests.configs import write_config
 from tests.servers import PYTHON, free_port, run_cli, run_process
 
 REPO = Path(__file__).resolve().parents[2]
@@ -241,6 +243,24 @@ def test_a_token_for_a_client_not_in_clients_yaml_comes_with_a_warning() -> None
     result = _gateway("token", "--config-dir", str(REPO), "--client", "nobody", env=_env())
     assert result.returncode == 0
     assert "'nobody' is not in policies/clients.yaml" in result.stderr
+
+
+def test_a_token_for_a_client_of_another_issuer_comes_with_a_warning(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    auth = config / "policies" / "auth.yaml"
+    auth.write_text(
+        auth.read_text() + "  - name: partner\n    issuer: https://idp.partner.example\n"
+        "    audiences: [erp-gateway]\n    algorithms: [HS256]\n    secret_env: PARTNER_SECRET\n"
+    )
+    clients = config / "policies" / "clients.yaml"
+    bound = re.sub(r"(?m)^(  - id: .*)$", r"\1\n    issuer: demo", clients.read_text())
+    clients.write_text(re.sub(r"(crm-emea .*\n    issuer: )demo", r"\1partner", bound))
+    result = _gateway("token", "--config-dir", str(config), "--client", "crm-emea", env=_env())
+    assert result.returncode == 0
+    assert (
+        "client 'crm-emea' belongs to issuer 'partner' in policies/clients.yaml: the gateway "
+        "answers 403 to a token of 'demo' for it"
+    ) in result.stderr
 
 
 def test_every_option_of_every_command_has_a_help_text() -> None:

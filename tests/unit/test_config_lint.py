@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -168,6 +169,8 @@ def test_a_missing_public_key_file_is_an_error(tmp_path: Path) -> None:
         "    audiences: [erp-gateway]\n    algorithms: [RS256]\n"
         "    public_key_file: keys/partner.pem\n"
     )
+    clients = config / "policies/clients.yaml"  # each client bound to an issuer, as two need
+    clients.write_text(re.sub(r"(?m)^(  - id: .*)$", r"\1\n    issuer: demo", clients.read_text()))
     issue = only_error(config)
     assert issue.line == line_of(config, "policies/auth.yaml", "public_key_file: keys/")
     assert str(issue).startswith("policies/auth.yaml:")
