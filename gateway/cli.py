@@ -69,7 +69,7 @@ from gateway.server import (
     run,
 )
 from gateway.store import open_store, store_description
-from gateway.store.audit import verify_file
+from gateway.store.audit import ExportEnds, verify_file
 
 CONFIG_DIR_ENV = "GATEWAY_CONFIG_DIR"
 REDIS_URL_ENV = "GATEWAY_REDIS_URL"
@@ -344,9 +344,11 @@ def _export(
     chunks: Callable[[AdminClient], Iterator[bytes]],
     nouns: tuple[str, str],
     header: int = 0,
+    count: Callable[[], int] | None = None,
 ) -> int:
     """Write what the gateway streams to `--out` (or standard output), with a progress line
-    while it comes; then say how many lines (`nouns`: one, many) it wrote, `header` aside."""
+    while it comes; then say how many lines (`nouns`: one, many) it wrote, `header` aside,
+    or as many as `count` says."""
     client = _admin(args)
     try:
         target = open(args.out, "wb") if args.out != "-" else sys.stdout.buffer  # noqa: SIM115
@@ -368,8 +370,11 @@ def _export(
         if target is not sys.stdout.buffer:
             target.close()
     where = args.out if args.out != "-" else "standard output"
-    count = max(0, lines - header)
-    print(f"exported {count} {nouns[0] if count == 1 else nouns[1]} to {where}", file=sys.stderr)
+    written = count() if count is not None else max(0, lines - header)
+    print(
+        f"exported {written} {nouns[0] if written == 1 else nouns[1]} to {where}",
+        file=sys.stderr,
+    )
     return 0
 
 
@@ -753,7 +758,15 @@ def cmd_events_dead_letters(args: argparse.Namespace) -> int:
 
 
 def cmd_audit_export(args: argparse.Namespace) -> int:
-    return _export(args, lambda client: client.export_audit(), ("audit entry", "audit entries"))
+    """The trail between a start and an end record (`ExportEnds`): the end is written only
+    once the whole trail came, so that a file cut short is found by `audit verify`."""
+    ends = ExportEnds()
+    return _export(
+        args,
+        lambda client: ends.wrap(client.export_audit()),
+        ("audit entry", "audit entries"),
+        count=lambda: ends.entries,
+    )
 
 
 def cmd_audit_verify(args: argparse.Namespace) -> int:
@@ -775,11 +788,26 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
         raise CommandError(f"{args.file} holds no audit entries")
     first = verdict.first_seq or 1
     last = first + verdict.entries + verdict.trimmed - 1
+    if args.expect_head is not None and verdict.head != args.expect_head.strip().lower():
+        print(
+            f"{args.file}: the chain ends at seq {last} with head {verdict.head}, not the "
+            f"expected {args.expect_head}: entries after it are missing, or the file is another "
+            "chain's",
+            file=sys.stderr,
+        )
+        return 1
     start = "from the first entry" if first == 1 else f"anchored at entry {first}"
     print(
         f"audit trail intact: {verdict.entries} entries (seq {first} to {last}, {start}); "
         f"head {verdict.head}"
     )
+    if not verdict.ends_checked:
+        print(
+            "warning: the file has no export start and end records (an older gateway's "
+            "export, or lines from GET /admin/audit): entries cut from its ends cannot be "
+            "told; compare its head with one kept elsewhere (--expect-head)",
+            file=sys.stderr,
+        )
     if verdict.trimmed:
         print(
             f"warning: {verdict.trimmed} entries were trimmed from the store while it was "
@@ -1037,6 +1065,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     audit_verify.add_argument(
         "--file", required=True, help="the exported JSON lines (- for standard input)"
+    )
+    audit_verify.add_argument(
+        "--expect-head",
+        metavar="HASH",
+        help="the head the chain must end at, as kept elsewhere (GET /admin/audit/verify's "
+        "`head` when the file was made): exit 1 if it ends anywhere else",
     )
     audit_verify.set_defaults(func=cmd_audit_verify)
 

@@ -18,8 +18,8 @@ import hashlib
 import json
 import random
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -102,6 +102,9 @@ class Verdict:
     first_seq: int | None = None
     head: str | None = None  # the last entry's hash
     trimmed: int = 0
+    # Whether the file said where it starts and ends (an export's start and end records), so
+    # that entries cut from either end were looked for; an older export cannot say.
+    ends_checked: bool = False
 
     @property
     def intact(self) -> bool:
@@ -177,9 +180,11 @@ class ChainCheck:
         self._prev, self._seq = anchor, first_seq - 1
         return True
 
-    def refuse(self, reason: str) -> None:
-        """The line last counted breaks the chain, for `reason`."""
+    def refuse(self, reason: str, line: int | None = None) -> None:
+        """The line last counted (or `line`) breaks the chain, for `reason`."""
         self._broken(reason)
+        if line is not None:
+            self._bad = (line, reason)
 
     def _broken(self, reason: str) -> bool:
         self._bad = (self._number, reason)
@@ -228,6 +233,8 @@ def _hash_of(entry: Mapping[str, Any]) -> str | None:
 
 EXPORT_RECORD = "export"  # the key of an export's own lines, which no entry has
 TRIMMED = "trimmed"  # the record of entries trimmed from the store while it was exported
+START = "start"  # `gateway audit export`'s first line: where the exported chain starts
+END = "end"  # and its last, written once the whole trail came: where it ends
 
 
 def export_text(chunk: ChainChunk, first: bool) -> str:
@@ -252,11 +259,56 @@ def _export_record(line: str) -> dict[str, Any] | None:
     return found if isinstance(found, dict) and EXPORT_RECORD in found else None
 
 
+def _record_line(record: Mapping[str, Any]) -> bytes:
+    return json.dumps(record, separators=(",", ":")).encode() + b"\n"
+
+
+class ExportEnds:
+    """`gateway audit export`'s envelope around the trail the gateway streams: a start record
+    before the first entry (its seq and the `prev` it holds) and, once the whole trail came,
+    an end record (the entries, the last seq, the head). `verify_file` then finds entries cut
+    from either end of the file, and an export that broke off (no end record); what was cut
+    before the file was made, only a head kept elsewhere can tell (`--expect-head`)."""
+
+    def __init__(self) -> None:
+        self.entries = 0
+        self._started = False
+        self._last: tuple[int, str] | None = None
+
+    def wrap(self, chunks: Iterable[bytes]) -> Iterator[bytes]:
+        pending = b""
+        for chunk in chunks:
+            *whole, pending = (pending + chunk).split(b"\n")
+            if whole:
+                yield b"".join(self._line(line) for line in whole)
+        if pending.strip():
+            yield self._line(pending)
+        if not self._started:
+            yield _record_line({EXPORT_RECORD: START})
+        end: dict[str, Any] = {EXPORT_RECORD: END, "entries": self.entries}
+        if self._last is not None:
+            end["last_seq"], end["head"] = self._last
+        yield _record_line(end)
+
+    def _line(self, line: bytes) -> bytes:
+        text = line.decode("utf-8", errors="replace")
+        entry = _entry_of(text) if _export_record(text) is None else None
+        start = b""
+        if entry is not None:
+            if not self._started:
+                first = {EXPORT_RECORD: START, "first_seq": entry["seq"], "anchor": entry["prev"]}
+                start, self._started = _record_line(first), True
+            self.entries += 1
+            self._last = (entry["seq"], entry["hash"])
+        return start + line + b"\n"
+
+
 def verify_file(lines: Sequence[str]) -> Verdict:
     """Check an exported chain: one that starts at the first entry ever must start from the
     genesis; one trimmed earlier is taken from its first line (anchored there). Where the
     export says entries were trimmed from the store while it read them, the chain must go on
-    from the first entry kept, as the record says."""
+    from the first entry kept, as the record says. An export that says where it starts and
+    ends (`ExportEnds`) must hold every entry in between: none cut from either end."""
     anchor = None
     for line in lines:
         if line.strip() and _export_record(line) is None:
@@ -264,21 +316,80 @@ def verify_file(lines: Sequence[str]) -> Verdict:
             if first is not None and first["seq"] == 1:
                 anchor = GENESIS
             break
+    records = [(n, _export_record(line)) for n, line in enumerate(lines, 1) if line.strip()]
+    enveloped = (
+        bool(records) and records[0][1] is not None and records[0][1][EXPORT_RECORD] == START
+    )
     check = ChainCheck(anchor)
-    for line in lines:
+    end: tuple[int, dict[str, Any]] | None = None
+    starts_at: int | None = None  # the seq the start record says the first entry has
+    for number, line in enumerate(lines, 1):
         record = _export_record(line)
+        if end is not None and line.strip():
+            check.skip()
+            check.refuse("a line after the export's end record")
+            break
         if record is None:
+            entry = _entry_of(line) if starts_at is not None else None
+            if entry is not None and entry["seq"] != starts_at:
+                check.skip()
+                check.refuse(
+                    f"the export's start record says its first entry is seq {starts_at}; it "
+                    f"is seq {entry['seq']}: entries were cut from its start"
+                )
+                break
+            if line.strip():
+                starts_at = None
             if not check.add(line):
                 break
             continue
         check.skip()
+        kind = record[EXPORT_RECORD]
+        if enveloped and kind == START and check.verdict().entries == 0:
+            seq, at = record.get("first_seq"), record.get("anchor")
+            if seq is None and at is None:
+                continue  # an export of an empty trail
+            if type(seq) is not int or not isinstance(at, str) or not check.resume(at, seq):
+                check.refuse("an export's start record that is not one")
+                break
+            starts_at = seq
+            continue
+        if enveloped and kind == END:
+            end = (number, record)
+            continue
         seq, at = record.get("first_seq"), record.get("anchor")
-        if record[EXPORT_RECORD] != TRIMMED or type(seq) is not int or not isinstance(at, str):
+        if kind != TRIMMED or type(seq) is not int or not isinstance(at, str):
             check.refuse("not an audit entry, nor a record an export writes")
             break
         if not check.resume(at, seq):
             break
-    return check.verdict()
+    verdict = check.verdict()
+    if not enveloped or not verdict.intact:
+        return verdict
+    ended = _end_problem(end[1] if end else None, verdict)
+    if ended is not None:  # at the end record, or just past the last line when there is none
+        check.refuse(ended, end[0] if end else len(lines) + 1)
+        verdict = check.verdict()
+    return replace(verdict, ends_checked=True)
+
+
+def _end_problem(end: Mapping[str, Any] | None, verdict: Verdict) -> str | None:
+    """Why an export's end record does not end what was verified; None when it does."""
+    last = (verdict.first_seq or 0) + verdict.entries + verdict.trimmed - 1
+    if end is None:
+        return (
+            "the export has no end record: it broke off, or its last lines were cut "
+            f"(entries after seq {last} may be missing)"
+        )
+    if end.get("entries") != verdict.entries or (
+        verdict.entries and (end.get("last_seq") != last or end.get("head") != verdict.head)
+    ):
+        return (
+            f"the export's end record says {end.get('entries')} entries up to seq "
+            f"{end.get('last_seq')}; the file holds {verdict.entries} up to seq {last}: entries "
+            "were cut from its end"
+        )
+    return None
 
 
 @dataclass(frozen=True)

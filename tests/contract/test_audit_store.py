@@ -18,6 +18,7 @@ from gateway.store.audit import (
     AuditEvent,
     AuditTrail,
     ChainHead,
+    ExportEnds,
     canonical,
     chained,
     verify_file,
@@ -225,3 +226,81 @@ def test_two_processes_on_one_redis_append_to_one_valid_chain() -> None:
     # Interleaved, not one process after the other: the chain really was shared.
     switches = sum(1 for a, b in itertools.pairwise(actors) if a != b)
     assert switches > 1
+
+
+def _exported(lines: list[str], chunk: int = 3) -> list[str]:
+    """`lines` as `gateway audit export` writes them: between its start and end records, the
+    stream coming in chunks that split lines anywhere."""
+    raw = "".join(line + "\n" for line in lines).encode()
+    pieces = [raw[i : i + chunk * 17] for i in range(0, len(raw), chunk * 17)]
+    return b"".join(ExportEnds().wrap(pieces)).decode().splitlines()
+
+
+async def test_an_export_says_where_it_starts_and_ends_and_verifies_whole(store: Store) -> None:
+    lines = await chain_of(store)
+    exported = _exported(lines)
+    assert json.loads(exported[0]) == {"export": "start", "first_seq": 1, "anchor": GENESIS}
+    last = json.loads(lines[-1])
+    assert json.loads(exported[-1]) == {
+        "export": "end",
+        "entries": 6,
+        "last_seq": last["seq"],
+        "head": last["hash"],
+    }
+    assert exported[1:-1] == lines
+    verdict = verify_file(exported)
+    assert verdict.intact, verdict
+    assert (verdict.entries, verdict.head, verdict.ends_checked) == (6, last["hash"], True)
+
+
+async def test_entries_cut_from_an_exports_end_are_found(store: Store) -> None:
+    exported = _exported(await chain_of(store))
+    for cut in (exported[:-3] + exported[-1:], exported[:-1], exported[:-2]):
+        verdict = verify_file(cut)
+        assert not verdict.intact, cut
+        # at the end record that disagrees, or just past the last line without one
+        assert verdict.bad_line == len(cut) + (0 if cut[-1] == exported[-1] else 1)
+    verdict = verify_file(exported[:-3] + exported[-1:])
+    assert verdict.reason == (
+        "the export's end record says 6 entries up to seq 6; the file holds 4 up to seq 4: "
+        "entries were cut from its end"
+    )
+    verdict = verify_file(exported[:-1])
+    assert verdict.reason.startswith("the export has no end record: it broke off")
+
+
+async def test_entries_cut_from_an_exports_start_are_found(store: Store) -> None:
+    exported = _exported(await chain_of(store))
+    verdict = verify_file(exported[:1] + exported[3:])
+    assert (verdict.bad_line, verdict.intact) == (2, False)
+    assert verdict.reason == (
+        "the export's start record says its first entry is seq 1; it is seq 3: entries were "
+        "cut from its start"
+    )
+
+
+async def test_a_line_after_an_exports_end_is_refused(store: Store) -> None:
+    exported = _exported(await chain_of(store))
+    verdict = verify_file([*exported, exported[3]])
+    assert (verdict.bad_line, verdict.reason) == (
+        len(exported) + 1,
+        "a line after the export's end record",
+    )
+    assert verify_file([*exported, "", "  "]).intact
+
+
+async def test_lines_without_an_envelope_verify_with_their_ends_unchecked(store: Store) -> None:
+    lines = await chain_of(store)
+    verdict = verify_file(lines)
+    assert verdict.intact and not verdict.ends_checked
+    assert verify_file(lines[:-2]).intact  # what the envelope is for
+
+
+def test_an_export_of_an_empty_trail_is_only_its_records() -> None:
+    exported = b"".join(ExportEnds().wrap([])).decode().splitlines()
+    assert [json.loads(line) for line in exported] == [
+        {"export": "start"},
+        {"export": "end", "entries": 0},
+    ]
+    verdict = verify_file(exported)
+    assert (verdict.intact, verdict.entries, verdict.ends_checked) == (True, 0, True)

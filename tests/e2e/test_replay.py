@@ -219,6 +219,27 @@ def test_the_audit_trail_records_replays_and_outcomes_and_verifies(
     )
     assert checked.returncode == 0, checked.stderr
     assert "intact" in checked.stdout
+    assert "warning" not in checked.stderr
+    # It says where it starts and ends: a copy without its last entry is found out, and a
+    # head kept elsewhere is checked.
+    written = run.stdout.splitlines()
+    start, end = json.loads(written[0]), json.loads(written[-1])
+    assert (start["export"], start["first_seq"], end["export"]) == ("start", 1, "end")
+    assert end["entries"] == len(written) - 2 and "exported" in run.stderr
+    cut = tmp_path / "cut.jsonl"
+    cut.write_text("\n".join([*written[:-2], written[-1]]) + "\n")
+
+    def verify(path: Path, *more: str) -> subprocess.CompletedProcess[str]:
+        command = [PYTHON, "-m", "gateway.cli", "audit", "verify", "--file", str(path), *more]
+        return subprocess.run(command, capture_output=True, text=True, timeout=60)
+
+    shortened = verify(cut)
+    assert shortened.returncode == 1
+    assert "entries were cut from its end" in shortened.stderr, shortened.stderr
+    assert verify(exported, "--expect-head", end["head"]).returncode == 0
+    elsewhere = verify(exported, "--expect-head", "0" * 64)
+    assert elsewhere.returncode == 1
+    assert f"with head {end['head']}, not the expected" in elsewhere.stderr
 
     tampered = run.stdout.splitlines()
     victim = json.loads(tampered[2])

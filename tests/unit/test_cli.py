@@ -422,3 +422,13 @@ def test_audit_verify_checks_an_export_across_entries_trimmed_while_it_was_read(
     result = _gateway("audit", "verify", "--file", str(trail))
     assert result.returncode == 1
     assert "trail.jsonl:5: sequence broken: 6 follows 4" in result.stderr, result.stderr
+
+
+def test_audit_verify_warns_that_a_file_without_export_records_has_unchecked_ends(
+    tmp_path: Path,
+) -> None:
+    trail = _forged_trail(tmp_path / "old.jsonl", (1, 2, 3))
+    result = _gateway("audit", "verify", "--file", str(trail))
+    assert result.returncode == 0, result.stderr
+    assert "audit trail intact: 3 entries" in result.stdout
+    assert "warning: the file has no export start and end records" in result.stderr
