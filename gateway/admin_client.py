@@ -87,6 +87,10 @@ class AdminClient:
     def replay_dead_letter(self, delivery: str) -> None:
         self._send("POST", f"/admin/events/dead-letters/{quote(delivery, safe='')}/replay")
 
+    def explain_route(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        found: dict[str, Any] = self._send("POST", "/admin/routes/explain", json=dict(body)).json()
+        return found
+
     def shadow_report(self) -> dict[str, Any]:
         report: dict[str, Any] = self._send("GET", "/admin/shadow/report").json()
         return report

@@ -174,14 +174,16 @@ def _seconds(value: str) -> float:
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
+    if args.url is not None:
+        return _explain_remotely(args)
     config = _load(_config_dir(args.config_dir))
     home = None
     if args.customer_id and not os.environ.get(REDIS_URL_ENV):
         # A store in memory is another process's (a demo's): this one would find nothing.
         print(
             f"note: the customer's home ERP is not shown: this command reads the gateway's "
-            f"store through {REDIS_URL_ENV}, which is not set (ask a running gateway with "
-            "POST /admin/routes/explain)",
+            f"store through {REDIS_URL_ENV}, which is not set (or ask a running gateway, "
+            "its routes and its store: --url URL)",
             file=sys.stderr,
         )
     elif args.customer_id:
@@ -202,6 +204,28 @@ def cmd_explain(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise CommandError(str(exc)) from None
     print(explanation.text())
+    return 0
+
+
+def _explain_remotely(args: argparse.Namespace) -> int:
+    """The running gateway's explanation (`POST /admin/routes/explain`): its routes as it
+    serves them, and the customer's home from its store, whichever store that is."""
+    body: dict[str, Any] = {"operation": args.operation, "legal_entity": args.legal_entity}
+    for name in ("customer_id", "external_ref"):
+        if getattr(args, name):
+            body[name] = getattr(args, name)
+    if args.at is not None:
+        body["at"] = args.at.isoformat()
+    client = _admin(args)
+    try:
+        explanation = client.explain_route(body)
+    except AdminError as exc:
+        raise CommandError(str(exc)) from None
+    finally:
+        client.close()
+    if args.customer_id and explanation.get("customer_home") is None:
+        print(f"note: customer {args.customer_id} is not in the gateway's store", file=sys.stderr)
+    print(explanation.get("text", ""))
     return 0
 
 
@@ -944,6 +968,11 @@ def _parser() -> argparse.ArgumentParser:
         "--external-ref", help="a new customer's external_ref: its share under a canary split"
     )
     exp.add_argument("--at", type=_iso_time, help="an ISO 8601 time (default: now)")
+    exp.add_argument(
+        "--url",
+        help="ask this running gateway instead (its routes as it serves them, and the "
+        f"customer's home from its store; an admin token from ${ADMIN_TOKEN_ENV})",
+    )
 
     token = command("token", "mint a token from the demo issuer (development only)", cmd_token)
     _add_config_dir(token)

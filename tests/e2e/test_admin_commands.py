@@ -124,3 +124,29 @@ def test_plan_prints_what_changes(tmp_path: Path, config_dir: Path) -> None:
     broken.write_text("rules: [\n")
     refused = _gateway("plan", str(old), str(broken))
     assert refused.returncode == 1 and f"{broken}:" in refused.stderr
+
+
+def test_explain_asks_a_running_gateway_for_its_routes_and_the_customers_home(
+    api: httpx.Client, gateway_url: str, config_dir: Path
+) -> None:
+    created = api.post("/v1/customers", json=payloads.customer("DE01"))
+    assert created.status_code == 201, created.text
+    customer = created.json()["id"]
+    admin = token_for("ops-admin", config_dir)
+    asked = (
+        "explain", "--url", gateway_url, "--operation", "sales_orders.create",
+        "--legal-entity", "DE01",
+    )  # fmt: skip
+    result = _gateway(*asked, "--customer-id", customer, token=admin)
+    assert result.returncode == 0, result.stderr
+    assert "Decision: legacy" in result.stdout
+    assert "Note: this customer's home is legacy as well." in result.stdout
+    assert "not in the gateway's store" not in result.stderr
+    unknown = _gateway(*asked, "--customer-id", "cus_00000000000000000000000000", token=admin)
+    assert unknown.returncode == 0, unknown.stderr
+    assert "Decision: legacy" in unknown.stdout
+    assert "customer cus_00000000000000000000000000 is not in the gateway's store" in (
+        unknown.stderr
+    )
+    refused = _gateway(*asked, token="not-a-token")
+    assert refused.returncode == 1 and "Traceback" not in refused.stderr
