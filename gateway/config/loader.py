@@ -290,8 +290,7 @@ class _Reader:
         except YamlSyntaxError as exc:
             self.issue(file, exc.line, exc.message)
             return None, []
-        for path, line in parsed.duplicate_keys:
-            first = parsed.lines[path]
+        for path, first, line in parsed.duplicate_keys:
             self.issue(file, line, f"duplicate key {path[-1]!r} (first at line {first})")
         data, problems = expand_env(parsed.data, self.env)
         document = YamlDocument(data, parsed.lines, parsed.duplicate_keys)

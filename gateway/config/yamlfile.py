@@ -49,7 +49,9 @@ class YamlDocument:
 
     data: Any
     lines: Mapping[YamlPath, int]
-    duplicate_keys: tuple[tuple[YamlPath, int], ...] = ()
+    # A key given again in one mapping: its path, the line it was first at, the line again.
+    # The later value is the one the data holds (as YAML loaders keep it), and `lines` has its.
+    duplicate_keys: tuple[tuple[YamlPath, int, int], ...] = ()
 
     def existing_path(self, loc: Sequence[object]) -> YamlPath:
         """The deepest path of real nodes along `loc`, skipping steps that name no node.
@@ -98,7 +100,7 @@ def parse_yaml(text: str) -> YamlDocument:
         if node is None:
             return YamlDocument(None, {(): 1})
         lines: dict[YamlPath, int] = {(): node.start_mark.line + 1}
-        duplicates: list[tuple[YamlPath, int]] = []
+        duplicates: list[tuple[YamlPath, int, int]] = []
         _record_lines(loader, node, (), lines, duplicates)
         data = loader.construct_document(node)
     except yaml.MarkedYAMLError as exc:
@@ -107,6 +109,14 @@ def parse_yaml(text: str) -> YamlDocument:
         problem = exc.problem or "invalid YAML"
         context = f" ({exc.context})" if exc.context else ""
         raise YamlSyntaxError(line, f"invalid YAML: {problem}{context}") from exc
+    except yaml.reader.ReaderError as exc:
+        # A character YAML does not allow (a NUL, a control character): said at its line,
+        # without the reader's "position N" that no editor shows.
+        line = text.count("\n", 0, exc.position) + 1
+        what = f"#x{exc.character:04x}" if isinstance(exc.character, int) else repr(exc.character)
+        raise YamlSyntaxError(
+            line, f"invalid YAML: unacceptable character {what}: {exc.reason}"
+        ) from exc
     except yaml.YAMLError as exc:
         raise YamlSyntaxError(None, f"invalid YAML: {exc}") from exc
     finally:
@@ -133,7 +143,7 @@ def _record_lines(
     node: yaml.Node,
     path: YamlPath,
     lines: dict[YamlPath, int],
-    duplicates: list[tuple[YamlPath, int]],
+    duplicates: list[tuple[YamlPath, int, int]],
 ) -> None:
     # A mapping entry's line is its key's line: that is where an unknown or misspelt key is,
     # and a nested block value starts only on the next line.
@@ -145,8 +155,11 @@ def _record_lines(
             child = (*path, _path_key(loader, key_node))
             line = key_node.start_mark.line + 1
             if child in lines:
-                duplicates.append((child, line))
-                continue
+                first = next((f for p, f, _ in duplicates if p == child), lines[child])
+                duplicates.append((child, first, line))
+                # The later value is the one loaded: a problem in it is at its own lines.
+                for stale in [p for p in lines if p[: len(child)] == child]:
+                    del lines[stale]
             lines[child] = line
             _record_lines(loader, value_node, child, lines, duplicates)
         for merged in merges:  # `<<: *anchor` or `<<: [*a, *b]`: keys the mapping lacks

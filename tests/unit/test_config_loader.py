@@ -237,6 +237,39 @@ def test_a_duplicate_yaml_key_is_an_error_at_the_second_occurrence(tmp_path: Pat
     assert str(issue) == f"backends/legacy.yaml:{line}: {expected}"
 
 
+def test_a_repeated_keys_value_is_checked_at_the_repeats_lines(tmp_path: Path) -> None:
+    # The later value is the one loaded: what is wrong with it is at its own lines, and a
+    # third occurrence names the first as well.
+    config = config_copy(tmp_path)
+    first = line_of(config, "policies/rate-limits.yaml", "  standard: {rate_per_s: 50")
+    line = edit(
+        config,
+        "policies/rate-limits.yaml",
+        "  bulk: {rate_per_s: 200, burst: 400}",
+        "  standard: {rate_per_s: 7, burst: 9}\n  standard:\n    rate_per_s: x\n    burst: 9",
+    )
+    issues = [str(issue) for issue in errors_in(config)]
+    file = "policies/rate-limits.yaml"
+    assert issues == [
+        f"{file}:{line}: duplicate key 'standard' (first at line {first})",
+        f"{file}:{line + 1}: duplicate key 'standard' (first at line {first})",
+        f"{file}:{line + 2}: tiers.standard.rate_per_s: Input should be a valid number, "
+        "unable to parse string as a number (got 'x')",
+    ]
+
+
+def test_a_control_character_is_an_error_at_its_line(tmp_path: Path) -> None:
+    config = config_copy(tmp_path)
+    line = edit(
+        config, "policies/rate-limits.yaml", "on_store_error: open", "on_store_error: \0open"
+    )
+    issue = only_error(config)
+    assert str(issue) == (
+        f"policies/rate-limits.yaml:{line}: invalid YAML: unacceptable character #x0000: "
+        "control characters are not allowed"
+    )
+
+
 def test_an_empty_file_is_an_error(tmp_path: Path) -> None:
     config = config_copy(tmp_path)
     (config / "policies/clients.yaml").write_text("# nothing yet\n")
