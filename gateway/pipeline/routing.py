@@ -25,12 +25,16 @@ RULE_HEADER = "X-Route-Rule"
 BACKEND_HEADER = "X-Gateway-Backend"
 
 
-def legal_entity_frozen(freeze: CompiledFreeze, at: Instant) -> GatewayError:
+def legal_entity_frozen(
+    freeze: CompiledFreeze, at: Instant, thaws: Instant | None = None
+) -> GatewayError:
+    """503 for a write `freeze` refuses at `at`; Retry-After until it `thaws` (the end of the
+    freezes carrying on from it; by default its own end)."""
     return GatewayError(
         Code.LEGAL_ENTITY_FROZEN,
         f"{freeze.reason} (freeze {freeze.id}, {freeze.window.text()}). Send the same request "
         "again after Retry-After.",
-        headers={"Retry-After": str(freeze.retry_after_s(at))},
+        headers={"Retry-After": str(freeze.retry_after_s(at, thaws))},
     )
 
 
@@ -84,7 +88,8 @@ class Routing:
             if frozen is not None:
                 # Refused by admission, which alone knows (in its one round trip) whether the
                 # key holds an answer to replay; no backend, so no ERP budget is asked for.
-                ctx.frozen = legal_entity_frozen(frozen, ctx.arrived_at)
+                thaws = self._table.thaws(operation, legal_entity, ctx.arrived_at)
+                ctx.frozen = legal_entity_frozen(frozen, ctx.arrived_at, thaws)
                 return await call_next(ctx)
             if ctx.record is not None:
                 decision = record_placement(self._table, operation, ctx.record, ctx.arrived_at)

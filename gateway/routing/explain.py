@@ -79,6 +79,7 @@ class Explanation:
     customer_home: str | None = None
     frozen: CompiledFreeze | None = None
     split: SplitPlacement | None = None
+    thaws: float | None = None  # when writes are frozen no more, past the freeze's own end
 
     @property
     def home_differs(self) -> bool:
@@ -109,8 +110,13 @@ class Explanation:
                 for v in self.verdicts
             ],
             "frozen": (
-                {"id": frozen.id, "window": frozen.window.text(), "reason": frozen.reason}
-                if frozen is not None
+                {
+                    "id": frozen.id,
+                    "window": frozen.window.text(),
+                    "reason": frozen.reason,
+                    "thaws": rfc3339(self.thaws if self.thaws is not None else frozen.window.ends),
+                }
+                if frozen is not None and frozen.window.ends is not None
                 else None
             ),
             "customer_home": self.customer_home,
@@ -143,6 +149,11 @@ class Explanation:
                 f"Frozen:   by {freeze.id} {freeze.window.text()}: writes get 503 "
                 f"legal_entity_frozen ({freeze.reason})"
             )
+            if self.thaws is not None and self.thaws != freeze.window.ends:
+                lines.append(
+                    f"Thaws:    {rfc3339(self.thaws)}: the freezes that follow on from it "
+                    "end then (Retry-After counts to it)"
+                )
         if self.home_differs:
             lines.append(
                 f"Note: this customer's home is {self.customer_home}. Only new records follow "
@@ -218,6 +229,7 @@ def explain(
         customer_home,
         table.frozen(operation, legal_entity, instant),
         split,
+        table.thaws(operation, legal_entity, instant),
     )
 
 

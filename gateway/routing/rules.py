@@ -228,10 +228,12 @@ class CompiledFreeze:
     def covers(self, operation: str, legal_entity: str) -> bool:
         return operation in self.operations and legal_entity in self.legal_entities
 
-    def retry_after_s(self, at: Instant) -> int:
-        """Whole seconds until the freeze ends, at least 1 (for `Retry-After`)."""
-        assert self.window.ends is not None
-        return max(1, math.ceil(self.window.ends - at))
+    def retry_after_s(self, at: Instant, until: Instant | None = None) -> int:
+        """Whole seconds until the freeze ends (or `until`: the end of the freezes that
+        overlap it or follow on without a gap), at least 1 (for `Retry-After`)."""
+        ends = until if until is not None else self.window.ends
+        assert ends is not None
+        return max(1, math.ceil(ends - at))
 
 
 @dataclass(frozen=True)
@@ -265,6 +267,9 @@ class Period:
     window: Window
     decisions: Mapping[tuple[str, str], Cell]
     freezes: Mapping[tuple[str, str], CompiledFreeze]
+    # When each frozen (operation, legal entity) thaws: the end of its freeze, or of the
+    # freezes that overlap it or follow on from it without a gap.
+    thaws: Mapping[tuple[str, str], Instant]
 
 
 def compile_rule(rule: RouteRule) -> CompiledRule:
@@ -346,6 +351,7 @@ class RoutingTable:
         at = window.starts if window.starts is not None else (window.ends or 0.0) - 1.0
         decisions = {}
         freezes = {}
+        thaws = {}
         for op in ALL_OPERATIONS:
             for code, entity in self.legal_entities.items():
                 decisions[(op, code)] = self._first_match(op, entity, at, window.ends)
@@ -354,7 +360,25 @@ class RoutingTable:
                 )
                 if frozen is not None:
                     freezes[(op, code)] = frozen
-        return Period(window, decisions, freezes)
+                    thaws[(op, code)] = self._thaw(op, code, frozen)
+        return Period(window, decisions, freezes, thaws)
+
+    def _thaw(self, operation: str, legal_entity: str, freeze: CompiledFreeze) -> Instant:
+        """When `operation` in `legal_entity`, frozen by `freeze`, is frozen no more: a freeze
+        that holds when it ends (overlapping it, or starting as it ends) carries it on."""
+        ends = freeze.window.ends
+        assert ends is not None, "a freeze has an end"
+        while True:
+            later = [
+                f.window.ends
+                for f in self.freezes
+                if f.window.ends is not None
+                and f.window.holds_at(ends)
+                and f.covers(operation, legal_entity)
+            ]
+            if not later:
+                return ends
+            ends = max(later)
 
     def _first_match(
         self, operation: str, entity: LegalEntity, at: Instant, until: Instant | None
@@ -431,6 +455,11 @@ class RoutingTable:
         """The freeze that refuses `operation` in `legal_entity` at `at`, if any."""
         period = self.period_at(time.time() if at is None else at)
         return period.freezes.get((operation, legal_entity))
+
+    def thaws(self, operation: str, legal_entity: str, at: Instant) -> Instant | None:
+        """When `operation` in `legal_entity`, frozen at `at`, is frozen no more (None: it is
+        not frozen then): the end of every freeze that carries on from the one at `at`."""
+        return self.period_at(at).thaws.get((operation, legal_entity))
 
     def legal_entity(self, code: str) -> LegalEntity | None:
         return self.legal_entities.get(code)

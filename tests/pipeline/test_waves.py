@@ -231,3 +231,31 @@ async def test_only_a_client_granted_debug_sees_the_routing_decision(
             "home",
             "cloud",
         )
+
+
+async def test_a_frozen_writes_retry_after_counts_to_the_end_of_a_following_freeze(
+    store: Store, tmp_path: Path
+) -> None:
+    """Sign-off follows the cutover without a gap: a client told to come back when the first
+    freeze ends would be refused again then."""
+    config = wave_config(tmp_path)
+    routes = config / "routes.yaml"
+    following = """  - id: ca01-signoff
+    legal_entities: [CA01]
+    from: 2026-12-01T06:00:00Z
+    until: 2026-12-01T06:30:00Z
+    reason: CA01's cutover is being signed off
+"""
+    routes.write_text(routes.read_text().replace(FREEZES, FREEZES + following, 1))
+    clock = Clock(WAVE - 3600)
+    async with in_process_gateway(store, config, clock=clock) as gw, gw.client() as api:
+        customer = (await api.post("/v1/customers", json=payloads.customer("CA01"))).json()
+        clock.now = WAVE - 100.5
+        frozen = await _order(api, customer["id"])
+        assert frozen.status_code == 503
+        assert "freeze ca01-cutover" in frozen.json()["detail"]
+        assert frozen.headers["retry-after"] == str(1800 + 101)
+        clock.now = WAVE + 1
+        still = await _order(api, customer["id"])
+        assert still.status_code == 503 and "freeze ca01-signoff" in still.json()["detail"]
+        assert still.headers["retry-after"] == "1799"

@@ -106,6 +106,35 @@ def test_a_freeze_says_how_long_to_wait_in_whole_seconds_and_at_least_one() -> N
     assert freeze.retry_after_s(T - 0.001) == 1
 
 
+def test_retry_after_counts_to_the_end_of_the_freezes_that_carry_on_from_one() -> None:
+    """A freeze that overlaps another, or starts as it ends, keeps the writes frozen: a client
+    told to come back when the first ends would only be refused again."""
+    overlapping = {**FREEZE, "id": "ca01-checks", "from": "2026-12-01T05:55:00Z",
+                   "until": "2026-12-01T06:10:00Z"}  # fmt: skip
+    following = {**FREEZE, "id": "ca01-signoff", "from": "2026-12-01T06:10:00Z",
+                 "until": "2026-12-01T06:20:00Z"}  # fmt: skip
+    later = {**FREEZE, "id": "ca01-later", "from": "2026-12-01T06:30:00Z",
+             "until": "2026-12-01T06:40:00Z"}  # fmt: skip
+    reads_only = {**FREEZE, "id": "other-ops", "operations": ["customers.create"],
+                  "from": "2026-12-01T06:20:00Z", "until": "2026-12-01T07:00:00Z"}  # fmt: skip
+    routes = table(freezes=(FREEZE, overlapping, following, later, reads_only))
+    at = T - 600  # 05:50, in the first freeze only
+    freeze = routes.frozen("sales_orders.create", "CA01", at)
+    assert freeze is not None and freeze.id == "ca01-cutover"
+    thaws = routes.thaws("sales_orders.create", "CA01", at)
+    assert thaws == T + 1200  # 06:20: the gap before ca01-later ends the run
+    assert freeze.retry_after_s(at, thaws) == 1800
+    # customers.create is carried on to 07:00 by a freeze of its own
+    assert routes.thaws("customers.create", "CA01", at) == T + 3600
+    assert routes.thaws("sales_orders.create", "CA01", T + 1200) is None  # thawed
+    assert routes.thaws("sales_orders.create", "CA01", T + 1900) == T + 2400
+    explained = explain(
+        routes, "sales_orders.create", "CA01", at=dt.datetime.fromtimestamp(at, dt.UTC)
+    )
+    assert "Thaws:    2026-12-01T06:20:00Z" in explained.text()
+    assert explained.as_dict()["frozen"]["thaws"] == "2026-12-01T06:20:00Z"
+
+
 def test_a_freeze_may_name_its_operations_by_glob_even_a_quote() -> None:
     routes = table(freezes=({**FREEZE, "operations": ["sales_orders.*", "quotes.validate"]},))
     start = T - 900
