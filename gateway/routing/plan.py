@@ -63,9 +63,31 @@ class FreezeChange:
 
 
 @dataclass(frozen=True)
+class EntityChange:
+    """A legal entity that routes.yaml lists from now on (`added`, with where its requests go)
+    or no longer (`removed`)."""
+
+    change: str  # added, removed
+    legal_entity: str
+    name: str
+    routes: tuple[Move, ...] = ()  # for one added: its requests' backends, as moves from none
+
+    def text(self) -> list[str]:
+        if self.change == "removed":
+            return [
+                f"{self.legal_entity} ({self.name}) removed: new requests for it are refused "
+                "(400, unknown legal entity); its existing records are still served where "
+                "they live"
+            ]
+        lines = [f"{self.legal_entity} ({self.name}) added; its new requests go:"]
+        return lines + [f"    {m.text()}" for m in self.routes]
+
+
+@dataclass(frozen=True)
 class Plan:
     moves: tuple[Move, ...]
     freezes: tuple[FreezeChange, ...]
+    entities: tuple[EntityChange, ...] = ()
 
     def text(self, match_rates: Mapping[str, tuple[int, int]] | None = None) -> str:
         """The plan for review; with `match_rates` (legal entity -> (matches, comparable)
@@ -73,6 +95,9 @@ class Plan:
         lines = ["Backends that change for new requests:"]
         lines += [f"  {m.text()}{_evidence(m.legal_entity, match_rates)}" for m in self.moves]
         lines += [] if self.moves else ["  none"]
+        if self.entities:
+            lines += ["", "Legal entities:"]
+            lines += [f"  {line}" for e in self.entities for line in e.text()]
         lines += ["", "Freezes:"]
         lines += [f"  {f.text()}" for f in self.freezes] or ["  no change"]
         return "\n".join(lines)
@@ -94,46 +119,76 @@ def plan(old: RoutingTable, new: RoutingTable, now: Instant) -> Plan:
         | {p.window.starts for p in (*old.periods, *new.periods) if p.window.starts is not None}
     )
     instants = [t for t in instants if t >= now]
-    codes = sorted(set(old.legal_entities) & set(new.legal_entities))
     moves: list[Move] = []
-    for code in codes:
-        spans: dict[tuple[Allocation, Allocation, str, Instant | None, Instant | None], list[str]]
-        spans = {}
-        for operation in ALL_OPERATIONS:
-            for starts, ends, before, after in _differences(old, new, operation, code, instants):
-                key = (before, after[0], after[1], starts, ends)
-                spans.setdefault(key, []).append(operation)
-        for (before, allocation, rule, starts, ends), operations in spans.items():
-            shown_start = None if starts is not None and starts <= now else starts
-            moving: tuple[tuple[str, str, float], ...] = ()
-            if before.is_split or allocation.is_split:
-                moving = tuple(
-                    (a, b, percent) for (a, b), percent in allocation.moves_from(before).items()
-                )
-            moves.append(
-                Move(
-                    code,
-                    tuple(operations),
-                    before.text(),
-                    allocation.text(),
-                    rule,
-                    shown_start,
-                    ends,
-                    moving,
-                )
-            )
+    for code in sorted(set(old.legal_entities) & set(new.legal_entities)):
+        moves += _moves(old, new, code, instants, now)
     moves.sort(key=lambda m: (m.starts or 0.0, m.legal_entity, m.operations))
-    return Plan(tuple(moves), _freeze_changes(old, new))
+    entities = [
+        EntityChange(
+            "added",
+            code,
+            new.legal_entities[code].name,
+            tuple(_moves(None, new, code, instants, now)),
+        )
+        for code in sorted(set(new.legal_entities) - set(old.legal_entities))
+    ]
+    entities += [
+        EntityChange("removed", code, old.legal_entities[code].name)
+        for code in sorted(set(old.legal_entities) - set(new.legal_entities))
+    ]
+    return Plan(tuple(moves), _freeze_changes(old, new), tuple(entities))
+
+
+def _moves(
+    old: RoutingTable | None, new: RoutingTable, code: str, instants: list[Instant], now: Instant
+) -> list[Move]:
+    """Where `new` sends `code`'s requests otherwise than `old` (None: `code` is new), per
+    span of time and operations alike."""
+    spans: dict[tuple[Allocation, Allocation, str, Instant | None, Instant | None], list[str]]
+    spans = {}
+    for operation in ALL_OPERATIONS:
+        for starts, ends, before, after in _differences(old, new, operation, code, instants):
+            key = (before, after[0], after[1], starts, ends)
+            spans.setdefault(key, []).append(operation)
+    moves = []
+    for (before, allocation, rule, starts, ends), operations in spans.items():
+        shown_start = None if starts is not None and starts <= now else starts
+        moving: tuple[tuple[str, str, float], ...] = ()
+        if old is not None and (before.is_split or allocation.is_split):
+            moving = tuple(
+                (a, b, percent) for (a, b), percent in allocation.moves_from(before).items()
+            )
+        shown_before = before.text() if old is not None else "none"
+        moves.append(
+            Move(
+                code,
+                tuple(operations),
+                shown_before,
+                allocation.text(),
+                rule,
+                shown_start,
+                ends,
+                moving,
+            )
+        )
+    return moves
+
+
+_NOWHERE = Allocation.single("")  # what a legal entity routes.yaml did not list had
 
 
 def _differences(
-    old: RoutingTable, new: RoutingTable, operation: str, code: str, instants: list[Instant]
+    old: RoutingTable | None,
+    new: RoutingTable,
+    operation: str,
+    code: str,
+    instants: list[Instant],
 ) -> list[tuple[Instant | None, Instant | None, Allocation, tuple[Allocation, str]]]:
     """The spans of time (start, end) in which the two tables send `operation` for `code`
     to different backends (or shares of them), merged where consecutive spans differ alike."""
     spans: list[tuple[Instant | None, Instant | None, Allocation, tuple[Allocation, str]]] = []
     for i, at in enumerate(instants):
-        before = allocation_of(old.cell(operation, code, at))
+        before = allocation_of(old.cell(operation, code, at)) if old is not None else _NOWHERE
         cell = new.cell(operation, code, at)
         ends = instants[i + 1] if i + 1 < len(instants) else None
         if before == allocation_of(cell):

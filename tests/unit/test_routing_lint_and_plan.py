@@ -235,3 +235,42 @@ def test_plan_of_a_file_against_itself_changes_nothing(tmp_path: Path) -> None:
     change = plan(compile_routes(routes), compile_routes(routes), WAVE)
     assert change.moves == () and change.freezes == ()
     assert "none" in change.text() and "no change" in change.text()
+
+
+def test_plan_names_legal_entities_added_with_their_routes_and_those_removed(
+    tmp_path: Path,
+) -> None:
+    config = config_copy(tmp_path)
+    old = config / "routes.yaml"
+    text = old.read_text()
+    assert "  SG01:" in text and "  MX01:" not in text
+    new = tmp_path / "new.yaml"
+    sg01 = text[text.index("  SG01:") :].split("\n", 1)[0]
+    mx01 = "  MX01: {name: Acme Mexico, region: NA, country: MX, currency: MXN}"
+    new.write_text(
+        text.replace(sg01 + "\n", mx01 + "\n", 1).replace(RULES_AT, RULES_AT + MX01_WAVE, 1)
+    )
+    change = plan(compile_routes(load_routes(old)), compile_routes(load_routes(new)), WAVE - 60)
+    added, removed = change.entities
+    assert (added.change, added.legal_entity, removed.change, removed.legal_entity) == (
+        "added",
+        "MX01",
+        "removed",
+        "SG01",
+    )
+    text = change.text()
+    assert "MX01 (Acme Mexico) added; its new requests go:" in text
+    assert (
+        "MX01 every operation: none -> legacy at once until 2027-01-04T06:00:00Z (rule default)"
+        in text
+    )
+    assert "MX01 every operation: none -> cloud from 2027-01-04T06:00:00Z (rule mx01-wave)" in text
+    assert "SG01 (" in text and "removed: new requests for it are refused" in text
+    assert all(m.legal_entity not in ("MX01", "SG01") for m in change.moves)
+
+
+MX01_WAVE = """  - id: mx01-wave
+    match: {legal_entities: [MX01]}
+    backend: cloud
+    effective_from: 2027-01-04T06:00:00Z
+"""
