@@ -316,10 +316,8 @@ def verify_file(lines: Sequence[str]) -> Verdict:
             if first is not None and first["seq"] == 1:
                 anchor = GENESIS
             break
-    records = [(n, _export_record(line)) for n, line in enumerate(lines, 1) if line.strip()]
-    enveloped = (
-        bool(records) and records[0][1] is not None and records[0][1][EXPORT_RECORD] == START
-    )
+    opening = next((_export_record(line) for line in lines if line.strip()), None)
+    enveloped = opening is not None and opening[EXPORT_RECORD] == START
     check = ChainCheck(anchor)
     end: tuple[int, dict[str, Any]] | None = None
     starts_at: int | None = None  # the seq the start record says the first entry has
