@@ -467,14 +467,22 @@ class NetSuiteBackend(BackendConnection):
 BackendConfig = Annotated[SapBackend | NetSuiteBackend, Field(discriminator="kind")]
 
 
-def erp_systems(backends: Mapping[str, SapBackend | NetSuiteBackend]) -> dict[str, str]:
-    """The ERP each backend reaches, named by a backend: its `system`; else, for a sandbox, the
-    one production backend of its kind (if there is exactly one); else the backend itself. Two
-    backends of one kind are two ERPs unless one says otherwise (an SAP ECC and an S/4HANA)."""
+def production_by_kind(
+    backends: Mapping[str, SapBackend | NetSuiteBackend],
+) -> dict[str, list[str]]:
+    """The backends that are no sandbox, by kind."""
     production: dict[str, list[str]] = {}
     for name, backend in backends.items():
         if not backend.sandbox:
             production.setdefault(backend.kind, []).append(name)
+    return production
+
+
+def erp_systems(backends: Mapping[str, SapBackend | NetSuiteBackend]) -> dict[str, str]:
+    """The ERP each backend reaches, named by a backend: its `system`; else, for a sandbox, the
+    one production backend of its kind (if there is exactly one); else the backend itself. Two
+    backends of one kind are two ERPs unless one says otherwise (an SAP ECC and an S/4HANA)."""
+    production = production_by_kind(backends)
     systems = {}
     for name, backend in backends.items():
         if backend.system is not None:

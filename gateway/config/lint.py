@@ -13,7 +13,7 @@ from fnmatch import fnmatchcase
 from pathlib import Path
 
 from gateway.config.auth import AuthPolicy
-from gateway.config.backends import SAP_KIND, BackendConfig
+from gateway.config.backends import SAP_KIND, BackendConfig, production_by_kind
 from gateway.config.clients import ClientsPolicy
 from gateway.config.events import SubscriptionsPolicy
 from gateway.config.idempotency import IdempotencyPolicy
@@ -266,10 +266,7 @@ def _check_systems(
 ) -> None:
     """A backend's `system` names another backend, one that reaches its own ERP; a sandbox
     whose kind several production backends share must say which one it belongs to."""
-    production: dict[str, list[str]] = {}
-    for name, backend in backends.items():
-        if not backend.sandbox:
-            production.setdefault(backend.kind, []).append(name)
+    production = production_by_kind(backends)
     for name, backend in sorted(backends.items()):
         file, system = backend_file(name), backend.system
         if system is not None:
