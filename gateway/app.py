@@ -17,11 +17,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from starlette.applications import Starlette
+from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from gateway.api import changelog, dashboard, docs
 from gateway.api.admin import admin_routes
@@ -219,6 +220,7 @@ async def answer(handler: Handler, ctx: RequestContext) -> Response:
     REQUEST_SECONDS_BY.labels(operation, str(response.status_code), backend or NO_BACKEND).observe(
         elapsed
     )
+    request.scope[_LOGGED] = True  # this line is the request's (see GatewayApp)
     access_log.write(
         {
             "correlation_id": ctx.correlation_id,
@@ -384,15 +386,22 @@ def operation_routes(answers: Mapping[tuple[str, str], Answer]) -> list[Route]:
     return [Route(path, answer, methods=[method]) for (method, path), answer in answers.items()]
 
 
+_LOGGED = "gateway.logged"  # in a request's scope once its access line is written
+
+
 class GatewayApp(Starlette):
     """The gateway's Starlette app, with the domain API dispatched by a dict lookup first
-    (`gateway.api.dispatch`); everything else goes through Starlette's router as usual."""
+    (`gateway.api.dispatch`); everything else goes through Starlette's router as usual, and
+    gets its correlation id echoed and its access line here (the domain API's: `answer`)."""
 
     fast_routes: FastRoutes | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
         fast = self.fast_routes
-        if fast is not None and scope["type"] == "http" and not scope.get("root_path"):
+        if fast is not None and not scope.get("root_path"):
             found = fast.match(scope["method"], scope["path"])
             if found is not None:
                 endpoint, params = found
@@ -401,7 +410,46 @@ class GatewayApp(Starlette):
                 response = await endpoint(Request(scope, receive, send))
                 await response(scope, receive, send)
                 return
-        await super().__call__(scope, receive, send)
+        await self._routed(scope, receive, send)
+
+    async def _routed(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Starlette's routing, with what every answer has: the correlation id echoed (the
+        caller's, or the one the endpoint put in its problem) and one access line."""
+        arrived = time.monotonic()
+        correlation_id = correlation_id_from(Headers(scope=scope).get(CORRELATION_HEADER))
+        status = 500  # if nothing is sent: the server answers 500
+
+        async def send_echoing(message: Message) -> None:
+            nonlocal status, correlation_id
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                headers = list(message.get("headers", ()))
+                given = next((v for k, v in headers if k == _CORRELATION_KEY), None)
+                if given is None:
+                    headers.append((_CORRELATION_KEY, correlation_id.encode("latin-1")))
+                    message["headers"] = headers
+                else:
+                    correlation_id = given.decode("latin-1")
+            await send(message)
+
+        try:
+            await super().__call__(scope, receive, send_echoing)
+        finally:
+            if not scope.get(_LOGGED):
+                elapsed = time.monotonic() - arrived
+                access_log.write(
+                    {
+                        "correlation_id": correlation_id,
+                        "method": scope["method"],
+                        "path": scope["path"],
+                        "status": status,
+                        "duration_ms": round(elapsed * 1000, 2),
+                        "client_id": scope.get("state", {}).get("actor"),
+                    }
+                )
+
+
+_CORRELATION_KEY = CORRELATION_HEADER.lower().encode("latin-1")
 
 
 async def metrics(request: Request) -> Response:
@@ -433,7 +481,10 @@ async def readyz(request: Request) -> Response:
             "The gateway's state store is unreachable.",
             headers={"Retry-After": "1"},
         )
-        return problem_response(error, correlation_id_from(None), request.url.path)
+        correlation_id = correlation_id_from(request.headers.get(CORRELATION_HEADER))
+        response = problem_response(error, correlation_id, request.url.path)
+        response.headers[CORRELATION_HEADER] = correlation_id
+        return response
     return JSONResponse({"status": "ready", "backends": sorted(runtime.backends)})
 
 

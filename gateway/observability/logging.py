@@ -98,7 +98,12 @@ def json_access_line(fields: dict[str, Any]) -> bytes:
         "msg": "request",
         **fields,
     }
-    return orjson.dumps(entry, default=str) + b"\n"
+    try:
+        return orjson.dumps(entry, default=str) + b"\n"
+    except TypeError:
+        # Text orjson will not encode (a lone surrogate, which a token's claim may hold):
+        # the standard library escapes it. Logging never fails the request it records.
+        return json.dumps(entry, default=str, separators=(",", ":")).encode() + b"\n"
 
 
 ACCESS_LOGGER = "gateway.access"

@@ -11,6 +11,7 @@ Not tracing or logging; counts and latency buckets only, with bounded label valu
 from __future__ import annotations
 
 import os
+import re
 from typing import Any, Generic, TypeVar
 
 from prometheus_client import (
@@ -73,9 +74,9 @@ ERP_RETRIES = Counter(
 )
 BREAKER_STATE = Gauge(
     "gateway_breaker_state",
-    "Each backend's circuit breaker, the worst of any process: 0 closed, 1 half-open, 2 open.",
+    "Each backend's circuit breaker, the worst of any live process: 0 closed, 1 half-open, 2 open.",
     ["backend"],
-    multiprocess_mode="max",
+    multiprocess_mode="livemax",  # a dead worker's breaker is no one's (`_forget_the_dead`)
 )
 BREAKER_TRANSITIONS = Counter(
     "gateway_breaker_transitions_total",
@@ -139,11 +140,38 @@ OPEN_EXCEPTIONS = Gauge(
 
 def _registry() -> CollectorRegistry:
     """This process's metrics, or with multiprocess mode on, every worker's added up."""
-    if os.environ.get(MULTIPROC_DIR_ENV):
+    directory = os.environ.get(MULTIPROC_DIR_ENV)
+    if directory:
+        _forget_the_dead(directory)
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
         return registry
     return REGISTRY
+
+
+_LIVE_GAUGE_FILE = re.compile(r"gauge_live[a-z]+_(\d+)\.db")
+
+
+def _forget_the_dead(directory: str) -> None:
+    """Drop the live-mode gauges of workers that are gone (a crash, a kill, a restart): what
+    they said is no one's now. Their counters and histograms stay, being totals."""
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return
+    for pid in {int(m.group(1)) for n in names if (m := _LIVE_GAUGE_FILE.fullmatch(n))}:
+        if not _alive(pid):
+            multiprocess.mark_process_dead(pid, directory)  # type: ignore[no-untyped-call]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process: alive, and not ours to judge
+    return True
 
 
 def exposition() -> bytes:

@@ -9,6 +9,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from starlette.datastructures import Headers
+
 from gateway.domain.ids import new_uuid4, random_hex
 
 CORRELATION_HEADER = "X-Correlation-ID"
@@ -38,6 +40,14 @@ class TraceContext:
         return f"00-{self.trace_id}-{self.span_id}-{self.flags}"
 
 
+def incoming_trace(headers: Headers) -> TraceContext:
+    """The caller's trace context from its headers: a traceparent sent twice is none (a new
+    trace), and tracestate fields are combined, as W3C Trace Context has it (3.3.1.1)."""
+    parents = headers.getlist("traceparent")
+    states = headers.getlist("tracestate")
+    return trace_context_from(parents[0] if len(parents) == 1 else None, ",".join(states))
+
+
 def correlation_id_from(header: str | None) -> str:
     """The caller's correlation id when well-formed, else a fresh UUID."""
     if header and _CORRELATION_RE.fullmatch(header):
@@ -46,7 +56,8 @@ def correlation_id_from(header: str | None) -> str:
 
 
 def trace_context_from(traceparent: str | None, tracestate: str | None) -> TraceContext:
-    """Continue a valid W3C trace, or start a new one (and drop tracestate with a bad parent)."""
+    """Continue a valid W3C trace, or start a new one (and drop tracestate with a bad parent).
+    `tracestate` is every tracestate field the caller sent, joined with commas."""
     span_id = random_hex(8)
     match = _TRACEPARENT_RE.match(traceparent.strip()) if traceparent else None
     if match:
@@ -58,7 +69,11 @@ def trace_context_from(traceparent: str | None, tracestate: str | None) -> Trace
             and not (version == "00" and rest)
         )
         if valid:
-            return TraceContext(trace_id, span_id, parent_id, flags, _valid_tracestate(tracestate))
+            # Only `sampled` is defined; other flags are passed on as zero (W3C, 3.2.2.5).
+            sampled = "01" if int(flags, 16) & 1 else "00"
+            return TraceContext(
+                trace_id, span_id, parent_id, sampled, _valid_tracestate(tracestate)
+            )
     return TraceContext(random_hex(16), span_id, None, "01", None)
 
 

@@ -13,7 +13,7 @@ from gateway.observability.spans import Telemetry, end_server_span, start_server
 from gateway.observability.trace_context import (
     CORRELATION_HEADER,
     correlation_id_from,
-    trace_context_from,
+    incoming_trace,
 )
 from gateway.pipeline.chain import Handler
 from gateway.pipeline.context import RequestContext
@@ -29,7 +29,7 @@ class Tracing:
     async def __call__(self, ctx: RequestContext, call_next: Handler) -> Response:
         headers = ctx.request.headers
         ctx.correlation_id = correlation_id_from(headers.get(CORRELATION_HEADER))
-        incoming = trace_context_from(headers.get("traceparent"), headers.get("tracestate"))
+        incoming = incoming_trace(headers)
         ctx.response_headers[CORRELATION_HEADER] = ctx.correlation_id
         telemetry = self._telemetry
         if telemetry is None:
