@@ -347,13 +347,21 @@ def _site_routes(path: str, site: StaticSite, page_headers: Mapping[str, str]) -
     return routes
 
 
+def _openapi(version: str) -> object:
+    """A version's OpenAPI document, as the running configuration keeps outcomes (built once
+    per retention)."""
+
+    async def endpoint(request: Request) -> Response:
+        retention_s = current_runtime(request.app).idempotency.retention_s
+        return Response(openapi_bytes(version, retention_s), media_type="application/json")
+
+    return endpoint
+
+
 def reference_routes() -> list[Route]:
     """The API's contract for people and tools: OpenAPI documents, the reference page and its
     assets, the changelog."""
-    routes = [
-        Route(f"/openapi/{v}.json", _static(openapi_bytes(v), "application/json"))  # type: ignore[arg-type]
-        for v in VERSIONS
-    ]
+    routes = [Route(f"/openapi/{v}.json", _openapi(v)) for v in VERSIONS]  # type: ignore[arg-type]
     routes += _site_routes(docs.DOCS_PATH, docs.docs_site(), docs.PAGE_HEADERS)
     routes.append(Route(CHANGELOG_PATH, _changelog()))  # type: ignore[arg-type]
     return routes

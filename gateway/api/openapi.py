@@ -14,6 +14,7 @@ from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from gateway.api import openapi_examples as examples
 from gateway.api.endpoints import ENDPOINTS, Endpoint
+from gateway.config.idempotency import DEFAULT_RETENTION_S
 from gateway.domain import models
 from gateway.domain.errors import Code, spec_of
 from gateway.domain.operations import Kind, Operation
@@ -133,7 +134,8 @@ _PARAMETERS: Document = {
         "outcome byte for byte (marked `Idempotent-Replayed: true`); the same key with another "
         "request is 422 `idempotency_key_reused`, and while the first is still in flight 409 "
         "`idempotency_in_progress`. 1 to 255 printable ASCII characters, quoted (an RFC 8941 "
-        "string) or bare; scoped to the client; outcomes kept 24 h. **Required** for sales-order "
+        "string) or bare; scoped to the client; outcomes kept {retention} after they are final "
+        "(`retention_s`, policies/idempotency.yaml). **Required** for sales-order "
         "creates and cancels (400 `idempotency_key_missing` without it), optional for customer "
         "creates and ignored elsewhere, as `policies/idempotency.yaml` ships. Send a new key per "
         "intended request and the same key on its retries.",
@@ -397,8 +399,22 @@ def _problem_responses(version: str) -> Document:
     }
 
 
-def openapi_document(version: str) -> Document:
-    """The OpenAPI 3.1 document of `version`, deterministic (keys in a stable order)."""
+def _duration(seconds: int) -> str:
+    """`86400` as `24 h`, `5400` as `90 min`, else in seconds."""
+    if seconds % 3600 == 0:
+        return f"{seconds // 3600} h"
+    return f"{seconds // 60} min" if seconds % 60 == 0 else f"{seconds} s"
+
+
+def _parameters(retention_s: int) -> Document:
+    key = dict(_PARAMETERS["IdempotencyKey"])
+    key["description"] = key["description"].format(retention=_duration(retention_s))
+    return {**_PARAMETERS, "IdempotencyKey": key}
+
+
+def openapi_document(version: str, retention_s: int = DEFAULT_RETENTION_S) -> Document:
+    """The OpenAPI 3.1 document of `version`, deterministic (keys in a stable order); it says
+    how long outcomes are replayed (`retention_s`, as configured)."""
     refs, schemas = _schemas(version)
     paths: Document = {}
     for endpoint in ENDPOINTS:
@@ -424,7 +440,7 @@ def openapi_document(version: str) -> Document:
                     "in `policies/clients.yaml`. For the demo: `gateway token --client crm-demo`.",
                 }
             },
-            "parameters": _PARAMETERS,
+            "parameters": _parameters(retention_s),
             "headers": _headers(version),
             "responses": _problem_responses(version),
             "schemas": schemas,
@@ -433,6 +449,7 @@ def openapi_document(version: str) -> Document:
 
 
 @functools.cache
-def openapi_bytes(version: str) -> bytes:
-    """The document as served: built once per process, indented for people reading it."""
-    return json.dumps(openapi_document(version), indent=2).encode() + b"\n"
+def openapi_bytes(version: str, retention_s: int = DEFAULT_RETENTION_S) -> bytes:
+    """The document as served: built once per process (and retention), indented for people
+    reading it."""
+    return json.dumps(openapi_document(version, retention_s), indent=2).encode() + b"\n"

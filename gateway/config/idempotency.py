@@ -21,6 +21,9 @@ class Requirement(StrEnum):
     OFF = "off"
 
 
+DEFAULT_RETENTION_S = 86400
+
+
 class IdempotencyPolicy(ConfigModel):
     """`policies/idempotency.yaml`: which operations take keys, and for how long."""
 
@@ -31,7 +34,7 @@ class IdempotencyPolicy(ConfigModel):
             le=30 * 86400,
             description="Seconds a definitive outcome is replayed after completion (60 s to 30 d).",
         ),
-    ] = 86400
+    ] = DEFAULT_RETENTION_S
     lease_s: Annotated[
         float,
         Field(

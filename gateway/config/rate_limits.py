@@ -11,6 +11,10 @@ from pydantic import Field
 
 from gateway.config.base import ConfigModel
 
+# A tier's name goes into the RateLimit headers as an sf-string and into bucket keys (`:`
+# separated): letters, digits, `.`, `_` and `-`.
+TierName = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
+
 
 class TierConfig(ConfigModel):
     """One client tier: a GCRA limit per client (`tiers:`)."""
@@ -36,7 +40,9 @@ class BackendBudget(ConfigModel):
 class RateLimitPolicy(ConfigModel):
     """`policies/rate-limits.yaml`: client tiers and each ERP's capacity budget."""
 
-    tiers: Annotated[dict[str, TierConfig], Field(description="Tier name -> limit per client.")]
+    tiers: Annotated[
+        dict[TierName, TierConfig], Field(description="Tier name -> limit per client.")
+    ]
     backends: Annotated[
         dict[str, BackendBudget],
         Field(description="Backend name -> budget; excess gets 503 with Retry-After, never waits."),

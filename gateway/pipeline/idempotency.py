@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from typing import Any
 
 import orjson
@@ -51,13 +52,21 @@ def parse_key(values: list[str]) -> str | None:
     return key
 
 
+# An Item's parameters (RFC 8941 3.1.2), after its sf-string: `;key` or `;key=bare-item`.
+# The draft defines none, so they are read past and ignored.
+_BARE_ITEM = (
+    r'(?:-?[0-9]{1,15}(?:\.[0-9]{1,3})?|"(?:[\x20\x21\x23-\x5b\x5d-\x7e]|\\["\\])*"'
+    r"|[A-Za-z*][!#$%&'*+\-.^_`|~0-9A-Za-z:/]*|:[A-Za-z0-9+/=]*:|\?[01])"
+)
+_PARAMETERS = re.compile(rf"(?:;[ ]*[a-z*][a-z0-9_\-.*]*(?:={_BARE_ITEM})?)*")
+
+
 def _sf_string(raw: str) -> str:
-    """RFC 8941 sf-string: quoted, with only \\" and \\\\ as escapes."""
-    if len(raw) < 2 or not raw.endswith('"'):
-        raise _invalid("The Idempotency-Key is not a valid structured-field string.")
+    """An RFC 8941 Item whose value is an sf-string: quoted, with only \\" and \\\\ as
+    escapes, and any parameters after it."""
     chars: list[str] = []
     escaped = False
-    for ch in raw[1:-1]:
+    for at, ch in enumerate(raw[1:], 1):
         if escaped:
             if ch not in '"\\':
                 raise _invalid("The Idempotency-Key has an invalid escape.")
@@ -66,12 +75,12 @@ def _sf_string(raw: str) -> str:
         elif ch == "\\":
             escaped = True
         elif ch == '"':
-            raise _invalid("The Idempotency-Key is not a valid structured-field string.")
+            if not _PARAMETERS.fullmatch(raw[at + 1 :]):
+                raise _invalid("The Idempotency-Key is not a valid structured-field string.")
+            return "".join(chars)
         else:
             chars.append(ch)
-    if escaped:
-        raise _invalid("The Idempotency-Key has an invalid escape.")
-    return "".join(chars)
+    raise _invalid("The Idempotency-Key is not a valid structured-field string.")
 
 
 def fingerprint(ctx: RequestContext) -> str:

@@ -39,7 +39,7 @@ class StaticKey:
         return self._key
 
 
-async def fetch_jwks(url: str) -> dict[str, Any]:
+async def fetch_jwks(url: str) -> dict[str | None, Any]:
     """The JWKS document at `url` (asynchronously; PyJWKClient would block the event loop)."""
     timeout = aiohttp.ClientTimeout(total=FETCH_TIMEOUT_S)
     async with (
@@ -51,7 +51,16 @@ async def fetch_jwks(url: str) -> dict[str, Any]:
         if len(body) > MAX_JWKS_BYTES:
             raise ValueError("JWKS document too large")
         document = jwt.PyJWKSet.from_json(body.decode("utf-8"))
-        return {k.key_id: k.key for k in document.keys if k.key_id}
+        return keys_by_id(document.keys)
+
+
+def keys_by_id(keys: list[jwt.PyJWK]) -> dict[str | None, Any]:
+    """A key set by `kid`. `kid` is optional (RFC 7517): the one key of a set that holds only
+    one may have none, and is kept under None, for tokens that name none; in a set of several,
+    a key without one cannot be told apart and is left out."""
+    if len(keys) == 1 and not keys[0].key_id:
+        return {None: keys[0].key}
+    return {k.key_id: k.key for k in keys if k.key_id}
 
 
 class JwksKeys:
@@ -67,7 +76,7 @@ class JwksKeys:
         self._url = url
         self._fetch = fetch
         self._clock = clock
-        self._keys: dict[str, Any] = {}
+        self._keys: dict[str | None, Any] = {}
         self._fetched_at: float | None = None
         self._last_attempt: float | None = None
         self._lock = asyncio.Lock()

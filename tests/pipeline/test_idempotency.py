@@ -432,3 +432,29 @@ def test_malformed_keys_are_400(headers: list[str]) -> None:
     with pytest.raises(GatewayError) as info:
         parse_key(headers)
     assert info.value.status == 400
+
+
+def test_a_quoted_key_with_structured_field_parameters_is_accepted() -> None:
+    """STANDARDS.md: the field is a Structured Field Item whose value is an sf-string. An
+    RFC 8941 Item may carry parameters (`"k";p=1`): read past, the draft defining none."""
+    assert parse_key(['"k-params";p=1']) == "k-params"
+    assert parse_key(['"k;x";a;b=?1;c="q\\"r";d=1.5;e=tok/en']) == "k;x"
+    for invalid in ('"k";P=1', '"k";p=', '"k" ;p=1', '"k";p=1,"j"'):
+        with pytest.raises(GatewayError):
+            parse_key([invalid])
+
+
+async def test_the_published_expiry_of_outcomes_is_the_configured_retention(
+    store: Store, tmp_path: Path
+) -> None:
+    """STANDARDS.md: publish the expiry (24 h by default, configurable): the API reference says
+    the retention the gateway is configured with, not the default."""
+    one_hour = """
+retention_s: 3600
+operations: {sales_orders.create: required, sales_orders.cancel: required}
+"""
+    config_dir = write_config(tmp_path, idempotency=one_hour)
+    async with in_process_gateway(store, config_dir) as gw, gw.client() as api:
+        document = (await api.get("/openapi/v1.json")).json()
+    described = document["components"]["parameters"]["IdempotencyKey"]["description"]
+    assert "outcomes kept 1 h after they are final" in described

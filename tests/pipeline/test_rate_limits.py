@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from gateway.config.issues import ConfigError
+from gateway.config.loader import check_config
 from gateway.config.rate_limits import TierConfig
 from gateway.pipeline.ratelimit import limit_header, policy_header
 from gateway.store.base import RateDecision, Store, StoreUnavailable
@@ -15,7 +18,7 @@ from gateway.store.memory import MemoryStore
 from tests.configs import write_config
 from tests.conftest import Clock
 from tests.e2e import payloads
-from tests.harness import in_process_gateway
+from tests.harness import ENV, in_process_gateway
 
 RATE_LIMITS = """
 tiers:
@@ -165,3 +168,42 @@ async def test_requests_refused_before_the_erp_do_not_spend_its_shared_budget(
             read = await other.get(f"/v1/customers/{customer_id}")
         assert read.status_code == 200, read.text
         assert erp.calls.count("get_customer") == 2
+
+
+# RFC 8941 sf-string: printable ASCII, with `"` and `\` escaped by a backslash.
+_SF_STRING = r'"(?:[\x20\x21\x23-\x5b\x5d-\x7e]|\\["\\])*"'
+
+
+@pytest.mark.parametrize("tier", ['gold"plus', "premium-标准"])
+async def test_a_tier_name_either_is_refused_by_the_config_or_is_sent_as_a_valid_sf_string(
+    tmp_path: Path, tier: str
+) -> None:
+    """STANDARDS.md: RateLimit-Policy and RateLimit are Lists of Items whose name is a quoted
+    (sf-string) policy name: a tier name with a quote would be a malformed header, and one
+    beyond Latin-1 could not be encoded at all."""
+    rate_limits = f"""
+tiers:
+  standard: {{rate_per_s: 50, burst: 100}}
+  '{tier}': {{rate_per_s: 50, burst: 100}}
+"""
+    clients = f"""
+  - id: crm-odd-tier
+    scopes: [customers:read, customers:write]
+    legal_entities: "*"
+    rate_limit: '{tier}'
+"""
+    config_dir = write_config(tmp_path, rate_limits=rate_limits, clients=clients)
+    errors = [i for i in check_config(config_dir, env=ENV) if i.severity == "error"]
+    if errors:
+        return  # refused up front: fine
+    try:
+        async with (
+            in_process_gateway(MemoryStore(), config_dir) as gw,
+            gw.client("crm-odd-tier") as api,
+        ):
+            response = await api.post("/v1/customers", json=payloads.customer("US01"))
+    except ConfigError:
+        return
+    assert response.status_code == 201, response.text
+    assert re.fullmatch(_SF_STRING + r";q=\d+;w=\d+", response.headers["ratelimit-policy"])
+    assert re.fullmatch(_SF_STRING + r";r=\d+;t=\d+", response.headers["ratelimit"])

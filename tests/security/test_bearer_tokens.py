@@ -413,3 +413,18 @@ async def test_an_algorithm_outside_the_issuers_allow_list_is_refused_before_any
         await authenticator.authenticate(f"Bearer {outside}")
     assert refused.value.code is Code.UNAUTHORIZED
     assert keys.lookups == 1
+
+
+async def test_a_jwks_of_one_key_without_kid_verifies_a_token_without_kid() -> None:
+    """keys.py: "No kid: acceptable only when the issuer publishes exactly one key". An issuer
+    that publishes exactly one key and names it with no `kid` (RFC 7517: `kid` is OPTIONAL)
+    has it dropped by `fetch_jwks`, so the set stays empty and every token is refused."""
+    jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(RSA_KEY.public_key()))
+    jwk.update({"use": "sig", "alg": "RS256"})
+
+    async def keys(request: Request) -> JSONResponse:
+        return JSONResponse({"keys": [jwk]})
+
+    with serve_app(Starlette(routes=[Route("/jwks.json", keys)])) as url:
+        source = JwksKeys(f"{url}/jwks.json")
+        assert await source.key_for(None) is not None
