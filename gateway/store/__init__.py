@@ -5,7 +5,7 @@ The xref is the one piece of state the gateway must never lose; see the README o
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from gateway.store.base import Store
 from gateway.store.memory import MemoryStore
@@ -41,6 +41,12 @@ def store_description(url: str | None) -> str:
         host = parts.netloc.rpartition("@")[2]
         user = f"{parts.username}:" if parts.username else ""
         parts = parts._replace(netloc=f"{user}***@{host}")
+    if parts.query:  # redis-py also takes `?password=` as the URL's credentials
+        query = [
+            (name, "***" if name.lower() == "password" else value)
+            for name, value in parse_qsl(parts.query, keep_blank_values=True)
+        ]
+        parts = parts._replace(query=urlencode(query, safe="*"))
     kind = "Redis Cluster" if url.startswith(CLUSTER_SCHEMES) else "Redis"
     return f"{kind} {urlunsplit(parts)}"
 

@@ -98,15 +98,26 @@ class BufferedWriter(Generic[T]):
                 batch = [self._pending[i] for i in range(size)]
                 try:
                     await self._write(batch)
-                except StoreUnavailable:
+                except Exception as exc:
+                    # Unreachable, or refusing in a way no one foresaw (an error reply):
+                    # either way the entries are kept and written again, never lost with
+                    # a background task that died of it.
                     self._unconfirmed = size
                     if self._on_failure is not None:
                         self._on_failure(len(batch))
-                    log.warning(
-                        "%s: store unavailable, %d entries kept for later",
-                        self._name,
-                        len(self._pending),
-                    )
+                    if isinstance(exc, StoreUnavailable):
+                        log.warning(
+                            "%s: store unavailable, %d entries kept for later",
+                            self._name,
+                            len(self._pending),
+                        )
+                    else:
+                        log.error(
+                            "%s: store refused a write (%s), %d entries kept for later",
+                            self._name,
+                            exc,
+                            len(self._pending),
+                        )
                     return False
                 for _ in batch:
                     self._pending.popleft()

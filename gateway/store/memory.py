@@ -281,6 +281,7 @@ class MemoryStore:
         self._records = {k: v for k, v in self._records.items() if v.expires_at > now}
         # A TAT in the past means a full bucket, which is what a missing key means too.
         self._tats = {k: v for k, v in self._tats.items() if v > now}
+        self._jobs = {k: v for k, v in self._jobs.items() if v[1] > now}
         for key in list(self._slots):
             self._live_slots(key, now)
 

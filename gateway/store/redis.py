@@ -182,7 +182,10 @@ return 1
 # KEYS[2] the in-flight lease (hash: owner, fp, retention_ms; lease TTL). Separate keys so a
 # crashed owner's lease runs out long before the record's retention does.
 CLAIM_IDEMPOTENCY = """
--- ARGV[1] fingerprint, ARGV[2] owner, ARGV[3] lease ms, ARGV[4] retention ms
+-- ARGV[1] fingerprint, ARGV[2] owner, ARGV[3] lease ms, ARGV[4] retention ms, ARGV[5] the
+-- backend the request is bound for, if any: a claim taken is marked forwarded there in the
+-- same script (as MARK_FORWARDED would), never by a script of its own that could run before
+-- it when Redis has lost its scripts and the batch's lost ones are sent again after the rest.
 local rec = redis.call('HMGET', KEYS[1], 'fp', 'response', 'backend', 'attempts')
 local attempts = tonumber(rec[4]) or 0
 if rec[2] then
@@ -203,6 +206,12 @@ if rec[1] and rec[1] ~= ARGV[1] then
 end
 redis.call('HSET', KEYS[2], 'owner', ARGV[2], 'fp', ARGV[1], 'retention_ms', ARGV[4])
 redis.call('PEXPIRE', KEYS[2], ARGV[3])
+if ARGV[5] and ARGV[5] ~= '' then
+  redis.call('HSET', KEYS[1], 'fp', ARGV[1])
+  redis.call('HSETNX', KEYS[1], 'backend', ARGV[5])  -- the first backend stays (sticky retries)
+  redis.call('HINCRBY', KEYS[1], 'attempts', 1)
+  redis.call('PEXPIRE', KEYS[1], ARGV[4])
+end
 return {'claimed', false, rec[3], attempts}
 """
 
@@ -669,10 +678,7 @@ class RedisStore:
         if claim is not None:
             keys = self._idempotency_keys(claim.key)
             args = [claim.fingerprint, claim.owner, _ms(claim.lease_s), _ms(claim.retention_s)]
-            calls.append((self._claim, keys, args))
-            if claim.backend is not None:
-                # Queued after the claim: a no-op unless this request just became the owner.
-                calls.append((self._mark_forwarded, keys, [claim.owner, claim.backend]))
+            calls.append((self._claim, keys, [*args, claim.backend or ""]))
 
         def fill(pipe: Batch) -> None:
             self._queue_give_back(pipe, back)

@@ -23,10 +23,19 @@ UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
+# Error replies of a Redis refusing commands for a while, which redis-py reports as a plain
+# ResponseError: unavailable for now, not a bug. `BUSY`: a script runs past its time limit;
+# `NOREPLICAS`: fewer replicas than `min-replicas-to-write` are in reach; `MISCONF`: a
+# snapshot failed under `stop-writes-on-bgsave-error` (a disk full or gone); `LOADING`: the
+# dataset is being loaded after a restart.
+_REFUSING_FOR_NOW = ("BUSY ", "NOREPLICAS ", "MISCONF ", "LOADING ")
+
+
 def busy(error: BaseException) -> bool:
-    """Redis refusing commands while a script runs past its time limit (`-BUSY`), which
-    redis-py reports as a plain ResponseError: unavailable for now, not a bug."""
-    return isinstance(error, redis_errors.ResponseError) and str(error).startswith("BUSY ")
+    """Whether `error` is Redis refusing commands for now (see `_REFUSING_FOR_NOW`)."""
+    return isinstance(error, redis_errors.ResponseError) and str(error).startswith(
+        _REFUSING_FOR_NOW
+    )
 
 
 @contextmanager

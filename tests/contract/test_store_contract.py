@@ -771,3 +771,16 @@ async def test_settle_can_hold_a_claim_in_progress_for_a_while(store: Store, clo
     await clock.advance(WAIT_PAST_LEASE_S)
     after = await store.claim_idempotency("adm-hold", "fp", "o3", 10.0, RETENTION_S)
     assert after.state == "claimed"
+
+
+async def test_the_memory_store_forgets_expired_jobs_too() -> None:
+    # A job's state is kept for its retention (7 days): after that get_job answers None, and
+    # the sweep that drops expired leases, records and buckets drops it as well.
+    clock = ManualClock()
+    store = MemoryStore(clock=clock)
+    for n in range(100):
+        await store.put_job(f"job{n}", "{}", 1.0)
+    await clock.advance(SWEEP_INTERVAL_S)
+    await store.rate_limit("trigger", 10.0, 5)  # a sweep is due
+    assert await store.get_job("job0") is None
+    assert len(store._jobs) <= 1

@@ -42,12 +42,12 @@ CREATE = "create a sales order"
 # later, batched, from their own task, and are not counted here). A read of a record this
 # process has seen: admission (the client's and the backend's rate limits, the ERP slot) and
 # the order's xref, fresh, in one pipeline; its slot goes back with the next admission. A
-# create: admission with the idempotency claim (marked forwarded to the routed ERP) and the
-# customer's xref; then the release of the slot with the new order's xref and the stored
-# outcome, bound and completed by one script. A rise is a regression and fails CI.
+# create: admission with the idempotency claim (marked forwarded to the routed ERP by the same
+# script) and the customer's xref; then the release of the slot with the new order's xref and
+# the stored outcome, bound and completed by one script. A rise is a regression and fails CI.
 EXPECTED = {
     READ: Cost(round_trips=1, commands=4),
-    CREATE: Cost(round_trips=2, commands=8),
+    CREATE: Cost(round_trips=2, commands=7),
 }
 # The tasks the buffered journal and audit writers flush from, and the timer's flush of
 # pending releases (a read's slot goes back with the next admission, or then): off the

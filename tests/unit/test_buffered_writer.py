@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 
+from redis.exceptions import ResponseError
+
 from gateway.store.base import StoreUnavailable
 from gateway.store.buffered import BufferedWriter
 
@@ -119,3 +121,41 @@ async def test_a_writer_cancelled_while_the_store_fails_stops_even_if_the_store_
         await asyncio.wait({task}, timeout=2)
     assert task in done, "the writer kept retrying after it was cancelled"
     assert writer.pending == 1  # stopped, the item kept
+
+
+async def test_a_write_refused_with_an_error_reply_is_tried_again_without_a_new_put() -> None:
+    # Redis refusing writes with an error reply redis-py does not class as unavailable
+    # (-NOREPLICAS, -MISCONF: see tests/pipeline/test_store_error_replies.py) raises a
+    # ResponseError out of the store's write: the background writer must keep the entries and
+    # try again, as for StoreUnavailable, not die and leave them until some later put.
+
+    sink = Sink()
+    refused = [True]
+
+    async def write(items: Sequence[int]) -> None:
+        if refused[0]:
+            refused[0] = False
+            raise ResponseError("NOREPLICAS Not enough good replicas to write.")
+        await sink.write(items)
+
+    writer = BufferedWriter("test", write)
+    writer.put(1)
+    await asyncio.sleep(0.1)  # the first write was refused
+    await asyncio.sleep(1.5)  # past RETRY_INTERVAL_S: written by now, with no other put
+    try:
+        assert sink.written == [1]
+    finally:
+        await writer.aclose()
+
+
+async def test_a_shutdown_while_writes_are_refused_with_an_error_reply_does_not_raise() -> None:
+    # At shutdown `Runtime.aclose` flushes the journal, then the audit trail, then closes the
+    # store: a write error must end as logged entries not written, not an exception that
+    # stops the rest of the shutdown.
+
+    async def write(items: Sequence[int]) -> None:
+        raise ResponseError("MISCONF Redis is configured to save RDB snapshots, ...")
+
+    writer = BufferedWriter("test", write)
+    writer.put(1)
+    await writer.aclose(timeout_s=0.5)
