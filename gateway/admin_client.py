@@ -65,73 +65,112 @@ class AdminClient:
             raise AdminError(
                 f"cannot reach the gateway at {self._url} ({exc}); is it running? (--url)"
             ) from None
-        if response.status_code >= 400:
-            raise AdminError(_refusal(response))
+        _check(response, self._url)
         return response
 
+    def _json(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        """The admin API's JSON object answering the request; anything else is an AdminError
+        (a web page, a proxy's error, a redirect: --url is not the gateway)."""
+        response = self._send(method, path, **kwargs)
+        try:
+            found = response.json() if _media_type(response) == _JSON else None
+        except ValueError:
+            found = None
+        if not isinstance(found, dict):
+            raise AdminError(_not_the_api(response, self._url))
+        return found
+
     def start_migration(self, body: Mapping[str, Any]) -> dict[str, Any]:
-        started: dict[str, Any] = self._send("POST", "/admin/migrations", json=dict(body)).json()
-        return started
+        return self._json("POST", "/admin/migrations", json=dict(body))
 
     def migration(self, job_id: str) -> dict[str, Any]:
-        job: dict[str, Any] = self._send("GET", f"/admin/migrations/{job_id}").json()
-        return job
+        return self._json("GET", f"/admin/migrations/{job_id}")
 
     def dead_letters(self, limit: int) -> list[dict[str, Any]]:
-        found: dict[str, Any] = self._send(
-            "GET", "/admin/events/dead-letters", params={"limit": str(limit)}
-        ).json()
-        items: list[dict[str, Any]] = found["items"]
+        found = self._json("GET", "/admin/events/dead-letters", params={"limit": str(limit)})
+        items = found.get("items")
+        if not isinstance(items, list):
+            raise AdminError(f"the gateway at {self._url} answered without a list of items")
         return items
 
     def replay_dead_letter(self, delivery: str) -> None:
         self._send("POST", f"/admin/events/dead-letters/{quote(delivery, safe='')}/replay")
 
     def explain_route(self, body: Mapping[str, Any]) -> dict[str, Any]:
-        found: dict[str, Any] = self._send("POST", "/admin/routes/explain", json=dict(body)).json()
-        return found
+        return self._json("POST", "/admin/routes/explain", json=dict(body))
 
     def shadow_report(self) -> dict[str, Any]:
-        report: dict[str, Any] = self._send("GET", "/admin/shadow/report").json()
-        return report
+        return self._json("GET", "/admin/shadow/report")
 
     def export_xref(self, legal_entity: str | None) -> Iterator[bytes]:
         params = {"legal_entity": legal_entity} if legal_entity else {}
-        return self._stream("/admin/xref/export", params)
+        return self._stream("/admin/xref/export", params, "text/csv")
 
     def export_audit(self) -> Iterator[bytes]:
-        return self._stream("/admin/audit", {})
+        return self._stream("/admin/audit", {}, "application/jsonl")
 
-    def _stream(self, path: str, params: Mapping[str, str]) -> Iterator[bytes]:
+    def _stream(self, path: str, params: Mapping[str, str], media_type: str) -> Iterator[bytes]:
         try:
             with self._http.stream("GET", path, params=params) as response:
-                if response.status_code >= 400:
+                if response.status_code >= 300 or _media_type(response) != media_type:
                     response.read()
-                    raise AdminError(_refusal(response))
+                    _check(response, self._url)
+                    raise AdminError(_not_the_api(response, self._url))
                 yield from response.iter_bytes()
         except httpx.HTTPError as exc:
             raise AdminError(f"cannot reach the gateway at {self._url} ({exc})") from None
 
     def import_xref(self, text: str, *, dry_run: bool, first_line: int) -> dict[str, Any]:
-        response = self._send(
+        return self._json(
             "POST",
             "/admin/xref/import",
             content=text.encode("utf-8"),
             params={"dry_run": str(dry_run).lower(), "first_line": str(first_line)},
             headers={"Content-Type": "text/csv; charset=utf-8"},
         )
-        report: dict[str, Any] = response.json()
-        return report
+
+
+_JSON = "application/json"
+
+
+def _media_type(response: httpx.Response) -> str:
+    declared: str = response.headers.get("content-type", "")
+    return declared.partition(";")[0].strip().lower()
+
+
+def _check(response: httpx.Response, url: str) -> None:
+    """AdminError for a refusal, or for a redirect (httpx follows none: the admin API never
+    redirects, a web server or a plain-HTTP listener in front of HTTPS does)."""
+    if response.status_code >= 400:
+        raise AdminError(_refusal(response))
+    if response.status_code >= 300:
+        raise AdminError(
+            f"{url} answered {response.status_code}, redirecting to "
+            f"{response.headers.get('location', 'nowhere')}: not the gateway's admin API "
+            "(give --url the address the gateway listens on)"
+        )
+
+
+def _not_the_api(response: httpx.Response, url: str) -> str:
+    what = _media_type(response) or "no content type"
+    return (
+        f"{url} answered {response.status_code} with {what}, not the gateway's admin API "
+        "(is --url the gateway?)"
+    )
 
 
 def _refusal(response: httpx.Response) -> str:
-    """A refusal in one line: the problem's detail, and its field errors where they add to it."""
+    """A refusal in one line: the problem's detail, and its field errors where they add to it;
+    for an answer that is no problem (a proxy's page), its text, on one line."""
     try:
         problem = response.json()
+    except ValueError:
+        problem = None
+    if isinstance(problem, dict):
         detail = str(problem.get("detail") or problem.get("title"))
         errors = problem.get("errors") or []
-    except ValueError:
-        detail, errors = response.text[:200], []
+    else:
+        detail, errors = " ".join(response.text.split())[:200], []
     notes = [str(e.get("detail")) for e in errors if isinstance(e, dict)]
     more = "; ".join(n for n in notes if n not in detail)
     hint = f" (set {ADMIN_TOKEN_ENV})" if response.status_code in (401, 403) else ""

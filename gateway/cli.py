@@ -446,20 +446,25 @@ def cmd_xref_import(args: argparse.Namespace) -> int:
                     chunk = rows[start : start + IMPORT_CHUNK_ROWS]
                     text = "\n".join([header, *chunk]) + "\n"
                     report = client.import_xref(text, dry_run=dry_run, first_line=start + 1)
+                    # The binding refuses rows too: what only shows across chunks (a document
+                    # bound by a row in another chunk), or what changed since the validation.
+                    seen = {e["line"] for e in errors}
+                    errors += [e for e in report.get("errors", ()) if e["line"] not in seen]
                     if dry_run:
-                        errors += report["errors"]
                         totals["valid"] += report["valid"]
                     else:
                         totals["bound"] += report["bound"]
                     progress.advance(task, len(chunk))
-    except AdminError as exc:
-        raise CommandError(str(exc)) from None
+    except (AdminError, KeyError, TypeError) as exc:
+        message = str(exc) if isinstance(exc, AdminError) else "an import report it cannot read"
+        raise CommandError(message) from None
     finally:
         client.close()
-    for error in errors:
+    for error in sorted(errors, key=lambda e: e["line"]):
         print(f"{args.file}:{error['line']}: {error['message']}", file=sys.stderr)
+    counted = sum(1 for row in rows if row.strip())  # blank lines are no rows
     print(
-        f"{len(rows)} row(s): {totals['valid']} valid, {len(errors)} refused; "
+        f"{counted} row(s): {totals['valid']} valid, {len(errors)} refused; "
         + ("nothing bound (dry run)" if args.dry_run else f"{totals['bound']} bound")
     )
     return 1 if errors else 0

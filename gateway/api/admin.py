@@ -157,13 +157,16 @@ def admin_routes(
             [query.legal_entity] if query.legal_entity else sorted(runtime.routing.legal_entities)
         )
 
+        # Read before answering: a store that is down is a 503 problem, not a 200 whose body
+        # breaks off (which a scheduled export would save as an empty mapping).
+        records = [
+            record
+            for code in codes
+            for kind in Kind
+            for record in await runtime.store.xrefs_of(kind, code)
+        ]
+
         async def rows() -> AsyncIterator[str]:
-            records = [
-                record
-                for code in codes
-                for kind in Kind
-                for record in await runtime.store.xrefs_of(kind, code)
-            ]
             for chunk in export_rows(records):
                 yield chunk
 

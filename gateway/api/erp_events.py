@@ -89,13 +89,32 @@ def _sap_change(body: bytes) -> tuple[str, int] | None:
         raise _invalid("/data/SalesOrder", "the sales order's number is missing")
     sequence = event.get_extension("sequence")
     if sequence is not None:
-        if not ascii_digits(str(sequence)):
-            raise _invalid("/sequence", "must be a non-negative integer, as a string")
-        return order, int(str(sequence))
+        text = str(sequence)
+        if not ascii_digits(text) or len(text) > _SEQUENCE_DIGITS or int(text) > MAX_SEQUENCE:
+            raise _invalid(
+                "/sequence", f"must be a non-negative integer up to {MAX_SEQUENCE}, as a string"
+            )
+        return order, int(text)
+    # The CloudEvents library gives an event without `time` the moment it was parsed: that
+    # would order an old change delivered late as the newest. The body itself must say.
     at = event.get_time()
-    if at is None:
+    if at is None or not _names_time(body):
         raise _invalid("/time", "an event without sequence must have a time")
     return order, int(at.timestamp() * 1_000_000)
+
+
+# Sequences are compared in the store's scripts, whose numbers are doubles: exact up to 2**53.
+MAX_SEQUENCE = 2**53 - 1
+_SEQUENCE_DIGITS = len(str(MAX_SEQUENCE))
+
+
+def _names_time(body: bytes) -> bool:
+    """Whether a structured CloudEvent's JSON holds a `time` attribute of its own."""
+    try:
+        document = json.loads(body)
+    except ValueError:
+        return False
+    return isinstance(document, dict) and "time" in document
 
 
 def _netsuite_change(body: bytes) -> tuple[str, int] | None:
@@ -111,8 +130,12 @@ def _netsuite_change(body: bytes) -> tuple[str, int] | None:
     record_id, sequence = notice.get("recordId"), notice.get("sequence")
     if not isinstance(record_id, str) or not record_id:
         raise _invalid("/recordId", "the record's internal id is missing")
-    if not isinstance(sequence, int) or isinstance(sequence, bool) or sequence < 0:
-        raise _invalid("/sequence", "must be a non-negative integer")
+    if (
+        not isinstance(sequence, int)
+        or isinstance(sequence, bool)
+        or not 0 <= sequence <= MAX_SEQUENCE
+    ):
+        raise _invalid("/sequence", f"must be a non-negative integer up to {MAX_SEQUENCE}")
     return record_id, sequence
 
 

@@ -24,7 +24,7 @@ from gateway.domain.errors import Code, FieldError, GatewayError, not_found
 from gateway.domain.models import Strict
 from gateway.observability.metrics import business_figures
 from gateway.ops.replay import Replays, corrected_body_of
-from gateway.pipeline.body import parse_query_model, read_body
+from gateway.pipeline.body import parse_query_model, read_body, require_json
 from gateway.pipeline.journal import INSTANCE, STATUSES, public_view
 from gateway.routing.map import migration_map
 from gateway.runtime import Runtime
@@ -107,7 +107,10 @@ def operations_routes(replays: Replays, current: Callable[[], Runtime]) -> list[
         return JSONResponse(public_view(entry))
 
     async def replay(request: Request) -> Response:
-        corrected = corrected_body_of(await read_body(request))
+        raw = await read_body(request)
+        if raw.strip():  # a body is JSON, declared as such; none at all is a plain replay
+            require_json(request)
+        corrected = corrected_body_of(raw)
         outcome = await replays.replay(
             str(request.path_params["id"]), corrected, str(request.state.actor)
         )

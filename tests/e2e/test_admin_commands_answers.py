@@ -1,0 +1,158 @@
+"""The commands that operate a running gateway (`gateway.admin_client`): what the operator
+sees when the address answers something other than the gateway's API (a web server's page, a
+redirect, a proxy's error), and `xref import` over more than one chunk."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.e2e import payloads
+from tests.e2e.gateways import token_for
+from tests.servers import run_cli
+
+# (status, content type, body, extra headers) answered to every request.
+Answer = tuple[int, str, bytes, dict[str, str]]
+
+WEB_PAGE: Answer = (200, "text/html", b"<html><body>Welcome to nginx!</body></html>", {})
+REDIRECT: Answer = (301, "text/html", b"", {"Location": "https://gateway.example/"})
+JSON_NOT_A_PROBLEM: Answer = (502, "application/json", b'["upstream unavailable"]', {})
+PROXY_ERROR_PAGE: Answer = (
+    502,
+    "text/html",
+    b"<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n"
+    b"<center><h1>502 Bad Gateway</h1></center>\r\n</body>\r\n</html>\r\n",
+    {},
+)
+
+JSON_COMMANDS = {
+    "migrate": ("migrate", "--legal-entity", "SG01", "--to", "cloud"),
+    "shadow report": ("shadow", "report"),
+    "events dead-letters": ("events", "dead-letters"),
+    "explain": ("explain", "--operation", "customers.create", "--legal-entity", "DE01"),
+}
+
+
+@pytest.fixture
+def not_the_gateway() -> Iterator[tuple[str, dict[str, Answer]]]:
+    """An HTTP server that answers every request with `answer["now"]`."""
+    answer: dict[str, Answer] = {"now": WEB_PAGE}
+
+    class Handler(BaseHTTPRequestHandler):
+        def _answer(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            status, media_type, body, headers = answer["now"]
+            self.send_response(status)
+            self.send_header("Content-Type", media_type)
+            self.send_header("Content-Length", str(len(body)))
+            for name, value in headers.items():
+                self.send_header(name, value)
+            self.end_headers()
+            self.wfile.write(body)
+
+        do_GET = do_POST = _answer
+
+        def log_message(self, *_: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}", answer
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+def _one_line_refusal(result: Any) -> list[str]:
+    """What is wrong with how a command failed, [] when it is a one-line refusal."""
+    wrong = []
+    if result.returncode != 1:
+        wrong.append(f"exit {result.returncode}")
+    if "Traceback" in result.stderr:
+        wrong.append("traceback: " + result.stderr.strip().splitlines()[-1])
+    elif len(result.stderr.strip().splitlines()) != 1:
+        wrong.append(f"{len(result.stderr.strip().splitlines())} lines: {result.stderr!r}")
+    return wrong
+
+
+@pytest.mark.parametrize(
+    "answer", [WEB_PAGE, REDIRECT, JSON_NOT_A_PROBLEM], ids=["web-page", "redirect", "json-list"]
+)
+def test_an_answer_that_is_not_the_admin_apis_is_a_one_line_refusal_not_a_traceback(
+    not_the_gateway: tuple[str, dict[str, Answer]], answer: Answer
+) -> None:
+    """--url pointing at a web server, at a plain-HTTP listener that redirects to HTTPS, or at
+    a proxy whose error body is JSON but not a problem: each command says so in one line (as
+    for an unreachable gateway, test_admin_commands.py), never a Python traceback."""
+    url, now = not_the_gateway
+    now["now"] = answer
+    failures = {}
+    for name, command in JSON_COMMANDS.items():
+        wrong = _one_line_refusal(run_cli(*command, "--url", url, admin_token="x"))
+        if wrong:
+            failures[name] = wrong
+    assert failures == {}
+
+
+def test_a_proxys_html_error_page_is_reported_in_one_line(
+    not_the_gateway: tuple[str, dict[str, Answer]],
+) -> None:
+    url, now = not_the_gateway
+    now["now"] = PROXY_ERROR_PAGE
+    result = run_cli(*JSON_COMMANDS["migrate"], "--url", url, admin_token="x")
+    assert "502" in result.stderr
+    assert _one_line_refusal(result) == []
+
+
+@pytest.mark.parametrize("answer", [WEB_PAGE, REDIRECT], ids=["web-page", "redirect"])
+@pytest.mark.parametrize(
+    "command", [("xref", "export"), ("audit", "export")], ids=["xref", "audit"]
+)
+def test_an_export_from_something_other_than_the_gateway_fails(
+    not_the_gateway: tuple[str, dict[str, Answer]],
+    answer: Answer,
+    command: tuple[str, str],
+    tmp_path: Path,
+) -> None:
+    """A 3xx (httpx follows no redirect) or a web page is no export: the command fails, so that
+    a scheduled backup of the ID cross-reference or of the audit trail never saves nothing."""
+    url, now = not_the_gateway
+    now["now"] = answer
+    out = tmp_path / "export.out"
+    result = run_cli(*command, "--out", str(out), "--url", url, admin_token="x")
+    assert result.returncode == 1, (result.returncode, result.stderr, out.read_text())
+
+
+def test_xref_import_reports_every_row_the_binding_refused(
+    api: httpx.Client, gateway_url: str, config_dir: Path, tmp_path: Path
+) -> None:
+    """Two rows binding one cloud document to two customers: within one request the second is
+    refused as "also on line N". `gateway xref import` sends 2000 lines a request, so when the
+    rows are further apart both pass validation, the second is then refused by the binding, and
+    the command reports that refusal at its FILE:LINE and exits 1."""
+    first, second = (
+        api.post("/v1/customers", json=payloads.customer("GB01")).json()["id"] for _ in range(2)
+    )
+    target = f"77{abs(hash(first)) % 10**8:08d}"
+    mappings = tmp_path / "mappings.csv"
+    mappings.write_text(
+        "kind,gateway_id,source_backend,source_erp_id,target_backend,target_erp_id,"
+        "target_document_number\n"
+        f"customer,{first},,,cloud,{target},\n"
+        + "\n" * 1999  # the second row is in the next request: any 2000 rows in between do
+        + f"customer,{second},,,cloud,{target},\n"
+    )
+    admin = token_for("ops-admin", config_dir)
+    done = run_cli("xref", "import", str(mappings), "--url", gateway_url, admin_token=admin)
+    assert "1 bound" in done.stdout, done.stdout + done.stderr  # the second was refused
+    assert f"{mappings}:2002:" in done.stderr, done.stdout + done.stderr
+    assert done.returncode == 1

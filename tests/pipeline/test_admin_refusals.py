@@ -1,0 +1,130 @@
+"""The admin API and the ERP notification endpoint refusing what they cannot serve, in-process:
+an export when the store is down (503, not a 200 that breaks off), a replay request of another
+media type (415), an SAP event whose sequence is out of range or that has neither sequence nor
+time (400 at its pointer)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import httpx
+import pytest
+
+from gateway.app import build_app
+from gateway.config.loader import load_config
+from gateway.domain.operations import Kind
+from gateway.runtime import build_runtime
+from gateway.store.base import StoreUnavailable, XrefRecord
+from gateway.store.memory import MemoryStore
+from tests.fake_erp import FakeErp
+from tests.harness import ENV, REPO, in_process_gateway, token_for
+
+SAP_SECRET = "legacy-events-test-secret"
+
+
+async def test_the_xref_export_is_a_503_problem_not_a_broken_off_200_when_the_store_is_down(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """As the audit export does (test_operations_admin.py): the records are read before the
+    answer starts, so a store that is down is a 503 problem a client can retry, never a 200
+    whose body breaks off (which `gateway xref export` may have started saving as the CSV)."""
+    store = MemoryStore()
+
+    async def unreachable(kind: Kind, legal_entity: str) -> list[XrefRecord]:
+        raise StoreUnavailable()
+
+    monkeypatch.setattr(store, "xrefs_of", unreachable)
+    async with in_process_gateway(store) as gw:
+        transport = httpx.ASGITransport(app=gw.app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(
+            transport=transport,
+            base_url="http://gateway.test",
+            headers={"Authorization": f"Bearer {token_for('ops-admin')}"},
+        ) as ops:
+            exported = await ops.get("/admin/xref/export", params={"legal_entity": "DE01"})
+    assert exported.status_code == 503, (exported.status_code, exported.text[:200])
+    assert exported.headers["content-type"].startswith("application/problem+json")
+    assert exported.json()["code"] == "store_unavailable"
+
+
+async def test_a_replay_request_declared_as_another_media_type_is_a_415() -> None:
+    """Every other admin endpoint that takes a JSON body (explain, migrations) answers 415 to
+    a body that is not declared as JSON, as the domain API does; the replay reads any body."""
+    async with in_process_gateway(MemoryStore()) as gw, gw.client("ops-admin") as ops:
+        explain = await ops.post(
+            "/admin/routes/explain",
+            content=b'{"operation": "customers.create", "legal_entity": "DE01"}',
+            headers={"Content-Type": "text/plain"},
+        )
+        replay = await ops.post(
+            "/admin/transactions/tx_unknown/replay",
+            content=b"{}",
+            headers={"Content-Type": "text/plain"},
+        )
+    assert explain.status_code == 415
+    assert replay.status_code == 415, (replay.status_code, replay.json()["code"])
+
+
+@asynccontextmanager
+async def _erp_facing_gateway() -> AsyncIterator[httpx.AsyncClient]:
+    env = {**ENV, "LEGACY_EVENTS_SECRET": SAP_SECRET}
+    config = load_config(REPO, env=env)
+    erps = {name: FakeErp(name) for name in config.backends}
+    runtime = build_runtime(config, MemoryStore(), env, adapters=erps)
+    app = build_app(runtime, watch_config=False, deliver_events=False)
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url="http://gateway.test") as c:
+            yield c
+    finally:
+        await runtime.journal.aclose()
+        await runtime.audit.aclose()
+        await runtime.releases.aclose()
+
+
+def _sap_event(**fields: Any) -> bytes:
+    event = {
+        "specversion": "1.0",
+        "id": "3f0c5a1e-0000-4000-8000-000000000001",
+        "source": "/default/sap.s4.beh/0000000000",
+        "type": "sap.s4.beh.salesorder.v1.SalesOrder.Changed.v1",
+        "datacontenttype": "application/json",
+        "data": {"SalesOrder": "0000000001"},
+        **fields,
+    }
+    return json.dumps({k: v for k, v in event.items() if v is not None}).encode()
+
+
+async def _push(erp: httpx.AsyncClient, body: bytes) -> httpx.Response:
+    return await erp.post(
+        "/erp-events/legacy",
+        content=body,
+        headers={
+            "Authorization": f"Bearer {SAP_SECRET}",
+            "Content-Type": "application/cloudevents+json",
+        },
+    )
+
+
+async def test_an_sap_event_with_an_overlong_sequence_is_a_400_not_a_500() -> None:
+    """`sequence` is checked to be digits, then converted with int(), which refuses strings of
+    more than 4300 digits (Python's limit): the notification is answered 500 internal_error,
+    and logged with a traceback, instead of 400 pointing at /sequence."""
+    async with _erp_facing_gateway() as erp:
+        answer = await _push(erp, _sap_event(sequence="9" * 5000))
+    assert answer.status_code == 400, (answer.status_code, answer.json()["code"])
+    assert answer.json()["errors"][0]["pointer"] == "/sequence"
+
+
+async def test_an_sap_event_without_sequence_nor_time_is_refused() -> None:
+    """erp_events._sap_change orders an event without `sequence` by its `time`, and refuses
+    one that has neither (400, /time). The CloudEvents SDK fills a missing `time` with the
+    moment it parsed the event, so that refusal never happens: such an event is accepted and
+    sequenced by its arrival, so that an older change delivered late counts as the newest."""
+    async with _erp_facing_gateway() as erp:
+        answer = await _push(erp, _sap_event())
+    assert answer.status_code == 400, (answer.status_code, answer.text[:200])
+    assert answer.json()["errors"][0]["pointer"] == "/time"
