@@ -129,7 +129,13 @@ class Serving:
 def serving(runtime: Runtime, telemetry: Telemetry | None, body_timeout_s: float) -> Serving:
     steps = pipeline_steps(runtime, telemetry, body_timeout_s)
     replay_steps = [step for step in steps if not isinstance(step, Authenticate)]
-    services = build_services(runtime.backends, runtime.store, runtime.routing, telemetry)
+    services = build_services(
+        runtime.backends,
+        runtime.store,
+        runtime.routing,
+        telemetry,
+        runtime.rate_limits.backends,
+    )
     shadowing = shadowing_of(runtime)
     answers = [_with_services(endpoint.handler, services, shadowing) for endpoint in ENDPOINTS]
     specs = [endpoint.spec for endpoint in ENDPOINTS]

@@ -61,7 +61,8 @@ REQUEST_SECONDS = Histogram(
 ERP_CALL_SECONDS = Histogram(
     "gateway_erp_call_duration_seconds",
     "Time of one ERP call (retries included), by backend, ERP operation and outcome "
-    "(ok, rejected, timeout, unavailable, bad_response, breaker_open).",
+    "(ok, rejected, timeout, unavailable, bad_response, breaker_open, abandoned, late: the "
+    "request out of time before the call).",
     ["backend", "erp_operation", "outcome"],
     buckets=_LATENCY,
 )

@@ -86,6 +86,17 @@ class ErpCalls:
         name = backend or ctx.system_of_record
         binding = self._backends[name]
         started = time.monotonic()
+        deadline = ctx.erp_deadlines.get(name) or min(ctx.deadline, started + binding.timeout_s)
+        if deadline <= started:
+            # Out of time before sending (a wait for a customer's copy, say): nothing reached
+            # the ERP, so the outcome is known, and the ERP's health is not in question.
+            ERP_CALL_SECONDS_BY.labels(name, "none", "late").observe(0.0)
+            raise ErpFailure(
+                Code.ERP_TIMEOUT,
+                "The request ran out of time before the gateway could call the ERP; nothing "
+                "was sent. Retry it.",
+                ambiguous=False,
+            )
         try:
             trial = binding.breaker.admit()  # an open breaker refuses before anything is sent
         except ErpFailure:
@@ -96,13 +107,15 @@ class ErpCalls:
             # From here on the outcome may be the ERP's: a retry under this key reconciles
             # with this ERP first instead of submitting blindly. (A claim admission marked
             # forwarded already, with the backend it was routed to, needs no second mark.)
-            await self._store.mark_forwarded(ctx.claim.key, ctx.claim.owner, name)
+            try:
+                await self._store.mark_forwarded(ctx.claim.key, ctx.claim.owner, name)
+            except BaseException:
+                binding.breaker.abandoned(trial)  # nothing sent: the next call is the trial
+                raise
         ctx.forwarded = True
         if ctx.submitted_at is None:
             ctx.submitted_at = time.time()
-        deadline = ctx.erp_deadlines.setdefault(
-            name, min(ctx.deadline, time.monotonic() + binding.timeout_s)
-        )
+        ctx.erp_deadlines.setdefault(name, deadline)
         named = _Named(binding.adapter)
         outcome = "ok"
         try:

@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Mapping
 
 from pydantic import ValidationError
 
 from gateway.adapters.base import ErpCustomer, References
-from gateway.domain.errors import Code, FieldError, GatewayError, business
+from gateway.domain.errors import Code, ErpFailure, FieldError, GatewayError, business
 from gateway.domain.ids import random_hex
 from gateway.domain.models import CustomerCreate
 from gateway.service.erp_calls import Caller
@@ -56,28 +57,50 @@ def customer_request(erp: ErpCustomer, record: XrefRecord) -> CustomerCreate:
 
 
 async def copy_customer(
-    call: Caller, store: Store, record: XrefRecord, target: str, timeouts: Mapping[str, float]
+    call: Caller,
+    store: Store,
+    record: XrefRecord,
+    target: str,
+    timeouts: Mapping[str, float],
+    deadline: float | None = None,
 ) -> XrefRecord:
     """`record`'s customer present in `target` too: found there by its gateway reference, or
     created there from where it is present now; the xref bound either way. While another copy
-    of it to `target` runs, its outcome is waited for (and taken, if it bound one); a copy
-    holds the customer for its three ERP calls at the backends' `timeouts` (`timeout_s`), so
-    one whose process died is taken over after that."""
+    of it to `target` runs, its outcome is waited for (and taken, if it bound one), until the
+    `deadline` (monotonic) if any; a copy holds the customer for its three ERP calls at the
+    backends' `timeouts` (`timeout_s`), so one whose process died is taken over after that,
+    and after a create whose outcome is unknown, for the time the target takes to commit it:
+    a copy then would search, find nothing yet, and create the customer again."""
     if record.document_in(target) is not None:
         return record
     lease_s = timeouts[record.home.backend] + 2 * timeouts[target] + _LEASE_MARGIN_S
     lock, token = f"copy:{record.gateway_id}:{target}", random_hex(16)
     while not await store.acquire_slot(lock, 1, token, lease_s):
+        if deadline is not None and time.monotonic() + _WAIT_S >= deadline:
+            raise GatewayError(
+                Code.ERP_UNAVAILABLE,
+                f"Customer {record.gateway_id} is being copied to {target} by another request; "
+                "send this one again shortly.",
+                headers={"Retry-After": "1"},
+            )
         await asyncio.sleep(_WAIT_S)
         copied = await _copied(store, record, target)
         if copied is not None:
             return copied
+    held = False
     try:
         # The copy that held it before may have finished between the look and the lock.
         return await _copied(store, record, target) or await _copy(call, store, record, target)
+    except ErpFailure as failure:
+        if failure.ambiguous:  # the target may yet commit it: the next copy waits for that
+            held = True
+            with contextlib.suppress(StoreUnavailable):
+                await store.acquire_slot(lock, 1, token, timeouts[target] + _LEASE_MARGIN_S)
+        raise
     finally:
-        with contextlib.suppress(StoreUnavailable):  # else it runs out with its lease
-            await store.release_slot(lock, token)
+        if not held:
+            with contextlib.suppress(StoreUnavailable):  # else it runs out with its lease
+                await store.release_slot(lock, token)
 
 
 async def _copied(store: Store, record: XrefRecord, target: str) -> XrefRecord | None:
@@ -111,11 +134,20 @@ async def _copy(call: Caller, store: Store, record: XrefRecord, target: str) -> 
     return outcome.record
 
 
-def not_migrated(customer_id: str, legal_entity: str, backend: str) -> GatewayError:
-    """422 for an order whose customer is absent from the order's ERP, copies being off."""
+def not_migrated(
+    customer_id: str, legal_entity: str, backend: str, *, quote: bool = False
+) -> GatewayError:
+    """422 for an order whose customer is absent from the order's ERP, copies being off, or
+    for a `quote`, which copies nothing (it creates nothing anywhere)."""
+    then = (
+        "a quote creates nothing there: its first order copies it, or migrate it first "
+        "(gateway migrate)"
+        if quote
+        else "it must be migrated first (gateway migrate)"
+    )
     return business(
         Code.CUSTOMER_NOT_FOUND,
         f"Customer {customer_id} is not yet set up in {backend}, the ERP that now holds "
-        f"{legal_entity}'s orders; it must be migrated first (gateway migrate).",
+        f"{legal_entity}'s orders; {then}.",
         FieldError("/customer_id", "Customer not available in the system of record."),
     )

@@ -49,11 +49,12 @@ class SalesOrders:
         self._replication = replication
 
     async def order_customer(
-        self, ctx: RequestContext, customer_id: str, legal_entity: str
+        self, ctx: RequestContext, customer_id: str, legal_entity: str, *, copy: bool = True
     ) -> CustomerContext:
         """The order's customer as the ERP the order goes to knows it; 422 unless it exists, is
         visible to the client and belongs to the order's legal entity. A customer not present
-        in that ERP yet is copied there first (once), unless copies are off."""
+        in that ERP yet is copied there first (once), unless copies are off or not wanted
+        (`copy`: a quote creates nothing)."""
         pointer = "/customer_id"
         entitlement = ctx.entitlement
         assert entitlement is not None, "authorization runs before handlers"
@@ -83,10 +84,15 @@ class SalesOrders:
         document = record.document_in(backend)
         if document is None:
             # The legal entity has moved ERP but this customer has not moved with it yet.
-            if self._replication is Replication.OFF:
-                raise not_migrated(customer_id, legal_entity, backend)
+            if self._replication is Replication.OFF or not copy:
+                raise not_migrated(customer_id, legal_entity, backend, quote=not copy)
             copied = await copy_customer(
-                self._erp.caller(ctx), self._store, record, backend, self._erp.timeouts()
+                self._erp.caller(ctx),
+                self._store,
+                record,
+                backend,
+                self._erp.timeouts(),
+                ctx.deadline,
             )
             document = copied.document_in(backend)
             assert document is not None, "copy_customer binds the customer in the target"
@@ -141,7 +147,9 @@ class SalesOrders:
 
     async def validate_quote(self, ctx: RequestContext, request: QuoteRequest) -> QuoteResult:
         check_price_currencies(request.currency, request.items)
-        customer = await self.order_customer(ctx, request.customer_id, request.legal_entity)
+        customer = await self.order_customer(
+            ctx, request.customer_id, request.legal_entity, copy=False
+        )
         erp = await self._erp.call(
             ctx,
             lambda a, call: a.validate_quote(

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from gateway.config.rate_limits import BackendBudget
 from gateway.observability.spans import Telemetry
 from gateway.routing.rules import RoutingTable
 from gateway.service.customers import Customers
@@ -31,10 +32,11 @@ def build_services(
     store: Store,
     routing: RoutingTable,
     telemetry: Telemetry | None,
+    budgets: Mapping[str, BackendBudget] | None = None,
 ) -> Services:
     erp = ErpCalls(backends, store, telemetry)
     return Services(
-        Customers(erp, store, routing),
+        Customers(erp, store, routing, budgets),
         SalesOrders(erp, store, routing.replicate_customers),
         Documents(erp, store),
         EventLog(store),

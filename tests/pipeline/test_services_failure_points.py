@@ -1,0 +1,162 @@
+"""The domain services at their failure points: a customer copied on demand whose create's
+outcome is unknown, or whose copy another process holds; lookups by the CRM's reference within
+the ERP's budget; a quote that creates nothing."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from gateway.adapters.base import CallContext, ErpCustomer, References
+from gateway.config.routes import RoutesConfig
+from gateway.domain.errors import Code, ErpFailure
+from gateway.domain.models import CustomerCreate
+from gateway.routing.rules import compile_routes
+from gateway.store.base import Store
+from tests.configs import write_config
+from tests.e2e import payloads
+from tests.harness import Gateway, in_process_gateway
+
+
+def _move(gw: Gateway, legal_entity: str, backend: str) -> None:
+    routes = gw.runtime.config.routes.model_dump(by_alias=True)
+    routes["rules"].insert(
+        0, {"id": "wave", "match": {"legal_entities": [legal_entity]}, "backend": backend}
+    )
+    table = compile_routes(RoutesConfig.model_validate(routes))
+    gw.serve(replace(gw.runtime, routing=table))
+
+
+def _move_de01_to_cloud(gw: Gateway) -> None:
+    _move(gw, "DE01", "cloud")
+
+
+async def test_a_copy_whose_create_timed_out_is_not_made_again_by_the_next_order(
+    store: Store,
+) -> None:
+    # US01 rolled back to the legacy (SAP-like) ERP, which, unlike NetSuite, does not refuse a
+    # second business partner under the same reference. The first order's copy of its
+    # customer to the legacy ERP times out after sending: the ERP is still committing it. A
+    # second order (another CRM order, another key) must not search the target, find nothing
+    # yet and create the customer a second time: the copy's lock is held for the commit
+    # window, as the order's own key is.
+    async with in_process_gateway(store) as gw, gw.client() as api:
+        customer = (await api.post("/v1/customers", json=payloads.customer("US01"))).json()
+        _move(gw, "US01", "legacy")
+        target = gw.erps["legacy"]
+        real_create = target.create_customer
+        late: list[ErpCustomer] = []
+
+        async def create_late_once(
+            request: CustomerCreate, refs: References, ctx: CallContext
+        ) -> ErpCustomer:
+            created = await real_create(request, refs, ctx)
+            if not late:  # the first one: sent, answer lost, the ERP commits it later
+                late.append(target.customers.pop(created.erp_id))
+                raise ErpFailure(Code.ERP_TIMEOUT, "timed out; still at it", ambiguous=True)
+            return created
+
+        target.create_customer = create_late_once  # type: ignore[method-assign]
+
+        first = await api.post(
+            "/v1/sales-orders",
+            json=payloads.order("US01", customer["id"]),
+            headers=payloads.new_key(),
+        )
+        assert first.status_code == 504, first.text
+        # A short request timeout: the second order waits for the held copy and is answered
+        # 503 by its deadline (or, once the hold is over, finds the first copy's customer).
+        gw.serve(replace(gw.app.state.serving.runtime, request_timeout_s=2.0))
+
+        second = asyncio.create_task(
+            api.post(
+                "/v1/sales-orders",
+                json=payloads.order("US01", customer["id"]),
+                headers=payloads.new_key(),
+                timeout=60,
+            )
+        )
+        await asyncio.sleep(0.5)
+        for pending in late:  # the ERP finishes the first copy
+            target.customers[pending.erp_id] = pending
+        await asyncio.wait_for(second, 60)
+
+        copies = [c for c in target.customers.values() if c.legal_name == customer["name"]]
+        assert len(copies) == 1, [(c.erp_id, c.gateway_ref) for c in copies]
+
+
+async def test_an_order_waiting_for_another_copy_of_its_customer_answers_by_its_deadline(
+    store: Store,
+) -> None:
+    # A gateway process died while copying the customer (its lock lives on for its lease,
+    # timeout_s legacy + 2 x timeout_s cloud + 1 = 16 s with the shipped backends). An order
+    # for that customer must still be answered by its own deadline (a retryable 503/504),
+    # not held on to for as long as the dead copy's lease, past the request timeout.
+    async with in_process_gateway(store) as gw, gw.client() as api:
+        customer = (await api.post("/v1/customers", json=payloads.customer("DE01"))).json()
+        _move_de01_to_cloud(gw)
+        gw.serve(replace(gw.app.state.serving.runtime, request_timeout_s=1.0))
+        lease_s = 5 + 2 * 5 + 1
+        assert await store.acquire_slot(f"copy:{customer['id']}:cloud", 1, "dead", lease_s)
+
+        order = api.post(
+            "/v1/sales-orders",
+            json=payloads.order("DE01", customer["id"]),
+            headers=payloads.new_key(),
+            timeout=60,
+        )
+        try:
+            answer = await asyncio.wait_for(order, 4.0)  # the deadline is 1 s
+        except TimeoutError:
+            raise AssertionError("no answer 4 s into a request whose deadline was 1 s") from None
+        assert answer.status_code in (503, 504), answer.text
+        assert answer.json()["retryable"] is True
+
+
+async def test_a_lookup_by_crm_reference_keeps_to_the_erps_budget(
+    store: Store, tmp_path: Path
+) -> None:
+    # The legacy ERP's budget (policies/rate-limits.yaml `backends:`) is spent: a read of a
+    # customer by id is shed (503 erp_unavailable, nothing sent to the ERP). A lookup by
+    # external_ref reads the same customer from the same ERP (up to 20 records per lookup)
+    # but no budget is ever asked for it: it calls the ERP all the same.
+    budget = """
+tiers:
+  standard: {rate_per_s: 1000, burst: 2000}
+backends:
+  legacy: {max_rps: 0.001, max_in_flight: 8}
+  cloud: {max_rps: 5000, max_in_flight: 8}
+"""
+    config = write_config(tmp_path, rate_limits=budget)
+    async with in_process_gateway(store, config) as gw, gw.client() as api:
+        created = await api.post("/v1/customers", json=payloads.customer("DE01"))
+        assert created.status_code == 201, created.text  # took the one request of the budget
+        customer = created.json()
+        legacy = gw.erps["legacy"]
+
+        by_id = await api.get(f"/v1/customers/{customer['id']}")
+        assert by_id.status_code == 503, by_id.text
+        assert by_id.json()["code"] == "erp_unavailable"
+        assert "get_customer" not in legacy.calls
+
+        for _ in range(5):
+            await api.get("/v1/customers", params={"external_ref": customer["external_ref"]})
+        assert legacy.calls.count("get_customer") == 0, legacy.calls
+
+
+async def test_a_quote_for_a_customer_not_yet_in_the_orders_erp_creates_nothing(
+    store: Store,
+) -> None:
+    # POST /quotes/validate: "prices, tax, credit; nothing is created" (README, DESIGN). For a
+    # customer whose legal entity moved ERP, the quote copies the customer into the new ERP.
+    async with in_process_gateway(store) as gw, gw.client() as api:
+        customer = (await api.post("/v1/customers", json=payloads.customer("DE01"))).json()
+        _move_de01_to_cloud(gw)
+        body: dict[str, Any] = payloads.order("DE01", customer["id"])
+        del body["external_ref"]
+        quote = await api.post("/v1/quotes/validate", json=body)
+        assert quote.status_code in (200, 422), quote.text
+        assert gw.erps["cloud"].customers == {}, "a quote created a customer in the cloud ERP"
+        assert "create_customer" not in gw.erps["cloud"].calls
