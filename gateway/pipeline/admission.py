@@ -7,6 +7,7 @@ answers mean; this step asks once, applies them in order, and settles.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import Callable, Mapping, Sequence
@@ -31,6 +32,7 @@ from gateway.pipeline.ratelimit import (
     shed,
 )
 from gateway.pipeline.records import StaleRecord
+from gateway.pipeline.releases import DELAY_S as RELEASE_DELAY_S
 from gateway.pipeline.releases import PendingReleases
 from gateway.store.base import (
     BucketRequest,
@@ -140,7 +142,11 @@ class Admit:
             refused = ctx.frozen
         elif ctx.backend is not None and slot is not None:
             erp_rate = admission.rates[1]
-            if not erp_rate.allowed or not admission.slot_taken:
+            slot_taken = bool(admission.slot_taken)
+            if erp_rate.allowed and not slot_taken and held_claim is not None:
+                slot_taken = await self._slot_freed(slot)
+                held = _Held(slot if slot_taken else None, held.claim, held.erp_bucket)
+            if not erp_rate.allowed or not slot_taken:
                 refused = shed(ctx.backend, erp_rate.retry_after_s if not erp_rate.allowed else 1)
                 SHED.labels(ctx.backend).inc()
         if refused is not None:
@@ -160,6 +166,18 @@ class Admit:
             # settles, so that it may be fixed and sent again as new.
             ctx.claim = held_claim
         return await self._run(ctx, call_next, held)
+
+    async def _slot_freed(self, slot: SlotRequest) -> bool:
+        """One more try at the ERP's slot, for a request that just claimed its key: the slots
+        may be held for a moment by its own duplicates, which are refused (409, in progress)
+        in the same round trip and give theirs back with the next one. Shed, the one request
+        of them all that would run would leave only refusals; a rare path, one round trip."""
+        await asyncio.sleep(2 * RELEASE_DELAY_S)  # the duplicates' releases go out meanwhile
+        await self._releases.flush()
+        try:
+            return await self._store.acquire_slot(slot.key, slot.limit, slot.token, slot.lease_s)
+        except StoreUnavailable:
+            return False
 
     async def _run(self, ctx: RequestContext, call_next: Handler, held: _Held) -> Response:
         try:

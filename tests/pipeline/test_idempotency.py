@@ -458,3 +458,43 @@ operations: {sales_orders.create: required, sales_orders.cancel: required}
         document = (await api.get("/openapi/v1.json")).json()
     described = document["components"]["parameters"]["IdempotencyKey"]["description"]
     assert "outcomes kept 1 h after they are final" in described
+
+
+async def test_the_request_that_claims_its_key_is_not_shed_by_its_own_duplicates(
+    store: Store, tmp_path: Path
+) -> None:
+    """A burst of the same keyed create: the duplicates are refused (409, in progress) in the
+    round trip that takes their ERP slots, and give the slots back with the next one. The one
+    request that claimed the key may find the slots full meanwhile: it tries once more before
+    it is shed, or the burst would end with refusals only and no order."""
+    budget = """
+tiers:
+  standard: {rate_per_s: 1000, burst: 2000}
+backends:
+  legacy: {max_rps: 5000, max_in_flight: 2}
+  cloud: {max_rps: 5000, max_in_flight: 2}
+"""
+    async with (
+        in_process_gateway(store, write_config(tmp_path, rate_limits=budget)) as gw,
+        gw.client() as api,
+    ):
+        customer = await _customer(api)
+        await gw.runtime.releases.flush()  # the customer's create gave its slot back
+        held = ["dup-1", "dup-2"]  # the duplicates' slots, given back a moment later
+        for token in held:
+            assert await store.acquire_slot("erp:cloud:in-flight", 2, token, 30.0)
+
+        async def give_back() -> None:
+            await asyncio.sleep(0.002)
+            for token in held:
+                await store.release_slot("erp:cloud:in-flight", token)
+
+        returned = asyncio.create_task(give_back())
+        answer = await api.post(
+            "/v1/sales-orders",
+            json=payloads.order("US01", customer["id"]),
+            headers={"Idempotency-Key": "k-burst"},
+        )
+        await returned
+        assert answer.status_code == 201, answer.text
+        assert _orders(gw) == 1
