@@ -4,3 +4,19 @@ The package is organised by concept; `gateway.app.build_app` is where the pieces
 """
 
 __version__ = "0.1.0"
+
+
+def _metrics_directory_checked() -> str | None:
+    """PROMETHEUS_MULTIPROC_DIR when it names no directory, taken out of the environment before
+    prometheus_client is first imported (which would fail as the first metric is made, with a
+    traceback, for every command): `gateway` then says so in one line."""
+    import os
+
+    given = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if given and not os.path.isdir(given):
+        del os.environ["PROMETHEUS_MULTIPROC_DIR"]
+        return given
+    return None
+
+
+MISSING_MULTIPROC_DIR = _metrics_directory_checked()

@@ -29,7 +29,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from starlette.applications import Starlette
 
-from gateway import configuration
+from gateway import MISSING_MULTIPROC_DIR, configuration
 from gateway.adapters.base import CallContext, DoctorCheck
 from gateway.adapters.netsuite.credentials import netsuite_credentials
 from gateway.admin_client import ADMIN_TOKEN_ENV, DEFAULT_URL, AdminClient, AdminError, admin_token
@@ -103,9 +103,23 @@ def _limits_from_env() -> ServerLimits:
     return ServerLimits(**json.loads(raw)) if raw else ServerLimits()
 
 
+_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+def _log_level() -> str:
+    """GATEWAY_LOG_LEVEL, in any case (`debug`, as most tools write it); INFO if unset."""
+    given = os.environ.get(LOG_LEVEL_ENV, "INFO")
+    level = given.strip().upper()
+    if level not in _LOG_LEVELS:
+        raise CommandError(
+            f"{LOG_LEVEL_ENV}={given} is not a log level; use one of {', '.join(_LOG_LEVELS)}"
+        )
+    return level
+
+
 def create_app() -> Starlette:
     """The app `gateway serve` runs, from the environment (a factory: one per worker)."""
-    configure_logging(os.environ.get(LOG_LEVEL_ENV, "INFO"))
+    configure_logging(_log_level())
     config_dir = _config_dir(None)
     config = configuration.load(config_dir)
     store = open_store(os.environ.get(REDIS_URL_ENV))
@@ -510,7 +524,13 @@ def _simulator(erp: str, args: argparse.Namespace | None = None) -> Starlette:
 def _listen(host: str, port: int, instead: str, workers: int = 1) -> socket.socket:
     try:
         return listening_socket(host, port, workers=workers)
-    except PortInUse:
+    except PortInUse as taken:
+        if taken.denied:
+            raise CommandError(
+                f"no permission to listen on port {port} on {host} (a port below 1024 needs "
+                "root or CAP_NET_BIND_SERVICE; or another user's server holds it).\n"
+                f"Choose another port: {instead}."
+            ) from None
         raise CommandError(
             f"port {port} on {host} is already in use (another gateway or demo running?).\n"
             f"Stop what is using it, or choose another port: {instead}."
@@ -599,6 +619,7 @@ def _limits(args: argparse.Namespace) -> ServerLimits:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    _log_level()  # here, not in a worker that would fail, be started again, and fail again
     if args.config_dir:
         os.environ[CONFIG_DIR_ENV] = args.config_dir
     redis_url = os.environ.get(REDIS_URL_ENV)
@@ -666,7 +687,8 @@ def _metrics_dir(workers: int) -> str | None:
     if given:
         if not Path(given).is_dir():
             raise CommandError(f"{MULTIPROC_DIR_ENV}={given} is not a directory")
-        if any(Path(given).glob("*.db")):
+        mine = f"_{os.getpid()}.db"  # what this command's own metrics wrote there at start
+        if any(not f.name.endswith(mine) for f in Path(given).glob("*.db")):
             raise CommandError(
                 f"{MULTIPROC_DIR_ENV}={given} holds an earlier run's metrics; empty it first"
             )
@@ -681,7 +703,7 @@ async def _serve_demo(args: argparse.Namespace, sockets: Mapping[str, socket.soc
     cloud_url = f"http://127.0.0.1:{args.cloud_port}"
     for warning in demo_environment(os.environ, legacy_url, cloud_url):
         print(warning, file=sys.stderr)
-    configure_logging(os.environ.get(LOG_LEVEL_ENV, "INFO"), short=True)
+    configure_logging(_log_level(), short=True)
     config_dir = _config_dir(args.config_dir)
     config = _load(config_dir)
     store = open_store(os.environ.get(REDIS_URL_ENV))
@@ -720,6 +742,7 @@ async def _serve_demo(args: argparse.Namespace, sockets: Mapping[str, socket.soc
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    _log_level()
     ports = {"gateway": args.port, "legacy": args.legacy_port, "cloud": args.cloud_port}
     if len(set(ports.values())) != len(ports):
         raise CommandError("the gateway and the two simulators need three different ports")
@@ -1129,6 +1152,11 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
+        if MISSING_MULTIPROC_DIR is not None:
+            raise CommandError(
+                f"{MULTIPROC_DIR_ENV}={MISSING_MULTIPROC_DIR} is not a directory; create it "
+                "(empty), or unset it"
+            )
         result: int = args.func(args)
     except CommandError as exc:
         print(f"gateway {args.command}: {exc}", file=sys.stderr)

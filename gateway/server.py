@@ -50,7 +50,7 @@ class GatewayServerConfig(uvicorn.Config):
         super().__init__(
             app,
             http=GuardedProtocol,
-            timeout_keep_alive=int(max(1, limits.keepalive_timeout_s)),
+            timeout_keep_alive=limits.keepalive_timeout_s,  # type: ignore[arg-type]  # seconds
             server_header=False,  # nothing to tell an attacker about what runs here
             **kwargs,
         )
@@ -282,6 +282,17 @@ class GuardedProtocol(HttpToolsProtocol):
         super().on_response_complete()
         cycle = self.cycle
         if (
+            cycle is not None
+            and cycle.response_complete  # this request's (not a pipelined one waiting)
+            and cycle.more_body
+            and not self.transport.is_closing()
+        ):
+            # Answered before its body was read whole (a 401, a 413): the rest of it is not
+            # awaited, and no timer would bound a client that sends it a byte at a time (each
+            # byte cancels the keep-alive timer, and neither a head nor a body is awaited).
+            self.transport.close()
+            return
+        if (
             self._refusal is not None
             and not self.pipeline
             and (cycle is None or cycle.response_complete)
@@ -332,12 +343,15 @@ def _too_large(what: str) -> GatewayError:
 
 
 class PortInUse(Exception):
-    """The address to listen on is taken (another gateway, another demo, another program)."""
+    """The address to listen on is taken (another gateway, another demo, another program), or
+    `denied` to this user (a port below 1024 without the right to it; another user's socket
+    bound with SO_REUSEPORT)."""
 
-    def __init__(self, host: str, port: int) -> None:
+    def __init__(self, host: str, port: int, denied: bool = False) -> None:
         super().__init__(f"{host}:{port}")
         self.host = host
         self.port = port
+        self.denied = denied
 
 
 # Linux spreads the connections to one address over the sockets listening on it with
@@ -366,7 +380,7 @@ def listening_socket(host: str, port: int, *, workers: int = 1) -> socket.socket
             sock = _bound(family, (host, port), reuse_address=True)
     except OSError as exc:
         if exc.errno in (errno.EADDRINUSE, errno.EACCES):
-            raise PortInUse(host, port) from None
+            raise PortInUse(host, port, denied=exc.errno == errno.EACCES) from None
         raise
     if not spread:
         sock.listen(BACKLOG)

@@ -90,10 +90,13 @@ def _unsupported(detail: str) -> GatewayError:
 
 
 async def read_body(
-    request: Request, limit: int = MAX_BODY_BYTES, timeout_s: float = BODY_TIMEOUT_S
+    request: Request, limit: int = MAX_BODY_BYTES, timeout_s: float | None = None
 ) -> bytes:
     """The body, or 413 as soon as it is known to exceed `limit` (declared or streamed), or
-    408 (and the connection closed) when it does not arrive whole within `timeout_s`."""
+    408 (and the connection closed) when it does not arrive whole within `timeout_s` (by
+    default the app's, `gateway serve --body-timeout`, for every endpoint alike)."""
+    if timeout_s is None:
+        timeout_s = getattr(request.app.state, "body_timeout_s", BODY_TIMEOUT_S)
     declared = request.headers.get("content-length")
     if declared is not None and ascii_digits(declared) and int(declared) > limit:
         raise _too_large(limit)
