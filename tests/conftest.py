@@ -7,15 +7,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
+import json
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import pytest
 import redis.asyncio as aioredis
 
+from gateway.observability.logging import access_log
 from gateway.store.base import Store
 from gateway.store.memory import MemoryStore
 from gateway.store.redis import RedisStore
@@ -153,3 +156,30 @@ async def redis_client() -> AsyncIterator[aioredis.Redis]:
         yield client
     finally:
         await client.aclose()
+
+
+class AccessLines(io.RawIOBase):
+    """Where the access log's writer thread writes, kept as parsed JSON lines."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.entries: list[dict[str, Any]] = []
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        for line in bytes(data).splitlines():
+            self.entries.append(json.loads(line))
+        return len(data)
+
+
+@pytest.fixture
+def access_lines() -> Iterator[AccessLines]:
+    """The access log's lines while a test runs (`access_log.stop()` writes what is kept)."""
+    sink = AccessLines()
+    access_log.start(short=False, out=sink)  # type: ignore[arg-type]
+    try:
+        yield sink
+    finally:
+        access_log.stop()

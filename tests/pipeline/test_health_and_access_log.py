@@ -4,46 +4,18 @@ problem; README Operations: one JSON line per request on stdout)."""
 
 from __future__ import annotations
 
-import io
-import json
 import time
-from collections.abc import Iterator
-from typing import Any
 
 import httpx
 import jwt
-import pytest
 
 from gateway.observability.logging import access_log
 from gateway.store.base import StoreUnavailable
 from gateway.store.memory import MemoryStore
+from tests.conftest import AccessLines
 from tests.harness import SECRET, in_process_gateway
 
 CALLER_ID = "ops-probe-42"
-
-
-class _Lines(io.RawIOBase):
-    def __init__(self) -> None:
-        super().__init__()
-        self.entries: list[dict[str, Any]] = []
-
-    def writable(self) -> bool:
-        return True
-
-    def write(self, data: Any) -> int:
-        for line in bytes(data).splitlines():
-            self.entries.append(json.loads(line))
-        return len(data)
-
-
-@pytest.fixture
-def access_lines() -> Iterator[_Lines]:
-    sink = _Lines()
-    access_log.start(short=False, out=sink)  # type: ignore[arg-type]
-    try:
-        yield sink
-    finally:
-        access_log.stop()
 
 
 async def test_healthz_echoes_the_callers_correlation_id() -> None:
@@ -66,7 +38,7 @@ async def test_readyz_problem_carries_and_echoes_the_callers_correlation_id() ->
     assert response.headers.get("x-correlation-id") == CALLER_ID
 
 
-async def test_an_unrouted_request_writes_an_access_log_line(access_lines: _Lines) -> None:
+async def test_an_unrouted_request_writes_an_access_log_line(access_lines: AccessLines) -> None:
     async with in_process_gateway(MemoryStore()) as gw, gw.client() as api:
         response = await api.get("/v1/no-such-thing", headers={"X-Correlation-ID": CALLER_ID})
         assert response.status_code == 404
@@ -75,7 +47,7 @@ async def test_an_unrouted_request_writes_an_access_log_line(access_lines: _Line
 
 
 async def test_an_admin_request_refused_401_writes_an_access_log_line(
-    access_lines: _Lines,
+    access_lines: AccessLines,
 ) -> None:
     async with in_process_gateway(MemoryStore()) as gw, gw.client() as api:
         response = await api.get(
@@ -87,7 +59,7 @@ async def test_an_admin_request_refused_401_writes_an_access_log_line(
     assert [e for e in access_lines.entries if e.get("correlation_id") == CALLER_ID]
 
 
-async def test_a_domain_request_writes_its_access_log_line(access_lines: _Lines) -> None:
+async def test_a_domain_request_writes_its_access_log_line(access_lines: AccessLines) -> None:
     async with in_process_gateway(MemoryStore()) as gw, gw.client() as api:
         response = await api.get(
             "/v1/customers/cus_missing", headers={"X-Correlation-ID": CALLER_ID}
@@ -98,7 +70,7 @@ async def test_a_domain_request_writes_its_access_log_line(access_lines: _Lines)
 
 
 async def test_an_odd_client_id_in_a_signed_token_still_gets_a_problem_and_a_log_line(
-    access_lines: _Lines,
+    access_lines: AccessLines,
 ) -> None:
     # A lone surrogate is valid JSON (`"\ud800"`) and so a valid claim, which orjson will not
     # encode: the line is written all the same, and the client gets its problem.

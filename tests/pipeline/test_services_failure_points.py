@@ -120,8 +120,8 @@ async def test_a_lookup_by_crm_reference_keeps_to_the_erps_budget(
 ) -> None:
     # The legacy ERP's budget (policies/rate-limits.yaml `backends:`) is spent: a read of a
     # customer by id is shed (503 erp_unavailable, nothing sent to the ERP). A lookup by
-    # external_ref reads the same customer from the same ERP (up to 20 records per lookup)
-    # but no budget is ever asked for it: it calls the ERP all the same.
+    # external_ref reads the same customer from the same ERP (up to 20 records per lookup):
+    # each read takes its share of that budget, so none reaches the ERP either.
     budget = """
 tiers:
   standard: {rate_per_s: 1000, burst: 2000}
@@ -149,8 +149,8 @@ backends:
 async def test_a_quote_for_a_customer_not_yet_in_the_orders_erp_creates_nothing(
     store: Store,
 ) -> None:
-    # POST /quotes/validate: "prices, tax, credit; nothing is created" (README, DESIGN). For a
-    # customer whose legal entity moved ERP, the quote copies the customer into the new ERP.
+    # POST /quotes/validate: "prices, tax, credit; nothing is created" (README, DESIGN): for a
+    # customer whose legal entity moved ERP, the quote does not copy the customer there.
     async with in_process_gateway(store) as gw, gw.client() as api:
         customer = (await api.post("/v1/customers", json=payloads.customer("DE01"))).json()
         _move_de01_to_cloud(gw)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import io
 import json
 import logging
 import re
@@ -21,9 +20,9 @@ import pytest
 import uvicorn
 
 from gateway.app import build_app
-from gateway.observability.logging import access_log
 from gateway.server import GatewayServerConfig, ServerLimits, listening_socket
 from gateway.store.memory import MemoryStore
+from tests.conftest import AccessLines
 from tests.e2e import payloads
 from tests.harness import Gateway, in_process_gateway, token_for
 
@@ -59,32 +58,6 @@ def records() -> Iterator[_Records]:
     finally:
         root.removeHandler(handler)
         root.setLevel(level)
-
-
-class _AccessLines(io.RawIOBase):
-    """Where the access log's writer thread writes, kept as parsed JSON lines."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.entries: list[dict[str, Any]] = []
-
-    def writable(self) -> bool:
-        return True
-
-    def write(self, data: Any) -> int:
-        for line in bytes(data).splitlines():
-            self.entries.append(json.loads(line))
-        return len(data)
-
-
-@pytest.fixture
-def access_lines() -> Iterator[_AccessLines]:
-    sink = _AccessLines()
-    access_log.start(short=False, out=sink)  # type: ignore[arg-type]
-    try:
-        yield sink
-    finally:
-        access_log.stop()
 
 
 @pytest.fixture(scope="module")
@@ -295,7 +268,7 @@ def test_a_trailing_slash_is_404_never_a_redirect_to_the_hosts_address(
 
 
 def test_an_upload_abandoned_half_way_is_a_brief_499_not_a_server_error(
-    gateway: tuple[str, int], records: _Records, access_lines: _AccessLines
+    gateway: tuple[str, int], records: _Records, access_lines: AccessLines
 ) -> None:
     body = json.dumps(payloads.customer("US01")).encode()
     with _connect(gateway) as sock:
