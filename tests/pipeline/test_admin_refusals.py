@@ -110,9 +110,8 @@ async def _push(erp: httpx.AsyncClient, body: bytes) -> httpx.Response:
 
 
 async def test_an_sap_event_with_an_overlong_sequence_is_a_400_not_a_500() -> None:
-    """`sequence` is checked to be digits, then converted with int(), which refuses strings of
-    more than 4300 digits (Python's limit): the notification is answered 500 internal_error,
-    and logged with a traceback, instead of 400 pointing at /sequence."""
+    """A `sequence` of 5,000 digits (past what int() converts, and far past what the store's
+    scripts compare exactly) is a 400 pointing at /sequence, not a 500 with a traceback."""
     async with _erp_facing_gateway() as erp:
         answer = await _push(erp, _sap_event(sequence="9" * 5000))
     assert answer.status_code == 400, (answer.status_code, answer.json()["code"])
@@ -120,10 +119,9 @@ async def test_an_sap_event_with_an_overlong_sequence_is_a_400_not_a_500() -> No
 
 
 async def test_an_sap_event_without_sequence_nor_time_is_refused() -> None:
-    """erp_events._sap_change orders an event without `sequence` by its `time`, and refuses
-    one that has neither (400, /time). The CloudEvents SDK fills a missing `time` with the
-    moment it parsed the event, so that refusal never happens: such an event is accepted and
-    sequenced by its arrival, so that an older change delivered late counts as the newest."""
+    """An event without `sequence` is ordered by its `time`; one with neither is a 400 at
+    /time. (The CloudEvents SDK fills a missing `time` with the moment it parsed the event: an
+    older change delivered late would count as the newest.)"""
     async with _erp_facing_gateway() as erp:
         answer = await _push(erp, _sap_event())
     assert answer.status_code == 400, (answer.status_code, answer.text[:200])

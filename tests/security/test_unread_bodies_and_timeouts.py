@@ -34,10 +34,9 @@ def test_a_body_left_unread_by_an_early_answer_cannot_hold_the_connection_for_ev
     gateway: tuple[str, int],  # noqa: F811
 ) -> None:
     """An anonymous client declares a large body; the gateway answers (401: no token) without
-    reading it, and the connection stays open for the rest of the body. One byte of it cancels
-    the keep-alive timer and nothing arms another: neither the head timeout (no head is
-    awaited) nor the body timeout (the app no longer reads) applies, and the client holds one
-    of the worker's connections for as long as it likes."""
+    reading it, then closes the connection: the rest of the body is not awaited, for no timer
+    would bound it (a byte cancels the keep-alive timer; neither a head nor a body is awaited)
+    and the client could hold one of the worker's connections for as long as it liked."""
     head = (
         b"POST /v1/customers HTTP/1.1\r\nHost: gateway.test\r\n"
         b"Content-Type: application/json\r\nContent-Length: 1000000\r\n\r\n"
@@ -54,9 +53,8 @@ def test_the_body_timeout_given_holds_for_erp_notifications_too(
     gateway: tuple[str, int],  # noqa: F811
 ) -> None:
     """`--body-timeout S` (README: "for its body (then 408 request_timeout and the connection
-    closed)") reaches the pipeline's ParseBody only: the ERPs' notification ingress (open to
-    anyone, it reads the body before it can check the signature) and the admin API read with
-    the 10 s default whatever the operator set."""
+    closed)") holds for the ERPs' notification ingress too (open to anyone, it reads the body
+    before it can check the signature), and for the admin API: not the 10 s default."""
     from tests.security.test_slow_and_hostile_clients import _problem, _read_until_closed
 
     head = (

@@ -14,9 +14,8 @@ from gateway.server import GatewayServerConfig, ServerLimits
 
 @pytest.mark.parametrize("seconds", [0.3, 2.5, 7.9])
 def test_the_keepalive_timeout_is_the_one_given(seconds: float) -> None:
-    """`--keepalive-timeout S` takes any positive number of seconds (`_seconds`), and the
-    config truncates it to whole seconds, at least 1: 0.3 keeps idle connections 1 s (three
-    times what was asked), 7.9 keeps them 7 s."""
+    """`--keepalive-timeout S` takes any positive number of seconds (`_seconds`), and idle
+    connections are kept that long, not cut to whole seconds (0.3 was 1 s, 7.9 was 7 s)."""
     config = GatewayServerConfig(Starlette(), limits=ServerLimits(keepalive_timeout_s=seconds))
     assert config.timeout_keep_alive == seconds
 
@@ -24,9 +23,8 @@ def test_the_keepalive_timeout_is_the_one_given(seconds: float) -> None:
 def test_a_port_this_user_may_not_bind_is_not_said_to_be_in_use(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """EACCES (a port below 1024 without the capability to bind it) is told as "already in
-    use (another gateway or demo running?)": the person looks for a process that is not
-    there. It is a permission problem."""
+    """EACCES (a port below 1024 without the capability to bind it) is a permission problem,
+    not "already in use": the person would look for a process that is not there."""
 
     def refused(*_: Any, **__: Any) -> Any:
         raise PermissionError(errno.EACCES, "Permission denied")
