@@ -144,7 +144,11 @@ class Admit:
             erp_rate = admission.rates[1]
             slot_taken = bool(admission.slot_taken)
             if erp_rate.allowed and not slot_taken and held_claim is not None:
-                slot_taken = await self._slot_freed(slot)
+                try:
+                    slot_taken = await self._slot_freed(slot)
+                except BaseException:  # cancelled while it held the claim: given back
+                    await self._give_back(ctx, held)
+                    raise
                 held = _Held(slot if slot_taken else None, held.claim, held.erp_bucket)
             if not erp_rate.allowed or not slot_taken:
                 refused = shed(ctx.backend, erp_rate.retry_after_s if not erp_rate.allowed else 1)

@@ -13,6 +13,7 @@ import pytest
 
 from gateway.domain.errors import GatewayError
 from gateway.domain.ids import gateway_reference, new_gateway_id
+from gateway.pipeline.admission import Admit
 from gateway.pipeline.idempotency import parse_key, scoped_key
 from gateway.store.base import Store, StoreUnavailable, XrefRecord
 from tests.configs import ERP_TIMEOUT_S, write_config
@@ -497,4 +498,39 @@ backends:
         )
         await returned
         assert answer.status_code == 201, answer.text
+        assert _orders(gw) == 1
+
+
+async def test_a_request_cancelled_while_it_retries_the_slot_gives_its_key_back(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Cancelled (a shutdown) during that second try, the request gives its claim back: a
+    retry under the key runs at once, not 409 until the claim's lease runs out."""
+    budget = """
+tiers:
+  standard: {rate_per_s: 1000, burst: 2000}
+backends:
+  legacy: {max_rps: 5000, max_in_flight: 1}
+  cloud: {max_rps: 5000, max_in_flight: 1}
+"""
+    async with (
+        in_process_gateway(store, write_config(tmp_path, rate_limits=budget)) as gw,
+        gw.client() as api,
+    ):
+        customer = await _customer(api)
+        await gw.runtime.releases.flush()
+        assert await store.acquire_slot("erp:cloud:in-flight", 1, "other", 30.0)
+
+        async def cancelled(self: Admit, slot: Any) -> bool:
+            raise asyncio.CancelledError
+
+        monkeypatch.setattr(Admit, "_slot_freed", cancelled)
+        body = payloads.order("US01", customer["id"])
+        headers = {"Idempotency-Key": "k-cancelled"}
+        with pytest.raises(asyncio.CancelledError):
+            await api.post("/v1/sales-orders", json=body, headers=headers)
+        monkeypatch.undo()
+        await store.release_slot("erp:cloud:in-flight", "other")
+        retried = await api.post("/v1/sales-orders", json=body, headers=headers)
+        assert retried.status_code == 201, retried.text
         assert _orders(gw) == 1
