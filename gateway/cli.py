@@ -203,9 +203,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
     elif args.customer_id:
         home = asyncio.run(_customer_home(args.customer_id))
         if home is None:
-            print(
-                f"note: customer {args.customer_id} is not in the gateway's store", file=sys.stderr
-            )
+            _no_home(args.customer_id)
     try:
         explanation = explain(
             compile_routes(config.routes),
@@ -219,6 +217,10 @@ def cmd_explain(args: argparse.Namespace) -> int:
         raise CommandError(str(exc)) from None
     print(explanation.text())
     return 0
+
+
+def _no_home(customer_id: str) -> None:
+    print(f"note: customer {customer_id} is not in the gateway's store", file=sys.stderr)
 
 
 def _explain_remotely(args: argparse.Namespace) -> int:
@@ -238,7 +240,7 @@ def _explain_remotely(args: argparse.Namespace) -> int:
     finally:
         client.close()
     if args.customer_id and explanation.get("customer_home") is None:
-        print(f"note: customer {args.customer_id} is not in the gateway's store", file=sys.stderr)
+        _no_home(args.customer_id)
     print(explanation.get("text", ""))
     return 0
 

@@ -164,6 +164,11 @@ class ChainCheck:
         self._seq, self._prev = entry["seq"], entry["hash"]
         return True
 
+    @property
+    def entries(self) -> int:
+        """The entries checked so far."""
+        return self._count
+
     def skip(self) -> None:
         """A line that is no entry, nor to be checked as one (an export's own record)."""
         self._number += 1
@@ -343,7 +348,7 @@ def verify_file(lines: Sequence[str]) -> Verdict:
             continue
         check.skip()
         kind = record[EXPORT_RECORD]
-        if enveloped and kind == START and check.verdict().entries == 0:
+        if enveloped and kind == START and check.entries == 0:
             seq, at = record.get("first_seq"), record.get("anchor")
             if seq is None and at is None:
                 continue  # an export of an empty trail

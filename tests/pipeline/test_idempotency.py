@@ -461,6 +461,21 @@ operations: {sales_orders.create: required, sales_orders.cancel: required}
     assert "outcomes kept 1 h after they are final" in described
 
 
+CLOUD_SLOTS = "erp:cloud:in-flight"  # the cloud ERP's in-flight slots (`erp_slot`)
+
+
+def _in_flight(tmp_path: Path, slots: int) -> Path:
+    """The config with each ERP's budget at `slots` requests in flight (and rates to spare)."""
+    budget = f"""
+tiers:
+  standard: {{rate_per_s: 1000, burst: 2000}}
+backends:
+  legacy: {{max_rps: 5000, max_in_flight: {slots}}}
+  cloud: {{max_rps: 5000, max_in_flight: {slots}}}
+"""
+    return write_config(tmp_path, rate_limits=budget)
+
+
 async def test_the_request_that_claims_its_key_is_not_shed_by_its_own_duplicates(
     store: Store, tmp_path: Path
 ) -> None:
@@ -468,27 +483,20 @@ async def test_the_request_that_claims_its_key_is_not_shed_by_its_own_duplicates
     round trip that takes their ERP slots, and give the slots back with the next one. The one
     request that claimed the key may find the slots full meanwhile: it tries once more before
     it is shed, or the burst would end with refusals only and no order."""
-    budget = """
-tiers:
-  standard: {rate_per_s: 1000, burst: 2000}
-backends:
-  legacy: {max_rps: 5000, max_in_flight: 2}
-  cloud: {max_rps: 5000, max_in_flight: 2}
-"""
     async with (
-        in_process_gateway(store, write_config(tmp_path, rate_limits=budget)) as gw,
+        in_process_gateway(store, _in_flight(tmp_path, 2)) as gw,
         gw.client() as api,
     ):
         customer = await _customer(api)
         await gw.runtime.releases.flush()  # the customer's create gave its slot back
         held = ["dup-1", "dup-2"]  # the duplicates' slots, given back a moment later
         for token in held:
-            assert await store.acquire_slot("erp:cloud:in-flight", 2, token, 30.0)
+            assert await store.acquire_slot(CLOUD_SLOTS, 2, token, 30.0)
 
         async def give_back() -> None:
             await asyncio.sleep(0.002)
             for token in held:
-                await store.release_slot("erp:cloud:in-flight", token)
+                await store.release_slot(CLOUD_SLOTS, token)
 
         returned = asyncio.create_task(give_back())
         answer = await api.post(
@@ -506,20 +514,13 @@ async def test_a_request_cancelled_while_it_retries_the_slot_gives_its_key_back(
 ) -> None:
     """Cancelled (a shutdown) during that second try, the request gives its claim back: a
     retry under the key runs at once, not 409 until the claim's lease runs out."""
-    budget = """
-tiers:
-  standard: {rate_per_s: 1000, burst: 2000}
-backends:
-  legacy: {max_rps: 5000, max_in_flight: 1}
-  cloud: {max_rps: 5000, max_in_flight: 1}
-"""
     async with (
-        in_process_gateway(store, write_config(tmp_path, rate_limits=budget)) as gw,
+        in_process_gateway(store, _in_flight(tmp_path, 1)) as gw,
         gw.client() as api,
     ):
         customer = await _customer(api)
         await gw.runtime.releases.flush()
-        assert await store.acquire_slot("erp:cloud:in-flight", 1, "other", 30.0)
+        assert await store.acquire_slot(CLOUD_SLOTS, 1, "other", 30.0)
 
         async def cancelled(self: Admit, slot: Any) -> bool:
             raise asyncio.CancelledError
@@ -530,7 +531,7 @@ backends:
         with pytest.raises(asyncio.CancelledError):
             await api.post("/v1/sales-orders", json=body, headers=headers)
         monkeypatch.undo()
-        await store.release_slot("erp:cloud:in-flight", "other")
+        await store.release_slot(CLOUD_SLOTS, "other")
         retried = await api.post("/v1/sales-orders", json=body, headers=headers)
         assert retried.status_code == 201, retried.text
         assert _orders(gw) == 1
