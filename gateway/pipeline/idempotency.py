@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 from typing import Any
 
@@ -155,6 +156,15 @@ def refusal(claim: IdempotencyClaim) -> GatewayError | Response:
         response = Response(stored.body, stored.status, headers=stored.headers)
         response.headers[REPLAYED_HEADER] = "true"
         return response
+    if claim.state == "in_progress" and claim.held_s is not None:
+        # No request runs under the key: it waits out an ERP that may still commit an earlier
+        # attempt, and a retry before then would be refused again.
+        return GatewayError(
+            Code.IDEMPOTENCY_IN_PROGRESS,
+            "An earlier request with this key timed out and the ERP may still be committing "
+            "it; retry it unchanged after Retry-After.",
+            headers={"Retry-After": str(max(1, math.ceil(claim.held_s)))},
+        )
     if claim.state == "in_progress":
         return GatewayError(
             Code.IDEMPOTENCY_IN_PROGRESS,

@@ -171,12 +171,16 @@ class IdempotencyClaim:
     outcome), "mismatch" (the key was used with another fingerprint).
     `backend` and `attempts` survive a lost lease: a caller who claims a key whose earlier owner
     forwarded it (attempts > 0) must reconcile with that backend before submitting again.
+    `held_s`, "in_progress" only: the seconds left of a hold (`settle` with `hold_s`: no request
+    is running under the key, which waits out an ERP that may still commit an earlier attempt);
+    None while a request holds it.
     """
 
     state: str
     response: StoredResponse | None = None
     backend: str | None = None
     attempts: int = 0
+    held_s: float | None = None
     extra: dict[str, str] = field(default_factory=dict)
 
 

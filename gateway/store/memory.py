@@ -41,6 +41,7 @@ class _Lease:
     fingerprint: str
     retention_s: float  # kept so mark_forwarded can give the record its retention
     expires_at: float
+    held: bool = False  # no request runs under it: an ambiguous outcome's hold (`settle`)
 
 
 @dataclass
@@ -205,8 +206,10 @@ class MemoryStore:
             return IdempotencyClaim("completed", record.response, record.backend, record.attempts)
         lease = self._live_lease(key, now)
         if lease is not None:
-            same = lease.fingerprint == fingerprint
-            return IdempotencyClaim("in_progress" if same else "mismatch")
+            if lease.fingerprint != fingerprint:
+                return IdempotencyClaim("mismatch")
+            held_s = lease.expires_at - now if lease.held else None
+            return IdempotencyClaim("in_progress", held_s=held_s)
         if record is not None and record.fingerprint and record.fingerprint != fingerprint:
             return IdempotencyClaim("mismatch")
         self._leases[key] = _Lease(owner, fingerprint, retention_s, now + lease_s)
@@ -358,6 +361,7 @@ class MemoryStore:
                 lease = self._owned_lease(claim.key, claim.owner, now)
                 if lease is not None:
                     lease.expires_at = now + hold_s
+                    lease.held = True
             elif response is None:
                 await self.release_idempotency(claim.key, claim.owner, unforward=unforward)
             else:

@@ -194,10 +194,14 @@ if rec[2] then
   end
   return {'completed', rec[2], rec[3], attempts}
 end
-local lease_fp = redis.call('HGET', KEYS[2], 'fp')
+local lease = redis.call('HMGET', KEYS[2], 'fp', 'held')
+local lease_fp = lease[1]
 if lease_fp then
   if lease_fp ~= ARGV[1] then
     return {'mismatch'}
+  end
+  if lease[2] then
+    return {'in_progress', redis.call('PTTL', KEYS[2])}
   end
   return {'in_progress'}
 end
@@ -250,8 +254,10 @@ return complete(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3])
 )
 
 HOLD_IDEMPOTENCY = """
--- ARGV[1] owner, ARGV[2] hold ms: keep the claim in progress that long from now
+-- ARGV[1] owner, ARGV[2] hold ms: keep the claim in progress that long from now, marked held
+-- (no request runs under it: a claim refused meanwhile is told how long the hold lasts)
 if redis.call('HGET', KEYS[2], 'owner') == ARGV[1] then
+  redis.call('HSET', KEYS[2], 'held', '1')
   redis.call('PEXPIRE', KEYS[2], ARGV[2])
   return 1
 end
@@ -629,6 +635,8 @@ class RedisStore:
     @staticmethod
     def _claim_outcome(reply: list[Any]) -> IdempotencyClaim:
         state = str(_text(reply[0]))
+        if state == "in_progress" and len(reply) > 1 and int(reply[1]) > 0:
+            return IdempotencyClaim(state, held_s=int(reply[1]) / 1000)  # a hold's ms left
         if state in ("mismatch", "in_progress"):
             return IdempotencyClaim(state)
         response = None if reply[1] is None else StoredResponse.from_json(reply[1])

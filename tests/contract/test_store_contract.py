@@ -768,9 +768,19 @@ async def test_settle_can_hold_a_claim_in_progress_for_a_while(store: Store, clo
     await store.settle(None, claim, None, hold_s=LEASE_S)
     held = await store.claim_idempotency("adm-hold", "fp", "o2", 10.0, RETENTION_S)
     assert held.state == "in_progress"
+    assert held.held_s is not None and 0 < held.held_s < WAIT_PAST_LEASE_S  # the hold left
     await clock.advance(WAIT_PAST_LEASE_S)
     after = await store.claim_idempotency("adm-hold", "fp", "o3", 10.0, RETENTION_S)
     assert after.state == "claimed"
+
+
+async def test_a_claim_a_request_still_holds_is_in_progress_with_no_hold_to_wait_out(
+    store: Store,
+) -> None:
+    claim = ClaimRequest("adm-live", "fp", "o1", 30.0, RETENTION_S)
+    await store.admit([], None, claim)
+    live = await store.claim_idempotency("adm-live", "fp", "o2", 10.0, RETENTION_S)
+    assert (live.state, live.held_s) == ("in_progress", None)
 
 
 async def test_the_memory_store_forgets_expired_jobs_too() -> None:
