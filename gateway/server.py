@@ -252,8 +252,13 @@ class GuardedProtocol(HttpToolsProtocol):
     def _head_too_slow(self) -> None:
         self._head_since = None
         if self._head.awaiting and not self.transport.is_closing():
-            if self._head.size == 0 and not self._head.begun and self.cycle is None:
-                self.transport.close()  # connected and never sent a byte: nobody to answer
+            if self._head.size == 0 and not self._head.begun:
+                # No byte of a request (a new connection, or blank lines after an answer):
+                # nobody waits for an answer. An idle connection is closed; one still writing
+                # an answer is left to the keep-alive timeout that follows it.
+                cycle = self.cycle
+                if cycle is None or cycle.response_complete:
+                    self.transport.close()
                 return
             self._refuse(
                 GatewayError(

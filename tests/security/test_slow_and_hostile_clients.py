@@ -206,6 +206,21 @@ def test_an_idle_keep_alive_connection_is_closed_after_its_timeout(
     assert took < LIMITS.keepalive_timeout_s + 2
 
 
+def test_blank_lines_after_an_answer_are_no_request_to_refuse(
+    gateway: tuple[str, int],
+) -> None:
+    """A client may end a request with a stray CRLF (RFC 9112, 2.2: the server ignores blank
+    lines before a request line). No request began, so nobody waits for an answer: the idle
+    connection is closed, with no 408 written on it."""
+    with _connect(gateway) as sock:
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: gateway.test\r\n\r\n")
+        assert sock.recv(65536).startswith(b"HTTP/1.1 200")
+        sock.sendall(b"\r\n")
+        raw, took = _read_until_closed(sock)
+    assert raw == b""
+    assert took < DEADLINE_S
+
+
 def test_a_huge_header_is_431_before_it_is_read_whole(gateway: tuple[str, int]) -> None:
     with _connect(gateway) as sock:
         sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: gateway.test\r\nX-Big: ")
