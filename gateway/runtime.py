@@ -30,6 +30,7 @@ from gateway.service.breaker import Breakers
 from gateway.service.erp_calls import Backend, timeouts_of
 from gateway.store.audit import AuditTrail
 from gateway.store.base import Store, StoreUnavailable
+from gateway.store.events import EventRetention
 from gateway.store.journal import JournalLog, JournalRetention
 
 DEFAULT_REQUEST_TIMEOUT_S = 15.0
@@ -52,6 +53,7 @@ class Runtime:
     journal: JournalLog
     audit: AuditTrail
     releases: PendingReleases
+    event_retention: EventRetention  # the domain events' timelines and dead letters
     request_timeout_s: float = DEFAULT_REQUEST_TIMEOUT_S
     demo: bool = False  # `gateway demo`: the demo issuer may sign with the published dev secret
 
@@ -166,6 +168,7 @@ def build_runtime(
         journal=journal,
         audit=audit,
         releases=releases,
+        event_retention=_event_retention(config),
         demo=demo,
     )
 
@@ -173,6 +176,15 @@ def build_runtime(
 def _retention(config: GatewayConfig) -> JournalRetention:
     policy = config.operations.journal
     return JournalRetention(float(policy.retention_s), policy.max_entries)
+
+
+def _event_retention(config: GatewayConfig) -> EventRetention:
+    policy = config.operations.events
+    return EventRetention(
+        float(policy.timelines.retention_s),
+        float(policy.dead_letters.retention_s),
+        policy.dead_letters.max_entries,
+    )
 
 
 def _journal_failed(count: int) -> None:

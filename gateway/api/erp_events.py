@@ -45,7 +45,7 @@ _BEARER = "bearer "
 
 def order_events(runtime: Runtime) -> OrderEvents:
     subscribers = Subscribers(runtime.config.subscriptions, runtime.entitlements)
-    return OrderEvents(runtime.backends, runtime.store, subscribers)
+    return OrderEvents(runtime.backends, runtime.store, subscribers, runtime.event_retention)
 
 
 def _unauthorized() -> GatewayError:

@@ -1,5 +1,6 @@
-"""The schema of `policies/operations.yaml` (optional): how long the transaction journal and
-the audit trail keep what they record. Not the recording (see `gateway.pipeline.journal`).
+"""The schema of `policies/operations.yaml` (optional): how long the transaction journal, the
+audit trail and the domain events' timelines and dead letters keep what they record. Not the
+recording (see `gateway.pipeline.journal`, `gateway.service.order_events`).
 """
 
 from __future__ import annotations
@@ -56,10 +57,61 @@ class AuditPolicy(ConfigModel):
     ] = 1_000_000
 
 
+class TimelinesPolicy(ConfigModel):
+    """`events.timelines:`: how long an order's timeline stays in the store."""
+
+    retention_s: Annotated[
+        int,
+        Field(
+            ge=3600,
+            le=366 * 86400,
+            description="Seconds an order's timeline stays after its last event (1 h to 366 d).",
+        ),
+    ] = 90 * 86400
+
+
+class DeadLettersPolicy(ConfigModel):
+    """`events.dead_letters:`: the webhook dead letters' retention in the store."""
+
+    retention_s: Annotated[
+        int,
+        Field(
+            ge=3600,
+            le=90 * 86400,
+            description="Seconds a dead letter stays after its last try, for an operator to "
+            "replay it (1 h to 90 d).",
+        ),
+    ] = 7 * 86400
+    max_entries: Annotated[
+        int,
+        Field(
+            ge=1000,
+            le=10_000_000,
+            description="Most dead letters kept; beyond it the oldest go first.",
+        ),
+    ] = 100_000
+
+
+class EventsRetentionPolicy(ConfigModel):
+    """`events:`: how long the domain events' timelines and dead letters stay in the store."""
+
+    timelines: Annotated[TimelinesPolicy, Field(description="Each order's timeline.")] = (
+        TimelinesPolicy()
+    )
+    dead_letters: Annotated[
+        DeadLettersPolicy, Field(description="The webhook deliveries past their last try.")
+    ] = DeadLettersPolicy()
+
+
 class OperationsPolicy(ConfigModel):
-    """`policies/operations.yaml`: what the journal and the audit trail keep."""
+    """`policies/operations.yaml`: what the journal, the audit trail and the domain events
+    keep."""
 
     journal: Annotated[JournalPolicy, Field(description="The transaction journal.")] = (
         JournalPolicy()
     )
     audit: Annotated[AuditPolicy, Field(description="The audit trail.")] = AuditPolicy()
+    events: Annotated[
+        EventsRetentionPolicy,
+        Field(description="The domain events' timelines and webhook dead letters."),
+    ] = EventsRetentionPolicy()

@@ -81,6 +81,7 @@ class ErpPolling:
             runtime.backends,
             runtime.store,
             Subscribers(runtime.config.subscriptions, runtime.entitlements),
+            runtime.event_retention,
         )
         recorded = 0
         for legal_entity in sorted(runtime.config.routes.legal_entities):

@@ -197,7 +197,10 @@ class EventDelivery:
         )
         if subscription is None:
             await store.dead_letter(
-                delivery, "the subscription is no longer configured", self._clock()
+                delivery,
+                "the subscription is no longer configured",
+                self._clock(),
+                runtime.event_retention,
             )
             WEBHOOK_DELIVERIES.labels(delivery.subscription, "dead_lettered").inc()
             return
@@ -212,7 +215,7 @@ class EventDelivery:
             return
         delay = retry_delay(policy, delivery.attempts + 1, self._rng)
         if delay is None:
-            await store.dead_letter(delivery, error, self._clock())
+            await store.dead_letter(delivery, error, self._clock(), runtime.event_retention)
             WEBHOOK_DELIVERIES.labels(subscription.id, "dead_lettered").inc()
             log.warning(
                 "webhook dead-lettered",

@@ -40,7 +40,7 @@ from gateway.service.erp_calls import Backend
 from gateway.service.views import invoice_view, sales_order_view, shipment_view
 from gateway.service.xrefs import xref_for_erp_document
 from gateway.store.base import Store, XrefRecord
-from gateway.store.events import DocumentState, NewEvent
+from gateway.store.events import DocumentState, EventRetention, NewEvent
 from gateway.store.journal import JournalQuery
 
 log = logging.getLogger("gateway.events")
@@ -95,11 +95,13 @@ class OrderEvents:
         backends: Mapping[str, Backend],
         store: Store,
         subscribers: Subscribers,
+        retention: EventRetention,
         clock: Any = time.time,
     ) -> None:
         self._backends = backends
         self._store = store
         self._subscribers = subscribers
+        self._retention = retention
         self._clock = clock
 
     async def observe(self, backend: str, erp_order_id: str, sequence: int) -> Observed:
@@ -194,7 +196,7 @@ class OrderEvents:
         }
         new_state = DocumentState(sequence, snapshot)
         if not await self._store.events.commit(
-            record.gateway_id, state.sequence, new_state, events, self._clock()
+            record.gateway_id, state.sequence, new_state, events, self._clock(), self._retention
         ):
             return None
         for change in changes:

@@ -2,6 +2,11 @@
 the log every event is appended to (a Redis Stream), and the webhook deliveries with their
 leases, retries and dead letters.
 
+What is kept is bounded (`EventRetention`): a timeline goes its retention after the order's
+last event (on Redis, the key's expiry), a dead letter its retention after its last try, and
+beyond the most kept the oldest dead letters go (trimmed as each new one is recorded); the log
+keeps its newest `log_max_len` events.
+
 One `commit` applies a change to a document and appends its events, their timeline entries,
 their log entries and their deliveries atomically, only if nobody applied another change to the
 document since it was read (compare-and-set on the document's sequence): whichever gateway
@@ -15,6 +20,7 @@ deliveries are sent (see `gateway.ops.event_delivery`).
 
 from __future__ import annotations
 
+import heapq
 import json
 import math
 import time
@@ -35,6 +41,19 @@ _MOST_LOOKED_AT = 20
 _STREAM_ID_LIMIT = 2**64
 _LAST_ID = f"{2**64 - 1}-{2**64 - 1}"
 DEFAULT_LOG_MAX_LEN = 100_000  # events the log (stream) keeps at most; the oldest go first
+# Dead letters one trim drops at most: a backlog left by a version without retention goes a
+# slice per dead letter recorded, never in one long script that holds Redis up.
+_TRIM_AT_MOST = 1000
+
+
+@dataclass(frozen=True)
+class EventRetention:
+    """How long an order's timeline is kept after its last event; how long a dead letter is
+    kept after its last try, and how many at most (the oldest go first)."""
+
+    timeline_s: float = 90 * 86400.0
+    dead_letter_s: float = 7 * 86400.0
+    max_dead_letters: int = 100_000
 
 
 @dataclass(frozen=True)
@@ -114,14 +133,17 @@ class EventStore(Protocol):
         state: DocumentState,
         events: Sequence[NewEvent],
         now: float,
+        retention: EventRetention,
     ) -> bool:
         """Apply `state` to `document` and record `events` (all of one order: its timeline,
         the log, one due delivery per subscription), if the document's sequence is still
-        `expected`; else nothing."""
+        `expected`; else nothing. The order's timeline is kept `retention.timeline_s` from
+        now, its last event."""
         ...
 
     async def timeline(self, order_id: str) -> list[str]:
-        """The order's events (CloudEvents JSON), in the order they were recorded."""
+        """The order's events (CloudEvents JSON), in the order they were recorded; none once
+        its retention after the last one has passed."""
         ...
 
     async def log(self, after: str | None, limit: int) -> LogPage:
@@ -151,8 +173,12 @@ class EventStore(Protocol):
         """Due again at `at` after one more failed attempt, if the caller's claim still holds."""
         ...
 
-    async def dead_letter(self, delivery: Delivery, error: str, now: float) -> bool:
-        """No more tries: listed among the dead letters, if the caller's claim still holds."""
+    async def dead_letter(
+        self, delivery: Delivery, error: str, now: float, retention: EventRetention
+    ) -> bool:
+        """No more tries: listed among the dead letters, if the caller's claim still holds;
+        the dead letters past `retention` (older than `retention.dead_letter_s` at `now`, or
+        beyond `retention.max_dead_letters`) go, the oldest first."""
         ...
 
     async def dead_letters(self, limit: int) -> list[Delivery]:
@@ -180,17 +206,29 @@ class _Due:
 
 
 @dataclass
+class _Timeline:
+    events: list[str] = field(default_factory=list)
+    expires_at: float = 0.0  # its last event's time and the retention
+
+
+@dataclass
 class MemoryEvents:
     """The events in one process's memory. Every method runs without awaiting: each is atomic."""
 
     log_max_len: int = DEFAULT_LOG_MAX_LEN
     clock: Callable[[], float] = time.time
     _documents: dict[str, DocumentState] = field(default_factory=dict)
-    _timelines: dict[str, list[str]] = field(default_factory=dict)
+    _timelines: dict[str, _Timeline] = field(default_factory=dict)
+    # (expires at, order) per commit, soonest first: what the sweep takes from, in O(log n)
+    # rather than a look at every timeline. An order's earlier entries are stale once a later
+    # event moved its expiry on; the sweep skips them.
+    _expiries: list[tuple[float, str]] = field(default_factory=list)
     _log: list[tuple[int, str]] = field(default_factory=list)
     _next: int = 1
     _due: dict[str, _Due] = field(default_factory=dict)
     _dead: dict[str, tuple[float, Delivery]] = field(default_factory=dict)
+    # (dead at, id) per dead-lettering, oldest first; stale once replayed (or dead again).
+    _dead_ages: list[tuple[float, str]] = field(default_factory=list)
     _polls: dict[str, float] = field(default_factory=dict)
     _held_until: dict[str, tuple[float, str]] = field(default_factory=dict)  # subscription's
     _claims: int = 0
@@ -205,12 +243,14 @@ class MemoryEvents:
         state: DocumentState,
         events: Sequence[NewEvent],
         now: float,
+        retention: EventRetention,
     ) -> bool:
         if self._documents.get(document, DocumentState()).sequence != expected:
             return False
         self._documents[document] = state
+        self._sweep_timelines(now)
         for index, event in enumerate(events):
-            self._timelines.setdefault(event.order_id, []).append(event.body)
+            self._timelines.setdefault(event.order_id, _Timeline()).events.append(event.body)
             self._log.append((self._next, event.body))
             self._next += 1
             for subscription in event.subscriptions:
@@ -219,10 +259,26 @@ class MemoryEvents:
                 due = now + index * 1e-6
                 self._due[key] = _Due(Delivery(key, subscription, event.id, event.body), due)
         del self._log[: max(0, len(self._log) - self.log_max_len)]
+        if events:  # all of one order: its timeline is kept from now, its last event
+            expires_at = now + retention.timeline_s
+            self._timelines[events[0].order_id].expires_at = expires_at
+            heapq.heappush(self._expiries, (expires_at, events[0].order_id))
         return True
 
+    def _sweep_timelines(self, now: float) -> None:
+        """Drop the timelines whose retention ran out by `now`."""
+        expiries, timelines = self._expiries, self._timelines
+        while expiries and expiries[0][0] <= now:
+            expires_at, order_id = heapq.heappop(expiries)
+            timeline = timelines.get(order_id)
+            if timeline is not None and timeline.expires_at == expires_at:
+                del timelines[order_id]
+
     async def timeline(self, order_id: str) -> list[str]:
-        return list(self._timelines.get(order_id, ()))
+        timeline = self._timelines.get(order_id)
+        if timeline is None or timeline.expires_at <= self.clock():
+            return []  # past its retention, as on Redis (the next commit's sweep frees it)
+        return list(timeline.events)
 
     async def log(self, after: str | None, limit: int) -> LogPage:
         position = _memory_cursor(after)
@@ -284,7 +340,9 @@ class MemoryEvents:
         entry.due = at
         return True
 
-    async def dead_letter(self, delivery: Delivery, error: str, now: float) -> bool:
+    async def dead_letter(
+        self, delivery: Delivery, error: str, now: float, retention: EventRetention
+    ) -> bool:
         entry = self._held(delivery)
         if entry is None:
             return False
@@ -293,6 +351,14 @@ class MemoryEvents:
             entry.delivery, attempts=entry.delivery.attempts + 1, last_error=error, lease=None
         )
         self._dead[delivery.id] = (now, dead)
+        heapq.heappush(self._dead_ages, (now, delivery.id))
+        oldest = now - retention.dead_letter_s
+        ages, letters = self._dead_ages, self._dead
+        while ages and (ages[0][0] < oldest or len(letters) > retention.max_dead_letters):
+            dead_at, key = heapq.heappop(ages)
+            found = letters.get(key)
+            if found is not None and found[0] == dead_at:
+                del letters[key]
         return True
 
     async def dead_letters(self, limit: int) -> list[Delivery]:
@@ -327,7 +393,7 @@ def _memory_cursor(cursor: str | None) -> int:
 
 COMMIT = """
 -- KEYS: documents hash, stream, due zset, deliveries hash, the order's timeline list
--- ARGV: document, expected, state JSON, sequence, now_ms, log max len, (unused),
+-- ARGV: document, expected, state JSON, sequence, now_ms, log max len, timeline retention ms,
 --       number of events, then per event: id, order id, body, n subscriptions, subscriptions...
 local current = redis.call('HGET', KEYS[1], ARGV[1])
 local sequence = 0
@@ -353,6 +419,9 @@ for index = 1, tonumber(ARGV[8]) do
     redis.call('ZADD', KEYS[3], due, key)
   end
   i = i + 4 + n
+end
+if tonumber(ARGV[8]) > 0 then
+  redis.call('PEXPIRE', KEYS[5], ARGV[7])  -- kept its retention from its last event
 end
 return 1
 """
@@ -418,7 +487,8 @@ return 1
 
 SETTLE = """
 -- KEYS: due zset, deliveries hash, leases hash, dead zset
--- ARGV: delivery id, lease, outcome (done|retry|dead), at_ms, delivery JSON
+-- ARGV: delivery id, lease, outcome (done|retry|dead), at_ms, delivery JSON,
+--       dead letters' retention ms, most dead letters kept, most dropped at once
 if redis.call('HGET', KEYS[3], ARGV[1]) ~= ARGV[2] then
   return 0
 end
@@ -432,6 +502,21 @@ redis.call('ZREM', KEYS[1], ARGV[1])
 if ARGV[3] == 'dead' then
   redis.call('HSET', KEYS[2], ARGV[1], ARGV[5])
   redis.call('ZADD', KEYS[4], ARGV[4], ARGV[1])
+  -- The dead letters past their retention, then those beyond the most kept: oldest first.
+  local most = tonumber(ARGV[8])
+  local oldest = tonumber(ARGV[4]) - tonumber(ARGV[6])
+  local dropped = redis.call('ZRANGEBYSCORE', KEYS[4], '-inf', '(' .. oldest, 'LIMIT', 0, most)
+  local excess = redis.call('ZCARD', KEYS[4]) - #dropped - tonumber(ARGV[7])
+  if excess > 0 and #dropped < most then
+    local more = math.min(excess, most - #dropped)
+    for _, id in ipairs(redis.call('ZRANGE', KEYS[4], #dropped, #dropped + more - 1)) do
+      dropped[#dropped + 1] = id
+    end
+  end
+  for _, id in ipairs(dropped) do
+    redis.call('HDEL', KEYS[2], id)
+    redis.call('ZREM', KEYS[4], id)
+  end
 else
   redis.call('HDEL', KEYS[2], ARGV[1])
 end
@@ -506,6 +591,7 @@ class RedisEvents:
         state: DocumentState,
         events: Sequence[NewEvent],
         now: float,
+        retention: EventRetention,
     ) -> bool:
         state_json = json.dumps(
             {"sequence": state.sequence, "snapshot": state.snapshot}, separators=(",", ":")
@@ -517,7 +603,7 @@ class RedisEvents:
             state.sequence,
             _ms(now),
             self._log_max_len,
-            "",
+            max(1, _ms(retention.timeline_s)),
             len(events),
         ]
         for event in events:
@@ -565,12 +651,20 @@ class RedisEvents:
             released = await cast(Any, self._release)(keys=[self._held], args=[subscription, lease])
         return bool(released)
 
-    async def _settled(self, delivery: Delivery, outcome: str, at: float, state: str) -> bool:
+    async def _settled(
+        self,
+        delivery: Delivery,
+        outcome: str,
+        at: float,
+        state: str,
+        retention: EventRetention | None = None,
+    ) -> bool:
         keys = [self._due, self._deliveries, self._leases, self._dead]
+        args: list[Any] = [delivery.id, delivery.lease or "", outcome, _ms(at), state]
+        if retention is not None:
+            args += [_ms(retention.dead_letter_s), retention.max_dead_letters, _TRIM_AT_MOST]
         with unavailable_as_problem():
-            done = await cast(Any, self._settle)(
-                keys=keys, args=[delivery.id, delivery.lease or "", outcome, _ms(at), state]
-            )
+            done = await cast(Any, self._settle)(keys=keys, args=args)
         return bool(done)
 
     async def delivered(self, delivery: Delivery) -> bool:
@@ -580,9 +674,11 @@ class RedisEvents:
         failed = replace(delivery, attempts=delivery.attempts + 1, last_error=error)
         return await self._settled(delivery, "retry", at, failed.to_json())
 
-    async def dead_letter(self, delivery: Delivery, error: str, now: float) -> bool:
+    async def dead_letter(
+        self, delivery: Delivery, error: str, now: float, retention: EventRetention
+    ) -> bool:
         dead = replace(delivery, attempts=delivery.attempts + 1, last_error=error)
-        return await self._settled(delivery, "dead", now, dead.to_json())
+        return await self._settled(delivery, "dead", now, dead.to_json(), retention)
 
     async def dead_letters(self, limit: int) -> list[Delivery]:
         with unavailable_as_problem():

@@ -1,18 +1,24 @@
 """The domain events' storage, the same on memory and on Redis: a change applies only on the
 sequence it was read at, its events join the timeline and the log in order, and each delivery
 is claimed by one owner at a time (its subscription with it), retried, dead-lettered and
-replayed."""
+replayed. What it keeps is bounded: a timeline goes its retention after the order's last event,
+a dead letter its retention after its last try, and beyond the most kept the oldest."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 import uuid
 
 import pytest
+import redis.asyncio as aioredis
 
 from gateway.store.base import Store
-from gateway.store.events import BadCursor, DocumentState, NewEvent
+from gateway.store.events import BadCursor, DocumentState, EventRetention, MemoryEvents, NewEvent
+from tests.conftest import PrefixedRedisStore
+
+KEEP = EventRetention()
 
 
 def event(order_id: str, kind: str, *subscriptions: str) -> NewEvent:
@@ -30,12 +36,12 @@ async def test_a_change_applies_only_at_the_sequence_it_was_read_at(store: Store
     order = f"so_{uuid.uuid4().hex}"
     assert await store.events.document_state(document) == DocumentState()
     first = DocumentState(10, {"status": "accepted"})
-    assert await store.events.commit(document, 0, first, [event(order, "a")], time.time())
+    assert await store.events.commit(document, 0, first, [event(order, "a")], time.time(), KEEP)
     # A second writer that read the document before the first commit loses: nothing recorded.
     late = DocumentState(11, {"status": "shipped"})
-    assert not await store.events.commit(document, 0, late, [event(order, "b")], time.time())
+    assert not await store.events.commit(document, 0, late, [event(order, "b")], time.time(), KEEP)
     assert await store.events.document_state(document) == first
-    assert await store.events.commit(document, 10, late, [event(order, "c")], time.time())
+    assert await store.events.commit(document, 10, late, [event(order, "c")], time.time(), KEEP)
     assert types(await store.events.timeline(order)) == ["a", "c"]
 
 
@@ -44,7 +50,7 @@ async def test_the_log_pages_after_a_cursor_oldest_first(store: Store) -> None:
     order = f"so_{uuid.uuid4().hex}"
     document = f"cloud:sales_order:{uuid.uuid4().hex}"
     events = [event(order, f"t{i}") for i in range(5)]
-    assert await store.events.commit(document, 0, DocumentState(1, {}), events, time.time())
+    assert await store.events.commit(document, 0, DocumentState(1, {}), events, time.time(), KEEP)
     page = await store.events.log(start.cursor, 3)
     assert types(page.events) == ["t0", "t1", "t2"]
     rest = await store.events.log(page.cursor, 3)
@@ -60,7 +66,7 @@ async def test_a_delivery_is_claimed_by_one_owner_until_its_lease_ends(store: St
     subscription = f"sub-{uuid.uuid4().hex}"
     now = time.time()
     new = event(f"so_{uuid.uuid4().hex}", "sales_order.accepted", subscription)
-    assert await store.events.commit(f"d:{new.id}", 0, DocumentState(1, {}), [new], now)
+    assert await store.events.commit(f"d:{new.id}", 0, DocumentState(1, {}), [new], now, KEEP)
     first = [
         d for d in await store.events.claim_deliveries(now, 100, 30, "a") if d.event_id == new.id
     ]
@@ -88,7 +94,9 @@ async def test_a_claim_holds_its_subscriptions_until_it_lets_go_and_order_is_kep
     order = f"so_{uuid.uuid4().hex}"
     first = [event(order, f"t{i}", held) for i in range(3)]
     for i, new in enumerate(first):
-        assert await store.events.commit(f"d:{new.id}", 0, DocumentState(1, {}), [new], now + i)
+        assert await store.events.commit(
+            f"d:{new.id}", 0, DocumentState(1, {}), [new], now + i, KEEP
+        )
 
     def of(subscription: str, claimed: list) -> list[str]:  # type: ignore[type-arg]
         return [d.event_id for d in claimed if d.subscription == subscription]
@@ -96,9 +104,11 @@ async def test_a_claim_holds_its_subscriptions_until_it_lets_go_and_order_is_kep
     claim = await store.events.claim_deliveries(now + 5, 100, 30, "a")
     assert of(held, claim) == [new.id for new in first]  # in the order they fell due
     later, elsewhere = event(order, "t3", held), event(order, "x", other)
-    assert await store.events.commit(f"d:{later.id}", 0, DocumentState(1, {}), [later], now + 6)
     assert await store.events.commit(
-        f"d:{elsewhere.id}", 0, DocumentState(1, {}), [elsewhere], now + 6
+        f"d:{later.id}", 0, DocumentState(1, {}), [later], now + 6, KEEP
+    )
+    assert await store.events.commit(
+        f"d:{elsewhere.id}", 0, DocumentState(1, {}), [elsewhere], now + 6, KEEP
     )
     second = await store.events.claim_deliveries(now + 7, 100, 30, "b")
     assert of(held, second) == [] and of(other, second) == [elsewhere.id]
@@ -115,7 +125,7 @@ async def test_a_failed_delivery_is_retried_then_dead_lettered_and_replayed(stor
     subscription = f"sub-{uuid.uuid4().hex}"
     now = time.time()
     new = event(f"so_{uuid.uuid4().hex}", "sales_order.shipped", subscription)
-    assert await store.events.commit(f"d:{new.id}", 0, DocumentState(1, {}), [new], now)
+    assert await store.events.commit(f"d:{new.id}", 0, DocumentState(1, {}), [new], now, KEEP)
 
     def mine(claimed: list) -> list:  # type: ignore[type-arg]
         return [d for d in claimed if d.event_id == new.id]
@@ -126,7 +136,7 @@ async def test_a_failed_delivery_is_retried_then_dead_lettered_and_replayed(stor
     assert mine(await store.events.claim_deliveries(now + 4, 100, 30, "w")) == []
     (retried,) = mine(await store.events.claim_deliveries(now + 5, 100, 30, "w"))
     assert (retried.attempts, retried.last_error) == (1, "HTTP 503")
-    assert await store.events.dead_letter(retried, "HTTP 500", now + 6)
+    assert await store.events.dead_letter(retried, "HTTP 500", now + 6, KEEP)
     assert await store.events.release(subscription, retried.lease or "")
     assert mine(await store.events.claim_deliveries(now + 1000, 100, 30, "w")) == []
     dead = [d for d in await store.events.dead_letters(1000) if d.event_id == new.id]
@@ -148,3 +158,84 @@ async def test_one_poller_at_a_time_and_the_watermark_it_left(store: Store) -> N
     assert await store.events.claim_poll(backend, 10, now + 5) is None
     watermark = await store.events.claim_poll(backend, 10, now + 10)
     assert watermark == pytest.approx(now, abs=0.002)
+
+
+async def dead_letter_one(store: Store, at: float, retention: EventRetention) -> str:
+    """An event for a subscription of its own whose delivery is dead-lettered at `at`: its id."""
+    subscription = f"sub-{uuid.uuid4().hex}"
+    new = event(f"so_{uuid.uuid4().hex}", "sales_order.shipped", subscription)
+    assert await store.events.commit(f"d:{new.id}", 0, DocumentState(1, {}), [new], at, KEEP)
+    claimed = await store.events.claim_deliveries(at, 100, 30, "w")
+    (delivery,) = [d for d in claimed if d.event_id == new.id]
+    assert await store.events.dead_letter(delivery, "HTTP 500", at, retention)
+    return delivery.id
+
+
+async def test_dead_letters_go_past_their_retention_and_beyond_the_most_kept(
+    store: Store,
+) -> None:
+    now = time.time()
+    kept_15_s = EventRetention(dead_letter_s=15, max_dead_letters=100)
+    first = await dead_letter_one(store, now, kept_15_s)
+    second = await dead_letter_one(store, now + 10, kept_15_s)
+    third = await dead_letter_one(store, now + 20, kept_15_s)  # the first is 20 s old
+    assert [d.id for d in await store.events.dead_letters(100)] == [second, third]
+    assert not await store.events.replay_dead_letter(first, now + 21)
+    two_at_most = EventRetention(dead_letter_s=15, max_dead_letters=2)
+    fourth = await dead_letter_one(store, now + 21, two_at_most)
+    assert [d.id for d in await store.events.dead_letters(100)] == [third, fourth]
+
+
+async def test_a_timeline_is_gone_its_retention_after_the_orders_last_event(
+    store: Store,
+) -> None:
+    brief, kept = f"so_{uuid.uuid4().hex}", f"so_{uuid.uuid4().hex}"
+    now = time.time()
+    short = EventRetention(timeline_s=0.05)
+    assert await store.events.commit(
+        f"d:{brief}", 0, DocumentState(1, {}), [event(brief, "a")], now, short
+    )
+    assert await store.events.commit(
+        f"d:{kept}", 0, DocumentState(1, {}), [event(kept, "a")], now, KEEP
+    )
+    await asyncio.sleep(0.2)
+    assert await store.events.timeline(brief) == []
+    assert types(await store.events.timeline(kept)) == ["a"]
+
+
+@pytest.mark.redis
+async def test_on_redis_a_timeline_expires_after_its_last_event_and_a_dropped_dead_letter_goes(
+    redis_store: PrefixedRedisStore, redis_client: aioredis.Redis
+) -> None:
+    store = redis_store.store
+    base = f"{redis_store.prefix}{{events}}:"
+    order = f"so_{uuid.uuid4().hex}"
+    now = time.time()
+    hour, day = EventRetention(timeline_s=3600), EventRetention(timeline_s=86400)
+    assert await store.events.commit("d:1", 0, DocumentState(1, {}), [event(order, "a")], now, hour)
+    assert 0 < await redis_client.pttl(base + f"timeline:{order}") <= 3600_000
+    assert await store.events.commit("d:1", 1, DocumentState(2, {}), [event(order, "b")], now, day)
+    assert 3600_000 < await redis_client.pttl(base + f"timeline:{order}") <= 86400_000
+    one_at_most = EventRetention(max_dead_letters=1)
+    await dead_letter_one(store, now, one_at_most)
+    kept = await dead_letter_one(store, now + 1, one_at_most)
+    assert [k.decode() for k in await redis_client.zrange(base + "dead", 0, -1)] == [kept]
+    assert [k.decode() for k in await redis_client.hkeys(base + "deliveries")] == [kept]
+
+
+async def test_the_memory_store_sweeps_the_timelines_past_their_retention() -> None:
+    events = MemoryEvents()
+    now = time.time()
+    hour = EventRetention(timeline_s=3600)
+    for order in ("so_old", "so_moved"):
+        assert await events.commit(
+            f"d:{order}", 0, DocumentState(1, {}), [event(order, "a")], now, hour
+        )
+    # A later event keeps its order's timeline an hour from then.
+    later = [event("so_moved", "b")]
+    assert await events.commit("d:so_moved", 1, DocumentState(2, {}), later, now + 3000, hour)
+    assert await events.commit(
+        "d:so_new", 0, DocumentState(1, {}), [event("so_new", "a")], now + 3601, hour
+    )
+    assert sorted(events._timelines) == ["so_moved", "so_new"]
+    assert types(await events.timeline("so_moved")) == ["a", "b"]

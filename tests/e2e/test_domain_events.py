@@ -21,6 +21,7 @@ from typing import Any
 
 import httpx
 import pytest
+import redis
 from standardwebhooks.webhooks import Webhook
 
 from gateway.demo import SIMULATOR_CREDENTIALS
@@ -144,10 +145,15 @@ delivery:
 """
 
 
+TIMELINE_RETENTION_S = 7200  # policies/operations.yaml: far below the 90 days by default
+
+
 @pytest.fixture(scope="module")
 def events_config(tmp_path_factory: pytest.TempPathFactory, subscriber: Subscriber) -> Path:
     return write_config(
-        tmp_path_factory.mktemp("events-config"), subscriptions=subscriptions(subscriber.url)
+        tmp_path_factory.mktemp("events-config"),
+        subscriptions=subscriptions(subscriber.url),
+        operations=f"events:\n  timelines: {{retention_s: {TIMELINE_RETENTION_S}}}\n",
     )
 
 
@@ -514,7 +520,7 @@ def redis_pair(
     gateway: str,
 ) -> Iterator[tuple[str, str]]:
     """Two gateway processes on one Redis (a database of its own), each pushed to by one ERP."""
-    redis_url = private_redis.url.rsplit("/", 1)[0] + "/7"
+    redis_url = events_redis_url(private_redis)
     env = env_for(sims, events_config, redis_url)
     with start_gateway(env) as (first, _), start_gateway(env) as (second, _):
         push_to(sims, {"legacy": first, "cloud": second})
@@ -524,11 +530,16 @@ def redis_pair(
             push_to(sims, {"legacy": gateway, "cloud": gateway})
 
 
+def events_redis_url(private_redis: RedisProcess) -> str:
+    return private_redis.url.rsplit("/", 1)[0] + "/7"
+
+
 def test_two_gateway_processes_on_one_redis_deliver_each_event_once(
     redis_pair: tuple[str, str],
     sims: dict[str, str],
     subscriber: Subscriber,
     events_config: Path,
+    private_redis: RedisProcess,
 ) -> None:
     first, second = redis_pair
     token = token_for("crm-demo", events_config)
@@ -544,6 +555,13 @@ def test_two_gateway_processes_on_one_redis_deliver_each_event_once(
     )
     taken = [r.event["id"] for r in subscriber.receipts("/crm") if r.event["id"] in ids]
     assert sorted(taken) == sorted(ids)  # each once, whichever process sent it
+    # Each order's timeline is kept as policies/operations.yaml says, from its last event.
+    client = redis.Redis.from_url(events_redis_url(private_redis))
+    try:
+        kept_ms = [client.pttl(f"gw:{{events}}:timeline:{order['id']}") for order in orders]
+    finally:
+        client.close()
+    assert all(0 < ms <= TIMELINE_RETENTION_S * 1000 for ms in kept_ms), kept_ms
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ import pytest
 
 from gateway.domain.events import Change, EventContext, EventType, cloud_event, event_json
 from gateway.store.base import Store
-from gateway.store.events import DocumentState, NewEvent
+from gateway.store.events import DocumentState, EventRetention, NewEvent
 from tests.configs import write_config
 from tests.e2e import payloads
 from tests.harness import in_process_gateway, token_for
@@ -187,7 +187,9 @@ async def test_an_invoice_in_the_events_needs_invoices_read_as_the_invoice_does(
             ),
         ]
         recorded = [NewEvent(e.get_id(), order_id, event_json(e)) for e in events]
-        assert await store.events.commit(order_id, 0, DocumentState(1, {}), recorded, time.time())
+        assert await store.events.commit(
+            order_id, 0, DocumentState(1, {}), recorded, time.time(), EventRetention()
+        )
         assert (
             await orders_only.get("/v2/invoices", params={"sales_order_id": order_id})
         ).status_code == 403

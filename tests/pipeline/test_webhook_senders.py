@@ -22,7 +22,7 @@ from gateway.ops.event_delivery import EventDelivery
 from gateway.pipeline.entitlements import Entitlement
 from gateway.runtime import Runtime
 from gateway.store.base import Store
-from gateway.store.events import DocumentState, EventStore, NewEvent
+from gateway.store.events import DocumentState, EventRetention, EventStore, NewEvent
 
 SECRET = "whsec_" + base64.b64encode(b"k" * 32).decode()
 SLOW_S = 0.6  # how long the slow subscriber takes to answer
@@ -81,6 +81,7 @@ def runtime(
             subscriptions=SubscriptionsPolicy(subscriptions=subscriptions, delivery=policy)
         ),
         store=SimpleNamespace(events=events),
+        event_retention=EventRetention(),
         env={"HOOK_SECRET": secret},
         entitlements={
             "crm": Entitlement("crm", frozenset({"sales_orders:read"}), None, "standard")
@@ -94,7 +95,9 @@ async def record(events: EventStore, order: str, subscription: str) -> str:
     event_id = f"evt_{uuid.uuid4().hex}"
     body = json.dumps({"id": event_id, "legalentity": "DE01"})
     new = NewEvent(event_id, order, body, (subscription,))
-    assert await events.commit(f"doc:{event_id}", 0, DocumentState(1, {}), [new], time.time())
+    assert await events.commit(
+        f"doc:{event_id}", 0, DocumentState(1, {}), [new], time.time(), EventRetention()
+    )
     await asyncio.sleep(0.002)  # the next one falls due after it (Redis keeps milliseconds)
     return event_id
 
