@@ -314,7 +314,10 @@ def _request_of(ctx: RequestContext) -> dict[str, Any]:
     if ctx.raw_body is not None:
         try:
             body = orjson.loads(ctx.raw_body)
-        except ValueError:
+            # orjson reads JSON nested up to 1024 deep but writes it 254 deep at most: a body
+            # nested deeper is kept as one that is no JSON, or its entry could never be written.
+            orjson.dumps(body)
+        except (orjson.JSONDecodeError, orjson.JSONEncodeError):
             body = None
     return {
         "method": request.method,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import time
 
+import pytest
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
@@ -14,6 +15,7 @@ from prometheus_client import REGISTRY
 from gateway.observability.spans import telemetry_with
 from gateway.store.journal import JournalQuery
 from gateway.store.memory import MemoryStore
+from tests.conftest import PrefixedRedisStore
 from tests.e2e import payloads
 from tests.harness import Gateway, in_process_gateway
 
@@ -71,6 +73,26 @@ async def test_a_refusal_by_the_gateway_is_a_rejection_with_its_code() -> None:
         "detail": response.json()["detail"],
     }
     assert [s["state"] for s in entry["states"]] == ["received", "rejected"]  # type: ignore[union-attr]
+
+
+@pytest.mark.redis
+async def test_a_body_nested_too_deep_is_journaled_without_it_and_holds_up_no_entry(
+    redis_store: PrefixedRedisStore,
+) -> None:
+    # Nested 300 deep: refused as no JSON, and an entry that kept it could never be written.
+    deep = '{"legal_entity": "US01", "x": ' + "[" * 300 + "]" * 300 + "}"
+    headers = {**payloads.new_key(), "Content-Type": "application/json"}
+    async with in_process_gateway(redis_store.store) as gw, gw.client() as api:
+        refused = await api.post("/v1/sales-orders", content=deep, headers=headers)
+        assert refused.status_code == 400
+        assert (await api.post("/v1/customers", json=payloads.customer("US01"))).status_code == 201
+        assert await gw.runtime.journal.flush()
+        journaled = await entries(gw)
+    by_operation = {e["operation"]: e for e in journaled}
+    assert sorted(by_operation) == ["customers.create", "sales_orders.create"]
+    rejected = by_operation["sales_orders.create"]
+    assert rejected["status"] == "rejected"
+    assert rejected["request"]["body"] is None  # type: ignore[index]
 
 
 async def test_an_erp_failure_is_an_open_exception_until_a_retry_succeeds() -> None:
