@@ -3,8 +3,10 @@ background task in batches, and flushed whole when the process stops gracefully.
 
 A batch the store refuses is kept and written again later, whole and before anything put
 since: a store that lost only its reply may hold it already, and the stores recognize a batch
-(the audit chain by its first event) to apply it once. Only beyond `max_pending` items does
-the oldest go (counted and logged), so that a store outage cannot take the memory.
+(the audit chain by its first event) to apply it once. Only beyond `max_pending` items, or
+beyond `max_pending_bytes` of the sizes they were put with, does the oldest go (counted and
+logged), so that a store outage cannot take the memory: a count alone would let a few large
+items (a journal entry carries its request's body, up to the body limit) hold gigabytes.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ log = logging.getLogger("gateway.store")
 FLUSH_INTERVAL_S = 0.05
 MAX_BATCH = 256
 RETRY_INTERVAL_S = 1.0
+MAX_PENDING_BYTES = 64 * 1024 * 1024
 
 
 class BufferedWriter(Generic[T]):
@@ -33,43 +36,61 @@ class BufferedWriter(Generic[T]):
         write: Callable[[Sequence[T]], Awaitable[None]],
         *,
         max_pending: int = 100_000,
+        max_pending_bytes: int = MAX_PENDING_BYTES,
         on_failure: Callable[[int], None] | None = None,
     ) -> None:
         self._name = name
         self._write = write
-        self._pending: deque[T] = deque()
+        self._pending: deque[tuple[T, int]] = deque()  # each item and its size
+        self._pending_bytes = 0
         # The first items of `_pending` that were last written without a reply: the next
         # write is the same batch (the store may hold it already).
         self._unconfirmed = 0
         self._max_pending = max_pending
+        self._max_pending_bytes = max_pending_bytes
         self._on_failure = on_failure
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
         self._dropped = 0
 
-    def put(self, item: T) -> None:
-        """Queue one item; the background task writes it within about FLUSH_INTERVAL_S."""
-        if len(self._pending) >= self._max_pending:
-            if self._unconfirmed < len(self._pending):  # the oldest outside that batch
-                del self._pending[self._unconfirmed]
-            else:
-                self._pending.popleft()
-                self._unconfirmed -= 1
-            self._dropped += 1
-            if self._dropped == 1 or self._dropped % 1000 == 0:
-                log.error(
-                    "%s: store unreachable for long, oldest entries dropped",
-                    self._name,
-                    extra={"dropped": self._dropped},
-                )
-        self._pending.append(item)
+    def put(self, item: T, size: int = 0) -> None:
+        """Queue one item, of `size` bytes against `max_pending_bytes` (its bytes as written,
+        say); the background task writes it within about FLUSH_INTERVAL_S."""
+        while self._pending and (
+            len(self._pending) >= self._max_pending
+            or self._pending_bytes + size > self._max_pending_bytes
+        ):
+            self._drop_oldest()
+        self._pending.append((item, size))
+        self._pending_bytes += size
         self._ensure_running()
         self._wake.set()
+
+    def _drop_oldest(self) -> None:
+        if self._unconfirmed < len(self._pending):  # the oldest outside that batch
+            _, size = self._pending[self._unconfirmed]
+            del self._pending[self._unconfirmed]
+        else:
+            _, size = self._pending.popleft()
+            self._unconfirmed -= 1
+        self._pending_bytes -= size
+        self._dropped += 1
+        if self._dropped == 1 or self._dropped % 1000 == 0:
+            log.error(
+                "%s: store unreachable for long, oldest entries dropped",
+                self._name,
+                extra={"dropped": self._dropped},
+            )
 
     @property
     def pending(self) -> int:
         return len(self._pending)
+
+    @property
+    def pending_bytes(self) -> int:
+        """The sizes of the items pending, as they were put."""
+        return self._pending_bytes
 
     def _ensure_running(self) -> None:
         if self._task is None or self._task.done():
@@ -95,7 +116,7 @@ class BufferedWriter(Generic[T]):
         async with self._lock:
             while self._pending:
                 size = self._unconfirmed or min(MAX_BATCH, len(self._pending))
-                batch = [self._pending[i] for i in range(size)]
+                batch = [self._pending[i][0] for i in range(size)]
                 try:
                     await self._write(batch)
                 except Exception as exc:
@@ -120,7 +141,7 @@ class BufferedWriter(Generic[T]):
                         )
                     return False
                 for _ in batch:
-                    self._pending.popleft()
+                    self._pending_bytes -= self._pending.popleft()[1]
                 self._unconfirmed = 0
             return True
 

@@ -20,6 +20,7 @@ import base64
 import binascii
 import heapq
 import json
+import logging
 import math
 import time
 from collections import deque
@@ -32,9 +33,11 @@ import orjson
 import redis.asyncio as aioredis
 
 from gateway.domain.ids import random_hex
-from gateway.store.buffered import BufferedWriter
+from gateway.store.buffered import MAX_PENDING_BYTES, BufferedWriter
 from gateway.store.redis_batch import Batch, Pipelines
 from gateway.store.redis_errors import unavailable_as_problem
+
+log = logging.getLogger("gateway.store")
 
 MAX_PAGE = 200
 # The states an entry keeps, the latest: a CRM retrying one key in a loop (each attempt adds
@@ -485,6 +488,14 @@ class RedisJournal:
         return dict(zip(counts, (int(r) for r in replies), strict=True))
 
 
+def _size(record: JournalRecord) -> int:
+    """A record's bytes as the store writes them: its fields and states as JSON (the request's
+    body, most of all). Its objects take more in memory, about twice as much for an order, up
+    to some twenty times for a body of empty objects. Raises orjson.JSONEncodeError for one
+    that is no JSON."""
+    return len(orjson.dumps(dict(record.fields))) + len(orjson.dumps(list(record.states)))
+
+
 class JournalLog:
     """The journal as the request path writes it: `record` queues an attempt (no I/O), a
     background task writes batches to the store, `aclose` writes what is left."""
@@ -494,18 +505,26 @@ class JournalLog:
         store: JournalStore,
         retention: JournalRetention,
         on_failure: Callable[[int], None] | None = None,
+        max_pending_bytes: int = MAX_PENDING_BYTES,
     ) -> None:
         self.store = store
         self.retention = retention  # a reload may change it
         self._writer: BufferedWriter[JournalRecord] = BufferedWriter(
-            "journal", self._write, on_failure=on_failure
+            "journal", self._write, max_pending_bytes=max_pending_bytes, on_failure=on_failure
         )
 
     async def _write(self, records: Sequence[JournalRecord]) -> None:
         await self.store.write(records, self.retention)
 
     def record(self, record: JournalRecord) -> None:
-        self._writer.put(record)
+        try:
+            size = _size(record)
+        except orjson.JSONEncodeError:
+            # No store could write it: queued, it would be written again and again, and every
+            # later entry would wait behind it.
+            log.error("journal: an entry that is no JSON dropped", extra={"entry": record.id})
+            return
+        self._writer.put(record, size)
 
     async def flush(self) -> bool:
         return await self._writer.flush()

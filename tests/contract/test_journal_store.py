@@ -1,10 +1,12 @@
 """The transaction journal's storage, the same on memory and on Redis: attempts merge into one
 entry, the latest settling attempt gives the summary, listings filter and page newest first,
-open exceptions are counted by age, and the retention drops the oldest."""
+open exceptions are counted by age, and the retention drops the oldest. What waits to be
+written during an outage is bounded in bytes, and an entry no store could write holds up none."""
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import time
 from typing import Any
 
@@ -21,6 +23,7 @@ from gateway.store.journal import (
 )
 from gateway.store.redis import RedisStore
 from tests.lossy_proxy import ReplyLosingProxy
+from tests.redis_server import RedisProcess, redis_server_installed
 
 KEEP = JournalRetention(retention_s=86400, max_entries=1000)
 
@@ -243,3 +246,50 @@ async def test_a_batch_whose_reply_was_lost_is_not_applied_twice(
     assert entry["attempts"] == 1
     assert [s["state"] for s in entry["states"]] == ["received", "accepted"]
     await journal.aclose()
+
+
+@pytest.mark.skipif(not redis_server_installed(), reason="needs the redis-server executable")
+async def test_during_an_outage_the_journal_holds_its_bytes_at_most_the_oldest_going_first() -> (
+    None
+):
+    mib = 1024 * 1024
+    body = {"note": "x" * mib}  # about the body limit (one string: this test's memory stays low)
+    with RedisProcess() as server:
+        store = RedisStore.from_url(server.url)
+        journal = JournalLog(store.journal, KEEP, max_pending_bytes=3 * mib)
+        try:
+            server.stop()
+            now = time.time()
+            for i in range(6):
+                journal.record(
+                    attempt(f"tx_{i}", now + i, now + i, "failed", request={"body": body})
+                )
+            assert not await journal.flush()
+            server.start()
+            assert await journal.flush()
+            listed = await store.journal.page(JournalQuery(limit=10))
+        finally:
+            await journal.aclose()
+            await store.aclose()
+    # Three mebibytes hold two entries of a little more than one each: the newest two.
+    assert [e["id"] for e in listed.items] == ["tx_5", "tx_4"]
+
+
+async def test_an_entry_that_is_no_json_is_dropped_and_holds_up_none_after_it(
+    store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    journal = JournalLog(store.journal, KEEP)
+    nested: list[Any] = []
+    for _ in range(300):  # deeper than orjson writes
+        nested = [nested]
+    now = time.time()
+    with caplog.at_level(logging.ERROR, logger="gateway.store"):
+        journal.record(attempt("tx_deep", now, now, "rejected", request={"body": nested}))
+    assert [getattr(r, "entry", None) for r in caplog.records] == ["tx_deep"]
+    journal.record(attempt("tx_after", now, now + 1, "accepted"))
+    try:
+        assert await journal.flush()
+    finally:
+        await journal.aclose()
+    assert await store.journal.entry("tx_deep") is None
+    assert await store.journal.entry("tx_after") is not None

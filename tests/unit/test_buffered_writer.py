@@ -94,6 +94,23 @@ async def test_beyond_its_bound_the_oldest_entries_go_first() -> None:
     assert sink.written == [2, 3, 4]
 
 
+async def test_beyond_its_bytes_the_oldest_entries_go_first() -> None:
+    # A few large items (a journal entry with its request's body) weigh more than many small
+    # ones: the bound is on the sizes they were put with, as well as on their count.
+    sink = Sink()
+    writer = BufferedWriter("test", sink.write, max_pending_bytes=100)
+    sink.down = True
+    for i in range(3):
+        writer.put(i, size=10)
+    writer.put(3, size=60)  # 90 bytes in all: all kept
+    assert (writer.pending, writer.pending_bytes) == (4, 90)
+    writer.put(4, size=40)  # the oldest go until it fits
+    assert (writer.pending, writer.pending_bytes) == (2, 100)
+    sink.down = False
+    await writer.aclose()
+    assert sink.written == [3, 4]
+
+
 async def test_a_writer_cancelled_while_the_store_fails_stops_even_if_the_store_swallows_it() -> (
     None
 ):
