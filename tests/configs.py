@@ -20,6 +20,7 @@ FR01_WAVE = """  - id: fr01-wave-2
 # The production-shape config: a tight tier for one client, small ERP budgets, short leases.
 ERP_MAX_IN_FLIGHT = 8
 IDEMPOTENCY_LEASE_S = 3
+IDEMPOTENCY_GRACE_S = 2
 PROD_RATE_LIMITS = f"""
 tiers:
   standard: {{rate_per_s: 1000, burst: 2000}}
@@ -37,6 +38,7 @@ LIMITED_CLIENT = """
 PROD_IDEMPOTENCY = f"""
 retention_s: 86400
 lease_s: {IDEMPOTENCY_LEASE_S}
+ambiguous_grace_s: {IDEMPOTENCY_GRACE_S}
 operations: {{sales_orders.create: required, sales_orders.cancel: required,
              customers.create: optional}}
 """

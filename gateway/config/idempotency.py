@@ -40,7 +40,8 @@ class IdempotencyPolicy(ConfigModel):
         Field(
             gt=0,
             le=600,
-            description="In-flight lease: a crashed gateway blocks a key at most this long.",
+            description="In-flight lease: a key is held this long at least, or to its "
+            "request's deadline and the longest commit window after it if later.",
         ),
     ] = 30.0
     ambiguous_grace_s: Annotated[

@@ -16,12 +16,10 @@ from gateway.config.auth import AuthPolicy
 from gateway.config.backends import SAP_KIND, BackendConfig, production_by_kind
 from gateway.config.clients import ClientsPolicy
 from gateway.config.events import SubscriptionsPolicy
-from gateway.config.idempotency import IdempotencyPolicy
 from gateway.config.issues import (
     AUTH_FILE,
     BACKENDS_DIR,
     CLIENTS_FILE,
-    IDEMPOTENCY_FILE,
     RATE_LIMITS_FILE,
     ROUTES_FILE,
     SUBSCRIPTIONS_FILE,
@@ -53,7 +51,6 @@ class ParsedConfig:
     auth: AuthPolicy | None
     clients: ClientsPolicy | None
     rate_limits: RateLimitPolicy | None
-    idempotency: IdempotencyPolicy | None = None
 
 
 def backend_file(name: str) -> str:
@@ -99,8 +96,6 @@ def cross_file_issues(parsed: ParsedConfig) -> list[ConfigIssue]:
         _check_budgets(report, parsed.rate_limits, parsed.backend_names)
     if parsed.auth is not None:
         _check_issuers(report, parsed.auth, parsed.config_dir)
-    if parsed.idempotency is not None:
-        _check_lease(report, parsed.idempotency, parsed.backends)
     return report.issues
 
 
@@ -366,22 +361,6 @@ def _check_budgets(
             f"backend {name} has no capacity budget under backends: (nothing protects that ERP "
             "from the sum of all clients)",
         )
-
-
-def _check_lease(
-    report: Reporter, idempotency: IdempotencyPolicy, backends: Mapping[str, BackendConfig]
-) -> None:
-    """A key's lease is never renewed: one that runs out while its request is still in the ERP
-    lets a retry search that ERP, find nothing yet and submit the document again."""
-    for name, backend in sorted(backends.items()):
-        if idempotency.lease_s <= backend.timeout_s:
-            report.warning(
-                IDEMPOTENCY_FILE,
-                ["lease_s"],
-                f"lease_s ({idempotency.lease_s:g} s) is not longer than {backend_file(name)}'s "
-                f"timeout_s ({backend.timeout_s:g} s): a retry while a request is in that ERP "
-                "may send it again; make the lease longer than every backend's timeout_s",
-            )
 
 
 def _check_issuers(report: Reporter, auth: AuthPolicy, config_dir: Path) -> None:

@@ -173,9 +173,8 @@ def _loaded(
     if subscriptions is not None and clients is not None:
         reader.issues += subscription_issues(reader.documents, subscriptions, clients)
     parsed = ParsedConfig(
-        config_dir, reader.documents, routes, names, backends, auth, clients, rate_limits,
-        idempotency,
-    )  # fmt: skip
+        config_dir, reader.documents, routes, names, backends, auth, clients, rate_limits
+    )
     found = [*reader.issues, *cross_file_issues(parsed)]
     for check in checks:
         found += check(parsed)

@@ -68,6 +68,11 @@ class Admit:
         self._rate_limits = rate_limits
         self._idempotency = idempotency
         self._timeouts = timeouts  # each backend's timeout_s
+        # How long a claim's lease runs past its request's deadline: the commit window of
+        # whichever ERP the request writes to (a retry's is an earlier attempt's, any of them).
+        self._longest_commit_window = max(timeouts.values(), default=0.0) + (
+            idempotency.ambiguous_grace_s
+        )
         self._render_problem = render_problem
         self._releases = releases
         # What is the same for every request, made once per configuration.
@@ -87,7 +92,9 @@ class Admit:
             erp_bucket = self._erp_buckets[ctx.backend]
             buckets.append(erp_bucket)
             slot = erp_slot(ctx.backend, budget, self._timeouts[ctx.backend])
-        claim = claim_request(ctx, self._idempotency, ctx.backend)
+        claim = claim_request(
+            ctx, self._idempotency, ctx.backend, commit_window_s=self._longest_commit_window
+        )
         if ctx.frozen is not None and claim is None:
             raise ctx.frozen  # no key, so no stored answer to replay: not worth a round trip
         # A record the records step took from its hints is read fresh in the same round trip.

@@ -12,6 +12,7 @@ import hashlib
 import json
 import math
 import re
+import time
 from typing import Any
 
 import orjson
@@ -112,10 +113,21 @@ def scoped_key(client_id: str, key: str) -> str:
 
 
 def claim_request(
-    ctx: RequestContext, policy: IdempotencyPolicy, backend: str | None = None
+    ctx: RequestContext,
+    policy: IdempotencyPolicy,
+    backend: str | None = None,
+    *,
+    commit_window_s: float,
 ) -> ClaimRequest | None:
     """The claim this request makes, if its operation takes keys and it sent one, marked
-    forwarded to `backend` when given; 400 when a required key is missing or malformed."""
+    forwarded to `backend` when given; 400 when a required key is missing or malformed.
+
+    Its lease is never renewed, so it runs to the request's deadline and `commit_window_s`
+    past it, if that is longer than `lease_s`: a request may work for its whole deadline (it
+    waits for another process's copy of its customer, then calls the ERP), and a lease that
+    ran out before would let a retry claim the key, search the ERP, find nothing yet and
+    submit the document a second time. Past the deadline no call is sent; one cut off by it
+    holds the key for the commit window as it settles (as would the lease, its process gone)."""
     requirement = policy.operations.get(ctx.spec.operation, Requirement.OFF)
     if requirement is Requirement.OFF:
         return None
@@ -134,7 +146,7 @@ def claim_request(
         key=scoped_key(ctx.client_id, key),  # the caller's, never global
         fingerprint=fingerprint(ctx),
         owner=random_hex(16),
-        lease_s=policy.lease_s,
+        lease_s=max(policy.lease_s, ctx.deadline - time.monotonic() + commit_window_s),
         retention_s=policy.retention_s,
         backend=backend,
     )

@@ -16,7 +16,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.configs import IDEMPOTENCY_LEASE_S
+from gateway.runtime import DEFAULT_REQUEST_TIMEOUT_S
+from tests.configs import ERP_TIMEOUT_S, IDEMPOTENCY_GRACE_S, IDEMPOTENCY_LEASE_S
 from tests.e2e import payloads
 from tests.e2e.checks import create_customer, retry_while_in_progress, stats
 from tests.e2e.gateways import client_for, start_gateway
@@ -186,6 +187,11 @@ def test_a_gateway_killed_mid_request_is_reconciled_after_its_lease(
         while not _order_posted(legacy, correlation_id) and time.monotonic() < deadline:
             time.sleep(0.01)
         assert _order_posted(legacy, correlation_id)
+        # The key's lease ends by then: `lease_s` from its claim, or the request's deadline
+        # and the longest commit window after it, whichever is later (it arrived before this).
+        lease_ends = time.monotonic() + max(
+            IDEMPOTENCY_LEASE_S, DEFAULT_REQUEST_TIMEOUT_S + ERP_TIMEOUT_S + IDEMPOTENCY_GRACE_S
+        )
         proc.proc.send_signal(signal.SIGKILL)  # the order is at the ERP, not yet committed
         proc.proc.wait(timeout=10)
         sender.join(timeout=10)
@@ -198,7 +204,7 @@ def test_a_gateway_killed_mid_request_is_reconciled_after_its_lease(
         blocked = api.post("/v1/sales-orders", json=body, headers=key)
         assert blocked.status_code == 409  # the dead gateway's lease is still live
         assert blocked.headers["retry-after"]
-        time.sleep(IDEMPOTENCY_LEASE_S)
+        time.sleep(max(0.0, lease_ends - time.monotonic()))
         retry = api.post("/v1/sales-orders", json=body, headers=key)
         assert retry.status_code == 201, retry.text
     assert stats(legacy)["sales_orders"] == before + 1

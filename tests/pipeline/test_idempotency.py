@@ -225,8 +225,10 @@ COMMIT_WINDOW_S = ERP_TIMEOUT_S + 0.1
 LEASE_S = 0.5
 SHORT_LEASE = f"""
 lease_s: {LEASE_S}
+ambiguous_grace_s: 0.1
 operations: {{sales_orders.create: required, sales_orders.cancel: required}}
 """
+SHORT_DEADLINE_S = 0.5  # a request timeout for tests that wait out a claim's whole lease
 
 
 async def test_an_ambiguous_timeout_is_reconciled_after_the_commit_window_with_one_order(
@@ -401,13 +403,16 @@ async def test_a_create_whose_id_cannot_be_bound_is_503_and_its_retry_has_the_or
         in_process_gateway(cast(Store, failing), config_dir) as gw,
         gw.client() as api,
     ):
+        gw.serve(replace(gw.app.state.serving.runtime, request_timeout_s=SHORT_DEADLINE_S))
         body, headers, first = await _first_order(api, "k-unbound")
         assert failing.failed
         assert first.status_code == 503, first.text
         assert first.json()["retryable"] is True
         erp = gw.erps["cloud"]
         assert len(erp.orders) == 1
-        await clock.advance(LEASE_S + 0.1)  # the unsettled claim runs out with its lease
+        # The unsettled claim runs out with its lease: the request's deadline and the commit
+        # window after it.
+        await clock.advance(max(LEASE_S, SHORT_DEADLINE_S + COMMIT_WINDOW_S) + 0.1)
         retry = await api.post("/v1/sales-orders", json=body, headers=headers)
         assert retry.status_code == 201, retry.text
         assert len(erp.orders) == 1
@@ -565,3 +570,69 @@ async def test_a_request_cancelled_while_it_retries_the_slot_gives_its_key_back(
         retried = await api.post("/v1/sales-orders", json=body, headers=headers)
         assert retried.status_code == 201, retried.text
         assert _orders(gw) == 1
+
+
+class _CopyWatch:
+    """The store, telling when a request first finds a customer's copy lock held."""
+
+    def __init__(self, store: Store, lock: str) -> None:
+        self._store = store
+        self._lock = lock
+        self.waiting = asyncio.Event()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+    async def acquire_slot(self, key: str, limit: int, token: str, lease_s: float) -> bool:
+        taken = await self._store.acquire_slot(key, limit, token, lease_s)
+        if key == self._lock and not taken:
+            self.waiting.set()
+        return taken
+
+
+# Longer than the backends' timeout_s (ERP_TIMEOUT_S, tests/configs.py), as `gateway check`
+# asks, and shorter than a request's deadline.
+LEASE_PAST_TIMEOUT_S = ERP_TIMEOUT_S + 0.5
+LEASE_PAST_TIMEOUT = f"""
+lease_s: {LEASE_PAST_TIMEOUT_S}
+operations: {{sales_orders.create: required, sales_orders.cancel: required}}
+"""
+
+
+async def test_a_retry_while_the_first_attempt_is_still_within_its_deadline_is_409(
+    store: Store, clock: Clock, tmp_path: Path
+) -> None:
+    """An order first waits for another process's copy of its customer to the order's ERP,
+    longer than `lease_s`, then submits. Its key stays claimed while the request is within its
+    deadline: a retry meanwhile is 409, not a search that finds nothing yet and a second order."""
+    config_dir = write_config(tmp_path, idempotency=LEASE_PAST_TIMEOUT)
+    async with in_process_gateway(store, config_dir) as gw, gw.client() as api:
+        customer = await _customer(api, "DE01")
+        gw.serve(_with_de01_on_cloud(gw))
+        lock = f"copy:{customer['id']}:cloud"
+        assert await store.acquire_slot(lock, 1, "another-process", 60.0)
+        watched = _CopyWatch(store, lock)
+        gw.serve(replace(gw.app.state.serving.runtime, store=cast(Store, watched)))
+        cloud = gw.erps["cloud"]
+        create = cloud.create_sales_order
+        in_erp, answered = asyncio.Event(), asyncio.Event()
+
+        async def first_one_slow(*args: Any, **kwargs: Any) -> Any:
+            if not in_erp.is_set():  # the first attempt's create, still in the ERP
+                in_erp.set()
+                await answered.wait()
+            return await create(*args, **kwargs)
+
+        cloud.create_sales_order = first_one_slow  # type: ignore[method-assign]
+        body = payloads.order("DE01", customer["id"])
+        headers = {"Idempotency-Key": "k-outlived"}
+        first = asyncio.ensure_future(api.post("/v1/sales-orders", json=body, headers=headers))
+        await watched.waiting.wait()  # admitted, key claimed, waiting for the copy
+        await clock.advance(LEASE_PAST_TIMEOUT_S + 0.1)  # the other copy takes its time
+        await store.release_slot(lock, "another-process")
+        await in_erp.wait()
+        retry = await api.post("/v1/sales-orders", json=body, headers=headers)
+        answered.set()
+        assert (await first).status_code == 201
+        assert len(cloud.orders) == 1, [o.document_number for o in cloud.orders.values()]
+        assert retry.status_code == 409, retry.text

@@ -148,19 +148,6 @@ def test_a_scope_no_operation_needs_warns(tmp_path: Path) -> None:
     assert "'gateway:admn' grants nothing" in issue.message
 
 
-def test_a_lease_no_longer_than_a_backends_timeout_warns(tmp_path: Path) -> None:
-    # A lease that runs out while its request is in the ERP lets a retry submit it again.
-    config = config_copy(tmp_path)
-    line = edit(config, "policies/idempotency.yaml", "lease_s: 30 ", "lease_s: 5  ")
-    issues = configuration.check(config, env={})
-    assert [(i.severity, i.file, i.line) for i in issues] == [
-        ("warning", "policies/idempotency.yaml", line)
-    ] * 2  # both backends' timeout_s is 5 s
-    assert "lease_s (5 s) is not longer than backends/cloud.yaml's timeout_s (5 s)" in str(
-        issues[0]
-    )
-
-
 def test_a_missing_public_key_file_is_an_error(tmp_path: Path) -> None:
     config = config_copy(tmp_path)
     auth = config / "policies/auth.yaml"
