@@ -210,10 +210,10 @@ class Admit:
         if await self._settle(ctx, held, outcome, bind=bind):
             # The ERP handed back a document an earlier attempt of this request created and
             # bound (NetSuite does, for a reference it holds): answer as the retry that
-            # reconciles would, with the id the document has, and settle that. The slot went
-            # back with the bind; the claim is still held.
+            # reconciles would, with the id the document has, and settle that. The claim and
+            # the ERP's slot are still held: that answer searches the ERP again.
             ctx.reconcile_on = ctx.system_of_record
-            return await self._run(ctx, call_next, _Held(None, held.claim, None))
+            return await self._run(ctx, call_next, _Held(held.slot, held.claim, None))
         return response
 
     async def _refused(self, ctx: RequestContext, held: _Held, error: GatewayError) -> Response:

@@ -375,9 +375,10 @@ class Store(Protocol):
 
         With `bind`, the xref of a document the request created is written too (as `put_xref`),
         on one Redis in the same round trip; if the document has another gateway id already
-        (the ERP handed back an earlier attempt's document), the claim is left held, neither
-        completed nor released, and that id is returned: the caller answers for it and settles
-        again (the slot and refunds are given back either way)."""
+        (the ERP handed back an earlier attempt's document), the claim and the slot are left
+        held, neither completed nor released, and that id is returned: the caller answers for
+        it, calling the ERP again under that slot, and settles again (the refunds are given
+        back either way)."""
         ...
 
     async def give_back(self, back: GiveBack) -> None:

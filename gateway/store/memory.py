@@ -350,11 +350,13 @@ class MemoryStore:
         unforward: bool = False,
         bind: XrefRecord | None = None,
     ) -> str | None:
-        self._give_back(GiveBack([slot] if slot is not None else [], refunds))
+        self._give_back(GiveBack((), refunds))
         if bind is not None:
             bound = await self.put_xref(bind)
             if bound.gateway_id != bind.gateway_id:
-                return bound.gateway_id  # the claim stays held
+                return bound.gateway_id  # the claim and the slot stay held
+        if slot is not None:
+            self._release_slot(slot.key, slot.token)
         if claim is not None:
             if response is None and hold_s > 0:
                 now = self._now()

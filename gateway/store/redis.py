@@ -276,21 +276,36 @@ end
 return 0
 """
 
-# A created document's xref and the outcome of the request that created it, together: on one
-# Redis only (the idempotency key and the xref are in different hash slots). If the document
-# has another gateway id already, that id is returned and the claim stays held.
+# A created document's xref and the outcome of the request that created it, together, and the
+# request's ERP slot given back: on one Redis only (the idempotency key, the xref and the slots
+# are in different hash slots). If the document has another gateway id already, that id is
+# returned and the claim and the slot stay held (the request calls the ERP again to answer).
 BIND_AND_COMPLETE = (
     _PUT_XREF_FN
     + _COMPLETE_FN
     + """
--- KEYS[1] idempotency record, KEYS[2] its lease, KEYS[3..6] put_xref's keys (the last optional)
+-- KEYS[1] idempotency record, KEYS[2] its lease, KEYS[3..6] put_xref's keys (the last optional),
+-- then the slots' key when ARGV[6] names a slot
 -- ARGV[1] owner, ARGV[2] response JSON, ARGV[3] retention ms, ARGV[4] gateway id,
--- ARGV[5] record JSON
-local taken = put_xref(KEYS[3], KEYS[4], KEYS[5], KEYS[6], ARGV[4], ARGV[5])
+-- ARGV[5] record JSON, ARGV[6] the request's slot token, or ''
+local slots = nil
+local xref_keys = #KEYS
+if ARGV[6] ~= '' then
+  slots = KEYS[#KEYS]
+  xref_keys = xref_keys - 1
+end
+local ext_key = nil
+if xref_keys >= 6 then
+  ext_key = KEYS[6]
+end
+local taken = put_xref(KEYS[3], KEYS[4], KEYS[5], ext_key, ARGV[4], ARGV[5])
 if taken then
   return taken
 end
 complete(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3])
+if slots then
+  redis.call('ZREM', slots, ARGV[6])
+end
 return false
 """
 )
@@ -725,17 +740,21 @@ class RedisStore:
             # cluster) or has no outcome to store: the bind first, then the settle as it says.
             bound = await self.put_xref(bind)
             if bound.gateway_id != bind.gateway_id:
-                taken, claim = bound.gateway_id, None  # the claim stays held
+                taken, claim, slot = bound.gateway_id, None, None  # they stay held
             bind = None
+        # With a bind, the script gives the slot back only if the document was bound.
+        given_back = [slot] if slot is not None and bind is None else []
 
         def fill(pipe: Batch) -> None:
-            self._queue_give_back(pipe, GiveBack([slot] if slot is not None else [], refunds))
+            self._queue_give_back(pipe, GiveBack(given_back, refunds))
             if claim is not None:
                 keys = self._idempotency_keys(claim.key)
                 if bind is not None and response is not None:
                     keys += self._put_xref_keys(bind)
                     args = [claim.owner, response.to_json(), _ms(retention_s)]
-                    args += [bind.gateway_id, bind.to_json()]
+                    args += [bind.gateway_id, bind.to_json(), slot.token if slot else ""]
+                    if slot is not None:
+                        keys.append(self._key("slots:", slot.key))
                     self._queue(pipe, self._bind_and_complete, keys, args)
                 elif response is None and hold_s > 0:
                     self._queue(pipe, self._hold, keys, [claim.owner, _ms(hold_s)])

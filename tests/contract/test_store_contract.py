@@ -725,9 +725,11 @@ async def test_settle_gives_back_a_counted_request(store: Store) -> None:
 
 async def test_settle_binds_a_created_document_with_the_outcome(store: Store) -> None:
     claim = ClaimRequest("adm-bind", "fp", "o1", 10.0, RETENTION_S, backend="cloud")
-    await store.admit([], None, claim)
+    slot = SlotRequest("adm-bind-slots", 1, "t1", 10.0)
+    await store.admit([], slot, claim)
     record = xref("cus_bound", erp_id="bind-1", external_ref="CRM-BIND-1")
-    assert await store.settle(None, claim, response(), RETENTION_S, bind=record) is None
+    assert await store.settle(slot, claim, response(), RETENTION_S, bind=record) is None
+    assert await store.acquire_slot("adm-bind-slots", 1, "t2", 10.0)  # given back with it
     assert await store.get_xref("cus_bound") == record
     assert await store.get_xref_by_erp("cloud", Kind.CUSTOMER, "bind-1") == record
     assert await store.find_xrefs_by_external_ref(Kind.CUSTOMER, "CRM-BIND-1") == [record]
@@ -751,15 +753,16 @@ async def test_settle_leaves_the_claim_held_for_a_document_bound_to_another_id(
     assert await store.get_xref("cus_later") is None
     assert await store.get_xref_by_erp("cloud", Kind.CUSTOMER, "bind-2") == first
     assert await store.find_xrefs_by_external_ref(Kind.CUSTOMER, "CRM-BIND-2") == []
-    # The slot is given back; the claim is neither completed nor released: the caller answers
-    # for the id the document has, and settles that.
+    # Neither the claim nor the slot is given back: the caller answers for the id the document
+    # has (calling the ERP again, under its slot), and settles that.
     other = ClaimRequest("adm-taken", "fp", "o2", 10.0, RETENTION_S, backend="cloud")
     meanwhile = await store.admit([], SlotRequest("adm-taken-slots", 1, "t2", 10.0), other)
-    assert meanwhile.slot_taken is True
+    assert meanwhile.slot_taken is False
     assert meanwhile.claim is not None and meanwhile.claim.state == "in_progress"
-    assert await store.settle(None, claim, response(), RETENTION_S) is None
+    assert await store.settle(slot, claim, response(), RETENTION_S) is None
     replay = await store.claim_idempotency("adm-taken", "fp", "o3", 10.0, RETENTION_S)
     assert (replay.state, replay.response) == ("completed", response())
+    assert await store.acquire_slot("adm-taken-slots", 1, "t3", 10.0)
 
 
 async def test_settle_can_hold_a_claim_in_progress_for_a_while(store: Store, clock: Clock) -> None:

@@ -636,3 +636,34 @@ async def test_a_retry_while_the_first_attempt_is_still_within_its_deadline_is_4
         assert (await first).status_code == 201
         assert len(cloud.orders) == 1, [o.document_number for o in cloud.orders.values()]
         assert retry.status_code == 409, retry.text
+
+
+async def test_a_create_answered_again_for_its_bound_document_keeps_its_erp_slot(
+    store: Store, tmp_path: Path
+) -> None:
+    """The create's document turns out bound already (an earlier attempt's) and the request is
+    answered again, reconciling: that pass searches the ERP, under the slot of the ERP's budget
+    the request took at admission, not after giving it back to another request."""
+    binding = _FirstBind(store, "taken")
+    async with (
+        in_process_gateway(cast(Store, binding), _in_flight(tmp_path, 1)) as gw,
+        gw.client() as api,
+    ):
+        cloud = gw.erps["cloud"]
+        find = cloud.find_sales_order_by_gateway_ref
+        others_admitted: list[bool] = []
+
+        async def find_as_another_comes(gateway_ref: str, ctx: Any) -> Any:
+            # Another request is admitted to the ERP while this call is in it.
+            token = f"another-{len(others_admitted)}"
+            others_admitted.append(await store.acquire_slot(CLOUD_SLOTS, 1, token, 30.0))
+            await store.release_slot(CLOUD_SLOTS, token)
+            return await find(gateway_ref, ctx)
+
+        cloud.find_sales_order_by_gateway_ref = find_as_another_comes  # type: ignore[method-assign]
+        *_, first = await _first_order(api, "k-bound-budget")
+        assert binding.failed
+        assert first.status_code == 201, first.text
+        assert others_admitted == [False]  # the budget's one slot was still this request's
+        await gw.runtime.releases.flush()
+        assert await store.acquire_slot(CLOUD_SLOTS, 1, "after", 30.0)  # and is given back

@@ -43,11 +43,11 @@ CREATE = "create a sales order"
 # process has seen: admission (the client's and the backend's rate limits, the ERP slot) and
 # the order's xref, fresh, in one pipeline; its slot goes back with the next admission. A
 # create: admission with the idempotency claim (marked forwarded to the routed ERP by the same
-# script) and the customer's xref; then the release of the slot with the new order's xref and
-# the stored outcome, bound and completed by one script. A rise is a regression and fails CI.
+# script) and the customer's xref; then the new order's xref and the stored outcome, bound
+# and completed, and the slot released, by one script. A rise is a regression and fails CI.
 EXPECTED = {
     READ: Cost(round_trips=1, commands=4),
-    CREATE: Cost(round_trips=2, commands=7),
+    CREATE: Cost(round_trips=2, commands=6),
 }
 # The tasks the buffered journal and audit writers flush from, and the timer's flush of
 # pending releases (a read's slot goes back with the next admission, or then): off the
