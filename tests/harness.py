@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import jwt
@@ -79,3 +81,22 @@ async def in_process_gateway(
         await current.journal.aclose()
         await current.audit.aclose()
         await current.releases.aclose()
+
+
+class CopyWatch:
+    """The store, telling when a request first finds a customer's copy lock (`lock`) held by
+    another copy: it is admitted and waits for that copy."""
+
+    def __init__(self, store: Store, lock: str) -> None:
+        self._store = store
+        self._lock = lock
+        self.waiting = asyncio.Event()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+    async def acquire_slot(self, key: str, limit: int, token: str, lease_s: float) -> bool:
+        taken = await self._store.acquire_slot(key, limit, token, lease_s)
+        if key == self._lock and not taken:
+            self.waiting.set()
+        return taken

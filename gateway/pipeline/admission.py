@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -91,7 +92,10 @@ class Admit:
         if ctx.backend is not None and budget is not None:
             erp_bucket = self._erp_buckets[ctx.backend]
             buckets.append(erp_bucket)
-            slot = erp_slot(ctx.backend, budget, self._timeouts[ctx.backend])
+            # Held to the answer: the request may work to its deadline (a wait for another
+            # process's copy of its customer, then its ERP interaction), its slot with it.
+            held_s = max(self._timeouts[ctx.backend], ctx.deadline - time.monotonic())
+            slot = erp_slot(ctx.backend, budget, held_s)
         claim = claim_request(
             ctx, self._idempotency, ctx.backend, commit_window_s=self._longest_commit_window
         )

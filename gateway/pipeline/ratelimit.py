@@ -52,9 +52,11 @@ def erp_requests(backend: str, budget: BackendBudget) -> BucketRequest:
     return BucketRequest(f"erp:{backend}:rps", budget.max_rps, max(1, math.ceil(budget.max_rps)))
 
 
-def erp_slot(backend: str, budget: BackendBudget, timeout_s: float) -> SlotRequest:
-    """One of an ERP's in-flight slots: a lease that outlives the ERP interaction."""
-    lease_s = timeout_s + _ERP_LEASE_MARGIN_S
+def erp_slot(backend: str, budget: BackendBudget, held_s: float) -> SlotRequest:
+    """One of an ERP's in-flight slots, for work that may hold it `held_s`: a lease that
+    outlives that work (never renewed, it must), and frees the slot soon after if the process
+    holding it dies."""
+    lease_s = held_s + _ERP_LEASE_MARGIN_S
     return SlotRequest(f"erp:{backend}:in-flight", budget.max_in_flight, random_hex(16), lease_s)
 
 

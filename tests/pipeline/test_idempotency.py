@@ -21,7 +21,7 @@ from tests.configs import ERP_TIMEOUT_S, write_config
 from tests.conftest import Clock
 from tests.e2e import payloads
 from tests.fake_erp import UNKNOWN_SKU
-from tests.harness import Gateway, in_process_gateway
+from tests.harness import CopyWatch, Gateway, in_process_gateway
 
 SECOND_WRITER = """
   - id: crm-second
@@ -572,24 +572,6 @@ async def test_a_request_cancelled_while_it_retries_the_slot_gives_its_key_back(
         assert _orders(gw) == 1
 
 
-class _CopyWatch:
-    """The store, telling when a request first finds a customer's copy lock held."""
-
-    def __init__(self, store: Store, lock: str) -> None:
-        self._store = store
-        self._lock = lock
-        self.waiting = asyncio.Event()
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._store, name)
-
-    async def acquire_slot(self, key: str, limit: int, token: str, lease_s: float) -> bool:
-        taken = await self._store.acquire_slot(key, limit, token, lease_s)
-        if key == self._lock and not taken:
-            self.waiting.set()
-        return taken
-
-
 # Longer than the backends' timeout_s (ERP_TIMEOUT_S, tests/configs.py), as `gateway check`
 # asks, and shorter than a request's deadline.
 LEASE_PAST_TIMEOUT_S = ERP_TIMEOUT_S + 0.5
@@ -611,7 +593,7 @@ async def test_a_retry_while_the_first_attempt_is_still_within_its_deadline_is_4
         gw.serve(_with_de01_on_cloud(gw))
         lock = f"copy:{customer['id']}:cloud"
         assert await store.acquire_slot(lock, 1, "another-process", 60.0)
-        watched = _CopyWatch(store, lock)
+        watched = CopyWatch(store, lock)
         gw.serve(replace(gw.app.state.serving.runtime, store=cast(Store, watched)))
         cloud = gw.erps["cloud"]
         create = cloud.create_sales_order

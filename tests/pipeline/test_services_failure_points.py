@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from gateway.adapters.base import CallContext, ErpCustomer, References
 from gateway.config.routes import RoutesConfig
@@ -15,9 +15,10 @@ from gateway.domain.errors import Code, ErpFailure
 from gateway.domain.models import CustomerCreate
 from gateway.routing.rules import compile_routes
 from gateway.store.base import Store
-from tests.configs import write_config
+from tests.configs import ERP_TIMEOUT_S, write_config
+from tests.conftest import Clock
 from tests.e2e import payloads
-from tests.harness import Gateway, in_process_gateway
+from tests.harness import CopyWatch, Gateway, in_process_gateway
 
 
 def _move(gw: Gateway, legal_entity: str, backend: str) -> None:
@@ -160,3 +161,57 @@ async def test_a_quote_for_a_customer_not_yet_in_the_orders_erp_creates_nothing(
         assert quote.status_code in (200, 422), quote.text
         assert gw.erps["cloud"].customers == {}, "a quote created a customer in the cloud ERP"
         assert "create_customer" not in gw.erps["cloud"].calls
+
+
+ONE_IN_FLIGHT = """
+tiers:
+  standard: {rate_per_s: 1000, burst: 2000}
+backends:
+  legacy: {max_rps: 5000, max_in_flight: 8}
+  cloud: {max_rps: 5000, max_in_flight: 1}
+"""
+ERP_SLOT_LEASE_S = ERP_TIMEOUT_S + 5  # `erp_slot`'s lease for a backend's timeout_s
+
+
+async def test_an_order_waiting_for_its_customers_copy_keeps_its_erp_slot_to_the_end(
+    store: Store, clock: Clock, tmp_path: Path
+) -> None:
+    # The cloud ERP takes one request at a time (max_in_flight: 1). An order waits for another
+    # process's copy of its customer to the cloud ERP, longer than the slot's lease would last
+    # for one ERP interaction, then submits. While it is in the ERP, another request for that
+    # ERP is shed: the order's slot lasts as long as the order may (its deadline).
+    config = write_config(tmp_path, rate_limits=ONE_IN_FLIGHT)
+    async with in_process_gateway(store, config) as gw, gw.client() as api:
+        customer = (await api.post("/v1/customers", json=payloads.customer("DE01"))).json()
+        reader = (await api.post("/v1/customers", json=payloads.customer("US01"))).json()
+        _move_de01_to_cloud(gw)
+        lock = f"copy:{customer['id']}:cloud"
+        assert await store.acquire_slot(lock, 1, "another-process", 60.0)
+        watched = CopyWatch(store, lock)
+        gw.serve(replace(gw.app.state.serving.runtime, store=cast(Store, watched)))
+        cloud = gw.erps["cloud"]
+        create = cloud.create_sales_order
+        in_erp, done = asyncio.Event(), asyncio.Event()
+
+        async def held_in_erp(*args: Any, **kwargs: Any) -> Any:
+            in_erp.set()
+            await done.wait()
+            return await create(*args, **kwargs)
+
+        cloud.create_sales_order = held_in_erp  # type: ignore[method-assign]
+        order = asyncio.ensure_future(
+            api.post(
+                "/v1/sales-orders",
+                json=payloads.order("DE01", customer["id"]),
+                headers=payloads.new_key(),
+            )
+        )
+        await watched.waiting.wait()  # admitted with the cloud ERP's one slot
+        await clock.advance(ERP_SLOT_LEASE_S + 0.1)  # the other copy takes its time
+        await store.release_slot(lock, "another-process")
+        await in_erp.wait()
+        other = await api.get(f"/v1/customers/{reader['id']}")
+        done.set()
+        assert (await order).status_code == 201
+        assert other.status_code == 503, other.text  # shed: the ERP's one slot is the order's
+        assert other.json()["code"] == "erp_unavailable"
