@@ -7,41 +7,28 @@ HTTP (see `gateway.api.customers`).
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import AsyncIterator, Mapping
 
-from gateway.config.rate_limits import BackendBudget
 from gateway.domain.errors import not_found
 from gateway.domain.ids import new_gateway_id
 from gateway.domain.models import Customer, CustomerCreate
 from gateway.domain.operations import Kind
 from gateway.pipeline.context import RequestContext
-from gateway.pipeline.ratelimit import shed, take_erp_budget
 from gateway.pipeline.routing import record_placement
 from gateway.routing.rules import RoutingTable
 from gateway.service.erp_calls import ErpCalls
 from gateway.service.views import customer_view
 from gateway.service.xrefs import bind_created, references
-from gateway.store.base import Store, StoreUnavailable, XrefRecord
+from gateway.store.base import Store, XrefRecord
 
 MAX_LOOKUP_MATCHES = 20
 LOOKUP_CONCURRENCY = 4
 
 
 class Customers:
-    def __init__(
-        self,
-        erp: ErpCalls,
-        store: Store,
-        routing: RoutingTable,
-        budgets: Mapping[str, BackendBudget] | None = None,
-    ) -> None:
+    def __init__(self, erp: ErpCalls, store: Store, routing: RoutingTable) -> None:
         self._erp = erp
         self._store = store
         self._routing = routing
-        # Each ERP's budget (rate-limits.yaml `backends:`): a lookup names no legal entity, so
-        # admission asks for none; each of its reads takes its own.
-        self._budgets: Mapping[str, BackendBudget] = budgets or {}
 
     async def create(self, ctx: RequestContext, request: CustomerCreate) -> Customer:
         gateway_id = new_gateway_id(Kind.CUSTOMER)
@@ -91,26 +78,10 @@ class Customers:
 
         async def read(record: XrefRecord) -> Customer | None:
             placed = record_placement(self._routing, ctx.spec.operation, record, ctx.arrived_at)
-            async with gate, self._budgeted(placed.backend):
+            # A lookup names no legal entity, so admission took no ERP's budget: each read
+            # takes its own.
+            async with gate, self._erp.budgeted(placed.backend):
                 return await self._read(ctx, record, placed.backend)
 
         found = await asyncio.gather(*(read(r) for r in newest))
         return [c for c in found if c is not None]
-
-    @contextlib.asynccontextmanager
-    async def _budgeted(self, backend: str) -> AsyncIterator[None]:
-        """One request of `backend`'s budget (a rate token and an in-flight slot) for the
-        duration of one read; 503, as admission sheds, when it has no room."""
-        budget = self._budgets.get(backend)
-        if budget is None:
-            yield
-            return
-        timeout_s = self._erp.timeouts()[backend]
-        slot, rate = await take_erp_budget(self._store, backend, budget, timeout_s)
-        if slot is None:
-            raise shed(backend, rate.retry_after_s if not rate.allowed else 1)
-        try:
-            yield
-        finally:
-            with contextlib.suppress(StoreUnavailable):  # else it runs out with its lease
-                await self._store.settle(slot, None, None)

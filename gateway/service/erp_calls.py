@@ -8,12 +8,14 @@ Not the adapters (they speak each ERP's API); this binds a call to its backend a
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Protocol, TypeVar, cast
 
 from gateway.adapters.base import CallContext, ErpAdapter
+from gateway.config.rate_limits import BackendBudget
 from gateway.domain.errors import (
     Code,
     ErpFailure,
@@ -24,8 +26,9 @@ from gateway.domain.errors import (
 from gateway.observability.metrics import ERP_CALL_SECONDS_BY
 from gateway.observability.spans import Telemetry, erp_span
 from gateway.pipeline.context import RequestContext
+from gateway.pipeline.ratelimit import shed, take_erp_budget
 from gateway.service.breaker import CircuitBreaker
-from gateway.store.base import Store
+from gateway.store.base import Store, StoreUnavailable
 
 T = TypeVar("T")
 
@@ -68,11 +71,16 @@ class ErpCalls:
     """The ERP calls of every request served by one runtime."""
 
     def __init__(
-        self, backends: Mapping[str, Backend], store: Store, telemetry: Telemetry | None
+        self,
+        backends: Mapping[str, Backend],
+        store: Store,
+        telemetry: Telemetry | None,
+        budgets: Mapping[str, BackendBudget] | None = None,
     ) -> None:
         self._backends = backends
         self._store = store
         self._telemetry = telemetry
+        self._budgets: Mapping[str, BackendBudget] = budgets or {}  # rate-limits.yaml `backends:`
 
     def timeouts(self) -> dict[str, float]:
         """Each backend's `timeout_s`, by name."""
@@ -169,8 +177,29 @@ class ErpCalls:
                 ambiguous=True,
             ) from exc
 
+    @contextlib.asynccontextmanager
+    async def budgeted(self, backend: str) -> AsyncIterator[None]:
+        """One request of `backend`'s budget (a rate token and an in-flight slot) for the
+        duration of one call that no admission took it for; 503, as admission sheds, when it
+        has no room."""
+        budget = self._budgets.get(backend)
+        if budget is None:
+            yield
+            return
+        timeout_s = self._backends[backend].timeout_s
+        slot, rate = await take_erp_budget(self._store, backend, budget, timeout_s)
+        if slot is None:
+            raise shed(backend, rate.retry_after_s if not rate.allowed else 1)
+        try:
+            yield
+        finally:
+            with contextlib.suppress(StoreUnavailable):  # else it runs out with its lease
+                await self._store.settle(slot, None, None)
+
     def caller(self, ctx: RequestContext) -> Caller:
-        """ERP calls on any backend, on behalf of `ctx` (its deadlines, trace, forwarding)."""
+        """ERP calls on any backend, on behalf of `ctx` (its deadlines, trace, forwarding); a
+        call on another ERP than the one the request was admitted to (and holds a share of the
+        budget of) takes a share of that ERP's budget for its duration (`budgeted`)."""
         return _RequestCaller(self, ctx)
 
     async def found_or_created(
@@ -191,7 +220,10 @@ class _RequestCaller:
         self._ctx = ctx
 
     async def __call__(self, backend: str, call: ErpCall[T]) -> T:
-        return await self._erp.call(self._ctx, call, backend)
+        if backend == self._ctx.backend:
+            return await self._erp.call(self._ctx, call, backend)
+        async with self._erp.budgeted(backend):
+            return await self._erp.call(self._ctx, call, backend)
 
 
 class _Named:

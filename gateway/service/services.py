@@ -34,9 +34,9 @@ def build_services(
     telemetry: Telemetry | None,
     budgets: Mapping[str, BackendBudget] | None = None,
 ) -> Services:
-    erp = ErpCalls(backends, store, telemetry)
+    erp = ErpCalls(backends, store, telemetry, budgets)
     return Services(
-        Customers(erp, store, routing, budgets),
+        Customers(erp, store, routing),
         SalesOrders(erp, store, routing.replicate_customers),
         Documents(erp, store),
         EventLog(store),

@@ -215,3 +215,36 @@ async def test_an_order_waiting_for_its_customers_copy_keeps_its_erp_slot_to_the
         assert (await order).status_code == 201
         assert other.status_code == 503, other.text  # shed: the ERP's one slot is the order's
         assert other.json()["code"] == "erp_unavailable"
+
+
+LEGACY_ONE_IN_FLIGHT = """
+tiers:
+  standard: {rate_per_s: 1000, burst: 2000}
+backends:
+  legacy: {max_rps: 5000, max_in_flight: 1}
+  cloud: {max_rps: 5000, max_in_flight: 8}
+"""
+
+
+async def test_a_customer_copy_reads_its_home_erp_within_that_erps_budget(
+    store: Store, tmp_path: Path
+) -> None:
+    # DE01 moved to the cloud ERP; its customer is still only in the legacy ERP, whose one
+    # in-flight slot another request holds. The order's copy of the customer reads it from
+    # the legacy ERP: that read takes its share of the legacy ERP's budget like any other
+    # request, so it is shed (503, retryable), not sent past the budget.
+    config = write_config(tmp_path, rate_limits=LEGACY_ONE_IN_FLIGHT)
+    async with in_process_gateway(store, config) as gw, gw.client() as api:
+        customer = (await api.post("/v1/customers", json=payloads.customer("DE01"))).json()
+        _move_de01_to_cloud(gw)
+        await gw.runtime.releases.flush()  # the customer's create gave its legacy slot back
+        assert await store.acquire_slot("erp:legacy:in-flight", 1, "another-request", 30.0)
+        order = await api.post(
+            "/v1/sales-orders",
+            json=payloads.order("DE01", customer["id"]),
+            headers=payloads.new_key(),
+        )
+        assert "get_customer" not in gw.erps["legacy"].calls
+        assert order.status_code == 503, order.text
+        assert order.json()["code"] == "erp_unavailable"
+        assert not gw.erps["cloud"].customers
