@@ -79,8 +79,8 @@ class Customers:
         async def read(record: XrefRecord) -> Customer | None:
             placed = record_placement(self._routing, ctx.spec.operation, record, ctx.arrived_at)
             # A lookup names no legal entity, so admission took no ERP's budget: each read
-            # takes its own.
-            async with gate, self._erp.budgeted(placed.backend):
+            # takes its own (`ErpCalls.call`).
+            async with gate:
                 return await self._read(ctx, record, placed.backend)
 
         found = await asyncio.gather(*(read(r) for r in newest))

@@ -90,8 +90,17 @@ class ErpCalls:
         """Run an ERP call on `backend` (default: the request's system of record) within the
         request's one ERP deadline for that backend: `timeout_s` from the request's first call
         to it (so a search and a create, or a read and a cancel, share it), and never past the
-        request's own deadline."""
+        request's own deadline. Within that ERP's budget too: admission took a share of it for
+        the ERP the request was routed to; a call on any other (a customer's copy reads it
+        where it is, a retry reconciles where an earlier attempt went, a lookup is routed to
+        none) takes its own for its duration (`budgeted`)."""
         name = backend or ctx.system_of_record
+        if name == ctx.backend:
+            return await self._call(ctx, call, name)
+        async with self.budgeted(name):
+            return await self._call(ctx, call, name)
+
+    async def _call(self, ctx: RequestContext, call: ErpCall[T], name: str) -> T:
         binding = self._backends[name]
         started = time.monotonic()
         deadline = ctx.erp_deadlines.get(name) or min(ctx.deadline, started + binding.timeout_s)
@@ -180,8 +189,8 @@ class ErpCalls:
     @contextlib.asynccontextmanager
     async def budgeted(self, backend: str) -> AsyncIterator[None]:
         """One request of `backend`'s budget (a rate token and an in-flight slot) for the
-        duration of one call that no admission took it for; 503, as admission sheds, when it
-        has no room."""
+        duration of one call no admission took it for; 503, as admission sheds, when it has
+        no room."""
         budget = self._budgets.get(backend)
         if budget is None:
             yield
@@ -197,9 +206,7 @@ class ErpCalls:
                 await self._store.settle(slot, None, None)
 
     def caller(self, ctx: RequestContext) -> Caller:
-        """ERP calls on any backend, on behalf of `ctx` (its deadlines, trace, forwarding); a
-        call on another ERP than the one the request was admitted to (and holds a share of the
-        budget of) takes a share of that ERP's budget for its duration (`budgeted`)."""
+        """ERP calls on any backend, on behalf of `ctx` (its deadlines, trace, forwarding)."""
         return _RequestCaller(self, ctx)
 
     async def found_or_created(
@@ -220,10 +227,7 @@ class _RequestCaller:
         self._ctx = ctx
 
     async def __call__(self, backend: str, call: ErpCall[T]) -> T:
-        if backend == self._ctx.backend:
-            return await self._erp.call(self._ctx, call, backend)
-        async with self._erp.budgeted(backend):
-            return await self._erp.call(self._ctx, call, backend)
+        return await self._erp.call(self._ctx, call, backend)
 
 
 class _Named:

@@ -649,3 +649,41 @@ async def test_a_create_answered_again_for_its_bound_document_keeps_its_erp_slot
         assert others_admitted == [False]  # the budget's one slot was still this request's
         await gw.runtime.releases.flush()
         assert await store.acquire_slot(CLOUD_SLOTS, 1, "after", 30.0)  # and is given back
+
+
+async def test_a_retry_after_a_cutover_reconciles_within_the_original_erps_budget(
+    store: Store, clock: Clock, tmp_path: Path
+) -> None:
+    """The retry goes back to the ERP the first attempt reached, not to the one the routes name
+    now: its calls there take that ERP's budget, which another request holds whole, so it is
+    shed (503) rather than sent past the budget."""
+    budget = """
+tiers:
+  standard: {rate_per_s: 1000, burst: 2000}
+backends:
+  legacy: {max_rps: 5000, max_in_flight: 1}
+  cloud: {max_rps: 5000, max_in_flight: 8}
+"""
+    config_dir = write_config(tmp_path, rate_limits=budget, idempotency=SHORT_GRACE)
+    async with in_process_gateway(store, config_dir) as gw, gw.client() as api:
+        customer = await _customer(api, "DE01")
+        legacy = gw.erps["legacy"]
+        legacy.fail_after_commit = True
+        body = payloads.order("DE01", customer["id"])
+        headers = {"Idempotency-Key": "k-cutover-budget"}
+        assert (await api.post("/v1/sales-orders", json=body, headers=headers)).status_code == 504
+        legacy.fail_after_commit = False
+        gw.serve(_with_de01_on_cloud(gw))
+        await clock.advance(COMMIT_WINDOW_S + 0.1)
+        await gw.runtime.releases.flush()
+        assert await store.acquire_slot("erp:legacy:in-flight", 1, "another-request", 30.0)
+        calls = len(legacy.calls)
+        retry = await api.post("/v1/sales-orders", json=body, headers=headers)
+        assert legacy.calls[calls:] == []
+        assert retry.status_code == 503, retry.text
+        assert retry.json()["code"] == "erp_unavailable"
+        await store.release_slot("erp:legacy:in-flight", "another-request")
+        again = await api.post("/v1/sales-orders", json=body, headers=headers)
+        assert again.status_code == 201, again.text
+        assert len(legacy.orders) == 1
+        assert not gw.erps["cloud"].orders
