@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Protocol, TypeVar, cast
 
@@ -86,7 +86,9 @@ class ErpCalls:
         """Each backend's `timeout_s`, by name."""
         return timeouts_of(self._backends)
 
-    async def call(self, ctx: RequestContext, call: ErpCall[T], backend: str | None = None) -> T:
+    def call(
+        self, ctx: RequestContext, call: ErpCall[T], backend: str | None = None
+    ) -> Coroutine[Any, Any, T]:
         """Run an ERP call on `backend` (default: the request's system of record) within the
         request's one ERP deadline for that backend: `timeout_s` from the request's first call
         to it (so a search and a create, or a read and a cancel, share it), and never past the
@@ -95,8 +97,11 @@ class ErpCalls:
         where it is, a retry reconciles where an earlier attempt went, a lookup is routed to
         none) takes its own for its duration (`budgeted`)."""
         name = backend or ctx.system_of_record
-        if name == ctx.backend:
-            return await self._call(ctx, call, name)
+        if name == ctx.backend:  # a plain function: one coroutine a call on this, the usual path
+            return self._call(ctx, call, name)
+        return self._budgeted_call(ctx, call, name)
+
+    async def _budgeted_call(self, ctx: RequestContext, call: ErpCall[T], name: str) -> T:
         async with self.budgeted(name):
             return await self._call(ctx, call, name)
 
