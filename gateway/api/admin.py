@@ -118,7 +118,13 @@ def admin_routes(
                     ]
                 },
             )
-        return JSONResponse({"status": "reloaded", "generation": reloader.status.generation})
+        return JSONResponse(
+            {
+                "status": "reloaded",
+                "generation": reloader.status.generation,
+                "version": current().config.version,
+            }
+        )
 
     async def show(_: Request) -> Response:
         status = reloader.status

@@ -38,10 +38,13 @@ class ConfigIssue:
 
 
 class ConfigError(Exception):
-    """The configuration cannot be loaded; `issues` holds every problem found."""
+    """The configuration cannot be loaded; `issues` holds every problem found, and `version`
+    the refused files' digest where they were read (as a loaded configuration's version), so
+    that the same files refused again can be told from a new edit."""
 
-    def __init__(self, issues: Sequence[ConfigIssue]) -> None:
+    def __init__(self, issues: Sequence[ConfigIssue], version: str | None = None) -> None:
         self.issues = list(issues)
+        self.version = version
         super().__init__(str(self))
 
     def __str__(self) -> str:

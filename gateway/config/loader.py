@@ -108,9 +108,9 @@ def load_config(
     `${VAR}` and `${VAR:-default}` in string values are expanded from `env` (`os.environ`).
     Warnings do not stop the load; they are logged.
     """
-    config, issues = _loaded(Path(config_dir), os.environ if env is None else env, checks)
+    config, issues, version = _loaded(Path(config_dir), os.environ if env is None else env, checks)
     if config is None:
-        raise ConfigError(issues)
+        raise ConfigError(issues, version)
     for issue in issues:
         log.warning("%s", issue)
     return config
@@ -135,10 +135,11 @@ def load_routes(path: str | Path, env: Mapping[str, str] | None = None) -> Route
 
 def _loaded(
     config_dir: Path, env: Mapping[str, str], checks: Sequence[Check]
-) -> tuple[GatewayConfig | None, list[ConfigIssue]]:
+) -> tuple[GatewayConfig | None, list[ConfigIssue], str | None]:
+    """The configuration (None on an error), every issue, and the digest of the files read."""
     if not config_dir.is_dir():
         issue = ConfigIssue(".", None, f"config directory {config_dir} does not exist")
-        return None, [issue]
+        return None, [issue], None
     reader = _Reader(config_dir, env)
     routes = reader.model(ROUTES_FILE, _ROUTES)
     names = reader.backend_names()
@@ -180,7 +181,7 @@ def _loaded(
         found += check(parsed)
     issues = sorted(found, key=_issue_order)
     if any(i.severity == "error" for i in issues):
-        return None, issues
+        return None, issues, reader.version()
     # Each required file gave a model or an error, and there was no error.
     assert routes is not None and auth is not None and clients is not None
     assert rate_limits is not None and idempotency is not None and api_versions is not None
@@ -198,7 +199,7 @@ def _loaded(
         subscriptions,
         reader.version(),
     )
-    return config, issues
+    return config, issues, config.version
 
 
 def _issue_order(issue: ConfigIssue) -> tuple[str, int]:

@@ -11,7 +11,7 @@ import contextlib
 import logging
 import signal
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -81,35 +81,37 @@ class Reloader:
         self._install = install
         self._config_dir = config_dir
         self._lock = asyncio.Lock()
-        self._closing: set[asyncio.Future[None]] = set()
+        self._tasks: set[asyncio.Future[object]] = set()  # held: not garbage-collected mid-way
         self._seen = _config_files(config_dir)
+        self._refused: str | None = None  # the version of the files last refused, if known
         self.status = ReloadStatus()
 
     async def reload(self, trigger: str = "admin") -> list[ConfigIssue]:
-        """Load, compile and swap in the configuration; the issues if it was refused. Either way
-        the audit trail records it, with `trigger` (who or what asked)."""
-        issues = await self._reload()
-        current = self._current()
-        if issues:
-            RELOADS.labels("refused").inc()
-            current.audit.record(
-                "config.refused",
-                trigger,
-                {"running_version": current.config.version, "issues": [str(i) for i in issues]},
-            )
-        else:
-            RELOADS.labels("applied").inc()
-            current.audit.record("config.reloaded", trigger, {"version": current.config.version})
-        return issues
+        """Load, compile and swap in the configuration, whatever it is (an operator asked);
+        the issues if it was refused. Either way it is audited, with `trigger` (who asked)."""
+        return await self._reload(trigger, always=True)
 
-    async def _reload(self) -> list[ConfigIssue]:
+    async def reload_if_changed(self, trigger: str) -> list[ConfigIssue]:
+        """As `reload`, unless the files are the version served or the one last refused: then
+        nothing is done, audited or counted (the issues of that refusal are returned)."""
+        return await self._reload(trigger, always=False)
+
+    async def _reload(self, trigger: str, *, always: bool) -> list[ConfigIssue]:
         async with self._lock:
-            self.status.last_attempt_at = time.time()
             current = self._current()
+            tried: str | None = None  # the version of the files read, once known
             try:
                 # The files as they were before they were read: one edited while they load
                 # is still news to the watcher once this configuration is serving.
                 seen, config = await asyncio.to_thread(self._snapshot_and_load, current.env)
+                tried = config.version
+                if not always and tried == current.config.version:
+                    self._seen = seen
+                    self._refused = None
+                    self.status.last_error = []  # the files are the running configuration
+                    log.info("config unchanged", extra={"trigger": trigger, "version": tried})
+                    return []
+                self.status.last_attempt_at = time.time()
                 keep = {
                     name: backend.adapter
                     for name, backend in current.backends.items()
@@ -117,19 +119,14 @@ class Reloader:
                 }
                 runtime = build_runtime(config, current.store, current.env, keep, current)
             except ConfigError as exc:
-                self.status.last_error = list(exc.issues)
-                log.error("config reload refused", extra={"issues": [str(i) for i in exc.issues]})
-                return list(exc.issues)
+                return self._refuse(trigger, list(exc.issues), tried or exc.version, always)
             except (ValueError, OSError) as exc:
                 issue = ConfigIssue(file=".", line=None, message=str(exc))
-                self.status.last_error = [issue]
-                log.error("config reload refused", extra={"issues": [str(issue)]})
-                return [issue]
+                return self._refuse(trigger, [issue], tried, always)
             except Exception as exc:  # a defect in the loader: refused all the same, and said
                 log.exception("config reload failed")
                 issue = ConfigIssue(file=".", line=None, message=f"the reload failed: {exc!r}")
-                self.status.last_error = [issue]
-                return [issue]
+                return self._refuse(trigger, [issue], None, always)
             self._install(runtime)
             replaced = [
                 b.adapter for name, b in current.backends.items() if keep.get(name) is not b.adapter
@@ -137,19 +134,58 @@ class Reloader:
             if replaced:
                 # Requests that started on the old runtime may still be talking to these ERPs:
                 # close the replaced pools once the longest such request must have ended.
-                closing = asyncio.ensure_future(_close_later(replaced, current.request_timeout_s))
-                self._closing.add(closing)  # held, so the task is not garbage-collected
-                closing.add_done_callback(self._closing.discard)
+                self._hold(_close_later(replaced, current.request_timeout_s))
             self.status.generation += 1
             self.status.loaded_at = time.time()
             self.status.last_error = []
             self._seen = seen
-            log.info("config reloaded", extra={"generation": self.status.generation})
+            self._refused = None
+            RELOADS.labels("applied").inc()
+            runtime.audit.record("config.reloaded", trigger, {"version": config.version})
+            log.info(
+                "config reloaded",
+                extra={
+                    "generation": self.status.generation,
+                    "version": config.version,
+                    "trigger": trigger,
+                },
+            )
             return []
+
+    def _refuse(
+        self, trigger: str, issues: list[ConfigIssue], version: str | None, always: bool
+    ) -> list[ConfigIssue]:
+        """A refused configuration: the running one stays; audited, counted and logged, unless
+        these are the files refused last time and nobody asked for them explicitly."""
+        if not always and version is not None and version == self._refused:
+            return issues
+        self.status.last_attempt_at = time.time()
+        self.status.last_error = issues
+        self._refused = version
+        said = [str(i) for i in issues]
+        RELOADS.labels("refused").inc()
+        current = self._current()
+        current.audit.record(
+            "config.refused",
+            trigger,
+            {"running_version": current.config.version, "issues": said},
+        )
+        log.error(
+            "config reload refused, the running configuration stays: %s",
+            "; ".join(said),
+            extra={"issues": said, "trigger": trigger},
+        )
+        return issues
 
     def _snapshot_and_load(self, env: Mapping[str, str]) -> tuple[_Signatures, GatewayConfig]:
         seen = _config_files(self._config_dir)
         return seen, load(self._config_dir, env)
+
+    def _hold(self, work: Coroutine[object, object, object]) -> None:
+        """Run `work` as a task this reloader holds until it ends."""
+        task: asyncio.Future[object] = asyncio.ensure_future(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def watch(self) -> None:
         """Poll the config files' mtimes; reload when one changes (cheap: a few stat calls)."""
@@ -159,13 +195,15 @@ class Reloader:
             if seen != self._seen:
                 self._seen = seen
                 try:
-                    await self.reload("file change")
+                    await self.reload_if_changed("file change")
                 except Exception:  # the watcher goes on: the next edit is looked at too
                     log.exception("config reload failed")
 
     def install_sighup(self) -> None:
+        """SIGHUP reloads what changed."""
         loop = asyncio.get_running_loop()
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
             loop.add_signal_handler(
-                signal.SIGHUP, lambda: asyncio.ensure_future(self.reload("SIGHUP"))
+                signal.SIGHUP, lambda: self._hold(self.reload_if_changed("SIGHUP"))
             )
+

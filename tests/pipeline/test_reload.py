@@ -4,6 +4,7 @@ swapped in whole, by the admin endpoint or by a file change."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -11,6 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
+from prometheus_client import REGISTRY
 
 from gateway.app import current_runtime
 from gateway.config.loader import GatewayConfig
@@ -205,3 +207,63 @@ async def _until(condition: Callable[[], bool], deadline_s: float = 2.0) -> None
         if condition():
             return
         await asyncio.sleep(0.02)
+
+
+def _reloads_counted(result: str) -> float:
+    return REGISTRY.get_sample_value("gateway_config_reloads_total", {"result": result}) or 0.0
+
+
+async def _reload_entries(ops: httpx.AsyncClient) -> list[tuple[str, str]]:
+    audit = await ops.get("/admin/audit")
+    assert audit.status_code == 200, audit.text
+    entries = [json.loads(line) for line in audit.text.splitlines()]
+    return [(e["kind"], e["actor"]) for e in entries if e["kind"] != "config.loaded"]
+
+
+async def test_a_signal_for_files_already_served_or_already_refused_records_nothing_again(
+    store: Store, config_dir: Path
+) -> None:
+    # With several workers each is signalled for every reload, the one whose admin endpoint
+    # did it too: the same change is recorded (and counted) once per worker.
+    async with in_process_gateway(store, config_dir) as gw, gw.client("ops-admin") as ops:
+        reloader = Reloader(config_dir, current=lambda: current_runtime(gw.app), install=gw.serve)
+        _narrow_emea_to_gb01(config_dir)
+        assert await reloader.reload("admin ops-admin") == []
+        served = current_runtime(gw.app)
+        applied = _reloads_counted("applied")
+        assert await reloader.reload_if_changed("SIGHUP") == []
+        assert current_runtime(gw.app) is served and reloader.status.generation == 2
+
+        routes = config_dir / "routes.yaml"
+        good = routes.read_text()
+        routes.write_text(good + "unknown_key: 1\n")
+        refused = _reloads_counted("refused")
+        first = await reloader.reload_if_changed("SIGHUP")
+        again = await reloader.reload_if_changed("SIGHUP")
+        assert first and again == first  # still refused, and still said why
+        assert _reloads_counted("refused") == refused + 1
+        routes.write_text(good + "other_unknown_key: 1\n")  # another edit, refused too
+        assert await reloader.reload_if_changed("SIGHUP")
+        assert _reloads_counted("refused") == refused + 2
+
+        routes.write_text(good)  # back to the files served: nothing to reload, nothing wrong
+        assert await reloader.reload_if_changed("SIGHUP") == []
+        assert current_runtime(gw.app) is served and reloader.status.last_error == []
+        assert _reloads_counted("applied") == applied
+        assert await _reload_entries(ops) == [
+            ("config.reloaded", "admin ops-admin"),
+            ("config.refused", "SIGHUP"),
+            ("config.refused", "SIGHUP"),
+        ]
+
+
+async def test_an_operators_reload_of_the_files_served_is_done_and_recorded(
+    store: Store, config_dir: Path
+) -> None:
+    async with in_process_gateway(store, config_dir) as gw, gw.client("ops-admin") as ops:
+        first = await ops.post("/admin/config/reload")
+        again = await ops.post("/admin/config/reload")
+        assert (first.status_code, again.status_code) == (200, 200)
+        assert (first.json()["generation"], again.json()["generation"]) == (2, 3)
+        assert first.json()["version"] == again.json()["version"] == gw.runtime.config.version
+        assert await _reload_entries(ops) == [("config.reloaded", "admin ops-admin")] * 2
