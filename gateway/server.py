@@ -7,8 +7,11 @@ Not the application (see `gateway.app`, which owns the body read timeout) nor th
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import logging
+import os
+import signal
 import socket
 import sys
 import uuid
@@ -19,10 +22,12 @@ import uvicorn
 from uvicorn.config import STARTUP_FAILURE
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.supervisors import Multiprocess
+from uvicorn.supervisors.multiprocess import Process
 
 from gateway.api.problems import PROBLEM_MEDIA_TYPE, problem_body
 from gateway.domain.errors import Code, GatewayError
 from gateway.observability.trace_context import CORRELATION_HEADER
+from gateway.ops.reload import SUPERVISOR_ENV
 
 log = logging.getLogger("gateway.server")
 
@@ -448,6 +453,46 @@ def worker_socket(family: socket.AddressFamily, address: Any) -> socket.socket:
         raise SystemExit(STARTUP_FAILURE) from None  # the supervisor stops: no restart loop
 
 
+class Supervisor(Multiprocess):
+    """uvicorn's supervisor of several workers, but on SIGHUP each worker is sent the signal
+    and reloads its configuration in place, as one worker does (the last good one kept on a
+    refusal, audited, counted, logged with the file and line). uvicorn's own SIGHUP started a
+    replacement for each worker in turn, and one that could not load the files was dropped
+    with a traceback and nothing recorded. A worker has every worker reload by sending the
+    supervisor SIGHUP (`gateway.ops.reload.reload_every_worker`, for the admin endpoint): its
+    pid is in the workers' environment."""
+
+    def __init__(self, config: uvicorn.Config, sockets: list[Any]) -> None:
+        super().__init__(config, sockets)
+        os.environ[SUPERVISOR_ENV] = str(os.getpid())  # inherited by every worker it starts
+        # Workers still starting when SIGHUP came: told once they serve. Until its app has
+        # started a worker has no SIGHUP handler, and the signal would end it; it may have
+        # read the files before they changed.
+        self._owed: list[Process] = []
+
+    def handle_hup(self) -> None:
+        log.info("SIGHUP: every worker reloads its configuration")
+        self._owed = list(self.processes)
+        self._tell_owed()
+
+    def keep_subprocess_alive(self) -> None:
+        super().keep_subprocess_alive()
+        if self._owed and not self.should_exit.is_set():
+            self._tell_owed()
+
+    def _tell_owed(self) -> None:
+        waiting = []
+        for process in self._owed:
+            if process not in self.processes or process.pid is None:
+                continue  # replaced: its replacement reads the files as they are when it starts
+            if not process.is_ready(self.config.timeout_worker_healthcheck):
+                waiting.append(process)
+                continue
+            with contextlib.suppress(ProcessLookupError):  # died meanwhile: replaced, as above
+                os.kill(process.pid, signal.SIGHUP)
+        self._owed = waiting
+
+
 class StartupFailed(Exception):
     """A worker stopped before it served, and its supervisor with it (its log says why)."""
 
@@ -459,7 +504,7 @@ def run(config: GatewayServerConfig, sock: socket.socket) -> None:
     if config.workers > 1:
         listening = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN)
         sockets: list[Any] = [sock] if listening else [_WorkerListener(sock)]
-        supervisor = Multiprocess(config, sockets=sockets)
+        supervisor = Supervisor(config, sockets=sockets)
         supervisor.run()
         # The supervisor stops when a worker exits before it served (a broken app, a socket
         # it cannot have), and would restart it forever otherwise.

@@ -32,7 +32,7 @@ from gateway.domain.models import LegalEntityCode, Strict
 from gateway.domain.operations import ADMIN_SCOPE, Kind
 from gateway.observability.trace_context import CORRELATION_HEADER, correlation_id_from
 from gateway.ops.migrations import JOB_PREFIX, MigrationRequest, Migrations
-from gateway.ops.reload import Reloader
+from gateway.ops.reload import Reloader, reload_every_worker
 from gateway.ops.xref_exchange import export_rows, import_mappings
 from gateway.pipeline.auth import authorization_of
 from gateway.pipeline.body import parse_json_model, parse_query_model, read_body, require_json
@@ -107,6 +107,9 @@ def admin_routes(
 ) -> list[Route]:
     async def reload(request: Request) -> Response:
         issues = await reloader.reload(f"admin {request.state.actor}")
+        # Then every other worker of `gateway serve --workers N`, in place, as on SIGHUP; the
+        # answer says what happened in this one.
+        reload_every_worker()
         if issues:
             raise GatewayError(
                 Code.VALIDATION_FAILED,

@@ -1,4 +1,5 @@
-"""Configuration reload: on file change, SIGHUP or the admin endpoint, swapped atomically.
+"""Configuration reload: on file change, SIGHUP or the admin endpoint, swapped atomically, in
+each process (with several workers, in each worker, asked through their supervisor).
 
 Not loading itself (see `gateway.configuration`). A bad file is rejected and reported; the
 running configuration stays.
@@ -9,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import time
 from collections.abc import Callable, Coroutine, Mapping
@@ -24,6 +26,8 @@ from gateway.runtime import Runtime, build_runtime
 
 log = logging.getLogger("gateway.reload")
 POLL_INTERVAL_S = 1.0  # an edited file is serving within 2 s
+# Set by the supervisor of `gateway serve --workers N` to its pid, for its workers.
+SUPERVISOR_ENV = "GATEWAY_SUPERVISOR_PID"
 
 
 @dataclass
@@ -93,7 +97,8 @@ class Reloader:
 
     async def reload_if_changed(self, trigger: str) -> list[ConfigIssue]:
         """As `reload`, unless the files are the version served or the one last refused: then
-        nothing is done, audited or counted (the issues of that refusal are returned)."""
+        nothing is done, audited or counted (the issues of that refusal are returned). With
+        several workers, each is signalled for every reload, the one that already did it too."""
         return await self._reload(trigger, always=False)
 
     async def _reload(self, trigger: str, *, always: bool) -> list[ConfigIssue]:
@@ -200,10 +205,33 @@ class Reloader:
                     log.exception("config reload failed")
 
     def install_sighup(self) -> None:
-        """SIGHUP reloads what changed."""
+        """SIGHUP reloads what changed. With several workers the supervisor sends it to each
+        (`gateway.server.Supervisor`), for an operator's SIGHUP or the admin endpoint's."""
         loop = asyncio.get_running_loop()
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
             loop.add_signal_handler(
                 signal.SIGHUP, lambda: self._hold(self.reload_if_changed("SIGHUP"))
             )
 
+
+def _supervisor_pid() -> int | None:
+    """The pid of the supervisor of this worker of `gateway serve --workers N` (None with one
+    worker): named in the environment by the supervisor, and still this process's parent."""
+    named = os.environ.get(SUPERVISOR_ENV, "")
+    if not named.isdigit() or int(named) != os.getppid():
+        return None
+    return int(named)
+
+
+def reload_every_worker() -> bool:
+    """Ask the supervisor, if any, to have every worker reload what changed (SIGHUP, which it
+    sends on to each); whether there is one. The worker asking has reloaded already: its own
+    signal finds nothing new."""
+    pid = _supervisor_pid()
+    if pid is None:
+        return False
+    try:
+        os.kill(pid, signal.SIGHUP)
+    except ProcessLookupError:  # the supervisor is gone: this worker is on its way out too
+        return False
+    return True

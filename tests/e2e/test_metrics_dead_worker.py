@@ -1,7 +1,7 @@
 """`gateway serve --workers N`: a worker that died (uvicorn's supervisor restarts a dead or
-unresponsive worker, and restarts them all on SIGHUP) does not speak in /metrics for ever: its
-open breaker (`gateway_breaker_state`, the worst of any live process) is forgotten when the
-scrape finds the worker gone, so that the README's alert on a value 2 clears."""
+unresponsive worker) does not speak in /metrics for ever: its open breaker
+(`gateway_breaker_state`, the worst of any live process) is forgotten when the scrape finds
+the worker gone, so that the README's alert on a value 2 clears."""
 
 from __future__ import annotations
 
