@@ -10,6 +10,7 @@ Not tracing or logging; counts and latency buckets only, with bounded label valu
 
 from __future__ import annotations
 
+import glob
 import os
 import re
 from typing import Any, Generic, TypeVar
@@ -145,9 +146,28 @@ def _registry() -> CollectorRegistry:
     if directory:
         _forget_the_dead(directory)
         registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        _WorkersCollector(registry)  # type: ignore[no-untyped-call]
         return registry
     return REGISTRY
+
+
+class _WorkersCollector(multiprocess.MultiProcessCollector):
+    """prometheus_client's sum of every worker's files, without the files still empty: a
+    worker starting (after a crash, say) creates its file, then sizes it; read in between,
+    it failed the whole scrape (500 on /metrics and the dashboard's overview). An empty file
+    holds no figure yet."""
+
+    def collect(self) -> Any:
+        files = glob.glob(os.path.join(self._path, "*.db"))
+        sized = [f for f in files if _sized(f)]
+        return self.merge(sized, accumulate=True)  # type: ignore[no-untyped-call]
+
+
+def _sized(path: str) -> bool:
+    try:
+        return os.path.getsize(path) > 0
+    except OSError:  # gone since the listing: a dead worker's live gauge, forgotten
+        return False
 
 
 _LIVE_GAUGE_FILE = re.compile(r"gauge_live[a-z]+_(\d+)\.db")
