@@ -13,6 +13,7 @@ import asyncio
 import dataclasses
 import datetime as dt
 import json
+import logging
 import os
 import shutil
 import socket
@@ -121,7 +122,16 @@ def create_app() -> Starlette:
     """The app `gateway serve` runs, from the environment (a factory: one per worker)."""
     configure_logging(_log_level())
     config_dir = _config_dir(None)
-    config = configuration.load(config_dir)
+    try:
+        config = configuration.load(config_dir)
+    except ConfigError as exc:
+        # `gateway serve` checked the files before it started any worker: this is a worker
+        # started again (after a crash) while they cannot be loaded. Said in a line, not a
+        # traceback; its supervisor starts it again, and it serves once they load.
+        logging.getLogger("gateway.server").error(
+            "a worker cannot start, its configuration is refused: %s", exc
+        )
+        raise SystemExit(1) from None
     store = open_store(os.environ.get(REDIS_URL_ENV))
     # GATEWAY_CONFIG_POLL=0 turns the file watcher off (reloads then come by SIGHUP or the
     # admin endpoint only, e.g. where a deployment tool signals each change).

@@ -102,3 +102,29 @@ def test_log_levels_are_taken_in_any_case(monkeypatch: pytest.MonkeyPatch) -> No
     for given, level in (("debug", "DEBUG"), (" Warning ", "WARNING"), ("INFO", "INFO")):
         monkeypatch.setenv("GATEWAY_LOG_LEVEL", given)
         assert cli._log_level() == level
+
+
+def test_a_worker_started_again_while_the_files_are_broken_says_so_in_a_line(
+    tmp_path: Path,
+) -> None:
+    """`gateway serve` checks the files before any worker starts; a worker started again
+    after a crash, while an edit has broken them, says why it cannot start in one line (its
+    supervisor starts it again until they load), not with a traceback."""
+    from tests.configs import write_config
+
+    config = write_config(tmp_path)
+    (config / "routes.yaml").write_text("rules: [\n")
+    env = {**_env(), "GATEWAY_CONFIG_DIR": str(config)}
+    done = subprocess.run(
+        [PYTHON, "-c", "from gateway.cli import create_app; create_app()"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    said = done.stdout + done.stderr
+    assert done.returncode == 1
+    assert "Traceback" not in said
+    refused = [line for line in said.splitlines() if "cannot start" in line]
+    assert len(refused) == 1 and "routes.yaml" in refused[0]
