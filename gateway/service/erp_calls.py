@@ -23,7 +23,7 @@ from gateway.domain.errors import (
     GatewayReferenceTaken,
     RefusedBeforeSending,
 )
-from gateway.observability.metrics import ERP_CALL_SECONDS_BY
+from gateway.observability.metrics import ERP_CALL_SECONDS_BY, SHED
 from gateway.observability.spans import Telemetry, erp_span
 from gateway.pipeline.context import RequestContext
 from gateway.pipeline.ratelimit import shed, take_erp_budget
@@ -203,6 +203,7 @@ class ErpCalls:
         timeout_s = self._backends[backend].timeout_s
         slot, rate = await take_erp_budget(self._store, backend, budget, timeout_s)
         if slot is None:
+            SHED.labels(backend).inc()  # a 503 for the ERP's budget, as admission's are
             raise shed(backend, rate.retry_after_s if not rate.allowed else 1)
         try:
             yield

@@ -1,0 +1,67 @@
+"""ERP calls on an ERP other than the one admission took a share of the budget of: each takes
+its own share (`ErpCalls.budgeted`) and is shed as admission sheds when there is none."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from prometheus_client import REGISTRY
+
+from gateway.adapters.base import CallContext
+from gateway.config.backends import BreakerPolicy
+from gateway.config.rate_limits import BackendBudget
+from gateway.domain.errors import Code, GatewayError
+from gateway.pipeline.context import RequestContext
+from gateway.pipeline.ratelimit import erp_requests
+from gateway.service.breaker import CircuitBreaker
+from gateway.service.erp_calls import Backend, ErpCalls
+from gateway.store.base import Store
+from tests.fake_erp import FakeErp
+
+# One request a budget: a token once in 1000 s, so a token taken is not back by itself.
+ONE_REQUEST = BackendBudget(max_rps=0.001, max_in_flight=1)
+
+
+class Clock:
+    now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def request_ctx(deadline_in_s: float = 10.0) -> RequestContext:
+    ctx = RequestContext(request=None, spec=None)  # type: ignore[arg-type]
+    ctx.deadline = time.monotonic() + deadline_in_s
+    ctx.backend = "legacy"  # admission took legacy's share; cloud is another ERP
+    ctx.correlation_id = "corr-erp-budget"
+    return ctx
+
+
+def backend(name: str, erp: FakeErp, breaker: CircuitBreaker | None = None) -> Backend:
+    breaker = breaker or CircuitBreaker(name, BreakerPolicy(failures=1, cool_down_s=30), Clock())
+    return Backend(name, erp, 5.0, breaker)
+
+
+async def read(adapter: FakeErp, call: CallContext) -> object:
+    return await adapter.get_customer("1", call)
+
+
+def shed_count(name: str) -> float:
+    return REGISTRY.get_sample_value("gateway_shed_total", {"backend": name}) or 0.0
+
+
+async def test_a_call_on_another_erp_shed_for_its_budget_is_counted_as_shed(store: Store) -> None:
+    cloud = FakeErp("cloud")
+    backends = {"legacy": backend("legacy", FakeErp("legacy")), "cloud": backend("cloud", cloud)}
+    calls = ErpCalls(backends, store, None, {"cloud": ONE_REQUEST})
+    bucket = erp_requests("cloud", ONE_REQUEST)
+    assert (await store.rate_limit(bucket.key, bucket.rate_per_s, bucket.burst)).allowed
+    before = shed_count("cloud")
+
+    with pytest.raises(GatewayError) as shed:
+        await calls.call(request_ctx(), read, "cloud")
+
+    assert shed.value.code is Code.ERP_UNAVAILABLE
+    assert cloud.calls == []
+    assert shed_count("cloud") == before + 1  # gateway_shed_total: 503s for an ERP's budget
