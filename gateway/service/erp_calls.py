@@ -26,7 +26,7 @@ from gateway.domain.errors import (
 from gateway.observability.metrics import ERP_CALL_SECONDS_BY, SHED
 from gateway.observability.spans import Telemetry, erp_span
 from gateway.pipeline.context import RequestContext
-from gateway.pipeline.ratelimit import shed, take_erp_budget
+from gateway.pipeline.ratelimit import erp_requests, shed, take_erp_budget
 from gateway.service.breaker import CircuitBreaker
 from gateway.store.base import Store, StoreUnavailable
 
@@ -102,10 +102,12 @@ class ErpCalls:
         return self._budgeted_call(ctx, call, name)
 
     async def _budgeted_call(self, ctx: RequestContext, call: ErpCall[T], name: str) -> T:
-        async with self.budgeted(name):
-            return await self._call(ctx, call, name)
+        async with self.budgeted(name) as share:
+            return await self._call(ctx, call, name, share)
 
-    async def _call(self, ctx: RequestContext, call: ErpCall[T], name: str) -> T:
+    async def _call(
+        self, ctx: RequestContext, call: ErpCall[T], name: str, share: BudgetShare | None = None
+    ) -> T:
         binding = self._backends[name]
         started = time.monotonic()
         deadline = ctx.erp_deadlines.get(name) or min(ctx.deadline, started + binding.timeout_s)
@@ -140,6 +142,8 @@ class ErpCalls:
         ctx.erp_deadlines.setdefault(name, deadline)
         named = _Named(binding.adapter)
         outcome = "ok"
+        if share is not None:
+            share.sent = True  # from here on the call may reach the ERP
         try:
             result = await self._timed_call(ctx, name, named.adapter, call, deadline)
         except ErpFailure as failure:
@@ -153,6 +157,8 @@ class ErpCalls:
             # (the client fixes the SKU and sends it again under the same key).
             binding.breaker.abandoned(trial)
             ctx.forwarded = forwarded_before
+            if share is not None:
+                share.sent = False
             outcome = "rejected"
             raise
         except (GatewayError, GatewayReferenceTaken):
@@ -192,13 +198,16 @@ class ErpCalls:
             ) from exc
 
     @contextlib.asynccontextmanager
-    async def budgeted(self, backend: str) -> AsyncIterator[None]:
+    async def budgeted(self, backend: str) -> AsyncIterator[BudgetShare]:
         """One request of `backend`'s budget (a rate token and an in-flight slot) for the
         duration of one call no admission took it for; 503, as admission sheds, when it has
-        no room."""
+        no room. The slot goes back at the end, and the rate token too if the call never
+        reached the ERP (`BudgetShare.sent`): the budget is for requests that reach it, as
+        admission's is."""
+        share = BudgetShare()
         budget = self._budgets.get(backend)
         if budget is None:
-            yield
+            yield share
             return
         timeout_s = self._backends[backend].timeout_s
         slot, rate = await take_erp_budget(self._store, backend, budget, timeout_s)
@@ -206,10 +215,11 @@ class ErpCalls:
             SHED.labels(backend).inc()  # a 503 for the ERP's budget, as admission's are
             raise shed(backend, rate.retry_after_s if not rate.allowed else 1)
         try:
-            yield
+            yield share
         finally:
+            refunds = [] if share.sent else [erp_requests(backend, budget)]
             with contextlib.suppress(StoreUnavailable):  # else it runs out with its lease
-                await self._store.settle(slot, None, None)
+                await self._store.settle(slot, None, None, refunds=refunds)
 
     def caller(self, ctx: RequestContext) -> Caller:
         """ERP calls on any backend, on behalf of `ctx` (its deadlines, trace, forwarding)."""
@@ -225,6 +235,15 @@ class ErpCalls:
             if found is not None:
                 return found
         return await self.call(ctx, create)
+
+
+@dataclass
+class BudgetShare:
+    """A call's own share of an ERP's budget (`ErpCalls.budgeted`): `sent` once the call may
+    have reached the ERP (an open breaker, a request out of time or a refusal before sending
+    leave it False)."""
+
+    sent: bool = False
 
 
 class _RequestCaller:

@@ -1,5 +1,6 @@
 """ERP calls on an ERP other than the one admission took a share of the budget of: each takes
-its own share (`ErpCalls.budgeted`) and is shed as admission sheds when there is none."""
+its own share (`ErpCalls.budgeted`), is shed as admission sheds when there is none, and gives
+back what it took, the rate token too when nothing reached the ERP."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from prometheus_client import REGISTRY
 from gateway.adapters.base import CallContext
 from gateway.config.backends import BreakerPolicy
 from gateway.config.rate_limits import BackendBudget
-from gateway.domain.errors import Code, GatewayError
+from gateway.domain.errors import Code, ErpFailure, GatewayError
 from gateway.pipeline.context import RequestContext
 from gateway.pipeline.ratelimit import erp_requests
 from gateway.service.breaker import CircuitBreaker
@@ -65,3 +66,59 @@ async def test_a_call_on_another_erp_shed_for_its_budget_is_counted_as_shed(stor
     assert shed.value.code is Code.ERP_UNAVAILABLE
     assert cloud.calls == []
     assert shed_count("cloud") == before + 1  # gateway_shed_total: 503s for an ERP's budget
+
+
+async def test_a_call_on_another_erp_that_sends_nothing_gives_its_rate_token_back(
+    store: Store,
+) -> None:
+    # The other ERP's breaker is open in this process: the call is refused before anything
+    # is sent. The budget is for requests that reach the ERP, as admission's is.
+    clock = Clock()
+    open_breaker = CircuitBreaker("cloud", BreakerPolicy(failures=1, cool_down_s=30), clock)
+    open_breaker.failed(open_breaker.admit())
+    cloud = FakeErp("cloud")
+    legacy = backend("legacy", FakeErp("legacy"))
+    refusing = ErpCalls(
+        {"legacy": legacy, "cloud": backend("cloud", cloud, open_breaker)},
+        store,
+        None,
+        {"cloud": ONE_REQUEST},
+    )
+    with pytest.raises(ErpFailure) as refused:
+        await refusing.call(request_ctx(), read, "cloud")
+    assert refused.value.code is Code.ERP_UNAVAILABLE  # breaker open
+    assert cloud.calls == []
+
+    # Another process, whose breaker is closed, has the ERP's one request of the budget.
+    elsewhere = ErpCalls(
+        {"legacy": legacy, "cloud": backend("cloud", cloud)}, store, None, {"cloud": ONE_REQUEST}
+    )
+    await elsewhere.call(request_ctx(), read, "cloud")
+    assert cloud.calls == ["get_customer"]
+
+
+async def test_a_call_on_another_erp_out_of_time_gives_its_rate_token_back(store: Store) -> None:
+    cloud = FakeErp("cloud")
+    backends = {"legacy": backend("legacy", FakeErp("legacy")), "cloud": backend("cloud", cloud)}
+    calls = ErpCalls(backends, store, None, {"cloud": ONE_REQUEST})
+
+    with pytest.raises(ErpFailure) as late:
+        await calls.call(request_ctx(deadline_in_s=-1.0), read, "cloud")
+    assert late.value.code is Code.ERP_TIMEOUT and not late.value.ambiguous
+
+    await calls.call(request_ctx(), read, "cloud")
+    assert cloud.calls == ["get_customer"]
+
+
+async def test_a_call_on_another_erp_that_reached_it_keeps_its_rate_token_spent(
+    store: Store,
+) -> None:
+    cloud = FakeErp("cloud")
+    backends = {"legacy": backend("legacy", FakeErp("legacy")), "cloud": backend("cloud", cloud)}
+    calls = ErpCalls(backends, store, None, {"cloud": ONE_REQUEST})
+
+    await calls.call(request_ctx(), read, "cloud")
+    with pytest.raises(GatewayError) as shed:
+        await calls.call(request_ctx(), read, "cloud")
+    assert shed.value.code is Code.ERP_UNAVAILABLE
+    assert cloud.calls == ["get_customer"]
