@@ -117,13 +117,16 @@ class BufferedWriter(Generic[T]):
             while self._pending:
                 size = self._unconfirmed or min(MAX_BATCH, len(self._pending))
                 batch = [self._pending[i][0] for i in range(size)]
+                # Unconfirmed from now: a put while it is on its way drops the oldest outside
+                # it (and `_drop_oldest` counts off any it must take from it), so that its
+                # success takes off the queue what is left of it, never a later item unwritten.
+                self._unconfirmed = size
                 try:
                     await self._write(batch)
                 except Exception as exc:
                     # Unreachable, or refusing in a way no one foresaw (an error reply):
                     # either way the entries are kept and written again, never lost with
                     # a background task that died of it.
-                    self._unconfirmed = size
                     if self._on_failure is not None:
                         self._on_failure(len(batch))
                     if isinstance(exc, StoreUnavailable):
@@ -140,7 +143,7 @@ class BufferedWriter(Generic[T]):
                             len(self._pending),
                         )
                     return False
-                for _ in batch:
+                for _ in range(self._unconfirmed):
                     self._pending_bytes -= self._pending.popleft()[1]
                 self._unconfirmed = 0
             return True

@@ -176,3 +176,28 @@ async def test_a_shutdown_while_writes_are_refused_with_an_error_reply_does_not_
     writer = BufferedWriter("test", write)
     writer.put(1)
     await writer.aclose(timeout_s=0.5)
+
+
+async def test_items_dropped_while_a_batch_is_being_written_are_never_those_after_it() -> None:
+    # A put beyond the bound while a batch is on its way to the store drops the oldest; the
+    # write's success then takes the batch off the queue, and only the batch: an item put
+    # after it is written too, never taken off unwritten in the batch's place.
+    sink = Sink()
+    in_flight, proceed = asyncio.Event(), asyncio.Event()
+
+    async def write(items: Sequence[int]) -> None:
+        in_flight.set()
+        await proceed.wait()
+        await sink.write(items)
+
+    writer = BufferedWriter("test", write, max_pending_bytes=100)
+    writer.put(0, size=40)
+    writer.put(1, size=40)
+    flushing = asyncio.create_task(writer.flush())
+    await in_flight.wait()
+    writer.put(2, size=40)  # 120 bytes: one goes
+    proceed.set()
+    assert await flushing is True
+    await writer.aclose()
+    assert sink.written[-1] == 2
+    assert (writer.pending, writer.pending_bytes) == (0, 0)
