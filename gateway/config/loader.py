@@ -18,7 +18,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from gateway.config.api_versions import ApiVersionsPolicy
 from gateway.config.auth import AuthPolicy
-from gateway.config.backends import BackendConfig
+from gateway.config.backends import BackendConfig, NetSuiteBackend, NetSuiteClientCredentials
 from gateway.config.clients import ClientsPolicy
 from gateway.config.events import SubscriptionsPolicy
 from gateway.config.idempotency import IdempotencyPolicy
@@ -96,7 +96,8 @@ class GatewayConfig:
     operations: OperationsPolicy = field(default_factory=OperationsPolicy)
     # policies/subscriptions.yaml is optional: no webhook subscriptions without it.
     subscriptions: SubscriptionsPolicy = field(default_factory=SubscriptionsPolicy)
-    # A digest of every file's text: the same files give the same version on every process.
+    # A digest of every file's text and of the key files they name: the same files give the
+    # same version on every process, and a replaced key is a new one.
     version: str = ""
 
 
@@ -149,6 +150,8 @@ def _loaded(
         if (backend := reader.model(backend_file(name), _BACKEND)) is not None
     }
     auth = reader.model(AUTH_FILE, _AUTH)
+    for key_file in _key_files(auth, backends):
+        reader.refer(key_file)
     clients = reader.model(CLIENTS_FILE, _CLIENTS)
     rate_limits = reader.model(RATE_LIMITS_FILE, _RATE_LIMITS)
     idempotency = (
@@ -202,6 +205,18 @@ def _loaded(
     return config, issues, config.version
 
 
+def _key_files(auth: AuthPolicy | None, backends: Mapping[str, BackendConfig]) -> list[str]:
+    """The key files the configuration names, read when its runtime is built (a rotated key
+    is a file replaced under the same name, the YAML files untouched)."""
+    named = [i.public_key_file for i in auth.issuers] if auth is not None else []
+    for backend in backends.values():
+        if isinstance(backend, NetSuiteBackend) and isinstance(
+            backend.auth, NetSuiteClientCredentials
+        ):
+            named.append(backend.auth.private_key_file)
+    return [file for file in named if file]
+
+
 def _issue_order(issue: ConfigIssue) -> tuple[str, int]:
     return issue.file, issue.line or 0
 
@@ -215,14 +230,28 @@ class _Reader:
         self.documents: dict[str, YamlDocument] = {}
         self.issues: list[ConfigIssue] = []
         self._texts: dict[str, str] = {}
+        self._referred: dict[str, str] = {}  # a key file named: the digest of its bytes
 
     def version(self) -> str:
-        """A short digest of every file read, in file order."""
+        """A short digest of every file read, in file order, then of the key files named."""
         digest = hashlib.sha256()
         for file, text in sorted(self._texts.items()):
             digest.update(f"{len(file)}:{file}{len(text)}:".encode())
             digest.update(text.encode("utf-8"))
+        for file, contents in sorted(self._referred.items()):
+            digest.update(f"{len(file)}:{file}={contents}".encode())
         return digest.hexdigest()[:12]
+
+    def refer(self, file: str) -> None:
+        """Count `file` (relative to the config directory unless absolute) in the version. One
+        that cannot be read counts as such: building the runtime says why."""
+        path = Path(file)
+        try:
+            data = (path if path.is_absolute() else self.config_dir / path).read_bytes()
+        except OSError:
+            self._referred[file] = "unreadable"
+            return
+        self._referred[file] = hashlib.sha256(data).hexdigest()
 
     def issue(self, file: str, line: int | None, message: str) -> None:
         self.issues.append(ConfigIssue(file, line, message))

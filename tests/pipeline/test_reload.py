@@ -6,12 +6,16 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import httpx
+import jwt
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 from prometheus_client import REGISTRY
 
 from gateway.app import current_runtime
@@ -267,3 +271,51 @@ async def test_an_operators_reload_of_the_files_served_is_done_and_recorded(
         assert (first.json()["generation"], again.json()["generation"]) == (2, 3)
         assert first.json()["version"] == again.json()["version"] == gw.runtime.config.version
         assert await _reload_entries(ops) == [("config.reloaded", "admin ops-admin")] * 2
+
+
+PARTNER_ISSUER = "https://idp.test/partner"
+
+
+def _partner_key(config_dir: Path) -> ec.EllipticCurvePrivateKey:
+    """A new signing key for the partner issuer, its public half written where auth.yaml says."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    pem = key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    (config_dir / "keys").mkdir(exist_ok=True)
+    (config_dir / "keys" / "partner.pem").write_bytes(pem)
+    return key
+
+
+def _partner_token(key: ec.EllipticCurvePrivateKey) -> str:
+    now = int(time.time())
+    claims = {"iss": PARTNER_ISSUER, "aud": "erp-gateway", "azp": "crm-demo", "sub": "crm-demo"}
+    return jwt.encode({**claims, "iat": now, "exp": now + 300}, key, algorithm="ES256")
+
+
+async def test_a_signal_after_a_key_file_the_config_names_was_replaced_serves_the_new_key(
+    store: Store, config_dir: Path
+) -> None:
+    # Rotating an issuer's public key: the YAML files are the same, the key file is not.
+    old_key = _partner_key(config_dir)
+    auth = config_dir / "policies" / "auth.yaml"
+    auth.write_text(
+        "issuers:\n"
+        + "  - name: partner\n"
+        + f"    issuer: {PARTNER_ISSUER}\n"
+        + "    audiences: [erp-gateway]\n"
+        + "    algorithms: [ES256]\n"
+        + "    public_key_file: keys/partner.pem\n"
+        + "    client_claim: azp\n"
+    )
+    async with in_process_gateway(store, config_dir) as gw:
+        reloader = Reloader(config_dir, current=lambda: current_runtime(gw.app), install=gw.serve)
+        await current_runtime(gw.app).authenticator.authenticate(
+            f"Bearer {_partner_token(old_key)}"
+        )
+        new_key = _partner_key(config_dir)
+        assert await reloader.reload_if_changed("SIGHUP") == []
+        await current_runtime(gw.app).authenticator.authenticate(
+            f"Bearer {_partner_token(new_key)}"
+        )
+        assert reloader.status.generation == 2
