@@ -55,6 +55,7 @@ from gateway.observability.metrics import MULTIPROC_DIR_ENV
 from gateway.observability.spans import telemetry_from_env
 from gateway.ops.xref_exchange import IMPORT_COLUMNS
 from gateway.pipeline.auth import DEV_DEMO_SECRET, build_authenticator
+from gateway.pipeline.routing import customer_read_placement
 from gateway.routing.explain import explain
 from gateway.routing.plan import plan
 from gateway.routing.rules import compile_routes
@@ -71,6 +72,7 @@ from gateway.server import (
 )
 from gateway.store import open_store, store_description
 from gateway.store.audit import ExportEnds, verify_file
+from gateway.store.base import XrefRecord
 
 CONFIG_DIR_ENV = "GATEWAY_CONFIG_DIR"
 REDIS_URL_ENV = "GATEWAY_REDIS_URL"
@@ -201,7 +203,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
     if args.url is not None:
         return _explain_remotely(args)
     config = _load(_config_dir(args.config_dir))
-    home = None
+    record = None
     if args.customer_id and not os.environ.get(REDIS_URL_ENV):
         # A store in memory is another process's (a demo's): this one would find nothing.
         print(
@@ -211,17 +213,23 @@ def cmd_explain(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     elif args.customer_id:
-        home = asyncio.run(_customer_home(args.customer_id))
-        if home is None:
+        record = asyncio.run(_customer_record(args.customer_id))
+        if record is None:
             _no_home(args.customer_id)
+    table = compile_routes(config.routes)
+    placed = None
+    if record is not None:
+        instant = args.at.timestamp() if args.at is not None else time.time()
+        placed = customer_read_placement(table, args.operation, args.legal_entity, record, instant)
     try:
         explanation = explain(
-            compile_routes(config.routes),
+            table,
             args.operation,
             args.legal_entity,
-            customer_home=home,
+            customer_home=record.backend if record is not None else None,
             customer=args.customer_id or args.external_ref,
             at=args.at,
+            placed=placed,
         )
     except ValueError as exc:
         raise CommandError(str(exc)) from None
@@ -255,11 +263,10 @@ def _explain_remotely(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _customer_home(customer_id: str) -> str | None:
+async def _customer_record(customer_id: str) -> XrefRecord | None:
     store = open_store(os.environ.get(REDIS_URL_ENV))
     try:
-        record = await store.get_xref(customer_id)
-        return record.backend if record else None
+        return await store.get_xref(customer_id)
     finally:
         await store.aclose()
 

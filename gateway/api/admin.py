@@ -37,6 +37,7 @@ from gateway.ops.xref_exchange import export_rows, import_mappings
 from gateway.pipeline.auth import authorization_of
 from gateway.pipeline.body import parse_json_model, parse_query_model, read_body, require_json
 from gateway.pipeline.entitlements import registered, require_scope
+from gateway.pipeline.routing import customer_read_placement
 from gateway.routing.explain import explain
 from gateway.routing.shadow_report import shadow_report
 from gateway.runtime import Runtime
@@ -206,20 +207,23 @@ def admin_routes(
     async def explain_route(request: Request) -> Response:
         asked: ExplainRequest = await _json_body(request, ExplainRequest)
         runtime = current()
-        home = None
-        if asked.customer_id:
-            record = await runtime.store.get_xref(asked.customer_id)
-            home = record.backend if record else None
+        record = await runtime.store.get_xref(asked.customer_id) if asked.customer_id else None
+        at = asked.at if asked.at is None or asked.at.tzinfo else asked.at.replace(tzinfo=dt.UTC)
+        placed = None
+        if record is not None:
+            instant = at.timestamp() if at is not None else time.time()
+            placed = customer_read_placement(
+                runtime.routing, asked.operation, asked.legal_entity, record, instant
+            )
         try:
             explanation = explain(
                 runtime.routing,
                 asked.operation,
                 asked.legal_entity,
-                customer_home=home,
+                customer_home=record.backend if record is not None else None,
                 customer=asked.customer_id or asked.external_ref,
-                at=asked.at
-                if asked.at is None or asked.at.tzinfo
-                else asked.at.replace(tzinfo=dt.UTC),
+                at=at,
+                placed=placed,
             )
         except ValueError as exc:
             raise GatewayError(

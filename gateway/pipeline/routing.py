@@ -62,6 +62,21 @@ def record_placement(
     return placement(record, table.decide(operation, record.legal_entity, at, affinity))
 
 
+def customer_read_placement(
+    table: RoutingTable, operation: str, legal_entity: str, record: XrefRecord, at: Instant
+) -> RouteDecision | None:
+    """Where `operation` in `legal_entity` goes at `at` when it addresses `record` itself (a
+    customer's read: see `record_placement`), for `gateway explain`; None when the request
+    would make a new record (an order for the customer follows the rules)."""
+    if (
+        operation != Operation.CUSTOMERS_READ
+        or record.kind is not Kind.CUSTOMER
+        or record.legal_entity != legal_entity
+    ):
+        return None
+    return record_placement(table, operation, record, at)
+
+
 def affinity(ctx: RequestContext) -> str | None:
     """The customer a request for a new record is about, which a canary split hashes: the
     customer an order or quote names, or a new customer's external_ref (an existing

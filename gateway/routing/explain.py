@@ -80,6 +80,9 @@ class Explanation:
     frozen: CompiledFreeze | None = None
     split: SplitPlacement | None = None
     thaws: float | None = None  # when writes are frozen no more, past the freeze's own end
+    # What the rules alone decided, when the request addresses an existing customer (its
+    # read) and `decision` is where that customer's presence sends it instead.
+    ruled: RouteDecision | None = None
 
     @property
     def home_differs(self) -> bool:
@@ -154,11 +157,20 @@ class Explanation:
                     f"Thaws:    {rfc3339(self.thaws)}: the freezes that follow on from it "
                     "end then (Retry-After counts to it)"
                 )
-        if self.home_differs:
+        ruled = self.ruled
+        if ruled is not None:
+            where = (
+                "it is present there"
+                if ruled.backend == self.decision.backend
+                else f"it is not present there: read at its home, {self.decision.backend}"
+            )
+            lines.append(f"Note: the rules name {ruled.backend} for this customer; {where}.")
+        elif self.home_differs:
             lines.append(
                 f"Note: this customer's home is {self.customer_home}. Only new records follow "
-                f"the decision above; reads, amendments and cancels of existing records still go "
-                f"to their home ({self.customer_home})."
+                "the decision above; its orders, shipments and invoices are read and cancelled "
+                "where they live, and the customer is read where the rules send it if it is "
+                f"present there, else at its home ({self.customer_home})."
             )
         elif self.customer_home is not None:
             lines.append(f"Note: this customer's home is {self.customer_home} as well.")
@@ -191,11 +203,14 @@ def explain(
     customer_home: str | None = None,
     customer: str | None = None,
     at: dt.datetime | None = None,
+    placed: RouteDecision | None = None,
 ) -> Explanation:
     """Where a new request for `operation` in `legal_entity` goes, and why.
 
     `customer_home` is the backend an existing customer lives on (from the xref), if known;
-    `customer` its key under a split (its gateway id; a new customer's external_ref).
+    `customer` its key under a split (its gateway id; a new customer's external_ref);
+    `placed` where the request goes when it addresses that customer itself (its read: the
+    routing step's placement, by the ERPs it is present in), which then is the decision.
     Raises ValueError, with the known names, for an unknown operation or legal entity.
     """
     if operation not in ALL_OPERATIONS:
@@ -223,13 +238,14 @@ def explain(
         operation,
         entity,
         tuple(verdicts),
-        decision,
+        placed or decision,
         table.default_backend,
         moment,
         customer_home,
         table.frozen(operation, legal_entity, instant),
         split,
         table.thaws(operation, legal_entity, instant),
+        decision if placed is not None else None,
     )
 
 

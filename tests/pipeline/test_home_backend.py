@@ -225,3 +225,46 @@ async def test_a_record_whose_legal_entity_left_routes_yaml_is_still_served_at_h
         )
         assert another.status_code == 400, another.text
         assert another.json()["errors"][0]["pointer"] == "/legal_entity"
+
+
+async def _explained_read(ops: httpx.AsyncClient, customer_id: str) -> dict[str, Any]:
+    response = await ops.post(
+        "/admin/routes/explain",
+        json={"operation": "customers.read", "legal_entity": "DE01", "customer_id": customer_id},
+    )
+    assert response.status_code == 200, response.text
+    explained: dict[str, Any] = response.json()
+    return explained
+
+
+async def test_explain_says_where_a_customers_read_goes_whether_or_not_it_was_copied(
+    store: Store,
+) -> None:
+    # A customer's read goes to the ERP the rules name if it is present there, else to its
+    # home: `explain` for that customer says so, and never that a read it sends to the rules'
+    # ERP goes home.
+    async with (
+        in_process_gateway(store) as gw,
+        gw.client() as api,
+        gw.client("ops-admin") as ops,
+    ):
+        customer = (await api.post("/v1/customers", json=payloads.customer("DE01"))).json()
+        legacy, cloud = gw.erps["legacy"], gw.erps["cloud"]
+        _move_de01_to_cloud(gw)
+        for copied in (False, True):
+            if copied:
+                order = await api.post(
+                    "/v1/sales-orders",
+                    json=payloads.order("DE01", customer["id"]),
+                    headers=payloads.new_key(),
+                )
+                assert order.status_code == 201, order.text  # the customer copied to cloud
+            legacy.calls.clear()
+            cloud.calls.clear()
+            assert (await api.get(f"/v1/customers/{customer['id']}")).status_code == 200
+            (read_in,) = [n for n, erp in gw.erps.items() if "get_customer" in erp.calls]
+            explained = await _explained_read(ops, customer["id"])
+            assert explained["decision"]["backend"] == read_in, explained["text"]
+            assert f"Decision: {read_in} " in explained["text"]
+            (note,) = [line for line in explained["text"].splitlines() if line.startswith("Note")]
+            assert read_in in note and "still go to their home" not in note, note

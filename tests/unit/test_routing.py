@@ -191,10 +191,11 @@ def test_explain_marks_rules_after_the_winner_as_not_reached() -> None:
 def test_explain_notes_that_existing_records_stay_at_their_home(demo: RoutingTable) -> None:
     moved = explain(demo, "sales_orders.cancel", "US01", customer_home="legacy", at=AT)
     assert moved.home_differs
-    assert "existing records still go to their home (legacy)" in moved.text()
+    assert "read and cancelled where they live" in moved.text()
+    assert "else at its home (legacy)" in moved.text()
     same = explain(demo, "sales_orders.cancel", "US01", customer_home="cloud", at=AT)
     assert not same.home_differs
-    assert "still go to their home" not in same.text()
+    assert "where they live" not in same.text()
 
 
 def test_explain_rejects_unknown_names_with_a_suggestion(demo: RoutingTable) -> None:
