@@ -21,7 +21,13 @@ from typing import Annotated, Any, Literal, TypeVar
 from pydantic import Field
 
 from gateway.adapters.base import CallContext
-from gateway.domain.errors import Code, ErpFailure, FieldError, GatewayError
+from gateway.domain.errors import (
+    Code,
+    ErpFailure,
+    FieldError,
+    GatewayError,
+    GatewayReferenceTaken,
+)
 from gateway.domain.models import LegalEntityCode, Strict
 from gateway.domain.operations import Kind
 from gateway.pipeline.ratelimit import take_erp_budget
@@ -223,6 +229,10 @@ class Migrations:
         except GatewayError as error:
             job.status = JobStatus.FAILED
             job.errors.append({"record": "", "message": error.detail})
+        except Exception:
+            log.exception("migration failed", extra={"job": job.id})
+            job.status = JobStatus.FAILED
+            job.errors.append({"record": "", "message": _UNFORESEEN})
         job.finished_at = time.time()
         with contextlib.suppress(GatewayError):
             await self._save(runtime, job)
@@ -250,6 +260,19 @@ class Migrations:
                     job.failed += 1
                     job.errors.append({"record": record.gateway_id, "message": error.detail})
                     return
+                except GatewayReferenceTaken:
+                    # The target holds another document under this customer's reference (a
+                    # copy made outside the gateway, say): an operator's to reconcile.
+                    job.failed += 1
+                    job.errors.append({"record": record.gateway_id, "message": _TAKEN})
+                    return
+                except Exception:
+                    # Whatever else a copy fails with is this record's failure, not the job's:
+                    # the rest move, and the job ends with its count (never left "running").
+                    log.exception("migration: copy failed", extra={"record": record.gateway_id})
+                    job.failed += 1
+                    job.errors.append({"record": record.gateway_id, "message": _UNFORESEEN})
+                    return
             job.copied += 1
         job.done += 1
 
@@ -258,6 +281,13 @@ class Migrations:
             await asyncio.sleep(HEARTBEAT_S)
             with contextlib.suppress(GatewayError):
                 await self._save(runtime, job)
+
+
+_TAKEN = (
+    "The target ERP holds another document under this customer's gateway reference; "
+    "reconcile them there, then run the job again."
+)
+_UNFORESEEN = "The copy failed unexpectedly (the gateway's log has the details); run the job again."
 
 
 def _journal_record(job: MigrationJob, started: float) -> JournalRecord:

@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 
-from gateway.domain.errors import Code, ErpFailure
+from gateway.domain.errors import Code, ErpFailure, GatewayReferenceTaken
 from gateway.domain.operations import Kind
 from gateway.store.base import Store, XrefRecord
 from tests.configs import write_config
@@ -176,6 +176,32 @@ async def test_a_customer_the_target_refuses_is_reported_and_the_rest_move(store
         assert [e["record"] for e in job["errors"]] == [bad["id"]]
         assert "payment_terms" in job["errors"][0]["message"]
         assert len(gw.erps["cloud"].customers) == len(good)
+
+
+async def test_a_customer_whose_copy_fails_unforeseen_is_reported_and_the_job_ends(
+    store: Store,
+) -> None:
+    # The target holds another document under this customer's gateway reference (say, a copy
+    # an earlier tool made by hand): a fact the adapters report, not a gateway problem. The
+    # job records it against that customer, moves the rest and ends, never left "running" (to
+    # be reported later as interrupted by a stopped process).
+    async with in_process_gateway(store) as gw, gw.client() as api, gw.client("ops-admin") as ops:
+        await _customers(api, "CA01", 2)
+        cloud = gw.erps["cloud"]
+        create = cloud.create_customer
+        refused: list[str] = []
+
+        async def holds_one_reference(*args: Any, **kwargs: Any) -> Any:
+            if not refused:
+                refused.append(kwargs.get("refs", args[1]).gateway_ref)
+                raise GatewayReferenceTaken(refused[0])
+            return await create(*args, **kwargs)
+
+        cloud.create_customer = holds_one_reference  # type: ignore[method-assign]
+        job = await _migrate(ops)
+        assert (job["status"], job["done"], job["failed"]) == ("failed", 1, 1)
+        assert len(job["errors"]) == 1 and job["errors"][0]["record"].startswith("cus_")
+        assert len(cloud.customers) == 1
 
 
 async def test_a_migration_to_an_unknown_backend_or_legal_entity_is_400(store: Store) -> None:
