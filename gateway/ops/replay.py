@@ -154,7 +154,10 @@ class Replays:
             # The ERP may have the first attempt's document: look for it there first, whether
             # or not the key's record is still kept (24 h; the journal keeps the entry 7 days).
             ctx.reconcile_on = str(entry["backend"])
-        ctx.principal = Principal(client, f"replay by {actor}", REPLAY_ISSUER, entitlement.scopes)
+        # The operator acts for the client as its own issuer would: a client bound to an
+        # issuer (clients.yaml `issuer:`) takes no other's word, and the replay's is none.
+        issuer = entitlement.issuer or REPLAY_ISSUER
+        ctx.principal = Principal(client, f"replay by {actor}", issuer, entitlement.scopes)
         response = await self._dispatch(ctx)
         runtime.audit.record(
             "admin.replay",

@@ -12,6 +12,7 @@ import httpx
 import jwt
 
 from gateway.config.loader import check_config
+from gateway.domain.errors import Code, ErpFailure
 from gateway.store.memory import MemoryStore
 from tests.configs import write_config
 from tests.e2e import payloads
@@ -133,3 +134,32 @@ def test_check_refuses_a_client_bound_to_an_issuer_it_does_not_trust(tmp_path: P
 def test_one_trusted_issuer_needs_no_binding(tmp_path: Path) -> None:
     config = write_config(tmp_path)
     assert [i for i in check_config(config, env=ENV) if i.severity == "error"] == []
+
+
+async def test_an_operators_replay_acts_for_a_client_bound_to_its_issuer(tmp_path: Path) -> None:
+    # A replay speaks for the journaled client on the operator's authority, not with a token
+    # of the client's issuer: binding the client to its issuer must not refuse the replay.
+    async with (
+        in_process_gateway(MemoryStore(), _two_issuers(tmp_path)) as gw,
+        gw.client() as api,
+        gw.client("ops-admin") as ops,
+    ):
+        erp = gw.erps["legacy"]
+        create = erp.create_customer
+
+        async def unavailable(*args: object) -> object:
+            raise ErpFailure(Code.ERP_UNAVAILABLE, "The ERP answered 503.")
+
+        erp.create_customer = unavailable  # type: ignore[method-assign]
+        failed = await api.post("/v1/customers", json=payloads.customer("DE01"))
+        assert failed.status_code == 503, failed.text
+        listed = await ops.get(
+            "/admin/transactions",
+            params={"correlation_id": failed.headers["x-correlation-id"]},
+        )
+        (entry,) = listed.json()["items"]
+        erp.create_customer = create  # type: ignore[method-assign]
+        replayed = await ops.post(f"/admin/transactions/{entry['id']}/replay", json={})
+        assert replayed.status_code == 200, replayed.text
+        assert replayed.json()["replay"]["status"] == 201, replayed.text
+        assert len(erp.customers) == 1
