@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import binascii
+import contextlib
 import datetime as dt
 import json
 import logging
@@ -43,6 +44,7 @@ log = logging.getLogger("gateway.events")
 BATCH = 50
 IDLE_S = 0.2  # how often an idle worker looks for due deliveries (other processes' events)
 _ERROR_TEXT = 200
+_DRAINED_BYTES = 64 * 1024  # a subscriber's answer body read to keep its connection, at most
 
 
 def signed_headers(secret: str, message_id: str, body: str, at: dt.datetime) -> dict[str, str]:
@@ -254,8 +256,8 @@ class EventDelivery:
                 timeout=aiohttp.ClientTimeout(total=policy.timeout_s),
                 allow_redirects=False,
             ) as response:
-                await response.read()
                 status = response.status
+                await _drain(response)
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             return f"{type(exc).__name__}: {exc}"[:_ERROR_TEXT]
         finally:
@@ -263,6 +265,19 @@ class EventDelivery:
         if 200 <= status < 300:
             return None
         return f"HTTP {status}"
+
+
+async def _drain(response: aiohttp.ClientResponse) -> None:
+    """Reads a short answer's body to its end, so that its connection can carry the next
+    delivery. The status is the subscriber's answer: a body of no declared length or a long
+    one is left unread (its connection closed, not kept), since reading it would hold it all
+    in memory and one without end would run out the timeout of a delivery already taken; and
+    a body that fails to arrive changes nothing."""
+    length = response.content_length
+    if length is None or length > _DRAINED_BYTES:
+        return
+    with contextlib.suppress(aiohttp.ClientError, TimeoutError, OSError):
+        await response.read()
 
 
 def _still_entitled(runtime: Runtime, subscription: SubscriptionConfig, body: str) -> bool:
