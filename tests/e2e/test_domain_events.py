@@ -380,6 +380,28 @@ def test_bad_or_unauthenticated_notifications_get_problems(
     assert cloud.status_code == 401
 
 
+def test_a_notification_with_two_credentials_is_refused_whichever_comes_first(
+    gateway: str,
+) -> None:
+    # As the domain API answers two Authorization headers: a gateway that judged one of them
+    # would judge another credential than a server in front of or behind it may.
+    right, wrong = f"Bearer {LEGACY_SECRET}", "Bearer wrong"
+    for first, second in ((right, wrong), (wrong, right)):
+        answer = httpx.post(
+            f"{gateway}/erp-events/legacy",
+            content=b"{not json",
+            headers=[("Authorization", first), ("Authorization", second)],
+        )
+        assert answer.status_code == 401, (first, second)
+    signature = "sha256=" + "0" * 64
+    cloud = httpx.post(
+        f"{gateway}/erp-events/cloud",
+        content=b"{}",
+        headers=[("X-Signature", signature), ("X-Signature", signature)],
+    )
+    assert cloud.status_code == 401
+
+
 def test_a_subscriber_down_for_a_while_receives_everything_after_it_recovers(
     gateway: str, crm: httpx.Client, sims: dict[str, str], subscriber: Subscriber
 ) -> None:
