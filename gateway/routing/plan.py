@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from gateway.domain.operations import ALL_OPERATIONS
+from gateway.domain.operations import ALL_OPERATIONS, SHADOWABLE
 from gateway.routing.rules import (
     Allocation,
     CompiledFreeze,
@@ -89,11 +89,11 @@ class Plan:
     freezes: tuple[FreezeChange, ...]
     entities: tuple[EntityChange, ...] = ()
 
-    def text(self, match_rates: Mapping[str, tuple[int, int]] | None = None) -> str:
-        """The plan for review; with `match_rates` (legal entity -> (matches, comparable)
-        shadow samples), the evidence beside each legal entity that moves."""
+    def text(self, match_rates: Mapping[str, Mapping[str, tuple[int, int]]] | None = None) -> str:
+        """The plan for review; with `match_rates` (legal entity -> operation -> (matches,
+        comparable) shadow samples), the evidence beside each move, of the operations it moves."""
         lines = ["Backends that change for new requests:"]
-        lines += [f"  {m.text()}{_evidence(m.legal_entity, match_rates)}" for m in self.moves]
+        lines += [f"  {m.text()}{_evidence(m, match_rates)}" for m in self.moves]
         lines += [] if self.moves else ["  none"]
         if self.entities:
             lines += ["", "Legal entities:"]
@@ -103,13 +103,25 @@ class Plan:
         return "\n".join(lines)
 
 
-def _evidence(legal_entity: str, match_rates: Mapping[str, tuple[int, int]] | None) -> str:
+def _evidence(move: Move, match_rates: Mapping[str, Mapping[str, tuple[int, int]]] | None) -> str:
+    """The shadow samples of the operations `move` moves, and those it moves unmeasured: a
+    legal entity's customer reads that matched say nothing of its orders."""
     if match_rates is None:
         return ""
-    matches, comparable = match_rates.get(legal_entity, (0, 0))
-    if not comparable:
-        return "; shadow: no comparable sample yet"
-    return f"; shadow match rate {matches * 100 / comparable:.1f} % ({matches} of {comparable})"
+    rates = match_rates.get(move.legal_entity, {})
+    shadowable = sorted(op for op in move.operations if op in SHADOWABLE)
+    measured = [op for op in shadowable if rates.get(op, (0, 0))[1]]
+    parts = []
+    if measured:
+        matches = sum(rates[op][0] for op in measured)
+        comparable = sum(rates[op][1] for op in measured)
+        rate = f"{matches * 100 / comparable:.1f} % ({matches} of {comparable}"
+        parts.append(f"shadow match rate {rate}: {', '.join(measured)})")
+    unmeasured = [op for op in shadowable if op not in measured]
+    if unmeasured:
+        prefix = "no" if measured else "shadow: no"
+        parts.append(f"{prefix} comparable sample of {', '.join(unmeasured)}")
+    return "".join(f"; {part}" for part in parts)
 
 
 def plan(old: RoutingTable, new: RoutingTable, now: Instant) -> Plan:

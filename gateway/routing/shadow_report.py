@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from fnmatch import fnmatchcase
 from typing import Any
 
 SAMPLES = "samples"  # sampled requests whose primary answered
@@ -26,6 +27,22 @@ COUNTERS = (SAMPLES, COMPARABLE, NOT_COMPARABLE, SKIPPED, FAILED, NOISE_CHECKS, 
 TOP_FIELDS = 10
 EXAMPLES_PER_FIELD = 3
 SCOPE_SEPARATOR = "|"
+# What a move is decided on, never noise (globs over `field_of` paths): amounts, prices,
+# quantities, currencies, statuses and a decision's outcome. An ERP that answers one of them
+# differently twice is a finding of its own; were it noise, one such check would hide every
+# difference in that field between the ERPs from the match rate.
+NEVER_NOISE: tuple[str, ...] = (
+    "*amount*",
+    "*price*",
+    "*quantity",
+    "*currency",
+    "credit_limit",
+    "status",
+    "hold_reason",
+    "outcome",
+    "codes*",
+    "credit_hold",
+)
 
 
 def scope_of(legal_entity: str, operation: str) -> str:
@@ -34,6 +51,12 @@ def scope_of(legal_entity: str, operation: str) -> str:
 
 def signature(fields: Iterable[str]) -> str:
     return SIGNATURE + ",".join(sorted(set(fields)))
+
+
+def is_noise(field: str, noise: Iterable[str]) -> bool:
+    """Whether a field that differed between the ERPs counts as noise: it differed between two
+    calls to the primary too, and it is none of `NEVER_NOISE`."""
+    return field in noise and not any(fnmatchcase(field, g) for g in NEVER_NOISE)
 
 
 @dataclass(frozen=True)
@@ -97,7 +120,7 @@ def scope_report(
     for key, n in counts.items():
         if not key.startswith(SIGNATURE):
             continue
-        fields = [f for f in key.removeprefix(SIGNATURE).split(",") if f and f not in noise]
+        fields = [f for f in key.removeprefix(SIGNATURE).split(",") if f and not is_noise(f, noise)]
         if not fields:
             matches += n
         for field in fields:
@@ -135,16 +158,17 @@ def shadow_report(
     return [scope_report(s, counters[s], examples.get(s, ())) for s in sorted(counters)]
 
 
-def match_rates(scopes: Iterable[Mapping[str, Any]]) -> dict[str, tuple[int, int]]:
-    """Per legal entity, (matches, comparable) over its operations, from the report's JSON:
-    what `gateway plan` prints beside a legal entity a change would move."""
-    rates: dict[str, tuple[int, int]] = {}
+MatchRates = Mapping[str, Mapping[str, tuple[int, int]]]
+
+
+def match_rates(scopes: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, tuple[int, int]]]:
+    """Per legal entity and operation, (matches, comparable), from the report's JSON: what
+    `gateway plan` weighs beside the operations a change would move."""
+    rates: dict[str, dict[str, tuple[int, int]]] = {}
     for scope in scopes:
-        matches, comparable = rates.get(scope["legal_entity"], (0, 0))
-        rates[scope["legal_entity"]] = (
-            matches + scope["matches"],
-            comparable + scope["comparable"],
-        )
+        ops = rates.setdefault(scope["legal_entity"], {})
+        matches, comparable = ops.get(scope["operation"], (0, 0))
+        ops[scope["operation"]] = (matches + scope["matches"], comparable + scope["comparable"])
     return rates
 
 

@@ -55,6 +55,7 @@ from gateway.routing.shadow_report import (
     NOT_COMPARABLE,
     SAMPLES,
     SKIPPED,
+    is_noise,
     scope_of,
     signature,
 )
@@ -351,13 +352,13 @@ class Shadowing:
         examples, seen = [], set()
         for d in found:
             field = field_of(d.path)
-            if field not in seen and field not in noise:
+            if field not in seen and not is_noise(field, noise):
                 seen.add(field)
                 pair = {"field": field, "primary": shown(d.primary, reveal)}
                 pair["shadow"] = shown(d.shadow, reveal)
                 examples.append(json.dumps(pair, default=str))
         legal_entity, operation = self._labels(sample)
-        real = fields - noise
+        real = {f for f in fields if not is_noise(f, noise)}
         if not real:
             SHADOW_MATCHES.labels(legal_entity, operation).inc()
         for field in real:

@@ -222,7 +222,8 @@ def test_shadowed_creates_use_the_simulation_and_create_nothing_in_the_legacy_er
     assert planned.returncode == 0, planned.stderr
     assert (
         "FR01 every operation: cloud -> legacy at once (rule fr01-shadowed); "
-        "shadow match rate 100.0 % (4 of 4)"
+        "shadow match rate 100.0 % (4 of 4: quotes.validate, sales_orders.create); "
+        "no comparable sample of customers.read, sales_orders.read"
     ) in planned.stdout
 
 

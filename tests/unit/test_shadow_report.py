@@ -69,7 +69,7 @@ def test_no_comparable_sample_has_no_match_rate() -> None:
     assert report.match_rate is None and report.skipped == 2
 
 
-def test_match_rates_sum_a_legal_entitys_operations() -> None:
+def test_match_rates_are_per_legal_entity_and_operation() -> None:
     reports = shadow_report(
         {
             scope_of("DE01", "customers.read"): {COMPARABLE: 4, signature([]): 3},
@@ -79,7 +79,10 @@ def test_match_rates_sum_a_legal_entitys_operations() -> None:
         {},
     )
     assert [r.legal_entity for r in reports] == ["DE01", "DE01", "FR01"]
-    assert match_rates(r.to_json() for r in reports) == {"DE01": (4, 5), "FR01": (0, 2)}
+    assert match_rates(r.to_json() for r in reports) == {
+        "DE01": {"customers.read": (3, 4), "quotes.validate": (1, 1)},
+        "FR01": {"customers.read": (0, 2)},
+    }
 
 
 def test_plan_prints_the_match_rate_beside_each_legal_entity_that_moves() -> None:
@@ -99,11 +102,15 @@ def test_plan_prints_the_match_rate_beside_each_legal_entity_that_moves() -> Non
         }
     )
     change = plan(compile_routes(old), compile_routes(new), 0.0)
-    text = change.text({"DE01": (30, 40)})
+    text = change.text({"DE01": {"customers.read": (20, 30), "quotes.validate": (10, 10)}})
     assert "DE01 every operation: legacy -> cloud at once (rule de01); shadow match rate " in text
-    assert "75.0 % (30 of 40)" in text
     assert (
-        "GB01 every operation: legacy -> cloud at once (rule gb01); shadow: no comparable" in text
+        "75.0 % (30 of 40: customers.read, quotes.validate); no comparable sample of "
+        "sales_orders.create, sales_orders.read" in text
+    )
+    assert (
+        "GB01 every operation: legacy -> cloud at once (rule gb01); shadow: no comparable sample "
+        "of customers.read, quotes.validate, sales_orders.create, sales_orders.read" in text
     )
     assert "shadow" not in change.text()
 
@@ -115,3 +122,53 @@ def test_examples_are_distinct_pairs() -> None:
     report = scope_report(scope_of("DE01", "customers.read"), counts, [same, same, other])
     [email] = report.differences
     assert [e["primary"] for e in email.examples] == ["string(16)", "string(9)"]
+
+
+def test_a_business_field_is_never_folded_into_noise() -> None:
+    # One noise check in a hundred saw the legacy ERP price a quote differently twice; the
+    # cloud ERP prices 90 of 100 quotes differently: that is a finding, not noise.
+    counts = {
+        SAMPLES: 100,
+        COMPARABLE: 100,
+        NOISE_CHECKS: 100,
+        NOISE + "net_amount": 1,
+        NOISE + "currency": 1,
+        signature(["net_amount"]): 85,
+        signature(["currency", "net_amount"]): 5,
+        signature([]): 10,
+    }
+    report = scope_report(scope_of("DE01", "quotes.validate"), counts)
+    assert [f.field for f in report.noise] == ["currency", "net_amount"]
+    assert [(f.field, f.count) for f in report.differences] == [
+        ("net_amount", 90),
+        ("currency", 5),
+    ]
+    assert report.matches == 10
+
+
+def test_plan_weighs_only_the_operations_that_move() -> None:
+    entities = {"DE01": {"name": "D", "region": "EMEA", "country": "DE", "currency": "EUR"}}
+    old = RoutesConfig.model_validate({"legal_entities": entities, "default_backend": "legacy"})
+    new = RoutesConfig.model_validate(
+        {
+            "legal_entities": entities,
+            "default_backend": "legacy",
+            "rules": [
+                {
+                    "id": "de01-orders",
+                    "match": {"legal_entities": ["DE01"], "operations": ["sales_orders.*"]},
+                    "backend": "cloud",
+                }
+            ],
+        }
+    )
+    # Only DE01's customer reads were shadowed, all alike: no evidence about its orders.
+    reports = shadow_report(
+        {scope_of("DE01", "customers.read"): {COMPARABLE: 40, signature([]): 40}}, {}
+    )
+    text = plan(compile_routes(old), compile_routes(new), 0.0).text(
+        match_rates(r.to_json() for r in reports)
+    )
+    [line] = [line for line in text.splitlines() if "rule de01-orders" in line]
+    assert "match rate" not in line
+    assert "no comparable sample of sales_orders.create, sales_orders.read" in line
