@@ -48,6 +48,7 @@ _WRITE = (409, 422)  # idempotency (in progress, key reused) and business refusa
 _WITH_RECORD = (404,)
 _RETRY_AFTER = (409, 429, 503)  # 409: a request with the same key still in progress
 _CHALLENGED = (401, 403)  # WWW-Authenticate
+_MEDIA_REFUSED = (415,)  # Accept-Post
 
 _STATUS_MEANINGS = {
     400: "The request is malformed (body, query, API version or Idempotency-Key): fix it "
@@ -198,6 +199,7 @@ _HEADERS: tuple[tuple[str, str, str], ...] = (
         "WWW-Authenticate",
         "RFC 6750: the bearer challenge, with the error (`invalid_token`) or missing scope.",
     ),
+    ("AcceptPost", "Accept-Post", "On a 415: the media type a body must be sent as."),
 )
 _HEADER_NAMES = {component: name for component, name, _ in _HEADERS}
 
@@ -286,6 +288,8 @@ def _response_headers(status: int, method: str = "GET") -> Document:
         names.append("RetryAfter")
     if status in _CHALLENGED:
         names.append("WwwAuthenticate")
+    if status in _MEDIA_REFUSED:
+        names.append("AcceptPost")
     if method == "POST" and status < 400:
         names.append("IdempotentReplayed")
     if status == 201:

@@ -17,6 +17,7 @@ from gateway.domain import models
 from gateway.domain.errors import Code, FieldError, GatewayError, business, not_found
 from gateway.domain.operations import REQUIRED_SCOPE, Kind, Operation
 from gateway.observability.trace_context import CORRELATION_HEADER
+from gateway.pipeline.body import JSON_MEDIA_TYPE
 from gateway.pipeline.entitlements import insufficient_scope
 from gateway.pipeline.idempotency import DOCS as IDEMPOTENCY_DOCS
 from gateway.pipeline.idempotency import REPLAYED_HEADER, key_reused
@@ -306,4 +307,5 @@ def header_examples(version: str) -> dict[str, str]:
         REPLAYED_HEADER: "true",
         "WWW-Authenticate": 'Bearer realm="gateway", error="invalid_token"',
         "Location": f"/{version}/sales-orders/{RECORD_IDS[Kind.SALES_ORDER]}",
+        "Accept-Post": JSON_MEDIA_TYPE,
     }
