@@ -306,8 +306,12 @@ def _problem_for_unrouted(request: Request, status: int) -> Response:
         error = not_found(f"No resource at {request.method} {request.url.path}.")
     response = problem_response(error, correlation_id, request.url.path)
     response.headers[CORRELATION_HEADER] = correlation_id
-    if first in VERSIONS:  # a path under a version prefix: answered in that version
+    if first in VERSIONS:  # a path under a version prefix: answered in that version, with
+        # its lifecycle headers (a deprecated version says so on every answer)
         response.headers[VERSION_HEADER] = first
+        serving: Serving | None = getattr(request.app.state, "serving", None)
+        if serving is not None:
+            response.headers.update(serving.runtime.versions.headers.get(first, {}))
     return response
 
 

@@ -131,6 +131,22 @@ async def test_a_deprecated_version_carries_deprecation_sunset_and_a_changelog_l
     assert any(link.endswith('rel="next"') for link in links)
 
 
+async def test_a_path_no_route_serves_under_a_deprecated_versions_prefix_says_so_too(
+    store: Store, config_dir: Path
+) -> None:
+    write_versions(config_dir, "versions:\n  v1: {deprecated: 2026-06-01, sunset: 2099-06-01}\n")
+    async with in_process_gateway(store, config_dir) as gw, gw.client() as api:
+        served = await api.get("/v1/customers/cus_missing")
+        unrouted = [await api.get("/v1/no-such-collection"), await api.delete("/v1/customers")]
+
+    lifecycle = ("Deprecation", "Sunset", "Link")
+    assert [r.status_code for r in unrouted] == [404, 404]
+    for response in unrouted:
+        assert [response.headers.get(h) for h in lifecycle] == [
+            served.headers[h] for h in lifecycle
+        ]
+
+
 async def test_a_version_past_its_sunset_is_410_version_sunset(
     store: Store, config_dir: Path
 ) -> None:
