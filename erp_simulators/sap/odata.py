@@ -80,13 +80,25 @@ class SapError(Exception):
                             "transition": False,
                         }
                         for d in self.details
-                    ],
+                    ]
+                    # SAP Gateway lists the exception that carried the messages after them.
+                    + ([_BUSINESS_EXCEPTION] if self.status < 500 else []),
                 },
             }
         }
 
     def response(self) -> Response:
         return json_response(self.body(), self.status)
+
+
+_BUSINESS_EXCEPTION = {
+    "code": "/IWBEP/CX_MGW_BUSI_EXCEPTION",
+    "message": "An exception was raised.",
+    "propertyref": "",
+    "severity": "error",
+    "target": "",
+    "transition": False,
+}
 
 
 def message_header(details: list[ErrorDetail]) -> str:

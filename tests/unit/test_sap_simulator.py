@@ -139,10 +139,14 @@ def order(erp: httpx.Client, sold_to: str, org: str = "1010", **overrides: Any) 
 
 
 def refused(response: httpx.Response, status: int = 400) -> list[tuple[str, str]]:
-    """(code, target) of each error detail, after checking the SAP envelope."""
+    """(code, target) of each error message, after checking the SAP envelope (whose details of
+    a refusal end with the business exception that carried the messages, as SAP Gateway's do)."""
     assert response.status_code == status, response.text
     error = response.json()["error"]
     details = error["innererror"]["errordetails"]
+    if status < 500:
+        *details, exception = details
+        assert exception["code"] == "/IWBEP/CX_MGW_BUSI_EXCEPTION"
     assert error["message"]["lang"] == "en"
     assert (
         error["code"] == details[0]["code"] and error["message"]["value"] == details[0]["message"]

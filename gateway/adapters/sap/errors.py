@@ -21,6 +21,12 @@ from gateway.domain.errors import Code, ErpFailure, FieldError, GatewayError
 
 _ITEM_TARGET_RE = re.compile(r"to_Item\((?:SalesOrderItem=)?'?(\d+)'?\)")
 _KEY_SUFFIX_RE = re.compile(r"\(.*\)$")
+# A T100 message is `<message class>/<number>` (V1/392, /IWBEP/CM_MGW_RT/020); any other detail
+# code names an exception class of the chain SAP Gateway lists after the messages.
+_T100_RE = re.compile(r"^.+/\d{3}$")
+# The framework's own exceptions, which wrap the application's: their text ("An exception was
+# raised.") says nothing to a user.
+_FRAMEWORK_EXCEPTIONS = frozenset({"/IWBEP/CX_MGW_BUSI_EXCEPTION", "/IWBEP/CX_MGW_TECH_EXCEPTION"})
 
 
 class Subject(StrEnum):
@@ -123,7 +129,18 @@ def sap_messages(body: Any) -> list[SapMessage]:
         for d in details or []
         if isinstance(d, dict) and d.get("severity", "error") == "error" and d.get("message")
     ]
-    return messages or [top]
+    # SAP Gateway adds an entry for each exception of the chain after the messages: the
+    # messages say what is wrong; an application's exception only when there is no message.
+    said = [m for m in messages if _T100_RE.match(m.code)]
+    said = said or [m for m in messages if m.code not in _FRAMEWORK_EXCEPTIONS]
+    return said or [top]
+
+
+def leading_code(body: Any) -> str:
+    """The code of SAP's leading message (the envelope's own `code`), '' if none."""
+    error = body.get("error") if isinstance(body, dict) else None
+    code = error.get("code") if isinstance(error, dict) else None
+    return code if isinstance(code, str) else ""
 
 
 def is_not_found(response: ErpResponse) -> bool:
@@ -173,7 +190,8 @@ def at_billing_address(error: GatewayError, index: int) -> GatewayError:
 
 
 def error_from_sap(body: Any, subject: Subject, terms: SapTerms) -> GatewayError:
-    """An SAP business refusal as one problem: the first detail's code, every detail's pointer.
+    """An SAP business refusal as one problem: the leading message's code (else the first
+    detail's), every detail's pointer.
 
     SAP's messages reach the user in canonical terms (SKUs and legal entities, not materials
     and company codes), and as SAP said them in `erp_message`; unknown message numbers are
@@ -181,6 +199,8 @@ def error_from_sap(body: Any, subject: Subject, terms: SapTerms) -> GatewayError
     """
     messages = sap_messages(body)
     codes = [SAP_MESSAGE_CODES.get(m.code, Code.ERP_REJECTED) for m in messages]
+    # The problem's code is the leading message's; the details need not start with it.
+    leading = SAP_MESSAGE_CODES.get(leading_code(body), codes[0])
     errors = [
         FieldError(pointer_for(m.target, subject, code), terms.canonical_text(m.message))
         for m, code in zip(messages, codes, strict=True)
@@ -188,7 +208,7 @@ def error_from_sap(body: Any, subject: Subject, terms: SapTerms) -> GatewayError
     said = "; ".join(dict.fromkeys(m.message for m in messages))
     if subject in (Subject.CANCEL, Subject.READ):
         errors = []
-    return GatewayError(codes[0], terms.canonical_text(said), errors, erp_message=said)
+    return GatewayError(leading, terms.canonical_text(said), errors, erp_message=said)
 
 
 # Severities of sap-message entries a user is told about; "success" says nothing new.

@@ -132,3 +132,53 @@ def test_technical_statuses_become_retryable_technical_problems(
     assert isinstance(error, ErpFailure)
     assert (error.code, error.ambiguous, error.retryable) == (code, ambiguous, True)
     assert error.headers == ({} if code is Code.ERP_BAD_RESPONSE else {"Retry-After": "3"})
+
+
+# SAP Gateway maps every exception of the chain to an error detail too (SAP Help, "Error
+# Response Control for Backend Data Provider"): the framework's own wrapper says nothing.
+_WRAPPER = {
+    "code": "/IWBEP/CX_MGW_BUSI_EXCEPTION",
+    "message": "An exception was raised.",
+    "propertyref": "",
+    "severity": "error",
+    "target": "",
+}
+
+
+def test_the_gateway_frameworks_exception_entry_is_no_refusal_of_its_own() -> None:
+    body = sap_error(("V1/392", "Material X does not exist", "/to_Item(20)/Material"))
+    body["error"]["innererror"]["errordetails"].append(_WRAPPER)
+
+    error = error_from_sap(body, Subject.SALES_ORDER, TERMS)
+
+    assert error.code is Code.UNKNOWN_SKU
+    assert [(e.pointer, e.detail) for e in error.errors] == [
+        ("/items/1/product_id", "Material X does not exist")
+    ]
+    assert error.detail == error.erp_message == "Material X does not exist"
+
+
+def test_an_exception_class_is_the_refusal_when_sap_sent_no_message_besides() -> None:
+    said = "Creating operations are disabled for entity 'API_SALES_ORDER_SRV~A_SALESORDER'"
+    body = sap_error(("CX_SADL_ENTITY_CUD_DISABLED", said, ""))
+    body["error"]["innererror"]["errordetails"].append(_WRAPPER)
+
+    error = error_from_sap(body, Subject.SALES_ORDER, TERMS)
+
+    assert (error.code, error.detail) == (Code.ERP_REJECTED, said)
+    assert [e.detail for e in error.errors] == [said]
+
+
+def test_the_code_is_that_of_sap_s_leading_message() -> None:
+    # SAP's top-level code is the leading message; the details list the whole container,
+    # which need not start with it.
+    body = sap_error(
+        ("ZZ/001", "Item 20 could not be priced", "/to_Item(20)"),
+        ("V1/392", "Material X does not exist", "/to_Item(20)/Material"),
+    )
+    body["error"]["code"] = "V1/392"
+    body["error"]["message"] = {"lang": "en", "value": "Material X does not exist"}
+
+    error = error_from_sap(body, Subject.SALES_ORDER, TERMS)
+
+    assert error.code is Code.UNKNOWN_SKU
