@@ -1177,11 +1177,18 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "(empty), or unset it"
             )
         result: int = args.func(args)
+        sys.stdout.flush()  # here, where a reader gone away is caught (not at exit)
     except CommandError as exc:
         print(f"gateway {args.command}: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # The reader of the output went away (`gateway plan ... | head -2`): what it wanted
+        # it has. Python would print a traceback at exit flushing stdout into the closed pipe.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 1
     return result
 
 

@@ -128,3 +128,24 @@ def test_a_worker_started_again_while_the_files_are_broken_says_so_in_a_line(
     assert "Traceback" not in said
     refused = [line for line in said.splitlines() if "cannot start" in line]
     assert len(refused) == 1 and "routes.yaml" in refused[0]
+
+
+def test_output_cut_short_by_its_reader_is_no_traceback(tmp_path: Path) -> None:
+    """`gateway plan OLD NEW | head -2`: the reader closes the pipe before the command has
+    written everything; the command stops quietly."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # a reader that has gone: every write fails with EPIPE
+    try:
+        done = subprocess.run(
+            [PYTHON, "-m", "gateway.cli", "plan", "routes.yaml", "routes.yaml"],
+            cwd=REPO,
+            env=_env(),
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+        )
+    finally:
+        os.close(write_end)
+    assert "Traceback" not in done.stderr
+    assert done.returncode == 1
