@@ -26,6 +26,8 @@ from uvicorn.supervisors.multiprocess import Process
 
 from gateway.api.problems import PROBLEM_MEDIA_TYPE, problem_body
 from gateway.domain.errors import Code, GatewayError
+from gateway.observability.logging import access_log
+from gateway.observability.metrics import NO_BACKEND, NO_OPERATION, REQUEST_SECONDS_BY
 from gateway.observability.trace_context import CORRELATION_HEADER
 from gateway.ops.reload import SUPERVISOR_ENV
 
@@ -135,6 +137,7 @@ class GuardedProtocol(HttpToolsProtocol):
         self._read: bytes | None = None  # what the parser is parsing, while it does
         self._too_large: GatewayError | None = None  # a pipelined head over a limit
         self._refusal: GatewayError | None = None  # answered once the answer before it is
+        self._refused_since: float | None = None  # when the refused head began (loop time)
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -277,9 +280,11 @@ class GuardedProtocol(HttpToolsProtocol):
         """Answer `error` as a problem document on the raw connection, then close it; after
         the answer to an earlier request on it, if one is still being written (pipelined),
         so that each answer stays with its request."""
+        since = self._head_since
         self._stop_head_timer()
         if self._refusal is not None:
             return  # refused already, waiting for the earlier answer
+        self._refused_since = since
         cycle = self.cycle
         if cycle is not None and not cycle.response_complete and not self.transport.is_closing():
             self._refusal = error
@@ -326,10 +331,27 @@ class GuardedProtocol(HttpToolsProtocol):
         ]
         self.transport.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + body)
         self.transport.close()
+        self._log_refusal(error, correlation_id)
+
+    def _log_refusal(self, error: GatewayError, correlation_id: str) -> None:
+        """The refusal's access line and request metric, as every request has: the client
+        was given `correlation_id`, and whoever it quotes it to finds it in the log. No
+        operation is known (the request was not framed, or not read), nor its path."""
+        now = self.loop.time()
+        elapsed = now - (self._refused_since if self._refused_since is not None else now)
+        status = error.status
+        REQUEST_SECONDS_BY.labels(NO_OPERATION, str(status), NO_BACKEND).observe(elapsed)
         client = f"{self.client[0]}:{self.client[1]}" if self.client else "?"
-        log.info(
-            "connection refused",
-            extra={"status": error.status, "code": error.code.value, "client": client},
+        access_log.write(
+            {
+                "correlation_id": correlation_id,
+                "method": None,
+                "path": None,
+                "status": status,
+                "code": error.code.value,
+                "duration_ms": round(elapsed * 1000, 2),
+                "client": client,
+            }
         )
 
 

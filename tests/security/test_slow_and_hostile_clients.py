@@ -18,8 +18,11 @@ from typing import Any
 
 import pytest
 import uvicorn
+from prometheus_client import REGISTRY
 
 from gateway.app import build_app
+from gateway.observability.logging import access_log
+from gateway.observability.metrics import NO_BACKEND, NO_OPERATION
 from gateway.server import GatewayServerConfig, ServerLimits, listening_socket
 from gateway.store.memory import MemoryStore
 from tests.conftest import AccessLines
@@ -361,3 +364,44 @@ def test_a_pipelined_requests_body_is_not_counted_as_its_head(gateway: tuple[str
         raw, _ = _read_until_closed(sock)
     statuses = [int(status) for status in re.findall(rb"HTTP/1\.1 (\d{3}) ", raw)]
     assert statuses == [200, 201], raw
+
+
+def _access_line_of(access_lines: AccessLines, correlation_id: str) -> dict[str, Any]:
+    """The access line carrying `correlation_id`, once the writer thread has written it."""
+    end = time.monotonic() + DEADLINE_S
+    while True:
+        access_log.stop()  # what is kept, written (the server's loop is another thread)
+        found = [e for e in access_lines.entries if e.get("correlation_id") == correlation_id]
+        if found or time.monotonic() > end:
+            return found[0] if found else {}
+        access_log.start(short=False, out=access_lines)  # type: ignore[arg-type]
+        time.sleep(0.02)
+
+
+def _refused_count(status: int) -> float:
+    return (
+        REGISTRY.get_sample_value(
+            "gateway_request_duration_seconds_count",
+            {"operation": NO_OPERATION, "status": str(status), "backend": NO_BACKEND},
+        )
+        or 0.0
+    )
+
+
+def test_a_refusal_by_the_server_has_its_access_line_and_counts_as_a_request(
+    gateway: tuple[str, int], access_lines: AccessLines
+) -> None:
+    # The refusal names a correlation id to the client; the on-call engineer it is quoted to
+    # finds that id in the access log, and the 431 in the request metric's rate of refusals.
+    before = _refused_count(431)
+    extra = "".join(f"X-Field-{i}: {i}\r\n" for i in range(LIMITS.max_headers + 5))
+    with _connect(gateway) as sock:
+        sock.sendall(f"GET /healthz HTTP/1.1\r\nHost: gateway.test\r\n{extra}\r\n".encode())
+        raw, _ = _read_until_closed(sock)
+    status, headers, problem = _problem(raw)
+    assert status == 431
+    assert headers["x-correlation-id"] == problem["correlation_id"]
+    line = _access_line_of(access_lines, problem["correlation_id"])
+    assert (line.get("logger"), line.get("status")) == ("gateway.access", 431)
+    assert line.get("code") == "headers_too_large"
+    assert _refused_count(431) == before + 1
