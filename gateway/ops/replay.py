@@ -32,6 +32,7 @@ from gateway.pipeline.journal import FAILED, REJECTED
 from gateway.pipeline.operation import OperationSpec
 from gateway.runtime import Runtime
 from gateway.store.base import StoreUnavailable
+from gateway.store.journal import iso_ms
 
 REPLAY_ISSUER = "gateway-replay"
 
@@ -147,6 +148,9 @@ class Replays:
             arrived_at=self._clock(),
             journal_id=transaction_id,
             replayed_by=actor,
+            # It settles the entry as read here, though this host's clock be behind the one
+            # that wrote it.
+            replay_after_ms=iso_ms(str(entry["updated_at"])),
         )
         ctx.deadline = ctx.arrived + runtime.request_timeout_s
         ctx.config_version = runtime.config.version

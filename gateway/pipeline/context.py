@@ -57,6 +57,7 @@ class RequestContext:
     # On arrival, for a replay only: the transaction replayed and who replays it.
     journal_id: str | None = None  # else the journal step names the transaction
     replayed_by: str | None = None
+    replay_after_ms: int | None = None  # the entry's updated_at as the replay read it
     correlation_id: str = ""  # tracing step
     trace: TraceContext | None = None  # tracing step
     span: Span | None = None  # tracing step: the request's span, when spans are exported

@@ -238,6 +238,7 @@ class Journal:
             states=states,
             open=outcome.status == FAILED and operation in WRITE_OPERATIONS,
             settles=outcome.settles,
+            after_ms=ctx.replay_after_ms,
         )
         self._journal.record(record)
         if outcome.settles:

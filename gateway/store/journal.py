@@ -73,6 +73,12 @@ class JournalRecord:
     settles: bool = True
     # This attempt's own id: a batch written again (its reply was lost) merges it once.
     attempt: str = field(default_factory=lambda: random_hex(8))
+    # A replay's attempt: the entry's `updated_at` (epoch ms) as the replay read it. The
+    # replay comes after that by construction, whatever the clocks of the hosts that wrote
+    # the entry and the replay say, so it settles the entry unless a later attempt has
+    # since been written (one host's clock a minute behind another's left a replayed
+    # failure failed, and open, and replayable again).
+    after_ms: int | None = None
 
 
 @dataclass(frozen=True)
@@ -151,6 +157,13 @@ def _ms(seconds: float) -> int:
     return math.floor(seconds * 1000)
 
 
+def _supersedes(ended_ms: int, after_ms: int | None, updated_ms: int) -> bool:
+    """Whether a settling attempt gives the entry its summary: it ended no earlier than the
+    attempt that gave the current one, or it is a replay of the entry as it still stands (the
+    clocks of two hosts cannot order a replay and the attempt it read)."""
+    return ended_ms >= updated_ms or (after_ms is not None and updated_ms <= after_ms)
+
+
 def _age_counts(created: Sequence[float], now: float) -> dict[str, int]:
     counts = dict.fromkeys((label for label, _ in EXCEPTION_AGES), 0)
     for arrived in created:
@@ -206,8 +219,8 @@ class MemoryJournal:
                 del entry.states[:excess]
                 entry.omitted += excess
             ended = _ms(record.ended_at)
-            if fresh or (record.settles and ended >= entry.updated_ms):
-                entry.updated_ms = ended
+            if fresh or (record.settles and _supersedes(ended, record.after_ms, entry.updated_ms)):
+                entry.updated_ms = max(ended, entry.updated_ms)
                 entry.fields.update(record.fields)
                 entry.open = record.open
         oldest = _ms(self._clock() - retention.retention_s)
@@ -285,12 +298,18 @@ def iso(epoch_s: float) -> str:
     return datetime.fromtimestamp(epoch_s, UTC).isoformat(timespec="milliseconds")
 
 
+def iso_ms(shown: str) -> int:
+    """An instant as `iso` shows it, in epoch milliseconds again."""
+    return round(datetime.fromisoformat(shown).timestamp() * 1000)
+
+
 # -- Redis ---------------------------------------------------------------------------------
 
 WRITE_ATTEMPT = """
 -- KEYS: entry hash, its states list, the arrival index, the open exceptions
 -- ARGV: id, attempt id, arrived_ms, ended_ms, retention_ms, open (0/1), number of states,
---       states..., settles (0/1), then field, value pairs (values JSON)
+--       states..., settles (0/1), after_ms (a replay's; '' for none), then field, value pairs
+--       (values JSON)
 -- An attempt is merged once: a batch written again because its reply was lost finds its
 -- attempt's id among the entry's latest (' id id ... ', at most RECENT_ATTEMPTS of them).
 local recent = redis.call('HGET', KEYS[1], '@recent') or ' '
@@ -318,10 +337,12 @@ if excess > 0 then
 end
 local updated = tonumber(redis.call('HGET', KEYS[1], '@updated') or '-1')
 local ended = tonumber(ARGV[4])
+local after = tonumber(ARGV[9 + states])
 local arrived = redis.call('HGET', KEYS[1], '@arrived')
-if fresh or (ARGV[8 + states] == '1' and ended >= updated) then
-  redis.call('HSET', KEYS[1], '@updated', ARGV[4])
-  for i = 9 + states, #ARGV, 2 do
+local later = ended >= updated or (after ~= nil and updated <= after)
+if fresh or (ARGV[8 + states] == '1' and later) then
+  redis.call('HSET', KEYS[1], '@updated', math.max(ended, updated))
+  for i = 10 + states, #ARGV, 2 do
     redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
   end
   if ARGV[6] == '1' then
@@ -390,6 +411,7 @@ class RedisJournal:
                 len(record.states),
                 *(orjson.dumps(s) for s in record.states),
                 "1" if record.settles else "0",
+                "" if record.after_ms is None else record.after_ms,
             ]
             for name, value in record.fields.items():
                 args += [name, orjson.dumps(value)]

@@ -5,12 +5,22 @@ long after its Idempotency-Key's record ran out."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import datetime as dt
+from collections.abc import Sequence
 from typing import Any
 
 import httpx
 
 from gateway.domain.errors import Code, ErpFailure
 from gateway.store.base import Store
+from gateway.store.journal import (
+    JournalPage,
+    JournalQuery,
+    JournalRecord,
+    JournalRetention,
+    JournalStore,
+)
 from gateway.store.memory import MemoryStore
 from tests.conftest import ManualClock
 from tests.e2e import payloads
@@ -23,6 +33,86 @@ async def journal_entry(ops: httpx.AsyncClient, failed: httpx.Response) -> dict[
     )
     (entry,) = listed.json()["items"]
     return entry  # type: ignore[no-any-return]
+
+
+class ClockAhead:
+    """The journal as another gateway host writes it whose clock runs `ahead_s` ahead of this
+    one's (hosts' clocks drift, NTP or not): every time in its records is that much later."""
+
+    def __init__(self, store: JournalStore, ahead_s: float) -> None:
+        self._store = store
+        self._ahead_s = ahead_s
+
+    async def write(self, records: Sequence[JournalRecord], retention: JournalRetention) -> None:
+        skewed = [
+            dataclasses.replace(
+                r,
+                arrived_at=r.arrived_at + self._ahead_s,
+                ended_at=r.ended_at + self._ahead_s,
+                states=[{**s, "at": s["at"] + self._ahead_s} for s in r.states],
+            )
+            for r in records
+        ]
+        await self._store.write(skewed, retention)
+
+    async def entry(self, entry_id: str) -> dict[str, Any] | None:
+        return await self._store.entry(entry_id)
+
+    async def page(self, query: JournalQuery) -> JournalPage:
+        return await self._store.page(query)
+
+    async def open_exceptions(self, now: float) -> dict[str, int]:
+        return await self._store.open_exceptions(now)
+
+
+async def test_a_replay_settles_a_failure_journaled_by_a_host_whose_clock_runs_ahead(
+    store: Store,
+) -> None:
+    # The failure was journaled by one gateway host, the replay runs on another whose clock is
+    # a minute behind: the replay comes after the failure whatever the clocks say, so it gives
+    # the entry its outcome and the transaction is no longer an open exception.
+    async with (
+        in_process_gateway(store) as gw,
+        gw.client() as api,
+        gw.client("ops-admin") as ops,
+    ):
+        erp = gw.erps["legacy"]
+        create = erp.create_customer
+
+        async def unavailable(*args: Any) -> Any:
+            raise ErpFailure(Code.ERP_UNAVAILABLE, "The ERP answered 503.")  # not ambiguous
+
+        erp.create_customer = unavailable
+        journal = gw.runtime.journal
+        here = journal.store
+        journal.store = ClockAhead(here, 60.0)  # the other host
+        failed = await api.post("/v1/customers", json=payloads.customer("DE01"))  # no key
+        assert failed.status_code == 503, failed.text
+        assert await journal.flush()
+        journal.store = here
+        entry = await journal_entry(ops, failed)
+        assert await here.open_exceptions(entry_time(entry) + 1) == {
+            "lt_1h": 1,
+            "1h_to_24h": 0,
+            "gt_24h": 0,
+        }
+        erp.create_customer = create
+        replayed = await ops.post(f"/admin/transactions/{entry['id']}/replay", json={})
+        assert replayed.status_code == 200, replayed.text
+        assert replayed.json()["replay"]["status"] == 201
+        after = (await ops.get(f"/admin/transactions/{entry['id']}")).json()
+        assert after["status"] == "accepted"
+        assert after["erp_document"] is not None
+        assert sum((await here.open_exceptions(entry_time(entry) + 1)).values()) == 0
+        again = await ops.post(f"/admin/transactions/{entry['id']}/replay", json={})
+        # Settled: a second replay (nothing but the journal's status stops it for a create
+        # without a key) never makes a second customer.
+        assert again.status_code == 422, again.text
+    assert len(erp.customers) == 1
+
+
+def entry_time(entry: dict[str, Any]) -> float:
+    return dt.datetime.fromisoformat(entry["arrived_at"]).timestamp()
 
 
 async def test_two_replays_at_once_of_a_create_without_a_key_make_one_customer(
