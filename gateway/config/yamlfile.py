@@ -20,6 +20,13 @@ _Loader: type[yaml.SafeLoader] = type(
 _MERGE_TAG = "tag:yaml.org,2002:merge"
 _TIMESTAMP_TAG = "tag:yaml.org,2002:timestamp"
 
+# Bounds no honest configuration comes near, past which a document is refused before it is
+# walked: an alias repeats its anchor's whole node, so a few lines of aliases of aliases expand
+# to billions of nodes (and an alias inside its own anchor, to an endless structure); and every
+# walk of the data recurses once per level.
+MAX_DEPTH = 100
+MAX_REPEATED_NODES = 100_000
+
 PathKey = str | int
 YamlPath = tuple[PathKey, ...]
 
@@ -99,6 +106,7 @@ def parse_yaml(text: str) -> YamlDocument:
         node = loader.get_single_node()
         if node is None:
             return YamlDocument(None, {(): 1})
+        _NodeShape().measure(node)
         lines: dict[YamlPath, int] = {(): node.start_mark.line + 1}
         duplicates: list[tuple[YamlPath, int, int]] = []
         _record_lines(loader, node, (), lines, duplicates)
@@ -122,6 +130,70 @@ def parse_yaml(text: str) -> YamlDocument:
     finally:
         loader.dispose()
     return YamlDocument(data, lines, tuple(duplicates))
+
+
+class _NodeShape:
+    """The depth and the size of a node graph as loading would expand it (an alias's node as
+    often as it is named), each node visited once; `YamlSyntaxError` past the bounds above."""
+
+    def __init__(self) -> None:
+        self._measured: dict[int, tuple[int, int]] = {}  # id(node) -> (height, expanded size)
+        self._open: set[int] = set()  # the nodes being measured: an ancestor of the current
+        self._written = 0  # distinct nodes, as written in the text
+
+    def measure(self, root: yaml.Node) -> None:
+        _, size = self._shape(root, 1)
+        if size - self._written > MAX_REPEATED_NODES:
+            raise YamlSyntaxError(
+                self._largest_repeat(root),
+                f"invalid YAML: aliases repeat more than {MAX_REPEATED_NODES} nodes; write the "
+                "repeated parts out, or name them fewer times",
+            )
+
+    def _shape(self, node: yaml.Node, depth: int) -> tuple[int, int]:
+        line = node.start_mark.line + 1
+        if id(node) in self._open:
+            raise YamlSyntaxError(
+                line, "invalid YAML: an alias inside its own anchor (a structure that holds itself)"
+            )
+        known = self._measured.get(id(node))
+        if known is None:
+            known = self._walk(node, depth)
+        if depth + known[0] - 1 > MAX_DEPTH:
+            raise YamlSyntaxError(line, f"invalid YAML: nested more than {MAX_DEPTH} levels deep")
+        return known
+
+    def _walk(self, node: yaml.Node, depth: int) -> tuple[int, int]:
+        if depth > MAX_DEPTH:
+            raise YamlSyntaxError(
+                node.start_mark.line + 1, f"invalid YAML: nested more than {MAX_DEPTH} levels deep"
+            )
+        self._written += 1
+        self._open.add(id(node))
+        height, size = 0, 1
+        for child in _children(node):
+            child_height, child_size = self._shape(child, depth + 1)
+            height, size = max(height, child_height), size + child_size
+        self._open.discard(id(node))
+        self._measured[id(node)] = (height + 1, size)
+        return height + 1, size
+
+    def _largest_repeat(self, node: yaml.Node) -> int:
+        """The line of the deepest node whose expansion alone passes the bound: the anchor
+        named too often, or the node naming it."""
+        while True:
+            over = [c for c in _children(node) if self._measured[id(c)][1] > MAX_REPEATED_NODES]
+            if not over:
+                return node.start_mark.line + 1
+            node = max(over, key=lambda c: self._measured[id(c)][1])
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    return []
 
 
 def _record_merged(

@@ -73,6 +73,48 @@ def test_check_names_file_and_line_of_each_error_and_exits_1(tmp_path: Path) -> 
     assert "policies/rate-limits.yaml:" in result.stdout
 
 
+def _alias_bomb(levels: int) -> str:
+    """Each anchor a list naming the one before ten times: 10**levels nodes once loaded."""
+    lines = ["x0: &x0 [" + ", ".join(["lol"] * 10) + "]"]
+    for n in range(1, levels):
+        lines.append(f"x{n}: &x{n} [" + ", ".join([f"*x{n - 1}"] * 10) + "]")
+    return "\n".join(lines) + "\n"
+
+
+def _nested(depth: int) -> str:
+    return "x:\n" + "".join("  " * level + "k:\n" for level in range(1, depth + 1))
+
+
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        # Read by the parser, then walked once per level: Python's recursion limit, a traceback.
+        (_nested(900), "nested more than"),
+        ("x: " + "[" * 900 + "]" * 900 + "\n", "nested more than"),
+        # Walked node by node for ever (a RecursionError), or to a million nodes and on to
+        # billions (`gateway check`, `serve` and every reload hung, memory filling).
+        ("x: &a [*a]\n", "an alias inside its own anchor"),
+        ("x: &a {k: *a}\n", "an alias inside its own anchor"),
+        (_alias_bomb(6), "aliases repeat more than"),
+    ],
+    ids=["deep-blocks", "deep-flow", "self-list", "self-mapping", "alias-bomb"],
+)
+def test_check_refuses_yaml_that_expands_past_reason_at_its_line(
+    tmp_path: Path, text: str, said: str
+) -> None:
+    config = _copy_config(tmp_path)
+    routes = (config / "routes.yaml").read_text()
+    (config / "routes.yaml").write_text(routes + text)
+    first = routes.count("\n") + 1
+    result = _gateway("check", "--config-dir", str(config))
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr, result.stderr[-2000:]
+    (error,) = [line for line in result.stdout.splitlines() if line.startswith("error:")]
+    assert said in error
+    line = int(error.split(":")[2])
+    assert line >= first, error  # in the text appended, not the shipped routes
+
+
 def test_explain_names_the_rule_and_backend() -> None:
     result = _gateway(
         "explain",
