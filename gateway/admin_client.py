@@ -50,7 +50,7 @@ class AdminClient:
     def __init__(self, url: str, token: str) -> None:
         self._url = url.rstrip("/")
         self._http = httpx.Client(
-            base_url=self._url,
+            base_url=_gateway_url(self._url),
             headers={"Authorization": f"Bearer {token}"},
             timeout=TIMEOUT_S,
         )
@@ -131,6 +131,18 @@ class AdminClient:
 
 
 _JSON = "application/json"
+
+
+def _gateway_url(url: str) -> httpx.URL:
+    """`url` as an address of the gateway; an AdminError saying how to write one otherwise (one
+    httpx cannot parse was its InvalidURL, not an HTTPError; another scheme, a failed request)."""
+    try:
+        parsed = httpx.URL(url)
+    except httpx.InvalidURL as exc:
+        raise AdminError(f"--url {url} is not a URL ({exc}); give e.g. {DEFAULT_URL}") from None
+    if parsed.scheme not in ("http", "https") or not parsed.host:
+        raise AdminError(f"--url {url} is not an http:// or https:// URL; give e.g. {DEFAULT_URL}")
+    return parsed
 
 
 def _media_type(response: httpx.Response) -> str:

@@ -345,11 +345,12 @@ def cmd_plan(args: argparse.Namespace) -> int:
 def _admin(args: argparse.Namespace) -> AdminClient:
     try:
         token, note = admin_token(os.environ, _config_dir(args.config_dir))
+        client = AdminClient(args.url, token)
     except AdminError as exc:
         raise CommandError(str(exc)) from None
     if note:
         print(note, file=sys.stderr)
-    return AdminClient(args.url, token)
+    return client
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
@@ -1027,7 +1028,7 @@ def _parser() -> argparse.ArgumentParser:
     token.add_argument(
         "--scope", action="append", help="a scope to grant; repeat for more (default: every scope)"
     )
-    token.add_argument("--ttl", type=int, default=3600, help="lifetime in seconds")
+    token.add_argument("--ttl", type=_at_least(1), default=3600, help="lifetime in seconds")
 
     schema = command(
         "schema",

@@ -281,6 +281,22 @@ def test_an_export_to_a_path_that_cannot_be_written_is_one_line(out: str) -> Non
     assert f"cannot write {out}" in result.stderr
 
 
+@pytest.mark.parametrize("url", ["http://[::1", "http://127.0.0.1:port", "ftp://127.0.0.1:8080"])
+def test_a_url_that_is_no_gateway_address_is_one_line(url: str) -> None:
+    """A --url httpx cannot parse was a traceback (httpx.InvalidURL); one of another scheme
+    said only that the gateway could not be reached."""
+    result = _gateway("xref", "export", "--url", url, env={**_env(), "GATEWAY_ADMIN_TOKEN": "x"})
+    lines = _short_failure(result)
+    assert f"--url {url} is not" in lines[0] and "http://" in lines[0], lines
+
+
+@pytest.mark.parametrize("ttl", ["0", "-5"])
+def test_a_token_lifetime_that_cannot_work_is_two_lines(ttl: str) -> None:
+    # It minted a token already expired, which every request then refused 401.
+    lines = _short_failure(_gateway("token", "--client", "erp-portal", "--ttl", ttl))
+    assert "at least 1" in lines[0]
+
+
 def test_a_token_for_a_client_not_in_clients_yaml_comes_with_a_warning() -> None:
     result = _gateway("token", "--config-dir", str(REPO), "--client", "nobody", env=_env())
     assert result.returncode == 0
