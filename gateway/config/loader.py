@@ -139,7 +139,8 @@ def _loaded(
 ) -> tuple[GatewayConfig | None, list[ConfigIssue], str | None]:
     """The configuration (None on an error), every issue, and the digest of the files read."""
     if not config_dir.is_dir():
-        issue = ConfigIssue(".", None, f"config directory {config_dir} does not exist")
+        what = "is not a directory" if config_dir.exists() else "does not exist"
+        issue = ConfigIssue(".", None, f"config directory {config_dir} {what}")
         return None, [issue], None
     reader = _Reader(config_dir, env)
     routes = reader.model(ROUTES_FILE, _ROUTES)

@@ -298,6 +298,14 @@ def test_a_missing_config_directory_is_an_error(tmp_path: Path) -> None:
     assert "does not exist" in str(raised.value)
 
 
+def test_a_config_directory_that_is_a_file_is_said_to_be_one(tmp_path: Path) -> None:
+    given = tmp_path / "routes.yaml"  # --config-dir routes.yaml, a slip of the keyboard
+    given.write_text("rules: []\n")
+    with pytest.raises(ConfigError) as raised:
+        load_config(given, env={})
+    assert "is not a directory" in str(raised.value)
+
+
 def test_every_broken_file_is_reported_in_one_run(tmp_path: Path) -> None:
     config = config_copy(tmp_path)
     routes_line = edit(config, "routes.yaml", "legal_entities: [US01]}", "legal_entities: [US01}")
