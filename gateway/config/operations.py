@@ -12,6 +12,10 @@ from pydantic import Field
 from gateway.config.base import ConfigModel
 
 MAX_AUDIT_ENTRIES = 100_000_000  # the most `audit.max_entries` may keep
+# What the journal and the dead letters keep, bounded alike: an hour to 90 days; a thousand
+# to ten million entries (each field says of what).
+RetentionSeconds = Annotated[int, Field(ge=3600, le=90 * 86400)]
+MostEntries = Annotated[int, Field(ge=1000, le=10_000_000)]
 
 
 class JournalPolicy(ConfigModel):
@@ -25,21 +29,14 @@ class JournalPolicy(ConfigModel):
         ),
     ] = True
     retention_s: Annotated[
-        int,
+        RetentionSeconds,
         Field(
-            ge=3600,
-            le=90 * 86400,
             description="Seconds a transaction stays in the journal after it arrived "
             "(1 h to 90 d).",
         ),
     ] = 7 * 86400
     max_entries: Annotated[
-        int,
-        Field(
-            ge=1000,
-            le=10_000_000,
-            description="Most transactions kept; beyond it the oldest go first.",
-        ),
+        MostEntries, Field(description="Most transactions kept; beyond it the oldest go first.")
     ] = 100_000
 
 
@@ -74,21 +71,14 @@ class DeadLettersPolicy(ConfigModel):
     """`events.dead_letters:`: the webhook dead letters' retention in the store."""
 
     retention_s: Annotated[
-        int,
+        RetentionSeconds,
         Field(
-            ge=3600,
-            le=90 * 86400,
             description="Seconds a dead letter stays after its last try, for an operator to "
             "replay it (1 h to 90 d).",
         ),
     ] = 7 * 86400
     max_entries: Annotated[
-        int,
-        Field(
-            ge=1000,
-            le=10_000_000,
-            description="Most dead letters kept; beyond it the oldest go first.",
-        ),
+        MostEntries, Field(description="Most dead letters kept; beyond it the oldest go first.")
     ] = 100_000
 
 
