@@ -83,5 +83,14 @@ class Customers:
             async with gate:
                 return await self._read(ctx, record, placed.backend)
 
-        found = await asyncio.gather(*(read(r) for r in newest))
+        reads = [asyncio.ensure_future(read(r)) for r in newest]
+        try:
+            found = await asyncio.gather(*reads)
+        except BaseException:
+            # The lookup is answered with this failure: the other reads are of use to nobody.
+            # Cancelled, and awaited so that each gives back its share of its ERP's budget.
+            for pending in reads:
+                pending.cancel()
+            await asyncio.gather(*reads, return_exceptions=True)
+            raise
         return [c for c in found if c is not None]

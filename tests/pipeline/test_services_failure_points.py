@@ -147,6 +147,43 @@ backends:
         assert legacy.calls.count("get_customer") == 0, legacy.calls
 
 
+async def test_a_lookup_answered_with_a_failure_stops_its_other_reads(store: Store) -> None:
+    # One reference, two customers: one in each ERP. The legacy ERP's read fails, so the
+    # lookup is answered 503 at once; the cloud ERP's read, still waiting, is of use to nobody
+    # and is cancelled (with what it holds of the cloud ERP's budget given back), not left
+    # running after the answer.
+    async with in_process_gateway(store) as gw, gw.client() as api:
+        reference = payloads.unique_ref("CRM-ACC")
+        for legal_entity in ("DE01", "US01"):  # DE01 on the legacy ERP, US01 on the cloud
+            created = await api.post(
+                "/v1/customers", json=payloads.customer(legal_entity, external_ref=reference)
+            )
+            assert created.status_code == 201, created.text
+
+        async def failing(*args: Any) -> Any:
+            raise ErpFailure(Code.ERP_UNAVAILABLE, "The ERP answered 503.")
+
+        never, cancelled = asyncio.Event(), asyncio.Event()
+
+        async def waiting(*args: Any) -> Any:
+            try:
+                await never.wait()
+            except asyncio.CancelledError:
+                cancelled.set()
+                raise
+
+        gw.erps["legacy"].get_customer = failing  # type: ignore[method-assign]
+        gw.erps["cloud"].get_customer = waiting  # type: ignore[method-assign]
+        found = await api.get("/v1/customers", params={"external_ref": reference})
+        assert found.status_code == 503, found.text
+        try:
+            await asyncio.wait_for(cancelled.wait(), 2.0)
+        except TimeoutError:
+            raise AssertionError("the other read still runs after the answer") from None
+        finally:
+            never.set()
+
+
 async def test_a_quote_for_a_customer_not_yet_in_the_orders_erp_creates_nothing(
     store: Store,
 ) -> None:
