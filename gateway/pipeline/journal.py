@@ -315,11 +315,10 @@ def _request_of(ctx: RequestContext) -> dict[str, Any]:
     if ctx.raw_body is not None:
         try:
             body = orjson.loads(ctx.raw_body)
-            # orjson reads JSON nested up to 1024 deep but writes it 254 deep at most: a body
-            # nested deeper is kept as one that is no JSON, or its entry could never be written.
-            orjson.dumps(body)
-        except (orjson.JSONDecodeError, orjson.JSONEncodeError):
+        except orjson.JSONDecodeError:
             body = None
+        if body is not None and not _writable(ctx.raw_body, body):
+            body = None  # kept as a body that is no JSON, or its entry could never be written
     return {
         "method": request.method,
         "path": ctx.path,
@@ -328,6 +327,23 @@ def _request_of(ctx: RequestContext) -> dict[str, Any]:
         "body": body,
         "idempotency_key": ctx.idempotency_key,
     }
+
+
+# orjson reads JSON nested up to 1024 deep but writes it 254 deep at most.
+_WRITTEN_DEPTH = 254
+
+
+def _writable(raw: bytes, body: Any) -> bool:
+    """Whether orjson can write `body` (parsed from `raw`). Encoded to tell only when `raw`
+    holds brackets enough to nest that deep (each level opens one): the journal's entry
+    encodes it once already, and a body can be a megabyte."""
+    if raw.count(b"[") + raw.count(b"{") <= _WRITTEN_DEPTH:
+        return True
+    try:
+        orjson.dumps(body)
+    except orjson.JSONEncodeError:
+        return False
+    return True
 
 
 def public_view(entry: Mapping[str, Any]) -> dict[str, Any]:
