@@ -329,18 +329,19 @@ def _request_of(ctx: RequestContext) -> dict[str, Any]:
     }
 
 
-# orjson reads JSON nested up to 1024 deep but writes it 254 deep at most.
-_WRITTEN_DEPTH = 254
+# orjson reads JSON nested up to 1024 deep but writes it 254 deep at most; the entry keeps the
+# body two levels down (its fields' `request`, then `body`).
+_WRITTEN_DEPTH = 254 - 2
 
 
 def _writable(raw: bytes, body: Any) -> bool:
-    """Whether orjson can write `body` (parsed from `raw`). Encoded to tell only when `raw`
-    holds brackets enough to nest that deep (each level opens one): the journal's entry
-    encodes it once already, and a body can be a megabyte."""
+    """Whether orjson can write `body` (parsed from `raw`) where the entry keeps it. Encoded to
+    tell only when `raw` holds brackets enough to nest that deep (each level opens one): the
+    journal's entry encodes it once already, and a body can be a megabyte."""
     if raw.count(b"[") + raw.count(b"{") <= _WRITTEN_DEPTH:
         return True
     try:
-        orjson.dumps(body)
+        orjson.dumps({"request": {"body": body}})
     except orjson.JSONEncodeError:
         return False
     return True

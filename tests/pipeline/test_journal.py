@@ -95,6 +95,20 @@ async def test_a_body_nested_too_deep_is_journaled_without_it_and_holds_up_no_en
     assert rejected["request"]["body"] is None  # type: ignore[index]
 
 
+async def test_a_body_nested_just_short_of_orjsons_limit_keeps_its_entry() -> None:
+    # 253 deep: orjson writes the body alone, but not the entry, which keeps it two levels
+    # down (`request.body`): the entry is kept, without the body, rather than dropped.
+    deep = "[" * 253 + "]" * 253
+    headers = {**payloads.new_key(), "Content-Type": "application/json"}
+    async with in_process_gateway(MemoryStore()) as gw, gw.client() as api:
+        refused = await api.post("/v1/sales-orders", content=deep, headers=headers)
+        assert refused.status_code == 400
+        assert await gw.runtime.journal.flush()
+        journaled = await entries(gw)
+    assert [e["operation"] for e in journaled] == ["sales_orders.create"]
+    assert journaled[0]["request"]["body"] is None  # type: ignore[index]
+
+
 async def test_an_erp_failure_is_an_open_exception_until_a_retry_succeeds() -> None:
     async with in_process_gateway(MemoryStore()) as gw, gw.client() as api:
         customer = (await api.post("/v1/customers", json=payloads.customer("US01"))).json()
