@@ -219,8 +219,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
     table = compile_routes(config.routes)
     placed = None
     if record is not None:
-        instant = args.at.timestamp() if args.at is not None else time.time()
-        placed = customer_read_placement(table, args.operation, args.legal_entity, record, instant)
+        placed = customer_read_placement(table, args.operation, args.legal_entity, record, args.at)
     try:
         explanation = explain(
             table,

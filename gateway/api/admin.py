@@ -211,9 +211,8 @@ def admin_routes(
         at = asked.at if asked.at is None or asked.at.tzinfo else asked.at.replace(tzinfo=dt.UTC)
         placed = None
         if record is not None:
-            instant = at.timestamp() if at is not None else time.time()
             placed = customer_read_placement(
-                runtime.routing, asked.operation, asked.legal_entity, record, instant
+                runtime.routing, asked.operation, asked.legal_entity, record, at
             )
         try:
             explanation = explain(

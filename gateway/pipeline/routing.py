@@ -8,6 +8,7 @@ follows `routes.yaml`. Not the rules themselves (see `gateway.routing`).
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 
 from starlette.responses import Response
@@ -63,18 +64,23 @@ def record_placement(
 
 
 def customer_read_placement(
-    table: RoutingTable, operation: str, legal_entity: str, record: XrefRecord, at: Instant
+    table: RoutingTable,
+    operation: str,
+    legal_entity: str,
+    record: XrefRecord,
+    at: dt.datetime | None = None,
 ) -> RouteDecision | None:
-    """Where `operation` in `legal_entity` goes at `at` when it addresses `record` itself (a
-    customer's read: see `record_placement`), for `gateway explain`; None when the request
-    would make a new record (an order for the customer follows the rules)."""
+    """Where `operation` in `legal_entity` goes at `at` (default: now) when it addresses
+    `record` itself (a customer's read: see `record_placement`), for `gateway explain`; None
+    when the request would make a new record (an order for the customer follows the rules)."""
     if (
         operation != Operation.CUSTOMERS_READ
         or record.kind is not Kind.CUSTOMER
         or record.legal_entity != legal_entity
     ):
         return None
-    return record_placement(table, operation, record, at)
+    instant = at.timestamp() if at is not None else time.time()
+    return record_placement(table, operation, record, instant)
 
 
 def affinity(ctx: RequestContext) -> str | None:
