@@ -256,22 +256,11 @@ class Migrations:
                     await copy_customer(
                         caller, runtime.store, record, job.to, self._current().timeouts()
                     )
-                except GatewayError as error:
+                except Exception as error:
+                    # Whatever a copy fails with is this record's failure, not the job's: the
+                    # rest move, and the job ends with its count (never left "running").
                     job.failed += 1
-                    job.errors.append({"record": record.gateway_id, "message": error.detail})
-                    return
-                except GatewayReferenceTaken:
-                    # The target holds another document under this customer's reference (a
-                    # copy made outside the gateway, say): an operator's to reconcile.
-                    job.failed += 1
-                    job.errors.append({"record": record.gateway_id, "message": _TAKEN})
-                    return
-                except Exception:
-                    # Whatever else a copy fails with is this record's failure, not the job's:
-                    # the rest move, and the job ends with its count (never left "running").
-                    log.exception("migration: copy failed", extra={"record": record.gateway_id})
-                    job.failed += 1
-                    job.errors.append({"record": record.gateway_id, "message": _UNFORESEEN})
+                    job.errors.append({"record": record.gateway_id, "message": _why(error, record)})
                     return
             job.copied += 1
         job.done += 1
@@ -288,6 +277,19 @@ _TAKEN = (
     "reconcile them there, then run the job again."
 )
 _UNFORESEEN = "The copy failed unexpectedly (the gateway's log has the details); run the job again."
+
+
+def _why(error: Exception, record: XrefRecord) -> str:
+    """What a record's failed copy tells the operator; logged with its traceback when it is
+    none the gateway foresaw."""
+    if isinstance(error, GatewayError):
+        return error.detail
+    if isinstance(error, GatewayReferenceTaken):
+        # The target holds another document under this customer's reference (a copy made
+        # outside the gateway, say): an operator's to reconcile.
+        return _TAKEN
+    log.error("migration: copy failed", extra={"record": record.gateway_id}, exc_info=error)
+    return _UNFORESEEN
 
 
 def _journal_record(job: MigrationJob, started: float) -> JournalRecord:
