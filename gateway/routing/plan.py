@@ -6,7 +6,6 @@ Not the decision (see `rules.py`) nor the lint (see `lint.py`); it compares two 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 
 from gateway.domain.operations import ALL_OPERATIONS, SHADOWABLE
@@ -18,6 +17,7 @@ from gateway.routing.rules import (
     allocation_of,
     rfc3339,
 )
+from gateway.routing.shadow_report import MatchRates
 
 
 @dataclass(frozen=True)
@@ -89,7 +89,7 @@ class Plan:
     freezes: tuple[FreezeChange, ...]
     entities: tuple[EntityChange, ...] = ()
 
-    def text(self, match_rates: Mapping[str, Mapping[str, tuple[int, int]]] | None = None) -> str:
+    def text(self, match_rates: MatchRates | None = None) -> str:
         """The plan for review; with `match_rates` (legal entity -> operation -> (matches,
         comparable) shadow samples), the evidence beside each move, of the operations it moves."""
         lines = ["Backends that change for new requests:"]
@@ -103,7 +103,7 @@ class Plan:
         return "\n".join(lines)
 
 
-def _evidence(move: Move, match_rates: Mapping[str, Mapping[str, tuple[int, int]]] | None) -> str:
+def _evidence(move: Move, match_rates: MatchRates | None) -> str:
     """The shadow samples of the operations `move` moves, and those it moves unmeasured: a
     legal entity's customer reads that matched say nothing of its orders."""
     if match_rates is None:
