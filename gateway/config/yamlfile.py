@@ -160,14 +160,12 @@ class _NodeShape:
         if known is None:
             known = self._walk(node, depth)
         if depth + known[0] - 1 > MAX_DEPTH:
-            raise YamlSyntaxError(line, f"invalid YAML: nested more than {MAX_DEPTH} levels deep")
+            raise _too_deep(line)
         return known
 
     def _walk(self, node: yaml.Node, depth: int) -> tuple[int, int]:
         if depth > MAX_DEPTH:
-            raise YamlSyntaxError(
-                node.start_mark.line + 1, f"invalid YAML: nested more than {MAX_DEPTH} levels deep"
-            )
+            raise _too_deep(node.start_mark.line + 1)
         self._written += 1
         self._open.add(id(node))
         height, size = 0, 1
@@ -186,6 +184,10 @@ class _NodeShape:
             if not over:
                 return node.start_mark.line + 1
             node = max(over, key=lambda c: self._measured[id(c)][1])
+
+
+def _too_deep(line: int) -> YamlSyntaxError:
+    return YamlSyntaxError(line, f"invalid YAML: nested more than {MAX_DEPTH} levels deep")
 
 
 def _children(node: yaml.Node) -> list[yaml.Node]:
