@@ -79,7 +79,9 @@ def mint_token(
         "nbf": now,
         "exp": now + ttl_s,
     }
-    return jwt.encode(claims, secret, algorithm=issuer.algorithms[0])
+    # PyJWT writes `typ: JWT` unless told otherwise: the issuer's own type when it lists types.
+    headers = {"typ": issuer.token_types[0]} if issuer.token_types else None
+    return jwt.encode(claims, secret, algorithm=issuer.algorithms[0], headers=headers)
 
 
 def demo_environment(env: MutableMapping[str, str], legacy_url: str, cloud_url: str) -> list[str]:

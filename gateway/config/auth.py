@@ -15,6 +15,19 @@ HMAC_ALGORITHMS = frozenset({"HS256", "HS384", "HS512"})
 ASYMMETRIC_ALGORITHMS = frozenset(
     {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
 )
+# The `typ` values a token may carry when its issuer lists none: an access token (RFC 9068), a
+# JWT (RFC 7519 5.1), or none at all; not one typed for another use (RFC 8725 3.11).
+DEFAULT_TOKEN_TYPES = ("JWT", "at+jwt")
+_NAME = r"[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}"  # RFC 6838 4.2 restricted-name
+TokenType = Annotated[str, Field(pattern=rf"^({_NAME}/)?{_NAME}$")]
+"""A media type as a `typ` header names it (RFC 7515 4.1.9): `at+jwt`, `application/at+jwt`."""
+
+
+def media_type(typ: str) -> str:
+    """The media type a `typ` value names: `application/` implied when it has no `/`, compared
+    case-insensitively (RFC 7515 4.1.9)."""
+    typ = typ.lower()
+    return typ if "/" in typ else f"application/{typ}"
 
 
 class IssuerConfig(ConfigModel):
@@ -59,6 +72,15 @@ class IssuerConfig(ConfigModel):
     secret_env: Annotated[
         EnvName | None,
         Field(description="Key source for HMAC: the environment variable holding the secret."),
+    ] = None
+    token_types: Annotated[
+        list[TokenType] | None,
+        Field(
+            min_length=1,
+            description="The `typ` header values accepted (RFC 8725 3.11), e.g. `[at+jwt]`; "
+            "case-insensitive, `application/` optional. A token must carry one of them. "
+            "Unset: `JWT`, `at+jwt` or no `typ`.",
+        ),
     ] = None
     leeway_s: Annotated[
         int, Field(ge=0, le=60, description="Seconds of clock skew tolerated on exp, nbf, iat.")

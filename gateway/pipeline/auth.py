@@ -10,7 +10,7 @@ import hashlib
 import time
 from collections import OrderedDict
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import jwt
@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives.serialization import load_pem_public_key
 from starlette.datastructures import Headers
 from starlette.responses import Response
 
-from gateway.config.auth import AuthPolicy, IssuerConfig
+from gateway.config.auth import DEFAULT_TOKEN_TYPES, AuthPolicy, IssuerConfig, media_type
 from gateway.config.issues import AUTH_FILE, ConfigError, ConfigIssue
 from gateway.domain.errors import Code, GatewayError
 from gateway.pipeline.chain import Handler
@@ -82,12 +82,31 @@ def token_scopes(claims: Mapping[str, object]) -> frozenset[str] | None:
     raise jwt.InvalidTokenError(f"{name} is neither a string nor a list of strings")
 
 
+def accepted_types(config: IssuerConfig) -> frozenset[str | None]:
+    """The media types an issuer's tokens may name in `typ`; None when one may name none."""
+    if config.token_types is not None:
+        return frozenset(media_type(typ) for typ in config.token_types)
+    return frozenset({None, *(media_type(typ) for typ in DEFAULT_TOKEN_TYPES)})
+
+
 @dataclass(frozen=True)
 class IssuerVerifier:
     """One issuer's compiled verification: its key source and the checks PyJWT must make."""
 
     config: IssuerConfig
     keys: KeySource
+    types: frozenset[str | None] = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "types", accepted_types(self.config))
+
+    def typed_for_access(self, header: Mapping[str, object]) -> bool:
+        """Whether the token's `typ` is one this issuer's access tokens carry (RFC 8725 3.11):
+        a token typed for another use (`secevent+jwt`, `dpop+jwt`...) is no access token."""
+        if "typ" not in header:
+            return None in self.types
+        typ = header["typ"]
+        return isinstance(typ, str) and media_type(typ) in self.types
 
     async def principal(self, token: str, kid: str | None) -> tuple[Principal, float]:
         """The verified caller and the token's expiry (epoch seconds); raises on any failure."""
@@ -202,6 +221,8 @@ class Authenticator:
             verifier = self._by_issuer.get(issuer) if isinstance(issuer, str) else None
             if verifier is None or header.get("alg") not in verifier.config.algorithms:
                 raise jwt.InvalidTokenError("issuer or algorithm")
+            if not verifier.typed_for_access(header):
+                raise jwt.InvalidTokenError("typ")
             kid = header.get("kid")
             return await verifier.principal(token, kid if isinstance(kid, str) else None)
         except (jwt.PyJWTError, ValueError, TypeError, KeyError) as exc:

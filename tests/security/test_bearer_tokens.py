@@ -16,6 +16,7 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from pydantic import ValidationError
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -23,6 +24,7 @@ from starlette.routing import Route
 
 from gateway.config.auth import AuthPolicy
 from gateway.config.issues import ConfigError
+from gateway.demo import demo_issuer, mint_token
 from gateway.domain.errors import Code, GatewayError
 from gateway.pipeline.auth import (
     DEV_DEMO_SECRET,
@@ -172,6 +174,7 @@ ATTACKS: dict[str, Callable[[str, str], str]] = {
     "missing iat": lambda family, _: _token(family, iat=None),
     "missing sub": lambda family, _: _token(family, sub=None),
     "crit header": lambda family, _: _token(family, headers={"crit": ["exp"]}),
+    "typed for another purpose": lambda family, _: _token(family, headers={"typ": "secevent+jwt"}),
     "over 8 KiB": lambda family, _: _token(family, padding="x" * 8300),
     "garbage": lambda family, _: "garbage.garbage.garbage",
 }
@@ -428,3 +431,106 @@ async def test_a_jwks_of_one_key_without_kid_verifies_a_token_without_kid() -> N
     with serve_app(Starlette(routes=[Route("/jwks.json", keys)])) as url:
         source = JwksKeys(f"{url}/jwks.json")
         assert await source.key_for(None) is not None
+
+
+# RFC 8725 3.11, RFC 9068 2.1: a JWT typed for another purpose is no access token. `typ` is a
+# media type (RFC 7515 4.1.9): compared case-insensitively, `application/` implied without a `/`.
+DEFAULT_TYPES_ACCEPTED = [None, "JWT", "jwt", "application/JWT", "at+jwt", "AT+JWT",
+                          "application/at+jwt"]  # fmt: skip
+OTHER_TYPES = ["secevent+jwt", "logout+jwt", "dpop+jwt", "application/dpop+jwt", "jwt+at",
+               "at+jwt; charset=utf-8", "text/jwt", "", 7, ["at+jwt"]]  # fmt: skip
+
+
+def _untyped_token() -> str:
+    """A token without a `typ` header (PyJWT writes `JWT` unless told not to)."""
+    token = jwt.encode(_claims(HMAC_ISS), HMAC_SECRET, algorithm="HS256", headers={"typ": None})
+    assert "typ" not in jwt.get_unverified_header(token)
+    return token
+
+
+def _typed_authenticator(token_types: list[str] | None) -> Authenticator:
+    issuer: dict[str, Any] = {
+        "name": "hmac",
+        "issuer": HMAC_ISS,
+        "audiences": [AUDIENCE],
+        "algorithms": ["HS256"],
+        "secret_env": "TEST_SECRET",
+    }
+    if token_types is not None:
+        issuer["token_types"] = token_types
+    policy = AuthPolicy.model_validate({"issuers": [issuer]})
+    return build_authenticator(policy, Path("."), {"TEST_SECRET": HMAC_SECRET})
+
+
+def _token_typed(typ: object) -> str:
+    """An HS256 token whose header's `typ` is `typ` exactly (PyJWT would drop an empty one)."""
+    if typ is None:
+        return _untyped_token()
+    head = _b64(json.dumps({"alg": "HS256", "typ": typ}).encode())
+    body = _b64(json.dumps(_claims(HMAC_ISS)).encode())
+    signature = hmac.new(HMAC_SECRET.encode(), f"{head}.{body}".encode(), hashlib.sha256).digest()
+    return f"{head}.{body}.{_b64(signature)}"
+
+
+@pytest.mark.parametrize("typ", DEFAULT_TYPES_ACCEPTED)
+async def test_by_default_an_access_token_typed_jwt_at_jwt_or_untyped_is_accepted(
+    typ: str | None,
+) -> None:
+    principal = await _typed_authenticator(None).authenticate(f"Bearer {_token_typed(typ)}")
+    assert principal.client_id == "crm-demo"
+
+
+@pytest.mark.parametrize("typ", OTHER_TYPES)
+async def test_by_default_a_token_typed_for_another_purpose_is_the_generic_401(typ: object) -> None:
+    authenticator = _typed_authenticator(None)
+    error = await _rejection(authenticator, _token_typed(typ))
+    reference = await _rejection(authenticator, "garbage")
+    assert (error.code, error.detail, error.headers) == (
+        reference.code,
+        reference.detail,
+        reference.headers,
+    )
+
+
+@pytest.mark.parametrize(
+    ("typ", "accepted"),
+    [("at+jwt", True), ("AT+JWT", True), ("application/at+jwt", True),
+     ("Application/At+Jwt", True), ("JWT", False), (None, False), ("dpop+jwt", False)],
+)  # fmt: skip
+async def test_an_issuers_token_types_are_the_only_types_accepted(
+    typ: str | None, accepted: bool
+) -> None:
+    authenticator = _typed_authenticator(["at+jwt"])
+    token = _token_typed(typ)
+    if accepted:
+        assert (await authenticator.authenticate(f"Bearer {token}")).client_id == "crm-demo"
+    else:
+        error = await _rejection(authenticator, token)
+        assert error.headers["WWW-Authenticate"] == 'Bearer realm="gateway", error="invalid_token"'
+
+
+@pytest.mark.parametrize(
+    ("token_types", "error"),
+    [([], "too_short"), ([""], "string_pattern_mismatch"), (["at jwt"], "string_pattern_mismatch"),
+     (["at+jwt/x/y"], "string_pattern_mismatch"), (["/jwt"], "string_pattern_mismatch")],
+)  # fmt: skip
+def test_token_types_that_are_no_media_types_are_refused_by_the_schema(
+    token_types: list[str], error: str
+) -> None:
+    with pytest.raises(ValidationError) as info:
+        _typed_authenticator(token_types)
+    assert [(e["loc"][2], e["type"]) for e in info.value.errors()] == [("token_types", error)]
+
+
+async def test_gateway_token_mints_the_first_of_the_demo_issuers_token_types() -> None:
+    authenticator = _typed_authenticator(["at+jwt"])
+    issuer = demo_issuer(
+        AuthPolicy.model_validate(
+            {"issuers": [{"name": "demo", "issuer": HMAC_ISS, "audiences": [AUDIENCE],
+                          "algorithms": ["HS256"], "secret_env": "TEST_SECRET",
+                          "token_types": ["at+jwt"], "demo": True}]}
+        )
+    )  # fmt: skip
+    token = mint_token(issuer, HMAC_SECRET, "crm-demo")
+    assert jwt.get_unverified_header(token)["typ"] == "at+jwt"
+    assert (await authenticator.authenticate(f"Bearer {token}")).client_id == "crm-demo"
