@@ -108,10 +108,12 @@ class IssuerVerifier:
         typ = header["typ"]
         return isinstance(typ, str) and media_type(typ) in self.types
 
-    async def principal(self, token: str, kid: str | None) -> tuple[Principal, float]:
+    async def principal(
+        self, token: str, kid: str | None, algorithm: str
+    ) -> tuple[Principal, float]:
         """The verified caller and the token's expiry (epoch seconds); raises on any failure."""
         cfg = self.config
-        key = await self.keys.key_for(kid)
+        key = await self.keys.key_for(kid, algorithm)
         if key is None:
             raise jwt.InvalidTokenError("no key for kid")
         claims = jwt.decode(
@@ -174,7 +176,7 @@ def key_source(
         pem = (path if path.is_absolute() else base_dir / path).read_bytes()
         return StaticKey(load_pem_public_key(pem))
     assert config.jwks_url is not None  # the model requires exactly one key source
-    return JwksKeys(config.jwks_url)
+    return JwksKeys(config.jwks_url, config.algorithms)
 
 
 class Authenticator:
@@ -219,12 +221,13 @@ class Authenticator:
                 raise jwt.InvalidTokenError("crit")
             issuer = jwt.decode(token, options={"verify_signature": False}).get("iss")
             verifier = self._by_issuer.get(issuer) if isinstance(issuer, str) else None
-            if verifier is None or header.get("alg") not in verifier.config.algorithms:
+            algorithm = header.get("alg")
+            if verifier is None or algorithm not in verifier.config.algorithms:
                 raise jwt.InvalidTokenError("issuer or algorithm")
             if not verifier.typed_for_access(header):
                 raise jwt.InvalidTokenError("typ")
             kid = header.get("kid")
-            return await verifier.principal(token, kid if isinstance(kid, str) else None)
+            return await verifier.principal(token, kid if isinstance(kid, str) else None, algorithm)
         except (jwt.PyJWTError, ValueError, TypeError, KeyError) as exc:
             raise _invalid_token() from exc
 

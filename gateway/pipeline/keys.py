@@ -1,15 +1,17 @@
 """Verification keys for token issuers: a static key, or a JWKS fetched and refreshed safely.
 
 Not token validation (see `auth.py`). Keys come only from configuration, never from a URL
-named inside a token (`jku`, `x5u` are ignored); `kid` is only a lookup.
+named inside a token (`jku`, `x5u` are ignored); `kid` is only a lookup. A JWKS key verifies
+only what it is meant for: signatures (`use`, `key_ops`), of its own `alg` and of its type.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any, Protocol
 
 import aiohttp
@@ -24,8 +26,8 @@ MAX_JWKS_BYTES = 256 * 1024
 
 
 class KeySource(Protocol):
-    async def key_for(self, kid: str | None) -> Any | None:
-        """The key to verify a token with this `kid`, or None if there is none."""
+    async def key_for(self, kid: str | None, algorithm: str) -> Any | None:
+        """The key to verify a token with this `kid` and `alg`, or None if there is none."""
         ...
 
 
@@ -35,12 +37,13 @@ class StaticKey:
     def __init__(self, key: Any) -> None:
         self._key = key
 
-    async def key_for(self, kid: str | None) -> Any | None:
+    async def key_for(self, kid: str | None, algorithm: str) -> Any | None:
         return self._key
 
 
-async def fetch_jwks(url: str) -> dict[str | None, Any]:
-    """The JWKS document at `url` (asynchronously; PyJWKClient would block the event loop)."""
+async def fetch_jwks(url: str) -> Any:
+    """The JWKS document at `url`, parsed (asynchronously; PyJWKClient would block the event
+    loop)."""
     timeout = aiohttp.ClientTimeout(total=FETCH_TIMEOUT_S)
     async with (
         aiohttp.ClientSession(timeout=timeout) as session,
@@ -50,49 +53,94 @@ async def fetch_jwks(url: str) -> dict[str | None, Any]:
         body = await response.content.read(MAX_JWKS_BYTES + 1)
         if len(body) > MAX_JWKS_BYTES:
             raise ValueError("JWKS document too large")
-        document = jwt.PyJWKSet.from_json(body.decode("utf-8"))
-        return keys_by_id(document.keys)
+        return json.loads(body.decode("utf-8"))
 
 
-def keys_by_id(keys: list[jwt.PyJWK]) -> dict[str | None, Any]:
-    """A key set by `kid`. `kid` is optional (RFC 7517): the one key of a set that holds only
-    one may have none, and is kept under None, for tokens that name none; in a set of several,
-    a key without one cannot be told apart and is left out."""
-    if len(keys) == 1 and not keys[0].key_id:
-        return {None: keys[0].key}
-    return {k.key_id: k.key for k in keys if k.key_id}
+KeyIndex = dict[tuple[str | None, str], Any]
+"""Verification keys by (`kid`, `alg`); a kid of None is for the tokens that name none."""
+
+
+def _verifies_signatures(jwk: Mapping[str, Any]) -> bool:
+    """Whether a JWK is meant for verifying signatures: its `use`, if any, is `sig` and its
+    `key_ops`, if any, include `verify` (RFC 7517 4.2, 4.3)."""
+    key_ops = jwk.get("key_ops", ["verify"])
+    return jwk.get("use", "sig") == "sig" and isinstance(key_ops, list) and "verify" in key_ops
+
+
+def _verifying_key(jwk: Mapping[str, Any], algorithm: str) -> Any | None:
+    """`jwk` as a key that verifies `algorithm`'s signatures, or None: when the JWK names
+    another `alg` (RFC 7517 4.4), or its type or curve is not the algorithm's (an EC key for
+    RS256, a P-384 key for ES256)."""
+    if jwk.get("alg", algorithm) != algorithm:
+        return None
+    try:
+        jwk_key = jwt.PyJWK(dict(jwk), algorithm)
+        return jwk_key.Algorithm.prepare_key(jwk_key.key)
+    except (jwt.PyJWTError, ValueError, TypeError, KeyError):
+        return None
+
+
+def verification_keys(document: Any, algorithms: Iterable[str]) -> KeyIndex:
+    """A JWKS document's keys by (`kid`, algorithm), for the algorithms an issuer accepts.
+
+    Only keys meant for verifying signatures count, each for the algorithms it can verify, so
+    keys of different types may share a `kid` (RFC 7517 4.5). A token without `kid` gets the
+    one key that can verify its algorithm, when there is exactly one; a `kid` naming two
+    different keys for one algorithm names neither.
+    """
+    members = document.get("keys") if isinstance(document, dict) else None
+    if not isinstance(members, list):
+        raise ValueError("not a JWK Set: no `keys` list")
+    candidates: dict[tuple[str | None, str], list[Any]] = {}
+    for jwk in members:
+        if not isinstance(jwk, dict) or not _verifies_signatures(jwk):
+            continue
+        kid = jwk.get("kid")
+        for algorithm in algorithms:
+            key = _verifying_key(jwk, algorithm)
+            if key is None:
+                continue
+            slots = [(None, algorithm)] + ([(kid, algorithm)] if isinstance(kid, str) else [])
+            for slot in slots:
+                keys = candidates.setdefault(slot, [])
+                if key not in keys:  # the same key published twice is one key
+                    keys.append(key)
+    return {slot: keys[0] for slot, keys in candidates.items() if len(keys) == 1}
 
 
 class JwksKeys:
-    """A JWKS kept fresh: fetched on first use, refreshed when stale, refetched for an unknown
-    `kid` at most once per cooldown, and the last good key set kept when a fetch fails."""
+    """A JWKS kept fresh: fetched on first use, refreshed when stale, refetched at most once
+    per cooldown for a `kid` and `alg` no key answers (perhaps a rotated key), and the last
+    good key set kept when a fetch fails or has no key for the issuer's algorithms.
+
+    Each fetch is indexed once (see `verification_keys`), for the issuer's `algorithms`."""
 
     def __init__(
         self,
         url: str,
-        fetch: Callable[[str], Any] = fetch_jwks,
+        algorithms: Iterable[str],
+        fetch: Callable[[str], Awaitable[Any]] = fetch_jwks,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._url = url
+        self._algorithms = tuple(algorithms)
         self._fetch = fetch
         self._clock = clock
-        self._keys: dict[str | None, Any] = {}
+        self._keys: KeyIndex = {}
         self._fetched_at: float | None = None
         self._last_attempt: float | None = None
         self._lock = asyncio.Lock()
         self._background: asyncio.Future[None] | None = None
 
-    async def key_for(self, kid: str | None) -> Any | None:
+    async def key_for(self, kid: str | None, algorithm: str) -> Any | None:
         now = self._clock()
-        unknown = kid is None or kid not in self._keys
-        if not self._keys or (unknown and self._cooled_down(now)):
+        key = self._keys.get((kid, algorithm))
+        if key is None and (not self._keys or self._cooled_down(now)):
             await self._refresh()  # nothing to verify with yet, or perhaps a rotated key
-        elif self._fetched_at is not None and now - self._fetched_at > REFRESH_INTERVAL_S:
+            return self._keys.get((kid, algorithm))
+        if self._fetched_at is not None and now - self._fetched_at > REFRESH_INTERVAL_S:
             self._start_background_refresh()
-        if kid is None:
-            # No kid: acceptable only when the issuer publishes exactly one key.
-            return next(iter(self._keys.values())) if len(self._keys) == 1 else None
-        return self._keys.get(kid)
+        return key
 
     def _start_background_refresh(self) -> None:
         if self._background is None or self._background.done():
@@ -108,12 +156,15 @@ class JwksKeys:
                 return  # another request just refreshed (or failed to): do not stampede
             self._last_attempt = now
             try:
-                keys = await self._fetch(self._url)
+                keys = verification_keys(await self._fetch(self._url), self._algorithms)
+                if not keys:
+                    raise ValueError(
+                        f"no key in it verifies {', '.join(self._algorithms)} signatures"
+                    )
             except Exception as exc:  # any failure keeps the last good set
                 log.warning(
                     "JWKS fetch failed; keeping the last good keys", extra={"err": str(exc)}
                 )
                 return
-            if keys:
-                self._keys = dict(keys)
-                self._fetched_at = now
+            self._keys = keys
+            self._fetched_at = now

@@ -335,44 +335,6 @@ async def test_only_the_demo_trusts_the_published_dev_secret() -> None:
     assert (await demo.authenticate(f"Bearer {token}")).client_id == "crm-demo"
 
 
-class _FakeFetch:
-    def __init__(self) -> None:
-        self.calls = 0
-        self.fail = False
-        self.keys: dict[str, Any] = {"k1": "key-1"}
-
-    async def __call__(self, url: str) -> dict[str, Any]:
-        self.calls += 1
-        if self.fail:
-            raise OSError("IdP down")
-        return dict(self.keys)
-
-
-async def test_a_failed_jwks_fetch_keeps_the_last_good_keys() -> None:
-    now = [0.0]
-    fetch = _FakeFetch()
-    keys = JwksKeys("http://idp/jwks", fetch=fetch, clock=lambda: now[0])
-    assert await keys.key_for("k1") == "key-1"
-    fetch.fail = True
-    now[0] += UNKNOWN_KID_COOLDOWN_S + 1
-    assert await keys.key_for("k2") is None  # refetch failed...
-    assert await keys.key_for("k1") == "key-1"  # ...and the last good set is still used
-
-
-async def test_unknown_kids_refetch_at_most_once_per_cooldown() -> None:
-    now = [0.0]
-    fetch = _FakeFetch()
-    keys = JwksKeys("http://idp/jwks", fetch=fetch, clock=lambda: now[0])
-    await keys.key_for("k1")
-    for _ in range(20):
-        now[0] += 1.5
-        assert await keys.key_for("forged-kid") is None
-    assert fetch.calls == 2  # the first fetch, then one refetch after the 30 s cooldown
-    fetch.keys = {"k1": "key-1", "k2": "key-2"}
-    now[0] += UNKNOWN_KID_COOLDOWN_S
-    assert await keys.key_for("k2") == "key-2"  # a rotated key is picked up after the cooldown
-
-
 class _CountingKey:
     """A key source that records every lookup: a token refused before one never reached it."""
 
@@ -380,7 +342,7 @@ class _CountingKey:
         self.key = key
         self.lookups = 0
 
-    async def key_for(self, kid: str | None) -> Any:
+    async def key_for(self, kid: str | None, algorithm: str) -> Any:
         self.lookups += 1
         return self.key
 
@@ -429,8 +391,211 @@ async def test_a_jwks_of_one_key_without_kid_verifies_a_token_without_kid() -> N
         return JSONResponse({"keys": [jwk]})
 
     with serve_app(Starlette(routes=[Route("/jwks.json", keys)])) as url:
-        source = JwksKeys(f"{url}/jwks.json")
-        assert await source.key_for(None) is not None
+        source = JwksKeys(f"{url}/jwks.json", ["RS256"])
+        assert await source.key_for(None, "RS256") is not None
+
+
+# RFC 7517 4.2-4.4: a JWK's `use`, `key_ops` and `alg` say what it may do; RFC 7517 4.5: keys of
+# different types may share a `kid`. Each JWKS below is served over a real socket.
+JWKS_DOCUMENTS: dict[str, dict[str, Any]] = {}
+EC_SIGNER = ec.generate_private_key(ec.SECP256R1())
+
+
+@pytest.fixture(scope="module")
+def jwks_url() -> Iterator[str]:
+    async def document(request: Request) -> JSONResponse:
+        return JSONResponse(JWKS_DOCUMENTS[request.path_params["name"]])
+
+    with serve_app(Starlette(routes=[Route("/{name}.json", document)])) as url:
+        yield url
+
+
+def _jwk(private_key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey, **members: Any) -> Any:
+    """The public JWK of `private_key`, with `members` (a None one left out)."""
+    if isinstance(private_key, rsa.RSAPrivateKey):
+        jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(private_key.public_key()))
+    else:
+        jwk = json.loads(jwt.algorithms.ECAlgorithm.to_jwk(private_key.public_key()))
+    jwk.update(members)
+    return {name: value for name, value in jwk.items() if value is not None}
+
+
+def _jwks_authenticator(
+    url: str, keys: list[dict[str, Any]], algorithms: list[str]
+) -> Authenticator:
+    name = f"jwks-{len(JWKS_DOCUMENTS)}"
+    JWKS_DOCUMENTS[name] = {"keys": keys}
+    issuer = {"name": "idp", "issuer": RSA_ISS, "audiences": [AUDIENCE],
+              "algorithms": algorithms, "jwks_url": f"{url}/{name}.json"}  # fmt: skip
+    return build_authenticator(AuthPolicy.model_validate({"issuers": [issuer]}), Path("."), {})
+
+
+def _signed(private_key: Any, algorithm: str, kid: str | None) -> str:
+    headers = {"kid": kid} if kid is not None else {}
+    return jwt.encode(_claims(RSA_ISS), private_key, algorithm=algorithm, headers=headers)
+
+
+async def _accepts(authenticator: Authenticator, token: str) -> bool:
+    try:
+        await authenticator.authenticate(f"Bearer {token}")
+    except GatewayError as error:
+        assert error.headers["WWW-Authenticate"] == 'Bearer realm="gateway", error="invalid_token"'
+        return False
+    return True
+
+
+@pytest.mark.parametrize(
+    ("members", "accepted"),
+    [({}, True), ({"use": "sig"}, True), ({"key_ops": ["verify"]}, True),
+     ({"use": "sig", "key_ops": ["sign", "verify"]}, True),
+     ({"use": "enc"}, False), ({"key_ops": ["encrypt", "wrapKey"]}, False),
+     ({"key_ops": ["sign"]}, False), ({"key_ops": "verify"}, False),
+     ({"use": "sig", "key_ops": ["encrypt"]}, False)],
+)  # fmt: skip
+async def test_a_jwks_key_not_meant_for_verifying_signatures_verifies_none(
+    jwks_url: str, members: dict[str, Any], accepted: bool
+) -> None:
+    authenticator = _jwks_authenticator(jwks_url, [_jwk(RSA_KEY, kid="k1", **members)], ["RS256"])
+    assert await _accepts(authenticator, _signed(RSA_KEY, "RS256", "k1")) is accepted
+
+
+@pytest.mark.parametrize(
+    ("key_alg", "token_alg", "accepted"),
+    [("RS256", "RS256", True), ("RS256", "PS256", False), ("PS256", "RS256", False),
+     (None, "RS256", True), (None, "PS256", True)],
+)  # fmt: skip
+async def test_a_jwks_key_naming_its_alg_verifies_only_tokens_of_that_alg(
+    jwks_url: str, key_alg: str | None, token_alg: str, accepted: bool
+) -> None:
+    authenticator = _jwks_authenticator(
+        jwks_url, [_jwk(RSA_KEY, kid="k1", alg=key_alg)], ["RS256", "PS256"]
+    )
+    assert await _accepts(authenticator, _signed(RSA_KEY, token_alg, "k1")) is accepted
+
+
+SHARED_KID_SETS: dict[str, tuple[list[dict[str, Any]], list[tuple[Any, str, bool]]]] = {
+    "EC then RSA": (
+        [_jwk(EC_SIGNER, kid="k"), _jwk(RSA_KEY, kid="k")],
+        [(RSA_KEY, "RS256", True), (EC_SIGNER, "ES256", True)],
+    ),
+    "RSA then EC": (
+        [_jwk(RSA_KEY, kid="k"), _jwk(EC_SIGNER, kid="k")],
+        [(RSA_KEY, "RS256", True), (EC_SIGNER, "ES256", True)],
+    ),
+    "one key listed twice": (
+        [_jwk(RSA_KEY, kid="k"), _jwk(RSA_KEY, kid="k", use="sig")],
+        [(RSA_KEY, "RS256", True)],
+    ),
+    "two RSA signing keys: which one the kid names is anybody's guess": (
+        [_jwk(RSA_KEY, kid="k"), _jwk(ATTACKER_KEY, kid="k")],
+        [(RSA_KEY, "RS256", False), (ATTACKER_KEY, "RS256", False)],
+    ),
+    "signing key then encryption key": (
+        [_jwk(RSA_KEY, kid="k", use="sig"), _jwk(ATTACKER_KEY, kid="k", use="enc")],
+        [(RSA_KEY, "RS256", True), (ATTACKER_KEY, "RS256", False)],
+    ),
+}
+
+
+@pytest.mark.parametrize("key_set", list(SHARED_KID_SETS))
+async def test_keys_sharing_a_kid_are_told_apart_by_type_and_use(
+    jwks_url: str, key_set: str
+) -> None:
+    keys, tokens = SHARED_KID_SETS[key_set]
+    authenticator = _jwks_authenticator(jwks_url, keys, ["RS256", "ES256"])
+    for private_key, algorithm, accepted in tokens:
+        token = _signed(private_key, algorithm, "k")
+        assert await _accepts(authenticator, token) is accepted, algorithm
+
+
+KIDLESS_SETS: dict[str, tuple[list[dict[str, Any]], bool]] = {
+    "one signing key, one encryption key, neither with a kid": (
+        [_jwk(RSA_KEY, use="sig"), _jwk(ATTACKER_KEY, use="enc")],
+        True,
+    ),
+    "one RSA key and one EC key": ([_jwk(RSA_KEY, kid="r"), _jwk(EC_SIGNER, kid="e")], True),
+    "one key with a kid": ([_jwk(RSA_KEY, kid="r")], True),
+    "two RSA signing keys": ([_jwk(RSA_KEY, kid="r"), _jwk(ATTACKER_KEY, kid="a")], False),
+    "two RSA signing keys without kid": ([_jwk(RSA_KEY), _jwk(ATTACKER_KEY)], False),
+}
+
+
+@pytest.mark.parametrize("key_set", list(KIDLESS_SETS))
+async def test_a_token_without_kid_is_verified_by_the_one_key_that_could_verify_it(
+    jwks_url: str, key_set: str
+) -> None:
+    keys, accepted = KIDLESS_SETS[key_set]
+    authenticator = _jwks_authenticator(jwks_url, keys, ["RS256", "ES256"])
+    assert await _accepts(authenticator, _signed(RSA_KEY, "RS256", None)) is accepted
+
+
+KEY_1, KEY_2 = (rsa.generate_private_key(public_exponent=65537, key_size=2048) for _ in "12")
+
+
+class _FakeFetch:
+    """A JWKS that an IdP serves, or fails to."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.fail = False
+        self.keys: list[dict[str, Any]] = [_jwk(KEY_1, kid="k1")]
+
+    async def __call__(self, url: str) -> dict[str, Any]:
+        self.calls += 1
+        if self.fail:
+            raise OSError("IdP down")
+        return {"keys": list(self.keys)}
+
+
+async def test_a_failed_jwks_fetch_keeps_the_last_good_keys() -> None:
+    now = [0.0]
+    fetch = _FakeFetch()
+    keys = JwksKeys("http://idp/jwks", ["RS256"], fetch=fetch, clock=lambda: now[0])
+    assert await keys.key_for("k1", "RS256") == KEY_1.public_key()
+    fetch.fail = True
+    now[0] += UNKNOWN_KID_COOLDOWN_S + 1
+    assert await keys.key_for("k2", "RS256") is None  # refetch failed...
+    assert await keys.key_for("k1", "RS256") == KEY_1.public_key()  # ...the last good set stays
+
+
+async def test_a_jwks_without_a_key_for_the_issuers_algorithms_keeps_the_last_good_keys() -> None:
+    now = [0.0]
+    fetch = _FakeFetch()
+    keys = JwksKeys("http://idp/jwks", ["RS256"], fetch=fetch, clock=lambda: now[0])
+    assert await keys.key_for("k1", "RS256") == KEY_1.public_key()
+    fetch.keys = [_jwk(KEY_2, kid="k2", use="enc"), _jwk(EC_SIGNER, kid="k3")]
+    now[0] += UNKNOWN_KID_COOLDOWN_S + 1
+    assert await keys.key_for("k2", "RS256") is None
+    assert await keys.key_for("k1", "RS256") == KEY_1.public_key()
+
+
+async def test_unknown_kids_refetch_at_most_once_per_cooldown() -> None:
+    now = [0.0]
+    fetch = _FakeFetch()
+    keys = JwksKeys("http://idp/jwks", ["RS256"], fetch=fetch, clock=lambda: now[0])
+    await keys.key_for("k1", "RS256")
+    for _ in range(20):
+        now[0] += 1.5
+        assert await keys.key_for("forged-kid", "RS256") is None
+    assert fetch.calls == 2  # the first fetch, then one refetch after the 30 s cooldown
+    fetch.keys = [_jwk(KEY_1, kid="k1"), _jwk(KEY_2, kid="k2")]
+    now[0] += UNKNOWN_KID_COOLDOWN_S
+    # a rotated key is picked up after the cooldown
+    assert await keys.key_for("k2", "RS256") == KEY_2.public_key()
+
+
+async def test_tokens_without_kid_do_not_refetch_a_jwks_that_verifies_them() -> None:
+    """A token without `kid` that the JWKS's one key verifies is no unknown key: it must not
+    make a request wait for a refetch once per cooldown (only the background refresh, every
+    REFRESH_INTERVAL_S, fetches again)."""
+    hits: list[str] = []
+    now = [0.0]
+    with serve_app(_jwks_app(RSA_KEY, "rsa-1", hits)) as url:
+        source = JwksKeys(f"{url}/jwks.json", ["RS256"], clock=lambda: now[0])
+        for _ in range(5):
+            assert await source.key_for(None, "RS256") is not None
+            now[0] += UNKNOWN_KID_COOLDOWN_S + 1
+    assert hits == ["/jwks.json"]
 
 
 # RFC 8725 3.11, RFC 9068 2.1: a JWT typed for another purpose is no access token. `typ` is a
