@@ -150,7 +150,7 @@ class Replays:
             replayed_by=actor,
             # It settles the entry as read here, though this host's clock be behind the one
             # that wrote it.
-            replay_after_ms=iso_ms(str(entry["updated_at"])),
+            after_ms=iso_ms(str(entry["updated_at"])),
         )
         ctx.deadline = ctx.arrived + runtime.request_timeout_s
         ctx.config_version = runtime.config.version

@@ -44,6 +44,7 @@ from gateway.store.base import (
     StoreUnavailable,
     XrefRecord,
 )
+from gateway.store.journal import position
 
 log = logging.getLogger("gateway.admission")
 
@@ -121,6 +122,12 @@ class Admit:
 
         held_slot = slot if admission.slot_taken else None
         held_claim = claim if admission.claim and admission.claim.state == "claimed" else None
+        if held_claim is not None and admission.claim is not None:
+            # It follows every attempt that held the key before it: its journal entry places
+            # it after them, whatever the clocks of their hosts say, however it ends.
+            follows = admission.claim.after_ms
+            if follows is not None:
+                ctx.after_ms = follows if ctx.after_ms is None else max(ctx.after_ms, follows)
         # The ERP's request budget is for requests that reach the ERP: one counted here is
         # given back if this request is refused or answered without calling the ERP.
         counted = erp_bucket if erp_bucket is not None and admission.rates[-1].allowed else None
@@ -257,6 +264,8 @@ class Admit:
             return False
         # A claim marked forwarded at admission whose request never reached an ERP.
         unforward = held.claim.backend is not None and not ctx.forwarded
+        # Where the attempt ends in its journal entry: the key's next claim follows it there.
+        ctx.settled_at = time.time()
         try:
             taken = await self._store.settle(
                 held.slot,
@@ -267,6 +276,7 @@ class Admit:
                 hold_s,
                 unforward,
                 bind=bind,
+                position_ms=position(ctx.settled_at, ctx.after_ms),
             )
         except StoreUnavailable:
             if bind is not None:

@@ -57,7 +57,9 @@ class RequestContext:
     # On arrival, for a replay only: the transaction replayed and who replays it.
     journal_id: str | None = None  # else the journal step names the transaction
     replayed_by: str | None = None
-    replay_after_ms: int | None = None  # the entry's updated_at as the replay read it
+    # What this attempt comes after in its journal entry (see `JournalRecord.after_ms`): on
+    # arrival, a replay's entry as it read it; admission step, what the key's claim followed.
+    after_ms: int | None = None
     correlation_id: str = ""  # tracing step
     trace: TraceContext | None = None  # tracing step
     span: Span | None = None  # tracing step: the request's span, when spans are exported
@@ -88,6 +90,9 @@ class RequestContext:
     admitted: bool = False
     idempotency_key: str | None = None  # admission step
     claim: ClaimRequest | None = None  # admission step: the key this request holds, if any
+    # admission step: the wall clock when it settled the key this request held (the attempt's
+    # end, as its journal entry and the key's next claim place it); None: it held none.
+    settled_at: float | None = None
     # admission step: the ERP an earlier attempt under the same key reached with an unknown
     # outcome; this request must look for that attempt's document there before submitting.
     reconcile_on: str | None = None

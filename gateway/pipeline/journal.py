@@ -204,7 +204,9 @@ class Journal:
     def _record(
         self, ctx: RequestContext, response: Response | None, error: BaseException | None
     ) -> None:
-        ended = time.time()
+        # An attempt that held its key ended when it settled it: the key's next claim follows
+        # it from there (`JournalRecord.after_ms`).
+        ended = ctx.settled_at if ctx.settled_at is not None else time.time()
         outcome = _outcome(ctx, response, error)
         operation = ctx.spec.operation
         client = ctx.client_id
@@ -238,7 +240,7 @@ class Journal:
             states=states,
             open=outcome.status == FAILED and operation in WRITE_OPERATIONS,
             settles=outcome.settles,
-            after_ms=ctx.replay_after_ms,
+            after_ms=ctx.after_ms,
         )
         self._journal.record(record)
         if outcome.settles:

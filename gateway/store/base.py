@@ -174,6 +174,9 @@ class IdempotencyClaim:
     `held_s`, "in_progress" only: the seconds left of a hold (`settle` with `hold_s`: no request
     is running under the key, which waits out an ERP that may still commit an earlier attempt);
     None while a request holds it.
+    `after_ms`, "claimed" only: the latest `position_ms` an earlier claim under the key was
+    settled with (released or held), kept with its record: the caller follows that attempt,
+    and its journal entry places it after it whatever the hosts' clocks say.
     """
 
     state: str
@@ -181,6 +184,7 @@ class IdempotencyClaim:
     backend: str | None = None
     attempts: int = 0
     held_s: float | None = None
+    after_ms: int | None = None
     extra: dict[str, str] = field(default_factory=dict)
 
 
@@ -328,11 +332,15 @@ class Store(Protocol):
         """Store the definitive outcome if `owner` still holds the claim (compare-and-set)."""
         ...
 
-    async def release_idempotency(self, key: str, owner: str, *, unforward: bool = False) -> bool:
+    async def release_idempotency(
+        self, key: str, owner: str, *, unforward: bool = False, position_ms: int | None = None
+    ) -> bool:
         """Drop the in-flight claim if `owner` holds it (compare-and-delete), keeping what is
         known of earlier forwarding so the next claimer reconciles. With `unforward`, the claim
         was marked forwarded at admission but never reached an ERP: that attempt is taken back
-        (and the key forgotten if it was its only one)."""
+        (and the key forgotten if it was its only one). `position_ms`, the attempt's place in
+        its journal entry, is kept (the latest, for the key's retention) for the next claim to
+        follow (`IdempotencyClaim.after_ms`), even of a key forgotten."""
         ...
 
     async def forget_refusal(self, key: str) -> bool:
@@ -366,12 +374,15 @@ class Store(Protocol):
         hold_s: float = 0.0,
         unforward: bool = False,
         bind: XrefRecord | None = None,
+        position_ms: int | None = None,
     ) -> str | None:
         """Release the slot, complete the claim with `response` (or, when None, release it
-        (`unforward`: see `release_idempotency`), or with `hold_s` keep it in progress that much
-        longer: an ERP that may still commit must not see the request again before then) and
-        give back one request to each of `refunds` (counted at admission, never served), in
-        one round trip.
+        (`unforward`, `position_ms`: see `release_idempotency`), or with `hold_s` keep it in
+        progress that much longer, its `position_ms` kept alike: an ERP that may still commit
+        must not see the request again before then) and give back one request to each of
+        `refunds` (counted at admission, never served), in one round trip. A completed claim
+        keeps no position: a later request under the key is answered its outcome (which
+        settles nothing in the journal), or is a replay, which follows the entry it read.
 
         With `bind`, the xref of a document the request created is written too (as `put_xref`),
         on one Redis in the same round trip; if the document has another gateway id already

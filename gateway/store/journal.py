@@ -2,8 +2,9 @@
 (the CRM's retries, replays) merged in, kept for a bounded time and number of entries.
 
 An entry is listed in the order transactions arrived (newest first), filtered, a page at a
-time; its summary is the latest attempt's (an attempt that ends earlier than one already
-written does not overwrite it), its states are every attempt's, the latest MAX_STATES of them.
+time; its summary is the latest attempt's (an attempt placed earlier than one already written
+does not overwrite it: see `position`), its states are every attempt's, the latest MAX_STATES of
+them.
 
 On Redis: a hash and a list per entry, a sorted set of ids by arrival, and a sorted set of
 open exceptions, all under one hash tag (one cluster slot); each attempt is merged by one
@@ -73,11 +74,12 @@ class JournalRecord:
     settles: bool = True
     # This attempt's own id: a batch written again (its reply was lost) merges it once.
     attempt: str = field(default_factory=lambda: random_hex(8))
-    # A replay's attempt: the entry's `updated_at` (epoch ms) as the replay read it. The
-    # replay comes after that by construction, whatever the clocks of the hosts that wrote
-    # the entry and the replay say, so it settles the entry unless a later attempt has
-    # since been written (one host's clock a minute behind another's left a replayed
-    # failure failed, and open, and replayable again).
+    # What this attempt is known to come after (epoch ms, a `position`): the entry's
+    # `updated_at` as a replay read it, or the place of the attempts an Idempotency-Key's
+    # retry followed (its claim says: see `gateway.pipeline.admission`). It comes after them
+    # by construction, whatever the clocks of the hosts that wrote them say (one host's clock
+    # a minute behind another's left a successful retry or replay of a failure failed, open,
+    # and replayable into a second document).
     after_ms: int | None = None
 
 
@@ -157,11 +159,14 @@ def _ms(seconds: float) -> int:
     return math.floor(seconds * 1000)
 
 
-def _supersedes(ended_ms: int, after_ms: int | None, updated_ms: int) -> bool:
-    """Whether a settling attempt gives the entry its summary: it ended no earlier than the
-    attempt that gave the current one, or it is a replay of the entry as it still stands (the
-    clocks of two hosts cannot order a replay and the attempt it read)."""
-    return ended_ms >= updated_ms or (after_ms is not None and updated_ms <= after_ms)
+def position(ended_at: float, after_ms: int | None) -> int:
+    """An attempt's place in its entry's order (epoch ms): when it ended, by its host's clock,
+    or just after the attempts it is known to follow (`after_ms`) if that clock says earlier
+    (the clocks of two hosts cannot order a retry and the attempt it followed). The entry's
+    summary is the one placed latest; of two at one place (both followed the same attempt,
+    neither the other), the one that ended later; the entry's `updated_at` is its place."""
+    ended_ms = _ms(ended_at)
+    return ended_ms if after_ms is None else max(ended_ms, after_ms + 1)
 
 
 def _age_counts(created: Sequence[float], now: float) -> dict[str, int]:
@@ -182,7 +187,8 @@ def _age_counts(created: Sequence[float], now: float) -> dict[str, int]:
 @dataclass
 class _Entry:
     arrived_ms: int
-    updated_ms: int
+    updated_ms: int  # the place of the attempt that gave the summary (`position`)
+    ended_ms: int = 0  # and its end, by its host's clock
     attempts: int = 0
     fields: dict[str, Any] = field(default_factory=dict)
     states: list[dict[str, Any]] = field(default_factory=list)
@@ -218,9 +224,9 @@ class MemoryJournal:
             if excess > 0:
                 del entry.states[:excess]
                 entry.omitted += excess
-            ended = _ms(record.ended_at)
-            if fresh or (record.settles and _supersedes(ended, record.after_ms, entry.updated_ms)):
-                entry.updated_ms = max(ended, entry.updated_ms)
+            order = (position(record.ended_at, record.after_ms), _ms(record.ended_at))
+            if fresh or (record.settles and order >= (entry.updated_ms, entry.ended_ms)):
+                entry.updated_ms, entry.ended_ms = order
                 entry.fields.update(record.fields)
                 entry.open = record.open
         oldest = _ms(self._clock() - retention.retention_s)
@@ -307,8 +313,9 @@ def iso_ms(shown: str) -> int:
 
 WRITE_ATTEMPT = """
 -- KEYS: entry hash, its states list, the arrival index, the open exceptions
--- ARGV: id, attempt id, arrived_ms, ended_ms, retention_ms, open (0/1), number of states,
---       states..., settles (0/1), after_ms (a replay's; '' for none), then field, value pairs
+-- ARGV: id, attempt id, arrived_ms, place_ms (its `position`), retention_ms, open (0/1),
+--       number of states, states..., settles (0/1), ended_ms (its end by its host's clock: of
+--       two at one place, the one that ended later gives the summary), then field, value pairs
 --       (values JSON)
 -- An attempt is merged once: a batch written again because its reply was lost finds its
 -- attempt's id among the entry's latest (' id id ... ', at most RECENT_ATTEMPTS of them).
@@ -335,13 +342,16 @@ if excess > 0 then
   redis.call('LTRIM', KEYS[2], excess, -1)
   redis.call('HINCRBY', KEYS[1], '@omitted', excess)
 end
-local updated = tonumber(redis.call('HGET', KEYS[1], '@updated') or '-1')
-local ended = tonumber(ARGV[4])
-local after = tonumber(ARGV[9 + states])
-local arrived = redis.call('HGET', KEYS[1], '@arrived')
-local later = ended >= updated or (after ~= nil and updated <= after)
+-- An entry written before '@ended' was kept: its attempt ended at its place.
+local kept = redis.call('HMGET', KEYS[1], '@updated', '@ended', '@arrived')
+local updated = tonumber(kept[1] or '-1')
+local kept_ended = tonumber(kept[2] or kept[1] or '-1')
+local arrived = kept[3]
+local place = tonumber(ARGV[4])
+local ended = tonumber(ARGV[9 + states])
+local later = place > updated or (place == updated and ended >= kept_ended)
 if fresh or (ARGV[8 + states] == '1' and later) then
-  redis.call('HSET', KEYS[1], '@updated', math.max(ended, updated))
+  redis.call('HSET', KEYS[1], '@updated', ARGV[4], '@ended', ARGV[9 + states])
   for i = 10 + states, #ARGV, 2 do
     redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
   end
@@ -405,13 +415,13 @@ class RedisJournal:
                 record.id,
                 record.attempt,
                 _ms(record.arrived_at),
-                _ms(record.ended_at),
+                position(record.ended_at, record.after_ms),
                 retention_ms,
                 "1" if record.open else "0",
                 len(record.states),
                 *(orjson.dumps(s) for s in record.states),
                 "1" if record.settles else "0",
-                "" if record.after_ms is None else record.after_ms,
+                _ms(record.ended_at),
             ]
             for name, value in record.fields.items():
                 args += [name, orjson.dumps(value)]
@@ -448,6 +458,7 @@ class RedisJournal:
             updated = int(fields.pop("@updated", arrived))
             attempts = int(fields.pop("@attempts", 0))
             omitted = int(fields.pop("@omitted", 0))
+            fields.pop("@ended", None)
             fields.pop("@recent", None)
             values = {name: json.loads(value) for name, value in fields.items()}
             found.append(

@@ -51,6 +51,7 @@ class _IdempotencyRecord:
     backend: str | None = None
     attempts: int = 0
     response: StoredResponse | None = None
+    after_ms: int | None = None  # the latest position a claim was settled with
 
 
 class MemoryStore:
@@ -215,7 +216,9 @@ class MemoryStore:
         self._leases[key] = _Lease(owner, fingerprint, retention_s, now + lease_s)
         if record is None:
             return IdempotencyClaim("claimed")
-        return IdempotencyClaim("claimed", None, record.backend, record.attempts)
+        return IdempotencyClaim(
+            "claimed", None, record.backend, record.attempts, after_ms=record.after_ms
+        )
 
     async def mark_forwarded(self, key: str, owner: str, backend: str) -> bool:
         now = self._now()
@@ -248,16 +251,33 @@ class MemoryStore:
         del self._leases[key]
         return True
 
-    async def release_idempotency(self, key: str, owner: str, *, unforward: bool = False) -> bool:
-        if self._owned_lease(key, owner, self._now()) is None:
+    async def release_idempotency(
+        self, key: str, owner: str, *, unforward: bool = False, position_ms: int | None = None
+    ) -> bool:
+        now = self._now()
+        lease = self._owned_lease(key, owner, now)
+        if lease is None:
             return False
         del self._leases[key]
         record = self._records.get(key)
         if unforward and record is not None:
             record.attempts -= 1
-            if record.attempts <= 0:
-                del self._records[key]
+            if record.attempts <= 0:  # forgotten as forwarded; not what it followed
+                record.fingerprint, record.backend, record.attempts = "", None, 0
+                if record.after_ms is None:
+                    del self._records[key]
+        self._keep_position(key, lease, position_ms, now)
         return True
+
+    def _keep_position(self, key: str, lease: _Lease, position_ms: int | None, now: float) -> None:
+        """The latest position a claim under `key` was settled with, for the next claim."""
+        if position_ms is None:
+            return
+        record = self._live_record(key, now)
+        if record is None:
+            record = self._records[key] = _IdempotencyRecord("", now + lease.retention_s)
+        if record.after_ms is None or position_ms > record.after_ms:
+            record.after_ms = position_ms
 
     async def forget_refusal(self, key: str) -> bool:
         now = self._now()
@@ -349,6 +369,7 @@ class MemoryStore:
         hold_s: float = 0.0,
         unforward: bool = False,
         bind: XrefRecord | None = None,
+        position_ms: int | None = None,
     ) -> str | None:
         self._give_back(GiveBack((), refunds))
         if bind is not None:
@@ -364,8 +385,11 @@ class MemoryStore:
                 if lease is not None:
                     lease.expires_at = now + hold_s
                     lease.held = True
+                    self._keep_position(claim.key, lease, position_ms, now)
             elif response is None:
-                await self.release_idempotency(claim.key, claim.owner, unforward=unforward)
+                await self.release_idempotency(
+                    claim.key, claim.owner, unforward=unforward, position_ms=position_ms
+                )
             else:
                 await self.complete_idempotency(claim.key, claim.owner, response, retention_s)
         return None

@@ -178,15 +178,15 @@ end
 return 1
 """
 
-# Idempotency: KEYS[1] the record (hash: fp, backend, attempts, response; retention TTL),
-# KEYS[2] the in-flight lease (hash: owner, fp, retention_ms; lease TTL). Separate keys so a
-# crashed owner's lease runs out long before the record's retention does.
+# Idempotency: KEYS[1] the record (hash: fp, backend, attempts, response, after_ms; retention
+# TTL), KEYS[2] the in-flight lease (hash: owner, fp, retention_ms; lease TTL). Separate keys so
+# a crashed owner's lease runs out long before the record's retention does.
 CLAIM_IDEMPOTENCY = """
 -- ARGV[1] fingerprint, ARGV[2] owner, ARGV[3] lease ms, ARGV[4] retention ms, ARGV[5] the
 -- backend the request is bound for, if any: a claim taken is marked forwarded there in the
 -- same script (as MARK_FORWARDED would), never by a script of its own that could run before
 -- it when Redis has lost its scripts and the batch's lost ones are sent again after the rest.
-local rec = redis.call('HMGET', KEYS[1], 'fp', 'response', 'backend', 'attempts')
+local rec = redis.call('HMGET', KEYS[1], 'fp', 'response', 'backend', 'attempts', 'after_ms')
 local attempts = tonumber(rec[4]) or 0
 if rec[2] then
   if rec[1] ~= ARGV[1] then
@@ -216,7 +216,25 @@ if ARGV[5] and ARGV[5] ~= '' then
   redis.call('HINCRBY', KEYS[1], 'attempts', 1)
   redis.call('PEXPIRE', KEYS[1], ARGV[4])
 end
-return {'claimed', false, rec[3], attempts}
+return {'claimed', false, rec[3], attempts, rec[5]}
+"""
+
+# A settled claim's place in its journal entry (ARGV `position`, epoch ms, or ''), kept in the
+# record (the latest) for the next claim to follow, for the record's retention (the lease's
+# `retention_ms` for a record made for it).
+_KEEP_POSITION_FN = """
+local function keep_position(record_key, position, retention_ms)
+  if position == '' then
+    return
+  end
+  local kept = tonumber(redis.call('HGET', record_key, 'after_ms') or '-1')
+  if tonumber(position) > kept then
+    redis.call('HSET', record_key, 'after_ms', position)
+  end
+  if redis.call('PTTL', record_key) < 0 then
+    redis.call('PEXPIRE', record_key, retention_ms)
+  end
+end
 """
 
 MARK_FORWARDED = """
@@ -253,28 +271,40 @@ return complete(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3])
 """
 )
 
-HOLD_IDEMPOTENCY = """
+HOLD_IDEMPOTENCY = (
+    _KEEP_POSITION_FN
+    + """
 -- ARGV[1] owner, ARGV[2] hold ms: keep the claim in progress that long from now, marked held
--- (no request runs under it: a claim refused meanwhile is told how long the hold lasts)
-if redis.call('HGET', KEYS[2], 'owner') == ARGV[1] then
+-- (no request runs under it: a claim refused meanwhile is told how long the hold lasts);
+-- ARGV[3] its position
+local lease = redis.call('HMGET', KEYS[2], 'owner', 'retention_ms')
+if lease[1] == ARGV[1] then
   redis.call('HSET', KEYS[2], 'held', '1')
   redis.call('PEXPIRE', KEYS[2], ARGV[2])
+  keep_position(KEYS[1], ARGV[3], lease[2])
   return 1
 end
 return 0
 """
+)
 
-RELEASE_IDEMPOTENCY = """
--- ARGV[1] owner, ARGV[2] '1': take back the attempt admission marked (it reached no ERP)
-if redis.call('HGET', KEYS[2], 'owner') == ARGV[1] then
+RELEASE_IDEMPOTENCY = (
+    _KEEP_POSITION_FN
+    + """
+-- ARGV[1] owner, ARGV[2] '1': take back the attempt admission marked (it reached no ERP; the
+-- key forgotten as forwarded if that was its only one), ARGV[3] its position
+local lease = redis.call('HMGET', KEYS[2], 'owner', 'retention_ms')
+if lease[1] == ARGV[1] then
   redis.call('DEL', KEYS[2])
   if ARGV[2] == '1' and redis.call('HINCRBY', KEYS[1], 'attempts', -1) <= 0 then
-    redis.call('DEL', KEYS[1])
+    redis.call('HDEL', KEYS[1], 'fp', 'backend', 'attempts')
   end
+  keep_position(KEYS[1], ARGV[3], lease[2])
   return 1
 end
 return 0
 """
+)
 
 # A created document's xref and the outcome of the request that created it, together, and the
 # request's ERP slot given back: on one Redis only (the idempotency key, the xref and the slots
@@ -326,6 +356,11 @@ end
 redis.call('HDEL', KEYS[1], 'response', 'fp')
 return 1
 """
+
+
+def _position(position_ms: int | None) -> int | str:
+    """A settled claim's place in its journal entry, as the scripts take it ('' for none)."""
+    return "" if position_ms is None else position_ms
 
 
 def _ms(seconds: float) -> int:
@@ -655,7 +690,9 @@ class RedisStore:
         if state in ("mismatch", "in_progress"):
             return IdempotencyClaim(state)
         response = None if reply[1] is None else StoredResponse.from_json(reply[1])
-        return IdempotencyClaim(state, response, _text(reply[2]), int(reply[3]))
+        after = reply[4] if len(reply) > 4 else None  # "claimed" only
+        after_ms = None if after is None else int(after)
+        return IdempotencyClaim(state, response, _text(reply[2]), int(reply[3]), after_ms=after_ms)
 
     async def mark_forwarded(self, key: str, owner: str, backend: str) -> bool:
         with unavailable_as_problem():
@@ -672,8 +709,10 @@ class RedisStore:
             done = await self._run(self._complete, self._idempotency_keys(key), args)
         return bool(done)
 
-    async def release_idempotency(self, key: str, owner: str, *, unforward: bool = False) -> bool:
-        args = [owner, "1" if unforward else "0"]
+    async def release_idempotency(
+        self, key: str, owner: str, *, unforward: bool = False, position_ms: int | None = None
+    ) -> bool:
+        args = [owner, "1" if unforward else "0", _position(position_ms)]
         with unavailable_as_problem():
             done = await self._run(self._release, self._idempotency_keys(key), args)
         return bool(done)
@@ -731,6 +770,7 @@ class RedisStore:
         hold_s: float = 0.0,
         unforward: bool = False,
         bind: XrefRecord | None = None,
+        position_ms: int | None = None,
     ) -> str | None:
         await self._ready()
         together = bind is not None and claim is not None and response is not None
@@ -757,9 +797,10 @@ class RedisStore:
                         keys.append(self._key("slots:", slot.key))
                     self._queue(pipe, self._bind_and_complete, keys, args)
                 elif response is None and hold_s > 0:
-                    self._queue(pipe, self._hold, keys, [claim.owner, _ms(hold_s)])
+                    hold = [claim.owner, _ms(hold_s), _position(position_ms)]
+                    self._queue(pipe, self._hold, keys, hold)
                 elif response is None:
-                    release = [claim.owner, "1" if unforward else "0"]
+                    release = [claim.owner, "1" if unforward else "0", _position(position_ms)]
                     self._queue(pipe, self._release, keys, release)
                 else:
                     args = [claim.owner, response.to_json(), _ms(retention_s)]

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import math
 import time
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -80,6 +82,48 @@ async def test_an_attempt_written_late_does_not_overwrite_a_later_outcome(store:
     entry = await store.journal.entry("tx_b")
     assert entry is not None and entry["status"] == "accepted"
     assert (await store.journal.open_exceptions(now + 10))["lt_1h"] == 0
+
+
+async def test_an_attempt_comes_after_those_it_followed_whatever_the_clocks_and_write_order(
+    store: Store,
+) -> None:
+    # A failure on a host whose clock runs 30 s ahead, then the retry that followed it (its
+    # key's claim told it so) on a host whose clock says it ended earlier: the retry gives the
+    # entry its outcome, whether its record reaches the store before the failure's or after.
+    now = time.time()
+    for entry_id, written_first in (("tx_follow_1", "failure"), ("tx_follow_2", "retry")):
+        failure = attempt(entry_id, now + 30, now + 31, "failed", open_=True)
+        retry = replace(
+            attempt(entry_id, now + 4, now + 5, "accepted", erp_document="42"),
+            after_ms=math.floor((now + 31) * 1000),
+        )
+        batches = [[failure], [retry]] if written_first == "failure" else [[retry], [failure]]
+        for batch in batches:
+            await store.journal.write(batch, KEEP)
+        entry = await store.journal.entry(entry_id)
+        assert entry is not None
+        assert (entry["status"], entry["erp_document"]) == ("accepted", "42"), written_first
+    assert (await store.journal.open_exceptions(now + 60))["lt_1h"] == 0
+
+
+async def test_two_attempts_after_the_same_one_are_ordered_by_their_ends_in_any_write_order(
+    store: Store,
+) -> None:
+    # Two attempts that both followed the one a host 30 s ahead ended (neither followed the
+    # other): the one that ended later by its clock gives the entry its outcome, whichever is
+    # written first.
+    now = time.time()
+    for entry_id, reverse in (("tx_after_1", False), ("tx_after_2", True)):
+        first = attempt(entry_id, now + 30, now + 31, "failed", open_=True)
+        after_ms = math.floor((now + 31) * 1000)
+        earlier = replace(attempt(entry_id, now, now + 1, "failed", open_=True), after_ms=after_ms)
+        later = replace(attempt(entry_id, now + 2, now + 3, "accepted"), after_ms=after_ms)
+        await store.journal.write([first], KEEP)
+        for record in [later, earlier] if reverse else [earlier, later]:
+            await store.journal.write([record], KEEP)
+        entry = await store.journal.entry(entry_id)
+        assert entry is not None and entry["status"] == "accepted", reverse
+    assert (await store.journal.open_exceptions(now + 60))["lt_1h"] == 0
 
 
 async def test_an_answer_that_settles_nothing_only_adds_states(store: Store) -> None:

@@ -777,6 +777,39 @@ async def test_settle_can_hold_a_claim_in_progress_for_a_while(store: Store, clo
     assert after.state == "claimed"
 
 
+async def test_a_claim_follows_the_latest_place_its_key_was_settled_with(
+    store: Store, clock: Clock
+) -> None:
+    # Each claim settled without an outcome (released, its forwarding taken back or not, or
+    # held) leaves its attempt's place in the journal; the next claim of the key is told the
+    # latest, so that its own attempt is journaled after them whatever the hosts' clocks say.
+    first = ClaimRequest("adm-follow", "fp", "o1", 30.0, RETENTION_S, backend="legacy")
+    taken = (await store.admit([], None, first)).claim
+    assert taken is not None and (taken.state, taken.after_ms) == ("claimed", None)
+    await store.settle(None, first, None, unforward=True, position_ms=2_000)  # reached no ERP
+    second = replace(first, owner="o2")
+    taken = (await store.admit([], None, second)).claim
+    assert taken is not None
+    assert (taken.state, taken.backend, taken.attempts, taken.after_ms) == (
+        "claimed",
+        None,  # forgotten as forwarded; not what it followed
+        0,
+        2_000,
+    )
+    await store.settle(None, second, None, hold_s=LEASE_S, position_ms=1_000)  # a clock behind
+    await clock.advance(WAIT_PAST_LEASE_S)
+    third = replace(first, owner="o3")
+    taken = (await store.admit([], None, third)).claim
+    assert taken is not None and (taken.state, taken.attempts, taken.after_ms) == (
+        "claimed",
+        1,
+        2_000,
+    )
+    assert await store.release_idempotency("adm-follow", "o3", position_ms=3_000)
+    again = await store.claim_idempotency("adm-follow", "fp", "o4", 30.0, RETENTION_S)
+    assert (again.state, again.backend, again.after_ms) == ("claimed", "legacy", 3_000)
+
+
 async def test_a_claim_a_request_still_holds_is_in_progress_with_no_hold_to_wait_out(
     store: Store,
 ) -> None:

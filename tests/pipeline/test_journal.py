@@ -5,14 +5,18 @@ from __future__ import annotations
 
 import re
 import time
+from typing import Any
 
+import httpx
 import pytest
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 from prometheus_client import REGISTRY
 
+from gateway.domain.errors import Code, ErpFailure
 from gateway.observability.spans import telemetry_with
+from gateway.store.base import Store
 from gateway.store.journal import JournalQuery
 from gateway.store.memory import MemoryStore
 from tests.conftest import PrefixedRedisStore
@@ -169,3 +173,58 @@ async def test_the_server_span_names_the_legal_entity_backend_rule_and_journal_e
     assert server.attributes["gateway.backend"] == "cloud"
     assert server.attributes["gateway.route.rule"] == entry["rule"]
     assert server.attributes["gateway.journal.id"] == entry["id"]
+
+
+async def test_a_retry_on_a_host_whose_clock_is_behind_settles_what_it_retried(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Three gateway hosts on one store, their wall clocks apart: A's 30 s ahead of B's, C's
+    # 10 s. A create fails on A; its retries under the same Idempotency-Key run after it, one
+    # after the other (each one's claim of the key follows the one before), first on C, then
+    # on B, though their clocks say they ended earlier. Each retry's outcome is the
+    # transaction's, whatever the clocks: C's failure, then B's success (the entry accepted,
+    # no open exception, nothing a replay would create a second time).
+    real_time = time.time
+
+    async def unavailable(*args: Any) -> Any:
+        raise ErpFailure(Code.ERP_UNAVAILABLE, "The ERP answered 503.")  # not ambiguous
+
+    async with (
+        in_process_gateway(store, clock=lambda: time.time()) as host_a,
+        in_process_gateway(store, clock=lambda: time.time()) as host_c,
+        in_process_gateway(store, clock=lambda: time.time()) as host_b,
+        host_a.client() as api_a,
+        host_c.client() as api_c,
+        host_b.client() as api_b,
+        host_b.client("ops-admin") as ops,
+    ):
+        body, key = payloads.customer("DE01"), payloads.new_key()
+        failed: list[httpx.Response] = []
+        for host, api, ahead_s in ((host_a, api_a, 30.0), (host_c, api_c, 10.0)):
+            host.erps["legacy"].create_customer = unavailable
+            with monkeypatch.context() as host_time:
+                host_time.setattr(time, "time", lambda ahead_s=ahead_s: real_time() + ahead_s)
+                failed.append(await api.post("/v1/customers", json=body, headers=key))
+                assert failed[-1].status_code == 503, failed[-1].text
+                assert await host.runtime.journal.flush()
+        entry = await journal_entry(ops, failed[0])
+        assert entry["correlation_id"] == failed[1].headers["x-correlation-id"]
+
+        created = await api_b.post("/v1/customers", json=body, headers=key)
+        assert created.status_code == 201, created.text
+        assert await host_b.runtime.journal.flush()
+        entry = await journal_entry(ops, failed[0])
+        assert (entry["status"], entry["gateway_id"]) == ("accepted", created.json()["id"])
+        assert entry["attempts"] == 3
+        later = real_time() + 90
+        assert sum((await store.journal.open_exceptions(later)).values()) == 0
+        replayed = await ops.post(f"/admin/transactions/{entry['id']}/replay", json={})
+        assert replayed.status_code == 422, replayed.text
+
+
+async def journal_entry(ops: httpx.AsyncClient, answered: httpx.Response) -> dict[str, Any]:
+    """The transaction an answer belongs to, found by the answer's correlation id."""
+    correlation_id = answered.headers["x-correlation-id"]
+    listed = await ops.get("/admin/transactions", params={"correlation_id": correlation_id})
+    (entry,) = listed.json()["items"]
+    return entry  # type: ignore[no-any-return]
