@@ -658,6 +658,39 @@ async def test_a_malformed_answer_is_erp_bad_response(
     assert (error.code, error.status) == (Code.ERP_BAD_RESPONSE, 502)
 
 
+DELIVERY_ITEMS = "/sap/opu/odata/sap/API_OUTBOUND_DELIVERY_SRV/A_OutbDeliveryItem"
+OUTSIDE_LINKS = {
+    "dot segments": "{sim}/sap/opu/odata/sap/API_OUTBOUND_DELIVERY_SRV/../../../../bc/ping",
+    "encoded dots": "{sim}/sap/opu/odata/sap/API_OUTBOUND_DELIVERY_SRV/%2e%2e/%2E%2E/%2e%2e/%2e%2e/"
+    "bc/ping",
+    "another service": "{sim}/sap/opu/odata/sap/API_BUSINESS_PARTNER/A_BusinessPartner",
+    "another sap-client": "{sim}" + DELIVERY_ITEMS + "?sap-client=200&$skiptoken=1",
+    "relative, up and out": "../../../../bc/ping",
+}
+
+
+@pytest.mark.parametrize("link", OUTSIDE_LINKS.values(), ids=OUTSIDE_LINKS.keys())
+async def test_a_next_link_out_of_the_service_is_a_bad_response_and_never_followed(
+    adapter: SapODataAdapter, sim: httpx.AsyncClient, sim_url: str, link: str
+) -> None:
+    # Whatever a page's __next names, the gateway's logon (Basic auth, session cookie, its
+    # sap-client) goes only to the service it read: a link elsewhere is SAP answering badly.
+    page = {"d": {"results": [], "__next": link.format(sim=sim_url)}}
+    fault = {"mode": "malformed", "body": page, "operations": ["shipments.read"]}
+    (await sim.post("/_sim/faults", json=fault)).raise_for_status()
+    ctx = context()
+
+    error = await refusal(adapter.list_shipments("0010000001", ctx))
+
+    assert isinstance(error, ErpFailure)
+    assert (error.code, error.status, error.retryable) == (Code.ERP_BAD_RESPONSE, 502, True)
+    seen = (await sim.get("/_sim/requests", params={"limit": 50})).json()["requests"]
+    mine = [r for r in seen if r["headers"].get("x-correlation-id") == ctx.correlation_id]
+    assert [(r["path"], r["query"].split("&")[0]) for r in mine] == [
+        (DELIVERY_ITEMS, "sap-client=100")
+    ]
+
+
 async def test_a_create_whose_answer_is_lost_is_ambiguous_and_found_by_its_reference(
     adapter: SapODataAdapter, sim: httpx.AsyncClient
 ) -> None:
@@ -1009,3 +1042,36 @@ async def test_a_transport_failure_passes_through_unchanged() -> None:
     error = await refusal(fake_adapter(transport).get_customer("0001000001", context()))
 
     assert error is failure
+
+
+ITEM_PAGE_LINKS = {
+    "absolute": BASE + DELIVERY_ITEMS + "?$filter=x&$skiptoken=1",
+    "absolute, SAP's own host behind a proxy": "https://s4h-internal:44300"
+    + DELIVERY_ITEMS
+    + "?$filter=x&$skiptoken=1",
+    "from the root": DELIVERY_ITEMS + "?$filter=x&$skiptoken=1",
+}
+
+
+@pytest.mark.parametrize("link", ITEM_PAGE_LINKS.values(), ids=ITEM_PAGE_LINKS.keys())
+async def test_the_next_page_is_asked_of_the_same_backend_where_the_link_points_in_the_service(
+    link: str,
+) -> None:
+    # SAP writes __next absolute, with the host it knows itself by (behind a web dispatcher,
+    # not the one the gateway calls unless HTTPURLLOC says otherwise): the path in the service
+    # is followed, always on the configured backend.
+    first = {"d": {"results": [{"DeliveryDocument": "80000001"}], "__next": link}}
+    second = {"d": {"results": [{"DeliveryDocument": "80000002"}]}}
+    transport = FakeTransport([json_response(200, first), json_response(200, second)])
+
+    rows = await fake_adapter(transport).client.read_rows(
+        DELIVERY_ITEMS, {"$filter": "x"}, context()
+    )
+
+    assert [row["DeliveryDocument"] for row in rows] == ["80000001", "80000002"]
+    asked = transport.sent[1]
+    assert (asked.path, asked.params) == (
+        DELIVERY_ITEMS,
+        {"sap-client": "100", "$filter": "x", "$skiptoken": "1"},
+    )
+    assert asked.header("Authorization") == BASIC

@@ -26,7 +26,7 @@ from gateway.adapters.sap.errors import (
     notices_from,
     technical_error,
 )
-from gateway.adapters.sap.odata import next_request, page_of
+from gateway.adapters.sap.odata import SAP_CLIENT, next_request, page_of
 from gateway.adapters.sap.services import MAX_PAGES, ODATA_ROOT, SALES_ORDER_SERVICE
 from gateway.adapters.sap.terms import SapTerms
 from gateway.domain.errors import GatewayError
@@ -62,7 +62,7 @@ class SapClient:
         self._terms = terms
         credentials = base64.b64encode(f"{username}:{password}".encode()).decode("ascii")
         self._authorization = "Basic " + credentials
-        self._client = {"sap-client": sap_client}
+        self._client = {SAP_CLIENT: sap_client}
         self._session: CsrfSession | None = None
         self._session_lock = asyncio.Lock()
 
@@ -128,7 +128,9 @@ class SapClient:
             rows.extend(page)
             if link is None:
                 return rows
-            path, query = self._answers.mapped(ctx, partial(next_request, link, ODATA_ROOT))
+            path, query = self._answers.mapped(
+                ctx, partial(next_request, link, path, ODATA_ROOT, self._client[SAP_CLIENT])
+            )
         raise self._answers.bad_response(
             ctx,
             f"more than {MAX_PAGES} pages",

@@ -11,13 +11,15 @@ import re
 from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 _DATE_RE = re.compile(r"^/Date\((-?\d+)(?:[+-]\d{4})?\)/$")
 # SAP's amounts and quantities are Edm.Decimal of at most 16 digits: a bigger number (say
 # "1E+999999999") is no amount, and turning it into an int would take the process's memory.
 _MAX_INTEGER_DIGITS = 18
 _NUMBER_LENGTH = 10  # SAP's document and partner numbers (conversion exit ALPHA)
+_DOT_SEGMENTS = frozenset({".", ".."})
+SAP_CLIENT = "sap-client"  # the query parameter naming the logon client
 
 
 class SapAnswerError(ValueError):
@@ -75,14 +77,27 @@ def page_of(body: Any) -> tuple[list[dict[str, Any]], str | None]:
     return rows, link
 
 
-def next_request(link: str, root: str) -> tuple[str, dict[str, str]]:
-    """The path (from the OData root on) and query of a `__next` link. The host it names is
-    ignored: the next page is asked of the same backend, never of a host an answer chose."""
+def next_request(
+    link: str, request_path: str, root: str, sap_client: str
+) -> tuple[str, dict[str, str]]:
+    """The path (from the OData root on) and query of a `__next` link, which must lead into the
+    service `request_path` reads, in the same `sap-client`. The host it names is ignored: the
+    next page is asked of the same backend, never of a host an answer chose (SAP names the host
+    it knows itself by, which behind a web dispatcher or proxy is not the one the gateway
+    calls). A link into another service or client, or with `.` or `..` segments (encoded or
+    not: once normalized they would take the gateway's logon anywhere on the host), is a bad
+    answer."""
     parts = urlsplit(link)
-    at = parts.path.find(root)
+    if any(segment in _DOT_SEGMENTS for segment in unquote(parts.path).split("/")):
+        raise SapAnswerError("__next has . or .. segments")
+    service = root + "/" + request_path.removeprefix(root + "/").split("/", 1)[0] + "/"
+    at = parts.path.find(service)
     if at < 0:
-        raise SapAnswerError("__next leads outside the OData services")
-    return parts.path[at:], dict(parse_qsl(parts.query, keep_blank_values=True))
+        raise SapAnswerError("__next leads out of the service it pages")
+    query = dict(parse_qsl(parts.query, keep_blank_values=True))
+    if any(k.lower() == SAP_CLIENT and v != sap_client for k, v in query.items()):
+        raise SapAnswerError("__next names another sap-client")
+    return parts.path[at:], query
 
 
 def sap_number(value: str) -> str:
