@@ -1049,7 +1049,9 @@ ITEM_PAGE_LINKS = {
     "absolute, SAP's own host behind a proxy": "https://s4h-internal:44300"
     + DELIVERY_ITEMS
     + "?$filter=x&$skiptoken=1",
-    "from the root": DELIVERY_ITEMS + "?$filter=x&$skiptoken=1",
+    "relative to the request": "A_OutbDeliveryItem?$filter=x&$skiptoken=1",
+    "relative, query only": "?$filter=x&$skiptoken=1",
+    "relative, from the root": DELIVERY_ITEMS + "?$filter=x&$skiptoken=1",
 }
 
 

@@ -11,7 +11,7 @@ import re
 from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
-from urllib.parse import parse_qsl, unquote, urlsplit
+from urllib.parse import parse_qsl, unquote, urljoin, urlsplit
 
 _DATE_RE = re.compile(r"^/Date\((-?\d+)(?:[+-]\d{4})?\)/$")
 # SAP's amounts and quantities are Edm.Decimal of at most 16 digits: a bigger number (say
@@ -19,6 +19,7 @@ _DATE_RE = re.compile(r"^/Date\((-?\d+)(?:[+-]\d{4})?\)/$")
 _MAX_INTEGER_DIGITS = 18
 _NUMBER_LENGTH = 10  # SAP's document and partner numbers (conversion exit ALPHA)
 _DOT_SEGMENTS = frozenset({".", ".."})
+_ANY_ORIGIN = "http://sap.invalid"  # what a relative link is resolved against (ignored after)
 SAP_CLIENT = "sap-client"  # the query parameter naming the logon client
 
 
@@ -81,13 +82,14 @@ def next_request(
     link: str, request_path: str, root: str, sap_client: str
 ) -> tuple[str, dict[str, str]]:
     """The path (from the OData root on) and query of a `__next` link, which must lead into the
-    service `request_path` reads, in the same `sap-client`. The host it names is ignored: the
-    next page is asked of the same backend, never of a host an answer chose (SAP names the host
-    it knows itself by, which behind a web dispatcher or proxy is not the one the gateway
-    calls). A link into another service or client, or with `.` or `..` segments (encoded or
-    not: once normalized they would take the gateway's logon anywhere on the host), is a bad
+    service `request_path` reads, in the same `sap-client`. SAP writes it absolute; a relative
+    one is resolved against the request it answers. The host it names is ignored: the next page
+    is asked of the same backend, never of a host an answer chose (SAP names the host it knows
+    itself by, which behind a web dispatcher or proxy is not the one the gateway calls). A link
+    into another service or client, or with `.` or `..` segments left once resolved (encoded or
+    not: normalized, they would take the gateway's logon anywhere on the host), is a bad
     answer."""
-    parts = urlsplit(link)
+    parts = urlsplit(urljoin(_ANY_ORIGIN + request_path, link))
     if any(segment in _DOT_SEGMENTS for segment in unquote(parts.path).split("/")):
         raise SapAnswerError("__next has . or .. segments")
     service = root + "/" + request_path.removeprefix(root + "/").split("/", 1)[0] + "/"
