@@ -42,6 +42,7 @@ from erp_simulators.sap.odata import (
     matches,
     message_header,
     named_key,
+    no_service,
     not_found,
     parse_count,
     parse_expand,
@@ -79,12 +80,14 @@ _COUNT_SEGMENT = "/$count"
 @dataclass(frozen=True)
 class SimOptions:
     """What kind of SAP system the simulator is: its release, whether the tenant has the
-    gateway's custom fields, its page size, and whether it shows numbers without leading zeros."""
+    gateway's custom fields, its page size, whether it shows numbers without leading zeros, and
+    the services it has not activated (answered as SAP Gateway answers an unknown service)."""
 
     release: Release = Release.BASELINE
     custom_fields: bool = True
     page_size: int = DEFAULT_PAGE_SIZE
     unpadded_keys: bool = False
+    inactive_services: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -129,8 +132,8 @@ class LegacyErp:
             return logon_required()
         name = request.path_params["service"]
         service = self.services.get(name)
-        if service is None:
-            return not_found(name).response()
+        if service is None or name in self.options.inactive_services:
+            return no_service(name).response()
         path = request.path_params.get("resource", "")
         method = request.method
         if method == "POST" and "x-http-method" in request.headers:
@@ -476,6 +479,15 @@ def add_options(
         action="store_true",
         help="show document and partner numbers without leading zeros (17100001)",
     )
+    parser.add_argument(
+        "--inactive-service",
+        action="append",
+        default=[],
+        choices=[service.name for service in SERVICES],
+        metavar="SERVICE",
+        help="a service not activated (/IWFND/MAINT_SERVICE): every request to it is answered "
+        "404 /IWFND/MED/170 'No service found'; repeat for more",
+    )
 
 
 def options_from(args: argparse.Namespace) -> SimOptions:
@@ -486,6 +498,7 @@ def options_from(args: argparse.Namespace) -> SimOptions:
         custom_fields=not args.no_custom_fields,
         page_size=args.page_size,
         unpadded_keys=args.unpadded_keys,
+        inactive_services=frozenset(args.inactive_service),
     )
 
 

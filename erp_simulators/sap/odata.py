@@ -122,7 +122,18 @@ def not_found(resource: str) -> SapError:
     )
 
 
+def no_service(name: str) -> SapError:
+    """What SAP Gateway's hub answers for a service not there for the caller (not activated in
+    /IWFND/MAINT_SERVICE, no system alias): its own message, about the service."""
+    return SapError.one(
+        404,
+        "/IWFND/MED/170",
+        f"No service found for namespace '/SAP/', name '{name}', version '0001'",
+    )
+
+
 _FAULT_TEXT = {
+    404: "Resource not found",
     500: "In the context of Data Services an unknown internal server error occurred",
     502: "Bad Gateway",
     503: "Service unavailable: backend system is not reachable",
@@ -133,6 +144,8 @@ _FAULT_TEXT = {
 def fault_response(status: int) -> Response:
     """The answer of an injected `error` fault, in the SAP envelope."""
     text = _FAULT_TEXT.get(status, "Error in the backend system")
+    if status == 404:  # the service's own not-found, as for a key it does not have
+        return SapError.one(status, "/IWBEP/CM_MGW_RT/020", text).response()
     return SapError.one(status, "/IWFND/CM_BEC/026", text).response()
 
 

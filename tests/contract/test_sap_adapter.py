@@ -19,7 +19,7 @@ import httpx
 import pytest
 import yaml
 
-from erp_simulators.sap import create_app
+from erp_simulators.sap import SimOptions, create_app
 from gateway.adapters.base import CallContext, CustomerContext, References
 from gateway.adapters.http import AiohttpTransport, ErpResponse
 from gateway.adapters.sap import SapODataAdapter, build_sap_adapter
@@ -656,6 +656,24 @@ async def test_a_malformed_answer_is_erp_bad_response(
 
     assert isinstance(error, ErpFailure)
     assert (error.code, error.status) == (Code.ERP_BAD_RESPONSE, 502)
+
+
+async def test_a_service_sap_has_not_activated_is_a_technical_failure_not_records_gone() -> None:
+    # SAP Gateway answers 404 for a service not activated in /IWFND/MAINT_SERVICE: every
+    # customer read there would otherwise be "not found" to the CRM, which may drop its link.
+    options = SimOptions(inactive_services=frozenset({"API_BUSINESS_PARTNER"}))
+    with serve_app(create_app(username=USER, password=PASSWORD, options=options)) as url:
+        erp = SapODataAdapter("legacy", legacy_config(url), AiohttpTransport(url), USER, PASSWORD)
+        try:
+            error = await refusal(erp.get_customer("0001000001", context()))
+            gone = await erp.get_sales_order("0099999999", context())  # an active service's
+        finally:
+            await erp.aclose()
+
+    assert isinstance(error, ErpFailure)
+    assert (error.code, error.status, error.retryable) == (Code.ERP_BAD_RESPONSE, 502, True)
+    assert "/IWFND/MED/170" in error.detail and "/IWFND/MAINT_SERVICE" in error.detail
+    assert gone is None
 
 
 DELIVERY_ITEMS = "/sap/opu/odata/sap/API_OUTBOUND_DELIVERY_SRV/A_OutbDeliveryItem"

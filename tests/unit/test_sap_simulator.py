@@ -516,13 +516,29 @@ def test_a_simulation_answers_totals_and_credit_under_the_navigations_it_was_ask
 def test_unknown_resources_are_404_in_the_sap_envelope(erp: httpx.Client) -> None:
     assert refused(erp.get(f"{SO}('0099999999')"), 404)[0][0] == "/IWBEP/CM_MGW_RT/020"
     assert erp.get(ODATA + "/API_SALES_ORDER_SRV/A_Nothing").status_code == 404
-    assert erp.get(ODATA + "/NO_SUCH_SRV/").status_code == 404
+    # A service SAP Gateway does not have is its hub's message, not the service's not-found.
+    no_service = erp.get(ODATA + "/NO_SUCH_SRV/")
+    assert refused(no_service, 404) == [("/IWFND/MED/170", "")]
+    assert no_service.json()["error"]["message"]["value"] == (
+        "No service found for namespace '/SAP/', name 'NO_SUCH_SRV', version '0001'"
+    )
     assert erp.get(SO_ROOT).json()["d"]["EntitySets"] == [
         "A_SalesOrder",
         "A_SalesOrderItem",
         "A_SalesOrderItemPrElement",
     ]
     assert "A_SalesOrder" in erp.get(SO_ROOT + "$metadata").text
+
+
+def test_a_service_not_activated_is_answered_as_sap_gateway_answers_one_it_does_not_have() -> None:
+    options = SimOptions(inactive_services=frozenset({"API_SALES_ORDER_SRV"}))
+    with (
+        serve_app(create_app(options=options)) as base,
+        httpx.Client(base_url=base, auth=AUTH) as client,
+    ):
+        for path in (SO_ROOT, SO_ROOT + "$metadata", f"{SO}('0000000001')"):
+            assert refused(client.get(path), 404)[0][0] == "/IWFND/MED/170"
+        assert client.get(BP, params={"$top": "1"}).status_code == 200
 
 
 def test_reset_clears_all_data_and_counters(url: str) -> None:
@@ -840,9 +856,12 @@ def test_gateway_simulate_legacy_takes_the_kind_of_sap_system_from_its_flags() -
     port = free_port()
     args = [PYTHON, "-m", "gateway.cli", "simulate", "legacy", "--port", str(port)]
     flags = ["--no-custom-fields", "--page-size", "1", "--release", "latest"]
+    flags += ["--inactive-service", "API_BILLING_DOCUMENT_SRV"]
     with run_process([*args, *flags], f"http://127.0.0.1:{port}/_sim/stats", expect=200):
         metadata = httpx.get(
             f"http://127.0.0.1:{port}{ODATA}/API_SALES_ORDER_SRV/$metadata", auth=AUTH
         ).text
+        billing = httpx.get(f"http://127.0.0.1:{port}{BILLING}", auth=AUTH)
 
     assert "YY1_GatewayRef_SDH" not in metadata and 'Name="OverallDeliveryStatus"' in metadata
+    assert refused(billing, 404)[0][0] == "/IWFND/MED/170"

@@ -23,6 +23,7 @@ from gateway.adapters.sap.errors import (
     Subject,
     error_from_sap,
     is_not_found,
+    missing_service,
     notices_from,
     technical_error,
 )
@@ -233,6 +234,9 @@ def _refusal(
 ) -> GatewayError:
     if response.status in _BUSINESS_STATUSES:
         return error_from_sap(response.json(), subject, terms)
+    missing = missing_service(response)
+    if missing is not None:
+        return missing
     return technical_error(response.status, write=write, retry_after=response.header("retry-after"))
 
 

@@ -26,6 +26,9 @@ _KEY_SUFFIX_RE = re.compile(r"\(.*\)$")
 _T100_RE = re.compile(r"^.+/\d{3}$")
 # The framework's own exceptions, which wrap the application's: their text ("An exception was
 # raised.") says nothing to a user.
+# SAP Gateway's hub (the framework in front of the services): its messages are about the service
+# called (found, activated, routed to a system), never about a record.
+_HUB_MESSAGES = "/IWFND/"
 _FRAMEWORK_EXCEPTIONS = frozenset({"/IWBEP/CX_MGW_BUSI_EXCEPTION", "/IWBEP/CX_MGW_TECH_EXCEPTION"})
 
 
@@ -146,18 +149,39 @@ def leading_code(body: Any) -> str:
 def is_not_found(response: ErpResponse) -> bool:
     """SAP's own not-found: HTTP 404 with its OData error envelope (a message code and text).
     A 404 without it (an HTML page, an empty body, `null`) comes from something in front of
-    SAP, a proxy or a load balancer, and says nothing about the record."""
-    if response.status != 404:
-        return False
+    SAP, a proxy or a load balancer, and says nothing about the record; nor does one with a
+    message of SAP Gateway's hub (`/IWFND/...`), which is about the service (`missing_service`)."""
+    code = _error_code(response) if response.status == 404 else None
+    return code is not None and not code.startswith(_HUB_MESSAGES)
+
+
+def missing_service(response: ErpResponse) -> ErpFailure | None:
+    """SAP Gateway's hub answering 404 with its own message: the service the gateway called is
+    not there for it (not activated in /IWFND/MAINT_SERVICE, no system alias, not published
+    for its user, as `/IWFND/MED/170` "No service found..." says). SAP is not set up as the
+    gateway needs, whatever the request: a technical failure, for an operator to fix."""
+    code = _error_code(response) if response.status == 404 else None
+    if code is None or not code.startswith(_HUB_MESSAGES):
+        return None
+    return ErpFailure(
+        Code.ERP_BAD_RESPONSE,
+        f"The ERP has no service for this request (SAP Gateway answered {code}): an operator "
+        "must activate it (/IWFND/MAINT_SERVICE, or the communication arrangement in the "
+        "cloud); `gateway doctor` checks each service the gateway calls.",
+    )
+
+
+def _error_code(response: ErpResponse) -> str | None:
+    """The code of an answer's SAP error envelope (with its message); None if it has none."""
     try:
         body = response.json()
     except ErpFailure:
-        return False
+        return None
     error = body.get("error") if isinstance(body, dict) else None
-    if not isinstance(error, dict):
-        return False
+    if not isinstance(error, dict) or "message" not in error:
+        return None
     code = error.get("code")
-    return isinstance(code, str) and bool(code) and "message" in error
+    return code if isinstance(code, str) and code else None
 
 
 def pointer_for(target: str, subject: Subject, code: Code) -> str:

@@ -13,6 +13,10 @@ from tests.unit.adapters.fakes import context, netsuite_adapter, sap_adapter, to
 from tests.unit.adapters.netsuite.samples import detail
 from tests.unit.adapters.sap.samples import sap_error
 
+NO_SERVICE = "/IWFND/MED/170"
+NO_SERVICE_TEXT = (
+    "No service found for namespace '/SAP/', name 'API_SALES_ORDER_SRV', version '0001'"
+)
 PROXY_PAGE = b"<html><head><title>404 Not Found</title></head><body>nginx</body></html>"
 NOT_SAPS = [
     ErpResponse(404, {"Content-Type": "text/html"}, PROXY_PAGE),
@@ -40,6 +44,19 @@ async def test_sap_saying_an_entity_does_not_exist_is_not_found() -> None:
     transport = FakeTransport([json_response(404, missing)])
 
     assert await sap_adapter(transport).get_sales_order("0099999999", context()) is None
+
+
+async def test_sap_gateway_without_the_service_is_a_bad_response_not_a_missing_record() -> None:
+    # SAP Gateway's hub answers 404 with its own message when the service is not there for the
+    # gateway (not activated in /IWFND/MAINT_SERVICE, no system alias): that says nothing of
+    # the record, and an operator has to act.
+    no_service = sap_error((NO_SERVICE, NO_SERVICE_TEXT, ""))
+    transport = FakeTransport([json_response(404, no_service)])
+
+    error = await _bad_response(sap_adapter(transport).get_sales_order("0010000001", context()))
+
+    assert (error.code, error.status, error.retryable) == (Code.ERP_BAD_RESPONSE, 502, True)
+    assert NO_SERVICE in error.detail and "/IWFND/MAINT_SERVICE" in error.detail
 
 
 @pytest.mark.parametrize("answer", NOT_SAPS, ids=lambda r: f"{r.status}-{r.body[:20]!r}")
