@@ -5,7 +5,9 @@ and records what changed, as a pushed notification would.
 The store's watermark (the last round's start) makes one process poll per interval, whichever
 runs; a round's start is the change sequence of what it reads, so a later round always wins.
 Not an ERP change query: the adapters read orders by id, so a round costs one read per open
-order (cheap for the gateway's own orders; a paid or cancelled order is not read again).
+order (cheap for the gateway's own orders; a paid or cancelled order is not read again). Each
+read takes a request of the ERP's budget, waiting its turn as a migration job's calls do: a
+round never pushes the ERP past what `rate-limits.yaml` allows it with the clients' requests.
 """
 
 from __future__ import annotations
@@ -13,12 +15,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import uuid
 from collections.abc import Callable
 
 from gateway.domain.models import SalesOrderStatus
 from gateway.domain.operations import Kind
 from gateway.observability.event_metrics import ERP_NOTIFICATIONS
 from gateway.ops.background import BackgroundTask, StoreOutage
+from gateway.ops.job_calls import JobCaller
 from gateway.runtime import Runtime
 from gateway.service.order_events import OrderEvents, Subscribers
 from gateway.store.base import StoreUnavailable
@@ -82,6 +86,7 @@ class ErpPolling:
             runtime.store,
             Subscribers(runtime.config.subscriptions, runtime.entitlements),
             runtime.event_retention,
+            caller=JobCaller(self._current, f"poll-{uuid.uuid4()}"),
         )
         recorded = 0
         for legal_entity in sorted(runtime.config.routes.legal_entities):

@@ -16,30 +16,25 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
-from gateway.adapters.base import CallContext
 from gateway.domain.errors import (
     Code,
-    ErpFailure,
     FieldError,
     GatewayError,
     GatewayReferenceTaken,
 )
 from gateway.domain.models import LegalEntityCode, Strict
 from gateway.domain.operations import Kind
-from gateway.pipeline.ratelimit import take_erp_budget
+from gateway.ops.job_calls import JobCaller
 from gateway.runtime import Runtime
-from gateway.service.erp_calls import ErpCall
 from gateway.service.replication import copy_customer
 from gateway.store.base import XrefRecord
 from gateway.store.journal import JournalRecord
 
 log = logging.getLogger("gateway.migrations")
-
-T = TypeVar("T")
 
 RETENTION_S = 7 * 86400  # how long a job's state can be read back
 HEARTBEAT_S = 1.0  # a running job saves its progress at least this often
@@ -110,51 +105,6 @@ class MigrationJob:
         return shown
 
 
-class _BudgetedCaller:
-    """ERP calls for a job: each takes a slot and a request of the backend's budget, waiting
-    its turn (a job queues; it is never shed like a request), within the backend's timeout.
-    Each call on the configuration of its moment: a reload during a job (a budget raised to
-    speed it up) gives the rest of the job the new budget and adapter, not the retired one."""
-
-    def __init__(self, current: Callable[[], Runtime], correlation_id: str) -> None:
-        self._current = current
-        self._correlation_id = correlation_id
-
-    async def __call__(self, backend: str, call: ErpCall[T]) -> T:
-        runtime = self._current()
-        binding = runtime.backends.get(backend)
-        if binding is None:
-            raise GatewayError(
-                Code.INVALID_STATE,
-                f"Backend {backend} is no longer configured; the job cannot go on there.",
-            )
-        budget = runtime.rate_limits.backends.get(backend)
-        slot = None
-        if budget is not None:
-            while True:  # a job waits its turn; it is never shed
-                slot, rate = await take_erp_budget(
-                    runtime.store, backend, budget, binding.timeout_s
-                )
-                if slot is not None:
-                    break
-                await asyncio.sleep(max(rate.retry_after_s, 0.05))
-        try:
-            deadline = time.monotonic() + binding.timeout_s
-            context = CallContext(self._correlation_id, deadline=deadline)
-            async with asyncio.timeout(binding.timeout_s):
-                return await call(binding.adapter, context)
-        except TimeoutError as exc:
-            raise ErpFailure(
-                Code.ERP_TIMEOUT,
-                f"{backend} did not answer in time; the outcome is unknown. Run the job again.",
-                ambiguous=True,
-            ) from exc
-        finally:
-            if slot is not None:
-                with contextlib.suppress(GatewayError):
-                    await runtime.store.settle(slot, None, None)
-
-
 def _invalid(pointer: str, detail: str) -> GatewayError:
     return GatewayError(
         Code.VALIDATION_FAILED,
@@ -211,7 +161,7 @@ class Migrations:
             records = await runtime.store.xrefs_of(Kind.CUSTOMER, job.legal_entity)
             job.total = len(records)
             await self._save(runtime, job)
-            caller = _BudgetedCaller(self._current, job.id)
+            caller = JobCaller(self._current, job.id)
             budget = runtime.rate_limits.backends.get(job.to)
             width = min(MAX_CONCURRENCY, max(1, budget.max_in_flight // 2)) if budget else 4
             gate = asyncio.Semaphore(width)
@@ -248,7 +198,7 @@ class Migrations:
         )
 
     async def _migrate(
-        self, runtime: Runtime, job: MigrationJob, caller: _BudgetedCaller, record: XrefRecord
+        self, runtime: Runtime, job: MigrationJob, caller: JobCaller, record: XrefRecord
     ) -> None:
         if record.document_in(job.to) is None:
             if not job.dry_run:

@@ -20,7 +20,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
-from typing import Any
+from typing import Any, TypeVar
 
 from gateway.adapters.base import CallContext
 from gateway.config.events import SubscriptionsPolicy
@@ -36,7 +36,7 @@ from gateway.domain.operations import REQUIRED_SCOPE, Kind, Operation
 from gateway.domain.versions import LATEST, downgrade_response
 from gateway.observability.event_metrics import EVENTS_RECORDED
 from gateway.pipeline.entitlements import Entitlement
-from gateway.service.erp_calls import Backend
+from gateway.service.erp_calls import Backend, Caller, ErpCall
 from gateway.service.views import invoice_view, sales_order_view, shipment_view
 from gateway.service.xrefs import xref_for_erp_document
 from gateway.store.base import Store, XrefRecord
@@ -44,6 +44,8 @@ from gateway.store.events import DocumentState, EventRetention, NewEvent
 from gateway.store.journal import JournalQuery
 
 log = logging.getLogger("gateway.events")
+
+T = TypeVar("T")
 
 _COMMIT_TRIES = 5  # a commit loses only to a concurrent change of the same order: read again
 _JOURNAL_LAG_S = 5.0  # how long a new order's creating request may be missing from the journal
@@ -97,12 +99,16 @@ class OrderEvents:
         subscribers: Subscribers,
         retention: EventRetention,
         clock: Any = time.time,
+        caller: Caller | None = None,
     ) -> None:
+        """`caller` makes the ERP reads (a polling round's, within the ERP's budget); without
+        it, each is made at once on the backend's adapter."""
         self._backends = backends
         self._store = store
         self._subscribers = subscribers
         self._retention = retention
         self._clock = clock
+        self._caller = caller
 
     async def observe(self, backend: str, erp_order_id: str, sequence: int) -> Observed:
         """An ERP says its sales order `erp_order_id` changed at `sequence`: record the
@@ -124,8 +130,9 @@ class OrderEvents:
         """An order the xref does not know: one created outside the gateway (ignored), or one
         whose creation through the gateway has not finished (its gateway reference is in the
         ERP already, its xref not yet): the ERP is to send the notification again."""
-        erp = self._backends[backend]
-        order = await erp.adapter.get_sales_order(erp_order_id, self._call_context(erp))
+        order = await self._call(
+            backend, lambda adapter, ctx: adapter.get_sales_order(erp_order_id, ctx)
+        )
         if order is not None and order.gateway_ref:
             raise GatewayError(
                 Code.ERP_UNAVAILABLE,
@@ -138,13 +145,16 @@ class OrderEvents:
     def _fresh(self, record: XrefRecord) -> bool:
         return bool(record.created_at) and self._clock() - record.created_at < _JOURNAL_LAG_S
 
-    @staticmethod
-    def _call_context(erp: Backend) -> CallContext:
-        return CallContext(
+    async def _call(self, backend: str, call: ErpCall[T]) -> T:
+        if self._caller is not None:
+            return await self._caller(backend, call)
+        erp = self._backends[backend]
+        ctx = CallContext(
             correlation_id=str(uuid.uuid4()),
             deadline=time.monotonic() + erp.timeout_s,
             operation="observe_sales_order",
         )
+        return await call(erp.adapter, ctx)
 
     async def _apply(
         self, backend: str, record: XrefRecord, sequence: int, state: DocumentState
@@ -207,13 +217,11 @@ class OrderEvents:
         self, backend: str, record: XrefRecord
     ) -> tuple[dict[str, Any], list[dict[str, Any]]] | None:
         """The order as the newest version shows it, and its shipments and invoices."""
-        erp = self._backends[backend]
-        ctx = self._call_context(erp)
-        adapter = erp.adapter
+        erp_id = record.erp_id
         order, shipments, invoices = await asyncio.gather(
-            adapter.get_sales_order(record.erp_id, ctx),
-            adapter.list_shipments(record.erp_id, ctx),
-            adapter.list_invoices(record.erp_id, ctx),
+            self._call(backend, lambda adapter, ctx: adapter.get_sales_order(erp_id, ctx)),
+            self._call(backend, lambda adapter, ctx: adapter.list_shipments(erp_id, ctx)),
+            self._call(backend, lambda adapter, ctx: adapter.list_invoices(erp_id, ctx)),
         )
         if order is None:
             return None

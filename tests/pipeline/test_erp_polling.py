@@ -1,0 +1,127 @@
+"""Polling an ERP that cannot push, in-process over a fake ERP: a round reads each open order
+within the ERP's budget (`rate-limits.yaml` `backends:`), as every other caller of it does."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from gateway.ops.erp_polling import ErpPolling
+from gateway.pipeline.ratelimit import take_erp_budget
+from gateway.runtime import Runtime
+from gateway.store.base import Store
+from tests.configs import write_config
+from tests.e2e import payloads
+from tests.harness import Gateway, in_process_gateway
+
+MAX_IN_FLIGHT = 2
+BUDGET = f"""
+tiers:
+  standard: {{rate_per_s: 1000, burst: 2000}}
+backends:
+  legacy: {{max_rps: 1000, max_in_flight: {MAX_IN_FLIGHT}}}
+  cloud: {{max_rps: 1000, max_in_flight: {MAX_IN_FLIGHT}}}
+"""
+_READS = frozenset({"get_sales_order", "list_shipments", "list_invoices"})
+
+
+class _Watched:
+    """An adapter whose reads take a moment, counting how many are at the ERP at once."""
+
+    def __init__(self, adapter: Any, delay_s: float) -> None:
+        self._adapter = adapter
+        self._delay_s = delay_s
+        self.at_once = 0
+        self.peak = 0
+        self.calls = 0
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self._adapter, name)
+        if name not in _READS:
+            return attribute
+
+        async def read(*args: Any, **kwargs: Any) -> Any:
+            self.calls += 1
+            self.at_once += 1
+            self.peak = max(self.peak, self.at_once)
+            try:
+                await asyncio.sleep(self._delay_s)
+                return await attribute(*args, **kwargs)
+            finally:
+                self.at_once -= 1
+
+        return read
+
+
+def _polled(config_dir: Path, backend: str) -> None:
+    """`backend` polled (every half second) instead of pushing its changes."""
+    path = config_dir / "backends" / f"{backend}.yaml"
+    text, found = re.subn(
+        r"(?m)^  mode: push.*$", "  mode: poll\n  poll_interval_s: 0.5", path.read_text()
+    )
+    assert found == 1
+    path.write_text(text)
+
+
+def _with_adapter(runtime: Runtime, backend: str, adapter: Any) -> Runtime:
+    backends = dict(runtime.backends)
+    backends[backend] = replace(backends[backend], adapter=adapter)
+    return replace(runtime, backends=backends)
+
+
+async def _open_orders(gw: Gateway, count: int) -> None:
+    """`count` orders created on the legacy ERP (DE01), journaled."""
+    async with gw.client() as api:
+        customer = (await api.post("/v1/customers", json=payloads.customer("DE01"))).json()
+        for _ in range(count):
+            order = await api.post(
+                "/v1/sales-orders",
+                json=payloads.order("DE01", customer["id"]),
+                headers=payloads.new_key(),
+            )
+            assert order.status_code == 201, order.text
+    assert await gw.runtime.journal.flush()
+
+
+async def test_a_polling_round_reads_the_erp_within_its_budget(
+    store: Store, tmp_path: Path
+) -> None:
+    config_dir = write_config(tmp_path, rate_limits=BUDGET)
+    _polled(config_dir, "legacy")
+    async with in_process_gateway(store, config_dir) as gw:
+        await _open_orders(gw, 3)
+        legacy = _Watched(gw.erps["legacy"], delay_s=0.05)
+        runtime = _with_adapter(gw.runtime, "legacy", legacy)
+
+        recorded = await ErpPolling(lambda: runtime).poll_once()
+
+    assert recorded == 3  # each order's first event: the round waited for its turns, none shed
+    assert legacy.peak == MAX_IN_FLIGHT  # an order's three reads, two at a time
+
+
+async def test_a_polling_round_waits_while_clients_hold_the_erps_whole_budget(
+    store: Store, tmp_path: Path
+) -> None:
+    config_dir = write_config(tmp_path, rate_limits=BUDGET)
+    _polled(config_dir, "legacy")
+    async with in_process_gateway(store, config_dir) as gw:
+        await _open_orders(gw, 2)
+        legacy = _Watched(gw.erps["legacy"], delay_s=0.0)
+        runtime = _with_adapter(gw.runtime, "legacy", legacy)
+        # Every slot of the ERP's budget held, as clients' requests in flight hold them.
+        budget = runtime.rate_limits.backends["legacy"]
+        held = [(await take_erp_budget(store, "legacy", budget, 30.0))[0] for _ in range(2)]
+        assert all(slot is not None for slot in held)
+
+        polling = asyncio.create_task(ErpPolling(lambda: runtime).poll_once())
+        await asyncio.sleep(0.3)
+        assert (legacy.calls, polling.done()) == (0, False)  # waiting its turn, not failing
+        for slot in held:
+            await store.settle(slot, None, None)
+        recorded = await asyncio.wait_for(polling, 5)
+
+    assert recorded == 2
+    assert legacy.calls == 6
