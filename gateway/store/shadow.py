@@ -2,8 +2,9 @@
 operation, added to in batches, read whole by the report.
 
 On Redis: a set of scopes, one hash of counters and one capped list of examples per scope, under
-one hash tag; a batch of tallies is one pipelined round trip (SADD, HINCRBY, LPUSH, LTRIM),
-whichever process adds it.
+one hash tag; a batch of tallies is one Lua script, applied whole or not at all, and once: a
+batch written again because its reply was lost (`BufferedWriter`) is known by its first tally's
+id and not counted twice.
 Not what is counted (see `gateway.service.shadow`) nor what it means (see
 `gateway.routing.shadow_report`).
 """
@@ -16,9 +17,14 @@ from typing import Any, Protocol
 
 import redis.asyncio as aioredis
 
+from gateway.domain.ids import random_hex
 from gateway.store.redis_errors import unavailable_as_problem
 
 MAX_EXAMPLES = 60  # kept per scope, newest first: enough for a few per field of the top ten
+# The batches added, by their first tally's id: one written again (its reply was lost) within
+# this long and this many batches is found among them and not counted twice.
+BATCH_WINDOW_S = 3600
+BATCHES_KEPT = 100_000
 
 
 @dataclass(frozen=True)
@@ -29,6 +35,9 @@ class ShadowTally:
     scope: str
     counts: Mapping[str, int]
     examples: Sequence[str] = field(default_factory=tuple)
+    # Not counted: the first tally's id names its batch, so that a batch written again (its
+    # reply was lost) is counted once.
+    id: str = field(default_factory=lambda: random_hex(8))
 
 
 Counters = dict[str, dict[str, int]]
@@ -37,7 +46,8 @@ Examples = dict[str, list[str]]
 
 class ShadowStore(Protocol):
     async def add(self, tallies: Sequence[ShadowTally]) -> None:
-        """Add every tally, in one round trip."""
+        """Add every tally, in one round trip, atomically. A batch added already (the same
+        first tally) is not added again."""
         ...
 
     async def read(self) -> tuple[Counters, Examples]:
@@ -53,8 +63,14 @@ class MemoryShadow:
     def __init__(self) -> None:
         self._counters: Counters = {}
         self._examples: Examples = {}
+        self._batches: dict[str, None] = {}  # the newest batches' ids, oldest first
 
     async def add(self, tallies: Sequence[ShadowTally]) -> None:
+        if not tallies or tallies[0].id in self._batches:
+            return
+        self._batches[tallies[0].id] = None
+        if len(self._batches) > BATCHES_KEPT:
+            del self._batches[next(iter(self._batches))]
         for tally in tallies:
             counters = self._counters.setdefault(tally.scope, {})
             for name, n in tally.counts.items():
@@ -75,13 +91,53 @@ class MemoryShadow:
         self._examples.clear()
 
 
+ADD = """
+-- KEYS: the scopes (a set), the batches added (a sorted set of ids by when), then for each
+--       scope its counters (a hash) and its examples (a list)
+-- ARGV: the batch's id, how long and how many batch ids are kept, most examples kept, then for
+--       each scope: its name, n, n pairs of counter and count, m, m examples (oldest first)
+-- 0: the batch is in already (written again because its reply was lost); 1: added.
+if redis.call('ZSCORE', KEYS[2], ARGV[1]) then
+  return 0
+end
+local now = tonumber(redis.call('TIME')[1])
+redis.call('ZADD', KEYS[2], now, ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - tonumber(ARGV[2]))
+redis.call('ZREMRANGEBYRANK', KEYS[2], 0, -tonumber(ARGV[3]) - 1)
+local kept = tonumber(ARGV[4])
+local i, k = 5, 3
+while i <= #ARGV do
+  redis.call('SADD', KEYS[1], ARGV[i])
+  local counters = tonumber(ARGV[i + 1])
+  i = i + 2
+  for _ = 1, counters do
+    redis.call('HINCRBY', KEYS[k], ARGV[i], ARGV[i + 1])
+    i = i + 2
+  end
+  local examples = tonumber(ARGV[i])
+  i = i + 1
+  for _ = 1, examples do
+    redis.call('LPUSH', KEYS[k + 1], ARGV[i])
+    i = i + 1
+  end
+  if examples > 0 then
+    redis.call('LTRIM', KEYS[k + 1], 0, kept - 1)
+  end
+  k = k + 2
+end
+return 1
+"""
+
+
 class RedisShadow:
     def __init__(self, client: aioredis.Redis, prefix: str) -> None:
         self._redis = client
-        # One hash tag: the report reads, and a reset deletes, every key at once (one cluster
-        # slot); the counters are a few small hashes, written in batches.
+        # One hash tag: the report reads, and a reset deletes, every key at once, and a batch
+        # is one script (one cluster slot); the counters are a few small hashes.
         self._prefix = f"{prefix}{{shadow}}:"
         self._scopes = f"{self._prefix}scopes"
+        self._batches = f"{self._prefix}batches"
+        self._add = client.register_script(ADD)
 
     def _counters_key(self, scope: str) -> str:
         return f"{self._prefix}c:{scope}"
@@ -90,6 +146,8 @@ class RedisShadow:
         return f"{self._prefix}x:{scope}"
 
     async def add(self, tallies: Sequence[ShadowTally]) -> None:
+        if not tallies:
+            return
         merged: dict[str, dict[str, int]] = {}
         examples: dict[str, list[str]] = {}
         for tally in tallies:
@@ -97,16 +155,15 @@ class RedisShadow:
             for name, n in tally.counts.items():
                 counters[name] = counters.get(name, 0) + n
             examples.setdefault(tally.scope, []).extend(tally.examples)
+        keys = [self._scopes, self._batches]
+        args: list[Any] = [tallies[0].id, BATCH_WINDOW_S, BATCHES_KEPT, MAX_EXAMPLES]
+        for scope, counters in merged.items():
+            keys += [self._counters_key(scope), self._examples_key(scope)]
+            newest = examples[scope][-MAX_EXAMPLES:]  # the older ones would be trimmed away
+            args += [scope, len(counters), *(x for pair in counters.items() for x in pair)]
+            args += [len(newest), *newest]
         with unavailable_as_problem():
-            pipe: Any = self._redis.pipeline(transaction=False)
-            pipe.sadd(self._scopes, *merged)
-            for scope, counters in merged.items():
-                for name, n in counters.items():
-                    pipe.hincrby(self._counters_key(scope), name, n)
-                if examples[scope]:
-                    pipe.lpush(self._examples_key(scope), *examples[scope])
-                    pipe.ltrim(self._examples_key(scope), 0, MAX_EXAMPLES - 1)
-            await pipe.execute()
+            await self._add(keys=keys, args=args)
 
     async def read(self) -> tuple[Counters, Examples]:
         with unavailable_as_problem():
