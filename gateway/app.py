@@ -75,7 +75,7 @@ from gateway.pipeline.versioning import CHANGELOG_PATH, VERSION_HEADER, Versioni
 from gateway.routing.shadows import ShadowTable, compile_shadows
 from gateway.runtime import Runtime
 from gateway.service.services import Services, build_services
-from gateway.service.shadow import Shadowing, reveal_values
+from gateway.service.shadow import ShadowAnswers, Shadowing, reveal_values
 from gateway.store.base import StoreUnavailable
 
 log = logging.getLogger("gateway")
@@ -85,12 +85,17 @@ READY_TIMEOUT_S = 1.0
 
 
 def pipeline_steps(
-    runtime: Runtime, telemetry: Telemetry | None, body_timeout_s: float = BODY_TIMEOUT_S
+    runtime: Runtime,
+    telemetry: Telemetry | None,
+    body_timeout_s: float = BODY_TIMEOUT_S,
+    shadowing: Shadowing | None = None,
 ) -> list[Step]:
     """The pipeline, in the order a request flows through it, each step given what it needs."""
     journal: list[Step] = []
     if runtime.config.operations.journal.enabled:
         journal.append(Journal(runtime.journal, runtime.audit, runtime.config.version))
+    # Just outside admission: what it answers is the client's answer.
+    shadow: list[Step] = [ShadowAnswers(shadowing)] if shadowing is not None else []
     return [
         Tracing(telemetry, runtime.config.version),
         Versioning(runtime.versions, runtime.authenticator),
@@ -102,6 +107,7 @@ def pipeline_steps(
         ResolveRecord(runtime.store, runtime.routing.legal_entities),
         Entitle(),
         Routing(runtime.routing),
+        *shadow,
         Admit(
             runtime.store,
             runtime.rate_limits,
@@ -127,7 +133,8 @@ class Serving:
 
 
 def serving(runtime: Runtime, telemetry: Telemetry | None, body_timeout_s: float) -> Serving:
-    steps = pipeline_steps(runtime, telemetry, body_timeout_s)
+    shadowing = shadowing_of(runtime)
+    steps = pipeline_steps(runtime, telemetry, body_timeout_s, shadowing)
     replay_steps = [step for step in steps if not isinstance(step, Authenticate)]
     services = build_services(
         runtime.backends,
@@ -136,8 +143,14 @@ def serving(runtime: Runtime, telemetry: Telemetry | None, body_timeout_s: float
         telemetry,
         runtime.rate_limits.backends,
     )
-    shadowing = shadowing_of(runtime)
-    answers = [_with_services(endpoint.handler, services, shadowing) for endpoint in ENDPOINTS]
+    answers = [
+        _with_services(
+            endpoint.handler,
+            services,
+            shadowed=shadowing is not None and ShadowAnswers.applies(endpoint.spec),
+        )
+        for endpoint in ENDPOINTS
+    ]
     specs = [endpoint.spec for endpoint in ENDPOINTS]
     return Serving(
         runtime,
@@ -164,28 +177,27 @@ def shadowing_of(runtime: Runtime) -> Shadowing | None:
     )
 
 
-def _with_services(
-    handler: ApiHandler, services: Services, shadowing: Shadowing | None = None
-) -> Handler:
-    if shadowing is None:
+def _with_services(handler: ApiHandler, services: Services, shadowed: bool = False) -> Handler:
+    if not shadowed:
 
         def handle(ctx: RequestContext) -> Awaitable[Response]:
             return handler(ctx, services)  # the handler's own coroutine: no second one
 
         return handle
 
-    async def handle_and_shadow(ctx: RequestContext) -> Response:
-        # The primary's answer first, as it is; a sample of it is then shadowed off the
-        # request path (observe only schedules, and never raises).
+    async def handle_for_shadow(ctx: RequestContext) -> Response:
+        # Its answer, for the shadow step outside admission (`ShadowAnswers`): the last one
+        # wins, as the client gets it when admission has the handler answer again.
+        ctx.answer = None
         try:
             response = await handler(ctx, services)
         except GatewayError as error:
-            shadowing.observe(ctx, None, error)
+            ctx.answer = error
             raise
-        shadowing.observe(ctx, response, None)
+        ctx.answer = response
         return response
 
-    return handle_and_shadow
+    return handle_for_shadow
 
 
 def install_runtime(app: Starlette, runtime: Runtime) -> None:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
+from starlette.responses import Response
 
 if TYPE_CHECKING:
     from gateway.domain.errors import GatewayError
@@ -102,6 +103,9 @@ class RequestContext:
     binding: XrefRecord | None = None
     # handler: the document the ERP answered with (its ids and status), for the journal.
     document: DocumentOutcome | None = None
+    # handler, where shadowing is on: its last answer, or the refusal it raised, for the shadow
+    # step (see `gateway.service.shadow`).
+    answer: Response | GatewayError | None = None
     # ERP calls (service layer): whether the request left the gateway, and its ERP deadlines.
     forwarded: bool = False
     erp_deadlines: dict[str, float] = field(default_factory=dict)  # by backend, from 1st call

@@ -1,8 +1,9 @@
 """Shadow traffic: a sample of requests also answered by another backend, off the request path,
 both answers compared in canonical form and counted in the store for the shadow report.
 
-The client always gets the primary's answer, unchanged: `observe` runs after the answer is
-built, never awaits, never raises; it schedules a task (within a per-rule concurrency cap, else
+The client always gets the primary's answer, unchanged: `observe` runs once admission has
+settled that answer as the client's (`ShadowAnswers`, the step just outside it), never awaits,
+never raises; it schedules a task (within a per-rule concurrency cap, else
 the sample is skipped and counted) that has its own timeout and spends an ERP's budget only
 while the clients' share of it stays free (`CLIENTS_RESERVE`). Writes are shadowed only through
 a side-effect-free path: the legacy ERP's sales-order simulation, or a sandbox account. Not the
@@ -36,14 +37,16 @@ from gateway.domain.errors import (
 )
 from gateway.domain.ids import GATEWAY_REF_PREFIX, random_hex
 from gateway.domain.models import HoldReason
-from gateway.domain.operations import Operation
+from gateway.domain.operations import SHADOWABLE, Operation
 from gateway.observability.metrics import (
     SHADOW_DIFFERENCES,
     SHADOW_MATCHES,
     SHADOW_NOISE,
     SHADOW_SAMPLES,
 )
+from gateway.pipeline.chain import Handler
 from gateway.pipeline.context import RequestContext
+from gateway.pipeline.operation import OperationSpec
 from gateway.pipeline.ratelimit import take_erp_budget
 from gateway.routing.shadow_compare import differences, field_of, shown
 from gateway.routing.shadow_report import (
@@ -556,3 +559,32 @@ class Shadowing:
             task.cancel()
         await asyncio.gather(*list(self._tasks), return_exceptions=True)
         await self._writer.aclose()
+
+
+class ShadowAnswers:
+    """The pipeline step just outside admission: hands the shadow traffic the answer the
+    client is given, once. That is the handler's last answer (`ctx.answer`), and only once
+    admission settled it: not one it set aside (a create answered again with the id its
+    document has already; one whose id could not be bound, the client told 503 and its retry
+    answered), nor a replay of a key's stored answer (the handler did not run)."""
+
+    def __init__(self, shadowing: Shadowing) -> None:
+        self._shadowing = shadowing
+
+    @staticmethod
+    def applies(spec: OperationSpec) -> bool:
+        return spec.operation in SHADOWABLE
+
+    async def __call__(self, ctx: RequestContext, call_next: Handler) -> Response:
+        try:
+            response = await call_next(ctx)
+        except GatewayError as error:
+            if error is ctx.answer:  # the handler's refusal, passed on to the client
+                self._shadowing.observe(ctx, None, error)
+            raise
+        answer = ctx.answer
+        if isinstance(answer, GatewayError):  # a refusal admission stored for the key, rendered
+            self._shadowing.observe(ctx, None, answer)
+        elif answer is response:
+            self._shadowing.observe(ctx, response, None)
+        return response

@@ -8,8 +8,9 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import pytest
@@ -22,11 +23,19 @@ from gateway.routing.shadow_report import shadow_report
 from gateway.routing.shadows import sampled
 from gateway.runtime import build_runtime
 from gateway.service.shadow import Shadowing
-from gateway.store.base import Binding, ErpDocument
+from gateway.store.base import Binding, ErpDocument, Store
 from gateway.store.memory import MemoryStore
 from tests.configs import WIDE_RATE_LIMITS, write_config
+from tests.conftest import Clock
 from tests.e2e import payloads
 from tests.harness import ENV, Gateway, in_process_gateway
+from tests.pipeline.test_idempotency import (
+    COMMIT_WINDOW_S,
+    LEASE_S,
+    SHORT_DEADLINE_S,
+    SHORT_LEASE,
+    _FirstBind,
+)
 
 CAP = 2
 
@@ -638,3 +647,68 @@ def test_a_sandbox_names_its_production_backend_when_its_kind_has_several(
     sandbox.write_text(legacy + "sandbox: true\nsystem: s4\n")
     [error] = [i for i in check_config(config, env=ENV) if i.severity == "error"]
     assert error.message == "s4 reaches the ERP of legacy: name legacy itself"
+
+
+def _creates_into_a_sandbox(tmp_path: Path, **policies: str) -> Path:
+    """FR01 on the legacy ERP, every create shadowed into a cloud sandbox account."""
+    config = write_config(tmp_path, rate_limits=WIDE_RATE_LIMITS, **policies)
+    cloud = (config / "backends" / "cloud.yaml").read_text()
+    (config / "backends" / "cloud-sandbox.yaml").write_text(cloud + "sandbox: true\n")
+    rule = _shadowing_rule("legacy", "cloud-sandbox", "sales_orders.create")
+    routes = config / "routes.yaml"
+    text = routes.read_text().replace("\nrules:\n", "\nrules:\n" + rule, 1)
+    routes.write_text(text.replace("sample: 0.25", "sample: 1.0"))
+    return config
+
+
+async def _customer_in_the_sandbox(gw: Gateway, api: httpx.AsyncClient) -> dict[str, Any]:
+    customer = (await api.post("/v1/customers", json=payloads.customer("FR01"))).json()
+    [created] = gw.erps["legacy"].customers.values()
+    gw.erps["cloud-sandbox"].customers["77"] = created
+    await gw.runtime.store.bind_documents(
+        [Binding(customer["id"], ErpDocument("cloud-sandbox", "77", "C77"))]
+    )
+    return dict(customer)
+
+
+async def test_a_create_answered_again_for_the_id_its_document_has_is_one_sample(
+    tmp_path: Path,
+) -> None:
+    # As when NetSuite hands back the document an earlier attempt created and bound: the
+    # gateway answers again, reconciling, and only that second answer is the client's.
+    binding = _FirstBind(MemoryStore(), "taken")
+    config = _creates_into_a_sandbox(tmp_path)
+    async with in_process_gateway(cast(Store, binding), config) as gw, gw.client() as api:
+        customer = await _customer_in_the_sandbox(gw, api)
+        body, headers = payloads.order("FR01", customer["id"]), payloads.new_key()
+        order = await api.post("/v1/sales-orders", json=body, headers=headers)
+        replayed = await api.post("/v1/sales-orders", json=body, headers=headers)
+        report = await _report(gw)
+    assert binding.failed and order.status_code == 201, order.text
+    assert order.json()["id"] == binding.taken_by
+    assert replayed.headers["Idempotent-Replayed"] == "true"
+    # one create, one answer: one sample (the replay from the key's stored answer is none)
+    assert (report["samples"], report["comparable"], report["matches"]) == (1, 1, 1)
+    assert len(gw.erps["cloud-sandbox"].orders) == 1
+
+
+async def test_a_create_whose_answer_the_client_never_got_is_sampled_once_by_its_retry(
+    store: Store, clock: Clock, tmp_path: Path
+) -> None:
+    # The order's id could not be bound: the client is told 503 instead of the 201, and its
+    # retry finds the order in the ERP and answers with it. One create: one sample.
+    failing = _FirstBind(store, "unavailable")
+    config = _creates_into_a_sandbox(tmp_path, idempotency=SHORT_LEASE)
+    async with in_process_gateway(cast(Store, failing), config) as gw, gw.client() as api:
+        gw.serve(replace(gw.app.state.serving.runtime, request_timeout_s=SHORT_DEADLINE_S))
+        customer = await _customer_in_the_sandbox(gw, api)
+        body, headers = payloads.order("FR01", customer["id"]), payloads.new_key()
+        first = await api.post("/v1/sales-orders", json=body, headers=headers)
+        await _shadowing(gw).flush()
+        await clock.advance(max(LEASE_S, SHORT_DEADLINE_S + COMMIT_WINDOW_S) + 0.1)
+        retry = await api.post("/v1/sales-orders", json=body, headers=headers)
+        report = await _report(gw)
+    assert (first.status_code, retry.status_code) == (503, 201), retry.text
+    assert len(gw.erps["legacy"].orders) == 1
+    assert (report["samples"], report["comparable"], report["matches"]) == (1, 1, 1)
+    assert len(gw.erps["cloud-sandbox"].orders) == 1
