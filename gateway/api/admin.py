@@ -231,8 +231,8 @@ def admin_routes(
         return JSONResponse(explanation.as_dict())
 
     async def show_shadow_report(_: Request) -> Response:
-        counters, examples = await current().store.shadow.read()
-        reports = shadow_report(counters, examples)
+        counters, examples, records = await current().store.shadow.read()
+        reports = shadow_report(counters, examples, records)
         return JSONResponse({"scopes": [r.to_json() for r in reports]})
 
     async def reset_shadow_report(request: Request) -> Response:

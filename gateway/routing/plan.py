@@ -90,8 +90,8 @@ class Plan:
     entities: tuple[EntityChange, ...] = ()
 
     def text(self, match_rates: MatchRates | None = None) -> str:
-        """The plan for review; with `match_rates` (legal entity -> operation -> (matches,
-        comparable) shadow samples), the evidence beside each move, of the operations it moves."""
+        """The plan for review; with `match_rates` (legal entity -> operation -> what its
+        shadow samples say), the evidence beside each move, of the operations it moves."""
         lines = ["Backends that change for new requests:"]
         lines += [f"  {m.text()}{_evidence(m, match_rates)}" for m in self.moves]
         lines += [] if self.moves else ["  none"]
@@ -110,13 +110,13 @@ def _evidence(move: Move, match_rates: MatchRates | None) -> str:
         return ""
     rates = match_rates.get(move.legal_entity, {})
     shadowable = sorted(op for op in move.operations if op in SHADOWABLE)
-    measured = [op for op in shadowable if rates.get(op, (0, 0))[1]]
+    measured = [op for op in shadowable if op in rates and rates[op].comparable]
     parts = []
     if measured:
-        matches = sum(rates[op][0] for op in measured)
-        comparable = sum(rates[op][1] for op in measured)
-        rate = f"{matches * 100 / comparable:.1f} % ({matches} of {comparable}"
-        parts.append(f"shadow match rate {rate}: {', '.join(measured)})")
+        # Each operation apart: a sum would weigh many reads of a few customers as breadth,
+        # and distinct records of two operations do not add up.
+        each = ", ".join(rates[op].text(op) for op in measured)
+        parts.append(f"shadow match rate {each}")
     unmeasured = [op for op in shadowable if op not in measured]
     if unmeasured:
         prefix = "no" if measured else "shadow: no"

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from typing import Any
 
+from gateway.domain.operations import Operation
+
 SAMPLES = "samples"  # sampled requests whose primary answered
 COMPARABLE = "comparable"  # compared: the record was present in both, both answered
 NOT_COMPARABLE = "not_comparable"  # the record is present in one ERP only
@@ -43,6 +45,17 @@ NEVER_NOISE: tuple[str, ...] = (
     "codes*",
     "credit_hold",
 )
+
+
+# What a scope's distinct records are, by operation (a quote's or a create's: its customer).
+RECORD_NOUNS: Mapping[str, tuple[str, str]] = {Operation.SALES_ORDERS_READ: ("order", "orders")}
+CUSTOMERS = ("customer", "customers")
+
+
+def records_text(operation: str, n: int) -> str:
+    """`n` distinct records of `operation`, in words: "4 customers", "1 order"."""
+    one, many = RECORD_NOUNS.get(operation, CUSTOMERS)
+    return f"{n} {one if n == 1 else many}"
 
 
 def scope_of(legal_entity: str, operation: str) -> str:
@@ -85,6 +98,9 @@ class ScopeReport:
     noise_skipped: int
     differences: tuple[FieldCount, ...]
     noise: tuple[FieldCount, ...]
+    # The distinct records (customers; orders of an order read) the comparable samples compared:
+    # a thousand reads of one customer are one customer's evidence.
+    distinct_records: int = 0
 
     @property
     def match_rate(self) -> float | None:
@@ -96,6 +112,7 @@ class ScopeReport:
             "operation": self.operation,
             "samples": self.samples,
             "comparable": self.comparable,
+            "distinct_records": self.distinct_records,
             "not_comparable": self.not_comparable,
             "skipped": self.skipped,
             "failed": self.failed,
@@ -109,10 +126,13 @@ class ScopeReport:
 
 
 def scope_report(
-    scope: str, counts: Mapping[str, int], examples: Sequence[str] = ()
+    scope: str,
+    counts: Mapping[str, int],
+    examples: Sequence[str] = (),
+    distinct_records: int = 0,
 ) -> ScopeReport:
-    """The report of one scope from its counters and its latest example pairs (JSON objects
-    `{"field", "primary", "shadow"}`, newest first)."""
+    """The report of one scope from its counters, its latest example pairs (JSON objects
+    `{"field", "primary", "shadow"}`, newest first) and how many distinct records it compared."""
     legal_entity, _, operation = scope.partition(SCOPE_SEPARATOR)
     noise = {k.removeprefix(NOISE): n for k, n in counts.items() if k.startswith(NOISE)}
     by_field: dict[str, int] = {}
@@ -148,27 +168,53 @@ def scope_report(
         noise=tuple(
             FieldCount(f, n) for f, n in sorted(noise.items(), key=lambda i: (-i[1], i[0]))
         ),
+        distinct_records=distinct_records,
     )
 
 
 def shadow_report(
-    counters: Mapping[str, Mapping[str, int]], examples: Mapping[str, Sequence[str]]
+    counters: Mapping[str, Mapping[str, int]],
+    examples: Mapping[str, Sequence[str]],
+    records: Mapping[str, int] | None = None,
 ) -> list[ScopeReport]:
     """Every scope's report, by legal entity then operation."""
-    return [scope_report(s, counters[s], examples.get(s, ())) for s in sorted(counters)]
+    records = records or {}
+    return [
+        scope_report(s, counters[s], examples.get(s, ()), records.get(s, 0))
+        for s in sorted(counters)
+    ]
 
 
-MatchRates = Mapping[str, Mapping[str, tuple[int, int]]]
+@dataclass(frozen=True)
+class ScopeEvidence:
+    """What the shadow samples of one legal entity and operation say, as `gateway plan` shows
+    it: matches of comparable samples, over how many distinct records (None: a gateway that
+    does not count them)."""
+
+    matches: int
+    comparable: int
+    records: int | None = None
+
+    def text(self, operation: str) -> str:
+        rate = f"{self.matches * 100 / self.comparable:.1f} %"
+        samples = "sample" if self.comparable == 1 else "samples"
+        detail = f"{self.matches} of {self.comparable} {samples}"
+        if self.records is not None:
+            detail += f", {records_text(operation, self.records)}"
+        return f"{operation} {rate} ({detail})"
 
 
-def match_rates(scopes: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, tuple[int, int]]]:
-    """Per legal entity and operation, (matches, comparable), from the report's JSON: what
-    `gateway plan` weighs beside the operations a change would move."""
-    rates: dict[str, dict[str, tuple[int, int]]] = {}
+MatchRates = Mapping[str, Mapping[str, ScopeEvidence]]
+
+
+def match_rates(scopes: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, ScopeEvidence]]:
+    """Per legal entity and operation, the evidence of its samples, from the report's JSON:
+    what `gateway plan` weighs beside the operations a change would move."""
+    rates: dict[str, dict[str, ScopeEvidence]] = {}
     for scope in scopes:
-        ops = rates.setdefault(scope["legal_entity"], {})
-        matches, comparable = ops.get(scope["operation"], (0, 0))
-        ops[scope["operation"]] = (matches + scope["matches"], comparable + scope["comparable"])
+        rates.setdefault(scope["legal_entity"], {})[scope["operation"]] = ScopeEvidence(
+            scope["matches"], scope["comparable"], scope.get("distinct_records")
+        )
     return rates
 
 
@@ -182,9 +228,12 @@ def report_text(scopes: Sequence[Mapping[str, Any]]) -> str:
         return "no shadow samples yet (does a rule in routes.yaml carry a `shadow:`?)"
     lines = []
     for s in scopes:
+        compared = f"{s['comparable']} comparable"
+        if s.get("distinct_records") is not None:
+            compared += f" of {records_text(s['operation'], s['distinct_records'])}"
         lines.append(
             f"{s['legal_entity']} {s['operation']}: {s['samples']} samples, "
-            f"{s['comparable']} comparable, match rate {_percent(s['match_rate'])} "
+            f"{compared}, match rate {_percent(s['match_rate'])} "
             f"({s['matches']} of {s['comparable']}); {s['not_comparable']} not comparable, "
             f"{s['skipped']} skipped, {s['failed']} failed"
         )

@@ -151,6 +151,15 @@ def _order_decision(order: ErpSalesOrder) -> Tree:
     }
 
 
+def _record_of(sample: Sample) -> str | None:
+    """The record a comparable sample compared, by its gateway id: the customer or order read,
+    or the customer a quote or a create is for."""
+    if sample.operation in DECISIONS:
+        customer_id: str = sample.payload.customer_id
+        return customer_id
+    return sample.record.gateway_id if sample.record is not None else None
+
+
 def shadow_reference() -> str:
     """A fresh gateway reference for one shadow create in a sandbox: the gateway's own, unique
     per sample (the client's correlation id may name a whole business flow of orders)."""
@@ -278,9 +287,10 @@ class Shadowing:
         operation: str,
         outcome: str,
         examples: tuple[str, ...] = (),
+        record: str | None = None,
     ) -> None:
         SHADOW_SAMPLES.labels(legal_entity, operation, outcome).inc()
-        self._writer.put(ShadowTally(scope, counts, examples))
+        self._writer.put(ShadowTally(scope, counts, examples, record))
 
     # -- off the request path -----------------------------------------------------------
     async def _run(self, sample: Sample) -> None:
@@ -368,7 +378,9 @@ class Shadowing:
             SHADOW_DIFFERENCES.labels(legal_entity, operation, field).inc()
         for field in noise:
             SHADOW_NOISE.labels(legal_entity, operation, field).inc()
-        self._count(scope, counts, legal_entity, operation, "compared", tuple(examples))
+        self._count(
+            scope, counts, legal_entity, operation, "compared", tuple(examples), _record_of(sample)
+        )
 
     async def _noise(
         self, sample: Sample, fetch: Callable[[str], Awaitable[Tree]], primary: Tree

@@ -137,6 +137,7 @@ def test_the_report_shows_the_skewed_legal_entity_field_and_noise(
 
     de = report[("DE01", "customers.read")]
     assert (de["samples"], de["comparable"], de["matches"]) == (4, 4, 3)
+    assert de["distinct_records"] == 4  # four customers, each read once
     assert de["match_rate"] == pytest.approx(3 / 4)
     assert [d["field"] for d in de["differences"]] == ["email"]
     assert de["differences"][0]["count"] == 1
@@ -195,6 +196,7 @@ def test_shadowed_creates_use_the_simulation_and_create_nothing_in_the_legacy_er
     fr = report[("FR01", "sales_orders.create")]
     # both ERPs decide alike: accepted at the same prices, refused for the same reason
     assert (fr["samples"], fr["comparable"], fr["matches"]) == (3, 3, 3), fr
+    assert fr["distinct_records"] == 2  # three creates, for two customers
     # a quote over the credit limit: both would block it on credit, at the same prices
     assert quote.status_code == 200 and quote.json()["credit_check"] == "would_block"
     quoted = report[("FR01", "quotes.validate")]
@@ -207,9 +209,10 @@ def test_shadowed_creates_use_the_simulation_and_create_nothing_in_the_legacy_er
     url, config = str(api.base_url), Path(clients["config"])
     printed = _gateway("shadow", "report", "--url", url, config=config)
     assert printed.returncode == 0, printed.stderr
-    assert "FR01 sales_orders.create: 3 samples, 3 comparable, match rate 100.0 % (3 of 3)" in (
-        printed.stdout
-    )
+    assert (
+        "FR01 sales_orders.create: 3 samples, 3 comparable of 2 customers, match rate 100.0 % "
+        "(3 of 3)"
+    ) in printed.stdout
     back = config / "routes.back.yaml"
     back.write_text(
         (config / "routes.yaml")
@@ -222,7 +225,8 @@ def test_shadowed_creates_use_the_simulation_and_create_nothing_in_the_legacy_er
     assert planned.returncode == 0, planned.stderr
     assert (
         "FR01 every operation: cloud -> legacy at once (rule fr01-shadowed); "
-        "shadow match rate 100.0 % (4 of 4: quotes.validate, sales_orders.create); "
+        "shadow match rate quotes.validate 100.0 % (1 of 1 sample, 1 customer), "
+        "sales_orders.create 100.0 % (3 of 3 samples, 2 customers); "
         "no comparable sample of customers.read, sales_orders.read"
     ) in planned.stdout
 
@@ -253,6 +257,8 @@ def test_two_gateway_processes_on_one_redis_keep_one_report(
     gb = report[("GB01", "customers.read")]
     # every sample of both processes, in one report, whichever process is asked
     assert (gb["samples"], gb["comparable"]) == (6, 6), gb
+    # each customer read once through each process: three customers, counted once across both
+    assert gb["distinct_records"] == 3, gb
     # (the cloud ERP's adapter keeps no display name, SAP's search term: a real difference in
     # every sample, that the first test's per-call skew had turned into noise)
     assert [(d["field"], d["count"]) for d in gb["differences"]] == [("display_name", 6)]

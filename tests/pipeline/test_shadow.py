@@ -75,8 +75,7 @@ def _shadowing(gw: Gateway) -> Shadowing:
 
 async def _report(gw: Gateway) -> dict[str, Any]:
     await _shadowing(gw).flush()
-    counters, examples = await gw.runtime.store.shadow.read()
-    [scope] = shadow_report(counters, examples)
+    [scope] = shadow_report(*await gw.runtime.store.shadow.read())
     return scope.to_json()
 
 
@@ -145,6 +144,24 @@ async def test_a_shadow_that_raises_never_reaches_the_client(tmp_path: Path) -> 
         report = await _report(gw)
     assert read.status_code == 200 and read.json()["email"] == customer["email"]
     assert (report["samples"], report["failed"]) == (1, 1)
+
+
+async def test_the_report_counts_the_distinct_customers_compared_beside_the_samples(
+    tmp_path: Path,
+) -> None:
+    async with (
+        in_process_gateway(MemoryStore(), shadow_config(tmp_path, max_in_flight=100)) as gw,
+        gw.client() as api,
+    ):
+        often, once = await _customer_in_both(api), await _customer_in_both(api)
+        legacy_only = (await api.post("/v1/customers", json=payloads.customer("DE01"))).json()
+        for customer in (often, often, often, often, once, legacy_only):
+            read = await api.get(f"/v1/customers/{customer['id']}")
+            assert read.status_code == 200, read.text
+        report = await _report(gw)
+    # five comparable samples, but of two customers: four reads of one are not four customers
+    assert (report["comparable"], report["not_comparable"]) == (5, 1)
+    assert report["distinct_records"] == 2
 
 
 async def test_a_record_in_one_erp_only_is_not_comparable(tmp_path: Path) -> None:
@@ -293,10 +310,10 @@ async def test_a_refusal_the_gateway_makes_itself_is_not_shadowed(tmp_path: Path
             },
         )
         await _shadowing(gw).flush()
-        counters, examples = await gw.runtime.store.shadow.read()
+        read = await gw.runtime.store.shadow.read()
     assert quote.status_code == 422 and quote.json()["code"] == "customer_legal_entity_mismatch"
     # the same refusal whichever ERP is primary: no evidence either way, nothing asked
-    assert shadow_report(counters, examples) == []
+    assert shadow_report(*read) == []
     assert cloud.calls == before
 
 
@@ -561,7 +578,7 @@ async def test_a_sample_under_way_at_a_reload_is_still_counted(tmp_path: Path) -
         gate.set()
         assert replaced.retiring is not None
         await replaced.retiring  # its sample finished and was written, its writer stopped
-        counters, _ = await gw.runtime.store.shadow.read()
+        counters = (await gw.runtime.store.shadow.read()).counters
     assert read.status_code == 200
     assert counters == {"DE01|customers.read": {"samples": 1, "comparable": 1, "sig:": 1}}
 

@@ -14,6 +14,7 @@ from gateway.routing.shadow_report import (
     NOISE_SKIPPED,
     SAMPLES,
     SKIPPED,
+    ScopeEvidence,
     match_rates,
     report_text,
     scope_of,
@@ -64,6 +65,18 @@ def test_fields_are_ranked_by_count_with_a_few_examples_each() -> None:
     assert [e["primary"] for e in b.examples] == ["p0", "p1", "p2"]
 
 
+def test_the_report_says_how_many_distinct_records_were_compared() -> None:
+    counts = {SAMPLES: 8, COMPARABLE: 8, signature([]): 6, signature(["email"]): 2}
+    customers = scope_report(scope_of("DE01", "customers.read"), counts, distinct_records=4)
+    orders = scope_report(scope_of("US01", "sales_orders.read"), counts, distinct_records=1)
+    assert (customers.distinct_records, customers.to_json()["distinct_records"]) == (4, 4)
+    lines = report_text([customers.to_json(), orders.to_json()]).splitlines()
+    assert lines[0].startswith(
+        "DE01 customers.read: 8 samples, 8 comparable of 4 customers, match rate 75.0 % (6 of 8)"
+    )
+    assert lines[2].startswith("US01 sales_orders.read: 8 samples, 8 comparable of 1 order, ")
+
+
 def test_no_comparable_sample_has_no_match_rate() -> None:
     report = scope_report(scope_of("SG01", "customers.read"), {SAMPLES: 2, SKIPPED: 2})
     assert report.match_rate is None and report.skipped == 2
@@ -77,11 +90,15 @@ def test_match_rates_are_per_legal_entity_and_operation() -> None:
             scope_of("FR01", "customers.read"): {COMPARABLE: 2, signature(["x"]): 2},
         },
         {},
+        {scope_of("DE01", "customers.read"): 3, scope_of("DE01", "quotes.validate"): 1},
     )
     assert [r.legal_entity for r in reports] == ["DE01", "DE01", "FR01"]
     assert match_rates(r.to_json() for r in reports) == {
-        "DE01": {"customers.read": (3, 4), "quotes.validate": (1, 1)},
-        "FR01": {"customers.read": (0, 2)},
+        "DE01": {
+            "customers.read": ScopeEvidence(3, 4, 3),
+            "quotes.validate": ScopeEvidence(1, 1, 1),
+        },
+        "FR01": {"customers.read": ScopeEvidence(0, 2, 0)},
     }
 
 
@@ -102,10 +119,17 @@ def test_plan_prints_the_match_rate_beside_each_legal_entity_that_moves() -> Non
         }
     )
     change = plan(compile_routes(old), compile_routes(new), 0.0)
-    text = change.text({"DE01": {"customers.read": (20, 30), "quotes.validate": (10, 10)}})
+    rates = {
+        "DE01": {
+            "customers.read": ScopeEvidence(20, 30, 12),
+            "quotes.validate": ScopeEvidence(1, 1, 1),
+        }
+    }
+    text = change.text(rates)
     assert "DE01 every operation: legacy -> cloud at once (rule de01); shadow match rate " in text
     assert (
-        "75.0 % (30 of 40: customers.read, quotes.validate); no comparable sample of "
+        "; shadow match rate customers.read 66.7 % (20 of 30 samples, 12 customers), "
+        "quotes.validate 100.0 % (1 of 1 sample, 1 customer); no comparable sample of "
         "sales_orders.create, sales_orders.read" in text
     )
     assert (
