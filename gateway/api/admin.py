@@ -40,6 +40,7 @@ from gateway.pipeline.entitlements import registered, require_scope
 from gateway.pipeline.routing import customer_read_placement
 from gateway.routing.explain import explain
 from gateway.routing.shadow_report import shadow_report
+from gateway.routing.shadows import ShadowTable, compile_shadows
 from gateway.runtime import Runtime
 
 log = logging.getLogger("gateway.admin")
@@ -231,8 +232,14 @@ def admin_routes(
         return JSONResponse(explanation.as_dict())
 
     async def show_shadow_report(_: Request) -> Response:
-        counters, examples, records = await current().store.shadow.read()
-        reports = shadow_report(counters, examples, records)
+        runtime = current()
+        counters, examples, records = await runtime.store.shadow.read()
+        # Each scope held to the evidence bar of the rule that shadows it now.
+        table = ShadowTable(runtime.routing, compile_shadows(runtime.config.routes))
+        now = time.time()
+        reports = shadow_report(
+            counters, examples, records, lambda le, op: table.bar_for(op, le, now)
+        )
         return JSONResponse({"scopes": [r.to_json() for r in reports]})
 
     async def reset_shadow_report(request: Request) -> Response:

@@ -47,6 +47,11 @@ Percent = Annotated[
     float,
     Field(ge=0, le=100, multiple_of=0.01, description="A share in percent, to 0.01 %."),
 ]
+# A shadow's evidence bar by default: a match rate of fewer comparable samples, or of fewer
+# distinct records, is "not enough evidence". 100 samples that all match put the mismatch
+# rate under 3 % (95 % confidence); 30 records keep one odd customer from passing for many.
+MIN_COMPARABLE = 100
+MIN_RECORDS = 30
 
 
 class LegalEntityRef(ConfigModel):
@@ -147,6 +152,25 @@ class Shadow(ConfigModel):
             "skipped and counted.",
         ),
     ] = 8
+    min_comparable: Annotated[
+        int,
+        Field(
+            ge=1,
+            le=1_000_000,
+            description="The comparable samples of an operation in a legal entity below which "
+            "the shadow report calls its evidence not enough, however well they match.",
+        ),
+    ] = MIN_COMPARABLE
+    min_records: Annotated[
+        int,
+        Field(
+            ge=1,
+            le=10_000,
+            description="The distinct records those samples must have compared (customers; "
+            "orders, for sales_orders.read) before the evidence is enough: many samples of a "
+            "few customers are no breadth.",
+        ),
+    ] = MIN_RECORDS
 
 
 class RouteRule(ConfigModel):

@@ -9,11 +9,12 @@ that a field found to be noise later still does not count as a difference in any
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from typing import Any
 
+from gateway.config.routes import MIN_COMPARABLE, MIN_RECORDS
 from gateway.domain.operations import Operation
 
 SAMPLES = "samples"  # sampled requests whose primary answered
@@ -56,6 +57,22 @@ def records_text(operation: str, n: int) -> str:
     """`n` distinct records of `operation`, in words: "4 customers", "1 order"."""
     one, many = RECORD_NOUNS.get(operation, CUSTOMERS)
     return f"{n} {one if n == 1 else many}"
+
+
+ENOUGH = "enough"
+NOT_ENOUGH = "not_enough"
+
+
+@dataclass(frozen=True)
+class EvidenceBar:
+    """How much a match rate must rest on before it is evidence (a rule's `min_comparable`
+    and `min_records`): so many comparable samples, of so many distinct records."""
+
+    min_comparable: int = MIN_COMPARABLE
+    min_records: int = MIN_RECORDS
+
+
+DEFAULT_BAR = EvidenceBar()
 
 
 def scope_of(legal_entity: str, operation: str) -> str:
@@ -101,10 +118,20 @@ class ScopeReport:
     # The distinct records (customers; orders of an order read) the comparable samples compared:
     # a thousand reads of one customer are one customer's evidence.
     distinct_records: int = 0
+    bar: EvidenceBar = DEFAULT_BAR  # the bar of the rule that shadows it now
 
     @property
     def match_rate(self) -> float | None:
         return self.matches / self.comparable if self.comparable else None
+
+    @property
+    def evidence(self) -> str:
+        """`enough` once the samples clear the bar in number and in breadth, else
+        `not_enough`: one matching sample is a 100 % match rate, and no evidence."""
+        bar = self.bar
+        if self.comparable >= bar.min_comparable and self.distinct_records >= bar.min_records:
+            return ENOUGH
+        return NOT_ENOUGH
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -118,6 +145,9 @@ class ScopeReport:
             "failed": self.failed,
             "matches": self.matches,
             "match_rate": self.match_rate,
+            "evidence": self.evidence,
+            "min_comparable": self.bar.min_comparable,
+            "min_records": self.bar.min_records,
             "noise_checks": self.noise_checks,
             "noise_skipped": self.noise_skipped,
             "differences": [f.to_json() for f in self.differences],
@@ -130,9 +160,11 @@ def scope_report(
     counts: Mapping[str, int],
     examples: Sequence[str] = (),
     distinct_records: int = 0,
+    bar: EvidenceBar = DEFAULT_BAR,
 ) -> ScopeReport:
     """The report of one scope from its counters, its latest example pairs (JSON objects
-    `{"field", "primary", "shadow"}`, newest first) and how many distinct records it compared."""
+    `{"field", "primary", "shadow"}`, newest first), how many distinct records it compared, and
+    the bar its evidence is held to."""
     legal_entity, _, operation = scope.partition(SCOPE_SEPARATOR)
     noise = {k.removeprefix(NOISE): n for k, n in counts.items() if k.startswith(NOISE)}
     by_field: dict[str, int] = {}
@@ -169,6 +201,7 @@ def scope_report(
             FieldCount(f, n) for f, n in sorted(noise.items(), key=lambda i: (-i[1], i[0]))
         ),
         distinct_records=distinct_records,
+        bar=bar,
     )
 
 
@@ -176,24 +209,33 @@ def shadow_report(
     counters: Mapping[str, Mapping[str, int]],
     examples: Mapping[str, Sequence[str]],
     records: Mapping[str, int] | None = None,
+    bar_of: Callable[[str, str], EvidenceBar] | None = None,
 ) -> list[ScopeReport]:
-    """Every scope's report, by legal entity then operation."""
+    """Every scope's report, by legal entity then operation; `bar_of(legal_entity, operation)`
+    gives each its evidence bar (the default one without)."""
     records = records or {}
-    return [
-        scope_report(s, counters[s], examples.get(s, ()), records.get(s, 0))
-        for s in sorted(counters)
-    ]
+    reports = []
+    for scope in sorted(counters):
+        legal_entity, _, operation = scope.partition(SCOPE_SEPARATOR)
+        bar = bar_of(legal_entity, operation) if bar_of is not None else DEFAULT_BAR
+        reports.append(
+            scope_report(
+                scope, counters[scope], examples.get(scope, ()), records.get(scope, 0), bar
+            )
+        )
+    return reports
 
 
 @dataclass(frozen=True)
 class ScopeEvidence:
     """What the shadow samples of one legal entity and operation say, as `gateway plan` shows
-    it: matches of comparable samples, over how many distinct records (None: a gateway that
-    does not count them)."""
+    it: matches of comparable samples, over how many distinct records, and whether that is
+    enough evidence (None: a gateway that does not say)."""
 
     matches: int
     comparable: int
     records: int | None = None
+    enough: bool | None = None
 
     def text(self, operation: str) -> str:
         rate = f"{self.matches * 100 / self.comparable:.1f} %"
@@ -201,6 +243,8 @@ class ScopeEvidence:
         detail = f"{self.matches} of {self.comparable} {samples}"
         if self.records is not None:
             detail += f", {records_text(operation, self.records)}"
+        if self.enough is False:
+            detail += ": not enough evidence"
         return f"{operation} {rate} ({detail})"
 
 
@@ -212,14 +256,28 @@ def match_rates(scopes: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, Scop
     what `gateway plan` weighs beside the operations a change would move."""
     rates: dict[str, dict[str, ScopeEvidence]] = {}
     for scope in scopes:
+        evidence = scope.get("evidence")
         rates.setdefault(scope["legal_entity"], {})[scope["operation"]] = ScopeEvidence(
-            scope["matches"], scope["comparable"], scope.get("distinct_records")
+            scope["matches"],
+            scope["comparable"],
+            scope.get("distinct_records"),
+            None if evidence is None else evidence == ENOUGH,
         )
     return rates
 
 
 def _percent(rate: float | None) -> str:
     return "n/a" if rate is None else f"{rate * 100:.1f} %"
+
+
+def _evidence_text(scope: Mapping[str, Any]) -> str:
+    wanted = (
+        f"at least {scope['min_comparable']} comparable samples of "
+        f"{records_text(scope['operation'], scope['min_records'])}"
+    )
+    if scope["evidence"] == ENOUGH:
+        return f"  evidence enough: {wanted}"
+    return f"  evidence not enough: {wanted} wanted"
 
 
 def report_text(scopes: Sequence[Mapping[str, Any]]) -> str:
@@ -237,6 +295,8 @@ def report_text(scopes: Sequence[Mapping[str, Any]]) -> str:
             f"({s['matches']} of {s['comparable']}); {s['not_comparable']} not comparable, "
             f"{s['skipped']} skipped, {s['failed']} failed"
         )
+        if s.get("evidence") is not None:
+            lines.append(_evidence_text(s))
         for d in s["differences"]:
             lines.append(f"  differs  {d['field']}: {d['count']}")
             for e in d["examples"]:

@@ -16,6 +16,7 @@ from gateway.config.routes import RoutesConfig, Shadow
 from gateway.domain.operations import SHADOWABLE, operations_matching
 from gateway.routing.rules import Instant, RoutingTable
 from gateway.routing.shadow_compare import CompareRules
+from gateway.routing.shadow_report import DEFAULT_BAR, EvidenceBar
 
 SAMPLE_BUCKETS = 1_000_000
 NOISE_SALT = "noise:"  # the noise baseline draws its own sample from the sampled requests
@@ -31,6 +32,7 @@ class CompiledShadow:
     noise_sample: float
     timeout_s: float
     max_in_flight: int
+    bar: EvidenceBar = DEFAULT_BAR
 
 
 def sampled(key: str, rate: float, salt: str = "") -> bool:
@@ -58,6 +60,7 @@ def compile_shadow(rule_id: str, shadow: Shadow) -> CompiledShadow:
         noise_sample=shadow.noise_sample,
         timeout_s=shadow.timeout_s,
         max_in_flight=shadow.max_in_flight,
+        bar=EvidenceBar(shadow.min_comparable, shadow.min_records),
     )
 
 
@@ -87,3 +90,9 @@ class ShadowTable:
         cell = self._table.cell(operation, legal_entity, at)
         shadow = self._shadows.get(cell.rule_id)
         return shadow if shadow is not None and operation in shadow.operations else None
+
+    def bar_for(self, operation: str, legal_entity: str, at: Instant) -> EvidenceBar:
+        """The evidence bar of the shadow that covers `operation` in `legal_entity` at `at`;
+        the default one when none does (any longer)."""
+        shadow = self.shadow_for(operation, legal_entity, at)
+        return shadow.bar if shadow is not None else DEFAULT_BAR

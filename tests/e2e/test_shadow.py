@@ -138,6 +138,8 @@ def test_the_report_shows_the_skewed_legal_entity_field_and_noise(
     de = report[("DE01", "customers.read")]
     assert (de["samples"], de["comparable"], de["matches"]) == (4, 4, 3)
     assert de["distinct_records"] == 4  # four customers, each read once
+    # by the default bar, four samples of four customers are not enough to decide a move on
+    assert (de["evidence"], de["min_comparable"], de["min_records"]) == ("not_enough", 100, 30)
     assert de["match_rate"] == pytest.approx(3 / 4)
     assert [d["field"] for d in de["differences"]] == ["email"]
     assert de["differences"][0]["count"] == 1
@@ -225,8 +227,9 @@ def test_shadowed_creates_use_the_simulation_and_create_nothing_in_the_legacy_er
     assert planned.returncode == 0, planned.stderr
     assert (
         "FR01 every operation: cloud -> legacy at once (rule fr01-shadowed); "
-        "shadow match rate quotes.validate 100.0 % (1 of 1 sample, 1 customer), "
-        "sales_orders.create 100.0 % (3 of 3 samples, 2 customers); "
+        "shadow match rate quotes.validate 100.0 % (1 of 1 sample, 1 customer: not enough "
+        "evidence), sales_orders.create 100.0 % (3 of 3 samples, 2 customers: not enough "
+        "evidence); "
         "no comparable sample of customers.read, sales_orders.read"
     ) in planned.stdout
 

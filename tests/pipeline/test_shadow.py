@@ -164,6 +164,40 @@ async def test_the_report_counts_the_distinct_customers_compared_beside_the_samp
     assert report["distinct_records"] == 2
 
 
+async def test_the_report_calls_evidence_enough_only_past_its_rules_bar(tmp_path: Path) -> None:
+    config = shadow_config(tmp_path, max_in_flight=100, min_comparable=3, min_records=2)
+    async with (
+        in_process_gateway(MemoryStore(), config) as gw,
+        gw.client() as api,
+        gw.client("ops-admin") as ops,
+    ):
+        first, second = await _customer_in_both(api), await _customer_in_both(api)
+        verdicts = []
+        for customer in (first, first, first, second):
+            assert (await api.get(f"/v1/customers/{customer['id']}")).status_code == 200
+            await _shadowing(gw).flush()
+            [scope] = (await ops.get("/admin/shadow/report")).json()["scopes"]
+            verdicts.append((scope["comparable"], scope["distinct_records"], scope["evidence"]))
+    assert (scope["min_comparable"], scope["min_records"]) == (3, 2)
+    # three samples of one customer match as well as any, but are one customer's evidence
+    assert verdicts == [
+        (1, 1, "not_enough"),
+        (2, 1, "not_enough"),
+        (3, 1, "not_enough"),
+        (4, 2, "enough"),
+    ]
+
+
+def test_check_refuses_an_evidence_bar_of_no_samples_at_its_line(tmp_path: Path) -> None:
+    config = shadow_config(tmp_path, min_records=0)
+    [issue] = [i for i in check_config(config, env=ENV) if i.severity == "error"]
+    assert issue.file == "routes.yaml" and "min_records" in issue.message
+    assert "greater than or equal to 1" in issue.message
+    assert issue.line is not None
+    line = (config / "routes.yaml").read_text().splitlines()[issue.line - 1]
+    assert "min_records: 0" in line
+
+
 async def test_a_record_in_one_erp_only_is_not_comparable(tmp_path: Path) -> None:
     async with (
         in_process_gateway(MemoryStore(), shadow_config(tmp_path)) as gw,

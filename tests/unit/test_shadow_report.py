@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from gateway.config.routes import RoutesConfig
+from gateway.config.routes import MIN_COMPARABLE, MIN_RECORDS, RoutesConfig
 from gateway.routing.plan import plan
 from gateway.routing.rules import compile_routes
 from gateway.routing.shadow_report import (
@@ -14,6 +14,7 @@ from gateway.routing.shadow_report import (
     NOISE_SKIPPED,
     SAMPLES,
     SKIPPED,
+    EvidenceBar,
     ScopeEvidence,
     match_rates,
     report_text,
@@ -74,7 +75,33 @@ def test_the_report_says_how_many_distinct_records_were_compared() -> None:
     assert lines[0].startswith(
         "DE01 customers.read: 8 samples, 8 comparable of 4 customers, match rate 75.0 % (6 of 8)"
     )
-    assert lines[2].startswith("US01 sales_orders.read: 8 samples, 8 comparable of 1 order, ")
+    [orders_line] = [line for line in lines if line.startswith("US01")]
+    assert orders_line.startswith("US01 sales_orders.read: 8 samples, 8 comparable of 1 order, ")
+
+
+def test_one_matching_sample_is_not_enough_evidence_whatever_its_match_rate() -> None:
+    counts = {SAMPLES: 1, COMPARABLE: 1, signature([]): 1}
+    report = scope_report(scope_of("DE01", "customers.read"), counts, distinct_records=1)
+    assert report.match_rate == 1.0
+    assert report.to_json()["evidence"] == "not_enough"
+    assert report_text([report.to_json()]).splitlines()[1] == (
+        f"  evidence not enough: at least {MIN_COMPARABLE} comparable samples of "
+        f"{MIN_RECORDS} customers wanted"
+    )
+
+
+def test_many_samples_of_a_few_records_are_not_enough_evidence() -> None:
+    counts = {SAMPLES: 500, COMPARABLE: 500, signature([]): 500}
+    bar = EvidenceBar(min_comparable=100, min_records=30)
+    narrow = scope_report(scope_of("DE01", "customers.read"), counts, (), 29, bar)
+    broad = scope_report(scope_of("DE01", "customers.read"), counts, (), 30, bar)
+    few = scope_report(scope_of("DE01", "customers.read"), {COMPARABLE: 99}, (), 99, bar)
+    assert [r.evidence for r in (narrow, broad, few)] == ["not_enough", "enough", "not_enough"]
+    shown = broad.to_json()
+    assert (shown["evidence"], shown["min_comparable"], shown["min_records"]) == ("enough", 100, 30)
+    assert report_text([shown]).splitlines()[1] == (
+        "  evidence enough: at least 100 comparable samples of 30 customers"
+    )
 
 
 def test_no_comparable_sample_has_no_match_rate() -> None:
@@ -95,10 +122,10 @@ def test_match_rates_are_per_legal_entity_and_operation() -> None:
     assert [r.legal_entity for r in reports] == ["DE01", "DE01", "FR01"]
     assert match_rates(r.to_json() for r in reports) == {
         "DE01": {
-            "customers.read": ScopeEvidence(3, 4, 3),
-            "quotes.validate": ScopeEvidence(1, 1, 1),
+            "customers.read": ScopeEvidence(3, 4, 3, enough=False),
+            "quotes.validate": ScopeEvidence(1, 1, 1, enough=False),
         },
-        "FR01": {"customers.read": ScopeEvidence(0, 2, 0)},
+        "FR01": {"customers.read": ScopeEvidence(0, 2, 0, enough=False)},
     }
 
 
@@ -121,16 +148,16 @@ def test_plan_prints_the_match_rate_beside_each_legal_entity_that_moves() -> Non
     change = plan(compile_routes(old), compile_routes(new), 0.0)
     rates = {
         "DE01": {
-            "customers.read": ScopeEvidence(20, 30, 12),
-            "quotes.validate": ScopeEvidence(1, 1, 1),
+            "customers.read": ScopeEvidence(200, 300, 120, enough=True),
+            "quotes.validate": ScopeEvidence(1, 1, 1, enough=False),
         }
     }
     text = change.text(rates)
     assert "DE01 every operation: legacy -> cloud at once (rule de01); shadow match rate " in text
     assert (
-        "; shadow match rate customers.read 66.7 % (20 of 30 samples, 12 customers), "
-        "quotes.validate 100.0 % (1 of 1 sample, 1 customer); no comparable sample of "
-        "sales_orders.create, sales_orders.read" in text
+        "; shadow match rate customers.read 66.7 % (200 of 300 samples, 120 customers), "
+        "quotes.validate 100.0 % (1 of 1 sample, 1 customer: not enough evidence); "
+        "no comparable sample of sales_orders.create, sales_orders.read" in text
     )
     assert (
         "GB01 every operation: legacy -> cloud at once (rule gb01); shadow: no comparable sample "
