@@ -226,6 +226,8 @@ class RedisShadow:
         return read
 
     async def reset(self) -> None:
+        # The batch ids stay: a batch counted before the reset and written again after it (its
+        # reply was lost) belongs to the measurement forgotten, not to the next one.
         with unavailable_as_problem():
             scopes = [_text(s) for s in await self._redis.smembers(self._scopes)]
             keys = [self._scopes]
