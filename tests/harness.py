@@ -100,3 +100,34 @@ class CopyWatch:
         if key == self._lock and not taken:
             self.waiting.set()
         return taken
+
+
+_ORDER_READS = frozenset({"get_sales_order", "list_shipments", "list_invoices"})
+
+
+class WatchedReads:
+    """An adapter whose reads take a moment, counting how many are at the ERP at once."""
+
+    def __init__(self, adapter: Any, delay_s: float) -> None:
+        self._adapter = adapter
+        self._delay_s = delay_s
+        self.at_once = 0
+        self.peak = 0
+        self.calls = 0
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self._adapter, name)
+        if name not in _ORDER_READS:
+            return attribute
+
+        async def read(*args: Any, **kwargs: Any) -> Any:
+            self.calls += 1
+            self.at_once += 1
+            self.peak = max(self.peak, self.at_once)
+            try:
+                await asyncio.sleep(self._delay_s)
+                return await attribute(*args, **kwargs)
+            finally:
+                self.at_once -= 1
+
+        return read

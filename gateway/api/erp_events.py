@@ -32,6 +32,7 @@ from gateway.observability.event_metrics import ERP_NOTIFICATIONS
 from gateway.observability.trace_context import CORRELATION_HEADER, correlation_id_from
 from gateway.pipeline.body import read_body
 from gateway.runtime import Runtime
+from gateway.service.erp_calls import ErpCalls
 from gateway.service.order_events import OrderEvents, Subscribers
 
 log = logging.getLogger("gateway.events")
@@ -43,9 +44,14 @@ NETSUITE_SIGNATURE = "x-signature"
 _BEARER = "bearer "
 
 
-def order_events(runtime: Runtime) -> OrderEvents:
+def order_events(runtime: Runtime, correlation_id: str) -> OrderEvents:
+    """What a notification changed, read back from its ERP within the ERP's budget: its reads
+    go on top of no client's request; with no room for one, the notification is shed (503
+    with Retry-After, and the ERP sends it again)."""
     subscribers = Subscribers(runtime.config.subscriptions, runtime.entitlements)
-    return OrderEvents(runtime.backends, runtime.store, subscribers, runtime.event_retention)
+    erp = ErpCalls(runtime.backends, runtime.store, None, runtime.rate_limits.backends)
+    caller = erp.unadmitted_caller(correlation_id)
+    return OrderEvents(runtime.store, subscribers, runtime.event_retention, caller)
 
 
 def _unauthorized() -> GatewayError:
@@ -176,7 +182,7 @@ def erp_event_routes(
                 ERP_NOTIFICATIONS.labels(name, "ignored").inc()
                 response: Response = JSONResponse({"outcome": "ignored"}, status_code=202)
             else:
-                observed = await order_events(runtime).observe(name, *change)
+                observed = await order_events(runtime, correlation_id).observe(name, *change)
                 ERP_NOTIFICATIONS.labels(name, observed.reason).inc()
                 if observed.recorded and recorded is not None:
                     recorded()

@@ -82,11 +82,10 @@ class ErpPolling:
 
     async def _round(self, runtime: Runtime, backend: str, sequence: int) -> int:
         observer = OrderEvents(
-            runtime.backends,
             runtime.store,
             Subscribers(runtime.config.subscriptions, runtime.entitlements),
             runtime.event_retention,
-            caller=JobCaller(self._current, f"poll-{uuid.uuid4()}"),
+            JobCaller(self._current, f"poll-{uuid.uuid4()}"),
         )
         recorded = 0
         for legal_entity in sorted(runtime.config.routes.legal_entities):

@@ -225,6 +225,34 @@ class ErpCalls:
         """ERP calls on any backend, on behalf of `ctx` (its deadlines, trace, forwarding)."""
         return _RequestCaller(self, ctx)
 
+    def unadmitted_caller(self, correlation_id: str) -> Caller:
+        """ERP calls of a request that admission did not take a share of the budget for (an
+        ERP's notification, read back): one at a time, as an admitted request holds one slot,
+        each with its own share (`budgeted`, so 503 when the budget has no room) and within
+        the backend's `timeout_s`. The request is answered with the first failure (a shed):
+        the calls still waiting their turn then fail with it at once, taking no share."""
+        return _UnadmittedCaller(self, correlation_id)
+
+    async def unadmitted_call(self, backend: str, call: ErpCall[T], correlation_id: str) -> T:
+        """One call of `unadmitted_caller`'s, within its own share of `backend`'s budget."""
+        binding = self._backends[backend]
+        async with self.budgeted(backend) as share:
+            deadline = time.monotonic() + binding.timeout_s
+            context = CallContext(correlation_id, deadline=deadline)
+            share.sent = True  # from here on the call may reach the ERP
+            try:
+                async with asyncio.timeout(binding.timeout_s):
+                    return await call(binding.adapter, context)
+            except RefusedBeforeSending:
+                share.sent = False
+                raise
+            except TimeoutError as exc:
+                raise ErpFailure(
+                    Code.ERP_TIMEOUT,
+                    f"{backend} did not answer in time; the outcome is unknown.",
+                    ambiguous=True,
+                ) from exc
+
     async def found_or_created(
         self, ctx: RequestContext, find: ErpCall[T | None], create: ErpCall[T]
     ) -> T:
@@ -253,6 +281,24 @@ class _RequestCaller:
 
     async def __call__(self, backend: str, call: ErpCall[T]) -> T:
         return await self._erp.call(self._ctx, call, backend)
+
+
+class _UnadmittedCaller:
+    def __init__(self, erp: ErpCalls, correlation_id: str) -> None:
+        self._erp = erp
+        self._correlation_id = correlation_id
+        self._turn = asyncio.Lock()  # one call at the ERP at a time
+        self._failed: GatewayError | None = None
+
+    async def __call__(self, backend: str, call: ErpCall[T]) -> T:
+        async with self._turn:
+            if self._failed is not None:
+                raise self._failed  # the request is answered with it: nothing more to ask
+            try:
+                return await self._erp.unadmitted_call(backend, call, self._correlation_id)
+            except GatewayError as error:
+                self._failed = error
+                raise
 
 
 class _Named:

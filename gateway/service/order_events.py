@@ -2,10 +2,10 @@
 canonical events of that change, recorded once, in order, with their deliveries; and the
 events read back (an order's timeline, the log after a cursor) as an API version shows them.
 
-Whatever ERP notified, the order is read where it lives through its adapter (with its shipments
-and invoices) and its canonical state compared with the last one applied: a duplicate or stale
-notification (its ERP sequence not above the last applied) gives nothing, a repeated state
-gives nothing, a jump gives every stage between. Not the HTTP ingress (see
+Whatever ERP notified, the order is read where it lives (with its shipments and invoices),
+within that ERP's budget, and its canonical state compared with the last one applied: a
+duplicate or stale notification (its ERP sequence not above the last applied) gives nothing, a
+repeated state gives nothing, a jump gives every stage between. Not the HTTP ingress (see
 `gateway.api.erp_events`) nor the sending of deliveries (see `gateway.ops.event_delivery`).
 """
 
@@ -16,13 +16,11 @@ import datetime as dt
 import json
 import logging
 import time
-import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
-from typing import Any, TypeVar
+from typing import Any
 
-from gateway.adapters.base import CallContext
 from gateway.config.events import SubscriptionsPolicy
 from gateway.domain.errors import Code, GatewayError
 from gateway.domain.events import (
@@ -36,7 +34,7 @@ from gateway.domain.operations import REQUIRED_SCOPE, Kind, Operation
 from gateway.domain.versions import LATEST, downgrade_response
 from gateway.observability.event_metrics import EVENTS_RECORDED
 from gateway.pipeline.entitlements import Entitlement
-from gateway.service.erp_calls import Backend, Caller, ErpCall
+from gateway.service.erp_calls import Caller
 from gateway.service.views import invoice_view, sales_order_view, shipment_view
 from gateway.service.xrefs import xref_for_erp_document
 from gateway.store.base import Store, XrefRecord
@@ -44,8 +42,6 @@ from gateway.store.events import DocumentState, EventRetention, NewEvent
 from gateway.store.journal import JournalQuery
 
 log = logging.getLogger("gateway.events")
-
-T = TypeVar("T")
 
 _COMMIT_TRIES = 5  # a commit loses only to a concurrent change of the same order: read again
 _JOURNAL_LAG_S = 5.0  # how long a new order's creating request may be missing from the journal
@@ -94,16 +90,14 @@ class Subscribers:
 class OrderEvents:
     def __init__(
         self,
-        backends: Mapping[str, Backend],
         store: Store,
         subscribers: Subscribers,
         retention: EventRetention,
+        caller: Caller,
         clock: Any = time.time,
-        caller: Caller | None = None,
     ) -> None:
-        """`caller` makes the ERP reads (a polling round's, within the ERP's budget); without
-        it, each is made at once on the backend's adapter."""
-        self._backends = backends
+        """`caller` makes the ERP reads, each within the ERP's budget: a polling round's wait
+        their turn, a notification's are shed when the budget has no room."""
         self._store = store
         self._subscribers = subscribers
         self._retention = retention
@@ -130,7 +124,7 @@ class OrderEvents:
         """An order the xref does not know: one created outside the gateway (ignored), or one
         whose creation through the gateway has not finished (its gateway reference is in the
         ERP already, its xref not yet): the ERP is to send the notification again."""
-        order = await self._call(
+        order = await self._caller(
             backend, lambda adapter, ctx: adapter.get_sales_order(erp_order_id, ctx)
         )
         if order is not None and order.gateway_ref:
@@ -144,17 +138,6 @@ class OrderEvents:
 
     def _fresh(self, record: XrefRecord) -> bool:
         return bool(record.created_at) and self._clock() - record.created_at < _JOURNAL_LAG_S
-
-    async def _call(self, backend: str, call: ErpCall[T]) -> T:
-        if self._caller is not None:
-            return await self._caller(backend, call)
-        erp = self._backends[backend]
-        ctx = CallContext(
-            correlation_id=str(uuid.uuid4()),
-            deadline=time.monotonic() + erp.timeout_s,
-            operation="observe_sales_order",
-        )
-        return await call(erp.adapter, ctx)
 
     async def _apply(
         self, backend: str, record: XrefRecord, sequence: int, state: DocumentState
@@ -219,9 +202,9 @@ class OrderEvents:
         """The order as the newest version shows it, and its shipments and invoices."""
         erp_id = record.erp_id
         order, shipments, invoices = await asyncio.gather(
-            self._call(backend, lambda adapter, ctx: adapter.get_sales_order(erp_id, ctx)),
-            self._call(backend, lambda adapter, ctx: adapter.list_shipments(erp_id, ctx)),
-            self._call(backend, lambda adapter, ctx: adapter.list_invoices(erp_id, ctx)),
+            self._caller(backend, lambda adapter, ctx: adapter.get_sales_order(erp_id, ctx)),
+            self._caller(backend, lambda adapter, ctx: adapter.list_shipments(erp_id, ctx)),
+            self._caller(backend, lambda adapter, ctx: adapter.list_invoices(erp_id, ctx)),
         )
         if order is None:
             return None

@@ -15,7 +15,7 @@ from gateway.runtime import Runtime
 from gateway.store.base import Store
 from tests.configs import write_config
 from tests.e2e import payloads
-from tests.harness import Gateway, in_process_gateway
+from tests.harness import Gateway, WatchedReads, in_process_gateway
 
 MAX_IN_FLIGHT = 2
 BUDGET = f"""
@@ -25,35 +25,6 @@ backends:
   legacy: {{max_rps: 1000, max_in_flight: {MAX_IN_FLIGHT}}}
   cloud: {{max_rps: 1000, max_in_flight: {MAX_IN_FLIGHT}}}
 """
-_READS = frozenset({"get_sales_order", "list_shipments", "list_invoices"})
-
-
-class _Watched:
-    """An adapter whose reads take a moment, counting how many are at the ERP at once."""
-
-    def __init__(self, adapter: Any, delay_s: float) -> None:
-        self._adapter = adapter
-        self._delay_s = delay_s
-        self.at_once = 0
-        self.peak = 0
-        self.calls = 0
-
-    def __getattr__(self, name: str) -> Any:
-        attribute = getattr(self._adapter, name)
-        if name not in _READS:
-            return attribute
-
-        async def read(*args: Any, **kwargs: Any) -> Any:
-            self.calls += 1
-            self.at_once += 1
-            self.peak = max(self.peak, self.at_once)
-            try:
-                await asyncio.sleep(self._delay_s)
-                return await attribute(*args, **kwargs)
-            finally:
-                self.at_once -= 1
-
-        return read
 
 
 def _polled(config_dir: Path, backend: str) -> None:
@@ -93,7 +64,7 @@ async def test_a_polling_round_reads_the_erp_within_its_budget(
     _polled(config_dir, "legacy")
     async with in_process_gateway(store, config_dir) as gw:
         await _open_orders(gw, 3)
-        legacy = _Watched(gw.erps["legacy"], delay_s=0.05)
+        legacy = WatchedReads(gw.erps["legacy"], delay_s=0.05)
         runtime = _with_adapter(gw.runtime, "legacy", legacy)
 
         recorded = await ErpPolling(lambda: runtime).poll_once()
@@ -109,7 +80,7 @@ async def test_a_polling_round_waits_while_clients_hold_the_erps_whole_budget(
     _polled(config_dir, "legacy")
     async with in_process_gateway(store, config_dir) as gw:
         await _open_orders(gw, 2)
-        legacy = _Watched(gw.erps["legacy"], delay_s=0.0)
+        legacy = WatchedReads(gw.erps["legacy"], delay_s=0.0)
         runtime = _with_adapter(gw.runtime, "legacy", legacy)
         # Every slot of the ERP's budget held, as clients' requests in flight hold them.
         budget = runtime.rate_limits.backends["legacy"]

@@ -12,7 +12,7 @@ from prometheus_client import REGISTRY
 from gateway.adapters.base import CallContext
 from gateway.config.backends import BreakerPolicy
 from gateway.config.rate_limits import BackendBudget
-from gateway.domain.errors import Code, ErpFailure, GatewayError
+from gateway.domain.errors import Code, ErpFailure, GatewayError, RefusedBeforeSending
 from gateway.pipeline.context import RequestContext
 from gateway.pipeline.ratelimit import erp_requests
 from gateway.service.breaker import CircuitBreaker
@@ -120,5 +120,28 @@ async def test_a_call_on_another_erp_that_reached_it_keeps_its_rate_token_spent(
     await calls.call(request_ctx(), read, "cloud")
     with pytest.raises(GatewayError) as shed:
         await calls.call(request_ctx(), read, "cloud")
+    assert shed.value.code is Code.ERP_UNAVAILABLE
+    assert cloud.calls == ["get_customer"]
+
+
+async def refuse(adapter: FakeErp, call: CallContext) -> object:
+    raise RefusedBeforeSending(Code.UNKNOWN_SKU, "refused by the adapter before sending")
+
+
+async def test_a_notifications_read_that_sends_nothing_gives_its_rate_token_back(
+    store: Store,
+) -> None:
+    # A notification's reads (`unadmitted_caller`) were admitted by no one: each takes its own
+    # share of the budget, and, when nothing reached the ERP, gives its token back.
+    cloud = FakeErp("cloud")
+    calls = ErpCalls({"cloud": backend("cloud", cloud)}, store, None, {"cloud": ONE_REQUEST})
+
+    with pytest.raises(RefusedBeforeSending):
+        await calls.unadmitted_caller("corr-refused")("cloud", refuse)
+    await calls.unadmitted_caller("corr-read")("cloud", read)
+
+    assert cloud.calls == ["get_customer"]
+    with pytest.raises(GatewayError) as shed:  # that read spent the one request
+        await calls.unadmitted_caller("corr-shed")("cloud", read)
     assert shed.value.code is Code.ERP_UNAVAILABLE
     assert cloud.calls == ["get_customer"]

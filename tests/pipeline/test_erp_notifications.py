@@ -1,0 +1,185 @@
+"""A pushed ERP notification, in-process over a fake ERP: the order is read back within the
+ERP's budget (`rate-limits.yaml` `backends:`), on top of which no notification goes; when the
+budget has no room the notification is shed, 503 with Retry-After, and the ERP sends it again."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import httpx
+from prometheus_client import REGISTRY
+
+from gateway.pipeline.ratelimit import take_erp_budget
+from gateway.runtime import Runtime
+from gateway.store.base import SlotRequest, Store
+from tests.configs import write_config
+from tests.conftest import Clock
+from tests.e2e import payloads
+from tests.harness import Gateway, WatchedReads, in_process_gateway
+
+EVENTS_SECRET = "notification-budget-test-secret"
+MAX_IN_FLIGHT = 2
+
+
+def _budget(max_rps: float = 1000, max_in_flight: int = MAX_IN_FLIGHT) -> str:
+    return f"""
+tiers:
+  standard: {{rate_per_s: 1000, burst: 2000}}
+backends:
+  legacy: {{max_rps: {max_rps}, max_in_flight: {max_in_flight}}}
+  cloud: {{max_rps: 1000, max_in_flight: {MAX_IN_FLIGHT}}}
+"""
+
+
+def _shed_count() -> float:
+    return REGISTRY.get_sample_value("gateway_shed_total", {"backend": "legacy"}) or 0.0
+
+
+async def _open_orders(gw: Gateway, count: int) -> list[str]:
+    """`count` orders created on the legacy ERP (DE01), journaled: their ERP ids."""
+    async with gw.client() as api:
+        customer = (await api.post("/v1/customers", json=payloads.customer("DE01"))).json()
+        for _ in range(count):
+            order = await api.post(
+                "/v1/sales-orders",
+                json=payloads.order("DE01", customer["id"]),
+                headers=payloads.new_key(),
+            )
+            assert order.status_code == 201, order.text
+    assert await gw.runtime.journal.flush()
+    return list(gw.erps["legacy"].orders)
+
+
+def _pushing(gw: Gateway, delay_s: float) -> tuple[Runtime, WatchedReads]:
+    """The gateway served with the legacy ERP's events secret set and its reads watched."""
+    legacy = WatchedReads(gw.erps["legacy"], delay_s)
+    backends = dict(gw.runtime.backends)
+    backends["legacy"] = replace(backends["legacy"], adapter=legacy)
+    env = {**gw.runtime.env, "LEGACY_EVENTS_SECRET": EVENTS_SECRET}
+    runtime = replace(gw.runtime, backends=backends, env=env)
+    gw.serve(runtime)
+    return runtime, legacy
+
+
+async def _notify(gw: Gateway, erp_order_id: str, sequence: int = 1) -> httpx.Response:
+    """The SAP business event saying that `erp_order_id` changed, pushed as the ERP does."""
+    event = {
+        "specversion": "1.0",
+        "id": f"evt-{erp_order_id}-{sequence}",
+        "source": "/default/sap.s4.beh/0000000000",
+        "type": "sap.s4.beh.salesorder.v1.SalesOrder.Changed.v1",
+        "datacontenttype": "application/json",
+        "sequence": str(sequence),
+        "data": {"SalesOrder": erp_order_id},
+    }
+    transport = httpx.ASGITransport(app=gw.app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://gateway.test") as erp:
+        return await erp.post(
+            "/erp-events/legacy",
+            content=json.dumps(event).encode(),
+            headers={
+                "Authorization": f"Bearer {EVENTS_SECRET}",
+                "Content-Type": "application/cloudevents+json",
+            },
+        )
+
+
+async def _hold_slots(store: Store, runtime: Runtime, count: int) -> list[SlotRequest]:
+    """`count` of the legacy ERP's in-flight slots, held as clients' requests in flight do."""
+    budget = runtime.rate_limits.backends["legacy"]
+    held = [(await take_erp_budget(store, "legacy", budget, 30.0))[0] for _ in range(count)]
+    assert all(slot is not None for slot in held)
+    return [slot for slot in held if slot is not None]
+
+
+async def test_a_notification_is_shed_while_clients_hold_the_erps_whole_budget(
+    store: Store, tmp_path: Path
+) -> None:
+    async with in_process_gateway(store, write_config(tmp_path, rate_limits=_budget())) as gw:
+        (order,) = await _open_orders(gw, 1)
+        runtime, legacy = _pushing(gw, delay_s=0.0)
+        held = await _hold_slots(store, runtime, MAX_IN_FLIGHT)
+        shed_before = _shed_count()
+
+        shed = await _notify(gw, order)
+        await asyncio.sleep(0.2)  # time for any read of it still to come
+        reads_while_full = legacy.calls
+
+        for slot in held:
+            await store.settle(slot, None, None)
+        resent = await _notify(gw, order)
+
+    assert shed.status_code == 503, shed.text
+    assert shed.json()["code"] == "erp_unavailable"
+    assert int(shed.headers["Retry-After"]) >= 1  # the ERP sends it again
+    assert reads_while_full == 0  # no read on top of the clients' requests
+    assert _shed_count() == shed_before + 1  # counted as every shed is
+    assert resent.status_code == 202, resent.text
+    assert resent.json() == {"outcome": "recorded", "recorded": 1}
+    assert legacy.calls == 3  # the order, its shipments, its invoices
+
+
+async def test_a_notification_reads_the_order_through_one_free_slot(
+    store: Store, tmp_path: Path
+) -> None:
+    async with in_process_gateway(store, write_config(tmp_path, rate_limits=_budget())) as gw:
+        (order,) = await _open_orders(gw, 1)
+        runtime, legacy = _pushing(gw, delay_s=0.05)
+        await _hold_slots(store, runtime, MAX_IN_FLIGHT - 1)
+
+        answer = await _notify(gw, order)
+
+    # One request at the ERP at a time, as a client's request holds one: the notification's
+    # reads go through the one slot left, none shed for the others of its own.
+    assert answer.status_code == 202, answer.text
+    assert answer.json() == {"outcome": "recorded", "recorded": 1}
+    assert (legacy.calls, legacy.peak) == (3, 1)
+
+
+async def test_a_storm_of_notifications_reads_the_erp_within_its_budget(
+    store: Store, tmp_path: Path
+) -> None:
+    async with in_process_gateway(store, write_config(tmp_path, rate_limits=_budget())) as gw:
+        orders = await _open_orders(gw, 5)
+        _, legacy = _pushing(gw, delay_s=0.05)
+        shed_before = _shed_count()
+
+        storm = await asyncio.gather(*(_notify(gw, order) for order in orders))
+        reads_left = legacy.at_once
+        shed = [
+            order for order, answer in zip(orders, storm, strict=True) if answer.status_code == 503
+        ]
+        resent = [await _notify(gw, order) for order in shed]  # as the ERP sends them again
+
+    assert legacy.peak <= MAX_IN_FLIGHT, legacy.peak  # not three reads per notification
+    assert reads_left == 0  # a shed notification leaves no read of it behind
+    assert {a.status_code for a in storm} <= {202, 503}
+    assert shed and all(int(a.headers["Retry-After"]) >= 1 for a in storm if a.status_code == 503)
+    assert _shed_count() == shed_before + len(shed)
+    recorded = [a.json() for a in storm if a.status_code == 202] + [a.json() for a in resent]
+    assert recorded == [{"outcome": "recorded", "recorded": 1}] * len(orders)
+
+
+async def test_a_notifications_reads_spend_the_erps_requests_per_second(
+    store: Store, clock: Clock, tmp_path: Path
+) -> None:
+    # Three requests a second, a burst of three: one notification's three reads.
+    config_dir = write_config(tmp_path, rate_limits=_budget(max_rps=3, max_in_flight=8))
+    async with in_process_gateway(store, config_dir) as gw:
+        first, second = await _open_orders(gw, 2)
+        runtime, legacy = _pushing(gw, delay_s=0.0)
+        await clock.advance(1.0)  # the burst the orders' creation spent, whole again
+        budget = runtime.rate_limits.backends["legacy"]
+
+        answered = await _notify(gw, first)
+        client = (await take_erp_budget(store, "legacy", budget, 30.0))[0]
+        shed = await _notify(gw, second)
+
+    assert answered.status_code == 202, answered.text
+    assert legacy.calls == 3
+    assert client is None  # the notification spent what clients' requests would have
+    assert shed.status_code == 503, shed.text
+    assert shed.json()["code"] == "erp_unavailable"
