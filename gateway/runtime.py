@@ -129,7 +129,7 @@ def build_runtime(
     `previous` hands over what lives as long as the process: the circuit breakers, the journal,
     the audit trail (their settings updated from `config`), the pending releases and whether
     this is `gateway demo` (`demo`: trusts the published dev secret; nothing else does).
-    `ConfigError` when an issuer's HMAC secret is unsafe.
+    `ConfigError` when an issuer's HMAC secret is unsafe or its key file unusable.
     """
     env = os.environ if env is None else env
     demo = previous.demo if previous is not None else demo

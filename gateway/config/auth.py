@@ -67,7 +67,11 @@ class IssuerConfig(ConfigModel):
     ] = None
     public_key_file: Annotated[
         str | None,
-        Field(description="Key source for RSA/EC: a PEM file, relative to the config directory."),
+        Field(
+            description="Key source for RSA/EC/EdDSA: a PEM public key file, relative to the "
+            "config directory, whose key verifies every one of `algorithms` (RSA of 2048 bits "
+            "or more; EC on the algorithm's curve; Ed25519 or Ed448)."
+        ),
     ] = None
     secret_env: Annotated[
         EnvName | None,

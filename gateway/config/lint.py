@@ -25,6 +25,7 @@ from gateway.config.issues import (
     SUBSCRIPTIONS_FILE,
     ConfigIssue,
 )
+from gateway.config.public_keys import public_key_in
 from gateway.config.rate_limits import RateLimitPolicy
 from gateway.config.routes import RouteRule, RoutesConfig
 from gateway.config.yamlfile import YamlDocument, YamlPath
@@ -375,10 +376,13 @@ def _check_issuers(report: Reporter, auth: AuthPolicy, config_dir: Path) -> None
         names.add(issuer.name)
         urls.add(issuer.issuer)
         key_file = issuer.public_key_file
-        if key_file and not (config_dir / key_file).is_file():
-            report.error(
-                AUTH_FILE, [*at, "public_key_file"], f"public key file {key_file!r} not found"
-            )
+        if key_file:
+            try:
+                public_key_in(config_dir / key_file, issuer.algorithms)
+            except ValueError as exc:
+                report.error(
+                    AUTH_FILE, [*at, "public_key_file"], f"public key file {key_file!r} {exc}"
+                )
 
 
 def subscription_issues(

@@ -14,12 +14,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import jwt
-from cryptography.hazmat.primitives.serialization import load_pem_public_key
 from starlette.datastructures import Headers
 from starlette.responses import Response
 
 from gateway.config.auth import DEFAULT_TOKEN_TYPES, AuthPolicy, IssuerConfig, media_type
 from gateway.config.issues import AUTH_FILE, ConfigError, ConfigIssue
+from gateway.config.public_keys import public_key_in
 from gateway.domain.errors import Code, GatewayError
 from gateway.pipeline.chain import Handler
 from gateway.pipeline.context import Principal, RequestContext
@@ -160,7 +160,8 @@ def key_source(
     """Where an issuer's keys come from, or None when its secret is not configured.
 
     An HMAC secret anyone could know (the published dev secret, unless `trust_dev_secret`: only
-    `gateway demo` says so) or guess (shorter than its hash) is a `ConfigError`, never trusted.
+    `gateway demo` says so) or guess (shorter than its hash) is a `ConfigError`, never trusted;
+    so is a public key file without a key that verifies every algorithm of the issuer.
     """
     if config.secret_env:
         value = env.get(config.secret_env)
@@ -172,9 +173,11 @@ def key_source(
             raise ConfigError([ConfigIssue(AUTH_FILE, None, unsafe)])
         return StaticKey(secret)
     if config.public_key_file:
-        path = Path(config.public_key_file)
-        pem = (path if path.is_absolute() else base_dir / path).read_bytes()
-        return StaticKey(load_pem_public_key(pem))
+        try:  # `gateway check` said so at its line; the file may have changed since
+            return StaticKey(public_key_in(base_dir / config.public_key_file, config.algorithms))
+        except ValueError as exc:
+            unusable = f"issuer {config.name}: public key file {config.public_key_file!r} {exc}"
+            raise ConfigError([ConfigIssue(AUTH_FILE, None, unusable)]) from None
     assert config.jwks_url is not None  # the model requires exactly one key source
     return JwksKeys(config.jwks_url, config.algorithms)
 
@@ -236,7 +239,7 @@ def build_authenticator(
     policy: AuthPolicy, base_dir: Path, env: Mapping[str, str], trust_dev_secret: bool = False
 ) -> Authenticator:
     """Verifiers for every issuer whose key is available (the demo issuer only with its secret);
-    `ConfigError` when an HMAC secret is unsafe (see `key_source`)."""
+    `ConfigError` when an HMAC secret is unsafe or a key file unusable (see `key_source`)."""
     verifiers: dict[str, IssuerVerifier] = {}
     for issuer in policy.issuers:
         source = key_source(issuer, base_dir, env, trust_dev_secret)

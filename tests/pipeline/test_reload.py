@@ -15,7 +15,7 @@ import httpx
 import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from prometheus_client import REGISTRY
 
 from gateway.app import current_runtime
@@ -293,11 +293,7 @@ def _partner_token(key: ec.EllipticCurvePrivateKey) -> str:
     return jwt.encode({**claims, "iat": now, "exp": now + 300}, key, algorithm="ES256")
 
 
-async def test_a_signal_after_a_key_file_the_config_names_was_replaced_serves_the_new_key(
-    store: Store, config_dir: Path
-) -> None:
-    # Rotating an issuer's public key: the YAML files are the same, the key file is not.
-    old_key = _partner_key(config_dir)
+def _trust_only_the_partner(config_dir: Path) -> None:
     auth = config_dir / "policies" / "auth.yaml"
     auth.write_text(
         "issuers:\n"
@@ -308,6 +304,14 @@ async def test_a_signal_after_a_key_file_the_config_names_was_replaced_serves_th
         + "    public_key_file: keys/partner.pem\n"
         + "    client_claim: azp\n"
     )
+
+
+async def test_a_signal_after_a_key_file_the_config_names_was_replaced_serves_the_new_key(
+    store: Store, config_dir: Path
+) -> None:
+    # Rotating an issuer's public key: the YAML files are the same, the key file is not.
+    old_key = _partner_key(config_dir)
+    _trust_only_the_partner(config_dir)
     async with in_process_gateway(store, config_dir) as gw:
         reloader = Reloader(config_dir, current=lambda: current_runtime(gw.app), install=gw.serve)
         await current_runtime(gw.app).authenticator.authenticate(
@@ -319,3 +323,28 @@ async def test_a_signal_after_a_key_file_the_config_names_was_replaced_serves_th
             f"Bearer {_partner_token(new_key)}"
         )
         assert reloader.status.generation == 2
+
+
+async def test_a_key_file_replaced_by_a_key_that_cannot_verify_the_issuers_tokens_is_refused(
+    store: Store, config_dir: Path
+) -> None:
+    # An RSA key where ES256 needs a P-256 one was served, and every token then refused 401.
+    old_key = _partner_key(config_dir)
+    _trust_only_the_partner(config_dir)
+    token = f"Bearer {_partner_token(old_key)}"
+    async with in_process_gateway(store, config_dir) as gw:
+        reloader = Reloader(config_dir, current=lambda: current_runtime(gw.app), install=gw.serve)
+        rsa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        (config_dir / "keys" / "partner.pem").write_bytes(
+            rsa_key.public_key().public_bytes(
+                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+            )
+        )
+        (issue,) = await reloader.reload_if_changed("SIGHUP")
+        assert (issue.file, issue.line) == ("policies/auth.yaml", 6)  # public_key_file's line
+        assert issue.message == (
+            "public key file 'keys/partner.pem' holds an RSA key of 2048 bits, but ES256 needs "
+            "an EC key on P-256"
+        )
+        assert reloader.status.generation == 1
+        await current_runtime(gw.app).authenticator.authenticate(token)  # the old key serves

@@ -328,6 +328,35 @@ async def test_an_hmac_secret_shorter_than_its_hash_is_refused(algorithm: str, n
     assert (await authenticator.authenticate(f"Bearer {token}")).client_id == "crm-demo"
 
 
+@pytest.mark.parametrize(
+    ("pem", "said"),
+    [
+        (
+            RSA_KEY.public_key().public_bytes(
+                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+            ),
+            "holds an RSA key of 2048 bits, but ES256 needs an EC key on P-256",
+        ),
+        (None, "not found"),
+    ],
+    ids=["rsa-for-es256", "missing"],
+)
+def test_a_public_key_file_that_cannot_verify_its_issuers_tokens_is_a_config_error(
+    tmp_path: Path, pem: bytes | None, said: str
+) -> None:
+    # `gateway check` reports it at its line; read again when the runtime is built (the file may
+    # have changed since), it was served (every token refused) or a FileNotFoundError traceback.
+    if pem is not None:
+        (tmp_path / "idp.pem").write_bytes(pem)
+    issuer = {"name": "ec", "issuer": EC_ISS, "audiences": [AUDIENCE], "algorithms": ["ES256"],
+              "public_key_file": "idp.pem"}  # fmt: skip
+    policy = AuthPolicy.model_validate({"issuers": [issuer]})
+    with pytest.raises(ConfigError) as info:
+        build_authenticator(policy, tmp_path, {})
+    (issue,) = info.value.issues
+    assert str(issue) == f"policies/auth.yaml: issuer ec: public key file 'idp.pem' {said}"
+
+
 async def test_only_the_demo_trusts_the_published_dev_secret() -> None:
     env = {"TEST_SECRET": DEV_DEMO_SECRET}
     demo = build_authenticator(_hmac_policy("HS256"), Path("."), env, trust_dev_secret=True)

@@ -21,7 +21,7 @@ from gateway.cli import SIMULATOR_KEEPALIVE_S
 from gateway.config.backends import PoolConfig
 from gateway.config.loader import load_config
 from gateway.config.schemas import schema_documents
-from gateway.demo import SIMULATOR_CREDENTIALS
+from gateway.demo import DEMO_CLOUD_PRIVATE_KEY, SIMULATOR_CREDENTIALS
 from gateway.pipeline.auth import DEV_DEMO_SECRET
 from gateway.store.audit import (
     GENESIS,
@@ -205,6 +205,31 @@ def test_serve_with_a_private_key_that_is_no_key_names_its_variable_in_one_line(
     result = _gateway("serve", "--config-dir", str(REPO), env=_env(**credentials))
     lines = _short_failure(result)
     assert "CLOUD_ERP_PRIVATE_KEY" in lines[0] and "no usable private key" in lines[0]
+
+
+def test_serve_with_a_private_key_as_an_issuers_public_key_names_the_file_and_line(
+    tmp_path: Path,
+) -> None:
+    # It was a traceback: "ValueError: Valid PEM but no BEGIN PUBLIC KEY/END PUBLIC KEY...".
+    config = _copy_config(tmp_path)
+    (config / "keys").mkdir()
+    (config / "keys" / "partner.pem").write_text(DEMO_CLOUD_PRIVATE_KEY)
+    auth = config / "policies" / "auth.yaml"
+    auth.write_text(
+        auth.read_text() + "  - name: partner\n    issuer: https://idp.partner.example\n"
+        "    audiences: [erp-gateway]\n    algorithms: [ES256]\n"
+        "    public_key_file: keys/partner.pem\n"
+    )
+    clients = config / "policies" / "clients.yaml"
+    clients.write_text(re.sub(r"(?m)^(  - id: .*)$", r"\1\n    issuer: demo", clients.read_text()))
+    line = auth.read_text().splitlines().index("    public_key_file: keys/partner.pem") + 1
+    result = _gateway(
+        "serve", "--config-dir", str(config), "--port", str(free_port()), env=_env(**PRESENT)
+    )
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+    assert f"policies/auth.yaml:{line}: public key file 'keys/partner.pem' holds a private key" in (
+        result.stderr
+    )
 
 
 @pytest.mark.parametrize("secret", [DEV_DEMO_SECRET, "short-secret"])

@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from pathlib import Path
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
+from cryptography.hazmat.primitives.serialization import (
+    Encoding,
+    NoEncryption,
+    PrivateFormat,
+    PublicFormat,
+)
+from cryptography.x509.oid import NameOID
 
 from gateway import configuration
 from gateway.config.issues import ConfigError
@@ -148,16 +160,22 @@ def test_a_scope_no_operation_needs_warns(tmp_path: Path) -> None:
     assert "'gateway:admn' grants nothing" in issue.message
 
 
-def test_a_missing_public_key_file_is_an_error(tmp_path: Path) -> None:
-    config = config_copy(tmp_path)
+def add_partner_issuer(config: Path, algorithms: str = "[RS256]") -> Path:
+    """Trust a second issuer whose key is `keys/partner.pem` (not written); that file's path."""
     auth = config / "policies/auth.yaml"
     auth.write_text(
         auth.read_text() + "  - name: partner\n    issuer: https://idp.partner.example\n"
-        "    audiences: [erp-gateway]\n    algorithms: [RS256]\n"
+        f"    audiences: [erp-gateway]\n    algorithms: {algorithms}\n"
         "    public_key_file: keys/partner.pem\n"
     )
     clients = config / "policies/clients.yaml"  # each client bound to an issuer, as two need
     clients.write_text(re.sub(r"(?m)^(  - id: .*)$", r"\1\n    issuer: demo", clients.read_text()))
+    return config / "keys/partner.pem"
+
+
+def test_a_missing_public_key_file_is_an_error(tmp_path: Path) -> None:
+    config = config_copy(tmp_path)
+    add_partner_issuer(config)
     issue = only_error(config)
     assert issue.line == line_of(config, "policies/auth.yaml", "public_key_file: keys/")
     assert str(issue).startswith("policies/auth.yaml:")
@@ -169,3 +187,93 @@ def test_cross_file_errors_stop_the_load(tmp_path: Path) -> None:
     edit(config, "routes.yaml", "backend: cloud ", "backend: clowd ")
     with pytest.raises(ConfigError, match=r"routes\.yaml:\d+: unknown backend 'clowd'"):
         configuration.load(config, env={})
+
+
+def _public(key: PrivateKeyTypes) -> bytes:
+    return key.public_key().public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo)
+
+
+def _certificate(key: rsa.RSAPrivateKey) -> bytes:
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "idp.partner.example")])
+    built = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(1)
+        .not_valid_before(dt.datetime(2025, 1, 1, tzinfo=dt.UTC))
+        .not_valid_after(dt.datetime(2035, 1, 1, tzinfo=dt.UTC))
+        .sign(key, hashes.SHA256())
+    )
+    return built.public_bytes(Encoding.PEM)
+
+
+RSA_2048 = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+RSA_1024 = rsa.generate_private_key(public_exponent=65537, key_size=1024)
+P256 = ec.generate_private_key(ec.SECP256R1())
+P384 = ec.generate_private_key(ec.SECP384R1())
+NEEDS_RSA = "RS256 needs an RSA key of at least 2048 bits"
+
+
+@pytest.mark.parametrize(
+    ("pem", "algorithms", "said"),
+    [
+        (_public(P256), "[RS256]", f"holds an EC key on P-256, but {NEEDS_RSA}"),
+        (_public(RSA_2048), "[ES256]", "holds an RSA key of 2048 bits, but ES256 needs an EC key "
+         "on P-256"),
+        (_public(P384), "[ES256]", "holds an EC key on P-384, but ES256 needs an EC key on P-256"),
+        (_public(RSA_1024), "[RS256]", f"holds an RSA key of 1024 bits, but {NEEDS_RSA}"),
+        (_public(RSA_2048), "[RS256, PS256, ES384]", "holds an RSA key of 2048 bits, but ES384 "
+         "needs an EC key on P-384"),
+        (_public(P256), "[ES256, EdDSA]", "holds an EC key on P-256, but EdDSA needs an "
+         "Ed25519 or Ed448 key"),
+        (RSA_2048.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()), "[RS256]",
+         "holds a private key, which must stay with the issuer: give its public key "
+         "(`openssl pkey -pubout -in <file>`)"),
+        (_certificate(RSA_2048), "[RS256]", "holds a certificate, not a public key: give the key "
+         "it certifies (`openssl x509 -pubkey -noout -in <file>`)"),
+        (b"ssh-rsa AAAAB3NzaC1yc2E partner\n", "[RS256]",
+         "holds no PEM public key (-----BEGIN PUBLIC KEY-----)"),
+    ],
+    ids=["ec-for-rs256", "rsa-for-es256", "p384-for-es256", "rsa-1024", "rsa-for-es384-too",
+         "ec-for-eddsa-too", "private-key", "certificate", "not-pem"],
+)  # fmt: skip
+def test_a_public_key_file_that_cannot_verify_the_issuers_algorithms_is_an_error_at_its_line(
+    tmp_path: Path, pem: bytes, algorithms: str, said: str
+) -> None:
+    # Each was accepted, and every token of the issuer then refused 401 with nothing said (a
+    # key under 2048 bits verified them); a private key, certificate or non-PEM file was a
+    # traceback at `gateway serve` and an unplaced "Valid PEM but no BEGIN PUBLIC KEY" at a reload.
+    config = config_copy(tmp_path)
+    key_file = add_partner_issuer(config, algorithms)
+    key_file.parent.mkdir()
+    key_file.write_bytes(pem)
+    issue = only_error(config)
+    assert (issue.file, issue.line) == (
+        "policies/auth.yaml",
+        line_of(config, "policies/auth.yaml", "public_key_file: keys/"),
+    )
+    assert issue.message == f"public key file 'keys/partner.pem' {said}"
+    with pytest.raises(ConfigError, match=r"auth\.yaml:\d+: public key file 'keys/partner\.pem'"):
+        configuration.load(config, env={})
+
+
+@pytest.mark.parametrize(
+    ("key", "algorithms"),
+    [
+        (RSA_2048, "[RS256, RS512, PS256]"),
+        (P256, "[ES256]"),
+        (P384, "[ES384]"),
+        (ec.generate_private_key(ec.SECP521R1()), "[ES512]"),
+        (ed25519.Ed25519PrivateKey.generate(), "[EdDSA]"),
+    ],
+    ids=["rsa", "p256", "p384", "p521", "ed25519"],
+)
+def test_a_public_key_file_that_verifies_every_algorithm_of_its_issuer_loads(
+    tmp_path: Path, key: PrivateKeyTypes, algorithms: str
+) -> None:
+    config = config_copy(tmp_path)
+    key_file = add_partner_issuer(config, algorithms)
+    key_file.parent.mkdir()
+    key_file.write_bytes(_public(key))
+    assert configuration.check(config, env={}) == []
