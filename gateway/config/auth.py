@@ -63,7 +63,11 @@ class IssuerConfig(ConfigModel):
         ),
     ]
     jwks_url: Annotated[
-        str | None, Field(description="Key source for RSA/EC: the issuer's JWKS URL.")
+        str | None,
+        Field(
+            pattern=r"^https?://",
+            description="Key source for RSA/EC/EdDSA: the issuer's JWKS URL (http or https).",
+        ),
     ] = None
     public_key_file: Annotated[
         str | None,

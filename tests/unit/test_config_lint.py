@@ -277,3 +277,26 @@ def test_a_public_key_file_that_verifies_every_algorithm_of_its_issuer_loads(
     key_file.parent.mkdir()
     key_file.write_bytes(_public(key))
     assert configuration.check(config, env={}) == []
+
+
+def add_jwks_issuer(config: Path, url: str) -> int:
+    """Trust a second issuer whose keys are at `url`; the line of its `jwks_url`."""
+    key_file = add_partner_issuer(config)
+    edit(
+        config,
+        "policies/auth.yaml",
+        "    public_key_file: keys/partner.pem\n",
+        f"    jwks_url: {url}\n",
+    )
+    assert not key_file.exists()
+    return line_of(config, "policies/auth.yaml", f"jwks_url: {url}")
+
+
+@pytest.mark.parametrize("url", ["keycloak/realms/erp/certs", "ftp://idp.partner.example/jwks"])
+def test_a_jwks_url_that_is_no_http_url_is_an_error_at_its_line(tmp_path: Path, url: str) -> None:
+    # It was accepted; each fetch then failed, and every token of the issuer was refused 401.
+    config = config_copy(tmp_path)
+    line = add_jwks_issuer(config, url)
+    issue = only_error(config)
+    assert (issue.file, issue.line) == ("policies/auth.yaml", line)
+    assert issue.message.startswith("issuers[1].jwks_url: ") and url in issue.message
