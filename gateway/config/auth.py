@@ -66,7 +66,8 @@ class IssuerConfig(ConfigModel):
         str | None,
         Field(
             pattern=r"^https?://",
-            description="Key source for RSA/EC/EdDSA: the issuer's JWKS URL (http or https).",
+            description="Key source for RSA/EC/EdDSA: the issuer's JWKS URL (https; plain "
+            "http to another host than this one is warned of).",
         ),
     ] = None
     public_key_file: Annotated[

@@ -10,7 +10,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
+from ipaddress import ip_address
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from gateway.config.auth import AuthPolicy
 from gateway.config.backends import SAP_KIND, BackendConfig, production_by_kind
@@ -375,6 +377,15 @@ def _check_issuers(report: Reporter, auth: AuthPolicy, config_dir: Path) -> None
             report.error(AUTH_FILE, [*at, "issuer"], f"duplicate issuer {issuer.issuer!r}")
         names.add(issuer.name)
         urls.add(issuer.issuer)
+        host = _remote_over_plain_http(issuer.jwks_url) if issuer.jwks_url else None
+        if host is not None:
+            report.warning(
+                AUTH_FILE,
+                [*at, "jwks_url"],
+                f"issuer {issuer.name} fetches its keys over plain http from {host}: anyone on "
+                "the way can swap them and sign tokens the gateway accepts; use https (plain "
+                "http only to a loopback address)",
+            )
         key_file = issuer.public_key_file
         if key_file:
             try:
@@ -383,6 +394,21 @@ def _check_issuers(report: Reporter, auth: AuthPolicy, config_dir: Path) -> None
                 report.error(
                     AUTH_FILE, [*at, "public_key_file"], f"public key file {key_file!r} {exc}"
                 )
+
+
+def _remote_over_plain_http(url: str) -> str | None:
+    """The host `url` reaches over plain http when it is not this machine, else None."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+    except ValueError:  # no URL a fetch could use: nothing to say of its transport
+        return None
+    if parts.scheme != "http" or host == "localhost":
+        return None
+    try:
+        return None if ip_address(host).is_loopback else host
+    except ValueError:  # a name, not an address
+        return host
 
 
 def subscription_issues(

@@ -300,3 +300,39 @@ def test_a_jwks_url_that_is_no_http_url_is_an_error_at_its_line(tmp_path: Path, 
     issue = only_error(config)
     assert (issue.file, issue.line) == ("policies/auth.yaml", line)
     assert issue.message.startswith("issuers[1].jwks_url: ") and url in issue.message
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["http://idp.partner.example/jwks", "http://10.0.0.5:8080/certs", "http://127.0.0.1.nip.io/k"],
+)
+def test_a_jwks_url_of_plain_http_to_another_host_warns_but_loads(tmp_path: Path, url: str) -> None:
+    # Anyone on the path could swap the keys fetched and sign tokens the gateway accepts; it was
+    # accepted without a word.
+    config = config_copy(tmp_path)
+    line = add_jwks_issuer(config, url)
+    (issue,) = configuration.check(config, env={})
+    assert (issue.severity, issue.file, issue.line) == ("warning", "policies/auth.yaml", line)
+    host = url.split("/")[2].split(":")[0]
+    assert issue.message == (
+        f"issuer partner fetches its keys over plain http from {host}: anyone on the way can "
+        "swap them and sign tokens the gateway accepts; use https (plain http only to a "
+        "loopback address)"
+    )
+    configuration.load(config, env={})
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://idp.partner.example/jwks",
+        "http://127.0.0.1:8081/jwks",
+        "http://127.1.2.3/jwks",
+        "http://localhost:8081/jwks",
+        "http://[::1]:8081/jwks",
+    ],
+)
+def test_a_jwks_url_of_https_or_to_a_loopback_address_is_no_issue(tmp_path: Path, url: str) -> None:
+    config = config_copy(tmp_path)
+    add_jwks_issuer(config, url)
+    assert configuration.check(config, env={}) == []
