@@ -582,12 +582,19 @@ def _require_credentials(config: GatewayConfig, env: Mapping[str, str]) -> None:
         raise CommandError(f"ERP credentials unusable: {'; '.join(unusable)}.")
 
 
-def _require_safe_secrets(config: GatewayConfig, env: Mapping[str, str]) -> None:
-    """No issuer whose HMAC secret anyone could know or guess, said before any worker starts."""
+def _issuers_off(config: GatewayConfig, env: Mapping[str, str]) -> list[str]:
+    """What to say of each issuer other than the demo one that is off (its secret unset: each
+    of its tokens refused); a CommandError for an HMAC secret anyone could know or guess. Said
+    before any worker starts."""
     try:
-        build_authenticator(config.auth, config.config_dir, env)
+        trusted = build_authenticator(config.auth, config.config_dir, env).issuers
     except ConfigError as exc:
         raise CommandError("\n".join(str(issue) for issue in exc.issues)) from None
+    return [
+        f"issuer {issuer.name} is off, its tokens refused (401): {issuer.secret_env} is unset"
+        for issuer in config.auth.issuers
+        if issuer.issuer not in trusted and not issuer.demo  # the demo's: see the banner
+    ]
 
 
 DOCTOR_TIMEOUT_S = 30.0  # for every check of one backend
@@ -652,7 +659,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         )
     config = _load(_config_dir(None))  # fail fast, with file and line, before forking workers
     _require_credentials(config, os.environ)
-    _require_safe_secrets(config, os.environ)
+    off = _issuers_off(config, os.environ)
     try:
         store = store_description(redis_url)
     except ValueError as exc:
@@ -670,6 +677,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     print(
         f"gateway serve: http://{args.host}:{args.port} ({workers}); store: {store}\n"
         f"  backends: {backends}; demo issuer: {trusted}",
+        *(f"gateway serve: warning: {said}" for said in off),
+        sep="\n",
         file=sys.stderr,
     )
     metrics_dir = _metrics_dir(args.workers)

@@ -377,6 +377,33 @@ def test_serve_says_where_it_listens_what_store_and_backends_and_the_demo_issuer
     assert "demo issuer: not trusted" in banner
 
 
+def test_serve_names_each_issuer_it_turns_off_for_want_of_its_secret(tmp_path: Path) -> None:
+    # An HMAC issuer whose secret is unset is off, each of its tokens refused 401; only the demo
+    # issuer's was said ("demo issuer: not trusted"), another's not at all.
+    config = _copy_config(tmp_path)
+    auth = config / "policies" / "auth.yaml"
+    auth.write_text(
+        auth.read_text() + "  - name: partner\n    issuer: https://idp.partner.example\n"
+        "    audiences: [erp-gateway]\n    algorithms: [HS256]\n    secret_env: PARTNER_SECRET\n"
+    )
+    clients = config / "policies" / "clients.yaml"
+    clients.write_text(re.sub(r"(?m)^(  - id: .*)$", r"\1\n    issuer: demo", clients.read_text()))
+    port = free_port()
+    with run_process(
+        [PYTHON, "-m", "gateway.cli", "serve", "--config-dir", str(config), "--port", str(port)],
+        f"http://127.0.0.1:{port}/healthz",
+        env=_env(**PRESENT),
+        inherit_env=False,
+    ) as server:
+        output = server.output()
+    said = [line for line in output.splitlines() if "PARTNER_SECRET" in line]
+    assert said == [
+        "gateway serve: warning: issuer partner is off, its tokens refused (401): PARTNER_SECRET "
+        "is unset"
+    ], output
+    assert "demo issuer: not trusted (GATEWAY_DEMO_SECRET unset)" in output
+
+
 def test_the_demo_shows_each_request_in_one_short_line() -> None:
     ports = [free_port() for _ in range(3)]
     args = ["--port", str(ports[0]), "--legacy-port", str(ports[1]), "--cloud-port", str(ports[2])]
