@@ -49,7 +49,7 @@ def public_key_in(path: Path, algorithms: Iterable[str]) -> PublicKeyTypes:
         raise ValueError(_no_public_key(pem)) from None
     needs: dict[str, list[str]] = {}  # what a key must be: the algorithms this one fails
     for algorithm in algorithms:
-        if not _verifies(key, algorithm):
+        if not verifies(key, algorithm):
             needs.setdefault(_needed(algorithm), []).append(algorithm)
     if needs:
         said = "; ".join(
@@ -60,7 +60,9 @@ def public_key_in(path: Path, algorithms: Iterable[str]) -> PublicKeyTypes:
     return key
 
 
-def _verifies(key: PublicKeyTypes, algorithm: str) -> bool:
+def verifies(key: PublicKeyTypes, algorithm: str) -> bool:
+    """Whether `key` may verify `algorithm`'s signatures: of its type, on its curve, an RSA key
+    of MIN_RSA_BITS or more."""
     if algorithm in _CURVES:
         curve = _CURVES[algorithm][0]
         return isinstance(key, ec.EllipticCurvePublicKey) and key.curve.name == curve

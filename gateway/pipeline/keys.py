@@ -17,6 +17,8 @@ from typing import Any, Protocol
 import aiohttp
 import jwt
 
+from gateway.config.public_keys import verifies
+
 log = logging.getLogger("gateway.auth.jwks")
 
 REFRESH_INTERVAL_S = 300.0  # background refresh of a JWKS in use
@@ -69,15 +71,17 @@ def _verifies_signatures(jwk: Mapping[str, Any]) -> bool:
 
 def _verifying_key(jwk: Mapping[str, Any], algorithm: str) -> Any | None:
     """`jwk` as a key that verifies `algorithm`'s signatures, or None: when the JWK names
-    another `alg` (RFC 7517 4.4), or its type or curve is not the algorithm's (an EC key for
-    RS256, a P-384 key for ES256)."""
+    another `alg` (RFC 7517 4.4), or its type, curve or size is not the algorithm's (an EC key
+    for RS256, a P-384 key for ES256, a 1024-bit RSA key: `public_keys.verifies`, the rule a
+    `public_key_file` is held to)."""
     if jwk.get("alg", algorithm) != algorithm:
         return None
     try:
         jwk_key = jwt.PyJWK(dict(jwk), algorithm)
-        return jwk_key.Algorithm.prepare_key(jwk_key.key)
+        key = jwk_key.Algorithm.prepare_key(jwk_key.key)
     except (jwt.PyJWTError, ValueError, TypeError, KeyError):
         return None
+    return key if verifies(key, algorithm) else None
 
 
 def verification_keys(document: Any, algorithms: Iterable[str]) -> KeyIndex:

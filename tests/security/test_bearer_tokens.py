@@ -502,6 +502,21 @@ async def test_a_jwks_key_naming_its_alg_verifies_only_tokens_of_that_alg(
     assert await _accepts(authenticator, _signed(RSA_KEY, token_alg, "k1")) is accepted
 
 
+SHORT_RSA_KEY = rsa.generate_private_key(public_exponent=65537, key_size=1024)
+
+
+@pytest.mark.filterwarnings("ignore::jwt.warnings.InsecureKeyLengthWarning")  # signing with it
+async def test_a_jwks_rsa_key_shorter_than_2048_bits_verifies_none(jwks_url: str) -> None:
+    # RFC 7518 3.3: RS* and PS* keys are 2048 bits or more (PyJWT only warns); a
+    # `public_key_file` that short is a config error, and a JWKS key that short no key.
+    authenticator = _jwks_authenticator(
+        jwks_url, [_jwk(SHORT_RSA_KEY, kid="short"), _jwk(RSA_KEY, kid="k1")], ["RS256"]
+    )
+    assert await _accepts(authenticator, _signed(RSA_KEY, "RS256", "k1")) is True
+    assert await _accepts(authenticator, _signed(SHORT_RSA_KEY, "RS256", "short")) is False
+    assert await _accepts(authenticator, _signed(SHORT_RSA_KEY, "RS256", None)) is False
+
+
 SHARED_KID_SETS: dict[str, tuple[list[dict[str, Any]], list[tuple[Any, str, bool]]]] = {
     "EC then RSA": (
         [_jwk(EC_SIGNER, kid="k"), _jwk(RSA_KEY, kid="k")],
