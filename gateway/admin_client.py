@@ -131,6 +131,7 @@ class AdminClient:
 
 
 _JSON = "application/json"
+_PROBLEM = "application/problem+json"
 
 
 def _gateway_url(url: str) -> httpx.URL:
@@ -154,7 +155,10 @@ def _check(response: httpx.Response, url: str) -> None:
     """AdminError for a refusal, or for a redirect (httpx follows none: the admin API never
     redirects, a web server or a plain-HTTP listener in front of HTTPS does)."""
     if response.status_code >= 400:
-        raise AdminError(_refusal(response))
+        problem = _problem(response)
+        raise AdminError(
+            _refusal(response.status_code, problem) if problem else _not_the_api(response, url)
+        )
     if response.status_code >= 300:
         raise AdminError(
             f"{url} answered {response.status_code}, redirecting to "
@@ -163,29 +167,48 @@ def _check(response: httpx.Response, url: str) -> None:
         )
 
 
+_PROXY_ERRORS = (502, 503, 504)
+
+
 def _not_the_api(response: httpx.Response, url: str) -> str:
+    """What answered instead of the admin API, in one line: never its body (another web
+    server's page, a proxy's), which says nothing the operator can act on."""
     what = _media_type(response) or "no content type"
+    status = response.status_code
+    check = (
+        "is the gateway behind it running, and is --url the gateway?"
+        if status in _PROXY_ERRORS
+        else "is --url the gateway?"
+    )
     return (
-        f"{url} answered {response.status_code} with {what}, not the gateway's admin API "
-        "(is --url the gateway?)"
+        f"{url} answered {status} for {response.request.url.path} with {what}, not the "
+        f"gateway's admin API: {check}"
     )
 
 
-def _refusal(response: httpx.Response) -> str:
-    """A refusal in one line: the problem's detail, and its field errors where they add to it;
-    for an answer that is no problem (a proxy's page), its text, on one line."""
+def _problem(response: httpx.Response) -> dict[str, Any] | None:
+    """The gateway's problem (RFC 9457) the response carries, None for any other answer (a
+    web page, another API's JSON)."""
+    if _media_type(response) not in (_JSON, _PROBLEM):
+        return None
     try:
-        problem = response.json()
+        found = response.json()
     except ValueError:
-        problem = None
-    if isinstance(problem, dict):
-        detail = str(problem.get("detail") or problem.get("title"))
-        errors = problem.get("errors") or []
-    else:
-        detail, errors = " ".join(response.text.split())[:200], []
-    notes = [str(e.get("detail")) for e in errors if isinstance(e, dict)]
+        return None
+    if not isinstance(found, dict):
+        return None
+    if not any(isinstance(found.get(key), str) for key in ("detail", "title")):
+        return None
+    return found
+
+
+def _refusal(status: int, problem: Mapping[str, Any]) -> str:
+    """The gateway's refusal in one line: the problem's detail, and its field errors where
+    they add to it."""
+    detail = str(problem.get("detail") or problem.get("title"))
+    errors = problem.get("errors")
+    listed = errors if isinstance(errors, list) else []
+    notes = [str(e.get("detail")) for e in listed if isinstance(e, dict)]
     more = "; ".join(n for n in notes if n not in detail)
-    hint = f" (set {ADMIN_TOKEN_ENV})" if response.status_code in (401, 403) else ""
-    return (
-        f"the gateway answered {response.status_code}: {detail}{f' ({more})' if more else ''}{hint}"
-    )
+    hint = f" (set {ADMIN_TOKEN_ENV})" if status in (401, 403) else ""
+    return f"the gateway answered {status}: {detail}{f' ({more})' if more else ''}{hint}"

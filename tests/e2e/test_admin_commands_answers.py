@@ -30,6 +30,17 @@ PROXY_ERROR_PAGE: Answer = (
     b"<center><h1>502 Bad Gateway</h1></center>\r\n</body>\r\n</html>\r\n",
     {},
 )
+# Another web server's "not found": nginx's page, padded as browsers once needed it to be.
+NGINX_404_PAGE = (
+    b"<html>\r\n<head><title>404 Not Found</title></head>\r\n<body>\r\n"
+    b"<center><h1>404 Not Found</h1></center>\r\n<hr><center>nginx/1.25.3</center>\r\n"
+    b"</body>\r\n</html>\r\n"
+    + b"<!-- a padding to disable MSIE and Chrome friendly error page -->\r\n"
+    * 6
+)
+WEB_SERVER_404: Answer = (404, "text/html", NGINX_404_PAGE, {})
+# Another JSON API's "not found": an object, but no problem (RFC 9457) of the gateway's.
+JSON_API_404: Answer = (404, "application/json", b'{"message": "no such route"}', {})
 
 JSON_COMMANDS = {
     "migrate": ("migrate", "--legal-entity", "SG01", "--to", "cloud"),
@@ -111,6 +122,38 @@ def test_a_proxys_html_error_page_is_reported_in_one_line(
     result = run_cli(*JSON_COMMANDS["migrate"], "--url", url, admin_token="x")
     assert "502" in result.stderr
     assert _one_line_refusal(result) == []
+
+
+@pytest.mark.parametrize(
+    "answer", [WEB_SERVER_404, JSON_API_404], ids=["web-server-404", "json-api-404"]
+)
+def test_a_refusal_that_is_no_problem_says_what_answered_and_what_to_check(
+    not_the_gateway: tuple[str, dict[str, Answer]], answer: Answer, tmp_path: Path
+) -> None:
+    """--url pointing at another web server (or another JSON API) that answers 404: one line
+    naming the address, the status and the admin path asked for, and asking whether --url is
+    the gateway; not the page's text, nor "the gateway answered", which it was not."""
+    url, now = not_the_gateway
+    now["now"] = answer
+    commands = {
+        **JSON_COMMANDS,
+        "xref export": ("xref", "export", "--out", str(tmp_path / "xref.csv")),
+        "audit export": ("audit", "export", "--out", str(tmp_path / "audit.jsonl")),
+    }
+    failures = {}
+    for name, command in commands.items():
+        result = run_cli(*command, "--url", url, admin_token="x")
+        said = result.stderr.strip()
+        wrong = _one_line_refusal(result)
+        if f"{url} answered 404 for /admin/" not in said:
+            wrong.append(f"not {url} answered 404 for /admin/...: {said!r}")
+        if "is --url the gateway?" not in said:
+            wrong.append(f"no hint to check --url: {said!r}")
+        if any(text in said for text in ("<", "nginx", "no such route", "None")):
+            wrong.append(f"the answer's body: {said!r}")
+        if wrong:
+            failures[name] = wrong
+    assert failures == {}
 
 
 @pytest.mark.parametrize("answer", [WEB_PAGE, REDIRECT], ids=["web-page", "redirect"])
