@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import contextlib
 import json
 import logging
 import logging.handlers
@@ -23,6 +24,8 @@ from collections.abc import Callable
 from typing import IO, Any
 
 import orjson
+
+from gateway.observability.metrics import ACCESS_LOG_DROPPED
 
 _STANDARD = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
 
@@ -123,6 +126,7 @@ class AccessLog:
         self._batches: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._out: IO[bytes] = sys.stdout.buffer
+        self._warned = False  # the first lost batch is said on stderr; the metric counts all
 
     def start(self, *, short: bool, out: IO[bytes] | None = None) -> None:
         self.stop()
@@ -157,8 +161,24 @@ class AccessLog:
             try:
                 self._out.write(batch)
                 self._out.flush()
-            except (OSError, ValueError):  # stdout gone: nothing to be done about it
-                pass
+            except (OSError, ValueError) as exc:  # a full disk, a closed stdout
+                self._dropped(batch, exc)
+
+    def _dropped(self, batch: bytes, exc: Exception) -> None:
+        """Count the batch's lines as lost; say so on stderr the first time (each time would
+        be a line a request, and stdout, where the logs go, is what fails)."""
+        ACCESS_LOG_DROPPED.inc(batch.count(b"\n"))
+        if self._warned:
+            return
+        self._warned = True
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        with contextlib.suppress(OSError, ValueError):
+            print(
+                f"gateway: the access log cannot be written ({reason}); its lines are dropped "
+                "and counted in gateway_access_log_dropped_lines_total",
+                file=sys.stderr,
+                flush=True,
+            )
 
     def stop(self) -> None:
         """Write what is kept, then end the writer thread (on shutdown)."""

@@ -1,0 +1,76 @@
+"""The access log's writer when its output fails (a full disk, a closed pipe): the lines it
+loses are counted in a metric, and said once on standard error, never silently dropped."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from typing import IO
+
+import pytest
+from prometheus_client import REGISTRY
+
+from gateway.observability.logging import AccessLog
+
+DROPPED = "gateway_access_log_dropped_lines_total"
+
+
+class FailingSink:
+    """An output whose every write fails as a full disk's does."""
+
+    def write(self, data: bytes) -> int:
+        raise OSError(28, "No space left on device")
+
+    def flush(self) -> None:
+        pass
+
+
+@pytest.fixture(params=["dev-full", "raising-sink"])
+def failing_out(request: pytest.FixtureRequest) -> Iterator[IO[bytes]]:
+    if request.param == "raising-sink":
+        yield FailingSink()  # type: ignore[misc]
+        return
+    if not os.path.exists("/dev/full"):
+        pytest.skip("no /dev/full here")
+    out = open("/dev/full", "wb")  # noqa: SIM115
+    try:
+        yield out
+    finally:
+        with contextlib.suppress(OSError):  # what stays buffered cannot be written either
+            out.close()
+
+
+def _dropped() -> float:
+    return REGISTRY.get_sample_value(DROPPED) or 0.0
+
+
+def test_lines_a_failing_output_loses_are_counted_and_said_once(
+    failing_out: IO[bytes], capsys: pytest.CaptureFixture[str]
+) -> None:
+    log = AccessLog()
+    before = _dropped()
+    log.start(short=False, out=failing_out)
+    for status in (200, 201, 404):  # no event loop here: each line is its own batch
+        log.write({"method": "GET", "path": "/v1/customers", "status": status})
+    log.stop()
+    assert _dropped() - before == 3
+    warnings = capsys.readouterr().err.strip().splitlines()
+    assert len(warnings) == 1, warnings
+    assert "access log" in warnings[0] and DROPPED in warnings[0], warnings
+    assert "No space left on device" in warnings[0], warnings
+
+
+def test_lines_written_are_not_counted_as_dropped(
+    tmp_path: os.PathLike[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    log = AccessLog()
+    before = _dropped()
+    with open(os.path.join(tmp_path, "access.log"), "wb") as out:
+        log.start(short=False, out=out)
+        log.write({"method": "GET", "path": "/v1/customers", "status": 200})
+        log.stop()
+    assert _dropped() == before
+    assert capsys.readouterr().err == ""
+    with open(os.path.join(tmp_path, "access.log"), "rb") as written:
+        assert written.read().count(b"\n") == 1
