@@ -62,6 +62,7 @@ from gateway.routing.rules import compile_routes
 from gateway.routing.shadow_report import match_rates, report_text
 from gateway.runtime import build_adapter, build_runtime
 from gateway.server import (
+    CONFIG_REFUSED,
     DRAIN_S,
     GatewayServerConfig,
     PortInUse,
@@ -129,11 +130,11 @@ def create_app() -> Starlette:
     except ConfigError as exc:
         # `gateway serve` checked the files before it started any worker: this is a worker
         # started again (after a crash) while they cannot be loaded. Said in a line, not a
-        # traceback; its supervisor starts it again, and it serves once they load.
+        # traceback; its supervisor starts it again once they change (or after a wait).
         logging.getLogger("gateway.server").error(
             "a worker cannot start, its configuration is refused: %s", exc
         )
-        raise SystemExit(1) from None
+        raise SystemExit(CONFIG_REFUSED) from None
     store = open_store(os.environ.get(REDIS_URL_ENV))
     # GATEWAY_CONFIG_POLL=0 turns the file watcher off (reloads then come by SIGHUP or the
     # admin endpoint only, e.g. where a deployment tool signals each change).
@@ -645,7 +646,7 @@ def _limits(args: argparse.Namespace) -> ServerLimits:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    _log_level()  # here, not in a worker that would fail, be started again, and fail again
+    level = _log_level()  # here, not in a worker that would fail, be started again, and fail
     if args.config_dir:
         os.environ[CONFIG_DIR_ENV] = args.config_dir
     redis_url = os.environ.get(REDIS_URL_ENV)
@@ -657,7 +658,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
             "store lives inside one process,\nso each worker would see only its own ID "
             "cross-references, idempotency keys and rate limits."
         )
-    config = _load(_config_dir(None))  # fail fast, with file and line, before forking workers
+    config_dir = _config_dir(None)
+    config = _load(config_dir)  # fail fast, with file and line, before forking workers
     _require_credentials(config, os.environ)
     off = _issuers_off(config, os.environ)
     try:
@@ -692,8 +694,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
         access_log=False,  # the gateway writes its own JSON access log with correlation ids
         timeout_graceful_shutdown=DRAIN_S,
     )
+    if args.workers > 1:
+        configure_logging(level)  # the supervisor's lines (a worker died, waits), as the workers'
     try:
-        run(server_config, sock)
+        run(server_config, sock, files_version=lambda: configuration.version(config_dir))
     except StartupFailed:
         raise CommandError(
             f"the gateway stopped before it served on {args.host}:{args.port}; the lines above "

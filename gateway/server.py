@@ -14,7 +14,9 @@ import os
 import signal
 import socket
 import sys
+import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -475,6 +477,23 @@ def worker_socket(family: socket.AddressFamily, address: Any) -> socket.socket:
         raise SystemExit(STARTUP_FAILURE) from None  # the supervisor stops: no restart loop
 
 
+# A worker's exit status when its configuration is refused as it starts (sysexits' EX_CONFIG).
+CONFIG_REFUSED = 78
+RETRY_FIRST_S = 10.0  # a worker refused its configuration: started again after this at most,
+RETRY_MAX_S = 30.0  # doubled at each refusal in a row up to this, or when the files change
+FILES_CHECK_S = 1.0  # how often the files' version is read while a worker waits for them
+
+
+@dataclass
+class _Refused:
+    """A worker slot whose last start refused its configuration, waiting to start again."""
+
+    refusals: int  # in a row
+    version: str | None  # of the files when it was started
+    due: float  # monotonic: started again then, the files changed or not
+    checked: float  # monotonic: the files' version last read
+
+
 class Supervisor(Multiprocess):
     """uvicorn's supervisor of several workers, but on SIGHUP each worker is sent the signal
     and reloads its configuration in place, as one worker does (the last good one kept on a
@@ -482,15 +501,31 @@ class Supervisor(Multiprocess):
     replacement for each worker in turn, and one that could not load the files was dropped
     with a traceback and nothing recorded. A worker has every worker reload by sending the
     supervisor SIGHUP (`gateway.ops.reload.reload_every_worker`, for the admin endpoint): its
-    pid is in the workers' environment."""
+    pid is in the workers' environment.
 
-    def __init__(self, config: uvicorn.Config, sockets: list[Any]) -> None:
+    A worker that dies is started again at once, as uvicorn does, unless it could not start
+    because its configuration is refused (`CONFIG_REFUSED`): then it is started again when the
+    files' version (`files_version`, key files included) changes, or after `RETRY_FIRST_S`,
+    doubled at each refusal in a row up to `RETRY_MAX_S`. uvicorn started it again every half
+    second for as long as the files stayed broken, each start a process importing the gateway
+    and a line in the log."""
+
+    def __init__(
+        self,
+        config: uvicorn.Config,
+        sockets: list[Any],
+        files_version: Callable[[], str | None] = lambda: None,
+    ) -> None:
         super().__init__(config, sockets)
         os.environ[SUPERVISOR_ENV] = str(os.getpid())  # inherited by every worker it starts
         # Workers still starting when SIGHUP came: told once they serve. Until its app has
         # started a worker has no SIGHUP handler, and the signal would end it; it may have
         # read the files before they changed.
         self._owed: list[Process] = []
+        self._files_version = files_version
+        # Workers started again: the refusals in a row before, the files' version at the start.
+        self._restarted: dict[Process, tuple[int, str | None]] = {}
+        self._refused: dict[Process, _Refused] = {}  # dead, waiting to be started again
 
     def handle_hup(self) -> None:
         log.info("SIGHUP: every worker reloads its configuration")
@@ -498,15 +533,88 @@ class Supervisor(Multiprocess):
         self._tell_owed()
 
     def keep_subprocess_alive(self) -> None:
-        super().keep_subprocess_alive()
-        if self._owed and not self.should_exit.is_set():
+        """uvicorn's, but a worker that refused its configuration waits (see the class)."""
+        if self.should_exit.is_set():
+            return
+        for index, process in enumerate(self.processes):
+            refused = self._refused.get(process)
+            if refused is not None:
+                why = self._why_start(refused)
+                if why:
+                    del self._refused[process]
+                    log.info("starting the worker again: %s", why)
+                    self._start(index, refused.refusals)
+                continue
+            if process.is_alive(timeout=self.config.timeout_worker_healthcheck):
+                continue
+            hung = process.process.is_alive()  # alive, but no answer to the health check
+            process.kill()
+            process.join()
+            refusals, version = self._restarted.pop(process, (0, None))
+            if process.exitcode == STARTUP_FAILURE:
+                # Broken before it served (its app, its socket), as it would be at each start.
+                log.error("worker [%s] failed to start: the gateway stops", process.pid)
+                self.should_exit.set()
+                return
+            if process.exitcode == CONFIG_REFUSED:
+                self._wait(process, refusals + 1, version)
+                continue
+            what = (
+                f"did not answer in {self.config.timeout_worker_healthcheck} s, killed"
+                if hung
+                else f"died (exit status {process.exitcode})"
+            )
+            log.warning("worker [%s] %s: started again", process.pid, what)
+            self._start(index)
+        if self._owed:
             self._tell_owed()
+
+    def _start(self, index: int, refusals: int = 0) -> None:
+        process = Process(self.config, self.sockets)
+        self._restarted[process] = (refusals, self._version())
+        process.start()
+        self.processes[index] = process
+
+    def _wait(self, process: Process, refusals: int, version: str | None) -> None:
+        now = time.monotonic()
+        delay = min(RETRY_MAX_S, RETRY_FIRST_S * 2 ** (refusals - 1))
+        if version is None:  # one of the first workers: the files as they are now
+            version = self._version()
+        self._refused[process] = _Refused(refusals, version, now + delay, now)
+        if refusals == 1:  # each start says why it was refused; the wait is said once
+            log.warning(
+                "a worker's configuration is refused: it is started again when the "
+                "configuration files change, or in %.0f s (the wait doubling at each refusal, "
+                "up to %.0f s)",
+                delay,
+                RETRY_MAX_S,
+            )
+
+    def _why_start(self, refused: _Refused) -> str | None:
+        """Why the waiting worker is started now, None to wait on."""
+        now = time.monotonic()
+        if now >= refused.due:
+            return "its wait is over (the configuration files did not change)"
+        if now - refused.checked < FILES_CHECK_S:
+            return None
+        refused.checked = now
+        if self._version() != refused.version:
+            return "the configuration files changed"
+        return None
+
+    def _version(self) -> str | None:
+        try:
+            return self._files_version()
+        except Exception:  # a defect in the loader must not end the supervisor: it waits on
+            return None
 
     def _tell_owed(self) -> None:
         waiting = []
         for process in self._owed:
             if process not in self.processes or process.pid is None:
                 continue  # replaced: its replacement reads the files as they are when it starts
+            if process in self._refused:
+                continue  # dead: started again later, on the files as they are then
             if not process.is_ready(self.config.timeout_worker_healthcheck):
                 waiting.append(process)
                 continue
@@ -519,18 +627,29 @@ class StartupFailed(Exception):
     """A worker stopped before it served, and its supervisor with it (its log says why)."""
 
 
-def run(config: GatewayServerConfig, sock: socket.socket) -> None:
+def run(
+    config: GatewayServerConfig,
+    sock: socket.socket,
+    files_version: Callable[[], str | None] = lambda: None,
+) -> None:
     """Serve on `sock` with `config.workers` processes (one: in this process); on a socket
     that is not listening (`listening_socket` for several workers), each worker listens on a
-    socket of its own at its address. `StartupFailed` when a worker stopped before it served."""
+    socket of its own at its address. `StartupFailed` when a worker stopped before it served
+    (one worker: when it refused its configuration too). `files_version`: the configuration
+    files' version, which a worker that refused them waits to change (see `Supervisor`)."""
     if config.workers > 1:
         listening = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN)
         sockets: list[Any] = [sock] if listening else [_WorkerListener(sock)]
-        supervisor = Supervisor(config, sockets=sockets)
+        supervisor = Supervisor(config, sockets=sockets, files_version=files_version)
         supervisor.run()
         # The supervisor stops when a worker exits before it served (a broken app, a socket
         # it cannot have), and would restart it forever otherwise.
         if any(p.exitcode == STARTUP_FAILURE for p in supervisor.processes):
             raise StartupFailed
         return
-    uvicorn.Server(config).run(sockets=[sock])  # a startup failure exits (STARTUP_FAILURE)
+    try:
+        uvicorn.Server(config).run(sockets=[sock])  # a startup failure exits (STARTUP_FAILURE)
+    except SystemExit as exc:
+        if exc.code == CONFIG_REFUSED:  # the files broke since they were checked: said above
+            raise StartupFailed from None
+        raise

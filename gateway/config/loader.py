@@ -52,6 +52,7 @@ __all__ = [
     "ConfigIssue",
     "GatewayConfig",
     "check_config",
+    "config_version",
     "load_config",
     "load_routes",
 ]
@@ -122,6 +123,12 @@ def check_config(
 ) -> list[ConfigIssue]:
     """Every issue in `config_dir`, errors and warnings, in file and line order."""
     return _loaded(Path(config_dir), os.environ if env is None else env, checks)[1]
+
+
+def config_version(config_dir: str | Path, env: Mapping[str, str] | None = None) -> str | None:
+    """The version a load of `config_dir` names its files by (the digest of every file read and
+    of the key files named), whether or not they load; None when there is no such directory."""
+    return _loaded(Path(config_dir), os.environ if env is None else env, ())[2]
 
 
 def load_routes(path: str | Path, env: Mapping[str, str] | None = None) -> RoutesConfig:

@@ -5,6 +5,7 @@ logged with its file and line), while clients go on being served."""
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import os
@@ -22,7 +23,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from gateway.server import SPREAD_BY_KERNEL
+from gateway.server import FILES_CHECK_S, RETRY_FIRST_S, SPREAD_BY_KERNEL
 from tests.configs import write_config
 from tests.e2e.gateways import start_workers, token_for
 from tests.redis_server import RedisProcess
@@ -341,3 +342,66 @@ def _new_child(pid: int, earlier: set[int]) -> int:
         time.sleep(0.01)
     (child,) = new
     return child
+
+
+WORKER_REFUSED = "a worker cannot start, its configuration is refused"
+WATCH_S = 2.0  # past a supervisor's tick (0.5 s), within its first wait (RETRY_FIRST_S)
+
+
+def test_a_worker_that_cannot_start_on_broken_files_waits_for_them_to_change(
+    reload_gateway: tuple[Gateway, Path, ServerProcess],
+) -> None:
+    """A worker that dies while the files cannot be loaded (a crash, an OOM kill during an
+    edit) is started again once, then not again while the files stay as they are (uvicorn
+    started one every half second, each a process importing the gateway and a line in the
+    log); once they change it is started again at once, without waiting out its back-off."""
+    assert WATCH_S + 2 * FILES_CHECK_S < RETRY_FIRST_S
+    gateway, config_dir, proc = reload_gateway
+    routes = config_dir / "routes.yaml"
+    good = routes.read_text()
+    victim = next(iter(gateway.every_worker()))
+    earlier = _workers(proc.pid)
+    line = _break_routes(config_dir)
+    pid = int(victim.rpartition(":")[2])
+    os.kill(pid, signal.SIGKILL)
+    _wait_until_reaped(pid)
+    replacement = _new_worker(proc.pid, earlier)  # started at once: the files may be fixed
+    _wait_until_reaped(replacement)  # it could not start
+
+    with Clients(gateway) as clients:
+        time.sleep(WATCH_S)
+        started = _workers(proc.pid) - earlier
+    assert started == set(), f"workers started again on unchanged files: {started}"
+    refused = _log_lines(proc, WORKER_REFUSED)
+    assert len(refused) == 1, [e["msg"] for e in refused]
+    assert f"routes.yaml:{line}:" in refused[0]["msg"], refused
+    waiting = _log_lines(proc, "a worker's configuration is refused")
+    assert len(waiting) == 1, proc.output()[-4000:]
+    # The other worker served all along.
+    assert clients.answers and set(clients.answers) == {"200"}, clients.answers
+
+    routes.write_text(good)
+    replaced = gateway.every_worker(until=lambda v: v.instance != victim)
+    assert victim not in replaced and len(replaced) == 2, replaced
+    # Started because the files changed, not because its wait ran out.
+    assert _log_lines(proc, "starting the worker again: the configuration files changed")
+
+
+def _new_worker(pid: int, earlier: set[int]) -> int:
+    """The worker `pid` started since `earlier`, once there is one, within CONVERGE_S."""
+    deadline = time.monotonic() + CONVERGE_S
+    while not (new := _workers(pid) - earlier):
+        assert time.monotonic() < deadline, f"{pid} started no worker"
+        time.sleep(0.01)
+    (worker,) = new
+    return worker
+
+
+def _workers(pid: int) -> set[int]:
+    """The worker processes `pid` runs (multiprocessing's resource tracker aside)."""
+    found = set()
+    for child in _children(pid):
+        with contextlib.suppress(OSError):  # gone meanwhile
+            if b"spawn_main" in Path(f"/proc/{child}/cmdline").read_bytes():
+                found.add(child)
+    return found

@@ -108,8 +108,10 @@ def test_a_worker_started_again_while_the_files_are_broken_says_so_in_a_line(
     tmp_path: Path,
 ) -> None:
     """`gateway serve` checks the files before any worker starts; a worker started again
-    after a crash, while an edit has broken them, says why it cannot start in one line (its
-    supervisor starts it again until they load), not with a traceback."""
+    after a crash, while an edit has broken them, says why it cannot start in one line, not
+    with a traceback, and exits CONFIG_REFUSED (its supervisor starts it again once they
+    change)."""
+    from gateway.server import CONFIG_REFUSED
     from tests.configs import write_config
 
     config = write_config(tmp_path)
@@ -124,7 +126,7 @@ def test_a_worker_started_again_while_the_files_are_broken_says_so_in_a_line(
         timeout=60,
     )
     said = done.stdout + done.stderr
-    assert done.returncode == 1
+    assert done.returncode == CONFIG_REFUSED
     assert "Traceback" not in said
     refused = [line for line in said.splitlines() if "cannot start" in line]
     assert len(refused) == 1 and "routes.yaml" in refused[0]
