@@ -11,6 +11,7 @@ import contextlib
 import errno
 import logging
 import os
+import pickle
 import signal
 import socket
 import sys
@@ -482,6 +483,20 @@ CONFIG_REFUSED = 78
 RETRY_FIRST_S = 10.0  # a worker refused its configuration: started again after this at most,
 RETRY_MAX_S = 30.0  # doubled at each refusal in a row up to this, or when the files change
 FILES_CHECK_S = 1.0  # how often the files' version is read while a worker waits for them
+# From a worker's start to its first answer to a health check (its interpreter up, the gateway
+# imported: seconds, more on a busy host); silent longer, it is killed as hung.
+STARTUP_S = 60.0
+
+
+@dataclass
+class _Worker:
+    """What the supervisor knows of one worker process it runs."""
+
+    started: float  # monotonic
+    refusals: int = 0  # its configuration refused in a row before this start
+    version: str | None = None  # the files' version at this start (when started again)
+    pinged: bool = False  # sent its first health check
+    answering: bool = False  # answered it: past its start
 
 
 @dataclass
@@ -508,7 +523,12 @@ class Supervisor(Multiprocess):
     files' version (`files_version`, key files included) changes, or after `RETRY_FIRST_S`,
     doubled at each refusal in a row up to `RETRY_MAX_S`. uvicorn started it again every half
     second for as long as the files stayed broken, each start a process importing the gateway
-    and a line in the log."""
+    and a line in the log.
+
+    A worker still starting answers no health check: it is alive while its process is, for up
+    to `STARTUP_S`. uvicorn waited 5 s for its answer and killed it as hung, so that on a busy
+    host, where the imports take longer, every worker was killed and started again, for ever,
+    the supervisor blocked 5 s on each meanwhile."""
 
     def __init__(
         self,
@@ -523,8 +543,7 @@ class Supervisor(Multiprocess):
         # read the files before they changed.
         self._owed: list[Process] = []
         self._files_version = files_version
-        # Workers started again: the refusals in a row before, the files' version at the start.
-        self._restarted: dict[Process, tuple[int, str | None]] = {}
+        self._workers: dict[Process, _Worker] = {}
         self._refused: dict[Process, _Refused] = {}  # dead, waiting to be started again
 
     def handle_hup(self) -> None:
@@ -533,7 +552,8 @@ class Supervisor(Multiprocess):
         self._tell_owed()
 
     def keep_subprocess_alive(self) -> None:
-        """uvicorn's, but a worker that refused its configuration waits (see the class)."""
+        """uvicorn's, but a worker that refused its configuration waits, and one still
+        starting is not asked for an answer it cannot give yet (see the class)."""
         if self.should_exit.is_set():
             return
         for index, process in enumerate(self.processes):
@@ -545,33 +565,62 @@ class Supervisor(Multiprocess):
                     log.info("starting the worker again: %s", why)
                     self._start(index, refused.refusals)
                 continue
-            if process.is_alive(timeout=self.config.timeout_worker_healthcheck):
+            worker = self._worker(process)
+            if self._alive(process, worker):
                 continue
             hung = process.process.is_alive()  # alive, but no answer to the health check
             process.kill()
             process.join()
-            refusals, version = self._restarted.pop(process, (0, None))
+            del self._workers[process]
             if process.exitcode == STARTUP_FAILURE:
                 # Broken before it served (its app, its socket), as it would be at each start.
                 log.error("worker [%s] failed to start: the gateway stops", process.pid)
                 self.should_exit.set()
                 return
             if process.exitcode == CONFIG_REFUSED:
-                self._wait(process, refusals + 1, version)
+                self._wait(process, worker.refusals + 1, worker.version)
                 continue
-            what = (
-                f"did not answer in {self.config.timeout_worker_healthcheck} s, killed"
-                if hung
-                else f"died (exit status {process.exitcode})"
-            )
+            if not hung:
+                what = f"died (exit status {process.exitcode})"
+            elif worker.answering:
+                what = f"did not answer in {self.config.timeout_worker_healthcheck} s, killed"
+            else:
+                what = f"did not start in {STARTUP_S:.0f} s, killed"
             log.warning("worker [%s] %s: started again", process.pid, what)
             self._start(index)
         if self._owed:
             self._tell_owed()
 
+    def _worker(self, process: Process) -> _Worker:
+        """What is known of `process`; of one of the first workers, from the first look."""
+        worker = self._workers.get(process)
+        if worker is None:
+            worker = self._workers[process] = _Worker(time.monotonic())
+        return worker
+
+    def _alive(self, process: Process, worker: _Worker) -> bool:
+        """Answering health checks (uvicorn's, which waits for the answer); while it starts,
+        its process alive, its first health check sent and looked for, never waited for."""
+        if worker.answering:
+            return process.is_alive(timeout=self.config.timeout_worker_healthcheck)
+        if not process.process.is_alive():
+            return False
+        connection = process.parent_conn
+        try:
+            if not worker.pinged:
+                connection.send(b"ping")
+                worker.pinged = True
+            if connection.poll(0):
+                connection.recv()  # the answer to that one health check: none is left over
+                worker.answering = True
+                return True
+        except (OSError, EOFError, pickle.UnpicklingError):
+            return False
+        return time.monotonic() - worker.started < STARTUP_S
+
     def _start(self, index: int, refusals: int = 0) -> None:
         process = Process(self.config, self.sockets)
-        self._restarted[process] = (refusals, self._version())
+        self._workers[process] = _Worker(time.monotonic(), refusals, self._version())
         process.start()
         self.processes[index] = process
 
@@ -615,6 +664,10 @@ class Supervisor(Multiprocess):
                 continue  # replaced: its replacement reads the files as they are when it starts
             if process in self._refused:
                 continue  # dead: started again later, on the files as they are then
+            worker = self._workers.get(process)
+            if worker is None or not worker.answering:
+                waiting.append(process)  # still starting: asked once it answers
+                continue
             if not process.is_ready(self.config.timeout_worker_healthcheck):
                 waiting.append(process)
                 continue
