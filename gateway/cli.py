@@ -50,6 +50,7 @@ from gateway.demo import (
     tour,
 )
 from gateway.domain.digits import ascii_digits
+from gateway.domain.listing import known
 from gateway.observability.logging import configure_logging
 from gateway.observability.metrics import MULTIPROC_DIR_ENV
 from gateway.observability.spans import telemetry_from_env
@@ -323,10 +324,10 @@ def cmd_plan(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise CommandError(f"cannot read {exc.filename}: {exc.strerror}") from None
     config_dir = _config_dir(args.config_dir)
-    known = {p.stem for p in (config_dir / BACKENDS_DIR).glob("*.yaml")}
+    present = {p.stem for p in (config_dir / BACKENDS_DIR).glob("*.yaml")}
     targets = {backend for rule in new.rules for backend in rule.targets}
-    unknown = sorted(targets | {new.default_backend}) if known else []
-    for backend in (b for b in unknown if b not in known):
+    unknown = sorted(targets | {new.default_backend}) if present else []
+    for backend in (b for b in unknown if b not in present):
         print(f"warning: {args.new} routes to {backend!r}, not a backend in {config_dir}")
     change = plan(compile_routes(old), compile_routes(new), time.time())
     rates = None
@@ -605,8 +606,9 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     config = _load(_config_dir(args.config_dir))
     backend = config.backends.get(args.backend)
     if backend is None:
-        known = ", ".join(sorted(config.backends))
-        raise CommandError(f"no backend {args.backend!r} in {BACKENDS_DIR}/ (known: {known})")
+        raise CommandError(
+            f"no backend {args.backend!r} in {BACKENDS_DIR}/ {known(config.backends)}"
+        )
     env = {**os.environ, **SIMULATOR_CREDENTIALS} if args.demo_credentials else dict(os.environ)
     single = GatewayConfig(**{**vars(config), "backends": {args.backend: backend}})
     _require_credentials(single, env)

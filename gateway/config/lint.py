@@ -7,7 +7,7 @@ Not what the routing rules decide (see `gateway.routing.lint`, which reports on 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from ipaddress import ip_address
@@ -32,6 +32,7 @@ from gateway.config.rate_limits import RateLimitPolicy
 from gateway.config.routes import RouteRule, RoutesConfig
 from gateway.config.yamlfile import YamlDocument, YamlPath
 from gateway.domain.events import EVENT_TYPES
+from gateway.domain.listing import known, some_of
 from gateway.domain.operations import (
     ALL_OPERATIONS,
     FREEZABLE,
@@ -76,11 +77,6 @@ class Reporter:
 
     def warning(self, file: str, path: Sequence[str | int], message: str) -> None:
         self.issues.append(ConfigIssue(file, self.line(file, path), message, "warning"))
-
-
-def known(names: Iterable[str]) -> str:
-    listed = ", ".join(sorted(names))
-    return f"(known: {listed or 'none'})"
 
 
 def cross_file_issues(parsed: ParsedConfig) -> list[ConfigIssue]:
@@ -148,7 +144,7 @@ def _check_routes(report: Reporter, routes: RoutesConfig, backends: frozenset[st
                     ROUTES_FILE,
                     [*at, "match", "regions", j],
                     f"unknown region {region!r} (regions of the legal entities: "
-                    f"{', '.join(sorted(regions))})",
+                    f"{some_of(regions)})",
                 )
         for j, code in enumerate(match.legal_entities or []):
             if code not in routes.legal_entities:

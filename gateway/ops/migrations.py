@@ -26,6 +26,7 @@ from gateway.domain.errors import (
     GatewayError,
     GatewayReferenceTaken,
 )
+from gateway.domain.listing import known
 from gateway.domain.models import LegalEntityCode, Strict
 from gateway.domain.operations import Kind
 from gateway.ops.job_calls import JobCaller
@@ -125,8 +126,7 @@ class Migrations:
         if runtime.routing.legal_entity(request.legal_entity) is None:
             raise _invalid("/legal_entity", f"unknown legal entity {request.legal_entity}")
         if request.to not in runtime.backends:
-            known = ", ".join(sorted(runtime.backends))
-            raise _invalid("/to", f"unknown backend {request.to!r} (known: {known})")
+            raise _invalid("/to", f"unknown backend {request.to!r} {known(runtime.backends)}")
         job = MigrationJob(
             id=JOB_PREFIX + secrets.token_hex(8),
             legal_entity=request.legal_entity,

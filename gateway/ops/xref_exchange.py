@@ -12,6 +12,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from gateway.domain.errors import Code, FieldError, GatewayError
+from gateway.domain.listing import some_of
 from gateway.domain.operations import Kind, kind_of_id
 from gateway.store.base import Binding, ErpDocument, Store, XrefRecord
 
@@ -183,7 +184,7 @@ def _parsed(
     for column in ("source_backend", "target_backend"):
         name = value(column)
         if name and name not in backends:
-            problems.append(f"{column} {name!r} is not a backend ({', '.join(sorted(backends))})")
+            problems.append(f"{column} {name!r} is not a backend ({some_of(backends)})")
     target_backend, target_erp_id = value("target_backend"), value("target_erp_id")
     if not target_backend or not target_erp_id:
         problems.append("target_backend and target_erp_id are required")

@@ -18,6 +18,7 @@ from collections.abc import Collection
 from starlette.responses import Response
 
 from gateway.domain.errors import Code, FieldError, GatewayError, not_found
+from gateway.domain.listing import some_of
 from gateway.domain.operations import Kind, kind_of_id
 from gateway.pipeline.chain import Handler
 from gateway.pipeline.context import RequestContext
@@ -61,7 +62,7 @@ class ResolveRecord:
     def __init__(self, store: Store, legal_entities: Collection[str]) -> None:
         self._store = store
         self._legal_entities = legal_entities
-        self._known = ", ".join(sorted(legal_entities))
+        self._known = some_of(legal_entities)
         self._hints = RecordHints()
 
     async def __call__(self, ctx: RequestContext, call_next: Handler) -> Response:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 
 from gateway.config.routes import Freeze, Replication, RouteRule, RoutesConfig
+from gateway.domain.listing import known
 from gateway.domain.operations import (
     ALL_OPERATIONS,
     FREEZABLE,
@@ -470,9 +471,8 @@ class RoutingTable:
 
     def _unknown(self, operation: str, legal_entity: str) -> str:
         if operation not in self._by_operation:
-            return f"unknown operation {operation!r} (known: {', '.join(ALL_OPERATIONS)})"
-        known = ", ".join(sorted(self.legal_entities))
-        return f"unknown legal entity {legal_entity!r} (known: {known})"
+            return f"unknown operation {operation!r} {known(ALL_OPERATIONS)}"
+        return f"unknown legal entity {legal_entity!r} {known(self.legal_entities)}"
 
 
 def legal_entities_of(routes: RoutesConfig) -> dict[str, LegalEntity]:

@@ -21,6 +21,7 @@ from cryptography.x509.oid import NameOID
 
 from gateway import configuration
 from gateway.config.issues import ConfigError
+from gateway.domain.listing import KNOWN_SHOWN, some_of
 from tests.unit.test_config_loader import config_copy, edit, line_of, only_error
 
 NA_RULE = "  - id: wave-1  "  # the demo's rule, as written (the comment starts later)
@@ -102,6 +103,27 @@ def test_a_client_with_an_unknown_tier_or_legal_entity_is_an_error(tmp_path: Pat
         (tier_line, "unknown rate-limit tier 'gold' (known: bulk, standard)"),
         (le_line, "unknown legal entity 'FR02' (known: CA01, DE01, FR01, GB01, SG01, US01)"),
     }
+
+
+def test_an_unknown_name_among_thousands_lists_a_few_known_ones_not_all(tmp_path: Path) -> None:
+    """With thousands of legal entities the error stays one readable line: the first known
+    names, then how many more, not every one of them."""
+    config = config_copy(tmp_path)
+    codes = [f"X{n:04d}" for n in range(3000)]
+    entities = "".join(
+        f"  {code}: {{name: Entity {code}, region: EMEA, country: DE, currency: EUR}}\n"
+        for code in codes
+    )
+    edit(config, "routes.yaml", "legal_entities:           #", "legal_entities:\n" + entities + "#")
+    line = edit(config, "policies/clients.yaml", "[DE01, FR01, GB01]", "[DE01, FR02, GB01]")
+    issue = only_error(config)
+    known = sorted([*codes, "CA01", "DE01", "FR01", "GB01", "SG01", "US01"])
+    assert issue.line == line
+    assert issue.message.startswith(
+        f"unknown legal entity 'FR02' (known: {', '.join(known[:KNOWN_SHOWN])}, and "
+        f"{len(known) - KNOWN_SHOWN} more)"
+    ), issue.message[:400]
+    assert len(issue.message) < 400, len(issue.message)
 
 
 def test_a_duplicate_client_id_is_an_error(tmp_path: Path) -> None:
@@ -336,3 +358,11 @@ def test_a_jwks_url_of_https_or_to_a_loopback_address_is_no_issue(tmp_path: Path
     config = config_copy(tmp_path)
     add_jwks_issuer(config, url)
     assert configuration.check(config, env={}) == []
+
+
+@pytest.mark.parametrize(
+    ("count", "ends"),
+    [(0, "none"), (KNOWN_SHOWN, f"N{KNOWN_SHOWN - 1:03d}"), (KNOWN_SHOWN + 1, "and 1 more")],
+)
+def test_a_list_of_known_names_is_cut_only_past_its_length(count: int, ends: str) -> None:
+    assert some_of(f"N{n:03d}" for n in range(count)).endswith(ends)

@@ -14,6 +14,7 @@ from gateway.adapters.netsuite.fields import ref_id
 from gateway.adapters.value_maps import inverse
 from gateway.config.backends import NetSuiteLegalEntity, NetSuiteValueMaps
 from gateway.domain.errors import Code, FieldError, RefusedBeforeSending
+from gateway.domain.listing import some_of
 from gateway.domain.models import (
     OrderItem,
 )
@@ -70,7 +71,7 @@ class NetSuiteMaps:
     def terms_id(self, code: str) -> str:
         terms_id = self.terms.get(code)
         if terms_id is None:
-            known = ", ".join(sorted(self.terms))
+            known = some_of(self.terms)
             raise RefusedBeforeSending(
                 Code.INVALID_PAYMENT_TERMS,
                 f"Payment terms {code} are not known; use one of {known}.",

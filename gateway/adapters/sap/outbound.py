@@ -29,6 +29,7 @@ from gateway.adapters.sap.services import (
 from gateway.adapters.sap.value_maps import SapMaps
 from gateway.config.backends import SapLegalEntity
 from gateway.domain.errors import Code, FieldError, RefusedBeforeSending
+from gateway.domain.listing import some_of
 from gateway.domain.models import (
     Address,
     CustomerCreate,
@@ -44,7 +45,7 @@ def customer_payload(request: CustomerCreate, refs: References, maps: SapMaps) -
         raise RefusedBeforeSending(
             Code.INVALID_PAYMENT_TERMS,
             f"Payment terms {request.payment_terms} are not known; use one of "
-            f"{', '.join(sorted(maps.payment_terms))}.",
+            f"{some_of(maps.payment_terms)}.",
             [FieldError("/payment_terms", f"{request.payment_terms} is not a known payment term.")],
         )
     payload: dict[str, Any] = {
