@@ -92,16 +92,24 @@ class ResolveRecord:
             legal_entity = getattr(payload, "legal_entity", None)
             if legal_entity is not None:
                 if legal_entity not in self._legal_entities:
-                    raise self._unknown_legal_entity(legal_entity)
+                    raise self._unknown_legal_entity(legal_entity, ctx)
                 ctx.legal_entity = legal_entity
             customer_id = getattr(payload, "customer_id", None)
             if isinstance(customer_id, str) and kind_of_id(customer_id) is Kind.CUSTOMER:
                 ctx.related_ids = (customer_id,)
         return await call_next(ctx)
 
-    def _unknown_legal_entity(self, code: str) -> GatewayError:
+    def _unknown_legal_entity(self, code: str, ctx: RequestContext) -> GatewayError:
+        """400 naming the legal entities the client may act for: the others are not its to
+        learn of (a client for US01 is not told which other entities the company runs)."""
+        entitled = ctx.entitlement.legal_entities if ctx.entitlement is not None else None
+        shown = (
+            self._known
+            if entitled is None
+            else some_of(c for c in entitled if c in self._legal_entities)
+        )
         return GatewayError(
             Code.VALIDATION_FAILED,
             f"Unknown legal entity {code!r}.",
-            [FieldError("/legal_entity", f"Unknown legal entity; known: {self._known}.")],
+            [FieldError("/legal_entity", f"Unknown legal entity; known: {shown}.")],
         )

@@ -63,6 +63,31 @@ async def test_a_writer_for_one_legal_entity_gets_403_for_another_without_erp_ca
         assert allowed.status_code == 201, allowed.text
 
 
+async def test_an_unknown_legal_entity_is_refused_naming_only_those_the_client_may_act_for(
+    store: Store, tmp_path: Path
+) -> None:
+    # The 400's list of known legal entities is a client's to see only where it may act: a
+    # client for US01 learns nothing of the others from a mistyped code.
+    config_dir = write_config(tmp_path, clients=US01_WRITER)
+    async with (
+        in_process_gateway(store, config_dir) as gw,
+        gw.client() as demo,
+        gw.client("crm-us") as us,
+    ):
+        mine = await us.post(
+            "/v1/customers", json={**payloads.customer("US01"), "legal_entity": "XX99"}
+        )
+        everyone = await demo.post(
+            "/v1/customers", json={**payloads.customer("US01"), "legal_entity": "XX99"}
+        )
+    assert mine.status_code == everyone.status_code == 400, mine.text
+    (error,) = mine.json()["errors"]
+    assert error["pointer"] == "/legal_entity"
+    assert error["detail"] == "Unknown legal entity; known: US01."
+    listed = everyone.json()["errors"][0]["detail"]
+    assert all(code in listed for code in ("DE01", "SG01", "US01")), listed
+
+
 async def test_a_write_without_the_scope_is_403_insufficient_scope(store: Store) -> None:
     async with in_process_gateway(store) as gw, gw.client("crm-emea") as emea:
         response = await emea.post("/v1/customers", json=payloads.customer("DE01"))
