@@ -19,6 +19,7 @@ from gateway.config.loader import load_config
 from gateway.observability.spans import Telemetry
 from gateway.runtime import Runtime, build_runtime
 from gateway.store.base import Store
+from tests.e2e import payloads
 from tests.fake_erp import FakeErp
 
 REPO = Path(__file__).resolve().parents[1]
@@ -103,6 +104,21 @@ class CopyWatch:
 
 
 _ORDER_READS = frozenset({"get_sales_order", "list_shipments", "list_invoices"})
+
+
+async def open_orders(gw: Gateway, count: int) -> list[str]:
+    """`count` orders created on the legacy ERP (DE01), journaled: their ERP ids."""
+    async with gw.client() as api:
+        customer = (await api.post("/v1/customers", json=payloads.customer("DE01"))).json()
+        for _ in range(count):
+            order = await api.post(
+                "/v1/sales-orders",
+                json=payloads.order("DE01", customer["id"]),
+                headers=payloads.new_key(),
+            )
+            assert order.status_code == 201, order.text
+    assert await gw.runtime.journal.flush()
+    return list(gw.erps["legacy"].orders)
 
 
 class WatchedReads:

@@ -17,8 +17,7 @@ from gateway.runtime import Runtime
 from gateway.store.base import SlotRequest, Store
 from tests.configs import write_config
 from tests.conftest import Clock
-from tests.e2e import payloads
-from tests.harness import Gateway, WatchedReads, in_process_gateway
+from tests.harness import Gateway, WatchedReads, in_process_gateway, open_orders
 
 EVENTS_SECRET = "notification-budget-test-secret"
 MAX_IN_FLIGHT = 2
@@ -36,21 +35,6 @@ backends:
 
 def _shed_count() -> float:
     return REGISTRY.get_sample_value("gateway_shed_total", {"backend": "legacy"}) or 0.0
-
-
-async def _open_orders(gw: Gateway, count: int) -> list[str]:
-    """`count` orders created on the legacy ERP (DE01), journaled: their ERP ids."""
-    async with gw.client() as api:
-        customer = (await api.post("/v1/customers", json=payloads.customer("DE01"))).json()
-        for _ in range(count):
-            order = await api.post(
-                "/v1/sales-orders",
-                json=payloads.order("DE01", customer["id"]),
-                headers=payloads.new_key(),
-            )
-            assert order.status_code == 201, order.text
-    assert await gw.runtime.journal.flush()
-    return list(gw.erps["legacy"].orders)
 
 
 def _pushing(gw: Gateway, delay_s: float) -> tuple[Runtime, WatchedReads]:
@@ -99,7 +83,7 @@ async def test_a_notification_is_shed_while_clients_hold_the_erps_whole_budget(
     store: Store, tmp_path: Path
 ) -> None:
     async with in_process_gateway(store, write_config(tmp_path, rate_limits=_budget())) as gw:
-        (order,) = await _open_orders(gw, 1)
+        (order,) = await open_orders(gw, 1)
         runtime, legacy = _pushing(gw, delay_s=0.0)
         held = await _hold_slots(store, runtime, MAX_IN_FLIGHT)
         shed_before = _shed_count()
@@ -126,7 +110,7 @@ async def test_a_notification_reads_the_order_through_one_free_slot(
     store: Store, tmp_path: Path
 ) -> None:
     async with in_process_gateway(store, write_config(tmp_path, rate_limits=_budget())) as gw:
-        (order,) = await _open_orders(gw, 1)
+        (order,) = await open_orders(gw, 1)
         runtime, legacy = _pushing(gw, delay_s=0.05)
         await _hold_slots(store, runtime, MAX_IN_FLIGHT - 1)
 
@@ -143,7 +127,7 @@ async def test_a_storm_of_notifications_reads_the_erp_within_its_budget(
     store: Store, tmp_path: Path
 ) -> None:
     async with in_process_gateway(store, write_config(tmp_path, rate_limits=_budget())) as gw:
-        orders = await _open_orders(gw, 5)
+        orders = await open_orders(gw, 5)
         _, legacy = _pushing(gw, delay_s=0.05)
         shed_before = _shed_count()
 
@@ -169,7 +153,7 @@ async def test_a_notifications_reads_spend_the_erps_requests_per_second(
     # Three requests a second, a burst of three: one notification's three reads.
     config_dir = write_config(tmp_path, rate_limits=_budget(max_rps=3, max_in_flight=8))
     async with in_process_gateway(store, config_dir) as gw:
-        first, second = await _open_orders(gw, 2)
+        first, second = await open_orders(gw, 2)
         runtime, legacy = _pushing(gw, delay_s=0.0)
         await clock.advance(1.0)  # the burst the orders' creation spent, whole again
         budget = runtime.rate_limits.backends["legacy"]

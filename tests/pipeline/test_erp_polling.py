@@ -14,8 +14,7 @@ from gateway.pipeline.ratelimit import take_erp_budget
 from gateway.runtime import Runtime
 from gateway.store.base import Store
 from tests.configs import write_config
-from tests.e2e import payloads
-from tests.harness import Gateway, WatchedReads, in_process_gateway
+from tests.harness import WatchedReads, in_process_gateway, open_orders
 
 MAX_IN_FLIGHT = 2
 BUDGET = f"""
@@ -43,27 +42,13 @@ def _with_adapter(runtime: Runtime, backend: str, adapter: Any) -> Runtime:
     return replace(runtime, backends=backends)
 
 
-async def _open_orders(gw: Gateway, count: int) -> None:
-    """`count` orders created on the legacy ERP (DE01), journaled."""
-    async with gw.client() as api:
-        customer = (await api.post("/v1/customers", json=payloads.customer("DE01"))).json()
-        for _ in range(count):
-            order = await api.post(
-                "/v1/sales-orders",
-                json=payloads.order("DE01", customer["id"]),
-                headers=payloads.new_key(),
-            )
-            assert order.status_code == 201, order.text
-    assert await gw.runtime.journal.flush()
-
-
 async def test_a_polling_round_reads_the_erp_within_its_budget(
     store: Store, tmp_path: Path
 ) -> None:
     config_dir = write_config(tmp_path, rate_limits=BUDGET)
     _polled(config_dir, "legacy")
     async with in_process_gateway(store, config_dir) as gw:
-        await _open_orders(gw, 3)
+        await open_orders(gw, 3)
         legacy = WatchedReads(gw.erps["legacy"], delay_s=0.05)
         runtime = _with_adapter(gw.runtime, "legacy", legacy)
 
@@ -79,7 +64,7 @@ async def test_a_polling_round_waits_while_clients_hold_the_erps_whole_budget(
     config_dir = write_config(tmp_path, rate_limits=BUDGET)
     _polled(config_dir, "legacy")
     async with in_process_gateway(store, config_dir) as gw:
-        await _open_orders(gw, 2)
+        await open_orders(gw, 2)
         legacy = WatchedReads(gw.erps["legacy"], delay_s=0.0)
         runtime = _with_adapter(gw.runtime, "legacy", legacy)
         # Every slot of the ERP's budget held, as clients' requests in flight hold them.
