@@ -140,6 +140,8 @@ def test_a_refusal_that_is_no_problem_says_what_answered_and_what_to_check(
         "xref export": ("xref", "export", "--out", str(tmp_path / "xref.csv")),
         "audit export": ("audit", "export", "--out", str(tmp_path / "audit.jsonl")),
     }
+    if answer is JSON_API_404:  # judged as the page is, by one function: a JSON and an export
+        commands = {name: commands[name] for name in ("migrate", "audit export")}
     failures = {}
     for name, command in commands.items():
         result = run_cli(*command, "--url", url, admin_token="x")

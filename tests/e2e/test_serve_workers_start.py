@@ -16,8 +16,9 @@ from tests.redis_server import RedisProcess
 from tests.servers import PYTHON, free_port, run_process
 
 # Each worker sleeps this long before Python runs the worker's code, as a host whose CPU is
-# shared out makes its imports take; longer than two health-check waits (5 s each).
-SLOW_START_S = 11
+# shared out makes its imports take; longer than a health-check wait (5 s), from the first
+# check (half a second after the start) on, with a margin.
+SLOW_START_S = 8
 SLOW_START = f"""
 import sys, time
 if any("spawn_main" in arg for arg in sys.orig_argv):  # a worker, not `gateway serve` itself
