@@ -54,12 +54,15 @@ class FakeErp:
         self.commit_late = False  # raise an ambiguous timeout, commit when told (commit_pending)
         self.taken_references: set[str] = set()  # held by other requests' documents
         self.unknown_skus = {UNKNOWN_SKU}  # products this ERP refuses orders for
+        self.down = False  # every call counted, then failed as an unreachable ERP's are
         self.pending: list[ErpSalesOrder] = []
         self.contexts: list[CallContext] = []  # what each create was sent with
         self._ids = itertools.count(1000)
 
     def _record(self, call: str) -> None:
         self.calls.append(call)
+        if self.down:
+            raise ErpFailure(Code.ERP_UNAVAILABLE, f"The {self.name} ERP is unreachable.")
 
     async def _pause(self) -> None:
         if self.delay_s:

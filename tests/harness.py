@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 import jwt
+from prometheus_client import REGISTRY
 from starlette.applications import Starlette
 
 from gateway.app import build_app, install_runtime
@@ -147,3 +148,14 @@ class WatchedReads:
                 self.at_once -= 1
 
         return read
+
+
+def erp_calls_timed(backend: str, operation: str, outcome: str, origin: str) -> float:
+    """ERP calls `gateway_erp_call_duration_seconds` timed so far with these labels."""
+    labels = {
+        "backend": backend,
+        "erp_operation": operation,
+        "outcome": outcome,
+        "origin": origin,
+    }
+    return REGISTRY.get_sample_value("gateway_erp_call_duration_seconds_count", labels) or 0.0

@@ -62,10 +62,10 @@ REQUEST_SECONDS = Histogram(
 )
 ERP_CALL_SECONDS = Histogram(
     "gateway_erp_call_duration_seconds",
-    "Time of one ERP call (retries included), by backend, ERP operation and outcome "
-    "(ok, rejected, timeout, unavailable, bad_response, breaker_open, abandoned, late: the "
-    "request out of time before the call).",
-    ["backend", "erp_operation", "outcome"],
+    "Time of one ERP call (retries included), by backend, ERP operation, outcome (ok, "
+    "rejected, timeout, unavailable, bad_response, breaker_open, abandoned, late: the request "
+    "out of time before the call) and origin (client, notification, polling, migration).",
+    ["backend", "erp_operation", "outcome", "origin"],
     buckets=_LATENCY,
 )
 REQUEST_SECONDS_BY: Children[Histogram] = Children(REQUEST_SECONDS)

@@ -8,6 +8,8 @@ Not an ERP change query: the adapters read orders by id, so a round costs one re
 order (cheap for the gateway's own orders; a paid or cancelled order is not read again). Each
 read takes a request of the ERP's budget, waiting its turn as a migration job's calls do: a
 round never pushes the ERP past what `rate-limits.yaml` allows it with the clients' requests.
+Each goes through the ERP's circuit breaker too: a round's failures count toward opening it, and
+while it is open the round ends, reading nothing more, and the next round tries again.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ from gateway.observability.event_metrics import ERP_NOTIFICATIONS
 from gateway.ops.background import BackgroundTask, StoreOutage
 from gateway.ops.job_calls import JobCaller
 from gateway.runtime import Runtime
+from gateway.service.breaker import refused_by_breaker
+from gateway.service.erp_calls import Origin
 from gateway.service.order_events import OrderEvents, Subscribers
 from gateway.store.base import StoreUnavailable
 
@@ -85,7 +89,7 @@ class ErpPolling:
             runtime.store,
             Subscribers(runtime.config.subscriptions, runtime.entitlements),
             runtime.event_retention,
-            JobCaller(self._current, f"poll-{uuid.uuid4()}"),
+            JobCaller(self._current, f"poll-{uuid.uuid4()}", Origin.POLLING),
         )
         recorded = 0
         for legal_entity in sorted(runtime.config.routes.legal_entities):
@@ -97,7 +101,10 @@ class ErpPolling:
                     continue
                 try:
                     observed = await observer.observe(backend, record.erp_id, sequence)
-                except Exception:
+                except Exception as error:
+                    if refused_by_breaker(error):  # the ERP is failing: left alone till then
+                        log.warning("polling %s: its circuit breaker is open; next round", backend)
+                        return recorded
                     log.warning("polling %s: order %s unreadable", backend, record.gateway_id)
                     continue
                 ERP_NOTIFICATIONS.labels(backend, observed.reason).inc()

@@ -31,6 +31,7 @@ from gateway.domain.models import LegalEntityCode, Strict
 from gateway.domain.operations import Kind
 from gateway.ops.job_calls import JobCaller
 from gateway.runtime import Runtime
+from gateway.service.erp_calls import Origin
 from gateway.service.replication import copy_customer
 from gateway.store.base import XrefRecord
 from gateway.store.journal import JournalRecord
@@ -161,7 +162,7 @@ class Migrations:
             records = await runtime.store.xrefs_of(Kind.CUSTOMER, job.legal_entity)
             job.total = len(records)
             await self._save(runtime, job)
-            caller = JobCaller(self._current, job.id)
+            caller = JobCaller(self._current, job.id, Origin.MIGRATION)
             budget = runtime.rate_limits.backends.get(job.to)
             width = min(MAX_CONCURRENCY, max(1, budget.max_in_flight // 2)) if budget else 4
             gate = asyncio.Semaphore(width)

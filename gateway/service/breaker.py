@@ -28,6 +28,7 @@ class BreakerState(StrEnum):
     OPEN = "open"
 
 
+_OPEN_STATE = "breaker_open"  # a refusal's `backend_state`
 _GAUGE = {BreakerState.CLOSED: 0, BreakerState.HALF_OPEN: 1, BreakerState.OPEN: 2}
 
 
@@ -153,8 +154,13 @@ class CircuitBreaker:
             f"The {self.backend} ERP is failing; the gateway stopped calling it for a while. "
             "Retry after the indicated delay with the same request.",
             headers={"Retry-After": str(max(1, math.ceil(retry_in_s)))},
-            extra={"backend_state": "breaker_open"},
+            extra={"backend_state": _OPEN_STATE},
         )
+
+
+def refused_by_breaker(error: BaseException) -> bool:
+    """Whether `error` is a breaker's refusal (nothing was sent; the ERP is left alone)."""
+    return isinstance(error, ErpFailure) and error.extra.get("backend_state") == _OPEN_STATE
 
 
 class Breakers:

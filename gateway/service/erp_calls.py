@@ -1,6 +1,8 @@
-"""How a request calls an ERP: through the backend's circuit breaker, within the backend's
-timeout and the request's one deadline, with its trace headers, its idempotency key marked as
-forwarded before the first call, and timed by backend, ERP operation and outcome.
+"""How the gateway calls an ERP: through the backend's circuit breaker, timed by backend, ERP
+operation, outcome and origin. A request's calls within the backend's timeout and the request's
+one deadline, with its trace headers, its idempotency key marked as forwarded before the first
+call; the calls no client's request makes (an ERP's notification read back, polling, migration
+jobs: `background_call`) within the backend's timeout.
 
 Not the adapters (they speak each ERP's API); this binds a call to its backend and deadline.
 """
@@ -12,6 +14,7 @@ import contextlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass, replace
+from enum import StrEnum
 from typing import Any, Protocol, TypeVar, cast
 
 from gateway.adapters.base import CallContext, ErpAdapter
@@ -23,7 +26,7 @@ from gateway.domain.errors import (
     GatewayReferenceTaken,
     RefusedBeforeSending,
 )
-from gateway.observability.metrics import ERP_CALL_SECONDS_BY, SHED
+from gateway.observability.metrics import ERP_CALL_SECONDS_BY, NO_OPERATION, SHED
 from gateway.observability.spans import Telemetry, erp_span
 from gateway.pipeline.context import RequestContext
 from gateway.pipeline.ratelimit import erp_requests, shed, take_erp_budget
@@ -33,6 +36,15 @@ from gateway.store.base import Store, StoreUnavailable
 T = TypeVar("T")
 
 ErpCall = Callable[[ErpAdapter, CallContext], Awaitable[T]]
+
+
+class Origin(StrEnum):
+    """Who an ERP call is made for: the `origin` label of its metric."""
+
+    CLIENT = "client"  # a client's request
+    NOTIFICATION = "notification"  # an ERP's change notification, read back
+    POLLING = "polling"  # a polling round of an ERP that cannot push
+    MIGRATION = "migration"  # a migration job's copy
 
 
 class Caller(Protocol):
@@ -114,18 +126,14 @@ class ErpCalls:
         if deadline <= started:
             # Out of time before sending (a wait for a customer's copy, say): nothing reached
             # the ERP, so the outcome is known, and the ERP's health is not in question.
-            ERP_CALL_SECONDS_BY.labels(name, "none", "late").observe(0.0)
+            ERP_CALL_SECONDS_BY.labels(name, NO_OPERATION, "late", Origin.CLIENT).observe(0.0)
             raise ErpFailure(
                 Code.ERP_TIMEOUT,
                 "The request ran out of time before the gateway could call the ERP; nothing "
                 "was sent. Retry it.",
                 ambiguous=False,
             )
-        try:
-            trial = binding.breaker.admit()  # an open breaker refuses before anything is sent
-        except ErpFailure:
-            ERP_CALL_SECONDS_BY.labels(name, "none", "breaker_open").observe(0.0)
-            raise
+        trial = _admitted(binding, Origin.CLIENT)  # an open breaker refuses before sending
         forwarded_before = ctx.forwarded
         if not ctx.forwarded and ctx.claim is not None and ctx.claim.backend is None:
             # From here on the outcome may be the ERP's: a retry under this key reconciles
@@ -140,41 +148,19 @@ class ErpCalls:
         if ctx.submitted_at is None:
             ctx.submitted_at = time.time()
         ctx.erp_deadlines.setdefault(name, deadline)
-        named = _Named(binding.adapter)
-        outcome = "ok"
         if share is not None:
             share.sent = True  # from here on the call may reach the ERP
+        judged = _Judged(binding, trial, Origin.CLIENT, started)
         try:
-            result = await self._timed_call(ctx, name, named.adapter, call, deadline)
-        except ErpFailure as failure:
-            binding.breaker.failed(trial)
-            outcome = failure.code.value.removeprefix("erp_")
-            raise
+            with judged:
+                return await self._timed_call(ctx, name, judged.adapter, call, deadline)
         except RefusedBeforeSending:
-            # The adapter refused before sending anything: the ERP said nothing of its health,
-            # so a half-open trial is not closed by it, nor a run of failures reset. Nor did
-            # the request reach the ERP: a refusal before forwarding is not kept under its key
-            # (the client fixes the SKU and sends it again under the same key).
-            binding.breaker.abandoned(trial)
+            # Nor did the request reach the ERP: a refusal before forwarding is not kept under
+            # its key (the client fixes the SKU and sends it again under the same key).
             ctx.forwarded = forwarded_before
             if share is not None:
                 share.sent = False
-            outcome = "rejected"
             raise
-        except (GatewayError, GatewayReferenceTaken):
-            binding.breaker.succeeded(trial)  # the ERP answered: a refusal is not a failure
-            outcome = "rejected"
-            raise
-        except BaseException:
-            binding.breaker.abandoned(trial)
-            outcome = "abandoned"
-            raise
-        finally:
-            ERP_CALL_SECONDS_BY.labels(name, named.used, outcome).observe(
-                time.monotonic() - started
-            )
-        binding.breaker.succeeded(trial)
-        return result
 
     async def _timed_call(
         self, ctx: RequestContext, name: str, adapter: ErpAdapter, call: ErpCall[T], deadline: float
@@ -237,21 +223,7 @@ class ErpCalls:
         """One call of `unadmitted_caller`'s, within its own share of `backend`'s budget."""
         binding = self._backends[backend]
         async with self.budgeted(backend) as share:
-            deadline = time.monotonic() + binding.timeout_s
-            context = CallContext(correlation_id, deadline=deadline)
-            share.sent = True  # from here on the call may reach the ERP
-            try:
-                async with asyncio.timeout(binding.timeout_s):
-                    return await call(binding.adapter, context)
-            except RefusedBeforeSending:
-                share.sent = False
-                raise
-            except TimeoutError as exc:
-                raise ErpFailure(
-                    Code.ERP_TIMEOUT,
-                    f"{backend} did not answer in time; the outcome is unknown.",
-                    ambiguous=True,
-                ) from exc
+            return await background_call(binding, call, correlation_id, Origin.NOTIFICATION, share)
 
     async def found_or_created(
         self, ctx: RequestContext, find: ErpCall[T | None], create: ErpCall[T]
@@ -263,6 +235,95 @@ class ErpCalls:
             if found is not None:
                 return found
         return await self.call(ctx, create)
+
+
+async def background_call(
+    binding: Backend,
+    call: ErpCall[T],
+    correlation_id: str,
+    origin: Origin,
+    share: BudgetShare | None = None,
+) -> T:
+    """One ERP call no client's request makes, within `binding`'s `timeout_s`: through its
+    breaker as a request's calls go (refused at once, 503 with Retry-After, while it is open;
+    its outcome counting toward it alike) and timed by `origin`. `share` (its own share of the
+    ERP's budget, if it took one) is marked sent once the call may reach the ERP."""
+    started = time.monotonic()
+    trial = _admitted(binding, origin)
+    if share is not None:
+        share.sent = True  # from here on the call may reach the ERP
+    judged = _Judged(binding, trial, origin, started)
+    context = CallContext(correlation_id, deadline=started + binding.timeout_s)
+    try:
+        with judged:
+            try:
+                async with asyncio.timeout(binding.timeout_s):
+                    return await call(judged.adapter, context)
+            except TimeoutError as exc:
+                raise ErpFailure(
+                    Code.ERP_TIMEOUT,
+                    f"{binding.name} did not answer in time; the outcome is unknown.",
+                    ambiguous=True,
+                ) from exc
+    except RefusedBeforeSending:
+        if share is not None:
+            share.sent = False
+        raise
+
+
+def _admitted(binding: Backend, origin: Origin) -> bool:
+    """The breaker's leave for one call (True: the half-open trial), or its refusal (503
+    erp_unavailable with Retry-After), timed as a call that sent nothing."""
+    try:
+        return binding.breaker.admit()
+    except ErpFailure:
+        ERP_CALL_SECONDS_BY.labels(binding.name, NO_OPERATION, "breaker_open", origin).observe(0.0)
+        raise
+
+
+class _Judged:
+    """One call the breaker admitted, as it runs (`with`): its outcome given to the breaker
+    and timed by backend, the ERP operation it used, outcome and origin. A technical failure
+    counts against the ERP; an answer, a refusal too, for it; a refusal the adapter made
+    before sending anything, or a call abandoned (the client left), neither way, a half-open
+    trial then freeing its place for the next call."""
+
+    __slots__ = ("_binding", "_named", "_origin", "_started", "_trial")
+
+    def __init__(self, binding: Backend, trial: bool, origin: Origin, started: float) -> None:
+        self._binding = binding
+        self._trial = trial
+        self._origin = origin
+        self._started = started
+        self._named = _Named(binding.adapter)
+
+    @property
+    def adapter(self) -> ErpAdapter:
+        return self._named.adapter
+
+    def __enter__(self) -> _Judged:
+        return self
+
+    def __exit__(self, kind: object, error: BaseException | None, trace: object) -> None:
+        breaker = self._binding.breaker
+        if error is None:
+            breaker.succeeded(self._trial)
+            outcome = "ok"
+        elif isinstance(error, ErpFailure):
+            breaker.failed(self._trial)
+            outcome = error.code.value.removeprefix("erp_")
+        elif isinstance(error, RefusedBeforeSending):
+            breaker.abandoned(self._trial)  # the ERP said nothing of its health
+            outcome = "rejected"
+        elif isinstance(error, GatewayError | GatewayReferenceTaken):
+            breaker.succeeded(self._trial)  # the ERP answered: a refusal is not a failure
+            outcome = "rejected"
+        else:
+            breaker.abandoned(self._trial)
+            outcome = "abandoned"
+        ERP_CALL_SECONDS_BY.labels(
+            self._binding.name, self._named.used, outcome, self._origin
+        ).observe(time.monotonic() - self._started)
 
 
 @dataclass

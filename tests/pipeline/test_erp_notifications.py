@@ -14,13 +14,16 @@ from prometheus_client import REGISTRY
 
 from gateway.pipeline.ratelimit import take_erp_budget
 from gateway.runtime import Runtime
+from gateway.service.breaker import BreakerState
 from gateway.store.base import SlotRequest, Store
 from tests.configs import write_config
 from tests.conftest import Clock
-from tests.harness import Gateway, WatchedReads, in_process_gateway, open_orders
+from tests.harness import Gateway, WatchedReads, erp_calls_timed, in_process_gateway, open_orders
 
 EVENTS_SECRET = "notification-budget-test-secret"
 MAX_IN_FLIGHT = 2
+# Breakers on (off in tests by default): two technical failures in a row open one.
+BREAKER = {"attempts": 1, "enabled": "true", "failures": 2, "cool_down_s": 30}
 
 
 def _budget(max_rps: float = 1000, max_in_flight: int = MAX_IN_FLIGHT) -> str:
@@ -113,6 +116,7 @@ async def test_a_notification_reads_the_order_through_one_free_slot(
         (order,) = await open_orders(gw, 1)
         runtime, legacy = _pushing(gw, delay_s=0.05)
         await _hold_slots(store, runtime, MAX_IN_FLIGHT - 1)
+        timed_before = erp_calls_timed("legacy", "get_sales_order", "ok", "notification")
 
         answer = await _notify(gw, order)
 
@@ -121,6 +125,8 @@ async def test_a_notification_reads_the_order_through_one_free_slot(
     assert answer.status_code == 202, answer.text
     assert answer.json() == {"outcome": "recorded", "recorded": 1}
     assert (legacy.calls, legacy.peak) == (3, 1)
+    # Timed with the ERP's other calls, as a notification's.
+    assert erp_calls_timed("legacy", "get_sales_order", "ok", "notification") == timed_before + 1
 
 
 async def test_a_storm_of_notifications_reads_the_erp_within_its_budget(
@@ -167,3 +173,33 @@ async def test_a_notifications_reads_spend_the_erps_requests_per_second(
     assert client is None  # the notification spent what clients' requests would have
     assert shed.status_code == 503, shed.text
     assert shed.json()["code"] == "erp_unavailable"
+
+
+async def test_a_notification_while_the_erps_breaker_is_open_reads_nothing_and_is_sent_again(
+    store: Store, tmp_path: Path
+) -> None:
+    config_dir = write_config(tmp_path, resilience=BREAKER, rate_limits=_budget())
+    async with in_process_gateway(store, config_dir) as gw:
+        first, second, third = await open_orders(gw, 3)
+        runtime, _ = _pushing(gw, delay_s=0.0)
+        legacy = gw.erps["legacy"]
+        legacy.down = True
+        legacy.calls.clear()
+
+        failed = [await _notify(gw, first), await _notify(gw, second)]
+        reads_failed = list(legacy.calls)
+        breaker = runtime.backends["legacy"].breaker.view()
+        refused = await _notify(gw, third)
+
+    # The notifications' failed reads count toward the ERP's breaker as clients' do; once it
+    # is open, a notification reads nothing and is answered as a client's request would be.
+    assert [answer.status_code for answer in failed] == [503, 503]
+    assert reads_failed == ["get_sales_order"] * 2
+    assert breaker.state is BreakerState.OPEN
+    assert refused.status_code == 503, refused.text
+    assert (refused.json()["code"], refused.json().get("backend_state")) == (
+        "erp_unavailable",
+        "breaker_open",
+    )
+    assert int(refused.headers["Retry-After"]) >= 1  # the ERP sends it again
+    assert legacy.calls == reads_failed

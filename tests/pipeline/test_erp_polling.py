@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -12,9 +13,10 @@ from typing import Any
 from gateway.ops.erp_polling import ErpPolling
 from gateway.pipeline.ratelimit import take_erp_budget
 from gateway.runtime import Runtime
+from gateway.service.breaker import BreakerState
 from gateway.store.base import Store
 from tests.configs import write_config
-from tests.harness import WatchedReads, in_process_gateway, open_orders
+from tests.harness import WatchedReads, erp_calls_timed, in_process_gateway, open_orders
 
 MAX_IN_FLIGHT = 2
 BUDGET = f"""
@@ -24,6 +26,8 @@ backends:
   legacy: {{max_rps: 1000, max_in_flight: {MAX_IN_FLIGHT}}}
   cloud: {{max_rps: 1000, max_in_flight: {MAX_IN_FLIGHT}}}
 """
+# Breakers on (off in tests by default): two technical failures in a row open one.
+BREAKER = {"attempts": 1, "enabled": "true", "failures": 2, "cool_down_s": 30}
 
 
 def _polled(config_dir: Path, backend: str) -> None:
@@ -51,11 +55,14 @@ async def test_a_polling_round_reads_the_erp_within_its_budget(
         await open_orders(gw, 3)
         legacy = WatchedReads(gw.erps["legacy"], delay_s=0.05)
         runtime = _with_adapter(gw.runtime, "legacy", legacy)
+        timed_before = erp_calls_timed("legacy", "get_sales_order", "ok", "polling")
 
         recorded = await ErpPolling(lambda: runtime).poll_once()
 
     assert recorded == 3  # each order's first event: the round waited for its turns, none shed
     assert legacy.peak == MAX_IN_FLIGHT  # an order's three reads, two at a time
+    # Timed with the ERP's other calls, as polling's.
+    assert erp_calls_timed("legacy", "get_sales_order", "ok", "polling") == timed_before + 3
 
 
 async def test_a_polling_round_waits_while_clients_hold_the_erps_whole_budget(
@@ -81,3 +88,32 @@ async def test_a_polling_round_waits_while_clients_hold_the_erps_whole_budget(
 
     assert recorded == 2
     assert legacy.calls == 6
+
+
+async def test_a_failing_erp_opens_its_breaker_and_polling_leaves_it_alone_while_open(
+    store: Store, tmp_path: Path
+) -> None:
+    config_dir = write_config(tmp_path, resilience=BREAKER, rate_limits=BUDGET)
+    _polled(config_dir, "legacy")
+    async with in_process_gateway(store, config_dir) as gw:
+        await open_orders(gw, 3)
+        legacy = gw.erps["legacy"]
+        legacy.down = True
+        legacy.calls.clear()
+        now = time.time()
+        polling = ErpPolling(lambda: gw.runtime, clock=lambda: now)
+        refused_before = erp_calls_timed("legacy", "none", "breaker_open", "polling")
+
+        await polling.poll_once()
+        failing_round = list(legacy.calls)
+        breaker = gw.runtime.backends["legacy"].breaker.view()
+        now += 1.0  # the next round's interval has passed; the breaker's cool-down has not
+        await polling.poll_once()
+
+    # The round's failures count toward the ERP's breaker as clients' do: two open it (the
+    # first order's reads), and no other read is sent; nor is anything while it stays open.
+    assert breaker.state is BreakerState.OPEN
+    assert len(failing_round) == BREAKER["failures"]
+    assert legacy.calls == failing_round
+    # The refusals timed as ERP calls that sent nothing, polling's.
+    assert erp_calls_timed("legacy", "none", "breaker_open", "polling") > refused_before

@@ -16,10 +16,11 @@ import httpx
 
 from gateway.domain.errors import Code, ErpFailure, GatewayReferenceTaken
 from gateway.domain.operations import Kind
+from gateway.service.breaker import BreakerState
 from gateway.store.base import Store, XrefRecord
 from tests.configs import write_config
 from tests.e2e import payloads
-from tests.harness import in_process_gateway
+from tests.harness import erp_calls_timed, in_process_gateway
 
 JOB_DEADLINE_S = 10.0
 
@@ -57,8 +58,11 @@ async def test_a_migration_copies_every_customer_of_the_legal_entity_once(store:
         customers = await _customers(api, "CA01", 5)
         await _customers(api, "DE01", 2)  # another legal entity: not moved
         cloud = gw.erps["cloud"]
+        timed_before = erp_calls_timed("cloud", "create_customer", "ok", "migration")
         job = await _migrate(ops)
         assert (job["status"], job["total"], job["done"], job["failed"]) == ("succeeded", 5, 5, 0)
+        # Timed with the ERP's other calls, as a migration's.
+        assert erp_calls_timed("cloud", "create_customer", "ok", "migration") == timed_before + 5
         assert job["copied"] == 5 and job["errors"] == []
         assert len(cloud.customers) == 5
         for customer in customers:
@@ -202,6 +206,35 @@ async def test_a_customer_whose_copy_fails_unforeseen_is_reported_and_the_job_en
         assert (job["status"], job["done"], job["failed"]) == ("failed", 1, 1)
         assert len(job["errors"]) == 1 and job["errors"][0]["record"].startswith("cus_")
         assert len(cloud.customers) == 1
+
+
+async def test_a_migration_to_an_erp_whose_breaker_is_open_sends_it_nothing(
+    store: Store, tmp_path: Path
+) -> None:
+    # Breakers on (off in tests by default): two technical failures in a row open one.
+    breakers = {"attempts": 1, "enabled": "true", "failures": 2, "cool_down_s": 30}
+    config_dir = write_config(tmp_path, resilience=breakers)
+    async with (
+        in_process_gateway(store, config_dir) as gw,
+        gw.client() as api,
+        gw.client("ops-admin") as ops,
+    ):
+        customers = await _customers(api, "CA01", 3)
+        cloud = gw.erps["cloud"]
+        cloud.down = True
+        for _ in range(2):  # clients' requests fail at the cloud ERP: its breaker opens
+            failed = await api.post("/v1/customers", json=payloads.customer("US01"))
+            assert failed.status_code == 503, failed.text
+        assert gw.runtime.backends["cloud"].breaker.view().state is BreakerState.OPEN
+        cloud.calls.clear()
+
+        job = await _migrate(ops)
+
+    assert cloud.calls == []  # the failing ERP left alone
+    assert (job["status"], job["done"], job["failed"], job["copied"]) == ("failed", 0, 3, 0)
+    assert {error["record"] for error in job["errors"]} == {c["id"] for c in customers}
+    for error in job["errors"]:
+        assert "run the job again" in error["message"].lower(), error
 
 
 async def test_a_migration_to_an_unknown_backend_or_legal_entity_is_400(store: Store) -> None:

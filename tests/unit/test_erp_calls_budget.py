@@ -19,6 +19,7 @@ from gateway.service.breaker import CircuitBreaker
 from gateway.service.erp_calls import Backend, ErpCalls
 from gateway.store.base import Store
 from tests.fake_erp import FakeErp
+from tests.harness import erp_calls_timed
 
 # One request a budget: a token once in 1000 s, so a token taken is not back by itself.
 ONE_REQUEST = BackendBudget(max_rps=0.001, max_in_flight=1)
@@ -145,3 +146,14 @@ async def test_a_notifications_read_that_sends_nothing_gives_its_rate_token_back
         await calls.unadmitted_caller("corr-shed")("cloud", read)
     assert shed.value.code is Code.ERP_UNAVAILABLE
     assert cloud.calls == ["get_customer"]
+
+
+async def test_a_clients_call_is_timed_as_a_clients(store: Store) -> None:
+    cloud = FakeErp("cloud")
+    backends = {"legacy": backend("legacy", FakeErp("legacy")), "cloud": backend("cloud", cloud)}
+    calls = ErpCalls(backends, store, None, {"cloud": ONE_REQUEST})
+    before = erp_calls_timed("cloud", "get_customer", "ok", "client")
+
+    await calls.call(request_ctx(), read, "cloud")
+
+    assert erp_calls_timed("cloud", "get_customer", "ok", "client") == before + 1
