@@ -45,6 +45,7 @@ class Origin(StrEnum):
     NOTIFICATION = "notification"  # an ERP's change notification, read back
     POLLING = "polling"  # a polling round of an ERP that cannot push
     MIGRATION = "migration"  # a migration job's copy
+    SHADOW = "shadow"  # a shadow sample's call (see `gateway.service.shadow`)
 
 
 class Caller(Protocol):

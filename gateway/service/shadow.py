@@ -17,14 +17,13 @@ import asyncio
 import contextlib
 import json
 import logging
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from starlette.responses import Response
 
-from gateway.adapters.base import CallContext, CustomerContext, ErpSalesOrder, References
+from gateway.adapters.base import CustomerContext, ErpSalesOrder, References
 from gateway.adapters.priority import NoHeadroom, background_work, held_capacity, when_idle
 from gateway.config.clients import ClientConfig
 from gateway.config.rate_limits import BackendBudget
@@ -63,7 +62,7 @@ from gateway.routing.shadow_report import (
     signature,
 )
 from gateway.routing.shadows import NOISE_SALT, CompiledShadow, ShadowTable, sampled
-from gateway.service.erp_calls import Backend, ErpCall
+from gateway.service.erp_calls import Backend, ErpCall, Origin, background_call
 from gateway.service.views import customer_view, quote_view, sales_order_view
 from gateway.store.base import SlotRequest, Store, StoreUnavailable, XrefRecord
 from gateway.store.buffered import BufferedWriter
@@ -503,24 +502,11 @@ class Shadowing:
         return decide
 
     async def _call(self, backend: str, call: ErpCall[Any], sample: Sample) -> Any:
+        """One call of the sample's, as any call the gateway makes without a client's request:
+        through the backend's breaker, timed with the `shadow` origin. The sample's own
+        `timeout_s` (around the whole sample) cancels it: abandoned, no verdict on the ERP."""
         binding = self._backends[backend]
-        trial = binding.breaker.admit()
-        deadline = time.monotonic() + min(binding.timeout_s, sample.shadow.timeout_s)
-        try:
-            result = await call(
-                binding.adapter, CallContext(sample.correlation_id, deadline=deadline)
-            )
-        except ErpFailure:
-            binding.breaker.failed(trial)
-            raise
-        except (GatewayError, GatewayReferenceTaken):  # the ERP answered
-            binding.breaker.succeeded(trial)
-            raise
-        except BaseException:
-            binding.breaker.abandoned(trial)
-            raise
-        binding.breaker.succeeded(trial)
-        return result
+        return await background_call(binding, call, sample.correlation_id, Origin.SHADOW)
 
     @contextlib.asynccontextmanager
     async def _budget(self, backend: str) -> AsyncIterator[bool]:

@@ -28,7 +28,7 @@ from gateway.store.memory import MemoryStore
 from tests.configs import WIDE_RATE_LIMITS, write_config
 from tests.conftest import Clock
 from tests.e2e import payloads
-from tests.harness import ENV, Gateway, in_process_gateway
+from tests.harness import ENV, Gateway, erp_calls_timed, in_process_gateway
 from tests.pipeline.test_idempotency import (
     COMMIT_WINDOW_S,
     LEASE_S,
@@ -233,6 +233,21 @@ async def test_the_sample_is_the_correlation_ids_and_differences_are_found(
     assert 0 < expected < len(ids)
     assert (report["samples"], report["comparable"], report["matches"]) == (expected, expected, 0)
     assert [(d["field"], d["count"]) for d in report["differences"]] == [("email", expected)]
+
+
+async def test_a_shadow_call_is_timed_as_one_of_the_shadows(tmp_path: Path) -> None:
+    # Through the ERP's one judged path: its breaker, and the call metric an operator reads
+    # the ERP's load from (shadow calls were in neither's count).
+    async with (
+        in_process_gateway(MemoryStore(), shadow_config(tmp_path)) as gw,
+        gw.client() as api,
+    ):
+        customer = await _customer_in_both(api)
+        before = erp_calls_timed("cloud", "get_customer", "ok", "shadow")
+        assert (await api.get(f"/v1/customers/{customer['id']}")).status_code == 200
+        report = await _report(gw)
+    assert report["comparable"] == 1
+    assert erp_calls_timed("cloud", "get_customer", "ok", "shadow") == before + 1
 
 
 async def test_a_noise_check_reads_the_primary_twice(tmp_path: Path) -> None:
