@@ -33,8 +33,8 @@ BaseUrl = Annotated[
     str,
     Field(
         pattern=r"^https?://",
-        description="The ERP's base URL (http or https); `${VAR:-default}` lets the environment "
-        "point it elsewhere.",
+        description="The ERP's base URL (https; plain http to another host than this one is "
+        "warned of); `${VAR:-default}` lets the environment point it elsewhere.",
     ),
 ]
 TimeoutS = Annotated[

@@ -52,7 +52,13 @@ class SubscriptionConfig(ConfigModel):
         str,
         Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$", description="Names it in deliveries."),
     ]
-    url: Annotated[AnyHttpUrl, Field(description="Where events are POSTed.")]
+    url: Annotated[
+        AnyHttpUrl,
+        Field(
+            description="Where events are POSTed (https; plain http to another host than this "
+            "one is warned of)."
+        ),
+    ]
     client: Annotated[
         str,
         Field(

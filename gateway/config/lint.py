@@ -15,7 +15,13 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from gateway.config.auth import AuthPolicy
-from gateway.config.backends import SAP_KIND, BackendConfig, production_by_kind
+from gateway.config.backends import (
+    SAP_KIND,
+    BackendConfig,
+    NetSuiteClientCredentials,
+    SapBackend,
+    production_by_kind,
+)
 from gateway.config.clients import ClientsPolicy
 from gateway.config.events import SubscriptionsPolicy
 from gateway.config.issues import (
@@ -41,6 +47,9 @@ from gateway.domain.operations import (
     SHADOWABLE,
     operations_matching,
 )
+
+# The advice of each warning of plain http to another host (see `_remote_over_plain_http`).
+_USE_HTTPS = "use https (plain http only to a loopback address)"
 
 
 @dataclass(frozen=True)
@@ -91,6 +100,7 @@ def cross_file_issues(parsed: ParsedConfig) -> list[ConfigIssue]:
         if parsed.auth is not None:
             _check_client_issuers(report, parsed.clients, parsed.auth)
     _check_systems(report, parsed.backends, parsed.backend_names)
+    _check_erp_transports(report, parsed.backends)
     if parsed.rate_limits is not None:
         _check_budgets(report, parsed.rate_limits, parsed.backend_names)
     if parsed.auth is not None:
@@ -284,6 +294,30 @@ def _check_systems(
             )
 
 
+def _check_erp_transports(report: Reporter, backends: Mapping[str, BackendConfig]) -> None:
+    """An ERP reached over plain http on another host: the gateway's login and every order go
+    over the wire in the clear."""
+    for name, backend in sorted(backends.items()):
+        host = _remote_over_plain_http(backend.base_url)
+        if host is not None:
+            report.warning(
+                backend_file(name),
+                ["base_url"],
+                f"backend {name} sends {_erp_login(backend)} and the orders over plain http to "
+                f"{host}: anyone on the way can read them and act as the gateway in the ERP; "
+                f"{_USE_HTTPS}",
+            )
+
+
+def _erp_login(backend: BackendConfig) -> str:
+    """What of the gateway's login to `backend` goes with its requests."""
+    if isinstance(backend, SapBackend):
+        return "its SAP user and password (Basic auth)"
+    if isinstance(backend.auth, NetSuiteClientCredentials):
+        return "its access tokens (and the client assertions that get them)"
+    return "its signed requests (their JSON bodies unsigned)"  # OAuth 1.0a signs no JSON body
+
+
 def _glob_matches_any(glob: str) -> bool:
     return bool(operations_matching((glob,)))
 
@@ -379,8 +413,7 @@ def _check_issuers(report: Reporter, auth: AuthPolicy, config_dir: Path) -> None
                 AUTH_FILE,
                 [*at, "jwks_url"],
                 f"issuer {issuer.name} fetches its keys over plain http from {host}: anyone on "
-                "the way can swap them and sign tokens the gateway accepts; use https (plain "
-                "http only to a loopback address)",
+                f"the way can swap them and sign tokens the gateway accepts; {_USE_HTTPS}",
             )
         key_file = issuer.public_key_file
         if key_file:
@@ -393,7 +426,8 @@ def _check_issuers(report: Reporter, auth: AuthPolicy, config_dir: Path) -> None
 
 
 def _remote_over_plain_http(url: str) -> str | None:
-    """The host `url` reaches over plain http when it is not this machine, else None."""
+    """The host `url` reaches over plain http when it is not this machine, else None: the one
+    rule of every URL the gateway sends secrets or customers' data to, or trusts keys from."""
     try:
         parts = urlsplit(url)
         host = parts.hostname or ""
@@ -434,4 +468,13 @@ def subscription_issues(
                     [*at, "types", j],
                     f"{glob!r} matches no event type {known(EVENT_TYPES)}",
                 )
+        host = _remote_over_plain_http(str(subscription.url))
+        if host is not None:
+            report.warning(
+                SUBSCRIPTIONS_FILE,
+                [*at, "url"],
+                f"subscription {subscription.id} sends its events (customers' orders, shipments "
+                f"and invoices) over plain http to {host}: anyone on the way can read them; "
+                f"{_USE_HTTPS}",
+            )
     return report.issues

@@ -366,3 +366,127 @@ def test_a_jwks_url_of_https_or_to_a_loopback_address_is_no_issue(tmp_path: Path
 )
 def test_a_list_of_known_names_is_cut_only_past_its_length(count: int, ends: str) -> None:
     assert some_of(f"N{n:03d}" for n in range(count)).endswith(ends)
+
+
+# -- plain http to another host: ERP base URLs and webhook URLs ------------------------------
+
+ERP_CREDENTIALS = {
+    "legacy": "its SAP user and password (Basic auth)",
+    "cloud": "its access tokens (and the client assertions that get them)",
+}
+
+
+@pytest.mark.parametrize(
+    ("backend", "url"),
+    [
+        ("legacy", "http://sap.corp.example:8000"),
+        ("cloud", "http://10.0.0.7:8443"),
+        ("legacy", "http://127.0.0.1.nip.io:9101"),
+    ],
+)
+def test_an_erp_base_url_of_plain_http_to_another_host_warns_at_its_line_but_loads(
+    tmp_path: Path, backend: str, url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The gateway logs in to the ERP over it (SAP's password in every request, NetSuite's
+    # tokens) and sends customers' orders: it was accepted without a word, where a jwks_url
+    # of plain http warned.
+    config = config_copy(tmp_path)
+    file = f"backends/{backend}.yaml"
+    env = {f"GATEWAY_{backend.upper()}_URL": url}
+    (issue,) = configuration.check(config, env=env)
+    assert (issue.severity, issue.file, issue.line) == (
+        "warning",
+        file,
+        line_of(config, file, "base_url: "),
+    )
+    host = url.split("/")[2].rsplit(":", 1)[0]
+    assert issue.message == (
+        f"backend {backend} sends {ERP_CREDENTIALS[backend]} and the orders over plain http "
+        f"to {host}: anyone on the way can read them and act as the gateway in the ERP; use "
+        "https (plain http only to a loopback address)"
+    )
+    with caplog.at_level("WARNING", logger="gateway.config"):
+        configuration.load(config, env=env)
+    assert [r.getMessage() for r in caplog.records] == [str(issue)]
+
+
+def test_a_netsuite_base_url_of_plain_http_with_token_based_auth_warns(tmp_path: Path) -> None:
+    config = config_copy(tmp_path)
+    edit(
+        config,
+        "backends/cloud.yaml",
+        "auth:                             #",
+        "auth:\n  method: token_based\n  account_id: '1234567_SB1'\n"
+        "  consumer_key_env: K\n  consumer_secret_env: KS\n  token_id_env: T\n"
+        "  token_secret_env: TS\nold_auth:                             #",
+    )
+    text = (config / "backends/cloud.yaml").read_text()
+    start = text.index("old_auth:")
+    end = text.index("# Token-based", start)
+    (config / "backends/cloud.yaml").write_text(text[:start] + text[end:])
+    (issue,) = configuration.check(config, env={"GATEWAY_CLOUD_URL": "http://ns.corp.example"})
+    assert issue.severity == "warning" and issue.file == "backends/cloud.yaml"
+    assert issue.message.startswith(
+        "backend cloud sends its signed requests (their JSON bodies unsigned) and the orders "
+        "over plain http to ns.corp.example: "
+    ), issue.message
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://sap.corp.example:8000",
+        "http://127.0.0.1:9101",
+        "http://127.9.9.9:9101",
+        "http://localhost:9101",
+        "http://[::1]:9101",
+    ],
+)
+def test_an_erp_base_url_of_https_or_to_a_loopback_address_is_no_issue(
+    tmp_path: Path, url: str
+) -> None:
+    config = config_copy(tmp_path)
+    env = {"GATEWAY_LEGACY_URL": url, "GATEWAY_CLOUD_URL": url}
+    assert configuration.check(config, env=env) == []
+
+
+DEMO_HOOK = "url: http://127.0.0.1:9200/webhooks"
+
+
+@pytest.mark.parametrize(
+    "url", ["http://crm.partner.example/webhooks", "http://192.168.4.20:9200/hooks"]
+)
+def test_a_webhook_url_of_plain_http_to_another_host_warns_at_its_line_but_loads(
+    tmp_path: Path, url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Event payloads carry customers' orders, shipments and invoices; they were sent there
+    # over plain http without a word.
+    config = config_copy(tmp_path)
+    line = edit(config, "policies/subscriptions.yaml", DEMO_HOOK, f"url: {url}")
+    (issue,) = configuration.check(config, env={})
+    assert (issue.severity, issue.file, issue.line) == (
+        "warning",
+        "policies/subscriptions.yaml",
+        line,
+    )
+    host = url.split("/")[2].split(":")[0]
+    assert issue.message == (
+        f"subscription crm-demo-hook sends its events (customers' orders, shipments and "
+        f"invoices) over plain http to {host}: anyone on the way can read them; use https "
+        "(plain http only to a loopback address)"
+    )
+    with caplog.at_level("WARNING", logger="gateway.config"):
+        configuration.load(config, env={})
+    assert [r.getMessage() for r in caplog.records] == [str(issue)]
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["https://crm.partner.example/webhooks", "http://localhost:9200/h", "http://[::1]:9200/h"],
+)
+def test_a_webhook_url_of_https_or_to_a_loopback_address_is_no_issue(
+    tmp_path: Path, url: str
+) -> None:
+    config = config_copy(tmp_path)
+    edit(config, "policies/subscriptions.yaml", DEMO_HOOK, f"url: {url}")
+    assert configuration.check(config, env={}) == []
