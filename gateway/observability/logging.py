@@ -3,7 +3,8 @@
 The access log (one line per request) takes its own short path: the line is encoded once
 (orjson) and batched, and a writer thread writes each batch, so that a request costs an
 encode and a list append, not a LogRecord, a queue hop and a formatter. Everything else goes
-through `logging` (queued, written by a thread).
+through `logging` (queued, written by a thread). A line either log fails to write (a full
+disk, a closed stdout) is counted in a metric and said once on stderr (`DroppedLines`).
 
 Not metrics or tracing; what an operator greps and ships to a log store.
 """
@@ -25,7 +26,7 @@ from typing import IO, Any
 
 import orjson
 
-from gateway.observability.metrics import ACCESS_LOG_DROPPED
+from gateway.observability.metrics import LOG_DROPPED
 
 _STANDARD = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
 
@@ -109,6 +110,55 @@ def json_access_line(fields: dict[str, Any]) -> bytes:
         return json.dumps(entry, default=str, separators=(",", ":")).encode() + b"\n"
 
 
+class DroppedLines:
+    """The lines one log loses because writing them failed (a full disk, a closed stdout):
+    counted in `gateway_log_dropped_lines_total{log=...}`, and said on stderr the first time
+    only (each time would be a line a record, and stdout, where the logs go, is what fails)."""
+
+    def __init__(self, log: str) -> None:
+        self._log = log
+        self._counter = LOG_DROPPED.labels(log)  # 0 from the start: an alert sees the first loss
+        self._warned = False
+
+    def count(self, lines: int, exc: Exception) -> None:
+        self._counter.inc(lines)
+        if self._warned:
+            return
+        self._warned = True
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        with contextlib.suppress(OSError, ValueError):
+            print(
+                f"gateway: the {self._log} log cannot be written ({reason}); its lines are "
+                f'dropped and counted in gateway_log_dropped_lines_total{{log="{self._log}"}}',
+                file=sys.stderr,
+                flush=True,
+            )
+
+
+class _LineHandler(logging.StreamHandler[IO[str]]):
+    """The application log's writer: a record it fails to write (a full disk, a closed stdout)
+    is counted as dropped, not one traceback on stderr a record as `logging` prints them. A
+    record that cannot be formatted is still `logging`'s error: a mistake in the code."""
+
+    def __init__(self, stream: IO[str], dropped: DroppedLines) -> None:
+        super().__init__(stream)
+        self._dropped = dropped
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            line = self.format(record) + self.terminator
+        except RecursionError:  # as logging's own handlers do
+            raise
+        except Exception:
+            self.handleError(record)
+            return
+        try:
+            self.stream.write(line)
+            self.flush()
+        except (OSError, ValueError) as exc:  # ValueError: a closed stream
+            self._dropped.count(1, exc)
+
+
 ACCESS_LOGGER = "gateway.access"
 _BATCH_LINES = 256  # written at once; more waiting means a write is under way
 _FLUSH_S = 0.05
@@ -126,7 +176,7 @@ class AccessLog:
         self._batches: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._out: IO[bytes] = sys.stdout.buffer
-        self._warned = False  # the first lost batch is said on stderr; the metric counts all
+        self._dropped = DroppedLines("access")
 
     def start(self, *, short: bool, out: IO[bytes] | None = None) -> None:
         self.stop()
@@ -162,23 +212,7 @@ class AccessLog:
                 self._out.write(batch)
                 self._out.flush()
             except (OSError, ValueError) as exc:  # a full disk, a closed stdout
-                self._dropped(batch, exc)
-
-    def _dropped(self, batch: bytes, exc: Exception) -> None:
-        """Count the batch's lines as lost; say so on stderr the first time (each time would
-        be a line a request, and stdout, where the logs go, is what fails)."""
-        ACCESS_LOG_DROPPED.inc(batch.count(b"\n"))
-        if self._warned:
-            return
-        self._warned = True
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        with contextlib.suppress(OSError, ValueError):
-            print(
-                f"gateway: the access log cannot be written ({reason}); its lines are dropped "
-                "and counted in gateway_access_log_dropped_lines_total",
-                file=sys.stderr,
-                flush=True,
-            )
+                self._dropped.count(batch.count(b"\n"), exc)
 
     def stop(self) -> None:
         """Write what is kept, then end the writer thread (on shutdown)."""
@@ -203,7 +237,8 @@ def configure_logging(level: str = "INFO", *, short: bool = False) -> None:
     """
     global _listener
     flush_logs()
-    handler = logging.StreamHandler(sys.stdout)
+    # A new output: its first loss is said again.
+    handler = _LineHandler(sys.stdout, DroppedLines("application"))
     handler.setFormatter(ShortFormatter() if short else JsonFormatter())
     records: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
     root = logging.getLogger("gateway")

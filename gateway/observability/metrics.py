@@ -110,9 +110,11 @@ JOURNAL_WRITE_FAILURES = Counter(
     "gateway_journal_write_failures_total",
     "Journal entries the store refused (kept in memory and written again).",
 )
-ACCESS_LOG_DROPPED = Counter(
-    "gateway_access_log_dropped_lines_total",
-    "Access log lines lost because writing them failed (a full disk, a closed standard output).",
+LOG_DROPPED = Counter(
+    "gateway_log_dropped_lines_total",
+    "Log lines lost because writing them failed (a full disk, a closed standard output), by "
+    "log (access, application).",
+    ["log"],
 )
 
 # Business.

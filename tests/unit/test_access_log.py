@@ -13,7 +13,7 @@ from prometheus_client import REGISTRY
 
 from gateway.observability.logging import AccessLog
 
-DROPPED = "gateway_access_log_dropped_lines_total"
+DROPPED = "gateway_log_dropped_lines_total"
 
 
 class FailingSink:
@@ -42,7 +42,7 @@ def failing_out(request: pytest.FixtureRequest) -> Iterator[IO[bytes]]:
 
 
 def _dropped() -> float:
-    return REGISTRY.get_sample_value(DROPPED) or 0.0
+    return REGISTRY.get_sample_value(DROPPED, {"log": "access"}) or 0.0
 
 
 def test_lines_a_failing_output_loses_are_counted_and_said_once(

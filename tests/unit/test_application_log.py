@@ -1,0 +1,98 @@
+"""The application log (the gateway's `logging` records, JSON lines on standard output) when
+its output fails (a full disk, a closed pipe): the lines it loses are counted in the metric the
+access log's are, and said once on standard error, never one traceback a record."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import os
+import sys
+from collections.abc import Iterator
+from typing import IO
+
+import pytest
+from prometheus_client import REGISTRY
+
+from gateway.observability.logging import configure_logging, flush_logs
+
+DROPPED = "gateway_log_dropped_lines_total"
+
+
+class FailingText(io.TextIOBase):
+    """A standard output whose every write fails as a full disk's does."""
+
+    def write(self, text: str) -> int:
+        raise OSError(28, "No space left on device")
+
+
+@pytest.fixture(params=["dev-full", "raising-stream"])
+def failing_stdout(request: pytest.FixtureRequest) -> Iterator[IO[str]]:
+    if request.param == "raising-stream":
+        yield FailingText()  # type: ignore[misc]
+        return
+    if not os.path.exists("/dev/full"):
+        pytest.skip("no /dev/full here")
+    out = open("/dev/full", "w")  # noqa: SIM115
+    try:
+        yield out
+    finally:
+        with contextlib.suppress(OSError):  # what stays buffered cannot be written either
+            out.close()
+
+
+@pytest.fixture
+def gateway_logger() -> Iterator[logging.Logger]:
+    """The gateway's logger, put back as it was (configure_logging replaces its handlers)."""
+    logger = logging.getLogger("gateway")
+    saved = logger.handlers[:], logger.level, logger.propagate
+    try:
+        yield logger
+    finally:
+        flush_logs()
+        logger.handlers[:], logger.level, logger.propagate = saved[0], saved[1], saved[2]
+
+
+def _dropped(log: str) -> float:
+    return REGISTRY.get_sample_value(DROPPED, {"log": log}) or 0.0
+
+
+def test_records_a_failing_output_loses_are_counted_and_said_once(
+    failing_stdout: IO[str],
+    gateway_logger: logging.Logger,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Each record was a "--- Logging error ---" traceback on standard error, and no count.
+    monkeypatch.setattr(sys, "stdout", failing_stdout)
+    before = _dropped("application")
+    configure_logging("WARNING")  # above INFO: no access log, only the application's
+    for n in range(3):
+        logging.getLogger("gateway.test").warning("record %d", n)
+    flush_logs()  # the listener thread writes what is queued, then ends
+    assert _dropped("application") - before == 3
+    err = capsys.readouterr().err
+    assert "Logging error" not in err and "Traceback" not in err, err
+    warnings = err.strip().splitlines()
+    assert len(warnings) == 1, warnings
+    assert "application log" in warnings[0] and DROPPED in warnings[0], warnings
+    assert "No space left on device" in warnings[0], warnings
+
+
+def test_records_written_are_not_counted_as_dropped(
+    tmp_path: os.PathLike[str],
+    gateway_logger: logging.Logger,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    before = _dropped("application")
+    with open(os.path.join(tmp_path, "app.log"), "w") as out:
+        monkeypatch.setattr(sys, "stdout", out)
+        configure_logging("WARNING")
+        logging.getLogger("gateway.test").warning("written")
+        flush_logs()
+    assert _dropped("application") == before
+    assert capsys.readouterr().err == ""
+    with open(os.path.join(tmp_path, "app.log")) as written:
+        assert '"msg":"written"' in written.read()
