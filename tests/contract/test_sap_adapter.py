@@ -1002,6 +1002,32 @@ async def test_a_second_csrf_refusal_is_not_retried_again() -> None:
     assert len(transport.sent) == 4
 
 
+async def test_a_create_answered_403_for_a_missing_service_is_not_a_refused_logon() -> None:
+    # Some releases answer /IWFND/MED/170 (no service) with 403: no CSRF refusal to retry, and
+    # no credentials to check, but the service to activate.
+    no_service = {
+        "error": {
+            "code": "/IWFND/MED/170",
+            "message": {
+                "lang": "en",
+                "value": "No service found for namespace '/SAP/', name 'API_BUSINESS_PARTNER', "
+                "version '0001'",
+            },
+        }
+    }
+    transport = FakeTransport([token_answer(), json_response(403, no_service)])
+
+    error = await refusal(
+        fake_adapter(transport).create_customer(customer_request(), references(), context())
+    )
+
+    assert isinstance(error, ErpFailure)
+    assert (error.code, error.status, error.ambiguous) == (Code.ERP_BAD_RESPONSE, 502, False)
+    assert "/IWFND/MED/170" in error.detail and "/IWFND/MAINT_SERVICE" in error.detail
+    assert "credentials" not in error.detail
+    assert [r.method for r in transport.sent] == ["HEAD", "POST"]
+
+
 async def test_concurrent_writes_wait_for_one_token_fetch() -> None:
     def answer(sent: Any) -> ErpResponse:
         return token_answer() if sent.method == "HEAD" else bp_answer()

@@ -155,13 +155,18 @@ def is_not_found(response: ErpResponse) -> bool:
     return code is not None and not code.startswith(_HUB_MESSAGES)
 
 
+# The statuses SAP Gateway's hub answers a service not there for the caller with: 404, and 403
+# on some releases (then no refused logon: SAP took the credentials to reach the hub).
+_NO_SERVICE_STATUSES = frozenset({403, 404})
+
+
 def missing_service(response: ErpResponse) -> ErpFailure | None:
-    """SAP Gateway's hub answering 404 with its own message: the service the gateway called is
-    not there for it (not activated in /IWFND/MAINT_SERVICE, no system alias, not published
-    for its user, as `/IWFND/MED/170` "No service found..." says). SAP is not set up as the
-    gateway needs, whatever the request: a technical failure, for an operator to fix."""
-    code = _error_code(response) if response.status == 404 else None
-    if code is None or not code.startswith(_HUB_MESSAGES):
+    """SAP Gateway's hub answering 404 (or 403) with its own message: the service the gateway
+    called is not there for it (not activated in /IWFND/MAINT_SERVICE, no system alias, not
+    published for its user, as `/IWFND/MED/170` "No service found..." says). SAP is not set up
+    as the gateway needs, whatever the request: a technical failure, for an operator to fix."""
+    code = hub_code(response)
+    if code is None:
         return None
     return ErpFailure(
         Code.ERP_BAD_RESPONSE,
@@ -169,6 +174,13 @@ def missing_service(response: ErpResponse) -> ErpFailure | None:
         "must activate it (/IWFND/MAINT_SERVICE, or the communication arrangement in the "
         "cloud); `gateway doctor` checks each service the gateway calls.",
     )
+
+
+def hub_code(response: ErpResponse) -> str | None:
+    """The code of SAP Gateway's hub message (`/IWFND/...`) an answer refusing the service
+    carries; None for any other answer."""
+    code = _error_code(response) if response.status in _NO_SERVICE_STATUSES else None
+    return code if code is not None and code.startswith(_HUB_MESSAGES) else None
 
 
 def _error_code(response: ErpResponse) -> str | None:

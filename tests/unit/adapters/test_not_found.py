@@ -46,12 +46,15 @@ async def test_sap_saying_an_entity_does_not_exist_is_not_found() -> None:
     assert await sap_adapter(transport).get_sales_order("0099999999", context()) is None
 
 
-async def test_sap_gateway_without_the_service_is_a_bad_response_not_a_missing_record() -> None:
+@pytest.mark.parametrize("status", [404, 403])
+async def test_sap_gateway_without_the_service_is_a_bad_response_not_a_missing_record(
+    status: int,
+) -> None:
     # SAP Gateway's hub answers 404 with its own message when the service is not there for the
     # gateway (not activated in /IWFND/MAINT_SERVICE, no system alias): that says nothing of
-    # the record, and an operator has to act.
+    # the record, and an operator has to act. Some releases answer it 403: no refused logon.
     no_service = sap_error((NO_SERVICE, NO_SERVICE_TEXT, ""))
-    transport = FakeTransport([json_response(404, no_service)])
+    transport = FakeTransport([json_response(status, no_service)])
 
     error = await _bad_response(sap_adapter(transport).get_sales_order("0010000001", context()))
 
