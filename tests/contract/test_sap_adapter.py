@@ -578,7 +578,7 @@ async def test_correlation_id_and_trace_context_reach_the_erp_on_every_call(
 
     seen = (await sim.get("/_sim/requests", params={"limit": 50})).json()["requests"]
     mine = [r for r in seen if r["headers"].get("x-correlation-id") == ctx.correlation_id]
-    assert [r["method"] for r in mine] == ["HEAD", "POST"]  # the CSRF fetch, then the create
+    assert [r["method"] for r in mine] == ["GET", "POST"]  # the CSRF fetch, then the create
     assert {r["headers"]["traceparent"] for r in mine} == {TRACEPARENT}
     assert {r["headers"]["tracestate"] for r in mine} == {"vendor=1"}
 
@@ -674,6 +674,28 @@ async def test_a_service_sap_has_not_activated_is_a_technical_failure_not_record
     assert (error.code, error.status, error.retryable) == (Code.ERP_BAD_RESPONSE, 502, True)
     assert "/IWFND/MED/170" in error.detail and "/IWFND/MAINT_SERVICE" in error.detail
     assert gone is None
+
+
+async def test_customers_are_created_while_the_sales_order_service_is_not_activated() -> None:
+    # The CSRF token comes from the service written to: a service not activated stops only
+    # the writes to it, and those name SAP's message and the fix.
+    options = SimOptions(inactive_services=frozenset({"API_SALES_ORDER_SRV"}))
+    with serve_app(create_app(username=USER, password=PASSWORD, options=options)) as url:
+        erp = SapODataAdapter("legacy", legacy_config(url), AiohttpTransport(url), USER, PASSWORD)
+        try:
+            first = await new_customer(erp)
+            second = await new_customer(erp)
+            error = await refusal(new_order(erp, first))
+            async with httpx.AsyncClient(base_url=url) as sim:
+                fetches = (await stats(sim))["csrf_fetches"]
+        finally:
+            await erp.aclose()
+
+    assert first != second
+    assert fetches == 1
+    assert isinstance(error, ErpFailure)
+    assert (error.code, error.status, error.retryable) == (Code.ERP_BAD_RESPONSE, 502, True)
+    assert "/IWFND/MED/170" in error.detail and "/IWFND/MAINT_SERVICE" in error.detail
 
 
 DELIVERY_ITEMS = "/sap/opu/odata/sap/API_OUTBOUND_DELIVERY_SRV/A_OutbDeliveryItem"
@@ -844,8 +866,8 @@ async def test_a_customer_create_sends_exactly_this_http() -> None:
         "tracestate": "vendor=1",
     }
     assert (fetch.method, fetch.path, fetch.params) == (
-        "HEAD",
-        "/sap/opu/odata/sap/API_SALES_ORDER_SRV/",
+        "GET",
+        "/sap/opu/odata/sap/API_BUSINESS_PARTNER/",
         {"sap-client": "100"},
     )
     assert fetch.headers == {
@@ -982,9 +1004,9 @@ async def test_a_write_refused_for_its_csrf_token_refetches_once_and_retries() -
     await fake_adapter(transport).create_customer(customer_request(), references(), context())
 
     assert [(r.method, r.header("x-csrf-token")) for r in transport.sent] == [
-        ("HEAD", "Fetch"),
+        ("GET", "Fetch"),
         ("POST", "old"),
-        ("HEAD", "Fetch"),
+        ("GET", "Fetch"),
         ("POST", "new"),
     ]
 
@@ -1025,12 +1047,12 @@ async def test_a_create_answered_403_for_a_missing_service_is_not_a_refused_logo
     assert (error.code, error.status, error.ambiguous) == (Code.ERP_BAD_RESPONSE, 502, False)
     assert "/IWFND/MED/170" in error.detail and "/IWFND/MAINT_SERVICE" in error.detail
     assert "credentials" not in error.detail
-    assert [r.method for r in transport.sent] == ["HEAD", "POST"]
+    assert [r.method for r in transport.sent] == ["GET", "POST"]
 
 
 async def test_concurrent_writes_wait_for_one_token_fetch() -> None:
     def answer(sent: Any) -> ErpResponse:
-        return token_answer() if sent.method == "HEAD" else bp_answer()
+        return token_answer() if sent.method == "GET" else bp_answer()
 
     transport = FakeTransport(responder=answer)
     erp = fake_adapter(transport)
@@ -1039,8 +1061,61 @@ async def test_concurrent_writes_wait_for_one_token_fetch() -> None:
         *(erp.create_customer(customer_request(), references(), context()) for _ in range(5))
     )
 
-    assert [r.method for r in transport.sent].count("HEAD") == 1
+    assert [r.method for r in transport.sent].count("GET") == 1
     assert {r.header("x-csrf-token") for r in transport.sent if r.method == "POST"} == {"t0k3n"}
+
+
+async def test_one_csrf_token_serves_writes_to_every_service() -> None:
+    # SAP binds the token to the user's session (its cookies), not to a service: the token
+    # fetched at the first write's service serves the writes to the others.
+    transport = FakeTransport([token_answer(), bp_answer(), json_response(201, order_answer())])
+    erp = fake_adapter(transport)
+    customer = CustomerContext(erp_id="0001000001", legal_entity="DE01")
+
+    await erp.create_customer(customer_request(), references(), context())
+    await erp.create_sales_order(
+        "DE01", customer, "EUR", DELIVERY, ORDER_LINES, references(), context()
+    )
+
+    assert [(r.method, r.path) for r in transport.sent] == [
+        ("GET", "/sap/opu/odata/sap/API_BUSINESS_PARTNER/"),
+        ("POST", "/sap/opu/odata/sap/API_BUSINESS_PARTNER/A_BusinessPartner"),
+        ("POST", "/sap/opu/odata/sap/API_SALES_ORDER_SRV/A_SalesOrder"),
+    ]
+    assert {(r.header("x-csrf-token"), r.header("Cookie")) for r in transport.sent[1:]} == {
+        ("t0k3n", SESSION_COOKIE)
+    }
+
+
+@pytest.mark.parametrize("status", [404, 403])
+async def test_a_token_fetch_sap_gateway_answers_without_the_service_names_the_fix(
+    status: int,
+) -> None:
+    no_service = {
+        "error": {
+            "code": "/IWFND/MED/170",
+            "message": {
+                "lang": "en",
+                "value": "No service found for namespace '/SAP/', name 'API_SALES_ORDER_SRV', "
+                "version '0001'",
+            },
+        }
+    }
+    transport = FakeTransport([json_response(status, no_service)])
+    customer = CustomerContext(erp_id="0001000001", legal_entity="DE01")
+
+    error = await refusal(
+        fake_adapter(transport).create_sales_order(
+            "DE01", customer, "EUR", DELIVERY, ORDER_LINES, references(), context()
+        )
+    )
+
+    assert isinstance(error, ErpFailure)
+    assert (error.code, error.status, error.ambiguous) == (Code.ERP_BAD_RESPONSE, 502, False)
+    assert "/IWFND/MED/170" in error.detail and "/IWFND/MAINT_SERVICE" in error.detail
+    assert [(r.method, r.path) for r in transport.sent] == [
+        ("GET", "/sap/opu/odata/sap/API_SALES_ORDER_SRV/")
+    ]
 
 
 async def test_cancel_patches_each_open_item_without_an_etag_then_reads_back() -> None:

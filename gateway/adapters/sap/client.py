@@ -1,6 +1,10 @@
 """The SAP OData v2 client: Basic auth, the `sap-client`, and one CSRF session (a token bound
 to its session cookie) reused for every write and refetched once after a 403.
 
+SAP binds the token to the user's session (its cookies), not to a service: one session serves
+the writes to every service. It is fetched at the service written to, so a service SAP has not
+activated stops only the writes to it, with SAP's message.
+
 Not what the calls mean (see `adapter.py`) nor payloads (`outbound.py`, `inbound.py`).
 """
 
@@ -28,7 +32,7 @@ from gateway.adapters.sap.errors import (
     technical_error,
 )
 from gateway.adapters.sap.odata import SAP_CLIENT, next_request, page_of
-from gateway.adapters.sap.services import MAX_PAGES, ODATA_ROOT, SALES_ORDER_SERVICE
+from gateway.adapters.sap.services import MAX_PAGES, ODATA_ROOT
 from gateway.adapters.sap.terms import SapTerms
 from gateway.domain.errors import GatewayError
 
@@ -152,10 +156,11 @@ class SapClient:
         headers: Mapping[str, str] | None = None,
     ) -> ErpResponse:
         """A modifying request under the CSRF session; one refetch and retry after a 403."""
-        session = await self._csrf_session(ctx, stale=None)
+        service = _service_root(path)
+        session = await self._csrf_session(service, ctx, stale=None)
         response = await self._send_with(session, method, path, body, ctx, headers)
         if response.status == 403 and _csrf_required(response):
-            session = await self._csrf_session(ctx, stale=session)
+            session = await self._csrf_session(service, ctx, stale=session)
             response = await self._send_with(session, method, path, body, ctx, headers)
         return response
 
@@ -171,8 +176,11 @@ class SapClient:
         extra = {**(headers or {}), CSRF_HEADER: session.token, "Cookie": session.cookie}
         return await self.send(method, path, ctx, body=body, headers=extra)
 
-    async def _csrf_session(self, ctx: CallContext, stale: CsrfSession | None) -> CsrfSession:
-        """The current session, fetched once however many requests need it at the same time."""
+    async def _csrf_session(
+        self, service: str, ctx: CallContext, stale: CsrfSession | None
+    ) -> CsrfSession:
+        """The current session, fetched (at `service`) once however many requests need it at
+        the same time."""
         current = self._session
         if current is not None and current is not stale:
             return current
@@ -180,13 +188,15 @@ class SapClient:
             current = self._session
             if current is not None and current is not stale:
                 return current  # another request fetched it while this one waited
-            self._session = await self._fetch_session(ctx)
+            self._session = await self._fetch_session(service, ctx)
             return self._session
 
-    async def _fetch_session(self, ctx: CallContext) -> CsrfSession:
+    async def _fetch_session(self, service: str, ctx: CallContext) -> CsrfSession:
+        """A token and its session, from a GET of the service document: a HEAD's answer has no
+        body, which is where SAP Gateway says why it refuses (a service not activated)."""
         response = await self._transport.request(
-            "HEAD",
-            SALES_ORDER_SERVICE + "/",
+            "GET",
+            service,
             params=self._client,
             headers={
                 "Authorization": self._authorization,
@@ -197,7 +207,7 @@ class SapClient:
             deadline=ctx.deadline,
         )
         if response.status != 200:
-            raise technical_error(response.status, write=False)
+            raise missing_service(response) or technical_error(response.status, write=False)
         token = response.header(CSRF_HEADER)
         cookies = dict(response.cookies) or _set_cookies(response)
         if not token or token.lower() == CSRF_REQUIRED or not cookies:
@@ -238,6 +248,12 @@ def _refusal(
     if missing is not None:
         return missing
     return technical_error(response.status, write=write, retry_after=response.header("retry-after"))
+
+
+def _service_root(path: str) -> str:
+    """The root of the service an entity path is in (`.../API_BUSINESS_PARTNER/`)."""
+    service = path.removeprefix(ODATA_ROOT + "/").split("/", 1)[0]
+    return f"{ODATA_ROOT}/{service}/"
 
 
 def _csrf_required(response: ErpResponse) -> bool:
