@@ -10,11 +10,13 @@ import httpx
 import pytest
 
 from erp_simulators.sap import SimOptions, create_app
-from gateway.adapters.http import AiohttpTransport
+from gateway.adapters.http import AiohttpTransport, ErpResponse
 from gateway.adapters.sap import SapODataAdapter
-from gateway.adapters.sap.doctor import tenant_checks
+from gateway.adapters.sap.doctor import diagnose, tenant_checks
 from tests.contract.test_sap_adapter import PASSWORD, USER, context, legacy_config
+from tests.fake_transport import FakeTransport, SentRequest, json_response
 from tests.servers import serve_app
+from tests.unit.adapters.sap.samples import sap_error
 
 ODATA = "/sap/opu/odata/sap"
 
@@ -93,3 +95,46 @@ def test_a_tenant_without_the_custom_fields_refuses_a_create_at_the_custom_field
     assert response.json()["error"]["innererror"]["errordetails"][0]["target"] == (
         "YY1_GatewayRef_SDH"
     )
+
+
+async def test_the_doctor_names_a_service_sap_has_not_activated_with_its_fix() -> None:
+    # The writes to a service take their CSRF token there: each service the gateway writes to
+    # is one of the services checked.
+    options = SimOptions(inactive_services=frozenset({"API_SALES_ORDER_SRV"}))
+    with serve_app(create_app(username=USER, password=PASSWORD, options=options)) as url:
+        erp = SapODataAdapter("legacy", legacy_config(url), AiohttpTransport(url), USER, PASSWORD)
+        try:
+            checks = {c.name: c for c in await diagnose(erp, context(), USER, "100")}
+        finally:
+            await erp.aclose()
+
+    assert checks["logon"].ok
+    failing = [
+        name for name, check in checks.items() if name.startswith("service ") and not check.ok
+    ]
+    assert failing == ["service API_SALES_ORDER_SRV"]
+    message = checks["service API_SALES_ORDER_SRV"].message
+    assert "/IWFND/MED/170" in message and "activate it in /IWFND/MAINT_SERVICE" in message
+    assert "SAP_COM_0109" in message
+
+
+async def test_a_403_of_sap_gateway_without_the_service_is_no_refused_logon() -> None:
+    # Some releases answer a service not activated 403 /IWFND/MED/170: SAP took the logon.
+    def answer(sent: SentRequest) -> ErpResponse:
+        if sent.path.startswith(ODATA + "/API_SALES_ORDER_SRV/"):
+            return json_response(403, sap_error(("/IWFND/MED/170", "No service found", "")))
+        return ErpResponse(404, {}, b"")
+
+    erp = SapODataAdapter(
+        "legacy",
+        legacy_config("http://sap.invalid"),
+        FakeTransport(responder=answer),
+        USER,
+        PASSWORD,
+    )
+    checks = {c.name: c for c in await diagnose(erp, context(), USER, "100")}
+
+    assert checks["logon"].ok
+    service = checks["service API_SALES_ORDER_SRV"]
+    assert not service.ok and "/IWFND/MAINT_SERVICE" in service.message
+    assert "credentials" not in service.message

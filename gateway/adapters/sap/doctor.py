@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from gateway.adapters.base import CallContext, DoctorCheck
+from gateway.adapters.sap.errors import hub_code
 from gateway.adapters.sap.odata import entity_path
 from gateway.adapters.sap.services import (
     BILLING_SERVICE,
@@ -41,7 +42,8 @@ _ENTITY_TYPE_RE = r'<EntityType\s[^>]*Name="{name}"[^>]*>(.*?)</EntityType>'
 TenantCheck = DoctorCheck
 # The services the adapter calls (and the master data the checks read), each with what
 # publishes it on a tenant: a communication arrangement in the cloud, an activated service
-# (transaction /IWFND/MAINT_SERVICE) on premise.
+# (transaction /IWFND/MAINT_SERVICE) on premise. A write takes its CSRF token at the service
+# written to: these are also the services tokens come from.
 _SERVICES = (
     (BP_SERVICE, "customers", "SAP_COM_0008 (Business Partner, Customer and Supplier Integration)"),
     (SALES_ORDER_SERVICE, "sales orders", "SAP_COM_0109 (Sales Order Integration)"),
@@ -75,7 +77,9 @@ async def _logon(
             f"SAP could not be reached: {error.detail} Fix: check base_url and that the gateway's "
             "host may reach it (proxy, firewall, TLS).",
         )
-    if response.status in (401, 403):
+    if response.status in (401, 403) and hub_code(response) is None:
+        # A 403 with SAP Gateway's hub message took the logon: the service is not there (some
+        # releases answer /IWFND/MED/170 so), which its own check reports.
         return DoctorCheck(
             name,
             False,
@@ -83,7 +87,7 @@ async def _logon(
             "the credentials' environment variables (the communication user of the gateway's "
             "communication arrangements) and sap_client.",
         )
-    if response.status >= 400 and response.status != 404:
+    if response.status >= 400 and response.status != 404 and hub_code(response) is None:
         return DoctorCheck(name, False, f"SAP answered HTTP {response.status} to the logon.")
     return DoctorCheck(name, True, f"logged on as {user} in client {sap_client}")
 
@@ -99,11 +103,19 @@ async def _service(
         return DoctorCheck(name, False, f"its $metadata could not be read: {error.detail}")
     if response.status == 200:
         return DoctorCheck(name, True, f"published ({use})")
+    code = hub_code(response)
+    said = (
+        f"not there for the gateway (SAP Gateway answered HTTP {response.status} {code} to its "
+        "$metadata)"
+        if code
+        else f"HTTP {response.status} for its $metadata"
+    )
     return DoctorCheck(
         name,
         False,
-        f"HTTP {response.status} for its $metadata: the gateway cannot serve {use}. Fix: publish "
-        f"it for the gateway's communication user: {publish}.",
+        f"{said}: the gateway cannot serve {use}. Fix: "
+        f"activate it in /IWFND/MAINT_SERVICE (on premise), or publish it for the gateway's "
+        f"communication user with {publish} (cloud).",
     )
 
 
