@@ -183,3 +183,27 @@ def access_lines() -> Iterator[AccessLines]:
         yield sink
     finally:
         access_log.stop()
+
+
+class _FullDisk(io.TextIOBase):
+    """An output whose every write fails as a full disk's does (bytes or text alike)."""
+
+    def write(self, data: Any) -> int:
+        raise OSError(28, "No space left on device")
+
+
+@contextlib.contextmanager
+def failing_output(kind: str, mode: str) -> Iterator[Any]:
+    """An output whose writes fail as a full disk's do: `/dev/full` itself opened in `mode`
+    (`kind` "dev-full"), or a stream that raises on every write ("raising")."""
+    if kind == "raising":
+        yield _FullDisk()
+        return
+    if not os.path.exists("/dev/full"):
+        pytest.skip("no /dev/full here")
+    out = open("/dev/full", mode)  # noqa: SIM115
+    try:
+        yield out
+    finally:
+        with contextlib.suppress(OSError):  # what stays buffered cannot be written either
+            out.close()

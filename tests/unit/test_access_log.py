@@ -3,7 +3,6 @@ loses are counted in a metric, and said once on standard error, never silently d
 
 from __future__ import annotations
 
-import contextlib
 import os
 from collections.abc import Iterator
 from typing import IO
@@ -12,33 +11,15 @@ import pytest
 from prometheus_client import REGISTRY
 
 from gateway.observability.logging import AccessLog
+from tests.conftest import failing_output
 
 DROPPED = "gateway_log_dropped_lines_total"
 
 
-class FailingSink:
-    """An output whose every write fails as a full disk's does."""
-
-    def write(self, data: bytes) -> int:
-        raise OSError(28, "No space left on device")
-
-    def flush(self) -> None:
-        pass
-
-
-@pytest.fixture(params=["dev-full", "raising-sink"])
+@pytest.fixture(params=["dev-full", "raising"])
 def failing_out(request: pytest.FixtureRequest) -> Iterator[IO[bytes]]:
-    if request.param == "raising-sink":
-        yield FailingSink()  # type: ignore[misc]
-        return
-    if not os.path.exists("/dev/full"):
-        pytest.skip("no /dev/full here")
-    out = open("/dev/full", "wb")  # noqa: SIM115
-    try:
+    with failing_output(request.param, "wb") as out:
         yield out
-    finally:
-        with contextlib.suppress(OSError):  # what stays buffered cannot be written either
-            out.close()
 
 
 def _dropped() -> float:

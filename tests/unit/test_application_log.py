@@ -4,8 +4,6 @@ access log's are, and said once on standard error, never one traceback a record.
 
 from __future__ import annotations
 
-import contextlib
-import io
 import logging
 import os
 import sys
@@ -16,30 +14,15 @@ import pytest
 from prometheus_client import REGISTRY
 
 from gateway.observability.logging import configure_logging, flush_logs
+from tests.conftest import failing_output
 
 DROPPED = "gateway_log_dropped_lines_total"
 
 
-class FailingText(io.TextIOBase):
-    """A standard output whose every write fails as a full disk's does."""
-
-    def write(self, text: str) -> int:
-        raise OSError(28, "No space left on device")
-
-
-@pytest.fixture(params=["dev-full", "raising-stream"])
+@pytest.fixture(params=["dev-full", "raising"])
 def failing_stdout(request: pytest.FixtureRequest) -> Iterator[IO[str]]:
-    if request.param == "raising-stream":
-        yield FailingText()  # type: ignore[misc]
-        return
-    if not os.path.exists("/dev/full"):
-        pytest.skip("no /dev/full here")
-    out = open("/dev/full", "w")  # noqa: SIM115
-    try:
+    with failing_output(request.param, "w") as out:
         yield out
-    finally:
-        with contextlib.suppress(OSError):  # what stays buffered cannot be written either
-            out.close()
 
 
 @pytest.fixture
