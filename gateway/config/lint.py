@@ -418,11 +418,20 @@ def _check_issuers(report: Reporter, auth: AuthPolicy, config_dir: Path) -> None
         key_file = issuer.public_key_file
         if key_file:
             try:
-                public_key_in(config_dir / key_file, issuer.algorithms)
+                held = public_key_in(config_dir / key_file, issuer.algorithms)
             except ValueError as exc:
                 report.error(
                     AUTH_FILE, [*at, "public_key_file"], f"public key file {key_file!r} {exc}"
                 )
+            else:
+                if held.expired_on is not None:
+                    report.warning(
+                        AUTH_FILE,
+                        [*at, "public_key_file"],
+                        f"public key file {key_file!r} holds a certificate that expired on "
+                        f"{held.expired_on.isoformat()}: its key still verifies tokens, but the "
+                        "issuer has probably rotated to a new key",
+                    )
 
 
 def _remote_over_plain_http(url: str) -> str | None:

@@ -1,14 +1,18 @@
-"""An issuer's public key file: the key it holds, checked to verify every algorithm it is for.
+"""An issuer's public key file: the key it holds (bare, or certified by the first certificate
+in it), checked to verify every algorithm it is for.
 
 Not token verification (see `gateway.pipeline.auth`) nor JWKS keys (see `gateway.pipeline.keys`).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
+from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa, x448, x25519
 from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
@@ -31,22 +35,38 @@ _OTHER_KEYS: dict[type, str] = {
     x448.X448PublicKey: "an X448 key (for key agreement, not signatures)",
 }
 _PEM_LABEL = re.compile(rb"-----BEGIN ([A-Z0-9 ]+)-----")
+_UNREADABLE_CERTIFICATE = (
+    "holds a certificate that cannot be read (damaged, or of an unknown key type)"
+)
 
 
-def public_key_in(path: Path, algorithms: Iterable[str]) -> PublicKeyTypes:
-    """The public key in the PEM file at `path`, one that verifies signatures of every one of
-    `algorithms`; ValueError saying what is wrong: `not found`, `cannot be read (...)`, or
-    what the file holds and what the algorithms need."""
+@dataclass(frozen=True)
+class PublicKeyFile:
+    """The key a public key file holds; `expired_on`: the last day of the certificate that
+    holds it, when that day has passed (its key still verifies: a JWT does not depend on it)."""
+
+    key: PublicKeyTypes
+    expired_on: dt.date | None = None
+
+
+def public_key_in(path: Path, algorithms: Iterable[str]) -> PublicKeyFile:
+    """The public key in the PEM file at `path` (a bare key, or the one the file's first
+    certificate certifies), one that verifies signatures of every one of `algorithms`;
+    ValueError saying what is wrong: `not found`, `cannot be read (...)`, or what the file holds
+    and what the algorithms need."""
     try:
         pem = path.read_bytes()
     except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
         raise ValueError("not found") from None
     except OSError as exc:
         raise ValueError(f"cannot be read ({exc.strerror or exc})") from None
+    if b"PRIVATE KEY-----" in pem:  # wherever it is in the file, beside a key or certificate
+        raise ValueError(_no_public_key(pem))
+    certificate = _first_certificate(pem)
     try:
-        key = load_pem_public_key(pem)
+        key = certificate.public_key() if certificate else load_pem_public_key(pem)
     except (ValueError, UnsupportedAlgorithm):
-        raise ValueError(_no_public_key(pem)) from None
+        raise ValueError(_UNREADABLE_CERTIFICATE if certificate else _no_public_key(pem)) from None
     needs: dict[str, list[str]] = {}  # what a key must be: the algorithms this one fails
     for algorithm in algorithms:
         if not verifies(key, algorithm):
@@ -56,8 +76,24 @@ def public_key_in(path: Path, algorithms: Iterable[str]) -> PublicKeyTypes:
             f"{', '.join(algs)} need{'s' if len(algs) == 1 else ''} {need}"
             for need, algs in needs.items()
         )
-        raise ValueError(f"holds {_described(key)}, but {said}")
-    return key
+        held = f"a certificate of {_described(key)}" if certificate else _described(key)
+        raise ValueError(f"holds {held}, but {said}")
+    if certificate is None:
+        return PublicKeyFile(key)
+    ends = certificate.not_valid_after_utc
+    return PublicKeyFile(key, ends.date() if ends < dt.datetime.now(dt.UTC) else None)
+
+
+def _first_certificate(pem: bytes) -> x509.Certificate | None:
+    """The certificate `pem` starts with (of a chain, the leaf), or None when it starts with
+    something else; ValueError when that certificate cannot be read."""
+    first = _PEM_LABEL.search(pem)
+    if first is None or first.group(1) not in (b"CERTIFICATE", b"X509 CERTIFICATE"):
+        return None
+    try:
+        return x509.load_pem_x509_certificate(pem)
+    except ValueError:
+        raise ValueError(_UNREADABLE_CERTIFICATE) from None
 
 
 def verifies(key: PublicKeyTypes, algorithm: str) -> bool:
@@ -99,11 +135,6 @@ def _no_public_key(pem: bytes) -> str:
         return (
             "holds a private key, which must stay with the issuer: give its public key "
             "(`openssl pkey -pubout -in <file>`)"
-        )
-    if any("CERTIFICATE" in label for label in labels):
-        return (
-            "holds a certificate, not a public key: give the key it certifies "
-            "(`openssl x509 -pubkey -noout -in <file>`)"
         )
     if "PUBLIC KEY" in labels or "RSA PUBLIC KEY" in labels:
         return "holds a PEM public key that cannot be read (damaged, or of an unknown type)"

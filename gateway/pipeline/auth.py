@@ -174,7 +174,8 @@ def key_source(
         return StaticKey(secret)
     if config.public_key_file:
         try:  # `gateway check` said so at its line; the file may have changed since
-            return StaticKey(public_key_in(base_dir / config.public_key_file, config.algorithms))
+            held = public_key_in(base_dir / config.public_key_file, config.algorithms)
+            return StaticKey(held.key)
         except ValueError as exc:
             unusable = f"issuer {config.name}: public key file {config.public_key_file!r} {exc}"
             raise ConfigError([ConfigIssue(AUTH_FILE, None, unusable)]) from None

@@ -4,6 +4,7 @@ that does not reveal which check failed."""
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import hashlib
 import hmac
 import json
@@ -14,8 +15,10 @@ from typing import Any
 
 import jwt
 import pytest
-from cryptography.hazmat.primitives import serialization
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.x509.oid import NameOID
 from pydantic import ValidationError
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -355,6 +358,42 @@ def test_a_public_key_file_that_cannot_verify_its_issuers_tokens_is_a_config_err
         build_authenticator(policy, tmp_path, {})
     (issue,) = info.value.issues
     assert str(issue) == f"policies/auth.yaml: issuer ec: public key file 'idp.pem' {said}"
+
+
+def _certificate(key: ec.EllipticCurvePrivateKey, signer: Any, not_after: dt.datetime) -> bytes:
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "idp.test")])
+    built = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(dt.datetime(2015, 1, 1, tzinfo=dt.UTC))
+        .not_valid_after(not_after)
+        .sign(signer, hashes.SHA256())
+    )
+    return built.public_bytes(serialization.Encoding.PEM)
+
+
+async def test_a_public_key_file_holding_a_certificate_chain_verifies_with_the_leafs_key(
+    tmp_path: Path,
+) -> None:
+    # A certificate was refused (the operator had to extract its key with openssl). The leaf's
+    # key verifies, even when the certificate has expired (JWT verification does not look at
+    # its dates: `gateway check` warns); the key of the CA after it does not.
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    expired = dt.datetime(2024, 3, 1, tzinfo=dt.UTC)
+    chain = _certificate(EC_KEY, ca_key, expired) + _certificate(ca_key, ca_key, expired)
+    (tmp_path / "idp.pem").write_bytes(chain)
+    issuer = {"name": "ec", "issuer": EC_ISS, "audiences": [AUDIENCE], "algorithms": ["ES256"],
+              "public_key_file": "idp.pem", "client_claim": "azp"}  # fmt: skip
+    authenticator = build_authenticator(
+        AuthPolicy.model_validate({"issuers": [issuer]}), tmp_path, {}
+    )
+    principal = await authenticator.authenticate(f"Bearer {_token('ec')}")
+    assert principal.client_id == "crm-demo"
+    by_ca = jwt.encode(_claims(EC_ISS), ca_key, algorithm="ES256")
+    assert (await _rejection(authenticator, by_ca)).code is Code.UNAUTHORIZED
 
 
 async def test_only_the_demo_trusts_the_published_dev_secret() -> None:

@@ -215,17 +215,24 @@ def _public(key: PrivateKeyTypes) -> bytes:
     return key.public_key().public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo)
 
 
-def _certificate(key: rsa.RSAPrivateKey) -> bytes:
+def _certificate(
+    key: PrivateKeyTypes,
+    signer: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | None = None,
+    not_after: dt.datetime = dt.datetime(2035, 1, 1, tzinfo=dt.UTC),
+) -> bytes:
+    """A certificate of `key`'s public key, signed by `signer` (self-signed by default)."""
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "idp.partner.example")])
+    signing_key = signer or key
+    assert isinstance(signing_key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey)
     built = (
         x509.CertificateBuilder()
         .subject_name(name)
         .issuer_name(name)
         .public_key(key.public_key())
         .serial_number(1)
-        .not_valid_before(dt.datetime(2025, 1, 1, tzinfo=dt.UTC))
-        .not_valid_after(dt.datetime(2035, 1, 1, tzinfo=dt.UTC))
-        .sign(key, hashes.SHA256())
+        .not_valid_before(dt.datetime(2015, 1, 1, tzinfo=dt.UTC))
+        .not_valid_after(not_after)
+        .sign(signing_key, hashes.SHA256())
     )
     return built.public_bytes(Encoding.PEM)
 
@@ -252,13 +259,21 @@ NEEDS_RSA = "RS256 needs an RSA key of at least 2048 bits"
         (RSA_2048.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()), "[RS256]",
          "holds a private key, which must stay with the issuer: give its public key "
          "(`openssl pkey -pubout -in <file>`)"),
-        (_certificate(RSA_2048), "[RS256]", "holds a certificate, not a public key: give the key "
-         "it certifies (`openssl x509 -pubkey -noout -in <file>`)"),
+        (_certificate(P256), "[RS256]", f"holds a certificate of an EC key on P-256, but "
+         f"{NEEDS_RSA}"),
+        (_certificate(RSA_1024, RSA_2048), "[RS256]", "holds a certificate of an RSA key of 1024 "
+         f"bits, but {NEEDS_RSA}"),
+        (_certificate(RSA_2048) + RSA_2048.private_bytes(Encoding.PEM, PrivateFormat.PKCS8,
+         NoEncryption()), "[RS256]", "holds a private key, which must stay with the issuer: give "
+         "its public key (`openssl pkey -pubout -in <file>`)"),
+        (_certificate(RSA_2048)[:300] + b"\n-----END CERTIFICATE-----\n" + _public(RSA_2048),
+         "[RS256]", "holds a certificate that cannot be read (damaged, or of an unknown key type)"),
         (b"ssh-rsa AAAAB3NzaC1yc2E partner\n", "[RS256]",
          "holds no PEM public key (-----BEGIN PUBLIC KEY-----)"),
     ],
     ids=["ec-for-rs256", "rsa-for-es256", "p384-for-es256", "rsa-1024", "rsa-for-es384-too",
-         "ec-for-eddsa-too", "private-key", "certificate", "not-pem"],
+         "ec-for-eddsa-too", "private-key", "certificate-of-ec", "certificate-of-rsa-1024",
+         "certificate-and-its-private-key", "damaged-certificate", "not-pem"],
 )  # fmt: skip
 def test_a_public_key_file_that_cannot_verify_the_issuers_algorithms_is_an_error_at_its_line(
     tmp_path: Path, pem: bytes, algorithms: str, said: str
@@ -299,6 +314,49 @@ def test_a_public_key_file_that_verifies_every_algorithm_of_its_issuer_loads(
     key_file.parent.mkdir()
     key_file.write_bytes(_public(key))
     assert configuration.check(config, env={}) == []
+
+
+@pytest.mark.parametrize(
+    ("pem", "algorithms"),
+    [
+        (_certificate(RSA_2048), "[RS256, PS256]"),
+        (_certificate(P384, RSA_2048), "[ES384]"),
+        (_certificate(P256, RSA_2048) + _certificate(RSA_2048), "[ES256]"),
+    ],
+    ids=["rsa", "p384", "chain-leaf-first"],
+)
+def test_a_certificate_of_a_key_that_verifies_every_algorithm_of_its_issuer_loads(
+    tmp_path: Path, pem: bytes, algorithms: str
+) -> None:
+    # It was refused: most identity providers publish their signing key only as a certificate,
+    # and the operator had to extract the key with openssl. Of a chain, the first (the leaf)
+    # counts: the CA's RSA key after it would not verify ES256.
+    config = config_copy(tmp_path)
+    key_file = add_partner_issuer(config, algorithms)
+    key_file.parent.mkdir()
+    key_file.write_bytes(pem)
+    assert configuration.check(config, env={}) == []
+    configuration.load(config, env={})
+
+
+def test_a_certificate_whose_validity_has_ended_warns_at_its_line(tmp_path: Path) -> None:
+    # Token verification does not depend on the certificate's dates, so its key still works;
+    # but an identity provider whose certificate expired has most likely rotated its key.
+    config = config_copy(tmp_path)
+    key_file = add_partner_issuer(config)
+    key_file.parent.mkdir()
+    key_file.write_bytes(_certificate(RSA_2048, not_after=dt.datetime(2024, 3, 1, tzinfo=dt.UTC)))
+    (issue,) = configuration.check(config, env={})
+    assert (issue.severity, issue.file, issue.line) == (
+        "warning",
+        "policies/auth.yaml",
+        line_of(config, "policies/auth.yaml", "public_key_file: keys/"),
+    )
+    assert issue.message == (
+        "public key file 'keys/partner.pem' holds a certificate that expired on 2024-03-01: its "
+        "key still verifies tokens, but the issuer has probably rotated to a new key"
+    )
+    configuration.load(config, env={})
 
 
 def add_jwks_issuer(config: Path, url: str) -> int:
