@@ -26,7 +26,7 @@ from gateway.api.problems import internal_error, problem_response
 from gateway.config.backends import NetSuiteBackend, SapBackend
 from gateway.config.events import BackendEvents
 from gateway.domain.digits import ascii_digits
-from gateway.domain.errors import Code, FieldError, GatewayError, not_found
+from gateway.domain.errors import Category, Code, FieldError, GatewayError, not_found
 from gateway.domain.events import parse_event
 from gateway.observability.event_metrics import ERP_NOTIFICATIONS
 from gateway.observability.trace_context import CORRELATION_HEADER, correlation_id_from
@@ -66,6 +66,20 @@ def _invalid(pointer: str, detail: str) -> GatewayError:
         "The notification is not one this backend sends.",
         errors=[FieldError(pointer, detail)],
     )
+
+
+def _refused_outcome(error: GatewayError) -> str | None:
+    """The metric's outcome of a notification answered with `error`: `unauthorized`,
+    `invalid` (400 or 413: not a notification this backend sends) or `retry_later` (a 503 with
+    Retry-After, or another technical answer: the ERP sends it again). None for a backend that
+    does not push (a 404), whose name is the caller's and no label value."""
+    if error.code is Code.UNAUTHORIZED:
+        return "unauthorized"
+    if error.category is Category.VALIDATION:
+        return "invalid"
+    if error.category is Category.TECHNICAL:
+        return "retry_later"
+    return None
 
 
 def _authenticate(request: Request, body: bytes, kind: str, secret: str) -> None:
@@ -165,11 +179,13 @@ def erp_event_routes(
         correlation_id = correlation_id_from(request.headers.get(CORRELATION_HEADER))
         runtime = current()
         name = request.path_params["backend"]
+        pushing = False  # whether `name` is a backend pushing here (a bounded label value)
         try:
             backend = runtime.config.backends.get(name)
             events: BackendEvents | None = backend.events if backend is not None else None
             if backend is None or events is None or events.mode != "push":
                 raise not_found(f"Backend {name!r} does not push events to this gateway.")
+            pushing = True
             kind = "sap" if isinstance(backend, SapBackend) else "netsuite"
             assert isinstance(backend, SapBackend | NetSuiteBackend)
             body = await read_body(request, MAX_NOTIFICATION_BYTES)
@@ -190,8 +206,9 @@ def erp_event_routes(
                     {"outcome": observed.reason, "recorded": observed.recorded}, status_code=202
                 )
         except GatewayError as error:
-            if error.code is Code.UNAUTHORIZED:
-                ERP_NOTIFICATIONS.labels(name, "unauthorized").inc()
+            outcome = _refused_outcome(error) if pushing else None
+            if outcome is not None:
+                ERP_NOTIFICATIONS.labels(name, outcome).inc()
             response = problem_response(error, correlation_id, request.url.path)
         except Exception:
             log.exception("an ERP notification failed", extra={"correlation_id": correlation_id})

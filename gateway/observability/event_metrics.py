@@ -11,7 +11,7 @@ from prometheus_client import Counter, Histogram
 ERP_NOTIFICATIONS = Counter(
     "gateway_erp_notifications_total",
     "Change notifications the ERPs pushed (or the gateway polled), by backend and outcome "
-    "(recorded, unchanged, stale, unknown_order, ignored, unauthorized).",
+    "(recorded, unchanged, stale, unknown_order, ignored, unauthorized, invalid, retry_later).",
     ["backend", "outcome"],
 )
 EVENTS_RECORDED = Counter(

@@ -40,6 +40,11 @@ def _shed_count() -> float:
     return REGISTRY.get_sample_value("gateway_shed_total", {"backend": "legacy"}) or 0.0
 
 
+def _notifications(outcome: str) -> float:
+    labels = {"backend": "legacy", "outcome": outcome}
+    return REGISTRY.get_sample_value("gateway_erp_notifications_total", labels) or 0.0
+
+
 def _pushing(gw: Gateway, delay_s: float) -> tuple[Runtime, WatchedReads]:
     """The gateway served with the legacy ERP's events secret set and its reads watched."""
     legacy = WatchedReads(gw.erps["legacy"], delay_s)
@@ -51,7 +56,7 @@ def _pushing(gw: Gateway, delay_s: float) -> tuple[Runtime, WatchedReads]:
     return runtime, legacy
 
 
-async def _notify(gw: Gateway, erp_order_id: str, sequence: int = 1) -> httpx.Response:
+async def _notify(gw: Gateway, erp_order_id: str, sequence: int | str = 1) -> httpx.Response:
     """The SAP business event saying that `erp_order_id` changed, pushed as the ERP does."""
     event = {
         "specversion": "1.0",
@@ -90,6 +95,7 @@ async def test_a_notification_is_shed_while_clients_hold_the_erps_whole_budget(
         runtime, legacy = _pushing(gw, delay_s=0.0)
         held = await _hold_slots(store, runtime, MAX_IN_FLIGHT)
         shed_before = _shed_count()
+        retry_before = _notifications("retry_later")
 
         shed = await _notify(gw, order)
         await asyncio.sleep(0.2)  # time for any read of it still to come
@@ -104,6 +110,7 @@ async def test_a_notification_is_shed_while_clients_hold_the_erps_whole_budget(
     assert int(shed.headers["Retry-After"]) >= 1  # the ERP sends it again
     assert reads_while_full == 0  # no read on top of the clients' requests
     assert _shed_count() == shed_before + 1  # counted as every shed is
+    assert _notifications("retry_later") == retry_before + 1  # a notification to send again
     assert resent.status_code == 202, resent.text
     assert resent.json() == {"outcome": "recorded", "recorded": 1}
     assert legacy.calls == 3  # the order, its shipments, its invoices
@@ -185,6 +192,7 @@ async def test_a_notification_while_the_erps_breaker_is_open_reads_nothing_and_i
         legacy = gw.erps["legacy"]
         legacy.down = True
         legacy.calls.clear()
+        retry_before = _notifications("retry_later")
 
         failed = [await _notify(gw, first), await _notify(gw, second)]
         reads_failed = list(legacy.calls)
@@ -203,3 +211,20 @@ async def test_a_notification_while_the_erps_breaker_is_open_reads_nothing_and_i
     )
     assert int(refused.headers["Retry-After"]) >= 1  # the ERP sends it again
     assert legacy.calls == reads_failed
+    assert _notifications("retry_later") == retry_before + 3  # each one to be sent again
+
+
+async def test_a_notification_the_backend_does_not_send_is_refused_and_counted(
+    store: Store, tmp_path: Path
+) -> None:
+    async with in_process_gateway(store, write_config(tmp_path, rate_limits=_budget())) as gw:
+        (order,) = await open_orders(gw, 1)
+        _, legacy = _pushing(gw, delay_s=0.0)
+        invalid_before = _notifications("invalid")
+
+        refused = await _notify(gw, order, sequence="not-a-number")
+
+    assert refused.status_code == 400, refused.text
+    assert refused.json()["errors"][0]["pointer"] == "/sequence"
+    assert legacy.calls == 0
+    assert _notifications("invalid") == invalid_before + 1
