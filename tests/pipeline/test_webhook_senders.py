@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
@@ -49,18 +50,29 @@ class Subscribers:
         return [event_id for at, event_id, _ in self.received if at == path]
 
 
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@contextlib.asynccontextmanager
+async def posts_served(handle: Handler) -> AsyncIterator[int]:
+    """A local HTTP server answering every POST /{name} with `handle`: its port."""
+    app = web.Application()
+    app.router.add_post("/{name}", handle)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    try:
+        yield runner.addresses[0][1]
+    finally:
+        await runner.cleanup()
+
+
 @pytest.fixture
 async def subscribers() -> AsyncIterator[Subscribers]:
     subscribers = Subscribers()
-    app = web.Application()
-    app.router.add_post("/{name}", subscribers.handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    subscribers.port = runner.addresses[0][1]
-    yield subscribers
-    await runner.cleanup()
+    async with posts_served(subscribers.handle) as port:
+        subscribers.port = port
+        yield subscribers
 
 
 def runtime(

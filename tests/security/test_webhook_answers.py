@@ -13,7 +13,7 @@ from aiohttp import web
 from gateway.config.events import DeliveryPolicy
 from gateway.ops.event_delivery import EventDelivery
 from gateway.store.base import Store
-from tests.pipeline.test_webhook_senders import Subscribers, record, runtime
+from tests.pipeline.test_webhook_senders import Subscribers, posts_served, record, runtime
 
 CHUNK = b"x" * 65536
 
@@ -40,15 +40,9 @@ class EndlessAnswers(Subscribers):
 @pytest.fixture
 async def endless() -> AsyncIterator[EndlessAnswers]:
     subscribers = EndlessAnswers()
-    app = web.Application()
-    app.router.add_post("/{name}", subscribers.endless)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    subscribers.port = runner.addresses[0][1]
-    yield subscribers
-    await runner.cleanup()
+    async with posts_served(subscribers.endless) as port:
+        subscribers.port = port
+        yield subscribers
 
 
 async def test_a_2xx_with_a_body_without_end_is_a_delivery(
