@@ -55,6 +55,8 @@ class FakeErp:
         self.taken_references: set[str] = set()  # held by other requests' documents
         self.unknown_skus = {UNKNOWN_SKU}  # products this ERP refuses orders for
         self.down = False  # every call counted, then failed as an unreachable ERP's are
+        # These calls counted, then failed as an ERP answering 503 (not ambiguous) fails them.
+        self.unavailable: set[str] = set()
         self.pending: list[ErpSalesOrder] = []
         self.contexts: list[CallContext] = []  # what each create was sent with
         self._ids = itertools.count(1000)
@@ -63,6 +65,8 @@ class FakeErp:
         self.calls.append(call)
         if self.down:
             raise ErpFailure(Code.ERP_UNAVAILABLE, f"The {self.name} ERP is unreachable.")
+        if call in self.unavailable:
+            raise ErpFailure(Code.ERP_UNAVAILABLE, "The ERP answered 503.")
 
     async def _pause(self) -> None:
         if self.delay_s:

@@ -14,7 +14,6 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind
 from prometheus_client import REGISTRY
 
-from gateway.domain.errors import Code, ErpFailure
 from gateway.observability.spans import telemetry_with
 from gateway.store.base import Store
 from gateway.store.journal import JournalQuery
@@ -186,9 +185,6 @@ async def test_a_retry_on_a_host_whose_clock_is_behind_settles_what_it_retried(
     # no open exception, nothing a replay would create a second time).
     real_time = time.time
 
-    async def unavailable(*args: Any) -> Any:
-        raise ErpFailure(Code.ERP_UNAVAILABLE, "The ERP answered 503.")  # not ambiguous
-
     async with (
         in_process_gateway(store, clock=lambda: time.time()) as host_a,
         in_process_gateway(store, clock=lambda: time.time()) as host_c,
@@ -201,7 +197,7 @@ async def test_a_retry_on_a_host_whose_clock_is_behind_settles_what_it_retried(
         body, key = payloads.customer("DE01"), payloads.new_key()
         failed: list[httpx.Response] = []
         for host, api, ahead_s in ((host_a, api_a, 30.0), (host_c, api_c, 10.0)):
-            host.erps["legacy"].create_customer = unavailable
+            host.erps["legacy"].unavailable = {"create_customer"}
             with monkeypatch.context() as host_time:
                 host_time.setattr(time, "time", lambda ahead_s=ahead_s: real_time() + ahead_s)
                 failed.append(await api.post("/v1/customers", json=body, headers=key))

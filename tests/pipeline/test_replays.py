@@ -12,7 +12,6 @@ from typing import Any
 
 import httpx
 
-from gateway.domain.errors import Code, ErpFailure
 from gateway.store.base import Store
 from gateway.store.journal import (
     JournalPage,
@@ -77,12 +76,7 @@ async def test_a_replay_settles_a_failure_journaled_by_a_host_whose_clock_runs_a
         gw.client("ops-admin") as ops,
     ):
         erp = gw.erps["legacy"]
-        create = erp.create_customer
-
-        async def unavailable(*args: Any) -> Any:
-            raise ErpFailure(Code.ERP_UNAVAILABLE, "The ERP answered 503.")  # not ambiguous
-
-        erp.create_customer = unavailable
+        erp.unavailable = {"create_customer"}
         journal = gw.runtime.journal
         here = journal.store
         journal.store = ClockAhead(here, 60.0)  # the other host
@@ -96,7 +90,7 @@ async def test_a_replay_settles_a_failure_journaled_by_a_host_whose_clock_runs_a
             "1h_to_24h": 0,
             "gt_24h": 0,
         }
-        erp.create_customer = create
+        erp.unavailable = set()
         replayed = await ops.post(f"/admin/transactions/{entry['id']}/replay", json={})
         assert replayed.status_code == 200, replayed.text
         assert replayed.json()["replay"]["status"] == 201
@@ -127,16 +121,11 @@ async def test_two_replays_at_once_of_a_create_without_a_key_make_one_customer(
         gw.client("ops-admin") as ops,
     ):
         erp = gw.erps["legacy"]
-        create = erp.create_customer
-
-        async def unavailable(*args: Any) -> Any:
-            raise ErpFailure(Code.ERP_UNAVAILABLE, "The ERP answered 503.")  # not ambiguous
-
-        erp.create_customer = unavailable
+        erp.unavailable = {"create_customer"}
         failed = await api.post("/v1/customers", json=payloads.customer("DE01"))
         assert failed.status_code == 503, failed.text
         entry = await journal_entry(ops, failed)
-        erp.create_customer = create
+        erp.unavailable = set()
         erp.delay_s = 0.2  # the ERP takes a moment, as real ones do
         first, second = await asyncio.gather(
             ops.post(f"/admin/transactions/{entry['id']}/replay", json={}),

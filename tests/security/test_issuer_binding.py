@@ -12,7 +12,6 @@ import httpx
 import jwt
 
 from gateway.config.loader import check_config
-from gateway.domain.errors import Code, ErpFailure
 from gateway.store.memory import MemoryStore
 from tests.configs import write_config
 from tests.e2e import payloads
@@ -145,12 +144,7 @@ async def test_an_operators_replay_acts_for_a_client_bound_to_its_issuer(tmp_pat
         gw.client("ops-admin") as ops,
     ):
         erp = gw.erps["legacy"]
-        create = erp.create_customer
-
-        async def unavailable(*args: object) -> object:
-            raise ErpFailure(Code.ERP_UNAVAILABLE, "The ERP answered 503.")
-
-        erp.create_customer = unavailable  # type: ignore[method-assign]
+        erp.unavailable = {"create_customer"}
         failed = await api.post("/v1/customers", json=payloads.customer("DE01"))
         assert failed.status_code == 503, failed.text
         listed = await ops.get(
@@ -158,7 +152,7 @@ async def test_an_operators_replay_acts_for_a_client_bound_to_its_issuer(tmp_pat
             params={"correlation_id": failed.headers["x-correlation-id"]},
         )
         (entry,) = listed.json()["items"]
-        erp.create_customer = create  # type: ignore[method-assign]
+        erp.unavailable = set()
         replayed = await ops.post(f"/admin/transactions/{entry['id']}/replay", json={})
         assert replayed.status_code == 200, replayed.text
         assert replayed.json()["replay"]["status"] == 201, replayed.text
