@@ -6,9 +6,9 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import jwt
@@ -85,6 +85,9 @@ async def in_process_gateway(
         await current.releases.aclose()
 
 
+OTHER_PROCESS = "another-process"  # the holder of a copy lock in `copy_held_elsewhere`
+
+
 class CopyWatch:
     """The store, telling when a request first finds a customer's copy lock (`lock`) held by
     another copy: it is admitted and waits for that copy."""
@@ -102,6 +105,20 @@ class CopyWatch:
         if key == self._lock and not taken:
             self.waiting.set()
         return taken
+
+    async def other_copy_done(self) -> None:
+        """The other process's copy (`copy_held_elsewhere`) ends: its lock given back."""
+        await self._store.release_slot(self._lock, OTHER_PROCESS)
+
+
+async def copy_held_elsewhere(gw: Gateway, store: Store, customer_id: str) -> CopyWatch:
+    """Another process copying `customer_id` to the cloud ERP for a minute (its copy lock
+    held), and `gw` served on a store that tells when a request first waits for that copy."""
+    lock = f"copy:{customer_id}:cloud"
+    assert await store.acquire_slot(lock, 1, OTHER_PROCESS, 60.0)
+    watched = CopyWatch(store, lock)
+    gw.serve(replace(gw.app.state.serving.runtime, store=cast(Store, watched)))
+    return watched
 
 
 _ORDER_READS = frozenset({"get_sales_order", "list_shipments", "list_invoices"})

@@ -21,7 +21,7 @@ from tests.configs import ERP_TIMEOUT_S, write_config
 from tests.conftest import Clock
 from tests.e2e import payloads
 from tests.fake_erp import UNKNOWN_SKU
-from tests.harness import CopyWatch, Gateway, in_process_gateway
+from tests.harness import Gateway, copy_held_elsewhere, in_process_gateway
 
 SECOND_WRITER = """
   - id: crm-second
@@ -591,10 +591,7 @@ async def test_a_retry_while_the_first_attempt_is_still_within_its_deadline_is_4
     async with in_process_gateway(store, config_dir) as gw, gw.client() as api:
         customer = await _customer(api, "DE01")
         gw.serve(_with_de01_on_cloud(gw))
-        lock = f"copy:{customer['id']}:cloud"
-        assert await store.acquire_slot(lock, 1, "another-process", 60.0)
-        watched = CopyWatch(store, lock)
-        gw.serve(replace(gw.app.state.serving.runtime, store=cast(Store, watched)))
+        watched = await copy_held_elsewhere(gw, store, customer["id"])
         cloud = gw.erps["cloud"]
         create = cloud.create_sales_order
         in_erp, answered = asyncio.Event(), asyncio.Event()
@@ -611,7 +608,7 @@ async def test_a_retry_while_the_first_attempt_is_still_within_its_deadline_is_4
         first = asyncio.ensure_future(api.post("/v1/sales-orders", json=body, headers=headers))
         await watched.waiting.wait()  # admitted, key claimed, waiting for the copy
         await clock.advance(LEASE_PAST_TIMEOUT_S + 0.1)  # the other copy takes its time
-        await store.release_slot(lock, "another-process")
+        await watched.other_copy_done()
         await in_erp.wait()
         retry = await api.post("/v1/sales-orders", json=body, headers=headers)
         answered.set()

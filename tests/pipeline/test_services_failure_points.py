@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 from gateway.adapters.base import CallContext, ErpCustomer, References
 from gateway.config.routes import RoutesConfig
@@ -18,7 +18,7 @@ from gateway.store.base import Store
 from tests.configs import ERP_TIMEOUT_S, write_config
 from tests.conftest import Clock
 from tests.e2e import payloads
-from tests.harness import CopyWatch, Gateway, in_process_gateway
+from tests.harness import Gateway, copy_held_elsewhere, in_process_gateway
 
 
 def _move(gw: Gateway, legal_entity: str, backend: str) -> None:
@@ -222,10 +222,7 @@ async def test_an_order_waiting_for_its_customers_copy_keeps_its_erp_slot_to_the
         customer = (await api.post("/v1/customers", json=payloads.customer("DE01"))).json()
         reader = (await api.post("/v1/customers", json=payloads.customer("US01"))).json()
         _move_de01_to_cloud(gw)
-        lock = f"copy:{customer['id']}:cloud"
-        assert await store.acquire_slot(lock, 1, "another-process", 60.0)
-        watched = CopyWatch(store, lock)
-        gw.serve(replace(gw.app.state.serving.runtime, store=cast(Store, watched)))
+        watched = await copy_held_elsewhere(gw, store, customer["id"])
         cloud = gw.erps["cloud"]
         create = cloud.create_sales_order
         in_erp, done = asyncio.Event(), asyncio.Event()
@@ -245,7 +242,7 @@ async def test_an_order_waiting_for_its_customers_copy_keeps_its_erp_slot_to_the
         )
         await watched.waiting.wait()  # admitted with the cloud ERP's one slot
         await clock.advance(ERP_SLOT_LEASE_S + 0.1)  # the other copy takes its time
-        await store.release_slot(lock, "another-process")
+        await watched.other_copy_done()
         await in_erp.wait()
         other = await api.get(f"/v1/customers/{reader['id']}")
         done.set()
