@@ -37,7 +37,7 @@ from gateway.admin_client import ADMIN_TOKEN_ENV, DEFAULT_URL, AdminClient, Admi
 from gateway.app import build_app
 from gateway.config.backends import BackendConfig, NetSuiteBackend, credential_variables
 from gateway.config.issues import BACKENDS_DIR, CLIENTS_FILE, ConfigError
-from gateway.config.loader import GatewayConfig, load_routes
+from gateway.config.loader import GatewayConfig, config_version, load_routes
 from gateway.config.schemas import schema_documents
 from gateway.demo import (
     ALL_SCOPES,
@@ -699,7 +699,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if args.workers > 1:
         configure_logging(level)  # the supervisor's lines (a worker died, waits), as the workers'
     try:
-        run(server_config, sock, files_version=lambda: configuration.version(config_dir))
+        run(server_config, sock, files_version=lambda: config_version(config_dir))
     except StartupFailed:
         raise CommandError(
             f"the gateway stopped before it served on {args.host}:{args.port}; the lines above "

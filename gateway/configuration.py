@@ -10,13 +10,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from gateway.config.issues import ConfigIssue
-from gateway.config.loader import (
-    Check,
-    GatewayConfig,
-    check_config,
-    config_version,
-    load_config,
-)
+from gateway.config.loader import Check, GatewayConfig, check_config, load_config
 from gateway.routing.lint import routing_issues
 
 CHECKS: tuple[Check, ...] = (routing_issues,)
@@ -30,9 +24,3 @@ def load(config_dir: str | Path, env: Mapping[str, str] | None = None) -> Gatewa
 def check(config_dir: str | Path, env: Mapping[str, str] | None = None) -> list[ConfigIssue]:
     """Every issue, errors and warnings, in file and line order (what `gateway check` prints)."""
     return check_config(config_dir, env, CHECKS)
-
-
-def version(config_dir: str | Path, env: Mapping[str, str] | None = None) -> str | None:
-    """The files' version (key files included) as a load names it, loadable or not; None
-    without the directory. A changed version is a change a reload or a start would see."""
-    return config_version(config_dir, env)
