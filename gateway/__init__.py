@@ -5,6 +5,9 @@ The package is organised by concept; `gateway.app.build_app` is where the pieces
 
 __version__ = "0.1.0"
 
+MULTIPROC_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
+"""Where each of several workers writes its metrics (prometheus_client's multiprocess mode)."""
+
 
 def _metrics_directory_checked() -> str | None:
     """PROMETHEUS_MULTIPROC_DIR when it names no directory, taken out of the environment before
@@ -12,9 +15,9 @@ def _metrics_directory_checked() -> str | None:
     traceback, for every command): `gateway` then says so in one line."""
     import os
 
-    given = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    given = os.environ.get(MULTIPROC_DIR_ENV)
     if given and not os.path.isdir(given):
-        del os.environ["PROMETHEUS_MULTIPROC_DIR"]
+        del os.environ[MULTIPROC_DIR_ENV]
         return given
     return None
 

@@ -12,7 +12,6 @@ from collections.abc import Mapping, MutableMapping, Sequence
 import httpx
 import jwt
 
-from gateway.api.dashboard import DASHBOARD_PATH
 from gateway.config.auth import AuthPolicy, IssuerConfig
 from gateway.config.loader import GatewayConfig
 from gateway.domain.operations import KNOWN_SCOPES
@@ -105,6 +104,10 @@ def demo_environment(env: MutableMapping[str, str], legacy_url: str, cloud_url: 
 
 def tour(base_url: str, legacy_url: str, cloud_url: str, token: str) -> str:
     """The curl examples `gateway demo` prints (the README's tour, with a live token)."""
+    # Here, not at the top: the dashboard's module loads the journal and the stores, which
+    # `gateway token` and the admin commands (this module's other users) have no need of.
+    from gateway.api.dashboard import DASHBOARD_PATH
+
     return f"""
 Gateway      {base_url}
 Legacy ERP   {legacy_url}   (SAP-style OData v2 simulator)

@@ -26,7 +26,8 @@ from prometheus_client import (
     multiprocess,
 )
 
-MULTIPROC_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
+from gateway import MULTIPROC_DIR_ENV
+
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 NO_BACKEND = "none"  # the label of a request that never reached a backend
 NO_OPERATION = "none"  # the label of a request refused before it named an operation

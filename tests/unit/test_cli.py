@@ -17,7 +17,7 @@ import httpx
 import jwt
 import pytest
 
-from gateway.cli import SIMULATOR_KEEPALIVE_S
+from gateway.cli.simulate import SIMULATOR_KEEPALIVE_S
 from gateway.config.backends import PoolConfig
 from gateway.config.loader import load_config
 from gateway.config.schemas import schema_documents
@@ -542,3 +542,31 @@ def test_audit_verify_warns_that_a_file_without_export_records_has_unchecked_end
     assert result.returncode == 0, result.stderr
     assert "audit trail intact: 3 entries" in result.stdout
     assert "warning: the file has no export start and end records" in result.stderr
+
+
+def _loaded(*argv: str) -> list[str]:
+    """The modules of the server, the app, the stores and pydantic that `gateway ARGV` loads
+    to parse its arguments (a probe in a fresh interpreter)."""
+    probe = (
+        "import sys\n"
+        "from gateway.cli.commands import parser\n"
+        "p = parser(sys.argv[1:])\n"
+        "p.parse_args(sys.argv[1:]) if sys.argv[1:] else p.format_help()\n"
+        "heavy = ('uvicorn', 'gateway.app', 'gateway.server', 'gateway.store', 'pydantic')\n"
+        "print(' '.join(sorted({m.split('.')[0] if m.startswith(('uvicorn', 'pydantic')) "
+        "else m for m in sys.modules if m.startswith(heavy)})))\n"
+    )
+    run = subprocess.run([PYTHON, "-c", probe, *argv], capture_output=True, text=True, check=True)
+    return run.stdout.split()
+
+
+def test_a_command_loads_only_what_it_needs_not_the_server() -> None:
+    # One module per command, imported only when given: `gateway --help` loads none of the
+    # gateway, `gateway token` and `gateway audit verify` not the server nor the app (each
+    # was a second or more of imports on a busy host).
+    assert _loaded() == []
+    for argv in (("token", "--client", "crm-demo"), ("audit", "verify", "--file", "-")):
+        loaded = _loaded(*argv)
+        assert "pydantic" in loaded  # what the probe sees: they load the configuration's models
+        assert not {"uvicorn", "gateway.app", "gateway.server"} & set(loaded), argv
+    assert {"uvicorn", "gateway.app", "gateway.server"} <= set(_loaded("serve"))

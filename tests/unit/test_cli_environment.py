@@ -97,11 +97,11 @@ def test_a_metrics_directory_that_does_not_exist_is_one_line_not_a_traceback(
 
 
 def test_log_levels_are_taken_in_any_case(monkeypatch: pytest.MonkeyPatch) -> None:
-    from gateway import cli
+    from gateway.cli.base import log_level
 
     for given, level in (("debug", "DEBUG"), (" Warning ", "WARNING"), ("INFO", "INFO")):
         monkeypatch.setenv("GATEWAY_LOG_LEVEL", given)
-        assert cli._log_level() == level
+        assert log_level() == level
 
 
 def test_a_worker_started_again_while_the_files_are_broken_says_so_in_a_line(
@@ -118,7 +118,7 @@ def test_a_worker_started_again_while_the_files_are_broken_says_so_in_a_line(
     (config / "routes.yaml").write_text("rules: [\n")
     env = {**_env(), "GATEWAY_CONFIG_DIR": str(config)}
     done = subprocess.run(
-        [PYTHON, "-c", "from gateway.cli import create_app; create_app()"],
+        [PYTHON, "-c", "from gateway.cli.serve import create_app; create_app()"],
         cwd=REPO,
         env=env,
         capture_output=True,

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from gateway import MULTIPROC_DIR_ENV
 from gateway.observability import metrics
 
 
@@ -14,6 +15,6 @@ def test_a_worker_file_not_sized_yet_is_no_failure_of_the_scrape(
 ) -> None:
     # A starting worker creates its file, then sizes it: a scrape in between sees it empty.
     (tmp_path / "counter_999999.db").touch()
-    monkeypatch.setenv(metrics.MULTIPROC_DIR_ENV, str(tmp_path))
+    monkeypatch.setenv(MULTIPROC_DIR_ENV, str(tmp_path))
     assert metrics.exposition() == b""
     assert metrics.business_figures()["orders"] == []

@@ -1,0 +1,121 @@
+"""`gateway demo`: the gateway and both ERP simulators in one process, ready for the README's
+tour, with a demo token and the requests logged one line each."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import socket
+import sys
+from collections.abc import Mapping
+
+import uvicorn
+from starlette.applications import Starlette
+
+from gateway.app import build_app
+from gateway.cli.arguments import add_config_dir, port
+from gateway.cli.base import REDIS_URL_ENV, CommandError, config_dir, load, log_level
+from gateway.cli.listening import listen
+from gateway.cli.serve import add_limits, limits
+from gateway.cli.simulate import DEMO_PORTS, simulator
+from gateway.demo import (
+    DEMO_SECRET_ENV,
+    connect_notifications,
+    demo_environment,
+    demo_issuer,
+    mint_token,
+    tour,
+)
+from gateway.observability.logging import configure_logging
+from gateway.observability.spans import telemetry_from_env
+from gateway.runtime import build_runtime
+from gateway.server import GatewayServerConfig
+from gateway.store import open_store
+
+
+def arguments(parser: argparse.ArgumentParser) -> None:
+    add_config_dir(parser)
+    parser.add_argument(
+        "--port", type=port, default=DEMO_PORTS["gateway"], help="the gateway's port"
+    )
+    parser.add_argument(
+        "--legacy-port",
+        type=port,
+        default=DEMO_PORTS["legacy"],
+        help="the SAP-style simulator's port",
+    )
+    parser.add_argument(
+        "--cloud-port",
+        type=port,
+        default=DEMO_PORTS["cloud"],
+        help="the NetSuite-style simulator's port",
+    )
+    add_limits(parser)
+    parser.set_defaults(func=demo)
+
+
+def demo(args: argparse.Namespace) -> int:
+    log_level()
+    ports = {"gateway": args.port, "legacy": args.legacy_port, "cloud": args.cloud_port}
+    if len(set(ports.values())) != len(ports):
+        raise CommandError("the gateway and the two simulators need three different ports")
+    options = {"gateway": "--port", "legacy": "--legacy-port", "cloud": "--cloud-port"}
+    make = {"gateway": "PORT", "legacy": "LEGACY_PORT", "cloud": "CLOUD_PORT"}
+    sockets: dict[str, socket.socket] = {}
+    try:
+        for name, at in ports.items():
+            instead = f"make run {make[name]}={at + 1} (gateway demo {options[name]} {at + 1})"
+            sockets[name] = listen("127.0.0.1", at, instead)
+        asyncio.run(_serve(args, sockets))
+    except KeyboardInterrupt:
+        pass
+    finally:
+        for sock in sockets.values():
+            sock.close()
+    return 0
+
+
+async def _serve(args: argparse.Namespace, sockets: Mapping[str, socket.socket]) -> None:
+    legacy_url = f"http://127.0.0.1:{args.legacy_port}"
+    cloud_url = f"http://127.0.0.1:{args.cloud_port}"
+    for warning in demo_environment(os.environ, legacy_url, cloud_url):
+        print(warning, file=sys.stderr)
+    configure_logging(log_level(), short=True)
+    directory = config_dir(args.config_dir)
+    config = load(directory)
+    store = open_store(os.environ.get(REDIS_URL_ENV))
+    server_limits = limits(args)
+    gateway_app = build_app(
+        build_runtime(config, store, demo=True),
+        config_dir=directory,
+        telemetry=telemetry_from_env(os.environ),
+        body_timeout_s=server_limits.body_timeout_s,
+    )
+
+    def simulated(app: Starlette) -> uvicorn.Config:
+        return uvicorn.Config(app, log_level="warning", server_header=False)
+
+    servers = {
+        "legacy": uvicorn.Server(simulated(simulator("legacy"))),
+        "cloud": uvicorn.Server(simulated(simulator("cloud"))),
+        "gateway": uvicorn.Server(
+            GatewayServerConfig(
+                gateway_app, limits=server_limits, log_level="warning", access_log=False
+            )
+        ),
+    }
+    token = mint_token(demo_issuer(config.auth), os.environ[DEMO_SECRET_ENV], "crm-demo")
+    tasks = [asyncio.create_task(s.serve(sockets=[sockets[n]])) for n, s in servers.items()]
+    while not all(s.started for s in servers.values()):
+        if any(t.done() for t in tasks):
+            break
+        await asyncio.sleep(0.05)
+    else:
+        gateway_url = f"http://127.0.0.1:{args.port}"
+        simulators = {"legacy": legacy_url, "cloud": cloud_url}
+        pushing = await connect_notifications(config, os.environ, gateway_url, simulators)
+        print(f"ERP change notifications: {', '.join(pushing) or 'none'} push to the gateway")
+        print(tour(gateway_url, legacy_url, cloud_url, token), flush=True)
+        print("Requests to the gateway appear below, one line each. Ctrl-C stops the demo.\n")
+    await asyncio.gather(*tasks)

@@ -1,0 +1,54 @@
+"""`gateway token`: a token from the demo issuer, for a client of clients.yaml (development
+only: signed with GATEWAY_DEMO_SECRET, or the dev-only demo secret)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from gateway.cli.arguments import add_config_dir, at_least
+from gateway.cli.base import CommandError, config_dir, load
+from gateway.config.issues import CLIENTS_FILE
+from gateway.demo import ALL_SCOPES, DEMO_SECRET_ENV, demo_issuer, mint_token
+from gateway.pipeline.auth import DEV_DEMO_SECRET
+
+
+def arguments(parser: argparse.ArgumentParser) -> None:
+    add_config_dir(parser)
+    parser.add_argument("--client", required=True, help="the client id, as in clients.yaml")
+    parser.add_argument(
+        "--scope", action="append", help="a scope to grant; repeat for more (default: every scope)"
+    )
+    parser.add_argument("--ttl", type=at_least(1), default=3600, help="lifetime in seconds")
+    parser.set_defaults(func=token)
+
+
+def token(args: argparse.Namespace) -> int:
+    config = load(config_dir(args.config_dir))
+    try:
+        issuer = demo_issuer(config.auth)
+    except LookupError as exc:
+        raise CommandError(str(exc)) from None
+    client = next((c for c in config.clients.clients if c.id == args.client), None)
+    if client is None:
+        print(
+            f"warning: client {args.client!r} is not in {CLIENTS_FILE}: the gateway answers "
+            "403 to its token until it is added there",
+            file=sys.stderr,
+        )
+    elif client.issuer not in (None, issuer.name):
+        print(
+            f"warning: client {args.client!r} belongs to issuer {client.issuer!r} in "
+            f"{CLIENTS_FILE}: the gateway answers 403 to a token of {issuer.name!r} for it",
+            file=sys.stderr,
+        )
+    secret = os.environ.get(DEMO_SECRET_ENV)
+    if not secret:
+        print(
+            f"note: {DEMO_SECRET_ENV} unset; signing with the dev-only demo secret", file=sys.stderr
+        )
+        secret = DEV_DEMO_SECRET
+    scopes = tuple(args.scope) if args.scope else ALL_SCOPES
+    print(mint_token(issuer, secret, args.client, scopes, args.ttl))
+    return 0
