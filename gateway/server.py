@@ -8,13 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import errno
 import logging
 import os
 import pickle
 import signal
 import socket
-import sys
 import time
 import uuid
 from collections.abc import Callable
@@ -33,6 +31,7 @@ from gateway.observability.logging import access_log
 from gateway.observability.metrics import NO_BACKEND, NO_OPERATION, REQUEST_SECONDS_BY
 from gateway.observability.trace_context import CORRELATION_HEADER
 from gateway.ops.reload import SUPERVISOR_ENV
+from gateway.sockets import bound
 
 log = logging.getLogger("gateway.server")
 
@@ -377,84 +376,6 @@ def _too_large(what: str) -> GatewayError:
     )
 
 
-class PortInUse(Exception):
-    """The address to listen on is taken (another gateway, another demo, another program), or
-    `denied` to this user (a port below 1024 without the right to it; another user's socket
-    bound with SO_REUSEPORT)."""
-
-    def __init__(self, host: str, port: int, denied: bool = False) -> None:
-        super().__init__(f"{host}:{port}")
-        self.host = host
-        self.port = port
-        self.denied = denied
-
-
-# Linux spreads the connections to one address over the sockets listening on it with
-# SO_REUSEPORT, each connection to one of them by a hash of its addresses.
-SPREAD_BY_KERNEL = sys.platform == "linux" and hasattr(socket, "SO_REUSEPORT")
-BACKLOG = 2048
-
-
-def listening_socket(host: str, port: int, *, workers: int = 1) -> socket.socket:
-    """A bound socket for `host:port`; `PortInUse` when something else has it.
-
-    Listening, for one worker (or where the kernel does not spread connections). For several
-    workers on Linux, a socket that holds the address without listening, and each worker
-    listens on a socket of its own there once it has started (`run`). On one shared socket,
-    the connections a client opens at once (a pool, a load balancer's) were all accepted by
-    the worker that woke first (32 of 32 under the benchmark's load), and the other one idled."""
-    spread = workers > 1 and SPREAD_BY_KERNEL
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    try:
-        if spread:
-            # A plain bind first (SO_REUSEADDR, as servers bind): it fails where another
-            # server listens, or where another gateway's workers are starting (its holder).
-            _bound(family, (host, port), reuse_address=True).close()
-            sock = _holder(family, (host, port))
-        else:
-            sock = _bound(family, (host, port), reuse_address=True)
-    except OSError as exc:
-        if exc.errno in (errno.EADDRINUSE, errno.EACCES):
-            raise PortInUse(host, port, denied=exc.errno == errno.EACCES) from None
-        raise
-    if not spread:
-        sock.listen(BACKLOG)
-    sock.set_inheritable(True)
-    return sock
-
-
-def _holder(family: socket.AddressFamily, address: Any) -> socket.socket:
-    """The parent's socket while its workers run: SO_REUSEPORT without SO_REUSEADDR, so that
-    its workers (SO_REUSEPORT, the same user) bind beside it, and nothing else can: two
-    sockets with SO_REUSEADDR may share an address while neither listens, which would let a
-    second gateway or another server in while this one's workers start. Where connections
-    of an earlier server without SO_REUSEPORT linger in TIME_WAIT (their address is only
-    reusable with SO_REUSEADDR), it holds the address with both, as the workers do."""
-    try:
-        return _bound(family, address, reuse_address=False, reuse_port=True)
-    except OSError as exc:
-        if exc.errno != errno.EADDRINUSE:
-            raise
-        return _bound(family, address, reuse_address=True, reuse_port=True)
-
-
-def _bound(
-    family: socket.AddressFamily, address: Any, *, reuse_address: bool, reuse_port: bool = False
-) -> socket.socket:
-    """A TCP socket bound to `address` (closed again if it cannot be)."""
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    try:
-        if reuse_address:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        if reuse_port:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-        sock.bind(address)
-    except OSError:
-        sock.close()
-        raise
-    return sock
-
-
 class _WorkerListener:
     """A worker's own socket, as the supervisor hands it over: pickled as the address, so that
     each worker it starts (or starts again) unpickles a new socket."""
@@ -472,7 +393,7 @@ def worker_socket(family: socket.AddressFamily, address: Any) -> socket.socket:
     when the worker's server starts, after the app has: until then the kernel hands new
     connections to the workers already serving, not to one that would keep them waiting."""
     try:
-        return _bound(family, address, reuse_address=True, reuse_port=True)
+        return bound(family, address, reuse_address=True, reuse_port=True)
     except OSError as exc:
         log.error("a worker cannot listen on %s: %s", address, exc.strerror or exc)
         raise SystemExit(STARTUP_FAILURE) from None  # the supervisor stops: no restart loop

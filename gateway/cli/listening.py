@@ -6,7 +6,7 @@ from __future__ import annotations
 import socket
 
 from gateway.cli.base import CommandError
-from gateway.server import PortInUse, listening_socket
+from gateway.sockets import PortInUse, listening_socket
 
 
 def listen(host: str, port: int, instead: str, workers: int = 1) -> socket.socket:

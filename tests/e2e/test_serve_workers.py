@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from gateway.server import SPREAD_BY_KERNEL
+from gateway.sockets import SPREAD_BY_KERNEL
 from tests.e2e import payloads
 from tests.e2e.gateways import instance_of, start_workers, token_for
 from tests.redis_server import RedisProcess

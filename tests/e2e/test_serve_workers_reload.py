@@ -23,7 +23,8 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from gateway.server import FILES_CHECK_S, RETRY_FIRST_S, SPREAD_BY_KERNEL
+from gateway.server import FILES_CHECK_S, RETRY_FIRST_S
+from gateway.sockets import SPREAD_BY_KERNEL
 from tests.configs import write_config
 from tests.e2e.gateways import start_workers, token_for
 from tests.redis_server import RedisProcess

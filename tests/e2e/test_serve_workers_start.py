@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.server import SPREAD_BY_KERNEL
+from gateway.sockets import SPREAD_BY_KERNEL
 from tests.configs import write_config
 from tests.redis_server import RedisProcess
 from tests.servers import PYTHON, free_port, run_process

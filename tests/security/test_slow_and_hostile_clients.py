@@ -23,7 +23,8 @@ from prometheus_client import REGISTRY
 from gateway.app import build_app
 from gateway.observability.logging import access_log
 from gateway.observability.metrics import NO_BACKEND, NO_OPERATION
-from gateway.server import GatewayServerConfig, ServerLimits, listening_socket
+from gateway.server import GatewayServerConfig, ServerLimits
+from gateway.sockets import listening_socket
 from gateway.store.memory import MemoryStore
 from tests.conftest import AccessLines
 from tests.e2e import payloads

@@ -561,10 +561,13 @@ def _loaded(*argv: str) -> list[str]:
 
 
 def test_a_command_loads_only_what_it_needs_not_the_server() -> None:
-    # One module per command, imported only when given: `gateway --help` loads none of the
-    # gateway, `gateway token` and `gateway audit verify` not the server nor the app (each
-    # was a second or more of imports on a busy host).
+    # One module per command, imported only when given: `gateway --help` and `gateway
+    # simulate` load none of the gateway, `gateway token` and `gateway audit verify` not the
+    # server nor the app (each was a second or more of imports on a busy host).
     assert _loaded() == []
+    for erp in ("legacy", "cloud"):
+        simulator = set(_loaded("simulate", erp))
+        assert "uvicorn" in simulator and simulator <= {"uvicorn", "pydantic"}, simulator
     for argv in (("token", "--client", "crm-demo"), ("audit", "verify", "--file", "-")):
         loaded = _loaded(*argv)
         assert "pydantic" in loaded  # what the probe sees: they load the configuration's models

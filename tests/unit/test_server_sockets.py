@@ -13,7 +13,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from gateway.server import SPREAD_BY_KERNEL, PortInUse, listening_socket, worker_socket
+from gateway.server import worker_socket
+from gateway.sockets import SPREAD_BY_KERNEL, PortInUse, listening_socket
 from tests.servers import free_port
 
 HOST = "127.0.0.1"
@@ -78,7 +79,8 @@ FAILING_WORKERS = textwrap.dedent(
     """
     import sys
     from gateway.server import GatewayServerConfig, ServerLimits, StartupFailed
-    from gateway.server import listening_socket, run
+    from gateway.server import run
+    from gateway.sockets import listening_socket
 
     async def app(scope, receive, send):  # its start-up fails, as a broken app's would
         if scope["type"] == "lifespan":
