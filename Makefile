@@ -7,6 +7,9 @@ STAMP := $(VENV)/.installed
 PORT ?= 8080
 LEGACY_PORT ?= 9101
 CLOUD_PORT ?= 9102
+# `make test TEST_WORKERS=0` runs the suite in one process (pytest-xdist's workers otherwise:
+# most of the suite's time is waiting for servers, ERPs and timeouts, not computing).
+TEST_WORKERS ?= 2
 # Every dependency's version, locked: `make install`, CI and the image's wheelhouse use it.
 CONSTRAINTS := constraints.txt
 LOCK_VENV := .lock-venv
@@ -26,7 +29,7 @@ run: install
 	$(BIN)/gateway demo --port $(PORT) --legacy-port $(LEGACY_PORT) --cloud-port $(CLOUD_PORT)
 
 test: install
-	$(BIN)/python -m tests.redis_server $(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m tests.redis_server $(BIN)/python -m pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check $(LINTED)
