@@ -8,13 +8,15 @@ from typing import Any
 import pytest
 from starlette.applications import Starlette
 
-from gateway import cli, server
+from gateway import sockets
+from gateway.cli.base import CommandError
+from gateway.cli.listening import listen
 from gateway.server import GatewayServerConfig, ServerLimits
 
 
 @pytest.mark.parametrize("seconds", [0.3, 2.5, 7.9])
 def test_the_keepalive_timeout_is_the_one_given(seconds: float) -> None:
-    """`--keepalive-timeout S` takes any positive number of seconds (`_seconds`), and idle
+    """`--keepalive-timeout S` takes any positive number of seconds (`arguments.seconds`), and idle
     connections are kept that long, not cut to whole seconds (0.3 was 1 s, 7.9 was 7 s)."""
     config = GatewayServerConfig(Starlette(), limits=ServerLimits(keepalive_timeout_s=seconds))
     assert config.timeout_keep_alive == seconds
@@ -29,8 +31,8 @@ def test_a_port_this_user_may_not_bind_is_not_said_to_be_in_use(
     def refused(*_: Any, **__: Any) -> Any:
         raise PermissionError(errno.EACCES, "Permission denied")
 
-    monkeypatch.setattr(server, "_bound", refused)
-    with pytest.raises(cli.CommandError) as error:
-        cli._listen("127.0.0.1", 80, "gateway serve --port 81")
+    monkeypatch.setattr(sockets, "bound", refused)
+    with pytest.raises(CommandError) as error:
+        listen("127.0.0.1", 80, "gateway serve --port 81")
     assert "already in use" not in str(error.value)
     assert "ermission" in str(error.value)
