@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 from gateway.cli.arguments import verb, verbs
-from gateway.cli.base import CommandError
+from gateway.cli.base import CommandError, text_lines
 from gateway.cli.remote import add_remote, export
 from gateway.store.audit import ExportEnds, verify_file
 
@@ -51,15 +50,7 @@ def export_trail(args: argparse.Namespace) -> int:
 
 
 def verify(args: argparse.Namespace) -> int:
-    try:
-        if args.file == "-":
-            lines = sys.stdin.read().splitlines()
-        else:
-            lines = Path(args.file).read_text(encoding="utf-8").splitlines()
-    except OSError as exc:
-        raise CommandError(f"cannot read {args.file}: {exc.strerror}") from None
-    except UnicodeDecodeError:
-        raise CommandError(f"{args.file} is not UTF-8 text") from None
+    lines = text_lines(args.file)
     verdict = verify_file(lines)
     if not verdict.intact:
         print(f"{args.file}:{verdict.bad_line}: {verdict.reason}", file=sys.stderr)

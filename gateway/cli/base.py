@@ -8,6 +8,7 @@ the server.
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -51,3 +52,16 @@ def log_level() -> str:
             f"{LOG_LEVEL_ENV}={given} is not a log level; use one of {', '.join(_LOG_LEVELS)}"
         )
     return level
+
+
+def text_lines(file: str, encoding: str = "utf-8") -> list[str]:
+    """The lines of a text file the command was given (`-`: standard input); a CommandError
+    when it cannot be read or is not text in `encoding`."""
+    try:
+        if file == "-":
+            return sys.stdin.read().splitlines()
+        return Path(file).read_text(encoding=encoding).splitlines()
+    except OSError as exc:
+        raise CommandError(f"cannot read {file}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise CommandError(f"{file} is not UTF-8 text") from None

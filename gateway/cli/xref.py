@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 from typing import Any
 
 from rich.progress import Progress
 
 from gateway.admin_client import AdminError
 from gateway.cli.arguments import verb, verbs
-from gateway.cli.base import CommandError
+from gateway.cli.base import CommandError, text_lines
 from gateway.cli.remote import PROGRESS_COLUMNS, STDERR, add_remote, connect, export
 from gateway.ops.xref_exchange import IMPORT_COLUMNS
 
@@ -42,12 +41,7 @@ def export_rows(args: argparse.Namespace) -> int:
 
 
 def import_rows(args: argparse.Namespace) -> int:
-    try:
-        lines = Path(args.file).read_text(encoding="utf-8-sig").splitlines()
-    except OSError as exc:
-        raise CommandError(f"cannot read {args.file}: {exc.strerror}") from None
-    except UnicodeDecodeError:
-        raise CommandError(f"{args.file} is not UTF-8 text") from None
+    lines = text_lines(args.file, encoding="utf-8-sig")  # a BOM, as spreadsheets write it
     if not lines:
         raise CommandError(f"{args.file} is empty; the first line names the columns")
     header, rows = lines[0], lines[1:]
