@@ -31,7 +31,7 @@ from gateway.observability.logging import configure_logging
 from gateway.observability.spans import telemetry_from_env
 from gateway.runtime import build_runtime
 from gateway.server import GatewayServerConfig
-from gateway.store import open_store
+from gateway.store.opening import open_store
 
 
 def arguments(parser: argparse.ArgumentParser) -> None:

@@ -16,8 +16,8 @@ from gateway.cli.remote import admin_client
 from gateway.pipeline.routing import customer_read_placement
 from gateway.routing.explain import explain
 from gateway.routing.rules import compile_routes
-from gateway.store import open_store
 from gateway.store.base import XrefRecord
+from gateway.store.opening import open_store
 
 
 def arguments(parser: argparse.ArgumentParser) -> None:

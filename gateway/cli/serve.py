@@ -45,7 +45,7 @@ from gateway.server import (
     StartupFailed,
     run,
 )
-from gateway.store import open_store, store_description
+from gateway.store.opening import open_store, store_description
 
 LIMITS_ENV = "GATEWAY_SERVER_LIMITS"
 

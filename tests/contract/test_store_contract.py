@@ -17,7 +17,6 @@ import redis.asyncio as aioredis
 from redis.crc import key_slot
 
 from gateway.domain.operations import Kind
-from gateway.store import MemoryStore, open_store
 from gateway.store.base import (
     Binding,
     BucketRequest,
@@ -30,7 +29,8 @@ from gateway.store.base import (
     StoreUnavailable,
     XrefRecord,
 )
-from gateway.store.memory import SWEEP_INTERVAL_S
+from gateway.store.memory import SWEEP_INTERVAL_S, MemoryStore
+from gateway.store.opening import open_store
 from gateway.store.redis import RedisStore
 from tests.conftest import Clock, ManualClock, PrefixedRedisStore, unique_prefix
 from tests.redis_cluster import RedisClusterProcesses, redis_cluster_possible

@@ -563,7 +563,8 @@ def _loaded(*argv: str) -> list[str]:
 def test_a_command_loads_only_what_it_needs_not_the_server() -> None:
     # One module per command, imported only when given: `gateway --help` and `gateway
     # simulate` load none of the gateway, `gateway token` and `gateway audit verify` not the
-    # server nor the app (each was a second or more of imports on a busy host).
+    # server nor the app, and `token` no store (each was a second or more of imports on a
+    # busy host).
     assert _loaded() == []
     for erp in ("legacy", "cloud"):
         simulator = set(_loaded("simulate", erp))
@@ -572,4 +573,5 @@ def test_a_command_loads_only_what_it_needs_not_the_server() -> None:
         loaded = _loaded(*argv)
         assert "pydantic" in loaded  # what the probe sees: they load the configuration's models
         assert not {"uvicorn", "gateway.app", "gateway.server"} & set(loaded), argv
+    assert not [m for m in _loaded("token", "--client", "crm-demo") if "store" in m]
     assert {"uvicorn", "gateway.app", "gateway.server"} <= set(_loaded("serve"))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from redis.asyncio.connection import parse_url
 
-from gateway.store import store_description
+from gateway.store.opening import store_description
 
 
 def test_a_password_given_as_a_query_parameter_is_not_shown() -> None:
