@@ -6,6 +6,8 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
+import pytest
+
 from gateway import configuration
 from gateway.config.lint import ParsedConfig
 from gateway.config.loader import load_routes
@@ -194,6 +196,38 @@ def test_a_freeze_ending_past_year_9999_in_utc_is_an_error_at_its_line(tmp_path:
     issue = only_error(config)
     assert (issue.file, issue.line) == ("routes.yaml", line + 4)
     assert "years 0001 to 9999 in UTC" in issue.message
+
+
+@pytest.mark.parametrize("written", ["20270104", "1799042400", '"1799042400"', "2027.01"])
+def test_an_instant_written_as_a_number_is_an_error_at_its_line_not_a_time_in_1970(
+    tmp_path: Path, written: str
+) -> None:
+    # A date typed without dashes is a number to YAML; read as seconds since 1970, the wave
+    # would be long past and take effect at once.
+    config = config_copy(tmp_path)
+    line = add_rules(
+        config,
+        CA01_WAVE.replace("effective_from: 2027-01-04T06:00:00Z", f"effective_from: {written}"),
+    )
+    issue = only_error(config)
+    assert (issue.file, issue.line) == ("routes.yaml", line + 3)
+    assert "effective_from" in issue.message and "2026-12-01T06:00:00Z" in issue.message
+
+
+def test_a_freeze_instant_written_as_a_number_is_an_error_at_its_line(tmp_path: Path) -> None:
+    config = config_copy(tmp_path)
+    line = set_freezes(
+        config,
+        """  - id: cutover
+    legal_entities: [CA01]
+    from: 2030-01-04T05:30:00Z
+    until: 20300104
+    reason: moving
+""",
+    )
+    issue = only_error(config)
+    assert (issue.file, issue.line) == ("routes.yaml", line + 4)
+    assert "not a number" in issue.message
 
 
 def test_plan_names_each_move_from_its_second_and_each_freeze(tmp_path: Path) -> None:
