@@ -8,6 +8,7 @@ served where it lives; see `gateway.pipeline.routing`). Built once per load; `de
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import datetime as dt
 import hashlib
 import itertools
@@ -153,7 +154,8 @@ class LegalEntity:
 @dataclass(frozen=True)
 class RouteDecision:
     """Where a new request goes, which rule sent it there and why, in one short sentence, and
-    until when this holds (`until`: the next second the rules change; None: for good)."""
+    until when this holds (`until`: the next second the decision for its operation and legal
+    entity changes; None: for good)."""
 
     backend: str
     rule_id: str
@@ -273,6 +275,37 @@ class Period:
     thaws: Mapping[tuple[str, str], Instant]
 
 
+def _until(cell: Cell, until: Instant | None) -> Cell:
+    if isinstance(cell, RouteDecision):
+        return dataclasses.replace(cell, until=until)
+    return dataclasses.replace(
+        cell,
+        choices=tuple(dataclasses.replace(c, until=until) for c in cell.choices),
+        fallback=dataclasses.replace(cell.fallback, until=until),
+    )
+
+
+def _lasting(periods: list[Period]) -> tuple[Period, ...]:
+    """The periods, each decision holding `until` the first later period that decides its
+    operation and legal entity otherwise: another entity's wave, or a freeze, changes nothing
+    for it (and `gateway explain` would name a second at which nothing happens)."""
+    later: dict[tuple[str, str], tuple[Cell, Instant | None]] = {}
+    lasting = []
+    for period in reversed(periods):
+        decisions = {}
+        for key, cell in period.decisions.items():
+            following = later.get(key)
+            if following is None:
+                until = None
+            else:
+                next_cell, next_until = following
+                until = next_until if next_cell == cell else period.window.ends
+            later[key] = (cell, until)
+            decisions[key] = _until(cell, until)
+        lasting.append(dataclasses.replace(period, decisions=decisions))
+    return tuple(reversed(lasting))
+
+
 def compile_rule(rule: RouteRule) -> CompiledRule:
     match = rule.match
     globs = tuple(match.operations) if match.operations is not None else None
@@ -342,8 +375,8 @@ class RoutingTable:
             | {w.ends for w in windows if w.ends is not None}
         )
         edges: list[Instant | None] = [None, *self._boundaries, None]
-        self._periods = tuple(
-            self._period(Window(edges[i], edges[i + 1])) for i in range(len(edges) - 1)
+        self._periods = _lasting(
+            [self._period(Window(edges[i], edges[i + 1])) for i in range(len(edges) - 1)]
         )
 
     def _period(self, window: Window) -> Period:
@@ -355,7 +388,7 @@ class RoutingTable:
         thaws = {}
         for op in ALL_OPERATIONS:
             for code, entity in self.legal_entities.items():
-                decisions[(op, code)] = self._first_match(op, entity, at, window.ends)
+                decisions[(op, code)] = self._first_match(op, entity, at)
                 frozen = next(
                     (f for f in self.freezes if f.window.holds_at(at) and f.covers(op, code)), None
                 )
@@ -381,22 +414,20 @@ class RoutingTable:
                 return ends
             ends = max(later)
 
-    def _first_match(
-        self, operation: str, entity: LegalEntity, at: Instant, until: Instant | None
-    ) -> Cell:
+    def _first_match(self, operation: str, entity: LegalEntity, at: Instant) -> Cell:
+        """The decision at `at`, for good (`_lasting` sets until when it holds)."""
         for rule in self._by_operation[operation]:
             if rule.matches(operation, entity, at):
                 reason = rule.reason(operation, entity)
                 allocation = rule.allocation
                 if not allocation.is_split:
-                    return RouteDecision(allocation.backends[0], rule.id, reason, until)
+                    return RouteDecision(allocation.backends[0], rule.id, reason)
                 choices = tuple(
                     RouteDecision(
                         backend,
                         rule.id,
                         f"{reason}; the customer is in {backend}'s "
                         f"{allocation.percent(backend):g} % of the split {allocation.text()}",
-                        until,
                     )
                     for backend in allocation.backends
                 )
@@ -411,14 +442,12 @@ class RoutingTable:
                         rule.id,
                         f"{reason}; no customer named: the largest share of the split "
                         f"{allocation.text()}",
-                        until,
                     ),
                 )
         return RouteDecision(
             self.default_backend,
             DEFAULT_RULE_ID,
             f"no rule matched; default backend {self.default_backend}",
-            until,
         )
 
     def period_at(self, at: Instant) -> Period:

@@ -198,3 +198,23 @@ def test_explain_names_the_window_and_why_a_rule_does_not_match_yet() -> None:
     after = explain(routes, "sales_orders.create", "CA01", at=WAVE).text()
     assert "1. ca01-wave -> cloud [from 2026-12-01T06:00:00Z]: MATCH" in after
     assert "Frozen" not in after
+
+
+def test_a_decision_holds_until_its_own_rules_change_not_another_entitys_wave_or_a_freeze() -> None:
+    routes = table(wave(effective_from="2026-12-01T06:00:00Z"), freezes=(FREEZE,))
+    day_before = T - 86400
+    assert routes.decide("sales_orders.create", "DE01", day_before).until is None
+    assert routes.decide("sales_orders.create", "CA01", day_before).until == T  # not 05:45
+    unmoved = explain(routes, "sales_orders.create", "DE01", at=WAVE - dt.timedelta(days=1))
+    assert "Until:" not in unmoved.text()
+    assert unmoved.as_dict()["decision"]["until"] is None
+    moving = explain(routes, "sales_orders.create", "CA01", at=WAVE - dt.timedelta(days=1))
+    assert "Until:    2026-12-01T06:00:00Z (the rules change then)" in moving.text()
+
+
+def test_a_split_holds_until_its_own_rules_change() -> None:
+    canary = {"id": "canary", "match": {"legal_entities": ["DE01"]},
+              "split": {"cloud": 10, "legacy": 90}}  # fmt: skip
+    routes = table(canary, wave(effective_from="2026-12-01T06:00:00Z"))
+    assert routes.decide("sales_orders.create", "DE01", T - 1, "cus_1").until is None
+    assert routes.decide("sales_orders.create", "DE01", T - 1).until is None
