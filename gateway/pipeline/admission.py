@@ -153,7 +153,7 @@ class Admit:
             refused = rate_limited(tier, client_rate)
             RATE_LIMITED.labels(tier).inc()
         elif admission.claim is not None and held_claim is None:
-            refused = refusal(admission.claim)
+            refused = refusal(admission.claim, ctx.api_version)
             if isinstance(refused, Response):
                 IDEMPOTENT_REPLAYS.labels(ctx.spec.operation).inc()
         elif ctx.frozen is not None:

@@ -21,6 +21,7 @@ from starlette.responses import Response
 from gateway.config.idempotency import IdempotencyPolicy, Requirement
 from gateway.domain.errors import Code, GatewayError
 from gateway.domain.ids import random_hex
+from gateway.domain.versions import VERSIONS
 from gateway.pipeline.context import RequestContext
 from gateway.store.base import ClaimRequest, IdempotencyClaim, StoredResponse
 
@@ -161,11 +162,15 @@ def settled_outcome(ctx: RequestContext, response: Response) -> StoredResponse |
     return StoredResponse(response.status_code, headers, bytes(response.body), ctx.system_of_record)
 
 
-def refusal(claim: IdempotencyClaim) -> GatewayError | Response:
-    """The answer for a key that is not ours to run: a replay, a conflict or a reuse."""
+def refusal(claim: IdempotencyClaim, version: str) -> GatewayError | Response:
+    """The answer for a key that is not ours to run: a replay (to be shown in `version`, the
+    retry's API version), a conflict or a reuse."""
     if claim.state == "completed" and claim.response is not None:
         stored = claim.response
         response = Response(stored.body, stored.status, headers=stored.headers)
+        location = response.headers.get("location")
+        if location is not None:
+            response.headers["location"] = located_in(location, version)
         response.headers[REPLAYED_HEADER] = "true"
         return response
     if claim.state == "in_progress" and claim.held_s is not None:
@@ -187,6 +192,16 @@ def refusal(claim: IdempotencyClaim) -> GatewayError | Response:
         Code.IDEMPOTENCY_KEY_REUSED,
         f"This {HEADER} was used for a different request; use a new key.",
     )
+
+
+def located_in(location: str, version: str) -> str:
+    """A stored `Location` (`/v1/sales-orders/so_...`) under `version`: the body is stored in
+    the newest version and shown in the retry's, which on an unversioned path may not be the
+    first attempt's (its client's pin or the default changed since)."""
+    first, _, rest = location.removeprefix("/").partition("/")
+    if not location.startswith("/") or first not in VERSIONS or version not in VERSIONS:
+        return location
+    return f"/{version}/{rest}"
 
 
 def key_reused() -> GatewayError:

@@ -9,9 +9,11 @@ from typing import Any
 
 import pytest
 
+from gateway.config.loader import load_config
+from gateway.runtime import build_runtime
 from gateway.store.base import Store
 from tests.e2e import payloads
-from tests.harness import REPO, in_process_gateway
+from tests.harness import ENV, REPO, Gateway, in_process_gateway
 
 V2_ADDRESS = {**payloads.ADDRESSES["US01"], "type": "billing"}
 
@@ -32,8 +34,27 @@ def v2_customer(legal_entity: str = "US01", **overrides: Any) -> dict[str, Any]:
     return {**body, **overrides}
 
 
+def v2_order(order: dict[str, Any]) -> dict[str, Any]:
+    """A v1 order body as the same order in v2."""
+    body = {k: v for k, v in order.items() if k != "lines"}
+    body["items"] = [
+        {
+            "product_id": line["sku"],
+            "quantity": line["quantity"],
+            "price": {"amount": line["unit_price"], "currency": order["currency"]},
+        }
+        for line in order["lines"]
+    ]
+    return body
+
+
 def write_versions(config_dir: Path, text: str) -> None:
     (config_dir / "policies" / "api-versions.yaml").write_text(text)
+
+
+def reload(gw: Gateway, store: Store, config_dir: Path) -> None:
+    """Serve the configuration as `config_dir` now holds it, as a reload would."""
+    gw.serve(build_runtime(load_config(config_dir, env=ENV), store, ENV, adapters=gw.erps))
 
 
 def pin_demo_client(config_dir: Path, version: str) -> None:
@@ -232,3 +253,27 @@ async def test_a_v1_order_replayed_under_its_key_returns_the_bytes_of_the_first_
         "amount": order["lines"][0]["unit_price"],
         "currency": "USD",
     }
+
+
+async def test_a_replay_served_in_another_version_than_the_first_answer_locates_it_in_that_one(
+    store: Store, config_dir: Path
+) -> None:
+    # An unversioned path's version moved between the first attempt and its retry (the
+    # default, or the client's pin, changed): the replay is the retry's version throughout.
+    write_versions(config_dir, "default: v1\n")
+    async with in_process_gateway(store, config_dir) as gw, gw.client() as api:
+        customer = (await api.post("/v1/customers", json=payloads.customer("US01"))).json()
+        order = payloads.order("US01", customer["id"])
+        headers = {"Idempotency-Key": "default-moved"}
+        first = await api.post("/sales-orders", json=order, headers=headers)
+        write_versions(config_dir, "default: v2\n")
+        reload(gw, store, config_dir)
+        again = await api.post("/sales-orders", json=v2_order(order), headers=headers)
+        followed = await api.get(again.headers["Location"])
+
+    assert first.status_code == 201, first.text
+    assert first.headers["Location"].startswith("/v1/sales-orders/")
+    assert again.headers.get("Idempotent-Replayed") == "true"
+    assert again.headers["API-Version"] == "v2" and "items" in again.json()
+    assert again.headers["Location"] == "/v2/" + first.headers["Location"].removeprefix("/v1/")
+    assert followed.json() == again.json()
