@@ -61,3 +61,15 @@ class ApiVersionsPolicy(ConfigModel):
                 f"unknown API version(s) {', '.join(unknown)}; supported: {', '.join(VERSIONS)}"
             )
         return self
+
+    @model_validator(mode="after")
+    def _newest_not_sunset(self) -> ApiVersionsPolicy:
+        """The newest version is where a sunset sends clients: sunset, every request of it
+        would be 410, told to move to that same version."""
+        newest = self.versions.get(LATEST)
+        if newest is not None and newest.sunset is not None:
+            raise ValueError(
+                f"{LATEST} is the newest API version and cannot have a sunset: there would be "
+                "no version left to move to"
+            )
+        return self

@@ -415,6 +415,15 @@ def test_an_api_versions_policy_naming_an_unknown_version_is_an_error(tmp_path: 
     assert "v7" in issue.message and "v1, v2" in issue.message
 
 
+def test_a_sunset_for_the_newest_api_version_is_an_error(tmp_path: Path) -> None:
+    # Every request of the newest version would be 410, told to move to that same version.
+    config = config_copy(tmp_path)
+    (config / "policies/api-versions.yaml").write_text("versions:\n  v2: {sunset: 2027-06-01}\n")
+    issue = only_error(config)
+    assert issue.file == "policies/api-versions.yaml"
+    assert "v2" in issue.message and "newest" in issue.message
+
+
 def test_a_client_pinned_to_an_unknown_api_version_is_an_error_at_its_line(tmp_path: Path) -> None:
     config = config_copy(tmp_path)
     line = edit(
