@@ -16,8 +16,8 @@ from gateway.cli.remote import admin_client
 from gateway.pipeline.routing import customer_read_placement
 from gateway.routing.explain import explain
 from gateway.routing.rules import compile_routes
-from gateway.store.base import XrefRecord
-from gateway.store.opening import open_store
+from gateway.store.base import StoreUnavailable, XrefRecord
+from gateway.store.opening import open_store, store_description
 
 
 def arguments(parser: argparse.ArgumentParser) -> None:
@@ -99,8 +99,20 @@ def _explain_remotely(args: argparse.Namespace) -> int:
 
 
 async def _customer_record(customer_id: str) -> XrefRecord | None:
-    store = open_store(os.environ.get(REDIS_URL_ENV))
+    """The customer's record in the store GATEWAY_REDIS_URL names; a CommandError naming the
+    variable when it names no store or that store cannot be reached (as `gateway serve` says
+    it), not a traceback."""
+    url = os.environ.get(REDIS_URL_ENV)
+    try:
+        store = open_store(url)
+    except ValueError as exc:
+        raise CommandError(f"{REDIS_URL_ENV}: {exc}") from None
     try:
         return await store.get_xref(customer_id)
+    except StoreUnavailable:
+        raise CommandError(
+            f"{REDIS_URL_ENV}: the store at {store_description(url)} cannot be reached, so the "
+            "customer's home ERP cannot be read.\nStart it, or ask the running gateway: --url URL."
+        ) from None
     finally:
         await store.aclose()

@@ -142,6 +142,26 @@ def test_explain_of_a_customer_says_when_it_cannot_see_its_home() -> None:
     assert "home ERP is not shown" in result.stderr and "GATEWAY_REDIS_URL" in result.stderr
 
 
+@pytest.mark.parametrize(
+    ("store", "said"),
+    [("no-store-url", "must start with one of redis://"), ("redis://127.0.0.1:{port}/0", "--url")],
+)
+def test_explain_of_a_customer_in_a_store_it_cannot_open_or_reach_is_one_line(
+    store: str, said: str
+) -> None:
+    # A GATEWAY_REDIS_URL that names no store, or a Redis that is down, was a traceback
+    # (ValueError, StoreUnavailable), not a line naming the variable, as `gateway serve` says it.
+    url = store.format(port=free_port())
+    result = _gateway(
+        "explain", "--config-dir", str(REPO), "--operation", "sales_orders.create",
+        "--legal-entity", "US01", "--customer-id", "cus_00000000000000000000000000",
+        env=_env(GATEWAY_REDIS_URL=url),
+    )  # fmt: skip
+    lines = _short_failure(result)
+    assert lines[0].startswith("gateway explain: GATEWAY_REDIS_URL"), lines
+    assert said in result.stderr  # for a store down: ask the running gateway instead
+
+
 def test_token_mints_a_demo_token_for_the_client_and_scopes() -> None:
     result = _gateway(
         "token", "--config-dir", str(REPO), "--client", "crm-emea", "--scope", "invoices:read"
