@@ -76,21 +76,26 @@ def export(
     except OSError as exc:
         client.close()
         raise CommandError(f"cannot write {args.out}: {exc.strerror or exc}") from None
+    where = args.out if args.out != "-" else "standard output"
     lines = 0
     try:
-        with Progress(*PROGRESS_COLUMNS, transient=True, console=STDERR) as progress:
-            task = progress.add_task(f"exporting {nouns[1]}", total=None)
-            for chunk in chunks(client):
-                target.write(chunk)
-                lines += chunk.count(b"\n")
-                progress.update(task, completed=max(0, lines - header))
+        try:
+            with Progress(*PROGRESS_COLUMNS, transient=True, console=STDERR) as progress:
+                task = progress.add_task(f"exporting {nouns[1]}", total=None)
+                for chunk in chunks(client):
+                    target.write(chunk)
+                    lines += chunk.count(b"\n")
+                    progress.update(task, completed=max(0, lines - header))
+        finally:
+            client.close()
+            if target is not sys.stdout.buffer:
+                target.close()  # what is left in the buffer is written here: it may fail too
     except AdminError as exc:
         raise CommandError(str(exc)) from None
-    finally:
-        client.close()
-        if target is not sys.stdout.buffer:
-            target.close()
-    where = args.out if args.out != "-" else "standard output"
+    except BrokenPipeError:
+        raise  # the reader of standard output went away: `main` ends quietly
+    except OSError as exc:  # a disk full, a quota exceeded (the network's errors are AdminError)
+        raise CommandError(f"cannot write {where}: {exc.strerror or exc}") from None
     written = count() if count is not None else max(0, lines - header)
     print(
         f"exported {written} {nouns[0] if written == 1 else nouns[1]} to {where}",

@@ -201,3 +201,18 @@ def test_xref_import_reports_every_row_the_binding_refused(
     assert "1 bound" in done.stdout, done.stdout + done.stderr  # the second was refused
     assert f"{mappings}:2002:" in done.stderr, done.stdout + done.stderr
     assert done.returncode == 1
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full, a disk always full")
+@pytest.mark.parametrize("rows", [1, 20_000], ids=["said-at-close", "said-at-a-write"])
+def test_an_export_to_a_full_disk_is_one_line_naming_the_file(
+    not_the_gateway: tuple[str, dict[str, Answer]], rows: int
+) -> None:
+    """A scheduled export to a disk that filled up was a traceback (OSError from the write, or
+    from the close when what was left fit in the buffer): one line now, exit 1."""
+    url, now = not_the_gateway
+    csv = b"kind,gateway_id\n" + b"customer,cus_00000000000000000000000000\n" * rows
+    now["now"] = (200, "text/csv", csv, {})
+    result = run_cli("xref", "export", "--out", "/dev/full", "--url", url, admin_token="x")
+    assert _one_line_refusal(result) == []
+    assert "cannot write /dev/full: No space left on device" in result.stderr
