@@ -63,7 +63,7 @@ def main() -> None:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--upstream", required=True, help="the base URL forwarded to")
     args = parser.parse_args()
-    # gateway/cli.py cmd_serve's settings, less the gateway's own protocol guards.
+    # gateway/cli/serve.py's settings, less the gateway's own protocol guards.
     uvicorn.run(
         create_app(args.upstream),
         host=args.host,

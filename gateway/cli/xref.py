@@ -30,7 +30,7 @@ def arguments(parser: argparse.ArgumentParser) -> None:
         "bind mappings (gateway id or source ERP id -> target ERP id) from a CSV file",
         import_rows,
     )
-    into.add_argument("file", help="the CSV: " + ",".join(IMPORT_COLUMNS))
+    into.add_argument("file", help="the CSV (- for standard input): " + ",".join(IMPORT_COLUMNS))
     into.add_argument("--dry-run", action="store_true", help="validate every row; bind nothing")
     add_remote(into)
 
