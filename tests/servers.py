@@ -122,16 +122,21 @@ PYTHON = sys.executable
 
 
 def run_cli(
-    *args: str, admin_token: str | None = None, env: Mapping[str, str] | None = None
+    *args: str,
+    admin_token: str | None = None,
+    env: Mapping[str, str] | None = None,
+    stdin: str | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """`gateway ARGS` in a subprocess, as a person runs it: in `env`, else in this environment
-    without the test run's own `GATEWAY_` settings; with `admin_token` as GATEWAY_ADMIN_TOKEN."""
+    without the test run's own `GATEWAY_` settings; with `admin_token` as GATEWAY_ADMIN_TOKEN,
+    and `stdin` as its standard input."""
     if env is None:
         env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
     if admin_token is not None:
         env = {**env, "GATEWAY_ADMIN_TOKEN": admin_token}
     return subprocess.run(
         [PYTHON, "-m", "gateway.cli", *args],
+        input=stdin,
         capture_output=True,
         text=True,
         timeout=120,

@@ -15,8 +15,10 @@ from tests.e2e.gateways import token_for
 from tests.servers import run_cli
 
 
-def _gateway(*args: str, token: str | None = None) -> subprocess.CompletedProcess[str]:
-    return run_cli(*args, admin_token=token)
+def _gateway(
+    *args: str, token: str | None = None, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    return run_cli(*args, admin_token=token, stdin=stdin)
 
 
 def test_migrate_copies_a_legal_entitys_customers_and_says_so(
@@ -99,6 +101,12 @@ def test_xref_export_then_import_with_a_bad_row_reported_by_its_line(
     assert f"{mappings}:3: no sales_order so_doesnotexist in the gateway" in dry.stderr
     assert "nothing bound (dry run)" in dry.stdout
     assert api.get(f"/v1/sales-orders/{order['id']}").status_code == 200  # still at home
+    piped = _gateway(
+        "xref", "import", "-", "--dry-run", "--url", gateway_url, token=admin,
+        stdin=mappings.read_text(),
+    )  # fmt: skip
+    assert "-:3: no sales_order so_doesnotexist in the gateway" in piped.stderr, piped.stderr
+    assert "2 row(s): 1 valid, 1 refused; nothing bound (dry run)" in piped.stdout
     done = _gateway("xref", "import", str(mappings), "--url", gateway_url, token=admin)
     assert "2 row(s): 1 valid, 1 refused; 1 bound" in done.stdout, done.stdout + done.stderr
 
