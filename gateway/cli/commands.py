@@ -7,6 +7,7 @@ options and sets the function to run (`func`), beside that function.
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import os
 import sys
@@ -72,7 +73,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:
         # The reader of the output went away (`gateway plan ... | head -2`): what it wanted
         # it has. Python would print a traceback at exit flushing stdout into the closed pipe.
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
+        _output_dropped()
+        return 1
+    except OSError as exc:
+        if exc.errno not in _OUTPUT_FULL:
+            raise
+        # Standard output on a full disk (`gateway changelog > /dev/full`): one line, not a
+        # traceback now and another at exit, when Python flushes what is left.
+        _output_dropped()
+        print(f"gateway {args.command}: cannot write the output: {exc.strerror}", file=sys.stderr)
         return 1
     return result
+
+
+_OUTPUT_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+
+
+def _output_dropped() -> None:
+    """Standard output from here on goes nowhere (what was not written is lost either way)."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())

@@ -595,3 +595,21 @@ def test_a_command_loads_only_what_it_needs_not_the_server() -> None:
         assert not {"uvicorn", "gateway.app", "gateway.server"} & set(loaded), argv
     assert not [m for m in _loaded("token", "--client", "crm-demo") if "store" in m]
     assert {"uvicorn", "gateway.app", "gateway.server"} <= set(_loaded("serve"))
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="no /dev/full to write to")
+@pytest.mark.parametrize("command", ["changelog", "token"])
+def test_output_to_a_full_disk_is_one_line_not_a_traceback(command: str) -> None:
+    # `gateway changelog > /dev/full`: a traceback from the print, and another at exit.
+    argv = {"changelog": [], "token": ["--client", "crm-demo", "--config-dir", str(REPO)]}
+    with open("/dev/full", "w") as full:
+        result = subprocess.run(
+            [PYTHON, "-m", "gateway.cli", command, *argv[command]],
+            stdout=full,
+            stderr=subprocess.PIPE,
+            text=True,
+            check=False,
+        )
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr and "Exception ignored" not in result.stderr
+    assert f"gateway {command}: cannot write the output: No space left on device" in result.stderr
