@@ -121,7 +121,10 @@ async def _copy(call: Caller, store: Store, record: XrefRecord, target: str) -> 
                 "gateway bound it there.",
             )
         request = customer_request(erp, record)
-        copied = await call(target, lambda a, c: a.create_customer(request, refs, c))
+        try:
+            copied = await call(target, lambda a, c: a.create_customer(request, refs, c))
+        except GatewayError as refused:
+            raise _copy_refused(refused, record, target) from None
     document = ErpDocument(target, copied.erp_id, copied.document_number)
     (outcome,) = await store.bind_documents([Binding(record.gateway_id, document)])
     if outcome.record is None:
@@ -132,6 +135,21 @@ async def _copy(call: Caller, store: Store, record: XrefRecord, target: str) -> 
             f"bound to {holder} in the gateway; an operator must resolve it.",
         )
     return outcome.record
+
+
+def _copy_refused(error: GatewayError, record: XrefRecord, target: str) -> GatewayError:
+    """The target ERP's refusal of a customer's copy, said of the customer: its pointers are
+    the customer's fields (`/legal_name`), which the order (or job) that needed the copy does
+    not have; they go under `/customer_id`. A refusal with no field (a technical one) passes
+    unchanged."""
+    if not error.errors:
+        return error
+    error.errors = [
+        FieldError("/customer_id", f"The customer's {e.pointer.lstrip('/')}: {e.detail}")
+        for e in error.errors
+    ]
+    error.detail = f"Customer {record.gateway_id} cannot be copied to {target}: {error.detail}"
+    return error
 
 
 def not_migrated(

@@ -11,7 +11,7 @@ from typing import Any
 
 from gateway.adapters.base import CallContext, ErpCustomer, References
 from gateway.config.routes import RoutesConfig
-from gateway.domain.errors import Code, ErpFailure
+from gateway.domain.errors import Code, ErpFailure, FieldError, business
 from gateway.domain.models import CustomerCreate
 from gateway.routing.rules import compile_routes
 from gateway.store.base import Store
@@ -282,3 +282,32 @@ async def test_a_customer_copy_reads_its_home_erp_within_that_erps_budget(
         assert order.status_code == 503, order.text
         assert order.json()["code"] == "erp_unavailable"
         assert not gw.erps["cloud"].customers
+
+
+async def test_an_erp_refusing_the_copy_of_an_orders_customer_names_the_customer_not_its_fields(
+    store: Store,
+) -> None:
+    # The order's ERP refuses the copy of its customer (a name too long for it, say): the
+    # order's problem pointed at `/legal_name`, a field the order's request does not have.
+    async with in_process_gateway(store) as gw, gw.client() as api:
+        customer = (await api.post("/v1/customers", json=payloads.customer("US01"))).json()
+        _move(gw, "US01", "legacy")
+
+        async def refuse(request: CustomerCreate, refs: References, ctx: CallContext) -> Any:
+            raise business(
+                Code.ERP_REJECTED,
+                "The ERP refused the customer.",
+                FieldError("/legal_name", "Too long for the ERP (at most 40 characters)."),
+            )
+
+        gw.erps["legacy"].create_customer = refuse  # type: ignore[method-assign]
+        order = await api.post(
+            "/v1/sales-orders",
+            json=payloads.order("US01", customer["id"]),
+            headers=payloads.new_key(),
+        )
+    assert order.status_code == 422, order.text
+    problem = order.json()
+    assert [e["pointer"] for e in problem["errors"]] == ["/customer_id"]
+    assert "legal_name" in problem["errors"][0]["detail"]
+    assert customer["id"] in problem["detail"] and "legacy" in problem["detail"]
