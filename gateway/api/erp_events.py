@@ -212,6 +212,8 @@ def erp_event_routes(
             response = problem_response(error, correlation_id, request.url.path)
         except Exception:
             log.exception("an ERP notification failed", extra={"correlation_id": correlation_id})
+            if pushing:  # a defect: 500, and the ERP sends it again
+                ERP_NOTIFICATIONS.labels(name, "error").inc()
             response = problem_response(internal_error(), correlation_id, request.url.path)
         response.headers[CORRELATION_HEADER] = correlation_id
         return response

@@ -11,7 +11,8 @@ from prometheus_client import Counter, Histogram
 ERP_NOTIFICATIONS = Counter(
     "gateway_erp_notifications_total",
     "Change notifications the ERPs pushed (or the gateway polled), by backend and outcome "
-    "(recorded, unchanged, stale, unknown_order, ignored, unauthorized, invalid, retry_later).",
+    "(recorded, unchanged, stale, unknown_order, ignored, unauthorized, invalid, retry_later, "
+    "error: a 500, the gateway's defect).",
     ["backend", "outcome"],
 )
 EVENTS_RECORDED = Counter(

@@ -10,8 +10,10 @@ from dataclasses import replace
 from pathlib import Path
 
 import httpx
+import pytest
 from prometheus_client import REGISTRY
 
+from gateway.api import erp_events
 from gateway.pipeline.ratelimit import take_erp_budget
 from gateway.runtime import Runtime
 from gateway.service.breaker import BreakerState
@@ -228,3 +230,23 @@ async def test_a_notification_the_backend_does_not_send_is_refused_and_counted(
     assert refused.json()["errors"][0]["pointer"] == "/sequence"
     assert legacy.calls == 0
     assert _notifications("invalid") == invalid_before + 1
+
+
+async def test_a_notification_that_fails_unforeseen_is_counted_as_an_error(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A defect while a notification is handled answers 500 (the ERP sends it again); the
+    # metric counted it in no outcome, so an operator saw nothing but the ERP's resends.
+    async with in_process_gateway(store, write_config(tmp_path)) as gw:
+        _pushing(gw, 0.0)
+        (erp_order_id,) = await open_orders(gw, 1)
+
+        def broken(*_: object) -> object:
+            raise RuntimeError("a defect")
+
+        monkeypatch.setattr(erp_events, "order_events", broken)
+        before = _notifications("error")
+        answer = await _notify(gw, erp_order_id)
+    assert answer.status_code == 500
+    assert answer.headers["content-type"] == "application/problem+json"
+    assert _notifications("error") == before + 1
