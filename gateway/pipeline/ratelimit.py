@@ -123,11 +123,16 @@ class CountRefusals:
             if ctx.admitted or entitlement is None or error.status >= 500:
                 raise
             tier = entitlement.tier
-            bucket = client_bucket(ctx, tier, self._rate_limits.tiers[tier])
+            tier_config = self._rate_limits.tiers[tier]
+            bucket = client_bucket(ctx, tier, tier_config)
             try:
                 decision = await self._store.rate_limit(bucket.key, bucket.rate_per_s, bucket.burst)
             except StoreUnavailable:
                 raise error from None  # the refusal stands; it is just not counted
+            # Counted, so told: the refusal or its 429 carries the client's limit as an
+            # admitted request's answer does (admission sets them only once it runs).
+            ctx.response_headers["RateLimit-Policy"] = policy_header(tier, tier_config)
+            ctx.response_headers["RateLimit"] = limit_header(tier, decision)
             if decision.allowed:
                 raise
             RATE_LIMITED.labels(tier).inc()

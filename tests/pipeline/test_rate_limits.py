@@ -80,6 +80,19 @@ async def test_refused_requests_count_against_the_rate_limit_too(
         assert over.json()["code"] == "rate_limited" and over.headers["retry-after"] == "1"
 
 
+async def test_a_429_for_counted_refusals_carries_the_ratelimit_headers(
+    store: Store, config_dir: Path
+) -> None:
+    # STANDARDS.md: a 429 tells the client its limit (RateLimit-Policy) and where it stands
+    # (RateLimit), whichever step counted the request; so does each refusal counted.
+    async with in_process_gateway(store, config_dir) as gw, gw.client("crm-emea") as emea:
+        answers = [await emea.get(f"/v1/customers/cus_{n:026d}") for n in range(6)]
+    assert [a.status_code for a in answers] == [404] * 5 + [429]
+    assert all(a.headers.get("ratelimit-policy") == '"standard";q=5;w=3' for a in answers)
+    remaining = [a.headers.get("ratelimit", "").split(";")[1:2] for a in answers]
+    assert remaining == [["r=4"], ["r=3"], ["r=2"], ["r=1"], ["r=0"], ["r=0"]]
+
+
 async def test_an_erps_in_flight_budget_sheds_excess_with_503(
     store: Store, config_dir: Path
 ) -> None:
