@@ -11,6 +11,14 @@ from pydantic import Field
 
 from gateway.config.base import ConfigModel
 
+# The stores' clock counts microseconds (Redis's TIME): a rate beyond a million a second has
+# no emission interval left to count (on Redis every request failed), and one below a request
+# per million seconds a window past what a key's expiry can hold. A burst within a 64-bit
+# count, exactly (Redis returned a negative `r=` past it). Infinity is none of them.
+MAX_RATE_PER_S = 1_000_000.0
+MIN_RATE_PER_S = 0.000001
+MAX_BURST = 1_000_000_000
+
 # A tier's name goes into the RateLimit headers as an sf-string and into bucket keys (`:`
 # separated): letters, digits, `.`, `_` and `-`.
 TierName = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
@@ -19,8 +27,11 @@ TierName = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
 class TierConfig(ConfigModel):
     """One client tier: a GCRA limit per client (`tiers:`)."""
 
-    rate_per_s: Annotated[float, Field(gt=0, description="Sustained requests per second.")]
-    burst: Annotated[int, Field(ge=1, description="Requests allowed at once.")]
+    rate_per_s: Annotated[
+        float,
+        Field(ge=MIN_RATE_PER_S, le=MAX_RATE_PER_S, description="Sustained requests per second."),
+    ]
+    burst: Annotated[int, Field(ge=1, le=MAX_BURST, description="Requests allowed at once.")]
     partition_by: Annotated[
         list[Literal["operation", "legal_entity"]],
         Field(
@@ -33,7 +44,10 @@ class TierConfig(ConfigModel):
 class BackendBudget(ConfigModel):
     """One ERP's capacity, shared by all clients and gateway processes (`backends:`)."""
 
-    max_rps: Annotated[float, Field(gt=0, description="Requests per second to the ERP.")]
+    max_rps: Annotated[
+        float,
+        Field(ge=MIN_RATE_PER_S, le=MAX_RATE_PER_S, description="Requests per second to the ERP."),
+    ]
     max_in_flight: Annotated[int, Field(ge=1, description="ERP calls in flight at once.")]
 
 

@@ -183,6 +183,38 @@ async def test_requests_refused_before_the_erp_do_not_spend_its_shared_budget(
         assert erp.calls.count("get_customer") == 2
 
 
+@pytest.mark.parametrize(
+    "limits",
+    [
+        "  standard: {rate_per_s: .inf, burst: 5}",  # was a 500 for every request
+        "  standard: {rate_per_s: 10000000, burst: 5}",  # on Redis, a 500 for every request
+        "  standard: {rate_per_s: 1, burst: 100000000000000000000}",  # on Redis, r=-9223...
+        "  standard: {rate_per_s: 1.0e-300, burst: 5}",  # on Redis, a 500 for every request
+        "  standard: {rate_per_s: 1, burst: 5}\nbackends:\n  cloud: {max_rps: .inf, "
+        "max_in_flight: 3}",  # was a traceback at start-up
+    ],
+)
+def test_rate_limits_no_store_can_keep_are_refused_at_load_with_file_and_line(
+    tmp_path: Path, limits: str
+) -> None:
+    config_dir = write_config(tmp_path, rate_limits=f"tiers:\n{limits}\n")
+    errors = [str(i) for i in check_config(config_dir, env=ENV) if i.severity == "error"]
+    assert errors, "accepted"
+    assert errors[0].startswith("policies/rate-limits.yaml:"), errors
+
+
+async def test_the_highest_rate_a_tier_may_have_is_served_on_each_store(
+    store: Store, tmp_path: Path
+) -> None:
+    # The README's bounds: a million requests a second, a burst of a billion.
+    rate_limits = "tiers:\n  standard: {rate_per_s: 1000000, burst: 1000000000}\n"
+    config_dir = write_config(tmp_path, rate_limits=rate_limits)
+    async with in_process_gateway(store, config_dir) as gw, gw.client() as api:
+        lookup = await api.get("/v1/customers", params={"external_ref": "FAST"})
+    assert lookup.status_code == 200, lookup.text
+    assert lookup.headers["ratelimit"] == '"standard";r=999999999;t=1'
+
+
 # RFC 8941 sf-string: printable ASCII, with `"` and `\` escaped by a backslash.
 _SF_STRING = r'"(?:[\x20\x21\x23-\x5b\x5d-\x7e]|\\["\\])*"'
 
