@@ -11,7 +11,7 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from gateway.adapters.http import ErpResponse
+from gateway.adapters.http import ErpResponse, retry_after_delay
 from gateway.adapters.netsuite.fields import bad_response
 from gateway.adapters.netsuite.messages import canonical_text
 from gateway.adapters.netsuite.records import Interaction
@@ -187,7 +187,10 @@ def error_from_response(
         return ErpFailure(
             Code.ERP_UNAVAILABLE,
             "The ERP is refusing requests for now (its concurrency limit); nothing was done.",
-            headers={"Retry-After": response.header("Retry-After") or GOVERNANCE_RETRY_AFTER_S},
+            headers={
+                "Retry-After": retry_after_delay(response.header("Retry-After"))
+                or GOVERNANCE_RETRY_AFTER_S
+            },
         )
     if status in (401, 403):
         return ErpFailure(

@@ -13,7 +13,7 @@ from enum import StrEnum
 from typing import Any
 
 from gateway.adapters.base import ErpNotice
-from gateway.adapters.http import ErpResponse
+from gateway.adapters.http import ErpResponse, retry_after_delay
 from gateway.adapters.sap.odata import SapAnswerError
 from gateway.adapters.sap.services import CREDIT_LIMIT_FIELD, ITEM_STEP
 from gateway.adapters.sap.terms import SapTerms
@@ -278,7 +278,8 @@ def notices_from(header: str | None, terms: SapTerms) -> tuple[ErpNotice, ...]:
 
 def technical_error(status: int, *, write: bool, retry_after: str | None = None) -> ErpFailure:
     """A non-business HTTP status from SAP as a retryable technical problem."""
-    headers = {"Retry-After": retry_after} if retry_after else {}
+    delay = retry_after_delay(retry_after)
+    headers = {"Retry-After": delay} if delay else {}
     if status in (401, 403):
         return ErpFailure(
             Code.ERP_UNAVAILABLE,

@@ -103,6 +103,10 @@ def test_technical_failures_are_retryable_problems(
     [
         (429, "CONCURRENCY_LIMIT_EXCEEDED", None, "1"),
         (429, "CONCURRENCY_LIMIT_EXCEEDED", "7", "7"),
+        # Passed on as whole seconds, at least one: never 0, never a date or a negative.
+        (429, "CONCURRENCY_LIMIT_EXCEEDED", "0", "1"),
+        (429, "CONCURRENCY_LIMIT_EXCEEDED", "-5", "1"),
+        (429, "CONCURRENCY_LIMIT_EXCEEDED", "Wed, 21 Oct 2015 07:28:00 GMT", "1"),
         (400, "REQUEST_LIMIT_EXCEEDED", None, "1"),
         (400, "SSS_REQUEST_LIMIT_EXCEEDED", None, "1"),
     ],

@@ -134,6 +134,18 @@ def test_technical_statuses_become_retryable_technical_problems(
     assert error.headers == ({} if code is Code.ERP_BAD_RESPONSE else {"Retry-After": "3"})
 
 
+@pytest.mark.parametrize(
+    ("asked", "passed_on"),
+    [("0", {"Retry-After": "1"}), ("-3", {}), ("Wed, 21 Oct 2015 07:28:00 GMT", {}), ("", {})],
+)
+def test_sap_retry_after_reaches_the_client_as_whole_seconds_of_at_least_one(
+    asked: str, passed_on: dict[str, str]
+) -> None:
+    """STANDARDS.md: Retry-After in delay-seconds; a 0 would send every client back at once."""
+    error = technical_error(503, write=False, retry_after=asked)
+    assert error.headers == passed_on
+
+
 # SAP Gateway maps every exception of the chain to an error detail too (SAP Help, "Error
 # Response Control for Backend Data Provider"): the framework's own wrapper says nothing.
 _WRAPPER = {
