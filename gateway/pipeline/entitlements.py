@@ -14,10 +14,11 @@ from starlette.responses import Response
 
 from gateway.config.auth import AuthPolicy
 from gateway.config.clients import ClientsPolicy
-from gateway.domain.errors import Code, GatewayError, not_found
+from gateway.domain.errors import Code, GatewayError
 from gateway.domain.operations import REQUIRED_SCOPE
 from gateway.pipeline.chain import Handler
 from gateway.pipeline.context import Principal, RequestContext
+from gateway.pipeline.records import no_record
 
 log = logging.getLogger("gateway.auth")
 
@@ -133,7 +134,7 @@ class Entitle:
         assert entitlement is not None, "authorization runs before entitlements"
         if legal_entity is not None and not entitlement.may_act_for(legal_entity):
             if ctx.record is not None:
-                raise not_found()
+                raise no_record(ctx.record.kind, ctx.record.gateway_id)
             raise GatewayError(
                 Code.FORBIDDEN, f"This client may not act for legal entity {legal_entity}."
             )

@@ -27,6 +27,12 @@ from gateway.store.base import Store, XrefRecord
 HINTS = 50_000  # records kept per process: a few MiB
 
 
+def no_record(kind: Kind, gateway_id: str) -> GatewayError:
+    """The 404 for a record that does not exist, and (word for word, so that existence is not
+    leaked) for one in a legal entity the client may not see."""
+    return not_found(f"No {kind.value.replace('_', ' ')} {gateway_id}.")
+
+
 class StaleRecord(Exception):
     """Raised by admission before anything is held: the hinted record is not what the store
     holds now (`record`, None if it is gone)."""
@@ -83,7 +89,7 @@ class ResolveRecord:
                 else:
                     record = await self._store.get_xref(gateway_id)
             if record is None or record.kind is not spec.record_kind:
-                raise not_found(f"No {spec.record_kind.value.replace('_', ' ')} {gateway_id}.")
+                raise no_record(spec.record_kind, gateway_id)
             self._hints.put(record)
             ctx.record = record
             ctx.legal_entity = record.legal_entity

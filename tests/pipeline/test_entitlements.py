@@ -110,6 +110,54 @@ async def test_a_record_in_a_legal_entity_the_client_may_not_see_is_404(store: S
         assert {name: erp.calls for name, erp in gw.erps.items()} == calls_before
 
 
+US01_READER = """
+  - id: crm-us
+    scopes: [customers:read, sales_orders:read, sales_orders:write, shipments:read,
+             invoices:read]
+    legal_entities: [US01]
+    rate_limit: standard
+"""
+# Each way a client names a record by its gateway id, on each kind of path.
+ADDRESSED = [
+    ("GET", "/v1/customers/{customer}"),
+    ("GET", "/v2/customers/{customer}"),
+    ("GET", "/customers/{customer}"),
+    ("GET", "/v1/sales-orders/{order}"),
+    ("POST", "/v1/sales-orders/{order}/cancel"),
+    ("GET", "/v1/sales-orders/{order}/shipments"),
+    ("GET", "/v1/sales-orders/{order}/events"),
+    ("GET", "/v1/invoices?sales_order_id={order}"),
+]
+
+
+@pytest.mark.parametrize(("method", "path"), ADDRESSED)
+async def test_a_record_of_another_legal_entity_reads_as_one_that_does_not_exist(
+    store: Store, tmp_path: Path, method: str, path: str
+) -> None:
+    # Word for word: a detail that named only the unknown id would tell a client for US01
+    # which gateway ids exist in the other legal entities.
+    async with (
+        in_process_gateway(store, write_config(tmp_path, clients=US01_READER)) as gw,
+        gw.client() as demo,
+        gw.client("crm-us") as us,
+    ):
+        customer = (await demo.post("/v1/customers", json=payloads.customer("DE01"))).json()
+        order = await demo.post(
+            "/v1/sales-orders",
+            json=payloads.order("DE01", customer["id"]),
+            headers=payloads.new_key(),
+        )
+        ids = {"customer": customer["id"], "order": order.json()["id"]}
+        unknown = {name: f"{value.split('_')[0]}_doesnotexist" for name, value in ids.items()}
+        hidden = await us.request(method, path.format(**ids), headers=payloads.new_key())
+        missing = await us.request(method, path.format(**unknown), headers=payloads.new_key())
+    assert hidden.status_code == missing.status_code == 404, hidden.text
+    expected = missing.json()["detail"]
+    for name, gateway_id in ids.items():
+        expected = expected.replace(unknown[name], gateway_id)
+    assert hidden.json()["detail"] == expected
+
+
 @pytest.mark.parametrize("path", ["/admin/config", "/admin/config/reload"])
 async def test_admin_endpoints_need_the_admin_scope(store: Store, path: str) -> None:
     method = "POST" if path.endswith("reload") else "GET"
