@@ -18,6 +18,7 @@ import json
 import logging
 import logging.handlers
 import queue
+import re
 import sys
 import threading
 import time
@@ -79,9 +80,19 @@ class ShortFormatter(logging.Formatter):
         return line + ("\n" + self.formatException(record.exc_info) if record.exc_info else "")
 
 
+# C0 and C1 controls and DEL: in a caller's path (percent-decoded), a CR/LF would forge a line
+# of the log and an ESC would drive the terminal that shows it.
+_CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def _escaped(match: re.Match[str]) -> str:
+    return match.group().encode("unicode_escape").decode("ascii")
+
+
 def short_access_line(fields: dict[str, Any]) -> bytes:
     """The demo's line for a request:
-    `12:03:04 POST /v1/sales-orders 201 14 ms  crm-demo US01 -> cloud`."""
+    `12:03:04 POST /v1/sales-orders 201 14 ms  crm-demo US01 -> cloud`; control characters
+    escaped (`\\n`, `\\x1b`), so that a request is always one line."""
     at = time.strftime("%H:%M:%S", time.localtime(fields["at"]))
     who = fields.get("client_id") or "-"
     where = " -> ".join(str(v) for v in (fields.get("legal_entity"), fields.get("backend")) if v)
@@ -89,7 +100,7 @@ def short_access_line(fields: dict[str, Any]) -> bytes:
         f"{at} {fields.get('method')} {fields.get('path')} {fields.get('status')} "
         f"{fields.get('duration_ms')} ms  {who} {where}".rstrip()
     )
-    return line.encode("utf-8", "replace") + b"\n"
+    return _CONTROLS.sub(_escaped, line).encode("utf-8", "replace") + b"\n"
 
 
 def json_access_line(fields: dict[str, Any]) -> bytes:

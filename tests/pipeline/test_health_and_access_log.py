@@ -95,3 +95,35 @@ async def test_an_odd_client_id_in_a_signed_token_still_gets_a_problem_and_a_log
     assert response.json()["correlation_id"] == CALLER_ID
     access_log.stop()
     assert [e for e in access_lines.entries if e.get("correlation_id") == CALLER_ID]
+
+
+class _Bytes:
+    """The access log's output, kept."""
+
+    def __init__(self) -> None:
+        self.data = b""
+
+    def write(self, data: bytes) -> int:
+        self.data += bytes(data)
+        return len(data)
+
+    def flush(self) -> None:
+        pass
+
+
+async def test_a_path_with_line_breaks_is_one_line_of_the_demos_access_log() -> None:
+    # The path is the caller's, percent-decoded: raw, its CR/LF would forge a line of the
+    # operator's log, and an ESC would drive the terminal it is shown in.
+    forged = "12:00:00 POST /admin/config/reload 200 1 ms  ops-admin"
+    out = _Bytes()
+    access_log.start(short=True, out=out)  # type: ignore[arg-type]
+    try:
+        async with in_process_gateway(MemoryStore()) as gw, gw.client() as api:
+            for path in (f"/v1/customers/cus_x%0D%0A{forged}", "/nothing%0A%1B[2Jcleared"):
+                assert (await api.get(path)).status_code == 404
+    finally:
+        access_log.stop()
+    lines = out.data.decode().splitlines()
+    assert len(lines) == 2, lines
+    assert not any(line.startswith(forged) for line in lines), lines
+    assert "\x1b" not in out.data.decode(), lines
