@@ -1,7 +1,8 @@
 """Unit prices read back from an ERP in the API's precision: the decimals the ERP holds, up to
-the four a request may carry (0.1234 stays 0.1234), and at least the currency's minor unit.
+the four a request may carry (0.1234 stays 0.1234), and at least the currency's minor unit
+(ISO 4217: none for JPY, three for KWD, two for most).
 
-Not amounts, which each adapter reads in the currency's minor unit, nor what the CRM sends
+Not amounts, which each adapter reads as its ERP writes them, nor what the CRM sends
 (see `gateway.domain.models`).
 """
 
@@ -12,6 +13,15 @@ from decimal import ROUND_HALF_UP, Decimal
 from gateway.domain.models import DECIMAL_PLACES
 
 _PRICE_QUANTUM = Decimal(1).scaleb(-DECIMAL_PLACES)
+# Minor units of the currencies that do not have two (ISO 4217); the rest have two.
+_MINOR_UNITS = {"JPY": 0, "KRW": 0, "CLP": 0, "ISK": 0, "BHD": 3, "KWD": 3, "OMR": 3, "TND": 3}
+_QUANTA = {currency: Decimal(1).scaleb(-units) for currency, units in _MINOR_UNITS.items()}
+_CENT = Decimal("0.01")
+
+
+def minor_unit(currency: str | None) -> Decimal:
+    """The currency's smallest amount (1 for JPY, 0.001 for KWD, 0.01 for most)."""
+    return _QUANTA.get(currency or "", _CENT)
 
 
 def unit_price(exact: Decimal, minor_unit: Decimal) -> Decimal:

@@ -13,25 +13,16 @@ from collections.abc import Mapping
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
+from gateway.adapters.prices import minor_unit
 from gateway.domain.errors import Code, ErpFailure, FieldError, RefusedBeforeSending
 from gateway.domain.models import (
     OrderItem,
 )
 
-# Minor units of the currencies that do not have two (ISO 4217); the rest have two.
-_MINOR_UNITS = {"JPY": 0, "KRW": 0, "CLP": 0, "ISK": 0, "BHD": 3, "KWD": 3, "OMR": 3, "TND": 3}
 _MAX_JSON_DIGITS = 15  # what a JSON number (an IEEE double) carries exactly
 # No amount or quantity of a sales document has more integer digits: a bigger number (say
 # "1E+999999999") is no amount, and turning it into an int would take the process's memory.
 _MAX_INTEGER_DIGITS = 18
-
-
-_QUANTA = {currency: Decimal(1).scaleb(-units) for currency, units in _MINOR_UNITS.items()}
-_CENT = Decimal("0.01")
-
-
-def minor_unit(currency: str | None) -> Decimal:
-    return _QUANTA.get(currency or "", _CENT)
 
 
 def number(value: Any) -> Decimal:

@@ -22,7 +22,6 @@ from gateway.adapters.base import (
 )
 from gateway.adapters.netsuite.fields import (
     date_field,
-    minor_unit,
     money,
     number,
     quantity_of,
@@ -34,7 +33,7 @@ from gateway.adapters.netsuite.fields import (
 )
 from gateway.adapters.netsuite.records import CREDIT_HOLD_FIELD, Documents
 from gateway.adapters.netsuite.value_maps import NetSuiteMaps
-from gateway.adapters.prices import unit_price
+from gateway.adapters.prices import minor_unit, unit_price
 from gateway.domain.models import (
     AddressType,
     CustomerAddress,

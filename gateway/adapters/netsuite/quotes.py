@@ -16,7 +16,6 @@ from gateway.adapters.base import (
 )
 from gateway.adapters.netsuite.fields import (
     line_amount,
-    minor_unit,
     money,
     number,
     ref_id,
@@ -24,6 +23,7 @@ from gateway.adapters.netsuite.fields import (
     sublist,
 )
 from gateway.adapters.netsuite.records import BASE_PRICE_LEVEL_ID
+from gateway.adapters.prices import minor_unit
 from gateway.config.backends import NetSuiteLegalEntity
 from gateway.domain.errors import Code, FieldError, GatewayError
 from gateway.domain.models import (

@@ -23,7 +23,7 @@ from gateway.adapters.base import (
     ErpShipment,
     ErpShipmentLine,
 )
-from gateway.adapters.prices import unit_price
+from gateway.adapters.prices import minor_unit, unit_price
 from gateway.adapters.sap.odata import (
     SapAnswerError,
     amount_of,
@@ -55,8 +55,6 @@ from gateway.domain.models import (
     SalesOrderStatus,
     ShipmentStatus,
 )
-
-_CENT = Decimal("0.01")
 
 
 def customer_from_sap(entity: Mapping[str, Any], maps: SapMaps) -> ErpCustomer:
@@ -174,16 +172,17 @@ def sales_order_from_sap(entity: Mapping[str, Any], maps: SapMaps) -> ErpSalesOr
     items = rows_of(entity, "to_Item")
     status, hold = order_status(entity)
     net = amount_of(entity, "TotalNetAmount")
+    currency = required_text(entity, "TransactionCurrency")
     open_items = [item for item in items if not text_of(item, "SalesDocumentRjcnReason")]
-    tax = _tax_of(open_items) if items else None
+    tax = _tax_of(open_items, currency) if items else None
     return ErpSalesOrder(
         erp_id=sap_number(shown),
         document_number=shown,
         status=status,
         hold_reason=hold,
         customer_erp_id=sap_number(required_text(entity, "SoldToParty")),
-        currency=required_text(entity, "TransactionCurrency"),
-        lines=[_line_of(item, maps) for item in items],
+        currency=currency,
+        lines=[_line_of(item, currency, maps) for item in items],
         net_amount=net,
         tax_amount=tax,
         total_amount=net + tax if tax is not None else None,
@@ -193,10 +192,11 @@ def sales_order_from_sap(entity: Mapping[str, Any], maps: SapMaps) -> ErpSalesOr
     )
 
 
-def _tax_of(items: Sequence[Mapping[str, Any]]) -> Decimal | None:
+def _tax_of(items: Sequence[Mapping[str, Any]], currency: str) -> Decimal | None:
     """The items' tax: each item's TaxAmount where the release has it, else its tax pricing
-    elements; None when an item carries neither (its pricing elements were not expanded)."""
-    total = Decimal("0.00")
+    elements; None when an item carries neither (its pricing elements were not expanded).
+    Counted from zero in the currency's minor unit: no tax at all is 0 yen, 0.00 euros."""
+    total = Decimal(0).quantize(minor_unit(currency))
     for item in items:
         tax = _item_tax(item)
         if tax is None:
@@ -220,19 +220,20 @@ def _item_tax(item: Mapping[str, Any]) -> Decimal | None:
             if text_of(element, "ConditionClass") == TAX_CONDITION_CLASS
             and element.get("ConditionIsForStatistics") is not True
         ),
-        Decimal("0.00"),
+        Decimal(0),
     )
 
 
-def _line_of(item: Mapping[str, Any], maps: SapMaps) -> ErpLine:
+def _line_of(item: Mapping[str, Any], currency: str, maps: SapMaps) -> ErpLine:
     material = required_text(item, "Material")
     quantity = quantity_of(item, "RequestedQuantity")
     amount = amount_of(item, "NetAmount")
     return ErpLine(
         sku=maps.sku_by_material.get(material, material),
         quantity=quantity,
-        # No release has the item's net price (NetPriceAmount): net value over quantity.
-        unit_price=unit_price(amount / quantity, _CENT) if quantity else amount,
+        # No release has the item's net price (NetPriceAmount): net value over quantity, in
+        # the currency's minor unit at least (149 yen, not 149.00).
+        unit_price=unit_price(amount / quantity, minor_unit(currency)) if quantity else amount,
         amount=amount,
     )
 
@@ -310,11 +311,12 @@ def quote_from_sap(entity: Mapping[str, Any], maps: SapMaps) -> ErpQuote:
         net = amount_of(entity, "TotalNetAmount")
     else:
         raise SapAnswerError(f"no totals: {SIMULATE_PRICING} is missing")
-    tax = _tax_of(items)
+    currency = required_text(entity, "TransactionCurrency")
+    tax = _tax_of(items, currency)
     status = text_of(credit if credit is not None else entity, "TotalCreditCheckStatus")
     return ErpQuote(
-        currency=required_text(entity, "TransactionCurrency"),
-        lines=[_line_of(item, maps) for item in items],
+        currency=currency,
+        lines=[_line_of(item, currency, maps) for item in items],
         net_amount=net,
         tax_amount=tax,
         total_amount=net + tax if tax is not None else None,

@@ -35,6 +35,7 @@ from tests.unit.adapters.sap.samples import (
     bp_entity,
     delivery_entity,
     invoice,
+    pricing_element,
     simulation_entity,
     so_entity,
 )
@@ -274,3 +275,37 @@ def test_a_billing_document_of_a_service_sending_total_tax_amount_still_has_its_
     del document["TaxAmount"]
 
     assert invoice_from_sap(document).tax_amount == Decimal("19.00")
+
+
+def _order_in(currency: str, quantity: str, net: str, tax: str) -> dict[str, Any]:
+    item = {**so_entity()["to_Item"]["results"][0], "RequestedQuantity": quantity}
+    item["NetAmount"] = net
+    item["to_PricingElement"] = {"results": [pricing_element("B", net), pricing_element("D", tax)]}
+    return so_entity(TransactionCurrency=currency, TotalNetAmount=net, to_Item={"results": [item]})
+
+
+@pytest.mark.parametrize(
+    ("currency", "quantity", "net", "tax", "price", "total"),
+    [
+        ("JPY", "10.000", "1490", "119", "149", "1609"),  # no minor unit: no decimals
+        ("KWD", "10.000", "12.000", "0.960", "1.200", "12.960"),  # three decimals
+        ("EUR", "10.000", "12.00", "0.96", "1.20", "12.96"),
+    ],
+)
+def test_an_orders_unit_price_tax_and_total_have_its_currencys_decimals(
+    currency: str, quantity: str, net: str, tax: str, price: str, total: str
+) -> None:
+    read = sales_order_from_sap(_order_in(currency, quantity, net, tax), MAPS)
+
+    [line] = read.lines
+    shown = [format(a, "f") for a in (line.unit_price, read.tax_amount, read.total_amount) if a]
+    assert shown == [price, tax, total]
+
+
+def test_a_yen_order_whose_items_are_all_rejected_has_a_tax_of_zero_yen() -> None:
+    entity = _order_in("JPY", "10.000", "1490", "119")
+    entity["to_Item"]["results"][0]["SalesDocumentRjcnReason"] = "10"
+
+    tax = sales_order_from_sap(entity, MAPS).tax_amount
+
+    assert tax is not None and format(tax, "f") == "0"
