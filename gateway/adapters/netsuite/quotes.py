@@ -23,7 +23,7 @@ from gateway.adapters.netsuite.fields import (
     sublist,
 )
 from gateway.adapters.netsuite.records import BASE_PRICE_LEVEL_ID
-from gateway.adapters.prices import minor_unit
+from gateway.adapters.prices import minor_unit, unit_price
 from gateway.config.backends import NetSuiteLegalEntity
 from gateway.domain.errors import Code, FieldError, GatewayError
 from gateway.domain.models import (
@@ -130,12 +130,19 @@ def priced_quote(
             "Prices differ from the ERP's current prices; the quote was stale.",
             stale,
         )
+    unit = minor_unit(currency)
+    # The unit price as an order's read-back writes it (149.00 dollars, 149 yen), not as the
+    # CRM happened to write the same figure ("149", "149.0000").
     priced = [
-        ErpLine(item.product_id, item.quantity, item.price.amount, line_amount(item, currency))
+        ErpLine(
+            item.product_id,
+            item.quantity,
+            unit_price(item.price.amount, unit),
+            line_amount(item, currency),
+        )
         for item in items
     ]
     net = sum((ln.amount for ln in priced), Decimal(0))
-    unit = minor_unit(currency)
     tax = (net * rate).quantize(unit, rounding=ROUND_HALF_UP) if rate is not None else None
     total = net + (tax or Decimal(0))
     blocked = credit is not None and total > credit

@@ -78,3 +78,17 @@ def test_available_credit_is_the_limit_less_open_balance_and_unbilled_orders() -
     customer = {"creditLimit": 1000, "balance": 226.21, "unbilledOrders": 100.5}
     assert available_credit(customer, "USD") == Decimal("673.29")
     assert available_credit({"balance": 5}, "USD") is None
+
+
+@pytest.mark.parametrize(
+    ("currency", "quoted", "shown"),
+    [("USD", "149", "149.00"), ("USD", "149.0000", "149.00"), ("JPY", "149.00", "149")],
+)
+def test_a_quotes_unit_price_is_written_as_the_orders_read_back_writes_it(
+    currency: str, quoted: str, shown: str
+) -> None:
+    quote = priced_quote(
+        lines(("GADGET-2", 1, quoted)), ["1002"], {"1002": Decimal("149")}, currency, None, None
+    )
+
+    assert [format(line.unit_price, "f") for line in quote.lines] == [shown]
