@@ -61,6 +61,25 @@ DecimalStr = Annotated[
 ]
 """A decimal that travels as a JSON string (never a float), e.g. "19.99"."""
 
+# A calendar date as the API writes it, and nothing else: pydantic would also read a number
+# written as a string ("1797292800") as a Unix timestamp, a date the client never wrote.
+_DATE_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+def _date_as_written(value: Any) -> Any:
+    if not isinstance(value, str):
+        return value  # a date already (a model built in code), or refused as no date
+    if not _DATE_RE.fullmatch(value):
+        raise ValueError('must be a calendar date written as "YYYY-MM-DD", such as "2026-12-15"')
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise ValueError(f"{value} is no day of the calendar") from None
+
+
+CalendarDate = Annotated[dt.date, BeforeValidator(_date_as_written)]
+"""A date of a client's request: `YYYY-MM-DD` only (no timestamp, no time of day)."""
+
 T = TypeVar("T")
 
 NonNegativeDecimalStr = Annotated[DecimalStr, Field(ge=0)]
@@ -214,7 +233,7 @@ class SalesOrderCreate(Strict):
     legal_entity: LegalEntityCode
     customer_id: Annotated[str, Field(pattern=r"^cus_[a-z0-9]{1,40}$")]
     currency: CurrencyCode
-    requested_delivery_date: dt.date
+    requested_delivery_date: CalendarDate
     items: OrderItems
 
 
@@ -222,7 +241,7 @@ class QuoteRequest(Strict):
     legal_entity: LegalEntityCode
     customer_id: Annotated[str, Field(pattern=r"^cus_[a-z0-9]{1,40}$")]
     currency: CurrencyCode
-    requested_delivery_date: dt.date | None = None
+    requested_delivery_date: CalendarDate | None = None
     items: OrderItems
 
 

@@ -171,6 +171,28 @@ async def test_a_price_that_only_looks_like_a_decimal_is_400_at_its_pointer(
         assert not gw.erps["cloud"].orders
 
 
+@pytest.mark.parametrize("version", ["v1", "v2"])
+async def test_a_delivery_date_written_as_a_unix_timestamp_is_400_at_its_pointer(
+    version: str,
+) -> None:
+    async with in_process_gateway(MemoryStore()) as gw, gw.client() as api:
+        customer = (await api.post("/v1/customers", json=payloads.customer("US01"))).json()
+        body = payloads.order("US01", customer["id"], requested_delivery_date="1797292800")
+        if version == "v2":
+            body["items"] = [
+                {
+                    "product_id": ln["sku"],
+                    "quantity": ln["quantity"],
+                    "price": {"amount": ln["unit_price"], "currency": "USD"},
+                }
+                for ln in body.pop("lines")
+            ]
+        response = await api.post(f"/{version}/sales-orders", json=body, headers=payloads.new_key())
+        assert response.status_code == 400, response.text
+        assert [e["pointer"] for e in response.json()["errors"]] == ["/requested_delivery_date"]
+        assert not gw.erps["cloud"].orders
+
+
 @pytest.mark.parametrize(
     ("field", "value"),
     [

@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field
 from gateway.domain import models as latest
 from gateway.domain.models import (
     Address,
+    CalendarDate,
     CreditCheck,
     CurrencyCode,
     CustomerStatus,
@@ -77,7 +78,7 @@ class SalesOrderCreate(Strict):
     legal_entity: LegalEntityCode
     customer_id: CustomerId
     currency: CurrencyCode
-    requested_delivery_date: dt.date
+    requested_delivery_date: CalendarDate
     lines: OrderLines
 
 
@@ -85,7 +86,7 @@ class QuoteRequest(Strict):
     legal_entity: LegalEntityCode
     customer_id: CustomerId
     currency: CurrencyCode
-    requested_delivery_date: dt.date | None = None
+    requested_delivery_date: CalendarDate | None = None
     lines: OrderLines
 
 
