@@ -44,7 +44,7 @@ def parser(argv: Sequence[str]) -> argparse.ArgumentParser:
     description = (gateway.cli.__doc__ or "").split("\n\n")[0]
     top = Parser(prog="gateway", description=description, formatter_class=HelpFormatter)
     sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=Parser)
-    chosen = argv[0] if argv else None
+    chosen = next((a for a in argv if not a.startswith("-")), None)  # after `-h`, `--`...
     for name, summary in COMMANDS.items():
         command = sub.add_parser(
             name, help=summary, description=summary, formatter_class=HelpFormatter
