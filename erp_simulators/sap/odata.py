@@ -229,7 +229,8 @@ def decimal_value(value: Any, target: str) -> Decimal:
 
 
 def text_value(payload: Mapping[str, Any], name: str, max_length: int, target: str = "") -> str:
-    """An Edm.String property (absent means empty), refused beyond its length, as SAP does."""
+    """An Edm.String property (absent means empty), refused beyond its length, as SAP does;
+    kept without trailing blanks, as SAP's fixed-length character fields keep a value."""
     value = payload.get(name)
     if value is None:
         return ""
@@ -245,7 +246,7 @@ def text_value(payload: Mapping[str, Any], name: str, max_length: int, target: s
             f"Value '{value}' of property '{name}' exceeds the maximum length of {max_length}",
             target or name,
         )
-    return value
+    return value.rstrip(" ")
 
 
 def inline_rows(payload: Mapping[str, Any], name: str) -> list[dict[str, Any]]:

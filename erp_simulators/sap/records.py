@@ -77,7 +77,7 @@ class BusinessPartner:
     def full_name(self) -> str:
         if self.category == "1":
             return f"{self.first_name} {self.last_name}".strip()
-        return self.name1 + self.name2
+        return " ".join(name for name in (self.name1, self.name2) if name)  # as SAP shows it
 
     def sales_area(self, org: str, channel: str, division: str) -> CustomerSalesArea | None:
         for area in self.sales_areas:

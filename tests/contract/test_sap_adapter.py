@@ -181,6 +181,31 @@ async def test_a_customer_is_created_and_reads_back_with_every_field(
     assert (read.external_ref, read.gateway_ref) == (request.external_ref, refs.gateway_ref)
 
 
+@pytest.mark.parametrize(
+    "legal_name",
+    [
+        "Acme Corporation International Holdings North America",
+        "Acme Corporation International Holding North America",  # a blank at position 40
+    ],
+)
+async def test_a_long_name_reads_back_unchanged_and_as_sap_shows_it(
+    adapter: SapODataAdapter, sim: httpx.AsyncClient, legal_name: str
+) -> None:
+    created = await adapter.create_customer(
+        customer_request(legal_name=legal_name), references(), context()
+    )
+    read = await adapter.get_customer(created.erp_id, context())
+    raw = (
+        await sim.get(
+            f"/sap/opu/odata/sap/API_BUSINESS_PARTNER/A_BusinessPartner('{created.erp_id}')",
+            auth=(USER, PASSWORD),
+        )
+    ).json()["d"]
+
+    assert (created.legal_name, read.legal_name) == (legal_name, legal_name)
+    assert raw["BusinessPartnerFullName"] == legal_name
+
+
 async def test_a_customer_lands_in_its_legal_entitys_company_code_and_sales_area(
     adapter: SapODataAdapter, sim: httpx.AsyncClient
 ) -> None:

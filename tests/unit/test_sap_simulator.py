@@ -271,6 +271,26 @@ def test_a_business_partner_is_created_with_a_10_digit_number_and_reads_back_exp
     assert "__deferred" in entity["to_BusinessPartnerAddress"]
 
 
+def test_a_partners_name_fields_keep_no_trailing_blanks_and_its_full_name_joins_them(
+    erp: httpx.Client,
+) -> None:
+    payload = bp_payload(
+        OrganizationBPName1="Acme Corporation International Holdings ",
+        OrganizationBPName2="North America",
+    )
+    number = created(erp.post(BP, json=payload))["BusinessPartner"]
+
+    entity = erp.get(f"{BP}('{number}')", params={"$format": "json"}).json()["d"]
+
+    assert (entity["OrganizationBPName1"], entity["OrganizationBPName2"]) == (
+        "Acme Corporation International Holdings",
+        "North America",
+    )
+    assert entity["BusinessPartnerFullName"] == (
+        "Acme Corporation International Holdings North America"
+    )
+
+
 def bad_terms() -> dict[str, Any]:
     payload = bp_payload()
     payload["to_Customer"]["to_CustomerCompany"]["results"][0]["PaymentTerms"] = "NT99"

@@ -48,9 +48,10 @@ def customer_payload(request: CustomerCreate, refs: References, maps: SapMaps) -
             f"{some_of(maps.payment_terms)}.",
             [FieldError("/payment_terms", f"{request.payment_terms} is not a known payment term.")],
         )
+    name1, name2 = name_fields(request.legal_name)
     payload: dict[str, Any] = {
         "BusinessPartnerCategory": ORGANIZATION,
-        "OrganizationBPName1": request.legal_name[:NAME_PART_LENGTH],
+        "OrganizationBPName1": name1,
         GATEWAY_REF_FIELD: refs.gateway_ref,
         CREDIT_LIMIT_FIELD: format(request.credit_limit, "f"),
         "to_BusinessPartnerRole": results_payload(
@@ -74,8 +75,8 @@ def customer_payload(request: CustomerCreate, refs: References, maps: SapMaps) -
             ),
         },
     }
-    if len(request.legal_name) > NAME_PART_LENGTH:
-        payload["OrganizationBPName2"] = request.legal_name[NAME_PART_LENGTH:]
+    if name2:
+        payload["OrganizationBPName2"] = name2
     if request.display_name:
         payload["SearchTerm1"] = request.display_name  # the short name SAP users search by
     if refs.external_ref:
@@ -86,6 +87,22 @@ def customer_payload(request: CustomerCreate, refs: References, maps: SapMaps) -
             [{"BPTaxType": tax_type, "BPTaxNumber": request.tax_id}]
         )
     return payload
+
+
+def name_fields(legal_name: str) -> tuple[str, str]:
+    """A name in SAP's two 40-character name fields (the second empty when it fits the first).
+
+    Split at a blank, which SAP shows as one blank between the fields (and `inbound` reads back
+    so): the last blank that leaves both parts fitting and the first part not ending in a blank
+    (SAP drops trailing blanks, so a blank there would be lost). Only when no blank fits (a word
+    longer than a field) is the name cut inside a word."""
+    if len(legal_name) <= NAME_PART_LENGTH:
+        return legal_name, ""
+    shortest_first = len(legal_name) - 1 - NAME_PART_LENGTH
+    for at in range(NAME_PART_LENGTH, max(shortest_first, 0) - 1, -1):
+        if legal_name[at] == " " and at > 0 and legal_name[at - 1] != " ":
+            return legal_name[:at], legal_name[at + 1 :]
+    return legal_name[:NAME_PART_LENGTH], legal_name[NAME_PART_LENGTH:]
 
 
 def _address_rows(request: CustomerCreate) -> list[dict[str, Any]]:

@@ -49,13 +49,34 @@ def test_a_business_partner_reads_as_a_canonical_customer() -> None:
         "0001000001",
         CustomerStatus.ACTIVE,
     )
-    assert (read.legal_name, read.legal_entity, read.currency) == ("A" * 40 + "B", "DE01", "EUR")
+    assert (read.legal_name, read.legal_entity, read.currency) == (
+        "Acme Corporation North America",
+        "DE01",
+        "EUR",
+    )
     assert (read.payment_terms, read.credit_limit) == ("NET15", Decimal("1000.00"))
     assert (read.tax_id, read.email) == ("DE1", "ap@acme.example")
     assert read.addresses == (
         billing(line1="Hauptstr. 5", city="Berlin", postal_code="10115", country="DE"),
     )
     assert (read.external_ref, read.gateway_ref) == ("CRM-ACC-1001", "gw-1")
+
+
+@pytest.mark.parametrize(
+    ("name1", "name2", "legal_name"),
+    [
+        ("Acme Corp", "", "Acme Corp"),
+        ("Acme Corp", None, "Acme Corp"),
+        ("", "Acme Corp", "Acme Corp"),
+        ("A" * 40, "B", "A" * 40 + " B"),
+    ],
+)
+def test_a_partners_name_fields_read_joined_by_one_blank_as_sap_shows_them(
+    name1: str, name2: str | None, legal_name: str
+) -> None:
+    entity = bp_entity(OrganizationBPName1=name1, OrganizationBPName2=name2)
+
+    assert customer_from_sap(entity, MAPS).legal_name == legal_name
 
 
 def test_a_blocked_partner_without_expanded_data_reads_with_what_sap_sent() -> None:

@@ -5,11 +5,14 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
+import pytest
+
 from gateway.adapters.base import References
+from gateway.adapters.sap.inbound import customer_from_sap
 from gateway.adapters.sap.outbound import customer_payload, sales_order_payload
 from gateway.domain.errors import Code
 from tests.canonical import billing, order_item
-from tests.unit.adapters.sap.samples import LINES, MAPS, REFS, customer, raised
+from tests.unit.adapters.sap.samples import LINES, MAPS, REFS, bp_entity, customer, raised
 
 
 def test_a_customer_becomes_a_business_partner_with_customer_data_in_its_company_code() -> None:
@@ -62,6 +65,63 @@ def test_a_long_name_spills_into_the_second_name_field_and_optional_fields_stay_
     [row] = payload["to_BusinessPartnerAddress"]["results"]
     assert (row["StreetSuffixName"], row["Region"]) == ("Suite 5", "TX")
     assert "to_EmailAddress" not in row
+
+
+def sap_name_fields(legal_name: str) -> tuple[str, str | None]:
+    payload = customer_payload(customer(legal_name=legal_name), REFS, MAPS)
+    return payload["OrganizationBPName1"], payload.get("OrganizationBPName2")
+
+
+@pytest.mark.parametrize(
+    ("legal_name", "name1", "name2"),
+    [
+        (
+            "Acme Corporation International Holdings North America",
+            "Acme Corporation International Holdings",
+            "North America",
+        ),
+        ("A" * 39 + " " + "B" * 20, "A" * 39, "B" * 20),  # the blank at position 40
+        ("A" * 40 + " " + "B" * 20, "A" * 40, "B" * 20),  # the blank at position 41
+        ("Acme  Corporation " + "B" * 30, "Acme  Corporation", "B" * 30),
+        ("A" * 20 + "  " + "B" * 25, "A" * 20, " " + "B" * 25),  # no blank at a field's end
+    ],
+)
+def test_a_long_name_is_split_between_words_into_sap_name_fields(
+    legal_name: str, name1: str, name2: str
+) -> None:
+    assert sap_name_fields(legal_name) == (name1, name2)
+
+
+@pytest.mark.parametrize(
+    "legal_name",
+    [
+        "Acme Corp",
+        "A" * 40,
+        "A" * 39 + " " + "B" * 40,
+        "A" * 40 + " " + "B" * 39,
+        "Acme Corporation International Holdings North America",
+        "A" * 20 + "  " + "B" * 25,
+    ],
+)
+def test_a_name_reads_back_unchanged_from_the_name_fields_sap_keeps(legal_name: str) -> None:
+    name1, name2 = sap_name_fields(legal_name)
+    kept = bp_entity(  # SAP keeps no blanks at the end of a field
+        OrganizationBPName1=name1.rstrip(" "), OrganizationBPName2=(name2 or "").rstrip(" ")
+    )
+
+    assert customer_from_sap(kept, MAPS).legal_name == legal_name
+
+
+def test_a_word_longer_than_a_name_field_is_split_inside_it() -> None:
+    assert sap_name_fields("A" * 45 + " Ltd") == ("A" * 40, "AAAAA Ltd")
+
+
+def test_a_name_whose_words_fit_no_split_between_them_still_fits_sap_name_fields() -> None:
+    name1, name2 = sap_name_fields("A" * 30 + " " + "B" * 30 + " " + "C" * 18)
+
+    assert name2 is not None
+    assert len(name1) <= 40 and len(name2) <= 40
+    assert name1 + name2 == "A" * 30 + " " + "B" * 30 + " " + "C" * 18
 
 
 def test_payment_terms_without_a_map_entry_are_invalid_payment_terms() -> None:
