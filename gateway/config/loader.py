@@ -100,6 +100,9 @@ class GatewayConfig:
     # A digest of every file's text and of the key files they name: the same files give the
     # same version on every process, and a replaced key is a new one.
     version: str = ""
+    # The digest of each key file named (as in `version`), by its name as written: an adapter
+    # whose key file was replaced under the same name is built again on reload.
+    key_digests: Mapping[str, str] = field(default_factory=dict)
 
 
 def load_config(
@@ -209,6 +212,7 @@ def _loaded(
         operations,
         subscriptions,
         reader.version(),
+        reader.key_digests(),
     )
     return config, issues, config.version
 
@@ -249,6 +253,10 @@ class _Reader:
         for file, contents in sorted(self._referred.items()):
             digest.update(f"{len(file)}:{file}={contents}".encode())
         return digest.hexdigest()[:12]
+
+    def key_digests(self) -> dict[str, str]:
+        """Each key file named: the digest of its bytes (or `unreadable`)."""
+        return dict(self._referred)
 
     def refer(self, file: str) -> None:
         """Count `file` (relative to the config directory unless absolute) in the version. One

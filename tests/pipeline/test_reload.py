@@ -20,8 +20,10 @@ from prometheus_client import REGISTRY
 
 from gateway.app import current_runtime
 from gateway.config.loader import GatewayConfig
+from gateway.configuration import load
 from gateway.ops import reload as reload_module
 from gateway.ops.reload import Reloader
+from gateway.runtime import build_runtime
 from gateway.store.base import Store
 from tests.configs import write_config
 from tests.e2e import payloads
@@ -348,3 +350,51 @@ async def test_a_key_file_replaced_by_a_key_that_cannot_verify_the_issuers_token
         )
         assert reloader.status.generation == 1
         await current_runtime(gw.app).authenticator.authenticate(token)  # the old key serves
+
+
+def _netsuite_key(config_dir: Path) -> ec.EllipticCurvePrivateKey:
+    """A new private key for the cloud ERP, written where its backend file names it."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    (config_dir / "keys").mkdir(exist_ok=True)
+    (config_dir / "keys" / "netsuite.pem").write_bytes(pem)
+    return key
+
+
+async def test_a_signal_after_the_erps_private_key_file_was_replaced_signs_with_the_new_key(
+    store: Store, config_dir: Path
+) -> None:
+    # Rotating the cloud ERP's private key: backends/cloud.yaml is the same, the key file not.
+    cloud = config_dir / "backends" / "cloud.yaml"
+    text = cloud.read_text()
+    assert "private_key_env: CLOUD_ERP_PRIVATE_KEY" in text
+    cloud.write_text(
+        text.replace(
+            "private_key_env: CLOUD_ERP_PRIVATE_KEY", "private_key_file: keys/netsuite.pem"
+        )
+    )
+    _netsuite_key(config_dir)
+    env = {
+        "GATEWAY_DEMO_SECRET": "e2e-test-secret-not-the-dev-one-0123456789",
+        "LEGACY_ERP_USER": "u",
+        "LEGACY_ERP_PASSWORD": "p",
+        "CLOUD_ERP_CLIENT_ID": "client",
+        "CLOUD_ERP_CERTIFICATE_ID": "cert",
+    }
+    served = [build_runtime(load(config_dir, env), store, env)]
+    reloader = Reloader(config_dir, current=lambda: served[-1], install=served.append)
+    try:
+        new_key = _netsuite_key(config_dir)
+        assert await reloader.reload_if_changed("SIGHUP") == []
+
+        adapter = served[-1].backends["cloud"].adapter
+        signing = adapter._credentials.private_key  # type: ignore[attr-defined]
+        assert reloader.status.generation == 2
+        assert signing.public_key().public_numbers() == new_key.public_key().public_numbers()
+    finally:
+        for runtime in served:
+            await runtime.aclose_adapters()
