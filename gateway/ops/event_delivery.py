@@ -28,7 +28,7 @@ from collections.abc import Callable
 from itertools import groupby
 
 import aiohttp
-from standardwebhooks.webhooks import Webhook
+from standardwebhooks.webhooks import EmptyWebhookSecretError, Webhook
 
 from gateway.config.events import DeliveryPolicy, SubscriptionConfig
 from gateway.domain.events import CLOUDEVENTS_JSON, LEGAL_ENTITY_EXTENSION
@@ -242,7 +242,7 @@ class EventDelivery:
         at = dt.datetime.fromtimestamp(self._clock(), dt.UTC)
         try:
             headers = signed_headers(secret, delivery.event_id, delivery.body, at)
-        except (ValueError, binascii.Error):
+        except (ValueError, binascii.Error, EmptyWebhookSecretError):  # the last: only whsec_
             return (
                 f"the signing secret {subscription.secret_env} is not a Standard Webhooks "
                 "secret (whsec_ and base64)"

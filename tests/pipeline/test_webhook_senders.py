@@ -181,13 +181,15 @@ async def test_events_recorded_while_another_process_sends_wait_their_turn(
     assert subscribers.ids("/slow") == [*earlier, later]
 
 
+@pytest.mark.parametrize("secret", ["whsec_not-base64!", "whsec_", "whsec_=="])
 async def test_a_secret_that_is_not_a_webhook_secret_dead_letters_the_delivery(
-    store: Store, subscribers: Subscribers
+    store: Store, subscribers: Subscribers, secret: str
 ) -> None:
-    # An operator set the signing secret to a password: the delivery fails with a reason that
-    # names the variable, and after the schedule it is a dead letter, not claimed for ever.
+    # An operator set the signing secret to a password, or left only the prefix of one: the
+    # delivery fails with a reason that names the variable, and after the schedule it is a
+    # dead letter, not claimed for ever.
     policy = DeliveryPolicy(retry_schedule_s=[], timeout_s=1, lease_s=2)
-    current = runtime(store.events, subscribers, policy, secret="whsec_not-base64!")
+    current = runtime(store.events, subscribers, policy, secret=secret)
     event_id = await record(store.events, f"so_{uuid.uuid4().hex}", "fast")
     worker = EventDelivery(lambda: current)
     try:
