@@ -26,7 +26,9 @@ from gateway.observability.metrics import RELOADS
 from gateway.runtime import Runtime, build_runtime
 
 log = logging.getLogger("gateway.reload")
-POLL_INTERVAL_S = 1.0  # an edited file is serving within 2 s
+# The watcher's look at the files; a change is loaded once two looks in a row agree on it
+# (a file still being written is not), so an edited file is serving within 2 s.
+POLL_INTERVAL_S = 0.5
 # Set by the supervisor of `gateway serve --workers N` to its pid, for its workers.
 SUPERVISOR_ENV = "GATEWAY_SUPERVISOR_PID"
 
@@ -98,6 +100,7 @@ class Reloader:
         self._lock = asyncio.Lock()
         self._tasks: set[asyncio.Future[object]] = set()  # held: not garbage-collected mid-way
         self._seen = _config_files(config_dir)
+        self._settling: _Signatures | None = None  # a change seen once, not yet twice
         self._refused: str | None = None  # the version of the files last refused, if known
         self.status = ReloadStatus()
 
@@ -204,16 +207,29 @@ class Reloader:
         task.add_done_callback(self._tasks.discard)
 
     async def watch(self) -> None:
-        """Poll the config files' mtimes; reload when one changes (cheap: a few stat calls)."""
+        """Look at the config files every `POLL_INTERVAL_S` (cheap: a few stat calls)."""
         while True:
             await asyncio.sleep(POLL_INTERVAL_S)
-            seen = await asyncio.to_thread(_config_files, self._config_dir)
-            if seen != self._seen:
-                self._seen = seen
-                try:
-                    await self.reload_if_changed("file change")
-                except Exception:  # the watcher goes on: the next edit is looked at too
-                    log.exception("config reload failed")
+            await self.look()
+
+    async def look(self) -> None:
+        """One look at the files' signatures: a change is reloaded once two looks in a row
+        agree on it. A file caught while it is written (an editor's, a deployment tool's) has
+        changed again by the next look; loaded at once, a half of it that happened to be valid
+        (a clients.yaml cut after some clients) would have served."""
+        seen = await asyncio.to_thread(_config_files, self._config_dir)
+        if seen == self._seen:
+            self._settling = None
+            return
+        if seen != self._settling:
+            self._settling = seen
+            return
+        self._settling = None
+        self._seen = seen
+        try:
+            await self.reload_if_changed("file change")
+        except Exception:  # the watcher goes on: the next edit is looked at too
+            log.exception("config reload failed")
 
     def install_sighup(self) -> None:
         """SIGHUP reloads what changed. With several workers the supervisor sends it to each

@@ -206,6 +206,30 @@ async def test_a_file_finished_within_the_clock_tick_of_its_half_is_still_reload
             watcher.cancel()
 
 
+async def test_a_file_caught_while_it_is_written_is_not_served_though_its_half_is_valid(
+    store: Store, config_dir: Path
+) -> None:
+    # A write caught half-way that happens to be a valid file (here routes.yaml with only the
+    # first of two added lines; a clients.yaml cut after some clients would be another) was
+    # loaded at once, and served until the next look. A change is loaded once two looks in a
+    # row agree on it.
+    routes = config_dir / "routes.yaml"
+    original = routes.read_text()
+    async with in_process_gateway(store, config_dir) as gw:
+        reloader = Reloader(config_dir, current=lambda: current_runtime(gw.app), install=gw.serve)
+        routes.write_text(original + "# the change, first half\n")
+        await reloader.look()
+        assert reloader.status.generation == 1  # a change seen once: not loaded yet
+        routes.write_text(original + "# the change, first half\n# and the second\n")
+        await reloader.look()
+        assert reloader.status.generation == 1  # changed again since: still being written
+        await reloader.look()
+        assert reloader.status.generation == 2
+        assert current_runtime(gw.app).config.version == load(config_dir).version
+        await reloader.look()
+        assert reloader.status.generation == 2  # nothing changed since: nothing done
+
+
 async def _until(condition: Callable[[], bool], deadline_s: float = 2.0) -> None:
     """Wait for `condition` (what the watcher does, polling every 0.05 s here), at most
     `deadline_s`; the assertion after says what did not happen."""
