@@ -151,6 +151,8 @@ def operations_routes(replays: Replays, current: Callable[[], Runtime]) -> list[
                 check.resume(chunk.anchor, chunk.first_seq)
             if not all(check.add(line) for line in chunk.lines):
                 break
+            if chunk.head is not None:  # read to its end: which must be the store's head
+                check.end(chunk.head)
         verdict = check.verdict()
         return JSONResponse(verdict.as_dict(), status_code=200 if verdict.intact else 409)
 

@@ -185,6 +185,23 @@ class ChainCheck:
         self._prev, self._seq = anchor, first_seq - 1
         return True
 
+    def end(self, head: ChainHead) -> bool:
+        """The chain read whole ends at the store's `head` (its seq and hash, set with each
+        append): the last entries removed, or the last edited and hashed again, leave the
+        chain consistent up to its new end, and only the head tells. False (broken) if not."""
+        if self._bad is not None:
+            return False
+        last = self._seq or 0
+        if (last, self._prev if self._seq is not None else GENESIS) == (head.seq, head.hash):
+            return True
+        reason = (
+            f"the chain ends at seq {last}, the store's head is seq {head.seq} with hash "
+            f"{head.hash}: its last entries were removed, or the last was edited"
+        )
+        # Where the first missing entry would be, or the last entry itself.
+        self.refuse(reason, self._number + 1 if head.seq > last else self._number)
+        return False
+
     def refuse(self, reason: str, line: int | None = None) -> None:
         """The line last counted (or `line`) breaks the chain, for `reason`."""
         self._broken(reason)
@@ -403,6 +420,7 @@ class AuditRead:
     lines: list[str]
     first_kept: int
     anchor: str  # the `prev` the first kept entry must hold: GENESIS until a trim
+    head: ChainHead = ChainHead(0, GENESIS)  # the last entry appended, at that moment
 
 
 class AuditStore(Protocol):
@@ -442,7 +460,7 @@ class MemoryAudit:
     async def read(self, from_seq: int, count: int, skip: int = 0) -> AuditRead:
         first_kept = self._head.seq - len(self._lines) + 1
         index = max(0, from_seq - first_kept) + skip
-        return AuditRead(self._lines[index : index + count], first_kept, self._anchor)
+        return AuditRead(self._lines[index : index + count], first_kept, self._anchor, self._head)
 
 
 @dataclass(frozen=True)
@@ -454,6 +472,9 @@ class ChainChunk:
     lines: list[str]
     anchor: str | None = None
     first_seq: int | None = None
+    # Set on the read that found nothing further: the store's head at that moment, which the
+    # last entry read must be.
+    head: ChainHead | None = None
 
 
 async def chain_chunks(
@@ -470,10 +491,11 @@ async def chain_chunks(
         return chunk if left is None else min(chunk, left)
 
     read = await store.read(0, size(), start)
+    ended = read.head if not read.lines else None
     if start == 0:
-        yield ChainChunk(read.lines, read.anchor, read.first_kept)
+        yield ChainChunk(read.lines, read.anchor, read.first_kept, ended)
     else:
-        yield ChainChunk(read.lines)
+        yield ChainChunk(read.lines, head=ended)
     wanted = read.first_kept + start  # the seq of the line read first, then of the next
     while read.lines:
         wanted += len(read.lines)
@@ -482,11 +504,12 @@ async def chain_chunks(
             if left <= 0:
                 return
         read = await store.read(wanted, size())
+        ended = read.head if not read.lines else None
         if read.first_kept > wanted:
-            yield ChainChunk(read.lines, read.anchor, read.first_kept)
+            yield ChainChunk(read.lines, read.anchor, read.first_kept, ended)
             wanted = read.first_kept
-        elif read.lines:
-            yield ChainChunk(read.lines)
+        else:
+            yield ChainChunk(read.lines, head=ended)
 
 
 APPEND = """
@@ -543,7 +566,7 @@ if not first or first ~= math.floor(first) then
 end
 local index = math.max(0, tonumber(ARGV[1]) - first) + tonumber(ARGV[3])
 local lines = redis.call('LRANGE', KEYS[1], index, index + tonumber(ARGV[2]) - 1)
-return {first, redis.call('GET', KEYS[3]) or '', lines}
+return {first, redis.call('GET', KEYS[3]) or '', lines, redis.call('GET', KEYS[2]) or ''}
 """
 
 
@@ -604,8 +627,12 @@ class RedisAudit:
 
     async def read(self, from_seq: int, count: int, skip: int = 0) -> AuditRead:
         with unavailable_as_problem():
-            first, anchor, raw = await self._read(keys=self._keys, args=[from_seq, count, skip])
-        return AuditRead([_text(line) for line in raw], int(first), _text(anchor) or GENESIS)
+            first, anchor, raw, head = await self._read(
+                keys=self._keys, args=[from_seq, count, skip]
+            )
+        lines = [_text(line) for line in raw]
+        kept = _parse_head(_text(head)) if head else ChainHead(0, GENESIS)
+        return AuditRead(lines, int(first), _text(anchor) or GENESIS, kept)
 
 
 def _text(value: bytes | str) -> str:

@@ -4,6 +4,7 @@ them, a migration job as a journal entry, the overview, and retries spending the
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import shutil
 import time
@@ -12,6 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
+import redis.asyncio as aioredis
 
 from gateway.config.rate_limits import BackendBudget
 from gateway.runtime import retry_hooks
@@ -20,11 +22,13 @@ from gateway.store.audit import (
     AuditEvent,
     AuditRead,
     MemoryAudit,
+    canonical,
     verify_file,
     verify_lines,
 )
 from gateway.store.base import Store, StoreUnavailable
 from gateway.store.memory import MemoryStore
+from tests.conftest import PrefixedRedisStore, redis_url
 from tests.e2e import payloads
 from tests.harness import REPO, in_process_gateway
 
@@ -289,3 +293,29 @@ async def test_an_audit_listing_from_beyond_any_trail_is_a_400_not_a_broken_stre
     assert refused.status_code == 400
     assert refused.json()["errors"][0]["pointer"] == "/start"
     assert (past_the_end.status_code, past_the_end.text) == (200, "")
+
+
+@pytest.mark.redis
+@pytest.mark.parametrize("tamper", ["removed", "edited"])
+async def test_the_stored_chains_last_entry_removed_or_rehashed_is_a_broken_chain(
+    redis_store: PrefixedRedisStore, tamper: str
+) -> None:
+    store, chain = redis_store.store, f"{redis_store.prefix}{{audit}}:chain"
+    await store.audit.append(_events(3), 1000)
+    client = aioredis.from_url(redis_url())
+    try:
+        if tamper == "removed":  # the record of what someone did, taken away
+            await client.rpop(chain)
+        else:  # or changed, and hashed again to look whole
+            last = json.loads(await client.lindex(chain, -1))
+            last["actor"] = "someone-else"
+            last["hash"] = hashlib.sha256(canonical(last)).hexdigest()
+            await client.lset(chain, -1, json.dumps(last))
+    finally:
+        await client.aclose()
+    async with in_process_gateway(store) as gw, gw.client("ops-admin") as ops:
+        verified = await ops.get("/admin/audit/verify")
+    assert verified.status_code == 409, verified.json()
+    # Named where the chain stops being the one appended: the third entry, gone or changed.
+    assert verified.json()["bad_line"] == 3
+    assert "head" in verified.json()["reason"]
