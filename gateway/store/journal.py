@@ -475,25 +475,25 @@ class RedisJournal:
         return found
 
     async def page(self, query: JournalQuery) -> JournalPage:
-        high: Any = "+inf"
-        after = decode_cursor(query.cursor) if query.cursor else None
-        if after is not None:
-            high = after[0]
+        # Each batch is read from below the last entry looked at (its score, past the entries
+        # at that score already looked at), not at an offset from the top: entries that arrive
+        # meanwhile, above it, moved an offset down, and a page listed them twice.
+        bound = decode_cursor(query.cursor) if query.cursor else None
+        high: Any = bound[0] if bound is not None else "+inf"
         low: Any = _ms(query.since) if query.since is not None else "-inf"
         items: list[dict[str, Any]] = []
         seen = 0
-        offset = 0
+        skip = 0  # entries at score `high` looked at already
         while seen < _SCAN_LIMIT:
             with unavailable_as_problem():
                 batch: list[tuple[bytes, float]] = await cast(Any, self._redis).zrevrangebyscore(
-                    self._index, high, low, start=offset, num=_SCAN_BATCH, withscores=True
+                    self._index, high, low, start=skip, num=_SCAN_BATCH, withscores=True
                 )
             if not batch:
                 return JournalPage(items, None)
-            offset += len(batch)
-            positions = [(int(score), member.decode()) for member, score in batch]
-            if after is not None:
-                positions = [p for p in positions if p < after]
+            looked = [(int(score), member.decode()) for member, score in batch]
+            # Entries above the bound are ones that arrived at its millisecond meanwhile.
+            positions = [p for p in looked if bound is None or p < bound]
             entries = await self._entries([entry_id for _, entry_id in positions])
             for position, entry in zip(positions, entries, strict=True):
                 seen += 1
@@ -503,9 +503,13 @@ class RedisJournal:
                         return JournalPage(items, encode_cursor(*position))
             if len(batch) < _SCAN_BATCH:
                 return JournalPage(items, None)
+            last = looked[-1]
+            at_last = sum(1 for score, _ in looked if score == last[0])
+            skip = at_last + (skip if last[0] == high else 0)
+            high = last[0]
+            bound = last if bound is None else min(bound, last)
         # Looked at enough for one answer: the caller continues from the last one looked at.
-        last = positions[-1] if positions else None
-        return JournalPage(items, encode_cursor(*last) if last else None)
+        return JournalPage(items, encode_cursor(*bound) if bound else None)
 
     async def open_exceptions(self, now: float) -> dict[str, int]:
         counts: dict[str, int] = {}

@@ -191,6 +191,50 @@ async def test_listings_filter_and_page_newest_first(store: Store) -> None:
     assert [e["id"] for e in recent.items] == ["tx_11", "tx_10"]
 
 
+async def test_a_listing_repeats_no_entry_when_new_ones_arrive_while_it_is_read(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if not isinstance(store, RedisStore):
+        pytest.skip("memory lists from one snapshot")
+    now = time.time()
+    older = [attempt(f"tx_{i:03d}", now + i, now + i + 0.5, "failed") for i in range(300)]
+    await store.journal.write(older, KEEP)
+    journal = store.journal
+    read = journal._entries  # type: ignore[attr-defined]
+    arriving = iter(range(3))
+
+    async def newer_ones_arrive(ids: Any) -> Any:
+        found = await read(ids)
+        for n in arriving:  # once, after the first batch of a page that reads more than one
+            await journal.write([attempt(f"tx_new_{n}", now + 400 + n, now + 401, "failed")], KEEP)
+        return found
+
+    monkeypatch.setattr(journal, "_entries", newer_ones_arrive)
+    page = await journal.page(JournalQuery(status="failed", limit=300))
+    ids = [e["id"] for e in page.items]
+    assert len(ids) == len(set(ids)), "an entry listed twice"
+    assert ids == [f"tx_{i:03d}" for i in reversed(range(300))]
+
+
+async def test_filtered_pages_list_each_entry_once_among_many_of_one_millisecond(
+    store: Store,
+) -> None:
+    now = math.floor(time.time()) + 0.0005
+    busy = [
+        attempt(f"tx_{i:03d}", now + (i // 250) / 1000, now + 1, "failed" if i % 5 else "accepted")
+        for i in range(500)
+    ]
+    await store.journal.write(busy, KEEP)
+    listed: list[str] = []
+    cursor = None
+    for _ in range(100):
+        page = await store.journal.page(JournalQuery(status="accepted", limit=7, cursor=cursor))
+        listed += [e["id"] for e in page.items]
+        if (cursor := page.next_cursor) is None:
+            break
+    assert listed == [f"tx_{i:03d}" for i in reversed(range(0, 500, 5))]
+
+
 async def test_a_cursor_it_did_not_hand_out_is_refused(store: Store) -> None:
     with pytest.raises(BadCursor):
         await store.journal.page(JournalQuery(cursor="not-a-cursor!"))
