@@ -13,7 +13,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from typing import Annotated, Any
 
-from pydantic import Field
+from pydantic import BeforeValidator, Field
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
@@ -35,6 +35,21 @@ JSON_LINES = "application/jsonl; charset=utf-8"
 _AUDIT_CHUNK = 1000
 
 
+def _not_a_number(value: object) -> object:
+    """Pydantic reads a number (or a string of one) as seconds since 1970: `since=2024`, the
+    year typed alone, would list every transaction since 1970-01-01T00:33:44Z."""
+    if isinstance(value, str):
+        try:
+            float(value)
+        except ValueError:
+            return value
+        raise ValueError("must be an ISO 8601 time, e.g. 2026-12-01T06:00:00Z, not a number")
+    return value
+
+
+Instant = Annotated[dt.datetime, BeforeValidator(_not_a_number)]
+
+
 class TransactionsQuery(Strict):
     """`GET /admin/transactions`: every filter optional, newest first, a page at a time."""
 
@@ -45,7 +60,7 @@ class TransactionsQuery(Strict):
     client: Annotated[str, Field(max_length=128)] | None = None
     correlation_id: Annotated[str, Field(max_length=200)] | None = None
     operation: Annotated[str, Field(max_length=64)] | None = None
-    since: dt.datetime | None = None
+    since: Instant | None = None
     cursor: Annotated[str, Field(max_length=200)] | None = None
     limit: Annotated[int, Field(ge=1, le=MAX_PAGE)] = 50
 

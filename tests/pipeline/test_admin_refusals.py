@@ -68,6 +68,18 @@ async def test_a_replay_request_declared_as_another_media_type_is_a_415() -> Non
     assert replay.status_code == 415, (replay.status_code, replay.json()["code"])
 
 
+@pytest.mark.parametrize("since", ["2024", "20240101", "1700000000", "-1"])
+async def test_a_listing_since_a_number_is_a_400_not_every_transaction_since_1970(
+    since: str,
+) -> None:
+    async with in_process_gateway(MemoryStore()) as gw, gw.client("ops-admin") as ops:
+        listed = await ops.get("/admin/transactions", params={"since": since})
+        dated = await ops.get("/admin/transactions", params={"since": "2024-01-01T00:00:00Z"})
+    assert listed.status_code == 400, listed.json()
+    assert [e["pointer"] for e in listed.json()["errors"]] == ["/since"]
+    assert dated.status_code == 200
+
+
 @asynccontextmanager
 async def _erp_facing_gateway() -> AsyncIterator[httpx.AsyncClient]:
     env = {**ENV, "LEGACY_EVENTS_SECRET": SAP_SECRET}
