@@ -86,7 +86,7 @@ def operations_routes(replays: Replays, current: Callable[[], Runtime]) -> list[
             raise GatewayError(
                 Code.VALIDATION_FAILED,
                 f"Unknown status {asked.status!r}.",
-                [FieldError("status", f"One of: {', '.join(STATUSES)}.")],
+                [FieldError("/status", f"One of: {', '.join(STATUSES)}.")],
             )
         query = JournalQuery(
             status=asked.status,
@@ -107,7 +107,7 @@ def operations_routes(replays: Replays, current: Callable[[], Runtime]) -> list[
             raise GatewayError(
                 Code.VALIDATION_FAILED,
                 "The cursor is not one this gateway handed out.",
-                [FieldError("cursor", "Use next_cursor from the previous page, as it was.")],
+                [FieldError("/cursor", "Use next_cursor from the previous page, as it was.")],
             ) from None
         items = [_summary(entry) for entry in page.items]
         return JSONResponse({"items": items, "next_cursor": page.next_cursor})

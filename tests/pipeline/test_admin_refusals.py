@@ -80,6 +80,18 @@ async def test_a_listing_since_a_number_is_a_400_not_every_transaction_since_197
     assert dated.status_code == 200
 
 
+@pytest.mark.parametrize(
+    "params", [{"status": "stuck"}, {"cursor": "not-a-cursor"}, {"limit": "0"}, {"since": "x"}]
+)
+async def test_a_bad_listing_parameter_is_pointed_at_as_every_query_parameter_is(
+    params: dict[str, str],
+) -> None:
+    async with in_process_gateway(MemoryStore()) as gw, gw.client("ops-admin") as ops:
+        listed = await ops.get("/admin/transactions", params=params)
+    assert listed.status_code == 400
+    assert [e["pointer"] for e in listed.json()["errors"]] == [f"/{name}" for name in params]
+
+
 @asynccontextmanager
 async def _erp_facing_gateway() -> AsyncIterator[httpx.AsyncClient]:
     env = {**ENV, "LEGACY_EVENTS_SECRET": SAP_SECRET}
