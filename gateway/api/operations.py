@@ -54,14 +54,15 @@ class TransactionsQuery(Strict):
     """`GET /admin/transactions`: every filter optional, newest first, a page at a time."""
 
     model_config = Strict.model_config | {"strict": False}
-    status: Annotated[str, Field(max_length=32)] | None = None
-    legal_entity: Annotated[str, Field(max_length=16)] | None = None
-    backend: Annotated[str, Field(max_length=64)] | None = None
-    client: Annotated[str, Field(max_length=128)] | None = None
-    correlation_id: Annotated[str, Field(max_length=200)] | None = None
-    operation: Annotated[str, Field(max_length=64)] | None = None
+    # A filter given is never empty (`?legal_entity=` would list nothing, as if none were).
+    status: Annotated[str, Field(min_length=1, max_length=32)] | None = None
+    legal_entity: Annotated[str, Field(min_length=1, max_length=16)] | None = None
+    backend: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+    client: Annotated[str, Field(min_length=1, max_length=128)] | None = None
+    correlation_id: Annotated[str, Field(min_length=1, max_length=200)] | None = None
+    operation: Annotated[str, Field(min_length=1, max_length=64)] | None = None
     since: Instant | None = None
-    cursor: Annotated[str, Field(max_length=200)] | None = None
+    cursor: Annotated[str, Field(min_length=1, max_length=200)] | None = None
     limit: Annotated[int, Field(ge=1, le=MAX_PAGE)] = 50
 
 

@@ -81,7 +81,17 @@ async def test_a_listing_since_a_number_is_a_400_not_every_transaction_since_197
 
 
 @pytest.mark.parametrize(
-    "params", [{"status": "stuck"}, {"cursor": "not-a-cursor"}, {"limit": "0"}, {"since": "x"}]
+    "params",
+    [
+        {"status": "stuck"},
+        {"cursor": "not-a-cursor"},
+        {"limit": "0"},
+        {"since": "x"},
+        # An empty filter (`?legal_entity=`) listed nothing, 200: "no transactions".
+        *({name: ""} for name in ("status", "legal_entity", "backend", "client", "operation")),
+        {"correlation_id": ""},
+        {"cursor": ""},
+    ],
 )
 async def test_a_bad_listing_parameter_is_pointed_at_as_every_query_parameter_is(
     params: dict[str, str],
