@@ -70,32 +70,28 @@ def export(
     """Write what the gateway streams to `--out` (or standard output), with a progress line
     while it comes; then say how many lines (`nouns`: one, many) it wrote, `header` aside,
     or as many as `count` says."""
-    client = connect(args)
-    try:
-        target = open(args.out, "wb") if args.out != "-" else sys.stdout.buffer  # noqa: SIM115
-    except OSError as exc:
-        client.close()
-        raise CommandError(f"cannot write {args.out}: {exc.strerror or exc}") from None
-    where = args.out if args.out != "-" else "standard output"
-    lines = 0
-    try:
+    with admin_client(args) as client:
         try:
-            with Progress(*PROGRESS_COLUMNS, transient=True, console=STDERR) as progress:
-                task = progress.add_task(f"exporting {nouns[1]}", total=None)
-                for chunk in chunks(client):
-                    target.write(chunk)
-                    lines += chunk.count(b"\n")
-                    progress.update(task, completed=max(0, lines - header))
-        finally:
-            client.close()
-            if target is not sys.stdout.buffer:
-                target.close()  # what is left in the buffer is written here: it may fail too
-    except AdminError as exc:
-        raise CommandError(str(exc)) from None
-    except BrokenPipeError:
-        raise  # the reader of standard output went away: `main` ends quietly
-    except OSError as exc:  # a disk full, a quota exceeded (the network's errors are AdminError)
-        raise CommandError(f"cannot write {where}: {exc.strerror or exc}") from None
+            target = open(args.out, "wb") if args.out != "-" else sys.stdout.buffer  # noqa: SIM115
+        except OSError as exc:
+            raise CommandError(f"cannot write {args.out}: {exc.strerror or exc}") from None
+        where = args.out if args.out != "-" else "standard output"
+        lines = 0
+        try:
+            try:
+                with Progress(*PROGRESS_COLUMNS, transient=True, console=STDERR) as progress:
+                    task = progress.add_task(f"exporting {nouns[1]}", total=None)
+                    for chunk in chunks(client):
+                        target.write(chunk)
+                        lines += chunk.count(b"\n")
+                        progress.update(task, completed=max(0, lines - header))
+            finally:
+                if target is not sys.stdout.buffer:
+                    target.close()  # what is left in the buffer is written here: it may fail too
+        except BrokenPipeError:
+            raise  # the reader of standard output went away: `main` ends quietly
+        except OSError as exc:  # a disk full, a quota exceeded (the network's are AdminError)
+            raise CommandError(f"cannot write {where}: {exc.strerror or exc}") from None
     written = count() if count is not None else max(0, lines - header)
     print(
         f"exported {written} {nouns[0] if written == 1 else nouns[1]} to {where}",

@@ -9,10 +9,9 @@ from typing import Any
 
 from rich.progress import Progress
 
-from gateway.admin_client import AdminError
 from gateway.cli.arguments import verb, verbs
 from gateway.cli.base import CommandError, text_lines
-from gateway.cli.remote import PROGRESS_COLUMNS, STDERR, add_remote, connect, export
+from gateway.cli.remote import PROGRESS_COLUMNS, STDERR, add_remote, admin_client, export
 from gateway.ops.xref_exchange import IMPORT_COLUMNS
 
 IMPORT_CHUNK_ROWS = 2000
@@ -45,34 +44,32 @@ def import_rows(args: argparse.Namespace) -> int:
     if not lines:
         raise CommandError(f"{args.file} is empty; the first line names the columns")
     header, rows = lines[0], lines[1:]
-    client = connect(args)
     errors: list[dict[str, Any]] = []
     totals = {"valid": 0, "bound": 0}
-    try:
-        # Every row is validated first, then (unless a dry run) the good ones are bound.
-        passes = [True] if args.dry_run else [True, False]
-        with Progress(*PROGRESS_COLUMNS, console=STDERR) as progress:
-            for dry_run in passes:
-                label = "validating" if dry_run else "binding"
-                task = progress.add_task(f"{label} {args.file}", total=len(rows))
-                for start in range(0, len(rows), IMPORT_CHUNK_ROWS):
-                    chunk = rows[start : start + IMPORT_CHUNK_ROWS]
-                    text = "\n".join([header, *chunk]) + "\n"
-                    report = client.import_xref(text, dry_run=dry_run, first_line=start + 1)
-                    # The binding refuses rows too: what only shows across chunks (a document
-                    # bound by a row in another chunk), or what changed since the validation.
-                    seen = {e["line"] for e in errors}
-                    errors += [e for e in report.get("errors", ()) if e["line"] not in seen]
-                    if dry_run:
-                        totals["valid"] += report["valid"]
-                    else:
-                        totals["bound"] += report["bound"]
-                    progress.advance(task, len(chunk))
-    except (AdminError, KeyError, TypeError) as exc:
-        message = str(exc) if isinstance(exc, AdminError) else "an import report it cannot read"
-        raise CommandError(message) from None
-    finally:
-        client.close()
+    with admin_client(args) as client:
+        try:
+            # Every row is validated first, then (unless a dry run) the good ones are bound.
+            passes = [True] if args.dry_run else [True, False]
+            with Progress(*PROGRESS_COLUMNS, console=STDERR) as progress:
+                for dry_run in passes:
+                    label = "validating" if dry_run else "binding"
+                    task = progress.add_task(f"{label} {args.file}", total=len(rows))
+                    for start in range(0, len(rows), IMPORT_CHUNK_ROWS):
+                        chunk = rows[start : start + IMPORT_CHUNK_ROWS]
+                        text = "\n".join([header, *chunk]) + "\n"
+                        report = client.import_xref(text, dry_run=dry_run, first_line=start + 1)
+                        # The binding refuses rows too: what only shows across chunks (a
+                        # document bound by a row in another chunk), or what changed since the
+                        # validation.
+                        seen = {e["line"] for e in errors}
+                        errors += [e for e in report.get("errors", ()) if e["line"] not in seen]
+                        if dry_run:
+                            totals["valid"] += report["valid"]
+                        else:
+                            totals["bound"] += report["bound"]
+                        progress.advance(task, len(chunk))
+        except (KeyError, TypeError):
+            raise CommandError("an import report it cannot read") from None
     for error in sorted(errors, key=lambda e: e["line"]):
         print(f"{args.file}:{error['line']}: {error['message']}", file=sys.stderr)
     counted = sum(1 for row in rows if row.strip())  # blank lines are no rows
