@@ -13,7 +13,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator, Field
+from pydantic import Field
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
@@ -21,7 +21,7 @@ from starlette.routing import Route
 from gateway.api.admin import admin_endpoint
 from gateway.config.operations import MAX_AUDIT_ENTRIES
 from gateway.domain.errors import Code, FieldError, GatewayError, not_found
-from gateway.domain.models import Strict
+from gateway.domain.models import Strict, no_number
 from gateway.observability.metrics import business_figures
 from gateway.ops.replay import Replays, corrected_body_of
 from gateway.pipeline.body import parse_query_model, read_body, require_json
@@ -35,19 +35,7 @@ JSON_LINES = "application/jsonl; charset=utf-8"
 _AUDIT_CHUNK = 1000
 
 
-def _not_a_number(value: object) -> object:
-    """Pydantic reads a number (or a string of one) as seconds since 1970: `since=2024`, the
-    year typed alone, would list every transaction since 1970-01-01T00:33:44Z."""
-    if isinstance(value, str):
-        try:
-            float(value)
-        except ValueError:
-            return value
-        raise ValueError("must be an ISO 8601 time, e.g. 2026-12-01T06:00:00Z, not a number")
-    return value
-
-
-Instant = Annotated[dt.datetime, BeforeValidator(_not_a_number)]
+Instant = Annotated[dt.datetime, no_number("an ISO 8601 time, e.g. 2026-12-01T06:00:00Z")]
 
 
 class TransactionsQuery(Strict):

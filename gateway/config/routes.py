@@ -13,7 +13,6 @@ from typing import Annotated
 from pydantic import (
     AfterValidator,
     AwareDatetime,
-    BeforeValidator,
     Field,
     ValidationInfo,
     field_validator,
@@ -21,7 +20,7 @@ from pydantic import (
 )
 
 from gateway.config.base import ConfigModel
-from gateway.domain.models import CountryCode, CurrencyCode, LegalEntityCode
+from gateway.domain.models import CountryCode, CurrencyCode, LegalEntityCode, no_number
 
 
 def _within_utc_years(moment: dt.datetime, info: ValidationInfo) -> dt.datetime:
@@ -38,26 +37,10 @@ def _within_utc_years(moment: dt.datetime, info: ValidationInfo) -> dt.datetime:
     return moment
 
 
-def _not_a_number(value: object) -> object:
-    # Pydantic reads a number (or a string of one) as seconds since 1970: `20270104`, a date
-    # typed without its dashes, would be 1970-08-23, so a wave meant for 2027 took effect at once.
-    if isinstance(value, int | float) or (isinstance(value, str) and _numeric(value)):
-        raise ValueError(
-            "must be an RFC 3339 time with an offset, e.g. 2026-12-01T06:00:00Z, not a number"
-        )
-    return value
-
-
-def _numeric(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
-
-
 Rfc3339Time = Annotated[
-    AwareDatetime, BeforeValidator(_not_a_number), AfterValidator(_within_utc_years)
+    AwareDatetime,
+    no_number("an RFC 3339 time with an offset, e.g. 2026-12-01T06:00:00Z"),
+    AfterValidator(_within_utc_years),
 ]
 RuleId = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9._-]*$", max_length=64)]
 BACKEND_NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]*$"  # also the stem of backends/<name>.yaml

@@ -61,6 +61,28 @@ DecimalStr = Annotated[
 ]
 """A decimal that travels as a JSON string (never a float), e.g. "19.99"."""
 
+
+def no_number(written: str) -> BeforeValidator:
+    """A time that refuses a number, or a string of one: pydantic would read either as seconds
+    since 1970 (`20270104`, a date typed without its dashes, is 1970-08-23; `since=2024`, the
+    year typed alone, 1970-01-01T00:33:44Z). `written` says how to write it instead."""
+
+    def refuse(value: object) -> object:
+        if isinstance(value, int | float) or (isinstance(value, str) and _numeric(value)):
+            raise ValueError(f"must be {written}, not a number")
+        return value
+
+    return BeforeValidator(refuse)
+
+
+def _numeric(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
 # A calendar date as the API writes it, and nothing else: pydantic would also read a number
 # written as a string ("1797292800") as a Unix timestamp, a date the client never wrote.
 _DATE_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
