@@ -364,10 +364,8 @@ def retry_after_delay(retry_after: str | None) -> str | None:
     """An ERP's Retry-After as the gateway passes it on to its client: whole seconds, at least
     one (a `0` would have every client retry at once, into the same refusal); None for none,
     or for what is no delay-seconds (an HTTP date, a negative or broken value)."""
-    seconds = (retry_after or "").strip()
-    if not ascii_digits(seconds):
-        return None
-    return str(max(1, int(seconds)))
+    seconds = _seconds(retry_after)
+    return None if seconds is None else str(max(1, int(seconds)))
 
 
 def _seconds(retry_after: str | None) -> float | None:
