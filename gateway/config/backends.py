@@ -501,6 +501,14 @@ def credential_variables(backend: SapBackend | NetSuiteBackend) -> tuple[str, ..
     return backend.auth.variables()
 
 
+def signing_key_file(backend: BackendConfig | None) -> str | None:
+    """The private key file a backend's adapter signs with (read when the adapter is built),
+    if it names one: a NetSuite backend's `private_key_file`."""
+    if isinstance(backend, NetSuiteBackend) and isinstance(backend.auth, NetSuiteClientCredentials):
+        return backend.auth.private_key_file
+    return None
+
+
 def credentials_from(
     name: str, backend: SapBackend | NetSuiteBackend, env: Mapping[str, str]
 ) -> tuple[str, ...]:

@@ -18,7 +18,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from gateway.config.api_versions import ApiVersionsPolicy
 from gateway.config.auth import AuthPolicy
-from gateway.config.backends import BackendConfig, NetSuiteBackend, NetSuiteClientCredentials
+from gateway.config.backends import BackendConfig, signing_key_file
 from gateway.config.clients import ClientsPolicy
 from gateway.config.events import SubscriptionsPolicy
 from gateway.config.idempotency import IdempotencyPolicy
@@ -221,11 +221,7 @@ def _key_files(auth: AuthPolicy | None, backends: Mapping[str, BackendConfig]) -
     """The key files the configuration names, read when its runtime is built (a rotated key
     is a file replaced under the same name, the YAML files untouched)."""
     named = [i.public_key_file for i in auth.issuers] if auth is not None else []
-    for backend in backends.values():
-        if isinstance(backend, NetSuiteBackend) and isinstance(
-            backend.auth, NetSuiteClientCredentials
-        ):
-            named.append(backend.auth.private_key_file)
+    named += [signing_key_file(backend) for backend in backends.values()]
     return [file for file in named if file]
 
 

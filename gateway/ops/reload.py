@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from gateway.adapters.base import ErpAdapter
-from gateway.config.backends import BackendConfig, NetSuiteBackend, NetSuiteClientCredentials
+from gateway.config.backends import signing_key_file
 from gateway.config.issues import ConfigError, ConfigIssue
 from gateway.config.loader import GatewayConfig
 from gateway.configuration import load
@@ -60,19 +60,12 @@ def _config_files(config_dir: Path) -> _Signatures:
 def _unchanged(name: str, old: GatewayConfig, new: GatewayConfig) -> bool:
     """Whether a backend's adapter may be kept: its file, its budget (its retries spend it)
     and the key file it signs with (read when the adapter is built) are the same."""
-    key_file = _key_file(new.backends.get(name))
+    key_file = signing_key_file(new.backends.get(name))
     return (
         old.backends.get(name) == new.backends.get(name)
         and old.rate_limits.backends.get(name) == new.rate_limits.backends.get(name)
         and (key_file is None or old.key_digests.get(key_file) == new.key_digests.get(key_file))
     )
-
-
-def _key_file(backend: BackendConfig | None) -> str | None:
-    """The private key file a backend's adapter signs with, if it names one."""
-    if isinstance(backend, NetSuiteBackend) and isinstance(backend.auth, NetSuiteClientCredentials):
-        return backend.auth.private_key_file
-    return None
 
 
 async def _close_later(adapters: list[ErpAdapter], delay_s: float) -> None:
