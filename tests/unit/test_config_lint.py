@@ -195,6 +195,14 @@ def add_partner_issuer(config: Path, algorithms: str = "[RS256]") -> Path:
     return config / "keys/partner.pem"
 
 
+def add_partner_key(config: Path, pem: bytes, algorithms: str = "[RS256]") -> Path:
+    """`add_partner_issuer`, its key file written with `pem`; that file's path."""
+    key_file = add_partner_issuer(config, algorithms)
+    key_file.parent.mkdir()
+    key_file.write_bytes(pem)
+    return key_file
+
+
 def test_a_missing_public_key_file_is_an_error(tmp_path: Path) -> None:
     config = config_copy(tmp_path)
     add_partner_issuer(config)
@@ -282,9 +290,7 @@ def test_a_public_key_file_that_cannot_verify_the_issuers_algorithms_is_an_error
     # key under 2048 bits verified them); a private key, certificate or non-PEM file was a
     # traceback at `gateway serve` and an unplaced "Valid PEM but no BEGIN PUBLIC KEY" at a reload.
     config = config_copy(tmp_path)
-    key_file = add_partner_issuer(config, algorithms)
-    key_file.parent.mkdir()
-    key_file.write_bytes(pem)
+    add_partner_key(config, pem, algorithms)
     issue = only_error(config)
     assert (issue.file, issue.line) == (
         "policies/auth.yaml",
@@ -310,9 +316,7 @@ def test_a_public_key_file_that_verifies_every_algorithm_of_its_issuer_loads(
     tmp_path: Path, key: PrivateKeyTypes, algorithms: str
 ) -> None:
     config = config_copy(tmp_path)
-    key_file = add_partner_issuer(config, algorithms)
-    key_file.parent.mkdir()
-    key_file.write_bytes(_public(key))
+    add_partner_key(config, _public(key), algorithms)
     assert configuration.check(config, env={}) == []
 
 
@@ -332,9 +336,7 @@ def test_a_certificate_of_a_key_that_verifies_every_algorithm_of_its_issuer_load
     # and the operator had to extract the key with openssl. Of a chain, the first (the leaf)
     # counts: the CA's RSA key after it would not verify ES256.
     config = config_copy(tmp_path)
-    key_file = add_partner_issuer(config, algorithms)
-    key_file.parent.mkdir()
-    key_file.write_bytes(pem)
+    add_partner_key(config, pem, algorithms)
     assert configuration.check(config, env={}) == []
     configuration.load(config, env={})
 
@@ -343,9 +345,8 @@ def test_a_certificate_whose_validity_has_ended_warns_at_its_line(tmp_path: Path
     # Token verification does not depend on the certificate's dates, so its key still works;
     # but an identity provider whose certificate expired has most likely rotated its key.
     config = config_copy(tmp_path)
-    key_file = add_partner_issuer(config)
-    key_file.parent.mkdir()
-    key_file.write_bytes(_certificate(RSA_2048, not_after=dt.datetime(2024, 3, 1, tzinfo=dt.UTC)))
+    expired = _certificate(RSA_2048, not_after=dt.datetime(2024, 3, 1, tzinfo=dt.UTC))
+    add_partner_key(config, expired)
     (issue,) = configuration.check(config, env={})
     assert (issue.severity, issue.file, issue.line) == (
         "warning",
