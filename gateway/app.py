@@ -93,7 +93,9 @@ def pipeline_steps(
     """The pipeline, in the order a request flows through it, each step given what it needs."""
     journal: list[Step] = []
     if runtime.config.operations.journal.enabled:
-        journal.append(Journal(runtime.journal, runtime.audit, runtime.config.version))
+        journal.append(
+            Journal(runtime.journal, runtime.audit, runtime.config.version, runtime.idempotency)
+        )
     # Just outside admission: what it answers is the client's answer.
     shadow: list[Step] = [ShadowAnswers(shadowing)] if shadowing is not None else []
     return [

@@ -113,6 +113,20 @@ def scoped_key(client_id: str, key: str) -> str:
     return f"{client_id}:{key}"
 
 
+def sent_key(ctx: RequestContext, policy: IdempotencyPolicy) -> str | None:
+    """The request's Idempotency-Key, if its operation takes keys and it sent a valid one,
+    read before anything can refuse the request: so that the journal files even a request
+    refused before its key is claimed (its body invalid) under its key, and a replay of it can
+    send its correction under that key. A malformed key is None here; `claim_request` refuses
+    it."""
+    if policy.operations.get(ctx.spec.operation, Requirement.OFF) is Requirement.OFF:
+        return None
+    try:
+        return parse_key(ctx.request.headers.getlist(HEADER))
+    except GatewayError:
+        return None
+
+
 def claim_request(
     ctx: RequestContext,
     policy: IdempotencyPolicy,
@@ -132,7 +146,7 @@ def claim_request(
     requirement = policy.operations.get(ctx.spec.operation, Requirement.OFF)
     if requirement is Requirement.OFF:
         return None
-    key = parse_key(ctx.request.headers.getlist(HEADER))
+    key = ctx.idempotency_key or parse_key(ctx.request.headers.getlist(HEADER))
     if key is None:
         if requirement is Requirement.REQUIRED:
             raise GatewayError(

@@ -25,6 +25,7 @@ from typing import Any
 import orjson
 from starlette.responses import Response
 
+from gateway.config.idempotency import IdempotencyPolicy
 from gateway.domain.errors import Category, ClientAborted, Code, ErpFailure, GatewayError
 from gateway.domain.ids import base32_prefix, random_bytes
 from gateway.domain.operations import WRITE_OPERATIONS, Operation
@@ -35,7 +36,7 @@ from gateway.observability.metrics import (
 )
 from gateway.pipeline.chain import Handler
 from gateway.pipeline.context import RequestContext
-from gateway.pipeline.idempotency import REPLAYED_HEADER
+from gateway.pipeline.idempotency import REPLAYED_HEADER, sent_key
 from gateway.pipeline.operation import OperationSpec
 from gateway.store.audit import AuditTrail
 from gateway.store.journal import JournalLog, JournalRecord
@@ -76,6 +77,9 @@ _LEARNED = frozenset(
         "idempotency_key_sha256",
     }
 )
+# What a refused correction does not replace: the request the entry keeps (for the next
+# correction) and where that request was bound, not where the refused body would have gone.
+_OF_THE_REQUEST = ("request", "legal_entity", "rule", "backend")
 # Every field an entry shows, None until some attempt learns it.
 ENTRY_FIELDS = (
     "operation",
@@ -174,12 +178,20 @@ def _problem_of(response: Response) -> dict[str, str]:
 
 class Journal:
     """Pipeline step, after authorization (the client is known): journals each transaction's
-    attempt once it is answered, whatever the answer."""
+    attempt once it is answered, whatever the answer. It reads the Idempotency-Key first:
+    an attempt refused before its key is claimed (its body invalid) is still filed under it."""
 
-    def __init__(self, journal: JournalLog, audit: AuditTrail, config_version: str) -> None:
+    def __init__(
+        self,
+        journal: JournalLog,
+        audit: AuditTrail,
+        config_version: str,
+        idempotency: IdempotencyPolicy,
+    ) -> None:
         self._journal = journal
         self._audit = audit
         self._config_version = config_version
+        self._idempotency = idempotency
 
     @staticmethod
     def applies(spec: OperationSpec) -> bool:
@@ -187,6 +199,7 @@ class Journal:
 
     async def __call__(self, ctx: RequestContext, call_next: Handler) -> Response:
         # Only in the pipelines of journaled operations (`applies`).
+        ctx.idempotency_key = sent_key(ctx, self._idempotency)
         response: Response | None = None
         error: BaseException | None = None
         try:
@@ -228,10 +241,17 @@ class Journal:
         # erase what an earlier one found; nor does a refused correction replace the request.
         fields = {k: v for k, v in fields.items() if v is not None or k not in _LEARNED}
         if ctx.replayed_by and outcome.status == REJECTED:
-            fields.pop("request", None)
+            for field in _OF_THE_REQUEST:
+                fields.pop(field, None)
         if not outcome.settles:
             # Nothing new about the transaction; a first sighting still names it.
             fields = {"operation": operation, "client": client, "status": "received"}
+        # A client's attempt refused before it held its key (its body invalid) is the
+        # transaction's outcome only if it is the first the journal sees of it: under a key
+        # already settled, or failed, it is another request sent under that key.
+        settles = outcome.settles and not (
+            ctx.idempotency_key is not None and ctx.claim is None and not ctx.replayed_by
+        )
         record = JournalRecord(
             id=entry_id,
             arrived_at=ctx.arrived_at,
@@ -239,7 +259,7 @@ class Journal:
             fields=fields,
             states=states,
             open=outcome.status == FAILED and operation in WRITE_OPERATIONS,
-            settles=outcome.settles,
+            settles=settles,
             after_ms=ctx.after_ms,
         )
         self._journal.record(record)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import datetime as dt
+import hashlib
 from collections.abc import Sequence
 from typing import Any
 
@@ -165,3 +166,43 @@ async def test_a_write_whose_outcome_was_unknown_is_looked_for_first_even_days_l
         assert replayed.status_code == 200, replayed.text
         assert replayed.json()["replay"]["status"] == 201
     assert len(erp.orders) == 1  # found, not created again
+
+
+async def test_a_request_refused_by_validation_keeps_its_key_and_its_correction_is_replayed() -> (
+    None
+):
+    async with (
+        in_process_gateway(MemoryStore()) as gw,
+        gw.client() as api,
+        gw.client("ops-admin") as ops,
+    ):
+        customer = (await api.post("/v1/customers", json=payloads.customer("DE01"))).json()
+        body = payloads.order("DE01", customer["id"])
+        key = payloads.new_key()
+        invalid = {**body, "lines": "two gadgets"}  # refused before the key was ever claimed
+        refused = await api.post("/v1/sales-orders", json=invalid, headers=key)
+        assert refused.status_code in (400, 422), refused.text
+        entry = await journal_entry(ops, refused)
+        digest = hashlib.sha256(key["Idempotency-Key"].encode()).hexdigest()
+        assert entry["idempotency_key_sha256"] == digest
+
+        # A correction refused in turn: the customer is DE01's, not FR01's.
+        other = {**body, "legal_entity": "FR01", "currency": "EUR"}
+        again = await ops.post(f"/admin/transactions/{entry['id']}/replay", json={"body": other})
+        assert again.json()["replay"]["status"] in (404, 422), again.text
+        kept = (await ops.get(f"/admin/transactions/{entry['id']}")).json()
+        assert kept["legal_entity"] == entry["legal_entity"]  # the request's, not the refused one's
+        assert kept["request"]["body"] == invalid
+
+        fixed = await ops.post(f"/admin/transactions/{entry['id']}/replay", json={"body": body})
+        assert fixed.json()["replay"]["status"] == 201, fixed.text
+        assert fixed.json()["transaction"]["status"] == "accepted"
+        # The CRM's own retry under its key now answers with that outcome, not a second order.
+        retried = await api.post("/v1/sales-orders", json=body, headers=key)
+        assert retried.headers.get("idempotent-replayed") == "true"
+        assert retried.json()["id"] == fixed.json()["replay"]["answer"]["id"]
+        # An invalid request under the settled key is not that transaction's outcome.
+        misused = await api.post("/v1/sales-orders", json=invalid, headers=key)
+        assert misused.status_code == refused.status_code
+        settled = (await ops.get(f"/admin/transactions/{entry['id']}")).json()
+        assert (settled["status"], settled["request"]["body"]) == ("accepted", body)
