@@ -11,8 +11,8 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
 
 from starlette.responses import Response
 
@@ -131,13 +131,13 @@ class Admit:
         # The ERP's request budget is for requests that reach the ERP: one counted here is
         # given back if this request is refused or answered without calling the ERP.
         counted = erp_bucket if erp_bucket is not None and admission.rates[-1].allowed else None
-        held = _Held(held_slot, held_claim, counted)
+        client_counted = buckets[0] if admission.rates[0].allowed else None
+        held = _Held(held_slot, held_claim, counted, client_counted)
         if hinted and admission.records[0] != ctx.record:
             # Decided on a stale hint: give back everything (the forwarding mark too), the
             # client's request included, and let the records step send the request through
             # again with the fresh record.
-            client_counted = buckets[:1] if admission.rates[0].allowed else []
-            await self._give_back(ctx, held, also_refund=client_counted)
+            await self._give_back(ctx, held, refund_client=True)
             raise StaleRecord(admission.records[0])
         ctx.record_hinted = False
         ctx.related = dict(zip(ctx.related_ids, admission.records[len(hinted) :], strict=True))
@@ -167,12 +167,13 @@ class Admit:
                 except BaseException:  # cancelled while it held the claim: given back
                     await self._give_back(ctx, held)
                     raise
-                held = _Held(slot if slot_taken else None, held.claim, held.erp_bucket)
+                held = replace(held, slot=slot if slot_taken else None)
             if not erp_rate.allowed or not slot_taken:
                 refused = shed(ctx.backend, erp_rate.retry_after_s if not erp_rate.allowed else 1)
                 SHED.labels(ctx.backend).inc()
         if refused is not None:
-            await self._give_back(ctx, held)
+            refund_client = isinstance(refused, GatewayError) and _not_the_clients(ctx, refused)
+            await self._give_back(ctx, held, refund_client=refund_client)
             if isinstance(refused, GatewayError):
                 raise refused
             return refused
@@ -224,7 +225,7 @@ class Admit:
             # reconciles would, with the id the document has, and settle that. The claim and
             # the ERP's slot are still held: that answer searches the ERP again.
             ctx.reconcile_on = ctx.system_of_record
-            return await self._run(ctx, call_next, _Held(held.slot, held.claim, None))
+            return await self._run(ctx, call_next, replace(held, erp_bucket=None))
         return response
 
     async def _refused(self, ctx: RequestContext, held: _Held, error: GatewayError) -> Response:
@@ -235,7 +236,7 @@ class Admit:
             await self._give_back(ctx, held, hold_s=self._commit_window(ctx))
             raise error
         if held.claim is None or error.category is Category.TECHNICAL or not ctx.forwarded:
-            await self._give_back(ctx, held)
+            await self._give_back(ctx, held, refund_client=_not_the_clients(ctx, error))
             raise error
         # A business refusal from the ERP is a definitive outcome: rendered here so that the
         # stored bytes are the bytes the client gets, and replayed as they are.
@@ -250,13 +251,14 @@ class Admit:
         held: _Held,
         outcome: StoredResponse | None,
         hold_s: float = 0.0,
-        also_refund: Sequence[BucketRequest] = (),
+        refund_client: bool = False,
         bind: XrefRecord | None = None,
     ) -> bool:
         """Whether `bind` found its document bound to another id (nothing settled then but
-        the slot and the refunds)."""
+        the slot and the refunds). `refund_client`: the client's request is given back too."""
         refunds = [held.erp_bucket] if held.erp_bucket is not None and not ctx.forwarded else []
-        refunds += also_refund
+        if refund_client and held.client is not None:
+            refunds.append(held.client)
         if held.claim is None:
             # No outcome to store: the client need not wait (see `releases.py`).
             assert bind is None, "only a request holding a key binds as it settles"
@@ -294,10 +296,10 @@ class Admit:
         ctx: RequestContext,
         held: _Held,
         hold_s: float = 0.0,
-        also_refund: Sequence[BucketRequest] = (),
+        refund_client: bool = False,
     ) -> None:
         with contextlib.suppress(StoreUnavailable):
-            await self._settle(ctx, held, None, hold_s, also_refund)
+            await self._settle(ctx, held, None, hold_s, refund_client)
 
 
 @dataclass(frozen=True)
@@ -307,3 +309,13 @@ class _Held:
     slot: SlotRequest | None
     claim: ClaimRequest | None
     erp_bucket: BucketRequest | None
+    client: BucketRequest | None  # the client's request, counted against its rate
+
+
+def _not_the_clients(ctx: RequestContext, error: GatewayError) -> bool:
+    """Whether `error` refuses the request for the gateway's or an ERP's capacity before any
+    ERP had it (a full budget, an open breaker, a freeze, the store lost mid-request): not the
+    client's doing, so not counted against its rate, as a 5xx before admission is not
+    (`CountRefusals`). A client shed while an ERP is overloaded keeps its quota for when it
+    recovers; the ERP is protected all the same, since a shed request never reaches it."""
+    return error.status >= 500 and not ctx.forwarded

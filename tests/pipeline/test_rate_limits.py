@@ -108,6 +108,54 @@ async def test_an_erps_in_flight_budget_sheds_excess_with_503(
         assert len(gw.erps["cloud"].customers) == 3
 
 
+# A client with three requests in all (the rate refills nothing within a test): what the
+# gateway refuses for an ERP's capacity must leave all three to it.
+THREE_REQUESTS = """
+tiers:
+  standard: {rate_per_s: 0.000001, burst: 3}
+backends:
+  legacy: {max_rps: 1000, max_in_flight: 1}
+  cloud: {max_rps: 1000, max_in_flight: 1}
+"""
+
+
+async def test_requests_shed_for_an_erps_capacity_do_not_spend_the_clients_rate_limit(
+    store: Store, tmp_path: Path
+) -> None:
+    config_dir = write_config(tmp_path, rate_limits=THREE_REQUESTS)
+    # The cloud ERP's one in-flight slot, held by another gateway process's call.
+    assert await store.acquire_slot("erp:cloud:in-flight", 1, "another-process", 60.0)
+    async with in_process_gateway(store, config_dir) as gw, gw.client() as api:
+        shed = [await api.post("/v1/customers", json=payloads.customer("US01")) for _ in range(3)]
+        assert [a.status_code for a in shed] == [503] * 3
+        assert all(a.json()["code"] == "erp_unavailable" for a in shed)
+        # The ERP's budget was full, not the client's: its three requests are still its own.
+        lookups = [
+            await api.get("/v1/customers", params={"external_ref": "SHED"}) for _ in range(4)
+        ]
+    assert [a.status_code for a in lookups] == [200, 200, 200, 429], lookups[-1].text
+
+
+async def test_requests_an_open_breaker_refuses_do_not_spend_the_clients_rate_limit(
+    store: Store, tmp_path: Path
+) -> None:
+    resilience = {"attempts": 1, "enabled": "true", "failures": 1, "cool_down_s": 3600}
+    config_dir = write_config(tmp_path, resilience=resilience, rate_limits=THREE_REQUESTS)
+    async with in_process_gateway(store, config_dir) as gw, gw.client() as api:
+        gw.erps["cloud"].down = True
+        failed = await api.post("/v1/customers", json=payloads.customer("US01"))
+        assert failed.status_code == 503  # it reached the ERP: counted; the breaker opens
+        refused = [
+            await api.post("/v1/customers", json=payloads.customer("US01")) for _ in range(3)
+        ]
+        assert [a.json().get("backend_state") for a in refused] == ["breaker_open"] * 3
+        assert gw.erps["cloud"].calls == ["create_customer"]
+        lookups = [
+            await api.get("/v1/customers", params={"external_ref": "OPEN"}) for _ in range(3)
+        ]
+    assert [a.status_code for a in lookups] == [200, 200, 429], lookups[-1].text
+
+
 class _AdmissionDown(MemoryStore):
     """A store whose admission calls fail, as when Redis drops mid-request."""
 
