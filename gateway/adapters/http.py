@@ -118,6 +118,13 @@ _RETRY_STATUSES = frozenset({429, 502, 503, 504})
 # Time a retry needs left before the deadline to be worth starting.
 _MIN_ATTEMPT_S = 0.05
 
+# The longest Retry-After an ERP's refusal passes on to the gateway's client. The client
+# retries the same request; an ERP asking for hours (a maintenance window, a misconfigured
+# proxy) would have it wait that long whenever the ERP is back, past what the gateway itself
+# ever asks (its breaker's cool-down, a few seconds for a full budget). Five minutes: a client
+# coming back sooner is shed or refused at once by the breaker, at no cost to the ERP.
+MAX_ERP_RETRY_AFTER_S = 300
+
 
 class _Failed(Exception):
     """One attempt's failure: the ErpFailure it becomes, and whether the attempt may be repeated
@@ -362,10 +369,13 @@ class AiohttpTransport:
 
 def retry_after_delay(retry_after: str | None) -> str | None:
     """An ERP's Retry-After as the gateway passes it on to its client: whole seconds, at least
-    one (a `0` would have every client retry at once, into the same refusal); None for none,
-    or for what is no delay-seconds (an HTTP date, a negative or broken value)."""
+    one (a `0` would have every client retry at once, into the same refusal) and at most
+    `MAX_ERP_RETRY_AFTER_S`; None for none, or for what is no delay-seconds (an HTTP date, a
+    negative or broken value)."""
     seconds = _seconds(retry_after)
-    return None if seconds is None else str(max(1, int(seconds)))
+    if seconds is None:
+        return None
+    return str(max(1, int(min(seconds, MAX_ERP_RETRY_AFTER_S))))
 
 
 def _seconds(retry_after: str | None) -> float | None:

@@ -107,6 +107,8 @@ def test_technical_failures_are_retryable_problems(
         (429, "CONCURRENCY_LIMIT_EXCEEDED", "0", "1"),
         (429, "CONCURRENCY_LIMIT_EXCEEDED", "-5", "1"),
         (429, "CONCURRENCY_LIMIT_EXCEEDED", "Wed, 21 Oct 2015 07:28:00 GMT", "1"),
+        # Capped: an ERP asking for a day would have the CRM wait a day.
+        (429, "CONCURRENCY_LIMIT_EXCEEDED", "86400", "300"),
         (400, "REQUEST_LIMIT_EXCEEDED", None, "1"),
         (400, "SSS_REQUEST_LIMIT_EXCEEDED", None, "1"),
     ],

@@ -146,6 +146,14 @@ def test_sap_retry_after_reaches_the_client_as_whole_seconds_of_at_least_one(
     assert error.headers == passed_on
 
 
+@pytest.mark.parametrize("asked", ["86400", "300000", "9" * 400])
+def test_an_erps_long_retry_after_reaches_the_client_capped_at_five_minutes(asked: str) -> None:
+    """An ERP asking for a day would have the CRM wait a day, whenever the ERP is back: the
+    client is told at most MAX_ERP_RETRY_AFTER_S (a value past any float was a 500)."""
+    error = technical_error(503, write=False, retry_after=asked)
+    assert error.headers == {"Retry-After": "300"}
+
+
 # SAP Gateway maps every exception of the chain to an error detail too (SAP Help, "Error
 # Response Control for Backend Data Provider"): the framework's own wrapper says nothing.
 _WRAPPER = {
