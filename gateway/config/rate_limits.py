@@ -18,6 +18,10 @@ from gateway.config.base import ConfigModel
 MAX_RATE_PER_S = 1_000_000.0
 MIN_RATE_PER_S = 0.000001
 MAX_BURST = 1_000_000_000
+# An ERP's calls in flight at once, across every gateway process: no ERP serves more (SAP's
+# work processes and NetSuite's concurrency limit count in tens to hundreds), so a larger
+# budget protects nothing and is a typo; past 2^53 it is not even counted exactly.
+MAX_IN_FLIGHT = 10_000
 
 # A tier's name goes into the RateLimit headers as an sf-string and into bucket keys (`:`
 # separated): letters, digits, `.`, `_` and `-`.
@@ -48,7 +52,9 @@ class BackendBudget(ConfigModel):
         float,
         Field(ge=MIN_RATE_PER_S, le=MAX_RATE_PER_S, description="Requests per second to the ERP."),
     ]
-    max_in_flight: Annotated[int, Field(ge=1, description="ERP calls in flight at once.")]
+    max_in_flight: Annotated[
+        int, Field(ge=1, le=MAX_IN_FLIGHT, description="ERP calls in flight at once.")
+    ]
 
 
 class RateLimitPolicy(ConfigModel):

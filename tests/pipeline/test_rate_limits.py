@@ -251,6 +251,28 @@ def test_rate_limits_no_store_can_keep_are_refused_at_load_with_file_and_line(
     assert errors[0].startswith("policies/rate-limits.yaml:"), errors
 
 
+@pytest.mark.parametrize("max_in_flight", ["0", "-3", "10001", "100000000000000000000", "1e400"])
+def test_an_erp_budget_no_deployment_can_mean_is_refused_at_load_with_file_and_line(
+    tmp_path: Path, max_in_flight: str
+) -> None:
+    # None in flight refuses every request; more than any ERP serves at once (and any gateway
+    # fleet's connection pools can open) protects nothing: a typo, refused with its line.
+    limits = "  standard: {rate_per_s: 1, burst: 5}\nbackends:\n  cloud: {max_rps: 100, "
+    limits += f"max_in_flight: {max_in_flight}}}"
+    config_dir = write_config(tmp_path, rate_limits=f"tiers:\n{limits}\n")
+    errors = [str(i) for i in check_config(config_dir, env=ENV) if i.severity == "error"]
+    assert errors, "accepted"
+    assert errors[0].startswith("policies/rate-limits.yaml:4:"), errors
+    assert "max_in_flight" in errors[0], errors
+
+
+def test_the_largest_erp_budget_is_accepted(tmp_path: Path) -> None:
+    limits = "  standard: {rate_per_s: 1, burst: 5}\nbackends:\n"
+    limits += "  cloud: {max_rps: 1000000, max_in_flight: 10000}"
+    config_dir = write_config(tmp_path, rate_limits=f"tiers:\n{limits}\n")
+    assert not [i for i in check_config(config_dir, env=ENV) if i.severity == "error"]
+
+
 async def test_the_highest_rate_a_tier_may_have_is_served_on_each_store(
     store: Store, tmp_path: Path
 ) -> None:
