@@ -6,6 +6,8 @@ Not ERP-specific: auth mechanics (CSRF, OAuth) and payloads belong to the adapte
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
+import email.utils
 import json
 import logging
 import random
@@ -247,7 +249,7 @@ class AiohttpTransport:
             return False
         ceiling = min(policy.max_backoff_s, policy.backoff_s * 2 ** (attempt - 1))
         wait = random.uniform(0, ceiling)  # full jitter: retries of many requests spread out
-        asked = _seconds(retry_after)
+        asked = retry_after_seconds(retry_after)
         if asked is not None:
             wait = max(wait, asked)
         if deadline is not None and deadline - time.monotonic() < wait + _MIN_ATTEMPT_S:
@@ -372,19 +374,29 @@ def retry_after_delay(retry_after: str | None) -> str | None:
     one (a `0` would have every client retry at once, into the same refusal) and at most
     `MAX_ERP_RETRY_AFTER_S`; None for none, or for what is no delay-seconds (an HTTP date, a
     negative or broken value)."""
-    seconds = _seconds(retry_after)
+    seconds = retry_after_seconds(retry_after)
     if seconds is None:
         return None
     return str(max(1, int(min(seconds, MAX_ERP_RETRY_AFTER_S))))
 
 
-def _seconds(retry_after: str | None) -> float | None:
-    """A Retry-After given in seconds; None for none, or for an HTTP date (not worth parsing:
-    an ERP that asks for minutes will not be waited for inside one request anyway)."""
-    seconds = (retry_after or "").strip()
-    if not ascii_digits(seconds):
+def retry_after_seconds(retry_after: str | None, now: float | None = None) -> float | None:
+    """A Retry-After as seconds to wait; None for none or a broken value. Given `now`, an HTTP
+    date too (seconds from `now` to it, at least 0): a webhook subscriber that asks for
+    minutes is waited for. Without it, delay-seconds only (not worth parsing for an ERP: one
+    that asks for minutes will not be waited for inside one request anyway)."""
+    text = (retry_after or "").strip()
+    if ascii_digits(text):
+        return float(text)
+    if now is None or not text:
         return None
-    return float(seconds)
+    try:
+        at = email.utils.parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if at.tzinfo is None:  # "-0000": UTC, as HTTP dates are
+        at = at.replace(tzinfo=dt.UTC)
+    return max(0.0, at.timestamp() - now)
 
 
 def transport_for(

@@ -103,6 +103,16 @@ class DeliveryPolicy(ConfigModel):
     timeout_s: Annotated[
         float, Field(gt=0, le=60, description="Seconds a subscriber has to answer.")
     ] = 10.0
+    max_retry_after_s: Annotated[
+        float,
+        Field(
+            ge=0,
+            le=86400,
+            description="The longest wait a subscriber's `Retry-After` (on a 429 or 503) "
+            "imposes before the next try: the later of it and the schedule's delay counts, "
+            "up to this (a subscriber cannot park its deliveries for ever).",
+        ),
+    ] = 3600.0
     lease_s: Annotated[
         float,
         Field(

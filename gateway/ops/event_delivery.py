@@ -1,6 +1,6 @@
 """The webhook delivery worker: due deliveries claimed from the store under a lease, signed per
 Standard Webhooks, POSTed to the subscriber, retried with full jitter on the configured
-schedule, dead-lettered after the last try.
+schedule (later when the subscriber's Retry-After asks for it), dead-lettered after the last try.
 
 Every gateway process runs one. A claim holds the subscriptions it took deliveries for, under
 a lease: one process at a time sends to a subscriber, one delivery after another, in the order
@@ -25,11 +25,13 @@ import socket
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from itertools import groupby
 
 import aiohttp
 from standardwebhooks.webhooks import EmptyWebhookSecretError, Webhook
 
+from gateway.adapters.http import retry_after_seconds
 from gateway.config.events import DeliveryPolicy, SubscriptionConfig
 from gateway.domain.events import CLOUDEVENTS_JSON, LEGAL_ENTITY_EXTENSION
 from gateway.observability.event_metrics import WEBHOOK_DELIVERIES, WEBHOOK_DELIVERY_SECONDS
@@ -45,6 +47,7 @@ BATCH = 50
 IDLE_S = 0.2  # how often an idle worker looks for due deliveries (other processes' events)
 _ERROR_TEXT = 200
 _DRAINED_BYTES = 64 * 1024  # a subscriber's answer body read to keep its connection, at most
+_ASKS_TO_WAIT = frozenset({429, 503})  # the statuses whose Retry-After is honoured (RFC 9110)
 
 
 def signed_headers(secret: str, message_id: str, body: str, at: dt.datetime) -> dict[str, str]:
@@ -57,13 +60,31 @@ def signed_headers(secret: str, message_id: str, body: str, at: dt.datetime) -> 
     }
 
 
-def retry_delay(policy: DeliveryPolicy, failed_attempts: int, rng: random.Random) -> float | None:
+def retry_delay(
+    policy: DeliveryPolicy,
+    failed_attempts: int,
+    rng: random.Random,
+    asked_s: float | None = None,
+) -> float | None:
     """Seconds until the next try after `failed_attempts` failures (full jitter: uniform up to
-    the schedule's delay), or None when the schedule is spent."""
+    the schedule's delay; the later of that and `asked_s`, the subscriber's Retry-After, up to
+    `max_retry_after_s`), or None when the schedule is spent."""
     schedule = policy.retry_schedule_s
     if failed_attempts > len(schedule):
         return None
-    return rng.uniform(0, schedule[failed_attempts - 1])
+    delay = rng.uniform(0, schedule[failed_attempts - 1])
+    if asked_s is None:
+        return delay
+    return max(delay, min(asked_s, policy.max_retry_after_s))
+
+
+@dataclass(frozen=True)
+class Failure:
+    """Why a try failed, and how long the subscriber asked to be left alone (its Retry-After
+    on a 429 or 503), if it did."""
+
+    error: str
+    retry_after_s: float | None = None
 
 
 class EventDelivery:
@@ -210,12 +231,13 @@ class EventDelivery:
             await store.delivered(delivery)  # its client may no longer see it: never sent
             WEBHOOK_DELIVERIES.labels(subscription.id, "withheld").inc()
             return
-        error = await self._post(runtime, session, subscription, delivery, policy)
-        if error is None:
+        failure = await self._post(runtime, session, subscription, delivery, policy)
+        if failure is None:
             await store.delivered(delivery)
             WEBHOOK_DELIVERIES.labels(subscription.id, "delivered").inc()
             return
-        delay = retry_delay(policy, delivery.attempts + 1, self._rng)
+        error = failure.error
+        delay = retry_delay(policy, delivery.attempts + 1, self._rng, failure.retry_after_s)
         if delay is None:
             await store.dead_letter(delivery, error, self._clock(), runtime.event_retention)
             WEBHOOK_DELIVERIES.labels(subscription.id, "dead_lettered").inc()
@@ -234,16 +256,16 @@ class EventDelivery:
         subscription: SubscriptionConfig,
         delivery: Delivery,
         policy: DeliveryPolicy,
-    ) -> str | None:
+    ) -> Failure | None:
         """None when the subscriber took it (2xx), else what went wrong."""
         secret = runtime.env.get(subscription.secret_env)
         if not secret:
-            return f"the signing secret {subscription.secret_env} is not set"
+            return Failure(f"the signing secret {subscription.secret_env} is not set")
         at = dt.datetime.fromtimestamp(self._clock(), dt.UTC)
         try:
             headers = signed_headers(secret, delivery.event_id, delivery.body, at)
         except (ValueError, binascii.Error, EmptyWebhookSecretError):  # the last: only whsec_
-            return (
+            return Failure(
                 f"the signing secret {subscription.secret_env} is not a Standard Webhooks "
                 "secret (whsec_ and base64)"
             )
@@ -257,14 +279,17 @@ class EventDelivery:
                 allow_redirects=False,
             ) as response:
                 status = response.status
+                retry_after = response.headers.get("Retry-After")
                 await _drain(response)
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-            return f"{type(exc).__name__}: {exc}"[:_ERROR_TEXT]
+            return Failure(f"{type(exc).__name__}: {exc}"[:_ERROR_TEXT])
         finally:
             WEBHOOK_DELIVERY_SECONDS.labels(subscription.id).observe(time.monotonic() - started)
         if 200 <= status < 300:
             return None
-        return f"HTTP {status}"
+        if status not in _ASKS_TO_WAIT:
+            retry_after = None
+        return Failure(f"HTTP {status}", retry_after_seconds(retry_after, self._clock()))
 
 
 async def _drain(response: aiohttp.ClientResponse) -> None:

@@ -7,7 +7,9 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import email.utils
 import json
+import random
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -200,3 +202,72 @@ async def test_a_secret_that_is_not_a_webhook_secret_dead_letters_the_delivery(
     dead = [d for d in await store.events.dead_letters(1000) if d.event_id == event_id]
     assert len(dead) == 1
     assert "HOOK_SECRET" in (dead[0].last_error or "")
+
+
+@dataclass
+class AskingToWait(Subscribers):
+    """A subscriber that refuses every delivery with `status` and a `Retry-After` of `wait`."""
+
+    status: int = 503
+    wait: str = ""
+
+    async def refuse(self, request: web.Request) -> web.Response:
+        await request.read()
+        self.received.append((request.path, request.headers["webhook-id"], 0.0))
+        return web.Response(status=self.status, headers={"Retry-After": self.wait})
+
+
+async def refused_once(store: Store, subscriber: AskingToWait, policy: DeliveryPolicy) -> float:
+    """One event sent to `subscriber` (who refuses it) by a worker whose clock stands still:
+    the instant it was sent at."""
+    async with posts_served(subscriber.refuse) as port:
+        subscriber.port = port
+        current = runtime(store.events, subscriber, policy)
+        event_id = await record(store.events, f"so_{uuid.uuid4().hex}", "fast")
+        now = time.time()
+        worker = EventDelivery(lambda: current, rng=random.Random(1), clock=lambda: now)
+        try:
+            assert await worker.run_once() >= 1
+        finally:
+            await worker.aclose()
+    assert subscriber.ids("/fast") == [event_id]
+    return now
+
+
+async def tried_again(store: Store, at: float) -> list[tuple[int, str | None]]:
+    """The deliveries the store hands out at `at`: their attempts and last errors."""
+    claimed = await store.events.claim_deliveries(at, 100, 0.001, "probe")
+    return [(d.attempts, d.last_error) for d in claimed]
+
+
+def http_date(at: float) -> str:
+    return email.utils.formatdate(at, usegmt=True)
+
+
+@pytest.mark.parametrize(
+    ("status", "wait", "due_s"),
+    [
+        (429, "120", 120.0),
+        (503, "120", 120.0),
+        (503, "HTTP-DATE+300", 300.0),  # an HTTP date, 300 s after the try
+        (429, "999999999", 3600.0),  # asked for years: the default cap, max_retry_after_s
+    ],
+)
+async def test_a_subscriber_that_asks_to_wait_is_not_tried_again_before_it_said(
+    store: Store, status: int, wait: str, due_s: float
+) -> None:
+    # The schedule's next try is at most 1 s away; the subscriber asked for more: the later
+    # wins, up to the cap.
+    policy = DeliveryPolicy(retry_schedule_s=[1, 1], timeout_s=1, lease_s=2)
+    subscriber = AskingToWait(status=status, wait=wait)
+    if wait.startswith("HTTP-DATE+"):
+        subscriber.wait = http_date(time.time() + float(wait.removeprefix("HTTP-DATE+")))
+    sent = await refused_once(store, subscriber, policy)
+    assert await tried_again(store, sent + due_s - 2) == []
+    assert await tried_again(store, sent + due_s + 1) == [(1, f"HTTP {status}")]
+
+
+async def test_a_retry_after_on_another_status_leaves_the_schedule_as_it_is(store: Store) -> None:
+    policy = DeliveryPolicy(retry_schedule_s=[1, 1], timeout_s=1, lease_s=2)
+    sent = await refused_once(store, AskingToWait(status=500, wait="120"), policy)
+    assert await tried_again(store, sent + 1) == [(1, "HTTP 500")]
