@@ -281,7 +281,7 @@ class MemoryEvents:
         return list(timeline.events)
 
     async def log(self, after: str | None, limit: int) -> LogPage:
-        position = _memory_cursor(after)
+        position = _memory_cursor(after, newest=self._next - 1)
         events = [(n, body) for n, body in self._log if n > position][:limit]
         last = events[-1][0] if events else max(position, 0)
         return LogPage([body for _, body in events], str(last))
@@ -380,13 +380,13 @@ class MemoryEvents:
         return previous if previous is not None else 0.0
 
 
-def _memory_cursor(cursor: str | None) -> int:
+def _memory_cursor(cursor: str | None, newest: int) -> int:
+    """The position of a cursor this log handed out: its number, never past the `newest`."""
     if cursor is None:
         return 0
-    try:
-        return int(cursor)
-    except ValueError as exc:
-        raise BadCursor(cursor) from exc
+    if not ascii_digits(cursor) or int(cursor) > newest:
+        raise BadCursor(cursor)
+    return int(cursor)
 
 
 # -- Redis ---------------------------------------------------------------------------------
@@ -632,9 +632,21 @@ class RedisEvents:
                 entries = await cast(Any, self._redis).xrange(self.stream, start, "+", count=limit)
             except ResponseError as exc:  # an id Redis does not take, past the checks above
                 raise BadCursor(after or "") from exc
+        if not entries and after is not None and _stream_id(after) > await self._newest_id():
+            raise BadCursor(after)  # past every event recorded: made up, or another log's
         events = [fields[b"event"].decode() for _, fields in entries]
         cursor = entries[-1][0].decode() if entries else (after or "0-0")
         return LogPage(events, cursor)
+
+    async def _newest_id(self) -> tuple[int, int]:
+        """The id of the newest event ever appended to the log (trimmed or not); 0-0 for none."""
+        with unavailable_as_problem():
+            try:
+                info = await cast(Any, self._redis).xinfo_stream(self.stream)
+            except ResponseError:  # no stream: no event yet
+                return (0, 0)
+        newest = info["last-generated-id"]
+        return _stream_id(newest.decode() if isinstance(newest, bytes) else newest)
 
     async def claim_deliveries(
         self, now: float, limit: int, lease_s: float, owner: str
@@ -702,6 +714,12 @@ class RedisEvents:
         if previous is None:
             return None
         return int(previous) / 1000
+
+
+def _stream_id(cursor: str) -> tuple[int, int]:
+    """A stream id (`_is_stream_id`) as its two numbers, in the order Redis sorts them."""
+    ms, _, seq = cursor.partition("-")
+    return (int(ms), int(seq))
 
 
 def _is_stream_id(cursor: str) -> bool:

@@ -62,6 +62,29 @@ async def test_the_log_pages_after_a_cursor_oldest_first(store: Store) -> None:
             await store.events.log(forged, 3)
 
 
+# What neither store hands out: signed, padded or underscored numbers, and cursors past the
+# newest event (a made-up one, or one of another log): each store's form among them.
+MADE_UP_CURSORS = ("-1", "+1", " 1", "1_0", "99999999", "99999999999999-0", "9999999999999-5")
+
+
+@pytest.mark.parametrize("made_up", MADE_UP_CURSORS)
+async def test_a_cursor_the_log_never_handed_out_is_refused(store: Store, made_up: str) -> None:
+    empty = await store.events.log(None, 10)  # the cursor of a log with nothing in it yet
+    order = f"so_{uuid.uuid4().hex}"
+    events = [event(order, f"t{i}") for i in range(2)]
+    assert await store.events.commit(
+        f"d:{order}", 0, DocumentState(1, {}), events, time.time(), KEEP
+    )
+    with pytest.raises(BadCursor):
+        await store.events.log(made_up, 3)
+    # Every cursor handed out is taken, the newest included.
+    page = await store.events.log(empty.cursor, 1)
+    assert types(page.events) == ["t0"]
+    assert types((await store.events.log(page.cursor, 3)).events) == ["t1"]
+    newest = await store.events.log(page.cursor, 3)
+    assert (await store.events.log(newest.cursor, 3)).events == []
+
+
 async def test_a_delivery_is_claimed_by_one_owner_until_its_lease_ends(store: Store) -> None:
     subscription = f"sub-{uuid.uuid4().hex}"
     now = time.time()
