@@ -13,6 +13,7 @@ from urllib.parse import quote
 
 import httpx
 
+from gateway.api.event_admin import MAX_DEAD_LETTERS
 from gateway.config.issues import ConfigError
 from gateway.config.loader import load_config
 from gateway.demo import ADMIN_CLIENT, DEMO_SECRET_ENV, demo_issuer, mint_token
@@ -86,12 +87,21 @@ class AdminClient:
     def migration(self, job_id: str) -> dict[str, Any]:
         return self._json("GET", f"/admin/migrations/{job_id}")
 
-    def dead_letters(self, limit: int) -> list[dict[str, Any]]:
-        found = self._json("GET", "/admin/events/dead-letters", params={"limit": str(limit)})
-        items = found.get("items")
-        if not isinstance(items, list):
-            raise AdminError(f"the gateway at {self._url} answered without a list of items")
-        return items
+    def dead_letters(self, most: int | None = None) -> Iterator[dict[str, Any]]:
+        """The dead letters, oldest first, page after page: `most` of them, or every one."""
+        params = {"limit": str(MAX_DEAD_LETTERS if most is None else min(most, MAX_DEAD_LETTERS))}
+        listed = 0
+        while most is None or listed < most:
+            found = self._json("GET", "/admin/events/dead-letters", params=params)
+            items, cursor = found.get("items"), found.get("next_cursor")
+            if not isinstance(items, list) or not isinstance(cursor, str | None):
+                raise AdminError(f"the gateway at {self._url} answered without a page of items")
+            for item in items[: None if most is None else most - listed]:
+                listed += 1
+                yield item
+            if cursor is None:
+                return
+            params["cursor"] = cursor
 
     def replay_dead_letter(self, delivery: str) -> None:
         self._send("POST", f"/admin/events/dead-letters/{quote(delivery, safe='')}/replay")

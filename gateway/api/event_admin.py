@@ -18,29 +18,39 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from gateway.api.admin import admin_endpoint
-from gateway.domain.errors import not_found
+from gateway.domain.errors import Code, FieldError, GatewayError, not_found
 from gateway.domain.models import Strict
 from gateway.observability.event_metrics import WEBHOOK_DELIVERIES
 from gateway.pipeline.body import parse_query_model
 from gateway.runtime import Runtime
+from gateway.store.events import BadCursor
 
 MAX_DEAD_LETTERS = 1000
 
 
 class DeadLetterQuery(Strict):
     model_config = Strict.model_config | {"strict": False}
+    cursor: Annotated[str, Field(min_length=1, max_length=400)] | None = None
     limit: Annotated[int, Field(ge=1, le=MAX_DEAD_LETTERS)] = 100
 
 
 def event_admin_routes(
     current: Callable[[], Runtime], replayed: Callable[[], None] | None = None
 ) -> list[Route]:
-    """`GET /admin/events/dead-letters` and `POST /admin/events/dead-letters/{id}/replay`;
-    `replayed` wakes this process's delivery worker."""
+    """`GET /admin/events/dead-letters` (a page at a time: `next_cursor`) and
+    `POST /admin/events/dead-letters/{id}/replay`; `replayed` wakes this process's delivery
+    worker."""
 
     async def dead_letters(request: Request) -> Response:
         asked = parse_query_model(request, DeadLetterQuery)
-        found = await current().store.events.dead_letters(asked.limit)
+        try:
+            page = await current().store.events.dead_letters(asked.cursor, asked.limit)
+        except BadCursor:
+            raise GatewayError(
+                Code.VALIDATION_FAILED,
+                "The cursor is not one this gateway handed out.",
+                [FieldError("/cursor", "Use next_cursor from the previous page, as it was.")],
+            ) from None
         items = [
             {
                 "id": d.id,
@@ -50,9 +60,9 @@ def event_admin_routes(
                 "last_error": d.last_error,
                 "event": json.loads(d.body),
             }
-            for d in found
+            for d in page.items
         ]
-        return JSONResponse({"items": items})
+        return JSONResponse({"items": items, "next_cursor": page.next_cursor})
 
     async def replay(request: Request) -> Response:
         delivery = request.path_params["id"]

@@ -32,6 +32,8 @@ import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 
 from gateway.domain.digits import ascii_digits
+from gateway.store.journal import BadCursor as JournalBadCursor
+from gateway.store.journal import decode_cursor, encode_cursor
 from gateway.store.redis_errors import unavailable_as_problem
 
 MAX_LOG_PAGE = 500
@@ -115,8 +117,27 @@ class LogPage:
     cursor: str
 
 
+@dataclass(frozen=True)
+class DeadLetterPage:
+    """Dead letters after a cursor, oldest first, and the cursor of the next page (None: no
+    more)."""
+
+    items: list[Delivery]
+    next_cursor: str | None
+
+
 class BadCursor(ValueError):
-    """A cursor this log did not hand out."""
+    """A cursor this log (or the dead letters' listing) did not hand out."""
+
+
+def _dead_letter_position(cursor: str | None) -> tuple[int, str] | None:
+    """Where a page of dead letters starts after: the age (ms) and id of the last listed."""
+    if cursor is None:
+        return None
+    try:
+        return decode_cursor(cursor)
+    except JournalBadCursor as exc:
+        raise BadCursor(cursor) from exc
 
 
 def delivery_id(subscription: str, event_id: str) -> str:
@@ -181,8 +202,10 @@ class EventStore(Protocol):
         beyond `retention.max_dead_letters`) go, the oldest first."""
         ...
 
-    async def dead_letters(self, limit: int) -> list[Delivery]:
-        """The dead letters, oldest first."""
+    async def dead_letters(self, after: str | None, limit: int) -> DeadLetterPage:
+        """Up to `limit` dead letters after the cursor `after` (None: from the oldest), oldest
+        first (those of one instant by id): a walk from None through each `next_cursor` lists
+        every one there was all along once, whatever is replayed or added meanwhile."""
         ...
 
     async def replay_dead_letter(self, delivery: str, now: float) -> bool:
@@ -361,9 +384,15 @@ class MemoryEvents:
                 del letters[key]
         return True
 
-    async def dead_letters(self, limit: int) -> list[Delivery]:
-        ordered = sorted(self._dead.values(), key=lambda item: (item[0], item[1].id))
-        return [delivery for _, delivery in ordered[:limit]]
+    async def dead_letters(self, after: str | None, limit: int) -> DeadLetterPage:
+        start = _dead_letter_position(after)
+        # By the millisecond, as Redis keeps their ages: the same order and cursors on both.
+        ordered = sorted((_ms(dead_at), d.id, d) for dead_at, d in self._dead.values())
+        found = [(ms, key, d) for ms, key, d in ordered if start is None or (ms, key) > start]
+        more = len(found) > limit
+        page = found[:limit]
+        last = page[-1] if more else None
+        return DeadLetterPage([d for _, _, d in page], last and encode_cursor(last[0], last[1]))
 
     async def replay_dead_letter(self, delivery: str, now: float) -> bool:
         found = self._dead.pop(delivery, None)
@@ -692,13 +721,29 @@ class RedisEvents:
         dead = replace(delivery, attempts=delivery.attempts + 1, last_error=error)
         return await self._settled(delivery, "dead", now, dead.to_json(), retention)
 
-    async def dead_letters(self, limit: int) -> list[Delivery]:
+    async def dead_letters(self, after: str | None, limit: int) -> DeadLetterPage:
+        start = _dead_letter_position(after)
+        redis = cast(Any, self._redis)
         with unavailable_as_problem():
-            ids = await cast(Any, self._redis).zrange(self._dead, 0, limit - 1)
-            if not ids:
-                return []
-            bodies = await cast(Any, self._redis).hmget(self._deliveries, ids)
-        return [Delivery.from_json(b) for b in bodies if b is not None]
+            if start is None:
+                found = await redis.zrange(self._dead, 0, limit, withscores=True)
+            else:
+                # Those of the cursor's instant after its id (Redis orders them by id, as
+                # bytes), then those of later instants: one more than the page, to know.
+                ms, last = start
+                same = await redis.zrangebyscore(self._dead, ms, ms, withscores=True)
+                found = [(key, score) for key, score in same if key.decode() > last]
+                found += await redis.zrangebyscore(
+                    self._dead, f"({ms}", "+inf", start=0, num=limit + 1, withscores=True
+                )
+            more = len(found) > limit
+            found = found[:limit]
+            bodies = await redis.hmget(self._deliveries, [k for k, _ in found]) if found else []
+        items = [Delivery.from_json(b) for b in bodies if b is not None]
+        if not more:
+            return DeadLetterPage(items, None)
+        key, score = found[-1]
+        return DeadLetterPage(items, encode_cursor(int(score), key.decode()))
 
     async def replay_dead_letter(self, delivery: str, now: float) -> bool:
         keys = [self._due, self._deliveries, self._dead]

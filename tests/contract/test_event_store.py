@@ -162,13 +162,13 @@ async def test_a_failed_delivery_is_retried_then_dead_lettered_and_replayed(stor
     assert await store.events.dead_letter(retried, "HTTP 500", now + 6, KEEP)
     assert await store.events.release(subscription, retried.lease or "")
     assert mine(await store.events.claim_deliveries(now + 1000, 100, 30, "w")) == []
-    dead = [d for d in await store.events.dead_letters(1000) if d.event_id == new.id]
+    dead = [d for d in (await store.events.dead_letters(None, 1000)).items if d.event_id == new.id]
     assert len(dead) == 1 and (dead[0].attempts, dead[0].last_error) == (2, "HTTP 500")
     assert json.loads(dead[0].body)["id"] == new.id
 
     assert await store.events.replay_dead_letter(dead[0].id, now + 7)
     assert not await store.events.replay_dead_letter(dead[0].id, now + 7)
-    assert new.id not in {d.event_id for d in await store.events.dead_letters(1000)}
+    assert new.id not in {d.event_id for d in (await store.events.dead_letters(None, 1000)).items}
     (replayed,) = mine(await store.events.claim_deliveries(now + 7, 100, 30, "w"))
     assert replayed.attempts == 0
     assert await store.events.delivered(replayed)
@@ -202,11 +202,32 @@ async def test_dead_letters_go_past_their_retention_and_beyond_the_most_kept(
     first = await dead_letter_one(store, now, kept_15_s)
     second = await dead_letter_one(store, now + 10, kept_15_s)
     third = await dead_letter_one(store, now + 20, kept_15_s)  # the first is 20 s old
-    assert [d.id for d in await store.events.dead_letters(100)] == [second, third]
+    assert [d.id for d in (await store.events.dead_letters(None, 100)).items] == [second, third]
     assert not await store.events.replay_dead_letter(first, now + 21)
     two_at_most = EventRetention(dead_letter_s=15, max_dead_letters=2)
     fourth = await dead_letter_one(store, now + 21, two_at_most)
-    assert [d.id for d in await store.events.dead_letters(100)] == [third, fourth]
+    assert [d.id for d in (await store.events.dead_letters(None, 100)).items] == [third, fourth]
+
+
+async def test_dead_letters_page_by_cursor_each_once_oldest_first(store: Store) -> None:
+    now = time.time()
+    # Two by two at one instant: the same age, ordered by id, never split or repeated.
+    letters = [await dead_letter_one(store, now + i // 2, KEEP) for i in range(5)]
+    expected = sorted(letters[0:2]) + sorted(letters[2:4]) + letters[4:]
+    first = await store.events.dead_letters(None, 2)
+    assert [d.id for d in first.items] == expected[:2] and first.next_cursor is not None
+    # The page's last one replayed meanwhile (as `--replay` does): the next page goes on after it.
+    assert await store.events.replay_dead_letter(expected[1], now + 3)
+    second = await store.events.dead_letters(first.next_cursor, 2)
+    assert [d.id for d in second.items] == expected[2:4] and second.next_cursor is not None
+    last = await store.events.dead_letters(second.next_cursor, 2)
+    assert [d.id for d in last.items] == expected[4:] and last.next_cursor is None
+    everything = await store.events.dead_letters(None, 10)
+    assert [d.id for d in everything.items] == [expected[0], *expected[2:]]
+    assert everything.next_cursor is None
+    for forged in ("not-a-cursor", "@@", "MTIz"):  # the last: base64 of "123", no id
+        with pytest.raises(BadCursor):
+            await store.events.dead_letters(forged, 2)
 
 
 async def test_a_timeline_is_gone_its_retention_after_the_orders_last_event(

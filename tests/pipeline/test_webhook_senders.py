@@ -199,7 +199,8 @@ async def test_a_secret_that_is_not_a_webhook_secret_dead_letters_the_delivery(
     finally:
         await worker.aclose()
     assert subscribers.received == []
-    dead = [d for d in await store.events.dead_letters(1000) if d.event_id == event_id]
+    letters = (await store.events.dead_letters(None, 1000)).items
+    dead = [d for d in letters if d.event_id == event_id]
     assert len(dead) == 1
     assert "HOOK_SECRET" in (dead[0].last_error or "")
 
