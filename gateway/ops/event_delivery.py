@@ -1,6 +1,7 @@
 """The webhook delivery worker: due deliveries claimed from the store under a lease, signed per
 Standard Webhooks, POSTed to the subscriber, retried with full jitter on the configured
-schedule (later when the subscriber's Retry-After asks for it), dead-lettered after the last try.
+schedule (later when the subscriber's Retry-After asks for it), dead-lettered after the last try
+(or at once on a 410 Gone).
 
 Every gateway process runs one. A claim holds the subscriptions it took deliveries for, under
 a lease: one process at a time sends to a subscriber, one delivery after another, in the order
@@ -48,6 +49,13 @@ IDLE_S = 0.2  # how often an idle worker looks for due deliveries (other process
 _ERROR_TEXT = 200
 _DRAINED_BYTES = 64 * 1024  # a subscriber's answer body read to keep its connection, at most
 _ASKS_TO_WAIT = frozenset({429, 503})  # the statuses whose Retry-After is honoured (RFC 9110)
+# 410 Gone: the subscriber wants no more from us (Standard Webhooks: stop sending to it). The
+# subscription stays configured: each delivery to it is tried once, then a dead letter.
+_GONE = 410
+_GONE_ERROR = (
+    "HTTP 410 Gone: the subscriber says this endpoint is gone for good; fix or remove the "
+    "subscription, then replay"
+)
 
 
 def signed_headers(secret: str, message_id: str, body: str, at: dt.datetime) -> dict[str, str]:
@@ -80,11 +88,12 @@ def retry_delay(
 
 @dataclass(frozen=True)
 class Failure:
-    """Why a try failed, and how long the subscriber asked to be left alone (its Retry-After
-    on a 429 or 503), if it did."""
+    """Why a try failed; how long the subscriber asked to be left alone (its Retry-After on a
+    429 or 503), if it did; whether no later try can succeed (a dead letter at once)."""
 
     error: str
     retry_after_s: float | None = None
+    final: bool = False
 
 
 class EventDelivery:
@@ -237,7 +246,11 @@ class EventDelivery:
             WEBHOOK_DELIVERIES.labels(subscription.id, "delivered").inc()
             return
         error = failure.error
-        delay = retry_delay(policy, delivery.attempts + 1, self._rng, failure.retry_after_s)
+        delay = (
+            None
+            if failure.final
+            else retry_delay(policy, delivery.attempts + 1, self._rng, failure.retry_after_s)
+        )
         if delay is None:
             await store.dead_letter(delivery, error, self._clock(), runtime.event_retention)
             WEBHOOK_DELIVERIES.labels(subscription.id, "dead_lettered").inc()
@@ -287,6 +300,8 @@ class EventDelivery:
             WEBHOOK_DELIVERY_SECONDS.labels(subscription.id).observe(time.monotonic() - started)
         if 200 <= status < 300:
             return None
+        if status == _GONE:
+            return Failure(_GONE_ERROR, final=True)
         if status not in _ASKS_TO_WAIT:
             retry_after = None
         return Failure(f"HTTP {status}", retry_after_seconds(retry_after, self._clock()))

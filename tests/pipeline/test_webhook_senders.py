@@ -272,3 +272,16 @@ async def test_a_retry_after_on_another_status_leaves_the_schedule_as_it_is(stor
     policy = DeliveryPolicy(retry_schedule_s=[1, 1], timeout_s=1, lease_s=2)
     sent = await refused_once(store, AskingToWait(status=500, wait="120"), policy)
     assert await tried_again(store, sent + 1) == [(1, "HTTP 500")]
+
+
+async def test_a_subscriber_gone_for_good_dead_letters_the_delivery_at_the_first_410(
+    store: Store,
+) -> None:
+    # 410 Gone: the endpoint says it wants no more (Standard Webhooks: stop sending to it).
+    # The schedule still has hours to run: the delivery is a dead letter at once, saying why.
+    policy = DeliveryPolicy(retry_schedule_s=[3600, 3600], timeout_s=1, lease_s=2)
+    sent = await refused_once(store, AskingToWait(status=410), policy)
+    assert await tried_again(store, sent + 3 * 3600) == []
+    (dead,) = (await store.events.dead_letters(None, 10)).items
+    assert dead.attempts == 1
+    assert (dead.last_error or "").startswith("HTTP 410 Gone")
