@@ -17,6 +17,8 @@ from gateway.adapters.netsuite import build_netsuite_adapter
 from gateway.adapters.sap import build_sap_adapter
 from gateway.config.backends import BackendConfig, NetSuiteBackend, SapBackend
 from gateway.config.idempotency import IdempotencyPolicy
+from gateway.config.issues import ConfigError, ConfigIssue
+from gateway.config.lint import backend_file
 from gateway.config.loader import GatewayConfig
 from gateway.config.rate_limits import BackendBudget, RateLimitPolicy
 from gateway.observability.metrics import ERP_RETRIES, JOURNAL_WRITE_FAILURES
@@ -129,7 +131,8 @@ def build_runtime(
     `previous` hands over what lives as long as the process: the circuit breakers, the journal,
     the audit trail (their settings updated from `config`), the pending releases and whether
     this is `gateway demo` (`demo`: trusts the published dev secret; nothing else does).
-    `ConfigError` when an issuer's HMAC secret is unsafe or its key file unusable.
+    `ConfigError` when an issuer's HMAC secret is unsafe or its key file unusable, or a
+    backend's credentials are (naming its file).
     """
     env = os.environ if env is None else env
     demo = previous.demo if previous is not None else demo
@@ -148,7 +151,7 @@ def build_runtime(
     backends = {}
     for name, backend in config.backends.items():
         budget = config.rate_limits.backends.get(name)
-        adapter = (adapters or {}).get(name) or build_adapter(
+        adapter = (adapters or {}).get(name) or _adapter_of(
             name, backend, env, store, budget, config.config_dir
         )
         breaker = breakers.for_backend(name, backend.breaker)
@@ -171,6 +174,22 @@ def build_runtime(
         event_retention=_event_retention(config),
         demo=demo,
     )
+
+
+def _adapter_of(
+    name: str,
+    config: BackendConfig,
+    env: Mapping[str, str],
+    store: Store,
+    budget: BackendBudget | None,
+    config_dir: Path,
+) -> ErpAdapter:
+    """`build_adapter`, its unusable credentials a `ConfigError` of the backend's file (its
+    key file was checked at its line when loaded; it may have changed since)."""
+    try:
+        return build_adapter(name, config, env, store, budget, config_dir)
+    except ValueError as exc:
+        raise ConfigError([ConfigIssue(backend_file(name), None, str(exc))]) from None
 
 
 def _retention(config: GatewayConfig) -> JournalRetention:

@@ -501,12 +501,18 @@ def credential_variables(backend: SapBackend | NetSuiteBackend) -> tuple[str, ..
     return backend.auth.variables()
 
 
-def signing_key_file(backend: BackendConfig | None) -> str | None:
-    """The private key file a backend's adapter signs with (read when the adapter is built),
-    if it names one: a NetSuite backend's `private_key_file`."""
+def key_file_login(backend: BackendConfig | None) -> NetSuiteClientCredentials | None:
+    """The login of a backend whose adapter signs with a private key file (read when the
+    adapter is built), if it does: a NetSuite backend's with `private_key_file`."""
     if isinstance(backend, NetSuiteBackend) and isinstance(backend.auth, NetSuiteClientCredentials):
-        return backend.auth.private_key_file
+        return backend.auth if backend.auth.private_key_file else None
     return None
+
+
+def signing_key_file(backend: BackendConfig | None) -> str | None:
+    """The private key file a backend's adapter signs with, if it names one."""
+    login = key_file_login(backend)
+    return login.private_key_file if login is not None else None
 
 
 def credentials_from(

@@ -20,6 +20,7 @@ from gateway.config.backends import (
     BackendConfig,
     NetSuiteClientCredentials,
     SapBackend,
+    key_file_login,
     production_by_kind,
 )
 from gateway.config.clients import ClientsPolicy
@@ -33,6 +34,7 @@ from gateway.config.issues import (
     SUBSCRIPTIONS_FILE,
     ConfigIssue,
 )
+from gateway.config.private_keys import private_key_in
 from gateway.config.public_keys import public_key_in
 from gateway.config.rate_limits import RateLimitPolicy
 from gateway.config.routes import RouteRule, RoutesConfig
@@ -101,6 +103,7 @@ def cross_file_issues(parsed: ParsedConfig) -> list[ConfigIssue]:
             _check_client_issuers(report, parsed.clients, parsed.auth)
     _check_systems(report, parsed.backends, parsed.backend_names)
     _check_erp_transports(report, parsed.backends)
+    _check_signing_keys(report, parsed.backends, parsed.config_dir)
     if parsed.rate_limits is not None:
         _check_budgets(report, parsed.rate_limits, parsed.backend_names)
     if parsed.auth is not None:
@@ -291,6 +294,26 @@ def _check_systems(
                 f"a sandbox of kind {backend.kind}, which {candidates} all are: name the "
                 "production backend it belongs to with `system:`, or shadow compares may "
                 "compare that ERP with its own sandbox",
+            )
+
+
+def _check_signing_keys(
+    report: Reporter, backends: Mapping[str, BackendConfig], config_dir: Path
+) -> None:
+    """A key file a backend signs with that holds no key for its algorithm: read again on each
+    reload (a rotated key is the same name, a new file), refused at the line that names it."""
+    for name, backend in sorted(backends.items()):
+        login = key_file_login(backend)
+        if login is None:
+            continue
+        key_file = str(login.private_key_file)
+        try:
+            private_key_in(config_dir / key_file, login.algorithm)
+        except ValueError as exc:
+            report.error(
+                backend_file(name),
+                ["auth", "private_key_file"],
+                f"backend {name}: private key file {key_file!r} {exc}",
             )
 
 

@@ -389,26 +389,32 @@ def _netsuite_key(config_dir: Path) -> ec.EllipticCurvePrivateKey:
     return key
 
 
-async def test_a_signal_after_the_erps_private_key_file_was_replaced_signs_with_the_new_key(
-    store: Store, config_dir: Path
-) -> None:
-    # Rotating the cloud ERP's private key: backends/cloud.yaml is the same, the key file not.
+def _sign_the_cloud_erp_with_a_key_file(config_dir: Path) -> dict[str, str]:
+    """backends/cloud.yaml names keys/netsuite.pem (at its line 10), written with a new key;
+    the environment the gateway then needs."""
     cloud = config_dir / "backends" / "cloud.yaml"
     text = cloud.read_text()
-    assert "private_key_env: CLOUD_ERP_PRIVATE_KEY" in text
+    assert text.splitlines()[9].startswith("  private_key_env: CLOUD_ERP_PRIVATE_KEY")
     cloud.write_text(
         text.replace(
             "private_key_env: CLOUD_ERP_PRIVATE_KEY", "private_key_file: keys/netsuite.pem"
         )
     )
     _netsuite_key(config_dir)
-    env = {
+    return {
         "GATEWAY_DEMO_SECRET": "e2e-test-secret-not-the-dev-one-0123456789",
         "LEGACY_ERP_USER": "u",
         "LEGACY_ERP_PASSWORD": "p",
         "CLOUD_ERP_CLIENT_ID": "client",
         "CLOUD_ERP_CERTIFICATE_ID": "cert",
     }
+
+
+async def test_a_signal_after_the_erps_private_key_file_was_replaced_signs_with_the_new_key(
+    store: Store, config_dir: Path
+) -> None:
+    # Rotating the cloud ERP's private key: backends/cloud.yaml is the same, the key file not.
+    env = _sign_the_cloud_erp_with_a_key_file(config_dir)
     served = [build_runtime(load(config_dir, env), store, env)]
     reloader = Reloader(config_dir, current=lambda: served[-1], install=served.append)
     try:
@@ -419,6 +425,41 @@ async def test_a_signal_after_the_erps_private_key_file_was_replaced_signs_with_
         signing = adapter._credentials.private_key  # type: ignore[attr-defined]
         assert reloader.status.generation == 2
         assert signing.public_key().public_numbers() == new_key.public_key().public_numbers()
+    finally:
+        for runtime in served:
+            await runtime.aclose_adapters()
+
+
+def _rsa_private_key_pem() -> bytes:
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048).private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+
+
+@pytest.mark.parametrize(
+    ("rotated", "why"),
+    [
+        (lambda key: key.write_text("not a key\n"), "holds no usable private key"),
+        (lambda key: key.write_bytes(_rsa_private_key_pem()), "ES256 needs an EC key"),
+        (lambda key: key.unlink(), "cannot be read"),
+    ],
+    ids=["not-pem", "rsa-for-es256", "removed"],
+)
+async def test_an_erps_private_key_file_rotated_to_an_unusable_one_is_refused_at_its_line(
+    store: Store, config_dir: Path, rotated: Callable[[Path], object], why: str
+) -> None:
+    # The refusal named neither backends/cloud.yaml nor its line: only "." and a full path.
+    env = _sign_the_cloud_erp_with_a_key_file(config_dir)
+    served = [build_runtime(load(config_dir, env), store, env)]
+    reloader = Reloader(config_dir, current=lambda: served[-1], install=served.append)
+    try:
+        rotated(config_dir / "keys" / "netsuite.pem")
+        (issue,) = await reloader.reload_if_changed("SIGHUP")
+        assert (issue.file, issue.line) == ("backends/cloud.yaml", 10)  # private_key_file's line
+        assert "private key file 'keys/netsuite.pem'" in issue.message and why in issue.message
+        assert reloader.status.generation == 1 and len(served) == 1  # the last good one serves
     finally:
         for runtime in served:
             await runtime.aclose_adapters()

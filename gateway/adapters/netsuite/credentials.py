@@ -12,13 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from cryptography.hazmat.primitives.serialization import load_pem_private_key
-
 from gateway.config.backends import NetSuiteBackend, NetSuiteClientCredentials, credentials_from
-
-# The curve each ECDSA algorithm signs with (RFC 7518 section 3.4).
-_CURVES = {"ES256": ec.SECP256R1, "ES384": ec.SECP384R1, "ES512": ec.SECP521R1}
+from gateway.config.private_keys import private_key_in, private_key_of
 
 
 @dataclass(frozen=True)
@@ -46,23 +41,6 @@ class TokenCredentials:
 NetSuiteCredentials = ClientCredentials | TokenCredentials
 
 
-def signing_key(pem: bytes, algorithm: str, source: str) -> Any:
-    """The private key in `pem`, checked to suit `algorithm`; ValueError naming `source`."""
-    try:
-        key = load_pem_private_key(pem, password=None)
-    except (ValueError, TypeError) as exc:
-        reason = "it is encrypted" if "encrypted" in str(exc).lower() else "not a PEM private key"
-        raise ValueError(f"{source} holds no usable private key ({reason})") from None
-    if algorithm.startswith("PS"):
-        if not isinstance(key, rsa.RSAPrivateKey):
-            raise ValueError(f"{source}: {algorithm} needs an RSA key")
-    elif not isinstance(key, ec.EllipticCurvePrivateKey) or not isinstance(
-        key.curve, _CURVES[algorithm]
-    ):
-        raise ValueError(f"{source}: {algorithm} needs an EC key on {_CURVES[algorithm].name}")
-    return key
-
-
 def netsuite_credentials(
     name: str, config: NetSuiteBackend, env: Mapping[str, str], config_dir: Path | None = None
 ) -> NetSuiteCredentials:
@@ -78,23 +56,24 @@ def netsuite_credentials(
             token_id=values[auth.token_id_env],
             token_secret=values[auth.token_secret_env],
         )
-    if auth.private_key_env:
-        source = f"backend {name}: environment variable {auth.private_key_env}"
-        pem = values[auth.private_key_env].encode("utf-8")
-    else:
-        path = Path(str(auth.private_key_file))
-        if not path.is_absolute() and config_dir is not None:
-            path = config_dir / path
-        source = f"backend {name}: private key file {path}"
-        try:
-            pem = path.read_bytes()
-        except OSError as exc:
-            raise ValueError(f"{source} cannot be read ({exc.strerror or exc})") from None
+    try:
+        if auth.private_key_env:
+            source = f"backend {name}: environment variable {auth.private_key_env}"
+            private_key = private_key_of(values[auth.private_key_env].encode(), auth.algorithm)
+        else:
+            # As written in the backend's file, whose check names it at its line.
+            source = f"backend {name}: private key file {auth.private_key_file!r}"
+            path = Path(str(auth.private_key_file))
+            if not path.is_absolute() and config_dir is not None:
+                path = config_dir / path
+            private_key = private_key_in(path, auth.algorithm)
+    except ValueError as exc:
+        raise ValueError(f"{source} {exc}") from None
     certificate_id = auth.certificate_id or values[str(auth.certificate_id_env)]
     return ClientCredentials(
         client_id=values[auth.client_id_env],
         certificate_id=certificate_id,
-        private_key=signing_key(pem, auth.algorithm, source),
+        private_key=private_key,
         algorithm=auth.algorithm,
         scopes=tuple(auth.scopes),
     )

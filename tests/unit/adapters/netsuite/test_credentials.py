@@ -64,7 +64,7 @@ def test_a_private_key_file_is_read_relative_to_the_configuration_directory(
     credentials = netsuite_credentials("cloud", backend, SIMULATOR_CREDENTIALS, tmp_path)
     assert isinstance(credentials, ClientCredentials)
     assert isinstance(credentials.private_key, rsa.RSAPrivateKey)
-    with pytest.raises(ValueError, match=r"private key file .*missing.pem cannot be read"):
+    with pytest.raises(ValueError, match=r"private key file 'missing.pem' cannot be read"):
         missing = config(private_key_env=None, private_key_file="missing.pem")
         netsuite_credentials("cloud", missing, SIMULATOR_CREDENTIALS, tmp_path)
 
