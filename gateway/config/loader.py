@@ -103,6 +103,9 @@ class GatewayConfig:
     # The digest of each key file named (as in `version`), by its name as written: an adapter
     # whose key file was replaced under the same name is built again on reload.
     key_digests: Mapping[str, str] = field(default_factory=dict)
+    # The digest of each YAML file read, by its path in the config directory: what a reload
+    # says it changed, added or removed.
+    file_digests: Mapping[str, str] = field(default_factory=dict)
 
 
 def load_config(
@@ -213,6 +216,7 @@ def _loaded(
         subscriptions,
         reader.version(),
         reader.key_digests(),
+        reader.file_digests(),
     )
     return config, issues, config.version
 
@@ -253,6 +257,12 @@ class _Reader:
     def key_digests(self) -> dict[str, str]:
         """Each key file named: the digest of its bytes (or `unreadable`)."""
         return dict(self._referred)
+
+    def file_digests(self) -> dict[str, str]:
+        """Each file read: the digest of its text."""
+        return {
+            file: hashlib.sha256(text.encode()).hexdigest() for file, text in self._texts.items()
+        }
 
     def refer(self, file: str) -> None:
         """Count `file` (relative to the config directory unless absolute) in the version. One

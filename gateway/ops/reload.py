@@ -68,6 +68,39 @@ def _unchanged(name: str, old: GatewayConfig, new: GatewayConfig) -> bool:
     )
 
 
+@dataclass(frozen=True)
+class FileChanges:
+    """The files whose content differs between two configurations (YAML and key files), by
+    their names in the config directory, each list sorted."""
+
+    changed: list[str]
+    added: list[str]
+    removed: list[str]
+
+    def __str__(self) -> str:
+        said = [
+            f"{what} {', '.join(files)}"
+            for what, files in (
+                ("changed", self.changed),
+                ("added", self.added),
+                ("removed", self.removed),
+            )
+            if files
+        ]
+        return "; ".join(said) or "no file changed"
+
+
+def file_changes(old: GatewayConfig, new: GatewayConfig) -> FileChanges:
+    """What `new`'s files are, next to `old`'s."""
+    before = {**old.file_digests, **old.key_digests}
+    after = {**new.file_digests, **new.key_digests}
+    return FileChanges(
+        changed=sorted(f for f in before.keys() & after.keys() if before[f] != after[f]),
+        added=sorted(after.keys() - before.keys()),
+        removed=sorted(before.keys() - after.keys()),
+    )
+
+
 async def _close_later(adapters: list[ErpAdapter], delay_s: float) -> None:
     await asyncio.sleep(delay_s)
     for adapter in adapters:
@@ -153,13 +186,18 @@ class Reloader:
             self._seen = seen
             self._refused = None
             RELOADS.labels("applied").inc()
-            runtime.audit.record("config.reloaded", trigger, {"version": config.version})
+            changes = file_changes(current.config, config)
+            runtime.audit.record(
+                "config.reloaded", trigger, {"version": config.version, **vars(changes)}
+            )
             log.info(
-                "config reloaded",
+                "config reloaded: %s",
+                changes,
                 extra={
                     "generation": self.status.generation,
                     "version": config.version,
                     "trigger": trigger,
+                    **vars(changes),
                 },
             )
             return []

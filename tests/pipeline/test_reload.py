@@ -463,3 +463,26 @@ async def test_an_erps_private_key_file_rotated_to_an_unusable_one_is_refused_at
     finally:
         for runtime in served:
             await runtime.aclose_adapters()
+
+
+async def test_a_reload_says_which_files_were_changed_added_and_removed(
+    store: Store, config_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The line said only "config reloaded" with a version: which edit it took was anyone's guess.
+    async with in_process_gateway(store, config_dir) as gw:
+        reloader = Reloader(config_dir, current=lambda: current_runtime(gw.app), install=gw.serve)
+        _narrow_emea_to_gb01(config_dir)
+        (config_dir / "policies" / "operations.yaml").write_text("audit: {max_entries: 50000}\n")
+        (config_dir / "policies" / "idempotency.yaml").unlink()
+        with caplog.at_level("INFO", logger="gateway.reload"):
+            assert await reloader.reload_if_changed("SIGHUP") == []
+        (line,) = [r for r in caplog.records if r.getMessage().startswith("config reloaded")]
+        assert line.getMessage() == (
+            "config reloaded: changed policies/clients.yaml; added policies/operations.yaml; "
+            "removed policies/idempotency.yaml"
+        )
+        assert (line.changed, line.added, line.removed) == (  # type: ignore[attr-defined]
+            ["policies/clients.yaml"],
+            ["policies/operations.yaml"],
+            ["policies/idempotency.yaml"],
+        )
