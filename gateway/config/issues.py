@@ -15,10 +15,17 @@ BACKENDS_DIR = "backends"
 AUTH_FILE = "policies/auth.yaml"
 CLIENTS_FILE = "policies/clients.yaml"
 RATE_LIMITS_FILE = "policies/rate-limits.yaml"
-IDEMPOTENCY_FILE = "policies/idempotency.yaml"  # optional: built-in defaults without it
-OPERATIONS_FILE = "policies/operations.yaml"  # optional: built-in defaults without it
-API_VERSIONS_FILE = "policies/api-versions.yaml"  # optional: every version current, newest default
-SUBSCRIPTIONS_FILE = "policies/subscriptions.yaml"  # optional: no webhook subscriptions
+IDEMPOTENCY_FILE = "policies/idempotency.yaml"
+OPERATIONS_FILE = "policies/operations.yaml"
+API_VERSIONS_FILE = "policies/api-versions.yaml"
+SUBSCRIPTIONS_FILE = "policies/subscriptions.yaml"
+# The files the gateway runs without: what applies in their place.
+OPTIONAL_FILES = {
+    IDEMPOTENCY_FILE: "the built-in idempotency retention and operations that take keys",
+    OPERATIONS_FILE: "the built-in retention of the journal, audit trail and events",
+    API_VERSIONS_FILE: "every API version current, the newest the default",
+    SUBSCRIPTIONS_FILE: "no webhook subscriptions",
+}
 
 Severity = Literal["error", "warning"]
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from gateway.adapters.base import ErpAdapter
 from gateway.config.backends import signing_key_file
-from gateway.config.issues import ConfigError, ConfigIssue
+from gateway.config.issues import OPTIONAL_FILES, ConfigError, ConfigIssue
 from gateway.config.loader import GatewayConfig
 from gateway.configuration import load
 from gateway.observability.metrics import RELOADS
@@ -200,6 +200,16 @@ class Reloader:
                     **vars(changes),
                 },
             )
+            for file in changes.removed:
+                if file in OPTIONAL_FILES:
+                    # Deleting an optional file is how it is turned off (the files are the
+                    # configuration); loudly, since what it set is gone from every request.
+                    log.warning(
+                        "%s was removed: its defaults now apply (%s)",
+                        file,
+                        OPTIONAL_FILES[file],
+                        extra={"file": file, "trigger": trigger},
+                    )
             return []
 
     def _refuse(

@@ -486,3 +486,33 @@ async def test_a_reload_says_which_files_were_changed_added_and_removed(
             ["policies/operations.yaml"],
             ["policies/idempotency.yaml"],
         )
+
+
+async def test_a_reload_without_an_optional_policy_file_the_gateway_had_says_its_defaults_apply(
+    store: Store, config_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The webhook subscriptions were dropped by a deleted file, and the log said nothing of it.
+    async with in_process_gateway(store, config_dir) as gw:
+        reloader = Reloader(config_dir, current=lambda: current_runtime(gw.app), install=gw.serve)
+        assert current_runtime(gw.app).config.subscriptions.subscriptions
+        (config_dir / "policies" / "subscriptions.yaml").unlink()
+        with caplog.at_level("INFO", logger="gateway.reload"):
+            assert await reloader.reload_if_changed("SIGHUP") == []
+        assert not current_runtime(gw.app).config.subscriptions.subscriptions
+        warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+        assert warnings == [
+            "policies/subscriptions.yaml was removed: its defaults now apply "
+            "(no webhook subscriptions)"
+        ]
+
+
+async def test_a_reload_without_the_rate_limits_file_is_refused_and_the_limits_stay(
+    store: Store, config_dir: Path
+) -> None:
+    async with in_process_gateway(store, config_dir) as gw:
+        reloader = Reloader(config_dir, current=lambda: current_runtime(gw.app), install=gw.serve)
+        limits = current_runtime(gw.app).rate_limits
+        (config_dir / "policies" / "rate-limits.yaml").unlink()
+        (issue,) = await reloader.reload_if_changed("SIGHUP")
+        assert (issue.file, issue.message) == ("policies/rate-limits.yaml", "missing file")
+        assert current_runtime(gw.app).rate_limits is limits and reloader.status.generation == 1
