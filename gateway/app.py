@@ -575,6 +575,8 @@ def build_app(
         yield
         if watcher is not None:
             watcher.cancel()
+        if reloader is not None:
+            await reloader.aclose()
         if migrations is not None:
             await migrations.aclose()
         await polling.aclose()

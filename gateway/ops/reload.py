@@ -101,12 +101,6 @@ def file_changes(old: GatewayConfig, new: GatewayConfig) -> FileChanges:
     )
 
 
-async def _close_later(adapters: list[ErpAdapter], delay_s: float) -> None:
-    await asyncio.sleep(delay_s)
-    for adapter in adapters:
-        await adapter.aclose()
-
-
 class Reloader:
     """Owns the app's runtime swaps. Adapters of unchanged backends are kept warm.
 
@@ -125,6 +119,7 @@ class Reloader:
         self._config_dir = config_dir
         self._lock = asyncio.Lock()
         self._tasks: set[asyncio.Future[object]] = set()  # held: not garbage-collected mid-way
+        self._retired: list[ErpAdapter] = []  # replaced by a reload, not closed yet
         self._seen = _config_files(config_dir)
         self._settling: _Signatures | None = None  # a change seen once, not yet twice
         self._refused: str | None = None  # the version of the files last refused, if known
@@ -179,7 +174,8 @@ class Reloader:
             if replaced:
                 # Requests that started on the old runtime may still be talking to these ERPs:
                 # close the replaced pools once the longest such request must have ended.
-                self._hold(_close_later(replaced, current.request_timeout_s))
+                self._retired += replaced
+                self._hold(self._close_later(replaced, current.request_timeout_s))
             self.status.generation += 1
             self.status.loaded_at = time.time()
             self.status.last_error = []
@@ -246,6 +242,26 @@ class Reloader:
         task: asyncio.Future[object] = asyncio.ensure_future(work)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    async def _close_later(self, adapters: list[ErpAdapter], delay_s: float) -> None:
+        await asyncio.sleep(delay_s)
+        await self._close(adapters)
+
+    async def _close(self, adapters: list[ErpAdapter]) -> None:
+        """Close those of `adapters` not closed yet."""
+        for adapter in adapters:
+            if adapter in self._retired:
+                self._retired.remove(adapter)
+                await adapter.aclose()
+
+    async def aclose(self) -> None:
+        """At shutdown (no request left): the adapters that reloads replaced closed now rather
+        than after their delay, and any reload under way (SIGHUP) given up."""
+        held = list(self._tasks)
+        for task in held:
+            task.cancel()
+        await asyncio.gather(*held, return_exceptions=True)
+        await self._close(list(self._retired))
 
     async def watch(self) -> None:
         """Look at the config files every `POLL_INTERVAL_S` (cheap: a few stat calls)."""
