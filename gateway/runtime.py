@@ -21,7 +21,7 @@ from gateway.config.issues import ConfigError, ConfigIssue
 from gateway.config.lint import backend_file
 from gateway.config.loader import GatewayConfig
 from gateway.config.rate_limits import BackendBudget, RateLimitPolicy
-from gateway.observability.metrics import ERP_RETRIES, JOURNAL_WRITE_FAILURES
+from gateway.observability.metrics import ERP_RETRIES, ERP_UNMAPPED_CODES, JOURNAL_WRITE_FAILURES
 from gateway.pipeline.auth import Authenticator, build_authenticator
 from gateway.pipeline.entitlements import Entitlement, compile_entitlements
 from gateway.pipeline.ratelimit import erp_requests
@@ -87,13 +87,17 @@ def build_adapter(
 ) -> ErpAdapter:
     """The adapter for a backend's kind, with its pooled transport and credentials from `env`
     (and key files, relative to `config_dir`); with `store`, each retry of the transport spends
-    a request of `budget`."""
+    a request of `budget`; each code of the ERP's answers its value maps do not know is counted."""
     hooks = retry_hooks(name, store, budget) if store is not None else None
     transport = transport_for(name, config, hooks)
+
+    def count_unmapped(kind: str) -> None:
+        ERP_UNMAPPED_CODES.labels(name, kind).inc()
+
     if isinstance(config, SapBackend):
-        return build_sap_adapter(name, config, env, transport)
+        return build_sap_adapter(name, config, env, transport, count_unmapped)
     if isinstance(config, NetSuiteBackend):
-        return build_netsuite_adapter(name, config, env, config_dir, transport)
+        return build_netsuite_adapter(name, config, env, config_dir, transport, count_unmapped)
     raise ValueError(f"backend {name}: unsupported kind")  # pragma: no cover - schema forbids
 
 

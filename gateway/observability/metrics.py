@@ -76,6 +76,13 @@ ERP_RETRIES = Counter(
     "HTTP requests to an ERP tried again, by backend and reason.",
     ["backend", "reason"],
 )
+ERP_UNMAPPED_CODES = Counter(
+    "gateway_erp_unmapped_codes_total",
+    "Codes in ERP answers the backend's value maps do not know (sku, payment_terms, "
+    "legal_entity, currency, credit_status), read with a fallback, by backend and kind; the "
+    "log names each code once.",
+    ["backend", "kind"],
+)
 BREAKER_STATE = Gauge(
     "gateway_breaker_state",
     "Each backend's circuit breaker, the worst of any live process: 0 closed, 1 half-open, 2 open.",

@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 import pytest
 import yaml
+from prometheus_client import REGISTRY
 
 from erp_simulators.sap import SimOptions, create_app
 from gateway.adapters.base import CallContext, CustomerContext, References
@@ -34,6 +35,7 @@ from gateway.domain.models import (
     SalesOrderStatus,
     ShipmentStatus,
 )
+from gateway.runtime import build_adapter
 from tests.canonical import billing, order_item
 from tests.fake_transport import FakeTransport, empty_response, json_response
 from tests.servers import serve_app
@@ -1221,3 +1223,31 @@ async def test_the_next_page_is_asked_of_the_same_backend_where_the_link_points_
         {"sap-client": "100", "$filter": "x", "$skiptoken": "1"},
     )
     assert asked.header("Authorization") == BASIC
+
+
+def unmapped_codes(kind: str) -> float:
+    labels = {"backend": "legacy", "kind": kind}
+    return REGISTRY.get_sample_value("gateway_erp_unmapped_codes_total", labels) or 0.0
+
+
+async def test_an_order_read_with_a_material_its_maps_do_not_know_is_counted_in_metrics(
+    sim_url: str, adapter: SapODataAdapter
+) -> None:
+    order = await new_order(adapter, await new_customer(adapter))
+    config = legacy_config(sim_url)
+    skus = {sku: m for sku, m in config.value_maps.skus.items() if sku != "GADGET-2"}
+    narrowed = config.model_copy(
+        update={"value_maps": config.value_maps.model_copy(update={"skus": skus})}
+    )
+    env = {"LEGACY_ERP_USER": USER, "LEGACY_ERP_PASSWORD": PASSWORD}
+    before = unmapped_codes("sku")
+
+    erp = build_adapter("legacy", narrowed, env)
+    try:
+        read = await erp.get_sales_order(order.erp_id, context())
+    finally:
+        await erp.aclose()
+
+    assert read is not None
+    assert [line.sku for line in read.lines] == ["WIDGET-1", "FG-GADGET2"]
+    assert unmapped_codes("sku") == before + 1

@@ -64,6 +64,7 @@ from gateway.adapters.netsuite.records import (
     record_path,
 )
 from gateway.adapters.netsuite.value_maps import NetSuiteMaps
+from gateway.adapters.value_maps import CountUnmapped, UnmappedCodes
 from gateway.config.backends import NETSUITE_KIND, NetSuiteBackend
 from gateway.domain.errors import Code, FieldError, GatewayError
 from gateway.domain.models import CustomerCreate, OrderItem
@@ -80,12 +81,15 @@ class NetSuiteRestAdapter:
         config: NetSuiteBackend,
         transport: ErpTransport,
         credentials: NetSuiteCredentials,
+        count_unmapped: CountUnmapped | None = None,
     ) -> None:
         self.name = name
         # Every NetSuite answer is mapped through this one boundary (here, in the client and
         # in the token fetch).
         self._answers = AnswerBoundary(name)
-        self._maps = NetSuiteMaps.from_config(config.value_maps)
+        self._maps = NetSuiteMaps.from_config(
+            config.value_maps, UnmappedCodes(name, count_unmapped)
+        )
         auth = authorizer_for(
             credentials, transport, config.base_url, config.token_path, self._answers
         )
@@ -328,10 +332,12 @@ def build_netsuite_adapter(
     env: Mapping[str, str],
     config_dir: Path | None = None,
     transport: ErpTransport | None = None,
+    count_unmapped: CountUnmapped | None = None,
 ) -> NetSuiteRestAdapter:
     """The production adapter: credentials from the environment variables (and key file) the
     config names, and the pooled transport the backend's configuration describes (or
-    `transport`)."""
+    `transport`); `count_unmapped` counts the codes of NetSuite's answers its value maps do not
+    know."""
     credentials = netsuite_credentials(name, config, env, config_dir)
     transport = transport or transport_for(name, config)
-    return NetSuiteRestAdapter(name, config, transport, credentials)
+    return NetSuiteRestAdapter(name, config, transport, credentials, count_unmapped)

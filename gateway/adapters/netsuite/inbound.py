@@ -34,6 +34,7 @@ from gateway.adapters.netsuite.fields import (
 from gateway.adapters.netsuite.records import CREDIT_HOLD_FIELD, Documents
 from gateway.adapters.netsuite.value_maps import NetSuiteMaps
 from gateway.adapters.prices import minor_unit, unit_price
+from gateway.adapters.value_maps import LEGAL_ENTITY, PAYMENT_TERMS, SKU
 from gateway.domain.models import (
     AddressType,
     CustomerAddress,
@@ -113,13 +114,15 @@ def erp_customer(record: Mapping[str, Any], maps: NetSuiteMaps) -> ErpCustomer:
         document_number=text_field(record, "entityId") or erp_id,
         status=CustomerStatus.BLOCKED if blocked else CustomerStatus.ACTIVE,
         legal_name=text_field(record, "companyName") or text_field(record, "entityId") or erp_id,
-        legal_entity=maps.legal_entity_of_subsidiary.get(subsidiary) if subsidiary else None,
+        legal_entity=maps.unmapped.canonical(
+            maps.legal_entity_of_subsidiary, LEGAL_ENTITY, subsidiary or ""
+        ),
         currency=currency,
         external_ref=text_field(record, "accountNumber"),
         gateway_ref=text_field(record, "externalId"),
         tax_id=text_field(record, "vatRegNumber"),
         email=text_field(record, "email"),
-        payment_terms=maps.terms_of_id.get(terms) if terms else None,
+        payment_terms=maps.unmapped.canonical(maps.terms_of_id, PAYMENT_TERMS, terms or ""),
         credit_limit=money(credit_limit, currency) if credit_limit is not None else None,
         addresses=_addresses(record),
     )
@@ -129,7 +132,8 @@ def sku_of(item: Any, maps: NetSuiteMaps) -> str:
     item_id = ref_id(item)
     if item_id is None:
         raise KeyError("item")
-    return maps.sku_of_item.get(item_id) or ref_name(item) or item_id
+    # One the maps do not know shows as NetSuite's item name (else its id), reported.
+    return maps.unmapped.canonical(maps.sku_of_item, SKU, item_id) or ref_name(item) or item_id
 
 
 def order_status_code(record: Mapping[str, Any]) -> str:

@@ -7,11 +7,11 @@ Not the YAML schema (see `gateway.config.backends`).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from gateway.adapters.netsuite.fields import ref_id
-from gateway.adapters.value_maps import inverse
+from gateway.adapters.value_maps import CURRENCY, UnmappedCodes, inverse
 from gateway.config.backends import NetSuiteLegalEntity, NetSuiteValueMaps
 from gateway.domain.errors import Code, FieldError, RefusedBeforeSending
 from gateway.domain.listing import some_of
@@ -32,9 +32,13 @@ class NetSuiteMaps:
     sku_of_item: Mapping[str, str]
     currencies: Mapping[str, str]
     currency_of_id: Mapping[str, str]
+    # Where the answers' codes the maps do not know are reported.
+    unmapped: UnmappedCodes = field(default_factory=UnmappedCodes, compare=False)
 
     @classmethod
-    def from_config(cls, maps: NetSuiteValueMaps) -> NetSuiteMaps:
+    def from_config(
+        cls, maps: NetSuiteValueMaps, unmapped: UnmappedCodes | None = None
+    ) -> NetSuiteMaps:
         return cls(
             legal_entities=dict(maps.legal_entities),
             legal_entity_of_subsidiary=inverse(
@@ -46,6 +50,7 @@ class NetSuiteMaps:
             sku_of_item=inverse(maps.skus),
             currencies=dict(maps.currencies),
             currency_of_id=inverse(maps.currencies),
+            unmapped=unmapped or UnmappedCodes(),
         )
 
     def legal_entity(self, code: str, pointer: str = "/legal_entity") -> NetSuiteLegalEntity:
@@ -100,4 +105,5 @@ class NetSuiteMaps:
         if currency_id is None:
             return None
         name = value.get("refName") if isinstance(value, dict) else None
-        return self.currency_of_id.get(currency_id) or (name if isinstance(name, str) else None)
+        code = self.unmapped.canonical(self.currency_of_id, CURRENCY, currency_id)
+        return code or (name if isinstance(name, str) else None)

@@ -69,6 +69,7 @@ from gateway.adapters.sap.services import (
 )
 from gateway.adapters.sap.terms import SapTerms
 from gateway.adapters.sap.value_maps import SapMaps
+from gateway.adapters.value_maps import CountUnmapped, UnmappedCodes
 from gateway.config.backends import SAP_KIND, SapBackend, credentials_from
 from gateway.domain.errors import GatewayError, not_found
 from gateway.domain.models import CustomerCreate, OrderItem, SalesOrderStatus
@@ -94,12 +95,13 @@ class SapODataAdapter:
         transport: ErpTransport,
         username: str,
         password: str,
+        count_unmapped: CountUnmapped | None = None,
     ) -> None:
         self.name = name
         self._logon = (username, config.sap_client)
         # Every SAP answer is mapped through this one boundary (here and in the client).
         self._answers = AnswerBoundary(name)
-        self._maps = SapMaps.from_config(config.value_maps)
+        self._maps = SapMaps.from_config(config.value_maps, UnmappedCodes(name, count_unmapped))
         self._client = SapClient(
             transport,
             username,
@@ -356,10 +358,15 @@ class SapODataAdapter:
 
 
 def build_sap_adapter(
-    name: str, config: SapBackend, env: Mapping[str, str], transport: ErpTransport | None = None
+    name: str,
+    config: SapBackend,
+    env: Mapping[str, str],
+    transport: ErpTransport | None = None,
+    count_unmapped: CountUnmapped | None = None,
 ) -> SapODataAdapter:
     """The production adapter: credentials from `env`, the pooled transport the backend's
-    configuration describes (or `transport`)."""
+    configuration describes (or `transport`); `count_unmapped` counts the codes of SAP's answers
+    its value maps do not know."""
     username, password = credentials_from(name, config, env)
     transport = transport or transport_for(name, config)
-    return SapODataAdapter(name, config, transport, username, password)
+    return SapODataAdapter(name, config, transport, username, password, count_unmapped)

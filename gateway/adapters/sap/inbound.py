@@ -45,6 +45,7 @@ from gateway.adapters.sap.services import (
     TAX_CONDITION_CLASS,
 )
 from gateway.adapters.sap.value_maps import SapMaps
+from gateway.adapters.value_maps import CREDIT_STATUS, LEGAL_ENTITY, PAYMENT_TERMS, SKU
 from gateway.domain.models import (
     AddressType,
     CreditCheck,
@@ -71,9 +72,7 @@ def customer_from_sap(entity: Mapping[str, Any], maps: SapMaps) -> ErpCustomer:
     areas = rows_of(customer, "to_CustomerSalesArea")
     company = companies[0] if companies else {}
     area = areas[0] if areas else {}
-    legal_entity = maps.legal_entity_by_company_code.get(
-        text_of(company, "CompanyCode")
-    ) or maps.legal_entity_by_sales_org.get(text_of(area, "SalesOrganization"))
+    legal_entity = _legal_entity(company, area, maps)
     terms_key = text_of(company, "PaymentTerms") or text_of(area, "CustomerPaymentTerms")
     addresses = rows_of(entity, "to_BusinessPartnerAddress")
     taxes = rows_of(entity, "to_BusinessPartnerTax")
@@ -95,10 +94,23 @@ def customer_from_sap(entity: Mapping[str, Any], maps: SapMaps) -> ErpCustomer:
         gateway_ref=text_of(entity, GATEWAY_REF_FIELD) or None,
         tax_id=(text_of(taxes[0], "BPTaxNumber") or None) if taxes else None,
         email=(text_of(emails[0], "EmailAddress") or None) if emails else None,
-        payment_terms=maps.terms_by_key.get(terms_key),
+        payment_terms=maps.unmapped.canonical(maps.terms_by_key, PAYMENT_TERMS, terms_key),
         credit_limit=decimal_of(entity, CREDIT_LIMIT_FIELD),
         addresses=_addresses_of(addresses),
     )
+
+
+def _legal_entity(company: Mapping[str, Any], area: Mapping[str, Any], maps: SapMaps) -> str | None:
+    """The legal entity of the partner's company code, else of its sales organization; None,
+    reported, when it has one the maps do not know."""
+    company_code = text_of(company, "CompanyCode")
+    sales_org = text_of(area, "SalesOrganization")
+    legal_entity = maps.legal_entity_by_company_code.get(
+        company_code
+    ) or maps.legal_entity_by_sales_org.get(sales_org)
+    if legal_entity is None and (company_code or sales_org):
+        maps.unmapped.report(LEGAL_ENTITY, company_code or sales_org)
+    return legal_entity
 
 
 def _addresses_of(rows: Sequence[Mapping[str, Any]]) -> tuple[CustomerAddress, ...]:
@@ -124,7 +136,26 @@ def _address_of(row: Mapping[str, Any], kind: AddressType) -> CustomerAddress | 
         return None  # an address maintained in SAP by hand may not fit the canonical schema
 
 
-def order_status(entity: Mapping[str, Any]) -> tuple[SalesOrderStatus, HoldReason | None]:
+# TotalCreditCheckStatus (SAP's domain CMGST): blank, not checked (or not relevant); A, checked
+# and OK; B, checked and not OK; C, not OK and only partly released; D, released by a credit
+# representative. B and C hold the order; a letter outside the list is reported and holds it
+# too, so that a block the gateway cannot read never reads as cleared.
+_CREDIT_CLEARED = frozenset({"", "A", "D"})
+_CREDIT_BLOCKED = frozenset({"B", "C"})
+
+
+def credit_blocked(status: str, maps: SapMaps) -> bool:
+    """Whether SAP's credit check status holds the document."""
+    if status in _CREDIT_CLEARED:
+        return False
+    if status not in _CREDIT_BLOCKED:
+        maps.unmapped.report(CREDIT_STATUS, status)
+    return True
+
+
+def order_status(
+    entity: Mapping[str, Any], maps: SapMaps
+) -> tuple[SalesOrderStatus, HoldReason | None]:
     """The canonical status of an A_SalesOrder as far as its header tells.
 
     Once a delivery exists the order is in fulfilment; whether its goods are issued (shipped)
@@ -135,7 +166,7 @@ def order_status(entity: Mapping[str, Any]) -> tuple[SalesOrderStatus, HoldReaso
         return SalesOrderStatus.CANCELLED, None
     if delivery_status(entity) in ("B", "C"):
         return SalesOrderStatus.IN_FULFILLMENT, None
-    if text_of(entity, "TotalCreditCheckStatus") == "B":
+    if credit_blocked(text_of(entity, "TotalCreditCheckStatus"), maps):
         return SalesOrderStatus.ON_HOLD, HoldReason.CREDIT
     if text_of(entity, "DeliveryBlockReason"):
         return SalesOrderStatus.ON_HOLD, HoldReason.DELIVERY
@@ -177,7 +208,7 @@ def with_follow_on(
 def sales_order_from_sap(entity: Mapping[str, Any], maps: SapMaps) -> ErpSalesOrder:
     shown = required_text(entity, "SalesOrder")
     items = rows_of(entity, "to_Item")
-    status, hold = order_status(entity)
+    status, hold = order_status(entity, maps)
     net = amount_of(entity, "TotalNetAmount")
     currency = required_text(entity, "TransactionCurrency")
     open_items = [item for item in items if not text_of(item, "SalesDocumentRjcnReason")]
@@ -236,13 +267,18 @@ def _line_of(item: Mapping[str, Any], currency: str, maps: SapMaps) -> ErpLine:
     quantity = quantity_of(item, "RequestedQuantity")
     amount = amount_of(item, "NetAmount")
     return ErpLine(
-        sku=maps.sku_by_material.get(material, material),
+        sku=_sku(material, maps),
         quantity=quantity,
         # No release has the item's net price (NetPriceAmount): net value over quantity, in
         # the currency's minor unit at least (149 yen, not 149.00).
         unit_price=unit_price(amount / quantity, minor_unit(currency)) if quantity else amount,
         amount=amount,
     )
+
+
+def _sku(material: str, maps: SapMaps) -> str:
+    """The material's SKU; one the maps do not know shows as SAP's material number, reported."""
+    return maps.unmapped.canonical(maps.sku_by_material, SKU, material) or material
 
 
 def open_items(entity: Mapping[str, Any]) -> list[str]:
@@ -272,7 +308,7 @@ def shipment_from_sap(entity: Mapping[str, Any], maps: SapMaps) -> ErpShipment:
         shipped_at=date_of(entity.get("ActualGoodsMovementDate")) if issued else None,
         lines=[
             ErpShipmentLine(
-                sku=maps.sku_by_material.get(text_of(i, "Material"), text_of(i, "Material")),
+                sku=_sku(text_of(i, "Material"), maps),
                 quantity=quantity_of(i, "ActualDeliveryQuantity"),
             )
             for i in items
@@ -327,5 +363,7 @@ def quote_from_sap(entity: Mapping[str, Any], maps: SapMaps) -> ErpQuote:
         net_amount=net,
         tax_amount=tax,
         total_amount=net + tax if tax is not None else None,
-        credit_check=CreditCheck.WOULD_BLOCK if status == "B" else CreditCheck.PASSED,
+        credit_check=(
+            CreditCheck.WOULD_BLOCK if credit_blocked(status, maps) else CreditCheck.PASSED
+        ),
     )

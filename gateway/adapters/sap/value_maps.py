@@ -7,9 +7,9 @@ Not the YAML schema (see `gateway.config.backends`).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from gateway.adapters.value_maps import inverse
+from gateway.adapters.value_maps import UnmappedCodes, inverse
 from gateway.config.backends import SapLegalEntity, SapValueMaps
 from gateway.domain.errors import Code, FieldError, RefusedBeforeSending
 
@@ -25,9 +25,11 @@ class SapMaps:
     legal_entity_by_sales_org: Mapping[str, str]
     terms_by_key: Mapping[str, str]
     sku_by_material: Mapping[str, str]
+    # Where the answers' codes the maps do not know are reported.
+    unmapped: UnmappedCodes = field(default_factory=UnmappedCodes, compare=False)
 
     @classmethod
-    def from_config(cls, maps: SapValueMaps) -> SapMaps:
+    def from_config(cls, maps: SapValueMaps, unmapped: UnmappedCodes | None = None) -> SapMaps:
         return cls(
             legal_entities=dict(maps.legal_entities),
             payment_terms=dict(maps.payment_terms),
@@ -40,6 +42,7 @@ class SapMaps:
             ),
             terms_by_key=inverse(maps.payment_terms),
             sku_by_material=inverse(maps.skus),
+            unmapped=unmapped or UnmappedCodes(),
         )
 
     def legal_entity(self, code: str, pointer: str = "/legal_entity") -> SapLegalEntity:

@@ -4,6 +4,8 @@ invoices; a record missing what the gateway needs is a bad response."""
 from __future__ import annotations
 
 import datetime as dt
+import logging
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
@@ -20,6 +22,7 @@ from gateway.adapters.netsuite.inbound import (
 )
 from gateway.adapters.netsuite.records import Documents
 from gateway.adapters.netsuite.value_maps import NetSuiteMaps
+from gateway.adapters.value_maps import UnmappedCodes
 from gateway.domain.models import (
     CustomerStatus,
     HoldReason,
@@ -226,3 +229,44 @@ def test_a_quantity_no_sales_document_can_hold_is_refused_at_once(
     lines = {"items": [{"item": {"id": "1001"}, "quantity": quantity, "rate": 1, "amount": 1}]}
     with pytest.raises((TypeError, ValueError)):
         erp_sales_order(order_document(item=lines), maps, SalesOrderStatus.ACCEPTED, None)
+
+
+def counting(maps: NetSuiteMaps) -> tuple[NetSuiteMaps, list[str]]:
+    """`maps` with every unmapped code's kind counted into the list."""
+    counted: list[str] = []
+    return replace(maps, unmapped=UnmappedCodes("cloud", counted.append)), counted
+
+
+def test_an_unmapped_item_shows_as_netsuite_s_name_is_counted_and_logged_once(
+    maps: NetSuiteMaps, caplog: pytest.LogCaptureFixture
+) -> None:
+    maps, counted = counting(maps)
+    line = {"item": {"id": "2001", "refName": "FREIGHT"}, "quantity": 1, "rate": 5, "amount": 5}
+    record = order_document(subtotal=5, item={"items": [line]})
+
+    with caplog.at_level(logging.WARNING, logger="gateway.adapters"):
+        [read] = erp_sales_order(record, maps, SalesOrderStatus.ACCEPTED, None).lines
+        erp_sales_order(record, maps, SalesOrderStatus.ACCEPTED, None)
+
+    assert read.sku == "FREIGHT"
+    assert counted == ["sku", "sku"]
+    warnings = [r for r in caplog.records if r.getMessage() == "ERP code not in the value maps"]
+    assert [(r.backend, r.kind, r.erp_code) for r in warnings] == [  # type: ignore[attr-defined]
+        ("cloud", "sku", "2001")
+    ]
+
+
+def test_unmapped_terms_subsidiary_and_currency_read_as_none_and_are_reported(
+    maps: NetSuiteMaps,
+) -> None:
+    maps, counted = counting(maps)
+    document = customer_document(
+        terms={"id": "9", "refName": "Net 90"},
+        subsidiary={"id": "99", "refName": "Japan"},
+        currency={"id": "99", "refName": "JPY"},
+    )
+
+    read = erp_customer(document, maps)
+
+    assert (read.payment_terms, read.legal_entity, read.currency) == (None, None, "JPY")
+    assert sorted(counted) == ["currency", "legal_entity", "payment_terms"]

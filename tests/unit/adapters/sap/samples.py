@@ -18,16 +18,15 @@ from gateway.domain.models import (
 )
 from tests.canonical import billing, order_item
 
-MAPS = SapMaps.from_config(
-    SapValueMaps(
-        legal_entities={
-            "US01": SapLegalEntity(company_code="1710", sales_organization="1710"),
-            "DE01": SapLegalEntity(company_code="1010", sales_organization="1010"),
-        },
-        payment_terms={"NET15": "NT15", "NET30": "NT30"},
-        skus={"WIDGET-1": "FG-WIDGET1", "GADGET-2": "FG-GADGET2"},
-    )
+SAMPLE_VALUE_MAPS = SapValueMaps(
+    legal_entities={
+        "US01": SapLegalEntity(company_code="1710", sales_organization="1710"),
+        "DE01": SapLegalEntity(company_code="1010", sales_organization="1010"),
+    },
+    payment_terms={"NET15": "NT15", "NET30": "NT30"},
+    skus={"WIDGET-1": "FG-WIDGET1", "GADGET-2": "FG-GADGET2"},
 )
+MAPS = SapMaps.from_config(SAMPLE_VALUE_MAPS)
 
 TERMS = SapTerms(MAPS)
 

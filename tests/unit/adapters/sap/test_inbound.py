@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from decimal import Decimal
 from typing import Any
 
@@ -20,6 +21,8 @@ from gateway.adapters.sap.inbound import (
     with_follow_on,
 )
 from gateway.adapters.sap.odata import SapAnswerError
+from gateway.adapters.sap.value_maps import SapMaps
+from gateway.adapters.value_maps import UnmappedCodes
 from gateway.domain.models import (
     CreditCheck,
     CustomerStatus,
@@ -31,6 +34,7 @@ from gateway.domain.models import (
 from tests.canonical import billing
 from tests.unit.adapters.sap.samples import (
     MAPS,
+    SAMPLE_VALUE_MAPS,
     billing_entity,
     bp_entity,
     delivery_entity,
@@ -198,7 +202,7 @@ def test_numbers_sap_shows_unpadded_are_padded_in_ids_and_kept_as_shown_for_user
 def test_sap_header_statuses_map_to_the_closed_list_of_order_statuses(
     statuses: dict[str, str], expected: tuple[SalesOrderStatus, HoldReason | None]
 ) -> None:
-    assert order_status(so_entity(**statuses)) == expected
+    assert order_status(so_entity(**statuses), MAPS) == expected
 
 
 def fulfilment(*movements: str, fully: bool = True, invoices: Any = ()) -> SalesOrderStatus:
@@ -330,3 +334,84 @@ def test_a_yen_order_whose_items_are_all_rejected_has_a_tax_of_zero_yen() -> Non
     tax = sales_order_from_sap(entity, MAPS).tax_amount
 
     assert tax is not None and format(tax, "f") == "0"
+
+
+def counting_maps() -> tuple[SapMaps, list[str]]:
+    """MAPS with every unmapped code's kind counted into the list."""
+    counted: list[str] = []
+    maps = SapMaps.from_config(SAMPLE_VALUE_MAPS, UnmappedCodes("legacy", counted.append))
+    return maps, counted
+
+
+@pytest.mark.parametrize(
+    ("credit", "expected"),
+    [
+        ("", (SalesOrderStatus.ACCEPTED, None)),  # not checked
+        ("A", (SalesOrderStatus.ACCEPTED, None)),  # checked, OK
+        ("B", (SalesOrderStatus.ON_HOLD, HoldReason.CREDIT)),  # checked, not OK
+        ("C", (SalesOrderStatus.ON_HOLD, HoldReason.CREDIT)),  # not OK, only partly released
+        ("D", (SalesOrderStatus.ACCEPTED, None)),  # released by a credit representative
+    ],
+)
+def test_sap_credit_statuses_that_block_an_order_read_as_on_hold(
+    credit: str, expected: tuple[SalesOrderStatus, HoldReason | None]
+) -> None:
+    maps, counted = counting_maps()
+
+    read = sales_order_from_sap(so_entity(TotalCreditCheckStatus=credit), maps)
+
+    assert (read.status, read.hold_reason) == expected
+    assert counted == ["sku"]  # the sample's rejected FG-UNMAPPED item, nothing for the status
+
+
+def test_a_credit_status_the_gateway_does_not_know_holds_the_order_and_is_reported() -> None:
+    maps, counted = counting_maps()
+
+    read = sales_order_from_sap(so_entity(TotalCreditCheckStatus="X"), maps)
+    quote = quote_from_sap(
+        simulation_entity(to_Credit={"SalesOrder": "", "TotalCreditCheckStatus": "X"}), maps
+    )
+
+    assert (read.status, read.hold_reason) == (SalesOrderStatus.ON_HOLD, HoldReason.CREDIT)
+    assert quote.credit_check is CreditCheck.WOULD_BLOCK
+    assert counted.count("credit_status") == 2
+
+
+def test_a_partly_released_credit_block_fails_a_simulation_s_credit_check() -> None:
+    quote = quote_from_sap(
+        simulation_entity(to_Credit={"SalesOrder": "", "TotalCreditCheckStatus": "C"}), MAPS
+    )
+
+    assert quote.credit_check is CreditCheck.WOULD_BLOCK
+
+
+def test_an_unmapped_material_shows_as_sap_s_number_is_counted_and_logged_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    maps, counted = counting_maps()
+
+    with caplog.at_level(logging.WARNING, logger="gateway.adapters"):
+        first = sales_order_from_sap(so_entity(), maps)
+        sales_order_from_sap(so_entity(), maps)
+
+    assert [line.sku for line in first.lines] == ["WIDGET-1", "FG-UNMAPPED"]
+    assert counted == ["sku", "sku"]
+    warnings = [r for r in caplog.records if r.getMessage() == "ERP code not in the value maps"]
+    assert [(r.backend, r.kind, r.erp_code) for r in warnings] == [  # type: ignore[attr-defined]
+        ("legacy", "sku", "FG-UNMAPPED")
+    ]
+
+
+def test_unmapped_payment_terms_and_company_code_read_as_none_and_are_reported() -> None:
+    maps, counted = counting_maps()
+    partner = bp_entity(
+        to_Customer={
+            "to_CustomerCompany": {"results": [{"CompanyCode": "9999", "PaymentTerms": "ZB90"}]},
+            "to_CustomerSalesArea": {"results": [{"SalesOrganization": "9999"}]},
+        }
+    )
+
+    read = customer_from_sap(partner, maps)
+
+    assert (read.payment_terms, read.legal_entity) == (None, None)
+    assert sorted(counted) == ["legal_entity", "payment_terms"]
