@@ -1,8 +1,9 @@
-"""Unit prices read back from an ERP in the API's precision: the decimals the ERP holds, up to
-the four a request may carry (0.1234 stays 0.1234), and at least the currency's minor unit
-(ISO 4217: none for JPY, three for KWD, two for most).
+"""Amounts in a currency's minor unit (ISO 4217: none for JPY, three for KWD, two for most):
+unit prices read back from an ERP in the API's precision (the decimals the ERP holds, up to the
+four a request may carry: 0.1234 stays 0.1234, and at least the minor unit), and an amount to
+be written that the currency cannot hold, refused before it is sent.
 
-Not amounts, which each adapter reads as its ERP writes them, nor what the CRM sends
+Not the amounts each adapter reads as its ERP writes them, nor what the CRM sends
 (see `gateway.domain.models`).
 """
 
@@ -10,13 +11,15 @@ from __future__ import annotations
 
 from decimal import ROUND_HALF_UP, Decimal
 
+from gateway.domain.errors import Code, FieldError, RefusedBeforeSending
 from gateway.domain.models import DECIMAL_PLACES
 
 _PRICE_QUANTUM = Decimal(1).scaleb(-DECIMAL_PLACES)
 # Minor units of the currencies that do not have two (ISO 4217); the rest have two.
 _MINOR_UNITS = {"JPY": 0, "KRW": 0, "CLP": 0, "ISK": 0, "BHD": 3, "KWD": 3, "OMR": 3, "TND": 3}
 _QUANTA = {currency: Decimal(1).scaleb(-units) for currency, units in _MINOR_UNITS.items()}
-_CENT = Decimal("0.01")
+_CENTS = 2
+_CENT = Decimal(1).scaleb(-_CENTS)
 
 
 def minor_unit(currency: str | None) -> Decimal:
@@ -31,3 +34,19 @@ def unit_price(exact: Decimal, minor_unit: Decimal) -> Decimal:
     in_minor_units = price.quantize(minor_unit, rounding=ROUND_HALF_UP)
     # Not whole in minor units: a digit past them is not zero, so normalize() keeps a point.
     return in_minor_units if in_minor_units == price else price.normalize()
+
+
+def in_minor_units(amount: Decimal, currency: str, pointer: str) -> Decimal:
+    """`amount`, refused (422 erp_rejected at `pointer`) when it is finer than the currency's
+    minor unit: an ERP keeps an amount in it, and neither ERP's amount is rounded unasked (a
+    credit limit of 50000.001 US dollars, of 1000.5 yen)."""
+    unit = minor_unit(currency)
+    if amount != amount.quantize(unit, rounding=ROUND_HALF_UP):
+        decimals = _MINOR_UNITS.get(currency, _CENTS)
+        allowed = f"at most {decimals} decimals" if decimals else "no decimals"
+        raise RefusedBeforeSending(
+            Code.ERP_REJECTED,
+            f"{amount} has more decimals than {currency} allows: {allowed}.",
+            [FieldError(pointer, f"{currency} amounts have {allowed}.")],
+        )
+    return amount

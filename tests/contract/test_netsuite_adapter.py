@@ -1147,3 +1147,19 @@ async def test_concurrent_first_calls_wait_for_a_single_token_request() -> None:
     await asyncio.gather(*(adapter.get_customer("301", context()) for _ in range(10)))
     assert len(transport.requests_to(TOKEN_PATH)) == 1
     assert len(transport.requests_to(f"{RECORDS}/customer/301")) == 10
+
+
+@pytest.mark.parametrize("limit", ["50000.001", "50000.1234"])
+async def test_a_credit_limit_finer_than_its_currency_is_refused_as_sap_refuses_it(
+    adapter: NetSuiteRestAdapter, sim: httpx.AsyncClient, limit: str
+) -> None:
+    before = (await stats(sim))["customers"]
+
+    with pytest.raises(GatewayError) as caught:
+        await adapter.create_customer(
+            customer_request(credit_limit=limit), refs("CRM-ACC-1001"), context()
+        )
+
+    assert_business(caught.value, Code.ERP_REJECTED, "/credit_limit")
+    assert "USD" in caught.value.detail
+    assert (await stats(sim))["customers"] == before

@@ -15,6 +15,7 @@ from gateway.adapters.base import (
 )
 from gateway.adapters.netsuite.fields import json_number, line_amount
 from gateway.adapters.netsuite.value_maps import NetSuiteMaps
+from gateway.adapters.prices import in_minor_units
 from gateway.domain.models import (
     Address,
     AddressType,
@@ -37,7 +38,10 @@ def customer_record(
         "subsidiary": {"id": legal.subsidiary},
         "currency": {"id": currency_id},
         "terms": {"id": terms_id},
-        "creditLimit": json_number(request.credit_limit, "/credit_limit"),
+        "creditLimit": json_number(
+            in_minor_units(request.credit_limit, request.currency, "/credit_limit"),
+            "/credit_limit",
+        ),
         "addressBook": {"items": _address_book(request)},
     }
     if refs.external_ref:

@@ -13,6 +13,7 @@ from typing import Any
 from gateway.adapters.base import (
     References,
 )
+from gateway.adapters.prices import in_minor_units
 from gateway.adapters.sap.odata import odata_date, results_payload
 from gateway.adapters.sap.services import (
     CANCEL_REJECTION_REASON,
@@ -53,7 +54,9 @@ def customer_payload(request: CustomerCreate, refs: References, maps: SapMaps) -
         "BusinessPartnerCategory": ORGANIZATION,
         "OrganizationBPName1": name1,
         GATEWAY_REF_FIELD: refs.gateway_ref,
-        CREDIT_LIMIT_FIELD: format(request.credit_limit, "f"),
+        CREDIT_LIMIT_FIELD: format(
+            in_minor_units(request.credit_limit, request.currency, "/credit_limit"), "f"
+        ),
         "to_BusinessPartnerRole": results_payload(
             [{"BusinessPartnerRole": r} for r in CUSTOMER_ROLES]
         ),

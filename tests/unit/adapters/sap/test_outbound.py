@@ -181,3 +181,27 @@ def test_every_unmapped_sku_is_reported_at_its_own_line() -> None:
     assert error.code is Code.UNKNOWN_SKU
     assert [e.pointer for e in error.errors] == ["/items/0/product_id", "/items/2/product_id"]
     assert "NOPE-1, NOPE-2" in error.detail
+
+
+@pytest.mark.parametrize(("currency", "limit"), [("JPY", "50000.5"), ("EUR", "50000.001")])
+def test_a_credit_limit_finer_than_its_currency_is_refused_at_credit_limit(
+    currency: str, limit: str
+) -> None:
+    error = raised(
+        customer_payload, customer(currency=currency, credit_limit=Decimal(limit)), REFS, MAPS
+    )
+
+    assert (error.code, error.status, [e.pointer for e in error.errors]) == (
+        Code.ERP_REJECTED,
+        422,
+        ["/credit_limit"],
+    )
+    assert currency in error.detail
+
+
+def test_a_credit_limit_in_whole_minor_units_is_sent_as_written() -> None:
+    payload = customer_payload(
+        customer(currency="KWD", credit_limit=Decimal("1000.125")), REFS, MAPS
+    )
+
+    assert payload["YY1_CreditLimit_bus"] == "1000.125"
