@@ -223,7 +223,7 @@ class Books:
             email=email,
             phone=phone,
             terms=terms,
-            credit_limit=money(credit_limit) if credit_limit is not None else None,
+            credit_limit=money(credit_limit, currency) if credit_limit is not None else None,
             vat_reg_number=vat,
             account_number=account_number,
             comments=comments,
@@ -250,7 +250,9 @@ class Books:
             "company_name": company_name,
             "email": email,
             "phone": text(body, "phone", "phone", 32),
-            "credit_limit": money(credit_limit) if credit_limit is not None else None,
+            "credit_limit": (
+                money(credit_limit, customer.currency) if credit_limit is not None else None
+            ),
             "vat_reg_number": text(body, "vatRegNumber", "vatRegNumber", 20),
             "account_number": text(body, "accountNumber", "accountNumber", 99),
             "comments": text(body, "comments", "comments", 999),
@@ -336,9 +338,10 @@ class Books:
         if not raw_lines:
             raise user_error("You must enter at least one line item for this transaction.", "item")
         lines = [self._order_line(raw, index, currency) for index, raw in enumerate(raw_lines)]
-        subtotal = sum((line.amount for line in lines), Decimal("0.00"))
+        subtotal = sum((line.amount for line in lines), money(Decimal(0), currency))
         tax_item = customer.tax_item
-        tax_total = money(subtotal * tax_item.rate / 100) if tax_item else Decimal("0.00")
+        tax_rate = tax_item.rate if tax_item else Decimal(0)
+        tax_total = money(subtotal * tax_rate / 100, currency)
         total = subtotal + tax_total
         available = (
             customer.credit_limit - self.balance(customer) - self.unbilled_orders(customer)
@@ -417,20 +420,21 @@ class Books:
             raise missing_value("Quantity", path + ".quantity")
         if quantity <= 0 or quantity != quantity.to_integral_value():
             raise invalid_value(path + ".quantity")
-        price = item.base_price  # one price list, the same in every currency
+        price = ref.price_of(item, currency)
         rate = number(raw, "rate", path + ".rate")
         if rate is None:
             rate = price
         elif rate != price:
             raise user_error(
-                f"The rate {shown(rate)} of item {item.id} on line {index + 1} differs from "
-                f"its {ref.BASE_PRICE_LEVEL_NAME} of {price} {currency.symbol}. Use the current "
-                "price.",
+                f"The rate {shown(rate, currency)} of item {item.id} on line {index + 1} differs "
+                f"from its {ref.BASE_PRICE_LEVEL_NAME} of {price} {currency.symbol}. Use the "
+                "current price.",
                 path + ".rate",
             )
-        amount = money(rate * quantity)
+        amount = money(rate * quantity, currency)
         given_amount = number(raw, "amount", path + ".amount")
-        if given_amount is not None and given_amount != amount:
+        # An amount entered is kept in the currency's precision, as any amount field is.
+        if given_amount is not None and money(given_amount, currency) != amount:
             raise user_error(
                 f"The amount {given_amount} on line {index + 1} is not quantity times rate "
                 f"({amount}).",
@@ -440,7 +444,7 @@ class Books:
             line=index + 1,
             item=item,
             quantity=int(quantity),
-            rate=money(rate),
+            rate=rate,  # a rate keeps its decimals: 6.125 dinars a unit, amounts in 0.01
             amount=amount,
             description=text(raw, "description", path + ".description", 999),
         )

@@ -305,6 +305,7 @@ class Renderer:
             "id": c.id,
             "name": c.name,
             "symbol": c.symbol,
+            "currencyPrecision": c.precision,
             "isBaseCurrency": c.id == "1",
             "isInactive": False,
         }
@@ -316,7 +317,7 @@ class Renderer:
                 "currencyPage": self.reference_field("currency", c.id, c.symbol),
                 "priceLevel": {"id": ref.BASE_PRICE_LEVEL_ID, "refName": ref.BASE_PRICE_LEVEL_NAME},
                 "quantity": {"value": 0},
-                "price": i.base_price,
+                "price": ref.price_of(i, c),
             }
             for c in ref.CURRENCIES.values()
         ]

@@ -38,13 +38,15 @@ _UNBILLED_STATUSES = frozenset(
 )
 
 
-def money(value: Decimal) -> Decimal:
-    return value.quantize(ref.CENT, rounding=ROUND_HALF_UP)
+def money(value: Decimal, currency: ref.Currency) -> Decimal:
+    """An amount as NetSuite keeps it: rounded to the currency's precision."""
+    return value.quantize(currency.minor_unit, rounding=ROUND_HALF_UP)
 
 
-def shown(value: Decimal) -> Decimal:
-    """An amount as a user would write it: cents, unless it has finer digits."""
-    return money(value) if value == money(value) else value
+def shown(value: Decimal, currency: ref.Currency) -> Decimal:
+    """An amount as a user would write it: in the currency's precision, unless it has finer
+    digits."""
+    return money(value, currency) if value == money(value, currency) else value
 
 
 @dataclass

@@ -10,7 +10,6 @@ from decimal import Decimal
 
 BASE_PRICE_LEVEL_ID = "1"
 BASE_PRICE_LEVEL_NAME = "Base Price"
-CENT = Decimal("0.01")
 
 
 @dataclass(frozen=True)
@@ -18,6 +17,13 @@ class Currency:
     id: str
     symbol: str
     name: str
+    # Decimals of its amounts (`currencyPrecision`): NetSuite supports only 0 and 2, so a
+    # currency of three decimals (the dinar's fils) is kept to two.
+    precision: int = 2
+
+    @property
+    def minor_unit(self) -> Decimal:
+        return Decimal(1).scaleb(-self.precision)
 
 
 @dataclass(frozen=True)
@@ -41,7 +47,7 @@ class Item:
     item_id: str  # what a NetSuite user calls the item's "name/number"
     record_type: str
     display_name: str
-    base_price: Decimal  # the same in every currency, as the catalog is kept here
+    base_price: Decimal  # the same figure in every currency but those of CURRENCY_PRICES
 
 
 @dataclass(frozen=True)
@@ -60,6 +66,8 @@ CURRENCIES: dict[str, Currency] = {
         Currency("3", "CAD", "Canadian Dollar"),
         Currency("4", "EUR", "Euro"),
         Currency("5", "SGD", "Singapore Dollar"),
+        Currency("6", "JPY", "Japanese Yen", precision=0),
+        Currency("7", "KWD", "Kuwaiti Dinar"),
     )
 }
 
@@ -72,6 +80,8 @@ SUBSIDIARIES: dict[str, Subsidiary] = {
         Subsidiary("5", "FR01", "FR", "4"),
         Subsidiary("6", "GB01", "GB", "2"),
         Subsidiary("7", "SG01", "SG", "5"),
+        Subsidiary("8", "JP01", "JP", "6"),
+        Subsidiary("9", "KW01", "KW", "7"),
     )
 }
 
@@ -95,6 +105,19 @@ ITEMS: dict[str, Item] = {
 }
 ITEM_RECORD_TYPES = ("inventoryItem", "serviceSaleItem")
 
+# The base price level in the currencies whose figures differ (multiple-currency pricing), by
+# currency and item internal id: whole yen; dinars in fils, kept as rates to three decimals.
+CURRENCY_PRICES: dict[str, dict[str, Decimal]] = {
+    "6": {"1001": Decimal("3000"), "1002": Decimal("22000"), "1003": Decimal("180000")},
+    "7": {"1001": Decimal("6.125"), "1002": Decimal("45.750"), "1003": Decimal("368.500")},
+}
+
+
+def price_of(item: Item, currency: Currency) -> Decimal:
+    """The item's base price in `currency`."""
+    return CURRENCY_PRICES.get(currency.id, {}).get(item.id, item.base_price)
+
+
 SALES_TAX_ITEMS: dict[str, SalesTaxItem] = {
     t.id: t
     for t in (
@@ -104,7 +127,8 @@ SALES_TAX_ITEMS: dict[str, SalesTaxItem] = {
         SalesTaxItem("14", "FR-TVA-20", "FR", Decimal("20")),
         SalesTaxItem("15", "GB-VAT-20", "GB", Decimal("20")),
         SalesTaxItem("16", "SG-GST-9", "SG", Decimal("9")),
-    )
+        SalesTaxItem("17", "JP-CT-10", "JP", Decimal("10")),
+    )  # none for Kuwait, which levies no VAT
 }
 TAX_ITEM_BY_COUNTRY: dict[str, SalesTaxItem] = {t.country: t for t in SALES_TAX_ITEMS.values()}
 
@@ -123,4 +147,6 @@ COUNTRY_NAMES = {
     "FR": "France",
     "GB": "United Kingdom",
     "SG": "Singapore",
+    "JP": "Japan",
+    "KW": "Kuwait",
 }

@@ -23,7 +23,7 @@ class CompanyCode:
 class Material:
     number: str
     description: str
-    price: Decimal  # net price per base unit; the same figure in every currency
+    price: Decimal  # net price per base unit; the same figure in every currency but those below
     unit: str = "EA"
     # What availability check confirms for any one requested delivery date; None: no limit
     # (a service). More is accepted, with a warning, and confirmed later.
@@ -39,8 +39,13 @@ COMPANY_CODES: dict[str, CompanyCode] = {
         CompanyCode("1510", "FR", "EUR"),
         CompanyCode("1410", "GB", "GBP"),
         CompanyCode("2810", "SG", "SGD"),
+        CompanyCode("2910", "JP", "JPY"),
+        CompanyCode("4610", "KW", "KWD"),
     )
 }
+# Decimals of the currencies that do not have two (table TCURX: SAP keeps every amount with two
+# and shifts these; its APIs show them with their own); the rest have two.
+CURRENCY_DECIMALS: dict[str, int] = {"JPY": 0, "KWD": 3}
 # Each sales organization sells on behalf of the company code with the same key.
 SALES_ORGANIZATIONS: dict[str, CompanyCode] = dict(COMPANY_CODES)
 DISTRIBUTION_CHANNELS = frozenset({"10"})
@@ -56,6 +61,30 @@ MATERIALS: dict[str, Material] = {
     )
 }
 
+# Condition records (PR00) in the currencies whose figures differ: whole yen, dinars in fils.
+CURRENCY_PRICES: dict[str, dict[str, Decimal]] = {
+    "JPY": {
+        "FG-WIDGET1": Decimal("3000"),
+        "FG-GADGET2": Decimal("22000"),
+        "SV-SUPPORT1Y": Decimal("180000"),
+    },
+    "KWD": {
+        "FG-WIDGET1": Decimal("6.125"),
+        "FG-GADGET2": Decimal("45.750"),
+        "SV-SUPPORT1Y": Decimal("368.500"),
+    },
+}
+
+
+def currency_decimals(currency: str) -> int:
+    return CURRENCY_DECIMALS.get(currency, 2)
+
+
+def price_of(material: Material, currency: str) -> Decimal:
+    """The material's net price in `currency`."""
+    return CURRENCY_PRICES.get(currency, {}).get(material.number, material.price)
+
+
 OUTPUT_TAX_RATES: dict[str, Decimal] = {
     "US": Decimal("0.0825"),
     "CA": Decimal("0.05"),
@@ -63,6 +92,8 @@ OUTPUT_TAX_RATES: dict[str, Decimal] = {
     "FR": Decimal("0.20"),
     "GB": Decimal("0.20"),
     "SG": Decimal("0.09"),
+    "JP": Decimal("0.10"),
+    "KW": Decimal("0"),  # Kuwait levies no VAT
 }
 
 PAYMENT_TERMS: dict[str, int] = {"NT15": 15, "NT30": 30, "NT45": 45, "NT60": 60}  # net days

@@ -12,6 +12,7 @@ from erp_simulators.sap import catalog, operations
 from erp_simulators.sap.odata import (
     EntitySet,
     Node,
+    edm_amount,
     edm_datetime,
     edm_datetimeoffset,
     edm_decimal,
@@ -228,9 +229,11 @@ def billing_node(document: BillingDocument) -> Node:
             "PayerParty": document.sold_to,
             "TransactionCurrency": document.currency,
             "CustomerPaymentTerms": document.payment_terms,
-            "TotalNetAmount": edm_decimal(document.net_amount),
-            "TaxAmount": edm_decimal(document.tax_amount),
-            "TotalGrossAmount": edm_decimal(document.net_amount + document.tax_amount),
+            "TotalNetAmount": edm_amount(document.net_amount, document.currency),
+            "TaxAmount": edm_amount(document.tax_amount, document.currency),
+            "TotalGrossAmount": edm_amount(
+                document.net_amount + document.tax_amount, document.currency
+            ),
             "AccountingPostingStatus": "C",
             "BillingDocumentIsCancelled": document.cancelled,
             # A: open item in receivables, C: cleared by an incoming payment.
@@ -252,9 +255,9 @@ def billing_item_node(document: BillingDocument, item: BillingItem) -> Node:
             "Material": item.material,
             "BillingQuantity": edm_decimal(item.quantity, 3),
             "BillingQuantityUnit": item.unit,
-            "NetAmount": edm_decimal(item.net_amount),
-            "TaxAmount": edm_decimal(item.tax_amount),
-            "GrossAmount": edm_decimal(item.net_amount + item.tax_amount),
+            "NetAmount": edm_amount(item.net_amount, document.currency),
+            "TaxAmount": edm_amount(item.tax_amount, document.currency),
+            "GrossAmount": edm_amount(item.net_amount + item.tax_amount, document.currency),
             "TransactionCurrency": document.currency,
             "SalesDocument": item.sales_order,
             "SalesDocumentItem": item.sales_order_item,

@@ -16,6 +16,7 @@ from typing import Any
 
 from starlette.responses import Response
 
+from erp_simulators.sap import catalog
 from erp_simulators.sap.edm import EntityType, Service
 
 JSON_TYPE = "application/json; charset=utf-8"
@@ -189,6 +190,12 @@ def edm_decimal(value: Decimal | None, places: int = 2) -> str | None:
     if value is None:
         return None
     return str(value.quantize(Decimal(1).scaleb(-places)))
+
+
+def edm_amount(value: Decimal | None, currency: str) -> str | None:
+    """An amount (or a price) in its currency's decimals, as SAP's APIs show one: 3000 yen,
+    18.375 dinars, 19.99 dollars."""
+    return edm_decimal(value, catalog.currency_decimals(currency))
 
 
 def etag_of(changed_us: int) -> str:

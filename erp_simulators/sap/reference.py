@@ -22,6 +22,8 @@ _COMPANY_NAMES = {
     "1510": "Company Code 1510",
     "1410": "Company Code 1410",
     "2810": "Company Code 2810",
+    "2910": "Company Code 2910",
+    "4610": "Company Code 4610",
 }
 
 

@@ -19,6 +19,7 @@ from erp_simulators.sap.odata import (
     bad_request,
     date_ms,
     decimal_value,
+    edm_amount,
     edm_datetime,
     edm_datetimeoffset,
     edm_decimal,
@@ -59,7 +60,6 @@ MSG_CONDITION_NOT_MANUAL = "V1/843"
 # simulator's choice: the availability check's real message numbers are not public).
 MSG_PARTLY_CONFIRMED = "V1/880"
 
-_CENT = Decimal("0.01")
 _QUANTITY_PLACES = Decimal("0.001")
 _ITEM_STEP = 10
 
@@ -266,18 +266,20 @@ def _item(
         )
     expected, price_problems = _expected_price(row, target)
     problems.extend(price_problems)
-    if material is not None and expected is not None and expected != material.price:
+    price = catalog.price_of(material, currency) if material is not None else None
+    if material is not None and expected is not None and expected != price:
         problems.append(
             ErrorDetail(
                 MSG_PRICE_MISMATCH,
                 f"Customer expected price {expected} {currency} differs from the net price "
-                f"{material.price} {currency} of material {material.number}",
+                f"{price} {currency} of material {material.number}",
                 f"{target}to_PricingElement({catalog.EXPECTED_PRICE_CONDITION})/ConditionRateValue",
             )
         )
-    if problems or material is None:
+    if problems or material is None or price is None:
         return None, problems
-    net = (material.price * quantity).quantize(_CENT, ROUND_HALF_UP)
+    minor_unit = Decimal(1).scaleb(-catalog.currency_decimals(currency))
+    net = (price * quantity).quantize(minor_unit, ROUND_HALF_UP)
     return (
         SalesOrderItem(
             number=number,
@@ -285,10 +287,12 @@ def _item(
             description=material.description,
             quantity=quantity,
             unit=material.unit,
-            net_price=material.price,
+            net_price=price,
             expected_price=expected,
             net_amount=net,
-            tax_amount=(net * catalog.OUTPUT_TAX_RATES[country]).quantize(_CENT, ROUND_HALF_UP),
+            tax_amount=(net * catalog.OUTPUT_TAX_RATES[country]).quantize(
+                minor_unit, ROUND_HALF_UP
+            ),
             changed_us=changed,
         ),
         [],
@@ -408,7 +412,7 @@ def _header_properties(order: SalesOrder) -> dict[str, Any]:
         "RequestedDeliveryDate": edm_datetime(order.requested_delivery_ms),
         "TransactionCurrency": order.currency,
         "CustomerPaymentTerms": order.payment_terms,
-        "TotalNetAmount": edm_decimal(order.net_amount),
+        "TotalNetAmount": edm_amount(order.net_amount, order.currency),
     }
 
 
@@ -451,8 +455,8 @@ def _item_properties(order: SalesOrder, item: SalesOrderItem) -> dict[str, Any]:
         "Material": item.material,
         "RequestedQuantity": edm_decimal(item.quantity, 3),
         "RequestedQuantityUnit": item.unit,
-        "NetAmount": edm_decimal(item.net_amount),
-        "TaxAmount": edm_decimal(item.tax_amount),
+        "NetAmount": edm_amount(item.net_amount, order.currency),
+        "TaxAmount": edm_amount(item.tax_amount, order.currency),
         "TransactionCurrency": order.currency,
         "SalesDocumentRjcnReason": item.rejection_reason,
     }
@@ -495,9 +499,9 @@ def _pricing_nodes(
                 properties={
                     **keys,
                     "ConditionType": condition,
-                    "ConditionRateValue": edm_decimal(rate),
+                    "ConditionRateValue": edm_amount(rate, order.currency),
                     "ConditionCurrency": order.currency,
-                    "ConditionAmount": edm_decimal(amount),
+                    "ConditionAmount": edm_amount(amount, order.currency),
                     "ConditionClass": kind,
                     # The customer's expected price only checks the price; it prices nothing.
                     "ConditionIsForStatistics": condition == catalog.EXPECTED_PRICE_CONDITION,
@@ -588,7 +592,7 @@ def simulation_node(order: SalesOrder, *, pricing: bool, credit: bool) -> Node:
             type_name=f"{SIMULATION_SERVICE}.A_SalesOrderPricingSimulationType",
             properties={
                 "SalesOrder": order.number,
-                "TotalNetAmount": edm_decimal(order.net_amount),
+                "TotalNetAmount": edm_amount(order.net_amount, order.currency),
                 "TransactionCurrency": order.currency,
             },
         )
@@ -612,7 +616,8 @@ def _simulated_item(order: SalesOrder, item: SalesOrderItem, *, pricing: bool) -
     keys = {"SalesOrder": order.number, "SalesOrderItem": item.number}
     properties = {**keys, **_item_properties(order, item)}
     if not pricing:
-        properties.update(NetAmount=edm_decimal(Decimal("0")), TaxAmount=edm_decimal(Decimal("0")))
+        nothing = edm_amount(Decimal("0"), order.currency)
+        properties.update(NetAmount=nothing, TaxAmount=nothing)
     return Node(
         path="A_SalesOrderItemSimulation" + key_text(**keys),
         type_name=f"{SIMULATION_SERVICE}.A_SalesOrderItemSimulationType",
