@@ -36,17 +36,21 @@ def unit_price(exact: Decimal, minor_unit: Decimal) -> Decimal:
     return in_minor_units if in_minor_units == price else price.normalize()
 
 
-def in_minor_units(amount: Decimal, currency: str, pointer: str) -> Decimal:
-    """`amount`, refused (422 erp_rejected at `pointer`) when it is finer than the currency's
-    minor unit: an ERP keeps an amount in it, and neither ERP's amount is rounded unasked (a
-    credit limit of 50000.001 US dollars, of 1000.5 yen)."""
-    unit = minor_unit(currency)
-    if amount != amount.quantize(unit, rounding=ROUND_HALF_UP):
-        decimals = _MINOR_UNITS.get(currency, _CENTS)
+def in_minor_units(
+    amount: Decimal, currency: str, pointer: str, most_decimals: int | None = None
+) -> Decimal:
+    """`amount`, refused (422 erp_rejected at `pointer`) when it is finer than the ERP keeps
+    it: in the currency's minor unit, or in `most_decimals` where the ERP keeps fewer (NetSuite:
+    two at most). An ERP rounds such an amount unasked (a credit limit of 50000.001 US
+    dollars, of 1000.5 yen); the gateway refuses it instead, whichever the ERP."""
+    decimals = _MINOR_UNITS.get(currency, _CENTS)
+    if most_decimals is not None:
+        decimals = min(decimals, most_decimals)
+    if amount != amount.quantize(Decimal(1).scaleb(-decimals), rounding=ROUND_HALF_UP):
         allowed = f"at most {decimals} decimals" if decimals else "no decimals"
         raise RefusedBeforeSending(
             Code.ERP_REJECTED,
-            f"{amount} has more decimals than {currency} allows: {allowed}.",
-            [FieldError(pointer, f"{currency} amounts have {allowed}.")],
+            f"{amount} has more decimals than the ERP keeps in {currency}: {allowed}.",
+            [FieldError(pointer, f"The ERP keeps {currency} amounts with {allowed}.")],
         )
     return amount

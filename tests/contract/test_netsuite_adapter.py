@@ -1163,3 +1163,35 @@ async def test_a_credit_limit_finer_than_its_currency_is_refused_as_sap_refuses_
     assert_business(caught.value, Code.ERP_REJECTED, "/credit_limit")
     assert "USD" in caught.value.detail
     assert (await stats(sim))["customers"] == before
+
+
+@pytest.mark.parametrize(("limit", "kept"), [("50000.125", None), ("50000.5", "50000.500")])
+async def test_netsuite_keeps_the_dinar_to_two_decimals_so_a_limit_in_fils_is_refused(
+    sim_url: str, sim: httpx.AsyncClient, limit: str, kept: str | None
+) -> None:
+    erp = make_adapter(
+        sim_url,
+        legal_entities={"KW01": {"subsidiary": "9", "currency": "7"}},  # type: ignore[dict-item]
+        currencies={"KWD": "7"},
+    )
+    address = {"line1": "Block 3", "city": "Kuwait City", "postal_code": "13001", "country": "KW"}
+    request = customer_request(
+        "US01",
+        currency="KWD",
+        tax_id=None,
+        credit_limit=limit,
+        addresses=[{**address, "type": AddressType.BILLING}],
+    ).model_copy(update={"legal_entity": "KW01"})
+    before = (await stats(sim))["customers"]
+    try:
+        if kept is None:
+            with pytest.raises(GatewayError) as caught:
+                await erp.create_customer(request, refs("CRM-ACC-1001"), context())
+            assert_business(caught.value, Code.ERP_REJECTED, "/credit_limit")
+            assert (await stats(sim))["customers"] == before
+        else:
+            created = await erp.create_customer(request, refs("CRM-ACC-1001"), context())
+            assert created.credit_limit is not None
+            assert format(created.credit_limit, "f") == kept
+    finally:
+        await erp.aclose()

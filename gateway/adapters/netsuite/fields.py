@@ -19,6 +19,9 @@ from gateway.domain.models import (
     OrderItem,
 )
 
+# NetSuite keeps a currency's amounts with 0 or 2 decimals (a currency's `currencyPrecision`
+# has no other value): one of three (the Kuwaiti dinar's fils) is held to two.
+MOST_DECIMALS = 2
 _MAX_JSON_DIGITS = 15  # what a JSON number (an IEEE double) carries exactly
 # No amount or quantity of a sales document has more integer digits: a bigger number (say
 # "1E+999999999") is no amount, and turning it into an int would take the process's memory.

@@ -13,7 +13,7 @@ from typing import Any
 from gateway.adapters.base import (
     References,
 )
-from gateway.adapters.netsuite.fields import json_number, line_amount
+from gateway.adapters.netsuite.fields import MOST_DECIMALS, json_number, line_amount
 from gateway.adapters.netsuite.value_maps import NetSuiteMaps
 from gateway.adapters.prices import in_minor_units
 from gateway.domain.models import (
@@ -39,7 +39,7 @@ def customer_record(
         "currency": {"id": currency_id},
         "terms": {"id": terms_id},
         "creditLimit": json_number(
-            in_minor_units(request.credit_limit, request.currency, "/credit_limit"),
+            in_minor_units(request.credit_limit, request.currency, "/credit_limit", MOST_DECIMALS),
             "/credit_limit",
         ),
         "addressBook": {"items": _address_book(request)},
