@@ -1,7 +1,8 @@
 """Amounts in a currency's minor unit (ISO 4217: none for JPY, three for KWD, two for most):
 unit prices read back from an ERP in the API's precision (the decimals the ERP holds, up to the
 four a request may carry: 0.1234 stays 0.1234, and at least the minor unit), and an amount to
-be written that the currency cannot hold, refused before it is sent.
+be written that the ERP cannot hold in the currency (a credit limit, an order line's amount),
+refused before it is sent.
 
 Not the amounts each adapter reads as its ERP writes them, nor what the CRM sends
 (see `gateway.domain.models`).
@@ -9,10 +10,11 @@ Not the amounts each adapter reads as its ERP writes them, nor what the CRM send
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from decimal import ROUND_HALF_UP, Decimal
 
 from gateway.domain.errors import Code, FieldError, RefusedBeforeSending
-from gateway.domain.models import DECIMAL_PLACES
+from gateway.domain.models import DECIMAL_PLACES, OrderItem
 
 _PRICE_QUANTUM = Decimal(1).scaleb(-DECIMAL_PLACES)
 # Minor units of the currencies that do not have two (ISO 4217); the rest have two.
@@ -43,10 +45,8 @@ def in_minor_units(
     it: in the currency's minor unit, or in `most_decimals` where the ERP keeps fewer (NetSuite:
     two at most). An ERP rounds such an amount unasked (a credit limit of 50000.001 US
     dollars, of 1000.5 yen); the gateway refuses it instead, whichever the ERP."""
-    decimals = _MINOR_UNITS.get(currency, _CENTS)
-    if most_decimals is not None:
-        decimals = min(decimals, most_decimals)
-    if amount != amount.quantize(Decimal(1).scaleb(-decimals), rounding=ROUND_HALF_UP):
+    decimals = _kept_decimals(currency, most_decimals)
+    if _as_kept(amount, decimals) != amount:
         allowed = f"at most {decimals} decimals" if decimals else "no decimals"
         raise RefusedBeforeSending(
             Code.ERP_REJECTED,
@@ -54,3 +54,44 @@ def in_minor_units(
             [FieldError(pointer, f"The ERP keeps {currency} amounts with {allowed}.")],
         )
     return amount
+
+
+def line_amounts(
+    items: Sequence[OrderItem], currency: str, erp: str, most_decimals: int | None = None
+) -> list[Decimal]:
+    """Each line's amount (quantity times unit price) in the currency's minor unit; refused
+    (422 erp_rejected, a pointer at each such line's unit price) when the ERP, `erp` by name,
+    would keep one rounded: NetSuite keeps the dinar to two decimals (`most_decimals`), so
+    3 x 6.125 = 18.375 would be stored as 18.38 and the order's total would differ from the
+    CRM's. Unit prices themselves are not checked: an ERP keeps a rate with its decimals."""
+    decimals = _kept_decimals(currency, most_decimals)
+    amounts = [item.price.amount * item.quantity for item in items]
+    rounded = [
+        FieldError(
+            f"/items/{i}/price/amount",
+            f"{item.quantity} x {item.price.amount} = {amount} {currency}, which {erp} would "
+            f"keep as {_as_kept(amount, decimals)}.",
+        )
+        for i, (item, amount) in enumerate(zip(items, amounts, strict=True))
+        if _as_kept(amount, decimals) != amount
+    ]
+    if rounded:
+        raise RefusedBeforeSending(
+            Code.ERP_REJECTED,
+            f"{erp} keeps {currency} to {decimals} decimals and would round the amount "
+            "(quantity times unit price) of the lines pointed at: change their quantities so "
+            "that each amount comes out exact.",
+            rounded,
+        )
+    unit = minor_unit(currency)
+    return [amount.quantize(unit) for amount in amounts]
+
+
+def _kept_decimals(currency: str, most_decimals: int | None) -> int:
+    decimals = _MINOR_UNITS.get(currency, _CENTS)
+    return decimals if most_decimals is None else min(decimals, most_decimals)
+
+
+def _as_kept(amount: Decimal, decimals: int) -> Decimal:
+    """`amount` as an ERP keeping `decimals` stores it: rounded half up, as both ERPs round."""
+    return amount.quantize(Decimal(1).scaleb(-decimals), rounding=ROUND_HALF_UP)

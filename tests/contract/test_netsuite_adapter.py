@@ -1195,3 +1195,63 @@ async def test_netsuite_keeps_the_dinar_to_two_decimals_so_a_limit_in_fils_is_re
             assert format(created.credit_limit, "f") == kept
     finally:
         await erp.aclose()
+
+
+async def _dinar_customer(erp: NetSuiteRestAdapter) -> CustomerContext:
+    address = {"line1": "Block 3", "city": "Kuwait City", "postal_code": "13001", "country": "KW"}
+    request = customer_request(
+        "US01",
+        currency="KWD",
+        tax_id=None,
+        credit_limit="50000",
+        addresses=[{**address, "type": AddressType.BILLING}],
+    ).model_copy(update={"legal_entity": "KW01"})
+    created = await erp.create_customer(request, refs("CRM-ACC-1001"), context())
+    return CustomerContext(created.erp_id, "KW01")
+
+
+def _dinar_adapter(sim_url: str) -> NetSuiteRestAdapter:
+    return make_adapter(
+        sim_url,
+        legal_entities={"KW01": {"subsidiary": "9", "currency": "7"}},  # type: ignore[dict-item]
+        currencies={"KWD": "7"},
+    )
+
+
+async def test_an_order_whose_line_amount_netsuite_would_round_to_two_decimals_is_refused(
+    sim_url: str, sim: httpx.AsyncClient
+) -> None:
+    erp = _dinar_adapter(sim_url)
+    try:
+        customer = await _dinar_customer(erp)
+        # 3 x 6.125 = 18.375 dinars: NetSuite would keep 18.38. 2 x 45.750 = 91.50 is held.
+        lines = [
+            order_item("GADGET-2", 2, Decimal("45.750")),
+            order_item("WIDGET-1", 3, Decimal("6.125")),
+        ]
+        before = await stats(sim)
+        with pytest.raises(GatewayError) as raised:
+            await erp.create_sales_order("KW01", customer, "KWD", None, lines, refs(), context())
+        assert_business(raised.value, Code.ERP_REJECTED, "/items/1/price/amount")
+        assert [e.pointer for e in raised.value.errors] == ["/items/1/price/amount"]
+        assert "NetSuite keeps KWD" in raised.value.detail
+        assert "18.375" in raised.value.errors[0].detail
+        with pytest.raises(GatewayError) as raised:
+            await erp.validate_quote("KW01", customer, "KWD", None, lines, context())
+        assert_business(raised.value, Code.ERP_REJECTED, "/items/1/price/amount")
+        after = await stats(sim)
+        assert (after["sales_orders"], after["requests"]) == (
+            before["sales_orders"],
+            before["requests"],
+        )
+
+        # In whole hundredths of a dinar, the same prices pass, and are held as they were sent.
+        held = [order_item("WIDGET-1", 2, Decimal("6.125"))]
+        quote = await erp.validate_quote("KW01", customer, "KWD", None, held, context())
+        order = await erp.create_sales_order("KW01", customer, "KWD", None, held, refs(), context())
+        assert [ln.amount for ln in quote.lines] == [Decimal("12.250")]
+        assert [(ln.unit_price, ln.amount) for ln in order.lines] == [
+            (Decimal("6.125"), Decimal("12.250"))
+        ]
+    finally:
+        await erp.aclose()

@@ -4,7 +4,7 @@ for JPY, three for KWD) as the ERP holds them.
 
 The e2e config with four legal entities more: JP01 and KW01 on the legacy ERP (SAP keeps KWD
 to three decimals), JP02 and KW02 on the cloud ERP (NetSuite keeps a currency to none or two
-decimals: KWD to two, so an amount in fils is rounded to two as NetSuite holds it).
+decimals: KWD to two, so a line whose amount is in fils is refused before NetSuite rounds it).
 """
 
 from __future__ import annotations
@@ -92,7 +92,7 @@ def currency_api(gateway_env: dict[str, str], currency_config_dir: Path) -> Iter
         yield client
 
 
-def _order(api: httpx.Client, legal_entity: str, currency: str) -> dict[str, Any]:
+def _customer(api: httpx.Client, legal_entity: str, currency: str) -> str:
     body = payloads.customer(
         "US01",
         currency=currency,
@@ -103,19 +103,30 @@ def _order(api: httpx.Client, legal_entity: str, currency: str) -> dict[str, Any
     del body["tax_id"]  # neither country is in the EU
     customer = api.post("/v1/customers", json=body)
     assert customer.status_code == 201, customer.text
+    customer_id: str = customer.json()["id"]
+    return customer_id
+
+
+def _order_body(
+    legal_entity: str, currency: str, customer_id: str, widgets: int = 3
+) -> dict[str, Any]:
     prices = PRICES[currency]
+    return payloads.order(
+        "US01",
+        customer_id,
+        currency=currency,
+        lines=[
+            {"sku": "WIDGET-1", "quantity": widgets, "unit_price": prices["WIDGET-1"]},
+            {"sku": "GADGET-2", "quantity": 1, "unit_price": prices["GADGET-2"]},
+        ],
+    ) | {"legal_entity": legal_entity}
+
+
+def _order(api: httpx.Client, legal_entity: str, currency: str, widgets: int = 3) -> dict[str, Any]:
+    customer_id = _customer(api, legal_entity, currency)
     created = api.post(
         "/v1/sales-orders",
-        json=payloads.order(
-            "US01",
-            customer.json()["id"],
-            currency=currency,
-            lines=[
-                {"sku": "WIDGET-1", "quantity": 3, "unit_price": prices["WIDGET-1"]},
-                {"sku": "GADGET-2", "quantity": 1, "unit_price": prices["GADGET-2"]},
-            ],
-        )
-        | {"legal_entity": legal_entity},
+        json=_order_body(legal_entity, currency, customer_id, widgets),
         headers=payloads.new_key(),
     )
     assert created.status_code == 201, created.text
@@ -168,17 +179,43 @@ def test_a_dinar_order_reads_back_in_fils_from_the_legacy_erp(currency_api: http
     )
 
 
-def test_a_dinar_order_reads_back_as_the_cloud_erp_holds_it_to_two_decimals(
+@pytest.mark.parametrize("path", ["/v1/sales-orders", "/v1/quotes/validate"])
+def test_a_dinar_line_the_cloud_erp_would_round_to_two_decimals_is_refused_unsent(
+    currency_api: httpx.Client, cloud: httpx.Client, path: str
+) -> None:
+    customer_id = _customer(currency_api, "KW02", "KWD")
+    before = cloud.get("/_sim/stats").json()
+
+    body = _order_body("KW02", "KWD", customer_id)
+    if path == "/v1/quotes/validate":
+        del body["external_ref"]  # a quote creates nothing to refer to
+
+    # NetSuite keeps the dinar to two decimals: 3 x 6.125 = 18.375 would be stored as 18.38.
+    refused = currency_api.post(path, json=body, headers=payloads.new_key())
+
+    assert refused.status_code == 422, refused.text
+    problem = refused.json()
+    assert (problem["category"], problem["code"]) == ("business", "erp_rejected")
+    assert "NetSuite keeps KWD to 2 decimals" in problem["detail"]
+    assert [e["pointer"] for e in problem["errors"]] == ["/lines/0/unit_price"]
+    assert "18.375" in problem["errors"][0]["detail"]
+    after = cloud.get("/_sim/stats").json()
+    assert (after["sales_orders"], after["requests"]) == (
+        before["sales_orders"],
+        before["requests"],
+    )
+
+
+def test_a_dinar_order_whose_lines_come_out_in_hundredths_reads_back_as_sent_from_the_cloud_erp(
     currency_api: httpx.Client,
 ) -> None:
-    order = _order(currency_api, "KW02", "KWD")
+    order = _order(currency_api, "KW02", "KWD", widgets=2)
 
-    # NetSuite keeps the dinar to two decimals: 3 x 6.125 is held as 18.38.
     assert _amounts(order) == (
         "accepted",
-        ("6.125", "18.380"),
+        ("6.125", "12.250"),
         ("45.750", "45.750"),
-        "64.130",
+        "58.000",
         "0.000",
-        "64.130",
+        "58.000",
     )

@@ -32,7 +32,7 @@ from gateway.adapters.netsuite.cancellation import closing_patch
 from gateway.adapters.netsuite.client import NetSuiteClient
 from gateway.adapters.netsuite.credentials import NetSuiteCredentials, netsuite_credentials
 from gateway.adapters.netsuite.doctor import diagnose
-from gateway.adapters.netsuite.fields import required_text
+from gateway.adapters.netsuite.fields import held_line_amounts, required_text
 from gateway.adapters.netsuite.inbound import (
     documents_needed,
     erp_customer,
@@ -275,6 +275,8 @@ class NetSuiteRestAdapter:
         legal = self._maps.legal_entity(legal_entity)
         currency_id = self._maps.currency_id(currency)
         item_ids = self._maps.item_ids(items)
+        # Refused before anything is read, as the order would be before it is sent.
+        amounts = held_line_amounts(items, currency)
         unique_ids = list(dict.fromkeys(item_ids))
         customer_record_, *records = await asyncio.gather(
             self._client.read(CUSTOMER, customer.erp_id, ctx),
@@ -302,7 +304,7 @@ class NetSuiteRestAdapter:
         return self._answers.mapped(
             ctx,
             lambda: priced_quote(
-                items, item_ids, prices, currency, rate, available_credit(buyer, currency)
+                items, amounts, item_ids, prices, currency, rate, available_credit(buyer, currency)
             ),
         )
 

@@ -13,7 +13,7 @@ from typing import Any
 from gateway.adapters.base import (
     References,
 )
-from gateway.adapters.netsuite.fields import MOST_DECIMALS, json_number, line_amount
+from gateway.adapters.netsuite.fields import MOST_DECIMALS, held_line_amounts, json_number
 from gateway.adapters.netsuite.value_maps import NetSuiteMaps
 from gateway.adapters.prices import in_minor_units
 from gateway.domain.models import (
@@ -96,14 +96,17 @@ def sales_order_record(
     legal = maps.legal_entity(legal_entity)
     currency_id = maps.currency_id(currency)
     item_ids = maps.item_ids(order_items)
+    amounts = held_line_amounts(order_items, currency)
     items = [
         {
             "item": {"id": item_id},
             "quantity": item.quantity,
             "rate": json_number(item.price.amount, f"/items/{i}/price/amount"),
-            "amount": json_number(line_amount(item, currency), f"/items/{i}/price/amount"),
+            "amount": json_number(amount, f"/items/{i}/price/amount"),
         }
-        for i, (item, item_id) in enumerate(zip(order_items, item_ids, strict=True))
+        for i, (item, item_id, amount) in enumerate(
+            zip(order_items, item_ids, amounts, strict=True)
+        )
     ]
     record: dict[str, Any] = {
         "externalId": refs.gateway_ref,

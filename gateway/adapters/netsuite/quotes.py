@@ -15,7 +15,6 @@ from gateway.adapters.base import (
     ErpQuote,
 )
 from gateway.adapters.netsuite.fields import (
-    line_amount,
     money,
     number,
     ref_id,
@@ -97,13 +96,15 @@ def available_credit(customer: Mapping[str, Any], currency: str) -> Decimal | No
 
 def priced_quote(
     items: Sequence[OrderItem],
+    amounts: Sequence[Decimal],
     item_ids: Sequence[str],
     prices: Mapping[str, Decimal | None],
     currency: str,
     rate: Decimal | None,
     credit: Decimal | None,
 ) -> ErpQuote:
-    """Prices the lines as NetSuite would price the order, refusing stale prices by line."""
+    """Prices the lines as NetSuite would price the order, refusing stale prices by line;
+    `amounts` are the lines' amounts as NetSuite keeps them (`fields.held_line_amounts`)."""
     stale = []
     missing = []
     for i, (item, item_id) in enumerate(zip(items, item_ids, strict=True)):
@@ -134,13 +135,8 @@ def priced_quote(
     # The unit price as an order's read-back writes it (149.00 dollars, 149 yen), not as the
     # CRM happened to write the same figure ("149", "149.0000").
     priced = [
-        ErpLine(
-            item.product_id,
-            item.quantity,
-            unit_price(item.price.amount, unit),
-            line_amount(item, currency),
-        )
-        for item in items
+        ErpLine(item.product_id, item.quantity, unit_price(item.price.amount, unit), amount)
+        for item, amount in zip(items, amounts, strict=True)
     ]
     net = sum((ln.amount for ln in priced), Decimal(0))
     tax = (net * rate).quantize(unit, rounding=ROUND_HALF_UP) if rate is not None else None

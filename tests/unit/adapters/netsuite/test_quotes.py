@@ -2,16 +2,33 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import Decimal
 
 import pytest
 
+from gateway.adapters.base import ErpQuote
+from gateway.adapters.netsuite.fields import held_line_amounts
 from gateway.adapters.netsuite.quotes import available_credit, item_price, priced_quote
 from gateway.domain.errors import Code, GatewayError
 from gateway.domain.models import (
     CreditCheck,
+    OrderItem,
 )
 from tests.unit.adapters.netsuite.samples import lines
+
+
+def quote_of(
+    items: list[OrderItem],
+    item_ids: list[str],
+    prices: Mapping[str, Decimal | None],
+    currency: str,
+    rate: Decimal | None,
+    credit: Decimal | None,
+) -> ErpQuote:
+    """The quote of `items`, their amounts as NetSuite keeps them (as the adapter passes them)."""
+    amounts = held_line_amounts(items, currency)
+    return priced_quote(items, amounts, item_ids, prices, currency, rate, credit)
 
 
 def test_the_base_price_in_the_orders_currency_is_read_from_the_price_sublist() -> None:
@@ -30,7 +47,7 @@ def test_the_base_price_in_the_orders_currency_is_read_from_the_price_sublist() 
 
 
 def test_a_quote_prices_lines_adds_tax_and_checks_credit() -> None:
-    quoted = priced_quote(
+    quoted = quote_of(
         lines(("WIDGET-1", 3, "19.99"), ("GADGET-2", 1, "149.00")),
         ["1001", "1002"],
         {"1001": Decimal("19.99"), "1002": Decimal("149")},
@@ -44,11 +61,11 @@ def test_a_quote_prices_lines_adds_tax_and_checks_credit() -> None:
         Decimal("226.21"),
     )
     assert quoted.credit_check is CreditCheck.PASSED
-    blocked = priced_quote(
+    blocked = quote_of(
         lines(("WIDGET-1", 3, "19.99")), ["1001"], {"1001": Decimal("19.99")}, "USD", None, None
     )
     assert blocked.credit_check is CreditCheck.PASSED  # no credit limit at all
-    over = priced_quote(
+    over = quote_of(
         lines(("WIDGET-1", 3, "19.99")),
         ["1001"],
         {"1001": Decimal("19.99")},
@@ -61,7 +78,7 @@ def test_a_quote_prices_lines_adds_tax_and_checks_credit() -> None:
 
 def test_a_stale_price_in_a_quote_points_at_that_lines_unit_price() -> None:
     with pytest.raises(GatewayError) as raised:
-        priced_quote(
+        quote_of(
             lines(("WIDGET-1", 1, "19.99"), ("GADGET-2", 1, "99.00")),
             ["1001", "1002"],
             {"1001": Decimal("19.99"), "1002": Decimal("149.00")},
@@ -87,7 +104,7 @@ def test_available_credit_is_the_limit_less_open_balance_and_unbilled_orders() -
 def test_a_quotes_unit_price_is_written_as_the_orders_read_back_writes_it(
     currency: str, quoted: str, shown: str
 ) -> None:
-    quote = priced_quote(
+    quote = quote_of(
         lines(("GADGET-2", 1, quoted)), ["1002"], {"1002": Decimal("149")}, currency, None, None
     )
 
