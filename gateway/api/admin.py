@@ -34,7 +34,6 @@ from gateway.observability.trace_context import CORRELATION_HEADER, correlation_
 from gateway.ops.migrations import JOB_PREFIX, MigrationRequest, Migrations
 from gateway.ops.reload import Reloader, reload_every_worker
 from gateway.ops.xref_exchange import export_rows, import_mappings
-from gateway.pipeline.auth import authorization_of
 from gateway.pipeline.body import parse_json_model, parse_query_model, read_body, require_json
 from gateway.pipeline.entitlements import registered, require_scope
 from gateway.pipeline.routing import customer_read_placement
@@ -58,7 +57,7 @@ def admin_endpoint(handler: AdminHandler, current: Callable[[], Runtime]) -> Adm
         correlation_id = correlation_id_from(request.headers.get(CORRELATION_HEADER))
         runtime = current()
         try:
-            principal = await runtime.authenticator.authenticate(authorization_of(request.headers))
+            principal = await runtime.authenticator.authenticate_request(request.headers)
             require_scope(principal, registered(runtime.entitlements, principal), ADMIN_SCOPE)
             request.state.actor = principal.client_id
             response = await handler(request)

@@ -94,6 +94,14 @@ BREAKER_TRANSITIONS = Counter(
     "Circuit breaker changes of state, by backend and the state entered.",
     ["backend", "state"],
 )
+AUTH_FAILURES = Counter(
+    "gateway_auth_failures_total",
+    "Requests refused for their credentials, by reason: missing, malformed, unknown_issuer, "
+    "algorithm_not_allowed, unknown_key, bad_signature, expired, not_yet_valid, "
+    "wrong_audience, invalid_claims (each a 401), unknown_client (a 403).",
+    ["reason"],
+)
+AUTH_FAILURES_BY: Children[Counter] = Children(AUTH_FAILURES)
 RATE_LIMITED = Counter(
     "gateway_rate_limited_total",
     "Requests refused 429 for their client's rate limit, by tier.",

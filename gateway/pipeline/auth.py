@@ -11,6 +11,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 
 import jwt
@@ -21,6 +22,7 @@ from gateway.config.auth import DEFAULT_TOKEN_TYPES, AuthPolicy, IssuerConfig, m
 from gateway.config.issues import AUTH_FILE, ConfigError, ConfigIssue
 from gateway.config.public_keys import public_key_in
 from gateway.domain.errors import Code, GatewayError
+from gateway.observability.metrics import AUTH_FAILURES_BY
 from gateway.pipeline.chain import Handler
 from gateway.pipeline.context import Principal, RequestContext
 from gateway.pipeline.keys import JwksKeys, KeySource, StaticKey
@@ -36,12 +38,62 @@ _REQUIRED_CLAIMS = ["exp", "iat", "iss", "aud", "sub"]
 _INVALID = "The access token is missing, malformed, expired or not issued for this gateway."
 
 
-def _invalid_token() -> GatewayError:
+class AuthFailure(StrEnum):
+    """Why a request's credentials were refused: the `reason` label of
+    `gateway_auth_failures_total`, a closed list (never the token, a secret, nor the client or
+    issuer it names, which anyone sending tokens can vary without end). No response says it."""
+
+    MISSING = "missing"  # no Authorization header, or an empty one
+    MALFORMED = "malformed"  # not one bearer token, oversized, or not a JWT
+    UNKNOWN_ISSUER = "unknown_issuer"  # an `iss` no issuer of policies/auth.yaml has
+    ALGORITHM_NOT_ALLOWED = "algorithm_not_allowed"  # `alg` off the issuer's list (none...)
+    UNKNOWN_KEY = "unknown_key"  # no key of the issuer's for the token's `kid`
+    BAD_SIGNATURE = "bad_signature"
+    EXPIRED = "expired"
+    NOT_YET_VALID = "not_yet_valid"  # `nbf` or `iat` in the future, beyond the leeway
+    WRONG_AUDIENCE = "wrong_audience"
+    INVALID_CLAIMS = "invalid_claims"  # a required claim missing, `typ` or `crit` refused...
+    UNKNOWN_CLIENT = "unknown_client"  # a valid token for no client of clients.yaml (403)
+
+
+# Every reason shows from the first scrape, at 0: an alert on its rate has a series to read.
+for _reason in AuthFailure:
+    AUTH_FAILURES_BY.labels(_reason)
+
+# PyJWT's refusals by the reason they show, the most specific first (a bad signature is a
+# DecodeError too). Any other PyJWT refusal is a claim it judged invalid.
+_JWT_REASONS: tuple[tuple[type[Exception], AuthFailure], ...] = (
+    (jwt.ExpiredSignatureError, AuthFailure.EXPIRED),
+    (jwt.ImmatureSignatureError, AuthFailure.NOT_YET_VALID),
+    (jwt.InvalidAudienceError, AuthFailure.WRONG_AUDIENCE),
+    (jwt.InvalidAlgorithmError, AuthFailure.ALGORITHM_NOT_ALLOWED),
+    (jwt.InvalidSignatureError, AuthFailure.BAD_SIGNATURE),
+    (jwt.DecodeError, AuthFailure.MALFORMED),
+    (jwt.InvalidTokenError, AuthFailure.INVALID_CLAIMS),
+)
+
+
+@dataclass
+class Unauthenticated(GatewayError):
+    """A 401: the request's credentials refused, for `reason` (counted, never answered)."""
+
+    reason: AuthFailure = AuthFailure.MALFORMED
+
+
+def _reason_of(exc: Exception) -> AuthFailure:
+    for kind, reason in _JWT_REASONS:
+        if isinstance(exc, kind):
+            return reason
+    return AuthFailure.MALFORMED  # a header or payload PyJWT could not even read
+
+
+def _invalid_token(reason: AuthFailure) -> Unauthenticated:
     # One generic detail for every invalid token: no response reveals which check failed.
-    return GatewayError(
+    return Unauthenticated(
         Code.UNAUTHORIZED,
         _INVALID,
         headers={"WWW-Authenticate": 'Bearer realm="gateway", error="invalid_token"'},
+        reason=reason,
     )
 
 
@@ -50,19 +102,21 @@ def authorization_of(headers: Headers) -> str | None:
     picked one of them would judge a different credential than a server behind it might)."""
     values = headers.getlist("authorization")
     if len(values) > 1:
-        raise GatewayError(
+        raise Unauthenticated(
             Code.UNAUTHORIZED,
             "The request has more than one Authorization header; send exactly one.",
             headers={"WWW-Authenticate": 'Bearer realm="gateway", error="invalid_request"'},
+            reason=AuthFailure.MALFORMED,
         )
     return values[0] if values else None
 
 
-def _no_credentials() -> GatewayError:
-    return GatewayError(
+def _no_credentials(reason: AuthFailure) -> Unauthenticated:
+    return Unauthenticated(
         Code.UNAUTHORIZED,
         "This API needs a bearer token: send `Authorization: Bearer <token>`.",
         headers={"WWW-Authenticate": 'Bearer realm="gateway"'},
+        reason=reason,
     )
 
 
@@ -115,7 +169,7 @@ class IssuerVerifier:
         cfg = self.config
         key = await self.keys.key_for(kid, algorithm)
         if key is None:
-            raise jwt.InvalidTokenError("no key for kid")
+            raise _invalid_token(AuthFailure.UNKNOWN_KEY)
         claims = jwt.decode(
             token,
             key,
@@ -127,7 +181,7 @@ class IssuerVerifier:
         )
         client_id = claims.get(cfg.client_claim)
         if not isinstance(client_id, str) or not client_id:
-            raise jwt.InvalidTokenError("no client claim")
+            raise _invalid_token(AuthFailure.INVALID_CLAIMS)
         principal = Principal(client_id, str(claims["sub"]), cfg.issuer, token_scopes(claims))
         return principal, float(claims["exp"])
 
@@ -198,15 +252,28 @@ class Authenticator:
     def issuers(self) -> list[str]:
         return list(self._by_issuer)
 
+    async def authenticate_request(self, headers: Headers) -> Principal:
+        """The caller of a request the gateway answers; each refusal counted in
+        `gateway_auth_failures_total` by its reason. (The versioning step's look at the same
+        token for a pinned version calls `authenticate` and counts nothing: one refused
+        request, one count.)"""
+        try:
+            return await self.authenticate(authorization_of(headers))
+        except Unauthenticated as refused:
+            AUTH_FAILURES_BY.labels(refused.reason).inc()
+            raise
+
     async def authenticate(self, authorization: str | None) -> Principal:
+        """The verified caller of an Authorization header's value; `Unauthenticated` (401)
+        otherwise."""
         if not authorization:
-            raise _no_credentials()
+            raise _no_credentials(AuthFailure.MISSING)
         scheme, _, token = authorization.partition(" ")
         token = token.strip()
         if scheme.lower() != "bearer" or not token:
-            raise _no_credentials()
+            raise _no_credentials(AuthFailure.MALFORMED)
         if len(token) > MAX_TOKEN_BYTES:
-            raise _invalid_token()
+            raise _invalid_token(AuthFailure.MALFORMED)
         digest = hashlib.sha256(token.encode("utf-8", "surrogateescape")).digest()
         cached = self._cache.get(digest)
         if cached is not None and cached[1] > time.time():
@@ -222,18 +289,20 @@ class Authenticator:
         try:
             header = jwt.get_unverified_header(token)
             if "crit" in header:  # we understand no critical extensions (RFC 7515 4.1.11)
-                raise jwt.InvalidTokenError("crit")
+                raise _invalid_token(AuthFailure.INVALID_CLAIMS)
             issuer = jwt.decode(token, options={"verify_signature": False}).get("iss")
             verifier = self._by_issuer.get(issuer) if isinstance(issuer, str) else None
+            if verifier is None:
+                raise _invalid_token(AuthFailure.UNKNOWN_ISSUER)
             algorithm = header.get("alg")
-            if verifier is None or algorithm not in verifier.config.algorithms:
-                raise jwt.InvalidTokenError("issuer or algorithm")
+            if algorithm not in verifier.config.algorithms:
+                raise _invalid_token(AuthFailure.ALGORITHM_NOT_ALLOWED)
             if not verifier.typed_for_access(header):
-                raise jwt.InvalidTokenError("typ")
+                raise _invalid_token(AuthFailure.INVALID_CLAIMS)
             kid = header.get("kid")
             return await verifier.principal(token, kid if isinstance(kid, str) else None, algorithm)
         except (jwt.PyJWTError, ValueError, TypeError, KeyError) as exc:
-            raise _invalid_token() from exc
+            raise _invalid_token(_reason_of(exc)) from exc
 
 
 def build_authenticator(
@@ -256,6 +325,5 @@ class Authenticate:
         self._authenticator = authenticator
 
     async def __call__(self, ctx: RequestContext, call_next: Handler) -> Response:
-        authorization = authorization_of(ctx.request.headers)
-        ctx.principal = await self._authenticator.authenticate(authorization)
+        ctx.principal = await self._authenticator.authenticate_request(ctx.request.headers)
         return await call_next(ctx)

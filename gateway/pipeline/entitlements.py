@@ -16,6 +16,8 @@ from gateway.config.auth import AuthPolicy
 from gateway.config.clients import ClientsPolicy
 from gateway.domain.errors import Code, GatewayError
 from gateway.domain.operations import REQUIRED_SCOPE
+from gateway.observability.metrics import AUTH_FAILURES_BY
+from gateway.pipeline.auth import AuthFailure
 from gateway.pipeline.chain import Handler
 from gateway.pipeline.context import Principal, RequestContext
 from gateway.pipeline.records import no_record
@@ -85,6 +87,7 @@ def registered(entitlements: Mapping[str, Entitlement], principal: Principal) ->
         )
         entitlement = None
     if entitlement is None:
+        AUTH_FAILURES_BY.labels(AuthFailure.UNKNOWN_CLIENT).inc()
         raise GatewayError(Code.FORBIDDEN, "This client is not registered with the gateway.")
     return entitlement
 

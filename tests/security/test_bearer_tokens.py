@@ -32,7 +32,9 @@ from gateway.domain.errors import Code, GatewayError
 from gateway.pipeline.auth import (
     DEV_DEMO_SECRET,
     Authenticator,
+    AuthFailure,
     IssuerVerifier,
+    Unauthenticated,
     build_authenticator,
 )
 from gateway.pipeline.keys import UNKNOWN_KID_COOLDOWN_S, JwksKeys
@@ -782,3 +784,61 @@ async def test_gateway_token_mints_the_first_of_the_demo_issuers_token_types() -
     token = mint_token(issuer, HMAC_SECRET, "crm-demo")
     assert jwt.get_unverified_header(token)["typ"] == "at+jwt"
     assert (await authenticator.authenticate(f"Bearer {token}")).client_id == "crm-demo"
+
+
+# Why each token was refused, for `gateway_auth_failures_total{reason}` (never for the client).
+REASONS = {
+    "alg none": AuthFailure.ALGORITHM_NOT_ALLOWED,
+    "tampered payload": AuthFailure.BAD_SIGNATURE,
+    "wrong iss": AuthFailure.UNKNOWN_ISSUER,
+    "wrong aud": AuthFailure.WRONG_AUDIENCE,
+    "expired beyond leeway": AuthFailure.EXPIRED,
+    "nbf in the future": AuthFailure.NOT_YET_VALID,
+    "missing exp": AuthFailure.INVALID_CLAIMS,
+    "missing iat": AuthFailure.INVALID_CLAIMS,
+    "missing sub": AuthFailure.INVALID_CLAIMS,
+    "crit header": AuthFailure.INVALID_CLAIMS,
+    "typed for another purpose": AuthFailure.INVALID_CLAIMS,
+    "over 8 KiB": AuthFailure.MALFORMED,
+    "garbage": AuthFailure.MALFORMED,
+    "HS256 signed with the RSA public key": AuthFailure.ALGORITHM_NOT_ALLOWED,
+    "unknown kid": AuthFailure.UNKNOWN_KEY,
+    "jku pointing elsewhere": AuthFailure.UNKNOWN_KEY,
+    "RS256 token for the HMAC issuer": AuthFailure.ALGORITHM_NOT_ALLOWED,
+}
+
+
+@pytest.mark.parametrize("family", list(SIGNERS))
+@pytest.mark.parametrize("attack", list(ATTACKS))
+async def test_each_attack_is_refused_for_the_reason_an_operator_is_shown(
+    authenticator: Authenticator, attacker_url: str, family: str, attack: str
+) -> None:
+    error = await _rejection(authenticator, ATTACKS[attack](family, attacker_url))
+    assert isinstance(error, Unauthenticated)
+    assert error.reason is REASONS[attack]
+
+
+@pytest.mark.parametrize("attack", list(SPECIFIC))
+async def test_key_confusion_and_injection_are_refused_for_the_reason_an_operator_is_shown(
+    authenticator: Authenticator, attacker_url: str, attack: str
+) -> None:
+    error = await _rejection(authenticator, SPECIFIC[attack](attacker_url))
+    assert isinstance(error, Unauthenticated)
+    assert error.reason is REASONS[attack]
+
+
+@pytest.mark.parametrize(
+    ("authorization", "reason"),
+    [
+        (None, AuthFailure.MISSING),
+        ("", AuthFailure.MISSING),
+        ("Basic dXNlcjpwYXNz", AuthFailure.MALFORMED),
+        ("Bearer ", AuthFailure.MALFORMED),
+    ],
+)
+async def test_no_bearer_credentials_are_refused_as_missing_or_malformed(
+    authenticator: Authenticator, authorization: str | None, reason: AuthFailure
+) -> None:
+    with pytest.raises(Unauthenticated) as info:
+        await authenticator.authenticate(authorization)
+    assert info.value.reason is reason
