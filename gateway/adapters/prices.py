@@ -57,19 +57,20 @@ def in_minor_units(
 
 
 def line_amounts(
-    items: Sequence[OrderItem], currency: str, erp: str, most_decimals: int | None = None
+    items: Sequence[OrderItem], currency: str, most_decimals: int | None = None
 ) -> list[Decimal]:
     """Each line's amount (quantity times unit price) in the currency's minor unit; refused
-    (422 erp_rejected, a pointer at each such line's unit price) when the ERP, `erp` by name,
-    would keep one rounded: NetSuite keeps the dinar to two decimals (`most_decimals`), so
-    3 x 6.125 = 18.375 would be stored as 18.38 and the order's total would differ from the
-    CRM's. Unit prices themselves are not checked: an ERP keeps a rate with its decimals."""
+    (422 erp_rejected, a pointer at each such line's unit price) when the ERP would keep one
+    rounded (the problem says "the ERP", as every refusal does, not which one): NetSuite keeps
+    the dinar to two decimals (`most_decimals`), so 3 x 6.125 = 18.375 would be stored as 18.38
+    and the order's total would differ from the CRM's. Unit prices themselves are not checked:
+    an ERP keeps a rate with its decimals."""
     decimals = _kept_decimals(currency, most_decimals)
     amounts = [item.price.amount * item.quantity for item in items]
     rounded = [
         FieldError(
             f"/items/{i}/price/amount",
-            f"{item.quantity} x {item.price.amount} = {amount} {currency}, which {erp} would "
+            f"{item.quantity} x {item.price.amount} = {amount} {currency}, which the ERP would "
             f"keep as {_as_kept(amount, decimals)}.",
         )
         for i, (item, amount) in enumerate(zip(items, amounts, strict=True))
@@ -78,7 +79,7 @@ def line_amounts(
     if rounded:
         raise RefusedBeforeSending(
             Code.ERP_REJECTED,
-            f"{erp} keeps {currency} to {decimals} decimals and would round the amount "
+            f"The ERP keeps {currency} to {decimals} decimals and would round the amount "
             "(quantity times unit price) of the lines pointed at: change their quantities so "
             "that each amount comes out exact.",
             rounded,

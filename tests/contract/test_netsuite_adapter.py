@@ -1234,7 +1234,7 @@ async def test_an_order_whose_line_amount_netsuite_would_round_to_two_decimals_i
             await erp.create_sales_order("KW01", customer, "KWD", None, lines, refs(), context())
         assert_business(raised.value, Code.ERP_REJECTED, "/items/1/price/amount")
         assert [e.pointer for e in raised.value.errors] == ["/items/1/price/amount"]
-        assert "NetSuite keeps KWD" in raised.value.detail
+        assert "The ERP keeps KWD" in raised.value.detail
         assert "18.375" in raised.value.errors[0].detail
         with pytest.raises(GatewayError) as raised:
             await erp.validate_quote("KW01", customer, "KWD", None, lines, context())

@@ -196,7 +196,7 @@ def test_a_dinar_line_the_cloud_erp_would_round_to_two_decimals_is_refused_unsen
     assert refused.status_code == 422, refused.text
     problem = refused.json()
     assert (problem["category"], problem["code"]) == ("business", "erp_rejected")
-    assert "NetSuite keeps KWD to 2 decimals" in problem["detail"]
+    assert "The ERP keeps KWD to 2 decimals" in problem["detail"]
     assert [e["pointer"] for e in problem["errors"]] == ["/lines/0/unit_price"]
     assert "18.375" in problem["errors"][0]["detail"]
     after = cloud.get("/_sim/stats").json()

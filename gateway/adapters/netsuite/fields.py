@@ -22,7 +22,6 @@ from gateway.domain.models import (
 # NetSuite keeps a currency's amounts with 0 or 2 decimals (a currency's `currencyPrecision`
 # has no other value): one of three (the Kuwaiti dinar's fils) is held to two.
 MOST_DECIMALS = 2
-ERP_NAME = "NetSuite"  # as refusals name the ERP whose limits they explain
 _MAX_JSON_DIGITS = 15  # what a JSON number (an IEEE double) carries exactly
 # No amount or quantity of a sales document has more integer digits: a bigger number (say
 # "1E+999999999") is no amount, and turning it into an int would take the process's memory.
@@ -66,7 +65,7 @@ def json_number(value: Decimal, pointer: str) -> float:
 def held_line_amounts(items: Sequence[OrderItem], currency: str) -> list[Decimal]:
     """Each line's amount as NetSuite keeps it; refused before anything is sent where NetSuite
     would round it (a line of 3 x 6.125 dinars: 18.375, kept as 18.38)."""
-    return line_amounts(items, currency, ERP_NAME, MOST_DECIMALS)
+    return line_amounts(items, currency, MOST_DECIMALS)
 
 
 def ref_id(value: Any) -> str | None:
