@@ -18,7 +18,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from gateway.api.admin import admin_endpoint
-from gateway.domain.errors import Code, FieldError, GatewayError, not_found
+from gateway.domain.errors import bad_cursor, not_found
 from gateway.domain.models import Strict
 from gateway.observability.event_metrics import WEBHOOK_DELIVERIES
 from gateway.pipeline.body import parse_query_model
@@ -46,10 +46,8 @@ def event_admin_routes(
         try:
             page = await current().store.events.dead_letters(asked.cursor, asked.limit)
         except BadCursor:
-            raise GatewayError(
-                Code.VALIDATION_FAILED,
-                "The cursor is not one this gateway handed out.",
-                [FieldError("/cursor", "Use next_cursor from the previous page, as it was.")],
+            raise bad_cursor(
+                "/cursor", "Use next_cursor from the previous page, as it was."
             ) from None
         items = [
             {

@@ -12,7 +12,7 @@ from typing import TypeVar
 from pydantic import BaseModel
 from starlette.responses import Response
 
-from gateway.domain.errors import Code, FieldError, GatewayError
+from gateway.domain.errors import bad_cursor
 from gateway.domain.events import CLOUDEVENTS_BATCH_JSON, batch_json
 from gateway.domain.models import Customer, Invoice, Page, QuoteResult, SalesOrder, Shipment
 from gateway.pipeline.context import DocumentOutcome, RequestContext
@@ -125,10 +125,6 @@ async def list_events(ctx: RequestContext, services: Services) -> Response:
             query.after, query.limit, ctx.entitlement, ctx.api_version, _granted(ctx)
         )
     except BadCursor as exc:
-        raise GatewayError(
-            Code.VALIDATION_FAILED,
-            "The cursor is not one this gateway handed out.",
-            errors=[FieldError("/after", 'use the cursor of the last Link: rel="next"')],
-        ) from exc
+        raise bad_cursor("/after", 'use the cursor of the last Link: rel="next"') from exc
     link = f'</{ctx.api_version}/events?after={cursor}&limit={query.limit}>; rel="next"'
     return Response(batch_json(bodies), 200, {"Link": link}, media_type=CLOUDEVENTS_BATCH_JSON)

@@ -20,7 +20,7 @@ from starlette.routing import Route
 
 from gateway.api.admin import admin_endpoint
 from gateway.config.operations import MAX_AUDIT_ENTRIES
-from gateway.domain.errors import Code, FieldError, GatewayError, not_found
+from gateway.domain.errors import Code, FieldError, GatewayError, bad_cursor, not_found
 from gateway.domain.models import Strict, no_number
 from gateway.observability.metrics import business_figures
 from gateway.ops.replay import Replays, corrected_body_of
@@ -93,10 +93,8 @@ def operations_routes(replays: Replays, current: Callable[[], Runtime]) -> list[
         try:
             page = await runtime.store.journal.page(query)
         except BadCursor:
-            raise GatewayError(
-                Code.VALIDATION_FAILED,
-                "The cursor is not one this gateway handed out.",
-                [FieldError("/cursor", "Use next_cursor from the previous page, as it was.")],
+            raise bad_cursor(
+                "/cursor", "Use next_cursor from the previous page, as it was."
             ) from None
         items = [_summary(entry) for entry in page.items]
         return JSONResponse({"items": items, "next_cursor": page.next_cursor})

@@ -225,3 +225,13 @@ def business(code: Code, detail: str, *errors: FieldError) -> GatewayError:
 
 def not_found(detail: str = "No such resource.") -> GatewayError:
     return GatewayError(Code.NOT_FOUND, detail)
+
+
+def bad_cursor(pointer: str, hint: str) -> GatewayError:
+    """400 for a listing's cursor (the query parameter at `pointer`) that this gateway never
+    handed out, or not for this listing; `hint` says which to send."""
+    return GatewayError(
+        Code.VALIDATION_FAILED,
+        "The cursor is not one this gateway handed out.",
+        [FieldError(pointer, hint)],
+    )
