@@ -207,6 +207,7 @@ def _event_retention(config: GatewayConfig) -> EventRetention:
         float(policy.timelines.retention_s),
         float(policy.dead_letters.retention_s),
         policy.dead_letters.max_entries,
+        float(policy.documents.retention_s),
     )
 
 

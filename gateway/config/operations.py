@@ -1,13 +1,13 @@
 """The schema of `policies/operations.yaml` (optional): how long the transaction journal, the
-audit trail and the domain events' timelines and dead letters keep what they record. Not the
-recording (see `gateway.pipeline.journal`, `gateway.service.order_events`).
+audit trail and the domain events' timelines, documents' states and dead letters keep what they
+record. Not the recording (see `gateway.pipeline.journal`, `gateway.service.order_events`).
 """
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import Field
+from pydantic import Field, ValidationInfo, field_validator
 
 from gateway.config.base import ConfigModel
 
@@ -67,6 +67,22 @@ class TimelinesPolicy(ConfigModel):
     ] = 90 * 86400
 
 
+class DocumentsPolicy(ConfigModel):
+    """`events.documents:`: how long the last state seen of each order stays in the store."""
+
+    retention_s: Annotated[
+        int,
+        Field(
+            ge=86400,
+            le=3660 * 86400,
+            description="Seconds the last state the gateway saw of an order (what its next "
+            "change is compared with) stays after its last change (1 d to 3660 d; at least the "
+            "timelines' retention). An order changed again after that is taken as it is then: "
+            "nothing recorded for it, its later changes counted afresh from `sequence` 1.",
+        ),
+    ] = 400 * 86400
+
+
 class DeadLettersPolicy(ConfigModel):
     """`events.dead_letters:`: the webhook dead letters' retention in the store."""
 
@@ -88,9 +104,27 @@ class EventsRetentionPolicy(ConfigModel):
     timelines: Annotated[TimelinesPolicy, Field(description="Each order's timeline.")] = (
         TimelinesPolicy()
     )
+    documents: Annotated[
+        DocumentsPolicy, Field(description="The last state seen of each order.")
+    ] = DocumentsPolicy()
     dead_letters: Annotated[
         DeadLettersPolicy, Field(description="The webhook deliveries past their last try.")
     ] = DeadLettersPolicy()
+
+    @field_validator("documents")
+    @classmethod
+    def _states_outlast_timelines(
+        cls, documents: DocumentsPolicy, info: ValidationInfo
+    ) -> DocumentsPolicy:
+        # A timeline outliving its order's state would get events counted afresh from 1
+        # after those it holds.
+        timelines = info.data.get("timelines")
+        if timelines is not None and documents.retention_s < timelines.retention_s:
+            raise ValueError(
+                "documents.retention_s must be at least timelines.retention_s (an order's "
+                "state is what its timeline's next event is counted from)"
+            )
+        return documents
 
 
 class OperationsPolicy(ConfigModel):

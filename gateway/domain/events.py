@@ -159,11 +159,14 @@ def changes_between(order_id: str, before: OrderState | None, after: OrderState)
     return changes
 
 
-def event_id(order_id: str, change: Change, position: int) -> str:
+def event_id(order_id: str, change: Change, position: int, run: str = "") -> str:
     """Deterministic: the same change at the same place in the order's timeline has the same id
     in every process (and is what a subscriber deduplicates by: Standard Webhooks'
-    `webhook-id`). The place makes an order accepted again after a hold a new event."""
+    `webhook-id`). The place makes an order accepted again after a hold a new event; the `run`
+    (`EventContext.run`) one at the same place of a timeline counted afresh."""
     seed = f"{order_id}\n{position}\n{change.type}\n{change.document_id}"
+    if run:
+        seed += f"\n{run}"
     return "evt_" + base32_prefix(hashlib.sha256(seed.encode()).digest(), 26).lower()
 
 
@@ -174,6 +177,9 @@ class EventContext:
     backend: str
     legal_entity: str
     correlation_id: str | None
+    # Empty for the order's first timeline; once its state was dropped (its retention after
+    # its last change) and it was seen again, when its places were counted afresh from 1.
+    run: str = ""
 
 
 def cloud_event(
@@ -187,7 +193,7 @@ def cloud_event(
     """The event of `change`; `position` is its place in the order's timeline (from 1), as
     the CloudEvents `sequence` extension: what a subscriber restores the order by."""
     attributes: dict[str, Any] = {
-        "id": event_id(order_id, change, position),
+        "id": event_id(order_id, change, position, context.run),
         "source": f"/backends/{context.backend}",
         "type": change.type.value,
         "subject": change.document_id,

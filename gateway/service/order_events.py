@@ -5,7 +5,9 @@ events read back (an order's timeline, the log after a cursor) as an API version
 Whatever ERP notified, the order is read where it lives (with its shipments and invoices),
 within that ERP's budget, and its canonical state compared with the last one applied: a
 duplicate or stale notification (its ERP sequence not above the last applied) gives nothing, a
-repeated state gives nothing, a jump gives every stage between. Not the HTTP ingress (see
+repeated state gives nothing, a jump gives every stage between. An order whose last applied
+state the store dropped (its retention after its last change) is taken as it is when seen
+again: nothing, its later changes counted afresh (`EventContext.run`). Not the HTTP ingress (see
 `gateway.api.erp_events`) nor the sending of deliveries (see `gateway.ops.event_delivery`).
 """
 
@@ -139,6 +141,12 @@ class OrderEvents:
     def _fresh(self, record: XrefRecord) -> bool:
         return bool(record.created_at) and self._clock() - record.created_at < _JOURNAL_LAG_S
 
+    def _state_may_be_dropped(self, record: XrefRecord) -> bool:
+        """Whether an order without a state may have had one the store dropped: created a
+        retention ago or more (a state goes its retention after its last change, which is no
+        earlier than the order's creation; a record without its time counts as old)."""
+        return bool(self._clock() - record.created_at >= self._retention.document_s)
+
     async def _apply(
         self, backend: str, record: XrefRecord, sequence: int, state: DocumentState
     ) -> Observed | None:
@@ -163,8 +171,15 @@ class OrderEvents:
                     "The order's creation is not journaled yet; send the notification again.",
                     headers={"Retry-After": "1"},
                 )
-        changes = changes_between(record.gateway_id, before, after)
-        context = EventContext(backend, record.legal_entity, correlation_id)
+        run = str((state.snapshot or {}).get("run", ""))
+        if state.snapshot is None and self._state_may_be_dropped(record):
+            # What it recorded before is unknown: re-recording it as a new order's would send
+            # the subscribers its past again. Taken as it is; later changes counted afresh.
+            changes = []
+            run = str(int(self._clock() * 1000))  # when: no id of an earlier run repeats
+        else:
+            changes = changes_between(record.gateway_id, before, after)
+        context = EventContext(backend, record.legal_entity, correlation_id, run)
         now = dt.datetime.fromtimestamp(self._clock(), dt.UTC)
         data_of = {d["id"]: d["data"] for d in documents}
         events = []
@@ -186,6 +201,7 @@ class OrderEvents:
             "backend": backend,
             "correlation_id": correlation_id,
             "events": recorded + len(events),
+            **({"run": run} if run else {}),
         }
         new_state = DocumentState(sequence, snapshot)
         if not await self._store.events.commit(

@@ -3,9 +3,10 @@ the log every event is appended to (a Redis Stream), and the webhook deliveries 
 leases, retries and dead letters.
 
 What is kept is bounded (`EventRetention`): a timeline goes its retention after the order's
-last event (on Redis, the key's expiry), a dead letter its retention after its last try, and
-beyond the most kept the oldest dead letters go (trimmed as each new one is recorded); the log
-keeps its newest `log_max_len` events.
+last event (on Redis, the key's expiry), a document's state its retention after its last change
+(swept a bounded slice per commit), a dead letter its retention after its last try, and beyond
+the most kept the oldest dead letters go (trimmed as each new one is recorded); the log keeps
+its newest `log_max_len` events.
 
 One `commit` applies a change to a document and appends its events, their timeline entries,
 their log entries and their deliveries atomically, only if nobody applied another change to the
@@ -46,16 +47,21 @@ DEFAULT_LOG_MAX_LEN = 100_000  # events the log (stream) keeps at most; the olde
 # Dead letters one trim drops at most: a backlog left by a version without retention goes a
 # slice per dead letter recorded, never in one long script that holds Redis up.
 _TRIM_AT_MOST = 1000
+# Document states one commit drops at most, the oldest first: a commit stays short however
+# many fell past their retention at once; each commit takes a slice, as many as it records.
+_DOCUMENTS_SWEPT_AT_MOST = 100
 
 
 @dataclass(frozen=True)
 class EventRetention:
     """How long an order's timeline is kept after its last event; how long a dead letter is
-    kept after its last try, and how many at most (the oldest go first)."""
+    kept after its last try, and how many at most (the oldest go first); how long a document's
+    state is kept after its last change."""
 
     timeline_s: float = 90 * 86400.0
     dead_letter_s: float = 7 * 86400.0
     max_dead_letters: int = 100_000
+    document_s: float = 400 * 86400.0
 
 
 @dataclass(frozen=True)
@@ -145,7 +151,10 @@ def delivery_id(subscription: str, event_id: str) -> str:
 
 
 class EventStore(Protocol):
-    async def document_state(self, document: str) -> DocumentState: ...
+    async def document_state(self, document: str) -> DocumentState:
+        """The document's last applied change; none (sequence 0) for a document never changed,
+        or one whose state went its retention after its last change."""
+        ...
 
     async def commit(
         self,
@@ -159,7 +168,8 @@ class EventStore(Protocol):
         """Apply `state` to `document` and record `events` (all of one order: its timeline,
         the log, one due delivery per subscription), if the document's sequence is still
         `expected`; else nothing. The order's timeline is kept `retention.timeline_s` from
-        now, its last event."""
+        now, its last event; the document's state `retention.document_s` from now, its last
+        change (the states past theirs go, a bounded slice per commit)."""
         ...
 
     async def timeline(self, order_id: str) -> list[str]:
@@ -240,7 +250,9 @@ class MemoryEvents:
 
     log_max_len: int = DEFAULT_LOG_MAX_LEN
     clock: Callable[[], float] = time.time
-    _documents: dict[str, DocumentState] = field(default_factory=dict)
+    _documents: dict[str, tuple[float, DocumentState]] = field(default_factory=dict)  # expiry
+    # (expires at, document) per commit, soonest first; stale once a later change moved it on.
+    _document_expiries: list[tuple[float, str]] = field(default_factory=list)
     _timelines: dict[str, _Timeline] = field(default_factory=dict)
     # (expires at, order) per commit, soonest first: what the sweep takes from, in O(log n)
     # rather than a look at every timeline. An order's earlier entries are stale once a later
@@ -257,7 +269,8 @@ class MemoryEvents:
     _claims: int = 0
 
     async def document_state(self, document: str) -> DocumentState:
-        return self._documents.get(document, DocumentState())
+        found = self._documents.get(document)
+        return found[1] if found is not None else DocumentState()
 
     async def commit(
         self,
@@ -268,9 +281,12 @@ class MemoryEvents:
         now: float,
         retention: EventRetention,
     ) -> bool:
-        if self._documents.get(document, DocumentState()).sequence != expected:
+        if (await self.document_state(document)).sequence != expected:
             return False
-        self._documents[document] = state
+        expires_at = now + retention.document_s
+        self._documents[document] = (expires_at, state)
+        heapq.heappush(self._document_expiries, (expires_at, document))
+        self._sweep_documents(now)
         self._sweep_timelines(now)
         for index, event in enumerate(events):
             self._timelines.setdefault(event.order_id, _Timeline()).events.append(event.body)
@@ -287,6 +303,17 @@ class MemoryEvents:
             self._timelines[events[0].order_id].expires_at = expires_at
             heapq.heappush(self._expiries, (expires_at, events[0].order_id))
         return True
+
+    def _sweep_documents(self, now: float) -> None:
+        """Drop the document states whose retention ran out by `now` (a bounded slice)."""
+        expiries, documents = self._document_expiries, self._documents
+        for _ in range(_DOCUMENTS_SWEPT_AT_MOST):
+            if not expiries or expiries[0][0] > now:
+                return
+            expires_at, document = heapq.heappop(expiries)
+            found = documents.get(document)
+            if found is not None and found[0] == expires_at:
+                del documents[document]
 
     def _sweep_timelines(self, now: float) -> None:
         """Drop the timelines whose retention ran out by `now`."""
@@ -421,9 +448,11 @@ def _memory_cursor(cursor: str | None, newest: int) -> int:
 # -- Redis ---------------------------------------------------------------------------------
 
 COMMIT = """
--- KEYS: documents hash, stream, due zset, deliveries hash, the order's timeline list
+-- KEYS: documents hash, stream, due zset, deliveries hash, the order's timeline list,
+--       documents' last changes zset, documents' backfill cursor
 -- ARGV: document, expected, state JSON, sequence, now_ms, log max len, timeline retention ms,
---       number of events, then per event: id, order id, body, n subscriptions, subscriptions...
+--       number of events, document retention ms, most documents swept,
+--       then per event: id, order id, body, n subscriptions, subscriptions...
 local current = redis.call('HGET', KEYS[1], ARGV[1])
 local sequence = 0
 if current then
@@ -432,8 +461,28 @@ end
 if sequence ~= tonumber(ARGV[2]) then
   return 0
 end
+local now, most = tonumber(ARGV[5]), tonumber(ARGV[10])
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
-local i = 9
+redis.call('ZADD', KEYS[6], now, ARGV[1])
+-- The states recorded before they had a time of change get one (now: each is kept its whole
+-- retention from here), a slice per commit until the whole hash has been walked once.
+local backfill = redis.call('GET', KEYS[7])
+if backfill ~= 'done' then
+  local scanned = redis.call('HSCAN', KEYS[1], backfill or '0', 'COUNT', most)
+  local fields = scanned[2]
+  for f = 1, #fields, 2 do
+    redis.call('ZADD', KEYS[6], 'NX', now, fields[f])
+  end
+  redis.call('SET', KEYS[7], scanned[1] == '0' and 'done' or scanned[1])
+end
+-- The states past their retention after their last change go, the oldest first, a slice.
+local gone = redis.call('ZRANGEBYSCORE', KEYS[6], '-inf', now - tonumber(ARGV[9]),
+                        'LIMIT', 0, most)
+if #gone > 0 then
+  redis.call('HDEL', KEYS[1], unpack(gone))
+  redis.call('ZREM', KEYS[6], unpack(gone))
+end
+local i = 11
 for index = 1, tonumber(ARGV[8]) do
   local due = tonumber(ARGV[5]) + (index - 1) * 0.001  -- one commit's events go out in order
   local id, order, body, n = ARGV[i], ARGV[i + 1], ARGV[i + 2], tonumber(ARGV[i + 3])
@@ -589,6 +638,8 @@ class RedisEvents:
         self._redis = client
         base = f"{prefix}{{events}}:"
         self._documents = base + "documents"
+        self._changed = base + "documents:changed"  # each document's last change (ms)
+        self._backfill = base + "documents:backfill"  # "done" once every state has a time
         self.stream = base + "stream"  # for internal consumers (README: consumer groups)
         self._due = base + "due"
         self._deliveries = base + "deliveries"
@@ -634,6 +685,8 @@ class RedisEvents:
             self._log_max_len,
             max(1, _ms(retention.timeline_s)),
             len(events),
+            max(1, _ms(retention.document_s)),
+            _DOCUMENTS_SWEPT_AT_MOST,
         ]
         for event in events:
             args += [event.id, event.order_id, event.body, len(event.subscriptions)]
@@ -642,7 +695,15 @@ class RedisEvents:
         if len(orders) > 1:
             raise ValueError("one commit records the events of one order")
         timeline = self._timeline + (orders.pop() if orders else document)
-        keys = [self._documents, self.stream, self._due, self._deliveries, timeline]
+        keys = [
+            self._documents,
+            self.stream,
+            self._due,
+            self._deliveries,
+            timeline,
+            self._changed,
+            self._backfill,
+        ]
         with unavailable_as_problem():
             applied = await cast(Any, self._commit)(keys=keys, args=args)
         return bool(applied)

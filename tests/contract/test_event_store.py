@@ -283,3 +283,39 @@ async def test_the_memory_store_sweeps_the_timelines_past_their_retention() -> N
     )
     assert sorted(events._timelines) == ["so_moved", "so_new"]
     assert types(await events.timeline("so_moved")) == ["a", "b"]
+
+
+async def test_a_documents_state_goes_its_retention_after_its_last_change(store: Store) -> None:
+    hour = EventRetention(document_s=3600)
+    dropped, kept, later = (f"d:{uuid.uuid4().hex}" for _ in range(3))
+    now = time.time()
+    assert await store.events.commit(dropped, 0, DocumentState(1, {"n": 1}), [], now, hour)
+    assert await store.events.commit(kept, 0, DocumentState(1, {"n": 1}), [], now, hour)
+    # A later change keeps its document an hour from then.
+    assert await store.events.commit(kept, 1, DocumentState(2, {"n": 2}), [], now + 3000, hour)
+    # A commit past the hour sweeps the documents past their retention.
+    assert await store.events.commit(later, 0, DocumentState(1, {}), [], now + 3601, hour)
+    assert await store.events.document_state(dropped) == DocumentState()
+    assert await store.events.document_state(kept) == DocumentState(2, {"n": 2})
+    # Seen again, a dropped document starts afresh: nothing to compare its sequence with.
+    again = DocumentState(7, {"n": 7})
+    assert await store.events.commit(dropped, 0, again, [], now + 3602, hour)
+    assert await store.events.document_state(dropped) == again
+
+
+@pytest.mark.redis
+async def test_on_redis_a_document_state_of_an_earlier_version_goes_too(
+    redis_store: PrefixedRedisStore, redis_client: aioredis.Redis
+) -> None:
+    store = redis_store.store
+    documents = f"{redis_store.prefix}{{events}}:documents"
+    hour = EventRetention(document_s=3600)
+    # Recorded before the documents had a retention: the state without a time of change.
+    await redis_client.hset(documents, "d:old", json.dumps({"sequence": 3, "snapshot": {}}))
+    now = time.time()
+    assert await store.events.commit("d:new", 0, DocumentState(1, {}), [], now, hour)
+    # Kept its whole retention from then (its last change is not known).
+    assert await store.events.document_state("d:old") == DocumentState(3, {})
+    assert await store.events.commit("d:new", 1, DocumentState(2, {}), [], now + 3601, hour)
+    assert await store.events.document_state("d:old") == DocumentState()
+    assert [k.decode() for k in await redis_client.hkeys(documents)] == ["d:new"]

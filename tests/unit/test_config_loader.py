@@ -330,6 +330,24 @@ def test_the_optional_idempotency_policy_is_loaded_when_present(tmp_path: Path) 
     assert (issue.file, issue.line) == ("policies/idempotency.yaml", 2)
 
 
+def test_an_orders_state_is_kept_400_days_and_never_less_than_its_timeline(
+    tmp_path: Path,
+) -> None:
+    config = config_copy(tmp_path)
+    events = load_config(config, env={}).operations.events
+    assert events.documents.retention_s == 400 * 86400  # the default
+    (config / "policies/operations.yaml").write_text(
+        "events:\n  timelines: {retention_s: 86400}\n  documents: {retention_s: 172800}\n"
+    )
+    assert load_config(config, env={}).operations.events.documents.retention_s == 172800
+    (config / "policies/operations.yaml").write_text(
+        "events:\n  timelines: {retention_s: 172800}\n  documents: {retention_s: 86400}\n"
+    )
+    issue = only_error(config)
+    assert (issue.file, issue.line) == ("policies/operations.yaml", 3)
+    assert "documents.retention_s must be at least timelines.retention_s" in issue.message
+
+
 # -- ${VAR:-default} ----------------------------------------------------------------------------
 
 
