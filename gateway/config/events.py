@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import AnyHttpUrl, Field, model_validator
+from pydantic import AnyHttpUrl, Field, field_validator, model_validator
 
 from gateway.config.base import ConfigModel, EnvName
 from gateway.domain.events import EVENT_TYPES
+from gateway.domain.versions import VERSIONS
 
 
 class BackendEvents(ConfigModel):
@@ -86,6 +87,23 @@ class SubscriptionConfig(ConfigModel):
             "Webhooks: `whsec_` and base64)."
         ),
     ]
+    api_version: Annotated[
+        str | None,
+        Field(
+            description=f"The API version each event's `data` is in ({', '.join(VERSIONS)}; not "
+            "a sunset one); absent: its client's pin (clients.yaml), else the default of "
+            "api-versions.yaml.",
+            # What the validator below accepts, so that an editor can offer them.
+            json_schema_extra={"anyOf": [{"enum": list(VERSIONS)}, {"type": "null"}]},
+        ),
+    ] = None
+
+    @field_validator("api_version")
+    @classmethod
+    def _known_version(cls, version: str | None) -> str | None:
+        if version is not None and version not in VERSIONS:
+            raise ValueError(f"unknown API version; supported: {', '.join(VERSIONS)}")
+        return version
 
 
 class DeliveryPolicy(ConfigModel):

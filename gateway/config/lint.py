@@ -7,6 +7,7 @@ Not what the routing rules decide (see `gateway.routing.lint`, which reports on 
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
@@ -14,6 +15,7 @@ from ipaddress import ip_address
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from gateway.config.api_versions import ApiVersionsPolicy
 from gateway.config.auth import AuthPolicy
 from gateway.config.backends import (
     SAP_KIND,
@@ -477,9 +479,13 @@ def subscription_issues(
     documents: Mapping[str, YamlDocument],
     policy: SubscriptionsPolicy,
     clients: ClientsPolicy,
+    api_versions: ApiVersionsPolicy | None,
 ) -> list[ConfigIssue]:
-    """Subscriptions naming an unknown client or event type, and duplicate ids."""
+    """Subscriptions naming an unknown client or event type, or an API version sunset by now
+    (its day begun in UTC), and duplicate ids."""
     report = Reporter(documents)
+    today = dt.datetime.now(dt.UTC).date()  # a version answers 410 from its sunset's midnight
+    lifecycles = api_versions.versions if api_versions is not None else {}
     client_ids = {c.id for c in clients.clients}
     seen: set[str] = set()
     for i, subscription in enumerate(policy.subscriptions):
@@ -492,6 +498,15 @@ def subscription_issues(
                 SUBSCRIPTIONS_FILE,
                 [*at, "client"],
                 f"unknown client {subscription.client!r} {known(client_ids)}",
+            )
+        version = subscription.api_version
+        lifecycle = lifecycles.get(version) if version is not None else None
+        if lifecycle is not None and lifecycle.sunset is not None and lifecycle.sunset <= today:
+            report.error(
+                SUBSCRIPTIONS_FILE,
+                [*at, "api_version"],
+                f"API version {version} is sunset since {lifecycle.sunset} (api-versions.yaml): "
+                "its deliveries would be in a version no longer served; name a current one",
             )
         for j, glob in enumerate(subscription.types):
             if not any(fnmatchcase(t, glob) for t in EVENT_TYPES):

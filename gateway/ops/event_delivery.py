@@ -1,7 +1,7 @@
-"""The webhook delivery worker: due deliveries claimed from the store under a lease, signed per
-Standard Webhooks, POSTed to the subscriber, retried with full jitter on the configured
-schedule (later when the subscriber's Retry-After asks for it), dead-lettered after the last try
-(or at once on a 410 Gone).
+"""The webhook delivery worker: due deliveries claimed from the store under a lease, their data
+in the subscription's API version, signed per Standard Webhooks, POSTed to the subscriber,
+retried with full jitter on the configured schedule (later when the subscriber's Retry-After
+asks for it), dead-lettered after the last try (or at once on a 410 Gone).
 
 Every gateway process runs one. A claim holds the subscriptions it took deliveries for, under
 a lease: one process at a time sends to a subscriber, one delivery after another, in the order
@@ -38,7 +38,7 @@ from gateway.domain.events import CLOUDEVENTS_JSON, LEGAL_ENTITY_EXTENSION
 from gateway.observability.event_metrics import WEBHOOK_DELIVERIES, WEBHOOK_DELIVERY_SECONDS
 from gateway.ops.background import BackgroundTask, StoreOutage
 from gateway.runtime import Runtime
-from gateway.service.order_events import event_scope
+from gateway.service.order_events import as_version, event_scope
 from gateway.store.base import StoreUnavailable
 from gateway.store.events import Delivery
 
@@ -275,8 +275,10 @@ class EventDelivery:
         if not secret:
             return Failure(f"the signing secret {subscription.secret_env} is not set")
         at = dt.datetime.fromtimestamp(self._clock(), dt.UTC)
+        version = subscription.api_version or runtime.versions.pinned(subscription.client)
+        body = as_version(delivery.body, version)
         try:
-            headers = signed_headers(secret, delivery.event_id, delivery.body, at)
+            headers = signed_headers(secret, delivery.event_id, body, at)
         except (ValueError, binascii.Error, EmptyWebhookSecretError):  # the last: only whsec_
             return Failure(
                 f"the signing secret {subscription.secret_env} is not a Standard Webhooks "
@@ -286,7 +288,7 @@ class EventDelivery:
         try:
             async with session.post(
                 str(subscription.url),
-                data=delivery.body.encode(),
+                data=body.encode(),
                 headers=headers,
                 timeout=aiohttp.ClientTimeout(total=policy.timeout_s),
                 allow_redirects=False,

@@ -44,6 +44,10 @@ class VersionTable:
     headers: dict[str, dict[str, str]]  # version -> deprecation headers
     sunset_at: dict[str, float]  # version -> epoch seconds from which it answers 410
 
+    def pinned(self, client_id: str) -> str:
+        """The version of the client's unversioned paths: its pin, else the default."""
+        return self.pins.get(client_id, self.default)
+
 
 def _midnight_utc(day: dt.date) -> dt.datetime:
     return dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC)
@@ -157,7 +161,7 @@ class Versioning:
             )
         except GatewayError:
             return table.default
-        return table.pins.get(principal.client_id, table.default)
+        return table.pinned(principal.client_id)
 
     async def __call__(self, ctx: RequestContext, call_next: Handler) -> Response:
         table = self._table

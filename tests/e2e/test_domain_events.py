@@ -138,6 +138,17 @@ subscriptions:
     client: crm-demo
     types: [sales_order.accepted]
     secret_env: TEST_HOOK_SECRET
+  - id: in-v1
+    url: {url}/in-v1
+    client: crm-demo
+    types: [sales_order.accepted]
+    api_version: v1
+    secret_env: TEST_HOOK_SECRET
+  - id: pinned-v1
+    url: {url}/pinned-v1
+    client: crm-pinned-v1
+    types: [sales_order.accepted]
+    secret_env: TEST_HOOK_SECRET
 delivery:
   retry_schedule_s: [{", ".join(str(s) for s in RETRIES)}]
   timeout_s: 2
@@ -146,6 +157,13 @@ delivery:
 
 
 TIMELINE_RETENTION_S = 7200  # policies/operations.yaml: far below the 90 days by default
+PINNED_V1_CLIENT = """
+  - id: crm-pinned-v1
+    scopes: [sales_orders:read]
+    legal_entities: "*"
+    rate_limit: standard
+    api_version: v1
+"""
 
 
 @pytest.fixture(scope="module")
@@ -153,6 +171,7 @@ def events_config(tmp_path_factory: pytest.TempPathFactory, subscriber: Subscrib
     return write_config(
         tmp_path_factory.mktemp("events-config"),
         subscriptions=subscriptions(subscriber.url),
+        clients=PINNED_V1_CLIENT,
         operations=f"events:\n  timelines: {{retention_s: {TIMELINE_RETENTION_S}}}\n",
     )
 
@@ -298,6 +317,25 @@ def test_v1_shows_the_events_data_as_v1_resources(
     assert "items" in v2["data"] and "lines" not in v2["data"]
     assert "lines" in v1["data"] and "items" not in v1["data"]
     assert v1["data"] == crm.get(f"/v1/sales-orders/{order['id']}").json()
+
+
+def test_a_subscription_in_v1_or_of_a_client_pinned_to_v1_receives_v1_resources(
+    gateway: str, crm: httpx.Client, subscriber: Subscriber
+) -> None:
+    order = new_order(crm, "GB01")
+
+    def accepted(path: str) -> list[Receipt]:
+        return [r for r in subscriber.receipts(path) if r.event["data"].get("id") == order["id"]]
+
+    (newest,) = wait_for(lambda: accepted("/crm"), "the accepted event in v2")
+    v1_order = crm.get(f"/v1/sales-orders/{order['id']}").json()
+    for path in ("/in-v1", "/pinned-v1"):
+        (receipt,) = wait_for(lambda path=path: accepted(path), f"the accepted event at {path}")
+        event = verified(receipt)  # signed as it was sent, in v1
+        assert event["id"] == receipt.headers["webhook-id"] == newest.event["id"]
+        assert "lines" in event["data"] and "items" not in event["data"]
+        assert event["data"] == v1_order
+    assert "items" in newest.event["data"] and "lines" not in newest.event["data"]
 
 
 def test_duplicate_and_out_of_order_notifications_give_each_event_once_in_order(
@@ -595,7 +633,9 @@ def polling_gateway(
 ) -> Iterator[str]:
     """A gateway that polls the legacy ERP (which does not push meanwhile)."""
     config_dir = write_config(
-        tmp_path_factory.mktemp("polling-config"), subscriptions=subscriptions(subscriber.url)
+        tmp_path_factory.mktemp("polling-config"),
+        subscriptions=subscriptions(subscriber.url),
+        clients=PINNED_V1_CLIENT,
     )
     legacy = config_dir / "backends" / "legacy.yaml"
     text, found = re.subn(

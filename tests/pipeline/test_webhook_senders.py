@@ -20,9 +20,12 @@ from typing import Any
 import pytest
 from aiohttp import web
 
+from gateway.config.api_versions import ApiVersionsPolicy
+from gateway.config.clients import ClientsPolicy
 from gateway.config.events import DeliveryPolicy, SubscriptionConfig, SubscriptionsPolicy
 from gateway.ops.event_delivery import EventDelivery
 from gateway.pipeline.entitlements import Entitlement
+from gateway.pipeline.versioning import compile_versions
 from gateway.runtime import Runtime
 from gateway.store.base import Store
 from gateway.store.events import DocumentState, EventRetention, EventStore, NewEvent
@@ -80,7 +83,8 @@ async def subscribers() -> AsyncIterator[Subscribers]:
 def runtime(
     events: EventStore, subscribers: Subscribers, policy: DeliveryPolicy, secret: str = SECRET
 ) -> Runtime:
-    """What the delivery worker reads of a runtime: subscriptions, the store, env, clients."""
+    """What the delivery worker reads of a runtime: subscriptions, the store, env, clients,
+    their API versions (none pinned: the newest)."""
     subscriptions = [
         SubscriptionConfig(
             id=name,
@@ -96,6 +100,7 @@ def runtime(
         ),
         store=SimpleNamespace(events=events),
         event_retention=EventRetention(),
+        versions=compile_versions(ApiVersionsPolicy(), ClientsPolicy(clients=[])),
         env={"HOOK_SECRET": secret},
         entitlements={
             "crm": Entitlement("crm", frozenset({"sales_orders:read"}), None, "standard")

@@ -348,6 +348,25 @@ def test_an_orders_state_is_kept_400_days_and_never_less_than_its_timeline(
     assert "documents.retention_s must be at least timelines.retention_s" in issue.message
 
 
+def test_a_subscription_naming_no_api_version_or_a_sunset_one_is_refused_at_its_line(
+    tmp_path: Path,
+) -> None:
+    config = config_copy(tmp_path)
+    hook = "    client: crm-demo "
+    line = edit(config, "policies/subscriptions.yaml", hook, "    api_version: v0\n" + hook)
+    issue = only_error(config)
+    assert (issue.file, issue.line) == ("policies/subscriptions.yaml", line)
+    assert "unknown API version" in issue.message and "v1, v2" in issue.message
+    edit(config, "policies/subscriptions.yaml", "api_version: v0", "api_version: v1")
+    assert load_config(config, env={}).subscriptions.subscriptions[0].api_version == "v1"
+    (config / "policies/api-versions.yaml").write_text(
+        "versions:\n  v1: {deprecated: 2020-01-01, sunset: 2020-06-01}\n"
+    )
+    issue = only_error(config)
+    assert (issue.file, issue.line) == ("policies/subscriptions.yaml", line)
+    assert "v1 is sunset" in issue.message
+
+
 # -- ${VAR:-default} ----------------------------------------------------------------------------
 
 
