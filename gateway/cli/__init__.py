@@ -1,5 +1,4 @@
-"""The `gateway` command: demo, serve, simulate, check, doctor, explain, plan, migrate, xref,
-shadow, audit, token, schema, changelog.
+"""The `gateway` command (its commands are `gateway.cli.commands.COMMANDS`).
 
 Not the application itself (see `gateway.app`); this parses arguments and starts things. Every
 foreseeable mistake (a busy port, a missing variable, a bad argument, a broken config) ends in

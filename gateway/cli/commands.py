@@ -13,7 +13,6 @@ import os
 import sys
 from collections.abc import Sequence
 
-import gateway.cli
 from gateway import MISSING_MULTIPROC_DIR, MULTIPROC_DIR_ENV
 from gateway.cli.arguments import HelpFormatter, Parser
 from gateway.cli.base import CommandError
@@ -41,7 +40,7 @@ COMMANDS = {
 
 def parser(argv: Sequence[str]) -> argparse.ArgumentParser:
     """The parser, with the options of the command `argv` names (the others' only by name)."""
-    description = (gateway.cli.__doc__ or "").split("\n\n")[0]
+    description = f"The `gateway` command: {', '.join(COMMANDS)}."
     top = Parser(prog="gateway", description=description, formatter_class=HelpFormatter)
     sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=Parser)
     chosen = next((a for a in argv if not a.startswith("-")), None)  # after `-h`, `--`...

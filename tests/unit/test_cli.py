@@ -17,6 +17,7 @@ import httpx
 import jwt
 import pytest
 
+from gateway.cli.commands import COMMANDS
 from gateway.cli.simulate import SIMULATOR_KEEPALIVE_S
 from gateway.config.backends import PoolConfig
 from gateway.config.loader import load_config
@@ -364,6 +365,14 @@ def test_a_token_for_a_client_of_another_issuer_comes_with_a_warning(tmp_path: P
         "client 'crm-emea' belongs to issuer 'partner' in policies/clients.yaml: the gateway "
         "answers 403 to a token of 'demo' for it"
     ) in result.stderr
+
+
+def test_the_help_names_every_command_in_its_first_line() -> None:
+    result = _gateway("--help")
+    assert result.returncode == 0
+    description = result.stdout.split("\n\n")[1].replace("\n", " ")
+    named = re.findall(r"\b[a-z]+\b", description.split(":", 1)[1])
+    assert named == list(COMMANDS), description
 
 
 def test_every_option_of_every_command_has_a_help_text() -> None:
