@@ -45,6 +45,7 @@ from gateway.domain.errors import (
     not_found,
 )
 from gateway.domain.versions import VERSIONS
+from gateway.observability.client_address import client_ip
 from gateway.observability.logging import access_log, flush_logs
 from gateway.observability.metrics import (
     CONTENT_TYPE,
@@ -251,6 +252,7 @@ async def answer(handler: Handler, ctx: RequestContext) -> Response:
             "status": response.status_code,
             "duration_ms": round(elapsed * 1000, 2),
             "client_id": ctx.principal.client_id if ctx.principal else None,
+            "client_ip": client_ip(request.scope),
             "legal_entity": ctx.legal_entity,
             "backend": backend,
             "rule": ctx.route.rule_id if ctx.route else None,
@@ -477,6 +479,7 @@ class GatewayApp(Starlette):
                         "status": status,
                         "duration_ms": round(elapsed * 1000, 2),
                         "client_id": scope.get("state", {}).get("actor"),
+                        "client_ip": client_ip(scope),
                     }
                 )
 

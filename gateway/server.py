@@ -27,6 +27,7 @@ from uvicorn.supervisors.multiprocess import Process
 
 from gateway.api.problems import PROBLEM_MEDIA_TYPE, problem_body
 from gateway.domain.errors import Code, GatewayError
+from gateway.observability.client_address import LOOPBACK_PROXIES
 from gateway.observability.logging import access_log
 from gateway.observability.metrics import NO_BACKEND, NO_OPERATION, REQUEST_SECONDS_BY
 from gateway.observability.trace_context import CORRELATION_HEADER
@@ -53,14 +54,26 @@ class ServerLimits:
 
 class GatewayServerConfig(uvicorn.Config):
     """uvicorn's configuration with the gateway's limits (a class, so that workers, which
-    unpickle it, get the limits too)."""
+    unpickle it, get the limits too). `trusted_proxies` (see `client_address.trusted_proxies`):
+    the peers whose X-Forwarded-For names the client, whose address is then the request's
+    (`client_ip` in the access log); none, every peer is the client."""
 
-    def __init__(self, app: Any, *, limits: ServerLimits, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        app: Any,
+        *,
+        limits: ServerLimits,
+        trusted_proxies: tuple[str, ...] = LOOPBACK_PROXIES,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(
             app,
             http=GuardedProtocol,
             timeout_keep_alive=limits.keepalive_timeout_s,  # type: ignore[arg-type]  # seconds
             server_header=False,  # nothing to tell an attacker about what runs here
+            # Given, never uvicorn's default, which its own FORWARDED_ALLOW_IPS would change.
+            proxy_headers=bool(trusted_proxies),
+            forwarded_allow_ips=list(trusted_proxies),
             **kwargs,
         )
         self.limits = limits
@@ -352,6 +365,8 @@ class GuardedProtocol(HttpToolsProtocol):
                 "status": status,
                 "code": error.code.value,
                 "duration_ms": round(elapsed * 1000, 2),
+                # Its head unread (or not trusted yet): the peer, a proxy's address behind one.
+                "client_ip": self.client[0] if self.client else None,
                 "client": client,
             }
         )

@@ -33,6 +33,12 @@ from gateway.cli.listening import listen
 from gateway.config.issues import ConfigError
 from gateway.config.loader import GatewayConfig, config_version
 from gateway.demo import DEMO_SECRET_ENV
+from gateway.observability.client_address import (
+    ANY_PROXY,
+    FORWARDED_ALLOW_IPS_ENV,
+    LOOPBACK_PROXIES,
+    trusted_proxies,
+)
 from gateway.observability.logging import configure_logging
 from gateway.observability.spans import telemetry_from_env
 from gateway.pipeline.auth import build_authenticator
@@ -59,6 +65,13 @@ def arguments(parser: argparse.ArgumentParser) -> None:
         type=int,
         default=1,
         help=f"worker processes (more than 1 needs {REDIS_URL_ENV})",
+    )
+    parser.add_argument(
+        "--forwarded-allow-ips",
+        metavar="IPS",
+        help="the proxies whose X-Forwarded-For names the client (its address is then the "
+        "one logged): comma-separated IP addresses and networks, '*' any peer, '' none "
+        f"(default: ${FORWARDED_ALLOW_IPS_ENV}, else {','.join(LOOPBACK_PROXIES)})",
     )
     add_limits(parser)
     parser.set_defaults(func=serve)
@@ -151,6 +164,28 @@ def _issuers_off(config: GatewayConfig, env: Mapping[str, str]) -> list[str]:
     ]
 
 
+def _trusted_proxies(given: str | None, env: Mapping[str, str]) -> tuple[str, ...]:
+    """The proxies `--forwarded-allow-ips` names, else the environment's, else loopback; a
+    CommandError naming where a bad one was given."""
+    source, text = "--forwarded-allow-ips", given
+    if text is None:
+        source, text = FORWARDED_ALLOW_IPS_ENV, env.get(FORWARDED_ALLOW_IPS_ENV)
+    if text is None:
+        return LOOPBACK_PROXIES
+    try:
+        return trusted_proxies(text)
+    except ValueError as exc:
+        raise CommandError(
+            f"{source}: {exc}; give IP addresses and networks, comma-separated"
+        ) from None
+
+
+def _trust_said(proxies: tuple[str, ...]) -> str:
+    if proxies == (ANY_PROXY,):
+        return "any peer"
+    return ", ".join(proxies) or "no peer"
+
+
 def serve(args: argparse.Namespace) -> int:
     level = log_level()  # here, not in a worker that would fail, be started again, and fail
     if args.config_dir:
@@ -164,6 +199,7 @@ def serve(args: argparse.Namespace) -> int:
             "store lives inside one process,\nso each worker would see only its own ID "
             "cross-references, idempotency keys and rate limits."
         )
+    proxies = _trusted_proxies(args.forwarded_allow_ips, os.environ)
     directory = config_dir(None)
     config = load(directory)  # fail fast, with file and line, before forking workers
     require_credentials(config, os.environ)
@@ -184,7 +220,8 @@ def serve(args: argparse.Namespace) -> int:
     workers = f"{args.workers} worker{'s' if args.workers > 1 else ''}"
     print(
         f"gateway serve: http://{args.host}:{args.port} ({workers}); store: {store}\n"
-        f"  backends: {backends}; demo issuer: {trusted}",
+        f"  backends: {backends}; demo issuer: {trusted}\n"
+        f"  X-Forwarded-For trusted from: {_trust_said(proxies)}",
         *(f"gateway serve: warning: {said}" for said in off),
         sep="\n",
         file=sys.stderr,
@@ -193,6 +230,7 @@ def serve(args: argparse.Namespace) -> int:
     server_config = GatewayServerConfig(
         f"{__name__}:{create_app.__name__}",
         limits=server_limits,
+        trusted_proxies=proxies,
         factory=True,
         workers=args.workers,
         loop="uvloop",

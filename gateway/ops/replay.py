@@ -197,7 +197,7 @@ def _request(
         "method": str(request.get("method", "POST")),
         "scheme": "http",
         "server": ("replay", 0),
-        "client": ("replay", 0),
+        "client": None,  # no peer: `client_ip` null in its access line, not a non-address
         "root_path": "",
         "path": path,
         "raw_path": path.encode(),

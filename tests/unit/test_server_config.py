@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import errno
+import os
+import re
 from typing import Any
 
 import pytest
@@ -11,7 +13,9 @@ from starlette.applications import Starlette
 from gateway import sockets
 from gateway.cli.base import CommandError
 from gateway.cli.listening import listen
+from gateway.observability.client_address import trusted_proxies
 from gateway.server import GatewayServerConfig, ServerLimits
+from tests.servers import free_port, run_cli
 
 
 @pytest.mark.parametrize("seconds", [0.3, 2.5, 7.9])
@@ -36,3 +40,55 @@ def test_a_port_this_user_may_not_bind_is_not_said_to_be_in_use(
         listen("127.0.0.1", 80, "gateway serve --port 81")
     assert "already in use" not in str(error.value)
     assert "ermission" in str(error.value)
+
+
+@pytest.mark.parametrize(
+    ("given", "trusted"),
+    [
+        ("10.0.0.5", ("10.0.0.5",)),
+        (" 10.0.0.0/8 , fd00::/8,::1 ", ("10.0.0.0/8", "fd00::/8", "::1")),
+        ("*", ("*",)),
+        ("", ()),
+    ],
+)
+def test_trusted_proxies_are_addresses_and_networks(given: str, trusted: tuple[str, ...]) -> None:
+    assert trusted_proxies(given) == trusted
+
+
+@pytest.mark.parametrize(
+    ("given", "said"),
+    [
+        ("lb.internal", "'lb.internal' is not an IP address"),
+        ("10.0.0.1/8", "host bits set (the network is 10.0.0.0/8)"),
+        ("10.0.0.0/33", "'10.0.0.0/33' is not an IP network"),
+        ("10.0.0.5,*", "`*` (any peer) stands alone"),
+    ],
+)
+def test_a_proxy_that_is_no_address_is_refused_saying_which(given: str, said: str) -> None:
+    """uvicorn took such an item as a name no peer has: nobody trusted, and nothing said."""
+    with pytest.raises(ValueError, match=re.escape(said)):
+        trusted_proxies(given)
+
+
+def test_no_trusted_proxy_turns_forwarded_headers_off() -> None:
+    config = GatewayServerConfig(Starlette(), limits=ServerLimits(), trusted_proxies=())
+    assert config.proxy_headers is False
+    default = GatewayServerConfig(Starlette(), limits=ServerLimits())
+    assert (default.proxy_headers, default.forwarded_allow_ips) == (True, ["127.0.0.1", "::1"])
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "named"),
+    [
+        (["--forwarded-allow-ips", "10.0.0.1/8"], {}, "--forwarded-allow-ips"),
+        ([], {"GATEWAY_FORWARDED_ALLOW_IPS": "lb.internal"}, "GATEWAY_FORWARDED_ALLOW_IPS"),
+    ],
+)
+def test_serve_refuses_a_bad_trusted_proxy_in_one_line_naming_the_option(
+    args: list[str], env: dict[str, str], named: str
+) -> None:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
+    result = run_cli("serve", "--port", str(free_port()), *args, env={**clean, **env})
+    assert result.returncode == 1
+    assert len(result.stderr.splitlines()) == 1, result.stderr
+    assert result.stderr.startswith(f"gateway serve: {named}: "), result.stderr
