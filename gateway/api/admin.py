@@ -30,6 +30,7 @@ from gateway.domain.errors import (
 )
 from gateway.domain.models import LegalEntityCode, Strict
 from gateway.domain.operations import ADMIN_SCOPE, Kind
+from gateway.observability.client_address import client_ip
 from gateway.observability.trace_context import CORRELATION_HEADER, correlation_id_from
 from gateway.ops.migrations import JOB_PREFIX, MigrationRequest, Migrations
 from gateway.ops.reload import Reloader, reload_every_worker
@@ -107,7 +108,7 @@ def admin_routes(
     reloader: Reloader, migrations: Migrations, current: Callable[[], Runtime]
 ) -> list[Route]:
     async def reload(request: Request) -> Response:
-        issues = await reloader.reload(f"admin {request.state.actor}")
+        issues = await reloader.reload(f"admin {request.state.actor}", client_ip(request.scope))
         # Then every other worker of `gateway serve --workers N`, in place, as on SIGHUP; the
         # answer says what happened in this one.
         reload_every_worker()
@@ -149,6 +150,7 @@ def admin_routes(
             "admin.migration",
             request.state.actor,
             {"job": job.id, **asked.model_dump(mode="json")},
+            client_ip(request.scope),
         )
         location = f"/admin/migrations/{job.id}"
         return JSONResponse(job.view(time.time()), 202, {"Location": location})
@@ -201,7 +203,9 @@ def admin_routes(
         )
         if not query.dry_run:
             summary = {k: v for k, v in report.as_dict().items() if not isinstance(v, list)}
-            runtime.audit.record("admin.xref_import", request.state.actor, summary)
+            runtime.audit.record(
+                "admin.xref_import", request.state.actor, summary, client_ip(request.scope)
+            )
         return JSONResponse({"dry_run": query.dry_run, **report.as_dict()})
 
     async def explain_route(request: Request) -> Response:
@@ -244,7 +248,9 @@ def admin_routes(
     async def reset_shadow_report(request: Request) -> Response:
         runtime = current()
         await runtime.store.shadow.reset()
-        runtime.audit.record("admin.shadow_reset", request.state.actor, {})
+        runtime.audit.record(
+            "admin.shadow_reset", request.state.actor, {}, client_ip(request.scope)
+        )
         return Response(status_code=204)
 
     return [

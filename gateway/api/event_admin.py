@@ -20,6 +20,7 @@ from starlette.routing import Route
 from gateway.api.admin import admin_endpoint
 from gateway.domain.errors import bad_cursor, not_found
 from gateway.domain.models import Strict
+from gateway.observability.client_address import client_ip
 from gateway.observability.event_metrics import WEBHOOK_DELIVERIES
 from gateway.pipeline.body import parse_query_model
 from gateway.runtime import Runtime
@@ -68,7 +69,10 @@ def event_admin_routes(
         if not await runtime.store.events.replay_dead_letter(delivery, time.time()):
             raise not_found(f"No dead letter {delivery}.")
         runtime.audit.record(
-            "events.dead_letter.replayed", request.state.actor, {"delivery": delivery}
+            "events.dead_letter.replayed",
+            request.state.actor,
+            {"delivery": delivery},
+            client_ip(request.scope),
         )
         WEBHOOK_DELIVERIES.labels(delivery.split(":", 1)[0], "replayed").inc()
         if replayed is not None:

@@ -22,6 +22,7 @@ from gateway.api.admin import admin_endpoint
 from gateway.config.operations import MAX_AUDIT_ENTRIES
 from gateway.domain.errors import Code, FieldError, GatewayError, bad_cursor, not_found
 from gateway.domain.models import Strict, no_number
+from gateway.observability.client_address import client_ip
 from gateway.observability.metrics import business_figures
 from gateway.ops.replay import Replays, corrected_body_of
 from gateway.pipeline.body import parse_query_model, read_body, require_json
@@ -114,7 +115,10 @@ def operations_routes(replays: Replays, current: Callable[[], Runtime]) -> list[
             require_json(request)
         corrected = corrected_body_of(raw)
         outcome = await replays.replay(
-            str(request.path_params["id"]), corrected, str(request.state.actor)
+            str(request.path_params["id"]),
+            corrected,
+            str(request.state.actor),
+            client_ip(request.scope),
         )
         entry = await current().store.journal.entry(outcome.transaction_id)
         return JSONResponse(

@@ -125,10 +125,13 @@ class Reloader:
         self._refused: str | None = None  # the version of the files last refused, if known
         self.status = ReloadStatus()
 
-    async def reload(self, trigger: str = "admin") -> list[ConfigIssue]:
+    async def reload(
+        self, trigger: str = "admin", client_ip: str | None = None
+    ) -> list[ConfigIssue]:
         """Load, compile and swap in the configuration, whatever it is (an operator asked);
-        the issues if it was refused. Either way it is audited, with `trigger` (who asked)."""
-        return await self._reload(trigger, always=True)
+        the issues if it was refused. Either way it is audited, with `trigger` (who asked)
+        and `client_ip` (from where, for an operator's request)."""
+        return await self._reload(trigger, always=True, client_ip=client_ip)
 
     async def reload_if_changed(self, trigger: str) -> list[ConfigIssue]:
         """As `reload`, unless the files are the version served or the one last refused: then
@@ -136,7 +139,9 @@ class Reloader:
         several workers, each is signalled for every reload, the one that already did it too."""
         return await self._reload(trigger, always=False)
 
-    async def _reload(self, trigger: str, *, always: bool) -> list[ConfigIssue]:
+    async def _reload(
+        self, trigger: str, *, always: bool, client_ip: str | None = None
+    ) -> list[ConfigIssue]:
         async with self._lock:
             current = self._current()
             tried: str | None = None  # the version of the files read, once known
@@ -159,14 +164,16 @@ class Reloader:
                 }
                 runtime = build_runtime(config, current.store, current.env, keep, current)
             except ConfigError as exc:
-                return self._refuse(trigger, list(exc.issues), tried or exc.version, always)
+                return self._refuse(
+                    trigger, list(exc.issues), tried or exc.version, always, client_ip
+                )
             except (ValueError, OSError) as exc:
                 issue = ConfigIssue(file=".", line=None, message=str(exc))
-                return self._refuse(trigger, [issue], tried, always)
+                return self._refuse(trigger, [issue], tried, always, client_ip)
             except Exception as exc:  # a defect in the loader: refused all the same, and said
                 log.exception("config reload failed")
                 issue = ConfigIssue(file=".", line=None, message=f"the reload failed: {exc!r}")
-                return self._refuse(trigger, [issue], None, always)
+                return self._refuse(trigger, [issue], None, always, client_ip)
             self._install(runtime)
             replaced = [
                 b.adapter for name, b in current.backends.items() if keep.get(name) is not b.adapter
@@ -184,7 +191,10 @@ class Reloader:
             RELOADS.labels("applied").inc()
             changes = file_changes(current.config, config)
             runtime.audit.record(
-                "config.reloaded", trigger, {"version": config.version, **vars(changes)}
+                "config.reloaded",
+                trigger,
+                {"version": config.version, **vars(changes)},
+                client_ip,
             )
             log.info(
                 "config reloaded: %s",
@@ -209,7 +219,12 @@ class Reloader:
             return []
 
     def _refuse(
-        self, trigger: str, issues: list[ConfigIssue], version: str | None, always: bool
+        self,
+        trigger: str,
+        issues: list[ConfigIssue],
+        version: str | None,
+        always: bool,
+        client_ip: str | None = None,
     ) -> list[ConfigIssue]:
         """A refused configuration: the running one stays; audited, counted and logged, unless
         these are the files refused last time and nobody asked for them explicitly."""
@@ -225,6 +240,7 @@ class Reloader:
             "config.refused",
             trigger,
             {"running_version": current.config.version, "issues": said},
+            client_ip,
         )
         log.error(
             "config reload refused, the running configuration stays: %s",

@@ -99,11 +99,15 @@ class Replays:
         self._clock = clock
 
     async def replay(
-        self, transaction_id: str, corrected_body: Any | None, actor: str
+        self,
+        transaction_id: str,
+        corrected_body: Any | None,
+        actor: str,
+        client_ip: str | None = None,
     ) -> ReplayOutcome:
-        """Replay one transaction; one replay of it at a time (two at once, a double click or
-        two operators, are 409 for the second), each deciding on the journal as the one
-        before it left it."""
+        """Replay one transaction for the operator `actor` at `client_ip`; one replay of it at
+        a time (two at once, a double click or two operators, are 409 for the second), each
+        deciding on the journal as the one before it left it."""
         runtime = self._current()
         lock, token = f"replay:{transaction_id}", random_hex(16)
         if not await runtime.store.acquire_slot(lock, 1, token, runtime.request_timeout_s + 5):
@@ -113,13 +117,18 @@ class Replays:
                 headers={"Retry-After": "1"},
             )
         try:
-            return await self._replay(runtime, transaction_id, corrected_body, actor)
+            return await self._replay(runtime, transaction_id, corrected_body, actor, client_ip)
         finally:
             with contextlib.suppress(StoreUnavailable):  # else it runs out with its lease
                 await runtime.store.release_slot(lock, token)
 
     async def _replay(
-        self, runtime: Runtime, transaction_id: str, corrected_body: Any | None, actor: str
+        self,
+        runtime: Runtime,
+        transaction_id: str,
+        corrected_body: Any | None,
+        actor: str,
+        client_ip: str | None,
     ) -> ReplayOutcome:
         await runtime.journal.flush()  # the latest attempt decides what may be replayed
         entry = await runtime.store.journal.entry(transaction_id)
@@ -140,7 +149,7 @@ class Replays:
             await runtime.store.forget_refusal(scoped_key(client, key))
         body = corrected_body if corrected else request.get("body")
         correlation_id = correlation_id_from(None)
-        http_request = _request(request, body, key, correlation_id)
+        http_request = _request(request, body, key, correlation_id, client_ip)
         ctx = RequestContext(
             http_request,
             spec,
@@ -174,16 +183,22 @@ class Replays:
                 "status": response.status_code,
                 "correlation_id": correlation_id,
             },
+            client_ip,
         )
         await runtime.journal.flush()
         return ReplayOutcome(transaction_id, response.status_code, _json(response), correlation_id)
 
 
 def _request(
-    request: Mapping[str, Any], body: Any, key: str | None, correlation_id: str
+    request: Mapping[str, Any],
+    body: Any,
+    key: str | None,
+    correlation_id: str,
+    client_ip: str | None,
 ) -> Request:
     """The transaction's HTTP request, built again for the pipeline: its method, path, path
-    parameters, query and body, its Idempotency-Key, and a correlation id of its own."""
+    parameters, query and body, its Idempotency-Key, and a correlation id of its own; it
+    comes from the operator's address (`client_ip` in its access line)."""
     raw = b"" if body is None else json.dumps(body, separators=(",", ":")).encode()
     headers = [(CORRELATION_HEADER.lower().encode(), correlation_id.encode())]
     if body is not None:
@@ -197,7 +212,7 @@ def _request(
         "method": str(request.get("method", "POST")),
         "scheme": "http",
         "server": ("replay", 0),
-        "client": None,  # no peer: `client_ip` null in its access line, not a non-address
+        "client": (client_ip, 0) if client_ip else None,
         "root_path": "",
         "path": path,
         "raw_path": path.encode(),

@@ -54,6 +54,9 @@ class AuditEvent:
     actor: str  # a client id, "file-watch", "SIGHUP", "startup", ...
     details: Mapping[str, Any]
     at: float  # epoch seconds
+    # The network address of the request that asked for it (an operator's admin action);
+    # None for what no request asked for (start-up, a file change, SIGHUP, a transaction).
+    client_ip: str | None = None
     # Not in the entry: the first event's id names a batch, so that a batch written again
     # (its reply was lost) is chained once.
     id: str = field(default_factory=lambda: random_hex(8))
@@ -85,6 +88,8 @@ def chained(events: Sequence[AuditEvent], head: ChainHead) -> list[str]:
             "details": dict(event.details),
             "prev": prev,
         }
+        if event.client_ip is not None:  # absent otherwise: entries as they always were
+            entry["client_ip"] = event.client_ip
         prev = entry["hash"] = hashlib.sha256(canonical(entry)).hexdigest()
         lines.append(json.dumps(entry, sort_keys=True, separators=(",", ":"), ensure_ascii=False))
     return lines
@@ -660,8 +665,10 @@ class AuditTrail:
     async def _write(self, events: Sequence[AuditEvent]) -> None:
         await self.store.append(events, self.max_entries)
 
-    def record(self, kind: str, actor: str, details: Mapping[str, Any]) -> None:
-        self._writer.put(AuditEvent(kind, actor, details, self._clock()))
+    def record(
+        self, kind: str, actor: str, details: Mapping[str, Any], client_ip: str | None = None
+    ) -> None:
+        self._writer.put(AuditEvent(kind, actor, details, self._clock(), client_ip))
 
     async def flush(self) -> bool:
         return await self._writer.flush()

@@ -103,3 +103,17 @@ def test_an_untrusted_peers_forwarded_for_is_ignored(
                 headers={"X-Correlation-ID": correlation_id + peer, "X-Forwarded-For": CLIENT},
             )
         assert _access_line(proc, correlation_id + peer)["client_ip"] == peer
+
+
+def test_an_admin_reload_through_the_proxy_is_audited_with_the_clients_address(
+    behind_proxy: tuple[str, ServerProcess], config_dir: Path
+) -> None:
+    url, _ = behind_proxy
+    with _from(PROXY, url, token_for("ops-admin", config_dir)) as ops:
+        reloaded = ops.post("/admin/config/reload", headers={"X-Forwarded-For": CLIENT})
+        assert reloaded.status_code == 200, reloaded.text
+        audit = [json.loads(line) for line in ops.get("/admin/audit").text.splitlines()]
+    reloads = [(a["actor"], a.get("client_ip")) for a in audit if a["kind"] == "config.reloaded"]
+    assert reloads == [("admin ops-admin", CLIENT)]
+    (loaded,) = [a for a in audit if a["kind"] == "config.loaded"]
+    assert "client_ip" not in loaded  # at start-up: no request, no address
