@@ -5,12 +5,24 @@ default version. Not the negotiation (see `gateway.pipeline.versioning`).
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import Field, model_validator
+from pydantic import AfterValidator, Field, model_validator
 
 from gateway.config.base import ConfigModel
 from gateway.domain.versions import LATEST, VERSIONS
+
+
+def _known_version(version: str | None) -> str | None:
+    if version is not None and version not in VERSIONS:
+        raise ValueError(f"unknown API version; supported: {', '.join(VERSIONS)}")
+    return version
+
+
+# A version a client is pinned to or a subscription's events are in, where absent means the
+# default: one of VERSIONS, as the validator accepts and the schema offers an editor.
+OptionalVersion = Annotated[str | None, AfterValidator(_known_version)]
+OPTIONAL_VERSION_SCHEMA: dict[str, Any] = {"anyOf": [{"enum": list(VERSIONS)}, {"type": "null"}]}
 
 
 class VersionPolicy(ConfigModel):

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field
 
+from gateway.config.api_versions import OPTIONAL_VERSION_SCHEMA, OptionalVersion
 from gateway.config.base import ConfigModel
 from gateway.domain.versions import VERSIONS
 
@@ -50,21 +51,13 @@ class ClientConfig(ConfigModel):
         ),
     ] = False
     api_version: Annotated[
-        str | None,
+        OptionalVersion,
         Field(
             description=f"Its pin: the API version of unversioned paths ({', '.join(VERSIONS)}); "
             "absent: the default of api-versions.yaml.",
-            # What the validator below accepts, so that an editor can offer them.
-            json_schema_extra={"anyOf": [{"enum": list(VERSIONS)}, {"type": "null"}]},
+            json_schema_extra=OPTIONAL_VERSION_SCHEMA,
         ),
     ] = None
-
-    @field_validator("api_version")
-    @classmethod
-    def _known_version(cls, version: str | None) -> str | None:
-        if version is not None and version not in VERSIONS:
-            raise ValueError(f"unknown API version; supported: {', '.join(VERSIONS)}")
-        return version
 
 
 class ClientsPolicy(ConfigModel):

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import AnyHttpUrl, Field, field_validator, model_validator
+from pydantic import AnyHttpUrl, Field, model_validator
 
+from gateway.config.api_versions import OPTIONAL_VERSION_SCHEMA, OptionalVersion
 from gateway.config.base import ConfigModel, EnvName
 from gateway.domain.events import EVENT_TYPES
 from gateway.domain.versions import VERSIONS
@@ -88,22 +89,14 @@ class SubscriptionConfig(ConfigModel):
         ),
     ]
     api_version: Annotated[
-        str | None,
+        OptionalVersion,
         Field(
             description=f"The API version each event's `data` is in ({', '.join(VERSIONS)}; not "
             "a sunset one); absent: its client's pin (clients.yaml), else the default of "
             "api-versions.yaml.",
-            # What the validator below accepts, so that an editor can offer them.
-            json_schema_extra={"anyOf": [{"enum": list(VERSIONS)}, {"type": "null"}]},
+            json_schema_extra=OPTIONAL_VERSION_SCHEMA,
         ),
     ] = None
-
-    @field_validator("api_version")
-    @classmethod
-    def _known_version(cls, version: str | None) -> str | None:
-        if version is not None and version not in VERSIONS:
-            raise ValueError(f"unknown API version; supported: {', '.join(VERSIONS)}")
-        return version
 
 
 class DeliveryPolicy(ConfigModel):
