@@ -47,11 +47,11 @@ def in_minor_units(
     dollars, of 1000.5 yen); the gateway refuses it instead, whichever the ERP."""
     decimals = _kept_decimals(currency, most_decimals)
     if _as_kept(amount, decimals) != amount:
-        allowed = f"at most {decimals} decimals" if decimals else "no decimals"
+        kept = _what_is_kept(currency, decimals)
         raise RefusedBeforeSending(
             Code.ERP_REJECTED,
-            f"{amount} has more decimals than the ERP keeps in {currency}: {allowed}.",
-            [FieldError(pointer, f"The ERP keeps {currency} amounts with {allowed}.")],
+            f"{kept}: {amount} has more decimals.",
+            [FieldError(pointer, f"{kept}.")],
         )
     return amount
 
@@ -79,7 +79,7 @@ def line_amounts(
     if rounded:
         raise RefusedBeforeSending(
             Code.ERP_REJECTED,
-            f"The ERP keeps {currency} to {decimals} decimals and would round the amount "
+            f"{_what_is_kept(currency, decimals)} and would round the amount "
             "(quantity times unit price) of the lines pointed at: change their quantities so "
             "that each amount comes out exact.",
             rounded,
@@ -91,6 +91,13 @@ def line_amounts(
 def _kept_decimals(currency: str, most_decimals: int | None) -> int:
     decimals = _MINOR_UNITS.get(currency, _CENTS)
     return decimals if most_decimals is None else min(decimals, most_decimals)
+
+
+def _what_is_kept(currency: str, decimals: int) -> str:
+    """How every refusal here says what the ERP keeps of a currency's amounts."""
+    if decimals == 0:
+        return f"The ERP keeps {currency} in whole units"
+    return f"The ERP keeps {currency} to {decimals} decimals"
 
 
 def _as_kept(amount: Decimal, decimals: int) -> Decimal:

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from gateway.adapters.prices import line_amounts
+from gateway.adapters.prices import in_minor_units, line_amounts
 from gateway.domain.errors import Category, Code, RefusedBeforeSending
 from gateway.domain.models import OrderItem
 from tests.canonical import order_item
@@ -57,3 +57,24 @@ def test_a_line_finer_than_its_currency_is_refused_whatever_the_erp_keeps(
     with pytest.raises(RefusedBeforeSending) as raised:
         line_amounts(_lines((1, price)), currency, 2)
     assert [e.pointer for e in raised.value.errors] == ["/items/0/price/amount"]
+
+
+@pytest.mark.parametrize(
+    ("currency", "price", "most", "kept"),
+    [
+        ("KWD", "6.1255", 2, "The ERP keeps KWD to 2 decimals"),
+        ("USD", "0.125", None, "The ERP keeps USD to 2 decimals"),
+        ("JPY", "1000.5", None, "The ERP keeps JPY in whole units"),
+    ],
+)
+def test_a_credit_limit_and_a_line_the_erp_would_round_are_refused_in_the_same_words(
+    currency: str, price: str, most: int | None, kept: str
+) -> None:
+    with pytest.raises(RefusedBeforeSending) as limit:
+        in_minor_units(Decimal(price), currency, "/credit_limit", most)
+    with pytest.raises(RefusedBeforeSending) as line:
+        line_amounts(_lines((1, price)), currency, most)
+
+    assert kept in limit.value.detail
+    assert limit.value.errors[0].detail.startswith(kept)
+    assert kept in line.value.detail
