@@ -50,6 +50,8 @@ _TRIM_AT_MOST = 1000
 # Document states one commit drops at most, the oldest first: a commit stays short however
 # many fell past their retention at once; each commit takes a slice, as many as it records.
 _DOCUMENTS_SWEPT_AT_MOST = 100
+# Stale entries a memory store's expiry heap may hold beyond as many as its live ones.
+_STALE_EXPIRIES_ALLOWED = 64
 
 
 @dataclass(frozen=True)
@@ -285,7 +287,13 @@ class MemoryEvents:
             return False
         expires_at = now + retention.document_s
         self._documents[document] = (expires_at, state)
-        heapq.heappush(self._document_expiries, (expires_at, document))
+        documents = self._documents
+        _index_expiry(
+            self._document_expiries,
+            (expires_at, document),
+            len(documents),
+            lambda: [(at, key) for key, (at, _) in documents.items()],
+        )
         self._sweep_documents(now)
         self._sweep_timelines(now)
         for index, event in enumerate(events):
@@ -300,8 +308,14 @@ class MemoryEvents:
         del self._log[: max(0, len(self._log) - self.log_max_len)]
         if events:  # all of one order: its timeline is kept from now, its last event
             expires_at = now + retention.timeline_s
-            self._timelines[events[0].order_id].expires_at = expires_at
-            heapq.heappush(self._expiries, (expires_at, events[0].order_id))
+            timelines = self._timelines
+            timelines[events[0].order_id].expires_at = expires_at
+            _index_expiry(
+                self._expiries,
+                (expires_at, events[0].order_id),
+                len(timelines),
+                lambda: [(t.expires_at, order) for order, t in timelines.items()],
+            )
         return True
 
     def _sweep_documents(self, now: float) -> None:
@@ -434,6 +448,22 @@ class MemoryEvents:
             return None
         self._polls[backend] = now
         return previous if previous is not None else 0.0
+
+
+def _index_expiry(
+    expiries: list[tuple[float, str]],
+    entry: tuple[float, str],
+    held: int,
+    rebuilt: Callable[[], list[tuple[float, str]]],
+) -> None:
+    """Push `entry` (expires at, key) onto the heap `expiries` that indexes `held` items. An
+    item changed again leaves its earlier entry stale, for the sweep to skip; once the stale
+    outnumber the live, the heap is rebuilt from the items (`rebuilt`): it grows with what the
+    store holds, not with every change within a retention (amortized O(1) a push)."""
+    heapq.heappush(expiries, entry)
+    if len(expiries) > 2 * held + _STALE_EXPIRIES_ALLOWED:
+        expiries[:] = rebuilt()
+        heapq.heapify(expiries)
 
 
 def _memory_cursor(cursor: str | None, newest: int) -> int:

@@ -285,6 +285,20 @@ async def test_the_memory_store_sweeps_the_timelines_past_their_retention() -> N
     assert types(await events.timeline("so_moved")) == ["a", "b"]
 
 
+async def test_the_memory_stores_expiry_indexes_grow_with_what_it_holds_not_each_change() -> None:
+    events = MemoryEvents()
+    now = time.time()
+    # One order changed a thousand times within its retention: one state, one timeline.
+    for sequence in range(1000):
+        changed = [event("so_busy", f"t{sequence}")]
+        state = DocumentState(sequence + 1, {})
+        assert await events.commit("d:so_busy", sequence, state, changed, now + sequence, KEEP)
+    assert len(events._documents) == 1 and len(events._timelines) == 1
+    # Each index keeps a stale entry per change only until it outgrows what is held.
+    assert len(events._document_expiries) < 250
+    assert len(events._expiries) < 250
+
+
 async def test_a_documents_state_goes_its_retention_after_its_last_change(store: Store) -> None:
     hour = EventRetention(document_s=3600)
     dropped, kept, later = (f"d:{uuid.uuid4().hex}" for _ in range(3))
