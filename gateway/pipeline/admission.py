@@ -38,12 +38,14 @@ from gateway.pipeline.releases import PendingReleases
 from gateway.store.base import (
     BucketRequest,
     ClaimRequest,
+    RateDecision,
     SlotRequest,
     Store,
     StoredResponse,
     StoreUnavailable,
     XrefRecord,
 )
+from gateway.store.gcra import given_back
 from gateway.store.journal import position
 
 log = logging.getLogger("gateway.admission")
@@ -131,8 +133,9 @@ class Admit:
         # The ERP's request budget is for requests that reach the ERP: one counted here is
         # given back if this request is refused or answered without calling the ERP.
         counted = erp_bucket if erp_bucket is not None and admission.rates[-1].allowed else None
-        client_counted = buckets[0] if admission.rates[0].allowed else None
-        held = _Held(held_slot, held_claim, counted, client_counted)
+        client_rate = admission.rates[0]
+        client_counted = buckets[0] if client_rate.allowed else None
+        held = _Held(held_slot, held_claim, counted, client_counted, client_rate)
         if hinted and admission.records[0] != ctx.record:
             # Decided on a stale hint: give back everything (the forwarding mark too), the
             # client's request included, and let the records step send the request through
@@ -141,7 +144,6 @@ class Admit:
             raise StaleRecord(admission.records[0])
         ctx.record_hinted = False
         ctx.related = dict(zip(ctx.related_ids, admission.records[len(hinted) :], strict=True))
-        client_rate = admission.rates[0]
         ctx.response_headers["RateLimit-Policy"] = self._policy_headers[tier]
         ctx.response_headers["RateLimit"] = limit_header(tier, client_rate)
         # In this order: the client's own limit; then a key that is not ours to run (a replay
@@ -259,6 +261,10 @@ class Admit:
         refunds = [held.erp_bucket] if held.erp_bucket is not None and not ctx.forwarded else []
         if refund_client and held.client is not None:
             refunds.append(held.client)
+            if ctx.entitlement is not None and "RateLimit" in ctx.response_headers:
+                # Its answer tells the client the request it has back, not the one it spent.
+                standing = given_back(held.client_rate, held.client.rate_per_s)
+                ctx.response_headers["RateLimit"] = limit_header(ctx.entitlement.tier, standing)
         if held.claim is None:
             # No outcome to store: the client need not wait (see `releases.py`).
             assert bind is None, "only a request holding a key binds as it settles"
@@ -310,6 +316,7 @@ class _Held:
     claim: ClaimRequest | None
     erp_bucket: BucketRequest | None
     client: BucketRequest | None  # the client's request, counted against its rate
+    client_rate: RateDecision  # what counting it decided (its RateLimit header)
 
 
 def _not_the_clients(ctx: RequestContext, error: GatewayError) -> bool:

@@ -6,7 +6,7 @@ Not storage: the memory store calls `gcra`; the Redis store's Lua script mirrors
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from gateway.store.base import RateDecision
 
@@ -47,3 +47,13 @@ def gcra_refund(now: float, tat: float | None, rate_per_s: float) -> float | Non
     if tat is None or tat <= now:
         return None
     return max(now, tat - 1.0 / rate_per_s)
+
+
+def given_back(decision: RateDecision, rate_per_s: float) -> RateDecision:
+    """What an allowed `decision` says once its request is given back (`gcra_refund`): one
+    request more left, the bucket full one emission interval sooner."""
+    return replace(
+        decision,
+        remaining=decision.remaining + 1,
+        reset_after_s=max(0.0, decision.reset_after_s - 1.0 / rate_per_s),
+    )

@@ -136,6 +136,34 @@ async def test_requests_shed_for_an_erps_capacity_do_not_spend_the_clients_rate_
     assert [a.status_code for a in lookups] == [200, 200, 200, 429], lookups[-1].text
 
 
+async def test_a_shed_requests_ratelimit_header_shows_the_quota_it_gave_back(
+    store: Store, tmp_path: Path
+) -> None:
+    config_dir = write_config(tmp_path, rate_limits=THREE_REQUESTS)
+    assert await store.acquire_slot("erp:cloud:in-flight", 1, "another-process", 60.0)
+    async with in_process_gateway(store, config_dir) as gw, gw.client() as api:
+        shed = [await api.post("/v1/customers", json=payloads.customer("US01")) for _ in range(3)]
+    assert [a.status_code for a in shed] == [503] * 3
+    # A client pacing itself by RateLimit is told what it still has: all three, a full bucket.
+    assert [a.headers["ratelimit"] for a in shed] == ['"standard";r=3;t=0'] * 3
+
+
+async def test_a_request_the_open_breaker_refuses_shows_its_quota_given_back(
+    store: Store, tmp_path: Path
+) -> None:
+    resilience = {"attempts": 1, "enabled": "true", "failures": 1, "cool_down_s": 3600}
+    config_dir = write_config(tmp_path, resilience=resilience, rate_limits=THREE_REQUESTS)
+    async with in_process_gateway(store, config_dir) as gw, gw.client() as api:
+        gw.erps["cloud"].down = True
+        failed = await api.post("/v1/customers", json=payloads.customer("US01"))
+        refused = [
+            await api.post("/v1/customers", json=payloads.customer("US01")) for _ in range(2)
+        ]
+    assert failed.headers["ratelimit"].startswith('"standard";r=2;')
+    assert [a.json().get("backend_state") for a in refused] == ["breaker_open"] * 2
+    assert all(a.headers["ratelimit"].startswith('"standard";r=2;') for a in refused)
+
+
 async def test_requests_an_open_breaker_refuses_do_not_spend_the_clients_rate_limit(
     store: Store, tmp_path: Path
 ) -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.store.gcra import GcraResult, gcra
+from gateway.store.gcra import GcraResult, gcra, gcra_refund, given_back
 
 RATE = 20.0  # requests per second: one emission interval is 50 ms
 INTERVAL = 1 / RATE
@@ -113,3 +113,20 @@ def test_exactly_burst_requests_pass_at_one_instant_whatever_the_float_rounding(
             passed += result.decision.allowed
             tat = result.tat
         assert passed == burst, (rate, burst)
+
+
+@pytest.mark.parametrize("taken", [1, 2, 5])
+def test_a_decision_given_back_is_what_the_next_check_after_the_refund_would_say(
+    taken: int,
+) -> None:
+    now, rate, burst = 1000.0, 2.0, 5
+    tat = None
+    for _ in range(taken):
+        result = gcra(now, tat, rate, burst)
+        tat = result.tat
+    refunded_tat = gcra_refund(now, tat, rate)
+    # What the bucket holds once the last request is given back, read by counting one more.
+    again = gcra(now, refunded_tat, rate, burst).decision
+    standing = given_back(result.decision, rate)
+    assert standing.remaining == again.remaining + 1
+    assert standing.reset_after_s == pytest.approx(max(0.0, again.reset_after_s - 1 / rate))
