@@ -36,7 +36,7 @@ from gateway.config.issues import (
     SUBSCRIPTIONS_FILE,
     ConfigIssue,
 )
-from gateway.config.private_keys import private_key_in
+from gateway.config.private_keys import backend_key_file
 from gateway.config.public_keys import public_key_in
 from gateway.config.rate_limits import RateLimitPolicy
 from gateway.config.routes import RouteRule, RoutesConfig
@@ -308,15 +308,10 @@ def _check_signing_keys(
         login = key_file_login(backend)
         if login is None:
             continue
-        key_file = str(login.private_key_file)
         try:
-            private_key_in(config_dir / key_file, login.algorithm)
+            backend_key_file(name, str(login.private_key_file), login.algorithm, config_dir)
         except ValueError as exc:
-            report.error(
-                backend_file(name),
-                ["auth", "private_key_file"],
-                f"backend {name}: private key file {key_file!r} {exc}",
-            )
+            report.error(backend_file(name), ["auth", "private_key_file"], str(exc))
 
 
 def _check_erp_transports(report: Reporter, backends: Mapping[str, BackendConfig]) -> None:

@@ -45,3 +45,18 @@ def private_key_in(path: Path, algorithm: str) -> PrivateKeyTypes:
     except OSError as exc:
         raise ValueError(f"cannot be read ({exc.strerror or exc})") from None
     return private_key_of(pem, algorithm)
+
+
+def backend_key_file(
+    backend: str, key_file: str, algorithm: str, config_dir: Path | None
+) -> PrivateKeyTypes:
+    """The key in a backend's `private_key_file` (relative to `config_dir` unless absolute),
+    as `private_key_in`; ValueError naming the backend and the file as written in its YAML,
+    alike from `gateway check` (at the line) and from building the adapter."""
+    path = Path(key_file)
+    if not path.is_absolute() and config_dir is not None:
+        path = config_dir / path
+    try:
+        return private_key_in(path, algorithm)
+    except ValueError as exc:
+        raise ValueError(f"backend {backend}: private key file {key_file!r} {exc}") from None

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from gateway.config.backends import NetSuiteBackend, NetSuiteClientCredentials, credentials_from
-from gateway.config.private_keys import private_key_in, private_key_of
+from gateway.config.private_keys import backend_key_file, private_key_of
 
 
 @dataclass(frozen=True)
@@ -56,19 +56,16 @@ def netsuite_credentials(
             token_id=values[auth.token_id_env],
             token_secret=values[auth.token_secret_env],
         )
-    try:
-        if auth.private_key_env:
-            source = f"backend {name}: environment variable {auth.private_key_env}"
+    if auth.private_key_env:
+        try:
             private_key = private_key_of(values[auth.private_key_env].encode(), auth.algorithm)
-        else:
-            # As written in the backend's file, whose check names it at its line.
-            source = f"backend {name}: private key file {auth.private_key_file!r}"
-            path = Path(str(auth.private_key_file))
-            if not path.is_absolute() and config_dir is not None:
-                path = config_dir / path
-            private_key = private_key_in(path, auth.algorithm)
-    except ValueError as exc:
-        raise ValueError(f"{source} {exc}") from None
+        except ValueError as exc:
+            raise ValueError(
+                f"backend {name}: environment variable {auth.private_key_env} {exc}"
+            ) from None
+    else:
+        key_file = str(auth.private_key_file)
+        private_key = backend_key_file(name, key_file, auth.algorithm, config_dir)
     certificate_id = auth.certificate_id or values[str(auth.certificate_id_env)]
     return ClientCredentials(
         client_id=values[auth.client_id_env],
