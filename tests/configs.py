@@ -5,11 +5,16 @@ Used by the end-to-end tests and the benchmark; nothing here starts a process.
 
 from __future__ import annotations
 
+import functools
 import re
 import shutil
+import socket
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+# Where policies/subscriptions.yaml sends the demo's events: the README's example subscriber
+# (Domain events). A gateway a test starts never sends there (see `copy_config`).
+README_SUBSCRIBER = "http://127.0.0.1:9200/webhooks"
 TEST_SECRET = "e2e-test-secret-not-the-dev-one-0123456789"
 ERP_TIMEOUT_S = 1.5  # the backends' timeout_s in the e2e config, short so timeout tests are fast
 # A wave moving FR01 to the cloud ERP, so that each ERP serves one EU legal entity in the tests.
@@ -69,22 +74,50 @@ RESILIENT = {
 NO_RESILIENCE = {"attempts": 1, "enabled": "false"}
 
 
+@functools.cache
+def _unheard_port() -> socket.socket:
+    # Bound and never listening, for as long as this process runs: no one else can take the
+    # port, and every connection to it is refused at once, as to a subscriber that is down.
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    return sock
+
+
+def unheard_subscriber() -> str:
+    """A webhook URL on a port this process holds and nobody answers on."""
+    return f"http://127.0.0.1:{_unheard_port().getsockname()[1]}/webhooks"
+
+
+def copy_config(target: Path) -> Path:
+    """The repository's config (routes.yaml, backends/, policies/) as it is, but for its webhook
+    subscriptions, which deliver to `unheard_subscriber()`: a gateway a test starts on it never
+    sends its events to a subscriber someone runs on :9200 (README, Domain events), and fails
+    its deliveries there whether anyone runs one or not."""
+    shutil.copy(REPO / "routes.yaml", target / "routes.yaml")
+    shutil.copytree(REPO / "backends", target / "backends")
+    shutil.copytree(REPO / "policies", target / "policies")
+    subscriptions = target / "policies" / "subscriptions.yaml"
+    text = subscriptions.read_text()
+    assert README_SUBSCRIBER in text, "the test config redirects the demo's webhook subscription"
+    subscriptions.write_text(text.replace(README_SUBSCRIBER, unheard_subscriber()))
+    return target
+
+
 def write_config(
     target: Path,
     pool: int | None = None,
     resilience: dict[str, object] | None = None,
     **policies: str,
 ) -> Path:
-    """The repository's config with short ERP timeouts, FR01 on the cloud ERP, and any
-    `policies/<name>.yaml` replaced (`rate_limits=...` writes rate-limits.yaml). `resilience`
-    sets the backends' retry and breaker keys by name (`attempts`, `failures`, `enabled`,
-    `cool_down_s`, ...); by default retries and breakers are off (NO_RESILIENCE)."""
-    routes = (REPO / "routes.yaml").read_text()
+    """The repository's config (`copy_config`) with short ERP timeouts, FR01 on the cloud ERP,
+    and any `policies/<name>.yaml` replaced (`rate_limits=...` writes rate-limits.yaml).
+    `resilience` sets the backends' retry and breaker keys by name (`attempts`, `failures`,
+    `enabled`, `cool_down_s`, ...); by default retries and breakers are off (NO_RESILIENCE)."""
+    copy_config(target)
+    routes = (target / "routes.yaml").read_text()
     assert "\nrules:\n" in routes, "the e2e config adds a rule at the top of routes.yaml"
     (target / "routes.yaml").write_text(routes.replace("\nrules:\n", "\nrules:\n" + FR01_WAVE, 1))
-    shutil.copytree(REPO / "policies", target / "policies")
-    (target / "backends").mkdir()
-    for backend in (REPO / "backends").glob("*.yaml"):
+    for backend in (target / "backends").glob("*.yaml"):
         text = re.sub(r"(?m)^timeout_s: .*$", f"timeout_s: {ERP_TIMEOUT_S}", backend.read_text())
         if pool is not None:
             text = re.sub(r"(?m)^  max_connections: .*$", f"  max_connections: {pool}", text)

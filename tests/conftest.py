@@ -13,6 +13,7 @@ import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
 import pytest
@@ -22,6 +23,7 @@ from gateway.observability.logging import access_log
 from gateway.store.base import Store
 from gateway.store.memory import MemoryStore
 from gateway.store.redis import RedisStore
+from tests.configs import copy_config
 from tests.redis_cluster import RedisClusterProcesses, redis_cluster_possible
 from tests.redis_server import REDIS_URL_ENV
 
@@ -207,3 +209,10 @@ def failing_output(kind: str, mode: str) -> Iterator[Any]:
     finally:
         with contextlib.suppress(OSError):  # what stays buffered cannot be written either
             out.close()
+
+
+@pytest.fixture(scope="session")
+def repo_config(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The repository's config for a gateway a test starts, not to be edited (`copy_config`:
+    its webhook events go to no one, never to the README's subscriber on :9200)."""
+    return copy_config(tmp_path_factory.mktemp("repo-config"))

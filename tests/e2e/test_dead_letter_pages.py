@@ -7,6 +7,7 @@ import asyncio
 import json
 import time
 import uuid
+from pathlib import Path
 
 import httpx
 
@@ -16,7 +17,7 @@ from gateway.runtime import build_runtime
 from gateway.store.events import DocumentState, EventRetention, NewEvent
 from gateway.store.memory import MemoryStore
 from tests.fake_erp import FakeErp
-from tests.harness import ENV, REPO, token_for
+from tests.harness import ENV, token_for
 from tests.servers import run_cli, serve_app
 
 MORE_THAN_A_PAGE = 1001  # the admin API's pages hold 1,000 at most
@@ -40,12 +41,14 @@ async def dead_letters(store: MemoryStore, count: int) -> list[str]:
     return ids
 
 
-def test_replay_without_ids_replays_every_dead_letter_not_only_the_first_page() -> None:
+def test_replay_without_ids_replays_every_dead_letter_not_only_the_first_page(
+    repo_config: Path,
+) -> None:
     store = MemoryStore()
     ids = asyncio.run(dead_letters(store, MORE_THAN_A_PAGE))
-    config = load_config(REPO, env=ENV)
+    config = load_config(repo_config, env=ENV)
     runtime = build_runtime(config, store, ENV, adapters={n: FakeErp(n) for n in config.backends})
-    app = build_app(runtime, config_dir=REPO, watch_config=False)
+    app = build_app(runtime, config_dir=repo_config, watch_config=False)
     admin = token_for("ops-admin")
     with serve_app(app, ready_path="/healthz") as url:
         listed = run_cli(

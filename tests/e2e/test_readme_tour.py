@@ -79,13 +79,13 @@ def run_tour(steps: list[tuple[str, str]], ports: dict[str, int]) -> list[str]:
 @pytest.mark.skipif(not shutil.which("jq"), reason="the tour uses jq (apt-get install jq)")
 @pytest.mark.parametrize("section", [tour_steps, operating_steps], ids=["tour", "operating it"])
 def test_the_walkthrough_prints_what_the_readme_says_twice_in_a_row(
-    section: Callable[[], list[tuple[str, str]]],
+    section: Callable[[], list[tuple[str, str]]], repo_config: Path
 ) -> None:
     steps = section()
     ports = {"gateway": free_port(), "legacy": free_port(), "cloud": free_port()}
     env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
     args = [
-        PYTHON, "-m", "gateway.cli", "demo", "--config-dir", str(REPO),
+        PYTHON, "-m", "gateway.cli", "demo", "--config-dir", str(repo_config),
         "--port", str(ports["gateway"]), "--legacy-port", str(ports["legacy"]),
         "--cloud-port", str(ports["cloud"]),
     ]  # fmt: skip

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -28,9 +27,10 @@ from gateway.store.audit import (
 )
 from gateway.store.base import Store, StoreUnavailable
 from gateway.store.memory import MemoryStore
+from tests.configs import copy_config
 from tests.conftest import PrefixedRedisStore, redis_url
 from tests.e2e import payloads
-from tests.harness import REPO, in_process_gateway
+from tests.harness import in_process_gateway
 
 JOB_DEADLINE_S = 10.0
 
@@ -122,9 +122,8 @@ async def test_reloads_and_refused_reloads_are_audited_with_what_triggered_them(
     tmp_path: Path,
 ) -> None:
     config = tmp_path / "config"
-    shutil.copytree(REPO / "policies", config / "policies")
-    shutil.copytree(REPO / "backends", config / "backends")
-    shutil.copy(REPO / "routes.yaml", config / "routes.yaml")
+    config.mkdir()
+    copy_config(config)
     async with in_process_gateway(MemoryStore(), config) as gw, gw.client("ops-admin") as ops:
         assert (await ops.post("/admin/config/reload")).status_code == 200
         routes = config / "routes.yaml"

@@ -3,7 +3,6 @@ and problems, and idempotent replays of a downgraded answer."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -12,8 +11,9 @@ import pytest
 from gateway.config.loader import load_config
 from gateway.runtime import build_runtime
 from gateway.store.base import Store
+from tests.configs import copy_config
 from tests.e2e import payloads
-from tests.harness import ENV, REPO, Gateway, in_process_gateway
+from tests.harness import ENV, Gateway, in_process_gateway
 
 V2_ADDRESS = {**payloads.ADDRESSES["US01"], "type": "billing"}
 
@@ -21,10 +21,7 @@ V2_ADDRESS = {**payloads.ADDRESSES["US01"], "type": "billing"}
 @pytest.fixture
 def config_dir(tmp_path: Path) -> Path:
     """A copy of the repository's configuration that a test may edit."""
-    shutil.copy(REPO / "routes.yaml", tmp_path / "routes.yaml")
-    shutil.copytree(REPO / "backends", tmp_path / "backends")
-    shutil.copytree(REPO / "policies", tmp_path / "policies")
-    return tmp_path
+    return copy_config(tmp_path)
 
 
 def v2_customer(legal_entity: str = "US01", **overrides: Any) -> dict[str, Any]:

@@ -7,7 +7,6 @@ import hashlib
 import json
 import os
 import re
-import shutil
 import socket
 import subprocess
 import time
@@ -33,7 +32,7 @@ from gateway.store.audit import (
     chained,
     export_text,
 )
-from tests.configs import write_config
+from tests.configs import copy_config, write_config
 from tests.servers import PYTHON, free_port, run_cli, run_process
 
 REPO = Path(__file__).resolve().parents[2]
@@ -43,14 +42,6 @@ def _gateway(*args: str, env: dict[str, str] | None = None) -> subprocess.Comple
     return run_cli(*args, env=env)
 
 
-def _copy_config(tmp_path: Path) -> Path:
-    for name in ("routes.yaml",):
-        shutil.copy(REPO / name, tmp_path / name)
-    shutil.copytree(REPO / "backends", tmp_path / "backends")
-    shutil.copytree(REPO / "policies", tmp_path / "policies")
-    return tmp_path
-
-
 def test_check_passes_on_the_shipped_configuration() -> None:
     result = _gateway("check", "--config-dir", str(REPO))
     assert result.returncode == 0, result.stdout + result.stderr
@@ -58,7 +49,7 @@ def test_check_passes_on_the_shipped_configuration() -> None:
 
 
 def test_check_names_file_and_line_of_each_error_and_exits_1(tmp_path: Path) -> None:
-    config = _copy_config(tmp_path)
+    config = copy_config(tmp_path)
     routes = (config / "routes.yaml").read_text()
     broken = routes.replace("    backend: cloud", "    backend: clowd", 1)
     (config / "routes.yaml").write_text(broken)
@@ -103,7 +94,7 @@ def _nested(depth: int) -> str:
 def test_check_refuses_yaml_that_expands_past_reason_at_its_line(
     tmp_path: Path, text: str, said: str
 ) -> None:
-    config = _copy_config(tmp_path)
+    config = copy_config(tmp_path)
     routes = (config / "routes.yaml").read_text()
     (config / "routes.yaml").write_text(routes + text)
     first = routes.count("\n") + 1
@@ -207,23 +198,29 @@ def _short_failure(result: subprocess.CompletedProcess[str]) -> list[str]:
     return lines
 
 
-def test_serve_without_erp_credentials_names_every_missing_variable_at_once() -> None:
-    result = _gateway("serve", "--config-dir", str(REPO), env=_env())
+def test_serve_without_erp_credentials_names_every_missing_variable_at_once(
+    repo_config: Path,
+) -> None:
+    result = _gateway("serve", "--config-dir", str(repo_config), env=_env())
     lines = _short_failure(result)
     for variable in CREDENTIALS:
         assert variable in lines[0]
     assert "backends/legacy.yaml" in lines[0] and "backends/cloud.yaml" in lines[0]
 
 
-def test_serve_with_several_workers_on_the_memory_store_is_refused() -> None:
-    result = _gateway("serve", "--config-dir", str(REPO), "--workers", "2", env=_env(**PRESENT))
+def test_serve_with_several_workers_on_the_memory_store_is_refused(repo_config: Path) -> None:
+    result = _gateway(
+        "serve", "--config-dir", str(repo_config), "--workers", "2", env=_env(**PRESENT)
+    )
     lines = _short_failure(result)
     assert "GATEWAY_REDIS_URL" in lines[0]
 
 
-def test_serve_with_a_private_key_that_is_no_key_names_its_variable_in_one_line() -> None:
+def test_serve_with_a_private_key_that_is_no_key_names_its_variable_in_one_line(
+    repo_config: Path,
+) -> None:
     credentials = {**PRESENT, "CLOUD_ERP_PRIVATE_KEY": "not a key"}
-    result = _gateway("serve", "--config-dir", str(REPO), env=_env(**credentials))
+    result = _gateway("serve", "--config-dir", str(repo_config), env=_env(**credentials))
     lines = _short_failure(result)
     assert "CLOUD_ERP_PRIVATE_KEY" in lines[0] and "no usable private key" in lines[0]
 
@@ -232,7 +229,7 @@ def test_serve_with_a_private_key_as_an_issuers_public_key_names_the_file_and_li
     tmp_path: Path,
 ) -> None:
     # It was a traceback: "ValueError: Valid PEM but no BEGIN PUBLIC KEY/END PUBLIC KEY...".
-    config = _copy_config(tmp_path)
+    config = copy_config(tmp_path)
     (config / "keys").mkdir()
     (config / "keys" / "partner.pem").write_text(DEMO_CLOUD_PRIVATE_KEY)
     auth = config / "policies" / "auth.yaml"
@@ -254,34 +251,36 @@ def test_serve_with_a_private_key_as_an_issuers_public_key_names_the_file_and_li
 
 
 @pytest.mark.parametrize("secret", [DEV_DEMO_SECRET, "short-secret"])
-def test_serve_refuses_a_demo_secret_anyone_could_know_or_guess_in_one_line(secret: str) -> None:
+def test_serve_refuses_a_demo_secret_anyone_could_know_or_guess_in_one_line(
+    secret: str, repo_config: Path
+) -> None:
     result = _gateway(
-        "serve", "--config-dir", str(REPO), env=_env(GATEWAY_DEMO_SECRET=secret, **PRESENT)
+        "serve", "--config-dir", str(repo_config), env=_env(GATEWAY_DEMO_SECRET=secret, **PRESENT)
     )
     lines = _short_failure(result)
     assert "GATEWAY_DEMO_SECRET" in lines[0] and "openssl rand -hex 32" in lines[0]
 
 
-def test_serve_on_a_busy_port_says_so_and_how_to_choose_another() -> None:
+def test_serve_on_a_busy_port_says_so_and_how_to_choose_another(repo_config: Path) -> None:
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
         result = _gateway(
-            "serve", "--config-dir", str(REPO), "--port", str(port), env=_env(**PRESENT)
+            "serve", "--config-dir", str(repo_config), "--port", str(port), env=_env(**PRESENT)
         )
     lines = _short_failure(result)
     assert f"port {port}" in lines[0] and "already in use" in lines[0]
     assert f"--port {port + 1}" in lines[1]
 
 
-def test_a_demo_on_a_busy_port_points_at_make_run() -> None:
+def test_a_demo_on_a_busy_port_points_at_make_run(repo_config: Path) -> None:
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
         result = _gateway(
-            "demo", "--config-dir", str(REPO), "--port", str(free_port()),
+            "demo", "--config-dir", str(repo_config), "--port", str(free_port()),
             "--legacy-port", str(port), "--cloud-port", str(free_port()), env=_env(),
         )  # fmt: skip
     lines = _short_failure(result)
@@ -390,11 +389,22 @@ def test_every_option_of_every_command_has_a_help_text() -> None:
             assert len(described) >= 2 or option.strip().endswith(("S", "N")) or wrapped, option
 
 
-def test_serve_says_where_it_listens_what_store_and_backends_and_the_demo_issuer() -> None:
+def test_serve_says_where_it_listens_what_store_and_backends_and_the_demo_issuer(
+    repo_config: Path,
+) -> None:
     port = free_port()
     env = _env(**PRESENT)
     with run_process(
-        [PYTHON, "-m", "gateway.cli", "serve", "--config-dir", str(REPO), "--port", str(port)],
+        [
+            PYTHON,
+            "-m",
+            "gateway.cli",
+            "serve",
+            "--config-dir",
+            str(repo_config),
+            "--port",
+            str(port),
+        ],
         f"http://127.0.0.1:{port}/healthz",
         env=env,
         inherit_env=False,
@@ -409,7 +419,7 @@ def test_serve_says_where_it_listens_what_store_and_backends_and_the_demo_issuer
 def test_serve_names_each_issuer_it_turns_off_for_want_of_its_secret(tmp_path: Path) -> None:
     # An HMAC issuer whose secret is unset is off, each of its tokens refused 401; only the demo
     # issuer's was said ("demo issuer: not trusted"), another's not at all.
-    config = _copy_config(tmp_path)
+    config = copy_config(tmp_path)
     auth = config / "policies" / "auth.yaml"
     auth.write_text(
         auth.read_text() + "  - name: partner\n    issuer: https://idp.partner.example\n"
@@ -433,11 +443,11 @@ def test_serve_names_each_issuer_it_turns_off_for_want_of_its_secret(tmp_path: P
     assert "demo issuer: not trusted (GATEWAY_DEMO_SECRET unset)" in output
 
 
-def test_the_demo_shows_each_request_in_one_short_line() -> None:
+def test_the_demo_shows_each_request_in_one_short_line(repo_config: Path) -> None:
     ports = [free_port() for _ in range(3)]
     args = ["--port", str(ports[0]), "--legacy-port", str(ports[1]), "--cloud-port", str(ports[2])]
     with run_process(
-        [PYTHON, "-m", "gateway.cli", "demo", "--config-dir", str(REPO), *args],
+        [PYTHON, "-m", "gateway.cli", "demo", "--config-dir", str(repo_config), *args],
         f"http://127.0.0.1:{ports[0]}/healthz",
         env=_env(),
         inherit_env=False,

@@ -20,33 +20,38 @@ REDIS_URL = os.environ.get("GATEWAY_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 @pytest.mark.parametrize("level", ["verbose", "info-ish"])
 def test_serve_with_a_log_level_it_does_not_know_is_two_lines_not_a_traceback(
     level: str,
+    repo_config: Path,
 ) -> None:
     """A GATEWAY_LOG_LEVEL that is no level is said in two lines before anything starts (it
     was read in the app factory, inside uvicorn: a traceback after the banner). `debug`, as
     most tools write it, is a level (see test_log_levels_are_taken_in_any_case)."""
     result = _gateway(
-        "serve", "--config-dir", str(REPO), "--port", str(free_port()),
+        "serve", "--config-dir", str(repo_config), "--port", str(free_port()),
         env=_env(GATEWAY_LOG_LEVEL=level, **PRESENT),
     )  # fmt: skip
     lines = _short_failure(result)
     assert "GATEWAY_LOG_LEVEL" in result.stderr, lines
 
 
-def test_demo_with_a_log_level_it_does_not_know_is_two_lines_not_a_traceback() -> None:
+def test_demo_with_a_log_level_it_does_not_know_is_two_lines_not_a_traceback(
+    repo_config: Path,
+) -> None:
     ports = [str(free_port()) for _ in range(3)]
     result = _gateway(
-        "demo", "--config-dir", str(REPO), "--port", ports[0], "--legacy-port", ports[1],
+        "demo", "--config-dir", str(repo_config), "--port", ports[0], "--legacy-port", ports[1],
         "--cloud-port", ports[2], env=_env(GATEWAY_LOG_LEVEL="verbose"),
     )  # fmt: skip
     _short_failure(result)
 
 
-def test_workers_that_cannot_start_stop_the_gateway_rather_than_restart_for_ever() -> None:
+def test_workers_that_cannot_start_stop_the_gateway_rather_than_restart_for_ever(
+    repo_config: Path,
+) -> None:
     """README: `gateway serve` "exits 1 if a worker cannot start". An unknown GATEWAY_LOG_LEVEL
     made every worker's app factory raise, and the supervisor started another, and another,
     each with its traceback, for ever: it is refused before any worker starts."""
     env = _env(GATEWAY_LOG_LEVEL="verbose", GATEWAY_REDIS_URL=REDIS_URL, **PRESENT)
-    args = [PYTHON, "-m", "gateway.cli", "serve", "--config-dir", str(REPO)]
+    args = [PYTHON, "-m", "gateway.cli", "serve", "--config-dir", str(repo_config)]
     proc = subprocess.Popen(
         [*args, "--port", str(free_port()), "--workers", "2"],
         env=env,
@@ -68,6 +73,7 @@ def test_workers_that_cannot_start_stop_the_gateway_rather_than_restart_for_ever
 
 def test_serve_with_workers_takes_the_empty_metrics_directory_the_operator_set(
     tmp_path: Path,
+    repo_config: Path,
 ) -> None:
     """README: PROMETHEUS_MULTIPROC_DIR "set, it must be empty at start": what the `gateway`
     command's own metrics write there as it starts does not count against it."""
@@ -75,7 +81,7 @@ def test_serve_with_workers_takes_the_empty_metrics_directory_the_operator_set(
     empty.mkdir()
     port = free_port()
     env = _env(GATEWAY_REDIS_URL=REDIS_URL, PROMETHEUS_MULTIPROC_DIR=str(empty), **PRESENT)
-    args = ["serve", "--config-dir", str(REPO), "--port", str(port), "--workers", "2"]
+    args = ["serve", "--config-dir", str(repo_config), "--port", str(port), "--workers", "2"]
     with run_process(
         [PYTHON, "-m", "gateway.cli", *args],
         f"http://127.0.0.1:{port}/readyz",
