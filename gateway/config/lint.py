@@ -40,7 +40,7 @@ from gateway.config.private_keys import backend_key_file
 from gateway.config.public_keys import public_key_in
 from gateway.config.rate_limits import RateLimitPolicy
 from gateway.config.routes import RouteRule, RoutesConfig
-from gateway.config.yamlfile import YamlDocument, YamlPath
+from gateway.config.yamlfile import YamlDocument, YamlPath, YamlSyntaxError, parse_yaml
 from gateway.domain.events import EVENT_TYPES
 from gateway.domain.listing import known, some_of
 from gateway.domain.operations import (
@@ -90,6 +90,24 @@ class Reporter:
 
     def warning(self, file: str, path: Sequence[str | int], message: str) -> None:
         self.issues.append(ConfigIssue(file, self.line(file, path), message, "warning"))
+
+
+def issue_at(config_dir: Path, file: str, path: YamlPath, message: str) -> ConfigIssue:
+    """An error found after the files were loaded (a key file they name, read again as the
+    runtime is built), at the line of `path` in `file` as it reads now, as the checks name
+    theirs; without a line when the file no longer reads."""
+    try:
+        document = parse_yaml((config_dir / file).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, YamlSyntaxError):
+        return ConfigIssue(file, None, message)
+    report = Reporter({file: document})
+    report.error(file, path, message)
+    return report.issues[0]
+
+
+def issuer_key_file_at(index: int) -> YamlPath:
+    """Where policies/auth.yaml names the public key file of its `index`th issuer."""
+    return ("issuers", index, "public_key_file")
 
 
 def cross_file_issues(parsed: ParsedConfig) -> list[ConfigIssue]:
@@ -441,13 +459,13 @@ def _check_issuers(report: Reporter, auth: AuthPolicy, config_dir: Path) -> None
                 held = public_key_in(config_dir / key_file, issuer.algorithms)
             except ValueError as exc:
                 report.error(
-                    AUTH_FILE, [*at, "public_key_file"], f"public key file {key_file!r} {exc}"
+                    AUTH_FILE, issuer_key_file_at(i), f"public key file {key_file!r} {exc}"
                 )
             else:
                 if held.expired_on is not None:
                     report.warning(
                         AUTH_FILE,
-                        [*at, "public_key_file"],
+                        issuer_key_file_at(i),
                         f"public key file {key_file!r} holds a certificate that expired on "
                         f"{held.expired_on.isoformat()}: its key still verifies tokens, but the "
                         "issuer has probably rotated to a new key",

@@ -20,6 +20,7 @@ from starlette.responses import Response
 
 from gateway.config.auth import DEFAULT_TOKEN_TYPES, AuthPolicy, IssuerConfig, media_type
 from gateway.config.issues import AUTH_FILE, ConfigError, ConfigIssue
+from gateway.config.lint import issue_at, issuer_key_file_at
 from gateway.config.public_keys import public_key_in
 from gateway.domain.errors import Code, GatewayError
 from gateway.observability.metrics import AUTH_FAILURES_BY
@@ -207,6 +208,7 @@ def _unsafe_secret(config: IssuerConfig, secret: bytes, trust_dev_secret: bool) 
 
 def key_source(
     config: IssuerConfig,
+    index: int,
     base_dir: Path,
     env: Mapping[str, str],
     trust_dev_secret: bool = False,
@@ -215,7 +217,8 @@ def key_source(
 
     An HMAC secret anyone could know (the published dev secret, unless `trust_dev_secret`: only
     `gateway demo` says so) or guess (shorter than its hash) is a `ConfigError`, never trusted;
-    so is a public key file without a key that verifies every algorithm of the issuer.
+    so is a public key file without a key that verifies every algorithm of the issuer, said at
+    the line of policies/auth.yaml (in `base_dir`) where its `index`th issuer names it.
     """
     if config.secret_env:
         value = env.get(config.secret_env)
@@ -232,7 +235,8 @@ def key_source(
             return StaticKey(held.key)
         except ValueError as exc:
             unusable = f"issuer {config.name}: public key file {config.public_key_file!r} {exc}"
-            raise ConfigError([ConfigIssue(AUTH_FILE, None, unusable)]) from None
+            at = issuer_key_file_at(index)
+            raise ConfigError([issue_at(base_dir, AUTH_FILE, at, unusable)]) from None
     assert config.jwks_url is not None  # the model requires exactly one key source
     return JwksKeys(config.jwks_url, config.algorithms)
 
@@ -311,8 +315,8 @@ def build_authenticator(
     """Verifiers for every issuer whose key is available (the demo issuer only with its secret);
     `ConfigError` when an HMAC secret is unsafe or a key file unusable (see `key_source`)."""
     verifiers: dict[str, IssuerVerifier] = {}
-    for issuer in policy.issuers:
-        source = key_source(issuer, base_dir, env, trust_dev_secret)
+    for index, issuer in enumerate(policy.issuers):
+        source = key_source(issuer, index, base_dir, env, trust_dev_secret)
         if source is not None:
             verifiers[issuer.issuer] = IssuerVerifier(issuer, source)
     return Authenticator(verifiers)

@@ -15,6 +15,7 @@ from typing import Any
 
 import jwt
 import pytest
+import yaml
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
@@ -350,16 +351,27 @@ def test_a_public_key_file_that_cannot_verify_its_issuers_tokens_is_a_config_err
     tmp_path: Path, pem: bytes | None, said: str
 ) -> None:
     # `gateway check` reports it at its line; read again when the runtime is built (the file may
-    # have changed since), it was served (every token refused) or a FileNotFoundError traceback.
+    # have changed since), it was served (every token refused) or a FileNotFoundError traceback,
+    # then said without a line: it is said at the line that names the file, as the check says it.
     if pem is not None:
         (tmp_path / "idp.pem").write_bytes(pem)
-    issuer = {"name": "ec", "issuer": EC_ISS, "audiences": [AUDIENCE], "algorithms": ["ES256"],
-              "public_key_file": "idp.pem"}  # fmt: skip
-    policy = AuthPolicy.model_validate({"issuers": [issuer]})
+    auth = (
+        "issuers:\n"
+        f"  - {{name: hmac, issuer: {HMAC_ISS}, audiences: [{AUDIENCE}], algorithms: [HS256],\n"
+        "     secret_env: TEST_SECRET}\n"
+        "  - name: ec\n"
+        f"    issuer: {EC_ISS}\n"
+        f"    audiences: [{AUDIENCE}]\n"
+        "    algorithms: [ES256]\n"
+        "    public_key_file: idp.pem\n"
+    )
+    (tmp_path / "policies").mkdir()
+    (tmp_path / "policies" / "auth.yaml").write_text(auth)
+    policy = AuthPolicy.model_validate(yaml.safe_load(auth))
     with pytest.raises(ConfigError) as info:
         build_authenticator(policy, tmp_path, {})
     (issue,) = info.value.issues
-    assert str(issue) == f"policies/auth.yaml: issuer ec: public key file 'idp.pem' {said}"
+    assert str(issue) == f"policies/auth.yaml:8: issuer ec: public key file 'idp.pem' {said}"
 
 
 def _certificate(key: ec.EllipticCurvePrivateKey, signer: Any, not_after: dt.datetime) -> bytes:
