@@ -91,9 +91,9 @@ class SubscriptionConfig(ConfigModel):
     api_version: Annotated[
         OptionalVersion,
         Field(
-            description=f"The API version each event's `data` is in ({', '.join(VERSIONS)}; not "
-            "a sunset one); absent: its client's pin (clients.yaml), else the default of "
-            "api-versions.yaml.",
+            description=f"The API version each event's `data` is in ({', '.join(VERSIONS)}; a "
+            "sunset one is warned of); absent: its client's pin (clients.yaml), else the "
+            "default of api-versions.yaml.",
             json_schema_extra=OPTIONAL_VERSION_SCHEMA,
         ),
     ] = None

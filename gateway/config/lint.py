@@ -488,18 +488,25 @@ def _remote_over_plain_http(url: str) -> str | None:
         return host
 
 
+SUNSET_NOTICE_DAYS = 30  # a subscription's version this close to its sunset is warned of
+
+
 def subscription_issues(
     documents: Mapping[str, YamlDocument],
     policy: SubscriptionsPolicy,
     clients: ClientsPolicy,
     api_versions: ApiVersionsPolicy | None,
 ) -> list[ConfigIssue]:
-    """Subscriptions naming an unknown client or event type, or an API version sunset by now
-    (its day begun in UTC), and duplicate ids."""
+    """Subscriptions naming an unknown client or event type, and duplicate ids (errors);
+    subscriptions delivering in an API version sunset by now (its day begun in UTC) or within
+    `SUNSET_NOTICE_DAYS` (warnings: a configuration must load on the sunset day as the day
+    before, or a restart that day would fail; its deliveries go on in that version)."""
     report = Reporter(documents)
     today = dt.datetime.now(dt.UTC).date()  # a version answers 410 from its sunset's midnight
     lifecycles = api_versions.versions if api_versions is not None else {}
-    client_ids = {c.id for c in clients.clients}
+    default = api_versions.default if api_versions is not None else None
+    pins = {c.id: c.api_version for c in clients.clients}
+    client_ids = set(pins)
     seen: set[str] = set()
     for i, subscription in enumerate(policy.subscriptions):
         at: YamlPath = ("subscriptions", i)
@@ -512,14 +519,23 @@ def subscription_issues(
                 [*at, "client"],
                 f"unknown client {subscription.client!r} {known(client_ids)}",
             )
-        version = subscription.api_version
+        # As deliveries choose it: its own, else its client's pin, else the default.
+        version = subscription.api_version or pins.get(subscription.client) or default
         lifecycle = lifecycles.get(version) if version is not None else None
-        if lifecycle is not None and lifecycle.sunset is not None and lifecycle.sunset <= today:
-            report.error(
+        sunset = lifecycle.sunset if lifecycle is not None else None
+        if sunset is not None and sunset <= today + dt.timedelta(days=SUNSET_NOTICE_DAYS):
+            whose = (
+                "its api_version"
+                if subscription.api_version
+                else f"the API version of client {subscription.client}"
+            )
+            when = f"is sunset since {sunset}" if sunset <= today else f"is sunset on {sunset}"
+            report.warning(
                 SUBSCRIPTIONS_FILE,
-                [*at, "api_version"],
-                f"API version {version} is sunset since {lifecycle.sunset} (api-versions.yaml): "
-                "its deliveries would be in a version no longer served; name a current one",
+                [*at, "api_version" if subscription.api_version else "client"],
+                f"subscription {subscription.id} delivers in {whose}, {version}, which {when} "
+                "(api-versions.yaml): its deliveries go on in it; move the subscriber to a "
+                "current version and name it here",
             )
         for j, glob in enumerate(subscription.types):
             if not any(fnmatchcase(t, glob) for t in EVENT_TYPES):

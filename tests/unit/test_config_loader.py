@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import shutil
 from pathlib import Path
 
@@ -348,7 +349,7 @@ def test_an_orders_state_is_kept_400_days_and_never_less_than_its_timeline(
     assert "documents.retention_s must be at least timelines.retention_s" in issue.message
 
 
-def test_a_subscription_naming_no_api_version_or_a_sunset_one_is_refused_at_its_line(
+def test_a_subscription_naming_no_api_version_is_refused_and_a_sunset_one_warned_of_at_its_line(
     tmp_path: Path,
 ) -> None:
     config = config_copy(tmp_path)
@@ -362,9 +363,32 @@ def test_a_subscription_naming_no_api_version_or_a_sunset_one_is_refused_at_its_
     (config / "policies/api-versions.yaml").write_text(
         "versions:\n  v1: {deprecated: 2020-01-01, sunset: 2020-06-01}\n"
     )
-    issue = only_error(config)
-    assert (issue.file, issue.line) == ("policies/subscriptions.yaml", line)
-    assert "v1 is sunset" in issue.message
+    # It loads (a restart on the sunset day must not fail), with a warning at its line.
+    assert errors_in(config) == []
+    (issue,) = [i for i in check_config(config, env={}) if i.file == "policies/subscriptions.yaml"]
+    assert (issue.severity, issue.line) == ("warning", line)
+    assert "v1, which is sunset since 2020-06-01" in issue.message
+
+
+def test_a_subscription_whose_clients_pin_is_sunset_soon_is_warned_of_at_its_client(
+    tmp_path: Path,
+) -> None:
+    config = config_copy(tmp_path)
+    soon = dt.datetime.now(dt.UTC).date() + dt.timedelta(days=10)
+    (config / "policies/api-versions.yaml").write_text(
+        f"versions:\n  v1: {{deprecated: 2020-01-01, sunset: {soon.isoformat()}}}\n"
+    )
+    assert [i for i in check_config(config, env={}) if i.file.endswith("subscriptions.yaml")] == []
+    edit(
+        config,
+        "policies/clients.yaml",
+        "    rate_limit: standard                # a tier",
+        "    api_version: v1\n    rate_limit: standard                # a tier",
+    )
+    line = line_of(config, "policies/subscriptions.yaml", "client: crm-demo")
+    (issue,) = [i for i in check_config(config, env={}) if i.file.endswith("subscriptions.yaml")]
+    assert (issue.severity, issue.line) == ("warning", line)
+    assert f"the API version of client crm-demo, v1, which is sunset on {soon}" in issue.message
 
 
 # -- ${VAR:-default} ----------------------------------------------------------------------------
