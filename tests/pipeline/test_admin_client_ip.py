@@ -5,7 +5,6 @@ beside the operator's client id; what no request asked for (start-up) has none."
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -14,10 +13,11 @@ import httpx
 from gateway.observability.logging import access_log
 from gateway.store.audit import GENESIS, AuditEvent, ChainHead, chained, verify_lines
 from gateway.store.memory import MemoryStore
+from tests.configs import copy_config
 from tests.conftest import AccessLines
 from tests.e2e import payloads
 from tests.e2e.test_dead_letter_pages import dead_letters
-from tests.harness import REPO, Gateway, in_process_gateway, token_for
+from tests.harness import Gateway, in_process_gateway, token_for
 from tests.pipeline.test_operations_admin import audit_of
 
 OPERATOR_IP = "192.0.2.10"  # where the operator's requests come from
@@ -36,10 +36,7 @@ def _by_kind(audit: list[dict[str, Any]], kind: str) -> list[tuple[str, str | No
 
 
 async def test_reloads_an_operator_asked_for_name_the_operators_address(tmp_path: Path) -> None:
-    config = tmp_path / "config"
-    shutil.copytree(REPO / "policies", config / "policies")
-    shutil.copytree(REPO / "backends", config / "backends")
-    shutil.copy(REPO / "routes.yaml", config / "routes.yaml")
+    config = copy_config(tmp_path)
     async with in_process_gateway(MemoryStore(), config) as gw, operator(gw) as ops:
         assert (await ops.post("/admin/config/reload")).status_code == 200
         routes = config / "routes.yaml"
