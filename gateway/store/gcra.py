@@ -10,8 +10,11 @@ from dataclasses import dataclass, replace
 
 from gateway.store.base import RateDecision
 
-# Absorbs float rounding when counting whole emission intervals (0.999999... intervals is 1).
-REMAINING_EPSILON = 1e-9
+# Absorbs float rounding in times (seconds): Redis's clock is seconds since 1970, where a float
+# steps by 2**-22 s, so `now + interval - now` may miss the interval by 0.12 µs, which cost the
+# last request of a burst or one from `remaining`. Half a microsecond: above that rounding,
+# below the emission interval of the highest rate a tier may have (a million a second).
+CLOCK_EPSILON_S = 0.5e-6
 
 
 @dataclass(frozen=True)
@@ -35,9 +38,9 @@ def gcra(now: float, tat: float | None, rate_per_s: float, burst: int) -> GcraRe
     current = now if tat is None or tat < now else tat
     new_tat = current + interval
     allow_at = new_tat - tolerance
-    if now + REMAINING_EPSILON < allow_at:  # float rounding must not cost the last request
+    if now + CLOCK_EPSILON_S < allow_at:  # float rounding must not cost the last request
         return GcraResult(RateDecision(False, 0, allow_at - now, current - now), current)
-    remaining = math.floor((tolerance - (new_tat - now)) / interval + REMAINING_EPSILON)
+    remaining = math.floor((tolerance - (new_tat - now) + CLOCK_EPSILON_S) / interval)
     return GcraResult(RateDecision(True, max(0, remaining), 0.0, new_tat - now), new_tat)
 
 
@@ -51,9 +54,11 @@ def gcra_refund(now: float, tat: float | None, rate_per_s: float) -> float | Non
 
 def given_back(decision: RateDecision, rate_per_s: float) -> RateDecision:
     """What an allowed `decision` says once its request is given back (`gcra_refund`): one
-    request more left, the bucket full one emission interval sooner."""
+    request more left, the bucket full one emission interval sooner (full now, give or take
+    the float rounding `CLOCK_EPSILON_S` absorbs)."""
+    reset_after_s = decision.reset_after_s - 1.0 / rate_per_s
     return replace(
         decision,
         remaining=decision.remaining + 1,
-        reset_after_s=max(0.0, decision.reset_after_s - 1.0 / rate_per_s),
+        reset_after_s=reset_after_s if reset_after_s > CLOCK_EPSILON_S else 0.0,
     )

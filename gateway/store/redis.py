@@ -41,7 +41,7 @@ from gateway.store.base import (
     XrefRecord,
 )
 from gateway.store.events import EventStore, RedisEvents
-from gateway.store.gcra import REMAINING_EPSILON
+from gateway.store.gcra import CLOCK_EPSILON_S
 from gateway.store.journal import JournalStore, RedisJournal
 from gateway.store.redis_batch import Batch, Pipelines, RedisPyPipelines, run_script
 from gateway.store.redis_errors import unavailable_as_problem
@@ -120,7 +120,7 @@ _BIND_BACKOFF_S = 0.005  # between attempts, jittered: writers of one record tak
 # Mirrors gateway.store.gcra.gcra line by line, on Redis's clock so every replica shares one.
 RATE_LIMIT = """
 -- KEYS[1] bucket (its value: the theoretical arrival time, TAT, in seconds)
--- ARGV[1] rate per second, ARGV[2] burst, ARGV[3] epsilon for counting whole intervals
+-- ARGV[1] rate per second, ARGV[2] burst, ARGV[3] epsilon absorbing float rounding (seconds)
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 local interval = 1.0 / tonumber(ARGV[1])
@@ -135,7 +135,7 @@ local allow_at = new_tat - tolerance
 if now + tonumber(ARGV[3]) < allow_at then
   return {0, 0, string.format('%.17g', allow_at - now), string.format('%.17g', current - now)}
 end
-local remaining = math.floor((tolerance - (new_tat - now)) / interval + tonumber(ARGV[3]))
+local remaining = math.floor((tolerance - (new_tat - now) + tonumber(ARGV[3])) / interval)
 if remaining < 0 then
   remaining = 0
 end
@@ -651,7 +651,7 @@ class RedisStore:
     def _rate_args(rate_per_s: float, burst: int) -> list[Any]:
         if rate_per_s <= 0:
             raise ValueError(f"rate_per_s must be positive, got {rate_per_s}")
-        return [repr(float(rate_per_s)), burst, repr(REMAINING_EPSILON)]
+        return [repr(float(rate_per_s)), burst, repr(CLOCK_EPSILON_S)]
 
     @staticmethod
     def _rate_decision(reply: list[Any]) -> RateDecision:

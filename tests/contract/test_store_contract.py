@@ -266,6 +266,16 @@ async def test_exactly_burst_requests_pass_at_once_and_the_next_waits_one_interv
     assert all(d.retry_after_s == 0 for d in decisions[:3])
 
 
+@pytest.mark.parametrize("rate", [0.7, 1.5, 6.0])
+async def test_a_clients_first_request_leaves_it_the_rest_of_its_burst(
+    store: Store, rate: float
+) -> None:
+    # Emission intervals that are no binary fraction: on Redis's clock (seconds since 1970)
+    # the float rounding of now + interval cost the header one request.
+    decision = await store.rate_limit(f"client-first-{rate}", rate, 3)
+    assert (decision.allowed, decision.remaining) == (True, 2)
+
+
 async def test_a_refused_client_passes_again_after_the_retry_after_it_was_given(
     store: Store, clock: Clock
 ) -> None:

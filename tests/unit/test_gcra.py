@@ -5,6 +5,8 @@ Not the stores: tests/contract/test_store_contract.py checks both apply it the s
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
 from gateway.store.gcra import GcraResult, gcra, gcra_refund, given_back
@@ -130,3 +132,19 @@ def test_a_decision_given_back_is_what_the_next_check_after_the_refund_would_say
     standing = given_back(result.decision, rate)
     assert standing.remaining == again.remaining + 1
     assert standing.reset_after_s == pytest.approx(max(0.0, again.reset_after_s - 1 / rate))
+
+
+# Redis's clock (TIME) is seconds since 1970: at that size a float steps by 2**-22 s (0.24 µs),
+# so `now + interval - now` is not exactly the interval of a rate such as 0.7/s.
+EPOCH_NOW = 1_780_000_000.123456
+
+
+@pytest.mark.parametrize("rate", [0.7, 1.5, 6.0, 3.0, 7.0])
+def test_a_full_buckets_first_request_leaves_the_rest_of_the_burst_on_an_epoch_clock(
+    rate: float,
+) -> None:
+    decision = gcra(EPOCH_NOW, None, rate, 3).decision
+    assert decision.remaining == 2
+    # Given back (a shed 503), the bucket is full again: all three, nothing to wait for.
+    standing = given_back(decision, rate)
+    assert (standing.remaining, math.ceil(standing.reset_after_s)) == (3, 0)
