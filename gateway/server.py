@@ -27,7 +27,7 @@ from uvicorn.supervisors.multiprocess import Process
 
 from gateway.api.problems import PROBLEM_MEDIA_TYPE, problem_body
 from gateway.domain.errors import Code, GatewayError
-from gateway.observability.client_address import LOOPBACK_PROXIES
+from gateway.observability.client_address import LOOPBACK_PROXIES, address_of, with_mapped
 from gateway.observability.logging import access_log
 from gateway.observability.metrics import NO_BACKEND, NO_OPERATION, REQUEST_SECONDS_BY
 from gateway.observability.trace_context import CORRELATION_HEADER
@@ -73,7 +73,7 @@ class GatewayServerConfig(uvicorn.Config):
             server_header=False,  # nothing to tell an attacker about what runs here
             # Given, never uvicorn's default, which its own FORWARDED_ALLOW_IPS would change.
             proxy_headers=bool(trusted_proxies),
-            forwarded_allow_ips=list(trusted_proxies),
+            forwarded_allow_ips=list(with_mapped(trusted_proxies)),
             **kwargs,
         )
         self.limits = limits
@@ -366,7 +366,7 @@ class GuardedProtocol(HttpToolsProtocol):
                 "code": error.code.value,
                 "duration_ms": round(elapsed * 1000, 2),
                 # Its head unread (or not trusted yet): the peer, a proxy's address behind one.
-                "client_ip": self.client[0] if self.client else None,
+                "client_ip": address_of(self.client[0]) if self.client else None,
                 "client": client,
             }
         )

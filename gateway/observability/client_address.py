@@ -7,6 +7,7 @@ given these proxies, and puts the address it settles on in the request's scope.
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 from collections.abc import Mapping
 from typing import Any
@@ -15,13 +16,40 @@ FORWARDED_ALLOW_IPS_ENV = "GATEWAY_FORWARDED_ALLOW_IPS"
 # As uvicorn's own default: a proxy on this host (IPv4 or IPv6 loopback).
 LOOPBACK_PROXIES = ("127.0.0.1", "::1")
 ANY_PROXY = "*"
+_MAPPED_PREFIX = "::ffff:"  # an IPv4-mapped IPv6 address (RFC 4291 2.5.5.2)
 
 
 def client_ip(scope: Mapping[str, Any]) -> str | None:
     """The caller's address: the peer's, or, when the peer is a trusted proxy, the client its
     X-Forwarded-For names (set in the scope before the app runs). None without a peer."""
     client = scope.get("client")
-    return str(client[0]) if client else None
+    return address_of(str(client[0])) if client else None
+
+
+def address_of(host: str) -> str:
+    """`host` as logged: an IPv4 peer of a dual-stack socket (`--host ::`), which the kernel
+    names `::ffff:10.0.0.5`, as the IPv4 address it is."""
+    if host.startswith(_MAPPED_PREFIX):
+        with contextlib.suppress(ValueError):
+            mapped = ipaddress.IPv6Address(host).ipv4_mapped
+            if mapped is not None:
+                return str(mapped)
+    return host
+
+
+def with_mapped(proxies: tuple[str, ...]) -> tuple[str, ...]:
+    """`proxies` (as `trusted_proxies` returns them) and, for each IPv4 address or network,
+    its IPv4-mapped IPv6 form: on a dual-stack socket an IPv4 proxy's peer address is
+    `::ffff:10.0.0.5`, which uvicorn would not find among IPv4 ones."""
+    if proxies == (ANY_PROXY,):
+        return proxies
+    mapped = []
+    for item in proxies:
+        network = ipaddress.ip_network(item)
+        if isinstance(network, ipaddress.IPv4Network):
+            prefix = f"{_MAPPED_PREFIX}{network.network_address}"
+            mapped.append(prefix if "/" not in item else f"{prefix}/{96 + network.prefixlen}")
+    return (*proxies, *mapped)
 
 
 def trusted_proxies(text: str) -> tuple[str, ...]:

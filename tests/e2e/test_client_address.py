@@ -117,3 +117,19 @@ def test_an_admin_reload_through_the_proxy_is_audited_with_the_clients_address(
     assert reloads == [("admin ops-admin", CLIENT)]
     (loaded,) = [a for a in audit if a["kind"] == "config.loaded"]
     assert "client_ip" not in loaded  # at start-up: no request, no address
+
+
+def test_a_dual_stack_gateway_trusts_its_ipv4_proxy_and_logs_ipv4_peers_as_such(
+    gateway_env: dict[str, str], token: str
+) -> None:
+    # Listening on :: takes IPv4 connections too, their peers seen as ::ffff:a.b.c.d.
+    env = {**gateway_env, "GATEWAY_LOG_LEVEL": "INFO"}
+    with start_gateway(env, "--host", "::", "--forwarded-allow-ips", PROXY) as (url, proc):
+        for peer, said in ((PROXY, CLIENT), (STRANGER, STRANGER)):
+            correlation_id = str(uuid.uuid4())
+            with _from(peer, url, token) as api:
+                api.get(
+                    "/v1/customers/cus_missing",
+                    headers={"X-Correlation-ID": correlation_id, "X-Forwarded-For": CLIENT},
+                )
+            assert _access_line(proc, correlation_id)["client_ip"] == said

@@ -74,7 +74,8 @@ def test_no_trusted_proxy_turns_forwarded_headers_off() -> None:
     config = GatewayServerConfig(Starlette(), limits=ServerLimits(), trusted_proxies=())
     assert config.proxy_headers is False
     default = GatewayServerConfig(Starlette(), limits=ServerLimits())
-    assert (default.proxy_headers, default.forwarded_allow_ips) == (True, ["127.0.0.1", "::1"])
+    trusted = (True, ["127.0.0.1", "::1", "::ffff:127.0.0.1"])  # the last: 127.0.0.1 on ::
+    assert (default.proxy_headers, default.forwarded_allow_ips) == trusted
 
 
 @pytest.mark.parametrize(
