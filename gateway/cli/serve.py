@@ -34,7 +34,6 @@ from gateway.config.issues import ConfigError
 from gateway.config.loader import GatewayConfig, config_version
 from gateway.demo import DEMO_SECRET_ENV
 from gateway.observability.client_address import (
-    ANY_PROXY,
     FORWARDED_ALLOW_IPS_ENV,
     LOOPBACK_PROXIES,
     trusted_proxies,
@@ -70,7 +69,7 @@ def arguments(parser: argparse.ArgumentParser) -> None:
         "--forwarded-allow-ips",
         metavar="IPS",
         help="the proxies whose X-Forwarded-For names the client (its address is then the "
-        "one logged): comma-separated IP addresses and networks, '*' any peer, '' none "
+        "one logged): comma-separated IP addresses and networks, '' none "
         f"(default: ${FORWARDED_ALLOW_IPS_ENV}, else {','.join(LOOPBACK_PROXIES)})",
     )
     add_limits(parser)
@@ -181,8 +180,6 @@ def _trusted_proxies(given: str | None, env: Mapping[str, str]) -> tuple[str, ..
 
 
 def _trust_said(proxies: tuple[str, ...]) -> str:
-    if proxies == (ANY_PROXY,):
-        return "any peer"
     return ", ".join(proxies) or "no peer"
 
 

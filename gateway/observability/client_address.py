@@ -15,7 +15,13 @@ from typing import Any
 FORWARDED_ALLOW_IPS_ENV = "GATEWAY_FORWARDED_ALLOW_IPS"
 # As uvicorn's own default: a proxy on this host (IPv4 or IPv6 loopback).
 LOOPBACK_PROXIES = ("127.0.0.1", "::1")
-ANY_PROXY = "*"
+# Trusting every peer makes uvicorn take the first address of X-Forwarded-For, which the
+# caller writes whenever the proxy appends to the header (nginx's $proxy_add_x_forwarded_for,
+# AWS's load balancers): refused, as is a network of every address.
+_EVERY_PEER = (
+    "trusts every peer, so the address logged would be the first of X-Forwarded-For, which "
+    "a caller writes; name the proxies' addresses or their network (e.g. 10.0.0.0/8)"
+)
 _MAPPED_PREFIX = "::ffff:"  # an IPv4-mapped IPv6 address (RFC 4291 2.5.5.2)
 
 
@@ -41,8 +47,6 @@ def with_mapped(proxies: tuple[str, ...]) -> tuple[str, ...]:
     """`proxies` (as `trusted_proxies` returns them) and, for each IPv4 address or network,
     its IPv4-mapped IPv6 form: on a dual-stack socket an IPv4 proxy's peer address is
     `::ffff:10.0.0.5`, which uvicorn would not find among IPv4 ones."""
-    if proxies == (ANY_PROXY,):
-        return proxies
     mapped = []
     for item in proxies:
         network = ipaddress.ip_network(item)
@@ -54,19 +58,21 @@ def with_mapped(proxies: tuple[str, ...]) -> tuple[str, ...]:
 
 def trusted_proxies(text: str) -> tuple[str, ...]:
     """The proxies `text` names, comma-separated: IP addresses and networks (`10.0.0.0/8`),
-    `*` for any peer (only where nothing but the proxy can reach the gateway), nothing for
-    none. ValueError saying which item is not one: uvicorn would take it as a name no peer
-    ever has, and trust nobody without a word."""
+    nothing for none. ValueError saying which item is not one (uvicorn would take it as a
+    name no peer ever has, and trust nobody without a word), or which trusts every peer (`*`,
+    `0.0.0.0/0`: see `_EVERY_PEER`)."""
     items = tuple(item.strip() for item in text.split(",") if item.strip())
-    if items == (ANY_PROXY,):
-        return items
     for item in items:
-        if item == ANY_PROXY:
-            raise ValueError("`*` (any peer) stands alone, not in a list")
+        if item == "*":
+            raise ValueError(f"'*' {_EVERY_PEER}")
         try:
-            ipaddress.ip_network(item) if "/" in item else ipaddress.ip_address(item)
+            network = ipaddress.ip_network(item) if "/" in item else ipaddress.ip_address(item)
         except ValueError:
             raise ValueError(f"{item!r} is {_not_an_address(item)}") from None
+        if isinstance(network, ipaddress.IPv4Network | ipaddress.IPv6Network) and not (
+            network.prefixlen
+        ):
+            raise ValueError(f"{item!r} {_EVERY_PEER}")
     return items
 
 

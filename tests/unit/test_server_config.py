@@ -47,7 +47,6 @@ def test_a_port_this_user_may_not_bind_is_not_said_to_be_in_use(
     [
         ("10.0.0.5", ("10.0.0.5",)),
         (" 10.0.0.0/8 , fd00::/8,::1 ", ("10.0.0.0/8", "fd00::/8", "::1")),
-        ("*", ("*",)),
         ("", ()),
     ],
 )
@@ -61,11 +60,17 @@ def test_trusted_proxies_are_addresses_and_networks(given: str, trusted: tuple[s
         ("lb.internal", "'lb.internal' is not an IP address"),
         ("10.0.0.1/8", "host bits set (the network is 10.0.0.0/8)"),
         ("10.0.0.0/33", "'10.0.0.0/33' is not an IP network"),
-        ("10.0.0.5,*", "`*` (any peer) stands alone"),
+        ("*", "'*' trusts every peer"),
+        ("10.0.0.5,*", "'*' trusts every peer"),
+        ("0.0.0.0/0", "'0.0.0.0/0' trusts every peer"),
+        ("10.0.0.5, ::/0", "'::/0' trusts every peer"),
     ],
 )
 def test_a_proxy_that_is_no_address_is_refused_saying_which(given: str, said: str) -> None:
-    """uvicorn took such an item as a name no peer has: nobody trusted, and nothing said."""
+    """uvicorn took such an item as a name no peer has: nobody trusted, and nothing said. And
+    with every peer trusted it takes the first address of X-Forwarded-For, which a caller
+    writes when the proxy appends to the header (nginx, AWS's load balancers): the address
+    logged and audited would be the caller's choice."""
     with pytest.raises(ValueError, match=re.escape(said)):
         trusted_proxies(given)
 
