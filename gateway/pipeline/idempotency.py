@@ -86,10 +86,33 @@ def _sf_string(raw: str) -> str:
     raise _invalid("The Idempotency-Key is not a valid structured-field string.")
 
 
-def fingerprint(ctx: RequestContext) -> str:
-    """What makes two requests "the same": method, path and canonical body."""
-    body = ctx.payload.model_dump(mode="json") if ctx.payload is not None else None
-    return hashlib.sha256(canonical_json([ctx.request.method, ctx.path, body])).hexdigest()
+def fingerprints(method: str, path: str, body: Any) -> tuple[str, tuple[str, ...]]:
+    """What makes two requests "the same": method, path and canonical body (the newest
+    version's model, whichever version sent it). The request's fingerprint, the one stored,
+    and the same request's on each other path it could have been sent on (`equivalent_paths`),
+    so that a retry on `/v2/...` of a create sent on `/v1/...` is the same request.
+
+    Each is the digest of `canonical_json([method, path, body])`, as fingerprints always were,
+    assembled around the body's canonical JSON made once (a list's is its items' joined by
+    commas)."""
+    head = b"[" + canonical_json(method) + b","
+    tail = b"," + canonical_json(body) + b"]"
+    own, *others = (
+        hashlib.sha256(head + canonical_json(p) + tail).hexdigest()
+        for p in (path, *equivalent_paths(path))
+    )
+    return own, tuple(others)
+
+
+def equivalent_paths(path: str) -> list[str]:
+    """The other paths a request on `path` could have been sent on: under each other API
+    version, and without one (the client's pin); none for a path outside the versions."""
+    first, slash, rest = path.removeprefix("/").partition("/")
+    versioned = path.startswith("/") and first in VERSIONS and bool(slash)
+    unversioned = "/" + rest if versioned else path
+    paths = [f"/{version}{unversioned}" for version in VERSIONS]
+    paths.append(unversioned)
+    return [p for p in paths if p != path]
 
 
 def canonical_json(value: Any) -> bytes:
@@ -157,13 +180,16 @@ def claim_request(
             )
         return None
     ctx.idempotency_key = key
+    body = ctx.payload.model_dump(mode="json") if ctx.payload is not None else None
+    own, equivalents = fingerprints(ctx.request.method, ctx.path, body)
     return ClaimRequest(
         key=scoped_key(ctx.client_id, key),  # the caller's, never global
-        fingerprint=fingerprint(ctx),
+        fingerprint=own,
         owner=random_hex(16),
         lease_s=max(policy.lease_s, ctx.deadline - time.monotonic() + commit_window_s),
         retention_s=policy.retention_s,
         backend=backend,
+        equivalents=equivalents,
     )
 
 

@@ -209,7 +209,11 @@ class SlotRequest:
 
 @dataclass(frozen=True)
 class ClaimRequest:
-    """An idempotency claim, and the backend the request is bound for (recorded as forwarded)."""
+    """An idempotency claim, and the backend the request is bound for (recorded as forwarded).
+
+    `fingerprint` is the request's own, the one stored; `equivalents` are the same request's
+    under the other paths it could have been sent on (`/v2/...` for `/v1/...`, the unversioned
+    path): a key stored with any of them is this request's too."""
 
     key: str
     fingerprint: str
@@ -217,6 +221,7 @@ class ClaimRequest:
     lease_s: float
     retention_s: float
     backend: str | None = None
+    equivalents: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -315,10 +320,19 @@ class Store(Protocol):
 
     # -- idempotency ---------------------------------------------------------------------
     async def claim_idempotency(
-        self, key: str, fingerprint: str, owner: str, lease_s: float, retention_s: float
+        self,
+        key: str,
+        fingerprint: str,
+        owner: str,
+        lease_s: float,
+        retention_s: float,
+        *,
+        equivalents: Sequence[str] = (),
     ) -> IdempotencyClaim:
         """Claim `key` atomically (SET NX semantics) for `owner` with an in-flight lease of
-        `lease_s`, separate from the record's retention."""
+        `lease_s`, separate from the record's retention. The key was used by the same request
+        if it was stored with `fingerprint` or one of its `equivalents` (see `ClaimRequest`);
+        what is stored is `fingerprint`."""
         ...
 
     async def mark_forwarded(self, key: str, owner: str, backend: str) -> bool:

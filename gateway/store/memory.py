@@ -197,21 +197,29 @@ class MemoryStore:
 
     # -- idempotency ---------------------------------------------------------------------
     async def claim_idempotency(
-        self, key: str, fingerprint: str, owner: str, lease_s: float, retention_s: float
+        self,
+        key: str,
+        fingerprint: str,
+        owner: str,
+        lease_s: float,
+        retention_s: float,
+        *,
+        equivalents: Sequence[str] = (),
     ) -> IdempotencyClaim:
         now = self._now()
+        same = (fingerprint, *equivalents)
         record = self._live_record(key, now)
         if record is not None and record.response is not None:
-            if record.fingerprint != fingerprint:
+            if record.fingerprint not in same:
                 return IdempotencyClaim("mismatch")
             return IdempotencyClaim("completed", record.response, record.backend, record.attempts)
         lease = self._live_lease(key, now)
         if lease is not None:
-            if lease.fingerprint != fingerprint:
+            if lease.fingerprint not in same:
                 return IdempotencyClaim("mismatch")
             held_s = lease.expires_at - now if lease.held else None
             return IdempotencyClaim("in_progress", held_s=held_s)
-        if record is not None and record.fingerprint and record.fingerprint != fingerprint:
+        if record is not None and record.fingerprint and record.fingerprint not in same:
             return IdempotencyClaim("mismatch")
         self._leases[key] = _Lease(owner, fingerprint, retention_s, now + lease_s)
         if record is None:
@@ -352,7 +360,12 @@ class MemoryStore:
         outcome = None
         if claim is not None:
             outcome = await self.claim_idempotency(
-                claim.key, claim.fingerprint, claim.owner, claim.lease_s, claim.retention_s
+                claim.key,
+                claim.fingerprint,
+                claim.owner,
+                claim.lease_s,
+                claim.retention_s,
+                equivalents=claim.equivalents,
             )
             if outcome.state == "claimed" and claim.backend is not None:
                 await self.mark_forwarded(claim.key, claim.owner, claim.backend)

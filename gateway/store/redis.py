@@ -183,13 +183,26 @@ return 1
 # a crashed owner's lease runs out long before the record's retention does.
 CLAIM_IDEMPOTENCY = """
 -- ARGV[1] fingerprint, ARGV[2] owner, ARGV[3] lease ms, ARGV[4] retention ms, ARGV[5] the
--- backend the request is bound for, if any: a claim taken is marked forwarded there in the
+-- backend the request is bound for, or '': a claim taken is marked forwarded there in the
 -- same script (as MARK_FORWARDED would), never by a script of its own that could run before
 -- it when Redis has lost its scripts and the batch's lost ones are sent again after the rest.
+-- ARGV[6..] the same request's fingerprints on its other paths: a key stored with one of them
+-- is this request's too (ARGV[1] is what is stored).
+local function same(fp)
+  if fp == ARGV[1] then
+    return true
+  end
+  for i = 6, #ARGV do
+    if fp == ARGV[i] then
+      return true
+    end
+  end
+  return false
+end
 local rec = redis.call('HMGET', KEYS[1], 'fp', 'response', 'backend', 'attempts', 'after_ms')
 local attempts = tonumber(rec[4]) or 0
 if rec[2] then
-  if rec[1] ~= ARGV[1] then
+  if not same(rec[1]) then
     return {'mismatch'}
   end
   return {'completed', rec[2], rec[3], attempts}
@@ -197,7 +210,7 @@ end
 local lease = redis.call('HMGET', KEYS[2], 'fp', 'held')
 local lease_fp = lease[1]
 if lease_fp then
-  if lease_fp ~= ARGV[1] then
+  if not same(lease_fp) then
     return {'mismatch'}
   end
   if lease[2] then
@@ -205,7 +218,7 @@ if lease_fp then
   end
   return {'in_progress'}
 end
-if rec[1] and rec[1] ~= ARGV[1] then
+if rec[1] and not same(rec[1]) then
   return {'mismatch'}
 end
 redis.call('HSET', KEYS[2], 'owner', ARGV[2], 'fp', ARGV[1], 'retention_ms', ARGV[4])
@@ -675,12 +688,24 @@ class RedisStore:
 
     # -- idempotency ---------------------------------------------------------------------
     async def claim_idempotency(
-        self, key: str, fingerprint: str, owner: str, lease_s: float, retention_s: float
+        self,
+        key: str,
+        fingerprint: str,
+        owner: str,
+        lease_s: float,
+        retention_s: float,
+        *,
+        equivalents: Sequence[str] = (),
     ) -> IdempotencyClaim:
-        args = [fingerprint, owner, _ms(lease_s), _ms(retention_s)]
+        claim = ClaimRequest(key, fingerprint, owner, lease_s, retention_s, None, (*equivalents,))
         with unavailable_as_problem():
-            reply = await self._run(self._claim, self._idempotency_keys(key), args)
+            reply = await self._run(*self._claim_call(claim))
         return self._claim_outcome(reply)
+
+    def _claim_call(self, claim: ClaimRequest) -> _Call:
+        args = [claim.fingerprint, claim.owner, _ms(claim.lease_s), _ms(claim.retention_s)]
+        args += [claim.backend or "", *claim.equivalents]
+        return self._claim, self._idempotency_keys(claim.key), args
 
     @staticmethod
     def _claim_outcome(reply: list[Any]) -> IdempotencyClaim:
@@ -738,9 +763,7 @@ class RedisStore:
         if slot is not None:
             calls.append(self._slot_call(slot))
         if claim is not None:
-            keys = self._idempotency_keys(claim.key)
-            args = [claim.fingerprint, claim.owner, _ms(claim.lease_s), _ms(claim.retention_s)]
-            calls.append((self._claim, keys, [*args, claim.backend or ""]))
+            calls.append(self._claim_call(claim))
 
         def fill(pipe: Batch) -> None:
             self._queue_give_back(pipe, back)

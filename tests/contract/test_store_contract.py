@@ -451,6 +451,75 @@ async def test_keys_are_independent(store: Store) -> None:
     assert other.state == "claimed"
 
 
+# The same request sent on another path (`/v2/...` for `/v1/...`): its own fingerprint, and
+# the ones it would have had on the other paths as equivalents.
+def equivalent_claim(key: str, owner: str, fingerprint: str = "fp-v2") -> ClaimRequest:
+    return ClaimRequest(
+        key, fingerprint, owner, LEASE_S, RETENTION_S, "cloud", equivalents=("fp-v1", "fp-none")
+    )
+
+
+async def test_a_completed_key_is_replayed_to_a_claim_with_an_equivalent_fingerprint(
+    store: Store,
+) -> None:
+    first = ClaimRequest("eq-done", "fp-v1", "o1", 10.0, RETENTION_S, "cloud")
+    await store.admit([], None, first)
+    await store.settle(None, first, response(), RETENTION_S)
+    retry = await store.admit([], None, equivalent_claim("eq-done", "o2"))
+    assert retry.claim is not None
+    assert (retry.claim.state, retry.claim.response) == ("completed", response())
+    direct = await store.claim_idempotency(
+        "eq-done", "fp-v2", "o3", 10.0, RETENTION_S, equivalents=("fp-v1",)
+    )
+    assert (direct.state, direct.response) == ("completed", response())
+
+
+async def test_a_key_in_progress_is_in_progress_to_a_claim_with_an_equivalent_fingerprint(
+    store: Store,
+) -> None:
+    first = ClaimRequest("eq-running", "fp-v1", "o1", 10.0, RETENTION_S, "cloud")
+    await store.admit([], None, first)
+    retry = await store.admit([], None, equivalent_claim("eq-running", "o2"))
+    assert retry.claim is not None and retry.claim.state == "in_progress"
+    await store.settle(None, first, None, hold_s=10.0)  # an ambiguous outcome's hold
+    held = await store.admit([], None, equivalent_claim("eq-running", "o3"))
+    assert held.claim is not None and held.claim.state == "in_progress"
+    assert held.claim.held_s is not None and held.claim.held_s > 0
+
+
+async def test_a_forwarded_key_after_a_lost_lease_is_claimed_with_an_equivalent_fingerprint(
+    store: Store, clock: Clock
+) -> None:
+    first = ClaimRequest("eq-lost", "fp-v1", "o1", LEASE_S, RETENTION_S, "legacy")
+    await store.admit([], None, first)
+    await clock.advance(WAIT_PAST_LEASE_S)
+    retry = await store.admit([], None, equivalent_claim("eq-lost", "o2"))
+    assert retry.claim is not None
+    # Claimed to reconcile with the ERP the first attempt reached, not a second submission.
+    assert (retry.claim.state, retry.claim.backend, retry.claim.attempts) == (
+        "claimed",
+        "legacy",
+        1,
+    )
+
+
+async def test_another_request_is_a_mismatch_whatever_fingerprints_it_brings_as_equivalent(
+    store: Store, clock: Clock
+) -> None:
+    running = ClaimRequest("eq-other-running", "fp-v1", "o1", 10.0, RETENTION_S, "cloud")
+    await store.admit([], None, running)
+    lost = ClaimRequest("eq-other-lost", "fp-v1", "o1", LEASE_S, RETENTION_S, "cloud")
+    await store.admit([], None, lost)
+    done = ClaimRequest("eq-other-done", "fp-v1", "o1", 10.0, RETENTION_S, "cloud")
+    await store.admit([], None, done)
+    await store.settle(None, done, response(), RETENTION_S)
+    await clock.advance(WAIT_PAST_LEASE_S)
+    for key in ("eq-other-running", "eq-other-lost", "eq-other-done"):
+        other = replace(equivalent_claim(key, "o2", "fp-b2"), equivalents=("fp-b1", "fp-bnone"))
+        admitted = await store.admit([], None, other)
+        assert admitted.claim is not None and admitted.claim.state == "mismatch", key
+
+
 # -- choosing a store --------------------------------------------------------------------
 
 

@@ -22,6 +22,7 @@ from tests.conftest import Clock
 from tests.e2e import payloads
 from tests.fake_erp import UNKNOWN_SKU
 from tests.harness import Gateway, copy_held_elsewhere, in_process_gateway
+from tests.pipeline.test_versioning import reload, v2_order, write_versions
 
 SECOND_WRITER = """
   - id: crm-second
@@ -684,3 +685,84 @@ backends:
         assert again.status_code == 201, again.text
         assert len(legacy.orders) == 1
         assert not gw.erps["cloud"].orders
+
+
+# -- one request, sent on another version's path: a CRM moving from v1 to v2 ---------------
+
+V1_SUNSET = "versions:\n  v1: {deprecated: 2020-01-01, sunset: 2021-01-01}\n"
+
+
+@pytest.mark.parametrize("v1_sunset", [False, True], ids=["v1 served", "v1 sunset meanwhile"])
+async def test_a_v1_create_of_unknown_outcome_retried_on_v2_reconciles_with_one_order(
+    store: Store, clock: Clock, tmp_path: Path, v1_sunset: bool
+) -> None:
+    config_dir = write_config(tmp_path, idempotency=SHORT_GRACE)
+    async with in_process_gateway(store, config_dir) as gw, gw.client() as api:
+        customer = await _customer(api)
+        erp = gw.erps["cloud"]
+        erp.fail_after_commit = True
+        order = payloads.order("US01", customer["id"])
+        headers = {"Idempotency-Key": "k-moved-to-v2"}
+        first = await api.post("/v1/sales-orders", json=order, headers=headers)
+        assert first.status_code == 504
+        assert len(erp.orders) == 1  # committed, though the gateway could not know
+        erp.fail_after_commit = False
+        if v1_sunset:
+            write_versions(config_dir, V1_SUNSET)
+            reload(gw, store, config_dir)
+            gone = await api.post("/v1/sales-orders", json=order, headers=headers)
+            assert gone.status_code == 410, gone.text
+        too_soon = await api.post("/v2/sales-orders", json=v2_order(order), headers=headers)
+        assert too_soon.status_code == 409, too_soon.text  # the same request, still held
+        await clock.advance(COMMIT_WINDOW_S + 0.1)
+        retry = await api.post("/v2/sales-orders", json=v2_order(order), headers=headers)
+        assert retry.status_code == 201, retry.text
+        assert len(erp.orders) == 1
+        assert "find_sales_order" in erp.calls
+        created = retry.json()
+        assert created["erp_reference"] == next(iter(erp.orders.values())).document_number
+        assert retry.headers["API-Version"] == "v2" and "items" in created
+        assert retry.headers["Location"] == f"/v2/sales-orders/{created['id']}"
+
+
+@pytest.mark.parametrize(
+    ("first_path", "retry_path"),
+    [
+        ("/v1/sales-orders", "/v2/sales-orders"),
+        ("/sales-orders", "/v2/sales-orders"),  # the client's pin, v1, then its move to v2
+        ("/v1/sales-orders", "/sales-orders"),  # its pin moved to v2 meanwhile
+    ],
+)
+async def test_a_completed_v1_create_retried_on_v2_is_replayed_in_v2(
+    store: Store, tmp_path: Path, first_path: str, retry_path: str
+) -> None:
+    config_dir = write_config(tmp_path, api_versions="default: v1\n")
+    async with in_process_gateway(store, config_dir) as gw, gw.client() as api:
+        customer = await _customer(api)
+        order = payloads.order("US01", customer["id"])
+        headers = {"Idempotency-Key": "k-replayed-in-v2"}
+        first = await api.post(first_path, json=order, headers=headers)
+        assert first.status_code == 201, first.text
+        if retry_path == "/sales-orders":
+            write_versions(config_dir, "default: v2\n")
+            reload(gw, store, config_dir)
+        again = await api.post(retry_path, json=v2_order(order), headers=headers)
+        assert again.status_code == 201, again.text
+        assert again.headers.get("Idempotent-Replayed") == "true"
+        assert again.headers["API-Version"] == "v2" and "items" in again.json()
+        assert again.headers["Location"] == f"/v2/sales-orders/{first.json()['id']}"
+        assert again.json() == (await api.get(again.headers["Location"])).json()
+        assert _orders(gw) == 1
+
+
+async def test_a_v2_retry_of_a_v1_create_with_another_body_is_422(store: Store) -> None:
+    async with in_process_gateway(store) as gw, gw.client() as api:
+        customer = await _customer(api)
+        order = payloads.order("US01", customer["id"])
+        headers = {"Idempotency-Key": "k-v2-other"}
+        assert (await api.post("/v1/sales-orders", json=order, headers=headers)).status_code == 201
+        other = v2_order({**order, "external_ref": "SOMETHING-ELSE"})
+        reused = await api.post("/v2/sales-orders", json=other, headers=headers)
+        assert reused.status_code == 422, reused.text
+        assert reused.json()["code"] == "idempotency_key_reused"
+        assert _orders(gw) == 1
