@@ -143,9 +143,9 @@ def downgraded_error(error: GatewayError, version: str, operation: Operation) ->
 
 class Versioning:
     """Pipeline step, right after tracing: sets `ctx.api_version` (the path's, else the client's
-    pin, else the default), refuses a sunset version, and serves older versions through the
-    chain of version changes. It is outside idempotency, so a replay is downgraded exactly as
-    the original answer was."""
+    pin, else the default), refuses a sunset version (not to an operator's replay), and serves
+    older versions through the chain of version changes. It is outside idempotency, so a
+    replay is downgraded exactly as the original answer was."""
 
     def __init__(self, table: VersionTable, authenticator: Authenticator) -> None:
         self._table = table
@@ -170,7 +170,9 @@ class Versioning:
         ctx.response_headers[VERSION_HEADER] = version
         ctx.response_headers.update(table.headers.get(version, _NO_HEADERS))
         sunset_at = table.sunset_at.get(version)
-        if sunset_at is not None and time.time() >= sunset_at:
+        # A sunset refuses the clients still calling the version; an operator's replay of a
+        # transaction the journal holds in it is the gateway finishing what it took then.
+        if sunset_at is not None and time.time() >= sunset_at and not ctx.replayed_by:
             raise version_sunset(version)
         if version == LATEST:
             return await call_next(ctx)

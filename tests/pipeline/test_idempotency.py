@@ -766,3 +766,37 @@ async def test_a_v2_retry_of_a_v1_create_with_another_body_is_422(store: Store) 
         assert reused.status_code == 422, reused.text
         assert reused.json()["code"] == "idempotency_key_reused"
         assert _orders(gw) == 1
+
+
+async def test_an_operators_replay_of_a_v1_failure_runs_after_v1_was_sunset(
+    store: Store, tmp_path: Path
+) -> None:
+    """v1's sunset is a refusal of the clients still calling it; the journal's v1 transactions
+    are the gateway's own to finish, as they were sent."""
+    config_dir = write_config(tmp_path)
+    async with (
+        in_process_gateway(store, config_dir) as gw,
+        gw.client() as api,
+        gw.client("ops-admin") as ops,
+    ):
+        customer = await _customer(api)
+        erp = gw.erps["cloud"]
+        erp.unavailable.add("create_sales_order")
+        order = payloads.order("US01", customer["id"])
+        failed = await api.post(
+            "/v1/sales-orders", json=order, headers={"Idempotency-Key": "k-before-sunset"}
+        )
+        assert failed.status_code == 503, failed.text
+        listed = await ops.get(
+            "/admin/transactions", params={"correlation_id": failed.headers["x-correlation-id"]}
+        )
+        (entry,) = listed.json()["items"]
+        erp.unavailable.discard("create_sales_order")
+        write_versions(config_dir, V1_SUNSET)
+        reload(gw, store, config_dir)
+        assert (await api.post("/v1/sales-orders", json=order)).status_code == 410
+
+        replayed = await ops.post(f"/admin/transactions/{entry['id']}/replay", json={})
+        assert replayed.json()["replay"]["status"] == 201, replayed.text
+        assert replayed.json()["transaction"]["status"] == "accepted"
+        assert _orders(gw) == 1
