@@ -219,6 +219,8 @@ class AiohttpTransport:
             data = urlencode(dict(form)).encode("ascii")
             send_headers.setdefault("Content-Type", "application/x-www-form-urlencoded")
         safe = method.upper() in _SAFE_METHODS
+        if deadline is None:  # the interaction, retries and their waits included, is bounded
+            deadline = time.monotonic() + self._timeout_s
         attempt = 1
         while True:
             try:

@@ -190,3 +190,14 @@ async def test_retry_after_from_the_erp_is_waited_when_it_fits() -> None:
     assert response.status == 200
     assert len(seen) == 2
     assert time.monotonic() - started >= 1.0
+
+
+async def test_a_call_without_a_deadline_waits_no_longer_than_its_timeout_for_a_retry() -> None:
+    """A Retry-After of a day is not waited out by a call with no deadline of its own: the
+    transport's `timeout_s` (5 s here) bounds the interaction, retries included."""
+    async with scripted(status(503, retry_after=86400), OK) as (url, seen):
+        t = transport(url)
+        async with asyncio.timeout(3):
+            response = await t.request("GET", "/orders/1")
+        await t.aclose()
+    assert (response.status, len(seen)) == (503, 1)
