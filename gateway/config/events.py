@@ -88,6 +88,15 @@ class SubscriptionConfig(ConfigModel):
             "Webhooks: `whsec_` and base64)."
         ),
     ]
+    previous_secret_env: Annotated[
+        EnvName | None,
+        Field(
+            description="While a secret is rotated: the environment variable holding the "
+            "previous signing secret (`whsec_` and base64). Each delivery is signed with both, "
+            "`secret_env`'s signature first, so a subscriber verifying with either takes it; "
+            "remove it once the subscriber verifies with the new secret."
+        ),
+    ] = None
     api_version: Annotated[
         OptionalVersion,
         Field(
@@ -97,6 +106,13 @@ class SubscriptionConfig(ConfigModel):
             json_schema_extra=OPTIONAL_VERSION_SCHEMA,
         ),
     ] = None
+
+    @property
+    def secret_envs(self) -> tuple[str, ...]:
+        """The variables of the secrets each delivery is signed with, the current first."""
+        if self.previous_secret_env is None:
+            return (self.secret_env,)
+        return (self.secret_env, self.previous_secret_env)
 
 
 class DeliveryPolicy(ConfigModel):

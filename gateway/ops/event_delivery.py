@@ -25,7 +25,7 @@ import random
 import socket
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import groupby
 
@@ -58,14 +58,48 @@ _GONE_ERROR = (
 )
 
 
-def signed_headers(secret: str, message_id: str, body: str, at: dt.datetime) -> dict[str, str]:
-    """The Standard Webhooks headers of one delivery, signed with the subscription's secret."""
+@dataclass(frozen=True)
+class Failure:
+    """Why a try failed; how long the subscriber asked to be left alone (its Retry-After on a
+    429 or 503), if it did; whether no later try can succeed (a dead letter at once)."""
+
+    error: str
+    retry_after_s: float | None = None
+    final: bool = False
+
+
+def signed_headers(
+    keys: Sequence[Webhook], message_id: str, body: str, at: dt.datetime
+) -> dict[str, str]:
+    """The Standard Webhooks headers of one delivery, signed with each of the subscription's
+    secrets in turn (`webhook-signature` is a space-separated list: a subscriber verifying
+    with any one of them takes it, which is how a secret is rotated without a gap)."""
     return {
         "webhook-id": message_id,
         "webhook-timestamp": str(int(at.timestamp())),
-        "webhook-signature": Webhook(secret).sign(message_id, at, body),
+        "webhook-signature": " ".join(key.sign(message_id, at, body) for key in keys),
         "content-type": CLOUDEVENTS_JSON,
     }
+
+
+def signing_keys(
+    env: Mapping[str, str], subscription: SubscriptionConfig
+) -> list[Webhook] | Failure:
+    """The subscription's signing secrets (`secret_env`'s, then `previous_secret_env`'s), or
+    why one cannot sign: its variable is unset or holds no Standard Webhooks secret."""
+    keys: list[Webhook] = []
+    for variable in subscription.secret_envs:
+        secret = env.get(variable)
+        if not secret:
+            return Failure(f"the signing secret {variable} is not set")
+        try:
+            keys.append(Webhook(secret))
+        except (ValueError, binascii.Error, EmptyWebhookSecretError):  # the last: only whsec_
+            return Failure(
+                f"the signing secret {variable} is not a Standard Webhooks secret (whsec_ and "
+                "base64)"
+            )
+    return keys
 
 
 def retry_delay(
@@ -84,16 +118,6 @@ def retry_delay(
     if asked_s is None:
         return delay
     return max(delay, min(asked_s, policy.max_retry_after_s))
-
-
-@dataclass(frozen=True)
-class Failure:
-    """Why a try failed; how long the subscriber asked to be left alone (its Retry-After on a
-    429 or 503), if it did; whether no later try can succeed (a dead letter at once)."""
-
-    error: str
-    retry_after_s: float | None = None
-    final: bool = False
 
 
 class EventDelivery:
@@ -271,19 +295,13 @@ class EventDelivery:
         policy: DeliveryPolicy,
     ) -> Failure | None:
         """None when the subscriber took it (2xx), else what went wrong."""
-        secret = runtime.env.get(subscription.secret_env)
-        if not secret:
-            return Failure(f"the signing secret {subscription.secret_env} is not set")
+        keys = signing_keys(runtime.env, subscription)
+        if isinstance(keys, Failure):
+            return keys
         at = dt.datetime.fromtimestamp(self._clock(), dt.UTC)
         version = subscription.api_version or runtime.versions.pinned(subscription.client)
         body = as_version(delivery.body, version)
-        try:
-            headers = signed_headers(secret, delivery.event_id, body, at)
-        except (ValueError, binascii.Error, EmptyWebhookSecretError):  # the last: only whsec_
-            return Failure(
-                f"the signing secret {subscription.secret_env} is not a Standard Webhooks "
-                "secret (whsec_ and base64)"
-            )
+        headers = signed_headers(keys, delivery.event_id, body, at)
         started = time.monotonic()
         try:
             async with session.post(

@@ -81,18 +81,29 @@ async def subscribers() -> AsyncIterator[Subscribers]:
 
 
 def runtime(
-    events: EventStore, subscribers: Subscribers, policy: DeliveryPolicy, secret: str = SECRET
+    events: EventStore,
+    subscribers: Subscribers,
+    policy: DeliveryPolicy,
+    secret: str = SECRET,
+    previous: str | None = None,
+    names: tuple[str, ...] = ("slow", "fast"),
 ) -> Runtime:
-    """What the delivery worker reads of a runtime: subscriptions, the store, env, clients,
-    their API versions (none pinned: the newest)."""
+    """What the delivery worker reads of a runtime: subscriptions (each POSTing to /{name}),
+    the store, env, clients, their API versions (none pinned: the newest). With `previous`,
+    each subscription names HOOK_PREVIOUS_SECRET as its `previous_secret_env`, set to it
+    (unset when empty)."""
+    env = {"HOOK_SECRET": secret}
+    if previous:
+        env["HOOK_PREVIOUS_SECRET"] = previous
     subscriptions = [
         SubscriptionConfig(
             id=name,
             url=f"http://127.0.0.1:{subscribers.port}/{name}",
             client="crm",
             secret_env="HOOK_SECRET",
+            previous_secret_env=None if previous is None else "HOOK_PREVIOUS_SECRET",
         )
-        for name in ("slow", "fast")
+        for name in names
     ]
     fake: Any = SimpleNamespace(
         config=SimpleNamespace(
@@ -101,7 +112,7 @@ def runtime(
         store=SimpleNamespace(events=events),
         event_retention=EventRetention(),
         versions=compile_versions(ApiVersionsPolicy(), ClientsPolicy(clients=[])),
-        env={"HOOK_SECRET": secret},
+        env=env,
         entitlements={
             "crm": Entitlement("crm", frozenset({"sales_orders:read"}), None, "standard")
         },

@@ -18,7 +18,7 @@ SECRET = "whsec_" + base64.b64encode(b"k" * 32).decode()
 
 def test_a_delivery_verifies_with_the_standardwebhooks_library_and_only_unchanged() -> None:
     body = json.dumps({"id": "evt_1", "type": "sales_order.shipped"})
-    headers = signed_headers(SECRET, "evt_1", body, dt.datetime.now(dt.UTC))
+    headers = signed_headers([Webhook(SECRET)], "evt_1", body, dt.datetime.now(dt.UTC))
     assert headers["webhook-id"] == "evt_1"
     assert Webhook(SECRET).verify(body, headers)["type"] == "sales_order.shipped"
     with pytest.raises(WebhookVerificationError):
@@ -36,3 +36,13 @@ def test_retries_wait_up_to_each_step_of_the_schedule_then_stop() -> None:
         assert all(d is not None and 0 <= d <= ceiling for d in delays)
         assert max(d for d in delays if d is not None) > ceiling / 2  # jittered over the range
     assert retry_delay(policy, 4, rng) is None  # the schedule is spent: a dead letter
+
+
+def test_a_delivery_signed_with_two_secrets_carries_both_signatures_in_order() -> None:
+    other = "whsec_" + base64.b64encode(b"x" * 32).decode()
+    at = dt.datetime.now(dt.UTC)
+    headers = signed_headers([Webhook(SECRET), Webhook(other)], "evt_1", "{}", at)
+    assert headers["webhook-signature"].split(" ") == [
+        Webhook(SECRET).sign("evt_1", at, "{}"),
+        Webhook(other).sign("evt_1", at, "{}"),
+    ]

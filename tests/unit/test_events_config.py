@@ -51,3 +51,37 @@ def test_a_pushing_backend_needs_a_secret(tmp_path: Path) -> None:
     found = errors(config_dir)
     assert len(found) == 1 and found[0][0] == "backends/legacy.yaml"
     assert "push mode needs secret_env" in found[0][2]
+
+
+def test_a_subscription_being_rotated_signs_with_its_current_secret_first(
+    tmp_path: Path,
+) -> None:
+    config_dir = write_config(
+        tmp_path,
+        subscriptions="""subscriptions:
+  - id: hook
+    url: https://crm.example/hooks
+    client: crm-demo
+    secret_env: HOOK_SECRET
+    previous_secret_env: HOOK_OLD_SECRET
+""",
+    )
+    (subscription,) = load_config(config_dir).subscriptions.subscriptions
+    assert subscription.secret_envs == ("HOOK_SECRET", "HOOK_OLD_SECRET")
+
+
+def test_a_previous_secret_env_that_is_no_variable_name_is_refused_at_its_line(
+    tmp_path: Path,
+) -> None:
+    config_dir = write_config(
+        tmp_path,
+        subscriptions="""subscriptions:
+  - id: hook
+    url: https://crm.example/hooks
+    client: crm-demo
+    secret_env: HOOK_SECRET
+    previous_secret_env: whsec_c2VjcmV0
+""",
+    )
+    ((file, line, _),) = errors(config_dir)
+    assert (file, line) == ("policies/subscriptions.yaml", 6)
