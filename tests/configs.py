@@ -16,6 +16,10 @@ REPO = Path(__file__).resolve().parents[1]
 # (Domain events). A gateway a test starts never sends there (see `copy_config`).
 README_SUBSCRIBER = "http://127.0.0.1:9200/webhooks"
 TEST_SECRET = "e2e-test-secret-not-the-dev-one-0123456789"
+# The shipped subscription's signing secret, set in the tests' gateways as where one is deployed
+# (unset, each load of the configuration warns of it).
+WEBHOOK_SECRET_ENV = "CRM_WEBHOOK_SECRET"
+WEBHOOK_SECRET = "whsec_dGVzdHMtd2ViaG9vay1zaWduaW5nLWtleS0zMi1ieXRl"
 ERP_TIMEOUT_S = 1.5  # the backends' timeout_s in the e2e config, short so timeout tests are fast
 # A wave moving FR01 to the cloud ERP, so that each ERP serves one EU legal entity in the tests.
 FR01_WAVE = """  - id: fr01-wave-2

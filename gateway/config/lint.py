@@ -26,7 +26,7 @@ from gateway.config.backends import (
     production_by_kind,
 )
 from gateway.config.clients import ClientsPolicy
-from gateway.config.events import SubscriptionsPolicy
+from gateway.config.events import SubscriptionConfig, SubscriptionsPolicy
 from gateway.config.issues import (
     AUTH_FILE,
     BACKENDS_DIR,
@@ -40,6 +40,7 @@ from gateway.config.private_keys import backend_key_file
 from gateway.config.public_keys import public_key_in
 from gateway.config.rate_limits import RateLimitPolicy
 from gateway.config.routes import RouteRule, RoutesConfig
+from gateway.config.webhook_secrets import signing_key
 from gateway.config.yamlfile import YamlDocument, YamlPath, YamlSyntaxError, parse_yaml
 from gateway.domain.events import EVENT_TYPES
 from gateway.domain.listing import known, some_of
@@ -496,11 +497,14 @@ def subscription_issues(
     policy: SubscriptionsPolicy,
     clients: ClientsPolicy,
     api_versions: ApiVersionsPolicy | None,
+    env: Mapping[str, str],
 ) -> list[ConfigIssue]:
     """Subscriptions naming an unknown client or event type, and duplicate ids (errors);
     subscriptions delivering in an API version sunset by now (its day begun in UTC) or within
     `SUNSET_NOTICE_DAYS` (warnings: a configuration must load on the sunset day as the day
-    before, or a restart that day would fail; its deliveries go on in that version)."""
+    before, or a restart that day would fail; its deliveries go on in that version); signing
+    secrets unset or not Standard Webhooks secrets in `env` (warnings: `gateway check` runs
+    where production's secrets are not set)."""
     report = Reporter(documents)
     today = dt.datetime.now(dt.UTC).date()  # a version answers 410 from its sunset's midnight
     lifecycles = api_versions.versions if api_versions is not None else {}
@@ -544,6 +548,7 @@ def subscription_issues(
                     [*at, "types", j],
                     f"{glob!r} matches no event type {known(EVENT_TYPES)}",
                 )
+        _check_signing_secrets(report, at, subscription, env)
         host = _remote_over_plain_http(str(subscription.url))
         if host is not None:
             report.warning(
@@ -554,3 +559,23 @@ def subscription_issues(
                 f"{_USE_HTTPS}",
             )
     return report.issues
+
+
+def _check_signing_secrets(
+    report: Reporter, at: YamlPath, subscription: SubscriptionConfig, env: Mapping[str, str]
+) -> None:
+    """Each variable of a subscription's secrets that signs nothing, at its line: each delivery
+    would fail and, after the schedule, be a dead letter, its `last_error` saying the same."""
+    named = {"secret_env": subscription.secret_env}
+    if subscription.previous_secret_env is not None:
+        named["previous_secret_env"] = subscription.previous_secret_env
+    for key, variable in named.items():
+        try:
+            signing_key(env, variable)
+        except ValueError as exc:
+            report.warning(
+                SUBSCRIPTIONS_FILE,
+                [*at, key],
+                f"subscription {subscription.id}: {exc}; a gateway with this environment "
+                "fails every delivery to it (a dead letter after the retries)",
+            )

@@ -189,7 +189,9 @@ def _loaded(
         else SubscriptionsPolicy()
     )
     if subscriptions is not None and clients is not None:
-        reader.issues += subscription_issues(reader.documents, subscriptions, clients, api_versions)
+        reader.issues += subscription_issues(
+            reader.documents, subscriptions, clients, api_versions, env
+        )
     parsed = ParsedConfig(
         config_dir, reader.documents, routes, names, backends, auth, clients, rate_limits
     )

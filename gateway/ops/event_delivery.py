@@ -15,7 +15,6 @@ Not what goes into an event (see `gateway.service.order_events`).
 from __future__ import annotations
 
 import asyncio
-import binascii
 import contextlib
 import datetime as dt
 import json
@@ -30,10 +29,11 @@ from dataclasses import dataclass
 from itertools import groupby
 
 import aiohttp
-from standardwebhooks.webhooks import EmptyWebhookSecretError, Webhook
+from standardwebhooks.webhooks import Webhook
 
 from gateway.adapters.http import retry_after_seconds
 from gateway.config.events import DeliveryPolicy, SubscriptionConfig
+from gateway.config.webhook_secrets import signing_key
 from gateway.domain.events import CLOUDEVENTS_JSON, LEGAL_ENTITY_EXTENSION
 from gateway.observability.event_metrics import WEBHOOK_DELIVERIES, WEBHOOK_DELIVERY_SECONDS
 from gateway.ops.background import BackgroundTask, StoreOutage
@@ -87,19 +87,10 @@ def signing_keys(
 ) -> list[Webhook] | Failure:
     """The subscription's signing secrets (`secret_env`'s, then `previous_secret_env`'s), or
     why one cannot sign: its variable is unset or holds no Standard Webhooks secret."""
-    keys: list[Webhook] = []
-    for variable in subscription.secret_envs:
-        secret = env.get(variable)
-        if not secret:
-            return Failure(f"the signing secret {variable} is not set")
-        try:
-            keys.append(Webhook(secret))
-        except (ValueError, binascii.Error, EmptyWebhookSecretError):  # the last: only whsec_
-            return Failure(
-                f"the signing secret {variable} is not a Standard Webhooks secret (whsec_ and "
-                "base64)"
-            )
-    return keys
+    try:
+        return [signing_key(env, variable) for variable in subscription.secret_envs]
+    except ValueError as exc:
+        return Failure(str(exc))
 
 
 def retry_delay(

@@ -21,6 +21,8 @@ from tests.configs import (
     PROD_RATE_LIMITS,
     RESILIENT,
     TEST_SECRET,
+    WEBHOOK_SECRET,
+    WEBHOOK_SECRET_ENV,
     WIDE_RATE_LIMITS,
     write_config,
 )
@@ -70,6 +72,7 @@ def gateway_env(legacy_url: str, cloud_url: str, config_dir: Path) -> dict[str, 
         "GATEWAY_LEGACY_URL": legacy_url,
         "GATEWAY_CLOUD_URL": cloud_url,
         "GATEWAY_DEMO_SECRET": TEST_SECRET,
+        WEBHOOK_SECRET_ENV: WEBHOOK_SECRET,
         "GATEWAY_CONFIG_DIR": str(config_dir),
         "GATEWAY_REDIS_URL": "",
     }

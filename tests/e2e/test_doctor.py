@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.configs import WEBHOOK_SECRET, WEBHOOK_SECRET_ENV
 from tests.servers import PYTHON, free_port, run_process
 
 REPO = Path(__file__).resolve().parents[2]
@@ -24,9 +25,11 @@ MISSING_FIELDS = {
 
 
 def doctor(backend: str, url: str, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """`gateway doctor` where the gateway's configuration is set up (its webhook secret too:
+    unset, the load warns of it on stderr)."""
     return subprocess.run(
         [PYTHON, "-m", "gateway.cli", "doctor", backend, "--config-dir", str(REPO), *args],
-        env={**os.environ, URL_ENV[backend]: url, **env},
+        env={**os.environ, WEBHOOK_SECRET_ENV: WEBHOOK_SECRET, URL_ENV[backend]: url, **env},
         capture_output=True,
         text=True,
         timeout=60,
@@ -94,6 +97,7 @@ def test_doctor_says_when_the_erp_cannot_be_reached(backend: str) -> None:
 def test_doctor_refuses_an_unknown_backend_in_one_line() -> None:
     unknown = subprocess.run(
         [PYTHON, "-m", "gateway.cli", "doctor", "erp3", "--config-dir", str(REPO)],
+        env={**os.environ, WEBHOOK_SECRET_ENV: WEBHOOK_SECRET},
         capture_output=True,
         text=True,
         timeout=60,

@@ -25,7 +25,7 @@ from gateway.ops import reload as reload_module
 from gateway.ops.reload import Reloader
 from gateway.runtime import build_runtime
 from gateway.store.base import Store
-from tests.configs import write_config
+from tests.configs import WEBHOOK_SECRET, WEBHOOK_SECRET_ENV, write_config
 from tests.e2e import payloads
 from tests.harness import in_process_gateway
 
@@ -407,6 +407,7 @@ def _sign_the_cloud_erp_with_a_key_file(config_dir: Path) -> dict[str, str]:
         "LEGACY_ERP_PASSWORD": "p",
         "CLOUD_ERP_CLIENT_ID": "client",
         "CLOUD_ERP_CERTIFICATE_ID": "cert",
+        WEBHOOK_SECRET_ENV: WEBHOOK_SECRET,
     }
 
 

@@ -21,6 +21,7 @@ from cryptography.x509.oid import NameOID
 
 from gateway import configuration
 from gateway.config.issues import ConfigError
+from gateway.demo import DEMO_EVENT_SECRETS
 from gateway.domain.listing import KNOWN_SHOWN, some_of
 from tests.unit.test_config_loader import config_copy, edit, line_of, only_error
 
@@ -97,7 +98,9 @@ def test_a_client_with_an_unknown_tier_or_legal_entity_is_an_error(tmp_path: Pat
         "rate_limit: gold                # a tier",
     )
     issues = {
-        (i.line, i.message) for i in configuration.check(config, env={}) if i.severity == "error"
+        (i.line, i.message)
+        for i in configuration.check(config, env=DEMO_EVENT_SECRETS)
+        if i.severity == "error"
     }
     assert issues == {
         (tier_line, "unknown rate-limit tier 'gold' (known: bulk, standard)"),
@@ -136,7 +139,9 @@ def test_a_duplicate_client_id_is_an_error(tmp_path: Path) -> None:
 def test_a_budget_for_an_unknown_backend_is_an_error(tmp_path: Path) -> None:
     config = config_copy(tmp_path)
     line = edit(config, "policies/rate-limits.yaml", "  cloud: {", "  netsuite: {")
-    errors = [i for i in configuration.check(config, env={}) if i.severity == "error"]
+    errors = [
+        i for i in configuration.check(config, env=DEMO_EVENT_SECRETS) if i.severity == "error"
+    ]
     assert [str(i) for i in errors] == [
         f"policies/rate-limits.yaml:{line}: unknown backend 'netsuite' (known: cloud, legacy)"
     ]
@@ -145,7 +150,7 @@ def test_a_budget_for_an_unknown_backend_is_an_error(tmp_path: Path) -> None:
 def test_a_missing_value_map_for_a_routed_legal_entity_warns_but_loads(tmp_path: Path) -> None:
     config = config_copy(tmp_path)
     edit(config, "backends/cloud.yaml", '    US01: {subsidiary: "2", currency: "1"}\n', "")
-    issues = configuration.check(config, env={})
+    issues = configuration.check(config, env=DEMO_EVENT_SECRETS)
     assert [(i.severity, i.file, i.line) for i in issues] == [
         (
             "warning",
@@ -168,7 +173,7 @@ def test_a_rule_shadowed_by_an_earlier_one_warns(tmp_path: Path) -> None:
         "  - id: us-orders\n    match: {legal_entities: [US01]}\n    backend: legacy\n"
         "\ndefault_backend:",
     )
-    (issue,) = configuration.check(config, env={})
+    (issue,) = configuration.check(config, env=DEMO_EVENT_SECRETS)
     assert issue.severity == "warning"
     assert issue.line == line_of(config, "routes.yaml", "- id: us-orders")
     assert issue.message.startswith("rule us-orders never decides anything")
@@ -177,7 +182,7 @@ def test_a_rule_shadowed_by_an_earlier_one_warns(tmp_path: Path) -> None:
 def test_a_scope_no_operation_needs_warns(tmp_path: Path) -> None:
     config = config_copy(tmp_path)
     line = edit(config, "policies/clients.yaml", '["gateway:admin"]', '["gateway:admn"]')
-    (issue,) = configuration.check(config, env={})
+    (issue,) = configuration.check(config, env=DEMO_EVENT_SECRETS)
     assert (issue.severity, issue.line) == ("warning", line)
     assert "'gateway:admn' grants nothing" in issue.message
 
@@ -317,7 +322,7 @@ def test_a_public_key_file_that_verifies_every_algorithm_of_its_issuer_loads(
 ) -> None:
     config = config_copy(tmp_path)
     add_partner_key(config, _public(key), algorithms)
-    assert configuration.check(config, env={}) == []
+    assert configuration.check(config, env=DEMO_EVENT_SECRETS) == []
 
 
 @pytest.mark.parametrize(
@@ -337,7 +342,7 @@ def test_a_certificate_of_a_key_that_verifies_every_algorithm_of_its_issuer_load
     # counts: the CA's RSA key after it would not verify ES256.
     config = config_copy(tmp_path)
     add_partner_key(config, pem, algorithms)
-    assert configuration.check(config, env={}) == []
+    assert configuration.check(config, env=DEMO_EVENT_SECRETS) == []
     configuration.load(config, env={})
 
 
@@ -347,7 +352,7 @@ def test_a_certificate_whose_validity_has_ended_warns_at_its_line(tmp_path: Path
     config = config_copy(tmp_path)
     expired = _certificate(RSA_2048, not_after=dt.datetime(2024, 3, 1, tzinfo=dt.UTC))
     add_partner_key(config, expired)
-    (issue,) = configuration.check(config, env={})
+    (issue,) = configuration.check(config, env=DEMO_EVENT_SECRETS)
     assert (issue.severity, issue.file, issue.line) == (
         "warning",
         "policies/auth.yaml",
@@ -392,7 +397,7 @@ def test_a_jwks_url_of_plain_http_to_another_host_warns_but_loads(tmp_path: Path
     # accepted without a word.
     config = config_copy(tmp_path)
     line = add_jwks_issuer(config, url)
-    (issue,) = configuration.check(config, env={})
+    (issue,) = configuration.check(config, env=DEMO_EVENT_SECRETS)
     assert (issue.severity, issue.file, issue.line) == ("warning", "policies/auth.yaml", line)
     host = url.split("/")[2].split(":")[0]
     assert issue.message == (
@@ -416,7 +421,7 @@ def test_a_jwks_url_of_plain_http_to_another_host_warns_but_loads(tmp_path: Path
 def test_a_jwks_url_of_https_or_to_a_loopback_address_is_no_issue(tmp_path: Path, url: str) -> None:
     config = config_copy(tmp_path)
     add_jwks_issuer(config, url)
-    assert configuration.check(config, env={}) == []
+    assert configuration.check(config, env=DEMO_EVENT_SECRETS) == []
 
 
 @pytest.mark.parametrize(
@@ -451,7 +456,7 @@ def test_an_erp_base_url_of_plain_http_to_another_host_warns_at_its_line_but_loa
     # of plain http warned.
     config = config_copy(tmp_path)
     file = f"backends/{backend}.yaml"
-    env = {f"GATEWAY_{backend.upper()}_URL": url}
+    env = {**DEMO_EVENT_SECRETS, f"GATEWAY_{backend.upper()}_URL": url}
     (issue,) = configuration.check(config, env=env)
     assert (issue.severity, issue.file, issue.line) == (
         "warning",
@@ -483,7 +488,9 @@ def test_a_netsuite_base_url_of_plain_http_with_token_based_auth_warns(tmp_path:
     start = text.index("old_auth:")
     end = text.index("# Token-based", start)
     (config / "backends/cloud.yaml").write_text(text[:start] + text[end:])
-    (issue,) = configuration.check(config, env={"GATEWAY_CLOUD_URL": "http://ns.corp.example"})
+    (issue,) = configuration.check(
+        config, env={**DEMO_EVENT_SECRETS, "GATEWAY_CLOUD_URL": "http://ns.corp.example"}
+    )
     assert issue.severity == "warning" and issue.file == "backends/cloud.yaml"
     assert issue.message.startswith(
         "backend cloud sends its signed requests (their JSON bodies unsigned) and the orders "
@@ -505,7 +512,7 @@ def test_an_erp_base_url_of_https_or_to_a_loopback_address_is_no_issue(
     tmp_path: Path, url: str
 ) -> None:
     config = config_copy(tmp_path)
-    env = {"GATEWAY_LEGACY_URL": url, "GATEWAY_CLOUD_URL": url}
+    env = {**DEMO_EVENT_SECRETS, "GATEWAY_LEGACY_URL": url, "GATEWAY_CLOUD_URL": url}
     assert configuration.check(config, env=env) == []
 
 
@@ -522,7 +529,7 @@ def test_a_webhook_url_of_plain_http_to_another_host_warns_at_its_line_but_loads
     # over plain http without a word.
     config = config_copy(tmp_path)
     line = edit(config, "policies/subscriptions.yaml", DEMO_HOOK, f"url: {url}")
-    (issue,) = configuration.check(config, env={})
+    (issue,) = configuration.check(config, env=DEMO_EVENT_SECRETS)
     assert (issue.severity, issue.file, issue.line) == (
         "warning",
         "policies/subscriptions.yaml",
@@ -535,7 +542,7 @@ def test_a_webhook_url_of_plain_http_to_another_host_warns_at_its_line_but_loads
         "(plain http only to a loopback address)"
     )
     with caplog.at_level("WARNING", logger="gateway.config"):
-        configuration.load(config, env={})
+        configuration.load(config, env=DEMO_EVENT_SECRETS)
     assert [r.getMessage() for r in caplog.records] == [str(issue)]
 
 
@@ -548,4 +555,4 @@ def test_a_webhook_url_of_https_or_to_a_loopback_address_is_no_issue(
 ) -> None:
     config = config_copy(tmp_path)
     edit(config, "policies/subscriptions.yaml", DEMO_HOOK, f"url: {url}")
-    assert configuration.check(config, env={}) == []
+    assert configuration.check(config, env=DEMO_EVENT_SECRETS) == []

@@ -11,6 +11,7 @@ import pytest
 from gateway.config.issues import ConfigError, ConfigIssue
 from gateway.config.loader import check_config, load_config
 from gateway.config.yamlfile import expand_env, parse_yaml
+from gateway.demo import DEMO_EVENT_SECRETS
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIG_PARTS = ("routes.yaml", "backends", "policies")
@@ -59,7 +60,13 @@ def only_error(config_dir: Path, env: dict[str, str] | None = None) -> ConfigIss
 
 
 def test_the_demo_configuration_loads_without_any_issue() -> None:
-    assert check_config(REPO, env={}) == []
+    assert check_config(REPO, env=DEMO_EVENT_SECRETS) == []  # as `gateway demo` sets them
+    # Where the demo's webhook secret is not set (a shell beside `make run`): that, only.
+    (unset,) = check_config(REPO, env={})
+    line = line_of(REPO, "policies/subscriptions.yaml", "    secret_env: CRM_WEBHOOK_SECRET ")
+    assert (unset.file, unset.line) == ("policies/subscriptions.yaml", line)
+    assert unset.severity == "warning"
+    assert "the signing secret CRM_WEBHOOK_SECRET is not set" in unset.message
     config = load_config(REPO, env={})
     assert sorted(config.backends) == ["cloud", "legacy"]
     assert sorted(config.routes.legal_entities) == ["CA01", "DE01", "FR01", "GB01", "SG01", "US01"]
@@ -365,7 +372,11 @@ def test_a_subscription_naming_no_api_version_is_refused_and_a_sunset_one_warned
     )
     # It loads (a restart on the sunset day must not fail), with a warning at its line.
     assert errors_in(config) == []
-    (issue,) = [i for i in check_config(config, env={}) if i.file == "policies/subscriptions.yaml"]
+    (issue,) = [
+        i
+        for i in check_config(config, env=DEMO_EVENT_SECRETS)
+        if i.file == "policies/subscriptions.yaml"
+    ]
     assert (issue.severity, issue.line) == ("warning", line)
     assert "v1, which is sunset since 2020-06-01" in issue.message
 
@@ -378,7 +389,11 @@ def test_a_subscription_whose_clients_pin_is_sunset_soon_is_warned_of_at_its_cli
     (config / "policies/api-versions.yaml").write_text(
         f"versions:\n  v1: {{deprecated: 2020-01-01, sunset: {soon.isoformat()}}}\n"
     )
-    assert [i for i in check_config(config, env={}) if i.file.endswith("subscriptions.yaml")] == []
+    assert [
+        i
+        for i in check_config(config, env=DEMO_EVENT_SECRETS)
+        if i.file.endswith("subscriptions.yaml")
+    ] == []
     edit(
         config,
         "policies/clients.yaml",
@@ -386,7 +401,11 @@ def test_a_subscription_whose_clients_pin_is_sunset_soon_is_warned_of_at_its_cli
         "    api_version: v1\n    rate_limit: standard                # a tier",
     )
     line = line_of(config, "policies/subscriptions.yaml", "client: crm-demo")
-    (issue,) = [i for i in check_config(config, env={}) if i.file.endswith("subscriptions.yaml")]
+    (issue,) = [
+        i
+        for i in check_config(config, env=DEMO_EVENT_SECRETS)
+        if i.file.endswith("subscriptions.yaml")
+    ]
     assert (issue.severity, issue.line) == ("warning", line)
     assert f"the API version of client crm-demo, v1, which is sunset on {soon}" in issue.message
 

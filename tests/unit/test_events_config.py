@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from gateway.config.loader import check_config, load_config
 from tests.configs import write_config
 
@@ -85,3 +87,49 @@ def test_a_previous_secret_env_that_is_no_variable_name_is_refused_at_its_line(
     )
     ((file, line, _),) = errors(config_dir)
     assert (file, line) == ("policies/subscriptions.yaml", 6)
+
+
+def _subscription_issues(
+    config_dir: Path, env: dict[str, str]
+) -> list[tuple[str, int | None, str]]:
+    return [
+        (i.severity, i.line, i.message)
+        for i in check_config(config_dir, env=env)
+        if i.file == "policies/subscriptions.yaml"
+    ]
+
+
+def test_a_signing_secret_unset_or_not_whsec_is_a_warning_at_its_variables_line(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Found as the configuration loads (`gateway check`, start-up, each reload), not minutes
+    later in a dead letter; a warning: `gateway check` runs where production's secrets are
+    not set, and the configuration loads as before."""
+    config_dir = write_config(
+        tmp_path,
+        subscriptions="""subscriptions:
+  - id: hook
+    url: https://crm.example/hooks
+    client: crm-demo
+    secret_env: HOOK_SECRET
+    previous_secret_env: HOOK_OLD_SECRET
+""",
+    )
+    pasted = {"HOOK_OLD_SECRET": "a-password"}
+    (unset, not_whsec) = _subscription_issues(config_dir, pasted)
+    assert unset[:2] == ("warning", 5)
+    assert "subscription hook" in unset[2]
+    assert "the signing secret HOOK_SECRET is not set" in unset[2]
+    assert not_whsec[:2] == ("warning", 6)
+    assert "HOOK_OLD_SECRET is not a Standard Webhooks secret (whsec_ and base64)" in not_whsec[2]
+    with caplog.at_level("WARNING", logger="gateway.config"):  # at start-up, at each reload
+        assert load_config(config_dir, env=pasted).subscriptions.subscriptions[0].id == "hook"
+    logged = [r.getMessage() for r in caplog.records]
+    assert [m for m in logged if m.startswith("policies/subscriptions.yaml:")] == [
+        f"policies/subscriptions.yaml:5: {unset[2]}",
+        f"policies/subscriptions.yaml:6: {not_whsec[2]}",
+    ]
+    both = {"HOOK_SECRET": "whsec_bmV3LXNlY3JldA==", "HOOK_OLD_SECRET": "whsec_b2xkLXNlY3JldA=="}
+    assert _subscription_issues(config_dir, both) == []
+    (empty,) = _subscription_issues(config_dir, {**both, "HOOK_SECRET": "whsec_"})
+    assert empty[:2] == ("warning", 5) and "HOOK_SECRET is not a Standard Webhooks" in empty[2]

@@ -11,6 +11,7 @@ import pytest
 from gateway import configuration
 from gateway.config.lint import ParsedConfig
 from gateway.config.loader import load_routes
+from gateway.demo import DEMO_EVENT_SECRETS
 from gateway.routing.lint import routing_issues
 from gateway.routing.plan import plan
 from gateway.routing.rules import compile_routes
@@ -35,7 +36,11 @@ def set_freezes(config: Path, freezes: str) -> int:
 
 
 def warnings(config: Path) -> list[str]:
-    return [str(i) for i in configuration.check(config, env={}) if i.severity == "warning"]
+    return [
+        str(i)
+        for i in configuration.check(config, env=DEMO_EVENT_SECRETS)
+        if i.severity == "warning"
+    ]
 
 
 def test_overlapping_waves_for_one_legal_entity_warn_at_the_later_rule(tmp_path: Path) -> None:
