@@ -10,17 +10,25 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from gateway.config.issues import ConfigIssue
+from gateway.config.lint import signing_secret_issues
 from gateway.config.loader import Check, GatewayConfig, check_config, load_config
 from gateway.routing.lint import routing_issues
 
 CHECKS: tuple[Check, ...] = (routing_issues,)
+# And what only a gateway that sends (or `gateway check`, for one) needs: the environment's
+# webhook signing secrets. Other commands need not run where those are set.
+SERVING_CHECKS: tuple[Check, ...] = (*CHECKS, signing_secret_issues)
 
 
-def load(config_dir: str | Path, env: Mapping[str, str] | None = None) -> GatewayConfig:
-    """The validated configuration; raises `ConfigError` with every error, logs warnings."""
-    return load_config(config_dir, env, CHECKS)
+def load(
+    config_dir: str | Path, env: Mapping[str, str] | None = None, *, serving: bool = False
+) -> GatewayConfig:
+    """The validated configuration; raises `ConfigError` with every error, logs warnings;
+    `serving`: for a gateway that will serve it (`SERVING_CHECKS`)."""
+    return load_config(config_dir, env, SERVING_CHECKS if serving else CHECKS)
 
 
 def check(config_dir: str | Path, env: Mapping[str, str] | None = None) -> list[ConfigIssue]:
-    """Every issue, errors and warnings, in file and line order (what `gateway check` prints)."""
-    return check_config(config_dir, env, CHECKS)
+    """Every issue, errors and warnings, in file and line order (what `gateway check` prints:
+    what serving the configuration would warn of)."""
+    return check_config(config_dir, env, SERVING_CHECKS)

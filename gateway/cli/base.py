@@ -31,12 +31,13 @@ def config_dir(value: str | None) -> Path:
     return Path(value or os.environ.get(CONFIG_DIR_ENV) or ".")
 
 
-def load(directory: Path) -> GatewayConfig:
-    """The configuration in `directory`; a CommandError naming each file and line if refused."""
+def load(directory: Path, *, serving: bool = False) -> GatewayConfig:
+    """The configuration in `directory`; a CommandError naming each file and line if refused;
+    `serving`: for a gateway that will serve it (see `configuration.SERVING_CHECKS`)."""
     from gateway import configuration  # the loader and its models: only for commands that load
 
     try:
-        return configuration.load(directory)
+        return configuration.load(directory, serving=serving)
     except ConfigError as exc:
         raise CommandError(
             f"{exc}\nFix the file(s) above; `gateway check` lists every issue."

@@ -83,7 +83,7 @@ async def _serve(args: argparse.Namespace, sockets: Mapping[str, socket.socket])
         print(warning, file=sys.stderr)
     configure_logging(log_level(), short=True)
     directory = config_dir(args.config_dir)
-    config = load(directory)
+    config = load(directory, serving=True)
     store = open_store(os.environ.get(REDIS_URL_ENV))
     server_limits = limits(args)
     gateway_app = build_app(

@@ -126,7 +126,7 @@ def create_app() -> Starlette:
     configure_logging(log_level())
     directory = config_dir(None)
     try:
-        config = configuration.load(directory)
+        config = configuration.load(directory, serving=True)
     except ConfigError as exc:
         # `gateway serve` checked the files before it started any worker: this is a worker
         # started again (after a crash) while they cannot be loaded. Said in a line, not a

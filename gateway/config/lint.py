@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from ipaddress import ip_address
 from pathlib import Path
@@ -26,7 +26,7 @@ from gateway.config.backends import (
     production_by_kind,
 )
 from gateway.config.clients import ClientsPolicy
-from gateway.config.events import SubscriptionConfig, SubscriptionsPolicy
+from gateway.config.events import SubscriptionsPolicy
 from gateway.config.issues import (
     AUTH_FILE,
     BACKENDS_DIR,
@@ -69,6 +69,8 @@ class ParsedConfig:
     auth: AuthPolicy | None
     clients: ClientsPolicy | None
     rate_limits: RateLimitPolicy | None
+    subscriptions: SubscriptionsPolicy | None = None
+    env: Mapping[str, str] = field(default_factory=dict)  # the environment it was loaded with
 
 
 def backend_file(name: str) -> str:
@@ -497,14 +499,11 @@ def subscription_issues(
     policy: SubscriptionsPolicy,
     clients: ClientsPolicy,
     api_versions: ApiVersionsPolicy | None,
-    env: Mapping[str, str],
 ) -> list[ConfigIssue]:
     """Subscriptions naming an unknown client or event type, and duplicate ids (errors);
     subscriptions delivering in an API version sunset by now (its day begun in UTC) or within
     `SUNSET_NOTICE_DAYS` (warnings: a configuration must load on the sunset day as the day
-    before, or a restart that day would fail; its deliveries go on in that version); signing
-    secrets unset or not Standard Webhooks secrets in `env` (warnings: `gateway check` runs
-    where production's secrets are not set)."""
+    before, or a restart that day would fail; its deliveries go on in that version)."""
     report = Reporter(documents)
     today = dt.datetime.now(dt.UTC).date()  # a version answers 410 from its sunset's midnight
     lifecycles = api_versions.versions if api_versions is not None else {}
@@ -548,7 +547,6 @@ def subscription_issues(
                     [*at, "types", j],
                     f"{glob!r} matches no event type {known(EVENT_TYPES)}",
                 )
-        _check_signing_secrets(report, at, subscription, env)
         host = _remote_over_plain_http(str(subscription.url))
         if host is not None:
             report.warning(
@@ -561,21 +559,26 @@ def subscription_issues(
     return report.issues
 
 
-def _check_signing_secrets(
-    report: Reporter, at: YamlPath, subscription: SubscriptionConfig, env: Mapping[str, str]
-) -> None:
-    """Each variable of a subscription's secrets that signs nothing, at its line: each delivery
-    would fail and, after the schedule, be a dead letter, its `last_error` saying the same."""
-    named = {"secret_env": subscription.secret_env}
-    if subscription.previous_secret_env is not None:
-        named["previous_secret_env"] = subscription.previous_secret_env
-    for key, variable in named.items():
-        try:
-            signing_key(env, variable)
-        except ValueError as exc:
-            report.warning(
-                SUBSCRIPTIONS_FILE,
-                [*at, key],
-                f"subscription {subscription.id}: {exc}; a gateway with this environment "
-                "fails every delivery to it (a dead letter after the retries)",
-            )
+def signing_secret_issues(parsed: ParsedConfig) -> list[ConfigIssue]:
+    """Each variable of a subscription's secrets that signs nothing in the environment the
+    configuration was loaded with, at its line (warnings): each delivery would fail and, after
+    the schedule, be a dead letter, its `last_error` saying the same. Run by what sends or
+    checks (`gateway check`, `serve`, `demo`, reloads), not by every command that reads the
+    configuration: an operator's shell need not hold the webhooks' secrets."""
+    report = Reporter(parsed.documents)
+    subscriptions = parsed.subscriptions.subscriptions if parsed.subscriptions else []
+    for i, subscription in enumerate(subscriptions):
+        named = {"secret_env": subscription.secret_env}
+        if subscription.previous_secret_env is not None:
+            named["previous_secret_env"] = subscription.previous_secret_env
+        for key, variable in named.items():
+            try:
+                signing_key(parsed.env, variable)
+            except ValueError as exc:
+                report.warning(
+                    SUBSCRIPTIONS_FILE,
+                    ["subscriptions", i, key],
+                    f"subscription {subscription.id}: {exc}; a gateway with this environment "
+                    "fails every delivery to it (a dead letter after the retries)",
+                )
+    return report.issues

@@ -189,11 +189,18 @@ def _loaded(
         else SubscriptionsPolicy()
     )
     if subscriptions is not None and clients is not None:
-        reader.issues += subscription_issues(
-            reader.documents, subscriptions, clients, api_versions, env
-        )
+        reader.issues += subscription_issues(reader.documents, subscriptions, clients, api_versions)
     parsed = ParsedConfig(
-        config_dir, reader.documents, routes, names, backends, auth, clients, rate_limits
+        config_dir,
+        reader.documents,
+        routes,
+        names,
+        backends,
+        auth,
+        clients,
+        rate_limits,
+        subscriptions,
+        env,
     )
     found = [*reader.issues, *cross_file_issues(parsed)]
     for check in checks:

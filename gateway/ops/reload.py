@@ -251,7 +251,7 @@ class Reloader:
 
     def _snapshot_and_load(self, env: Mapping[str, str]) -> tuple[_Signatures, GatewayConfig]:
         seen = _config_files(self._config_dir)
-        return seen, load(self._config_dir, env)
+        return seen, load(self._config_dir, env, serving=True)
 
     def _hold(self, work: Coroutine[object, object, object]) -> None:
         """Run `work` as a task this reloader holds until it ends."""

@@ -122,9 +122,11 @@ async def test_an_edit_landing_while_the_watcher_reloads_is_picked_up_by_the_nex
     real_load = reload_module.load
     loads = 0
 
-    def load_then_edit_clients(directory: Path, env: Mapping[str, str]) -> GatewayConfig:
+    def load_then_edit_clients(
+        directory: Path, env: Mapping[str, str], *, serving: bool
+    ) -> GatewayConfig:
         nonlocal loads
-        loaded = real_load(directory, env)
+        loaded = real_load(directory, env, serving=serving)
         loads += 1
         if loads == 1:
             _narrow_emea_to_gb01(config_dir)  # the operator's second edit, before the swap
@@ -163,7 +165,7 @@ async def test_the_watcher_goes_on_after_a_reload_that_failed_and_applies_the_ne
         reloader = Reloader(config_dir, current=lambda: current_runtime(gw.app), install=gw.serve)
         real_load = reload_module.load
 
-        def broken_once(*args: Any) -> Any:  # a defect in the loader, not a config issue
+        def broken_once(*args: Any, **kwargs: Any) -> Any:  # a defect in the loader
             monkeypatch.setattr(reload_module, "load", real_load)
             raise IndexError("tuple index out of range")
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from gateway import configuration
 from gateway.config.loader import check_config, load_config
 from tests.configs import write_config
 
@@ -94,7 +95,7 @@ def _subscription_issues(
 ) -> list[tuple[str, int | None, str]]:
     return [
         (i.severity, i.line, i.message)
-        for i in check_config(config_dir, env=env)
+        for i in configuration.check(config_dir, env=env)
         if i.file == "policies/subscriptions.yaml"
     ]
 
@@ -102,9 +103,10 @@ def _subscription_issues(
 def test_a_signing_secret_unset_or_not_whsec_is_a_warning_at_its_variables_line(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """Found as the configuration loads (`gateway check`, start-up, each reload), not minutes
-    later in a dead letter; a warning: `gateway check` runs where production's secrets are
-    not set, and the configuration loads as before."""
+    """Found as the configuration loads to be served (`gateway check`, start-up, each reload),
+    not minutes later in a dead letter; a warning: `gateway check` runs where production's
+    secrets are not set, and the configuration loads as before. Not by the commands that only
+    read the configuration (`explain`, `migrate`...): an operator's shell need not hold them."""
     config_dir = write_config(
         tmp_path,
         subscriptions="""subscriptions:
@@ -123,12 +125,17 @@ def test_a_signing_secret_unset_or_not_whsec_is_a_warning_at_its_variables_line(
     assert not_whsec[:2] == ("warning", 6)
     assert "HOOK_OLD_SECRET is not a Standard Webhooks secret (whsec_ and base64)" in not_whsec[2]
     with caplog.at_level("WARNING", logger="gateway.config"):  # at start-up, at each reload
-        assert load_config(config_dir, env=pasted).subscriptions.subscriptions[0].id == "hook"
+        served = configuration.load(config_dir, env=pasted, serving=True)
+        assert served.subscriptions.subscriptions[0].id == "hook"
     logged = [r.getMessage() for r in caplog.records]
     assert [m for m in logged if m.startswith("policies/subscriptions.yaml:")] == [
         f"policies/subscriptions.yaml:5: {unset[2]}",
         f"policies/subscriptions.yaml:6: {not_whsec[2]}",
     ]
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="gateway.config"):  # an operator's command
+        configuration.load(config_dir, env=pasted)
+    assert not [r for r in caplog.records if "signing secret" in r.getMessage()]
     both = {"HOOK_SECRET": "whsec_bmV3LXNlY3JldA==", "HOOK_OLD_SECRET": "whsec_b2xkLXNlY3JldA=="}
     assert _subscription_issues(config_dir, both) == []
     (empty,) = _subscription_issues(config_dir, {**both, "HOOK_SECRET": "whsec_"})
