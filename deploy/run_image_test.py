@@ -29,6 +29,7 @@ Exit status: 0 all passed; 1 a step or check failed; 2 no Docker engine could be
 from __future__ import annotations
 
 import argparse
+import base64
 import concurrent.futures
 import contextlib
 import json
@@ -777,7 +778,12 @@ def run_image(image: str) -> None:
     try:
         user = containers.one_off("id", "-un")
         check(user == "gateway", "the image runs as the non-root user gateway", user)
-        checked = containers.one_off("gateway", "check")
+        # The shipped subscription's signing secret, as a deployment sets it: without it
+        # `gateway check` (and the start-up) warns that its deliveries would all fail.
+        webhooks = {
+            "CRM_WEBHOOK_SECRET": "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
+        }
+        checked = containers.one_off("gateway", "check", env=webhooks)
         check(checked.endswith("0 error(s), 0 warning(s)"), "gateway check: configuration", checked)
         secret = secrets.token_hex(16)
         with redis_for_test() as redis_url:
@@ -801,6 +807,7 @@ def run_image(image: str) -> None:
                 "GATEWAY_CLOUD_URL": f"http://127.0.0.1:{cloud_port}",
                 "GATEWAY_DEMO_SECRET": secret,
                 **ERP_CREDENTIALS,
+                **webhooks,
             }
             env_args = [arg for k, v in env.items() for arg in ("--env", f"{k}={v}")]
             # The image's own CMD and HEALTHCHECK; only the check's interval is shortened.
