@@ -568,10 +568,9 @@ def signing_secret_issues(parsed: ParsedConfig) -> list[ConfigIssue]:
     report = Reporter(parsed.documents)
     subscriptions = parsed.subscriptions.subscriptions if parsed.subscriptions else []
     for i, subscription in enumerate(subscriptions):
-        named = {"secret_env": subscription.secret_env}
-        if subscription.previous_secret_env is not None:
-            named["previous_secret_env"] = subscription.previous_secret_env
-        for key, variable in named.items():
+        # The variables each delivery is signed with, by the key that names each.
+        named = zip(("secret_env", "previous_secret_env"), subscription.secret_envs, strict=False)
+        for key, variable in named:
             try:
                 signing_key(parsed.env, variable)
             except ValueError as exc:
