@@ -27,7 +27,7 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, Protocol, cast
+from typing import Any, Protocol, TypeVar, cast
 
 import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
@@ -320,23 +320,17 @@ class MemoryEvents:
 
     def _sweep_documents(self, now: float) -> None:
         """Drop the document states whose retention ran out by `now` (a bounded slice)."""
-        expiries, documents = self._document_expiries, self._documents
-        for _ in range(_DOCUMENTS_SWEPT_AT_MOST):
-            if not expiries or expiries[0][0] > now:
-                return
-            expires_at, document = heapq.heappop(expiries)
-            found = documents.get(document)
-            if found is not None and found[0] == expires_at:
-                del documents[document]
+        _sweep(
+            self._document_expiries,
+            self._documents,
+            lambda found: found[0],
+            now,
+            _DOCUMENTS_SWEPT_AT_MOST,
+        )
 
     def _sweep_timelines(self, now: float) -> None:
         """Drop the timelines whose retention ran out by `now`."""
-        expiries, timelines = self._expiries, self._timelines
-        while expiries and expiries[0][0] <= now:
-            expires_at, order_id = heapq.heappop(expiries)
-            timeline = timelines.get(order_id)
-            if timeline is not None and timeline.expires_at == expires_at:
-                del timelines[order_id]
+        _sweep(self._expiries, self._timelines, lambda timeline: timeline.expires_at, now)
 
     async def timeline(self, order_id: str) -> list[str]:
         timeline = self._timelines.get(order_id)
@@ -464,6 +458,28 @@ def _index_expiry(
     if len(expiries) > 2 * held + _STALE_EXPIRIES_ALLOWED:
         expiries[:] = rebuilt()
         heapq.heapify(expiries)
+
+
+_Item = TypeVar("_Item")
+
+
+def _sweep(
+    expiries: list[tuple[float, str]],
+    items: dict[str, _Item],
+    expiry_of: Callable[[_Item], float],
+    now: float,
+    most: int | None = None,
+) -> None:
+    """Drop from `items` those whose entry on the heap `expiries` (expires at, key) ran out by
+    `now`, at most `most`; an entry that is no longer its item's expiry (the item changed
+    since: `_index_expiry`) is stale, and only taken off the heap."""
+    swept = 0
+    while expiries and expiries[0][0] <= now and (most is None or swept < most):
+        expires_at, key = heapq.heappop(expiries)
+        swept += 1
+        item = items.get(key)
+        if item is not None and expiry_of(item) == expires_at:
+            del items[key]
 
 
 def _memory_cursor(cursor: str | None, newest: int) -> int:
