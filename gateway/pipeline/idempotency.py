@@ -107,9 +107,7 @@ def fingerprints(method: str, path: str, body: Any) -> tuple[str, tuple[str, ...
 def equivalent_paths(path: str) -> list[str]:
     """The other paths a request on `path` could have been sent on: under each other API
     version, and without one (the client's pin); none for a path outside the versions."""
-    first, slash, rest = path.removeprefix("/").partition("/")
-    versioned = path.startswith("/") and first in VERSIONS and bool(slash)
-    unversioned = "/" + rest if versioned else path
+    unversioned = _unversioned(path) or path
     paths = [f"/{version}{unversioned}" for version in VERSIONS]
     paths.append(unversioned)
     return [p for p in paths if p != path]
@@ -238,10 +236,19 @@ def located_in(location: str, version: str) -> str:
     """A stored `Location` (`/v1/sales-orders/so_...`) under `version`: the body is stored in
     the newest version and shown in the retry's, which on an unversioned path may not be the
     first attempt's (its client's pin or the default changed since)."""
-    first, _, rest = location.removeprefix("/").partition("/")
-    if not location.startswith("/") or first not in VERSIONS or version not in VERSIONS:
+    rest = _unversioned(location)
+    if rest is None or version not in VERSIONS:
         return location
-    return f"/{version}/{rest}"
+    return f"/{version}{rest}"
+
+
+def _unversioned(path: str) -> str | None:
+    """`path` without its API version's segment (`/v1/sales-orders/so_1`: `/sales-orders/so_1`);
+    None for a path under no version."""
+    first, slash, rest = path.removeprefix("/").partition("/")
+    if not path.startswith("/") or first not in VERSIONS or not slash:
+        return None
+    return "/" + rest
 
 
 def key_reused() -> GatewayError:
