@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from gateway.store.events import EventStore
     from gateway.store.journal import JournalStore
     from gateway.store.shadow import ShadowStore
+    from gateway.store.subscription_states import SubscriptionStates
 
 from gateway.domain.errors import Code, GatewayError
 from gateway.domain.operations import Kind
@@ -257,6 +258,8 @@ class Store(Protocol):
     audit: AuditStore  # the hash-chained audit trail (see `gateway.store.audit`)
     events: EventStore  # domain events and their deliveries (see `gateway.store.events`)
     shadow: ShadowStore  # the shadow report's counters (see `gateway.store.shadow`)
+    # The webhook subscriptions disabled by a 410 (see `gateway.store.subscription_states`).
+    subscriptions: SubscriptionStates
 
     async def ping(self) -> None: ...
 

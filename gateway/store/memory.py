@@ -29,6 +29,7 @@ from gateway.store.events import EventStore, MemoryEvents
 from gateway.store.gcra import gcra, gcra_refund
 from gateway.store.journal import JournalStore, MemoryJournal
 from gateway.store.shadow import MemoryShadow, ShadowStore
+from gateway.store.subscription_states import MemorySubscriptionStates, SubscriptionStates
 
 # Expired entries are dropped when touched, and all of them at most this often (clock seconds),
 # so a long-running demo does not keep every key it ever saw.
@@ -63,6 +64,7 @@ class MemoryStore:
         self.audit: AuditStore = MemoryAudit()
         self.events: EventStore = MemoryEvents()
         self.shadow: ShadowStore = MemoryShadow()
+        self.subscriptions: SubscriptionStates = MemorySubscriptionStates()
         self._xrefs: dict[str, XrefRecord] = {}
         self._by_erp: dict[tuple[str, Kind, str], str] = {}
         self._by_external_ref: dict[tuple[Kind, str], list[str]] = {}

@@ -47,6 +47,7 @@ from gateway.store.redis_batch import Batch, Pipelines, RedisPyPipelines, run_sc
 from gateway.store.redis_errors import unavailable_as_problem
 from gateway.store.redis_wire import SharedConnection
 from gateway.store.shadow import RedisShadow, ShadowStore
+from gateway.store.subscription_states import RedisSubscriptionStates, SubscriptionStates
 
 _Call = tuple[AsyncScript, list[str], list[Any]]  # a script, its KEYS and its ARGV
 
@@ -446,6 +447,7 @@ class RedisStore:
         self.audit: AuditStore = RedisAudit(client, prefix, self._pipelines)
         self.events: EventStore = RedisEvents(client, prefix)
         self.shadow: ShadowStore = RedisShadow(client, prefix)
+        self.subscriptions: SubscriptionStates = RedisSubscriptionStates(client, prefix)
         self._put_xref = client.register_script(PUT_XREF)
         self._bind_document = client.register_script(BIND_DOCUMENT)
         self._rate_limit = client.register_script(RATE_LIMIT)
