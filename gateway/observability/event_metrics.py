@@ -23,8 +23,14 @@ EVENTS_RECORDED = Counter(
 WEBHOOK_DELIVERIES = Counter(
     "gateway_webhook_deliveries_total",
     "Webhook delivery attempts, by subscription and outcome (delivered, retried, "
-    "dead_lettered, replayed).",
+    "dead_lettered, replayed, withheld; disabled: kept as a dead letter untried, its "
+    "subscription disabled).",
     ["subscription", "outcome"],
+)
+WEBHOOK_SUBSCRIPTIONS_DISABLED = Counter(
+    "gateway_webhook_subscriptions_disabled_total",
+    "Webhook subscriptions disabled because their subscriber answered 410 Gone.",
+    ["subscription"],
 )
 WEBHOOK_DELIVERY_SECONDS = Histogram(
     "gateway_webhook_delivery_duration_seconds",

@@ -1,7 +1,9 @@
 """The webhook delivery worker: due deliveries claimed from the store under a lease, their data
 in the subscription's API version, signed per Standard Webhooks, POSTed to the subscriber,
 retried with full jitter on the configured schedule (later when the subscriber's Retry-After
-asks for it), dead-lettered after the last try (or at once on a 410 Gone).
+asks for it), dead-lettered after the last try. A 410 Gone dead-letters the delivery at once and
+disables its subscription (Standard Webhooks: stop sending to it): until an operator enables it
+again, or points it at another URL, its deliveries are kept as dead letters without a try.
 
 Every gateway process runs one. A claim holds the subscriptions it took deliveries for, under
 a lease: one process at a time sends to a subscriber, one delivery after another, in the order
@@ -35,12 +37,17 @@ from gateway.adapters.http import retry_after_seconds
 from gateway.config.events import DeliveryPolicy, SubscriptionConfig
 from gateway.config.webhook_secrets import signing_key
 from gateway.domain.events import CLOUDEVENTS_JSON, LEGAL_ENTITY_EXTENSION
-from gateway.observability.event_metrics import WEBHOOK_DELIVERIES, WEBHOOK_DELIVERY_SECONDS
+from gateway.observability.event_metrics import (
+    WEBHOOK_DELIVERIES,
+    WEBHOOK_DELIVERY_SECONDS,
+    WEBHOOK_SUBSCRIPTIONS_DISABLED,
+)
 from gateway.ops.background import BackgroundTask, StoreOutage
 from gateway.runtime import Runtime
 from gateway.service.order_events import as_version, event_scope
 from gateway.store.base import StoreUnavailable
 from gateway.store.events import Delivery
+from gateway.store.subscription_states import Disabled, disabled_at
 
 log = logging.getLogger("gateway.events")
 
@@ -49,12 +56,12 @@ IDLE_S = 0.2  # how often an idle worker looks for due deliveries (other process
 _ERROR_TEXT = 200
 _DRAINED_BYTES = 64 * 1024  # a subscriber's answer body read to keep its connection, at most
 _ASKS_TO_WAIT = frozenset({429, 503})  # the statuses whose Retry-After is honoured (RFC 9110)
-# 410 Gone: the subscriber wants no more from us (Standard Webhooks: stop sending to it). The
-# subscription stays configured: each delivery to it is tried once, then a dead letter.
+# 410 Gone: the subscriber wants no more from us (Standard Webhooks: stop sending to it). Its
+# subscription is disabled at that URL; the delivery, and each later one, is a dead letter.
 _GONE = 410
 _GONE_ERROR = (
-    "HTTP 410 Gone: the subscriber says this endpoint is gone for good; fix or remove the "
-    "subscription, then replay"
+    "HTTP 410 Gone: the subscriber says this endpoint is gone for good; the subscription is "
+    "disabled: enable it (gateway events subscriptions --enable), then replay"
 )
 
 
@@ -66,6 +73,7 @@ class Failure:
     error: str
     retry_after_s: float | None = None
     final: bool = False
+    status: int | None = None  # the subscriber's HTTP status, if it answered
 
 
 def signed_headers(
@@ -196,10 +204,20 @@ class EventDelivery:
         # longer than timeout_s).
         margin = min(1.0, (policy.lease_s - policy.timeout_s) / 2)
         stop_at = now + policy.lease_s - policy.timeout_s - margin
+        records = await runtime.store.subscriptions.disabled()
+        urls = {s.id: str(s.url) for s in runtime.config.subscriptions.subscriptions}
         ordered = sorted(claimed, key=lambda d: d.subscription)  # stable: claim order kept
         return [
-            asyncio.create_task(self._send_in_order(runtime, session, list(group), stop_at))
-            for _, group in groupby(ordered, key=lambda d: d.subscription)
+            asyncio.create_task(
+                self._send_in_order(
+                    runtime,
+                    session,
+                    list(group),
+                    stop_at,
+                    disabled_at(records, subscription, urls.get(subscription, "")),
+                )
+            )
+            for subscription, group in groupby(ordered, key=lambda d: d.subscription)
         ]
 
     async def _send_in_order(
@@ -208,16 +226,22 @@ class EventDelivery:
         session: aiohttp.ClientSession,
         deliveries: list[Delivery],
         stop_at: float,
+        disabled: Disabled | None,
     ) -> int:
         """Send one subscription's deliveries one after another, then let go of it (and look
-        for more at once: more may have come due meanwhile). Returns how many it took."""
+        for more at once: more may have come due meanwhile); while it is `disabled` (or once
+        its subscriber answers 410), keep them as dead letters untried. Returns how many it
+        took."""
         store = runtime.store.events
         first = deliveries[0]
         try:
             for index, delivery in enumerate(deliveries):
                 if index and self._clock() > stop_at:
                     break  # the rest stay due, in their places, for the next claim
-                await self._deliver(runtime, session, delivery)
+                if disabled is None:
+                    disabled = await self._deliver(runtime, session, delivery)
+                else:
+                    await self._keep_while_disabled(runtime, delivery, disabled)
         except StoreUnavailable:
             self._outage.down()  # what is held is due again when the lease runs out
             return len(deliveries)
@@ -233,9 +257,43 @@ class EventDelivery:
         self.wake()
         return len(deliveries)
 
+    async def _keep_while_disabled(
+        self, runtime: Runtime, delivery: Delivery, disabled: Disabled
+    ) -> None:
+        """A dead letter, never sent: its subscription is disabled (replayed once enabled)."""
+        since = dt.datetime.fromtimestamp(disabled.at, dt.UTC).isoformat(timespec="seconds")
+        error = (
+            f"not sent: subscription {delivery.subscription} is disabled since {since} "
+            f"(HTTP {disabled.status} from its URL); enable it, then replay"
+        )
+        await runtime.store.events.dead_letter(
+            delivery, error, self._clock(), runtime.event_retention, attempted=False
+        )
+        WEBHOOK_DELIVERIES.labels(delivery.subscription, "disabled").inc()
+
+    async def _disable(
+        self, runtime: Runtime, subscription: SubscriptionConfig, delivery: Delivery
+    ) -> Disabled:
+        """Its subscriber answered 410 Gone: the subscription disabled at its URL (counted and
+        logged once, by the process that recorded it)."""
+        gone = Disabled(str(subscription.url), _GONE, self._clock())
+        if await runtime.store.subscriptions.disable(subscription.id, gone):
+            WEBHOOK_SUBSCRIPTIONS_DISABLED.labels(subscription.id).inc()
+            log.warning(
+                "webhook subscription disabled",
+                extra={
+                    "subscription": subscription.id,
+                    "status": _GONE,
+                    "delivery": delivery.id,
+                },
+            )
+        return gone
+
     async def _deliver(
         self, runtime: Runtime, session: aiohttp.ClientSession, delivery: Delivery
-    ) -> None:
+    ) -> Disabled | None:
+        """Send it, then settle it: delivered, due again, or a dead letter. The record of its
+        subscription's disabling when the subscriber answered 410 Gone, else None."""
         events = runtime.config.subscriptions
         policy = events.delivery
         store = runtime.store.events
@@ -250,17 +308,24 @@ class EventDelivery:
                 runtime.event_retention,
             )
             WEBHOOK_DELIVERIES.labels(delivery.subscription, "dead_lettered").inc()
-            return
+            return None
         if not _still_entitled(runtime, subscription, delivery.body):
             await store.delivered(delivery)  # its client may no longer see it: never sent
             WEBHOOK_DELIVERIES.labels(subscription.id, "withheld").inc()
-            return
+            return None
         failure = await self._post(runtime, session, subscription, delivery, policy)
         if failure is None:
             await store.delivered(delivery)
             WEBHOOK_DELIVERIES.labels(subscription.id, "delivered").inc()
-            return
+            return None
         error = failure.error
+        if failure.status == _GONE:
+            # Disabled first: should this process stop before the dead letter, the delivery
+            # is claimed again once its lease runs out, and kept untried.
+            gone = await self._disable(runtime, subscription, delivery)
+            await store.dead_letter(delivery, error, self._clock(), runtime.event_retention)
+            WEBHOOK_DELIVERIES.labels(subscription.id, "dead_lettered").inc()
+            return gone
         delay = (
             None
             if failure.final
@@ -276,6 +341,7 @@ class EventDelivery:
         else:
             await store.retry_at(delivery, self._clock() + delay, error)
             WEBHOOK_DELIVERIES.labels(subscription.id, "retried").inc()
+        return None
 
     async def _post(
         self,
@@ -312,7 +378,7 @@ class EventDelivery:
         if 200 <= status < 300:
             return None
         if status == _GONE:
-            return Failure(_GONE_ERROR, final=True)
+            return Failure(_GONE_ERROR, final=True, status=status)
         if status not in _ASKS_TO_WAIT:
             retry_after = None
         return Failure(f"HTTP {status}", retry_after_seconds(retry_after, self._clock()))

@@ -207,11 +207,17 @@ class EventStore(Protocol):
         ...
 
     async def dead_letter(
-        self, delivery: Delivery, error: str, now: float, retention: EventRetention
+        self,
+        delivery: Delivery,
+        error: str,
+        now: float,
+        retention: EventRetention,
+        attempted: bool = True,
     ) -> bool:
-        """No more tries: listed among the dead letters, if the caller's claim still holds;
-        the dead letters past `retention` (older than `retention.dead_letter_s` at `now`, or
-        beyond `retention.max_dead_letters`) go, the oldest first."""
+        """No more tries: listed among the dead letters, if the caller's claim still holds,
+        one more attempt counted (none when not `attempted`: kept without a try); the dead
+        letters past `retention` (older than `retention.dead_letter_s` at `now`, or beyond
+        `retention.max_dead_letters`) go, the oldest first."""
         ...
 
     async def dead_letters(self, after: str | None, limit: int) -> DeadLetterPage:
@@ -399,15 +405,19 @@ class MemoryEvents:
         return True
 
     async def dead_letter(
-        self, delivery: Delivery, error: str, now: float, retention: EventRetention
+        self,
+        delivery: Delivery,
+        error: str,
+        now: float,
+        retention: EventRetention,
+        attempted: bool = True,
     ) -> bool:
         entry = self._held(delivery)
         if entry is None:
             return False
         del self._due[delivery.id]
-        dead = replace(
-            entry.delivery, attempts=entry.delivery.attempts + 1, last_error=error, lease=None
-        )
+        attempts = entry.delivery.attempts + int(attempted)
+        dead = replace(entry.delivery, attempts=attempts, last_error=error, lease=None)
         self._dead[delivery.id] = (now, dead)
         heapq.heappush(self._dead_ages, (now, delivery.id))
         oldest = now - retention.dead_letter_s
@@ -823,9 +833,14 @@ class RedisEvents:
         return await self._settled(delivery, "retry", at, failed.to_json())
 
     async def dead_letter(
-        self, delivery: Delivery, error: str, now: float, retention: EventRetention
+        self,
+        delivery: Delivery,
+        error: str,
+        now: float,
+        retention: EventRetention,
+        attempted: bool = True,
     ) -> bool:
-        dead = replace(delivery, attempts=delivery.attempts + 1, last_error=error)
+        dead = replace(delivery, attempts=delivery.attempts + int(attempted), last_error=error)
         return await self._settled(delivery, "dead", now, dead.to_json(), retention)
 
     async def dead_letters(self, after: str | None, limit: int) -> DeadLetterPage:

@@ -66,7 +66,7 @@ async def sent_to_both(store: Store, current: Runtime) -> str:
 async def test_during_a_rotation_subscribers_on_the_old_and_on_the_new_secret_verify(
     store: Store, subscribers: Verifying
 ) -> None:
-    current = runtime(store.events, subscribers, POLICY, NEW, previous=OLD, names=("old", "new"))
+    current = runtime(store, subscribers, POLICY, NEW, previous=OLD, names=("old", "new"))
     await sent_to_both(store, current)
     assert sorted(path for path, _, _ in subscribers.received) == ["/new", "/old"]
     assert {len(each) for each in subscribers.signatures} == {2}
@@ -76,7 +76,7 @@ async def test_during_a_rotation_subscribers_on_the_old_and_on_the_new_secret_ve
 async def test_once_the_previous_secret_is_removed_only_the_new_one_verifies(
     store: Store, subscribers: Verifying
 ) -> None:
-    current = runtime(store.events, subscribers, POLICY, NEW, names=("old", "new"))
+    current = runtime(store, subscribers, POLICY, NEW, names=("old", "new"))
     event_id = await sent_to_both(store, current)
     assert [path for path, _, _ in subscribers.received] == ["/new"]
     (letter,) = (await store.events.dead_letters(None, 1000)).items
@@ -95,7 +95,7 @@ async def test_a_previous_secret_unset_or_not_a_webhook_secret_dead_letters_the_
 ) -> None:
     # As with secret_env: the reason names the variable, and nothing is sent (a subscriber
     # still on the old secret would refuse it).
-    current = runtime(store.events, subscribers, POLICY, NEW, previous=previous, names=("old",))
+    current = runtime(store, subscribers, POLICY, NEW, previous=previous, names=("old",))
     event_id = await record(store.events, f"so_{uuid.uuid4().hex}", "old")
     worker = EventDelivery(lambda: current)
     try:

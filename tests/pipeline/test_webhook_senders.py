@@ -12,13 +12,14 @@ import json
 import random
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from aiohttp import web
+from prometheus_client import REGISTRY
 
 from gateway.config.api_versions import ApiVersionsPolicy
 from gateway.config.clients import ClientsPolicy
@@ -28,7 +29,7 @@ from gateway.pipeline.entitlements import Entitlement
 from gateway.pipeline.versioning import compile_versions
 from gateway.runtime import Runtime
 from gateway.store.base import Store
-from gateway.store.events import DocumentState, EventRetention, EventStore, NewEvent
+from gateway.store.events import Delivery, DocumentState, EventRetention, EventStore, NewEvent
 
 SECRET = "whsec_" + base64.b64encode(b"k" * 32).decode()
 SLOW_S = 0.6  # how long the slow subscriber takes to answer
@@ -81,24 +82,25 @@ async def subscribers() -> AsyncIterator[Subscribers]:
 
 
 def runtime(
-    events: EventStore,
+    store: Store,
     subscribers: Subscribers,
     policy: DeliveryPolicy,
     secret: str = SECRET,
     previous: str | None = None,
     names: tuple[str, ...] = ("slow", "fast"),
+    paths: Mapping[str, str] | None = None,
 ) -> Runtime:
-    """What the delivery worker reads of a runtime: subscriptions (each POSTing to /{name}),
-    the store, env, clients, their API versions (none pinned: the newest). With `previous`,
-    each subscription names HOOK_PREVIOUS_SECRET as its `previous_secret_env`, set to it
-    (unset when empty)."""
+    """What the delivery worker reads of a runtime: subscriptions (each POSTing to /{name},
+    or to the path `paths` gives it), the store, env, clients, their API versions (none
+    pinned: the newest). With `previous`, each subscription names HOOK_PREVIOUS_SECRET as its
+    `previous_secret_env`, set to it (unset when empty)."""
     env = {"HOOK_SECRET": secret}
     if previous:
         env["HOOK_PREVIOUS_SECRET"] = previous
     subscriptions = [
         SubscriptionConfig(
             id=name,
-            url=f"http://127.0.0.1:{subscribers.port}/{name}",
+            url=f"http://127.0.0.1:{subscribers.port}{(paths or {}).get(name, '/' + name)}",
             client="crm",
             secret_env="HOOK_SECRET",
             previous_secret_env=None if previous is None else "HOOK_PREVIOUS_SECRET",
@@ -109,7 +111,7 @@ def runtime(
         config=SimpleNamespace(
             subscriptions=SubscriptionsPolicy(subscriptions=subscriptions, delivery=policy)
         ),
-        store=SimpleNamespace(events=events),
+        store=SimpleNamespace(events=store.events, subscriptions=store.subscriptions),
         event_retention=EventRetention(),
         versions=compile_versions(ApiVersionsPolicy(), ClientsPolicy(clients=[])),
         env=env,
@@ -139,7 +141,7 @@ async def test_two_processes_send_a_slow_subscriber_each_event_once_and_in_order
     # what it cannot send within its lease, and the second, looking meanwhile, takes nothing
     # the first holds.
     policy = DeliveryPolicy(retry_schedule_s=[1], timeout_s=1, lease_s=1.5)
-    current = runtime(store.events, subscribers, policy)
+    current = runtime(store, subscribers, policy)
     order = f"so_{uuid.uuid4().hex}"
     recorded = [await record(store.events, order, "slow") for _ in range(5)]
     first, second = EventDelivery(lambda: current), EventDelivery(lambda: current)
@@ -159,7 +161,7 @@ async def test_two_processes_send_a_slow_subscriber_each_event_once_and_in_order
 
 async def test_a_slow_subscriber_holds_up_no_other(store: Store, subscribers: Subscribers) -> None:
     policy = DeliveryPolicy(retry_schedule_s=[1], timeout_s=5, lease_s=60)
-    current = runtime(store.events, subscribers, policy)
+    current = runtime(store, subscribers, policy)
     for _ in range(5):
         await record(store.events, f"so_{uuid.uuid4().hex}", "slow")  # 3 s of sending
     worker = EventDelivery(lambda: current)
@@ -182,7 +184,7 @@ async def test_events_recorded_while_another_process_sends_wait_their_turn(
     # The first process sends an event slowly; one recorded meanwhile for the same subscriber
     # is not sent by the second process ahead of the one recorded before it.
     policy = DeliveryPolicy(retry_schedule_s=[1], timeout_s=5, lease_s=60)
-    current = runtime(store.events, subscribers, policy)
+    current = runtime(store, subscribers, policy)
     order = f"so_{uuid.uuid4().hex}"
     earlier = [await record(store.events, order, "slow") for _ in range(2)]
     first, second = EventDelivery(lambda: current), EventDelivery(lambda: current)
@@ -207,7 +209,7 @@ async def test_a_secret_that_is_not_a_webhook_secret_dead_letters_the_delivery(
     # delivery fails with a reason that names the variable, and after the schedule it is a
     # dead letter, not claimed for ever.
     policy = DeliveryPolicy(retry_schedule_s=[], timeout_s=1, lease_s=2)
-    current = runtime(store.events, subscribers, policy, secret=secret)
+    current = runtime(store, subscribers, policy, secret=secret)
     event_id = await record(store.events, f"so_{uuid.uuid4().hex}", "fast")
     worker = EventDelivery(lambda: current)
     try:
@@ -239,7 +241,7 @@ async def refused_once(store: Store, subscriber: AskingToWait, policy: DeliveryP
     the instant it was sent at."""
     async with posts_served(subscriber.refuse) as port:
         subscriber.port = port
-        current = runtime(store.events, subscriber, policy)
+        current = runtime(store, subscriber, policy)
         event_id = await record(store.events, f"so_{uuid.uuid4().hex}", "fast")
         now = time.time()
         worker = EventDelivery(lambda: current, rng=random.Random(1), clock=lambda: now)
@@ -301,3 +303,129 @@ async def test_a_subscriber_gone_for_good_dead_letters_the_delivery_at_the_first
     (dead,) = (await store.events.dead_letters(None, 10)).items
     assert dead.attempts == 1
     assert (dead.last_error or "").startswith("HTTP 410 Gone")
+
+
+@dataclass
+class GoneForGood(Subscribers):
+    """A subscriber whose paths in `gone` answer 410 Gone to every delivery; the others 204."""
+
+    gone: set[str] = field(default_factory=lambda: {"/gone"})
+
+    async def answer(self, request: web.Request) -> web.Response:
+        await request.read()
+        self.received.append((request.path, request.headers["webhook-id"], 0.0))
+        return web.Response(status=410 if request.path in self.gone else 204)
+
+
+@pytest.fixture
+async def gone_for_good() -> AsyncIterator[GoneForGood]:
+    subscriber = GoneForGood()
+    async with posts_served(subscriber.answer) as port:
+        subscriber.port = port
+        yield subscriber
+
+
+GONE_POLICY = DeliveryPolicy(retry_schedule_s=[3600, 3600], timeout_s=1, lease_s=2)
+
+
+def disabled_count(subscription: str) -> float:
+    found = REGISTRY.get_sample_value(
+        "gateway_webhook_subscriptions_disabled_total", {"subscription": subscription}
+    )
+    return found or 0.0
+
+
+async def sent_by_two_processes(current: Runtime, now: float) -> None:
+    """What is due sent by one worker, then by another (another process on the same store),
+    both with their clock at `now`."""
+    for _ in range(2):
+        worker = EventDelivery(lambda: current, rng=random.Random(1), clock=lambda: now)
+        try:
+            await worker.run_once()
+        finally:
+            await worker.aclose()
+
+
+async def dead_letters_of(store: Store, subscription: str) -> list[Delivery]:
+    letters = (await store.events.dead_letters(None, 1000)).items
+    return [d for d in letters if d.subscription == subscription]
+
+
+async def test_a_410_disables_the_subscription_and_its_later_events_are_kept_untried(
+    store: Store, gone_for_good: GoneForGood, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Standard Webhooks: a 410 means "stop sending to this endpoint". The first event is tried
+    # once; every later one, waiting then or recorded after, is kept as a dead letter without
+    # a try, saying why; the other subscription goes on as before.
+    current = runtime(store, gone_for_good, GONE_POLICY, names=("gone", "fast"))
+    order = f"so_{uuid.uuid4().hex}"
+    waiting = [await record(store.events, order, "gone") for _ in range(3)]
+    taken = await record(store.events, order, "fast")
+    before = disabled_count("gone")
+    now = time.time()
+    with caplog.at_level("WARNING", logger="gateway.events"):
+        await sent_by_two_processes(current, now)
+        later = await record(store.events, order, "gone")
+        await sent_by_two_processes(current, time.time())
+    assert gone_for_good.ids("/gone") == waiting[:1]
+    assert gone_for_good.ids("/fast") == [taken]
+    gone = (await store.subscriptions.disabled())["gone"]
+    assert (gone.status, gone.url, gone.at) == (410, f"{current_url(current, 'gone')}", now)
+    letters = await dead_letters_of(store, "gone")
+    assert sorted(d.event_id for d in letters) == sorted([*waiting, later])
+    (tried,) = [d for d in letters if d.event_id == waiting[0]]
+    assert tried.attempts == 1 and (tried.last_error or "").startswith("HTTP 410 Gone")
+    for kept in (d for d in letters if d.event_id != waiting[0]):
+        assert kept.attempts == 0
+        assert "subscription gone is disabled" in (kept.last_error or "")
+    assert disabled_count("gone") == before + 1
+    disabling = [r for r in caplog.records if r.getMessage() == "webhook subscription disabled"]
+    assert [(r.levelname, getattr(r, "subscription", None)) for r in disabling] == [
+        ("WARNING", "gone")
+    ]
+
+
+def current_url(current: Runtime, subscription: str) -> str:
+    (found,) = [s for s in current.config.subscriptions.subscriptions if s.id == subscription]
+    return str(found.url)
+
+
+async def test_an_enabled_subscription_gets_its_dead_letters_on_replay_in_order(
+    store: Store, gone_for_good: GoneForGood
+) -> None:
+    current = runtime(store, gone_for_good, GONE_POLICY, names=("gone",))
+    order = f"so_{uuid.uuid4().hex}"
+    recorded = [await record(store.events, order, "gone") for _ in range(3)]
+    await sent_by_two_processes(current, time.time())
+    assert "gone" in await store.subscriptions.disabled()
+    gone_for_good.gone.clear()  # the subscriber is back
+    # Replayed while still disabled: kept again, untried.
+    for letter in await dead_letters_of(store, "gone"):
+        assert await store.events.replay_dead_letter(letter.id, time.time())
+    await sent_by_two_processes(current, time.time())
+    assert gone_for_good.ids("/gone") == recorded[:1]
+    assert await store.subscriptions.enable("gone")
+    letters = {d.event_id: d.id for d in await dead_letters_of(store, "gone")}
+    for event_id in recorded:  # in their order (README: by each event's `sequence`)
+        assert await store.events.replay_dead_letter(letters[event_id], time.time())
+        await asyncio.sleep(0.002)  # each due after the one before (Redis keeps milliseconds)
+    await sent_by_two_processes(current, time.time())
+    assert gone_for_good.ids("/gone") == [*recorded[:1], *recorded]
+    assert await dead_letters_of(store, "gone") == []
+
+
+async def test_a_subscription_pointed_at_another_url_is_sent_to_again(
+    store: Store, gone_for_good: GoneForGood
+) -> None:
+    order = f"so_{uuid.uuid4().hex}"
+    first = await record(store.events, order, "gone")
+    await sent_by_two_processes(
+        runtime(store, gone_for_good, GONE_POLICY, names=("gone",)), time.time()
+    )
+    # The operator points the subscription at the subscriber's new endpoint (a reload): the
+    # record was of the old URL, so events go out again, to the new one.
+    moved = runtime(store, gone_for_good, GONE_POLICY, names=("gone",), paths={"gone": "/moved"})
+    second = await record(store.events, order, "gone")
+    await sent_by_two_processes(moved, time.time())
+    assert gone_for_good.ids("/gone") == [first]
+    assert gone_for_good.ids("/moved") == [second]

@@ -49,7 +49,7 @@ async def test_a_2xx_with_a_body_without_end_is_a_delivery(
     store: Store, endless: EndlessAnswers
 ) -> None:
     policy = DeliveryPolicy(retry_schedule_s=[], timeout_s=1, lease_s=2)
-    current = runtime(store.events, endless, policy)
+    current = runtime(store, endless, policy)
     event_id = await record(store.events, f"so_{uuid.uuid4().hex}", "fast")
     worker = EventDelivery(lambda: current)
     try:
