@@ -106,6 +106,16 @@ class AdminClient:
     def replay_dead_letter(self, delivery: str) -> None:
         self._send("POST", f"/admin/events/dead-letters/{quote(delivery, safe='')}/replay")
 
+    def subscriptions(self) -> list[dict[str, Any]]:
+        """The webhook subscriptions, each enabled or disabled (and since when, why)."""
+        items = self._json("GET", "/admin/events/subscriptions").get("items")
+        if not isinstance(items, list):
+            raise AdminError(f"the gateway at {self._url} answered without a list of items")
+        return [item for item in items if isinstance(item, dict)]
+
+    def enable_subscription(self, subscription: str) -> None:
+        self._send("POST", f"/admin/events/subscriptions/{quote(subscription, safe='')}/enable")
+
     def explain_route(self, body: Mapping[str, Any]) -> dict[str, Any]:
         return self._json("POST", "/admin/routes/explain", json=dict(body))
 

@@ -1,5 +1,6 @@
 """Operator endpoints for domain events (scope `gateway:admin`): the webhook deliveries that
-exhausted their retries (dead letters), and their replay.
+exhausted their retries (dead letters), and their replay; the subscriptions, each enabled or
+disabled (its subscriber answered 410 Gone), and their enabling.
 
 Not the sending (see `gateway.ops.event_delivery`); a replayed dead letter is due at once and
 gets the whole retry schedule again.
@@ -23,8 +24,10 @@ from gateway.domain.models import Strict
 from gateway.observability.client_address import client_ip
 from gateway.observability.event_metrics import WEBHOOK_DELIVERIES
 from gateway.pipeline.body import parse_query_model
+from gateway.routing.rules import rfc3339
 from gateway.runtime import Runtime
 from gateway.store.events import BadCursor
+from gateway.store.subscription_states import Disabled, disabled_at
 
 MAX_DEAD_LETTERS = 1000
 
@@ -39,7 +42,8 @@ def event_admin_routes(
     current: Callable[[], Runtime], replayed: Callable[[], None] | None = None
 ) -> list[Route]:
     """`GET /admin/events/dead-letters` (a page at a time: `next_cursor`) and
-    `POST /admin/events/dead-letters/{id}/replay`; `replayed` wakes this process's delivery
+    `POST /admin/events/dead-letters/{id}/replay`; `GET /admin/events/subscriptions` and
+    `POST /admin/events/subscriptions/{id}/enable`; `replayed` wakes this process's delivery
     worker."""
 
     async def dead_letters(request: Request) -> Response:
@@ -79,6 +83,39 @@ def event_admin_routes(
             replayed()
         return JSONResponse({"id": delivery, "status": "due"}, status_code=202)
 
+    async def subscriptions(request: Request) -> Response:
+        runtime = current()
+        records = await runtime.store.subscriptions.disabled()
+        items = []
+        for subscription in runtime.config.subscriptions.subscriptions:
+            url = str(subscription.url)
+            disabled = disabled_at(records, subscription.id, url)
+            items.append(
+                {
+                    "id": subscription.id,
+                    "url": url,
+                    "client": subscription.client,
+                    "state": "enabled" if disabled is None else "disabled",
+                    "disabled": None if disabled is None else _disabled_json(disabled),
+                }
+            )
+        return JSONResponse({"items": items})
+
+    async def enable(request: Request) -> Response:
+        subscription = request.path_params["id"]
+        runtime = current()
+        configured = any(s.id == subscription for s in runtime.config.subscriptions.subscriptions)
+        was_disabled = await runtime.store.subscriptions.enable(subscription)
+        if not (configured or was_disabled):
+            raise not_found(f"No subscription {subscription}.")
+        runtime.audit.record(
+            "events.subscription.enabled",
+            request.state.actor,
+            {"subscription": subscription, "was_disabled": was_disabled},
+            client_ip(request.scope),
+        )
+        return JSONResponse({"id": subscription, "state": "enabled"})
+
     return [
         Route(
             "/admin/events/dead-letters",
@@ -90,4 +127,18 @@ def event_admin_routes(
             admin_endpoint(replay, current),
             methods=["POST"],
         ),
+        Route(
+            "/admin/events/subscriptions",
+            admin_endpoint(subscriptions, current),
+            methods=["GET"],
+        ),
+        Route(
+            "/admin/events/subscriptions/{id}/enable",
+            admin_endpoint(enable, current),
+            methods=["POST"],
+        ),
     ]
+
+
+def _disabled_json(disabled: Disabled) -> dict[str, object]:
+    return {"at": rfc3339(disabled.at), "status": disabled.status, "url": disabled.url}

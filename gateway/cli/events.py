@@ -1,5 +1,6 @@
 """`gateway events dead-letters`: the webhook deliveries of a running gateway past their last
-retry, listed; with `--replay`, due again."""
+retry, listed; with `--replay`, due again. `gateway events subscriptions`: its webhook
+subscriptions, enabled or disabled (a 410 Gone); with `--enable`, enabled again."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from gateway.cli.remote import add_remote, admin_client
 
 
 def arguments(parser: argparse.ArgumentParser) -> None:
-    events = verbs(parser, "events", "dead-letters")
+    events = verbs(parser, "events", "dead-letters|subscriptions")
     dead_letters = verb(
         events,
         "dead-letters",
@@ -28,6 +29,19 @@ def arguments(parser: argparse.ArgumentParser) -> None:
         help="replay these dead letters (no ids: every one, whatever --limit)",
     )
     add_remote(dead_letters)
+    subscriptions = verb(
+        events,
+        "subscriptions",
+        "list the webhook subscriptions, enabled or disabled (410 Gone); --enable sends again",
+        run_subscriptions,
+    )
+    subscriptions.add_argument(
+        "--enable",
+        nargs="+",
+        metavar="ID",
+        help="enable these subscriptions again (then replay their dead letters)",
+    )
+    add_remote(subscriptions)
 
 
 def run_dead_letters(args: argparse.Namespace) -> int:
@@ -49,4 +63,25 @@ def run_dead_letters(args: argparse.Namespace) -> int:
         for delivery in chosen:
             client.replay_dead_letter(delivery)
             print(f"{delivery}: due again")
+    return 0
+
+
+def run_subscriptions(args: argparse.Namespace) -> int:
+    """List the webhook subscriptions and their state, or with --enable, enable those given."""
+    with admin_client(args) as client:
+        if args.enable is None:
+            for s in client.subscriptions():
+                disabled = s.get("disabled")
+                if isinstance(disabled, dict):  # at the URL it has now
+                    state = (
+                        f"disabled since {disabled.get('at')}  HTTP {disabled.get('status')} "
+                        f"from {disabled.get('url')}"
+                    )
+                else:
+                    state = f"enabled  {s.get('url')}"
+                print(f"{s.get('id')}  {state}")
+            return 0
+        for subscription in args.enable:
+            client.enable_subscription(subscription)
+            print(f"{subscription}: enabled (replay its dead letters: gateway events dead-letters)")
     return 0

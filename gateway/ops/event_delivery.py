@@ -43,6 +43,7 @@ from gateway.observability.event_metrics import (
     WEBHOOK_SUBSCRIPTIONS_DISABLED,
 )
 from gateway.ops.background import BackgroundTask, StoreOutage
+from gateway.routing.rules import rfc3339
 from gateway.runtime import Runtime
 from gateway.service.order_events import as_version, event_scope
 from gateway.store.base import StoreUnavailable
@@ -261,9 +262,9 @@ class EventDelivery:
         self, runtime: Runtime, delivery: Delivery, disabled: Disabled
     ) -> None:
         """A dead letter, never sent: its subscription is disabled (replayed once enabled)."""
-        since = dt.datetime.fromtimestamp(disabled.at, dt.UTC).isoformat(timespec="seconds")
         error = (
-            f"not sent: subscription {delivery.subscription} is disabled since {since} "
+            f"not sent: subscription {delivery.subscription} is disabled since "
+            f"{rfc3339(disabled.at)} "
             f"(HTTP {disabled.status} from its URL); enable it, then replay"
         )
         await runtime.store.events.dead_letter(

@@ -46,6 +46,7 @@ JSON_COMMANDS = {
     "migrate": ("migrate", "--legal-entity", "SG01", "--to", "cloud"),
     "shadow report": ("shadow", "report"),
     "events dead-letters": ("events", "dead-letters"),
+    "events subscriptions": ("events", "subscriptions"),
     "explain": ("explain", "--operation", "customers.create", "--legal-entity", "DE01"),
 }
 
