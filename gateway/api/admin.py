@@ -224,7 +224,8 @@ def admin_routes(
                 asked.operation,
                 asked.legal_entity,
                 customer_home=record.backend if record is not None else None,
-                customer=asked.customer_id or asked.external_ref,
+                customer_id=asked.customer_id,
+                external_ref=asked.external_ref,
                 at=at,
                 placed=placed,
             )

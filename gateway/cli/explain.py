@@ -67,7 +67,8 @@ def run(args: argparse.Namespace) -> int:
             args.operation,
             args.legal_entity,
             customer_home=record.backend if record is not None else None,
-            customer=args.customer_id or args.external_ref,
+            customer_id=args.customer_id,
+            external_ref=args.external_ref,
             at=args.at,
             placed=placed,
         )

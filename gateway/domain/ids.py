@@ -13,6 +13,7 @@ from gateway.domain.operations import Kind
 
 GATEWAY_REF_PREFIX = "gw-"
 GATEWAY_REF_LENGTH = 29  # "gw-" + 26: fits SAP's 35-character reference fields
+GATEWAY_ID_CHARS = 26  # a gateway id's random characters, after its kind's prefix
 
 
 class _RandomPool:
@@ -74,7 +75,7 @@ def base32_prefix(data: bytes, chars: int) -> str:
 
 def new_gateway_id(kind: Kind) -> str:
     """A fresh, unguessable gateway id such as `so_6x2m...` (128 random bits, lowercase base32)."""
-    return kind.prefix + base32_prefix(_random.take(16), 26).lower()
+    return kind.prefix + base32_prefix(_random.take(16), GATEWAY_ID_CHARS).lower()
 
 
 def gateway_reference(client_id: str, idempotency_key: str | None, gateway_id: str) -> str:

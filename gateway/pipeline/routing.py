@@ -18,6 +18,7 @@ from gateway.domain.operations import DEBUG_SCOPE, Kind, Operation
 from gateway.pipeline.chain import Handler
 from gateway.pipeline.context import RequestContext
 from gateway.pipeline.entitlements import grants
+from gateway.routing.affinity import split_bucket
 from gateway.routing.rules import CompiledFreeze, Instant, RouteDecision, RoutingTable
 from gateway.store.base import XrefRecord
 
@@ -59,8 +60,8 @@ def record_placement(
             f"the record lives in {record.backend} (legal entity {record.legal_entity} is "
             "not in routes.yaml)",
         )
-    affinity = record.gateway_id if record.kind is Kind.CUSTOMER else None
-    return placement(record, table.decide(operation, record.legal_entity, at, affinity))
+    bucket = split_bucket(record.gateway_id) if record.kind is Kind.CUSTOMER else None
+    return placement(record, table.decide(operation, record.legal_entity, at, bucket))
 
 
 def customer_read_placement(
@@ -83,14 +84,14 @@ def customer_read_placement(
     return record_placement(table, operation, record, instant)
 
 
-def affinity(ctx: RequestContext) -> str | None:
-    """The customer a request for a new record is about, which a canary split hashes: the
-    customer an order or quote names, or a new customer's external_ref (an existing
-    customer's is its gateway id: see `record_placement`)."""
+def request_bucket(ctx: RequestContext) -> int | None:
+    """The bucket a canary split places a request for a new record by: that of the customer
+    an order or quote names, or of a new customer, from its external_ref (the one its id will
+    carry); a customer's own requests are placed by its record (see `record_placement`)."""
     payload = ctx.payload
     if ctx.spec.operation == Operation.CUSTOMERS_CREATE:
-        return getattr(payload, "external_ref", None)
-    return getattr(payload, "customer_id", None)
+        return split_bucket(None, getattr(payload, "external_ref", None))
+    return split_bucket(getattr(payload, "customer_id", None))
 
 
 class Routing:
@@ -116,7 +117,7 @@ class Routing:
                 decision = record_placement(self._table, operation, ctx.record, ctx.arrived_at)
             else:  # a new record's legal entity is one routes.yaml lists (see ResolveRecord)
                 decision = self._table.decide(
-                    operation, legal_entity, ctx.arrived_at, affinity(ctx)
+                    operation, legal_entity, ctx.arrived_at, request_bucket(ctx)
                 )
             ctx.route = decision
             ctx.backend = decision.backend

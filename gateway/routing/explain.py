@@ -12,8 +12,8 @@ from fnmatch import fnmatchcase
 from typing import Any
 
 from gateway.domain.operations import ALL_OPERATIONS
+from gateway.routing.affinity import BUCKETS, split_bucket
 from gateway.routing.rules import (
-    BUCKETS,
     DEFAULT_RULE_ID,
     Allocation,
     CompiledFreeze,
@@ -22,7 +22,6 @@ from gateway.routing.rules import (
     RouteDecision,
     RoutingTable,
     SplitDecision,
-    bucket_of,
     rfc3339,
 )
 
@@ -55,7 +54,7 @@ class SplitPlacement:
         place = self.bucket * 100 / BUCKETS
         backend = self.allocation.pick(self.bucket)
         return (
-            f"split {shares}: customer {self.customer} hashes to {place:.2f} % of the buckets, "
+            f"split {shares}: customer {self.customer} is at {place:.2f} % of the buckets, "
             f"in {backend}'s share"
         )
 
@@ -201,14 +200,16 @@ def explain(
     legal_entity: str,
     *,
     customer_home: str | None = None,
-    customer: str | None = None,
+    customer_id: str | None = None,
+    external_ref: str | None = None,
     at: dt.datetime | None = None,
     placed: RouteDecision | None = None,
 ) -> Explanation:
     """Where a new request for `operation` in `legal_entity` goes, and why.
 
     `customer_home` is the backend an existing customer lives on (from the xref), if known;
-    `customer` its key under a split (its gateway id; a new customer's external_ref);
+    under a split, the customer's share is that of its bucket, as the routing step reads it:
+    from `customer_id`, or for a customer being created, from its `external_ref`;
     `placed` where the request goes when it addresses that customer itself (its read: the
     routing step's placement, by the ERPs it is present in), which then is the decision.
     Raises ValueError, with the known names, for an unknown operation or legal entity.
@@ -221,12 +222,11 @@ def explain(
     moment = at or dt.datetime.now(dt.UTC)
     instant = moment.timestamp()
     cell = table.cell(operation, legal_entity, instant)
-    decision = table.decide(operation, legal_entity, instant, customer)
+    bucket = split_bucket(customer_id, external_ref)
+    decision = table.decide(operation, legal_entity, instant, bucket)
     split = None
     if isinstance(cell, SplitDecision):
-        split = SplitPlacement(
-            cell.allocation, customer, bucket_of(customer) if customer is not None else None
-        )
+        split = SplitPlacement(cell.allocation, customer_id or external_ref, bucket)
     verdicts = []
     decided = False
     for rule in table.rules:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import bisect
 import dataclasses
 import datetime as dt
-import hashlib
 import itertools
 import math
 import time
@@ -26,19 +25,12 @@ from gateway.domain.operations import (
     WRITE_OPERATIONS,
     operations_matching,
 )
+from gateway.routing.affinity import BUCKETS
 
 DEFAULT_RULE_ID = "default"
 MATCH_ALL = "*"
 
 Instant = float  # seconds since the epoch (UTC), as `time.time()` gives them
-BUCKETS = 10_000  # a customer's place in a canary split, to 0.01 %
-
-
-def bucket_of(affinity: str) -> int:
-    """The customer's bucket (0 to BUCKETS - 1): a hash of its key, the same on every process
-    and every load, so that a customer stays where a split put it."""
-    digest = hashlib.blake2b(affinity.encode("utf-8"), digest_size=8).digest()
-    return int.from_bytes(digest, "big") % BUCKETS
 
 
 @dataclass(frozen=True)
@@ -242,7 +234,7 @@ class CompiledFreeze:
 @dataclass(frozen=True)
 class SplitDecision:
     """A split rule's decision, before the customer is known: one RouteDecision per share,
-    each built at compile time; `pick` only hashes the customer's key and bisects."""
+    each built at compile time; `pick` only bisects the customer's bucket (see `affinity`)."""
 
     allocation: Allocation
     rule_id: str
@@ -250,10 +242,10 @@ class SplitDecision:
     bounds: tuple[int, ...]
     fallback: RouteDecision  # the largest share: for a request that names no customer
 
-    def pick(self, affinity: str | None) -> RouteDecision:
-        if affinity is None:
+    def pick(self, bucket: int | None) -> RouteDecision:
+        if bucket is None:
             return self.fallback
-        return self.choices[bisect.bisect_right(self.bounds, bucket_of(affinity))]
+        return self.choices[bisect.bisect_right(self.bounds, bucket)]
 
 
 Cell = RouteDecision | SplitDecision  # what the table holds per operation and legal entity
@@ -463,12 +455,13 @@ class RoutingTable:
         operation: str,
         legal_entity: str,
         at: Instant | None = None,
-        affinity: str | None = None,
+        bucket: int | None = None,
     ) -> RouteDecision:
         """The backend a new request for `operation` in `legal_entity` goes to at `at`
-        (default: now); under a split, the share `affinity` (the customer's key) falls in."""
+        (default: now); under a split, the share the customer's `bucket` falls in (see
+        `gateway.routing.affinity.split_bucket`)."""
         cell = self.cell(operation, legal_entity, at)
-        return cell if isinstance(cell, RouteDecision) else cell.pick(affinity)
+        return cell if isinstance(cell, RouteDecision) else cell.pick(bucket)
 
     def cell(self, operation: str, legal_entity: str, at: Instant | None = None) -> Cell:
         """What the table holds for `operation` in `legal_entity` at `at`: a decision, or a

@@ -9,11 +9,11 @@ from __future__ import annotations
 import asyncio
 
 from gateway.domain.errors import not_found
-from gateway.domain.ids import new_gateway_id
 from gateway.domain.models import Customer, CustomerCreate
 from gateway.domain.operations import Kind
 from gateway.pipeline.context import RequestContext
 from gateway.pipeline.routing import record_placement
+from gateway.routing.affinity import new_customer_id
 from gateway.routing.rules import RoutingTable
 from gateway.service.erp_calls import ErpCalls
 from gateway.service.views import customer_view
@@ -31,7 +31,8 @@ class Customers:
         self._routing = routing
 
     async def create(self, ctx: RequestContext, request: CustomerCreate) -> Customer:
-        gateway_id = new_gateway_id(Kind.CUSTOMER)
+        # The id carries the bucket the creation was routed by: its orders follow it.
+        gateway_id = new_customer_id(request.external_ref)
         refs = references(ctx, request.external_ref, gateway_id)
         erp = await self._erp.found_or_created(
             ctx,

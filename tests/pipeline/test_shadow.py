@@ -18,7 +18,7 @@ import pytest
 from gateway.adapters.priority import background_work
 from gateway.config.loader import check_config, load_config
 from gateway.domain.models import HoldReason, SalesOrderStatus
-from gateway.routing.rules import bucket_of
+from gateway.routing.affinity import customer_bucket
 from gateway.routing.shadow_report import shadow_report
 from gateway.routing.shadows import sampled
 from gateway.runtime import build_runtime
@@ -547,7 +547,7 @@ async def test_a_canary_share_on_the_cloud_erp_is_not_compared_with_its_sandbox(
                 headers=payloads.new_key(),
             )
             assert order.status_code == 201, order.text
-            on_cloud += bucket_of(customer["id"]) < 5000  # cloud's 50 %, sticky per customer
+            on_cloud += customer_bucket(customer["id"]) < 5000  # cloud's 50 %, sticky
         report = await _report(gw)
     assert 0 < on_cloud < 12
     # the cloud ERP compared with its own sandbox is no evidence: only the legacy share counts

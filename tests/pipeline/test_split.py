@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 
 from gateway.config.loader import check_config
-from gateway.routing.rules import bucket_of
+from gateway.routing.affinity import bucket_of, customer_bucket
 from gateway.store.memory import MemoryStore
 from tests.configs import WIDE_RATE_LIMITS, write_config
 from tests.e2e import payloads
@@ -59,7 +59,7 @@ async def test_each_customers_orders_stay_on_one_erp_and_the_shares_hold(tmp_pat
             grew = [name for name, erp in gw.erps.items() if len(erp.orders) > before[name]]
             assert len(grew) == 1, grew  # never alternating between ERPs
             placed[customer["id"]] = grew[0]
-            expected = "cloud" if bucket_of(customer["id"]) < 3000 else "legacy"
+            expected = "cloud" if customer_bucket(customer["id"]) < 3000 else "legacy"
             assert grew[0] == expected
         shares = Counter(placed.values())
         assert shares["cloud"] > 0 and shares["legacy"] > shares["cloud"]
@@ -78,3 +78,43 @@ async def test_a_split_naming_an_unknown_backend_is_refused_at_its_line(tmp_path
         ("routes.yaml", "unknown backend 'clod' in the split (known: cloud, legacy)")
     ]
     assert issues[0].line is not None
+
+
+def _ref_in_share(cloud_percent: int) -> str:
+    """A new customer's external_ref whose bucket falls in the cloud's share of the split."""
+    while True:
+        ref = payloads.unique_ref("CRM-ACC")
+        if bucket_of(ref) < cloud_percent * 100:
+            return ref
+
+
+async def test_a_customers_orders_go_to_the_erp_it_was_created_on_without_a_copy(
+    tmp_path: Path,
+) -> None:
+    cloud_percent = 10
+    async with (
+        in_process_gateway(MemoryStore(), split_config(tmp_path, cloud_percent)) as gw,
+        gw.client() as api,
+    ):
+        # A customer whose external_ref puts it in the cloud's share and whose gateway id,
+        # hashed, would not (the id is only known once it is created: made until one is).
+        for _ in range(50):
+            created = await api.post(
+                "/v1/customers",
+                json=payloads.customer("CA01", external_ref=_ref_in_share(cloud_percent)),
+            )
+            assert created.status_code == 201, created.text
+            customer = created.json()
+            if bucket_of(customer["id"]) >= cloud_percent * 100:
+                break
+        else:
+            raise AssertionError("no customer whose gateway id falls outside the cloud's share")
+        cloud, legacy = gw.erps["cloud"], gw.erps["legacy"]
+        assert not legacy.customers  # every one was created on the cloud ERP, as its share says
+        created_on_cloud = len(cloud.customers)
+
+        await _orders(api, customer["id"])
+
+        assert len(cloud.orders) == ORDERS_EACH and not legacy.orders
+        assert len(legacy.customers) == 0  # never copied to the legacy ERP
+        assert len(cloud.customers) == created_on_cloud

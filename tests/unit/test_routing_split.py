@@ -13,9 +13,12 @@ import yaml
 from pydantic import ValidationError
 
 from gateway.config.routes import RouteRule, RoutesConfig
+from gateway.domain.ids import new_gateway_id
+from gateway.domain.operations import Kind, kind_of_id
+from gateway.routing.affinity import BUCKETS, bucket_of, new_customer_id, split_bucket
 from gateway.routing.explain import explain
 from gateway.routing.plan import plan
-from gateway.routing.rules import BUCKETS, Allocation, bucket_of, compile_routes
+from gateway.routing.rules import Allocation, compile_routes
 
 REPO = Path(__file__).resolve().parents[2]
 CUSTOMERS = [f"cus_{i:05d}" for i in range(5000)]
@@ -41,7 +44,7 @@ def cloud_customers(cloud: float) -> set[str]:
     return {
         c
         for c in CUSTOMERS
-        if table.decide("sales_orders.create", "CA01", 0.0, c).backend == "cloud"
+        if table.decide("sales_orders.create", "CA01", 0.0, split_bucket(c)).backend == "cloud"
     }
 
 
@@ -50,7 +53,7 @@ def test_a_customer_always_lands_on_the_same_backend() -> None:
     again = compile_routes(routes_with(canary(30)))  # another process, another load
     for customer in CUSTOMERS[:500]:
         backends = {
-            table.decide(op, "CA01", 0.0, customer).backend
+            table.decide(op, "CA01", 0.0, split_bucket(customer)).backend
             for table in (first, again)
             for op in ("sales_orders.create", "customers.read", "sales_orders.create")
         }
@@ -94,13 +97,13 @@ def test_moving_shares_are_counted_between_allocations() -> None:
 
 def test_explain_says_which_share_a_customer_is_in() -> None:
     table = compile_routes(routes_with(canary(10)))
-    customer = next(c for c in CUSTOMERS if bucket_of(c) < BUCKETS // 10)
+    customer = next(c for c in CUSTOMERS if split_bucket(c) < BUCKETS // 10)
     explanation = explain(
-        table, "sales_orders.create", "CA01", customer=customer, at=dt.datetime.now(dt.UTC)
+        table, "sales_orders.create", "CA01", customer_id=customer, at=dt.datetime.now(dt.UTC)
     )
     assert explanation.decision.backend == "cloud"
     text = explanation.text()
-    assert f"split cloud 10 % / legacy 90 %: customer {customer} hashes to" in text
+    assert f"split cloud 10 % / legacy 90 %: customer {customer} is at" in text
     assert "in cloud's share" in text
     assert "canary-ca01 -> cloud 10 % / legacy 90 %" in text
     assert explanation.as_dict()["split"]["shares"] == {"cloud": 10.0, "legacy": 90.0}
@@ -128,3 +131,26 @@ def test_a_split_that_is_no_whole_is_refused(rule: dict[str, Any], says: str) ->
     with pytest.raises(ValidationError) as refused:
         RouteRule.model_validate({"id": "bad", **rule})
     assert says in str(refused.value)
+
+
+def test_a_new_customers_id_carries_the_bucket_its_creation_was_routed_by() -> None:
+    for ref in (f"CRM-ACC-{i}" for i in range(200)):
+        customer_id = new_customer_id(ref)
+        assert kind_of_id(customer_id) is Kind.CUSTOMER
+        assert split_bucket(customer_id) == split_bucket(None, ref) == bucket_of(ref)
+
+
+def test_a_customer_whose_id_carries_no_bucket_keeps_the_hash_of_its_id() -> None:
+    before = new_gateway_id(Kind.CUSTOMER)  # as customers were made before ids carried one
+    assert split_bucket(before) == bucket_of(before)
+
+
+def test_explain_gives_a_new_customer_and_its_orders_the_same_share() -> None:
+    table = compile_routes(routes_with(canary(50)))
+    at = dt.datetime.now(dt.UTC)
+    for ref in (f"CRM-ACC-{i}" for i in range(50)):
+        created = explain(table, "customers.create", "CA01", external_ref=ref, at=at)
+        ordered = explain(
+            table, "sales_orders.create", "CA01", customer_id=new_customer_id(ref), at=at
+        )
+        assert created.decision.backend == ordered.decision.backend

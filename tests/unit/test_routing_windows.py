@@ -216,5 +216,5 @@ def test_a_split_holds_until_its_own_rules_change() -> None:
     canary = {"id": "canary", "match": {"legal_entities": ["DE01"]},
               "split": {"cloud": 10, "legacy": 90}}  # fmt: skip
     routes = table(canary, wave(effective_from="2026-12-01T06:00:00Z"))
-    assert routes.decide("sales_orders.create", "DE01", T - 1, "cus_1").until is None
+    assert routes.decide("sales_orders.create", "DE01", T - 1, 1).until is None
     assert routes.decide("sales_orders.create", "DE01", T - 1).until is None
