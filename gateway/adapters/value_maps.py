@@ -1,5 +1,6 @@
-"""What every adapter's value maps share: reading a canonical -> ERP map the other way, and
-reporting the codes an ERP's answer names that the maps cannot read.
+"""What every adapter's value maps share: refusing a canonical code the maps lack before
+anything is sent (in one wording for every ERP), reading a canonical -> ERP map the other way,
+and reporting the codes an ERP's answer names that the maps cannot read.
 
 Not any ERP's maps (see `sap/value_maps.py`, `netsuite/value_maps.py`).
 """
@@ -7,7 +8,11 @@ Not any ERP's maps (see `sap/value_maps.py`, `netsuite/value_maps.py`).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+
+from gateway.domain.errors import Code, FieldError, RefusedBeforeSending
+from gateway.domain.listing import some_of
+from gateway.domain.models import OrderItem
 
 log = logging.getLogger("gateway.adapters")
 
@@ -24,6 +29,39 @@ CountUnmapped = Callable[[str], None]
 # Codes remembered as already logged; past this many the memory starts again (an ERP with
 # thousands of unmapped materials logs each again, rather than the process growing).
 _REMEMBERED = 1024
+
+
+def not_set_up(what: str, code: str, pointer: str) -> RefusedBeforeSending:
+    """422 erp_rejected at `pointer`: `what` ("Legal entity", "Currency") `code` has no entry in
+    the backend's value maps. Said of "the ERP", as every refusal is, never which one nor in its
+    own words (a subsidiary, a company code): the client cannot act on those."""
+    return RefusedBeforeSending(
+        Code.ERP_REJECTED,
+        f"{what} {code} is not set up in the ERP.",
+        [FieldError(pointer, f"{what} {code} is not set up in the ERP.")],
+    )
+
+
+def unknown_terms(code: str, terms: Mapping[str, str]) -> RefusedBeforeSending:
+    """422 invalid_payment_terms: `code` is not among the canonical `terms` the maps hold."""
+    known = some_of(terms)
+    return RefusedBeforeSending(
+        Code.INVALID_PAYMENT_TERMS,
+        f"Payment terms {code} are not known; use one of {known}.",
+        [FieldError("/payment_terms", f"Unknown payment terms; use one of {known}.")],
+    )
+
+
+def refuse_unknown_skus(items: Sequence[OrderItem], skus: Mapping[str, str]) -> None:
+    """Raises 422 unknown_sku, a pointer at each line whose product `skus` lacks, all at once."""
+    unknown = [(i, item.product_id) for i, item in enumerate(items) if item.product_id not in skus]
+    if unknown:
+        names = ", ".join(dict.fromkeys(sku for _, sku in unknown))
+        raise RefusedBeforeSending(
+            Code.UNKNOWN_SKU,
+            f"Unknown product(s): {names}.",
+            [FieldError(f"/items/{i}/product_id", f"Unknown SKU {sku}.") for i, sku in unknown],
+        )
 
 
 def inverse(mapping: Mapping[str, str]) -> dict[str, str]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -493,6 +493,29 @@ async def test_an_unknown_sku_is_refused_by_line_before_or_by_the_erp(
         assert_canonical(raised.value, said="9999", canonical="NOPE-9")
     finally:
         await erp.aclose()
+
+
+async def test_a_currency_the_value_maps_lack_is_refused_before_anything_is_sent(
+    adapter: NetSuiteRestAdapter, sim: httpx.AsyncClient
+) -> None:
+    customer = await new_customer(adapter)
+    before = await stats(sim)
+    attempts: list[Callable[[], Awaitable[Any]]] = [
+        lambda: adapter.create_customer(customer_request(currency="CHF"), refs(), context()),
+        lambda: adapter.create_sales_order(
+            "US01", customer, "CHF", None, ORDER_LINES, refs(), context()
+        ),
+        lambda: adapter.validate_quote("US01", customer, "CHF", None, ORDER_LINES, context()),
+    ]
+
+    for attempt in attempts:
+        with pytest.raises(GatewayError) as raised:
+            await attempt()
+        assert_business(raised.value, Code.ERP_REJECTED, "/currency")
+        assert raised.value.detail == "Currency CHF is not set up in the ERP."
+
+    # Not sent as its name, nor as anything else: the ERP saw no request at all.
+    assert (await stats(sim))["requests"] == before["requests"]
 
 
 async def test_a_stale_price_is_refused_by_the_erp_at_that_line(

@@ -11,13 +11,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gateway.adapters.netsuite.fields import ref_id
-from gateway.adapters.value_maps import CURRENCY, UnmappedCodes, inverse
-from gateway.config.backends import NetSuiteLegalEntity, NetSuiteValueMaps
-from gateway.domain.errors import Code, FieldError, RefusedBeforeSending
-from gateway.domain.listing import some_of
-from gateway.domain.models import (
-    OrderItem,
+from gateway.adapters.value_maps import (
+    CURRENCY,
+    UnmappedCodes,
+    inverse,
+    not_set_up,
+    refuse_unknown_skus,
+    unknown_terms,
 )
+from gateway.config.backends import NetSuiteLegalEntity, NetSuiteValueMaps
+from gateway.domain.models import OrderItem
 
 
 @dataclass(frozen=True)
@@ -56,47 +59,24 @@ class NetSuiteMaps:
     def legal_entity(self, code: str, pointer: str = "/legal_entity") -> NetSuiteLegalEntity:
         ids = self.legal_entities.get(code)
         if ids is None:
-            raise RefusedBeforeSending(
-                Code.ERP_REJECTED,
-                f"Legal entity {code} has no subsidiary in this ERP's configuration.",
-                [FieldError(pointer, "Not set up in the ERP.")],
-            )
+            raise not_set_up("Legal entity", code, pointer)
         return ids
 
     def currency_id(self, code: str, pointer: str = "/currency") -> str:
         currency_id = self.currencies.get(code)
         if currency_id is None:
-            raise RefusedBeforeSending(
-                Code.ERP_REJECTED,
-                f"Currency {code} is not set up in this ERP.",
-                [FieldError(pointer, "Currency not set up in the ERP.")],
-            )
+            raise not_set_up("Currency", code, pointer)
         return currency_id
 
     def terms_id(self, code: str) -> str:
         terms_id = self.terms.get(code)
         if terms_id is None:
-            known = some_of(self.terms)
-            raise RefusedBeforeSending(
-                Code.INVALID_PAYMENT_TERMS,
-                f"Payment terms {code} are not known; use one of {known}.",
-                [FieldError("/payment_terms", f"Unknown payment terms; use one of {known}.")],
-            )
+            raise unknown_terms(code, self.terms)
         return terms_id
 
     def item_ids(self, items: Sequence[OrderItem]) -> list[str]:
         """The item internal id of each order item; unknown products are refused together."""
-        unknown: list[FieldError] = []
-        skus: list[str] = []
-        for i, item in enumerate(items):
-            if item.product_id not in self.items:
-                unknown.append(
-                    FieldError(f"/items/{i}/product_id", f"Unknown SKU {item.product_id}.")
-                )
-                skus.append(item.product_id)
-        if unknown:
-            names = ", ".join(dict.fromkeys(skus))
-            raise RefusedBeforeSending(Code.UNKNOWN_SKU, f"Unknown product(s): {names}.", unknown)
+        refuse_unknown_skus(items, self.items)
         return [self.items[item.product_id] for item in items]
 
     def currency_code(self, record: Mapping[str, Any], field: str = "currency") -> str | None:

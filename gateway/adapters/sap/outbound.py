@@ -28,9 +28,8 @@ from gateway.adapters.sap.services import (
     SIMULATE_PRICING,
 )
 from gateway.adapters.sap.value_maps import SapMaps
+from gateway.adapters.value_maps import refuse_unknown_skus, unknown_terms
 from gateway.config.backends import SapLegalEntity
-from gateway.domain.errors import Code, FieldError, RefusedBeforeSending
-from gateway.domain.listing import some_of
 from gateway.domain.models import (
     Address,
     CustomerCreate,
@@ -43,12 +42,7 @@ def customer_payload(request: CustomerCreate, refs: References, maps: SapMaps) -
     entity = maps.legal_entity(request.legal_entity)
     terms = maps.payment_terms.get(request.payment_terms)
     if terms is None:
-        raise RefusedBeforeSending(
-            Code.INVALID_PAYMENT_TERMS,
-            f"Payment terms {request.payment_terms} are not known; use one of "
-            f"{some_of(maps.payment_terms)}.",
-            [FieldError("/payment_terms", f"{request.payment_terms} is not a known payment term.")],
-        )
+        raise unknown_terms(request.payment_terms, maps.payment_terms)
     name1, name2 = name_fields(request.legal_name)
     payload: dict[str, Any] = {
         "BusinessPartnerCategory": ORGANIZATION,
@@ -147,16 +141,7 @@ def sales_order_payload(
     Each item carries the CRM's unit price as an EDI1 condition (customer expected price), so
     SAP refuses the order when its own price differs: the CRM's quote was stale.
     """
-    unknown = [
-        FieldError(
-            f"/items/{i}/product_id", f"{item.product_id} is not a product of the legacy ERP."
-        )
-        for i, item in enumerate(items)
-        if item.product_id not in maps.skus
-    ]
-    if unknown:
-        skus = ", ".join(sorted({i.product_id for i in items if i.product_id not in maps.skus}))
-        raise RefusedBeforeSending(Code.UNKNOWN_SKU, f"Unknown product: {skus}.", unknown)
+    refuse_unknown_skus(items, maps.skus)
     payload: dict[str, Any] = {
         "SalesOrderType": entity.sales_order_type,
         "SalesOrganization": entity.sales_organization,

@@ -9,9 +9,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from gateway.adapters.value_maps import UnmappedCodes, inverse
+from gateway.adapters.value_maps import UnmappedCodes, inverse, not_set_up
 from gateway.config.backends import SapLegalEntity, SapValueMaps
-from gateway.domain.errors import Code, FieldError, RefusedBeforeSending
 
 
 @dataclass(frozen=True)
@@ -48,9 +47,5 @@ class SapMaps:
     def legal_entity(self, code: str, pointer: str = "/legal_entity") -> SapLegalEntity:
         mapped = self.legal_entities.get(code)
         if mapped is None:
-            raise RefusedBeforeSending(
-                Code.ERP_REJECTED,
-                f"Legal entity {code} has no company code in the legacy ERP's value maps.",
-                [FieldError(pointer, f"{code} is not set up in the legacy ERP.")],
-            )
+            raise not_set_up("Legal entity", code, pointer)
         return mapped

@@ -1,0 +1,50 @@
+"""Codes a backend's value maps lack, end to end over the simulators: refused before anything
+reaches the ERP, as a business problem in the same words whichever ERP holds the legal entity."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from tests.e2e import payloads
+from tests.e2e.checks import assert_business_problem, create_customer, stats
+
+
+def test_a_currency_the_cloud_erps_maps_lack_is_refused_and_nothing_reaches_it(
+    api: httpx.Client, cloud: httpx.Client
+) -> None:
+    customer = create_customer(api, "US01")  # US01 is on the cloud ERP
+    order = payloads.order("US01", customer["id"], currency="CHF")
+    before = stats(cloud)["requests"]
+
+    refusals = [
+        api.post("/v1/customers", json=payloads.customer("US01", currency="CHF")),
+        api.post("/v1/sales-orders", json=order, headers=payloads.new_key()),
+    ]
+
+    for refused in refusals:
+        assert_business_problem(refused, "erp_rejected", "/currency")
+        assert refused.json()["detail"] == "Currency CHF is not set up in the ERP."
+    assert stats(cloud)["requests"] == before
+
+
+def test_an_unknown_sku_is_refused_unsent_in_the_same_words_by_either_erp(
+    api: httpx.Client, legacy: httpx.Client, cloud: httpx.Client
+) -> None:
+    said: list[tuple[Any, Any]] = []
+    for legal_entity, erp in (("DE01", legacy), ("US01", cloud)):
+        customer = create_customer(api, legal_entity)
+        lines = [{"sku": "NOPE-1", "quantity": 1, "unit_price": "1.00"}]
+        before = stats(erp)["requests"]
+
+        refused = api.post(
+            "/v1/sales-orders",
+            json=payloads.order(legal_entity, customer["id"], lines=lines),
+            headers=payloads.new_key(),
+        )
+
+        assert_business_problem(refused, "unknown_sku", "/lines/0/sku")
+        assert stats(erp)["requests"] == before
+        said.append((refused.json()["detail"], refused.json()["errors"]))
+    assert said[0] == said[1]
