@@ -27,7 +27,8 @@ from uvicorn.supervisors.multiprocess import Process
 
 from gateway.api.problems import PROBLEM_MEDIA_TYPE, problem_body
 from gateway.domain.errors import Code, GatewayError
-from gateway.observability.client_address import LOOPBACK_PROXIES, address_of, with_mapped
+from gateway.observability.client_address import LOOPBACK_PROXIES, address_of
+from gateway.observability.forwarded_for import ForwardedFor
 from gateway.observability.logging import access_log
 from gateway.observability.metrics import NO_BACKEND, NO_OPERATION, REQUEST_SECONDS_BY
 from gateway.observability.trace_context import CORRELATION_HEADER
@@ -71,12 +72,18 @@ class GatewayServerConfig(uvicorn.Config):
             http=GuardedProtocol,
             timeout_keep_alive=limits.keepalive_timeout_s,  # type: ignore[arg-type]  # seconds
             server_header=False,  # nothing to tell an attacker about what runs here
-            # Given, never uvicorn's default, which its own FORWARDED_ALLOW_IPS would change.
-            proxy_headers=bool(trusted_proxies),
-            forwarded_allow_ips=list(with_mapped(trusted_proxies)),
+            # Never uvicorn's ProxyHeadersMiddleware: it takes an entry that is no address
+            # (`unknown`, a caller's text) as the client. `load` puts ForwardedFor there.
+            proxy_headers=False,
             **kwargs,
         )
         self.limits = limits
+        self.trusted_proxies = trusted_proxies
+
+    def load(self) -> None:
+        super().load()
+        if self.trusted_proxies:  # outermost, where uvicorn puts its own
+            self.loaded_app = ForwardedFor(self.loaded_app, self.trusted_proxies)
 
 
 class _RequestHead:

@@ -1,8 +1,8 @@
 """The caller's network address as the logs and the audit trail record it (`client_ip`), and
 which peers are trusted to name it (the proxies in front of the gateway), checked once at start.
 
-Not the reading of X-Forwarded-For on each request: uvicorn's ProxyHeadersMiddleware does it,
-given these proxies, and puts the address it settles on in the request's scope.
+Not the reading of X-Forwarded-For on each request (see `forwarded_for`), which puts the
+address it settles on in the request's scope.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any
 FORWARDED_ALLOW_IPS_ENV = "GATEWAY_FORWARDED_ALLOW_IPS"
 # As uvicorn's own default: a proxy on this host (IPv4 or IPv6 loopback).
 LOOPBACK_PROXIES = ("127.0.0.1", "::1")
-# Trusting every peer makes uvicorn take the first address of X-Forwarded-For, which the
+# Trusting every peer would take the first address of X-Forwarded-For, which the
 # caller writes whenever the proxy appends to the header (nginx's $proxy_add_x_forwarded_for,
 # AWS's load balancers): refused, as is a network of every address.
 _EVERY_PEER = (
@@ -43,23 +43,10 @@ def address_of(host: str) -> str:
     return host
 
 
-def with_mapped(proxies: tuple[str, ...]) -> tuple[str, ...]:
-    """`proxies` (as `trusted_proxies` returns them) and, for each IPv4 address or network,
-    its IPv4-mapped IPv6 form: on a dual-stack socket an IPv4 proxy's peer address is
-    `::ffff:10.0.0.5`, which uvicorn would not find among IPv4 ones."""
-    mapped = []
-    for item in proxies:
-        network = ipaddress.ip_network(item)
-        if isinstance(network, ipaddress.IPv4Network):
-            prefix = f"{_MAPPED_PREFIX}{network.network_address}"
-            mapped.append(prefix if "/" not in item else f"{prefix}/{96 + network.prefixlen}")
-    return (*proxies, *mapped)
-
-
 def trusted_proxies(text: str) -> tuple[str, ...]:
     """The proxies `text` names, comma-separated: IP addresses and networks (`10.0.0.0/8`),
-    nothing for none. ValueError saying which item is not one (uvicorn would take it as a
-    name no peer ever has, and trust nobody without a word), or which trusts every peer (`*`,
+    nothing for none. ValueError saying which item is not one (uvicorn took it as a name no
+    peer ever has, and trusted nobody without a word), or which trusts every peer (`*`,
     `0.0.0.0/0`: see `_EVERY_PEER`)."""
     items = tuple(item.strip() for item in text.split(",") if item.strip())
     for item in items:

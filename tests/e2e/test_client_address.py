@@ -133,3 +133,21 @@ def test_a_dual_stack_gateway_trusts_its_ipv4_proxy_and_logs_ipv4_peers_as_such(
                     headers={"X-Correlation-ID": correlation_id, "X-Forwarded-For": CLIENT},
                 )
             assert _access_line(proc, correlation_id)["client_ip"] == said
+
+
+# Last in the file: its reloads come after the one the audit test above expects to be the first.
+@pytest.mark.parametrize("forwarded", ["unknown", f"{CLIENT}, unknown", 'x" admin="1'])
+def test_a_trusted_proxys_forwarded_for_that_is_no_address_logs_and_audits_the_proxy(
+    behind_proxy: tuple[str, ServerProcess], config_dir: Path, forwarded: str
+) -> None:
+    url, proc = behind_proxy
+    correlation_id = str(uuid.uuid4())
+    with _from(PROXY, url, token_for("ops-admin", config_dir)) as ops:
+        headers = {"X-Correlation-ID": correlation_id, "X-Forwarded-For": forwarded}
+        reloaded = ops.post("/admin/config/reload", headers=headers)
+        assert reloaded.status_code == 200, reloaded.text
+        audit = [json.loads(line) for line in ops.get("/admin/audit").text.splitlines()]
+
+    # Not the text as given: the address the gateway can vouch for, its proxy's.
+    assert _access_line(proc, correlation_id)["client_ip"] == PROXY
+    assert [a.get("client_ip") for a in audit if a["kind"] == "config.reloaded"][-1] == PROXY

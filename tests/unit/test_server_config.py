@@ -14,6 +14,7 @@ from gateway import sockets
 from gateway.cli.base import CommandError
 from gateway.cli.listening import listen
 from gateway.observability.client_address import trusted_proxies
+from gateway.observability.forwarded_for import ForwardedFor
 from gateway.server import GatewayServerConfig, ServerLimits
 from tests.servers import free_port, run_cli
 
@@ -75,12 +76,14 @@ def test_a_proxy_that_is_no_address_is_refused_saying_which(given: str, said: st
         trusted_proxies(given)
 
 
-def test_no_trusted_proxy_turns_forwarded_headers_off() -> None:
-    config = GatewayServerConfig(Starlette(), limits=ServerLimits(), trusted_proxies=())
-    assert config.proxy_headers is False
-    default = GatewayServerConfig(Starlette(), limits=ServerLimits())
-    trusted = (True, ["127.0.0.1", "::1", "::ffff:127.0.0.1"])  # the last: 127.0.0.1 on ::
-    assert (default.proxy_headers, default.forwarded_allow_ips) == trusted
+def test_uvicorns_proxy_headers_are_never_loaded_the_gateways_are() -> None:
+    """uvicorn's ProxyHeadersMiddleware takes an X-Forwarded-For entry that is no address as
+    the client (see test_forwarded_for.py); its FORWARDED_ALLOW_IPS must not turn it on."""
+    for trusted in ((), ("10.0.0.5",)):
+        config = GatewayServerConfig(Starlette(), limits=ServerLimits(), trusted_proxies=trusted)
+        config.load()
+        assert config.proxy_headers is False
+        assert isinstance(config.loaded_app, ForwardedFor) is bool(trusted)
 
 
 @pytest.mark.parametrize(
