@@ -40,7 +40,7 @@ Instant = Annotated[dt.datetime, no_number("an ISO 8601 time, e.g. 2026-12-01T06
 
 
 class TransactionsQuery(Strict):
-    """`GET /admin/transactions`: every filter optional, newest first, a page at a time."""
+    """`GET /admin/transactions`: every filter optional, the latest recorded first, paged."""
 
     model_config = Strict.model_config | {"strict": False}
     # A filter given is never empty (`?legal_entity=` would list nothing, as if none were).

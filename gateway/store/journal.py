@@ -1,15 +1,19 @@
 """The transaction journal's storage: one entry per domain transaction, each attempt at it
 (the CRM's retries, replays) merged in, kept for a bounded time and number of entries.
 
-An entry is listed in the order transactions arrived (newest first), filtered, a page at a
-time; its summary is the latest attempt's (an attempt placed earlier than one already written
+An entry is listed in the order entries were first written (newest first: its transaction's
+end, not its arrival), filtered, a page at a time: a slow transaction's entry, written when it
+ends, comes above every entry a listing under way has reached, never behind its cursor; its
+summary is the latest attempt's (an attempt placed earlier than one already written
 does not overwrite it: see `position`), its states are every attempt's, the latest MAX_STATES of
 them.
 
-On Redis: a hash and a list per entry, a sorted set of ids by arrival, and a sorted set of
-open exceptions, all under one hash tag (one cluster slot); each attempt is merged by one
-script, atomically, whichever process writes it, and once (by its attempt id: a batch whose
-reply was lost is written again). A sorted set rather than a stream: entries
+On Redis: a hash and a list per entry, a sorted set of ids by arrival (retention, `since`), one
+by the sequence number each entry got when first written (listings: a counter INCR'd by the
+script that writes it), and a sorted set of open exceptions, all under one hash tag (one
+cluster slot); each attempt is merged by one script, atomically, whichever process writes it,
+and once (by its attempt id: a batch whose reply was lost is written again). A sorted set
+rather than a stream: entries
 change after they are first written (retries, replays) and are read by id.
 
 Not what goes into an entry or when (see `gateway.pipeline.journal`).
@@ -28,7 +32,7 @@ from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Protocol, cast
+from typing import Any, Protocol
 
 import orjson
 import redis.asyncio as aioredis
@@ -98,6 +102,8 @@ class JournalQuery:
     limit: int = 50
 
     def matches(self, entry: Mapping[str, Any]) -> bool:
+        if self.since is not None and iso_ms(entry["arrived_at"]) < _ms(self.since):
+            return False
         for name in ("status", "legal_entity", "backend", "client", "operation"):
             wanted = getattr(self, name)
             if wanted is not None and entry.get(name) != wanted:
@@ -155,6 +161,24 @@ def decode_cursor(cursor: str) -> tuple[int, str]:
         raise BadCursor(cursor) from exc
 
 
+def encode_listing_cursor(seq: int, remaining: int | None) -> str:
+    """Where a listing goes on: below the entry written `seq`th; with `since`, how many entries
+    that arrived since are still below it (the listing ends when none is)."""
+    raw = f"seq:{seq}:{'' if remaining is None else remaining}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_listing_cursor(cursor: str) -> tuple[int, int | None]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        kind, seq, remaining = raw.split(":")
+        if kind != "seq":
+            raise ValueError(raw)
+        return int(seq), int(remaining) if remaining else None
+    except (ValueError, UnicodeDecodeError, binascii.Error) as exc:
+        raise BadCursor(cursor) from exc
+
+
 def _ms(seconds: float) -> int:
     return math.floor(seconds * 1000)
 
@@ -187,6 +211,7 @@ def _age_counts(created: Sequence[float], now: float) -> dict[str, int]:
 @dataclass
 class _Entry:
     arrived_ms: int
+    seq: int  # the order it was first written in (listings)
     updated_ms: int  # the place of the attempt that gave the summary (`position`)
     ended_ms: int = 0  # and its end, by its host's clock
     attempts: int = 0
@@ -204,6 +229,7 @@ class MemoryJournal:
     def __init__(self, clock: Callable[[], float] = time.time) -> None:
         self._clock = clock
         self._entries: dict[str, _Entry] = {}
+        self._seq = 0  # the last entry's `seq`
         # (arrived, id) of every entry, oldest first: what trimming takes from, in O(log n) an
         # entry rather than a sort of them all per batch.
         self._by_age: list[tuple[int, str]] = []
@@ -213,7 +239,8 @@ class MemoryJournal:
             entry = self._entries.get(record.id)
             fresh = entry is None
             if entry is None:
-                entry = self._entries[record.id] = _Entry(_ms(record.arrived_at), 0)
+                self._seq += 1
+                entry = self._entries[record.id] = _Entry(_ms(record.arrived_at), self._seq, 0)
                 heapq.heappush(self._by_age, (entry.arrived_ms, record.id))
             elif record.attempt in entry.merged:
                 continue
@@ -240,23 +267,17 @@ class MemoryJournal:
         return None if entry is None else _view(entry_id, entry)
 
     async def page(self, query: JournalQuery) -> JournalPage:
-        after = decode_cursor(query.cursor) if query.cursor else None
-        ordered = sorted(
-            self._entries.items(), key=lambda item: (item[1].arrived_ms, item[0]), reverse=True
-        )
+        below = decode_listing_cursor(query.cursor)[0] if query.cursor else None
+        ordered = sorted(self._entries.items(), key=lambda item: item[1].seq, reverse=True)
         items: list[dict[str, Any]] = []
-        since = _ms(query.since) if query.since is not None else None
         for entry_id, entry in ordered:
-            position = (entry.arrived_ms, entry_id)
-            if after is not None and position >= after:
+            if below is not None and entry.seq >= below:
                 continue
-            if since is not None and entry.arrived_ms < since:
-                break
             view = _view(entry_id, entry)
             if query.matches(view):
                 items.append(view)
                 if len(items) == query.limit:
-                    return JournalPage(items, encode_cursor(*position))
+                    return JournalPage(items, encode_listing_cursor(entry.seq, None))
         return JournalPage(items, None)
 
     async def open_exceptions(self, now: float) -> dict[str, int]:
@@ -312,7 +333,8 @@ def iso_ms(shown: str) -> int:
 # -- Redis ---------------------------------------------------------------------------------
 
 WRITE_ATTEMPT = """
--- KEYS: entry hash, its states list, the arrival index, the open exceptions
+-- KEYS: entry hash, its states list, the arrival index, the open exceptions, the listing
+--       index (ids by the sequence number of their first write), its counter
 -- ARGV: id, attempt id, arrived_ms, place_ms (its `position`), retention_ms, open (0/1),
 --       number of states, states..., settles (0/1), ended_ms (its end by its host's clock: of
 --       two at one place, the one that ended later gives the summary), then field, value pairs
@@ -363,6 +385,20 @@ if fresh or (ARGV[8 + states] == '1' and later) then
 end
 redis.call('PEXPIRE', KEYS[1], ARGV[5])
 redis.call('PEXPIRE', KEYS[2], ARGV[5])
+if not redis.call('ZSCORE', KEYS[5], ARGV[1]) then
+  if redis.call('EXISTS', KEYS[6]) == 0 then
+    -- Entries written before the listing index came are numbered once, by arrival, below
+    -- every later one.
+    local before = redis.call('ZRANGE', KEYS[3], 0, -1)
+    for i, id in ipairs(before) do
+      redis.call('ZADD', KEYS[5], 'NX', i, id)
+    end
+    redis.call('SET', KEYS[6], #before)
+  end
+  if not redis.call('ZSCORE', KEYS[5], ARGV[1]) then
+    redis.call('ZADD', KEYS[5], redis.call('INCR', KEYS[6]), ARGV[1])
+  end
+end
 redis.call('ZADD', KEYS[3], 'NX', arrived, ARGV[1])
 return 1
 """.replace("MAX_STATES", str(MAX_STATES)).replace(
@@ -372,7 +408,7 @@ return 1
 )
 
 TRIM = """
--- KEYS: the arrival index, the open exceptions
+-- KEYS: the arrival index, the open exceptions, the listing index
 -- ARGV: entry key prefix, oldest arrival kept (ms), most entries kept
 local dropped = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[2])
 local excess = redis.call('ZCARD', KEYS[1]) - #dropped - tonumber(ARGV[3])
@@ -386,8 +422,23 @@ for _, id in ipairs(dropped) do
   redis.call('DEL', ARGV[1] .. id, ARGV[1] .. id .. ':states')
   redis.call('ZREM', KEYS[1], id)
   redis.call('ZREM', KEYS[2], id)
+  redis.call('ZREM', KEYS[3], id)
 end
 return #dropped
+"""
+
+
+LIST = """
+-- KEYS: the listing index, the arrival index
+-- ARGV: the highest sequence number to read ('(n': below n; or '+inf'), most entries, and the
+--       arrival to count the entries from ('' for none)
+local found = redis.call('ZREVRANGEBYSCORE', KEYS[1], ARGV[1], '-inf', 'WITHSCORES', 'LIMIT', 0,
+  ARGV[2])
+local counted = false
+if ARGV[3] ~= '' then
+  counted = redis.call('ZCOUNT', KEYS[2], ARGV[3], '+inf')
+end
+return {found, counted}
 """
 
 
@@ -400,8 +451,11 @@ class RedisJournal:
         self._base = f"{prefix}{{journal}}:"  # one hash tag: the trim touches every key
         self._index = self._base + "index"
         self._open = self._base + "open"
+        self._listed = self._base + "listed"
+        self._listed_seq = self._base + "listed-seq"
         self._write = client.register_script(WRITE_ATTEMPT)
         self._trim = client.register_script(TRIM)
+        self._list = client.register_script(LIST)
 
     def _entry_key(self, entry_id: str) -> str:
         return self._base + "tx:" + entry_id
@@ -425,10 +479,11 @@ class RedisJournal:
             ]
             for name, value in record.fields.items():
                 args += [name, orjson.dumps(value)]
-            batch.script(self._write, [key, key + ":states", self._index, self._open], args)
+            indexes = [self._index, self._open, self._listed, self._listed_seq]
+            batch.script(self._write, [key, key + ":states", *indexes], args)
         oldest = _ms(time.time() - retention.retention_s)
         trim_args = [self._base + "tx:", oldest, retention.max_entries]
-        batch.script(self._trim, [self._index, self._open], trim_args)
+        batch.script(self._trim, [self._index, self._open, self._listed], trim_args)
         await batch.send(self._pipelines)
 
     async def entry(self, entry_id: str) -> dict[str, Any] | None:
@@ -475,41 +530,41 @@ class RedisJournal:
         return found
 
     async def page(self, query: JournalQuery) -> JournalPage:
-        # Each batch is read from below the last entry looked at (its score, past the entries
-        # at that score already looked at), not at an offset from the top: entries that arrive
-        # meanwhile, above it, moved an offset down, and a page listed them twice.
-        bound = decode_cursor(query.cursor) if query.cursor else None
-        high: Any = bound[0] if bound is not None else "+inf"
-        low: Any = _ms(query.since) if query.since is not None else "-inf"
+        # Read below the last entry looked at by its sequence number: entries written meanwhile
+        # (new ones, slow ones that arrived long ago) come above the first page, never below.
+        # With `since`, the first batch comes with the number of entries that arrived since,
+        # read at the same moment: the listing ends when it has looked at them all.
+        below, remaining = decode_listing_cursor(query.cursor) if query.cursor else (None, None)
+        since = str(_ms(query.since)) if query.since is not None and below is None else ""
         items: list[dict[str, Any]] = []
         seen = 0
-        skip = 0  # entries at score `high` looked at already
         while seen < _SCAN_LIMIT:
+            high = "+inf" if below is None else f"({below}"
+            keys = [self._listed, self._index]
             with unavailable_as_problem():
-                batch: list[tuple[bytes, float]] = await cast(Any, self._redis).zrevrangebyscore(
-                    self._index, high, low, start=skip, num=_SCAN_BATCH, withscores=True
-                )
-            if not batch:
-                return JournalPage(items, None)
-            looked = [(int(score), member.decode()) for member, score in batch]
-            # Entries above the bound are ones that arrived at its millisecond meanwhile.
-            positions = [p for p in looked if bound is None or p < bound]
-            entries = await self._entries([entry_id for _, entry_id in positions])
-            for position, entry in zip(positions, entries, strict=True):
+                raw, counted = await self._list(keys=keys, args=[high, _SCAN_BATCH, since])
+            if since:
+                remaining, since = int(counted), ""
+            looked = [(int(raw[i + 1]), raw[i].decode()) for i in range(0, len(raw), 2)]
+            entries = await self._entries([entry_id for _, entry_id in looked])
+            for (seq, _), entry in zip(looked, entries, strict=True):
                 seen += 1
-                if entry is not None and query.matches(entry):
+                below = seq
+                if entry is None:  # dropped since (the retention)
+                    continue
+                if remaining is not None and iso_ms(entry["arrived_at"]) >= _ms(query.since or 0):
+                    remaining -= 1
+                if query.matches(entry):
                     items.append(entry)
-                    if len(items) == query.limit:
-                        return JournalPage(items, encode_cursor(*position))
-            if len(batch) < _SCAN_BATCH:
+                if remaining is not None and remaining <= 0:
+                    return JournalPage(items, None)
+                if len(items) == query.limit:
+                    return JournalPage(items, encode_listing_cursor(seq, remaining))
+            if len(looked) < _SCAN_BATCH:
                 return JournalPage(items, None)
-            last = looked[-1]
-            at_last = sum(1 for score, _ in looked if score == last[0])
-            skip = at_last + (skip if last[0] == high else 0)
-            high = last[0]
-            bound = last if bound is None else min(bound, last)
         # Looked at enough for one answer: the caller continues from the last one looked at.
-        return JournalPage(items, encode_cursor(*bound) if bound else None)
+        next_cursor = None if below is None else encode_listing_cursor(below, remaining)
+        return JournalPage(items, next_cursor)
 
     async def open_exceptions(self, now: float) -> dict[str, int]:
         counts: dict[str, int] = {}

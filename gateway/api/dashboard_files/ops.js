@@ -415,7 +415,9 @@
     byId("listed").textContent = `${state.items.length} shown${state.cursor ? "; older ones under More" : ""}.`;
   }
 
-  // The first page is the truth for what it covers; pages "More" added older than it stay.
+  // The first page is the truth for what it covers; pages "More" added below it stay. The
+  // journal lists entries in the order they were written, which a later entry never changes:
+  // what was below the page's last entry is below it still.
   function mergeFirstPage(page) {
     if (!state.extended || page.next_cursor === null || page.items.length === 0) {
       state.items = page.items;
@@ -424,9 +426,9 @@
       return;
     }
     const last = page.items[page.items.length - 1];
-    const older = state.items.filter((item) =>
-      item.arrived_at < last.arrived_at || (item.arrived_at === last.arrived_at && item.id < last.id));
-    state.items = page.items.concat(older);
+    const shown = new Set(page.items.map((item) => item.id));
+    const below = state.items.slice(state.items.findIndex((item) => item.id === last.id) + 1);
+    state.items = page.items.concat(below.filter((item) => !shown.has(item.id)));
   }
 
   async function more() {
