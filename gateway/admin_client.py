@@ -6,7 +6,7 @@ Not the endpoints (see `gateway.api.admin`) nor the progress shown (see `gateway
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -19,6 +19,7 @@ from gateway.config.loader import load_config
 from gateway.demo import ADMIN_CLIENT, DEMO_SECRET_ENV, demo_issuer, mint_token
 from gateway.domain.operations import ADMIN_SCOPE
 from gateway.pipeline.auth import DEV_DEMO_SECRET
+from gateway.store.audit import AUDIT_HEAD_HEADER
 
 ADMIN_TOKEN_ENV = "GATEWAY_ADMIN_TOKEN"
 DEFAULT_URL = "http://127.0.0.1:8080"
@@ -126,16 +127,36 @@ class AdminClient:
         params = {"legal_entity": legal_entity} if legal_entity else {}
         return self._stream("/admin/xref/export", params, "text/csv")
 
-    def export_audit(self) -> Iterator[bytes]:
-        return self._stream("/admin/audit", {}, "application/jsonl")
+    def export_audit(self, began: Callable[[str | None], None]) -> Iterator[bytes]:
+        """The whole trail; `began` is told the store's head the gateway read first (its
+        AUDIT_HEAD_HEADER, None from a gateway that does not say it), before any line."""
 
-    def _stream(self, path: str, params: Mapping[str, str], media_type: str) -> Iterator[bytes]:
+        def said(headers: httpx.Headers) -> None:
+            try:
+                began(headers.get(AUDIT_HEAD_HEADER))
+            except ValueError:
+                raise AdminError(
+                    f"the gateway at {self._url} answered with an {AUDIT_HEAD_HEADER} that is "
+                    "no audit head"
+                ) from None
+
+        return self._stream("/admin/audit", {}, "application/jsonl", said)
+
+    def _stream(
+        self,
+        path: str,
+        params: Mapping[str, str],
+        media_type: str,
+        answered: Callable[[httpx.Headers], None] | None = None,
+    ) -> Iterator[bytes]:
         try:
             with self._http.stream("GET", path, params=params) as response:
                 if response.status_code >= 300 or _media_type(response) != media_type:
                     response.read()
                     _check(response, self._url)
                     raise AdminError(_not_the_api(response, self._url))
+                if answered is not None:
+                    answered(response.headers)
                 yield from response.iter_bytes()
         except httpx.HTTPError as exc:
             raise AdminError(f"cannot reach the gateway at {self._url} ({exc})") from None

@@ -29,7 +29,7 @@ from gateway.pipeline.body import parse_query_model, read_body, require_json
 from gateway.pipeline.journal import INSTANCE, STATUSES, public_view
 from gateway.routing.map import migration_map
 from gateway.runtime import Runtime
-from gateway.store.audit import ChainCheck, chain_chunks, export_text
+from gateway.store.audit import AUDIT_HEAD_HEADER, ChainCheck, chain_chunks, export_text
 from gateway.store.journal import MAX_PAGE, BadCursor, JournalQuery
 
 JSON_LINES = "application/jsonl; charset=utf-8"
@@ -146,7 +146,10 @@ def operations_routes(replays: Replays, current: Callable[[], Runtime]) -> list[
             async for chunk in chunks:
                 yield export_text(chunk, first=False)
 
-        return StreamingResponse(lines(), media_type=JSON_LINES)
+        # The store's head as it was read with the first entries: an export says it in its end
+        # record, and a chain that does not reach it lost its newest entries before it was read.
+        head = {AUDIT_HEAD_HEADER: first.read_at.text()}
+        return StreamingResponse(lines(), media_type=JSON_LINES, headers=head)
 
     async def audit_verify(_: Request) -> Response:
         runtime = current()

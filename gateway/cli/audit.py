@@ -33,17 +33,20 @@ def arguments(parser: argparse.ArgumentParser) -> None:
         "--expect-head",
         metavar="HASH",
         help="the head the chain must end at, as kept elsewhere (GET /admin/audit/verify's "
-        "`head` when the file was made): exit 1 if it ends anywhere else",
+        "`head` when the file was made): exit 1 if it ends anywhere else (the export's end "
+        "record already holds the store's head when it began; this catches a store whose "
+        "head was set back too)",
     )
 
 
 def export_trail(args: argparse.Namespace) -> int:
     """The trail between a start and an end record (`ExportEnds`): the end is written only
-    once the whole trail came, so that a file cut short is found by `audit verify`."""
+    once the whole trail came, so that a file cut short is found by `audit verify`; it says
+    the store's head the gateway read first, which the chain must reach."""
     ends = ExportEnds()
     return export(
         args,
-        lambda client: ends.wrap(client.export_audit()),
+        lambda client: ends.wrap(client.export_audit(ends.began)),
         ("audit entry", "audit entries"),
         count=lambda: ends.entries,
     )

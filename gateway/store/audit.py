@@ -67,6 +67,20 @@ class ChainHead:
     seq: int
     hash: str
 
+    def text(self) -> str:
+        """As the store keeps it and `GET /admin/audit` says it (AUDIT_HEAD_HEADER)."""
+        return f"{self.seq} {self.hash}"
+
+    @classmethod
+    def parse(cls, text: str) -> ChainHead:
+        """A head from its `text`; ValueError for one without a sequence number."""
+        seq, digest = text.split(" ", 1)
+        return cls(int(seq), digest)
+
+
+# The store's head as `GET /admin/audit` read it with its first entries (`ChainHead.text`).
+AUDIT_HEAD_HEADER = "X-Audit-Head"
+
 
 def canonical(entry: Mapping[str, Any]) -> bytes:
     """The bytes an entry's hash covers: its JSON without `hash`, keys sorted, compact."""
@@ -173,6 +187,11 @@ class ChainCheck:
     def entries(self) -> int:
         """The entries checked so far."""
         return self._count
+
+    @property
+    def last(self) -> int | None:
+        """The seq of the entry checked last (after `add`)."""
+        return self._seq
 
     def skip(self) -> None:
         """A line that is no entry, nor to be checked as one (an export's own record)."""
@@ -293,14 +312,28 @@ def _record_line(record: Mapping[str, Any]) -> bytes:
 class ExportEnds:
     """`gateway audit export`'s envelope around the trail the gateway streams: a start record
     before the first entry (its seq and the `prev` it holds) and, once the whole trail came,
-    an end record (the entries, the last seq, the head). `verify_file` then finds entries cut
-    from either end of the file, and an export that broke off (no end record); what was cut
-    before the file was made, only a head kept elsewhere can tell (`--expect-head`)."""
+    an end record (the entries, the last seq, the head, and `store_head`: the store's head
+    as the gateway read it when the export began, `began`). `verify_file` then finds entries
+    cut from either end of the file, an export that broke off (no end record), and a trail
+    whose newest entries were removed from the store, or the last edited, before it was
+    exported; what was cut and the head set back to match, only a head kept elsewhere can
+    tell (`--expect-head`)."""
 
     def __init__(self) -> None:
         self.entries = 0
         self._started = False
         self._last: tuple[int, str] | None = None
+        self._store_head: ChainHead | None = None
+
+    def began(self, head: str | None) -> None:
+        """The store's head as the response said it (AUDIT_HEAD_HEADER; None from a gateway
+        that does not say it). ValueError for a value that is no head."""
+        if head is None:
+            return
+        parsed = ChainHead.parse(head.strip())
+        if parsed.seq < 0 or len(parsed.hash) != 64 or parsed.hash.strip("0123456789abcdef"):
+            raise ValueError(head)
+        self._store_head = parsed
 
     def wrap(self, chunks: Iterable[bytes]) -> Iterator[bytes]:
         pending = b""
@@ -315,6 +348,8 @@ class ExportEnds:
         end: dict[str, Any] = {EXPORT_RECORD: END, "entries": self.entries}
         if self._last is not None:
             end["last_seq"], end["head"] = self._last
+        if self._store_head is not None:
+            end["store_head"] = {"seq": self._store_head.seq, "hash": self._store_head.hash}
         yield _record_line(end)
 
     def _line(self, line: bytes) -> bytes:
@@ -345,6 +380,9 @@ def verify_file(lines: Sequence[str]) -> Verdict:
             break
     opening = next((_export_record(line) for line in lines if line.strip()), None)
     enveloped = opening is not None and opening[EXPORT_RECORD] == START
+    closing = next((_export_record(line) for line in reversed(lines) if line.strip()), None)
+    store_head = _store_head(closing) if enveloped else None
+    reached: str | None = None  # the hash of the file's entry at the store head's seq
     check = ChainCheck(anchor)
     end: tuple[int, dict[str, Any]] | None = None
     starts_at: int | None = None  # the seq the start record says the first entry has
@@ -367,6 +405,8 @@ def verify_file(lines: Sequence[str]) -> Verdict:
                 starts_at = None
             if not check.add(line):
                 break
+            if store_head is not None and check.last == store_head.seq:
+                reached = check.verdict().head
             continue
         check.skip()
         kind = record[EXPORT_RECORD]
@@ -391,7 +431,9 @@ def verify_file(lines: Sequence[str]) -> Verdict:
     verdict = check.verdict()
     if not enveloped or not verdict.intact:
         return verdict
-    ended = _end_problem(end[1] if end else None, verdict)
+    ended = _end_problem(end[1] if end else None, verdict) or _store_head_problem(
+        end[1] if end else None, reached, verdict
+    )
     if ended is not None:  # at the end record, or just past the last line when there is none
         check.refuse(ended, end[0] if end else len(lines) + 1)
         verdict = check.verdict()
@@ -413,6 +455,43 @@ def _end_problem(end: Mapping[str, Any] | None, verdict: Verdict) -> str | None:
             f"the export's end record says {end.get('entries')} entries up to seq "
             f"{end.get('last_seq')}; the file holds {verdict.entries} up to seq {last}: entries "
             "were cut from its end"
+        )
+    return None
+
+
+def _store_head(end: Mapping[str, Any] | None) -> ChainHead | None:
+    """The store's head an export's end record says the gateway read, if it says one."""
+    found = end.get("store_head") if end is not None and end[EXPORT_RECORD] == END else None
+    if not isinstance(found, dict):
+        return None
+    seq, digest = found.get("seq"), found.get("hash")
+    return ChainHead(seq, digest) if type(seq) is int and isinstance(digest, str) else None
+
+
+def _store_head_problem(
+    end: Mapping[str, Any] | None, reached: str | None, verdict: Verdict
+) -> str | None:
+    """Why the file's chain does not reach the store's head its end record says the gateway
+    read when the export began; None when it does (or cannot tell: that entry was trimmed
+    from the store while it was read, which the verdict says)."""
+    if end is None or "store_head" not in end:
+        return None
+    head = _store_head(end)
+    if head is None:
+        return "an export's end record whose store_head is not a head"
+    last = (verdict.first_seq or 0) + verdict.entries + verdict.trimmed - 1
+    said = f"the store's head when the export began was seq {head.seq} with hash {head.hash}; "
+    if head.seq == 0 or reached == head.hash:
+        return None
+    if reached is not None:
+        return said + (
+            f"the file's entry seq {head.seq} has hash {reached}: the store's last entry was "
+            "edited and hashed again"
+        )
+    if verdict.entries == 0 or last < head.seq:
+        return said + (
+            f"the file's chain ends at seq {max(last, 0)}: the store's last entries were removed "
+            "before it was exported"
         )
     return None
 
@@ -480,6 +559,8 @@ class ChainChunk:
     # Set on the read that found nothing further: the store's head at that moment, which the
     # last entry read must be.
     head: ChainHead | None = None
+    # The store's head when these entries were read (the chain reaches at least that far).
+    read_at: ChainHead = ChainHead(0, GENESIS)
 
 
 async def chain_chunks(
@@ -498,9 +579,9 @@ async def chain_chunks(
     read = await store.read(0, size(), start)
     ended = read.head if not read.lines else None
     if start == 0:
-        yield ChainChunk(read.lines, read.anchor, read.first_kept, ended)
+        yield ChainChunk(read.lines, read.anchor, read.first_kept, ended, read.head)
     else:
-        yield ChainChunk(read.lines, head=ended)
+        yield ChainChunk(read.lines, head=ended, read_at=read.head)
     wanted = read.first_kept + start  # the seq of the line read first, then of the next
     while read.lines:
         wanted += len(read.lines)
@@ -511,10 +592,10 @@ async def chain_chunks(
         read = await store.read(wanted, size())
         ended = read.head if not read.lines else None
         if read.first_kept > wanted:
-            yield ChainChunk(read.lines, read.anchor, read.first_kept, ended)
+            yield ChainChunk(read.lines, read.anchor, read.first_kept, ended, read.head)
             wanted = read.first_kept
         else:
-            yield ChainChunk(read.lines, head=ended)
+            yield ChainChunk(read.lines, head=ended, read_at=read.head)
 
 
 APPEND = """
@@ -575,15 +656,6 @@ return {first, redis.call('GET', KEYS[3]) or '', lines, redis.call('GET', KEYS[2
 """
 
 
-def _head_text(head: ChainHead) -> str:
-    return f"{head.seq} {head.hash}"
-
-
-def _parse_head(text: str) -> ChainHead:
-    seq, digest = text.split(" ", 1)
-    return ChainHead(int(seq), digest)
-
-
 class RedisAudit:
     """The chain on Redis: one list and its head under one hash tag, shared by all processes."""
 
@@ -603,7 +675,7 @@ class RedisAudit:
             head = self._head
             if head is None:
                 raw = await self._redis.get(self._keys[1])
-                head = _parse_head(_text(raw)) if raw else ChainHead(0, GENESIS)
+                head = ChainHead.parse(_text(raw)) if raw else ChainHead(0, GENESIS)
             for attempt in range(_APPEND_TRIES):
                 if attempt >= _APPEND_EAGER:
                     ceiling = min(_APPEND_MAX_BACKOFF_S, _APPEND_BACKOFF_S * 2**attempt)
@@ -612,8 +684,8 @@ class RedisAudit:
                 last = json.loads(lines[-1])
                 new_head = ChainHead(last["seq"], last["hash"])
                 args = [
-                    _head_text(head),
-                    _head_text(new_head),
+                    head.text(),
+                    new_head.text(),
                     max_entries,
                     events[0].id,
                     BATCHES_KEPT,
@@ -626,7 +698,7 @@ class RedisAudit:
                 if isinstance(current, int):  # in already (its reply was lost): head unknown
                     self._head = None
                     return
-                head = _parse_head(_text(current))  # another process appended first
+                head = ChainHead.parse(_text(current))  # another process appended first
         self._head = None
         raise StoreUnavailable("The audit chain kept moving; the entries are kept for later.")
 
@@ -636,7 +708,7 @@ class RedisAudit:
                 keys=self._keys, args=[from_seq, count, skip]
             )
         lines = [_text(line) for line in raw]
-        kept = _parse_head(_text(head)) if head else ChainHead(0, GENESIS)
+        kept = ChainHead.parse(_text(head)) if head else ChainHead(0, GENESIS)
         return AuditRead(lines, int(first), _text(anchor) or GENESIS, kept)
 
 

@@ -304,3 +304,26 @@ def test_an_export_of_an_empty_trail_is_only_its_records() -> None:
     ]
     verdict = verify_file(exported)
     assert (verdict.intact, verdict.entries, verdict.ends_checked) == (True, 0, True)
+
+
+async def test_an_export_must_reach_the_stores_head_as_the_gateway_read_it(store: Store) -> None:
+    lines = await chain_of(store)
+    raw = "".join(line + "\n" for line in lines).encode()
+
+    def exported(head: ChainHead) -> list[str]:
+        ends = ExportEnds()
+        ends.began(head.text())
+        return b"".join(ends.wrap([raw])).decode().splitlines()
+
+    fourth = json.loads(lines[3])
+    # Entries appended while it was exported come after the head it read: still whole.
+    assert verify_file(exported(ChainHead(4, fourth["hash"]))).intact
+    gone = verify_file(exported(ChainHead(7, "a" * 64)))
+    assert not gone.intact
+    assert gone.reason.endswith(
+        "the file's chain ends at seq 6: the store's last entries were removed before it was "
+        "exported"
+    )
+    assert "was edited" in verify_file(exported(ChainHead(4, "b" * 64))).reason
+    with pytest.raises(ValueError):
+        ExportEnds().began("4 not-a-hash")

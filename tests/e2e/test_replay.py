@@ -226,6 +226,8 @@ def test_the_audit_trail_records_replays_and_outcomes_and_verifies(
     start, end = json.loads(written[0]), json.loads(written[-1])
     assert (start["export"], start["first_seq"], end["export"]) == ("start", 1, "end")
     assert end["entries"] == len(written) - 2 and "exported" in run.stderr
+    # and the store's head the gateway read as it began, which the chain reaches
+    assert 0 < end["store_head"]["seq"] <= end["last_seq"]
     cut = tmp_path / "cut.jsonl"
     cut.write_text("\n".join([*written[:-2], written[-1]]) + "\n")
 

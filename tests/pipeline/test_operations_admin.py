@@ -17,9 +17,11 @@ import redis.asyncio as aioredis
 from gateway.config.rate_limits import BackendBudget
 from gateway.runtime import retry_hooks
 from gateway.store.audit import (
+    AUDIT_HEAD_HEADER,
     GENESIS,
     AuditEvent,
     AuditRead,
+    ExportEnds,
     MemoryAudit,
     canonical,
     verify_file,
@@ -318,3 +320,38 @@ async def test_the_stored_chains_last_entry_removed_or_rehashed_is_a_broken_chai
     # Named where the chain stops being the one appended: the third entry, gone or changed.
     assert verified.json()["bad_line"] == 3
     assert "head" in verified.json()["reason"]
+
+
+@pytest.mark.redis
+@pytest.mark.parametrize("tamper", ["removed", "edited"])
+async def test_an_export_taken_after_the_stored_chains_last_entry_was_removed_or_rehashed_fails(
+    redis_store: PrefixedRedisStore, tamper: str
+) -> None:
+    """The export's end record carries the store's head as the gateway read it: a trail whose
+    newest entry someone took away (or changed and hashed again) before it was exported does
+    not verify, with no head kept elsewhere (`--expect-head`)."""
+    store, chain = redis_store.store, f"{redis_store.prefix}{{audit}}:chain"
+    await store.audit.append(_events(3), 1000)
+    client = aioredis.from_url(redis_url())
+    try:
+        if tamper == "removed":
+            await client.rpop(chain)
+        else:
+            last = json.loads(await client.lindex(chain, -1))
+            last["actor"] = "someone-else"
+            last["hash"] = hashlib.sha256(canonical(last)).hexdigest()
+            await client.lset(chain, -1, json.dumps(last))
+    finally:
+        await client.aclose()
+    async with in_process_gateway(store) as gw, gw.client("ops-admin") as ops:
+        response = await ops.get("/admin/audit")
+    assert response.status_code == 200
+    # As `gateway audit export` writes it.
+    ends = ExportEnds()
+    ends.began(response.headers.get(AUDIT_HEAD_HEADER))
+    exported = b"".join(ends.wrap([response.content])).decode().splitlines()
+
+    verdict = verify_file(exported)
+    assert not verdict.intact, exported
+    assert verdict.bad_line == len(exported)  # the end record, which says where it ends
+    assert "the store's head when the export began was seq 3" in verdict.reason
