@@ -51,6 +51,9 @@ def _forwarded_for(value: str, **kwargs: Any) -> tuple[str, int]:
         ("203.0.113.7, 203.0.113.8 admin=1", (PROXY, 51000)),
         ("fe80::1%<script>", (PROXY, 51000)),  # an IPv6 zone is any text: not taken
         ("203.0.113.7:99999", (PROXY, 51000)),
+        # A port of more digits than an int may be read from (Python's 4,300): no port.
+        ("203.0.113.7:" + "1" * 5000, (PROXY, 51000)),
+        ("[2001:db8::7]:" + "0" * 5000 + "80", (PROXY, 51000)),
         # Past a trusted proxy the header names, the nearest such proxy.
         (f"unknown, {INNER}", (INNER, 0)),
         (f"203.0.113.7, not-an-ip, {INNER}", (INNER, 0)),
