@@ -138,7 +138,7 @@ class BadCursor(ValueError):
     """A cursor this log (or the dead letters' listing) did not hand out."""
 
 
-def _dead_letter_position(cursor: str | None) -> tuple[int, str] | None:
+def _dead_letter_position(cursor: str | None) -> tuple[float, str] | None:
     """Where a page of dead letters starts after: the age (ms) and id of the last listed."""
     if cursor is None:
         return None

@@ -8,13 +8,14 @@ summary is the latest attempt's (an attempt placed earlier than one already writ
 does not overwrite it: see `position`), its states are every attempt's, the latest MAX_STATES of
 them.
 
-On Redis: a hash and a list per entry, a sorted set of ids by arrival (retention, `since`), one
-by the sequence number each entry got when first written (listings: a counter INCR'd by the
-script that writes it), and a sorted set of open exceptions, all under one hash tag (one
-cluster slot); each attempt is merged by one script, atomically, whichever process writes it,
-and once (by its attempt id: a batch whose reply was lost is written again). A sorted set
-rather than a stream: entries
-change after they are first written (retries, replays) and are read by id.
+On Redis: a hash and a list per entry, a sorted set of ids scored by when each was first
+written (by Redis's own clock, read by the script that writes it: one clock for every gateway
+process), and a sorted set of open exceptions, all under one hash tag (one cluster slot); each
+attempt is merged by one script, atomically, whichever process writes it, and once (by its
+attempt id: a batch whose reply was lost is written again). A sorted set rather than a stream:
+entries change after they are first written (retries, replays) and are read by id. Entries
+an earlier release scored by arrival (and those its processes still write during a rolling
+deploy) stay in the same index, by their arrival: none is left unlisted.
 
 Not what goes into an entry or when (see `gateway.pipeline.journal`).
 """
@@ -23,7 +24,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import heapq
 import json
 import logging
 import math
@@ -32,7 +32,7 @@ from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import orjson
 import redis.asyncio as aioredis
@@ -54,6 +54,9 @@ MAX_STATES = 200
 RECENT_ATTEMPTS = 16
 _SCAN_BATCH = 200
 _SCAN_LIMIT = 5000  # entries looked at for one page of a filtered listing, at most
+# How far below `since` a Redis listing reads: the gateway's hosts date arrivals, Redis the
+# first writes that place entries, and their clocks may disagree by this much.
+_CLOCKS_APART_MS = 60_000
 # Ages of open exceptions, for the metric: (label, youngest age in seconds).
 EXCEPTION_AGES = (("lt_1h", 0.0), ("1h_to_24h", 3600.0), ("gt_24h", 86400.0))
 
@@ -147,34 +150,19 @@ class BadCursor(ValueError):
     """A cursor this journal did not hand out."""
 
 
-def encode_cursor(arrived_ms: int, entry_id: str) -> str:
-    raw = f"{arrived_ms}:{entry_id}".encode()
+def encode_cursor(score: float, entry_id: str) -> str:
+    """Where a listing goes on: below the entry `entry_id` at `score` (its place in the index)."""
+    raw = f"{score!r}:{entry_id}".encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str) -> tuple[int, str]:
+def decode_cursor(cursor: str) -> tuple[float, str]:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        ms, entry_id = raw.split(":", 1)
-        return int(ms), entry_id
-    except (ValueError, UnicodeDecodeError, binascii.Error) as exc:
-        raise BadCursor(cursor) from exc
-
-
-def encode_listing_cursor(seq: int, remaining: int | None) -> str:
-    """Where a listing goes on: below the entry written `seq`th; with `since`, how many entries
-    that arrived since are still below it (the listing ends when none is)."""
-    raw = f"seq:{seq}:{'' if remaining is None else remaining}".encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def decode_listing_cursor(cursor: str) -> tuple[int, int | None]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        kind, seq, remaining = raw.split(":")
-        if kind != "seq":
+        score, entry_id = raw.split(":", 1)
+        if not math.isfinite(value := float(score)):
             raise ValueError(raw)
-        return int(seq), int(remaining) if remaining else None
+        return value, entry_id
     except (ValueError, UnicodeDecodeError, binascii.Error) as exc:
         raise BadCursor(cursor) from exc
 
@@ -211,7 +199,7 @@ def _age_counts(created: Sequence[float], now: float) -> dict[str, int]:
 @dataclass
 class _Entry:
     arrived_ms: int
-    seq: int  # the order it was first written in (listings)
+    seq: int  # its place in the order entries were first written (listings, cursors)
     updated_ms: int  # the place of the attempt that gave the summary (`position`)
     ended_ms: int = 0  # and its end, by its host's clock
     attempts: int = 0
@@ -228,11 +216,11 @@ class MemoryJournal:
 
     def __init__(self, clock: Callable[[], float] = time.time) -> None:
         self._clock = clock
+        # By first write, oldest first (a dict keeps the order its keys came in): what the
+        # listings read from the end, what trimming takes from the start.
         self._entries: dict[str, _Entry] = {}
         self._seq = 0  # the last entry's `seq`
-        # (arrived, id) of every entry, oldest first: what trimming takes from, in O(log n) an
-        # entry rather than a sort of them all per batch.
-        self._by_age: list[tuple[int, str]] = []
+        self._written: deque[tuple[float, str]] = deque()  # (first written, id), oldest first
 
     async def write(self, records: Sequence[JournalRecord], retention: JournalRetention) -> None:
         for record in records:
@@ -241,7 +229,7 @@ class MemoryJournal:
             if entry is None:
                 self._seq += 1
                 entry = self._entries[record.id] = _Entry(_ms(record.arrived_at), self._seq, 0)
-                heapq.heappush(self._by_age, (entry.arrived_ms, record.id))
+                self._written.append((self._clock(), record.id))
             elif record.attempt in entry.merged:
                 continue
             entry.merged.append(record.attempt)
@@ -256,10 +244,10 @@ class MemoryJournal:
                 entry.updated_ms, entry.ended_ms = order
                 entry.fields.update(record.fields)
                 entry.open = record.open
-        oldest = _ms(self._clock() - retention.retention_s)
-        by_age, entries = self._by_age, self._entries
-        while by_age and (len(entries) > retention.max_entries or by_age[0][0] < oldest):
-            _, entry_id = heapq.heappop(by_age)
+        oldest = self._clock() - retention.retention_s
+        written, entries = self._written, self._entries
+        while written and (len(entries) > retention.max_entries or written[0][0] < oldest):
+            _, entry_id = written.popleft()
             del entries[entry_id]
 
     async def entry(self, entry_id: str) -> dict[str, Any] | None:
@@ -267,17 +255,16 @@ class MemoryJournal:
         return None if entry is None else _view(entry_id, entry)
 
     async def page(self, query: JournalQuery) -> JournalPage:
-        below = decode_listing_cursor(query.cursor)[0] if query.cursor else None
-        ordered = sorted(self._entries.items(), key=lambda item: item[1].seq, reverse=True)
+        below = decode_cursor(query.cursor)[0] if query.cursor else None
         items: list[dict[str, Any]] = []
-        for entry_id, entry in ordered:
+        for entry_id, entry in reversed(self._entries.items()):
             if below is not None and entry.seq >= below:
                 continue
             view = _view(entry_id, entry)
             if query.matches(view):
                 items.append(view)
                 if len(items) == query.limit:
-                    return JournalPage(items, encode_listing_cursor(entry.seq, None))
+                    return JournalPage(items, encode_cursor(entry.seq, entry_id))
         return JournalPage(items, None)
 
     async def open_exceptions(self, now: float) -> dict[str, int]:
@@ -333,8 +320,7 @@ def iso_ms(shown: str) -> int:
 # -- Redis ---------------------------------------------------------------------------------
 
 WRITE_ATTEMPT = """
--- KEYS: entry hash, its states list, the arrival index, the open exceptions, the listing
---       index (ids by the sequence number of their first write), its counter
+-- KEYS: entry hash, its states list, the index (ids by when first written), the open exceptions
 -- ARGV: id, attempt id, arrived_ms, place_ms (its `position`), retention_ms, open (0/1),
 --       number of states, states..., settles (0/1), ended_ms (its end by its host's clock: of
 --       two at one place, the one that ended later gives the summary), then field, value pairs
@@ -385,21 +371,11 @@ if fresh or (ARGV[8 + states] == '1' and later) then
 end
 redis.call('PEXPIRE', KEYS[1], ARGV[5])
 redis.call('PEXPIRE', KEYS[2], ARGV[5])
-if not redis.call('ZSCORE', KEYS[5], ARGV[1]) then
-  if redis.call('EXISTS', KEYS[6]) == 0 then
-    -- Entries written before the listing index came are numbered once, by arrival, below
-    -- every later one.
-    local before = redis.call('ZRANGE', KEYS[3], 0, -1)
-    for i, id in ipairs(before) do
-      redis.call('ZADD', KEYS[5], 'NX', i, id)
-    end
-    redis.call('SET', KEYS[6], #before)
-  end
-  if not redis.call('ZSCORE', KEYS[5], ARGV[1]) then
-    redis.call('ZADD', KEYS[5], redis.call('INCR', KEYS[6]), ARGV[1])
-  end
-end
-redis.call('ZADD', KEYS[3], 'NX', arrived, ARGV[1])
+-- Placed by when it was first written, by this Redis's clock (one clock for every gateway
+-- process; a script run later reads a later time unless the clock is set back), in
+-- milliseconds to the microsecond; an entry keeps the place it was given first.
+local now = redis.call('TIME')
+redis.call('ZADD', KEYS[3], 'NX', tonumber(now[1]) * 1000 + tonumber(now[2]) / 1000, ARGV[1])
 return 1
 """.replace("MAX_STATES", str(MAX_STATES)).replace(
     # An attempt id is 16 hex digits and a space; room for the latest RECENT_ATTEMPTS.
@@ -408,8 +384,8 @@ return 1
 )
 
 TRIM = """
--- KEYS: the arrival index, the open exceptions, the listing index
--- ARGV: entry key prefix, oldest arrival kept (ms), most entries kept
+-- KEYS: the index, the open exceptions
+-- ARGV: entry key prefix, the oldest first write kept (ms), most entries kept
 local dropped = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[2])
 local excess = redis.call('ZCARD', KEYS[1]) - #dropped - tonumber(ARGV[3])
 if excess > 0 then
@@ -422,23 +398,8 @@ for _, id in ipairs(dropped) do
   redis.call('DEL', ARGV[1] .. id, ARGV[1] .. id .. ':states')
   redis.call('ZREM', KEYS[1], id)
   redis.call('ZREM', KEYS[2], id)
-  redis.call('ZREM', KEYS[3], id)
 end
 return #dropped
-"""
-
-
-LIST = """
--- KEYS: the listing index, the arrival index
--- ARGV: the highest sequence number to read ('(n': below n; or '+inf'), most entries, and the
---       arrival to count the entries from ('' for none)
-local found = redis.call('ZREVRANGEBYSCORE', KEYS[1], ARGV[1], '-inf', 'WITHSCORES', 'LIMIT', 0,
-  ARGV[2])
-local counted = false
-if ARGV[3] ~= '' then
-  counted = redis.call('ZCOUNT', KEYS[2], ARGV[3], '+inf')
-end
-return {found, counted}
 """
 
 
@@ -451,11 +412,8 @@ class RedisJournal:
         self._base = f"{prefix}{{journal}}:"  # one hash tag: the trim touches every key
         self._index = self._base + "index"
         self._open = self._base + "open"
-        self._listed = self._base + "listed"
-        self._listed_seq = self._base + "listed-seq"
         self._write = client.register_script(WRITE_ATTEMPT)
         self._trim = client.register_script(TRIM)
-        self._list = client.register_script(LIST)
 
     def _entry_key(self, entry_id: str) -> str:
         return self._base + "tx:" + entry_id
@@ -479,11 +437,10 @@ class RedisJournal:
             ]
             for name, value in record.fields.items():
                 args += [name, orjson.dumps(value)]
-            indexes = [self._index, self._open, self._listed, self._listed_seq]
-            batch.script(self._write, [key, key + ":states", *indexes], args)
+            batch.script(self._write, [key, key + ":states", self._index, self._open], args)
         oldest = _ms(time.time() - retention.retention_s)
         trim_args = [self._base + "tx:", oldest, retention.max_entries]
-        batch.script(self._trim, [self._index, self._open, self._listed], trim_args)
+        batch.script(self._trim, [self._index, self._open], trim_args)
         await batch.send(self._pipelines)
 
     async def entry(self, entry_id: str) -> dict[str, Any] | None:
@@ -530,41 +487,44 @@ class RedisJournal:
         return found
 
     async def page(self, query: JournalQuery) -> JournalPage:
-        # Read below the last entry looked at by its sequence number: entries written meanwhile
-        # (new ones, slow ones that arrived long ago) come above the first page, never below.
-        # With `since`, the first batch comes with the number of entries that arrived since,
-        # read at the same moment: the listing ends when it has looked at them all.
-        below, remaining = decode_listing_cursor(query.cursor) if query.cursor else (None, None)
-        since = str(_ms(query.since)) if query.since is not None and below is None else ""
+        # Each batch is read from below the last entry looked at (its score, past the entries
+        # at that score already looked at), not at an offset from the top: entries written
+        # meanwhile, above it, moved an offset down, and a page listed them twice. `since` is
+        # an arrival: an entry is written after it arrived, so none that arrived since is
+        # placed before it, but for the clocks of the gateway's hosts against Redis's; the
+        # listing reads down to a margin below it and `matches` keeps those that arrived since.
+        bound = decode_cursor(query.cursor) if query.cursor else None
+        high: Any = bound[0] if bound is not None else "+inf"
+        low: Any = "-inf" if query.since is None else _ms(query.since) - _CLOCKS_APART_MS
         items: list[dict[str, Any]] = []
         seen = 0
+        skip = 0  # entries at score `high` looked at already
         while seen < _SCAN_LIMIT:
-            high = "+inf" if below is None else f"({below}"
-            keys = [self._listed, self._index]
             with unavailable_as_problem():
-                raw, counted = await self._list(keys=keys, args=[high, _SCAN_BATCH, since])
-            if since:
-                remaining, since = int(counted), ""
-            looked = [(int(raw[i + 1]), raw[i].decode()) for i in range(0, len(raw), 2)]
-            entries = await self._entries([entry_id for _, entry_id in looked])
-            for (seq, _), entry in zip(looked, entries, strict=True):
-                seen += 1
-                below = seq
-                if entry is None:  # dropped since (the retention)
-                    continue
-                if remaining is not None and iso_ms(entry["arrived_at"]) >= _ms(query.since or 0):
-                    remaining -= 1
-                if query.matches(entry):
-                    items.append(entry)
-                if remaining is not None and remaining <= 0:
-                    return JournalPage(items, None)
-                if len(items) == query.limit:
-                    return JournalPage(items, encode_listing_cursor(seq, remaining))
-            if len(looked) < _SCAN_BATCH:
+                batch: list[tuple[bytes, float]] = await cast(Any, self._redis).zrevrangebyscore(
+                    self._index, high, low, start=skip, num=_SCAN_BATCH, withscores=True
+                )
+            if not batch:
                 return JournalPage(items, None)
+            looked = [(float(score), member.decode()) for member, score in batch]
+            # Entries above the bound are ones written at its score meanwhile.
+            positions = [p for p in looked if bound is None or p < bound]
+            entries = await self._entries([entry_id for _, entry_id in positions])
+            for place, entry in zip(positions, entries, strict=True):
+                seen += 1
+                if entry is not None and query.matches(entry):
+                    items.append(entry)
+                    if len(items) == query.limit:
+                        return JournalPage(items, encode_cursor(*place))
+            if len(batch) < _SCAN_BATCH:
+                return JournalPage(items, None)
+            last = looked[-1]
+            at_last = sum(1 for score, _ in looked if score == last[0])
+            skip = at_last + (skip if last[0] == high else 0)
+            high = last[0]
+            bound = last if bound is None else min(bound, last)
         # Looked at enough for one answer: the caller continues from the last one looked at.
-        next_cursor = None if below is None else encode_listing_cursor(below, remaining)
-        return JournalPage(items, next_cursor)
+        return JournalPage(items, encode_cursor(*bound) if bound else None)
 
     async def open_exceptions(self, now: float) -> dict[str, int]:
         counts: dict[str, int] = {}

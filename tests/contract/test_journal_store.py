@@ -5,6 +5,7 @@ written during an outage is bounded in bytes, and an entry no store could write 
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import itertools
 import logging
@@ -13,6 +14,7 @@ import time
 from dataclasses import replace
 from typing import Any
 
+import orjson
 import pytest
 
 from gateway.store.base import Store
@@ -23,6 +25,8 @@ from gateway.store.journal import (
     JournalQuery,
     JournalRecord,
     JournalRetention,
+    _ms,
+    encode_cursor,
 )
 from gateway.store.redis import RedisStore
 from tests.lossy_proxy import ReplyLosingProxy
@@ -242,18 +246,20 @@ async def test_a_cursor_it_did_not_hand_out_is_refused(store: Store) -> None:
 
 
 async def test_the_oldest_entries_go_beyond_the_retention(store: Store) -> None:
+    """Kept `retention_s` from when each was first written, `max_entries` of them at most: the
+    first written go first."""
     now = time.time()
-    small = JournalRetention(retention_s=3600, max_entries=3)
+    small = JournalRetention(retention_s=0.5, max_entries=3)
+    await store.journal.write([attempt("tx_stale", now, now, "failed", open_=True)], small)
+    await asyncio.sleep(0.6)
     await store.journal.write(
-        [attempt(f"tx_{i}", now + i, now + i, "accepted") for i in range(5)]
-        + [attempt("tx_stale", now - 7200, now - 7200, "failed", open_=True)],
-        small,
+        [attempt(f"tx_{i}", now + i, now + i, "accepted") for i in range(5)], small
     )
     listed = await store.journal.page(JournalQuery(limit=10))
     assert [e["id"] for e in listed.items] == ["tx_4", "tx_3", "tx_2"]
     assert await store.journal.entry("tx_0") is None
     assert await store.journal.entry("tx_stale") is None
-    assert (await store.journal.open_exceptions(now))["1h_to_24h"] == 0
+    assert sum((await store.journal.open_exceptions(now)).values()) == 0
 
 
 async def test_times_are_shown_in_utc_iso_8601(store: Store) -> None:
@@ -419,20 +425,50 @@ async def test_a_slow_transaction_recorded_after_a_listing_passed_its_arrival_is
     assert sorted(listed) == ["tx_quick", "tx_slow"]
 
 
-async def test_entries_written_before_the_listing_order_are_listed_below_the_later_ones(
-    store: Store,
-) -> None:
+async def _as_the_earlier_release_wrote(journal: Any, record: JournalRecord) -> None:
+    """An entry as a release before this one wrote it: its hash and states, and its id in the
+    index by its arrival (that release knew no other key)."""
+    key = journal._base + "tx:" + record.id
+    arrived = _ms(record.arrived_at)
+    fields = {name: orjson.dumps(value) for name, value in record.fields.items()}
+    await journal._redis.hset(
+        key,
+        mapping={"@arrived": arrived, "@updated": _ms(record.ended_at), "@attempts": 1, **fields},
+    )
+    await journal._redis.rpush(key + ":states", *(orjson.dumps(s) for s in record.states))
+    await journal._redis.zadd(journal._index, {record.id: arrived}, nx=True)
+
+
+async def test_entries_an_earlier_release_placed_by_arrival_are_all_listed(store: Store) -> None:
+    """A release before this one placed entries in the index by their arrival, and during a
+    rolling deploy its processes go on doing so beside the new ones: every such entry is
+    listed (paged to the end, under a filter), at once after the upgrade and after, and a
+    cursor that release handed out (its place an integer of milliseconds) still reads on."""
     if not isinstance(store, RedisStore):
         pytest.skip("a memory journal starts empty with each process")
     now = time.time()
-    await store.journal.write(
-        [attempt(f"tx_{i}", now + i, now + i + 0.1, "failed") for i in (2, 0, 1)], KEEP
-    )
     journal: Any = store.journal
-    # As an earlier version left them: in the arrival index only.
-    await journal._redis.delete(journal._listed)
-    await journal._redis.delete(journal._listed_seq)
-    await store.journal.write([attempt("tx_later", now - 5, now + 10, "failed")], KEEP)
+    earlier = [attempt(f"tx_old_{i}", now - 60 + i, now - 59 + i, "failed") for i in range(5)]
+    for record in earlier:
+        await _as_the_earlier_release_wrote(journal, record)
+    first = await store.journal.page(JournalQuery(status="failed", limit=10))
+    assert [e["id"] for e in first.items] == [r.id for r in reversed(earlier)]
 
-    listed = await store.journal.page(JournalQuery(limit=10))
-    assert [e["id"] for e in listed.items] == ["tx_later", "tx_2", "tx_1", "tx_0"]
+    await store.journal.write([attempt("tx_new", now - 1, now, "failed")], KEEP)
+    # An old process writes one more during the deploy, after the new one.
+    await _as_the_earlier_release_wrote(
+        journal, attempt("tx_old_late", now - 30, now + 1, "failed")
+    )
+    listed: list[str] = []
+    page = await store.journal.page(JournalQuery(status="failed", limit=2))
+    listed += [e["id"] for e in page.items]
+    while page.next_cursor is not None:
+        cursor = page.next_cursor
+        page = await store.journal.page(JournalQuery(status="failed", limit=2, cursor=cursor))
+        listed += [e["id"] for e in page.items]
+    assert listed[0] == "tx_new"  # written last by a new process: on top
+    assert sorted(listed) == sorted([r.id for r in earlier] + ["tx_new", "tx_old_late"])
+
+    old_cursor = encode_cursor(_ms(earlier[3].arrived_at), earlier[3].id)  # as it wrote them
+    below = await store.journal.page(JournalQuery(status="failed", cursor=old_cursor))
+    assert [e["id"] for e in below.items] == ["tx_old_2", "tx_old_1", "tx_old_0"]
