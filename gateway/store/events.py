@@ -1,6 +1,6 @@
 """The domain events' storage: each ERP document's last applied change, each order's timeline,
 the log every event is appended to (a Redis Stream), and the webhook deliveries with their
-leases, retries and dead letters.
+leases, retries and dead letters (and how many each subscription has).
 
 What is kept is bounded (`EventRetention`): a timeline goes its retention after the order's
 last event (on Redis, the key's expiry), a document's state its retention after its last change
@@ -47,6 +47,8 @@ DEFAULT_LOG_MAX_LEN = 100_000  # events the log (stream) keeps at most; the olde
 # Dead letters one trim drops at most: a backlog left by a version without retention goes a
 # slice per dead letter recorded, never in one long script that holds Redis up.
 _TRIM_AT_MOST = 1000
+# Dead letters of an earlier version one count indexes at most per step (COUNT_DEAD).
+_INDEXED_AT_MOST = 1000
 # Document states one commit drops at most, the oldest first: a commit stays short however
 # many fell past their retention at once; each commit takes a slice, as many as it records.
 _DOCUMENTS_SWEPT_AT_MOST = 100
@@ -228,6 +230,10 @@ class EventStore(Protocol):
 
     async def replay_dead_letter(self, delivery: str, now: float) -> bool:
         """A dead letter due again now, its attempts counted afresh; False if there is none."""
+        ...
+
+    async def dead_letter_counts(self, subscriptions: Sequence[str]) -> dict[str, int]:
+        """How many dead letters each of `subscriptions` has waiting (0 for none)."""
         ...
 
     async def claim_poll(self, backend: str, interval_s: float, now: float) -> float | None:
@@ -446,6 +452,13 @@ class MemoryEvents:
         self._due[delivery] = _Due(replace(found[1], attempts=0), now)
         return True
 
+    async def dead_letter_counts(self, subscriptions: Sequence[str]) -> dict[str, int]:
+        counts = dict.fromkeys(subscriptions, 0)
+        for _, letter in self._dead.values():
+            if letter.subscription in counts:
+                counts[letter.subscription] += 1
+        return counts
+
     async def claim_poll(self, backend: str, interval_s: float, now: float) -> float | None:
         previous = self._polls.get(backend)
         if previous is not None and now < previous + interval_s:
@@ -620,7 +633,7 @@ return 1
 """
 
 SETTLE = """
--- KEYS: due zset, deliveries hash, leases hash, dead zset
+-- KEYS: due zset, deliveries hash, leases hash, dead zset, dead letters' ids (lex index)
 -- ARGV: delivery id, lease, outcome (done|retry|dead), at_ms, delivery JSON,
 --       dead letters' retention ms, most dead letters kept, most dropped at once
 if redis.call('HGET', KEYS[3], ARGV[1]) ~= ARGV[2] then
@@ -636,6 +649,7 @@ redis.call('ZREM', KEYS[1], ARGV[1])
 if ARGV[3] == 'dead' then
   redis.call('HSET', KEYS[2], ARGV[1], ARGV[5])
   redis.call('ZADD', KEYS[4], ARGV[4], ARGV[1])
+  redis.call('ZADD', KEYS[5], 0, ARGV[1])
   -- The dead letters past their retention, then those beyond the most kept: oldest first.
   local most = tonumber(ARGV[8])
   local oldest = tonumber(ARGV[4]) - tonumber(ARGV[6])
@@ -650,6 +664,7 @@ if ARGV[3] == 'dead' then
   for _, id in ipairs(dropped) do
     redis.call('HDEL', KEYS[2], id)
     redis.call('ZREM', KEYS[4], id)
+    redis.call('ZREM', KEYS[5], id)
   end
 else
   redis.call('HDEL', KEYS[2], ARGV[1])
@@ -658,16 +673,45 @@ return 1
 """
 
 REPLAY = """
--- KEYS: due zset, deliveries hash, dead zset
+-- KEYS: due zset, deliveries hash, dead zset, dead letters' ids (lex index)
 -- ARGV: delivery id, now_ms
 if redis.call('ZREM', KEYS[3], ARGV[1]) == 0 then
   return 0
 end
+redis.call('ZREM', KEYS[4], ARGV[1])
 local delivery = cjson.decode(redis.call('HGET', KEYS[2], ARGV[1]))
 delivery['attempts'] = 0
 redis.call('HSET', KEYS[2], ARGV[1], cjson.encode(delivery))
 redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
 return 1
+"""
+
+# Each subscription's dead letters, counted on the ids' index: every id at score 0, so that
+# ZLEXCOUNT counts those of "<subscription>:" in O(log n) (a subscription's id has no `:`).
+# Dead letters an earlier version recorded are indexed first, a ZSCAN step per call (the
+# caller calls again while this answers nil), never in one long script.
+COUNT_DEAD = """
+-- KEYS: dead zset, dead letters' ids (lex index), the index's backfill cursor
+-- ARGV: ids indexed at most per step, then the subscriptions
+local backfill = redis.call('GET', KEYS[3])
+if backfill ~= 'done' then
+  local scanned = redis.call('ZSCAN', KEYS[1], backfill or '0', 'COUNT', ARGV[1])
+  local found = scanned[2]
+  for i = 1, #found, 2 do
+    redis.call('ZADD', KEYS[2], 0, found[i])
+  end
+  if scanned[1] ~= '0' then
+    redis.call('SET', KEYS[3], scanned[1])
+    return false
+  end
+  redis.call('SET', KEYS[3], 'done')
+end
+local counts = {}
+for i = 2, #ARGV do
+  local from, before = '[' .. ARGV[i] .. ':', '(' .. ARGV[i] .. ';'
+  counts[#counts + 1] = redis.call('ZLEXCOUNT', KEYS[2], from, before)
+end
+return counts
 """
 
 CLAIM_POLL = """
@@ -702,6 +746,8 @@ class RedisEvents:
         self._leases = base + "leases"
         self._held = base + "subscriptions"  # each subscription's claim: "<until ms> <token>"
         self._dead = base + "dead"
+        self._dead_ids = base + "dead:ids"  # the same ids, by subscription (COUNT_DEAD)
+        self._dead_ids_backfill = base + "dead:ids:backfill"  # "done" once all are indexed
         self._polls = base + "polls"
         self._timeline = base + "timeline:"
         self._log_max_len = log_max_len
@@ -710,6 +756,7 @@ class RedisEvents:
         self._release = client.register_script(RELEASE)
         self._settle = client.register_script(SETTLE)
         self._replay = client.register_script(REPLAY)
+        self._count_dead = client.register_script(COUNT_DEAD)
         self._claim_poll = client.register_script(CLAIM_POLL)
 
     async def document_state(self, document: str) -> DocumentState:
@@ -817,7 +864,7 @@ class RedisEvents:
         state: str,
         retention: EventRetention | None = None,
     ) -> bool:
-        keys = [self._due, self._deliveries, self._leases, self._dead]
+        keys = [self._due, self._deliveries, self._leases, self._dead, self._dead_ids]
         args: list[Any] = [delivery.id, delivery.lease or "", outcome, _ms(at), state]
         if retention is not None:
             args += [_ms(retention.dead_letter_s), retention.max_dead_letters, _TRIM_AT_MOST]
@@ -868,10 +915,21 @@ class RedisEvents:
         return DeadLetterPage(items, encode_cursor(int(score), key.decode()))
 
     async def replay_dead_letter(self, delivery: str, now: float) -> bool:
-        keys = [self._due, self._deliveries, self._dead]
+        keys = [self._due, self._deliveries, self._dead, self._dead_ids]
         with unavailable_as_problem():
             replayed = await cast(Any, self._replay)(keys=keys, args=[delivery, _ms(now)])
         return bool(replayed)
+
+    async def dead_letter_counts(self, subscriptions: Sequence[str]) -> dict[str, int]:
+        if not subscriptions:
+            return {}
+        keys = [self._dead, self._dead_ids, self._dead_ids_backfill]
+        args = [_INDEXED_AT_MOST, *subscriptions]
+        with unavailable_as_problem():
+            counts = None
+            while counts is None:  # dead letters of an earlier version still to index
+                counts = await cast(Any, self._count_dead)(keys=keys, args=args)
+        return {s: int(n) for s, n in zip(subscriptions, counts, strict=True)}
 
     async def claim_poll(self, backend: str, interval_s: float, now: float) -> float | None:
         with unavailable_as_problem():

@@ -14,6 +14,7 @@ import uuid
 import pytest
 import redis.asyncio as aioredis
 
+from gateway.store import events
 from gateway.store.base import Store
 from gateway.store.events import BadCursor, DocumentState, EventRetention, MemoryEvents, NewEvent
 from tests.conftest import PrefixedRedisStore
@@ -183,14 +184,18 @@ async def test_one_poller_at_a_time_and_the_watermark_it_left(store: Store) -> N
     assert watermark == pytest.approx(now, abs=0.002)
 
 
-async def dead_letter_one(store: Store, at: float, retention: EventRetention) -> str:
-    """An event for a subscription of its own whose delivery is dead-lettered at `at`: its id."""
-    subscription = f"sub-{uuid.uuid4().hex}"
+async def dead_letter_one(
+    store: Store, at: float, retention: EventRetention, subscription: str | None = None
+) -> str:
+    """An event for `subscription` (by default one of its own) whose delivery is
+    dead-lettered at `at`: its id."""
+    subscription = subscription or f"sub-{uuid.uuid4().hex}"
     new = event(f"so_{uuid.uuid4().hex}", "sales_order.shipped", subscription)
     assert await store.events.commit(f"d:{new.id}", 0, DocumentState(1, {}), [new], at, KEEP)
     claimed = await store.events.claim_deliveries(at, 100, 30, "w")
     (delivery,) = [d for d in claimed if d.event_id == new.id]
     assert await store.events.dead_letter(delivery, "HTTP 500", at, retention)
+    assert await store.events.release(subscription, delivery.lease or "")
     return delivery.id
 
 
@@ -228,6 +233,49 @@ async def test_dead_letters_page_by_cursor_each_once_oldest_first(store: Store) 
     for forged in ("not-a-cursor", "@@", "MTIz"):  # the last: base64 of "123", no id
         with pytest.raises(BadCursor):
             await store.events.dead_letters(forged, 2)
+
+
+async def test_each_subscriptions_dead_letters_are_counted_as_they_come_and_go(
+    store: Store,
+) -> None:
+    now = time.time()
+    gone = f"sub-{uuid.uuid4().hex[:8]}"
+    # Ids that share its beginning are other subscriptions' (ids are [a-z0-9-], never `:`).
+    longer, quiet = f"{gone}-2", f"{gone}-quiet"
+    kept_15_s = EventRetention(dead_letter_s=15)
+    await dead_letter_one(store, now, kept_15_s, gone)
+    letters = [await dead_letter_one(store, now + 10, kept_15_s, gone) for _ in range(3)]
+    await dead_letter_one(store, now + 10, kept_15_s, longer)
+    counts = await store.events.dead_letter_counts([gone, longer, quiet])
+    assert counts == {gone: 4, longer: 1, quiet: 0}
+    # One replayed, the oldest past its retention as a later one is recorded.
+    assert await store.events.replay_dead_letter(letters[0], now + 11)
+    await dead_letter_one(store, now + 20, kept_15_s, longer)
+    counts = await store.events.dead_letter_counts([gone, longer, quiet])
+    assert counts == {gone: 2, longer: 2, quiet: 0}
+    assert await store.events.dead_letter_counts([]) == {}
+
+
+@pytest.mark.redis
+async def test_on_redis_dead_letters_recorded_before_they_were_counted_are_counted(
+    redis_store: PrefixedRedisStore,
+    redis_client: aioredis.Redis,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Dead letters an earlier version recorded (only in the dead letters' sorted set, more
+    # than one step of the count takes in): each counted once, those recorded since too.
+    monkeypatch.setattr(events, "_INDEXED_AT_MOST", 100)
+    store = redis_store.store
+    base = f"{redis_store.prefix}{{events}}:"
+    now = time.time()
+    an_hour_ago = int((now - 3600) * 1000)
+    earlier = {f"hook-a:evt_{i}": an_hour_ago + i for i in range(700)}
+    earlier |= {f"hook-b:evt_{i}": an_hour_ago + i for i in range(300)}
+    await redis_client.zadd(base + "dead", earlier)
+    await dead_letter_one(store, now, KEEP, "hook-b")
+    counts = await store.events.dead_letter_counts(["hook-a", "hook-b", "hook-c"])
+    assert counts == {"hook-a": 700, "hook-b": 301, "hook-c": 0}
+    assert await store.events.dead_letter_counts(["hook-a"]) == {"hook-a": 700}
 
 
 async def test_a_timeline_is_gone_its_retention_after_the_orders_last_event(
