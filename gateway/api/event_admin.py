@@ -8,6 +8,7 @@ gets the whole retry schedule again.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import Callable
@@ -85,9 +86,13 @@ def event_admin_routes(
 
     async def subscriptions(request: Request) -> Response:
         runtime = current()
-        records = await runtime.store.subscriptions.disabled()
+        configured = runtime.config.subscriptions.subscriptions
+        records, dead_letters = await asyncio.gather(
+            runtime.store.subscriptions.disabled(),
+            runtime.store.events.dead_letter_counts([s.id for s in configured]),
+        )
         items = []
-        for subscription in runtime.config.subscriptions.subscriptions:
+        for subscription in configured:
             url = str(subscription.url)
             disabled = disabled_at(records, subscription.id, url)
             items.append(
@@ -97,6 +102,7 @@ def event_admin_routes(
                     "client": subscription.client,
                     "state": "enabled" if disabled is None else "disabled",
                     "disabled": None if disabled is None else _disabled_json(disabled),
+                    "dead_letters": dead_letters[subscription.id],
                 }
             )
         return JSONResponse({"items": items})

@@ -79,7 +79,7 @@ def run_subscriptions(args: argparse.Namespace) -> int:
                     )
                 else:
                     state = f"enabled  {s.get('url')}"
-                print(f"{s.get('id')}  {state}")
+                print(f"{s.get('id')}  {state}  {s.get('dead_letters')} dead letters")
             return 0
         for subscription in args.enable:
             client.enable_subscription(subscription)
