@@ -2,14 +2,22 @@
 Playwright) against a gateway of its own and the simulators, with every request that leaves the
 gateway refused. An operator enters an admin token, sees where each legal entity's orders go,
 finds a transaction the API just made by its correlation id, watches a failed one appear and
-replays it from its Replay button, corrects and replays a rejected one, and reads a refused
-token as a message. The page loads nothing from elsewhere and logs no error."""
+replays it from its Replay button, corrects and replays a rejected one, sees a webhook
+subscription its subscriber's 410 disabled (since when, which URL, its dead letters) and enables
+it, and reads a refused token as a message. The page loads nothing from elsewhere and logs no
+error."""
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
+import json
 import re
+import threading
+import time
 import uuid
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +25,13 @@ import httpx
 import pytest
 
 from gateway.api.dashboard import DASHBOARD_PATH
+from gateway.app import build_app
+from gateway.config.loader import load_config
 from gateway.demo import ADMIN_CLIENT
-from tests.configs import write_config
+from gateway.runtime import build_runtime
+from gateway.store.events import DocumentState, EventRetention, NewEvent
+from gateway.store.memory import MemoryStore
+from tests.configs import copy_config, unheard_subscriber, write_config
 from tests.e2e import payloads
 from tests.e2e.browsers import (
     WatchedPage,
@@ -28,6 +41,10 @@ from tests.e2e.browsers import (
 )
 from tests.e2e.checks import create_customer
 from tests.e2e.gateways import client_for, start_gateway, token_for
+from tests.fake_erp import FakeErp
+from tests.harness import ENV
+from tests.harness import token_for as harness_token_for
+from tests.servers import serve_app
 
 skip_without_chromium()
 expect = sync_api.expect
@@ -246,3 +263,86 @@ def test_a_refused_token_is_said_so_on_the_page_and_asked_for_again(
     assert page.evaluate("sessionStorage.length") == 0
     assert browser.refused == []
     assert [e for e in browser.errors if not e.startswith(REFUSED_LOAD)] == []
+
+
+HOOK = "crm-demo-hook"  # the repository's subscription (policies/subscriptions.yaml)
+EVENTS_FOR_HOOK = 3
+
+
+@pytest.fixture
+def gone_subscriber() -> Iterator[str]:
+    """A webhook subscriber whose endpoint is gone for good: 410 to every delivery. Its URL."""
+
+    class Gone(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            self.send_response(410)
+            self.end_headers()
+
+        def log_message(self, *_: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Gone)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/webhooks"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+async def events_for(store: MemoryStore, subscription: str, count: int) -> None:
+    """`count` events of one order recorded for `subscription`, their deliveries due now."""
+    order = f"so_{uuid.uuid4().hex}"
+    for sequence in range(1, count + 1):
+        event_id = f"evt_{uuid.uuid4().hex}"
+        new = NewEvent(event_id, order, json.dumps({"id": event_id}), (subscription,))
+        state = DocumentState(sequence, {})
+        assert await store.events.commit(
+            f"d:{order}", sequence - 1, state, [new], time.time(), EventRetention()
+        )
+
+
+def test_an_operator_sees_a_subscription_a_410_disabled_with_its_dead_letters_and_enables_it(
+    chromium: Any, tmp_path: Path, gone_subscriber: str
+) -> None:
+    config_dir = copy_config(tmp_path)
+    subscriptions = config_dir / "policies" / "subscriptions.yaml"
+    subscriptions.write_text(
+        subscriptions.read_text().replace(unheard_subscriber(), gone_subscriber)
+    )
+    config = load_config(config_dir, env=ENV)
+    store = MemoryStore()
+    # Its events wait when the gateway starts: the first is sent, answered 410, and the
+    # subscription is disabled; the others are kept as dead letters untried.
+    # In a thread of its own: Playwright's sync API runs an event loop in this one.
+    with concurrent.futures.ThreadPoolExecutor(1) as recorder:
+        recorder.submit(asyncio.run, events_for(store, HOOK, EVENTS_FOR_HOOK)).result()
+    runtime = build_runtime(config, store, ENV, adapters={n: FakeErp(n) for n in config.backends})
+    app = build_app(runtime, config_dir=config_dir, watch_config=False)
+    admin_token = harness_token_for(ADMIN_CLIENT)
+    headers = {"Authorization": f"Bearer {admin_token}"}
+    with serve_app(app, ready_path="/healthz") as url, watched_page(chromium, url) as browser:
+        page = open_dashboard(browser, admin_token)
+        row = page.locator(f'#subscriptions tbody tr[data-key="{HOOK}"]')
+        expect(row.locator("[data-status]")).to_have_text("disabled", timeout=POLL_MS)
+        expect(row.locator(".dead-letters")).to_have_text(str(EVENTS_FOR_HOOK), timeout=POLL_MS)
+        listed = httpx.get(f"{url}/admin/events/subscriptions", headers=headers).json()
+        (item,) = [i for i in listed["items"] if i["id"] == HOOK]
+        assert item["dead_letters"] == EVENTS_FOR_HOOK
+        # Since when, and which URL's 410, as the store recorded it.
+        expect(row.locator("time")).to_have_attribute("datetime", item["disabled"]["at"])
+        expect(row).to_contain_text(f"HTTP 410 from {gone_subscriber}")
+
+        row.get_by_role("button", name=f"Enable {HOOK}").click()
+        outcome = page.locator("#subscriptions-outcome")
+        expect(outcome).to_contain_text(f"Enabled {HOOK}")
+        # The page cannot replay dead letters: it says how.
+        expect(outcome).to_contain_text("gateway events dead-letters --replay")
+        expect(row.locator("[data-status]")).to_have_text("enabled")
+        expect(row.get_by_role("button", name=f"Enable {HOOK}")).to_have_count(0)
+        after = httpx.get(f"{url}/admin/events/subscriptions", headers=headers).json()
+        assert [i["state"] for i in after["items"] if i["id"] == HOOK] == ["enabled"]
+        assert browser.refused == []
+        assert browser.errors == []

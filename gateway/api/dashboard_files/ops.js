@@ -10,6 +10,8 @@
   const FAILED_SHOWN = 10;
   const TOKEN_KEY = "gateway-ops-token";
   const ADMIN = "/admin";
+  const SUBSCRIPTIONS = `${ADMIN}/events/subscriptions`;
+  const DISABLED = "disabled";
   const FAILED = "failed";
   const REJECTED = "rejected";
   const SETTLED_WELL = new Set(["accepted", "on_hold"]);
@@ -210,6 +212,10 @@
 
   function transactionPath(id, action) {
     return `${ADMIN}/transactions/${encodeURIComponent(id)}${action ? `/${action}` : ""}`;
+  }
+
+  function subscriptionPath(id, action) {
+    return `${SUBSCRIPTIONS}${id ? `/${encodeURIComponent(id)}/${action}` : ""}`;
   }
 
   // -- Token -------------------------------------------------------------------------------
@@ -472,6 +478,52 @@
     ], 9, "No failed transactions.");
   }
 
+  // -- Webhook subscriptions ---------------------------------------------------------------
+
+  // Each subscription, enabled or disabled (since when, by which URL's answer), and its dead
+  // letters waiting; a disabled one gets an Enable button.
+  function drawSubscriptions(page) {
+    drawRows(byId("subscriptions").tBodies[0], page.items, (item) => item.id, (item) => {
+      const why = item.disabled;
+      return [
+        el("th", { scope: "row", className: "mono", text: item.id }),
+        el("td", { text: item.client }),
+        el("td", {}, el("span", { className: "mono", text: item.url })),
+        el("td", {}, badge(item.state), why ? [" since ", moment(why.at),
+          el("span", { className: "note", text: ` (HTTP ${why.status} from ${why.url})` })] : ""),
+        el("td", { className: `num dead-letters${item.dead_letters ? " warn" : ""}`, text: item.dead_letters }),
+        el("td", {}, item.state === DISABLED ? el("button", {
+          type: "button", className: "replay", "data-enable": item.id, "aria-label": `Enable ${item.id}`,
+          onclick: (event) => enable(item, event.currentTarget),
+        }, "Enable") : ""),
+      ];
+    }, 6, "No webhook subscriptions (policies/subscriptions.yaml).");
+  }
+
+  async function enable(item, button) {
+    const outcome = byId("subscriptions-outcome");
+    button.disabled = true;
+    report(outcome, `Enabling ${item.id}...`, "");
+    try {
+      await api(subscriptionPath(item.id, "enable"), "POST");
+      const waiting = item.dead_letters
+        ? ` Its ${item.dead_letters} dead letters are not sent: replay them with ` +
+          "gateway events dead-letters --replay ID ... (the ids it lists; --replay alone replays " +
+          "every subscription's)."
+        : "";
+      report(outcome, `Enabled ${item.id}: its new events are sent to ${item.url}.${waiting}`, "good");
+    } catch (error) {
+      if (error.refusesToken) {
+        disconnect(describe(error));
+        return;
+      }
+      report(outcome, `Enabling ${item.id} refused: ${describe(error)}`, "bad");
+    } finally {
+      button.disabled = false;
+    }
+    refresh();
+  }
+
   // -- Details -----------------------------------------------------------------------------
 
   async function select(id) {
@@ -623,16 +675,18 @@
     clearTimeout(state.timer);
     if (!sessionStorage.getItem(TOKEN_KEY)) return;
     try {
-      const [overview, page, failed] = await Promise.all([
+      const [overview, page, failed, subscriptions] = await Promise.all([
         api(`${ADMIN}/overview`),
         api(transactionsPath(state.filters, { limit: PAGE_SIZE })),
         api(transactionsPath({ status: FAILED }, { limit: FAILED_SHOWN })),
+        api(subscriptionPath()),
       ]);
       if (generation !== state.generation) return;
       drawOverview(overview);
       mergeFirstPage(page);
       drawTransactions();
       drawFailed(failed);
+      drawSubscriptions(subscriptions);
       await showDetail(false);
       showAlert("");
     } catch (error) {
