@@ -46,6 +46,7 @@ from gateway.domain.errors import (
 )
 from gateway.domain.versions import VERSIONS
 from gateway.observability.client_address import client_ip
+from gateway.observability.event_metrics import WEBHOOK_DISABLED_SUBSCRIPTIONS
 from gateway.observability.logging import access_log, flush_logs
 from gateway.observability.metrics import (
     CONTENT_TYPE,
@@ -78,6 +79,7 @@ from gateway.runtime import Runtime
 from gateway.service.services import Services, build_services
 from gateway.service.shadow import ShadowAnswers, Shadowing, reveal_values
 from gateway.store.base import StoreUnavailable
+from gateway.store.subscription_states import disabled_at
 
 log = logging.getLogger("gateway")
 
@@ -488,16 +490,25 @@ _CORRELATION_KEY = CORRELATION_HEADER.lower().encode("latin-1")
 
 
 async def metrics(request: Request) -> Response:
-    """Prometheus's scrape: the open exceptions read from the journal first (whichever worker
-    answers, they are the store's), then every metric."""
+    """Prometheus's scrape: the open exceptions and the webhook subscriptions disabled read
+    from the store first (whichever worker answers, they are the store's), then every metric.
+    A store that does not answer leaves them as the last scrape set them."""
     runtime = current_runtime(request.app)
     try:
         async with asyncio.timeout(READY_TIMEOUT_S):
-            ages = await runtime.store.journal.open_exceptions(time.time())
+            ages, records = await asyncio.gather(
+                runtime.store.journal.open_exceptions(time.time()),
+                runtime.store.subscriptions.disabled(),
+            )
     except (StoreUnavailable, TimeoutError):
-        ages = {}
-    for age, count in ages.items():
-        OPEN_EXCEPTIONS.labels(age).set(count)
+        pass
+    else:
+        for age, count in ages.items():
+            OPEN_EXCEPTIONS.labels(age).set(count)
+        subscriptions = runtime.config.subscriptions.subscriptions
+        WEBHOOK_DISABLED_SUBSCRIPTIONS.set(
+            sum(disabled_at(records, s.id, str(s.url)) is not None for s in subscriptions)
+        )
     return Response(exposition(), media_type=CONTENT_TYPE)
 
 

@@ -1,4 +1,5 @@
-"""The domain events' metrics: ERP notifications received and webhook deliveries, by outcome.
+"""The domain events' metrics: ERP notifications received and webhook deliveries, by outcome;
+the webhook subscriptions disabled.
 
 Beside `metrics.py` (the same registry, so `/metrics` shows them) rather than in it, as one
 concept of its own. Not the delivery itself (see `gateway.ops.event_delivery`).
@@ -6,7 +7,7 @@ concept of its own. Not the delivery itself (see `gateway.ops.event_delivery`).
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 ERP_NOTIFICATIONS = Counter(
     "gateway_erp_notifications_total",
@@ -31,6 +32,12 @@ WEBHOOK_SUBSCRIPTIONS_DISABLED = Counter(
     "gateway_webhook_subscriptions_disabled_total",
     "Webhook subscriptions disabled because their subscriber answered 410 Gone.",
     ["subscription"],
+)
+WEBHOOK_DISABLED_SUBSCRIPTIONS = Gauge(
+    "gateway_webhook_disabled_subscriptions",
+    "Webhook subscriptions disabled now (their subscriber answered 410 Gone at the URL each "
+    "has); read from the store when scraped.",
+    multiprocess_mode="mostrecent",
 )
 WEBHOOK_DELIVERY_SECONDS = Histogram(
     "gateway_webhook_delivery_duration_seconds",
