@@ -689,11 +689,19 @@ return 1
 # Each subscription's dead letters, counted on the ids' index: every id at score 0, so that
 # ZLEXCOUNT counts those of "<subscription>:" in O(log n) (a subscription's id has no `:`).
 # Dead letters an earlier version recorded are indexed first, a ZSCAN step per call (the
-# caller calls again while this answers nil), never in one long script.
+# caller calls again while this answers nil), never in one long script; and indexed again
+# whenever the index and the dead letters are not as many (a process of an earlier version
+# recorded, replayed or dropped some beside this one's, during a rolling deploy).
 COUNT_DEAD = """
 -- KEYS: dead zset, dead letters' ids (lex index), the index's backfill cursor
 -- ARGV: ids indexed at most per step, then the subscriptions
 local backfill = redis.call('GET', KEYS[3])
+if backfill == 'done' and redis.call('ZCARD', KEYS[1]) ~= redis.call('ZCARD', KEYS[2]) then
+  -- Out of step: a process of an earlier version recorded, replayed or dropped dead letters
+  -- since (a rolling deploy). Indexed again, from the start.
+  redis.call('DEL', KEYS[2])
+  backfill = false
+end
 if backfill ~= 'done' then
   local scanned = redis.call('ZSCAN', KEYS[1], backfill or '0', 'COUNT', ARGV[1])
   local found = scanned[2]
