@@ -432,8 +432,17 @@
       return;
     }
     const last = page.items[page.items.length - 1];
+    const reached = state.items.findIndex((item) => item.id === last.id);
+    if (reached === -1) {
+      // More new ones than a page since the last poll: the rows shown are not below this page
+      // but further down, past ones no page has brought. Start again from this page.
+      state.items = page.items;
+      state.cursor = page.next_cursor;
+      state.extended = false;
+      return;
+    }
     const shown = new Set(page.items.map((item) => item.id));
-    const below = state.items.slice(state.items.findIndex((item) => item.id === last.id) + 1);
+    const below = state.items.slice(reached + 1);
     state.items = page.items.concat(below.filter((item) => !shown.has(item.id)));
   }
 
