@@ -15,8 +15,8 @@ the `/_sim/...` controls.
   `item.items[].isClosed` closes lines; all closed: H); PUT `.../<type>/eid:<ref>` upserts
   (creates, or updates the record with that external id). Read-only: `itemFulfillment`,
   `invoice`, `inventoryItem`, `serviceSaleItem` (with a `price` sublist), `subsidiary`, `term`,
-  `currency`, `salesTaxItem` (`rate` in percent; each customer's `taxItem` points at its
-  country's).
+  `currency` (`symbol` is its ISO 4217 code; a reference to one names it by its `name`, "Euro"),
+  `salesTaxItem` (`rate` in percent; each customer's `taxItem` points at its country's).
 - `/services/rest/record/v1/metadata-catalog[/<type>]`: the record types, and one type's fields
   as JSON Schema (`Accept: application/schema+json`), custom fields flagged.
 - Concurrency governance: past `concurrency_limit` requests in flight for one integration, 429

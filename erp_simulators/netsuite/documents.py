@@ -63,7 +63,9 @@ class Renderer:
         return self.reference_field("subsidiary", s.id, s.name)
 
     def currency_ref(self, c: ref.Currency) -> Document:
-        return self.reference_field("currency", c.id, c.symbol)
+        # As NetSuite names a reference: the currency's name ("Euro"); its ISO code is the
+        # currency record's `symbol`.
+        return self.reference_field("currency", c.id, c.name)
 
     def terms_ref(self, t: ref.Term | None) -> Document | None:
         return self.reference_field("term", t.id, t.name) if t else None
@@ -286,7 +288,7 @@ class Renderer:
             "id": s.id,
             "name": s.name,
             "country": {"id": s.country, "refName": ref.COUNTRY_NAMES.get(s.country, s.country)},
-            "currency": self.reference_field("currency", currency.id, currency.symbol),
+            "currency": self.currency_ref(currency),
             "isInactive": False,
         }
 
@@ -314,7 +316,7 @@ class Renderer:
         prices = [
             {
                 "links": [],
-                "currencyPage": self.reference_field("currency", c.id, c.symbol),
+                "currencyPage": self.currency_ref(c),
                 "priceLevel": {"id": ref.BASE_PRICE_LEVEL_ID, "refName": ref.BASE_PRICE_LEVEL_NAME},
                 "quantity": {"value": 0},
                 "price": ref.price_of(i, c),

@@ -1278,3 +1278,78 @@ async def test_an_order_whose_line_amount_netsuite_would_round_to_two_decimals_i
         ]
     finally:
         await erp.aclose()
+
+
+# --- a currency the value maps lack, read from NetSuite's currency record ---------------------
+
+
+async def _dinar_order(sim_url: str) -> tuple[CustomerContext, str]:
+    """A customer and an order in KWD, made through maps that know the dinar (id 7)."""
+    erp = _dinar_adapter(sim_url)
+    try:
+        customer = await _dinar_customer(erp)
+        held = [order_item("WIDGET-1", 2, Decimal("6.125"))]
+        order = await erp.create_sales_order("KW01", customer, "KWD", None, held, refs(), context())
+        return customer, order.erp_id
+    finally:
+        await erp.aclose()
+
+
+async def currency_reads(sim: httpx.AsyncClient, currency_id: str) -> int:
+    log = (await sim.get("/_sim/requests", params={"limit": 500})).json()["requests"]
+    path = f"{RECORDS}/currency/{currency_id}"
+    return sum(1 for r in log if (r["method"], r["path"]) == ("GET", path))
+
+
+async def test_a_currency_the_value_maps_lack_reads_back_as_its_iso_code_read_once_from_the_erp(
+    sim_url: str, sim: httpx.AsyncClient
+) -> None:
+    customer, order_id = await _dinar_order(sim_url)
+    counted: list[str] = []
+    # backends/cloud.yaml as it is: no KWD among its currencies.
+    erp = build_netsuite_adapter(
+        "cloud", backend_config(sim_url), SIMULATOR_CREDENTIALS, count_unmapped=counted.append
+    )
+    before = await currency_reads(sim, "7")
+    try:
+        first = await erp.get_sales_order(order_id, context())
+        second = await erp.get_sales_order(order_id, context())
+        buyer = await erp.get_customer(customer.erp_id, context())
+    finally:
+        await erp.aclose()
+
+    assert first is not None and second is not None and buyer is not None
+    assert (first.currency, second.currency, buyer.currency) == ("KWD", "KWD", "KWD")
+    assert [ln.amount for ln in first.lines] == [Decimal("12.250")]  # in fils, as KWD has them
+    assert await currency_reads(sim, "7") - before == 1
+    assert counted.count("currency") == 3  # still counted (and logged) as unmapped
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        {"mode": "error", "status": 404},  # NetSuite cannot find the currency record
+        {"mode": "malformed", "body": {"id": "7", "symbol": "KD"}},  # a symbol, not ISO 4217
+        {"mode": "malformed", "body": {"id": "7", "symbol": "XYZ"}},  # three letters, not ISO
+        {"mode": "malformed", "body": {"id": "7", "name": "Kuwaiti Dinar"}},  # no symbol
+    ],
+    ids=["not-found", "symbol", "unknown-code", "no-symbol"],
+)
+async def test_an_unmapped_currency_whose_record_cannot_be_read_is_erp_bad_response_not_a_name(
+    sim_url: str, sim: httpx.AsyncClient, fault: dict[str, Any]
+) -> None:
+    _, order_id = await _dinar_order(sim_url)
+    erp = make_adapter(sim_url)
+    try:
+        await sim.post("/_sim/faults", json={**fault, "operations": ["items.read"]})
+        with pytest.raises(ErpFailure) as raised:
+            await erp.get_sales_order(order_id, context())
+        assert (raised.value.code, raised.value.status) == (Code.ERP_BAD_RESPONSE, 502)
+        assert "Kuwaiti" not in raised.value.detail
+
+        # Nothing wrong is remembered: once NetSuite answers, the order reads in its ISO code.
+        await sim.delete("/_sim/faults")
+        order = await erp.get_sales_order(order_id, context())
+        assert order is not None and order.currency == "KWD"
+    finally:
+        await erp.aclose()

@@ -190,7 +190,7 @@ async def test_an_eu_customer_with_a_vat_number_is_accepted(
 ) -> None:
     body = customer_body(subsidiary={"id": "5"}, currency={"id": "4"}, vatRegNumber="FR1234")
     customer = await read(sim, auth, "customer", await create(sim, auth, "customer", body))
-    assert (customer["vatRegNumber"], customer["currency"]["refName"]) == ("FR1234", "EUR")
+    assert (customer["vatRegNumber"], customer["currency"]["refName"]) == ("FR1234", "Euro")
 
 
 async def test_a_sales_order_is_priced_taxed_and_numbered_by_the_erp(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -105,6 +105,7 @@ class NetSuiteRestAdapter:
         ctx = ctx.serving("create_customer")
         record = customer_record(request, refs, self._maps)
         created = await self._client.create(CUSTOMER, record, Interaction.CUSTOMER_CREATE, ctx)
+        await self._read_currencies([created], ctx, write=True)
         return self._answers.mapped(ctx, lambda: erp_customer(created, self._maps), write=True)
 
     async def get_customer(self, erp_id: str, ctx: CallContext) -> ErpCustomer | None:
@@ -120,7 +121,19 @@ class NetSuiteRestAdapter:
         record = await self._client.read(CUSTOMER, key, ctx)
         if record is None:
             return None
+        await self._read_currencies([record], ctx)
         return self._answers.mapped(ctx, lambda: erp_customer(record, self._maps))
+
+    async def _read_currencies(
+        self, records: Sequence[Mapping[str, Any]], ctx: CallContext, *, write: bool = False
+    ) -> None:
+        """Reads from NetSuite, once per adapter, the ISO code of each currency `records` name
+        that the value maps lack (`currencies.py`), so that they map to ISO codes only."""
+        unread = self._maps.currencies_to_read(records)
+        if unread:
+            await self._maps.read_currencies.read(
+                unread, self._client, self._answers, ctx, write=write
+            )
 
     # --- sales orders -------------------------------------------------------------------------
 
@@ -137,6 +150,7 @@ class NetSuiteRestAdapter:
             shipments = await self.list_shipments(order_id, ctx)
         elif needed is Documents.INVOICES:
             invoices = await self.list_invoices(order_id, ctx)
+        await self._read_currencies([record], ctx, write=write)
 
         def canonical() -> ErpSalesOrder:
             status, hold_reason = sales_order_status(record, shipments, invoices)
@@ -232,6 +246,7 @@ class NetSuiteRestAdapter:
     async def list_invoices(self, sales_order_erp_id: str, ctx: CallContext) -> list[ErpInvoice]:
         ctx = ctx.serving("list_invoices")
         records = await self._created_from(INVOICE, sales_order_erp_id, ctx)
+        await self._read_currencies(records, ctx)
         return self._answers.mapped(ctx, lambda: [erp_invoice(r, self._maps) for r in records])
 
     async def get_invoice(self, erp_id: str, ctx: CallContext) -> ErpInvoice | None:
@@ -239,6 +254,7 @@ class NetSuiteRestAdapter:
         record = await self._client.read(INVOICE, erp_id, ctx)
         if record is None:
             return None
+        await self._read_currencies([record], ctx)
         return self._answers.mapped(ctx, lambda: erp_invoice(record, self._maps))
 
     # --- quotes: NetSuite has no validate-only mode, so price from reads ----------------------

@@ -1,16 +1,18 @@
 """The NetSuite backend's value maps, both ways: canonical legal entities, payment terms, SKUs and
-currencies to subsidiaries, term, item and currency internal ids, and back.
+currencies to subsidiaries, term, item and currency internal ids, and back (a currency the maps
+lack, by the ISO code NetSuite's currency record gives it, see `currencies.py`).
 
 Not the YAML schema (see `gateway.config.backends`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from gateway.adapters.netsuite.fields import ref_id
+from gateway.adapters.netsuite.currencies import NOT_ISO, CurrencyCodes
+from gateway.adapters.netsuite.fields import bad_response, ref_id
 from gateway.adapters.value_maps import (
     CURRENCY,
     UnmappedCodes,
@@ -37,6 +39,8 @@ class NetSuiteMaps:
     currency_of_id: Mapping[str, str]
     # Where the answers' codes the maps do not know are reported.
     unmapped: UnmappedCodes = field(default_factory=UnmappedCodes, compare=False)
+    # The ISO codes of the currencies the maps lack, as NetSuite's currency records say.
+    read_currencies: CurrencyCodes = field(default_factory=CurrencyCodes, compare=False)
 
     @classmethod
     def from_config(
@@ -79,11 +83,27 @@ class NetSuiteMaps:
         refuse_unknown_skus(items, self.items)
         return [self.items[item.product_id] for item in items]
 
+    def currencies_to_read(self, records: Iterable[Mapping[str, Any]]) -> list[str]:
+        """The currency internal ids `records` name that neither the maps nor an earlier read
+        of NetSuite's currency records know: to read before the records are mapped."""
+        ids = (ref_id(record.get("currency")) for record in records)
+        return list(
+            dict.fromkeys(
+                i
+                for i in ids
+                if i and i not in self.currency_of_id and self.read_currencies.get(i) is None
+            )
+        )
+
     def currency_code(self, record: Mapping[str, Any], field: str = "currency") -> str | None:
-        value = record.get(field)
-        currency_id = ref_id(value)
+        """The ISO code of the record's currency (None without one): from the maps, else
+        (reported as unmapped) as NetSuite's currency record gave it, read beforehand through
+        `currencies_to_read`. Never NetSuite's name for it (`refName`), which is no ISO code."""
+        currency_id = ref_id(record.get(field))
         if currency_id is None:
             return None
-        name = value.get("refName") if isinstance(value, dict) else None
         code = self.unmapped.canonical(self.currency_of_id, CURRENCY, currency_id)
-        return code or (name if isinstance(name, str) else None)
+        code = code or self.read_currencies.get(currency_id)
+        if code is None:
+            raise bad_response(NOT_ISO)
+        return code

@@ -23,6 +23,7 @@ from gateway.adapters.netsuite.inbound import (
 from gateway.adapters.netsuite.records import Documents
 from gateway.adapters.netsuite.value_maps import NetSuiteMaps
 from gateway.adapters.value_maps import UnmappedCodes
+from gateway.domain.errors import Code, ErpFailure
 from gateway.domain.models import (
     CustomerStatus,
     HoldReason,
@@ -256,17 +257,31 @@ def test_an_unmapped_item_shows_as_netsuite_s_name_is_counted_and_logged_once(
     ]
 
 
-def test_unmapped_terms_subsidiary_and_currency_read_as_none_and_are_reported(
+def test_unmapped_terms_and_subsidiary_read_as_none_and_are_reported(
     maps: NetSuiteMaps,
 ) -> None:
     maps, counted = counting(maps)
     document = customer_document(
         terms={"id": "9", "refName": "Net 90"},
         subsidiary={"id": "99", "refName": "Japan"},
-        currency={"id": "99", "refName": "JPY"},
     )
 
     read = erp_customer(document, maps)
 
-    assert (read.payment_terms, read.legal_entity, read.currency) == (None, None, "JPY")
-    assert sorted(counted) == ["currency", "legal_entity", "payment_terms"]
+    assert (read.payment_terms, read.legal_entity, read.currency) == (None, None, "EUR")
+    assert sorted(counted) == ["legal_entity", "payment_terms"]
+
+
+def test_an_unmapped_currency_not_read_from_netsuite_is_a_bad_response_never_its_name(
+    maps: NetSuiteMaps,
+) -> None:
+    maps, counted = counting(maps)
+    document = customer_document(currency={"id": "99", "refName": "Swiss Franc"})
+
+    assert maps.currencies_to_read([document, document]) == ["99"]
+    with pytest.raises(ErpFailure) as raised:
+        erp_customer(document, maps)
+
+    assert raised.value.code is Code.ERP_BAD_RESPONSE
+    assert "Swiss Franc" not in raised.value.detail
+    assert counted == ["currency"]
