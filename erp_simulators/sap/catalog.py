@@ -43,6 +43,10 @@ COMPANY_CODES: dict[str, CompanyCode] = {
         CompanyCode("4610", "KW", "KWD"),
     )
 }
+# The currencies this system defines (table TCURC): those of its company codes, the only ones
+# its price list (PR00 condition records, below) has prices in. A document in any other is
+# refused (V1/220, CVI_API/005) rather than priced with another currency's figures.
+CURRENCIES = frozenset(cc.currency for cc in COMPANY_CODES.values())
 # Decimals of the currencies that do not have two (table TCURX: SAP keeps every amount with two
 # and shifts these; its APIs show them with their own); the rest have two.
 CURRENCY_DECIMALS: dict[str, int] = {"JPY": 0, "KWD": 3}

@@ -250,7 +250,7 @@ def _sales_area_problems(area: CustomerSalesArea, base: str) -> list[ErrorDetail
                     base + name,
                 )
             )
-    if len(area.currency) != 3 or not area.currency.isalpha() or not area.currency.isupper():
+    if area.currency not in catalog.CURRENCIES:
         problems.append(
             ErrorDetail(
                 MSG_CURRENCY_INVALID, f"Currency {area.currency} is not defined", base + "Currency"

@@ -167,7 +167,7 @@ def _sold_to_problems(
 
 def _header_problems(currency: str, terms: str) -> list[ErrorDetail]:
     problems = []
-    if len(currency) != 3 or not currency.isalpha() or not currency.isupper():
+    if currency not in catalog.CURRENCIES:
         problems.append(
             ErrorDetail(
                 MSG_CURRENCY_INVALID, f"Currency '{currency}' is not defined", "TransactionCurrency"

@@ -35,11 +35,14 @@ def not_set_up(what: str, code: str, pointer: str) -> RefusedBeforeSending:
     """422 erp_rejected at `pointer`: `what` ("Legal entity", "Currency") `code` has no entry in
     the backend's value maps. Said of "the ERP", as every refusal is, never which one nor in its
     own words (a subsidiary, a company code): the client cannot act on those."""
-    return RefusedBeforeSending(
-        Code.ERP_REJECTED,
-        f"{what} {code} is not set up in the ERP.",
-        [FieldError(pointer, f"{what} {code} is not set up in the ERP.")],
-    )
+    text = not_set_up_text(what, code)
+    return RefusedBeforeSending(Code.ERP_REJECTED, text, [FieldError(pointer, text)])
+
+
+def not_set_up_text(what: str, code: str) -> str:
+    """The words of a code the ERP is not set up for, whether the value maps lack it or the ERP
+    itself refused it (SAP's currency not in its table TCURC)."""
+    return f"{what} {code} is not set up in the ERP."
 
 
 def unknown_terms(code: str, terms: Mapping[str, str]) -> RefusedBeforeSending:

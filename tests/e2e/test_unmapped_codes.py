@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+import pytest
 
 from tests.e2e import payloads
 from tests.e2e.checks import assert_business_problem, create_customer, stats
@@ -48,3 +49,30 @@ def test_an_unknown_sku_is_refused_unsent_in_the_same_words_by_either_erp(
         assert stats(erp)["requests"] == before
         said.append((refused.json()["detail"], refused.json()["errors"]))
     assert said[0] == said[1]
+
+
+@pytest.mark.parametrize("currency", ["CHF", "XYZ"])
+def test_a_currency_the_legacy_erp_does_not_define_is_refused_in_the_same_words_as_the_cloud(
+    api: httpx.Client, legacy: httpx.Client, currency: str
+) -> None:
+    customer = create_customer(api, "DE01")  # DE01 is on the legacy ERP, which trades in EUR
+    order = payloads.order("DE01", customer["id"], currency=currency)
+    before = stats(legacy)
+
+    quote = {k: v for k, v in order.items() if k != "external_ref"}
+    refusals = [
+        api.post("/v1/customers", json=payloads.customer("DE01", currency=currency)),
+        api.post("/v1/sales-orders", json=order, headers=payloads.new_key()),
+        api.post("/v1/quotes/validate", json=quote),
+    ]
+
+    for refused in refusals:
+        assert_business_problem(refused, "erp_rejected", "/currency")
+        # As the cloud ERP's unmapped currency is refused: never naming the ERP nor SAP's table.
+        assert refused.json()["detail"] == f"Currency {currency} is not set up in the ERP."
+        assert [e["detail"] for e in refused.json()["errors"]] == [refused.json()["detail"]]
+    after = stats(legacy)
+    assert (after["customers"], after["sales_orders"]) == (
+        before["customers"],
+        before["sales_orders"],
+    )

@@ -384,6 +384,40 @@ def test_sales_order_refusals_name_the_offending_item_property(erp: httpx.Client
     assert refused(erp.post(SO, json=so_payload(german, "7777")))[0][0] == "V1/311"
 
 
+@pytest.mark.parametrize("currency", ["CHF", "XYZ"])
+def test_a_currency_the_system_does_not_define_is_refused_not_priced_as_another(
+    erp: httpx.Client, currency: str
+) -> None:
+    german = customer(erp, "1010")
+    area = bp_payload()["to_Customer"]["to_CustomerSalesArea"]["results"][0]
+    customer_in = bp_payload(
+        to_Customer={
+            **bp_payload()["to_Customer"],
+            "to_CustomerSalesArea": {"results": [{**area, "Currency": currency}]},
+        }
+    )
+    before = stats(erp)
+
+    assert refused(erp.post(SO, json=so_payload(german, TransactionCurrency=currency))) == [
+        ("V1/220", "TransactionCurrency")
+    ]
+    simulation = so_payload(german, TransactionCurrency=currency)
+    del simulation["YY1_GatewayRef_SDH"]  # no custom field on the simulation
+    assert refused(erp.post(SIMULATION, json=simulation)) == [("V1/220", "TransactionCurrency")]
+    target = (
+        "/to_Customer/to_CustomerSalesArea(SalesOrganization='1010',DistributionChannel='10',"
+        "Division='00')/Currency"
+    )
+    assert ("CVI_API/005", target) in refused(erp.post(BP, json=customer_in))
+    after = stats(erp)
+    assert (after["customers"], after["sales_orders"]) == (
+        before["customers"],
+        before["sales_orders"],
+    )
+    # The currencies of its company codes are defined: an order in EUR is priced as before.
+    assert order(erp, german, TransactionCurrency="EUR")["TotalNetAmount"] == "208.97"
+
+
 def test_an_order_over_the_credit_limit_is_saved_with_a_credit_block(erp: httpx.Client) -> None:
     before = stats(erp)["sales_orders"]
     entity = order(erp, customer(erp, YY1_CreditLimit_bus="200.00"))

@@ -17,6 +17,7 @@ from gateway.adapters.http import ErpResponse, retry_after_delay
 from gateway.adapters.sap.odata import SapAnswerError
 from gateway.adapters.sap.services import CREDIT_LIMIT_FIELD, ITEM_STEP
 from gateway.adapters.sap.terms import SapTerms
+from gateway.adapters.value_maps import not_set_up_text
 from gateway.domain.errors import Code, ErpFailure, FieldError, GatewayError
 
 _ITEM_TARGET_RE = re.compile(r"to_Item\((?:SalesOrderItem=)?'?(\d+)'?\)")
@@ -51,6 +52,15 @@ SAP_MESSAGE_CODES: dict[str, Code] = {
     "V1/302": Code.CUSTOMER_NOT_FOUND,  # sold-to party does not exist
     "V1/324": Code.CUSTOMER_LEGAL_ENTITY_MISMATCH,  # sold-to not in the order's sales area
     "V1/446": Code.INVALID_STATE,  # subsequent documents exist (delivered, billed)
+}
+
+# SAP messages that a code is not defined in its customizing (a currency not in table TCURC), and
+# where their text names it: told in the words of a code the value maps lack (`not_set_up_text`),
+# as the other ERP's adapter refuses one, since to the user they are the same fact.
+_CURRENCY_NAMED = re.compile(r"\b(?i:currency) '?([A-Z]{3})\b'?")
+_NOT_DEFINED: dict[str, tuple[str, re.Pattern[str]]] = {
+    "V1/220": ("Currency", _CURRENCY_NAMED),  # API_SALES_ORDER_SRV
+    "CVI_API/005": ("Currency", _CURRENCY_NAMED),  # API_BUSINESS_PARTNER
 }
 
 
@@ -237,14 +247,25 @@ def error_from_sap(body: Any, subject: Subject, terms: SapTerms) -> GatewayError
     codes = [SAP_MESSAGE_CODES.get(m.code, Code.ERP_REJECTED) for m in messages]
     # The problem's code is the leading message's; the details need not start with it.
     leading = SAP_MESSAGE_CODES.get(leading_code(body), codes[0])
+    texts = [_told(m, terms) for m in messages]
     errors = [
-        FieldError(pointer_for(m.target, subject, code), terms.canonical_text(m.message))
-        for m, code in zip(messages, codes, strict=True)
+        FieldError(pointer_for(m.target, subject, code), text)
+        for m, code, text in zip(messages, codes, texts, strict=True)
     ]
     said = "; ".join(dict.fromkeys(m.message for m in messages))
     if subject in (Subject.CANCEL, Subject.READ):
         errors = []
-    return GatewayError(leading, terms.canonical_text(said), errors, erp_message=said)
+    return GatewayError(leading, "; ".join(dict.fromkeys(texts)), errors, erp_message=said)
+
+
+def _told(message: SapMessage, terms: SapTerms) -> str:
+    """What SAP said in `message` as the user is told it: a code SAP does not define in the
+    words of one the value maps lack, anything else in canonical terms."""
+    undefined = _NOT_DEFINED.get(message.code)
+    named = undefined[1].search(message.message) if undefined is not None else None
+    if undefined is not None and named is not None:
+        return not_set_up_text(undefined[0], named[1])
+    return terms.canonical_text(message.message)
 
 
 # Severities of sap-message entries a user is told about; "success" says nothing new.
