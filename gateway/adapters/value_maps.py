@@ -59,12 +59,17 @@ def refuse_unknown_skus(items: Sequence[OrderItem], skus: Mapping[str, str]) -> 
     """Raises 422 unknown_sku, a pointer at each line whose product `skus` lacks, all at once."""
     unknown = [(i, item.product_id) for i, item in enumerate(items) if item.product_id not in skus]
     if unknown:
-        names = ", ".join(dict.fromkeys(sku for _, sku in unknown))
-        raise RefusedBeforeSending(
-            Code.UNKNOWN_SKU,
-            f"Unknown product(s): {names}.",
-            [FieldError(f"/items/{i}/product_id", f"Unknown SKU {sku}.") for i, sku in unknown],
-        )
+        raise unknown_skus(unknown)
+
+
+def unknown_skus(lines: Sequence[tuple[int, str]]) -> RefusedBeforeSending:
+    """422 unknown_sku for these (line index, SKU) of an order: one field error per line."""
+    names = ", ".join(dict.fromkeys(sku for _, sku in lines))
+    return RefusedBeforeSending(
+        Code.UNKNOWN_SKU,
+        f"Unknown product(s): {names}.",
+        [FieldError(f"/items/{i}/product_id", f"Unknown SKU {sku}.") for i, sku in lines],
+    )
 
 
 def inverse(mapping: Mapping[str, str]) -> dict[str, str]:

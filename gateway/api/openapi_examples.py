@@ -11,6 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from gateway.adapters.value_maps import unknown_skus
 from gateway.config.api_versions import VersionPolicy
 from gateway.config.rate_limits import TierConfig
 from gateway.domain import models
@@ -236,11 +237,7 @@ PROBLEM_EXAMPLES: tuple[GatewayError, ...] = (
         Code.GATEWAY_BUSY,
         "The gateway has as many connections open as it takes; retry shortly.",
     ),
-    business(
-        Code.UNKNOWN_SKU,
-        "Unknown product: NOPE-1.",
-        FieldError("/items/0/product_id", "Unknown product."),
-    ),
+    unknown_skus([(0, "NOPE-1")]),
     business(
         Code.PRICE_MISMATCH,
         "Prices differ from the ERP's current prices; the quote was stale.",

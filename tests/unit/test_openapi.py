@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+from decimal import Decimal
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -13,11 +14,13 @@ from typing import Any
 import jsonschema_rs
 import pytest
 
+from gateway.adapters.value_maps import refuse_unknown_skus
 from gateway.api.openapi import Document, openapi_bytes, openapi_document
 from gateway.cli import main
-from gateway.domain.errors import Code, spec_of
+from gateway.domain.errors import Code, GatewayError, spec_of
 from gateway.domain.versions import VERSIONS, changelog
 from gateway.store.memory import MemoryStore
+from tests.canonical import order_item
 from tests.harness import in_process_gateway
 
 SNAPSHOTS = Path(__file__).resolve().parents[1] / "snapshots"
@@ -286,6 +289,22 @@ def test_every_parameter_header_and_problem_has_a_description_and_an_example(
 
     assert problems, "the documents describe their problems"
     assert not missing, "\n".join(missing)
+
+
+def test_the_unknown_sku_example_says_what_the_adapters_refuse_an_unknown_product_with() -> None:
+    with pytest.raises(GatewayError) as raised:
+        refuse_unknown_skus([order_item("NOPE-1", 1, Decimal("1.00"))], skus={})
+    said = (raised.value.detail, [e.as_dict() for e in raised.value.errors])
+    problems = openapi_document("v2")["components"]["responses"]
+
+    shown = [
+        (example["value"]["detail"], example["value"]["errors"])
+        for response in problems.values()
+        for example in response["content"]["application/problem+json"]["examples"].values()
+        if example["value"]["code"] == Code.UNKNOWN_SKU
+    ]
+
+    assert shown == [said]
 
 
 def _examples(document: Document) -> list[tuple[str, Any, Document]]:
