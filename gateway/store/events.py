@@ -1,6 +1,6 @@
 """The domain events' storage: each ERP document's last applied change, each order's timeline,
 the log every event is appended to (a Redis Stream), and the webhook deliveries with their
-leases, retries and dead letters (and how many each subscription has).
+leases, retries and dead letters (all, or one subscription's, and how many each has).
 
 What is kept is bounded (`EventRetention`): a timeline goes its retention after the order's
 last event (on Redis, the key's expiry), a document's state its retention after its last change
@@ -47,8 +47,13 @@ DEFAULT_LOG_MAX_LEN = 100_000  # events the log (stream) keeps at most; the olde
 # Dead letters one trim drops at most: a backlog left by a version without retention goes a
 # slice per dead letter recorded, never in one long script that holds Redis up.
 _TRIM_AT_MOST = 1000
-# Dead letters of an earlier version one count indexes at most per step (COUNT_DEAD).
+# Dead letters of an earlier version one count or listing indexes at most per step
+# (INDEX_DEAD).
 _INDEXED_AT_MOST = 1000
+# The digits of a dead letter's age (ms) in the index by subscription: zero-padded, so that
+# the index's order by bytes is the order of age.
+_MS_DIGITS = 16
+_MOST_MS = 10**_MS_DIGITS
 # Document states one commit drops at most, the oldest first: a commit stays short however
 # many fell past their retention at once; each commit takes a slice, as many as it records.
 _DOCUMENTS_SWEPT_AT_MOST = 100
@@ -140,14 +145,27 @@ class BadCursor(ValueError):
     """A cursor this log (or the dead letters' listing) did not hand out."""
 
 
-def _dead_letter_position(cursor: str | None) -> tuple[float, str] | None:
-    """Where a page of dead letters starts after: the age (ms) and id of the last listed."""
+def _dead_letter_position(
+    cursor: str | None, subscription: str | None = None
+) -> tuple[float, str] | None:
+    """Where a page of dead letters starts after: the age (ms) and id of the last listed. In
+    one subscription's listing, a dead letter of that subscription, at a whole millisecond."""
     if cursor is None:
         return None
     try:
-        return decode_cursor(cursor)
+        ms, key = decode_cursor(cursor)
     except JournalBadCursor as exc:
         raise BadCursor(cursor) from exc
+    if subscription is not None and not (
+        key.startswith(f"{subscription}:") and ms.is_integer() and 0 <= ms < _MOST_MS
+    ):
+        raise BadCursor(cursor)
+    return ms, key
+
+
+def _by_subscription(key: str, ms: int) -> str:
+    """A dead letter's entry in the index by subscription (`_BY_SUBSCRIPTION` in Lua)."""
+    return f"{key.split(':', 1)[0]}:{ms:0{_MS_DIGITS}d}:{key}"
 
 
 def delivery_id(subscription: str, event_id: str) -> str:
@@ -222,10 +240,14 @@ class EventStore(Protocol):
         `retention.max_dead_letters`) go, the oldest first."""
         ...
 
-    async def dead_letters(self, after: str | None, limit: int) -> DeadLetterPage:
+    async def dead_letters(
+        self, after: str | None, limit: int, subscription: str | None = None
+    ) -> DeadLetterPage:
         """Up to `limit` dead letters after the cursor `after` (None: from the oldest), oldest
         first (those of one instant by id): a walk from None through each `next_cursor` lists
-        every one there was all along once, whatever is replayed or added meanwhile."""
+        every one there was all along once, whatever is replayed or added meanwhile. With
+        `subscription`, only its dead letters, in the same order (a cursor of the listing of
+        all at one of them goes on there too; at another subscription's, BadCursor)."""
         ...
 
     async def replay_dead_letter(self, delivery: str, now: float) -> bool:
@@ -435,10 +457,16 @@ class MemoryEvents:
                 del letters[key]
         return True
 
-    async def dead_letters(self, after: str | None, limit: int) -> DeadLetterPage:
-        start = _dead_letter_position(after)
+    async def dead_letters(
+        self, after: str | None, limit: int, subscription: str | None = None
+    ) -> DeadLetterPage:
+        start = _dead_letter_position(after, subscription)
         # By the millisecond, as Redis keeps their ages: the same order and cursors on both.
-        ordered = sorted((_ms(dead_at), d.id, d) for dead_at, d in self._dead.values())
+        ordered = sorted(
+            (_ms(dead_at), d.id, d)
+            for dead_at, d in self._dead.values()
+            if subscription is None or d.subscription == subscription
+        )
         found = [(ms, key, d) for ms, key, d in ordered if start is None or (ms, key) > start]
         more = len(found) > limit
         page = found[:limit]
@@ -632,8 +660,20 @@ redis.call('HDEL', KEYS[1], ARGV[1])
 return 1
 """
 
-SETTLE = """
--- KEYS: due zset, deliveries hash, leases hash, dead zset, dead letters' ids (lex index)
+# A dead letter's entry in the index by subscription, all at score 0:
+# "<subscription>:<age in ms, 16 digits>:<id>", so that one subscription's are a lex range,
+# oldest first (those of one instant by id), as the dead letters' sorted set orders them all.
+# A subscription's id has no `:`. In Python: `_by_subscription`.
+_BY_SUBSCRIPTION = """
+local function by_subscription(id, ms)
+  return string.match(id, '^[^:]*') .. ':' .. string.format('%016d', tonumber(ms)) .. ':' .. id
+end
+"""
+
+SETTLE = (
+    _BY_SUBSCRIPTION
+    + """
+-- KEYS: due zset, deliveries hash, leases hash, dead zset, index by subscription (lex)
 -- ARGV: delivery id, lease, outcome (done|retry|dead), at_ms, delivery JSON,
 --       dead letters' retention ms, most dead letters kept, most dropped at once
 if redis.call('HGET', KEYS[3], ARGV[1]) ~= ARGV[2] then
@@ -649,70 +689,98 @@ redis.call('ZREM', KEYS[1], ARGV[1])
 if ARGV[3] == 'dead' then
   redis.call('HSET', KEYS[2], ARGV[1], ARGV[5])
   redis.call('ZADD', KEYS[4], ARGV[4], ARGV[1])
-  redis.call('ZADD', KEYS[5], 0, ARGV[1])
-  -- The dead letters past their retention, then those beyond the most kept: oldest first.
+  redis.call('ZADD', KEYS[5], 0, by_subscription(ARGV[1], ARGV[4]))
+  -- The dead letters past their retention, then those beyond the most kept: oldest first
+  -- (each id followed by its age).
   local most = tonumber(ARGV[8])
   local oldest = tonumber(ARGV[4]) - tonumber(ARGV[6])
-  local dropped = redis.call('ZRANGEBYSCORE', KEYS[4], '-inf', '(' .. oldest, 'LIMIT', 0, most)
-  local excess = redis.call('ZCARD', KEYS[4]) - #dropped - tonumber(ARGV[7])
-  if excess > 0 and #dropped < most then
-    local more = math.min(excess, most - #dropped)
-    for _, id in ipairs(redis.call('ZRANGE', KEYS[4], #dropped, #dropped + more - 1)) do
-      dropped[#dropped + 1] = id
+  local dropped = redis.call(
+    'ZRANGEBYSCORE', KEYS[4], '-inf', '(' .. oldest, 'WITHSCORES', 'LIMIT', 0, most)
+  local excess = redis.call('ZCARD', KEYS[4]) - #dropped / 2 - tonumber(ARGV[7])
+  if excess > 0 and #dropped / 2 < most then
+    local first = #dropped / 2
+    local more = math.min(excess, most - first)
+    local found = redis.call('ZRANGE', KEYS[4], first, first + more - 1, 'WITHSCORES')
+    for _, entry in ipairs(found) do
+      dropped[#dropped + 1] = entry
     end
   end
-  for _, id in ipairs(dropped) do
+  for i = 1, #dropped, 2 do
+    local id = dropped[i]
     redis.call('HDEL', KEYS[2], id)
     redis.call('ZREM', KEYS[4], id)
-    redis.call('ZREM', KEYS[5], id)
+    redis.call('ZREM', KEYS[5], by_subscription(id, dropped[i + 1]))
   end
 else
   redis.call('HDEL', KEYS[2], ARGV[1])
 end
 return 1
 """
+)
 
-REPLAY = """
--- KEYS: due zset, deliveries hash, dead zset, dead letters' ids (lex index)
+REPLAY = (
+    _BY_SUBSCRIPTION
+    + """
+-- KEYS: due zset, deliveries hash, dead zset, index by subscription (lex)
 -- ARGV: delivery id, now_ms
-if redis.call('ZREM', KEYS[3], ARGV[1]) == 0 then
+local dead_at = redis.call('ZSCORE', KEYS[3], ARGV[1])
+if not dead_at then
   return 0
 end
-redis.call('ZREM', KEYS[4], ARGV[1])
+redis.call('ZREM', KEYS[3], ARGV[1])
+redis.call('ZREM', KEYS[4], by_subscription(ARGV[1], dead_at))
 local delivery = cjson.decode(redis.call('HGET', KEYS[2], ARGV[1]))
 delivery['attempts'] = 0
 redis.call('HSET', KEYS[2], ARGV[1], cjson.encode(delivery))
 redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
 return 1
 """
+)
 
-# Each subscription's dead letters, counted on the ids' index: every id at score 0, so that
-# ZLEXCOUNT counts those of "<subscription>:" in O(log n) (a subscription's id has no `:`).
-# Dead letters an earlier version recorded are indexed first, a ZSCAN step per call (the
-# caller calls again while this answers nil), never in one long script; and indexed again
-# whenever the index and the dead letters are not as many (a process of an earlier version
-# recorded, replayed or dropped some beside this one's, during a rolling deploy).
-COUNT_DEAD = """
--- KEYS: dead zset, dead letters' ids (lex index), the index's backfill cursor
--- ARGV: ids indexed at most per step, then the subscriptions
-local backfill = redis.call('GET', KEYS[3])
-if backfill == 'done' and redis.call('ZCARD', KEYS[1]) ~= redis.call('ZCARD', KEYS[2]) then
-  -- Out of step: a process of an earlier version recorded, replayed or dropped dead letters
-  -- since (a rolling deploy). Indexed again, from the start.
-  redis.call('DEL', KEYS[2])
-  backfill = false
-end
-if backfill ~= 'done' then
+# Each subscription's dead letters, counted and listed on the index by subscription: every
+# entry at score 0, so that ZLEXCOUNT counts those of "<subscription>:" in O(log n) and
+# ZRANGEBYLEX pages through them oldest first. Dead letters an earlier version recorded are
+# indexed first, a ZSCAN step per call (the caller calls again while the script answers nil),
+# never in one long script; and indexed again whenever the index and the dead letters are not
+# as many (a process of an earlier version recorded, replayed or dropped some beside this
+# one's, during a rolling deploy).
+INDEX_DEAD = (
+    _BY_SUBSCRIPTION
+    + """
+-- KEYS: dead zset, index by subscription (lex), the index's backfill cursor
+-- ARGV[1]: ids indexed at most per step
+local function indexed()
+  local backfill = redis.call('GET', KEYS[3])
+  if backfill == 'done' and redis.call('ZCARD', KEYS[1]) ~= redis.call('ZCARD', KEYS[2]) then
+    -- Out of step: a process of an earlier version recorded, replayed or dropped dead
+    -- letters since (a rolling deploy). Indexed again, from the start.
+    redis.call('DEL', KEYS[2])
+    backfill = false
+  end
+  if backfill == 'done' then
+    return true
+  end
   local scanned = redis.call('ZSCAN', KEYS[1], backfill or '0', 'COUNT', ARGV[1])
   local found = scanned[2]
   for i = 1, #found, 2 do
-    redis.call('ZADD', KEYS[2], 0, found[i])
+    redis.call('ZADD', KEYS[2], 0, by_subscription(found[i], found[i + 1]))
   end
   if scanned[1] ~= '0' then
     redis.call('SET', KEYS[3], scanned[1])
     return false
   end
   redis.call('SET', KEYS[3], 'done')
+  return true
+end
+"""
+)
+
+COUNT_DEAD = (
+    INDEX_DEAD
+    + """
+-- ARGV: ids indexed at most per step, then the subscriptions
+if not indexed() then
+  return false
 end
 local counts = {}
 for i = 2, #ARGV do
@@ -721,6 +789,30 @@ for i = 2, #ARGV do
 end
 return counts
 """
+)
+
+# One subscription's dead letters after a place in the index (its first: "[<subscription>:"),
+# at most a page and one more (to know whether there are more): their entries, then their
+# bodies.
+LIST_DEAD = (
+    INDEX_DEAD
+    + """
+-- KEYS: + the deliveries hash; ARGV: ids indexed at most per step, where the page starts
+-- (exclusive or inclusive, as ZRANGEBYLEX takes it), where the subscription's end, how many
+if not indexed() then
+  return false
+end
+local entries = redis.call('ZRANGEBYLEX', KEYS[2], ARGV[2], ARGV[3], 'LIMIT', 0, ARGV[4])
+if #entries == 0 then
+  return {{}, {}}
+end
+local ids = {}
+for i, entry in ipairs(entries) do
+  ids[i] = string.match(entry, '^[^:]*:[^:]*:(.*)$')
+end
+return {entries, redis.call('HMGET', KEYS[4], unpack(ids))}
+"""
+)
 
 CLAIM_POLL = """
 -- KEYS: polls hash; ARGV: backend, interval_ms, now_ms
@@ -754,8 +846,10 @@ class RedisEvents:
         self._leases = base + "leases"
         self._held = base + "subscriptions"  # each subscription's claim: "<until ms> <token>"
         self._dead = base + "dead"
-        self._dead_ids = base + "dead:ids"  # the same ids, by subscription (COUNT_DEAD)
-        self._dead_ids_backfill = base + "dead:ids:backfill"  # "done" once all are indexed
+        # The same ids, by subscription (INDEX_DEAD), and "done" once all are indexed. (An
+        # index of ids alone, "dead:ids", was never released: it is not read.)
+        self._by_subscription = base + "dead:by-subscription"
+        self._by_subscription_backfill = base + "dead:by-subscription:backfill"
         self._polls = base + "polls"
         self._timeline = base + "timeline:"
         self._log_max_len = log_max_len
@@ -765,6 +859,7 @@ class RedisEvents:
         self._settle = client.register_script(SETTLE)
         self._replay = client.register_script(REPLAY)
         self._count_dead = client.register_script(COUNT_DEAD)
+        self._list_dead = client.register_script(LIST_DEAD)
         self._claim_poll = client.register_script(CLAIM_POLL)
 
     async def document_state(self, document: str) -> DocumentState:
@@ -872,7 +967,7 @@ class RedisEvents:
         state: str,
         retention: EventRetention | None = None,
     ) -> bool:
-        keys = [self._due, self._deliveries, self._leases, self._dead, self._dead_ids]
+        keys = [self._due, self._deliveries, self._leases, self._dead, self._by_subscription]
         args: list[Any] = [delivery.id, delivery.lease or "", outcome, _ms(at), state]
         if retention is not None:
             args += [_ms(retention.dead_letter_s), retention.max_dead_letters, _TRIM_AT_MOST]
@@ -898,7 +993,11 @@ class RedisEvents:
         dead = replace(delivery, attempts=delivery.attempts + int(attempted), last_error=error)
         return await self._settled(delivery, "dead", now, dead.to_json(), retention)
 
-    async def dead_letters(self, after: str | None, limit: int) -> DeadLetterPage:
+    async def dead_letters(
+        self, after: str | None, limit: int, subscription: str | None = None
+    ) -> DeadLetterPage:
+        if subscription is not None:
+            return await self._dead_letters_of(subscription, after, limit)
         start = _dead_letter_position(after)
         redis = cast(Any, self._redis)
         with unavailable_as_problem():
@@ -922,8 +1021,28 @@ class RedisEvents:
         key, score = found[-1]
         return DeadLetterPage(items, encode_cursor(int(score), key.decode()))
 
+    async def _dead_letters_of(
+        self, subscription: str, after: str | None, limit: int
+    ) -> DeadLetterPage:
+        """One subscription's page, on the index by subscription (a lex range)."""
+        start = _dead_letter_position(after, subscription)
+        begin = (
+            f"[{subscription}:"
+            if start is None
+            else f"({_by_subscription(start[1], int(start[0]))}"
+        )
+        keys = [*self._index_keys, self._deliveries]
+        args = [_INDEXED_AT_MOST, begin, f"({subscription};", limit + 1]
+        entries, bodies = await self._once_indexed(self._list_dead, keys, args)
+        more = len(entries) > limit
+        items = [Delivery.from_json(b) for b in bodies[:limit] if b is not None]
+        if not more:
+            return DeadLetterPage(items, None)
+        _, ms, key = entries[limit - 1].decode().split(":", 2)
+        return DeadLetterPage(items, encode_cursor(int(ms), key))
+
     async def replay_dead_letter(self, delivery: str, now: float) -> bool:
-        keys = [self._due, self._deliveries, self._dead, self._dead_ids]
+        keys = [self._due, self._deliveries, self._dead, self._by_subscription]
         with unavailable_as_problem():
             replayed = await cast(Any, self._replay)(keys=keys, args=[delivery, _ms(now)])
         return bool(replayed)
@@ -931,13 +1050,21 @@ class RedisEvents:
     async def dead_letter_counts(self, subscriptions: Sequence[str]) -> dict[str, int]:
         if not subscriptions:
             return {}
-        keys = [self._dead, self._dead_ids, self._dead_ids_backfill]
         args = [_INDEXED_AT_MOST, *subscriptions]
-        with unavailable_as_problem():
-            counts = None
-            while counts is None:  # dead letters of an earlier version still to index
-                counts = await cast(Any, self._count_dead)(keys=keys, args=args)
+        counts = await self._once_indexed(self._count_dead, self._index_keys, args)
         return {s: int(n) for s, n in zip(subscriptions, counts, strict=True)}
+
+    @property
+    def _index_keys(self) -> list[str]:
+        return [self._dead, self._by_subscription, self._by_subscription_backfill]
+
+    async def _once_indexed(self, script: Any, keys: list[str], args: list[Any]) -> Any:
+        """What an INDEX_DEAD script answers once every dead letter is in the index."""
+        with unavailable_as_problem():
+            answer = None
+            while answer is None:  # dead letters of an earlier version still to index
+                answer = await script(keys=keys, args=args)
+        return answer
 
     async def claim_poll(self, backend: str, interval_s: float, now: float) -> float | None:
         with unavailable_as_problem():

@@ -235,6 +235,46 @@ async def test_dead_letters_page_by_cursor_each_once_oldest_first(store: Store) 
             await store.events.dead_letters(forged, 2)
 
 
+async def test_one_subscriptions_dead_letters_page_by_cursor_oldest_first_as_all_do(
+    store: Store,
+) -> None:
+    now = time.time()
+    gone = f"sub-{uuid.uuid4().hex[:8]}"
+    longer = f"{gone}-2"  # shares its beginning: another subscription's
+    # Interleaved with the other's, two by two at one instant (ordered by id at one age).
+    mine, others = [], []
+    for i in range(7):
+        at = now + i // 2
+        mine.append(await dead_letter_one(store, at, KEEP, gone))
+        others.append(await dead_letter_one(store, at, KEEP, longer))
+    everything = [d.id for d in (await store.events.dead_letters(None, 100)).items]
+    expected = [key for key in everything if key in mine]  # the order all are listed in
+    assert sorted(expected) == sorted(mine)
+    first = await store.events.dead_letters(None, 3, gone)
+    assert [d.id for d in first.items] == expected[:3] and first.next_cursor is not None
+    assert {d.subscription for d in first.items} == {gone}
+    # The page's last one replayed meanwhile (as `--replay` does): the next page goes on after it.
+    assert await store.events.replay_dead_letter(expected[2], now + 10)
+    second = await store.events.dead_letters(first.next_cursor, 3, gone)
+    assert [d.id for d in second.items] == expected[3:6] and second.next_cursor is not None
+    last = await store.events.dead_letters(second.next_cursor, 3, gone)
+    assert [d.id for d in last.items] == expected[6:] and last.next_cursor is None
+    of_longer = await store.events.dead_letters(None, 100, longer)
+    assert [d.id for d in of_longer.items] == [key for key in everything if key in others]
+    quiet = await store.events.dead_letters(None, 100, f"{gone}-quiet")
+    assert (quiet.items, quiet.next_cursor) == ([], None)
+    # The unfiltered listing's cursor at one of its dead letters goes on as its own does.
+    unfiltered = await store.events.dead_letters(None, everything.index(expected[0]) + 1)
+    assert unfiltered.items[-1].id == expected[0] and unfiltered.next_cursor is not None
+    from_there = await store.events.dead_letters(unfiltered.next_cursor, 2, gone)
+    assert [d.id for d in from_there.items] == [expected[1], expected[3]]
+    # A cursor at another subscription's dead letter is no place in this one's listing.
+    elsewhere = await store.events.dead_letters(None, 1, longer)
+    for forged in ("not-a-cursor", "MTIz", elsewhere.next_cursor or ""):
+        with pytest.raises(BadCursor):
+            await store.events.dead_letters(forged, 2, gone)
+
+
 async def test_each_subscriptions_dead_letters_are_counted_as_they_come_and_go(
     store: Store,
 ) -> None:
@@ -284,6 +324,41 @@ async def test_on_redis_dead_letters_recorded_before_they_were_counted_are_count
     assert counts == {"hook-a": 690, "hook-b": 301, "hook-c": 1}
 
 
+@pytest.mark.redis
+async def test_on_redis_dead_letters_recorded_before_they_were_indexed_are_listed_by_subscription(
+    redis_store: PrefixedRedisStore,
+    redis_client: aioredis.Redis,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Dead letters an earlier version recorded (in the dead letters' sorted set and the
+    # deliveries, not in the index by subscription): listed, in order, with those since.
+    monkeypatch.setattr(events, "_INDEXED_AT_MOST", 10)
+    store = redis_store.store
+    base = f"{redis_store.prefix}{{events}}:"
+    an_hour_ago = int((time.time() - 3600) * 1000)
+    earlier = {}
+    for i in range(30):
+        subscription = ("hook-a", "hook-b")[i % 2]
+        key = f"{subscription}:evt_{i:02d}"
+        earlier[key] = an_hour_ago + i // 3
+        body = events.Delivery(key, subscription, f"evt_{i:02d}", "{}", 4, "HTTP 500")
+        await redis_client.hset(base + "deliveries", key, body.to_json())
+    await redis_client.zadd(base + "dead", earlier)
+    later = await dead_letter_one(store, time.time(), KEEP, "hook-a")
+    expected = sorted((ms, key) for key, ms in earlier.items() if key.startswith("hook-a:"))
+    listed, cursor = [], None
+    while True:
+        page = await store.events.dead_letters(cursor, 4, "hook-a")
+        listed += [d.id for d in page.items]
+        if (cursor := page.next_cursor) is None:
+            break
+    assert listed == [key for _, key in expected] + [later]
+    assert (await store.events.dead_letter_counts(["hook-a", "hook-b"])) == {
+        "hook-a": 16,
+        "hook-b": 15,
+    }
+
+
 async def test_a_timeline_is_gone_its_retention_after_the_orders_last_event(
     store: Store,
 ) -> None:
@@ -319,6 +394,11 @@ async def test_on_redis_a_timeline_expires_after_its_last_event_and_a_dropped_de
     kept = await dead_letter_one(store, now + 1, one_at_most)
     assert [k.decode() for k in await redis_client.zrange(base + "dead", 0, -1)] == [kept]
     assert [k.decode() for k in await redis_client.hkeys(base + "deliveries")] == [kept]
+    # The index by subscription follows (never rebuilt here: no count or listing ran).
+    (indexed,) = await redis_client.zrange(base + "dead:by-subscription", 0, -1)
+    assert indexed.decode().endswith(f":{kept}")
+    assert await store.events.replay_dead_letter(kept, now + 2)
+    assert await redis_client.zcard(base + "dead:by-subscription") == 0
 
 
 async def test_the_memory_store_sweeps_the_timelines_past_their_retention() -> None:
