@@ -88,9 +88,14 @@ class AdminClient:
     def migration(self, job_id: str) -> dict[str, Any]:
         return self._json("GET", f"/admin/migrations/{job_id}")
 
-    def dead_letters(self, most: int | None = None) -> Iterator[dict[str, Any]]:
-        """The dead letters, oldest first, page after page: `most` of them, or every one."""
+    def dead_letters(
+        self, most: int | None = None, subscription: str | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """The dead letters (all, or `subscription`'s), oldest first, page after page: `most`
+        of them, or every one."""
         params = {"limit": str(MAX_DEAD_LETTERS if most is None else min(most, MAX_DEAD_LETTERS))}
+        if subscription is not None:
+            params["subscription"] = subscription
         listed = 0
         while most is None or listed < most:
             found = self._json("GET", "/admin/events/dead-letters", params=params)

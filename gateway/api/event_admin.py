@@ -20,6 +20,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from gateway.api.admin import admin_endpoint
+from gateway.config.events import SUBSCRIPTION_ID_PATTERN
 from gateway.domain.errors import bad_cursor, not_found
 from gateway.domain.models import Strict
 from gateway.observability.client_address import client_ip
@@ -37,24 +38,37 @@ class DeadLetterQuery(Strict):
     model_config = Strict.model_config | {"strict": False}
     cursor: Annotated[str, Field(min_length=1, max_length=400)] | None = None
     limit: Annotated[int, Field(ge=1, le=MAX_DEAD_LETTERS)] = 100
+    subscription: Annotated[str, Field(pattern=SUBSCRIPTION_ID_PATTERN)] | None = None
 
 
 def event_admin_routes(
     current: Callable[[], Runtime], replayed: Callable[[], None] | None = None
 ) -> list[Route]:
-    """`GET /admin/events/dead-letters` (a page at a time: `next_cursor`) and
-    `POST /admin/events/dead-letters/{id}/replay`; `GET /admin/events/subscriptions` and
-    `POST /admin/events/subscriptions/{id}/enable`; `replayed` wakes this process's delivery
-    worker."""
+    """`GET /admin/events/dead-letters` (a page at a time: `next_cursor`; all, or one
+    subscription's) and `POST /admin/events/dead-letters/{id}/replay`;
+    `GET /admin/events/subscriptions` and `POST /admin/events/subscriptions/{id}/enable`;
+    `replayed` wakes this process's delivery worker."""
 
     async def dead_letters(request: Request) -> Response:
         asked = parse_query_model(request, DeadLetterQuery)
+        runtime = current()
         try:
-            page = await current().store.events.dead_letters(asked.cursor, asked.limit)
+            page = await runtime.store.events.dead_letters(
+                asked.cursor, asked.limit, asked.subscription
+            )
         except BadCursor:
             raise bad_cursor(
                 "/cursor", "Use next_cursor from the previous page, as it was."
             ) from None
+        if (
+            asked.subscription is not None
+            and asked.cursor is None
+            and not page.items
+            and not _configured(runtime, asked.subscription)
+        ):
+            # Not configured (any more) and none of its dead letters kept: no such thing. One
+            # removed from the configuration is listed while its dead letters are kept.
+            raise not_found(f"No subscription {asked.subscription} (nor dead letters of one).")
         items = [
             {
                 "id": d.id,
@@ -110,7 +124,7 @@ def event_admin_routes(
     async def enable(request: Request) -> Response:
         subscription = request.path_params["id"]
         runtime = current()
-        configured = any(s.id == subscription for s in runtime.config.subscriptions.subscriptions)
+        configured = _configured(runtime, subscription)
         was_disabled = await runtime.store.subscriptions.enable(subscription)
         if not (configured or was_disabled):
             raise not_found(f"No subscription {subscription}.")
@@ -144,6 +158,10 @@ def event_admin_routes(
             methods=["POST"],
         ),
     ]
+
+
+def _configured(runtime: Runtime, subscription: str) -> bool:
+    return any(s.id == subscription for s in runtime.config.subscriptions.subscriptions)
 
 
 def _disabled_json(disabled: Disabled) -> dict[str, object]:

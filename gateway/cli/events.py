@@ -1,6 +1,7 @@
 """`gateway events dead-letters`: the webhook deliveries of a running gateway past their last
-retry, listed; with `--replay`, due again. `gateway events subscriptions`: its webhook
-subscriptions, enabled or disabled (a 410 Gone); with `--enable`, enabled again."""
+retry (all, or one subscription's), listed; with `--replay`, due again. `gateway events
+subscriptions`: its webhook subscriptions, enabled or disabled (a 410 Gone); with `--enable`,
+enabled again."""
 
 from __future__ import annotations
 
@@ -23,12 +24,19 @@ def arguments(parser: argparse.ArgumentParser) -> None:
         "--limit", type=int, default=100, help="the most to list (page after page)"
     )
     dead_letters.add_argument(
+        "--subscription",
+        metavar="ID",
+        help="only this subscription's (listed, or with --replay and no ids, replayed)",
+    )
+    dead_letters.add_argument(
         "--replay",
         nargs="*",
         metavar="ID",
-        help="replay these dead letters (no ids: every one, whatever --limit)",
+        help="replay these dead letters (no ids: every one, or every one of --subscription, "
+        "whatever --limit)",
     )
     add_remote(dead_letters)
+    dead_letters.set_defaults(parser=dead_letters)  # to refuse --subscription with --replay IDs
     subscriptions = verb(
         events,
         "subscriptions",
@@ -45,12 +53,18 @@ def arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_dead_letters(args: argparse.Namespace) -> int:
-    """List the webhook dead letters, or with --replay, replay them (the ids given, or every
-    one: all pages, listed first, so that one dead again meanwhile is not replayed twice)."""
+    """List the webhook dead letters (all, or --subscription's), or with --replay, replay them
+    (the ids given, or every one listed: all pages, listed first, so that one dead again
+    meanwhile is not replayed twice)."""
+    if args.subscription is not None and args.replay:
+        args.parser.error(
+            "--subscription with --replay replays its every dead letter: give no ids, "
+            "or leave out --subscription"
+        )
     with admin_client(args) as client:
         if args.replay is None:
             listed = 0
-            for d in client.dead_letters(args.limit):
+            for d in client.dead_letters(args.limit, args.subscription):
                 event = d["event"]
                 print(
                     f"{d['id']}  {event.get('type')}  {event.get('subject')}  "
@@ -59,7 +73,7 @@ def run_dead_letters(args: argparse.Namespace) -> int:
                 listed += 1
             print(f"{listed} dead letter(s)", file=sys.stderr)
             return 0
-        chosen = args.replay or [d["id"] for d in client.dead_letters()]
+        chosen = args.replay or [d["id"] for d in client.dead_letters(None, args.subscription)]
         for delivery in chosen:
             client.replay_dead_letter(delivery)
             print(f"{delivery}: due again")
@@ -83,5 +97,8 @@ def run_subscriptions(args: argparse.Namespace) -> int:
             return 0
         for subscription in args.enable:
             client.enable_subscription(subscription)
-            print(f"{subscription}: enabled (replay its dead letters: gateway events dead-letters)")
+            print(
+                f"{subscription}: enabled (replay its dead letters: "
+                f"gateway events dead-letters --subscription {subscription} --replay)"
+            )
     return 0

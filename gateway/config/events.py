@@ -47,12 +47,16 @@ class BackendEvents(ConfigModel):
         return self
 
 
+# A subscription's id: never a `:`, which ends it in a delivery's id ("<subscription>:<event>").
+SUBSCRIPTION_ID_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
+
+
 class SubscriptionConfig(ConfigModel):
     """One webhook subscription (`subscriptions:` list)."""
 
     id: Annotated[
         str,
-        Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$", description="Names it in deliveries."),
+        Field(pattern=SUBSCRIPTION_ID_PATTERN, description="Names it in deliveries."),
     ]
     url: Annotated[
         AnyHttpUrl,

@@ -88,6 +88,8 @@ def test_an_operator_sees_a_disabled_subscription_and_enables_it_again(
     ) in shown.stdout
     assert enabled.returncode == 0, enabled.stderr
     assert f"{HOOK}: enabled" in enabled.stdout
+    # Its dead letters only: other subscriptions' may still be failing.
+    assert f"gateway events dead-letters --subscription {HOOK} --replay" in enabled.stdout
     (again,) = [i for i in after.json()["items"] if i["id"] == HOOK]
     assert (again["state"], again["disabled"]) == ("enabled", None)
     assert asyncio.run(store.subscriptions.disabled()) == {}
