@@ -350,8 +350,10 @@ def test_an_operator_sees_a_subscription_a_410_disabled_with_its_dead_letters_an
         row.get_by_role("button", name=f"Enable {HOOK}").click()
         outcome = page.locator("#subscriptions-outcome")
         expect(outcome).to_contain_text(f"Enabled {HOOK}")
-        # The page cannot replay dead letters: it says how.
-        expect(outcome).to_contain_text("gateway events dead-letters --replay")
+        # The page cannot replay dead letters: it says how, for this subscription's only.
+        expect(outcome).to_contain_text(
+            f"gateway events dead-letters --subscription {HOOK} --replay"
+        )
         expect(row.locator("[data-status]")).to_have_text("enabled")
         expect(row.get_by_role("button", name=f"Enable {HOOK}")).to_have_count(0)
         after = httpx.get(f"{url}/admin/events/subscriptions", headers=headers).json()

@@ -516,9 +516,8 @@
     try {
       await api(subscriptionPath(item.id, "enable"), "POST");
       const waiting = item.dead_letters
-        ? ` Its ${item.dead_letters} dead letters are not sent: replay them with ` +
-          "gateway events dead-letters --replay ID ... (the ids it lists; --replay alone replays " +
-          "every subscription's)."
+        ? ` Its ${item.dead_letters} dead letters are not sent: replay them (its only) with ` +
+          `gateway events dead-letters --subscription ${item.id} --replay.`
         : "";
       report(outcome, `Enabled ${item.id}: its new events are sent to ${item.url}.${waiting}`, "good");
     } catch (error) {
