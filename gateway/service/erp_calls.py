@@ -230,12 +230,25 @@ class ErpCalls:
         self, ctx: RequestContext, find: ErpCall[T | None], create: ErpCall[T]
     ) -> T:
         """The document an earlier attempt of this request created, when that attempt's outcome
-        is unknown (`ctx.reconcile`); otherwise, or if the ERP has none, a new one."""
-        if ctx.reconcile:
+        is unknown (`earlier_attempt`); otherwise, or if no ERP has it, a new one."""
+        found = await self.earlier_attempt(ctx, find)
+        return found if found is not None else await self.call(ctx, create)
+
+    async def earlier_attempt(self, ctx: RequestContext, find: ErpCall[T | None]) -> T | None:
+        """The document an earlier attempt of this request made, when that attempt's outcome
+        is unknown (`ctx.reconcile`): searched in the ERP it reached and, if a wave has moved
+        the request's legal entity since, in the ERP the rules route it to now (an attempt
+        after the wave may have made it there). Found in neither, the request makes a new
+        record, which goes where new records go now, never into the ERP the legal entity has
+        left: `ctx.reconcile_on` moves to the routed ERP."""
+        if not ctx.reconcile:
+            return None
+        found = await self.call(ctx, find)
+        routed = ctx.backend
+        if found is None and routed is not None and routed != ctx.reconcile_on:
+            ctx.reconcile_on = routed
             found = await self.call(ctx, find)
-            if found is not None:
-                return found
-        return await self.call(ctx, create)
+        return found
 
 
 async def background_call(

@@ -100,22 +100,27 @@ class SalesOrders:
 
     async def create(self, ctx: RequestContext, request: SalesOrderCreate) -> SalesOrder:
         check_price_currencies(request.currency, request.items)
-        customer = await self.order_customer(ctx, request.customer_id, request.legal_entity)
         gateway_id = new_gateway_id(Kind.SALES_ORDER)
         refs = references(ctx, request.external_ref, gateway_id)
-        erp = await self._erp.found_or_created(
-            ctx,
-            lambda a, call: a.find_sales_order_by_gateway_ref(refs.gateway_ref, call),
-            lambda a, call: a.create_sales_order(
-                request.legal_entity,
-                customer,
-                request.currency,
-                request.requested_delivery_date,
-                list(request.items),
-                refs,
-                call,
-            ),
+        # Searched first: where an earlier attempt's order is not found decides the ERP a new
+        # one goes to, and so where its customer must be.
+        erp = await self._erp.earlier_attempt(
+            ctx, lambda a, call: a.find_sales_order_by_gateway_ref(refs.gateway_ref, call)
         )
+        customer = await self.order_customer(ctx, request.customer_id, request.legal_entity)
+        if erp is None:
+            erp = await self._erp.call(
+                ctx,
+                lambda a, call: a.create_sales_order(
+                    request.legal_entity,
+                    customer,
+                    request.currency,
+                    request.requested_delivery_date,
+                    list(request.items),
+                    refs,
+                    call,
+                ),
+            )
         record = await bind_created(
             self._store,
             ctx,

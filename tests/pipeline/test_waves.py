@@ -259,3 +259,95 @@ async def test_a_frozen_writes_retry_after_counts_to_the_end_of_a_following_free
         still = await _order(api, customer["id"])
         assert still.status_code == 503 and "freeze ca01-signoff" in still.json()["detail"]
         assert still.headers["retry-after"] == "1799"
+
+
+async def test_an_order_lost_before_the_wave_is_made_where_the_wave_sends_it(
+    store: Store, clock: ConftestClock, tmp_path: Path
+) -> None:
+    # The attempt before the cutover timed out and the legacy ERP never made the order; its
+    # retry after the wave finds nothing there, so the order is new: it goes to the cloud ERP,
+    # as every other new CA01 order does, never into the ERP the legal entity has left.
+    gateway_clock = Clock(WAVE - 3600)
+    config = wave_config(tmp_path, idempotency=SHORT_GRACE)
+    async with (
+        in_process_gateway(store, config, clock=gateway_clock) as gw,
+        gw.client("crm-debug") as api,
+    ):
+        customer = (await api.post("/v1/customers", json=payloads.customer("CA01"))).json()
+        legacy, cloud = gw.erps["legacy"], gw.erps["cloud"]
+        legacy.commit_late = True
+        body, key = payloads.order("CA01", customer["id"]), payloads.new_key()
+        first = await api.post("/v1/sales-orders", json=body, headers=key)
+        assert first.status_code == 504, first.text
+        legacy.commit_late = False
+        legacy.pending.clear()  # it never commits
+        await clock.advance(ERP_TIMEOUT_S + 0.2)  # past the commit window
+        gateway_clock.now = WAVE
+        legacy.calls.clear()
+        retried = await api.post("/v1/sales-orders", json=body, headers=key)
+        assert retried.status_code == 201, retried.text
+        assert legacy.calls[0] == "find_sales_order"  # searched where the attempt went
+        assert "create_sales_order" not in legacy.calls  # (its customer read there, to copy)
+        assert not legacy.orders and len(cloud.orders) == 1
+        assert retried.headers["x-gateway-backend"] == "cloud"
+        read = await api.get(f"/v1/sales-orders/{retried.json()['id']}")
+        assert (read.status_code, read.headers["x-gateway-backend"]) == (200, "cloud")
+        assert read.json()["erp_reference"] == next(iter(cloud.orders.values())).document_number
+
+
+async def test_a_retry_after_the_wave_finds_the_order_a_retry_after_the_wave_left_unknown(
+    store: Store, clock: ConftestClock, tmp_path: Path
+) -> None:
+    # Before the wave: the legacy ERP never made it. After: the cloud ERP made it, but its
+    # answer was lost. The third attempt searches both and finds it in the cloud ERP.
+    gateway_clock = Clock(WAVE - 3600)
+    config = wave_config(tmp_path, idempotency=SHORT_GRACE)
+    async with (
+        in_process_gateway(store, config, clock=gateway_clock) as gw,
+        gw.client() as api,
+    ):
+        customer = (await api.post("/v1/customers", json=payloads.customer("CA01"))).json()
+        legacy, cloud = gw.erps["legacy"], gw.erps["cloud"]
+        legacy.commit_late = True
+        body, key = payloads.order("CA01", customer["id"]), payloads.new_key()
+        assert (await api.post("/v1/sales-orders", json=body, headers=key)).status_code == 504
+        legacy.commit_late = False
+        legacy.pending.clear()
+        await clock.advance(ERP_TIMEOUT_S + 0.2)
+        gateway_clock.now = WAVE
+        cloud.commit_late = True
+        assert (await api.post("/v1/sales-orders", json=body, headers=key)).status_code == 504
+        cloud.commit_late = False
+        cloud.commit_pending()  # it made the order; the answer was lost
+        await clock.advance(ERP_TIMEOUT_S + 0.2)
+        third = await api.post("/v1/sales-orders", json=body, headers=key)
+        assert third.status_code == 201, third.text
+        assert not legacy.orders and len(cloud.orders) == 1
+        (order,) = cloud.orders.values()
+        assert third.json()["erp_reference"] == order.document_number
+
+
+async def test_a_customer_lost_before_the_wave_is_made_where_the_wave_sends_it(
+    store: Store, clock: ConftestClock, tmp_path: Path
+) -> None:
+    gateway_clock = Clock(WAVE - 3600)
+    keyed = SHORT_GRACE.replace("sales_orders.cancel: required", "customers.create: required")
+    config = wave_config(tmp_path, idempotency=keyed)
+    async with (
+        in_process_gateway(store, config, clock=gateway_clock) as gw,
+        gw.client() as api,
+    ):
+        legacy, cloud = gw.erps["legacy"], gw.erps["cloud"]
+        body, key = payloads.customer("CA01"), payloads.new_key()
+        legacy.fail_after_commit = True
+        first = await api.post("/v1/customers", json=body, headers=key)
+        assert first.status_code == 504, first.text
+        legacy.fail_after_commit = False
+        legacy.customers.clear()  # what it received was never committed after all
+        await clock.advance(ERP_TIMEOUT_S + 0.2)
+        gateway_clock.now = WAVE
+        retried = await api.post("/v1/customers", json=body, headers=key)
+        assert retried.status_code == 201, retried.text
+        assert not legacy.customers and len(cloud.customers) == 1
+        (made,) = cloud.customers.values()
+        assert retried.json()["erp_reference"] == made.document_number
