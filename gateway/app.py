@@ -257,7 +257,7 @@ async def answer(handler: Handler, ctx: RequestContext) -> Response:
             "client_ip": client_ip(request.scope),
             "legal_entity": ctx.legal_entity,
             "backend": backend,
-            "rule": ctx.route.rule_id if ctx.route else None,
+            "rule": ctx.served_by,
             "journal_id": ctx.journal_id,
             "replayed_by": ctx.replayed_by,
             "config_version": ctx.config_version,

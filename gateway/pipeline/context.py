@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any
 from starlette.requests import Request
 from starlette.responses import Response
 
+from gateway.routing.rules import HOME_RULE_ID
+
 if TYPE_CHECKING:
     from gateway.domain.errors import GatewayError
     from gateway.observability.spans import Span
@@ -129,6 +131,18 @@ class RequestContext:
         backend = self.reconcile_on or self.backend
         assert backend is not None, "routing runs before handlers"
         return backend
+
+    @property
+    def served_by(self) -> str | None:
+        """What placed the request where its ERP calls went, as X-Route-Rule, the journal and
+        the access log name it: the routing step's rule, or `home` when an earlier attempt under
+        its key made its document in another ERP (a wave moved the legal entity since)."""
+        route = self.route
+        if route is None:
+            return None
+        if self.reconcile_on is not None and self.reconcile_on != route.backend:
+            return HOME_RULE_ID
+        return route.rule_id
 
     @property
     def client_id(self) -> str:

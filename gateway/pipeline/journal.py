@@ -297,7 +297,7 @@ class Journal:
             "outcome_unknown": outcome.outcome_unknown,
             "client": client,
             "legal_entity": ctx.legal_entity,
-            "rule": ctx.route.rule_id if ctx.route else None,
+            "rule": ctx.served_by,
             "config_version": self._config_version,
             "backend": ctx.reconcile_on or ctx.backend,
             "gateway_id": (document.gateway_id if document else None)

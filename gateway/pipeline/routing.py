@@ -19,10 +19,15 @@ from gateway.pipeline.chain import Handler
 from gateway.pipeline.context import RequestContext
 from gateway.pipeline.entitlements import grants
 from gateway.routing.affinity import split_bucket
-from gateway.routing.rules import CompiledFreeze, Instant, RouteDecision, RoutingTable
+from gateway.routing.rules import (
+    HOME_RULE_ID,
+    CompiledFreeze,
+    Instant,
+    RouteDecision,
+    RoutingTable,
+)
 from gateway.store.base import XrefRecord
 
-HOME_RULE_ID = "home"  # what X-Route-Rule says when a record's home decided, not a rule
 RULE_HEADER = "X-Route-Rule"
 BACKEND_HEADER = "X-Gateway-Backend"
 
@@ -123,8 +128,13 @@ class Routing:
             ctx.backend = decision.backend
             ctx.routed_at = time.time()
             if self._debug(ctx):
-                ctx.response_headers[RULE_HEADER] = decision.rule_id
-                ctx.response_headers[BACKEND_HEADER] = decision.backend
+                try:
+                    return await call_next(ctx)
+                finally:
+                    # Said on the way out: a retry may be served where an earlier attempt
+                    # under its key went, not where the rules route it (see `served_by`).
+                    ctx.response_headers[RULE_HEADER] = ctx.served_by or decision.rule_id
+                    ctx.response_headers[BACKEND_HEADER] = ctx.system_of_record
         return await call_next(ctx)
 
     @staticmethod

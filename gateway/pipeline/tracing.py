@@ -59,7 +59,7 @@ class Tracing:
         finally:
             attributes = {"gateway.config.version": self._config_version}
             if ctx.route is not None:
-                attributes["gateway.route.rule"] = ctx.route.rule_id
+                attributes["gateway.route.rule"] = ctx.served_by or ctx.route.rule_id
                 attributes["gateway.backend"] = ctx.reconcile_on or ctx.route.backend
             if ctx.legal_entity is not None:
                 attributes["gateway.legal_entity"] = ctx.legal_entity

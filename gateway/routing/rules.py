@@ -28,6 +28,7 @@ from gateway.domain.operations import (
 from gateway.routing.affinity import BUCKETS
 
 DEFAULT_RULE_ID = "default"
+HOME_RULE_ID = "home"  # what X-Route-Rule says when a record's home decided, not a rule
 MATCH_ALL = "*"
 
 Instant = float  # seconds since the epoch (UTC), as `time.time()` gives them

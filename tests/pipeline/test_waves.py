@@ -10,6 +10,7 @@ from pathlib import Path
 import httpx
 
 from gateway.store.base import Store
+from gateway.store.journal import JournalQuery
 from tests.configs import ERP_TIMEOUT_S, write_config
 from tests.conftest import Clock as ConftestClock
 from tests.e2e import payloads
@@ -351,3 +352,36 @@ async def test_a_customer_lost_before_the_wave_is_made_where_the_wave_sends_it(
         assert not legacy.customers and len(cloud.customers) == 1
         (made,) = cloud.customers.values()
         assert retried.json()["erp_reference"] == made.document_number
+
+
+async def test_a_retry_after_the_wave_found_in_the_legacy_erp_says_it_was_served_there(
+    store: Store, clock: ConftestClock, tmp_path: Path
+) -> None:
+    # The attempt before the cutover was made in the legacy ERP, its answer lost; the retry
+    # after the wave answers with it, from the legacy ERP: so say the debug headers and the
+    # journal, not the wave's rule and the cloud ERP that had nothing to do with it.
+    gateway_clock = Clock(WAVE - 3600)
+    config = wave_config(tmp_path, idempotency=SHORT_GRACE)
+    async with (
+        in_process_gateway(store, config, clock=gateway_clock) as gw,
+        gw.client("crm-debug") as api,
+    ):
+        customer = (await api.post("/v1/customers", json=payloads.customer("CA01"))).json()
+        legacy, cloud = gw.erps["legacy"], gw.erps["cloud"]
+        legacy.fail_after_commit = True
+        body, key = payloads.order("CA01", customer["id"]), payloads.new_key()
+        assert (await api.post("/v1/sales-orders", json=body, headers=key)).status_code == 504
+        legacy.fail_after_commit = False
+        await clock.advance(ERP_TIMEOUT_S + 0.2)
+        gateway_clock.now = WAVE
+        retried = await api.post("/v1/sales-orders", json=body, headers=key)
+        assert retried.status_code == 201, retried.text
+        assert len(legacy.orders) == 1 and not cloud.orders
+        assert (retried.headers["x-gateway-backend"], retried.headers["x-route-rule"]) == (
+            "legacy",
+            "home",
+        )
+        await gw.runtime.journal.flush()
+        page = await gw.runtime.store.journal.page(JournalQuery(limit=50))
+        (entry,) = [e for e in page.items if e["gateway_id"] == retried.json()["id"]]
+        assert (entry["backend"], entry["rule"]) == ("legacy", "home")
