@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from gateway.domain.operations import ALL_OPERATIONS, SHADOWABLE
+from gateway.domain.operations import ALL_OPERATIONS, SHADOWABLE, WRITE_OPERATIONS
 from gateway.routing.rules import (
     Allocation,
     CompiledFreeze,
@@ -55,11 +55,23 @@ class Move:
 class FreezeChange:
     change: str  # added, removed, changed
     freeze: CompiledFreeze
+    before: CompiledFreeze | None = None  # a changed freeze as it was
 
     def text(self) -> str:
-        f = self.freeze
-        entities = ", ".join(sorted(f.legal_entities))
-        return f"freeze {f.id} {self.change}: {entities}, {f.window.text()} ({f.reason})"
+        line = f"freeze {self.freeze.id} {self.change}: {_freeze_text(self.freeze)}"
+        if self.before is not None:
+            line += f"; was {_freeze_text(self.before)}"
+        return line
+
+
+def _freeze_text(freeze: CompiledFreeze) -> str:
+    """Its legal entities, the operations it stops unless every write (its default), its
+    window and its reason."""
+    parts = [", ".join(sorted(freeze.legal_entities))]
+    if freeze.operations != WRITE_OPERATIONS:
+        parts.append(f"{', '.join(sorted(freeze.operations))} only")
+    parts.append(freeze.window.text())
+    return f"{', '.join(parts)} ({freeze.reason})"
 
 
 @dataclass(frozen=True)
@@ -219,6 +231,8 @@ def _freeze_changes(old: RoutingTable, new: RoutingTable) -> tuple[FreezeChange,
     changes = [FreezeChange("added", f) for i, f in after.items() if i not in before]
     changes += [FreezeChange("removed", f) for i, f in before.items() if i not in after]
     changes += [
-        FreezeChange("changed", f) for i, f in after.items() if i in before and before[i] != f
+        FreezeChange("changed", f, before[i])
+        for i, f in after.items()
+        if i in before and before[i] != f
     ]
     return tuple(sorted(changes, key=lambda c: (c.freeze.id, c.change)))

@@ -313,3 +313,36 @@ MX01_WAVE = """  - id: mx01-wave
     backend: cloud
     effective_from: 2027-01-04T06:00:00Z
 """
+
+
+def test_plan_says_which_operations_a_freeze_stops_and_what_a_changed_one_was(
+    tmp_path: Path,
+) -> None:
+    # A freeze of cancels only must not read as a freeze of every write, and a freeze widened
+    # from cancels to every write must say so: a "changed" line alike before and after tells
+    # the reviewer nothing.
+    old, narrow, wide = (tmp_path / f"{n}.yaml" for n in ("old", "narrow", "wide"))
+    config = config_copy(tmp_path)
+    old.write_text((config / "routes.yaml").read_text())
+    window = "from: 2027-01-04T05:30:00Z, until: 2027-01-04T06:00:00Z, reason: CA01 moves"
+    set_freezes(
+        config,
+        f"  - {{id: ca01-cutover, legal_entities: [CA01], operations: [sales_orders.cancel],\n"
+        f"     {window}}}\n",
+    )
+    narrow.write_text((config / "routes.yaml").read_text())
+    wide.write_text(narrow.read_text().replace("operations: [sales_orders.cancel],\n     ", "", 1))
+    tables = {p: compile_routes(load_routes(p)) for p in (old, narrow, wide)}
+    added = plan(tables[old], tables[narrow], WAVE - 86400).text()
+    assert (
+        "freeze ca01-cutover added: CA01, sales_orders.cancel only, from 2027-01-04T05:30:00Z "
+        "until 2027-01-04T06:00:00Z (CA01 moves)"
+    ) in added
+    every = plan(tables[old], tables[wide], WAVE - 86400).text()
+    assert "freeze ca01-cutover added: CA01, from 2027-01-04T05:30:00Z" in every
+    changed = plan(tables[narrow], tables[wide], WAVE - 86400).text()
+    assert (
+        "freeze ca01-cutover changed: CA01, from 2027-01-04T05:30:00Z until "
+        "2027-01-04T06:00:00Z (CA01 moves); was CA01, sales_orders.cancel only, from "
+        "2027-01-04T05:30:00Z until 2027-01-04T06:00:00Z (CA01 moves)"
+    ) in changed
