@@ -23,6 +23,8 @@ from pydantic import (
     field_validator,
 )
 
+from gateway.domain.currencies import ISO_4217
+
 DECIMAL_PLACES = 4
 """The most decimals a decimal of the API carries (a unit price of "0.1234")."""
 # ASCII digits only, matched whole: `\d` would take Arabic-Indic digits, `$` a trailing newline.
@@ -106,7 +108,28 @@ T = TypeVar("T")
 
 NonNegativeDecimalStr = Annotated[DecimalStr, Field(ge=0)]
 
-CurrencyCode = Annotated[str, Field(pattern=r"^[A-Z]{3}$", examples=["USD"])]
+
+def _iso_currency(code: str) -> str:
+    # After the pattern: three capitals, so naming the code back cannot echo anything else.
+    if code not in ISO_4217:
+        raise ValueError(
+            f"{code} is no currency: a currency is an ISO 4217 code, such as USD, EUR or JPY."
+        )
+    return code
+
+
+CurrencyCode = Annotated[
+    str,
+    Field(
+        pattern=r"^[A-Z]{3}$",
+        description="An ISO 4217 currency code, in capitals.",
+        examples=["USD"],
+    ),
+    AfterValidator(_iso_currency),
+]
+"""A currency: one of ISO 4217's codes (`gateway.domain.currencies`), whether or not an ERP is set
+up with it (the ERP refuses one it is not). Its schema is the pattern and a description naming
+ISO 4217: an enum of every code would fill each document that shows a currency."""
 CountryCode = Annotated[str, Field(pattern=r"^[A-Z]{2}$", examples=["US"])]
 LegalEntityCode = Annotated[str, Field(pattern=r"^[A-Z0-9]{2,10}$", examples=["US01"])]
 ExternalRef = Annotated[str, Field(min_length=1, max_length=35, examples=["CRM-ACC-1001"])]

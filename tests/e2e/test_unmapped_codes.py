@@ -1,5 +1,6 @@
 """Codes a backend's value maps lack, end to end over the simulators: refused before anything
-reaches the ERP, as a business problem in the same words whichever ERP holds the legal entity."""
+reaches the ERP, as a business problem in the same words whichever ERP holds the legal entity.
+A code that is no currency at all is the client's mistake: refused by the gateway's validation."""
 
 from __future__ import annotations
 
@@ -10,6 +11,9 @@ import pytest
 
 from tests.e2e import payloads
 from tests.e2e.checks import assert_business_problem, create_customer, stats
+from tests.e2e.test_versions import v2_order
+
+NO_CURRENCY = "XYZ is no currency: a currency is an ISO 4217 code, such as USD, EUR or JPY."
 
 
 def test_a_currency_the_cloud_erps_maps_lack_is_refused_and_nothing_reaches_it(
@@ -51,7 +55,7 @@ def test_an_unknown_sku_is_refused_unsent_in_the_same_words_by_either_erp(
     assert said[0] == said[1]
 
 
-@pytest.mark.parametrize("currency", ["CHF", "XYZ"])
+@pytest.mark.parametrize("currency", ["CHF", "SEK"])
 def test_a_currency_the_legacy_erp_does_not_define_is_refused_in_the_same_words_as_the_cloud(
     api: httpx.Client, legacy: httpx.Client, currency: str
 ) -> None:
@@ -76,3 +80,36 @@ def test_a_currency_the_legacy_erp_does_not_define_is_refused_in_the_same_words_
         before["customers"],
         before["sales_orders"],
     )
+
+
+@pytest.mark.parametrize(("legal_entity", "erp_name"), [("DE01", "legacy"), ("US01", "cloud")])
+def test_a_code_that_is_no_iso_currency_is_a_validation_problem_and_nothing_reaches_the_erp(
+    api: httpx.Client, legacy: httpx.Client, cloud: httpx.Client, legal_entity: str, erp_name: str
+) -> None:
+    erp = {"legacy": legacy, "cloud": cloud}[erp_name]
+    customer = create_customer(api, legal_entity)
+    order = payloads.order(legal_entity, customer["id"], currency="XYZ")
+    quote = {k: v for k, v in order.items() if k != "external_ref"}
+    v2 = v2_order(legal_entity, customer["id"])
+    v2["items"][0]["price"]["currency"] = "XYZ"
+    before = stats(erp)["requests"]
+
+    refusals = [
+        (
+            api.post("/v1/customers", json=payloads.customer(legal_entity, currency="XYZ")),
+            "/currency",
+        ),
+        (api.post("/v1/sales-orders", json=order, headers=payloads.new_key()), "/currency"),
+        (api.post("/v1/quotes/validate", json=quote), "/currency"),
+        (
+            api.post("/v2/sales-orders", json=v2, headers=payloads.new_key()),
+            "/items/0/price/currency",
+        ),
+    ]
+
+    for refused, pointer in refusals:
+        assert refused.status_code == 400, refused.text
+        problem = refused.json()
+        assert (problem["category"], problem["code"]) == ("validation", "validation_failed")
+        assert problem["errors"] == [{"pointer": pointer, "detail": NO_CURRENCY}]
+    assert stats(erp)["requests"] == before

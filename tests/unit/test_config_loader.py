@@ -113,6 +113,16 @@ def test_a_date_that_does_not_exist_is_reported_at_its_line(tmp_path: Path) -> N
     assert "'2027-13-01' is not a date" in issue.message
 
 
+def test_a_legal_entity_currency_that_is_no_iso_code_is_reported_at_its_line(
+    tmp_path: Path,
+) -> None:
+    config = config_copy(tmp_path)
+    line = edit(config, "routes.yaml", "country: DE, currency: EUR}", "country: DE, currency: XYZ}")
+    issue = only_error(config)
+    assert (issue.file, issue.line) == ("routes.yaml", line)
+    assert "legal_entities.DE01.currency: XYZ is no currency" in issue.message
+
+
 def test_a_wrong_type_is_reported_at_the_line_of_the_value(tmp_path: Path) -> None:
     config = config_copy(tmp_path)
     line = edit(config, "policies/rate-limits.yaml", "burst: 100}", "burst: lots}")
