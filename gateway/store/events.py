@@ -53,6 +53,9 @@ _INDEXED_AT_MOST = 1000
 # The digits of a dead letter's age (ms) in the index by subscription: zero-padded, so that
 # the index's order by bytes is the order of age.
 _MS_DIGITS = 16
+# How far apart the clocks of the gateway's hosts, which date the dead letters, may be: how far
+# below the newest dead letter last seen the index is checked again (INDEX_DEAD).
+_CLOCKS_APART_MS = 60_000
 _MOST_MS = 10**_MS_DIGITS
 # Document states one commit drops at most, the oldest first: a commit stays short however
 # many fell past their retention at once; each commit takes a slice, as many as it records.
@@ -741,24 +744,47 @@ return 1
 # entry at score 0, so that ZLEXCOUNT counts those of "<subscription>:" in O(log n) and
 # ZRANGEBYLEX pages through them oldest first. Dead letters an earlier version recorded are
 # indexed first, a ZSCAN step per call (the caller calls again while the script answers nil),
-# never in one long script; and indexed again whenever the index and the dead letters are not
-# as many (a process of an earlier version recorded, replayed or dropped some beside this
-# one's, during a rolling deploy).
+# never in one long script; and indexed again whenever the index is out of step with the dead
+# letters (a process of an earlier version recorded, replayed or dropped some beside this
+# one's, during a rolling deploy): when they are not as many, or when one recorded since the
+# last look (the newest, at most a step's) is not in the index. Counts alone miss the earlier
+# version's settle that records one and drops the oldest at once (at its most kept, or one
+# past its retention): as many as before, not the same ones. The backfill key holds the ZSCAN
+# cursor, then "done:<age>": the newest dead letter's age (ms) at the last look.
 INDEX_DEAD = (
     _BY_SUBSCRIPTION
     + """
 -- KEYS: dead zset, index by subscription (lex), the index's backfill cursor
 -- ARGV[1]: ids indexed at most per step
+local function in_step(looked)
+  if redis.call('ZCARD', KEYS[1]) ~= redis.call('ZCARD', KEYS[2]) then
+    return false
+  end
+  -- Those recorded since the last look, less the gateway hosts' clocks apart.
+  local recent = redis.call('ZREVRANGEBYSCORE', KEYS[1], '+inf', looked - CLOCKS_APART_MS,
+    'WITHSCORES', 'LIMIT', 0, ARGV[1])
+  for i = 1, #recent, 2 do
+    if not redis.call('ZSCORE', KEYS[2], by_subscription(recent[i], recent[i + 1])) then
+      return false
+    end
+  end
+  if #recent > 0 and tonumber(recent[2]) > looked then
+    redis.call('SET', KEYS[3], 'done:' .. string.format('%d', tonumber(recent[2])))
+  end
+  return true
+end
+
 local function indexed()
   local backfill = redis.call('GET', KEYS[3])
-  if backfill == 'done' and redis.call('ZCARD', KEYS[1]) ~= redis.call('ZCARD', KEYS[2]) then
+  local looked = backfill and tonumber(string.match(backfill, '^done:?(%d*)$') or '')
+  if backfill and string.sub(backfill, 1, 4) == 'done' then
+    if in_step(looked or 0) then
+      return true
+    end
     -- Out of step: a process of an earlier version recorded, replayed or dropped dead
     -- letters since (a rolling deploy). Indexed again, from the start.
     redis.call('DEL', KEYS[2])
     backfill = false
-  end
-  if backfill == 'done' then
-    return true
   end
   local scanned = redis.call('ZSCAN', KEYS[1], backfill or '0', 'COUNT', ARGV[1])
   local found = scanned[2]
@@ -769,10 +795,11 @@ local function indexed()
     redis.call('SET', KEYS[3], scanned[1])
     return false
   end
-  redis.call('SET', KEYS[3], 'done')
+  -- Those recorded during the scan are looked at next time (the newest, a step's).
+  redis.call('SET', KEYS[3], 'done:0')
   return true
 end
-"""
+""".replace("CLOCKS_APART_MS", str(_CLOCKS_APART_MS))
 )
 
 COUNT_DEAD = (

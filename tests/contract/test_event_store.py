@@ -325,6 +325,30 @@ async def test_on_redis_dead_letters_recorded_before_they_were_counted_are_count
 
 
 @pytest.mark.redis
+async def test_on_redis_a_dead_letter_an_earlier_version_records_as_it_drops_one_is_counted(
+    redis_store: PrefixedRedisStore, redis_client: aioredis.Redis
+) -> None:
+    # At its most kept (or with one past its retention), a process of the earlier version
+    # records a dead letter and drops the oldest in one script, in the dead letters' sorted set
+    # and the deliveries only: as many dead letters as before, but not the same ones.
+    store = redis_store.store
+    base = f"{redis_store.prefix}{{events}}:"
+    now = time.time()
+    oldest = await dead_letter_one(store, now - 60, KEEP, "hook-a")
+    await dead_letter_one(store, now - 30, KEEP, "hook-a")
+    assert await store.events.dead_letter_counts(["hook-a", "hook-b"]) == {"hook-a": 2, "hook-b": 0}
+    late = events.Delivery("hook-b:evt_late", "hook-b", "evt_late", "{}", 4, "HTTP 500")
+    await redis_client.hset(base + "deliveries", late.id, late.to_json())
+    await redis_client.zadd(base + "dead", {late.id: int(now * 1000)})
+    await redis_client.zrem(base + "dead", oldest)
+    await redis_client.hdel(base + "deliveries", oldest)
+    counts = await store.events.dead_letter_counts(["hook-a", "hook-b"])
+    assert counts == {"hook-a": 1, "hook-b": 1}
+    listed = await store.events.dead_letters(None, 10, "hook-b")
+    assert [d.id for d in listed.items] == [late.id]
+
+
+@pytest.mark.redis
 async def test_on_redis_dead_letters_recorded_before_they_were_indexed_are_listed_by_subscription(
     redis_store: PrefixedRedisStore,
     redis_client: aioredis.Redis,
