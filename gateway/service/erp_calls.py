@@ -240,7 +240,8 @@ class ErpCalls:
         the request's legal entity since, in the ERP the rules route it to now (an attempt
         after the wave may have made it there). Found in neither, the request makes a new
         record, which goes where new records go now, never into the ERP the legal entity has
-        left: `ctx.reconcile_on` moves to the routed ERP."""
+        left: `ctx.reconcile_on` moves to the routed ERP, and so does the ERP the key records
+        (a later retry searches there first, even if the wave is undone meanwhile)."""
         if not ctx.reconcile:
             return None
         found = await self.call(ctx, find)
@@ -248,6 +249,8 @@ class ErpCalls:
         if found is None and routed is not None and routed != ctx.reconcile_on:
             ctx.reconcile_on = routed
             found = await self.call(ctx, find)
+            if found is None and ctx.claim is not None:
+                await self._store.move_forwarded(ctx.claim.key, ctx.claim.owner, routed)
         return found
 
 

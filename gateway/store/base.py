@@ -343,6 +343,13 @@ class Store(Protocol):
         a key stays: a retry goes back where the original went, whatever the routes say now."""
         ...
 
+    async def move_forwarded(self, key: str, owner: str, backend: str) -> bool:
+        """The backend recorded for `key` becomes `backend` (compare owner; no attempt
+        counted): a retry that found nothing where the earlier attempts went (past their
+        commit window) and sends its request on to the ERP the routes name now, so that a
+        later retry searches there first, whatever the routes say then."""
+        ...
+
     async def complete_idempotency(
         self, key: str, owner: str, response: StoredResponse, retention_s: float
     ) -> bool:

@@ -247,6 +247,14 @@ class MemoryStore:
         record.expires_at = expires_at
         return True
 
+    async def move_forwarded(self, key: str, owner: str, backend: str) -> bool:
+        now = self._now()
+        record = self._live_record(key, now)
+        if self._owned_lease(key, owner, now) is None or record is None:
+            return False
+        record.backend = backend
+        return True
+
     async def complete_idempotency(
         self, key: str, owner: str, response: StoredResponse, retention_s: float
     ) -> bool:

@@ -264,6 +264,15 @@ redis.call('PEXPIRE', KEYS[1], lease[3])
 return 1
 """
 
+MOVE_FORWARDED = """
+-- ARGV[1] owner, ARGV[2] backend
+if redis.call('HGET', KEYS[2], 'owner') ~= ARGV[1] or redis.call('EXISTS', KEYS[1]) == 0 then
+  return 0
+end
+redis.call('HSET', KEYS[1], 'backend', ARGV[2])
+return 1
+"""
+
 _COMPLETE_FN = """
 local function complete(record_key, lease_key, owner, response, retention_ms)
   local lease = redis.call('HMGET', lease_key, 'owner', 'fp')
@@ -455,6 +464,7 @@ class RedisStore:
         self._acquire_slot = client.register_script(ACQUIRE_SLOT)
         self._claim = client.register_script(CLAIM_IDEMPOTENCY)
         self._mark_forwarded = client.register_script(MARK_FORWARDED)
+        self._move_forwarded = client.register_script(MOVE_FORWARDED)
         self._complete = client.register_script(COMPLETE_IDEMPOTENCY)
         self._release = client.register_script(RELEASE_IDEMPOTENCY)
         self._hold = client.register_script(HOLD_IDEMPOTENCY)
@@ -725,6 +735,13 @@ class RedisStore:
         with unavailable_as_problem():
             done = await self._run(
                 self._mark_forwarded, self._idempotency_keys(key), [owner, backend]
+            )
+        return bool(done)
+
+    async def move_forwarded(self, key: str, owner: str, backend: str) -> bool:
+        with unavailable_as_problem():
+            done = await self._run(
+                self._move_forwarded, self._idempotency_keys(key), [owner, backend]
             )
         return bool(done)
 

@@ -385,3 +385,37 @@ async def test_a_retry_after_the_wave_found_in_the_legacy_erp_says_it_was_served
         page = await gw.runtime.store.journal.page(JournalQuery(limit=50))
         (entry,) = [e for e in page.items if e["gateway_id"] == retried.json()["id"]]
         assert (entry["backend"], entry["rule"]) == ("legacy", "home")
+
+
+async def test_a_retry_after_the_wave_is_undone_finds_the_order_a_retry_during_it_made(
+    store: Store, clock: ConftestClock, tmp_path: Path
+) -> None:
+    # Before the wave: the legacy ERP never made it. During the wave: the cloud ERP made it,
+    # its answer lost. The wave is then undone (its cutover moved later): the third attempt,
+    # routed to the legacy ERP again, must find the order in the cloud ERP, not make a second.
+    gateway_clock = Clock(WAVE - 3600)
+    config = wave_config(tmp_path, idempotency=SHORT_GRACE)
+    async with (
+        in_process_gateway(store, config, clock=gateway_clock) as gw,
+        gw.client() as api,
+    ):
+        customer = (await api.post("/v1/customers", json=payloads.customer("CA01"))).json()
+        legacy, cloud = gw.erps["legacy"], gw.erps["cloud"]
+        legacy.commit_late = True
+        body, key = payloads.order("CA01", customer["id"]), payloads.new_key()
+        assert (await api.post("/v1/sales-orders", json=body, headers=key)).status_code == 504
+        legacy.commit_late = False
+        legacy.pending.clear()
+        await clock.advance(ERP_TIMEOUT_S + 0.2)
+        gateway_clock.now = WAVE
+        cloud.commit_late = True
+        assert (await api.post("/v1/sales-orders", json=body, headers=key)).status_code == 504
+        cloud.commit_late = False
+        cloud.commit_pending()  # it made the order; the answer was lost
+        await clock.advance(ERP_TIMEOUT_S + 0.2)
+        gateway_clock.now = WAVE - 3600  # the wave undone: CA01 is routed to the legacy ERP
+        third = await api.post("/v1/sales-orders", json=body, headers=key)
+        assert third.status_code == 201, third.text
+        assert not legacy.orders and len(cloud.orders) == 1
+        (order,) = cloud.orders.values()
+        assert third.json()["erp_reference"] == order.document_number
