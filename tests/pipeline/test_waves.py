@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -14,6 +15,7 @@ from gateway.store.journal import JournalQuery
 from tests.configs import ERP_TIMEOUT_S, write_config
 from tests.conftest import Clock as ConftestClock
 from tests.e2e import payloads
+from tests.fake_erp import FakeErp
 from tests.harness import in_process_gateway
 
 WAVE = dt.datetime(2026, 12, 1, 6, 0, tzinfo=dt.UTC).timestamp()
@@ -67,6 +69,28 @@ async def _order(api: httpx.AsyncClient, customer_id: str) -> httpx.Response:
     return await api.post(
         "/v1/sales-orders", json=payloads.order("CA01", customer_id), headers=payloads.new_key()
     )
+
+
+async def _timed_out(
+    api: httpx.AsyncClient,
+    erp: FakeErp,
+    clock: ConftestClock,
+    body: dict[str, Any],
+    key: dict[str, str],
+    *,
+    made: bool,
+) -> None:
+    """One attempt of the order whose answer never comes (504): `erp` made the order (`made`)
+    or never did; then past the commit window, so that a retry reconciles."""
+    erp.commit_late = True
+    first = await api.post("/v1/sales-orders", json=body, headers=key)
+    assert first.status_code == 504, first.text
+    erp.commit_late = False
+    if made:
+        erp.commit_pending()
+    else:
+        erp.pending.clear()
+    await clock.advance(ERP_TIMEOUT_S + 0.2)  # past the commit window
 
 
 async def test_new_orders_move_at_the_waves_second_and_old_ones_stay_home(
@@ -276,13 +300,8 @@ async def test_an_order_lost_before_the_wave_is_made_where_the_wave_sends_it(
     ):
         customer = (await api.post("/v1/customers", json=payloads.customer("CA01"))).json()
         legacy, cloud = gw.erps["legacy"], gw.erps["cloud"]
-        legacy.commit_late = True
         body, key = payloads.order("CA01", customer["id"]), payloads.new_key()
-        first = await api.post("/v1/sales-orders", json=body, headers=key)
-        assert first.status_code == 504, first.text
-        legacy.commit_late = False
-        legacy.pending.clear()  # it never commits
-        await clock.advance(ERP_TIMEOUT_S + 0.2)  # past the commit window
+        await _timed_out(api, legacy, clock, body, key, made=False)
         gateway_clock.now = WAVE
         legacy.calls.clear()
         retried = await api.post("/v1/sales-orders", json=body, headers=key)
@@ -309,18 +328,10 @@ async def test_a_retry_after_the_wave_finds_the_order_a_retry_after_the_wave_lef
     ):
         customer = (await api.post("/v1/customers", json=payloads.customer("CA01"))).json()
         legacy, cloud = gw.erps["legacy"], gw.erps["cloud"]
-        legacy.commit_late = True
         body, key = payloads.order("CA01", customer["id"]), payloads.new_key()
-        assert (await api.post("/v1/sales-orders", json=body, headers=key)).status_code == 504
-        legacy.commit_late = False
-        legacy.pending.clear()
-        await clock.advance(ERP_TIMEOUT_S + 0.2)
+        await _timed_out(api, legacy, clock, body, key, made=False)
         gateway_clock.now = WAVE
-        cloud.commit_late = True
-        assert (await api.post("/v1/sales-orders", json=body, headers=key)).status_code == 504
-        cloud.commit_late = False
-        cloud.commit_pending()  # it made the order; the answer was lost
-        await clock.advance(ERP_TIMEOUT_S + 0.2)
+        await _timed_out(api, cloud, clock, body, key, made=True)  # its answer lost
         third = await api.post("/v1/sales-orders", json=body, headers=key)
         assert third.status_code == 201, third.text
         assert not legacy.orders and len(cloud.orders) == 1
@@ -401,18 +412,10 @@ async def test_a_retry_after_the_wave_is_undone_finds_the_order_a_retry_during_i
     ):
         customer = (await api.post("/v1/customers", json=payloads.customer("CA01"))).json()
         legacy, cloud = gw.erps["legacy"], gw.erps["cloud"]
-        legacy.commit_late = True
         body, key = payloads.order("CA01", customer["id"]), payloads.new_key()
-        assert (await api.post("/v1/sales-orders", json=body, headers=key)).status_code == 504
-        legacy.commit_late = False
-        legacy.pending.clear()
-        await clock.advance(ERP_TIMEOUT_S + 0.2)
+        await _timed_out(api, legacy, clock, body, key, made=False)
         gateway_clock.now = WAVE
-        cloud.commit_late = True
-        assert (await api.post("/v1/sales-orders", json=body, headers=key)).status_code == 504
-        cloud.commit_late = False
-        cloud.commit_pending()  # it made the order; the answer was lost
-        await clock.advance(ERP_TIMEOUT_S + 0.2)
+        await _timed_out(api, cloud, clock, body, key, made=True)  # its answer lost
         gateway_clock.now = WAVE - 3600  # the wave undone: CA01 is routed to the legacy ERP
         third = await api.post("/v1/sales-orders", json=body, headers=key)
         assert third.status_code == 201, third.text
