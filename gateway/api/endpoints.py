@@ -15,6 +15,7 @@ from gateway.api import handlers
 from gateway.api.handlers import ApiHandler
 from gateway.api.openapi_examples import RECORD_IDS
 from gateway.domain.events import CLOUDEVENTS_BATCH_JSON, EventBatch
+from gateway.domain.expected import Expected
 from gateway.domain.models import (
     Customer,
     CustomerCreate,
@@ -63,6 +64,10 @@ class EventsQuery(Strict):
             description="Where to continue: the cursor of the previous answer's "
             '`Link: <...>; rel="next"`; absent: from the oldest event kept.',
             examples=["1764504000000-0"],
+        ),
+        Expected(
+            "Enter the cursor of the previous answer's next link: digits and dashes, such as "
+            "1764504000000-0."
         ),
     ] = None
     limit: Annotated[

@@ -7,6 +7,7 @@ Written for the newest version; older versions see them downgraded. Not the docu
 from __future__ import annotations
 
 import datetime as dt
+import json
 from typing import Any
 
 from pydantic import BaseModel
@@ -18,7 +19,7 @@ from gateway.domain import models
 from gateway.domain.errors import Code, FieldError, GatewayError, business, not_found
 from gateway.domain.operations import REQUIRED_SCOPE, Kind, Operation
 from gateway.observability.trace_context import CORRELATION_HEADER
-from gateway.pipeline.body import JSON_MEDIA_TYPE
+from gateway.pipeline.body import JSON_MEDIA_TYPE, parse_json_model
 from gateway.pipeline.entitlements import insufficient_scope
 from gateway.pipeline.idempotency import DOCS as IDEMPOTENCY_DOCS
 from gateway.pipeline.idempotency import REPLAYED_HEADER, key_reused
@@ -186,12 +187,20 @@ _CUTOVER = CompiledFreeze(
 )
 _CUTOVER_NOW = _CUTOVER_START + 600
 
+
+def _validation_failed() -> GatewayError:
+    """What the body step says to the example order with its currency in lower case."""
+    try:
+        parse_json_model(
+            json.dumps({**_ORDER, "currency": "usd"}).encode(), models.SalesOrderCreate
+        )
+    except GatewayError as error:
+        return error
+    raise AssertionError("the example order with the currency usd passed validation")
+
+
 PROBLEM_EXAMPLES: tuple[GatewayError, ...] = (
-    GatewayError(
-        Code.VALIDATION_FAILED,
-        "The request body does not match the schema: 1 problem(s), see `errors`.",
-        [FieldError("/items/0/quantity", "Input should be greater than 0")],
-    ),
+    _validation_failed(),
     GatewayError(
         Code.UNSUPPORTED_VERSION,
         "API version v9 is not supported; supported: v1, v2.",

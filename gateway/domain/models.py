@@ -24,6 +24,7 @@ from pydantic import (
 )
 
 from gateway.domain.currencies import ISO_4217
+from gateway.domain.expected import Expected
 
 DECIMAL_PLACES = 4
 """The most decimals a decimal of the API carries (a unit price of "0.1234")."""
@@ -106,7 +107,16 @@ CalendarDate = Annotated[dt.date, BeforeValidator(_date_as_written)]
 
 T = TypeVar("T")
 
-NonNegativeDecimalStr = Annotated[DecimalStr, Field(ge=0)]
+# The constrained types of requests, each with the words a client reads for a value that does
+# not fit it (`Expected`), whichever field and version carries it.
+NonNegativeDecimalStr = Annotated[
+    DecimalStr,
+    Field(ge=0),
+    Expected(
+        f"Enter an amount of zero or more as a string with up to {DECIMAL_PLACES} decimals, "
+        'such as "19.99".'
+    ),
+]
 
 
 def _iso_currency(code: str) -> str:
@@ -125,18 +135,74 @@ CurrencyCode = Annotated[
         description="An ISO 4217 currency code, in capitals.",
         examples=["USD"],
     ),
+    Expected("Enter a currency as its ISO 4217 code in capitals, such as EUR."),
     AfterValidator(_iso_currency),
 ]
 """A currency: one of ISO 4217's codes (`gateway.domain.currencies`), whether or not an ERP is set
 up with it (the ERP refuses one it is not). Its schema is the pattern and a description naming
 ISO 4217: an enum of every code would fill each document that shows a currency."""
-CountryCode = Annotated[str, Field(pattern=r"^[A-Z]{2}$", examples=["US"])]
-LegalEntityCode = Annotated[str, Field(pattern=r"^[A-Z0-9]{2,10}$", examples=["US01"])]
-ExternalRef = Annotated[str, Field(min_length=1, max_length=35, examples=["CRM-ACC-1001"])]
-Email = Annotated[
-    str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=241, examples=["ap@acme.example"])
+CountryCode = Annotated[
+    str,
+    Field(pattern=r"^[A-Z]{2}$", examples=["US"]),
+    Expected("Enter a country as its ISO 3166-1 code of two capitals, such as US or DE."),
 ]
-Text = Annotated[str, Field(min_length=1, max_length=80)]
+LegalEntityCode = Annotated[
+    str,
+    Field(pattern=r"^[A-Z0-9]{2,10}$", examples=["US01"]),
+    Expected("Enter a legal entity as its code of 2 to 10 capitals or digits, such as US01."),
+]
+ExternalRef = Annotated[
+    str,
+    Field(min_length=1, max_length=35, examples=["CRM-ACC-1001"]),
+    Expected("Enter the CRM's reference in 1 to 35 characters, such as CRM-ACC-1001."),
+]
+Email = Annotated[
+    str,
+    Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=241, examples=["ap@acme.example"]),
+    Expected("Enter an email address of at most 241 characters, such as ap@acme.example."),
+]
+Text = Annotated[str, Field(min_length=1, max_length=80), Expected("Enter 1 to 80 characters.")]
+ShortName = Annotated[
+    str, Field(min_length=1, max_length=20), Expected("Enter a short name of 1 to 20 characters.")
+]
+TaxId = Annotated[
+    str,
+    Field(min_length=1, max_length=20),
+    Expected("Enter a tax number of 1 to 20 characters, such as US-12-3456789."),
+]
+PaymentTerms = Annotated[
+    str,
+    Field(min_length=1, max_length=10, examples=["NET30"]),
+    Expected("Enter payment terms as their code of 1 to 10 characters, such as NET30."),
+]
+PostalCode = Annotated[
+    str,
+    Field(min_length=1, max_length=10),
+    Expected("Enter a postal code of 1 to 10 characters."),
+]
+Region = Annotated[
+    str,
+    Field(min_length=1, max_length=3),
+    Expected("Enter a region as its code of 1 to 3 characters, such as TX."),
+]
+CustomerId = Annotated[
+    str,
+    Field(pattern=r"^cus_[a-z0-9]{1,40}$"),
+    Expected(
+        "Enter a customer's id as the gateway gave it: cus_ and up to 40 lower-case letters or "
+        "digits, such as cus_01hzx3k9m2."
+    ),
+]
+Sku = Annotated[
+    str,
+    Field(min_length=1, max_length=40, examples=["WIDGET-1"]),
+    Expected("Enter a product's SKU in 1 to 40 characters, such as WIDGET-1."),
+]
+Quantity = Annotated[
+    int,
+    Field(gt=0, le=1_000_000),
+    Expected("Enter a quantity as a whole number from 1 to 1000000."),
+]
 
 
 class Strict(BaseModel):
@@ -166,8 +232,8 @@ class Address(Strict):
     line1: Text
     line2: Text | None = None
     city: Text
-    postal_code: Annotated[str, Field(min_length=1, max_length=10)]
-    region: Annotated[str, Field(min_length=1, max_length=3)] | None = None
+    postal_code: PostalCode
+    region: Region | None = None
     country: CountryCode
 
 
@@ -200,11 +266,11 @@ class CustomerCreate(Strict):
     external_ref: ExternalRef
     legal_entity: LegalEntityCode
     legal_name: Text
-    display_name: Annotated[str, Field(min_length=1, max_length=20)] | None = None
-    tax_id: Annotated[str, Field(min_length=1, max_length=20)] | None = None
+    display_name: ShortName | None = None
+    tax_id: TaxId | None = None
     email: Email | None = None
     currency: CurrencyCode
-    payment_terms: Annotated[str, Field(min_length=1, max_length=10, examples=["NET30"])]
+    payment_terms: PaymentTerms
     credit_limit: NonNegativeDecimalStr
     addresses: CustomerAddresses
 
@@ -265,8 +331,8 @@ class Money(Resource):
 
 
 class OrderItem(Strict):
-    product_id: Annotated[str, Field(min_length=1, max_length=40, examples=["WIDGET-1"])]
-    quantity: Annotated[int, Field(gt=0, le=1_000_000)]
+    product_id: Sku
+    quantity: Quantity
     price: Price
 
 
@@ -276,7 +342,7 @@ OrderItems = Annotated[list[OrderItem], Field(min_length=1, max_length=500)]
 class SalesOrderCreate(Strict):
     external_ref: ExternalRef
     legal_entity: LegalEntityCode
-    customer_id: Annotated[str, Field(pattern=r"^cus_[a-z0-9]{1,40}$")]
+    customer_id: CustomerId
     currency: CurrencyCode
     requested_delivery_date: CalendarDate
     items: OrderItems
@@ -284,7 +350,7 @@ class SalesOrderCreate(Strict):
 
 class QuoteRequest(Strict):
     legal_entity: LegalEntityCode
-    customer_id: Annotated[str, Field(pattern=r"^cus_[a-z0-9]{1,40}$")]
+    customer_id: CustomerId
     currency: CurrencyCode
     requested_delivery_date: CalendarDate | None = None
     items: OrderItems

@@ -195,6 +195,27 @@ async def test_a_v1_body_is_judged_by_the_v1_schema_with_v1_pointers(store: Stor
     }
 
 
+async def test_a_lower_case_currency_is_told_in_the_same_words_in_v1_and_v2(
+    store: Store,
+) -> None:
+    async with in_process_gateway(store) as gw, gw.client() as api:
+        answers = [
+            await api.post(f"/{version}/customers", json={**body, "currency": "usd"})
+            for version, body in [("v1", payloads.customer("US01")), ("v2", v2_customer())]
+        ]
+
+    assert [a.status_code for a in answers] == [400, 400]
+    assert [a.json()["errors"] for a in answers] == 2 * [
+        [
+            {
+                "pointer": "/currency",
+                "detail": "Enter a currency as its ISO 4217 code in capitals, such as EUR.",
+            }
+        ]
+    ]
+    assert gw.erps["cloud"].calls == []
+
+
 async def test_an_unauthenticated_v1_request_is_401_before_its_body_is_judged(
     store: Store,
 ) -> None:

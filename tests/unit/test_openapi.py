@@ -16,9 +16,13 @@ import pytest
 
 from gateway.adapters.value_maps import refuse_unknown_skus
 from gateway.api.openapi import Document, openapi_bytes, openapi_document
+from gateway.api.openapi_examples import REQUEST_EXAMPLES
 from gateway.cli import main
+from gateway.domain import models
 from gateway.domain.errors import Code, GatewayError, spec_of
-from gateway.domain.versions import VERSIONS, changelog
+from gateway.domain.operations import Operation
+from gateway.domain.versions import VERSIONS, changelog, v1_models
+from gateway.pipeline.body import parse_json_model
 from gateway.store.memory import MemoryStore
 from tests.canonical import order_item
 from tests.harness import in_process_gateway
@@ -302,6 +306,28 @@ def test_the_unknown_sku_example_says_what_the_adapters_refuse_an_unknown_produc
         for response in problems.values()
         for example in response["content"]["application/problem+json"]["examples"].values()
         if example["value"]["code"] == Code.UNKNOWN_SKU
+    ]
+
+    assert shown == [said]
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_the_validation_example_says_what_the_gateway_refuses_that_body_with(
+    version: str,
+) -> None:
+    # The example order of the version, with a lower-case currency: what the body step says.
+    request = {**REQUEST_EXAMPLES[version][Operation.SALES_ORDERS_CREATE], "currency": "usd"}
+    model = {"v1": v1_models.SalesOrderCreate, "v2": models.SalesOrderCreate}[version]
+    with pytest.raises(GatewayError) as raised:
+        parse_json_model(json.dumps(request).encode(), model)
+    said = (raised.value.detail, [e.as_dict() for e in raised.value.errors])
+    problems = openapi_document(version)["components"]["responses"]
+
+    shown = [
+        (example["value"]["detail"], example["value"]["errors"])
+        for response in problems.values()
+        for example in response["content"]["application/problem+json"]["examples"].values()
+        if example["value"]["code"] == Code.VALIDATION_FAILED
     ]
 
     assert shown == [said]

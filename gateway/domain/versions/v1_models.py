@@ -17,6 +17,7 @@ from gateway.domain.models import (
     CalendarDate,
     CreditCheck,
     CurrencyCode,
+    CustomerId,
     CustomerStatus,
     DecimalStr,
     Email,
@@ -26,24 +27,26 @@ from gateway.domain.models import (
     LegalEntityCode,
     NonNegativeDecimalStr,
     Notice,
+    PaymentTerms,
+    Quantity,
     Resource,
     ShipmentStatus,
+    Sku,
     Strict,
+    TaxId,
     Text,
 )
 from gateway.domain.operations import Operation
-
-CustomerId = Annotated[str, Field(pattern=r"^cus_[a-z0-9]{1,40}$")]
 
 
 class CustomerCreate(Strict):
     external_ref: ExternalRef
     legal_entity: LegalEntityCode
     name: Text
-    tax_id: Annotated[str, Field(min_length=1, max_length=20)] | None = None
+    tax_id: TaxId | None = None
     email: Email | None = None
     currency: CurrencyCode
-    payment_terms: Annotated[str, Field(min_length=1, max_length=10, examples=["NET30"])]
+    payment_terms: PaymentTerms
     credit_limit: NonNegativeDecimalStr
     address: Address
 
@@ -65,8 +68,8 @@ class Customer(Resource):
 
 
 class OrderLine(Strict):
-    sku: Annotated[str, Field(min_length=1, max_length=40, examples=["WIDGET-1"])]
-    quantity: Annotated[int, Field(gt=0, le=1_000_000)]
+    sku: Sku
+    quantity: Quantity
     unit_price: NonNegativeDecimalStr
 
 
