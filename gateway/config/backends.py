@@ -12,6 +12,7 @@ from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from gateway.config.base import ConfigModel, EnvName
 from gateway.config.events import BackendEvents
+from gateway.domain.models import CurrencyCode
 
 SAP_KIND = "sap-odata-v2"
 NETSUITE_KIND = "netsuite-rest"
@@ -422,7 +423,8 @@ class NetSuiteValueMaps(ConfigModel):
     ]
     skus: Annotated[dict[str, str], Field(description="Canonical SKU -> item internal id.")]
     currencies: Annotated[
-        dict[str, str], Field(description="ISO 4217 code -> currency internal id.")
+        dict[CurrencyCode, str],
+        Field(description="ISO 4217 code -> currency internal id."),
     ]
 
 

@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from prometheus_client import REGISTRY
 
 from gateway.app import current_runtime
+from gateway.config.backends import NetSuiteBackend
 from gateway.config.loader import GatewayConfig
 from gateway.configuration import load
 from gateway.ops import reload as reload_module
@@ -428,6 +429,32 @@ async def test_a_signal_after_the_erps_private_key_file_was_replaced_signs_with_
         signing = adapter._credentials.private_key  # type: ignore[attr-defined]
         assert reloader.status.generation == 2
         assert signing.public_key().public_numbers() == new_key.public_key().public_numbers()
+    finally:
+        for runtime in served:
+            await runtime.aclose_adapters()
+
+
+async def test_a_currency_map_key_that_is_no_iso_code_is_refused_and_the_last_map_serves(
+    store: Store, config_dir: Path
+) -> None:
+    env = _sign_the_cloud_erp_with_a_key_file(config_dir)
+    served = [build_runtime(load(config_dir, env), store, env)]
+    reloader = Reloader(config_dir, current=lambda: served[-1], install=served.append)
+    cloud = config_dir / "backends" / "cloud.yaml"
+    text = cloud.read_text()
+    line = text[: text.index('    EUR: "4"')].count("\n") + 1
+    try:
+        cloud.write_text(text.replace('    EUR: "4"', '    EUR: "4"\n    EUE: "6"'))
+        (issue,) = await reloader.reload_if_changed("SIGHUP")
+        assert (issue.file, issue.line) == ("backends/cloud.yaml", line + 1)
+        assert "value_maps.currencies.EUE: EUE is no currency" in issue.message
+        assert reloader.status.generation == 1 and len(served) == 1  # the last good one serves
+
+        cloud.write_text(text.replace('    EUR: "4"', '    EUR: "4"\n    CHF: "6"'))
+        assert await reloader.reload_if_changed("SIGHUP") == []
+        backend = served[-1].config.backends["cloud"]
+        assert isinstance(backend, NetSuiteBackend)
+        assert reloader.status.generation == 2 and backend.value_maps.currencies["CHF"] == "6"
     finally:
         for runtime in served:
             await runtime.aclose_adapters()

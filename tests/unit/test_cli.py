@@ -65,6 +65,21 @@ def test_check_names_file_and_line_of_each_error_and_exits_1(tmp_path: Path) -> 
     assert "policies/rate-limits.yaml:" in result.stdout
 
 
+def test_check_refuses_a_currency_map_key_that_is_no_iso_code_at_its_line(tmp_path: Path) -> None:
+    config = copy_config(tmp_path)
+    cloud = config / "backends" / "cloud.yaml"
+    text = cloud.read_text()
+    cloud.write_text(text.replace('    EUR: "4"', '    EUE: "4"', 1))
+    line = text[: text.index('    EUR: "4"')].count("\n") + 1
+
+    result = _gateway("check", "--config-dir", str(config))
+
+    assert result.returncode == 1
+    assert f"backends/cloud.yaml:{line}: value_maps.currencies.EUE: EUE is no currency" in (
+        result.stdout
+    )
+
+
 def _alias_bomb(levels: int) -> str:
     """Each anchor a list naming the one before ten times: 10**levels nodes once loaded."""
     lines = ["x0: &x0 [" + ", ".join(["lol"] * 10) + "]"]

@@ -123,6 +123,23 @@ def test_a_legal_entity_currency_that_is_no_iso_code_is_reported_at_its_line(
     assert "legal_entities.DE01.currency: XYZ is no currency" in issue.message
 
 
+@pytest.mark.parametrize("key", ["EUE", "eur", "EURO", "XXX"])
+def test_a_currency_map_key_that_is_no_iso_code_is_refused_at_its_line(
+    tmp_path: Path, key: str
+) -> None:
+    config = config_copy(tmp_path)
+    line = edit(config, "backends/cloud.yaml", '    EUR: "4"', f'    {key}: "4"')
+
+    issue = only_error(config)
+    with pytest.raises(ConfigError) as refused:  # start-up: the gateway does not start on it
+        load_config(config, env={})
+
+    assert (issue.file, issue.line) == ("backends/cloud.yaml", line)
+    assert issue.message.startswith(f"value_maps.currencies.{key}: ")
+    assert "ISO 4217" in issue.message
+    assert f"backends/cloud.yaml:{line}: value_maps.currencies.{key}" in str(refused.value)
+
+
 def test_a_wrong_type_is_reported_at_the_line_of_the_value(tmp_path: Path) -> None:
     config = config_copy(tmp_path)
     line = edit(config, "policies/rate-limits.yaml", "burst: 100}", "burst: lots}")
