@@ -28,9 +28,14 @@ from gateway.domain.expected import Expected
 
 DECIMAL_PLACES = 4
 """The most decimals a decimal of the API carries (a unit price of "0.1234")."""
+INTEGER_DIGITS = 15
+"""The most digits a decimal of the API carries before its decimal point."""
 # ASCII digits only, matched whole: `\d` would take Arabic-Indic digits, `$` a trailing newline.
-_DECIMAL_PATTERN = rf"-?[0-9]{{1,15}}(\.[0-9]{{1,{DECIMAL_PLACES}}})?"
+_DECIMAL_PATTERN = rf"-?[0-9]{{1,{INTEGER_DIGITS}}}(\.[0-9]{{1,{DECIMAL_PLACES}}})?"
 _DECIMAL_RE = re.compile(_DECIMAL_PATTERN)
+# A decimal the pattern refuses for its length only: told how many digits it may have, not
+# that it is no decimal written as a string (which the client did write).
+_ANY_DECIMAL_RE = re.compile(r"-?[0-9]+(\.[0-9]+)?")
 # What no string in a client's request may hold: C0 and C1 controls (NUL, CR, LF, TAB...), DEL,
 # and the invisible marks that reorder or hide text (bidirectional overrides and isolates).
 _CONTROL_RE = re.compile(
@@ -45,6 +50,11 @@ def _decimal_from_string(value: Any) -> Decimal:
     if isinstance(value, Decimal):
         return value
     if not isinstance(value, str) or not _DECIMAL_RE.fullmatch(value):
+        if isinstance(value, str) and _ANY_DECIMAL_RE.fullmatch(value):
+            raise ValueError(
+                f"must have at most {INTEGER_DIGITS} digits before the decimal point and "
+                f'{DECIMAL_PLACES} decimals after it, such as "19.99"'
+            )
         raise ValueError('must be a decimal number written as a string, such as "19.99"')
     try:
         return Decimal(value)

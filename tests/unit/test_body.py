@@ -67,3 +67,16 @@ def test_malformed_or_empty_json_is_a_validation_problem(raw: bytes) -> None:
 
 def test_json_pointer_escapes_tilde_and_slash() -> None:
     assert json_pointer(("a/b", "c~d", 0)) == "/a~1b/c~0d/0"
+
+
+@pytest.mark.parametrize(
+    ("price", "says"),
+    [("19.99999", "4 decimals"), ("1234567890123456", "15 digits"), ("1" * 41, "15 digits")],
+)
+def test_a_decimal_with_more_digits_than_the_api_takes_says_how_many_it_takes(
+    price: str, says: str
+) -> None:
+    error = _problem({**ORDER, "lines": [{**ORDER["lines"][0], "unit_price": price}]})
+    assert [e.pointer for e in error.errors] == ["/lines/0/unit_price"]
+    assert says in error.errors[0].detail
+    assert "written as a string" not in error.errors[0].detail  # it was: the detail misled
