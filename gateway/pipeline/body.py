@@ -58,7 +58,8 @@ def validation_problem(exc: ValidationError, what: str = "request body") -> Gate
 
 def require_json(request: Request) -> None:
     """415 unless the body is declared as JSON (`application/json` or `application/*+json`,
-    UTF-8 if a charset is named), once: the gateway never guesses what a body is."""
+    UTF-8 if a charset is named), once, and uncompressed: the gateway never guesses what a body
+    is."""
     declared = request.headers.getlist("content-type")
     if len(declared) != 1:
         detail = (
@@ -81,6 +82,26 @@ def require_json(request: Request) -> None:
         name, _, value = parameter.partition("=")
         if name.strip().lower() == "charset" and value.strip().strip('"').lower() != "utf-8":
             raise _unsupported("JSON is UTF-8: send `charset=utf-8` or no charset.")
+    _require_identity(request)
+
+
+def _require_identity(request: Request) -> None:
+    """415 for a body sent compressed (`Content-Encoding: gzip`...): the gateway reads bodies as
+    sent, so one it took for JSON would be refused as malformed, a problem that misleads. RFC
+    7694: the answer names the coding it takes in `Accept-Encoding`."""
+    codings = [
+        coding.strip().lower()
+        for field in request.headers.getlist("content-encoding")
+        for coding in field.split(",")
+    ]
+    sent = [coding for coding in codings if coding and coding != "identity"]
+    if sent:
+        raise GatewayError(
+            Code.UNSUPPORTED_MEDIA_TYPE,
+            f"The body is sent with `Content-Encoding: {', '.join(sent)}`; this API takes "
+            "bodies uncompressed: send it without Content-Encoding.",
+            headers={"Accept-Encoding": "identity"},
+        )
 
 
 def _unsupported(detail: str) -> GatewayError:

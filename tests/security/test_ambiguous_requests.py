@@ -3,6 +3,7 @@ bodies that are not JSON, digits and text that only look right, and oversized tr
 
 from __future__ import annotations
 
+import gzip
 import json
 from typing import Any
 
@@ -132,6 +133,34 @@ async def test_a_body_not_declared_as_json_is_415(content_type: str | None) -> N
         assert response.json()["code"] == "unsupported_media_type"
         assert response.headers["accept-post"] == "application/json"
         assert _no_erp_calls(gw)
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "deflate", "br"])
+async def test_a_compressed_body_is_415_naming_its_encoding_not_malformed_json(
+    encoding: str,
+) -> None:
+    async with in_process_gateway(MemoryStore()) as gw, gw.client() as api:
+        response = await api.post(
+            "/v1/customers",
+            content=gzip.compress(json.dumps(payloads.customer("US01")).encode()),
+            headers={"Content-Type": "application/json", "Content-Encoding": encoding},
+        )
+        assert response.status_code == 415, response.text
+        problem = response.json()
+        assert problem["code"] == "unsupported_media_type"
+        assert encoding in problem["detail"] and "uncompressed" in problem["detail"]
+        assert response.headers["accept-encoding"] == "identity"  # RFC 7694
+        assert _no_erp_calls(gw)
+
+
+async def test_a_body_declared_in_the_identity_encoding_is_read_as_sent() -> None:
+    async with in_process_gateway(MemoryStore()) as gw, gw.client() as api:
+        response = await api.post(
+            "/v1/customers",
+            json=payloads.customer("US01"),
+            headers={"Content-Encoding": "identity"},
+        )
+        assert response.status_code == 201, response.text
 
 
 @pytest.mark.parametrize(
