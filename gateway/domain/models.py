@@ -217,7 +217,7 @@ Quantity = Annotated[
 
 class Strict(BaseModel):
     """Request models: unknown fields rejected, no silent type coercion, immutable; validated
-    with `CLIENT_REQUEST` as context, no string may hold a control character."""
+    with `CLIENT_REQUEST` as context, no string may hold a control character or be blank."""
 
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
@@ -229,6 +229,15 @@ class Strict(BaseModel):
                 "control characters (such as NUL, CR, LF, TAB or bidirectional overrides) "
                 "are not allowed"
             )
+        return value
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _not_blank(cls, value: Any, info: ValidationInfo) -> Any:
+        # A name of spaces only is no name: one ERP stores it, the other refuses it in its own
+        # words ("Enter a name (Name 1)"); the gateway refuses it for both, at the field.
+        if isinstance(value, str) and info.context and value.isspace():
+            raise ValueError("must not be blank: send a value, or leave an optional field out")
         return value
 
 

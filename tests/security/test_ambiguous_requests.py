@@ -243,6 +243,40 @@ async def test_control_characters_in_a_string_field_are_400_at_its_pointer(
         assert _no_erp_calls(gw)
 
 
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("name", "   "), ("name", "\u3000"), ("external_ref", " "), ("tax_id", "\u00a0\u00a0")],
+)
+async def test_a_string_of_spaces_only_is_400_at_its_pointer_on_either_erp(
+    field: str, value: str
+) -> None:
+    # The cloud ERP stored a customer named "   ", the legacy one refused it as "Enter a name
+    # (Name 1)": the gateway refuses it itself, in the same words for every legal entity.
+    async with in_process_gateway(MemoryStore()) as gw, gw.client() as api:
+        for legal_entity in ("US01", "DE01"):
+            body = payloads.customer(legal_entity, **{field: value})
+            response = await api.post("/v1/customers", json=body)
+            assert response.status_code == 400, response.text
+            errors = response.json()["errors"]
+            assert [e["pointer"] for e in errors] == [f"/{field}"]
+            assert "blank" in errors[0]["detail"]
+        assert _no_erp_calls(gw)
+
+
+async def test_a_blank_address_line_in_v2_points_into_its_address() -> None:
+    async with in_process_gateway(MemoryStore()) as gw, gw.client() as api:
+        v1 = payloads.customer("US01")
+        body = {
+            **{k: v for k, v in v1.items() if k not in ("name", "address")},
+            "legal_name": v1["name"],
+            "addresses": [{**v1["address"], "type": "billing", "city": "  "}],
+        }
+        response = await api.post("/v2/customers", json=body)
+        assert response.status_code == 400, response.text
+        assert [e["pointer"] for e in response.json()["errors"]] == ["/addresses/0/city"]
+        assert _no_erp_calls(gw)
+
+
 async def test_control_characters_in_a_nested_field_point_into_it() -> None:
     async with in_process_gateway(MemoryStore()) as gw, gw.client() as api:
         address: dict[str, Any] = {**payloads.ADDRESSES["US01"], "line1": "1 Main St\n2nd floor"}
