@@ -58,6 +58,8 @@ class BusinessPartner:
     grouping: str
     name1: str
     name2: str
+    name3: str
+    name4: str
     first_name: str
     last_name: str
     external_id: str
@@ -77,7 +79,8 @@ class BusinessPartner:
     def full_name(self) -> str:
         if self.category == "1":
             return f"{self.first_name} {self.last_name}".strip()
-        return " ".join(name for name in (self.name1, self.name2) if name)  # as SAP shows it
+        # as SAP shows it: Name 3 and Name 4 are kept, not part of the (81-character) full name
+        return " ".join(name for name in (self.name1, self.name2) if name)
 
     def sales_area(self, org: str, channel: str, division: str) -> CustomerSalesArea | None:
         for area in self.sales_areas:

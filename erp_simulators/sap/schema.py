@@ -55,6 +55,8 @@ BUSINESS_PARTNER = Service(
                 text("LastName", 40),
                 text("OrganizationBPName1", 40),
                 text("OrganizationBPName2", 40),
+                text("OrganizationBPName3", 40),
+                text("OrganizationBPName4", 40),
                 text("SearchTerm1", 20),
                 text("BusinessPartnerIDByExtSystem", 20),
                 flag("BusinessPartnerIsBlocked"),

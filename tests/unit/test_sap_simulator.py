@@ -291,6 +291,29 @@ def test_a_partners_name_fields_keep_no_trailing_blanks_and_its_full_name_joins_
     )
 
 
+def test_a_partner_keeps_all_four_organization_name_fields_and_its_full_name_joins_two(
+    erp: httpx.Client,
+) -> None:
+    names = {
+        "OrganizationBPName1": "International Business Machines",
+        "OrganizationBPName2": "Corporation Deutschland Holding GmbH &",
+        "OrganizationBPName3": "Co. KG ",
+        "OrganizationBPName4": "D" * 40,
+    }
+    number = created(erp.post(BP, json=bp_payload(**names)))["BusinessPartner"]
+
+    entity = erp.get(f"{BP}('{number}')", params={"$format": "json"}).json()["d"]
+    too_long = erp.post(BP, json=bp_payload(OrganizationBPName4="D" * 41))
+
+    assert {field: entity[field] for field in names} == {**names, "OrganizationBPName3": "Co. KG"}
+    # SAP's full name (81 characters) is Name 1 and Name 2, as its UIs show a partner
+    assert entity["BusinessPartnerFullName"] == (
+        "International Business Machines Corporation Deutschland Holding GmbH &"
+    )
+    assert too_long.status_code == 400
+    assert "OrganizationBPName4" in too_long.text
+
+
 def bad_terms() -> dict[str, Any]:
     payload = bp_payload()
     payload["to_Customer"]["to_CustomerCompany"]["results"][0]["PaymentTerms"] = "NT99"
