@@ -15,7 +15,7 @@ from typing import Any
 from gateway.adapters.base import ErpNotice
 from gateway.adapters.http import ErpResponse, retry_after_delay
 from gateway.adapters.sap.odata import SapAnswerError
-from gateway.adapters.sap.services import CREDIT_LIMIT_FIELD, ITEM_STEP
+from gateway.adapters.sap.services import CREDIT_LIMIT_FIELD, ITEM_STEP, NAME_FIELDS
 from gateway.adapters.sap.terms import SapTerms
 from gateway.adapters.value_maps import not_set_up_text
 from gateway.domain.errors import Code, ErpFailure, FieldError, GatewayError
@@ -67,8 +67,7 @@ _NOT_DEFINED: dict[str, tuple[str, re.Pattern[str]]] = {
 # SAP's error targets do not say which address; the billing one is the partner's standard address.
 BILLING_ADDRESS = "/addresses/0"
 _CUSTOMER_POINTERS = {
-    "OrganizationBPName1": "/legal_name",
-    "OrganizationBPName2": "/legal_name",
+    **dict.fromkeys(NAME_FIELDS, "/legal_name"),
     "SearchTerm1": "/display_name",
     "BusinessPartnerIDByExtSystem": "/external_ref",
     CREDIT_LIMIT_FIELD: "/credit_limit",

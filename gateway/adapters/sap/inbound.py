@@ -24,6 +24,7 @@ from gateway.adapters.base import (
     ErpShipmentLine,
 )
 from gateway.adapters.prices import minor_unit, unit_price
+from gateway.adapters.sap.names import organization_name
 from gateway.adapters.sap.odata import (
     SapAnswerError,
     amount_of,
@@ -58,13 +59,6 @@ from gateway.domain.models import (
 )
 
 
-def _organization_name(entity: Mapping[str, Any]) -> str:
-    """The name fields joined by one blank, as SAP shows a partner's name (`outbound` splits a
-    name at a blank so that it reads back unchanged)."""
-    fields = (text_of(entity, "OrganizationBPName1"), text_of(entity, "OrganizationBPName2"))
-    return " ".join(name for name in fields if name)
-
-
 def customer_from_sap(entity: Mapping[str, Any], maps: SapMaps) -> ErpCustomer:
     shown = required_text(entity, "BusinessPartner")
     customer = one_of(entity, "to_Customer") or {}
@@ -78,7 +72,7 @@ def customer_from_sap(entity: Mapping[str, Any], maps: SapMaps) -> ErpCustomer:
     taxes = rows_of(entity, "to_BusinessPartnerTax")
     emails = rows_of(addresses[0], "to_EmailAddress") if addresses else []
     if text_of(entity, "BusinessPartnerCategory") == ORGANIZATION:
-        name = _organization_name(entity)
+        name = organization_name(entity)
     else:
         name = text_of(entity, "BusinessPartnerFullName")
     blocked = entity.get("BusinessPartnerIsBlocked") is True

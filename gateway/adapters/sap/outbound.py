@@ -14,6 +14,7 @@ from gateway.adapters.base import (
     References,
 )
 from gateway.adapters.prices import in_minor_units
+from gateway.adapters.sap.names import name_parts
 from gateway.adapters.sap.odata import odata_date, results_payload
 from gateway.adapters.sap.services import (
     CANCEL_REJECTION_REASON,
@@ -22,7 +23,7 @@ from gateway.adapters.sap.services import (
     EXPECTED_PRICE_CONDITION,
     GATEWAY_REF_FIELD,
     ITEM_STEP,
-    NAME_PART_LENGTH,
+    NAME_FIELDS,
     ORGANIZATION,
     SIMULATE_CREDIT,
     SIMULATE_PRICING,
@@ -43,10 +44,10 @@ def customer_payload(request: CustomerCreate, refs: References, maps: SapMaps) -
     terms = maps.payment_terms.get(request.payment_terms)
     if terms is None:
         raise unknown_terms(request.payment_terms, maps.payment_terms)
-    name1, name2 = name_fields(request.legal_name)
     payload: dict[str, Any] = {
         "BusinessPartnerCategory": ORGANIZATION,
-        "OrganizationBPName1": name1,
+        # as many name fields as the name needs; the others left out
+        **dict(zip(NAME_FIELDS, name_parts(request.legal_name), strict=False)),
         GATEWAY_REF_FIELD: refs.gateway_ref,
         CREDIT_LIMIT_FIELD: format(
             in_minor_units(request.credit_limit, request.currency, "/credit_limit"), "f"
@@ -72,8 +73,6 @@ def customer_payload(request: CustomerCreate, refs: References, maps: SapMaps) -
             ),
         },
     }
-    if name2:
-        payload["OrganizationBPName2"] = name2
     if request.display_name:
         payload["SearchTerm1"] = request.display_name  # the short name SAP users search by
     if refs.external_ref:
@@ -84,22 +83,6 @@ def customer_payload(request: CustomerCreate, refs: References, maps: SapMaps) -
             [{"BPTaxType": tax_type, "BPTaxNumber": request.tax_id}]
         )
     return payload
-
-
-def name_fields(legal_name: str) -> tuple[str, str]:
-    """A name in SAP's two 40-character name fields (the second empty when it fits the first).
-
-    Split at a blank, which SAP shows as one blank between the fields (and `inbound` reads back
-    so): the last blank that leaves both parts fitting and the first part not ending in a blank
-    (SAP drops trailing blanks, so a blank there would be lost). Only when no blank fits (a word
-    longer than a field) is the name cut inside a word."""
-    if len(legal_name) <= NAME_PART_LENGTH:
-        return legal_name, ""
-    shortest_first = len(legal_name) - 1 - NAME_PART_LENGTH
-    for at in range(NAME_PART_LENGTH, max(shortest_first, 0) - 1, -1):
-        if legal_name[at] == " " and at > 0 and legal_name[at - 1] != " ":
-            return legal_name[:at], legal_name[at + 1 :]
-    return legal_name[:NAME_PART_LENGTH], legal_name[NAME_PART_LENGTH:]
 
 
 def _address_rows(request: CustomerCreate) -> list[dict[str, Any]]:

@@ -26,6 +26,9 @@ PRODUCTS = ODATA_ROOT + "/API_PRODUCT_SRV/A_Product"
 METADATA = "/$metadata"
 GATEWAY_REF_FIELD = "YY1_GatewayRef_SDH"  # custom field on BP and sales order header
 CREDIT_LIMIT_FIELD = "YY1_CreditLimit_bus"  # custom field on the BP, in the customer's currency
+# An organization's name: four fields of NAME_PART_LENGTH characters each (see `names.py`).
+NAME_FIELDS = tuple(f"OrganizationBPName{n}" for n in range(1, 5))
+NAME_PART_LENGTH = 40
 
 # What each read asks for: `$expand` the navigations the mapping reads, `$select` exactly the
 # properties it reads (smaller answers). Only properties every release of the services has:
@@ -39,8 +42,7 @@ CUSTOMER_SELECT = ",".join(
     (
         "BusinessPartner",
         "BusinessPartnerCategory",
-        "OrganizationBPName1",
-        "OrganizationBPName2",
+        *NAME_FIELDS,
         "BusinessPartnerFullName",
         "SearchTerm1",
         "BusinessPartnerIDByExtSystem",
@@ -129,7 +131,6 @@ SIMULATE_CREDIT = "to_Credit"
 TAX_CONDITION_CLASS = "D"  # a pricing element of this class is a tax
 ORGANIZATION = "2"  # BusinessPartnerCategory
 CUSTOMER_ROLES = ("FLCU00", "FLCU01")  # FI customer (company code data), SD customer (sales)
-NAME_PART_LENGTH = 40  # OrganizationBPName1/2
 EXPECTED_PRICE_CONDITION = "EDI1"  # customer expected price: SAP checks it against its price
 CANCEL_REJECTION_REASON = "10"  # the reason for rejection the gateway sets when cancelling
 ITEM_STEP = 10  # line i is item (i + 1) * 10

@@ -67,18 +67,21 @@ def test_a_business_partner_reads_as_a_canonical_customer() -> None:
 
 
 @pytest.mark.parametrize(
-    ("name1", "name2", "legal_name"),
+    ("names", "legal_name"),
     [
-        ("Acme Corp", "", "Acme Corp"),
-        ("Acme Corp", None, "Acme Corp"),
-        ("", "Acme Corp", "Acme Corp"),
-        ("A" * 40, "B", "A" * 40 + " B"),
+        (("Acme Corp", ""), "Acme Corp"),
+        (("Acme Corp", None), "Acme Corp"),
+        (("", "Acme Corp"), "Acme Corp"),
+        (("A" * 40, "B"), "A" * 40 + " B"),
+        (("A" * 40, "B" * 40, "C" * 40, "D"), f"{'A' * 40} {'B' * 40} {'C' * 40} D"),
+        (("Acme", "", "North", None), "Acme North"),
     ],
 )
 def test_a_partners_name_fields_read_joined_by_one_blank_as_sap_shows_them(
-    name1: str, name2: str | None, legal_name: str
+    names: tuple[str | None, ...], legal_name: str
 ) -> None:
-    entity = bp_entity(OrganizationBPName1=name1, OrganizationBPName2=name2)
+    fields = {f"OrganizationBPName{n}": name for n, name in enumerate(names, 1)}
+    entity = bp_entity(**fields)
 
     assert customer_from_sap(entity, MAPS).legal_name == legal_name
 

@@ -42,7 +42,7 @@ def test_a_customer_becomes_a_business_partner_with_customer_data_in_its_company
 
 
 def test_a_long_name_spills_into_the_second_name_field_and_optional_fields_stay_out() -> None:
-    name = "A" * 40 + "B" * 25
+    name = "A" * 40 + " " + "B" * 25
     address = billing(
         line1="1 Main St",
         line2="Suite 5",
@@ -60,6 +60,7 @@ def test_a_long_name_spills_into_the_second_name_field_and_optional_fields_stay_
     )
 
     assert (payload["OrganizationBPName1"], payload["OrganizationBPName2"]) == ("A" * 40, "B" * 25)
+    assert "OrganizationBPName3" not in payload
     assert "to_BusinessPartnerTax" not in payload
     assert "BusinessPartnerIDByExtSystem" not in payload
     [row] = payload["to_BusinessPartnerAddress"]["results"]
@@ -67,29 +68,38 @@ def test_a_long_name_spills_into_the_second_name_field_and_optional_fields_stay_
     assert "to_EmailAddress" not in row
 
 
-def sap_name_fields(legal_name: str) -> tuple[str, str | None]:
+SAP_NAME_FIELDS = tuple(f"OrganizationBPName{n}" for n in range(1, 5))
+IBM_DE = "International Business Machines Corporation Deutschland Holding GmbH & Co. KG"
+
+
+def sap_name_fields(legal_name: str) -> tuple[str, ...]:
+    """The name fields the partner payload fills, in order (those it leaves out, not)."""
     payload = customer_payload(customer(legal_name=legal_name), REFS, MAPS)
-    return payload["OrganizationBPName1"], payload.get("OrganizationBPName2")
+    return tuple(payload[field] for field in SAP_NAME_FIELDS if field in payload)
 
 
 @pytest.mark.parametrize(
-    ("legal_name", "name1", "name2"),
+    ("legal_name", "parts"),
     [
         (
             "Acme Corporation International Holdings North America",
-            "Acme Corporation International Holdings",
-            "North America",
+            ("Acme Corporation International Holdings", "North America"),
         ),
-        ("A" * 39 + " " + "B" * 20, "A" * 39, "B" * 20),  # the blank at position 40
-        ("A" * 40 + " " + "B" * 20, "A" * 40, "B" * 20),  # the blank at position 41
-        ("Acme  Corporation " + "B" * 30, "Acme  Corporation", "B" * 30),
-        ("A" * 20 + "  " + "B" * 25, "A" * 20, " " + "B" * 25),  # no blank at a field's end
+        ("A" * 39 + " " + "B" * 20, ("A" * 39, "B" * 20)),  # the blank at position 40
+        ("A" * 40 + " " + "B" * 20, ("A" * 40, "B" * 20)),  # the blank at position 41
+        ("Acme  Corporation " + "B" * 30, ("Acme  Corporation", "B" * 30)),
+        (
+            IBM_DE,  # no blank at positions 36 to 40: two fields would cut "Corporation"
+            ("International Business Machines", "Corporation Deutschland Holding GmbH &", "Co. KG"),
+        ),
+        ("A" * 30 + " " + "B" * 30 + " " + "C" * 18, ("A" * 30, "B" * 30, "C" * 18)),
+        ("A" * 20 + "  " + "B" * 15 + " " + "C" * 20, ("A" * 20 + "  " + "B" * 15, "C" * 20)),
     ],
 )
-def test_a_long_name_is_split_between_words_into_sap_name_fields(
-    legal_name: str, name1: str, name2: str
+def test_a_long_name_is_wrapped_between_words_over_sap_name_fields(
+    legal_name: str, parts: tuple[str, ...]
 ) -> None:
-    assert sap_name_fields(legal_name) == (name1, name2)
+    assert sap_name_fields(legal_name) == parts
 
 
 @pytest.mark.parametrize(
@@ -100,28 +110,43 @@ def test_a_long_name_is_split_between_words_into_sap_name_fields(
         "A" * 39 + " " + "B" * 40,
         "A" * 40 + " " + "B" * 39,
         "Acme Corporation International Holdings North America",
-        "A" * 20 + "  " + "B" * 25,
+        "Acme  Corporation " + "B" * 30,
+        IBM_DE,
+        "A" * 30 + " " + "B" * 30 + " " + "C" * 18,
+        "A" * 25 + " " + "B" * 25 + " " + "C" * 28,  # 80 characters: the most the API takes
+        " ".join("A" * 9 for _ in range(8)),
+        "A" * 20 + "  " + "B" * 15 + " " + "C" * 20,
     ],
 )
 def test_a_name_reads_back_unchanged_from_the_name_fields_sap_keeps(legal_name: str) -> None:
-    name1, name2 = sap_name_fields(legal_name)
+    parts = sap_name_fields(legal_name)
+    filled = parts + ("",) * (len(SAP_NAME_FIELDS) - len(parts))
     kept = bp_entity(  # SAP keeps no blanks at the end of a field
-        OrganizationBPName1=name1.rstrip(" "), OrganizationBPName2=(name2 or "").rstrip(" ")
+        **{field: part.rstrip(" ") for field, part in zip(SAP_NAME_FIELDS, filled, strict=True)}
     )
 
+    assert all(len(part) <= 40 for part in parts)
     assert customer_from_sap(kept, MAPS).legal_name == legal_name
 
 
-def test_a_word_longer_than_a_name_field_is_split_inside_it() -> None:
-    assert sap_name_fields("A" * 45 + " Ltd") == ("A" * 40, "AAAAA Ltd")
+@pytest.mark.parametrize(
+    ("legal_name", "said"),
+    [
+        ("A" * 45 + " Ltd", "A" * 45),
+        ("Acme " + "B" * 41, "B" * 41),
+        ("A" * 20 + "  " + "B" * 25, "single blank"),  # only a run of blanks where it must break
+    ],
+)
+def test_a_name_sap_name_fields_cannot_keep_whole_is_refused_before_sending(
+    legal_name: str, said: str
+) -> None:
+    error = raised(customer_payload, customer(legal_name=legal_name), REFS, MAPS)
 
-
-def test_a_name_whose_words_fit_no_split_between_them_still_fits_sap_name_fields() -> None:
-    name1, name2 = sap_name_fields("A" * 30 + " " + "B" * 30 + " " + "C" * 18)
-
-    assert name2 is not None
-    assert len(name1) <= 40 and len(name2) <= 40
-    assert name1 + name2 == "A" * 30 + " " + "B" * 30 + " " + "C" * 18
+    assert (error.status, error.code) == (422, Code.ERP_REJECTED)
+    assert [e.pointer for e in error.errors] == ["/legal_name"]
+    assert said in error.detail
+    assert "40 characters" in error.detail
+    assert "SAP" not in error.detail and "OrganizationBPName" not in error.detail
 
 
 def test_payment_terms_without_a_map_entry_are_invalid_payment_terms() -> None:
