@@ -345,7 +345,9 @@ def _request_of(ctx: RequestContext) -> dict[str, Any]:
         "method": request.method,
         "path": ctx.path,
         "path_params": dict(request.path_params),
-        "query": request.scope["query_string"].decode(),
+        # Only a query the operation takes (none of the journaled ones do): any other is
+        # refused, and is no more kept than it was used (an `access_token` would be).
+        "query": request.scope["query_string"].decode() if ctx.spec.query_model else "",
         "body": body,
         "idempotency_key": ctx.idempotency_key,
     }
