@@ -123,8 +123,8 @@ NonNegativeDecimalStr = Annotated[
     DecimalStr,
     Field(ge=0),
     Expected(
-        f"Enter an amount of zero or more as a string with at most {INTEGER_DIGITS} digits "
-        f'before the decimal point and {DECIMAL_PLACES} decimals after it, such as "19.99".'
+        f"Enter an amount of zero or more as a string with up to {DECIMAL_PLACES} decimals, "
+        'such as "19.99".'
     ),
 ]
 

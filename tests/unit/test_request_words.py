@@ -48,10 +48,7 @@ TAX_ID = "Enter a tax number of 1 to 20 characters, such as US-12-3456789."
 POSTAL_CODE = "Enter a postal code of 1 to 10 characters."
 REGION = "Enter a region as its code of 1 to 3 characters, such as TX."
 DISPLAY_NAME = "Enter a short name of 1 to 20 characters."
-AMOUNT = (
-    "Enter an amount of zero or more as a string with at most 15 digits before the decimal "
-    'point and 4 decimals after it, such as "19.99".'
-)
+AMOUNT = 'Enter an amount of zero or more as a string with up to 4 decimals, such as "19.99".'
 
 # (version, operation, where, bad value, the words), one bad value per constrained type and
 # version, wherever the field sits in that version's body.
