@@ -46,15 +46,25 @@ CLIENT_REQUEST = {"client_request": True}
 (an ERP's own data, read back through the same models, is not judged by the client's rules)."""
 
 
+def _digits_within_limits(value: Any) -> Any:
+    """`value` unless it is a decimal written as a string with more digits than the API takes:
+    told how many it may have, not that it is no decimal written as a string (which it is)."""
+    if (
+        isinstance(value, str)
+        and not _DECIMAL_RE.fullmatch(value)
+        and _ANY_DECIMAL_RE.fullmatch(value)
+    ):
+        raise ValueError(
+            f"must have at most {INTEGER_DIGITS} digits before the decimal point and "
+            f'{DECIMAL_PLACES} decimals after it, such as "19.99"'
+        )
+    return value
+
+
 def _decimal_from_string(value: Any) -> Decimal:
     if isinstance(value, Decimal):
         return value
-    if not isinstance(value, str) or not _DECIMAL_RE.fullmatch(value):
-        if isinstance(value, str) and _ANY_DECIMAL_RE.fullmatch(value):
-            raise ValueError(
-                f"must have at most {INTEGER_DIGITS} digits before the decimal point and "
-                f'{DECIMAL_PLACES} decimals after it, such as "19.99"'
-            )
+    if not isinstance(value, str) or not _DECIMAL_RE.fullmatch(_digits_within_limits(value)):
         raise ValueError('must be a decimal number written as a string, such as "19.99"')
     try:
         return Decimal(value)
@@ -126,6 +136,8 @@ NonNegativeDecimalStr = Annotated[
         f"Enter an amount of zero or more as a string with up to {DECIMAL_PLACES} decimals, "
         'such as "19.99".'
     ),
+    # Outside the words: a decimal with too many digits is told how many it may have.
+    BeforeValidator(_digits_within_limits),
 ]
 
 

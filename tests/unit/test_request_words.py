@@ -83,7 +83,7 @@ CASES: list[tuple[str, Operation, tuple[str | int, ...], Any, str]] = [
     ("v2", CUSTOMER, ("addresses", 0, "region"), "", REGION),
     ("v2", CUSTOMER, ("display_name",), "D" * 21, DISPLAY_NAME),
     ("v1", CUSTOMER, ("credit_limit",), "-1.00", AMOUNT),
-    ("v1", ORDER, ("lines", 0, "unit_price"), "19.99999", AMOUNT),
+    ("v1", ORDER, ("lines", 0, "unit_price"), "19,99", AMOUNT),
     ("v2", QUOTE, ("items", 0, "price", "amount"), "-0.01", AMOUNT),
 ]
 
@@ -129,6 +129,27 @@ def test_a_value_of_the_wrong_json_type_is_told_the_same_words(value: Any) -> No
     error = _refusal("v1", CUSTOMER, body)
 
     assert [(e.pointer, e.detail) for e in error.errors] == [("/currency", CURRENCY)]
+
+
+@pytest.mark.parametrize(
+    ("version", "operation", "path"),
+    [
+        ("v1", CUSTOMER, ("credit_limit",)),
+        ("v1", QUOTE, ("lines", 0, "unit_price")),
+        ("v2", CUSTOMER, ("credit_limit",)),
+        ("v2", ORDER, ("items", 0, "price", "amount")),
+    ],
+)
+@pytest.mark.parametrize("value", ["1234567890123456", "19.99999"])
+def test_a_decimal_with_too_many_digits_still_says_how_many_it_may_have(
+    version: str, operation: Operation, path: tuple[str | int, ...], value: str
+) -> None:
+    body = _with(REQUEST_EXAMPLES[version][operation], path, value)
+
+    error = _refusal(version, operation, body)
+
+    assert [e.pointer for e in error.errors] == ["/" + "/".join(map(str, path))]
+    assert "15 digits before the decimal point" in error.errors[0].detail
 
 
 def test_a_currency_of_the_right_form_that_is_none_still_names_the_code() -> None:
