@@ -750,16 +750,19 @@ return 1
 # last look (the newest, at most a step's) is not in the index. Counts alone miss the earlier
 # version's settle that records one and drops the oldest at once (at its most kept, or one
 # past its retention): as many as before, not the same ones. The backfill key holds the ZSCAN
-# cursor, then "done:<age>": the newest dead letter's age (ms) at the last look.
+# cursor, then "done" (what an earlier version, running beside this one, reads: anything else
+# it takes for a cursor); the newest dead letter's age (ms) at the last look is a key of its own.
 INDEX_DEAD = (
     _BY_SUBSCRIPTION
     + """
--- KEYS: dead zset, index by subscription (lex), the index's backfill cursor
+-- KEYS: dead zset, index by subscription (lex), the index's backfill cursor, the newest dead
+--       letter's age (ms) at the last look
 -- ARGV[1]: ids indexed at most per step
-local function in_step(looked)
+local function in_step()
   if redis.call('ZCARD', KEYS[1]) ~= redis.call('ZCARD', KEYS[2]) then
     return false
   end
+  local looked = tonumber(redis.call('GET', KEYS[4]) or '0') or 0
   -- Those recorded since the last look, less the gateway hosts' clocks apart.
   local recent = redis.call('ZREVRANGEBYSCORE', KEYS[1], '+inf', looked - CLOCKS_APART_MS,
     'WITHSCORES', 'LIMIT', 0, ARGV[1])
@@ -769,16 +772,15 @@ local function in_step(looked)
     end
   end
   if #recent > 0 and tonumber(recent[2]) > looked then
-    redis.call('SET', KEYS[3], 'done:' .. string.format('%d', tonumber(recent[2])))
+    redis.call('SET', KEYS[4], string.format('%d', tonumber(recent[2])))
   end
   return true
 end
 
 local function indexed()
   local backfill = redis.call('GET', KEYS[3])
-  local looked = backfill and tonumber(string.match(backfill, '^done:?(%d*)$') or '')
-  if backfill and string.sub(backfill, 1, 4) == 'done' then
-    if in_step(looked or 0) then
+  if backfill == 'done' then
+    if in_step() then
       return true
     end
     -- Out of step: a process of an earlier version recorded, replayed or dropped dead
@@ -795,8 +797,9 @@ local function indexed()
     redis.call('SET', KEYS[3], scanned[1])
     return false
   end
+  redis.call('SET', KEYS[3], 'done')
   -- Those recorded during the scan are looked at next time (the newest, a step's).
-  redis.call('SET', KEYS[3], 'done:0')
+  redis.call('DEL', KEYS[4])
   return true
 end
 """.replace("CLOCKS_APART_MS", str(_CLOCKS_APART_MS))
@@ -837,7 +840,7 @@ local ids = {}
 for i, entry in ipairs(entries) do
   ids[i] = string.match(entry, '^[^:]*:[^:]*:(.*)$')
 end
-return {entries, redis.call('HMGET', KEYS[4], unpack(ids))}
+return {entries, redis.call('HMGET', KEYS[5], unpack(ids))}
 """
 )
 
@@ -877,6 +880,7 @@ class RedisEvents:
         # index of ids alone, "dead:ids", was never released: it is not read.)
         self._by_subscription = base + "dead:by-subscription"
         self._by_subscription_backfill = base + "dead:by-subscription:backfill"
+        self._by_subscription_looked = base + "dead:by-subscription:looked"
         self._polls = base + "polls"
         self._timeline = base + "timeline:"
         self._log_max_len = log_max_len
@@ -1083,7 +1087,12 @@ class RedisEvents:
 
     @property
     def _index_keys(self) -> list[str]:
-        return [self._dead, self._by_subscription, self._by_subscription_backfill]
+        return [
+            self._dead,
+            self._by_subscription,
+            self._by_subscription_backfill,
+            self._by_subscription_looked,
+        ]
 
     async def _once_indexed(self, script: Any, keys: list[str], args: list[Any]) -> Any:
         """What an INDEX_DEAD script answers once every dead letter is in the index."""

@@ -324,6 +324,65 @@ async def test_on_redis_dead_letters_recorded_before_they_were_counted_are_count
     assert counts == {"hook-a": 690, "hook-b": 301, "hook-c": 1}
 
 
+# The count of dead letters of the previous release, as it runs during a rolling deploy beside
+# this one, on the same keys: "done" in the backfill key, or else a ZSCAN cursor to go on from.
+EARLIER_COUNT_DEAD = (
+    events._BY_SUBSCRIPTION
+    + """
+local function indexed()
+  local backfill = redis.call('GET', KEYS[3])
+  if backfill == 'done' and redis.call('ZCARD', KEYS[1]) ~= redis.call('ZCARD', KEYS[2]) then
+    redis.call('DEL', KEYS[2])
+    backfill = false
+  end
+  if backfill == 'done' then
+    return true
+  end
+  local scanned = redis.call('ZSCAN', KEYS[1], backfill or '0', 'COUNT', ARGV[1])
+  local found = scanned[2]
+  for i = 1, #found, 2 do
+    redis.call('ZADD', KEYS[2], 0, by_subscription(found[i], found[i + 1]))
+  end
+  if scanned[1] ~= '0' then
+    redis.call('SET', KEYS[3], scanned[1])
+    return false
+  end
+  redis.call('SET', KEYS[3], 'done')
+  return true
+end
+if not indexed() then
+  return false
+end
+local counts = {}
+for i = 2, #ARGV do
+  local from, before = '[' .. ARGV[i] .. ':', '(' .. ARGV[i] .. ';'
+  counts[#counts + 1] = redis.call('ZLEXCOUNT', KEYS[2], from, before)
+end
+return counts
+"""
+)
+
+
+@pytest.mark.redis
+async def test_on_redis_the_previous_release_counts_dead_letters_after_this_one_indexed_them(
+    redis_store: PrefixedRedisStore, redis_client: aioredis.Redis
+) -> None:
+    # A rolling deploy: processes of both releases count on the same index, in turn.
+    store = redis_store.store
+    base = f"{redis_store.prefix}{{events}}:"
+    now = time.time()
+    await dead_letter_one(store, now - 30, KEEP, "hook-a")
+    await dead_letter_one(store, now - 20, KEEP, "hook-a")
+    keys = [base + "dead", base + "dead:by-subscription", base + "dead:by-subscription:backfill"]
+    for _ in range(2):  # the index built by this release, then looked at again by it
+        assert await store.events.dead_letter_counts(["hook-a"]) == {"hook-a": 2}
+        earlier = await redis_client.eval(EARLIER_COUNT_DEAD, len(keys), *keys, 100, "hook-a")
+        assert earlier == [2]
+    await dead_letter_one(store, now - 10, KEEP, "hook-a")
+    assert await redis_client.eval(EARLIER_COUNT_DEAD, len(keys), *keys, 100, "hook-a") == [3]
+    assert await store.events.dead_letter_counts(["hook-a"]) == {"hook-a": 3}
+
+
 @pytest.mark.redis
 async def test_on_redis_a_dead_letter_an_earlier_version_records_as_it_drops_one_is_counted(
     redis_store: PrefixedRedisStore, redis_client: aioredis.Redis
