@@ -13,17 +13,22 @@ from tests.e2e.payloads import customer
 IBM_DE = "International Business Machines Corporation Deutschland Holding GmbH & Co. KG"
 
 
+# 47 characters, two blanks between words: the second field begins with a blank.
+DOUBLE_BLANKS = "Acme  Widgets  International  Holdings  Limited"
+
+
 @pytest.mark.parametrize("version", ["v1", "v2"])
+@pytest.mark.parametrize("name", [IBM_DE, DOUBLE_BLANKS])
 def test_a_long_legal_name_created_on_sap_reads_back_unchanged(
-    api: httpx.Client, version: str
+    api: httpx.Client, version: str, name: str
 ) -> None:
-    created = create_customer(api, "DE01", name=IBM_DE)
+    created = create_customer(api, "DE01", name=name)
 
     read = api.get(f"/{version}/customers/{created['id']}")
 
     assert read.status_code == 200, read.text
-    assert created["name"] == IBM_DE
-    assert read.json()["name" if version == "v1" else "legal_name"] == IBM_DE
+    assert created["name"] == name
+    assert read.json()["name" if version == "v1" else "legal_name"] == name
 
 
 def test_a_name_with_a_word_longer_than_sap_keeps_is_refused_before_sending(

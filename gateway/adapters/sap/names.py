@@ -19,9 +19,10 @@ _POINTER = "/legal_name"
 
 def name_parts(legal_name: str) -> tuple[str, ...]:
     """`legal_name` in as few of the name fields as it needs, each part at most a field long,
-    broken at single blanks (each shown again as one blank between the fields, see
-    `organization_name`), so that no part begins or ends in a blank: SAP drops a field's
-    trailing blanks. Filling each part as far as it goes needs the fewest parts.
+    broken at a blank after a word (shown again as one blank between the fields, see
+    `organization_name`), so that no part ends in a blank: SAP drops a field's trailing blanks,
+    not its leading ones, so the rest of a run of blanks begins the next part. Filling each part
+    as far as it goes needs the fewest parts.
 
     Raises 422 erp_rejected at /legal_name when the fields cannot keep the name whole (a word
     longer than a field, more parts than fields), rather than cut it inside a word."""
@@ -45,10 +46,10 @@ def organization_name(entity: Mapping[str, Any]) -> str:
 
 
 def _last_break(text: str) -> int | None:
-    """The last single blank a part of `text` can end before: within a field's length, with no
-    blank on either side of it."""
-    for at in range(min(NAME_PART_LENGTH, len(text) - 2), 0, -1):
-        if text[at] == _BLANK and text[at - 1] != _BLANK and text[at + 1] != _BLANK:
+    """The last blank a part of `text` can end before: within a field's length, after a word
+    (a part ending in a blank would lose it)."""
+    for at in range(min(NAME_PART_LENGTH, len(text) - 1), 0, -1):
+        if text[at] == _BLANK and text[at - 1] != _BLANK:
             return at
     return None
 
@@ -60,10 +61,10 @@ def _not_kept_whole(legal_name: str) -> RefusedBeforeSending:
     elif len(legal_name) > len(NAME_FIELDS) * (NAME_PART_LENGTH + 1) - 1:
         why = f"it has {len(legal_name)} characters"
     else:
-        why = "it has no single blank between words where it would have to be broken"
+        why = "it has no blank after a word where it would have to be broken"
     text = (
         f"The ERP keeps a legal name in at most {len(NAME_FIELDS)} parts of {NAME_PART_LENGTH} "
-        f"characters, broken at single blanks between words, and cannot keep this one whole: "
+        f"characters, broken at blanks between words, and cannot keep this one whole: "
         f"{why}."
     )
     return RefusedBeforeSending(Code.ERP_REJECTED, text, [FieldError(_POINTER, text)])

@@ -94,6 +94,12 @@ def sap_name_fields(legal_name: str) -> tuple[str, ...]:
         ),
         ("A" * 30 + " " + "B" * 30 + " " + "C" * 18, ("A" * 30, "B" * 30, "C" * 18)),
         ("A" * 20 + "  " + "B" * 15 + " " + "C" * 20, ("A" * 20 + "  " + "B" * 15, "C" * 20)),
+        # SAP drops only a field's trailing blanks: a run of blanks goes on at the next field
+        ("A" * 20 + "  " + "B" * 25, ("A" * 20, " " + "B" * 25)),
+        (
+            "Acme  Widgets  International  Holdings  Ltd",
+            ("Acme  Widgets  International  Holdings", " Ltd"),
+        ),
     ],
 )
 def test_a_long_name_is_wrapped_between_words_over_sap_name_fields(
@@ -116,6 +122,8 @@ def test_a_long_name_is_wrapped_between_words_over_sap_name_fields(
         "A" * 25 + " " + "B" * 25 + " " + "C" * 28,  # 80 characters: the most the API takes
         " ".join("A" * 9 for _ in range(8)),
         "A" * 20 + "  " + "B" * 15 + " " + "C" * 20,
+        "A" * 20 + "  " + "B" * 25,
+        "Acme  Widgets  International  Holdings  Ltd",
     ],
 )
 def test_a_name_reads_back_unchanged_from_the_name_fields_sap_keeps(legal_name: str) -> None:
@@ -134,7 +142,8 @@ def test_a_name_reads_back_unchanged_from_the_name_fields_sap_keeps(legal_name: 
     [
         ("A" * 45 + " Ltd", "A" * 45),
         ("Acme " + "B" * 41, "B" * 41),
-        ("A" * 20 + "  " + "B" * 25, "single blank"),  # only a run of blanks where it must break
+        # a run of blanks across where a field would have to end: no field may end in one
+        ("A" * 30 + " " * 15 + "B" * 30, "no blank"),
     ],
 )
 def test_a_name_sap_name_fields_cannot_keep_whole_is_refused_before_sending(
