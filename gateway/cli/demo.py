@@ -84,7 +84,10 @@ async def _serve(args: argparse.Namespace, sockets: Mapping[str, socket.socket])
     configure_logging(log_level(), short=True)
     directory = config_dir(args.config_dir)
     config = load(directory, serving=True)
-    store = open_store(os.environ.get(REDIS_URL_ENV))
+    try:
+        store = open_store(os.environ.get(REDIS_URL_ENV))
+    except ValueError as exc:
+        raise CommandError(f"{REDIS_URL_ENV}: {exc}") from None
     server_limits = limits(args)
     gateway_app = build_app(
         build_runtime(config, store, demo=True),

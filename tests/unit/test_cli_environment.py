@@ -17,6 +17,15 @@ from tests.unit.test_cli import PRESENT, REPO, _env, _gateway, _short_failure
 REDIS_URL = os.environ.get("GATEWAY_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
+def _three_ports() -> list[str]:
+    """Three different free ports: the kernel may hand the same one out twice in a row, and
+    `gateway demo` refuses one port for two servers before it looks at anything else."""
+    ports: set[int] = set()
+    while len(ports) < 3:
+        ports.add(free_port())
+    return [str(port) for port in ports]
+
+
 @pytest.mark.parametrize("level", ["verbose", "info-ish"])
 def test_serve_with_a_log_level_it_does_not_know_is_two_lines_not_a_traceback(
     level: str,
@@ -36,12 +45,13 @@ def test_serve_with_a_log_level_it_does_not_know_is_two_lines_not_a_traceback(
 def test_demo_with_a_log_level_it_does_not_know_is_two_lines_not_a_traceback(
     repo_config: Path,
 ) -> None:
-    ports = [str(free_port()) for _ in range(3)]
+    ports = _three_ports()
     result = _gateway(
         "demo", "--config-dir", str(repo_config), "--port", ports[0], "--legacy-port", ports[1],
         "--cloud-port", ports[2], env=_env(GATEWAY_LOG_LEVEL="verbose"),
     )  # fmt: skip
-    _short_failure(result)
+    lines = _short_failure(result)
+    assert "GATEWAY_LOG_LEVEL" in lines[-1], lines
 
 
 def test_workers_that_cannot_start_stop_the_gateway_rather_than_restart_for_ever(
@@ -157,3 +167,35 @@ def test_output_cut_short_by_its_reader_is_no_traceback(tmp_path: Path) -> None:
         os.close(write_end)
     assert "Traceback" not in done.stderr
     assert done.returncode == 1
+
+
+@pytest.mark.parametrize(
+    "url", ["redis://127.0.0.1:abc/0", "redis://127.0.0.1:6379/zero", "redis://[::1/0"]
+)
+def test_serve_with_a_store_url_redis_cannot_read_is_two_lines_not_a_traceback(
+    url: str,
+    repo_config: Path,
+) -> None:
+    """A GATEWAY_REDIS_URL with the right scheme but a port or database that is no number
+    was taken at start, and failed in the app factory, inside uvicorn: a traceback after the
+    banner. It is said before anything starts, the variable named."""
+    result = _gateway(
+        "serve", "--config-dir", str(repo_config), "--port", str(free_port()),
+        env=_env(GATEWAY_REDIS_URL=url, **PRESENT),
+    )  # fmt: skip
+    lines = _short_failure(result)
+    assert "GATEWAY_REDIS_URL" in lines[0]
+
+
+@pytest.mark.parametrize("url", ["redis://127.0.0.1:abc/0", "http://127.0.0.1:6379/0"])
+def test_demo_with_a_store_url_it_cannot_open_is_two_lines_not_a_traceback(
+    url: str,
+    repo_config: Path,
+) -> None:
+    ports = _three_ports()
+    result = _gateway(
+        "demo", "--config-dir", str(repo_config), "--port", ports[0], "--legacy-port", ports[1],
+        "--cloud-port", ports[2], env=_env(GATEWAY_REDIS_URL=url),
+    )  # fmt: skip
+    lines = _short_failure(result)  # the demo secret's warning, then what is wrong
+    assert "GATEWAY_REDIS_URL" in lines[-1], lines

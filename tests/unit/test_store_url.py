@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from redis.asyncio.connection import parse_url
 
 from gateway.store.opening import store_description
@@ -18,3 +19,10 @@ def test_a_password_given_as_a_query_parameter_is_not_shown() -> None:
 def test_a_password_in_the_query_of_a_tls_cluster_url_is_not_shown() -> None:
     url = "rediss+cluster://node-1.internal:6380?username=gw&password=s3cret-pw"
     assert "s3cret-pw" not in store_description(url)
+
+
+def test_a_url_with_a_port_that_is_no_number_is_refused_without_its_password() -> None:
+    url = "redis://gw:s3cret-pw@redis.internal:63 79/0"
+    with pytest.raises(ValueError) as refused:
+        store_description(url)
+    assert "s3cret-pw" not in str(refused.value)
