@@ -112,11 +112,8 @@ def parse_yaml(text: str) -> YamlDocument:
         _record_lines(loader, node, (), lines, duplicates)
         data = loader.construct_document(node)
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark is not None else None
-        problem = exc.problem or "invalid YAML"
-        context = f" ({exc.context})" if exc.context else ""
-        raise YamlSyntaxError(line, f"invalid YAML: {problem}{context}") from exc
+        line, said = _where_and_why(exc, text)
+        raise YamlSyntaxError(line, f"invalid YAML: {said}") from exc
     except yaml.reader.ReaderError as exc:
         # A character YAML does not allow (a NUL, a control character): said at its line,
         # without the reader's "position N" that no editor shows.
@@ -130,6 +127,22 @@ def parse_yaml(text: str) -> YamlDocument:
     finally:
         loader.dispose()
     return YamlDocument(data, lines, tuple(duplicates))
+
+
+def _where_and_why(exc: yaml.MarkedYAMLError, text: str) -> tuple[int | None, str]:
+    """The line to look at and what the parser said. A quote or bracket left open is found
+    where the parser gives up, lines further down, or at the end of the file (a line past the
+    last): the message says the line it opened at, and at the end of the file that line is
+    the one given, where the fix goes."""
+    problem, opened = exc.problem_mark, exc.context_mark
+    said = exc.problem or "invalid YAML"
+    if opened is not None and exc.context and problem is not None and opened.line != problem.line:
+        at_end = problem.index >= len(text.rstrip())
+        context = f"{exc.context} that starts at line {opened.line + 1}"
+        return (opened if at_end else problem).line + 1, f"{said} ({context})"
+    mark = problem or opened
+    context = f" ({exc.context})" if exc.context else ""
+    return (mark.line + 1 if mark is not None else None), f"{said}{context}"
 
 
 class _NodeShape:

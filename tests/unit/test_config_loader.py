@@ -105,6 +105,28 @@ def test_bad_yaml_is_reported_at_the_line_the_parser_stopped(tmp_path: Path) -> 
     assert "invalid YAML" in issue.message
 
 
+def test_a_quote_never_closed_is_reported_at_the_line_it_opens(tmp_path: Path) -> None:
+    """The parser only finds out at the end of the file, a line past the last one: that line
+    sent the operator to an empty screen; the quote's own line is where the fix goes."""
+    config = config_copy(tmp_path)
+    line = edit(
+        config, "routes.yaml", "replicate_customers: on_demand", 'replicate_customers: "on_demand'
+    )
+    issue = only_error(config)
+    assert (issue.file, issue.line) == ("routes.yaml", line), str(issue)
+    assert "invalid YAML" in issue.message
+
+
+def test_a_bracket_never_closed_names_the_line_it_opens(tmp_path: Path) -> None:
+    """The parser stops at the next key it cannot take as an item, lines further down; the
+    message says where the list began, which is the line that was edited."""
+    config = config_copy(tmp_path)
+    opened = edit(config, "routes.yaml", "default_backend: legacy", "default_backend: [legacy")
+    issue = only_error(config)
+    assert issue.file == "routes.yaml" and issue.line is not None and issue.line > opened
+    assert f"flow sequence that starts at line {opened}" in issue.message, str(issue)
+
+
 def test_a_date_that_does_not_exist_is_reported_at_its_line(tmp_path: Path) -> None:
     config = config_copy(tmp_path)
     line = edit(config, "policies/api-versions.yaml", "  v2: {}", "  v2: {sunset: 2027-13-01}")
