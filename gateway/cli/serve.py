@@ -53,6 +53,8 @@ from gateway.server import (
 from gateway.store.opening import open_store, store_description
 
 LIMITS_ENV = "GATEWAY_SERVER_LIMITS"
+# Workers beyond this many per CPU only share the CPUs out thinner: more is taken for a typo.
+WORKERS_PER_CPU = 4
 
 
 def arguments(parser: argparse.ArgumentParser) -> None:
@@ -61,9 +63,10 @@ def arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", type=port, default=8080, help="the port to listen on")
     parser.add_argument(
         "--workers",
-        type=int,
+        type=_workers,
         default=1,
-        help=f"worker processes (more than 1 needs {REDIS_URL_ENV})",
+        help=f"worker processes, about one per CPU (more than 1 needs {REDIS_URL_ENV}; at "
+        f"most {WORKERS_PER_CPU} per CPU)",
     )
     parser.add_argument(
         "--forwarded-allow-ips",
@@ -74,6 +77,19 @@ def arguments(parser: argparse.ArgumentParser) -> None:
     )
     add_limits(parser)
     parser.set_defaults(func=serve)
+
+
+def _workers(value: str) -> int:
+    """A number of workers this host can run: a typo (100000 for 10) would fork worker after
+    worker until the host ran out of memory."""
+    count = at_least(1)(value)
+    cpus = len(os.sched_getaffinity(0))  # the CPUs this process may run on
+    if count > WORKERS_PER_CPU * cpus:
+        raise argparse.ArgumentTypeError(
+            f"{count} is more than {cpus} CPU(s) can run; give at most "
+            f"{WORKERS_PER_CPU * cpus} ({WORKERS_PER_CPU} per CPU; one per CPU serves best)"
+        )
+    return count
 
 
 def add_limits(parser: argparse.ArgumentParser) -> None:
@@ -188,8 +204,6 @@ def serve(args: argparse.Namespace) -> int:
     if args.config_dir:
         os.environ[CONFIG_DIR_ENV] = args.config_dir
     redis_url = os.environ.get(REDIS_URL_ENV)
-    if args.workers < 1:
-        raise CommandError("--workers must be at least 1")
     if args.workers > 1 and not redis_url:
         raise CommandError(
             f"--workers {args.workers} needs a shared store: set {REDIS_URL_ENV}. The memory "

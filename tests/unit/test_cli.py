@@ -233,6 +233,23 @@ def test_serve_with_several_workers_on_the_memory_store_is_refused(repo_config: 
     assert "GATEWAY_REDIS_URL" in lines[0]
 
 
+@pytest.mark.parametrize("workers", ["0", "two", "100000"])
+def test_serve_with_a_number_of_workers_it_cannot_run_says_so_before_anything_starts(
+    workers: str, repo_config: Path
+) -> None:
+    """A typo in --workers (100000 for 10) forked worker after worker until the host ran out
+    of memory: more than a few per CPU is refused, as 0 and a word are, before the files, the
+    ERP credentials (unset here: they would be said first otherwise) or the port are looked
+    at."""
+    result = _gateway(
+        "serve", "--config-dir", str(repo_config), "--port", str(free_port()),
+        "--workers", workers, env=_env(GATEWAY_REDIS_URL=f"redis://127.0.0.1:{free_port()}/0"),
+    )  # fmt: skip
+    lines = _short_failure(result)
+    assert "--workers" in lines[0], lines
+    assert result.returncode == 2  # a bad argument, as every other one
+
+
 def test_serve_with_a_private_key_that_is_no_key_names_its_variable_in_one_line(
     repo_config: Path,
 ) -> None:
