@@ -20,6 +20,12 @@ TEST_SECRET = "e2e-test-secret-not-the-dev-one-0123456789"
 # (unset, each load of the configuration warns of it).
 WEBHOOK_SECRET_ENV = "CRM_WEBHOOK_SECRET"
 WEBHOOK_SECRET = "whsec_dGVzdHMtd2ViaG9vay1zaWduaW5nLWtleS0zMi1ieXRl"
+# The shipped backends' events secrets (`events.secret_env`: both push), set as where a gateway
+# is deployed (unset, each load to serve the configuration warns of each).
+EVENTS_SECRETS = {
+    "LEGACY_EVENTS_SECRET": "tests-legacy-events-secret",
+    "CLOUD_EVENTS_SECRET": "tests-cloud-events-secret",
+}
 ERP_TIMEOUT_S = 1.5  # the backends' timeout_s in the e2e config, short so timeout tests are fast
 # A wave moving FR01 to the cloud ERP, so that each ERP serves one EU legal entity in the tests.
 FR01_WAVE = """  - id: fr01-wave-2

@@ -26,7 +26,7 @@ from gateway.ops import reload as reload_module
 from gateway.ops.reload import Reloader
 from gateway.runtime import build_runtime
 from gateway.store.base import Store
-from tests.configs import WEBHOOK_SECRET, WEBHOOK_SECRET_ENV, write_config
+from tests.configs import EVENTS_SECRETS, WEBHOOK_SECRET, WEBHOOK_SECRET_ENV, write_config
 from tests.e2e import payloads
 from tests.harness import in_process_gateway
 
@@ -411,6 +411,7 @@ def _sign_the_cloud_erp_with_a_key_file(config_dir: Path) -> dict[str, str]:
         "CLOUD_ERP_CLIENT_ID": "client",
         "CLOUD_ERP_CERTIFICATE_ID": "cert",
         WEBHOOK_SECRET_ENV: WEBHOOK_SECRET,
+        **EVENTS_SECRETS,
     }
 
 
@@ -546,3 +547,33 @@ async def test_a_reload_without_the_rate_limits_file_is_refused_and_the_limits_s
         (issue,) = await reloader.reload_if_changed("SIGHUP")
         assert (issue.file, issue.message) == ("policies/rate-limits.yaml", "missing file")
         assert current_runtime(gw.app).rate_limits is limits and reloader.status.generation == 1
+
+
+async def test_a_reload_naming_an_events_secret_the_process_lacks_warns_at_its_line(
+    store: Store, config_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A backend file pointed at a new variable the running processes were not started with:
+    # the reload took it, and every notification of that ERP was refused (401) unsaid.
+    env = _sign_the_cloud_erp_with_a_key_file(config_dir)
+    served = [build_runtime(load(config_dir, env, serving=True), store, env)]
+    reloader = Reloader(config_dir, current=lambda: served[-1], install=served.append)
+    legacy = config_dir / "backends" / "legacy.yaml"
+    text = legacy.read_text()
+    old = "  secret_env: LEGACY_EVENTS_SECRET "
+    line = text[: text.index(old)].count("\n") + 1
+    try:
+        legacy.write_text(text.replace(old, "  secret_env: LEGACY_EVENTS_SECRET_NEXT "))
+        with caplog.at_level("WARNING", logger="gateway.config"):
+            assert await reloader.reload_if_changed("SIGHUP") == []
+        events = served[-1].config.backends["legacy"].events
+        assert events is not None and events.secret_env == "LEGACY_EVENTS_SECRET_NEXT"
+        warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+        assert warnings == [
+            f"backends/legacy.yaml:{line}: backend legacy: the events secret "
+            "LEGACY_EVENTS_SECRET_NEXT is not set; a gateway with this environment refuses every "
+            "change notification of its ERP (401 at /erp-events/legacy): no domain events of its "
+            "orders"
+        ]
+    finally:
+        for runtime in served:
+            await runtime.aclose_adapters()

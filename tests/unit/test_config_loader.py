@@ -62,14 +62,19 @@ def only_error(config_dir: Path, env: dict[str, str] | None = None) -> ConfigIss
 
 def test_the_demo_configuration_loads_without_any_issue() -> None:
     assert configuration.check(REPO, env=DEMO_EVENT_SECRETS) == []  # as `gateway demo` sets
-    # Where the demo's webhook secret is not set (a shell beside `make run`): that, only, and
-    # only where a gateway would serve it (`gateway check`), not for every command that reads.
+    # Where the demo's secrets are not set (a shell beside `make run`): those, only, and only
+    # where a gateway would serve it (`gateway check`), not for every command that reads: each
+    # backend's events secret (its ERP's notifications refused) and the webhook's.
     assert check_config(REPO, env={}) == []
-    (unset,) = configuration.check(REPO, env={})
-    line = line_of(REPO, "policies/subscriptions.yaml", "    secret_env: CRM_WEBHOOK_SECRET ")
-    assert (unset.file, unset.line) == ("policies/subscriptions.yaml", line)
-    assert unset.severity == "warning"
-    assert "the signing secret CRM_WEBHOOK_SECRET is not set" in unset.message
+    cloud, legacy, webhook = configuration.check(REPO, env={})
+    for issue, file, variable in (
+        (cloud, "backends/cloud.yaml", "CLOUD_EVENTS_SECRET"),
+        (legacy, "backends/legacy.yaml", "LEGACY_EVENTS_SECRET"),
+        (webhook, "policies/subscriptions.yaml", "CRM_WEBHOOK_SECRET"),
+    ):
+        line = line_of(REPO, file, f"  secret_env: {variable} ")
+        assert (issue.severity, issue.file, issue.line) == ("warning", file, line)
+        assert f"{variable} is not set" in issue.message
     config = load_config(REPO, env={})
     assert sorted(config.backends) == ["cloud", "legacy"]
     assert sorted(config.routes.legal_entities) == ["CA01", "DE01", "FR01", "GB01", "SG01", "US01"]

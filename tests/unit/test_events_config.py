@@ -140,3 +140,62 @@ def test_a_signing_secret_unset_or_not_whsec_is_a_warning_at_its_variables_line(
     assert _subscription_issues(config_dir, both) == []
     (empty,) = _subscription_issues(config_dir, {**both, "HOOK_SECRET": "whsec_"})
     assert empty[:2] == ("warning", 5) and "HOOK_SECRET is not a Standard Webhooks" in empty[2]
+
+
+def _backend_issues(config_dir: Path, env: dict[str, str]) -> list[tuple[str, str, int | None, str]]:
+    return [
+        (i.severity, i.file, i.line, i.message)
+        for i in configuration.check(config_dir, env=env)
+        if i.file.startswith("backends/")
+    ]
+
+
+def _line(config_dir: Path, file: str, needle: str) -> int:
+    text = (config_dir / file).read_text()
+    return text[: text.index(needle)].count("\n") + 1
+
+
+def test_a_push_backends_events_secret_unset_or_empty_is_a_warning_at_its_line(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Unset where the gateway serves, every notification of that ERP was answered 401 and its
+    domain events stopped, and nothing said so: now `gateway check`, the start-up and each
+    reload warn at the line of its `events.secret_env`. Not the commands that only read the
+    configuration: an operator's shell need not hold the ERPs' secrets."""
+    config_dir = write_config(tmp_path)
+    legacy_line = _line(config_dir, "backends/legacy.yaml", "  secret_env: LEGACY_EVENTS_SECRET")
+    cloud_line = _line(config_dir, "backends/cloud.yaml", "  secret_env: CLOUD_EVENTS_SECRET")
+    env = {"CLOUD_EVENTS_SECRET": ""}  # the legacy one unset, the cloud one empty
+    cloud, legacy = _backend_issues(config_dir, env)
+    assert cloud[:3] == ("warning", "backends/cloud.yaml", cloud_line)
+    assert legacy[:3] == ("warning", "backends/legacy.yaml", legacy_line)
+    assert cloud[3] == (
+        "backend cloud: the events secret CLOUD_EVENTS_SECRET is not set; a gateway with this "
+        "environment refuses every change notification of its ERP (401 at /erp-events/cloud): "
+        "no domain events of its orders"
+    )
+    assert "the events secret LEGACY_EVENTS_SECRET is not set" in legacy[3]
+    with caplog.at_level("WARNING", logger="gateway.config"):  # at start-up, at each reload
+        configuration.load(config_dir, env=env, serving=True)
+    logged = [r.getMessage() for r in caplog.records if r.getMessage().startswith("backends/")]
+    assert logged == [
+        f"backends/cloud.yaml:{cloud_line}: {cloud[3]}",
+        f"backends/legacy.yaml:{legacy_line}: {legacy[3]}",
+    ]
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="gateway.config"):  # an operator's command
+        configuration.load(config_dir, env=env)
+    assert not [r for r in caplog.records if "events secret" in r.getMessage()]
+    assert not [i for i in check_config(config_dir, env=env) if "events secret" in i.message]
+    both = {"LEGACY_EVENTS_SECRET": "legacy-secret", "CLOUD_EVENTS_SECRET": "cloud-secret"}
+    assert _backend_issues(config_dir, both) == []
+
+
+def test_a_polled_backend_needs_no_events_secret(tmp_path: Path) -> None:
+    config_dir = write_config(tmp_path)
+    legacy = config_dir / "backends" / "legacy.yaml"
+    text = legacy.read_text()
+    assert "  mode: push " in text
+    legacy.write_text(text.replace("  mode: push ", "  mode: poll "))
+    (cloud,) = _backend_issues(config_dir, {})  # the cloud ERP still pushes
+    assert cloud[1] == "backends/cloud.yaml"
