@@ -10,14 +10,15 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from gateway.config.issues import ConfigIssue
-from gateway.config.lint import signing_secret_issues
+from gateway.config.lint import events_secret_issues, signing_secret_issues
 from gateway.config.loader import Check, GatewayConfig, check_config, load_config
 from gateway.routing.lint import routing_issues
 
 CHECKS: tuple[Check, ...] = (routing_issues,)
-# And what only a gateway that sends (or `gateway check`, for one) needs: the environment's
-# webhook signing secrets. Other commands need not run where those are set.
-SERVING_CHECKS: tuple[Check, ...] = (*CHECKS, signing_secret_issues)
+# And what only a gateway that serves (or `gateway check`, for one) needs: the environment's
+# webhook signing secrets and the pushing ERPs' events secrets. Other commands need not run
+# where those are set.
+SERVING_CHECKS: tuple[Check, ...] = (*CHECKS, events_secret_issues, signing_secret_issues)
 
 
 def load(

@@ -152,7 +152,7 @@ async def connect_notifications(
                 continue
             target = {
                 "url": f"{gateway_url}/erp-events/{name}",
-                "secret": env.get(events.secret_env or "", ""),
+                "secret": events.secret(env),
                 **options,
             }
             response = await client.post(f"{url}/_sim/notifications", json=target)

@@ -20,13 +20,13 @@ from gateway.config.loader import load_config
 from gateway.observability.spans import Telemetry
 from gateway.runtime import Runtime, build_runtime
 from gateway.store.base import Store
-from tests.configs import WEBHOOK_SECRET, WEBHOOK_SECRET_ENV
+from tests.configs import EVENTS_SECRETS, WEBHOOK_SECRET, WEBHOOK_SECRET_ENV
 from tests.e2e import payloads
 from tests.fake_erp import FakeErp
 
 REPO = Path(__file__).resolve().parents[1]
 SECRET = "pipeline-test-secret-0123456789abcdef"
-ENV = {"GATEWAY_DEMO_SECRET": SECRET, WEBHOOK_SECRET_ENV: WEBHOOK_SECRET}
+ENV = {"GATEWAY_DEMO_SECRET": SECRET, WEBHOOK_SECRET_ENV: WEBHOOK_SECRET, **EVENTS_SECRETS}
 
 
 def token_for(client_id: str, scope: str | None = None, ttl_s: int = 600) -> str:

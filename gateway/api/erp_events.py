@@ -189,7 +189,7 @@ def erp_event_routes(
             kind = "sap" if isinstance(backend, SapBackend) else "netsuite"
             assert isinstance(backend, SapBackend | NetSuiteBackend)
             body = await read_body(request, MAX_NOTIFICATION_BYTES)
-            secret = runtime.env.get(events.secret_env or "", "")
+            secret = events.secret(runtime.env)
             if not secret:
                 raise _unauthorized()  # a backend without its secret accepts nothing
             _authenticate(request, body, kind, secret)

@@ -7,6 +7,7 @@ Not the ingress, the derivation or the delivery (see `gateway.api.erp_events`,
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Annotated, Literal
 
 from pydantic import AnyHttpUrl, Field, model_validator
@@ -45,6 +46,12 @@ class BackendEvents(ConfigModel):
         if self.mode == "push" and self.secret_env is None:
             raise ValueError("push mode needs secret_env: notifications must be authenticated")
         return self
+
+    def secret(self, env: Mapping[str, str]) -> str:
+        """The shared secret its notifications are authenticated with, from `env`; "" where
+        there is none (`secret_env` unset or empty there, or no `secret_env`), and then each
+        notification is refused."""
+        return env.get(self.secret_env or "", "")
 
 
 # A subscription's id: never a `:`, which ends it in a delivery's id ("<subscription>:<event>").

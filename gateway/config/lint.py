@@ -581,3 +581,23 @@ def signing_secret_issues(parsed: ParsedConfig) -> list[ConfigIssue]:
                     "fails every delivery to it (a dead letter after the retries)",
                 )
     return report.issues
+
+
+def events_secret_issues(parsed: ParsedConfig) -> list[ConfigIssue]:
+    """Each backend whose ERP pushes its changes (`events: mode: push`) without its
+    `secret_env` set in the environment the configuration was loaded with (unset or empty), at
+    that line (warnings): each of its notifications would be refused (401), so no domain event
+    of its orders. Run where a gateway serves or checks, as `signing_secret_issues` is."""
+    report = Reporter(parsed.documents)
+    for name, backend in sorted(parsed.backends.items()):
+        events = backend.events
+        if events is None or events.mode != "push" or events.secret(parsed.env):
+            continue
+        report.warning(
+            backend_file(name),
+            ["events", "secret_env"],
+            f"backend {name}: the events secret {events.secret_env} is not set; a gateway with "
+            f"this environment refuses every change notification of its ERP (401 at "
+            f"/erp-events/{name}): no domain events of its orders",
+        )
+    return report.issues

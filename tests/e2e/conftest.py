@@ -16,6 +16,7 @@ import pytest
 
 from gateway.demo import SIMULATOR_CREDENTIALS
 from tests.configs import (
+    EVENTS_SECRETS,
     LIMITED_CLIENT,
     PROD_IDEMPOTENCY,
     PROD_RATE_LIMITS,
@@ -73,6 +74,7 @@ def gateway_env(legacy_url: str, cloud_url: str, config_dir: Path) -> dict[str, 
         "GATEWAY_CLOUD_URL": cloud_url,
         "GATEWAY_DEMO_SECRET": TEST_SECRET,
         WEBHOOK_SECRET_ENV: WEBHOOK_SECRET,
+        **EVENTS_SECRETS,
         "GATEWAY_CONFIG_DIR": str(config_dir),
         "GATEWAY_REDIS_URL": "",
     }

@@ -32,7 +32,13 @@ from gateway.store.audit import (
     chained,
     export_text,
 )
-from tests.configs import WEBHOOK_SECRET, WEBHOOK_SECRET_ENV, copy_config, write_config
+from tests.configs import (
+    EVENTS_SECRETS,
+    WEBHOOK_SECRET,
+    WEBHOOK_SECRET_ENV,
+    copy_config,
+    write_config,
+)
 from tests.servers import PYTHON, free_port, run_cli, run_process
 
 REPO = Path(__file__).resolve().parents[2]
@@ -197,14 +203,14 @@ PRESENT = {name: SIMULATOR_CREDENTIALS[name] for name in CREDENTIALS}
 
 def _env(**values: str) -> dict[str, str]:
     """The current environment without the gateway's own variables, plus `values`; the shipped
-    subscription's signing secret set, as where a gateway is deployed (unset, each load warns
-    of it, a line before the one a test looks for)."""
+    subscription's signing secret and the backends' events secrets set, as where a gateway is
+    deployed (unset, each load to serve warns of them, lines before the one a test looks for)."""
     env = {
         k: v
         for k, v in os.environ.items()
         if not k.startswith("GATEWAY_") and k not in SIMULATOR_CREDENTIALS
     }
-    return {**env, WEBHOOK_SECRET_ENV: WEBHOOK_SECRET, **values}
+    return {**env, WEBHOOK_SECRET_ENV: WEBHOOK_SECRET, **EVENTS_SECRETS, **values}
 
 
 def _short_failure(result: subprocess.CompletedProcess[str]) -> list[str]:

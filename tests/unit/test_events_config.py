@@ -142,7 +142,9 @@ def test_a_signing_secret_unset_or_not_whsec_is_a_warning_at_its_variables_line(
     assert empty[:2] == ("warning", 5) and "HOOK_SECRET is not a Standard Webhooks" in empty[2]
 
 
-def _backend_issues(config_dir: Path, env: dict[str, str]) -> list[tuple[str, str, int | None, str]]:
+def _backend_issues(
+    config_dir: Path, env: dict[str, str]
+) -> list[tuple[str, str, int | None, str]]:
     return [
         (i.severity, i.file, i.line, i.message)
         for i in configuration.check(config_dir, env=env)
