@@ -778,12 +778,15 @@ def run_image(image: str) -> None:
     try:
         user = containers.one_off("id", "-un")
         check(user == "gateway", "the image runs as the non-root user gateway", user)
-        # The shipped subscription's signing secret, as a deployment sets it: without it
-        # `gateway check` (and the start-up) warns that its deliveries would all fail.
-        webhooks = {
-            "CRM_WEBHOOK_SECRET": "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
+        # The shipped subscription's signing secret and the backends' events secrets, as a
+        # deployment sets them: without them `gateway check` (and the start-up) warns that its
+        # deliveries would all fail and the ERPs' notifications would all be refused.
+        served_secrets = {
+            "CRM_WEBHOOK_SECRET": "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode(),
+            "LEGACY_EVENTS_SECRET": secrets.token_hex(16),
+            "CLOUD_EVENTS_SECRET": secrets.token_hex(16),
         }
-        checked = containers.one_off("gateway", "check", env=webhooks)
+        checked = containers.one_off("gateway", "check", env=served_secrets)
         check(checked.endswith("0 error(s), 0 warning(s)"), "gateway check: configuration", checked)
         secret = secrets.token_hex(16)
         with redis_for_test() as redis_url:
@@ -807,7 +810,7 @@ def run_image(image: str) -> None:
                 "GATEWAY_CLOUD_URL": f"http://127.0.0.1:{cloud_port}",
                 "GATEWAY_DEMO_SECRET": secret,
                 **ERP_CREDENTIALS,
-                **webhooks,
+                **served_secrets,
             }
             env_args = [arg for k, v in env.items() for arg in ("--env", f"{k}={v}")]
             # The image's own CMD and HEALTHCHECK; only the check's interval is shortened.
