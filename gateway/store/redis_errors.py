@@ -4,12 +4,15 @@ gateway's 503 store_unavailable, and the pool reconnects on the next call once R
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import redis.exceptions as redis_errors
 
 from gateway.store.base import StoreUnavailable
+
+log = logging.getLogger("gateway.store")
 
 UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
     redis_errors.ConnectionError,
@@ -30,6 +33,22 @@ UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
 # dataset is being loaded after a restart.
 _REFUSING_FOR_NOW = ("BUSY ", "NOREPLICAS ", "MISCONF ", "LOADING ")
 
+# Redis refusing the gateway as it is set up (its URL, Redis's ACL or configuration): no retry
+# helps until an operator changes something, so beyond the 503 the log says what, once per
+# kind and process (every request meets it). Each kind: what it is, and what to do.
+_DATABASE = "Redis refused the database of its URL", "check the number in GATEWAY_REDIS_URL"
+_LOGIN = "Redis refused the password of its URL", "check the user and password in GATEWAY_REDIS_URL"
+_ACL = (
+    "Redis's ACL refused the gateway a command or key",
+    "grant GATEWAY_REDIS_URL's user all the commands and keys under the gateway's prefix",
+)
+_REPLICA = "Redis is a read-only replica", "point GATEWAY_REDIS_URL at the primary"
+_DISK = (
+    "Redis refuses writes since a snapshot failed",
+    "check the disk of Redis's `dir` (or its `stop-writes-on-bgsave-error`)",
+)
+_told: set[tuple[str, str]] = set()
+
 
 def busy(error: BaseException) -> bool:
     """Whether `error` is Redis refusing commands for now (see `_REFUSING_FOR_NOW`)."""
@@ -38,14 +57,49 @@ def busy(error: BaseException) -> bool:
     )
 
 
+def _refusal(error: BaseException) -> tuple[str, str] | None:
+    """Which refusal of the gateway as it is set up `error` is, if it is one."""
+    if isinstance(
+        error,
+        (redis_errors.AuthenticationError, redis_errors.AuthenticationWrongNumberOfArgsError),
+    ):
+        return _LOGIN  # -WRONGPASS, -NOAUTH
+    if isinstance(error, redis_errors.NoPermissionError):
+        return _ACL  # -NOPERM, a script's redis.call's too
+    if isinstance(error, redis_errors.ReadOnlyError):
+        return _REPLICA
+    if isinstance(error, redis_errors.ResponseError):
+        # SELECT's answer (redis-py takes the `ERR ` off): no script of ours selects.
+        if str(error) == "DB index is out of range":
+            return _DATABASE
+        if str(error).startswith("MISCONF "):
+            return _DISK
+    return None
+
+
+def _tell(error: BaseException) -> bool:
+    """Log what `error` is and what to do about it, the first time this process meets its
+    kind; whether it is such a refusal at all."""
+    refusal = _refusal(error)
+    if refusal is None:
+        return False
+    if refusal not in _told:
+        _told.add(refusal)
+        what, todo = refusal
+        log.error("%s: %s; %s", what, error, todo)
+    return True
+
+
 @contextmanager
 def unavailable_as_problem() -> Iterator[None]:
-    """Turn Redis being unreachable, busy or full into StoreUnavailable."""
+    """Turn Redis being unreachable, busy, full or refusing the gateway's setup into
+    StoreUnavailable."""
     try:
         yield
     except UNAVAILABLE_ERRORS as exc:
+        _tell(exc)
         raise StoreUnavailable() from exc
     except redis_errors.ResponseError as exc:
-        if busy(exc):
+        if _tell(exc) or busy(exc):
             raise StoreUnavailable() from exc
         raise

@@ -9,12 +9,14 @@ import shutil
 import tempfile
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
 import redis
 
 from gateway.store.redis import RedisStore
+from tests.conftest import redis_url
 from tests.e2e import payloads
 from tests.harness import in_process_gateway, token_for
 from tests.redis_server import RedisProcess, redis_server_installed
@@ -86,3 +88,31 @@ async def test_a_redis_that_cannot_persist_is_a_503_not_a_500() -> None:
         status, problem, _ = await _create_status(server.url, ("stop-writes-on-bgsave-error", "no"))
     assert status == 503, (status, problem)
     assert problem["code"] == "store_unavailable"
+
+
+async def test_a_database_redis_does_not_have_is_a_503_not_a_500() -> None:
+    # GATEWAY_REDIS_URL naming database 99 of a Redis with the default 16: every connection's
+    # SELECT is refused (`-ERR DB index is out of range`) until the URL is put right.
+    missing = urlsplit(redis_url())._replace(path="/99").geturl()
+    store = RedisStore.from_url(missing, prefix="gw-misbehave:")
+    try:
+        async with in_process_gateway(store) as gw:
+            transport = httpx.ASGITransport(app=gw.app, raise_app_exceptions=False)
+            headers = {"Authorization": f"Bearer {token_for('crm-demo')}"}
+            async with httpx.AsyncClient(
+                transport=transport, base_url="http://gateway.test", headers=headers
+            ) as api:
+                ready = await api.get("/readyz")
+                create = await api.post(
+                    "/v1/customers",
+                    json=payloads.customer("US01"),
+                    headers={"Idempotency-Key": "k-missing-database"},
+                )
+            assert all(not erp.calls for erp in gw.erps.values())
+    finally:
+        await store.aclose()
+    assert ready.status_code == 503, ready.text
+    assert ready.json()["code"] == "store_unavailable"
+    assert create.status_code == 503, create.text
+    assert create.json()["code"] == "store_unavailable"
+    assert create.headers.get("retry-after")
