@@ -7,10 +7,11 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 
+import pytest
 from redis.exceptions import ResponseError
 
 from gateway.store.base import StoreUnavailable
-from gateway.store.buffered import BufferedWriter
+from gateway.store.buffered import OUTAGE_LOG_INTERVAL_S, BufferedWriter
 
 
 class Sink:
@@ -201,3 +202,35 @@ async def test_items_dropped_while_a_batch_is_being_written_are_never_those_afte
     await writer.aclose()
     assert sink.written[-1] == 2
     assert (writer.pending, writer.pending_bytes) == (0, 0)
+
+
+async def test_an_outage_is_logged_when_it_starts_now_and_then_and_when_it_ends(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Retried every second (every 0.2 s while stopping), by each writer of each worker: a line
+    # per retry was thousands for a ten-minute outage.
+    sink = Sink()
+    now = [1000.0]
+    writer = BufferedWriter("test", sink.write, clock=lambda: now[0])
+    sink.down = True
+    writer.put(0)
+    writer.put(1)
+    for second in range(150):  # two and a half minutes of retries, an entry put now and then
+        if second % 50 == 0:
+            writer.put(second + 2)
+        assert await writer.flush() is False
+        now[0] += 1.0
+    sink.down = False
+    assert await writer.flush() is True
+    for _ in range(3):  # and no more once it is over
+        writer.put(7)
+        assert await writer.flush() is True
+    lines = [r.getMessage() for r in caplog.records if r.name == "gateway.store"]
+    # Once as it starts, with what is kept; at most every OUTAGE_LOG_INTERVAL_S while it lasts
+    # (at 60 s and 120 s), with what is kept then; once as it ends, with what was written late.
+    assert len(lines) == 2 + 150 // int(OUTAGE_LOG_INTERVAL_S), lines
+    assert "3 entries kept" in lines[0]
+    assert "4 entries kept" in lines[1] and "60 s" in lines[1]
+    assert "5 entries kept" in lines[2] and "120 s" in lines[2]
+    assert "5 entries written late" in lines[-1]
+    await writer.aclose()
