@@ -1,14 +1,14 @@
 """One long-running task of a gateway process (polling, deliveries): started once, cancelled
-and awaited when the process stops; and what it says while the store is unavailable.
+and awaited when the process stops.
 
-Not what the task does: its owner's `_run`.
+Not what the task does (its owner's `_run`), nor what it says of a store outage
+(`gateway.store.outage`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -36,25 +36,3 @@ class BackgroundTask:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
             self._task = None
-
-
-class StoreOutage:
-    """A background task's word on a store outage: one warning when the store becomes
-    unavailable and one line when it is back, not a line (or a traceback) every pass."""
-
-    def __init__(self, log: logging.Logger, what: str) -> None:
-        self._log = log
-        self._what = what
-        self._down = False
-
-    def down(self) -> None:
-        if not self._down:
-            self._down = True
-            self._log.warning(
-                "%s: the store is unavailable; trying again until it is back", self._what
-            )
-
-    def up(self) -> None:
-        if self._down:
-            self._down = False
-            self._log.info("%s: the store is back", self._what)

@@ -23,13 +23,14 @@ from collections.abc import Callable
 from gateway.domain.models import SalesOrderStatus
 from gateway.domain.operations import Kind
 from gateway.observability.event_metrics import ERP_NOTIFICATIONS
-from gateway.ops.background import BackgroundTask, StoreOutage
+from gateway.ops.background import BackgroundTask
 from gateway.ops.job_calls import JobCaller
 from gateway.runtime import Runtime
 from gateway.service.breaker import refused_by_breaker
 from gateway.service.erp_calls import Origin
 from gateway.service.order_events import OrderEvents, Subscribers
 from gateway.store.base import StoreUnavailable
+from gateway.store.outage import StoreOutage
 
 log = logging.getLogger("gateway.events")
 

@@ -42,12 +42,13 @@ from gateway.observability.event_metrics import (
     WEBHOOK_DELIVERY_SECONDS,
     WEBHOOK_SUBSCRIPTIONS_DISABLED,
 )
-from gateway.ops.background import BackgroundTask, StoreOutage
+from gateway.ops.background import BackgroundTask
 from gateway.routing.rules import rfc3339
 from gateway.runtime import Runtime
 from gateway.service.order_events import as_version, event_scope
 from gateway.store.base import StoreUnavailable
 from gateway.store.events import Delivery
+from gateway.store.outage import StoreOutage
 from gateway.store.subscription_states import Disabled, disabled_at
 
 log = logging.getLogger("gateway.events")

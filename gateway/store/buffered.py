@@ -9,7 +9,7 @@ logged), so that a store outage cannot take the memory: a count alone would let 
 items (a journal entry carries its request's body, up to the body limit) hold gigabytes.
 
 An outage is logged as writes start failing, at most every OUTAGE_LOG_INTERVAL_S while they
-keep failing, and as they succeed again (`OutageLog`), not at each retry: every second, for
+keep failing, and as they succeed again (`StoreOutage`), not at each retry: every second, for
 each writer of each worker process.
 """
 
@@ -24,6 +24,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Generic, TypeVar
 
 from gateway.store.base import StoreUnavailable
+from gateway.store.outage import StoreOutage
 
 T = TypeVar("T")
 log = logging.getLogger("gateway.store")
@@ -33,58 +34,6 @@ MAX_BATCH = 256
 RETRY_INTERVAL_S = 1.0
 MAX_PENDING_BYTES = 64 * 1024 * 1024
 OUTAGE_LOG_INTERVAL_S = 60.0
-
-
-class OutageLog:
-    """What one writer logs of a store that refuses its writes: a line as they start failing,
-    one at most every OUTAGE_LOG_INTERVAL_S while they keep failing (each with the entries
-    kept), and one as they succeed again (with the entries written late)."""
-
-    def __init__(self, name: str, clock: Callable[[], float]) -> None:
-        self._name = name
-        self._clock = clock
-        self._since: float | None = None  # when writes started failing; None while they work
-        self._told_at = 0.0
-        self._written_late = 0
-
-    def failed(self, exc: Exception, pending: int) -> None:
-        now = self._clock()
-        if self._since is None:
-            self._since, self._told_at, self._written_late = now, now, 0
-            if isinstance(exc, StoreUnavailable):
-                log.warning("%s: store unavailable, %d entries kept for later", self._name, pending)
-            else:  # refusing in a way no one foresaw (an error reply)
-                log.error(
-                    "%s: store refused a write (%s), %d entries kept for later",
-                    self._name,
-                    exc,
-                    pending,
-                )
-        elif now - self._told_at >= OUTAGE_LOG_INTERVAL_S:
-            self._told_at = now
-            why = "unavailable" if isinstance(exc, StoreUnavailable) else f"refusing writes ({exc})"
-            log.warning(
-                "%s: store %s for %d s, %d entries kept for later",
-                self._name,
-                why,
-                now - self._since,
-                pending,
-            )
-
-    def wrote(self, count: int) -> None:
-        if self._since is not None:
-            self._written_late += count
-
-    def recovered(self) -> None:
-        if self._since is None:
-            return
-        log.warning(
-            "%s: store back after %d s, %d entries written late",
-            self._name,
-            self._clock() - self._since,
-            self._written_late,
-        )
-        self._since = None
 
 
 class BufferedWriter(Generic[T]):
@@ -112,7 +61,8 @@ class BufferedWriter(Generic[T]):
         self._task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
         self._dropped = 0
-        self._outage = OutageLog(name, clock)
+        self._outage = StoreOutage(log, name, remind_every_s=OUTAGE_LOG_INTERVAL_S, clock=clock)
+        self._written_late = 0  # in the outage under way, once the store takes writes again
 
     def put(self, item: T, size: int = 0) -> None:
         """Queue one item, of `size` bytes against `max_pending_bytes` (its bytes as written,
@@ -189,13 +139,22 @@ class BufferedWriter(Generic[T]):
                     # a background task that died of it.
                     if self._on_failure is not None:
                         self._on_failure(len(batch))
-                    self._outage.failed(exc, len(self._pending))
+                    if not self._outage.down_now:
+                        self._written_late = 0
+                    kept = f", {len(self._pending)} entries kept for later"
+                    if isinstance(exc, StoreUnavailable):
+                        self._outage.down(kept)
+                    else:
+                        self._outage.down(
+                            f" (it refused a write: {exc}){kept}", level=logging.ERROR
+                        )
                     return False
-                self._outage.wrote(self._unconfirmed)
+                if self._outage.down_now:
+                    self._written_late += self._unconfirmed
                 for _ in range(self._unconfirmed):
                     self._pending_bytes -= self._pending.popleft()[1]
                 self._unconfirmed = 0
-            self._outage.recovered()
+            self._outage.up(f", {self._written_late} entries written late")
             return True
 
     async def aclose(self, timeout_s: float = 5.0) -> None:

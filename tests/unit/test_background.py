@@ -1,4 +1,5 @@
-"""A background task says once that the store is unavailable, and once that it is back."""
+"""A background task (or writer) says once that the store is unavailable, and once that it is
+back."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import logging
 
 import pytest
 
-from gateway.ops.background import StoreOutage
+from gateway.store.outage import StoreOutage
 
 
 def test_an_outage_is_one_warning_and_its_end_one_line(caplog: pytest.LogCaptureFixture) -> None:
@@ -21,6 +22,6 @@ def test_an_outage_is_one_warning_and_its_end_one_line(caplog: pytest.LogCapture
         outage.down()
     assert [(r.levelname, r.getMessage()) for r in caplog.records] == [
         ("WARNING", "deliveries: the store is unavailable; trying again until it is back"),
-        ("INFO", "deliveries: the store is back"),
+        ("INFO", "deliveries: the store is back after 0 s"),
         ("WARNING", "deliveries: the store is unavailable; trying again until it is back"),
     ]
