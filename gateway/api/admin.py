@@ -177,6 +177,13 @@ def admin_routes(
             for kind in Kind
             for record in await runtime.store.xrefs_of(kind, code)
         ]
+        # Who took the mapping out, and which part: what was asked and how much, not the data.
+        runtime.audit.record(
+            "admin.xref_export",
+            request.state.actor,
+            {**query.model_dump(mode="json"), "records": len(records)},
+            client_ip(request.scope),
+        )
 
         async def rows() -> AsyncIterator[str]:
             for chunk in export_rows(records):

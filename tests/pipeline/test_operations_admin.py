@@ -187,6 +187,31 @@ async def test_an_xref_import_is_audited_and_a_dry_run_is_not() -> None:
     assert [(a["actor"], a["details"]["rows"]) for a in imports] == [("ops-admin", 0)]
 
 
+async def test_exports_of_the_xref_and_the_audit_trail_are_audited_with_what_was_asked() -> None:
+    async with in_process_gateway(MemoryStore()) as gw, gw.client("ops-admin") as ops:
+        async with gw.client() as api:
+            assert (
+                await api.post("/v1/customers", json=payloads.customer("DE01"))
+            ).status_code == 201
+        for params in ({"legal_entity": "DE01"}, {}):
+            exported = await ops.get("/admin/xref/export", params=params)
+            assert exported.status_code == 200, exported.text
+        trail = await ops.get("/admin/audit", params={"start": 0, "limit": 5})
+        assert trail.status_code == 200, trail.text
+        await gw.runtime.audit.flush()
+        audit = await audit_of(ops)
+    xref = [(a["actor"], a["details"]) for a in audit if a["kind"] == "admin.xref_export"]
+    assert xref == [
+        ("ops-admin", {"legal_entity": "DE01", "records": 1}),
+        ("ops-admin", {"legal_entity": None, "records": 1}),
+    ]
+    trails = [a for a in audit if a["kind"] == "admin.audit_export"]
+    assert [(a["actor"], a["details"]) for a in trails[:1]] == [
+        ("ops-admin", {"start": 0, "limit": 5})
+    ]
+    assert all(a["client_ip"] for a in trails)  # as every admin action's: who asked, from where
+
+
 async def test_the_overview_shows_the_migration_map_breakers_and_figures() -> None:
     async with in_process_gateway(MemoryStore()) as gw, gw.client("ops-admin") as ops:
         overview = (await ops.get("/admin/overview")).json()
