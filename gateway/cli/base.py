@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from gateway.config.issues import ConfigError
 
 if TYPE_CHECKING:
-    from gateway.config.loader import GatewayConfig
+    from gateway.config.loader import AuthFiles, GatewayConfig
 
 CONFIG_DIR_ENV = "GATEWAY_CONFIG_DIR"
 REDIS_URL_ENV = "GATEWAY_REDIS_URL"
@@ -39,9 +39,22 @@ def load(directory: Path, *, serving: bool = False) -> GatewayConfig:
     try:
         return configuration.load(directory, serving=serving)
     except ConfigError as exc:
-        raise CommandError(
-            f"{exc}\nFix the file(s) above; `gateway check` lists every issue."
-        ) from None
+        raise _refused(exc) from None
+
+
+def load_auth(directory: Path) -> AuthFiles:
+    """The issuers and clients in `directory` alone (see `loader.load_auth`): what a token
+    needs, whatever else is broken; a CommandError naming each file and line if refused."""
+    from gateway.config.loader import load_auth as load_auth_files
+
+    try:
+        return load_auth_files(directory)
+    except ConfigError as exc:
+        raise _refused(exc) from None
+
+
+def _refused(exc: ConfigError) -> CommandError:
+    return CommandError(f"{exc}\nFix the file(s) above; `gateway check` lists every issue.")
 
 
 def log_level() -> str:

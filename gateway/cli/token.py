@@ -8,7 +8,7 @@ import os
 import sys
 
 from gateway.cli.arguments import add_config_dir, at_least
-from gateway.cli.base import CommandError, config_dir, load
+from gateway.cli.base import CommandError, config_dir, load_auth
 from gateway.config.issues import CLIENTS_FILE
 from gateway.demo import ALL_SCOPES, DEMO_SECRET_ENV, demo_issuer, mint_token
 from gateway.pipeline.auth import DEV_DEMO_SECRET
@@ -25,7 +25,8 @@ def arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def token(args: argparse.Namespace) -> int:
-    config = load(config_dir(args.config_dir))
+    # Only what a token needs: an operator gets one to fix a broken routes.yaml or backend.
+    config = load_auth(config_dir(args.config_dir))
     try:
         issuer = demo_issuer(config.auth)
     except LookupError as exc:

@@ -47,12 +47,14 @@ from gateway.config.routes import BACKEND_NAME_PATTERN, RoutesConfig
 from gateway.config.yamlfile import YamlDocument, YamlPath, YamlSyntaxError, expand_env, parse_yaml
 
 __all__ = [
+    "AuthFiles",
     "Check",
     "ConfigError",
     "ConfigIssue",
     "GatewayConfig",
     "check_config",
     "config_version",
+    "load_auth",
     "load_config",
     "load_routes",
 ]
@@ -147,14 +149,38 @@ def load_routes(path: str | Path, env: Mapping[str, str] | None = None) -> Route
     return routes
 
 
+@dataclass(frozen=True)
+class AuthFiles:
+    """Who may call, on their own: the token issuers and the clients."""
+
+    auth: AuthPolicy
+    clients: ClientsPolicy
+
+
+def load_auth(config_dir: str | Path, env: Mapping[str, str] | None = None) -> AuthFiles:
+    """policies/auth.yaml and policies/clients.yaml alone (`gateway token` mints an admin token
+    with them while another file is broken); `ConfigError` naming the file and line of each
+    problem in them, warnings logged. Cross-file references are not checked (`gateway check`)."""
+    directory = Path(config_dir)
+    if (absent := _not_a_directory(directory)) is not None:
+        raise ConfigError([absent])
+    reader = _Reader(directory, os.environ if env is None else env)
+    auth = reader.model(AUTH_FILE, _AUTH)
+    clients = reader.model(CLIENTS_FILE, _CLIENTS)
+    issues = sorted(reader.issues, key=_issue_order)
+    if auth is None or clients is None or any(i.severity == "error" for i in issues):
+        raise ConfigError(issues)
+    for issue in issues:
+        log.warning("%s", issue)
+    return AuthFiles(auth, clients)
+
+
 def _loaded(
     config_dir: Path, env: Mapping[str, str], checks: Sequence[Check]
 ) -> tuple[GatewayConfig | None, list[ConfigIssue], str | None]:
     """The configuration (None on an error), every issue, and the digest of the files read."""
-    if not config_dir.is_dir():
-        what = "is not a directory" if config_dir.exists() else "does not exist"
-        issue = ConfigIssue(".", None, f"config directory {config_dir} {what}")
-        return None, [issue], None
+    if (absent := _not_a_directory(config_dir)) is not None:
+        return None, [absent], None
     reader = _Reader(config_dir, env)
     routes = reader.model(ROUTES_FILE, _ROUTES)
     names = reader.backend_names()
@@ -228,6 +254,13 @@ def _loaded(
         reader.file_digests(),
     )
     return config, issues, config.version
+
+
+def _not_a_directory(config_dir: Path) -> ConfigIssue | None:
+    if config_dir.is_dir():
+        return None
+    what = "is not a directory" if config_dir.exists() else "does not exist"
+    return ConfigIssue(".", None, f"config directory {config_dir} {what}")
 
 
 def _key_files(auth: AuthPolicy | None, backends: Mapping[str, BackendConfig]) -> list[str]:

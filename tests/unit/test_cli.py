@@ -406,6 +406,25 @@ def test_a_token_for_a_client_of_another_issuer_comes_with_a_warning(tmp_path: P
     ) in result.stderr
 
 
+def test_a_token_needs_only_the_policies_so_a_broken_routes_yaml_does_not_stop_it(
+    tmp_path: Path,
+) -> None:
+    # An operator needs an admin token to fix the gateway; it needs only the issuers and clients.
+    config = write_config(tmp_path)
+    (config / "routes.yaml").write_text("legal_entities: [\n")
+    result = _gateway("token", "--config-dir", str(config), "--client", "ops-admin", env=_env())
+    assert result.returncode == 0, result.stderr
+    claims = jwt.decode(result.stdout.strip(), options={"verify_signature": False})
+    assert claims["azp"] == "ops-admin"
+    auth = config / "policies" / "auth.yaml"
+    line = len(auth.read_text().splitlines()) + 1
+    auth.write_text(auth.read_text() + "unknown_key: 1\n")
+    refused = _gateway("token", "--config-dir", str(config), "--client", "ops-admin", env=_env())
+    assert refused.returncode != 0 and "Traceback" not in refused.stderr
+    # What it reads, a mistake in it named by file and line as ever.
+    assert f"policies/auth.yaml:{line}: unknown key 'unknown_key'" in refused.stderr
+
+
 def test_the_help_names_every_command_in_its_first_line() -> None:
     result = _gateway("--help")
     assert result.returncode == 0
