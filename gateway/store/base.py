@@ -420,3 +420,8 @@ class Store(Protocol):
         """Release `back`'s slots and give back one request to each of its refunds, in one
         round trip (see `gateway.pipeline.releases`)."""
         ...
+
+
+# How far apart the clocks of the gateway's hosts, and Redis's, may be (ms): a store that reads
+# from an instant one clock dated, in an index another clock dated, reads from this much below.
+CLOCKS_APART_MS = 60_000

@@ -33,6 +33,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 
 from gateway.domain.digits import ascii_digits
+from gateway.store.base import CLOCKS_APART_MS
 from gateway.store.journal import BadCursor as JournalBadCursor
 from gateway.store.journal import decode_cursor, encode_cursor
 from gateway.store.redis_errors import unavailable_as_problem
@@ -53,9 +54,6 @@ _INDEXED_AT_MOST = 1000
 # The digits of a dead letter's age (ms) in the index by subscription: zero-padded, so that
 # the index's order by bytes is the order of age.
 _MS_DIGITS = 16
-# How far apart the clocks of the gateway's hosts, which date the dead letters, may be: how far
-# below the newest dead letter last seen the index is checked again (INDEX_DEAD).
-_CLOCKS_APART_MS = 60_000
 _MOST_MS = 10**_MS_DIGITS
 # Document states one commit drops at most, the oldest first: a commit stays short however
 # many fell past their retention at once; each commit takes a slice, as many as it records.
@@ -802,7 +800,7 @@ local function indexed()
   redis.call('DEL', KEYS[4])
   return true
 end
-""".replace("CLOCKS_APART_MS", str(_CLOCKS_APART_MS))
+""".replace("CLOCKS_APART_MS", str(CLOCKS_APART_MS))
 )
 
 COUNT_DEAD = (

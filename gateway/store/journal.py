@@ -38,6 +38,7 @@ import orjson
 import redis.asyncio as aioredis
 
 from gateway.domain.ids import random_hex
+from gateway.store.base import CLOCKS_APART_MS
 from gateway.store.buffered import MAX_PENDING_BYTES, BufferedWriter
 from gateway.store.redis_batch import Batch, Pipelines
 from gateway.store.redis_errors import unavailable_as_problem
@@ -54,9 +55,6 @@ MAX_STATES = 200
 RECENT_ATTEMPTS = 16
 _SCAN_BATCH = 200
 _SCAN_LIMIT = 5000  # entries looked at for one page of a filtered listing, at most
-# How far below `since` a Redis listing reads: the gateway's hosts date arrivals, Redis the
-# first writes that place entries, and their clocks may disagree by this much.
-_CLOCKS_APART_MS = 60_000
 # Ages of open exceptions, for the metric: (label, youngest age in seconds).
 EXCEPTION_AGES = (("lt_1h", 0.0), ("1h_to_24h", 3600.0), ("gt_24h", 86400.0))
 
@@ -495,7 +493,7 @@ class RedisJournal:
         # listing reads down to a margin below it and `matches` keeps those that arrived since.
         bound = decode_cursor(query.cursor) if query.cursor else None
         high: Any = bound[0] if bound is not None else "+inf"
-        low: Any = "-inf" if query.since is None else _ms(query.since) - _CLOCKS_APART_MS
+        low: Any = "-inf" if query.since is None else _ms(query.since) - CLOCKS_APART_MS
         items: list[dict[str, Any]] = []
         seen = 0
         skip = 0  # entries at score `high` looked at already
