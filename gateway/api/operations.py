@@ -136,7 +136,9 @@ def operations_routes(replays: Replays, current: Callable[[], Runtime]) -> list[
         asked = parse_query_model(request, AuditQuery)
         runtime = current()
         await runtime.audit.flush()
-        chunks = chain_chunks(runtime.store.audit, asked.start, asked.limit, _AUDIT_CHUNK)
+        chunks = chain_chunks(
+            runtime.store.audit, asked.start, asked.limit, _AUDIT_CHUNK, snapshot=True
+        )
         # The first chunk is read before answering: a store that is down is a 503 problem,
         # not a 200 whose body breaks off (which a client may save as a shorter trail).
         first = await anext(chunks)

@@ -564,19 +564,29 @@ class ChainChunk:
 
 
 async def chain_chunks(
-    store: AuditStore, start: int = 0, limit: int | None = None, chunk: int = 1000
+    store: AuditStore,
+    start: int = 0,
+    limit: int | None = None,
+    chunk: int = 1000,
+    snapshot: bool = False,
 ) -> AsyncIterator[ChainChunk]:
     """The chain from position `start` of the entries kept, `limit` entries at most, a chunk
     at a time. Read by sequence number, so that entries trimmed from the front by other
     writers meanwhile shift nothing; if they trim past the read, it goes on from the first
     entry kept and the chunk says so. The first chunk is read on the first `anext`, even when
-    the chain holds nothing (a caller learns that the store is down before it answers)."""
+    the chain holds nothing (a caller learns that the store is down before it answers).
+    A `snapshot` ends at the head the first read found: what is appended meanwhile (the
+    export's own audit entry among it) is left for the next read, so that one export of a
+    trail nobody else writes is the same each time."""
     left = limit
+    until: int | None = None  # the last seq a snapshot holds
 
     def size() -> int:
         return chunk if left is None else min(chunk, left)
 
     read = await store.read(0, size(), start)
+    if snapshot:
+        until = read.head.seq
     ended = read.head if not read.lines else None
     if start == 0:
         yield ChainChunk(read.lines, read.anchor, read.first_kept, ended, read.head)
@@ -589,13 +599,21 @@ async def chain_chunks(
             left -= len(read.lines)
             if left <= 0:
                 return
+        if until is not None and wanted > until:
+            return
         read = await store.read(wanted, size())
+        first_seq = max(wanted, read.first_kept)
+        lines = read.lines
+        if until is not None and first_seq + len(lines) - 1 > until:
+            lines = lines[: max(0, until - first_seq + 1)]
         ended = read.head if not read.lines else None
         if read.first_kept > wanted:
-            yield ChainChunk(read.lines, read.anchor, read.first_kept, ended, read.head)
+            yield ChainChunk(lines, read.anchor, read.first_kept, ended, read.head)
             wanted = read.first_kept
         else:
-            yield ChainChunk(read.lines, head=ended, read_at=read.head)
+            yield ChainChunk(lines, head=ended, read_at=read.head)
+        if lines is not read.lines:
+            return
 
 
 APPEND = """

@@ -100,7 +100,24 @@ async def test_an_untouched_chain_at_its_cap_verifies_and_exports_while_it_is_ap
     verdict = verify_file(lines)
     assert verdict.intact, verdict
     seqs = [json.loads(line)["seq"] for line in lines]
-    assert seqs == list(range(seqs[0], seqs[0] + len(seqs)))  # none skipped, none twice
+    # The trail as it stood when the export began: none skipped, none twice, none appended
+    # while it was read (those come with the next export).
+    assert seqs == list(range(seqs[0], seqs[0] + chain.CAP))
+    assert exported.headers[AUDIT_HEAD_HEADER] == f"{seqs[-1]} {json.loads(lines[-1])['hash']}"
+
+
+async def test_an_export_ends_at_the_head_it_began_at_and_the_next_holds_what_came_since() -> None:
+    store = MemoryStore()
+    store.audit = chain = _AppendedWhileRead(batch=5)
+    await chain.append(_events(10), chain.CAP)  # one chunk: the export's own entry comes next
+    async with in_process_gateway(store) as gw, gw.client("ops-admin") as ops:
+        first = await ops.get("/admin/audit")
+        second = await ops.get("/admin/audit")
+    kinds = [[json.loads(line)["kind"] for line in r.text.splitlines()] for r in (first, second)]
+    assert len(kinds[0]) == 10 and "admin.audit_export" not in kinds[0]
+    # Since: the 5 appended after the first export's read, then its own entry; not the second's.
+    assert kinds[1][:10] == kinds[0] and kinds[1].count("admin.audit_export") == 1
+    assert len(kinds[1]) == 10 + 5 + 1
 
 
 async def test_entries_trimmed_past_a_read_are_said_missing_and_not_a_broken_chain() -> None:
@@ -116,7 +133,7 @@ async def test_entries_trimmed_past_a_read_are_said_missing_and_not_a_broken_cha
     assert verdict.intact, verdict
     assert verdict.trimmed > 0
     removed = [line for line in exported.text.splitlines() if '"export"' not in line]
-    del removed[1500]  # an entry removed by hand is still found
+    del removed[1100]  # an entry removed by hand is still found
     assert not verify_file(removed).intact
 
 
