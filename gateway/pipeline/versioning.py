@@ -125,11 +125,11 @@ def downgraded(response: Response, version: str, operation: Operation) -> Respon
     body: Any = orjson.loads(response.body)
     if isinstance(body, dict):
         body = downgrade_response(version, operation, response.status_code, body)
-    content = orjson.dumps(body)
-    headers = {
-        k: v for k, v in response.headers.items() if k not in ("content-length", "content-type")
-    }
-    return Response(content, response.status_code, headers, media_type=media_type)
+    # The response itself, its body replaced: its headers (the type among them) stay as they
+    # are, and only the length follows the new body.
+    response.body = orjson.dumps(body)
+    response.headers["content-length"] = str(len(response.body))
+    return response
 
 
 def downgraded_error(error: GatewayError, version: str, operation: Operation) -> GatewayError:
