@@ -1325,6 +1325,26 @@ async def test_a_currency_the_value_maps_lack_reads_back_as_its_iso_code_read_on
     assert counted.count("currency") == 3  # still counted (and logged) as unmapped
 
 
+async def test_concurrent_first_reads_of_an_unmapped_currency_read_its_record_once(
+    sim_url: str, sim: httpx.AsyncClient
+) -> None:
+    _, order_id = await _dinar_order(sim_url)
+    erp = make_adapter(sim_url)  # a fresh adapter: it knows no currency yet
+    before = await currency_reads(sim, "7")
+    # Each read late, so that every request finds the currency unread while the first reads it.
+    await sim.post(
+        "/_sim/faults", json={"mode": "latency", "latency_ms": 200, "operations": ["items.read"]}
+    )
+    try:
+        orders = await asyncio.gather(*(erp.get_sales_order(order_id, context()) for _ in range(8)))
+    finally:
+        await sim.delete("/_sim/faults")
+        await erp.aclose()
+    assert [o.currency if o else None for o in orders] == ["KWD"] * 8
+    # The first read of the record serves the requests that needed it meanwhile.
+    assert await currency_reads(sim, "7") - before == 1
+
+
 @pytest.mark.parametrize(
     "fault",
     [
