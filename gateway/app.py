@@ -26,6 +26,7 @@ from starlette.types import Message, Receive, Scope, Send
 
 from gateway.api import changelog, dashboard, docs
 from gateway.api.admin import admin_routes
+from gateway.api.allow import AllowedMethods
 from gateway.api.dispatch import Answer, FastRoutes
 from gateway.api.endpoints import ENDPOINTS, Endpoint
 from gateway.api.erp_events import erp_event_routes
@@ -42,6 +43,7 @@ from gateway.domain.errors import (
     ClientAborted,
     Code,
     GatewayError,
+    method_not_allowed,
     not_found,
 )
 from gateway.domain.versions import VERSIONS
@@ -311,17 +313,25 @@ def _endpoint(index: int, endpoint: Endpoint, version: str, clock: Callable[[], 
 
 
 def _problem_for_unrouted(request: Request, status: int) -> Response:
+    """The problem for a request no route took: decided, as Kong and Envoy decide route
+    errors, before any token is read, rate limit counted or journal entry written."""
     correlation_id = correlation_id_from(request.headers.get(CORRELATION_HEADER))
-    first = request.url.path.strip("/").split("/", 1)[0]
+    path = request.url.path
+    first = path.strip("/").split("/", 1)[0]
+    # Starlette's router says 405 when some route has the path, but its `Allow` names only
+    # that route's methods: the path's are those of every route that has it.
+    index: AllowedMethods | None = getattr(request.app, "allowed", None)
+    allowed = index.of(path) if status == 405 and index is not None else []
     if status == 404 and _VERSION_RE.fullmatch(first) and first not in VERSIONS:
         error = GatewayError(
             Code.UNSUPPORTED_VERSION,
             f"API version {first} is not supported; supported: {', '.join(VERSIONS)}.",
             extra={"supported_versions": list(VERSIONS)},
         )
+    elif allowed:
+        error = method_not_allowed(request.method, path, allowed)
     else:
-        # As Kong does, a method no route serves is "no route matched": 404, not a new code.
-        error = not_found(f"No resource at {request.method} {request.url.path}.")
+        error = not_found(f"No resource at {request.method} {path}.")
     response = problem_response(error, correlation_id, request.url.path)
     response.headers[CORRELATION_HEADER] = correlation_id
     if first in VERSIONS:  # a path under a version prefix: answered in that version, with
@@ -431,6 +441,7 @@ class GatewayApp(Starlette):
     gets its correlation id echoed and its access line here (the domain API's: `answer`)."""
 
     fast_routes: FastRoutes | None = None
+    allowed: AllowedMethods | None = None  # the methods of each path, for a 405's Allow
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -634,4 +645,5 @@ def build_app(
         )
         migrations = Migrations(lambda: current_runtime(app))
         app.router.routes.extend(admin_routes(reloader, migrations, lambda: current_runtime(app)))
+    app.allowed = AllowedMethods(app.router.routes)  # every route is in by now
     return app

@@ -16,7 +16,7 @@ from gateway.api import openapi_examples as examples
 from gateway.api.endpoints import ENDPOINTS, Endpoint
 from gateway.config.idempotency import DEFAULT_RETENTION_S
 from gateway.domain import models
-from gateway.domain.errors import Code, spec_of
+from gateway.domain.errors import ROUTE_ONLY_CODES, Code, spec_of
 from gateway.domain.operations import Kind, Operation
 from gateway.domain.versions import LATEST, VERSIONS, downgrade_response
 from gateway.domain.versions.v1_models import V1_MODELS
@@ -75,6 +75,9 @@ _STATUS_MEANINGS = {
     "the same Idempotency-Key; the gateway reconciles with the ERP and never creates twice.",
 }
 
+# The codes an operation answers with, in their order: a 405's is the answer to no operation.
+DOCUMENTED_CODES: tuple[Code, ...] = tuple(c for c in Code if c not in ROUTE_ONLY_CODES)
+
 _PROBLEM_SCHEMA: Document = {
     "type": "object",
     "description": "An RFC 9457 problem with the gateway's extension members.",
@@ -87,9 +90,9 @@ _PROBLEM_SCHEMA: Document = {
         "instance": {"type": "string"},
         "category": {
             "type": "string",
-            "enum": sorted({spec_of(c)[0].value for c in Code}),
+            "enum": sorted({spec_of(c)[0].value for c in DOCUMENTED_CODES}),
         },
-        "code": {"type": "string", "enum": [c.value for c in Code]},
+        "code": {"type": "string", "enum": [c.value for c in DOCUMENTED_CODES]},
         "retryable": {"type": "boolean"},
         "correlation_id": {"type": "string"},
         "errors": {
@@ -384,7 +387,10 @@ def _problem_examples(version: str) -> dict[int, Document]:
 
 def _problem_responses(version: str) -> Document:
     statuses = sorted({*_EVERY_OPERATION, *_WITH_BODY, *_WRITE, *_WITH_RECORD})
-    codes = {status: [c.value for c in Code if spec_of(c)[1] == status] for status in statuses}
+    codes = {
+        status: [c.value for c in DOCUMENTED_CODES if spec_of(c)[1] == status]
+        for status in statuses
+    }
     problem_examples = _problem_examples(version)
     return {
         f"Problem{status}": {

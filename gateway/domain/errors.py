@@ -5,6 +5,7 @@ Raised where the fact is known; rendered as problem+json only in `gateway.api.pr
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -44,6 +45,7 @@ class Code(StrEnum):
     VERSION_SUNSET = "version_sunset"
     # not found
     NOT_FOUND = "not_found"
+    METHOD_NOT_ALLOWED = "method_not_allowed"  # a path served, not with this method (405)
     # auth
     UNAUTHORIZED = "unauthorized"
     FORBIDDEN = "forbidden"
@@ -64,6 +66,12 @@ class Code(StrEnum):
     LEGAL_ENTITY_FROZEN = "legal_entity_frozen"
     # a bug in the gateway; never expected, still a problem document
     INTERNAL_ERROR = "internal_error"
+
+
+# Codes only a request that no operation took is answered with: a method its path does not
+# take. The OpenAPI documents describe the operations, so they leave these out: a client of
+# them never sends such a request, and their `code` enum stays the closed list published.
+ROUTE_ONLY_CODES = frozenset({Code.METHOD_NOT_ALLOWED})
 
 
 @dataclass(frozen=True)
@@ -91,6 +99,9 @@ _SPECS: dict[Code, _CodeSpec] = {
     Code.UNSUPPORTED_VERSION: _CodeSpec(Category.VALIDATION, 400, "Unsupported API version"),
     Code.VERSION_SUNSET: _CodeSpec(Category.VALIDATION, 410, "API version sunset"),
     Code.NOT_FOUND: _CodeSpec(Category.NOT_FOUND, 404, "Not found"),
+    # Nothing at this path for this method: a client acting on the category treats it as the
+    # 404 it was before; the status and `Allow` say which methods the path takes.
+    Code.METHOD_NOT_ALLOWED: _CodeSpec(Category.NOT_FOUND, 405, "Method not allowed"),
     Code.UNAUTHORIZED: _CodeSpec(Category.AUTH, 401, "Unauthorized"),
     Code.FORBIDDEN: _CodeSpec(Category.AUTH, 403, "Forbidden"),
     Code.RATE_LIMITED: _CodeSpec(Category.RATE_LIMIT, 429, "Too many requests"),
@@ -225,6 +236,17 @@ def business(code: Code, detail: str, *errors: FieldError) -> GatewayError:
 
 def not_found(detail: str = "No such resource.") -> GatewayError:
     return GatewayError(Code.NOT_FOUND, detail)
+
+
+def method_not_allowed(method: str, path: str, allowed: Sequence[str]) -> GatewayError:
+    """405 for a path the gateway serves, asked with a `method` it does not take; `allowed`
+    are the methods it takes, sent as `Allow` (RFC 9110 §15.5.6)."""
+    allow = ", ".join(allowed)
+    return GatewayError(
+        Code.METHOD_NOT_ALLOWED,
+        f"{path} does not take {method}; it takes {allow}.",
+        headers={"Allow": allow},
+    )
 
 
 def bad_cursor(pointer: str, hint: str) -> GatewayError:

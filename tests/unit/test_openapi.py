@@ -15,7 +15,7 @@ import jsonschema_rs
 import pytest
 
 from gateway.adapters.value_maps import refuse_unknown_skus
-from gateway.api.openapi import Document, openapi_bytes, openapi_document
+from gateway.api.openapi import DOCUMENTED_CODES, Document, openapi_bytes, openapi_document
 from gateway.api.openapi_examples import REQUEST_EXAMPLES
 from gateway.cli import main
 from gateway.domain import models
@@ -120,9 +120,13 @@ def test_each_document_is_openapi_3_1_with_security_headers_and_every_problem(
     assert {"Idempotency-Key", "X-Correlation-ID", "traceparent"} == {
         p["name"] for p in components["parameters"].values()
     }
-    # Every status a problem of the closed code list can have is documented (500 is a bug).
-    statuses = {spec_of(code)[1] for code in Code} - {500}
+    # Every status a problem of the closed code list can have is documented (500 is a bug);
+    # a 405 answers no operation of the document, and its code is in none of them.
+    statuses = {spec_of(code)[1] for code in DOCUMENTED_CODES} - {500}
     assert {f"Problem{s}" for s in statuses} == set(components["responses"])
+    assert set(Code) - set(DOCUMENTED_CODES) == {Code.METHOD_NOT_ALLOWED}
+    codes = components["schemas"]["Problem"]["properties"]["code"]["enum"]
+    assert codes == [c.value for c in DOCUMENTED_CODES]
     operations = [op for methods in document["paths"].values() for op in methods.values()]
     assert len({op["operationId"] for op in operations}) == len(operations) == 12
     for op in operations:
@@ -287,7 +291,7 @@ def test_every_parameter_header_and_problem_has_a_description_and_an_example(
             example["value"]["code"]
             for example in response["content"]["application/problem+json"]["examples"].values()
         }
-        for code in Code:
+        for code in DOCUMENTED_CODES:
             if spec_of(code)[1] == status and code.value not in shown:
                 missing.append(f"{name}: no example of {code.value}")
 

@@ -25,6 +25,7 @@ EXPECTED = {
     Code.UNSUPPORTED_VERSION: (Category.VALIDATION, 400, False),
     Code.VERSION_SUNSET: (Category.VALIDATION, 410, False),
     Code.NOT_FOUND: (Category.NOT_FOUND, 404, False),
+    Code.METHOD_NOT_ALLOWED: (Category.NOT_FOUND, 405, False),
     Code.UNAUTHORIZED: (Category.AUTH, 401, False),
     Code.FORBIDDEN: (Category.AUTH, 403, False),
     Code.RATE_LIMITED: (Category.RATE_LIMIT, 429, True),
