@@ -270,3 +270,25 @@ def test_an_order_for_an_unknown_customer_is_a_business_problem(api: httpx.Clien
         headers=payloads.new_key(),
     )
     assert_business_problem(response, "customer_not_found", "/customer_id")
+
+
+def test_a_method_its_path_does_not_take_is_405_naming_the_methods_it_takes(
+    api: httpx.Client,
+) -> None:
+    # Over a real socket, from `gateway serve`: the gateway's problem with Allow, for the
+    # domain API (versioned or not) and the admin API; a path nothing serves stays 404.
+    order = api.delete("/v1/sales-orders/so_2dqqaftr7c6byit76mlioyqxpa")
+    customers = api.put("/customers")
+    audit = api.post("/admin/audit")
+    unknown = api.delete("/v1/nothing-here")
+    assert [r.status_code for r in (order, customers, audit, unknown)] == [405, 405, 405, 404]
+    assert [r.headers.get("allow") for r in (order, customers, audit, unknown)] == [
+        "GET, HEAD",
+        "GET, HEAD, POST",
+        "GET, HEAD",
+        None,
+    ]
+    assert {r.headers["content-type"] for r in (order, customers, audit)} == {
+        "application/problem+json"
+    }
+    assert {r.json()["code"] for r in (order, customers, audit)} == {"method_not_allowed"}
