@@ -23,6 +23,7 @@ from gateway.config.loader import GatewayConfig
 from gateway.config.rate_limits import BackendBudget, RateLimitPolicy
 from gateway.observability.metrics import ERP_RETRIES, ERP_UNMAPPED_CODES, JOURNAL_WRITE_FAILURES
 from gateway.pipeline.auth import Authenticator, build_authenticator
+from gateway.pipeline.auth_failures import FailedAddresses, failure_limit
 from gateway.pipeline.entitlements import Entitlement, compile_entitlements
 from gateway.pipeline.ratelimit import erp_requests
 from gateway.pipeline.releases import PendingReleases
@@ -52,6 +53,7 @@ class Runtime:
     env: Mapping[str, str]  # what credentials and secrets were resolved from (reloads reuse it)
     # What lives as long as the process, handed from runtime to runtime on reload.
     breakers: Breakers
+    failed_addresses: FailedAddresses  # each address's authentication failures, counted
     journal: JournalLog
     audit: AuditTrail
     releases: PendingReleases
@@ -133,15 +135,18 @@ def build_runtime(
 
     `adapters` reuses live adapters by backend name (a reload keeps warm ERP connections);
     `previous` hands over what lives as long as the process: the circuit breakers, the journal,
-    the audit trail (their settings updated from `config`), the pending releases and whether
+    the audit trail (their settings updated from `config`), the pending releases, each
+    address's authentication failures (counted against `config`'s limit) and whether
     this is `gateway demo` (`demo`: trusts the published dev secret; nothing else does).
     `ConfigError` when an issuer's HMAC secret is unsafe or its key file unusable, or a
     backend's credentials are (naming its file).
     """
     env = os.environ if env is None else env
     demo = previous.demo if previous is not None else demo
+    failed_addresses = previous.failed_addresses if previous is not None else FailedAddresses()
+    limit = failure_limit(config.rate_limits.auth_failures, failed_addresses)
     # First: a refused secret must leave the running runtime as it was and open no ERP pool.
-    authenticator = build_authenticator(config.auth, config.config_dir, env, demo)
+    authenticator = build_authenticator(config.auth, config.config_dir, env, demo, limit)
     if previous is not None:
         breakers, journal, audit = previous.breakers, previous.journal, previous.audit
         releases = previous.releases
@@ -172,6 +177,7 @@ def build_runtime(
         backends=backends,
         store=store,
         breakers=breakers,
+        failed_addresses=failed_addresses,
         journal=journal,
         audit=audit,
         releases=releases,

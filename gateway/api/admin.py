@@ -58,7 +58,9 @@ def admin_endpoint(handler: AdminHandler, current: Callable[[], Runtime]) -> Adm
         correlation_id = correlation_id_from(request.headers.get(CORRELATION_HEADER))
         runtime = current()
         try:
-            principal = await runtime.authenticator.authenticate_request(request.headers)
+            principal = await runtime.authenticator.authenticate_request(
+                request.headers, request.scope
+            )
             require_scope(principal, registered(runtime.entitlements, principal), ADMIN_SCOPE)
             request.state.actor = principal.client_id
             response = await handler(request)

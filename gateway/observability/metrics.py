@@ -102,6 +102,11 @@ AUTH_FAILURES = Counter(
     ["reason"],
 )
 AUTH_FAILURES_BY: Children[Counter] = Children(AUTH_FAILURES)
+AUTH_FAILURES_LIMITED = Counter(
+    "gateway_auth_failures_limited_total",
+    "Requests refused 429 before any token check: their address failed authentication too "
+    "often (rate-limits.yaml auth_failures).",
+)
 RATE_LIMITED = Counter(
     "gateway_rate_limited_total",
     "Requests refused 429 for their client's rate limit, by tier.",

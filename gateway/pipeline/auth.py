@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
+from typing import Any
 
 import jwt
 from starlette.datastructures import Headers
@@ -23,7 +24,8 @@ from gateway.config.issues import AUTH_FILE, ConfigError, ConfigIssue
 from gateway.config.lint import issue_at, issuer_key_file_at
 from gateway.config.public_keys import public_key_in
 from gateway.domain.errors import Code, GatewayError
-from gateway.observability.metrics import AUTH_FAILURES_BY
+from gateway.observability.metrics import AUTH_FAILURES_BY, AUTH_FAILURES_LIMITED
+from gateway.pipeline.auth_failures import AuthFailureLimit, AuthFailuresLimited
 from gateway.pipeline.chain import Handler
 from gateway.pipeline.context import Principal, RequestContext
 from gateway.pipeline.keys import JwksKeys, KeySource, StaticKey
@@ -248,46 +250,72 @@ class Authenticator:
     signatures on every request; the cache is bounded.
     """
 
-    def __init__(self, verifiers: Mapping[str, IssuerVerifier]) -> None:
+    def __init__(
+        self, verifiers: Mapping[str, IssuerVerifier], limit: AuthFailureLimit | None = None
+    ) -> None:
         self._by_issuer = dict(verifiers)
         self._cache: OrderedDict[bytes, tuple[Principal, float]] = OrderedDict()
+        self._limit = limit
 
     @property
     def issuers(self) -> list[str]:
         return list(self._by_issuer)
 
-    async def authenticate_request(self, headers: Headers) -> Principal:
+    async def authenticate_request(
+        self, headers: Headers, scope: Mapping[str, Any] | None = None
+    ) -> Principal:
         """The caller of a request the gateway answers; each refusal counted in
-        `gateway_auth_failures_total` by its reason. (The versioning step's look at the same
-        token for a pinned version calls `authenticate` and counts nothing: one refused
+        `gateway_auth_failures_total` by its reason, and against the address of the request
+        whose ASGI `scope` this is (see `authenticate`); each 429 of a limited address in
+        `gateway_auth_failures_limited_total`. (The versioning step's look at the
+        same token for a pinned version calls `authenticate` and counts nothing: one refused
         request, one count.)"""
         try:
-            return await self.authenticate(authorization_of(headers))
+            return await self.authenticate(authorization_of(headers), scope)
         except Unauthenticated as refused:
             AUTH_FAILURES_BY.labels(refused.reason).inc()
+            if self._limit is not None:
+                self._limit.failed(scope)
+            raise
+        except AuthFailuresLimited:
+            AUTH_FAILURES_LIMITED.inc()
             raise
 
-    async def authenticate(self, authorization: str | None) -> Principal:
+    async def authenticate(
+        self, authorization: str | None, scope: Mapping[str, Any] | None = None
+    ) -> Principal:
         """The verified caller of an Authorization header's value; `Unauthenticated` (401)
-        otherwise."""
+        otherwise. With the request's ASGI `scope`, an address over its authentication
+        failures (`auth_failures:`) is refused 429 before anything of the token is checked,
+        but for a token already verified: it costs no check, cannot be a guess, and keeps
+        the other clients behind a shared address (a NAT, a proxy) working."""
         if not authorization:
+            self._check(scope)
             raise _no_credentials(AuthFailure.MISSING)
         scheme, _, token = authorization.partition(" ")
         token = token.strip()
         if scheme.lower() != "bearer" or not token:
+            self._check(scope)
             raise _no_credentials(AuthFailure.MALFORMED)
         if len(token) > MAX_TOKEN_BYTES:
+            self._check(scope)
             raise _invalid_token(AuthFailure.MALFORMED)
         digest = hashlib.sha256(token.encode("utf-8", "surrogateescape")).digest()
         cached = self._cache.get(digest)
         if cached is not None and cached[1] > time.time():
             self._cache.move_to_end(digest)
             return cached[0]
+        self._check(scope)
         principal, expires = await self._verify(token)
         self._cache[digest] = (principal, expires)
         if len(self._cache) > _CACHE_SIZE:
             self._cache.popitem(last=False)
         return principal
+
+    def _check(self, scope: Mapping[str, Any] | None) -> None:
+        """The 429 of an address over its authentication failures (see `authenticate`)."""
+        if self._limit is not None and scope is not None:
+            self._limit.check(scope)
 
     async def _verify(self, token: str) -> tuple[Principal, float]:
         try:
@@ -310,16 +338,21 @@ class Authenticator:
 
 
 def build_authenticator(
-    policy: AuthPolicy, base_dir: Path, env: Mapping[str, str], trust_dev_secret: bool = False
+    policy: AuthPolicy,
+    base_dir: Path,
+    env: Mapping[str, str],
+    trust_dev_secret: bool = False,
+    limit: AuthFailureLimit | None = None,
 ) -> Authenticator:
-    """Verifiers for every issuer whose key is available (the demo issuer only with its secret);
-    `ConfigError` when an HMAC secret is unsafe or a key file unusable (see `key_source`)."""
+    """Verifiers for every issuer whose key is available (the demo issuer only with its secret),
+    and the `limit` on each address's failures, if any; `ConfigError` when an HMAC secret is
+    unsafe or a key file unusable (see `key_source`)."""
     verifiers: dict[str, IssuerVerifier] = {}
     for index, issuer in enumerate(policy.issuers):
         source = key_source(issuer, index, base_dir, env, trust_dev_secret)
         if source is not None:
             verifiers[issuer.issuer] = IssuerVerifier(issuer, source)
-    return Authenticator(verifiers)
+    return Authenticator(verifiers, limit)
 
 
 class Authenticate:
@@ -329,5 +362,8 @@ class Authenticate:
         self._authenticator = authenticator
 
     async def __call__(self, ctx: RequestContext, call_next: Handler) -> Response:
-        ctx.principal = await self._authenticator.authenticate_request(ctx.request.headers)
+        request = ctx.request
+        ctx.principal = await self._authenticator.authenticate_request(
+            request.headers, request.scope
+        )
         return await call_next(ctx)

@@ -33,7 +33,8 @@ def limit_header(tier: str, decision: RateDecision) -> str:
     return f'"{tier}";r={decision.remaining};t={math.ceil(decision.reset_after_s)}'
 
 
-def _retry_after(seconds: float) -> str:
+def retry_after(seconds: float) -> str:
+    """`Retry-After` for a delay: whole seconds, at least one."""
     return str(max(1, math.ceil(seconds)))
 
 
@@ -89,7 +90,7 @@ def rate_limited(tier: str, decision: RateDecision) -> GatewayError:
     return GatewayError(
         Code.RATE_LIMITED,
         f"Rate limit of tier {tier!r} exceeded; retry after the indicated delay.",
-        headers={"Retry-After": _retry_after(decision.retry_after_s)},
+        headers={"Retry-After": retry_after(decision.retry_after_s)},
         extra={"violated-policies": [tier]},
         type_uri=QUOTA_EXCEEDED_TYPE,
     )
@@ -100,7 +101,7 @@ def shed(backend: str, retry_after_s: float) -> GatewayError:
     return GatewayError(
         Code.ERP_UNAVAILABLE,
         f"The {backend} ERP is at capacity; retry shortly with the same request.",
-        headers={"Retry-After": _retry_after(retry_after_s)},
+        headers={"Retry-After": retry_after(retry_after_s)},
     )
 
 

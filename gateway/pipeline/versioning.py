@@ -156,8 +156,9 @@ class Versioning:
         judges the token (verified tokens are cached, so this costs no second check)."""
         table = self._table
         try:
+            request = ctx.request  # its address: a limited one's token is not looked at
             principal = await self._authenticator.authenticate(
-                authorization_of(ctx.request.headers)
+                authorization_of(request.headers), request.scope
             )
         except GatewayError:
             return table.default
