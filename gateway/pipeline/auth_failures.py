@@ -9,7 +9,6 @@ processes an address may fail up to N times as often. The schema is
 
 from __future__ import annotations
 
-import math
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
@@ -19,7 +18,8 @@ from typing import Any
 from gateway.config.rate_limits import AuthFailuresConfig
 from gateway.domain.errors import QUOTA_EXCEEDED_TYPE, Code, GatewayError
 from gateway.observability.client_address import client_ip
-from gateway.pipeline.ratelimit import retry_after
+from gateway.pipeline.ratelimit import limit_header, retry_after
+from gateway.store.base import RateDecision
 from gateway.store.gcra import gcra
 
 # The policy's name in the 429's `violated-policies` and RateLimit headers.
@@ -47,9 +47,9 @@ class FailedAddresses:
     def __contains__(self, address: object) -> bool:
         return address in self._tats
 
-    def retry_after_s(self, address: str, rate_per_s: float, burst: int) -> float | None:
-        """Seconds until `address` may fail again, or None when it may now (it has not
-        used up its `burst` of failures)."""
+    def refusal(self, address: str, rate_per_s: float, burst: int) -> RateDecision | None:
+        """The refused decision when `address` has used up its `burst` of failures (its
+        `retry_after_s` the wait for one more), else None: it may fail again now."""
         tat = self._tats.get(address)
         if tat is None:
             return None
@@ -58,7 +58,7 @@ class FailedAddresses:
             return None
         # Still hammering: remembered as recent, so a flood of others does not forget it.
         self._tats.move_to_end(address)
-        return decision.retry_after_s
+        return decision
 
     def failed(self, address: str, rate_per_s: float, burst: int) -> None:
         """Count one authentication failure of `address` (beyond its burst, when requests in
@@ -76,15 +76,15 @@ class AuthFailuresLimited(GatewayError):
     once per request answered with it."""
 
 
-def _limited(config: AuthFailuresConfig, retry_after_s: float) -> AuthFailuresLimited:
+def _limited(config: AuthFailuresConfig, decision: RateDecision) -> AuthFailuresLimited:
     return AuthFailuresLimited(
         Code.RATE_LIMITED,
         "Too many failed authentication attempts from this address; retry after the indicated "
         "delay with a valid token.",
         headers={
-            "Retry-After": retry_after(retry_after_s),
+            "Retry-After": retry_after(decision.retry_after_s),
             "RateLimit-Policy": f'"{POLICY}";q={config.max_failures};w={config.window_s}',
-            "RateLimit": f'"{POLICY}";r=0;t={math.ceil(retry_after_s)}',
+            "RateLimit": limit_header(POLICY, decision),
         },
         extra={"violated-policies": [POLICY]},
         type_uri=QUOTA_EXCEEDED_TYPE,
@@ -108,11 +108,9 @@ class AuthFailureLimit:
         if address is None:
             return
         config = self.config
-        retry_after_s = self.addresses.retry_after_s(
-            address, config.rate_per_s, config.max_failures
-        )
-        if retry_after_s is not None:
-            raise _limited(config, retry_after_s)
+        refused = self.addresses.refusal(address, config.rate_per_s, config.max_failures)
+        if refused is not None:
+            raise _limited(config, refused)
 
     def failed(self, scope: Mapping[str, Any] | None) -> None:
         """Count an authentication failure of the request's address."""

@@ -112,6 +112,7 @@ async def test_past_its_failures_an_address_is_refused_429_before_any_token_chec
     assert problem["violated-policies"] == ["auth_failures"]
     assert "authentication" in problem["detail"]
     assert refused.headers["ratelimit-policy"] == '"auth_failures";q=3;w=30'
+    assert refused.headers["ratelimit"] == '"auth_failures";r=0;t=30'  # 30 s to forget them all
 
 
 async def test_a_token_already_verified_still_passes_from_a_limited_address(
@@ -141,6 +142,15 @@ async def test_a_success_neither_counts_nor_forgives_a_failure(tmp_path: Path) -
                 (await api.get("/v1/customers/cus_1", headers=_bearer(token))).status_code
             )
     assert statuses == [401, 401, 404, 401, 429]
+
+
+async def test_an_address_that_never_failed_is_never_tracked(tmp_path: Path) -> None:
+    """A success costs the limit nothing, not even an entry."""
+    async with _gateway(tmp_path) as gw, _from(gw, ATTACKER) as api:
+        for _ in range(3):
+            answer = await api.get("/v1/customers/cus_1", headers=_bearer(token_for("crm-demo")))
+            assert answer.status_code == 404
+        assert len(gw.runtime.failed_addresses) == 0
 
 
 async def test_other_addresses_are_not_affected_nor_a_trusted_proxys_other_clients(
