@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from gateway.config.base import ConfigModel, EnvName
 
@@ -21,6 +21,10 @@ DEFAULT_TOKEN_TYPES = ("JWT", "at+jwt")
 _NAME = r"[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}"  # RFC 6838 4.2 restricted-name
 TokenType = Annotated[str, Field(pattern=rf"^({_NAME}/)?{_NAME}$")]
 """A media type as a `typ` header names it (RFC 7515 4.1.9): `at+jwt`, `application/at+jwt`."""
+# The longest cap on a token's lifetime an issuer may set: one month, whatever the month. A job
+# run monthly can still be given a token per run; a cap beyond that leaves a stolen token the
+# standing credential a cap is there to prevent (access tokens live minutes to hours, RFC 9068).
+MAX_LIFETIME_CAP_S = 31 * 24 * 3600
 
 
 def media_type(typ: str) -> str:
@@ -94,6 +98,16 @@ class IssuerConfig(ConfigModel):
     leeway_s: Annotated[
         int, Field(ge=0, le=60, description="Seconds of clock skew tolerated on exp, nbf, iat.")
     ] = 30
+    max_lifetime_s: Annotated[
+        int | None,
+        Field(
+            ge=1,
+            le=MAX_LIFETIME_CAP_S,
+            description="The longest a token may be issued for, in seconds, at most 31 days: "
+            "`exp` - `iat` beyond it and `leeway_s` is refused (401), however little of the "
+            "token is left. Unset: any lifetime.",
+        ),
+    ] = None
     client_claim: Annotated[
         Literal["azp", "client_id", "sub"],
         Field(description="The claim naming the client (an `id` in policies/clients.yaml)."),
@@ -105,6 +119,15 @@ class IssuerConfig(ConfigModel):
             "secret is set."
         ),
     ] = False
+
+    @field_validator("max_lifetime_s", mode="before")
+    @classmethod
+    def _seconds_not_yes_or_no(cls, value: object) -> object:
+        # YAML reads `true` and `yes` as a boolean, which would otherwise pass for 1 second:
+        # a cap that refuses every token.
+        if isinstance(value, bool):
+            raise ValueError("give a number of seconds, not true or false")
+        return value
 
     @model_validator(mode="after")
     def _one_key_source_matching_algorithms(self) -> IssuerConfig:

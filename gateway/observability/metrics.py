@@ -98,7 +98,7 @@ AUTH_FAILURES = Counter(
     "gateway_auth_failures_total",
     "Requests refused for their credentials, by reason: missing, malformed, unknown_issuer, "
     "algorithm_not_allowed, unknown_key, bad_signature, expired, not_yet_valid, "
-    "wrong_audience, invalid_claims (each a 401), unknown_client (a 403).",
+    "wrong_audience, invalid_claims, too_long_lived (each a 401), unknown_client (a 403).",
     ["reason"],
 )
 AUTH_FAILURES_BY: Children[Counter] = Children(AUTH_FAILURES)

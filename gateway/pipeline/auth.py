@@ -7,6 +7,7 @@ policy file's schema (see `gateway.config.auth`).
 from __future__ import annotations
 
 import hashlib
+import math
 import time
 from collections import OrderedDict
 from collections.abc import Mapping
@@ -56,6 +57,7 @@ class AuthFailure(StrEnum):
     NOT_YET_VALID = "not_yet_valid"  # `nbf` or `iat` in the future, beyond the leeway
     WRONG_AUDIENCE = "wrong_audience"
     INVALID_CLAIMS = "invalid_claims"  # a required claim missing, `typ` or `crit` refused...
+    TOO_LONG_LIVED = "too_long_lived"  # issued for longer than the issuer's `max_lifetime_s`
     UNKNOWN_CLIENT = "unknown_client"  # a valid token for no client of clients.yaml (403)
 
 
@@ -98,6 +100,27 @@ def _invalid_token(reason: AuthFailure) -> Unauthenticated:
         headers={"WWW-Authenticate": 'Bearer realm="gateway", error="invalid_token"'},
         reason=reason,
     )
+
+
+def _too_long_lived(lifetime: float, cap_s: int) -> Unauthenticated:
+    # Unlike the generic detail, this one says why: only a token whose signature and every
+    # other claim verified gets here, so it tells nothing to anyone but a holder of a genuine
+    # token, whose developer needs to know to ask the issuer for shorter ones.
+    return Unauthenticated(
+        Code.UNAUTHORIZED,
+        f"The token's lifetime, {math.ceil(lifetime)} s, is longer than the issuer allows "
+        f"({cap_s} s).",
+        headers={"WWW-Authenticate": 'Bearer realm="gateway", error="invalid_token"'},
+        reason=AuthFailure.TOO_LONG_LIVED,
+    )
+
+
+def lifetime_s(claims: Mapping[str, Any], now: float) -> float:
+    """How long a token was issued for: `exp` - `iat`, which no age hides (a token issued for
+    ten years is a ten-year credential on its last day); without `iat` (every token verified
+    here has one: it is required), the most it is known to last, `exp` - `now`."""
+    issued = claims.get("iat")
+    return float(claims["exp"]) - (now if issued is None else float(issued))
 
 
 def authorization_of(headers: Headers) -> str | None:
@@ -182,6 +205,13 @@ class IssuerVerifier:
             leeway=cfg.leeway_s,
             options={"require": _REQUIRED_CLAIMS, "verify_signature": True},
         )
+        # Here, where a token is verified before the authenticator caches it: a refused token
+        # is never cached, and a cached one was within the cap.
+        if cfg.max_lifetime_s is not None:
+            lifetime = lifetime_s(claims, time.time())
+            # The leeway, as on `exp`: an issuer may backdate `iat` a little for clock skew.
+            if lifetime > cfg.max_lifetime_s + cfg.leeway_s:
+                raise _too_long_lived(lifetime, cfg.max_lifetime_s)
         client_id = claims.get(cfg.client_claim)
         if not isinstance(client_id, str) or not client_id:
             raise _invalid_token(AuthFailure.INVALID_CLAIMS)

@@ -31,6 +31,8 @@ CASES = {
     "expired": f"Bearer {token_for('crm-demo', ttl_s=-600)}",
     "bad_signature": f"Bearer {_forged()}",
     "unknown_client": f"Bearer {token_for('nobody-registered')}",
+    # Ten years, where the demo issuer allows a day (max_lifetime_s in policies/auth.yaml).
+    "too_long_lived": f"Bearer {token_for('crm-demo', ttl_s=315_360_000)}",
 }
 
 
@@ -54,3 +56,19 @@ async def test_each_refused_credential_is_counted_once_by_its_reason(
     assert f'{METRIC}{{reason="{reason}"}}' in metrics
     if authorization is not None:
         assert authorization.split()[-1] not in metrics
+
+
+async def test_a_token_issued_for_longer_than_its_issuer_allows_is_a_401_saying_so() -> None:
+    headers = {"Authorization": f"Bearer {token_for('crm-demo', ttl_s=315_360_000)}"}
+    async with in_process_gateway(MemoryStore()) as gw:
+        transport = httpx.ASGITransport(app=gw.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://gateway.test") as api:
+            refused = await api.get("/v1/customers/cus_1", headers=headers)
+    assert refused.status_code == 401
+    assert refused.headers["content-type"].startswith("application/problem+json")
+    assert refused.headers["www-authenticate"] == 'Bearer realm="gateway", error="invalid_token"'
+    problem = refused.json()
+    assert problem["code"] == "unauthorized"
+    assert problem["detail"] == (
+        "The token's lifetime, 315360000 s, is longer than the issuer allows (86400 s)."
+    )

@@ -272,6 +272,29 @@ def test_a_rule_checked_by_its_model_names_the_issue_line(tmp_path: Path) -> Non
     assert "both HMAC and RSA/EC" in issue.message
 
 
+def test_the_demo_issuer_caps_its_tokens_at_a_day() -> None:
+    (issuer,) = load_config(REPO, env={}).auth.issuers
+    assert issuer.max_lifetime_s == 86400
+
+
+@pytest.mark.parametrize("cap", ["0", "-60", "2678401", "a day", "1.5", "true"])
+def test_a_token_lifetime_cap_outside_a_second_to_31_days_is_an_error_at_its_line(
+    tmp_path: Path, cap: str
+) -> None:
+    config = config_copy(tmp_path)
+    line = edit(config, "policies/auth.yaml", "max_lifetime_s: 86400", f"max_lifetime_s: {cap}")
+    error = only_error(config)
+    assert (error.file, error.line) == ("policies/auth.yaml", line)
+    assert "max_lifetime_s" in error.message
+
+
+@pytest.mark.parametrize("cap", ["1", "2678400", "${TOKEN_CAP_S:-3600}"])
+def test_a_token_lifetime_cap_from_a_second_to_31_days_loads(tmp_path: Path, cap: str) -> None:
+    config = config_copy(tmp_path)
+    edit(config, "policies/auth.yaml", "max_lifetime_s: 86400", f"max_lifetime_s: {cap}")
+    assert errors_in(config) == []
+
+
 def test_each_backend_caps_the_size_of_its_erps_answers() -> None:
     config = load_config(REPO, env={})
     assert {name: b.max_response_bytes for name, b in config.backends.items()} == {

@@ -171,6 +171,13 @@ MISTAKES = [
         id="a number out of range",
     ),
     pytest.param(
+        "policies/auth.yaml",
+        "max_lifetime_s: 86400 ",
+        "max_lifetime_s: 0 ",
+        ("issuers", 0, "max_lifetime_s"),
+        id="a token lifetime cap of no time",
+    ),
+    pytest.param(
         "backends/legacy.yaml",
         "base_url: ${GATEWAY_LEGACY_URL:-http://127.0.0.1:9101}",
         "base_url: ftp://127.0.0.1:9101",
