@@ -9,7 +9,9 @@ import sys
 
 from gateway.cli.arguments import add_config_dir, at_least
 from gateway.cli.base import CommandError, config_dir, load_auth
-from gateway.config.issues import CLIENTS_FILE
+from gateway.config.auth import AuthPolicy, IssuerConfig
+from gateway.config.issues import AUTH_FILE, CLIENTS_FILE
+from gateway.config.lint import issuer_cap_at, line_at
 from gateway.demo import ALL_SCOPES, DEMO_SECRET_ENV, demo_issuer, mint_token
 from gateway.pipeline.auth import DEV_DEMO_SECRET
 
@@ -20,8 +22,13 @@ def arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--scope", action="append", help="a scope to grant; repeat for more (default: every scope)"
     )
-    parser.add_argument("--ttl", type=at_least(1), default=3600, help="lifetime in seconds")
-    parser.set_defaults(func=token)
+    parser.add_argument(
+        "--ttl",
+        type=at_least(1),
+        default=3600,
+        help="lifetime in seconds, at most the issuer's max_lifetime_s in policies/auth.yaml",
+    )
+    parser.set_defaults(func=token, parser=parser)  # to refuse a --ttl over the issuer's cap
 
 
 def token(args: argparse.Namespace) -> int:
@@ -31,6 +38,13 @@ def token(args: argparse.Namespace) -> int:
         issuer = demo_issuer(config.auth)
     except LookupError as exc:
         raise CommandError(str(exc)) from None
+    if issuer.max_lifetime_s is not None and args.ttl > issuer.max_lifetime_s:
+        # The gateway would refuse such a token 401: no token is better than one that fails.
+        args.parser.error(
+            f"--ttl {args.ttl} is longer than issuer {issuer.name!r} allows: max_lifetime_s: "
+            f"{issuer.max_lifetime_s} ({_cap_set_at(args, config.auth, issuer)}); "
+            f"give at most {issuer.max_lifetime_s}"
+        )
     client = next((c for c in config.clients.clients if c.id == args.client), None)
     if client is None:
         print(
@@ -53,3 +67,10 @@ def token(args: argparse.Namespace) -> int:
     scopes = tuple(args.scope) if args.scope else ALL_SCOPES
     print(mint_token(issuer, secret, args.client, scopes, args.ttl))
     return 0
+
+
+def _cap_set_at(args: argparse.Namespace, policy: AuthPolicy, issuer: IssuerConfig) -> str:
+    """Where policies/auth.yaml sets the issuer's `max_lifetime_s`: `file:line`."""
+    index = next(i for i, candidate in enumerate(policy.issuers) if candidate is issuer)
+    line = line_at(config_dir(args.config_dir), AUTH_FILE, issuer_cap_at(index))
+    return AUTH_FILE if line is None else f"{AUTH_FILE}:{line}"

@@ -99,18 +99,26 @@ def issue_at(config_dir: Path, file: str, path: YamlPath, message: str) -> Confi
     """An error found after the files were loaded (a key file they name, read again as the
     runtime is built), at the line of `path` in `file` as it reads now, as the checks name
     theirs; without a line when the file no longer reads."""
+    return ConfigIssue(file, line_at(config_dir, file, path), message)
+
+
+def line_at(config_dir: Path, file: str, path: YamlPath) -> int | None:
+    """The line of `path` in `file` as it reads now; None when the file no longer reads."""
     try:
         document = parse_yaml((config_dir / file).read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, YamlSyntaxError):
-        return ConfigIssue(file, None, message)
-    report = Reporter({file: document})
-    report.error(file, path, message)
-    return report.issues[0]
+        return None
+    return document.line_of(path)
 
 
 def issuer_key_file_at(index: int) -> YamlPath:
     """Where policies/auth.yaml names the public key file of its `index`th issuer."""
     return ("issuers", index, "public_key_file")
+
+
+def issuer_cap_at(index: int) -> YamlPath:
+    """Where policies/auth.yaml sets the token lifetime cap of its `index`th issuer."""
+    return ("issuers", index, "max_lifetime_s")
 
 
 def cross_file_issues(parsed: ParsedConfig) -> list[ConfigIssue]:

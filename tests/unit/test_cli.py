@@ -40,6 +40,7 @@ from tests.configs import (
     write_config,
 )
 from tests.servers import PYTHON, free_port, run_cli, run_process
+from tests.unit.test_config_loader import line_of
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -380,6 +381,43 @@ def test_a_token_lifetime_that_cannot_work_is_two_lines(ttl: str) -> None:
     # It minted a token already expired, which every request then refused 401.
     lines = _short_failure(_gateway("token", "--client", "erp-portal", "--ttl", ttl))
     assert "at least 1" in lines[0]
+
+
+def test_a_token_lifetime_over_the_issuers_cap_is_refused_naming_the_cap_and_its_line() -> None:
+    # The gateway would refuse the token 401: better no token than one that does not work.
+    result = _gateway(
+        "token", "--config-dir", str(REPO), "--client", "crm-demo", "--ttl", "315360000",
+        env=_env(),
+    )  # fmt: skip
+    assert result.returncode == 2 and result.stdout == ""
+    lines = _short_failure(result)
+    line = line_of(REPO, "policies/auth.yaml", "max_lifetime_s: 86400")
+    assert lines[0] == (
+        "gateway token: --ttl 315360000 is longer than issuer 'demo' allows: max_lifetime_s: "
+        f"86400 (policies/auth.yaml:{line}); give at most 86400"
+    )
+
+
+def test_a_token_lifetime_at_the_issuers_cap_is_minted() -> None:
+    result = _gateway(
+        "token", "--config-dir", str(REPO), "--client", "crm-demo", "--ttl", "86400", env=_env()
+    )
+    assert result.returncode == 0, result.stderr
+    claims = jwt.decode(result.stdout.strip(), options={"verify_signature": False})
+    assert claims["exp"] - claims["iat"] == 86400
+
+
+def test_a_token_lifetime_is_unbounded_for_an_issuer_without_a_cap(tmp_path: Path) -> None:
+    config = copy_config(tmp_path)
+    auth = config / "policies" / "auth.yaml"
+    auth.write_text(re.sub(r"(?m)^ *max_lifetime_s: .*\n", "", auth.read_text()))
+    result = _gateway(
+        "token", "--config-dir", str(config), "--client", "crm-demo", "--ttl", "315360000",
+        env=_env(),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    claims = jwt.decode(result.stdout.strip(), options={"verify_signature": False})
+    assert claims["exp"] - claims["iat"] == 315360000
 
 
 def test_a_token_for_a_client_not_in_clients_yaml_comes_with_a_warning() -> None:
