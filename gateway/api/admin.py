@@ -35,7 +35,13 @@ from gateway.observability.trace_context import CORRELATION_HEADER, correlation_
 from gateway.ops.migrations import JOB_PREFIX, MigrationRequest, Migrations
 from gateway.ops.reload import Reloader, reload_every_worker
 from gateway.ops.xref_exchange import export_rows, import_mappings
-from gateway.pipeline.body import parse_json_model, parse_query_model, read_body, require_json
+from gateway.pipeline.body import (
+    parse_json_model,
+    parse_query_model,
+    read_body,
+    require_json,
+    without_bom,
+)
 from gateway.pipeline.entitlements import registered, require_scope
 from gateway.pipeline.routing import customer_read_placement
 from gateway.routing.explain import explain
@@ -103,7 +109,7 @@ class ImportQuery(Strict):
 
 async def _json_body(request: Request, model: type[Strict]) -> Any:
     require_json(request)
-    return parse_json_model(await read_body(request), model)
+    return parse_json_model(without_bom(await read_body(request)), model)
 
 
 def admin_routes(

@@ -30,7 +30,7 @@ from gateway.domain.errors import Category, Code, FieldError, GatewayError, not_
 from gateway.domain.events import parse_event
 from gateway.observability.event_metrics import ERP_NOTIFICATIONS
 from gateway.observability.trace_context import CORRELATION_HEADER, correlation_id_from
-from gateway.pipeline.body import read_body
+from gateway.pipeline.body import read_body, without_bom
 from gateway.runtime import Runtime
 from gateway.service.erp_calls import ErpCalls
 from gateway.service.order_events import OrderEvents, Subscribers
@@ -192,7 +192,8 @@ def erp_event_routes(
             secret = events.secret(runtime.env)
             if not secret:
                 raise _unauthorized()  # a backend without its secret accepts nothing
-            _authenticate(request, body, kind, secret)
+            _authenticate(request, body, kind, secret)  # over the bytes as signed
+            body = without_bom(body)
             change = _sap_change(body) if kind == "sap" else _netsuite_change(body)
             if change is None:
                 ERP_NOTIFICATIONS.labels(name, "ignored").inc()

@@ -25,7 +25,7 @@ from gateway.domain.models import Strict, no_number
 from gateway.observability.client_address import client_ip
 from gateway.observability.metrics import business_figures
 from gateway.ops.replay import Replays, corrected_body_of
-from gateway.pipeline.body import parse_query_model, read_body, require_json
+from gateway.pipeline.body import parse_query_model, read_body, require_json, without_bom
 from gateway.pipeline.journal import INSTANCE, STATUSES, public_view
 from gateway.routing.map import migration_map
 from gateway.runtime import Runtime
@@ -110,7 +110,7 @@ def operations_routes(replays: Replays, current: Callable[[], Runtime]) -> list[
         return JSONResponse(public_view(entry))
 
     async def replay(request: Request) -> Response:
-        raw = await read_body(request)
+        raw = without_bom(await read_body(request))
         if raw.strip():  # a body is JSON, declared as such; none at all is a plain replay
             require_json(request)
         corrected = corrected_body_of(raw)

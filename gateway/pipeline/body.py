@@ -7,6 +7,7 @@ Not business rules (the handlers and the ERPs judge those); only media type, sha
 from __future__ import annotations
 
 import asyncio
+import codecs
 import json
 from collections import Counter
 from collections.abc import Sequence
@@ -141,6 +142,14 @@ async def read_body(
     return b"".join(chunks)
 
 
+def without_bom(raw: bytes) -> bytes:
+    """`raw` without a leading UTF-8 byte order mark. RFC 8259 8.1 forbids sending one but lets
+    a parser ignore one, and some clients send one (.NET's `Encoding.UTF8`, Windows
+    PowerShell): the JSON after it is the body, for the schema, the idempotency fingerprint
+    and the journal alike. The mark is not whitespace, so neither orjson nor pydantic skip it."""
+    return raw[len(codecs.BOM_UTF8) :] if raw.startswith(codecs.BOM_UTF8) else raw
+
+
 def _too_large(limit: int) -> GatewayError:
     return GatewayError(
         Code.PAYLOAD_TOO_LARGE, f"The request body exceeds the limit of {limit} bytes."
@@ -252,7 +261,8 @@ class ParseBody:
         spec = ctx.spec
         if spec.body_model is not None:
             require_json(ctx.request)
-            raw = ctx.raw_body = await read_body(ctx.request, timeout_s=self._timeout_s)
+            raw = await read_body(ctx.request, timeout_s=self._timeout_s)
+            raw = ctx.raw_body = without_bom(raw)
             if ctx.body_upgrade is not None:
                 raw = ctx.body_upgrade.body(raw)
             ctx.payload = parse_json_model(raw, spec.body_model)

@@ -70,7 +70,7 @@ class RequestContext:
     body_upgrade: BodyUpgrade | None = None  # versioning step: an older version's body, upgraded
     principal: Principal | None = None  # auth step
     entitlement: Entitlement | None = None  # authorization step
-    raw_body: bytes | None = None  # body step: the JSON body as the client sent it
+    raw_body: bytes | None = None  # body step: the JSON body as sent (less any byte order mark)
     payload: Any = None  # body step: the validated request model
     query: Any = None  # body step: the validated query model
     record: XrefRecord | None = None  # records step: the record the request addresses

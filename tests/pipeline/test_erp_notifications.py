@@ -58,8 +58,11 @@ def _pushing(gw: Gateway, delay_s: float) -> tuple[Runtime, WatchedReads]:
     return runtime, legacy
 
 
-async def _notify(gw: Gateway, erp_order_id: str, sequence: int | str = 1) -> httpx.Response:
-    """The SAP business event saying that `erp_order_id` changed, pushed as the ERP does."""
+async def _notify(
+    gw: Gateway, erp_order_id: str, sequence: int | str = 1, opening: bytes = b""
+) -> httpx.Response:
+    """The SAP business event saying that `erp_order_id` changed, pushed as the ERP does
+    (after `opening`: a byte order mark, say)."""
     event = {
         "specversion": "1.0",
         "id": f"evt-{erp_order_id}-{sequence}",
@@ -73,7 +76,7 @@ async def _notify(gw: Gateway, erp_order_id: str, sequence: int | str = 1) -> ht
     async with httpx.AsyncClient(transport=transport, base_url="http://gateway.test") as erp:
         return await erp.post(
             "/erp-events/legacy",
-            content=json.dumps(event).encode(),
+            content=opening + json.dumps(event).encode(),
             headers={
                 "Authorization": f"Bearer {EVENTS_SECRET}",
                 "Content-Type": "application/cloudevents+json",
@@ -214,6 +217,19 @@ async def test_a_notification_while_the_erps_breaker_is_open_reads_nothing_and_i
     assert int(refused.headers["Retry-After"]) >= 1  # the ERP sends it again
     assert legacy.calls == reads_failed
     assert _notifications("retry_later") == retry_before + 3  # each one to be sent again
+
+
+async def test_a_notification_opening_with_a_byte_order_mark_is_read_as_json(
+    store: Store, tmp_path: Path
+) -> None:
+    async with in_process_gateway(store, write_config(tmp_path, rate_limits=_budget())) as gw:
+        (order,) = await open_orders(gw, 1)
+        _pushing(gw, delay_s=0.0)
+
+        answer = await _notify(gw, order, opening=b"\xef\xbb\xbf")
+
+    assert answer.status_code == 202, answer.text
+    assert answer.json() == {"outcome": "recorded", "recorded": 1}
 
 
 async def test_a_notification_the_backend_does_not_send_is_refused_and_counted(

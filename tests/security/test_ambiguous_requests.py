@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
+from gateway.store.journal import JournalQuery
 from gateway.store.memory import MemoryStore
 from tests.e2e import payloads
 from tests.harness import Gateway, in_process_gateway, token_for
@@ -328,3 +329,50 @@ async def test_a_streamed_body_past_the_limit_is_413_and_not_forwarded() -> None
         assert response.status_code == 413
         assert response.json()["code"] == "payload_too_large"
         assert _no_erp_calls(gw)
+
+
+BOM = b"\xef\xbb\xbf"  # UTF-8's byte order mark, which .NET's and PowerShell's writers send
+
+
+async def test_a_body_opening_with_a_byte_order_mark_is_the_same_request_as_one_without() -> None:
+    """RFC 8259 8.1 lets a parser ignore a BOM: the body is read as the JSON after it, so a
+    retry that adds or drops the mark is the same request (replayed, not 422), and the journal
+    keeps the body for a replay."""
+    async with in_process_gateway(MemoryStore()) as gw, gw.client() as api:
+        created = await api.post(
+            "/v1/customers",
+            content=BOM + json.dumps(payloads.customer("US01")).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        assert created.status_code == 201, created.text
+        order = payloads.order("US01", created.json()["id"])
+        body = json.dumps(order).encode()
+        first = await api.post(
+            "/v1/sales-orders",
+            content=BOM + body,
+            headers={"Content-Type": "application/json", "Idempotency-Key": "bom-1"},
+        )
+        again = await api.post(
+            "/v1/sales-orders",
+            content=body,
+            headers={"Content-Type": "application/json", "Idempotency-Key": "bom-1"},
+        )
+        assert first.status_code == again.status_code == 201, (first.text, again.text)
+        assert again.headers["idempotent-replayed"] == "true"
+        assert sum(len(erp.orders) for erp in gw.erps.values()) == 1
+        assert await gw.runtime.journal.flush()
+        page = await gw.runtime.store.journal.page(JournalQuery(limit=10))
+        (entry,) = [e for e in page.items if e["operation"] == "sales_orders.create"]
+        stored = await gw.runtime.store.journal.entry(str(entry["id"]))
+        assert stored is not None
+        assert stored["request"]["body"] == order
+
+
+async def test_an_admin_body_opening_with_a_byte_order_mark_is_read_as_json() -> None:
+    async with in_process_gateway(MemoryStore()) as gw, gw.client("ops-admin") as ops:
+        explained = await ops.post(
+            "/admin/routes/explain",
+            content=BOM + b'{"operation": "customers.create", "legal_entity": "DE01"}',
+            headers={"Content-Type": "application/json"},
+        )
+    assert explained.status_code == 200, explained.text
