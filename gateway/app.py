@@ -43,6 +43,7 @@ from gateway.domain.errors import (
     ClientAborted,
     Code,
     GatewayError,
+    echoed,
     method_not_allowed,
     not_found,
 )
@@ -72,6 +73,7 @@ from gateway.pipeline.context import RequestContext
 from gateway.pipeline.entitlements import Authorize, Entitle
 from gateway.pipeline.journal import JOURNALED, Journal
 from gateway.pipeline.ratelimit import CountRefusals
+from gateway.pipeline.record_ids import BoundRecordIds
 from gateway.pipeline.records import ResolveRecord
 from gateway.pipeline.routing import Routing
 from gateway.pipeline.tracing import Tracing
@@ -86,6 +88,8 @@ from gateway.store.subscription_states import disabled_at
 log = logging.getLogger("gateway")
 
 _VERSION_RE = re.compile(r"v[0-9]+")
+# The most of an unrouted path its 404 repeats: more than any path the API serves is long.
+ECHOED_PATH_CHARS = 256
 READY_TIMEOUT_S = 1.0
 
 
@@ -109,6 +113,7 @@ def pipeline_steps(
         Authenticate(runtime.authenticator),
         CountRefusals(runtime.store, runtime.rate_limits),
         Authorize(runtime.entitlements),
+        BoundRecordIds(),
         *journal,
         ParseBody(body_timeout_s),
         ResolveRecord(runtime.store, runtime.routing.legal_entities),
@@ -329,9 +334,9 @@ def _problem_for_unrouted(request: Request, status: int) -> Response:
             extra={"supported_versions": list(VERSIONS)},
         )
     elif allowed:
-        error = method_not_allowed(request.method, path, allowed)
+        error = method_not_allowed(request.method, echoed(path, ECHOED_PATH_CHARS), allowed)
     else:
-        error = not_found(f"No resource at {request.method} {path}.")
+        error = not_found(f"No resource at {request.method} {echoed(path, ECHOED_PATH_CHARS)}.")
     response = problem_response(error, correlation_id, request.url.path)
     response.headers[CORRELATION_HEADER] = correlation_id
     if first in VERSIONS:  # a path under a version prefix: answered in that version, with

@@ -16,6 +16,7 @@ from gateway.api.handlers import ApiHandler
 from gateway.api.openapi_examples import RECORD_IDS
 from gateway.domain.events import CLOUDEVENTS_BATCH_JSON, EventBatch
 from gateway.domain.expected import Expected
+from gateway.domain.ids import MAX_GATEWAY_ID_LENGTH
 from gateway.domain.models import (
     Customer,
     CustomerCreate,
@@ -47,7 +48,7 @@ class InvoiceQuery(Strict):
         str,
         Field(
             min_length=1,
-            max_length=64,
+            max_length=MAX_GATEWAY_ID_LENGTH,
             description="The sales order (gateway id) whose invoices to list.",
             examples=[RECORD_IDS[Kind.SALES_ORDER]],
         ),

@@ -26,7 +26,7 @@ from gateway.api.problems import internal_error, problem_response
 from gateway.config.backends import NetSuiteBackend, SapBackend
 from gateway.config.events import BackendEvents
 from gateway.domain.digits import ascii_digits
-from gateway.domain.errors import Category, Code, FieldError, GatewayError, not_found
+from gateway.domain.errors import Category, Code, FieldError, GatewayError, echoed, not_found
 from gateway.domain.events import parse_event
 from gateway.observability.event_metrics import ERP_NOTIFICATIONS
 from gateway.observability.trace_context import CORRELATION_HEADER, correlation_id_from
@@ -184,7 +184,7 @@ def erp_event_routes(
             backend = runtime.config.backends.get(name)
             events: BackendEvents | None = backend.events if backend is not None else None
             if backend is None or events is None or events.mode != "push":
-                raise not_found(f"Backend {name!r} does not push events to this gateway.")
+                raise not_found(f"Backend {echoed(name)!r} does not push events to this gateway.")
             pushing = True
             kind = "sap" if isinstance(backend, SapBackend) else "netsuite"
             assert isinstance(backend, SapBackend | NetSuiteBackend)

@@ -17,6 +17,7 @@ from gateway.api.endpoints import ENDPOINTS, Endpoint
 from gateway.config.idempotency import DEFAULT_RETENTION_S
 from gateway.domain import models
 from gateway.domain.errors import ROUTE_ONLY_CODES, Code, spec_of
+from gateway.domain.ids import MAX_GATEWAY_ID_LENGTH
 from gateway.domain.operations import Kind, Operation
 from gateway.domain.versions import LATEST, VERSIONS, downgrade_response
 from gateway.domain.versions.v1_models import V1_MODELS
@@ -268,8 +269,9 @@ def _id_parameter(kind: Kind) -> Document:
         "in": "path",
         "required": True,
         "description": f"The {words}'s gateway id (`{kind.prefix}...`), as the gateway returned "
-        f"it; 404 for an unknown id or a {words} in a legal entity the client may not see.",
-        "schema": {"type": "string"},
+        f"it; 404 for an unknown id (any longer than {MAX_GATEWAY_ID_LENGTH} characters is one) "
+        f"or a {words} in a legal entity the client may not see.",
+        "schema": {"type": "string", "maxLength": MAX_GATEWAY_ID_LENGTH},
         "example": examples.RECORD_IDS[kind],
     }
 

@@ -234,6 +234,16 @@ def business(code: Code, detail: str, *errors: FieldError) -> GatewayError:
     return GatewayError(code, detail, list(errors))
 
 
+ECHOED_CHARS = 64  # the most of a client's text (an id, a path) a problem's detail repeats
+
+
+def echoed(text: str, limit: int = ECHOED_CHARS) -> str:
+    """`text`, from the request, as a problem's detail repeats it: whole up to `limit`
+    characters, else its first `limit` and an ellipsis, so that a client sending kilobytes in
+    a path does not get (nor the logs and the journal keep) them twice."""
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
 def not_found(detail: str = "No such resource.") -> GatewayError:
     return GatewayError(Code.NOT_FOUND, detail)
 

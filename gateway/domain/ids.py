@@ -14,6 +14,10 @@ from gateway.domain.operations import Kind
 GATEWAY_REF_PREFIX = "gw-"
 GATEWAY_REF_LENGTH = 29  # "gw-" + 26: fits SAP's 35-character reference fields
 GATEWAY_ID_CHARS = 26  # a gateway id's random characters, after its kind's prefix
+# The longest id a path may name. The longest the gateway issues is a customer's, 34 characters
+# (`cus_`, the random characters, the 4 digits of its bucket); the bound leaves room for a
+# longer form without letting a client make the gateway look up, or echo, kilobytes.
+MAX_GATEWAY_ID_LENGTH = 64
 
 
 class _RandomPool:

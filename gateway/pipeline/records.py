@@ -17,7 +17,8 @@ from collections.abc import Collection
 
 from starlette.responses import Response
 
-from gateway.domain.errors import Code, FieldError, GatewayError, not_found
+from gateway.domain.errors import Code, FieldError, GatewayError, echoed, not_found
+from gateway.domain.ids import MAX_GATEWAY_ID_LENGTH
 from gateway.domain.listing import some_of
 from gateway.domain.operations import Kind, kind_of_id
 from gateway.pipeline.chain import Handler
@@ -29,8 +30,10 @@ HINTS = 50_000  # records kept per process: a few MiB
 
 def no_record(kind: Kind, gateway_id: str) -> GatewayError:
     """The 404 for a record that does not exist, and (word for word, so that existence is not
-    leaked) for one in a legal entity the client may not see."""
-    return not_found(f"No {kind.value.replace('_', ' ')} {gateway_id}.")
+    leaked) for one in a legal entity the client may not see. An id longer than any gateway id
+    is shown cut (see `record_ids`)."""
+    shown = echoed(gateway_id, MAX_GATEWAY_ID_LENGTH)
+    return not_found(f"No {kind.value.replace('_', ' ')} {shown}.")
 
 
 class StaleRecord(Exception):
