@@ -688,7 +688,8 @@ def _loaded(*argv: str) -> list[str]:
         "from gateway.cli.commands import parser\n"
         "p = parser(sys.argv[1:])\n"
         "p.parse_args(sys.argv[1:]) if sys.argv[1:] else p.format_help()\n"
-        "heavy = ('uvicorn', 'gateway.app', 'gateway.server', 'gateway.store', 'pydantic', 'redis')\n"
+        "heavy = ('uvicorn', 'gateway.app', 'gateway.server', 'gateway.store', 'pydantic',\n"
+        "         'redis')\n"
         "print(' '.join(sorted({m.split('.')[0] if m.startswith(('uvicorn', 'pydantic')) "
         "else m for m in sys.modules if m.startswith(heavy)})))\n"
     )
