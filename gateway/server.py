@@ -561,8 +561,14 @@ class Supervisor(Multiprocess):
             return False
         return time.monotonic() - worker.started < STARTUP_S
 
+    def init_processes(self) -> None:
+        for _ in range(self.processes_num):
+            process = _WorkerProcess(self.config, self.sockets)
+            process.start()
+            self.processes.append(process)
+
     def _start(self, index: int, refusals: int = 0) -> None:
-        process = Process(self.config, self.sockets)
+        process = _WorkerProcess(self.config, self.sockets)
         self._workers[process] = _Worker(time.monotonic(), refusals, self._version())
         process.start()
         self.processes[index] = process
@@ -619,6 +625,91 @@ class Supervisor(Multiprocess):
         self._owed = waiting
 
 
+class GatewayServer(uvicorn.Server):
+    """uvicorn's server, saying in the gateway's log when it stops and how that went: a line
+    as the drain begins (the requests in flight, how long it waits for them at most) and one
+    as it ends (drained, in how long; or how many requests the drain's limit cut off), each
+    naming the worker's pid when there are several. uvicorn's own lines say neither count,
+    nor whether a request was cut off, and go to its logger, which the gateway keeps at
+    WARNING: an operator watching a rolling deploy saw nothing."""
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        # uvicorn's (0.54), with the two lines: the second said before the app's lifespan
+        # shutdown, which writes out the logs and stops their writer thread.
+        state = self.server_state
+        for server in self.servers:
+            server.close()
+        for sock in sockets or []:
+            sock.close()
+        limit = self.config.timeout_graceful_shutdown
+        in_flight = len(state.tasks)
+        self._say(
+            logging.INFO,
+            f"stopping: draining {_requests(in_flight)} in flight, "
+            + (f"up to {limit:g} s" if limit is not None else "with no time limit"),
+            in_flight=in_flight,
+            drain_timeout_s=limit,
+        )
+        began = time.monotonic()
+        for connection in list(state.connections):
+            connection.shutdown()  # idle ones close; busy ones close once they have answered
+        await asyncio.sleep(0.1)
+        try:
+            await asyncio.wait_for(self._drained(), timeout=limit)
+        except TimeoutError:
+            cut = list(state.tasks)
+            for task in cut:
+                task.cancel(msg="Task cancelled, timeout graceful shutdown exceeded")
+            self._say(
+                logging.WARNING,
+                f"stopped: {_requests(len(cut))} cut off after {limit:g} s",
+                cut_off=len(cut),
+            )
+        else:
+            took = time.monotonic() - began
+            if self.force_exit:  # a second SIGINT: uvicorn stops waiting for anything
+                cut_off = len(state.tasks)
+                self._say(
+                    logging.WARNING,
+                    f"stopped: told to quit at once after {took:.1f} s, "
+                    f"{_requests(cut_off)} cut off",
+                    cut_off=cut_off,
+                )
+            else:
+                self._say(logging.INFO, f"stopped: drained in {took:.1f} s", cut_off=0)
+        if not self.force_exit:
+            await self.lifespan.shutdown()
+
+    async def _drained(self) -> None:
+        """Once every connection has closed and every request's task has ended (or a second
+        SIGINT says not to wait), as uvicorn waits."""
+        state = self.server_state
+        # uvicorn's sets, which its protocols change with no event to wait on: polled, as it does.
+        while (state.connections or state.tasks) and not self.force_exit:  # noqa: ASYNC110
+            await asyncio.sleep(0.1)
+        for server in self.servers:
+            await server.wait_closed()
+
+    def _say(self, level: int, message: str, **fields: Any) -> None:
+        pid = os.getpid()
+        worker = f"worker [{pid}] " if self.config.workers > 1 else ""
+        log.log(level, worker + message, extra={"pid": pid, **fields})
+
+
+def _requests(count: int) -> str:
+    return f"{count} request{'' if count == 1 else 's'}"
+
+
+class _WorkerProcess(Process):
+    """uvicorn's worker process, serving with `GatewayServer`."""
+
+    @property
+    def server(self) -> uvicorn.Server:
+        if self._server is None:
+            self._server = GatewayServer(config=self.config)
+        return self._server
+
+
 class StartupFailed(Exception):
     """A worker stopped before it served, and its supervisor with it (its log says why)."""
 
@@ -644,7 +735,7 @@ def run(
             raise StartupFailed
         return
     try:
-        uvicorn.Server(config).run(sockets=[sock])  # a startup failure exits (STARTUP_FAILURE)
+        GatewayServer(config).run(sockets=[sock])  # a startup failure exits (STARTUP_FAILURE)
     except SystemExit as exc:
         if exc.code == CONFIG_REFUSED:  # the files broke since they were checked: said above
             raise StartupFailed from None

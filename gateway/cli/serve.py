@@ -75,6 +75,14 @@ def arguments(parser: argparse.ArgumentParser) -> None:
         "one logged): comma-separated IP addresses and networks, '' none "
         f"(default: ${FORWARDED_ALLOW_IPS_ENV}, else {','.join(LOOPBACK_PROXIES)})",
     )
+    parser.add_argument(
+        "--drain-timeout",
+        type=seconds,
+        default=DRAIN_S,
+        metavar="S",
+        help="on SIGTERM or SIGINT, seconds to finish the requests in flight before they are "
+        "cut off (keep it below the grace your orchestrator gives before SIGKILL)",
+    )
     add_limits(parser)
     parser.set_defaults(func=serve)
 
@@ -247,7 +255,7 @@ def serve(args: argparse.Namespace) -> int:
         loop="uvloop",
         log_level="warning",
         access_log=False,  # the gateway writes its own JSON access log with correlation ids
-        timeout_graceful_shutdown=DRAIN_S,
+        timeout_graceful_shutdown=args.drain_timeout,
     )
     if args.workers > 1:
         configure_logging(level)  # the supervisor's lines (a worker died, waits), as the workers'

@@ -1,0 +1,138 @@
+"""`gateway serve` stopping (SIGTERM, as a rolling deploy sends it): the log says when the drain
+begins, how many requests are in flight and for how long at most it waits, and when it has
+stopped, drained or with requests cut off; with several workers, each says so with its pid."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from gateway.sockets import SPREAD_BY_KERNEL
+from tests.e2e.checks import create_customer, stats
+from tests.e2e.gateways import client_for, start_gateway, start_workers, token_for
+from tests.redis_server import RedisProcess
+from tests.servers import ServerProcess
+
+WAIT_S = 20.0  # at most: the simulator holds the request, both workers serve
+
+
+def _stop_lines(output: str) -> list[dict[str, Any]]:
+    """The gateway's lines about stopping, in the order written."""
+    lines = [json.loads(x) for x in output.splitlines() if x.startswith("{")]
+    return [
+        line
+        for line in lines
+        if line["logger"] == "gateway.server"
+        and line["msg"].split(": ")[0].endswith(("stopping", "stopped"))
+    ]
+
+
+def _stop_while_one_read_is_held(
+    proc: ServerProcess, url: str, token: str, cloud: httpx.Client, fault: dict[str, Any]
+) -> list[object]:
+    """SIGTERM to `proc` while the cloud ERP holds one read (under `fault`); what the reader
+    got (a status, or the error), once the gateway has exited."""
+    with client_for(url, token) as api:
+        customer = create_customer(api, "US01")
+    cloud.post("/_sim/faults", json={**fault, "operations": ["customers.read"]})
+    got: list[object] = []
+
+    def read() -> None:
+        with client_for(url, token) as api:
+            try:
+                got.append(api.get(f"/v1/customers/{customer['id']}").status_code)
+            except httpx.HTTPError as exc:
+                got.append(exc)
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    _wait_for(lambda: stats(cloud)["in_flight"] >= 1, "the ERP to hold the read")
+    proc.proc.send_signal(signal.SIGTERM)
+    reader.join(timeout=30)
+    proc.proc.wait(timeout=30)
+    return got
+
+
+def _wait_for(condition: Callable[[], bool], what: str) -> None:
+    deadline = time.monotonic() + WAIT_S
+    while not condition():
+        assert time.monotonic() < deadline, f"waited {WAIT_S} s for {what}"
+        time.sleep(0.02)
+
+
+def test_sigterm_logs_the_drain_of_the_request_in_flight_and_its_end(
+    gateway_env: dict[str, str], token: str, cloud: httpx.Client
+) -> None:
+    with start_gateway(gateway_env) as (url, proc):
+        got = _stop_while_one_read_is_held(
+            proc, url, token, cloud, {"mode": "latency", "latency_ms": 1000}
+        )
+        output = proc.output()
+    assert got == [200]
+    stopping, stopped = _stop_lines(output)
+    assert stopping["msg"] == "stopping: draining 1 request in flight, up to 30 s"
+    assert stopping["level"] == "info"
+    assert (stopping["in_flight"], stopping["drain_timeout_s"]) == (1, 30)
+    assert stopped["msg"].startswith("stopped: drained in "), stopped
+    assert stopped["level"] == "info"
+    assert stopped["cut_off"] == 0
+    assert stopping["pid"] == stopped["pid"] == proc.pid
+
+
+def test_sigterm_logs_the_requests_the_drain_timeout_cut_off(
+    gateway_env: dict[str, str], token: str, cloud: httpx.Client
+) -> None:
+    """`--drain-timeout` well below the ERP's hold on the read (the backend's 1.5 s timeout
+    the least of it): the drain ends with the read cut off, and the log says so."""
+    with start_gateway(gateway_env, "--drain-timeout", "0.2") as (url, proc):
+        got = _stop_while_one_read_is_held(proc, url, token, cloud, {"mode": "timeout"})
+        output = proc.output()
+    assert len(got) == 1 and got[0] != 200, got
+    stopping, stopped = _stop_lines(output)
+    assert stopping["msg"] == "stopping: draining 1 request in flight, up to 0.2 s"
+    assert stopped["msg"] == "stopped: 1 request cut off after 0.2 s", stopped
+    assert stopped["level"] == "warning"
+    assert stopped["cut_off"] == 1
+
+
+@pytest.mark.redis
+@pytest.mark.skipif(
+    not SPREAD_BY_KERNEL,
+    reason=f"each worker listens on its own socket on Linux only, not {sys.platform}",
+)
+def test_each_worker_says_with_its_pid_that_it_stops_and_has_stopped(
+    gateway_env: dict[str, str], config_dir: Path, private_redis: RedisProcess
+) -> None:
+    admin = {"Authorization": f"Bearer {token_for('ops-admin', config_dir)}"}
+    with start_workers(gateway_env, config_dir, private_redis.url) as (url, proc):
+        # Both workers serving (the gateway answers once one is): a fresh connection goes to
+        # either, and each names its process.
+        seen: set[str] = set()
+
+        def both_serve() -> bool:
+            answer = httpx.get(f"{url}/admin/backends", headers=admin, timeout=15)
+            seen.add(answer.json()["instance"])
+            return len(seen) == 2
+
+        _wait_for(both_serve, "both workers to serve")
+        proc.proc.send_signal(signal.SIGTERM)
+        proc.proc.wait(timeout=60)
+        output = proc.output()
+    lines = _stop_lines(output)
+    pids = {line["pid"] for line in lines}
+    assert len(pids) == 2, lines
+    assert proc.pid not in pids  # the workers', not the supervisor's
+    for pid in pids:
+        said = [line["msg"] for line in lines if line["pid"] == pid]
+        assert said[0] == f"worker [{pid}] stopping: draining 0 requests in flight, up to 30 s"
+        assert said[1].startswith(f"worker [{pid}] stopped: drained in "), said
+        assert len(said) == 2, said
