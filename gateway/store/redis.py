@@ -44,7 +44,7 @@ from gateway.store.events import EventStore, RedisEvents
 from gateway.store.gcra import CLOCK_EPSILON_S
 from gateway.store.journal import JournalStore, RedisJournal
 from gateway.store.redis_batch import Batch, Pipelines, RedisPyPipelines, run_script
-from gateway.store.redis_errors import unavailable_as_problem
+from gateway.store.redis_errors import opened_on, unavailable_as_problem
 from gateway.store.redis_wire import SharedConnection
 from gateway.store.shadow import RedisShadow, ShadowStore
 from gateway.store.subscription_states import RedisSubscriptionStates, SubscriptionStates
@@ -490,6 +490,7 @@ class RedisStore:
         retries: a call fails within one socket timeout, well inside a request's deadline, and
         the caller decides what to do. To one Redis over TCP or a Unix socket, the request
         path's batches share one connection (`redis_wire`); the rest use the pool."""
+        opened_on(url, cluster=cluster)  # named in the line a refusal of the gateway writes
         options: dict[str, Any] = {
             "max_connections": MAX_CONNECTIONS,
             "socket_timeout": socket_timeout_s,

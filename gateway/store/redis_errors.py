@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import redis.exceptions as redis_errors
+from redis.asyncio.connection import parse_url
 
 from gateway.store.base import StoreUnavailable
 
@@ -48,6 +49,32 @@ _DISK = (
     "check the disk of Redis's `dir` (or its `stop-writes-on-bgsave-error`)",
 )
 _told: set[tuple[str, str]] = set()
+# The Redis this process's store talks to, as the refusals' line names it (`opened_on`).
+_where: str | None = None
+
+
+def redis_target(url: str, *, cluster: bool = False) -> str:
+    """Which Redis and database `url` names, as an operator with several tells them apart
+    (`database 3 of 10.0.0.5:6379`, `database 0 of unix:/run/redis.sock`), and nothing of
+    its user or password."""
+    options = parse_url(url)
+    path = options.get("path")
+    if path:
+        at = f"unix:{path}"
+    else:
+        host = str(options.get("host") or "localhost")
+        at = f"{f'[{host}]' if ':' in host else host}:{options.get('port') or 6379}"
+    if cluster:
+        return f"the Redis Cluster of node {at}"
+    return f"database {int(options.get('db') or 0)} of {at}"
+
+
+def opened_on(url: str, *, cluster: bool = False) -> None:
+    """Note the Redis this process's store talks to (`redis_target`), for the line a refusal
+    writes. One per process, GATEWAY_REDIS_URL's, as each kind of refusal is told once per
+    process."""
+    global _where
+    _where = redis_target(url, cluster=cluster)
 
 
 def busy(error: BaseException) -> bool:
@@ -86,6 +113,8 @@ def _tell(error: BaseException) -> bool:
     if refusal not in _told:
         _told.add(refusal)
         what, todo = refusal
+        if _where is not None:
+            what = f"{what} ({_where})"
         log.error("%s: %s; %s", what, error, todo)
     return True
 

@@ -15,6 +15,8 @@ import httpx
 import pytest
 import redis
 
+from gateway.store import redis_errors
+from gateway.store.base import StoreUnavailable
 from gateway.store.redis import RedisStore
 from tests.conftest import redis_url
 from tests.e2e import payloads
@@ -116,3 +118,35 @@ async def test_a_database_redis_does_not_have_is_a_503_not_a_500() -> None:
     assert create.status_code == 503, create.text
     assert create.json()["code"] == "store_unavailable"
     assert create.headers.get("retry-after")
+
+
+@pytest.mark.parametrize(
+    ("change", "database", "kind"),
+    [
+        # An operator with several databases on one Redis must tell which one was refused.
+        ({"path": "/99"}, 99, "database"),
+        # The password is never written, even where it is what Redis refused.
+        ({"netloc": "gw:s3cret-pw@{host}", "path": "/3"}, 3, "password"),
+    ],
+)
+async def test_a_refusal_says_which_database_of_which_redis_never_the_password(
+    change: dict[str, str],
+    database: int,
+    kind: str,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(redis_errors, "_told", set())  # what this process has told so far
+    parts = urlsplit(redis_url())
+    host = f"{parts.hostname}:{parts.port or 6379}"
+    url = parts._replace(**{k: v.format(host=host) for k, v in change.items()}).geturl()
+    store = RedisStore.from_url(url, prefix="gw-misbehave:")
+    try:
+        with pytest.raises(StoreUnavailable):
+            await store.ping()
+    finally:
+        await store.aclose()
+    (line,) = [r.getMessage() for r in caplog.records if r.name == "gateway.store"]
+    assert kind in line
+    assert f"database {database} of {host}" in line, line
+    assert "s3cret-pw" not in line
