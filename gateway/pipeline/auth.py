@@ -30,6 +30,7 @@ from gateway.pipeline.auth_failures import AuthFailureLimit, AuthFailuresLimited
 from gateway.pipeline.chain import Handler
 from gateway.pipeline.context import Principal, RequestContext
 from gateway.pipeline.keys import JwksKeys, KeySource, StaticKey
+from gateway.pipeline.refused_tokens import RefusedTokens
 
 MAX_TOKEN_BYTES = 8192
 # The demo issuer's dev-only secret. Published in this repository, so only `gateway demo` trusts
@@ -206,7 +207,7 @@ class IssuerVerifier:
             options={"require": _REQUIRED_CLAIMS, "verify_signature": True},
         )
         # Here, where a token is verified before the authenticator caches it: a refused token
-        # is never cached, and a cached one was within the cap.
+        # is never cached as verified, and a cached one was within the cap.
         if cfg.max_lifetime_s is not None:
             lifetime = lifetime_s(claims, time.time())
             # The leeway, as on `exp`: an issuer may backdate `iat` a little for clock skew.
@@ -273,11 +274,22 @@ def key_source(
     return JwksKeys(config.jwks_url, config.algorithms)
 
 
+def _unraised(refusal: Unauthenticated) -> Unauthenticated:
+    """A fresh copy of `refusal`: what is held and raised again is never an exception that was
+    raised (its traceback would keep a request's frames alive), nor one a step may change."""
+    return Unauthenticated(
+        refusal.code, refusal.detail, headers=dict(refusal.headers), reason=refusal.reason
+    )
+
+
 class Authenticator:
-    """Verifies bearer tokens against the configured issuers, with a cache of verified tokens.
+    """Verifies bearer tokens against the configured issuers, with a cache of verified tokens
+    and one of refused tokens.
 
     A verified token is cached by its SHA-256 until its `exp`, so the hot path does not check
-    signatures on every request; the cache is bounded.
+    signatures on every request; a refused one a few seconds (`refused`), so neither does a
+    client stuck on a bad token, nor the second look at an unversioned path's token. Both are
+    bounded, and both belong to this configuration's authenticator: a reload starts them empty.
     """
 
     def __init__(
@@ -285,6 +297,7 @@ class Authenticator:
     ) -> None:
         self._by_issuer = dict(verifiers)
         self._cache: OrderedDict[bytes, tuple[Principal, float]] = OrderedDict()
+        self.refused: RefusedTokens[Unauthenticated] = RefusedTokens()
         self._limit = limit
 
     @property
@@ -336,7 +349,14 @@ class Authenticator:
             self._cache.move_to_end(digest)
             return cached[0]
         self._check(scope)
-        principal, expires = await self._verify(token)
+        refused = self.refused.refusal(digest)
+        if refused is not None:
+            raise _unraised(refused)
+        try:
+            principal, expires = await self._verify(token)
+        except Unauthenticated as refusal:
+            self._remember(digest, token, refusal)
+            raise
         self._cache[digest] = (principal, expires)
         if len(self._cache) > _CACHE_SIZE:
             self._cache.popitem(last=False)
@@ -346,6 +366,34 @@ class Authenticator:
         """The 429 of an address over its authentication failures (see `authenticate`)."""
         if self._limit is not None and scope is not None:
             self._limit.check(scope)
+
+    def _remember(self, digest: bytes, token: str, refusal: Unauthenticated) -> None:
+        """Hold a token's refusal (see `RefusedTokens`), but for an unknown key, which the
+        JWKS may have by the next request (its refetch for unknown kids, once per cooldown,
+        is how a rotated key is found), and a token not valid yet past when it will be."""
+        if refusal.reason is AuthFailure.UNKNOWN_KEY:
+            return
+        valid_from = None
+        if refusal.reason is AuthFailure.NOT_YET_VALID:
+            valid_from = self._valid_from(token)
+            if valid_from is None:
+                return
+        self.refused.remember(digest, _unraised(refusal), valid_from)
+
+    def _valid_from(self, token: str) -> float | None:
+        """When a token refused as not valid yet will be: its `nbf` and `iat` are no longer
+        ahead of the clock by more than its issuer's leeway (PyJWT's test). None when that
+        cannot be told (its issuer gone, the claims not numbers)."""
+        try:
+            claims = jwt.decode(token, options={"verify_signature": False})
+            ahead = [int(claims[name]) for name in ("nbf", "iat") if name in claims]
+        except (jwt.PyJWTError, ValueError, TypeError, OverflowError):
+            return None
+        issuer = claims.get("iss")
+        verifier = self._by_issuer.get(issuer) if isinstance(issuer, str) else None
+        if verifier is None or not ahead:
+            return None
+        return float(max(ahead) - verifier.config.leeway_s)
 
     async def _verify(self, token: str) -> tuple[Principal, float]:
         try:

@@ -153,7 +153,8 @@ class Versioning:
 
     async def _pinned(self, ctx: RequestContext) -> str:
         """The caller's pinned version for an unversioned path; the authentication step still
-        judges the token (verified tokens are cached, so this costs no second check)."""
+        judges the token (verified tokens are cached, and refused ones a few seconds, so this
+        costs no second check)."""
         table = self._table
         try:
             request = ctx.request  # its address: a limited one's token is not looked at
