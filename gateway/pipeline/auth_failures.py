@@ -9,6 +9,7 @@ processes an address may fail up to N times as often. The schema is
 
 from __future__ import annotations
 
+import ipaddress
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
@@ -26,8 +27,8 @@ from gateway.store.gcra import gcra
 POLICY = "auth_failures"
 # Addresses whose failures are remembered at most (about 150 bytes each: some 15 MB); past it,
 # the one that failed or was refused least recently is forgotten, so a flood from ever new
-# addresses (an IPv6 range, a botnet) cannot grow the process without bound. Such a flood
-# is no one address's to limit anyway.
+# addresses (an IPv6 range wider than a /64, a botnet) cannot grow the process without bound.
+# Such a flood is no one address's to limit anyway.
 MAX_TRACKED_ADDRESSES = 100_000
 
 
@@ -69,6 +70,22 @@ class FailedAddresses:
             self._tats.popitem(last=False)
 
 
+def failing_party(address: str) -> str:
+    """Whose failures an address's are: an IPv4 address's own (an IPv4-mapped IPv6 address is
+    the IPv4 address), an IPv6 address's /64 network's, as `2001:db8:1:2::/64`. One host is
+    commonly given a whole /64 (SLAAC, privacy addresses), so keyed by its address it could
+    fail from ever new ones. Anything else (no IP address) is its own."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv4Address):
+        return address
+    if ip.ipv4_mapped is not None:
+        return str(ip.ipv4_mapped)
+    return f"{ipaddress.IPv6Address(int(ip) >> 64 << 64)}/64"
+
+
 class AuthFailuresLimited(GatewayError):
     """The 429 of an address over its authentication failures: the tiers' refusal
     (`rate_limited`: a new code waits for a new API version), its policy and detail saying
@@ -96,8 +113,8 @@ class AuthFailureLimit:
     """One configuration's limit over the process's `FailedAddresses`. The authenticator asks
     it only for a request whose token it has not verified already (the hot path, a cached
     token, pays nothing), with the request's ASGI scope: the address is the one the logs name
-    (`client_ip`: the peer's, or a trusted proxy's client); a request without one is never
-    limited."""
+    (`client_ip`: the peer's, or a trusted proxy's client), an IPv6 one by its /64 (see
+    `failing_party`); a request without one is never limited."""
 
     config: AuthFailuresConfig
     addresses: FailedAddresses
@@ -108,7 +125,8 @@ class AuthFailureLimit:
         if address is None:
             return
         config = self.config
-        refused = self.addresses.refusal(address, config.rate_per_s, config.max_failures)
+        party = failing_party(address)
+        refused = self.addresses.refusal(party, config.rate_per_s, config.max_failures)
         if refused is not None:
             raise _limited(config, refused)
 
@@ -117,7 +135,7 @@ class AuthFailureLimit:
         address = client_ip(scope) if scope is not None else None
         if address is not None:
             config = self.config
-            self.addresses.failed(address, config.rate_per_s, config.max_failures)
+            self.addresses.failed(failing_party(address), config.rate_per_s, config.max_failures)
 
 
 def failure_limit(

@@ -17,7 +17,7 @@ from prometheus_client import REGISTRY
 from gateway.config.issues import ConfigError
 from gateway.config.loader import check_config, load_config
 from gateway.observability.forwarded_for import ForwardedFor
-from gateway.pipeline.auth_failures import FailedAddresses
+from gateway.pipeline.auth_failures import FailedAddresses, failing_party
 from gateway.store.memory import MemoryStore
 from tests.configs import write_config
 from tests.conftest import ManualClock
@@ -219,6 +219,46 @@ async def test_a_reload_keeps_the_failures_and_applies_the_new_limit(tmp_path: P
     assert burst == [401, 401, 401, 429]
     assert kept == 429
     assert sooner == [401, 429]
+
+
+@pytest.mark.parametrize(
+    ("failing", "then", "refused"),
+    [
+        # One host may hold a whole /64 (SLAAC, privacy addresses): one address of the limit.
+        (["2001:db8:1:2::a", "2001:db8:1:2::b", "2001:db8:1:2:ffff::c"], "2001:db8:1:2:1::d", True),
+        (["2001:db8:1:2::a"] * 3, "2001:db8:1:3::a", False),  # another /64: another site
+        (["2001:db8:1:2::a"] * 3, "2001:db8:1:2::a", True),
+        (["::ffff:198.51.100.7"] * 3, ATTACKER, True),  # a dual-stack socket's IPv4 peer
+        ([ATTACKER] * 3, "::ffff:198.51.100.7", True),
+        ([ATTACKER] * 3, NEIGHBOUR, False),  # IPv4: each address its own
+    ],
+)
+async def test_ipv6_addresses_count_by_their_64_prefix_ipv4_by_the_address(
+    tmp_path: Path, failing: list[str], then: str, refused: bool
+) -> None:
+    async with _gateway(tmp_path) as gw:
+        _clock(gw)
+        for address in failing:
+            async with _from(gw, address) as api:
+                answer = await api.get("/v1/customers/cus_1", headers=_bearer(_forged()))
+                assert answer.status_code == 401
+        async with _from(gw, then) as api:
+            answer = await api.get("/v1/customers/cus_1", headers=_bearer(_forged()))
+    assert answer.status_code == (429 if refused else 401), answer.text
+
+
+@pytest.mark.parametrize(
+    ("address", "party"),
+    [
+        ("2001:db8:1:2:3:4:5:6", "2001:db8:1:2::/64"),
+        ("fe80::1%eth0", "fe80::/64"),  # a link-local peer's zone is no part of its network
+        ("::ffff:10.0.0.5", "10.0.0.5"),
+        ("10.0.0.5", "10.0.0.5"),
+        ("testclient", "testclient"),  # no IP address (Starlette's test client): its own
+    ],
+)
+def test_the_party_an_address_fails_for(address: str, party: str) -> None:
+    assert failing_party(address) == party
 
 
 async def test_off_no_address_is_ever_refused(tmp_path: Path) -> None:
