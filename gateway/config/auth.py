@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, model_validator
 
 from gateway.config.base import ConfigModel, EnvName
 
@@ -119,15 +119,6 @@ class IssuerConfig(ConfigModel):
             "secret is set."
         ),
     ] = False
-
-    @field_validator("max_lifetime_s", mode="before")
-    @classmethod
-    def _seconds_not_yes_or_no(cls, value: object) -> object:
-        # YAML reads `true` and `yes` as a boolean, which would otherwise pass for 1 second:
-        # a cap that refuses every token.
-        if isinstance(value, bool):
-            raise ValueError("give a number of seconds, not true or false")
-        return value
 
     @model_validator(mode="after")
     def _one_key_source_matching_algorithms(self) -> IssuerConfig:

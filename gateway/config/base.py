@@ -1,19 +1,81 @@
-"""The one base of every configuration model: unknown keys refused, values frozen after load.
+"""The one base of every configuration model: unknown keys refused, values frozen after load,
+and no number read from a YAML boolean.
 
 Not the API's request models (see `gateway.domain.models`, which are strict about JSON types).
 """
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, cast
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, GetCoreSchemaHandler
+from pydantic_core import CoreSchema, PydanticCustomError, core_schema
+
+_ERROR_TYPE = "number_not_boolean"  # pydantic's error type; the loader shows the words
+# Parts of a core schema that hold no validator of a value: what describes the schema, how a
+# value is written back out, and a field's default value.
+_NOT_VALIDATION = frozenset({"metadata", "serialization", "default"})
+
+
+def _integer_not_boolean(value: object) -> object:
+    if isinstance(value, bool):
+        raise PydanticCustomError(
+            _ERROR_TYPE, "Input should be a valid integer, not true/false, yes/no or on/off"
+        )
+    return value
+
+
+def _number_not_boolean(value: object) -> object:
+    if isinstance(value, bool):
+        raise PydanticCustomError(
+            _ERROR_TYPE, "Input should be a valid number, not true/false, yes/no or on/off"
+        )
+    return value
+
+
+_GUARD_OF = {"int": _integer_not_boolean, "float": _number_not_boolean}
+_GUARDS = tuple(_GUARD_OF.values())
+
+
+def _numbers_refusing_booleans(schema: CoreSchema) -> CoreSchema:
+    """`schema` with every `int` and `float` schema in it first refusing a boolean."""
+    return cast(CoreSchema, _guarded(schema))
+
+
+def _guarded(part: object) -> object:
+    """A part of a core schema, guarded. A nested model's schema is built by this same hook,
+    its numbers guarded already: a guard found is kept as it is, not wrapped again."""
+    if isinstance(part, list | tuple):
+        return type(part)(_guarded(item) for item in part)
+    if not isinstance(part, dict):
+        return part
+    if part.get("type") == "function-before" and any(
+        part["function"]["function"] is guard for guard in _GUARDS
+    ):
+        return part
+    walked = {
+        key: value if key in _NOT_VALIDATION else _guarded(value) for key, value in part.items()
+    }
+    guard = _GUARD_OF.get(str(part.get("type")))
+    if guard is None:
+        return walked
+    return core_schema.no_info_before_validator_function(guard, cast(CoreSchema, walked))
 
 
 class ConfigModel(BaseModel):
     """A model mirroring part of a YAML file: a misspelt key is an error, never ignored."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @classmethod
+    def __get_pydantic_core_schema__(
+        cls, source: type[BaseModel], handler: GetCoreSchemaHandler, /
+    ) -> CoreSchema:
+        # Lax mode, which turns a variable's "3600" into 3600, also turns a boolean into 1 or 0.
+        # YAML reads true/yes/on and false/no/off as booleans, so `timeout_s: yes` or
+        # `max_entries: off` would load as a number no one wrote: refused wherever an int or a
+        # float is, at any depth, here once rather than field by field.
+        return _numbers_refusing_booleans(handler(source))
 
 
 EnvName = Annotated[str, Field(pattern=r"^[A-Z_][A-Z0-9_]*$")]

@@ -436,7 +436,8 @@ def _schema_message(
         return _prefix(path), f"unknown key {loc[-1]!r}", ""
     got = ""
     if isinstance(value, str | int | float | bool) and not kind.startswith("union_tag"):
-        shown = repr(value)
+        # A boolean as YAML writes it (`true`, not Python's `True`); other values as Python.
+        shown = ("true" if value else "false") if isinstance(value, bool) else repr(value)
         got = f" (got {shown})" if len(shown) <= _MAX_SHOWN_INPUT else ""
     return _prefix(path), msg.removeprefix(_VALUE_ERROR_PREFIX), got
 

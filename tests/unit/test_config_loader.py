@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import datetime as dt
 import shutil
+import typing
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from pydantic import BaseModel
 
 from gateway import configuration
+from gateway.config.base import ConfigModel
 from gateway.config.issues import ConfigError, ConfigIssue
-from gateway.config.loader import check_config, load_config
+from gateway.config.loader import GatewayConfig, check_config, load_config
+from gateway.config.schemas import CONFIG_SCHEMAS
 from gateway.config.yamlfile import expand_env, parse_yaml
 from gateway.demo import DEMO_EVENT_SECRETS
 
@@ -488,6 +494,140 @@ def test_a_subscription_whose_clients_pin_is_sunset_soon_is_warned_of_at_its_cli
     ]
     assert (issue.severity, issue.line) == ("warning", line)
     assert f"the API version of client crm-demo, v1, which is sunset on {soon}" in issue.message
+
+
+# -- numbers, never a YAML boolean -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class NumberField:
+    """A number in one config file, as the tests below write it: `VALUE` in `new` (replacing
+    `old`) is what is put there, `below` the lines from the edit's first to the value's."""
+
+    file: str
+    old: str
+    new: str
+    path: str
+    expects: str  # "a valid integer" or "a valid number", as pydantic words the type
+    number: int  # a valid value, unlike the shipped one, so that reading it shows
+    read: Callable[[GatewayConfig], float]
+    below: int = 0
+
+    def edit(self, config: Path, value: str) -> int:
+        if self.old:
+            return edit(config, self.file, self.old, self.new.replace("VALUE", value)) + self.below
+        (config / self.file).write_text(self.new.replace("VALUE", value))  # an optional file
+        return 1 + self.below
+
+
+# One number of each config file, of each shape: a field, a map's value, a list's item. Block
+# style, where a `${...}` needs no quotes (its `}` would close a flow mapping).
+NUMBER_FIELDS = [
+    NumberField(
+        "policies/auth.yaml",
+        "leeway_s: 30 ",
+        "leeway_s: VALUE ",
+        "issuers[0].leeway_s",
+        "a valid integer",
+        45,
+        lambda c: c.auth.issuers[0].leeway_s,
+    ),
+    NumberField(
+        "policies/rate-limits.yaml",
+        "  standard: {rate_per_s: 50, burst: 100}",
+        "  standard:\n    rate_per_s: VALUE\n    burst: 100",
+        "tiers.standard.rate_per_s",
+        "a valid number",
+        75,
+        lambda c: c.rate_limits.tiers["standard"].rate_per_s,
+        below=1,
+    ),
+    NumberField(
+        "backends/cloud.yaml",
+        "timeout_s: 5 ",
+        "timeout_s: VALUE ",
+        "timeout_s",
+        "a valid number",
+        7,
+        lambda c: c.backends["cloud"].timeout_s,
+    ),
+    NumberField(
+        "policies/operations.yaml",
+        "",
+        "journal:\n  retention_s: VALUE\n",
+        "journal.retention_s",
+        "a valid integer",
+        7200,
+        lambda c: c.operations.journal.retention_s,
+        below=1,
+    ),
+    NumberField(
+        "routes.yaml",
+        "    backend: cloud   ",
+        "    split:\n      cloud: VALUE\n      legacy: 60   ",
+        "rules[0].split.cloud",
+        "a valid number",
+        40,
+        lambda c: (c.routes.rules[0].split or {})["cloud"],
+        below=1,
+    ),
+    NumberField(
+        "policies/subscriptions.yaml",
+        "retry_schedule_s: [1, 2, 4]",
+        "retry_schedule_s:\n    - 1\n    - VALUE\n    - 4",
+        "delivery.retry_schedule_s[1]",
+        "a valid number",
+        3,
+        lambda c: c.subscriptions.delivery.retry_schedule_s[1],
+        below=2,
+    ),
+]
+
+
+@pytest.mark.parametrize("field", NUMBER_FIELDS, ids=lambda f: f.path)
+@pytest.mark.parametrize(
+    "written, read_as", [("true", "true"), ("yes", "true"), ("false", "false")]
+)
+def test_a_yaml_boolean_where_a_number_goes_is_an_error_at_its_line(
+    tmp_path: Path, field: NumberField, written: str, read_as: str
+) -> None:
+    # YAML reads true/yes/on (false/no/off) as a boolean, which pydantic would take for 1 (0).
+    config = config_copy(tmp_path)
+    line = field.edit(config, written)
+    assert str(only_error(config)) == (
+        f"{field.file}:{line}: {field.path}: Input should be {field.expects}, "
+        f"not true/false, yes/no or on/off (got {read_as})"
+    )
+
+
+@pytest.mark.parametrize("field", NUMBER_FIELDS, ids=lambda f: f.path)
+def test_a_number_written_or_from_a_variable_still_loads(
+    tmp_path: Path, field: NumberField
+) -> None:
+    # A variable's value is a string, read as the number it spells.
+    for place, written, env in (
+        ("written", str(field.number), {}),
+        ("variable", "${NUMBER}", {"NUMBER": str(field.number)}),
+        ("default", f"${{NUMBER:-{field.number}}}", {}),
+    ):
+        (tmp_path / place).mkdir()
+        config = config_copy(tmp_path / place)
+        field.edit(config, written)
+        assert field.read(load_config(config, env=env)) == field.number, place
+
+
+def test_every_model_of_every_config_file_refuses_a_boolean_for_a_number() -> None:
+    # The refusal is ConfigModel's: a model on another base would read `yes` as 1 again.
+    seen: set[type] = set()
+    pending: list[object] = [entry.model for entry in CONFIG_SCHEMAS]
+    while pending:
+        kind = pending.pop()
+        pending.extend(typing.get_args(kind))
+        if isinstance(kind, type) and issubclass(kind, BaseModel) and kind not in seen:
+            seen.add(kind)
+            assert issubclass(kind, ConfigModel), kind
+            pending.extend(f.annotation for f in kind.model_fields.values())
+    assert len(seen) > len(CONFIG_SCHEMAS)  # the nested models were reached too
 
 
 # -- ${VAR:-default} ----------------------------------------------------------------------------
