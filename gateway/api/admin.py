@@ -26,8 +26,10 @@ from gateway.domain.errors import (
     Code,
     FieldError,
     GatewayError,
+    echoed,
     not_found,
 )
+from gateway.domain.ids import MAX_GATEWAY_ID_LENGTH
 from gateway.domain.models import LegalEntityCode, Strict
 from gateway.domain.operations import ADMIN_SCOPE, Kind
 from gateway.observability.client_address import client_ip
@@ -165,9 +167,10 @@ def admin_routes(
 
     async def migration(request: Request) -> Response:
         job_id = str(request.path_params["id"])
-        job = await migrations.get(job_id) if job_id.startswith(JOB_PREFIX) else None
+        plausible = job_id.startswith(JOB_PREFIX) and len(job_id) <= MAX_GATEWAY_ID_LENGTH
+        job = await migrations.get(job_id) if plausible else None
         if job is None:
-            raise not_found(f"No migration job {job_id}.")
+            raise not_found(f"No migration job {echoed(job_id)}.")
         return JSONResponse(job.view(time.time()))
 
     async def export_xref(request: Request) -> Response:

@@ -21,7 +21,7 @@ from starlette.routing import Route
 
 from gateway.api.admin import admin_endpoint
 from gateway.config.events import SUBSCRIPTION_ID_PATTERN
-from gateway.domain.errors import bad_cursor, not_found
+from gateway.domain.errors import bad_cursor, echoed, not_found
 from gateway.domain.models import Strict
 from gateway.observability.client_address import client_ip
 from gateway.observability.event_metrics import WEBHOOK_DELIVERIES
@@ -32,6 +32,9 @@ from gateway.store.events import BadCursor
 from gateway.store.subscription_states import Disabled, disabled_at
 
 MAX_DEAD_LETTERS = 1000
+# A dead letter's id is its subscription's (up to 63 characters) and its event's, joined by a
+# colon: the most of one a 404 repeats is longer than any, so a real one is shown whole.
+MAX_DELIVERY_ID_LENGTH = 128
 
 
 class DeadLetterQuery(Strict):
@@ -68,7 +71,9 @@ def event_admin_routes(
         ):
             # Not configured (any more) and none of its dead letters kept: no such thing. One
             # removed from the configuration is listed while its dead letters are kept.
-            raise not_found(f"No subscription {asked.subscription} (nor dead letters of one).")
+            raise not_found(
+                f"No subscription {echoed(asked.subscription)} (nor dead letters of one)."
+            )
         items = [
             {
                 "id": d.id,
@@ -86,7 +91,7 @@ def event_admin_routes(
         delivery = request.path_params["id"]
         runtime = current()
         if not await runtime.store.events.replay_dead_letter(delivery, time.time()):
-            raise not_found(f"No dead letter {delivery}.")
+            raise not_found(f"No dead letter {echoed(delivery, MAX_DELIVERY_ID_LENGTH)}.")
         runtime.audit.record(
             "events.dead_letter.replayed",
             request.state.actor,
@@ -127,7 +132,7 @@ def event_admin_routes(
         configured = _configured(runtime, subscription)
         was_disabled = await runtime.store.subscriptions.enable(subscription)
         if not (configured or was_disabled):
-            raise not_found(f"No subscription {subscription}.")
+            raise not_found(f"No subscription {echoed(subscription)}.")
         runtime.audit.record(
             "events.subscription.enabled",
             request.state.actor,

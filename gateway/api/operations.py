@@ -20,11 +20,11 @@ from starlette.routing import Route
 
 from gateway.api.admin import admin_endpoint
 from gateway.config.operations import MAX_AUDIT_ENTRIES
-from gateway.domain.errors import Code, FieldError, GatewayError, bad_cursor, not_found
+from gateway.domain.errors import Code, FieldError, GatewayError, bad_cursor
 from gateway.domain.models import Strict, no_number
 from gateway.observability.client_address import client_ip
 from gateway.observability.metrics import business_figures
-from gateway.ops.replay import Replays, corrected_body_of
+from gateway.ops.replay import Replays, corrected_body_of, is_too_long, no_transaction
 from gateway.pipeline.body import parse_query_model, read_body, require_json, without_bom
 from gateway.pipeline.journal import INSTANCE, STATUSES, public_view
 from gateway.routing.map import migration_map
@@ -102,11 +102,13 @@ def operations_routes(replays: Replays, current: Callable[[], Runtime]) -> list[
 
     async def transaction(request: Request) -> Response:
         transaction_id = str(request.path_params["id"])
+        if is_too_long(transaction_id):
+            raise no_transaction(transaction_id)
         runtime = current()
         await runtime.journal.flush()
         entry = await runtime.store.journal.entry(transaction_id)
         if entry is None:
-            raise not_found(f"No transaction {transaction_id} in the journal.")
+            raise no_transaction(transaction_id)
         return JSONResponse(public_view(entry))
 
     async def replay(request: Request) -> Response:

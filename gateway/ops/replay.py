@@ -22,8 +22,8 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from gateway.domain.errors import Code, FieldError, GatewayError, not_found
-from gateway.domain.ids import random_hex
+from gateway.domain.errors import Code, FieldError, GatewayError, echoed, not_found
+from gateway.domain.ids import MAX_GATEWAY_ID_LENGTH, random_hex
 from gateway.observability.trace_context import CORRELATION_HEADER, correlation_id_from
 from gateway.pipeline.context import Principal, RequestContext
 from gateway.pipeline.idempotency import HEADER as IDEMPOTENCY_HEADER
@@ -48,6 +48,17 @@ class ReplayOutcome:
     status: int
     answer: Any
     correlation_id: str
+
+
+def no_transaction(transaction_id: str) -> GatewayError:
+    """The 404 of a transaction the journal does not hold, showing a bounded prefix of an id
+    longer than any the gateway issues (none such is looked up: see `is_too_long`)."""
+    return not_found(f"No transaction {echoed(transaction_id)} in the journal.")
+
+
+def is_too_long(gateway_id: str) -> bool:
+    """Whether a path id is longer than any the gateway issues, so names nothing to look up."""
+    return len(gateway_id) > MAX_GATEWAY_ID_LENGTH
 
 
 def _invalid_state(detail: str) -> GatewayError:
@@ -108,6 +119,8 @@ class Replays:
         """Replay one transaction for the operator `actor` at `client_ip`; one replay of it at
         a time (two at once, a double click or two operators, are 409 for the second), each
         deciding on the journal as the one before it left it."""
+        if is_too_long(transaction_id):  # nor a lock taken in its name
+            raise no_transaction(transaction_id)
         runtime = self._current()
         lock, token = f"replay:{transaction_id}", random_hex(16)
         if not await runtime.store.acquire_slot(lock, 1, token, runtime.request_timeout_s + 5):
@@ -133,7 +146,7 @@ class Replays:
         await runtime.journal.flush()  # the latest attempt decides what may be replayed
         entry = await runtime.store.journal.entry(transaction_id)
         if entry is None:
-            raise not_found(f"No transaction {transaction_id} in the journal.")
+            raise no_transaction(transaction_id)
         corrected = corrected_body is not None
         request = _replayable(entry, corrected)
         client = str(entry.get("client"))
