@@ -206,6 +206,13 @@ class IssuerVerifier:
             leeway=cfg.leeway_s,
             options={"require": _REQUIRED_CLAIMS, "verify_signature": True},
         )
+        try:
+            expires = float(claims["exp"])
+            float(claims["iat"])
+        except OverflowError:
+            # PyJWT takes any JSON integer as a date; one no float holds (10**400) is no time
+            # a token could mean, and would fail every use of it below.
+            raise _invalid_token(AuthFailure.INVALID_CLAIMS) from None
         # Here, where a token is verified before the authenticator caches it: a refused token
         # is never cached as verified, and a cached one was within the cap.
         if cfg.max_lifetime_s is not None:
@@ -217,7 +224,7 @@ class IssuerVerifier:
         if not isinstance(client_id, str) or not client_id:
             raise _invalid_token(AuthFailure.INVALID_CLAIMS)
         principal = Principal(client_id, str(claims["sub"]), cfg.issuer, token_scopes(claims))
-        return principal, float(claims["exp"])
+        return principal, expires
 
 
 def _unsafe_secret(config: IssuerConfig, secret: bytes, trust_dev_secret: bool) -> str | None:

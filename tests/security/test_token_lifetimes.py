@@ -114,3 +114,29 @@ async def test_a_token_without_iat_over_the_cap_is_refused() -> None:
 def test_a_lifetime_runs_from_iat_or_without_iat_from_now() -> None:
     assert lifetime_of({"iat": 1_000, "exp": 4_600}, now=2_000.0) == 3_600
     assert lifetime_of({"exp": 4_600}, now=2_000.0) == 2_600
+
+
+@pytest.mark.parametrize("cap", [CAP_S, None], ids=["capped", "uncapped"])
+@pytest.mark.parametrize(
+    "dates",
+    [{"exp": 10**400}, {"iat": -(10**400)}],
+    ids=["exp past any float", "iat past any float"],
+)
+async def test_a_numeric_date_no_float_holds_is_a_401_not_a_500(
+    cap: int | None, dates: dict[str, int]
+) -> None:
+    """PyJWT takes any JSON integer as `exp` or `iat`; one too large for a float (10**400 is
+    a valid JSON number) is no date a token could mean, and refused as its claims."""
+    now = int(time.time())
+    claims: dict[str, Any] = {
+        "iss": ISSUER,
+        "aud": AUDIENCE,
+        "sub": "crm-demo",
+        "azp": "crm-demo",
+        "iat": now,
+        "exp": now + 60,
+        **dates,
+    }
+    refused = await _refusal(_authenticator(cap), jwt.encode(claims, SECRET, algorithm="HS256"))
+    assert refused.code is Code.UNAUTHORIZED
+    assert refused.reason is AuthFailure.INVALID_CLAIMS
