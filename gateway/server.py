@@ -13,12 +13,14 @@ import os
 import pickle
 import signal
 import socket
+import sys
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import httptools
 import uvicorn
 from uvicorn.config import STARTUP_FAILURE
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -240,6 +242,18 @@ class GuardedProtocol(HttpToolsProtocol):
     def send_400_response(self, msg: str) -> None:
         if self._too_large is not None:  # the parser stopped for a pipelined head's size
             self._refuse(self._too_large)
+            return
+        if isinstance(sys.exc_info()[1], httptools.HttpParserInvalidMethodError):
+            # Called from the parser's `except`: it stopped at the method, before the path.
+            # Methods are case-sensitive, and httptools knows only the registered ones.
+            self._refuse(
+                GatewayError(
+                    Code.VALIDATION_FAILED,
+                    "The request's method is none HTTP defines (methods are case-sensitive: "
+                    "GET, not get); a path the gateway serves answers another method 405 with "
+                    "`Allow`.",
+                )
+            )
             return
         # httptools refused the request's framing (both Content-Length and Transfer-Encoding,
         # two Content-Lengths, a folded header line...): a problem like every other refusal,

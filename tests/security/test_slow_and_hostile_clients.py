@@ -330,6 +330,23 @@ def test_a_request_with_malformed_framing_is_a_400_problem_and_the_connection_cl
     assert took < DEADLINE_S
 
 
+@pytest.mark.parametrize("method", [b"get", b"FOO"])
+def test_a_method_the_parser_does_not_know_is_a_400_that_says_so_not_one_about_framing(
+    gateway: tuple[str, int], method: bytes
+) -> None:
+    """httptools knows HTTP's registered methods, in upper case (they are case-sensitive),
+    and stops at any other before it reads the path: a 400 whose detail names the method,
+    not the framing the request never got to."""
+    with _connect(gateway) as sock:
+        sock.sendall(method + b" /v1/customers HTTP/1.1\r\nHost: gateway.test\r\n\r\n")
+        raw, _ = _read_until_closed(sock)
+    status, _, problem = _problem(raw)
+    assert status == 400
+    assert problem["code"] == "validation_failed"
+    assert "method" in problem["detail"]
+    assert "Content-Length" not in problem["detail"]
+
+
 @pytest.mark.parametrize(
     ("fields", "why"),
     [
