@@ -243,15 +243,31 @@ class GuardedProtocol(HttpToolsProtocol):
         if self._too_large is not None:  # the parser stopped for a pipelined head's size
             self._refuse(self._too_large)
             return
-        if isinstance(sys.exc_info()[1], httptools.HttpParserInvalidMethodError):
-            # Called from the parser's `except`: it stopped at the method, before the path.
-            # Methods are case-sensitive, and httptools knows only the registered ones.
+        # Called from the parser's `except`: what it stopped at says what to tell the client.
+        stopped = sys.exc_info()[1]
+        if isinstance(stopped, httptools.HttpParserInvalidMethodError):
+            # At the method, before the path. Methods are case-sensitive, and httptools knows
+            # only the registered ones.
             self._refuse(
                 GatewayError(
                     Code.VALIDATION_FAILED,
                     "The request's method is none HTTP defines (methods are case-sensitive: "
                     "GET, not get); a path the gateway serves answers another method 405 with "
                     "`Allow`.",
+                )
+            )
+            return
+        wrapped = stopped.__context__ if stopped is not None else None
+        if isinstance(stopped, httptools.HttpParserInvalidURLError) or isinstance(
+            wrapped, httptools.HttpParserInvalidURLError
+        ):
+            # At the target (in uvicorn's `on_url`, which the parser's error wraps): no path,
+            # as `CONNECT host:443` (a proxy's request) or `GET v1/customers` send.
+            self._refuse(
+                GatewayError(
+                    Code.VALIDATION_FAILED,
+                    "The request's target is no path: send the path from its `/`, as "
+                    "`GET /v2/customers HTTP/1.1`.",
                 )
             )
             return

@@ -348,6 +348,24 @@ def test_a_method_the_parser_does_not_know_is_a_400_that_says_so_not_one_about_f
 
 
 @pytest.mark.parametrize(
+    "request_line",
+    [b"GET v1/customers HTTP/1.1", b"CONNECT gateway.test:443 HTTP/1.1"],
+    ids=["no leading slash", "authority form"],
+)
+def test_a_target_that_is_no_path_is_a_400_that_says_so_not_one_about_framing(
+    gateway: tuple[str, int], request_line: bytes
+) -> None:
+    with _connect(gateway) as sock:
+        sock.sendall(request_line + b"\r\nHost: gateway.test\r\n\r\n")
+        raw, _ = _read_until_closed(sock)
+    status, _, problem = _problem(raw)
+    assert status == 400
+    assert problem["code"] == "validation_failed"
+    assert "target" in problem["detail"]
+    assert "Content-Length" not in problem["detail"]
+
+
+@pytest.mark.parametrize(
     ("fields", "why"),
     [
         (b"".join(b"X-F%d: v\r\n" % i for i in range(LIMITS.max_headers + 5)), b"fields"),
