@@ -96,8 +96,11 @@ def short_access_line(fields: dict[str, Any]) -> bytes:
     at = time.strftime("%H:%M:%S", time.localtime(fields["at"]))
     who = fields.get("client_id") or "-"
     where = " -> ".join(str(v) for v in (fields.get("legal_entity"), fields.get("backend")) if v)
+    # A request the server refused before it was framed has neither: `-`, as for no client.
+    method = fields.get("method") or "-"
+    path = fields.get("path") or "-"
     line = (
-        f"{at} {fields.get('method')} {fields.get('path')} {fields.get('status')} "
+        f"{at} {method} {path} {fields.get('status')} "
         f"{fields.get('duration_ms')} ms  {who} {where}".rstrip()
     )
     return _CONTROLS.sub(_escaped, line).encode("utf-8", "replace") + b"\n"

@@ -10,7 +10,7 @@ from typing import IO
 import pytest
 from prometheus_client import REGISTRY
 
-from gateway.observability.logging import AccessLog
+from gateway.observability.logging import AccessLog, short_access_line
 from tests.conftest import failing_output
 
 DROPPED = "gateway_log_dropped_lines_total"
@@ -55,3 +55,12 @@ def test_lines_written_are_not_counted_as_dropped(
     assert capsys.readouterr().err == ""
     with open(os.path.join(tmp_path, "access.log"), "rb") as written:
         assert written.read().count(b"\n") == 1
+
+
+def test_the_demos_line_for_a_request_the_server_refused_unread_shows_dashes_not_none() -> None:
+    """A request the server refuses before it is framed (a method or target the parser does
+    not take, a head too large) has no method nor path: the demo shows `-`, as for no client."""
+    line = short_access_line(
+        {"at": 0.0, "method": None, "path": None, "status": 400, "duration_ms": 0.3}
+    )
+    assert line.decode().split()[1:5] == ["-", "-", "400", "0.3"]
