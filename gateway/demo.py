@@ -60,13 +60,27 @@ def demo_issuer(policy: AuthPolicy) -> IssuerConfig:
     raise LookupError("policies/auth.yaml has no issuer with `demo: true`")
 
 
+DEFAULT_TOKEN_TTL_S = 3600
+
+
+def default_lifetime_s(issuer: IssuerConfig) -> int:
+    """The lifetime of a token minted without one asked: an hour, or the issuer's shorter
+    `max_lifetime_s` (the gateway would refuse an hour's token of it 401)."""
+    cap = issuer.max_lifetime_s
+    return DEFAULT_TOKEN_TTL_S if cap is None else min(DEFAULT_TOKEN_TTL_S, cap)
+
+
 def mint_token(
     issuer: IssuerConfig,
     secret: str,
     client_id: str,
     scopes: Sequence[str] = ALL_SCOPES,
-    ttl_s: int = 3600,
+    ttl_s: int | None = None,
 ) -> str:
+    """A token of the demo `issuer` for `client_id`, valid `ttl_s` seconds (by default, see
+    `default_lifetime_s`)."""
+    if ttl_s is None:
+        ttl_s = default_lifetime_s(issuer)
     now = int(time.time())
     claims = {
         "iss": issuer.issuer,

@@ -12,7 +12,7 @@ from gateway.cli.base import CommandError, config_dir, load_auth
 from gateway.config.auth import AuthPolicy, IssuerConfig
 from gateway.config.issues import AUTH_FILE, CLIENTS_FILE
 from gateway.config.lint import issuer_cap_at, line_at
-from gateway.demo import ALL_SCOPES, DEMO_SECRET_ENV, demo_issuer, mint_token
+from gateway.demo import ALL_SCOPES, DEMO_SECRET_ENV, default_lifetime_s, demo_issuer, mint_token
 from gateway.pipeline.auth import DEV_DEMO_SECRET
 
 
@@ -25,8 +25,8 @@ def arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--ttl",
         type=at_least(1),
-        default=3600,
-        help="lifetime in seconds, at most the issuer's max_lifetime_s in policies/auth.yaml",
+        help="lifetime in seconds, at most the issuer's max_lifetime_s in policies/auth.yaml "
+        "(default: an hour, or that cap if shorter)",
     )
     parser.set_defaults(func=token, parser=parser)  # to refuse a --ttl over the issuer's cap
 
@@ -38,10 +38,11 @@ def token(args: argparse.Namespace) -> int:
         issuer = demo_issuer(config.auth)
     except LookupError as exc:
         raise CommandError(str(exc)) from None
-    if issuer.max_lifetime_s is not None and args.ttl > issuer.max_lifetime_s:
+    ttl = default_lifetime_s(issuer) if args.ttl is None else args.ttl
+    if issuer.max_lifetime_s is not None and ttl > issuer.max_lifetime_s:
         # The gateway would refuse such a token 401: no token is better than one that fails.
         args.parser.error(
-            f"--ttl {args.ttl} is longer than issuer {issuer.name!r} allows: max_lifetime_s: "
+            f"--ttl {ttl} is longer than issuer {issuer.name!r} allows: max_lifetime_s: "
             f"{issuer.max_lifetime_s} ({_cap_set_at(args, config.auth, issuer)}); "
             f"give at most {issuer.max_lifetime_s}"
         )
@@ -65,7 +66,7 @@ def token(args: argparse.Namespace) -> int:
         )
         secret = DEV_DEMO_SECRET
     scopes = tuple(args.scope) if args.scope else ALL_SCOPES
-    print(mint_token(issuer, secret, args.client, scopes, args.ttl))
+    print(mint_token(issuer, secret, args.client, scopes, ttl))
     return 0
 
 

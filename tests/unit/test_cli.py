@@ -420,6 +420,21 @@ def test_a_token_lifetime_is_unbounded_for_an_issuer_without_a_cap(tmp_path: Pat
     assert claims["exp"] - claims["iat"] == 315360000
 
 
+def test_a_token_without_ttl_lasts_an_hour_or_the_issuers_shorter_cap(tmp_path: Path) -> None:
+    """The default hour is no lifetime the operator asked for: under a cap of ten minutes,
+    `gateway token` mints for ten minutes rather than refusing a --ttl it was never given."""
+    config = copy_config(tmp_path)
+    auth = config / "policies" / "auth.yaml"
+    auth.write_text(re.sub(r"max_lifetime_s: \d+", "max_lifetime_s: 600", auth.read_text()))
+    result = _gateway("token", "--config-dir", str(config), "--client", "crm-demo", env=_env())
+    assert result.returncode == 0, result.stderr
+    claims = jwt.decode(result.stdout.strip(), options={"verify_signature": False})
+    assert claims["exp"] - claims["iat"] == 600
+    hour = _gateway("token", "--config-dir", str(REPO), "--client", "crm-demo", env=_env())
+    claims = jwt.decode(hour.stdout.strip(), options={"verify_signature": False})
+    assert claims["exp"] - claims["iat"] == 3600
+
+
 def test_a_token_for_a_client_not_in_clients_yaml_comes_with_a_warning() -> None:
     result = _gateway("token", "--config-dir", str(REPO), "--client", "nobody", env=_env())
     assert result.returncode == 0
