@@ -44,7 +44,8 @@ def admin_token(env: Mapping[str, str], config_dir: Path) -> tuple[str, str | No
             f"to mint one from in {config_dir}: {exc}"
         ) from None
     secret = env.get(DEMO_SECRET_ENV) or DEV_DEMO_SECRET
-    token = mint_token(issuer, secret, ADMIN_CLIENT, (ADMIN_SCOPE,), ttl_s=3600)
+    # An hour, or the issuer's shorter cap: a longer one is refused 401 by the gateway.
+    token = mint_token(issuer, secret, ADMIN_CLIENT, (ADMIN_SCOPE,))
     return token, f"note: {ADMIN_TOKEN_ENV} unset; using a demo-issuer token for {ADMIN_CLIENT}"
 
 
