@@ -189,12 +189,14 @@ def admin_routes(
             for record in await runtime.store.xrefs_of(kind, code)
         ]
         # Who took the mapping out, and which part: what was asked and how much, not the data.
-        runtime.audit.record(
-            "admin.xref_export",
-            request.state.actor,
-            {**query.model_dump(mode="json"), "records": len(records)},
-            client_ip(request.scope),
-        )
+        # A HEAD (served by the GET route) takes nothing out.
+        if request.method != "HEAD":
+            runtime.audit.record(
+                "admin.xref_export",
+                request.state.actor,
+                {**query.model_dump(mode="json"), "records": len(records)},
+                client_ip(request.scope),
+            )
 
         async def rows() -> AsyncIterator[str]:
             for chunk in export_rows(records):

@@ -144,13 +144,15 @@ def operations_routes(replays: Replays, current: Callable[[], Runtime]) -> list[
         # The first chunk is read before answering: a store that is down is a 503 problem,
         # not a 200 whose body breaks off (which a client may save as a shorter trail).
         first = await anext(chunks)
-        # Who took the trail out, from where, and which part (once it could be read).
-        runtime.audit.record(
-            "admin.audit_export",
-            request.state.actor,
-            asked.model_dump(mode="json"),
-            client_ip(request.scope),
-        )
+        # Who took the trail out, from where, and which part (once it could be read). A HEAD
+        # (served by the GET route) takes nothing out.
+        if request.method != "HEAD":
+            runtime.audit.record(
+                "admin.audit_export",
+                request.state.actor,
+                asked.model_dump(mode="json"),
+                client_ip(request.scope),
+            )
 
         async def lines() -> AsyncIterator[str]:
             yield export_text(first, first=True)

@@ -229,6 +229,19 @@ async def test_exports_of_the_xref_and_the_audit_trail_are_audited_with_what_was
     assert all(a["client_ip"] for a in trails)  # as every admin action's: who asked, from where
 
 
+async def test_a_head_of_an_export_takes_nothing_out_and_is_not_recorded_as_an_export() -> None:
+    async with in_process_gateway(MemoryStore()) as gw, gw.client("ops-admin") as ops:
+        for path in ("/admin/xref/export", "/admin/audit"):
+            head = await ops.head(path)
+            assert (head.status_code, head.content) == (200, b""), path
+        assert AUDIT_HEAD_HEADER in head.headers  # what a GET would say of the trail
+        await gw.runtime.audit.flush()
+        audit = await audit_of(ops)
+    kinds = [a["kind"] for a in audit]
+    assert "admin.xref_export" not in kinds
+    assert "admin.audit_export" not in kinds
+
+
 async def test_the_overview_shows_the_migration_map_breakers_and_figures() -> None:
     async with in_process_gateway(MemoryStore()) as gw, gw.client("ops-admin") as ops:
         overview = (await ops.get("/admin/overview")).json()
