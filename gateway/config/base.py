@@ -1,5 +1,5 @@
 """The one base of every configuration model: unknown keys refused, values frozen after load,
-and no number read from a YAML boolean.
+no number read from a YAML boolean, and no boolean from a number or a word.
 
 Not the API's request models (see `gateway.domain.models`, which are strict about JSON types).
 """
@@ -11,10 +11,19 @@ from typing import Annotated, cast
 from pydantic import BaseModel, ConfigDict, Field, GetCoreSchemaHandler
 from pydantic_core import CoreSchema, PydanticCustomError, core_schema
 
-_ERROR_TYPE = "number_not_boolean"  # pydantic's error type; the loader shows the words
+# pydantic's error types; the loader shows the words.
+_ERROR_TYPE = "number_not_boolean"
+_NUMBER_FOR_BOOLEAN = "boolean_not_number"
+_WORD_FOR_BOOLEAN = "boolean_not_word"
 # Parts of a core schema that hold no validator of a value: what describes the schema, how a
 # value is written back out, and a field's default value.
 _NOT_VALIDATION = frozenset({"metadata", "serialization", "default"})
+# The strings read as a boolean: a variable's value is always one (`${FLAG:-true}`). Those the
+# YAML 1.2 core schema reads as true or false, no more: pydantic would also take yes/no, on/off,
+# 1/0, t/f and y/n, where a quoted word or a mistyped variable is more likely a slip than a
+# choice.
+_TRUE_WORDS = frozenset({"true", "True", "TRUE"})
+_FALSE_WORDS = frozenset({"false", "False", "FALSE"})
 
 
 def _integer_not_boolean(value: object) -> object:
@@ -33,12 +42,35 @@ def _number_not_boolean(value: object) -> object:
     return value
 
 
-_GUARD_OF = {"int": _integer_not_boolean, "float": _number_not_boolean}
+def _boolean_not_number_nor_word(value: object) -> object:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int | float):
+        raise PydanticCustomError(
+            _NUMBER_FOR_BOOLEAN, "Input should be a valid boolean, true or false, not a number"
+        )
+    if isinstance(value, str):
+        if value in _TRUE_WORDS:
+            return True
+        if value in _FALSE_WORDS:
+            return False
+        raise PydanticCustomError(
+            _WORD_FOR_BOOLEAN, "Input should be a valid boolean, true or false"
+        )
+    return value  # anything else (a list, a mapping, null): pydantic's own error
+
+
+_GUARD_OF = {
+    "int": _integer_not_boolean,
+    "float": _number_not_boolean,
+    "bool": _boolean_not_number_nor_word,
+}
 _GUARDS = tuple(_GUARD_OF.values())
 
 
-def _numbers_refusing_booleans(schema: CoreSchema) -> CoreSchema:
-    """`schema` with every `int` and `float` schema in it first refusing a boolean."""
+def _guarded_scalars(schema: CoreSchema) -> CoreSchema:
+    """`schema` with every `int` and `float` schema in it first refusing a boolean, and every
+    `bool` schema refusing a number and taking only true or false from a string."""
     return cast(CoreSchema, _guarded(schema))
 
 
@@ -73,9 +105,10 @@ class ConfigModel(BaseModel):
     ) -> CoreSchema:
         # Lax mode, which turns a variable's "3600" into 3600, also turns a boolean into 1 or 0.
         # YAML reads true/yes/on and false/no/off as booleans, so `timeout_s: yes` or
-        # `max_entries: off` would load as a number no one wrote: refused wherever an int or a
-        # float is, at any depth, here once rather than field by field.
-        return _numbers_refusing_booleans(handler(source))
+        # `max_entries: off` would load as a number no one wrote; the other way round, it turns
+        # `enabled: 0` or `demo: "off"` into a boolean. Refused wherever such a value is, at any
+        # depth, here once rather than field by field.
+        return _guarded_scalars(handler(source))
 
 
 EnvName = Annotated[str, Field(pattern=r"^[A-Z_][A-Z0-9_]*$")]

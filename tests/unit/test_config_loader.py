@@ -630,6 +630,119 @@ def test_every_model_of_every_config_file_refuses_a_boolean_for_a_number() -> No
     assert len(seen) > len(CONFIG_SCHEMAS)  # the nested models were reached too
 
 
+# -- booleans, never a number or a word ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BoolField:
+    """A boolean in one config file, written as `NumberField` writes a number."""
+
+    file: str
+    old: str
+    new: str
+    path: str
+    read: Callable[[GatewayConfig], bool]
+    below: int = 0
+
+    def edit(self, config: Path, value: str) -> int:
+        if self.old:
+            return edit(config, self.file, self.old, self.new.replace("VALUE", value)) + self.below
+        (config / self.file).write_text(self.new.replace("VALUE", value))  # an optional file
+        return 1 + self.below
+
+
+BOOL_FIELDS = [
+    BoolField(
+        "policies/auth.yaml",
+        "demo: true ",
+        "demo: VALUE ",
+        "issuers[0].demo",
+        lambda c: c.auth.issuers[0].demo,
+    ),
+    BoolField(
+        "policies/operations.yaml",
+        "",
+        "journal:\n  enabled: VALUE\n",
+        "journal.enabled",
+        lambda c: c.operations.journal.enabled,
+        below=1,
+    ),
+    BoolField(
+        "policies/rate-limits.yaml",
+        "  max_failures: 100 ",
+        "  enabled: VALUE\n  max_failures: 100 ",
+        "auth_failures.enabled",
+        lambda c: c.rate_limits.auth_failures.enabled,
+    ),
+    BoolField(
+        "backends/cloud.yaml",
+        "  enabled: true ",
+        "  enabled: VALUE ",
+        "breaker.enabled",
+        lambda c: c.backends["cloud"].breaker.enabled,
+    ),
+]
+
+
+@pytest.mark.parametrize("field", BOOL_FIELDS, ids=lambda f: f.path)
+@pytest.mark.parametrize("written", ["1", "0", "0.5"])
+def test_a_number_where_a_boolean_goes_is_an_error_at_its_line(
+    tmp_path: Path, field: BoolField, written: str
+) -> None:
+    # pydantic's lax mode would read 1 as true and 0 as false.
+    config = config_copy(tmp_path)
+    line = field.edit(config, written)
+    assert str(only_error(config)) == (
+        f"{field.file}:{line}: {field.path}: Input should be a valid boolean, true or false, "
+        f"not a number (got {written})"
+    )
+
+
+@pytest.mark.parametrize("field", BOOL_FIELDS, ids=lambda f: f.path)
+@pytest.mark.parametrize(
+    "written, env, read_as",
+    [
+        ('"off"', {}, "'off'"),
+        ("'yes'", {}, "'yes'"),
+        ('"1"', {}, "'1'"),
+        ("${FLAG:-on}", {}, "'on'"),
+        ("${FLAG}", {"FLAG": "no"}, "'no'"),
+        ("${FLAG}", {"FLAG": "enabled"}, "'enabled'"),
+    ],
+)
+def test_a_word_other_than_true_or_false_where_a_boolean_goes_is_an_error_at_its_line(
+    tmp_path: Path, field: BoolField, written: str, env: dict[str, str], read_as: str
+) -> None:
+    # A string is a variable's value or a quoted word; pydantic would read yes/on/1 as true,
+    # no/off/0 as false. Only what YAML itself reads as true or false is taken.
+    config = config_copy(tmp_path)
+    line = field.edit(config, written)
+    assert str(only_error(config, env)) == (
+        f"{field.file}:{line}: {field.path}: Input should be a valid boolean, true or false "
+        f"(got {read_as})"
+    )
+
+
+@pytest.mark.parametrize("field", BOOL_FIELDS, ids=lambda f: f.path)
+def test_a_boolean_written_or_from_a_variable_still_loads(tmp_path: Path, field: BoolField) -> None:
+    cases: list[tuple[str, dict[str, str], bool]] = [
+        ("true", {}, True),
+        ("false", {}, False),
+        ("off", {}, False),  # YAML reads it as a boolean itself
+        ("${FLAG}", {"FLAG": "true"}, True),
+        ("${FLAG}", {"FLAG": "false"}, False),
+        ("${FLAG}", {"FLAG": "TRUE"}, True),
+        ("${FLAG}", {"FLAG": "False"}, False),
+        ("${FLAG:-false}", {}, False),
+        ("${FLAG:-true}", {}, True),
+    ]
+    for place, (written, env, value) in enumerate(cases):
+        (tmp_path / str(place)).mkdir()
+        config = config_copy(tmp_path / str(place))
+        field.edit(config, written)
+        assert field.read(load_config(config, env=env)) is value, (written, env)
+
+
 # -- ${VAR:-default} ----------------------------------------------------------------------------
 
 
