@@ -1,5 +1,5 @@
 """The one base of every configuration model: unknown keys refused, values frozen after load,
-no number read from a YAML boolean, and no boolean from a number or a word.
+no number read from a YAML boolean, no boolean from a number or a word, no infinite number.
 
 Not the API's request models (see `gateway.domain.models`, which are strict about JSON types).
 """
@@ -69,8 +69,9 @@ _GUARDS = tuple(_GUARD_OF.values())
 
 
 def _guarded_scalars(schema: CoreSchema) -> CoreSchema:
-    """`schema` with every `int` and `float` schema in it first refusing a boolean, and every
-    `bool` schema refusing a number and taking only true or false from a string."""
+    """`schema` with every `int` and `float` schema in it first refusing a boolean, every
+    `float` schema refusing inf and nan, and every `bool` schema refusing a number and taking
+    only true or false from a string."""
     return cast(CoreSchema, _guarded(schema))
 
 
@@ -91,6 +92,8 @@ def _guarded(part: object) -> object:
     guard = _GUARD_OF.get(str(part.get("type")))
     if guard is None:
         return walked
+    if part.get("type") == "float":
+        walked["allow_inf_nan"] = False
     return core_schema.no_info_before_validator_function(guard, cast(CoreSchema, walked))
 
 
@@ -106,8 +109,9 @@ class ConfigModel(BaseModel):
         # Lax mode, which turns a variable's "3600" into 3600, also turns a boolean into 1 or 0.
         # YAML reads true/yes/on and false/no/off as booleans, so `timeout_s: yes` or
         # `max_entries: off` would load as a number no one wrote; the other way round, it turns
-        # `enabled: 0` or `demo: "off"` into a boolean. Refused wherever such a value is, at any
-        # depth, here once rather than field by field.
+        # `enabled: 0` or `demo: "off"` into a boolean. And a float takes `.inf` and `.nan`,
+        # which only an upper bound would refuse (a tolerance, a list's delays have none).
+        # Refused wherever such a value is, at any depth, here once rather than field by field.
         return _guarded_scalars(handler(source))
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 import os
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -436,10 +437,19 @@ def _schema_message(
         return _prefix(path), f"unknown key {loc[-1]!r}", ""
     got = ""
     if isinstance(value, str | int | float | bool) and not kind.startswith("union_tag"):
-        # A boolean as YAML writes it (`true`, not Python's `True`); other values as Python.
-        shown = ("true" if value else "false") if isinstance(value, bool) else repr(value)
+        shown = _as_yaml_writes(value)
         got = f" (got {shown})" if len(shown) <= _MAX_SHOWN_INPUT else ""
     return _prefix(path), msg.removeprefix(_VALUE_ERROR_PREFIX), got
+
+
+def _as_yaml_writes(value: str | float) -> str:
+    """A value read from YAML as YAML writes it: `true`, `.inf`, `.nan`, not Python's `True`,
+    `inf`, `nan`; a string quoted (as Python does), so that `'1'` differs from `1`."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and not math.isfinite(value):
+        return ".nan" if math.isnan(value) else ("-.inf" if value < 0 else ".inf")
+    return repr(value)
 
 
 def _prefix(path: YamlPath) -> str:

@@ -743,6 +743,70 @@ def test_a_boolean_written_or_from_a_variable_still_loads(tmp_path: Path, field:
         assert field.read(load_config(config, env=env)) is value, (written, env)
 
 
+# -- numbers, finite --------------------------------------------------------------------------
+
+# A tolerance has only a lower bound: nothing but finiteness keeps `.inf` out of it.
+SHADOW_TOLERANCE = NumberField(
+    "routes.yaml",
+    "    backend: cloud   ",
+    "    backend: cloud\n    shadow:\n      backend: legacy\n      sample: 0.1\n"
+    "      operations: [customers.read]\n      tolerance:\n        absolute: VALUE\n   ",
+    "rules[0].shadow.tolerance.absolute",
+    "a valid number",
+    2,
+    lambda c: (c.routes.rules[0].shadow or pytest.fail("no shadow")).tolerance.absolute,
+    below=6,
+)
+
+
+@pytest.mark.parametrize("field", [*NUMBER_FIELDS, SHADOW_TOLERANCE], ids=lambda f: f.path)
+@pytest.mark.parametrize(
+    "written, read_as", [(".inf", ".inf"), ("-.inf", "-.inf"), (".nan", ".nan"), (".Inf", ".inf")]
+)
+def test_an_infinite_or_not_a_number_is_an_error_at_its_line(
+    tmp_path: Path, field: NumberField, written: str, read_as: str
+) -> None:
+    # pydantic reads inf and nan as floats; a bound above refused inf in words of the bound
+    # ("less than or equal to 120"), and a field with none, or a list's item, took it.
+    config = config_copy(tmp_path)
+    line = field.edit(config, written)
+    assert str(only_error(config)) == (
+        f"{field.file}:{line}: {field.path}: Input should be a finite number (got {read_as})"
+    )
+
+
+@pytest.mark.parametrize(
+    "field",
+    [f for f in [*NUMBER_FIELDS, SHADOW_TOLERANCE] if f.expects == "a valid number"],
+    ids=lambda f: f.path,
+)
+@pytest.mark.parametrize(
+    "written, env",
+    [
+        ("${NUMBER:-inf}", {}),
+        ("${NUMBER}", {"NUMBER": "nan"}),
+        ("${NUMBER}", {"NUMBER": "-Infinity"}),
+    ],
+)
+def test_an_infinite_number_from_a_variable_is_an_error_at_its_line(
+    tmp_path: Path, field: NumberField, written: str, env: dict[str, str]
+) -> None:
+    # pydantic reads "inf", "nan" and "infinity" as floats too. (An integer's field refuses
+    # them already: they are no integer's digits.)
+    config = config_copy(tmp_path)
+    line = field.edit(config, written)
+    shown = env.get("NUMBER", "inf")
+    assert str(only_error(config, env)) == (
+        f"{field.file}:{line}: {field.path}: Input should be a finite number (got {shown!r})"
+    )
+
+
+def test_a_tolerance_written_or_from_a_variable_still_loads(tmp_path: Path) -> None:
+    SHADOW_TOLERANCE.edit(config_copy(tmp_path), "${NUMBER:-2}")
+    config = load_config(tmp_path / "config", env={})
+    assert SHADOW_TOLERANCE.read(config) == SHADOW_TOLERANCE.number
+
+
 # -- ${VAR:-default} ----------------------------------------------------------------------------
 
 
