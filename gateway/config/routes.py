@@ -13,6 +13,7 @@ from typing import Annotated
 from pydantic import (
     AfterValidator,
     AwareDatetime,
+    BeforeValidator,
     Field,
     ValidationInfo,
     field_validator,
@@ -298,6 +299,11 @@ class Replication(StrEnum):
     OFF = "off"  # 422 customer_not_found: migrate the customer first
 
 
+def _off_as_written(value: object) -> object:
+    """`off` as the operator wrote it: YAML 1.1 reads a bare `off` as the boolean false."""
+    return Replication.OFF.value if value is False else value
+
+
 class RoutesConfig(ConfigModel):
     """`routes.yaml`: which ERP is the system of record for new requests.
 
@@ -322,6 +328,7 @@ class RoutesConfig(ConfigModel):
     ] = []
     replicate_customers: Annotated[
         Replication,
+        BeforeValidator(_off_as_written),
         Field(
             description="on_demand: an order's customer is copied to the ERP the order goes to "
             "if absent there; off: such an order is 422 customer_not_found."

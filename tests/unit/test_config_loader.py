@@ -969,3 +969,24 @@ def test_a_key_that_overrides_a_merged_one_is_no_duplicate(tmp_path: Path) -> No
     )
     issues = errors_in(config)
     assert not any("more than once" in i.message or "duplicate" in i.message for i in issues)
+
+
+@pytest.mark.parametrize("written", ["off", "Off", "OFF", '"off"'])
+def test_replicate_customers_off_loads_written_bare_though_yaml_reads_it_false(
+    tmp_path: Path, written: str
+) -> None:
+    # YAML 1.1 reads a bare off as the boolean false: the one value of the setting that YAML
+    # takes for something else.
+    config = config_copy(tmp_path)
+    edit(config, "routes.yaml", "replicate_customers: on_demand", f"replicate_customers: {written}")
+    assert errors_in(config, DEMO_EVENT_SECRETS) == []
+    loaded = load_config(config, env=DEMO_EVENT_SECRETS)
+    assert loaded.routes.replicate_customers.value == "off"
+
+
+def test_replicate_customers_true_is_no_value_of_it(tmp_path: Path) -> None:
+    config = config_copy(tmp_path)
+    line = edit(config, "routes.yaml", "replicate_customers: on_demand", "replicate_customers: on")
+    issue = only_error(config, DEMO_EVENT_SECRETS)
+    assert (issue.file, issue.line) == ("routes.yaml", line)
+    assert "'on_demand' or 'off'" in issue.message and "(got true)" in issue.message
