@@ -117,3 +117,9 @@ class ConfigModel(BaseModel):
 
 EnvName = Annotated[str, Field(pattern=r"^[A-Z_][A-Z0-9_]*$")]
 """The name of an environment variable that holds a secret (the secret is never in a file)."""
+
+
+def off_as_written(value: object) -> object:
+    """An `off` among a setting's words, as the operator wrote it: YAML 1.1 reads a bare `off`
+    (or `no`) as the boolean false. For the settings whose words include `off`."""
+    return "off" if value is False else value

@@ -7,9 +7,9 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import Field
+from pydantic import BeforeValidator, Field
 
-from gateway.config.base import ConfigModel
+from gateway.config.base import ConfigModel, off_as_written
 from gateway.domain.operations import Operation
 
 
@@ -54,7 +54,7 @@ class IdempotencyPolicy(ConfigModel):
         ),
     ] = 2.0
     operations: Annotated[
-        dict[Operation, Requirement],
+        dict[Operation, Annotated[Requirement, BeforeValidator(off_as_written)]],
         Field(description="Operation -> required, optional or off; an unlisted one is off."),
     ] = {
         Operation.SALES_ORDERS_CREATE: Requirement.REQUIRED,

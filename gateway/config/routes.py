@@ -20,7 +20,7 @@ from pydantic import (
     model_validator,
 )
 
-from gateway.config.base import ConfigModel
+from gateway.config.base import ConfigModel, off_as_written
 from gateway.domain.models import CountryCode, CurrencyCode, LegalEntityCode, no_number
 
 
@@ -299,11 +299,6 @@ class Replication(StrEnum):
     OFF = "off"  # 422 customer_not_found: migrate the customer first
 
 
-def _off_as_written(value: object) -> object:
-    """`off` as the operator wrote it: YAML 1.1 reads a bare `off` as the boolean false."""
-    return Replication.OFF.value if value is False else value
-
-
 class RoutesConfig(ConfigModel):
     """`routes.yaml`: which ERP is the system of record for new requests.
 
@@ -328,7 +323,7 @@ class RoutesConfig(ConfigModel):
     ] = []
     replicate_customers: Annotated[
         Replication,
-        BeforeValidator(_off_as_written),
+        BeforeValidator(off_as_written),
         Field(
             description="on_demand: an order's customer is copied to the ERP the order goes to "
             "if absent there; off: such an order is 422 customer_not_found."

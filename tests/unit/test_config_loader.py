@@ -19,6 +19,7 @@ from gateway.config.loader import GatewayConfig, check_config, load_config
 from gateway.config.schemas import CONFIG_SCHEMAS
 from gateway.config.yamlfile import expand_env, parse_yaml
 from gateway.demo import DEMO_EVENT_SECRETS
+from gateway.domain.operations import Operation
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIG_PARTS = ("routes.yaml", "backends", "policies")
@@ -990,3 +991,11 @@ def test_replicate_customers_true_is_no_value_of_it(tmp_path: Path) -> None:
     issue = only_error(config, DEMO_EVENT_SECRETS)
     assert (issue.file, issue.line) == ("routes.yaml", line)
     assert "'on_demand' or 'off'" in issue.message and "(got true)" in issue.message
+
+
+def test_an_idempotency_requirement_off_loads_written_bare(tmp_path: Path) -> None:
+    config = config_copy(tmp_path)
+    edit(config, "policies/idempotency.yaml", "customers.create: optional", "customers.create: off")
+    assert errors_in(config, DEMO_EVENT_SECRETS) == []
+    loaded = load_config(config, env=DEMO_EVENT_SECRETS)
+    assert loaded.idempotency.operations[Operation.CUSTOMERS_CREATE].value == "off"
