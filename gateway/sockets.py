@@ -1,6 +1,6 @@
 """The sockets the gateway and the simulators listen on: bound here, before any server starts,
 so that a taken port is said in a line (`PortInUse`); for several workers on Linux, an address
-held for the workers to listen on side by side (SO_REUSEPORT).
+held for the workers to listen on side by side (SO_REUSEPORT); and how an address is written.
 
 Not the server (see `gateway.server`): this imports nothing of the gateway, so that `gateway
 simulate` starts without loading it.
@@ -90,3 +90,17 @@ def bound(
         sock.close()
         raise
     return sock
+
+
+def host_port(host: str, port: int) -> str:
+    """`host:port` as a URL writes it: an IPv6 literal in brackets (`[::1]:8080`, RFC 3986
+    3.2.2), its zone's `%` escaped (`[fe80::1%25eth0]`, RFC 6874); `::1:8080` is no address."""
+    if ":" in host:
+        return f"[{host.replace('%', '%25')}]:{port}"
+    return f"{host}:{port}"
+
+
+def http_url(host: str, port: int) -> str:
+    """The URL of what listens on `host:port` (`0.0.0.0` and `::`, every address, as given:
+    where a client on this host reaches it, and what the operator typed)."""
+    return f"http://{host_port(host, port)}"

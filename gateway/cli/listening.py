@@ -6,7 +6,7 @@ from __future__ import annotations
 import socket
 
 from gateway.cli.base import CommandError
-from gateway.sockets import PortInUse, listening_socket
+from gateway.sockets import PortInUse, host_port, listening_socket
 
 
 def listen(host: str, port: int, instead: str, workers: int = 1) -> socket.socket:
@@ -24,4 +24,6 @@ def listen(host: str, port: int, instead: str, workers: int = 1) -> socket.socke
             f"Stop what is using it, or choose another port: {instead}."
         ) from None
     except OSError as exc:
-        raise CommandError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+        raise CommandError(
+            f"cannot listen on {host_port(host, port)}: {exc.strerror or exc}"
+        ) from None

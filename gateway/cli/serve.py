@@ -50,6 +50,7 @@ from gateway.server import (
     StartupFailed,
     run,
 )
+from gateway.sockets import host_port, http_url
 from gateway.store.opening import open_store, store_description
 
 LIMITS_ENV = "GATEWAY_SERVER_LIMITS"
@@ -238,7 +239,7 @@ def serve(args: argparse.Namespace) -> int:
     )
     workers = f"{args.workers} worker{'s' if args.workers > 1 else ''}"
     print(
-        f"gateway serve: http://{args.host}:{args.port} ({workers}); store: {store}\n"
+        f"gateway serve: {http_url(args.host, args.port)} ({workers}); store: {store}\n"
         f"  backends: {backends}; demo issuer: {trusted}\n"
         f"  X-Forwarded-For trusted from: {_trust_said(proxies)}",
         *(f"gateway serve: warning: {said}" for said in off),
@@ -263,8 +264,8 @@ def serve(args: argparse.Namespace) -> int:
         run(server_config, sock, files_version=lambda: config_version(directory))
     except StartupFailed:
         raise CommandError(
-            f"the gateway stopped before it served on {args.host}:{args.port}; the lines above "
-            "say why."
+            f"the gateway stopped before it served on {host_port(args.host, args.port)}; the "
+            "lines above say why."
         ) from None
     finally:
         if metrics_dir is not None:

@@ -15,6 +15,7 @@ from erp_simulators.netsuite.app import app_from_options
 from erp_simulators.netsuite.app import create_app as create_cloud_app
 from gateway.cli.arguments import port
 from gateway.cli.listening import listen
+from gateway.sockets import http_url
 
 DEMO_PORTS = {"gateway": 8080, "legacy": 9101, "cloud": 9102}
 SIMULATOR_KEEPALIVE_S = 75  # seconds an idle connection to a simulator stays open
@@ -54,7 +55,7 @@ def simulate(args: argparse.Namespace) -> int:
         # connection the ERP is closing at that moment (a write whose outcome is unknown).
         timeout_keep_alive=SIMULATOR_KEEPALIVE_S,
     )
-    print(f"{args.erp} ERP simulator on http://{args.host}:{at}", file=sys.stderr)
+    print(f"{args.erp} ERP simulator on {http_url(args.host, at)}", file=sys.stderr)
     uvicorn.Server(config).run(sockets=[sock])
     return 0
 
