@@ -16,7 +16,8 @@ import socket
 import sys
 import time
 import uuid
-from collections.abc import Callable
+import weakref
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -688,6 +689,7 @@ class GatewayServer(uvicorn.Server):
             await asyncio.wait_for(self._drained(), timeout=limit)
         except TimeoutError:
             cut = list(state.tasks)
+            _CUT_OFF.add(cut)
             for task in cut:
                 task.cancel(msg="Task cancelled, timeout graceful shutdown exceeded")
             self._say(
@@ -699,6 +701,7 @@ class GatewayServer(uvicorn.Server):
             took = time.monotonic() - began
             if self.force_exit:  # a second SIGINT: uvicorn stops waiting for anything
                 cut_off = len(state.tasks)
+                _CUT_OFF.add(state.tasks)  # cancelled as the event loop closes
                 self._say(
                     logging.WARNING,
                     f"stopped: told to quit at once after {took:.1f} s, "
@@ -724,6 +727,36 @@ class GatewayServer(uvicorn.Server):
         pid = os.getpid()
         worker = f"worker [{pid}] " if self.config.workers > 1 else ""
         log.log(level, worker + message, extra={"pid": pid, **fields})
+
+
+class _CutOffTracebacks(logging.Filter):
+    """Drops uvicorn's "Exception in ASGI application" record, traceback and all, of a request
+    the drain cut off: the CancelledError its task was cancelled with, as the stop line has
+    said. Only that: a record logged from another task, or with another exception, passes.
+    uvicorn logs it in the request's task, as the cancellation unwinds the app (after the
+    server has stopped, for a task the event loop's end cancels), so the tasks are kept until
+    they end (weakly: no task is kept alive by it)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._tasks: weakref.WeakSet[asyncio.Task[Any]] = weakref.WeakSet()
+
+    def add(self, tasks: Iterable[asyncio.Task[Any]]) -> None:
+        self._tasks.update(tasks)
+        # uvicorn's protocols log on this logger (the filter is added once however often).
+        logging.getLogger("uvicorn.error").addFilter(self)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info is None or not isinstance(record.exc_info[1], asyncio.CancelledError):
+            return True
+        try:
+            task = asyncio.current_task()
+        except RuntimeError:  # no event loop in this thread
+            return True
+        return task not in self._tasks
+
+
+_CUT_OFF = _CutOffTracebacks()
 
 
 def _requests(count: int) -> str:
