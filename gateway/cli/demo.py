@@ -30,7 +30,7 @@ from gateway.demo import (
 from gateway.observability.logging import configure_logging
 from gateway.observability.spans import telemetry_from_env
 from gateway.runtime import build_runtime
-from gateway.server import GatewayServerConfig
+from gateway.server import DRAIN_S, GatewayServer, GatewayServerConfig
 from gateway.store.opening import open_store
 
 
@@ -99,12 +99,20 @@ async def _serve(args: argparse.Namespace, sockets: Mapping[str, socket.socket])
     def simulated(app: Starlette) -> uvicorn.Config:
         return uvicorn.Config(app, log_level="warning", server_header=False)
 
-    servers = {
+    # Served in this order: each server takes SIGINT from the one before it, and a server
+    # that has stopped raises the signal again for the one before it (uvicorn's), so Ctrl-C
+    # stops the gateway first, as `gateway serve` stops (its lines say how the drain went),
+    # and the simulators once it has drained: they answer the requests it is finishing.
+    servers: dict[str, uvicorn.Server] = {
         "legacy": uvicorn.Server(simulated(simulator("legacy"))),
         "cloud": uvicorn.Server(simulated(simulator("cloud"))),
-        "gateway": uvicorn.Server(
+        "gateway": GatewayServer(
             GatewayServerConfig(
-                gateway_app, limits=server_limits, log_level="warning", access_log=False
+                gateway_app,
+                limits=server_limits,
+                log_level="warning",
+                access_log=False,
+                timeout_graceful_shutdown=DRAIN_S,
             )
         ),
     }

@@ -37,10 +37,15 @@ def _stop_lines(output: str) -> list[dict[str, Any]]:
 
 
 def _stop_while_one_read_is_held(
-    proc: ServerProcess, url: str, token: str, cloud: httpx.Client, fault: dict[str, Any]
+    proc: ServerProcess,
+    url: str,
+    token: str,
+    cloud: httpx.Client,
+    fault: dict[str, Any],
+    sig: signal.Signals = signal.SIGTERM,
 ) -> list[object]:
-    """SIGTERM to `proc` while the cloud ERP holds one read (under `fault`); what the reader
-    got (a status, or the error), once the gateway has exited."""
+    """`sig` to `proc` while the cloud ERP holds one read (under `fault`); what the reader got
+    (a status, or the error), once the gateway has exited."""
     with client_for(url, token) as api:
         customer = create_customer(api, "US01")
     cloud.post("/_sim/faults", json={**fault, "operations": ["customers.read"]})
@@ -56,7 +61,7 @@ def _stop_while_one_read_is_held(
     reader = threading.Thread(target=read)
     reader.start()
     _wait_for(lambda: stats(cloud)["in_flight"] >= 1, "the ERP to hold the read")
-    proc.proc.send_signal(signal.SIGTERM)
+    proc.proc.send_signal(sig)
     reader.join(timeout=30)
     proc.proc.wait(timeout=30)
     return got
