@@ -701,7 +701,7 @@ class GatewayServer(uvicorn.Server):
             took = time.monotonic() - began
             if self.force_exit:  # a second SIGINT: uvicorn stops waiting for anything
                 cut_off = len(state.tasks)
-                _CUT_OFF.add(state.tasks)  # cancelled as the event loop closes
+                _abandon_tasks()
                 self._say(
                     logging.WARNING,
                     f"stopped: told to quit at once after {took:.1f} s, "
@@ -732,10 +732,11 @@ class GatewayServer(uvicorn.Server):
 class _CutOffTracebacks(logging.Filter):
     """Drops uvicorn's "Exception in ASGI application" record, traceback and all, of a request
     the drain cut off: the CancelledError its task was cancelled with, as the stop line has
-    said. Only that: a record logged from another task, or with another exception, passes.
-    uvicorn logs it in the request's task, as the cancellation unwinds the app (after the
-    server has stopped, for a task the event loop's end cancels), so the tasks are kept until
-    they end (weakly: no task is kept alive by it)."""
+    said; and, told to quit at once, the lifespan's failed shutdown, a CancelledError's
+    traceback as its message. Only those: a record logged from another task, or of another
+    exception, passes. uvicorn logs them in the task cancelled, as the cancellation unwinds
+    the app (after the server has stopped, for a task the event loop's end cancels), so the
+    tasks are kept until they end (weakly: no task is kept alive by it)."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -747,7 +748,11 @@ class _CutOffTracebacks(logging.Filter):
         logging.getLogger("uvicorn.error").addFilter(self)
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if record.exc_info is None or not isinstance(record.exc_info[1], asyncio.CancelledError):
+        if record.exc_info is not None:
+            cancelled = isinstance(record.exc_info[1], asyncio.CancelledError)
+        else:  # Starlette's lifespan.shutdown.failed: the traceback as text
+            cancelled = record.getMessage().rstrip().endswith("asyncio.exceptions.CancelledError")
+        if not cancelled:
             return True
         try:
             task = asyncio.current_task()
@@ -757,6 +762,24 @@ class _CutOffTracebacks(logging.Filter):
 
 
 _CUT_OFF = _CutOffTracebacks()
+
+
+def _abandon_tasks() -> None:
+    """Told to quit at once: every task but this one is left to the event loop's end, which
+    cancels them (the requests, and the app's lifespan, whose shutdown uvicorn skips; Starlette
+    reports its cancellation as a failed shutdown, with the traceback as the message)."""
+    here = asyncio.current_task()
+    _CUT_OFF.add(task for task in asyncio.all_tasks() if task is not here)
+
+
+class QuietServer(uvicorn.Server):
+    """uvicorn's server, for the demo's simulators: told to quit at once (a second Ctrl-C), it
+    leaves no traceback of what it abandons, as `GatewayServer` does; its stop says nothing."""
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().shutdown(sockets)
+        if self.force_exit:
+            _abandon_tasks()
 
 
 def _requests(count: int) -> str:

@@ -30,7 +30,7 @@ from gateway.demo import (
 from gateway.observability.logging import configure_logging
 from gateway.observability.spans import telemetry_from_env
 from gateway.runtime import build_runtime
-from gateway.server import DRAIN_S, GatewayServer, GatewayServerConfig
+from gateway.server import DRAIN_S, GatewayServer, GatewayServerConfig, QuietServer
 from gateway.store.opening import open_store
 
 
@@ -104,8 +104,8 @@ async def _serve(args: argparse.Namespace, sockets: Mapping[str, socket.socket])
     # stops the gateway first, as `gateway serve` stops (its lines say how the drain went),
     # and the simulators once it has drained: they answer the requests it is finishing.
     servers: dict[str, uvicorn.Server] = {
-        "legacy": uvicorn.Server(simulated(simulator("legacy"))),
-        "cloud": uvicorn.Server(simulated(simulator("cloud"))),
+        "legacy": QuietServer(simulated(simulator("legacy"))),
+        "cloud": QuietServer(simulated(simulator("cloud"))),
         "gateway": GatewayServer(
             GatewayServerConfig(
                 gateway_app,

@@ -8,6 +8,7 @@ import contextlib
 import os
 import re
 import signal
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -64,4 +65,20 @@ def test_ctrl_c_drains_the_demo_gateway_as_serve_does_and_prints_no_traceback(
     assert said[0] == ("info", "stopping: draining 1 request in flight, up to 30 s"), output
     assert said[1][0] == "info" and said[1][1].startswith("stopped: drained in "), output
     assert len(said) == 2, output
+    assert "Traceback" not in output, output
+
+
+def test_ctrl_c_twice_stops_the_demo_with_no_traceback(repo_config: Path) -> None:
+    """The second Ctrl-C once the gateway has drained, as the simulators stop: whichever
+    server it reaches quits at once, and nothing it leaves prints a traceback."""
+    with _demo(repo_config) as (_, _, proc):
+        proc.proc.send_signal(signal.SIGINT)
+        deadline = time.monotonic() + 20
+        while "gateway.server: stopped:" not in proc.output():
+            assert time.monotonic() < deadline, proc.output()
+            time.sleep(0.02)
+        proc.proc.send_signal(signal.SIGINT)
+        proc.proc.wait(timeout=30)
+        output = proc.output()
+    assert proc.proc.returncode == 0, output
     assert "Traceback" not in output, output

@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import json
 import signal
+import socket
 import sys
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -145,3 +147,31 @@ def test_each_worker_says_with_its_pid_that_it_stops_and_has_stopped(
         assert said[0] == f"worker [{pid}] stopping: draining 0 requests in flight, up to 30 s"
         assert said[1].startswith(f"worker [{pid}] stopped: drained in "), said
         assert len(said) == 2, said
+
+
+def test_a_second_sigint_quits_at_once_and_says_so_with_no_traceback(
+    gateway_env: dict[str, str], token: str
+) -> None:
+    """Ctrl-C twice, as a person does when the first seems to hang: the drain stops waiting,
+    the line says so, and nothing the gateway left to the event loop's end (the app's
+    shutdown, the request it abandoned) prints a traceback."""
+    with start_gateway(gateway_env, "--body-timeout", "60") as (url, proc):
+        port = urlsplit(url).port
+        assert port is not None
+        with socket.create_connection(("127.0.0.1", port)) as held:
+            # A request whose body never comes: in flight until the body timeout.
+            held.sendall(
+                b"POST /v1/customers HTTP/1.1\r\nHost: gateway\r\n"
+                + f"Authorization: Bearer {token}\r\n".encode()
+                + b"Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{"
+            )
+            assert httpx.get(f"{url}/healthz", timeout=5).status_code == 200
+            proc.proc.send_signal(signal.SIGINT)
+            _wait_for(lambda: len(_stop_lines(proc.output())) >= 1, "the drain to begin")
+            proc.proc.send_signal(signal.SIGINT)
+            proc.proc.wait(timeout=30)
+        output = proc.output()
+    stopping, stopped = _stop_lines(output)
+    assert stopping["msg"] == "stopping: draining 1 request in flight, up to 30 s", output
+    assert stopped["msg"].startswith("stopped: told to quit at once after "), stopped
+    assert "Traceback" not in output, output

@@ -11,9 +11,10 @@ import pytest
 from gateway.server import _CutOffTracebacks
 
 
-def _logged_in_task(cut: bool, raised: BaseException) -> bool:
+def _logged_in_task(cut: bool, raised: BaseException | str) -> bool:
     """Whether the filter lets through uvicorn's record of `raised`, logged (as uvicorn logs
-    it) in the request's task: one the drain cut off, or another."""
+    it) in the request's task: one the drain cut off, or another. A text: the lifespan's
+    failed shutdown, which Starlette reports with its traceback as the message."""
 
     async def request() -> bool:
         task = asyncio.current_task()
@@ -22,10 +23,13 @@ def _logged_in_task(cut: bool, raised: BaseException) -> bool:
         if cut:
             cut_off.add([task])
         logging.getLogger("uvicorn.error").removeFilter(cut_off)  # this test's own, only
+        if isinstance(raised, str):
+            message, exc_info = raised, None
+        else:
+            message, exc_info = "Exception in ASGI application\n", (type(raised), raised, None)
         record = logging.LogRecord(
-            "uvicorn.error", logging.ERROR, __file__, 1, "Exception in ASGI application\n",
-            None, (type(raised), raised, None),
-        )  # fmt: skip
+            "uvicorn.error", logging.ERROR, __file__, 1, message, None, exc_info
+        )
         return bool(cut_off.filter(record))
 
     async def main() -> bool:
@@ -34,8 +38,18 @@ def _logged_in_task(cut: bool, raised: BaseException) -> bool:
     return asyncio.run(main())
 
 
+LIFESPAN_CANCELLED = (
+    "Traceback (most recent call last):\n  File ..., in lifespan\n    await receive()\n"
+    "asyncio.exceptions.CancelledError\n"
+)
+
+
 def test_the_cancellation_of_a_request_the_drain_cut_off_is_not_logged() -> None:
     assert not _logged_in_task(cut=True, raised=asyncio.CancelledError())
+
+
+def test_the_cancellation_of_the_lifespan_a_forced_exit_left_is_not_logged() -> None:
+    assert not _logged_in_task(cut=True, raised=LIFESPAN_CANCELLED)
 
 
 @pytest.mark.parametrize(
@@ -44,7 +58,9 @@ def test_the_cancellation_of_a_request_the_drain_cut_off_is_not_logged() -> None
         (False, asyncio.CancelledError()),  # cancelled by something else than the drain
         (True, RuntimeError("a defect")),  # cut off, but it failed of its own accord first
         (True, KeyError("x")),
+        (False, LIFESPAN_CANCELLED),
+        (True, "Traceback (most recent call last):\n...\nRuntimeError: the app's shutdown\n"),
     ],
 )
-def test_any_other_exception_in_the_app_is_logged(cut: bool, raised: BaseException) -> None:
+def test_any_other_exception_in_the_app_is_logged(cut: bool, raised: BaseException | str) -> None:
     assert _logged_in_task(cut=cut, raised=raised)
