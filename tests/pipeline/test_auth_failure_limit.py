@@ -60,6 +60,10 @@ def _judged() -> float:
     )
 
 
+def _malformed() -> float:
+    return REGISTRY.get_sample_value("gateway_auth_failures_total", {"reason": "malformed"}) or 0.0
+
+
 @asynccontextmanager
 async def _gateway(tmp_path: Path, rate_limits: str = LIMITED) -> AsyncIterator[Gateway]:
     async with in_process_gateway(
@@ -113,6 +117,24 @@ async def test_past_its_failures_an_address_is_refused_429_before_any_token_chec
     assert "authentication" in problem["detail"]
     assert refused.headers["ratelimit-policy"] == '"auth_failures";q=3;w=30'
     assert refused.headers["ratelimit"] == '"auth_failures";r=0;t=30'  # 30 s to forget them all
+
+
+@pytest.mark.parametrize("path", PATHS)
+async def test_a_limited_address_sending_two_authorization_headers_is_refused_429_too(
+    tmp_path: Path, path: str
+) -> None:
+    """Two headers are a 401 of their own (`malformed`), but a limited address gets the 429
+    first, as for any other header it sends: the limit is checked before the header is read."""
+    async with _gateway(tmp_path) as gw, _from(gw, ATTACKER) as attacker:
+        _clock(gw)
+        for _ in range(3):
+            await attacker.get(path, headers=_bearer(_forged()))
+        malformed = _malformed()
+        two = [("Authorization", f"Bearer {_forged()}"), ("Authorization", "Bearer x")]
+        refused = await attacker.get(path, headers=two)
+
+    assert refused.status_code == 429, refused.text
+    assert _malformed() == malformed  # a 429, not a 401 counted as a failure
 
 
 async def test_a_token_already_verified_still_passes_from_a_limited_address(
