@@ -6,10 +6,8 @@ policy file's schema (see `gateway.config.auth`).
 
 from __future__ import annotations
 
-import hashlib
 import math
 import time
-from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -30,7 +28,13 @@ from gateway.pipeline.auth_failures import AuthFailureLimit, AuthFailuresLimited
 from gateway.pipeline.chain import Handler
 from gateway.pipeline.context import Principal, RequestContext
 from gateway.pipeline.keys import JwksKeys, KeySource, StaticKey
-from gateway.pipeline.refused_tokens import RefusedTokens
+from gateway.pipeline.token_verdicts import (
+    MAX_REFUSED_TOKENS,
+    MAX_VERIFIED_TOKENS,
+    REFUSAL_TTL_S,
+    TokenVerdicts,
+    token_digest,
+)
 
 MAX_TOKEN_BYTES = 8192
 # The demo issuer's dev-only secret. Published in this repository, so only `gateway demo` trusts
@@ -38,7 +42,6 @@ MAX_TOKEN_BYTES = 8192
 DEV_DEMO_SECRET = "INSECURE-dev-only-demo-secret-published-in-the-repo"
 # RFC 7518 3.2: an HMAC key at least as long as the hash's output, or it can be guessed.
 MIN_HMAC_SECRET_BYTES = {"HS256": 32, "HS384": 48, "HS512": 64}
-_CACHE_SIZE = 10_000
 _REQUIRED_CLAIMS = ["exp", "iat", "iss", "aud", "sub"]
 _INVALID = "The access token is missing, malformed, expired or not issued for this gateway."
 
@@ -293,18 +296,19 @@ class Authenticator:
     """Verifies bearer tokens against the configured issuers, with a cache of verified tokens
     and one of refused tokens.
 
-    A verified token is cached by its SHA-256 until its `exp`, so the hot path does not check
-    signatures on every request; a refused one a few seconds (`refused`), so neither does a
-    client stuck on a bad token, nor the second look at an unversioned path's token. Both are
-    bounded, and both belong to this configuration's authenticator: a reload starts them empty.
+    A verified token is held by its SHA-256 until its `exp` (`verified`), so the hot path does
+    not check signatures on every request; a refused one a few seconds (`refused`), so neither
+    does a client stuck on a bad token, nor the second look at an unversioned path's token.
+    Both are bounded (see `TokenVerdicts`), and both belong to this configuration's
+    authenticator: a reload starts them empty.
     """
 
     def __init__(
         self, verifiers: Mapping[str, IssuerVerifier], limit: AuthFailureLimit | None = None
     ) -> None:
         self._by_issuer = dict(verifiers)
-        self._cache: OrderedDict[bytes, tuple[Principal, float]] = OrderedDict()
-        self.refused: RefusedTokens[Unauthenticated] = RefusedTokens()
+        self.verified: TokenVerdicts[Principal] = TokenVerdicts(MAX_VERIFIED_TOKENS)
+        self.refused: TokenVerdicts[Unauthenticated] = TokenVerdicts(MAX_REFUSED_TOKENS)
         self._limit = limit
 
     @property
@@ -350,13 +354,12 @@ class Authenticator:
         if len(token) > MAX_TOKEN_BYTES:
             self._check(scope)
             raise _invalid_token(AuthFailure.MALFORMED)
-        digest = hashlib.sha256(token.encode("utf-8", "surrogateescape")).digest()
-        cached = self._cache.get(digest)
-        if cached is not None and cached[1] > time.time():
-            self._cache.move_to_end(digest)
-            return cached[0]
+        digest = token_digest(token)
+        verified = self.verified.get(digest)
+        if verified is not None:
+            return verified
         self._check(scope)
-        refused = self.refused.refusal(digest)
+        refused = self.refused.get(digest)
         if refused is not None:
             raise _unraised(refused)
         try:
@@ -364,9 +367,7 @@ class Authenticator:
         except Unauthenticated as refusal:
             self._remember(digest, token, refusal)
             raise
-        self._cache[digest] = (principal, expires)
-        if len(self._cache) > _CACHE_SIZE:
-            self._cache.popitem(last=False)
+        self.verified.hold(digest, principal, expires)
         return principal
 
     def _authorization(self, headers: Headers, scope: Mapping[str, Any] | None) -> str | None:
@@ -384,17 +385,18 @@ class Authenticator:
             self._limit.check(scope)
 
     def _remember(self, digest: bytes, token: str, refusal: Unauthenticated) -> None:
-        """Hold a token's refusal (see `RefusedTokens`), but for an unknown key, which the
-        JWKS may have by the next request (its refetch for unknown kids, once per cooldown,
-        is how a rotated key is found), and a token not valid yet past when it will be."""
+        """Hold a token's refusal `REFUSAL_TTL_S`, but for an unknown key, which the JWKS may
+        have by the next request (its refetch for unknown kids, once per cooldown, is how a
+        rotated key is found), and a token not valid yet past when it will be."""
         if refusal.reason is AuthFailure.UNKNOWN_KEY:
             return
-        valid_from = None
+        until = self.refused.clock() + REFUSAL_TTL_S
         if refusal.reason is AuthFailure.NOT_YET_VALID:
             valid_from = self._valid_from(token)
             if valid_from is None:
                 return
-        self.refused.remember(digest, _unraised(refusal), valid_from)
+            until = min(until, valid_from)
+        self.refused.hold(digest, _unraised(refusal), until)
 
     def _valid_from(self, token: str) -> float | None:
         """When a token refused as not valid yet will be: its `nbf` and `iat` are no longer

@@ -28,7 +28,7 @@ from gateway.pipeline.auth import (
     build_authenticator,
 )
 from gateway.pipeline.keys import UNKNOWN_KID_COOLDOWN_S, JwksKeys
-from gateway.pipeline.refused_tokens import REFUSAL_TTL_S
+from gateway.pipeline.token_verdicts import REFUSAL_TTL_S
 from gateway.store.memory import MemoryStore
 from tests.configs import write_config
 from tests.conftest import ManualClock
