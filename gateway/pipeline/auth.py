@@ -407,19 +407,22 @@ class Authenticator:
             ahead = [int(claims[name]) for name in ("nbf", "iat") if name in claims]
         except (jwt.PyJWTError, ValueError, TypeError, OverflowError):
             return None
-        issuer = claims.get("iss")
-        verifier = self._by_issuer.get(issuer) if isinstance(issuer, str) else None
+        verifier = self._verifier_of(claims)
         if verifier is None or not ahead:
             return None
         return float(max(ahead) - verifier.config.leeway_s)
+
+    def _verifier_of(self, claims: Mapping[str, Any]) -> IssuerVerifier | None:
+        """The verifier of the issuer a token's (unverified) `iss` names, if it is trusted."""
+        issuer = claims.get("iss")
+        return self._by_issuer.get(issuer) if isinstance(issuer, str) else None
 
     async def _verify(self, token: str) -> tuple[Principal, float]:
         try:
             header = jwt.get_unverified_header(token)
             if "crit" in header:  # we understand no critical extensions (RFC 7515 4.1.11)
                 raise _invalid_token(AuthFailure.INVALID_CLAIMS)
-            issuer = jwt.decode(token, options={"verify_signature": False}).get("iss")
-            verifier = self._by_issuer.get(issuer) if isinstance(issuer, str) else None
+            verifier = self._verifier_of(jwt.decode(token, options={"verify_signature": False}))
             if verifier is None:
                 raise _invalid_token(AuthFailure.UNKNOWN_ISSUER)
             algorithm = header.get("alg")
