@@ -65,6 +65,15 @@ backends:
   legacy: {max_rps: 5000, max_in_flight: 200}
   cloud: {max_rps: 5000, max_in_flight: 200}
 """
+# An address's authentication failures limited to three at once, then one more each 10 s.
+AUTH_FAILURES_LIMITED = """
+tiers:
+  standard: {rate_per_s: 1000, burst: 1000}
+backends:
+  legacy: {max_rps: 1000, max_in_flight: 30}
+  cloud: {max_rps: 1000, max_in_flight: 30}
+auth_failures: {max_failures: 3, window_s: 30}
+"""
 
 
 # The operations tests' gateway: retries on, and a breaker that opens after 3 failures in a

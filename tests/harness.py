@@ -44,6 +44,18 @@ def token_for(client_id: str, scope: str | None = None, ttl_s: int = 600) -> str
     return jwt.encode(claims, SECRET, algorithm="HS256")
 
 
+def forged_token(client_id: str = "crm-demo") -> str:
+    """A demo issuer's token for `client_id` signed with another secret: a guess, refused 401
+    `bad_signature`."""
+    claims = jwt.decode(token_for(client_id), options={"verify_signature": False})
+    return jwt.encode(claims, "not-the-demo-secret-but-long-enough-0123456789", algorithm="HS256")
+
+
+def bearer(token: str) -> dict[str, str]:
+    """The Authorization header that sends `token`."""
+    return {"Authorization": f"Bearer {token}"}
+
+
 @dataclass
 class Gateway:
     app: Starlette

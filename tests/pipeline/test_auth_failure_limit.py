@@ -10,7 +10,6 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import httpx
-import jwt
 import pytest
 from prometheus_client import REGISTRY
 
@@ -19,34 +18,16 @@ from gateway.config.loader import check_config, load_config
 from gateway.observability.forwarded_for import ForwardedFor
 from gateway.pipeline.auth_failures import FailedAddresses, failing_party
 from gateway.store.memory import MemoryStore
+from tests.configs import AUTH_FAILURES_LIMITED as LIMITED
 from tests.configs import write_config
 from tests.conftest import ManualClock
-from tests.harness import ENV, REPO, Gateway, in_process_gateway, token_for
+from tests.harness import ENV, REPO, Gateway, bearer, forged_token, in_process_gateway, token_for
 
-# Three failures at once, then one more each 10 s.
-LIMITED = """
-tiers:
-  standard: {rate_per_s: 1000, burst: 1000}
-backends:
-  legacy: {max_rps: 1000, max_in_flight: 30}
-  cloud: {max_rps: 1000, max_in_flight: 30}
-auth_failures: {max_failures: 3, window_s: 30}
-"""
 ATTACKER = "198.51.100.7"
 NEIGHBOUR = "198.51.100.8"
 PROXY = "192.0.2.1"
 QUOTA_EXCEEDED = "https://iana.org/assignments/http-problem-types#quota-exceeded"
 PATHS = ["/v1/customers/cus_1", "/customers/cus_1", "/admin/audit"]
-
-
-def _forged() -> str:
-    """A token of the demo issuer signed with another secret: a guess."""
-    claims = jwt.decode(token_for("crm-demo"), options={"verify_signature": False})
-    return jwt.encode(claims, "not-the-demo-secret-but-long-enough-0123456789", algorithm="HS256")
-
-
-def _bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
 
 
 def _refusals() -> float:
@@ -91,17 +72,22 @@ def _clock(gw: Gateway) -> ManualClock:
     return clock
 
 
+async def _guess(api: httpx.AsyncClient) -> int:
+    """The status a forged token of the address of `api` gets."""
+    return (await api.get("/v1/customers/cus_1", headers=bearer(forged_token()))).status_code
+
+
 @pytest.mark.parametrize("path", PATHS)
 async def test_past_its_failures_an_address_is_refused_429_before_any_token_check(
     tmp_path: Path, path: str
 ) -> None:
     async with _gateway(tmp_path) as gw, _from(gw, ATTACKER) as attacker:
         _clock(gw)
-        guesses = [await attacker.get(path, headers=_bearer(_forged())) for _ in range(3)]
+        guesses = [await attacker.get(path, headers=bearer(forged_token())) for _ in range(3)]
         judged, refusals = _judged(), _refusals()
-        refused = await attacker.get(path, headers=_bearer(_forged()))
+        refused = await attacker.get(path, headers=bearer(forged_token()))
         # A valid token no request has shown yet would need a check: refused as well.
-        valid = await attacker.get(path, headers=_bearer(token_for("ops-admin", ttl_s=601)))
+        valid = await attacker.get(path, headers=bearer(token_for("ops-admin", ttl_s=601)))
         anonymous = await attacker.get(path)
 
     assert [r.status_code for r in guesses] == [401] * 3
@@ -128,9 +114,9 @@ async def test_a_limited_address_sending_two_authorization_headers_is_refused_42
     async with _gateway(tmp_path) as gw, _from(gw, ATTACKER) as attacker:
         _clock(gw)
         for _ in range(3):
-            await attacker.get(path, headers=_bearer(_forged()))
+            await attacker.get(path, headers=bearer(forged_token()))
         malformed = _malformed()
-        two = [("Authorization", f"Bearer {_forged()}"), ("Authorization", "Bearer x")]
+        two = [("Authorization", f"Bearer {forged_token()}"), ("Authorization", "Bearer x")]
         refused = await attacker.get(path, headers=two)
 
     assert refused.status_code == 429, refused.text
@@ -145,11 +131,11 @@ async def test_a_token_already_verified_still_passes_from_a_limited_address(
     token = token_for("crm-demo")
     async with _gateway(tmp_path) as gw, _from(gw, ATTACKER) as api:
         _clock(gw)
-        before = await api.get("/v1/customers/cus_1", headers=_bearer(token))
+        before = await api.get("/v1/customers/cus_1", headers=bearer(token))
         guesses = [
-            await api.get("/v1/customers/cus_1", headers=_bearer(_forged())) for _ in range(4)
+            await api.get("/v1/customers/cus_1", headers=bearer(forged_token())) for _ in range(4)
         ]
-        after = await api.get("/v1/customers/cus_1", headers=_bearer(token))
+        after = await api.get("/v1/customers/cus_1", headers=bearer(token))
 
     assert before.status_code == after.status_code == 404  # past authentication: no such customer
     assert [r.status_code for r in guesses] == [401, 401, 401, 429]
@@ -159,9 +145,15 @@ async def test_a_success_neither_counts_nor_forgives_a_failure(tmp_path: Path) -
     async with _gateway(tmp_path) as gw, _from(gw, ATTACKER) as api:
         _clock(gw)
         statuses = []
-        for token in [_forged(), _forged(), token_for("crm-demo"), _forged(), _forged()]:
+        for token in [
+            forged_token(),
+            forged_token(),
+            token_for("crm-demo"),
+            forged_token(),
+            forged_token(),
+        ]:
             statuses.append(
-                (await api.get("/v1/customers/cus_1", headers=_bearer(token))).status_code
+                (await api.get("/v1/customers/cus_1", headers=bearer(token))).status_code
             )
     assert statuses == [401, 401, 404, 401, 429]
 
@@ -170,7 +162,7 @@ async def test_an_address_that_never_failed_is_never_tracked(tmp_path: Path) -> 
     """A success costs the limit nothing, not even an entry."""
     async with _gateway(tmp_path) as gw, _from(gw, ATTACKER) as api:
         for _ in range(3):
-            answer = await api.get("/v1/customers/cus_1", headers=_bearer(token_for("crm-demo")))
+            answer = await api.get("/v1/customers/cus_1", headers=bearer(token_for("crm-demo")))
             assert answer.status_code == 404
         assert len(gw.runtime.failed_addresses) == 0
 
@@ -182,15 +174,17 @@ async def test_other_addresses_are_not_affected_nor_a_trusted_proxys_other_clien
         _clock(gw)
         attacker = {"X-Forwarded-For": ATTACKER}
         for _ in range(3):
-            await proxy.get("/v1/customers/cus_1", headers={**attacker, **_bearer(_forged())})
-        refused = await proxy.get("/v1/customers/cus_1", headers={**attacker, **_bearer(_forged())})
-        behind = {"X-Forwarded-For": NEIGHBOUR, **_bearer(token_for("crm-demo", ttl_s=602))}
+            await proxy.get("/v1/customers/cus_1", headers={**attacker, **bearer(forged_token())})
+        refused = await proxy.get(
+            "/v1/customers/cus_1", headers={**attacker, **bearer(forged_token())}
+        )
+        behind = {"X-Forwarded-For": NEIGHBOUR, **bearer(token_for("crm-demo", ttl_s=602))}
         neighbour = await proxy.get("/v1/customers/cus_1", headers=behind)
         judged = await proxy.get(
-            "/v1/customers/cus_1", headers={"X-Forwarded-For": NEIGHBOUR, **_bearer(_forged())}
+            "/v1/customers/cus_1", headers={"X-Forwarded-For": NEIGHBOUR, **bearer(forged_token())}
         )
-        direct = await other.get("/v1/customers/cus_1", headers=_bearer(_forged()))
-        itself = await proxy.get("/v1/customers/cus_1", headers=_bearer(_forged()))
+        direct = await other.get("/v1/customers/cus_1", headers=bearer(forged_token()))
+        itself = await proxy.get("/v1/customers/cus_1", headers=bearer(forged_token()))
 
     assert refused.status_code == 429
     assert neighbour.status_code == 404  # authenticated
@@ -201,18 +195,15 @@ async def test_the_window_lets_the_address_through_again(tmp_path: Path) -> None
     async with _gateway(tmp_path) as gw, _from(gw, ATTACKER) as api:
         clock = _clock(gw)
 
-        async def guess() -> int:
-            return (await api.get("/v1/customers/cus_1", headers=_bearer(_forged()))).status_code
-
-        burst = [await guess() for _ in range(4)]
+        burst = [await _guess(api) for _ in range(4)]
         await clock.advance(9.9)
-        still = await guess()
+        still = await _guess(api)
         await clock.advance(0.1)  # one failure given back each 10 s
-        one_more = [await guess(), await guess()]
+        one_more = [await _guess(api), await _guess(api)]
         await clock.advance(10)
-        valid = await api.get("/v1/customers/cus_1", headers=_bearer(token_for("crm-demo")))
+        valid = await api.get("/v1/customers/cus_1", headers=bearer(token_for("crm-demo")))
         await clock.advance(30)  # the whole window: every failure forgotten
-        forgotten = [await guess() for _ in range(4)]
+        forgotten = [await _guess(api) for _ in range(4)]
 
     assert burst == [401, 401, 401, 429]
     assert still == 429
@@ -226,17 +217,14 @@ async def test_a_reload_keeps_the_failures_and_applies_the_new_limit(tmp_path: P
     async with in_process_gateway(MemoryStore(), config) as gw, _from(gw, ATTACKER) as api:
         clock = _clock(gw)
 
-        async def guess() -> int:
-            return (await api.get("/v1/customers/cus_1", headers=_bearer(_forged()))).status_code
-
-        burst = [await guess() for _ in range(4)]
+        burst = [await _guess(api) for _ in range(4)]
         path = config / "policies" / "rate-limits.yaml"
         path.write_text(path.read_text().replace("max_failures: 3", "max_failures: 6"))
         async with gw.client("ops-admin") as ops:
             assert (await ops.post("/admin/config/reload")).status_code == 200
-        kept = await guess()  # the window is as full as it was: no failure forgiven
+        kept = await _guess(api)  # the window is as full as it was: no failure forgiven
         await clock.advance(5)  # one back each 30 s / 6 now, not each 10 s
-        sooner = [await guess(), await guess()]
+        sooner = [await _guess(api), await _guess(api)]
 
     assert burst == [401, 401, 401, 429]
     assert kept == 429
@@ -262,10 +250,10 @@ async def test_ipv6_addresses_count_by_their_64_prefix_ipv4_by_the_address(
         _clock(gw)
         for address in failing:
             async with _from(gw, address) as api:
-                answer = await api.get("/v1/customers/cus_1", headers=_bearer(_forged()))
+                answer = await api.get("/v1/customers/cus_1", headers=bearer(forged_token()))
                 assert answer.status_code == 401
         async with _from(gw, then) as api:
-            answer = await api.get("/v1/customers/cus_1", headers=_bearer(_forged()))
+            answer = await api.get("/v1/customers/cus_1", headers=bearer(forged_token()))
     assert answer.status_code == (429 if refused else 401), answer.text
 
 
@@ -287,7 +275,7 @@ async def test_off_no_address_is_ever_refused(tmp_path: Path) -> None:
     off = LIMITED.replace("{max_failures: 3, window_s: 30}", "{enabled: false}")
     async with _gateway(tmp_path, off) as gw, _from(gw, ATTACKER) as api:
         guesses = [
-            await api.get("/v1/customers/cus_1", headers=_bearer(_forged())) for _ in range(10)
+            await api.get("/v1/customers/cus_1", headers=bearer(forged_token())) for _ in range(10)
         ]
     assert [r.status_code for r in guesses] == [401] * 10
 
@@ -312,7 +300,8 @@ def test_absent_the_limit_is_on_with_generous_numbers(tmp_path: Path) -> None:
 )
 def test_a_bad_limit_is_refused_at_its_line(tmp_path: Path, block: str, complaint: str) -> None:
     config = write_config(
-        tmp_path, rate_limits=LIMITED.replace("{max_failures: 3, window_s: 30}", block)
+        tmp_path,
+        rate_limits=LIMITED.replace("{max_failures: 3, window_s: 30}", block),
     )
     line = LIMITED.splitlines().index("auth_failures: {max_failures: 3, window_s: 30}") + 1
     errors = [i for i in check_config(config, env=ENV) if i.severity == "error"]

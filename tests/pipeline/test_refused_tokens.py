@@ -30,34 +30,16 @@ from gateway.pipeline.auth import (
 from gateway.pipeline.keys import UNKNOWN_KID_COOLDOWN_S, JwksKeys
 from gateway.pipeline.token_verdicts import REFUSAL_TTL_S
 from gateway.store.memory import MemoryStore
+from tests.configs import AUTH_FAILURES_LIMITED as LIMITED
 from tests.configs import write_config
 from tests.conftest import ManualClock
 from tests.harness import SECRET as DEMO_SECRET
-from tests.harness import Gateway, in_process_gateway, token_for
+from tests.harness import Gateway, bearer, forged_token, in_process_gateway, token_for
 
-# Three failures at once, then one more each 10 s.
-LIMITED = """
-tiers:
-  standard: {rate_per_s: 1000, burst: 1000}
-backends:
-  legacy: {max_rps: 1000, max_in_flight: 30}
-  cloud: {max_rps: 1000, max_in_flight: 30}
-auth_failures: {max_failures: 3, window_s: 30}
-"""
 SECRET = "unit-test-secret-of-enough-length-0123456789"
 ISSUER = "https://idp.test/refused"
 AUDIENCE = "erp-gateway"
 LEEWAY_S = 30
-
-
-def _forged() -> str:
-    """A token of the demo issuer signed with another secret: a guess."""
-    claims = jwt.decode(token_for("crm-demo"), options={"verify_signature": False})
-    return jwt.encode(claims, "not-the-demo-secret-but-long-enough-0123456789", algorithm="HS256")
-
-
-def _bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
 
 
 def _bad_signatures() -> float:
@@ -99,7 +81,7 @@ async def test_a_bad_token_on_an_unversioned_path_is_verified_once(
 ) -> None:
     async with _gateway(tmp_path) as gw, _api(gw) as api:
         before = _bad_signatures()
-        refused = await api.get("/customers/cus_1", headers=_bearer(_forged()))
+        refused = await api.get("/customers/cus_1", headers=bearer(forged_token()))
 
     assert refused.status_code == 401, refused.text
     assert checks == ["crm-demo"]  # the pin lookup's check; the auth step reuses its verdict
@@ -109,11 +91,11 @@ async def test_a_bad_token_on_an_unversioned_path_is_verified_once(
 async def test_the_same_bad_token_again_is_not_verified_again_but_still_counted(
     tmp_path: Path, checks: list[str]
 ) -> None:
-    token = _forged()
+    token = forged_token()
     async with _gateway(tmp_path) as gw, _api(gw) as api:
         before = _bad_signatures()
         statuses = [
-            (await api.get("/v1/customers/cus_1", headers=_bearer(token))).status_code
+            (await api.get("/v1/customers/cus_1", headers=bearer(token))).status_code
             for _ in range(4)
         ]
         counted = _bad_signatures() - before
@@ -126,15 +108,15 @@ async def test_the_same_bad_token_again_is_not_verified_again_but_still_counted(
 async def test_a_refused_token_is_judged_again_after_a_few_seconds(
     tmp_path: Path, checks: list[str]
 ) -> None:
-    token = _forged()
+    token = forged_token()
     async with _gateway(tmp_path) as gw, _api(gw) as api:
         clock = ManualClock(time.time())
         gw.runtime.authenticator.refused.clock = clock
-        first = await api.get("/v1/customers/cus_1", headers=_bearer(token))
+        first = await api.get("/v1/customers/cus_1", headers=bearer(token))
         await clock.advance(REFUSAL_TTL_S - 0.1)
-        held = await api.get("/v1/customers/cus_1", headers=_bearer(token))
+        held = await api.get("/v1/customers/cus_1", headers=bearer(token))
         await clock.advance(0.1)
-        again = await api.get("/v1/customers/cus_1", headers=_bearer(token))
+        again = await api.get("/v1/customers/cus_1", headers=bearer(token))
 
     assert [r.status_code for r in (first, held, again)] == [401, 401, 401]
     assert checks == ["crm-demo", "crm-demo"]
@@ -148,13 +130,13 @@ async def test_after_a_reload_a_refused_token_is_judged_again(
     async with in_process_gateway(MemoryStore(), config) as gw, _api(gw) as api:
         gw.runtime.failed_addresses.clock = ManualClock()
         next_audience = _demo_token(aud="erp-gateway-next")
-        refused = await api.get("/v1/customers/cus_1", headers=_bearer(next_audience))
+        refused = await api.get("/v1/customers/cus_1", headers=bearer(next_audience))
         path = config / "policies" / "auth.yaml"
         trusted = path.read_text().replace("[erp-gateway]", "[erp-gateway, erp-gateway-next]")
         path.write_text(trusted)
         async with gw.client("ops-admin") as ops:
             assert (await ops.post("/admin/config/reload")).status_code == 200
-        accepted = await api.get("/v1/customers/cus_1", headers=_bearer(next_audience))
+        accepted = await api.get("/v1/customers/cus_1", headers=bearer(next_audience))
 
     assert refused.status_code == 401
     assert accepted.status_code == 404, accepted.text  # past authentication: no such customer
