@@ -106,14 +106,19 @@ def _invalid_token(reason: AuthFailure) -> Unauthenticated:
     )
 
 
+_SAID_IN_SECONDS = 300 * 365 * 86_400  # 300 years: below 2**53, so shown exactly
+
+
 def _too_long_lived(lifetime: float, cap_s: int) -> Unauthenticated:
     # Unlike the generic detail, this one says why: only a token whose signature and every
     # other claim verified gets here, so it tells nothing to anyone but a holder of a genuine
     # token, whose developer needs to know to ask the issuer for shorter ones.
+    # Seconds as a whole number while a float holds them exactly; a token signed to last past
+    # any calendar gets words, not a 300-digit (or rounded) number.
+    shown = f"{math.ceil(lifetime)} s" if lifetime < _SAID_IN_SECONDS else "over 300 years"
     return Unauthenticated(
         Code.UNAUTHORIZED,
-        f"The token's lifetime, {math.ceil(lifetime)} s, is longer than the issuer allows "
-        f"({cap_s} s).",
+        f"The token's lifetime, {shown}, is longer than the issuer allows ({cap_s} s).",
         headers={"WWW-Authenticate": 'Bearer realm="gateway", error="invalid_token"'},
         reason=AuthFailure.TOO_LONG_LIVED,
     )

@@ -74,6 +74,17 @@ async def test_a_token_issued_for_longer_than_its_issuers_cap_is_a_401_saying_so
     assert refused.reason is AuthFailure.TOO_LONG_LIVED
 
 
+@pytest.mark.parametrize("lifetime", [10**20, 10**300])
+async def test_a_lifetime_past_any_calendar_is_said_in_words_not_in_a_long_number(
+    lifetime: int,
+) -> None:
+    refused = await _refusal(_authenticator(CAP_S), _token(lifetime))
+    assert refused.reason is AuthFailure.TOO_LONG_LIVED
+    assert refused.detail == (
+        f"The token's lifetime, over 300 years, is longer than the issuer allows ({CAP_S} s)."
+    )
+
+
 async def test_a_token_over_the_cap_is_refused_each_time_not_cached_as_valid() -> None:
     authenticator = _authenticator(CAP_S)
     token = _token(TEN_YEARS_S)
