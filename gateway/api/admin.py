@@ -19,6 +19,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from gateway.api.admin_reach import AdminCaller, Reach
 from gateway.api.problems import internal_error, problem_response
 from gateway.domain.errors import (
     CLIENT_CLOSED_REQUEST,
@@ -57,9 +58,12 @@ CSV = "text/csv; charset=utf-8"
 MAX_IMPORT_BYTES = 64 * 1024 * 1024  # a CSV of several hundred thousand mappings
 
 
-def admin_endpoint(handler: AdminHandler, current: Callable[[], Runtime]) -> AdminHandler:
-    """`handler` for callers with the `gateway:admin` scope only (the caller's client id is in
-    `request.state.actor`, for the audit trail), its problems rendered; anything else it raises
+def admin_endpoint(
+    handler: AdminHandler, current: Callable[[], Runtime], reach: Reach
+) -> AdminHandler:
+    """`handler` for callers with the `gateway:admin` scope only, and of every legal entity
+    unless `reach` is ENTITY (the caller is `request.state.admin`, its client id also in
+    `request.state.actor` for the audit trail), its problems rendered; anything else it raises
     is logged and answered as the gateway's 500 problem, as on the domain API."""
 
     async def endpoint(request: Request) -> Response:
@@ -69,7 +73,11 @@ def admin_endpoint(handler: AdminHandler, current: Callable[[], Runtime]) -> Adm
             principal = await runtime.authenticator.authenticate_request(
                 request.headers, request.scope
             )
-            require_scope(principal, registered(runtime.entitlements, principal), ADMIN_SCOPE)
+            entitlement = registered(runtime.entitlements, principal)
+            require_scope(principal, entitlement, ADMIN_SCOPE)
+            caller = AdminCaller(principal.client_id, entitlement.legal_entities)
+            caller.require_reach(reach)
+            request.state.admin = caller
             request.state.actor = principal.client_id
             response = await handler(request)
         except GatewayError as error:
@@ -107,6 +115,12 @@ class ImportQuery(Strict):
     model_config = Strict.model_config | {"strict": False}
     dry_run: bool = False
     first_line: Annotated[int, Field(ge=1)] = 1
+
+
+def admin_caller(request: Request) -> AdminCaller:
+    """The admin client `admin_endpoint` let in."""
+    caller: AdminCaller = request.state.admin
+    return caller
 
 
 async def _json_body(request: Request, model: type[Strict]) -> Any:
@@ -155,6 +169,7 @@ def admin_routes(
 
     async def start_migration(request: Request) -> Response:
         asked: MigrationRequest = await _json_body(request, MigrationRequest)
+        admin_caller(request).require_entity(asked.legal_entity)
         job = await migrations.start(asked)
         current().audit.record(
             "admin.migration",
@@ -169,16 +184,19 @@ def admin_routes(
         job_id = str(request.path_params["id"])
         plausible = job_id.startswith(JOB_PREFIX) and len(job_id) <= MAX_GATEWAY_ID_LENGTH
         job = await migrations.get(job_id) if plausible else None
-        if job is None:
+        if job is None or not admin_caller(request).sees(job.legal_entity):
             raise not_found(f"No migration job {echoed(job_id)}.")
         return JSONResponse(job.view(time.time()))
 
     async def export_xref(request: Request) -> Response:
         query = parse_query_model(request, ExportQuery)
         runtime = current()
-        codes = (
-            [query.legal_entity] if query.legal_entity else sorted(runtime.routing.legal_entities)
-        )
+        caller = admin_caller(request)
+        if query.legal_entity:
+            caller.require_entity(query.legal_entity)
+            codes = [query.legal_entity]
+        else:
+            codes = [c for c in sorted(runtime.routing.legal_entities) if caller.sees(c)]
 
         # Read before answering: a store that is down is a 503 problem, not a 200 whose body
         # breaks off (which a scheduled export would save as an empty mapping).
@@ -230,8 +248,12 @@ def admin_routes(
 
     async def explain_route(request: Request) -> Response:
         asked: ExplainRequest = await _json_body(request, ExplainRequest)
+        caller = admin_caller(request)
+        caller.require_entity(asked.legal_entity)
         runtime = current()
         record = await runtime.store.get_xref(asked.customer_id) if asked.customer_id else None
+        if record is not None and not caller.sees(record.legal_entity):
+            record = None  # another entity's customer is as one the gateway does not know
         at = asked.at if asked.at is None or asked.at.tzinfo else asked.at.replace(tzinfo=dt.UTC)
         placed = None
         if record is not None:
@@ -255,7 +277,7 @@ def admin_routes(
             ) from None
         return JSONResponse(explanation.as_dict())
 
-    async def show_shadow_report(_: Request) -> Response:
+    async def show_shadow_report(request: Request) -> Response:
         runtime = current()
         counters, examples, records = await runtime.store.shadow.read()
         # Each scope held to the evidence bar of the rule that shadows it now.
@@ -264,7 +286,10 @@ def admin_routes(
         reports = shadow_report(
             counters, examples, records, lambda le, op: table.bar_for(op, le, now)
         )
-        return JSONResponse({"scopes": [r.to_json() for r in reports]})
+        caller = admin_caller(request)
+        return JSONResponse(
+            {"scopes": [r.to_json() for r in reports if caller.sees(r.legal_entity)]}
+        )
 
     async def reset_shadow_report(request: Request) -> Response:
         runtime = current()
@@ -274,16 +299,46 @@ def admin_routes(
         )
         return Response(status_code=204)
 
+    # What each route is about (`Reach`): an admin client of some legal entities reaches the
+    # ENTITY ones, for its entities only.
     return [
-        Route("/admin/shadow/report", admin_endpoint(show_shadow_report, current), methods=["GET"]),
         Route(
-            "/admin/shadow/report", admin_endpoint(reset_shadow_report, current), methods=["DELETE"]
+            "/admin/shadow/report",
+            admin_endpoint(show_shadow_report, current, Reach.ENTITY),
+            methods=["GET"],
         ),
-        Route("/admin/config/reload", admin_endpoint(reload, current), methods=["POST"]),
-        Route("/admin/config", admin_endpoint(show, current), methods=["GET"]),
-        Route("/admin/migrations", admin_endpoint(start_migration, current), methods=["POST"]),
-        Route("/admin/migrations/{id}", admin_endpoint(migration, current), methods=["GET"]),
-        Route("/admin/xref/export", admin_endpoint(export_xref, current), methods=["GET"]),
-        Route("/admin/xref/import", admin_endpoint(import_xref, current), methods=["POST"]),
-        Route("/admin/routes/explain", admin_endpoint(explain_route, current), methods=["POST"]),
+        Route(  # every entity's counters at once
+            "/admin/shadow/report",
+            admin_endpoint(reset_shadow_report, current, Reach.GLOBAL),
+            methods=["DELETE"],
+        ),
+        Route(
+            "/admin/config/reload", admin_endpoint(reload, current, Reach.GLOBAL), methods=["POST"]
+        ),
+        Route("/admin/config", admin_endpoint(show, current, Reach.GLOBAL), methods=["GET"]),
+        Route(
+            "/admin/migrations",
+            admin_endpoint(start_migration, current, Reach.ENTITY),
+            methods=["POST"],
+        ),
+        Route(
+            "/admin/migrations/{id}",
+            admin_endpoint(migration, current, Reach.ENTITY),
+            methods=["GET"],
+        ),
+        Route(
+            "/admin/xref/export",
+            admin_endpoint(export_xref, current, Reach.ENTITY),
+            methods=["GET"],
+        ),
+        Route(  # its rows are not yet checked against the client's legal entities
+            "/admin/xref/import",
+            admin_endpoint(import_xref, current, Reach.ENTITY_UNSCOPED),
+            methods=["POST"],
+        ),
+        Route(
+            "/admin/routes/explain",
+            admin_endpoint(explain_route, current, Reach.ENTITY),
+            methods=["POST"],
+        ),
     ]

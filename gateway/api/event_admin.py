@@ -20,6 +20,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from gateway.api.admin import admin_endpoint
+from gateway.api.admin_reach import Reach
 from gateway.config.events import SUBSCRIPTION_ID_PATTERN
 from gateway.domain.errors import bad_cursor, echoed, not_found
 from gateway.domain.models import Strict
@@ -141,25 +142,27 @@ def event_admin_routes(
         )
         return JSONResponse({"id": subscription, "state": "enabled"})
 
+    # What each route is about (`Reach`). Dead letters are events of legal entities' records,
+    # but their listing is not narrowed to a client's entities yet: closed to a regional one.
     return [
         Route(
             "/admin/events/dead-letters",
-            admin_endpoint(dead_letters, current),
+            admin_endpoint(dead_letters, current, Reach.ENTITY_UNSCOPED),
             methods=["GET"],
         ),
         Route(
             "/admin/events/dead-letters/{id}/replay",
-            admin_endpoint(replay, current),
+            admin_endpoint(replay, current, Reach.ENTITY_UNSCOPED),
             methods=["POST"],
         ),
         Route(
             "/admin/events/subscriptions",
-            admin_endpoint(subscriptions, current),
+            admin_endpoint(subscriptions, current, Reach.GLOBAL),
             methods=["GET"],
         ),
         Route(
             "/admin/events/subscriptions/{id}/enable",
-            admin_endpoint(enable, current),
+            admin_endpoint(enable, current, Reach.GLOBAL),
             methods=["POST"],
         ),
     ]

@@ -18,7 +18,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from gateway.api.admin import admin_endpoint
+from gateway.api.admin import admin_caller, admin_endpoint
+from gateway.api.admin_reach import AdminCaller, Reach
 from gateway.config.operations import MAX_AUDIT_ENTRIES
 from gateway.domain.errors import Code, FieldError, GatewayError, bad_cursor
 from gateway.domain.models import Strict, no_number
@@ -78,6 +79,9 @@ def operations_routes(replays: Replays, current: Callable[[], Runtime]) -> list[
                 f"Unknown status {asked.status!r}.",
                 [FieldError("/status", f"One of: {', '.join(STATUSES)}.")],
             )
+        caller = admin_caller(request)
+        if asked.legal_entity is not None:
+            caller.require_entity(asked.legal_entity)
         query = JournalQuery(
             status=asked.status,
             legal_entity=asked.legal_entity,
@@ -88,6 +92,7 @@ def operations_routes(replays: Replays, current: Callable[[], Runtime]) -> list[
             since=_since(asked.since),
             cursor=asked.cursor,
             limit=asked.limit,
+            within=caller.legal_entities,
         )
         runtime = current()
         await runtime.journal.flush()
@@ -102,13 +107,7 @@ def operations_routes(replays: Replays, current: Callable[[], Runtime]) -> list[
 
     async def transaction(request: Request) -> Response:
         transaction_id = str(request.path_params["id"])
-        if is_too_long(transaction_id):
-            raise no_transaction(transaction_id)
-        runtime = current()
-        await runtime.journal.flush()
-        entry = await runtime.store.journal.entry(transaction_id)
-        if entry is None:
-            raise no_transaction(transaction_id)
+        entry = await _visible_entry(current(), admin_caller(request), transaction_id)
         return JSONResponse(public_view(entry))
 
     async def replay(request: Request) -> Response:
@@ -116,8 +115,13 @@ def operations_routes(replays: Replays, current: Callable[[], Runtime]) -> list[
         if raw.strip():  # a body is JSON, declared as such; none at all is a plain replay
             require_json(request)
         corrected = corrected_body_of(raw)
+        transaction_id = str(request.path_params["id"])
+        runtime = current()
+        # Another entity's transaction is as one not in the journal (the replay's own answer
+        # for an unknown id), before anything of it is looked at further.
+        await _visible_entry(runtime, admin_caller(request), transaction_id)
         outcome = await replays.replay(
-            str(request.path_params["id"]),
+            transaction_id,
             corrected,
             str(request.state.actor),
             client_ip(request.scope),
@@ -199,15 +203,48 @@ def operations_routes(replays: Replays, current: Callable[[], Runtime]) -> list[
             }
         )
 
+    # What each route is about (`Reach`): an admin client of some legal entities reaches the
+    # ENTITY ones, for its entities only.
     return [
-        Route("/admin/transactions", admin_endpoint(transactions, current), methods=["GET"]),
-        Route("/admin/transactions/{id}", admin_endpoint(transaction, current), methods=["GET"]),
-        Route("/admin/transactions/{id}/replay", admin_endpoint(replay, current), methods=["POST"]),
-        Route("/admin/audit", admin_endpoint(audit, current), methods=["GET"]),
-        Route("/admin/audit/verify", admin_endpoint(audit_verify, current), methods=["GET"]),
-        Route("/admin/backends", admin_endpoint(backends, current), methods=["GET"]),
-        Route("/admin/overview", admin_endpoint(overview, current), methods=["GET"]),
+        Route(
+            "/admin/transactions",
+            admin_endpoint(transactions, current, Reach.ENTITY),
+            methods=["GET"],
+        ),
+        Route(
+            "/admin/transactions/{id}",
+            admin_endpoint(transaction, current, Reach.ENTITY),
+            methods=["GET"],
+        ),
+        Route(
+            "/admin/transactions/{id}/replay",
+            admin_endpoint(replay, current, Reach.ENTITY),
+            methods=["POST"],
+        ),
+        Route("/admin/audit", admin_endpoint(audit, current, Reach.GLOBAL), methods=["GET"]),
+        Route(
+            "/admin/audit/verify",
+            admin_endpoint(audit_verify, current, Reach.GLOBAL),
+            methods=["GET"],
+        ),
+        Route("/admin/backends", admin_endpoint(backends, current, Reach.GLOBAL), methods=["GET"]),
+        Route("/admin/overview", admin_endpoint(overview, current, Reach.GLOBAL), methods=["GET"]),
     ]
+
+
+async def _visible_entry(
+    runtime: Runtime, caller: AdminCaller, transaction_id: str
+) -> dict[str, Any]:
+    """The journal's entry, if there and of a legal entity `caller` sees; else 404, so that
+    another entity's transaction is not told from one that does not exist. An id longer than
+    any the gateway issues is not looked up."""
+    if is_too_long(transaction_id):
+        raise no_transaction(transaction_id)
+    await runtime.journal.flush()
+    entry = await runtime.store.journal.entry(transaction_id)
+    if entry is None or not caller.sees(entry.get("legal_entity")):
+        raise no_transaction(transaction_id)
+    return entry
 
 
 def _summary(entry: dict[str, Any]) -> dict[str, Any]:

@@ -101,9 +101,14 @@ class JournalQuery:
     since: float | None = None  # arrived at or after (epoch seconds)
     cursor: str | None = None
     limit: int = 50
+    # The legal entities whose entries the asking client may see (None: every entity's, and
+    # those of none); a regional operator's listing holds its entities' only.
+    within: frozenset[str] | None = None
 
     def matches(self, entry: Mapping[str, Any]) -> bool:
         if self.since is not None and iso_ms(entry["arrived_at"]) < _ms(self.since):
+            return False
+        if self.within is not None and entry.get("legal_entity") not in self.within:
             return False
         for name in ("status", "legal_entity", "backend", "client", "operation"):
             wanted = getattr(self, name)

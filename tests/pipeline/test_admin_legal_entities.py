@@ -1,0 +1,223 @@
+"""An admin client of some legal entities (`legal_entities` in clients.yaml) on the admin API:
+its entities' records only (others listed away, or answered 404 as the domain API answers a
+record of an entity a client may not see), acts for its entities only (403 naming the entity),
+and nothing about the gateway as a whole (403); an admin client of every entity unchanged."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from starlette.routing import Route
+
+from gateway.store.base import Store
+from tests.configs import copy_config
+from tests.e2e import payloads
+from tests.harness import Gateway, in_process_gateway
+
+# A regional operator, as the README shows one configured.
+REGIONAL_OPERATOR = """
+  - id: ops-emea
+    description: EMEA operators, their legal entities only
+    scopes: ["gateway:admin"]
+    legal_entities: [DE01, FR01, GB01]
+    rate_limit: standard
+"""
+EMEA = {"DE01", "FR01", "GB01"}
+
+
+@pytest.fixture
+async def gw(store: Store, tmp_path: Path) -> AsyncIterator[Gateway]:
+    config = copy_config(tmp_path)
+    clients = config / "policies" / "clients.yaml"
+    clients.write_text(clients.read_text() + REGIONAL_OPERATOR)
+    async with in_process_gateway(store, config) as gateway:
+        yield gateway
+
+
+async def _transactions(gw: Gateway) -> dict[str, str]:
+    """One customer created in DE01 and one in US01: their transactions' ids by entity."""
+    ids = {}
+    async with gw.client() as api, gw.client("ops-admin") as ops:
+        for legal_entity in ("DE01", "US01"):
+            created = await api.post("/v1/customers", json=payloads.customer(legal_entity))
+            assert created.status_code == 201, created.text
+            listed = await ops.get(
+                "/admin/transactions",
+                params={"correlation_id": created.headers["x-correlation-id"]},
+            )
+            ids[legal_entity] = listed.json()["items"][0]["id"]
+    return ids
+
+
+async def test_a_regional_operator_lists_the_transactions_of_its_legal_entities_only(
+    gw: Gateway,
+) -> None:
+    ids = await _transactions(gw)
+    async with gw.client("ops-emea") as emea, gw.client("ops-admin") as ops:
+        regional = await emea.get("/admin/transactions")
+        everyone = await ops.get("/admin/transactions")
+        named_other = await emea.get("/admin/transactions", params={"legal_entity": "US01"})
+        named_own = await emea.get("/admin/transactions", params={"legal_entity": "DE01"})
+    assert regional.status_code == 200, regional.text
+    listed = {item["id"]: item["legal_entity"] for item in regional.json()["items"]}
+    assert ids["DE01"] in listed and ids["US01"] not in listed
+    assert set(listed.values()) <= EMEA
+    assert {ids["DE01"], ids["US01"]} <= {item["id"] for item in everyone.json()["items"]}
+    # Naming an entity it may not act for is refused as the domain API refuses it.
+    assert named_other.status_code == 403, named_other.text
+    assert "US01" in named_other.json()["detail"]
+    assert [item["id"] for item in named_own.json()["items"]] == [ids["DE01"]]
+
+
+async def test_another_entitys_transaction_is_not_found_for_a_regional_operator(
+    gw: Gateway,
+) -> None:
+    ids = await _transactions(gw)
+    async with gw.client("ops-emea") as emea, gw.client("ops-admin") as ops:
+        other = await emea.get(f"/admin/transactions/{ids['US01']}")
+        unknown = await emea.get("/admin/transactions/tx_does_not_exist")
+        own = await emea.get(f"/admin/transactions/{ids['DE01']}")
+        seen_by_admin = await ops.get(f"/admin/transactions/{ids['US01']}")
+    # As a record that does not exist: its existence is not told.
+    assert other.status_code == 404, other.text
+    assert other.json()["code"] == unknown.json()["code"] == "not_found"
+    assert own.status_code == 200 and own.json()["legal_entity"] == "DE01"
+    assert seen_by_admin.status_code == 200
+
+
+async def test_a_regional_operator_cannot_replay_another_entitys_transaction(
+    gw: Gateway,
+) -> None:
+    ids = await _transactions(gw)
+    async with gw.client("ops-emea") as emea, gw.client("ops-admin") as ops:
+        replayed = await emea.post(f"/admin/transactions/{ids['US01']}/replay", json={})
+        before = len(gw.erps["cloud"].customers)
+        by_admin = await ops.post(f"/admin/transactions/{ids['US01']}/replay", json={})
+        own = await emea.post(f"/admin/transactions/{ids['DE01']}/replay", json={})
+    assert replayed.status_code == 404, replayed.text
+    assert replayed.json()["code"] == "not_found"
+    assert len(gw.erps["cloud"].customers) == before
+    # A settled create is not replayed again, for either operator: refused as such, not hidden.
+    assert by_admin.status_code == own.status_code == 422, (by_admin.text, own.text)
+
+
+async def test_a_regional_operator_starts_migrations_of_its_legal_entities_only(
+    gw: Gateway,
+) -> None:
+    async with gw.client("ops-emea") as emea, gw.client("ops-admin") as ops:
+        other = await emea.post("/admin/migrations", json={"legal_entity": "US01", "to": "legacy"})
+        own = await emea.post(
+            "/admin/migrations", json={"legal_entity": "DE01", "to": "cloud", "dry_run": True}
+        )
+        by_admin = await ops.post(
+            "/admin/migrations", json={"legal_entity": "US01", "to": "legacy", "dry_run": True}
+        )
+        assert own.status_code == 202, own.text
+        assert (await emea.get(own.headers["location"])).status_code == 200
+        hidden = await emea.get(by_admin.headers["location"])
+    assert other.status_code == 403, other.text
+    assert other.json()["code"] == "forbidden"
+    assert "US01" in other.json()["detail"]
+    assert by_admin.status_code == 202, by_admin.text
+    # Another entity's job is as one that does not exist.
+    assert hidden.status_code == 404, hidden.text
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("POST", "/admin/config/reload"),
+        ("GET", "/admin/audit"),
+        ("GET", "/admin/audit/verify"),
+        ("GET", "/admin/overview"),
+        ("GET", "/admin/backends"),
+        ("GET", "/admin/events/subscriptions"),
+    ],
+)
+async def test_an_operation_on_the_whole_gateway_needs_an_admin_client_of_every_entity(
+    gw: Gateway, method: str, path: str
+) -> None:
+    async with gw.client("ops-emea") as emea, gw.client("ops-admin") as ops:
+        refused = await emea.request(method, path)
+        allowed = await ops.request(method, path)
+    assert refused.status_code == 403, refused.text
+    problem: dict[str, Any] = refused.json()
+    assert problem["code"] == "forbidden"
+    assert "every legal entity" in problem["detail"]
+    assert allowed.status_code == 200, allowed.text
+
+
+async def test_a_regional_operator_sees_and_exports_its_legal_entities_only(
+    gw: Gateway,
+) -> None:
+    async with gw.client() as api:
+        for legal_entity in ("DE01", "US01"):
+            created = await api.post("/v1/customers", json=payloads.customer(legal_entity))
+            assert created.status_code == 201, created.text
+    async with gw.client("ops-emea") as emea, gw.client("ops-admin") as ops:
+        exported = await emea.get("/admin/xref/export")
+        other = await emea.get("/admin/xref/export", params={"legal_entity": "US01"})
+        everything = await ops.get("/admin/xref/export")
+        shadow = await emea.get("/admin/shadow/report")
+        explained = await emea.post(
+            "/admin/routes/explain", json={"operation": "customers.create", "legal_entity": "US01"}
+        )
+    assert exported.status_code == 200, exported.text
+    assert "DE01" in exported.text and "US01" not in exported.text
+    assert "US01" in everything.text
+    assert other.status_code == 403, other.text
+    assert shadow.status_code == 200
+    assert {s["legal_entity"] for s in shadow.json()["scopes"]} <= EMEA
+    assert explained.status_code == 403, explained.text
+
+
+# Every admin route, by what it is about: a new one is added here with its decision.
+ENTITY_ROUTES = {
+    ("GET", "/admin/transactions"),
+    ("GET", "/admin/transactions/{id}"),
+    ("POST", "/admin/transactions/{id}/replay"),
+    ("POST", "/admin/migrations"),
+    ("GET", "/admin/migrations/{id}"),
+    ("GET", "/admin/xref/export"),
+    ("POST", "/admin/routes/explain"),
+    ("GET", "/admin/shadow/report"),
+}
+# The rest: the gateway as a whole, or (dead letters, the xref import) about legal entities
+# but closed to a regional operator until they are narrowed to its entities.
+EVERY_ENTITY_ROUTES = {
+    ("POST", "/admin/config/reload"),
+    ("GET", "/admin/config"),
+    ("DELETE", "/admin/shadow/report"),
+    ("GET", "/admin/audit"),
+    ("GET", "/admin/audit/verify"),
+    ("GET", "/admin/backends"),
+    ("GET", "/admin/overview"),
+    ("GET", "/admin/events/subscriptions"),
+    ("POST", "/admin/events/subscriptions/{id}/enable"),
+    ("GET", "/admin/events/dead-letters"),
+    ("POST", "/admin/events/dead-letters/{id}/replay"),
+    ("POST", "/admin/xref/import"),
+}
+
+
+async def test_every_admin_route_is_for_every_entitys_admins_or_narrowed_to_a_clients(
+    gw: Gateway,
+) -> None:
+    mounted = {
+        (method, route.path)
+        for route in gw.app.routes
+        if isinstance(route, Route) and route.path.startswith("/admin")
+        for method in route.methods or ()
+        if method != "HEAD"
+    }
+    assert mounted == ENTITY_ROUTES | EVERY_ENTITY_ROUTES
+    refused = set()
+    async with gw.client("ops-emea") as emea:
+        for method, path in sorted(mounted):
+            answer = await emea.request(method, path.replace("{id}", "x"))
+            if answer.status_code == 403 and "every legal entity" in answer.json()["detail"]:
+                refused.add((method, path))
+    assert refused == EVERY_ENTITY_ROUTES
