@@ -55,9 +55,19 @@ POLL_MS = 8_000
 REFUSED_LOAD = "Failed to load resource: the server responded with a status of"
 
 
+# A regional operator (README, clients.yaml): the admin API of its legal entities only.
+REGIONAL_ADMIN = "ops-emea"
+REGIONAL_OPERATOR = f"""
+  - id: {REGIONAL_ADMIN}
+    scopes: ["gateway:admin"]
+    legal_entities: [DE01, FR01, GB01]
+    rate_limit: standard
+"""
+
+
 @pytest.fixture(scope="module")
 def ops_config(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return write_config(tmp_path_factory.mktemp("ops-config"))
+    return write_config(tmp_path_factory.mktemp("ops-config"), clients=REGIONAL_OPERATOR)
 
 
 @pytest.fixture(scope="module")
@@ -273,6 +283,42 @@ def test_a_refused_token_is_said_so_on_the_page_and_asked_for_again(
     expect(alert).to_contain_text(shown)
     expect(page.get_by_label("Admin token")).to_be_visible()
     assert page.evaluate("sessionStorage.length") == 0
+    assert browser.refused == []
+    assert [e for e in browser.errors if not e.startswith(REFUSED_LOAD)] == []
+
+
+def customer_with(crm: httpx.Client, legal_entity: str) -> str:
+    """A customer created by the CRM under a correlation id of its own, which is returned."""
+    correlation_id = f"ops-e2e-{uuid.uuid4().hex[:12]}"
+    created = crm.post(
+        "/v1/customers",
+        json=payloads.customer(legal_entity),
+        headers={"X-Correlation-ID": correlation_id},
+    )
+    assert created.status_code == 201, created.text
+    return correlation_id
+
+
+def test_a_regional_operator_sees_its_legal_entities_transactions_and_the_panels_it_may_not(
+    browser: WatchedPage, crm: httpx.Client, ops_config: Path
+) -> None:
+    own = customer_with(crm, "DE01")
+    other = customer_with(crm, "US01")
+    page = open_dashboard(browser, token_for(REGIONAL_ADMIN, ops_config))
+
+    rows = page.locator("#transactions tbody tr")
+    expect(rows.filter(has_text=own)).to_have_count(1)
+    # The panels about the whole gateway say why they are empty; the page stays connected.
+    needs = "needs an admin client of every legal entity"
+    expect(page.locator("#overview-refused")).to_contain_text(needs)
+    expect(page.locator("#subscriptions-refused")).to_contain_text(needs)
+    expect(page.locator("#freshness")).to_contain_text("Updated")
+    expect(page.get_by_role("alert")).to_be_hidden()
+    expect(page.get_by_role("button", name="Forget token")).to_be_visible()
+    expect(rows.filter(has_text=other)).to_have_count(0)
+    assert set(rows.locator("td:nth-child(5)").all_inner_texts()) <= {"DE01", "FR01", "GB01"}
+    shown = filter_by_correlation_id(page, other)
+    expect(shown).to_contain_text("No transactions match")
     assert browser.refused == []
     assert [e for e in browser.errors if not e.startswith(REFUSED_LOAD)] == []
 

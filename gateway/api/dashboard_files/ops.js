@@ -678,23 +678,42 @@
     byId("freshness").textContent = `Not updated since the error below; retrying every ${REFRESH_MS / 1000} s.`;
   }
 
+  // A panel about the whole gateway (the overview, the subscriptions) is refused (403) to an
+  // admin client of some legal entities only: the page says so there and shows what the token
+  // may see. A token refused the admin API altogether is refused the transactions too.
+  function unlessRefused(request) {
+    return request.catch((error) => {
+      if (error instanceof ApiError && error.status === 403) return { refused: error };
+      throw error;
+    });
+  }
+
+  function showRefused(id, refused) {
+    const note = byId(id);
+    note.textContent = refused ? `Not shown to this token: ${problemText(refused.problem, refused.message)}.` : "";
+    note.hidden = !refused;
+  }
+
   async function refresh() {
     const generation = ++state.generation;
     clearTimeout(state.timer);
     if (!sessionStorage.getItem(TOKEN_KEY)) return;
     try {
       const [overview, page, failed, subscriptions] = await Promise.all([
-        api(`${ADMIN}/overview`),
+        unlessRefused(api(`${ADMIN}/overview`)),
         api(transactionsPath(state.filters, { limit: PAGE_SIZE })),
         api(transactionsPath({ status: FAILED }, { limit: FAILED_SHOWN })),
-        api(subscriptionPath()),
+        unlessRefused(api(subscriptionPath())),
       ]);
       if (generation !== state.generation) return;
-      drawOverview(overview);
+      showRefused("overview-refused", overview.refused);
+      if (overview.refused) byId("freshness").textContent = `Updated ${clock.format(new Date())}.`;
+      else drawOverview(overview);
       mergeFirstPage(page);
       drawTransactions();
       drawFailed(failed);
-      drawSubscriptions(subscriptions);
+      showRefused("subscriptions-refused", subscriptions.refused);
+      if (!subscriptions.refused) drawSubscriptions(subscriptions);
       await showDetail(false);
       showAlert("");
     } catch (error) {
