@@ -238,6 +238,7 @@ def admin_routes(
             sorted(runtime.backends),
             dry_run=query.dry_run,
             first_line=query.first_line,
+            sees=admin_caller(request).sees,
         )
         if not query.dry_run:
             summary = {k: v for k, v in report.as_dict().items() if not isinstance(v, list)}
@@ -331,9 +332,9 @@ def admin_routes(
             admin_endpoint(export_xref, current, Reach.ENTITY),
             methods=["GET"],
         ),
-        Route(  # its rows are not yet checked against the client's legal entities
+        Route(
             "/admin/xref/import",
-            admin_endpoint(import_xref, current, Reach.ENTITY_UNSCOPED),
+            admin_endpoint(import_xref, current, Reach.ENTITY),
             methods=["POST"],
         ),
         Route(

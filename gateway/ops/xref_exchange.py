@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from gateway.domain.errors import Code, FieldError, GatewayError
@@ -109,10 +109,14 @@ async def import_mappings(
     *,
     dry_run: bool,
     first_line: int = 1,
+    sees: Callable[[str], bool] = lambda _: True,
 ) -> ImportReport:
     """Validate every row first (each bad one reported by its line, `first_line` being the
     header's), then bind the good ones: a customer becomes present in the target ERP too; an
-    order, shipment or invoice moves its home there. With `dry_run`, nothing is bound."""
+    order, shipment or invoice moves its home there. With `dry_run`, nothing is bound.
+
+    A record of a legal entity the importing client does not `sees` is reported as one the
+    gateway does not know, and one holding a target as "another record", unnamed."""
     report = ImportReport()
     reader = csv.DictReader(io.StringIO(text))
     rows: list[_Row] = []
@@ -129,7 +133,7 @@ async def import_mappings(
     except csv.Error as exc:  # e.g. a field over the csv module's limit: nothing after it reads
         # The underlying reader's count: DictReader's own is set only after a row is read.
         raise _unreadable(first_line + reader.reader.line_num - 1, exc) from None
-    rows = await _resolved(store, rows, report)
+    rows = await _resolved(store, rows, report, sees)
     report.valid = len(rows)
     report.errors.sort(key=lambda e: e.line)
     if dry_run or not rows:
@@ -197,7 +201,9 @@ def _parsed(
     return _Row(line, kind, gateway_id, source, target)
 
 
-async def _resolved(store: Store, rows: list[_Row], report: ImportReport) -> list[_Row]:
+async def _resolved(
+    store: Store, rows: list[_Row], report: ImportReport, sees: Callable[[str], bool]
+) -> list[_Row]:
     """The rows whose record exists, of the kind said, and whose target document no other
     record (nor an earlier row) holds, each with its gateway id."""
     by_id = await store.get_xrefs([r.gateway_id for r in rows if r.source is None])
@@ -214,15 +220,15 @@ async def _resolved(store: Store, rows: list[_Row], report: ImportReport) -> lis
     claimed: dict[tuple[str, str, str], int] = {}
     for row, (record, holder) in zip(rows, found, strict=True):
         named = row.gateway_id or (f"{row.source[0]} {row.source[1]}" if row.source else "")
-        if record is None or record.kind is not row.kind:
+        if record is None or record.kind is not row.kind or not sees(record.legal_entity):
             report.errors.append(RowError(row.line, f"no {row.kind.value} {named} in the gateway"))
             continue
         if holder is not None and holder.gateway_id != record.gateway_id:
+            other = holder.gateway_id if sees(holder.legal_entity) else "another record"
             report.errors.append(
                 RowError(
                     row.line,
-                    f"{row.target.backend} {row.target.erp_id} is already bound to "
-                    f"{holder.gateway_id}",
+                    f"{row.target.backend} {row.target.erp_id} is already bound to {other}",
                 )
             )
             continue

@@ -184,9 +184,10 @@ ENTITY_ROUTES = {
     ("GET", "/admin/xref/export"),
     ("POST", "/admin/routes/explain"),
     ("GET", "/admin/shadow/report"),
+    ("POST", "/admin/xref/import"),
 }
-# The rest: the gateway as a whole, or (dead letters, the xref import) about legal entities
-# but closed to a regional operator until they are narrowed to its entities.
+# The rest: the gateway as a whole, or (dead letters) about legal entities but closed to a
+# regional operator until they are narrowed to its entities.
 EVERY_ENTITY_ROUTES = {
     ("POST", "/admin/config/reload"),
     ("GET", "/admin/config"),
@@ -199,7 +200,6 @@ EVERY_ENTITY_ROUTES = {
     ("POST", "/admin/events/subscriptions/{id}/enable"),
     ("GET", "/admin/events/dead-letters"),
     ("POST", "/admin/events/dead-letters/{id}/replay"),
-    ("POST", "/admin/xref/import"),
 }
 
 
@@ -221,3 +221,30 @@ async def test_every_admin_route_is_for_every_entitys_admins_or_narrowed_to_a_cl
             if answer.status_code == 403 and "every legal entity" in answer.json()["detail"]:
                 refused.add((method, path))
     assert refused == EVERY_ENTITY_ROUTES
+
+
+async def test_a_regional_operator_imports_mappings_of_its_legal_entities_records_only(
+    gw: Gateway,
+) -> None:
+    async with gw.client() as api:
+        own = (await api.post("/v1/customers", json=payloads.customer("DE01"))).json()
+        other = (await api.post("/v1/customers", json=payloads.customer("US01"))).json()
+    header = "kind,gateway_id,source_backend,source_erp_id,target_backend,target_erp_id,"
+    csv = (
+        f"{header}target_document_number\n"
+        f"customer,{own['id']},,,cloud,C-DE-1,\n"
+        f"customer,{other['id']},,,legacy,C-US-1,\n"
+    )
+    async with gw.client("ops-emea") as emea:
+        imported = await emea.post(
+            "/admin/xref/import", content=csv.encode(), headers={"Content-Type": "text/csv"}
+        )
+    assert imported.status_code == 200, imported.text
+    report = imported.json()
+    assert report["bound"] == 1, report
+    # Another entity's customer is reported as one the gateway does not know, on its line.
+    assert report["errors"] == [{"line": 3, "message": f"no customer {other['id']} in the gateway"}]
+    bound = await gw.runtime.store.get_xref(own["id"])
+    assert bound is not None and bound.document_in("cloud") is not None
+    untouched = await gw.runtime.store.get_xref(other["id"])
+    assert untouched is not None and untouched.document_in("legacy") is None
