@@ -21,10 +21,8 @@ class Reach(StrEnum):
     GLOBAL = "global"
     # Legal entities' records: an admin client of some sees and acts for its own only, which
     # the handler applies with `AdminCaller` (listings narrowed, other records not found).
+    # A route that cannot narrow yet is declared GLOBAL: closed to such a client, which is safe.
     ENTITY = "entity"
-    # About legal entities, but not yet narrowed to a client's: closed to an admin client of
-    # some of them (as GLOBAL), which is safe until the handler learns to narrow.
-    ENTITY_UNSCOPED = "entity_unscoped"
 
 
 @dataclass(frozen=True)
@@ -54,13 +52,8 @@ class AdminCaller:
         """403 for a route about more than this client's legal entities."""
         if reach is Reach.ENTITY or self.legal_entities is None:
             return
-        about = (
-            "is about the whole gateway"
-            if reach is Reach.GLOBAL
-            else "is not narrowed to a client's legal entities"
-        )
         raise GatewayError(
             Code.FORBIDDEN,
-            f"This operation {about}: it needs an admin client of every legal entity "
-            '(`legal_entities: "*"` in policies/clients.yaml).',
+            "This operation is about the whole gateway: it needs an admin client of every "
+            'legal entity (`legal_entities: "*"` in policies/clients.yaml).',
         )

@@ -19,17 +19,18 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from gateway.api.admin import admin_endpoint
+from gateway.api.admin import admin_caller, admin_endpoint
 from gateway.api.admin_reach import Reach
 from gateway.config.events import SUBSCRIPTION_ID_PATTERN
 from gateway.domain.errors import bad_cursor, echoed, not_found
+from gateway.domain.events import LEGAL_ENTITY_EXTENSION
 from gateway.domain.models import Strict
 from gateway.observability.client_address import client_ip
 from gateway.observability.event_metrics import WEBHOOK_DELIVERIES
 from gateway.pipeline.body import parse_query_model
 from gateway.routing.rules import rfc3339
 from gateway.runtime import Runtime
-from gateway.store.events import BadCursor
+from gateway.store.events import BadCursor, Delivery
 from gateway.store.subscription_states import Disabled, disabled_at
 
 MAX_DEAD_LETTERS = 1000
@@ -75,6 +76,9 @@ def event_admin_routes(
             raise not_found(
                 f"No subscription {echoed(asked.subscription)} (nor dead letters of one)."
             )
+        caller = admin_caller(request)
+        # Another entity's are left out of the page, not the walk: its `next_cursor` still goes
+        # on past them, so a page may hold fewer than `limit` (none) and have a next one.
         items = [
             {
                 "id": d.id,
@@ -85,12 +89,19 @@ def event_admin_routes(
                 "event": json.loads(d.body),
             }
             for d in page.items
+            if caller.sees(_legal_entity_of(d))
         ]
         return JSONResponse({"items": items, "next_cursor": page.next_cursor})
 
     async def replay(request: Request) -> Response:
         delivery = request.path_params["id"]
         runtime = current()
+        caller = admin_caller(request)
+        if caller.legal_entities is not None:
+            # Another entity's dead letter is as one there is not.
+            letter = await runtime.store.events.dead_letter_of(delivery)
+            if letter is None or not caller.sees(_legal_entity_of(letter)):
+                raise not_found(f"No dead letter {echoed(delivery, MAX_DELIVERY_ID_LENGTH)}.")
         if not await runtime.store.events.replay_dead_letter(delivery, time.time()):
             raise not_found(f"No dead letter {echoed(delivery, MAX_DELIVERY_ID_LENGTH)}.")
         runtime.audit.record(
@@ -142,17 +153,17 @@ def event_admin_routes(
         )
         return JSONResponse({"id": subscription, "state": "enabled"})
 
-    # What each route is about (`Reach`). Dead letters are events of legal entities' records,
-    # but their listing is not narrowed to a client's entities yet: closed to a regional one.
+    # What each route is about (`Reach`): an admin client of some legal entities reaches the
+    # ENTITY ones (dead letters: events of its entities' orders), for its entities only.
     return [
         Route(
             "/admin/events/dead-letters",
-            admin_endpoint(dead_letters, current, Reach.ENTITY_UNSCOPED),
+            admin_endpoint(dead_letters, current, Reach.ENTITY),
             methods=["GET"],
         ),
         Route(
             "/admin/events/dead-letters/{id}/replay",
-            admin_endpoint(replay, current, Reach.ENTITY_UNSCOPED),
+            admin_endpoint(replay, current, Reach.ENTITY),
             methods=["POST"],
         ),
         Route(
@@ -174,3 +185,9 @@ def _configured(runtime: Runtime, subscription: str) -> bool:
 
 def _disabled_json(disabled: Disabled) -> dict[str, object]:
     return {"at": rfc3339(disabled.at), "status": disabled.status, "url": disabled.url}
+
+
+def _legal_entity_of(letter: Delivery) -> str | None:
+    """The legal entity of the order whose event the dead letter carries."""
+    entity = json.loads(letter.body).get(LEGAL_ENTITY_EXTENSION)
+    return entity if isinstance(entity, str) else None

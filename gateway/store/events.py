@@ -251,6 +251,10 @@ class EventStore(Protocol):
         all at one of them goes on there too; at another subscription's, BadCursor)."""
         ...
 
+    async def dead_letter_of(self, delivery: str) -> Delivery | None:
+        """The dead letter of that id (None: there is none, or it is not dead)."""
+        ...
+
     async def replay_dead_letter(self, delivery: str, now: float) -> bool:
         """A dead letter due again now, its attempts counted afresh; False if there is none."""
         ...
@@ -473,6 +477,10 @@ class MemoryEvents:
         page = found[:limit]
         last = page[-1] if more else None
         return DeadLetterPage([d for _, _, d in page], last and encode_cursor(last[0], last[1]))
+
+    async def dead_letter_of(self, delivery: str) -> Delivery | None:
+        found = self._dead.get(delivery)
+        return None if found is None else found[1]
 
     async def replay_dead_letter(self, delivery: str, now: float) -> bool:
         found = self._dead.pop(delivery, None)
@@ -1069,6 +1077,14 @@ class RedisEvents:
             return DeadLetterPage(items, None)
         _, ms, key = entries[limit - 1].decode().split(":", 2)
         return DeadLetterPage(items, encode_cursor(int(ms), key))
+
+    async def dead_letter_of(self, delivery: str) -> Delivery | None:
+        with unavailable_as_problem():
+            async with cast(Any, self._redis).pipeline(transaction=False) as pipe:
+                pipe.zscore(self._dead, delivery)
+                pipe.hget(self._deliveries, delivery)
+                dead_at, body = await pipe.execute()
+        return None if dead_at is None or body is None else Delivery.from_json(body)
 
     async def replay_dead_letter(self, delivery: str, now: float) -> bool:
         keys = [self._due, self._deliveries, self._dead, self._by_subscription]

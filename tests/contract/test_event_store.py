@@ -167,8 +167,11 @@ async def test_a_failed_delivery_is_retried_then_dead_lettered_and_replayed(stor
     assert len(dead) == 1 and (dead[0].attempts, dead[0].last_error) == (2, "HTTP 500")
     assert json.loads(dead[0].body)["id"] == new.id
 
+    letter = await store.events.dead_letter_of(dead[0].id)
+    assert letter is not None and (letter.event_id, letter.body) == (new.id, dead[0].body)
     assert await store.events.replay_dead_letter(dead[0].id, now + 7)
     assert not await store.events.replay_dead_letter(dead[0].id, now + 7)
+    assert await store.events.dead_letter_of(dead[0].id) is None  # due again, not dead
     assert new.id not in {d.event_id for d in (await store.events.dead_letters(None, 1000)).items}
     (replayed,) = mine(await store.events.claim_deliveries(now + 7, 100, 30, "w"))
     assert replayed.attempts == 0

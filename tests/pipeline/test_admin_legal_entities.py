@@ -5,6 +5,9 @@ and nothing about the gateway as a whole (403); an admin client of every entity 
 
 from __future__ import annotations
 
+import json
+import time
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -12,7 +15,9 @@ from typing import Any
 import pytest
 from starlette.routing import Route
 
+from gateway.domain.events import LEGAL_ENTITY_EXTENSION
 from gateway.store.base import Store
+from gateway.store.events import DocumentState, EventRetention, NewEvent
 from tests.configs import copy_config
 from tests.e2e import payloads
 from tests.harness import Gateway, in_process_gateway
@@ -185,9 +190,10 @@ ENTITY_ROUTES = {
     ("POST", "/admin/routes/explain"),
     ("GET", "/admin/shadow/report"),
     ("POST", "/admin/xref/import"),
+    ("GET", "/admin/events/dead-letters"),
+    ("POST", "/admin/events/dead-letters/{id}/replay"),
 }
-# The rest: the gateway as a whole, or (dead letters) about legal entities but closed to a
-# regional operator until they are narrowed to its entities.
+# The rest: the gateway as a whole.
 EVERY_ENTITY_ROUTES = {
     ("POST", "/admin/config/reload"),
     ("GET", "/admin/config"),
@@ -198,8 +204,6 @@ EVERY_ENTITY_ROUTES = {
     ("GET", "/admin/overview"),
     ("GET", "/admin/events/subscriptions"),
     ("POST", "/admin/events/subscriptions/{id}/enable"),
-    ("GET", "/admin/events/dead-letters"),
-    ("POST", "/admin/events/dead-letters/{id}/replay"),
 }
 
 
@@ -248,3 +252,40 @@ async def test_a_regional_operator_imports_mappings_of_its_legal_entities_record
     assert bound is not None and bound.document_in("cloud") is not None
     untouched = await gw.runtime.store.get_xref(other["id"])
     assert untouched is not None and untouched.document_in("legacy") is None
+
+
+async def _dead_letter(store: Store, legal_entity: str, subscription: str) -> str:
+    """An event of an order of `legal_entity` whose delivery is dead-lettered: its id."""
+    order, event_id, now = f"so_{uuid.uuid4().hex}", f"evt_{uuid.uuid4().hex}", time.time()
+    body = json.dumps({"id": event_id, LEGAL_ENTITY_EXTENSION: legal_entity})
+    new = NewEvent(event_id, order, body, (subscription,))
+    retention = EventRetention()
+    assert await store.events.commit(f"d:{order}", 0, DocumentState(1, {}), [new], now, retention)
+    (delivery,) = [
+        d for d in await store.events.claim_deliveries(now, 100, 30, "w") if d.event_id == event_id
+    ]
+    assert await store.events.dead_letter(delivery, "HTTP 500", now, retention)
+    assert await store.events.release(subscription, delivery.lease or "")
+    return delivery.id
+
+
+async def test_a_regional_operator_lists_and_replays_its_legal_entities_dead_letters_only(
+    gw: Gateway,
+) -> None:
+    hook = f"hook-{uuid.uuid4().hex[:8]}"
+    own = await _dead_letter(gw.runtime.store, "DE01", hook)
+    other = await _dead_letter(gw.runtime.store, "US01", hook)
+    async with gw.client("ops-emea") as emea, gw.client("ops-admin") as ops:
+        listed = await emea.get("/admin/events/dead-letters", params={"subscription": hook})
+        everyone = await ops.get("/admin/events/dead-letters", params={"subscription": hook})
+        hidden = await emea.post(f"/admin/events/dead-letters/{other}/replay")
+        replayed = await emea.post(f"/admin/events/dead-letters/{own}/replay")
+        by_admin = await ops.post(f"/admin/events/dead-letters/{other}/replay")
+    assert listed.status_code == 200, listed.text
+    assert [d["id"] for d in listed.json()["items"]] == [own]
+    assert {d["id"] for d in everyone.json()["items"]} == {own, other}
+    # Another entity's dead letter is as one there is not, and stays dead (ops-admin's replay).
+    assert hidden.status_code == 404, hidden.text
+    assert hidden.json()["code"] == "not_found"
+    assert replayed.status_code == 202, replayed.text
+    assert by_admin.status_code == 202, by_admin.text
