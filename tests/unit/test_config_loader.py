@@ -500,6 +500,15 @@ def test_a_subscription_whose_clients_pin_is_sunset_soon_is_warned_of_at_its_cli
 # -- numbers, never a YAML boolean -------------------------------------------------------------
 
 
+def write_value(config: Path, file: str, old: str, new: str, below: int) -> int:
+    """`new` in place of `old` in `file` (the whole of an optional file when `old` is empty):
+    the line of the value written, `below` the lines under the edit's first."""
+    if old:
+        return edit(config, file, old, new) + below
+    (config / file).write_text(new)
+    return 1 + below
+
+
 @dataclass(frozen=True)
 class NumberField:
     """A number in one config file, as the tests below write it: `VALUE` in `new` (replacing
@@ -515,10 +524,9 @@ class NumberField:
     below: int = 0
 
     def edit(self, config: Path, value: str) -> int:
-        if self.old:
-            return edit(config, self.file, self.old, self.new.replace("VALUE", value)) + self.below
-        (config / self.file).write_text(self.new.replace("VALUE", value))  # an optional file
-        return 1 + self.below
+        return write_value(
+            config, self.file, self.old, self.new.replace("VALUE", value), self.below
+        )
 
 
 # One number of each config file, of each shape: a field, a map's value, a list's item. Block
@@ -646,10 +654,9 @@ class BoolField:
     below: int = 0
 
     def edit(self, config: Path, value: str) -> int:
-        if self.old:
-            return edit(config, self.file, self.old, self.new.replace("VALUE", value)) + self.below
-        (config / self.file).write_text(self.new.replace("VALUE", value))  # an optional file
-        return 1 + self.below
+        return write_value(
+            config, self.file, self.old, self.new.replace("VALUE", value), self.below
+        )
 
 
 BOOL_FIELDS = [
