@@ -69,9 +69,10 @@ _STATUS_MEANINGS = {
     "with `errors` pointing at the field), or the Idempotency-Key was used for another request.",
     429: "The client's rate limit is exhausted: send the same request again after `Retry-After`.",
     502: "The ERP answered with something the gateway could not read: retryable.",
-    503: "The ERP (or the gateway's state store) is unavailable or at capacity, or the legal "
-    "entity is frozen while it moves between ERPs: send the same request, with the same "
-    "Idempotency-Key, after `Retry-After`.",
+    503: "The ERP (or the gateway's state store) is unavailable or at capacity, the gateway "
+    "instance is at its connection limit or stopping, or the legal entity is frozen while it "
+    "moves between ERPs: send the same request, with the same Idempotency-Key, after "
+    "`Retry-After`.",
     504: "The ERP did not answer in time and the outcome is unknown: send the same request with "
     "the same Idempotency-Key; the gateway reconciles with the ERP and never creates twice.",
 }

@@ -121,7 +121,9 @@ _SPECS: dict[Code, _CodeSpec] = {
     Code.STORE_UNAVAILABLE: _CodeSpec(Category.TECHNICAL, 503, "Gateway state store unavailable"),
     # The client sent its request too slowly: sending it again, promptly, is the remedy.
     Code.REQUEST_TIMEOUT: _CodeSpec(Category.TECHNICAL, 408, "Request not received in time"),
-    Code.GATEWAY_BUSY: _CodeSpec(Category.TECHNICAL, 503, "Gateway at its connection limit"),
+    # This instance cannot take the request (its connections at their limit, or it is
+    # stopping and cut the request off): another instance can, after Retry-After.
+    Code.GATEWAY_BUSY: _CodeSpec(Category.TECHNICAL, 503, "Gateway busy or stopping"),
     # A cutover is running: the same write succeeds once the freeze ends (Retry-After).
     Code.LEGAL_ENTITY_FROZEN: _CodeSpec(Category.TECHNICAL, 503, "Legal entity frozen"),
     Code.INTERNAL_ERROR: _CodeSpec(Category.TECHNICAL, 500, "Internal error"),
