@@ -70,6 +70,7 @@ from gateway.pipeline.auth import Authenticate
 from gateway.pipeline.body import BODY_TIMEOUT_S, ParseBody
 from gateway.pipeline.chain import Handler, Step, compose
 from gateway.pipeline.context import RequestContext
+from gateway.pipeline.cut_off import cut_off_answer, cut_off_error, cut_off_here
 from gateway.pipeline.entitlements import Authorize, Entitle
 from gateway.pipeline.journal import JOURNALED, Journal
 from gateway.pipeline.ratelimit import CountRefusals
@@ -239,6 +240,13 @@ async def answer(handler: Handler, ctx: RequestContext) -> Response:
         # Nobody is left to answer: counted and logged once as the client's doing, never
         # as a server error (no traceback, no 5xx alert).
         response = Response(status_code=CLIENT_CLOSED_REQUEST)
+    except asyncio.CancelledError:
+        if not cut_off_here():
+            raise  # not the server's: the cancellation goes on as it came
+        # The server stopping cut it off: answered (nothing of the answer has been sent, the
+        # handler returns it whole) as stopping, to be sent again; its task ends with it.
+        correlation_id = ctx.correlation_id or correlation_id_from(None)
+        response = problem_response(cut_off_answer(ctx), correlation_id, ctx.path)
     except Exception:
         log.exception(
             "unhandled error", extra={"correlation_id": ctx.correlation_id, "op": operation}
@@ -470,11 +478,12 @@ class GatewayApp(Starlette):
         arrived = time.monotonic()
         correlation_id = correlation_id_from(Headers(scope=scope).get(CORRELATION_HEADER))
         status = 500  # if nothing is sent: the server answers 500
+        started = False  # the answer has begun
 
         async def send_echoing(message: Message) -> None:
-            nonlocal status, correlation_id
+            nonlocal status, correlation_id, started
             if message["type"] == "http.response.start":
-                status = message["status"]
+                status, started = message["status"], True
                 headers = list(message.get("headers", ()))
                 given = next((v for k, v in headers if k == _CORRELATION_KEY), None)
                 if given is None:
@@ -486,6 +495,12 @@ class GatewayApp(Starlette):
 
         try:
             await super().__call__(scope, receive, send_echoing)
+        except asyncio.CancelledError:
+            if not cut_off_here() or started:
+                raise  # not the server's, or its answer has begun: nothing else to send
+            # The server stopping cut it off before it answered (see `answer`).
+            response = problem_response(cut_off_error(write=False), correlation_id, scope["path"])
+            await response(scope, receive, send_echoing)
         finally:
             if not scope.get(_LOGGED):
                 elapsed = time.monotonic() - arrived

@@ -36,11 +36,14 @@ from gateway.observability.logging import access_log
 from gateway.observability.metrics import NO_BACKEND, NO_OPERATION, REQUEST_SECONDS_BY
 from gateway.observability.trace_context import CORRELATION_HEADER
 from gateway.ops.reload import SUPERVISOR_ENV
+from gateway.pipeline.cut_off import is_cut_off, mark_cut_off
 from gateway.sockets import bound
 
 log = logging.getLogger("gateway.server")
 
 DRAIN_S = 30  # on SIGTERM: finish what is in flight for at most this long
+# Then, for what the drain cut off: at most this long to answer 503 and give back what it held.
+UNWIND_S = 2.0
 
 
 @dataclass(frozen=True)
@@ -659,8 +662,9 @@ class Supervisor(Multiprocess):
 class GatewayServer(uvicorn.Server):
     """uvicorn's server, saying in the gateway's log when it stops and how that went: a line
     as the drain begins (the requests in flight, how long it waits for them at most) and one
-    as it ends (drained, in how long; or how many requests the drain's limit cut off), each
-    naming the worker's pid when there are several. uvicorn's own lines say neither count,
+    as it ends (drained, in how long; or how many requests the drain's limit cut off, each
+    answered 503 by the app: `gateway.pipeline.cut_off`), each naming the worker's pid when
+    there are several. uvicorn's own lines say neither count,
     nor whether a request was cut off, and go to its logger, which the gateway keeps at
     WARNING: an operator watching a rolling deploy saw nothing."""
 
@@ -689,7 +693,8 @@ class GatewayServer(uvicorn.Server):
             await asyncio.wait_for(self._drained(), timeout=limit)
         except TimeoutError:
             cut = list(state.tasks)
-            _CUT_OFF.add(cut)
+            mark_cut_off(cut)  # each is answered 503, unless its answer has begun
+            _CUT_OFF.watch()
             for task in cut:
                 task.cancel(msg="Task cancelled, timeout graceful shutdown exceeded")
             self._say(
@@ -697,6 +702,10 @@ class GatewayServer(uvicorn.Server):
                 f"stopped: {_requests(len(cut))} cut off after {limit:g} s",
                 cut_off=len(cut),
             )
+            # Their answers, access lines and journal entries, and the idempotency keys they
+            # give back, before the app's shutdown closes the store and the logs' writer.
+            if cut:
+                await asyncio.wait(cut, timeout=UNWIND_S)
         else:
             took = time.monotonic() - began
             if self.force_exit:  # a second SIGINT: uvicorn stops waiting for anything
@@ -731,19 +740,24 @@ class GatewayServer(uvicorn.Server):
 
 class _CutOffTracebacks(logging.Filter):
     """Drops uvicorn's "Exception in ASGI application" record, traceback and all, of a request
-    the drain cut off: the CancelledError its task was cancelled with, as the stop line has
-    said; and, told to quit at once, the lifespan's failed shutdown, a CancelledError's
-    traceback as its message. Only those: a record logged from another task, or of another
-    exception, passes. uvicorn logs them in the task cancelled, as the cancellation unwinds
-    the app (after the server has stopped, for a task the event loop's end cancels), so the
-    tasks are kept until they end (weakly: no task is kept alive by it)."""
+    the drain cut off (`gateway.pipeline.cut_off` knows them) whose answer had begun, so that
+    the app could not answer it 503: the CancelledError its task was cancelled with, as the
+    stop line has said; and, told to quit at once, the lifespan's failed shutdown, a
+    CancelledError's traceback as its message. Only those: a record logged from another task,
+    or of another exception, passes. uvicorn logs them in the task cancelled, as the
+    cancellation unwinds the app (after the server has stopped, for a task the event loop's
+    end cancels), so the tasks are kept until they end (weakly: no task is kept alive by it)."""
 
     def __init__(self) -> None:
         super().__init__()
         self._tasks: weakref.WeakSet[asyncio.Task[Any]] = weakref.WeakSet()
 
     def add(self, tasks: Iterable[asyncio.Task[Any]]) -> None:
+        """Tasks the event loop's end cancels (told to quit at once)."""
         self._tasks.update(tasks)
+        self.watch()
+
+    def watch(self) -> None:
         # uvicorn's protocols log on this logger (the filter is added once however often).
         logging.getLogger("uvicorn.error").addFilter(self)
 
@@ -758,7 +772,7 @@ class _CutOffTracebacks(logging.Filter):
             task = asyncio.current_task()
         except RuntimeError:  # no event loop in this thread
             return True
-        return task not in self._tasks
+        return task not in self._tasks and not is_cut_off(task)
 
 
 _CUT_OFF = _CutOffTracebacks()

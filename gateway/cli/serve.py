@@ -82,7 +82,8 @@ def arguments(parser: argparse.ArgumentParser) -> None:
         default=DRAIN_S,
         metavar="S",
         help="on SIGTERM or SIGINT, seconds to finish the requests in flight before they are "
-        "cut off (keep it below the grace your orchestrator gives before SIGKILL)",
+        "cut off, answered 503 gateway_busy to be retried (keep it below the grace your "
+        "orchestrator gives before SIGKILL)",
     )
     add_limits(parser)
     parser.set_defaults(func=serve)

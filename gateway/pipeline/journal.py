@@ -13,6 +13,7 @@ Not the storage (see `gateway.store.journal`) nor replays (see `gateway.ops.repl
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import os
@@ -36,6 +37,7 @@ from gateway.observability.metrics import (
 )
 from gateway.pipeline.chain import Handler
 from gateway.pipeline.context import RequestContext
+from gateway.pipeline.cut_off import cut_off_answer, cut_off_here
 from gateway.pipeline.idempotency import REPLAYED_HEADER, sent_key
 from gateway.pipeline.operation import OperationSpec
 from gateway.store.audit import AuditTrail
@@ -129,6 +131,17 @@ class _Outcome:
 def _outcome(
     ctx: RequestContext, response: Response | None, error: BaseException | None
 ) -> _Outcome:
+    if isinstance(error, asyncio.CancelledError) and cut_off_here():
+        # The server stopping cut it off, answered 503: a failure to retry, its outcome unknown
+        # once it reached the ERP (its key stays in progress for the ERP's commit window).
+        stopped = cut_off_answer(ctx)
+        problem = {
+            "category": stopped.category.value,
+            "code": stopped.code.value,
+            "detail": stopped.detail,
+        }
+        write = ctx.spec.operation in WRITE_OPERATIONS
+        return _outcome_of_problem(problem, stopped.status, ambiguous=write and ctx.forwarded)
     if isinstance(error, GatewayError):
         problem = {
             "category": error.category.value,

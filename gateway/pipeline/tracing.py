@@ -6,6 +6,8 @@ Not the parsing of the ids (see `gateway.observability.trace_context`) nor span 
 
 from __future__ import annotations
 
+import asyncio
+
 from starlette.responses import Response
 
 from gateway.domain.errors import CLIENT_CLOSED_REQUEST, ClientAborted, GatewayError
@@ -17,6 +19,7 @@ from gateway.observability.trace_context import (
 )
 from gateway.pipeline.chain import Handler
 from gateway.pipeline.context import RequestContext
+from gateway.pipeline.cut_off import cut_off_answer, cut_off_here
 
 
 class Tracing:
@@ -55,6 +58,10 @@ class Tracing:
             raise
         except ClientAborted:
             status = CLIENT_CLOSED_REQUEST
+            raise
+        except asyncio.CancelledError:
+            if cut_off_here():  # the server stopping cut it off: the app answers it so
+                status = cut_off_answer(ctx).status
             raise
         finally:
             attributes = {"gateway.config.version": self._config_version}

@@ -19,7 +19,8 @@ import httpx
 import pytest
 
 from gateway.sockets import SPREAD_BY_KERNEL
-from tests.e2e.checks import create_customer, stats
+from tests.e2e import payloads
+from tests.e2e.checks import create_customer, retry_while_in_progress, stats
 from tests.e2e.gateways import client_for, start_gateway, start_workers, token_for
 from tests.redis_server import RedisProcess
 from tests.servers import ServerProcess
@@ -47,7 +48,7 @@ def _stop_while_one_read_is_held(
     sig: signal.Signals = signal.SIGTERM,
 ) -> list[object]:
     """`sig` to `proc` while the cloud ERP holds one read (under `fault`); what the reader got
-    (a status, or the error), once the gateway has exited."""
+    (the response, or the error), once the gateway has exited."""
     with client_for(url, token) as api:
         customer = create_customer(api, "US01")
     cloud.post("/_sim/faults", json={**fault, "operations": ["customers.read"]})
@@ -56,7 +57,7 @@ def _stop_while_one_read_is_held(
     def read() -> None:
         with client_for(url, token) as api:
             try:
-                got.append(api.get(f"/v1/customers/{customer['id']}").status_code)
+                got.append(api.get(f"/v1/customers/{customer['id']}"))
             except httpx.HTTPError as exc:
                 got.append(exc)
 
@@ -67,6 +68,32 @@ def _stop_while_one_read_is_held(
     reader.join(timeout=30)
     proc.proc.wait(timeout=30)
     return got
+
+
+def _status(answer: object) -> object:
+    return answer.status_code if isinstance(answer, httpx.Response) else answer
+
+
+def _access_lines(output: str) -> list[dict[str, Any]]:
+    lines = [json.loads(x) for x in output.splitlines() if x.startswith("{")]
+    return [line for line in lines if line["logger"] == "gateway.access"]
+
+
+def _assert_cut_off(answer: httpx.Response, write: bool) -> None:
+    """`answer` is the problem a request the stopping gateway cut off gets."""
+    assert answer.status_code == 503, answer.text
+    assert answer.headers["content-type"] == "application/problem+json"
+    assert answer.headers["retry-after"] == "1"
+    assert answer.headers["connection"] == "close"
+    problem = answer.json()
+    assert (problem["code"], problem["category"], problem["retryable"]) == (
+        "gateway_busy",
+        "technical",
+        True,
+    ), problem
+    assert "stopping" in problem["detail"], problem
+    assert ("same Idempotency-Key" in problem["detail"]) is write, problem
+    assert problem["correlation_id"] == answer.headers["x-correlation-id"]
 
 
 def _wait_for(condition: Callable[[], bool], what: str) -> None:
@@ -84,7 +111,7 @@ def test_sigterm_logs_the_drain_of_the_request_in_flight_and_its_end(
             proc, url, token, cloud, {"mode": "latency", "latency_ms": 1000}
         )
         output = proc.output()
-    assert got == [200]
+    assert [_status(answer) for answer in got] == [200]
     stopping, stopped = _stop_lines(output)
     assert stopping["msg"] == "stopping: draining 1 request in flight, up to 30 s"
     assert stopping["level"] == "info"
@@ -99,11 +126,22 @@ def test_sigterm_logs_the_requests_the_drain_timeout_cut_off(
     gateway_env: dict[str, str], token: str, cloud: httpx.Client
 ) -> None:
     """`--drain-timeout` well below the ERP's hold on the read (the backend's 1.5 s timeout
-    the least of it): the drain ends with the read cut off, and the log says so, once."""
+    the least of it): the drain ends with the read cut off, and the log says so, once. The
+    reader is told, as a problem, that the gateway is stopping and to send it again (another
+    instance takes it), not uvicorn's text/plain 500; its access line says so too."""
     with start_gateway(gateway_env, "--drain-timeout", "0.2") as (url, proc):
         got = _stop_while_one_read_is_held(proc, url, token, cloud, {"mode": "timeout"})
         output = proc.output()
-    assert len(got) == 1 and got[0] != 200, got
+    [answer] = got
+    assert isinstance(answer, httpx.Response), answer
+    _assert_cut_off(answer, write=False)
+    [access] = [
+        line
+        for line in _access_lines(output)
+        if line["path"].startswith("/v1/customers/") and line["method"] == "GET"
+    ]
+    assert access["status"] == 503, access
+    assert access["correlation_id"] == answer.headers["x-correlation-id"]
     stopping, stopped = _stop_lines(output)
     assert stopping["msg"] == "stopping: draining 1 request in flight, up to 0.2 s"
     assert stopped["msg"] == "stopped: 1 request cut off after 0.2 s", stopped
@@ -113,6 +151,74 @@ def test_sigterm_logs_the_requests_the_drain_timeout_cut_off(
     # cancelled request's traceback.
     assert "Traceback" not in output, output
     assert "Exception in ASGI application" not in output, output
+
+
+@pytest.mark.redis
+def test_a_write_the_drain_cut_off_is_retried_on_another_gateway_into_one_order(
+    gateway_env: dict[str, str],
+    prod_config_dir: Path,
+    private_redis: RedisProcess,
+    token: str,
+    cloud: httpx.Client,
+) -> None:
+    """An order the ERP has committed, its answer held back, when the drain cuts it off: the
+    CRM is told to send it again with the same Idempotency-Key, and doing so on a gateway that
+    did not stop (the same Redis) gives it the one order the ERP holds, never a second."""
+    env = {
+        **gateway_env,
+        "GATEWAY_CONFIG_DIR": str(prod_config_dir),
+        "GATEWAY_REDIS_URL": private_redis.url,
+    }
+    key = payloads.new_key()
+    with start_gateway(env, "--drain-timeout", "0.2") as (url, proc):
+        with client_for(url, token) as api:
+            customer = create_customer(api, "US01")
+        body = payloads.order("US01", customer["id"])
+        before = stats(cloud)["sales_orders"]
+        cloud.post(
+            "/_sim/faults",
+            json={"mode": "commit_then_timeout", "operations": ["sales_orders.create"]},
+        )
+        got: list[object] = []
+
+        def post() -> None:
+            with client_for(url, token) as api:
+                try:
+                    got.append(api.post("/v1/sales-orders", json=body, headers=key))
+                except httpx.HTTPError as exc:
+                    got.append(exc)
+
+        sender = threading.Thread(target=post)
+        sender.start()
+        _wait_for(lambda: stats(cloud)["sales_orders"] == before + 1, "the ERP to commit")
+        proc.proc.send_signal(signal.SIGTERM)
+        sender.join(timeout=30)
+        proc.proc.wait(timeout=30)
+        output = proc.output()
+    [answer] = got
+    assert isinstance(answer, httpx.Response), answer
+    _assert_cut_off(answer, write=True)
+    [access] = [line for line in _access_lines(output) if line["path"] == "/v1/sales-orders"]
+    assert access["status"] == 503, access
+    cloud.delete("/_sim/faults")
+    with start_gateway(env) as (fresh, _), client_for(fresh, token) as api:
+        retry = retry_while_in_progress(api, body, key)
+        assert retry.status_code == 201, retry.text
+        admin = {"Authorization": f"Bearer {token_for('ops-admin', prod_config_dir)}"}
+        [entry] = httpx.get(
+            f"{fresh}/admin/transactions",
+            params={"correlation_id": answer.headers["x-correlation-id"]},
+            headers=admin,
+            timeout=15,
+        ).json()["items"]
+    assert stats(cloud)["sales_orders"] == before + 1
+    # One transaction: the attempt cut off (failed, `gateway_busy`), then the retry that
+    # found its order.
+    cut_off = answer.headers["x-correlation-id"]
+    ended = [(s["state"], s.get("code")) for s in entry["states"] if s["state"] != "received"]
+    assert entry["states"][0]["correlation_id"] == cut_off
+    assert ("failed", "gateway_busy") in ended, entry
+    assert ended[-1] == ("accepted", None), entry
 
 
 @pytest.mark.redis

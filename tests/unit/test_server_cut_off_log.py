@@ -8,19 +8,23 @@ import logging
 
 import pytest
 
+from gateway.pipeline.cut_off import mark_cut_off
 from gateway.server import _CutOffTracebacks
 
 
-def _logged_in_task(cut: bool, raised: BaseException | str) -> bool:
+def _logged_in_task(cut: bool, raised: BaseException | str, drained: bool = False) -> bool:
     """Whether the filter lets through uvicorn's record of `raised`, logged (as uvicorn logs
-    it) in the request's task: one the drain cut off, or another. A text: the lifespan's
-    failed shutdown, which Starlette reports with its traceback as the message."""
+    it) in the request's task: one the drain cut off (`drained`), or the event loop's end
+    (told to quit at once), or another. A text: the lifespan's failed shutdown, which
+    Starlette reports with its traceback as the message."""
 
     async def request() -> bool:
         task = asyncio.current_task()
         assert task is not None
         cut_off = _CutOffTracebacks()
-        if cut:
+        if cut and drained:
+            mark_cut_off([task])  # as the drain marks what it cuts off, for the app to answer
+        elif cut:
             cut_off.add([task])
         logging.getLogger("uvicorn.error").removeFilter(cut_off)  # this test's own, only
         if isinstance(raised, str):
@@ -45,6 +49,11 @@ LIFESPAN_CANCELLED = (
 
 
 def test_the_cancellation_of_a_request_the_drain_cut_off_is_not_logged() -> None:
+    # Its answer had begun (else the app answers it 503, and nothing is raised to uvicorn).
+    assert not _logged_in_task(cut=True, raised=asyncio.CancelledError(), drained=True)
+
+
+def test_the_cancellation_of_a_request_a_forced_exit_left_is_not_logged() -> None:
     assert not _logged_in_task(cut=True, raised=asyncio.CancelledError())
 
 
