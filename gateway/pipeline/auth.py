@@ -43,6 +43,8 @@ DEV_DEMO_SECRET = "INSECURE-dev-only-demo-secret-published-in-the-repo"
 # RFC 7518 3.2: an HMAC key at least as long as the hash's output, or it can be guessed.
 MIN_HMAC_SECRET_BYTES = {"HS256": 32, "HS384": 48, "HS512": 64}
 _REQUIRED_CLAIMS = ["exp", "iat", "iss", "aud", "sub"]
+_DATE_CLAIMS = ("exp", "iat", "nbf")
+_JSON_NUMBERS = (int, float)  # by exact type: a bool is an int to isinstance
 _INVALID = "The access token is missing, malformed, expired or not issued for this gateway."
 
 
@@ -214,6 +216,10 @@ class IssuerVerifier:
             leeway=cfg.leeway_s,
             options={"require": _REQUIRED_CLAIMS, "verify_signature": True},
         )
+        # RFC 7519 2: a NumericDate is a JSON number. PyJWT reads dates with int(), so it takes
+        # "1796000000" (and true, as 1); no other JWT library does, and neither does the gateway.
+        if not all(type(claims[c]) in _JSON_NUMBERS for c in _DATE_CLAIMS if c in claims):
+            raise _invalid_token(AuthFailure.INVALID_CLAIMS)
         try:
             expires = float(claims["exp"])
             float(claims["iat"])

@@ -151,3 +151,37 @@ async def test_a_numeric_date_no_float_holds_is_a_401_not_a_500(
     refused = await _refusal(_authenticator(cap), jwt.encode(claims, SECRET, algorithm="HS256"))
     assert refused.code is Code.UNAUTHORIZED
     assert refused.reason is AuthFailure.INVALID_CLAIMS
+
+
+@pytest.mark.parametrize(
+    "dates",
+    [
+        {"exp": "EXP"},  # the right time, as a string
+        {"iat": "IAT"},
+        {"nbf": "IAT"},
+        {"iat": True},  # PyJWT reads a boolean as the number 1
+        {"iat": [0]},
+    ],
+    ids=["exp string", "iat string", "nbf string", "iat boolean", "iat list"],
+)
+async def test_a_date_claim_that_is_no_json_number_is_refused_as_rfc_7519_asks(
+    dates: dict[str, Any],
+) -> None:
+    """RFC 7519 2: a NumericDate is a JSON number. PyJWT reads `"exp": "1796000000"` with
+    int(), so a token whose issuer (or forger of the claims' shapes) writes dates as strings
+    passed; every other JWT library refuses it."""
+    now = int(time.time())
+    shown = {
+        k: str(now + 60) if v == "EXP" else str(now) if v == "IAT" else v for k, v in dates.items()
+    }
+    claims: dict[str, Any] = {
+        "iss": ISSUER,
+        "aud": AUDIENCE,
+        "sub": "crm-demo",
+        "azp": "crm-demo",
+        "iat": now,
+        "exp": now + 60,
+        **shown,
+    }
+    refused = await _refusal(_authenticator(None), jwt.encode(claims, SECRET, algorithm="HS256"))
+    assert refused.reason is AuthFailure.INVALID_CLAIMS
