@@ -164,6 +164,36 @@ async def test_open_exceptions_are_counted_by_age(store: Store) -> None:
     }
 
 
+async def test_open_exceptions_within_some_legal_entities_count_theirs_only(
+    store: Store,
+) -> None:
+    # A regional operator's overview: its entities' open exceptions, by age; those of other
+    # entities and of none are not its.
+    now = time.time()
+    await store.journal.write(
+        [
+            attempt("tx_de", now - 60, now - 59, "failed", open_=True, legal_entity="DE01"),
+            attempt("tx_fr", now - 7200, now - 7199, "failed", open_=True, legal_entity="FR01"),
+            attempt("tx_us", now - 60, now - 59, "failed", open_=True, legal_entity="US01"),
+            attempt("tx_none", now - 60, now - 59, "failed", open_=True),
+            attempt("tx_de_ok", now - 60, now - 59, "accepted", legal_entity="DE01"),
+        ],
+        KEEP,
+    )
+    emea = frozenset({"DE01", "FR01", "GB01"})
+    assert await store.journal.open_exceptions(now, within=emea) == {
+        "lt_1h": 1,
+        "1h_to_24h": 1,
+        "gt_24h": 0,
+    }
+    assert await store.journal.open_exceptions(now, within=frozenset({"GB01"})) == {
+        "lt_1h": 0,
+        "1h_to_24h": 0,
+        "gt_24h": 0,
+    }
+    assert await store.journal.open_exceptions(now) == {"lt_1h": 3, "1h_to_24h": 1, "gt_24h": 0}
+
+
 async def test_listings_filter_and_page_newest_first(store: Store) -> None:
     now = time.time()
     records = [

@@ -61,8 +61,10 @@ class ClockAhead:
     async def page(self, query: JournalQuery) -> JournalPage:
         return await self._store.page(query)
 
-    async def open_exceptions(self, now: float) -> dict[str, int]:
-        return await self._store.open_exceptions(now)
+    async def open_exceptions(
+        self, now: float, within: frozenset[str] | None = None
+    ) -> dict[str, int]:
+        return await self._store.open_exceptions(now, within)
 
 
 async def test_a_replay_settles_a_failure_journaled_by_a_host_whose_clock_runs_ahead(
