@@ -187,20 +187,26 @@ def operations_routes(replays: Replays, current: Callable[[], Runtime]) -> list[
         runtime = current()
         return JSONResponse({"instance": INSTANCE, "backends": _backends(runtime)})
 
-    async def overview(_: Request) -> Response:
+    async def overview(request: Request) -> Response:
+        # A regional operator's: the map rows, open exceptions and figures of its legal
+        # entities. The backends' breakers are every admin client's: the ERPs are shared, and
+        # one open stops its entities' orders as it stops the others'.
+        caller = admin_caller(request)
+        within = caller.legal_entities
         runtime = current()
         now = time.time()
         await runtime.journal.flush()
-        open_exceptions = await runtime.store.journal.open_exceptions(now)
+        open_exceptions = await runtime.store.journal.open_exceptions(now, within)
+        rows = [row for row in migration_map(runtime.routing, now) if caller.sees(row.legal_entity)]
         return JSONResponse(
             {
                 "instance": INSTANCE,
                 "config_version": runtime.config.version,
                 "at": dt.datetime.fromtimestamp(now, dt.UTC).isoformat(timespec="seconds"),
-                "migration_map": [row.as_dict() for row in migration_map(runtime.routing, now)],
+                "migration_map": [row.as_dict() for row in rows],
                 "backends": _backends(runtime),
                 "open_exceptions": open_exceptions,
-                "figures": business_figures(),
+                "figures": business_figures(within),
             }
         )
 
@@ -229,7 +235,7 @@ def operations_routes(replays: Replays, current: Callable[[], Runtime]) -> list[
             methods=["GET"],
         ),
         Route("/admin/backends", admin_endpoint(backends, current, Reach.GLOBAL), methods=["GET"]),
-        Route("/admin/overview", admin_endpoint(overview, current, Reach.GLOBAL), methods=["GET"]),
+        Route("/admin/overview", admin_endpoint(overview, current, Reach.ENTITY), methods=["GET"]),
     ]
 
 

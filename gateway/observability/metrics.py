@@ -228,10 +228,15 @@ def exposition() -> bytes:
     return generate_latest(_registry())
 
 
-def business_figures() -> dict[str, list[dict[str, Any]]]:
+# The business figures kept per legal entity: those a regional operator is shown, of its own.
+PER_LEGAL_ENTITY = ("orders", "order_acceptance", "customers_created")
+
+
+def business_figures(within: frozenset[str] | None = None) -> dict[str, list[dict[str, Any]]]:
     """The business figures since the gateway started, for the operations dashboard: orders by
     outcome, mean acceptance time and customers created, per legal entity and backend; ERP
-    retries per backend."""
+    retries per backend. With `within` (a regional operator's legal entities), the figures of
+    those entities only, and no ERP retries: they are counted per backend, for every entity."""
     samples: dict[str, list[tuple[dict[str, str], float]]] = {}
     for metric in _registry().collect():
         for sample in metric.samples:
@@ -265,11 +270,18 @@ def business_figures() -> dict[str, list[dict[str, Any]]]:
         for labels, value in samples.get("gateway_erp_retries_total", [])
         if value
     ]
-    return {
+    figures = {
         "orders": sorted(orders, key=lambda r: (r["legal_entity"], r["backend"], r["outcome"])),
         "order_acceptance": sorted(acceptance, key=lambda r: (r["legal_entity"], r["backend"])),
         "customers_created": sorted(customers, key=lambda r: (r["legal_entity"], r["backend"])),
         "erp_retries": sorted(retries, key=lambda r: (r["backend"], r["reason"])),
+    }
+    if within is None:
+        return figures
+    return {
+        name: [row for row in rows if row["legal_entity"] in within]
+        for name, rows in figures.items()
+        if name in PER_LEGAL_ENTITY
     }
 
 

@@ -16,6 +16,7 @@ import pytest
 from starlette.routing import Route
 
 from gateway.domain.events import LEGAL_ENTITY_EXTENSION
+from gateway.runtime import retry_hooks
 from gateway.store.base import Store
 from gateway.store.events import DocumentState, EventRetention, NewEvent
 from tests.configs import copy_config
@@ -137,7 +138,6 @@ async def test_a_regional_operator_starts_migrations_of_its_legal_entities_only(
         ("POST", "/admin/config/reload"),
         ("GET", "/admin/audit"),
         ("GET", "/admin/audit/verify"),
-        ("GET", "/admin/overview"),
         ("GET", "/admin/backends"),
         ("GET", "/admin/events/subscriptions"),
     ],
@@ -179,6 +179,160 @@ async def test_a_regional_operator_sees_and_exports_its_legal_entities_only(
     assert explained.status_code == 403, explained.text
 
 
+async def _overview_figures(gw: Gateway) -> None:
+    """Orders in DE01 and US01, technical failures left open (one in DE01, two in US01) and
+    an ERP retry: something of every part of the overview, of an EMEA entity and of another."""
+    async with gw.client() as api:
+        for legal_entity in ("DE01", "US01"):
+            customer = await api.post("/v1/customers", json=payloads.customer(legal_entity))
+            assert customer.status_code == 201, customer.text
+            body = payloads.order(legal_entity, customer.json()["id"])
+            placed = await api.post("/v1/sales-orders", json=body, headers=payloads.new_key())
+            assert placed.status_code == 201, placed.text
+        for legal_entity, backend, failures in (("DE01", "legacy", 1), ("US01", "cloud", 2)):
+            gw.erps[backend].down = True
+            for _ in range(failures):
+                failed = await api.post("/v1/customers", json=payloads.customer(legal_entity))
+                assert failed.status_code >= 500, failed.text
+            gw.erps[backend].down = False
+    # Counted as the runtime counts an adapter's retry: per backend, of no legal entity.
+    retry_hooks("cloud", gw.runtime.store, None).observe("timeout")
+
+
+async def test_a_regional_operators_overview_holds_its_legal_entities_only(
+    gw: Gateway,
+) -> None:
+    await _overview_figures(gw)
+    async with gw.client("ops-emea") as emea, gw.client("ops-admin") as ops:
+        regional = await emea.get("/admin/overview")
+        everyone = (await ops.get("/admin/overview")).json()
+    assert regional.status_code == 200, regional.text
+    overview = regional.json()
+    assert [row["legal_entity"] for row in overview["migration_map"]] == ["DE01", "FR01", "GB01"]
+    assert "US01" in {row["legal_entity"] for row in everyone["migration_map"]}
+    # Business figures of its entities only; ERP retries, counted per backend for the whole
+    # gateway, are left out rather than shown with other entities' in them.
+    figures = overview["figures"]
+    assert set(figures) == {"orders", "order_acceptance", "customers_created"}
+    for name in ("orders", "order_acceptance", "customers_created"):
+        assert {row["legal_entity"] for row in figures[name]} <= EMEA, name
+        assert "DE01" in {row["legal_entity"] for row in figures[name]}, name
+        assert "US01" in {row["legal_entity"] for row in everyone["figures"][name]}, name
+    assert everyone["figures"]["erp_retries"]
+    # Open exceptions of its entities: DE01's one, not US01's two.
+    assert overview["open_exceptions"] == {"lt_1h": 1, "1h_to_24h": 0, "gt_24h": 0}
+    assert everyone["open_exceptions"] == {"lt_1h": 3, "1h_to_24h": 0, "gt_24h": 0}
+    # The shared ERPs' breakers, as every admin client sees them: its entities' orders go there.
+    assert [b["backend"] for b in overview["backends"]] == [
+        b["backend"] for b in everyone["backends"]
+    ]
+    assert overview["config_version"] == everyone["config_version"]
+    assert overview["instance"] == everyone["instance"]
+
+
+def _shape(value: Any) -> Any:
+    """A JSON answer's shape: objects' keys in order with their values' shapes, a list's
+    items' distinct shapes, a scalar's type."""
+    if isinstance(value, dict):
+        return [(key, _shape(item)) for key, item in value.items()]
+    if isinstance(value, list):
+        shapes: list[Any] = []
+        for item in value:
+            if _shape(item) not in shapes:
+                shapes.append(_shape(item))
+        return ["list", *shapes]
+    return type(value).__name__
+
+
+# The overview an admin client of every legal entity was answered before a regional operator
+# was given one, as its shape: every entity's rows and figures, ERP retries included.
+_COUNT = [("legal_entity", "str"), ("backend", "str"), ("count", "int")]
+_FREEZE_FREE = [("freeze", "NoneType"), ("next_freeze", "NoneType")]
+EVERY_ENTITY_OVERVIEW_SHAPE = [
+    ("instance", "str"),
+    ("config_version", "str"),
+    ("at", "str"),
+    (
+        "migration_map",
+        [
+            "list",
+            [
+                ("legal_entity", "str"),
+                ("name", "str"),
+                ("region", "str"),
+                ("backend", "str"),
+                ("rule", "str"),
+                ("next", "NoneType"),
+                *_FREEZE_FREE,
+            ],
+        ],
+    ),
+    (
+        "backends",
+        [
+            "list",
+            [
+                ("backend", "str"),
+                ("kind", "str"),
+                (
+                    "breaker",
+                    [
+                        ("backend", "str"),
+                        ("state", "str"),
+                        ("enabled", "bool"),
+                        ("failures", "int"),
+                        ("threshold", "int"),
+                        ("cool_down_s", "float"),
+                        ("retry_in_s", "float"),
+                        ("opened", "int"),
+                    ],
+                ),
+            ],
+        ],
+    ),
+    ("open_exceptions", [("lt_1h", "int"), ("1h_to_24h", "int"), ("gt_24h", "int")]),
+    (
+        "figures",
+        [
+            (
+                "orders",
+                [
+                    "list",
+                    [
+                        ("legal_entity", "str"),
+                        ("backend", "str"),
+                        ("outcome", "str"),
+                        ("count", "int"),
+                    ],
+                ],
+            ),
+            (
+                "order_acceptance",
+                ["list", [*_COUNT, ("mean_s", "float")]],
+            ),
+            ("customers_created", ["list", _COUNT]),
+            ("erp_retries", ["list", [("backend", "str"), ("reason", "str"), ("count", "int")]]),
+        ],
+    ),
+]
+
+
+async def test_an_every_entity_admins_overview_is_as_it_was(gw: Gateway) -> None:
+    await _overview_figures(gw)
+    async with gw.client("ops-admin") as ops:
+        answer = await ops.get("/admin/overview")
+    assert answer.status_code == 200, answer.text
+    overview = answer.json()
+    assert _shape(overview) == EVERY_ENTITY_OVERVIEW_SHAPE
+    configured = sorted(gw.runtime.routing.legal_entities)
+    assert [row["legal_entity"] for row in overview["migration_map"]] == configured
+    assert overview["open_exceptions"] == {"lt_1h": 3, "1h_to_24h": 0, "gt_24h": 0}
+    # As the app has always written it: compact JSON, the keys in the order above.
+    assert (
+        answer.content == json.dumps(overview, ensure_ascii=False, separators=(",", ":")).encode()
+    )
+
+
 # Every admin route, by what it is about: a new one is added here with its decision.
 ENTITY_ROUTES = {
     ("GET", "/admin/transactions"),
@@ -192,6 +346,7 @@ ENTITY_ROUTES = {
     ("POST", "/admin/xref/import"),
     ("GET", "/admin/events/dead-letters"),
     ("POST", "/admin/events/dead-letters/{id}/replay"),
+    ("GET", "/admin/overview"),
 }
 # The rest: the gateway as a whole.
 EVERY_ENTITY_ROUTES = {
@@ -201,7 +356,6 @@ EVERY_ENTITY_ROUTES = {
     ("GET", "/admin/audit"),
     ("GET", "/admin/audit/verify"),
     ("GET", "/admin/backends"),
-    ("GET", "/admin/overview"),
     ("GET", "/admin/events/subscriptions"),
     ("POST", "/admin/events/subscriptions/{id}/enable"),
 }
