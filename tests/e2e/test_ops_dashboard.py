@@ -63,6 +63,7 @@ REGIONAL_OPERATOR = f"""
     legal_entities: [DE01, FR01, GB01]
     rate_limit: standard
 """
+EMEA = ["DE01", "FR01", "GB01"]  # its legal entities, as the page lists them
 
 
 @pytest.fixture(scope="module")
@@ -299,7 +300,7 @@ def customer_with(crm: httpx.Client, legal_entity: str) -> str:
     return correlation_id
 
 
-def test_a_regional_operator_sees_its_legal_entities_transactions_and_the_panels_it_may_not(
+def test_a_regional_operator_sees_its_legal_entities_map_and_transactions_and_no_more(
     browser: WatchedPage, crm: httpx.Client, ops_config: Path
 ) -> None:
     own = customer_with(crm, "DE01")
@@ -308,15 +309,23 @@ def test_a_regional_operator_sees_its_legal_entities_transactions_and_the_panels
 
     rows = page.locator("#transactions tbody tr")
     expect(rows.filter(has_text=own)).to_have_count(1)
-    # The panels about the whole gateway say why they are empty; the page stays connected.
+    # Its overview: the migration map of its legal entities, the filter offering those only,
+    # and no ERP retries (counted for every entity together), said so.
+    expect(page.locator('#map tbody tr[data-key="DE01"]')).to_contain_text("new orders now")
+    expect(page.locator("#map tbody tr")).to_have_count(len(EMEA))
+    expect(page.locator('#map tbody tr[data-key="US01"]')).to_have_count(0)
+    offered = page.get_by_label("Legal entity").locator("option")
+    expect(offered).to_have_text(["any", *EMEA])
+    expect(page.locator("#retries")).to_contain_text("not shown")
+    expect(page.locator("#overview-refused")).to_be_hidden()
+    expect(page.locator("#freshness")).to_contain_text("configuration")
+    # The panel about the whole gateway says why it is empty; the page stays connected.
     needs = "needs an admin client of every legal entity"
-    expect(page.locator("#overview-refused")).to_contain_text(needs)
     expect(page.locator("#subscriptions-refused")).to_contain_text(needs)
-    expect(page.locator("#freshness")).to_contain_text("Updated")
     expect(page.get_by_role("alert")).to_be_hidden()
     expect(page.get_by_role("button", name="Forget token")).to_be_visible()
     expect(rows.filter(has_text=other)).to_have_count(0)
-    assert set(rows.locator("td:nth-child(5)").all_inner_texts()) <= {"DE01", "FR01", "GB01"}
+    assert set(rows.locator("td:nth-child(5)").all_inner_texts()) <= set(EMEA)
     filter_by_correlation_id(page, other)
     expect(page.locator("#transactions tbody")).to_contain_text("No transactions match")
     assert browser.refused == []

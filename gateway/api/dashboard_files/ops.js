@@ -348,7 +348,13 @@
       el("td", { className: "num", text: row.mean_s === null ? "" : `${row.mean_s.toFixed(2)} s` }),
       el("td", { className: "num", text: row.customers }),
     ], 7, "No orders or customers yet.");
-    const retries = (figures.erp_retries || []).map((r) => `${r.backend} ${r.count} (${r.reason})`);
+    // A regional operator's overview has no ERP retries: they are counted per backend, every
+    // legal entity's together, and the page says so rather than "none".
+    if (!figures.erp_retries) {
+      byId("retries").textContent = "ERP retries are counted for every legal entity together: not shown to this token.";
+      return;
+    }
+    const retries = figures.erp_retries.map((r) => `${r.backend} ${r.count} (${r.reason})`);
     byId("retries").textContent = retries.length ? `ERP retries: ${retries.join(", ")}.` : "No ERP retries.";
   }
 
@@ -678,9 +684,10 @@
     byId("freshness").textContent = `Not updated since the error below; retrying every ${REFRESH_MS / 1000} s.`;
   }
 
-  // A panel about the whole gateway (the overview, the subscriptions) is refused (403) to an
-  // admin client of some legal entities only: the page says so there and shows what the token
-  // may see. A token refused the admin API altogether is refused the transactions too.
+  // A panel about the whole gateway (the subscriptions) is refused (403) to an admin client of
+  // some legal entities only: the page says so there and shows what the token may see (the
+  // overview of its entities, their transactions). A token refused the admin API altogether is
+  // refused the transactions too.
   function unlessRefused(request) {
     return request.catch((error) => {
       if (error instanceof ApiError && error.status === 403) return { refused: error };
