@@ -17,6 +17,7 @@ from typing import Any
 import orjson
 import pytest
 
+from gateway.store import journal as journal_store
 from gateway.store.base import Store
 from gateway.store.journal import (
     MAX_STATES,
@@ -165,10 +166,12 @@ async def test_open_exceptions_are_counted_by_age(store: Store) -> None:
 
 
 async def test_open_exceptions_within_some_legal_entities_count_theirs_only(
-    store: Store,
+    store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # A regional operator's overview: its entities' open exceptions, by age; those of other
-    # entities and of none are not its.
+    # entities and of none are not its. Read two at a time, the Redis journal reads several
+    # batches of them.
+    monkeypatch.setattr(journal_store, "_OPEN_BATCH", 2)
     now = time.time()
     await store.journal.write(
         [
