@@ -234,7 +234,9 @@ def operations_routes(replays: Replays, current: Callable[[], Runtime]) -> list[
             admin_endpoint(audit_verify, current, Reach.GLOBAL),
             methods=["GET"],
         ),
-        Route("/admin/backends", admin_endpoint(backends, current, Reach.GLOBAL), methods=["GET"]),
+        # The state of ERPs legal entities share, not any entity's records: shown whole to every
+        # admin client, as in the overview.
+        Route("/admin/backends", admin_endpoint(backends, current, Reach.ENTITY), methods=["GET"]),
         Route("/admin/overview", admin_endpoint(overview, current, Reach.ENTITY), methods=["GET"]),
     ]
 

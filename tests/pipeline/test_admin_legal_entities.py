@@ -138,7 +138,6 @@ async def test_a_regional_operator_starts_migrations_of_its_legal_entities_only(
         ("POST", "/admin/config/reload"),
         ("GET", "/admin/audit"),
         ("GET", "/admin/audit/verify"),
-        ("GET", "/admin/backends"),
         ("GET", "/admin/events/subscriptions"),
     ],
 )
@@ -347,6 +346,7 @@ ENTITY_ROUTES = {
     ("GET", "/admin/events/dead-letters"),
     ("POST", "/admin/events/dead-letters/{id}/replay"),
     ("GET", "/admin/overview"),
+    ("GET", "/admin/backends"),  # shared ERPs' state, shown whole as in the overview
 }
 # The rest: the gateway as a whole.
 EVERY_ENTITY_ROUTES = {
@@ -355,7 +355,6 @@ EVERY_ENTITY_ROUTES = {
     ("DELETE", "/admin/shadow/report"),
     ("GET", "/admin/audit"),
     ("GET", "/admin/audit/verify"),
-    ("GET", "/admin/backends"),
     ("GET", "/admin/events/subscriptions"),
     ("POST", "/admin/events/subscriptions/{id}/enable"),
 }
@@ -443,3 +442,13 @@ async def test_a_regional_operator_lists_and_replays_its_legal_entities_dead_let
     assert hidden.json()["code"] == "not_found"
     assert replayed.status_code == 202, replayed.text
     assert by_admin.status_code == 202, by_admin.text
+
+
+async def test_a_regional_operator_reads_the_backends_its_overview_shows(gw: Gateway) -> None:
+    async with gw.client("ops-emea") as emea, gw.client("ops-admin") as ops:
+        regional = await emea.get("/admin/backends")
+        every = await ops.get("/admin/backends")
+        overview = await emea.get("/admin/overview")
+    assert regional.status_code == 200, regional.text
+    assert regional.json()["backends"] == every.json()["backends"]
+    assert regional.json()["backends"] == overview.json()["backends"]
