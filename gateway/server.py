@@ -81,6 +81,9 @@ class GatewayServerConfig(uvicorn.Config):
             # Never uvicorn's ProxyHeadersMiddleware: it takes an entry that is no address
             # (`unknown`, a caller's text) as the client. `load` puts ForwardedFor there.
             proxy_headers=False,
+            # Never uvicorn's handlers and format: its loggers write through the gateway's
+            # (`configure_logging`), at the level `log_level` sets.
+            log_config=None,
             **kwargs,
         )
         self.limits = limits
@@ -198,9 +201,28 @@ class GuardedProtocol(HttpToolsProtocol):
                 return
         self._read = data
         try:
-            super().data_received(data)
+            self._parse(data)
         finally:
             self._read = None
+
+    def _parse(self, data: bytes) -> None:
+        """uvicorn's `data_received` (0.54), without its two warnings. A request the parser
+        refuses is answered with a problem and logged as every request is, its access line
+        with the correlation id the client was given (`send_400_response`): uvicorn's
+        "Invalid HTTP request received." said it again, with nothing to find it by. An upgrade
+        the server does not make (`Upgrade: h2c`, as `curl --http2` asks on http://) is no
+        fault: the request is answered as HTTP, as RFC 9110 allows, and logged; uvicorn said
+        "Unsupported upgrade request." at each one (a debug line here)."""
+        self._unset_keepalive_if_required()
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserError:
+            self.send_400_response("Invalid HTTP request received.")
+        except httptools.HttpParserUpgrade:
+            if self._should_upgrade():
+                self.handle_websocket_upgrade()
+            else:
+                log.debug("an upgrade not made (the request is answered as HTTP/1.1)")
 
     # The parser's word on where a request begins and its head ends is the last: one read may
     # end a request and hold the next one's head, or part of it (pipelining).

@@ -97,7 +97,8 @@ async def _serve(args: argparse.Namespace, sockets: Mapping[str, socket.socket])
     )
 
     def simulated(app: Starlette) -> uvicorn.Config:
-        return uvicorn.Config(app, log_level="warning", server_header=False)
+        # uvicorn's lines in the demo's format (`configure_logging`), not uvicorn's.
+        return uvicorn.Config(app, log_level="warning", log_config=None, server_header=False)
 
     # Served in this order: each server takes SIGINT from the one before it, and a server
     # that has stopped raises the signal again for the one before it (uvicorn's), so Ctrl-C

@@ -259,8 +259,9 @@ def serve(args: argparse.Namespace) -> int:
         access_log=False,  # the gateway writes its own JSON access log with correlation ids
         timeout_graceful_shutdown=args.drain_timeout,
     )
-    if args.workers > 1:
-        configure_logging(level)  # the supervisor's lines (a worker died, waits), as the workers'
+    # This process's lines (uvicorn's as it starts; with several workers, the supervisor's: a
+    # worker died, waits) as the workers' (each configures its own in `create_app`).
+    configure_logging(level)
     try:
         run(server_config, sock, files_version=lambda: config_version(directory))
     except StartupFailed:

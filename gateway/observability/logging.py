@@ -174,6 +174,7 @@ class _LineHandler(logging.StreamHandler[IO[str]]):
 
 
 ACCESS_LOGGER = "gateway.access"
+UVICORN_LOGGER = "uvicorn"  # the server's: `uvicorn.error` (its name for everything), `.asgi`
 _BATCH_LINES = 256  # written at once; more waiting means a write is under way
 _FLUSH_S = 0.05
 
@@ -243,8 +244,8 @@ _listener: logging.handlers.QueueListener | None = None
 
 
 def configure_logging(level: str = "INFO", *, short: bool = False) -> None:
-    """JSON lines on stdout for the gateway's loggers and its access log; `short`, one human
-    line each instead (the demo). The access log is on at INFO and below.
+    """JSON lines on stdout for the gateway's loggers, uvicorn's and its access log; `short`,
+    one human line each instead (the demo). The access log is on at INFO and below.
 
     The event loop only hands lines to threads, so a slow stdout never blocks a request.
     `flush_logs` writes what is waiting (on shutdown).
@@ -255,10 +256,17 @@ def configure_logging(level: str = "INFO", *, short: bool = False) -> None:
     handler = _LineHandler(sys.stdout, DroppedLines("application"))
     handler.setFormatter(ShortFormatter() if short else JsonFormatter())
     records: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
+    queued = logging.handlers.QueueHandler(records)
     root = logging.getLogger("gateway")
-    root.handlers[:] = [logging.handlers.QueueHandler(records)]
+    root.handlers[:] = [queued]
     root.setLevel(level)
     root.propagate = False
+    # uvicorn's lines too (`uvicorn.error` and the rest propagate to `uvicorn`), at the levels
+    # its configuration sets (`log_level`): every line the process writes is in one format. Its
+    # own handlers are never installed (`log_config=None` wherever the gateway runs uvicorn).
+    server = logging.getLogger(UVICORN_LOGGER)
+    server.handlers[:] = [queued]
+    server.propagate = False
     _listener = logging.handlers.QueueListener(records, handler)
     _listener.start()
     if root.getEffectiveLevel() <= logging.INFO:

@@ -13,7 +13,7 @@ from typing import IO
 import pytest
 from prometheus_client import REGISTRY
 
-from gateway.observability.logging import configure_logging, flush_logs
+from gateway.observability.logging import UVICORN_LOGGER, configure_logging, flush_logs
 from tests.conftest import failing_output
 
 DROPPED = "gateway_log_dropped_lines_total"
@@ -27,14 +27,17 @@ def failing_stdout(request: pytest.FixtureRequest) -> Iterator[IO[str]]:
 
 @pytest.fixture
 def gateway_logger() -> Iterator[logging.Logger]:
-    """The gateway's logger, put back as it was (configure_logging replaces its handlers)."""
+    """The gateway's logger, put back as it was with uvicorn's (configure_logging replaces
+    their handlers)."""
     logger = logging.getLogger("gateway")
-    saved = logger.handlers[:], logger.level, logger.propagate
+    loggers = [logger, logging.getLogger(UVICORN_LOGGER)]
+    saved = [(each.handlers[:], each.level, each.propagate) for each in loggers]
     try:
         yield logger
     finally:
         flush_logs()
-        logger.handlers[:], logger.level, logger.propagate = saved[0], saved[1], saved[2]
+        for each, (handlers, level, propagate) in zip(loggers, saved, strict=True):
+            each.handlers[:], each.level, each.propagate = handlers, level, propagate
 
 
 def _dropped(log: str) -> float:
