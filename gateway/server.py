@@ -81,6 +81,9 @@ class GatewayServerConfig(uvicorn.Config):
             # Never uvicorn's ProxyHeadersMiddleware: it takes an entry that is no address
             # (`unknown`, a caller's text) as the client. `load` puts ForwardedFor there.
             proxy_headers=False,
+            # The gateway serves no WebSocket: a handshake is a request like any other (uvicorn's
+            # handshake answered a text/plain 403 or 400 that no access line recorded).
+            ws="none",
             # Never uvicorn's handlers and format: its loggers write through the gateway's
             # (`configure_logging`), at the level `log_level` sets.
             log_config=None,
@@ -210,9 +213,10 @@ class GuardedProtocol(HttpToolsProtocol):
         refuses is answered with a problem and logged as every request is, its access line
         with the correlation id the client was given (`send_400_response`): uvicorn's
         "Invalid HTTP request received." said it again, with nothing to find it by. An upgrade
-        the server does not make (`Upgrade: h2c`, as `curl --http2` asks on http://) is no
-        fault: the request is answered as HTTP, as RFC 9110 allows, and logged; uvicorn said
-        "Unsupported upgrade request." at each one (a debug line here)."""
+        the server does not make (`Upgrade: h2c`, as `curl --http2` asks on http://; a
+        WebSocket, which the gateway does not serve) is no fault: the request is answered as
+        HTTP/1.1, as RFC 9110 allows, and logged; uvicorn said "Unsupported upgrade request."
+        at each one (a debug line here)."""
         self._unset_keepalive_if_required()
         try:
             self.parser.feed_data(data)

@@ -23,9 +23,11 @@ H2C_UPGRADE = (
     b"GET /healthz HTTP/1.1\r\nHost: gateway\r\nConnection: Upgrade, HTTP2-Settings, close\r\n"
     b"Upgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQCAAAAAAIAAAAA\r\n\r\n"
 )
-# As `curl -H 'Connection: Upgrade' -H 'Upgrade: websocket'` sends it: no WebSocket key.
+# As `curl -H 'Connection: Upgrade' -H 'Upgrade: websocket'` sends it (no WebSocket key), the
+# connection closed after the answer.
 WEBSOCKET_UPGRADE = (
-    b"GET /healthz HTTP/1.1\r\nHost: gateway\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n"
+    b"GET /healthz HTTP/1.1\r\nHost: gateway\r\nConnection: Upgrade, close\r\n"
+    b"Upgrade: websocket\r\n\r\n"
 )
 # uvicorn's default format: the level, a colon, spaces to column 10, the message.
 UVICORN_LINE = re.compile(r"^(TRACE|DEBUG|INFO|WARNING|ERROR|CRITICAL):\s+\S", re.MULTILINE)
@@ -104,3 +106,21 @@ def test_the_demo_writes_uvicorns_lines_in_its_own_short_format(repo_config: Pat
         output = proc.output()
     assert not UVICORN_LINE.search(output), output
     assert len(said.findall(output)) == 1, output  # the simulator's, not the gateway's
+
+
+def test_a_websocket_handshake_is_answered_as_http_and_logged(
+    gateway_env: dict[str, str],
+) -> None:
+    """The gateway serves no WebSocket: a handshake is a request like any other, answered by
+    the gateway and in its access log; not uvicorn's text/plain 403 (or, with no key, 400),
+    which no line recorded."""
+    handshake = WEBSOCKET_UPGRADE.replace(
+        b"\r\n\r\n",
+        b"\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+    )
+    with start_gateway(gateway_env) as (url, proc):
+        for request in (handshake, WEBSOCKET_UPGRADE):
+            answer = _exchange(url, request)
+            assert answer.startswith(b"HTTP/1.1 200 "), answer
+            correlation_id = _correlation_id(answer)
+            _wait_for(lambda c=correlation_id: c in proc.output(), "its access line")
