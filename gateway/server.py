@@ -16,8 +16,7 @@ import socket
 import sys
 import time
 import uuid
-import weakref
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,6 +36,7 @@ from gateway.observability.metrics import NO_BACKEND, NO_OPERATION, REQUEST_SECO
 from gateway.observability.trace_context import CORRELATION_HEADER
 from gateway.ops.reload import SUPERVISOR_ENV
 from gateway.pipeline.cut_off import is_cut_off, mark_cut_off
+from gateway.quiet_stop import CutOffTracebacks, abandon_tasks
 from gateway.sockets import bound
 
 log = logging.getLogger("gateway.server")
@@ -736,7 +736,7 @@ class GatewayServer(uvicorn.Server):
             took = time.monotonic() - began
             if self.force_exit:  # a second SIGINT: uvicorn stops waiting for anything
                 cut_off = len(state.tasks)
-                _abandon_tasks()
+                abandon_tasks(_CUT_OFF)
                 self._say(
                     logging.WARNING,
                     f"stopped: told to quit at once after {took:.1f} s, "
@@ -764,62 +764,16 @@ class GatewayServer(uvicorn.Server):
         log.log(level, worker + message, extra={"pid": pid, **fields})
 
 
-class _CutOffTracebacks(logging.Filter):
-    """Drops uvicorn's "Exception in ASGI application" record, traceback and all, of a request
-    the drain cut off (`gateway.pipeline.cut_off` knows them) whose answer had begun, so that
-    the app could not answer it 503: the CancelledError its task was cancelled with, as the
-    stop line has said; and, told to quit at once, the lifespan's failed shutdown, a
-    CancelledError's traceback as its message. Only those: a record logged from another task,
-    or of another exception, passes. uvicorn logs them in the task cancelled, as the
-    cancellation unwinds the app (after the server has stopped, for a task the event loop's
-    end cancels), so the tasks are kept until they end (weakly: no task is kept alive by it)."""
+class _CutOffTracebacks(CutOffTracebacks):
+    """`CutOffTracebacks`, and a request the drain cut off (`gateway.pipeline.cut_off` knows
+    them) whose answer had begun, so that the app could not answer it 503: its CancelledError,
+    as the stop line has said."""
 
-    def __init__(self) -> None:
-        super().__init__()
-        self._tasks: weakref.WeakSet[asyncio.Task[Any]] = weakref.WeakSet()
-
-    def add(self, tasks: Iterable[asyncio.Task[Any]]) -> None:
-        """Tasks the event loop's end cancels (told to quit at once)."""
-        self._tasks.update(tasks)
-        self.watch()
-
-    def watch(self) -> None:
-        # uvicorn's protocols log on this logger (the filter is added once however often).
-        logging.getLogger("uvicorn.error").addFilter(self)
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if record.exc_info is not None:
-            cancelled = isinstance(record.exc_info[1], asyncio.CancelledError)
-        else:  # Starlette's lifespan.shutdown.failed: the traceback as text
-            cancelled = record.getMessage().rstrip().endswith("asyncio.exceptions.CancelledError")
-        if not cancelled:
-            return True
-        try:
-            task = asyncio.current_task()
-        except RuntimeError:  # no event loop in this thread
-            return True
-        return task not in self._tasks and not is_cut_off(task)
+    def cut_off(self, task: asyncio.Task[Any]) -> bool:
+        return super().cut_off(task) or is_cut_off(task)
 
 
 _CUT_OFF = _CutOffTracebacks()
-
-
-def _abandon_tasks() -> None:
-    """Told to quit at once: every task but this one is left to the event loop's end, which
-    cancels them (the requests, and the app's lifespan, whose shutdown uvicorn skips; Starlette
-    reports its cancellation as a failed shutdown, with the traceback as the message)."""
-    here = asyncio.current_task()
-    _CUT_OFF.add(task for task in asyncio.all_tasks() if task is not here)
-
-
-class QuietServer(uvicorn.Server):
-    """uvicorn's server, for the demo's simulators: told to quit at once (a second Ctrl-C), it
-    leaves no traceback of what it abandons, as `GatewayServer` does; its stop says nothing."""
-
-    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
-        await super().shutdown(sockets)
-        if self.force_exit:
-            _abandon_tasks()
 
 
 def _requests(count: int) -> str:

@@ -29,8 +29,9 @@ from gateway.demo import (
 )
 from gateway.observability.logging import configure_logging
 from gateway.observability.spans import telemetry_from_env
+from gateway.quiet_stop import QuietServer
 from gateway.runtime import build_runtime
-from gateway.server import DRAIN_S, GatewayServer, GatewayServerConfig, QuietServer
+from gateway.server import DRAIN_S, GatewayServer, GatewayServerConfig
 from gateway.store.opening import open_store
 
 

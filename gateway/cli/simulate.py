@@ -15,6 +15,7 @@ from erp_simulators.netsuite.app import app_from_options
 from erp_simulators.netsuite.app import create_app as create_cloud_app
 from gateway.cli.arguments import port
 from gateway.cli.listening import listen
+from gateway.quiet_stop import QuietServer
 from gateway.sockets import http_url
 
 DEMO_PORTS = {"gateway": 8080, "legacy": 9101, "cloud": 9102}
@@ -56,7 +57,8 @@ def simulate(args: argparse.Namespace) -> int:
         timeout_keep_alive=SIMULATOR_KEEPALIVE_S,
     )
     print(f"{args.erp} ERP simulator on {http_url(args.host, at)}", file=sys.stderr)
-    uvicorn.Server(config).run(sockets=[sock])
+    # Ctrl-C twice (the first waits for the requests in flight): no traceback of what it drops.
+    QuietServer(config).run(sockets=[sock])
     return 0
 
 
