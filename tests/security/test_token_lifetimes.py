@@ -55,6 +55,22 @@ def _token(lifetime_s: int, *, age_s: int = 0, with_iat: bool = True) -> str:
     return jwt.encode(claims, SECRET, algorithm="HS256")
 
 
+def _claims(now: int) -> dict[str, Any]:
+    """A minute's token of the capped issuer, issued `now`, as claims to change."""
+    return {
+        "iss": ISSUER,
+        "aud": AUDIENCE,
+        "sub": "crm-demo",
+        "azp": "crm-demo",
+        "iat": now,
+        "exp": now + 60,
+    }
+
+
+def _signed(claims: dict[str, Any]) -> str:
+    return jwt.encode(claims, SECRET, algorithm="HS256")
+
+
 async def _refusal(authenticator: Authenticator, token: str) -> Unauthenticated:
     with pytest.raises(Unauthenticated) as info:
         await authenticator.authenticate(f"Bearer {token}")
@@ -138,17 +154,7 @@ async def test_a_numeric_date_no_float_holds_is_a_401_not_a_500(
 ) -> None:
     """PyJWT takes any JSON integer as `exp` or `iat`; one too large for a float (10**400 is
     a valid JSON number) is no date a token could mean, and refused as its claims."""
-    now = int(time.time())
-    claims: dict[str, Any] = {
-        "iss": ISSUER,
-        "aud": AUDIENCE,
-        "sub": "crm-demo",
-        "azp": "crm-demo",
-        "iat": now,
-        "exp": now + 60,
-        **dates,
-    }
-    refused = await _refusal(_authenticator(cap), jwt.encode(claims, SECRET, algorithm="HS256"))
+    refused = await _refusal(_authenticator(cap), _signed(_claims(int(time.time())) | dates))
     assert refused.code is Code.UNAUTHORIZED
     assert refused.reason is AuthFailure.INVALID_CLAIMS
 
@@ -174,14 +180,5 @@ async def test_a_date_claim_that_is_no_json_number_is_refused_as_rfc_7519_asks(
     shown = {
         k: str(now + 60) if v == "EXP" else str(now) if v == "IAT" else v for k, v in dates.items()
     }
-    claims: dict[str, Any] = {
-        "iss": ISSUER,
-        "aud": AUDIENCE,
-        "sub": "crm-demo",
-        "azp": "crm-demo",
-        "iat": now,
-        "exp": now + 60,
-        **shown,
-    }
-    refused = await _refusal(_authenticator(None), jwt.encode(claims, SECRET, algorithm="HS256"))
+    refused = await _refusal(_authenticator(None), _signed(_claims(now) | shown))
     assert refused.reason is AuthFailure.INVALID_CLAIMS
