@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import ipaddress
 from collections.abc import Callable
 from typing import Any
 
@@ -89,3 +90,23 @@ def seconds(value: str) -> float:
     if not number > 0:
         raise argparse.ArgumentTypeError(f"{value} is not a positive number of seconds")
     return number
+
+
+def listen_host(value: str) -> str:
+    """An address to listen on: a name, an IPv4 address, or an IPv6 address, which may come in
+    brackets as a URL writes it (`[::1]`, its zone's `%` escaped as `%25`): people copy it
+    from a URL, and a socket takes it without them."""
+    if not (value.startswith("[") or value.endswith("]")):
+        return value
+    inside = value[1:-1].replace("%25", "%") if len(value) > 1 else ""
+    if value.startswith("[") and value.endswith("]"):
+        try:
+            ipaddress.IPv6Address(inside)
+        except ValueError:
+            pass
+        else:
+            return inside
+    raise argparse.ArgumentTypeError(
+        f"{value!r} is no IPv6 address in brackets; give an IPv6 address with or without "
+        "them ([::1] or ::1), an IPv4 address or a name without (127.0.0.1, localhost)"
+    )

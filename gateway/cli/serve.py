@@ -19,7 +19,7 @@ from starlette.applications import Starlette
 
 from gateway import MULTIPROC_DIR_ENV, configuration
 from gateway.app import build_app
-from gateway.cli.arguments import add_config_dir, at_least, port, seconds
+from gateway.cli.arguments import add_config_dir, at_least, listen_host, port, seconds
 from gateway.cli.base import (
     CONFIG_DIR_ENV,
     REDIS_URL_ENV,
@@ -60,7 +60,12 @@ WORKERS_PER_CPU = 4
 
 def arguments(parser: argparse.ArgumentParser) -> None:
     add_config_dir(parser)
-    parser.add_argument("--host", default="127.0.0.1", help="the address to listen on")
+    parser.add_argument(
+        "--host",
+        type=listen_host,
+        default="127.0.0.1",
+        help="the address to listen on (an IPv6 address with or without brackets)",
+    )
     parser.add_argument("--port", type=port, default=8080, help="the port to listen on")
     parser.add_argument(
         "--workers",

@@ -13,7 +13,7 @@ import erp_simulators.sap
 from erp_simulators.netsuite.app import add_options as add_cloud_options
 from erp_simulators.netsuite.app import app_from_options
 from erp_simulators.netsuite.app import create_app as create_cloud_app
-from gateway.cli.arguments import port
+from gateway.cli.arguments import listen_host, port
 from gateway.cli.listening import listen
 from gateway.quiet_stop import QuietServer
 from gateway.sockets import http_url
@@ -24,7 +24,12 @@ SIMULATOR_KEEPALIVE_S = 75  # seconds an idle connection to a simulator stays op
 
 def arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("erp", choices=["legacy", "cloud"], help="which ERP")
-    parser.add_argument("--host", default="127.0.0.1", help="the address to listen on")
+    parser.add_argument(
+        "--host",
+        type=listen_host,
+        default="127.0.0.1",
+        help="the address to listen on (an IPv6 address with or without brackets)",
+    )
     parser.add_argument(
         "--port", type=port, help="the port (default: 9101 for legacy, 9102 for cloud)"
     )

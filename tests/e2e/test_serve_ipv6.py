@@ -58,6 +58,16 @@ def test_serve_on_ipv6_loopback_prints_a_url_that_answers(gateway_env: dict[str,
         assert httpx.get(f"{url}/healthz", timeout=5).status_code == 200
 
 
+def test_serve_on_a_bracketed_ipv6_literal_as_a_url_writes_it_serves_there(
+    gateway_env: dict[str, str],
+) -> None:
+    # `--host [::1]`, copied from `http://[::1]:8080`, was refused: "cannot listen on ...".
+    with _serve_on(gateway_env, "[::1]") as (port, proc):
+        url = _banner_url(proc.output())
+        assert url == f"http://[::1]:{port}"
+        assert httpx.get(f"{url}/healthz", timeout=5).status_code == 200
+
+
 def test_serve_on_every_ipv6_address_prints_it_bracketed_and_answers_ipv4_too(
     gateway_env: dict[str, str],
 ) -> None:

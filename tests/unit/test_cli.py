@@ -347,6 +347,8 @@ def test_a_bad_argument_is_two_lines_not_the_whole_usage() -> None:
         (("serve", "--max-connections", "0"), "at least 1"),
         (("serve", "--max-header-bytes", "0"), "at least 1024"),
         (("demo", "--keepalive-timeout", "0"), "not a positive number of seconds"),
+        (("serve", "--host", "[127.0.0.1]"), "no IPv6 address"),
+        (("simulate", "cloud", "--host", "[localhost]"), "no IPv6 address"),
     ],
 )
 def test_a_port_or_limit_that_cannot_work_is_two_lines(args: tuple[str, ...], said: str) -> None:
