@@ -37,7 +37,7 @@ from gateway.observability.trace_context import CORRELATION_HEADER
 from gateway.ops.reload import SUPERVISOR_ENV
 from gateway.pipeline.cut_off import is_cut_off, mark_cut_off
 from gateway.quiet_stop import CutOffTracebacks, abandon_tasks
-from gateway.sockets import bound
+from gateway.sockets import bound, host_port
 
 log = logging.getLogger("gateway.server")
 
@@ -423,7 +423,6 @@ class GuardedProtocol(HttpToolsProtocol):
         elapsed = now - (self._refused_since if self._refused_since is not None else now)
         status = error.status
         REQUEST_SECONDS_BY.labels(NO_OPERATION, str(status), NO_BACKEND).observe(elapsed)
-        client = f"{self.client[0]}:{self.client[1]}" if self.client else "?"
         access_log.write(
             {
                 "correlation_id": correlation_id,
@@ -434,7 +433,7 @@ class GuardedProtocol(HttpToolsProtocol):
                 "duration_ms": round(elapsed * 1000, 2),
                 # Its head unread (or not trusted yet): the peer, a proxy's address behind one.
                 "client_ip": address_of(self.client[0]) if self.client else None,
-                "client": client,
+                "client": peer(self.client),
             }
         )
 
@@ -445,6 +444,12 @@ _REASONS = {
     431: "Request Header Fields Too Large",
     503: "Service Unavailable",
 }
+
+
+def peer(client: tuple[str, int] | None) -> str:
+    """A connection's peer as a URL writes it: an IPv6 one in brackets (`[::1]:5555`, where
+    `::1:5555` would read as another address); `?` when the transport did not say."""
+    return host_port(client[0], client[1]) if client else "?"
 
 
 class _HeadRefused(Exception):

@@ -5,9 +5,11 @@ where the host's IPv6 sockets do (Linux's default)."""
 from __future__ import annotations
 
 import contextlib
+import json
 import re
 import socket
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -66,6 +68,27 @@ def test_serve_on_a_bracketed_ipv6_literal_as_a_url_writes_it_serves_there(
         url = _banner_url(proc.output())
         assert url == f"http://[::1]:{port}"
         assert httpx.get(f"{url}/healthz", timeout=5).status_code == 200
+
+
+def test_a_refusal_from_an_ipv6_peer_logs_it_bracketed(gateway_env: dict[str, str]) -> None:
+    # A request refused before it was framed: its access line's `client` was `::1:5555`.
+    with _serve_on(gateway_env, "::1") as (port, proc):
+        with socket.create_connection(("::1", port), timeout=10) as sock:
+            at = sock.getsockname()[1]
+            sock.sendall(b"GARBAGE\r\n\r\n")
+            answer = b""
+            while chunk := sock.recv(65536):
+                answer += chunk
+        assert answer.startswith(b"HTTP/1.1 400 "), answer
+        found = re.search(rb"\r\nx-correlation-id: ([-0-9a-f]+)\r\n", answer, re.IGNORECASE)
+        assert found, answer
+        correlation_id = found.group(1).decode()
+        deadline = time.monotonic() + 20
+        while correlation_id not in proc.output():
+            assert time.monotonic() < deadline, proc.output()
+            time.sleep(0.02)
+        line = next(x for x in proc.output().splitlines() if correlation_id in x)
+    assert json.loads(line)["client"] == f"[::1]:{at}", line
 
 
 def test_serve_on_every_ipv6_address_prints_it_bracketed_and_answers_ipv4_too(
