@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import os
 import socket
 import sys
 from collections.abc import Mapping
+from typing import Any
 
 import uvicorn
-from starlette.applications import Starlette
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from gateway.app import build_app
 from gateway.cli.arguments import add_config_dir, port
@@ -27,7 +29,7 @@ from gateway.demo import (
     mint_token,
     tour,
 )
-from gateway.observability.logging import configure_logging
+from gateway.observability.logging import UVICORN_LOGGER, configure_logging
 from gateway.observability.spans import telemetry_from_env
 from gateway.quiet_stop import QuietServer
 from gateway.runtime import build_runtime
@@ -97,17 +99,24 @@ async def _serve(args: argparse.Namespace, sockets: Mapping[str, socket.socket])
         body_timeout_s=server_limits.body_timeout_s,
     )
 
-    def simulated(app: Starlette) -> uvicorn.Config:
-        # uvicorn's lines in the demo's format (`configure_logging`), not uvicorn's.
-        return uvicorn.Config(app, log_level="warning", log_config=None, server_header=False)
+    def simulated(erp: str) -> uvicorn.Config:
+        # uvicorn's lines in the demo's format (`configure_logging`), not uvicorn's, each
+        # naming the simulator that wrote it.
+        return uvicorn.Config(
+            simulator(erp),
+            http=_logged_as(f"{erp}-erp"),
+            log_level="warning",
+            log_config=None,
+            server_header=False,
+        )
 
     # Served in this order: each server takes SIGINT from the one before it, and a server
     # that has stopped raises the signal again for the one before it (uvicorn's), so Ctrl-C
     # stops the gateway first, as `gateway serve` stops (its lines say how the drain went),
     # and the simulators once it has drained: they answer the requests it is finishing.
     servers: dict[str, uvicorn.Server] = {
-        "legacy": QuietServer(simulated(simulator("legacy"))),
-        "cloud": QuietServer(simulated(simulator("cloud"))),
+        "legacy": QuietServer(simulated("legacy")),
+        "cloud": QuietServer(simulated("cloud")),
         "gateway": GatewayServer(
             GatewayServerConfig(
                 gateway_app,
@@ -132,3 +141,22 @@ async def _serve(args: argparse.Namespace, sockets: Mapping[str, socket.socket])
         print(tour(gateway_url, legacy_url, cloud_url, token), flush=True)
         print("Requests to the gateway appear below, one line each. Ctrl-C stops the demo.\n")
     await asyncio.gather(*tasks)
+
+
+def _logged_as(name: str) -> type[HttpToolsProtocol]:
+    """uvicorn's HTTP protocol, its lines (`Invalid HTTP request received.`, an exception in
+    the app) written by the logger `name` rather than `uvicorn.error`: the three servers of the
+    demo share one process, and a line of the simulators' would not say which wrote it. The
+    logger writes where uvicorn's do (`configure_logging`), at the simulators' level."""
+    logger = logging.getLogger(name)
+    logger.handlers[:] = logging.getLogger(UVICORN_LOGGER).handlers
+    logger.propagate = False
+    # Set, not inherited: the protocol reads `logger.level` itself to skip its trace lines.
+    logger.setLevel(logging.WARNING)
+
+    class Logged(HttpToolsProtocol):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.logger = logger
+
+    return Logged

@@ -95,10 +95,11 @@ def test_the_demo_writes_uvicorns_lines_in_its_own_short_format(repo_config: Pat
     with _demo(repo_config) as (url, cloud_url, proc):
         assert _exchange(url, GARBAGE).startswith(b"HTTP/1.1 400 ")
         assert _exchange(url, H2C_UPGRADE).startswith(b"HTTP/1.1 200 ")
-        # The simulators keep uvicorn's answer and its warning (they write no access line).
+        # The simulators keep uvicorn's answer and its warning (they write no access line),
+        # which says which simulator wrote it: the legacy one's would read the same.
         assert _exchange(cloud_url, GARBAGE).startswith(b"HTTP/1.1 400 ")
         said = re.compile(
-            r"^\d\d:\d\d:\d\d warning uvicorn\.error: Invalid HTTP request received\.$",
+            r"^\d\d:\d\d:\d\d warning cloud-erp: Invalid HTTP request received\.$",
             re.MULTILINE,
         )
         _wait_for(lambda: bool(said.search(proc.output())), "the simulator's warning")
@@ -106,6 +107,7 @@ def test_the_demo_writes_uvicorns_lines_in_its_own_short_format(repo_config: Pat
         output = proc.output()
     assert not UVICORN_LINE.search(output), output
     assert len(said.findall(output)) == 1, output  # the simulator's, not the gateway's
+    assert "uvicorn.error: Invalid HTTP request" not in output, output
 
 
 def test_a_websocket_handshake_is_answered_as_http_and_logged(
