@@ -36,6 +36,9 @@ from gateway.runtime import build_runtime
 from gateway.server import DRAIN_S, GatewayServer, GatewayServerConfig
 from gateway.store.opening import open_store
 
+# How long a simulator waits, once the gateway has drained, for requests it still holds.
+SIMULATOR_DRAIN_S = 1
+
 
 def arguments(parser: argparse.ArgumentParser) -> None:
     add_config_dir(parser)
@@ -108,6 +111,10 @@ async def _serve(args: argparse.Namespace, sockets: Mapping[str, socket.socket])
             log_level="warning",
             log_config=None,
             server_header=False,
+            # They stop once the gateway has drained: a request one still holds then (a
+            # `timeout` fault's, two minutes; a client's that never sends its body) is no
+            # answer anyone waits for, and would keep Ctrl-C from stopping the demo.
+            timeout_graceful_shutdown=SIMULATOR_DRAIN_S,
         )
 
     # Served in this order: each server takes SIGINT from the one before it, and a server

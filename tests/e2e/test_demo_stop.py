@@ -8,6 +8,7 @@ import contextlib
 import os
 import re
 import signal
+import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -79,6 +80,30 @@ def test_ctrl_c_twice_stops_the_demo_with_no_traceback(repo_config: Path) -> Non
             time.sleep(0.02)
         proc.proc.send_signal(signal.SIGINT)
         proc.proc.wait(timeout=30)
+        output = proc.output()
+    assert proc.proc.returncode == 0, output
+    assert "Traceback" not in output, output
+
+
+def test_ctrl_c_stops_the_demo_though_a_simulator_holds_a_request_nobody_waits_for(
+    repo_config: Path,
+) -> None:
+    """A simulator holding a request after the gateway has drained (a `timeout` fault holds one
+    for two minutes, a client that never sends its body holds one for ever) serves nobody who
+    is still waiting: one Ctrl-C stops the demo all the same, not minutes later."""
+    with _demo(repo_config) as (_, cloud_url, proc):
+        port = int(cloud_url.rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port)) as held:
+            held.sendall(
+                b"POST /services/rest/auth/oauth2/v1/token HTTP/1.1\r\nHost: erp\r\n"
+                b"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\ng"
+            )
+            deadline = time.monotonic() + 20
+            while httpx.get(cloud_url + "/_sim/stats", timeout=5).json()["in_flight"] < 1:
+                assert time.monotonic() < deadline, "the request never reached the simulator"
+                time.sleep(0.02)
+            proc.proc.send_signal(signal.SIGINT)
+            proc.proc.wait(timeout=30)  # held for ever without the simulators' drain limit
         output = proc.output()
     assert proc.proc.returncode == 0, output
     assert "Traceback" not in output, output
