@@ -295,6 +295,20 @@ def key_source(
     return JwksKeys(config.jwks_url, config.algorithms)
 
 
+def _bearer_token(authorization: str | None) -> str:
+    """The token of an Authorization header's value; `Unauthenticated` when it carries none
+    (missing, another scheme, empty, longer than MAX_TOKEN_BYTES)."""
+    if not authorization:
+        raise _no_credentials(AuthFailure.MISSING)
+    scheme, _, token = authorization.partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
+        raise _no_credentials(AuthFailure.MALFORMED)
+    if len(token) > MAX_TOKEN_BYTES:
+        raise _invalid_token(AuthFailure.MALFORMED)
+    return token
+
+
 def _unraised(refusal: Unauthenticated) -> Unauthenticated:
     """A fresh copy of `refusal`: what is held and raised again is never an exception that was
     raised (its traceback would keep a request's frames alive), nor one a step may change."""
@@ -354,17 +368,11 @@ class Authenticator:
         failures (`auth_failures:`) is refused 429 before anything of the token is checked,
         but for a token already verified: it costs no check, cannot be a guess, and keeps
         the other clients behind a shared address (a NAT, a proxy) working."""
-        if not authorization:
+        try:
+            token = _bearer_token(authorization)
+        except Unauthenticated:
             self._check(scope)
-            raise _no_credentials(AuthFailure.MISSING)
-        scheme, _, token = authorization.partition(" ")
-        token = token.strip()
-        if scheme.lower() != "bearer" or not token:
-            self._check(scope)
-            raise _no_credentials(AuthFailure.MALFORMED)
-        if len(token) > MAX_TOKEN_BYTES:
-            self._check(scope)
-            raise _invalid_token(AuthFailure.MALFORMED)
+            raise
         digest = token_digest(token)
         verified = self.verified.get(digest)
         if verified is not None:

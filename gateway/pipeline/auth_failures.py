@@ -121,21 +121,27 @@ class AuthFailureLimit:
 
     def check(self, scope: Mapping[str, Any] | None) -> None:
         """Raise `AuthFailuresLimited` when the request's address has used up its failures."""
-        address = client_ip(scope) if scope is not None else None
-        if address is None:
+        party = _party(scope)
+        if party is None:
             return
         config = self.config
-        party = failing_party(address)
         refused = self.addresses.refusal(party, config.rate_per_s, config.max_failures)
         if refused is not None:
             raise _limited(config, refused)
 
     def failed(self, scope: Mapping[str, Any] | None) -> None:
         """Count an authentication failure of the request's address."""
-        address = client_ip(scope) if scope is not None else None
-        if address is not None:
+        party = _party(scope)
+        if party is not None:
             config = self.config
-            self.addresses.failed(failing_party(address), config.rate_per_s, config.max_failures)
+            self.addresses.failed(party, config.rate_per_s, config.max_failures)
+
+
+def _party(scope: Mapping[str, Any] | None) -> str | None:
+    """Whose failures a request's are (`failing_party` of its `client_ip`); None without an
+    address."""
+    address = client_ip(scope) if scope is not None else None
+    return failing_party(address) if address is not None else None
 
 
 def failure_limit(
