@@ -6,6 +6,7 @@ Not the API's request models (see `gateway.domain.models`, which are strict abou
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, cast
 
 from pydantic import BaseModel, ConfigDict, Field, GetCoreSchemaHandler
@@ -26,20 +27,17 @@ _TRUE_WORDS = frozenset({"true", "True", "TRUE"})
 _FALSE_WORDS = frozenset({"false", "False", "FALSE"})
 
 
-def _integer_not_boolean(value: object) -> object:
-    if isinstance(value, bool):
-        raise PydanticCustomError(
-            _ERROR_TYPE, "Input should be a valid integer, not true/false, yes/no or on/off"
-        )
-    return value
+def _not_boolean(expected: str) -> Callable[[object], object]:
+    """A guard refusing a boolean where `expected` ("a valid integer", "a valid number") goes."""
 
+    def guard(value: object) -> object:
+        if isinstance(value, bool):
+            raise PydanticCustomError(
+                _ERROR_TYPE, f"Input should be {expected}, not true/false, yes/no or on/off"
+            )
+        return value
 
-def _number_not_boolean(value: object) -> object:
-    if isinstance(value, bool):
-        raise PydanticCustomError(
-            _ERROR_TYPE, "Input should be a valid number, not true/false, yes/no or on/off"
-        )
-    return value
+    return guard
 
 
 def _boolean_not_number_nor_word(value: object) -> object:
@@ -61,8 +59,8 @@ def _boolean_not_number_nor_word(value: object) -> object:
 
 
 _GUARD_OF = {
-    "int": _integer_not_boolean,
-    "float": _number_not_boolean,
+    "int": _not_boolean("a valid integer"),
+    "float": _not_boolean("a valid number"),
     "bool": _boolean_not_number_nor_word,
 }
 _GUARDS = tuple(_GUARD_OF.values())
