@@ -30,7 +30,7 @@ from gateway.domain.errors import Category, Code, FieldError, GatewayError, echo
 from gateway.domain.events import parse_event
 from gateway.observability.event_metrics import ERP_NOTIFICATIONS
 from gateway.observability.trace_context import CORRELATION_HEADER, correlation_id_from
-from gateway.pipeline.body import read_body, without_bom
+from gateway.pipeline.body import read_body, require_json, without_bom
 from gateway.runtime import Runtime
 from gateway.service.erp_calls import ErpCalls
 from gateway.service.order_events import OrderEvents, Subscribers
@@ -70,7 +70,7 @@ def _invalid(pointer: str, detail: str) -> GatewayError:
 
 def _refused_outcome(error: GatewayError) -> str | None:
     """The metric's outcome of a notification answered with `error`: `unauthorized`,
-    `invalid` (400 or 413: not a notification this backend sends) or `retry_later` (a 503 with
+    `invalid` (400, 413 or 415: not a notification this backend sends) or `retry_later` (a 503 with
     Retry-After, or another technical answer: the ERP sends it again). None for a backend that
     does not push (a 404), whose name is the caller's and no label value."""
     if error.code is Code.UNAUTHORIZED:
@@ -193,6 +193,7 @@ def erp_event_routes(
             if not secret:
                 raise _unauthorized()  # a backend without its secret accepts nothing
             _authenticate(request, body, kind, secret)  # over the bytes as signed
+            require_json(request)  # JSON or CloudEvents JSON, declared: 415 otherwise
             body = without_bom(body)
             change = _sap_change(body) if kind == "sap" else _netsuite_change(body)
             if change is None:

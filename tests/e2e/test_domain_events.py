@@ -401,7 +401,14 @@ def test_a_replayed_or_stale_notification_records_nothing(
     [
         ({}, 401),
         ({"Authorization": "Bearer wrong"}, 401),
-        ({"Authorization": f"Bearer {LEGACY_SECRET}"}, 400),
+        ({"Authorization": f"Bearer {LEGACY_SECRET}"}, 415),  # undeclared: not read
+        (
+            {
+                "Authorization": f"Bearer {LEGACY_SECRET}",
+                "Content-Type": "application/cloudevents+json",
+            },
+            400,
+        ),
     ],
 )
 def test_bad_or_unauthenticated_notifications_get_problems(

@@ -59,10 +59,15 @@ def _pushing(gw: Gateway, delay_s: float) -> tuple[Runtime, WatchedReads]:
 
 
 async def _notify(
-    gw: Gateway, erp_order_id: str, sequence: int | str = 1, opening: bytes = b""
+    gw: Gateway,
+    erp_order_id: str,
+    sequence: int | str = 1,
+    opening: bytes = b"",
+    content_type: str | None = "application/cloudevents+json",
+    secret: str = EVENTS_SECRET,
 ) -> httpx.Response:
     """The SAP business event saying that `erp_order_id` changed, pushed as the ERP does
-    (after `opening`: a byte order mark, say)."""
+    (after `opening`: a byte order mark, say; declared as `content_type`, None: undeclared)."""
     event = {
         "specversion": "1.0",
         "id": f"evt-{erp_order_id}-{sequence}",
@@ -77,10 +82,8 @@ async def _notify(
         return await erp.post(
             "/erp-events/legacy",
             content=opening + json.dumps(event).encode(),
-            headers={
-                "Authorization": f"Bearer {EVENTS_SECRET}",
-                "Content-Type": "application/cloudevents+json",
-            },
+            headers={"Authorization": f"Bearer {secret}"}
+            | ({} if content_type is None else {"Content-Type": content_type}),
         )
 
 
@@ -246,6 +249,54 @@ async def test_a_notification_the_backend_does_not_send_is_refused_and_counted(
     assert refused.json()["errors"][0]["pointer"] == "/sequence"
     assert legacy.calls == 0
     assert _notifications("invalid") == invalid_before + 1
+
+
+@pytest.mark.parametrize(
+    "content_type", ["image/png", "text/plain", None, "application/json; charset=latin-1"]
+)
+async def test_a_notification_whose_body_is_not_declared_json_is_refused_unread(
+    store: Store, tmp_path: Path, content_type: str | None
+) -> None:
+    # The gateway never guesses what a body is: an ERP's notification declared as anything but
+    # JSON (or undeclared) is 415, as a client's request is, and reads nothing from the ERP.
+    async with in_process_gateway(store, write_config(tmp_path, rate_limits=_budget())) as gw:
+        (order,) = await open_orders(gw, 1)
+        _, legacy = _pushing(gw, delay_s=0.0)
+        invalid_before = _notifications("invalid")
+
+        refused = await _notify(gw, order, content_type=content_type)
+
+    assert refused.status_code == 415, refused.text
+    assert refused.json()["code"] == "unsupported_media_type"
+    assert refused.headers["Accept-Post"] == "application/json"
+    assert legacy.calls == 0
+    assert _notifications("invalid") == invalid_before + 1
+
+
+@pytest.mark.parametrize("content_type", ["application/json", "application/cloudevents+json"])
+async def test_a_notification_declared_as_json_is_read(
+    store: Store, tmp_path: Path, content_type: str
+) -> None:
+    async with in_process_gateway(store, write_config(tmp_path, rate_limits=_budget())) as gw:
+        (order,) = await open_orders(gw, 1)
+        _pushing(gw, delay_s=0.0)
+
+        answer = await _notify(gw, order, content_type=content_type)
+
+    assert answer.status_code == 202, answer.text
+
+
+async def test_an_unauthenticated_notification_is_401_whatever_its_content_type(
+    store: Store, tmp_path: Path
+) -> None:
+    # The secret is checked first: a caller without it learns nothing of what the intake takes.
+    async with in_process_gateway(store, write_config(tmp_path, rate_limits=_budget())) as gw:
+        (order,) = await open_orders(gw, 1)
+        _pushing(gw, delay_s=0.0)
+
+        refused = await _notify(gw, order, content_type="image/png", secret="a-guess")
+
+    assert refused.status_code == 401, refused.text
 
 
 async def test_a_notification_that_fails_unforeseen_is_counted_as_an_error(
