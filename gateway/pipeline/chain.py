@@ -18,16 +18,23 @@ Handler = Callable[["RequestContext"], Awaitable[Response]]
 
 
 class Step(Protocol):
-    """One layer: sees the request on its way in, may see the response on its way out."""
+    """One layer: sees the request on its way in, may see the response on its way out. A step
+    with nothing to do on the way out (a check, a field set) is a plain call that hands back
+    `call_next(ctx)` itself: no coroutine of its own for the request to create and for every
+    resumption to pass through."""
 
-    async def __call__(self, ctx: RequestContext, call_next: Handler) -> Response: ...
+    def __call__(self, ctx: RequestContext, call_next: Handler) -> Awaitable[Response]: ...
 
 
 def _bind(step: Step, call_next: Handler) -> Handler:
     # A plain function handing back the step's own coroutine: one coroutine per step and
-    # request, not two, and half as deep a chain for every resumption to pass through.
+    # request, not two, and half as deep a chain for every resumption to pass through. It
+    # calls the step's bound `__call__`, taken once here: calling the step object itself
+    # looks the method up and binds it again on every request.
+    call = step.__call__
+
     def run(ctx: RequestContext) -> Awaitable[Response]:
-        return step(ctx, call_next)
+        return call(ctx, call_next)
 
     return run
 

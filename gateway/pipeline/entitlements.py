@@ -7,7 +7,7 @@ file's schema (see `gateway.config.clients`).
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass
 
 from starlette.responses import Response
@@ -115,13 +115,13 @@ class Authorize:
     def __init__(self, entitlements: Mapping[str, Entitlement]) -> None:
         self._entitlements = entitlements
 
-    async def __call__(self, ctx: RequestContext, call_next: Handler) -> Response:
+    def __call__(self, ctx: RequestContext, call_next: Handler) -> Awaitable[Response]:
         principal = ctx.principal
         assert principal is not None, "auth runs before authorization"
         entitlement = registered(self._entitlements, principal)
         ctx.entitlement = entitlement  # a refusal for want of a scope counts against its rate
         require_scope(principal, entitlement, REQUIRED_SCOPE[ctx.spec.operation])
-        return await call_next(ctx)
+        return call_next(ctx)  # nothing to do on the way out (see `Step`)
 
 
 class Entitle:
@@ -131,7 +131,7 @@ class Entitle:
     may not see is 404, like a record that does not exist, so that existence is not leaked.
     """
 
-    async def __call__(self, ctx: RequestContext, call_next: Handler) -> Response:
+    def __call__(self, ctx: RequestContext, call_next: Handler) -> Awaitable[Response]:
         legal_entity = ctx.legal_entity
         entitlement = ctx.entitlement
         assert entitlement is not None, "authorization runs before entitlements"
@@ -141,4 +141,4 @@ class Entitle:
             raise GatewayError(
                 Code.FORBIDDEN, f"This client may not act for legal entity {legal_entity}."
             )
-        return await call_next(ctx)
+        return call_next(ctx)  # nothing to do on the way out (see `Step`)

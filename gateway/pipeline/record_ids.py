@@ -7,6 +7,8 @@ steps); an id in the query string is held to the same bound by its schema (400 a
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
+
 from starlette.responses import Response
 
 from gateway.domain.ids import MAX_GATEWAY_ID_LENGTH
@@ -27,10 +29,10 @@ class BoundRecordIds:
     def applies(spec: OperationSpec) -> bool:
         return spec.record_kind is not None and not spec.record_in_query
 
-    async def __call__(self, ctx: RequestContext, call_next: Handler) -> Response:
+    def __call__(self, ctx: RequestContext, call_next: Handler) -> Awaitable[Response]:
         spec = ctx.spec
         assert spec.record_kind is not None, "applies only to operations on a record"
         gateway_id = spec.record_id(ctx.request.path_params, None)
         if len(gateway_id) > MAX_GATEWAY_ID_LENGTH:
             raise no_record(spec.record_kind, gateway_id)
-        return await call_next(ctx)
+        return call_next(ctx)  # nothing to do on the way out (see `Step`)

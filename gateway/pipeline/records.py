@@ -13,7 +13,7 @@ customer an order or a quote names is read by admission too, in the same round t
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Awaitable, Collection
 
 from starlette.responses import Response
 
@@ -23,6 +23,7 @@ from gateway.domain.listing import some_of
 from gateway.domain.operations import Kind, kind_of_id
 from gateway.pipeline.chain import Handler
 from gateway.pipeline.context import RequestContext
+from gateway.pipeline.operation import OperationSpec
 from gateway.store.base import Store, XrefRecord
 
 HINTS = 50_000  # records kept per process: a few MiB
@@ -74,38 +75,47 @@ class ResolveRecord:
         self._known = some_of(legal_entities)
         self._hints = RecordHints()
 
-    async def __call__(self, ctx: RequestContext, call_next: Handler) -> Response:
+    def __call__(self, ctx: RequestContext, call_next: Handler) -> Awaitable[Response]:
         spec = ctx.spec
         if spec.record_kind is not None:
-            gateway_id = spec.record_id(ctx.request.path_params, ctx.query)
-            record = None
-            if kind_of_id(gateway_id) is spec.record_kind:
-                hint = self._hints.get(gateway_id)
-                if hint is not None:
-                    ctx.record, ctx.legal_entity, ctx.record_hinted = hint, hint.legal_entity, True
-                    try:
-                        return await call_next(ctx)
-                    except StaleRecord as stale:
-                        record = stale.record
-                        ctx.record_hinted = False
-                        self._hints.forget(gateway_id)
-                else:
-                    record = await self._store.get_xref(gateway_id)
-            if record is None or record.kind is not spec.record_kind:
-                raise no_record(spec.record_kind, gateway_id)
-            self._hints.put(record)
-            ctx.record = record
-            ctx.legal_entity = record.legal_entity
-        else:
-            payload = ctx.payload
-            legal_entity = getattr(payload, "legal_entity", None)
-            if legal_entity is not None:
-                if legal_entity not in self._legal_entities:
-                    raise self._unknown_legal_entity(legal_entity, ctx)
-                ctx.legal_entity = legal_entity
-            customer_id = getattr(payload, "customer_id", None)
-            if isinstance(customer_id, str) and kind_of_id(customer_id) is Kind.CUSTOMER:
-                ctx.related_ids = (customer_id,)
+            return self._addressed(ctx, call_next, spec)
+        # A new record: decided from the body, nothing to do on the way out (see `Step`).
+        payload = ctx.payload
+        legal_entity = getattr(payload, "legal_entity", None)
+        if legal_entity is not None:
+            if legal_entity not in self._legal_entities:
+                raise self._unknown_legal_entity(legal_entity, ctx)
+            ctx.legal_entity = legal_entity
+        customer_id = getattr(payload, "customer_id", None)
+        if isinstance(customer_id, str) and kind_of_id(customer_id) is Kind.CUSTOMER:
+            ctx.related_ids = (customer_id,)
+        return call_next(ctx)
+
+    async def _addressed(
+        self, ctx: RequestContext, call_next: Handler, spec: OperationSpec
+    ) -> Response:
+        """A request about an existing record: from its hint (sent through again, once, with
+        the fresh record when admission finds the hint stale), else from the store."""
+        assert spec.record_kind is not None, "a request about a record"
+        gateway_id = spec.record_id(ctx.request.path_params, ctx.query)
+        record = None
+        if kind_of_id(gateway_id) is spec.record_kind:
+            hint = self._hints.get(gateway_id)
+            if hint is not None:
+                ctx.record, ctx.legal_entity, ctx.record_hinted = hint, hint.legal_entity, True
+                try:
+                    return await call_next(ctx)
+                except StaleRecord as stale:
+                    record = stale.record
+                    ctx.record_hinted = False
+                    self._hints.forget(gateway_id)
+            else:
+                record = await self._store.get_xref(gateway_id)
+        if record is None or record.kind is not spec.record_kind:
+            raise no_record(spec.record_kind, gateway_id)
+        self._hints.put(record)
+        ctx.record = record
+        ctx.legal_entity = record.legal_entity
         return await call_next(ctx)
 
     def _unknown_legal_entity(self, code: str, ctx: RequestContext) -> GatewayError:

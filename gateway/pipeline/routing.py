@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from collections.abc import Awaitable
 
 from starlette.responses import Response
 
@@ -107,7 +108,7 @@ class Routing:
     def __init__(self, table: RoutingTable) -> None:
         self._table = table
 
-    async def __call__(self, ctx: RequestContext, call_next: Handler) -> Response:
+    def __call__(self, ctx: RequestContext, call_next: Handler) -> Awaitable[Response]:
         legal_entity = ctx.legal_entity
         if legal_entity is not None:
             operation = ctx.spec.operation
@@ -117,7 +118,7 @@ class Routing:
                 # key holds an answer to replay; no backend, so no ERP budget is asked for.
                 thaws = self._table.thaws(operation, legal_entity, ctx.arrived_at)
                 ctx.frozen = legal_entity_frozen(frozen, ctx.arrived_at, thaws)
-                return await call_next(ctx)
+                return call_next(ctx)
             if ctx.record is not None:
                 decision = record_placement(self._table, operation, ctx.record, ctx.arrived_at)
             else:  # a new record's legal entity is one routes.yaml lists (see ResolveRecord)
@@ -128,14 +129,19 @@ class Routing:
             ctx.backend = decision.backend
             ctx.routed_at = time.time()
             if self._debug(ctx):
-                try:
-                    return await call_next(ctx)
-                finally:
-                    # Said on the way out: a retry may be served where an earlier attempt
-                    # under its key went, not where the rules route it (see `served_by`).
-                    ctx.response_headers[RULE_HEADER] = ctx.served_by or decision.rule_id
-                    ctx.response_headers[BACKEND_HEADER] = ctx.system_of_record
-        return await call_next(ctx)
+                return self._said(ctx, call_next, decision)
+        return call_next(ctx)  # nothing to do on the way out (see `Step`)
+
+    @staticmethod
+    async def _said(ctx: RequestContext, call_next: Handler, decision: RouteDecision) -> Response:
+        """The rest of the pipeline, its decision said in X-Route-Rule and X-Gateway-Backend."""
+        try:
+            return await call_next(ctx)
+        finally:
+            # Said on the way out: a retry may be served where an earlier attempt under its
+            # key went, not where the rules route it (see `served_by`).
+            ctx.response_headers[RULE_HEADER] = ctx.served_by or decision.rule_id
+            ctx.response_headers[BACKEND_HEADER] = ctx.system_of_record
 
     @staticmethod
     def _debug(ctx: RequestContext) -> bool:

@@ -7,6 +7,7 @@ Not the parsing of the ids (see `gateway.observability.trace_context`) nor span 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable
 
 from starlette.responses import Response
 
@@ -14,6 +15,7 @@ from gateway.domain.errors import CLIENT_CLOSED_REQUEST, ClientAborted, GatewayE
 from gateway.observability.spans import Telemetry, end_server_span, start_server_span
 from gateway.observability.trace_context import (
     CORRELATION_HEADER,
+    TraceContext,
     correlation_id_from,
     incoming_trace,
 )
@@ -29,15 +31,25 @@ class Tracing:
         self._telemetry = telemetry
         self._config_version = config_version
 
-    async def __call__(self, ctx: RequestContext, call_next: Handler) -> Response:
+    def __call__(self, ctx: RequestContext, call_next: Handler) -> Awaitable[Response]:
         headers = ctx.request.headers
         ctx.correlation_id = correlation_id_from(headers.get(CORRELATION_HEADER))
         incoming = incoming_trace(headers)
         ctx.response_headers[CORRELATION_HEADER] = ctx.correlation_id
         telemetry = self._telemetry
-        if telemetry is None:
+        if telemetry is None:  # no span: nothing to do on the way out (see `Step`)
             ctx.trace = incoming
-            return await call_next(ctx)
+            return call_next(ctx)
+        return self._spanned(ctx, call_next, telemetry, incoming)
+
+    async def _spanned(
+        self,
+        ctx: RequestContext,
+        call_next: Handler,
+        telemetry: Telemetry,
+        incoming: TraceContext,
+    ) -> Response:
+        """The rest of the pipeline inside the request's server span, ended with its status."""
         request = ctx.request
         span, ctx.trace = start_server_span(
             telemetry,

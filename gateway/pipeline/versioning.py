@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass
 from email.utils import format_datetime
 from typing import Any
@@ -165,9 +165,18 @@ class Versioning:
             return table.default
         return table.pinned(principal.client_id)
 
-    async def __call__(self, ctx: RequestContext, call_next: Handler) -> Response:
+    def __call__(self, ctx: RequestContext, call_next: Handler) -> Awaitable[Response]:
+        if ctx.path_version:
+            return self._served(ctx, ctx.path_version, call_next)
+        return self._unversioned(ctx, call_next)
+
+    async def _unversioned(self, ctx: RequestContext, call_next: Handler) -> Response:
+        return await self._served(ctx, await self._pinned(ctx), call_next)
+
+    def _served(self, ctx: RequestContext, version: str, call_next: Handler) -> Awaitable[Response]:
+        """The request served in `version`: the newest one with nothing to do on the way out
+        (see `Step`), an older one through its version changes."""
         table = self._table
-        version = ctx.path_version or await self._pinned(ctx)
         ctx.api_version = version
         ctx.response_headers[VERSION_HEADER] = version
         ctx.response_headers.update(table.headers.get(version, _NO_HEADERS))
@@ -177,7 +186,12 @@ class Versioning:
         if sunset_at is not None and time.time() >= sunset_at and not ctx.replayed_by:
             raise version_sunset(version)
         if version == LATEST:
-            return await call_next(ctx)
+            return call_next(ctx)
+        return self._older(ctx, version, call_next)
+
+    @staticmethod
+    async def _older(ctx: RequestContext, version: str, call_next: Handler) -> Response:
+        """An older version's request upgraded on its way in, its answer downgraded."""
         operation = ctx.spec.operation
         upgrade = None
         if ctx.spec.body_model is not None:
