@@ -24,7 +24,7 @@ from gateway.pipeline.chain import Handler
 from gateway.pipeline.context import RequestContext
 from gateway.pipeline.idempotency import claim_request, key_reused, refusal, settled_outcome
 from gateway.pipeline.ratelimit import (
-    client_bucket,
+    ClientBuckets,
     erp_requests,
     erp_slot,
     limit_header,
@@ -82,13 +82,13 @@ class Admit:
         # What is the same for every request, made once per configuration.
         self._policy_headers = {t: policy_header(t, c) for t, c in rate_limits.tiers.items()}
         self._erp_buckets = {n: erp_requests(n, b) for n, b in rate_limits.backends.items()}
+        self._client_buckets = ClientBuckets(rate_limits.tiers)
 
     async def __call__(self, ctx: RequestContext, call_next: Handler) -> Response:
         assert ctx.entitlement is not None, "authorization runs before admission"
         ctx.admitted = True
         tier = ctx.entitlement.tier
-        tier_config = self._rate_limits.tiers[tier]
-        buckets = [client_bucket(ctx, tier, tier_config)]
+        buckets = [self._client_buckets.of(ctx, tier)]
         budget = self._rate_limits.backends.get(ctx.backend) if ctx.backend else None
         slot = None
         erp_bucket = None
@@ -308,7 +308,7 @@ class Admit:
             await self._settle(ctx, held, None, hold_s, refund_client)
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # not frozen: made on every request, and never changed once made
 class _Held:
     """What an admitted request took and must give back on its way out."""
 

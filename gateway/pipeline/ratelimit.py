@@ -8,6 +8,7 @@ requests refused before admission. The policy file's schema is `gateway.config.r
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import replace
 
 from starlette.responses import Response
@@ -21,6 +22,9 @@ from gateway.pipeline.context import RequestContext
 from gateway.store.base import BucketRequest, RateDecision, SlotRequest, Store, StoreUnavailable
 
 _ERP_LEASE_MARGIN_S = 5.0
+# Client buckets kept made (see `ClientBuckets`): clients x operations x legal entities, and
+# forgotten all at once past this many.
+_CLIENT_BUCKETS = 4096
 
 
 def policy_header(tier: str, config: TierConfig) -> str:
@@ -46,6 +50,25 @@ def client_bucket(ctx: RequestContext, tier: str, config: TierConfig) -> BucketR
     if "legal_entity" in config.partition_by:
         parts.append(ctx.legal_entity or "-")
     return BucketRequest(":".join(parts), config.rate_per_s, config.burst)
+
+
+class ClientBuckets:
+    """Each client's bucket (`client_bucket`), made once for each operation and legal entity
+    it asks for and kept: a bucket is immutable, and the same for every such request."""
+
+    def __init__(self, tiers: Mapping[str, TierConfig], size: int = _CLIENT_BUCKETS) -> None:
+        self._tiers = tiers
+        self._size = size
+        self._buckets: dict[tuple[str, str, str, str | None], BucketRequest] = {}
+
+    def of(self, ctx: RequestContext, tier: str) -> BucketRequest:
+        key = (tier, ctx.client_id, ctx.spec.operation, ctx.legal_entity)
+        bucket = self._buckets.get(key)
+        if bucket is None:
+            if len(self._buckets) >= self._size:
+                self._buckets.clear()
+            bucket = self._buckets[key] = client_bucket(ctx, tier, self._tiers[tier])
+        return bucket
 
 
 def erp_requests(backend: str, budget: BackendBudget) -> BucketRequest:

@@ -9,6 +9,7 @@ follows `routes.yaml`. Not the rules themselves (see `gateway.routing`).
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import time
 from collections.abc import Awaitable
 
@@ -46,12 +47,23 @@ def legal_entity_frozen(
     )
 
 
+# Backends a home decision is kept for: far more than any configuration names.
+_HOMES = 256
+
+
+@functools.lru_cache(maxsize=_HOMES)
+def _at_home(backend: str) -> RouteDecision:
+    """The decision that serves a record in its home `backend`: the same for every record
+    there, so made once (a decision is immutable)."""
+    return RouteDecision(backend, HOME_RULE_ID, f"the record lives in {backend}")
+
+
 def placement(record: XrefRecord, decision: RouteDecision) -> RouteDecision:
     """Where a request about an existing record goes: a customer to the ERP the rules name if
     it is present there; anything else, or a customer not present there, to its home."""
     if record.kind is Kind.CUSTOMER and record.document_in(decision.backend) is not None:
         return decision
-    return RouteDecision(record.backend, HOME_RULE_ID, f"the record lives in {record.backend}")
+    return _at_home(record.backend)
 
 
 def record_placement(
