@@ -7,13 +7,13 @@ Not spans or their export (see `spans.py`) and not the pipeline step (`gateway.p
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
-
-from starlette.datastructures import Headers
 
 from gateway.domain.ids import new_uuid4, random_hex
 
 CORRELATION_HEADER = "X-Correlation-ID"
+_CORRELATION_KEY = CORRELATION_HEADER.lower().encode("latin-1")
 _CORRELATION_RE = re.compile(r"[A-Za-z0-9._~+/=-]{1,128}")
 _TRACEPARENT_RE = re.compile(r"^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?$")
 _ZERO_TRACE = "0" * 32
@@ -28,7 +28,7 @@ _MEMBER_RE = re.compile(
 )
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # not frozen: made on every request, and never changed once made
 class TraceContext:
     trace_id: str
     span_id: str  # our span, the parent-id of what we send on
@@ -40,12 +40,22 @@ class TraceContext:
         return f"00-{self.trace_id}-{self.span_id}-{self.flags}"
 
 
-def incoming_trace(headers: Headers) -> TraceContext:
-    """The caller's trace context from its headers: a traceparent sent twice is none (a new
-    trace), and tracestate fields are combined, as W3C Trace Context has it (3.3.1.1)."""
-    parents = headers.getlist("traceparent")
-    states = headers.getlist("tracestate")
-    return trace_context_from(parents[0] if len(parents) == 1 else None, ",".join(states))
+def incoming_ids(raw_headers: Iterable[tuple[bytes, bytes]]) -> tuple[str | None, str | None, str]:
+    """The caller's X-Correlation-ID (its first), traceparent and tracestate, as they are, read
+    in one pass over a request's ASGI headers (names lower-case), for `correlation_id_from` and
+    `trace_context_from`: a traceparent sent twice is none (a new trace), and tracestate
+    fields are combined, as W3C Trace Context has it (3.3.1.1)."""
+    correlation: str | None = None
+    parents: list[str] = []
+    states: list[str] = []
+    for name, value in raw_headers:
+        if name == b"traceparent":
+            parents.append(value.decode("latin-1"))
+        elif name == b"tracestate":
+            states.append(value.decode("latin-1"))
+        elif name == _CORRELATION_KEY and correlation is None:
+            correlation = value.decode("latin-1")
+    return correlation, parents[0] if len(parents) == 1 else None, ",".join(states)
 
 
 def correlation_id_from(header: str | None) -> str:

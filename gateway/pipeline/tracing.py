@@ -17,7 +17,8 @@ from gateway.observability.trace_context import (
     CORRELATION_HEADER,
     TraceContext,
     correlation_id_from,
-    incoming_trace,
+    incoming_ids,
+    trace_context_from,
 )
 from gateway.pipeline.chain import Handler
 from gateway.pipeline.context import RequestContext
@@ -32,9 +33,9 @@ class Tracing:
         self._config_version = config_version
 
     def __call__(self, ctx: RequestContext, call_next: Handler) -> Awaitable[Response]:
-        headers = ctx.request.headers
-        ctx.correlation_id = correlation_id_from(headers.get(CORRELATION_HEADER))
-        incoming = incoming_trace(headers)
+        correlation_id, traceparent, tracestate = incoming_ids(ctx.request.scope["headers"])
+        ctx.correlation_id = correlation_id_from(correlation_id)
+        incoming = trace_context_from(traceparent, tracestate)
         ctx.response_headers[CORRELATION_HEADER] = ctx.correlation_id
         telemetry = self._telemetry
         if telemetry is None:  # no span: nothing to do on the way out (see `Step`)
