@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import gc
 import logging
+import operator
 import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
@@ -302,11 +303,21 @@ def _add_headers(response: Response, headers: Mapping[str, str]) -> None:
     `Link` is a list, so both are kept (a poll's `rel="next"`, a deprecated version's
     `rel="deprecation"`)."""
     raw = response.raw_headers
-    present = {name for name, _ in raw}
+    present = set(map(_header_name, raw))
     for name, value in headers.items():
-        key = name.lower().encode("latin-1")
+        key = _HEADER_KEYS.get(name)
+        if key is None:
+            key = name.lower().encode("latin-1")
+            if len(_HEADER_KEYS) < _KEPT_HEADER_KEYS:
+                _HEADER_KEYS[name] = key
         if key not in present or key == b"link":
             raw.append((key, value.encode("latin-1")))
+
+
+_header_name = operator.itemgetter(0)
+# The steps' header names as they go on the wire, encoded once each: the names are the code's.
+_HEADER_KEYS: dict[str, bytes] = {}
+_KEPT_HEADER_KEYS = 256
 
 
 def _endpoint(index: int, endpoint: Endpoint, version: str, clock: Callable[[], float]) -> Answer:
