@@ -78,7 +78,9 @@ def record_placement(
             f"the record lives in {record.backend} (legal entity {record.legal_entity} is "
             "not in routes.yaml)",
         )
-    bucket = split_bucket(record.gateway_id) if record.kind is Kind.CUSTOMER else None
+    if record.kind is not Kind.CUSTOMER:  # served at home whatever the rules decide
+        return _at_home(record.backend)
+    bucket = split_bucket(record.gateway_id)
     return placement(record, table.decide(operation, record.legal_entity, at, bucket))
 
 
