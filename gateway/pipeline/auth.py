@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Awaitable, Mapping
+from collections.abc import Awaitable, Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -389,15 +389,21 @@ class Authenticator:
         self.verified.hold(digest, principal, expires)
         return principal
 
-    def verified_caller(self, headers: Headers) -> Principal | None:
+    def verified_caller(self, raw_headers: Iterable[tuple[bytes, bytes]]) -> Principal | None:
         """The caller of a request whose one bearer token is verified already, as
         `authenticate_request` answers it, without a coroutine; None for anything else (no
-        token, two headers, a token not held as verified), which that call judges and counts."""
-        values = headers.getlist("authorization")
-        if len(values) != 1:
+        token, two headers, a token not held as verified), which that call judges and counts.
+        `raw_headers` are the request's ASGI headers (names lower-case)."""
+        authorization: bytes | None = None
+        for name, value in raw_headers:
+            if name == b"authorization":
+                if authorization is not None:
+                    return None  # more than one
+                authorization = value
+        if authorization is None:
             return None
         try:
-            token = _bearer_token(values[0])
+            token = _bearer_token(authorization.decode("latin-1"))
         except Unauthenticated:
             return None
         return self.verified.get(token_digest(token))
@@ -496,7 +502,7 @@ class Authenticate:
         request = ctx.request
         # A token verified already (nearly every request) is no work to wait for, and there is
         # nothing to do on the way out (see `Step`).
-        principal = self._authenticator.verified_caller(request.headers)
+        principal = self._authenticator.verified_caller(request.scope["headers"])
         if principal is None:
             return self._authenticated(ctx, call_next)
         ctx.principal = principal
