@@ -231,7 +231,7 @@ async def answer(handler: Handler, ctx: RequestContext) -> Response:
     """Run a request's context through its composed pipeline: the response, problems rendered,
     the steps' headers added, timed and logged once."""
     request = ctx.request
-    operation = ctx.spec.operation.value
+    operation = str(ctx.spec.operation)  # a StrEnum's value, without Enum's `value` descriptor
     try:
         response = await handler(ctx)
     except GatewayError as error:
