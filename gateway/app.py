@@ -322,16 +322,17 @@ _KEPT_HEADER_KEYS = 256
 
 def _endpoint(index: int, endpoint: Endpoint, version: str, clock: Callable[[], float]) -> Answer:
     """The ASGI endpoint of one operation under one version prefix (`version` is empty on an
-    unversioned path: the versioning step decides it)."""
+    unversioned path: the versioning step decides it): a plain call handing back `answer`'s
+    own coroutine, no second one (Starlette's router needs one: see `operation_routes`)."""
     spec = endpoint.spec
 
-    async def endpoint_answer(request: Request) -> Response:
+    def endpoint_answer(request: Request) -> Awaitable[Response]:
         current: Serving = request.app.state.serving
         runtime = current.runtime
         ctx = RequestContext(request, spec, path_version=version, arrived_at=clock())
         ctx.deadline = ctx.arrived + runtime.request_timeout_s
         ctx.config_version = runtime.config.version
-        return await answer(current.handlers[index], ctx)
+        return answer(current.handlers[index], ctx)
 
     return endpoint_answer
 
@@ -452,8 +453,18 @@ def operation_answers(clock: Callable[[], float] = time.time) -> dict[tuple[str,
 
 def operation_routes(answers: Mapping[tuple[str, str], Answer]) -> list[Route]:
     """The same answers as Starlette routes: what the dict dispatch leaves to Starlette (HEAD
-    on a GET, and tests that mount the routes on an app of their own)."""
-    return [Route(path, answer, methods=[method]) for (method, path), answer in answers.items()]
+    on a GET, and tests that mount the routes on an app of their own), each in a coroutine
+    function, as Starlette runs any other endpoint in a thread."""
+    return [
+        Route(path, _routed(answer), methods=[method]) for (method, path), answer in answers.items()
+    ]
+
+
+def _routed(endpoint_answer: Answer) -> Callable[[Request], Awaitable[Response]]:
+    async def routed(request: Request) -> Response:
+        return await endpoint_answer(request)
+
+    return routed
 
 
 _LOGGED = "gateway.logged"  # in a request's scope once its access line is written
