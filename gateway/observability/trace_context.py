@@ -68,7 +68,6 @@ def correlation_id_from(header: str | None) -> str:
 def trace_context_from(traceparent: str | None, tracestate: str | None) -> TraceContext:
     """Continue a valid W3C trace, or start a new one (and drop tracestate with a bad parent).
     `tracestate` is every tracestate field the caller sent, joined with commas."""
-    span_id = random_hex(8)
     match = _TRACEPARENT_RE.match(traceparent.strip()) if traceparent else None
     if match:
         version, trace_id, parent_id, flags, rest = match.groups()
@@ -82,9 +81,10 @@ def trace_context_from(traceparent: str | None, tracestate: str | None) -> Trace
             # Only `sampled` is defined; other flags are passed on as zero (W3C, 3.2.2.5).
             sampled = "01" if int(flags, 16) & 1 else "00"
             return TraceContext(
-                trace_id, span_id, parent_id, sampled, _valid_tracestate(tracestate)
+                trace_id, random_hex(8), parent_id, sampled, _valid_tracestate(tracestate)
             )
-    return TraceContext(random_hex(16), span_id, None, "01", None)
+    ids = random_hex(24)  # a new trace: its span id (8 bytes) and trace id (16), in one draw
+    return TraceContext(ids[16:], ids[:16], None, "01", None)
 
 
 def _valid_tracestate(tracestate: str | None) -> str | None:
