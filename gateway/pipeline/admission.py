@@ -143,7 +143,9 @@ class Admit:
             await self._give_back(ctx, held, refund_client=True)
             raise StaleRecord(admission.records[0])
         ctx.record_hinted = False
-        ctx.related = dict(zip(ctx.related_ids, admission.records[len(hinted) :], strict=True))
+        related = admission.records[len(hinted) :]
+        if related or ctx.related_ids:  # else the context's own empty dict stands
+            ctx.related = dict(zip(ctx.related_ids, related, strict=True))
         ctx.response_headers["RateLimit-Policy"] = self._policy_headers[tier]
         ctx.response_headers["RateLimit"] = limit_header(tier, client_rate)
         # In this order: the client's own limit; then a key that is not ours to run (a replay
