@@ -28,7 +28,7 @@ from starlette.responses import Response
 
 from gateway.config.idempotency import IdempotencyPolicy
 from gateway.domain.errors import Category, ClientAborted, Code, ErpFailure, GatewayError
-from gateway.domain.ids import base32_prefix, random_bytes
+from gateway.domain.ids import base32_prefix_lower, random_bytes
 from gateway.domain.operations import WRITE_OPERATIONS, Operation
 from gateway.observability.metrics import (
     CUSTOMERS_CREATED_BY,
@@ -105,7 +105,7 @@ def transaction_id(client_id: str, idempotency_key: str | None) -> str:
         digest = random_bytes(16)
     else:
         digest = hashlib.sha256(f"{client_id}\0{idempotency_key}".encode()).digest()
-    return "tx_" + base32_prefix(digest, 26).lower()
+    return "tx_" + base32_prefix_lower(digest, 26)
 
 
 def key_digest(idempotency_key: str | None) -> str | None:
