@@ -588,7 +588,13 @@ def _size(record: JournalRecord) -> int:
     body, most of all). Its objects take more in memory, about twice as much for an order, up
     to some twenty times for a body of empty objects. Raises orjson.JSONEncodeError for one
     that is no JSON."""
-    return len(orjson.dumps(dict(record.fields))) + len(orjson.dumps(list(record.states)))
+    fields, states = record.fields, record.states
+    # Copied only when not a dict and a list already (as the journal step makes them).
+    if not isinstance(fields, dict):
+        fields = dict(fields)
+    if not isinstance(states, list):
+        states = list(states)
+    return len(orjson.dumps(fields)) + len(orjson.dumps(states))
 
 
 class JournalLog:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from gateway.domain.operations import Kind
 from gateway.store.audit import AuditStore, MemoryAudit
@@ -84,6 +84,9 @@ class MemoryStore:
 
     # -- ID cross-reference -------------------------------------------------------------
     async def put_xref(self, record: XrefRecord) -> XrefRecord:
+        return self._put_xref(record)
+
+    def _put_xref(self, record: XrefRecord) -> XrefRecord:
         erp_key = (record.backend, record.kind, record.erp_id)
         existing = self._by_erp.get(erp_key)
         if existing is not None and existing != record.gateway_id:
@@ -208,6 +211,20 @@ class MemoryStore:
         *,
         equivalents: Sequence[str] = (),
     ) -> IdempotencyClaim:
+        return self._claim_idempotency(
+            key, fingerprint, owner, lease_s, retention_s, equivalents=equivalents
+        )
+
+    def _claim_idempotency(
+        self,
+        key: str,
+        fingerprint: str,
+        owner: str,
+        lease_s: float,
+        retention_s: float,
+        *,
+        equivalents: Sequence[str] = (),
+    ) -> IdempotencyClaim:
         now = self._now()
         same = (fingerprint, *equivalents)
         record = self._live_record(key, now)
@@ -231,6 +248,9 @@ class MemoryStore:
         )
 
     async def mark_forwarded(self, key: str, owner: str, backend: str) -> bool:
+        return self._mark_forwarded(key, owner, backend)
+
+    def _mark_forwarded(self, key: str, owner: str, backend: str) -> bool:
         now = self._now()
         lease = self._owned_lease(key, owner, now)
         if lease is None:
@@ -258,18 +278,31 @@ class MemoryStore:
     async def complete_idempotency(
         self, key: str, owner: str, response: StoredResponse, retention_s: float
     ) -> bool:
+        return self._complete_idempotency(key, owner, response, retention_s)
+
+    def _complete_idempotency(
+        self, key: str, owner: str, response: StoredResponse, retention_s: float
+    ) -> bool:
         now = self._now()
         lease = self._owned_lease(key, owner, now)
         if lease is None:
             return False
-        record = self._live_record(key, now) or _IdempotencyRecord(lease.fingerprint, 0.0)
-        self._records[key] = replace(
-            record, response=response, fingerprint=lease.fingerprint, expires_at=now + retention_s
-        )
+        record = self._live_record(key, now)
+        if record is None:
+            record = self._records[key] = _IdempotencyRecord(lease.fingerprint, 0.0)
+        # In place: no one else holds the record (a claim copies what it says of it).
+        record.response = response
+        record.fingerprint = lease.fingerprint
+        record.expires_at = now + retention_s
         del self._leases[key]
         return True
 
     async def release_idempotency(
+        self, key: str, owner: str, *, unforward: bool = False, position_ms: int | None = None
+    ) -> bool:
+        return self._release_idempotency(key, owner, unforward=unforward, position_ms=position_ms)
+
+    def _release_idempotency(
         self, key: str, owner: str, *, unforward: bool = False, position_ms: int | None = None
     ) -> bool:
         now = self._now()
@@ -369,7 +402,7 @@ class MemoryStore:
             taken = self._acquire_slot(slot.key, slot.limit, slot.token, slot.lease_s)
         outcome = None
         if claim is not None:
-            outcome = await self.claim_idempotency(
+            outcome = self._claim_idempotency(
                 claim.key,
                 claim.fingerprint,
                 claim.owner,
@@ -378,7 +411,7 @@ class MemoryStore:
                 equivalents=claim.equivalents,
             )
             if outcome.state == "claimed" and claim.backend is not None:
-                await self.mark_forwarded(claim.key, claim.owner, claim.backend)
+                self._mark_forwarded(claim.key, claim.owner, claim.backend)
         records = [self._xrefs.get(gateway_id) for gateway_id in reads]
         return Admission(rates, taken, outcome, records)
 
@@ -394,9 +427,11 @@ class MemoryStore:
         bind: XrefRecord | None = None,
         position_ms: int | None = None,
     ) -> str | None:
-        self._give_back(GiveBack((), refunds))
+        # The same steps as the public calls, without a coroutine each (nothing here waits).
+        for bucket in refunds:
+            self._refund(bucket)
         if bind is not None:
-            bound = await self.put_xref(bind)
+            bound = self._put_xref(bind)
             if bound.gateway_id != bind.gateway_id:
                 return bound.gateway_id  # the claim and the slot stay held
         if slot is not None:
@@ -410,11 +445,11 @@ class MemoryStore:
                     lease.held = True
                     self._keep_position(claim.key, lease, position_ms, now)
             elif response is None:
-                await self.release_idempotency(
+                self._release_idempotency(
                     claim.key, claim.owner, unforward=unforward, position_ms=position_ms
                 )
             else:
-                await self.complete_idempotency(claim.key, claim.owner, response, retention_s)
+                self._complete_idempotency(claim.key, claim.owner, response, retention_s)
         return None
 
     async def give_back(self, back: GiveBack) -> None:
