@@ -8,6 +8,7 @@ the gateway reference) when `ctx.reconcile` is set. The policy file's schema is
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -29,6 +30,7 @@ HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
 DOCS = "https://gateway.example/docs#idempotency"
 _KEPT_HEADERS = ("content-type", "location")
+_KEPT_RAW_HEADERS = tuple(name.encode("latin-1") for name in _KEPT_HEADERS)
 _MAX_KEY = 255
 
 
@@ -50,7 +52,8 @@ def parse_key(values: list[str]) -> str | None:
             'structured-field string, `"a,b"`, if the key itself contains a comma).'
         )
     key = _sf_string(raw) if raw.startswith('"') else raw
-    if not 1 <= len(key) <= _MAX_KEY or not all(" " <= ch <= "~" for ch in key):
+    # Printable ASCII: " " to "~" (ASCII's printable characters are exactly those).
+    if not 1 <= len(key) <= _MAX_KEY or not (key.isascii() and key.isprintable()):
         raise _invalid("An Idempotency-Key is 1 to 255 printable ASCII characters.")
     return key
 
@@ -95,13 +98,18 @@ def fingerprints(method: str, path: str, body: Any) -> tuple[str, tuple[str, ...
     Each is the digest of `canonical_json([method, path, body])`, as fingerprints always were,
     assembled around the body's canonical JSON made once (a list's is its items' joined by
     commas)."""
-    head = b"[" + canonical_json(method) + b","
     tail = b"," + canonical_json(body) + b"]"
-    own, *others = (
-        hashlib.sha256(head + canonical_json(p) + tail).hexdigest()
-        for p in (path, *equivalent_paths(path))
-    )
+    own, *others = (hashlib.sha256(head + tail).hexdigest() for head in _heads(method, path))
     return own, tuple(others)
+
+
+@functools.lru_cache(maxsize=1024)
+def _heads(method: str, path: str) -> tuple[bytes, ...]:
+    """What the fingerprints of a request (`method` on `path`) start with, the request's own
+    first, then each equivalent path's: `[method,path,`, made once per method and path (a
+    create's path is the same for every request)."""
+    head = b"[" + canonical_json(method) + b","
+    return tuple(head + canonical_json(p) for p in (path, *equivalent_paths(path)))
 
 
 def equivalent_paths(path: str) -> list[str]:
@@ -196,7 +204,12 @@ def settled_outcome(ctx: RequestContext, response: Response) -> StoredResponse |
     good, accepted or refused); None for anything the client should be able to retry."""
     if not ctx.forwarded or response.status_code >= 500:
         return None
-    headers = {k: v for k, v in response.headers.items() if k in _KEPT_HEADERS}
+    # As `response.headers.items()` reads them, without building the headers.
+    headers = {
+        k.decode("latin-1"): v.decode("latin-1")
+        for k, v in response.raw_headers
+        if k in _KEPT_RAW_HEADERS
+    }
     return StoredResponse(response.status_code, headers, bytes(response.body), ctx.system_of_record)
 
 

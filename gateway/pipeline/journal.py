@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import operator
 import os
 import socket
 import time
@@ -79,6 +80,7 @@ _LEARNED = frozenset(
         "idempotency_key_sha256",
     }
 )
+_LEARNED_OF = operator.itemgetter(*sorted(_LEARNED))
 # What a refused correction does not replace: the request the entry keeps (for the next
 # correction) and where that request was bound, not where the refused body would have gone.
 _OF_THE_REQUEST = ("request", "legal_entity", "rule", "backend")
@@ -153,7 +155,7 @@ def _outcome(
     if response is None:  # an unexpected error: the app answers 500
         problem = {"category": Category.TECHNICAL.value, "code": "internal_error", "detail": ""}
         return _Outcome(FAILED, 500, problem)
-    if response.headers.get(REPLAYED_HEADER) == "true":
+    if _replayed(response):
         return _Outcome("replayed", response.status_code)
     if response.status_code >= 400:
         return _outcome_of_problem(_problem_of(response), response.status_code, False)
@@ -161,6 +163,18 @@ def _outcome(
     if document is not None and document.status == "on_hold":
         return _Outcome(ON_HOLD, response.status_code)
     return _Outcome(ACCEPTED, response.status_code)
+
+
+_REPLAYED_NAME = REPLAYED_HEADER.lower().encode("latin-1")
+
+
+def _replayed(response: Response) -> bool:
+    """Whether `response` is a stored outcome answered again: its first `Idempotent-Replayed`
+    says "true" (as `response.headers.get` reads it, without building the headers)."""
+    for name, value in response.raw_headers:
+        if name == _REPLAYED_NAME:
+            return value == b"true"
+    return False
 
 
 def _outcome_of_problem(problem: dict[str, str], status: int, ambiguous: bool) -> _Outcome:
@@ -239,24 +253,40 @@ class Journal:
         entry_id = ctx.journal_id or transaction_id(client, ctx.idempotency_key)
         ctx.journal_id = entry_id
         by = f"replay by {ctx.replayed_by}" if ctx.replayed_by else "client"
-        mark = {"correlation_id": ctx.correlation_id, "by": by}
-        states: list[dict[str, Any]] = [{"state": "received", "at": ctx.arrived_at, **mark}]
+        correlation_id = ctx.correlation_id
+        states: list[dict[str, Any]] = [
+            {"state": "received", "at": ctx.arrived_at, "correlation_id": correlation_id, "by": by}
+        ]
         if ctx.routed_at is not None:
-            states.append({"state": "routed", "at": ctx.routed_at, **mark})
+            states.append(
+                {"state": "routed", "at": ctx.routed_at, "correlation_id": correlation_id, "by": by}
+            )
         if ctx.submitted_at is not None:
-            states.append({"state": "submitted", "at": ctx.submitted_at, **mark})
-        final: dict[str, Any] = {"state": outcome.status, "at": ended, **mark}
+            states.append(
+                {
+                    "state": "submitted",
+                    "at": ctx.submitted_at,
+                    "correlation_id": correlation_id,
+                    "by": by,
+                }
+            )
+        final: dict[str, Any] = {
+            "state": outcome.status,
+            "at": ended,
+            "correlation_id": correlation_id,
+            "by": by,
+        }
         if outcome.error is not None:
             final["code"] = outcome.error.get("code")
         states.append(final)
-        fields = self._fields(ctx, outcome, operation, client) if outcome.settles else {}
-        # What an attempt did not get to know (a refused correction is never routed) does not
-        # erase what an earlier one found; nor does a refused correction replace the request.
-        fields = {k: v for k, v in fields.items() if v is not None or k not in _LEARNED}
-        if ctx.replayed_by and outcome.status == REJECTED:
-            for field in _OF_THE_REQUEST:
-                fields.pop(field, None)
-        if not outcome.settles:
+        fields: dict[str, Any]
+        if outcome.settles:
+            fields = self._fields(ctx, outcome, operation, client)
+            # Nor does a refused correction replace the request.
+            if ctx.replayed_by and outcome.status == REJECTED:
+                for field in _OF_THE_REQUEST:
+                    fields.pop(field, None)
+        else:
             # Nothing new about the transaction; a first sighting still names it.
             fields = {"operation": operation, "client": client, "status": "received"}
         # A client's attempt refused before it held its key (its body invalid) is the
@@ -300,9 +330,11 @@ class Journal:
     def _fields(
         self, ctx: RequestContext, outcome: _Outcome, operation: str, client: str
     ) -> dict[str, Any]:
+        """A settling attempt's fields. What it did not get to know (a refused correction is
+        never routed) is left out, so as not to erase what an earlier attempt found."""
         document = ctx.document
         record = ctx.record
-        return {
+        fields = {
             "operation": operation,
             "status": outcome.status,
             "http_status": outcome.http_status,
@@ -325,6 +357,9 @@ class Journal:
             "instance": INSTANCE,
             "request": _request_of(ctx),
         }
+        if None in _LEARNED_OF(fields):  # not for a create that got its document
+            return {k: v for k, v in fields.items() if v is not None or k not in _LEARNED}
+        return fields
 
     @staticmethod
     def _count(ctx: RequestContext, outcome: _Outcome, operation: str, ended: float) -> None:
