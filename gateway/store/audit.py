@@ -104,9 +104,18 @@ def chained(events: Sequence[AuditEvent], head: ChainHead) -> list[str]:
         }
         if event.client_ip is not None:  # absent otherwise: entries as they always were
             entry["client_ip"] = event.client_ip
-        prev = entry["hash"] = hashlib.sha256(canonical(entry)).hexdigest()
-        lines.append(json.dumps(entry, sort_keys=True, separators=(",", ":"), ensure_ascii=False))
+        text = _compact(entry)
+        prev = hashlib.sha256(text.encode()).hexdigest()
+        # The entry with its hash: `"hash"` sorts between `"details"` and `"kind"`, so it goes
+        # just before the last `,"kind":` (the entry's own: after it come only a kind, a
+        # `prev` and a `seq`, and no string holds an unescaped quote).
+        at = text.rindex(',"kind":') + 1
+        lines.append(f'{text[:at]}"hash":"{prev}",{text[at:]}')
     return lines
+
+
+def _compact(entry: Mapping[str, Any]) -> str:
+    return json.dumps(entry, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
 @dataclass(frozen=True)

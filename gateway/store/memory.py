@@ -156,17 +156,16 @@ class MemoryStore:
 
     # -- rate limits (GCRA) --------------------------------------------------------------
     async def rate_limit(self, key: str, rate_per_s: float, burst: int) -> RateDecision:
-        return self._rate_limit(key, rate_per_s, burst)
+        return self._rate_limit(key, rate_per_s, burst, self._now())
 
-    def _rate_limit(self, key: str, rate_per_s: float, burst: int) -> RateDecision:
-        now = self._now()
+    def _rate_limit(self, key: str, rate_per_s: float, burst: int, now: float) -> RateDecision:
         result = gcra(now, self._tats.get(key), rate_per_s, burst)
         if result.decision.allowed:
             self._tats[key] = result.tat
         return result.decision
 
-    def _refund(self, bucket: BucketRequest) -> None:
-        refunded = gcra_refund(self._now(), self._tats.get(bucket.key), bucket.rate_per_s)
+    def _refund(self, bucket: BucketRequest, now: float) -> None:
+        refunded = gcra_refund(now, self._tats.get(bucket.key), bucket.rate_per_s)
         if refunded is None:
             self._tats.pop(bucket.key, None)
         else:
@@ -174,10 +173,9 @@ class MemoryStore:
 
     # -- concurrency leases --------------------------------------------------------------
     async def acquire_slot(self, key: str, limit: int, token: str, lease_s: float) -> bool:
-        return self._acquire_slot(key, limit, token, lease_s)
+        return self._acquire_slot(key, limit, token, lease_s, self._now())
 
-    def _acquire_slot(self, key: str, limit: int, token: str, lease_s: float) -> bool:
-        now = self._now()
+    def _acquire_slot(self, key: str, limit: int, token: str, lease_s: float, now: float) -> bool:
         leases = self._slots.get(key)
         if leases is None:
             leases = self._slots[key] = {}
@@ -212,7 +210,7 @@ class MemoryStore:
         equivalents: Sequence[str] = (),
     ) -> IdempotencyClaim:
         return self._claim_idempotency(
-            key, fingerprint, owner, lease_s, retention_s, equivalents=equivalents
+            key, fingerprint, owner, lease_s, retention_s, self._now(), equivalents=equivalents
         )
 
     def _claim_idempotency(
@@ -222,10 +220,10 @@ class MemoryStore:
         owner: str,
         lease_s: float,
         retention_s: float,
+        now: float,
         *,
         equivalents: Sequence[str] = (),
     ) -> IdempotencyClaim:
-        now = self._now()
         same = (fingerprint, *equivalents)
         record = self._live_record(key, now)
         if record is not None and record.response is not None:
@@ -248,10 +246,9 @@ class MemoryStore:
         )
 
     async def mark_forwarded(self, key: str, owner: str, backend: str) -> bool:
-        return self._mark_forwarded(key, owner, backend)
+        return self._mark_forwarded(key, owner, backend, self._now())
 
-    def _mark_forwarded(self, key: str, owner: str, backend: str) -> bool:
-        now = self._now()
+    def _mark_forwarded(self, key: str, owner: str, backend: str, now: float) -> bool:
         lease = self._owned_lease(key, owner, now)
         if lease is None:
             return False
@@ -278,12 +275,11 @@ class MemoryStore:
     async def complete_idempotency(
         self, key: str, owner: str, response: StoredResponse, retention_s: float
     ) -> bool:
-        return self._complete_idempotency(key, owner, response, retention_s)
+        return self._complete_idempotency(key, owner, response, retention_s, self._now())
 
     def _complete_idempotency(
-        self, key: str, owner: str, response: StoredResponse, retention_s: float
+        self, key: str, owner: str, response: StoredResponse, retention_s: float, now: float
     ) -> bool:
-        now = self._now()
         lease = self._owned_lease(key, owner, now)
         if lease is None:
             return False
@@ -300,12 +296,11 @@ class MemoryStore:
     async def release_idempotency(
         self, key: str, owner: str, *, unforward: bool = False, position_ms: int | None = None
     ) -> bool:
-        return self._release_idempotency(key, owner, unforward=unforward, position_ms=position_ms)
+        return self._release_idempotency(key, owner, self._now(), unforward, position_ms)
 
     def _release_idempotency(
-        self, key: str, owner: str, *, unforward: bool = False, position_ms: int | None = None
+        self, key: str, owner: str, now: float, unforward: bool, position_ms: int | None
     ) -> bool:
-        now = self._now()
         lease = self._owned_lease(key, owner, now)
         if lease is None:
             return False
@@ -394,12 +389,14 @@ class MemoryStore:
         reads: Sequence[str] = (),
         back: GiveBack = NOTHING_BACK,
     ) -> Admission:
-        # The same steps as the public calls, without a coroutine each (nothing here waits).
-        self._give_back(back)
-        rates = [self._rate_limit(b.key, b.rate_per_s, b.burst) for b in buckets]
+        # The same steps as the public calls, without a coroutine each (nothing here waits),
+        # at one reading of the clock.
+        now = self._now()
+        self._give_back(back, now)
+        rates = [self._rate_limit(b.key, b.rate_per_s, b.burst, now) for b in buckets]
         taken = None
         if slot is not None:
-            taken = self._acquire_slot(slot.key, slot.limit, slot.token, slot.lease_s)
+            taken = self._acquire_slot(slot.key, slot.limit, slot.token, slot.lease_s, now)
         outcome = None
         if claim is not None:
             outcome = self._claim_idempotency(
@@ -408,10 +405,11 @@ class MemoryStore:
                 claim.owner,
                 claim.lease_s,
                 claim.retention_s,
+                now,
                 equivalents=claim.equivalents,
             )
             if outcome.state == "claimed" and claim.backend is not None:
-                self._mark_forwarded(claim.key, claim.owner, claim.backend)
+                self._mark_forwarded(claim.key, claim.owner, claim.backend, now)
         records = [self._xrefs.get(gateway_id) for gateway_id in reads]
         return Admission(rates, taken, outcome, records)
 
@@ -427,9 +425,11 @@ class MemoryStore:
         bind: XrefRecord | None = None,
         position_ms: int | None = None,
     ) -> str | None:
-        # The same steps as the public calls, without a coroutine each (nothing here waits).
+        # The same steps as the public calls, without a coroutine each (nothing here waits),
+        # at one reading of the clock.
+        now = self._now()
         for bucket in refunds:
-            self._refund(bucket)
+            self._refund(bucket, now)
         if bind is not None:
             bound = self._put_xref(bind)
             if bound.gateway_id != bind.gateway_id:
@@ -438,25 +438,22 @@ class MemoryStore:
             self._release_slot(slot.key, slot.token)
         if claim is not None:
             if response is None and hold_s > 0:
-                now = self._now()
                 lease = self._owned_lease(claim.key, claim.owner, now)
                 if lease is not None:
                     lease.expires_at = now + hold_s
                     lease.held = True
                     self._keep_position(claim.key, lease, position_ms, now)
             elif response is None:
-                self._release_idempotency(
-                    claim.key, claim.owner, unforward=unforward, position_ms=position_ms
-                )
+                self._release_idempotency(claim.key, claim.owner, now, unforward, position_ms)
             else:
-                self._complete_idempotency(claim.key, claim.owner, response, retention_s)
+                self._complete_idempotency(claim.key, claim.owner, response, retention_s, now)
         return None
 
     async def give_back(self, back: GiveBack) -> None:
-        self._give_back(back)
+        self._give_back(back, self._now())
 
-    def _give_back(self, back: GiveBack) -> None:
+    def _give_back(self, back: GiveBack, now: float) -> None:
         for bucket in back.refunds:
-            self._refund(bucket)
+            self._refund(bucket, now)
         for slot in back.slots:
             self._release_slot(slot.key, slot.token)
