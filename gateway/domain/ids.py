@@ -28,14 +28,16 @@ class _RandomPool:
         self._size = size
         self._pool = b""
         self._at = 0
+        self._filled = 0  # len(self._pool)
         self._lock = threading.Lock()
 
     def take(self, count: int) -> bytes:
         with self._lock:
             at = self._at
             end = at + count
-            if end > len(self._pool):
-                self._pool, at, end = os.urandom(max(self._size, count)), 0, count
+            if end > self._filled:
+                self._filled = max(self._size, count)
+                self._pool, at, end = os.urandom(self._filled), 0, count
             self._at = end
             return self._pool[at:end]
 

@@ -279,8 +279,9 @@ class Journal:
         if outcome.error is not None:
             final["code"] = outcome.error.get("code")
         states.append(final)
+        settling = outcome.settles
         fields: dict[str, Any]
-        if outcome.settles:
+        if settling:
             fields = self._fields(ctx, outcome, operation, client)
             # Nor does a refused correction replace the request.
             if ctx.replayed_by and outcome.status == REJECTED:
@@ -292,7 +293,7 @@ class Journal:
         # A client's attempt refused before it held its key (its body invalid) is the
         # transaction's outcome only if it is the first the journal sees of it: under a key
         # already settled, or failed, it is another request sent under that key.
-        settles = outcome.settles and not (
+        settles = settling and not (
             ctx.idempotency_key is not None and ctx.claim is None and not ctx.replayed_by
         )
         record = JournalRecord(
@@ -306,7 +307,7 @@ class Journal:
             after_ms=ctx.after_ms,
         )
         self._journal.record(record)
-        if outcome.settles:
+        if settling:
             self._count(ctx, outcome, operation, ended)
             if operation in WRITE_OPERATIONS or ctx.replayed_by:
                 self._audit.record(

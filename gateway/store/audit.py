@@ -14,6 +14,7 @@ since every append at the cap trims the front (`chain_chunks`).
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import json
 import random
@@ -59,7 +60,7 @@ class AuditEvent:
     client_ip: str | None = None
     # Not in the entry: the first event's id names a batch, so that a batch written again
     # (its reply was lost) is chained once.
-    id: str = field(default_factory=lambda: random_hex(8))
+    id: str = field(default_factory=functools.partial(random_hex, 8))
 
 
 @dataclass(frozen=True)

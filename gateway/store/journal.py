@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import json
 import logging
 import math
@@ -79,7 +80,7 @@ class JournalRecord:
     open: bool = False
     settles: bool = True
     # This attempt's own id: a batch written again (its reply was lost) merges it once.
-    attempt: str = field(default_factory=lambda: random_hex(8))
+    attempt: str = field(default_factory=functools.partial(random_hex, 8))
     # What this attempt is known to come after (epoch ms, a `position`): the entry's
     # `updated_at` as a replay read it, or the place of the attempts an Idempotency-Key's
     # retry followed (its claim says: see `gateway.pipeline.admission`). It comes after them
