@@ -79,7 +79,7 @@ def require_json(request: Request) -> None:
             f"The body is declared as {media_type or 'nothing'!r}; this API takes "
             f"`Content-Type: {JSON_MEDIA_TYPE}` only."
         )
-    for parameter in parameters.split(";"):
+    for parameter in parameters.split(";") if parameters else ():
         name, _, value = parameter.partition("=")
         if name.strip().lower() == "charset" and value.strip().strip('"').lower() != "utf-8":
             raise _unsupported("JSON is UTF-8: send `charset=utf-8` or no charset.")
@@ -90,11 +90,10 @@ def _require_identity(request: Request) -> None:
     """415 for a body sent compressed (`Content-Encoding: gzip`...): the gateway reads bodies as
     sent, so one it took for JSON would be refused as malformed, a problem that misleads. RFC
     7694: the answer names the coding it takes in `Accept-Encoding`."""
-    codings = [
-        coding.strip().lower()
-        for field in request.headers.getlist("content-encoding")
-        for coding in field.split(",")
-    ]
+    fields = request.headers.getlist("content-encoding")
+    if not fields:  # nearly always
+        return
+    codings = [coding.strip().lower() for field in fields for coding in field.split(",")]
     sent = [coding for coding in codings if coding and coding != "identity"]
     if sent:
         raise GatewayError(

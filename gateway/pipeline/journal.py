@@ -411,7 +411,7 @@ def _writable(raw: bytes, body: Any) -> bool:
     """Whether orjson can write `body` (parsed from `raw`) where the entry keeps it. Encoded to
     tell only when `raw` holds brackets enough to nest that deep (each level opens one): the
     journal's entry encodes it once already, and a body can be a megabyte."""
-    if raw.count(b"[") + raw.count(b"{") <= _WRITTEN_DEPTH:
+    if len(raw) <= _WRITTEN_DEPTH or raw.count(b"[") + raw.count(b"{") <= _WRITTEN_DEPTH:
         return True
     try:
         orjson.dumps({"request": {"body": body}})

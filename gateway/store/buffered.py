@@ -74,7 +74,9 @@ class BufferedWriter(Generic[T]):
             self._drop_oldest()
         self._pending.append((item, size))
         self._pending_bytes += size
-        self._ensure_running()
+        task = self._task
+        if task is None or task.done():
+            self._ensure_running()
         self._wake.set()
 
     def _drop_oldest(self) -> None:

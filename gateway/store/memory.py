@@ -410,7 +410,7 @@ class MemoryStore:
             )
             if outcome.state == "claimed" and claim.backend is not None:
                 self._mark_forwarded(claim.key, claim.owner, claim.backend, now)
-        records = [self._xrefs.get(gateway_id) for gateway_id in reads]
+        records = [self._xrefs.get(gateway_id) for gateway_id in reads] if reads else []
         return Admission(rates, taken, outcome, records)
 
     async def settle(
