@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Coroutine, Mapping, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -34,12 +34,13 @@ from gateway.adapters.netsuite.credentials import NetSuiteCredentials, netsuite_
 from gateway.adapters.netsuite.doctor import diagnose
 from gateway.adapters.netsuite.fields import held_line_amounts, required_text
 from gateway.adapters.netsuite.inbound import (
-    documents_needed,
     erp_customer,
     erp_invoice,
     erp_sales_order,
     erp_shipment,
-    sales_order_status,
+    needed_documents,
+    order_status,
+    order_status_code,
 )
 from gateway.adapters.netsuite.outbound import customer_record, sales_order_record
 from gateway.adapters.netsuite.quotes import (
@@ -141,8 +142,8 @@ class NetSuiteRestAdapter:
         self, record: dict[str, Any], ctx: CallContext, *, write: bool = False
     ) -> ErpSalesOrder:
         """The canonical order, reading its fulfillments or invoices when they decide its status."""
-        needed, order_id = self._answers.mapped(
-            ctx, lambda: (documents_needed(record), required_text(record, "id")), write=write
+        code, needed, order_id = self._answers.mapped(
+            ctx, lambda: _order_facts(record), write=write
         )
         shipments: list[ErpShipment] = []
         invoices: list[ErpInvoice] = []
@@ -150,10 +151,10 @@ class NetSuiteRestAdapter:
             shipments = await self.list_shipments(order_id, ctx)
         elif needed is Documents.INVOICES:
             invoices = await self.list_invoices(order_id, ctx)
-        await self._read_currencies([record], ctx, write=write)
+        await self._read_currencies((record,), ctx, write=write)
 
         def canonical() -> ErpSalesOrder:
-            status, hold_reason = sales_order_status(record, shipments, invoices)
+            status, hold_reason = order_status(code, record, shipments, invoices)
             return erp_sales_order(record, self._maps, status, hold_reason)
 
         return self._answers.mapped(ctx, canonical, write=write)
@@ -183,8 +184,11 @@ class NetSuiteRestAdapter:
         )
         return await self._sales_order(created, ctx, write=True)
 
-    async def get_sales_order(self, erp_id: str, ctx: CallContext) -> ErpSalesOrder | None:
-        return await self._order(erp_id, ctx.serving("get_sales_order"))
+    def get_sales_order(
+        self, erp_id: str, ctx: CallContext
+    ) -> Coroutine[Any, Any, ErpSalesOrder | None]:
+        # A plain function: one coroutine a read, not two.
+        return self._order(erp_id, ctx.serving("get_sales_order"))
 
     async def find_sales_order_by_gateway_ref(
         self, gateway_ref: str, ctx: CallContext
@@ -342,6 +346,13 @@ class NetSuiteRestAdapter:
 
     async def aclose(self) -> None:
         await self._client.aclose()
+
+
+def _order_facts(record: dict[str, Any]) -> tuple[str, Documents, str]:
+    """An order's NetSuite status letter, the documents that decide its canonical status, and
+    its internal id (what `_sales_order` reads before it reads those documents)."""
+    code = order_status_code(record)
+    return code, needed_documents(code, record), required_text(record, "id")
 
 
 def build_netsuite_adapter(

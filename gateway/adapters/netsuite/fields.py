@@ -26,6 +26,7 @@ _MAX_JSON_DIGITS = 15  # what a JSON number (an IEEE double) carries exactly
 # No amount or quantity of a sales document has more integer digits: a bigger number (say
 # "1E+999999999") is no amount, and turning it into an int would take the process's memory.
 _MAX_INTEGER_DIGITS = 18
+_MAX_INTEGER = 10**_MAX_INTEGER_DIGITS
 
 
 def number(value: Any) -> Decimal:
@@ -48,6 +49,11 @@ def number(value: Any) -> Decimal:
 def money(value: Any, currency: str | None) -> Decimal:
     """A NetSuite amount (a JSON number) as an exact Decimal in the currency's minor unit."""
     return number(value).quantize(minor_unit(currency), rounding=ROUND_HALF_UP)
+
+
+def money_in(value: Any, unit: Decimal) -> Decimal:
+    """`money`, given the currency's `minor_unit` (a document's amounts share one)."""
+    return number(value).quantize(unit, rounding=ROUND_HALF_UP)
 
 
 def json_number(value: Decimal, pointer: str) -> float:
@@ -113,6 +119,8 @@ def sublist(record: Mapping[str, Any], field: str) -> list[dict[str, Any]]:
 
 
 def quantity_of(value: Any) -> int:
+    if type(value) is int and -_MAX_INTEGER < value < _MAX_INTEGER:
+        return value  # the usual case, as `number` would take it
     quantity = number(value)
     if quantity != quantity.to_integral_value():
         raise ValueError("fractional quantity")

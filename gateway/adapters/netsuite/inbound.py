@@ -23,6 +23,7 @@ from gateway.adapters.base import (
 from gateway.adapters.netsuite.fields import (
     date_field,
     money,
+    money_in,
     number,
     quantity_of,
     ref_id,
@@ -59,6 +60,7 @@ ORDER_STATUS_LABELS = {
     "H": "Closed",
 }
 _ORDER_STATUS_NAMES = {name.lower(): letter for letter, name in ORDER_STATUS_LABELS.items()}
+_ORDER_STATUS_CODES = frozenset(ORDER_STATUS_LABELS)
 
 
 _ENDED = frozenset({"C", "H"})
@@ -139,7 +141,7 @@ def sku_of(item: Any, maps: NetSuiteMaps) -> str:
 def order_status_code(record: Mapping[str, Any]) -> str:
     """NetSuite's letter for the order's state, from `orderStatus` or else `status`."""
     code = ref_id(record.get("orderStatus"))
-    if code is not None and code in _ORDER_STATUS_NAMES.values():
+    if code is not None and code in _ORDER_STATUS_CODES:
         return code
     for field in ("orderStatus", "status"):
         value = record.get(field)
@@ -151,7 +153,11 @@ def order_status_code(record: Mapping[str, Any]) -> str:
 
 def documents_needed(record: Mapping[str, Any]) -> Documents:
     """Which documents must be read to tell the canonical status of this order."""
-    code = order_status_code(record)
+    return needed_documents(order_status_code(record), record)
+
+
+def needed_documents(code: str, record: Mapping[str, Any]) -> Documents:
+    """`documents_needed`, the order's `order_status_code` read already."""
     if code in _ENDED or record.get(CREDIT_HOLD_FIELD) is True:
         return Documents.NONE
     if code in _FULFILLING:
@@ -167,7 +173,16 @@ def sales_order_status(
     invoices: Sequence[ErpInvoice] = (),
 ) -> tuple[SalesOrderStatus, HoldReason | None]:
     """The canonical status (and hold reason) of an order, given its fulfillments or invoices."""
-    code = order_status_code(record)
+    return order_status(order_status_code(record), record, shipments, invoices)
+
+
+def order_status(
+    code: str,
+    record: Mapping[str, Any],
+    shipments: Sequence[ErpShipment],
+    invoices: Sequence[ErpInvoice],
+) -> tuple[SalesOrderStatus, HoldReason | None]:
+    """`sales_order_status`, the order's `order_status_code` read already."""
     if code in _ENDED:
         return SalesOrderStatus.CANCELLED, None
     if record.get(CREDIT_HOLD_FIELD) is True:
@@ -194,12 +209,13 @@ def erp_sales_order(
     hold_reason: HoldReason | None,
 ) -> ErpSalesOrder:
     currency = maps.currency_code(record)
+    unit = minor_unit(currency)
     lines = [
         ErpLine(
             sku=sku_of(line.get("item"), maps),
             quantity=quantity_of(line["quantity"]),
-            unit_price=unit_price(number(line["rate"]), minor_unit(currency)),
-            amount=money(line["amount"], currency),
+            unit_price=unit_price(number(line["rate"]), unit),
+            amount=money_in(line["amount"], unit),
         )
         for line in sublist(record, "item")
     ]
@@ -217,12 +233,10 @@ def erp_sales_order(
         currency=currency,
         lines=lines,
         net_amount=(
-            money(net, currency)
-            if net is not None
-            else sum((ln.amount for ln in lines), Decimal(0))
+            money_in(net, unit) if net is not None else sum((ln.amount for ln in lines), Decimal(0))
         ),
-        tax_amount=money(tax, currency) if tax is not None else None,
-        total_amount=money(total, currency) if total is not None else None,
+        tax_amount=money_in(tax, unit) if tax is not None else None,
+        total_amount=money_in(total, unit) if total is not None else None,
         hold_reason=hold_reason,
         requested_delivery_date=date_field(record, "shipDate"),
         external_ref=text_field(record, "otherRefNum"),

@@ -86,14 +86,14 @@ class NetSuiteMaps:
     def currencies_to_read(self, records: Iterable[Mapping[str, Any]]) -> list[str]:
         """The currency internal ids `records` name that neither the maps nor an earlier read
         of NetSuite's currency records know: to read before the records are mapped."""
-        ids = (ref_id(record.get("currency")) for record in records)
-        return list(
-            dict.fromkeys(
-                i
-                for i in ids
-                if i and i not in self.currency_of_id and self.read_currencies.get(i) is None
-            )
-        )
+        unread: list[str] = []
+        for record in records:
+            i = ref_id(record.get("currency"))
+            if not i or i in unread or i in self.currency_of_id:
+                continue
+            if self.read_currencies.get(i) is None:
+                unread.append(i)
+        return unread
 
     def currency_code(self, record: Mapping[str, Any], field: str = "currency") -> str | None:
         """The ISO code of the record's currency (None without one): from the maps, else
