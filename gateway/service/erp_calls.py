@@ -152,9 +152,28 @@ class ErpCalls:
         if share is not None:
             share.sent = True  # from here on the call may reach the ERP
         judged = _Judged(binding, trial, Origin.CLIENT, started)
+        telemetry = self._telemetry
         try:
             with judged:
-                return await self._timed_call(ctx, name, judged.adapter, call, deadline)
+                # Timed here, not in a coroutine of its own: every resumption of the call
+                # passes through each coroutine it is awaited by.
+                adapter = judged.adapter
+                call_ctx = call_context(ctx, deadline)
+                try:
+                    if telemetry is None or ctx.span is None:
+                        async with asyncio.timeout(max(0.0, deadline - time.monotonic())):
+                            return await call(adapter, call_ctx)
+                    with erp_span(telemetry, ctx.span, name) as traceparent:
+                        traced = replace(call_ctx, traceparent=traceparent)
+                        async with asyncio.timeout(max(0.0, deadline - time.monotonic())):
+                            return await call(adapter, traced)
+                except TimeoutError as exc:
+                    raise ErpFailure(
+                        Code.ERP_TIMEOUT,
+                        "The ERP did not answer in time; the outcome is unknown. Retry the same "
+                        "request with the same Idempotency-Key.",
+                        ambiguous=True,
+                    ) from exc
         except RefusedBeforeSending:
             # Nor did the request reach the ERP: a refusal before forwarding is not kept under
             # its key (the client fixes the SKU and sends it again under the same key).
@@ -162,27 +181,6 @@ class ErpCalls:
             if share is not None:
                 share.sent = False
             raise
-
-    async def _timed_call(
-        self, ctx: RequestContext, name: str, adapter: ErpAdapter, call: ErpCall[T], deadline: float
-    ) -> T:
-        call_ctx = call_context(ctx, deadline)
-        telemetry = self._telemetry
-        try:
-            if telemetry is None or ctx.span is None:
-                async with asyncio.timeout(max(0.0, deadline - time.monotonic())):
-                    return await call(adapter, call_ctx)
-            with erp_span(telemetry, ctx.span, name) as traceparent:
-                traced = replace(call_ctx, traceparent=traceparent)
-                async with asyncio.timeout(max(0.0, deadline - time.monotonic())):
-                    return await call(adapter, traced)
-        except TimeoutError as exc:
-            raise ErpFailure(
-                Code.ERP_TIMEOUT,
-                "The ERP did not answer in time; the outcome is unknown. Retry the same request "
-                "with the same Idempotency-Key.",
-                ambiguous=True,
-            ) from exc
 
     @contextlib.asynccontextmanager
     async def budgeted(self, backend: str) -> AsyncIterator[BudgetShare]:
@@ -316,7 +314,7 @@ class _Judged:
 
     @property
     def adapter(self) -> ErpAdapter:
-        return self._named.adapter
+        return cast(ErpAdapter, self._named)
 
     def __enter__(self) -> _Judged:
         return self
@@ -383,13 +381,11 @@ class _Named:
     """The adapter as a call sees it, remembering which of its operations the call used (the
     ERP operation label of the call's metric)."""
 
+    __slots__ = ("_adapter", "used")
+
     def __init__(self, adapter: ErpAdapter) -> None:
         self._adapter = adapter
         self.used = "none"
-
-    @property
-    def adapter(self) -> ErpAdapter:
-        return cast(ErpAdapter, self)
 
     def __getattr__(self, name: str) -> Any:
         attribute = getattr(self._adapter, name)

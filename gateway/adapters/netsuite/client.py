@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Mapping, Sequence
 from typing import Any
 
 from gateway.adapters.answers import AnswerBoundary
@@ -67,13 +66,17 @@ class NetSuiteClient:
         accept: Mapping[str, str] = ACCEPT_JSON,
     ) -> ErpResponse:
         """One authorised call; a refused token is renewed once and the call sent again."""
-        response = await self._request(method, path, ctx, params, json_body, accept)
-        if response.status == 401 and self._auth.refused(response.authorization):
+        authorization = await self._auth.authorization(method, path, params, ctx)
+        response = await self._request(method, path, ctx, params, json_body, accept, authorization)
+        if response.status == 401 and self._auth.refused(authorization):
             # Not processed, so safe to send again, writes included.
-            response = await self._request(method, path, ctx, params, json_body, accept)
-        return response.answer
+            authorization = await self._auth.authorization(method, path, params, ctx)
+            response = await self._request(
+                method, path, ctx, params, json_body, accept, authorization
+            )
+        return response
 
-    async def _request(
+    def _request(
         self,
         method: str,
         path: str,
@@ -81,17 +84,16 @@ class NetSuiteClient:
         params: Mapping[str, str] | None,
         json_body: Any,
         accept: Mapping[str, str],
-    ) -> _Sent:
-        authorization = await self._auth.authorization(method, path, params, ctx)
-        answer = await self._transport.request(
-            method,
-            path,
-            params=params,
-            headers={**ctx.trace_headers(), **accept, "Authorization": authorization},
-            json_body=json_body,
-            deadline=ctx.deadline,
+        authorization: str,
+    ) -> Awaitable[ErpResponse]:
+        """The transport's call with `authorization` (its coroutine: no frame of its own in
+        each resumption of the call)."""
+        headers = ctx.trace_headers()  # a new dict: the call's own
+        headers.update(accept)
+        headers["Authorization"] = authorization
+        return self._transport.request(
+            method, path, params=params, headers=headers, json_body=json_body, deadline=ctx.deadline
         )
-        return _Sent(authorization, answer)
 
     async def read(self, record_type: str, key: str, ctx: CallContext) -> dict[str, Any] | None:
         """One record with its sublists; None when NetSuite itself says it has no such record
@@ -186,18 +188,6 @@ class NetSuiteClient:
             lambda: error_from_response(response, interaction, write=write, maps=self._maps),
             read=interaction is Interaction.READ,
         )
-
-
-@dataclass(frozen=True)
-class _Sent:
-    """An answer, and the authorization it answered (to forget if refused)."""
-
-    authorization: str
-    answer: ErpResponse
-
-    @property
-    def status(self) -> int:
-        return self.answer.status
 
 
 def _record(response: ErpResponse) -> dict[str, Any]:
