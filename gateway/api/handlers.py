@@ -6,7 +6,7 @@ Not what the operations do (see `gateway.service`) nor their endpoints (see `end
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import TypeVar
 
 from pydantic import BaseModel
@@ -27,10 +27,29 @@ ApiHandler = Callable[[RequestContext, Services], Awaitable[Response]]
 T = TypeVar("T")
 
 
+class JsonResponse(Response):
+    """A JSON answer. Without headers of its own (most answers), its two are built at once:
+    the same `content-length` and `content-type` as Starlette's checks of any response give."""
+
+    media_type = JSON
+
+    def init_headers(self, headers: Mapping[str, str] | None = None) -> None:
+        if headers is not None or self.status_code < 200 or self.status_code in (204, 304):
+            super().init_headers(headers)
+            return
+        length = str(len(self.body)).encode("latin-1")
+        self.raw_headers = [(b"content-length", length), (b"content-type", _JSON_TYPE)]
+
+
+_JSON_TYPE = JSON.encode("latin-1")
+
+
 def json_response(
     model: BaseModel, status: int = 200, headers: dict[str, str] | None = None
 ) -> Response:
-    return Response(model.model_dump_json().encode(), status, headers, media_type=JSON)
+    # The serializer's bytes, as `model_dump_json()` with its defaults makes them (before it
+    # decodes them to a str, which was then encoded back).
+    return JsonResponse(model.__pydantic_serializer__.to_json(model), status, headers)
 
 
 def created(ctx: RequestContext, collection: str, resource: Customer | SalesOrder) -> Response:
