@@ -77,6 +77,8 @@ def held_line_amounts(items: Sequence[OrderItem], currency: str) -> list[Decimal
 def ref_id(value: Any) -> str | None:
     if isinstance(value, dict):
         value = value.get("id")
+    if type(value) is str:
+        return value  # the usual case, as below
     if value is None or isinstance(value, bool) or not isinstance(value, str | int):
         return None
     return str(value)
@@ -89,6 +91,8 @@ def ref_name(value: Any) -> str | None:
 
 def text_field(record: Mapping[str, Any], field: str) -> str | None:
     value = record.get(field)
+    if type(value) is str:
+        return value or None  # the usual case, as below
     if value is None or value == "":
         return None
     if not isinstance(value, str | int) or isinstance(value, bool):
@@ -113,8 +117,11 @@ def sublist(record: Mapping[str, Any], field: str) -> list[dict[str, Any]]:
     items = value.get("items") if isinstance(value, dict) else None
     if items is None:
         return []
-    if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
+    if not isinstance(items, list):
         raise TypeError(f"{field} is not a sublist")
+    for item in items:
+        if not isinstance(item, dict):
+            raise TypeError(f"{field} is not a sublist")
     return items
 
 

@@ -53,6 +53,8 @@ class Interaction(StrEnum):
 def record_path(record_type: str, key: str | None = None) -> str:
     if key is None:
         return f"{RECORD_ROOT}/{record_type}"
+    if key.isascii() and key.isalnum():  # an internal id: nothing to quote
+        return f"{RECORD_ROOT}/{record_type}/{key}"
     return f"{RECORD_ROOT}/{record_type}/{url_quote(key, safe=':')}"
 
 
