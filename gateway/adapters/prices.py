@@ -22,6 +22,8 @@ _MINOR_UNITS = {"JPY": 0, "KRW": 0, "CLP": 0, "ISK": 0, "BHD": 3, "KWD": 3, "OMR
 _QUANTA = {currency: Decimal(1).scaleb(-units) for currency, units in _MINOR_UNITS.items()}
 _CENTS = 2
 _CENT = Decimal(1).scaleb(-_CENTS)
+# The quantum of each number of decimals an ERP keeps a currency to (`_as_kept`), made once.
+_KEPT_QUANTA = {decimals: Decimal(1).scaleb(-decimals) for decimals in range(DECIMAL_PLACES + 1)}
 
 
 def minor_unit(currency: str | None) -> Decimal:
@@ -102,4 +104,5 @@ def _what_is_kept(currency: str, decimals: int) -> str:
 
 def _as_kept(amount: Decimal, decimals: int) -> Decimal:
     """`amount` as an ERP keeping `decimals` stores it: rounded half up, as both ERPs round."""
-    return amount.quantize(Decimal(1).scaleb(-decimals), rounding=ROUND_HALF_UP)
+    quantum = _KEPT_QUANTA.get(decimals) or Decimal(1).scaleb(-decimals)
+    return amount.quantize(quantum, rounding=ROUND_HALF_UP)
