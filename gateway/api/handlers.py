@@ -28,20 +28,30 @@ T = TypeVar("T")
 
 
 class JsonResponse(Response):
-    """A JSON answer. Without headers of its own (most answers), its two are built at once:
-    the same `content-length` and `content-type` as Starlette's checks of any response give."""
+    """A JSON answer, its headers as Starlette's checks of any response make them: the ones
+    given, then its `content-length` and `content-type` (built at once, unless it has a status
+    without a body or the headers given set either)."""
 
     media_type = JSON
 
     def init_headers(self, headers: Mapping[str, str] | None = None) -> None:
-        if headers is not None or self.status_code < 200 or self.status_code in (204, 304):
+        if self.status_code < 200 or self.status_code in (204, 304):
             super().init_headers(headers)
             return
-        length = str(len(self.body)).encode("latin-1")
-        self.raw_headers = [(b"content-length", length), (b"content-type", _JSON_TYPE)]
+        raw: list[tuple[bytes, bytes]] = []
+        if headers is not None:
+            raw = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
+            for name, _ in raw:
+                if name in _OWN_HEADERS:
+                    super().init_headers(headers)
+                    return
+        raw.append((b"content-length", str(len(self.body)).encode("latin-1")))
+        raw.append((b"content-type", _JSON_TYPE))
+        self.raw_headers = raw
 
 
 _JSON_TYPE = JSON.encode("latin-1")
+_OWN_HEADERS = frozenset({b"content-length", b"content-type"})
 
 
 def json_response(
