@@ -38,19 +38,20 @@ class JsonResponse(Response):
         if self.status_code < 200 or self.status_code in (204, 304):
             super().init_headers(headers)
             return
-        raw: list[tuple[bytes, bytes]] = []
-        if headers is not None:
-            raw = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
-            for name, _ in raw:
-                if name in _OWN_HEADERS:
-                    super().init_headers(headers)
-                    return
-        raw.append((b"content-length", str(len(self.body)).encode("latin-1")))
-        raw.append((b"content-type", _JSON_TYPE))
+        length = (b"content-length", str(len(self.body)).encode("latin-1"))
+        if headers is None:
+            self.raw_headers = [length, _CONTENT_TYPE]
+            return
+        raw = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
+        for name, _ in raw:
+            if name in _OWN_HEADERS:
+                super().init_headers(headers)
+                return
+        raw += (length, _CONTENT_TYPE)
         self.raw_headers = raw
 
 
-_JSON_TYPE = JSON.encode("latin-1")
+_CONTENT_TYPE = (b"content-type", JSON.encode("latin-1"))
 _OWN_HEADERS = frozenset({b"content-length", b"content-type"})
 
 
