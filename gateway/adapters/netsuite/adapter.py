@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import functools
 from collections.abc import Coroutine, Mapping, Sequence
 from decimal import Decimal
 from pathlib import Path
@@ -143,7 +144,7 @@ class NetSuiteRestAdapter:
     ) -> ErpSalesOrder:
         """The canonical order, reading its fulfillments or invoices when they decide its status."""
         code, needed, order_id = self._answers.mapped(
-            ctx, lambda: _order_facts(record), write=write
+            ctx, functools.partial(_order_facts, record), write=write
         )
         shipments: list[ErpShipment] = []
         invoices: list[ErpInvoice] = []

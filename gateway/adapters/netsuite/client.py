@@ -103,7 +103,7 @@ class NetSuiteClient:
             return None
         if response.status != 200:
             raise self.refusal(response, Interaction.READ, ctx, write=False)
-        return self._answers.mapped(ctx, lambda: _record(response))
+        return self._answers.mapped(ctx, functools.partial(_record, response))
 
     async def ids(self, record_type: str, q: str, ctx: CallContext) -> list[str]:
         """Internal ids of the records matching a `q` query, every page of them, up to
