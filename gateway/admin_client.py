@@ -13,13 +13,13 @@ from urllib.parse import quote
 
 import httpx
 
-from gateway.api.event_admin import MAX_DEAD_LETTERS
 from gateway.config.issues import ConfigError
-from gateway.config.loader import load_config
-from gateway.demo import ADMIN_CLIENT, DEMO_SECRET_ENV, demo_issuer, mint_token
+from gateway.domain.events import MAX_DEAD_LETTERS
 from gateway.domain.operations import ADMIN_SCOPE
-from gateway.pipeline.auth import DEV_DEMO_SECRET
-from gateway.store.audit import AUDIT_HEAD_HEADER
+
+# The configuration's, the demo issuer's and the audit store's modules are imported
+# where they are used, not here: each admin command would otherwise load most of the gateway
+# (seconds on a busy host) to send a request or two.
 
 ADMIN_TOKEN_ENV = "GATEWAY_ADMIN_TOKEN"
 DEFAULT_URL = "http://127.0.0.1:8080"
@@ -36,6 +36,10 @@ def admin_token(env: Mapping[str, str], config_dir: Path) -> tuple[str, str | No
     given = env.get(ADMIN_TOKEN_ENV)
     if given:
         return given, None
+    from gateway.config.loader import load_config
+    from gateway.demo import ADMIN_CLIENT, DEMO_SECRET_ENV, demo_issuer, mint_token
+    from gateway.pipeline.auth import DEV_DEMO_SECRET
+
     try:
         issuer = demo_issuer(load_config(config_dir, env, ()).auth)
     except (ConfigError, LookupError) as exc:  # no config to mint from: say how to give one
@@ -136,6 +140,7 @@ class AdminClient:
     def export_audit(self, began: Callable[[str | None], None]) -> Iterator[bytes]:
         """The whole trail; `began` is told the store's head the gateway read first (its
         AUDIT_HEAD_HEADER, None from a gateway that does not say it), before any line."""
+        from gateway.store.audit import AUDIT_HEAD_HEADER
 
         def said(headers: httpx.Headers) -> None:
             try:

@@ -23,7 +23,7 @@ from gateway.api.admin import admin_caller, admin_endpoint
 from gateway.api.admin_reach import Reach
 from gateway.config.events import SUBSCRIPTION_ID_PATTERN
 from gateway.domain.errors import bad_cursor, echoed, not_found
-from gateway.domain.events import LEGAL_ENTITY_EXTENSION
+from gateway.domain.events import LEGAL_ENTITY_EXTENSION, MAX_DEAD_LETTERS
 from gateway.domain.models import Strict
 from gateway.observability.client_address import client_ip
 from gateway.observability.event_metrics import WEBHOOK_DELIVERIES
@@ -33,7 +33,6 @@ from gateway.runtime import Runtime
 from gateway.store.events import BadCursor, Delivery
 from gateway.store.subscription_states import Disabled, disabled_at
 
-MAX_DEAD_LETTERS = 1000
 # A dead letter's id is its subscription's (up to 63 characters) and its event's, joined by a
 # colon: the most of one a 404 repeats is longer than any, so a real one is shown whole.
 MAX_DELIVERY_ID_LENGTH = 128

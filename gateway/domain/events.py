@@ -28,6 +28,9 @@ CORRELATION_EXTENSION = "correlationid"  # CloudEvents extension names: lowercas
 BACKEND_EXTENSION = "erpbackend"
 SEQUENCE_EXTENSION = "sequence"  # the CloudEvents sequence extension: place in the timeline
 LEGAL_ENTITY_EXTENSION = "legalentity"
+# The most dead letters one page of the admin API lists (and `gateway events dead-letters` asks
+# for at a time).
+MAX_DEAD_LETTERS = 1000
 _FORMAT = JSONFormat()
 
 
