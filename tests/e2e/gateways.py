@@ -12,7 +12,13 @@ import httpx
 from gateway.config.loader import load_config
 from gateway.demo import demo_issuer, mint_token
 from tests.configs import TEST_SECRET
-from tests.servers import PYTHON, ServerProcess, free_port, run_process
+from tests.servers import (
+    PYTHON,
+    ServerProcess,
+    free_port,
+    fresh_connections_client,
+    run_process,
+)
 
 JOURNAL_WAIT_S = 5.0  # at most: each process writes its journal entries within about 50 ms
 
@@ -61,19 +67,23 @@ def client_for(base_url: str, token: str) -> httpx.Client:
     return httpx.Client(base_url=base_url, headers={"Authorization": f"Bearer {token}"}, timeout=15)
 
 
-def instance_of(url: str, admin: dict[str, str], correlation_id: str) -> str:
+def instance_of(
+    url: str, admin: dict[str, str], correlation_id: str, client: httpx.Client | None = None
+) -> str:
     """The gateway process (worker) that served a journaled request, from its journal entry
-    (which each process writes from a buffer within about 50 ms: the last may not be there)."""
-    deadline = time.monotonic() + JOURNAL_WAIT_S
-    while True:
-        found = httpx.get(
-            f"{url}/admin/transactions",
-            params={"correlation_id": correlation_id},
-            headers=admin,
-            timeout=15,
-        ).json()["items"]
-        if found or time.monotonic() > deadline:
-            assert found, f"no journal entry for {correlation_id}"
-            instance: str = found[0]["instance"]
-            return instance
-        time.sleep(0.05)
+    (which each process writes from a buffer within about 50 ms: the last may not be there).
+    Asked with `client` (a new connection each time, see `fresh_connections_client`)."""
+    with contextlib.ExitStack() as stack:
+        asking = client or stack.enter_context(fresh_connections_client(15))
+        deadline = time.monotonic() + JOURNAL_WAIT_S
+        while True:
+            found = asking.get(
+                f"{url}/admin/transactions",
+                params={"correlation_id": correlation_id},
+                headers=admin,
+            ).json()["items"]
+            if found or time.monotonic() > deadline:
+                assert found, f"no journal entry for {correlation_id}"
+                instance: str = found[0]["instance"]
+                return instance
+            time.sleep(0.05)

@@ -6,12 +6,12 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import httpx
 import pytest
 
 from tests.e2e import payloads
 from tests.e2e.gateways import instance_of, start_workers, token_for
 from tests.redis_server import RedisProcess
+from tests.servers import fresh_connections_client
 
 CREATES = 24  # a batch
 MAX_BATCHES = 5
@@ -39,19 +39,19 @@ def test_every_scrape_of_several_workers_counts_every_request(
         creates = 0
         # A connection each: the kernel hands them to either worker, though on a busy machine
         # it may give one worker a whole batch; another batch then, up to a bound.
-        while len(instances) < 2 and creates < CREATES * MAX_BATCHES:
-            ids = []
-            for _ in range(CREATES):
-                response = httpx.post(
-                    f"{url}/v1/customers",
-                    json=payloads.customer("DE01"),
-                    headers={"Authorization": f"Bearer {token}"},
-                    timeout=15,
-                )
-                assert response.status_code == 201, response.text
-                creates += 1
-                ids.append(response.headers["x-correlation-id"])
-            instances.update(instance_of(url, admin, correlation_id) for correlation_id in ids)
-        assert len(instances) == 2, "both workers must have served creates for this to show"
-        counts = {created(httpx.get(f"{url}/metrics", timeout=15).text) for _ in range(SCRAPES)}
+        with fresh_connections_client(15) as client:
+            while len(instances) < 2 and creates < CREATES * MAX_BATCHES:
+                ids = []
+                for _ in range(CREATES):
+                    response = client.post(
+                        f"{url}/v1/customers",
+                        json=payloads.customer("DE01"),
+                        headers={"Authorization": f"Bearer {token}"},
+                    )
+                    assert response.status_code == 201, response.text
+                    creates += 1
+                    ids.append(response.headers["x-correlation-id"])
+                instances.update(instance_of(url, admin, cid, client) for cid in ids)
+            assert len(instances) == 2, "both workers must have served creates for this to show"
+            counts = {created(client.get(f"{url}/metrics").text) for _ in range(SCRAPES)}
     assert counts == {float(creates)}

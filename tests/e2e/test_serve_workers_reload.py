@@ -28,7 +28,7 @@ from gateway.sockets import SPREAD_BY_KERNEL
 from tests.configs import write_config
 from tests.e2e.gateways import start_workers, token_for
 from tests.redis_server import RedisProcess
-from tests.servers import ServerProcess
+from tests.servers import ServerProcess, fresh_connections_client
 
 pytestmark = [
     pytest.mark.redis,
@@ -39,6 +39,7 @@ pytestmark = [
 ]
 
 CONVERGE_S = 20.0  # at most: every worker has reloaded (each within a second or so)
+CLIENTS_PAUSE_S = 0.03  # between one request of `Clients` and the next
 NEW_RULE = """  - id: de01-wave-3
     match: {legal_entities: [DE01]}
     backend: cloud
@@ -154,17 +155,20 @@ class Clients:
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                response = httpx.get(
-                    f"{self._gateway.url}/v1/customers",
-                    params={"external_ref": "RELOAD-CHECK"},
-                    headers=self._gateway.api,
-                    timeout=15,
-                )
-                self.answers.append(str(response.status_code))
-            except httpx.HTTPError as exc:
-                self.answers.append(repr(exc))
+        with fresh_connections_client(15) as client:
+            while not self._stop.is_set():
+                try:
+                    response = client.get(
+                        f"{self._gateway.url}/v1/customers",
+                        params={"external_ref": "RELOAD-CHECK"},
+                        headers=self._gateway.api,
+                    )
+                    self.answers.append(str(response.status_code))
+                except httpx.HTTPError as exc:
+                    self.answers.append(repr(exc))
+                # At the pace a client each made them (its SSL context some 25 ms): within the
+                # configuration's rate limit.
+                self._stop.wait(CLIENTS_PAUSE_S)
 
     def __enter__(self) -> Clients:
         self._thread.start()
