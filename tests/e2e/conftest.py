@@ -30,6 +30,7 @@ from tests.configs import (
 from tests.e2e.gateways import client_for, start_gateway, start_simulator, token_for
 from tests.redis_cluster import RedisClusterProcesses
 from tests.redis_server import RedisProcess, redis_server_installed
+from tests.servers import SSL_CONTEXT
 
 
 @pytest.fixture(scope="session")
@@ -162,14 +163,14 @@ def api(gateway_url: str, token: str) -> Iterator[httpx.Client]:
 
 @pytest.fixture
 def legacy(legacy_url: str) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=legacy_url, timeout=10) as client:
+    with httpx.Client(base_url=legacy_url, timeout=10, verify=SSL_CONTEXT) as client:
         yield client
         client.delete("/_sim/faults")
 
 
 @pytest.fixture
 def cloud(cloud_url: str) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=cloud_url, timeout=10) as client:
+    with httpx.Client(base_url=cloud_url, timeout=10, verify=SSL_CONTEXT) as client:
         yield client
         client.delete("/_sim/faults")
 

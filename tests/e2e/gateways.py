@@ -14,6 +14,7 @@ from gateway.demo import demo_issuer, mint_token
 from tests.configs import TEST_SECRET
 from tests.servers import (
     PYTHON,
+    SSL_CONTEXT,
     ServerProcess,
     free_port,
     fresh_connections_client,
@@ -64,7 +65,12 @@ def token_for(client_id: str, config_dir: Path) -> str:
 
 
 def client_for(base_url: str, token: str) -> httpx.Client:
-    return httpx.Client(base_url=base_url, headers={"Authorization": f"Bearer {token}"}, timeout=15)
+    return httpx.Client(
+        base_url=base_url,
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=15,
+        verify=SSL_CONTEXT,
+    )
 
 
 def instance_of(
