@@ -29,7 +29,7 @@ from gateway.demo import (
     mint_token,
     tour,
 )
-from gateway.observability.logging import UVICORN_LOGGER, configure_logging
+from gateway.observability.logging import UVICORN_LOGGER, configure_logging, say
 from gateway.observability.spans import telemetry_from_env
 from gateway.quiet_stop import QuietServer
 from gateway.runtime import build_runtime
@@ -144,9 +144,12 @@ async def _serve(args: argparse.Namespace, sockets: Mapping[str, socket.socket])
         gateway_url = f"http://127.0.0.1:{args.port}"
         simulators = {"legacy": legacy_url, "cloud": cloud_url}
         pushing = await connect_notifications(config, os.environ, gateway_url, simulators)
-        print(f"ERP change notifications: {', '.join(pushing) or 'none'} push to the gateway")
-        print(tour(gateway_url, legacy_url, cloud_url, token), flush=True)
-        print("Requests to the gateway appear below, one line each. Ctrl-C stops the demo.\n")
+        # Requests may be served meanwhile: their lines go between these, never inside them.
+        say(
+            f"ERP change notifications: {', '.join(pushing) or 'none'} push to the gateway\n"
+            + tour(gateway_url, legacy_url, cloud_url, token)
+            + "\nRequests to the gateway appear below, one line each. Ctrl-C stops the demo.\n"
+        )
     await asyncio.gather(*tasks)
 
 

@@ -240,6 +240,7 @@ class AccessLog:
 
 access_log = AccessLog()
 _listener: logging.handlers.QueueListener | None = None
+_handler: _LineHandler | None = None  # the application log's writer, once configured
 
 
 def configure_logging(level: str = "INFO", *, short: bool = False) -> None:
@@ -249,10 +250,10 @@ def configure_logging(level: str = "INFO", *, short: bool = False) -> None:
     The event loop only hands lines to threads, so a slow stdout never blocks a request.
     `flush_logs` writes what is waiting (on shutdown).
     """
-    global _listener
+    global _listener, _handler
     flush_logs()
     # A new output: its first loss is said again.
-    handler = _LineHandler(sys.stdout, DroppedLines("application"))
+    handler = _handler = _LineHandler(sys.stdout, DroppedLines("application"))
     handler.setFormatter(ShortFormatter() if short else JsonFormatter())
     records: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
     queued = logging.handlers.QueueHandler(records)
@@ -271,6 +272,17 @@ def configure_logging(level: str = "INFO", *, short: bool = False) -> None:
     if root.getEffectiveLevel() <= logging.INFO:
         access_log.start(short=short)
     atexit.register(flush_logs)
+
+
+def say(text: str) -> None:
+    """`text` on stdout, whole, among the log's lines: a person's lines (the demo's tour) while
+    the log's writer thread may be writing too, which could otherwise splice a line into them."""
+    handler = _handler
+    if handler is None:
+        print(text, flush=True)
+        return
+    with handler.lock or contextlib.nullcontext():
+        print(text, file=handler.stream, flush=True)
 
 
 def flush_logs() -> None:

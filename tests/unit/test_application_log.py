@@ -4,16 +4,20 @@ access log's are, and said once on standard error, never one traceback a record.
 
 from __future__ import annotations
 
+import io
 import logging
 import os
+import re
 import sys
+import threading
+import time
 from collections.abc import Iterator
 from typing import IO
 
 import pytest
 from prometheus_client import REGISTRY
 
-from gateway.observability.logging import UVICORN_LOGGER, configure_logging, flush_logs
+from gateway.observability.logging import UVICORN_LOGGER, configure_logging, flush_logs, say
 from tests.conftest import failing_output
 
 DROPPED = "gateway_log_dropped_lines_total"
@@ -82,3 +86,36 @@ def test_records_written_are_not_counted_as_dropped(
     assert capsys.readouterr().err == ""
     with open(os.path.join(tmp_path, "app.log")) as written:
         assert '"msg":"written"' in written.read()
+
+
+class _SlowOutput(io.StringIO):
+    """An output that takes its time over each character, as a slow pipe or terminal does a
+    long write: a writer in another thread gets in between, unless the writes take turns."""
+
+    def write(self, text: str) -> int:
+        for char in text:
+            super().write(char)
+            time.sleep(0.00005)
+        return len(text)
+
+
+def test_what_the_demo_says_and_the_logs_lines_never_splice_into_each_other(
+    gateway_logger: logging.Logger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The demo prints its tour as its servers already answer: a line of the log's writer
+    # thread (a simulator's warning) was once written inside the tour, so neither read whole.
+    out = _SlowOutput()
+    monkeypatch.setattr(sys, "stdout", out)
+    configure_logging("WARNING", short=True)
+    told = "\n".join(f"step {n}: what the tour says about it" for n in range(40))
+    saying = threading.Thread(target=say, args=(told,))
+    saying.start()
+    while saying.is_alive():
+        logging.getLogger("gateway.test").warning("a line of the log")
+        time.sleep(0.001)
+    saying.join()
+    flush_logs()
+    written = out.getvalue()
+    assert told + "\n" in written
+    logged = re.findall(r"^\d\d:\d\d:\d\d warning gateway\.test: a line of the log$", written, re.M)
+    assert logged and len(logged) == written.count("a line of the log")
