@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -113,14 +114,20 @@ def run_process(
     """
     full_env = {**os.environ, **(env or {})} if inherit_env else dict(env or {})
     with tempfile.TemporaryFile() as output:
-        proc = subprocess.Popen(list(args), env=full_env, stdout=output, stderr=subprocess.STDOUT)
+        # A session of its own: what it starts (a gateway's workers) can be killed with it.
+        proc = subprocess.Popen(
+            list(args),
+            env=full_env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         server = ServerProcess(proc, output)
         try:
             try:
                 wait_until_ready(ready_url, deadline_s, expect)
             except TimeoutError:
-                proc.kill()
-                proc.wait(timeout=5)
+                _kill_all(proc)
                 raise RuntimeError(
                     f"{' '.join(args)} did not become ready:\n{server.output()[-4000:]}"
                 ) from None
@@ -128,11 +135,17 @@ def run_process(
         finally:
             if proc.poll() is None:
                 proc.terminate()
-                try:
+                with contextlib.suppress(subprocess.TimeoutExpired):
                     proc.wait(timeout=15)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait(timeout=5)
+            _kill_all(proc)  # and whatever it left running
+
+
+def _kill_all(proc: subprocess.Popen[bytes]) -> None:
+    """SIGKILL to `proc`'s whole process group (it leads one: `start_new_session`), then reap
+    it; a group already gone is no error."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=5)
 
 
 PYTHON = sys.executable

@@ -97,7 +97,7 @@ def test_serve_with_workers_takes_the_empty_metrics_directory_the_operator_set(
         f"http://127.0.0.1:{port}/readyz",
         env=env,
         inherit_env=False,
-        deadline_s=15,
+        deadline_s=60,  # two workers starting on a loaded machine
     ) as server:
         assert server.proc.poll() is None
 
