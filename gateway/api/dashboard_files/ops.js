@@ -453,6 +453,7 @@
   }
 
   async function more() {
+    if (!state.cursor) return; // nothing further down, or the first page still to come
     const generation = state.generation;
     const button = byId("more");
     button.disabled = true;
@@ -743,6 +744,8 @@
     state.items = [];
     state.cursor = null;
     state.extended = false;
+    // No "More" until the new filters' first page is here: it would continue the old list.
+    byId("more").hidden = true;
     refresh();
   }
 
