@@ -134,18 +134,22 @@ def lifetime_s(claims: Mapping[str, Any], now: float) -> float:
     return float(claims["exp"]) - (now if issued is None else float(issued))
 
 
-def authorization_of(headers: Headers) -> str | None:
-    """The request's one Authorization header; 401 when it sends more than one (a gateway that
-    picked one of them would judge a different credential than a server behind it might)."""
-    values = headers.getlist("authorization")
-    if len(values) > 1:
-        raise Unauthenticated(
-            Code.UNAUTHORIZED,
-            "The request has more than one Authorization header; send exactly one.",
-            headers={"WWW-Authenticate": 'Bearer realm="gateway", error="invalid_request"'},
-            reason=AuthFailure.MALFORMED,
-        )
-    return values[0] if values else None
+def authorization_of(raw_headers: Iterable[tuple[bytes, bytes]]) -> str | None:
+    """The request's one Authorization header, from its ASGI headers (names lower-case); 401
+    when it sends more than one (a gateway that picked one of them would judge a different
+    credential than a server behind it might)."""
+    authorization: bytes | None = None
+    for name, value in raw_headers:
+        if name == b"authorization":
+            if authorization is not None:
+                raise Unauthenticated(
+                    Code.UNAUTHORIZED,
+                    "The request has more than one Authorization header; send exactly one.",
+                    headers={"WWW-Authenticate": 'Bearer realm="gateway", error="invalid_request"'},
+                    reason=AuthFailure.MALFORMED,
+                )
+            authorization = value
+    return None if authorization is None else authorization.decode("latin-1")
 
 
 def _no_credentials(reason: AuthFailure) -> Unauthenticated:
@@ -394,16 +398,8 @@ class Authenticator:
         `authenticate_request` answers it, without a coroutine; None for anything else (no
         token, two headers, a token not held as verified), which that call judges and counts.
         `raw_headers` are the request's ASGI headers (names lower-case)."""
-        authorization: bytes | None = None
-        for name, value in raw_headers:
-            if name == b"authorization":
-                if authorization is not None:
-                    return None  # more than one
-                authorization = value
-        if authorization is None:
-            return None
         try:
-            token = _bearer_token(authorization.decode("latin-1"))
+            token = _bearer_token(authorization_of(raw_headers))
         except Unauthenticated:
             return None
         return self.verified.get(token_digest(token))
@@ -412,7 +408,7 @@ class Authenticator:
         """`authorization_of`, but an address over its failures gets its 429 before the 401 of
         a request with two headers, as before that of any other refused header."""
         try:
-            return authorization_of(headers)
+            return authorization_of(headers.raw)
         except Unauthenticated:
             self._check(scope)
             raise

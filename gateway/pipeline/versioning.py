@@ -159,7 +159,7 @@ class Versioning:
         try:
             request = ctx.request  # its address: a limited one's token is not looked at
             principal = await self._authenticator.authenticate(
-                authorization_of(request.headers), request.scope
+                authorization_of(request.scope["headers"]), request.scope
             )
         except GatewayError:
             return table.default
