@@ -48,7 +48,7 @@ def number(value: Any) -> Decimal:
 
 def money(value: Any, currency: str | None) -> Decimal:
     """A NetSuite amount (a JSON number) as an exact Decimal in the currency's minor unit."""
-    return number(value).quantize(minor_unit(currency), rounding=ROUND_HALF_UP)
+    return money_in(value, minor_unit(currency))
 
 
 def money_in(value: Any, unit: Decimal) -> Decimal:

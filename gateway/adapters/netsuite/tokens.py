@@ -86,10 +86,10 @@ class BearerTokens:
     async def authorization(
         self, method: str, path: str, params: Mapping[str, str] | None, ctx: CallContext
     ) -> str:
-        token, now = self._token, time.monotonic()
-        if token is not None and now < self._expires_at and now < self._renew_at:
-            return "Bearer " + token  # `current`'s usual answer, without a coroutine for it
-        return "Bearer " + await self.current(ctx)
+        token = self._held(ctx)  # the usual answer, without a coroutine for `current`
+        if token is None:
+            token = await self.current(ctx)
+        return "Bearer " + token
 
     def refused(self, authorization: str) -> bool:
         """Forget a token the ERP refused; a new one may well be accepted (it expired early)."""
@@ -97,11 +97,9 @@ class BearerTokens:
         return True
 
     async def current(self, ctx: CallContext) -> str:
-        now = time.monotonic()
-        if self._token is not None and now < self._expires_at:
-            if now >= self._renew_at:
-                self._start_fetch(ctx)
-            return self._token
+        token = self._held(ctx)
+        if token is not None:
+            return token
         fetch = self._start_fetch(ctx)
         # Each waiter within its own deadline; the fetch they share within the transport's
         # `timeout_s`, not within the deadline of whichever request started it (a request
@@ -115,6 +113,16 @@ class BearerTokens:
                 "The ERP's token endpoint did not answer in time.",
                 ambiguous=False,
             ) from None
+
+    def _held(self, ctx: CallContext) -> str | None:
+        """The token held, while it is valid (renewed in the background once it is due); None
+        when there is none to use but the one a fetch brings."""
+        now = time.monotonic()
+        if self._token is None or now >= self._expires_at:
+            return None
+        if now >= self._renew_at:
+            self._start_fetch(ctx)
+        return self._token
 
     def discard(self, token: str) -> None:
         """Forget a token the ERP refused (unless a newer one has replaced it already)."""
