@@ -5,6 +5,7 @@ Not the cross-reference itself (see `gateway.store`); only how ids and reference
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import os
 import threading
@@ -64,7 +65,6 @@ def new_uuid4() -> str:
 
 
 _BASE32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"  # RFC 4648
-_BASE32_PAIRS = tuple(a + b for a in _BASE32 for b in _BASE32)  # each 10 bits' two characters
 # Each 5-bit value (a byte 0-31) to its character, upper or lower case.
 _UPPER = bytes.maketrans(bytes(range(32)), _BASE32.encode())
 _LOWER = bytes.maketrans(bytes(range(32)), _BASE32.lower().encode())
@@ -105,18 +105,15 @@ def _spread(data: bytes) -> bytes:
 def base32_prefix(data: bytes, chars: int) -> str:
     """The first `chars` characters of `data` in base32 (RFC 4648, upper case), encoding only
     the bytes they come from (each 5 bytes make 8 characters on their own). Up to 32
-    characters (an id's 26), the bytes are read as one integer, spread 5 bits to a byte by a
-    few masks and shifts (`_spread`) and translated to characters in one call; beyond that,
-    taken 10 bits at a time. The standard library's encoder goes 5 bytes at a time through a
-    table of 1,024 byte strings, which costs a request several cache misses."""
+    characters (an id's 26, the request path's), the bytes are read as one integer, spread 5
+    bits to a byte by a few masks and shifts (`_spread`) and translated to characters in one
+    call: the standard library's encoder goes 5 bytes at a time through a table of 1,024 byte
+    strings, which costs a request several cache misses. Beyond that, the standard library's,
+    with zero bits after data too short for `chars` (no `=` padding)."""
     if chars <= 32:
         return _spread(data)[:chars].translate(_UPPER).decode()
-    groups = -(-chars // 8)  # 8 characters per 5 bytes
-    chunk = data[: 5 * groups]
-    n = int.from_bytes(chunk, "big") << 8 * (5 * groups - len(chunk))  # short: zero bits after
-    pairs = _BASE32_PAIRS
-    text = "".join([pairs[(n >> shift) & 0x3FF] for shift in range(40 * groups - 10, -1, -10)])
-    return text[:chars]
+    size = 5 * -(-chars // 8)  # 8 characters per 5 bytes
+    return base64.b32encode(data[:size].ljust(size, b"\0")).decode("ascii")[:chars]
 
 
 def base32_prefix_lower(data: bytes, chars: int) -> str:
