@@ -19,7 +19,7 @@ from cloudevents.core.formats.json import JSONFormat
 from cloudevents.core.v1.event import CloudEvent
 from pydantic import BaseModel, Field, RootModel
 
-from gateway.domain.ids import base32_prefix
+from gateway.domain.ids import base32_prefix_lower
 from gateway.domain.models import SalesOrderStatus
 
 CLOUDEVENTS_JSON = "application/cloudevents+json"
@@ -170,7 +170,7 @@ def event_id(order_id: str, change: Change, position: int, run: str = "") -> str
     seed = f"{order_id}\n{position}\n{change.type}\n{change.document_id}"
     if run:
         seed += f"\n{run}"
-    return "evt_" + base32_prefix(hashlib.sha256(seed.encode()).digest(), 26).lower()
+    return "evt_" + base32_prefix_lower(hashlib.sha256(seed.encode()).digest(), 26)
 
 
 @dataclass(frozen=True)
