@@ -489,12 +489,15 @@ def build_authenticator(
 
 
 class Authenticate:
-    """Pipeline step: sets `ctx.principal` or answers 401."""
+    """Pipeline step: sets `ctx.principal` (unless the versioning step, looking up an
+    unversioned path's pin, has) or answers 401."""
 
     def __init__(self, authenticator: Authenticator) -> None:
         self._authenticator = authenticator
 
     def __call__(self, ctx: RequestContext, call_next: Handler) -> Awaitable[Response]:
+        if ctx.principal is not None:  # verified by the versioning step's pin lookup
+            return call_next(ctx)
         request = ctx.request
         # A token verified already (nearly every request) is no work to wait for, and there is
         # nothing to do on the way out (see `Step`).

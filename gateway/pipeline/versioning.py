@@ -152,9 +152,9 @@ class Versioning:
         self._authenticator = authenticator
 
     async def _pinned(self, ctx: RequestContext) -> str:
-        """The caller's pinned version for an unversioned path; the authentication step still
-        judges the token (verified tokens are cached, and refused ones a few seconds, so this
-        costs no second check)."""
+        """The caller's pinned version for an unversioned path. A caller verified here is the
+        authentication step's (it finds `ctx.principal` set); a refused one is judged and
+        counted there (refused tokens are held a few seconds, so this costs no second check)."""
         table = self._table
         try:
             request = ctx.request  # its address: a limited one's token is not looked at
@@ -163,6 +163,8 @@ class Versioning:
             )
         except GatewayError:
             return table.default
+        if ctx.principal is None:  # an operator's replay sets the replayed client's
+            ctx.principal = principal
         return table.pinned(principal.client_id)
 
     def __call__(self, ctx: RequestContext, call_next: Handler) -> Awaitable[Response]:

@@ -28,7 +28,7 @@ from gateway.pipeline.auth import (
     build_authenticator,
 )
 from gateway.pipeline.keys import UNKNOWN_KID_COOLDOWN_S, JwksKeys
-from gateway.pipeline.token_verdicts import REFUSAL_TTL_S
+from gateway.pipeline.token_verdicts import REFUSAL_TTL_S, token_digest
 from gateway.store.memory import MemoryStore
 from tests.configs import AUTH_FAILURES_LIMITED as LIMITED
 from tests.configs import write_config
@@ -86,6 +86,27 @@ async def test_a_bad_token_on_an_unversioned_path_is_verified_once(
     assert refused.status_code == 401, refused.text
     assert checks == ["crm-demo"]  # the pin lookup's check; the auth step reuses its verdict
     assert _bad_signatures() == before + 1
+
+
+async def test_a_good_token_on_an_unversioned_path_is_looked_up_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The pin lookup's verdict is the auth step's: the token is hashed and looked up once."""
+    looked_up: list[str] = []
+
+    def counted(token: str) -> bytes:
+        looked_up.append(token)
+        return token_digest(token)
+
+    token = token_for("crm-demo")
+    async with _gateway(tmp_path) as gw, _api(gw) as api:
+        # Verified once, then held: what follows is the path every request after the first takes.
+        assert (await api.get("/v1/customers/cus_1", headers=bearer(token))).status_code == 404
+        monkeypatch.setattr("gateway.pipeline.auth.token_digest", counted)
+        answered = await api.get("/customers/cus_1", headers=bearer(token))
+
+    assert answered.status_code == 404, answered.text  # past authentication: no such customer
+    assert looked_up == [token]
 
 
 async def test_the_same_bad_token_again_is_not_verified_again_but_still_counted(
