@@ -31,6 +31,7 @@ from bench.run import (
     CLIENT,
     CONNECTIONS,
     HALF,
+    SCOPES,
     SECRET,
     WARMUP_S,
     Bench,
@@ -89,7 +90,7 @@ def _switch(base_url: str, config: Path, sample: float | None, admin: str) -> No
 
 def _tokens(config: Path, env: dict[str, str]) -> tuple[str, str]:
     issuer = demo_issuer(load_config(config, env=env).auth)
-    return mint_token(issuer, SECRET, CLIENT), mint_token(issuer, SECRET, ADMIN)
+    return mint_token(issuer, SECRET, CLIENT, SCOPES), mint_token(issuer, SECRET, ADMIN)
 
 
 def _reads(base_url: str, token: str, admin: str) -> list[Scenario]:
