@@ -42,7 +42,8 @@ from gateway.sockets import bound, host_port
 log = logging.getLogger("gateway.server")
 
 DRAIN_S = 30  # on SIGTERM: finish what is in flight for at most this long
-# Then, for what the drain cut off: at most this long to answer 503 and give back what it held.
+# Then, for what the drain (or a second SIGINT) cut off: at most this long to answer 503 and
+# give back what it held.
 UNWIND_S = 2.0
 
 
@@ -693,11 +694,11 @@ class Supervisor(Multiprocess):
 class GatewayServer(uvicorn.Server):
     """uvicorn's server, saying in the gateway's log when it stops and how that went: a line
     as the drain begins (the requests in flight, how long it waits for them at most) and one
-    as it ends (drained, in how long; or how many requests the drain's limit cut off, each
-    answered 503 by the app: `gateway.pipeline.cut_off`), each naming the worker's pid when
-    there are several. uvicorn's own lines say neither count,
-    nor whether a request was cut off, and go to its logger, which the gateway keeps at
-    WARNING: an operator watching a rolling deploy saw nothing."""
+    as it ends (drained, in how long; or how many requests the drain's limit, or a second
+    SIGINT, cut off, each answered 503 by the app: `gateway.pipeline.cut_off`), each naming
+    the worker's pid when there are several. uvicorn's own lines say neither count, nor
+    whether a request was cut off, and go to its logger, which the gateway keeps at WARNING:
+    an operator watching a rolling deploy saw nothing."""
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         # uvicorn's (0.54), with the two lines: the second said before the app's lifespan
@@ -723,35 +724,42 @@ class GatewayServer(uvicorn.Server):
         try:
             await asyncio.wait_for(self._drained(), timeout=limit)
         except TimeoutError:
-            cut = list(state.tasks)
-            mark_cut_off(cut)  # each is answered 503, unless its answer has begun
-            _CUT_OFF.watch()
-            for task in cut:
-                task.cancel(msg="Task cancelled, timeout graceful shutdown exceeded")
+            cut = self._cut_off()
             self._say(
                 logging.WARNING,
                 f"stopped: {_requests(len(cut))} cut off after {limit:g} s",
                 cut_off=len(cut),
             )
-            # Their answers, access lines and journal entries, and the idempotency keys they
-            # give back, before the app's shutdown closes the store and the logs' writer.
-            if cut:
-                await asyncio.wait(cut, timeout=UNWIND_S)
+            await _unwound(cut)  # before the app's shutdown closes the store and the logs
         else:
             took = time.monotonic() - began
             if self.force_exit:  # a second SIGINT: uvicorn stops waiting for anything
-                cut_off = len(state.tasks)
-                abandon_tasks(_CUT_OFF)
+                # Cut off as the drain's limit cuts off (uvicorn left them to the event
+                # loop's end, which its protocol answered with a text/plain 500).
+                cut = self._cut_off()
                 self._say(
                     logging.WARNING,
                     f"stopped: told to quit at once after {took:.1f} s, "
-                    f"{_requests(cut_off)} cut off",
-                    cut_off=cut_off,
+                    f"{_requests(len(cut))} cut off",
+                    cut_off=len(cut),
                 )
+                await _unwound(cut)  # before the event loop's end cancels them again
+                abandon_tasks(_CUT_OFF)
             else:
                 self._say(logging.INFO, f"stopped: drained in {took:.1f} s", cut_off=0)
         if not self.force_exit:
             await self.lifespan.shutdown()
+
+    def _cut_off(self) -> list[asyncio.Task[None]]:
+        """The requests in flight, cancelled as the server stops without waiting for them any
+        longer (the drain's limit, or a second SIGINT): each is answered 503 by the app
+        (`gateway.pipeline.cut_off`) unless its answer has begun, with no traceback logged."""
+        cut = list(self.server_state.tasks)
+        mark_cut_off(cut)
+        _CUT_OFF.watch()
+        for task in cut:
+            task.cancel(msg="Task cancelled, the server is stopping")
+        return cut
 
     async def _drained(self) -> None:
         """Once every connection has closed and every request's task has ended (or a second
@@ -779,6 +787,13 @@ class _CutOffTracebacks(CutOffTracebacks):
 
 
 _CUT_OFF = _CutOffTracebacks()
+
+
+async def _unwound(cut: list[asyncio.Task[None]]) -> None:
+    """Once the requests `_cut_off` cancelled have ended, `UNWIND_S` at most: their answers,
+    access lines and journal entries, and the idempotency keys they give back."""
+    if cut:
+        await asyncio.wait(cut, timeout=UNWIND_S)
 
 
 def _requests(count: int) -> str:

@@ -1,6 +1,7 @@
 """Requests the server's shutdown cut off: the server marks their tasks as it cancels them (its
-drain ran out of time), and the app answers each such request, unanswered yet, with a problem
-saying the gateway is stopping and the request may be sent again, which another instance takes.
+drain ran out of time, or a second SIGINT said not to wait), and the app answers each such
+request, unanswered yet, with a problem saying the gateway is stopping and the request may be
+sent again, which another instance takes.
 uvicorn answered the cancellation a text/plain 500, with no access line and no metric.
 
 Only the server's own cut-off: a client that went away is the client's doing (499, see

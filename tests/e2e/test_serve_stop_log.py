@@ -46,9 +46,11 @@ def _stop_while_one_read_is_held(
     cloud: httpx.Client,
     fault: dict[str, Any],
     sig: signal.Signals = signal.SIGTERM,
+    then: signal.Signals | None = None,
 ) -> list[object]:
-    """`sig` to `proc` while the cloud ERP holds one read (under `fault`); what the reader got
-    (the response, or the error), once the gateway has exited."""
+    """`sig` to `proc` while the cloud ERP holds one read (under `fault`), and `then` once the
+    drain has begun (SIGINT: Ctrl-C twice); what the reader got (the response, or the error),
+    once the gateway has exited."""
     with client_for(url, token) as api:
         customer = create_customer(api, "US01")
     cloud.post("/_sim/faults", json={**fault, "operations": ["customers.read"]})
@@ -65,6 +67,9 @@ def _stop_while_one_read_is_held(
     reader.start()
     _wait_for(lambda: stats(cloud)["in_flight"] >= 1, "the ERP to hold the read")
     proc.proc.send_signal(sig)
+    if then is not None:
+        _wait_for(lambda: "stopping: draining" in proc.output(), "the drain to begin")
+        proc.proc.send_signal(then)
     reader.join(timeout=30)
     proc.proc.wait(timeout=30)
     return got
@@ -281,3 +286,36 @@ def test_a_second_sigint_quits_at_once_and_says_so_with_no_traceback(
     assert stopping["msg"] == "stopping: draining 1 request in flight, up to 30 s", output
     assert stopped["msg"].startswith("stopped: told to quit at once after "), stopped
     assert "Traceback" not in output, output
+
+
+def test_a_second_sigint_answers_the_read_held_at_the_erp_as_the_drain_cut_off_does(
+    gateway_env: dict[str, str], repo_config: Path, cloud: httpx.Client
+) -> None:
+    """Ctrl-C twice while the cloud ERP holds a read: the gateway quits at once, and the
+    reader is told, as a request the drain's limit cut off is, that the gateway is stopping
+    and to send it again (503 `gateway_busy`, its correlation id, its access line), not
+    uvicorn's text/plain 500 as the event loop ends. The repository's config: its ERP timeout
+    (5 s) outlasts the two signals, where the e2e config's 1.5 s answers the read 504 first."""
+    env = {**gateway_env, "GATEWAY_CONFIG_DIR": str(repo_config)}
+    token = token_for("crm-demo", repo_config)
+    with start_gateway(env) as (url, proc):
+        got = _stop_while_one_read_is_held(
+            proc, url, token, cloud, {"mode": "timeout"}, signal.SIGINT, then=signal.SIGINT
+        )
+        output = proc.output()
+    [answer] = got
+    assert isinstance(answer, httpx.Response), answer
+    _assert_cut_off(answer, write=False)
+    [access] = [
+        line
+        for line in _access_lines(output)
+        if line["path"].startswith("/v1/customers/") and line["method"] == "GET"
+    ]
+    assert access["status"] == 503, access
+    assert access["correlation_id"] == answer.headers["x-correlation-id"]
+    stopping, stopped = _stop_lines(output)
+    assert stopping["msg"] == "stopping: draining 1 request in flight, up to 30 s", output
+    assert stopped["msg"].startswith("stopped: told to quit at once after "), stopped
+    assert stopped["cut_off"] == 1
+    assert "Traceback" not in output, output
+    assert "Exception in ASGI application" not in output, output
