@@ -36,9 +36,10 @@ class CutOffTracebacks(logging.Filter):
         self._tasks.update(tasks)
         self.watch()
 
-    def watch(self) -> None:
-        # uvicorn's protocols log on this logger (the filter is added once however often).
-        logging.getLogger("uvicorn.error").addFilter(self)
+    def watch(self, logger: str = "uvicorn.error") -> None:
+        # uvicorn's protocols log on this logger, unless a server's says otherwise (the filter
+        # is added once however often).
+        logging.getLogger(logger).addFilter(self)
 
     def cut_off(self, task: asyncio.Task[Any]) -> bool:
         """Whether `task` was cut off: one `add` was given."""
@@ -68,6 +69,12 @@ def abandon_tasks(cut_off: CutOffTracebacks) -> None:
 
 
 _ABANDONED = CutOffTracebacks()
+
+
+def quiet(logger: str) -> None:
+    """What a `QuietServer` abandons is also kept out of `logger`, where a server's protocol
+    logs instead of uvicorn's logger (the demo's simulators, each under its own name)."""
+    _ABANDONED.watch(logger)
 
 
 class QuietServer(uvicorn.Server):

@@ -31,7 +31,7 @@ from gateway.demo import (
 )
 from gateway.observability.logging import UVICORN_LOGGER, configure_logging, say
 from gateway.observability.spans import telemetry_from_env
-from gateway.quiet_stop import QuietServer
+from gateway.quiet_stop import QuietServer, quiet
 from gateway.runtime import build_runtime
 from gateway.server import DRAIN_S, GatewayServer, GatewayServerConfig
 from gateway.store.opening import open_store
@@ -163,6 +163,7 @@ def _logged_as(name: str) -> type[HttpToolsProtocol]:
     logger.propagate = False
     # Set, not inherited: the protocol reads `logger.level` itself to skip its trace lines.
     logger.setLevel(logging.WARNING)
+    quiet(name)  # Ctrl-C twice: no traceback of a request the simulator abandons
 
     class Logged(HttpToolsProtocol):
         def __init__(self, *args: Any, **kwargs: Any) -> None:

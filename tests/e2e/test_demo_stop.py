@@ -18,7 +18,7 @@ import httpx
 from gateway.demo import SIMULATOR_CREDENTIALS
 from tests.configs import TEST_SECRET
 from tests.e2e.gateways import token_for
-from tests.e2e.test_serve_stop_log import _status, _stop_while_one_read_is_held
+from tests.e2e.test_serve_stop_log import _assert_cut_off, _status, _stop_while_one_read_is_held
 from tests.servers import PYTHON, ServerProcess, free_port, run_process
 
 
@@ -106,4 +106,22 @@ def test_ctrl_c_stops_the_demo_though_a_simulator_holds_a_request_nobody_waits_f
             proc.proc.wait(timeout=30)  # held for ever without the simulators' drain limit
         output = proc.output()
     assert proc.proc.returncode == 0, output
+    assert "Traceback" not in output, output
+
+
+def test_ctrl_c_twice_answers_the_read_held_at_the_erp_as_serve_does(repo_config: Path) -> None:
+    """Ctrl-C twice while the cloud simulator holds a read: the demo's gateway quits at once
+    as `gateway serve` does, the reader told the gateway is stopping (503 `gateway_busy`), not
+    uvicorn's text/plain 500, and the demo exits 0 with no traceback."""
+    token = token_for("crm-demo", repo_config)
+    with _demo(repo_config) as (url, cloud_url, proc), httpx.Client(base_url=cloud_url) as cloud:
+        got = _stop_while_one_read_is_held(
+            proc, url, token, cloud, {"mode": "timeout"}, signal.SIGINT, then=signal.SIGINT
+        )
+        output = proc.output()
+    [answer] = got
+    assert isinstance(answer, httpx.Response), answer
+    _assert_cut_off(answer, write=False)
+    assert proc.proc.returncode == 0, output
+    assert "gateway.server: stopped: told to quit at once after " in output, output
     assert "Traceback" not in output, output
