@@ -36,8 +36,6 @@ from gateway.store.base import Store, StoreUnavailable
 from gateway.store.events import EventRetention
 from gateway.store.journal import JournalLog, JournalRetention
 
-DEFAULT_REQUEST_TIMEOUT_S = 15.0
-
 
 @dataclass(frozen=True)
 class Runtime:
@@ -58,7 +56,7 @@ class Runtime:
     audit: AuditTrail
     releases: PendingReleases
     event_retention: EventRetention  # the domain events' timelines and dead letters
-    request_timeout_s: float = DEFAULT_REQUEST_TIMEOUT_S
+    request_timeout_s: float  # operations.yaml `requests.timeout_s`: each request's deadline
     demo: bool = False  # `gateway demo`: the demo issuer may sign with the published dev secret
 
     def timeouts(self) -> dict[str, float]:
@@ -182,6 +180,7 @@ def build_runtime(
         audit=audit,
         releases=releases,
         event_retention=_event_retention(config),
+        request_timeout_s=config.operations.requests.timeout_s,
         demo=demo,
     )
 

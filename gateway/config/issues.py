@@ -22,7 +22,8 @@ SUBSCRIPTIONS_FILE = "policies/subscriptions.yaml"
 # The files the gateway runs without: what applies in their place.
 OPTIONAL_FILES = {
     IDEMPOTENCY_FILE: "the built-in idempotency retention and operations that take keys",
-    OPERATIONS_FILE: "the built-in retention of the journal, audit trail and events",
+    OPERATIONS_FILE: "the built-in request timeout and retention of the journal, audit trail "
+    "and events",
     API_VERSIONS_FILE: "every API version current, the newest the default",
     SUBSCRIPTIONS_FILE: "no webhook subscriptions",
 }

@@ -96,7 +96,8 @@ class GatewayConfig:
     idempotency: IdempotencyPolicy = field(default_factory=IdempotencyPolicy)
     # policies/api-versions.yaml is optional: every version current, the newest the default.
     api_versions: ApiVersionsPolicy = field(default_factory=ApiVersionsPolicy)
-    # policies/operations.yaml is optional: the journal's and audit trail's default retention.
+    # policies/operations.yaml is optional: the default request timeout, and the journal's and
+    # audit trail's default retention.
     operations: OperationsPolicy = field(default_factory=OperationsPolicy)
     # policies/subscriptions.yaml is optional: no webhook subscriptions without it.
     subscriptions: SubscriptionsPolicy = field(default_factory=SubscriptionsPolicy)

@@ -1,6 +1,7 @@
-"""The schema of `policies/operations.yaml` (optional): how long the transaction journal, the
-audit trail and the domain events' timelines, documents' states and dead letters keep what they
-record. Not the recording (see `gateway.pipeline.journal`, `gateway.service.order_events`).
+"""The schema of `policies/operations.yaml` (optional): how long a request may take, and how
+long the transaction journal, the audit trail and the domain events' timelines, documents' states
+and dead letters keep what they record. Not the recording (see `gateway.pipeline.journal`,
+`gateway.service.order_events`) nor the deadline's enforcement (see `gateway.service.erp_calls`).
 """
 
 from __future__ import annotations
@@ -12,10 +13,31 @@ from pydantic import Field, ValidationInfo, field_validator
 from gateway.config.base import ConfigModel
 
 MAX_AUDIT_ENTRIES = 100_000_000  # the most `audit.max_entries` may keep
+DEFAULT_REQUEST_TIMEOUT_S = 15.0
+# Longer, and no client is still waiting (Envoy's default route timeout is 15 s, Kong's 60 s);
+# a request's idempotency key, ERP slot and replay lock are held that long too.
+MAX_REQUEST_TIMEOUT_S = 300.0
 # What the journal and the dead letters keep, bounded alike: an hour to 90 days; a thousand
 # to ten million entries (each field says of what).
 RetentionSeconds = Annotated[int, Field(ge=3600, le=90 * 86400)]
 MostEntries = Annotated[int, Field(ge=1000, le=10_000_000)]
+
+
+class RequestsPolicy(ConfigModel):
+    """`requests:`: how long the gateway works on one request."""
+
+    timeout_s: Annotated[
+        float,
+        Field(
+            gt=0,
+            le=MAX_REQUEST_TIMEOUT_S,
+            description="Seconds from a request's arrival to its deadline (above 0, at most "
+            "300): every step, ERP call and retry ends by then, and a request still at work is "
+            "answered with a retryable problem (504 erp_timeout while it waits on an ERP); a "
+            "backend's timeout_s bounds its ERP interaction within it. A reload sets it for "
+            "the requests arriving after it.",
+        ),
+    ] = DEFAULT_REQUEST_TIMEOUT_S
 
 
 class JournalPolicy(ConfigModel):
@@ -128,9 +150,12 @@ class EventsRetentionPolicy(ConfigModel):
 
 
 class OperationsPolicy(ConfigModel):
-    """`policies/operations.yaml`: what the journal, the audit trail and the domain events
-    keep."""
+    """`policies/operations.yaml`: how long a request may take, and what the journal, the
+    audit trail and the domain events keep."""
 
+    requests: Annotated[RequestsPolicy, Field(description="Each request's deadline.")] = (
+        RequestsPolicy()
+    )
     journal: Annotated[JournalPolicy, Field(description="The transaction journal.")] = (
         JournalPolicy()
     )

@@ -443,6 +443,26 @@ def test_an_orders_state_is_kept_400_days_and_never_less_than_its_timeline(
     assert "documents.retention_s must be at least timelines.retention_s" in issue.message
 
 
+def test_the_request_timeout_is_15_s_unless_operations_yaml_sets_it(tmp_path: Path) -> None:
+    config = config_copy(tmp_path)
+    assert load_config(config, env={}).operations.requests.timeout_s == 15.0  # the default
+    (config / "policies/operations.yaml").write_text("requests:\n  timeout_s: 2.5\n")
+    assert load_config(config, env={}).operations.requests.timeout_s == 2.5
+    (config / "policies/operations.yaml").write_text("requests:\n  timeout_s: ${TIMEOUT_S:-300}\n")
+    assert load_config(config, env={}).operations.requests.timeout_s == 300.0
+
+
+@pytest.mark.parametrize("timeout", ["0", "-1", "300.5", "soon", "true", ".inf", ".nan"])
+def test_a_request_timeout_outside_its_bounds_is_an_error_at_its_line(
+    tmp_path: Path, timeout: str
+) -> None:
+    config = config_copy(tmp_path)
+    (config / "policies/operations.yaml").write_text(f"requests:\n  timeout_s: {timeout}\n")
+    error = only_error(config)
+    assert (error.file, error.line) == ("policies/operations.yaml", 2)
+    assert "requests.timeout_s" in error.message, error.message
+
+
 def test_a_subscription_naming_no_api_version_is_refused_and_a_sunset_one_warned_of_at_its_line(
     tmp_path: Path,
 ) -> None:
