@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import shutil
 import signal
 import threading
 import time
@@ -16,7 +17,6 @@ from typing import Any
 import httpx
 import pytest
 
-from gateway.runtime import DEFAULT_REQUEST_TIMEOUT_S
 from tests.configs import ERP_TIMEOUT_S, IDEMPOTENCY_GRACE_S, IDEMPOTENCY_LEASE_S
 from tests.e2e import payloads
 from tests.e2e.checks import create_customer, retry_while_in_progress, stats
@@ -26,6 +26,10 @@ ERP_OF = {"US01": "cloud", "DE01": "legacy"}
 
 
 SHARED_STORES = {"redis": "redis_gateways", "cluster": "cluster_gateways"}
+# The request timeout of a gateway killed mid-request: its key's lease runs to the request's
+# deadline and the commit window after it, which a test waits out (15 s by default). Long enough
+# for the order to reach the ERP before it.
+KILLED_GATEWAY_TIMEOUT_S = 3.0
 
 
 @pytest.fixture(params=["memory", *SHARED_STORES])
@@ -154,11 +158,17 @@ def test_a_gateway_killed_mid_request_is_reconciled_after_its_lease(
     private_redis: Any,
     token: str,
     legacy: httpx.Client,
+    tmp_path: Path,
 ) -> None:
     survivor = redis_gateways[1]
+    # The survivors' configuration, but for a shorter request timeout (policies/operations.yaml).
+    doomed_config = Path(shutil.copytree(prod_config_dir, tmp_path / "config"))
+    (doomed_config / "policies" / "operations.yaml").write_text(
+        f"requests: {{timeout_s: {KILLED_GATEWAY_TIMEOUT_S}}}\n"
+    )
     env = {
         **gateway_env,
-        "GATEWAY_CONFIG_DIR": str(prod_config_dir),
+        "GATEWAY_CONFIG_DIR": str(doomed_config),
         "GATEWAY_REDIS_URL": private_redis.url,
     }
     with client_for(survivor, token) as api:
@@ -190,7 +200,7 @@ def test_a_gateway_killed_mid_request_is_reconciled_after_its_lease(
         # The key's lease ends by then: `lease_s` from its claim, or the request's deadline
         # and the longest commit window after it, whichever is later (it arrived before this).
         lease_ends = time.monotonic() + max(
-            IDEMPOTENCY_LEASE_S, DEFAULT_REQUEST_TIMEOUT_S + ERP_TIMEOUT_S + IDEMPOTENCY_GRACE_S
+            IDEMPOTENCY_LEASE_S, KILLED_GATEWAY_TIMEOUT_S + ERP_TIMEOUT_S + IDEMPOTENCY_GRACE_S
         )
         proc.proc.send_signal(signal.SIGKILL)  # the order is at the ERP, not yet committed
         proc.proc.wait(timeout=10)
