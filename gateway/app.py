@@ -368,6 +368,24 @@ def _problem_for_unrouted(request: Request, status: int) -> Response:
     return response
 
 
+def _server_wide_answer(method: str, correlation_id: str, allowed: AllowedMethods) -> Response:
+    """The answer to a request whose target is `*` (the asterisk form, which uvicorn hands on as
+    the path): a request about the server as a whole, no resource. To OPTIONS (RFC 9110
+    §9.3.7: a ping, or a proxy's HTTP/1.1 check), 200 with no content and the methods some
+    path takes as `Allow`; to any other method, which the form is not for (RFC 9112 §3.2.4),
+    a 400. Decided, as a 404 is, before any token is read, rate limit counted or journal
+    entry written: it says nothing that a 405 does not say to anyone."""
+    if method == "OPTIONS":
+        return Response(b"", headers={"Allow": allowed.anywhere})
+    error = GatewayError(
+        Code.VALIDATION_FAILED,
+        "The request target `*` (the asterisk form) is only for OPTIONS, a request about the "
+        "server as a whole; send a resource's path from its `/`, as `GET /v2/customers "
+        "HTTP/1.1`.",
+    )
+    return problem_response(error, correlation_id)
+
+
 async def _http_exception(request: Request, exc: Exception) -> Response:
     status = exc.status_code if isinstance(exc, HTTPException) else 500
     return _problem_for_unrouted(request, status)
@@ -495,7 +513,8 @@ class GatewayApp(Starlette):
         await self._routed(scope, receive, send)
 
     async def _routed(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Starlette's routing, with what every answer has: the correlation id echoed (the
+        """Starlette's routing (but for the target `*`, which names no route's path:
+        `_server_wide_answer`), with what every answer has: the correlation id echoed (the
         caller's, or the one the endpoint put in its problem) and one access line."""
         arrived = time.monotonic()
         correlation_id = correlation_id_from(Headers(scope=scope).get(CORRELATION_HEADER))
@@ -516,7 +535,11 @@ class GatewayApp(Starlette):
             await send(message)
 
         try:
-            await super().__call__(scope, receive, send_echoing)
+            if scope["path"] == _ASTERISK_FORM and self.allowed is not None:
+                answered = _server_wide_answer(scope["method"], correlation_id, self.allowed)
+                await answered(scope, receive, send_echoing)
+            else:
+                await super().__call__(scope, receive, send_echoing)
         except asyncio.CancelledError:
             if not cut_off_here() or started:
                 raise  # not the server's, or its answer has begun: nothing else to send
@@ -540,6 +563,9 @@ class GatewayApp(Starlette):
 
 
 _CORRELATION_KEY = CORRELATION_HEADER.lower().encode("latin-1")
+# A request target in the asterisk form, as the path uvicorn gives it: every other target's
+# path begins with `/`.
+_ASTERISK_FORM = "*"
 
 
 async def metrics(request: Request) -> Response:

@@ -19,6 +19,8 @@ from typing import Any
 import pytest
 import uvicorn
 from prometheus_client import REGISTRY
+from starlette.applications import Starlette
+from starlette.routing import Route
 
 from gateway.app import build_app
 from gateway.observability.logging import access_log
@@ -65,15 +67,20 @@ def records() -> Iterator[_Records]:
 
 
 @pytest.fixture(scope="module")
-def gateway() -> Iterator[tuple[str, int]]:
-    """The gateway's app (over fake ERPs) behind its own server and limits, on a free port."""
+def app() -> Starlette:
+    """The gateway's app, over fake ERPs."""
 
     async def build() -> Gateway:
         async with in_process_gateway(MemoryStore()) as gw:
             return gw
 
     runtime = asyncio.run(build()).runtime
-    app = build_app(runtime, watch_config=False, body_timeout_s=LIMITS.body_timeout_s)
+    return build_app(runtime, watch_config=False, body_timeout_s=LIMITS.body_timeout_s)
+
+
+@pytest.fixture(scope="module")
+def gateway(app: Starlette) -> Iterator[tuple[str, int]]:
+    """The gateway's app behind its own server and limits, on a free port."""
     sock = listening_socket("127.0.0.1", 0)
     port = sock.getsockname()[1]
     config = GatewayServerConfig(app, limits=LIMITS, log_level="warning", lifespan="off")
@@ -363,6 +370,67 @@ def test_a_target_that_is_no_path_is_a_400_that_says_so_not_one_about_framing(
     assert problem["code"] == "validation_failed"
     assert "target" in problem["detail"]
     assert "Content-Length" not in problem["detail"]
+
+
+def test_options_asterisk_is_answered_with_every_method_the_gateway_takes_and_no_body(
+    gateway: tuple[str, int], app: Starlette
+) -> None:
+    """RFC 9110 §9.3.7: `OPTIONS *` asks about the server as a whole (a ping, or a proxy's
+    HTTP/1.1 check). No token is asked, nothing is in the body, and the connection stays
+    open for the next request."""
+    served = {m for r in app.router.routes if isinstance(r, Route) for m in r.methods or ()}
+    with _connect(gateway) as sock:
+        sock.sendall(
+            b"OPTIONS * HTTP/1.1\r\nHost: gateway.test\r\n\r\n"
+            b"GET /healthz HTTP/1.1\r\nHost: gateway.test\r\nConnection: close\r\n\r\n"
+        )
+        raw, _ = _read_until_closed(sock)
+    statuses = [int(status) for status in re.findall(rb"HTTP/1\.1 (\d{3}) ", raw)]
+    assert statuses == [200, 200], raw
+    head, _, rest = raw.partition(b"\r\n\r\n")
+    headers = {
+        k.lower(): v.strip()
+        for k, _, v in (line.partition(":") for line in head.decode("latin-1").split("\r\n")[1:])
+    }
+    assert headers["allow"] == ", ".join(sorted(served | {"OPTIONS"}))
+    assert headers["content-length"] == "0"  # RFC 9110 §9.3.7: no content, Content-Length 0
+    assert "content-type" not in headers
+    assert headers["x-correlation-id"]
+    assert rest.startswith(b"HTTP/1.1 200")  # the health check's answer, right after it
+
+
+def test_options_asterisk_has_its_access_line(
+    gateway: tuple[str, int], access_lines: AccessLines
+) -> None:
+    with _connect(gateway) as sock:
+        sock.sendall(
+            b"OPTIONS * HTTP/1.1\r\nHost: gateway.test\r\nX-Correlation-ID: ping-asterisk-1\r\n"
+            b"Connection: close\r\n\r\n"
+        )
+        raw, _ = _read_until_closed(sock)
+    assert raw.startswith(b"HTTP/1.1 200"), raw
+    line = _access_line_of(access_lines, "ping-asterisk-1")
+    assert (line.get("method"), line.get("path"), line.get("status")) == ("OPTIONS", "*", 200)
+
+
+@pytest.mark.parametrize("method", [b"GET", b"DELETE", b"POST"])
+def test_another_method_with_the_asterisk_target_is_a_400_that_says_it_is_for_options(
+    gateway: tuple[str, int], method: bytes
+) -> None:
+    """RFC 9112 §3.2.4: the asterisk form is only for a server-wide OPTIONS; any other
+    method with it names no resource (it was answered 404 "No resource at GET /*")."""
+    with _connect(gateway) as sock:
+        sock.sendall(
+            method + b" * HTTP/1.1\r\nHost: gateway.test\r\nContent-Length: 0\r\n"
+            b"Connection: close\r\n\r\n"
+        )
+        raw, _ = _read_until_closed(sock)
+    status, headers, problem = _problem(raw)
+    assert (status, headers["content-type"]) == (400, "application/problem+json")
+    assert problem["code"] == "validation_failed"
+    assert "OPTIONS" in problem["detail"] and "`*`" in problem["detail"]
+    assert "/*" not in problem["detail"]
+    assert problem["correlation_id"] == headers["x-correlation-id"]
 
 
 @pytest.mark.parametrize(
