@@ -79,7 +79,12 @@ from gateway.pipeline.record_ids import BoundRecordIds
 from gateway.pipeline.records import ResolveRecord
 from gateway.pipeline.routing import Routing
 from gateway.pipeline.tracing import Tracing
-from gateway.pipeline.versioning import CHANGELOG_PATH, VERSION_HEADER, Versioning
+from gateway.pipeline.versioning import (
+    CHANGELOG_PATH,
+    VERSION_HEADER,
+    Versioning,
+    version_sunset,
+)
 from gateway.routing.shadows import ShadowTable, compile_shadows
 from gateway.runtime import Runtime
 from gateway.service.services import Services, build_services
@@ -347,24 +352,29 @@ def _problem_for_unrouted(request: Request, status: int) -> Response:
     # that route's methods: the path's are those of every route that has it.
     index: AllowedMethods | None = getattr(request.app, "allowed", None)
     allowed = index.of(path) if status == 405 and index is not None else []
+    serving: Serving | None = getattr(request.app.state, "serving", None)
+    # A path under a version prefix is answered in that version: an unknown or retired one
+    # is refused whatever follows it (no resource is served under it: no 404, no 405).
+    versions = serving.runtime.versions if serving is not None and first in VERSIONS else None
     if status == 404 and _VERSION_RE.fullmatch(first) and first not in VERSIONS:
         error = GatewayError(
             Code.UNSUPPORTED_VERSION,
             f"API version {first} is not supported; supported: {', '.join(VERSIONS)}.",
             extra={"supported_versions": list(VERSIONS)},
         )
+    elif versions is not None and versions.retired(first, time.time()):
+        error = version_sunset(first)
     elif allowed:
         error = method_not_allowed(request.method, echoed(path, ECHOED_PATH_CHARS), allowed)
     else:
         error = not_found(f"No resource at {request.method} {echoed(path, ECHOED_PATH_CHARS)}.")
     response = problem_response(error, correlation_id, request.url.path)
     response.headers[CORRELATION_HEADER] = correlation_id
-    if first in VERSIONS:  # a path under a version prefix: answered in that version, with
-        # its lifecycle headers (a deprecated version says so on every answer)
+    if first in VERSIONS:  # with its lifecycle headers (a deprecated version says so on
+        # every answer)
         response.headers[VERSION_HEADER] = first
-        serving: Serving | None = getattr(request.app.state, "serving", None)
-        if serving is not None:
-            response.headers.update(serving.runtime.versions.headers.get(first, {}))
+        if versions is not None:
+            response.headers.update(versions.headers.get(first, {}))
     return response
 
 

@@ -48,6 +48,11 @@ class VersionTable:
         """The version of the client's unversioned paths: its pin, else the default."""
         return self.pins.get(client_id, self.default)
 
+    def retired(self, version: str, now: float) -> bool:
+        """Past its sunset at `now` (epoch seconds): answered 410, whatever is asked of it."""
+        sunset_at = self.sunset_at.get(version)
+        return sunset_at is not None and now >= sunset_at
+
 
 def _midnight_utc(day: dt.date) -> dt.datetime:
     return dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC)
@@ -182,10 +187,9 @@ class Versioning:
         ctx.api_version = version
         ctx.response_headers[VERSION_HEADER] = version
         ctx.response_headers.update(table.headers.get(version, _NO_HEADERS))
-        sunset_at = table.sunset_at.get(version)
         # A sunset refuses the clients still calling the version; an operator's replay of a
         # transaction the journal holds in it is the gateway finishing what it took then.
-        if sunset_at is not None and time.time() >= sunset_at and not ctx.replayed_by:
+        if table.retired(version, time.time()) and not ctx.replayed_by:
             raise version_sunset(version)
         if version == LATEST:
             return call_next(ctx)

@@ -177,6 +177,24 @@ async def test_a_version_past_its_sunset_is_410_version_sunset(
     assert gw.erps["cloud"].calls == []
 
 
+async def test_a_retired_version_is_410_whatever_the_path_or_method_asked(
+    store: Store, config_dir: Path
+) -> None:
+    """As an unknown version is 400 whatever follows it: no resource is served under a
+    retired one, so neither a 405 whose Allow names methods that answer 410, nor a 404."""
+    write_versions(config_dir, "versions:\n  v1: {deprecated: 2020-01-01, sunset: 2021-01-01}\n")
+    async with in_process_gateway(store, config_dir) as gw, gw.client() as api:
+        served = await api.get("/v1/customers", params={"external_ref": "X"})
+        unrouted = [await api.delete("/v1/customers"), await api.get("/v1/no-such-collection")]
+
+    assert served.status_code == 410
+    for response in unrouted:
+        assert response.status_code == 410, response.text
+        assert response.json()["code"] == "version_sunset"
+        assert "allow" not in response.headers
+        assert response.headers["Sunset"] == served.headers["Sunset"]
+
+
 async def test_a_v1_body_is_judged_by_the_v1_schema_with_v1_pointers(store: Store) -> None:
     order = payloads.order("US01", "cus_abc")
     order["lines"][0]["quantity"] = 0
