@@ -378,20 +378,21 @@ def _problem_for_unrouted(request: Request, status: int) -> Response:
     return response
 
 
-def _server_wide_answer(method: str, correlation_id: str, allowed: AllowedMethods) -> Response:
+def _server_wide_answer(scope: Scope, correlation_id: str, allowed: AllowedMethods) -> Response:
     """The answer to a request whose target is `*` (the asterisk form, which uvicorn hands on as
     the path): a request about the server as a whole, no resource. To OPTIONS (RFC 9110
     §9.3.7: a ping, or a proxy's HTTP/1.1 check), 200 with no content and the methods some
-    path takes as `Allow`; to any other method, which the form is not for (RFC 9112 §3.2.4),
-    a 400. Decided, as a 404 is, before any token is read, rate limit counted or journal
-    entry written: it says nothing that a 405 does not say to anyone."""
-    if method == "OPTIONS":
+    path takes as `Allow`; to any other method, which the form is not for, or with a query,
+    which it has none of (RFC 9112 §3.2.4), a 400. Decided, as a 404 is, before any token is
+    read, rate limit counted or journal entry written: it says nothing that a 405 does not
+    say to anyone."""
+    if scope["method"] == "OPTIONS" and not scope["query_string"]:
         return Response(b"", headers={"Allow": allowed.anywhere})
     error = GatewayError(
         Code.VALIDATION_FAILED,
-        "The request target `*` (the asterisk form) is only for OPTIONS, a request about the "
-        "server as a whole; send a resource's path from its `/`, as `GET /v2/customers "
-        "HTTP/1.1`.",
+        "The request target `*` (the asterisk form) is only for OPTIONS, and alone (no "
+        "query): a request about the server as a whole; send a resource's path from its `/`, "
+        "as `GET /v2/customers HTTP/1.1`.",
     )
     return problem_response(error, correlation_id)
 
@@ -546,7 +547,7 @@ class GatewayApp(Starlette):
 
         try:
             if scope["path"] == _ASTERISK_FORM and self.allowed is not None:
-                answered = _server_wide_answer(scope["method"], correlation_id, self.allowed)
+                answered = _server_wide_answer(scope, correlation_id, self.allowed)
                 await answered(scope, receive, send_echoing)
             else:
                 await super().__call__(scope, receive, send_echoing)

@@ -413,15 +413,18 @@ def test_options_asterisk_has_its_access_line(
     assert (line.get("method"), line.get("path"), line.get("status")) == ("OPTIONS", "*", 200)
 
 
-@pytest.mark.parametrize("method", [b"GET", b"DELETE", b"POST"])
+@pytest.mark.parametrize(
+    "target", [b"GET *", b"DELETE *", b"POST *", b"OPTIONS *?verbose=1"], ids=bytes.decode
+)
 def test_another_method_with_the_asterisk_target_is_a_400_that_says_it_is_for_options(
-    gateway: tuple[str, int], method: bytes
+    gateway: tuple[str, int], target: bytes
 ) -> None:
-    """RFC 9112 §3.2.4: the asterisk form is only for a server-wide OPTIONS; any other
-    method with it names no resource (it was answered 404 "No resource at GET /*")."""
+    """RFC 9112 §3.2.4: the asterisk form is `*` alone, and only for a server-wide OPTIONS;
+    any other method with it names no resource (it was answered 404 "No resource at GET
+    /*")."""
     with _connect(gateway) as sock:
         sock.sendall(
-            method + b" * HTTP/1.1\r\nHost: gateway.test\r\nContent-Length: 0\r\n"
+            target + b" HTTP/1.1\r\nHost: gateway.test\r\nContent-Length: 0\r\n"
             b"Connection: close\r\n\r\n"
         )
         raw, _ = _read_until_closed(sock)
