@@ -264,6 +264,10 @@ class GuardedProtocol(HttpToolsProtocol):
     def on_headers_complete(self) -> None:
         self._head.awaiting = False
         self._head_since = None  # the timer, if armed, disarms when it fires
+        # Not from `/` nor `*`: the absolute form, as a proxy sends (what is no URL at all,
+        # `v1/customers`, the URL parser refuses here as in uvicorn: `send_400_response`).
+        if self.url[:1] not in _PATH_OR_ASTERISK:
+            self.url = _with_path(self.url, self.parser.get_method())
         super().on_headers_complete()
 
     def on_message_complete(self) -> None:
@@ -451,6 +455,22 @@ def peer(client: tuple[str, int] | None) -> str:
     """A connection's peer as a URL writes it: an IPv6 one in brackets (`[::1]:5555`, where
     `::1:5555` would read as another address); `?` when the transport did not say."""
     return host_port(client[0], client[1]) if client else "?"
+
+
+_PATH_OR_ASTERISK = (b"/", b"*")
+
+
+def _with_path(url: bytes, method: bytes) -> bytes:
+    """An absolute-form target (`http://host/path?query`) as uvicorn can take it: with a path.
+    uvicorn reads only the path and query of it, and failed on an empty path (`http://host`),
+    which is `/` (RFC 9110 §4.2.3, as nginx takes it); with OPTIONS and no query, it is the
+    server as a whole, `*`, as a proxy forwards it (RFC 9112 §3.2.4)."""
+    parsed = httptools.parse_url(url)
+    if parsed.path is not None:
+        return url
+    if parsed.query is None:
+        return b"*" if method == b"OPTIONS" else b"/"
+    return b"/?" + parsed.query
 
 
 class _HeadRefused(Exception):

@@ -372,16 +372,20 @@ def test_a_target_that_is_no_path_is_a_400_that_says_so_not_one_about_framing(
     assert "Content-Length" not in problem["detail"]
 
 
+@pytest.mark.parametrize(
+    "target", [b"*", b"http://gateway.test"], ids=["asterisk form", "absolute form, no path"]
+)
 def test_options_asterisk_is_answered_with_every_method_the_gateway_takes_and_no_body(
-    gateway: tuple[str, int], app: Starlette
+    gateway: tuple[str, int], app: Starlette, target: bytes
 ) -> None:
     """RFC 9110 §9.3.7: `OPTIONS *` asks about the server as a whole (a ping, or a proxy's
-    HTTP/1.1 check). No token is asked, nothing is in the body, and the connection stays
-    open for the next request."""
+    HTTP/1.1 check); so does the absolute form with an empty path and no query, which a
+    proxy forwards as `*` (RFC 9112 §3.2.4). No token is asked, nothing is in the body, and
+    the connection stays open for the next request."""
     served = {m for r in app.router.routes if isinstance(r, Route) for m in r.methods or ()}
     with _connect(gateway) as sock:
         sock.sendall(
-            b"OPTIONS * HTTP/1.1\r\nHost: gateway.test\r\n\r\n"
+            b"OPTIONS " + target + b" HTTP/1.1\r\nHost: gateway.test\r\n\r\n"
             b"GET /healthz HTTP/1.1\r\nHost: gateway.test\r\nConnection: close\r\n\r\n"
         )
         raw, _ = _read_until_closed(sock)
@@ -397,6 +401,24 @@ def test_options_asterisk_is_answered_with_every_method_the_gateway_takes_and_no
     assert "content-type" not in headers
     assert headers["x-correlation-id"]
     assert rest.startswith(b"HTTP/1.1 200")  # the health check's answer, right after it
+
+
+@pytest.mark.parametrize("query", [b"", b"?external_ref=X"])
+def test_an_absolute_form_target_with_an_empty_path_is_answered_as_its_path_slash(
+    gateway: tuple[str, int], query: bytes
+) -> None:
+    """RFC 9110 §4.2.3: an http URI's empty path is `/`, as nginx takes it. It was the 400
+    about framing and Content-Length (uvicorn failed on the path it could not find)."""
+    answers = []
+    for target in (b"http://gateway.test" + query, b"/" + query):
+        with _connect(gateway) as sock:
+            sock.sendall(
+                b"GET " + target + b" HTTP/1.1\r\nHost: gateway.test\r\nConnection: close\r\n\r\n"
+            )
+            raw, _ = _read_until_closed(sock)
+        status, _, problem = _problem(raw)
+        answers.append((status, problem["code"], problem.get("instance")))
+    assert answers[0] == answers[1]
 
 
 def test_options_asterisk_has_its_access_line(
