@@ -7,10 +7,11 @@ from __future__ import annotations
 import socket
 import time
 
-from tests.security.test_slow_and_hostile_clients import (  # noqa: F401 (a fixture)
+from tests.security.test_slow_and_hostile_clients import (  # noqa: F401 (fixtures)
     DEADLINE_S,
     LIMITS,
     _connect,
+    app,
     gateway,
 )
 
