@@ -44,7 +44,8 @@ TimeoutS = Annotated[
         gt=0,
         le=120,
         description="Seconds for one whole ERP interaction (token or CSRF fetch, write, "
-        "read-back), at most 120.",
+        "read-back, retries), at most 120; below the request timeout (policies/operations.yaml "
+        "requests.timeout_s), which otherwise ends it first (`gateway check` warns).",
     ),
 ]
 

@@ -31,11 +31,13 @@ from gateway.config.issues import (
     AUTH_FILE,
     BACKENDS_DIR,
     CLIENTS_FILE,
+    OPERATIONS_FILE,
     RATE_LIMITS_FILE,
     ROUTES_FILE,
     SUBSCRIPTIONS_FILE,
     ConfigIssue,
 )
+from gateway.config.operations import OperationsPolicy
 from gateway.config.private_keys import backend_key_file
 from gateway.config.public_keys import public_key_in
 from gateway.config.rate_limits import RateLimitPolicy
@@ -71,6 +73,8 @@ class ParsedConfig:
     rate_limits: RateLimitPolicy | None
     subscriptions: SubscriptionsPolicy | None = None
     env: Mapping[str, str] = field(default_factory=dict)  # the environment it was loaded with
+    # policies/operations.yaml's, its defaults where there is none; None where it did not parse.
+    operations: OperationsPolicy | None = None
 
 
 def backend_file(name: str) -> str:
@@ -93,6 +97,15 @@ class Reporter:
 
     def warning(self, file: str, path: Sequence[str | int], message: str) -> None:
         self.issues.append(ConfigIssue(file, self.line(file, path), message, "warning"))
+
+    def read(self, file: str) -> bool:
+        """Whether `file` was read (an optional one may be absent)."""
+        return file in self._documents
+
+    def written(self, file: str, path: Sequence[str | int]) -> bool:
+        """Whether `file` sets `path` itself, rather than leaving it to its default."""
+        document = self._documents.get(file)
+        return document is not None and tuple(path) in document.lines
 
 
 def issue_at(config_dir: Path, file: str, path: YamlPath, message: str) -> ConfigIssue:
@@ -134,6 +147,8 @@ def cross_file_issues(parsed: ParsedConfig) -> list[ConfigIssue]:
             _check_client_issuers(report, parsed.clients, parsed.auth)
     _check_systems(report, parsed.backends, parsed.backend_names)
     _check_erp_transports(report, parsed.backends)
+    if parsed.operations is not None:
+        _check_erp_timeouts(report, parsed.backends, parsed.operations)
     _check_signing_keys(report, parsed.backends, parsed.config_dir)
     if parsed.rate_limits is not None:
         _check_budgets(report, parsed.rate_limits, parsed.backend_names)
@@ -356,6 +371,44 @@ def _check_erp_transports(report: Reporter, backends: Mapping[str, BackendConfig
                 f"{host}: anyone on the way can read them and act as the gateway in the ERP; "
                 f"{_USE_HTTPS}",
             )
+
+
+def _check_erp_timeouts(
+    report: Reporter, backends: Mapping[str, BackendConfig], operations: OperationsPolicy
+) -> None:
+    """A backend whose `timeout_s` is not below the request timeout: an ERP is called after its
+    request arrived, so the request's deadline always ends the interaction first. It loads and
+    runs, but the timeout an architect set never fires, and the ERP and its retries get less
+    than it says."""
+    limit = operations.requests.timeout_s
+    request_timeout = _request_timeout(report, limit)
+    for name, backend in sorted(backends.items()):
+        if backend.timeout_s < limit:
+            continue
+        file = backend_file(name)
+        default = "" if report.written(file, ["timeout_s"]) else " by default"
+        report.warning(
+            file,
+            ["timeout_s"],
+            f"backend {name}'s timeout_s ({backend.timeout_s:g} s{default}) is not below the "
+            f"request timeout ({request_timeout}): the request's deadline always comes first, "
+            "so this timeout never fires and the ERP, its retries included, gets only what is "
+            f"left of the request's {limit:g} s; lower timeout_s below {limit:g} s, leaving "
+            "time for the gateway's own steps, or raise requests.timeout_s above "
+            f"{backend.timeout_s:g} s",
+        )
+
+
+def _request_timeout(report: Reporter, seconds: float) -> str:
+    """The request timeout as an operator finds it: where policies/operations.yaml sets it, or
+    why its default applies."""
+    at = ("requests", "timeout_s")
+    if report.written(OPERATIONS_FILE, at):
+        line = report.line(OPERATIONS_FILE, at)
+        return f"requests.timeout_s: {seconds:g} at {OPERATIONS_FILE}:{line}"
+    if report.read(OPERATIONS_FILE):
+        return f"{seconds:g} s by default: {OPERATIONS_FILE} sets no requests.timeout_s"
+    return f"{seconds:g} s by default: there is no {OPERATIONS_FILE}"
 
 
 def _erp_login(backend: BackendConfig) -> str:

@@ -229,6 +229,7 @@ def _loaded(
         rate_limits,
         subscriptions,
         env,
+        operations,
     )
     found = [*reader.issues, *cross_file_issues(parsed)]
     for check in checks:

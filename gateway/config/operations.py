@@ -34,8 +34,8 @@ class RequestsPolicy(ConfigModel):
             description="Seconds from a request's arrival to its deadline (above 0, at most "
             "300): every step, ERP call and retry ends by then, and a request still at work is "
             "answered with a retryable problem (504 erp_timeout while it waits on an ERP); a "
-            "backend's timeout_s bounds its ERP interaction within it. A reload sets it for "
-            "the requests arriving after it.",
+            "backend's timeout_s bounds its ERP interaction within it (`gateway check` warns of "
+            "one not below it). A reload sets it for the requests arriving after it.",
         ),
     ] = DEFAULT_REQUEST_TIMEOUT_S
 

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from gateway.app import current_runtime
 from gateway.ops.reload import Reloader
@@ -61,7 +62,7 @@ async def test_a_request_past_the_configured_timeout_is_answered_504_erp_timeout
 
 
 async def test_a_reload_sets_the_request_timeout_of_the_requests_after_it(
-    store: Store, tmp_path: Path
+    store: Store, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     config_dir = copy_config(tmp_path)
     async with in_process_gateway(store, config_dir) as gw, gw.client() as api:
@@ -69,7 +70,14 @@ async def test_a_reload_sets_the_request_timeout_of_the_requests_after_it(
         assert gw.runtime.request_timeout_s > backend_timeout_s  # 15 s by default
         reloader = Reloader(config_dir, current=lambda: current_runtime(gw.app), install=gw.serve)
         _operations(config_dir, TIMEOUT_S)
-        assert await reloader.reload_if_changed("SIGHUP") == []
+        with caplog.at_level("WARNING", logger="gateway.config"):
+            assert await reloader.reload_if_changed("SIGHUP") == []
+        # Applied, and each backend whose timeout_s it now cuts short warned of, as `gateway
+        # check` warns of it.
+        warned = [r.getMessage() for r in caplog.records if r.name == "gateway.config"]
+        files = [w.split(":", 1)[0] for w in warned]
+        assert files == ["backends/cloud.yaml", "backends/legacy.yaml"], warned
+        assert all("is not below the request timeout" in w for w in warned), warned
         assert current_runtime(gw.app).request_timeout_s == TIMEOUT_S
         answer, after_s = await _create_on_a_hung_erp(gw, api)
     assert (answer.status_code, answer.json()["code"]) == (504, "erp_timeout"), answer.text

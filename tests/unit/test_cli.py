@@ -87,6 +87,26 @@ def test_check_refuses_a_currency_map_key_that_is_no_iso_code_at_its_line(tmp_pa
     )
 
 
+def test_check_warns_of_a_backend_timeout_the_request_timeout_cuts_short_and_exits_0(
+    tmp_path: Path,
+) -> None:
+    config = copy_config(tmp_path)
+    legacy = config / "backends" / "legacy.yaml"
+    text = legacy.read_text()
+    legacy.write_text(text.replace("\ntimeout_s: 5 ", "\ntimeout_s: 20", 1))
+    line = text[: text.index("\ntimeout_s: 5 ")].count("\n") + 2
+    (config / "policies" / "operations.yaml").write_text("requests:\n  timeout_s: 10\n")
+
+    result = _gateway("check", "--config-dir", str(config), env=_env())
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert (
+        f"warning: backends/legacy.yaml:{line}: backend legacy's timeout_s (20 s) is not below "
+        "the request timeout (requests.timeout_s: 10 at policies/operations.yaml:2)"
+    ) in result.stdout
+    assert "0 error(s), 1 warning(s)" in result.stdout
+
+
 def _alias_bomb(levels: int) -> str:
     """Each anchor a list naming the one before ten times: 10**levels nodes once loaded."""
     lines = ["x0: &x0 [" + ", ".join(["lol"] * 10) + "]"]

@@ -556,3 +556,81 @@ def test_a_webhook_url_of_https_or_to_a_loopback_address_is_no_issue(
     config = config_copy(tmp_path)
     edit(config, "policies/subscriptions.yaml", DEMO_HOOK, f"url: {url}")
     assert configuration.check(config, env=DEMO_EVENT_SECRETS) == []
+
+
+# -- a backend's timeout within the request's ------------------------------------------------
+
+OPERATIONS = "policies/operations.yaml"
+LEGACY = "backends/legacy.yaml"
+LEGACY_TIMEOUT = "timeout_s: 5  "  # the shipped legacy backend's, as written
+
+
+def set_request_timeout(config: Path, seconds: str) -> int:
+    """policies/operations.yaml setting `requests.timeout_s`; the line it sets it at."""
+    (config / OPERATIONS).write_text(f"requests:\n  timeout_s: {seconds}\n")
+    return line_of(config, OPERATIONS, "timeout_s:")
+
+
+@pytest.mark.parametrize(("backend_s", "request_s"), [("20", "10"), ("10", "10")])
+def test_a_backend_timeout_not_below_the_request_timeout_warns_at_both_lines_but_loads(
+    tmp_path: Path, backend_s: str, request_s: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The request's deadline always ends the ERP interaction first (the ERP is called after
+    # the request arrived), so the backend's timeout_s never fires; it was accepted silently.
+    config = config_copy(tmp_path)
+    line = edit(config, LEGACY, LEGACY_TIMEOUT, f"timeout_s: {backend_s} ")
+    request_line = set_request_timeout(config, request_s)
+    (issue,) = configuration.check(config, env=DEMO_EVENT_SECRETS)
+    assert (issue.severity, issue.file, issue.line) == ("warning", LEGACY, line)
+    assert issue.message == (
+        f"backend legacy's timeout_s ({backend_s} s) is not below the request timeout "
+        f"(requests.timeout_s: {request_s} at {OPERATIONS}:{request_line}): the request's "
+        "deadline always comes first, so this timeout never fires and the ERP, its retries "
+        f"included, gets only what is left of the request's {request_s} s; lower timeout_s "
+        f"below {request_s} s, leaving time for the gateway's own steps, or raise "
+        f"requests.timeout_s above {backend_s} s"
+    )
+    # Logged as every other warning where the configuration is loaded to serve: at start-up
+    # and on each reload (both load it so).
+    with caplog.at_level("WARNING", logger="gateway.config"):
+        loaded = configuration.load(config, env=DEMO_EVENT_SECRETS, serving=True)
+    assert loaded.backends["legacy"].timeout_s == float(backend_s)
+    assert [r.getMessage() for r in caplog.records] == [str(issue)]
+
+
+def test_a_backend_timeout_is_held_against_the_default_request_timeout_where_none_is_set(
+    tmp_path: Path,
+) -> None:
+    config = config_copy(tmp_path)
+    edit(config, LEGACY, LEGACY_TIMEOUT, "timeout_s: 20 ")
+    (absent,) = configuration.check(config, env=DEMO_EVENT_SECRETS)
+    assert "(15 s by default: there is no policies/operations.yaml)" in absent.message
+    (config / OPERATIONS).write_text("journal:\n  enabled: true\n")
+    (unset,) = configuration.check(config, env=DEMO_EVENT_SECRETS)
+    assert "(15 s by default: policies/operations.yaml sets no requests.timeout_s)" in (
+        unset.message
+    )
+
+
+def test_a_backend_timeout_left_to_its_default_is_named_so(tmp_path: Path) -> None:
+    config = config_copy(tmp_path)
+    edit(config, LEGACY, LEGACY_TIMEOUT, "")
+    set_request_timeout(config, "8")
+    (issue,) = configuration.check(config, env=DEMO_EVENT_SECRETS)
+    assert (issue.severity, issue.file) == ("warning", LEGACY)
+    assert issue.message.startswith("backend legacy's timeout_s (10 s by default) is not below")
+
+
+def test_backend_timeouts_below_the_request_timeout_are_no_issue(tmp_path: Path) -> None:
+    # The shipped backends (5 s each) against the default 15 s, and a request timeout just
+    # above them; at theirs, each is warned of.
+    config = config_copy(tmp_path)
+    assert configuration.check(config, env=DEMO_EVENT_SECRETS) == []
+    set_request_timeout(config, "5.5")
+    assert configuration.check(config, env=DEMO_EVENT_SECRETS) == []
+    set_request_timeout(config, "5")
+    issues = configuration.check(config, env=DEMO_EVENT_SECRETS)
+    assert [(i.severity, i.file) for i in issues] == [
+        ("warning", "backends/cloud.yaml"),
+        ("warning", LEGACY),
+    ]
