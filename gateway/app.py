@@ -49,6 +49,7 @@ from gateway.domain.errors import (
     not_found,
 )
 from gateway.domain.versions import VERSIONS
+from gateway.forced_stop import WRITE_OUT, WriteOut
 from gateway.observability.client_address import client_ip
 from gateway.observability.event_metrics import WEBHOOK_DISABLED_SUBSCRIPTIONS
 from gateway.observability.logging import access_log, flush_logs
@@ -660,7 +661,7 @@ def build_app(
         return await answer(current.replay_handlers[by_operation[ctx.spec.operation]], ctx)
 
     @contextlib.asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+    async def lifespan(app: Starlette) -> AsyncIterator[dict[str, WriteOut]]:
         _tune_gc()
         started = current_runtime(app)
         started.audit.record(
@@ -676,7 +677,9 @@ def build_app(
             reloader.install_sighup()
             if watch_config:
                 watcher = asyncio.create_task(reloader.watch())
-        yield
+        # For the server, told to quit at once: it skips what follows the yield (closing the
+        # ERPs' pools, stopping the deliveries and the exporter may take long), but not this.
+        yield {WRITE_OUT: lambda timeout_s: current_runtime(app).write_out(timeout_s)}
         if watcher is not None:
             watcher.cancel()
         if reloader is not None:

@@ -6,6 +6,8 @@ builds a new runtime and swaps it in whole; a request keeps the one it started w
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -21,6 +23,7 @@ from gateway.config.issues import ConfigError, ConfigIssue
 from gateway.config.lint import backend_file
 from gateway.config.loader import GatewayConfig
 from gateway.config.rate_limits import BackendBudget, RateLimitPolicy
+from gateway.forced_stop import Unwritten
 from gateway.observability.metrics import ERP_RETRIES, ERP_UNMAPPED_CODES, JOURNAL_WRITE_FAILURES
 from gateway.pipeline.auth import Authenticator, build_authenticator
 from gateway.pipeline.auth_failures import FailedAddresses, failure_limit
@@ -35,6 +38,8 @@ from gateway.store.audit import AuditTrail
 from gateway.store.base import Store, StoreUnavailable
 from gateway.store.events import EventRetention
 from gateway.store.journal import JournalLog, JournalRetention
+
+log = logging.getLogger("gateway")
 
 
 @dataclass(frozen=True)
@@ -75,6 +80,23 @@ class Runtime:
         await self.releases.aclose()
         await self.aclose_adapters()
         await self.store.aclose()
+
+    async def write_out(self, timeout_s: float) -> Unwritten:
+        """Told to quit at once: `aclose`'s writes (the journal, the audit trail, the pending
+        releases), side by side, for `timeout_s` at most; what they left. Not the rest of it:
+        the ERPs' pools and the store's connections close with the process."""
+        writing = [
+            asyncio.create_task(close)  # side by side: each writes what it can
+            for close in (self.journal.aclose(), self.audit.aclose(), self.releases.aclose())
+        ]
+        done, late = await asyncio.wait(writing, timeout=timeout_s)
+        for task in late:
+            task.cancel()  # not waited for: what is left is said, and lost with the process
+        for task in done:
+            failed = task.exception()
+            if failed is not None:
+                log.error("writing out at the stop failed", exc_info=failed)
+        return Unwritten(self.journal.pending, self.audit.pending, self.releases.pending)
 
 
 def build_adapter(

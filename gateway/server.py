@@ -17,7 +17,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import httptools
@@ -29,6 +29,7 @@ from uvicorn.supervisors.multiprocess import Process
 
 from gateway.api.problems import PROBLEM_MEDIA_TYPE, problem_body
 from gateway.domain.errors import Code, GatewayError
+from gateway.forced_stop import WRITE_OUT, WRITE_OUT_S, Unwritten, WriteOut
 from gateway.observability.client_address import LOOPBACK_PROXIES, address_of
 from gateway.observability.forwarded_for import ForwardedFor
 from gateway.observability.logging import access_log
@@ -718,7 +719,9 @@ class GatewayServer(uvicorn.Server):
     SIGINT, cut off, each answered 503 by the app: `gateway.pipeline.cut_off`), each naming
     the worker's pid when there are several. uvicorn's own lines say neither count, nor
     whether a request was cut off, and go to its logger, which the gateway keeps at WARNING:
-    an operator watching a rolling deploy saw nothing."""
+    an operator watching a rolling deploy saw nothing. Told to quit at once, it skips the
+    app's lifespan shutdown, as uvicorn does, but not the write-out of what the app buffers
+    for the store (`gateway.forced_stop`): its line says what was left unwritten, if any."""
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         # uvicorn's (0.54), with the two lines: the second said before the app's lifespan
@@ -757,18 +760,33 @@ class GatewayServer(uvicorn.Server):
                 # Cut off as the drain's limit cuts off (uvicorn left them to the event
                 # loop's end, which its protocol answered with a text/plain 500).
                 cut = self._cut_off()
+                await _unwound(cut)  # before the event loop's end cancels them again
+                # Then, in place of the app's lifespan shutdown, only what must not be lost:
+                # what the app buffers for the store, these requests' outcomes among it.
+                unwritten = await self._written_out()
+                said = (
+                    f"; not written in {WRITE_OUT_S:g} s: {unwritten.said()}" if unwritten else ""
+                )
                 self._say(
                     logging.WARNING,
                     f"stopped: told to quit at once after {took:.1f} s, "
-                    f"{_requests(len(cut))} cut off",
+                    f"{_requests(len(cut))} cut off{said}",
                     cut_off=len(cut),
+                    unwritten=asdict(unwritten),
                 )
-                await _unwound(cut)  # before the event loop's end cancels them again
                 abandon_tasks(_CUT_OFF)
             else:
                 self._say(logging.INFO, f"stopped: drained in {took:.1f} s", cut_off=0)
         if not self.force_exit:
             await self.lifespan.shutdown()
+
+    async def _written_out(self) -> Unwritten:
+        """What the app buffers for the store, written out (`gateway.forced_stop`), and what
+        it could not write in `WRITE_OUT_S`; nothing, for an app that hands no write-out."""
+        write_out: WriteOut | None = self.lifespan.state.get(WRITE_OUT)
+        if write_out is None:
+            return Unwritten()
+        return await write_out(WRITE_OUT_S)
 
     def _cut_off(self) -> list[asyncio.Task[None]]:
         """The requests in flight, cancelled as the server stops without waiting for them any

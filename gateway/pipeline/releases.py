@@ -41,6 +41,11 @@ class PendingReleases:
         self._refunds += refunds
         self._schedule()
 
+    @property
+    def pending(self) -> int:
+        """Slots and refunds waiting for a round trip."""
+        return len(self._slots) + len(self._refunds)
+
     def take(self) -> GiveBack:
         """Everything pending, for the caller to send (and `restore` if it cannot). A timer
         already set is left to run out: it sends what was added since, if anything (cheaper,

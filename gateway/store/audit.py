@@ -770,6 +770,11 @@ class AuditTrail:
     ) -> None:
         self._writer.put(AuditEvent(kind, actor, details, self._clock(), client_ip))
 
+    @property
+    def pending(self) -> int:
+        """Entries not written yet (kept for later when the store refused them)."""
+        return self._writer.pending
+
     async def flush(self) -> bool:
         return await self._writer.flush()
 

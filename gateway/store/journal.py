@@ -628,6 +628,11 @@ class JournalLog:
             return
         self._writer.put(record, size)
 
+    @property
+    def pending(self) -> int:
+        """Entries not written yet (kept for later when the store refused them)."""
+        return self._writer.pending
+
     async def flush(self) -> bool:
         return await self._writer.flush()
 

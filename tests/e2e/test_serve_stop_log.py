@@ -18,11 +18,12 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
+from gateway.forced_stop import WRITE_OUT_S
 from gateway.sockets import SPREAD_BY_KERNEL
 from tests.e2e import payloads
 from tests.e2e.checks import create_customer, retry_while_in_progress, stats
 from tests.e2e.gateways import client_for, start_gateway, start_workers, token_for
-from tests.redis_server import RedisProcess
+from tests.redis_server import RedisProcess, redis_server_installed
 from tests.servers import ServerProcess
 
 WAIT_S = 20.0  # at most: the simulator holds the request, both workers serve
@@ -53,27 +54,53 @@ def _stop_while_one_read_is_held(
     once the gateway has exited."""
     with client_for(url, token) as api:
         customer = create_customer(api, "US01")
-    cloud.post("/_sim/faults", json={**fault, "operations": ["customers.read"]})
+    return _stop_while_one_request_is_held(
+        proc,
+        url,
+        token,
+        cloud,
+        {**fault, "operations": ["customers.read"]},
+        lambda api: api.get(f"/v1/customers/{customer['id']}"),
+        sig,
+        then,
+    )
+
+
+def _stop_while_one_request_is_held(
+    proc: ServerProcess,
+    url: str,
+    token: str,
+    cloud: httpx.Client,
+    fault: dict[str, Any],
+    send: Callable[[httpx.Client], httpx.Response],
+    sig: signal.Signals,
+    then: signal.Signals | None,
+    meanwhile: Callable[[], None] = lambda: None,
+) -> list[object]:
+    """`_stop_while_one_read_is_held` for the request `send` sends, held under `fault`;
+    `meanwhile` is done once the ERP holds it, before `sig`."""
+    cloud.post("/_sim/faults", json=fault)
     # The simulator may still hold an earlier test's request (its gateway gone): this one's
     # is the next.
     held = stats(cloud)["in_flight"]
     got: list[object] = []
 
-    def read() -> None:
+    def request() -> None:
         with client_for(url, token) as api:
             try:
-                got.append(api.get(f"/v1/customers/{customer['id']}"))
+                got.append(send(api))
             except httpx.HTTPError as exc:
                 got.append(exc)
 
-    reader = threading.Thread(target=read)
-    reader.start()
-    _wait_for(lambda: stats(cloud)["in_flight"] > held, "the ERP to hold the read")
+    sender = threading.Thread(target=request)
+    sender.start()
+    _wait_for(lambda: stats(cloud)["in_flight"] > held, "the ERP to hold the request")
+    meanwhile()
     proc.proc.send_signal(sig)
     if then is not None:
         _wait_for(lambda: "stopping: draining" in proc.output(), "the drain to begin")
         proc.proc.send_signal(then)
-    reader.join(timeout=30)
+    sender.join(timeout=30)
     proc.proc.wait(timeout=30)
     return got
 
@@ -322,3 +349,111 @@ def test_a_second_sigint_answers_the_read_held_at_the_erp_as_the_drain_cut_off_d
     assert stopped["cut_off"] == 1
     assert "Traceback" not in output, output
     assert "Exception in ASGI application" not in output, output
+
+
+@pytest.mark.redis
+def test_a_second_sigint_still_writes_the_cut_off_write_to_the_journal_and_the_audit_trail(
+    gateway_env: dict[str, str], repo_config: Path, private_redis: RedisProcess, cloud: httpx.Client
+) -> None:
+    """Ctrl-C twice while the cloud ERP holds a create: the gateway quits at once, but writes
+    out what it buffers for the store first. Another gateway on the same Redis finds the
+    transaction journaled with the 503 it was answered, and its outcome in the audit trail,
+    which verifies: both were lost with the app's shutdown, which a forced stop skips."""
+    env = {
+        **gateway_env,
+        "GATEWAY_CONFIG_DIR": str(repo_config),
+        "GATEWAY_REDIS_URL": private_redis.url,
+    }
+    token = token_for("crm-demo", repo_config)
+    body, key = payloads.customer("US01"), payloads.new_key()
+    with start_gateway(env) as (url, proc):
+        got = _stop_while_one_request_is_held(
+            proc,
+            url,
+            token,
+            cloud,
+            {"mode": "timeout", "operations": ["customers.create"]},
+            lambda api: api.post("/v1/customers", json=body, headers=key),
+            signal.SIGINT,
+            then=signal.SIGINT,
+        )
+        output = proc.output()
+    [answer] = got
+    assert isinstance(answer, httpx.Response), answer
+    _assert_cut_off(answer, write=True)
+    cut_off = answer.headers["x-correlation-id"]
+    _, stopped = _stop_lines(output)
+    # Nothing left unwritten, so nothing said of it.
+    assert stopped["msg"].startswith("stopped: told to quit at once after "), stopped
+    assert stopped["msg"].endswith(", 1 request cut off"), stopped
+    assert stopped["cut_off"] == 1
+    assert stopped["unwritten"] == {"journal": 0, "audit": 0, "releases": 0}, stopped
+    assert "Traceback" not in output, output
+    cloud.delete("/_sim/faults")
+    admin = {"Authorization": f"Bearer {token_for('ops-admin', repo_config)}"}
+    with (
+        start_gateway(env) as (fresh, _),
+        httpx.Client(base_url=fresh, headers=admin, timeout=15) as ops,
+    ):
+        journaled = ops.get("/admin/transactions", params={"correlation_id": cut_off})
+        exported = ops.get("/admin/audit")
+        verdict = ops.get("/admin/audit/verify")
+    [entry] = journaled.json()["items"]
+    assert (entry["status"], entry["http_status"]) == ("failed", 503), entry
+    assert (entry["states"][-1]["state"], entry["states"][-1]["code"]) == (
+        "failed",
+        "gateway_busy",
+    ), entry
+    trail = [json.loads(line) for line in exported.text.splitlines()]
+    [event] = [
+        e
+        for e in trail
+        if e.get("kind") == "transaction" and e["details"]["correlation_id"] == cut_off
+    ]
+    assert (event["details"]["status"], event["details"]["code"]) == ("failed", "gateway_busy")
+    assert verdict.status_code == 200, verdict.text
+    assert verdict.json()["intact"] is True, verdict.json()
+
+
+@pytest.mark.redis
+@pytest.mark.skipif(not redis_server_installed(), reason="redis-server is not installed")
+def test_a_second_sigint_with_the_store_gone_says_what_it_could_not_write_out(
+    gateway_env: dict[str, str], repo_config: Path, cloud: httpx.Client
+) -> None:
+    """Ctrl-C twice while the cloud ERP holds a create, its Redis stopped meanwhile: the
+    write-out waits no longer than its bound, and the stop line says what it left unwritten
+    (the attempt's journal entry and audit entry, lost with the process), with no traceback."""
+    token = token_for("crm-demo", repo_config)
+    admin = {"Authorization": f"Bearer {token_for('ops-admin', repo_config)}"}
+    with RedisProcess() as redis:
+        env = {
+            **gateway_env,
+            "GATEWAY_CONFIG_DIR": str(repo_config),
+            "GATEWAY_REDIS_URL": redis.url,
+        }
+        with start_gateway(env) as (url, proc):
+            # The startup's audit entry written (the check writes out the trail first): the
+            # one left is the attempt's.
+            verdict = httpx.get(f"{url}/admin/audit/verify", headers=admin, timeout=15)
+            assert verdict.status_code == 200, verdict.text
+            _stop_while_one_request_is_held(
+                proc,
+                url,
+                token,
+                cloud,
+                {"mode": "timeout", "operations": ["customers.create"]},
+                lambda api: api.post(
+                    "/v1/customers", json=payloads.customer("US01"), headers=payloads.new_key()
+                ),
+                signal.SIGINT,
+                then=signal.SIGINT,
+                meanwhile=redis.stop,
+            )
+            output = proc.output()
+    _, stopped = _stop_lines(output)
+    assert stopped["cut_off"] == 1, output
+    assert stopped["unwritten"]["journal"] == stopped["unwritten"]["audit"] == 1, output
+    said = f"; not written in {WRITE_OUT_S:g} s: 1 journal entry, 1 audit entry"
+    assert stopped["msg"].endswith(said), stopped
+    assert "Traceback" not in output, output
+    assert "never retrieved" not in output, output  # what it stopped waiting for
