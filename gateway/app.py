@@ -49,7 +49,7 @@ from gateway.domain.errors import (
     not_found,
 )
 from gateway.domain.versions import VERSIONS
-from gateway.forced_stop import WRITE_OUT, WriteOut
+from gateway.forced_stop import QUIT_AT_ONCE, QuitAtOnce, Unwritten
 from gateway.observability.client_address import client_ip
 from gateway.observability.event_metrics import WEBHOOK_DISABLED_SUBSCRIPTIONS
 from gateway.observability.logging import access_log, flush_logs
@@ -660,8 +660,18 @@ def build_app(
         current: Serving = app.state.serving
         return await answer(current.replay_handlers[by_operation[ctx.spec.operation]], ctx)
 
+    async def quit_at_once(timeout_s: float) -> Unwritten:
+        """What the buffers could not write out in `timeout_s`; then the loops that call the
+        store stopped as their `aclose` stops them, cancelled until they end. Left to the
+        event loop's end, which cancels each task once, one may take that cancel for a lost
+        connection and carry on (redis-py does, on Python 3.11): the process never ends."""
+        unwritten = await current_runtime(app).write_out(timeout_s)
+        await polling.aclose()
+        await delivery.aclose()
+        return unwritten
+
     @contextlib.asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[dict[str, WriteOut]]:
+    async def lifespan(app: Starlette) -> AsyncIterator[dict[str, QuitAtOnce]]:
         _tune_gc()
         started = current_runtime(app)
         started.audit.record(
@@ -678,8 +688,8 @@ def build_app(
             if watch_config:
                 watcher = asyncio.create_task(reloader.watch())
         # For the server, told to quit at once: it skips what follows the yield (closing the
-        # ERPs' pools, stopping the deliveries and the exporter may take long), but not this.
-        yield {WRITE_OUT: lambda timeout_s: current_runtime(app).write_out(timeout_s)}
+        # ERPs' pools and flushing the exporter may take long), and does only this.
+        yield {QUIT_AT_ONCE: quit_at_once}
         if watcher is not None:
             watcher.cancel()
         if reloader is not None:

@@ -1,8 +1,9 @@
 """What the gateway still does when its server is told to quit at once (a second Ctrl-C): write
-out what it buffers for the store, for `WRITE_OUT_S` at most, and say what it could not.
+out what it buffers for the store, for `WRITE_OUT_S` at most, and say what it could not; and
+stop the loops that call the store, which could otherwise keep the process from ending.
 
-The app hands its write-out to the server in the lifespan state (`WRITE_OUT`), the one thing
-the ASGI lifespan passes from an app to its server. Not the stop itself (see
+The app hands this to the server in the lifespan state (`QUIT_AT_ONCE`), the one thing the
+ASGI lifespan passes from an app to its server. Not the stop itself (see
 `gateway.server.GatewayServer`) nor the buffers (see `gateway.store.buffered`).
 """
 
@@ -11,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-WRITE_OUT = "gateway.write_out"  # the lifespan state's key of the app's `WriteOut`
+QUIT_AT_ONCE = "gateway.quit_at_once"  # the lifespan state's key of the app's `QuitAtOnce`
 WRITE_OUT_S = 2.0  # told to quit at once: at most this long to write out what is buffered
 
 
@@ -38,5 +39,5 @@ class Unwritten:
         return ", ".join(f"{n} {one if n == 1 else many}" for n, one, many in counts if n)
 
 
-# Given the time it may take at most, what it could not write in that time.
-WriteOut = Callable[[float], Awaitable[Unwritten]]
+# Given the time the write-out may take at most, what it could not write in that time.
+QuitAtOnce = Callable[[float], Awaitable[Unwritten]]

@@ -29,7 +29,7 @@ from uvicorn.supervisors.multiprocess import Process
 
 from gateway.api.problems import PROBLEM_MEDIA_TYPE, problem_body
 from gateway.domain.errors import Code, GatewayError
-from gateway.forced_stop import WRITE_OUT, WRITE_OUT_S, Unwritten, WriteOut
+from gateway.forced_stop import QUIT_AT_ONCE, WRITE_OUT_S, QuitAtOnce, Unwritten
 from gateway.observability.client_address import LOOPBACK_PROXIES, address_of
 from gateway.observability.forwarded_for import ForwardedFor
 from gateway.observability.logging import access_log
@@ -763,7 +763,7 @@ class GatewayServer(uvicorn.Server):
                 await _unwound(cut)  # before the event loop's end cancels them again
                 # Then, in place of the app's lifespan shutdown, only what must not be lost:
                 # what the app buffers for the store, these requests' outcomes among it.
-                unwritten = await self._written_out()
+                unwritten = await self._quit_at_once()
                 said = (
                     f"; not written in {WRITE_OUT_S:g} s: {unwritten.said()}" if unwritten else ""
                 )
@@ -780,13 +780,14 @@ class GatewayServer(uvicorn.Server):
         if not self.force_exit:
             await self.lifespan.shutdown()
 
-    async def _written_out(self) -> Unwritten:
-        """What the app buffers for the store, written out (`gateway.forced_stop`), and what
-        it could not write in `WRITE_OUT_S`; nothing, for an app that hands no write-out."""
-        write_out: WriteOut | None = self.lifespan.state.get(WRITE_OUT)
-        if write_out is None:
+    async def _quit_at_once(self) -> Unwritten:
+        """What the app still does when told to quit at once (`gateway.forced_stop`): what it
+        buffers for the store written out, and what it could not write in `WRITE_OUT_S`;
+        nothing, for an app that hands no such thing."""
+        quit_at_once: QuitAtOnce | None = self.lifespan.state.get(QUIT_AT_ONCE)
+        if quit_at_once is None:
             return Unwritten()
-        return await write_out(WRITE_OUT_S)
+        return await quit_at_once(WRITE_OUT_S)
 
     def _cut_off(self) -> list[asyncio.Task[None]]:
         """The requests in flight, cancelled as the server stops without waiting for them any
