@@ -114,6 +114,25 @@ def _access_lines(output: str) -> list[dict[str, Any]]:
     return [line for line in lines if line["logger"] == "gateway.access"]
 
 
+def _cut_off_answer(got: list[object], write: bool) -> httpx.Response:
+    """The one answer `got` holds, the problem a request the stopping gateway cut off gets."""
+    [answer] = got
+    assert isinstance(answer, httpx.Response), answer
+    _assert_cut_off(answer, write)
+    return answer
+
+
+def _assert_cut_off_read_logged(output: str, answer: httpx.Response) -> None:
+    """The cut-off read's access line says 503, with the answer's correlation id."""
+    [access] = [
+        line
+        for line in _access_lines(output)
+        if line["path"].startswith("/v1/customers/") and line["method"] == "GET"
+    ]
+    assert access["status"] == 503, access
+    assert access["correlation_id"] == answer.headers["x-correlation-id"]
+
+
 def _assert_cut_off(answer: httpx.Response, write: bool) -> None:
     """`answer` is the problem a request the stopping gateway cut off gets."""
     assert answer.status_code == 503, answer.text
@@ -167,16 +186,8 @@ def test_sigterm_logs_the_requests_the_drain_timeout_cut_off(
     with start_gateway(gateway_env, "--drain-timeout", "0.2") as (url, proc):
         got = _stop_while_one_read_is_held(proc, url, token, cloud, {"mode": "timeout"})
         output = proc.output()
-    [answer] = got
-    assert isinstance(answer, httpx.Response), answer
-    _assert_cut_off(answer, write=False)
-    [access] = [
-        line
-        for line in _access_lines(output)
-        if line["path"].startswith("/v1/customers/") and line["method"] == "GET"
-    ]
-    assert access["status"] == 503, access
-    assert access["correlation_id"] == answer.headers["x-correlation-id"]
+    answer = _cut_off_answer(got, write=False)
+    _assert_cut_off_read_logged(output, answer)
     stopping, stopped = _stop_lines(output)
     assert stopping["msg"] == "stopping: draining 1 request in flight, up to 0.2 s"
     assert stopped["msg"] == "stopped: 1 request cut off after 0.2 s", stopped
@@ -230,9 +241,7 @@ def test_a_write_the_drain_cut_off_is_retried_on_another_gateway_into_one_order(
         sender.join(timeout=30)
         proc.proc.wait(timeout=30)
         output = proc.output()
-    [answer] = got
-    assert isinstance(answer, httpx.Response), answer
-    _assert_cut_off(answer, write=True)
+    answer = _cut_off_answer(got, write=True)
     [access] = [line for line in _access_lines(output) if line["path"] == "/v1/sales-orders"]
     assert access["status"] == 503, access
     cloud.delete("/_sim/faults")
@@ -333,16 +342,8 @@ def test_a_second_sigint_answers_the_read_held_at_the_erp_as_the_drain_cut_off_d
             proc, url, token, cloud, {"mode": "timeout"}, signal.SIGINT, then=signal.SIGINT
         )
         output = proc.output()
-    [answer] = got
-    assert isinstance(answer, httpx.Response), answer
-    _assert_cut_off(answer, write=False)
-    [access] = [
-        line
-        for line in _access_lines(output)
-        if line["path"].startswith("/v1/customers/") and line["method"] == "GET"
-    ]
-    assert access["status"] == 503, access
-    assert access["correlation_id"] == answer.headers["x-correlation-id"]
+    answer = _cut_off_answer(got, write=False)
+    _assert_cut_off_read_logged(output, answer)
     stopping, stopped = _stop_lines(output)
     assert stopping["msg"] == "stopping: draining 1 request in flight, up to 30 s", output
     assert stopped["msg"].startswith("stopped: told to quit at once after "), stopped
@@ -378,9 +379,7 @@ def test_a_second_sigint_still_writes_the_cut_off_write_to_the_journal_and_the_a
             then=signal.SIGINT,
         )
         output = proc.output()
-    [answer] = got
-    assert isinstance(answer, httpx.Response), answer
-    _assert_cut_off(answer, write=True)
+    answer = _cut_off_answer(got, write=True)
     cut_off = answer.headers["x-correlation-id"]
     _, stopped = _stop_lines(output)
     # Nothing left unwritten, so nothing said of it.
