@@ -267,7 +267,7 @@ class GuardedProtocol(HttpToolsProtocol):
         self._head_since = None  # the timer, if armed, disarms when it fires
         # Not from `/` nor `*`: the absolute form, as a proxy sends (what is no URL at all,
         # `v1/customers`, the URL parser refuses here as in uvicorn: `send_400_response`).
-        if self.url[:1] not in _PATH_OR_ASTERISK:
+        if not self.url.startswith(_PATH_OR_ASTERISK):
             self.url = _with_path(self.url, self.parser.get_method())
         super().on_headers_complete()
 
