@@ -75,9 +75,8 @@ class Runtime:
     async def aclose(self) -> None:
         """At shutdown: the journal and the audit trail written out, then every connection
         closed (the ERPs' pools, the store)."""
-        await self.journal.aclose()
-        await self.audit.aclose()
-        await self.releases.aclose()
+        for buffer in self._buffers():
+            await buffer.aclose()
         await self.aclose_adapters()
         await self.store.aclose()
 
@@ -85,10 +84,9 @@ class Runtime:
         """Told to quit at once: `aclose`'s writes (the journal, the audit trail, the pending
         releases), side by side, for `timeout_s` at most; what they left. Not the rest of it:
         the ERPs' pools and the store's connections close with the process."""
-        writing = [
-            asyncio.create_task(close)  # side by side: each writes what it can
-            for close in (self.journal.aclose(), self.audit.aclose(), self.releases.aclose())
-        ]
+        buffers = self._buffers()
+        # Side by side: each writes what it can.
+        writing = [asyncio.create_task(buffer.aclose()) for buffer in buffers]
         done, late = await asyncio.wait(writing, timeout=timeout_s)
         for task in late:
             task.cancel()  # not waited for: what is left is said, and lost with the process
@@ -96,7 +94,12 @@ class Runtime:
             failed = task.exception()
             if failed is not None:
                 log.error("writing out at the stop failed", exc_info=failed)
-        return Unwritten(self.journal.pending, self.audit.pending, self.releases.pending)
+        return Unwritten(*(buffer.pending for buffer in buffers))
+
+    def _buffers(self) -> tuple[JournalLog, AuditTrail, PendingReleases]:
+        """What the process holds for the store until written out: the journal's entries, the
+        audit trail's, and the ERP slots and budgets requests give back (`Unwritten`'s order)."""
+        return (self.journal, self.audit, self.releases)
 
 
 def build_adapter(
