@@ -18,7 +18,7 @@ import pytest
 from gateway.adapters.priority import background_work
 from gateway.config.loader import check_config, load_config
 from gateway.domain.models import HoldReason, SalesOrderStatus
-from gateway.routing.affinity import customer_bucket
+from gateway.routing.affinity import bucket_of, customer_bucket
 from gateway.routing.shadow_report import shadow_report
 from gateway.routing.shadows import sampled
 from gateway.runtime import build_runtime
@@ -513,6 +513,21 @@ async def test_a_delivery_block_is_not_a_credit_hold_in_a_creates_decision(
     assert (report["comparable"], report["matches"], report["differences"]) == (2, 2, [])
 
 
+def _refs_on_both_sides(count: int) -> list[str]:
+    """`count` fixed external_refs, half in a 50 % split's first share (buckets below 5000) and
+    half in the second: random refs put all 12 customers on one side once in 2,048 runs."""
+    first: list[str] = []
+    second: list[str] = []
+    n = 0
+    while len(first) + len(second) < 2 * (count // 2):
+        ref = f"CRM-ACC-SHARE-{n}"
+        side = first if bucket_of(ref) < 5000 else second
+        if len(side) < count // 2:
+            side.append(ref)
+        n += 1
+    return [ref for pair in zip(first, second, strict=True) for ref in pair]
+
+
 async def test_a_canary_share_on_the_cloud_erp_is_not_compared_with_its_sandbox(
     tmp_path: Path,
 ) -> None:
@@ -533,8 +548,9 @@ async def test_a_canary_share_on_the_cloud_erp_is_not_compared_with_its_sandbox(
     async with in_process_gateway(MemoryStore(), config) as gw, gw.client() as api:
         sandbox = gw.erps["cloud-sandbox"]
         on_cloud = 0
-        for n in range(12):
-            customer = (await api.post("/v1/customers", json=payloads.customer("FR01"))).json()
+        for n, ref in enumerate(_refs_on_both_sides(12)):
+            body = payloads.customer("FR01", external_ref=ref)
+            customer = (await api.post("/v1/customers", json=body)).json()
             record = await gw.runtime.store.get_xref(customer["id"])
             assert record is not None
             sandbox.customers[f"s{n}"] = gw.erps[record.backend].customers[record.erp_id]
@@ -549,7 +565,7 @@ async def test_a_canary_share_on_the_cloud_erp_is_not_compared_with_its_sandbox(
             assert order.status_code == 201, order.text
             on_cloud += customer_bucket(customer["id"]) < 5000  # cloud's 50 %, sticky
         report = await _report(gw)
-    assert 0 < on_cloud < 12
+    assert on_cloud == 6  # the refs' buckets, read back from the ids the gateway made
     # the cloud ERP compared with its own sandbox is no evidence: only the legacy share counts
     assert (report["comparable"], report["not_comparable"]) == (12 - on_cloud, on_cloud)
     assert len(sandbox.orders) == 12 - on_cloud
