@@ -754,6 +754,8 @@ class GatewayServer(uvicorn.Server):
                 cut_off=len(cut),
             )
             await _unwound(cut)  # before the app's shutdown closes the store and the logs
+            if self.force_exit:  # a second SIGINT as they unwound: no shutdown, as below
+                await self._quit_at_once(f"as {_requests(len(cut))} cut off unwound", cut=0)
         else:
             took = time.monotonic() - began
             if self.force_exit:  # a second SIGINT: uvicorn stops waiting for anything
@@ -761,33 +763,30 @@ class GatewayServer(uvicorn.Server):
                 # loop's end, which its protocol answered with a text/plain 500).
                 cut = self._cut_off()
                 await _unwound(cut)  # before the event loop's end cancels them again
-                # Then, in place of the app's lifespan shutdown, only what must not be lost:
-                # what the app buffers for the store, these requests' outcomes among it.
-                unwritten = await self._quit_at_once()
-                said = (
-                    f"; not written in {WRITE_OUT_S:g} s: {unwritten.said()}" if unwritten else ""
+                await self._quit_at_once(
+                    f"after {took:.1f} s, {_requests(len(cut))} cut off", cut=len(cut)
                 )
-                self._say(
-                    logging.WARNING,
-                    f"stopped: told to quit at once after {took:.1f} s, "
-                    f"{_requests(len(cut))} cut off{said}",
-                    cut_off=len(cut),
-                    unwritten=asdict(unwritten),
-                )
-                abandon_tasks(_CUT_OFF)
             else:
                 self._say(logging.INFO, f"stopped: drained in {took:.1f} s", cut_off=0)
         if not self.force_exit:
             await self.lifespan.shutdown()
 
-    async def _quit_at_once(self) -> Unwritten:
-        """What the app still does when told to quit at once (`gateway.forced_stop`): what it
-        buffers for the store written out, and what it could not write in `WRITE_OUT_S`;
-        nothing, for an app that hands no such thing."""
+    async def _quit_at_once(self, how: str, cut: int) -> None:
+        """Told to quit at once (`how`, for the stop line, with the count of requests it `cut`
+        off): in place of the app's lifespan shutdown, which uvicorn skips, only what must not
+        be lost (`gateway.forced_stop`): what the app buffers for the store, the cut-off
+        requests' outcomes among it, written out in `WRITE_OUT_S` at most; the line says what
+        could not be. Nothing to write out for an app that hands no such thing."""
         quit_at_once: QuitAtOnce | None = self.lifespan.state.get(QUIT_AT_ONCE)
-        if quit_at_once is None:
-            return Unwritten()
-        return await quit_at_once(WRITE_OUT_S)
+        unwritten = Unwritten() if quit_at_once is None else await quit_at_once(WRITE_OUT_S)
+        said = f"; not written in {WRITE_OUT_S:g} s: {unwritten.said()}" if unwritten else ""
+        self._say(
+            logging.WARNING,
+            f"stopped: told to quit at once {how}{said}",
+            cut_off=cut,
+            unwritten=asdict(unwritten),
+        )
+        abandon_tasks(_CUT_OFF)
 
     def _cut_off(self) -> list[asyncio.Task[None]]:
         """The requests in flight, cancelled as the server stops without waiting for them any

@@ -34,6 +34,7 @@ class PendingReleases:
         self._refunds: list[BucketRequest] = []
         self._timer: asyncio.TimerHandle | None = None
         self._flushing: set[asyncio.Task[None]] = set()
+        self._unanswered = 0  # sent by `flush` in a round trip that has not ended
 
     def add(self, slot: SlotRequest | None, refunds: list[BucketRequest]) -> None:
         if slot is not None:
@@ -43,8 +44,9 @@ class PendingReleases:
 
     @property
     def pending(self) -> int:
-        """Slots and refunds waiting for a round trip."""
-        return len(self._slots) + len(self._refunds)
+        """Slots and refunds not known to be given back: waiting for a round trip, or in one
+        cancelled before its reply (the forced stop's write-out cuts its last one short)."""
+        return len(self._slots) + len(self._refunds) + self._unanswered
 
     def take(self) -> GiveBack:
         """Everything pending, for the caller to send (and `restore` if it cannot). A timer
@@ -80,10 +82,13 @@ class PendingReleases:
         back = self.take()
         if not back:
             return
+        sent = len(back.slots) + len(back.refunds)
+        self._unanswered += sent
         try:
             await self._store.give_back(back)
         except StoreUnavailable:
             log.warning("store unavailable: %d slots left to their leases", len(back.slots))
+        self._unanswered -= sent  # answered, or refused: not when cancelled, still unknown
 
     async def aclose(self) -> None:
         for task in list(self._flushing):

@@ -57,3 +57,24 @@ async def test_after_a_failed_round_trip_slots_are_sent_again_and_refunds_never_
     await asyncio.sleep(DELAY_S * 5)
     assert [(list(b.slots), list(b.refunds)) for b in store.given] == [([SLOT], [])]
     await releases.aclose()
+
+
+class _Unanswered:
+    """A store whose give-back round trip never gets its reply."""
+
+    async def give_back(self, back: GiveBack) -> None:
+        await asyncio.Event().wait()
+
+
+async def test_a_give_back_cut_short_still_counts_as_not_given_back() -> None:
+    # The forced stop's write-out (`Runtime.write_out`) cancels a round trip at its bound and
+    # says what is pending: a slot sent but never answered may not have been released.
+    releases = PendingReleases(cast(Store, _Unanswered()), delay_s=DELAY_S)
+    releases.add(SLOT, [BucketRequest("erp:cloud:rps", 100.0, 10)])
+    closing = asyncio.create_task(releases.aclose())
+    done, _ = await asyncio.wait([closing], timeout=DELAY_S * 5)
+    assert not done  # its round trip awaits the reply
+    assert releases.pending == 2
+    closing.cancel()
+    await asyncio.gather(closing, return_exceptions=True)
+    assert releases.pending == 2  # unanswered when cancelled: not known released
