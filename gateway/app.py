@@ -36,7 +36,7 @@ from gateway.api.handlers import ApiHandler
 from gateway.api.negotiation import preferred
 from gateway.api.openapi import openapi_bytes
 from gateway.api.operations import operations_routes
-from gateway.api.problems import internal_error, problem_response
+from gateway.api.problems import instance_of, internal_error, problem_response
 from gateway.api.static_site import ASSET_HEADERS, HTML, StaticSite
 from gateway.config.backends import SAP_KIND, erp_systems
 from gateway.domain.errors import (
@@ -242,7 +242,7 @@ async def answer(handler: Handler, ctx: RequestContext) -> Response:
         response = await handler(ctx)
     except GatewayError as error:
         correlation_id = ctx.correlation_id or correlation_id_from(None)
-        response = problem_response(error, correlation_id, ctx.path)
+        response = problem_response(error, correlation_id, instance_of(request.scope))
     except ClientAborted:
         # Nobody is left to answer: counted and logged once as the client's doing, never
         # as a server error (no traceback, no 5xx alert).
@@ -253,12 +253,14 @@ async def answer(handler: Handler, ctx: RequestContext) -> Response:
         # The server stopping cut it off: answered (nothing of the answer has been sent, the
         # handler returns it whole) as stopping, to be sent again; its task ends with it.
         correlation_id = ctx.correlation_id or correlation_id_from(None)
-        response = problem_response(cut_off_answer(ctx), correlation_id, ctx.path)
+        response = problem_response(cut_off_answer(ctx), correlation_id, instance_of(request.scope))
     except Exception:
         log.exception(
             "unhandled error", extra={"correlation_id": ctx.correlation_id, "op": operation}
         )
-        response = problem_response(internal_error(), ctx.correlation_id, ctx.path)
+        response = problem_response(
+            internal_error(), ctx.correlation_id, instance_of(request.scope)
+        )
     _add_headers(response, ctx.response_headers)
     elapsed = time.monotonic() - ctx.arrived
     backend = ctx.reconcile_on or ctx.backend
@@ -369,7 +371,7 @@ def _problem_for_unrouted(request: Request, status: int) -> Response:
         error = method_not_allowed(request.method, echoed(path, ECHOED_PATH_CHARS), allowed)
     else:
         error = not_found(f"No resource at {request.method} {echoed(path, ECHOED_PATH_CHARS)}.")
-    response = problem_response(error, correlation_id, request.url.path)
+    response = problem_response(error, correlation_id, instance_of(request.scope))
     response.headers[CORRELATION_HEADER] = correlation_id
     if first in VERSIONS:  # with its lifecycle headers (a deprecated version says so on
         # every answer)
@@ -556,7 +558,9 @@ class GatewayApp(Starlette):
             if not cut_off_here() or started:
                 raise  # not the server's, or its answer has begun: nothing else to send
             # The server stopping cut it off before it answered (see `answer`).
-            response = problem_response(cut_off_error(write=False), correlation_id, scope["path"])
+            response = problem_response(
+                cut_off_error(write=False), correlation_id, instance_of(scope)
+            )
             await response(scope, receive, send_echoing)
         finally:
             if not scope.get(_LOGGED):
@@ -619,7 +623,7 @@ async def readyz(request: Request) -> Response:
             headers={"Retry-After": "1"},
         )
         correlation_id = correlation_id_from(request.headers.get(CORRELATION_HEADER))
-        response = problem_response(error, correlation_id, request.url.path)
+        response = problem_response(error, correlation_id, instance_of(request.scope))
         response.headers[CORRELATION_HEADER] = correlation_id
         return response
     return JSONResponse({"status": "ready", "backends": sorted(runtime.backends)})

@@ -20,7 +20,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from gateway.api.admin_reach import AdminCaller, Reach
-from gateway.api.problems import internal_error, problem_response
+from gateway.api.problems import instance_of, internal_error, problem_response
 from gateway.domain.errors import (
     CLIENT_CLOSED_REQUEST,
     ClientAborted,
@@ -81,7 +81,7 @@ def admin_endpoint(
             request.state.actor = principal.client_id
             response = await handler(request)
         except GatewayError as error:
-            response = problem_response(error, correlation_id, request.url.path)
+            response = problem_response(error, correlation_id, instance_of(request.scope))
         except ClientAborted:  # nobody is left to answer; the client's doing, not a fault
             response = Response(status_code=CLIENT_CLOSED_REQUEST)
         except Exception:
@@ -89,7 +89,9 @@ def admin_endpoint(
                 "unhandled error",
                 extra={"correlation_id": correlation_id, "path": request.url.path},
             )
-            response = problem_response(internal_error(), correlation_id, request.url.path)
+            response = problem_response(
+                internal_error(), correlation_id, instance_of(request.scope)
+            )
         response.headers[CORRELATION_HEADER] = correlation_id
         return response
 

@@ -22,7 +22,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from gateway.api.problems import internal_error, problem_response
+from gateway.api.problems import instance_of, internal_error, problem_response
 from gateway.config.backends import NetSuiteBackend, SapBackend
 from gateway.config.events import BackendEvents
 from gateway.domain.digits import ascii_digits
@@ -211,12 +211,14 @@ def erp_event_routes(
             outcome = _refused_outcome(error) if pushing else None
             if outcome is not None:
                 ERP_NOTIFICATIONS.labels(name, outcome).inc()
-            response = problem_response(error, correlation_id, request.url.path)
+            response = problem_response(error, correlation_id, instance_of(request.scope))
         except Exception:
             log.exception("an ERP notification failed", extra={"correlation_id": correlation_id})
             if pushing:  # a defect: 500, and the ERP sends it again
                 ERP_NOTIFICATIONS.labels(name, "error").inc()
-            response = problem_response(internal_error(), correlation_id, request.url.path)
+            response = problem_response(
+                internal_error(), correlation_id, instance_of(request.scope)
+            )
         response.headers[CORRELATION_HEADER] = correlation_id
         return response
 
