@@ -84,6 +84,7 @@ from gateway.pipeline.versioning import (
     CHANGELOG_PATH,
     VERSION_HEADER,
     Versioning,
+    unsupported_version,
     version_sunset,
 )
 from gateway.routing.shadows import ShadowTable, compile_shadows
@@ -358,15 +359,13 @@ def _problem_for_unrouted(request: Request, status: int) -> Response:
     serving: Serving | None = getattr(request.app.state, "serving", None)
     # A path under a version prefix is answered in that version: an unknown or retired one
     # is refused whatever follows it (no resource is served under it: no 404, no 405).
-    versions = serving.runtime.versions if serving is not None and first in VERSIONS else None
+    versions = serving.runtime.versions if serving is not None else None
+    now = time.time()
     if status == 404 and _VERSION_RE.fullmatch(first) and first not in VERSIONS:
-        error = GatewayError(
-            Code.UNSUPPORTED_VERSION,
-            f"API version {first} is not supported; supported: {', '.join(VERSIONS)}.",
-            extra={"supported_versions": list(VERSIONS)},
-        )
-    elif versions is not None and versions.retired(first, time.time()):
-        error = version_sunset(first)
+        supported = versions.supported(now) if versions is not None else list(VERSIONS)
+        error = unsupported_version(first, supported)
+    elif first in VERSIONS and versions is not None and versions.retired(first, now):
+        error = version_sunset(first, versions.supported(now))
     elif allowed:
         error = method_not_allowed(request.method, echoed(path, ECHOED_PATH_CHARS), allowed)
     else:

@@ -18,6 +18,7 @@ from gateway.config.rate_limits import TierConfig
 from gateway.domain import models
 from gateway.domain.errors import Code, FieldError, GatewayError, business, not_found
 from gateway.domain.operations import REQUIRED_SCOPE, Kind, Operation
+from gateway.domain.versions import LATEST, VERSIONS
 from gateway.observability.trace_context import CORRELATION_HEADER
 from gateway.pipeline.body import JSON_MEDIA_TYPE, parse_json_model
 from gateway.pipeline.entitlements import insufficient_scope
@@ -25,7 +26,12 @@ from gateway.pipeline.idempotency import DOCS as IDEMPOTENCY_DOCS
 from gateway.pipeline.idempotency import REPLAYED_HEADER, key_reused
 from gateway.pipeline.ratelimit import limit_header, policy_header, rate_limited, shed
 from gateway.pipeline.routing import legal_entity_frozen
-from gateway.pipeline.versioning import VERSION_HEADER, lifecycle_headers, version_sunset
+from gateway.pipeline.versioning import (
+    VERSION_HEADER,
+    lifecycle_headers,
+    unsupported_version,
+    version_sunset,
+)
 from gateway.routing.rules import CompiledFreeze, Window
 from gateway.store.base import RateDecision, StoreUnavailable
 
@@ -201,11 +207,7 @@ def _validation_failed() -> GatewayError:
 
 PROBLEM_EXAMPLES: tuple[GatewayError, ...] = (
     _validation_failed(),
-    GatewayError(
-        Code.UNSUPPORTED_VERSION,
-        "API version v9 is not supported; supported: v1, v2.",
-        extra={"supported_versions": ["v1", "v2"]},
-    ),
+    unsupported_version("v9", list(VERSIONS)),
     GatewayError(
         Code.IDEMPOTENCY_KEY_MISSING,
         "This operation needs an Idempotency-Key header; send a new unique key per intended "
@@ -227,7 +229,7 @@ PROBLEM_EXAMPLES: tuple[GatewayError, ...] = (
         Code.IDEMPOTENCY_IN_PROGRESS,
         "A request with this key is still being processed; retry it unchanged.",
     ),
-    version_sunset("v1"),
+    version_sunset("v1", [LATEST]),
     GatewayError(Code.PAYLOAD_TOO_LARGE, "The request body exceeds the limit of 1048576 bytes."),
     GatewayError(
         Code.UNSUPPORTED_MEDIA_TYPE,

@@ -53,6 +53,11 @@ class VersionTable:
         sunset_at = self.sunset_at.get(version)
         return sunset_at is not None and now >= sunset_at
 
+    def supported(self, now: float) -> list[str]:
+        """The versions a client may call at `now`, for the problems that list them: none past
+        its sunset, which would only answer 410 to a client that moved to it."""
+        return [version for version in VERSIONS if not self.retired(version, now)]
+
 
 def _midnight_utc(day: dt.date) -> dt.datetime:
     return dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC)
@@ -82,12 +87,20 @@ def compile_versions(policy: ApiVersionsPolicy, clients: ClientsPolicy) -> Versi
     )
 
 
-def version_sunset(version: str) -> GatewayError:
+def version_sunset(version: str, supported: list[str]) -> GatewayError:
     return GatewayError(
         Code.VERSION_SUNSET,
         f"API version {version} has been retired; see {CHANGELOG_PATH} for how to move to "
         f"{LATEST}.",
-        extra={"supported_versions": list(VERSIONS)},
+        extra={"supported_versions": supported},
+    )
+
+
+def unsupported_version(version: str, supported: list[str]) -> GatewayError:
+    return GatewayError(
+        Code.UNSUPPORTED_VERSION,
+        f"API version {version} is not supported; supported: {', '.join(supported)}.",
+        extra={"supported_versions": supported},
     )
 
 
@@ -189,8 +202,8 @@ class Versioning:
         ctx.response_headers.update(table.headers.get(version, _NO_HEADERS))
         # A sunset refuses the clients still calling the version; an operator's replay of a
         # transaction the journal holds in it is the gateway finishing what it took then.
-        if table.retired(version, time.time()) and not ctx.replayed_by:
-            raise version_sunset(version)
+        if table.retired(version, now := time.time()) and not ctx.replayed_by:
+            raise version_sunset(version, table.supported(now))
         if version == LATEST:
             return call_next(ctx)
         return self._older(ctx, version, call_next)

@@ -195,6 +195,21 @@ async def test_a_retired_version_is_410_whatever_the_path_or_method_asked(
         assert response.headers["Sunset"] == served.headers["Sunset"]
 
 
+async def test_a_retired_version_is_not_listed_among_the_supported_ones(
+    store: Store, config_dir: Path
+) -> None:
+    """A client told which versions it may move to is never sent to one that answers 410."""
+    write_versions(config_dir, "versions:\n  v1: {deprecated: 2020-01-01, sunset: 2021-01-01}\n")
+    async with in_process_gateway(store, config_dir) as gw, gw.client() as api:
+        gone = await api.get("/v1/customers", params={"external_ref": "X"})
+        unknown = await api.get("/v9/customers/cus_x")
+
+    assert (gone.status_code, unknown.status_code) == (410, 400)
+    assert gone.json()["supported_versions"] == ["v2"]
+    assert unknown.json()["supported_versions"] == ["v2"]
+    assert "v1" not in unknown.json()["detail"]
+
+
 async def test_a_v1_body_is_judged_by_the_v1_schema_with_v1_pointers(store: Store) -> None:
     order = payloads.order("US01", "cus_abc")
     order["lines"][0]["quantity"] = 0
