@@ -11,6 +11,7 @@ import contextlib
 import logging
 import os
 import pickle
+import re
 import signal
 import socket
 import sys
@@ -171,7 +172,9 @@ class GuardedProtocol(HttpToolsProtocol):
         self._head_timer: asyncio.TimerHandle | None = None
         self._head_since: float | None = None  # when the awaited head began (loop time)
         self._read: bytes | None = None  # what the parser is parsing, while it does
-        self._too_large: GatewayError | None = None  # a pipelined head over a limit
+        # A head refused before the parser ended it: a pipelined one over a limit, or one
+        # without exactly one valid Host.
+        self._head_refusal: GatewayError | None = None
         self._refusal: GatewayError | None = None  # answered once the answer before it is
         self._refused_since: float | None = None  # when the refused head began (loop time)
 
@@ -255,9 +258,9 @@ class GuardedProtocol(HttpToolsProtocol):
         head.parsed += size
         head.fields += fields
         if head.parsed > self._limits.max_head_bytes:
-            self._too_large = _too_large(f"larger than {self._limits.max_head_bytes} bytes")
+            self._head_refusal = _too_large(f"larger than {self._limits.max_head_bytes} bytes")
         elif head.fields > self._limits.max_headers:
-            self._too_large = _too_large(f"more than {self._limits.max_headers} header fields")
+            self._head_refusal = _too_large(f"more than {self._limits.max_headers} header fields")
         else:
             return
         raise _HeadRefused
@@ -265,6 +268,10 @@ class GuardedProtocol(HttpToolsProtocol):
     def on_headers_complete(self) -> None:
         self._head.awaiting = False
         self._head_since = None  # the timer, if armed, disarms when it fires
+        refusal = _host_refusal(self.headers, self.parser.get_http_version())
+        if refusal is not None:  # stops the parser: answered by `send_400_response`
+            self._head_refusal = refusal
+            raise _HeadRefused
         # Not from `/` nor `*`: the absolute form, as a proxy sends (what is no URL at all,
         # `v1/customers`, the URL parser refuses here as in uvicorn: `send_400_response`).
         if not self.url.startswith(_PATH_OR_ASTERISK):
@@ -276,8 +283,8 @@ class GuardedProtocol(HttpToolsProtocol):
         self._head.reset()
 
     def send_400_response(self, msg: str) -> None:
-        if self._too_large is not None:  # the parser stopped for a pipelined head's size
-            self._refuse(self._too_large)
+        if self._head_refusal is not None:  # the parser stopped for a refused head
+            self._refuse(self._head_refusal)
             return
         # Called from the parser's `except`: what it stopped at says what to tell the client.
         stopped = sys.exc_info()[1]
@@ -475,7 +482,30 @@ def _with_path(url: bytes, method: bytes) -> bytes:
 
 
 class _HeadRefused(Exception):
-    """Raised in a parser callback to stop parsing a head over a limit."""
+    """Raised in a parser callback to stop parsing a head over a limit, or without a Host."""
+
+
+# RFC 9110 §7.2: Host = uri-host [ ":" port ], uri-host an IP-literal or a reg-name (an IPv4
+# address is one); empty when the target has no authority (RFC 9112 §3.2).
+_HOST = re.compile(
+    rb"(?:\[[0-9A-Za-z:._~!$&'()*+,;=-]+\]|[0-9A-Za-z._~!$&'()*+,;=%-]*)(?::[0-9]*)?"
+)
+
+
+def _host_refusal(headers: list[tuple[bytes, bytes]], http_version: str) -> GatewayError | None:
+    """400 for an HTTP/1.1 request without exactly one valid Host field (RFC 9112 §3.2: a
+    server MUST refuse it): which site it is for is a guess, and a proxy before the gateway
+    may have guessed otherwise. HTTP/1.0 has no Host requirement."""
+    hosts = [value for name, value in headers if name == b"host"]
+    if http_version == "1.0" and not hosts:
+        return None
+    if len(hosts) == 1 and _HOST.fullmatch(hosts[0]):
+        return None
+    return GatewayError(
+        Code.VALIDATION_FAILED,
+        "The request needs exactly one Host header naming the host it is for "
+        "(RFC 9112 §3.2), as `Host: gateway.example.com`.",
+    )
 
 
 def _too_large(what: str) -> GatewayError:

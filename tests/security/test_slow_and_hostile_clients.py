@@ -337,6 +337,51 @@ def test_a_request_with_malformed_framing_is_a_400_problem_and_the_connection_cl
     assert took < DEADLINE_S
 
 
+UNCLEAR_HOSTS = {
+    "no Host": b"",
+    "two Hosts": b"Host: gateway.test\r\nHost: elsewhere.test\r\n",
+    "a Host that is no host": b"Host: gateway.test/v1 x\r\n",
+}
+
+
+@pytest.mark.parametrize("host", list(UNCLEAR_HOSTS))
+def test_an_http_1_1_request_without_exactly_one_valid_host_is_a_400_problem(
+    gateway: tuple[str, int], host: str
+) -> None:
+    """RFC 9112 §3.2: a server MUST answer 400 to an HTTP/1.1 request without a Host field, with
+    more than one, or with one that is no host: which site it is for is a guess, and proxies
+    before the gateway may have guessed otherwise."""
+    with _connect(gateway) as sock:
+        sock.sendall(b"GET /healthz HTTP/1.1\r\n" + UNCLEAR_HOSTS[host] + b"\r\n")
+        raw, took = _read_until_closed(sock)
+    status, headers, problem = _problem(raw)
+    assert (status, headers["content-type"], headers["connection"]) == (
+        400,
+        "application/problem+json",
+        "close",
+    )
+    assert problem["code"] == "validation_failed"
+    assert "Host" in problem["detail"]
+    assert took < DEADLINE_S
+
+
+@pytest.mark.parametrize(
+    "head",
+    [
+        b"GET /healthz HTTP/1.0\r\n",  # HTTP/1.0 has no Host requirement
+        b"GET /healthz HTTP/1.1\r\nHost: \r\nConnection: close\r\n",  # empty: no authority
+        b"GET /healthz HTTP/1.1\r\nHost: [::1]:8080\r\nConnection: close\r\n",
+    ],
+)
+def test_a_request_whose_host_is_as_http_allows_is_answered(
+    gateway: tuple[str, int], head: bytes
+) -> None:
+    with _connect(gateway) as sock:
+        sock.sendall(head + b"\r\n")
+        raw, _ = _read_until_closed(sock)
+    assert raw.startswith(b"HTTP/1.1 200"), raw[:200]
+
+
 @pytest.mark.parametrize("method", [b"get", b"FOO"])
 def test_a_method_the_parser_does_not_know_is_a_400_that_says_so_not_one_about_framing(
     gateway: tuple[str, int], method: bytes
