@@ -20,11 +20,32 @@ from typing import IO, Any
 import httpx
 import uvicorn
 
+from gateway.sockets import SPREAD_BY_KERNEL
+
+# Every port `free_port` handed out, held until this process ends (on Linux).
+_HELD_PORTS: list[socket.socket] = []
+
 
 def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A port on 127.0.0.1 for a server to bind by number. On Linux, held here (bound, never
+    listening, with SO_REUSEADDR and SO_REUSEPORT) until this process ends: the server binds
+    beside it (with SO_REUSEADDR, as most servers do, or SO_REUSEPORT, as a gateway's workers
+    do) and takes every connection, while the kernel hands it to no bind to port 0. Closed at
+    once, the port could go to the other pytest worker's next server while a gateway started
+    here still imported itself: that gateway then found its port taken, or the test another
+    test's server on it. (Elsewhere, closed at once: BSD shares a port only among sockets that
+    all set SO_REUSEPORT.)"""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    if SPREAD_BY_KERNEL:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = int(sock.getsockname()[1])
+    if SPREAD_BY_KERNEL:
+        _HELD_PORTS.append(sock)
+    else:
+        sock.close()
+    return port
 
 
 # One SSL context for the tests' clients of plain-HTTP servers: httpx makes one for each
