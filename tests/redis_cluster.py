@@ -13,11 +13,14 @@ import shutil
 import socket
 import subprocess
 import time
+from pathlib import Path
 from types import TracebackType
 
 from tests.redis_server import LOCAL_HOST, POLL_INTERVAL_S, START_DEADLINE_S, RedisProcess
 
 NODES = 3
+BUS_OFFSET = 10_000  # a node's cluster bus port is its port and this
+PORT_RANGE = "/proc/sys/net/ipv4/ip_local_port_range"
 CREATE_OPTIONS = ("--cluster-replicas", "0", "--cluster-yes")
 
 
@@ -30,11 +33,30 @@ def _free(port: int) -> bool:
     return True
 
 
-def _cluster_port() -> int:
-    """A free port whose cluster bus port (10,000 higher, at most 65,535) is free too."""
+def ephemeral_ports() -> range:
+    """The ports the kernel hands out itself, to each outgoing connection and each bind to port
+    0 (Linux's ip_local_port_range; its default where there is none)."""
+    try:
+        low, high = (int(n) for n in Path(PORT_RANGE).read_text().split())
+    except (OSError, ValueError):
+        low, high = 32_768, 60_999
+    return range(low, high + 1)
+
+
+def cluster_port() -> int:
+    """A free port whose cluster bus port (BUS_OFFSET higher, at most 65,535) is free too, and
+    neither of them one the kernel hands out: a node binds them a moment after they were found
+    free (and again after a restart), and the other pytest worker's outgoing connections and
+    servers on port 0 are given ports from that range, one of them now and then ours."""
+    ephemeral = ephemeral_ports()
+    ours = [
+        port
+        for port in range(20_000, 65_536 - BUS_OFFSET)
+        if port not in ephemeral and port + BUS_OFFSET not in ephemeral
+    ]
     for _ in range(200):
-        port = random.randint(20_000, 55_000)
-        if _free(port) and _free(port + 10_000):
+        port = random.choice(ours) if ours else random.randint(20_000, 55_000)
+        if _free(port) and _free(port + BUS_OFFSET):
             return port
     raise RuntimeError("no free port pair for a local Redis Cluster node")
 
@@ -50,7 +72,7 @@ class RedisClusterProcesses:
     def __init__(self, nodes: int = NODES) -> None:
         self.nodes = [
             RedisProcess(
-                port=_cluster_port(),
+                port=cluster_port(),
                 extra_args=("--cluster-enabled", "yes", "--cluster-node-timeout", "5000"),
             )
             for _ in range(nodes)

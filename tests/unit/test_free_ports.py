@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import errno
 import socket
+from pathlib import Path
 
 import pytest
 
 from gateway.sockets import SPREAD_BY_KERNEL, listening_socket
+from tests.redis_cluster import BUS_OFFSET, PORT_RANGE, cluster_port, ephemeral_ports
 from tests.servers import free_port
 
 HOST = "127.0.0.1"
@@ -40,3 +42,13 @@ def test_a_gateway_with_workers_binds_its_free_port_beside_them() -> None:
     port = free_port()
     holder = listening_socket(HOST, port, workers=2)  # SO_REUSEPORT without SO_REUSEADDR
     holder.close()
+
+
+@pytest.mark.skipif(not Path(PORT_RANGE).exists(), reason="Linux's ephemeral port range")
+def test_a_cluster_nodes_ports_are_none_the_kernel_hands_out() -> None:
+    # A node is bound by number a moment after its ports were found free, and bound again on
+    # them after a restart: an outgoing connection or a bind to port 0 must not take them.
+    ephemeral = ephemeral_ports()
+    for _ in range(50):
+        port = cluster_port()
+        assert port not in ephemeral and port + BUS_OFFSET not in ephemeral, port
