@@ -144,12 +144,19 @@ def _write_routes(config: Path, rules: str, freezes: str) -> None:
 RELOAD_S = 3.0  # "within 2 s", with room for a loaded machine
 
 
-def _serving(ops: httpx.Client, version: str) -> None:
-    """Wait until the gateway serves a configuration other than `version`."""
+def _versions(opses: list[httpx.Client]) -> list[str]:
+    """The configuration version each gateway serves."""
+    return [ops.get("/admin/config").json()["version"] for ops in opses]
+
+
+def _serving(opses: list[httpx.Client], versions: list[str]) -> None:
+    """Wait until every gateway serves a configuration other than its own of `versions` (each
+    reloads on its own: orders sent to one still serving the old rules would be misplaced)."""
     end = time.monotonic() + RELOAD_S
-    while ops.get("/admin/config").json()["version"] == version:
-        assert time.monotonic() < end, f"the edited routes.yaml was not serving in {RELOAD_S} s"
-        time.sleep(0.05)
+    for ops, version in zip(opses, versions, strict=True):
+        while ops.get("/admin/config").json()["version"] == version:
+            assert time.monotonic() < end, f"the edited routes.yaml not served in {RELOAD_S} s"
+            time.sleep(0.05)
 
 
 @pytest.fixture
@@ -181,7 +188,8 @@ def test_a_wave_under_live_traffic_moves_new_orders_and_nothing_fails_twice(
     wave_token = token_for("crm-wave", wave_config)
     admin_token = token_for("ops-admin", wave_config)
     apis = [client_for(url, wave_token) for url in gateways]
-    ops = client_for(gateways[0], admin_token)
+    opses = [client_for(url, admin_token) for url in gateways]
+    ops = opses[0]
     cloud = sims["cloud"]
     try:
         customers = []
@@ -198,7 +206,7 @@ def test_a_wave_under_live_traffic_moves_new_orders_and_nothing_fails_twice(
             assert stats(cloud)["customers"] - before["cloud"]["customers"] == CUSTOMERS
 
             # 2. A freeze, then the wave, a few seconds ahead, written to routes.yaml.
-            version = ops.get("/admin/config").json()["version"]
+            versions = _versions(opses)
             freeze_at = time.time() + LEAD_S
             wave_at = freeze_at + FREEZE_S
             wave = (
@@ -211,7 +219,7 @@ def test_a_wave_under_live_traffic_moves_new_orders_and_nothing_fails_twice(
                 'reason: "CA01 is moving to the cloud ERP"}\n'
             )
             _write_routes(wave_config, wave, freeze)
-            _serving(ops, version)
+            _serving(opses, versions)
             assert time.time() < freeze_at - MARGIN_S, "too slow to write the wave ahead of time"
             while time.time() < wave_at + 2.0:
                 time.sleep(0.1)
@@ -222,14 +230,14 @@ def test_a_wave_under_live_traffic_moves_new_orders_and_nothing_fails_twice(
             cloud_only = created.json()["id"]
 
             # 4. The wave is given an end: new orders go back to the legacy ERP.
-            version = ops.get("/admin/config").json()["version"]
+            versions = _versions(opses)
             back_at = time.time() + 2.5
             ending = wave.replace(
                 f"effective_from: {_rfc3339(wave_at)}\n",
                 f"effective_from: {_rfc3339(wave_at)}\n    effective_until: {_rfc3339(back_at)}\n",
             )
             _write_routes(wave_config, ending, freeze)
-            _serving(ops, version)
+            _serving(opses, versions)
             while time.time() < back_at + 1.5:
                 time.sleep(0.1)
         stream_placed = list(stream.placed)
@@ -266,7 +274,7 @@ def test_a_wave_under_live_traffic_moves_new_orders_and_nothing_fails_twice(
         # The cloud-only customer was copied to the legacy ERP once, for its order.
         assert after["legacy"]["customers"] - before["legacy"]["customers"] == 1
     finally:
-        for client in (*apis, ops):
+        for client in (*apis, *opses):
             client.close()
 
 
