@@ -24,7 +24,7 @@ from typing import Any
 import httptools
 import uvicorn
 from uvicorn.config import STARTUP_FAILURE
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 from uvicorn.supervisors import Multiprocess
 from uvicorn.supervisors.multiprocess import Process
 
@@ -158,10 +158,12 @@ def end_of_head(data: bytes) -> int:
 class GuardedProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol, refusing (with a problem document, then closing) a request
     the parser cannot frame (400), a head that is too slow (408), too large or has too many
-    fields (431), and a connection beyond the worker's limit (503)."""
+    fields (431), and a connection beyond the worker's limit (503). A body it cannot frame (a
+    malformed chunk) is refused by the request's app as it reads it (`_refuse_body`)."""
 
     def __init__(self, config: uvicorn.Config, *args: Any, **kwargs: Any) -> None:
         super().__init__(config, *args, **kwargs)
+        self.app = _RefusableBodies(self.app)
         self._limits: ServerLimits = getattr(config, "limits", ServerLimits())
         self._head = _RequestHead()
         # The head's deadline is checked by one timer per connection, armed lazily: a request
@@ -286,6 +288,12 @@ class GuardedProtocol(HttpToolsProtocol):
         if self._head_refusal is not None:  # the parser stopped for a refused head
             self._refuse(self._head_refusal)
             return
+        cycle = self.cycle
+        if cycle is not None and cycle.more_body and not cycle.response_complete:
+            # In the body of a request still unanswered: its head was whole (a cycle has
+            # begun) and the parser had not ended it.
+            self._refuse_body(cycle)
+            return
         # Called from the parser's `except`: what it stopped at says what to tell the client.
         stopped = sys.exc_info()[1]
         if isinstance(stopped, httptools.HttpParserInvalidMethodError):
@@ -388,6 +396,29 @@ class GuardedProtocol(HttpToolsProtocol):
         self._refusal = error
         self._answer_refusal()
 
+    def _refuse_body(self, cycle: RequestResponseCycle) -> None:
+        """The parser cannot frame the body of `cycle`'s request (a chunk size that is no
+        number, a chunk not ended by CRLF): its app, reading the body or yet to, is told at
+        once (`_RefusableBodies`), and answers the 400 as its only answer and access line,
+        journaled as a body its schema refuses; its Idempotency-Key, claimed only once the
+        body is read, is free. Nothing more is read on the connection, which is closed once
+        the request is answered (`on_response_complete`: its body was not read whole).
+        Refused as a head is (`_refuse`), its refusal waited for the app's answer, and the app
+        for the body until its timeout: a 408, seconds late. A request answered without its
+        body (a 401, a read) keeps its answer."""
+        if _BODY_REFUSED in cycle.scope:
+            return  # told already (the parser stops at the same place again)
+        cycle.scope[_BODY_REFUSED] = GatewayError(  # type: ignore[literal-required]
+            Code.VALIDATION_FAILED,
+            "The request body's chunked framing is malformed (RFC 9112 §7.1: each chunk is its "
+            "size in hexadecimal, CRLF, its bytes, CRLF; the last is `0` CRLF CRLF); send the "
+            "request again, its body framed so, or with Content-Length.",
+            headers={"Connection": "close"},
+        )
+        cycle.message_event.set()  # wakes the app if it waits for the body
+        if not self.transport.is_closing():
+            self.transport.pause_reading()  # not `flow`'s: the app's reading resumes that
+
     def on_response_complete(self) -> None:
         super().on_response_complete()
         cycle = self.cycle
@@ -449,6 +480,34 @@ class GuardedProtocol(HttpToolsProtocol):
                 "client": peer(self.client),
             }
         )
+
+
+# Where `_refuse_body` leaves a request's refusal: in its scope, the key the server's own.
+_BODY_REFUSED = "gateway.body_refused"
+
+
+class _RefusableBodies:
+    """The app, reading each request's body through a receive channel that `_refuse_body` can
+    end: once it has, the channel raises the refusal, a `GatewayError` that the body step
+    (`read_body`), as every other step's error, lets through to be answered. ASGI has no
+    message for a body that broke off unframeable: `http.disconnect` would have had the
+    answer dropped (uvicorn writes nothing to a client it takes as gone), and an
+    `http.request` with no more body would have had a truncated body taken as whole."""
+
+    def __init__(self, app: Any) -> None:
+        self._app = app
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        async def receive_body() -> Any:
+            refused = scope.get(_BODY_REFUSED)
+            if refused is None:
+                message = await receive()
+                refused = scope.get(_BODY_REFUSED)
+                if refused is None:
+                    return message
+            raise refused
+
+        await self._app(scope, receive_body, send)
 
 
 _REASONS = {

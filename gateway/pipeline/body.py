@@ -115,7 +115,9 @@ async def read_body(
 ) -> bytes:
     """The body, or 413 as soon as it is known to exceed `limit` (declared or streamed), or
     408 (and the connection closed) when it does not arrive whole within `timeout_s` (by
-    default the app's, `gateway serve --body-timeout`, for every endpoint alike)."""
+    default the app's, `gateway serve --body-timeout`, for every endpoint alike). A chunked
+    body the server cannot frame ends the stream with the server's 400, let through as it is
+    (`gateway.server.GuardedProtocol._refuse_body`)."""
     if timeout_s is None:
         timeout_s = getattr(request.app.state, "body_timeout_s", BODY_TIMEOUT_S)
     declared = request.headers.get("content-length")

@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import logging
 import re
 import socket
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -66,8 +68,7 @@ def records() -> Iterator[_Records]:
         root.setLevel(level)
 
 
-@pytest.fixture(scope="module")
-def app() -> Starlette:
+def _app(body_timeout_s: float) -> Starlette:
     """The gateway's app, over fake ERPs."""
 
     async def build() -> Gateway:
@@ -75,15 +76,15 @@ def app() -> Starlette:
             return gw
 
     runtime = asyncio.run(build()).runtime
-    return build_app(runtime, watch_config=False, body_timeout_s=LIMITS.body_timeout_s)
+    return build_app(runtime, watch_config=False, body_timeout_s=body_timeout_s)
 
 
-@pytest.fixture(scope="module")
-def gateway(app: Starlette) -> Iterator[tuple[str, int]]:
-    """The gateway's app behind its own server and limits, on a free port."""
+@contextlib.contextmanager
+def _served(app: Starlette, limits: ServerLimits) -> Iterator[tuple[str, int]]:
+    """`app` behind the gateway's own server and `limits`, on a free port."""
     sock = listening_socket("127.0.0.1", 0)
     port = sock.getsockname()[1]
-    config = GatewayServerConfig(app, limits=LIMITS, log_level="warning", lifespan="off")
+    config = GatewayServerConfig(app, limits=limits, log_level="warning", lifespan="off")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
@@ -97,6 +98,29 @@ def gateway(app: Starlette) -> Iterator[tuple[str, int]]:
         server.should_exit = True
         thread.join(timeout=10)
         sock.close()
+
+
+@pytest.fixture(scope="module")
+def app() -> Starlette:
+    return _app(LIMITS.body_timeout_s)
+
+
+@pytest.fixture(scope="module")
+def gateway(app: Starlette) -> Iterator[tuple[str, int]]:
+    with _served(app, LIMITS) as address:
+        yield address
+
+
+# A body step that would wait twice as long as "bounded": an answer within DEADLINE_S is not
+# the body timeout's.
+PATIENT_LIMITS = dataclasses.replace(LIMITS, body_timeout_s=2 * DEADLINE_S)
+
+
+@pytest.fixture(scope="module")
+def patient_gateway() -> Iterator[tuple[str, int]]:
+    """The gateway as `gateway`, its body step waiting `PATIENT_LIMITS.body_timeout_s`."""
+    with _served(_app(PATIENT_LIMITS.body_timeout_s), PATIENT_LIMITS) as address:
+        yield address
 
 
 def _connect(address: tuple[str, int]) -> socket.socket:
@@ -126,11 +150,21 @@ def _problem(raw: bytes) -> tuple[int, dict[str, str], dict[str, Any]]:
     return status, headers, json.loads(body)
 
 
-def _request_head(path: str = "/v1/customers", extra: str = "", body_length: int = 0) -> bytes:
+def _request_head(
+    path: str = "/v1/customers",
+    extra: str = "",
+    body_length: int = 0,
+    *,
+    chunked: bool = False,
+    method: str = "POST",
+    token: bool = True,
+) -> bytes:
+    """A request's head, its body `body_length` bytes long, or `chunked`."""
+    length = "Transfer-Encoding: chunked" if chunked else f"Content-Length: {body_length}"
+    authorization = f"Authorization: Bearer {token_for('crm-demo')}\r\n" if token else ""
     return (
-        f"POST {path} HTTP/1.1\r\nHost: gateway.test\r\n"
-        f"Authorization: Bearer {token_for('crm-demo')}\r\n"
-        f"Content-Type: application/json\r\nContent-Length: {body_length}\r\n{extra}\r\n"
+        f"{method} {path} HTTP/1.1\r\nHost: gateway.test\r\n{authorization}"
+        f"Content-Type: application/json\r\n{length}\r\n{extra}\r\n"
     ).encode()
 
 
@@ -335,6 +369,129 @@ def test_a_request_with_malformed_framing_is_a_400_problem_and_the_connection_cl
     assert problem["code"] == "validation_failed"
     assert problem["correlation_id"] == headers["x-correlation-id"]
     assert took < DEADLINE_S
+
+
+MALFORMED_CHUNKS = {
+    "a chunk size that is no number": b"zz\r\n",
+    "a negative chunk size": b"-1\r\n",
+    "a chunk not ended by CRLF": b'2\r\n{"XX',
+}
+# The malformed chunk in the read that ends the head (the app not started yet), or in a later
+# one (the app waiting for its body).
+CHUNK_SENT = ["with the head", "after the head"]
+
+
+def _send_body_after_head(sock: socket.socket, head: bytes, body: bytes, when: str) -> None:
+    if when == "with the head":
+        sock.sendall(head + body)
+        return
+    sock.sendall(head)
+    time.sleep(0.2)  # the body in a read of its own, once the app waits for it
+    sock.sendall(body)
+
+
+def _statuses(raw: bytes) -> list[int]:
+    return [int(status) for status in re.findall(rb"HTTP/1\.1 (\d{3}) ", raw)]
+
+
+@pytest.mark.parametrize("when", CHUNK_SENT)
+@pytest.mark.parametrize("chunk", list(MALFORMED_CHUNKS))
+def test_a_body_whose_chunked_framing_is_malformed_is_a_400_problem_at_once(
+    patient_gateway: tuple[str, int],
+    records: _Records,
+    access_lines: AccessLines,
+    chunk: str,
+    when: str,
+) -> None:
+    """RFC 9112 §7.1: a chunked body the parser cannot frame is a 400, and the connection is
+    closed. Not the 408 its body step gave once its body timeout had run out (the app waited
+    for a body the server had stopped reading)."""
+    correlation_id = f"bad-chunk-{uuid.uuid4().hex}"
+    head = _request_head(extra=f"X-Correlation-ID: {correlation_id}\r\n", chunked=True)
+    with _connect(patient_gateway) as sock:
+        _send_body_after_head(sock, head, MALFORMED_CHUNKS[chunk], when)
+        raw, took = _read_until_closed(sock)
+    assert _statuses(raw) == [400], raw
+    _, headers, problem = _problem(raw)
+    assert (headers["content-type"], headers["connection"]) == ("application/problem+json", "close")
+    assert problem["code"] == "validation_failed"
+    assert "chunk" in problem["detail"]
+    assert took < DEADLINE_S < PATIENT_LIMITS.body_timeout_s
+    line = _access_line_of(access_lines, correlation_id)
+    # The request's own line, its operation known (the server's refusal knows none).
+    assert (line.get("status"), line.get("method"), line.get("path")) == (
+        400,
+        "POST",
+        "/v1/customers",
+    )
+    # Every line was kept before the connection closed, and is written out by now: a refusal
+    # by the server itself would be a second one.
+    assert [e for e in access_lines.entries if e.get("status") == 400] == [line]
+    assert not [r for r in records.records if r.levelno >= logging.ERROR or r.exc_info]
+
+
+def test_a_pipelined_requests_malformed_chunks_are_a_400_after_the_answer_before_it(
+    patient_gateway: tuple[str, int],
+) -> None:
+    """The request before it is answered first, then the one whose body broke off."""
+    with _connect(patient_gateway) as sock:
+        sock.sendall(
+            b"GET /healthz HTTP/1.1\r\nHost: gateway.test\r\n\r\n"
+            + _request_head(chunked=True)
+            + MALFORMED_CHUNKS["a chunk size that is no number"]
+        )
+        raw, took = _read_until_closed(sock)
+    assert _statuses(raw) == [200, 400], raw
+    assert b"chunk" in raw.rpartition(b"\r\n\r\n")[2]  # the problem says what broke
+    assert took < DEADLINE_S
+
+
+def test_a_create_whose_chunked_body_was_malformed_is_retried_with_the_same_key(
+    patient_gateway: tuple[str, int],
+) -> None:
+    """The key of a create whose body never arrived is not held: the same request, framed
+    right, with the same Idempotency-Key is the create."""
+    key = f"Idempotency-Key: {uuid.uuid4().hex}\r\n"
+    body = json.dumps(payloads.customer("US01")).encode()
+    with _connect(patient_gateway) as sock:
+        sock.sendall(
+            _request_head(extra=key, chunked=True) + MALFORMED_CHUNKS["a negative chunk size"]
+        )
+        raw, _ = _read_until_closed(sock)
+    assert _statuses(raw) == [400], raw
+    with _connect(patient_gateway) as sock:
+        sock.sendall(
+            _request_head(extra=key + "Connection: close\r\n", chunked=True)
+            + b"%x\r\n%s\r\n0\r\n\r\n" % (len(body), body)
+        )
+        raw, _ = _read_until_closed(sock)
+    assert _statuses(raw) == [201], raw
+
+
+NO_BODY_READ: dict[str, dict[str, Any]] = {
+    "unauthenticated": {"token": False},
+    "a read": {"path": "/v1/customers?external_ref=X", "method": "GET"},
+}
+
+
+@pytest.mark.parametrize("request_kind", list(NO_BODY_READ))
+def test_a_request_answered_without_its_body_keeps_its_answer_when_its_chunks_are_malformed(
+    patient_gateway: tuple[str, int], request_kind: str
+) -> None:
+    """A request answered without its body (refused before it is read, or a read) is given
+    the answer it has framed right, once, and the connection, its body unframeable, is
+    closed after it."""
+    head = _request_head(chunked=True, **NO_BODY_READ[request_kind])
+    answers = []
+    for body in (MALFORMED_CHUNKS["a chunk size that is no number"], b"0\r\n\r\n"):
+        with _connect(patient_gateway) as sock:
+            sock.sendall(head + body)
+            raw, took = _read_until_closed(sock)
+        answers.append(_statuses(raw))
+        assert took < DEADLINE_S
+    malformed, framed_right = answers
+    assert malformed == framed_right
+    assert len(malformed) == 1
 
 
 UNCLEAR_HOSTS = {
