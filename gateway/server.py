@@ -29,7 +29,7 @@ from uvicorn.supervisors import Multiprocess
 from uvicorn.supervisors.multiprocess import Process
 
 from gateway.api.problems import PROBLEM_MEDIA_TYPE, problem_body
-from gateway.domain.errors import Code, GatewayError
+from gateway.domain.errors import Code, GatewayError, echoed
 from gateway.forced_stop import QUIT_AT_ONCE, WRITE_OUT_S, QuitAtOnce, Unwritten
 from gateway.observability.client_address import LOOPBACK_PROXIES, address_of
 from gateway.observability.forwarded_for import ForwardedFor
@@ -270,7 +270,7 @@ class GuardedProtocol(HttpToolsProtocol):
     def on_headers_complete(self) -> None:
         self._head.awaiting = False
         self._head_since = None  # the timer, if armed, disarms when it fires
-        refusal = _host_refusal(self.headers, self.parser.get_http_version())
+        refusal = _refused_head(self.headers, self.parser.get_http_version())
         if refusal is not None:  # stops the parser: answered by `send_400_response`
             self._head_refusal = refusal
             raise _HeadRefused
@@ -541,7 +541,8 @@ def _with_path(url: bytes, method: bytes) -> bytes:
 
 
 class _HeadRefused(Exception):
-    """Raised in a parser callback to stop parsing a head over a limit, or without a Host."""
+    """Raised in a parser callback to stop parsing a head over a limit, or one refused as it
+    is framed (`_refused_head`)."""
 
 
 # RFC 9110 §7.2: Host = uri-host [ ":" port ], uri-host an IP-literal or a reg-name (an IPv4
@@ -551,19 +552,45 @@ _HOST = re.compile(
 )
 
 
-def _host_refusal(headers: list[tuple[bytes, bytes]], http_version: str) -> GatewayError | None:
-    """400 for an HTTP/1.1 request without exactly one valid Host field (RFC 9112 §3.2: a
-    server MUST refuse it): which site it is for is a guess, and a proxy before the gateway
-    may have guessed otherwise. HTTP/1.0 has no Host requirement."""
-    hosts = [value for name, value in headers if name == b"host"]
-    if http_version == "1.0" and not hosts:
+def _refused_head(headers: list[tuple[bytes, bytes]], http_version: str) -> GatewayError | None:
+    """The 400 for a head whose request cannot be served as framed: an HTTP/1.1 request
+    without exactly one valid Host field (RFC 9112 §3.2: which site it is for is a guess, and
+    a proxy before the gateway may have guessed otherwise; HTTP/1.0 has no Host requirement),
+    or a body sent with a transfer coding but chunked alone (`_coding_refusal`). Both MUST be
+    refused by a server; one pass over the fields finds both."""
+    hosts: list[bytes] = []
+    codings: list[bytes] = []
+    for name, value in headers:
+        if name == b"host":
+            hosts.append(value)
+        elif name == b"transfer-encoding":
+            codings.append(value)
+    if (hosts or http_version != "1.0") and not (len(hosts) == 1 and _HOST.fullmatch(hosts[0])):
+        return GatewayError(
+            Code.VALIDATION_FAILED,
+            "The request needs exactly one Host header naming the host it is for "
+            "(RFC 9112 §3.2), as `Host: gateway.example.com`.",
+        )
+    return _coding_refusal(codings, http_version) if codings else None
+
+
+def _coding_refusal(fields: list[bytes], http_version: str) -> GatewayError | None:
+    """None for a body whose Transfer-Encoding `fields` say chunked, alone (the one transfer
+    coding the gateway decodes, as most servers do), else the 400 (and the connection closed):
+    chunked not last, the body's length cannot be known, and a server MUST refuse it (RFC 9112
+    §6.3; the parser would read it to the connection's end); a coding before it, the body
+    would be taken for what it is not (§6.1 suggests 501, which the closed list of codes has
+    no code for); in HTTP/1.0, the field is faulty framing (§6.1)."""
+    codings = [c.strip().lower() for field in fields for c in field.split(b",")]
+    codings = [c for c in codings if c]  # a list may have empty elements (RFC 9110 §5.6.1)
+    if http_version != "1.0" and codings == [b"chunked"]:
         return None
-    if len(hosts) == 1 and _HOST.fullmatch(hosts[0]):
-        return None
+    sent = echoed(b", ".join(fields).decode("latin-1"))
     return GatewayError(
         Code.VALIDATION_FAILED,
-        "The request needs exactly one Host header naming the host it is for "
-        "(RFC 9112 §3.2), as `Host: gateway.example.com`.",
+        f"The request's Transfer-Encoding is `{sent}`; the gateway "
+        "takes a body framed by Content-Length, or by Transfer-Encoding: chunked alone (in "
+        "HTTP/1.1, and not compressed): send it so.",
     )
 
 

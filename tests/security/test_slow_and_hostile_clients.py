@@ -539,6 +539,64 @@ def test_a_request_whose_host_is_as_http_allows_is_answered(
     assert raw.startswith(b"HTTP/1.1 200"), raw[:200]
 
 
+UNFRAMED_CODINGS = {
+    # RFC 9112 §6.3: chunked not last, the body's length cannot be known (the parser read it to
+    # the connection's end, and the body step answered 408 once its timeout ran out).
+    "a coding without chunked": b"Transfer-Encoding: gzip\r\n",
+    "identity": b"Transfer-Encoding: identity\r\n",
+    "chunked with a parameter": b"Transfer-Encoding: chunked;x=1\r\n",
+    "chunked, then another": b"Transfer-Encoding: chunked\r\nTransfer-Encoding: gzip\r\n",
+    "an empty list": b"Transfer-Encoding: ,\r\n",
+    # RFC 9112 §6.1: a coding it does not decode (the body was taken for JSON, compressed).
+    "a coding before chunked": b"Transfer-Encoding: gzip, chunked\r\n",
+    "two fields": b"Transfer-Encoding: x-custom\r\nTransfer-Encoding: chunked\r\n",
+    # RFC 9112 §6.1: in HTTP/1.0, a Transfer-Encoding is faulty framing.
+    "in HTTP/1.0": b"Transfer-Encoding: chunked\r\n",
+}
+
+
+@pytest.mark.parametrize("coding", list(UNFRAMED_CODINGS))
+def test_a_body_whose_transfer_coding_is_not_chunked_alone_is_a_400_at_once(
+    patient_gateway: tuple[str, int], coding: str
+) -> None:
+    """The gateway decodes no transfer coding but chunked: a request whose Transfer-Encoding
+    is anything else is refused at its head, its connection closed, and nothing of its body
+    is taken for one (a proxy before it may have framed it otherwise: request smuggling)."""
+    version = "1.0" if coding == "in HTTP/1.0" else "1.1"
+    head = (
+        f"POST /v1/customers HTTP/{version}\r\nHost: gateway.test\r\n"
+        f"Authorization: Bearer {token_for('crm-demo')}\r\n"
+        "Content-Type: application/json\r\nIdempotency-Key: unframed\r\n"
+    ).encode()
+    with _connect(patient_gateway) as sock:
+        sock.sendall(head + UNFRAMED_CODINGS[coding] + b"\r\n2\r\n{}\r\n0\r\n\r\n")
+        raw, took = _read_until_closed(sock)
+    assert _statuses(raw) == [400], raw
+    _, headers, problem = _problem(raw)
+    assert (headers["content-type"], headers["connection"]) == ("application/problem+json", "close")
+    assert problem["code"] == "validation_failed"
+    assert "Transfer-Encoding" in problem["detail"], problem
+    assert took < DEADLINE_S < PATIENT_LIMITS.body_timeout_s
+
+
+@pytest.mark.parametrize("coding", [b"chunked", b"Chunked", b" chunked ", b", chunked"])
+def test_a_chunked_body_is_read_whatever_the_codings_case_and_blanks(
+    gateway: tuple[str, int], coding: bytes
+) -> None:
+    with _connect(gateway) as sock:
+        sock.sendall(
+            _request_head(chunked=False, body_length=0).replace(
+                b"Content-Length: 0", b"Transfer-Encoding: " + coding
+            )
+            + b"2\r\n{}\r\n0\r\n\r\n"
+        )
+        raw, _ = _read_until_closed(sock)
+    status, _, problem = _problem(raw)
+    # Read whole, and refused by its schema: a body of `{}` is no customer.
+    assert (status, problem["code"]) == (400, "validation_failed"), problem
+    assert "schema" in problem["detail"], problem
+
+
 @pytest.mark.parametrize("method", [b"get", b"FOO"])
 def test_a_method_the_parser_does_not_know_is_a_400_that_says_so_not_one_about_framing(
     gateway: tuple[str, int], method: bytes
