@@ -142,7 +142,7 @@ def _names_time(body: bytes) -> bool:
     """Whether a structured CloudEvent's JSON holds a `time` attribute of its own."""
     try:
         document = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):
         return False
     return isinstance(document, dict) and "time" in document
 
@@ -151,7 +151,7 @@ def _netsuite_change(body: bytes) -> tuple[str, int] | None:
     """(internal id, sequence) of a sales order's record-change notification."""
     try:
         notice: Any = json.loads(body)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:  # RecursionError: nested past the parser's depth
         raise _invalid("", f"not JSON: {exc}") from exc
     if not isinstance(notice, dict):
         raise _invalid("", "must be a JSON object")

@@ -220,7 +220,15 @@ def parse_event(body: str | bytes) -> CloudEvent:
     """A CloudEvents JSON document; raises ValueError when it is not one."""
     try:
         event = _FORMAT.read(None, body)
-    except (BaseCloudEventException, ValueError, TypeError, KeyError, AttributeError) as exc:
+    # RecursionError: JSON nested past the parser's depth.
+    except (
+        BaseCloudEventException,
+        ValueError,
+        TypeError,
+        KeyError,
+        AttributeError,
+        RecursionError,
+    ) as exc:
         raise ValueError(f"not a CloudEvents JSON event: {exc}") from exc
     if not isinstance(event, CloudEvent):
         raise ValueError("not a CloudEvents 1.0 event")

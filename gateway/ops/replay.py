@@ -264,7 +264,7 @@ def corrected_body_of(raw: bytes) -> Any | None:
         return None
     try:
         document = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested past the parser's depth
         raise GatewayError(
             Code.VALIDATION_FAILED,
             "The replay request is not JSON.",

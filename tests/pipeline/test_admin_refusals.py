@@ -5,7 +5,10 @@ time (400 at its pointer)."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -19,10 +22,12 @@ from gateway.domain.operations import Kind
 from gateway.runtime import build_runtime
 from gateway.store.base import StoreUnavailable, XrefRecord
 from gateway.store.memory import MemoryStore
+from tests.configs import EVENTS_SECRETS
 from tests.fake_erp import FakeErp
 from tests.harness import ENV, REPO, in_process_gateway, token_for
 
 SAP_SECRET = "legacy-events-test-secret"
+CLOUD_SECRET = EVENTS_SECRETS["CLOUD_EVENTS_SECRET"]
 
 
 async def test_the_xref_export_is_a_503_problem_not_a_broken_off_200_when_the_store_is_down(
@@ -160,3 +165,55 @@ async def test_an_sap_event_without_sequence_nor_time_is_refused() -> None:
         answer = await _push(erp, _sap_event())
     assert answer.status_code == 400, (answer.status_code, answer.text[:200])
     assert answer.json()["errors"][0]["pointer"] == "/time"
+
+
+# JSON nested deeper than Python's parser recurses, yet far inside every body limit (58 kB).
+_NESTED_PAST_THE_PARSER = b"[" * 29_000 + b"]" * 29_000
+
+
+@pytest.mark.parametrize("backend", ["legacy", "cloud"])
+async def test_a_notification_nested_past_the_parsers_depth_is_a_400_not_a_500(
+    backend: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Signed as the backend signs (an ERP's bug, or its secret leaked), an SAP event or a
+    NetSuite notification of brackets nested 29,000 deep is no notification: a 400, as a body
+    that is not JSON is, not a 500 with a traceback logged that the ERP sends again."""
+    body = _NESTED_PAST_THE_PARSER
+    if backend == "legacy":
+        headers = {"Authorization": f"Bearer {SAP_SECRET}"}
+    else:
+        signature = hmac.new(CLOUD_SECRET.encode(), body, hashlib.sha256).hexdigest()
+        headers = {"X-Signature": f"sha256={signature}"}
+    async with _erp_facing_gateway() as erp:
+        answer = await erp.post(
+            f"/erp-events/{backend}",
+            content=body,
+            headers={**headers, "Content-Type": "application/json"},
+        )
+    assert answer.status_code == 400, (answer.status_code, answer.json()["code"])
+    assert answer.json()["errors"][0]["pointer"] == ""
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+@pytest.mark.parametrize(
+    "body", [_NESTED_PAST_THE_PARSER, b'{"body": {"lines": ' + _NESTED_PAST_THE_PARSER + b"}}"]
+)
+async def test_a_replay_request_nested_past_the_parsers_depth_is_a_400_not_a_500(
+    body: bytes, caplog: pytest.LogCaptureFixture
+) -> None:
+    """As the admin API's other JSON bodies are (explain, migrations): not JSON it can read."""
+    async with in_process_gateway(MemoryStore()) as gw:
+        transport = httpx.ASGITransport(app=gw.app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(
+            transport=transport,
+            base_url="http://gateway.test",
+            headers={"Authorization": f"Bearer {token_for('ops-admin')}"},
+        ) as ops:
+            replay = await ops.post(
+                "/admin/transactions/tx_unknown/replay",
+                content=body,
+                headers={"Content-Type": "application/json"},
+            )
+    assert replay.status_code == 400, (replay.status_code, replay.json()["code"])
+    assert replay.json()["errors"][0]["pointer"] == ""
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
