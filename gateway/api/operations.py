@@ -121,6 +121,11 @@ def operations_routes(replays: Replays, current: Callable[[], Runtime]) -> list[
             # Another entity's transaction is as one not in the journal (the replay's own
             # answer for an unknown id), before anything of it is looked at further.
             await _visible_entry(current(), caller, transaction_id)
+            # The replay runs as the transaction's client, which may act for more entities
+            # than this caller: a correction acts for the one it names, as a request would.
+            named = corrected.get("legal_entity") if corrected is not None else None
+            if isinstance(named, str):
+                caller.require_entity(named)
         outcome = await replays.replay(
             transaction_id,
             corrected,

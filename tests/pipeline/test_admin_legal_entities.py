@@ -21,6 +21,7 @@ from gateway.store.base import Store
 from gateway.store.events import DocumentState, EventRetention, NewEvent
 from tests.configs import copy_config
 from tests.e2e import payloads
+from tests.fake_erp import UNKNOWN_SKU
 from tests.harness import Gateway, in_process_gateway
 
 # A regional operator, as the README shows one configured.
@@ -108,6 +109,46 @@ async def test_a_regional_operator_cannot_replay_another_entitys_transaction(
     assert len(gw.erps["cloud"].customers) == before
     # A settled create is not replayed again, for either operator: refused as such, not hidden.
     assert by_admin.status_code == own.status_code == 422, (by_admin.text, own.text)
+
+
+async def test_a_regional_operators_correction_may_not_move_a_transaction_to_another_entity(
+    gw: Gateway,
+) -> None:
+    """A replay runs as the transaction's client, which may act for every legal entity: a
+    corrected body naming another entity than the operator's would place that entity's order
+    for the operator (and hide the entry from it after). Refused as naming it is elsewhere."""
+    async with gw.client() as api:
+        customers = {}
+        for legal_entity in ("DE01", "US01"):
+            created = await api.post("/v1/customers", json=payloads.customer(legal_entity))
+            assert created.status_code == 201, created.text
+            customers[legal_entity] = created.json()["id"]
+        body = payloads.order("DE01", customers["DE01"])
+        unknown_sku = {**body, "lines": [{**body["lines"][0], "sku": UNKNOWN_SKU}]}
+        rejected = await api.post("/v1/sales-orders", json=unknown_sku, headers=payloads.new_key())
+        assert rejected.status_code == 422, rejected.text
+    async with gw.client("ops-emea") as emea:
+        listed = await emea.get(
+            "/admin/transactions",
+            params={"correlation_id": rejected.headers["x-correlation-id"]},
+        )
+        (entry,) = listed.json()["items"]
+        assert (entry["status"], entry["legal_entity"]) == ("rejected", "DE01")
+        replay = f"/admin/transactions/{entry['id']}/replay"
+
+        moved = await emea.post(replay, json={"body": payloads.order("US01", customers["US01"])})
+        kept = await emea.get(f"/admin/transactions/{entry['id']}")
+        corrected = await emea.post(replay, json={"body": body})
+
+    assert moved.status_code == 403, moved.text
+    assert moved.json()["code"] == "forbidden"
+    assert "US01" in moved.json()["detail"]
+    assert not gw.erps["cloud"].orders
+    assert kept.status_code == 200, kept.text
+    assert (kept.json()["status"], kept.json()["legal_entity"]) == ("rejected", "DE01")
+    # A correction within its legal entities is replayed as before.
+    assert corrected.status_code == 200, corrected.text
+    assert corrected.json()["replay"]["status"] == 201, corrected.text
 
 
 async def test_a_regional_operator_starts_migrations_of_its_legal_entities_only(
