@@ -22,7 +22,7 @@ from gateway.api.admin import admin_caller, admin_endpoint
 from gateway.api.admin_reach import AdminCaller, Reach
 from gateway.config.operations import MAX_AUDIT_ENTRIES
 from gateway.domain.errors import Code, FieldError, GatewayError, bad_cursor
-from gateway.domain.models import Strict, no_number
+from gateway.domain.models import LegalEntityCode, Strict, no_number
 from gateway.observability.client_address import client_ip
 from gateway.observability.metrics import business_figures
 from gateway.ops.replay import Replays, corrected_body_of, is_too_long, no_transaction
@@ -46,7 +46,8 @@ class TransactionsQuery(Strict):
     model_config = Strict.model_config | {"strict": False}
     # A filter given is never empty (`?legal_entity=` would list nothing, as if none were).
     status: Annotated[str, Field(min_length=1, max_length=32)] | None = None
-    legal_entity: Annotated[str, Field(min_length=1, max_length=16)] | None = None
+    # A legal entity's code, as the entries hold it: `de01` would list nothing, as if none were.
+    legal_entity: LegalEntityCode | None = None
     backend: Annotated[str, Field(min_length=1, max_length=64)] | None = None
     client: Annotated[str, Field(min_length=1, max_length=128)] | None = None
     correlation_id: Annotated[str, Field(min_length=1, max_length=200)] | None = None

@@ -96,6 +96,9 @@ async def test_a_listing_since_a_number_is_a_400_not_every_transaction_since_197
         *({name: ""} for name in ("status", "legal_entity", "backend", "client", "operation")),
         {"correlation_id": ""},
         {"cursor": ""},
+        # No legal entity's code: listed nothing, 200, as if the entity had no transactions.
+        {"legal_entity": "de01"},
+        {"legal_entity": "DE01 "},
     ],
 )
 async def test_a_bad_listing_parameter_is_pointed_at_as_every_query_parameter_is(
