@@ -47,7 +47,7 @@ from gateway.pipeline.body import (
 )
 from gateway.pipeline.entitlements import registered, require_scope
 from gateway.pipeline.routing import customer_read_placement
-from gateway.routing.explain import explain
+from gateway.routing.explain import UnknownName, explain
 from gateway.routing.shadow_report import shadow_report
 from gateway.routing.shadows import ShadowTable, compile_shadows
 from gateway.runtime import Runtime
@@ -274,9 +274,9 @@ def admin_routes(
                 at=at,
                 placed=placed,
             )
-        except ValueError as exc:
+        except UnknownName as exc:
             raise GatewayError(
-                Code.VALIDATION_FAILED, str(exc), [FieldError("/operation", str(exc))]
+                Code.VALIDATION_FAILED, str(exc), [FieldError(f"/{exc.field}", str(exc))]
             ) from None
         return JSONResponse(explanation.as_dict())
 

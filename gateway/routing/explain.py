@@ -26,6 +26,15 @@ from gateway.routing.rules import (
 )
 
 
+class UnknownName(ValueError):
+    """An operation or legal entity the routes do not know; `field` names which (`operation`,
+    `legal_entity`), for an answer that points at it."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
 @dataclass(frozen=True)
 class RuleVerdict:
     """One rule as the explanation saw it: matched, not matched (with why), or never reached."""
@@ -212,13 +221,14 @@ def explain(
     from `customer_id`, or for a customer being created, from its `external_ref`;
     `placed` where the request goes when it addresses that customer itself (its read: the
     routing step's placement, by the ERPs it is present in), which then is the decision.
-    Raises ValueError, with the known names, for an unknown operation or legal entity.
+    Raises UnknownName, with the known names, for an unknown operation or legal entity.
     """
     if operation not in ALL_OPERATIONS:
-        raise ValueError(_unknown("operation", operation, ALL_OPERATIONS))
+        raise UnknownName("operation", _unknown("operation", operation, ALL_OPERATIONS))
     entity = table.legal_entity(legal_entity)
     if entity is None:
-        raise ValueError(_unknown("legal entity", legal_entity, sorted(table.legal_entities)))
+        known = sorted(table.legal_entities)
+        raise UnknownName("legal_entity", _unknown("legal entity", legal_entity, known))
     moment = at or dt.datetime.now(dt.UTC)
     instant = moment.timestamp()
     cell = table.cell(operation, legal_entity, instant)

@@ -220,3 +220,22 @@ async def test_a_replay_request_nested_past_the_parsers_depth_is_a_400_not_a_500
     assert replay.status_code == 400, (replay.status_code, replay.json()["code"])
     assert replay.json()["errors"][0]["pointer"] == ""
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+@pytest.mark.parametrize(
+    ("asked", "pointer"),
+    [
+        ({"operation": "sales_orders.creat", "legal_entity": "DE01"}, "/operation"),
+        ({"operation": "sales_orders.create", "legal_entity": "ZZ99"}, "/legal_entity"),
+    ],
+)
+async def test_an_explanation_of_an_unknown_name_points_at_the_field_that_holds_it(
+    asked: dict[str, str], pointer: str
+) -> None:
+    """A legal entity the routes do not know was pointed at as `/operation`, which a client
+    marking the field it names would have shown as the one to fix."""
+    async with in_process_gateway(MemoryStore()) as gw, gw.client("ops-admin") as ops:
+        explained = await ops.post("/admin/routes/explain", json=asked)
+    assert explained.status_code == 400, explained.text
+    assert [e["pointer"] for e in explained.json()["errors"]] == [pointer]
+    assert asked[pointer[1:]] in explained.json()["detail"]
