@@ -55,7 +55,12 @@ class ConfigError(Exception):
         self.version = version
         super().__init__(str(self))
 
+    @property
+    def errors(self) -> list[ConfigIssue]:
+        """The issues that refused the configuration: what a refusal says, not the warnings
+        that the same files would also be loaded with."""
+        return [i for i in self.issues if i.severity == "error"]
+
     def __str__(self) -> str:
-        errors = [i for i in self.issues if i.severity == "error"]
-        head = f"invalid configuration ({len(errors)} error(s)):"
-        return "\n".join([head, *(f"  {i}" for i in errors)])
+        head = f"invalid configuration ({len(self.errors)} error(s)):"
+        return "\n".join([head, *(f"  {i}" for i in self.errors)])

@@ -164,9 +164,7 @@ class Reloader:
                 }
                 runtime = build_runtime(config, current.store, current.env, keep, current)
             except ConfigError as exc:
-                return self._refuse(
-                    trigger, list(exc.issues), tried or exc.version, always, client_ip
-                )
+                return self._refuse(trigger, exc.errors, tried or exc.version, always, client_ip)
             except (ValueError, OSError) as exc:
                 issue = ConfigIssue(file=".", line=None, message=str(exc))
                 return self._refuse(trigger, [issue], tried, always, client_ip)

@@ -78,6 +78,35 @@ async def test_a_broken_policy_file_is_refused_and_the_running_policies_stay(
         assert not await _emea_can_see_de01(emea, customer["id"])  # new policies now apply
 
 
+async def test_a_refused_reload_names_its_errors_not_the_warnings_of_the_files_it_read(
+    store: Store, config_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A scope that grants nothing is a warning (alone, the files would load); a burst of 0 is
+    # the error. The refusal said both as its reasons, the warning first, without telling them
+    # apart: an operator fixed the scope and was refused again.
+    async with in_process_gateway(store, config_dir) as gw, gw.client("ops-admin") as ops:
+        clients = config_dir / "policies" / "clients.yaml"
+        text = clients.read_text()
+        assert "scopes: [customers:read, sales_orders:read, invoices:read" in text
+        clients.write_text(
+            text.replace("sales_orders:read, invoices:read", "sales_order:read, invoices:read")
+        )
+        limits = config_dir / "policies" / "rate-limits.yaml"
+        text = limits.read_text()
+        assert "burst: 100}" in text
+        limits.write_text(text.replace("burst: 100}", "burst: 0}", 1))
+        with caplog.at_level("ERROR", logger="gateway.reload"):
+            refused = await ops.post("/admin/config/reload")
+        assert refused.status_code == 400
+        (issue,) = refused.json()["issues"]
+        assert issue["file"] == "policies/rate-limits.yaml" and "burst" in issue["message"]
+        said = f"{issue['file']}:{issue['line']}: {issue['message']}"
+        assert [error["detail"] for error in refused.json()["errors"]] == [said]
+        assert (await ops.get("/admin/config")).json()["last_error"] == [said]
+        (logged,) = [r.getMessage() for r in caplog.records if r.name == "gateway.reload"]
+        assert logged.endswith(said) and "sales_order:read" not in logged
+
+
 async def test_a_policy_whose_hmac_secret_is_too_short_for_it_is_refused_and_the_old_one_stays(
     store: Store, config_dir: Path
 ) -> None:
