@@ -5,6 +5,7 @@ Not the request path's compiled forms (see `gateway.runtime`, `gateway.routing`)
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import logging
 import math
@@ -370,15 +371,17 @@ class _Reader:
 
     def _document(self, file: str) -> tuple[YamlDocument | None, list[YamlPath]]:
         try:
-            text = (self.config_dir / file).read_text(encoding="utf-8")
+            data = (self.config_dir / file).read_bytes()
         except FileNotFoundError:
             self.issue(file, None, "missing file")
             return None, []
-        except UnicodeDecodeError:
-            self.issue(file, None, "not UTF-8 text")
-            return None, []
         except OSError as exc:
             self.issue(file, None, f"cannot read: {exc.strerror or exc}")
+            return None, []
+        try:
+            text = _universal_newlines(data.decode("utf-8"))
+        except UnicodeDecodeError as exc:
+            self.issue(file, *_not_utf8(data, exc))
             return None, []
         self._texts[file] = text
         try:
@@ -394,6 +397,22 @@ class _Reader:
         for problem in problems:
             self.issue(file, document.line_of(problem.path), problem.message)
         return document, [p.path for p in problems]
+
+
+def _universal_newlines(text: str) -> str:
+    """`text` with its line ends as `Path.read_text` gives them (CRLF and CR as LF), so that a
+    file has the same version whichever way it is read."""
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def _not_utf8(data: bytes, exc: UnicodeDecodeError) -> tuple[int, str]:
+    """The line of the first byte that is no UTF-8 and what to do: an editor saving in Latin-1
+    or Windows-1252 puts one where an accented letter is; one saving "Unicode" writes UTF-16,
+    which its byte order mark, the first bytes, says."""
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return 1, "UTF-16 text, not UTF-8; save the file as UTF-8"
+    line = data.count(b"\n", 0, exc.start) + 1
+    return line, f"not UTF-8 text (byte 0x{data[exc.start]:02x}); save the file as UTF-8"
 
 
 def schema_issues(

@@ -365,6 +365,31 @@ def test_a_control_character_is_an_error_at_its_line(tmp_path: Path) -> None:
     )
 
 
+def test_a_byte_that_is_no_utf8_is_an_error_at_its_line_saying_how_to_save_the_file(
+    tmp_path: Path,
+) -> None:
+    # A name typed in a Latin-1 editor: the error named the file only, not where in it.
+    config = config_copy(tmp_path)
+    routes = config / "routes.yaml"
+    line = line_of(config, "routes.yaml", "Acme Deutschland GmbH")
+    text = routes.read_text().replace("Acme Deutschland GmbH", "Acme Müller GmbH")
+    routes.write_bytes(text.encode("latin-1"))
+    assert str(only_error(config)) == (
+        f"routes.yaml:{line}: not UTF-8 text (byte 0xfc); save the file as UTF-8"
+    )
+
+
+def test_a_utf16_file_is_an_error_saying_to_save_it_as_utf8(tmp_path: Path) -> None:
+    # What a Windows editor writes as "Unicode": the file's first bytes, its byte order mark,
+    # are no UTF-8, and the error said so without saying what the file was.
+    config = config_copy(tmp_path)
+    clients = config / "policies/clients.yaml"
+    clients.write_bytes(clients.read_text().encode("utf-16"))
+    assert str(only_error(config)) == (
+        "policies/clients.yaml:1: UTF-16 text, not UTF-8; save the file as UTF-8"
+    )
+
+
 def test_an_empty_file_is_an_error(tmp_path: Path) -> None:
     config = config_copy(tmp_path)
     (config / "policies/clients.yaml").write_text("# nothing yet\n")
