@@ -81,6 +81,9 @@ _SUBSCRIPTIONS = TypeAdapter(SubscriptionsPolicy)
 _BACKEND_NAME = re.compile(BACKEND_NAME_PATTERN)
 _VALUE_ERROR_PREFIX = "Value error, "
 _MAX_SHOWN_INPUT = 40
+# pydantic's error of a value that is no string, and the one of a type with words (`Expected`).
+_STRING_TYPE = "string_type"
+_EXPECTED_TYPE = "expected"
 
 
 @dataclass(frozen=True)
@@ -424,6 +427,7 @@ def schema_issues(
     the errors of one node (one per member of a union) are merged into one issue.
     """
     merged: dict[tuple[YamlPath, str, str], list[str]] = {}
+    unquoted: dict[tuple[YamlPath, str, str], str] = {}  # an issue's value, text YAML misread
     for error in exc.errors(include_url=False):
         loc = tuple(error["loc"])
         ctx = error.get("ctx") or {}
@@ -438,10 +442,30 @@ def schema_issues(
         texts = merged.setdefault((path, head, tail), [])
         if text not in texts:
             texts.append(text)
+        if read_as := _text_read_as(error["type"], error.get("input")):
+            unquoted[path, head, tail] = f": YAML reads it unquoted as {read_as}; quote it"
     return [
-        ConfigIssue(file, document.lines[path], f"{head}{', or '.join(texts)}{tail}")
+        ConfigIssue(
+            file,
+            document.lines[path],
+            f"{head}{', or '.join(texts)}{tail}{unquoted.get((path, head, tail), '')}",
+        )
         for (path, head, tail), texts in merged.items()
     ]
+
+
+def _text_read_as(kind: str, value: Any) -> str | None:
+    """What YAML made of a value where text goes, if it was text as written: YAML 1.1 reads
+    `NO`, `on` and `yes` unquoted as booleans, `1710` as a number and `0030` as the octal 24,
+    and the error showing `(got false)` or `(got 24)` leaves the operator to guess why. A type
+    with words (`Expected`: a country, a legal entity) says only that the value does not fit:
+    a boolean there was text (`country: NO`), but a number may be one out of a number type's
+    bounds, which quoting would not mend."""
+    if isinstance(value, bool):
+        return "a boolean" if kind in (_STRING_TYPE, _EXPECTED_TYPE) else None
+    if isinstance(value, int | float):
+        return "a number" if kind == _STRING_TYPE else None
+    return None
 
 
 def _schema_message(

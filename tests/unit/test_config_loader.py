@@ -183,6 +183,48 @@ def test_a_wrong_type_is_reported_at_the_line_of_the_value(tmp_path: Path) -> No
     assert "'lots'" in issue.message
 
 
+@pytest.mark.parametrize(
+    ("file", "old", "new", "read", "as_what"),
+    [
+        ("routes.yaml", "country: SG,", "country: NO,", "false", "a boolean"),  # Norway: YAML 1.1
+        (
+            "backends/legacy.yaml",
+            'sap_client: "100"',
+            "sap_client: 0100",
+            "64",
+            "a number",
+        ),  # octal
+        ("backends/legacy.yaml", "NET30: NT30", "NET30: 0030", "24", "a number"),
+        (
+            "backends/legacy.yaml",
+            '{company_code: "1710",',
+            "{company_code: 1710,",
+            "1710",
+            "a number",
+        ),
+        ("backends/legacy.yaml", "WIDGET-1: FG-WIDGET1", "WIDGET-1: on", "true", "a boolean"),
+    ],
+)
+def test_text_that_yaml_reads_as_a_number_or_boolean_is_an_error_saying_to_quote_it(
+    tmp_path: Path, file: str, old: str, new: str, read: str, as_what: str
+) -> None:
+    # The error showed the value as YAML read it, `(got 24)` for 0030 or `(got false)` for
+    # NO, and left the operator wondering where it came from.
+    config = config_copy(tmp_path)
+    line = edit(config, file, old, new)
+    issue = only_error(config)
+    assert (issue.file, issue.line) == (file, line)
+    assert issue.message.endswith(f"(got {read}): YAML reads it unquoted as {as_what}; quote it")
+
+
+def test_a_boolean_where_a_list_goes_is_not_told_to_be_quoted(tmp_path: Path) -> None:
+    config = config_copy(tmp_path)
+    edit(
+        config, "policies/clients.yaml", "legal_entities: [DE01, FR01, GB01]", "legal_entities: yes"
+    )
+    assert "quote" not in only_error(config).message
+
+
 def test_an_unknown_key_is_reported_at_its_own_line(tmp_path: Path) -> None:
     config = config_copy(tmp_path)
     line = edit(config, "routes.yaml", "    backend: cloud", "    priority: 1\n    backend: cloud")
