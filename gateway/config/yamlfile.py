@@ -133,9 +133,16 @@ def _where_and_why(exc: yaml.MarkedYAMLError, text: str) -> tuple[int | None, st
     """The line to look at and what the parser said. A quote or bracket left open is found
     where the parser gives up, lines further down, or at the end of the file (a line past the
     last): the message says the line it opened at, and at the end of the file that line is
-    the one given, where the fix goes."""
+    the one given, where the fix goes. A tab where the parser stopped is said to be one."""
     problem, opened = exc.problem_mark, exc.context_mark
     said = exc.problem or "invalid YAML"
+    if (
+        problem is not None
+        and text[problem.index : problem.index + 1] == "\t"
+        and "tab" not in said
+    ):
+        # The C parser does not say which character: a tab looks like the spaces around it.
+        said += ", a tab: YAML indents with spaces only"
     if opened is not None and exc.context and problem is not None and opened.line != problem.line:
         at_end = problem.index >= len(text.rstrip())
         context = f"{exc.context} that starts at line {opened.line + 1}"

@@ -117,6 +117,18 @@ def test_bad_yaml_is_reported_at_the_line_the_parser_stopped(tmp_path: Path) -> 
     assert "invalid YAML" in issue.message
 
 
+def test_a_tab_that_indents_is_an_error_at_its_line_saying_to_indent_with_spaces(
+    tmp_path: Path,
+) -> None:
+    # The parser said "found character that cannot start any token", not which: a tab looks
+    # like the spaces around it in most editors.
+    config = config_copy(tmp_path)
+    line = edit(config, "routes.yaml", "  DE01: {", "\tDE01: {")
+    issue = only_error(config)
+    assert (issue.file, issue.line) == ("routes.yaml", line)
+    assert "a tab: YAML indents with spaces only" in issue.message
+
+
 def test_a_quote_never_closed_is_reported_at_the_line_it_opens(tmp_path: Path) -> None:
     """The parser only finds out at the end of the file, a line past the last one: that line
     sent the operator to an empty screen; the quote's own line is where the fix goes."""
