@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import codecs
+import functools
 import json
+import typing
 from collections import Counter
 from collections.abc import Sequence
 from typing import Any
@@ -49,7 +51,10 @@ def _field_errors(exc: ValidationError) -> list[FieldError]:
 
 
 def validation_problem(exc: ValidationError, what: str = "request body") -> GatewayError:
-    errors = _field_errors(exc)
+    return _schema_problem(_field_errors(exc), what)
+
+
+def _schema_problem(errors: list[FieldError], what: str) -> GatewayError:
     return GatewayError(
         Code.VALIDATION_FAILED,
         f"The {what} does not match the schema: {len(errors)} problem(s), see `errors`.",
@@ -231,7 +236,32 @@ def parse_json_model(raw: bytes, model: type[BaseModel]) -> Any:
         raise validation_problem(exc) from None
 
 
+_NOT_DIGITS = "Enter a whole number in the digits 0-9 alone."
+
+
+@functools.cache
+def _whole_numbers(model: type[BaseModel]) -> frozenset[str]:
+    """The parameters of `model` that are whole numbers (`int`, or `int | None`, constrained
+    or not)."""
+    return frozenset(
+        name
+        for name, field in model.model_fields.items()
+        if int in map(_bare, (field.annotation, *typing.get_args(field.annotation)))
+    )
+
+
+def _bare(annotation: Any) -> Any:
+    """`annotation` without its `Annotated` metadata."""
+    if typing.get_origin(annotation) is typing.Annotated:
+        return typing.get_args(annotation)[0]
+    return annotation
+
+
 def parse_query_model(request: Request, model: type[BaseModel]) -> Any:
+    """The validated model of the query string, or a 400 problem with one pointer per bad
+    parameter. A whole number is its ASCII digits alone: pydantic (as int()) would read `5_0`
+    as 50, ` 5` as 5 and `2.0` as 2, a value the client never wrote (a sign is refused too,
+    as every bound of a parameter already refuses a number below zero)."""
     params: dict[str, Any] = {}
     for key, value in request.query_params.multi_items():
         if key in params:
@@ -241,10 +271,20 @@ def parse_query_model(request: Request, model: type[BaseModel]) -> Any:
                 [FieldError(f"/{key}", "Repeated parameter.")],
             )
         params[key] = value
+    whole = _whole_numbers(model)
+    errors = [
+        FieldError(f"/{key}", _NOT_DIGITS)
+        for key, value in params.items()
+        if key in whole and not ascii_digits(value)
+    ]
     try:
-        return model.model_validate(params, context=CLIENT_REQUEST)
+        parsed = model.model_validate(params, context=CLIENT_REQUEST)
     except ValidationError as exc:
-        raise validation_problem(exc, "query string") from None
+        told = {error.pointer for error in errors}
+        errors += [error for error in _field_errors(exc) if error.pointer not in told]
+    if errors:
+        raise _schema_problem(errors, "query string")
+    return parsed
 
 
 class ParseBody:

@@ -110,6 +110,29 @@ async def test_a_bad_listing_parameter_is_pointed_at_as_every_query_parameter_is
     assert [e["pointer"] for e in listed.json()["errors"]] == [f"/{name}" for name in params]
 
 
+@pytest.mark.parametrize("written", ["5_0", " 5", "5 ", "2.0", "+5", "-5", "\u0665"])
+@pytest.mark.parametrize(
+    ("path", "name"),
+    [
+        ("/admin/transactions", "limit"),
+        ("/admin/audit", "start"),
+        ("/admin/audit", "limit"),
+        ("/admin/events/dead-letters", "limit"),
+    ],
+)
+async def test_a_whole_number_in_a_query_string_is_its_ascii_digits_alone(
+    path: str, name: str, written: str
+) -> None:
+    """int() (and pydantic) read `5_0` as 50, ` 5` as 5 and `2.0` as 2: a listing of 50 the
+    operator never wrote. Each is the 400 every other bad value is, at its parameter."""
+    async with in_process_gateway(MemoryStore()) as gw, gw.client("ops-admin") as ops:
+        refused = await ops.get(path, params={name: written})
+        digits = await ops.get(path, params={name: "5"})
+    assert refused.status_code == 400, (refused.status_code, refused.text[:200])
+    assert [e["pointer"] for e in refused.json()["errors"]] == [f"/{name}"]
+    assert digits.status_code == 200, digits.text[:200]
+
+
 @asynccontextmanager
 async def _erp_facing_gateway() -> AsyncIterator[httpx.AsyncClient]:
     env = {**ENV, "LEGACY_EVENTS_SECRET": SAP_SECRET}
