@@ -40,6 +40,7 @@ log = logging.getLogger("gateway.events")
 INGRESS_PATH = "/erp-events/{backend}"
 MAX_NOTIFICATION_BYTES = 64 * 1024
 SAP_SALES_ORDER_EVENT = "sap.s4.beh.salesorder.v1.SalesOrder."
+CLOUDEVENTS_VERSION = "1.0"
 NETSUITE_SIGNATURE = "x-signature"
 _BEARER = "bearer "
 
@@ -120,6 +121,13 @@ def _each_key_once(body: bytes) -> None:
 
 def _sap_change(body: bytes) -> tuple[str, int] | None:
     """(sales order, sequence) of an SAP business event; None for another event type."""
+    written = _attributes(body)
+    # The CloudEvents library takes an event without `specversion` as 1.0 and gives one
+    # without `id` an id of its own: CloudEvents 1.0 requires both, so the body must say.
+    if written.get("specversion") != CLOUDEVENTS_VERSION:
+        raise _invalid("/specversion", f"must be {CLOUDEVENTS_VERSION!r}: a CloudEvents 1.0 event")
+    if "id" not in written:
+        raise _invalid("/id", "the event's id is missing")
     try:
         event = parse_event(body)
     except ValueError as exc:
@@ -141,7 +149,7 @@ def _sap_change(body: bytes) -> tuple[str, int] | None:
     # The CloudEvents library gives an event without `time` the moment it was parsed: that
     # would order an old change delivered late as the newest. The body itself must say.
     at = event.get_time()
-    if at is None or not _names_time(body):
+    if at is None or "time" not in written:
         raise _invalid("/time", "an event without sequence must have a time")
     return order, int(at.timestamp() * 1_000_000)
 
@@ -151,13 +159,15 @@ MAX_SEQUENCE = 2**53 - 1
 _SEQUENCE_DIGITS = len(str(MAX_SEQUENCE))
 
 
-def _names_time(body: bytes) -> bool:
-    """Whether a structured CloudEvent's JSON holds a `time` attribute of its own."""
+def _attributes(body: bytes) -> dict[str, Any]:
+    """A structured CloudEvent's JSON object, as written: the attributes it holds of its own."""
     try:
-        document = json.loads(body)
-    except (ValueError, RecursionError):
-        return False
-    return isinstance(document, dict) and "time" in document
+        document: Any = json.loads(body)
+    except (ValueError, RecursionError) as exc:  # RecursionError: nested past the parser's depth
+        raise _invalid("", f"not a CloudEvents JSON event: {exc}") from exc
+    if not isinstance(document, dict):
+        raise _invalid("", "must be a JSON object: one CloudEvents event")
+    return document
 
 
 def _netsuite_change(body: bytes) -> tuple[str, int] | None:

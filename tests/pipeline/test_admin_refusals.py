@@ -193,6 +193,31 @@ async def test_an_sap_event_without_sequence_nor_time_is_refused() -> None:
     assert answer.json()["errors"][0]["pointer"] == "/time"
 
 
+@pytest.mark.parametrize(
+    ("fields", "pointer"),
+    [
+        ({"specversion": None}, "/specversion"),
+        ({"specversion": "0.3"}, "/specversion"),
+        ({"specversion": "2.0"}, "/specversion"),
+        ({"specversion": 1.0}, "/specversion"),
+        ({"id": None}, "/id"),
+    ],
+)
+async def test_an_sap_event_without_cloudevents_1_0s_attributes_is_a_400_naming_them(
+    fields: dict[str, Any], pointer: str
+) -> None:
+    """SAP's events are CloudEvents 1.0, which requires `specversion`, `id`, `source` and
+    `type`. The CloudEvents library takes an event without `specversion` as 1.0 and gives one
+    without `id` an id of its own, as it gives one without `time` the moment it was parsed: the
+    body itself must say."""
+    async with _erp_facing_gateway() as erp:
+        sent = await _push(erp, _sap_event(sequence="1"))
+        answer = await _push(erp, _sap_event(sequence="1", **fields))
+    assert sent.status_code == 202, sent.text[:200]
+    assert answer.status_code == 400, (answer.status_code, answer.text[:200])
+    assert [e["pointer"] for e in answer.json()["errors"]] == [pointer]
+
+
 # JSON nested deeper than Python's parser recurses, yet far inside every body limit (58 kB).
 _NESTED_PAST_THE_PARSER = b"[" * 29_000 + b"]" * 29_000
 
