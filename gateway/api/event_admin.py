@@ -64,18 +64,22 @@ def event_admin_routes(
             raise bad_cursor(
                 "/cursor", "Use next_cursor from the previous page, as it was."
             ) from None
+        caller = admin_caller(request)
         if (
             asked.subscription is not None
             and asked.cursor is None
             and not page.items
+            and caller.legal_entities is None
             and not _configured(runtime, asked.subscription)
         ):
             # Not configured (any more) and none of its dead letters kept: no such thing. One
-            # removed from the configuration is listed while its dead letters are kept.
+            # removed from the configuration is listed while its dead letters are kept. To an
+            # operator of some entities, who may not list the subscriptions, an id that is none
+            # is one without dead letters of its own (an empty page): a 404 would tell which
+            # ids there are.
             raise not_found(
                 f"No subscription {echoed(asked.subscription)} (nor dead letters of one)."
             )
-        caller = admin_caller(request)
         # Another entity's are left out of the page, not the walk: its `next_cursor` still goes
         # on past them, so a page may hold fewer than `limit` (none) and have a next one.
         items = [

@@ -485,6 +485,26 @@ async def test_a_regional_operator_lists_and_replays_its_legal_entities_dead_let
     assert by_admin.status_code == 202, by_admin.text
 
 
+async def test_a_regional_operator_learns_no_subscription_id_from_the_dead_letters(
+    gw: Gateway,
+) -> None:
+    """A regional operator may not list the subscriptions (403): the dead letters' filter
+    answers it alike for a subscription that is configured and one that is not (an empty
+    page), where a 404 for the one only told which ids exist. An operator of every entity,
+    who may list them, keeps the 404."""
+    async with gw.client("ops-emea") as emea, gw.client("ops-admin") as ops:
+        listing = await emea.get("/admin/events/subscriptions")
+        configured = await emea.get(
+            "/admin/events/dead-letters", params={"subscription": "crm-demo-hook"}
+        )
+        unknown = await emea.get("/admin/events/dead-letters", params={"subscription": "nope"})
+        told = await ops.get("/admin/events/dead-letters", params={"subscription": "nope"})
+    assert listing.status_code == 403, listing.text
+    assert configured.status_code == 200, configured.text
+    assert (unknown.status_code, unknown.json()) == (configured.status_code, configured.json())
+    assert told.status_code == 404, told.text
+
+
 async def test_a_regional_operator_reads_the_backends_its_overview_shows(gw: Gateway) -> None:
     async with gw.client("ops-emea") as emea, gw.client("ops-admin") as ops:
         regional = await emea.get("/admin/backends")
