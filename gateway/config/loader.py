@@ -200,26 +200,10 @@ def _loaded(
         reader.refer(key_file)
     clients = reader.model(CLIENTS_FILE, _CLIENTS)
     rate_limits = reader.model(RATE_LIMITS_FILE, _RATE_LIMITS)
-    idempotency = (
-        reader.model(IDEMPOTENCY_FILE, _IDEMPOTENCY)
-        if (config_dir / IDEMPOTENCY_FILE).exists()
-        else IdempotencyPolicy()
-    )
-    operations = (
-        reader.model(OPERATIONS_FILE, _OPERATIONS)
-        if (config_dir / OPERATIONS_FILE).exists()
-        else OperationsPolicy()
-    )
-    api_versions = (
-        reader.model(API_VERSIONS_FILE, _API_VERSIONS)
-        if (config_dir / API_VERSIONS_FILE).exists()
-        else ApiVersionsPolicy()
-    )
-    subscriptions = (
-        reader.model(SUBSCRIPTIONS_FILE, _SUBSCRIPTIONS)
-        if (config_dir / SUBSCRIPTIONS_FILE).exists()
-        else SubscriptionsPolicy()
-    )
+    idempotency = reader.optional(IDEMPOTENCY_FILE, _IDEMPOTENCY, IdempotencyPolicy())
+    operations = reader.optional(OPERATIONS_FILE, _OPERATIONS, OperationsPolicy())
+    api_versions = reader.optional(API_VERSIONS_FILE, _API_VERSIONS, ApiVersionsPolicy())
+    subscriptions = reader.optional(SUBSCRIPTIONS_FILE, _SUBSCRIPTIONS, SubscriptionsPolicy())
     if subscriptions is not None and clients is not None:
         reader.issues += subscription_issues(reader.documents, subscriptions, clients, api_versions)
     parsed = ParsedConfig(
@@ -372,11 +356,24 @@ class _Reader:
             return None
         return value
 
+    def optional(self, file: str, schema: TypeAdapter[T], default: T) -> T | None:
+        """An optional file as `model` reads it, or `default` where there is none. A symbolic
+        link there that points nowhere is the file broken, not absent: read, it is an error
+        (taken for absent, a reload turned what the file sets off)."""
+        if not os.path.lexists(self.config_dir / file):
+            return default
+        return self.model(file, schema)
+
     def _document(self, file: str) -> tuple[YamlDocument | None, list[YamlPath]]:
+        where = self.config_dir / file
         try:
-            data = (self.config_dir / file).read_bytes()
+            data = where.read_bytes()
         except FileNotFoundError:
-            self.issue(file, None, "missing file")
+            if where.is_symlink():
+                target = os.readlink(where)
+                self.issue(file, None, f"a symbolic link to {target}, which does not exist")
+            else:
+                self.issue(file, None, "missing file")
             return None, []
         except OSError as exc:
             self.issue(file, None, f"cannot read: {exc.strerror or exc}")

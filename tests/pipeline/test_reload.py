@@ -566,6 +566,26 @@ async def test_a_reload_without_an_optional_policy_file_the_gateway_had_says_its
         ]
 
 
+async def test_an_optional_file_replaced_by_a_link_pointing_nowhere_is_refused_and_it_stays(
+    store: Store, config_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Taken as the file removed: "policies/subscriptions.yaml was removed", webhooks turned off.
+    async with in_process_gateway(store, config_dir) as gw:
+        reloader = Reloader(config_dir, current=lambda: current_runtime(gw.app), install=gw.serve)
+        subscriptions = current_runtime(gw.app).config.subscriptions
+        assert subscriptions.subscriptions
+        file = config_dir / "policies" / "subscriptions.yaml"
+        file.unlink()
+        file.symlink_to("/nonexistent/subscriptions.yaml")
+        (issue,) = await reloader.reload_if_changed("SIGHUP")
+        assert str(issue) == (
+            "policies/subscriptions.yaml: a symbolic link to /nonexistent/subscriptions.yaml, "
+            "which does not exist"
+        )
+        assert current_runtime(gw.app).config.subscriptions is subscriptions
+        assert reloader.status.generation == 1
+
+
 async def test_a_reload_without_the_rate_limits_file_is_refused_and_the_limits_stay(
     store: Store, config_dir: Path
 ) -> None:

@@ -458,6 +458,22 @@ def test_a_missing_file_is_an_error_without_a_line(tmp_path: Path) -> None:
     assert str(issue) == "policies/auth.yaml: missing file"
 
 
+@pytest.mark.parametrize(
+    "file", ["policies/subscriptions.yaml", "policies/auth.yaml", "backends/cloud.yaml"]
+)
+def test_a_link_pointing_nowhere_is_an_error_at_its_file_saying_so(
+    tmp_path: Path, file: str
+) -> None:
+    # An optional file's dangling link read as the file absent (0 errors, webhooks off), a
+    # required one's as `missing file`, though the file is there, broken.
+    config = config_copy(tmp_path)
+    target = tmp_path / "nonexistent.yaml"
+    (config / file).unlink()
+    (config / file).symlink_to(target)
+    issue = only_error(config)
+    assert str(issue) == f"{file}: a symbolic link to {target}, which does not exist"
+
+
 def test_an_empty_backends_directory_is_an_error(tmp_path: Path) -> None:
     config = config_copy(tmp_path)
     for path in (config / "backends").iterdir():
