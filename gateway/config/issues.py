@@ -7,11 +7,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
 # Where each part of the configuration lives, relative to the config directory.
 ROUTES_FILE = "routes.yaml"
 BACKENDS_DIR = "backends"
+POLICIES_DIR = "policies"
 AUTH_FILE = "policies/auth.yaml"
 CLIENTS_FILE = "policies/clients.yaml"
 RATE_LIMITS_FILE = "policies/rate-limits.yaml"
@@ -27,6 +29,25 @@ OPTIONAL_FILES = {
     API_VERSIONS_FILE: "every API version current, the newest the default",
     SUBSCRIPTIONS_FILE: "no webhook subscriptions",
 }
+
+# What the YAML files of a folder of the configuration (backends/, policies/) end in.
+YAML_SUFFIXES = (".yaml", ".yml")
+
+
+def yaml_files(directory: Path) -> list[Path]:
+    """The YAML files in `directory`, sorted: what the loader reads and the reload watcher
+    watches, one rule for both. A dotfile is none (an editor's side file: Emacs's lock
+    `.#legacy.yaml`, macOS's `._legacy.yaml`, Vim's `.legacy.yaml.swp`), nor is a file ending
+    otherwise (Emacs's backup `legacy.yaml~`): read as a backend, each refused the
+    configuration while the editor had the file open."""
+    if not directory.is_dir():
+        return []
+    return sorted(
+        path
+        for path in directory.iterdir()
+        if not path.name.startswith(".") and path.suffix in YAML_SUFFIXES
+    )
+
 
 Severity = Literal["error", "warning"]
 

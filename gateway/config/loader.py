@@ -36,6 +36,7 @@ from gateway.config.issues import (
     SUBSCRIPTIONS_FILE,
     ConfigError,
     ConfigIssue,
+    yaml_files,
 )
 from gateway.config.lint import (
     ParsedConfig,
@@ -318,7 +319,7 @@ class _Reader:
             self.issue(where, None, "missing directory (one <name>.yaml per ERP backend)")
             return frozenset()
         names = set()
-        for path in sorted(directory.iterdir()):
+        for path in yaml_files(directory):
             if path.suffix == ".yml":
                 self.issues.append(
                     ConfigIssue(
@@ -328,13 +329,13 @@ class _Reader:
                         "warning",
                     )
                 )
-            elif path.suffix == ".yaml" and not _BACKEND_NAME.match(path.stem):
+            elif not _BACKEND_NAME.match(path.stem):
                 self.issue(
                     f"{where}{path.name}",
                     None,
                     "a backend's name (its file name) must be lowercase letters, digits, - or _",
                 )
-            elif path.suffix == ".yaml":
+            else:
                 names.add(path.stem)
         if not names:
             self.issue(where, None, "no backend files (one <name>.yaml per ERP backend)")

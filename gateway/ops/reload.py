@@ -19,7 +19,15 @@ from pathlib import Path
 
 from gateway.adapters.base import ErpAdapter
 from gateway.config.backends import signing_key_file
-from gateway.config.issues import OPTIONAL_FILES, ConfigError, ConfigIssue
+from gateway.config.issues import (
+    BACKENDS_DIR,
+    OPTIONAL_FILES,
+    POLICIES_DIR,
+    ROUTES_FILE,
+    ConfigError,
+    ConfigIssue,
+    yaml_files,
+)
 from gateway.config.loader import GatewayConfig
 from gateway.configuration import load
 from gateway.observability.metrics import RELOADS
@@ -49,11 +57,14 @@ def _config_files(config_dir: Path) -> _Signatures:
     file finished within the same clock tick as the half of it the watcher saw still differs
     (its size, its change time)."""
     files: _Signatures = {}
-    for pattern in ("routes.yaml", "backends/*.yaml", "policies/*.yaml"):
-        for path in config_dir.glob(pattern):
-            with contextlib.suppress(OSError):
-                stat = path.stat()
-                files[str(path)] = (stat.st_mtime_ns, stat.st_size, stat.st_ctime_ns)
+    for path in [
+        config_dir / ROUTES_FILE,
+        *yaml_files(config_dir / BACKENDS_DIR),
+        *yaml_files(config_dir / POLICIES_DIR),
+    ]:
+        with contextlib.suppress(OSError):
+            stat = path.stat()
+            files[str(path)] = (stat.st_mtime_ns, stat.st_size, stat.st_ctime_ns)
     return files
 
 

@@ -282,6 +282,24 @@ async def _reload_entries(ops: httpx.AsyncClient) -> list[tuple[str, str]]:
     return [(e["kind"], e["actor"]) for e in entries if e["kind"] != "config.loaded"]
 
 
+async def test_the_watcher_looks_past_an_editors_side_files_and_takes_the_edits_made_meanwhile(
+    store: Store, config_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Emacs's lock and macOS's `._` file refused every reload while the editor had the file open.
+    async with in_process_gateway(store, config_dir) as gw:
+        reloader = Reloader(config_dir, current=lambda: current_runtime(gw.app), install=gw.serve)
+        (config_dir / "backends" / ".#legacy.yaml").symlink_to("ops@bastion.4242:1764670000")
+        (config_dir / "backends" / "._legacy.yaml").write_bytes(b"\x00\x05\x16\x07Mac OS X")
+        with caplog.at_level("INFO", logger="gateway.reload"):
+            await reloader.look()
+            await reloader.look()
+        assert caplog.records == []  # no file of the configuration changed: nothing loaded
+        _narrow_emea_to_gb01(config_dir)
+        await reloader.look()
+        await reloader.look()
+        assert reloader.status.last_error == [] and reloader.status.generation == 2
+
+
 async def test_a_signal_for_files_already_served_or_already_refused_records_nothing_again(
     store: Store, config_dir: Path
 ) -> None:

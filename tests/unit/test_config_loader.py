@@ -474,6 +474,32 @@ def test_a_link_pointing_nowhere_is_an_error_at_its_file_saying_so(
     assert str(issue) == f"{file}: a symbolic link to {target}, which does not exist"
 
 
+# What editors leave next to a file they edit: Emacs's lock (a link to its owner, pointing
+# nowhere), macOS's resource fork on a shared or FAT volume, Emacs's backup, Vim's swap file.
+EDITOR_SIDE_FILES = {
+    ".#legacy.yaml": "ops@bastion.4242:1764670000",
+    "._legacy.yaml": "\x00\x05\x16\x07Mac OS X",
+    "legacy.yaml~": "kind: sap-s4hana-odata\n",
+    ".legacy.yaml.swp": "b0VIM 9.0\x00",
+}
+
+
+@pytest.mark.parametrize("side_file", sorted(EDITOR_SIDE_FILES))
+def test_an_editors_side_file_in_backends_is_no_backend_file(
+    tmp_path: Path, side_file: str
+) -> None:
+    # `.#legacy.yaml` was refused as a backend's name that is not lowercase: no reload was
+    # taken while an editor had the file open.
+    config = config_copy(tmp_path)
+    without = check_config(config, env={})
+    path = config / "backends" / side_file
+    if side_file.startswith(".#"):
+        path.symlink_to(EDITOR_SIDE_FILES[side_file])
+    else:
+        path.write_text(EDITOR_SIDE_FILES[side_file])
+    assert check_config(config, env={}) == without
+
+
 def test_an_empty_backends_directory_is_an_error(tmp_path: Path) -> None:
     config = config_copy(tmp_path)
     for path in (config / "backends").iterdir():
