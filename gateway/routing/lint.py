@@ -1,5 +1,6 @@
 """What the routing rules decide, checked for likely mistakes: a rule hidden by earlier ones, a
-legal entity routed to a backend without a value map for it, waves that overlap, freezes over.
+rule without a match before others or as a wave, a legal entity routed to a backend without a
+value map for it, waves that overlap, freezes over.
 Warnings, at a file and line.
 
 Not references between files (see `gateway.config.lint`) nor the decision itself (`rules.py`).
@@ -13,7 +14,8 @@ from collections.abc import Callable, Mapping
 from gateway.config.backends import BackendConfig
 from gateway.config.issues import ROUTES_FILE, ConfigIssue
 from gateway.config.lint import ParsedConfig, Reporter, backend_file
-from gateway.config.routes import RoutesConfig
+from gateway.config.routes import RoutesConfig, RuleMatch
+from gateway.config.yamlfile import YamlPath
 from gateway.domain.operations import ALL_OPERATIONS
 from gateway.routing.rules import (
     DEFAULT_RULE_ID,
@@ -26,6 +28,8 @@ from gateway.routing.rules import (
 )
 
 Clock = Callable[[], float]
+# How a rule names what it matches, as a warning of a rule without a match shows it.
+_NAMED_MATCH = "match: {legal_entities: [...]}"
 
 
 def routing_issues(parsed: ParsedConfig, clock: Clock = time.time) -> list[ConfigIssue]:
@@ -36,6 +40,7 @@ def routing_issues(parsed: ParsedConfig, clock: Clock = time.time) -> list[Confi
     report = Reporter(parsed.documents)
     table = compile_routes(parsed.routes)
     _check_routing_outcome(report, parsed.routes, table, parsed.backends)
+    _check_rules_without_match(report, parsed.routes)
     _check_overlapping_waves(report, table)
     _check_freezes_over(report, parsed.routes, clock())
     return report.issues
@@ -88,6 +93,35 @@ def _could_match(rule_id: str, routes: RoutesConfig) -> bool:
     rule = next(r for r in routes.rules if r.id == rule_id)
     alone = compile_routes(routes.model_copy(update={"rules": [rule]}))
     return any(d.rule_id == rule_id for _, _, d in _all_decisions(alone))
+
+
+def _check_rules_without_match(report: Reporter, routes: RoutesConfig) -> None:
+    """A rule without a match (`match: {}`, or none) matches every request, as documented: the
+    last rule, it takes the rest. Anywhere else it is most likely a match forgotten: it hides
+    every rule after it, and as a wave (`effective_from`) it moves everything at its second (a
+    wave meant for US01 took every legal entity)."""
+    for i, rule in enumerate(routes.rules):
+        if rule.match != RuleMatch():
+            continue
+        at: YamlPath = ("rules", i, "match")  # `match: {}`, written, or else the rule's line
+        if not report.written(ROUTES_FILE, at):
+            at = ("rules", i)
+        head = f"rule {rule.id} has no match, so it matches every request"
+        after = [later.id for later in routes.rules[i + 1 :]]
+        if after:
+            report.warning(
+                ROUTES_FILE,
+                at,
+                f"{head}: no rule after it ({', '.join(after)}) decides anything while it "
+                f"holds; name what it matches ({_NAMED_MATCH}), or make it the last rule",
+            )
+        if rule.effective_from is not None:
+            report.warning(
+                ROUTES_FILE,
+                at,
+                f"{head}: from {rfc3339(rule.effective_from.timestamp())} it moves every legal "
+                f"entity and operation at once; name what the wave moves ({_NAMED_MATCH})",
+            )
 
 
 def _check_overlapping_waves(report: Reporter, table: RoutingTable) -> None:

@@ -15,7 +15,7 @@ from gateway.demo import DEMO_EVENT_SECRETS
 from gateway.routing.lint import routing_issues
 from gateway.routing.plan import plan
 from gateway.routing.rules import compile_routes
-from tests.unit.test_config_loader import config_copy, edit, only_error
+from tests.unit.test_config_loader import config_copy, edit, line_of, only_error
 
 RULES_AT = "\nrules:\n"
 WAVE = dt.datetime(2027, 1, 4, 6, 0, tzinfo=dt.UTC).timestamp()
@@ -76,6 +76,45 @@ def test_a_wave_that_ends_where_the_next_starts_is_no_overlap(tmp_path: Path) ->
     backend: legacy
     effective_from: 2027-01-05T06:00:00Z
 """,
+    )
+    assert warnings(config) == []
+
+
+def test_a_wave_without_a_match_warns_that_it_moves_everything_and_hides_the_rules_after_it(
+    tmp_path: Path,
+) -> None:
+    # A wave meant for US01, its match forgotten: from its second it took every legal entity.
+    config = config_copy(tmp_path)
+    line = add_rules(config, CA01_WAVE.replace("    match: {legal_entities: [CA01]}\n", ""))
+    assert warnings(config) == [
+        f"routes.yaml:{line}: rule ca01-wave has no match, so it matches every request: no "
+        "rule after it (wave-1) decides anything while it holds; name what it matches "
+        "(match: {legal_entities: [...]}), or make it the last rule",
+        f"routes.yaml:{line}: rule ca01-wave has no match, so it matches every request: from "
+        "2027-01-04T06:00:00Z it moves every legal entity and operation at once; name what "
+        "the wave moves (match: {legal_entities: [...]})",
+    ]
+
+
+def test_an_empty_match_before_other_rules_warns_at_its_line(tmp_path: Path) -> None:
+    config = config_copy(tmp_path)
+    add_rules(config, "  - id: everything\n    match: {}\n    backend: legacy\n")
+    found = warnings(config)
+    assert len(found) == 2, found
+    match_line = line_of(config, "routes.yaml", "match: {}")
+    assert found[0].startswith(f"routes.yaml:{match_line}: rule everything has no match, so ")
+    assert "no rule after it (wave-1) decides anything while it holds" in found[0]
+    assert "rule wave-1 never decides anything" in found[1]
+
+
+def test_a_rule_without_a_match_last_in_the_list_is_no_mistake(tmp_path: Path) -> None:
+    # A catch-all is documented (`match` absent: all); last, it hides no rule.
+    config = config_copy(tmp_path)
+    edit(
+        config,
+        "routes.yaml",
+        "\ndefault_backend:",
+        "  - id: the-rest\n    backend: legacy\n\ndefault_backend:",
     )
     assert warnings(config) == []
 
