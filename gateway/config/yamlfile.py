@@ -19,6 +19,8 @@ _Loader: type[yaml.SafeLoader] = type(
 )
 _MERGE_TAG = "tag:yaml.org,2002:merge"
 _TIMESTAMP_TAG = "tag:yaml.org,2002:timestamp"
+# What the parser was doing when a `*` stops it: an alias (`*name`) is what `*` starts in YAML.
+_SCANNING_AN_ALIAS = "while scanning an alias"
 
 # Bounds no honest configuration comes near, past which a document is refused before it is
 # walked: an alias repeats its anchor's whole node, so a few lines of aliases of aliases expand
@@ -133,7 +135,8 @@ def _where_and_why(exc: yaml.MarkedYAMLError, text: str) -> tuple[int | None, st
     """The line to look at and what the parser said. A quote or bracket left open is found
     where the parser gives up, lines further down, or at the end of the file (a line past the
     last): the message says the line it opened at, and at the end of the file that line is
-    the one given, where the fix goes. A tab where the parser stopped is said to be one."""
+    the one given, where the fix goes. A tab where the parser stopped is said to be one, and
+    an alias that is a `*` alone to be one (`legal_entities: *`, "all" unquoted)."""
     problem, opened = exc.problem_mark, exc.context_mark
     said = exc.problem or "invalid YAML"
     if (
@@ -143,6 +146,9 @@ def _where_and_why(exc: yaml.MarkedYAMLError, text: str) -> tuple[int | None, st
     ):
         # The C parser does not say which character: a tab looks like the spaces around it.
         said += ", a tab: YAML indents with spaces only"
+    if exc.context == _SCANNING_AN_ALIAS:
+        # The parser names what it did not find after the `*`, not the `*` itself.
+        said += ', `*` starts an alias in YAML: quote it ("*")'
     if opened is not None and exc.context and problem is not None and opened.line != problem.line:
         at_end = problem.index >= len(text.rstrip())
         context = f"{exc.context} that starts at line {opened.line + 1}"

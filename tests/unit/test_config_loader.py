@@ -129,6 +129,25 @@ def test_a_tab_that_indents_is_an_error_at_its_line_saying_to_indent_with_spaces
     assert "a tab: YAML indents with spaces only" in issue.message
 
 
+@pytest.mark.parametrize(
+    ("file", "old", "new"),
+    [
+        ("policies/subscriptions.yaml", 'legal_entities: "*"', "legal_entities: *"),
+        ("routes.yaml", 'operations: ["*"]', "operations: [*]"),
+    ],
+)
+def test_an_unquoted_star_is_an_error_at_its_line_saying_to_quote_it(
+    tmp_path: Path, file: str, old: str, new: str
+) -> None:
+    # The parser said "did not find expected alphabetic or numeric character (while scanning
+    # an alias)": nothing of the `*` that everyone writes for "all" and YAML reads as an alias.
+    config = config_copy(tmp_path)
+    line = edit(config, file, old, new)
+    issue = only_error(config)
+    assert (issue.file, issue.line) == (file, line)
+    assert '`*` starts an alias in YAML: quote it ("*")' in issue.message
+
+
 def test_a_quote_never_closed_is_reported_at_the_line_it_opens(tmp_path: Path) -> None:
     """The parser only finds out at the end of the file, a line past the last one: that line
     sent the operator to an empty screen; the quote's own line is where the fix goes."""
