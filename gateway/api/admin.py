@@ -31,7 +31,7 @@ from gateway.domain.errors import (
     not_found,
 )
 from gateway.domain.ids import MAX_GATEWAY_ID_LENGTH
-from gateway.domain.models import LegalEntityCode, Strict
+from gateway.domain.models import CustomerId, LegalEntityCode, Strict
 from gateway.domain.operations import ADMIN_SCOPE, Kind
 from gateway.observability.client_address import client_ip
 from gateway.observability.trace_context import CORRELATION_HEADER, correlation_id_from
@@ -103,7 +103,7 @@ class ExplainRequest(Strict):
 
     operation: Annotated[str, Field(min_length=1, max_length=64)]
     legal_entity: LegalEntityCode
-    customer_id: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+    customer_id: CustomerId | None = None  # as an order's body gives it
     external_ref: Annotated[str, Field(min_length=1, max_length=64)] | None = None
     at: dt.datetime | None = None
 

@@ -321,3 +321,21 @@ async def test_an_explanation_of_an_unknown_name_points_at_the_field_that_holds_
     assert explained.status_code == 400, explained.text
     assert [e["pointer"] for e in explained.json()["errors"]] == [pointer]
     assert asked[pointer[1:]] in explained.json()["detail"]
+
+
+@pytest.mark.parametrize("customer_id", ["so_abc", "CUS_ABC", "cus_a b", "cus_"])
+async def test_an_explanation_for_what_is_no_customer_id_is_a_400_at_it(customer_id: str) -> None:
+    """`customer_id` is an id as the gateway gives them, as in an order's body: anything else
+    was explained as a customer the gateway does not know, placed by its external_ref's bucket
+    or the rule's default (200), the mistake never said."""
+    asked = {
+        "operation": "sales_orders.create",
+        "legal_entity": "DE01",
+        "customer_id": customer_id,
+    }
+    async with in_process_gateway(MemoryStore()) as gw, gw.client("ops-admin") as ops:
+        explained = await ops.post("/admin/routes/explain", json=asked)
+        known = await ops.post("/admin/routes/explain", json={**asked, "customer_id": "cus_x1"})
+    assert explained.status_code == 400, explained.text
+    assert [e["pointer"] for e in explained.json()["errors"]] == ["/customer_id"]
+    assert known.status_code == 200, known.text  # one it does not know: explained as such
