@@ -22,7 +22,7 @@ from gateway.api.admin import admin_caller, admin_endpoint
 from gateway.api.admin_reach import AdminCaller, Reach
 from gateway.config.operations import MAX_AUDIT_ENTRIES
 from gateway.domain.errors import Code, FieldError, GatewayError, bad_cursor
-from gateway.domain.models import LegalEntityCode, Strict, no_number
+from gateway.domain.models import LegalEntityCode, Strict, is_legal_entity_code, no_number
 from gateway.observability.client_address import client_ip
 from gateway.observability.metrics import business_figures
 from gateway.ops.replay import Replays, corrected_body_of, is_too_long, no_transaction
@@ -124,8 +124,9 @@ def operations_routes(replays: Replays, current: Callable[[], Runtime]) -> list[
             await _visible_entry(current(), caller, transaction_id)
             # The replay runs as the transaction's client, which may act for more entities
             # than this caller: a correction acts for the one it names, as a request would.
+            # What is no legal entity's code (`de01`) its schema refuses, as anyone's.
             named = corrected.get("legal_entity") if corrected is not None else None
-            if isinstance(named, str):
+            if isinstance(named, str) and is_legal_entity_code(named):
                 caller.require_entity(named)
         outcome = await replays.replay(
             transaction_id,

@@ -168,11 +168,19 @@ CountryCode = Annotated[
     Field(pattern=r"^[A-Z]{2}$", examples=["US"]),
     Expected("Enter a country as its ISO 3166-1 code of two capitals, such as US or DE."),
 ]
+_LEGAL_ENTITY_CODE = re.compile(r"^[A-Z0-9]{2,10}$")
 LegalEntityCode = Annotated[
     str,
-    Field(pattern=r"^[A-Z0-9]{2,10}$", examples=["US01"]),
+    Field(pattern=_LEGAL_ENTITY_CODE.pattern, examples=["US01"]),
     Expected("Enter a legal entity as its code of 2 to 10 capitals or digits, such as US01."),
 ]
+
+
+def is_legal_entity_code(text: str) -> bool:
+    """Whether `text` is written as a legal entity's code (`LegalEntityCode`), known or not."""
+    return _LEGAL_ENTITY_CODE.fullmatch(text) is not None
+
+
 ExternalRef = Annotated[
     str,
     Field(min_length=1, max_length=35, examples=["CRM-ACC-1001"]),

@@ -151,6 +151,40 @@ async def test_a_regional_operators_correction_may_not_move_a_transaction_to_ano
     assert corrected.json()["replay"]["status"] == 201, corrected.text
 
 
+async def test_a_regional_operators_correction_naming_no_legal_entity_is_refused_as_anyones(
+    gw: Gateway,
+) -> None:
+    """`de01` is no legal entity's code: the corrected body is refused by its schema, for an
+    operator of some entities as for one of all (not a 403 saying it may not act for `de01`)."""
+    async with gw.client() as api:
+        created = await api.post("/v1/customers", json=payloads.customer("DE01"))
+        body = payloads.order("DE01", created.json()["id"])
+        unknown_sku = {**body, "lines": [{**body["lines"][0], "sku": UNKNOWN_SKU}]}
+        rejected = await api.post("/v1/sales-orders", json=unknown_sku, headers=payloads.new_key())
+        assert rejected.status_code == 422, rejected.text
+    misspelt = {**body, "legal_entity": "de01"}
+    answers = []
+    for client in ("ops-emea", "ops-admin"):
+        async with gw.client(client) as ops:
+            listed = await ops.get(
+                "/admin/transactions",
+                params={"correlation_id": rejected.headers["x-correlation-id"]},
+            )
+            (entry,) = listed.json()["items"]
+            replayed = await ops.post(
+                f"/admin/transactions/{entry['id']}/replay", json={"body": misspelt}
+            )
+        answers.append((replayed.status_code, _replayed_code(replayed.json())))
+    assert answers[0] == answers[1], answers
+    assert answers[0][1] == "validation_failed", answers
+
+
+def _replayed_code(answer: dict[str, Any]) -> object:
+    """The problem code of a replay's answer: the replayed request's, or the replay's own."""
+    replay = answer.get("replay")
+    return replay["answer"]["code"] if isinstance(replay, dict) else answer.get("code")
+
+
 async def test_a_regional_operator_starts_migrations_of_its_legal_entities_only(
     gw: Gateway,
 ) -> None:
