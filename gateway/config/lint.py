@@ -442,6 +442,13 @@ def _check_clients(
                 [*at, "rate_limit"],
                 f"unknown rate-limit tier {client.rate_limit!r} {known(rate_limits.tiers)}",
             )
+        if client.legal_entities == []:
+            report.warning(
+                CLIENTS_FILE,
+                [*at, "legal_entities"],
+                f"client {client.id} may act for no legal entity: every request it makes is "
+                'refused (403); list the ones it acts for, or "*" for all',
+            )
         if routes is not None and client.legal_entities != "*":
             for j, code in enumerate(client.legal_entities):
                 if code not in routes.legal_entities:

@@ -108,6 +108,26 @@ def test_a_client_with_an_unknown_tier_or_legal_entity_is_an_error(tmp_path: Pat
     }
 
 
+def test_a_client_that_may_act_for_no_legal_entity_is_warned_of(tmp_path: Path) -> None:
+    """`legal_entities: []` is not "*": every request it makes names an entity it may not act
+    for (403), which no error said. Loaded (an operator may mean to suspend it), with a warning
+    saying so at its line."""
+    config = config_copy(tmp_path)
+    line = edit(config, "policies/clients.yaml", "[DE01, FR01, GB01]", "[]")
+    warnings = [
+        (i.line, i.message)
+        for i in configuration.check(config, env=DEMO_EVENT_SECRETS)
+        if i.severity == "warning"
+    ]
+    assert [w for w in warnings if w[0] == line] == [
+        (
+            line,
+            "client crm-emea may act for no legal entity: every request it makes is refused "
+            '(403); list the ones it acts for, or "*" for all',
+        )
+    ]
+
+
 def test_an_unknown_name_among_thousands_lists_a_few_known_ones_not_all(tmp_path: Path) -> None:
     """With thousands of legal entities the error stays one readable line: the first known
     names, then how many more, not every one of them."""
