@@ -38,9 +38,36 @@ def _within_utc_years(moment: dt.datetime, info: ValidationInfo) -> dt.datetime:
     return moment
 
 
+_RFC3339_TIME = "an RFC 3339 time with an offset, e.g. 2026-12-01T06:00:00Z"
+
+
+def _with_offset(value: object) -> object:
+    """A time that says its offset: YAML reads `2026-12-01` as a date and `2026-12-01T06:00:00`
+    as a time of no zone, which pydantic refuses saying only "Input should have timezone info"
+    (and no text is left to show what was written). A wave must not move at a second that
+    depends on the server's zone."""
+    if isinstance(value, dt.datetime):
+        moment = value
+    elif isinstance(value, dt.date):
+        raise ValueError(
+            f"must be {_RFC3339_TIME}: a date alone (YAML reads it so) names no second nor offset"
+        )
+    elif isinstance(value, str):
+        try:
+            moment = dt.datetime.fromisoformat(value)
+        except ValueError:
+            return value  # no time at all: pydantic says so
+    else:
+        return value
+    if moment.tzinfo is None:
+        raise ValueError(f"must be {_RFC3339_TIME}: it has no offset")
+    return value
+
+
 Rfc3339Time = Annotated[
     AwareDatetime,
-    no_number("an RFC 3339 time with an offset, e.g. 2026-12-01T06:00:00Z"),
+    no_number(_RFC3339_TIME),
+    BeforeValidator(_with_offset),
     AfterValidator(_within_utc_years),
 ]
 RuleId = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9._-]*$", max_length=64)]

@@ -1166,3 +1166,30 @@ def test_an_idempotency_requirement_off_loads_written_bare(tmp_path: Path) -> No
     assert errors_in(config, DEMO_EVENT_SECRETS) == []
     loaded = load_config(config, env=DEMO_EVENT_SECRETS)
     assert loaded.idempotency.operations[Operation.CUSTOMERS_CREATE].value == "off"
+
+
+@pytest.mark.parametrize(
+    ("written", "why"),
+    [
+        ("2026-12-01", "a date alone (YAML reads it so) names no second nor offset"),
+        ("2026-12-01T06:00:00", "it has no offset"),
+        ("'2026-12-01T06:00:00'", "it has no offset (got '2026-12-01T06:00:00')"),
+        ("2026-12-01 06:00:00", "it has no offset"),
+    ],
+)
+def test_a_wave_time_without_its_offset_is_an_error_saying_how_to_write_it(
+    tmp_path: Path, written: str, why: str
+) -> None:
+    """pydantic said only "Input should have timezone info" (and nothing of what was written:
+    YAML had read it as a date or a time, no text to show), where a number is told the form."""
+    config = config_copy(tmp_path)
+    line = edit(
+        config,
+        "routes.yaml",
+        "    backend: cloud ",
+        f"    effective_from: {written}\n    backend: cloud ",
+    )
+    assert str(only_error(config, env=DEMO_EVENT_SECRETS)) == (
+        f"routes.yaml:{line}: rules[0].effective_from: must be an RFC 3339 time with an "
+        f"offset, e.g. 2026-12-01T06:00:00Z: {why}"
+    )

@@ -166,7 +166,7 @@ def test_a_freeze_glob_that_covers_reads_freezes_only_the_writes(
             {"effective_from": "2026-12-01T06:00:00Z", "effective_until": "2026-12-01T06:00:00Z"},
             "after",
         ),
-        ({"effective_from": "2026-12-01T06:00:00"}, "timezone"),
+        ({"effective_from": "2026-12-01T06:00:00"}, "with an offset"),
     ],
 )
 def test_a_window_must_be_in_order_and_carry_an_offset(
