@@ -130,7 +130,7 @@ class DeliveryPolicy(ConfigModel):
     """`delivery:`: how deliveries are retried."""
 
     retry_schedule_s: Annotated[
-        list[float],
+        list[Annotated[float, Field(ge=0)]],  # each at its own line when refused
         Field(
             min_length=0,
             max_length=20,
@@ -165,8 +165,6 @@ class DeliveryPolicy(ConfigModel):
     def _lease_outlasts_timeout(self) -> DeliveryPolicy:
         if self.lease_s <= self.timeout_s:
             raise ValueError("lease_s must be longer than timeout_s (a delivery is sent once)")
-        if any(delay < 0 for delay in self.retry_schedule_s):
-            raise ValueError("retry_schedule_s: delays are seconds, not negative")
         return self
 
 

@@ -1193,3 +1193,18 @@ def test_a_wave_time_without_its_offset_is_an_error_saying_how_to_write_it(
         f"routes.yaml:{line}: rules[0].effective_from: must be an RFC 3339 time with an "
         f"offset, e.g. 2026-12-01T06:00:00Z: {why}"
     )
+
+
+def test_a_negative_retry_delay_is_an_error_at_its_own_line(tmp_path: Path) -> None:
+    """It was said at the `delivery:` line, the schedule's checks being the policy's."""
+    config = config_copy(tmp_path)
+    line = edit(
+        config,
+        "policies/subscriptions.yaml",
+        "retry_schedule_s: [1, 2, 4]",
+        "retry_schedule_s:\n    - 1\n    - -2\n    - 4",
+    )
+    issue = only_error(config, env=DEMO_EVENT_SECRETS)
+    assert (issue.file, issue.line) == ("policies/subscriptions.yaml", line + 2)
+    assert issue.message.startswith("delivery.retry_schedule_s[1]: "), issue.message
+    assert "greater than or equal to 0" in issue.message, issue.message
