@@ -35,6 +35,12 @@ def admin_token(env: Mapping[str, str], config_dir: Path) -> tuple[str, str | No
     only a gateway that trusts that issuer accepts it)."""
     given = env.get(ADMIN_TOKEN_ENV)
     if given:
+        if not all("!" <= c <= "~" for c in given):
+            # No header carries it as sent (httpx fails before or after the connection).
+            raise AdminError(
+                f"{ADMIN_TOKEN_ENV} holds a space, a line break or a character outside ASCII, "
+                "which no token has; set it to the token alone (as `gateway token` prints it)"
+            )
         return given, None
     from gateway.config.loader import load_config
     from gateway.demo import ADMIN_CLIENT, DEMO_SECRET_ENV, demo_issuer, mint_token

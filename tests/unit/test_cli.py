@@ -398,6 +398,18 @@ def test_a_url_that_is_no_gateway_address_is_one_line(url: str) -> None:
     assert f"--url {url} is not" in lines[0] and "http://" in lines[0], lines
 
 
+@pytest.mark.parametrize("token", ["tökén", "eyJ.abc\n", "eyJ abc"])
+def test_an_admin_token_that_no_header_can_carry_is_one_line(token: str) -> None:
+    """A token with a character outside printable ASCII was a traceback (UnicodeEncodeError);
+    one with a line break said the gateway could not be reached."""
+    result = _gateway(
+        "events", "dead-letters", "--url", "http://127.0.0.1:9",
+        env={**_env(), "GATEWAY_ADMIN_TOKEN": token},
+    )  # fmt: skip
+    lines = _short_failure(result)
+    assert "GATEWAY_ADMIN_TOKEN" in lines[0] and "cannot reach" not in lines[0], lines
+
+
 @pytest.mark.parametrize("ttl", ["0", "-5"])
 def test_a_token_lifetime_that_cannot_work_is_two_lines(ttl: str) -> None:
     # It minted a token already expired, which every request then refused 401.
