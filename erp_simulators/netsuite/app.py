@@ -85,6 +85,7 @@ from erp_simulators.netsuite.oauth import TokenError, TokenIssuer
 from erp_simulators.netsuite.query import parse_query
 from erp_simulators.netsuite.tba import DEFAULT_WINDOW_S, TbaVerifier
 from erp_simulators.notifications import NotifyMiddleware, Outbox, notification_routes
+from erp_simulators.options import positive
 
 TOKEN_PATH = "/services/rest/auth/oauth2/v1/token"
 DEFAULT_PORT = 9102
@@ -476,12 +477,6 @@ def create_app(
     return app
 
 
-def _positive(value: str) -> int:
-    if not value.isdigit() or int(value) < 1:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a positive whole number")
-    return int(value)
-
-
 def add_options(
     parser: argparse.ArgumentParser | argparse._ArgumentGroup, *, custom_fields_flag: bool = True
 ) -> None:
@@ -496,7 +491,7 @@ def add_options(
         )
     parser.add_argument(
         "--concurrency-limit",
-        type=_positive,
+        type=positive,
         metavar="N",
         help="cloud: requests one integration may have in flight; more are refused with 429 "
         "CONCURRENCY_LIMIT_EXCEEDED (default: no limit)",

@@ -23,6 +23,7 @@ from starlette.routing import Route
 from erp_simulators.connections import SimulatorApp
 from erp_simulators.control import SimControl, SimMiddleware, control_routes, perturbed
 from erp_simulators.notifications import NotifyMiddleware, Outbox, notification_routes
+from erp_simulators.options import positive
 from erp_simulators.sap import fulfillment, operations, partners, reference, sales
 from erp_simulators.sap.catalog import CLIENT
 from erp_simulators.sap.edm import Release, Service
@@ -470,7 +471,7 @@ def add_options(
         )
     parser.add_argument(
         "--page-size",
-        type=int,
+        type=positive,
         default=DEFAULT_PAGE_SIZE,
         help="the most entities one answer holds (server-side paging with __next)",
     )
@@ -491,8 +492,6 @@ def add_options(
 
 
 def options_from(args: argparse.Namespace) -> SimOptions:
-    if args.page_size < 1:
-        raise SystemExit("--page-size must be at least 1")
     return SimOptions(
         release=Release(args.release),
         custom_fields=not args.no_custom_fields,

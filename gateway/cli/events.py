@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from gateway.cli.arguments import verb, verbs
+from gateway.cli.arguments import at_least, verb, verbs
 from gateway.cli.remote import add_remote, admin_client
 
 
@@ -21,7 +21,7 @@ def arguments(parser: argparse.ArgumentParser) -> None:
         run_dead_letters,
     )
     dead_letters.add_argument(
-        "--limit", type=int, default=100, help="the most to list (page after page)"
+        "--limit", type=at_least(1), default=100, help="the most to list (page after page)"
     )
     dead_letters.add_argument(
         "--subscription",

@@ -369,13 +369,20 @@ def test_a_bad_argument_is_two_lines_not_the_whole_usage() -> None:
         (("demo", "--keepalive-timeout", "0"), "not a positive number of seconds"),
         (("serve", "--host", "[127.0.0.1]"), "no IPv6 address"),
         (("simulate", "cloud", "--host", "[localhost]"), "no IPv6 address"),
+        (("simulate", "legacy", "--page-size", "0"), "not a positive whole number"),
+        (("events", "dead-letters", "--limit", "0"), "at least 1"),
+        (("events", "dead-letters", "--limit", "-5"), "at least 1"),
     ],
 )
 def test_a_port_or_limit_that_cannot_work_is_two_lines(args: tuple[str, ...], said: str) -> None:
     # A port past 65535 was a traceback; a limit of 0 started a gateway that refused every
-    # request (503 for every connection, 431 for every head).
-    lines = _short_failure(_gateway(*args))
-    assert said in lines[0]
+    # request (503 for every connection, 431 for every head). A page size of 0 ended in one
+    # line without the command's name, exit 1; a --limit of 0 or less listed "0 dead
+    # letter(s)" whatever was waiting, exit 0.
+    result = _gateway(*args)
+    lines = _short_failure(result)
+    assert said in lines[0] and lines[0].startswith(f"gateway {args[0]}"), lines
+    assert result.returncode == 2
 
 
 @pytest.mark.parametrize("out", ["/nonexistent/dir/x.csv", "/tmp"])
