@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import itertools
 import os
 import sys
 from collections.abc import Callable, Iterator
@@ -71,6 +72,10 @@ def export(
     while it comes; then say how many lines (`nouns`: one, many) it wrote, `header` aside,
     or as many as `count` says."""
     with admin_client(args) as client:
+        # The gateway's answer first, then --out: a refusal, or no gateway at all, leaves the
+        # previous export there as it was (opening the file empties it).
+        stream = chunks(client)
+        first = next(stream, b"")
         try:
             target = open(args.out, "wb") if args.out != "-" else sys.stdout.buffer  # noqa: SIM115
         except OSError as exc:
@@ -81,7 +86,7 @@ def export(
             try:
                 with Progress(*PROGRESS_COLUMNS, transient=True, console=STDERR) as progress:
                     task = progress.add_task(f"exporting {nouns[1]}", total=None)
-                    for chunk in chunks(client):
+                    for chunk in itertools.chain((first,), stream):
                         target.write(chunk)
                         lines += chunk.count(b"\n")
                         progress.update(task, completed=max(0, lines - header))

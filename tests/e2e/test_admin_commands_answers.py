@@ -170,12 +170,26 @@ def test_an_export_from_something_other_than_the_gateway_fails(
     tmp_path: Path,
 ) -> None:
     """A 3xx (httpx follows no redirect) or a web page is no export: the command fails, so that
-    a scheduled backup of the ID cross-reference or of the audit trail never saves nothing."""
+    a scheduled backup of the ID cross-reference or of the audit trail never saves nothing; and
+    the previous export at `--out` stays as it was (it was emptied before the request)."""
     url, now = not_the_gateway
     now["now"] = answer
     out = tmp_path / "export.out"
+    out.write_bytes(b"the previous export\n")
     result = run_cli(*command, "--out", str(out), "--url", url, admin_token="x")
     assert result.returncode == 1, (result.returncode, result.stderr, out.read_text())
+    assert out.read_bytes() == b"the previous export\n"
+
+
+@pytest.mark.parametrize("out", ["/nonexistent/dir/x.csv", "/tmp"])
+def test_an_export_to_a_path_that_cannot_be_written_is_one_line(
+    not_the_gateway: tuple[str, dict[str, Answer]], out: str
+) -> None:
+    url, now = not_the_gateway
+    now["now"] = (200, "text/csv", b"kind,gateway_id\n", {})
+    result = run_cli("xref", "export", "--out", out, "--url", url, admin_token="x")
+    assert _one_line_refusal(result) == []
+    assert f"cannot write {out}" in result.stderr
 
 
 def test_xref_import_reports_every_row_the_binding_refused(

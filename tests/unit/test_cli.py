@@ -385,15 +385,20 @@ def test_a_port_or_limit_that_cannot_work_is_two_lines(args: tuple[str, ...], sa
     assert result.returncode == 2
 
 
-@pytest.mark.parametrize("out", ["/nonexistent/dir/x.csv", "/tmp"])
-def test_an_export_to_a_path_that_cannot_be_written_is_one_line(out: str) -> None:
+@pytest.mark.parametrize("command", [("xref", "export"), ("audit", "export")])
+def test_an_export_the_gateway_never_answers_leaves_the_previous_one_whole(
+    command: tuple[str, str], tmp_path: Path
+) -> None:
+    """`--out` was opened, and emptied, before the request: a scheduled export whose gateway
+    was down replaced yesterday's with an empty file."""
+    out = tmp_path / "export.out"
+    out.write_bytes(b"the previous export\n")
     result = _gateway(
-        "xref", "export", "--legal-entity", "DE01", "--out", out, "--url", "http://127.0.0.1:9",
+        *command, "--out", str(out), "--url", "http://127.0.0.1:9",
         env={**_env(), "GATEWAY_ADMIN_TOKEN": "x"},
     )  # fmt: skip
-    assert result.returncode != 0
-    assert "Traceback" not in result.stderr
-    assert f"cannot write {out}" in result.stderr
+    assert "cannot reach the gateway" in _short_failure(result)[0]
+    assert out.read_bytes() == b"the previous export\n"
 
 
 @pytest.mark.parametrize("url", ["http://[::1", "http://127.0.0.1:port", "ftp://127.0.0.1:8080"])
