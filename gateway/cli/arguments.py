@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import ipaddress
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -89,6 +90,8 @@ def seconds(value: str) -> float:
         raise argparse.ArgumentTypeError(f"{value!r} is not a number of seconds") from None
     if not number > 0:
         raise argparse.ArgumentTypeError(f"{value} is not a positive number of seconds")
+    if math.isinf(number):  # a limit never reached: a drain that holds SIGTERM for good
+        raise argparse.ArgumentTypeError(f"{value} is not a finite number of seconds")
     return number
 
 

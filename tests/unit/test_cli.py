@@ -367,6 +367,9 @@ def test_a_bad_argument_is_two_lines_not_the_whole_usage() -> None:
         (("serve", "--max-connections", "0"), "at least 1"),
         (("serve", "--max-header-bytes", "0"), "at least 1024"),
         (("demo", "--keepalive-timeout", "0"), "not a positive number of seconds"),
+        # A drain that never ends holds SIGTERM for good behind a hung request.
+        (("serve", "--drain-timeout", "inf"), "not a finite number of seconds"),
+        (("demo", "--body-timeout", "1e999"), "not a finite number of seconds"),
         (("serve", "--host", "[127.0.0.1]"), "no IPv6 address"),
         (("simulate", "cloud", "--host", "[localhost]"), "no IPv6 address"),
         (("simulate", "legacy", "--page-size", "0"), "not a positive whole number"),
