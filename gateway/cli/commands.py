@@ -55,7 +55,10 @@ def parser(argv: Sequence[str]) -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     given = list(sys.argv[1:] if argv is None else argv)
-    args = parser(given).parse_args(given)
+    try:  # Ctrl-C as the command's module is imported (a tenth of a second): as below
+        args = parser(given).parse_args(given)
+    except KeyboardInterrupt:
+        return 130
     try:
         if MISSING_MULTIPROC_DIR is not None:
             raise CommandError(

@@ -810,3 +810,23 @@ def test_output_to_a_full_disk_is_one_line_not_a_traceback(command: str) -> None
     assert result.returncode == 1
     assert "Traceback" not in result.stderr and "Exception ignored" not in result.stderr
     assert f"gateway {command}: cannot write the output: No space left on device" in result.stderr
+
+
+def test_ctrl_c_while_the_command_is_imported_ends_it_quietly(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Ctrl-C in a command's first tenth of a second, while its module (and what it needs:
+    httpx, redis, pydantic) is imported, printed a KeyboardInterrupt traceback: the import
+    was before the part of `main` that ends on Ctrl-C with 130 and nothing said."""
+    from gateway.cli import commands
+
+    def interrupted(name: str) -> object:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(commands.importlib, "import_module", interrupted)
+    try:
+        code = commands.main(["migrate", "--legal-entity", "US01", "--to", "cloud"])
+    except KeyboardInterrupt:
+        pytest.fail("Ctrl-C went past main: Python prints its traceback")
+    assert code == 130
+    assert capsys.readouterr().err == ""
