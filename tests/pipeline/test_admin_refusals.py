@@ -24,10 +24,20 @@ from gateway.store.base import StoreUnavailable, XrefRecord
 from gateway.store.memory import MemoryStore
 from tests.configs import EVENTS_SECRETS
 from tests.fake_erp import FakeErp
-from tests.harness import ENV, REPO, in_process_gateway, token_for
+from tests.harness import ENV, REPO, Gateway, in_process_gateway, token_for
 
 SAP_SECRET = "legacy-events-test-secret"
 CLOUD_SECRET = EVENTS_SECRETS["CLOUD_EVENTS_SECRET"]
+
+
+def _unraised_admin_client(gw: Gateway) -> httpx.AsyncClient:
+    """ops-admin's client of `gw`, to which an exception the app lets out is the 500 a server
+    would answer, not raised in the test."""
+    return httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=gw.app, raise_app_exceptions=False),
+        base_url="http://gateway.test",
+        headers={"Authorization": f"Bearer {token_for('ops-admin')}"},
+    )
 
 
 async def test_the_xref_export_is_a_503_problem_not_a_broken_off_200_when_the_store_is_down(
@@ -42,14 +52,8 @@ async def test_the_xref_export_is_a_503_problem_not_a_broken_off_200_when_the_st
         raise StoreUnavailable()
 
     monkeypatch.setattr(store, "xrefs_of", unreachable)
-    async with in_process_gateway(store) as gw:
-        transport = httpx.ASGITransport(app=gw.app, raise_app_exceptions=False)
-        async with httpx.AsyncClient(
-            transport=transport,
-            base_url="http://gateway.test",
-            headers={"Authorization": f"Bearer {token_for('ops-admin')}"},
-        ) as ops:
-            exported = await ops.get("/admin/xref/export", params={"legal_entity": "DE01"})
+    async with in_process_gateway(store) as gw, _unraised_admin_client(gw) as ops:
+        exported = await ops.get("/admin/xref/export", params={"legal_entity": "DE01"})
     assert exported.status_code == 503, (exported.status_code, exported.text[:200])
     assert exported.headers["content-type"].startswith("application/problem+json")
     assert exported.json()["code"] == "store_unavailable"
@@ -287,18 +291,12 @@ async def test_a_replay_request_nested_past_the_parsers_depth_is_a_400_not_a_500
     body: bytes, caplog: pytest.LogCaptureFixture
 ) -> None:
     """As the admin API's other JSON bodies are (explain, migrations): not JSON it can read."""
-    async with in_process_gateway(MemoryStore()) as gw:
-        transport = httpx.ASGITransport(app=gw.app, raise_app_exceptions=False)
-        async with httpx.AsyncClient(
-            transport=transport,
-            base_url="http://gateway.test",
-            headers={"Authorization": f"Bearer {token_for('ops-admin')}"},
-        ) as ops:
-            replay = await ops.post(
-                "/admin/transactions/tx_unknown/replay",
-                content=body,
-                headers={"Content-Type": "application/json"},
-            )
+    async with in_process_gateway(MemoryStore()) as gw, _unraised_admin_client(gw) as ops:
+        replay = await ops.post(
+            "/admin/transactions/tx_unknown/replay",
+            content=body,
+            headers={"Content-Type": "application/json"},
+        )
     assert replay.status_code == 400, (replay.status_code, replay.json()["code"])
     assert replay.json()["errors"][0]["pointer"] == ""
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
