@@ -71,7 +71,10 @@ def demo(args: argparse.Namespace) -> int:
     sockets: dict[str, socket.socket] = {}
     try:
         for name, at in ports.items():
-            instead = f"make run {make[name]}={at + 1} (gateway demo {options[name]} {at + 1})"
+            # The next port up that is none of the others (it would be refused as given
+            # twice); at 65535, none is above it.
+            other = next((p for p in range(at + 1, 65536) if p not in ports.values()), at)
+            instead = f"make run {make[name]}={other} (gateway demo {options[name]} {other})"
             sockets[name] = listen("127.0.0.1", at, instead)
         asyncio.run(_serve(args, sockets))
     except KeyboardInterrupt:

@@ -348,6 +348,23 @@ def test_a_demo_on_a_busy_port_points_at_make_run(repo_config: Path) -> None:
     assert f"make run LEGACY_PORT={port + 1}" in lines[1]
 
 
+def test_a_demo_on_a_busy_port_suggests_none_of_the_ports_it_was_given(repo_config: Path) -> None:
+    """The gateway's port busy and the next one given to a simulator: the port after it was
+    suggested, which the demo then refused as given twice."""
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        cloud = free_port()
+        result = _gateway(
+            "demo", "--config-dir", str(repo_config), "--port", str(port),
+            "--legacy-port", str(port + 1), "--cloud-port", str(cloud), env=_env(),
+        )  # fmt: skip
+    lines = _short_failure(result)
+    suggested = next(p for p in range(port + 1, 65536) if p not in (port + 1, cloud))
+    assert f"make run PORT={suggested} (gateway demo --port {suggested})" in lines[1], lines
+
+
 def test_a_bad_argument_is_two_lines_not_the_whole_usage() -> None:
     result = _gateway(
         "explain", "--config-dir", str(REPO), "--operation", "sales_orders.create",
