@@ -6,6 +6,7 @@ Not the endpoints (see `gateway.api.admin`) nor the progress shown (see `gateway
 
 from __future__ import annotations
 
+import argparse
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -193,15 +194,33 @@ _PROBLEM = "application/problem+json"
 
 
 def _gateway_url(url: str) -> httpx.URL:
-    """`url` as an address of the gateway; an AdminError saying how to write one otherwise (one
-    httpx cannot parse was its InvalidURL, not an HTTPError; another scheme, a failed request)."""
+    """`url` as an address of the gateway; an AdminError saying how to write one otherwise."""
+    problem = url_problem(url)
+    if problem is not None:
+        raise AdminError(f"--url {problem}")
+    return httpx.URL(url)
+
+
+def url_problem(url: str) -> str | None:
+    """What keeps `url` from being a gateway's address (one httpx cannot parse was its
+    InvalidURL, not an HTTPError; another scheme, a failed request), and how to write one;
+    None when it can be one."""
     try:
         parsed = httpx.URL(url)
     except httpx.InvalidURL as exc:
-        raise AdminError(f"--url {url} is not a URL ({exc}); give e.g. {DEFAULT_URL}") from None
+        return f"{url!r} is not a URL ({exc}); give e.g. {DEFAULT_URL}"
     if parsed.scheme not in ("http", "https") or not parsed.host:
-        raise AdminError(f"--url {url} is not an http:// or https:// URL; give e.g. {DEFAULT_URL}")
-    return parsed
+        return f"{url!r} is not an http:// or https:// URL; give e.g. {DEFAULT_URL}"
+    return None
+
+
+def url_argument(value: str) -> str:
+    """`--url` as a command reads it: one that cannot be a gateway's address is a bad argument
+    (argparse's two lines, exit 2), as a port past 65535 is, not a failure of the command."""
+    problem = url_problem(value)
+    if problem is not None:
+        raise argparse.ArgumentTypeError(problem)
+    return value
 
 
 def _media_type(response: httpx.Response) -> str:

@@ -9,7 +9,7 @@ import os
 import sys
 from typing import Any
 
-from gateway.admin_client import ADMIN_TOKEN_ENV
+from gateway.admin_client import ADMIN_TOKEN_ENV, url_argument
 from gateway.cli.arguments import add_config_dir, iso_time
 from gateway.cli.base import REDIS_URL_ENV, CommandError, config_dir, load
 from gateway.cli.remote import admin_client
@@ -34,6 +34,7 @@ def arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--at", type=iso_time, help="an ISO 8601 time (default: now)")
     parser.add_argument(
         "--url",
+        type=url_argument,
         help="ask this running gateway instead (its routes as it serves them, and the "
         f"customer's home from its store; an admin token from ${ADMIN_TOKEN_ENV})",
     )

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from gateway.admin_client import DEFAULT_URL
+from gateway.admin_client import DEFAULT_URL, url_argument
 from gateway.cli.arguments import add_config_dir
 from gateway.cli.base import CommandError, config_dir
 from gateway.cli.remote import admin_client
@@ -26,7 +26,9 @@ def arguments(parser: argparse.ArgumentParser) -> None:
         help="print the shadow match rate beside each legal entity that moves (asks a running "
         "gateway: --url)",
     )
-    parser.add_argument("--url", default=DEFAULT_URL, help="the running gateway --shadow asks")
+    parser.add_argument(
+        "--url", type=url_argument, default=DEFAULT_URL, help="the running gateway --shadow asks"
+    )
     add_config_dir(parser)
     parser.set_defaults(func=plan)
 

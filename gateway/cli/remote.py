@@ -14,7 +14,14 @@ from collections.abc import Callable, Iterator
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from gateway.admin_client import ADMIN_TOKEN_ENV, DEFAULT_URL, AdminClient, AdminError, admin_token
+from gateway.admin_client import (
+    ADMIN_TOKEN_ENV,
+    DEFAULT_URL,
+    AdminClient,
+    AdminError,
+    admin_token,
+    url_argument,
+)
 from gateway.cli.base import CONFIG_DIR_ENV, CommandError, config_dir
 
 PROGRESS_COLUMNS = (
@@ -27,7 +34,7 @@ STDERR = Console(stderr=True)
 
 
 def add_remote(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--url", default=DEFAULT_URL, help="the running gateway")
+    parser.add_argument("--url", type=url_argument, default=DEFAULT_URL, help="the running gateway")
     parser.add_argument(
         "--config-dir",
         metavar="DIR",

@@ -392,6 +392,22 @@ def test_a_bad_argument_is_two_lines_not_the_whole_usage() -> None:
         (("simulate", "legacy", "--page-size", "0"), "not a positive whole number"),
         (("events", "dead-letters", "--limit", "0"), "at least 1"),
         (("events", "dead-letters", "--limit", "-5"), "at least 1"),
+        # A --url that cannot be a gateway's address was a failure (exit 1), not a bad argument.
+        (("xref", "export", "--legal-entity", "DE01", "--url", ""), "not an http:// or https://"),
+        (("audit", "export", "--url", "ftp://x"), "not an http:// or https://"),
+        (
+            (
+                "explain",
+                "--operation",
+                "sales_orders.create",
+                "--legal-entity",
+                "DE01",
+                "--url",
+                "http://[::1",
+            ),
+            "not a URL",
+        ),
+        (("plan", "a.yaml", "b.yaml", "--shadow", "--url", "x"), "not an http:// or https://"),
     ],
 )
 def test_a_port_or_limit_that_cannot_work_is_two_lines(args: tuple[str, ...], said: str) -> None:
@@ -424,10 +440,11 @@ def test_an_export_the_gateway_never_answers_leaves_the_previous_one_whole(
 @pytest.mark.parametrize("url", ["http://[::1", "http://127.0.0.1:port", "ftp://127.0.0.1:8080"])
 def test_a_url_that_is_no_gateway_address_is_one_line(url: str) -> None:
     """A --url httpx cannot parse was a traceback (httpx.InvalidURL); one of another scheme
-    said only that the gateway could not be reached."""
+    said only that the gateway could not be reached. A bad argument, as a bad port is."""
     result = _gateway("xref", "export", "--url", url, env={**_env(), "GATEWAY_ADMIN_TOKEN": "x"})
     lines = _short_failure(result)
-    assert f"--url {url} is not" in lines[0] and "http://" in lines[0], lines
+    assert f"argument --url: {url!r} is not" in lines[0] and "http://" in lines[0], lines
+    assert result.returncode == 2
 
 
 @pytest.mark.parametrize("token", ["tökén", "eyJ.abc\n", "eyJ abc"])
