@@ -30,7 +30,7 @@ from gateway.domain.errors import Category, Code, FieldError, GatewayError, echo
 from gateway.domain.events import parse_event
 from gateway.observability.event_metrics import ERP_NOTIFICATIONS
 from gateway.observability.trace_context import CORRELATION_HEADER, correlation_id_from
-from gateway.pipeline.body import read_body, repeated_keys, require_json, without_bom
+from gateway.pipeline.body import read_body, repeated_key_errors, require_json, without_bom
 from gateway.runtime import Runtime
 from gateway.service.erp_calls import ErpCalls
 from gateway.service.order_events import OrderEvents, Subscribers
@@ -110,12 +110,10 @@ def _each_key_once(body: bytes) -> None:
     """400 at every key a notification gives twice in one object, as every other body the
     gateway takes is refused: a parser keeps one of the values silently (Python's the last,
     the CloudEvents library's its own), so which order changed would be the parser's guess."""
-    repeated = repeated_keys(body)
+    repeated = repeated_key_errors(body)
     if repeated:
         raise GatewayError(
-            Code.VALIDATION_FAILED,
-            "The notification is not one this backend sends.",
-            errors=[FieldError(pointer, "given more than once") for pointer in repeated],
+            Code.VALIDATION_FAILED, "The notification is not one this backend sends.", repeated
         )
 
 

@@ -205,6 +205,12 @@ def repeated_keys(raw: bytes) -> list[str]:
     return sorted(set(found))
 
 
+def repeated_key_errors(raw: bytes) -> list[FieldError]:
+    """An error at every key a JSON body gives twice in one object (`repeated_keys`), for the
+    400 of any body the gateway takes."""
+    return [FieldError(pointer, "Given more than once.") for pointer in repeated_keys(raw)]
+
+
 def _escaped(key: str) -> str:
     return key.replace("~", "~0").replace("/", "~1")
 
@@ -217,12 +223,12 @@ def parse_json_model(raw: bytes, model: type[BaseModel]) -> Any:
             "A JSON request body is required.",
             [FieldError("", "Request body is empty.")],
         )
-    repeated = repeated_keys(raw)
+    repeated = repeated_key_errors(raw)
     if repeated:
         raise GatewayError(
             Code.VALIDATION_FAILED,
             "The request body gives a field more than once; send each field once.",
-            [FieldError(pointer, "Given more than once.") for pointer in repeated],
+            repeated,
         )
     try:
         return model.model_validate_json(raw, context=CLIENT_REQUEST)
