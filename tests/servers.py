@@ -14,7 +14,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import IO, Any
 
 import httpx
@@ -61,6 +61,16 @@ def fresh_connections_client(timeout_s: float) -> httpx.Client:
         limits=httpx.Limits(max_keepalive_connections=0),
         verify=SSL_CONTEXT,
     )
+
+
+def wait_for(check: Callable[[], Any], what: str, deadline_s: float) -> Any:
+    """Poll `check` until it returns something truthy (returned), or fail naming `what` once
+    `deadline_s` have passed."""
+    end = time.monotonic() + deadline_s
+    while not (found := check()):
+        assert time.monotonic() < end, f"waited {deadline_s:g} s for {what}"
+        time.sleep(0.02)
+    return found
 
 
 def wait_until_ready(url: str, deadline_s: float = 15.0, expect: int | None = None) -> None:

@@ -8,11 +8,11 @@ only); each test advances only its own orders.
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import re
 import secrets
 import threading
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -25,6 +25,7 @@ import redis
 from standardwebhooks.webhooks import Webhook
 
 from gateway.demo import SIMULATOR_CREDENTIALS
+from tests import servers
 from tests.configs import TEST_SECRET, write_config
 from tests.e2e import payloads
 from tests.e2e.checks import create_customer, new_order
@@ -217,15 +218,7 @@ def crm(gateway: str, events_config: Path) -> Iterator[httpx.Client]:
         yield client
 
 
-def wait_for(check: Callable[[], Any], what: str, deadline_s: float = WAIT_S) -> Any:
-    """Poll `check` until it returns something truthy, or fail naming `what`."""
-    end = time.monotonic() + deadline_s
-    while time.monotonic() < end:
-        found = check()
-        if found:
-            return found
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
+wait_for = functools.partial(servers.wait_for, deadline_s=WAIT_S)
 
 
 def erp_of(legal_entity: str) -> str:

@@ -4,12 +4,12 @@ stopped, drained or with requests cut off; with several workers, each says so wi
 
 from __future__ import annotations
 
+import functools
 import json
 import signal
 import socket
 import sys
 import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -24,7 +24,7 @@ from tests.e2e import payloads
 from tests.e2e.checks import create_customer, retry_while_in_progress, stats
 from tests.e2e.gateways import client_for, start_gateway, start_workers, token_for
 from tests.redis_server import RedisProcess, redis_server_installed
-from tests.servers import ServerProcess
+from tests.servers import ServerProcess, wait_for
 
 WAIT_S = 20.0  # at most: the simulator holds the request, both workers serve
 
@@ -150,11 +150,7 @@ def _assert_cut_off(answer: httpx.Response, write: bool) -> None:
     assert problem["correlation_id"] == answer.headers["x-correlation-id"]
 
 
-def _wait_for(condition: Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + WAIT_S
-    while not condition():
-        assert time.monotonic() < deadline, f"waited {WAIT_S} s for {what}"
-        time.sleep(0.02)
+_wait_for = functools.partial(wait_for, deadline_s=WAIT_S)
 
 
 def test_sigterm_logs_the_drain_of_the_request_in_flight_and_its_end(

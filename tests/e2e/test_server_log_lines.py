@@ -4,17 +4,17 @@ sees it, or one asking to upgrade the protocol, prints no line of uvicorn's form
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import signal
 import socket
-import time
-from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from tests.e2e.gateways import start_gateway
 from tests.e2e.test_demo_stop import _demo
+from tests.servers import wait_for
 
 WAIT_S = 20.0
 GARBAGE = b"GARBAGE\r\n\r\n"
@@ -45,11 +45,7 @@ def _exchange(url: str, request: bytes) -> bytes:
     return answer
 
 
-def _wait_for(condition: Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + WAIT_S
-    while not condition():
-        assert time.monotonic() < deadline, f"waited {WAIT_S} s for {what}"
-        time.sleep(0.02)
+_wait_for = functools.partial(wait_for, deadline_s=WAIT_S)
 
 
 def _correlation_id(answer: bytes) -> str:

@@ -6,11 +6,11 @@ in time. Over a real socket, with an app whose cut-off request takes its time to
 from __future__ import annotations
 
 import asyncio
+import functools
 import signal
 import socket
 import threading
-import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -23,6 +23,7 @@ from starlette.routing import Route
 from gateway.forced_stop import QUIT_AT_ONCE, WRITE_OUT_S, Unwritten
 from gateway.server import GatewayServer, GatewayServerConfig, ServerLimits
 from gateway.sockets import listening_socket
+from tests.servers import wait_for
 
 WAIT_S = 10.0
 
@@ -61,11 +62,7 @@ class _App:
         return Starlette(routes=[Route("/held", self._held)], lifespan=self._lifespan)
 
 
-def _wait_for(condition: Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + WAIT_S
-    while not condition():
-        assert time.monotonic() < deadline, f"waited {WAIT_S} s for {what}"
-        time.sleep(0.01)
+_wait_for = functools.partial(wait_for, deadline_s=WAIT_S)
 
 
 def test_a_second_sigint_while_the_cut_off_requests_unwind_still_writes_out(
